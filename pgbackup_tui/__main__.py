@@ -1,0 +1,3 @@
+from pgbackup_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""Settings and server profiles, kept in TOML.
+
+Read with tomllib, written with tomli_w atomically at mode 0600. A file that does not parse or
+validate raises ConfigError naming the path (and line, for syntax errors); we never write over a
+file we could not read, so a typo never costs the user their profiles.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import tomli_w
+from psycopg.conninfo import conninfo_to_dict
+
+from . import paths
+from .errors import ConfigError
+
+# Profile keys that map 1:1 onto libpq connection keywords.
+CONNECTION_KEYS = ("host", "port", "user", "dbname", "sslmode", "service")
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """One server the user works with. Never holds a password."""
+
+    name: str
+    dsn: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    dbname: str | None = None
+    sslmode: str | None = None
+    service: str | None = None
+    bin_dir: str | None = None
+
+    def connection_params(self) -> dict[str, str]:
+        """libpq keywords for this profile (DSN first, explicit fields on top)."""
+        params: dict[str, str] = {}
+        if self.dsn:
+            params.update({k: str(v) for k, v in conninfo_to_dict(self.dsn).items()})
+        for key in CONNECTION_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                params[key] = str(value)
+        return params
+
+    def to_toml(self) -> dict:
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "name" and getattr(self, f.name) is not None
+        }
+
+
+def validate_profile(profile: ServerProfile) -> ServerProfile:
+    """Raise ConfigError unless `profile` is usable and password-free."""
+    where = f"server '{profile.name}'"
+    if not PROFILE_NAME.match(profile.name):
+        raise ConfigError(
+            f"{where}: a server name is letters, digits, '_', '-', '.' (up to 63), starting with a letter or digit"
+        )
+    if profile.dsn:
+        try:
+            params = conninfo_to_dict(profile.dsn)
+        except Exception as exc:  # psycopg.ProgrammingError: the DSN does not parse
+            raise ConfigError(f"{where}: the DSN does not parse: {_first_line(exc)}") from None
+        if "password" in params:
+            raise ConfigError(
+                f"{where}: the DSN contains a password; remove it and use ~/.pgpass, PGPASSWORD "
+                "or the TUI's prompt (passwords are never stored in the config)"
+            )
+    if profile.port is not None and not (0 < int(profile.port) < 65536):
+        raise ConfigError(f"{where}: port {profile.port} is not between 1 and 65535")
+    if not profile.dsn and not any(getattr(profile, k) for k in ("host", "service", "port", "user")):
+        raise ConfigError(f"{where}: give a DSN, or at least a host, port, user or service")
+    return profile
+
+
+@dataclass
+class Config:
+    """Everything in config.toml. `servers` keeps the file's order."""
+
+    servers: dict[str, ServerProfile] = field(default_factory=dict)
+    path: Path | None = None
+
+    def add_server(self, profile: ServerProfile, *, replace_existing: bool = False) -> None:
+        validate_profile(profile)
+        if profile.name in self.servers and not replace_existing:
+            raise ConfigError(f"server '{profile.name}' already exists; remove it first or pick another name")
+        self.servers[profile.name] = profile
+
+    def remove_server(self, name: str) -> ServerProfile:
+        try:
+            return self.servers.pop(name)
+        except KeyError:
+            raise ConfigError(f"no server named '{name}' in {self.path or paths.config_file()}") from None
+
+    def server(self, name: str) -> ServerProfile:
+        try:
+            return self.servers[name]
+        except KeyError:
+            known = ", ".join(self.servers) or "none yet; add one with `pgbackup-tui servers add`"
+            raise ConfigError(f"no server named '{name}' (known: {known})") from None
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read config.toml. A missing file is an empty config; a broken one is a ConfigError."""
+    path = path or paths.config_file()
+    if not path.exists():
+        return Config(path=path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}; fix the file (it was left untouched)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+
+    servers_raw = raw.get("servers", {})
+    if not isinstance(servers_raw, dict):
+        raise ConfigError(f"{path}: [servers] must be a table of server profiles")
+    allowed = {f.name for f in fields(ServerProfile)} - {"name"}
+    config = Config(path=path)
+    for name, body in servers_raw.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: [servers.{name}] must be a table")
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"{path}: [servers.{name}] has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            )
+        try:
+            profile = ServerProfile(name=name, **body)
+            if profile.port is not None:
+                profile = replace(profile, port=int(profile.port))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: [servers.{name}]: {exc}") from None
+        try:
+            validate_profile(profile)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        config.servers[name] = profile
+    return config
+
+
+def save_config(config: Config, path: Path | None = None) -> Path:
+    """Write the config atomically at mode 0600 and return its path."""
+    path = path or config.path or paths.config_file()
+    document = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
+    paths.write_private_file(path, tomli_w.dumps(document).encode("utf-8"))
+    config.path = path
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

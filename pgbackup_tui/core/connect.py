@@ -1,0 +1,150 @@
+"""From a profile or a DSN to a connection target, psycopg connections and child environments.
+
+A Target's conninfo never carries a password: the password lives only in `Target.password`
+(memory), reaches psycopg as a keyword argument and child processes as PGPASSWORD in their
+environment, never their argv. libpq's own sources (~/.pgpass, PGPASSWORD, pg_service.conf)
+keep working as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .config import ServerProfile
+from .errors import ConnectError, UsageError
+
+APP_NAME = "pgbackup-tui"
+DEFAULT_CONNECT_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: libpq keywords (no password), a label for messages, an optional password."""
+
+    label: str
+    params_items: tuple[tuple[str, str], ...]
+    password: str | None = field(default=None, repr=False, compare=False)
+    bin_dir: str | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.params_items)
+
+    @property
+    def default_dbname(self) -> str:
+        return self.params.get("dbname") or "postgres"
+
+    def conninfo(self, dbname: str | None = None) -> str:
+        """A libpq conninfo string for `dbname` (or the profile's), without any password."""
+        params = self.params
+        if dbname is not None:
+            params["dbname"] = dbname
+        params.setdefault("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT))
+        return make_conninfo(**params)
+
+    def where(self) -> str:
+        """host:port as a human reads it, for messages."""
+        params = self.params
+        if "service" in params and "host" not in params:
+            return f"service {params['service']}"
+        host = params.get("host") or os.environ.get("PGHOST") or "local socket"
+        port = params.get("port") or os.environ.get("PGPORT") or "5432"
+        return f"{host}:{port}"
+
+    def with_password(self, password: str | None) -> "Target":
+        return replace(self, password=password)
+
+    def child_env(self, application_name: str = APP_NAME, base: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment for pg_dump & co: the password goes here, never on the command line."""
+        env = dict(os.environ if base is None else base)
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        env["PGAPPNAME"] = application_name
+        # Messages we parse must not be translated.
+        env["LC_MESSAGES"] = "C"
+        return env
+
+
+def target_from_profile(profile: ServerProfile, password: str | None = None) -> Target:
+    params = profile.connection_params()
+    params.pop("password", None)
+    return Target(
+        label=profile.name,
+        params_items=tuple(sorted(params.items())),
+        password=password,
+        bin_dir=profile.bin_dir,
+    )
+
+
+def target_from_dsn(dsn: str, label: str | None = None) -> Target:
+    """A target for `--dsn`. A password inside the DSN is moved out of the conninfo into memory."""
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"the DSN does not parse: {str(exc).strip().splitlines()[0]}") from None
+    password = params.pop("password", None)
+    host = params.get("host", "")
+    if label is None:
+        label = f"{host or 'local'}:{params.get('port', '5432')}" if "service" not in params else params["service"]
+    return Target(label=label, params_items=tuple(sorted(params.items())), password=password)
+
+
+def connect(
+    target: Target,
+    dbname: str | None = None,
+    *,
+    application_name: str = APP_NAME,
+    autocommit: bool = True,
+) -> psycopg.Connection:
+    """Open a connection or raise ConnectError with one line naming the server and the cause."""
+    kwargs: dict[str, object] = {"autocommit": autocommit, "application_name": application_name}
+    if target.password is not None:
+        kwargs["password"] = target.password
+    try:
+        return psycopg.connect(target.conninfo(dbname), **kwargs)
+    except psycopg.OperationalError as exc:
+        raise connect_error(target, exc, dbname) from None
+
+
+_CAUSES: list[tuple[re.Pattern[str], str, bool]] = [
+    (re.compile(r"password authentication failed"), "check the password (~/.pgpass, PGPASSWORD or the prompt)", True),
+    (re.compile(r"no password supplied|password is required"), "give a password in ~/.pgpass, PGPASSWORD or the prompt", True),
+    (re.compile(r"could not translate host name|Name or service not known|nodename nor servname"), "check the host name", False),
+    (re.compile(r"Connection refused"), "is the server running and listening on that host and port?", False),
+    (re.compile(r"database \".*\" does not exist"), "check the database name", False),
+    (re.compile(r"timeout expired|timed out"), "check the host, port and any firewall in between", False),
+    (re.compile(r"role \".*\" does not exist"), "check the user name", False),
+    (re.compile(r"no pg_hba.conf entry"), "the server's pg_hba.conf does not let this user in from here", False),
+]
+
+
+def connect_error(target: Target, exc: BaseException, dbname: str | None = None) -> ConnectError:
+    """Turn a libpq failure into one clear line."""
+    cause = _libpq_cause(str(exc))
+    hint, needs_password = "", False
+    for pattern, advice, is_password in _CAUSES:
+        if pattern.search(cause):
+            hint, needs_password = advice, is_password
+            break
+    db = f", database '{dbname}'" if dbname else ""
+    line = f"server '{target.label}' ({target.where()}{db}): {cause}"
+    if hint:
+        line += f"; {hint}"
+    return ConnectError(line, needs_password=needs_password)
+
+
+def _libpq_cause(message: str) -> str:
+    """The last, most specific part of a libpq error message, on one line."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    text = lines[-1] if lines else message
+    # libpq prefixes: 'connection to server at "h" (1.2.3.4), port 5432 failed: FATAL:  ...'
+    if " failed: " in text:
+        text = text.rsplit(" failed: ", 1)[1]
+    text = re.sub(r"^(connection failed|connection is bad):\s*", "", text)
+    text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
+    return text.strip() or message.strip()

@@ -1,0 +1,57 @@
+"""Errors a user can cause, each carrying the exit code the CLI returns for it.
+
+str(error) is the one line shown to the user: it names the thing (file, server, table) and
+what to do. Anything that is *not* a PgBackupError is a bug and gets a traceback with --debug.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ERRORS_IGNORED = 3
+EXIT_CANCELLED = 130
+
+
+class PgBackupError(Exception):
+    """Base for every error we expect and explain."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class UsageError(PgBackupError):
+    """Options that do not fit together, or a value out of range."""
+
+
+class ConfigError(PgBackupError):
+    """The config file cannot be read, or a profile is invalid."""
+
+
+class ConnectError(PgBackupError):
+    """A server could not be reached or refused us (network, authentication, missing database)."""
+
+    def __init__(self, message: str, *, needs_password: bool = False) -> None:
+        super().__init__(message)
+        self.needs_password = needs_password
+
+
+class ToolNotFoundError(PgBackupError):
+    """No pg_dump / pg_restore / psql new enough for the server or archive."""
+
+
+class SelectionError(PgBackupError):
+    """A table or schema named on the command line does not exist."""
+
+
+class ArchiveError(PgBackupError):
+    """An archive that is not one, is truncated, or was written by a newer pg_dump."""
+
+
+class TargetError(PgBackupError):
+    """A restore target that must not be touched (non-empty without --clean, already exists...)."""
+
+
+class JobFailed(PgBackupError):
+    """The child process failed after it started."""
+
+    exit_code = EXIT_FAILED

@@ -1,0 +1,125 @@
+"""Qualified names as SQL writes them, and pg_dump patterns that match exactly that object.
+
+`public.orders`, `"Sales & Ops"."Order Items"`, `public."star*name"`: unquoted parts fold to
+lower case, quoted parts are exact, `""` inside quotes is a quote, no schema means `public`.
+
+pg_dump's -t/-n/-T take psql *patterns*, where `*`, `?` and `.` are wildcards/separators and
+unquoted letters fold. Inside double quotes psql escapes every regex character, so a fully
+quoted `"schema"."name"` selects that one object and nothing else; that is what we emit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+# What may stand unquoted in SQL: a letter or _, then letters, digits, _ or $ (non-ASCII letters too).
+_UNQUOTED = re.compile(r"^[^\W\d][\w$]*$", re.UNICODE)
+_PLAIN_LOWER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier only when SQL needs it (for display and for SQL we run)."""
+    if _PLAIN_LOWER.match(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def always_quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True, order=True)
+class QualifiedName:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+
+    @property
+    def pattern(self) -> str:
+        """The pg_dump -t/-T pattern that matches this relation and no other."""
+        return f"{always_quote(self.schema)}.{always_quote(self.name)}"
+
+    @property
+    def sql(self) -> str:
+        """Safe to splice into SQL as a relation name."""
+        return f"{always_quote(self.schema)}.{always_quote(self.name)}"
+
+
+def schema_pattern(schema: str) -> str:
+    """The pg_dump -n pattern that matches this schema and no other."""
+    return always_quote(schema)
+
+
+def split_name_parts(text: str) -> list[str]:
+    """Split `a."b.c".D` into ['a', 'b.c', 'd'] following SQL's identifier rules."""
+    parts: list[str] = []
+    i, n = 0, len(text)
+    source = text.strip()
+    text, n = source, len(source)
+    if not text:
+        raise UsageError("empty name; write a table as schema.table, e.g. public.orders")
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            chunk = []
+            while True:
+                if i >= n:
+                    raise UsageError(f"unterminated quote in name {source!r}")
+                if text[i] == '"':
+                    if i + 1 < n and text[i + 1] == '"':
+                        chunk.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                chunk.append(text[i])
+                i += 1
+            part = "".join(chunk)
+            if not part:
+                raise UsageError(f'empty quoted identifier "" in name {source!r}')
+        else:
+            start = i
+            while i < n and text[i] != "." and not text[i].isspace() and text[i] != '"':
+                i += 1
+            raw = text[start:i]
+            if not raw:
+                raise UsageError(f"missing identifier in name {source!r}")
+            if not _UNQUOTED.match(raw):
+                raise UsageError(
+                    f"{raw!r} in {source!r} is not a plain SQL identifier; put it in double quotes "
+                    f"to name it exactly, e.g. {always_quote(raw)}"
+                )
+            # SQL folds unquoted identifiers; PostgreSQL folds ASCII letters only (in UTF-8).
+            part = "".join(c.lower() if c.isascii() else c for c in raw)
+        parts.append(part)
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return parts
+        if text[i] != ".":
+            raise UsageError(f"unexpected {text[i]!r} in name {source!r}; quote names with special characters")
+        i += 1
+
+
+def parse_qualified_name(text: str, default_schema: str = "public") -> QualifiedName:
+    """`orders` -> public.orders; `"Sales & Ops"."Order Items"` -> exact parts."""
+    parts = split_name_parts(text)
+    if len(parts) == 1:
+        return QualifiedName(default_schema, parts[0])
+    if len(parts) == 2:
+        return QualifiedName(parts[0], parts[1])
+    raise UsageError(f"{text!r} has {len(parts)} parts; write schema.table (the database is given with --db)")
+
+
+def parse_schema_name(text: str) -> str:
+    parts = split_name_parts(text)
+    if len(parts) != 1:
+        raise UsageError(f"{text!r} is not a schema name; quote it if it contains a dot")
+    return parts[0]

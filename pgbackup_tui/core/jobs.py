@@ -1,0 +1,340 @@
+"""Jobs: one dump or restore, run as asyncio subprocesses, observed through events.
+
+A Job moves queued -> running -> succeeded | failed | cancelled | partial (finished, but
+pg_restore ignored errors). Its children's stderr is streamed line by line to listeners and to a
+per-job log file (0600) under the log dir, never buffered whole. Children run in their own
+process group so that cancel reaches pg_dump's parallel workers too: SIGINT, then SIGTERM, then
+SIGKILL after a grace period.
+
+Listeners are plain callables taking a JobEvent; they are called on the event loop that runs
+the job and must not block. The TUI turns events into messages, the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from . import paths
+from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, PgBackupError
+from .plans import safe_path_part, shell_preview, utc_stamp
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PARTIAL = "partial"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+EXIT_CODE_FOR_STATE = {
+    JobState.SUCCEEDED: EXIT_OK,
+    JobState.FAILED: EXIT_FAILED,
+    JobState.CANCELLED: EXIT_CANCELLED,
+    JobState.PARTIAL: EXIT_ERRORS_IGNORED,
+}
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class StateChanged(JobEvent):
+    state: JobState
+
+
+@dataclass(frozen=True)
+class LogLine(JobEvent):
+    text: str
+    level: str = "info"  # info | warning | error | command
+
+
+@dataclass(frozen=True)
+class ProgressUpdated(JobEvent):
+    progress: Any  # a progress.ProgressSnapshot (#4)
+
+
+@dataclass(frozen=True)
+class JobFinished(JobEvent):
+    result: "JobResult"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    state: JobState
+    exit_code: int
+    message: str
+    log_path: Path | None
+    duration_s: float
+    output_path: Path | None = None
+    bytes_written: int = 0
+    errors_ignored: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job's _execute returns when it got to the end."""
+
+    message: str
+    output_path: Path | None = None
+    bytes_written: int = 0
+    errors_ignored: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Cancelled(Exception):
+    """Raised inside a job once cancel() was requested."""
+
+
+Listener = Callable[[JobEvent], None]
+
+
+def classify_line(line: str) -> str:
+    lowered = line.lower()
+    if "error:" in lowered or "fatal:" in lowered or lowered.startswith("error"):
+        return "error"
+    if "warning:" in lowered:
+        return "warning"
+    return "info"
+
+
+class Job:
+    """Base class: subclasses implement `_execute` and, if they leave things behind, `_cleanup`."""
+
+    kind: ClassVar[str] = "job"
+    CANCEL_GRACE_S: ClassVar[float] = 5.0
+    STDERR_LINE_LIMIT: ClassVar[int] = 1 << 20
+
+    def __init__(self, title: str, *, database: str = "", server: str = "") -> None:
+        self.id = uuid.uuid4().hex[:8]
+        self.title = title
+        self.database = database
+        self.server = server
+        self.state = JobState.QUEUED
+        self.created_at = time.time()
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.result: JobResult | None = None
+        self.log_path: Path | None = None
+        self._listeners: list[Listener] = []
+        self._log_file = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._cancel_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._escalation: asyncio.Task | None = None
+
+    # -- observing ---------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def emit(self, event: JobEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.finished_at or time.time()) - self.started_at
+
+    # -- running -----------------------------------------------------------------------------
+    async def run(self) -> JobResult:
+        """Run the job to its end and return the result; never raises for expected failures."""
+        self._loop = asyncio.get_running_loop()
+        self.started_at = time.time()
+        self._open_log()
+        self._set_state(JobState.RUNNING)
+        state, exit_code, outcome = JobState.FAILED, EXIT_FAILED, None
+        try:
+            if self._cancel_requested:
+                raise Cancelled()
+            outcome = await self._execute()
+            state = JobState.PARTIAL if outcome.errors_ignored else JobState.SUCCEEDED
+            exit_code = EXIT_CODE_FOR_STATE[state]
+            message = outcome.message
+        except (Cancelled, asyncio.CancelledError):
+            state, exit_code, message = JobState.CANCELLED, EXIT_CANCELLED, f"{self.title}: cancelled"
+        except PgBackupError as exc:
+            exit_code, message = exc.exit_code, str(exc)
+        except Exception as exc:  # a bug: keep the traceback in the log, one line for the user
+            exit_code, message = EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)"
+            self.log(traceback.format_exc().rstrip(), level="error")
+        try:
+            await self._cleanup(state)
+        except Exception as exc:
+            self.log(f"cleanup failed: {exc!r}", level="error")
+        self.finished_at = time.time()
+        self.log(message, level="info" if state in (JobState.SUCCEEDED,) else "error" if state == JobState.FAILED else "warning")
+        self.result = JobResult(
+            state=state,
+            exit_code=exit_code,
+            message=message,
+            log_path=self.log_path,
+            duration_s=self.elapsed_s,
+            output_path=outcome.output_path if outcome else None,
+            bytes_written=outcome.bytes_written if outcome else 0,
+            errors_ignored=outcome.errors_ignored if outcome else 0,
+            details=outcome.details if outcome else {},
+        )
+        self._set_state(state)
+        self._close_log()
+        self.emit(JobFinished(self.id, self.result))
+        return self.result
+
+    async def _execute(self) -> Outcome:
+        raise NotImplementedError
+
+    async def _cleanup(self, state: JobState) -> None:
+        """Undo what a failed or cancelled job left behind (partial archives, created databases)."""
+
+    def cancel(self) -> None:
+        """Ask the job to stop. Safe to call from any thread, any number of times."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._cancel_now)
+                return
+        self._cancel_now()
+
+    def _cancel_now(self) -> None:
+        if self._cancel_requested or self.state.is_final:
+            return
+        self._cancel_requested = True
+        self.log("cancel requested", level="warning")
+        process = self._process
+        if process is not None and process.returncode is None:
+            self._signal_group(process, signal.SIGINT)
+            self._escalation = asyncio.ensure_future(self._escalate(process))
+
+    async def _escalate(self, process: asyncio.subprocess.Process) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                await asyncio.wait_for(asyncio.shield(process.wait()), self.CANCEL_GRACE_S)
+                return
+            except asyncio.TimeoutError:
+                self.log(f"child still running; sending {sig.name}", level="warning")
+                self._signal_group(process, sig)
+
+    @staticmethod
+    def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+        try:
+            os.killpg(process.pid, sig)  # start_new_session=True: the child leads its own group
+        except ProcessLookupError:
+            pass
+
+    def check_cancelled(self) -> None:
+        if self._cancel_requested:
+            raise Cancelled()
+
+    async def in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking work (psycopg) off the event loop; stop afterwards if cancelled."""
+        result = await asyncio.to_thread(func, *args)
+        self.check_cancelled()
+        return result
+
+    async def run_process(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        on_line: Callable[[str], None] | None = None,
+        stdout_path: Path | None = None,
+    ) -> int:
+        """Run one child, streaming its stderr into the log; return its exit code.
+
+        Raises Cancelled if cancel() was requested while it ran.
+        """
+        self.check_cancelled()
+        self.log("$ " + shell_preview(argv), level="command")
+        stdout_target = asyncio.subprocess.DEVNULL
+        stdout_file = None
+        if stdout_path is not None:
+            stdout_file = open(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+            stdout_target = stdout_file
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout_target,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+                limit=self.STDERR_LINE_LIMIT,
+            )
+        finally:
+            if stdout_file is not None:
+                stdout_file.close()  # the child holds its own descriptor now
+        process = self._process
+        assert process.stderr is not None
+        try:
+            while True:
+                raw = await process.stderr.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                self.log(line, level=classify_line(line))
+                if on_line is not None:
+                    on_line(line)
+            code = await process.wait()
+        except asyncio.CancelledError:
+            # The task running us was cancelled (e.g. the app is quitting): take the child down.
+            self._signal_group(process, signal.SIGKILL)
+            await process.wait()
+            raise
+        finally:
+            self._process = None
+        if self._cancel_requested:
+            raise Cancelled()
+        return code
+
+    # -- logging -----------------------------------------------------------------------------
+    def log(self, text: str, level: str = "info") -> None:
+        """One line (or several) to the log file and to listeners."""
+        for line in text.splitlines() or [""]:
+            if self._log_file is not None:
+                stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                self._log_file.write(f"{stamp} {line}\n")
+            self.emit(LogLine(self.id, line, level))
+
+    def _open_log(self) -> None:
+        folder = paths.ensure_private_dir(paths.logs_dir())
+        name = f"{utc_stamp()}-{self.kind}-{safe_path_part(self.database or 'job')}-{self.id}.log"
+        self.log_path = folder / name
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._log_file = open(fd, "w", encoding="utf-8", buffering=1)  # line-buffered: tail -f works
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _set_state(self, state: JobState) -> None:
+        self.state = state
+        self.emit(StateChanged(self.id, state))
+

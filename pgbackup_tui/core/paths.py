@@ -1,0 +1,73 @@
+"""Where pgbackup-tui keeps its files.
+
+PGBACKUP_TUI_HOME=DIR puts everything under DIR (config.toml, backups/, logs/): tests and
+scripts use it to stay isolated. Otherwise platformdirs' user dirs for the app name.
+Folders we create are 0700: backups and logs can hold data and server names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "pgbackup-tui"
+HOME_ENV = "PGBACKUP_TUI_HOME"
+
+
+def _home_override() -> Path | None:
+    value = os.environ.get(HOME_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    home = _home_override()
+    return home if home else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def data_dir() -> Path:
+    home = _home_override()
+    return home if home else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def backups_dir() -> Path:
+    return data_dir() / "backups"
+
+
+def logs_dir() -> Path:
+    home = _home_override()
+    return home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) so that the folders we create are 0700."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file + os.replace), mode 0600."""
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

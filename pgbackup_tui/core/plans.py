@@ -1,0 +1,211 @@
+"""Dump and restore plans, and the exact argv they become. Pure: no I/O here.
+
+A plan is what the user asked for (from the CLI or a dialog). `validate()` refuses combinations
+pg_dump/pg_restore would reject half-way, with a line that says what to do instead. The argv
+builders take what the job found out at run time (tools, output path, relations to leave out).
+Passwords never appear: connections go in as a password-free conninfo (`--dbname=`), the
+password travels in the child's environment (Target.child_env).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from .connect import Target
+from .errors import UsageError
+from .identifiers import QualifiedName, schema_pattern
+from .pgtools import ClientTools
+
+DumpFormat = Literal["custom", "directory", "tar", "plain"]
+FORMATS: tuple[str, ...] = ("custom", "directory", "tar", "plain")
+FORMAT_FLAG = {"custom": "c", "directory": "d", "tar": "t", "plain": "p"}
+FORMAT_EXTENSION = {"custom": ".dump", "directory": ".dir", "tar": ".tar", "plain": ".sql"}
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class DumpPlan:
+    """One pg_dump of one database, whole or a selection of tables/schemas."""
+
+    target: Target
+    dbname: str
+    format: DumpFormat = "custom"
+    tables: tuple[QualifiedName, ...] = ()
+    schemas: tuple[str, ...] = ()
+    exclude_tables: tuple[QualifiedName, ...] = ()
+    jobs: int = 1
+    compress: int | None = None
+    schema_only: bool = False
+    data_only: bool = False
+    no_owner: bool = False
+    no_privileges: bool = False
+    output: Path | None = None
+
+    @property
+    def is_selection(self) -> bool:
+        """True when only some tables are dumped: their dependencies must be brought along."""
+        return bool(self.tables)
+
+    def validate(self) -> None:
+        if self.format not in FORMATS:
+            raise UsageError(f"unknown format {self.format!r}; pick one of {', '.join(FORMATS)}")
+        if self.jobs < 1:
+            raise UsageError("--jobs must be 1 or more")
+        if self.jobs > 1 and self.format != "directory":
+            raise UsageError(
+                f"--jobs {self.jobs} needs --format directory (pg_dump writes in parallel only into a directory)"
+            )
+        if self.compress is not None and not 0 <= self.compress <= 9:
+            raise UsageError("--compress takes a level from 0 to 9")
+        if self.compress and self.format == "tar":
+            raise UsageError("the tar format cannot be compressed; use --format custom or directory with --compress")
+        if self.compress and self.format == "plain":
+            raise UsageError(
+                "--compress with --format plain is not supported; use custom or directory, which compress and restore selectively"
+            )
+        if self.schema_only and self.data_only:
+            raise UsageError("--schema-only and --data-only exclude each other; pick one")
+        if self.tables and self.schemas:
+            raise UsageError("give either --table or --schema, not both (a table selection brings its schema along)")
+        if self.tables and self.data_only:
+            raise UsageError(
+                "--data-only with --table cannot restore into an empty database; drop --data-only "
+                "(the schema of the selected tables is small) or dump the whole database"
+            )
+        overlap = set(self.tables) & set(self.exclude_tables)
+        if overlap:
+            raise UsageError(f"{sorted(overlap)[0]} is both selected and excluded")
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """One restore of an archive into one database."""
+
+    archive: Path
+    target: Target
+    dbname: str
+    create: bool = False
+    clean: bool = False
+    jobs: int = 1
+    single_transaction: bool = False
+    no_owner: bool = False
+    tables: tuple[QualifiedName, ...] = ()
+
+    def validate(self, archive_format: str | None = None) -> None:
+        """Refuse what pg_restore would refuse half-way. `archive_format` once it is known."""
+        if self.jobs < 1:
+            raise UsageError("--jobs must be 1 or more")
+        if self.jobs > 1 and self.single_transaction:
+            raise UsageError("--jobs and --single-transaction exclude each other (a parallel restore uses several sessions)")
+        if self.create and self.clean:
+            raise UsageError("--create restores into a new database, so --clean has nothing to clean; pick one")
+        if archive_format == "plain":
+            if self.jobs > 1:
+                raise UsageError("a plain SQL dump is restored by psql, one statement at a time: drop --jobs")
+            if self.clean:
+                raise UsageError(
+                    "a plain SQL dump has no DROP statements to clean with; restore into a new database with --create"
+                )
+            if self.tables:
+                raise UsageError("a plain SQL dump cannot be restored selectively; use a custom, directory or tar archive")
+            if self.no_owner:
+                raise UsageError("a plain SQL dump has its owners written in; dump with --no-owner instead")
+        if archive_format == "tar" and self.jobs > 1:
+            raise UsageError("pg_restore cannot restore a tar archive in parallel; drop --jobs or use custom/directory")
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    """A sortable, filename-safe UTC timestamp: 20261122T073200Z."""
+    now = now or datetime.now(timezone.utc)
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def safe_path_part(text: str) -> str:
+    """A server or database name as one folder name (no slashes, no leading dots)."""
+    cleaned = "".join(c if (c.isalnum() or c in "._-") else "_" for c in text).lstrip(".")
+    return cleaned or "_"
+
+
+def default_output_path(backups_root: Path, server_label: str, dbname: str, fmt: str, stamp: str) -> Path:
+    """backups/<server>/<db>/<UTC timestamp>.<ext>"""
+    return backups_root / safe_path_part(server_label) / safe_path_part(dbname) / f"{stamp}{FORMAT_EXTENSION[fmt]}"
+
+
+def partial_path(final: Path) -> Path:
+    return final.with_name(final.name + PARTIAL_SUFFIX)
+
+
+def dump_argv(
+    plan: DumpPlan,
+    tools: ClientTools,
+    output: Path,
+    *,
+    fmt: str | None = None,
+    exclude_relations: tuple[QualifiedName, ...] = (),
+) -> list[str]:
+    """pg_dump's argv for `plan`, writing to `output` in `fmt` (default: the plan's format).
+
+    `exclude_relations` are relations the job found it does not need (a table selection is
+    dumped as "everything except the other relations", so that types, functions and schemas
+    the tables depend on come along; see selection.py).
+    """
+    fmt = fmt or plan.format
+    argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", f"--format={FORMAT_FLAG[fmt]}",
+            f"--file={output}", "--verbose"]
+    if plan.jobs > 1:
+        argv.append(f"--jobs={plan.jobs}")
+    if plan.compress is not None and fmt in ("custom", "directory"):
+        argv.append(f"--compress={plan.compress}")
+    if plan.schema_only:
+        argv.append("--schema-only")
+    if plan.data_only:
+        argv.append("--data-only")
+    if plan.no_owner:
+        argv.append("--no-owner")
+    if plan.no_privileges:
+        argv.append("--no-privileges")
+    for schema in plan.schemas:
+        argv.append(f"--schema={schema_pattern(schema)}")
+    for relation in (*plan.exclude_tables, *exclude_relations):
+        argv.append(f"--exclude-table={relation.pattern}")
+    return argv
+
+
+def restore_argv(
+    plan: RestorePlan,
+    tools: ClientTools,
+    *,
+    list_file: Path | None = None,
+) -> list[str]:
+    """pg_restore's argv into plan.dbname (created beforehand by the job when --create)."""
+    argv = [tools.pg_restore, f"--dbname={plan.target.conninfo(plan.dbname)}", "--verbose"]
+    if plan.jobs > 1:
+        argv.append(f"--jobs={plan.jobs}")
+    if plan.single_transaction:
+        argv.append("--single-transaction")
+    if plan.clean:
+        argv += ["--clean", "--if-exists"]
+    if plan.no_owner:
+        argv.append("--no-owner")
+    if list_file is not None:
+        argv.append(f"--use-list={list_file}")
+    argv.append(str(plan.archive))
+    return argv
+
+
+def psql_restore_argv(plan: RestorePlan, tools: ClientTools) -> list[str]:
+    """psql's argv to run a plain SQL dump, stopping at the first error."""
+    argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
+            "--set=ON_ERROR_STOP=1", "--echo-errors", f"--file={plan.archive}"]
+    if plan.single_transaction:
+        argv.append("--single-transaction")
+    return argv
+
+
+def shell_preview(argv: list[str]) -> str:
+    """The command as a user would type it (for the TUI's preview and the job log)."""
+    return shlex.join(argv)
