@@ -1,0 +1,418 @@
+"""Throwaway local PostgreSQL clusters for `pgbackup-tui demo` and for the tests.
+
+A Sandbox is `initdb` + `pg_ctl start` in a fresh directory under the system temp dir, on a free
+TCP port on 127.0.0.1 with a private Unix socket directory. The socket trusts local users; TCP
+asks for the superuser's password (scram-sha-256), which is random per sandbox.
+
+PostgreSQL refuses to run as root. When we are root the server binaries run as the `postgres`
+user through `runuser`, and the sandbox directory is handed to that user. The directory is
+created here with mkdtemp (not in pytest's tmp dirs or /root, which are root-only), because the
+postgres user must be able to reach it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from psycopg.conninfo import make_conninfo
+
+from .errors import ToolNotFoundError
+
+SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
+DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+SANDBOX_PREFIX = "pgbackup-sandbox-"
+SERVER_USER = "postgres"  # the OS account the server runs as when we are root
+SUPERUSER = "postgres"  # the database superuser role
+
+INITDB_TIMEOUT = 180
+PG_CTL_TIMEOUT = 90
+PSQL_TIMEOUT = 600
+START_ATTEMPTS = 3
+
+SAMPLE_SQL = Path(__file__).parent / "sql" / "sample.sql"
+
+# Each awkward table (qualified as SQL writes it) -> the decoys a naive pattern would also match.
+SAMPLE_AWKWARD_TABLES: dict[str, list[str]] = {
+    'public."star*name"': ["public.starxname", "public.star_name", "public.starname"],
+    'public."what?"': ["public.whatx"],
+    'public."Mixed Case"': ['public."mixed case"'],
+    'public."dot.name"': ["dot.name"],
+    'public."quote""name"': ["public.quotename"],
+    '"Sales & Ops"."Order Items"': ['"Sales & Ops"."order items"'],
+    '"café"."Été"': ['"café"."été"'],
+}
+
+# The tables that use the enum, the domain, citext and identity / serial columns (with their
+# function-backed CHECK and DEFAULT and the trigger). Foreign keys stay inside this set.
+SAMPLE_SELECTION_TABLES: list[str] = [
+    '"Sales & Ops".customers',
+    '"Sales & Ops".orders',
+    '"Sales & Ops"."Order Items"',
+]
+
+SAMPLE_LARGE_OBJECT_CONTENT = "pgbackup-tui sample large object: café ☕".encode()
+SAMPLE_INVOICE_SEQ_LAST_VALUE = 5000  # public.invoice_no_seq after load_sample (is_called = true)
+
+
+def sample_row_counts(wide_rows: int) -> dict[str, int]:
+    """Rows per table after load_sample(wide_rows=...), keyed by qualified name as SQL writes it.
+
+    Partitioned public.measurements is listed as the parent (all partitions together) and per
+    partition. Large objects and the materialized view are not tables and are left out.
+    """
+    counts = {
+        '"Sales & Ops".customers': 500,
+        '"Sales & Ops".orders': 2000,
+        '"Sales & Ops"."Order Items"': 5000,
+        "inventory.warehouses": 3,
+        "inventory.stock": 750,
+        "public.events": wide_rows,
+        "public.measurements": 6000,
+        "public.measurements_2024_q1": 1365,
+        "public.measurements_2024_q2": 1365,
+        "public.measurements_2024_q3": 1380,
+        "public.measurements_default": 1890,
+        "public.documents": 1,
+        "public.invoices": 40,
+    }
+    for awkward, decoys in SAMPLE_AWKWARD_TABLES.items():
+        for name in [awkward, *decoys]:
+            counts.setdefault(name, 3)
+    return counts
+
+
+def find_server_bin_dir(preferred_major: int | None = None) -> Path:
+    """The directory holding initdb, pg_ctl and postgres.
+
+    Debian's /usr/lib/postgresql/<major>/bin first (the preferred major when installed, else the
+    highest), then PATH. Raises ToolNotFoundError when no server is installed.
+    """
+    candidates: dict[int, Path] = {}
+    for bin_dir in Path("/").glob(DEBIAN_BIN_GLOB.lstrip("/")):
+        if bin_dir.parent.name.isdigit() and _has_server_tools(bin_dir):
+            candidates[int(bin_dir.parent.name)] = bin_dir
+    if preferred_major is not None and preferred_major in candidates:
+        return candidates[preferred_major]
+    if candidates:
+        return candidates[max(candidates)]
+    initdb = shutil.which("initdb")
+    if initdb and _has_server_tools(Path(initdb).parent):
+        return Path(initdb).parent
+    raise ToolNotFoundError(
+        "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found in "
+        f"{DEBIAN_BIN_GLOB} or on PATH; install Debian's postgresql package (apt-get install postgresql)"
+    )
+
+
+def _has_server_tools(bin_dir: Path) -> bool:
+    return all(os.access(bin_dir / tool, os.X_OK) for tool in SERVER_TOOLS)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _utf8_locale() -> str:
+    """C.UTF-8 when the system has it (sorting stays byte-wise, encoding UTF-8), else C."""
+    try:
+        listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "C"
+    normalised = {line.strip().lower().replace("-", "") for line in listed.splitlines()}
+    return "C.UTF-8" if "c.utf8" in normalised else "C"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(text: str) -> str:
+    # standard_conforming_strings is on (the default since 9.1): only quotes need doubling.
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Sandbox:
+    """A throwaway PostgreSQL cluster; use as a context manager or call start() / stop()."""
+
+    def __init__(self, *, bin_dir: Path | None = None, port: int | None = None, keep: bool = False) -> None:
+        self.bin_dir = Path(bin_dir) if bin_dir else find_server_bin_dir()
+        if not _has_server_tools(self.bin_dir):
+            raise ToolNotFoundError(
+                f"{self.bin_dir} lacks initdb, pg_ctl or postgres; install Debian's postgresql package"
+            )
+        self.keep = keep
+        self.superuser = SUPERUSER
+        self.password = secrets.token_urlsafe(24)
+        self.major = self._server_major()
+        self._fixed_port = port is not None
+        self.port = port if port is not None else free_port()
+        self._as_server_user = os.geteuid() == 0
+        self._running = False
+        self._removed = False
+        self.root = Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX))
+        self.data_dir = self.root / "data"
+        self.socket_dir = self.root / "socket"
+        self.log_file = self.root / "server.log"
+        self.socket_dir.mkdir(mode=0o700)
+        if self._as_server_user:
+            for path in (self.root, self.socket_dir):
+                self._give_to_server_user(path)
+        # Stop and clean up even when the test run ends without calling stop().
+        atexit.register(self.stop)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """initdb, configure, pg_ctl start -w. Returns self; raises RuntimeError on failure."""
+        if self._running:
+            return self
+        if self._removed:
+            raise RuntimeError(f"sandbox {self.root} was stopped and removed; make a new Sandbox")
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self._write_port()
+            try:
+                self._run_server_tool(
+                    ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
+                     "-t", str(PG_CTL_TIMEOUT - 10), "start"],
+                    timeout=PG_CTL_TIMEOUT,
+                )
+            except RuntimeError as failure:
+                # Another process took the port between free_port() and the bind: pick another.
+                if attempt < START_ATTEMPTS and not self._fixed_port and self._port_was_taken():
+                    self.port = free_port()
+                    continue
+                raise RuntimeError(f"{failure}\n--- server log ---\n{self._log_tail()}") from None
+            break
+        self._running = True
+        return self
+
+    def stop(self) -> None:
+        """pg_ctl stop -m fast, then remove the directory unless keep=True. Safe to call twice."""
+        if self._running or (self.data_dir / "postmaster.pid").exists():
+            try:
+                self._run_server_tool(
+                    ["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"],
+                    timeout=60,
+                )
+            except (RuntimeError, subprocess.SubprocessError, OSError):
+                self._kill_postmaster()
+            self._running = False
+        if not self.keep and not self._removed:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._removed = True
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- connecting --------------------------------------------------------------------------
+
+    def dsn(self, dbname: str = "postgres", *, tcp: bool = False) -> str:
+        """libpq key=value conninfo. Socket (trust) by default; tcp=True needs self.password,
+        which is never part of the string."""
+        host = "127.0.0.1" if tcp else str(self.socket_dir)
+        return make_conninfo(host=host, port=str(self.port), user=self.superuser, dbname=dbname)
+
+    def psql(self, sql: str, dbname: str = "postgres", *, timeout: float = PSQL_TIMEOUT) -> str:
+        """Run SQL through the real psql (socket, ON_ERROR_STOP) and return its stdout.
+
+        Output is unaligned and tuples-only (`psql -At`): one row per line, columns joined by |.
+        Raises RuntimeError with psql's stderr when a statement fails.
+        """
+        return self._psql(["-d", dbname], sql, timeout=timeout)
+
+    def create_role(self, name: str, password: str | None = None, *, superuser: bool = False,
+                    login: bool = True) -> None:
+        """CREATE ROLE with the given attributes; the password travels in SQL on stdin only."""
+        options = ["SUPERUSER" if superuser else "NOSUPERUSER", "LOGIN" if login else "NOLOGIN"]
+        if password is not None:
+            options.append(f"PASSWORD {_quote_literal(password)}")
+        self.psql(f"CREATE ROLE {_quote_ident(name)} {' '.join(options)};")
+
+    def create_database(self, name: str, owner: str | None = None) -> None:
+        owner_clause = f" OWNER {_quote_ident(owner)}" if owner else ""
+        self.psql(f"CREATE DATABASE {_quote_ident(name)}{owner_clause};")
+
+    def drop_database(self, name: str) -> None:
+        """Drop the database if it exists, disconnecting anyone still in it."""
+        self.psql(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE);")
+
+    def load_sample(self, dbname: str = "shop", *, wide_rows: int = 300_000) -> None:
+        """Create `dbname` and load the sample schema and data (see core/sql/sample.sql)."""
+        if wide_rows < 0:
+            raise ValueError("wide_rows must be >= 0")
+        self.create_database(dbname)
+        self._psql(
+            ["-d", dbname, "--single-transaction", "-v", f"wide_rows={int(wide_rows)}",
+             "-f", str(SAMPLE_SQL)],
+            None,
+        )
+        # Planner statistics and reltuples estimates, as a real database would have them.
+        self.psql("ANALYZE;", dbname)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _initdb(self) -> None:
+        password_file = self.root / "superuser.pw"
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.password + "\n")
+        if self._as_server_user:
+            self._give_to_server_user(password_file)
+        try:
+            self._run_server_tool(
+                ["initdb", "-D", str(self.data_dir), "-U", self.superuser,
+                 "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                 f"--locale={_utf8_locale()}", f"--pwfile={password_file}",
+                 # Throwaway cluster: skipping fsync of the new files saves seconds per start.
+                 "--no-sync", "--no-instructions"],
+                timeout=INITDB_TIMEOUT,
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+        self._write_config()
+
+    def _write_config(self) -> None:
+        # Appending/truncating keeps the files' owner (postgres) and mode.
+        with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(
+                "\n# pgbackup-tui sandbox: throwaway, speed over durability\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.socket_dir}'\n"
+                "fsync = off\n"
+                "synchronous_commit = off\n"
+                "full_page_writes = off\n"
+                "shared_buffers = 128MB\n"
+                "max_wal_size = 1GB\n"
+                "logging_collector = off\n"
+                "timezone = 'UTC'\n"
+                "log_timezone = 'UTC'\n"
+                "track_io_timing = on\n"
+                "max_connections = 50\n"
+                "include_if_exists = 'sandbox_port.conf'\n"
+            )
+        with open(self.data_dir / "pg_hba.conf", "w", encoding="utf-8") as hba:
+            hba.write(
+                "# pgbackup-tui sandbox: trust on the private socket, password over TCP\n"
+                "local   all          all                    trust\n"
+                "local   replication  all                    trust\n"
+                "host    all          all   127.0.0.1/32     scram-sha-256\n"
+                "host    all          all   ::1/128          scram-sha-256\n"
+                "host    replication  all   127.0.0.1/32     scram-sha-256\n"
+            )
+
+    def _write_port(self) -> None:
+        port_conf = self.data_dir / "sandbox_port.conf"
+        port_conf.write_text(f"port = {self.port}\n", encoding="utf-8")
+        if self._as_server_user:
+            self._give_to_server_user(port_conf)
+
+    def _port_was_taken(self) -> bool:
+        log = self._log_tail()
+        return "could not bind" in log or "could not create any TCP/IP sockets" in log
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def _server_major(self) -> int:
+        output = self._run([str(self.bin_dir / "postgres"), "--version"], timeout=30)
+        match = re.search(r"(\d+)(?:\.\d+)?", output)
+        if not match:
+            raise RuntimeError(f"cannot read the server version from {output!r}")
+        return int(match.group(1))
+
+    def _psql(self, args: list[str], stdin_sql: str | None, *, timeout: float = PSQL_TIMEOUT) -> str:
+        argv = [self._psql_path(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.superuser, *args]
+        if stdin_sql is not None:
+            argv += ["-f", "-"]
+        return self._run(argv, input_text=stdin_sql, timeout=timeout)
+
+    def _psql_path(self) -> str:
+        for candidate in (self.bin_dir / "psql", Path("/usr/bin/psql")):
+            if os.access(candidate, os.X_OK):
+                return str(candidate)
+        found = shutil.which("psql")
+        if not found:
+            raise ToolNotFoundError("psql not found; install Debian's postgresql-client package")
+        return found
+
+    def _run_server_tool(self, argv: list[str], *, timeout: float) -> str:
+        full = [str(self.bin_dir / argv[0]), *argv[1:]]
+        if self._as_server_user:
+            full = ["runuser", "-u", SERVER_USER, "--", *full]
+        return self._run(full, timeout=timeout)
+
+    def _run(self, argv: list[str], *, input_text: str | None = None, timeout: float) -> str:
+        try:
+            result = subprocess.run(
+                argv, input=input_text, capture_output=True, text=True, timeout=timeout,
+                env=_child_env(), cwd=self.root if getattr(self, "root", None) else "/",
+            )
+        except FileNotFoundError as missing:
+            raise ToolNotFoundError(f"{argv[0]} not found; install Debian's postgresql package") from None
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{Path(argv[0]).name} timed out after {timeout}s: {' '.join(argv)}") from None
+        if result.returncode != 0:
+            tool = Path(argv[4] if argv[0] == "runuser" else argv[0]).name
+            raise RuntimeError(f"{tool} failed (exit {result.returncode}): {result.stderr.strip()}")
+        return result.stdout
+
+    def _give_to_server_user(self, path: Path) -> None:
+        account = pwd.getpwnam(SERVER_USER)
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+    def _kill_postmaster(self) -> None:
+        """Last resort when pg_ctl cannot stop the server: SIGQUIT, then SIGKILL the postmaster."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        for sig in (signal.SIGQUIT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except OSError as error:
+                if error.errno == errno.ESRCH:
+                    return
+                raise
+            for _ in range(50):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+                    continue
+                return
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment without libpq / server variables that would point children elsewhere."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.setdefault("LC_MESSAGES", "C")
+    return env
