@@ -13,8 +13,6 @@ postgres user must be able to reach it.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import errno
 import os
 import pwd
 import re
@@ -41,6 +39,8 @@ INITDB_TIMEOUT = 180
 PG_CTL_TIMEOUT = 90
 PSQL_TIMEOUT = 600
 START_ATTEMPTS = 3
+
+OWNER_FILE = "owner.pid"  # pid of the process that will stop this sandbox (absent when keep=True)
 
 SAMPLE_SQL = Path(__file__).parent / "sql" / "sample.sql"
 
@@ -165,7 +165,11 @@ class Sandbox:
         self._as_server_user = os.geteuid() == 0
         self._running = False
         self._removed = False
+        self._owner_pid = os.getpid()
+        sweep_stale_sandboxes()
         self.root = Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX))
+        if not keep:
+            (self.root / OWNER_FILE).write_text(f"{self._owner_pid}\n")
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.log_file = self.root / "server.log"
@@ -206,6 +210,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """pg_ctl stop -m fast, then remove the directory unless keep=True. Safe to call twice."""
+        if os.getpid() != self._owner_pid:
+            return  # a forked child running our atexit hooks must not stop the parent's server
         if self._running or (self.data_dir / "postmaster.pid").exists():
             try:
                 self._run_server_tool(
@@ -213,7 +219,8 @@ class Sandbox:
                     timeout=60,
                 )
             except (RuntimeError, subprocess.SubprocessError, OSError):
-                self._kill_postmaster()
+                # Last resort: the server must not outlive its (about to be removed) directory.
+                _kill_postmaster_of(self.data_dir)
             self._running = False
         if not self.keep and not self._removed:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -313,7 +320,6 @@ class Sandbox:
                 "timezone = 'UTC'\n"
                 "log_timezone = 'UTC'\n"
                 "track_io_timing = on\n"
-                "max_connections = 50\n"
                 "include_if_exists = 'sandbox_port.conf'\n"
             )
         with open(self.data_dir / "pg_hba.conf", "w", encoding="utf-8") as hba:
@@ -377,7 +383,7 @@ class Sandbox:
                 argv, input=input_text, capture_output=True, text=True, timeout=timeout,
                 env=_child_env(), cwd=self.root if getattr(self, "root", None) else "/",
             )
-        except FileNotFoundError as missing:
+        except FileNotFoundError:
             raise ToolNotFoundError(f"{argv[0]} not found; install Debian's postgresql package") from None
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{Path(argv[0]).name} timed out after {timeout}s: {' '.join(argv)}") from None
@@ -390,25 +396,53 @@ class Sandbox:
         account = pwd.getpwnam(SERVER_USER)
         os.chown(path, account.pw_uid, account.pw_gid)
 
-    def _kill_postmaster(self) -> None:
-        """Last resort when pg_ctl cannot stop the server: SIGQUIT, then SIGKILL the postmaster."""
+def _kill_postmaster_of(data_dir: Path) -> None:
+    """SIGQUIT (immediate shutdown), then SIGKILL, the postmaster named in data_dir's pid file."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
         try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
+            os.kill(pid, sig)
+        except ProcessLookupError:
             return
-        for sig in (signal.SIGQUIT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except OSError as error:
-                if error.errno == errno.ESRCH:
-                    return
-                raise
-            for _ in range(50):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, 0)
-                    time.sleep(0.1)
-                    continue
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if not _process_alive(pid):
                 return
+            time.sleep(0.1)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_sandboxes() -> list[Path]:
+    """Stop and remove sandboxes whose owning process died without stopping them.
+
+    atexit does not run on SIGKILL or an unhandled SIGTERM, so a killed test run would leave a
+    postmaster and its directory behind; the next Sandbox cleans them up. Sandboxes made with
+    keep=True have no owner file and are left alone. Returns the directories removed.
+    """
+    removed = []
+    for root in Path(tempfile.gettempdir()).glob(SANDBOX_PREFIX + "*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _process_alive(owner):
+            continue
+        _kill_postmaster_of(root / "data")
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
 
 
 def _child_env() -> dict[str, str]:
