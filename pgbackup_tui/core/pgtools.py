@@ -1,0 +1,246 @@
+"""Find pg_dump / pg_restore / pg_dumpall / psql of the right major version.
+
+pg_dump refuses a server newer than itself and pg_restore refuses an archive written by a
+newer pg_dump, while a newer client handles older servers and archives. So for a server (or
+archive) of major N we take the *lowest* installed major >= N: the closest match, the least
+surprise in the output. Where we look, in order: the profile's bin dir (preferred whenever it
+is new enough), /usr/lib/postgresql/*/bin (Debian/Ubuntu), the usual places of other
+packagers (PGDG RPM, source installs, Homebrew, EDB), then every directory on PATH that holds
+a pg_dump.
+
+Majors are ints: 15 for "15.18", 16 for "16beta1". Before PostgreSQL 10 the major was two
+numbers (9.6); we report those as 9. That is enough for choosing: any pg_dump >= 10 handles
+every 9.x server, and a 9.x client too old for a 9.x server is refused by pg_dump itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolNotFoundError
+
+TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")
+
+# Debian first (what this project is tested on), then other packagers' fixed layouts.
+_WELL_KNOWN_GLOBS = (
+    "/usr/lib/postgresql/*/bin",
+    "/usr/pgsql-*/bin",
+    "/usr/local/pgsql/bin",
+    "/opt/homebrew/opt/postgresql@*/bin",
+    "/usr/local/opt/postgresql@*/bin",
+    "/Library/PostgreSQL/*/bin",
+)
+
+_VERSION_AFTER_PROGRAM = re.compile(r"^\S+\s+\([^)]*\)\s+(\S+)")
+_VERSION_ANYWHERE = re.compile(r"\b\d+(?:\.\d+)*(?:(?:alpha|beta|rc|devel)\d*)?\b")
+_VERSION_PARTS = re.compile(r"^(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class ClientTools:
+    """One directory of PostgreSQL client programs and the version they share."""
+
+    bin_dir: Path
+    major: int
+    version: str  # e.g. "15.18", from `pg_dump --version`
+
+    def path(self, tool: str) -> str:
+        """Absolute path of `tool` in this bin dir; ToolNotFoundError if it is not there."""
+        if tool not in TOOLS:
+            raise ValueError(f"unknown client tool {tool!r}; expected one of {', '.join(TOOLS)}")
+        candidate = self.bin_dir / tool
+        if not _is_executable(candidate):
+            raise ToolNotFoundError(
+                f"{tool} is missing from {self.bin_dir} (pg_dump {self.version} is there); "
+                f"install the full PostgreSQL {self.major} client package"
+            )
+        return str(candidate.absolute())
+
+    @property
+    def pg_dump(self) -> str:
+        return self.path("pg_dump")
+
+    @property
+    def pg_restore(self) -> str:
+        return self.path("pg_restore")
+
+    @property
+    def pg_dumpall(self) -> str:
+        return self.path("pg_dumpall")
+
+    @property
+    def psql(self) -> str:
+        return self.path("psql")
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _is_pg_wrapper(pg_dump: Path) -> bool:
+    # Debian's /usr/bin/pg_dump is postgresql-common's pg_wrapper: it picks a version per call
+    # (cluster, PGCLUSTER, newest installed), so it is no fixed version. The real binaries it
+    # dispatches to are under /usr/lib/postgresql/*/bin, which we list anyway.
+    return pg_dump.resolve().name == "pg_wrapper"
+
+
+def _well_known_dirs() -> list[Path]:
+    def numeric_key(path: str) -> tuple:
+        return tuple(int(n) for n in re.findall(r"\d+", path))
+
+    dirs: list[Path] = []
+    for pattern in _WELL_KNOWN_GLOBS:
+        dirs.extend(Path(p) for p in sorted(glob.glob(pattern), key=numeric_key))
+    return dirs
+
+
+def candidate_bin_dirs(profile_bin_dir: str | None = None) -> list[Path]:
+    """Directories holding a usable pg_dump, most preferred first, each binary once.
+
+    The profile's bin dir (if it holds an executable pg_dump; a wrong one is skipped, not an
+    error, so a stale profile still works), then the packagers' fixed places, then PATH.
+    """
+    ordered: list[Path] = []
+    if profile_bin_dir:
+        ordered.append(Path(profile_bin_dir).expanduser())
+    ordered.extend(_well_known_dirs())
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if entry:
+            ordered.append(Path(entry))
+
+    seen: set[Path] = set()
+    result: list[Path] = []
+    for directory in ordered:
+        pg_dump = directory / "pg_dump"
+        if not _is_executable(pg_dump) or _is_pg_wrapper(pg_dump):
+            continue
+        # Symlinked dirs and PATH entries often point at the same binary: keep the first.
+        real = pg_dump.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        result.append(directory)
+    return result
+
+
+def parse_client_version(text: str) -> tuple[int, str]:
+    """(major, version) from `pg_dump --version` output.
+
+    "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" -> (15, "15.18");
+    "pg_dump (PostgreSQL) 16beta1" -> (16, "16beta1"); "pg_dump (PostgreSQL) 9.6.24" -> (9, "9.6.24").
+    """
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    match = _VERSION_AFTER_PROGRAM.match(first_line)
+    version = match.group(1) if match and _VERSION_PARTS.match(match.group(1)) else None
+    if version is None:
+        anywhere = _VERSION_ANYWHERE.search(first_line)
+        if anywhere is None:
+            raise ValueError(f"no version number in {first_line!r}")
+        version = anywhere.group(0)
+    major = int(_VERSION_PARTS.match(version).group(1))  # type: ignore[union-attr]
+    return major, version
+
+
+@functools.lru_cache(maxsize=64)
+def _version_of(real_path: str, mtime_ns: int) -> tuple[int, str]:
+    # Keyed on the file's mtime too, so an upgraded binary is asked again.
+    del mtime_ns
+    env = dict(os.environ, LC_ALL="C", LC_MESSAGES="C")
+    completed = subprocess.run(
+        [real_path, "--version"], capture_output=True, text=True, timeout=15, env=env, check=False
+    )
+    if completed.returncode != 0:
+        raise ToolNotFoundError(f"{real_path} --version failed: {completed.stderr.strip()[:200]}")
+    try:
+        return parse_client_version(completed.stdout)
+    except ValueError:
+        raise ToolNotFoundError(f"{real_path} --version printed no version: {completed.stdout.strip()[:200]}") from None
+
+
+def client_version(pg_dump_path: str | Path) -> tuple[int, str]:
+    """(major, version) of a pg_dump (or any client tool), asked once per binary and cached."""
+    path = Path(pg_dump_path)
+    try:
+        real = path.resolve(strict=True)
+        mtime_ns = real.stat().st_mtime_ns
+    except OSError as exc:
+        raise ToolNotFoundError(f"cannot run {path}: {exc.strerror}") from None
+    try:
+        return _version_of(str(real), mtime_ns)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ToolNotFoundError(f"cannot run {path} --version: {exc}") from None
+
+
+def installed_client_tools(bin_dir: str | None = None) -> list[ClientTools]:
+    """Every usable client bin dir with its version, in candidate order (unreadable ones skipped)."""
+    found: list[ClientTools] = []
+    for directory in candidate_bin_dirs(bin_dir):
+        try:
+            major, version = client_version(directory / "pg_dump")
+        except ToolNotFoundError:
+            continue
+        found.append(ClientTools(bin_dir=directory, major=major, version=version))
+    return found
+
+
+def _pick(installed: list[ClientTools], needed_major: int | None, bin_dir: str | None) -> ClientTools | None:
+    if not installed:
+        return None
+    if needed_major is None:
+        # Unknown need: the newest, since newer clients read everything older ones wrote.
+        return max(installed, key=lambda tools: tools.major)
+    if bin_dir:
+        preferred = Path(bin_dir).expanduser()
+        for tools in installed:
+            if tools.bin_dir == preferred and tools.major >= needed_major:
+                return tools
+    suitable = [tools for tools in installed if tools.major >= needed_major]
+    # min() keeps the first of equal majors, i.e. the candidate order.
+    return min(suitable, key=lambda tools: tools.major) if suitable else None
+
+
+def _not_found(lead: str | None, needed_major: int | None, tool: str, installed: list[ClientTools]) -> ToolNotFoundError:
+    """One line: what was needed, what is here, what to install."""
+    if installed:
+        newest = max(installed, key=lambda tools: tools.major)
+        have = f"the newest {tool} here is {newest.major} ({newest.bin_dir})"
+    else:
+        have = f"no {tool} was found (looked in the bin dir, /usr/lib/postgresql/*/bin and PATH)"
+    package = f"postgresql-client-{needed_major}" if needed_major is not None else "a PostgreSQL client package"
+    line = f"{lead} but {have}" if lead else have
+    return ToolNotFoundError(f"{line}; install {package} or set bin_dir for the server")
+
+
+def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: str = "the server") -> ClientTools:
+    """The client tools for a server of `server_major`: the lowest major >= it.
+
+    `bin_dir` (the profile's) wins whenever it is new enough. `label` is the phrase that names
+    the server in the error, e.g. "server 'prod'".
+    """
+    installed = installed_client_tools(bin_dir)
+    chosen = _pick(installed, server_major, bin_dir)
+    if chosen is None:
+        raise _not_found(f"{label} runs PostgreSQL {server_major}", server_major, "pg_dump", installed)
+    return chosen
+
+
+def tools_for_archive(
+    archive_major: int | None, bin_dir: str | None = None, *, label: str = "the archive"
+) -> ClientTools:
+    """The client tools to restore an archive written by pg_dump `archive_major` (None: unknown).
+
+    pg_restore must be at least as new as the pg_dump that wrote the archive; the lowest such
+    major is taken, or the newest installed when the archive's version is unknown.
+    """
+    installed = installed_client_tools(bin_dir)
+    chosen = _pick(installed, archive_major, bin_dir)
+    if chosen is None:
+        lead = f"{label} was written by pg_dump {archive_major}" if archive_major is not None else None
+        raise _not_found(lead, archive_major, "pg_restore", installed)
+    return chosen

@@ -1,0 +1,100 @@
+"""core/connect.py against the real sandbox over TCP (scram-sha-256), and against nothing at all.
+
+Every failure must become one ConnectError line that names the server and the cause, and say
+whether a password prompt could help.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgbackup_tui.core.connect import APP_NAME, Target, connect, target_from_dsn
+from pgbackup_tui.core.errors import ConnectError
+from pgbackup_tui.core.sandbox import Sandbox, free_port
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """libpq must not find a password anywhere we did not put one."""
+    for variable in ("PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGHOST", "PGPORT"):
+        monkeypatch.delenv(variable, raising=False)
+    # Unset PGPASSFILE means ~/.pgpass; point it at a file that does not exist instead.
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+
+
+@pytest.fixture
+def tcp_target(sandbox: Sandbox) -> Target:
+    return target_from_dsn(sandbox.dsn(tcp=True), label="sandbox")
+
+
+def connect_error(target: Target, dbname: str | None = None) -> ConnectError:
+    with pytest.raises(ConnectError) as caught:
+        connect(target, dbname)
+    message = str(caught.value)
+    assert "\n" not in message and message.strip() == message
+    assert message.startswith(f"server '{target.label}' (")
+    return caught.value
+
+
+def test_wrong_password(tcp_target: Target) -> None:
+    error = connect_error(tcp_target.with_password("not-the-password"))
+    assert "password authentication failed" in str(error)
+    assert error.needs_password
+
+
+def test_no_password_at_all(tcp_target: Target) -> None:
+    error = connect_error(tcp_target)
+    assert "no password supplied" in str(error)
+    assert error.needs_password
+
+
+def test_unknown_host() -> None:
+    target = target_from_dsn("host=no-such-host.invalid port=5432 user=postgres", label="ghost")
+    error = connect_error(target)
+    assert "no-such-host.invalid" in str(error)
+    assert "check the host name" in str(error)
+    assert not error.needs_password
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="connect._libpq_cause keeps only libpq's last line, the hint 'Is the server running on "
+    "that host and accepting TCP/IP connections?', and drops 'Connection refused' itself",
+)
+def test_refused_port() -> None:
+    port = free_port()  # nothing listens there
+    error = connect_error(target_from_dsn(f"host=127.0.0.1 port={port} user=postgres", label="down"))
+    assert f"127.0.0.1:{port}" in str(error)
+    assert "refused" in str(error).lower()
+    assert not error.needs_password
+
+
+def test_refused_port_is_still_one_line_naming_the_server() -> None:
+    port = free_port()
+    error = connect_error(target_from_dsn(f"host=127.0.0.1 port={port} user=postgres", label="down"))
+    assert f"127.0.0.1:{port}" in str(error)
+    assert not error.needs_password
+
+
+def test_missing_database(sandbox: Sandbox, tcp_target: Target) -> None:
+    error = connect_error(tcp_target.with_password(sandbox.password), "no_such_db_x")
+    assert "database 'no_such_db_x'" in str(error)  # where we tried
+    assert 'database "no_such_db_x" does not exist' in str(error)  # what the server said
+    assert not error.needs_password
+
+
+def test_right_password_connects(sandbox: Sandbox, tcp_target: Target) -> None:
+    with connect(tcp_target.with_password(sandbox.password), "shop") as conn:
+        assert conn.autocommit
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == ("postgres", "shop")
+        assert conn.info.parameter_status("application_name") == APP_NAME
+
+
+def test_password_in_dsn_stays_out_of_the_conninfo(sandbox: Sandbox) -> None:
+    target = target_from_dsn(f"{sandbox.dsn(tcp=True)} password={sandbox.password}")
+    assert sandbox.password not in target.conninfo() and sandbox.password not in repr(target)
+    with connect(target) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert target.child_env(base={})["PGPASSWORD"] == sandbox.password
