@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from pgbackup_tui.core.sandbox import (
     Sandbox,
     find_server_bin_dir,
     sample_row_counts,
+    sweep_stale_sandboxes,
 )
 
 SAMPLE_DB = "shop"  # what the session fixture in conftest.py loads
@@ -320,3 +324,22 @@ def test_keep_leaves_the_directory() -> None:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def test_a_killed_owner_leaves_nothing_behind_after_the_next_sweep() -> None:
+    """atexit cannot run on SIGKILL; the next Sandbox (or an explicit sweep) cleans up."""
+    script = (
+        "import os, signal\n"
+        "from pgbackup_tui.core.sandbox import Sandbox\n"
+        "cluster = Sandbox().start()\n"
+        "print(cluster.root, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    root = Path(child.stdout.strip())
+    pid = int((root / "data" / "postmaster.pid").read_text().split()[0])
+    assert process_running(pid)
+    sweep_stale_sandboxes()  # (a concurrent test run may sweep it first; either way it goes)
+    assert not root.exists()
+    assert not process_running(pid)

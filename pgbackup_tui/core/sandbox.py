@@ -28,6 +28,7 @@ from pathlib import Path
 from psycopg.conninfo import make_conninfo
 
 from .errors import ToolNotFoundError
+from .identifiers import always_quote
 
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -128,6 +129,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def server_major(bin_dir: Path) -> int:
+    """The major version of the `postgres` binary in bin_dir (15 for 15.8)."""
+    try:
+        output = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
+                                text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as failure:
+        raise ToolNotFoundError(f"cannot run {bin_dir / 'postgres'} ({failure}); "
+                                "install Debian's postgresql package") from None
+    match = re.search(r"\) (\d+)", output)
+    if not match:
+        raise RuntimeError(f"cannot read the server version from {output!r}")
+    return int(match.group(1))
+
+
 def _utf8_locale() -> str:
     """C.UTF-8 when the system has it (sorting stays byte-wise, encoding UTF-8), else C."""
     try:
@@ -136,10 +151,6 @@ def _utf8_locale() -> str:
         return "C"
     normalised = {line.strip().lower().replace("-", "") for line in listed.splitlines()}
     return "C.UTF-8" if "c.utf8" in normalised else "C"
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _quote_literal(text: str) -> str:
@@ -159,7 +170,7 @@ class Sandbox:
         self.keep = keep
         self.superuser = SUPERUSER
         self.password = secrets.token_urlsafe(24)
-        self.major = self._server_major()
+        self.major = server_major(self.bin_dir)
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self._as_server_user = os.geteuid() == 0
@@ -168,15 +179,19 @@ class Sandbox:
         self._owner_pid = os.getpid()
         sweep_stale_sandboxes()
         self.root = Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX))
-        if not keep:
-            (self.root / OWNER_FILE).write_text(f"{self._owner_pid}\n")
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.log_file = self.root / "server.log"
-        self.socket_dir.mkdir(mode=0o700)
-        if self._as_server_user:
-            for path in (self.root, self.socket_dir):
-                self._give_to_server_user(path)
+        try:
+            if not keep:
+                (self.root / OWNER_FILE).write_text(f"{self._owner_pid}\n")
+            self.socket_dir.mkdir(mode=0o700)
+            if self._as_server_user:
+                for path in (self.root, self.socket_dir):
+                    self._give_to_server_user(path)
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
         # Stop and clean up even when the test run ends without calling stop().
         atexit.register(self.stop)
 
@@ -259,15 +274,15 @@ class Sandbox:
         options = ["SUPERUSER" if superuser else "NOSUPERUSER", "LOGIN" if login else "NOLOGIN"]
         if password is not None:
             options.append(f"PASSWORD {_quote_literal(password)}")
-        self.psql(f"CREATE ROLE {_quote_ident(name)} {' '.join(options)};")
+        self.psql(f"CREATE ROLE {always_quote(name)} {' '.join(options)};")
 
     def create_database(self, name: str, owner: str | None = None) -> None:
-        owner_clause = f" OWNER {_quote_ident(owner)}" if owner else ""
-        self.psql(f"CREATE DATABASE {_quote_ident(name)}{owner_clause};")
+        owner_clause = f" OWNER {always_quote(owner)}" if owner else ""
+        self.psql(f"CREATE DATABASE {always_quote(name)}{owner_clause};")
 
     def drop_database(self, name: str) -> None:
         """Drop the database if it exists, disconnecting anyone still in it."""
-        self.psql(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE);")
+        self.psql(f"DROP DATABASE IF EXISTS {always_quote(name)} WITH (FORCE);")
 
     def load_sample(self, dbname: str = "shop", *, wide_rows: int = 300_000) -> None:
         """Create `dbname` and load the sample schema and data (see core/sql/sample.sql)."""
@@ -348,13 +363,6 @@ class Sandbox:
         except OSError:
             return "(no server log)"
 
-    def _server_major(self) -> int:
-        output = self._run([str(self.bin_dir / "postgres"), "--version"], timeout=30)
-        match = re.search(r"(\d+)(?:\.\d+)?", output)
-        if not match:
-            raise RuntimeError(f"cannot read the server version from {output!r}")
-        return int(match.group(1))
-
     def _psql(self, args: list[str], stdin_sql: str | None, *, timeout: float = PSQL_TIMEOUT) -> str:
         argv = [self._psql_path(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                 "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.superuser, *args]
@@ -381,7 +389,7 @@ class Sandbox:
         try:
             result = subprocess.run(
                 argv, input=input_text, capture_output=True, text=True, timeout=timeout,
-                env=_child_env(), cwd=self.root if getattr(self, "root", None) else "/",
+                env=_child_env(), cwd=self.root,
             )
         except FileNotFoundError:
             raise ToolNotFoundError(f"{argv[0]} not found; install Debian's postgresql package") from None
@@ -395,6 +403,7 @@ class Sandbox:
     def _give_to_server_user(self, path: Path) -> None:
         account = pwd.getpwnam(SERVER_USER)
         os.chown(path, account.pw_uid, account.pw_gid)
+
 
 def _kill_postmaster_of(data_dir: Path) -> None:
     """SIGQUIT (immediate shutdown), then SIGKILL, the postmaster named in data_dir's pid file."""
@@ -415,6 +424,13 @@ def _kill_postmaster_of(data_dir: Path) -> None:
 
 
 def _process_alive(pid: int) -> bool:
+    """True while pid runs. A zombie counts as dead: where PID 1 does not reap orphans (some
+    containers), a stopped postmaster stays a zombie forever."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        pass  # no procfs: ask the kernel directly
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -448,5 +464,8 @@ def sweep_stale_sandboxes() -> list[Path]:
 def _child_env() -> dict[str, str]:
     """Our environment without libpq / server variables that would point children elsewhere."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    env.setdefault("LC_MESSAGES", "C")
+    # English messages from psql and pg_ctl (we match on them); LC_ALL would override LC_MESSAGES.
+    if "LC_ALL" in env:
+        env.setdefault("LC_CTYPE", env.pop("LC_ALL"))
+    env["LC_MESSAGES"] = "C"
     return env
