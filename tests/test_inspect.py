@@ -194,6 +194,8 @@ def test_database_is_empty(sandbox: Sandbox, shop: psycopg.Connection, empty_db:
         conn.execute("CREATE SCHEMA lonely")
         assert inspect.user_object_counts(conn) == {"schemas": 1}
         conn.execute("DROP SCHEMA lonely")
+        conn.execute("DROP SCHEMA public; CREATE SCHEMA public")
+        assert inspect.database_is_empty(conn)
         conn.execute("CREATE FUNCTION public.f() RETURNS int LANGUAGE sql RETURN 1")
         assert inspect.user_object_counts(conn) == {"functions": 1}
 

@@ -316,11 +316,12 @@ def database_exists(conn: psycopg.Connection, name: str) -> bool:
 # Objects created after initdb have OIDs >= FirstNormalObjectId (16384); what initdb puts into
 # template1 (plpgsql, information_schema, public) stays below. So anything at or above it in
 # these catalogs was made by someone, except temp schemas and what lives in them (another
-# session's temp tables are not part of the database's contents).
+# session's temp tables are not part of the database's contents) and a `public` schema that was
+# dropped and created again (still the empty default a restore expects).
 _USER_OBJECT_COUNTS = """
 WITH temp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ '^(pg_temp_|pg_toast_temp_)')
 SELECT 'schemas', count(*) FROM pg_namespace
- WHERE oid >= 16384 AND oid NOT IN (SELECT oid FROM temp_ns)
+ WHERE oid >= 16384 AND oid NOT IN (SELECT oid FROM temp_ns) AND nspname <> 'public'
 UNION ALL SELECT 'relations', count(*) FROM pg_class
  WHERE oid >= 16384 AND relnamespace NOT IN (SELECT oid FROM temp_ns)
 UNION ALL SELECT 'types', count(*) FROM pg_type
