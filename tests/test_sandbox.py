@@ -137,11 +137,11 @@ def test_psql_errors_carry_stderr(sandbox: Sandbox) -> None:
 
 
 def test_database_fixtures(sandbox: Sandbox, empty_db: str) -> None:
-    owner_and_tables = scalar(
+    user_relations = scalar(
         sandbox, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')", empty_db
     )
-    assert owner_and_tables == "0"
+    assert user_relations == "0"
     sandbox.drop_database(empty_db)
     assert scalar(sandbox, f"SELECT count(*) FROM pg_database WHERE datname = '{empty_db}'", "postgres") == "0"
     sandbox.drop_database(empty_db)  # already gone: no error

@@ -414,7 +414,7 @@ def _kill_postmaster_of(data_dir: Path) -> None:
     for sig in (signal.SIGQUIT, signal.SIGKILL):
         try:
             os.kill(pid, sig)
-        except ProcessLookupError:
+        except OSError:  # gone already, or not ours to kill (then pg_ctl was our only chance)
             return
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
