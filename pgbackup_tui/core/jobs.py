@@ -140,6 +140,7 @@ class Job:
         self._cancel_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._escalation: asyncio.Task | None = None
+        self._stderr_tail: list[str] = []  # the children's last lines, for one-line error messages
 
     # -- observing ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -299,6 +300,7 @@ class Job:
                     break
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 self.log(line, level=classify_line(line))
+                self._stderr_tail = (self._stderr_tail + [line])[-50:]
                 if on_line is not None:
                     on_line(line)
             code = await process.wait()
@@ -312,6 +314,16 @@ class Job:
         if self._cancel_requested:
             raise Cancelled()
         return code
+
+    def last_error(self) -> str:
+        """The most telling line the children printed: the last error, else the last line."""
+        for line in reversed(self._stderr_tail):
+            lowered = line.lower()
+            if "error:" in lowered:
+                return line[lowered.index("error:") + len("error:"):].strip()
+            if "fatal:" in lowered:
+                return line.strip()
+        return self._stderr_tail[-1].strip() if self._stderr_tail else "no output"
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:

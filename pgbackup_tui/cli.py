@@ -1,0 +1,123 @@
+"""Command-line front: no subcommand opens the TUI; every subcommand is headless.
+
+Exit codes (DESIGN.md): 0 ok, 1 the job failed, 2 bad usage or input, 3 finished with errors
+ignored, 130 cancelled. Every expected error is one line on stderr; --debug adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, PgBackupError
+from .core.plans import FORMATS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pgbackup-tui", description="Back up and restore PostgreSQL: a TUI, and headless subcommands.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="open the TUI on a throwaway sandbox cluster with sample data")
+    demo.add_argument("--rows", type=int, default=300_000, help="rows in the sample's wide table (default 300000)")
+    demo.add_argument("--headless", action="store_true", help="start the sandbox and print how to connect, no TUI")
+
+    servers = sub.add_parser("servers", help="manage server profiles")
+    ssub = servers.add_subparsers(dest="servers_command", required=True, parser_class=_Parser)
+    listing = ssub.add_parser("list", help="list server profiles")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    add = ssub.add_parser("add", help="add a server profile (never stores a password)")
+    add.add_argument("name")
+    add.add_argument("--dsn", help="anything libpq takes: URI or key=value")
+    add.add_argument("--host")
+    add.add_argument("--port", type=int)
+    add.add_argument("--user")
+    add.add_argument("--dbname")
+    add.add_argument("--sslmode")
+    add.add_argument("--service")
+    add.add_argument("--bin-dir", help="where this server's pg_dump/pg_restore live")
+    remove = ssub.add_parser("remove", help="remove a server profile")
+    remove.add_argument("name")
+    test = ssub.add_parser("test", help="connect and show the version and the client tools that fit")
+    test.add_argument("name")
+
+    dump = sub.add_parser("dump", help="pg_dump one database (whole or selected tables/schemas)")
+    _add_source(dump)
+    dump.add_argument("--db", required=True, help="database to dump")
+    dump.add_argument("--table", action="append", default=[], metavar="QNAME", help="a table as SQL writes it, e.g. public.orders or '\"Sales & Ops\".\"Order Items\"' (repeatable)")
+    dump.add_argument("--schema", action="append", default=[], metavar="NAME", help="a whole schema (repeatable)")
+    dump.add_argument("--exclude-table", action="append", default=[], metavar="QNAME", help="leave a table out (repeatable)")
+    dump.add_argument("--format", choices=FORMATS, default="custom")
+    dump.add_argument("--jobs", type=int, default=1, help="parallel workers (directory format only)")
+    dump.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
+    only = dump.add_mutually_exclusive_group()
+    only.add_argument("--schema-only", action="store_true")
+    only.add_argument("--data-only", action="store_true")
+    dump.add_argument("--no-owner", action="store_true")
+    dump.add_argument("--no-privileges", action="store_true")
+    dump.add_argument("--output", metavar="PATH", help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
+    _add_progress(dump)
+
+    restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
+    restore.add_argument("archive", metavar="ARCHIVE")
+    _add_source(restore)
+    restore.add_argument("--db", required=True, help="target database")
+    restore.add_argument("--create", action="store_true", help="create the target database (it must not exist)")
+    restore.add_argument("--clean", action="store_true", help="drop the archive's objects in the target first")
+    restore.add_argument("--jobs", type=int, default=1)
+    restore.add_argument("--single-transaction", action="store_true", help="all or nothing")
+    restore.add_argument("--no-owner", action="store_true")
+    restore.add_argument("--table", action="append", default=[], metavar="QNAME", help="restore only this table and what it needs (repeatable)")
+    _add_progress(restore)
+    return parser
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--server", metavar="NAME", help="a saved server profile")
+    source.add_argument("--dsn", metavar="DSN", help="a libpq connection string or URI")
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=("auto", "plain", "jsonl", "none"), default="auto",
+                        help="auto: plain on a terminal, none otherwise")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from .ui.app import run_app
+
+            return run_app()
+        if args.command == "demo":
+            from .commands.demo import run_demo
+
+            return run_demo(rows=args.rows, headless=args.headless)
+        if args.command == "servers":
+            from .commands.servers import run_servers
+
+            return run_servers(args)
+        if args.command in ("dump", "restore"):
+            from .commands.jobs import run_job_command
+
+            return run_job_command(args)
+    except PgBackupError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"pgbackup-tui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pgbackup-tui: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    parser.print_help()
+    return EXIT_BAD_INPUT

@@ -1,0 +1,46 @@
+"""`pgbackup-tui demo`: a sandbox cluster with the sample database, and the app on it.
+
+The demo keeps its own home (config, backups, logs) under the data dir's `demo/` folder unless
+PGBACKUP_TUI_HOME is set, so it never adds a short-lived server to the user's own config.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..core import paths
+from ..core.config import ServerProfile, load_config, save_config
+from ..core.errors import EXIT_OK
+from ..core.sandbox import Sandbox
+
+DEMO_SERVER = "demo"
+DEMO_DATABASE = "shop"
+
+
+def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
+    if not os.environ.get(paths.HOME_ENV):
+        os.environ[paths.HOME_ENV] = str(paths.ensure_private_dir(paths.data_dir() / "demo"))
+    print(f"starting a sandbox PostgreSQL cluster and loading the sample database ({rows} rows)...", file=sys.stderr)
+    with Sandbox() as sandbox:
+        sandbox.load_sample(DEMO_DATABASE, wide_rows=rows)
+        config = load_config()
+        config.add_server(
+            ServerProfile(name=DEMO_SERVER, host=str(sandbox.socket_dir), port=sandbox.port, user=sandbox.superuser,
+                          dbname="postgres"),
+            replace_existing=True,
+        )
+        save_config(config)
+        print(f"sandbox running: server '{DEMO_SERVER}' = {sandbox.dsn()}", file=sys.stderr)
+        print(f"home: {os.environ[paths.HOME_ENV]}", file=sys.stderr)
+        if headless:
+            print("try: pgbackup-tui dump --server demo --db shop   (Ctrl-C here stops the sandbox)", file=sys.stderr)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return EXIT_OK
+        from ..ui.app import run_app
+
+        return run_app()

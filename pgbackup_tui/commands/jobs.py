@@ -1,0 +1,123 @@
+"""`pgbackup-tui dump` and `pgbackup-tui restore`: build a plan, run its job, report.
+
+stdout carries results only (the backup's path; JSON lines with --progress jsonl), stderr the
+progress and log lines, so `path=$(pgbackup-tui dump ...)` works in scripts. Ctrl-C or SIGTERM
+cancels the job cleanly (no partial archive is left) and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import signal
+import sys
+from pathlib import Path
+
+from ..core.config import load_config
+from ..core.connect import Target, connect, target_from_dsn, target_from_profile
+from ..core.dump import DumpJob
+from ..core.errors import ConnectError
+from ..core.identifiers import parse_qualified_name, parse_schema_name
+from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine
+from ..core.plans import DumpPlan, RestorePlan
+from ..core.restore import RestoreJob
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    """--server NAME or --dsn DSN -> Target; asks for a password on a terminal if one is needed."""
+    if args.server:
+        target = target_from_profile(load_config().server(args.server))
+    else:
+        target = target_from_dsn(args.dsn)
+        if target.password is not None:
+            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
+                  "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
+    return _with_prompted_password(target)
+
+
+def _with_prompted_password(target: Target) -> Target:
+    if not sys.stdin.isatty() or target.password is not None:
+        return target
+    try:
+        connect(target).close()
+    except ConnectError as exc:
+        if not exc.needs_password:
+            raise
+        password = getpass.getpass(f"password for {target.label} ({target.where()}): ")
+        target = target.with_password(password)
+    return target
+
+
+def build_job(args: argparse.Namespace) -> Job:
+    target = resolve_target(args)
+    if args.command == "dump":
+        plan = DumpPlan(
+            target=target, dbname=args.db, format=args.format,
+            tables=tuple(parse_qualified_name(t) for t in args.table),
+            schemas=tuple(parse_schema_name(s) for s in args.schema),
+            exclude_tables=tuple(parse_qualified_name(t) for t in args.exclude_table),
+            jobs=args.jobs, compress=args.compress, schema_only=args.schema_only, data_only=args.data_only,
+            no_owner=args.no_owner, no_privileges=args.no_privileges,
+            output=Path(args.output) if args.output else None,
+        )
+        plan.validate()
+        return DumpJob(plan)
+    plan = RestorePlan(
+        archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
+        create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
+        no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
+    )
+    plan.validate()
+    return RestoreJob(plan)
+
+
+class Reporter:
+    """Prints job events the way --progress asks."""
+
+    def __init__(self, mode: str) -> None:
+        if mode == "auto":
+            mode = "plain" if sys.stderr.isatty() else "none"
+        self.mode = mode
+
+    def __call__(self, event: JobEvent) -> None:
+        if isinstance(event, LogLine) and self.mode == "plain":
+            print(event.text, file=sys.stderr, flush=True)
+        elif isinstance(event, JobFinished) and self.mode == "jsonl":
+            result = event.result
+            print(json.dumps({
+                "event": "finished", "status": result.state.value, "exit_code": result.exit_code,
+                "path": str(result.output_path) if result.output_path else None,
+                "duration_s": round(result.duration_s, 3), "bytes": result.bytes_written,
+            }), flush=True)
+
+
+async def _run(job: Job) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, job.cancel)
+    try:
+        await job.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_job_command(args: argparse.Namespace) -> int:
+    job = build_job(args)
+    reporter = Reporter(args.progress)
+    job.subscribe(reporter)
+    asyncio.run(_run(job))
+    result = job.result
+    assert result is not None
+    if result.state == JobState.SUCCEEDED and result.output_path is not None:
+        print(result.output_path)
+    elif result.state != JobState.SUCCEEDED:
+        print(f"pgbackup-tui: {result.state.value}: {result.message}", file=sys.stderr)
+    if result.state == JobState.SUCCEEDED and args.command == "restore":
+        print(result.message, file=sys.stderr)
+    for line in result.details.get("added", []) + result.details.get("left_out", []):
+        if reporter.mode != "plain":  # in plain mode the log already said it
+            print(f"pgbackup-tui: {line}", file=sys.stderr)
+    return result.exit_code

@@ -1,0 +1,53 @@
+"""`pgbackup-tui servers list|add|remove|test`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..core.config import ServerProfile, load_config, save_config
+from ..core.connect import connect, target_from_profile
+from ..core.errors import EXIT_OK
+from ..core.pgtools import find_client_tools
+
+
+def run_servers(args: argparse.Namespace) -> int:
+    config = load_config()
+    command = args.servers_command
+    if command == "list":
+        if args.json:
+            print(json.dumps([{"name": name, **p.to_toml()} for name, p in config.servers.items()], indent=2))
+        elif not config.servers:
+            print(f"no servers yet ({config.path}); add one with: pgbackup-tui servers add NAME --dsn DSN")
+        else:
+            width = max(len(name) for name in config.servers)
+            for name, profile in config.servers.items():
+                where = profile.dsn or " ".join(f"{k}={v}" for k, v in profile.to_toml().items() if k != "bin_dir")
+                print(f"{name:<{width}}  {where}")
+        return EXIT_OK
+    if command == "add":
+        profile = ServerProfile(
+            name=args.name, dsn=args.dsn, host=args.host, port=args.port, user=args.user,
+            dbname=args.dbname, sslmode=args.sslmode, service=args.service, bin_dir=args.bin_dir,
+        )
+        config.add_server(profile)
+        path = save_config(config)
+        print(f"added server '{args.name}' to {path}")
+        return EXIT_OK
+    if command == "remove":
+        config.remove_server(args.name)
+        path = save_config(config)
+        print(f"removed server '{args.name}' from {path}")
+        return EXIT_OK
+    if command == "test":
+        profile = config.server(args.name)
+        target = target_from_profile(profile)
+        with connect(target) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            major = conn.info.server_version // 10000
+            user = conn.info.user
+        tools = find_client_tools(major, profile.bin_dir, label=f"server '{args.name}'")
+        print(f"{args.name}: PostgreSQL {version} at {target.where()} as {user}; "
+              f"pg_dump {tools.version} from {tools.bin_dir}")
+        return EXIT_OK
+    raise AssertionError(command)

@@ -1,0 +1,238 @@
+"""The dump job: pg_dump one database, whole or a selection, into a verified archive.
+
+Steps: check everything before starting (server reachable, names exist, a pg_dump new enough,
+the output free); run pg_dump into `NAME.partial`; read the result back (`pg_restore -l`, or the
+closing line of a SQL dump); for a table selection, keep only what the tables need (toc.py) and
+say what was added; write the manifest; rename to NAME. Failed or cancelled: the partial output
+is removed and only the log remains.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import paths
+from .archive import check_plain_complete, path_size
+from .catalog import write_manifest
+from .connect import connect
+from .errors import ArchiveError, JobFailed, UsageError
+from .formatting import human_bytes
+from .jobs import Job, JobState, Outcome
+from .pgtools import ClientTools, find_client_tools
+from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
+from .selection import ResolvedSelection, describe_objects, require_relations, require_schemas, resolve_selection
+from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_oid, write_list
+
+
+@dataclass
+class DumpPreflight:
+    """What the job learned before it started pg_dump."""
+
+    server_version: str
+    server_major: int
+    tools: ClientTools
+    output: Path
+    selection: ResolvedSelection | None = None
+    extensions: list[dict[str, str]] = field(default_factory=list)
+
+
+class DumpJob(Job):
+    kind = "dump"
+
+    def __init__(self, plan: DumpPlan, *, backups_root: Path | None = None) -> None:
+        super().__init__(f"dump {plan.dbname} on {plan.target.label}", database=plan.dbname, server=plan.target.label)
+        self.plan = plan
+        self.backups_root = backups_root
+        self._owned_paths: list[Path] = []  # removed unless the job succeeds
+        self.preflight: DumpPreflight | None = None
+
+    # -- steps -------------------------------------------------------------------------------
+    async def _execute(self) -> Outcome:
+        plan = self.plan
+        plan.validate()
+        started_at = datetime.now(timezone.utc)
+        pre = self.preflight = await self.in_thread(self._preflight)
+        self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
+        if pre.selection is not None:
+            for note in pre.selection.notes:
+                self.log(note)
+
+        final = pre.output
+        partial = partial_path(final)
+        # A selection in plain SQL is dumped as a custom archive first and then filtered into SQL.
+        run_format = "custom" if (pre.selection is not None and plan.format == "plain") else plan.format
+        dump_target = partial if run_format == plan.format else final.with_name(f".{final.name}.selection.dump.partial")
+        self._claim(dump_target, directory=(run_format == "directory"))
+        if dump_target != partial:
+            self._claim(partial, directory=False)
+
+        argv = dump_argv(plan, pre.tools, dump_target, fmt=run_format,
+                         exclude_relations=pre.selection.exclude if pre.selection else ())
+        code = await self.run_process(argv, plan.target.child_env(self.application_name))
+        if code != 0:
+            raise JobFailed(f"pg_dump failed (exit {code}): {self.last_error()}; log: {self.log_path}")
+
+        details: dict = {"added": [], "left_out": []}
+        restore_list: list[int] | None = None
+        if run_format == "plain":
+            check_plain_complete(dump_target)
+        else:
+            toc = await self._read_toc(pre.tools, dump_target)
+            if pre.selection is not None:
+                restore_list = await self._apply_selection(toc, pre, dump_target, partial, run_format != plan.format, details)
+
+        size = path_size(partial)
+        finished_at = datetime.now(timezone.utc)
+        manifest = {
+            "kind": "dump",
+            "server": plan.target.label,
+            "server_version": pre.server_version,
+            "server_major": pre.server_major,
+            "pg_dump_version": pre.tools.version,
+            "pg_dump_major": pre.tools.major,
+            "database": plan.dbname,
+            "format": plan.format,
+            "started_at": started_at.isoformat(),
+            "finished_at": finished_at.isoformat(),
+            "duration_s": round(self.elapsed_s, 3),
+            "bytes": size,
+            "options": {
+                "compress": plan.compress, "jobs": plan.jobs, "schema_only": plan.schema_only,
+                "data_only": plan.data_only, "no_owner": plan.no_owner, "no_privileges": plan.no_privileges,
+            },
+            "selection": {
+                "tables": [str(t) for t in plan.tables],
+                "schemas": list(plan.schemas),
+                "exclude_tables": [str(t) for t in plan.exclude_tables],
+            },
+            "restore_list": restore_list,
+            "added": details["added"],
+            "left_out": details["left_out"],
+            "extensions": pre.extensions,
+        }
+        write_manifest(final, manifest)
+        partial.rename(final)
+        self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
+        self._remove_owned()  # temp archives of a plain selection
+        return Outcome(
+            message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)",
+            output_path=final,
+            bytes_written=size,
+            details=details | {"manifest": manifest},
+        )
+
+    @property
+    def application_name(self) -> str:
+        """PGAPPNAME for our children, so a monitor connection can find their backends."""
+        return f"pgbackup-tui/{self.id}"
+
+    def _preflight(self) -> DumpPreflight:
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            version_num = conn.info.server_version
+            server_version = conn.execute("SHOW server_version").fetchone()[0]
+            major = version_num // 10000
+            tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+            selection = None
+            if plan.tables:
+                selection = resolve_selection(conn, list(plan.tables), plan.dbname)
+            require_schemas(conn, list(plan.schemas), plan.dbname)
+            require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
+            extensions = [
+                {"name": name, "version": version}
+                for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")
+            ]
+        return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions)
+
+    def _choose_output(self) -> Path:
+        plan = self.plan
+        if plan.output is not None:
+            final = Path(plan.output).expanduser().absolute()
+            if final.exists():
+                raise UsageError(f"{final} already exists; choose another --output or move it away")
+            if partial_path(final).exists():
+                raise UsageError(f"{partial_path(final)} exists: another dump may be writing it; remove it if not")
+            paths.ensure_private_dir(final.parent)
+            return final
+        root = self.backups_root or paths.backups_dir()
+        final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
+        paths.ensure_private_dir(final.parent)
+        # Two dumps of one database in the same second get distinct names.
+        candidate, n = final, 2
+        while candidate.exists() or partial_path(candidate).exists():
+            candidate = final.with_name(f"{final.stem}-{n}{final.suffix}")
+            n += 1
+        return candidate
+
+    def _claim(self, path: Path, *, directory: bool) -> None:
+        """Create the output ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""
+        self._owned_paths.append(path)
+        if directory:
+            path.mkdir(mode=0o700)
+        else:
+            path.touch(mode=0o600)
+
+    async def _read_toc(self, tools: ClientTools, archive: Path) -> Toc:
+        """Read the archive back: proves it is complete enough to list, and gives the TOC."""
+        listing = archive.with_name(f".{archive.name}.toc")
+        self._owned_paths.append(listing)
+        code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(archive)],
+                                      self.plan.target.child_env(), stdout_path=listing)
+        if code != 0:
+            raise ArchiveError(f"the new archive does not read back ({self.last_error()}); it was removed")
+        toc = parse_toc(listing.read_text(encoding="utf-8", errors="replace"))
+        listing.unlink(missing_ok=True)
+        return toc
+
+    async def _apply_selection(self, toc: Toc, pre: DumpPreflight, dumped: Path, partial: Path,
+                               to_plain: bool, details: dict) -> list[int]:
+        selection = pre.selection
+        assert selection is not None
+        seeds = seeds_by_oid(toc, set(selection.relation_oids))
+        drop = {e.dump_id: selection.drop_constraints[e.object_oid] for e in toc.entries
+                if e.class_oid == PG_CONSTRAINT_OID and e.object_oid in selection.drop_constraints}
+        closure = compute_closure(toc, seeds, drop)
+        objects = {(e.class_oid, e.object_oid) for pair in closure.added for e in pair}
+        names = await self.in_thread(self._describe, sorted(objects))
+        for entry, needed_by in closure.added:
+            what = names.get((entry.class_oid, entry.object_oid), entry.label)
+            why = names.get((needed_by.class_oid, needed_by.object_oid), needed_by.label)
+            line = f"added {what}: needed by {why}"
+            details["added"].append(line)
+            self.log(line)
+        for entry, why in closure.left_out:
+            line = f"left out {why}"
+            details["left_out"].append(line)
+            self.log(line, level="warning")
+        if not to_plain:
+            return sorted(closure.included)
+        list_file = dumped.with_name(f".{dumped.name}.list")
+        self._owned_paths.append(list_file)
+        write_list(toc, closure.included, list_file)
+        code = await self.run_process(
+            [pre.tools.pg_restore, f"--use-list={list_file}", f"--file={partial}", "--verbose", str(dumped)],
+            self.plan.target.child_env())
+        if code != 0:
+            raise JobFailed(f"writing the SQL script failed: {self.last_error()}")
+        check_plain_complete(partial)
+        return sorted(closure.included)
+
+    def _describe(self, objects: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        with connect(self.plan.target, self.plan.dbname) as conn:
+            return describe_objects(conn, [o for o in objects if o[0] and o[1]])
+
+    async def _cleanup(self, state: JobState) -> None:
+        if state not in (JobState.SUCCEEDED, JobState.PARTIAL):
+            self._remove_owned()
+
+    def _remove_owned(self) -> None:
+        for path in self._owned_paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self._owned_paths = []
+

@@ -1,0 +1,124 @@
+"""What a selection of tables means on the server, looked up before anything runs.
+
+Every name must exist (an error names the first missing one). A selected partitioned table
+brings its partitions, a selected partition its ancestors (it cannot be created without them).
+Everything else that is a relation is left out of the dump (`--exclude-table`), so pg_dump never
+reads it; the archive's TOC closure (toc.py) then keeps what the selection depends on.
+Foreign keys that point outside the selection are left out too, with the reason, because they
+could not be created in an empty database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+from .errors import SelectionError
+from .identifiers import QualifiedName
+
+RELATION_KINDS = ("r", "p", "m", "v", "f")  # table, partitioned, matview, view, foreign table
+
+_LOOKUP = """
+SELECT n.nspname, c.relname, c.oid::int8, c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
+  ON want.schema = n.nspname AND want.name = c.relname
+WHERE c.relkind = ANY(%(kinds)s)
+"""
+
+_FAMILY = """
+WITH RECURSIVE down(oid) AS (
+    SELECT unnest(%(oids)s::oid[])
+    UNION SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid
+), up(oid) AS (
+    SELECT unnest(%(oids)s::oid[])
+    UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid
+)
+SELECT oid::int8 FROM down UNION SELECT oid::int8 FROM up
+"""
+
+_OTHERS = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = ANY(%(kinds)s)
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
+  AND NOT c.oid = ANY(%(oids)s::oid[])
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+_OUTSIDE_FKS = """
+SELECT con.oid::int8, con.conname, con.conrelid::regclass::text, con.confrelid::regclass::text
+FROM pg_constraint con
+WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s::oid[]) AND NOT con.confrelid = ANY(%(oids)s::oid[])
+"""
+
+_SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%(names)s::text[])"
+
+
+@dataclass(frozen=True)
+class ResolvedSelection:
+    relation_oids: frozenset[int]
+    exclude: tuple[QualifiedName, ...]
+    drop_constraints: dict[int, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> dict[QualifiedName, tuple[int, str]]:
+    """Exact lookup: name -> (oid, relkind) for the names that exist."""
+    if not names:
+        return {}
+    rows = conn.execute(_LOOKUP, {
+        "schemas": [n.schema for n in names], "names": [n.name for n in names], "kinds": list(RELATION_KINDS),
+    }).fetchall()
+    return {QualifiedName(schema, name): (oid, kind) for schema, name, oid, kind in rows}
+
+
+def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbname: str, option: str) -> dict[QualifiedName, tuple[int, str]]:
+    found = lookup_relations(conn, names)
+    for name in names:
+        if name not in found:
+            raise SelectionError(
+                f"{option} {name}: no such table, view or materialized view in database '{dbname}' "
+                "(names are exact: quote mixed case or special characters, e.g. public.\"Mixed Case\")"
+            )
+    return found
+
+
+def require_schemas(conn: psycopg.Connection, schemas: list[str], dbname: str) -> None:
+    if not schemas:
+        return
+    present = {row[0] for row in conn.execute(_SCHEMAS, {"names": schemas})}
+    for schema in schemas:
+        if schema not in present:
+            raise SelectionError(f"--schema {schema}: no such schema in database '{dbname}'")
+
+
+def resolve_selection(conn: psycopg.Connection, tables: list[QualifiedName], dbname: str) -> ResolvedSelection:
+    """Check the selection exists and work out what to leave out of the dump."""
+    found = require_relations(conn, tables, dbname, "--table")
+    selected = {oid for oid, _ in found.values()}
+    family = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(selected)})}
+    notes = []
+    if family - selected:
+        notes.append(f"{len(family - selected)} partition(s) or parent table(s) of the selected tables come along")
+    others = tuple(QualifiedName(s, n) for s, n in conn.execute(_OTHERS, {"kinds": list(RELATION_KINDS), "oids": sorted(family)}))
+    drops: dict[int, str] = {}
+    for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
+        drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
+    return ResolvedSelection(frozenset(family), others, drops, tuple(notes))
+
+
+def describe_objects(conn: psycopg.Connection, objects: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """(class OID, object OID) -> "type \"Sales & Ops\".order_status" using the server's own names."""
+    if not objects:
+        return {}
+    rows = conn.execute(
+        """SELECT o.classid::int8, o.objid::int8, i.type || ' ' || i.identity
+           FROM unnest(%(classes)s::oid[], %(objs)s::oid[]) AS o(classid, objid),
+                LATERAL pg_identify_object(o.classid, o.objid, 0) AS i""",
+        {"classes": [c for c, _ in objects], "objs": [o for _, o in objects]},
+    ).fetchall()
+    return {(c, o): text for c, o, text in rows if text}

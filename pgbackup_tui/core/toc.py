@@ -1,0 +1,237 @@
+"""An archive's table of contents (`pg_restore -l --verbose`) and the closure of a selection.
+
+Why: `pg_dump -t` dumps tables without the schema, types, domains, sequences, extensions and
+functions they use, so the result does not restore into an empty database. We dump a selection
+as "everything except the other relations" and then keep, from that archive's TOC, exactly:
+  - the selected relations (seeds),
+  - everything they depend on, recursively (schemas, types, domains, functions, extensions,
+    sequences used by defaults) -- reported as "added",
+  - what hangs off them (data, indexes, constraints, defaults, triggers, owned sequences and
+    their values, comments, ACLs, policies), as long as it needs no relation outside the set.
+The result is a `pg_restore --use-list` file. Restoring selected tables from a full archive
+(`restore --table`) uses the same closure.
+
+TOC lines look like `217; 1259 16502 TABLE Sales & Ops c postgres`: dump id, catalog class
+OID, object OID, description, then namespace/tag/owner separated by spaces that may also occur
+inside names. We therefore match tables by OID where we can (at dump time) and by exact
+"schema name " prefix otherwise; `; depends on: 7 217` lines follow each entry with --verbose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .identifiers import QualifiedName
+
+PG_CLASS_OID = 1259
+PG_CONSTRAINT_OID = 2606
+
+# Longest first, so that "TABLE DATA" wins over "TABLE".
+KNOWN_DESCS = sorted(
+    [
+        "ACCESS METHOD", "ACL", "AGGREGATE", "BLOB", "BLOBS", "BLOB METADATA", "CAST",
+        "CHECK CONSTRAINT", "COLLATION", "COMMENT", "CONSTRAINT", "CONVERSION", "DATABASE",
+        "DATABASE PROPERTIES", "DEFAULT", "DEFAULT ACL", "DOMAIN", "ENCODING", "EVENT TRIGGER",
+        "EXTENSION", "FK CONSTRAINT", "FOREIGN DATA WRAPPER", "FOREIGN SERVER", "FOREIGN TABLE",
+        "FUNCTION", "INDEX", "INDEX ATTACH", "LARGE OBJECT", "MATERIALIZED VIEW",
+        "MATERIALIZED VIEW DATA", "OPERATOR", "OPERATOR CLASS", "OPERATOR FAMILY", "POLICY",
+        "PROCEDURAL LANGUAGE", "PROCEDURE", "PUBLICATION", "PUBLICATION TABLE",
+        "PUBLICATION TABLES IN SCHEMA", "ROW SECURITY", "RULE", "SCHEMA", "SEARCHPATH",
+        "SECURITY LABEL", "SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET", "SERVER", "SHELL TYPE",
+        "STATISTICS", "STATISTICS DATA", "STDSTRINGS", "SUBSCRIPTION", "SUBSCRIPTION TABLE",
+        "TABLE", "TABLE ATTACH", "TABLE DATA", "TEXT SEARCH CONFIGURATION",
+        "TEXT SEARCH DICTIONARY", "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE", "TRANSFORM",
+        "TRIGGER", "TYPE", "USER MAPPING", "VIEW",
+    ],
+    key=len,
+    reverse=True,
+)
+# Relations a selection names. A dependent that needs one of these outside the set is left out.
+SELECTABLE_DESCS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"})
+# Entries that belong to a relation: what hangs off them comes along with it.
+ATTACHED_DESCS = frozenset({
+    "TABLE DATA", "CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "INDEX", "INDEX ATTACH",
+    "DEFAULT", "TRIGGER", "SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET", "POLICY",
+    "ROW SECURITY", "RULE", "TABLE ATTACH", "MATERIALIZED VIEW DATA", "STATISTICS",
+    "STATISTICS DATA",
+})
+# Facts about an object itself: they come along with whatever they describe.
+METADATA_DESCS = frozenset({"COMMENT", "ACL", "SECURITY LABEL"})
+# Session settings at the top of every archive; always kept.
+PREAMBLE_DESCS = frozenset({"ENCODING", "STDSTRINGS", "SEARCHPATH"})
+
+_ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
+_DEPENDS = re.compile(r"^;\s*depends on:((?:\s+\d+)*)\s*$")
+_HEADER = re.compile(r"^;\s+([A-Za-z_ ]+):\s*(.*)$")
+
+
+@dataclass
+class TocEntry:
+    dump_id: int
+    class_oid: int
+    object_oid: int
+    desc: str
+    rest: str  # "namespace tag owner" as pg_restore prints it ("-" for no namespace)
+    line: str
+    depends_on: list[int] = field(default_factory=list)
+
+    def starts_with_name(self, schema: str, name: str) -> bool:
+        """True if this entry is about `schema`.`name` (exact, followed by the owner or nothing)."""
+        head = f"{schema} {name}"
+        return self.rest == head or self.rest.startswith(head + " ")
+
+    @property
+    def label(self) -> str:
+        """A readable name for messages: description and namespace/tag (owner dropped)."""
+        parts = self.rest.rsplit(" ", 1)
+        text = parts[0] if len(parts) == 2 else self.rest
+        return f"{self.desc} {text.replace('- ', '', 1) if text.startswith('- ') else text}".strip()
+
+
+@dataclass
+class Toc:
+    entries: list[TocEntry]
+    header: dict[str, str]
+
+    def by_id(self) -> dict[int, TocEntry]:
+        return {entry.dump_id: entry for entry in self.entries}
+
+    @property
+    def dumped_by_major(self) -> int | None:
+        return _major_of(self.header.get("Dumped by pg_dump version", ""))
+
+    @property
+    def dumped_from_major(self) -> int | None:
+        return _major_of(self.header.get("Dumped from database version", ""))
+
+
+def _major_of(version: str) -> int | None:
+    match = re.match(r"(\d+)(?:\.(\d+))?", version.strip())
+    if not match:
+        return None
+    major = int(match.group(1))
+    # 9.6 and older had two-part majors; report them as 9 (all older than anything we support).
+    return major
+
+
+def parse_toc(text: str) -> Toc:
+    """Parse `pg_restore -l --verbose` output."""
+    entries: list[TocEntry] = []
+    header: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _ENTRY.match(line)
+        if match:
+            dump_id, class_oid, object_oid, remainder = match.groups()
+            desc = next((d for d in KNOWN_DESCS if remainder == d or remainder.startswith(d + " ")), remainder.split(" ", 1)[0])
+            rest = remainder[len(desc) + 1:] if len(remainder) > len(desc) else ""
+            entries.append(TocEntry(int(dump_id), int(class_oid), int(object_oid), desc, rest, line))
+            continue
+        depends = _DEPENDS.match(line)
+        if depends and entries:
+            entries[-1].depends_on.extend(int(x) for x in depends.group(1).split())
+            continue
+        head = _HEADER.match(line)
+        if head and not entries:
+            header[head.group(1).strip()] = head.group(2).strip()
+    return Toc(entries, header)
+
+
+def seeds_by_oid(toc: Toc, relation_oids: set[int]) -> set[int]:
+    """Dump ids of the relation entries for these pg_class OIDs."""
+    return {
+        e.dump_id for e in toc.entries
+        if e.class_oid == PG_CLASS_OID and e.object_oid in relation_oids and e.desc in SELECTABLE_DESCS
+    }
+
+
+def seeds_by_name(toc: Toc, names: list[QualifiedName]) -> tuple[set[int], list[QualifiedName]]:
+    """Dump ids of the relation entries named exactly; and the names not found."""
+    found: set[int] = set()
+    missing: list[QualifiedName] = []
+    for name in names:
+        hits = [e.dump_id for e in toc.entries if e.desc in SELECTABLE_DESCS and e.starts_with_name(name.schema, name.name)]
+        if hits:
+            found.update(hits)
+        else:
+            missing.append(name)
+    return found, missing
+
+
+@dataclass
+class Closure:
+    included: set[int]
+    added: list[tuple[TocEntry, TocEntry]]  # (dependency brought along, the selected entry that needed it)
+    left_out: list[tuple[TocEntry, str]]  # (entry, why)
+
+
+def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = None) -> Closure:
+    """The entries to restore for `seeds`; `drop` maps dump ids to leave out to the reason."""
+    drop = dict(drop or {})
+    by_id = toc.by_id()
+    dependents: dict[int, list[int]] = {}
+    for entry in toc.entries:
+        for dep in entry.depends_on:
+            dependents.setdefault(dep, []).append(entry.dump_id)
+
+    included: set[int] = {e.dump_id for e in toc.entries if e.desc in PREAMBLE_DESCS}
+    added: list[tuple[TocEntry, TocEntry]] = []
+    left_out: list[tuple[TocEntry, str]] = []
+
+    def pull_up(entry_id: int, needed_by: TocEntry) -> None:
+        """Include `entry_id` and everything it depends on."""
+        stack = [entry_id]
+        while stack:
+            current = stack.pop()
+            if current in included or current not in by_id or current in drop:
+                continue
+            included.add(current)
+            entry = by_id[current]
+            if current not in seeds and entry.desc not in ATTACHED_DESCS:
+                added.append((entry, needed_by))
+            stack.extend(entry.depends_on)
+
+    for seed in sorted(seeds):
+        pull_up(seed, by_id[seed])
+
+    # Walk down from what is included to what hangs off it, until nothing changes.
+    changed = True
+    while changed:
+        changed = False
+        for parent_id in sorted(included):
+            parent = by_id.get(parent_id)
+            if parent is None:
+                continue
+            for child_id in dependents.get(parent_id, []):
+                if child_id in included or child_id in drop:
+                    continue
+                child = by_id[child_id]
+                if child.desc in METADATA_DESCS:
+                    if all(d in included for d in child.depends_on):
+                        included.add(child_id)
+                        changed = True
+                    continue
+                if not (parent.desc in SELECTABLE_DESCS or parent.desc in ATTACHED_DESCS):
+                    continue  # do not drag in everything that lives in a schema or uses a type
+                if child.desc in SELECTABLE_DESCS:
+                    continue  # a view over a selected table is not part of the selection
+                blockers = [by_id[d] for d in child.depends_on
+                            if d in by_id and d not in included and by_id[d].desc in SELECTABLE_DESCS]
+                if blockers:
+                    continue
+                for dep in child.depends_on:
+                    pull_up(dep, parent)
+                included.add(child_id)
+                changed = True
+
+    for dump_id, why in drop.items():
+        if dump_id in by_id:
+            left_out.append((by_id[dump_id], why))
+    return Closure(included, added, left_out)
+
+
+def write_list(toc: Toc, included: set[int], path: Path) -> None:
+    """A `pg_restore --use-list` file with the included entries in archive order."""
+    lines = [e.line for e in toc.entries if e.dump_id in included]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
