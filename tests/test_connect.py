@@ -58,11 +58,6 @@ def test_unknown_host() -> None:
     assert not error.needs_password
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connect._libpq_cause keeps only libpq's last line, the hint 'Is the server running on "
-    "that host and accepting TCP/IP connections?', and drops 'Connection refused' itself",
-)
 def test_refused_port() -> None:
     port = free_port()  # nothing listens there
     error = connect_error(target_from_dsn(f"host=127.0.0.1 port={port} user=postgres", label="down"))

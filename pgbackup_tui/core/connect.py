@@ -139,10 +139,16 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
 
 
 def _libpq_cause(message: str) -> str:
-    """The last, most specific part of a libpq error message, on one line."""
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    text = lines[-1] if lines else message
-    # libpq prefixes: 'connection to server at "h" (1.2.3.4), port 5432 failed: FATAL:  ...'
+    """The most specific part of a libpq error message, on one line.
+
+    libpq writes 'connection to server at "h", port 5432 failed: <cause>' and may follow it with
+    indented hint lines ('\tIs the server running...'): keep the cause, drop the prefixes.
+    """
+    lines = [ln for ln in message.strip().splitlines() if ln.strip()]
+    if not lines:
+        return message.strip()
+    main = [ln for ln in lines if not ln[:1].isspace()]
+    text = (main[-1] if main else lines[-1]).strip()
     if " failed: " in text:
         text = text.rsplit(" failed: ", 1)[1]
     text = re.sub(r"^(connection failed|connection is bad):\s*", "", text)
