@@ -115,7 +115,7 @@ def run_job_command(args: argparse.Namespace) -> int:
         print(result.output_path)
     elif result.state != JobState.SUCCEEDED:
         print(f"pgbackup-tui: {result.state.value}: {result.message}", file=sys.stderr)
-    if result.state == JobState.SUCCEEDED and args.command == "restore":
+    if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
         print(result.message, file=sys.stderr)
     for line in result.details.get("added", []) + result.details.get("left_out", []):
         if reporter.mode != "plain":  # in plain mode the log already said it

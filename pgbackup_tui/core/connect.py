@@ -88,10 +88,19 @@ def target_from_dsn(dsn: str, label: str | None = None) -> Target:
     except psycopg.ProgrammingError as exc:
         raise UsageError(f"the DSN does not parse: {str(exc).strip().splitlines()[0]}") from None
     password = params.pop("password", None)
-    host = params.get("host", "")
     if label is None:
-        label = f"{host or 'local'}:{params.get('port', '5432')}" if "service" not in params else params["service"]
+        label = _dsn_label(params)
     return Target(label=label, params_items=tuple(sorted(params.items())), password=password)
+
+
+def _dsn_label(params: dict[str, str]) -> str:
+    """A short name for an unnamed server: `db1:5432`, `local:5433` for a socket, or the service."""
+    if "service" in params and "host" not in params:
+        return params["service"]
+    host = params.get("host", "").split(",")[0]
+    if not host or host.startswith("/"):
+        host = "local"
+    return f"{host}:{params.get('port', '5432').split(',')[0]}"
 
 
 def connect(

@@ -23,8 +23,8 @@ from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
-from .selection import ResolvedSelection, describe_objects, require_relations, require_schemas, resolve_selection
-from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_oid, write_list
+from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
+from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
 
 
 @dataclass
@@ -137,10 +137,11 @@ class DumpJob(Job):
             major = version_num // 10000
             tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
             selection = None
-            if plan.tables:
-                selection = resolve_selection(conn, list(plan.tables), plan.dbname)
-            require_schemas(conn, list(plan.schemas), plan.dbname)
-            require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
+            if plan.is_selection:
+                selection = resolve_selection(conn, list(plan.tables), plan.dbname,
+                                              list(plan.schemas), list(plan.exclude_tables))
+            else:
+                require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
             extensions = [
                 {"name": name, "version": version}
                 for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")
@@ -191,7 +192,7 @@ class DumpJob(Job):
                                to_plain: bool, details: dict) -> list[int]:
         selection = pre.selection
         assert selection is not None
-        seeds = seeds_by_oid(toc, set(selection.relation_oids))
+        seeds = seeds_by_object(toc, set(selection.seed_objects))
         drop = {e.dump_id: selection.drop_constraints[e.object_oid] for e in toc.entries
                 if e.class_oid == PG_CONSTRAINT_OID and e.object_oid in selection.drop_constraints}
         closure = compute_closure(toc, seeds, drop)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from .connect import Target
 from .errors import UsageError
-from .identifiers import QualifiedName, schema_pattern
+from .identifiers import QualifiedName
 from .pgtools import ClientTools
 
 DumpFormat = Literal["custom", "directory", "tar", "plain"]
@@ -47,8 +47,8 @@ class DumpPlan:
 
     @property
     def is_selection(self) -> bool:
-        """True when only some tables are dumped: their dependencies must be brought along."""
-        return bool(self.tables)
+        """True when only some tables/schemas are dumped: what they depend on must come along."""
+        return bool(self.tables or self.schemas)
 
     def validate(self) -> None:
         if self.format not in FORMATS:
@@ -69,11 +69,9 @@ class DumpPlan:
             )
         if self.schema_only and self.data_only:
             raise UsageError("--schema-only and --data-only exclude each other; pick one")
-        if self.tables and self.schemas:
-            raise UsageError("give either --table or --schema, not both (a table selection brings its schema along)")
-        if self.tables and self.data_only:
+        if self.is_selection and self.data_only:
             raise UsageError(
-                "--data-only with --table cannot restore into an empty database; drop --data-only "
+                "--data-only with --table/--schema cannot restore into an empty database; drop --data-only "
                 "(the schema of the selected tables is small) or dump the whole database"
             )
         overlap = set(self.tables) & set(self.exclude_tables)
@@ -149,9 +147,9 @@ def dump_argv(
 ) -> list[str]:
     """pg_dump's argv for `plan`, writing to `output` in `fmt` (default: the plan's format).
 
-    `exclude_relations` are relations the job found it does not need (a table selection is
-    dumped as "everything except the other relations", so that types, functions and schemas
-    the tables depend on come along; see selection.py).
+    A selection (tables/schemas) is dumped as "everything except the other relations", given
+    here as `exclude_relations`, so that the schemas, types, functions and extensions the
+    selection depends on are in the archive; the job then keeps only what is needed (toc.py).
     """
     fmt = fmt or plan.format
     argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", f"--format={FORMAT_FLAG[fmt]}",
@@ -168,9 +166,12 @@ def dump_argv(
         argv.append("--no-owner")
     if plan.no_privileges:
         argv.append("--no-privileges")
-    for schema in plan.schemas:
-        argv.append(f"--schema={schema_pattern(schema)}")
-    for relation in (*plan.exclude_tables, *exclude_relations):
+    if plan.is_selection:
+        argv.append("--no-blobs")  # as with pg_dump -t / -n: large objects belong to no table
+        excluded = exclude_relations
+    else:
+        excluded = plan.exclude_tables
+    for relation in excluded:
         argv.append(f"--exclude-table={relation.pattern}")
     return argv
 

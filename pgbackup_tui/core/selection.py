@@ -1,11 +1,12 @@
-"""What a selection of tables means on the server, looked up before anything runs.
+"""What a selection of tables and schemas means on the server, looked up before anything runs.
 
 Every name must exist (an error names the first missing one). A selected partitioned table
-brings its partitions, a selected partition its ancestors (it cannot be created without them).
-Everything else that is a relation is left out of the dump (`--exclude-table`), so pg_dump never
-reads it; the archive's TOC closure (toc.py) then keeps what the selection depends on.
-Foreign keys that point outside the selection are left out too, with the reason, because they
-could not be created in an empty database.
+brings its partitions, a selected partition its ancestors (it cannot be created without them);
+a selected schema means every object in it. Every other relation is left out of the dump
+(`--exclude-table`), so pg_dump never reads it; the archive's TOC closure (toc.py) then keeps the
+selected objects and what they depend on (which `pg_dump -t` / `-n` would leave behind: an
+extension in another schema, a type, a function). Foreign keys that point outside the selection
+are left out too, with the reason, because they could not be created in an empty database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .errors import SelectionError
 from .identifiers import QualifiedName
 
 RELATION_KINDS = ("r", "p", "m", "v", "f")  # table, partitioned, matview, view, foreign table
+PG_CLASS = 1259  # pg_class's own OID: the class of relation entries in pg_depend and the TOC
 
 _LOOKUP = """
 SELECT n.nspname, c.relname, c.oid::int8, c.relkind
@@ -57,9 +59,36 @@ WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s::oid[]) AND NOT con.conf
 
 _SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%(names)s::text[])"
 
+# Every object pg_dump writes a TOC entry for that lives in one of the schemas (not extension members).
+_SCHEMA_OBJECTS = """
+WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = ANY(%(names)s::text[])),
+objects(classid, objid) AS (
+    SELECT 'pg_namespace'::regclass, oid FROM s
+    UNION ALL SELECT 'pg_class'::regclass, oid FROM pg_class WHERE relnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_type'::regclass, oid FROM pg_type WHERE typnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_proc'::regclass, oid FROM pg_proc WHERE pronamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_collation'::regclass, oid FROM pg_collation WHERE collnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_operator'::regclass, oid FROM pg_operator WHERE oprnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_opclass'::regclass, oid FROM pg_opclass WHERE opcnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_opfamily'::regclass, oid FROM pg_opfamily WHERE opfnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_conversion'::regclass, oid FROM pg_conversion WHERE connamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_ts_config'::regclass, oid FROM pg_ts_config WHERE cfgnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_ts_dict'::regclass, oid FROM pg_ts_dict WHERE dictnamespace IN (SELECT oid FROM s)
+    UNION ALL SELECT 'pg_statistic_ext'::regclass, oid FROM pg_statistic_ext WHERE stxnamespace IN (SELECT oid FROM s)
+)
+SELECT o.classid::oid::int8, o.objid::int8,
+       CASE WHEN o.classid = 'pg_class'::regclass THEN (SELECT relkind FROM pg_class WHERE oid = o.objid) END
+FROM objects o
+WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e')
+"""
+
 
 @dataclass(frozen=True)
 class ResolvedSelection:
+    """seed_objects: (catalog class OID, object OID) of everything selected, for the TOC closure;
+    relation_oids: the relations the dump must read; exclude: every other relation."""
+
+    seed_objects: frozenset[tuple[int, int]]
     relation_oids: frozenset[int]
     exclude: tuple[QualifiedName, ...]
     drop_constraints: dict[int, str] = field(default_factory=dict)
@@ -96,19 +125,39 @@ def require_schemas(conn: psycopg.Connection, schemas: list[str], dbname: str) -
             raise SelectionError(f"--schema {schema}: no such schema in database '{dbname}'")
 
 
-def resolve_selection(conn: psycopg.Connection, tables: list[QualifiedName], dbname: str) -> ResolvedSelection:
-    """Check the selection exists and work out what to leave out of the dump."""
+def resolve_selection(
+    conn: psycopg.Connection,
+    tables: list[QualifiedName],
+    dbname: str,
+    schemas: list[str] | None = None,
+    exclude_tables: list[QualifiedName] | None = None,
+) -> ResolvedSelection:
+    """Check the selection exists and work out what to dump and what to leave out."""
+    schemas = schemas or []
     found = require_relations(conn, tables, dbname, "--table")
+    require_schemas(conn, schemas, dbname)
+    excluded = {oid for oid, _ in require_relations(conn, exclude_tables or [], dbname, "--exclude-table").values()}
+
     selected = {oid for oid, _ in found.values()}
-    family = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(selected)})}
+    seeds: set[tuple[int, int]] = set()
+    if schemas:
+        for class_oid, obj_oid, relkind in conn.execute(_SCHEMA_OBJECTS, {"names": schemas}):
+            if class_oid == PG_CLASS and obj_oid in excluded:
+                continue
+            seeds.add((class_oid, obj_oid))
+            if class_oid == PG_CLASS and relkind in RELATION_KINDS:
+                selected.add(obj_oid)
+    family = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(selected)})} - excluded if selected else set()
+    seeds.update((PG_CLASS, oid) for oid in family)
     notes = []
-    if family - selected:
-        notes.append(f"{len(family - selected)} partition(s) or parent table(s) of the selected tables come along")
+    extra = family - selected
+    if extra:
+        notes.append(f"{len(extra)} partition(s) or parent table(s) of the selected tables come along")
     others = tuple(QualifiedName(s, n) for s, n in conn.execute(_OTHERS, {"kinds": list(RELATION_KINDS), "oids": sorted(family)}))
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
-    return ResolvedSelection(frozenset(family), others, drops, tuple(notes))
+    return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes))
 
 
 def describe_objects(conn: psycopg.Connection, objects: list[tuple[int, int]]) -> dict[tuple[int, int], str]:

@@ -138,11 +138,11 @@ def parse_toc(text: str) -> Toc:
     return Toc(entries, header)
 
 
-def seeds_by_oid(toc: Toc, relation_oids: set[int]) -> set[int]:
-    """Dump ids of the relation entries for these pg_class OIDs."""
+def seeds_by_object(toc: Toc, objects: set[tuple[int, int]]) -> set[int]:
+    """Dump ids of the entries for these (catalog class OID, object OID) pairs."""
     return {
         e.dump_id for e in toc.entries
-        if e.class_oid == PG_CLASS_OID and e.object_oid in relation_oids and e.desc in SELECTABLE_DESCS
+        if (e.class_oid, e.object_oid) in objects and e.desc not in METADATA_DESCS and e.desc not in ATTACHED_DESCS - {"SEQUENCE"}
     }
 
 
@@ -180,17 +180,19 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
     left_out: list[tuple[TocEntry, str]] = []
 
     def pull_up(entry_id: int, needed_by: TocEntry) -> None:
-        """Include `entry_id` and everything it depends on."""
-        stack = [entry_id]
+        """Include `entry_id` and everything it depends on, crediting the nearest selected entry."""
+        stack = [(entry_id, needed_by)]
         while stack:
-            current = stack.pop()
+            current, reason = stack.pop()
             if current in included or current not in by_id or current in drop:
                 continue
             included.add(current)
             entry = by_id[current]
-            if current not in seeds and entry.desc not in ATTACHED_DESCS:
-                added.append((entry, needed_by))
-            stack.extend(entry.depends_on)
+            if current in seeds:
+                reason = entry
+            elif entry.desc not in ATTACHED_DESCS:
+                added.append((entry, reason))
+            stack.extend((dep, reason) for dep in entry.depends_on)
 
     for seed in sorted(seeds):
         pull_up(seed, by_id[seed])

@@ -1,0 +1,107 @@
+"""Exact selection: each awkward name selects itself and none of its decoys, and a selection of
+tables restores into an EMPTY database with what it depends on brought along."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from dbcompare import table_fingerprints, user_tables
+from pgbackup_tui.core.catalog import read_manifest
+from pgbackup_tui.core.identifiers import parse_qualified_name
+from pgbackup_tui.core.sandbox import SAMPLE_AWKWARD_TABLES, SAMPLE_SELECTION_TABLES
+
+SOURCE = "shop"
+
+
+def canonical(name: str) -> str:
+    """As format('%I.%I') writes it, to compare with dbcompare.user_tables."""
+    qn = parse_qualified_name(name)
+    return f"{_ident(qn.schema)}.{_ident(qn.name)}"
+
+
+def _ident(part: str) -> str:
+    import re
+
+    return part if re.fullmatch(r"[a-z_][a-z0-9_$]*", part) else '"' + part.replace('"', '""') + '"'
+
+
+@pytest.mark.parametrize("awkward", sorted(SAMPLE_AWKWARD_TABLES))
+def test_awkward_name_selects_exactly_itself(sandbox, home, fresh_db_name, awkward):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--table", awkward)
+    assert dumped.returncode == 0, dumped.stderr
+    restored = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    assert restored.returncode == 0, restored.stderr
+
+    tables = user_tables(sandbox, fresh_db_name)
+    assert tables == [canonical(awkward)]
+    for decoy in SAMPLE_AWKWARD_TABLES[awkward]:
+        assert canonical(decoy) not in tables
+    assert table_fingerprints(sandbox, fresh_db_name) == table_fingerprints(sandbox, SOURCE, tables)
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_selection_restores_into_an_empty_database(sandbox, home, empty_db, fmt):
+    args = [arg for table in SAMPLE_SELECTION_TABLES for arg in ("--table", table)]
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt, *args, "--progress", "none")
+    assert dumped.returncode == 0, dumped.stderr
+    # The output says what was brought along and why.
+    assert 'added schema "Sales & Ops"' in dumped.stderr
+    assert "added extension citext" in dumped.stderr
+    assert "order_status" in dumped.stderr and "positive_amount" in dumped.stderr
+    manifest = read_manifest(Path(dumped.stdout.strip()))
+    assert manifest and manifest["added"] and manifest["selection"]["tables"]
+
+    restored = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", empty_db)
+    assert restored.returncode == 0, restored.stderr
+
+    wanted = sorted(canonical(t) for t in SAMPLE_SELECTION_TABLES)
+    assert user_tables(sandbox, empty_db) == wanted
+    assert table_fingerprints(sandbox, empty_db) == table_fingerprints(sandbox, SOURCE, wanted)
+    # The types came along as types, and the identity column still generates values.
+    kinds = sandbox.psql(
+        "SELECT t.typname, t.typtype FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE n.nspname = 'Sales & Ops' AND t.typtype IN ('e','d') ORDER BY 1", empty_db)
+    assert "order_status|e" in kinds and "positive_amount|d" in kinds
+    assert sandbox.psql("SELECT extversion IS NOT NULL FROM pg_extension WHERE extname = 'citext'", empty_db).strip() == "t"
+    identity = sandbox.psql(
+        "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'Sales & Ops' AND a.attidentity <> ''", empty_db)
+    assert int(identity) >= 1
+
+
+def test_restore_selected_table_from_a_full_archive(sandbox, home, fresh_db_name):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE)
+    assert dumped.returncode == 0, dumped.stderr
+    restored = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+                       "--table", '"Sales & Ops"."Order Items"')
+    assert restored.returncode == 0, restored.stderr
+    assert user_tables(sandbox, fresh_db_name) == ['"Sales & Ops"."Order Items"']
+
+
+def test_schema_and_exclusion(sandbox, home, fresh_db_name):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--schema", '"Sales & Ops"',
+                     "--exclude-table", '"Sales & Ops"."order items"')
+    assert dumped.returncode == 0, dumped.stderr
+    restored = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    assert restored.returncode == 0, restored.stderr
+    assert "added extension citext" in dumped.stderr  # it lives in public, outside the schema
+    tables = user_tables(sandbox, fresh_db_name)
+    assert '"Sales & Ops"."Order Items"' in tables
+    assert '"Sales & Ops"."order items"' not in tables
+    assert all(t.startswith('"Sales & Ops".') for t in tables)
+
+
+@pytest.mark.parametrize(
+    ("option", "name"),
+    [("--table", 'public."no such"'), ("--table", "public.starname2"), ("--exclude-table", "public.nope"),
+     ("--schema", "nowhere")],
+)
+def test_a_missing_name_is_an_error_before_anything_runs(sandbox, home, option, name):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, option, name)
+    assert dumped.returncode == 2
+    assert dumped.stderr.count("\n") == 1 and "Traceback" not in dumped.stderr
+    assert name.split(".")[-1].strip('"') in dumped.stderr
+    assert not (home / "backups").exists() or not any((home / "backups").rglob("*.dump*"))
