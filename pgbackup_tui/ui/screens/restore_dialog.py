@@ -1,0 +1,397 @@
+"""The restore dialog: which archive, into which server and database, with which options.
+
+The archive is identified as soon as its path is typed (format, or one line saying why it is
+not an archive), in a thread worker since the path may be on a slow mount. The database name
+defaults to `<source db>_restored`, a new database, so that a restore never touches the
+source unless the user picks it. Restoring into an existing database with --clean drops its
+objects first: Start stays disabled until the user has typed that database's name.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from ...core.archive import ArchiveInfo, identify_archive
+from ...core.catalog import read_manifest
+from ...core.connect import Target
+from ...core.errors import PgBackupError, UsageError
+from ...core.identifiers import quote_ident
+from ...core.plans import RestorePlan
+
+RESTORED_SUFFIX = "_restored"
+
+
+def suggested_database(manifest: dict[str, Any] | None, default_dbname: str | None) -> str:
+    """`<source db>_restored`: the manifest's database if known, else the caller's default."""
+    source = (manifest or {}).get("database") or default_dbname
+    return f"{source}{RESTORED_SUFFIX}" if source else ""
+
+
+def restore_summary(plan: RestorePlan, archive_format: str) -> str:
+    """What the restore will do, in the words of the commands it runs (password never shown)."""
+    lines = []
+    where = f"on {plan.target.label}"
+    if plan.create:
+        lines.append(f"CREATE DATABASE {quote_ident(plan.dbname)} {where}, then:")
+    elif plan.clean:
+        lines.append(f"into the existing database {quote_ident(plan.dbname)} {where}, dropping its objects first:")
+    else:
+        lines.append(f"into the existing, empty database {quote_ident(plan.dbname)} {where}:")
+    if archive_format == "plain":
+        argv = ["psql", f"--dbname={plan.dbname}", "--set=ON_ERROR_STOP=1"]
+        if plan.single_transaction:
+            argv.append("--single-transaction")
+        argv.append(f"--file={plan.archive}")
+    else:
+        argv = ["pg_restore", f"--dbname={plan.dbname}", "--verbose"]
+        if plan.jobs > 1:
+            argv.append(f"--jobs={plan.jobs}")
+        if plan.single_transaction:
+            argv.append("--single-transaction")
+        if plan.clean:
+            argv += ["--clean", "--if-exists"]
+        if plan.no_owner:
+            argv.append("--no-owner")
+        argv.append(str(plan.archive))
+    lines.append("  " + shlex.join(argv))
+    return "\n".join(lines)
+
+
+class RestoreDialog(ModalScreen[RestorePlan | None]):
+    """Options for one restore; dismisses with the RestorePlan (Enter / Start) or None (Escape)."""
+
+    DEFAULT_CSS = """
+    RestoreDialog {
+        align: center middle;
+    }
+    RestoreDialog > #restore-dialog {
+        width: 100%;
+        max-width: 110;
+        height: auto;
+        max-height: 100%;
+        overflow-y: auto;
+        padding: 0 1;
+        border: thick $primary;
+        border-title-color: $text;
+        background: $surface;
+    }
+    RestoreDialog .row {
+        height: 1;
+        margin-top: 1;
+    }
+    RestoreDialog .field-label {
+        width: auto;
+        padding-right: 1;
+        color: $text-muted;
+    }
+    RestoreDialog .gap {
+        margin-left: 2;
+    }
+    RestoreDialog #archive, RestoreDialog #target-db, RestoreDialog #confirm-db {
+        width: 1fr;
+    }
+    RestoreDialog #target-server {
+        width: 30;
+    }
+    RestoreDialog #jobs {
+        width: 5;
+    }
+    RestoreDialog Checkbox {
+        margin-right: 2;
+    }
+    RestoreDialog #archive-status {
+        color: $text-muted;
+        height: auto;
+    }
+    RestoreDialog #archive-status.-invalid {
+        color: $error;
+    }
+    RestoreDialog #confirm-row {
+        display: none;
+    }
+    RestoreDialog #confirm-row.-needed {
+        display: block;
+    }
+    RestoreDialog #confirm-row .field-label {
+        color: $warning;
+    }
+    RestoreDialog #restore-summary {
+        margin-top: 1;
+        height: auto;
+        max-height: 6;
+        color: $text-accent;
+    }
+    RestoreDialog #restore-warning {
+        color: $warning;
+        height: auto;
+    }
+    RestoreDialog #restore-error {
+        color: $error;
+        height: auto;
+        max-height: 3;
+    }
+    RestoreDialog #restore-buttons {
+        height: 1;
+        margin-top: 1;
+        align-horizontal: right;
+    }
+    RestoreDialog #restore-buttons Button {
+        margin-left: 2;
+    }
+    """
+
+    BINDINGS = [
+        # Priority, so that Enter starts from any field; check_action lets it through to an
+        # open drop-down and to a focused button.
+        Binding("enter", "start", "Start", id="restore_dialog.start", priority=True),
+        Binding("escape", "cancel", "Cancel", id="restore_dialog.cancel"),
+    ]
+
+    class ArchiveChecked(Message):
+        """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error."""
+
+        def __init__(self, path_text: str, info: ArchiveInfo | None, manifest: dict[str, Any] | None,
+                     error: str | None) -> None:
+            super().__init__()
+            self.path_text = path_text
+            self.info = info
+            self.manifest = manifest
+            self.error = error
+
+    def __init__(self, archive: Path | None, targets: dict[str, Target], default_server: str | None,
+                 default_dbname: str | None) -> None:
+        super().__init__()
+        self.archive = archive
+        self.targets = dict(targets)
+        self.default_server = default_server if default_server in self.targets else next(iter(self.targets), None)
+        self.default_dbname = default_dbname
+        self._info: ArchiveInfo | None = None
+        self._manifest: dict[str, Any] | None = None
+        self._archive_error: str | None = None
+        self._suggested_db = suggested_database(None, default_dbname)
+
+    # -- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical(id="restore-dialog") as dialog:
+            dialog.border_title = "Restore a backup"
+            with Horizontal(classes="row"):
+                yield Label("Archive", classes="field-label")
+                yield Input(value=str(self.archive) if self.archive else "", placeholder="path of a backup",
+                            compact=True, id="archive")
+            yield Static("", id="archive-status", markup=False)
+            with Horizontal(classes="row"):
+                yield Label("Server", classes="field-label")
+                yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,
+                             allow_blank=self.default_server is None, compact=True, id="target-server")
+                yield Label("Database", classes="field-label gap")
+                yield Input(value=self._suggested_db, compact=True, id="target-db")
+            with Horizontal(classes="row"):
+                yield Checkbox("create new database", value=True, compact=True, id="create")
+                yield Checkbox("--clean (drop its objects first)", compact=True, disabled=True, id="clean")
+            with Horizontal(classes="row"):
+                yield Label("Jobs", classes="field-label")
+                yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs")
+                yield Checkbox("single transaction", compact=True, id="single-transaction", classes="gap")
+                yield Checkbox("no owner", compact=True, id="no-owner")
+            with Horizontal(classes="row", id="confirm-row"):
+                yield Label("", classes="field-label", id="confirm-label")
+                yield Input(compact=True, id="confirm-db")
+            yield Static("", id="restore-summary", markup=False)
+            yield Static("", id="restore-warning", markup=False)
+            yield Static("", id="restore-error", markup=False)
+            with Horizontal(id="restore-buttons"):
+                yield Button("Start", variant="primary", compact=True, disabled=True, id="restore-start")
+                yield Button("Cancel", compact=True, id="restore-cancel")
+
+    def on_mount(self) -> None:
+        archive = self.query_one("#archive", Input)
+        (self.query_one("#target-db", Input) if archive.value else archive).focus()
+        self._check_archive(archive.value)
+        self._refresh()
+
+    # -- the archive ---------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="restore-archive",
+          description="identifying the archive")
+    def _check_archive(self, path_text: str) -> None:
+        if not path_text.strip():
+            self.post_message(self.ArchiveChecked(path_text, None, None, None))
+            return
+        path = Path(path_text.strip()).expanduser()
+        try:
+            info = identify_archive(path)
+        except PgBackupError as exc:
+            self.post_message(self.ArchiveChecked(path_text, None, None, str(exc)))
+            return
+        except OSError as exc:  # unreadable file, permission denied
+            self.post_message(self.ArchiveChecked(path_text, None, None, f"{path}: {exc.strerror or exc}"))
+            return
+        self.post_message(self.ArchiveChecked(path_text, info, read_manifest(path), None))
+
+    @on(ArchiveChecked)
+    def _archive_checked(self, message: ArchiveChecked) -> None:
+        if message.path_text != self.query_one("#archive", Input).value:
+            return  # the user has typed on since; a newer check is on its way
+        self._info, self._manifest, self._archive_error = message.info, message.manifest, message.error
+        database = self.query_one("#target-db", Input)
+        suggestion = suggested_database(message.manifest, self.default_dbname)
+        # Follow the archive with the default name until the user types their own.
+        if database.value in ("", self._suggested_db) and suggestion:
+            self._suggested_db = suggestion
+            database.value = suggestion
+        self._refresh()
+
+    def _describe_archive(self) -> tuple[str, bool]:
+        """(status line, is it an error)."""
+        if self._archive_error:
+            return self._archive_error, True
+        if self._info is None:
+            text = self.query_one("#archive", Input).value.strip()
+            return ("checking the archive…" if text else "type the path of a backup"), False
+        status = f"{self._info.format} archive"
+        if self._info.archive_version:
+            status += f" (archive format {self._info.version_text})"
+        manifest = self._manifest or {}
+        if manifest.get("database"):
+            status += f" · {manifest['database']} on {manifest.get('server', '?')}"
+        if manifest.get("finished_at"):
+            status += f", {str(manifest['finished_at'])[:19].replace('T', ' ')} UTC"
+        return status, False
+
+    # -- reading the form ----------------------------------------------------------------------
+    @property
+    def needs_typed_name(self) -> bool:
+        """An existing database whose objects --clean drops: the user must type its name."""
+        return not self.query_one("#create", Checkbox).value and self.query_one("#clean", Checkbox).value
+
+    @property
+    def typed_name_matches(self) -> bool:
+        return self.query_one("#confirm-db", Input).value == self.query_one("#target-db", Input).value.strip()
+
+    def build_plan(self) -> RestorePlan | None:
+        """The plan the form describes (not validated); None until archive and server are known."""
+        server = self.query_one("#target-server", Select).value
+        if self._info is None or server is Select.NULL:
+            return None
+        jobs_text = self.query_one("#jobs", Input).value.strip()
+        return RestorePlan(
+            archive=self._info.path,
+            target=self.targets[str(server)],
+            dbname=self.query_one("#target-db", Input).value.strip(),
+            create=self.query_one("#create", Checkbox).value,
+            clean=self.query_one("#clean", Checkbox).value,
+            jobs=int(jobs_text) if jobs_text else 1,
+            single_transaction=self.query_one("#single-transaction", Checkbox).value,
+            no_owner=self.query_one("#no-owner", Checkbox).value,
+        )
+
+    def _plan_problem(self, plan: RestorePlan | None) -> str | None:
+        """Why Start is disabled, in one line (None: it may start)."""
+        if plan is None:
+            return None if self._info is None else "pick a target server"
+        if not plan.dbname:
+            return "type the name of the target database"
+        try:
+            plan.validate(self._info.format if self._info else None)
+        except UsageError as exc:
+            return str(exc)
+        if self.needs_typed_name and not self.typed_name_matches:
+            return f"--clean drops the objects in '{plan.dbname}': type its name to confirm"
+        return None
+
+    # -- keeping the form consistent -------------------------------------------------------------
+    @on(Input.Changed, "#archive")
+    def _archive_changed(self, event: Input.Changed) -> None:
+        self._info, self._manifest, self._archive_error = None, None, None
+        self._check_archive(event.value)
+        self._refresh()
+
+    @on(Checkbox.Changed, "#create")
+    def _create_changed(self, event: Checkbox.Changed) -> None:
+        # --create and --clean exclude each other: a new database has nothing to clean.
+        clean = self.query_one("#clean", Checkbox)
+        if event.value:
+            clean.value = False
+        clean.disabled = event.value
+        self._refresh()
+
+    @on(Checkbox.Changed, "#clean, #single-transaction, #no-owner")
+    @on(Input.Changed, "#target-db, #jobs, #confirm-db")
+    @on(Select.Changed, "#target-server")
+    def _option_changed(self) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Status, confirm row, summary and error line from the form; enable Start when it may."""
+        status_text, is_error = self._describe_archive()
+        status = self.query_one("#archive-status", Static)
+        status.update(status_text)
+        status.set_class(is_error, "-invalid")
+
+        dbname = self.query_one("#target-db", Input).value.strip()
+        self.query_one("#confirm-row").set_class(self.needs_typed_name, "-needed")
+        self.query_one("#confirm-label", Label).update(f"Type {dbname} to confirm:")
+
+        plan = self.build_plan()
+        problem = self._plan_problem(plan)
+        summary = restore_summary(plan, self._info.format) if plan is not None and self._info and dbname else ""
+        self.query_one("#restore-summary", Static).update(summary)
+        self.query_one("#restore-warning", Static).update(self._source_warning(plan))
+        self.query_one("#restore-error", Static).update(problem or "")
+        self.query_one("#restore-start", Button).disabled = plan is None or problem is not None
+        self.refresh_bindings()
+
+    def _source_warning(self, plan: RestorePlan | None) -> str:
+        manifest = self._manifest or {}
+        if plan is None or plan.create or not manifest:
+            return ""
+        if manifest.get("server") == plan.target.label and manifest.get("database") == plan.dbname:
+            return f"this is the database the backup was taken from ({plan.dbname} on {plan.target.label})"
+        return ""
+
+    @property
+    def can_start(self) -> bool:
+        plan = self.build_plan()
+        return plan is not None and self._plan_problem(plan) is None
+
+    # -- actions -----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "start":
+            return True
+        focused = self.focused
+        if isinstance(focused, Button):
+            return False
+        if focused is not None and any(isinstance(node, Select) and node.expanded
+                                       for node in focused.ancestors_with_self):
+            return False
+        return True if self.can_start else None
+
+    def action_start(self) -> None:
+        plan = self.build_plan()
+        if plan is None or self._plan_problem(plan) is not None:
+            return
+        self.dismiss(plan)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#restore-start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#restore-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
