@@ -1,0 +1,233 @@
+"""`pgbackup-tui servers ...` and the CLI's error contract, through the real console script.
+
+Every error a user can cause is exit 2 and one line on stderr, no traceback unless --debug; bad
+option combinations are refused before anything connects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pgbackup_tui.core.sandbox import Sandbox, free_port
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "pgbackup-tui"
+
+
+def _command_and_env() -> tuple[list[str], dict[str, str]]:
+    command = [str(CONSOLE_SCRIPT)] if CONSOLE_SCRIPT.exists() else [sys.executable, "-m", "pgbackup_tui"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") or k == "PGBACKUP_TUI_HOME"}
+    return command, env
+
+
+def run_cli(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    """The real console script with this process's PGBACKUP_TUI_HOME and no libpq variables."""
+    command, env = _command_and_env()
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=60, stdin=stdin)
+
+
+def run_cli_many(arg_lists: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
+    """Like run_cli for each argument list, all at once (each start costs ~0.3 s of imports)."""
+    command, env = _command_and_env()
+    children = [subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env, stdin=subprocess.DEVNULL) for args in arg_lists]
+    results = []
+    for args, child in zip(arg_lists, children):
+        stdout, stderr = child.communicate(timeout=60)
+        results.append(subprocess.CompletedProcess([*command, *args], child.returncode, stdout, stderr))
+    return results
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Exit 2, exactly one line on stderr containing every fragment, no traceback."""
+    context = f"{result.args[1:]}: exit {result.returncode}, stderr {result.stderr!r}"
+    assert result.returncode == 2, context
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, context
+    assert "Traceback" not in result.stderr, context
+    for fragment in fragments:
+        assert fragment in lines[0], context
+    return lines[0]
+
+
+def add_sandbox_server(sandbox: Sandbox, name: str = "sb") -> None:
+    result = run_cli("servers", "add", name, "--host", str(sandbox.socket_dir), "--port", str(sandbox.port),
+                     "--user", sandbox.superuser)
+    assert result.returncode == 0, result.stderr
+
+
+# -- servers add / list / test / remove ---------------------------------------------------------------
+
+def test_servers_lifecycle_against_the_sandbox(sandbox: Sandbox, home: Path) -> None:
+    empty = run_cli("servers", "list")
+    assert empty.returncode == 0 and "no servers yet" in empty.stdout
+    assert json.loads(run_cli("servers", "list", "--json").stdout) == []
+
+    added = run_cli("servers", "add", "sb", "--host", str(sandbox.socket_dir), "--port", str(sandbox.port),
+                    "--user", sandbox.superuser)
+    assert added.returncode == 0, added.stderr
+    assert "added server 'sb'" in added.stdout and str(home / "config.toml") in added.stdout
+
+    listing = run_cli("servers", "list")
+    assert listing.returncode == 0
+    assert listing.stdout.split() == ["sb", f"host={sandbox.socket_dir}", f"port={sandbox.port}",
+                                      f"user={sandbox.superuser}"]
+    as_json = json.loads(run_cli("servers", "list", "--json").stdout)
+    assert as_json == [{"name": "sb", "host": str(sandbox.socket_dir), "port": sandbox.port, "user": sandbox.superuser}]
+
+    tested = run_cli("servers", "test", "sb")
+    assert tested.returncode == 0, tested.stderr
+    assert tested.stdout.startswith(f"sb: PostgreSQL {sandbox.major}.")
+    assert f"as {sandbox.superuser}" in tested.stdout
+    assert f"pg_dump {sandbox.major}." in tested.stdout
+
+    removed = run_cli("servers", "remove", "sb")
+    assert removed.returncode == 0 and "removed server 'sb'" in removed.stdout
+    assert json.loads(run_cli("servers", "list", "--json").stdout) == []
+
+
+def test_server_from_a_dsn_is_tested_and_listed(sandbox: Sandbox, home: Path) -> None:
+    dsn = sandbox.dsn("shop")
+    assert run_cli("servers", "add", "shopdsn", "--dsn", dsn, "--bin-dir", str(sandbox.bin_dir)).returncode == 0
+    assert json.loads(run_cli("servers", "list", "--json").stdout) == [
+        {"name": "shopdsn", "dsn": dsn, "bin_dir": str(sandbox.bin_dir)}
+    ]
+    assert run_cli("servers", "list").stdout.split() == ["shopdsn", *dsn.split()]
+    tested = run_cli("servers", "test", "shopdsn")
+    assert tested.returncode == 0, tested.stderr
+    assert f"from {sandbox.bin_dir}" in tested.stdout
+
+
+def test_adding_a_name_twice_is_refused(sandbox: Sandbox, home: Path) -> None:
+    add_sandbox_server(sandbox)
+    before = (home / "config.toml").read_bytes()
+    again = run_cli("servers", "add", "sb", "--host", "elsewhere")
+    assert_one_line_error(again, "'sb'", "already exists")
+    assert (home / "config.toml").read_bytes() == before
+
+
+def test_server_that_is_down_is_one_line_exit_2(home: Path) -> None:
+    port = free_port()
+    assert run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port), "--user", "x").returncode == 0
+    result = run_cli("servers", "test", "down")
+    assert_one_line_error(result, "server 'down'", f"127.0.0.1:{port}", "Connection refused")
+    assert result.stdout == ""
+
+
+def test_debug_adds_the_traceback(home: Path) -> None:
+    port = free_port()
+    run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port))
+    result = run_cli("--debug", "servers", "test", "down")
+    assert result.returncode == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ConnectError" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("pgbackup-tui: error: server 'down'")
+
+
+@pytest.mark.parametrize("command", [["test", "nope"], ["remove", "nope"]])
+def test_unknown_server_name_is_exit_2(home: Path, command: list[str]) -> None:
+    assert_one_line_error(run_cli("servers", *command), "no server named 'nope'")
+
+
+def test_unknown_server_in_dump_is_exit_2(home: Path) -> None:
+    assert_one_line_error(run_cli("dump", "--server", "nope", "--db", "shop"), "no server named 'nope'")
+
+
+# -- usage errors ---------------------------------------------------------------------------------
+
+USAGE_ERRORS = [
+    (["bogus"], "invalid choice"),
+    (["servers"], "required"),
+    (["servers", "add"], "required: name"),
+    (["servers", "add", "x", "--port", "abc"], "invalid int value"),
+    (["servers", "frobnicate"], "invalid choice"),
+    (["dump", "--db", "shop"], "--server"),
+    (["dump", "--server", "a", "--dsn", "b", "--db", "shop"], "not allowed with"),
+    (["dump", "--server", "a"], "--db"),
+    (["dump", "--server", "a", "--db", "shop", "--format", "zip"], "invalid choice"),
+    (["dump", "--server", "a", "--db", "shop", "--compress", "12"], "--compress"),
+    (["dump", "--server", "a", "--db", "shop", "--schema-only", "--data-only"], "not allowed with"),
+    (["restore", "--server", "a", "--db", "x"], "ARCHIVE"),
+]
+
+
+def test_argparse_usage_errors_are_one_line_exit_2(home: Path) -> None:
+    results = run_cli_many([args for args, _ in USAGE_ERRORS])
+    for (args, fragment), result in zip(USAGE_ERRORS, results):
+        line = assert_one_line_error(result, fragment)
+        assert "--help" in line, args
+
+
+# -- refused before anything connects -------------------------------------------------------------
+
+@pytest.fixture
+def silent_listener() -> Iterator[socket.socket]:
+    """A TCP port that accepts connections but never answers: any connect attempt shows up here."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def assert_nobody_connected(listener: socket.socket) -> None:
+    try:
+        connection, _ = listener.accept()
+    except BlockingIOError:
+        return
+    connection.close()
+    pytest.fail("the CLI connected to the server before refusing the options")
+
+
+BAD_COMBINATIONS = [
+    (["dump", "--db", "shop", "--jobs", "2", "--format", "custom"], "--format directory"),
+    (["dump", "--db", "shop", "--compress", "5", "--format", "tar"], "tar"),
+    (["dump", "--db", "shop", "--table", "public.star*name"], '"star*name"'),
+    (["dump", "--db", "shop", "--table", "a.b.c"], "3 parts"),
+    (["restore", "/nonexistent.dump", "--db", "x", "--jobs", "2", "--single-transaction"], "--single-transaction"),
+    (["restore", "/nonexistent.dump", "--db", "x", "--create", "--clean"], "--clean"),
+]
+
+
+def test_bad_combinations_are_refused_before_connecting(home: Path, silent_listener: socket.socket) -> None:
+    port = silent_listener.getsockname()[1]
+    dsn = ["--dsn", f"host=127.0.0.1 port={port} user=u"]
+    results = run_cli_many([[*args, *dsn] for args, _ in BAD_COMBINATIONS])
+    for (args, fragment), result in zip(BAD_COMBINATIONS, results):
+        assert_one_line_error(result, fragment)
+    assert_nobody_connected(silent_listener)
+
+
+def test_bad_combination_with_a_saved_server_is_refused_before_connecting(
+    home: Path, silent_listener: socket.socket
+) -> None:
+    port = silent_listener.getsockname()[1]
+    assert run_cli("servers", "add", "quiet", "--host", "127.0.0.1", "--port", str(port)).returncode == 0
+    result = run_cli("dump", "--server", "quiet", "--db", "shop", "--jobs", "2", "--format", "custom")
+    assert_one_line_error(result, "--jobs 2", "--format directory")
+    assert_nobody_connected(silent_listener)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: on a terminal, build_job() connects (to offer a password "
+                                       "prompt) before plan.validate(), so the user sees a connection "
+                                       "error or a prompt instead of the --jobs/--format message")
+def test_bad_combination_on_a_terminal_is_refused_before_connecting(home: Path) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        result = run_cli("dump", "--dsn", f"host=127.0.0.1 port={free_port()} user=u", "--db", "shop",
+                         "--jobs", "2", "--format", "custom", stdin=terminal)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert_one_line_error(result, "--format directory")
