@@ -1,0 +1,299 @@
+"""Pilot tests of the job pieces of the TUI (dialogs, confirmation, jobs pane) on the real sandbox.
+
+Each piece is mounted alone in a tiny host app; the jobs run for real (pg_dump on `shop`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TextArea
+
+from pgbackup_tui.core.connect import Target, target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.identifiers import parse_qualified_name
+from pgbackup_tui.core.jobs import JobEvent, JobState, LogLine
+from pgbackup_tui.core.pgtools import find_client_tools
+from pgbackup_tui.core.plans import DumpPlan, RestorePlan
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.widgets.jobs_pane import JobLog, JobsPane
+
+SIZE = (100, 30)
+SELECTED = ('"Sales & Ops"."Order Items"', 'public."star*name"')
+# Relations a naive pattern for the selected ones would also match: they must be left out.
+DECOYS = ('"Sales & Ops"."order items"', "public.starxname", "public.star_name", "public.starname")
+
+
+class DialogHost(App):
+    """Pushes one modal screen and keeps what it was dismissed with."""
+
+    def __init__(self, dialog: Screen) -> None:
+        super().__init__()
+        self.dialog = dialog
+        self.results: list[object] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog, callback=self.results.append)
+
+
+class PaneHost(App):
+    """A JobsPane alone; records the messages that bubble out of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: list[str] = []
+        self.selected: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield JobsPane()
+
+    def on_jobs_pane_job_finished(self, message: JobsPane.JobFinished) -> None:
+        self.finished.append(message.job.id)
+
+    def on_jobs_pane_job_selected(self, message: JobsPane.JobSelected) -> None:
+        self.selected.append(message.job.id)
+
+
+def socket_target(sandbox) -> Target:
+    return target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+
+
+def text_of(static: Static) -> str:
+    return str(static.content)
+
+
+async def settle(app: App, pilot: Pilot) -> None:
+    """Wait for every worker (dialog lookups, jobs) and for the messages they posted."""
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+# -- BackupDialog ------------------------------------------------------------------------------
+async def test_backup_preview_excludes_the_decoys_not_the_selection_and_hides_the_password(sandbox, home):
+    # Over TCP with a password, so that there is a password that must not show.
+    target = target_from_dsn(sandbox.dsn("postgres", tcp=True), label="sandbox").with_password(sandbox.password)
+    tables = tuple(parse_qualified_name(name) for name in SELECTED)
+    dialog = BackupDialog(target, sandbox.major, "shop", tables)
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        preview = dialog.query_one("#command-preview", TextArea).text
+        assert preview.startswith(find_client_tools(sandbox.major).pg_dump)
+        for decoy in DECOYS:
+            assert shlex.quote(f"--exclude-table={parse_qualified_name(decoy).pattern}") in preview
+        for selected in tables:
+            assert selected.pattern not in preview
+        assert sandbox.password not in preview
+        assert ".dump.partial" in preview and "--format=c" in preview
+        assert text_of(dialog.query_one("#backup-selection", Static)).startswith("2 tables selected in shop")
+        assert dialog.query_one("#backup-start", Button).disabled is False
+
+
+async def test_backup_dialog_refuses_tar_with_compression_then_returns_the_chosen_plan(sandbox, home):
+    dialog = BackupDialog(socket_target(sandbox), sandbox.major, "shop")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        start = dialog.query_one("#backup-start", Button)
+        error = dialog.query_one("#backup-error", Static)
+        assert text_of(dialog.query_one("#backup-selection", Static)) == "whole database shop"
+        assert not start.disabled and text_of(error) == ""
+
+        dialog.query_one("#compress", Input).focus()
+        await pilot.press("6")
+        dialog.query_one("#format", Select).value = "tar"
+        await pilot.pause()
+        assert "tar format cannot be compressed" in text_of(error)
+        assert start.disabled
+        assert "--format=t" not in dialog.query_one("#command-preview", TextArea).text
+        await pilot.press("enter")
+        assert app.results == []
+
+        await pilot.press("backspace")  # the compression field stayed editable to fix this
+        assert text_of(error) == "" and not start.disabled
+        assert "--format=t" in dialog.query_one("#command-preview", TextArea).text
+
+        jobs = dialog.query_one("#jobs", Input)
+        assert jobs.disabled  # parallel dumps need the directory format
+        dialog.query_one("#format", Select).value = "directory"
+        await pilot.pause()
+        assert not jobs.disabled
+        jobs.focus()
+        await pilot.press("backspace", "3")
+        schema_only, data_only = dialog.query_one("#schema-only", Checkbox), dialog.query_one("#data-only", Checkbox)
+        schema_only.value = True
+        data_only.value = True
+        await pilot.pause()
+        assert schema_only.value is False  # they exclude each other
+        data_only.value = False
+        dialog.query_one("#no-owner", Checkbox).focus()
+        await pilot.press("space", "enter")
+        await pilot.pause()
+
+    assert len(app.results) == 1
+    plan = app.results[0]
+    assert isinstance(plan, DumpPlan)
+    assert (plan.dbname, plan.format, plan.jobs, plan.compress, plan.tables) == ("shop", "directory", 3, None, ())
+    assert plan.no_owner and not plan.no_privileges and not plan.schema_only and not plan.data_only
+    assert plan.output is None  # the default folder: the job picks a unique name in it
+    plan.validate()
+
+
+async def test_backup_dialog_escape_dismisses_with_none(sandbox, home):
+    dialog = BackupDialog(socket_target(sandbox), sandbox.major, "shop")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+# -- RestoreDialog -----------------------------------------------------------------------------
+async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbox, home, tmp_path):
+    target = socket_target(sandbox)
+    dumped = await DumpJob(DumpPlan(target=target, dbname="shop", schema_only=True)).run()
+    assert dumped.state == JobState.SUCCEEDED, dumped.message
+    not_an_archive = tmp_path / "notes.txt"
+    not_an_archive.write_text("hello\n")
+
+    dialog = RestoreDialog(dumped.output_path, {"sandbox": target}, "sandbox", "other")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        start = dialog.query_one("#restore-start", Button)
+        database = dialog.query_one("#target-db", Input)
+        status = dialog.query_one("#archive-status", Static)
+        assert database.value == "shop_restored"  # from the manifest, not the caller's "other"
+        assert text_of(status).startswith("custom archive")
+        assert not start.disabled
+
+        archive = dialog.query_one("#archive", Input)
+        archive.value = str(not_an_archive)
+        await settle(app, pilot)
+        assert "not a pg_dump archive" in text_of(status) and start.disabled
+        archive.value = str(dumped.output_path)
+        await settle(app, pilot)
+        assert not start.disabled
+
+        create, clean = dialog.query_one("#create", Checkbox), dialog.query_one("#clean", Checkbox)
+        assert clean.disabled  # a new database has nothing to clean
+        create.value = False
+        await pilot.pause()
+        clean.value = True
+        await pilot.pause()
+        assert dialog.query_one("#confirm-row").display
+        assert start.disabled
+
+        dialog.query_one("#confirm-db", Input).focus()
+        await pilot.press(*"shop_restore")
+        await pilot.press("enter")
+        assert start.disabled and app.results == []
+        await pilot.press("d")
+        assert not start.disabled
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert len(app.results) == 1
+    plan = app.results[0]
+    assert isinstance(plan, RestorePlan)
+    assert (plan.archive, plan.dbname, plan.create, plan.clean) == (dumped.output_path, "shop_restored", False, True)
+    assert plan.target is target
+
+
+# -- ConfirmScreen -----------------------------------------------------------------------------
+async def test_confirm_answers_y_n_and_escape():
+    for key, expected in (("y", True), ("n", False), ("escape", False)):
+        app = DialogHost(ConfirmScreen("Cancel the job?"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.results == [expected], key
+
+
+async def test_confirm_with_required_text_needs_it_typed_exactly():
+    app = DialogHost(ConfirmScreen("Drop the objects in shop_restored?", require_text="shop_restored"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("y", "enter")  # 'y' is typed into the field, it does not answer
+        await pilot.pause()
+        assert app.results == []
+        await pilot.press("backspace", *"shop_restored", "enter")
+        await pilot.pause()
+    assert app.results == [True]
+
+
+# -- JobsPane ----------------------------------------------------------------------------------
+async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        job = DumpJob(DumpPlan(target=socket_target(sandbox), dbname="shop"))
+        pane.add_job(job)
+        assert pane.selected_job() is job and pane.running_jobs() == [job]
+        app.run_worker(job.run())
+        await settle(app, pilot)
+
+        table = pane.query_one(DataTable)
+        assert str(table.get_cell(job.id, "state")) == "succeeded"
+        assert str(table.get_cell(job.id, "target")) == "shop@sandbox"
+        assert "100%" in str(table.get_cell(job.id, "progress"))
+        assert pane.running_jobs() == []
+        log = pane.query_one(JobLog)
+        assert any("pg_dump: dumping contents of table" in line for line in log.lines)
+        assert [text for text, _ in pane.log_lines(job)] == list(log.lines)
+        assert text_of(pane.query_one("#job-result", Static)) == job.result.message
+        assert f"output: {job.result.output_path}" in text_of(pane.query_one("#job-paths", Static))
+        assert app.finished == [job.id] and app.selected == [job.id]
+
+
+async def test_jobs_pane_highlights_errors_of_a_failed_job(sandbox, home):
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        job = DumpJob(DumpPlan(target=socket_target(sandbox), dbname="no_such_db"))
+        pane.add_job(job)
+        app.run_worker(job.run())
+        await settle(app, pilot)
+
+        assert str(pane.query_one(DataTable).get_cell(job.id, "state")) == "failed"
+        assert pane.query_one("#job-result", Static).has_class("-failed")
+        log = pane.query_one(JobLog)
+        error_colour = log.get_component_rich_style("job-log--error", partial=True).color
+        plain_colour = log.rich_style.color
+        assert error_colour is not None and error_colour != plain_colour
+        colours = {}
+        for y, line in enumerate(log.lines):
+            colours[line] = {segment.style.color for segment in log.render_line(y) if segment.text.strip()}
+        failure = next(line for line in log.lines if 'database "no_such_db" does not exist' in line)
+        assert colours[failure] == {error_colour}
+
+
+async def test_jobs_pane_shows_a_cancelled_dump_and_no_partial_is_left(sandbox, home):
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        job = DumpJob(DumpPlan(target=socket_target(sandbox), dbname="shop"))
+
+        def cancel_once_pg_dump_talks(event: JobEvent) -> None:
+            # pg_dump is running when it prints: the cancel has a child to stop.
+            if isinstance(event, LogLine) and event.text.startswith("pg_dump:"):
+                job.cancel()
+
+        pane.add_job(job)
+        job.subscribe(cancel_once_pg_dump_talks)
+        app.run_worker(job.run())
+        await settle(app, pilot)
+
+        assert job.state == JobState.CANCELLED
+        assert str(pane.query_one(DataTable).get_cell(job.id, "state")) == "cancelled"
+        assert "cancelled" in text_of(pane.query_one("#job-result", Static))
+        assert pane.running_jobs() == []
+    backups = Path(home) / "backups"
+    assert list(backups.rglob("*.partial")) == []
+    assert [p for p in backups.rglob("*") if p.is_file()] == []
