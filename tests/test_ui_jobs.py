@@ -22,7 +22,8 @@ from pgbackup_tui.core.plans import DumpPlan, RestorePlan
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
-from pgbackup_tui.ui.widgets.jobs_pane import JobLog, JobsPane
+from pgbackup_tui.ui.widgets.job_log import JobLog
+from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 
 SIZE = (100, 30)
 SELECTED = ('"Sales & Ops"."Order Items"', 'public."star*name"')
@@ -297,3 +298,26 @@ async def test_jobs_pane_shows_a_cancelled_dump_and_no_partial_is_left(sandbox, 
     backups = Path(home) / "backups"
     assert list(backups.rglob("*.partial")) == []
     assert [p for p in backups.rglob("*") if p.is_file()] == []
+
+
+async def test_job_log_keeps_the_last_lines_and_their_colours_aligned():
+    class LogHost(App):
+        def compose(self) -> ComposeResult:
+            yield JobLog(max_lines=100)
+
+    app = LogHost()
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(JobLog)
+        # Empty lines and raw brackets included: neither may shift a level onto another line.
+        log.write_levelled([(f"line {n} [bold]x[/bold]" if n % 7 else "", "error" if n % 10 == 0 else "info")
+                            for n in range(250)])
+        await pilot.pause()
+        assert len(log.lines) == 100 and log.lines[-1] == "line 249 [bold]x[/bold]"
+        error_colour = log.get_component_rich_style("job-log--error", partial=True).color
+        log.scroll_home(animate=False)
+        await pilot.pause()
+        for y, line in enumerate(log.lines[: log.size.height]):
+            colours = {segment.style.color for segment in log.render_line(y) if segment.text.strip()}
+            number = int(line.split()[1]) if line.strip() else None
+            if number is not None:
+                assert (colours == {error_colour}) == (number % 10 == 0), line
