@@ -1,0 +1,451 @@
+"""The Textual app: composes the main screen and wires widgets, workers and screens together.
+
+Workers live on the App (not on a screen that could be popped): thread workers for psycopg
+(group "inspect", "backups"), async workers for jobs (group "jobs", never exclusive, so jobs run
+side by side). Results come back as messages from ui/messages.py. on_worker_state_changed is
+the one place where a worker that failed unexpectedly becomes an error notification.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from ..core import paths
+from ..core.catalog import list_backups
+from ..core.config import Config, load_config, save_config
+from ..core.connect import Target, target_from_profile
+from ..core.dump import DumpJob
+from ..core.errors import EXIT_OK, ConfigError, PgBackupError
+from ..core.identifiers import QualifiedName
+from ..core.jobs import Job
+from ..core.plans import DumpPlan, RestorePlan
+from ..core.restore import RestoreJob
+from .commands import PgBackupCommands
+from .inspection import inspect_database, inspect_server
+from .messages import BackupsListed, DatabaseInspected, InspectionFailed, JobCompleted, ServerInspected
+from .screens.backup_dialog import BackupDialog
+from .screens.confirm import ConfirmScreen
+from .screens.help import HelpScreen
+from .screens.password_prompt import PasswordPrompt
+from .screens.restore_dialog import RestoreDialog
+from .screens.server_form import ServerForm, ServerFormResult
+from .tree_entries import READY, TreeFocus, short_reason
+from .widgets.backups_pane import BackupsPane
+from .widgets.details_pane import DetailsPane
+from .widgets.jobs_pane import JobsPane
+from .widgets.selection_summary import SelectionSummary
+from .widgets.server_tree import ServerTree
+
+
+class PgBackupApp(App[int]):
+    """Browse servers, pick tables or databases, run dump and restore jobs."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "pgbackup-tui"
+    COMMANDS = App.COMMANDS | {PgBackupCommands}
+    BINDINGS = [
+        Binding("a", "add_server", "Add server", id="app.add-server"),
+        Binding("e", "edit_server", "Edit", id="app.edit-server"),
+        Binding("delete", "remove_server", "Remove", key_display="del", id="app.remove-server"),
+        Binding("b", "backup", "Back up", id="app.backup"),
+        Binding("r", "restore", "Restore", id="app.restore"),
+        Binding("c", "cancel_job", "Cancel job", id="app.cancel-job"),
+        Binding("f5", "refresh", "Refresh", show=False, id="app.refresh"),
+        Binding("1", "show_tab('details')", "Details tab", show=False, id="app.tab-details"),
+        Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
+        Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: Config | None = None
+        self.config_error: str | None = None
+        # Passwords typed this session, by server name. Memory only: never saved, never logged.
+        self.passwords: dict[str, str] = {}
+        self.jobs: list[Job] = []
+        self._prompting: set[str] = set()
+        self._loading: dict[Worker, tuple[str, str | None]] = {}
+        self._backups_scope: tuple[str | None, str | None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ServerTree(id="servers")
+                yield SelectionSummary(id="selection")
+            with TabbedContent(id="tabs", initial="details"):
+                with TabPane("Details", id="details"):
+                    yield DetailsPane(id="details-pane")
+                with TabPane("Jobs", id="jobs"):
+                    yield JobsPane(id="jobs-pane")
+                with TabPane("Backups", id="backups"):
+                    yield BackupsPane(id="backups-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        tree = self.tree
+        try:
+            self.config = load_config()
+        except ConfigError as exc:
+            # Never written over: every action that would save is disabled until a restart.
+            self.config_error = str(exc)
+            tree.show_config_error(self.config_error)
+            self.notify(self.config_error, title="Config not loaded", severity="error", timeout=30)
+        else:
+            tree.set_servers(self.config.servers.values())
+        tree.focus()
+
+    # -- widgets ---------------------------------------------------------------------------
+    @property
+    def tree(self) -> ServerTree:
+        return self.query_one(ServerTree)
+
+    @property
+    def jobs_pane(self) -> JobsPane:
+        return self.query_one(JobsPane)
+
+    def target_for(self, server: str) -> Target | None:
+        """The server's connection target, with the password typed this session if any."""
+        if self.config is None or server not in self.config.servers:
+            return None
+        return target_from_profile(self.config.servers[server], self.passwords.get(server))
+
+    def running_jobs(self) -> list[Job]:
+        return [job for job in self.jobs if not job.state.is_final]
+
+    # -- loading the tree ------------------------------------------------------------------
+    def on_server_tree_load_requested(self, message: ServerTree.LoadRequested) -> None:
+        target = self.target_for(message.server)
+        if target is None:
+            return
+        if message.dbname is None:
+            worker = self._inspect_server(target)
+        else:
+            worker = self._inspect_database(target, message.dbname)
+        self._loading[worker] = (message.server, message.dbname)
+
+    @work(thread=True, exit_on_error=False, group="inspect", description="read a server")
+    def _inspect_server(self, target: Target) -> None:
+        try:
+            snapshot = inspect_server(target)
+        except (PgBackupError, psycopg.Error) as exc:
+            self.post_message(_failure(target.label, None, exc))
+        else:
+            self.post_message(ServerInspected(target.label, snapshot))
+
+    @work(thread=True, exit_on_error=False, group="inspect", description="read a database")
+    def _inspect_database(self, target: Target, dbname: str) -> None:
+        try:
+            snapshot = inspect_database(target, dbname)
+        except (PgBackupError, psycopg.Error) as exc:
+            self.post_message(_failure(target.label, dbname, exc))
+        else:
+            self.post_message(DatabaseInspected(target.label, dbname, snapshot))
+
+    def on_server_inspected(self, message: ServerInspected) -> None:
+        self.tree.show_server(message.server, message.snapshot)
+        self.refresh_bindings()
+
+    def on_database_inspected(self, message: DatabaseInspected) -> None:
+        self.tree.show_database(message.server, message.dbname, message.snapshot)
+        self.refresh_bindings()
+
+    def on_inspection_failed(self, message: InspectionFailed) -> None:
+        self.tree.show_failure(message.server, message.dbname, message.error)
+        if message.needs_password:
+            # A password typed earlier that no longer works is forgotten before asking again.
+            self.passwords.pop(message.server, None)
+            self._ask_password(message.server, message.dbname, message.error)
+
+    def _ask_password(self, server: str, dbname: str | None, reason: str) -> None:
+        target = self.target_for(server)
+        if target is None or server in self._prompting:
+            return
+        self._prompting.add(server)
+
+        def answered(password: str | None) -> None:
+            self._prompting.discard(server)
+            if password:
+                self.passwords[server] = password
+                self.tree.reload(server, dbname)
+
+        self.push_screen(PasswordPrompt(server, target.where(), short_reason(reason, server)), answered)
+
+    # -- focus, selection, backups list ----------------------------------------------------
+    def on_server_tree_cursor_moved(self, message: ServerTree.CursorMoved) -> None:
+        self.query_one(DetailsPane).show(message.focus)
+        self._show_backups_for(message.focus)
+        self.refresh_bindings()
+
+    def on_server_tree_selection_changed(self, message: ServerTree.SelectionChanged) -> None:
+        self.query_one(SelectionSummary).show(message.selection)
+        self.refresh_bindings()
+
+    def _show_backups_for(self, focus: TreeFocus, *, force: bool = False) -> None:
+        server = focus.server.name if focus.server else None
+        dbname = focus.database.info.name if focus.database else None
+        if (server, dbname) == self._backups_scope and not force:
+            return
+        self._backups_scope = (server, dbname)
+        if server is None:
+            self.query_one(BackupsPane).show_entries(None, None, ())
+        else:
+            self._list_backups(server, dbname)
+
+    @work(thread=True, exit_on_error=False, group="backups", exclusive=True, description="list backups")
+    def _list_backups(self, server: str, dbname: str | None) -> None:
+        entries = list_backups(paths.backups_dir(), server=server, database=dbname)
+        self.post_message(BackupsListed(server, dbname, tuple(entries)))
+
+    def on_backups_listed(self, message: BackupsListed) -> None:
+        if (message.server, message.dbname) == self._backups_scope:
+            self.query_one(BackupsPane).show_entries(message.server, message.dbname, message.entries)
+
+    # -- servers ---------------------------------------------------------------------------
+    def action_add_server(self) -> None:
+        if self.config is None:
+            return
+        self.push_screen(ServerForm(taken_names=frozenset(self.config.servers)),
+                         lambda result: self._save_server(result, None))
+
+    def action_edit_server(self) -> None:
+        focus = self.tree.focus_info()
+        if focus.server is not None:
+            self.edit_server(focus.server.name)
+
+    def edit_server(self, name: str) -> None:
+        if self.config is None or name not in self.config.servers:
+            return
+        form = ServerForm(self.config.servers[name], taken_names=frozenset(self.config.servers),
+                          password=self.passwords.get(name))
+        self.push_screen(form, lambda result: self._save_server(result, name))
+
+    def _save_server(self, result: ServerFormResult | None, old_name: str | None) -> None:
+        if result is None or self.config is None:
+            return
+        profile = result.profile
+        # Rebuild the mapping so an edited (even renamed) server keeps its place in the file.
+        servers = {}
+        for name, existing in self.config.servers.items():
+            servers[profile.name if name == old_name else name] = profile if name == old_name else existing
+        servers.setdefault(profile.name, profile)
+        if not self._write_config(Config(servers=servers, path=self.config.path)):
+            return
+        if old_name is not None and old_name != profile.name:
+            self.passwords.pop(old_name, None)
+        if result.password:
+            self.passwords[profile.name] = result.password
+        self.tree.set_servers(self.config.servers.values())
+        self.notify(f"saved server {profile.name} to {self.config.path}")
+
+    def action_remove_server(self) -> None:
+        focus = self.tree.focus_info()
+        if focus.server is not None:
+            self.remove_server(focus.server.name)
+
+    def remove_server(self, name: str) -> None:
+        if self.config is None or name not in self.config.servers:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.config is not None:
+                servers = {key: value for key, value in self.config.servers.items() if key != name}
+                if self._write_config(Config(servers=servers, path=self.config.path)):
+                    self.passwords.pop(name, None)
+                    self.tree.set_servers(self.config.servers.values())
+                    self.notify(f"removed server {name}")
+
+        question = f"Remove server {name} from {self.config.path}? Its backups on disk are kept."
+        self.push_screen(ConfirmScreen(question), answered)
+
+    def _write_config(self, config: Config) -> bool:
+        """Save, and adopt `config` only once it is on disk."""
+        try:
+            save_config(config)
+        except (OSError, PgBackupError) as exc:
+            self.notify(f"could not save {config.path}: {exc}", title="Config not saved", severity="error")
+            return False
+        self.config = config
+        return True
+
+    # -- jobs ------------------------------------------------------------------------------
+    def action_backup(self) -> None:
+        selection = self.tree.selection
+        if selection is not None:
+            self.backup(selection.server, selection.dbname, selection.qualified_names)
+            return
+        focus = self.tree.focus_info()
+        if focus.server is not None and focus.database is not None:
+            self.backup(focus.server.name, focus.database.info.name, ())
+
+    def backup(self, server: str, dbname: str, tables: tuple[QualifiedName, ...] = ()) -> None:
+        """Open the backup dialog for `dbname` (whole, or only `tables`)."""
+        entry = self.tree.server_entry(server)
+        target = self.target_for(server)
+        if entry is None or entry.snapshot is None or target is None:
+            self.notify(f"open server {server} first, so its version is known", severity="warning")
+            return
+        self.push_screen(BackupDialog(target, entry.snapshot.info.major, dbname, tables), self._dump_chosen)
+
+    def _dump_chosen(self, plan: DumpPlan | None) -> None:
+        if plan is not None:
+            self.start_job(DumpJob(plan))
+
+    def action_restore(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        backup = self.query_one(BackupsPane).selected_entry() if tabs.active == "backups" else None
+        if backup is not None:
+            self.restore(backup.path, backup.server, backup.database)
+            return
+        focus = self.tree.focus_info()
+        self.restore(None, focus.server.name if focus.server else None,
+                     focus.database.info.name if focus.database else None)
+
+    def restore(self, archive: Path | None, server: str | None, dbname: str | None) -> None:
+        """Open the restore dialog, prefilled with `archive` and a default target."""
+        if self.config is None or not self.config.servers:
+            self.notify("add a server first (a): a restore needs a target server", severity="warning")
+            return
+        targets = {name: target_from_profile(profile, self.passwords.get(name))
+                   for name, profile in self.config.servers.items()}
+        default_server = server if server in targets else None
+        self.push_screen(RestoreDialog(archive, targets, default_server, dbname), self._restore_chosen)
+
+    def _restore_chosen(self, plan: RestorePlan | None) -> None:
+        if plan is not None:
+            self.start_job(RestoreJob(plan))
+
+    def start_job(self, job: Job) -> None:
+        """Show `job` in the Jobs tab and run it as an App worker, beside any others."""
+        self.jobs.append(job)
+        self.jobs_pane.add_job(job)
+        self.run_worker(self._run_job(job), name=f"job-{job.id}", group="jobs", description=job.title,
+                        exit_on_error=False)
+        self.query_one(TabbedContent).active = "jobs"
+        self.refresh_bindings()
+
+    async def _run_job(self, job: Job) -> None:
+        result = await job.run()
+        self.post_message(JobCompleted(job, result))
+
+    def on_job_completed(self, message: JobCompleted) -> None:
+        result = message.result
+        severity = "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error"
+        self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
+                    timeout=10 if severity == "information" else 20)
+        if message.job.kind == "dump":
+            self._show_backups_for(self.tree.focus_info(), force=True)
+        self.refresh_bindings()
+
+    def on_jobs_pane_job_selected(self) -> None:
+        self.refresh_bindings()
+
+    def on_jobs_pane_job_state_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_cancel_job(self) -> None:
+        job = self.jobs_pane.selected_job()
+        if job is not None:
+            self.cancel_job(job)
+
+    def cancel_job(self, job: Job) -> None:
+        """Ask, then cancel `job` (its partial output is removed by the job itself)."""
+        if job.state.is_final:
+            return
+        self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), lambda yes: job.cancel() if yes else None)
+
+    # -- everything else -------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        focus = self.tree.focus_info()
+        if focus.server is None:
+            return
+        self.tree.reload(focus.server.name, focus.database.info.name if focus.database else None)
+        self._show_backups_for(focus, force=True)
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        keys = [(self.get_key_display(active.binding), active.binding.description)
+                for active in self.screen.active_bindings.values() if active.binding.description]
+        self.push_screen(HelpScreen(keys))
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        running = self.running_jobs()
+        if not running:
+            self.exit(EXIT_OK)
+            return
+        noun = "job is" if len(running) == 1 else "jobs are"
+        question = f"{len(running)} {noun} still running. Cancel and quit? (partial output is removed)"
+        self.push_screen(ConfirmScreen(question), lambda yes: self._cancel_all_and_exit(running) if yes else None)
+
+    @work(group="shutdown", exit_on_error=False, description="cancel jobs and quit")
+    async def _cancel_all_and_exit(self, jobs: list[Job]) -> None:
+        self.notify(f"cancelling {len(jobs)} job(s); waiting for them to clean up…")
+        for job in jobs:
+            job.cancel()
+        # Wait for each job's own cleanup (partial archive removed) before the app goes away.
+        await self.workers.wait_for_complete([w for w in self.workers if w.group == "jobs"])
+        self.exit(EXIT_OK)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out (None) what does not apply to the current state."""
+        if not self.is_mounted or not self.screen.query(ServerTree):
+            return True
+        focus = self.tree.focus_info()
+        if action == "add_server":
+            return self.config is not None or None
+        if action in ("edit_server", "remove_server"):
+            return (self.config is not None and focus.server is not None) or None
+        if action == "backup":
+            if self.tree.selection is not None:
+                return True
+            return (focus.database is not None and focus.server is not None and focus.server.status == READY) or None
+        if action == "restore":
+            return bool(self.config and self.config.servers) or None
+        if action == "cancel_job":
+            job = self.jobs_pane.selected_job()
+            return (job is not None and not job.state.is_final) or None
+        if action == "refresh":
+            return focus.server is not None or None
+        return True
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place an unexpected worker failure becomes an error the user sees."""
+        worker = event.worker
+        if worker.is_finished:
+            place = self._loading.pop(worker, None)
+        else:
+            return
+        if event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        if place is not None:
+            self.tree.show_failure(place[0], place[1], f"internal error: {error!r}")
+        self.notify(f"{worker.description or worker.name}: {error!r}", title="Unexpected error",
+                    severity="error", timeout=30)
+
+
+def _failure(server: str, dbname: str | None, exc: Exception) -> InspectionFailed:
+    """An InspectionFailed carrying the error's one line (and whether a password would help)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.Error):
+        where = f"database '{dbname}'" if dbname else "the server"
+        text = f"server '{server}': reading {where} failed: {text}"
+    return InspectionFailed(server, dbname, text, needs_password=getattr(exc, "needs_password", False))
+
+
+def run_app() -> int:
+    """Run the TUI until the user quits; returns the process exit code."""
+    app = PgBackupApp()
+    app.run()
+    return app.return_code or EXIT_OK

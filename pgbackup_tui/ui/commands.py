@@ -1,0 +1,74 @@
+"""Command palette (ctrl+p): every action, built from the app's current state.
+
+Servers, loaded databases and running jobs each get their own entries ("Back up database shop
+on demo", "Cancel job dump shop on demo"), so the palette reaches what the keys reach and more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .tree_entries import READY
+
+if TYPE_CHECKING:
+    from .app import PgBackupApp
+
+Command = tuple[str, Callable[[], object], str]
+
+
+def build_commands(app: PgBackupApp) -> list[Command]:
+    """(title, callback, help) for everything that can be done right now."""
+    commands: list[Command] = []
+    tree = app.tree
+    selection = tree.selection
+    if selection is not None:
+        commands.append((f"Back up {selection.describe()}", app.action_backup, "open the backup dialog for the selection"))
+    if app.config is not None:
+        commands.append(("Add a server", app.action_add_server, "a new server profile (DSN or host/port/user)"))
+        for name in app.config.servers:
+            entry = tree.server_entry(name)
+            commands.append((f"Edit server {name}", partial(app.edit_server, name), "change its connection settings"))
+            commands.append((f"Remove server {name}", partial(app.remove_server, name), "asks first; backups stay"))
+            commands.append((f"Refresh server {name}", partial(tree.reload, name), "reconnect and re-read it"))
+            if entry is not None and entry.status == READY and entry.snapshot is not None:
+                for database in entry.snapshot.databases:
+                    if database.allow_connections:
+                        commands.append((f"Back up database {database.name} on {name}",
+                                         partial(app.backup, name, database.name), "the whole database"))
+        if app.config.servers:
+            commands.append(("Restore a backup…", app.action_restore, "pick an archive, a target server and database"))
+    for job in app.running_jobs():
+        commands.append((f"Cancel job {job.title}", partial(app.cancel_job, job), "asks first"))
+    commands += [
+        ("Show the Details tab", partial(app.action_show_tab, "details"), "the object under the cursor"),
+        ("Show the Jobs tab", partial(app.action_show_tab, "jobs"), "every job of this session"),
+        ("Show the Backups tab", partial(app.action_show_tab, "backups"), "backups on disk for the focused database"),
+        ("Help: keys", app.action_help, "what each key does"),
+        ("Quit", app.action_quit, "asks first when jobs are running"),
+    ]
+    return commands
+
+
+class PgBackupCommands(Provider):
+    """Palette entries for pgbackup-tui's actions."""
+
+    def _commands(self) -> list[Command]:
+        from .app import PgBackupApp  # the palette only runs inside the app
+
+        app = self.app
+        return build_commands(app) if isinstance(app, PgBackupApp) else []
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)

@@ -1,0 +1,68 @@
+"""Messages the app's workers post back to the UI thread, named for what happened.
+
+Workers never touch widgets: they post one of these with an immutable snapshot, and the app
+hands it to the widget that shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from ..core.catalog import BackupEntry
+from ..core.inspect import ServerInfo
+from ..core.jobs import Job, JobResult
+from .inspection import DatabaseSnapshot, ServerSnapshot
+
+
+@dataclass
+class ServerInspected(Message):
+    """A server answered: its version and databases."""
+
+    server: str
+    snapshot: ServerSnapshot
+
+
+@dataclass
+class DatabaseInspected(Message):
+    """A database's schemas, tables and extensions were read."""
+
+    server: str
+    dbname: str
+    snapshot: DatabaseSnapshot
+
+
+@dataclass
+class InspectionFailed(Message):
+    """A server (dbname None) or a database could not be read; `error` is the one-line reason."""
+
+    server: str
+    dbname: str | None
+    error: str
+    needs_password: bool = False
+
+
+@dataclass
+class BackupsListed(Message):
+    """The backups on disk for one server (and database, when one is focused)."""
+
+    server: str | None
+    dbname: str | None
+    entries: tuple[BackupEntry, ...]
+
+
+@dataclass
+class ConnectionTested(Message):
+    """The server form's Test button got an answer: `info` on success, else `error`."""
+
+    info: ServerInfo | None
+    error: str | None
+
+
+@dataclass
+class JobCompleted(Message):
+    """A job this session started has reached a final state."""
+
+    job: Job
+    result: JobResult

@@ -1,0 +1,1 @@
+"""Modal screens: dialogs, prompts, help. One screen per module."""

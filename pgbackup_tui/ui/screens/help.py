@@ -1,0 +1,67 @@
+"""`?`: what the keys do, read from the live bindings (so a remapped key shows as remapped)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+ABOUT = (
+    "Open a server or database with enter (or →) to load what it holds. space checks a table, a schema "
+    "or a whole database: one database at a time, because one backup is one database. b backs up what "
+    "is checked, or the database under the cursor. Jobs run side by side; their logs stream in the Jobs "
+    "tab. Passwords you type are kept in memory only."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """A list of (keys, what they do) and a paragraph on how the app works; any of esc/q/? closes."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > #help-dialog {
+        width: 80;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen #help-title { text-style: bold; color: $text-primary; }
+    HelpScreen #help-about { color: $text-muted; margin-bottom: 1; }
+    HelpScreen > #help-dialog > VerticalScroll { height: auto; max-height: 100%; }
+    HelpScreen > .help-screen--key { color: $text-accent; text-style: bold; }
+    """
+    COMPONENT_CLASSES = {"help-screen--key"}
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "Close", id="help.close"),
+    ]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        """`keys`: (key as shown, description) pairs, in the order to list them."""
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog"):
+            yield Static("pgbackup-tui keys", id="help-title")
+            with VerticalScroll():
+                yield Static(ABOUT, id="help-about", markup=False)
+                yield Static(id="help-keys")
+
+    def on_mount(self) -> None:
+        key_style = self.get_component_rich_style("help-screen--key", partial=True)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, style=key_style)
+        grid.add_column()
+        for key, description in self.keys:
+            grid.add_row(Text(key), Text(description))
+        self.query_one("#help-keys", Static).update(grid)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,414 @@
+"""The left-hand tree: servers → databases → schemas → tables, loaded lazily, with check marks.
+
+The tree never connects to anything. Opening a server or database that is not loaded yet puts
+a "loading…" child under it and posts LoadRequested; the app runs the worker and hands the
+result back through show_server / show_database / show_failure. Check marks (space) are kept
+here, one database at a time, and announced with SelectionChanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from ...core.config import ServerProfile
+from ...core.formatting import human_bytes
+from ...core.identifiers import QualifiedName
+from ...core.inspect import TableInfo
+from ..inspection import DatabaseSnapshot, ServerSnapshot
+from ..selection import Selection
+from ..tree_entries import (
+    FAILED,
+    IDLE,
+    LOADING,
+    READY,
+    DatabaseEntry,
+    HintEntry,
+    NodeEntry,
+    SchemaEntry,
+    ServerEntry,
+    TableEntry,
+    TreeFocus,
+    short_reason,
+    table_marks,
+)
+
+
+@dataclass
+class _CheckState:
+    database: tuple[str, str] | None = None
+    whole: bool = False
+    tables: dict[QualifiedName, TableInfo] = field(default_factory=dict)
+
+
+class ServerTree(Tree[NodeEntry]):
+    """Servers and what they hold; space checks databases, schemas and tables."""
+
+    DEFAULT_CSS = """
+    ServerTree > .server-tree--muted { color: $text-muted; }
+    ServerTree > .server-tree--error { color: $text-error; }
+    ServerTree > .server-tree--ok { color: $text-success; }
+    ServerTree > .server-tree--mark { color: $text-warning; }
+    ServerTree > .server-tree--check { color: $text-accent; text-style: bold; }
+    """
+    COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
+        "server-tree--muted", "server-tree--error", "server-tree--ok", "server-tree--mark", "server-tree--check",
+    }
+    BINDINGS = [
+        Binding("space", "toggle_check", "Select", id="tree.toggle-check"),
+        Binding("right", "open_node", "Open", show=False, id="tree.open"),
+        Binding("left", "close_node", "Close", show=False, id="tree.close"),
+    ]
+
+    @dataclass
+    class LoadRequested(Message):
+        """A server (dbname None) or a database was opened and needs loading."""
+
+        server: str
+        dbname: str | None
+
+    @dataclass
+    class SelectionChanged(Message):
+        selection: Selection | None
+
+    @dataclass
+    class CursorMoved(Message):
+        focus: TreeFocus
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("servers", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self._server_nodes: dict[str, TreeNode[NodeEntry]] = {}
+        self._database_nodes: dict[tuple[str, str], TreeNode[NodeEntry]] = {}
+        self._checks = _CheckState()
+
+    # -- filling -----------------------------------------------------------------------------
+    def set_servers(self, profiles: Iterable[ServerProfile]) -> None:
+        """Show these servers: keep unchanged ones as they are, reset edited ones, drop the rest."""
+        wanted = {profile.name: profile for profile in profiles}
+        for name in list(self._server_nodes):
+            if name not in wanted:
+                self._forget_server(name)
+                self._server_nodes.pop(name).remove()
+        self._remove_hints()
+        for name, profile in wanted.items():
+            node = self._server_nodes.get(name)
+            if node is None:
+                self._server_nodes[name] = self.root.add(Text(name), ServerEntry(profile), allow_expand=True)
+            elif isinstance(node.data, ServerEntry) and node.data.profile != profile:
+                self._forget_server(name)
+                node.data = ServerEntry(profile)
+                node.remove_children()
+                node.collapse()
+        if not wanted:
+            self._add_hint(self.root, HintEntry("no servers yet: press a to add one"))
+        self._relabel_all()
+
+    def show_config_error(self, message: str) -> None:
+        """An unreadable config: no servers, the reason, and what to do."""
+        self.clear()
+        self._server_nodes.clear()
+        self._database_nodes.clear()
+        self._checks = _CheckState()
+        self._add_hint(self.root, HintEntry(message, is_error=True))
+        self._add_hint(self.root, HintEntry("fix config.toml (it was left untouched) and restart"))
+
+    def show_server(self, name: str, snapshot: ServerSnapshot) -> None:
+        node = self._server_nodes.get(name)
+        if node is None or not isinstance(node.data, ServerEntry):
+            return
+        self._forget_server(name)
+        node.data.status, node.data.snapshot, node.data.error = READY, snapshot, None
+        node.remove_children()
+        for info in snapshot.databases:
+            entry = DatabaseEntry(name, info)
+            child = node.add(Text(info.name), entry, allow_expand=info.allow_connections)
+            self._database_nodes[entry.key] = child
+        if not snapshot.databases:
+            self._add_hint(node, HintEntry("no databases"))
+        self._after_change(node)
+
+    def show_database(self, server: str, dbname: str, snapshot: DatabaseSnapshot) -> None:
+        node = self._database_nodes.get((server, dbname))
+        if node is None or not isinstance(node.data, DatabaseEntry):
+            return
+        node.data.status, node.data.snapshot, node.data.error = READY, snapshot, None
+        node.remove_children()
+        for schema in snapshot.schemas:
+            tables = snapshot.tables_in(schema.name)
+            node.add(Text(schema.name), SchemaEntry(server, dbname, schema, tables), allow_expand=bool(tables))
+        if not snapshot.schemas:
+            self._add_hint(node, HintEntry("no user schemas"))
+        self._after_change(node)
+
+    def show_failure(self, server: str, dbname: str | None, error: str) -> None:
+        """Put the reason on the node and close it; opening it again retries."""
+        node = self._server_nodes.get(server) if dbname is None else self._database_nodes.get((server, dbname))
+        if node is None or not isinstance(node.data, (ServerEntry, DatabaseEntry)):
+            return
+        node.data.status, node.data.error = FAILED, error
+        node.remove_children()
+        node.collapse()
+        self._after_change(node)
+
+    def reload(self, server: str, dbname: str | None = None) -> None:
+        """Forget what was loaded for a server or database and load it again."""
+        node = self._server_nodes.get(server) if dbname is None else self._database_nodes.get((server, dbname))
+        if node is None:
+            return
+        if dbname is None:
+            self._forget_server(server)
+        elif self._checks.database == (server, dbname):
+            self._set_checks(_CheckState())
+        node.expand()
+        self._start_load(node)
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def selection(self) -> Selection | None:
+        """What is checked, or None."""
+        checks = self._checks
+        if checks.database is None:
+            return None
+        node = self._database_nodes.get(checks.database)
+        size = node.data.info.size_bytes if node is not None and isinstance(node.data, DatabaseEntry) else None
+        tables = tuple(sorted(checks.tables.values(), key=lambda t: t.qualified))
+        return Selection(*checks.database, whole_database=checks.whole, tables=tables, database_bytes=size)
+
+    def server_entry(self, name: str) -> ServerEntry | None:
+        node = self._server_nodes.get(name)
+        return node.data if node is not None and isinstance(node.data, ServerEntry) else None
+
+    def database_entry(self, server: str, dbname: str) -> DatabaseEntry | None:
+        node = self._database_nodes.get((server, dbname))
+        return node.data if node is not None and isinstance(node.data, DatabaseEntry) else None
+
+    def focus_info(self) -> TreeFocus:
+        """The cursor's object and its ancestors."""
+        found: dict[str, object] = {}
+        node = self.cursor_node
+        while node is not None:
+            data = node.data
+            for slot, kind in (("server", ServerEntry), ("database", DatabaseEntry), ("schema", SchemaEntry),
+                               ("table", TableEntry), ("hint", HintEntry)):
+                if isinstance(data, kind):
+                    found[slot] = data
+            node = node.parent
+        return TreeFocus(**found)  # type: ignore[arg-type]
+
+    # -- events ------------------------------------------------------------------------------
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeEntry]) -> None:
+        node, data = event.node, event.node.data
+        if isinstance(data, (ServerEntry, DatabaseEntry)) and data.status in (IDLE, FAILED):
+            self._start_load(node)
+        elif isinstance(data, SchemaEntry) and not node.children:
+            for table in data.tables:
+                node.add_leaf(Text(table.name), TableEntry(data.server, data.dbname, table))
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeEntry]) -> None:
+        self.refresh_bindings()  # "Select" applies to some nodes only
+        self.post_message(self.CursorMoved(self.focus_info()))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_check":
+            data = self.cursor_node.data if self.cursor_node is not None else None
+            checkable = isinstance(data, (SchemaEntry, TableEntry)) or (
+                isinstance(data, DatabaseEntry) and data.info.allow_connections
+            )
+            return True if checkable else None
+        return True
+
+    def action_open_node(self) -> None:
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if node.is_expanded and node.children:
+            self.move_cursor(node.children[0])
+        else:
+            node.expand()
+
+    def action_close_node(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and not node.parent.is_root:
+            self.move_cursor(node.parent)
+
+    def action_toggle_check(self) -> None:
+        data = self.cursor_node.data if self.cursor_node is not None else None
+        if isinstance(data, DatabaseEntry):
+            self._toggle_database(data)
+        elif isinstance(data, SchemaEntry):
+            self._toggle_tables(data.server, data.dbname, data.tables)
+        elif isinstance(data, TableEntry):
+            self._toggle_tables(data.server, data.dbname, (data.info,))
+
+    # -- check marks -------------------------------------------------------------------------
+    def clear_selection(self) -> None:
+        self._set_checks(_CheckState())
+
+    def _toggle_database(self, entry: DatabaseEntry) -> None:
+        if self._checks.database == entry.key and self._checks.whole:
+            self._set_checks(_CheckState())
+        else:
+            self._leave_other_database(entry.key)
+            self._set_checks(_CheckState(entry.key, whole=True))
+
+    def _toggle_tables(self, server: str, dbname: str, tables: tuple[TableInfo, ...]) -> None:
+        key = (server, dbname)
+        self._leave_other_database(key)
+        chosen = dict(self._checks.tables) if self._checks.database == key else {}
+        if self._checks.database == key and self._checks.whole:
+            # Unchecking part of a whole database turns it into "every table but these".
+            entry = self.database_entry(server, dbname)
+            chosen = {t.qualified: t for t in (entry.snapshot.tables if entry and entry.snapshot else ())}
+            self.notify(f"{dbname}: now a selection of tables, not the whole database")
+        if tables and all(table.qualified in chosen for table in tables):
+            for table in tables:
+                chosen.pop(table.qualified, None)
+        else:
+            chosen.update((table.qualified, table) for table in tables)
+        self._set_checks(_CheckState(key, tables=chosen) if chosen else _CheckState())
+
+    def _leave_other_database(self, key: tuple[str, str]) -> None:
+        previous = self.selection
+        if previous is not None and self._checks.database != key:
+            self.notify(f"Selection is per database: unselected {previous.describe()}", title="Selection replaced")
+            self._set_checks(_CheckState())
+
+    def _set_checks(self, checks: _CheckState) -> None:
+        touched = {self._checks.database, checks.database} - {None}
+        self._checks = checks
+        for key in touched:
+            node = self._database_nodes.get(key)  # type: ignore[arg-type]
+            if node is not None:
+                node.refresh()  # its children's lines are cached under its update count too
+        self.refresh()
+        self.post_message(self.SelectionChanged(self.selection))
+
+    def _forget_server(self, name: str) -> None:
+        """Drop the database nodes' index (and any check marks) of a server that is reloaded."""
+        for key in [key for key in self._database_nodes if key[0] == name]:
+            del self._database_nodes[key]
+        if self._checks.database is not None and self._checks.database[0] == name:
+            self._set_checks(_CheckState())
+
+    # -- internals ---------------------------------------------------------------------------
+    def _start_load(self, node: TreeNode[NodeEntry]) -> None:
+        data = node.data
+        assert isinstance(data, (ServerEntry, DatabaseEntry))
+        data.status, data.error = LOADING, None
+        node.remove_children()
+        self._add_hint(node, HintEntry("loading…"))
+        self._after_change(node)
+        if isinstance(data, ServerEntry):
+            self.post_message(self.LoadRequested(data.name, None))
+        else:
+            self.post_message(self.LoadRequested(data.server, data.info.name))
+
+    @staticmethod
+    def _add_hint(parent: TreeNode[NodeEntry], hint: HintEntry) -> None:
+        parent.add_leaf(Text(hint.text), hint)
+
+    def _remove_hints(self) -> None:
+        for child in list(self.root.children):
+            if isinstance(child.data, HintEntry):
+                child.remove()
+
+    def _after_change(self, node: TreeNode[NodeEntry]) -> None:
+        node.refresh()
+        if node is self.cursor_node:
+            self.post_message(self.CursorMoved(self.focus_info()))
+
+    def _relabel_all(self) -> None:
+        for node in self._server_nodes.values():
+            node.refresh()
+        self.refresh()
+
+    def render_label(self, node: TreeNode[NodeEntry], base_style: Style, style: Style) -> Text:
+        label = self.describe(node.data)
+        label.stylize(style)
+        if node.allow_expand:
+            icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
+            return Text.assemble((icon, base_style + Style(bold=True)), label)
+        return label
+
+    def describe(self, data: NodeEntry | None) -> Text:
+        """The node's line, built at render time so check marks and theme colours stay current."""
+        muted, error, ok, mark = (self._part_style(name) for name in ("muted", "error", "ok", "mark"))
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if isinstance(data, ServerEntry):
+            text.append(data.name, Style(bold=True))
+            if data.status == LOADING:
+                text.append("  connecting…", muted)
+            elif data.status == FAILED and data.error:
+                text.append("  " + short_reason(data.error, data.name), error)
+            elif data.snapshot is not None:
+                info = data.snapshot.info
+                text.append(f"  PostgreSQL {info.version.split()[0]}", ok)
+                if info.in_recovery:
+                    text.append(" standby", mark)
+        elif isinstance(data, DatabaseEntry):
+            self._append_check(text, self._database_mark(data))
+            text.append(data.info.name)
+            if not data.info.allow_connections:
+                text.append("  no connections", muted)
+            elif data.status == FAILED and data.error:
+                text.append("  " + short_reason(data.error, data.server), error)
+            else:
+                text.append("  " + human_bytes(data.info.size_bytes), muted)
+        elif isinstance(data, SchemaEntry):
+            self._append_check(text, self._schema_mark(data))
+            size = sum(t.total_bytes for t in data.tables if t.parent is None)
+            count = len(data.tables)
+            text.append(data.info.name)
+            text.append(f"  {count} table{'s' if count != 1 else ''} · {human_bytes(size)}", muted)
+        elif isinstance(data, TableEntry):
+            info = data.info
+            self._append_check(text, "x" if self._table_checked(data) else " ")
+            text.append(info.name)
+            rows = f"{'~' if info.rows_known else '≥'}{info.estimated_rows:,} rows"
+            text.append(f"  {rows} · {human_bytes(info.total_bytes)}", muted)
+            for kind_mark in table_marks(info):
+                text.append(f"  {kind_mark}", mark)
+        elif isinstance(data, HintEntry):
+            text.append(data.text, error if data.is_error else muted + Style(italic=True))
+        return text
+
+    def _part_style(self, part: str) -> Style:
+        # Labels are also measured while the tree is built, which can come before CSS is applied.
+        try:
+            return self.get_component_rich_style(f"server-tree--{part}", partial=True)
+        except KeyError:
+            return Style()
+
+    def _append_check(self, text: Text, state: str) -> None:
+        text.append(f"[{state}] ", self._part_style("check") if state != " " else Style())
+
+    def _database_mark(self, entry: DatabaseEntry) -> str:
+        if self._checks.database != entry.key:
+            return " "
+        return "x" if self._checks.whole else "-"
+
+    def _schema_mark(self, entry: SchemaEntry) -> str:
+        if self._checks.database != (entry.server, entry.dbname) or not entry.tables:
+            return " "
+        if self._checks.whole:
+            return "x"
+        checked = sum(1 for t in entry.tables if t.qualified in self._checks.tables)
+        return "x" if checked == len(entry.tables) else "-" if checked else " "
+
+    def _table_checked(self, entry: TableEntry) -> bool:
+        if self._checks.database != (entry.server, entry.dbname):
+            return False
+        return self._checks.whole or entry.info.qualified in self._checks.tables

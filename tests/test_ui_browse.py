@@ -1,0 +1,116 @@
+"""Pilot tests: browse a real sandbox cluster in the TUI and check tables off.
+
+Each test starts the real app on an isolated PGBACKUP_TUI_HOME with a config pointing at the
+session's sandbox, and drives it with keys.
+"""
+
+from __future__ import annotations
+
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.widgets.details_pane import DetailsPane
+from pgbackup_tui.ui.widgets.selection_summary import SelectionSummary
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
+
+from uiutil import move_to, node_text, open_line, settle, socket_profile, write_config
+
+SIZE = (120, 40)
+
+
+def is_line(name: str):
+    """Matches a tree line whose name part (after any check mark) is exactly `name`."""
+    def wanted(text: str) -> bool:
+        return text.removeprefix("[ ] ").removeprefix("[x] ").removeprefix("[-] ").split("  ")[0] == name
+    return wanted
+
+
+async def test_open_server_database_and_schema_shows_tables_with_rows(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        server = await open_line(pilot, tree, is_line("sandbox"))
+        assert f"PostgreSQL {sandbox.major}" in node_text(tree, server)
+        database_names = [child.data.info.name for child in server.children]
+        assert "shop" in database_names and "template0" not in database_names
+
+        shop = await open_line(pilot, tree, is_line("shop"))
+        schema_names = [child.data.info.name for child in shop.children]
+        assert {"Sales & Ops", "inventory", "public"} <= set(schema_names)
+
+        await open_line(pilot, tree, is_line("Sales & Ops"))
+        orders = await move_to(pilot, tree, is_line("orders"))
+        assert "~2,000 rows" in node_text(tree, orders)
+        items = await move_to(pilot, tree, is_line("Order Items"))
+        assert "~5,000 rows" in node_text(tree, items)
+
+        details = app.query_one(DetailsPane)
+        assert details.focus_info is not None and details.focus_info.table is not None
+        assert str(details.focus_info.table.info.qualified) == '"Sales & Ops"."Order Items"'
+
+
+async def test_space_checks_two_tables_and_the_summary_says_so(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        summary = app.query_one(SelectionSummary)
+        await open_line(pilot, tree, is_line("sandbox"))
+        await open_line(pilot, tree, is_line("shop"))
+        await open_line(pilot, tree, is_line("Sales & Ops"))
+
+        await move_to(pilot, tree, is_line("customers"))
+        await pilot.press("space")
+        await move_to(pilot, tree, is_line("orders"))
+        await pilot.press("space")
+        await pilot.pause()
+
+        assert str(summary.render()).startswith("2 tables in shop — ")
+        selection = tree.selection
+        assert selection is not None and selection.dbname == "shop"
+        assert [str(name) for name in selection.qualified_names] == ['"Sales & Ops".customers', '"Sales & Ops".orders']
+        assert node_text(tree, tree.cursor_node).startswith("[x] orders")
+
+        # space again unchecks
+        await pilot.press("space")
+        await pilot.pause()
+        assert str(summary.render()).startswith("1 table in shop — ")
+
+
+async def test_schema_and_database_checks_and_selection_is_per_database(sandbox, home, empty_db):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        summary = app.query_one(SelectionSummary)
+        await open_line(pilot, tree, is_line("sandbox"))
+        await open_line(pilot, tree, is_line("shop"))
+
+        inventory = await move_to(pilot, tree, is_line("inventory"))
+        await pilot.press("space")
+        await pilot.pause()
+        assert str(summary.render()).startswith("2 tables in shop")
+        assert node_text(tree, inventory).startswith("[x] inventory")
+
+        # Checking another database replaces the selection, and says so.
+        await move_to(pilot, tree, is_line(empty_db))
+        await pilot.press("space")
+        await pilot.pause()
+        assert str(summary.render()).startswith(f"database {empty_db} — ")
+        assert tree.selection is not None and tree.selection.whole_database
+        assert node_text(tree, inventory).startswith("[ ] inventory")
+        assert any("Selection is per database" in n.message for n in app._notifications)
+
+        # A whole database, then one table unchecked: every other table stays selected.
+        shop = await move_to(pilot, tree, is_line("shop"))
+        await pilot.press("space")
+        await pilot.pause()
+        assert node_text(tree, shop).startswith("[x] shop")
+        await open_line(pilot, tree, is_line("inventory"))
+        await move_to(pilot, tree, is_line("stock"))
+        await pilot.press("space")
+        await pilot.pause()
+        selection = tree.selection
+        assert selection is not None and not selection.whole_database
+        names = {str(name) for name in selection.qualified_names}
+        assert "inventory.warehouses" in names and "inventory.stock" not in names
+        assert node_text(tree, shop).startswith("[-] shop")
