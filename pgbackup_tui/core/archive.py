@@ -96,6 +96,29 @@ def check_plain_complete(path: Path) -> None:
         )
 
 
+def check_tar_complete(path: Path) -> None:
+    """Every member's data present, and the end-of-archive blocks written.
+
+    Why here: pg_restore 15 spins forever on a truncated tar archive instead of failing, so a
+    tar archive must be proven whole before pg_restore reads it.
+    """
+    size = path.stat().st_size
+    try:
+        with tarfile.open(path, "r:") as tar:
+            end = 0
+            for member in tar:
+                end = member.offset_data + member.size
+                if end > size:
+                    raise ArchiveError(f"{path}: truncated tar archive ({member.name} is cut short); nothing was restored")
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"{path}: truncated or damaged tar archive ({exc}); nothing was restored") from None
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - 1024))
+        trailer = handle.read()
+    if size < end + 1024 or trailer != bytes(1024):
+        raise ArchiveError(f"{path}: truncated tar archive (no end-of-archive blocks); nothing was restored")
+
+
 def path_size(path: Path) -> int:
     """Bytes of a file, or of every file in a directory archive."""
     if path.is_dir():

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import ArchiveInfo, check_plain_complete, identify_archive
+from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .catalog import read_manifest
 from .connect import connect
 from .errors import ArchiveError, JobFailed, SelectionError, TargetError, ToolNotFoundError
@@ -90,14 +90,13 @@ class RestoreJob(Job):
         try:
             tools = tools_for_archive(info.min_reader_major, plan.target.bin_dir, label=f"archive {plan.archive}")
         except ToolNotFoundError as exc:
-            raise ArchiveError(
-                f"{plan.archive} was written by a newer pg_dump (archive format {info.version_text}) than any "
-                f"pg_restore here: {exc}"
-            ) from None
+            raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
         if info.format == "plain":
             await self.in_thread(check_plain_complete, plan.archive)
             return ArchiveCheck(info, tools, None)
 
+        if info.format == "tar":
+            await self.in_thread(check_tar_complete, plan.archive)
         toc = await self._list(tools)
         if toc.dumped_by_major and toc.dumped_by_major > tools.major:
             tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=f"archive {plan.archive}")
