@@ -1,0 +1,124 @@
+"""Jobs on real clusters: cancel, failure, side-by-side runs, and where the password travels."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.jobs import JobState, LogLine
+from pgbackup_tui.core.plans import DumpPlan
+
+SOURCE = "shop"
+
+
+@contextmanager
+def table_locked(sandbox, table: str = "public.events"):
+    """Hold ACCESS EXCLUSIVE on a table: a pg_dump of the database waits (really running, never done)."""
+    with psycopg.connect(sandbox.dsn(SOURCE)) as conn:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+        conn.rollback()
+
+
+def wait_for_lock_wait(sandbox, application_name: str, timeout: float = 20) -> int:
+    """The backend pid of our pg_dump once it is waiting on the lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = sandbox.psql(
+            f"SELECT pid FROM pg_stat_activity WHERE application_name = '{application_name}' AND wait_event_type = 'Lock'"
+        ).strip()
+        if out:
+            return int(out.splitlines()[0])
+        time.sleep(0.1)
+    raise AssertionError(f"no backend of {application_name} waited on the lock")
+
+
+def tcp_target(sandbox):
+    return target_from_dsn(sandbox.dsn(tcp=True)).with_password(sandbox.password)
+
+
+async def test_cancel_leaves_no_archive_and_password_stays_out_of_argv(sandbox, home, monkeypatch):
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    output = home / "cancelled.dump"
+    job = DumpJob(DumpPlan(target=tcp_target(sandbox), dbname=SOURCE, output=output))
+    lines: list[str] = []
+    job.subscribe(lambda event: lines.append(event.text) if isinstance(event, LogLine) else None)
+    with table_locked(sandbox):
+        task = asyncio.create_task(job.run())
+        await asyncio.to_thread(wait_for_lock_wait, sandbox, job.application_name)
+        child = job._process
+        assert child is not None and child.returncode is None
+        argv = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{child.pid}/environ").read_bytes().split(b"\0")
+        assert not any(sandbox.password.encode() in arg for arg in argv)
+        assert f"PGPASSWORD={sandbox.password}".encode() in environ
+        assert Path(str(output) + ".partial").exists()
+        job.cancel()
+        result = await asyncio.wait_for(task, 30)
+    assert result.state == JobState.CANCELLED and result.exit_code == 130
+    assert not output.exists() and not Path(str(output) + ".partial").exists()
+    assert list(home.glob("*.dump*")) == []
+    assert result.log_path and result.log_path.exists() and (result.log_path.stat().st_mode & 0o777) == 0o600
+    log_text = result.log_path.read_text()
+    assert "cancel requested" in log_text and sandbox.password not in log_text
+    assert not any(sandbox.password in line for line in lines)
+
+
+async def test_failed_dump_leaves_no_archive(sandbox, home):
+    sandbox.psql("DROP ROLE IF EXISTS no_rights; CREATE ROLE no_rights LOGIN PASSWORD 'np'")
+    target = target_from_dsn(sandbox.dsn(tcp=True).replace("user=postgres", "user=no_rights")).with_password("np")
+    output = home / "denied.dump"
+    job = DumpJob(DumpPlan(target=target, dbname=SOURCE, output=output))
+    result = await job.run()
+    assert result.state == JobState.FAILED and result.exit_code == 1
+    assert "permission denied" in result.message
+    assert not output.exists() and not Path(str(output) + ".partial").exists()
+    assert list(home.glob("denied*")) == []
+
+
+async def test_two_dumps_run_side_by_side(sandbox, home):
+    target = target_from_dsn(sandbox.dsn())
+    jobs = [DumpJob(DumpPlan(target=target, dbname=SOURCE, format=fmt)) for fmt in ("custom", "directory")]
+    starts: list[float] = []
+    for job in jobs:
+        job.subscribe(lambda e, s=starts: s.append(time.monotonic()) if getattr(e, "state", None) == JobState.RUNNING else None)
+    results = await asyncio.gather(*(job.run() for job in jobs))
+    assert [r.state for r in results] == [JobState.SUCCEEDED, JobState.SUCCEEDED]
+    assert results[0].output_path != results[1].output_path
+    assert all(r.output_path.exists() for r in results)
+    # Both were running before either finished.
+    assert max(starts) < min(job.finished_at for job in jobs)
+
+
+def test_cli_sigint_cancels_cleanly(sandbox, home):
+    output = home / "interrupted.dump"
+    env = dict(os.environ)
+    with table_locked(sandbox):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(output)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and "pgbackup-tui/" not in sandbox.psql(
+                "SELECT string_agg(application_name, ',') FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+                time.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, err
+    assert "cancelled" in err
+    assert not output.exists() and not Path(str(output) + ".partial").exists()
