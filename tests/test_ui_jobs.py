@@ -249,7 +249,8 @@ async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
         assert any("pg_dump: dumping contents of table" in line for line in log.lines)
         assert [text for text, _ in pane.log_lines(job)] == list(log.lines)
         assert text_of(pane.query_one("#job-result", Static)) == job.result.message
-        assert f"output: {job.result.output_path}" in text_of(pane.query_one("#job-paths", Static))
+        shown = text_of(pane.query_one("#job-result", Static)) + text_of(pane.query_one("#job-paths", Static))
+        assert str(job.result.output_path) in shown and f"log: {job.log_path}" in shown
         assert app.finished == [job.id] and app.selected == [job.id]
 
 

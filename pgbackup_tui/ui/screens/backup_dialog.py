@@ -331,7 +331,9 @@ class BackupDialog(ModalScreen[DumpPlan | None]):
         if preview.text != text:
             preview.load_text(text)
         error = self._resolve_error or self._plan_error or ""
-        self.query_one("#backup-error", Static).update(error)
+        error_line = self.query_one("#backup-error", Static)
+        error_line.update(error)
+        error_line.display = bool(error)
         self.query_one("#backup-start", Button).disabled = not self.can_start
         self.refresh_bindings()
 

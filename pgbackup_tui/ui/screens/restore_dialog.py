@@ -345,8 +345,10 @@ class RestoreDialog(ModalScreen[RestorePlan | None]):
         problem = self._plan_problem(plan)
         summary = restore_summary(plan, self._info.format) if plan is not None and self._info and dbname else ""
         self.query_one("#restore-summary", Static).update(summary)
-        self.query_one("#restore-warning", Static).update(self._source_warning(plan))
-        self.query_one("#restore-error", Static).update(problem or "")
+        for widget_id, text in (("#restore-warning", self._source_warning(plan)), ("#restore-error", problem or "")):
+            line = self.query_one(widget_id, Static)
+            line.update(text)
+            line.display = bool(text)  # no blank rows: 24 lines are few
         self.query_one("#restore-start", Button).disabled = plan is None or problem is not None
         self.refresh_bindings()
 

@@ -27,7 +27,7 @@ from ...core.jobs import JobFinished as JobFinishedEvent
 from .job_log import LOG_LINES_KEPT, JobLog
 
 TICK_S = 1.0
-BAR_WIDTH = 10
+BAR_WIDTH = 8
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed")
 FINISHED_OK = (JobState.SUCCEEDED, JobState.PARTIAL)
 
@@ -123,7 +123,7 @@ class JobsPane(Widget):
     }
     JobsPane > #job-paths {
         height: auto;
-        max-height: 2;
+        max-height: 4;
         color: $text-muted;
     }
     JobsPane > #job-log {
@@ -336,8 +336,10 @@ class JobsPane(Widget):
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         result.update(job.result.message if job.result is not None else "")
         paths = []
-        if job.result is not None and job.result.output_path is not None:
-            paths.append(f"output: {job.result.output_path}")
+        output = job.result.output_path if job.result is not None else None
+        # A dump's message already names its archive; a narrow pane need not show it twice.
+        if output is not None and str(output) not in job.result.message:
+            paths.append(f"output: {output}")
         if job.log_path is not None:
             paths.append(f"log: {job.log_path}")
         self.query_one("#job-paths", Static).update("\n".join(paths))
