@@ -52,18 +52,19 @@ class PgBackupApp(App[int]):
     TITLE = "pgbackup-tui"
     COMMANDS = App.COMMANDS | {PgBackupCommands}
     BINDINGS = [
-        Binding("a", "add_server", "Add server", id="app.add-server"),
-        Binding("e", "edit_server", "Edit", id="app.edit-server"),
-        Binding("delete", "remove_server", "Remove", key_display="del", id="app.remove-server"),
-        Binding("b", "backup", "Back up", id="app.backup"),
-        Binding("r", "restore", "Restore", id="app.restore"),
-        Binding("c", "cancel_job", "Cancel job", id="app.cancel-job"),
-        Binding("f5", "refresh", "Refresh", show=False, id="app.refresh"),
+        Binding("a", "add_server", "Add", tooltip="Add a server", id="app.add-server"),
+        Binding("e", "edit_server", "Edit server", show=False, id="app.edit-server"),
+        Binding("delete", "remove_server", "Remove server", show=False, key_display="del", id="app.remove-server"),
+        Binding("b", "backup", "Backup", tooltip="Back up the selection or the focused database", id="app.backup"),
+        Binding("r", "restore", "Restore", tooltip="Restore a backup", id="app.restore"),
+        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the selected job", id="app.cancel-job"),
+        Binding("f5", "refresh", "Refresh", show=False, tooltip="Reload the focused server or database",
+                id="app.refresh"),
         Binding("1", "show_tab('details')", "Details tab", show=False, id="app.tab-details"),
         Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
         Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
-        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs are running)", id="app.quit"),
     ]
 
     def __init__(self) -> None:
@@ -375,8 +376,9 @@ class PgBackupApp(App[int]):
         self.query_one(TabbedContent).active = tab
 
     def action_help(self) -> None:
-        keys = [(self.get_key_display(active.binding), active.binding.description)
-                for active in self.screen.active_bindings.values() if active.binding.description]
+        # Our own bindings all carry an id; Textual's scrolling keys are described in the text.
+        keys = [(self.get_key_display(active.binding), active.binding.tooltip or active.binding.description)
+                for active in self.screen.active_bindings.values() if active.binding.id]
         self.push_screen(HelpScreen(keys))
 
     def action_quit(self) -> None:  # type: ignore[override]

@@ -11,10 +11,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 ABOUT = (
-    "Open a server or database with enter (or →) to load what it holds. space checks a table, a schema "
+    "↑ ↓ move, enter or → opens a server, database or schema (loading what it holds), ← closes. "
+    "space checks a table, a schema "
     "or a whole database: one database at a time, because one backup is one database. b backs up what "
     "is checked, or the database under the cursor. Jobs run side by side; their logs stream in the Jobs "
-    "tab. Passwords you type are kept in memory only."
+    "tab. Passwords you type are kept in memory only. ctrl+p opens the command palette: every action, by name."
 )
 
 

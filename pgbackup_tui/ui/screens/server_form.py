@@ -101,7 +101,7 @@ class ServerForm(ModalScreen[ServerFormResult | None]):
                                 id=f"server-{field_id}", compact=True)
                 yield Label("SSL mode")
                 yield Select([(mode, mode) for mode in SSL_MODES], prompt="libpq default", id="server-sslmode",
-                             value=profile.sslmode if profile and profile.sslmode in SSL_MODES else Select.BLANK,
+                             value=profile.sslmode if profile and profile.sslmode in SSL_MODES else Select.NULL,
                              compact=True)
                 yield Label("Password")
                 yield Input(self.initial_password or "", password=True, id="server-password", compact=True,

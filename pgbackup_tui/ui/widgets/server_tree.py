@@ -62,9 +62,12 @@ class ServerTree(Tree[NodeEntry]):
         "server-tree--muted", "server-tree--error", "server-tree--ok", "server-tree--mark", "server-tree--check",
     }
     BINDINGS = [
-        Binding("space", "toggle_check", "Select", id="tree.toggle-check"),
-        Binding("right", "open_node", "Open", show=False, id="tree.open"),
-        Binding("left", "close_node", "Close", show=False, id="tree.close"),
+        Binding("space", "toggle_check", "Select", tooltip="Check or uncheck a table, schema or database",
+                id="tree.toggle-check"),
+        Binding("right", "open_node", "Open", show=False, tooltip="Open (load) the node, or go to its first child",
+                id="tree.open"),
+        Binding("left", "close_node", "Close", show=False, tooltip="Close the node, or go to its parent",
+                id="tree.close"),
     ]
 
     @dataclass

@@ -1,0 +1,164 @@
+"""Pilot tests of whole sessions: add a server, pick tables, back them up, restore, cancel, quit.
+
+Everything is real: the sandbox cluster, pg_dump and pg_restore. To have a job that is still
+running when we cancel it, the test holds an ACCESS EXCLUSIVE lock on a table: pg_dump waits
+for its ACCESS SHARE lock until it is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from textual.widgets import Input, TabbedContent
+
+from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.screens.server_form import ServerForm
+from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
+
+from uiutil import move_to, open_line, settle, socket_profile, write_config
+
+SIZE = (120, 40)
+
+
+def named(name: str):
+    return lambda text: text.removeprefix("[ ] ").removeprefix("[x] ").removeprefix("[-] ").split("  ")[0] == name
+
+
+@contextmanager
+def table_locked(sandbox, table: str):
+    """Hold an ACCESS EXCLUSIVE lock on `table` in shop until the block ends."""
+    with psycopg.connect(sandbox.dsn("shop")) as conn:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+        conn.rollback()
+
+
+async def wait_until(condition, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def start_whole_database_dump(pilot, app: PgBackupApp) -> None:
+    tree = app.query_one(ServerTree)
+    await open_line(pilot, tree, named("sandbox"))
+    await move_to(pilot, tree, named("shop"))
+    await pilot.press("b")
+    assert isinstance(app.screen, BackupDialog)
+    await settle(pilot)
+    await pilot.press("enter")
+    await wait_until(lambda: bool(app.jobs) and app.jobs[0].state == JobState.RUNNING)
+
+
+def leftovers(home: Path) -> list[Path]:
+    return [path for path in (home / "backups").rglob("*") if path.is_file() or path.name.endswith(".partial")]
+
+
+async def test_add_server_select_two_tables_back_up_and_restore_into_a_new_database(sandbox, home, fresh_db_name):
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        form = app.screen
+        assert isinstance(form, ServerForm)
+        form.query_one("#server-name", Input).value = "sandbox"
+        form.query_one("#server-host", Input).value = str(sandbox.socket_dir)
+        form.query_one("#server-port", Input).value = str(sandbox.port)
+        form.query_one("#server-user", Input).value = sandbox.superuser
+        await pilot.click("#server-form-save")
+        await pilot.pause()
+
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, named("sandbox"))
+        await open_line(pilot, tree, named("shop"))
+        await open_line(pilot, tree, named("Sales & Ops"))
+        for table in ("customers", "orders"):
+            await move_to(pilot, tree, named(table))
+            await pilot.press("space")
+
+        await pilot.press("b")
+        dialog = app.screen
+        assert isinstance(dialog, BackupDialog)
+        assert [str(name) for name in dialog.tables] == ['"Sales & Ops".customers', '"Sales & Ops".orders']
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "jobs"
+        await settle(pilot)
+        dump = app.jobs[0]
+        assert dump.state == JobState.SUCCEEDED, dump.result
+        archive = dump.result.output_path
+
+        await move_to(pilot, tree, named("shop"))
+        await pilot.press("3")
+        await settle(pilot)
+        backups = app.query_one(BackupsPane)
+        entry = backups.selected_entry()
+        assert entry is not None and entry.path == archive
+
+        await pilot.press("r")
+        restore = app.screen
+        assert isinstance(restore, RestoreDialog)
+        assert restore.query_one("#archive", Input).value == str(archive)
+        await settle(pilot)
+        assert restore.query_one("#target-db", Input).value == "shop_restored"
+        restore.query_one("#target-db", Input).value = fresh_db_name
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await settle(pilot)
+        restored = app.jobs[1]
+        assert restored.state == JobState.SUCCEEDED, restored.result
+
+    counts = sandbox.psql('SELECT (SELECT count(*) FROM "Sales & Ops".customers), '
+                          '(SELECT count(*) FROM "Sales & Ops".orders)', fresh_db_name)
+    assert counts.strip() == "500|2000"
+    assert sandbox.psql("SELECT to_regclass('inventory.stock') IS NULL", fresh_db_name).strip() == "t"
+
+
+async def test_c_cancels_the_selected_job_after_asking(sandbox, home):
+    write_config(socket_profile(sandbox))
+    with table_locked(sandbox, "inventory.stock"):
+        app = PgBackupApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await start_whole_database_dump(pilot, app)
+            job = app.jobs[0]
+            await pilot.press("c")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")
+            await pilot.pause()
+            assert job.state == JobState.RUNNING
+            await pilot.press("c", "y")
+            await wait_until(lambda: job.state.is_final)
+            assert job.state == JobState.CANCELLED
+            await pilot.pause()
+            assert app.check_action("cancel_job", ()) is None  # greyed out: nothing left to cancel
+    assert leftovers(home) == []
+
+
+async def test_quit_with_a_running_job_asks_then_cancels_it_cleanly(sandbox, home):
+    write_config(socket_profile(sandbox))
+    with table_locked(sandbox, "inventory.stock"):
+        app = PgBackupApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await start_whole_database_dump(pilot, app)
+            job = app.jobs[0]
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")
+            await pilot.pause()
+            assert job.state == JobState.RUNNING and app.is_running
+            await pilot.press("q", "y")
+            await wait_until(lambda: not app.is_running)
+        assert job.state == JobState.CANCELLED
+        assert app.return_code == 0
+    assert leftovers(home) == []

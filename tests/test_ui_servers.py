@@ -1,0 +1,204 @@
+"""Pilot tests: server profiles in the TUI — the form, passwords, unreachable servers, bad config.
+
+Real sandbox cluster throughout; passwords go to the sandbox's TCP listener (scram-sha-256).
+"""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+
+from textual.widgets import Input
+
+from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.core.sandbox import free_port
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.password_prompt import PasswordPrompt
+from pgbackup_tui.ui.screens.server_form import ServerForm
+from pgbackup_tui.ui.tree_entries import FAILED, READY
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
+
+from uiutil import move_to, node_text, open_line, settle, socket_profile, write_config
+
+SIZE = (120, 40)
+
+
+def starts_with(name: str):
+    return lambda text: text.split("  ")[0] == name
+
+
+def tcp_profile(sandbox, name: str = "tcp") -> ServerProfile:
+    return ServerProfile(name=name, host="127.0.0.1", port=sandbox.port, user=sandbox.superuser, dbname="postgres")
+
+
+def no_password_sources(monkeypatch, tmp_path) -> None:
+    """Keep libpq from finding a password anywhere but where the test puts one."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-such-pgpass"))
+
+
+async def test_add_server_through_the_form_saves_it_0600_without_password(sandbox, home):
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        form = app.screen
+        assert isinstance(form, ServerForm)
+        await pilot.press(*"local")
+        form.query_one("#server-host", Input).value = str(sandbox.socket_dir)
+        form.query_one("#server-port", Input).value = str(sandbox.port)
+        form.query_one("#server-user", Input).value = sandbox.superuser
+        form.query_one("#server-password", Input).value = "typed-secret"
+
+        await pilot.click("#server-form-test")
+        await settle(pilot)
+        result = str(form.query_one("#server-form-result").render())
+        assert result.startswith(f"OK: PostgreSQL {sandbox.major}")
+
+        await pilot.click("#server-form-save")
+        await pilot.pause()
+        assert app.screen is not form
+
+        config_file = home / "config.toml"
+        assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+        text = config_file.read_text()
+        assert "typed-secret" not in text and "password" not in text
+        saved = tomllib.loads(text)["servers"]["local"]
+        assert saved == {"host": str(sandbox.socket_dir), "port": sandbox.port, "user": sandbox.superuser}
+        assert app.passwords == {"local": "typed-secret"}  # in memory only
+
+        tree = app.query_one(ServerTree)
+        server = await open_line(pilot, tree, starts_with("local"))
+        assert server.data.status == READY
+
+
+async def test_form_refuses_an_invalid_profile_and_test_shows_the_error(sandbox, home):
+    write_config(socket_profile(sandbox, "taken"))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        form = app.screen
+        assert isinstance(form, ServerForm)
+        form.query_one("#server-name", Input).value = "taken"
+        form.query_one("#server-port", Input).value = str(free_port())
+        form.query_one("#server-host", Input).value = "127.0.0.1"
+        await pilot.click("#server-form-save")
+        await pilot.pause()
+        assert app.screen is form
+        assert "already exists" in str(form.query_one("#server-form-result").render())
+
+        form.query_one("#server-name", Input).value = "other"
+        await pilot.click("#server-form-test")
+        await settle(pilot)
+        assert "Connection refused" in str(form.query_one("#server-form-result").render())
+
+        await pilot.press("escape")
+        await pilot.pause()
+    assert set(tomllib.loads((home / "config.toml").read_text())["servers"]) == {"taken"}
+
+
+async def test_edit_and_remove_a_server(sandbox, home):
+    write_config(socket_profile(sandbox, "one"), socket_profile(sandbox, "two"))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await move_to(pilot, tree, starts_with("one"))
+        await pilot.press("e")
+        form = app.screen
+        assert isinstance(form, ServerForm)
+        assert form.query_one("#server-name", Input).value == "one"
+        form.query_one("#server-name", Input).value = "renamed"
+        form.query_one("#server-dbname", Input).value = "shop"
+        await pilot.click("#server-form-save")
+        await pilot.pause()
+        servers = tomllib.loads((home / "config.toml").read_text())["servers"]
+        assert list(servers) == ["renamed", "two"]  # an edited server keeps its place
+        assert servers["renamed"]["dbname"] == "shop"
+
+        await move_to(pilot, tree, starts_with("two"))
+        await pilot.press("delete")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert list(tomllib.loads((home / "config.toml").read_text())["servers"]) == ["renamed"]
+        assert [node.data.name for node in tree.root.children] == ["renamed"]
+
+
+async def test_wrong_password_shows_on_the_node_then_the_prompt_loads_it(sandbox, home, monkeypatch, tmp_path):
+    no_password_sources(monkeypatch, tmp_path)
+    monkeypatch.setenv("PGPASSWORD", "definitely-wrong")
+    write_config(tcp_profile(sandbox, "tcp"), socket_profile(sandbox, "local"))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        server = await open_line(pilot, tree, starts_with("tcp"))
+        assert server.data.status == FAILED
+        assert "password authentication failed" in node_text(tree, server)
+        assert isinstance(app.screen, PasswordPrompt)
+
+        # Declining leaves the error in place, and the rest of the app keeps working.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PasswordPrompt)
+        other = await open_line(pilot, tree, starts_with("local"))
+        assert other.data.status == READY and "password authentication failed" in node_text(tree, server)
+
+        # Opening it again asks again; the right password loads it.
+        await move_to(pilot, tree, starts_with("tcp"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PasswordPrompt)
+        await pilot.press(*sandbox.password, "enter")
+        await settle(pilot)
+        assert server.data.status == READY
+        assert "shop" in [child.data.info.name for child in server.children]
+        assert app.passwords == {"tcp": sandbox.password}
+    assert sandbox.password not in (home / "config.toml").read_text()
+
+
+async def test_no_password_anywhere_prompts_and_a_wrong_answer_prompts_again(sandbox, home, monkeypatch, tmp_path):
+    no_password_sources(monkeypatch, tmp_path)
+    write_config(tcp_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        server = await open_line(pilot, tree, starts_with("tcp"))
+        assert isinstance(app.screen, PasswordPrompt)
+        await pilot.press(*"nope", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PasswordPrompt)  # the typed password failed: asked again
+        assert "tcp" not in app.passwords
+        await pilot.press(*sandbox.password, "enter")
+        await settle(pilot)
+        assert server.data.status == READY
+
+
+async def test_unreachable_server_shows_refused_and_the_app_keeps_working(sandbox, home):
+    write_config(ServerProfile(name="down", host="127.0.0.1", port=free_port(), user="postgres"),
+                 socket_profile(sandbox, "up"))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        down = await open_line(pilot, tree, starts_with("down"))
+        assert down.data.status == FAILED
+        assert "Connection refused" in node_text(tree, down)
+        assert not isinstance(app.screen, PasswordPrompt)
+        up = await open_line(pilot, tree, starts_with("up"))
+        assert up.data.status == READY
+
+
+async def test_malformed_config_is_reported_and_left_byte_for_byte(sandbox, home):
+    config_file = home / "config.toml"
+    original = b'[servers.prod]\nhost = "db1"\nport = "not a number\n'
+    config_file.write_bytes(original)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        lines = [node_text(tree, node) for node in tree.root.children]
+        assert str(config_file) in lines[0]
+        assert any(str(config_file) in n.message for n in app._notifications)
+        await pilot.press("a")  # adding would save the config: it must not be possible
+        await pilot.pause()
+        assert not isinstance(app.screen, ServerForm)
+        await pilot.press("q")
+    assert config_file.read_bytes() == original
