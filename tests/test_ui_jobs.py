@@ -80,7 +80,7 @@ async def test_backup_preview_excludes_the_decoys_not_the_selection_and_hides_th
     # Over TCP with a password, so that there is a password that must not show.
     target = target_from_dsn(sandbox.dsn("postgres", tcp=True), label="sandbox").with_password(sandbox.password)
     tables = tuple(parse_qualified_name(name) for name in SELECTED)
-    dialog = BackupDialog(target, sandbox.major, "shop", tables)
+    dialog = BackupDialog(target, sandbox.major, "shop", tables, stamp="20260101T000000Z")
     app = DialogHost(dialog)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -91,7 +91,9 @@ async def test_backup_preview_excludes_the_decoys_not_the_selection_and_hides_th
         for selected in tables:
             assert selected.pattern not in preview
         assert sandbox.password not in preview
-        assert ".dump.partial" in preview and "--format=c" in preview
+        # The job writes NAME.partial in the default folder and renames it once it reads back.
+        assert f"--file={home}/backups/sandbox/shop/20260101T000000Z.dump.partial" in preview
+        assert "--format=c" in preview
         assert text_of(dialog.query_one("#backup-selection", Static)).startswith("2 tables selected in shop")
         assert dialog.query_one("#backup-start", Button).disabled is False
 

@@ -158,8 +158,10 @@ class BackupDialog(ModalScreen[DumpPlan | None]):
             self.error = error
 
     def __init__(self, target: Target, server_major: int, dbname: str,
-                 tables: tuple[QualifiedName, ...] = ()) -> None:
+                 tables: tuple[QualifiedName, ...] = (), *, stamp: str | None = None) -> None:
+        """`stamp` fixes the timestamp in previewed file names (for snapshot tests: no clock)."""
         super().__init__()
+        self.stamp = stamp
         self.target = target
         self.server_major = server_major
         self.dbname = dbname
@@ -280,7 +282,7 @@ class BackupDialog(ModalScreen[DumpPlan | None]):
         """(format pg_dump runs with, the file it writes). Mirrors DumpJob: it writes NAME.partial,
         and a plain-format selection is dumped as custom first, then filtered into SQL."""
         final = plan.output or default_output_path(
-            paths.backups_dir(), self.target.label, self.dbname, plan.format, utc_stamp())
+            paths.backups_dir(), self.target.label, self.dbname, plan.format, self.stamp or utc_stamp())
         if plan.is_selection and plan.format == "plain":
             return "custom", final.with_name(f".{final.name}.selection.dump.partial")
         return plan.format, partial_path(final)
@@ -315,7 +317,7 @@ class BackupDialog(ModalScreen[DumpPlan | None]):
         preview = self.query_one("#command-preview", TextArea)
         self._plan_error = None
         try:
-            plan = self.build_plan()
+            plan = self.build_plan(stamp=self.stamp)
             plan.validate()
         except UsageError as exc:
             plan, self._plan_error = None, str(exc)
