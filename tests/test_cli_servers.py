@@ -219,9 +219,6 @@ def test_bad_combination_with_a_saved_server_is_refused_before_connecting(
     assert_nobody_connected(silent_listener)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: on a terminal, build_job() connects (to offer a password "
-                                       "prompt) before plan.validate(), so the user sees a connection "
-                                       "error or a prompt instead of the --jobs/--format message")
 def test_bad_combination_on_a_terminal_is_refused_before_connecting(home: Path) -> None:
     controller, terminal = pty.openpty()
     try:

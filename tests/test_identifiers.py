@@ -250,8 +250,6 @@ def test_quote_ident_agrees_with_postgresql(sandbox: Sandbox) -> None:
             assert quote_ident(name) == conn.execute("SELECT quote_ident(%s)", (name,)).fetchone()[0], name
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: quote_ident() leaves SQL keywords unquoted, so str() of "
-                                       "\"order\".\"select\" is `order.select`, a syntax error in SQL")
 def test_str_of_keyword_names_is_valid_sql(sandbox: Sandbox, empty_db: str) -> None:
     sandbox.psql('CREATE SCHEMA "order"; CREATE TABLE "order"."select" (x integer);', empty_db)
     name = QualifiedName("order", "select")

@@ -13,6 +13,7 @@ import getpass
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..core.config import load_config
@@ -26,18 +27,18 @@ from ..core.restore import RestoreJob
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
-    """--server NAME or --dsn DSN -> Target; asks for a password on a terminal if one is needed."""
+    """--server NAME or --dsn DSN -> Target (no password prompt yet)."""
     if args.server:
-        target = target_from_profile(load_config().server(args.server))
-    else:
-        target = target_from_dsn(args.dsn)
-        if target.password is not None:
-            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
-                  "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
-    return _with_prompted_password(target)
+        return target_from_profile(load_config().server(args.server))
+    target = target_from_dsn(args.dsn)
+    if target.password is not None:
+        print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
+              "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
+    return target
 
 
-def _with_prompted_password(target: Target) -> Target:
+def with_prompted_password(target: Target) -> Target:
+    """On a terminal, ask for the password if the server wants one and libpq found none."""
     if not sys.stdin.isatty() or target.password is not None:
         return target
     try:
@@ -51,6 +52,7 @@ def _with_prompted_password(target: Target) -> Target:
 
 
 def build_job(args: argparse.Namespace) -> Job:
+    """The plan is validated before anything connects: usage errors never wait on a server."""
     target = resolve_target(args)
     if args.command == "dump":
         plan = DumpPlan(
@@ -63,14 +65,14 @@ def build_job(args: argparse.Namespace) -> Job:
             output=Path(args.output) if args.output else None,
         )
         plan.validate()
-        return DumpJob(plan)
+        return DumpJob(replace(plan, target=with_prompted_password(target)))
     plan = RestorePlan(
         archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
         create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
         no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
     )
     plan.validate()
-    return RestoreJob(plan)
+    return RestoreJob(replace(plan, target=with_prompted_password(target)))
 
 
 class Reporter:

@@ -68,6 +68,11 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
             params = conninfo_to_dict(profile.dsn)
         except Exception as exc:  # psycopg.ProgrammingError: the DSN does not parse
             raise ConfigError(f"{where}: the DSN does not parse: {_first_line(exc)}") from None
+        if "sslpassword" in params:
+            raise ConfigError(
+                f"{where}: the DSN contains sslpassword (the client key's passphrase); passwords are never stored "
+                "in the config: use a key without a passphrase or a pg_service.conf entry"
+            )
         if "password" in params:
             raise ConfigError(
                 f"{where}: the DSN contains a password; remove it and use ~/.pgpass, PGPASSWORD "
@@ -119,6 +124,12 @@ def load_config(path: Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from None
 
+    unknown_top = sorted(set(raw) - {"servers"})
+    if unknown_top:
+        raise ConfigError(
+            f"{path}: unknown top-level key(s) {', '.join(unknown_top)}; server profiles go under [servers.NAME] "
+            "(the file was left untouched)"
+        )
     servers_raw = raw.get("servers", {})
     if not isinstance(servers_raw, dict):
         raise ConfigError(f"{path}: [servers] must be a table of server profiles")

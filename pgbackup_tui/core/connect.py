@@ -87,6 +87,11 @@ def target_from_dsn(dsn: str, label: str | None = None) -> Target:
         params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as exc:
         raise UsageError(f"the DSN does not parse: {str(exc).strip().splitlines()[0]}") from None
+    if "sslpassword" in params:
+        raise UsageError(
+            "the DSN contains sslpassword, which would be visible in the process list of every child; "
+            "use a key without a passphrase, or a pg_service.conf entry with --dsn service=NAME"
+        )
     password = params.pop("password", None)
     if label is None:
         label = _dsn_label(params)

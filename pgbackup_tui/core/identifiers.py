@@ -18,11 +18,28 @@ from .errors import UsageError
 # What may stand unquoted in SQL: a letter or _, then letters, digits, _ or $ (non-ASCII letters too).
 _UNQUOTED = re.compile(r"^[^\W\d][\w$]*$", re.UNICODE)
 _PLAIN_LOWER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# PostgreSQL keywords that are not "unreserved" (kwlist.h): an identifier spelled like one must be
+# quoted, as PostgreSQL's own quote_ident() does.
+_KEYWORDS_NEEDING_QUOTES = frozenset("""
+all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean both
+case cast char character check coalesce collate collation column concurrently constraint create cross
+current_catalog current_date current_role current_schema current_time current_timestamp current_user dec
+decimal default deferrable desc distinct do else end except exists extract false fetch float for foreign
+freeze from full grant greatest group grouping having ilike in initially inner inout int integer intersect
+interval into is isnull join json json_array json_arrayagg json_exists json_object json_objectagg json_query
+json_scalar json_serialize json_table json_value lateral leading least left like limit localtime
+localtimestamp merge_action national natural nchar none normalize not notnull null nullif numeric offset on
+only or order out outer overlaps overlay placing position precision primary real references returning right
+row select session_user setof similar smallint some substring symmetric system_user table tablesample then
+time timestamp to trailing treat trim true union unique user using values varchar variadic verbose when
+where window with xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi
+xmlroot xmlserialize xmltable
+""".split())
 
 
 def quote_ident(name: str) -> str:
     """Quote an identifier only when SQL needs it (for display and for SQL we run)."""
-    if _PLAIN_LOWER.match(name):
+    if _PLAIN_LOWER.match(name) and name not in _KEYWORDS_NEEDING_QUOTES:
         return name
     return '"' + name.replace('"', '""') + '"'
 
@@ -58,9 +75,8 @@ def schema_pattern(schema: str) -> str:
 def split_name_parts(text: str) -> list[str]:
     """Split `a."b.c".D` into ['a', 'b.c', 'd'] following SQL's identifier rules."""
     parts: list[str] = []
-    i, n = 0, len(text)
     source = text.strip()
-    text, n = source, len(source)
+    text, i, n = source, 0, len(source)
     if not text:
         raise UsageError("empty name; write a table as schema.table, e.g. public.orders")
     while True:

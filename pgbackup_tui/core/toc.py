@@ -77,11 +77,6 @@ class TocEntry:
     line: str
     depends_on: list[int] = field(default_factory=list)
 
-    def starts_with_name(self, schema: str, name: str) -> bool:
-        """True if this entry is about `schema`.`name` (exact, followed by the owner or nothing)."""
-        head = f"{schema} {name}"
-        return self.rest == head or self.rest.startswith(head + " ")
-
     @property
     def label(self) -> str:
         """A readable name for messages: description and namespace/tag (owner dropped)."""
@@ -146,12 +141,37 @@ def seeds_by_object(toc: Toc, objects: set[tuple[int, int]]) -> set[int]:
     }
 
 
+def _namespaces(toc: Toc) -> list[str]:
+    """Schema names the archive knows, longest first (SCHEMA entries' tags, plus public)."""
+    names = {"public"}
+    for entry in toc.entries:
+        if entry.desc == "SCHEMA" and entry.rest.startswith("- "):
+            tag_owner = entry.rest[2:]
+            names.add(tag_owner.rsplit(" ", 1)[0] if " " in tag_owner else tag_owner)
+    return sorted(names, key=len, reverse=True)
+
+
+def entry_is_named(entry: TocEntry, schema: str, name: str, namespaces: list[str]) -> bool:
+    """True if `entry` is schema.name exactly. `rest` is "namespace tag owner" joined by spaces that
+    names may contain too, so the namespace is the longest known schema name that fits, and only the
+    owner (one word, or nothing) may follow the tag."""
+    namespace = next((ns for ns in namespaces if entry.rest.startswith(ns + " ")), None)
+    if namespace != schema:
+        return False
+    tail = entry.rest[len(namespace) + 1:]
+    if tail == name:
+        return True
+    return tail.startswith(name + " ") and " " not in tail[len(name) + 1:]
+
+
 def seeds_by_name(toc: Toc, names: list[QualifiedName]) -> tuple[set[int], list[QualifiedName]]:
     """Dump ids of the relation entries named exactly; and the names not found."""
+    namespaces = _namespaces(toc)
     found: set[int] = set()
     missing: list[QualifiedName] = []
     for name in names:
-        hits = [e.dump_id for e in toc.entries if e.desc in SELECTABLE_DESCS and e.starts_with_name(name.schema, name.name)]
+        hits = [e.dump_id for e in toc.entries
+                if e.desc in SELECTABLE_DESCS and entry_is_named(e, name.schema, name.name, namespaces)]
         if hits:
             found.update(hits)
         else:
@@ -190,9 +210,13 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
             entry = by_id[current]
             if current in seeds:
                 reason = entry
-            elif entry.desc not in ATTACHED_DESCS:
+            elif entry.desc not in ATTACHED_DESCS or (entry.desc == "SEQUENCE" and not _owned_by_relation(entry)):
                 added.append((entry, reason))
             stack.extend((dep, reason) for dep in entry.depends_on)
+
+    def _owned_by_relation(sequence: TocEntry) -> bool:
+        """An owned (serial/identity) sequence depends on its table; a standalone one does not."""
+        return any(d in by_id and by_id[d].desc in SELECTABLE_DESCS for d in sequence.depends_on)
 
     for seed in sorted(seeds):
         pull_up(seed, by_id[seed])
