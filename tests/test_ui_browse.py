@@ -7,6 +7,9 @@ session's sandbox, and drives it with keys.
 from __future__ import annotations
 
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.commands import build_commands
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.screens.help import HelpScreen
 from pgbackup_tui.ui.widgets.details_pane import DetailsPane
 from pgbackup_tui.ui.widgets.selection_summary import SelectionSummary
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
@@ -114,3 +117,46 @@ async def test_schema_and_database_checks_and_selection_is_per_database(sandbox,
         names = {str(name) for name in selection.qualified_names}
         assert "inventory.warehouses" in names and "inventory.stock" not in names
         assert node_text(tree, shop).startswith("[-] shop")
+
+
+async def test_palette_offers_actions_from_the_current_state_and_runs_them(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [title for title, _, _ in build_commands(app)]
+        assert "Back up database shop on sandbox" in titles and "Edit server sandbox" in titles
+        assert not any(title.startswith("Cancel job") for title in titles)  # nothing is running
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"back up database shop on sandbox")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, BackupDialog)
+        assert app.screen.dbname == "shop" and app.screen.tables == ()
+        await pilot.press("escape")
+
+
+async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await move_to(pilot, tree, is_line("sandbox"))
+        assert app.check_action("backup", ()) is None  # a server, no database: nothing to back up
+        assert app.check_action("cancel_job", ()) is None
+        await pilot.press("b", "space")
+        await pilot.pause()
+        assert not isinstance(app.screen, BackupDialog) and tree.selection is None
+
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict(app.screen.keys)
+        assert {"a", "b", "r", "c", "q", "space", "del"} <= set(keys)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)

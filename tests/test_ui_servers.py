@@ -187,6 +187,26 @@ async def test_unreachable_server_shows_refused_and_the_app_keeps_working(sandbo
         assert up.data.status == READY
 
 
+async def test_start_up_shows_every_server_state_without_opening_or_prompting(sandbox, home, monkeypatch, tmp_path):
+    no_password_sources(monkeypatch, tmp_path)
+    write_config(socket_profile(sandbox, "up"), tcp_profile(sandbox, "locked"),
+                 ServerProfile(name="down", host="127.0.0.1", port=free_port(), user="postgres"))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        up, locked, down = tree.root.children
+        assert node_text(tree, up).startswith(f"up  PostgreSQL {sandbox.major}.")
+        assert "no password supplied" in node_text(tree, locked)
+        assert "Connection refused" in node_text(tree, down)
+        assert not any(node.is_expanded for node in (up, locked, down))
+        assert not isinstance(app.screen, PasswordPrompt)  # nobody asked to open "locked" yet
+        # Opening the loaded server shows its databases at once, without another round trip.
+        await move_to(pilot, tree, starts_with("up"))
+        await pilot.press("enter")
+        assert "shop" in [child.data.info.name for child in up.children]
+
+
 async def test_malformed_config_is_reported_and_left_byte_for_byte(sandbox, home):
     config_file = home / "config.toml"
     original = b'[servers.prod]\nhost = "db1"\nport = "not a number\n'

@@ -103,6 +103,7 @@ class PgBackupApp(App[int]):
             self.notify(self.config_error, title="Config not loaded", severity="error", timeout=30)
         else:
             tree.set_servers(self.config.servers.values())
+            tree.load_idle_servers()
         tree.focus()
 
     # -- widgets ---------------------------------------------------------------------------
@@ -161,8 +162,10 @@ class PgBackupApp(App[int]):
         self.refresh_bindings()
 
     def on_inspection_failed(self, message: InspectionFailed) -> None:
+        # Only a node the user opened asks for a password; the start-up round stays quiet.
+        opened = self.tree.is_open(message.server, message.dbname)
         self.tree.show_failure(message.server, message.dbname, message.error)
-        if message.needs_password:
+        if message.needs_password and opened:
             # A password typed earlier that no longer works is forgotten before asking again.
             self.passwords.pop(message.server, None)
             self._ask_password(message.server, message.dbname, message.error)
@@ -246,6 +249,7 @@ class PgBackupApp(App[int]):
         if result.password:
             self.passwords[profile.name] = result.password
         self.tree.set_servers(self.config.servers.values())
+        self.tree.load_idle_servers()
         self.notify(f"saved server {profile.name} to {self.config.path}")
 
     def action_remove_server(self) -> None:

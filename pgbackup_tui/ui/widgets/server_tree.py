@@ -174,7 +174,18 @@ class ServerTree(Tree[NodeEntry]):
         node.expand()
         self._start_load(node)
 
+    def load_idle_servers(self) -> None:
+        """Connect to every server not loaded yet (closed), so each shows its version or its error."""
+        for node in self._server_nodes.values():
+            if isinstance(node.data, ServerEntry) and node.data.status == IDLE:
+                self._start_load(node)
+
     # -- reading -----------------------------------------------------------------------------
+    def is_open(self, server: str, dbname: str | None = None) -> bool:
+        """Whether the user has opened this server or database (a prompt then makes sense)."""
+        node = self._server_nodes.get(server) if dbname is None else self._database_nodes.get((server, dbname))
+        return node is not None and node.is_expanded
+
     @property
     def selection(self) -> Selection | None:
         """What is checked, or None."""
