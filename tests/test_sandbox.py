@@ -67,9 +67,10 @@ def test_server_runs_as_postgres_when_we_are_root(sandbox: Sandbox) -> None:
         assert owner_uid == pwd.getpwnam("postgres").pw_uid
     else:
         assert owner_uid == os.geteuid()
-    # The backend serving us is a child of that postmaster, under the same account.
-    backend_pid = int(scalar(sandbox, "SELECT pg_backend_pid()", "postgres"))
-    assert os.stat(f"/proc/{backend_pid}").st_uid == owner_uid
+    # The backend serving an open connection runs under the same account (checked while it lives).
+    with psycopg.connect(sandbox.dsn()) as conn:
+        backend_pid = conn.info.backend_pid
+        assert os.stat(f"/proc/{backend_pid}").st_uid == owner_uid
 
 
 def test_layout_socket_and_settings(sandbox: Sandbox) -> None:
