@@ -24,7 +24,8 @@ from pgbackup_tui.core.identifiers import (
     quote_ident,
 )
 from pgbackup_tui.core.pgtools import find_client_tools
-from pgbackup_tui.core.sandbox import SAMPLE_AWKWARD_TABLES, Sandbox
+from pgbackup_tui.core.sandbox import Sandbox
+from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES
 
 SAMPLE_DB = "shop"
 

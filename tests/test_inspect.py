@@ -11,7 +11,8 @@ import pytest
 
 from pgbackup_tui.core import inspect
 from pgbackup_tui.core.identifiers import QualifiedName, parse_qualified_name
-from pgbackup_tui.core.sandbox import SAMPLE_AWKWARD_TABLES, Sandbox
+from pgbackup_tui.core.sandbox import Sandbox
+from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES
 
 SAMPLE_DB = "shop"  # loaded by the session fixture in conftest.py
 

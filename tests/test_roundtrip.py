@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dbcompare import large_objects, schema_sql, sequence_values, table_fingerprints
-from pgbackup_tui.core.sandbox import SAMPLE_INVOICE_SEQ_LAST_VALUE, SAMPLE_LARGE_OBJECT_CONTENT
+from pgbackup_tui.core.sample import SAMPLE_INVOICE_SEQ_LAST_VALUE, SAMPLE_LARGE_OBJECT_CONTENT
 from cliutil import run_cli
 
 SOURCE = "shop"

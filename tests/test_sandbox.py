@@ -21,16 +21,8 @@ import pytest
 
 from pgbackup_tui.core import sandbox as sandbox_module
 from pgbackup_tui.core.errors import ToolNotFoundError
-from pgbackup_tui.core.sandbox import (
-    SAMPLE_AWKWARD_TABLES,
-    SAMPLE_INVOICE_SEQ_LAST_VALUE,
-    SAMPLE_LARGE_OBJECT_CONTENT,
-    SAMPLE_SELECTION_TABLES,
-    Sandbox,
-    find_server_bin_dir,
-    sample_row_counts,
-    sweep_stale_sandboxes,
-)
+from pgbackup_tui.core.sandbox import Sandbox, find_server_bin_dir, sweep_stale_sandboxes
+from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES, SAMPLE_INVOICE_SEQ_LAST_VALUE, SAMPLE_LARGE_OBJECT_CONTENT, SAMPLE_SELECTION_TABLES, sample_row_counts
 
 SAMPLE_DB = "shop"  # what the session fixture in conftest.py loads
 SAMPLE_WIDE_ROWS = 20_000

@@ -11,7 +11,7 @@ from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
 from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.identifiers import parse_qualified_name
-from pgbackup_tui.core.sandbox import SAMPLE_AWKWARD_TABLES, SAMPLE_SELECTION_TABLES
+from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES, SAMPLE_SELECTION_TABLES
 
 SOURCE = "shop"
 
