@@ -6,10 +6,13 @@ session's sandbox, and drives it with keys.
 
 from __future__ import annotations
 
+import pgbackup_tui.ui.app as app_module
+from pgbackup_tui.core.inspect import TableInfo
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.commands import build_commands
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.help import HelpScreen
+from pgbackup_tui.ui.selection import Checks
 from pgbackup_tui.ui.widgets.details_pane import DetailsPane
 from pgbackup_tui.ui.widgets.selection_summary import SelectionSummary
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
@@ -160,3 +163,49 @@ async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, ho
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
+
+
+def test_checks_toggle_tables_schemas_and_whole_databases():
+    def table(name: str, size: int, parent: str | None = None) -> TableInfo:
+        return TableInfo("s", name, "partition" if parent else "table", 10, size, size, "o", parent=parent)
+
+    a, b, c = table("a", 100), table("b", 200), table("c", 300)
+    shop, other = ("srv", "shop"), ("srv", "other")
+    checks = Checks().toggle_tables(shop, (a, b), (a, b, c))
+    assert checks.tables_mark(shop, (a, b, c)) == "-" and checks.tables_mark(shop, (a, b)) == "x"
+    assert checks.selection(None).describe() == "2 tables in shop — 300 B"
+    assert checks.toggle_tables(shop, (a, b), (a, b, c)) == Checks()  # all checked: unchecks them
+
+    whole = checks.toggle_database(shop)
+    assert whole.whole and whole.database_mark(shop) == "x" and whole.tables_mark(shop, (c,)) == "x"
+    assert whole.selection(4096).describe() == "database shop — 4.0 kB"
+    all_but_b = whole.toggle_tables(shop, (b,), (a, b, c))
+    assert not all_but_b.whole and set(all_but_b.tables) == {a.qualified, c.qualified}
+    assert all_but_b.database_mark(shop) == "-"
+
+    moved = all_but_b.toggle_tables(other, (a,), (a,))
+    assert moved.database == other and moved.database_mark(shop) == " "
+
+    # A partition whose partitioned parent is also checked is not counted twice.
+    parent = TableInfo("s", "p", "partitioned", 10, 500, 500, "o")
+    part = table("p1", 500, parent="s.p")
+    both = Checks().toggle_tables(shop, (parent, part), (parent, part))
+    assert both.selection(None).total_bytes == 500
+
+
+async def test_an_unexpected_worker_failure_becomes_an_error_on_the_node_and_a_notification(sandbox, home, monkeypatch):
+    def broken(target, dbname):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app_module, "inspect_database", broken)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, is_line("sandbox"))
+        shop = await open_line(pilot, tree, is_line("shop"))
+        assert "internal error: RuntimeError('boom')" in node_text(tree, shop)
+        assert any("boom" in n.message and n.severity == "error" for n in app._notifications)
+        postgres = await open_line(pilot, tree, is_line("postgres"))  # the rest keeps working
+        assert "internal error" in node_text(tree, postgres)  # same broken loader, same handling
+        assert app.is_running

@@ -8,11 +8,14 @@ from __future__ import annotations
 import stat
 import tomllib
 
+import pytest
 from textual.widgets import Input
 
 from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.core.errors import ConfigError
 from pgbackup_tui.core.sandbox import free_port
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.profiles import ServerProfiles
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
 from pgbackup_tui.ui.screens.password_prompt import PasswordPrompt
 from pgbackup_tui.ui.screens.server_form import ServerForm
@@ -65,7 +68,7 @@ async def test_add_server_through_the_form_saves_it_0600_without_password(sandbo
         assert "typed-secret" not in text and "password" not in text
         saved = tomllib.loads(text)["servers"]["local"]
         assert saved == {"host": str(sandbox.socket_dir), "port": sandbox.port, "user": sandbox.superuser}
-        assert app.passwords == {"local": "typed-secret"}  # in memory only
+        assert app.profiles.passwords == {"local": "typed-secret"}  # in memory only
 
         tree = app.query_one(ServerTree)
         server = await open_line(pilot, tree, starts_with("local"))
@@ -152,7 +155,7 @@ async def test_wrong_password_shows_on_the_node_then_the_prompt_loads_it(sandbox
         await settle(pilot)
         assert server.data.status == READY
         assert "shop" in [child.data.info.name for child in server.children]
-        assert app.passwords == {"tcp": sandbox.password}
+        assert app.profiles.passwords == {"tcp": sandbox.password}
     assert sandbox.password not in (home / "config.toml").read_text()
 
 
@@ -167,7 +170,7 @@ async def test_no_password_anywhere_prompts_and_a_wrong_answer_prompts_again(san
         await pilot.press(*"nope", "enter")
         await settle(pilot)
         assert isinstance(app.screen, PasswordPrompt)  # the typed password failed: asked again
-        assert "tcp" not in app.passwords
+        assert "tcp" not in app.profiles.passwords
         await pilot.press(*sandbox.password, "enter")
         await settle(pilot)
         assert server.data.status == READY
@@ -222,3 +225,26 @@ async def test_malformed_config_is_reported_and_left_byte_for_byte(sandbox, home
         assert not isinstance(app.screen, ServerForm)
         await pilot.press("q")
     assert config_file.read_bytes() == original
+
+
+def test_profiles_refuse_to_save_over_a_config_that_did_not_load(home):
+    config_file = home / "config.toml"
+    config_file.write_text("[servers\n")
+    profiles = ServerProfiles()
+    profiles.load()
+    assert profiles.error is not None and str(config_file) in profiles.error and not profiles.writable
+    with pytest.raises(ConfigError):
+        profiles.save(ServerProfile(name="x", host="h"), None)
+    assert config_file.read_text() == "[servers\n"
+
+
+def test_profiles_keep_order_on_rename_and_passwords_in_memory(home):
+    profiles = ServerProfiles()
+    profiles.load()
+    profiles.save(ServerProfile(name="a", host="h1"), "pw-a")
+    profiles.save(ServerProfile(name="b", host="h2"), None)
+    profiles.save(ServerProfile(name="a2", host="h1", port=6432), None, replacing="a")
+    assert profiles.names == ["a2", "b"] and profiles.passwords == {}  # a's password went with its name
+    assert profiles.target("a2").params["port"] == "6432"
+    profiles.remove("b")
+    assert list(tomllib.loads((home / "config.toml").read_text())["servers"]) == ["a2"]

@@ -20,10 +20,9 @@ from textual.worker import Worker, WorkerState
 
 from ..core import paths
 from ..core.catalog import list_backups
-from ..core.config import Config, load_config, save_config
-from ..core.connect import Target, target_from_profile
+from ..core.connect import Target
 from ..core.dump import DumpJob
-from ..core.errors import EXIT_OK, ConfigError, PgBackupError
+from ..core.errors import EXIT_OK, PgBackupError
 from ..core.identifiers import QualifiedName
 from ..core.jobs import Job
 from ..core.plans import DumpPlan, RestorePlan
@@ -31,6 +30,7 @@ from ..core.restore import RestoreJob
 from .commands import PgBackupCommands
 from .inspection import inspect_database, inspect_server
 from .messages import BackupsListed, DatabaseInspected, InspectionFailed, JobCompleted, ServerInspected
+from .profiles import ServerProfiles
 from .screens.backup_dialog import BackupDialog
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
@@ -69,10 +69,8 @@ class PgBackupApp(App[int]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.config: Config | None = None
-        self.config_error: str | None = None
-        # Passwords typed this session, by server name. Memory only: never saved, never logged.
-        self.passwords: dict[str, str] = {}
+        # Server profiles and the passwords typed this session (memory only: never saved or logged).
+        self.profiles = ServerProfiles()
         self.jobs: list[Job] = []
         self._prompting: set[str] = set()
         self._loading: dict[Worker, tuple[str, str | None]] = {}
@@ -94,15 +92,13 @@ class PgBackupApp(App[int]):
 
     def on_mount(self) -> None:
         tree = self.tree
-        try:
-            self.config = load_config()
-        except ConfigError as exc:
+        self.profiles.load()
+        if self.profiles.error is not None:
             # Never written over: every action that would save is disabled until a restart.
-            self.config_error = str(exc)
-            tree.show_config_error(self.config_error)
-            self.notify(self.config_error, title="Config not loaded", severity="error", timeout=30)
+            tree.show_config_error(self.profiles.error)
+            self.notify(self.profiles.error, title="Config not loaded", severity="error", timeout=30)
         else:
-            tree.set_servers(self.config.servers.values())
+            tree.set_servers(self.profiles.profiles)
             tree.load_idle_servers()
         tree.focus()
 
@@ -115,43 +111,25 @@ class PgBackupApp(App[int]):
     def jobs_pane(self) -> JobsPane:
         return self.query_one(JobsPane)
 
-    def target_for(self, server: str) -> Target | None:
-        """The server's connection target, with the password typed this session if any."""
-        if self.config is None or server not in self.config.servers:
-            return None
-        return target_from_profile(self.config.servers[server], self.passwords.get(server))
-
     def running_jobs(self) -> list[Job]:
         return [job for job in self.jobs if not job.state.is_final]
 
     # -- loading the tree ------------------------------------------------------------------
     def on_server_tree_load_requested(self, message: ServerTree.LoadRequested) -> None:
-        target = self.target_for(message.server)
-        if target is None:
-            return
-        if message.dbname is None:
-            worker = self._inspect_server(target)
-        else:
-            worker = self._inspect_database(target, message.dbname)
-        self._loading[worker] = (message.server, message.dbname)
+        target = self.profiles.target(message.server)
+        if target is not None:
+            self._loading[self._inspect(target, message.dbname)] = (message.server, message.dbname)
 
-    @work(thread=True, exit_on_error=False, group="inspect", description="read a server")
-    def _inspect_server(self, target: Target) -> None:
+    @work(thread=True, exit_on_error=False, group="inspect", description="read a server or database")
+    def _inspect(self, target: Target, dbname: str | None) -> None:
+        """Read a server (dbname None) or one database; expected failures come back as messages."""
         try:
-            snapshot = inspect_server(target)
+            if dbname is None:
+                self.post_message(ServerInspected(target.label, inspect_server(target)))
+            else:
+                self.post_message(DatabaseInspected(target.label, dbname, inspect_database(target, dbname)))
         except (PgBackupError, psycopg.Error) as exc:
-            self.post_message(_failure(target.label, None, exc))
-        else:
-            self.post_message(ServerInspected(target.label, snapshot))
-
-    @work(thread=True, exit_on_error=False, group="inspect", description="read a database")
-    def _inspect_database(self, target: Target, dbname: str) -> None:
-        try:
-            snapshot = inspect_database(target, dbname)
-        except (PgBackupError, psycopg.Error) as exc:
-            self.post_message(_failure(target.label, dbname, exc))
-        else:
-            self.post_message(DatabaseInspected(target.label, dbname, snapshot))
+            self.post_message(InspectionFailed.from_error(target.label, dbname, exc))
 
     def on_server_inspected(self, message: ServerInspected) -> None:
         self.tree.show_server(message.server, message.snapshot)
@@ -167,11 +145,11 @@ class PgBackupApp(App[int]):
         self.tree.show_failure(message.server, message.dbname, message.error)
         if message.needs_password and opened:
             # A password typed earlier that no longer works is forgotten before asking again.
-            self.passwords.pop(message.server, None)
+            self.profiles.passwords.pop(message.server, None)
             self._ask_password(message.server, message.dbname, message.error)
 
     def _ask_password(self, server: str, dbname: str | None, reason: str) -> None:
-        target = self.target_for(server)
+        target = self.profiles.target(server)
         if target is None or server in self._prompting:
             return
         self._prompting.add(server)
@@ -179,7 +157,7 @@ class PgBackupApp(App[int]):
         def answered(password: str | None) -> None:
             self._prompting.discard(server)
             if password:
-                self.passwords[server] = password
+                self.profiles.passwords[server] = password
                 self.tree.reload(server, dbname)
 
         self.push_screen(PasswordPrompt(server, target.where(), short_reason(reason, server)), answered)
@@ -216,10 +194,9 @@ class PgBackupApp(App[int]):
 
     # -- servers ---------------------------------------------------------------------------
     def action_add_server(self) -> None:
-        if self.config is None:
-            return
-        self.push_screen(ServerForm(taken_names=frozenset(self.config.servers)),
-                         lambda result: self._save_server(result, None))
+        if self.profiles.writable:
+            form = ServerForm(taken_names=frozenset(self.profiles.names))
+            self.push_screen(form, lambda result: self._save_server(result, None))
 
     def action_edit_server(self) -> None:
         focus = self.tree.focus_info()
@@ -227,30 +204,24 @@ class PgBackupApp(App[int]):
             self.edit_server(focus.server.name)
 
     def edit_server(self, name: str) -> None:
-        if self.config is None or name not in self.config.servers:
+        profile = self.profiles.profile(name)
+        if profile is None or not self.profiles.writable:
             return
-        form = ServerForm(self.config.servers[name], taken_names=frozenset(self.config.servers),
-                          password=self.passwords.get(name))
+        form = ServerForm(profile, taken_names=frozenset(self.profiles.names),
+                          password=self.profiles.passwords.get(name))
         self.push_screen(form, lambda result: self._save_server(result, name))
 
     def _save_server(self, result: ServerFormResult | None, old_name: str | None) -> None:
-        if result is None or self.config is None:
+        if result is None:
             return
-        profile = result.profile
-        # Rebuild the mapping so an edited (even renamed) server keeps its place in the file.
-        servers = {}
-        for name, existing in self.config.servers.items():
-            servers[profile.name if name == old_name else name] = profile if name == old_name else existing
-        servers.setdefault(profile.name, profile)
-        if not self._write_config(Config(servers=servers, path=self.config.path)):
+        try:
+            path = self.profiles.save(result.profile, result.password, replacing=old_name)
+        except (OSError, PgBackupError) as exc:
+            self.notify(f"server {result.profile.name} not saved: {exc}", title="Config not saved", severity="error")
             return
-        if old_name is not None and old_name != profile.name:
-            self.passwords.pop(old_name, None)
-        if result.password:
-            self.passwords[profile.name] = result.password
-        self.tree.set_servers(self.config.servers.values())
+        self.tree.set_servers(self.profiles.profiles)
         self.tree.load_idle_servers()
-        self.notify(f"saved server {profile.name} to {self.config.path}")
+        self.notify(f"saved server {result.profile.name} to {path}")
 
     def action_remove_server(self) -> None:
         focus = self.tree.focus_info()
@@ -258,29 +229,22 @@ class PgBackupApp(App[int]):
             self.remove_server(focus.server.name)
 
     def remove_server(self, name: str) -> None:
-        if self.config is None or name not in self.config.servers:
+        if self.profiles.profile(name) is None or not self.profiles.writable:
             return
 
         def answered(yes: bool | None) -> None:
-            if yes and self.config is not None:
-                servers = {key: value for key, value in self.config.servers.items() if key != name}
-                if self._write_config(Config(servers=servers, path=self.config.path)):
-                    self.passwords.pop(name, None)
-                    self.tree.set_servers(self.config.servers.values())
-                    self.notify(f"removed server {name}")
+            if not yes:
+                return
+            try:
+                self.profiles.remove(name)
+            except (OSError, PgBackupError) as exc:
+                self.notify(f"server {name} not removed: {exc}", title="Config not saved", severity="error")
+                return
+            self.tree.set_servers(self.profiles.profiles)
+            self.notify(f"removed server {name}")
 
-        question = f"Remove server {name} from {self.config.path}? Its backups on disk are kept."
+        question = f"Remove server {name} from {self.profiles.path}? Its backups on disk are kept."
         self.push_screen(ConfirmScreen(question), answered)
-
-    def _write_config(self, config: Config) -> bool:
-        """Save, and adopt `config` only once it is on disk."""
-        try:
-            save_config(config)
-        except (OSError, PgBackupError) as exc:
-            self.notify(f"could not save {config.path}: {exc}", title="Config not saved", severity="error")
-            return False
-        self.config = config
-        return True
 
     # -- jobs ------------------------------------------------------------------------------
     def action_backup(self) -> None:
@@ -295,7 +259,7 @@ class PgBackupApp(App[int]):
     def backup(self, server: str, dbname: str, tables: tuple[QualifiedName, ...] = ()) -> None:
         """Open the backup dialog for `dbname` (whole, or only `tables`)."""
         entry = self.tree.server_entry(server)
-        target = self.target_for(server)
+        target = self.profiles.target(server)
         if entry is None or entry.snapshot is None or target is None:
             self.notify(f"open server {server} first, so its version is known", severity="warning")
             return
@@ -317,11 +281,10 @@ class PgBackupApp(App[int]):
 
     def restore(self, archive: Path | None, server: str | None, dbname: str | None) -> None:
         """Open the restore dialog, prefilled with `archive` and a default target."""
-        if self.config is None or not self.config.servers:
+        targets = self.profiles.targets()
+        if not targets:
             self.notify("add a server first (a): a restore needs a target server", severity="warning")
             return
-        targets = {name: target_from_profile(profile, self.passwords.get(name))
-                   for name, profile in self.config.servers.items()}
         default_server = server if server in targets else None
         self.push_screen(RestoreDialog(archive, targets, default_server, dbname), self._restore_chosen)
 
@@ -409,15 +372,15 @@ class PgBackupApp(App[int]):
             return True
         focus = self.tree.focus_info()
         if action == "add_server":
-            return self.config is not None or None
+            return self.profiles.writable or None
         if action in ("edit_server", "remove_server"):
-            return (self.config is not None and focus.server is not None) or None
+            return (self.profiles.writable and focus.server is not None) or None
         if action == "backup":
             if self.tree.selection is not None:
                 return True
             return (focus.database is not None and focus.server is not None and focus.server.status == READY) or None
         if action == "restore":
-            return bool(self.config and self.config.servers) or None
+            return bool(self.profiles.names) or None
         if action == "cancel_job":
             job = self.jobs_pane.selected_job()
             return (job is not None and not job.state.is_final) or None
@@ -428,10 +391,9 @@ class PgBackupApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place an unexpected worker failure becomes an error the user sees."""
         worker = event.worker
-        if worker.is_finished:
-            place = self._loading.pop(worker, None)
-        else:
+        if not worker.is_finished:
             return
+        place = self._loading.pop(worker, None)
         if event.state != WorkerState.ERROR:
             return
         error = worker.error
@@ -439,15 +401,6 @@ class PgBackupApp(App[int]):
             self.tree.show_failure(place[0], place[1], f"internal error: {error!r}")
         self.notify(f"{worker.description or worker.name}: {error!r}", title="Unexpected error",
                     severity="error", timeout=30)
-
-
-def _failure(server: str, dbname: str | None, exc: Exception) -> InspectionFailed:
-    """An InspectionFailed carrying the error's one line (and whether a password would help)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, psycopg.Error):
-        where = f"database '{dbname}'" if dbname else "the server"
-        text = f"server '{server}': reading {where} failed: {text}"
-    return InspectionFailed(server, dbname, text, needs_password=getattr(exc, "needs_password", False))
 
 
 def run_app() -> int:

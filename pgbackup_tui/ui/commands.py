@@ -27,9 +27,9 @@ def build_commands(app: PgBackupApp) -> list[Command]:
     selection = tree.selection
     if selection is not None:
         commands.append((f"Back up {selection.describe()}", app.action_backup, "open the backup dialog for the selection"))
-    if app.config is not None:
+    if app.profiles.writable:
         commands.append(("Add a server", app.action_add_server, "a new server profile (DSN or host/port/user)"))
-        for name in app.config.servers:
+        for name in app.profiles.names:
             entry = tree.server_entry(name)
             commands.append((f"Edit server {name}", partial(app.edit_server, name), "change its connection settings"))
             commands.append((f"Remove server {name}", partial(app.remove_server, name), "asks first; backups stay"))
@@ -39,7 +39,7 @@ def build_commands(app: PgBackupApp) -> list[Command]:
                     if database.allow_connections:
                         commands.append((f"Back up database {database.name} on {name}",
                                          partial(app.backup, name, database.name), "the whole database"))
-        if app.config.servers:
+        if app.profiles.names:
             commands.append(("Restore a backup…", app.action_restore, "pick an archive, a target server and database"))
     for job in app.running_jobs():
         commands.append((f"Cancel job {job.title}", partial(app.cancel_job, job), "asks first"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 from textual.message import Message
 
 from ..core.catalog import BackupEntry
@@ -41,6 +42,15 @@ class InspectionFailed(Message):
     dbname: str | None
     error: str
     needs_password: bool = False
+
+    @classmethod
+    def from_error(cls, server: str, dbname: str | None, exc: Exception) -> InspectionFailed:
+        """From core's one-line errors, or from a query psycopg refused (e.g. no privilege)."""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, psycopg.Error):
+            where = f"database '{dbname}'" if dbname else "the server"
+            text = f"server '{server}': reading {where} failed: {text}"
+        return cls(server, dbname, text, needs_password=getattr(exc, "needs_password", False))
 
 
 @dataclass

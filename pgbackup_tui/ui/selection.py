@@ -6,7 +6,7 @@ out frozen Selection values; the summary line, the backup action and the palette
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.formatting import human_bytes
 from ..core.identifiers import QualifiedName
@@ -51,3 +51,67 @@ class Selection:
         count = len(self.tables)
         noun = "table" if count == 1 else "tables"
         return f"{count} {noun} in {self.dbname} — {size}"
+
+
+DatabaseKey = tuple[str, str]  # (server name, database name)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The tree's check marks as a value: nothing, a whole database, or tables of one database.
+
+    Every toggle returns a new Checks. Checking something in another database starts over
+    there, because one backup is one database.
+    """
+
+    database: DatabaseKey | None = None
+    whole: bool = False
+    tables: dict[QualifiedName, TableInfo] = field(default_factory=dict, hash=False)
+
+    def toggle_database(self, key: DatabaseKey) -> Checks:
+        """Check the whole database, or uncheck it if it was checked whole."""
+        if self.database == key and self.whole:
+            return Checks()
+        return Checks(key, whole=True)
+
+    def toggle_tables(self, key: DatabaseKey, tables: tuple[TableInfo, ...],
+                      every_table: tuple[TableInfo, ...]) -> Checks:
+        """Check `tables` (a table or a schema's), or uncheck them if all were checked.
+
+        Inside a database checked whole, this unchecks them from `every_table` (the database's
+        tables): the whole database becomes "every table but these".
+        """
+        if self.database != key:
+            chosen: dict[QualifiedName, TableInfo] = {}
+        elif self.whole:
+            chosen = {table.qualified: table for table in every_table}
+        else:
+            chosen = dict(self.tables)
+        if tables and all(table.qualified in chosen for table in tables):
+            for table in tables:
+                chosen.pop(table.qualified, None)
+        else:
+            chosen.update((table.qualified, table) for table in tables)
+        return Checks(key, tables=chosen) if chosen else Checks()
+
+    def database_mark(self, key: DatabaseKey) -> str:
+        """"x" checked whole, "-" some tables, " " nothing."""
+        if self.database != key:
+            return " "
+        return "x" if self.whole else "-"
+
+    def tables_mark(self, key: DatabaseKey, tables: tuple[TableInfo, ...]) -> str:
+        """For a schema (or one table): "x" all checked, "-" some, " " none."""
+        if self.database != key or not tables:
+            return " "
+        if self.whole:
+            return "x"
+        checked = sum(1 for table in tables if table.qualified in self.tables)
+        return "x" if checked == len(tables) else "-" if checked else " "
+
+    def selection(self, database_bytes: int | None) -> Selection | None:
+        """The checks as a Selection (None when nothing is checked)."""
+        if self.database is None:
+            return None
+        tables = tuple(sorted(self.tables.values(), key=lambda table: table.qualified))
+        return Selection(*self.database, whole_database=self.whole, tables=tables, database_bytes=database_bytes)

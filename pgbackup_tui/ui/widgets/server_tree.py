@@ -9,7 +9,7 @@ here, one database at a time, and announced with SelectionChanged.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
@@ -20,10 +20,9 @@ from textual.widgets.tree import TreeNode
 
 from ...core.config import ServerProfile
 from ...core.formatting import human_bytes
-from ...core.identifiers import QualifiedName
 from ...core.inspect import TableInfo
 from ..inspection import DatabaseSnapshot, ServerSnapshot
-from ..selection import Selection
+from ..selection import Checks, Selection
 from ..tree_entries import (
     FAILED,
     IDLE,
@@ -39,13 +38,6 @@ from ..tree_entries import (
     short_reason,
     table_marks,
 )
-
-
-@dataclass
-class _CheckState:
-    database: tuple[str, str] | None = None
-    whole: bool = False
-    tables: dict[QualifiedName, TableInfo] = field(default_factory=dict)
 
 
 class ServerTree(Tree[NodeEntry]):
@@ -91,7 +83,7 @@ class ServerTree(Tree[NodeEntry]):
         self.guide_depth = 2
         self._server_nodes: dict[str, TreeNode[NodeEntry]] = {}
         self._database_nodes: dict[tuple[str, str], TreeNode[NodeEntry]] = {}
-        self._checks = _CheckState()
+        self._checks = Checks()
 
     # -- filling -----------------------------------------------------------------------------
     def set_servers(self, profiles: Iterable[ServerProfile]) -> None:
@@ -120,7 +112,7 @@ class ServerTree(Tree[NodeEntry]):
         self.clear()
         self._server_nodes.clear()
         self._database_nodes.clear()
-        self._checks = _CheckState()
+        self._checks = Checks()
         self._add_hint(self.root, HintEntry(message, is_error=True))
         self._add_hint(self.root, HintEntry("fix config.toml (it was left untouched) and restart"))
 
@@ -170,7 +162,7 @@ class ServerTree(Tree[NodeEntry]):
         if dbname is None:
             self._forget_server(server)
         elif self._checks.database == (server, dbname):
-            self._set_checks(_CheckState())
+            self._set_checks(Checks())
         node.expand()
         self._start_load(node)
 
@@ -189,13 +181,8 @@ class ServerTree(Tree[NodeEntry]):
     @property
     def selection(self) -> Selection | None:
         """What is checked, or None."""
-        checks = self._checks
-        if checks.database is None:
-            return None
-        node = self._database_nodes.get(checks.database)
-        size = node.data.info.size_bytes if node is not None and isinstance(node.data, DatabaseEntry) else None
-        tables = tuple(sorted(checks.tables.values(), key=lambda t: t.qualified))
-        return Selection(*checks.database, whole_database=checks.whole, tables=tables, database_bytes=size)
+        entry = self.database_entry(*self._checks.database) if self._checks.database else None
+        return self._checks.selection(entry.info.size_bytes if entry is not None else None)
 
     def server_entry(self, name: str) -> ServerEntry | None:
         node = self._server_nodes.get(name)
@@ -269,38 +256,26 @@ class ServerTree(Tree[NodeEntry]):
 
     # -- check marks -------------------------------------------------------------------------
     def clear_selection(self) -> None:
-        self._set_checks(_CheckState())
+        self._set_checks(Checks())
 
     def _toggle_database(self, entry: DatabaseEntry) -> None:
-        if self._checks.database == entry.key and self._checks.whole:
-            self._set_checks(_CheckState())
-        else:
-            self._leave_other_database(entry.key)
-            self._set_checks(_CheckState(entry.key, whole=True))
+        self._apply(self._checks.toggle_database(entry.key))
 
     def _toggle_tables(self, server: str, dbname: str, tables: tuple[TableInfo, ...]) -> None:
-        key = (server, dbname)
-        self._leave_other_database(key)
-        chosen = dict(self._checks.tables) if self._checks.database == key else {}
-        if self._checks.database == key and self._checks.whole:
-            # Unchecking part of a whole database turns it into "every table but these".
-            entry = self.database_entry(server, dbname)
-            chosen = {t.qualified: t for t in (entry.snapshot.tables if entry and entry.snapshot else ())}
-            self.notify(f"{dbname}: now a selection of tables, not the whole database")
-        if tables and all(table.qualified in chosen for table in tables):
-            for table in tables:
-                chosen.pop(table.qualified, None)
-        else:
-            chosen.update((table.qualified, table) for table in tables)
-        self._set_checks(_CheckState(key, tables=chosen) if chosen else _CheckState())
+        entry = self.database_entry(server, dbname)
+        every_table = entry.snapshot.tables if entry is not None and entry.snapshot is not None else ()
+        self._apply(self._checks.toggle_tables((server, dbname), tables, every_table))
 
-    def _leave_other_database(self, key: tuple[str, str]) -> None:
-        previous = self.selection
-        if previous is not None and self._checks.database != key:
+    def _apply(self, checks: Checks) -> None:
+        """Adopt new checks, saying so when they replace another database's or a whole one."""
+        before, previous = self._checks, self.selection
+        if previous is not None and checks.database not in (None, before.database):
             self.notify(f"Selection is per database: unselected {previous.describe()}", title="Selection replaced")
-            self._set_checks(_CheckState())
+        elif before.whole and checks.database == before.database and not checks.whole:
+            self.notify(f"{before.database[1]}: now a selection of tables, not the whole database")
+        self._set_checks(checks)
 
-    def _set_checks(self, checks: _CheckState) -> None:
+    def _set_checks(self, checks: Checks) -> None:
         touched = {self._checks.database, checks.database} - {None}
         self._checks = checks
         for key in touched:
@@ -315,7 +290,7 @@ class ServerTree(Tree[NodeEntry]):
         for key in [key for key in self._database_nodes if key[0] == name]:
             del self._database_nodes[key]
         if self._checks.database is not None and self._checks.database[0] == name:
-            self._set_checks(_CheckState())
+            self._set_checks(Checks())
 
     # -- internals ---------------------------------------------------------------------------
     def _start_load(self, node: TreeNode[NodeEntry]) -> None:
@@ -410,19 +385,10 @@ class ServerTree(Tree[NodeEntry]):
         text.append(f"[{state}] ", self._part_style("check") if state != " " else Style())
 
     def _database_mark(self, entry: DatabaseEntry) -> str:
-        if self._checks.database != entry.key:
-            return " "
-        return "x" if self._checks.whole else "-"
+        return self._checks.database_mark(entry.key)
 
     def _schema_mark(self, entry: SchemaEntry) -> str:
-        if self._checks.database != (entry.server, entry.dbname) or not entry.tables:
-            return " "
-        if self._checks.whole:
-            return "x"
-        checked = sum(1 for t in entry.tables if t.qualified in self._checks.tables)
-        return "x" if checked == len(entry.tables) else "-" if checked else " "
+        return self._checks.tables_mark((entry.server, entry.dbname), entry.tables)
 
     def _table_checked(self, entry: TableEntry) -> bool:
-        if self._checks.database != (entry.server, entry.dbname):
-            return False
-        return self._checks.whole or entry.info.qualified in self._checks.tables
+        return self._checks.tables_mark((entry.server, entry.dbname), (entry.info,)) == "x"
