@@ -101,6 +101,7 @@ class PgBackupApp(App[int]):
             tree.set_servers(self.profiles.profiles)
             tree.load_idle_servers()
         tree.focus()
+        tree.cursor_line = 0  # Details shows the first server (or the config error) from the start
 
     # -- widgets ---------------------------------------------------------------------------
     @property

@@ -1,0 +1,81 @@
+"""SVG snapshots of the main screen and its own dialogs at 80×24 (`--snapshot-update` to accept).
+
+Only what is the same on every run is in the picture: servers that fail the same way without a
+network (a closed port on 127.0.0.1, a socket directory that does not exist), a fixed app home,
+no clock. Real data (sizes, database lists) changes with autovacuum and with other tests, so
+browsing real data is covered by the Pilot tests instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.ui.app import PgBackupApp
+
+from uiutil import write_config
+
+SIZE = (80, 24)
+FIXED_HOME = Path("/tmp/pgbackup-tui-snapshot-home")  # its path is on screen in the config error
+
+
+@pytest.fixture
+def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.rmtree(FIXED_HOME, ignore_errors=True)
+    FIXED_HOME.mkdir(mode=0o700)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(FIXED_HOME))
+    yield FIXED_HOME
+    shutil.rmtree(FIXED_HOME, ignore_errors=True)
+
+
+def failing_servers() -> None:
+    write_config(
+        ServerProfile(name="prod-eu", host="127.0.0.1", port=1, user="postgres"),
+        ServerProfile(name="staging", host="/nonexistent/pgbackup-socket", port=5432, user="app", dbname="shop"),
+    )
+
+
+async def settled(pilot: Pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_main_screen_with_servers_that_fail(snap_compare, fixed_home):
+    failing_servers()
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        await pilot.press("home")
+        await pilot.pause()
+
+    assert snap_compare(PgBackupApp(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, fixed_home):
+    failing_servers()
+    assert snap_compare(PgBackupApp(), terminal_size=SIZE, press=["question_mark"],
+                        run_before=settled)
+
+
+def test_server_form_after_a_failed_test(snap_compare, fixed_home):
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("a")
+        form = pilot.app.screen
+        form.query_one("#server-name", Input).value = "prod-eu"
+        form.query_one("#server-host", Input).value = "127.0.0.1"
+        form.query_one("#server-port", Input).value = "1"
+        form.query_one("#server-user", Input).value = "postgres"
+        await pilot.press("ctrl+t")
+        await settled(pilot)
+
+    assert snap_compare(PgBackupApp(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_malformed_config(snap_compare, fixed_home):
+    (fixed_home / "config.toml").write_text('[servers.prod]\nport = "5432\n')
+    assert snap_compare(PgBackupApp(), terminal_size=SIZE, run_before=settled)
