@@ -13,12 +13,14 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .connect import Target
 from .errors import UsageError
 from .identifiers import QualifiedName
-from .pgtools import ClientTools
+
+if TYPE_CHECKING:  # only for annotations: keeps `import plans` (and the CLI's start) free of psycopg
+    from .connect import Target
+    from .pgtools import ClientTools
 
 DumpFormat = Literal["custom", "directory", "tar", "plain"]
 FORMATS: tuple[str, ...] = ("custom", "directory", "tar", "plain")
