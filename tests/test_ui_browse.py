@@ -164,6 +164,15 @@ async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, ho
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
 
+        # z hides the tree so jobs and logs get the whole width; z again brings it back.
+        await pilot.press("z")
+        await pilot.pause()
+        assert not app.query_one("#left").display and not tree.has_focus
+        assert app.query_one("#tabs").size.width == SIZE[0]
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.query_one("#left").display
+
 
 def test_checks_toggle_tables_schemas_and_whole_databases():
     def table(name: str, size: int, parent: str | None = None) -> TableInfo:

@@ -15,7 +15,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from ..core import paths
@@ -60,6 +60,8 @@ class PgBackupApp(App[int]):
         Binding("c", "cancel_job", "Cancel", tooltip="Cancel the selected job", id="app.cancel-job"),
         Binding("f5", "refresh", "Refresh", show=False, tooltip="Reload the focused server or database",
                 id="app.refresh"),
+        Binding("z", "zoom", "Zoom", show=False, tooltip="Hide or show the tree (more room for jobs and logs)",
+                id="app.zoom"),
         Binding("1", "show_tab('details')", "Details tab", show=False, id="app.tab-details"),
         Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
         Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
@@ -342,6 +344,12 @@ class PgBackupApp(App[int]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_zoom(self) -> None:
+        main = self.query_one("#main")
+        main.toggle_class("-zoomed")
+        if main.has_class("-zoomed") and self.tree.has_focus:
+            self.query_one(TabbedContent).query_one(Tabs).focus()  # keys must not act on a hidden tree
 
     def action_help(self) -> None:
         # Our own bindings all carry an id; Textual's scrolling keys are described in the text.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,12 +14,14 @@ from ...core.formatting import human_bytes
 
 
 def backup_date(entry: BackupEntry) -> str:
-    """"2026-11-22 07:32 UTC" from the manifest's ISO timestamp (as written if it does not parse)."""
+    """"2026-11-22 07:32" (UTC) from the manifest's ISO timestamp (as written if it does not parse)."""
     try:
         moment = datetime.fromisoformat(entry.created_at)
     except ValueError:
         return entry.created_at or "?"
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment.utcoffset() is not None else moment.strftime("%Y-%m-%d %H:%M")
+    if moment.utcoffset() is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def backup_contents(entry: BackupEntry) -> str:
@@ -51,7 +53,8 @@ class BackupsPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("focus a server or database to see its backups", id="backups-heading", markup=False)
         table: DataTable[str | Text] = DataTable(id="backups-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("date", "database", "format", "size", "contents")
+        # Narrow terminals see the first columns: when, how big, what is in it.
+        table.add_columns("date (UTC)", "size", "contents", "format", "database")
         yield table
 
     def show_entries(self, server: str | None, dbname: str | None, entries: tuple[BackupEntry, ...]) -> None:
@@ -64,8 +67,8 @@ class BackupsPane(Vertical):
         for entry in entries:
             key = str(entry.path)
             self._entries[key] = entry
-            table.add_row(backup_date(entry), Text(entry.database), entry.format, human_bytes(entry.size_bytes),
-                          Text(backup_contents(entry)), key=key)
+            table.add_row(backup_date(entry), human_bytes(entry.size_bytes), Text(backup_contents(entry)),
+                          entry.format, Text(entry.database), key=key)
         if previous is not None and str(previous.path) in self._entries:
             table.move_cursor(row=table.get_row_index(str(previous.path)))
         self.query_one("#backups-heading", Static).update(self._heading(len(entries)))
