@@ -2,7 +2,8 @@
 
 Everything is real: the sandbox cluster, pg_dump and pg_restore. To have a job that is still
 running when we cancel it, the test holds an ACCESS EXCLUSIVE lock on a table: pg_dump waits
-for its ACCESS SHARE lock until it is stopped.
+for its ACCESS SHARE lock until it is stopped. Our own connections get a short lock_timeout
+(PGOPTIONS) so that only pg_dump waits: it sets lock_timeout = 0 for itself.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def named(name: str):
 
 
 @contextmanager
-def table_locked(sandbox, table: str):
-    """Hold an ACCESS EXCLUSIVE lock on `table` in shop until the block ends."""
-    with psycopg.connect(sandbox.dsn("shop")) as conn:
+def table_locked(sandbox, table: str, monkeypatch):
+    """Hold an ACCESS EXCLUSIVE lock on `table` in shop until the block ends; only pg_dump waits."""
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=200")
+    with psycopg.connect(sandbox.dsn("shop"), options="-c lock_timeout=0") as conn:
         conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         yield
         conn.rollback()
@@ -58,6 +60,8 @@ async def start_whole_database_dump(pilot, app: PgBackupApp) -> None:
     await settle(pilot)
     await pilot.press("enter")
     await wait_until(lambda: bool(app.jobs) and app.jobs[0].state == JobState.RUNNING)
+    # pg_dump has started (and is waiting for the lock): the cancel has a child to stop.
+    await wait_until(lambda: any("pg_dump:" in text for text, _ in app.jobs_pane.log_lines(app.jobs[0])))
 
 
 def leftovers(home: Path) -> list[Path]:
@@ -125,9 +129,9 @@ async def test_add_server_select_two_tables_back_up_and_restore_into_a_new_datab
     assert sandbox.psql("SELECT to_regclass('inventory.stock') IS NULL", fresh_db_name).strip() == "t"
 
 
-async def test_c_cancels_the_selected_job_after_asking(sandbox, home):
+async def test_c_cancels_the_selected_job_after_asking(sandbox, home, monkeypatch):
     write_config(socket_profile(sandbox))
-    with table_locked(sandbox, "inventory.stock"):
+    with table_locked(sandbox, "inventory.stock", monkeypatch):
         app = PgBackupApp()
         async with app.run_test(size=SIZE) as pilot:
             await start_whole_database_dump(pilot, app)
@@ -145,9 +149,9 @@ async def test_c_cancels_the_selected_job_after_asking(sandbox, home):
     assert leftovers(home) == []
 
 
-async def test_quit_with_a_running_job_asks_then_cancels_it_cleanly(sandbox, home):
+async def test_quit_with_a_running_job_asks_then_cancels_it_cleanly(sandbox, home, monkeypatch):
     write_config(socket_profile(sandbox))
-    with table_locked(sandbox, "inventory.stock"):
+    with table_locked(sandbox, "inventory.stock", monkeypatch):
         app = PgBackupApp()
         async with app.run_test(size=SIZE) as pilot:
             await start_whole_database_dump(pilot, app)
