@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from ...core.connect import target_from_profile
 from ...core.formatting import human_bytes
-from ..tree_entries import FAILED, LOADING, DatabaseEntry, SchemaEntry, ServerEntry, TableEntry, TreeFocus
+from ..tree_entries import FAILED, LOADING, ServerEntry, TreeFocus
 
 Rows = list[tuple[str, str]]
 
