@@ -297,3 +297,16 @@ def test_ensure_private_dir_leaves_existing_folders_alone(tmp_path: Path) -> Non
     assert made.is_dir()
     assert mode_of(existing) == 0o755
     assert mode_of(existing / "a") == 0o700 and mode_of(existing / "a" / "b") == 0o700
+
+
+def test_keymap_round_trips_and_is_validated(home: Path) -> None:
+    path = home / "config.toml"
+    path.write_text('[keymap]\n"app.backup" = "B"\n\n[servers.prod]\nhost = "db1"\n')
+    config = load_config()
+    assert config.keymap == {"app.backup": "B"}
+    save_config(config)
+    assert load_config().keymap == {"app.backup": "B"}
+    path.write_text('[keymap]\n"app.backup" = 3\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert "[keymap]" in str(caught.value)

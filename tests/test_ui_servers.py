@@ -248,3 +248,19 @@ def test_profiles_keep_order_on_rename_and_passwords_in_memory(home):
     assert profiles.target("a2").params["port"] == "6432"
     profiles.remove("b")
     assert list(tomllib.loads((home / "config.toml").read_text())["servers"]) == ["a2"]
+
+
+async def test_keymap_from_the_config_remaps_a_key(sandbox, home) -> None:
+    """`[keymap] "app.help" = "f1"` in config.toml: f1 opens the help, `?` no longer does."""
+    from pgbackup_tui.ui.app import PgBackupApp
+    from pgbackup_tui.ui.screens.help import HelpScreen
+
+    (home / "config.toml").write_text('[keymap]\n"app.help" = "f1"\n')
+    app = PgBackupApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)

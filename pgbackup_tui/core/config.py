@@ -91,6 +91,8 @@ class Config:
 
     servers: dict[str, ServerProfile] = field(default_factory=dict)
     path: Path | None = None
+    # Binding id -> keys, e.g. {"app.backup": "B"}: remaps the TUI's keys (App.set_keymap).
+    keymap: dict[str, str] = field(default_factory=dict)
 
     def add_server(self, profile: ServerProfile, *, replace_existing: bool = False) -> None:
         validate_profile(profile)
@@ -124,7 +126,7 @@ def load_config(path: Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from None
 
-    unknown_top = sorted(set(raw) - {"servers"})
+    unknown_top = sorted(set(raw) - {"servers", "keymap"})
     if unknown_top:
         raise ConfigError(
             f"{path}: unknown top-level key(s) {', '.join(unknown_top)}; server profiles go under [servers.NAME] "
@@ -133,8 +135,11 @@ def load_config(path: Path | None = None) -> Config:
     servers_raw = raw.get("servers", {})
     if not isinstance(servers_raw, dict):
         raise ConfigError(f"{path}: [servers] must be a table of server profiles")
+    keymap = raw.get("keymap", {})
+    if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()):
+        raise ConfigError(f'{path}: [keymap] maps binding ids to keys, e.g. "app.backup" = "B"')
     allowed = {f.name for f in fields(ServerProfile)} - {"name"}
-    config = Config(path=path)
+    config = Config(path=path, keymap=dict(keymap))
     for name, body in servers_raw.items():
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: [servers.{name}] must be a table")
@@ -160,7 +165,9 @@ def load_config(path: Path | None = None) -> Config:
 def save_config(config: Config, path: Path | None = None) -> Path:
     """Write the config atomically at mode 0600 and return its path."""
     path = path or config.path or paths.config_file()
-    document = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
+    document: dict = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
+    if config.keymap:
+        document["keymap"] = dict(config.keymap)
     paths.write_private_file(path, tomli_w.dumps(document).encode("utf-8"))
     config.path = path
     return path

@@ -100,6 +100,8 @@ class PgBackupApp(App[int]):
             tree.show_config_error(self.profiles.error)
             self.notify(self.profiles.error, title="Config not loaded", severity="error", timeout=30)
         else:
+            if self.profiles.config is not None and self.profiles.config.keymap:
+                self.set_keymap(self.profiles.config.keymap)  # the user's own keys, by binding id
             tree.set_servers(self.profiles.profiles)
             tree.load_idle_servers()
         tree.focus()
