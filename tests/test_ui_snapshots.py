@@ -12,10 +12,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.app import PgBackupApp
 
 from uiutil import write_config
@@ -79,3 +82,28 @@ def test_server_form_after_a_failed_test(snap_compare, fixed_home):
 def test_malformed_config(snap_compare, fixed_home):
     (fixed_home / "config.toml").write_text('[servers.prod]\nport = "5432\n')
     assert snap_compare(PgBackupApp(), terminal_size=SIZE, run_before=settled)
+
+
+class DialogHost(App[None]):
+    """A bare app that opens one dialog: the picture is the dialog, nothing else that varies."""
+
+    def __init__(self, dialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog)
+
+
+def test_backup_dialog_shows_the_exact_command(snap_compare, fixed_home):
+    """A whole-database backup of `shop` on a named server: options and the exact pg_dump command
+    (no password in it). The server is never contacted for a whole database, so the picture does
+    not depend on one; the file name's timestamp is fixed."""
+    target = target_from_dsn("host=db1.example port=5432 user=app", label="prod").with_password("s3cret")
+    dialog = BackupDialog(target, 15, "shop", stamp="20260101T000000Z")
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        assert "s3cret" not in pilot.app.export_screenshot()
+
+    assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)
