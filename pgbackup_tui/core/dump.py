@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psycopg
+
 from . import paths
 from .archive import check_plain_complete, path_size
 from .catalog import write_manifest
@@ -23,6 +25,7 @@ from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
+from .progress_dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
 
@@ -37,6 +40,8 @@ class DumpPreflight:
     output: Path
     selection: ResolvedSelection | None = None
     extensions: list[dict[str, str]] = field(default_factory=list)
+    inventory: DumpInventory | None = None  # tables to copy, with sizes: for progress (#4)
+    inventory_error: str | None = None
 
 
 class DumpJob(Job):
@@ -71,11 +76,13 @@ class DumpJob(Job):
 
         argv = dump_argv(plan, pre.tools, dump_target, fmt=run_format,
                          exclude_relations=pre.selection.exclude if pre.selection else ())
-        code = await self.run_process(argv, plan.target.child_env(self.application_name))
+        progress = self._start_progress(pre, run_format, dump_target)
+        code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=progress.on_line)
+        progress.enter_phase("finishing")
         if code != 0:
             raise JobFailed(f"pg_dump failed (exit {code}): {self.last_error()}; log: {self.log_path}")
 
-        details: dict = {"added": [], "left_out": []}
+        details: dict = {"added": [], "left_out": [], "tables": progress.table_totals()}
         restore_list: list[int] | None = None
         if run_format == "plain":
             check_plain_complete(dump_target)
@@ -112,6 +119,7 @@ class DumpJob(Job):
             "added": details["added"],
             "left_out": details["left_out"],
             "extensions": pre.extensions,
+            "tables": details["tables"],
         }
         write_manifest(final, manifest)
         partial.rename(final)
@@ -124,11 +132,6 @@ class DumpJob(Job):
             details=details | {"manifest": manifest},
         )
 
-    @property
-    def application_name(self) -> str:
-        """PGAPPNAME for our children, so a monitor connection can find their backends."""
-        return f"pgbackup-tui/{self.id}"
-
     def _preflight(self) -> DumpPreflight:
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
@@ -137,16 +140,37 @@ class DumpJob(Job):
             major = version_num // 10000
             tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
             selection = None
+            excluded: set[int] = set()
             if plan.is_selection:
                 selection = resolve_selection(conn, list(plan.tables), plan.dbname,
                                               list(plan.schemas), list(plan.exclude_tables))
             else:
-                require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
+                found = require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
+                excluded = {oid for oid, _ in found.values()}
             extensions = [
                 {"name": name, "version": version}
                 for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")
             ]
-        return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions)
+            try:
+                inventory = take_inventory(conn, plan, selection.relation_oids if selection else None, excluded)
+                inventory_error = None
+            except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
+                inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
+        return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
+                             inventory, inventory_error)
+
+    def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:
+        """Track pg_dump from its start: catalog reading, then each table's COPY."""
+        if pre.inventory_error:
+            self.log(f"progress: could not read table sizes ({pre.inventory_error}); the percentage follows the clock",
+                     level="warning")
+        progress = DumpProgress(self, pre.inventory or DumpInventory((), 0), self.plan, run_format, output)
+        if pre.inventory is not None and pre.inventory.tables:
+            progress.watch_server(self.plan.target, self.plan.dbname)
+        progress.enter_phase("schema")
+        progress.start()
+        self.progress_tracker = progress
+        return progress
 
     def _choose_output(self) -> Path:
         plan = self.plan

@@ -141,6 +141,9 @@ class Job:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._escalation: asyncio.Task | None = None
         self._stderr_tail: list[str] = []  # the children's last lines, for one-line error messages
+        # The job's progress tracker (progress_monitor.ProgressTracker), set by subclasses once
+        # they know what the job will do; run() stops it and sends the final 100 % on success.
+        self.progress_tracker: Any = None
 
     # -- observing ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -153,6 +156,22 @@ class Job:
     def emit(self, event: JobEvent) -> None:
         for listener in list(self._listeners):
             listener(event)
+
+    @property
+    def progress(self) -> Any:
+        """The latest progress.ProgressSnapshot, or None before the first one."""
+        return self.progress_tracker.last if self.progress_tracker is not None else None
+
+    @property
+    def application_name(self) -> str:
+        """PGAPPNAME for our children, so a monitor connection can find their backends."""
+        return f"pgbackup-tui/{self.id}"
+
+    @property
+    def child_pid(self) -> int | None:
+        """The pid of the child running now (its process group has the same id), if any."""
+        process = self._process
+        return process.pid if process is not None and process.returncode is None else None
 
     @property
     def elapsed_s(self) -> float:
@@ -182,10 +201,15 @@ class Job:
         except Exception as exc:  # a bug: keep the traceback in the log, one line for the user
             exit_code, message = EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)"
             self.log(traceback.format_exc().rstrip(), level="error")
+        tracker = self.progress_tracker
+        if tracker is not None:
+            await tracker.stop()  # before cleanup: a database it watches may be dropped
         try:
             await self._cleanup(state)
         except Exception as exc:
             self.log(f"cleanup failed: {exc!r}", level="error")
+        if tracker is not None and state in (JobState.SUCCEEDED, JobState.PARTIAL):
+            tracker.emit_done()
         self.finished_at = time.time()
         self.log(message, level="info" if state in (JobState.SUCCEEDED,) else "error" if state == JobState.FAILED else "warning")
         self.result = JobResult(

@@ -26,6 +26,7 @@ from .inspect import database_exists, database_is_empty
 from .jobs import Job, JobState, Outcome
 from .pgtools import ClientTools, tools_for_archive
 from .plans import RestorePlan, psql_restore_argv, restore_argv
+from .progress_restore import RestoreProgress
 from .toc import Toc, compute_closure, parse_toc, seeds_by_name, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
@@ -49,10 +50,6 @@ class RestoreJob(Job):
         self._workdir: Path | None = None
         self._errors_ignored = 0
 
-    @property
-    def application_name(self) -> str:
-        return f"pgbackup-tui/{self.id}"
-
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
@@ -69,7 +66,17 @@ class RestoreJob(Job):
             argv = psql_restore_argv(plan, check.tools)
         else:
             argv = restore_argv(plan, check.tools, list_file=list_file)
-        code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=self._watch)
+        progress = self.progress_tracker
+        # The target exists now: the monitor can connect to it and watch our backends there.
+        progress.watch_server(plan.target, plan.dbname, indexes=True)
+        progress.enter_phase("schema" if check.toc is not None else "data")
+
+        def on_line(line: str) -> None:
+            self._watch(line)
+            progress.on_line(line)
+
+        code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line)
+        progress.enter_phase("finishing")
         tool = "psql" if check.info.format == "plain" else "pg_restore"
         if code != 0 and not self._errors_ignored:
             undo = " (the new database was dropped)" if plan.create else (
@@ -93,6 +100,7 @@ class RestoreJob(Job):
             raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
         if info.format == "plain":
             await self.in_thread(check_plain_complete, plan.archive)
+            self._start_progress(info, None)
             return ArchiveCheck(info, tools, None)
 
         if info.format == "tar":
@@ -101,13 +109,23 @@ class RestoreJob(Job):
         if toc.dumped_by_major and toc.dumped_by_major > tools.major:
             tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=f"archive {plan.archive}")
             toc = await self._list(tools)
+        progress = self._start_progress(info, toc)
         # Read every byte once, writing the script nowhere: a truncated archive fails here.
         self.log("verifying the archive (reading it through once)")
         code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
                                       plan.target.child_env())
         if code != 0:
             raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
+        progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
+
+    def _start_progress(self, info: ArchiveInfo, toc: Toc | None) -> RestoreProgress:
+        """Track the restore from the verification pass on; the TOC and manifest give the totals."""
+        progress = RestoreProgress(self, self.plan, info, toc, read_manifest(self.plan.archive))
+        progress.enter_phase("preparing")
+        progress.start()
+        self.progress_tracker = progress
+        return progress
 
     async def _list(self, tools: ClientTools) -> Toc:
         assert self._workdir is not None
@@ -143,6 +161,7 @@ class RestoreJob(Job):
                 self.log(f"archive holds a table selection: restoring the {len(included)} entries its manifest lists")
         if included is None:
             return None
+        self.progress_tracker.select(included)
         assert self._workdir is not None
         list_file = self._workdir / "restore.list"
         write_list(toc, included, list_file)

@@ -1,0 +1,262 @@
+"""Progress of a dump: the tables pg_dump will copy, and what its lines and the server say.
+
+Before pg_dump starts (DumpJob's preflight, same connection) we take the size on disk (heap +
+TOAST, pg_table_size) and the expected rows of every table whose data the dump copies: plain
+and partition tables (relkind r), minus extension members, temporary tables, tables a selection
+or --exclude-table leaves out; none at all with --schema-only. Expected rows follow the planner:
+reltuples / relpages scaled to the table's current size (-1 when never analyzed).
+
+While pg_dump runs, a table's fraction is tuples_processed (pg_stat_progress_copy) over its
+expected rows -- or, without a row estimate, COPY's text bytes over its size times the text/heap
+ratio seen so far. Bytes in snapshots are in heap units (done = fraction x size), so a dump and
+a restore of the same backup show the same totals. pg_dump --verbose says "dumping contents of
+table" when a table starts (serially: the previous one has finished) and, with --jobs, "finished
+item N TABLE DATA name". Without the view (server < 14, or a role that may not read it) a serial
+dump's running table is measured by the growth of the output over its size times the
+output/heap ratio of the tables already written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from .identifiers import QualifiedName
+from .jobs import Job
+from .plans import DumpPlan
+from .progress_estimator import ProgressEstimator, WorkItem
+from .progress_monitor import BackendProgress, ProgressTracker, output_size
+
+# Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the
+# estimator corrects them for the machine at hand as the dump goes.
+COMPRESSED_HEAP_BPS = 27e6  # pg_dump's gzip is the bottleneck of a compressed dump
+PLAIN_HEAP_BPS = 100e6
+TABLE_OVERHEAD_S = 0.004
+CATALOG_BASE_S = 0.05
+CATALOG_PER_RELATION_S = 0.0003
+FINISH_BASE_S = 0.02
+FINISH_PER_TABLE_S = 0.0001
+SYNC_BPS = 1e9  # pg_dump fsyncs its output before it exits
+TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
+OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
+RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth
+
+# pg_table_size opens the table (ACCESS SHARE): it waits behind an exclusive lock, which pg_dump
+# would wait for as well -- but the wait belongs to pg_dump, not to our preflight. So the sizes
+# are read under a short lock_timeout, and from the catalog (sizes as of the last VACUUM/ANALYZE)
+# when a table is locked.
+_SIZE_LOCK_TIMEOUT = "500ms"
+_SIZES_NOW = "pg_table_size(c.oid)::int8, c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8"
+_SIZES_FROM_CATALOG = """((c.relpages + coalesce(t.relpages, 0))::int8 * current_setting('block_size')::int8),
+       c.reltuples::float8, c.relpages::int8, c.relpages::int8 * current_setting('block_size')::int8"""
+_TABLES = r"""
+SELECT c.oid::int8, n.nspname, c.relname, {sizes}
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%%' AND n.nspname NOT LIKE 'pg\_temp%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+  AND (%(only)s::oid[] IS NULL OR c.oid = ANY(%(only)s::oid[]))
+  AND NOT c.oid = ANY(%(skip)s::oid[])
+ORDER BY n.nspname, c.relname
+"""
+_RELATIONS = r"""
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%%'
+"""
+_LARGE_OBJECTS = "SELECT EXISTS (SELECT FROM pg_largeobject_metadata), pg_table_size('pg_largeobject')::int8"
+
+_DUMPING = re.compile(r'^pg_dump: dumping contents of table "(.*)"$')
+_FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
+_LARGE_OBJECTS_LINE = "pg_dump: saving large objects"
+
+
+@dataclass(frozen=True)
+class TableSize:
+    oid: int
+    name: QualifiedName
+    bytes: int  # heap + TOAST
+    rows: int  # expected rows, -1 unknown
+
+
+@dataclass(frozen=True)
+class DumpInventory:
+    """What a dump will copy, taken before it starts."""
+
+    tables: tuple[TableSize, ...]
+    relations: int  # relations in the database: pg_dump's catalog reading grows with them
+    large_object_bytes: int | None = None  # None: the dump copies no large objects
+    notes: tuple[str, ...] = field(default=())
+
+
+def expected_rows(reltuples: float, relpages: int, heap_bytes: int) -> int:
+    """The planner's estimate: tuples per page at the last ANALYZE times the pages now."""
+    pages_now = heap_bytes / 8192
+    if reltuples < 0:
+        return -1
+    if relpages > 0:
+        return round(reltuples / relpages * pages_now)
+    return 0 if pages_now == 0 else -1
+
+
+def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozenset[int] | None,
+                   excluded_oids: set[int]) -> DumpInventory:
+    """Sizes and expected rows of the tables `plan` dumps (`only_oids`: a selection's relations)."""
+    relations = conn.execute(_RELATIONS, {}).fetchone()[0]
+    if plan.schema_only:
+        return DumpInventory((), relations)
+    params = {"only": sorted(only_oids) if only_oids is not None else None, "skip": sorted(excluded_oids)}
+    conn.execute(f"SET lock_timeout = '{_SIZE_LOCK_TIMEOUT}'")
+    try:
+        rows = conn.execute(_TABLES.format(sizes=_SIZES_NOW), params).fetchall()
+    except psycopg.errors.LockNotAvailable:
+        rows = conn.execute(_TABLES.format(sizes=_SIZES_FROM_CATALOG), params).fetchall()
+    finally:
+        conn.execute("RESET lock_timeout")
+    tables = tuple(TableSize(oid, QualifiedName(schema, name), size, expected_rows(reltuples, relpages, heap))
+                   for oid, schema, name, size, reltuples, relpages, heap in rows)
+    large_objects = None
+    if not plan.is_selection:  # a selection is dumped with --no-blobs
+        has_any, lo_bytes = conn.execute(_LARGE_OBJECTS).fetchone()
+        large_objects = lo_bytes if has_any else None
+    return DumpInventory(tables, relations, large_objects)
+
+
+def dump_is_compressed(plan: DumpPlan, run_format: str) -> bool:
+    if run_format not in ("custom", "directory"):
+        return False
+    return plan.compress is None or plan.compress > 0
+
+
+def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
+    """The dump as work items with prior costs (seconds)."""
+    rate = COMPRESSED_HEAP_BPS if dump_is_compressed(plan, run_format) else PLAIN_HEAP_BPS
+    items = [WorkItem("catalog", "schema", CATALOG_BASE_S + CATALOG_PER_RELATION_S * inventory.relations,
+                      kind="step")]
+    for table in inventory.tables:
+        items.append(WorkItem(f"table:{table.oid}", "data", TABLE_OVERHEAD_S + table.bytes / rate,
+                              label=str(table.name), kind="table", bytes=table.bytes, rows=table.rows,
+                              info={"oid": table.oid, "name": table.name}))
+    if inventory.large_object_bytes is not None:
+        items.append(WorkItem("large objects", "data", TABLE_OVERHEAD_S + inventory.large_object_bytes / rate,
+                              label="large objects", kind="large objects", bytes=inventory.large_object_bytes))
+    output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[dump_is_compressed(plan, run_format)]
+    items.append(WorkItem("finishing", "finishing",
+                          FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables) + output / SYNC_BPS, kind="step"))
+    return items
+
+
+class DumpProgress(ProgressTracker):
+    """pg_dump's lines, pg_stat_progress_copy and the growing output -> a DumpJob's progress."""
+
+    def __init__(self, job: Job, inventory: DumpInventory, plan: DumpPlan, run_format: str, output: Path) -> None:
+        origin = time.monotonic() - job.elapsed_s
+        estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
+                                      estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs)
+        super().__init__(job, estimator)
+        self.output = output
+        self.compressed = dump_is_compressed(plan, run_format)
+        self.fallback_estimate = ("table counts and output size" if plan.jobs == 1
+                                  else "table counts and elapsed time")
+        self._by_verbose: dict[str, WorkItem] = {}
+        self._by_oid: dict[int, WorkItem] = {}
+        for item in estimator.items:
+            name = item.info.get("name")
+            if name is not None:
+                self._by_verbose.setdefault(f"{name.schema}.{name.name}", item)
+                self._by_oid[item.info["oid"]] = item
+        # COPY text bytes and archive bytes per heap byte, learnt from the tables done so far.
+        self._text = [TEXT_PER_HEAP * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
+        self._out = [OUTPUT_PER_HEAP[self.compressed] * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
+        self._serial_item: WorkItem | None = None
+        self._serial_out0 = 0
+
+    # -- lines -----------------------------------------------------------------------------------
+    def line(self, line: str, now: float) -> None:
+        match = _DUMPING.match(line)
+        if match:
+            item = self._by_verbose.get(match.group(1))
+            if item is not None:
+                self._start_serially(item, now)
+            return
+        match = _FINISHED.match(line)
+        if match:
+            name = match.group(1)
+            for item in self.estimator.running():
+                if item.kind == "table" and item.info["name"].name == name:
+                    self.estimator.finish(item.key, now)
+                    break
+            return
+        if line.startswith(_LARGE_OBJECTS_LINE):
+            item = self.estimator.get("large objects")
+            if item is not None:
+                self._start_serially(item, now)
+
+    def _start_serially(self, item: WorkItem, now: float) -> None:
+        if self.estimator.jobs == 1:
+            # Only the fallback needs the output's size (a directory archive costs a scan).
+            measure = self.probe_failed or self.probe is None or self.probe.polls == 0
+            size = output_size(self.output) if measure else 0
+            previous = self._serial_item
+            if previous is not None and previous.bytes > 0 and self.probe_failed:
+                self._out[0] += max(0, size - self._serial_out0)
+                self._out[1] += previous.bytes
+            self._serial_item, self._serial_out0 = item, size
+        self.estimator.start(item.key, now)
+
+    # -- the server ------------------------------------------------------------------------------
+    def observe_server(self, rows: list[BackendProgress], now: float) -> None:
+        for row in rows:
+            item = self._by_oid.get(row.relid) if row.kind == "copy" and row.relid else None
+            if item is None or item.done:
+                continue
+            item.info["seen_tuples"] = max(item.info.get("seen_tuples", 0), row.tuples)
+            item.info["seen_copy_bytes"] = max(item.info.get("seen_copy_bytes", 0), row.copy_bytes)
+            if item.rows > 0:
+                fraction = row.tuples / item.rows
+            else:
+                fraction = row.copy_bytes / max(1.0, item.bytes * self._text[0] / self._text[1])
+            self.estimator.observe(item.key, fraction, now, rows_done=row.tuples)
+            if item.bytes > 0 and fraction > 0.5:
+                item.info["text_per_heap"] = row.copy_bytes / max(fraction, 1e-9) / item.bytes
+
+    def observe_local(self, now: float) -> None:
+        item = self._serial_item
+        if not self.probe_failed or item is None or not item.running or item.bytes <= 0:
+            return
+        grown = output_size(self.output) - self._serial_out0
+        ratio = self._out[0] / self._out[1]
+        self.estimator.observe(item.key, grown / (item.bytes * ratio), now)
+
+    # -- the record ------------------------------------------------------------------------------
+    def table_totals(self) -> list[dict]:
+        """Each table's rows and bytes, for the result and the manifest (restores read them back).
+
+        bytes: size on disk (heap + TOAST) when the dump started, the unit progress is shown in;
+        copy_bytes: COPY's text bytes; rows: the larger of the last tuples_processed the view
+        showed (a poll may come just before the end) and the planner's estimate. "estimated":
+        true when the view never saw the table (too quick to be caught, or no view): rows is then
+        the planner's estimate and copy_bytes the size times the text/heap ratio seen elsewhere.
+        """
+        ratios = [i.info["text_per_heap"] for i in self.estimator.items if "text_per_heap" in i.info]
+        text_per_heap = sum(ratios) / len(ratios) if ratios else TEXT_PER_HEAP
+        totals = []
+        for item in self.estimator.items:
+            if item.kind != "table":
+                continue
+            seen = item.info.get("seen_tuples")
+            if seen is not None:
+                rows = max(seen, item.rows)
+                copy_bytes = item.info["seen_copy_bytes"] * rows // seen if seen else item.info["seen_copy_bytes"]
+            else:
+                rows = max(0, item.rows)
+                copy_bytes = round(item.bytes * text_per_heap)
+            totals.append({"name": item.label, "rows": rows, "bytes": item.bytes, "copy_bytes": copy_bytes,
+                           "estimated": seen is None})
+        return totals

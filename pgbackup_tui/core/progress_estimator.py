@@ -1,0 +1,388 @@
+"""The progress model: work items with prior costs, this machine's speed, the time left.
+
+A job is a list of work items in phases (preparing, schema, data, indexes, finishing): a table's
+data, an index, "pg_dump reads the catalog", "the archive is read through once". Each item has a
+prior cost in seconds, from its size and constants measured on a small 2-core machine
+(progress_dump.py, progress_restore.py). While the job runs, items start and finish (pg_dump's
+and pg_restore's --verbose lines) and running items report a measured fraction (tuples from
+pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
+position); an item nobody can observe advances with the clock, up to 90 %.
+
+How fast this machine really is comes from the items already done: per phase, the speed factor
+k = seconds spent / prior seconds done, blended with the factor of the whole job until the phase
+has evidence of its own. The remaining time R = sum of (remaining prior cost x k) -- in parallel
+jobs max(longest item, sum / jobs) -- is smoothed into the ETA, and the percentage is
+elapsed / (elapsed + ETA): when the ETA is right, the bar moves linearly in time, whatever the
+sizes. The percentage never goes back, stays below 100 while the job runs and is exactly 100
+when it succeeded (done_snapshot).
+
+This module is pure (no I/O, no clock of its own): callers pass `now` (time.monotonic()).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .progress import PHASE_ORDER, PHASES, ProgressSnapshot
+
+PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
+
+CLOCK_FRACTION_CAP = 0.9  # an unobserved item never claims more than this before it finishes
+MEASURED_FRACTION_CAP = 0.99  # an observed one neither: row estimates are estimates
+PHASE_PRIOR_WEIGHT_S = 1.0  # seconds of prior work a phase's own speed must outweigh
+JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
+EVIDENCE_MEMORY_S = 5.0  # finished items' evidence fades with this time constant
+JOB_PRIOR_WEIGHT_S = 2.0  # the same for the whole job's speed (the prior of every phase)
+ETA_SMOOTHING = 0.3  # share of a new remaining-time estimate taken at each update (about 4/s)
+ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
+ETA_MIN_ELAPSED_S = 1.0
+RUNNING_PERCENT_CAP = 99.5  # 100 means finished, and only done_snapshot says that
+RATE_WINDOW_S = 3.0
+
+
+@dataclass(eq=False)
+class WorkItem:
+    """One thing the job does, with its prior cost; the estimator keeps its progress."""
+
+    key: str
+    phase: str
+    cost_s: float
+    label: str = ""  # the table it is about, as SQL writes it (for `current`)
+    kind: str = "object"  # table | large objects | index | step | object
+    bytes: int = 0  # data items: size in the snapshot's byte units
+    rows: int = -1  # data items: expected rows (-1: unknown)
+    fraction: float = 0.0
+    measured: bool = False  # fraction came from an observation, not from the clock
+    rows_done: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # what the sources need (oid, dump id...)
+
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and self.finished_at is None
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+
+class _Evidence:
+    """Seconds spent and prior seconds done by finished items, fading with age.
+
+    The recent past says most about the next minute: a phase of small tables after a big one
+    moves at its own pace, and the estimate should learn it within seconds.
+    """
+
+    __slots__ = ("spent", "work", "at")
+
+    def __init__(self) -> None:
+        self.spent = self.work = 0.0
+        self.at: float | None = None
+
+    def add(self, spent: float, work: float, now: float) -> None:
+        self.read(now)
+        self.spent += spent
+        self.work += work
+
+    def read(self, now: float) -> tuple[float, float]:
+        if self.at is not None and now > self.at:
+            fade = math.exp(-(now - self.at) / EVIDENCE_MEMORY_S)
+            self.spent *= fade
+            self.work *= fade
+        self.at = now if self.at is None else max(self.at, now)
+        return self.spent, self.work
+
+
+class ProgressEstimator:
+    """Work items + observations -> snapshots. Not thread-safe: feed it from one thread.
+
+    Bookkeeping is incremental (sums per phase, the set of running items), so a snapshot costs
+    time in proportion to the items running, not to the thousands a restore may list.
+    """
+
+    def __init__(self, items: Iterable[WorkItem], *, origin: float, estimate: str, jobs: int = 1) -> None:
+        self.items: list[WorkItem] = []
+        self._by_key: dict[str, WorkItem] = {}
+        self._running: dict[str, WorkItem] = {}
+        self._evidence: dict[str, _Evidence] = defaultdict(_Evidence)
+        self._pending: dict[str, float] = defaultdict(float)  # phase -> prior cost not started yet
+        self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
+        self._done_bytes = self._done_rows = self._tables_done = 0
+        self.add_items(items)
+        self.origin = origin  # monotonic time at which the job started
+        self.estimate = estimate
+        self.jobs = max(1, jobs)
+        self.phase = "preparing"
+        self._percent = 0.0
+        self._eta: float | None = None
+        self._last_t: float | None = None
+        self._rate_samples: deque[tuple[float, float]] = deque()
+        self._rate: float | None = None
+
+    # -- items ---------------------------------------------------------------------------------
+    def add_items(self, items: Iterable[WorkItem]) -> None:
+        for item in items:
+            if item.key in self._by_key:
+                raise ValueError(f"duplicate work item {item.key!r}")
+            self.items.append(item)
+            self._by_key[item.key] = item
+        self._recount()
+
+    def remove_items(self, keys: Iterable[str]) -> None:
+        """Forget items that will not run (e.g. entries a --use-list leaves out)."""
+        gone = set(keys)
+        self.items = [item for item in self.items if item.key not in gone]
+        self._by_key = {item.key: item for item in self.items}
+        self._running = {key: item for key, item in self._running.items() if key not in gone}
+        self._recount()
+
+    def _recount(self) -> None:
+        self._pending.clear()
+        self._pending_max.clear()
+        self._done_bytes = self._done_rows = self._tables_done = 0
+        for item in self.items:
+            if item.started_at is None and not item.done:
+                self._pending[item.phase] += item.cost_s
+            if item.done:
+                self._count_done(item)
+        data = [item for item in self.items if _is_data(item)]
+        self.bytes_total = sum(item.bytes for item in data)
+        self.tables_total = sum(1 for item in data if item.kind == "table")
+
+    def get(self, key: str) -> WorkItem | None:
+        return self._by_key.get(key)
+
+    def in_phase(self, phase: str) -> list[WorkItem]:
+        return [item for item in self.items if item.phase == phase]
+
+    def running(self) -> list[WorkItem]:
+        return list(self._running.values())
+
+    # -- events --------------------------------------------------------------------------------
+    def enter_phase(self, phase: str, now: float) -> None:
+        """The job moved on to `phase`: what comes before it is over.
+
+        With --jobs, data and index items overlap, so entering `indexes` does not end data items
+        (pg_restore says when each finishes); everything else is strictly in order.
+        """
+        order = PHASE_ORDER[phase]
+        if order < PHASE_ORDER[self.phase]:
+            return
+        self.phase = phase
+        overlapping = self.jobs > 1 and phase in PARALLEL_PHASES
+        for item in self.items:
+            if PHASE_ORDER[item.phase] >= order or item.done:
+                continue
+            if overlapping and item.phase in PARALLEL_PHASES:
+                continue
+            self._close(item, now)
+        self._start_next_step(phase, now)
+
+    def start(self, key: str, now: float) -> WorkItem | None:
+        """`key` started. In serial jobs that ends whatever ran before it."""
+        item = self._by_key.get(key)
+        if item is None or item.done or item.running:
+            return item
+        if PHASE_ORDER[item.phase] > PHASE_ORDER[self.phase]:
+            self.enter_phase(item.phase, now)
+        if self.jobs == 1 or item.phase not in PARALLEL_PHASES:
+            for other in self.running():
+                if other.kind != "step":
+                    self._close(other, now)
+        self._begin(item, now)
+        return item
+
+    def observe(self, key: str, fraction: float, now: float, rows_done: int | None = None) -> None:
+        """A measured fraction (0..1) of a running item; starts it if no line said so yet."""
+        item = self._by_key.get(key)
+        if item is None or item.done:
+            return
+        if item.started_at is None:
+            self.start(key, now)
+        item.fraction = max(item.fraction, min(MEASURED_FRACTION_CAP, max(0.0, fraction)))
+        item.measured = True
+        if rows_done is not None:
+            item.rows_done = max(item.rows_done, rows_done)
+
+    def finish(self, key: str, now: float) -> None:
+        item = self._by_key.get(key)
+        if item is not None and not item.done:
+            self._close(item, now)
+            if item.kind == "step":
+                self._start_next_step(item.phase, now)
+
+    def _begin(self, item: WorkItem, now: float) -> None:
+        item.started_at = now
+        self._pending[item.phase] -= item.cost_s
+        self._pending_max.pop(item.phase, None)
+        self._running[item.key] = item
+
+    def _close(self, item: WorkItem, now: float) -> None:
+        if item.running:
+            del self._running[item.key]
+            if not item.info.get("no_evidence") and now > item.started_at:
+                self._evidence[item.phase].add(now - item.started_at, item.cost_s, now)
+        else:  # never seen running: it counts as done, but says nothing about speed
+            self._pending[item.phase] -= item.cost_s
+            self._pending_max.pop(item.phase, None)
+        item.finished_at = now
+        item.fraction = 1.0
+        if item.rows >= 0:
+            item.rows_done = max(item.rows_done, item.rows)
+        self._count_done(item)
+
+    def _count_done(self, item: WorkItem) -> None:
+        if _is_data(item):
+            self._done_bytes += item.bytes
+            if item.kind == "table":
+                self._tables_done += 1
+                self._done_rows += item.rows_done
+
+    def _start_next_step(self, phase: str, now: float) -> None:
+        """Steps (work nobody names: "pg_dump reads the catalog") run one after another."""
+        steps = [item for item in self.in_phase(phase) if item.kind == "step" and not item.done]
+        if steps and not any(step.running for step in steps):
+            self._begin(steps[0], now)
+
+    # -- estimating ----------------------------------------------------------------------------
+    def speeds(self, now: float) -> dict[str, float]:
+        """Seconds this machine takes per prior second, per phase (1.0 = as the constants say).
+
+        Evidence: finished items (fading with age) and running items with a measured fraction.
+        A phase without evidence of its own takes the whole job's factor.
+        """
+        running: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for item in self._running.values():
+            if item.measured and item.fraction > 0:
+                running[item.phase][0] += now - item.started_at
+                running[item.phase][1] += item.cost_s * item.fraction
+        per_phase = {}
+        job_spent = job_work = 0.0
+        for phase in PHASES:
+            spent, work = self._evidence[phase].read(now) if phase in self._evidence else (0.0, 0.0)
+            spent += running[phase][0] if phase in running else 0.0
+            work += running[phase][1] if phase in running else 0.0
+            per_phase[phase] = (spent, work)
+            job_spent += spent
+            job_work += work
+        # Half of the job's factor carries over to a phase that has no evidence yet: part of it
+        # is the machine (shared by all phases), part the data of the phase it was measured in.
+        job_k = ((JOB_PRIOR_WEIGHT_S + job_spent) / (JOB_PRIOR_WEIGHT_S + job_work)) ** JOB_FACTOR_SHARE
+        return {phase: (PHASE_PRIOR_WEIGHT_S * job_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
+                for phase, (spent, work) in per_phase.items()}
+
+    def _fraction(self, item: WorkItem, now: float, k: float) -> float:
+        if item.done:
+            return 1.0
+        if not item.running:
+            return 0.0
+        if item.measured:
+            return item.fraction
+        by_clock = (now - item.started_at) / max(1e-6, item.cost_s * k)
+        return min(CLOCK_FRACTION_CAP, max(item.fraction, by_clock))
+
+    def remaining_s(self, now: float, speeds: dict[str, float] | None = None) -> float:
+        """Seconds of work left at this machine's speed."""
+        speeds = speeds or self.speeds(now)
+        parallel = self.jobs > 1
+        serial = par_sum = par_max = 0.0
+        for phase, cost in self._pending.items():
+            if cost <= 1e-9:
+                continue
+            if parallel and phase in PARALLEL_PHASES:
+                par_sum += cost * speeds[phase]
+                par_max = max(par_max, self._largest_pending(phase) * speeds[phase])
+            else:
+                serial += cost * speeds[phase]
+        for item in self._running.values():
+            k = speeds[item.phase]
+            left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+            if parallel and item.phase in PARALLEL_PHASES:
+                par_sum += left
+                par_max = max(par_max, left)
+            else:
+                serial += left
+        return serial + max(par_max, par_sum / self.jobs)
+
+    def _largest_pending(self, phase: str) -> float:
+        if phase not in self._pending_max:
+            self._pending_max[phase] = max((item.cost_s for item in self.items if item.phase == phase
+                                            and item.started_at is None and not item.done), default=0.0)
+        return self._pending_max[phase]
+
+    def snapshot(self, now: float) -> ProgressSnapshot:
+        """The progress at `now`; call it at a steady pace (it smooths over calls)."""
+        elapsed = max(0.0, now - self.origin)
+        speeds = self.speeds(now)
+        remaining = self.remaining_s(now, speeds)
+        if self._eta is None or self._last_t is None:
+            eta = remaining
+        else:
+            predicted = max(0.0, self._eta - (elapsed - self._last_t))
+            eta = predicted + ETA_SMOOTHING * (remaining - predicted)
+        self._eta, self._last_t = eta, elapsed
+        total = elapsed + eta
+        raw = 100.0 * elapsed / total if total > 0 else 0.0
+        self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
+        shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_MIN_ELAPSED_S) else None
+        return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)
+
+    def done_snapshot(self, now: float) -> ProgressSnapshot:
+        """The last snapshot of a job that succeeded: 100 %, every item done."""
+        for item in self.items:
+            if not item.done:
+                self._close(item, now)
+        self._percent = 100.0
+        return self._build(max(0.0, now - self.origin), 100.0, "done", 0.0, now, self.speeds(now))
+
+    def _shown_phase(self) -> str:
+        running = [item.phase for item in self._running.values() if item.kind != "step"]
+        return min(running, key=PHASE_ORDER.__getitem__) if running else self.phase
+
+    def _build(self, elapsed: float, percent: float, phase: str, eta: float | None, now: float,
+               speeds: dict[str, float]) -> ProgressSnapshot:
+        bytes_done = float(self._done_bytes)
+        rows_done = self._done_rows
+        for item in self._running.values():
+            if _is_data(item):
+                bytes_done += item.bytes * self._fraction(item, now, speeds[item.phase])
+                if item.kind == "table":
+                    rows_done += item.rows_done
+        current = tuple(dict.fromkeys(item.label for item in self._running.values()
+                                      if item.label and item.phase == phase))
+        return ProgressSnapshot(
+            elapsed_s=elapsed,
+            phase=phase,
+            percent=percent,
+            bytes_done=int(bytes_done),
+            bytes_total=self.bytes_total,
+            rows_done=rows_done,
+            tables_done=self._tables_done,
+            tables_total=self.tables_total,
+            current=current,
+            eta_s=eta,
+            rate_bps=self._update_rate(elapsed, bytes_done, phase),
+            estimate=self.estimate,
+        )
+
+    def _update_rate(self, elapsed: float, bytes_done: float, phase: str) -> float | None:
+        """Bytes per second over the last few seconds of the data phase (the last one after it)."""
+        if phase != "data":
+            return self._rate
+        samples = self._rate_samples
+        samples.append((elapsed, bytes_done))
+        while len(samples) > 2 and samples[0][0] < elapsed - RATE_WINDOW_S:
+            samples.popleft()
+        (t0, b0), (t1, b1) = samples[0], samples[-1]
+        if t1 - t0 >= 0.5:
+            self._rate = max(0.0, (b1 - b0) / (t1 - t0))
+        return self._rate
+
+
+def _is_data(item: WorkItem) -> bool:
+    """Items whose bytes and rows the snapshot counts: table data and large objects."""
+    return item.phase == "data" and item.kind in ("table", "large objects")
