@@ -13,6 +13,7 @@ import getpass
 import json
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.dump import DumpJob
 from ..core.errors import ConnectError
 from ..core.identifiers import parse_qualified_name, parse_schema_name
-from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine
+from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
+from ..core.progress import ProgressSnapshot
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
 
@@ -76,16 +78,25 @@ def build_job(args: argparse.Namespace) -> Job:
 
 
 class Reporter:
-    """Prints job events the way --progress asks."""
+    """Prints job events the way --progress asks.
+
+    plain: the job's log lines and, about once a second, a progress line, all on stderr.
+    jsonl: one JSON object per progress update (about 4 a second) on stdout, then `finished`.
+    """
+
+    PLAIN_INTERVAL_S = 1.0
 
     def __init__(self, mode: str) -> None:
         if mode == "auto":
             mode = "plain" if sys.stderr.isatty() else "none"
         self.mode = mode
+        self._last_plain: float | None = None
 
     def __call__(self, event: JobEvent) -> None:
         if isinstance(event, LogLine) and self.mode == "plain":
             print(event.text, file=sys.stderr, flush=True)
+        elif isinstance(event, ProgressUpdated):
+            self._progress(event.progress)
         elif isinstance(event, JobFinished) and self.mode == "jsonl":
             result = event.result
             print(json.dumps({
@@ -93,6 +104,16 @@ class Reporter:
                 "path": str(result.output_path) if result.output_path else None,
                 "duration_s": round(result.duration_s, 3), "bytes": result.bytes_written,
             }), flush=True)
+
+    def _progress(self, snapshot: ProgressSnapshot) -> None:
+        if self.mode == "jsonl":
+            print(json.dumps(snapshot.as_json()), flush=True)
+        elif self.mode == "plain":
+            now = time.monotonic()
+            # Interleaved with pg_dump's own lines: one a second is readable, four is a flood.
+            if snapshot.phase == "done" or self._last_plain is None or now - self._last_plain >= self.PLAIN_INTERVAL_S:
+                self._last_plain = now
+                print(f"progress: {snapshot.summary()}", file=sys.stderr, flush=True)
 
 
 async def _run(job: Job) -> None:
