@@ -1,0 +1,219 @@
+"""How truthful is the progress of a dump and a restore? Run by hand; prints figures (not a test).
+
+    .venv/bin/python scripts/bench_progress.py [--scale 1.0] [--jobs 1] [--format custom] [--items]
+
+Builds a throwaway cluster (core/sandbox.py) with a database whose biggest table holds about
+70 % of the data and ~200 small tables hold the rest, dumps it with a real DumpJob, restores the
+archive with a real RestoreJob (--create), and prints for each, against issue #4's targets:
+
+  - max |percent - 100 * elapsed / duration| over the updates after 5 %       (<= 10 points)
+  - max |ETA - real remaining| / real remaining over the updates after 25 %   (<= 20 %), also
+    counted only while >= 2 s remain (below that the ETA is shown as "0m01s" anyway)
+  - percent never decreasing, and the last update at exactly 100 with phase "done"
+  - updates per second and the longest gap between two updates
+  - what the monitoring cost: CPU of the polling thread and ticks in this process, and CPU of
+    the monitor's backend on the server, as a share of one core over the job     (< 5 %)
+
+--items adds, per phase and kind of work item, the prior cost against the time really spent:
+the figures the constants in progress_dump.py / progress_restore.py were tuned with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pgbackup_tui.core.connect import target_from_dsn  # noqa: E402
+from pgbackup_tui.core.dump import DumpJob  # noqa: E402
+from pgbackup_tui.core.jobs import Job, JobState, ProgressUpdated  # noqa: E402
+from pgbackup_tui.core.plans import DumpPlan, RestorePlan  # noqa: E402
+from pgbackup_tui.core.restore import RestoreJob  # noqa: E402
+from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
+
+BIG_ROWS = 5_000_000
+SMALL_TABLES = 200
+SMALL_ROWS = 12_000  # on average; they vary from 0.3x to 1.7x
+
+BUILD_SQL = """
+CREATE TABLE public.events (
+    id bigint PRIMARY KEY, occurred_at timestamptz NOT NULL, kind text NOT NULL,
+    amount numeric(12,2), payload text);
+INSERT INTO public.events
+SELECT g, timestamptz '2024-01-01' + g * interval '1 second', 'kind_' || (g % 17), (g % 100000) / 100.0,
+       md5(g::text) || repeat(substr(md5((g * 7)::text), 1, 8), 1 + g % 6)
+FROM generate_series(1, {big_rows}) g;
+CREATE INDEX events_occurred_at_idx ON public.events (occurred_at);
+CREATE SCHEMA small;
+DO $$ BEGIN FOR i IN 1..{small_tables} LOOP
+  EXECUTE format('CREATE TABLE small.t_%s (id int PRIMARY KEY, label text, value double precision, note text)',
+                 lpad(i::text, 3, '0'));
+  EXECUTE format('INSERT INTO small.t_%s SELECT g, ''label '' || g, random(), md5(g::text) '
+                 'FROM generate_series(1, %s) g', lpad(i::text, 3, '0'),
+                 ({small_rows} * (0.3 + 1.4 * ((i * 37) % 100) / 100.0))::int);
+END LOOP; END $$;
+VACUUM ANALYZE;
+"""
+
+
+class Recorder:
+    """Collects a job's snapshots and the monitor backend's CPU time as they come."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.snapshots: list = []
+        self.arrivals: list[float] = []
+        self.server_cpu_s = 0.0
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        job.subscribe(self)
+
+    def __call__(self, event) -> None:
+        if not isinstance(event, ProgressUpdated):
+            return
+        self.snapshots.append(event.progress)
+        self.arrivals.append(time.monotonic())
+        tracker = self.job.progress_tracker
+        pid = tracker.probe.backend_pid if tracker is not None and tracker.probe else None
+        if pid:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.server_cpu_s = (int(fields[11]) + int(fields[12])) / self._ticks
+            except (OSError, IndexError, ValueError):
+                pass
+
+
+def figures(recorder: Recorder) -> dict[str, object]:
+    job, snaps = recorder.job, recorder.snapshots
+    total = job.result.duration_s
+    deviation = max((abs(s.percent - 100 * s.elapsed_s / total) for s in snaps
+                     if s.percent >= 5 and s.phase != "done"), default=0.0)
+    eta_errors, eta_errors_2s = [], []
+    for s in snaps:
+        if s.percent < 25 or s.eta_s is None or s.phase == "done":
+            continue
+        remaining = total - s.elapsed_s
+        if remaining <= 0:
+            continue
+        error = abs(s.eta_s - remaining) / remaining
+        eta_errors.append(error)
+        if remaining >= 2.0:
+            eta_errors_2s.append(error)
+    gaps = [b - a for a, b in zip(recorder.arrivals, recorder.arrivals[1:])]
+    tracker = job.progress_tracker
+    client_cpu = tracker.cpu_s if tracker else 0.0
+    return {
+        "duration_s": f"{total:.1f}",
+        "max |percent - time share| after 5%": f"{deviation:.1f} points",
+        "max ETA error after 25%": f"{100 * max(eta_errors, default=0):.0f} %",
+        "max ETA error after 25%, >= 2 s left": f"{100 * max(eta_errors_2s, default=0):.0f} %",
+        "monotonic": all(a.percent <= b.percent for a, b in zip(snaps, snaps[1:])),
+        "last update 100 % / done": bool(snaps) and snaps[-1].percent == 100 and snaps[-1].phase == "done",
+        "updates per second": f"{len(snaps) / total:.1f}",
+        "longest gap between updates": f"{max(gaps, default=0):.2f} s",
+        "polls": tracker.probe.polls if tracker and tracker.probe else 0,
+        "estimate": snaps[-1].estimate if snaps else "",
+        "monitor CPU, this process": f"{client_cpu:.2f} s = {100 * client_cpu / total:.2f} % of a core",
+        "monitor CPU, its backend": f"{recorder.server_cpu_s:.2f} s = {100 * recorder.server_cpu_s / total:.2f} % of a core",
+    }
+
+
+def item_report(job: Job) -> list[str]:
+    """Prior cost vs seconds really spent, per phase and kind (only items seen start and end)."""
+    sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for item in job.progress_tracker.estimator.items:
+        if item.started_at is None or item.finished_at is None:
+            continue
+        key = (item.phase, item.kind if item.kind != "object" else item.info.get("entry").desc
+               if item.info.get("entry") else item.kind)
+        if item.kind == "table":
+            key = (item.phase, "big table" if item.bytes > 50e6 else "small table")
+        sums[key][0] += 1
+        sums[key][1] += item.cost_s
+        sums[key][2] += item.finished_at - item.started_at
+    lines = [f"  {phase:10} {kind:22} n={n:<5} prior {prior:7.2f} s  real {real:7.2f} s  real/prior {real / prior if prior else 0:5.2f}"
+             for (phase, kind), (n, prior, real) in sorted(sums.items())]
+    timed = [item for item in job.progress_tracker.estimator.items if item.started_at and item.finished_at]
+    timed.sort(key=lambda item: item.finished_at - item.started_at, reverse=True)
+    lines.append("  longest items:")
+    lines += [f"    {item.key[:30]:30} {item.label[:24]:24} prior {item.cost_s:6.2f} s  real {item.finished_at - item.started_at:6.2f} s"
+              for item in timed[:6]]
+    return lines
+
+
+def trace(recorder: Recorder) -> list[str]:
+    """About one snapshot a second: elapsed, ideal %, shown %, ETA vs real remaining."""
+    total = recorder.job.result.duration_s
+    lines, next_t = [], 0.0
+    for s in recorder.snapshots:
+        if s.elapsed_s >= next_t or s.phase == "done":
+            next_t = s.elapsed_s + 1.0
+            eta = "  -  " if s.eta_s is None else f"{s.eta_s:5.1f}"
+            lines.append(f"  t={s.elapsed_s:5.1f} ideal {100 * s.elapsed_s / total:5.1f} shown {s.percent:5.1f} "
+                         f"eta {eta} real {total - s.elapsed_s:5.1f} {s.phase:9} {','.join(s.current)[:40]}")
+    return lines
+
+
+async def run(job: Job) -> Recorder:
+    recorder = Recorder(job)
+    result = await job.run()
+    if result.state != JobState.SUCCEEDED:
+        raise SystemExit(f"{job.title}: {result.state.value}: {result.message}")
+    return recorder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the data size (1.0: about 1 GB on disk)")
+    parser.add_argument("--jobs", type=int, default=1, help="--jobs for both (needs --format directory above 1)")
+    parser.add_argument("--format", default="custom", choices=("custom", "directory", "tar"))
+    parser.add_argument("--items", action="store_true", help="print prior vs real time per kind of work")
+    parser.add_argument("--trace", action="store_true", help="print about one update a second")
+    parser.add_argument("--runs", type=int, default=1, help="dump and restore this many times (same data)")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="pgbackup-bench-"))
+    os.environ["PGBACKUP_TUI_HOME"] = str(home)
+    with Sandbox() as sandbox:
+        started = time.monotonic()
+        sandbox.create_database("bench")
+        sandbox.psql(BUILD_SQL.format(big_rows=int(BIG_ROWS * args.scale), small_tables=SMALL_TABLES,
+                                      small_rows=int(SMALL_ROWS * args.scale)), "bench")
+        size = sandbox.psql("SELECT pg_size_pretty(pg_database_size('bench'))", "bench").strip()
+        print(f"built database bench ({size}) in {time.monotonic() - started:.0f} s", flush=True)
+        target = target_from_dsn(sandbox.dsn())
+        for attempt in range(1, args.runs + 1):
+            dump_job = DumpJob(DumpPlan(target=target, dbname="bench", format=args.format, jobs=args.jobs))
+            dump = asyncio.run(run(dump_job))
+            restore_job = RestoreJob(RestorePlan(archive=dump_job.result.output_path, target=target,
+                                                 dbname=f"bench_restored_{attempt}", create=True, jobs=args.jobs))
+            restore = asyncio.run(run(restore_job))
+            sandbox.drop_database(f"bench_restored_{attempt}")
+            report(attempt, dump, restore, args)
+
+
+def report(attempt: int, dump: Recorder, restore: Recorder, args: argparse.Namespace) -> None:
+    rows = [(f"run {attempt}", "dump", "restore")]
+    dump_figures, restore_figures = figures(dump), figures(restore)
+    rows += [(name, str(value), str(restore_figures[name])) for name, value in dump_figures.items()]
+    width = max(len(r[0]) for r in rows)
+    for name, a, b in rows:
+        print(f"{name:{width}}  {a:42}  {b}")
+    for label, recorder in (("dump", dump), ("restore", restore)):
+        if args.items:
+            print(f"{label}: prior cost vs real time")
+            print("\n".join(item_report(recorder.job)))
+        if args.trace:
+            print(f"{label}: trace")
+            print("\n".join(trace(recorder)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
