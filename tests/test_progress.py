@@ -1,0 +1,288 @@
+"""Progress (#4) on real clusters: the mechanics, not the timing (scripts/bench_progress.py does that).
+
+A module database holds public.events (300k wide rows: its COPY lasts long enough to be polled
+several times) and a handful of small and awkwardly named tables; the shop sample serves the
+CLI tests. What is asserted: percentages never go back and end at exactly 100 with phase done,
+the table being copied is named and measured from pg_stat_progress_copy, the totals match the
+archive's TOC and the manifest, and a role that may not read the view falls back (and says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core.catalog import read_manifest
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.jobs import JobState, LogLine, ProgressUpdated
+from pgbackup_tui.core.plans import DumpPlan, RestorePlan
+from pgbackup_tui.core.progress import ProgressSnapshot
+from pgbackup_tui.core.progress_dump import expected_rows
+from pgbackup_tui.core.progress_estimator import ProgressEstimator, WorkItem
+from pgbackup_tui.core.progress_restore import entry_matches
+from pgbackup_tui.core.restore import RestoreJob
+from pgbackup_tui.core.toc import parse_toc
+
+SOURCE = "progress_src"
+EVENTS_ROWS = 300_000
+FALLBACK_ROWS = 200_000
+JSON_KEYS = {"event", "elapsed_s", "phase", "percent", "bytes_done", "bytes_total", "rows_done",
+             "tables_done", "tables_total", "current", "eta_s"}
+
+BUILD = f"""
+CREATE TABLE public.events (id bigint PRIMARY KEY, at timestamptz NOT NULL, kind text, payload text);
+INSERT INTO public.events
+SELECT g, timestamptz '2024-01-01' + g * interval '1 second', 'kind_' || (g % 13),
+       md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text)
+FROM generate_series(1, {EVENTS_ROWS}) g;
+CREATE INDEX events_at_idx ON public.events (at);
+CREATE TABLE public.small (id int PRIMARY KEY, label text);
+INSERT INTO public.small SELECT g, 'label ' || g FROM generate_series(1, 500) g;
+CREATE TABLE public.empty (id int);
+CREATE SCHEMA "Odd Name";
+CREATE TABLE "Odd Name"."Mixed Case" (id int PRIMARY KEY, "dot.col" text);
+INSERT INTO "Odd Name"."Mixed Case" SELECT g, 'x' FROM generate_series(1, 50) g;
+CREATE TABLE public.measurements (day date NOT NULL, value int) PARTITION BY RANGE (day);
+CREATE TABLE public.measurements_2024 PARTITION OF public.measurements
+    FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE public.measurements_other PARTITION OF public.measurements DEFAULT;
+INSERT INTO public.measurements SELECT date '2024-01-01' + g, g FROM generate_series(0, 500) g;
+CREATE VIEW public.recent AS SELECT id FROM public.events WHERE id > 10;
+CREATE MATERIALIZED VIEW public.kinds AS SELECT DISTINCT kind FROM public.events;
+VACUUM ANALYZE;
+"""
+# Tables whose data a dump copies (relkind r: partitions, not their parent; no views).
+DATA_TABLES = {"public.events", "public.small", "public.empty", '"Odd Name"."Mixed Case"',
+               "public.measurements_2024", "public.measurements_other"}
+
+
+@pytest.fixture(scope="module")
+def progress_db(sandbox):
+    sandbox.create_database(SOURCE)
+    sandbox.psql(BUILD, SOURCE)
+    yield SOURCE
+    sandbox.drop_database(SOURCE)
+
+
+def record(job) -> tuple[list[ProgressSnapshot], list[str]]:
+    """Subscribe before the job runs: its snapshots and its log lines, in order."""
+    snapshots: list[ProgressSnapshot] = []
+    lines: list[str] = []
+
+    def listener(event) -> None:
+        if isinstance(event, ProgressUpdated):
+            snapshots.append(event.progress)
+        elif isinstance(event, LogLine):
+            lines.append(event.text)
+
+    job.subscribe(listener)
+    return snapshots, lines
+
+
+def assert_monotonic_and_done(snapshots: list[ProgressSnapshot]) -> None:
+    assert len(snapshots) >= 3
+    percents = [s.percent for s in snapshots]
+    assert percents == sorted(percents), "the percentage went back"
+    assert snapshots[-1].percent == 100 and snapshots[-1].phase == "done"
+    assert all(s.percent < 100 for s in snapshots[:-1]), "100 % before the job ended"
+    elapsed = [s.elapsed_s for s in snapshots]
+    assert elapsed == sorted(elapsed)
+
+
+def toc_table_data(archive: Path) -> int:
+    listing = subprocess.run(["pg_restore", "--list", str(archive)], check=True, capture_output=True, text=True).stdout
+    return sum(1 for entry in parse_toc(listing).entries if entry.desc == "TABLE DATA")
+
+
+@pytest.mark.parametrize(("fmt", "jobs"), [("custom", 1), ("directory", 2)])
+async def test_dump_progress_names_and_measures_the_table_being_copied(sandbox, home, progress_db, fmt, jobs):
+    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db, format=fmt, jobs=jobs))
+    snapshots, _ = record(job)
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+
+    assert_monotonic_and_done(snapshots)
+    assert {s.tables_total for s in snapshots} == {len(DATA_TABLES)} == {toc_table_data(result.output_path)}
+    # Mid-COPY: the view's tuples, neither 0 nor all, for the table the verbose line named.
+    mid_copy = [s for s in snapshots if s.current == ("public.events",) and 0 < s.rows_done < EVENTS_ROWS]
+    assert mid_copy, [(s.phase, s.current, s.rows_done) for s in snapshots]
+    assert all(s.phase == "data" and s.estimate.startswith("pg_stat_progress_copy") for s in mid_copy)
+    assert all(0 < s.bytes_done < s.bytes_total for s in mid_copy)
+    last = snapshots[-1]
+    assert last.tables_done == last.tables_total and last.bytes_done == last.bytes_total
+    assert last.rows_done == EVENTS_ROWS + 500 + 50 + 501
+    assert last.as_json()["percent"] == 100
+
+
+async def test_dump_records_each_tables_rows_in_result_and_manifest(sandbox, home, progress_db):
+    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db))
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    manifest = read_manifest(result.output_path)
+    assert manifest["tables"] == result.details["tables"]
+    tables = {t["name"]: t for t in manifest["tables"]}
+    assert set(tables) == DATA_TABLES
+    events = tables["public.events"]
+    assert events["rows"] == EVENTS_ROWS and events["estimated"] is False  # seen by the view, VACUUMed count
+    assert events["bytes"] > 30 << 20 and events["copy_bytes"] > 20 << 20
+    assert tables['"Odd Name"."Mixed Case"']["rows"] == 50
+    assert tables["public.empty"]["rows"] == 0
+
+
+async def test_restore_progress_uses_the_manifest_and_ends_at_100(sandbox, home, progress_db, fresh_db_name):
+    dumped = await DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db)).run()
+    manifest_tables = read_manifest(dumped.output_path)["tables"]
+    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),
+                                 dbname=fresh_db_name, create=True))
+    snapshots, _ = record(job)
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+
+    assert_monotonic_and_done(snapshots)
+    phases = [s.phase for s in snapshots]
+    for earlier, later in [("preparing", "data"), ("data", "indexes")]:
+        assert earlier in phases and later in phases and phases.index(earlier) < phases.index(later)
+    assert all(s.estimate == "pg_stat_progress_copy + backup manifest" for s in snapshots)
+    assert {s.bytes_total for s in snapshots} == {sum(t["bytes"] for t in manifest_tables)}
+    assert {s.tables_total for s in snapshots} == {len(DATA_TABLES)}
+    assert any(s.current == ("public.events",) and 0 < s.rows_done < EVENTS_ROWS for s in snapshots)
+    assert snapshots[-1].rows_done == sum(t["rows"] for t in manifest_tables)
+
+
+async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home, progress_db, fresh_db_name):
+    dumped = await DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db,
+                                    format="directory", jobs=2)).run()
+    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),
+                                 dbname=fresh_db_name, create=True, jobs=2))
+    snapshots, _ = record(job)
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    assert_monotonic_and_done(snapshots)
+    assert "public.events" in {name for s in snapshots for name in s.current}
+
+
+def test_cli_jsonl_is_one_progress_object_per_line_then_finished(sandbox, home):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--progress", "jsonl")
+    assert dumped.returncode == 0, dumped.stderr
+    lines = [json.loads(line) for line in dumped.stdout.splitlines()[:-1]]  # the last line is the path
+    assert Path(dumped.stdout.splitlines()[-1]).exists()
+    progress, finished = lines[:-1], lines[-1]
+    assert progress and all(set(obj) == JSON_KEYS and obj["event"] == "progress" for obj in progress)
+    assert [p["percent"] for p in progress] == sorted(p["percent"] for p in progress)
+    assert progress[-1]["percent"] == 100 and progress[-1]["phase"] == "done" and progress[-1]["eta_s"] == 0
+    assert all(isinstance(p["current"], list) for p in progress)
+    assert finished["event"] == "finished" and finished["status"] == "succeeded" and finished["exit_code"] == 0
+    assert "progress:" not in dumped.stderr
+
+
+def test_cli_plain_prints_progress_lines_on_stderr(sandbox, home):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--progress", "plain")
+    assert dumped.returncode == 0, dumped.stderr
+    progress = [line for line in dumped.stderr.splitlines() if line.startswith("progress: ")]
+    assert progress and progress[-1].startswith("progress: 100% done")
+    assert "pg_dump: dumping contents of table" in dumped.stderr  # the verbose lines stay
+    assert len(dumped.stdout.splitlines()) == 1  # stdout: the path only
+
+
+async def test_unprivileged_role_without_the_view_falls_back(sandbox, home, fresh_db_name):
+    role = "progress_no_view"
+    sandbox.psql(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOSUPERUSER")
+    sandbox.create_database(fresh_db_name, owner=role)
+    sandbox.psql(f"""SET ROLE {role};
+        CREATE TABLE public.rows (id int PRIMARY KEY, note text);
+        INSERT INTO public.rows SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, {FALLBACK_ROWS}) g;
+        RESET ROLE;
+        VACUUM ANALYZE public.rows;
+        REVOKE SELECT ON pg_catalog.pg_stat_progress_copy FROM PUBLIC;""", fresh_db_name)
+    try:
+        dsn = sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}")
+        job = DumpJob(DumpPlan(target=target_from_dsn(dsn), dbname=fresh_db_name))
+        snapshots, lines = record(job)
+        result = await job.run()
+    finally:
+        sandbox.psql("GRANT SELECT ON pg_catalog.pg_stat_progress_copy TO PUBLIC;", fresh_db_name)
+    assert result.state == JobState.SUCCEEDED, result.message
+    said = [line for line in lines if line.startswith("progress: cannot read")]
+    assert len(said) == 1 and "permission denied" in said[0] and "table counts and output size" in said[0]
+    assert_monotonic_and_done(snapshots)
+    assert snapshots[-1].estimate == "table counts and output size"
+    assert any(s.current == ("public.rows",) and 0 < s.bytes_done < s.bytes_total for s in snapshots)
+    assert snapshots[-1].tables_total == 1 and snapshots[-1].rows_done == FALLBACK_ROWS
+    rows = read_manifest(result.output_path)["tables"]
+    assert rows == [{"name": "public.rows", "rows": FALLBACK_ROWS, "bytes": rows[0]["bytes"],
+                     "copy_bytes": rows[0]["copy_bytes"], "estimated": True}]
+
+
+# -- the model, without a server ----------------------------------------------------------------
+def test_percent_moves_with_time_when_the_priors_are_right():
+    items = [WorkItem("a", "data", 10.0, kind="table", bytes=100, rows=10),
+             WorkItem("b", "data", 30.0, kind="table", bytes=300, rows=30)]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="test")
+    estimator.start("a", 0.0)
+    worst = 0.0
+    for tick in range(1, 160):
+        now = tick * 0.25
+        if now >= 10 and not estimator.get("b").running:
+            estimator.start("b", 10.0)
+        current = "a" if now < 10 else "b"
+        begun = 0.0 if current == "a" else 10.0
+        estimator.observe(current, (now - begun) / estimator.get(current).cost_s, now)
+        snapshot = estimator.snapshot(now)
+        worst = max(worst, abs(snapshot.percent - 100 * now / 40))
+    assert worst < 2.0
+    assert snapshot.tables_done == 1 and 0 < snapshot.bytes_done < 400
+
+
+def test_percent_never_goes_back_when_the_work_turns_out_longer():
+    estimator = ProgressEstimator([WorkItem("a", "data", 1.0, kind="table", rows=100)], origin=0.0, estimate="t")
+    estimator.start("a", 0.0)
+    seen = []
+    for tick in range(1, 40):
+        now = tick * 0.25
+        estimator.observe("a", min(0.5, now / 2), now)  # stalls half-way: the time left grows
+        seen.append(estimator.snapshot(now).percent)
+    assert seen == sorted(seen) and seen[-1] < 100
+    assert estimator.done_snapshot(10.0).percent == 100
+
+
+def test_serial_start_ends_the_previous_item_but_parallel_does_not():
+    serial = ProgressEstimator([WorkItem("a", "data", 1.0), WorkItem("b", "data", 1.0)], origin=0.0, estimate="t")
+    serial.start("a", 0.0)
+    serial.start("b", 1.0)
+    assert serial.get("a").done and serial.get("b").running
+    parallel = ProgressEstimator([WorkItem("a", "data", 1.0), WorkItem("b", "data", 1.0)], origin=0.0,
+                                 estimate="t", jobs=2)
+    parallel.start("a", 0.0)
+    parallel.start("b", 0.5)
+    assert parallel.get("a").running and parallel.get("b").running
+
+
+def test_json_keys_are_exactly_the_issue_s():
+    snapshot = ProgressSnapshot(elapsed_s=1.23456, phase="data", percent=42.04, current=("public.events",))
+    assert set(snapshot.as_json()) == JSON_KEYS
+    assert snapshot.as_json()["current"] == ["public.events"] and snapshot.as_json()["percent"] == 42.0
+    assert "42%" in snapshot.summary() and "public.events" in snapshot.summary()
+
+
+@pytest.mark.parametrize(("rest", "text", "matches"), [
+    ("public events postgres", "public.events", True),
+    ("public dot.name postgres", "public.dot.name", True),
+    ("dot name postgres", "public.dot.name", False),
+    ("Sales & Ops Order Items Order Items_pkey postgres", "Sales & Ops.Order Items Order Items_pkey", True),
+    ("public events_at_idx postgres", "public.events", False),
+])
+def test_verbose_names_match_toc_entries_exactly(rest, text, matches):
+    entry = parse_toc(f"1; 1259 1 TABLE {rest}").entries[0]
+    assert entry_matches(entry, text) is matches
+
+
+def test_expected_rows_follow_the_planner():
+    assert expected_rows(1000.0, 10, 20 * 8192) == 2000  # the table doubled since ANALYZE
+    assert expected_rows(-1.0, 0, 8192) == -1  # never analyzed
+    assert expected_rows(0.0, 0, 0) == 0
