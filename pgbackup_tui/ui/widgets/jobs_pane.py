@@ -24,6 +24,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from ...core.formatting import human_bytes, human_duration
 from ...core.jobs import Job, JobEvent, JobResult, JobState, LogLine, ProgressUpdated, StateChanged
 from ...core.jobs import JobFinished as JobFinishedEvent
+from ...core.progress import human_count
 from .job_log import LOG_LINES_KEPT, JobLog
 
 TICK_S = 1.0
@@ -58,26 +59,43 @@ def text_bar(fraction: float | None, tick: int = 0, width: int = BAR_WIDTH) -> s
 def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView:
     """The job's progress as the pane shows it, from its state and its latest snapshot.
 
-    `snapshot` is whatever ProgressUpdated carried (issue #4's ProgressSnapshot); it is read
-    through the attributes percent, bytes_done, bytes_total, phase, eta_s and current, each
-    optional, so an older or newer snapshot still shows what it has.
+    `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
+    through its attributes with getattr, each optional, so an older or newer snapshot still shows
+    what it has. The detail line: phase · table(s) being copied or indexed · tables done ·
+    rows · rate · time left, and which estimate it is when the server's progress view could not
+    be read (e.g. "table counts and output size").
     """
     state = job.state
     percent = getattr(snapshot, "percent", None)
     fraction = percent / 100 if isinstance(percent, (int, float)) else None
     bytes_done = getattr(snapshot, "bytes_done", None)
     bytes_total = getattr(snapshot, "bytes_total", None)
-    bytes_text = human_bytes(bytes_done) if bytes_done else ""
-    if bytes_text and bytes_total:
-        bytes_text += f" / {human_bytes(bytes_total)}"
-    detail_parts = [str(part) for part in (getattr(snapshot, "phase", None), getattr(snapshot, "current", None)) if part]
+    bytes_text = f"{human_bytes(bytes_done or 0)} / {human_bytes(bytes_total)}" if bytes_total else ""
+    running = state == JobState.RUNNING
+    phase = getattr(snapshot, "phase", None)
+    detail_parts = [str(phase)] if phase and (running or phase == "done") else []
+    current = tuple(getattr(snapshot, "current", None) or ())
+    if running and current:
+        detail_parts.append(", ".join(current[:2]) + (f" +{len(current) - 2}" if len(current) > 2 else ""))
+    tables_total = getattr(snapshot, "tables_total", 0)
+    if tables_total:
+        detail_parts.append(f"{getattr(snapshot, 'tables_done', 0)}/{tables_total} tables")
+    rows_done = getattr(snapshot, "rows_done", 0)
+    if rows_done:
+        detail_parts.append(f"{human_count(rows_done)} rows")
+    rate = getattr(snapshot, "rate_bps", None)
+    if running and rate:
+        detail_parts.append(f"{human_bytes(rate)}/s")
     eta_s = getattr(snapshot, "eta_s", None)
-    if state == JobState.RUNNING and eta_s is not None:
+    if running and eta_s is not None:
         detail_parts.append(f"about {human_duration(eta_s)} left")
+    estimate = getattr(snapshot, "estimate", "")
+    if running and estimate and not estimate.startswith("pg_stat_progress_copy"):
+        detail_parts.append(f"estimated from {estimate}")
 
     if state in FINISHED_OK:
         fraction, cell = 1.0, text_bar(1.0)
-    elif state == JobState.RUNNING:
+    elif running:
         cell = text_bar(fraction, tick)
     elif state == JobState.QUEUED:
         cell = "queued"
