@@ -18,7 +18,11 @@ from textual.widgets import Input
 
 from pgbackup_tui.core.config import ServerProfile
 from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core import jobs as jobs_module
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 from pgbackup_tui.ui.app import PgBackupApp
 
 from uiutil import write_config
@@ -107,3 +111,34 @@ def test_backup_dialog_shows_the_exact_command(snap_compare, fixed_home):
         assert "s3cret" not in pilot.app.export_screenshot()
 
     assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)
+
+
+class JobsHost(App[None]):
+    """The Jobs pane alone, running one job to its end."""
+
+    def __init__(self, job) -> None:
+        super().__init__()
+        self.job = job
+
+    def compose(self):
+        yield JobsPane()
+
+    def on_mount(self) -> None:
+        self.query_one(JobsPane).add_job(self.job)
+        self.run_worker(self.job.run(), exit_on_error=False)
+
+
+def test_finished_job_with_its_error(snap_compare, fixed_home, monkeypatch):
+    """A dump that failed (nobody listens on the port): state, the one-line reason in the error
+    colour, and the log. The log's name carries a time and a random id: both are pinned."""
+    monkeypatch.setattr(jobs_module, "utc_stamp", lambda now=None: "20260101T000000Z")
+    target = target_from_dsn("host=127.0.0.1 port=1 user=app", label="prod")
+    job = DumpJob(DumpPlan(target=target, dbname="shop"))
+    job.id = "0badc0de"
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        assert job.state.value == "failed"
+
+    assert snap_compare(JobsHost(job), terminal_size=SIZE, run_before=run_before)
