@@ -8,6 +8,7 @@ TUI and the CLI, which only read them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ class ProgressSnapshot:
 
     def summary(self) -> str:
         """One human line: '42% data 310.0 MB/740.0 MB 1.2M rows 12/57 tables public.events ETA 0m31s'."""
-        parts = [f"{self.percent:3.0f}%", self.phase]
+        parts = [f"{math.floor(self.percent):3d}%", self.phase]  # never "100%" before it is
         if self.bytes_total:
             parts.append(f"{human_bytes(self.bytes_done)}/{human_bytes(self.bytes_total)}")
         if self.rows_done:

@@ -35,12 +35,12 @@ from .progress_monitor import BackendProgress, ProgressTracker, output_size
 # estimator corrects them for the machine at hand as the dump goes.
 COMPRESSED_HEAP_BPS = 27e6  # pg_dump's gzip is the bottleneck of a compressed dump
 PLAIN_HEAP_BPS = 100e6
-TABLE_OVERHEAD_S = 0.004
+TABLE_OVERHEAD_S = 0.010  # per table: COPY round trips, a new compression stream
 CATALOG_BASE_S = 0.05
 CATALOG_PER_RELATION_S = 0.0003
 FINISH_BASE_S = 0.02
 FINISH_PER_TABLE_S = 0.0001
-SYNC_BPS = 1e9  # pg_dump fsyncs its output before it exits
+SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits (most of it is still dirty)
 TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
 RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth

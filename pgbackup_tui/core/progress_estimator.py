@@ -8,13 +8,18 @@ and pg_restore's --verbose lines) and running items report a measured fraction (
 pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
 position); an item nobody can observe advances with the clock, up to 90 %.
 
-How fast this machine really is comes from the items already done: per phase, the speed factor
-k = seconds spent / prior seconds done, blended with the factor of the whole job until the phase
-has evidence of its own. The remaining time R = sum of (remaining prior cost x k) -- in parallel
-jobs max(longest item, sum / jobs) -- is smoothed into the ETA, and the percentage is
-elapsed / (elapsed + ETA): when the ETA is right, the bar moves linearly in time, whatever the
-sizes. The percentage never goes back, stays below 100 while the job runs and is exactly 100
-when it succeeded (done_snapshot).
+How fast this machine really is comes from the work already seen: per phase, the speed factor
+k = seconds spent / prior seconds done, counted as the work is seen (running items with a
+measured fraction, the others when they finish) and fading with a time constant of 5 s or a
+tenth of the elapsed time, whichever is longer: a recent rate, so a run of small tables after a
+big one is learnt within seconds. Until a phase has evidence of its own (1 prior second's worth)
+it leans on the square root of the whole job's factor: part of a factor is the machine, part the
+data it was measured on. The remaining time R = sum of (remaining prior cost x k) -- with --jobs,
+max(longest item, sum / jobs) for data and indexes -- is smoothed into the ETA (30 % of a new
+estimate per update), and the percentage is elapsed / (elapsed + ETA): when the ETA is right,
+the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays at or
+below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA is
+shown before 5 % and 1 s.
 
 This module is pure (no I/O, no clock of its own): callers pass `now` (time.monotonic()).
 """
@@ -33,13 +38,14 @@ PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jo
 CLOCK_FRACTION_CAP = 0.9  # an unobserved item never claims more than this before it finishes
 MEASURED_FRACTION_CAP = 0.99  # an observed one neither: row estimates are estimates
 PHASE_PRIOR_WEIGHT_S = 1.0  # seconds of prior work a phase's own speed must outweigh
-JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
-EVIDENCE_MEMORY_S = 5.0  # finished items' evidence fades with this time constant
 JOB_PRIOR_WEIGHT_S = 2.0  # the same for the whole job's speed (the prior of every phase)
+JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
+EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
+EVIDENCE_MEMORY_SHARE = 0.1
 ETA_SMOOTHING = 0.3  # share of a new remaining-time estimate taken at each update (about 4/s)
 ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
 ETA_MIN_ELAPSED_S = 1.0
-RUNNING_PERCENT_CAP = 99.5  # 100 means finished, and only done_snapshot says that
+RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
 RATE_WINDOW_S = 3.0
 
 
@@ -71,10 +77,12 @@ class WorkItem:
 
 
 class _Evidence:
-    """Seconds spent and prior seconds done by finished items, fading with age.
+    """Seconds spent and prior seconds of work done, fading with age: a recent rate.
 
     The recent past says most about the next minute: a phase of small tables after a big one
-    moves at its own pace, and the estimate should learn it within seconds.
+    moves at its own pace, and the estimate should learn it within seconds, not be held back by
+    the twenty seconds the big one took. Work is added as it is seen (see _bank), so a long item
+    weighs by when its work happened, not all at the moment it finished.
     """
 
     __slots__ = ("spent", "work", "at")
@@ -83,16 +91,15 @@ class _Evidence:
         self.spent = self.work = 0.0
         self.at: float | None = None
 
-    def add(self, spent: float, work: float, now: float) -> None:
-        self.read(now)
+    def add(self, spent: float, work: float, now: float, memory: float) -> None:
+        self.read(now, memory)
         self.spent += spent
         self.work += work
 
-    def read(self, now: float) -> tuple[float, float]:
+    def read(self, now: float, memory: float) -> tuple[float, float]:
         if self.at is not None and now > self.at:
-            fade = math.exp(-(now - self.at) / EVIDENCE_MEMORY_S)
-            self.spent *= fade
-            self.work *= fade
+            fade = math.exp(-(now - self.at) / memory)
+            self.spent, self.work = self.spent * fade, self.work * fade
         self.at = now if self.at is None else max(self.at, now)
         return self.spent, self.work
 
@@ -111,6 +118,7 @@ class ProgressEstimator:
         self._evidence: dict[str, _Evidence] = defaultdict(_Evidence)
         self._pending: dict[str, float] = defaultdict(float)  # phase -> prior cost not started yet
         self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
+        self._banked: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
         self._done_bytes = self._done_rows = self._tables_done = 0
         self.add_items(items)
         self.origin = origin  # monotonic time at which the job started
@@ -149,15 +157,11 @@ class ProgressEstimator:
                 self._pending[item.phase] += item.cost_s
             if item.done:
                 self._count_done(item)
-        data = [item for item in self.items if _is_data(item)]
-        self.bytes_total = sum(item.bytes for item in data)
-        self.tables_total = sum(1 for item in data if item.kind == "table")
+        self.bytes_total = sum(item.bytes for item in self.items if _is_data(item))
+        self.tables_total = sum(1 for item in self.items if _is_data(item) and item.kind == "table")
 
     def get(self, key: str) -> WorkItem | None:
         return self._by_key.get(key)
-
-    def in_phase(self, phase: str) -> list[WorkItem]:
-        return [item for item in self.items if item.phase == phase]
 
     def running(self) -> list[WorkItem]:
         return list(self._running.values())
@@ -224,8 +228,8 @@ class ProgressEstimator:
     def _close(self, item: WorkItem, now: float) -> None:
         if item.running:
             del self._running[item.key]
-            if not item.info.get("no_evidence") and now > item.started_at:
-                self._evidence[item.phase].add(now - item.started_at, item.cost_s, now)
+            self._bank(item, now, 1.0)
+            self._banked.pop(item.key, None)
         else:  # never seen running: it counts as done, but says nothing about speed
             self._pending[item.phase] -= item.cost_s
             self._pending_max.pop(item.phase, None)
@@ -244,28 +248,39 @@ class ProgressEstimator:
 
     def _start_next_step(self, phase: str, now: float) -> None:
         """Steps (work nobody names: "pg_dump reads the catalog") run one after another."""
-        steps = [item for item in self.in_phase(phase) if item.kind == "step" and not item.done]
+        steps = [item for item in self.items if item.phase == phase and item.kind == "step" and not item.done]
         if steps and not any(step.running for step in steps):
             self._begin(steps[0], now)
 
     # -- estimating ----------------------------------------------------------------------------
+    def _memory(self, now: float) -> float:
+        return max(EVIDENCE_MEMORY_S, EVIDENCE_MEMORY_SHARE * (now - self.origin))
+
+    def _bank(self, item: WorkItem, now: float, fraction: float) -> None:
+        """Count the time and work of `item` since it was last counted, up to `fraction`."""
+        if item.info.get("no_evidence") or item.started_at is None:
+            return
+        since, counted = self._banked.get(item.key, (item.started_at, 0.0))
+        if now > since and fraction >= counted:
+            self._evidence[item.phase].add(now - since, item.cost_s * (fraction - counted), now, self._memory(now))
+            self._banked[item.key] = (now, fraction)
+
     def speeds(self, now: float) -> dict[str, float]:
         """Seconds this machine takes per prior second, per phase (1.0 = as the constants say).
 
-        Evidence: finished items (fading with age) and running items with a measured fraction.
-        A phase without evidence of its own takes the whole job's factor.
+        Evidence: the recent work of finished items and of running items with a measured
+        fraction (unobserved ones count when they finish). A phase without evidence of its own
+        takes part of the whole job's factor.
         """
-        running: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         for item in self._running.values():
-            if item.measured and item.fraction > 0:
-                running[item.phase][0] += now - item.started_at
-                running[item.phase][1] += item.cost_s * item.fraction
+            # An item stuck at the cap (more rows than estimated) is counted when it ends.
+            if item.measured and item.fraction < MEASURED_FRACTION_CAP:
+                self._bank(item, now, item.fraction)
+        memory = self._memory(now)
         per_phase = {}
         job_spent = job_work = 0.0
         for phase in PHASES:
-            spent, work = self._evidence[phase].read(now) if phase in self._evidence else (0.0, 0.0)
-            spent += running[phase][0] if phase in running else 0.0
-            work += running[phase][1] if phase in running else 0.0
+            spent, work = self._evidence[phase].read(now, memory) if phase in self._evidence else (0.0, 0.0)
             per_phase[phase] = (spent, work)
             job_spent += spent
             job_work += work

@@ -32,12 +32,16 @@ from .toc import KNOWN_DESCS, METADATA_DESCS, Toc, TocEntry
 
 # Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py).
 VERIFY_BPS = {True: 80e6, False: 600e6}  # archive bytes/s read by `pg_restore -f /dev/null`
-RESTORE_HEAP_BPS = 60e6  # COPY FROM, in on-disk bytes of the table
+RESTORE_HEAP_BPS = 75e6  # COPY FROM, in on-disk bytes of the table
 TABLE_OVERHEAD_S = 0.001
-INDEX_HEAP_BPS = 300e6  # a btree build, per on-disk byte of its table
+# A btree build, per on-disk byte of its table: sorting in memory (maintenance_work_mem, 64 MB by
+# default) is about twice as fast as the external sort of a big table.
+INDEX_HEAP_BPS = 300e6
+SMALL_INDEX_HEAP_BPS = 600e6
+IN_MEMORY_SORT_BYTES = 64 << 20
 FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
-ENTRY_COST_S = {"TABLE": 0.001, "EXTENSION": 0.02, "MATERIALIZED VIEW DATA": 0.02, "INDEX": 0.004,
-                "CONSTRAINT": 0.004, "FK CONSTRAINT": 0.004}
+ENTRY_COST_S = {"TABLE": 0.001, "EXTENSION": 0.02, "MATERIALIZED VIEW DATA": 0.02, "INDEX": 0.002,
+                "CONSTRAINT": 0.002, "FK CONSTRAINT": 0.003}
 DEFAULT_ENTRY_COST_S = 0.001
 METADATA_COST_S = 0.0005
 
@@ -48,7 +52,16 @@ POST_DATA_DESCS = frozenset({
     "PUBLICATION TABLE", "PUBLICATION TABLES IN SCHEMA", "SUBSCRIPTION", "SUBSCRIPTION TABLE",
     "STATISTICS", "STATISTICS DATA", "ACL", "DEFAULT ACL",
 })
-SIZED_POST_DATA = {"INDEX": INDEX_HEAP_BPS, "CONSTRAINT": INDEX_HEAP_BPS, "FK CONSTRAINT": FK_HEAP_BPS}
+SIZED_POST_DATA = frozenset({"INDEX", "CONSTRAINT", "FK CONSTRAINT"})
+
+
+def post_data_cost(desc: str, table_bytes: int) -> float:
+    """Prior seconds for an index, a unique/primary key or a foreign key on a table of this size."""
+    if desc == "FK CONSTRAINT":
+        rate = FK_HEAP_BPS
+    else:
+        rate = SMALL_INDEX_HEAP_BPS if table_bytes < IN_MEMORY_SORT_BYTES else INDEX_HEAP_BPS
+    return ENTRY_COST_S[desc] + table_bytes / rate
 
 _DESCS = "|".join(re.escape(desc) for desc in KNOWN_DESCS)
 _CREATING = re.compile(rf'^pg_restore: (?:creating|executing) ({_DESCS}) "?(.*?)"?$')
@@ -194,7 +207,7 @@ class RestoreProgress(ProgressTracker):
                 table = _table_of(parent, names) if parent is not None else None
                 record = recorded.get(table) if table else None
                 if record is not None:
-                    item.cost_s += int(record.get("bytes") or 0) / SIZED_POST_DATA[entry.desc]
+                    item.cost_s = post_data_cost(entry.desc, int(record.get("bytes") or 0))
                     item.label = str(record["name"])
                     item.info["table"] = table
             items.append(item)
