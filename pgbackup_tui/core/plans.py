@@ -180,12 +180,14 @@ def dump_argv(
 
 def restore_argv(
     plan: RestorePlan,
-    tools: ClientTools,
+    tools: ClientTools | None,
     *,
     list_file: Path | None = None,
 ) -> list[str]:
-    """pg_restore's argv into plan.dbname (created beforehand by the job when --create)."""
-    argv = [tools.pg_restore, f"--dbname={plan.target.conninfo(plan.dbname)}", "--verbose"]
+    """pg_restore's argv into plan.dbname (created beforehand by the job when --create).
+    Without `tools` the program is named bare, for a preview before the tools are chosen."""
+    program = tools.pg_restore if tools is not None else "pg_restore"
+    argv = [program, f"--dbname={plan.target.conninfo(plan.dbname)}", "--verbose"]
     if plan.jobs > 1:
         argv.append(f"--jobs={plan.jobs}")
     if plan.single_transaction:
@@ -200,13 +202,27 @@ def restore_argv(
     return argv
 
 
-def psql_restore_argv(plan: RestorePlan, tools: ClientTools) -> list[str]:
+def psql_restore_argv(plan: RestorePlan, tools: ClientTools | None) -> list[str]:
     """psql's argv to run a plain SQL dump, stopping at the first error."""
-    argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
+    program = tools.psql if tools is not None else "psql"
+    argv = [program, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
             "--set=ON_ERROR_STOP=1", "--echo-errors", f"--file={plan.archive}"]
     if plan.single_transaction:
         argv.append("--single-transaction")
     return argv
+
+
+def restore_command(
+    plan: RestorePlan,
+    archive_format: str,
+    tools: ClientTools | None = None,
+    *,
+    list_file: Path | None = None,
+) -> list[str]:
+    """The command that restores `plan`: psql for a plain SQL dump, pg_restore for the rest."""
+    if archive_format == "plain":
+        return psql_restore_argv(plan, tools)
+    return restore_argv(plan, tools, list_file=list_file)
 
 
 def shell_preview(argv: list[str]) -> str:

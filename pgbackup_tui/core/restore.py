@@ -25,7 +25,7 @@ from .identifiers import always_quote
 from .inspect import database_exists, database_is_empty
 from .jobs import Job, JobState, Outcome
 from .pgtools import ClientTools, tools_for_archive
-from .plans import RestorePlan, psql_restore_argv, restore_argv
+from .plans import RestorePlan, restore_command
 from .progress_restore import RestoreProgress
 from .toc import Toc, compute_closure, parse_toc, seeds_by_name, write_list
 
@@ -62,10 +62,7 @@ class RestoreJob(Job):
 
         if plan.create:
             await self.in_thread(self._create_database)
-        if check.info.format == "plain":
-            argv = psql_restore_argv(plan, check.tools)
-        else:
-            argv = restore_argv(plan, check.tools, list_file=list_file)
+        argv = restore_command(plan, check.info.format, check.tools, list_file=list_file)
         progress = self.progress_tracker
         # The target exists now: the monitor can connect to it and watch our backends there.
         progress.watch_server(plan.target, plan.dbname, indexes=True)

@@ -26,7 +26,7 @@ from ...core.catalog import read_manifest
 from ...core.connect import Target
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import quote_ident
-from ...core.plans import RestorePlan
+from ...core.plans import RestorePlan, restore_command
 
 RESTORED_SUFFIX = "_restored"
 
@@ -47,22 +47,7 @@ def restore_summary(plan: RestorePlan, archive_format: str) -> str:
         lines.append(f"into the existing database {quote_ident(plan.dbname)} {where}, dropping its objects first:")
     else:
         lines.append(f"into the existing, empty database {quote_ident(plan.dbname)} {where}:")
-    if archive_format == "plain":
-        argv = ["psql", f"--dbname={plan.dbname}", "--set=ON_ERROR_STOP=1"]
-        if plan.single_transaction:
-            argv.append("--single-transaction")
-        argv.append(f"--file={plan.archive}")
-    else:
-        argv = ["pg_restore", f"--dbname={plan.dbname}", "--verbose"]
-        if plan.jobs > 1:
-            argv.append(f"--jobs={plan.jobs}")
-        if plan.single_transaction:
-            argv.append("--single-transaction")
-        if plan.clean:
-            argv += ["--clean", "--if-exists"]
-        if plan.no_owner:
-            argv.append("--no-owner")
-        argv.append(str(plan.archive))
+    argv = restore_command(plan, archive_format)
     lines.append("  " + shlex.join(argv))
     return "\n".join(lines)
 
