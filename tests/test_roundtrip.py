@@ -39,6 +39,8 @@ def test_format_round_trips_exactly(sandbox, home, fresh_db_name, source_state, 
     assert archive.exists() and archive.parent.parent.parent == home / "backups"
     assert not list(archive.parent.glob("*.partial"))
     assert (archive.stat().st_mode & 0o777) == (0o700 if fmt == "directory" else 0o600)
+    if fmt == "directory":
+        assert {p.stat().st_mode & 0o777 for p in archive.iterdir()} == {0o600}
 
     restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create", *restore_extra)
     assert restored.returncode == 0, restored.stderr

@@ -121,6 +121,8 @@ class DumpJob(Job):
             "extensions": pre.extensions,
             "tables": details["tables"],
         }
+        if partial.is_dir():
+            _make_private(partial)
         write_manifest(final, manifest)
         partial.rename(final)
         self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
@@ -261,3 +263,8 @@ class DumpJob(Job):
                 path.unlink(missing_ok=True)
         self._owned_paths = []
 
+
+def _make_private(folder: Path) -> None:
+    """pg_dump -Fd creates its files with the process umask: make them 0600 like everything we write."""
+    for item in folder.rglob("*"):
+        item.chmod(0o700 if item.is_dir() else 0o600)

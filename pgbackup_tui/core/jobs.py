@@ -50,6 +50,15 @@ EXIT_CODE_FOR_STATE = {
 }
 
 
+# How the job's last line (its result) is shown.
+LOG_LEVEL_FOR_STATE = {
+    JobState.SUCCEEDED: "info",
+    JobState.PARTIAL: "warning",
+    JobState.CANCELLED: "warning",
+    JobState.FAILED: "error",
+}
+
+
 @dataclass(frozen=True)
 class JobEvent:
     job_id: str
@@ -211,7 +220,7 @@ class Job:
         if tracker is not None and state in (JobState.SUCCEEDED, JobState.PARTIAL):
             tracker.emit_done()
         self.finished_at = time.time()
-        self.log(message, level="info" if state in (JobState.SUCCEEDED,) else "error" if state == JobState.FAILED else "warning")
+        self.log(message, level=LOG_LEVEL_FOR_STATE[state])
         self.result = JobResult(
             state=state,
             exit_code=exit_code,
