@@ -1,7 +1,7 @@
 """Progress (#4) on real clusters: the mechanics, not the timing (scripts/bench_progress.py does that).
 
 A module database holds public.events (300k wide rows: its COPY lasts long enough to be polled
-several times) and a handful of small and awkwardly named tables; the shop sample serves the
+several times, also when restored, see `pace`) and a handful of small and awkwardly named tables; the shop sample serves the
 CLI tests. What is asserted: percentages never go back and end at exactly 100 with phase done,
 the table being copied is named and measured from pg_stat_progress_copy, the totals match the
 archive's TOC and the manifest, and a role that may not read the view falls back (and says so).
@@ -31,7 +31,7 @@ from pgbackup_tui.core.toc import parse_toc
 
 SOURCE = "progress_src"
 EVENTS_ROWS = 300_000
-FALLBACK_ROWS = 200_000
+FALLBACK_ROWS = 400_000  # about 2 s of COPY: several ticks see it
 JSON_KEYS = {"event", "elapsed_s", "phase", "percent", "bytes_done", "bytes_total", "rows_done",
              "tables_done", "tables_total", "current", "eta_s"}
 
@@ -42,6 +42,11 @@ SELECT g, timestamptz '2024-01-01' + g * interval '1 second', 'kind_' || (g % 13
        md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text)
 FROM generate_series(1, {EVENTS_ROWS}) g;
 CREATE INDEX events_at_idx ON public.events (at);
+-- Restoring runs this check on every row: 10 ms every 2000 rows keeps a restore's COPY of
+-- public.events going for 1.5 s or more, so the monitor's polls (every 0.25 s) see it mid-way.
+CREATE FUNCTION public.pace(id bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN IF id % 2000 = 0 THEN PERFORM pg_sleep(0.01); END IF; RETURN true; END $$;
+ALTER TABLE public.events ADD CONSTRAINT events_paced CHECK (public.pace(id));
 CREATE TABLE public.small (id int PRIMARY KEY, label text);
 INSERT INTO public.small SELECT g, 'label ' || g FROM generate_series(1, 500) g;
 CREATE TABLE public.empty (id int);
