@@ -105,11 +105,23 @@ def toc_table_data(archive: Path) -> int:
     return sum(1 for entry in parse_toc(listing).entries if entry.desc == "TABLE DATA")
 
 
-@pytest.mark.parametrize(("fmt", "jobs"), [("custom", 1), ("directory", 2)])
-async def test_dump_progress_names_and_measures_the_table_being_copied(sandbox, home, progress_db, fmt, jobs):
-    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db, format=fmt, jobs=jobs))
-    snapshots, _ = record(job)
-    result = await job.run()
+@pytest.fixture(scope="module")
+def dumps(sandbox, progress_db, tmp_path_factory) -> dict[str, tuple]:
+    """One serial custom and one parallel directory dump of the module database, made once:
+    format -> (result, snapshots). The restore tests restore these archives."""
+    made = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGBACKUP_TUI_HOME", str(tmp_path_factory.mktemp("progress-home")))
+        for fmt, jobs in (("custom", 1), ("directory", 2)):
+            job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db, format=fmt, jobs=jobs))
+            snapshots, _ = record(job)
+            made[fmt] = (asyncio.run(job.run()), snapshots)
+    return made
+
+
+@pytest.mark.parametrize("fmt", ["custom", "directory"])
+def test_dump_progress_names_and_measures_the_table_being_copied(dumps, fmt):
+    result, snapshots = dumps[fmt]
     assert result.state == JobState.SUCCEEDED, result.message
 
     assert_monotonic_and_done(snapshots)
@@ -125,10 +137,8 @@ async def test_dump_progress_names_and_measures_the_table_being_copied(sandbox, 
     assert last.as_json()["percent"] == 100
 
 
-async def test_dump_records_each_tables_rows_in_result_and_manifest(sandbox, home, progress_db):
-    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db))
-    result = await job.run()
-    assert result.state == JobState.SUCCEEDED, result.message
+def test_dump_records_each_tables_rows_in_result_and_manifest(dumps):
+    result, _ = dumps["custom"]
     manifest = read_manifest(result.output_path)
     assert manifest["tables"] == result.details["tables"]
     tables = {t["name"]: t for t in manifest["tables"]}
@@ -140,8 +150,8 @@ async def test_dump_records_each_tables_rows_in_result_and_manifest(sandbox, hom
     assert tables["public.empty"]["rows"] == 0
 
 
-async def test_restore_progress_uses_the_manifest_and_ends_at_100(sandbox, home, progress_db, fresh_db_name):
-    dumped = await DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db)).run()
+async def test_restore_progress_uses_the_manifest_and_ends_at_100(sandbox, home, dumps, fresh_db_name):
+    dumped, _ = dumps["custom"]
     manifest_tables = read_manifest(dumped.output_path)["tables"]
     job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),
                                  dbname=fresh_db_name, create=True))
@@ -160,9 +170,8 @@ async def test_restore_progress_uses_the_manifest_and_ends_at_100(sandbox, home,
     assert snapshots[-1].rows_done == sum(t["rows"] for t in manifest_tables)
 
 
-async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home, progress_db, fresh_db_name):
-    dumped = await DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db,
-                                    format="directory", jobs=2)).run()
+async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home, dumps, fresh_db_name):
+    dumped, _ = dumps["directory"]
     job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),
                                  dbname=fresh_db_name, create=True, jobs=2))
     snapshots, _ = record(job)
