@@ -40,6 +40,7 @@ CATALOG_BASE_S = 0.05
 CATALOG_PER_RELATION_S = 0.0003
 FINISH_BASE_S = 0.02
 FINISH_PER_TABLE_S = 0.0001
+CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
 SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits (most of it is still dirty)
 TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
@@ -147,8 +148,10 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
         items.append(WorkItem("large objects", "data", TABLE_OVERHEAD_S + inventory.large_object_bytes / rate,
                               label="large objects", kind="large objects", bytes=inventory.large_object_bytes))
     output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[dump_is_compressed(plan, run_format)]
-    items.append(WorkItem("finishing", "finishing",
-                          FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables) + output / SYNC_BPS, kind="step"))
+    finishing = FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables) + output / SYNC_BPS
+    if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
+        finishing += output / CONVERT_BPS
+    items.append(WorkItem("finishing", "finishing", finishing, kind="step"))
     return items
 
 
