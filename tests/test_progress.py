@@ -1,10 +1,11 @@
 """Progress (#4) on real clusters: the mechanics, not the timing (scripts/bench_progress.py does that).
 
 A module database holds public.events (300k wide rows: its COPY lasts long enough to be polled
-several times, also when restored, see `pace`) and a handful of small and awkwardly named tables; the shop sample serves the
-CLI tests. What is asserted: percentages never go back and end at exactly 100 with phase done,
-the table being copied is named and measured from pg_stat_progress_copy, the totals match the
-archive's TOC and the manifest, and a role that may not read the view falls back (and says so).
+several times, also when restored, see `pace`) and a handful of small and awkwardly named
+tables; the shop sample serves the CLI tests. What is asserted: percentages never go back and
+end at exactly 100 with phase done, the table being copied is named and measured from
+pg_stat_progress_copy, the totals match the archive's TOC and the manifest, and a role that may
+not read the view falls back (and says so).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pgbackup_tui.core.jobs import JobState, LogLine, ProgressUpdated
 from pgbackup_tui.core.plans import DumpPlan, RestorePlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress_dump import expected_rows
-from pgbackup_tui.core.progress_estimator import ProgressEstimator, WorkItem
+from pgbackup_tui.core.progress_estimator import ProgressEstimator
+from pgbackup_tui.core.progress_items import WorkItem
 from pgbackup_tui.core.progress_restore import entry_matches
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.toc import parse_toc
@@ -275,6 +277,15 @@ def test_serial_start_ends_the_previous_item_but_parallel_does_not():
     parallel.start("a", 0.0)
     parallel.start("b", 0.5)
     assert parallel.get("a").running and parallel.get("b").running
+
+
+def test_parallel_time_left_waits_for_a_big_tables_indexes():
+    items = [WorkItem("big", "data", 10.0, kind="table", group="t1"), WorkItem("big_idx", "indexes", 4.0, group="t1"),
+             WorkItem("small", "data", 1.0, kind="table", group="t2")]
+    # Two workers: the small table goes alongside, but the index can only follow the big table.
+    assert ProgressEstimator(items, origin=0.0, estimate="t", jobs=2).remaining_s(0.0) == pytest.approx(14.0)
+    serial = [WorkItem(i.key, i.phase, i.cost_s, group=i.group) for i in items]
+    assert ProgressEstimator(serial, origin=0.0, estimate="t").remaining_s(0.0) == pytest.approx(15.0)
 
 
 def test_json_keys_are_exactly_the_issue_s():

@@ -28,7 +28,8 @@ import psycopg
 from .identifiers import QualifiedName
 from .jobs import Job
 from .plans import DumpPlan
-from .progress_estimator import ProgressEstimator, WorkItem
+from .progress_estimator import ProgressEstimator
+from .progress_items import WorkItem
 from .progress_monitor import BackendProgress, ProgressTracker, output_size
 
 # Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the

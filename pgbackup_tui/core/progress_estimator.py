@@ -26,12 +26,11 @@ This module is pure (no I/O, no clock of its own): callers pass `now` (time.mono
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from .progress import PHASE_ORDER, PHASES, ProgressSnapshot
+from .progress_items import Evidence, WorkItem, is_data
 
 PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
 
@@ -47,61 +46,7 @@ ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
 ETA_MIN_ELAPSED_S = 1.0
 RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
 RATE_WINDOW_S = 3.0
-
-
-@dataclass(eq=False)
-class WorkItem:
-    """One thing the job does, with its prior cost; the estimator keeps its progress."""
-
-    key: str
-    phase: str
-    cost_s: float
-    label: str = ""  # the table it is about, as SQL writes it (for `current`)
-    kind: str = "object"  # table | large objects | index | step | object
-    bytes: int = 0  # data items: size in the snapshot's byte units
-    rows: int = -1  # data items: expected rows (-1: unknown)
-    fraction: float = 0.0
-    measured: bool = False  # fraction came from an observation, not from the clock
-    rows_done: int = 0
-    started_at: float | None = None
-    finished_at: float | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # what the sources need (oid, dump id...)
-
-    @property
-    def running(self) -> bool:
-        return self.started_at is not None and self.finished_at is None
-
-    @property
-    def done(self) -> bool:
-        return self.finished_at is not None
-
-
-class _Evidence:
-    """Seconds spent and prior seconds of work done, fading with age: a recent rate.
-
-    The recent past says most about the next minute: a phase of small tables after a big one
-    moves at its own pace, and the estimate should learn it within seconds, not be held back by
-    the twenty seconds the big one took. Work is added as it is seen (see _bank), so a long item
-    weighs by when its work happened, not all at the moment it finished.
-    """
-
-    __slots__ = ("spent", "work", "at")
-
-    def __init__(self) -> None:
-        self.spent = self.work = 0.0
-        self.at: float | None = None
-
-    def add(self, spent: float, work: float, now: float, memory: float) -> None:
-        self.read(now, memory)
-        self.spent += spent
-        self.work += work
-
-    def read(self, now: float, memory: float) -> tuple[float, float]:
-        if self.at is not None and now > self.at:
-            fade = math.exp(-(now - self.at) / memory)
-            self.spent, self.work = self.spent * fade, self.work * fade
-        self.at = now if self.at is None else max(self.at, now)
-        return self.spent, self.work
+CHAINS_WATCHED = 32
 
 
 class ProgressEstimator:
@@ -115,7 +60,7 @@ class ProgressEstimator:
         self.items: list[WorkItem] = []
         self._by_key: dict[str, WorkItem] = {}
         self._running: dict[str, WorkItem] = {}
-        self._evidence: dict[str, _Evidence] = defaultdict(_Evidence)
+        self._evidence: dict[str, Evidence] = defaultdict(Evidence)
         self._pending: dict[str, float] = defaultdict(float)  # phase -> prior cost not started yet
         self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
         self._banked: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
@@ -157,8 +102,14 @@ class ProgressEstimator:
                 self._pending[item.phase] += item.cost_s
             if item.done:
                 self._count_done(item)
-        self.bytes_total = sum(item.bytes for item in self.items if _is_data(item))
-        self.tables_total = sum(1 for item in self.items if _is_data(item) and item.kind == "table")
+        groups: dict[str, list[WorkItem]] = defaultdict(list)
+        for item in self.items:
+            if item.group is not None and item.phase in PARALLEL_PHASES:
+                groups[item.group].append(item)
+        heaviest = sorted(groups, key=lambda g: sum(item.cost_s for item in groups[g]), reverse=True)
+        self._chains = [groups[group] for group in heaviest[:CHAINS_WATCHED]]
+        self.bytes_total = sum(item.bytes for item in self.items if is_data(item))
+        self.tables_total = sum(1 for item in self.items if is_data(item) and item.kind == "table")
 
     def get(self, key: str) -> WorkItem | None:
         return self._by_key.get(key)
@@ -240,7 +191,7 @@ class ProgressEstimator:
         self._count_done(item)
 
     def _count_done(self, item: WorkItem) -> None:
-        if _is_data(item):
+        if is_data(item):
             self._done_bytes += item.bytes
             if item.kind == "table":
                 self._tables_done += 1
@@ -321,7 +272,27 @@ class ProgressEstimator:
                 par_max = max(par_max, left)
             else:
                 serial += left
+        if parallel:
+            par_max = max(par_max, self._longest_chain(now, speeds))
         return serial + max(par_max, par_sum / self.jobs)
+
+    def _longest_chain(self, now: float, speeds: dict[str, float]) -> float:
+        """With --jobs, a big table's indexes start only after its data: that chain can be the
+        critical path. Watched for the heaviest tables only (small ones never are)."""
+        longest = 0.0
+        for items in self._chains:
+            data = index = 0.0
+            for item in items:
+                if item.done:
+                    continue
+                k = speeds[item.phase]
+                left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+                if item.phase == "data":
+                    data += left
+                else:
+                    index = max(index, left)  # one table's indexes are built side by side
+            longest = max(longest, data + index)
+        return longest
 
     def _largest_pending(self, phase: str) -> float:
         if phase not in self._pending_max:
@@ -363,7 +334,7 @@ class ProgressEstimator:
         bytes_done = float(self._done_bytes)
         rows_done = self._done_rows
         for item in self._running.values():
-            if _is_data(item):
+            if is_data(item):
                 bytes_done += item.bytes * self._fraction(item, now, speeds[item.phase])
                 if item.kind == "table":
                     rows_done += item.rows_done
@@ -396,8 +367,3 @@ class ProgressEstimator:
         if t1 - t0 >= 0.5:
             self._rate = max(0.0, (b1 - b0) / (t1 - t0))
         return self._rate
-
-
-def _is_data(item: WorkItem) -> bool:
-    """Items whose bytes and rows the snapshot counts: table data and large objects."""
-    return item.phase == "data" and item.kind in ("table", "large objects")

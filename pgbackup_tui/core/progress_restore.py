@@ -25,8 +25,9 @@ from .archive import ArchiveInfo, path_size
 from .identifiers import parse_qualified_name
 from .jobs import Job
 from .plans import RestorePlan
-from .progress_estimator import ProgressEstimator, WorkItem
 from .progress_dump import OUTPUT_PER_HEAP
+from .progress_estimator import ProgressEstimator
+from .progress_items import WorkItem
 from .progress_monitor import BackendProgress, ProgressTracker, open_positions
 from .toc import KNOWN_DESCS, METADATA_DESCS, Toc, TocEntry
 
@@ -200,11 +201,13 @@ class RestoreProgress(ProgressTracker):
                 item.cost_s = TABLE_OVERHEAD_S + heap / RESTORE_HEAP_BPS
                 item.info["heap"] = heap
                 item.info["table"] = table
+                item.group = str(entry.object_oid)  # the table's OID in the dumped database
             elif entry.desc in ("BLOBS", "LARGE OBJECTS"):
                 item.kind, item.label = "large objects", "large objects"
             elif entry.desc in SIZED_POST_DATA:
                 parent = next((table_entries[d] for d in entry.depends_on if d in table_entries), None)
                 table = _table_of(parent, names) if parent is not None else None
+                item.group = str(parent.object_oid) if parent is not None else None
                 record = recorded.get(table) if table else None
                 if record is not None:
                     item.cost_s = post_data_cost(entry.desc, int(record.get("bytes") or 0))
