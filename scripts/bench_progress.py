@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -183,6 +184,13 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="pgbackup-bench-"))
     os.environ["PGBACKUP_TUI_HOME"] = str(home)
+    try:
+        bench(args)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # the archives are big
+
+
+def bench(args: argparse.Namespace) -> None:
     with Sandbox() as sandbox:
         started = time.monotonic()
         sandbox.create_database("bench")
