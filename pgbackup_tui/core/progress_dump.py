@@ -1,7 +1,7 @@
 """Progress of a dump: the tables pg_dump will copy, and what its lines and the server say.
 
 Before pg_dump starts (DumpJob's preflight, same connection) we take the size on disk (heap +
-TOAST, pg_table_size) and the expected rows of every table whose data the dump copies: plain
+TOAST heap) and the expected rows of every table whose data the dump copies: plain
 and partition tables (relkind r), minus extension members, temporary tables, tables a selection
 or --exclude-table leaves out; none at all with --schema-only. Expected rows follow the planner:
 reltuples / relpages scaled to the table's current size (-1 when never analyzed).
@@ -36,7 +36,7 @@ from .progress_monitor import BackendProgress, ProgressTracker, output_size
 # estimator corrects them for the machine at hand as the dump goes.
 COMPRESSED_HEAP_BPS = 27e6  # pg_dump's gzip is the bottleneck of a compressed dump
 PLAIN_HEAP_BPS = 100e6
-TABLE_OVERHEAD_S = 0.010  # per table: COPY round trips, a new compression stream
+TABLE_OVERHEAD_S = 0.002  # per table: COPY round trips, a new compression stream
 CATALOG_BASE_S = 0.05
 CATALOG_PER_RELATION_S = 0.0003
 FINISH_BASE_S = 0.02
@@ -52,7 +52,10 @@ RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are wort
 # are read under a short lock_timeout, and from the catalog (sizes as of the last VACUUM/ANALYZE)
 # when a table is locked.
 _SIZE_LOCK_TIMEOUT = "500ms"
-_SIZES_NOW = "pg_table_size(c.oid)::int8, c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8"
+# Heap + TOAST heap, without the free space and visibility maps (pg_table_size counts them: for a
+# small table they are most of its "size", and none of its COPY time).
+_SIZES_NOW = """(pg_relation_size(c.oid) + coalesce(pg_relation_size(t.oid), 0))::int8,
+       c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8"""
 _SIZES_FROM_CATALOG = """((c.relpages + coalesce(t.relpages, 0))::int8 * current_setting('block_size')::int8),
        c.reltuples::float8, c.relpages::int8, c.relpages::int8 * current_setting('block_size')::int8"""
 _TABLES = r"""

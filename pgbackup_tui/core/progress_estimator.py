@@ -15,8 +15,9 @@ tenth of the elapsed time, whichever is longer: a recent rate, so a run of small
 big one is learnt within seconds. Until a phase has evidence of its own (1 prior second's worth)
 it leans on the square root of the whole job's factor: part of a factor is the machine, part the
 data it was measured on. The remaining time R = sum of (remaining prior cost x k) -- with --jobs,
-max(longest item, sum / jobs) for data and indexes -- is smoothed into the ETA (30 % of a new
-estimate per update), and the percentage is elapsed / (elapsed + ETA): when the ETA is right,
+for data and indexes, the largest of: the longest item, a big table's data plus its indexes
+(they wait for it), sum / jobs -- is smoothed into the ETA (time constant 1 s, shorter for
+short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is right,
 the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays at or
 below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA is
 shown before 5 % and 1 s.
@@ -26,6 +27,7 @@ This module is pure (no I/O, no clock of its own): callers pass `now` (time.mono
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from typing import Iterable
 
@@ -41,7 +43,8 @@ JOB_PRIOR_WEIGHT_S = 2.0  # the same for the whole job's speed (the prior of eve
 JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
 EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
 EVIDENCE_MEMORY_SHARE = 0.1
-ETA_SMOOTHING = 0.3  # share of a new remaining-time estimate taken at each update (about 4/s)
+ETA_SMOOTHING_S = 1.0  # the ETA follows a new estimate with this time constant...
+ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the job's expected length, if that is shorter
 ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
 ETA_MIN_ELAPSED_S = 1.0
 RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
@@ -308,8 +311,10 @@ class ProgressEstimator:
         if self._eta is None or self._last_t is None:
             eta = remaining
         else:
-            predicted = max(0.0, self._eta - (elapsed - self._last_t))
-            eta = predicted + ETA_SMOOTHING * (remaining - predicted)
+            step = max(0.0, elapsed - self._last_t)
+            predicted = max(0.0, self._eta - step)
+            constant = max(0.05, min(ETA_SMOOTHING_S, ETA_SMOOTHING_SHARE * (elapsed + remaining)))
+            eta = predicted + (1.0 - math.exp(-step / constant)) * (remaining - predicted)
         self._eta, self._last_t = eta, elapsed
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
