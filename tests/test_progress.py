@@ -27,7 +27,7 @@ from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress_dump import expected_rows
 from pgbackup_tui.core.progress_estimator import ProgressEstimator
 from pgbackup_tui.core.progress_items import WorkItem
-from pgbackup_tui.core.progress_restore import entry_matches
+from pgbackup_tui.core.progress_restore import _manifest_tables, entry_matches
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.toc import parse_toc
 
@@ -311,3 +311,10 @@ def test_expected_rows_follow_the_planner():
     assert expected_rows(1000.0, 10, 20 * 8192) == 2000  # the table doubled since ANALYZE
     assert expected_rows(-1.0, 0, 8192) == -1  # never analyzed
     assert expected_rows(0.0, 0, 0) == 0
+
+
+def test_a_malformed_manifest_only_loses_its_bad_records():
+    manifest = {"tables": [{"name": "public.a", "rows": "many"}, "junk", {"rows": 1},
+                           {"name": 'public."B"', "rows": 3, "bytes": 10}]}
+    assert _manifest_tables(manifest) == {("public", "B"): {"name": 'public."B"', "rows": 3, "bytes": 10}}
+    assert _manifest_tables({"tables": "nonsense"}) == {} == _manifest_tables(None)

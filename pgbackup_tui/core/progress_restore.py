@@ -98,13 +98,17 @@ def entry_matches(entry: TocEntry, text: str) -> bool:
 
 
 def _manifest_tables(manifest: dict | None) -> dict[tuple[str, str], dict]:
+    """(schema, name) -> {"name", "rows", "bytes"} from the manifest; anything malformed is skipped
+    (a manifest is a file on disk: progress must not fail a restore because one was edited)."""
     tables = {}
-    for record in (manifest or {}).get("tables") or []:
+    records = (manifest or {}).get("tables")
+    for record in records if isinstance(records, list) else []:
         try:
             name = parse_qualified_name(str(record["name"]))
+            clean = {"name": str(record["name"]), "rows": int(record.get("rows", -1)), "bytes": int(record.get("bytes") or 0)}
         except Exception:
             continue
-        tables[(name.schema, name.name)] = record
+        tables[(name.schema, name.name)] = clean
     return tables
 
 
@@ -186,7 +190,7 @@ class RestoreProgress(ProgressTracker):
                 item.kind, item.label = "table", entry.label.removeprefix("TABLE DATA ")
                 if record is not None:
                     item.label = str(record["name"])
-                    item.bytes, item.rows = int(record.get("bytes") or 0), int(record.get("rows", -1))
+                    item.bytes, item.rows = record["bytes"], record["rows"]
                     heap = item.bytes
                     sources.add("backup manifest")
                 elif entry.dump_id in self._files:
@@ -210,7 +214,7 @@ class RestoreProgress(ProgressTracker):
                 item.group = str(parent.object_oid) if parent is not None else None
                 record = recorded.get(table) if table else None
                 if record is not None:
-                    item.cost_s = post_data_cost(entry.desc, int(record.get("bytes") or 0))
+                    item.cost_s = post_data_cost(entry.desc, record["bytes"])
                     item.label = str(record["name"])
                     item.info["table"] = table
             items.append(item)
