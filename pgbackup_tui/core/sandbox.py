@@ -18,11 +18,9 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
@@ -30,10 +28,10 @@ from psycopg.conninfo import make_conninfo
 from .errors import ToolNotFoundError
 from .identifiers import always_quote
 from .sample import SAMPLE_SQL
+from .sandbox_sweep import OWNER_FILE, SANDBOX_PREFIX, kill_postmaster_of, sweep_stale_sandboxes
 
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-SANDBOX_PREFIX = "pgbackup-sandbox-"
 SERVER_USER = "postgres"  # the OS account the server runs as when we are root
 SUPERUSER = "postgres"  # the database superuser role
 
@@ -42,7 +40,6 @@ PG_CTL_TIMEOUT = 90
 PSQL_TIMEOUT = 600
 START_ATTEMPTS = 3
 
-OWNER_FILE = "owner.pid"  # pid of the process that will stop this sandbox (absent when keep=True)
 
 def find_server_bin_dir(preferred_major: int | None = None) -> Path:
     """The directory holding initdb, pg_ctl and postgres.
@@ -184,7 +181,7 @@ class Sandbox:
                 )
             except (RuntimeError, subprocess.SubprocessError, OSError):
                 # Last resort: the server must not outlive its (about to be removed) directory.
-                _kill_postmaster_of(self.data_dir)
+                kill_postmaster_of(self.data_dir)
             self._running = False
         if not self.keep and not self._removed:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -352,62 +349,6 @@ class Sandbox:
     def _give_to_server_user(self, path: Path) -> None:
         account = pwd.getpwnam(SERVER_USER)
         os.chown(path, account.pw_uid, account.pw_gid)
-
-
-def _kill_postmaster_of(data_dir: Path) -> None:
-    """SIGQUIT (immediate shutdown), then SIGKILL, the postmaster named in data_dir's pid file."""
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    for sig in (signal.SIGQUIT, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except OSError:  # gone already, or not ours to kill (then pg_ctl was our only chance)
-            return
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if not _process_alive(pid):
-                return
-            time.sleep(0.1)
-
-
-def _process_alive(pid: int) -> bool:
-    """True while pid runs. A zombie counts as dead: where PID 1 does not reap orphans (some
-    containers), a stopped postmaster stays a zombie forever."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        pass  # no procfs: ask the kernel directly
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_stale_sandboxes() -> list[Path]:
-    """Stop and remove sandboxes whose owning process died without stopping them.
-
-    atexit does not run on SIGKILL or an unhandled SIGTERM, so a killed test run would leave a
-    postmaster and its directory behind; the next Sandbox cleans them up. Sandboxes made with
-    keep=True have no owner file and are left alone. Returns the directories removed.
-    """
-    removed = []
-    for root in Path(tempfile.gettempdir()).glob(SANDBOX_PREFIX + "*"):
-        try:
-            owner = int((root / OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if _process_alive(owner):
-            continue
-        _kill_postmaster_of(root / "data")
-        shutil.rmtree(root, ignore_errors=True)
-        removed.append(root)
-    return removed
 
 
 def _child_env() -> dict[str, str]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
@@ -38,6 +37,7 @@ from .screens.password_prompt import PasswordPrompt
 from .screens.restore_dialog import RestoreDialog
 from .screens.server_form import ServerForm, ServerFormResult
 from .tree_entries import READY, TreeFocus, short_reason
+from .bindings import APP_BINDINGS
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
 from .widgets.jobs_pane import JobsPane
@@ -51,23 +51,7 @@ class PgBackupApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "pgbackup-tui"
     COMMANDS = App.COMMANDS | {PgBackupCommands}
-    BINDINGS = [
-        Binding("a", "add_server", "Add", tooltip="Add a server", id="app.add-server"),
-        Binding("e", "edit_server", "Edit server", show=False, id="app.edit-server"),
-        Binding("delete", "remove_server", "Remove server", show=False, key_display="del", id="app.remove-server"),
-        Binding("b", "backup", "Backup", tooltip="Back up the selection or the focused database", id="app.backup"),
-        Binding("r", "restore", "Restore", tooltip="Restore a backup", id="app.restore"),
-        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the selected job", id="app.cancel-job"),
-        Binding("f5", "refresh", "Refresh", show=False, tooltip="Reload the focused server or database",
-                id="app.refresh"),
-        Binding("z", "zoom", "Zoom", show=False, tooltip="Hide or show the tree (more room for jobs and logs)",
-                id="app.zoom"),
-        Binding("1", "show_tab('details')", "Details tab", show=False, id="app.tab-details"),
-        Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
-        Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
-        Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs are running)", id="app.quit"),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(self) -> None:
         super().__init__()

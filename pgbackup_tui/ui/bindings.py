@@ -1,0 +1,27 @@
+"""The app's keys. Every binding has an id, so users can remap it from config.toml:
+
+    [keymap]
+    "app.backup" = "B"
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+APP_BINDINGS = [
+    Binding("a", "add_server", "Add", tooltip="Add a server", id="app.add-server"),
+    Binding("e", "edit_server", "Edit server", show=False, id="app.edit-server"),
+    Binding("delete", "remove_server", "Remove server", show=False, key_display="del", id="app.remove-server"),
+    Binding("b", "backup", "Backup", tooltip="Back up the selection or the focused database", id="app.backup"),
+    Binding("r", "restore", "Restore", tooltip="Restore a backup", id="app.restore"),
+    Binding("c", "cancel_job", "Cancel", tooltip="Cancel the selected job", id="app.cancel-job"),
+    Binding("f5", "refresh", "Refresh", show=False, tooltip="Reload the focused server or database",
+            id="app.refresh"),
+    Binding("z", "zoom", "Zoom", show=False, tooltip="Hide or show the tree (more room for jobs and logs)",
+            id="app.zoom"),
+    Binding("1", "show_tab('details')", "Details tab", show=False, id="app.tab-details"),
+    Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
+    Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
+    Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
+    Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs are running)", id="app.quit"),
+]
