@@ -18,11 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from ...core import paths
+from .plan_dialog import PlanDialog
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
@@ -65,7 +65,7 @@ def describe_selection(dbname: str, tables: tuple[QualifiedName, ...]) -> str:
     return f"{len(tables)} {noun} selected in {dbname}: {names}{more}"
 
 
-class BackupDialog(ModalScreen[DumpPlan | None]):
+class BackupDialog(PlanDialog[DumpPlan]):
     """Options for one pg_dump; dismisses with the DumpPlan (Enter / Start) or None (Escape)."""
 
     DEFAULT_CSS = """
@@ -345,36 +345,9 @@ class BackupDialog(ModalScreen[DumpPlan | None]):
         return self._tools is not None and self._resolve_error is None and self._plan_error is None
 
     # -- actions -----------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action != "start":
-            return True
-        focused = self.focused
-        if isinstance(focused, Button):
-            return False
-        if focused is not None and any(isinstance(node, Select) and node.expanded
-                                       for node in focused.ancestors_with_self):
-            return False
-        # None shows the key greyed out in the footer; the key still reaches the focused widget.
-        return True if self.can_start else None
-
     def action_start(self) -> None:
         if not self.can_start:
             return
         plan = self.build_plan()
         plan.validate()
         self.dismiss(plan)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_start()
-
-    @on(Button.Pressed, "#backup-start")
-    def _start_pressed(self) -> None:
-        self.action_start()
-
-    @on(Button.Pressed, "#backup-cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()

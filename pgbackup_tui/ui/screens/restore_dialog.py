@@ -18,11 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ...core.archive import ArchiveInfo, identify_archive
 from ...core.catalog import read_manifest
+from .plan_dialog import PlanDialog
 from ...core.connect import Target
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import quote_ident
@@ -52,7 +52,7 @@ def restore_summary(plan: RestorePlan, archive_format: str) -> str:
     return "\n".join(lines)
 
 
-class RestoreDialog(ModalScreen[RestorePlan | None]):
+class RestoreDialog(PlanDialog[RestorePlan]):
     """Options for one restore; dismisses with the RestorePlan (Enter / Start) or None (Escape)."""
 
     DEFAULT_CSS = """
@@ -351,34 +351,8 @@ class RestoreDialog(ModalScreen[RestorePlan | None]):
         return plan is not None and self._plan_problem(plan) is None
 
     # -- actions -----------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action != "start":
-            return True
-        focused = self.focused
-        if isinstance(focused, Button):
-            return False
-        if focused is not None and any(isinstance(node, Select) and node.expanded
-                                       for node in focused.ancestors_with_self):
-            return False
-        return True if self.can_start else None
-
     def action_start(self) -> None:
         plan = self.build_plan()
         if plan is None or self._plan_problem(plan) is not None:
             return
         self.dismiss(plan)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_start()
-
-    @on(Button.Pressed, "#restore-start")
-    def _start_pressed(self) -> None:
-        self.action_start()
-
-    @on(Button.Pressed, "#restore-cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()

@@ -1,0 +1,53 @@
+"""What the backup and restore dialogs share: Enter starts, Escape cancels, Start/Cancel buttons.
+
+Enter is a priority binding so it starts the dialog from any field, except where Enter already
+means something: on a focused button (it presses it) or in an open drop-down (it picks an item).
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from textual import on
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Select
+
+PlanT = TypeVar("PlanT")
+
+
+class PlanDialog(ModalScreen[PlanT | None], Generic[PlanT]):
+    """Subclasses define `can_start`, `action_start`, and buttons whose ids end in -start / -cancel."""
+
+    @property
+    def can_start(self) -> bool:
+        raise NotImplementedError
+
+    def action_start(self) -> None:
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "start":
+            return True
+        focused = self.focused
+        if isinstance(focused, Button):
+            return False
+        if focused is not None and any(isinstance(node, Select) and node.expanded
+                                       for node in focused.ancestors_with_self):
+            return False
+        # None shows the key greyed out in the footer; the key still reaches the focused widget.
+        return True if self.can_start else None
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed)
+    def _button_pressed(self, event: Button.Pressed) -> None:
+        button_id = event.button.id or ""
+        if button_id.endswith("-start"):
+            self.action_start()
+        elif button_id.endswith("-cancel"):
+            self.action_cancel()
