@@ -49,6 +49,9 @@ CREATE INDEX events_at_idx ON public.events (at);
 CREATE FUNCTION public.pace(id bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN IF id % 2000 = 0 THEN PERFORM pg_sleep(0.01); END IF; RETURN true; END $$;
 ALTER TABLE public.events ADD CONSTRAINT events_paced CHECK (public.pace(id));
+-- The same pace for the index phase of a restore: this index calls pace() on every row when it
+-- is built, so the restore stays in "indexes" long enough for an update to report it.
+CREATE INDEX events_paced_idx ON public.events ((public.pace(id)));
 CREATE TABLE public.small (id int PRIMARY KEY, label text);
 INSERT INTO public.small SELECT g, 'label ' || g FROM generate_series(1, 500) g;
 CREATE TABLE public.empty (id int);
