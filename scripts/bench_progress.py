@@ -1,6 +1,7 @@
 """How truthful is the progress of a dump and a restore? Run by hand; prints figures (not a test).
 
     .venv/bin/python scripts/bench_progress.py [--scale 1.0] [--jobs 1] [--format custom] [--items]
+        [--trace [STEP_S]] [--runs N] [--record DIR]
 
 Builds a throwaway cluster (core/sandbox.py) with a database whose biggest table holds about
 70 % of the data and ~200 small tables hold the rest, dumps it with a real DumpJob, restores the
@@ -32,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgbackup_tui.core.connect import target_from_dsn  # noqa: E402
 from pgbackup_tui.core.dump import DumpJob  # noqa: E402
@@ -91,9 +93,8 @@ class Recorder:
                 pass
 
 
-def figures(recorder: Recorder) -> dict[str, object]:
-    job, snaps = recorder.job, recorder.snapshots
-    total = job.result.duration_s
+def accuracy(snaps: list, total: float) -> dict[str, object]:
+    """How the percentages and ETAs of one job compare with its real duration (issue #4's bar)."""
     deviation = max((abs(s.percent - 100 * s.elapsed_s / total) for s in snaps
                      if s.percent >= 5 and s.phase != "done"), default=0.0)
     eta_errors, eta_errors_2s, eta_seconds = [], [], []
@@ -108,9 +109,6 @@ def figures(recorder: Recorder) -> dict[str, object]:
         eta_seconds.append(abs(s.eta_s - remaining))
         if remaining >= 2.0:
             eta_errors_2s.append(error)
-    gaps = [b - a for a, b in zip(recorder.arrivals, recorder.arrivals[1:])]
-    tracker = job.progress_tracker
-    client_cpu = tracker.cpu_s if tracker else 0.0
     return {
         "duration_s": f"{total:.1f}",
         "max |percent - time share| after 5%": f"{deviation:.1f} points",
@@ -119,6 +117,17 @@ def figures(recorder: Recorder) -> dict[str, object]:
         "max ETA error after 25%, in seconds": f"{max(eta_seconds, default=0):.1f} s",
         "monotonic": all(a.percent <= b.percent for a, b in zip(snaps, snaps[1:])),
         "last update 100 % / done": bool(snaps) and snaps[-1].percent == 100 and snaps[-1].phase == "done",
+    }
+
+
+def figures(recorder: Recorder) -> dict[str, object]:
+    job, snaps = recorder.job, recorder.snapshots
+    total = job.result.duration_s
+    gaps = [b - a for a, b in zip(recorder.arrivals, recorder.arrivals[1:])]
+    tracker = job.progress_tracker
+    client_cpu = tracker.cpu_s if tracker else 0.0
+    return {
+        **accuracy(snaps, total),
         "updates per second": f"{len(snaps) / total:.1f}",
         "longest gap between updates": f"{max(gaps, default=0):.2f} s",
         "polls": tracker.probe.polls if tracker and tracker.probe else 0,
@@ -151,13 +160,13 @@ def item_report(job: Job) -> list[str]:
     return lines
 
 
-def trace(recorder: Recorder) -> list[str]:
-    """About one snapshot a second: elapsed, ideal %, shown %, ETA vs real remaining."""
+def trace(recorder: Recorder, step_s: float) -> list[str]:
+    """About one snapshot every `step_s`: elapsed, ideal %, shown %, ETA vs real remaining."""
     total = recorder.job.result.duration_s
     lines, next_t = [], 0.0
     for s in recorder.snapshots:
         if s.elapsed_s >= next_t or s.phase == "done":
-            next_t = s.elapsed_s + 1.0
+            next_t = s.elapsed_s + step_s
             eta = "  -  " if s.eta_s is None else f"{s.eta_s:5.1f}"
             lines.append(f"  t={s.elapsed_s:5.1f} ideal {100 * s.elapsed_s / total:5.1f} shown {s.percent:5.1f} "
                          f"eta {eta} real {total - s.elapsed_s:5.1f} {s.phase:9} {','.join(s.current)[:40]}")
@@ -178,9 +187,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="--jobs for both (needs --format directory above 1)")
     parser.add_argument("--format", default="custom", choices=("custom", "directory", "tar"))
     parser.add_argument("--items", action="store_true", help="print prior vs real time per kind of work")
-    parser.add_argument("--trace", action="store_true", help="print about one update a second")
+    parser.add_argument("--trace", type=float, nargs="?", const=1.0, default=None, metavar="STEP_S",
+                        help="print an update every STEP_S seconds (default 1)")
     parser.add_argument("--runs", type=int, default=1, help="dump and restore this many times (same data)")
+    parser.add_argument("--record", type=Path, metavar="DIR",
+                        help="save what each job's estimator saw, for scripts/progress_replay.py")
     args = parser.parse_args()
+    if args.record:
+        import progress_replay
+        progress_replay.install()
+        args.record.mkdir(parents=True, exist_ok=True)
 
     home = Path(tempfile.mkdtemp(prefix="pgbackup-bench-"))
     os.environ["PGBACKUP_TUI_HOME"] = str(home)
@@ -205,8 +221,31 @@ def bench(args: argparse.Namespace) -> None:
             restore_job = RestoreJob(RestorePlan(archive=dump_job.result.output_path, target=target,
                                                  dbname=f"bench_restored_{attempt}", create=True, jobs=args.jobs))
             restore = asyncio.run(run(restore_job))
+            background = autovacuum_seen(sandbox, f"bench_restored_{attempt}", restore_job.result.duration_s)
             sandbox.drop_database(f"bench_restored_{attempt}")
             report(attempt, dump, restore, args)
+            if args.record:
+                import progress_replay
+                stamp = time.strftime("%H%M%S")
+                for label, recorder in (("dump", dump), ("restore", restore)):
+                    progress_replay.save(recorder.job.progress_tracker.estimator, recorder.job.result.duration_s,
+                                         args.record / f"{label}-{stamp}-{attempt}.pickle")
+            print(f"restore: {background}", flush=True)
+
+
+def autovacuum_seen(sandbox: Sandbox, dbname: str, duration_s: float) -> str:
+    """Whether autovacuum worked on the big table during the restore: the server's own
+    competition for the two cores, and the main reason restore times vary from run to run."""
+    ages = sandbox.psql("SELECT coalesce(extract(epoch FROM now() - last_autovacuum)::text, ''), "
+                        "coalesce(extract(epoch FROM now() - last_autoanalyze)::text, ''), "
+                        "(SELECT count(*) FROM pg_stat_progress_vacuum v WHERE v.relid = s.relid) "
+                        "FROM pg_stat_user_tables s WHERE relname = 'events'", dbname).strip()
+    vacuum_age, analyze_age, vacuuming = (ages.split("|") + ["", "", "0"])[:3]
+    seen = [f"{what} of public.events ended at t={duration_s - float(age):.1f} s"
+            for what, age in (("autovacuum", vacuum_age), ("autoanalyze", analyze_age)) if age]
+    if vacuuming not in ("", "0"):
+        seen.append("autovacuum of public.events still running at the end")
+    return "; ".join(seen) or "no autovacuum of public.events during the restore"
 
 
 def report(attempt: int, dump: Recorder, restore: Recorder, args: argparse.Namespace) -> None:
@@ -220,9 +259,9 @@ def report(attempt: int, dump: Recorder, restore: Recorder, args: argparse.Names
         if args.items:
             print(f"{label}: prior cost vs real time")
             print("\n".join(item_report(recorder.job)))
-        if args.trace:
+        if args.trace is not None:
             print(f"{label}: trace")
-            print("\n".join(trace(recorder)))
+            print("\n".join(trace(recorder, args.trace)))
     sys.stdout.flush()
 
 

@@ -1,0 +1,101 @@
+"""Replay recorded jobs through the current ProgressEstimator: tune it in seconds, not hours.
+
+    .venv/bin/python scripts/bench_progress.py --runs 4 --record /tmp/recordings
+    .venv/bin/python scripts/progress_replay.py /tmp/recordings/*.pickle
+
+The estimator is pure: everything it knows arrives through its methods, each with the time it
+happened (`now`). bench_progress.py --record swaps in RecordingEstimator, which keeps the work
+items as they were planned and every call made to it; replaying those calls into a fresh
+ProgressEstimator gives the snapshots the current constants and code would have shown on that
+very run, with the run's real duration to judge them by. A real run still has the last word
+(the recorded fractions come from the code that ran: a change to what is observed, such as
+index_fraction, needs new recordings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pgbackup_tui.core import progress_dump, progress_restore  # noqa: E402
+from pgbackup_tui.core.progress_estimator import ProgressEstimator  # noqa: E402
+
+RECORDED_CALLS = ("add_items", "remove_items", "enter_phase", "start", "observe", "finish",
+                  "snapshot", "done_snapshot")
+
+
+class RecordingEstimator(ProgressEstimator):
+    """A ProgressEstimator that remembers its plan and every call made to it."""
+
+    def __init__(self, items, *, origin: float, estimate: str, jobs: int = 1) -> None:
+        items = list(items)
+        self.recording: dict[str, Any] = {"items": copy.deepcopy(items), "origin": origin,
+                                          "estimate": estimate, "jobs": jobs, "calls": []}
+        self._recording_on = False  # the base __init__ calls add_items: part of the plan
+        super().__init__(items, origin=origin, estimate=estimate, jobs=jobs)
+        self._recording_on = True
+
+    def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
+        if self._recording_on:
+            self.recording["calls"].append((name, copy.deepcopy(args), dict(kwargs)))
+
+
+def _recorded(name: str):
+    def method(self, *args, **kwargs):
+        self._record(name, *args, **kwargs)
+        return getattr(ProgressEstimator, name)(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in RECORDED_CALLS:
+    setattr(RecordingEstimator, _name, _recorded(_name))
+
+
+def install() -> None:
+    """Make the dump and restore trackers build RecordingEstimators."""
+    progress_dump.ProgressEstimator = RecordingEstimator
+    progress_restore.ProgressEstimator = RecordingEstimator
+
+
+def save(estimator: ProgressEstimator, duration_s: float, path: Path) -> None:
+    recording = dict(getattr(estimator, "recording"), duration_s=duration_s)
+    with open(path, "wb") as out:
+        pickle.dump(recording, out)
+
+
+def replay(recording: dict[str, Any]) -> list:
+    """The snapshots a fresh estimator gives for the recorded calls."""
+    estimator = ProgressEstimator(copy.deepcopy(recording["items"]), origin=recording["origin"],
+                                  estimate=recording["estimate"], jobs=recording["jobs"])
+    snapshots = []
+    for name, args, kwargs in recording["calls"]:
+        result = getattr(estimator, name)(*args, **kwargs)
+        if name in ("snapshot", "done_snapshot"):
+            snapshots.append(result)
+    return snapshots
+
+
+def main() -> None:
+    from bench_progress import accuracy  # the same figures as the benchmark
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recordings", nargs="+", type=Path)
+    args = parser.parse_args()
+    for path in args.recordings:
+        with open(path, "rb") as source:
+            recording = pickle.load(source)
+        figures = accuracy(replay(recording), recording["duration_s"])
+        print(f"{path.name:28} " + "  ".join(f"{value}" for name, value in figures.items()
+                                             if "ETA" in name or "percent" in name))
+
+
+if __name__ == "__main__":
+    main()
