@@ -270,6 +270,19 @@ def test_percent_never_goes_back_when_the_work_turns_out_longer():
     assert estimator.done_snapshot(10.0).percent == 100
 
 
+def test_a_wait_before_the_first_measurement_is_not_taken_for_slowness():
+    # An index build that waited 1 s for a lock (autovacuum's, cancelled after deadlock_timeout)
+    # then runs at exactly its prior speed: the machine is not slow, the time left is the prior's.
+    estimator = ProgressEstimator([WorkItem("pkey", "indexes", 2.0), WorkItem("next", "indexes", 2.0)],
+                                  origin=0.0, estimate="t")
+    estimator.start("pkey", 0.0)
+    for tick in range(1, 9):  # from 1.0 s to 2.0 s: 0 -> 50 %
+        now = 1.0 + tick * 0.125
+        estimator.observe("pkey", (now - 1.0) / 2.0, now)
+    assert estimator.speeds(2.0)["indexes"] == pytest.approx(1.0, abs=0.05)
+    assert estimator.remaining_s(2.0) == pytest.approx(3.0, abs=0.15)
+
+
 def test_serial_start_ends_the_previous_item_but_parallel_does_not():
     serial = ProgressEstimator([WorkItem("a", "data", 1.0), WorkItem("b", "data", 1.0)], origin=0.0, estimate="t")
     serial.start("a", 0.0)

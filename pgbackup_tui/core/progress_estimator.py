@@ -162,6 +162,11 @@ class ProgressEstimator:
         if item.started_at is None:
             self.start(key, now)
         item.fraction = max(item.fraction, min(MEASURED_FRACTION_CAP, max(0.0, fraction)))
+        if not item.measured and item.key not in self._banked:
+            # Speed evidence starts at the first measurement, not at the start line: before it
+            # the statement may have waited for a lock (an autovacuum of the table just loaded
+            # holds one for up to deadlock_timeout) -- time that says nothing about speed.
+            self._banked[item.key] = (now, item.fraction)
         item.measured = True
         if rows_done is not None:
             item.rows_done = max(item.rows_done, rows_done)
