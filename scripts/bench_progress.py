@@ -215,13 +215,16 @@ def bench(args: argparse.Namespace) -> None:
         size = sandbox.psql("SELECT pg_size_pretty(pg_database_size('bench'))", "bench").strip()
         print(f"built database bench ({size}) in {time.monotonic() - started:.0f} s", flush=True)
         target = target_from_dsn(sandbox.dsn())
+        summary = []
         for attempt in range(1, args.runs + 1):
             dump_job = DumpJob(DumpPlan(target=target, dbname="bench", format=args.format, jobs=args.jobs))
             dump = asyncio.run(run(dump_job))
             restore_job = RestoreJob(RestorePlan(archive=dump_job.result.output_path, target=target,
                                                  dbname=f"bench_restored_{attempt}", create=True, jobs=args.jobs))
+            log_offset = sandbox.log_file.stat().st_size
             restore = asyncio.run(run(restore_job))
-            background = autovacuum_seen(sandbox, f"bench_restored_{attempt}", restore_job.result.duration_s)
+            background = autovacuum_seen(sandbox, log_offset, f"bench_restored_{attempt}",
+                                         restore_job.result.duration_s)
             sandbox.drop_database(f"bench_restored_{attempt}")
             report(attempt, dump, restore, args)
             if args.record:
@@ -231,21 +234,27 @@ def bench(args: argparse.Namespace) -> None:
                     progress_replay.save(recorder.job.progress_tracker.estimator, recorder.job.result.duration_s,
                                          args.record / f"{label}-{stamp}-{attempt}.pickle")
             print(f"restore: {background}", flush=True)
+            summary.append((attempt, accuracy(dump.snapshots, dump_job.result.duration_s),
+                            accuracy(restore.snapshots, restore_job.result.duration_s), background))
+        print_summary(summary)
 
 
-def autovacuum_seen(sandbox: Sandbox, dbname: str, duration_s: float) -> str:
-    """Whether autovacuum worked on the big table during the restore: the server's own
-    competition for the two cores, and the main reason restore times vary from run to run."""
+def autovacuum_seen(sandbox: Sandbox, log_offset: int, dbname: str, duration_s: float) -> str:
+    """What autovacuum did to the big table during the restore: the server's own competition
+    for the two cores, and the main reason restore times vary from run to run. A worker that a
+    CREATE INDEX or ADD CONSTRAINT needs out of the way is cancelled after deadlock_timeout (1 s
+    of waiting), which the server log says."""
+    with open(sandbox.log_file, "rb") as log:
+        log.seek(log_offset)
+        cancelled = log.read().decode(errors="replace").count("canceling autovacuum task")
     ages = sandbox.psql("SELECT coalesce(extract(epoch FROM now() - last_autovacuum)::text, ''), "
-                        "coalesce(extract(epoch FROM now() - last_autoanalyze)::text, ''), "
-                        "(SELECT count(*) FROM pg_stat_progress_vacuum v WHERE v.relid = s.relid) "
-                        "FROM pg_stat_user_tables s WHERE relname = 'events'", dbname).strip()
-    vacuum_age, analyze_age, vacuuming = (ages.split("|") + ["", "", "0"])[:3]
+                        "coalesce(extract(epoch FROM now() - last_autoanalyze)::text, '') "
+                        "FROM pg_stat_user_tables WHERE relname = 'events'", dbname).strip()
     seen = [f"{what} of public.events ended at t={duration_s - float(age):.1f} s"
-            for what, age in (("autovacuum", vacuum_age), ("autoanalyze", analyze_age)) if age]
-    if vacuuming not in ("", "0"):
-        seen.append("autovacuum of public.events still running at the end")
-    return "; ".join(seen) or "no autovacuum of public.events during the restore"
+            for what, age in zip(("autovacuum", "autoanalyze"), (ages.split("|") + ["", ""])[:2]) if age]
+    if cancelled:
+        seen.append(f"{cancelled} autovacuum task(s) cancelled (a statement waited 1 s for its lock)")
+    return "; ".join(seen) or "no autovacuum during the restore"
 
 
 def report(attempt: int, dump: Recorder, restore: Recorder, args: argparse.Namespace) -> None:
@@ -263,6 +272,16 @@ def report(attempt: int, dump: Recorder, restore: Recorder, args: argparse.Names
             print(f"{label}: trace")
             print("\n".join(trace(recorder, args.trace)))
     sys.stdout.flush()
+
+
+def print_summary(summary: list[tuple[int, dict, dict, str]]) -> None:
+    """One line per run: the issue's two accuracy figures for each job, and what autovacuum did."""
+    print("\nrun  dump: ETA error (>= 2 s left), percent vs time   restore: the same   autovacuum during the restore")
+    for attempt, dump, restore, background in summary:
+        print(f"{attempt:3}  {dump['max ETA error after 25%, >= 2 s left']:>6}  "
+              f"{dump['max |percent - time share| after 5%']:>12}                 "
+              f"{restore['max ETA error after 25%, >= 2 s left']:>6}  "
+              f"{restore['max |percent - time share| after 5%']:>12}   {background}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cliutil import run_cli
@@ -238,6 +239,30 @@ async def test_unprivileged_role_without_the_view_falls_back(sandbox, home, fres
                      "copy_bytes": rows[0]["copy_bytes"], "estimated": True}]
 
 
+async def test_a_dump_behind_a_lock_says_who_holds_it(sandbox, home, fresh_db_name):
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE public.held (id int PRIMARY KEY); INSERT INTO public.held VALUES (1);", fresh_db_name)
+    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=fresh_db_name))
+    snapshots, _ = record(job)
+    with psycopg.connect(sandbox.dsn(fresh_db_name), application_name="lock-holder") as holder:
+        holder.execute("LOCK TABLE public.held IN ACCESS EXCLUSIVE MODE")
+        task = asyncio.create_task(job.run())
+        expected = f"a lock held by pid {holder.info.backend_pid} (lock-holder)"
+        for _ in range(200):  # pg_dump's LOCK TABLE waits; the next poll names the holder
+            if any(s.waiting == expected for s in snapshots):
+                break
+            await asyncio.sleep(0.05)
+        holder.rollback()  # let it go: the dump goes on and succeeds
+        result = await task
+    assert any(s.waiting == expected for s in snapshots), [s.waiting for s in snapshots]
+    waiting = next(s for s in snapshots if s.waiting)
+    assert waiting.summary().endswith(f"waiting for {expected}") or f"waiting for {expected} " in waiting.summary()
+    assert "waiting" not in waiting.as_json()  # the jsonl keys stay the issue's
+    assert result.state == JobState.SUCCEEDED, result.message
+    assert_monotonic_and_done(snapshots)
+    assert snapshots[-1].waiting is None
+
+
 # -- the model, without a server ----------------------------------------------------------------
 def test_percent_moves_with_time_when_the_priors_are_right():
     items = [WorkItem("a", "data", 10.0, kind="table", bytes=100, rows=10),
@@ -281,6 +306,21 @@ def test_a_wait_before_the_first_measurement_is_not_taken_for_slowness():
         estimator.observe("pkey", (now - 1.0) / 2.0, now)
     assert estimator.speeds(2.0)["indexes"] == pytest.approx(1.0, abs=0.05)
     assert estimator.remaining_s(2.0) == pytest.approx(3.0, abs=0.15)
+
+
+def test_the_time_left_stands_still_while_a_backend_waits_for_a_lock():
+    estimator = ProgressEstimator([WorkItem("a", "data", 10.0, kind="table", rows=100)], origin=0.0, estimate="t")
+    estimator.start("a", 0.0)
+    for tick in range(1, 9):
+        estimator.observe("a", tick * 0.25 / 10, tick * 0.25)
+        before = estimator.snapshot(tick * 0.25)
+    estimator.wait("a lock held by pid 42 (psql)", 2.0)
+    held = [estimator.snapshot(2.0 + tick * 0.25) for tick in range(1, 9)]
+    assert {s.eta_s for s in held} == {before.eta_s} and held[-1].waiting == "a lock held by pid 42 (psql)"
+    estimator.wait(None, 4.0)
+    estimator.observe("a", 0.25, 4.5)
+    after = estimator.snapshot(4.5)
+    assert after.eta_s < before.eta_s and after.waiting is None
 
 
 def test_serial_start_ends_the_previous_item_but_parallel_does_not():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import psycopg
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -254,6 +255,31 @@ async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
         shown = text_of(pane.query_one("#job-result", Static)) + text_of(pane.query_one("#job-paths", Static))
         assert str(job.result.output_path) in shown and f"log: {job.log_path}" in shown
         assert app.finished == [job.id] and app.selected == [job.id]
+
+
+async def test_jobs_pane_says_which_lock_a_waiting_dump_is_behind(sandbox, home, fresh_db_name):
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE public.held (id int)", fresh_db_name)
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        job = DumpJob(DumpPlan(target=socket_target(sandbox), dbname=fresh_db_name))
+        with psycopg.connect(sandbox.dsn(fresh_db_name), application_name="migration") as holder:
+            holder.execute("LOCK TABLE public.held IN ACCESS EXCLUSIVE MODE")
+            pane.add_job(job)
+            app.run_worker(job.run())
+            expected = f"waiting for a lock held by pid {holder.info.backend_pid} (migration)"
+            title = ""
+            for _ in range(200):  # what a DBA asking "is it hung?" reads above the log
+                await pilot.pause(0.05)
+                title = text_of(pane.query_one("#job-title", Static))
+                if expected in title:
+                    break
+            holder.rollback()
+        await settle(app, pilot)
+        assert expected in title
+        assert job.state == JobState.SUCCEEDED
+        assert "waiting" not in text_of(pane.query_one("#job-title", Static))
 
 
 async def test_jobs_pane_highlights_errors_of_a_failed_job(sandbox, home):

@@ -28,6 +28,8 @@ class ProgressSnapshot:
     indexed, as SQL writes their names. `eta_s` is None until it can be believed.
     `estimate` says where the numbers come from (e.g. "pg_stat_progress_copy + table sizes",
     or "table counts and output size" when the server's progress view cannot be read).
+    `waiting`: what a backend of the job is blocked on, e.g. "a lock held by pid 42 (psql)" --
+    the answer to "is it hung?" (not in the jsonl object, whose keys are fixed).
     """
 
     elapsed_s: float
@@ -42,6 +44,7 @@ class ProgressSnapshot:
     eta_s: float | None = None
     rate_bps: float | None = None
     estimate: str = ""
+    waiting: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The `--progress jsonl` object: exactly the keys issue #4 promises to scripts."""
@@ -73,6 +76,8 @@ class ProgressSnapshot:
             parts.append(shown)
         if self.rate_bps:
             parts.append(f"{human_bytes(self.rate_bps)}/s")
+        if self.waiting:
+            parts.append(f"waiting for {self.waiting}")
         if self.phase == "done" or self.eta_s is None:
             parts.append(f"{'in' if self.phase == 'done' else 'elapsed'} {human_duration(self.elapsed_s)}")
         else:

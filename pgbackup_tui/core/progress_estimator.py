@@ -73,6 +73,7 @@ class ProgressEstimator:
         self.estimate = estimate
         self.jobs = max(1, jobs)
         self.phase = "preparing"
+        self.waiting: str | None = None  # what a backend of the job waits for (wait())
         self._percent = 0.0
         self._eta: float | None = None
         self._last_t: float | None = None
@@ -171,6 +172,33 @@ class ProgressEstimator:
         if rows_done is not None:
             item.rows_done = max(item.rows_done, rows_done)
 
+    def wait(self, what: str | None, now: float) -> None:
+        """A backend of the job waits for `what` (e.g. "a lock held by pid 42 (psql)"), or no more.
+
+        In a serial job (one backend: nothing else moves) the time left stands still while it
+        waits, since the work ahead is the same when the wait ends; and the time waited is no
+        evidence of speed (measured items are counted up to the start
+        of the wait and again from its end; an unmeasured one starts counting at its first
+        measurement anyway).
+        """
+        if self.jobs > 1:  # the other workers go on: the estimate too
+            self.waiting = what
+            return
+        if what and not self.waiting:
+            for item in self._running.values():
+                if item.measured:
+                    self._bank(item, now, item.fraction)
+        elif self.waiting and not what:
+            for item in self._running.values():
+                if item.measured and item.key in self._banked:
+                    self._banked[item.key] = (now, self._banked[item.key][1])
+        self.waiting = what
+
+    @property
+    def _stalled(self) -> bool:
+        """A serial job whose backend waits: no work is being done."""
+        return bool(self.waiting) and self.jobs == 1
+
     def finish(self, key: str, now: float) -> None:
         item = self._by_key.get(key)
         if item is not None and not item.done:
@@ -232,8 +260,9 @@ class ProgressEstimator:
         takes part of the whole job's factor.
         """
         for item in self._running.values():
-            # An item stuck at the cap (more rows than estimated) is counted when it ends.
-            if item.measured and item.fraction < MEASURED_FRACTION_CAP:
+            # An item stuck at the cap (more rows than estimated) is counted when it ends; none
+            # is counted during a wait (see wait()).
+            if item.measured and item.fraction < MEASURED_FRACTION_CAP and not self._stalled:
                 self._bank(item, now, item.fraction)
         memory = self._memory(now)
         per_phase = {}
@@ -315,6 +344,8 @@ class ProgressEstimator:
         remaining = self.remaining_s(now, speeds)
         if self._eta is None or self._last_t is None:
             eta = remaining
+        elif self._stalled:
+            eta = self._eta
         else:
             step = max(0.0, elapsed - self._last_t)
             predicted = max(0.0, self._eta - step)
@@ -363,6 +394,7 @@ class ProgressEstimator:
             eta_s=eta,
             rate_bps=self._update_rate(elapsed, bytes_done, phase),
             estimate=self.estimate,
+            waiting=self.waiting if phase != "done" else None,
         )
 
     def _update_rate(self, elapsed: float, bytes_done: float, phase: str) -> float | None:

@@ -60,15 +60,31 @@ WHERE a.application_name = %(app)s
 """
 
 
+# A backend of the job that waits for a lock (pg_dump behind an ALTER TABLE, an index build behind
+# an autovacuum of the table just loaded): who holds it, so the pane can say why nothing moves.
+# pg_blocking_pids runs only for the waiting rows (the WHERE clause comes first).
+_LOCK_WAITS = """
+SELECT 'wait', a.pid, NULL::int8, NULL::name, NULL::name,
+       coalesce('a lock held by pid ' || b.pid || ' (' || coalesce(nullif(b.application_name, ''), b.backend_type)
+                || ')', 'a lock'),
+       0::int8, 0::int8, 0::int8, 0::int8
+FROM pg_stat_activity a
+LEFT JOIN LATERAL (SELECT x.pid, x.application_name, x.backend_type FROM pg_stat_activity x
+                   WHERE x.pid = (pg_blocking_pids(a.pid))[1]) b ON true
+WHERE a.application_name = %(app)s AND a.wait_event_type = 'Lock'
+"""
+
+
 @dataclass(frozen=True)
 class BackendProgress:
     """One row of a progress view for one of the job's backends.
 
     copy: done = tuples_processed, total = 0, bytes = bytes_processed (COPY's text bytes).
     index: done/total = blocks (scanning) and tuples (sorting, loading) as the view gives them.
+    wait: the backend waits for a lock; `phase` says whose ("a lock held by pid 42 (psql)").
     """
 
-    kind: str  # copy | index
+    kind: str  # copy | index | wait
     pid: int
     relid: int | None
     schema: str | None
@@ -118,7 +134,7 @@ class ServerProbe:
         self.target = target
         self.dbname = dbname
         self.watched_app = watched_app
-        self.query = _COPY_ROWS + (" UNION ALL " + _INDEX_ROWS if indexes else "")
+        self.query = _COPY_ROWS + (" UNION ALL " + _INDEX_ROWS if indexes else "") + " UNION ALL " + _LOCK_WAITS
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
         self.backend_pid: int | None = None
@@ -308,7 +324,9 @@ class ProgressTracker:
             else:
                 rows = poll.result()
         if rows is not None:
-            self.observe_server(rows, now)
+            waits = [row.phase for row in rows if row.kind == "wait"]
+            self.estimator.wait(waits[0] if waits else None, now)
+            self.observe_server([row for row in rows if row.kind != "wait"], now)
         self.observe_local(now)
         self._emit(self.estimator.snapshot(now))
 

@@ -62,7 +62,7 @@ def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView
     `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
     through its attributes with getattr, each optional, so an older or newer snapshot still shows
     what it has. The detail line: phase · table(s) being copied or indexed · tables done ·
-    rows · rate · time left, and which estimate it is when the server's progress view could not
+    rows · rate · what a backend waits for · time left, and which estimate it is when the server's progress view could not
     be read (e.g. "table counts and output size").
     """
     state = job.state
@@ -86,6 +86,9 @@ def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView
     rate = getattr(snapshot, "rate_bps", None)
     if running and rate:
         detail_parts.append(f"{human_bytes(rate)}/s")
+    waiting = getattr(snapshot, "waiting", None)
+    if running and waiting:
+        detail_parts.append(f"waiting for {waiting}")
     eta_s = getattr(snapshot, "eta_s", None)
     if running and eta_s is not None:
         detail_parts.append(f"about {human_duration(eta_s)} left")
