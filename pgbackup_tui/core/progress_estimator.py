@@ -177,9 +177,8 @@ class ProgressEstimator:
 
         In a serial job (one backend: nothing else moves) the time left stands still while it
         waits, since the work ahead is the same when the wait ends; and the time waited is no
-        evidence of speed (measured items are counted up to the start
-        of the wait and again from its end; an unmeasured one starts counting at its first
-        measurement anyway).
+        evidence of speed (measured items are counted up to the start of the wait and again from
+        its end; an unmeasured one starts counting at its first measurement anyway).
         """
         if self.jobs > 1:  # the other workers go on: the estimate too
             self.waiting = what

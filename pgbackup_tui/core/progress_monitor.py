@@ -295,6 +295,7 @@ class ProgressTracker:
         """The server cannot tell us any more: say so once and estimate without it."""
         self.probe_failed = reason
         self.estimator.estimate = self.fallback_estimate
+        self.estimator.wait(None, time.monotonic())  # nobody can tell any more: do not say it still waits
         self.job.log(f"progress: cannot read the server's progress view ({reason}); "
                      f"estimating from {self.fallback_estimate}")
 

@@ -62,8 +62,8 @@ def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView
     `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
     through its attributes with getattr, each optional, so an older or newer snapshot still shows
     what it has. The detail line: phase · table(s) being copied or indexed · tables done ·
-    rows · rate · what a backend waits for · time left, and which estimate it is when the server's progress view could not
-    be read (e.g. "table counts and output size").
+    rows · rate · what a backend waits for · time left, and which estimate it is when the
+    server's progress view could not be read (e.g. "table counts and output size").
     """
     state = job.state
     percent = getattr(snapshot, "percent", None)
