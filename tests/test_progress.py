@@ -185,6 +185,10 @@ async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home
     assert result.state == JobState.SUCCEEDED, result.message
     assert_monotonic_and_done(snapshots)
     assert "public.events" in {name for s in snapshots for name in s.current}
+    # The primary key is planned to run alone after public.events's data, its indexes beside each other.
+    events_post_data = {item.info["entry"].desc: item.info["exclusive"] for item in job.progress_tracker.estimator.items
+                        if item.phase == "indexes" and item.info.get("table") == ("public", "events")}
+    assert events_post_data == {"CONSTRAINT": True, "INDEX": False}
 
 
 def test_cli_jsonl_is_one_progress_object_per_line_then_finished(sandbox, home):
@@ -342,6 +346,16 @@ def test_parallel_time_left_waits_for_a_big_tables_indexes():
     assert ProgressEstimator(items, origin=0.0, estimate="t", jobs=2).remaining_s(0.0) == pytest.approx(14.0)
     serial = [WorkItem(i.key, i.phase, i.cost_s, group=i.group) for i in items]
     assert ProgressEstimator(serial, origin=0.0, estimate="t").remaining_s(0.0) == pytest.approx(15.0)
+
+
+def test_parallel_time_left_adds_up_a_tables_exclusive_items():
+    # pg_restore --jobs builds a table's plain indexes side by side, but never runs its primary
+    # key (an exclusive lock) beside them: after the data, 4 s of index, then 4 s of key.
+    items = [WorkItem("big", "data", 10.0, kind="table", group="t1"),
+             WorkItem("big_idx", "indexes", 4.0, group="t1"),
+             WorkItem("big_pkey", "indexes", 4.0, group="t1", info={"exclusive": True}),
+             WorkItem("small", "data", 1.0, kind="table", group="t2")]
+    assert ProgressEstimator(items, origin=0.0, estimate="t", jobs=2).remaining_s(0.0) == pytest.approx(18.0)
 
 
 def test_json_keys_are_exactly_the_issue_s():

@@ -314,10 +314,15 @@ class ProgressEstimator:
 
     def _longest_chain(self, now: float, speeds: dict[str, float]) -> float:
         """With --jobs, a big table's indexes start only after its data: that chain can be the
-        critical path. Watched for the heaviest tables only (small ones never are)."""
+        critical path. Watched for the heaviest tables only (small ones never are).
+
+        A table's plain indexes are built side by side, but pg_restore runs an item that takes
+        an exclusive lock on the table (info["exclusive"]: a primary key, a foreign key...) alone
+        among the table's items: those add up.
+        """
         longest = 0.0
         for items in self._chains:
-            data = index = 0.0
+            data = side_by_side = one_by_one = 0.0
             for item in items:
                 if item.done:
                     continue
@@ -325,9 +330,11 @@ class ProgressEstimator:
                 left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
                 if item.phase == "data":
                     data += left
+                elif item.info.get("exclusive"):
+                    one_by_one += left
                 else:
-                    index = max(index, left)  # one table's indexes are built side by side
-            longest = max(longest, data + index)
+                    side_by_side = max(side_by_side, left)
+            longest = max(longest, data + one_by_one + side_by_side)
         return longest
 
     def _largest_pending(self, phase: str) -> float:

@@ -54,6 +54,9 @@ POST_DATA_DESCS = frozenset({
     "STATISTICS", "STATISTICS DATA", "ACL", "DEFAULT ACL",
 })
 SIZED_POST_DATA = frozenset({"INDEX", "CONSTRAINT", "FK CONSTRAINT"})
+# Entries pg_restore --jobs never runs beside another item of the same table: they take an
+# exclusive lock on it (identify_locking_dependencies in pg_backup_archiver.c).
+EXCLUSIVE_LOCK_DESCS = frozenset({"CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "RULE", "TRIGGER"})
 
 
 def post_data_cost(desc: str, table_bytes: int) -> float:
@@ -212,6 +215,7 @@ class RestoreProgress(ProgressTracker):
                 parent = next((table_entries[d] for d in entry.depends_on if d in table_entries), None)
                 table = _table_of(parent, names) if parent is not None else None
                 item.group = str(parent.object_oid) if parent is not None else None
+                item.info["exclusive"] = entry.desc in EXCLUSIVE_LOCK_DESCS
                 record = recorded.get(table) if table else None
                 if record is not None:
                     item.cost_s = post_data_cost(entry.desc, record["bytes"])
