@@ -358,6 +358,27 @@ def test_parallel_time_left_adds_up_a_tables_exclusive_items():
     assert ProgressEstimator(items, origin=0.0, estimate="t", jobs=2).remaining_s(0.0) == pytest.approx(18.0)
 
 
+def test_parallel_big_table_is_timed_at_its_own_pace_not_its_neighbours():
+    # --jobs 2: a big table copied at its prior pace beside small tables that go twice as slowly;
+    # the job waits for the big one, so its own pace is what the time left follows.
+    smalls = [f"s{i}" for i in range(4)]
+    items = [WorkItem("big", "data", 10.0, kind="table")] + [WorkItem(key, "data", 1.0, kind="table") for key in smalls]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="t", jobs=2)
+    estimator.start("big", 0.0)
+    for tick in range(0, 25):
+        now = tick * 0.25
+        small = smalls[min(3, int(now // 2))]
+        if not estimator.get(small).running:
+            estimator.start(small, now)
+            if small != "s0":
+                estimator.finish(smalls[smalls.index(small) - 1], now)
+        estimator.observe("big", now / 10, now)
+        estimator.observe(small, (now % 2) / 2, now)
+        estimator.snapshot(now)
+    assert estimator.speeds(6.0)["data"] > 1.2  # the phase as a whole is slower than its prior...
+    assert estimator.remaining_s(6.0) == pytest.approx(4.0, abs=0.5)  # ...the big table is not
+
+
 def test_json_keys_are_exactly_the_issue_s():
     snapshot = ProgressSnapshot(elapsed_s=1.23456, phase="data", percent=42.04, current=("public.events",))
     assert set(snapshot.as_json()) == JSON_KEYS

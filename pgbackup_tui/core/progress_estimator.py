@@ -64,6 +64,7 @@ class ProgressEstimator:
         self._by_key: dict[str, WorkItem] = {}
         self._running: dict[str, WorkItem] = {}
         self._evidence: dict[str, Evidence] = defaultdict(Evidence)
+        self._item_evidence: dict[str, Evidence] = defaultdict(Evidence)  # running items' own pace
         self._pending: dict[str, float] = defaultdict(float)  # phase -> prior cost not started yet
         self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
         self._banked: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
@@ -216,6 +217,7 @@ class ProgressEstimator:
             del self._running[item.key]
             self._bank(item, now, 1.0)
             self._banked.pop(item.key, None)
+            self._item_evidence.pop(item.key, None)
         else:  # never seen running: it counts as done, but says nothing about speed
             self._pending[item.phase] -= item.cost_s
             self._pending_max.pop(item.phase, None)
@@ -248,7 +250,10 @@ class ProgressEstimator:
             return
         since, counted = self._banked.get(item.key, (item.started_at, 0.0))
         if now > since and fraction >= counted:
-            self._evidence[item.phase].add(now - since, item.cost_s * (fraction - counted), now, self._memory(now))
+            spent, work, memory = now - since, item.cost_s * (fraction - counted), self._memory(now)
+            self._evidence[item.phase].add(spent, work, now, memory)
+            if fraction < 1.0:
+                self._item_evidence[item.key].add(spent, work, now, memory)
             self._banked[item.key] = (now, fraction)
 
     def speeds(self, now: float) -> dict[str, float]:
@@ -301,7 +306,7 @@ class ProgressEstimator:
             else:
                 serial += cost * speeds[phase]
         for item in self._running.values():
-            k = speeds[item.phase]
+            k = self._item_speed(item, now, speeds[item.phase])
             left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
             if parallel and item.phase in PARALLEL_PHASES:
                 par_sum += left
@@ -326,7 +331,7 @@ class ProgressEstimator:
             for item in items:
                 if item.done:
                     continue
-                k = speeds[item.phase]
+                k = self._item_speed(item, now, speeds[item.phase]) if item.running else speeds[item.phase]
                 left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
                 if item.phase == "data":
                     data += left
@@ -336,6 +341,18 @@ class ProgressEstimator:
                     side_by_side = max(side_by_side, left)
             longest = max(longest, data + one_by_one + side_by_side)
         return longest
+
+    def _item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
+        """A running item's own recent pace, leaning on its phase's until it has shown some.
+
+        With --jobs, items of one phase do not share a pace: a big table copied beside a run of
+        small ones goes at its own speed, and it is the one the job waits for. (A serial job's
+        phase pace is the running item's own already, and steadier.)
+        """
+        if self.jobs == 1 or item.key not in self._item_evidence:
+            return phase_k
+        spent, work = self._item_evidence[item.key].read(now, self._memory(now))
+        return (PHASE_PRIOR_WEIGHT_S * phase_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
 
     def _largest_pending(self, phase: str) -> float:
         if phase not in self._pending_max:
