@@ -1,14 +1,15 @@
 """How truthful is the progress of a dump and a restore? Run by hand; prints figures (not a test).
 
     .venv/bin/python scripts/bench_progress.py [--scale 1.0] [--jobs 1] [--format custom] [--items]
-        [--trace [STEP_S]] [--runs N] [--record DIR]
+        [--trace [STEP_S]] [--runs N] [--record DIR] [--no-autovacuum]
 
 Builds a throwaway cluster (core/sandbox.py) with a database whose biggest table holds about
 70 % of the data and ~200 small tables hold the rest, dumps it with a real DumpJob, restores the
 archive with a real RestoreJob (--create), and prints for each, against issue #4's targets:
 
   - max |percent - 100 * elapsed / duration| over the updates after 5 %       (<= 10 points)
-  - max |ETA - real remaining| / real remaining over the updates after 25 %   (<= 20 %), also
+  - |ETA - real remaining| / real remaining when the bar reaches 25 %, and its maximum over
+    every update after that                                                    (<= 20 %), also
     counted only while >= 2 s remain (in the last second or two a tenth of a second is tens of
     per cent, and the ETA is shown in whole seconds anyway), and in seconds
   - percent never decreasing, and the last update at exactly 100 with phase "done"
@@ -109,9 +110,14 @@ def accuracy(snaps: list, total: float) -> dict[str, object]:
         eta_seconds.append(abs(s.eta_s - remaining))
         if remaining >= 2.0:
             eta_errors_2s.append(error)
+    # The other reading of the issue's bar: the ETA shown when the bar reaches 25 %.
+    at_quarter = next((s for s in snaps if s.percent >= 25 and s.eta_s is not None and s.phase != "done"), None)
+    quarter_error = abs(at_quarter.eta_s - (total - at_quarter.elapsed_s)) / (total - at_quarter.elapsed_s) \
+        if at_quarter is not None and total > at_quarter.elapsed_s else 0.0
     return {
         "duration_s": f"{total:.1f}",
         "max |percent - time share| after 5%": f"{deviation:.1f} points",
+        "ETA error when the bar reaches 25%": f"{100 * quarter_error:.0f} %",
         "max ETA error after 25%": f"{100 * max(eta_errors, default=0):.0f} %",
         "max ETA error after 25%, >= 2 s left": f"{100 * max(eta_errors_2s, default=0):.0f} %",
         "max ETA error after 25%, in seconds": f"{max(eta_seconds, default=0):.1f} s",
@@ -190,6 +196,10 @@ def main() -> None:
     parser.add_argument("--trace", type=float, nargs="?", const=1.0, default=None, metavar="STEP_S",
                         help="print an update every STEP_S seconds (default 1)")
     parser.add_argument("--runs", type=int, default=1, help="dump and restore this many times (same data)")
+    parser.add_argument("--no-autovacuum", action="store_true",
+                        help="turn autovacuum off on the benchmark's cluster: it may start on a table a restore "
+                             "has just loaded and hold up its first index build for deadlock_timeout (1 s), a "
+                             "stall no estimate can foresee; without it the figures measure the estimate alone")
     parser.add_argument("--record", type=Path, metavar="DIR",
                         help="save what each job's estimator saw, for scripts/progress_replay.py")
     args = parser.parse_args()
@@ -214,6 +224,9 @@ def bench(args: argparse.Namespace) -> None:
                                       small_rows=int(SMALL_ROWS * args.scale)), "bench")
         size = sandbox.psql("SELECT pg_size_pretty(pg_database_size('bench'))", "bench").strip()
         print(f"built database bench ({size}) in {time.monotonic() - started:.0f} s", flush=True)
+        if args.no_autovacuum:
+            sandbox.psql("ALTER SYSTEM SET autovacuum = off")
+            sandbox.psql("SELECT pg_reload_conf()")
         target = target_from_dsn(sandbox.dsn())
         summary = []
         for attempt in range(1, args.runs + 1):
@@ -276,12 +289,13 @@ def report(attempt: int, dump: Recorder, restore: Recorder, args: argparse.Names
 
 def print_summary(summary: list[tuple[int, dict, dict, str]]) -> None:
     """One line per run: the issue's two accuracy figures for each job, and what autovacuum did."""
-    print("\nrun  dump: ETA error (>= 2 s left), percent vs time   restore: the same   autovacuum during the restore")
+    print("\nrun  dump: ETA error at 25 %, max after (>= 2 s left), percent vs time   restore: the same"
+          "   autovacuum during the restore")
     for attempt, dump, restore, background in summary:
-        print(f"{attempt:3}  {dump['max ETA error after 25%, >= 2 s left']:>6}  "
-              f"{dump['max |percent - time share| after 5%']:>12}                 "
-              f"{restore['max ETA error after 25%, >= 2 s left']:>6}  "
-              f"{restore['max |percent - time share| after 5%']:>12}   {background}")
+        print(f"{attempt:3}  {dump['ETA error when the bar reaches 25%']:>5} {dump['max ETA error after 25%, >= 2 s left']:>5}"
+              f" {dump['max |percent - time share| after 5%']:>11}                              "
+              f"{restore['ETA error when the bar reaches 25%']:>5} {restore['max ETA error after 25%, >= 2 s left']:>5}"
+              f" {restore['max |percent - time share| after 5%']:>11}   {background}")
 
 
 if __name__ == "__main__":
