@@ -263,8 +263,9 @@ async def test_a_dump_behind_a_lock_says_who_holds_it(sandbox, home, fresh_db_na
     assert waiting.summary().endswith(f"waiting for {expected}") or f"waiting for {expected} " in waiting.summary()
     assert "waiting" not in waiting.as_json()  # the jsonl keys stay the issue's
     assert result.state == JobState.SUCCEEDED, result.message
-    assert_monotonic_and_done(snapshots)
-    assert snapshots[-1].waiting is None
+    # Once the lock is gone the small dump may end within a tick or two: no minimum count here.
+    assert [s.percent for s in snapshots] == sorted(s.percent for s in snapshots)
+    assert snapshots[-1].percent == 100 and snapshots[-1].phase == "done" and snapshots[-1].waiting is None
 
 
 # -- the model, without a server ----------------------------------------------------------------
