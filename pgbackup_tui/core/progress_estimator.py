@@ -8,15 +8,11 @@ and pg_restore's --verbose lines) and running items report a measured fraction (
 pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
 position); an item nobody can observe advances with the clock, up to 90 %.
 
-How fast this machine really is comes from the work already seen: per phase, the speed factor
-k = seconds spent / prior seconds done, counted as the work is seen (running items with a
-measured fraction, the others when they finish) and fading with a time constant of 5 s or a
-tenth of the elapsed time, whichever is longer: a recent rate, so a run of small tables after a
-big one is learnt within seconds. Until a phase has evidence of its own (1 prior second's worth)
-it leans on the square root of the whole job's factor: part of a factor is the machine, part the
-data it was measured on. The remaining time R = sum of (remaining prior cost x k) -- with --jobs,
-for data and indexes, the largest of: the longest item, a big table's data plus its indexes
-(they wait for it), sum / jobs -- is smoothed into the ETA (time constant 1 s, shorter for
+How fast this machine really is, the speed factor k per phase (seconds per prior second), is
+learnt from the work already seen (progress_speed.py). The remaining time R = sum of (remaining
+prior cost x k) -- with --jobs, for data and indexes, the largest of: the longest item, a big
+table's data plus its indexes (they wait for it), sum / jobs, and running items at their own
+pace -- is smoothed into the ETA (time constant 1 s, shorter for
 short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is right,
 the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays at or
 below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA is
@@ -31,18 +27,14 @@ import math
 from collections import defaultdict, deque
 from typing import Iterable
 
-from .progress import PHASE_ORDER, PHASES, ProgressSnapshot
-from .progress_items import Evidence, WorkItem, is_data
+from .progress import PHASE_ORDER, ProgressSnapshot
+from .progress_items import WorkItem, is_data
+from .progress_speed import SpeedLedger
 
 PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
 
 CLOCK_FRACTION_CAP = 0.9  # an unobserved item never claims more than this before it finishes
 MEASURED_FRACTION_CAP = 0.99  # an observed one neither: row estimates are estimates
-PHASE_PRIOR_WEIGHT_S = 1.0  # seconds of prior work a phase's own speed must outweigh
-JOB_PRIOR_WEIGHT_S = 2.0  # the same for the whole job's speed (the prior of every phase)
-JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
-EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
-EVIDENCE_MEMORY_SHARE = 0.1
 ETA_SMOOTHING_S = 1.0  # the ETA follows a new estimate with this time constant...
 ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the job's expected length, if that is shorter
 ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
@@ -63,14 +55,12 @@ class ProgressEstimator:
         self.items: list[WorkItem] = []
         self._by_key: dict[str, WorkItem] = {}
         self._running: dict[str, WorkItem] = {}
-        self._evidence: dict[str, Evidence] = defaultdict(Evidence)
-        self._item_evidence: dict[str, Evidence] = defaultdict(Evidence)  # running items' own pace
         self._pending: dict[str, float] = defaultdict(float)  # phase -> prior cost not started yet
         self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
-        self._banked: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
         self._done_bytes = self._done_rows = self._tables_done = 0
         self.add_items(items)
         self.origin = origin  # monotonic time at which the job started
+        self.ledger = SpeedLedger(origin)
         self.estimate = estimate
         self.jobs = max(1, jobs)
         self.phase = "preparing"
@@ -164,11 +154,11 @@ class ProgressEstimator:
         if item.started_at is None:
             self.start(key, now)
         item.fraction = max(item.fraction, min(MEASURED_FRACTION_CAP, max(0.0, fraction)))
-        if not item.measured and item.key not in self._banked:
-            # Speed evidence starts at the first measurement, not at the start line: before it
-            # the statement may have waited for a lock (an autovacuum of the table just loaded
-            # holds one for up to deadlock_timeout) -- time that says nothing about speed.
-            self._banked[item.key] = (now, item.fraction)
+        if not item.measured:
+            # Speed evidence starts here, not at the start line: before it the statement may
+            # have waited for a lock (an autovacuum of the table just loaded holds one for up to
+            # deadlock_timeout) -- time that says nothing about speed.
+            self.ledger.first_measured(item, now)
         item.measured = True
         if rows_done is not None:
             item.rows_done = max(item.rows_done, rows_done)
@@ -185,13 +175,9 @@ class ProgressEstimator:
             self.waiting = what
             return
         if what and not self.waiting:
-            for item in self._running.values():
-                if item.measured:
-                    self._bank(item, now, item.fraction)
+            self.ledger.pause(self._running.values(), now)
         elif self.waiting and not what:
-            for item in self._running.values():
-                if item.measured and item.key in self._banked:
-                    self._banked[item.key] = (now, self._banked[item.key][1])
+            self.ledger.resume(self._running.values(), now)
         self.waiting = what
 
     @property
@@ -215,9 +201,7 @@ class ProgressEstimator:
     def _close(self, item: WorkItem, now: float) -> None:
         if item.running:
             del self._running[item.key]
-            self._bank(item, now, 1.0)
-            self._banked.pop(item.key, None)
-            self._item_evidence.pop(item.key, None)
+            self.ledger.close(item, now)
         else:  # never seen running: it counts as done, but says nothing about speed
             self._pending[item.phase] -= item.cost_s
             self._pending_max.pop(item.phase, None)
@@ -241,46 +225,10 @@ class ProgressEstimator:
             self._begin(steps[0], now)
 
     # -- estimating ----------------------------------------------------------------------------
-    def _memory(self, now: float) -> float:
-        return max(EVIDENCE_MEMORY_S, EVIDENCE_MEMORY_SHARE * (now - self.origin))
-
-    def _bank(self, item: WorkItem, now: float, fraction: float) -> None:
-        """Count the time and work of `item` since it was last counted, up to `fraction`."""
-        if item.info.get("no_evidence") or item.started_at is None:
-            return
-        since, counted = self._banked.get(item.key, (item.started_at, 0.0))
-        if now > since and fraction >= counted:
-            spent, work, memory = now - since, item.cost_s * (fraction - counted), self._memory(now)
-            self._evidence[item.phase].add(spent, work, now, memory)
-            if fraction < 1.0:
-                self._item_evidence[item.key].add(spent, work, now, memory)
-            self._banked[item.key] = (now, fraction)
-
     def speeds(self, now: float) -> dict[str, float]:
-        """Seconds this machine takes per prior second, per phase (1.0 = as the constants say).
-
-        Evidence: the recent work of finished items and of running items with a measured
-        fraction (unobserved ones count when they finish). A phase without evidence of its own
-        takes part of the whole job's factor.
-        """
-        for item in self._running.values():
-            # An item stuck at the cap (more rows than estimated) is counted when it ends; none
-            # is counted during a wait (see wait()).
-            if item.measured and item.fraction < MEASURED_FRACTION_CAP and not self._stalled:
-                self._bank(item, now, item.fraction)
-        memory = self._memory(now)
-        per_phase = {}
-        job_spent = job_work = 0.0
-        for phase in PHASES:
-            spent, work = self._evidence[phase].read(now, memory) if phase in self._evidence else (0.0, 0.0)
-            per_phase[phase] = (spent, work)
-            job_spent += spent
-            job_work += work
-        # Half of the job's factor carries over to a phase that has no evidence yet: part of it
-        # is the machine (shared by all phases), part the data of the phase it was measured in.
-        job_k = ((JOB_PRIOR_WEIGHT_S + job_spent) / (JOB_PRIOR_WEIGHT_S + job_work)) ** JOB_FACTOR_SHARE
-        return {phase: (PHASE_PRIOR_WEIGHT_S * job_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
-                for phase, (spent, work) in per_phase.items()}
+        """Seconds this machine takes per prior second, per phase (1.0 = as the constants say)."""
+        return self.ledger.speeds(self._running.values(), now, paused=self._stalled,
+                                  measured_cap=MEASURED_FRACTION_CAP)
 
     def _fraction(self, item: WorkItem, now: float, k: float) -> float:
         if item.done:
@@ -349,10 +297,7 @@ class ProgressEstimator:
         small ones goes at its own speed, and it is the one the job waits for. (A serial job's
         phase pace is the running item's own already, and steadier.)
         """
-        if self.jobs == 1 or item.key not in self._item_evidence:
-            return phase_k
-        spent, work = self._item_evidence[item.key].read(now, self._memory(now))
-        return (PHASE_PRIOR_WEIGHT_S * phase_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
+        return phase_k if self.jobs == 1 else self.ledger.item_speed(item, now, phase_k)
 
     def _largest_pending(self, phase: str) -> float:
         if phase not in self._pending_max:

@@ -1,8 +1,7 @@
-"""Work items, the units of the progress model, and the evidence of speed they leave behind."""
+"""Work items, the units of the progress model."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,34 +32,6 @@ class WorkItem:
     @property
     def done(self) -> bool:
         return self.finished_at is not None
-
-
-class Evidence:
-    """Seconds spent and prior seconds of work done, fading with age: a recent rate.
-
-    The recent past says most about the next minute: a phase of small tables after a big one
-    moves at its own pace, and the estimate should learn it within seconds, not be held back by
-    the twenty seconds the big one took. Work is added as it is seen (ProgressEstimator._bank),
-    so a long item weighs by when its work happened, not all at the moment it finished.
-    """
-
-    __slots__ = ("spent", "work", "at")
-
-    def __init__(self) -> None:
-        self.spent = self.work = 0.0
-        self.at: float | None = None
-
-    def add(self, spent: float, work: float, now: float, memory: float) -> None:
-        self.read(now, memory)
-        self.spent += spent
-        self.work += work
-
-    def read(self, now: float, memory: float) -> tuple[float, float]:
-        if self.at is not None and now > self.at:
-            fade = math.exp(-(now - self.at) / memory)
-            self.spent, self.work = self.spent * fade, self.work * fade
-        self.at = now if self.at is None else max(self.at, now)
-        return self.spent, self.work
 
 
 def is_data(item: WorkItem) -> bool:

@@ -1,0 +1,135 @@
+"""How fast this machine really is, learnt from the work a job has done so far.
+
+The speed factor k = seconds spent / prior seconds of work done (1.0: as the constants in
+progress_dump.py / progress_restore.py say). Work is counted as it is seen -- running items with
+a measured fraction at every snapshot, the others when they finish -- and fades with a time
+constant of 5 s or a tenth of the elapsed time, whichever is longer: a recent rate, so a run of
+small tables after a big one is learnt within seconds. Until a phase has evidence of its own (1
+prior second's worth) it leans on the square root of the whole job's factor: part of a factor is
+the machine, part the data it was measured on.
+
+Time that says nothing about speed is left out: an item counts from its first measurement, not
+from its start line (the statement may have waited for a lock first), and nothing counts while
+a serial job's backend waits (pause / resume).
+
+Pure, like the estimator that owns it: callers pass `now`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Iterable
+
+from .progress import PHASES
+from .progress_items import WorkItem
+
+PHASE_PRIOR_WEIGHT_S = 1.0  # seconds of prior work a phase's (or an item's) own speed must outweigh
+JOB_PRIOR_WEIGHT_S = 2.0  # the same for the whole job's speed (the prior of every phase)
+JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
+EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
+EVIDENCE_MEMORY_SHARE = 0.1
+
+
+class Evidence:
+    """Seconds spent and prior seconds of work done, fading with age: a recent rate.
+
+    The recent past says most about the next minute: a phase of small tables after a big one
+    moves at its own pace, and the estimate should learn it within seconds, not be held back by
+    the twenty seconds the big one took. Work is added as it is seen (SpeedLedger.bank), so a
+    long item weighs by when its work happened, not all at the moment it finished.
+    """
+
+    __slots__ = ("spent", "work", "at")
+
+    def __init__(self) -> None:
+        self.spent = self.work = 0.0
+        self.at: float | None = None
+
+    def add(self, spent: float, work: float, now: float, memory: float) -> None:
+        self.read(now, memory)
+        self.spent += spent
+        self.work += work
+
+    def read(self, now: float, memory: float) -> tuple[float, float]:
+        if self.at is not None and now > self.at:
+            fade = math.exp(-(now - self.at) / memory)
+            self.spent, self.work = self.spent * fade, self.work * fade
+        self.at = now if self.at is None else max(self.at, now)
+        return self.spent, self.work
+
+
+class SpeedLedger:
+    """The evidence of speed of one job: per phase, and per running item."""
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self._phases: dict[str, Evidence] = defaultdict(Evidence)
+        self._items: dict[str, Evidence] = defaultdict(Evidence)  # running items' own pace
+        self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
+
+    def memory(self, now: float) -> float:
+        return max(EVIDENCE_MEMORY_S, EVIDENCE_MEMORY_SHARE * (now - self.origin))
+
+    def first_measured(self, item: WorkItem, now: float) -> None:
+        """`item` has just been measured for the first time: its evidence starts here."""
+        self._counted.setdefault(item.key, (now, item.fraction))
+
+    def bank(self, item: WorkItem, now: float, fraction: float) -> None:
+        """Count the time and work of `item` since it was last counted, up to `fraction`."""
+        if item.info.get("no_evidence") or item.started_at is None:
+            return
+        since, counted = self._counted.get(item.key, (item.started_at, 0.0))
+        if now > since and fraction >= counted:
+            spent, work, memory = now - since, item.cost_s * (fraction - counted), self.memory(now)
+            self._phases[item.phase].add(spent, work, now, memory)
+            if fraction < 1.0:
+                self._items[item.key].add(spent, work, now, memory)
+            self._counted[item.key] = (now, fraction)
+
+    def close(self, item: WorkItem, now: float) -> None:
+        """`item` finished: count the rest of it, then forget it."""
+        self.bank(item, now, 1.0)
+        self._counted.pop(item.key, None)
+        self._items.pop(item.key, None)
+
+    def pause(self, running: Iterable[WorkItem], now: float) -> None:
+        """The job's backend starts waiting: count the measured items up to now."""
+        for item in running:
+            if item.measured:
+                self.bank(item, now, item.fraction)
+
+    def resume(self, running: Iterable[WorkItem], now: float) -> None:
+        """The wait is over: the measured items count again from now, the wait left out."""
+        for item in running:
+            if item.measured and item.key in self._counted:
+                self._counted[item.key] = (now, self._counted[item.key][1])
+
+    def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool, measured_cap: float) -> dict[str, float]:
+        """Seconds this machine takes per prior second, per phase.
+
+        Running items with a measured fraction are counted first (unless the job waits); one
+        stuck at `measured_cap` (more rows than estimated) is counted when it ends.
+        """
+        if not paused:
+            for item in running:
+                if item.measured and item.fraction < measured_cap:
+                    self.bank(item, now, item.fraction)
+        memory = self.memory(now)
+        per_phase = {}
+        job_spent = job_work = 0.0
+        for phase in PHASES:
+            spent, work = self._phases[phase].read(now, memory) if phase in self._phases else (0.0, 0.0)
+            per_phase[phase] = (spent, work)
+            job_spent += spent
+            job_work += work
+        job_k = ((JOB_PRIOR_WEIGHT_S + job_spent) / (JOB_PRIOR_WEIGHT_S + job_work)) ** JOB_FACTOR_SHARE
+        return {phase: (PHASE_PRIOR_WEIGHT_S * job_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
+                for phase, (spent, work) in per_phase.items()}
+
+    def item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
+        """A running item's own recent pace, leaning on its phase's until it has shown some."""
+        if item.key not in self._items:
+            return phase_k
+        spent, work = self._items[item.key].read(now, self.memory(now))
+        return (PHASE_PRIOR_WEIGHT_S * phase_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
