@@ -323,6 +323,7 @@ def test_the_time_left_stands_still_while_a_backend_waits_for_a_lock():
     estimator.wait("a lock held by pid 42 (psql)", 2.0)
     held = [estimator.snapshot(2.0 + tick * 0.25) for tick in range(1, 9)]
     assert {s.eta_s for s in held} == {before.eta_s} and held[-1].waiting == "a lock held by pid 42 (psql)"
+    assert {s.percent for s in held} == {before.percent}  # nor does the bar: waiting is not progress
     estimator.wait(None, 4.0)
     estimator.observe("a", 0.25, 4.5)
     after = estimator.snapshot(4.5)

@@ -322,7 +322,8 @@ class ProgressEstimator:
         self._eta, self._last_t = eta, elapsed
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
-        self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
+        if not self._stalled:  # waiting is not progress: the bar stands still with the ETA
+            self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
         shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_MIN_ELAPSED_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)
 

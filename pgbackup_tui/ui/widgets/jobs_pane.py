@@ -61,9 +61,9 @@ def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView
 
     `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
     through its attributes with getattr, each optional, so an older or newer snapshot still shows
-    what it has. The detail line: phase · table(s) being copied or indexed · tables done ·
-    rows · rate · what a backend waits for · time left, and which estimate it is when the
-    server's progress view could not be read (e.g. "table counts and output size").
+    what it has. The detail line: phase · what a backend waits for · table(s) being copied or
+    indexed · tables done · rows · rate · time left, and which estimate it is when the server's
+    progress view could not be read (e.g. "table counts and output size").
     """
     state = job.state
     percent = getattr(snapshot, "percent", None)
@@ -74,6 +74,9 @@ def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView
     running = state == JobState.RUNNING
     phase = getattr(snapshot, "phase", None)
     detail_parts = [str(phase)] if phase and (running or phase == "done") else []
+    waiting = getattr(snapshot, "waiting", None)
+    if running and waiting:  # first: the answer to "is it hung?" must not be cut off
+        detail_parts.append(f"waiting for {waiting}")
     current = tuple(getattr(snapshot, "current", None) or ())
     if running and current:
         detail_parts.append(", ".join(current[:2]) + (f" +{len(current) - 2}" if len(current) > 2 else ""))
@@ -86,9 +89,6 @@ def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView
     rate = getattr(snapshot, "rate_bps", None)
     if running and rate:
         detail_parts.append(f"{human_bytes(rate)}/s")
-    waiting = getattr(snapshot, "waiting", None)
-    if running and waiting:
-        detail_parts.append(f"waiting for {waiting}")
     eta_s = getattr(snapshot, "eta_s", None)
     if running and eta_s is not None:
         detail_parts.append(f"about {human_duration(eta_s)} left")
