@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -76,6 +78,7 @@ class Recorder:
         self.snapshots: list = []
         self.arrivals: list[float] = []
         self.server_cpu_s = 0.0
+        self.dirty_mb: list[float] = []
         self._ticks = os.sysconf("SC_CLK_TCK")
         job.subscribe(self)
 
@@ -84,6 +87,7 @@ class Recorder:
             return
         self.snapshots.append(event.progress)
         self.arrivals.append(time.monotonic())
+        self.dirty_mb.append(_dirty_mb())
         tracker = self.job.progress_tracker
         pid = tracker.probe.backend_pid if tracker is not None and tracker.probe else None
         if pid:
@@ -92,6 +96,14 @@ class Recorder:
                 self.server_cpu_s = (int(fields[11]) + int(fields[12])) / self._ticks
             except (OSError, IndexError, ValueError):
                 pass
+
+
+def _dirty_mb() -> float:
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("Dirty:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def accuracy(snaps: list, total: float) -> dict[str, object]:
@@ -170,12 +182,12 @@ def trace(recorder: Recorder, step_s: float) -> list[str]:
     """About one snapshot every `step_s`: elapsed, ideal %, shown %, ETA vs real remaining."""
     total = recorder.job.result.duration_s
     lines, next_t = [], 0.0
-    for s in recorder.snapshots:
+    for s, dirty in zip(recorder.snapshots, recorder.dirty_mb):
         if s.elapsed_s >= next_t or s.phase == "done":
             next_t = s.elapsed_s + step_s
             eta = "  -  " if s.eta_s is None else f"{s.eta_s:5.1f}"
             lines.append(f"  t={s.elapsed_s:5.1f} ideal {100 * s.elapsed_s / total:5.1f} shown {s.percent:5.1f} "
-                         f"eta {eta} real {total - s.elapsed_s:5.1f} {s.phase:9} {','.join(s.current)[:40]}")
+                         f"eta {eta} real {total - s.elapsed_s:5.1f} dirty {dirty:6.0f} MB {s.phase:9} {','.join(s.current)[:40]}")
     return lines
 
 
@@ -196,6 +208,8 @@ def main() -> None:
     parser.add_argument("--trace", type=float, nargs="?", const=1.0, default=None, metavar="STEP_S",
                         help="print an update every STEP_S seconds (default 1)")
     parser.add_argument("--runs", type=int, default=1, help="dump and restore this many times (same data)")
+    parser.add_argument("--no-settle", action="store_true",
+                        help="do not CHECKPOINT and sync before each job (see settle())")
     parser.add_argument("--no-autovacuum", action="store_true",
                         help="turn autovacuum off on the benchmark's cluster: it may start on a table a restore "
                              "has just loaded and hold up its first index build for deadlock_timeout (1 s), a "
@@ -231,11 +245,16 @@ def bench(args: argparse.Namespace) -> None:
         summary = []
         for attempt in range(1, args.runs + 1):
             dump_job = DumpJob(DumpPlan(target=target, dbname="bench", format=args.format, jobs=args.jobs))
+            settle(sandbox, args)
+            dump_log_offset, dump_wall = sandbox.log_file.stat().st_size, time.time()
             dump = asyncio.run(run(dump_job))
+            dump_events = server_events(sandbox, dump_log_offset, dump_wall)
             restore_job = RestoreJob(RestorePlan(archive=dump_job.result.output_path, target=target,
                                                  dbname=f"bench_restored_{attempt}", create=True, jobs=args.jobs))
-            log_offset = sandbox.log_file.stat().st_size
+            settle(sandbox, args)
+            log_offset, restore_wall = sandbox.log_file.stat().st_size, time.time()
             restore = asyncio.run(run(restore_job))
+            restore_events = server_events(sandbox, log_offset, restore_wall)
             background = autovacuum_seen(sandbox, log_offset, f"bench_restored_{attempt}",
                                          restore_job.result.duration_s)
             sandbox.drop_database(f"bench_restored_{attempt}")
@@ -247,9 +266,40 @@ def bench(args: argparse.Namespace) -> None:
                     progress_replay.save(recorder.job.progress_tracker.estimator, recorder.job.result.duration_s,
                                          args.record / f"{label}-{stamp}-{attempt}.pickle")
             print(f"restore: {background}", flush=True)
+            print(f"dump: server events: {dump_events}\nrestore: server events: {restore_events}", flush=True)
             summary.append((attempt, accuracy(dump.snapshots, dump_job.result.duration_s),
                             accuracy(restore.snapshots, restore_job.result.duration_s), background))
         print_summary(summary)
+
+
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC \[\d+\] \w+:\s+(.*)$")
+
+
+def settle(sandbox: Sandbox, args: argparse.Namespace) -> None:
+    """Start each job on a quiet machine: the previous job's dirty pages (a gigabyte of WAL, table
+    files and archive) are otherwise written back by the kernel and the checkpointer in the
+    middle of the next job, slowing it by a third for a few seconds at a time that changes
+    from run to run -- the measurement's noise, not the estimate's error."""
+    if args.no_settle:
+        return
+    sandbox.psql("CHECKPOINT")
+    os.sync()
+
+
+def server_events(sandbox: Sandbox, log_offset: int, started_wall: float) -> str:
+    """Checkpoints and autovacuum cancellations in the server log since `log_offset`, at their
+    time from the job's start: what the server did beside the job (its competition for the
+    cores and the disk)."""
+    events = []
+    with open(sandbox.log_file, "rb") as log:
+        log.seek(log_offset)
+        for line in log.read().decode(errors="replace").splitlines():
+            match = _LOG_LINE.match(line)
+            if not match or not ("checkpoint" in match.group(2) or "autovacuum" in match.group(2)):
+                continue
+            when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
+            events.append(f"t={when.timestamp() - started_wall:.1f} {match.group(2)[:40]}")
+    return "; ".join(events) or "none"
 
 
 def autovacuum_seen(sandbox: Sandbox, log_offset: int, dbname: str, duration_s: float) -> str:
