@@ -310,7 +310,7 @@ def test_a_wait_before_the_first_measurement_is_not_taken_for_slowness():
     for tick in range(1, 9):  # from 1.0 s to 2.0 s: 0 -> 50 %
         now = 1.0 + tick * 0.125
         estimator.observe("pkey", (now - 1.0) / 2.0, now)
-    assert estimator.speeds(2.0)["indexes"] == pytest.approx(1.0, abs=0.05)
+    assert estimator.speeds(2.0)[("indexes", "large")] == pytest.approx(1.0, abs=0.05)
     assert estimator.remaining_s(2.0) == pytest.approx(3.0, abs=0.15)
 
 
@@ -328,6 +328,48 @@ def test_the_time_left_stands_still_while_a_backend_waits_for_a_lock():
     estimator.observe("a", 0.25, 4.5)
     after = estimator.snapshot(4.5)
     assert after.eta_s < before.eta_s and after.waiting is None
+
+
+def test_small_tables_learn_their_own_pace_not_the_big_ones():
+    # A big table copied at 0.8 of its prior, then 40 small ones exactly at theirs (mostly round
+    # trips, other data): once a second of them is done, the time left is theirs.
+    smalls = [f"s{i}" for i in range(40)]
+    items = [WorkItem("big", "data", 10.0, kind="table")] + [WorkItem(key, "data", 0.05, kind="table") for key in smalls]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="t")
+    estimator.start("big", 0.0)
+    for tick in range(1, 33):
+        estimator.observe("big", tick * 0.25 / 8.0, tick * 0.25)
+        estimator.snapshot(tick * 0.25)
+    for index, key in enumerate(smalls[:21]):
+        now = 8.0 + 0.05 * index
+        estimator.start(key, now)
+        estimator.snapshot(now)
+    assert estimator.remaining_s(9.0) == pytest.approx(20 * 0.05, rel=0.08)
+
+
+def test_a_foreseen_wait_is_in_the_time_left_and_counts_down_while_it_lasts():
+    estimator = ProgressEstimator([WorkItem("a", "data", 4.0, kind="table", rows=100), WorkItem("pkey", "indexes", 2.0)],
+                                  origin=0.0, estimate="t")
+    estimator.start("a", 0.0)
+    for tick in range(1, 9):
+        estimator.observe("a", tick * 0.25 / 4, tick * 0.25)
+        estimator.snapshot(tick * 0.25)
+    plain = estimator.remaining_s(2.0)
+    estimator.expect_wait(1.0)  # an autovacuum on the table: its primary key will wait 1 s
+    assert estimator.remaining_s(2.0) == pytest.approx(plain + 1.0)
+    for tick in range(9, 17):
+        estimator.observe("a", tick * 0.25 / 4, tick * 0.25)
+        estimator.snapshot(tick * 0.25)
+    estimator.start("pkey", 4.0)
+    estimator.wait("a lock held by pid 7 (autovacuum worker)", 4.0)
+    during = []
+    for tick in range(1, 5):  # the wait runs out as foreseen: the ETA counts down, the bar moves
+        estimator.expect_wait(1.0 - tick * 0.25)
+        during.append(estimator.snapshot(4.0 + tick * 0.25))
+    assert [s.eta_s for s in during] == sorted((s.eta_s for s in during), reverse=True)
+    assert during[0].percent < during[-1].percent
+    estimator.wait(None, 5.0)
+    assert estimator.snapshot(5.0).eta_s == pytest.approx(2.0, abs=0.25)
 
 
 def test_serial_start_ends_the_previous_item_but_parallel_does_not():
@@ -378,7 +420,7 @@ def test_parallel_big_table_is_timed_at_its_own_pace_not_its_neighbours():
         estimator.observe("big", now / 10, now)
         estimator.observe(small, (now % 2) / 2, now)
         estimator.snapshot(now)
-    assert estimator.speeds(6.0)["data"] > 1.2  # the phase as a whole is slower than its prior...
+    assert estimator.speeds(6.0)[("data", "large")] > 1.2  # the phase as a whole is slower than its prior...
     assert estimator.remaining_s(6.0) == pytest.approx(4.0, abs=0.5)  # ...the big table is not
 
 

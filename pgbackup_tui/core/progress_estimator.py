@@ -8,13 +8,13 @@ and pg_restore's --verbose lines) and running items report a measured fraction (
 pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
 position); an item nobody can observe advances with the clock, up to 90 %.
 
-How fast this machine really is, the speed factor k per phase (seconds per prior second), is
-learnt from the work already seen (progress_speed.py). The remaining time R = sum of (remaining
-prior cost x k) -- with --jobs, for data and indexes, the largest of: the longest item, a big
-table's data plus its indexes (they wait for it), sum / jobs, and running items at their own
-pace -- is smoothed into the ETA (time constant 1 s, shorter for
-short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is right,
-the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays at or
+How fast this machine really is, the speed factor k per phase and item size (seconds per prior
+second), is learnt from the work already seen (progress_speed.py). The remaining time R = the
+waits foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs, for data and
+indexes, the largest of: the longest item, a big table's data plus its indexes (they wait for
+it), sum / jobs, and running items at their own pace -- is smoothed into the ETA (time constant
+1 s, shorter for short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is
+right, the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays at or
 below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA is
 shown before 5 % and 1 s.
 
@@ -29,7 +29,7 @@ from typing import Iterable
 
 from .progress import PHASE_ORDER, ProgressSnapshot
 from .progress_items import WorkItem, is_data
-from .progress_speed import SpeedLedger
+from .progress_speed import SMALL_ITEM_S, SpeedLedger, pace_class
 
 PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
 
@@ -55,7 +55,7 @@ class ProgressEstimator:
         self.items: list[WorkItem] = []
         self._by_key: dict[str, WorkItem] = {}
         self._running: dict[str, WorkItem] = {}
-        self._pending: dict[str, float] = defaultdict(float)  # phase -> prior cost not started yet
+        self._pending: dict[tuple[str, str], float] = defaultdict(float)  # pace_class -> prior cost not started yet
         self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
         self._done_bytes = self._done_rows = self._tables_done = 0
         self.add_items(items)
@@ -65,6 +65,8 @@ class ProgressEstimator:
         self.jobs = max(1, jobs)
         self.phase = "preparing"
         self.waiting: str | None = None  # what a backend of the job waits for (wait())
+        self.waiting_since: float | None = None
+        self.expected_wait_s = 0.0  # waits foreseen that no item's cost includes (expect_wait())
         self._percent = 0.0
         self._eta: float | None = None
         self._last_t: float | None = None
@@ -94,7 +96,7 @@ class ProgressEstimator:
         self._done_bytes = self._done_rows = self._tables_done = 0
         for item in self.items:
             if item.started_at is None and not item.done:
-                self._pending[item.phase] += item.cost_s
+                self._pending[pace_class(item)] += item.cost_s
             if item.done:
                 self._count_done(item)
         groups: dict[str, list[WorkItem]] = defaultdict(list)
@@ -176,14 +178,28 @@ class ProgressEstimator:
             return
         if what and not self.waiting:
             self.ledger.pause(self._running.values(), now)
+            self.waiting_since = now
         elif self.waiting and not what:
             self.ledger.resume(self._running.values(), now)
+            self.waiting_since = None
         self.waiting = what
+
+    def expect_wait(self, seconds: float) -> None:
+        """The job will wait this long for something no item's cost includes (a restore's index
+        build behind an autovacuum of its table: deadlock_timeout), or has that much of such a wait
+        still ahead. The time left includes it, and while the foreseen wait runs out the ETA
+        counts down instead of standing still."""
+        self.expected_wait_s = max(0.0, seconds)
 
     @property
     def _stalled(self) -> bool:
         """A serial job whose backend waits: no work is being done."""
         return bool(self.waiting) and self.jobs == 1
+
+    @property
+    def _frozen(self) -> bool:
+        """Stalled, and for longer than foreseen: the ETA and the bar stand still."""
+        return self._stalled and self.expected_wait_s <= 0
 
     def finish(self, key: str, now: float) -> None:
         item = self._by_key.get(key)
@@ -194,7 +210,7 @@ class ProgressEstimator:
 
     def _begin(self, item: WorkItem, now: float) -> None:
         item.started_at = now
-        self._pending[item.phase] -= item.cost_s
+        self._pending[pace_class(item)] -= item.cost_s
         self._pending_max.pop(item.phase, None)
         self._running[item.key] = item
 
@@ -203,7 +219,7 @@ class ProgressEstimator:
             del self._running[item.key]
             self.ledger.close(item, now)
         else:  # never seen running: it counts as done, but says nothing about speed
-            self._pending[item.phase] -= item.cost_s
+            self._pending[pace_class(item)] -= item.cost_s
             self._pending_max.pop(item.phase, None)
         item.finished_at = now
         item.fraction = 1.0
@@ -225,8 +241,8 @@ class ProgressEstimator:
             self._begin(steps[0], now)
 
     # -- estimating ----------------------------------------------------------------------------
-    def speeds(self, now: float) -> dict[str, float]:
-        """Seconds this machine takes per prior second, per phase (1.0 = as the constants say)."""
+    def speeds(self, now: float) -> dict[tuple[str, str], float]:
+        """Seconds this machine takes per prior second, per pace_class (1.0 = as the constants say)."""
         return self.ledger.speeds(self._running.values(), now, paused=self._stalled,
                                   measured_cap=MEASURED_FRACTION_CAP)
 
@@ -240,21 +256,22 @@ class ProgressEstimator:
         by_clock = (now - item.started_at) / max(1e-6, item.cost_s * k)
         return min(CLOCK_FRACTION_CAP, max(item.fraction, by_clock))
 
-    def remaining_s(self, now: float, speeds: dict[str, float] | None = None) -> float:
+    def remaining_s(self, now: float, speeds: dict[tuple[str, str], float] | None = None) -> float:
         """Seconds of work left at this machine's speed."""
         speeds = speeds or self.speeds(now)
         parallel = self.jobs > 1
         serial = par_sum = par_max = 0.0
-        for phase, cost in self._pending.items():
+        for (phase, size), cost in self._pending.items():
             if cost <= 1e-9:
                 continue
             if parallel and phase in PARALLEL_PHASES:
-                par_sum += cost * speeds[phase]
-                par_max = max(par_max, self._largest_pending(phase) * speeds[phase])
+                par_sum += cost * speeds[(phase, size)]
+                largest = self._largest_pending(phase)
+                par_max = max(par_max, largest * speeds[(phase, "small" if largest < SMALL_ITEM_S else "large")])
             else:
-                serial += cost * speeds[phase]
+                serial += cost * speeds[(phase, size)]
         for item in self._running.values():
-            k = self._item_speed(item, now, speeds[item.phase])
+            k = self._item_speed(item, now, speeds[pace_class(item)])
             left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
             if parallel and item.phase in PARALLEL_PHASES:
                 par_sum += left
@@ -263,9 +280,9 @@ class ProgressEstimator:
                 serial += left
         if parallel:
             par_max = max(par_max, self._longest_chain(now, speeds))
-        return serial + max(par_max, par_sum / self.jobs)
+        return self.expected_wait_s + serial + max(par_max, par_sum / self.jobs)
 
-    def _longest_chain(self, now: float, speeds: dict[str, float]) -> float:
+    def _longest_chain(self, now: float, speeds: dict[tuple[str, str], float]) -> float:
         """With --jobs, a big table's indexes start only after its data: that chain can be the
         critical path. Watched for the heaviest tables only (small ones never are).
 
@@ -279,7 +296,7 @@ class ProgressEstimator:
             for item in items:
                 if item.done:
                     continue
-                k = self._item_speed(item, now, speeds[item.phase]) if item.running else speeds[item.phase]
+                k = self._item_speed(item, now, speeds[pace_class(item)]) if item.running else speeds[pace_class(item)]
                 left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
                 if item.phase == "data":
                     data += left
@@ -312,7 +329,7 @@ class ProgressEstimator:
         remaining = self.remaining_s(now, speeds)
         if self._eta is None or self._last_t is None:
             eta = remaining
-        elif self._stalled:
+        elif self._frozen:
             eta = self._eta
         else:
             step = max(0.0, elapsed - self._last_t)
@@ -322,7 +339,7 @@ class ProgressEstimator:
         self._eta, self._last_t = eta, elapsed
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
-        if not self._stalled:  # waiting is not progress: the bar stands still with the ETA
+        if not self._frozen:  # waiting is not progress: the bar stands still with the ETA
             self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
         shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_MIN_ELAPSED_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)
@@ -340,12 +357,12 @@ class ProgressEstimator:
         return min(running, key=PHASE_ORDER.__getitem__) if running else self.phase
 
     def _build(self, elapsed: float, percent: float, phase: str, eta: float | None, now: float,
-               speeds: dict[str, float]) -> ProgressSnapshot:
+               speeds: dict[tuple[str, str], float]) -> ProgressSnapshot:
         bytes_done = float(self._done_bytes)
         rows_done = self._done_rows
         for item in self._running.values():
             if is_data(item):
-                bytes_done += item.bytes * self._fraction(item, now, speeds[item.phase])
+                bytes_done += item.bytes * self._fraction(item, now, speeds[pace_class(item)])
                 if item.kind == "table":
                     rows_done += item.rows_done
         current = tuple(dict.fromkeys(item.label for item in self._running.values()

@@ -1,12 +1,14 @@
 """How fast this machine really is, learnt from the work a job has done so far.
 
 The speed factor k = seconds spent / prior seconds of work done (1.0: as the constants in
-progress_dump.py / progress_restore.py say). Work is counted as it is seen -- running items with
-a measured fraction at every snapshot, the others when they finish -- and fades with a time
-constant of 5 s or a tenth of the elapsed time, whichever is longer: a recent rate, so a run of
-small tables after a big one is learnt within seconds. Until a phase has evidence of its own (1
-prior second's worth) it leans on the square root of the whole job's factor: part of a factor is
-the machine, part the data it was measured on.
+progress_dump.py / progress_restore.py say), per pace class: a phase's small items (mostly round
+trips) and its large ones (mostly bytes) each keep their own. Work is counted as it is seen --
+running items with a measured fraction at every snapshot, the others when they finish -- and
+fades with a time constant of 5 s or a tenth of the elapsed time, whichever is longer: a recent
+rate, so a run of small tables after a big one is learnt within seconds. Until a class has
+evidence of its own (1 prior second's worth) it leans on the square root of the other size's
+factor, and that on the square root of the other phases' factor: part of a factor is the
+machine, part the data it was measured on.
 
 Time that says nothing about speed is left out: an item counts from its first measurement, not
 from its start line (the statement may have waited for a lock first), and nothing counts while
@@ -24,11 +26,26 @@ from typing import Iterable
 from .progress import PHASES
 from .progress_items import WorkItem
 
+SMALL_ITEM_S = 0.1  # prior cost under which an item is "small": mostly round trips, not bytes
+SIZE_SHARE = 0.5  # exponent: how much of the other size's speed factor a size inherits
 PHASE_PRIOR_WEIGHT_S = 1.0  # seconds of prior work a phase's (or an item's) own speed must outweigh
-JOB_PRIOR_WEIGHT_S = 2.0  # the same for the whole job's speed (the prior of every phase)
-JOB_FACTOR_SHARE = 0.5  # exponent: how much of the job's speed factor a new phase inherits
+JOB_PRIOR_WEIGHT_S = 2.0  # the same for the other phases' speed (the prior of each phase)
+JOB_FACTOR_SHARE = 0.5  # exponent: how much of the other phases' speed factor a phase inherits
 EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
 EVIDENCE_MEMORY_SHARE = 0.1
+
+
+SIZES = ("small", "large")
+
+
+def pace_class(item: WorkItem) -> tuple[str, str]:
+    """Items that keep the same pace: a phase's small items, or its large ones.
+
+    A big table's speed says little about a small table's (a small one is mostly round trips,
+    and its data compresses differently), so each size learns its own and leans on the other's
+    only until it has shown some.
+    """
+    return item.phase, "small" if item.cost_s < SMALL_ITEM_S else "large"
 
 
 class Evidence:
@@ -64,7 +81,7 @@ class SpeedLedger:
 
     def __init__(self, origin: float) -> None:
         self.origin = origin
-        self._phases: dict[str, Evidence] = defaultdict(Evidence)
+        self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)  # per pace_class
         self._items: dict[str, Evidence] = defaultdict(Evidence)  # running items' own pace
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
 
@@ -82,7 +99,7 @@ class SpeedLedger:
         since, counted = self._counted.get(item.key, (item.started_at, 0.0))
         if now > since and fraction >= counted:
             spent, work, memory = now - since, item.cost_s * (fraction - counted), self.memory(now)
-            self._phases[item.phase].add(spent, work, now, memory)
+            self._classes[pace_class(item)].add(spent, work, now, memory)
             if fraction < 1.0:
                 self._items[item.key].add(spent, work, now, memory)
             self._counted[item.key] = (now, fraction)
@@ -105,8 +122,9 @@ class SpeedLedger:
             if item.measured and item.key in self._counted:
                 self._counted[item.key] = (now, self._counted[item.key][1])
 
-    def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool, measured_cap: float) -> dict[str, float]:
-        """Seconds this machine takes per prior second, per phase.
+    def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool,
+               measured_cap: float) -> dict[tuple[str, str], float]:
+        """Seconds this machine takes per prior second, per pace_class (phase, size).
 
         Running items with a measured fraction are counted first (unless the job waits); one
         stuck at `measured_cap` (more rows than estimated) is counted when it ends.
@@ -116,16 +134,21 @@ class SpeedLedger:
                 if item.measured and item.fraction < measured_cap:
                     self.bank(item, now, item.fraction)
         memory = self.memory(now)
-        per_phase = {}
-        job_spent = job_work = 0.0
+        seen = {key: self._classes[key].read(now, memory) for key in list(self._classes)}
+        job_spent = sum(spent for spent, _ in seen.values())
+        job_work = sum(work for _, work in seen.values())
+        speeds = {}
         for phase in PHASES:
-            spent, work = self._phases[phase].read(now, memory) if phase in self._phases else (0.0, 0.0)
-            per_phase[phase] = (spent, work)
-            job_spent += spent
-            job_work += work
-        job_k = ((JOB_PRIOR_WEIGHT_S + job_spent) / (JOB_PRIOR_WEIGHT_S + job_work)) ** JOB_FACTOR_SHARE
-        return {phase: (PHASE_PRIOR_WEIGHT_S * job_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
-                for phase, (spent, work) in per_phase.items()}
+            own = [seen.get((phase, size), (0.0, 0.0)) for size in SIZES]
+            # The machine, as the other phases show it (this phase's evidence counts below, once).
+            other_spent = job_spent - sum(spent for spent, _ in own)
+            other_work = job_work - sum(work for _, work in own)
+            job_k = ((JOB_PRIOR_WEIGHT_S + other_spent) / (JOB_PRIOR_WEIGHT_S + other_work)) ** JOB_FACTOR_SHARE
+            for size, (spent, work), (other_size_spent, other_size_work) in zip(SIZES, own, reversed(own)):
+                other_size_k = (PHASE_PRIOR_WEIGHT_S * job_k + other_size_spent) / (PHASE_PRIOR_WEIGHT_S + other_size_work)
+                prior = job_k ** (1.0 - SIZE_SHARE) * other_size_k ** SIZE_SHARE
+                speeds[(phase, size)] = (PHASE_PRIOR_WEIGHT_S * prior + spent) / (PHASE_PRIOR_WEIGHT_S + work)
+        return speeds
 
     def item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
         """A running item's own recent pace, leaning on its phase's until it has shown some."""
