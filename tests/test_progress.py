@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from cliutil import run_cli
+from pgbackup_tui.core.archive import identify_archive
 from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -28,7 +29,8 @@ from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress_dump import expected_rows
 from pgbackup_tui.core.progress_estimator import ProgressEstimator
 from pgbackup_tui.core.progress_items import WorkItem
-from pgbackup_tui.core.progress_restore import _manifest_tables, entry_matches
+from pgbackup_tui.core.progress_monitor import ServerProbe
+from pgbackup_tui.core.progress_restore import RestoreProgress, _manifest_tables, entry_matches
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.toc import parse_toc
 
@@ -267,6 +269,88 @@ async def test_a_dump_behind_a_lock_says_who_holds_it(sandbox, home, fresh_db_na
     # Once the lock is gone the small dump may end within a tick or two: no minimum count here.
     assert [s.percent for s in snapshots] == sorted(s.percent for s in snapshots)
     assert snapshots[-1].percent == 100 and snapshots[-1].phase == "done" and snapshots[-1].waiting is None
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+async def test_restore_sessions_wait_100ms_not_a_second_before_autovacuum_is_cancelled(sandbox, home, fresh_db_name, fmt):
+    # What pg_restore's (or psql's) own session sees: a CHECK that reports the setting on the
+    # first row it checks, while the data is loaded.
+    source = fresh_db_name + "_src"
+    sandbox.create_database(source)
+    try:
+        sandbox.psql("""
+            CREATE FUNCTION public.report(id int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+            BEGIN IF id = 1 THEN RAISE WARNING 'restore session deadlock_timeout=%', current_setting('deadlock_timeout');
+            END IF; RETURN true; END $$;
+            CREATE TABLE public.t (id int CHECK (public.report(id)));
+            INSERT INTO public.t VALUES (1);""", source)
+        target = target_from_dsn(sandbox.dsn())
+        dumped = await DumpJob(DumpPlan(target=target, dbname=source, format=fmt)).run()
+        assert dumped.state == JobState.SUCCEEDED, dumped.message
+    finally:
+        sandbox.drop_database(source)
+    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=fresh_db_name, create=True))
+    _, lines = record(job)
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    assert any("restore session deadlock_timeout=100ms" in line for line in lines), lines
+    assert any("deadlock_timeout = 100ms" in line for line in lines)  # the job says so in its log
+    assert sandbox.psql("SHOW deadlock_timeout").strip() == "1s"  # the server's own is untouched
+
+
+async def test_an_autovacuum_ahead_of_a_restores_index_is_foreseen_then_counted_down(sandbox, home, fresh_db_name):
+    # A table just loaded is often vacuumed while the rest of a restore loads; its first index
+    # then waits deadlock_timeout (1 s) until the server cancels the worker. The monitor sees the
+    # worker ahead of time. Here a real, deliberately slow autovacuum (cost limit 1) runs on
+    # public.crawl, and a RestoreProgress for an archive holding that table and its index is fed
+    # what the real probe sees, before and while a real CREATE INDEX waits behind the worker.
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE public.crawl (id int, pad text) WITH (autovacuum_enabled = false);"
+                 "INSERT INTO public.crawl SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;"
+                 "CREATE INDEX crawl_id_idx ON public.crawl (id);", fresh_db_name)
+    target = target_from_dsn(sandbox.dsn())
+    dumped = await DumpJob(DumpPlan(target=target, dbname=fresh_db_name)).run()
+    assert dumped.state == JobState.SUCCEEDED, dumped.message
+    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=fresh_db_name))
+    listing = subprocess.run(["pg_restore", "--list", "--verbose", str(dumped.output_path)], check=True,
+                             capture_output=True, text=True).stdout  # --verbose: an index's table
+    tracker = RestoreProgress(job, job.plan, identify_archive(dumped.output_path), parse_toc(listing),
+                              read_manifest(dumped.output_path))
+    probe = ServerProbe(target, fresh_db_name, job.application_name, indexes=True)
+    sandbox.psql("ALTER SYSTEM SET autovacuum_naptime = '1s'; SELECT pg_reload_conf();")
+    try:
+        sandbox.psql("ALTER TABLE public.crawl SET (autovacuum_enabled = true, autovacuum_vacuum_insert_threshold = 1,"
+                     " autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_cost_delay = 100,"
+                     " autovacuum_vacuum_cost_limit = 1); INSERT INTO public.crawl VALUES (0, 'x');", fresh_db_name)
+        rows: list = []
+        for _ in range(150):  # the worker comes within a naptime or two
+            rows = [row for row in probe.poll() if row.kind == "autovacuum"]
+            if rows:
+                break
+            await asyncio.sleep(0.2)
+        assert [(row.schema, row.table, row.a) for row in rows] == [("public", "crawl", 1000)]
+        tracker.observe_server(rows, 100.0)
+        assert tracker.estimator.expected_wait_s == 1.0  # deadlock_timeout, before any index runs
+
+        def build_the_index() -> None:
+            with psycopg.connect(sandbox.dsn(fresh_db_name), application_name=job.application_name) as conn:
+                conn.execute("CREATE INDEX crawl_pad_idx ON public.crawl (pad)")
+        building = asyncio.ensure_future(asyncio.to_thread(build_the_index))
+        waits: list = []
+        for _ in range(40):
+            polled = probe.poll()
+            waits = [row.phase for row in polled if row.kind == "wait"]
+            if waits:
+                break
+            await asyncio.sleep(0.05)
+        assert waits and waits[0].endswith("(autovacuum worker)"), waits
+        tracker.estimator.wait(waits[0], 100.0)
+        tracker.observe_server([row for row in polled if row.kind == "autovacuum"], 100.4)
+        assert tracker.estimator.expected_wait_s == pytest.approx(0.6)  # 0.4 s of the second waited
+        await asyncio.wait_for(building, 20)  # the server cancelled the worker: the index got built
+    finally:
+        probe.close()
+        sandbox.psql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf();")
 
 
 # -- the model, without a server ----------------------------------------------------------------

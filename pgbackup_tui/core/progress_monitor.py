@@ -75,6 +75,23 @@ WHERE a.application_name = %(app)s AND a.wait_event_type = 'Lock'
 """
 
 
+# An autovacuum (or autoanalyze) worker on a table of the job's database. A restore's next index or
+# constraint on that table waits for its lock for deadlock_timeout; then the server cancels the
+# worker (one that prevents wraparound excepted) and the statement goes on. Seeing the worker
+# ahead of time lets the ETA include that wait. Only roles that may see other backends' progress
+# (superusers, pg_read_all_stats) see these rows; for the others the join drops them.
+_AUTOVACUUM = """
+SELECT 'autovacuum', v.pid, v.relid::int8, n.nspname, c.relname, v.phase,
+       (extract(epoch FROM current_setting('deadlock_timeout')::interval) * 1000)::int8, 0::int8, 0::int8, 0::int8
+FROM (SELECT pid, datid, relid, phase FROM pg_stat_progress_vacuum
+      UNION ALL SELECT pid, datid, relid, phase FROM pg_stat_progress_analyze) v
+JOIN pg_stat_activity a ON a.pid = v.pid AND a.backend_type = 'autovacuum worker'
+JOIN pg_class c ON c.oid = v.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE v.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
 @dataclass(frozen=True)
 class BackendProgress:
     """One row of a progress view for one of the job's backends.
@@ -82,9 +99,10 @@ class BackendProgress:
     copy: done = tuples_processed, total = 0, bytes = bytes_processed (COPY's text bytes).
     index: done/total = blocks (scanning) and tuples (sorting, loading) as the view gives them.
     wait: the backend waits for a lock; `phase` says whose ("a lock held by pid 42 (psql)").
+    autovacuum: a worker (not the job's) on schema.table; a = the server's deadlock_timeout in ms.
     """
 
-    kind: str  # copy | index | wait
+    kind: str  # copy | index | wait | autovacuum
     pid: int
     relid: int | None
     schema: str | None
@@ -134,7 +152,8 @@ class ServerProbe:
         self.target = target
         self.dbname = dbname
         self.watched_app = watched_app
-        self.query = _COPY_ROWS + (" UNION ALL " + _INDEX_ROWS if indexes else "") + " UNION ALL " + _LOCK_WAITS
+        parts = [_COPY_ROWS, _LOCK_WAITS] + ([_INDEX_ROWS, _AUTOVACUUM] if indexes else [])
+        self.query = " UNION ALL ".join(parts)
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
         self.backend_pid: int | None = None
@@ -244,7 +263,8 @@ class ProgressTracker:
             self._task = asyncio.ensure_future(self._run())
 
     def watch_server(self, target: Target, dbname: str, *, indexes: bool = False) -> None:
-        """Start polling the server's progress views for the job's backends in `dbname`."""
+        """Start polling the server's progress views for the job's backends in `dbname` (and, with
+        `indexes`, their index builds and the autovacuum workers those may wait for)."""
         if self.probe is None and self.probe_failed is None:
             self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes)
 
