@@ -305,8 +305,8 @@ def server_events(sandbox: Sandbox, log_offset: int, started_wall: float) -> str
 def autovacuum_seen(sandbox: Sandbox, log_offset: int, dbname: str, duration_s: float) -> str:
     """What autovacuum did to the big table during the restore: the server's own competition
     for the two cores, and the main reason restore times vary from run to run. A worker that a
-    CREATE INDEX or ADD CONSTRAINT needs out of the way is cancelled after deadlock_timeout (1 s
-    of waiting), which the server log says."""
+    CREATE INDEX or ADD CONSTRAINT needs out of the way is cancelled after the waiting session's
+    deadlock_timeout (the restore sets 100 ms), which the server log says."""
     with open(sandbox.log_file, "rb") as log:
         log.seek(log_offset)
         cancelled = log.read().decode(errors="replace").count("canceling autovacuum task")
@@ -316,7 +316,7 @@ def autovacuum_seen(sandbox: Sandbox, log_offset: int, dbname: str, duration_s: 
     seen = [f"{what} of public.events ended at t={duration_s - float(age):.1f} s"
             for what, age in zip(("autovacuum", "autoanalyze"), (ages.split("|") + ["", ""])[:2]) if age]
     if cancelled:
-        seen.append(f"{cancelled} autovacuum task(s) cancelled (a statement waited 1 s for its lock)")
+        seen.append(f"{cancelled} autovacuum task(s) cancelled (a statement waited deadlock_timeout for its lock)")
     return "; ".join(seen) or "no autovacuum during the restore"
 
 
