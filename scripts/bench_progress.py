@@ -212,8 +212,8 @@ def main() -> None:
                         help="do not CHECKPOINT and sync before each job (see settle())")
     parser.add_argument("--no-autovacuum", action="store_true",
                         help="turn autovacuum off on the benchmark's cluster: it may start on a table a restore "
-                             "has just loaded and hold up its first index build for deadlock_timeout (1 s), a "
-                             "stall no estimate can foresee; without it the figures measure the estimate alone")
+                             "has just loaded and hold up its first index build for deadlock_timeout (the "
+                             "restore's 100 ms); without it the figures measure the estimate alone")
     parser.add_argument("--record", type=Path, metavar="DIR",
                         help="save what each job's estimator saw, for scripts/progress_replay.py")
     args = parser.parse_args()
