@@ -271,31 +271,65 @@ async def test_a_dump_behind_a_lock_says_who_holds_it(sandbox, home, fresh_db_na
     assert snapshots[-1].percent == 100 and snapshots[-1].phase == "done" and snapshots[-1].waiting is None
 
 
-@pytest.mark.parametrize("fmt", ["custom", "plain"])
-async def test_restore_sessions_wait_100ms_not_a_second_before_autovacuum_is_cancelled(sandbox, home, fresh_db_name, fmt):
-    # What pg_restore's (or psql's) own session sees: a CHECK that reports the setting on the
-    # first row it checks, while the data is loaded.
-    source = fresh_db_name + "_src"
+REPORTS_DEADLOCK_TIMEOUT = """
+CREATE FUNCTION public.report(id int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN IF id = 1 THEN RAISE WARNING 'restore session deadlock_timeout=%', current_setting('deadlock_timeout');
+END IF; RETURN true; END $$;
+CREATE TABLE public.t (id int CHECK (public.report(id)));
+INSERT INTO public.t VALUES (1);
+"""
+
+
+async def dump_reporting_deadlock_timeout(sandbox, fmt: str):
+    """An archive whose restore says, from pg_restore's (or psql's) own session, its
+    deadlock_timeout: a CHECK reports it on the first row it checks while the data is loaded."""
+    source = "t_report_" + fmt
+    sandbox.drop_database(source)
     sandbox.create_database(source)
     try:
-        sandbox.psql("""
-            CREATE FUNCTION public.report(id int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
-            BEGIN IF id = 1 THEN RAISE WARNING 'restore session deadlock_timeout=%', current_setting('deadlock_timeout');
-            END IF; RETURN true; END $$;
-            CREATE TABLE public.t (id int CHECK (public.report(id)));
-            INSERT INTO public.t VALUES (1);""", source)
-        target = target_from_dsn(sandbox.dsn())
-        dumped = await DumpJob(DumpPlan(target=target, dbname=source, format=fmt)).run()
+        sandbox.psql(REPORTS_DEADLOCK_TIMEOUT, source)
+        dumped = await DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=source, format=fmt)).run()
         assert dumped.state == JobState.SUCCEEDED, dumped.message
+        return dumped
     finally:
         sandbox.drop_database(source)
-    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=fresh_db_name, create=True))
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+async def test_restore_sessions_wait_100ms_not_a_second_before_autovacuum_is_cancelled(sandbox, home, fresh_db_name, fmt):
+    dumped = await dump_reporting_deadlock_timeout(sandbox, fmt)
+    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),
+                                 dbname=fresh_db_name, create=True))
     _, lines = record(job)
     result = await job.run()
     assert result.state == JobState.SUCCEEDED, result.message
     assert any("restore session deadlock_timeout=100ms" in line for line in lines), lines
     assert any("deadlock_timeout = 100ms" in line for line in lines)  # the job says so in its log
     assert sandbox.psql("SHOW deadlock_timeout").strip() == "1s"  # the server's own is untouched
+
+
+async def test_a_role_that_may_not_set_deadlock_timeout_restores_with_the_servers(sandbox, home, fresh_db_name):
+    # Setting it is for superusers (or GRANT SET ON PARAMETER): asking for it otherwise would make
+    # every connection of pg_restore fail. Such a role restores with the server's; once granted, ours.
+    role = "restore_no_set"
+    sandbox.psql(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOSUPERUSER")
+    dumped = await dump_reporting_deadlock_timeout(sandbox, "custom")
+    target = target_from_dsn(sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}"))
+    seen = []
+    for granted, database in ((False, fresh_db_name), (True, fresh_db_name + "_granted")):
+        if granted:
+            sandbox.psql(f"GRANT SET ON PARAMETER deadlock_timeout TO {role}")
+        sandbox.create_database(database, owner=role)
+        try:
+            job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=database, no_owner=True))
+            _, lines = record(job)
+            result = await job.run()
+        finally:
+            sandbox.drop_database(database)
+        assert result.state == JobState.SUCCEEDED, result.message
+        seen.append([line.split("deadlock_timeout=")[1].split()[0] for line in lines if "session deadlock_timeout=" in line])
+    sandbox.psql(f"REVOKE SET ON PARAMETER deadlock_timeout FROM {role}; DROP ROLE {role}")
+    assert seen == [["1s"], ["100ms"]]
 
 
 async def test_an_autovacuum_ahead_of_a_restores_index_is_foreseen_then_counted_down(sandbox, home, fresh_db_name):
@@ -455,6 +489,18 @@ def test_a_foreseen_wait_is_in_the_time_left_and_counts_down_while_it_lasts():
     estimator.wait(None, 5.0)
     assert estimator.snapshot(5.0).eta_s == pytest.approx(2.0, abs=0.25)
 
+
+def test_a_pending_item_can_be_repriced_a_running_one_cannot():
+    # A dump's closing fsync is priced from the dirty page cache as the dump goes: only the part
+    # still to run changes the time left, never what a running item's speed was measured against.
+    estimator = ProgressEstimator([WorkItem("a", "data", 4.0, kind="table"), WorkItem("sync", "finishing", 2.0, kind="step")],
+                                  origin=0.0, estimate="t")
+    estimator.start("a", 0.0)
+    assert estimator.remaining_s(0.0) == pytest.approx(6.0)
+    estimator.reprice("sync", 0.25)
+    assert estimator.remaining_s(0.0) == pytest.approx(4.25)
+    estimator.reprice("a", 1.0)
+    assert estimator.get("a").cost_s == 4.0 and estimator.remaining_s(0.0) == pytest.approx(4.25)
 
 def test_serial_start_ends_the_previous_item_but_parallel_does_not():
     serial = ProgressEstimator([WorkItem("a", "data", 1.0), WorkItem("b", "data", 1.0)], origin=0.0, estimate="t")

@@ -30,7 +30,7 @@ from .jobs import Job
 from .plans import DumpPlan
 from .progress_estimator import ProgressEstimator
 from .progress_items import WorkItem
-from .progress_monitor import BackendProgress, ProgressTracker, output_size
+from .progress_monitor import BackendProgress, ProgressTracker, dirty_page_cache_bytes, output_size
 
 # Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the
 # estimator corrects them for the machine at hand as the dump goes.
@@ -42,7 +42,7 @@ CATALOG_PER_RELATION_S = 0.0003
 FINISH_BASE_S = 0.02
 FINISH_PER_TABLE_S = 0.0001
 CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
-SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits (most of it is still dirty)
+SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits: what is still dirty of it, at this rate
 TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
 RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth
@@ -152,10 +152,12 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
         items.append(WorkItem("large objects", "data", TABLE_OVERHEAD_S + inventory.large_object_bytes / rate,
                               label="large objects", kind="large objects", bytes=inventory.large_object_bytes))
     output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[dump_is_compressed(plan, run_format)]
-    finishing = FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables) + output / SYNC_BPS
+    finishing = FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables)
     if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
         finishing += output / CONVERT_BPS
-    items.append(WorkItem("finishing", "finishing", finishing, kind="step"))
+    # All of the output is dirty, as far as we know now (DumpProgress.observe_local knows better).
+    items.append(WorkItem("finishing", "finishing", finishing + output / SYNC_BPS, kind="step",
+                          info={"before_sync_s": finishing, "output": output}))
     return items
 
 
@@ -234,12 +236,27 @@ class DumpProgress(ProgressTracker):
                 item.info["text_per_heap"] = row.copy_bytes / max(fraction, 1e-9) / item.bytes
 
     def observe_local(self, now: float) -> None:
+        self._price_the_sync()
         item = self._serial_item
         if not self.probe_failed or item is None or not item.running or item.bytes <= 0:
             return
         grown = output_size(self.output) - self._serial_out0
         ratio = self._out[0] / self._out[1]
         self.estimator.observe(item.key, grown / (item.bytes * ratio), now)
+
+    def _price_the_sync(self) -> None:
+        """The closing fsync flushes what is still dirty of the output: at most what the page
+        cache holds dirty now, plus the output still to come. After a long dump that is its last
+        half minute (the kernel wrote the rest back meanwhile), not all of it."""
+        finishing, last = self.estimator.get("finishing"), self.last
+        if finishing is None or finishing.started_at is not None or last is None or not last.bytes_total:
+            return
+        dirty = dirty_page_cache_bytes()
+        if dirty is None:
+            return
+        output = finishing.info["output"]
+        to_come = output * max(0.0, 1.0 - last.bytes_done / last.bytes_total)
+        self.estimator.reprice("finishing", finishing.info["before_sync_s"] + min(output, dirty + to_come) / SYNC_BPS)
 
     # -- the record ------------------------------------------------------------------------------
     def table_totals(self) -> list[dict]:

@@ -24,12 +24,12 @@ This module is pure (no I/O, no clock of its own): callers pass `now` (time.mono
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Iterable
 
 from .progress import PHASE_ORDER, ProgressSnapshot
 from .progress_items import WorkItem, is_data
-from .progress_speed import SMALL_ITEM_S, SpeedLedger, pace_class
+from .progress_speed import SMALL_ITEM_S, RateMeter, SpeedLedger, pace_class
 
 PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
 
@@ -40,7 +40,6 @@ ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the job's expected length, if that
 ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
 ETA_MIN_ELAPSED_S = 1.0
 RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
-RATE_WINDOW_S = 3.0
 CHAINS_WATCHED = 32
 
 
@@ -70,8 +69,7 @@ class ProgressEstimator:
         self._percent = 0.0
         self._eta: float | None = None
         self._last_t: float | None = None
-        self._rate_samples: deque[tuple[float, float]] = deque()
-        self._rate: float | None = None
+        self._rate = RateMeter()  # bytes per second, shown during the data phase (the last one after it)
 
     # -- items ---------------------------------------------------------------------------------
     def add_items(self, items: Iterable[WorkItem]) -> None:
@@ -107,6 +105,18 @@ class ProgressEstimator:
         self._chains = [groups[group] for group in heaviest[:CHAINS_WATCHED]]
         self.bytes_total = sum(item.bytes for item in self.items if is_data(item))
         self.tables_total = sum(1 for item in self.items if is_data(item) and item.kind == "table")
+
+    def reprice(self, key: str, cost_s: float) -> None:
+        """A better prior for an item that has not started (e.g. a dump's closing fsync, once the
+        dirty page cache is known). Running and finished items keep theirs: their speed evidence
+        was counted against it."""
+        item = self._by_key.get(key)
+        if item is None or item.started_at is not None or item.done:
+            return
+        self._pending[pace_class(item)] -= item.cost_s
+        item.cost_s = cost_s
+        self._pending[pace_class(item)] += item.cost_s
+        self._pending_max.pop(item.phase, None)
 
     def get(self, key: str) -> WorkItem | None:
         return self._by_key.get(key)
@@ -378,20 +388,7 @@ class ProgressEstimator:
             tables_total=self.tables_total,
             current=current,
             eta_s=eta,
-            rate_bps=self._update_rate(elapsed, bytes_done, phase),
+            rate_bps=self._rate.update(elapsed, bytes_done) if phase == "data" else self._rate.last,
             estimate=self.estimate,
             waiting=self.waiting if phase != "done" else None,
         )
-
-    def _update_rate(self, elapsed: float, bytes_done: float, phase: str) -> float | None:
-        """Bytes per second over the last few seconds of the data phase (the last one after it)."""
-        if phase != "data":
-            return self._rate
-        samples = self._rate_samples
-        samples.append((elapsed, bytes_done))
-        while len(samples) > 2 and samples[0][0] < elapsed - RATE_WINDOW_S:
-            samples.popleft()
-        (t0, b0), (t1, b1) = samples[0], samples[-1]
-        if t1 - t0 >= 0.5:
-            self._rate = max(0.0, (b1 - b0) / (t1 - t0))
-        return self._rate

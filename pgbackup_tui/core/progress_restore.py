@@ -318,7 +318,7 @@ class RestoreProgress(ProgressTracker):
     def _foresee_autovacuum_waits(self, workers: list[BackendProgress], now: float) -> None:
         """An autovacuum worker on a table whose indexes or constraints are still to come: the
         first of them will wait deadlock_timeout for it (the server then cancels the worker).
-        The ETA includes that second ahead of time, and counts it down while the wait lasts."""
+        The ETA includes that wait ahead of time, and counts it down while it lasts."""
         estimator = self.estimator
         behind_autovacuum = bool(estimator.waiting) and "autovacuum" in estimator.waiting
         waited = now - estimator.waiting_since if behind_autovacuum and estimator.waiting_since is not None else 0.0

@@ -14,13 +14,15 @@ Time that says nothing about speed is left out: an item counts from its first me
 from its start line (the statement may have waited for a lock first), and nothing counts while
 a serial job's backend waits (pause / resume).
 
+RateMeter is the other speed a pane shows: bytes per second over the last few seconds.
+
 Pure, like the estimator that owns it: callers pass `now`.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Iterable
 
 from .progress import PHASES
@@ -33,6 +35,7 @@ JOB_PRIOR_WEIGHT_S = 2.0  # the same for the other phases' speed (the prior of e
 JOB_FACTOR_SHARE = 0.5  # exponent: how much of the other phases' speed factor a phase inherits
 EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
 EVIDENCE_MEMORY_SHARE = 0.1
+RATE_WINDOW_S = 3.0
 
 
 SIZES = ("small", "large")
@@ -156,3 +159,21 @@ class SpeedLedger:
             return phase_k
         spent, work = self._items[item.key].read(now, self.memory(now))
         return (PHASE_PRIOR_WEIGHT_S * phase_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
+
+
+class RateMeter:
+    """Bytes per second over the last few seconds: the rate a pane shows (not a speed factor)."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, float]] = deque()
+        self.last: float | None = None
+
+    def update(self, elapsed: float, bytes_done: float) -> float | None:
+        samples = self._samples
+        samples.append((elapsed, bytes_done))
+        while len(samples) > 2 and samples[0][0] < elapsed - RATE_WINDOW_S:
+            samples.popleft()
+        (t0, b0), (t1, b1) = samples[0], samples[-1]
+        if t1 - t0 >= 0.5:
+            self.last = max(0.0, (b1 - b0) / (t1 - t0))
+        return self.last

@@ -38,8 +38,9 @@ ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 RESTORE_DEADLOCK_TIMEOUT_S = 0.1
 
 
-def restore_lock_check_s(conn) -> float | None:
-    """deadlock_timeout for the restore's sessions, or None to keep the server's."""
+def restore_lock_check(conn) -> tuple[float, float] | None:
+    """(deadlock_timeout for the restore's sessions, the server's) in seconds, or None to keep the
+    server's."""
     current = conn.execute("SELECT extract(epoch FROM current_setting('deadlock_timeout')::interval)::float8").fetchone()[0]
     if current <= RESTORE_DEADLOCK_TIMEOUT_S:
         return None
@@ -47,7 +48,7 @@ def restore_lock_check_s(conn) -> float | None:
         allowed = conn.execute("SELECT has_parameter_privilege('deadlock_timeout', 'SET')").fetchone()[0]
     else:
         allowed = conn.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()[0]
-    return RESTORE_DEADLOCK_TIMEOUT_S if allowed else None
+    return (RESTORE_DEADLOCK_TIMEOUT_S, current) if allowed else None
 
 
 @dataclass
@@ -67,7 +68,7 @@ class RestoreJob(Job):
         self._created_database = False
         self._workdir: Path | None = None
         self._errors_ignored = 0
-        self._lock_check_s: float | None = None  # deadlock_timeout for pg_restore's sessions, if lowered
+        self._lock_check: tuple[float, float] | None = None  # deadlock_timeout for the restore's sessions, the server's
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -91,16 +92,16 @@ class RestoreJob(Job):
             self._watch(line)
             progress.on_line(line)
 
+        tool = "psql" if check.info.format == "plain" else "pg_restore"
         env = plan.target.child_env(self.application_name)
-        if self._lock_check_s is not None:
-            env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c deadlock_timeout={round(self._lock_check_s * 1000)}ms".strip()
-            progress.lock_check_s = self._lock_check_s
-            self.log(f"{'psql' if check.info.format == 'plain' else 'pg_restore'} runs with deadlock_timeout = "
-                     f"{round(self._lock_check_s * 1000)}ms: an autovacuum worker in the way of an index build is "
-                     "cancelled after that, not after the server's default of a second")
+        if self._lock_check is not None:
+            ours, servers = self._lock_check
+            env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c deadlock_timeout={round(ours * 1000)}ms".strip()
+            progress.lock_check_s = ours
+            self.log(f"{tool} runs with deadlock_timeout = {round(ours * 1000)}ms: an autovacuum worker in the way "
+                     f"of an index build is cancelled after that, not after the server's {servers:g} s")
         code = await self.run_process(argv, env, on_line=on_line)
         progress.enter_phase("finishing")
-        tool = "psql" if check.info.format == "plain" else "pg_restore"
         if code != 0 and not self._errors_ignored:
             undo = " (the new database was dropped)" if plan.create else (
                 "" if plan.single_transaction else "; the target may be partly restored (use --single-transaction for all-or-nothing)")
@@ -200,7 +201,7 @@ class RestoreJob(Job):
         where = f"server '{plan.target.label}'"
         with connect(plan.target, self._maintenance_db()) as conn:
             exists = database_exists(conn, plan.dbname)
-            self._lock_check_s = restore_lock_check_s(conn)
+            self._lock_check = restore_lock_check(conn)
         if plan.create:
             if exists:
                 raise TargetError(f"database '{plan.dbname}' already exists on {where}; pick a new name for --create, "
