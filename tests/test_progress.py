@@ -490,6 +490,19 @@ def test_a_foreseen_wait_is_in_the_time_left_and_counts_down_while_it_lasts():
     assert estimator.snapshot(5.0).eta_s == pytest.approx(2.0, abs=0.25)
 
 
+def test_the_unmeasured_end_of_an_index_build_is_not_taken_for_slowness():
+    # A build measured at its prior pace up to 95 % (its last pages and commit show no counter)
+    # then takes 2 s more: the next build is still timed at the measured pace.
+    estimator = ProgressEstimator([WorkItem("pkey", "indexes", 4.0), WorkItem("idx", "indexes", 4.0)],
+                                  origin=0.0, estimate="t")
+    estimator.start("pkey", 0.0)
+    for tick in range(1, 25):  # 0 -> 95 % in 3.8 s, then nothing moves until 6 s
+        now = tick * 0.25
+        estimator.observe("pkey", min(0.95, now / 4.0), now)
+        estimator.snapshot(now)
+    estimator.start("idx", 6.0)
+    assert estimator.remaining_s(6.0) == pytest.approx(4.0, rel=0.1)
+
 def test_a_pending_item_can_be_repriced_a_running_one_cannot():
     # A dump's closing fsync is priced from the dirty page cache as the dump goes: only the part
     # still to run changes the time left, never what a running item's speed was measured against.

@@ -36,6 +36,7 @@ JOB_FACTOR_SHARE = 0.5  # exponent: how much of the other phases' speed factor a
 EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
 EVIDENCE_MEMORY_SHARE = 0.1
 RATE_WINDOW_S = 3.0
+MEASURED_TAIL_FRACTION = 0.9  # an item measured this far says nothing more by when it ends
 
 
 SIZES = ("small", "large")
@@ -108,8 +109,14 @@ class SpeedLedger:
             self._counted[item.key] = (now, fraction)
 
     def close(self, item: WorkItem, now: float) -> None:
-        """`item` finished: count the rest of it, then forget it."""
-        self.bank(item, now, 1.0)
+        """`item` finished: count the rest of it, then forget it.
+
+        Not the last few per cent of one measured that far: what follows the last measurement
+        (an index build's last pages and commit, a dump's closing fsync inside its last table)
+        is not what the measured part was made of, and one such tail of a second or two read as
+        speed would slow the estimate of everything after it."""
+        if not (item.measured and item.fraction >= MEASURED_TAIL_FRACTION):
+            self.bank(item, now, 1.0)
         self._counted.pop(item.key, None)
         self._items.pop(item.key, None)
 
@@ -129,12 +136,12 @@ class SpeedLedger:
                measured_cap: float) -> dict[tuple[str, str], float]:
         """Seconds this machine takes per prior second, per pace_class (phase, size).
 
-        Running items with a measured fraction are counted first (unless the job waits); one
-        stuck at `measured_cap` (more rows than estimated) is counted when it ends.
+        Running items with a measured fraction are counted first (unless the job waits), up to
+        MEASURED_TAIL_FRACTION: see close().
         """
         if not paused:
             for item in running:
-                if item.measured and item.fraction < measured_cap:
+                if item.measured and item.fraction < min(measured_cap, MEASURED_TAIL_FRACTION):
                     self.bank(item, now, item.fraction)
         memory = self.memory(now)
         seen = {key: self._classes[key].read(now, memory) for key in list(self._classes)}
