@@ -18,7 +18,7 @@ archive with a real RestoreJob (--create), and prints for each, against issue #4
     the monitor's backend on the server, as a share of one core over the job     (< 5 %)
 
 --items adds, per phase and kind of work item, the prior cost against the time really spent:
-the figures the constants in progress_dump.py / progress_restore.py were tuned with.
+the figures the constants in progress_dump.py / progress_restore_plan.py were tuned with.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from pgbackup_tui.core.progress_dump import expected_rows
 from pgbackup_tui.core.progress_estimator import ProgressEstimator
 from pgbackup_tui.core.progress_items import WorkItem
 from pgbackup_tui.core.progress_monitor import ServerProbe
-from pgbackup_tui.core.progress_restore import RestoreProgress, _manifest_tables, entry_matches
+from pgbackup_tui.core.progress_restore import RestoreProgress
+from pgbackup_tui.core.progress_restore_plan import entry_matches, manifest_tables
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.toc import parse_toc
 
@@ -595,5 +596,5 @@ def test_expected_rows_follow_the_planner():
 def test_a_malformed_manifest_only_loses_its_bad_records():
     manifest = {"tables": [{"name": "public.a", "rows": "many"}, "junk", {"rows": 1},
                            {"name": 'public."B"', "rows": 3, "bytes": 10}]}
-    assert _manifest_tables(manifest) == {("public", "B"): {"name": 'public."B"', "rows": 3, "bytes": 10}}
-    assert _manifest_tables({"tables": "nonsense"}) == {} == _manifest_tables(None)
+    assert manifest_tables(manifest) == {("public", "B"): {"name": 'public."B"', "rows": 3, "bytes": 10}}
+    assert manifest_tables({"tables": "nonsense"}) == {} == manifest_tables(None)

@@ -34,9 +34,11 @@ POLL_WAIT_S = 0.15  # how long a tick waits for its poll before emitting what it
 MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
 # Shares of a btree build's time by phase (index_fraction); the last 5 % is the commit. The scan
-# share is 35 % on a table scanned before and about 45 % on one just loaded (as in a restore: the
-# first scan sets every row's hint bits); 40 % is the middle.
-INDEX_SCAN_SHARE, INDEX_SORT_SHARE, INDEX_LOAD_SHARE = 0.40, 0.15, 0.40
+# share is about 45 % on a table just loaded (the first scan of a restored table sets every row's
+# hint bits), 35 % on one scanned before, and 40 % when we cannot tell.
+INDEX_SCAN_SHARE = {"first": 0.45, "again": 0.35, None: 0.40}
+INDEX_SORT_SHARE = 0.15
+INDEX_MEASURED_SHARE = 0.95
 
 _COPY_ROWS = """
 SELECT 'copy', p.pid, p.relid::int8, n.nspname, c.relname, p.command,
@@ -121,8 +123,9 @@ class BackendProgress:
     def copy_bytes(self) -> int:
         return self.b
 
-    def index_fraction(self) -> float | None:
-        """How far a CREATE INDEX is, in share of its time rather than of its tuples.
+    def index_fraction(self, scan: str | None = None) -> float | None:
+        """How far a CREATE INDEX is, in share of its time rather than of its tuples; `scan` says
+        whether it is the "first" scan of a table just loaded or one "again".
 
         Measured on PostgreSQL 15 (5M-row bigint and timestamptz btrees, polled every 20 ms):
         scanning the table takes 35-45 % of the build, sorting about 15 %, loading the tree
@@ -132,12 +135,14 @@ class BackendProgress:
         """
         blocks_done, blocks_total, tuples_done, tuples_total = self.a, self.b, self.c, self.d
         phase = self.phase or ""
+        scan_share = INDEX_SCAN_SHARE[scan]
         if "scanning table" in phase and blocks_total:
-            return INDEX_SCAN_SHARE * blocks_done / blocks_total
+            return scan_share * blocks_done / blocks_total
         if "sorting" in phase:  # no counter moves while sorting: halfway through its share
-            return INDEX_SCAN_SHARE + INDEX_SORT_SHARE / 2
+            return scan_share + INDEX_SORT_SHARE / 2
         if "loading tuples" in phase and tuples_total:
-            return INDEX_SCAN_SHARE + INDEX_SORT_SHARE + INDEX_LOAD_SHARE * tuples_done / tuples_total
+            load_share = INDEX_MEASURED_SHARE - scan_share - INDEX_SORT_SHARE
+            return scan_share + INDEX_SORT_SHARE + load_share * tuples_done / tuples_total
         return None  # initializing, validating, waiting for old snapshots: nothing to measure
 
 

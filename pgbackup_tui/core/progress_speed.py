@@ -1,7 +1,7 @@
 """How fast this machine really is, learnt from the work a job has done so far.
 
 The speed factor k = seconds spent / prior seconds of work done (1.0: as the constants in
-progress_dump.py / progress_restore.py say), per pace class: a phase's small items (mostly round
+progress_dump.py / progress_restore_plan.py say), per pace class: a phase's small items (mostly round
 trips) and its large ones (mostly bytes) each keep their own. Work is counted as it is seen --
 running items with a measured fraction at every snapshot, the others when they finish -- and
 fades with a time constant of 5 s or a tenth of the elapsed time, whichever is longer: a recent
