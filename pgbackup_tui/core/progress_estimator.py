@@ -14,9 +14,9 @@ waits foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs,
 indexes, the largest of: the longest item, a big table's data plus its indexes (they wait for
 it), sum / jobs, and running items at their own pace -- is smoothed into the ETA (time constant
 1 s, shorter for short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is
-right, the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays at or
-below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA is
-shown before 5 % and 1 s.
+right, the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays
+at or below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA
+is shown before 5 % and 1 s.
 
 This module is pure (no I/O, no clock of its own): callers pass `now` (time.monotonic()).
 """
@@ -183,15 +183,15 @@ class ProgressEstimator:
         evidence of speed (measured items are counted up to the start of the wait and again from
         its end; an unmeasured one starts counting at its first measurement anyway).
         """
-        if self.jobs > 1:  # the other workers go on: the estimate too
-            self.waiting = what
-            return
         if what and not self.waiting:
-            self.ledger.pause(self._running.values(), now)
             self.waiting_since = now
-        elif self.waiting and not what:
-            self.ledger.resume(self._running.values(), now)
+        elif not what:
             self.waiting_since = None
+        if self.jobs == 1:  # with --jobs the other workers go on: the estimate too
+            if what and not self.waiting:
+                self.ledger.pause(self._running.values(), now)
+            elif self.waiting and not what:
+                self.ledger.resume(self._running.values(), now)
         self.waiting = what
 
     def expect_wait(self, seconds: float) -> None:

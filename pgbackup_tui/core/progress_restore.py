@@ -1,14 +1,14 @@
 """Progress of a restore: the archive's TOC and manifest, pg_restore's lines, the server's views.
 
 The work is known before anything runs (progress_restore_plan.py: the TOC's entries as work
-items, sized from the backup's manifest). While it runs: the verification pass (`pg_restore -f /dev/null`) is measured by its read position
-in the archive (/proc/<pid>/fdinfo); pg_restore --verbose names each entry it starts ("creating
-INDEX ...", "processing data for table ...", with --jobs "launching/finished item N"); the
-monitor polls pg_stat_progress_copy (COPY FROM: tuples over the manifest's rows) and
-pg_stat_progress_create_index for the job's backends in the target database, and the autovacuum
-workers there (a table just loaded is often vacuumed while the rest loads; its first index then
-waits deadlock_timeout for the worker). Without the view, the running table is measured by the
-archive read position of pg_restore (serial restores).
+items, sized from the backup's manifest). While it runs: the verification pass (`pg_restore -f
+/dev/null`) is measured by its read position in the archive (/proc/<pid>/fdinfo); pg_restore
+--verbose names each entry it starts ("creating INDEX ...", "processing data for table ...",
+with --jobs "launching/finished item N"); the monitor polls pg_stat_progress_copy (COPY FROM:
+tuples over the manifest's rows) and pg_stat_progress_create_index for the job's backends in the
+target database, and the autovacuum workers there (a table just loaded is often vacuumed while
+the rest loads; its first index then waits deadlock_timeout for the worker). Without the view,
+the running table is measured by the archive read position of pg_restore (serial restores).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class RestoreProgress(ProgressTracker):
         options = (manifest or {}).get("options") or {}
         self.compressed = info.format in ("custom", "directory") and options.get("compress", None) != 0
         self._files = data_files(plan.archive) if info.format == "directory" and toc else {}
-        items, source = restore_work_items(plan.archive, self.archive_bytes, self.compressed, self._files, toc, manifest)
+        items, source = restore_work_items(plan.archive, self.archive_bytes, self.compressed, self._files,
+                                           toc, manifest)
         # A directory archive is read file by file in TOC order: bytes before each data file.
         self._file_sizes = {dump_id: path.stat().st_size for dump_id, path in self._files.items()}
         self._bytes_before: dict[int, int] = {}

@@ -155,7 +155,8 @@ class SpeedLedger:
             other_work = job_work - sum(work for _, work in own)
             job_k = ((JOB_PRIOR_WEIGHT_S + other_spent) / (JOB_PRIOR_WEIGHT_S + other_work)) ** JOB_FACTOR_SHARE
             for size, (spent, work), (other_size_spent, other_size_work) in zip(SIZES, own, reversed(own)):
-                other_size_k = (PHASE_PRIOR_WEIGHT_S * job_k + other_size_spent) / (PHASE_PRIOR_WEIGHT_S + other_size_work)
+                other_size_k = ((PHASE_PRIOR_WEIGHT_S * job_k + other_size_spent)
+                                / (PHASE_PRIOR_WEIGHT_S + other_size_work))
                 prior = job_k ** (1.0 - SIZE_SHARE) * other_size_k ** SIZE_SHARE
                 speeds[(phase, size)] = (PHASE_PRIOR_WEIGHT_S * prior + spent) / (PHASE_PRIOR_WEIGHT_S + work)
         return speeds

@@ -41,7 +41,8 @@ RESTORE_DEADLOCK_TIMEOUT_S = 0.1
 def restore_lock_check(conn) -> tuple[float, float] | None:
     """(deadlock_timeout for the restore's sessions, the server's) in seconds, or None to keep the
     server's."""
-    current = conn.execute("SELECT extract(epoch FROM current_setting('deadlock_timeout')::interval)::float8").fetchone()[0]
+    current = conn.execute(
+        "SELECT extract(epoch FROM current_setting('deadlock_timeout')::interval)::float8").fetchone()[0]
     if current <= RESTORE_DEADLOCK_TIMEOUT_S:
         return None
     if conn.info.server_version >= 150000:
