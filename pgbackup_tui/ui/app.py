@@ -26,6 +26,7 @@ from ..core.identifiers import QualifiedName
 from ..core.jobs import Job
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
+from .bindings import APP_BINDINGS, action_applies
 from .commands import PgBackupCommands
 from .inspection import inspect_database, inspect_server
 from .messages import BackupsListed, DatabaseInspected, InspectionFailed, JobCompleted, ServerInspected
@@ -36,8 +37,7 @@ from .screens.help import HelpScreen
 from .screens.password_prompt import PasswordPrompt
 from .screens.restore_dialog import RestoreDialog
 from .screens.server_form import ServerForm, ServerFormResult
-from .tree_entries import READY, TreeFocus, short_reason
-from .bindings import APP_BINDINGS
+from .tree_entries import TreeFocus, short_reason
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
 from .widgets.jobs_pane import JobsPane
@@ -365,23 +365,8 @@ class PgBackupApp(App[int]):
         """Grey out (None) what does not apply to the current state."""
         if not self.is_mounted or not self.screen.query(ServerTree):
             return True
-        focus = self.tree.focus_info()
-        if action == "add_server":
-            return self.profiles.writable or None
-        if action in ("edit_server", "remove_server"):
-            return (self.profiles.writable and focus.server is not None) or None
-        if action == "backup":
-            if self.tree.selection is not None:
-                return True
-            return (focus.database is not None and focus.server is not None and focus.server.status == READY) or None
-        if action == "restore":
-            return bool(self.profiles.names) or None
-        if action == "cancel_job":
-            job = self.jobs_pane.selected_job()
-            return (job is not None and not job.state.is_final) or None
-        if action == "refresh":
-            return focus.server is not None or None
-        return True
+        return action_applies(action, self.tree.focus_info(), has_selection=self.tree.selection is not None,
+                              profiles=self.profiles, selected_job=self.jobs_pane.selected_job())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place an unexpected worker failure becomes an error the user sees."""

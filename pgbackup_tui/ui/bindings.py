@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+from ..core.jobs import Job
+from .profiles import ServerProfiles
+from .tree_entries import READY, TreeFocus
+
 APP_BINDINGS = [
     Binding("a", "add_server", "Add", tooltip="Add a server", id="app.add-server"),
     Binding("e", "edit_server", "Edit server", show=False, id="app.edit-server"),
@@ -25,3 +29,23 @@ APP_BINDINGS = [
     Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
     Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs are running)", id="app.quit"),
 ]
+
+
+def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profiles: ServerProfiles,
+                   selected_job: Job | None) -> bool | None:
+    """Whether a key's action applies now: True, or None to show it greyed out (App.check_action)."""
+    if action == "add_server":
+        return profiles.writable or None
+    if action in ("edit_server", "remove_server"):
+        return (profiles.writable and focus.server is not None) or None
+    if action == "backup":
+        if has_selection:
+            return True
+        return (focus.database is not None and focus.server is not None and focus.server.status == READY) or None
+    if action == "restore":
+        return bool(profiles.names) or None
+    if action == "cancel_job":
+        return (selected_job is not None and not selected_job.state.is_final) or None
+    if action == "refresh":
+        return focus.server is not None or None
+    return True
