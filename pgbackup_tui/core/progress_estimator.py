@@ -253,8 +253,7 @@ class ProgressEstimator:
     # -- estimating ----------------------------------------------------------------------------
     def speeds(self, now: float) -> dict[tuple[str, str], float]:
         """Seconds this machine takes per prior second, per pace_class (1.0 = as the constants say)."""
-        return self.ledger.speeds(self._running.values(), now, paused=self._stalled,
-                                  measured_cap=MEASURED_FRACTION_CAP)
+        return self.ledger.speeds(self._running.values(), now, paused=self._stalled)
 
     def _fraction(self, item: WorkItem, now: float, k: float) -> float:
         if item.done:

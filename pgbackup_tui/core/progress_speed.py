@@ -1,8 +1,8 @@
 """How fast this machine really is, learnt from the work a job has done so far.
 
 The speed factor k = seconds spent / prior seconds of work done (1.0: as the constants in
-progress_dump.py / progress_restore_plan.py say), per pace class: a phase's small items (mostly round
-trips) and its large ones (mostly bytes) each keep their own. Work is counted as it is seen --
+progress_dump.py / progress_restore_plan.py say), per pace class: a phase's small items (mostly
+round trips) and its large ones (mostly bytes) each keep their own. Work is counted as it is seen --
 running items with a measured fraction at every snapshot, the others when they finish -- and
 fades with a time constant of 5 s or a tenth of the elapsed time, whichever is longer: a recent
 rate, so a run of small tables after a big one is learnt within seconds. Until a class has
@@ -132,8 +132,7 @@ class SpeedLedger:
             if item.measured and item.key in self._counted:
                 self._counted[item.key] = (now, self._counted[item.key][1])
 
-    def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool,
-               measured_cap: float) -> dict[tuple[str, str], float]:
+    def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool) -> dict[tuple[str, str], float]:
         """Seconds this machine takes per prior second, per pace_class (phase, size).
 
         Running items with a measured fraction are counted first (unless the job waits), up to
@@ -141,7 +140,7 @@ class SpeedLedger:
         """
         if not paused:
             for item in running:
-                if item.measured and item.fraction < min(measured_cap, MEASURED_TAIL_FRACTION):
+                if item.measured and item.fraction < MEASURED_TAIL_FRACTION:
                     self.bank(item, now, item.fraction)
         memory = self.memory(now)
         seen = {key: self._classes[key].read(now, memory) for key in list(self._classes)}
