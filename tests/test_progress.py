@@ -317,19 +317,23 @@ async def test_a_role_that_may_not_set_deadlock_timeout_restores_with_the_server
     dumped = await dump_reporting_deadlock_timeout(sandbox, "custom")
     target = target_from_dsn(sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}"))
     seen = []
-    for granted, database in ((False, fresh_db_name), (True, fresh_db_name + "_granted")):
-        if granted:
-            sandbox.psql(f"GRANT SET ON PARAMETER deadlock_timeout TO {role}")
-        sandbox.create_database(database, owner=role)
-        try:
-            job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=database, no_owner=True))
-            _, lines = record(job)
-            result = await job.run()
-        finally:
-            sandbox.drop_database(database)
-        assert result.state == JobState.SUCCEEDED, result.message
-        seen.append([line.split("deadlock_timeout=")[1].split()[0] for line in lines if "session deadlock_timeout=" in line])
-    sandbox.psql(f"REVOKE SET ON PARAMETER deadlock_timeout FROM {role}; DROP ROLE {role}")
+    try:
+        for granted, database in ((False, fresh_db_name), (True, fresh_db_name + "_granted")):
+            if granted:
+                sandbox.psql(f"GRANT SET ON PARAMETER deadlock_timeout TO {role}")
+            sandbox.create_database(database, owner=role)
+            try:
+                job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=database,
+                                             no_owner=True))
+                _, lines = record(job)
+                result = await job.run()
+            finally:
+                sandbox.drop_database(database)
+            assert result.state == JobState.SUCCEEDED, result.message
+            seen.append([line.split("deadlock_timeout=")[1].split()[0] for line in lines
+                         if "session deadlock_timeout=" in line])
+    finally:  # a grant left behind would keep the role from being dropped by the next run
+        sandbox.psql(f"REVOKE SET ON PARAMETER deadlock_timeout FROM {role}; DROP ROLE {role}")
     assert seen == [["1s"], ["100ms"]]
 
 
