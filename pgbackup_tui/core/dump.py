@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -58,9 +58,10 @@ class DumpJob(Job):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
-        started_at = datetime.now(timezone.utc)
+        started_at = datetime.now(UTC)
         pre = self.preflight = await self.in_thread(self._preflight)
-        self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
+        self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; "
+                 f"using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
         if pre.selection is not None:
             for note in pre.selection.notes:
                 self.log(note)
@@ -89,10 +90,11 @@ class DumpJob(Job):
         else:
             toc = await self._read_toc(pre.tools, dump_target)
             if pre.selection is not None:
-                restore_list = await self._apply_selection(toc, pre, dump_target, partial, run_format != plan.format, details)
+                restore_list = await self._apply_selection(toc, pre, dump_target, partial, run_format != plan.format,
+                                                           details)
 
         size = path_size(partial)
-        finished_at = datetime.now(timezone.utc)
+        finished_at = datetime.now(UTC)
         manifest = {
             "kind": "dump",
             "server": plan.target.label,
@@ -138,7 +140,9 @@ class DumpJob(Job):
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
             version_num = conn.info.server_version
-            server_version = conn.execute("SHOW server_version").fetchone()[0]
+            row = conn.execute("SHOW server_version").fetchone()
+            assert row is not None  # SHOW always returns one row
+            server_version = row[0]
             major = version_num // 10000
             tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
             selection = None
@@ -230,7 +234,7 @@ class DumpJob(Job):
             line = f"added {what}: needed by {why}"
             details["added"].append(line)
             self.log(line)
-        for entry, why in closure.left_out:
+        for _entry, why in closure.left_out:
             line = f"left out {why}"
             details["left_out"].append(line)
             self.log(line, level="warning")

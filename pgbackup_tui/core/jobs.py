@@ -13,16 +13,18 @@ the job and must not block. The TUI turns events into messages, the CLI prints t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import IO, Any, ClassVar, TextIO
 
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, PgBackupError
@@ -82,7 +84,7 @@ class ProgressUpdated(JobEvent):
 
 @dataclass(frozen=True)
 class JobFinished(JobEvent):
-    result: "JobResult"
+    result: JobResult
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class Job:
         self.result: JobResult | None = None
         self.log_path: Path | None = None
         self._listeners: list[Listener] = []
-        self._log_file = None
+        self._log_file: TextIO | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._cancel_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -271,16 +273,14 @@ class Job:
             try:
                 await asyncio.wait_for(asyncio.shield(process.wait()), self.CANCEL_GRACE_S)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.log(f"child still running; sending {sig.name}", level="warning")
                 self._signal_group(process, sig)
 
     @staticmethod
     def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)  # start_new_session=True: the child leads its own group
-        except ProcessLookupError:
-            pass
 
     def check_cancelled(self) -> None:
         if self._cancel_requested:
@@ -306,10 +306,11 @@ class Job:
         """
         self.check_cancelled()
         self.log("$ " + shell_preview(argv), level="command")
-        stdout_target = asyncio.subprocess.DEVNULL
+        stdout_target: int | IO[bytes] = asyncio.subprocess.DEVNULL
         stdout_file = None
         if stdout_path is not None:
-            stdout_file = open(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+            # Closed in the finally below, as soon as the child holds its own descriptor.
+            stdout_file = open(os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")  # noqa: SIM115
             stdout_target = stdout_file
         try:
             self._process = await asyncio.create_subprocess_exec(
@@ -363,7 +364,7 @@ class Job:
         """One line (or several) to the log file and to listeners."""
         for line in text.splitlines() or [""]:
             if self._log_file is not None:
-                stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 self._log_file.write(f"{stamp} {line}\n")
             self.emit(LogLine(self.id, line, level))
 
@@ -372,7 +373,8 @@ class Job:
         name = f"{utc_stamp()}-{self.kind}-{safe_path_part(self.database or 'job')}-{self.id}.log"
         self.log_path = folder / name
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._log_file = open(fd, "w", encoding="utf-8", buffering=1)  # line-buffered: tail -f works
+        # Line-buffered, so tail -f works; open for the job's life and closed by _close_log.
+        self._log_file = open(fd, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def _close_log(self) -> None:
         if self._log_file is not None:

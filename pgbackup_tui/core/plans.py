@@ -10,8 +10,8 @@ password travels in the child's environment (Target.child_env).
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -67,7 +67,8 @@ class DumpPlan:
             raise UsageError("the tar format cannot be compressed; use --format custom or directory with --compress")
         if self.compress and self.format == "plain":
             raise UsageError(
-                "--compress with --format plain is not supported; use custom or directory, which compress and restore selectively"
+                "--compress with --format plain is not supported; "
+                "use custom or directory, which compress and restore selectively"
             )
         if self.schema_only and self.data_only:
             raise UsageError("--schema-only and --data-only exclude each other; pick one")
@@ -100,7 +101,8 @@ class RestorePlan:
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
         if self.jobs > 1 and self.single_transaction:
-            raise UsageError("--jobs and --single-transaction exclude each other (a parallel restore uses several sessions)")
+            raise UsageError(
+                "--jobs and --single-transaction exclude each other (a parallel restore uses several sessions)")
         if self.create and self.clean:
             raise UsageError("--create restores into a new database, so --clean has nothing to clean; pick one")
         if archive_format == "plain":
@@ -111,7 +113,8 @@ class RestorePlan:
                     "a plain SQL dump has no DROP statements to clean with; restore into a new database with --create"
                 )
             if self.tables:
-                raise UsageError("a plain SQL dump cannot be restored selectively; use a custom, directory or tar archive")
+                raise UsageError(
+                    "a plain SQL dump cannot be restored selectively; use a custom, directory or tar archive")
             if self.no_owner:
                 raise UsageError("a plain SQL dump has its owners written in; dump with --no-owner instead")
         if archive_format == "tar" and self.jobs > 1:
@@ -120,8 +123,8 @@ class RestorePlan:
 
 def utc_stamp(now: datetime | None = None) -> str:
     """A sortable, filename-safe UTC timestamp: 20261122T073200Z."""
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def safe_path_part(text: str) -> str:

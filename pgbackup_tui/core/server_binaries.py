@@ -179,7 +179,8 @@ def _cached_copy(package_dir: Path, cache_root: Path) -> Path:
     stat = postgres.stat()
     version = subprocess.run([str(postgres), "--version"], capture_output=True, text=True,
                              timeout=30, check=True).stdout.split()[-1]
-    key = hashlib.sha256(f"{postgres.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    # Not keyed by path: every venv holding the same wheel shares one copy.
+    key = hashlib.sha256(f"{version}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     final = cache_root / f"{CACHE_PREFIX}{version}-{key}"
     if not final.exists():
         building = Path(tempfile.mkdtemp(prefix=f".{CACHE_PREFIX}", dir=cache_root))
