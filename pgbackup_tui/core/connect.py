@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .config import ServerProfile
 from .errors import ConnectError, UsageError
+from .server_text import PREFERRED_CLIENT_ENCODING, prepare_text
 
 APP_NAME = "pgbackup-tui"
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -45,6 +46,8 @@ class Target:
         if dbname is not None:
             params["dbname"] = dbname
         params.setdefault("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT))
+        # We choose the client encoding (server_text.py): one given here would beat PGCLIENTENCODING.
+        params.pop("client_encoding", None)
         return make_conninfo(**params)
 
     def where(self) -> str:
@@ -59,12 +62,19 @@ class Target:
     def with_password(self, password: str | None) -> "Target":
         return replace(self, password=password)
 
-    def child_env(self, application_name: str = APP_NAME, base: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment for pg_dump & co: the password goes here, never on the command line."""
+    def child_env(self, application_name: str = APP_NAME, base: dict[str, str] | None = None,
+                  client_encoding: str = PREFERRED_CLIENT_ENCODING) -> dict[str, str]:
+        """The environment for pg_dump & co: the password goes here, never on the command line.
+
+        `client_encoding` is what names in argv and in the child's messages are written in: for
+        pg_dump, the one our own session used on that database (server_text.session_client_encoding).
+        pg_restore and psql restore in the archive's own encoding whatever this says.
+        """
         env = dict(os.environ if base is None else base)
         if self.password is not None:
             env["PGPASSWORD"] = self.password
         env["PGAPPNAME"] = application_name
+        env["PGCLIENTENCODING"] = client_encoding
         # Messages we parse must not be translated.
         env["LC_MESSAGES"] = "C"
         return env
@@ -115,14 +125,24 @@ def connect(
     application_name: str = APP_NAME,
     autocommit: bool = True,
 ) -> psycopg.Connection:
-    """Open a connection or raise ConnectError with one line naming the server and the cause."""
-    kwargs: dict[str, object] = {"autocommit": autocommit, "application_name": application_name}
+    """Open a connection or raise ConnectError with one line naming the server and the cause.
+
+    Text comes back as str on a database of any encoding, SQL_ASCII included (server_text.py).
+    """
+    kwargs: dict[str, object] = {"autocommit": True, "application_name": application_name}
     if target.password is not None:
         kwargs["password"] = target.password
     try:
-        return psycopg.connect(target.conninfo(dbname), **kwargs)
+        conn = psycopg.connect(target.conninfo(dbname), **kwargs)
     except psycopg.OperationalError as exc:
         raise connect_error(target, exc, dbname) from None
+    try:
+        prepare_text(conn)  # in autocommit: its SET must not belong to a caller's transaction
+        conn.autocommit = autocommit
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 _CAUSES: list[tuple[re.Pattern[str], str, bool]] = [

@@ -27,6 +27,7 @@ from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress_dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
+from .server_text import PREFERRED_CLIENT_ENCODING, session_client_encoding
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
 
 
@@ -42,6 +43,7 @@ class DumpPreflight:
     extensions: list[dict[str, str]] = field(default_factory=list)
     inventory: DumpInventory | None = None  # tables to copy, with sizes: for progress (#4)
     inventory_error: str | None = None
+    client_encoding: str = PREFERRED_CLIENT_ENCODING  # pg_dump's, as our session had it (server_text.py)
 
 
 class DumpJob(Job):
@@ -78,7 +80,8 @@ class DumpJob(Job):
         argv = dump_argv(plan, pre.tools, dump_target, fmt=run_format,
                          exclude_relations=pre.selection.exclude if pre.selection else ())
         progress = self._start_progress(pre, run_format, dump_target)
-        code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=progress.on_line)
+        env = plan.target.child_env(self.application_name, client_encoding=pre.client_encoding)
+        code = await self.run_process(argv, env, on_line=progress.on_line)
         progress.enter_phase("finishing")
         if code != 0:
             raise JobFailed(f"pg_dump failed (exit {code}): {self.last_error()}; log: {self.log_path}")
@@ -162,8 +165,9 @@ class DumpJob(Job):
                 inventory_error = None
             except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
                 inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
+            client_encoding = session_client_encoding(conn)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
-                             inventory, inventory_error)
+                             inventory, inventory_error, client_encoding)
 
     def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:
         """Track pg_dump from its start: catalog reading, then each table's COPY."""
@@ -214,7 +218,7 @@ class DumpJob(Job):
                                       self.plan.target.child_env(), stdout_path=listing)
         if code != 0:
             raise ArchiveError(f"the new archive does not read back ({self.last_error()}); it was removed")
-        toc = parse_toc(listing.read_text(encoding="utf-8", errors="replace"))
+        toc = parse_toc(listing.read_text(encoding="utf-8", errors="surrogateescape"))  # SQL_ASCII names
         listing.unlink(missing_ok=True)
         return toc
 

@@ -48,6 +48,16 @@ def always_quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Bytes that are not UTF-8 (a SQL_ASCII database's names and data) reach us as the lone
+# surrogates U+DC80..U+DCFF (server_text.py): exact for SQL and argv, unprintable anywhere else.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def printable(text: str) -> str:
+    """`text` for a human, a log or a terminal: each byte that was not UTF-8 shown as \\xNN."""
+    return _ESCAPED_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
+
+
 @dataclass(frozen=True, order=True)
 class QualifiedName:
     schema: str

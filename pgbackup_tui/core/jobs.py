@@ -28,6 +28,7 @@ from typing import IO, Any, ClassVar, TextIO
 
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, PgBackupError
+from .identifiers import printable
 from .plans import safe_path_part, shell_preview, utc_stamp
 
 
@@ -361,8 +362,8 @@ class Job:
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
-        """One line (or several) to the log file and to listeners."""
-        for line in text.splitlines() or [""]:
+        """One line (or several) to the log file and to listeners (bytes that are not UTF-8 as \\xNN)."""
+        for line in printable(text).splitlines() or [""]:
             if self._log_file is not None:
                 stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 self._log_file.write(f"{stamp} {line}\n")

@@ -82,6 +82,11 @@ _FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
 _LARGE_OBJECTS_LINE = "pg_dump: saving large objects"
 
 
+def _as_in_lines(name: str) -> str:
+    """A name as it reads in pg_dump's lines once Job decoded them (a SQL_ASCII name's non-UTF-8 bytes as U+FFFD)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class TableSize:
     oid: int
@@ -178,7 +183,7 @@ class DumpProgress(ProgressTracker):
         for item in estimator.items:
             name = item.info.get("name")
             if name is not None:
-                self._by_verbose.setdefault(f"{name.schema}.{name.name}", item)
+                self._by_verbose.setdefault(_as_in_lines(f"{name.schema}.{name.name}"), item)
                 self._by_oid[item.info["oid"]] = item
         # COPY text bytes and archive bytes per heap byte, learnt from the tables done so far.
         self._text = [TEXT_PER_HEAP * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
@@ -198,7 +203,7 @@ class DumpProgress(ProgressTracker):
         if match:
             name = match.group(1)
             for item in self.estimator.running():
-                if item.kind == "table" and item.info["name"].name == name:
+                if item.kind == "table" and _as_in_lines(item.info["name"].name) == name:
                     self.estimator.finish(item.key, now)
                     break
             return

@@ -163,7 +163,8 @@ class RestoreJob(Job):
                 raise ArchiveError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore {tools.version} "
                                    f"can read ({cause}); install a newer PostgreSQL client")
             raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
-        return parse_toc(listing.read_text(encoding="utf-8", errors="replace"))
+        # A SQL_ASCII archive's names may not be UTF-8: keep their bytes, as --table names keep theirs.
+        return parse_toc(listing.read_text(encoding="utf-8", errors="surrogateescape"))
 
     def _restore_list(self, check: ArchiveCheck) -> Path | None:
         """A --use-list file for a table selection, or for an archive made from one."""

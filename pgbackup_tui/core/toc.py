@@ -260,4 +260,4 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
 def write_list(toc: Toc, included: set[int], path: Path) -> None:
     """A `pg_restore --use-list` file with the included entries in archive order."""
     lines = [e.line for e in toc.entries if e.dump_id in included]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")  # SQL_ASCII names
