@@ -63,7 +63,7 @@ async def shoot(rows: int) -> None:
                                                           port=sandbox.port, user=sandbox.superuser)}))
         app = PgBackupApp()
         async with app.run_test(size=SIZE) as pilot:
-            tree = app.tree
+            tree = app.server_tree
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
             await open_node(pilot, tree, "demo")

@@ -14,6 +14,7 @@ import psycopg
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
@@ -77,7 +78,7 @@ class PgBackupApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        tree = self.tree
+        tree = self.server_tree
         self.profiles.load()
         if self.profiles.error is not None:
             # Never written over: every action that would save is disabled until a restart.
@@ -93,7 +94,7 @@ class PgBackupApp(App[int]):
 
     # -- widgets ---------------------------------------------------------------------------
     @property
-    def tree(self) -> ServerTree:
+    def server_tree(self) -> ServerTree:
         return self.query_one(ServerTree)
 
     @property
@@ -121,17 +122,17 @@ class PgBackupApp(App[int]):
             self.post_message(InspectionFailed.from_error(target.label, dbname, exc))
 
     def on_server_inspected(self, message: ServerInspected) -> None:
-        self.tree.show_server(message.server, message.snapshot)
+        self.server_tree.show_server(message.server, message.snapshot)
         self.refresh_bindings()
 
     def on_database_inspected(self, message: DatabaseInspected) -> None:
-        self.tree.show_database(message.server, message.dbname, message.snapshot)
+        self.server_tree.show_database(message.server, message.dbname, message.snapshot)
         self.refresh_bindings()
 
     def on_inspection_failed(self, message: InspectionFailed) -> None:
         # Only a node the user opened asks for a password; the start-up round stays quiet.
-        opened = self.tree.is_open(message.server, message.dbname)
-        self.tree.show_failure(message.server, message.dbname, message.error)
+        opened = self.server_tree.is_open(message.server, message.dbname)
+        self.server_tree.show_failure(message.server, message.dbname, message.error)
         if message.needs_password and opened:
             # A password typed earlier that no longer works is forgotten before asking again.
             self.profiles.passwords.pop(message.server, None)
@@ -147,7 +148,7 @@ class PgBackupApp(App[int]):
             self._prompting.discard(server)
             if password:
                 self.profiles.passwords[server] = password
-                self.tree.reload(server, dbname)
+                self.server_tree.reload(server, dbname)
 
         self.push_screen(PasswordPrompt(server, target.where(), short_reason(reason, server)), answered)
 
@@ -188,7 +189,7 @@ class PgBackupApp(App[int]):
             self.push_screen(form, lambda result: self._save_server(result, None))
 
     def action_edit_server(self) -> None:
-        focus = self.tree.focus_info()
+        focus = self.server_tree.focus_info()
         if focus.server is not None:
             self.edit_server(focus.server.name)
 
@@ -208,12 +209,12 @@ class PgBackupApp(App[int]):
         except (OSError, PgBackupError) as exc:
             self.notify(f"server {result.profile.name} not saved: {exc}", title="Config not saved", severity="error")
             return
-        self.tree.set_servers(self.profiles.profiles)
-        self.tree.load_idle_servers()
+        self.server_tree.set_servers(self.profiles.profiles)
+        self.server_tree.load_idle_servers()
         self.notify(f"saved server {result.profile.name} to {path}")
 
     def action_remove_server(self) -> None:
-        focus = self.tree.focus_info()
+        focus = self.server_tree.focus_info()
         if focus.server is not None:
             self.remove_server(focus.server.name)
 
@@ -229,7 +230,7 @@ class PgBackupApp(App[int]):
             except (OSError, PgBackupError) as exc:
                 self.notify(f"server {name} not removed: {exc}", title="Config not saved", severity="error")
                 return
-            self.tree.set_servers(self.profiles.profiles)
+            self.server_tree.set_servers(self.profiles.profiles)
             self.notify(f"removed server {name}")
 
         question = f"Remove server {name} from {self.profiles.path}? Its backups on disk are kept."
@@ -237,17 +238,17 @@ class PgBackupApp(App[int]):
 
     # -- jobs ------------------------------------------------------------------------------
     def action_backup(self) -> None:
-        selection = self.tree.selection
+        selection = self.server_tree.selection
         if selection is not None:
             self.backup(selection.server, selection.dbname, selection.qualified_names)
             return
-        focus = self.tree.focus_info()
+        focus = self.server_tree.focus_info()
         if focus.server is not None and focus.database is not None:
             self.backup(focus.server.name, focus.database.info.name, ())
 
     def backup(self, server: str, dbname: str, tables: tuple[QualifiedName, ...] = ()) -> None:
         """Open the backup dialog for `dbname` (whole, or only `tables`)."""
-        entry = self.tree.server_entry(server)
+        entry = self.server_tree.server_entry(server)
         target = self.profiles.target(server)
         if entry is None or entry.snapshot is None or target is None:
             self.notify(f"open server {server} first, so its version is known", severity="warning")
@@ -264,7 +265,7 @@ class PgBackupApp(App[int]):
         if backup is not None:
             self.restore(backup.path, backup.server, backup.database)
             return
-        focus = self.tree.focus_info()
+        focus = self.server_tree.focus_info()
         self.restore(None, focus.server.name if focus.server else None,
                      focus.database.info.name if focus.database else None)
 
@@ -296,11 +297,12 @@ class PgBackupApp(App[int]):
 
     def on_job_completed(self, message: JobCompleted) -> None:
         result = message.result
-        severity = "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error"
+        severity: SeverityLevel = (
+            "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
         self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
                     timeout=10 if severity == "information" else 20)
         if message.job.kind == "dump":
-            self._show_backups_for(self.tree.focus_info(), force=True)
+            self._show_backups_for(self.server_tree.focus_info(), force=True)
         self.refresh_bindings()
 
     def on_jobs_pane_job_selected(self) -> None:
@@ -322,10 +324,10 @@ class PgBackupApp(App[int]):
 
     # -- everything else -------------------------------------------------------------------
     def action_refresh(self) -> None:
-        focus = self.tree.focus_info()
+        focus = self.server_tree.focus_info()
         if focus.server is None:
             return
-        self.tree.reload(focus.server.name, focus.database.info.name if focus.database else None)
+        self.server_tree.reload(focus.server.name, focus.database.info.name if focus.database else None)
         self._show_backups_for(focus, force=True)
 
     def action_show_tab(self, tab: str) -> None:
@@ -334,7 +336,7 @@ class PgBackupApp(App[int]):
     def action_zoom(self) -> None:
         main = self.query_one("#main")
         main.toggle_class("-zoomed")
-        if main.has_class("-zoomed") and self.tree.has_focus:
+        if main.has_class("-zoomed") and self.server_tree.has_focus:
             self.query_one(TabbedContent).query_one(Tabs).focus()  # keys must not act on a hidden tree
 
     def action_help(self) -> None:
@@ -350,7 +352,10 @@ class PgBackupApp(App[int]):
             return
         noun = "job is" if len(running) == 1 else "jobs are"
         question = f"{len(running)} {noun} still running. Cancel and quit? (partial output is removed)"
-        self.push_screen(ConfirmScreen(question), lambda yes: self._cancel_all_and_exit(running) if yes else None)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel_all_and_exit(running)
+        self.push_screen(ConfirmScreen(question), answered)
 
     @work(group="shutdown", exit_on_error=False, description="cancel jobs and quit")
     async def _cancel_all_and_exit(self, jobs: list[Job]) -> None:
@@ -363,9 +368,11 @@ class PgBackupApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out (None) what does not apply to the current state."""
-        if not self.is_mounted or not self.screen.query(ServerTree):
+        # Before the first screen is up (App.is_mounted is a method that takes a widget, not a flag).
+        if not self.screen_stack or not self.screen.query(ServerTree):
             return True
-        return action_applies(action, self.tree.focus_info(), has_selection=self.tree.selection is not None,
+        tree = self.server_tree
+        return action_applies(action, tree.focus_info(), has_selection=tree.selection is not None,
                               profiles=self.profiles, selected_job=self.jobs_pane.selected_job())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -378,7 +385,7 @@ class PgBackupApp(App[int]):
             return
         error = worker.error
         if place is not None:
-            self.tree.show_failure(place[0], place[1], f"internal error: {error!r}")
+            self.server_tree.show_failure(place[0], place[1], f"internal error: {error!r}")
         self.notify(f"{worker.description or worker.name}: {error!r}", title="Unexpected error",
                     severity="error", timeout=30)
 

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from ..core.jobs import Job
 from .profiles import ServerProfiles
 from .tree_entries import READY, TreeFocus
 
-APP_BINDINGS = [
+APP_BINDINGS: list[BindingType] = [
     Binding("a", "add_server", "Add", tooltip="Add a server", id="app.add-server"),
     Binding("e", "edit_server", "Edit server", show=False, id="app.edit-server"),
     Binding("delete", "remove_server", "Remove server", show=False, key_display="del", id="app.remove-server"),

@@ -23,10 +23,11 @@ Command = tuple[str, Callable[[], object], str]
 def build_commands(app: PgBackupApp) -> list[Command]:
     """(title, callback, help) for everything that can be done right now."""
     commands: list[Command] = []
-    tree = app.tree
+    tree = app.server_tree
     selection = tree.selection
     if selection is not None:
-        commands.append((f"Back up {selection.describe()}", app.action_backup, "open the backup dialog for the selection"))
+        commands.append((f"Back up {selection.describe()}", app.action_backup,
+                         "open the backup dialog for the selection"))
     if app.profiles.writable:
         commands.append(("Add a server", app.action_add_server, "a new server profile (DSN or host/port/user)"))
         for name in app.profiles.names:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from ...core.catalog import BackupEntry
@@ -20,7 +21,7 @@ def backup_date(entry: BackupEntry) -> str:
     except ValueError:
         return entry.created_at or "?"
     if moment.utcoffset() is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
@@ -86,5 +87,5 @@ class BackupsPane(Vertical):
         table = self.query_one(DataTable)
         if not self._entries or table.cursor_row < 0 or table.cursor_row >= table.row_count:
             return None
-        row_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        row_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
         return self._entries.get(str(row_key.value))

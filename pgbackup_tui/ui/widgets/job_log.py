@@ -9,7 +9,7 @@ the theme's colours.
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.segment import Segment
 from textual.strip import Strip

@@ -333,7 +333,7 @@ class JobsPane(Widget):
         """Bring the job's row (and, when it is selected, the details) up to date."""
         job = self._jobs[job_id]
         table = self.query_one("#jobs-table", DataTable)
-        for column, cell in zip(COLUMNS, self._row_cells(job)):
+        for column, cell in zip(COLUMNS, self._row_cells(job), strict=True):
             table.update_cell(job_id, column, cell, update_width=True)
         if job_id == self._selected_id:
             self._show_details(job)
@@ -355,11 +355,12 @@ class JobsPane(Widget):
         result = self.query_one("#job-result", Static)
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
-        result.update(job.result.message if job.result is not None else "")
+        message = job.result.message if job.result is not None else ""
+        result.update(message)
         paths = []
         output = job.result.output_path if job.result is not None else None
         # A dump's message already names its archive; a narrow pane need not show it twice.
-        if output is not None and str(output) not in job.result.message:
+        if output is not None and str(output) not in message:
             paths.append(f"output: {output}")
         if job.log_path is not None:
             paths.append(f"log: {job.log_path}")

@@ -271,7 +271,7 @@ class ServerTree(Tree[NodeEntry]):
         before, previous = self._checks, self.selection
         if previous is not None and checks.database not in (None, before.database):
             self.notify(f"Selection is per database: unselected {previous.describe()}", title="Selection replaced")
-        elif before.whole and checks.database == before.database and not checks.whole:
+        elif before.whole and before.database is not None and checks.database == before.database and not checks.whole:
             self.notify(f"{before.database[1]}: now a selection of tables, not the whole database")
         self._set_checks(checks)
 
@@ -363,12 +363,12 @@ class ServerTree(Tree[NodeEntry]):
             text.append(data.info.name)
             text.append(f"  {count} table{'s' if count != 1 else ''} · {human_bytes(size)}", muted)
         elif isinstance(data, TableEntry):
-            info = data.info
+            table = data.info
             self._append_check(text, "x" if self._table_checked(data) else " ")
-            text.append(info.name)
-            rows = f"{'~' if info.rows_known else '≥'}{info.estimated_rows:,} rows"
-            text.append(f"  {rows} · {human_bytes(info.total_bytes)}", muted)
-            for kind_mark in table_marks(info):
+            text.append(table.name)
+            rows = f"{'~' if table.rows_known else '≥'}{table.estimated_rows:,} rows"
+            text.append(f"  {rows} · {human_bytes(table.total_bytes)}", muted)
+            for kind_mark in table_marks(table):
                 text.append(f"  {kind_mark}", mark)
         elif isinstance(data, HintEntry):
             text.append(data.text, error if data.is_error else muted + Style(italic=True))
