@@ -43,7 +43,9 @@ def run_servers(args: argparse.Namespace) -> int:
         profile = config.server(args.name)
         target = target_from_profile(profile)
         with connect(target) as conn:
-            version = conn.execute("SHOW server_version").fetchone()[0]
+            row = conn.execute("SHOW server_version").fetchone()
+            assert row is not None  # SHOW always returns one row
+            version = row[0]
             major = conn.info.server_version // 10000
             user = conn.info.user
         tools = find_client_tools(major, profile.bin_dir, label=f"server '{args.name}'")

@@ -146,7 +146,8 @@ def load_config(path: Path | None = None) -> Config:
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise ConfigError(
-                f"{path}: [servers.{name}] has unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+                f"{path}: [servers.{name}] has unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
             )
         try:
             profile = ServerProfile(name=name, **body)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from .progress import PHASE_ORDER, ProgressSnapshot
 from .progress_items import WorkItem, is_data
@@ -258,7 +258,7 @@ class ProgressEstimator:
     def _fraction(self, item: WorkItem, now: float, k: float) -> float:
         if item.done:
             return 1.0
-        if not item.running:
+        if item.started_at is None or not item.running:
             return 0.0
         if item.measured:
             return item.fraction

@@ -91,7 +91,7 @@ class RestoreProgress(ProgressTracker):
         if estimator.jobs > 1:
             return  # with --jobs every item is named by its dump id above
         match = _DATA.match(line)
-        desc, text = ("TABLE DATA", match.group(1)) if match else (None, None)
+        desc, text = ("TABLE DATA", match.group(1)) if match else (None, "")
         if desc is None:
             match = _CREATING.match(line)
             if match:
@@ -134,7 +134,8 @@ class RestoreProgress(ProgressTracker):
                 candidates = [i for i in running if i.kind == "table"]
                 item = next((i for i in candidates if table and i.info.get("table") == table), None)
                 if item is None and table is not None:
-                    item = next((i for i in candidates if entry_matches(i.info["entry"], f"{table[0]}.{table[1]}")), None)
+                    qualified = f"{table[0]}.{table[1]}"
+                    item = next((i for i in candidates if entry_matches(i.info["entry"], qualified)), None)
                 if item is None and len(candidates) == 1:
                     item = candidates[0]
                 if item is None:
@@ -168,12 +169,12 @@ class RestoreProgress(ProgressTracker):
         first of them will wait deadlock_timeout for it (the server then cancels the worker).
         The ETA includes that wait ahead of time, and counts it down while it lasts."""
         estimator = self.estimator
-        behind_autovacuum = bool(estimator.waiting) and "autovacuum" in estimator.waiting
+        behind_autovacuum = estimator.waiting is not None and "autovacuum" in estimator.waiting
         waited = now - estimator.waiting_since if behind_autovacuum and estimator.waiting_since is not None else 0.0
         expected = 0.0
         for worker in workers:
             group = self._group_of((worker.schema, worker.table))
-            ahead = [item for item in self._post_data.get(group, ()) if not item.done]
+            ahead = [item for item in self._post_data.get(group, ()) if not item.done] if group is not None else []
             # A measured build is past its lock; one that has started may be the one waiting.
             if ahead and not any(item.measured for item in ahead):
                 timeout = worker.a / 1000.0 if self.lock_check_s is None else self.lock_check_s

@@ -87,7 +87,8 @@ def manifest_tables(manifest: dict | None) -> dict[tuple[str, str], dict]:
     for record in records if isinstance(records, list) else []:
         try:
             name = parse_qualified_name(str(record["name"]))
-            clean = {"name": str(record["name"]), "rows": int(record.get("rows", -1)), "bytes": int(record.get("bytes") or 0)}
+            clean = {"name": str(record["name"]), "rows": int(record.get("rows", -1)),
+                     "bytes": int(record.get("bytes") or 0)}
         except Exception:
             continue
         tables[(name.schema, name.name)] = clean
@@ -147,7 +148,7 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
             if record is not None:
                 item.label = str(record["name"])
                 item.bytes, item.rows = record["bytes"], record["rows"]
-                heap = item.bytes
+                heap: float = item.bytes
                 sources.add("backup manifest")
             elif entry.dump_id in files:
                 item.bytes = files[entry.dump_id].stat().st_size

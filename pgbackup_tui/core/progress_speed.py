@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from typing import Iterable
+from collections.abc import Iterable
 
 from .progress import PHASES
 from .progress_items import WorkItem
@@ -153,7 +153,7 @@ class SpeedLedger:
             other_spent = job_spent - sum(spent for spent, _ in own)
             other_work = job_work - sum(work for _, work in own)
             job_k = ((JOB_PRIOR_WEIGHT_S + other_spent) / (JOB_PRIOR_WEIGHT_S + other_work)) ** JOB_FACTOR_SHARE
-            for size, (spent, work), (other_size_spent, other_size_work) in zip(SIZES, own, reversed(own)):
+            for size, (spent, work), (other_size_spent, other_size_work) in zip(SIZES, own, reversed(own), strict=True):
                 other_size_k = ((PHASE_PRIOR_WEIGHT_S * job_k + other_size_spent)
                                 / (PHASE_PRIOR_WEIGHT_S + other_size_work))
                 prior = job_k ** (1.0 - SIZE_SHARE) * other_size_k ** SIZE_SHARE
