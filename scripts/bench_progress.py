@@ -32,7 +32,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from itertools import pairwise
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgbackup_tui.core.connect import target_from_dsn  # noqa: E402
 from pgbackup_tui.core.dump import DumpJob  # noqa: E402
-from pgbackup_tui.core.jobs import Job, JobState, ProgressUpdated  # noqa: E402
+from pgbackup_tui.core.jobs import Job, JobResult, JobState, ProgressUpdated  # noqa: E402
 from pgbackup_tui.core.plans import DumpPlan, RestorePlan  # noqa: E402
 from pgbackup_tui.core.restore import RestoreJob  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
@@ -133,15 +134,15 @@ def accuracy(snaps: list, total: float) -> dict[str, object]:
         "max ETA error after 25%": f"{100 * max(eta_errors, default=0):.0f} %",
         "max ETA error after 25%, >= 2 s left": f"{100 * max(eta_errors_2s, default=0):.0f} %",
         "max ETA error after 25%, in seconds": f"{max(eta_seconds, default=0):.1f} s",
-        "monotonic": all(a.percent <= b.percent for a, b in zip(snaps, snaps[1:])),
+        "monotonic": all(a.percent <= b.percent for a, b in pairwise(snaps)),
         "last update 100 % / done": bool(snaps) and snaps[-1].percent == 100 and snaps[-1].phase == "done",
     }
 
 
 def figures(recorder: Recorder) -> dict[str, object]:
     job, snaps = recorder.job, recorder.snapshots
-    total = job.result.duration_s
-    gaps = [b - a for a, b in zip(recorder.arrivals, recorder.arrivals[1:])]
+    total = result_of(job).duration_s
+    gaps = [b - a for a, b in pairwise(recorder.arrivals)]
     tracker = job.progress_tracker
     client_cpu = tracker.cpu_s if tracker else 0.0
     return {
@@ -151,7 +152,8 @@ def figures(recorder: Recorder) -> dict[str, object]:
         "polls": tracker.probe.polls if tracker and tracker.probe else 0,
         "estimate": snaps[-1].estimate if snaps else "",
         "monitor CPU, this process": f"{client_cpu:.2f} s = {100 * client_cpu / total:.2f} % of a core",
-        "monitor CPU, its backend": f"{recorder.server_cpu_s:.2f} s = {100 * recorder.server_cpu_s / total:.2f} % of a core",
+        "monitor CPU, its backend":
+            f"{recorder.server_cpu_s:.2f} s = {100 * recorder.server_cpu_s / total:.2f} % of a core",
     }
 
 
@@ -168,27 +170,37 @@ def item_report(job: Job) -> list[str]:
         sums[key][0] += 1
         sums[key][1] += item.cost_s
         sums[key][2] += item.finished_at - item.started_at
-    lines = [f"  {phase:10} {kind:22} n={n:<5} prior {prior:7.2f} s  real {real:7.2f} s  real/prior {real / prior if prior else 0:5.2f}"
+    lines = [f"  {phase:10} {kind:22} n={n:<5} prior {prior:7.2f} s  real {real:7.2f} s  "
+             f"real/prior {real / prior if prior else 0:5.2f}"
              for (phase, kind), (n, prior, real) in sorted(sums.items())]
     timed = [item for item in job.progress_tracker.estimator.items if item.started_at and item.finished_at]
     timed.sort(key=lambda item: item.finished_at - item.started_at, reverse=True)
     lines.append("  longest items:")
-    lines += [f"    {item.key[:30]:30} {item.label[:24]:24} prior {item.cost_s:6.2f} s  real {item.finished_at - item.started_at:6.2f} s"
+    lines += [f"    {item.key[:30]:30} {item.label[:24]:24} prior {item.cost_s:6.2f} s  "
+              f"real {item.finished_at - item.started_at:6.2f} s"
               for item in timed[:6]]
     return lines
 
 
 def trace(recorder: Recorder, step_s: float) -> list[str]:
     """About one snapshot every `step_s`: elapsed, ideal %, shown %, ETA vs real remaining."""
-    total = recorder.job.result.duration_s
+    total = result_of(recorder.job).duration_s
     lines, next_t = [], 0.0
-    for s, dirty in zip(recorder.snapshots, recorder.dirty_mb):
+    for s, dirty in zip(recorder.snapshots, recorder.dirty_mb, strict=True):
         if s.elapsed_s >= next_t or s.phase == "done":
             next_t = s.elapsed_s + step_s
             eta = "  -  " if s.eta_s is None else f"{s.eta_s:5.1f}"
             lines.append(f"  t={s.elapsed_s:5.1f} ideal {100 * s.elapsed_s / total:5.1f} shown {s.percent:5.1f} "
-                         f"eta {eta} real {total - s.elapsed_s:5.1f} dirty {dirty:6.0f} MB {s.phase:9} {','.join(s.current)[:40]}")
+                         f"eta {eta} real {total - s.elapsed_s:5.1f} dirty {dirty:6.0f} MB {s.phase:9} "
+                         f"{','.join(s.current)[:40]}")
     return lines
+
+
+def result_of(job: Job) -> JobResult:
+    """The result of a job run() has finished (run() below exits on any other outcome)."""
+    if job.result is None:
+        raise SystemExit(f"{job.title}: no result")
+    return job.result
 
 
 async def run(job: Job) -> Recorder:
@@ -249,26 +261,29 @@ def bench(args: argparse.Namespace) -> None:
             dump_log_offset, dump_wall = sandbox.log_file.stat().st_size, time.time()
             dump = asyncio.run(run(dump_job))
             dump_events = server_events(sandbox, dump_log_offset, dump_wall)
-            restore_job = RestoreJob(RestorePlan(archive=dump_job.result.output_path, target=target,
+            archive = result_of(dump_job).output_path
+            if archive is None:
+                raise SystemExit(f"{dump_job.title}: wrote no archive")
+            restore_job = RestoreJob(RestorePlan(archive=archive, target=target,
                                                  dbname=f"bench_restored_{attempt}", create=True, jobs=args.jobs))
             settle(sandbox, args)
             log_offset, restore_wall = sandbox.log_file.stat().st_size, time.time()
             restore = asyncio.run(run(restore_job))
             restore_events = server_events(sandbox, log_offset, restore_wall)
             background = autovacuum_seen(sandbox, log_offset, f"bench_restored_{attempt}",
-                                         restore_job.result.duration_s)
+                                         result_of(restore_job).duration_s)
             sandbox.drop_database(f"bench_restored_{attempt}")
             report(attempt, dump, restore, args)
             if args.record:
                 import progress_replay
                 stamp = time.strftime("%H%M%S")
                 for label, recorder in (("dump", dump), ("restore", restore)):
-                    progress_replay.save(recorder.job.progress_tracker.estimator, recorder.job.result.duration_s,
+                    progress_replay.save(recorder.job.progress_tracker.estimator, result_of(recorder.job).duration_s,
                                          args.record / f"{label}-{stamp}-{attempt}.pickle")
             print(f"restore: {background}", flush=True)
             print(f"dump: server events: {dump_events}\nrestore: server events: {restore_events}", flush=True)
-            summary.append((attempt, accuracy(dump.snapshots, dump_job.result.duration_s),
-                            accuracy(restore.snapshots, restore_job.result.duration_s), background))
+            summary.append((attempt, accuracy(dump.snapshots, result_of(dump_job).duration_s),
+                            accuracy(restore.snapshots, result_of(restore_job).duration_s), background))
         print_summary(summary)
 
 
@@ -297,7 +312,7 @@ def server_events(sandbox: Sandbox, log_offset: int, started_wall: float) -> str
             match = _LOG_LINE.match(line)
             if not match or not ("checkpoint" in match.group(2) or "autovacuum" in match.group(2)):
                 continue
-            when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
+            when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
             events.append(f"t={when.timestamp() - started_wall:.1f} {match.group(2)[:40]}")
     return "; ".join(events) or "none"
 
@@ -314,7 +329,7 @@ def autovacuum_seen(sandbox: Sandbox, log_offset: int, dbname: str, duration_s: 
                         "coalesce(extract(epoch FROM now() - last_autoanalyze)::text, '') "
                         "FROM pg_stat_user_tables WHERE relname = 'events'", dbname).strip()
     seen = [f"{what} of public.events ended at t={duration_s - float(age):.1f} s"
-            for what, age in zip(("autovacuum", "autoanalyze"), (ages.split("|") + ["", ""])[:2]) if age]
+            for what, age in zip(("autovacuum", "autoanalyze"), (ages.split("|") + ["", ""])[:2], strict=True) if age]
     if cancelled:
         seen.append(f"{cancelled} autovacuum task(s) cancelled (a statement waited deadlock_timeout for its lock)")
     return "; ".join(seen) or "no autovacuum during the restore"
@@ -342,7 +357,8 @@ def print_summary(summary: list[tuple[int, dict, dict, str]]) -> None:
     print("\nrun  dump: ETA error at 25 %, max after (>= 2 s left), percent vs time   restore: the same"
           "   autovacuum during the restore")
     for attempt, dump, restore, background in summary:
-        print(f"{attempt:3}  {dump['ETA error when the bar reaches 25%']:>5} {dump['max ETA error after 25%, >= 2 s left']:>5}"
+        print(f"{attempt:3}  {dump['ETA error when the bar reaches 25%']:>5} "
+              f"{dump['max ETA error after 25%, >= 2 s left']:>5}"
               f" {dump['max |percent - time share| after 5%']:>11}                              "
               f"{restore['ETA error when the bar reaches 25%']:>5} {restore['max ETA error after 25%, >= 2 s left']:>5}"
               f" {restore['max |percent - time share| after 5%']:>11}   {background}")

@@ -39,7 +39,8 @@ def table_fingerprints(sandbox: Sandbox, dbname: str, tables: list[str] | None =
     if not tables:
         return {}
     parts = [
-        f"SELECT {sql_literal(t)}, count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {t} x"
+        f"SELECT {sql_literal(t)}, count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') "
+        f"FROM {t} x"
         for t in tables
     ]
     out = sandbox.psql(" UNION ALL ".join(parts), dbname)
@@ -48,7 +49,8 @@ def table_fingerprints(sandbox: Sandbox, dbname: str, tables: list[str] | None =
 
 def sequence_values(sandbox: Sandbox, dbname: str) -> dict[str, str]:
     out = sandbox.psql(
-        "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value::text, 'null') FROM pg_sequences ORDER BY 1",
+        "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value::text, 'null') "
+        "FROM pg_sequences ORDER BY 1",
         dbname,
     )
     return dict(line.split("|", 1) for line in out.splitlines() if line)

@@ -40,7 +40,7 @@ def run_cli_many(arg_lists: list[list[str]]) -> list[subprocess.CompletedProcess
     children = [subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=env, stdin=subprocess.DEVNULL) for args in arg_lists]
     results = []
-    for args, child in zip(arg_lists, children):
+    for args, child in zip(arg_lists, children, strict=True):
         stdout, stderr = child.communicate(timeout=60)
         results.append(subprocess.CompletedProcess([*command, *args], child.returncode, stdout, stderr))
     return results
@@ -161,7 +161,7 @@ USAGE_ERRORS = [
 
 def test_argparse_usage_errors_are_one_line_exit_2(home: Path) -> None:
     results = run_cli_many([args for args, _ in USAGE_ERRORS])
-    for (args, fragment), result in zip(USAGE_ERRORS, results):
+    for (args, fragment), result in zip(USAGE_ERRORS, results, strict=True):
         line = assert_one_line_error(result, fragment)
         assert "--help" in line, args
 
@@ -204,7 +204,7 @@ def test_bad_combinations_are_refused_before_connecting(home: Path, silent_liste
     port = silent_listener.getsockname()[1]
     dsn = ["--dsn", f"host=127.0.0.1 port={port} user=u"]
     results = run_cli_many([[*args, *dsn] for args, _ in BAD_COMBINATIONS])
-    for (args, fragment), result in zip(BAD_COMBINATIONS, results):
+    for (_, fragment), result in zip(BAD_COMBINATIONS, results, strict=True):
         assert_one_line_error(result, fragment)
     assert_nobody_connected(silent_listener)
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -64,7 +63,8 @@ def terminal(sandbox, home):
     assert shutil.which("tmux"), "tmux is needed for the end-to-end test (Debian package tmux)"
     config = home / "config.toml"
     config.write_text(f'[servers.sandbox]\nhost = "{sandbox.socket_dir}"\nport = {sandbox.port}\nuser = "postgres"\n')
-    command = f"PGBACKUP_TUI_HOME={shlex.quote(str(home))} TERM=xterm-256color {shlex.quote(sys.executable)} -m pgbackup_tui"
+    command = (f"PGBACKUP_TUI_HOME={shlex.quote(str(home))} TERM=xterm-256color "
+               f"{shlex.quote(sys.executable)} -m pgbackup_tui")
     term = Terminal(command)
     yield term
     term.close()

@@ -237,7 +237,9 @@ def test_parsing_agrees_with_postgresql_parse_ident(sandbox: Sandbox) -> None:
     """PostgreSQL's own parse_ident() folds and unquotes the same way (UTF-8 database)."""
     with connect(target_from_dsn(sandbox.dsn(SAMPLE_DB)), SAMPLE_DB) as conn:
         for text in SERVER_AGREES:
-            server_parts = conn.execute("SELECT parse_ident(%s)", (text,)).fetchone()[0]
+            row = conn.execute("SELECT parse_ident(%s)", (text,)).fetchone()
+            assert row is not None
+            server_parts = row[0]
             ours = parse_qualified_name(text)
             expected = [ours.schema, ours.name] if len(server_parts) == 2 else [ours.name]
             assert server_parts == expected, text
@@ -248,7 +250,9 @@ def test_quote_ident_agrees_with_postgresql(sandbox: Sandbox) -> None:
     names = ["orders", "_x", "x1", "Mixed", "café", "9lives", "with space", 'q"uote', "star*name", "dot.name"]
     with connect(target_from_dsn(sandbox.dsn(SAMPLE_DB)), SAMPLE_DB) as conn:
         for name in names:
-            assert quote_ident(name) == conn.execute("SELECT quote_ident(%s)", (name,)).fetchone()[0], name
+            row = conn.execute("SELECT quote_ident(%s)", (name,)).fetchone()
+            assert row is not None
+            assert quote_ident(name) == row[0], name
 
 
 def test_str_of_keyword_names_is_valid_sql(sandbox: Sandbox, empty_db: str) -> None:

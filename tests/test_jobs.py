@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -36,7 +35,8 @@ def wait_for_lock_wait(sandbox, application_name: str, timeout: float = 20) -> i
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = sandbox.psql(
-            f"SELECT pid FROM pg_stat_activity WHERE application_name = '{application_name}' AND wait_event_type = 'Lock'"
+            "SELECT pid FROM pg_stat_activity "
+            f"WHERE application_name = '{application_name}' AND wait_event_type = 'Lock'"
         ).strip()
         if out:
             return int(out.splitlines()[0])
@@ -92,7 +92,8 @@ async def test_two_dumps_run_side_by_side(sandbox, home):
     jobs = [DumpJob(DumpPlan(target=target, dbname=SOURCE, format=fmt)) for fmt in ("custom", "directory")]
     starts: list[float] = []
     for job in jobs:
-        job.subscribe(lambda e, s=starts: s.append(time.monotonic()) if getattr(e, "state", None) == JobState.RUNNING else None)
+        job.subscribe(
+            lambda e, s=starts: s.append(time.monotonic()) if getattr(e, "state", None) == JobState.RUNNING else None)
     results = await asyncio.gather(*(job.run() for job in jobs))
     assert [r.state for r in results] == [JobState.SUCCEEDED, JobState.SUCCEEDED]
     assert results[0].output_path != results[1].output_path
@@ -106,7 +107,8 @@ def test_cli_sigint_cancels_cleanly(sandbox, home):
     env = dict(os.environ)
     with table_locked(sandbox):
         process = subprocess.Popen(
-            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(output)],
+            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE,
+             "--output", str(output)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:

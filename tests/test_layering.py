@@ -61,7 +61,7 @@ def test_probe_detects_a_forbidden_import() -> None:
 def _imported_modules(path: Path) -> list[str]:
     """Absolute names of everything `path` imports (relative imports resolved against core)."""
     package = "pgbackup_tui.core"
-    names = []
+    names: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)

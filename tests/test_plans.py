@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shlex
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,19 +42,19 @@ def target() -> Target:
     return target_from_dsn(DSN_WITH_PASSWORD)
 
 
-def dump_plan(target: Target, **options: object) -> DumpPlan:
-    return DumpPlan(target=target, dbname="shop", **options)  # type: ignore[arg-type]
+def dump_plan(target: Target, **options: Any) -> DumpPlan:
+    return DumpPlan(target=target, dbname="shop", **options)
 
 
-def restore_plan(target: Target, **options: object) -> RestorePlan:
-    return RestorePlan(archive=Path("/backups/shop.dump"), target=target, dbname="shop_copy", **options)  # type: ignore[arg-type]
+def restore_plan(target: Target, **options: Any) -> RestorePlan:
+    return RestorePlan(archive=Path("/backups/shop.dump"), target=target, dbname="shop_copy", **options)
 
 
 # -- refusals -------------------------------------------------------------------------------------
 
 ITEMS = (QualifiedName("public", "orders"),)
 
-DUMP_REFUSALS = {
+DUMP_REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
     "jobs with custom": ({"jobs": 2, "format": "custom"}, "--format directory"),
     "jobs with tar": ({"jobs": 4, "format": "tar"}, "--format directory"),
     "jobs with plain": ({"jobs": 2, "format": "plain"}, "--format directory"),
@@ -91,7 +92,7 @@ def test_dump_plan_accepts_sensible_combinations(target: Target, options: dict) 
     dump_plan(target, **options).validate()
 
 
-RESTORE_REFUSALS = {
+RESTORE_REFUSALS: dict[str, tuple[dict[str, Any], str | None, str]] = {
     "jobs and single-transaction": ({"jobs": 2, "single_transaction": True}, None, "--single-transaction"),
     "create and clean": ({"create": True, "clean": True}, None, "--clean"),
     "jobs zero": ({"jobs": 0}, None, "--jobs"),
@@ -193,7 +194,8 @@ def test_exclude_tables_become_exact_patterns(target: Target, tools: ClientTools
     assert not any(arg.startswith(("-t", "--table", "-n", "--schema=")) for arg in argv)
 
 
-def test_selection_is_dumped_as_everything_but_the_other_relations(target: Target, tools: ClientTools, tmp_path: Path) -> None:
+def test_selection_is_dumped_as_everything_but_the_other_relations(target: Target, tools: ClientTools,
+                                                                    tmp_path: Path) -> None:
     others = (QualifiedName("public", "starxname"), QualifiedName("dot", "name"))
     plan = dump_plan(target, tables=(QualifiedName("public", "star*name"),))
     argv = dump_argv(plan, tools, tmp_path / "o", exclude_relations=others)
@@ -217,7 +219,8 @@ def test_restore_argv_shape(target: Target, tools: ClientTools, tmp_path: Path) 
 
 # -- output paths ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fmt", "ext"), [("custom", ".dump"), ("directory", ".dir"), ("tar", ".tar"), ("plain", ".sql")])
+@pytest.mark.parametrize(("fmt", "ext"),
+                         [("custom", ".dump"), ("directory", ".dir"), ("tar", ".tar"), ("plain", ".sql")])
 def test_default_output_path_layout(tmp_path: Path, fmt: str, ext: str) -> None:
     root = tmp_path / "backups"
     path = default_output_path(root, "prod", "shop", fmt, "20261122T073200Z")
@@ -245,7 +248,7 @@ def test_unsafe_server_labels_become_one_safe_folder(tmp_path: Path, label: str,
 
 
 def test_utc_stamp_is_utc_and_sortable() -> None:
-    assert utc_stamp(datetime(2026, 11, 22, 7, 32, 0, tzinfo=timezone.utc)) == "20261122T073200Z"
+    assert utc_stamp(datetime(2026, 11, 22, 7, 32, 0, tzinfo=UTC)) == "20261122T073200Z"
     plus_two = timezone(timedelta(hours=2))
     assert utc_stamp(datetime(2026, 1, 1, 1, 0, 5, tzinfo=plus_two)) == "20251231T230005Z"
     stamp = utc_stamp()

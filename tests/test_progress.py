@@ -24,7 +24,7 @@ from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.jobs import JobState, LogLine, ProgressUpdated
-from pgbackup_tui.core.plans import DumpPlan, RestorePlan
+from pgbackup_tui.core.plans import DumpFormat, DumpPlan, RestorePlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress_dump import expected_rows
 from pgbackup_tui.core.progress_estimator import ProgressEstimator
@@ -118,10 +118,11 @@ def toc_table_data(archive: Path) -> int:
 def dumps(sandbox, progress_db, tmp_path_factory) -> dict[str, tuple]:
     """One serial custom and one parallel directory dump of the module database, made once:
     format -> (result, snapshots). The restore tests restore these archives."""
-    made = {}
+    made: dict[str, tuple] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGBACKUP_TUI_HOME", str(tmp_path_factory.mktemp("progress-home")))
-        for fmt, jobs in (("custom", 1), ("directory", 2)):
+        formats: tuple[tuple[DumpFormat, int], ...] = (("custom", 1), ("directory", 2))
+        for fmt, jobs in formats:
             job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=progress_db, format=fmt, jobs=jobs))
             snapshots, _ = record(job)
             made[fmt] = (asyncio.run(job.run()), snapshots)
@@ -281,7 +282,7 @@ INSERT INTO public.t VALUES (1);
 """
 
 
-async def dump_reporting_deadlock_timeout(sandbox, fmt: str):
+async def dump_reporting_deadlock_timeout(sandbox, fmt: DumpFormat):
     """An archive whose restore says, from pg_restore's (or psql's) own session, its
     deadlock_timeout: a CHECK reports it on the first row it checks while the data is loaded."""
     source = "t_report_" + fmt
@@ -297,7 +298,8 @@ async def dump_reporting_deadlock_timeout(sandbox, fmt: str):
 
 
 @pytest.mark.parametrize("fmt", ["custom", "plain"])
-async def test_restore_sessions_wait_100ms_not_a_second_before_autovacuum_is_cancelled(sandbox, home, fresh_db_name, fmt):
+async def test_restore_sessions_wait_100ms_not_a_second_before_autovacuum_is_cancelled(sandbox, home, fresh_db_name,
+                                                                                       fmt):
     dumped = await dump_reporting_deadlock_timeout(sandbox, fmt)
     job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),
                                  dbname=fresh_db_name, create=True))
@@ -457,7 +459,8 @@ def test_small_tables_learn_their_own_pace_not_the_big_ones():
     # A big table copied at 0.8 of its prior, then 40 small ones exactly at theirs (mostly round
     # trips, other data): once a second of them is done, the time left is theirs.
     smalls = [f"s{i}" for i in range(40)]
-    items = [WorkItem("big", "data", 10.0, kind="table")] + [WorkItem(key, "data", 0.05, kind="table") for key in smalls]
+    items = [WorkItem("big", "data", 10.0, kind="table")]
+    items += [WorkItem(key, "data", 0.05, kind="table") for key in smalls]
     estimator = ProgressEstimator(items, origin=0.0, estimate="t")
     estimator.start("big", 0.0)
     for tick in range(1, 33):
@@ -471,8 +474,8 @@ def test_small_tables_learn_their_own_pace_not_the_big_ones():
 
 
 def test_a_foreseen_wait_is_in_the_time_left_and_counts_down_while_it_lasts():
-    estimator = ProgressEstimator([WorkItem("a", "data", 4.0, kind="table", rows=100), WorkItem("pkey", "indexes", 2.0)],
-                                  origin=0.0, estimate="t")
+    items = [WorkItem("a", "data", 4.0, kind="table", rows=100), WorkItem("pkey", "indexes", 2.0)]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="t")
     estimator.start("a", 0.0)
     for tick in range(1, 9):
         estimator.observe("a", tick * 0.25 / 4, tick * 0.25)
@@ -511,8 +514,8 @@ def test_the_unmeasured_end_of_an_index_build_is_not_taken_for_slowness():
 def test_a_pending_item_can_be_repriced_a_running_one_cannot():
     # A dump's closing fsync is priced from the dirty page cache as the dump goes: only the part
     # still to run changes the time left, never what a running item's speed was measured against.
-    estimator = ProgressEstimator([WorkItem("a", "data", 4.0, kind="table"), WorkItem("sync", "finishing", 2.0, kind="step")],
-                                  origin=0.0, estimate="t")
+    items = [WorkItem("a", "data", 4.0, kind="table"), WorkItem("sync", "finishing", 2.0, kind="step")]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="t")
     estimator.start("a", 0.0)
     assert estimator.remaining_s(0.0) == pytest.approx(6.0)
     estimator.reprice("sync", 0.25)

@@ -20,7 +20,8 @@ def archives(sandbox, tmp_path_factory):
     folder = tmp_path_factory.mktemp("archives")
     made = {}
     for fmt, name in (("custom", "shop.dump"), ("tar", "shop.tar"), ("directory", "shop.dir"), ("plain", "shop.sql")):
-        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt, "--output", str(folder / name))
+        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt,
+                         "--output", str(folder / name))
         assert result.returncode == 0, result.stderr
         made[fmt] = folder / name
     return made
@@ -80,7 +81,8 @@ def test_not_an_archive(sandbox, home, tmp_path, fresh_db_name):
 
 
 @pytest.mark.parametrize("fmt", ["custom", "tar", "plain"])
-def test_truncated_archive_is_refused_before_the_target_is_touched(sandbox, home, archives, tmp_path, fresh_db_name, fmt):
+def test_truncated_archive_is_refused_before_the_target_is_touched(sandbox, home, archives, tmp_path, fresh_db_name,
+                                                                    fmt):
     cut = truncate(archives[fmt], tmp_path / archives[fmt].name, 0.6)
     result = run_cli("restore", str(cut), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
     assert_one_line_error(result, str(cut), "truncated")
@@ -110,7 +112,8 @@ def test_archive_from_a_newer_pg_dump(sandbox, home, archives, tmp_path, fresh_d
 def test_errors_ignored_is_exit_code_3(sandbox, home, tmp_path, fresh_db_name, empty_db):
     # A table owned by a role that the target server no longer has: pg_restore ignores the error.
     sandbox.psql("DROP ROLE IF EXISTS gone_owner; CREATE ROLE gone_owner")
-    sandbox.psql("CREATE TABLE owned (id int); INSERT INTO owned VALUES (1); ALTER TABLE owned OWNER TO gone_owner", empty_db)
+    sandbox.psql("CREATE TABLE owned (id int); INSERT INTO owned VALUES (1); ALTER TABLE owned OWNER TO gone_owner",
+                 empty_db)
     archive = tmp_path / "owned.dump"
     dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--output", str(archive))
     assert dumped.returncode == 0, dumped.stderr
@@ -127,7 +130,8 @@ def test_wrong_password(sandbox, home, archives, fresh_db_name, monkeypatch):
     monkeypatch.delenv("PGPASSFILE", raising=False)
     result = run_cli("dump", "--dsn", sandbox.dsn(tcp=True), "--db", SOURCE)
     assert_one_line_error(result, "password authentication failed")
-    result = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(tcp=True), "--db", fresh_db_name, "--create")
+    result = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(tcp=True), "--db", fresh_db_name,
+                     "--create")
     assert_one_line_error(result, "password authentication failed")
 
 
@@ -155,6 +159,7 @@ def test_incompatible_restore_options(sandbox, home, archives, fresh_db_name, ar
 
 
 def test_plain_archive_refuses_parallel_restore(sandbox, home, archives, fresh_db_name):
-    result = run_cli("restore", str(archives["plain"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create", "--jobs", "2")
+    result = run_cli("restore", str(archives["plain"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+                     "--jobs", "2")
     assert_one_line_error(result, "psql")
     assert not database_exists(sandbox, fresh_db_name)

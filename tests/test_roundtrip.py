@@ -42,7 +42,8 @@ def test_format_round_trips_exactly(sandbox, home, fresh_db_name, source_state, 
     if fmt == "directory":
         assert {p.stat().st_mode & 0o777 for p in archive.iterdir()} == {0o600}
 
-    restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create", *restore_extra)
+    restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+                       *restore_extra)
     assert restored.returncode == 0, restored.stderr
 
     assert table_fingerprints(sandbox, fresh_db_name) == source_state["rows"]

@@ -65,9 +65,11 @@ def test_selection_restores_into_an_empty_database(sandbox, home, empty_db, fmt)
         "SELECT t.typname, t.typtype FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
         "WHERE n.nspname = 'Sales & Ops' AND t.typtype IN ('e','d') ORDER BY 1", empty_db)
     assert "order_status|e" in kinds and "positive_amount|d" in kinds
-    assert sandbox.psql("SELECT extversion IS NOT NULL FROM pg_extension WHERE extname = 'citext'", empty_db).strip() == "t"
+    citext = sandbox.psql("SELECT extversion IS NOT NULL FROM pg_extension WHERE extname = 'citext'", empty_db)
+    assert citext.strip() == "t"
     identity = sandbox.psql(
-        "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = 'Sales & Ops' AND a.attidentity <> ''", empty_db)
     assert int(identity) >= 1
 

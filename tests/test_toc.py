@@ -84,7 +84,7 @@ def listing(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         sandbox.psql(TOC_DB_SQL, dbname)
         with connect(target_from_dsn(sandbox.dsn(dbname)), dbname) as conn:
-            oids = dict(conn.execute(
+            oids: dict[str, int] = dict(conn.execute(
                 "SELECT relname, oid::int8 FROM pg_class WHERE relnamespace = %s::regnamespace",
                 ('"Ops Team"',),
             ).fetchall())

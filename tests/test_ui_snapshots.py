@@ -9,6 +9,7 @@ browsing real data is covered by the Pilot tests instead.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ FIXED_HOME = Path("/tmp/pgbackup-tui-snapshot-home")  # its path is on screen in
 
 
 @pytest.fixture
-def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Path:
+def fixed_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(FIXED_HOME, ignore_errors=True)
     FIXED_HOME.mkdir(mode=0o700)
     monkeypatch.setenv("PGBACKUP_TUI_HOME", str(FIXED_HOME))
