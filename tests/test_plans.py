@@ -97,7 +97,8 @@ RESTORE_REFUSALS: dict[str, tuple[dict[str, Any], str | None, str]] = {
     "create and clean": ({"create": True, "clean": True}, None, "--clean"),
     "jobs zero": ({"jobs": 0}, None, "--jobs"),
     "plain with jobs": ({"jobs": 2}, "plain", "--jobs"),
-    "plain with clean": ({"clean": True}, "plain", "--create"),
+    "keep-old without clean": ({"keep_old": True}, None, "--keep-old"),
+    "keep-old with tables": ({"keep_old": True, "clean": True, "tables": ITEMS}, None, "--keep-old"),
     "plain with tables": ({"tables": ITEMS}, "plain", "selectively"),
     "plain with no-owner": ({"no_owner": True}, "plain", "--no-owner"),
     "tar with jobs": ({"jobs": 2}, "tar", "tar"),
@@ -209,7 +210,10 @@ def test_restore_argv_shape(target: Target, tools: ClientTools, tmp_path: Path) 
     argv = restore_argv(plan, tools, list_file=tmp_path / "sel.list")
     assert argv[0] == tools.pg_restore
     assert "dbname=shop_copy" in argv[1]
-    assert {"--clean", "--if-exists", "--jobs=4", "--no-owner", f"--use-list={tmp_path / 'sel.list'}"} <= set(argv)
+    assert {"--jobs=4", "--no-owner", f"--use-list={tmp_path / 'sel.list'}"} <= set(argv)
+    # --clean never reaches pg_restore: a whole database is restored beside the target and swapped
+    # in, a table-level clean runs our own drops in psql's one transaction (restore_clean.py).
+    assert "--clean" not in argv and "--if-exists" not in argv
     assert argv[-1] == "/backups/shop.dump"
     assert "--single-transaction" not in argv
     argv = psql_restore_argv(restore_plan(target, single_transaction=True), tools)

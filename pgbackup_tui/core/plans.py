@@ -95,6 +95,9 @@ class RestorePlan:
     single_transaction: bool = False
     no_owner: bool = False
     tables: tuple[QualifiedName, ...] = ()
+    allow_older_server: bool = False  # run a plain file from a newer pg_dump on an older server anyway
+    keep_old: bool = False  # a whole-database --clean keeps the replaced database under another name
+    dry_run: bool = False  # check everything and say what would be done; change nothing
 
     def validate(self, archive_format: str | None = None) -> None:
         """Refuse what pg_restore would refuse half-way. `archive_format` once it is known."""
@@ -105,13 +108,13 @@ class RestorePlan:
                 "--jobs and --single-transaction exclude each other (a parallel restore uses several sessions)")
         if self.create and self.clean:
             raise UsageError("--create restores into a new database, so --clean has nothing to clean; pick one")
+        if self.keep_old and not self.clean:
+            raise UsageError("--keep-old goes with --clean (it keeps the database a --clean replaces)")
+        if self.keep_old and self.tables:
+            raise UsageError("--keep-old applies to a --clean of the whole database, not to --table")
         if archive_format == "plain":
             if self.jobs > 1:
                 raise UsageError("a plain SQL dump is restored by psql, one statement at a time: drop --jobs")
-            if self.clean:
-                raise UsageError(
-                    "a plain SQL dump has no DROP statements to clean with; restore into a new database with --create"
-                )
             if self.tables:
                 raise UsageError(
                     "a plain SQL dump cannot be restored selectively; use a custom, directory or tar archive")
@@ -195,13 +198,29 @@ def restore_argv(
         argv.append(f"--jobs={plan.jobs}")
     if plan.single_transaction:
         argv.append("--single-transaction")
-    if plan.clean:
-        argv += ["--clean", "--if-exists"]
     if plan.no_owner:
         argv.append("--no-owner")
     if list_file is not None:
         argv.append(f"--use-list={list_file}")
     argv.append(str(plan.archive))
+    return argv
+
+
+def restore_script_argv(plan: RestorePlan, tools: ClientTools, list_file: Path, script: Path) -> list[str]:
+    """pg_restore writing the selected entries as SQL, for a table-level --clean that psql then
+    runs in one transaction after the drops (restore_clean.py)."""
+    argv = [tools.pg_restore, f"--use-list={list_file}", f"--file={script}"]
+    if plan.no_owner:
+        argv.append("--no-owner")
+    argv.append(str(plan.archive))
+    return argv
+
+
+def psql_files_argv(plan: RestorePlan, tools: ClientTools, files: list[Path]) -> list[str]:
+    """psql running `files` in order as one transaction, stopping at the first error."""
+    argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
+            "--set=ON_ERROR_STOP=1", "--echo-errors", "--single-transaction"]
+    argv += [f"--file={path}" for path in files]
     return argv
 
 

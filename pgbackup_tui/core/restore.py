@@ -14,20 +14,24 @@ import asyncio
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import psycopg
 
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .catalog import read_manifest
 from .connect import connect
-from .errors import ArchiveError, JobFailed, SelectionError, TargetError, ToolNotFoundError
-from .identifiers import always_quote
+from .database_props import DatabaseMaker, database_entry_ids, parse_database_script
+from .errors import ArchiveError, JobFailed, PgBackupError, SelectionError, TargetError, ToolNotFoundError
 from .inspect import database_exists, database_is_empty
 from .jobs import Job, JobState, Outcome
-from .pgtools import ClientTools, tools_for_archive
-from .plans import RestorePlan, restore_command
+from .pgtools import ClientTools, find_client_tools, psql_for_plain, tools_for_archive
+from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .progress_restore import RestoreProgress
-from .toc import Toc, compute_closure, parse_toc, seeds_by_name, write_list
+from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
+from .restore_target import create_database, drop_database, finish_database, scratch_database_name, swap_databases
+from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 # The first index or constraint a restore builds on a table it has just loaded often finds an
@@ -66,7 +70,10 @@ class RestoreJob(Job):
         super().__init__(f"restore {plan.archive.name} into {plan.dbname} on {plan.target.label}",
                          database=plan.dbname, server=plan.target.label)
         self.plan = plan
-        self._created_database = False
+        self._created_database: str | None = None  # a database this job created: dropped if it fails
+        self._maker: DatabaseMaker | None = None
+        self._table_clean: TableClean | None = None
+        self._came_along: list[str] = []
         self._workdir: Path | None = None
         self._errors_ignored = 0
         self._lock_check: tuple[float, float] | None = None  # deadlock_timeout for the restore's sessions, the server's
@@ -77,24 +84,75 @@ class RestoreJob(Job):
         self._workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
         check = await self._check_archive()
         plan.validate(check.info.format)
-        list_file = self._restore_list(check)
-        await self.in_thread(self._check_target)
+        mode = self._mode(check)
+        await self.in_thread(self._check_target, mode)
+        included = await self._selected_entries(check, mode)
+        script = await self._database_script(check) if mode in ("create", "replace") else None
+        if plan.dry_run:
+            return self._dry_run(check, mode, included, script)
+        list_file = self._write_list(check, included)
         self.log(f"archive {plan.archive} ({check.info.format}) is complete; restoring with {check.tools.bin_dir}")
 
+        into = plan.dbname
+        if mode in ("create", "replace"):
+            into = plan.dbname if mode == "create" else scratch_database_name("new")
+            self._created_database = into  # before CREATE: a cancel from here on drops it
+            self._maker = await self.in_thread(create_database, plan.target, self._maintenance_db(), into, script,
+                                               self.log)
+        await self._run_restore(check, replace(plan, dbname=into), list_file)
+        not_kept = await self.in_thread(finish_database, plan.target, self._maintenance_db(), self._maker, into,
+                                        self.log)
+        if mode == "replace":
+            await self._swap(into)
+        self._created_database = None  # done: the database is the user's now
+        details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
+                   "came_along": self._came_along}
+        if self._errors_ignored:
+            message = (f"restored into '{plan.dbname}' on {plan.target.label} with {self._errors_ignored} error(s) "
+                       f"ignored by pg_restore; see {self.log_path}")
+        else:
+            message = f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} in {self.elapsed_s:.1f}s"
+        if not_kept:
+            message += f" ({len(not_kept)} database setting(s) not kept: see the log)"
+        return Outcome(message=message, errors_ignored=self._errors_ignored, details=details)
+
+    def _mode(self, check: ArchiveCheck) -> str:
+        """create: a new database; replace: a whole-database --clean (restore beside, then swap);
+        tables: a table-level --clean in one transaction; into: an existing empty database."""
+        plan = self.plan
         if plan.create:
-            await self.in_thread(self._create_database)
-        argv = restore_command(plan, check.info.format, check.tools, list_file=list_file)
+            return "create"
+        if not plan.clean:
+            return "into"
+        selection_archive = bool((read_manifest(plan.archive) or {}).get("restore_list"))
+        return "tables" if (plan.tables or selection_archive) and check.toc is not None else "replace"
+
+    async def _run_restore(self, check: ArchiveCheck, plan: RestorePlan, list_file: Path | None) -> None:
+        """pg_restore (psql for plain SQL; psql in one transaction for a table-level --clean) into plan.dbname."""
         progress = self.progress_tracker
         # The target exists now: the monitor can connect to it and watch our backends there.
         progress.watch_server(plan.target, plan.dbname, indexes=True)
         progress.enter_phase("schema" if check.toc is not None else "data")
+        env = plan.target.child_env(self.application_name)
+        if self._table_clean is not None:
+            assert list_file is not None and self._workdir is not None
+            tool = "psql"
+            drops, sql = self._workdir / "drops.sql", self._workdir / "restore.sql"
+            drops.write_bytes(self._table_clean.drop_sql().encode("utf-8", errors="surrogateescape"))
+            for line in self._table_clean.describe():
+                self.log(line)
+            code = await self.run_process(restore_script_argv(plan, check.tools, list_file, sql), env)
+            if code != 0:
+                raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; nothing was changed")
+            argv = psql_files_argv(plan, check.tools, [drops, sql])
+        else:
+            tool = "psql" if check.info.format == "plain" else "pg_restore"
+            argv = restore_command(plan, check.info.format, check.tools, list_file=list_file)
 
         def on_line(line: str) -> None:
             self._watch(line)
             progress.on_line(line)
 
-        tool = "psql" if check.info.format == "plain" else "pg_restore"
-        env = plan.target.child_env(self.application_name)
         if self._lock_check is not None:
             ours, servers = self._lock_check
             env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c deadlock_timeout={round(ours * 1000)}ms".strip()
@@ -104,35 +162,88 @@ class RestoreJob(Job):
         code = await self.run_process(argv, env, on_line=on_line)
         progress.enter_phase("finishing")
         if code != 0 and not self._errors_ignored:
-            undo = " (the new database was dropped)" if plan.create else (
-                "" if plan.single_transaction else "; the target may be partly restored (use --single-transaction for all-or-nothing)")
-            raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{undo}; log: {self.log_path}")
-        if self._errors_ignored:
-            message = (f"restored into '{plan.dbname}' on {plan.target.label} with {self._errors_ignored} error(s) "
-                       f"ignored by pg_restore; see {self.log_path}")
-        else:
-            message = f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} in {self.elapsed_s:.1f}s"
-        return Outcome(message=message, errors_ignored=self._errors_ignored,
-                       details={"format": check.info.format, "database": plan.dbname})
+            raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{self._undo_note()}; log: {self.log_path}")
+
+    def _undo_note(self) -> str:
+        """What a failure leaves, said truthfully (the cleanup runs right after)."""
+        plan = self.plan
+        if self._created_database and plan.clean:
+            return f"; '{plan.dbname}' is unchanged (the restore went into a new database, which is dropped)"
+        if self._created_database:
+            return " (the new database is dropped)"
+        if self._table_clean is not None or plan.single_transaction:
+            return f"; '{plan.dbname}' is unchanged (one transaction, rolled back)"
+        return "; the target may be partly restored (use --single-transaction for all-or-nothing)"
+
+    async def _swap(self, restored: str) -> None:
+        plan = self.plan
+        await self.progress_tracker.stop()  # its connection to the restored database would block the rename
+        old = scratch_database_name("old")
+        await self.in_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
+        self._created_database = None
+        self.log(f"'{plan.dbname}' is now the restored database; the previous one is '{old}'")
+        if plan.keep_old:
+            self.log(f"kept the previous database as '{old}' (--keep-old): drop it when you no longer need it")
+            return
+        try:
+            await asyncio.to_thread(drop_database, plan.target, self._maintenance_db(), old)
+            self.log(f"dropped the previous database ('{old}')")
+        except PgBackupError as exc:
+            self.log(f"could not drop the previous database '{old}' ({exc}); drop it by hand", level="warning")
+        except psycopg.Error as exc:
+            self.log(f"could not drop the previous database '{old}' ({str(exc).strip()}); drop it by hand",
+                     level="warning")
+
+    def _dry_run(self, check: ArchiveCheck, mode: str, included: set[int] | None, script: bytes | None) -> Outcome:
+        """Say what the restore would do, in the order it would do it; change nothing."""
+        plan = self.plan
+        parsed = parse_database_script(script, plan.dbname) if script is not None else None
+        props = parsed.summary() if parsed is not None and parsed.create else "the server's defaults"
+        lines = [f"archive {plan.archive} ({check.info.format}) is complete and readable by {check.tools.bin_dir}"]
+        if mode == "create":
+            lines.append(f"create database '{plan.dbname}' ({props})")
+        elif mode == "replace":
+            lines.append(f"restore into a new database beside '{plan.dbname}' ({props}); '{plan.dbname}' is not "
+                         "touched until that succeeded")
+            lines.append(f"then swap names: the restored database becomes '{plan.dbname}'; the current one is "
+                         + ("kept under another name (--keep-old)" if plan.keep_old else "dropped"))
+        elif mode == "tables":
+            assert self._table_clean is not None
+            lines.append(f"in one transaction on '{plan.dbname}':")
+            lines += [f"  {line}" for line in self._table_clean.describe()] or ["  (nothing to drop)"]
+        count = len(included) if included is not None else (len(check.toc.entries) if check.toc else None)
+        what = f"{count} archive entries" if count is not None else "the SQL file"
+        lines.append(f"restore {what} into '{plan.dbname}'" + ("" if mode != "tables" else " (same transaction)"))
+        lines += [f"  {line}" for line in self._came_along]
+        return Outcome(message="dry run: nothing was changed", details={"dry_run": lines, "database": plan.dbname})
 
     # -- the archive ---------------------------------------------------------------------------
     async def _check_archive(self) -> ArchiveCheck:
         plan = self.plan
         info = await self.in_thread(identify_archive, plan.archive)
-        try:
-            tools = tools_for_archive(info.min_reader_major, plan.target.bin_dir, label=f"archive {plan.archive}")
-        except ToolNotFoundError as exc:
-            raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
+        label = f"archive {plan.archive}"
         if info.format == "plain":
             await self.in_thread(check_plain_complete, plan.archive)
+            tools = await self.in_thread(lambda: psql_for_plain(
+                info.dump_major, plan.target.bin_dir, label=label, written_by=info.writer_text,
+                needs_restrict=info.uses_restrict))
+            if plan.target.bin_dir and tools.bin_dir != Path(plan.target.bin_dir).expanduser():
+                self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
+                         f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
+            await self.in_thread(self._check_plain_fits_server, info)
             self._start_progress(info, None)
             return ArchiveCheck(info, tools, None)
 
+        try:
+            tools = tools_for_archive(info.min_reader_major, plan.target.bin_dir, label=label,
+                                      written_by=info.writer_text)
+        except ToolNotFoundError as exc:
+            raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
         if info.format == "tar":
             await self.in_thread(check_tar_complete, plan.archive)
         toc = await self._list(tools)
         if toc.dumped_by_major and toc.dumped_by_major > tools.major:
-            tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=f"archive {plan.archive}")
+            tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
             toc = await self._list(tools)
         progress = self._start_progress(info, toc)
         # Read every byte once, writing the script nowhere: a truncated archive fails here.
@@ -143,6 +254,22 @@ class RestoreJob(Job):
             raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
         progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
+
+    def _check_plain_fits_server(self, info: ArchiveInfo) -> None:
+        """A plain file from a newer pg_dump stops on an older server (pg_dump 17+ writes SET
+        transaction_timeout, 16 does not know it; newer syntax likewise), after the target was
+        created and part of the file ran: refuse before, unless the user says the file fits."""
+        plan = self.plan
+        if info.dump_major is None or plan.allow_older_server:
+            return
+        with connect(plan.target, self._maintenance_db()) as conn:
+            server_major = conn.info.server_version // 10000  # 9 for 9.6, as pgtools counts majors
+        if info.dump_major > server_major:
+            raise ArchiveError(
+                f"{plan.archive} was written by pg_dump {info.dump_version} but server '{plan.target.label}' runs "
+                f"PostgreSQL {server_major}, which cannot run a newer pg_dump's SQL (e.g. SET transaction_timeout); "
+                f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made to fit; "
+                "nothing was restored")
 
     def _start_progress(self, info: ArchiveInfo, toc: Toc | None) -> RestoreProgress:
         """Track the restore from the verification pass on; the TOC and manifest give the totals."""
@@ -161,72 +288,130 @@ class RestoreJob(Job):
             cause = self.last_error()
             if "unsupported version" in cause:
                 raise ArchiveError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore {tools.version} "
-                                   f"can read ({cause}); install a newer PostgreSQL client")
+                                   f"can read ({cause}); install postgresql-client-{tools.major + 1} or newer, "
+                                   "or point --bin-dir at one; nothing was restored")
             raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
         # A SQL_ASCII archive's names may not be UTF-8: keep their bytes, as --table names keep theirs.
         return parse_toc(listing.read_text(encoding="utf-8", errors="surrogateescape"))
 
-    def _restore_list(self, check: ArchiveCheck) -> Path | None:
-        """A --use-list file for a table selection, or for an archive made from one."""
+    async def _selected_entries(self, check: ArchiveCheck, mode: str) -> set[int] | None:
+        """The archive entries to restore (None: all). A --table selection brings its partitions
+        and what it needs; a table-level --clean recreates dependent views too (restore_clean.py)."""
         plan, toc = self.plan, check.toc
         if toc is None:
             return None
-        included: set[int] | None = None
+        seeds: set[int] | None = None
         if plan.tables:
-            seeds, missing = seeds_by_name(toc, list(plan.tables))
+            named, missing = seeds_by_name(toc, list(plan.tables))
             if missing:
                 raise SelectionError(f"--table {missing[0]}: not in archive {plan.archive}")
-            closure = compute_closure(toc, seeds)
-            for entry, needed_by in closure.added:
-                self.log(f"added {entry.label}: needed by {needed_by.label}")
-            included = closure.included
+            seeds, came_along = with_descendants(toc, named)
+            for child, parent in came_along:
+                self._came_along.append(f"came along: {child.label} (partition or child of {parent.label})")
         else:
             manifest = read_manifest(plan.archive) or {}
             if manifest.get("restore_list"):
-                included = {int(x) for x in manifest["restore_list"]}
-                self.log(f"archive holds a table selection: restoring the {len(included)} entries its manifest lists")
-        if included is None:
+                listed = {int(x) for x in manifest["restore_list"]}
+                self.log(f"archive holds a table selection: restoring the {len(listed)} entries its manifest lists")
+                if mode != "tables":
+                    return self._selecting(listed)
+                seeds = {e.dump_id for e in toc.entries if e.dump_id in listed and e.desc in SELECTABLE_DESCS}
+        if seeds is None:
             return None
+        if mode == "tables":
+            self._table_clean = await self.in_thread(self._plan_table_clean, toc, seeds)
+            closure = compute_closure(toc, self._table_clean.recreate,
+                                      provided=provided_entries(toc, self._table_clean.recreate))
+            included = closure.included | self._table_clean.extra_entries
+        else:
+            closure = compute_closure(toc, seeds)
+            included = closure.included
+        for entry, needed_by in closure.added:
+            self._came_along.append(f"added {entry.label}: needed by {needed_by.label}")
+        for line in self._came_along:
+            self.log(line)
+        return self._selecting(included)
+
+    def _selecting(self, included: set[int]) -> set[int]:
         self.progress_tracker.select(included)
+        return included
+
+    def _plan_table_clean(self, toc: Toc, seeds: set[int]) -> TableClean:
+        with connect(self.plan.target, self.plan.dbname) as conn:
+            return plan_table_clean(conn, toc, seeds, self.plan.dbname)
+
+    def _write_list(self, check: ArchiveCheck, included: set[int] | None) -> Path | None:
+        if check.toc is None or included is None:
+            return None
         assert self._workdir is not None
         list_file = self._workdir / "restore.list"
-        write_list(toc, included, list_file)
+        write_list(check.toc, included, list_file)
         return list_file
+
+    async def _database_script(self, check: ArchiveCheck) -> bytes | None:
+        """The archive's own description of its database (pg_restore --create's SQL for the
+        DATABASE entries), renamed for the target; for a plain SQL file, the current target's
+        (a whole-database --clean keeps it as it is), or None (server defaults)."""
+        plan = self.plan
+        assert self._workdir is not None
+        sql = self._workdir / "database.sql"
+        env = plan.target.child_env()
+        if check.toc is None:
+            if not plan.clean:
+                self.log("a plain SQL dump does not record the database's encoding, locale, settings or grants: "
+                         "the new database gets the server's defaults", level="warning")
+                return None
+            tools = await self.in_thread(self._tools_for_target)
+            argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--schema-only", "--create",
+                    "--exclude-schema=*", "--no-tablespaces", f"--file={sql}"]
+        else:
+            listing = self._workdir / "create.toc"
+            code = await self.run_process([check.tools.pg_restore, "--create", "--list", str(plan.archive)], env,
+                                          stdout_path=listing)
+            ids = database_entry_ids(parse_toc(listing.read_text(encoding="utf-8", errors="replace"))) if code == 0 else []
+            if not ids:
+                self.log("the archive does not describe its database: the new one gets the server's defaults",
+                         level="warning")
+                return None
+            list_file = self._workdir / "database.list"
+            list_file.write_text("".join(f"{i};\n" for i in ids), encoding="utf-8")
+            argv = [check.tools.pg_restore, "--create", f"--use-list={list_file}", f"--file={sql}", str(plan.archive)]
+            if plan.no_owner:
+                argv.append("--no-owner")
+        if await self.run_process(argv, env) != 0:
+            raise ArchiveError(f"could not read the database's properties ({self.last_error()}); nothing was restored")
+        return sql.read_bytes()
+
+    def _tools_for_target(self) -> ClientTools:
+        with connect(self.plan.target, self._maintenance_db()) as conn:
+            major = conn.info.server_version // 10000
+        return find_client_tools(major, self.plan.target.bin_dir, label=f"server '{self.plan.target.label}'")
 
     # -- the target ----------------------------------------------------------------------------
     def _maintenance_db(self) -> str:
         default = self.plan.target.default_dbname
         return default if default != self.plan.dbname else "postgres"
 
-    def _check_target(self) -> None:
+    def _check_target(self, mode: str) -> None:
         plan = self.plan
         where = f"server '{plan.target.label}'"
         with connect(plan.target, self._maintenance_db()) as conn:
             exists = database_exists(conn, plan.dbname)
             self._lock_check = restore_lock_check(conn)
-        if plan.create:
-            if exists:
-                raise TargetError(f"database '{plan.dbname}' already exists on {where}; pick a new name for --create, "
-                                  "or restore into it without --create")
-            return
-        if not exists:
-            raise TargetError(f"database '{plan.dbname}' does not exist on {where}; add --create to create it")
-        if not plan.clean:
+            if mode == "create":
+                if exists:
+                    raise TargetError(f"database '{plan.dbname}' already exists on {where}; pick a new name for "
+                                      "--create, or restore into it without --create")
+                return
+            if not exists:
+                raise TargetError(f"database '{plan.dbname}' does not exist on {where}; add --create to create it")
+            if mode == "replace":
+                require_no_sessions(conn, plan.dbname)
+        if mode == "into":
             with connect(plan.target, plan.dbname) as conn:
                 if not database_is_empty(conn):
                     raise TargetError(f"database '{plan.dbname}' on {where} is not empty; add --clean to replace "
-                                      "the objects in the archive, or restore into a new database with --create")
-
-    def _create_database(self) -> None:
-        with connect(self.plan.target, self._maintenance_db()) as conn:
-            conn.execute(f"CREATE DATABASE {always_quote(self.plan.dbname)} TEMPLATE template0")
-        self._created_database = True
-        self.log(f"created database '{self.plan.dbname}'")
-
-    def _drop_created_database(self) -> None:
-        with connect(self.plan.target, self._maintenance_db()) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {always_quote(self.plan.dbname)} WITH (FORCE)")
-        self.log(f"dropped database '{self.plan.dbname}' (created by this restore, which did not finish)")
+                                      "it (or, with --table, those tables), or restore into a new database with --create")
 
     # -- output --------------------------------------------------------------------------------
     def _watch(self, line: str) -> None:
@@ -236,7 +421,12 @@ class RestoreJob(Job):
 
     async def _cleanup(self, state: JobState) -> None:
         if self._created_database and state in (JobState.FAILED, JobState.CANCELLED):
-            await asyncio.to_thread(self._drop_created_database)
+            name = self._created_database
+            try:
+                if await asyncio.to_thread(drop_database, self.plan.target, self._maintenance_db(), name):
+                    self.log(f"dropped database '{name}' (created by this restore, which did not finish)")
+            except (PgBackupError, psycopg.Error) as exc:
+                self.log(f"could not drop database '{name}', created by this restore ({exc}); drop it by hand",
+                         level="error")
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
-

@@ -57,6 +57,31 @@ FROM pg_constraint con
 WHERE con.contype = 'f' AND con.conrelid = ANY(%(oids)s::oid[]) AND NOT con.confrelid = ANY(%(oids)s::oid[])
 """
 
+# One step of the walk from the selected relations to everything they need, in any schema: what
+# each object depends on ('n' normal, 'i' internal: a view's rule on the tables it reads, a
+# function on its types, a table's row type on the table), and the parts of a relation that
+# carry such dependencies (its rewrite rule, column defaults, CHECK constraints, triggers,
+# policies; not foreign keys, which selection leaves out when they point outside). Built-in
+# objects (OID below FirstNormalObjectId) and extension members (their extension brings them)
+# end the walk.
+_NEEDS_STEP = """
+WITH o(classid, objid) AS (SELECT * FROM unnest(%(classes)s::oid[], %(objs)s::oid[]))
+SELECT d.refclassid::int8, d.refobjid::int8, o.classid::int8, o.objid::int8
+FROM o JOIN pg_depend d ON d.classid = o.classid AND d.objid = o.objid
+WHERE d.deptype IN ('n', 'i') AND d.refobjid >= 16384
+  AND d.refclassid <> 'pg_namespace'::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = d.refclassid AND e.objid = d.refobjid AND e.deptype = 'e')
+UNION
+SELECT d.classid::int8, d.objid::int8, o.classid::int8, o.objid::int8
+FROM o JOIN pg_depend d ON d.refclassid = o.classid AND d.refobjid = o.objid
+WHERE o.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+  AND (d.classid IN ('pg_rewrite'::regclass, 'pg_attrdef'::regclass, 'pg_trigger'::regclass, 'pg_policy'::regclass)
+       OR (d.classid = 'pg_constraint'::regclass
+           AND (SELECT contype FROM pg_constraint WHERE oid = d.objid) IN ('c', 't', 'x')))
+"""
+
+_RELKINDS = "SELECT oid::int8, relkind::text FROM pg_class WHERE oid = ANY(%(oids)s::oid[])"
+
 _SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%(names)s::text[])"
 
 # Every object pg_dump writes a TOC entry for that lives in one of the schemas (not extension members).
@@ -148,16 +173,50 @@ def resolve_selection(
             if class_oid == PG_CLASS and relkind in RELATION_KINDS:
                 selected.add(obj_oid)
     family = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(selected)})} - excluded if selected else set()
-    seeds.update((PG_CLASS, oid) for oid in family)
     notes = []
     extra = family - selected
     if extra:
         notes.append(f"{len(extra)} partition(s) or parent table(s) of the selected tables come along")
+    needed = needed_relations(conn, family) if family else {}
+    if needed:
+        names = describe_objects(conn, [(PG_CLASS, oid) for oid in {*needed, *needed.values()}])
+        for oid, needed_by in sorted(needed.items()):
+            notes.append(f"added {names.get((PG_CLASS, oid), oid)}: needed by {names.get((PG_CLASS, needed_by), needed_by)}")
+        blocked = set(needed) & excluded
+        if blocked:
+            oid = min(blocked)
+            raise SelectionError(
+                f"--exclude-table {names.get((PG_CLASS, oid), oid)}: needed by {names.get((PG_CLASS, needed[oid]), needed[oid])}, "
+                "so the selection would not restore without it; drop that --exclude-table or the selection that needs it")
+        family |= {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(needed)})}
+    seeds.update((PG_CLASS, oid) for oid in family)
     others = tuple(QualifiedName(s, n) for s, n in conn.execute(_OTHERS, {"kinds": list(RELATION_KINDS), "oids": sorted(family)}))
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
     return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes))
+
+
+def needed_relations(conn: psycopg.Connection, relations: set[int]) -> dict[int, int]:
+    """Relations outside `relations` that they need, in any schema, through views, functions,
+    types, defaults…: {needed relation OID: the selected relation OID that needs it}."""
+    origin: dict[tuple[int, int], int] = {(PG_CLASS, oid): oid for oid in relations}
+    frontier = list(origin)
+    for _ in range(100):  # dependency chains are short; the bound only guards against a cycle we missed
+        if not frontier:
+            break
+        rows = conn.execute(_NEEDS_STEP, {"classes": [c for c, _ in frontier], "objs": [o for _, o in frontier]})
+        frontier = []
+        for class_oid, obj_oid, from_class, from_obj in rows:
+            key = (class_oid, obj_oid)
+            if key not in origin:
+                origin[key] = origin[(from_class, from_obj)]
+                frontier.append(key)
+    candidates = [obj for (class_oid, obj), _ in origin.items() if class_oid == PG_CLASS and obj not in relations]
+    if not candidates:
+        return {}
+    kinds = dict(conn.execute(_RELKINDS, {"oids": candidates}).fetchall())
+    return {oid: origin[(PG_CLASS, oid)] for oid in candidates if kinds.get(oid) in RELATION_KINDS}
 
 
 def describe_objects(conn: psycopg.Connection, objects: list[tuple[int, int]]) -> dict[tuple[int, int], str]:

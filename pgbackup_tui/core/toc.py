@@ -186,8 +186,41 @@ class Closure:
     left_out: list[tuple[TocEntry, str]]  # (entry, why)
 
 
-def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = None) -> Closure:
-    """The entries to restore for `seeds`; `drop` maps dump ids to leave out to the reason."""
+def with_descendants(toc: Toc, seeds: set[int]) -> tuple[set[int], list[tuple[TocEntry, TocEntry]]]:
+    """`seeds` plus the partitions (and inheritance children) of every table among them, at any depth.
+
+    A partition's TABLE entry depends on its parent's, as an inheritance child's does: restoring
+    a partitioned table without them restores an empty parent. Returns the widened seeds and
+    (child, the seed it came with) for each one added, to say what came along.
+    """
+    by_id = toc.by_id()
+    children: dict[int, list[int]] = {}
+    for entry in toc.entries:
+        if entry.desc == "TABLE":
+            for dep in entry.depends_on:
+                if dep in by_id and by_id[dep].desc == "TABLE" and dep != entry.dump_id:
+                    children.setdefault(dep, []).append(entry.dump_id)
+    widened = set(seeds)
+    came_along: list[tuple[TocEntry, TocEntry]] = []
+    stack = [(seed, by_id[seed]) for seed in sorted(seeds) if seed in by_id]
+    while stack:
+        parent_id, origin = stack.pop()
+        for child_id in children.get(parent_id, []):
+            if child_id not in widened:
+                widened.add(child_id)
+                came_along.append((by_id[child_id], origin))
+                stack.append((child_id, origin))
+    return widened, came_along
+
+
+def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = None,
+                    provided: set[int] | frozenset[int] = frozenset()) -> Closure:
+    """The entries to restore for `seeds`; `drop` maps dump ids to leave out to the reason.
+
+    `provided`: entries whose objects the target already has (a table-level --clean into an
+    existing database): they are neither restored nor walked, but count as present, so a
+    foreign key or view that needs them still comes along.
+    """
     drop = dict(drop or {})
     by_id = toc.by_id()
     dependents: dict[int, list[int]] = {}
@@ -204,7 +237,7 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
         stack = [(entry_id, needed_by)]
         while stack:
             current, reason = stack.pop()
-            if current in included or current not in by_id or current in drop:
+            if current in included or current not in by_id or current in drop or current in provided:
                 continue
             included.add(current)
             entry = by_id[current]
@@ -243,7 +276,8 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
                 if child.desc in SELECTABLE_DESCS:
                     continue  # a view over a selected table is not part of the selection
                 blockers = [by_id[d] for d in child.depends_on
-                            if d in by_id and d not in included and by_id[d].desc in SELECTABLE_DESCS]
+                            if d in by_id and d not in included and d not in provided
+                            and by_id[d].desc in SELECTABLE_DESCS]
                 if blockers:
                     continue
                 for dep in child.depends_on:

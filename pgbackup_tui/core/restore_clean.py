@@ -1,0 +1,212 @@
+"""What a `--clean` restore drops and recreates, worked out before anything is touched.
+
+Two kinds of --clean, both all-or-nothing:
+
+- **A whole database** (a whole-database archive, no --table): the archive is restored into a new
+  database beside the target, and only when that succeeded are the names swapped in one
+  transaction (`ALTER DATABASE … RENAME` twice). The old database is dropped afterwards, or kept
+  under its new name when asked. Until the swap the target is untouched; a failure or a cancel
+  drops the new database. Nothing is ever dropped object by object, so partitions' inherited
+  constraints and views that depend on tables cannot get in the way.
+- **Some tables** (--table, or an archive that holds a selection): one transaction that drops
+  exactly the relations the restore recreates, then recreates them. Relations in the target that
+  depend on them (views, materialized views: recursively) are dropped and recreated from the
+  archive too, and foreign keys of other tables that point at them are dropped and added again;
+  if the archive lacks one of them, the restore is refused before it starts (it would be lost).
+  Everything else the tables need (schemas, types, functions, other tables) must already be in
+  the target: it is used, not recreated.
+
+`describe()` is what `--dry-run` and the TUI's dialog show before the user confirms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+from .errors import TargetError
+from .identifiers import QualifiedName, always_quote
+from .toc import ATTACHED_DESCS, METADATA_DESCS, PREAMBLE_DESCS, SELECTABLE_DESCS, Toc, TocEntry, _namespaces, entry_is_named
+
+_RELATIONS = """
+SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
+  ON want.schema = n.nspname AND want.name = c.relname
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+"""
+
+# The relations of `oids`, their partitions / inheritance children, and every view or
+# materialized view that reads any of them (through its rewrite rule), at any depth.
+_DEPENDENTS = """
+WITH RECURSIVE family(oid) AS (
+    SELECT unnest(%(oids)s::oid[])
+    UNION SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.oid
+), readers(oid, depth) AS (
+    SELECT oid, 0 FROM family
+    UNION
+    SELECT r.ev_class, rd.depth + 1
+    FROM readers rd
+    JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = rd.oid
+                    AND d.classid = 'pg_rewrite'::regclass
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE r.ev_class <> rd.oid AND rd.depth < 100
+)
+SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text, max(rd.depth),
+       (SELECT i.inhparent::int8 FROM pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1)
+FROM readers rd JOIN pg_class c ON c.oid = rd.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+GROUP BY n.nspname, c.relname, c.oid, c.relkind
+"""
+
+# Foreign keys of other tables that point at the relations to be dropped (the top constraint
+# only: a foreign key on a partitioned table has copies on each partition).
+_FOREIGN_KEYS_IN = """
+SELECT n.nspname, c.relname, con.conname
+FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'f' AND con.conparentid = 0
+  AND con.confrelid = ANY(%(oids)s::oid[]) AND NOT con.conrelid = ANY(%(oids)s::oid[])
+"""
+
+_KIND_WORD = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
+
+
+@dataclass(frozen=True)
+class TargetRelation:
+    name: QualifiedName
+    oid: int
+    kind: str
+    depth: int = 0  # 0: restored itself; n: reads a restored relation through n views
+    parent_oid: int | None = None
+
+
+@dataclass
+class TableClean:
+    """The drops and the extra archive entries of a table-level --clean."""
+
+    drops: list[TargetRelation] = field(default_factory=list)
+    foreign_keys: list[tuple[QualifiedName, str]] = field(default_factory=list)  # (table, constraint)
+    recreate: set[int] = field(default_factory=set)  # dump ids of relations restored, views included
+    extra_entries: set[int] = field(default_factory=set)  # FK CONSTRAINT entries of other tables
+    # Names are str from a UTF8 session, or bytes as surrogates from a SQL_ASCII database: the
+    # drops file says which, so psql sends them as they were read.
+    client_encoding: str = "UTF8"
+
+    def drop_sql(self) -> str:
+        """The statements that run first, inside the restore's one transaction. Without CASCADE:
+        anything else that depends on these relations makes the drop, and so the restore, fail."""
+        lines = [f"SET client_encoding = '{self.client_encoding}';"]
+        lines += [f"ALTER TABLE ONLY {table.sql} DROP CONSTRAINT {always_quote(name)};"
+                 for table, name in self.foreign_keys]
+        dropped = {relation.oid for relation in self.drops}
+        # Deepest readers first; a partition goes with its parent.
+        for relation in sorted(self.drops, key=lambda r: (-r.depth, r.name)):
+            if relation.parent_oid in dropped:
+                continue
+            lines.append(f"DROP {_KIND_WORD[relation.kind]} {relation.name.sql};")
+        return "\n".join(lines) + "\n"
+
+    def describe(self) -> list[str]:
+        """What will be dropped, one line each, for --dry-run and the dialog."""
+        lines = []
+        for relation in sorted(self.drops, key=lambda r: (r.depth, r.name)):
+            why = "" if relation.depth == 0 else " (reads a restored table: recreated from the archive)"
+            lines.append(f"drop {_KIND_WORD[relation.kind].lower()} {relation.name}{why}")
+        for table, name in self.foreign_keys:
+            lines.append(f"drop foreign key {name} on {table} (added again after the restore)")
+        return lines
+
+
+def _find_entry(toc: Toc, namespaces: list[str], name: QualifiedName, descs: frozenset[str] | set[str]) -> TocEntry | None:
+    for entry in toc.entries:
+        if entry.desc in descs and entry_is_named(entry, name.schema, name.name, namespaces):
+            return entry
+    return None
+
+
+def _entry_name(entry: TocEntry, namespaces: list[str]) -> QualifiedName | None:
+    """schema.name of a relation entry ("namespace tag owner"; names may hold spaces)."""
+    namespace = next((ns for ns in namespaces if entry.rest.startswith(ns + " ")), None)
+    if namespace is None:
+        return None
+    tail = entry.rest[len(namespace) + 1:]
+    tag = tail.rsplit(" ", 1)[0] if " " in tail else tail
+    return QualifiedName(namespace, tag)
+
+
+def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbname: str) -> TableClean:
+    """Work out the drops for restoring the relation entries `restored` into the connected
+    database, which already holds data. Raises TargetError when something the drops would take
+    with them is not in the archive."""
+    namespaces = _namespaces(toc)
+    by_id = toc.by_id()
+    names: dict[QualifiedName, int] = {}
+    for dump_id in restored:
+        entry = by_id[dump_id]
+        name = _entry_name(entry, namespaces) if entry.desc in SELECTABLE_DESCS else None
+        if name is not None:
+            names[name] = dump_id
+    plan = TableClean(recreate=set(restored))
+    if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
+        plan.client_encoding = "SQL_ASCII"
+    if not names:
+        return plan
+    rows = conn.execute(_RELATIONS, {"schemas": [n.schema for n in names], "names": [n.name for n in names]}).fetchall()
+    existing = [row[2] for row in rows]
+    if not existing:
+        return plan
+    for schema, relname, oid, kind, depth, parent in conn.execute(_DEPENDENTS, {"oids": existing}):
+        relation = TargetRelation(QualifiedName(schema, relname), oid, kind, depth, parent)
+        plan.drops.append(relation)
+        if relation.name in names:
+            continue
+        entry = _find_entry(toc, namespaces, relation.name, SELECTABLE_DESCS)
+        if entry is None:
+            what = "reads a restored table" if depth else "is a partition of a restored table"
+            raise TargetError(
+                f"{_KIND_WORD[kind].lower()} {relation.name} in database '{dbname}' {what} but is not in the "
+                "archive: --clean would have to drop it for good; restore into a new database with --create instead"
+            )
+        plan.recreate.add(entry.dump_id)
+    dropped_oids = [relation.oid for relation in plan.drops]
+    for schema, relname, conname in conn.execute(_FOREIGN_KEYS_IN, {"oids": dropped_oids}):
+        table = QualifiedName(schema, relname)
+        entry = _find_entry(toc, namespaces, QualifiedName(schema, f"{relname} {conname}"), {"FK CONSTRAINT"})
+        if entry is None:
+            raise TargetError(
+                f"foreign key {conname} on {table} in database '{dbname}' points at a restored table but is not "
+                "in the archive: --clean would have to drop it for good; restore into a new database with --create instead"
+            )
+        plan.foreign_keys.append((table, conname))
+        plan.extra_entries.add(entry.dump_id)
+    return plan
+
+
+def provided_entries(toc: Toc, recreate: set[int]) -> set[int]:
+    """Entries a table-level --clean takes as already in the target: everything but the recreated
+    relations and what hangs off them (their data, indexes, constraints, defaults, triggers, owned
+    sequences...), found by following dependencies down from the recreated relations."""
+    attached = [e for e in toc.entries if e.desc in ATTACHED_DESCS]
+    goes_with_them = set(recreate)
+    changed = True
+    while changed:
+        changed = False
+        for entry in attached:
+            if entry.dump_id not in goes_with_them and any(dep in goes_with_them for dep in entry.depends_on):
+                goes_with_them.add(entry.dump_id)
+                changed = True
+    return {e.dump_id for e in toc.entries
+            if e.dump_id not in goes_with_them and e.desc not in PREAMBLE_DESCS and e.desc not in METADATA_DESCS}
+
+
+def require_no_sessions(conn: psycopg.Connection, dbname: str) -> None:
+    """A whole-database --clean swaps databases by name: nobody else may be connected to the target."""
+    rows = conn.execute(
+        """SELECT count(*), string_agg(DISTINCT coalesce(nullif(usename, ''), '?') || coalesce(' (' || nullif(application_name, '') || ')', ''), ', ')
+           FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()""", (dbname,)).fetchone()
+    count, who = rows if rows else (0, None)
+    if count:
+        raise TargetError(
+            f"database '{dbname}' has {count} other session(s) ({who}); a --clean of the whole database replaces it "
+            "by name once the restore succeeded and needs them closed: close them and start again"
+        )

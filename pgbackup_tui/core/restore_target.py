@@ -1,0 +1,76 @@
+"""The databases a restore makes, swaps and drops: each a short statement on a maintenance connection.
+
+A restore that creates a database (`--create`, or the database a whole-database `--clean` builds
+beside the target) records its name at once, so that a failure or a cancel drops exactly that
+one. The swap of a whole-database `--clean` renames both databases in one transaction: either the
+target is the restored database and the old one has another name, or nothing changed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import psycopg
+
+from .connect import Target, connect
+from .database_props import DatabaseMaker, parse_database_script
+from .errors import TargetError
+from .identifiers import always_quote
+
+Log = Callable[..., None]
+
+
+def scratch_database_name(purpose: str) -> str:
+    """A name nobody uses, well under the 63-byte limit: pgbackup_new_1a2b3c4d."""
+    return f"pgbackup_{purpose}_{secrets.token_hex(4)}"
+
+
+def create_database(target: Target, maintenance_db: str, name: str, sql: bytes | None,
+                    log: Log) -> DatabaseMaker | None:
+    """CREATE DATABASE `name`: as pg_restore's --create SQL for the archive's database says (its
+    encoding, locale, owner), or with the server's defaults from template0 when there is none."""
+    script = parse_database_script(sql, name) if sql is not None else None
+    with connect(target, maintenance_db) as conn:
+        if script is None or script.create is None:
+            conn.execute(f"CREATE DATABASE {always_quote(name)} TEMPLATE template0")
+            log(f"created database '{name}' with the server's defaults")
+            return None
+        maker = DatabaseMaker(script)
+        maker.create(conn, name)
+    log(f"created database '{name}': {script.summary()}")
+    return maker
+
+
+def finish_database(target: Target, maintenance_db: str, maker: DatabaseMaker | None, name: str, log: Log) -> list[str]:
+    """The database's own settings, comment and grants, once its contents are restored.
+    Returns what could not be kept (one line each), also logged as warnings."""
+    if maker is None:
+        return []
+    with connect(target, maintenance_db) as conn:
+        maker.finish(conn)
+    for line in maker.not_kept:
+        log(f"not kept on '{name}': {line}", level="warning")
+    return list(maker.not_kept)
+
+
+def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str) -> None:
+    """`current` becomes `old` and `restored` becomes `current`, in one transaction."""
+    try:
+        with connect(target, maintenance_db, autocommit=False) as conn:
+            conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
+            conn.execute(f"ALTER DATABASE {always_quote(restored)} RENAME TO {always_quote(current)}")
+            conn.commit()
+    except psycopg.Error as exc:
+        cause = (str(exc).strip().splitlines() or ["?"])[0]
+        raise TargetError(f"could not put the restored database in the place of '{current}' ({cause}); "
+                          f"'{current}' is unchanged") from None
+
+
+def drop_database(target: Target, maintenance_db: str, name: str) -> bool:
+    """Drop `name`, disconnecting its sessions; False if there was no such database."""
+    with connect(target, maintenance_db) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
+    return True
