@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--single-transaction", action="store_true", help="all or nothing")
     restore.add_argument("--no-owner", action="store_true")
     restore.add_argument("--table", action="append", default=[], metavar="QNAME", help="restore only this table and what it needs (repeatable)")
+    restore.add_argument("--allow-older-server", action="store_true",
+                         help="run a plain SQL file from a newer pg_dump on an older server anyway")
     _add_progress(restore)
     return parser
 
@@ -84,6 +86,8 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--server", metavar="NAME", help="a saved server profile")
     source.add_argument("--dsn", metavar="DSN", help="a libpq connection string or URI")
+    parser.add_argument("--bin-dir", metavar="DIR",
+                        help="take pg_dump/pg_restore/psql from DIR when it fits (overrides the profile's bin_dir)")
 
 
 def _add_progress(parser: argparse.ArgumentParser) -> None:

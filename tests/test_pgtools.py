@@ -170,3 +170,31 @@ def test_parse_client_version(output: str, expected: tuple[int, str]) -> None:
 def test_parse_client_version_rejects_garbage(output: str) -> None:
     with pytest.raises(ValueError):
         parse_client_version(output)
+
+
+def test_client_dirs_env_replaces_the_searched_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    only = fake_client_dir(tmp_path / "pg17", "17.2")
+    profile = fake_client_dir(tmp_path / "profile", "16.4")
+    monkeypatch.setenv(pgtools.CLIENT_DIRS_ENV, str(only))
+    assert candidate_bin_dirs() == [only]
+    assert candidate_bin_dirs(str(profile)) == [profile, only]
+    monkeypatch.setenv(pgtools.CLIENT_DIRS_ENV, "")
+    with pytest.raises(ToolNotFoundError, match=pgtools.CLIENT_DIRS_ENV):
+        find_client_tools(12)
+
+
+def test_psql_for_plain_needs_one_that_knows_restrict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # These fake tools answer --help=commands without \restrict, like a psql from before 17.6.
+    old = fake_client_dir(tmp_path / "pg17", "17.2")
+    monkeypatch.setenv(pgtools.CLIENT_DIRS_ENV, str(old))
+    assert pgtools.psql_for_plain(17, needs_restrict=False).bin_dir == old
+    with pytest.raises(ToolNotFoundError) as caught:
+        pgtools.psql_for_plain(15, label="archive a.sql", written_by="pg_dump 15.14", needs_restrict=True)
+    message = str(caught.value)
+    assert message.startswith("archive a.sql uses psql's \\restrict (pg_dump 15.14), which psql 17.2")
+    assert "needs psql 17.6 or later" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("major", "first"), [(13, "13.22"), (16, "16.10"), (17, "17.6"), (18, "18.0"), (12, None)])
+def test_restrict_minimum(major: int, first: str | None) -> None:
+    assert pgtools.restrict_minimum(major) == first

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import signal
 import sys
 import time
@@ -20,23 +21,39 @@ from pathlib import Path
 from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.dump import DumpJob
-from ..core.errors import ConnectError
+from ..core.errors import ConnectError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
+from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
-    """--server NAME or --dsn DSN -> Target (no password prompt yet)."""
+    """--server NAME or --dsn DSN -> Target (no password prompt yet); --bin-dir DIR on top."""
     if args.server:
-        return target_from_profile(load_config().server(args.server))
-    target = target_from_dsn(args.dsn)
-    if target.password is not None:
-        print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
-              "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
+        target = target_from_profile(load_config().server(args.server))
+    else:
+        target = target_from_dsn(args.dsn)
+        if target.password is not None:
+            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
+                  "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
+    bin_dir = getattr(args, "bin_dir", None)
+    if bin_dir:
+        target = replace(target, bin_dir=checked_bin_dir(bin_dir))
     return target
+
+
+def checked_bin_dir(bin_dir: str) -> str:
+    """--bin-dir must name a PostgreSQL bin directory: a typo is refused, not silently passed over
+    (a profile's stale bin_dir is passed over, so that an old profile keeps working)."""
+    directory = Path(bin_dir).expanduser()
+    if not directory.is_dir():
+        raise UsageError(f"--bin-dir {bin_dir}: no such directory")
+    if not any(os.access(directory / tool, os.X_OK) for tool in TOOLS):
+        raise UsageError(f"--bin-dir {bin_dir}: no pg_dump, pg_restore or psql there (give PostgreSQL's bin directory)")
+    return str(directory.absolute())
 
 
 def with_prompted_password(target: Target) -> Target:
@@ -72,6 +89,7 @@ def build_job(args: argparse.Namespace) -> Job:
         archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
         create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
         no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
+        allow_older_server=args.allow_older_server,
     )
     plan.validate()
     return RestoreJob(replace(plan, target=with_prompted_password(target)))

