@@ -199,9 +199,9 @@ async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home
 def test_cli_jsonl_is_one_progress_object_per_line_then_finished(sandbox, home):
     dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--progress", "jsonl")
     assert dumped.returncode == 0, dumped.stderr
-    lines = [json.loads(line) for line in dumped.stdout.splitlines()[:-1]]  # the last line is the path
-    assert Path(dumped.stdout.splitlines()[-1]).exists()
+    lines = [json.loads(line) for line in dumped.stdout.splitlines()]  # JSON only: the path is in `finished`
     progress, finished = lines[:-1], lines[-1]
+    assert Path(finished["path"]).exists()
     assert progress and all(set(obj) == JSON_KEYS and obj["event"] == "progress" for obj in progress)
     assert [p["percent"] for p in progress] == sorted(p["percent"] for p in progress)
     assert progress[-1]["percent"] == 100 and progress[-1]["phase"] == "done" and progress[-1]["eta_s"] == 0

@@ -152,8 +152,8 @@ def run_job_command(args: argparse.Namespace) -> int:
     asyncio.run(_run(job))
     result = job.result
     assert result is not None
-    if result.state == JobState.SUCCEEDED and result.output_path is not None:
-        print(result.output_path)
+    if result.state == JobState.SUCCEEDED and result.output_path is not None and reporter.mode != "jsonl":
+        print(result.output_path)  # with jsonl, stdout is JSON lines only: the path is in `finished`
     elif result.state != JobState.SUCCEEDED:
         print(f"pgbackup-tui: {result.state.value}: {result.message}", file=sys.stderr)
     if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":

@@ -14,6 +14,10 @@ table" when a table starts (serially: the previous one has finished) and, with -
 item N TABLE DATA name". Without the view (server < 14, or a role that may not read it) a serial
 dump's running table is measured by the growth of the output over its size times the
 output/heap ratio of the tables already written.
+
+A table never analyzed (reltuples -1: freshly loaded or restored, autovacuum not there yet) takes
+its expected rows from the cumulative statistics' live tuples instead, which every insert counts:
+else a quick table the view never catches would end the dump (and its manifest) with 0 rows.
 """
 
 from __future__ import annotations
@@ -55,9 +59,10 @@ _SIZE_LOCK_TIMEOUT = "500ms"
 # Heap + TOAST heap, without the free space and visibility maps (pg_table_size counts them: for a
 # small table they are most of its "size", and none of its COPY time).
 _SIZES_NOW = """(pg_relation_size(c.oid) + coalesce(pg_relation_size(t.oid), 0))::int8,
-       c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8"""
+       c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8, pg_stat_get_live_tuples(c.oid)"""
 _SIZES_FROM_CATALOG = """((c.relpages + coalesce(t.relpages, 0))::int8 * current_setting('block_size')::int8),
-       c.reltuples::float8, c.relpages::int8, c.relpages::int8 * current_setting('block_size')::int8"""
+       c.reltuples::float8, c.relpages::int8, c.relpages::int8 * current_setting('block_size')::int8,
+       pg_stat_get_live_tuples(c.oid)"""
 _TABLES = r"""
 SELECT c.oid::int8, n.nspname, c.relname, {sizes}
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -105,11 +110,14 @@ class DumpInventory:
     notes: tuple[str, ...] = field(default=())
 
 
-def expected_rows(reltuples: float, relpages: int, heap_bytes: int) -> int:
-    """The planner's estimate: tuples per page at the last ANALYZE times the pages now."""
+def expected_rows(reltuples: float, relpages: int, heap_bytes: int, live_tuples: int | None = None) -> int:
+    """The planner's estimate: tuples per page at the last ANALYZE times the pages now; for a table
+    never analyzed, the statistics' live tuples (None or 0 with pages: unknown, -1)."""
     pages_now = heap_bytes / 8192
     if reltuples < 0:
-        return -1
+        if live_tuples:
+            return live_tuples
+        return 0 if pages_now == 0 else -1
     if relpages > 0:
         return round(reltuples / relpages * pages_now)
     return 0 if pages_now == 0 else -1
@@ -129,8 +137,8 @@ def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozense
         rows = conn.execute(_TABLES.format(sizes=_SIZES_FROM_CATALOG), params).fetchall()
     finally:
         conn.execute("RESET lock_timeout")
-    tables = tuple(TableSize(oid, QualifiedName(schema, name), size, expected_rows(reltuples, relpages, heap))
-                   for oid, schema, name, size, reltuples, relpages, heap in rows)
+    tables = tuple(TableSize(oid, QualifiedName(schema, name), size, expected_rows(reltuples, relpages, heap, live))
+                   for oid, schema, name, size, reltuples, relpages, heap, live in rows)
     large_objects = None
     if not plan.is_selection:  # a selection is dumped with --no-blobs
         has_any, lo_bytes = conn.execute(_LARGE_OBJECTS).fetchone()
