@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install bench screenshots clean
+.PHONY: demo test lint lock install bench screenshots clean
 
-$(BIN)/pgbackup-tui: pyproject.toml
+# The exact versions in requirements.lock, then the project itself without resolving again.
+# pip check fails when pyproject.toml asks for something the lock lacks: then run `make lock`.
+$(BIN)/pgbackup-tui: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,sandbox]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	@touch $@
 
 install: $(BIN)/pgbackup-tui
@@ -16,8 +20,21 @@ install: $(BIN)/pgbackup-tui
 demo: install
 	$(BIN)/pgbackup-tui demo
 
-test: install
+test: lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# ruff, mypy and the import contract (core/ never imports ui/ or textual), as configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Rewrite requirements.lock from pyproject.toml's ranges, keeping the pins that still fit;
+# `make lock LOCK_ARGS=--upgrade` moves every pin to the newest release its range allows.
+lock:
+	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet uv; }
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra sandbox --extra dev --universal \
+		--output-file requirements.lock $(LOCK_ARGS)
 
 bench: install
 	$(BIN)/python scripts/bench_progress.py
@@ -26,4 +43,4 @@ screenshots: install
 	$(BIN)/python scripts/take_screenshots.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
