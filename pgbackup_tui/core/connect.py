@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .config import ServerProfile
 from .errors import ConnectError, UsageError
-from .server_text import PREFERRED_CLIENT_ENCODING, prepare_text
+from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare_text, refuses_client_encoding
 
 APP_NAME = "pgbackup-tui"
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -129,11 +129,18 @@ def connect(
 
     Text comes back as str on a database of any encoding, SQL_ASCII included (server_text.py).
     """
-    kwargs: dict[str, object] = {"autocommit": True, "application_name": application_name}
+    # UTF8 from the start (and not PGCLIENTENCODING, which may name one the database cannot convert to).
+    kwargs: dict[str, object] = {"autocommit": True, "application_name": application_name,
+                                 "client_encoding": PREFERRED_CLIENT_ENCODING}
     if target.password is not None:
         kwargs["password"] = target.password
     try:
-        conn = psycopg.connect(target.conninfo(dbname), **kwargs)
+        try:
+            conn = psycopg.connect(target.conninfo(dbname), **kwargs)
+        except psycopg.OperationalError as exc:
+            if not refuses_client_encoding(exc):
+                raise
+            conn = psycopg.connect(target.conninfo(dbname), **(kwargs | {"client_encoding": RAW_CLIENT_ENCODING}))
     except psycopg.OperationalError as exc:
         raise connect_error(target, exc, dbname) from None
     try:

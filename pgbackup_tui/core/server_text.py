@@ -76,6 +76,12 @@ def session_client_encoding(conn: psycopg.Connection) -> str:
     return conn.info.parameter_status("client_encoding") or ""
 
 
+def refuses_client_encoding(exc: psycopg.Error) -> bool:
+    """Whether a connection failed because the database cannot convert to the client encoding asked for."""
+    message = str(exc)
+    return "conversion between" in message and "is not supported" in message
+
+
 def prepare_text(conn: psycopg.Connection) -> None:
     """Set the session's client encoding (see the module's docstring) and psycopg's text adapters.
 
