@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(restore)
     restore.add_argument("--db", required=True, help="target database")
     restore.add_argument("--create", action="store_true", help="create the target database (it must not exist)")
-    restore.add_argument("--clean", action="store_true", help="drop the archive's objects in the target first")
+    restore.add_argument("--clean", action="store_true",
+                         help="replace the existing database (restored beside it, swapped in on success), or with "
+                              "--table only those tables (one transaction)")
+    restore.add_argument("--keep-old", action="store_true",
+                         help="with --clean of a whole database: keep the replaced database under another name")
+    restore.add_argument("--dry-run", action="store_true",
+                         help="check the archive and the target and say what would be created or dropped; change nothing")
     restore.add_argument("--jobs", type=int, default=1)
     restore.add_argument("--single-transaction", action="store_true", help="all or nothing")
     restore.add_argument("--no-owner", action="store_true")

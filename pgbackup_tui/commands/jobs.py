@@ -22,7 +22,7 @@ from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.dump import DumpJob
 from ..core.errors import ConnectError, UsageError
-from ..core.identifiers import parse_qualified_name, parse_schema_name
+from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
@@ -89,7 +89,7 @@ def build_job(args: argparse.Namespace) -> Job:
         archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
         create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
         no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
-        allow_older_server=args.allow_older_server,
+        allow_older_server=args.allow_older_server, keep_old=args.keep_old, dry_run=args.dry_run,
     )
     plan.validate()
     return RestoreJob(replace(plan, target=with_prompted_password(target)))
@@ -152,13 +152,18 @@ def run_job_command(args: argparse.Namespace) -> int:
     asyncio.run(_run(job))
     result = job.result
     assert result is not None
+    if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
+        for line in result.details["dry_run"]:
+            print(printable(line))  # what would be done, on stdout: it is the command's result
+        return result.exit_code
     if result.state == JobState.SUCCEEDED and result.output_path is not None and reporter.mode != "jsonl":
         print(result.output_path)  # with jsonl, stdout is JSON lines only: the path is in `finished`
     elif result.state != JobState.SUCCEEDED:
-        print(f"pgbackup-tui: {result.state.value}: {result.message}", file=sys.stderr)
+        print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
     if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
-        print(result.message, file=sys.stderr)
-    for line in result.details.get("added", []) + result.details.get("left_out", []):
+        print(printable(result.message), file=sys.stderr)
+    not_kept = [f"not kept: {line}" for line in result.details.get("not_kept", [])]
+    for line in result.details.get("added", []) + result.details.get("left_out", []) + not_kept:
         if reporter.mode != "plain":  # in plain mode the log already said it
-            print(f"pgbackup-tui: {line}", file=sys.stderr)
+            print(f"pgbackup-tui: {printable(line)}", file=sys.stderr)
     return result.exit_code

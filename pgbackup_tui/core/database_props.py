@@ -164,8 +164,13 @@ class DatabaseMaker:
         self.not_kept: list[str] = []
 
     def _session(self, conn: psycopg.Connection) -> None:
+        # pg_dump's preamble for its own session. Only client_encoding matters here; a newer
+        # pg_dump's settings (transaction_timeout, 17+) do not exist on an older server: skip those.
         for statement in self.script.session:
-            conn.execute(statement)
+            try:
+                conn.execute(statement)
+            except psycopg.errors.UndefinedObject:
+                pass
 
     def create(self, conn: psycopg.Connection, target_name: str) -> None:
         """CREATE DATABASE as dumped, then its owner. Raises TargetError if the database cannot be made."""

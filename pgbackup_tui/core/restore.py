@@ -74,6 +74,7 @@ class RestoreJob(Job):
         self._maker: DatabaseMaker | None = None
         self._table_clean: TableClean | None = None
         self._came_along: list[str] = []
+        self._kept_as: str | None = None  # --keep-old: the replaced database's new name
         self._workdir: Path | None = None
         self._errors_ignored = 0
         self._lock_check: tuple[float, float] | None = None  # deadlock_timeout for the restore's sessions, the server's
@@ -100,7 +101,7 @@ class RestoreJob(Job):
             self._maker = await self.in_thread(create_database, plan.target, self._maintenance_db(), into, script,
                                                self.log)
         await self._run_restore(check, replace(plan, dbname=into), list_file)
-        not_kept = await self.in_thread(finish_database, plan.target, self._maintenance_db(), self._maker, into,
+        not_kept = await self.in_thread(finish_database, plan.target, self._maker, into,
                                         self.log)
         if mode == "replace":
             await self._swap(into)
@@ -112,8 +113,8 @@ class RestoreJob(Job):
                        f"ignored by pg_restore; see {self.log_path}")
         else:
             message = f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} in {self.elapsed_s:.1f}s"
-        if not_kept:
-            message += f" ({len(not_kept)} database setting(s) not kept: see the log)"
+        if self._kept_as:
+            message += f"; the previous '{plan.dbname}' is kept as '{self._kept_as}'"
         return Outcome(message=message, errors_ignored=self._errors_ignored, details=details)
 
     def _mode(self, check: ArchiveCheck) -> str:
@@ -148,6 +149,10 @@ class RestoreJob(Job):
         else:
             tool = "psql" if check.info.format == "plain" else "pg_restore"
             argv = restore_command(plan, check.info.format, check.tools, list_file=list_file)
+            if tool == "pg_restore" and self._created_database and self.plan.clean:
+                # What replaces the user's database must be complete: any error stops it here,
+                # the new database is dropped and the target stays as it was.
+                argv.insert(1, "--exit-on-error")
 
         def on_line(line: str) -> None:
             self._watch(line)
@@ -183,6 +188,7 @@ class RestoreJob(Job):
         self._created_database = None
         self.log(f"'{plan.dbname}' is now the restored database; the previous one is '{old}'")
         if plan.keep_old:
+            self._kept_as = old
             self.log(f"kept the previous database as '{old}' (--keep-old): drop it when you no longer need it")
             return
         try:

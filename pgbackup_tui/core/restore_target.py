@@ -42,12 +42,14 @@ def create_database(target: Target, maintenance_db: str, name: str, sql: bytes |
     return maker
 
 
-def finish_database(target: Target, maintenance_db: str, maker: DatabaseMaker | None, name: str, log: Log) -> list[str]:
+def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log) -> list[str]:
     """The database's own settings, comment and grants, once its contents are restored.
     Returns what could not be kept (one line each), also logged as warnings."""
     if maker is None:
         return []
-    with connect(target, maintenance_db) as conn:
+    # In the database itself, as pg_restore --create does: a comment's text then reaches the
+    # shared catalog in that database's encoding, byte for byte as it was dumped.
+    with connect(target, name) as conn:
         maker.finish(conn)
     for line in maker.not_kept:
         log(f"not kept on '{name}': {line}", level="warning")

@@ -1,0 +1,365 @@
+"""restore --create keeps what the database was; --clean leaves the target either restored or as it was.
+
+Every test runs on two real clusters of different majors (the `cluster` fixture): the database
+properties, partitions, dependent views and foreign keys behave differently enough across majors
+that one is not proof for the other.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from dbcompare import table_fingerprints
+from pgbackup_tui.core.sandbox import Sandbox
+
+
+@pytest.fixture(params=["sandbox", "other_sandbox"])
+def cluster(request: pytest.FixtureRequest) -> Sandbox:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def names(cluster: Sandbox) -> Iterator[list[str]]:
+    """Database names a test makes; all dropped afterwards, with anything a restore left beside them."""
+    made: list[str] = []
+    yield made
+    for name in made + scratch_databases(cluster):
+        cluster.drop_database(name)
+
+
+def new_name(made: list[str], prefix: str = "t") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    made.append(name)
+    return name
+
+
+def scratch_databases(cluster: Sandbox) -> list[str]:
+    return [n for n in cluster.psql("SELECT datname FROM pg_database WHERE datname LIKE 'pgbackup\\_%'").split() if n]
+
+
+def dump(cluster: Sandbox, db: str, out: Path, *extra: str) -> Path:
+    result = run_cli("dump", "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir), "--db", db,
+                     "--output", str(out), *extra)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def restore(cluster: Sandbox, archive: Path, db: str, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli("restore", str(archive), "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir),
+                   "--db", db, *extra)
+
+
+def database_props(cluster: Sandbox, db: str) -> dict[str, str]:
+    """Everything `pg_restore --create` keeps about a database itself, in comparable form."""
+    provider = "datlocprovider::text" if cluster.major >= 15 else "'c'"
+    row = cluster.psql(
+        f"""SELECT pg_encoding_to_char(encoding), datcollate, datctype, {provider},
+                   pg_get_userbyid(datdba), coalesce(shobj_description(oid, 'pg_database'), ''),
+                   (SELECT coalesce(string_agg(a.grantee::regrole::text || ':' || a.privilege_type, ',' ORDER BY 1), '')
+                      FROM aclexplode(coalesce(datacl, acldefault('d', datdba))) a)
+            FROM pg_database WHERE datname = '{db}'""").strip()
+    keys = ["encoding", "collate", "ctype", "provider", "owner", "comment", "acl"]
+    props = dict(zip(keys, row.split("|"), strict=True))
+    props["settings"] = cluster.psql(
+        f"""SELECT coalesce(r.rolname, '*') || '=' || array_to_string(s.setconfig, ';')
+            FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+            LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = '{db}' ORDER BY 1""").strip()
+    return props
+
+
+def make_role(cluster: Sandbox, name: str) -> None:
+    cluster.psql(f"DO $$ BEGIN CREATE ROLE {name}; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+
+
+# -- restore --create ------------------------------------------------------------------------------
+
+
+def test_create_keeps_encoding_locale_owner_comment_settings_and_grants(cluster, home, names, tmp_path):
+    source, copy = new_name(names, "latin"), new_name(names, "copy")
+    for role in ("pgb_owner", "pgb_reader"):
+        make_role(cluster, role)
+    cluster.psql(f"CREATE DATABASE {source} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 OWNER pgb_owner")
+    cluster.psql(f"""COMMENT ON DATABASE {source} IS 'caf\u00e9; with ALTER DATABASE {source} inside
+and a second line';
+ALTER DATABASE {source} SET search_path = app, public;
+ALTER DATABASE {source} SET work_mem = '64MB';
+ALTER DATABASE {source} SET timezone_abbreviations = 'Australia';
+ALTER DATABASE {source} SET default_transaction_read_only = on;
+ALTER ROLE pgb_reader IN DATABASE {source} SET work_mem = '8MB';
+REVOKE CONNECT, TEMPORARY ON DATABASE {source} FROM PUBLIC;
+GRANT CONNECT, CREATE ON DATABASE {source} TO pgb_reader;""")
+    cluster.psql("SET default_transaction_read_only = off; CREATE TABLE t (a text); INSERT INTO t VALUES ('\u00e9t\u00e9')",
+                 source)
+    archive = dump(cluster, source, tmp_path / "latin.dump")
+
+    dry = restore(cluster, archive, copy, "--create", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "LATIN1" in dry.stdout and "create database" in dry.stdout
+    assert copy not in cluster.psql("SELECT datname FROM pg_database")  # a dry run creates nothing
+
+    result = restore(cluster, archive, copy, "--create")
+    assert result.returncode == 0, result.stderr
+    # default_transaction_read_only = on came back too, yet the restore itself could write:
+    # the database's settings are applied once its contents are in.
+    assert database_props(cluster, copy) == database_props(cluster, source)
+    assert cluster.psql("SELECT a FROM t", copy).strip() == "\u00e9t\u00e9"
+
+
+def test_create_names_what_it_could_not_keep(cluster, home, names, tmp_path):
+    """An owner or grantee role this server no longer has is reported, not fatal."""
+    source, target = new_name(names, "src"), new_name(names)
+    role = f"pgb_gone_{uuid.uuid4().hex[:6]}"
+    cluster.psql(f"CREATE ROLE {role}")
+    cluster.psql(f"CREATE DATABASE {source} OWNER {role}")
+    cluster.psql(f"GRANT CONNECT ON DATABASE {source} TO {role}")
+    archive = dump(cluster, source, tmp_path / "owned.dump", "--no-owner")
+    cluster.drop_database(source)
+    cluster.psql(f"DROP ROLE {role}")
+    result = restore(cluster, archive, target, "--create", "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    assert "not kept" in result.stderr and role in result.stderr, result.stderr
+    assert target in cluster.psql("SELECT datname FROM pg_database")
+
+
+# -- restore --table of a partitioned table --------------------------------------------------------
+
+
+def test_table_restore_of_a_partitioned_table_brings_its_partitions(cluster, home, names, tmp_path):
+    archive = dump(cluster, "shop", tmp_path / "shop.dump")
+    target = new_name(names)
+    result = restore(cluster, archive, target, "--create", "--table", "public.measurements", "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    expected = cluster.psql("SELECT count(*) FROM public.measurements", "shop").strip()
+    assert int(expected) > 0
+    assert cluster.psql("SELECT count(*) FROM public.measurements", target).strip() == expected
+    partitions = cluster.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.measurements'::regclass",
+                              target).strip()
+    assert partitions == cluster.psql(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.measurements'::regclass", "shop").strip()
+    dry = restore(cluster, archive, new_name(names), "--create", "--table", "public.measurements", "--dry-run")
+    assert "came along: TABLE public measurements_default" in dry.stdout
+
+
+# -- a selection brings what it needs from other schemas --------------------------------------------
+
+CROSS_SCHEMA = """
+CREATE TABLE public.base (id int PRIMARY KEY, v text);
+INSERT INTO public.base SELECT g, 'v' || g FROM generate_series(1, 100) g;
+CREATE VIEW public.evens AS SELECT id, v FROM public.base WHERE id % 2 = 0;
+CREATE SCHEMA other;
+CREATE TABLE other.t2 (a int);
+INSERT INTO other.t2 VALUES (1), (2);
+CREATE FUNCTION other.f() RETURNS int LANGUAGE sql AS 'SELECT 42';
+CREATE TYPE other.mood AS ENUM ('ok', 'meh');
+CREATE SCHEMA s_mv;
+CREATE MATERIALIZED VIEW s_mv.mv AS SELECT * FROM public.evens;
+CREATE VIEW s_mv.v2 AS SELECT a, other.f() AS f FROM other.t2;
+CREATE TABLE s_mv.plain (x int DEFAULT other.f(), m other.mood);
+INSERT INTO s_mv.plain (m) VALUES ('ok');
+CREATE TABLE public.unrelated (z int);
+"""
+
+
+def test_a_schema_selection_brings_what_its_objects_need_from_other_schemas(cluster, home, names, tmp_path):
+    source, target = new_name(names, "src"), new_name(names)
+    cluster.create_database(source)
+    cluster.psql(CROSS_SCHEMA, source)
+    result = run_cli("dump", "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir), "--db", source,
+                     "--schema", "s_mv", "--output", str(tmp_path / "s_mv.dump"), "--progress", "plain")
+    assert result.returncode == 0, result.stderr
+    assert "added view public.evens: needed by materialized view s_mv.mv" in result.stderr
+    assert "added table other.t2: needed by view s_mv.v2" in result.stderr
+    restored = restore(cluster, tmp_path / "s_mv.dump", target, "--create")
+    assert restored.returncode == 0, restored.stderr
+    assert cluster.psql("SELECT count(*) FROM s_mv.mv", target).strip() == "50"
+    assert cluster.psql("SELECT a, f FROM s_mv.v2 ORDER BY a", target).split() == ["1|42", "2|42"]
+    assert cluster.psql("SELECT x, m FROM s_mv.plain", target).strip() == "42|ok"
+    assert cluster.psql("SELECT to_regclass('public.unrelated') IS NULL", target).strip() == "t"
+
+
+def test_excluding_what_a_selection_needs_is_refused_before_dumping(cluster, home, names, tmp_path):
+    source = new_name(names, "src")
+    cluster.create_database(source)
+    cluster.psql(CROSS_SCHEMA, source)
+    result = run_cli("dump", "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir), "--db", source,
+                     "--schema", "s_mv", "--exclude-table", "public.evens", "--output", str(tmp_path / "x.dump"))
+    assert result.returncode == 2
+    assert "public.evens" in result.stderr and "needed by" in result.stderr
+    assert not (tmp_path / "x.dump").exists() and not (tmp_path / "x.dump.partial").exists()
+
+
+# -- --clean of some tables: one transaction ------------------------------------------------------
+
+FILM = """
+CREATE TABLE public.actor (id int PRIMARY KEY, name text);
+CREATE TABLE public.film_actor (actor_id int REFERENCES public.actor, film_id int, PRIMARY KEY (actor_id, film_id));
+CREATE TABLE public.casting_note (actor_id int, film_id int, note text,
+    FOREIGN KEY (actor_id, film_id) REFERENCES public.film_actor);
+CREATE VIEW public.actor_films AS SELECT a.name, fa.film_id FROM public.actor a JOIN public.film_actor fa ON fa.actor_id = a.id;
+CREATE VIEW public.busy_actors AS SELECT name, count(*) AS films FROM public.actor_films GROUP BY name;
+INSERT INTO public.actor SELECT g, 'actor ' || g FROM generate_series(1, 50) g;
+INSERT INTO public.film_actor SELECT 1 + g % 50, g FROM generate_series(1, 500) g;
+INSERT INTO public.casting_note VALUES (2, 1, 'first');
+"""
+
+
+def film_state(cluster: Sandbox, db: str) -> dict[str, str]:
+    state = table_fingerprints(cluster, db, ["public.actor", "public.film_actor", "public.casting_note"])
+    state["constraints"] = cluster.psql(
+        "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
+        db).strip()
+    state["views"] = cluster.psql("SELECT count(*) FROM public.busy_actors", db).strip()
+    return state
+
+
+def film_db(cluster: Sandbox, names: list[str], tmp_path: Path) -> tuple[str, Path, dict[str, str]]:
+    """A database with the film tables, its archive, and what the archive holds."""
+    db = new_name(names, "film")
+    cluster.create_database(db)
+    cluster.psql(FILM, db)
+    archive = dump(cluster, db, tmp_path / "film.dump")
+    return db, archive, film_state(cluster, db)
+
+
+def test_table_clean_replaces_a_table_that_views_and_foreign_keys_depend_on(cluster, home, names, tmp_path):
+    db, archive, dumped = film_db(cluster, names, tmp_path)
+    cluster.psql("DELETE FROM public.casting_note; DELETE FROM public.film_actor WHERE film_id > 100; "
+                 "INSERT INTO public.film_actor VALUES (1, 9999)", db)
+    dry = restore(cluster, archive, db, "--clean", "--table", "public.film_actor", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "drop table public.film_actor" in dry.stdout
+    assert "drop view public.busy_actors" in dry.stdout and "drop view public.actor_films" in dry.stdout
+    assert "drop foreign key casting_note_actor_id_film_id_fkey on public.casting_note" in dry.stdout
+    assert cluster.psql("SELECT count(*) FROM public.film_actor", db).strip() == "101"  # dry: untouched
+
+    result = restore(cluster, archive, db, "--clean", "--table", "public.film_actor")
+    assert result.returncode == 0, result.stderr
+    after = film_state(cluster, db)
+    assert after["public.film_actor"] == dumped["public.film_actor"]  # the archive's rows, no duplicates
+    assert after["constraints"] == dumped["constraints"]  # primary key and both foreign keys are back
+    assert after["views"] == dumped["views"]
+    assert after["public.casting_note"] != dumped["public.casting_note"]  # not selected: left as it was
+
+
+def test_table_clean_refuses_to_drop_a_view_the_archive_lacks(cluster, home, names, tmp_path):
+    db, archive, _ = film_db(cluster, names, tmp_path)
+    cluster.psql("CREATE VIEW public.made_later AS SELECT * FROM public.film_actor", db)
+    before = film_state(cluster, db)
+    result = restore(cluster, archive, db, "--clean", "--table", "public.film_actor")
+    assert result.returncode == 2
+    assert "view public.made_later" in result.stderr and "not in the archive" in result.stderr
+    assert film_state(cluster, db) == before
+
+
+def test_a_cancelled_table_clean_leaves_the_tables_as_they_were(cluster, home, names, tmp_path):
+    db, archive, _ = film_db(cluster, names, tmp_path)
+    cluster.psql("DELETE FROM public.film_actor WHERE film_id > 250", db)
+    before = film_state(cluster, db)
+    # A session reading the table holds the restore's DROP TABLE on its lock: cancel it there.
+    blocker = subprocess.Popen(
+        [str(cluster.bin_dir / "psql"), "-X", "-q", "-d", cluster.dsn(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert blocker.stdin is not None
+    blocker.stdin.write("BEGIN; LOCK TABLE public.film_actor IN ACCESS SHARE MODE; SELECT pg_sleep(60);\n")
+    blocker.stdin.flush()
+    job = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(archive), "--dsn", cluster.dsn(),
+                            "--bin-dir", str(cluster.bin_dir), "--db", db, "--clean", "--table", "public.film_actor"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            waiting = cluster.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' "
+                                   "AND wait_event_type = 'Lock' AND application_name LIKE 'pgbackup-tui%'").strip()
+            if waiting != "0":
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the restore never reached its DROP TABLE")
+        job.send_signal(signal.SIGINT)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        blocker.kill()
+        blocker.wait()
+    assert job.returncode == 130, stderr
+    assert film_state(cluster, db) == before
+
+
+# -- --clean of a whole database: restored beside it, swapped in ------------------------------------
+
+
+def test_whole_database_clean_with_partitions_swaps_in_the_restored_copy(cluster, home, names, tmp_path):
+    archive = dump(cluster, "shop", tmp_path / "shop.dump")
+    target = new_name(names)
+    cluster.psql(f"CREATE DATABASE {target} TEMPLATE shop")
+    cluster.psql("DELETE FROM public.measurements; CREATE TABLE public.stray (x int)", target)
+    dry = restore(cluster, archive, target, "--clean", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "restore into a new database beside" in dry.stdout and "swap" in dry.stdout
+
+    result = restore(cluster, archive, target, "--clean")
+    assert result.returncode == 0, result.stderr  # no "cannot drop inherited constraint" (exit 3)
+    assert table_fingerprints(cluster, target) == table_fingerprints(cluster, "shop")
+    assert cluster.psql("SELECT to_regclass('public.stray') IS NULL", target).strip() == "t"
+    assert scratch_databases(cluster) == []  # the old one is dropped, nothing else left
+
+
+def test_whole_database_clean_keeps_the_old_one_when_asked(cluster, home, names, tmp_path):
+    archive = dump(cluster, "shop", tmp_path / "shop.dump")
+    target = new_name(names)
+    cluster.psql(f"CREATE DATABASE {target} TEMPLATE shop")
+    cluster.psql("CREATE TABLE public.mine (x int); INSERT INTO public.mine VALUES (7)", target)
+    result = restore(cluster, archive, target, "--clean", "--keep-old")
+    assert result.returncode == 0, result.stderr
+    kept = scratch_databases(cluster)
+    assert len(kept) == 1 and kept[0] in result.stderr
+    assert cluster.psql("SELECT x FROM public.mine", kept[0]).strip() == "7"
+
+
+def test_a_failing_whole_database_clean_leaves_the_target_as_it_was(cluster, home, names, tmp_path):
+    """The archive's objects belong to a role this server lacks: the restore fails in the new
+    database, which is dropped; the target is not touched."""
+    source, target = new_name(names, "src"), new_name(names)
+    role = f"pgb_absent_{uuid.uuid4().hex[:6]}"
+    cluster.psql(f"CREATE ROLE {role}")
+    cluster.create_database(source)
+    cluster.psql(f"CREATE TABLE public.owned (x int); ALTER TABLE public.owned OWNER TO {role}", source)
+    archive = dump(cluster, source, tmp_path / "owned.dump")
+    cluster.drop_database(source)
+    cluster.psql(f"DROP ROLE {role}")
+    cluster.create_database(target)
+    cluster.psql("CREATE TABLE public.precious (x int); INSERT INTO public.precious VALUES (1)", target)
+    result = restore(cluster, archive, target, "--clean")
+    assert result.returncode == 1, result.stderr
+    assert "is unchanged" in result.stderr
+    assert cluster.psql("SELECT x FROM public.precious", target).strip() == "1"
+    assert scratch_databases(cluster) == []
+
+
+def test_whole_database_clean_refuses_while_others_are_connected(cluster, home, names, tmp_path):
+    archive = dump(cluster, "shop", tmp_path / "shop.dump")
+    target = new_name(names)
+    cluster.create_database(target)
+    other = subprocess.Popen([str(cluster.bin_dir / "psql"), "-X", "-q", "-d", cluster.dsn(target), "-c",
+                              "SELECT pg_sleep(30)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while cluster.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}'").strip() == "0":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        result = restore(cluster, archive, target, "--clean")
+    finally:
+        other.kill()
+        other.wait()
+    assert result.returncode == 2
+    assert "other session" in result.stderr
+    assert scratch_databases(cluster) == []
