@@ -223,3 +223,19 @@ def test_printable_shows_bytes_that_are_not_utf8() -> None:
     assert printable(name) == '"s\\xe9"."café"'
     assert printable(name).encode("utf-8")  # safe for any log or terminal
     assert printable("日本.東京") == "日本.東京"
+
+
+@pytest.mark.parametrize("case", [CASES[0]], ids=["SQL_ASCII"])  # only SQL_ASCII names hold non-text bytes
+def test_names_that_are_not_utf8_print_as_escapes(sandbox: Sandbox, home: Path, encoded_dbs: tuple[str, str],
+                                                  case: Case) -> None:
+    """A terminal that takes only UTF-8 gets \\xNN for a SQL_ASCII name's other bytes, never a traceback."""
+    source, copy = encoded_dbs
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    table = str(case.qualified(case.table))
+    archive = dump(sandbox, source, "--table", table, env=env)
+    assert printable(table) == '"s\\xe9ma"."t\\xff\\xfe"'
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source, "--progress", "none", "--table", table, env=env)
+    assert result.returncode == 0 and 'added schema "s\\xe9ma"' in result.stderr, result.stderr
+    restore(sandbox, archive, copy)
+    key = (case.schema, case.table)
+    assert fingerprint(sandbox, copy) == {key: fingerprint(sandbox, source)[key]}
