@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+from pgbackup_tui.core.pgtools import find_client_tools
 from pgbackup_tui.core.sandbox import Sandbox
 
 # pg_dump (15.14+, 16.10+, 17.6+) writes \restrict / \unrestrict lines with a random key per run.
@@ -17,7 +18,9 @@ _RESTRICT = re.compile(r"^\\(un)?restrict\b.*$", re.M)
 
 def schema_sql(sandbox: Sandbox, dbname: str) -> str:
     """`pg_dump --schema-only` of the database, minus the per-run \\restrict key lines."""
-    out = subprocess.run(["pg_dump", "--schema-only", f"--dbname={sandbox.dsn(dbname)}"],
+    # The server's own major (not PATH's pg_dump: Debian's dispatcher, absent on other machines).
+    pg_dump = find_client_tools(sandbox.major).pg_dump
+    out = subprocess.run([pg_dump, "--schema-only", f"--dbname={sandbox.dsn(dbname)}"],
                          check=True, capture_output=True, text=True).stdout
     return _RESTRICT.sub("", out)
 
