@@ -70,9 +70,9 @@ def terminal(sandbox, home):
     term.close()
 
 
-def test_back_up_a_database_as_a_person_would(terminal, home):
+def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
     terminal.wait_for("sandbox")
-    terminal.wait_for("PostgreSQL 15")  # the server node connected and shows its version
+    terminal.wait_for(f"PostgreSQL {sandbox.major}")  # the server node connected and shows its version
     terminal.move_to("server sandbox")
     terminal.keys("Enter")  # open the server
     terminal.wait_for("shop")

@@ -24,6 +24,7 @@ from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.jobs import JobState, LogLine, ProgressUpdated
+from pgbackup_tui.core.pgtools import tools_for_archive
 from pgbackup_tui.core.plans import DumpFormat, DumpPlan, RestorePlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress_dump import expected_rows
@@ -110,7 +111,9 @@ def assert_monotonic_and_done(snapshots: list[ProgressSnapshot]) -> None:
 
 
 def toc_table_data(archive: Path) -> int:
-    listing = subprocess.run(["pg_restore", "--list", str(archive)], check=True, capture_output=True, text=True).stdout
+    # The newest pg_restore reads every archive (PATH's may be Debian's dispatcher, or none).
+    pg_restore = tools_for_archive(None).pg_restore
+    listing = subprocess.run([pg_restore, "--list", str(archive)], check=True, capture_output=True, text=True).stdout
     return sum(1 for entry in parse_toc(listing).entries if entry.desc == "TABLE DATA")
 
 
@@ -353,8 +356,8 @@ async def test_an_autovacuum_ahead_of_a_restores_index_is_foreseen_then_counted_
     dumped = await DumpJob(DumpPlan(target=target, dbname=fresh_db_name)).run()
     assert dumped.state == JobState.SUCCEEDED, dumped.message
     job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=fresh_db_name))
-    listing = subprocess.run(["pg_restore", "--list", "--verbose", str(dumped.output_path)], check=True,
-                             capture_output=True, text=True).stdout  # --verbose: an index's table
+    listing = subprocess.run([tools_for_archive(None).pg_restore, "--list", "--verbose", str(dumped.output_path)],
+                             check=True, capture_output=True, text=True).stdout  # --verbose: an index's table
     tracker = RestoreProgress(job, job.plan, identify_archive(dumped.output_path), parse_toc(listing),
                               read_manifest(dumped.output_path))
     probe = ServerProbe(target, fresh_db_name, job.application_name, indexes=True)
