@@ -167,6 +167,8 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
     not_an_archive = tmp_path / "notes.txt"
     not_an_archive.write_text("hello\n")
 
+    sandbox.drop_database("shop_restored")
+    sandbox.create_database("shop_restored")  # --clean replaces an existing database
     dialog = RestoreDialog(dumped.output_path, {"sandbox": target}, "sandbox", "other")
     app = DialogHost(dialog)
     async with app.run_test(size=SIZE) as pilot:
@@ -200,6 +202,12 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
         await pilot.press("enter")
         assert start.disabled and app.results == []
         await pilot.press("d")
+        # The name is confirmed: the dialog works out what --clean will do (a dry run of the real
+        # job) and allows Start only once it has shown that.
+        await settle(app, pilot)
+        summary = text_of(dialog.query_one("#restore-summary", Static))
+        assert "restore into a new database beside 'shop_restored'" in summary, summary
+        assert "swap names" in summary
         assert not start.disabled
         await pilot.press("enter")
         await pilot.pause()
@@ -209,6 +217,7 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
     assert isinstance(plan, RestorePlan)
     assert (plan.archive, plan.dbname, plan.create, plan.clean) == (dumped.output_path, "shop_restored", False, True)
     assert plan.target is target
+    sandbox.drop_database("shop_restored")
 
 
 # -- ConfirmScreen -----------------------------------------------------------------------------

@@ -3,13 +3,16 @@
 The archive is identified as soon as its path is typed (format, or one line saying why it is
 not an archive), in a thread worker since the path may be on a slow mount. The database name
 defaults to `<source db>_restored`, a new database, so that a restore never touches the
-source unless the user picks it. Restoring into an existing database with --clean drops its
-objects first: Start stays disabled until the user has typed that database's name.
+source unless the user picks it. Restoring into an existing database with --clean replaces it
+(or, for an archive of some tables, those tables): Start stays disabled until the user has typed
+that database's name and the dialog has shown what the restore will drop, worked out by a dry
+run of the real job (the archive read through, the target's dependent views looked up).
 """
 
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from ...core.connect import Target
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import quote_ident
 from ...core.plans import RestorePlan, restore_command
+from ...core.restore import RestoreJob
 
 RESTORED_SUFFIX = "_restored"
 
@@ -44,7 +48,7 @@ def restore_summary(plan: RestorePlan, archive_format: str) -> str:
     if plan.create:
         lines.append(f"CREATE DATABASE {quote_ident(plan.dbname)} {where}, then:")
     elif plan.clean:
-        lines.append(f"into the existing database {quote_ident(plan.dbname)} {where}, dropping its objects first:")
+        lines.append(f"replacing the database {quote_ident(plan.dbname)} {where} (restored beside it, then swapped in):")
     else:
         lines.append(f"into the existing, empty database {quote_ident(plan.dbname)} {where}:")
     argv = restore_command(plan, archive_format)
@@ -113,7 +117,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
     RestoreDialog #restore-summary {
         margin-top: 1;
         height: auto;
-        max-height: 6;
+        max-height: 8;
+        overflow-y: auto;
         color: $text-accent;
     }
     RestoreDialog #restore-warning {
@@ -142,6 +147,15 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         Binding("escape", "cancel", "Cancel", id="restore_dialog.cancel"),
     ]
 
+    class CleanPreviewed(Message):
+        """A dry run of `plan` said what it would do (lines), or why it cannot (error)."""
+
+        def __init__(self, plan: RestorePlan, lines: list[str], error: str | None) -> None:
+            super().__init__()
+            self.plan = plan
+            self.lines = lines
+            self.error = error
+
     class ArchiveChecked(Message):
         """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error."""
 
@@ -164,6 +178,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self._manifest: dict[str, Any] | None = None
         self._archive_error: str | None = None
         self._suggested_db = suggested_database(None, default_dbname)
+        self._preview: CleanPreviewed | None = None  # what the last dry run of a --clean said
+        self._previewing: RestorePlan | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -182,7 +198,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
                 yield Input(value=self._suggested_db, compact=True, id="target-db")
             with Horizontal(classes="row"):
                 yield Checkbox("create new database", value=True, compact=True, id="create")
-                yield Checkbox("--clean (drop its objects first)", compact=True, disabled=True, id="clean")
+                yield Checkbox("--clean (replace it)", compact=True, disabled=True, id="clean")
             with Horizontal(classes="row"):
                 yield Label("Jobs", classes="field-label")
                 yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs")
@@ -290,8 +306,30 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         except UsageError as exc:
             return str(exc)
         if self.needs_typed_name and not self.typed_name_matches:
-            return f"--clean drops the objects in '{plan.dbname}': type its name to confirm"
+            return f"--clean replaces what is in '{plan.dbname}': type its name to confirm"
+        if plan.clean:
+            preview = self._preview_of(plan)
+            if preview is None:
+                return "working out what --clean will drop…"
+            return preview.error
         return None
+
+    def _preview_of(self, plan: RestorePlan) -> CleanPreviewed | None:
+        preview = self._preview
+        return preview if preview is not None and preview.plan == plan else None
+
+    # -- what --clean will drop ------------------------------------------------------------------
+    @work(exclusive=True, exit_on_error=False, group="restore-clean-preview", description="dry run of --clean")
+    async def _preview_clean(self, plan: RestorePlan) -> None:
+        result = await RestoreJob(replace(plan, dry_run=True)).run()
+        lines = list(result.details.get("dry_run", []))
+        self.post_message(self.CleanPreviewed(plan, lines, None if lines else result.message))
+
+    @on(CleanPreviewed)
+    def _clean_previewed(self, message: CleanPreviewed) -> None:
+        self._preview = message
+        self._previewing = None
+        self._refresh()
 
     # -- keeping the form consistent -------------------------------------------------------------
     @on(Input.Changed, "#archive")
@@ -327,8 +365,15 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self.query_one("#confirm-label", Label).update(f"Type {dbname} to confirm:")
 
         plan = self.build_plan()
+        if (plan is not None and plan.clean and self.typed_name_matches and self._preview_of(plan) is None
+                and self._previewing != plan and self._info is not None):
+            self._previewing = plan
+            self._preview_clean(plan)
         problem = self._plan_problem(plan)
         summary = restore_summary(plan, self._info.format) if plan is not None and self._info and dbname else ""
+        preview = self._preview_of(plan) if plan is not None else None
+        if preview is not None and preview.lines:
+            summary = "\n".join(preview.lines[1:])  # the first line only says the archive reads
         self.query_one("#restore-summary", Static).update(summary)
         for widget_id, text in (("#restore-warning", self._source_warning(plan)), ("#restore-error", problem or "")):
             line = self.query_one(widget_id, Static)
