@@ -10,6 +10,7 @@ a session that converts nothing.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from cliutil import run_cli
 from pgbackup_tui.core import inspect
 from pgbackup_tui.core.connect import connect, target_from_dsn
 from pgbackup_tui.core.identifiers import QualifiedName, always_quote, parse_qualified_name, printable
+from pgbackup_tui.core.pgtools import find_client_tools
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.server_text import session_client_encoding
 from pgbackup_tui.ui.inspection import inspect_database, inspect_server
@@ -54,6 +56,9 @@ CASES = [
     # SS2 (half-width katakana) and SS3 (JIS X 0212: 丂) characters as well as JIS X 0208.
     Case("EUC_JP", "euc_jp", "日本".encode("euc_jp"), "東京".encode("euc_jp"), "大阪".encode("euc_jp"),
          ("こんにちは ｶﾀｶﾅ 丂".encode("euc_jp"), "漢字テーブル".encode("euc_jp"))),
+    # 0x81 and 0x8d are valid WIN1252 to the server but have no UTF8 equivalent: pg_dump must not convert.
+    Case("WIN1252", "cp1252", "Ümlaut".encode("cp1252"), "€uro".encode("cp1252"), "Œuvre".encode("cp1252"),
+         (b"dirty \x81 and \x8d", "€ ‰ œ".encode("cp1252"))),
 ]
 
 
@@ -85,7 +90,7 @@ def load_case(sandbox: Sandbox, dbname: str, case: Case) -> None:
             for i, value in enumerate(case.values, start=1):
                 conn.execute(b"INSERT INTO " + qualified + b" VALUES (%d, " % i + _literal(value) + b", "
                              + _literal(table) + b")")
-        conn.execute(b"COMMENT ON TABLE " + schema + b"." + _quote(case.table) + b" IS " + _literal(case.values[0]))
+        conn.execute(b"COMMENT ON TABLE " + schema + b"." + _quote(case.table) + b" IS " + _literal(case.values[-1]))
         conn.execute(b"ANALYZE")
 
 
@@ -146,7 +151,7 @@ def test_inspect_reads_names_and_data_as_stored(sandbox: Sandbox, case: Case, en
         databases = {db.name: db for db in inspect.list_databases(conn)}
     assert databases[source].encoding == case.encoding
     with connect(target, source) as conn:
-        # Converted to UTF8 where the server can; SQL_ASCII's bytes as they are.
+        # Our sessions: converted to UTF8 where the server can; SQL_ASCII's bytes as they are.
         assert session_client_encoding(conn) == ("SQL_ASCII" if case.encoding == "SQL_ASCII" else "UTF8")
         schemas = {s.name: s for s in inspect.list_schemas(conn)}
         assert schemas[case.text(case.schema)].table_count == 2
@@ -159,7 +164,7 @@ def test_inspect_reads_names_and_data_as_stored(sandbox: Sandbox, case: Case, en
         # Text other than names, and a str sent back as a parameter, are the stored bytes too.
         comment = conn.execute("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.relname = %s",
                                (case.text(case.table),)).fetchone()
-        assert comment == (case.text(case.values[0]),)
+        assert comment == (case.text(case.values[-1]),)
 
 
 def test_tui_data_layer_lists_the_names(sandbox: Sandbox, case: Case, encoded_dbs: tuple[str, str]) -> None:
@@ -211,6 +216,20 @@ def test_restore_table_from_a_whole_archive(sandbox: Sandbox, home: Path, case: 
                                             encoded_dbs: tuple[str, str]) -> None:
     source, copy = encoded_dbs
     archive = dump(sandbox, source)
+    restore(sandbox, archive, copy, "--table", str(case.qualified(case.table)))
+    key = (case.schema, case.table)
+    assert fingerprint(sandbox, copy) == {key: fingerprint(sandbox, source)[key]}
+
+
+def test_restore_table_from_an_archive_pg_dump_wrote(sandbox: Sandbox, home: Path, case: Case,
+                                                     encoded_dbs: tuple[str, str], tmp_path: Path) -> None:
+    """An archive from anyone's pg_dump, in the database's own encoding: --table still finds its names."""
+    source, copy = encoded_dbs
+    archive = tmp_path / "native.dump"
+    tools = find_client_tools(sandbox.major)
+    env = {**os.environ, "PGCLIENTENCODING": case.encoding}
+    subprocess.run([tools.pg_dump, "--format=custom", f"--file={archive}", f"--dbname={sandbox.dsn(source)}"],
+                   check=True, env=env, capture_output=True)
     restore(sandbox, archive, copy, "--table", str(case.qualified(case.table)))
     key = (case.schema, case.table)
     assert fingerprint(sandbox, copy) == {key: fingerprint(sandbox, source)[key]}

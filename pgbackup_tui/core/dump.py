@@ -27,7 +27,7 @@ from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress_dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
-from .server_text import PREFERRED_CLIENT_ENCODING, session_client_encoding
+from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
 
 
@@ -43,7 +43,9 @@ class DumpPreflight:
     extensions: list[dict[str, str]] = field(default_factory=list)
     inventory: DumpInventory | None = None  # tables to copy, with sizes: for progress (#4)
     inventory_error: str | None = None
-    client_encoding: str = PREFERRED_CLIENT_ENCODING  # pg_dump's, as our session had it (server_text.py)
+    # pg_dump's client encoding (the database's own) and Python's codec for names in it (server_text.py)
+    client_encoding: str = PREFERRED_CLIENT_ENCODING
+    name_codec: str = "utf-8"
 
 
 class DumpJob(Job):
@@ -78,7 +80,8 @@ class DumpJob(Job):
             self._claim(partial, directory=False)
 
         argv = dump_argv(plan, pre.tools, dump_target, fmt=run_format,
-                         exclude_relations=pre.selection.exclude if pre.selection else ())
+                         exclude_relations=pre.selection.exclude if pre.selection else (),
+                         name_codec=pre.name_codec)
         progress = self._start_progress(pre, run_format, dump_target)
         env = plan.target.child_env(self.application_name, client_encoding=pre.client_encoding)
         code = await self.run_process(argv, env, on_line=progress.on_line)
@@ -91,7 +94,7 @@ class DumpJob(Job):
         if run_format == "plain":
             check_plain_complete(dump_target)
         else:
-            toc = await self._read_toc(pre.tools, dump_target)
+            toc = await self._read_toc(pre.tools, dump_target, pre.client_encoding)
             if pre.selection is not None:
                 restore_list = await self._apply_selection(toc, pre, dump_target, partial, run_format != plan.format,
                                                            details)
@@ -165,16 +168,17 @@ class DumpJob(Job):
                 inventory_error = None
             except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
                 inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
-            client_encoding = session_client_encoding(conn)
+            client_encoding, name_codec = dump_encoding(conn)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
-                             inventory, inventory_error, client_encoding)
+                             inventory, inventory_error, client_encoding, name_codec)
 
     def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:
         """Track pg_dump from its start: catalog reading, then each table's COPY."""
         if pre.inventory_error:
             self.log(f"progress: could not read table sizes ({pre.inventory_error}); the percentage follows the clock",
                      level="warning")
-        progress = DumpProgress(self, pre.inventory or DumpInventory((), 0), self.plan, run_format, output)
+        progress = DumpProgress(self, pre.inventory or DumpInventory((), 0), self.plan, run_format, output,
+                                name_codec=pre.name_codec)
         if pre.inventory is not None and pre.inventory.tables:
             progress.watch_server(self.plan.target, self.plan.dbname)
         progress.enter_phase("schema")
@@ -210,15 +214,15 @@ class DumpJob(Job):
         else:
             path.touch(mode=0o600)
 
-    async def _read_toc(self, tools: ClientTools, archive: Path) -> Toc:
-        """Read the archive back: proves it is complete enough to list, and gives the TOC."""
+    async def _read_toc(self, tools: ClientTools, archive: Path, encoding: str) -> Toc:
+        """Read the archive back: proves it is complete enough to list, and gives the TOC (names in `encoding`)."""
         listing = archive.with_name(f".{archive.name}.toc")
         self._owned_paths.append(listing)
         code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(archive)],
                                       self.plan.target.child_env(), stdout_path=listing)
         if code != 0:
             raise ArchiveError(f"the new archive does not read back ({self.last_error()}); it was removed")
-        toc = parse_toc(listing.read_text(encoding="utf-8", errors="surrogateescape"))  # SQL_ASCII names
+        toc = parse_toc(decode_listing(listing.read_bytes(), encoding))
         listing.unlink(missing_ok=True)
         return toc
 

@@ -53,6 +53,17 @@ def always_quote(name: str) -> str:
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
+def in_encoding(text: str, codec: str) -> str:
+    """`text` for a child's argv that reads it in `codec` (Python's name for the child's client encoding).
+
+    Python writes argv as UTF-8 with surrogateescape: the str returned is the one it writes as
+    `text` encoded in `codec`. A SQL_ASCII name (already surrogate-escaped bytes) comes back as is.
+    """
+    if codec.replace("_", "-").lower() in ("utf-8", "utf8"):
+        return text
+    return text.encode(codec, "surrogateescape").decode("utf-8", "surrogateescape")
+
+
 def printable(text: str) -> str:
     """`text` for a human, a log or a terminal: each byte that was not UTF-8 shown as \\xNN."""
     return _ESCAPED_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .errors import UsageError
-from .identifiers import QualifiedName
+from .identifiers import QualifiedName, in_encoding
 
 if TYPE_CHECKING:  # only for annotations: keeps `import plans` (and the CLI's start) free of psycopg
     from .connect import Target
@@ -152,8 +152,10 @@ def dump_argv(
     *,
     fmt: str | None = None,
     exclude_relations: tuple[QualifiedName, ...] = (),
+    name_codec: str = "utf-8",
 ) -> list[str]:
     """pg_dump's argv for `plan`, writing to `output` in `fmt` (default: the plan's format).
+    Names are written for a pg_dump whose client encoding is `name_codec` (server_text.dump_encoding).
 
     A selection (tables/schemas) is dumped as "everything except the other relations", given
     here as `exclude_relations`, so that the schemas, types, functions and extensions the
@@ -180,7 +182,7 @@ def dump_argv(
     else:
         excluded = plan.exclude_tables
     for relation in excluded:
-        argv.append(f"--exclude-table={relation.pattern}")
+        argv.append(f"--exclude-table={in_encoding(relation.pattern, name_codec)}")
     return argv
 
 

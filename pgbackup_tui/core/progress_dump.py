@@ -87,9 +87,9 @@ _FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
 _LARGE_OBJECTS_LINE = "pg_dump: saving large objects"
 
 
-def _as_in_lines(name: str) -> str:
-    """A name as it reads in pg_dump's lines once Job decoded them (a SQL_ASCII name's non-UTF-8 bytes as U+FFFD)."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def _as_in_lines(name: str, codec: str) -> str:
+    """A name as it reads in pg_dump's lines (written in `codec`) once Job decoded them as UTF-8."""
+    return name.encode(codec, "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -177,12 +177,15 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
 class DumpProgress(ProgressTracker):
     """pg_dump's lines, pg_stat_progress_copy and the growing output -> a DumpJob's progress."""
 
-    def __init__(self, job: Job, inventory: DumpInventory, plan: DumpPlan, run_format: str, output: Path) -> None:
+    def __init__(self, job: Job, inventory: DumpInventory, plan: DumpPlan, run_format: str, output: Path,
+                 *, name_codec: str = "utf-8") -> None:
+        """`name_codec`: what pg_dump writes names in (server_text.dump_encoding)."""
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
                                       estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs)
         super().__init__(job, estimator)
         self.output = output
+        self.name_codec = name_codec
         self.compressed = dump_is_compressed(plan, run_format)
         self.fallback_estimate = ("table counts and output size" if plan.jobs == 1
                                   else "table counts and elapsed time")
@@ -191,7 +194,7 @@ class DumpProgress(ProgressTracker):
         for item in estimator.items:
             name = item.info.get("name")
             if name is not None:
-                self._by_verbose.setdefault(_as_in_lines(f"{name.schema}.{name.name}"), item)
+                self._by_verbose.setdefault(_as_in_lines(f"{name.schema}.{name.name}", name_codec), item)
                 self._by_oid[item.info["oid"]] = item
         # COPY text bytes and archive bytes per heap byte, learnt from the tables done so far.
         self._text = [TEXT_PER_HEAP * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
@@ -211,7 +214,7 @@ class DumpProgress(ProgressTracker):
         if match:
             name = match.group(1)
             for item in self.estimator.running():
-                if item.kind == "table" and _as_in_lines(item.info["name"].name) == name:
+                if item.kind == "table" and _as_in_lines(item.info["name"].name, self.name_codec) == name:
                     self.estimator.finish(item.key, now)
                     break
             return

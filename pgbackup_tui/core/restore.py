@@ -31,6 +31,7 @@ from .plans import RestorePlan, psql_files_argv, restore_command, restore_script
 from .progress_restore import RestoreProgress
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
 from .restore_target import create_database, drop_database, finish_database, scratch_database_name, swap_databases
+from .server_text import archive_encoding, decode_listing
 from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
@@ -297,8 +298,10 @@ class RestoreJob(Job):
                                    f"can read ({cause}); install postgresql-client-{tools.major + 1} or newer, "
                                    "or point --bin-dir at one; nothing was restored")
             raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
-        # A SQL_ASCII archive's names may not be UTF-8: keep their bytes, as --table names keep theirs.
-        return parse_toc(listing.read_text(encoding="utf-8", errors="surrogateescape"))
+        # Names are written in the archive's encoding (LATIN1, EUC_JP, SQL_ASCII bytes...): read them as
+        # the catalog's names read, so that --table finds them.
+        encoding = await self.in_thread(archive_encoding, tools.pg_restore, self.plan.archive)
+        return parse_toc(decode_listing(listing.read_bytes(), encoding))
 
     async def _selected_entries(self, check: ArchiveCheck, mode: str) -> set[int] | None:
         """The archive entries to restore (None: all). A --table selection brings its partitions

@@ -2,9 +2,14 @@
 turns its bytes into str.
 
 PostgreSQL converts between the database's encoding and the session's `client_encoding` when
-it can. We ask for UTF8 on every database that can convert to it (LATIN1, EUC_JP, WIN1252...),
-so that names and data reach Python, pg_dump's argv (which Python encodes as UTF-8) and
-pg_dump's messages in one encoding. A SQL_ASCII database stores bytes without any encoding
+it can. Our own sessions ask for UTF8 on every database that can convert to it (LATIN1, EUC_JP,
+WIN1252...), so that names are plain str. pg_dump, though, runs in the database's own encoding,
+as it does by default: no conversion, so the archive holds the very bytes stored, even those a
+conversion would refuse (WIN1252's 0x81, EUC_JP's user-defined area). Names on its argv are
+therefore written in that encoding (`dump_encoding`, identifiers.in_encoding), and so are the
+names in its messages and in the archive's table of contents (`archive_encoding`).
+
+A SQL_ASCII database stores bytes without any encoding
 (and the server converts nothing for it), so there we keep `client_encoding = SQL_ASCII` and
 carry its bytes in str with the `surrogateescape` error handler: valid UTF-8 reads as text,
 any other byte b becomes the lone surrogate U+DC00+b. Such a str goes back out as the very same
@@ -17,8 +22,13 @@ SQL_ASCII: its bytes as they are.
 
 from __future__ import annotations
 
+import re
+import subprocess
+from pathlib import Path
+
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg._encodings import pg2pyenc
 from psycopg.adapt import Buffer
 from psycopg.types import string as pg_string
 
@@ -104,3 +114,49 @@ def prepare_text(conn: psycopg.Connection) -> None:
     for dumper in _STR_DUMPERS:
         adapters.register_dumper(str, dumper)
 
+
+
+def python_codec(pg_encoding: str) -> str | None:
+    """Python's codec for text in `pg_encoding` as our str carry it (SQL_ASCII: UTF-8 + surrogates);
+    None when Python has none (EUC_TW, MULE_INTERNAL)."""
+    if pg_encoding == "SQL_ASCII":
+        return "utf-8"
+    try:
+        return pg2pyenc(pg_encoding.encode("ascii"))
+    except psycopg.NotSupportedError:
+        return None
+
+
+def dump_encoding(conn: psycopg.Connection) -> tuple[str, str]:
+    """(PGCLIENTENCODING for pg_dump, the codec its argv and messages use for our str), for the
+    database `conn` is connected to (by connect(), so after prepare_text)."""
+    server = conn.info.parameter_status("server_encoding") or ""
+    if session_client_encoding(conn) == RAW_CLIENT_ENCODING:
+        return server, "utf-8"  # our str carry the stored bytes already (prepare_text)
+    codec = python_codec(server)
+    if codec is None:  # no way to write a name in it ourselves: let the server convert to UTF8
+        return PREFERRED_CLIENT_ENCODING, "utf-8"
+    return server, codec
+
+
+_SET_ENCODING = re.compile(rb"^SET client_encoding = '([^']+)';$", re.MULTILINE)
+
+
+def archive_encoding(pg_restore: str | Path, archive: str | Path) -> str:
+    """The encoding an archive's names and data are written in (its `SET client_encoding`).
+
+    pg_restore prints the archive's fixed preamble, that line included, even for an empty list.
+    UTF8 when it cannot say (the caller's own listing of the archive reports the real error).
+    """
+    try:
+        result = subprocess.run([str(pg_restore), "--file=-", "--use-list=/dev/null", str(archive)],
+                                capture_output=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return PREFERRED_CLIENT_ENCODING
+    match = _SET_ENCODING.search(result.stdout)
+    return match.group(1).decode("ascii") if match else PREFERRED_CLIENT_ENCODING
+
+
+def decode_listing(data: bytes, pg_encoding: str) -> str:
+    """`pg_restore --list` output, written in `pg_encoding`, as str whose names match the catalog's."""
+    return data.decode(python_codec(pg_encoding) or "utf-8", "surrogateescape")
