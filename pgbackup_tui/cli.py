@@ -22,7 +22,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pgbackup-tui", description="Back up and restore PostgreSQL: a TUI, and headless subcommands.")
+    parser = _Parser(prog="pgbackup-tui",
+                     description="Back up and restore PostgreSQL: a TUI, and headless subcommands.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -52,9 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     dump = sub.add_parser("dump", help="pg_dump one database (whole or selected tables/schemas)")
     _add_source(dump)
     dump.add_argument("--db", required=True, help="database to dump")
-    dump.add_argument("--table", action="append", default=[], metavar="QNAME", help="a table as SQL writes it, e.g. public.orders or '\"Sales & Ops\".\"Order Items\"' (repeatable)")
+    dump.add_argument("--table", action="append", default=[], metavar="QNAME",
+                      help="a table as SQL writes it, e.g. public.orders or "
+                           "'\"Sales & Ops\".\"Order Items\"' (repeatable)")
     dump.add_argument("--schema", action="append", default=[], metavar="NAME", help="a whole schema (repeatable)")
-    dump.add_argument("--exclude-table", action="append", default=[], metavar="QNAME", help="leave a table out (repeatable)")
+    dump.add_argument("--exclude-table", action="append", default=[], metavar="QNAME",
+                      help="leave a table out (repeatable)")
     dump.add_argument("--format", choices=FORMATS, default="custom")
     dump.add_argument("--jobs", type=int, default=1, help="parallel workers (directory format only)")
     dump.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
@@ -63,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     only.add_argument("--data-only", action="store_true")
     dump.add_argument("--no-owner", action="store_true")
     dump.add_argument("--no-privileges", action="store_true")
-    dump.add_argument("--output", metavar="PATH", help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
+    dump.add_argument("--output", metavar="PATH",
+                      help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
     _add_progress(dump)
 
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
@@ -77,11 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--keep-old", action="store_true",
                          help="with --clean of a whole database: keep the replaced database under another name")
     restore.add_argument("--dry-run", action="store_true",
-                         help="check the archive and the target and say what would be created or dropped; change nothing")
+                         help="check the archive and the target and say what would be created or dropped; "
+                              "change nothing")
     restore.add_argument("--jobs", type=int, default=1)
     restore.add_argument("--single-transaction", action="store_true", help="all or nothing")
     restore.add_argument("--no-owner", action="store_true")
-    restore.add_argument("--table", action="append", default=[], metavar="QNAME", help="restore only this table and what it needs (repeatable)")
+    restore.add_argument("--table", action="append", default=[], metavar="QNAME",
+                         help="restore only this table and what it needs (repeatable)")
     restore.add_argument("--allow-older-server", action="store_true",
                          help="run a plain SQL file from a newer pg_dump on an older server anyway")
     _add_progress(restore)

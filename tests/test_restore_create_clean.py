@@ -88,7 +88,8 @@ def test_create_keeps_encoding_locale_owner_comment_settings_and_grants(cluster,
     source, copy = new_name(names, "latin"), new_name(names, "copy")
     for role in ("pgb_owner", "pgb_reader"):
         make_role(cluster, role)
-    cluster.psql(f"CREATE DATABASE {source} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 OWNER pgb_owner")
+    cluster.psql(f"CREATE DATABASE {source} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 "
+                 "OWNER pgb_owner")
     cluster.psql(f"""COMMENT ON DATABASE {source} IS 'caf\u00e9; with ALTER DATABASE {source} inside
 and a second line';
 ALTER DATABASE {source} SET search_path = app, public;
@@ -98,8 +99,8 @@ ALTER DATABASE {source} SET default_transaction_read_only = on;
 ALTER ROLE pgb_reader IN DATABASE {source} SET work_mem = '8MB';
 REVOKE CONNECT, TEMPORARY ON DATABASE {source} FROM PUBLIC;
 GRANT CONNECT, CREATE ON DATABASE {source} TO pgb_reader;""")
-    cluster.psql("SET default_transaction_read_only = off; CREATE TABLE t (a text); INSERT INTO t VALUES ('\u00e9t\u00e9')",
-                 source)
+    cluster.psql("SET default_transaction_read_only = off; CREATE TABLE t (a text); "
+                 "INSERT INTO t VALUES ('\u00e9t\u00e9')", source)
     archive = dump(cluster, source, tmp_path / "latin.dump")
 
     dry = restore(cluster, archive, copy, "--create", "--dry-run")
@@ -205,7 +206,8 @@ CREATE TABLE public.actor (id int PRIMARY KEY, name text);
 CREATE TABLE public.film_actor (actor_id int REFERENCES public.actor, film_id int, PRIMARY KEY (actor_id, film_id));
 CREATE TABLE public.casting_note (actor_id int, film_id int, note text,
     FOREIGN KEY (actor_id, film_id) REFERENCES public.film_actor);
-CREATE VIEW public.actor_films AS SELECT a.name, fa.film_id FROM public.actor a JOIN public.film_actor fa ON fa.actor_id = a.id;
+CREATE VIEW public.actor_films AS SELECT a.name, fa.film_id
+    FROM public.actor a JOIN public.film_actor fa ON fa.actor_id = a.id;
 CREATE VIEW public.busy_actors AS SELECT name, count(*) AS films FROM public.actor_films GROUP BY name;
 INSERT INTO public.actor SELECT g, 'actor ' || g FROM generate_series(1, 50) g;
 INSERT INTO public.film_actor SELECT 1 + g % 50, g FROM generate_series(1, 500) g;
@@ -216,8 +218,8 @@ INSERT INTO public.casting_note VALUES (2, 1, 'first');
 def film_state(cluster: Sandbox, db: str) -> dict[str, str]:
     state = table_fingerprints(cluster, db, ["public.actor", "public.film_actor", "public.casting_note"])
     state["constraints"] = cluster.psql(
-        "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
-        db).strip()
+        "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint "
+        "WHERE connamespace = 'public'::regnamespace", db).strip()
     state["views"] = cluster.psql("SELECT count(*) FROM public.busy_actors", db).strip()
     return state
 

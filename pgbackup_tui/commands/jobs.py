@@ -74,7 +74,7 @@ def build_job(args: argparse.Namespace) -> Job:
     """The plan is validated before anything connects: usage errors never wait on a server."""
     target = resolve_target(args)
     if args.command == "dump":
-        plan = DumpPlan(
+        dump_plan = DumpPlan(
             target=target, dbname=args.db, format=args.format,
             tables=tuple(parse_qualified_name(t) for t in args.table),
             schemas=tuple(parse_schema_name(s) for s in args.schema),
@@ -83,16 +83,16 @@ def build_job(args: argparse.Namespace) -> Job:
             no_owner=args.no_owner, no_privileges=args.no_privileges,
             output=Path(args.output) if args.output else None,
         )
-        plan.validate()
-        return DumpJob(replace(plan, target=with_prompted_password(target)))
-    plan = RestorePlan(
+        dump_plan.validate()
+        return DumpJob(replace(dump_plan, target=with_prompted_password(target)))
+    restore_plan = RestorePlan(
         archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
         create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
         no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
         allow_older_server=args.allow_older_server, keep_old=args.keep_old, dry_run=args.dry_run,
     )
-    plan.validate()
-    return RestoreJob(replace(plan, target=with_prompted_password(target)))
+    restore_plan.validate()
+    return RestoreJob(replace(restore_plan, target=with_prompted_password(target)))
 
 
 class Reporter:

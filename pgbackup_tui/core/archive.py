@@ -232,7 +232,8 @@ def check_tar_complete(path: Path) -> None:
             for member in tar:
                 end = member.offset_data + member.size
                 if end > size:
-                    raise ArchiveError(f"{path}: truncated tar archive ({member.name} is cut short); nothing was restored")
+                    raise ArchiveError(f"{path}: truncated tar archive ({member.name} is cut short); "
+                                       "nothing was restored")
     except tarfile.TarError as exc:
         raise ArchiveError(f"{path}: truncated or damaged tar archive ({exc}); nothing was restored") from None
     with path.open("rb") as handle:

@@ -21,6 +21,7 @@ and only the database's name, found by its exact quoted or bare spelling, is rep
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -167,10 +168,8 @@ class DatabaseMaker:
         # pg_dump's preamble for its own session. Only client_encoding matters here; a newer
         # pg_dump's settings (transaction_timeout, 17+) do not exist on an older server: skip those.
         for statement in self.script.session:
-            try:
+            with contextlib.suppress(psycopg.errors.UndefinedObject):
                 conn.execute(statement)
-            except psycopg.errors.UndefinedObject:
-                pass
 
     def create(self, conn: psycopg.Connection, target_name: str) -> None:
         """CREATE DATABASE as dumped, then its owner. Raises TargetError if the database cannot be made."""

@@ -217,7 +217,8 @@ def _pick(installed: list[ClientTools], needed_major: int | None, bin_dir: str |
     return min(suitable, key=lambda tools: tools.major) if suitable else None
 
 
-def _not_found(lead: str | None, needed_major: int | None, tool: str, installed: list[ClientTools]) -> ToolNotFoundError:
+def _not_found(lead: str | None, needed_major: int | None, tool: str,
+               installed: list[ClientTools]) -> ToolNotFoundError:
     """One line: what was needed, what is here, what to install."""
     if installed:
         newest = max(installed, key=lambda tools: tools.major)

@@ -26,6 +26,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -126,7 +127,7 @@ def expected_rows(reltuples: float, relpages: int, heap_bytes: int, live_tuples:
 def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozenset[int] | None,
                    excluded_oids: set[int]) -> DumpInventory:
     """Sizes and expected rows of the tables `plan` dumps (`only_oids`: a selection's relations)."""
-    relations = conn.execute(_RELATIONS, {}).fetchone()[0]
+    relations = _one_row(conn, _RELATIONS, {})[0]
     if plan.schema_only:
         return DumpInventory((), relations)
     params = {"only": sorted(only_oids) if only_oids is not None else None, "skip": sorted(excluded_oids)}
@@ -141,9 +142,18 @@ def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozense
                    for oid, schema, name, size, reltuples, relpages, heap, live in rows)
     large_objects = None
     if not plan.is_selection:  # a selection is dumped with --no-blobs
-        has_any, lo_bytes = conn.execute(_LARGE_OBJECTS).fetchone()
+        has_any, lo_bytes = _one_row(conn, _LARGE_OBJECTS)
         large_objects = lo_bytes if has_any else None
     return DumpInventory(tables, relations, large_objects)
+
+
+def _one_row(conn: psycopg.Connection, query: str, params: dict[str, object] | None = None) -> tuple[Any, ...]:
+    """The one row an aggregate query returns. None would be a server fault: raised as a psycopg
+    error, which the dump's preflight turns into "no sizes" rather than a failed dump."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise psycopg.DataError(f"the server returned no row for: {' '.join(query.split())[:60]}")
+    return row
 
 
 def dump_is_compressed(plan: DumpPlan, run_format: str) -> bool:

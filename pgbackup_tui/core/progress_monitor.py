@@ -16,6 +16,7 @@ itself is logged once and the job goes on without progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -195,10 +196,8 @@ class ServerProbe:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._conn.close()
-            except Exception:
-                pass
             self._conn = None
 
 
@@ -291,16 +290,12 @@ class ProgressTracker:
         """Stop ticking and close the monitor connection (the job is over)."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None
         if self._poll is not None:
-            try:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._poll), 3)
-            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                pass
         if self.probe is not None:
             await asyncio.to_thread(self.probe.close)
 

@@ -5,7 +5,8 @@ a pg_restore that can read it, and read through once (`pg_restore -f /dev/null`)
 truncated or damaged archive fails here rather than half-way through a restore. The target must
 not exist (--create) or must exist and be empty (unless --clean). A database we created is
 dropped again if the restore fails or is cancelled. pg_restore's "errors ignored on restore: N"
-becomes the `partial` state and exit code 3.
+becomes the `partial` state and exit code 3. What the restore would do (--dry-run) and the
+description of the database it makes are worked out in restore_preview.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -22,14 +23,15 @@ import psycopg
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .catalog import read_manifest
 from .connect import connect
-from .database_props import DatabaseMaker, database_entry_ids, parse_database_script
+from .database_props import DatabaseMaker
 from .errors import ArchiveError, JobFailed, PgBackupError, SelectionError, TargetError, ToolNotFoundError
 from .inspect import database_exists, database_is_empty
 from .jobs import Job, JobState, Outcome
-from .pgtools import ClientTools, find_client_tools, psql_for_plain, tools_for_archive
+from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .progress_restore import RestoreProgress
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
+from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_target import create_database, drop_database, finish_database, scratch_database_name, swap_databases
 from .server_text import archive_encoding, decode_listing
 from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
@@ -57,13 +59,6 @@ def restore_lock_check(conn) -> tuple[float, float] | None:
     return (RESTORE_DEADLOCK_TIMEOUT_S, current) if allowed else None
 
 
-@dataclass
-class ArchiveCheck:
-    info: ArchiveInfo
-    tools: ClientTools
-    toc: Toc | None
-
-
 class RestoreJob(Job):
     kind = "restore"
 
@@ -78,20 +73,22 @@ class RestoreJob(Job):
         self._kept_as: str | None = None  # --keep-old: the replaced database's new name
         self._workdir: Path | None = None
         self._errors_ignored = 0
-        self._lock_check: tuple[float, float] | None = None  # deadlock_timeout for the restore's sessions, the server's
+        # deadlock_timeout for the restore's sessions, the server's
+        self._lock_check: tuple[float, float] | None = None
 
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
-        self._workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
+        self._workdir = workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
         check = await self._check_archive()
         plan.validate(check.info.format)
         mode = self._mode(check)
         await self.in_thread(self._check_target, mode)
         included = await self._selected_entries(check, mode)
-        script = await self._database_script(check) if mode in ("create", "replace") else None
+        script = (await database_script(self, plan, check, workdir, self._maintenance_db())
+                  if mode in ("create", "replace") else None)
         if plan.dry_run:
-            return self._dry_run(check, mode, included, script)
+            return dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along)
         list_file = self._write_list(check, included)
         self.log(f"archive {plan.archive} ({check.info.format}) is complete; restoring with {check.tools.bin_dir}")
 
@@ -113,7 +110,8 @@ class RestoreJob(Job):
             message = (f"restored into '{plan.dbname}' on {plan.target.label} with {self._errors_ignored} error(s) "
                        f"ignored by pg_restore; see {self.log_path}")
         else:
-            message = f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} in {self.elapsed_s:.1f}s"
+            message = (f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} "
+                       f"in {self.elapsed_s:.1f}s")
         if self._kept_as:
             message += f"; the previous '{plan.dbname}' is kept as '{self._kept_as}'"
         return Outcome(message=message, errors_ignored=self._errors_ignored, details=details)
@@ -168,7 +166,8 @@ class RestoreJob(Job):
         code = await self.run_process(argv, env, on_line=on_line)
         progress.enter_phase("finishing")
         if code != 0 and not self._errors_ignored:
-            raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{self._undo_note()}; log: {self.log_path}")
+            raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{self._undo_note()}; "
+                            f"log: {self.log_path}")
 
     def _undo_note(self) -> str:
         """What a failure leaves, said truthfully (the cleanup runs right after)."""
@@ -200,29 +199,6 @@ class RestoreJob(Job):
         except psycopg.Error as exc:
             self.log(f"could not drop the previous database '{old}' ({str(exc).strip()}); drop it by hand",
                      level="warning")
-
-    def _dry_run(self, check: ArchiveCheck, mode: str, included: set[int] | None, script: bytes | None) -> Outcome:
-        """Say what the restore would do, in the order it would do it; change nothing."""
-        plan = self.plan
-        parsed = parse_database_script(script, plan.dbname) if script is not None else None
-        props = parsed.summary() if parsed is not None and parsed.create else "the server's defaults"
-        lines = [f"archive {plan.archive} ({check.info.format}) is complete and readable by {check.tools.bin_dir}"]
-        if mode == "create":
-            lines.append(f"create database '{plan.dbname}' ({props})")
-        elif mode == "replace":
-            lines.append(f"restore into a new database beside '{plan.dbname}' ({props}); '{plan.dbname}' is not "
-                         "touched until that succeeded")
-            lines.append(f"then swap names: the restored database becomes '{plan.dbname}'; the current one is "
-                         + ("kept under another name (--keep-old)" if plan.keep_old else "dropped"))
-        elif mode == "tables":
-            assert self._table_clean is not None
-            lines.append(f"in one transaction on '{plan.dbname}':")
-            lines += [f"  {line}" for line in self._table_clean.describe()] or ["  (nothing to drop)"]
-        count = len(included) if included is not None else (len(check.toc.entries) if check.toc else None)
-        what = f"{count} archive entries" if count is not None else "the SQL file"
-        lines.append(f"restore {what} into '{plan.dbname}'" + ("" if mode != "tables" else " (same transaction)"))
-        lines += [f"  {line}" for line in self._came_along]
-        return Outcome(message="dry run: nothing was changed", details={"dry_run": lines, "database": plan.dbname})
 
     # -- the archive ---------------------------------------------------------------------------
     async def _check_archive(self) -> ArchiveCheck:
@@ -357,45 +333,6 @@ class RestoreJob(Job):
         write_list(check.toc, included, list_file)
         return list_file
 
-    async def _database_script(self, check: ArchiveCheck) -> bytes | None:
-        """The archive's own description of its database (pg_restore --create's SQL for the
-        DATABASE entries), renamed for the target; for a plain SQL file, the current target's
-        (a whole-database --clean keeps it as it is), or None (server defaults)."""
-        plan = self.plan
-        assert self._workdir is not None
-        sql = self._workdir / "database.sql"
-        env = plan.target.child_env()
-        if check.toc is None:
-            if not plan.clean:
-                self.log("a plain SQL dump does not record the database's encoding, locale, settings or grants: "
-                         "the new database gets the server's defaults", level="warning")
-                return None
-            tools = await self.in_thread(self._tools_for_target)
-            argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--schema-only", "--create",
-                    "--exclude-schema=*", "--no-tablespaces", f"--file={sql}"]
-        else:
-            listing = self._workdir / "create.toc"
-            code = await self.run_process([check.tools.pg_restore, "--create", "--list", str(plan.archive)], env,
-                                          stdout_path=listing)
-            ids = database_entry_ids(parse_toc(listing.read_text(encoding="utf-8", errors="replace"))) if code == 0 else []
-            if not ids:
-                self.log("the archive does not describe its database: the new one gets the server's defaults",
-                         level="warning")
-                return None
-            list_file = self._workdir / "database.list"
-            list_file.write_text("".join(f"{i};\n" for i in ids), encoding="utf-8")
-            argv = [check.tools.pg_restore, "--create", f"--use-list={list_file}", f"--file={sql}", str(plan.archive)]
-            if plan.no_owner:
-                argv.append("--no-owner")
-        if await self.run_process(argv, env) != 0:
-            raise ArchiveError(f"could not read the database's properties ({self.last_error()}); nothing was restored")
-        return sql.read_bytes()
-
-    def _tools_for_target(self) -> ClientTools:
-        with connect(self.plan.target, self._maintenance_db()) as conn:
-            major = conn.info.server_version // 10000
-        return find_client_tools(major, self.plan.target.bin_dir, label=f"server '{self.plan.target.label}'")
-
     # -- the target ----------------------------------------------------------------------------
     def _maintenance_db(self) -> str:
         default = self.plan.target.default_dbname
@@ -420,7 +357,8 @@ class RestoreJob(Job):
             with connect(plan.target, plan.dbname) as conn:
                 if not database_is_empty(conn):
                     raise TargetError(f"database '{plan.dbname}' on {where} is not empty; add --clean to replace "
-                                      "it (or, with --table, those tables), or restore into a new database with --create")
+                                      "it (or, with --table, those tables), "
+                                      "or restore into a new database with --create")
 
     # -- output --------------------------------------------------------------------------------
     def _watch(self, line: str) -> None:

@@ -27,7 +27,16 @@ import psycopg
 
 from .errors import TargetError
 from .identifiers import QualifiedName, always_quote
-from .toc import ATTACHED_DESCS, METADATA_DESCS, PREAMBLE_DESCS, SELECTABLE_DESCS, Toc, TocEntry, _namespaces, entry_is_named
+from .toc import (
+    ATTACHED_DESCS,
+    METADATA_DESCS,
+    PREAMBLE_DESCS,
+    SELECTABLE_DESCS,
+    Toc,
+    TocEntry,
+    _namespaces,
+    entry_is_named,
+)
 
 _RELATIONS = """
 SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text
@@ -117,7 +126,8 @@ class TableClean:
         return lines
 
 
-def _find_entry(toc: Toc, namespaces: list[str], name: QualifiedName, descs: frozenset[str] | set[str]) -> TocEntry | None:
+def _find_entry(toc: Toc, namespaces: list[str], name: QualifiedName,
+                descs: frozenset[str] | set[str]) -> TocEntry | None:
     for entry in toc.entries:
         if entry.desc in descs and entry_is_named(entry, name.schema, name.name, namespaces):
             return entry
@@ -142,8 +152,8 @@ def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbn
     by_id = toc.by_id()
     names: dict[QualifiedName, int] = {}
     for dump_id in restored:
-        entry = by_id[dump_id]
-        name = _entry_name(entry, namespaces) if entry.desc in SELECTABLE_DESCS else None
+        restored_entry = by_id[dump_id]
+        name = _entry_name(restored_entry, namespaces) if restored_entry.desc in SELECTABLE_DESCS else None
         if name is not None:
             names[name] = dump_id
     plan = TableClean(recreate=set(restored))
@@ -175,7 +185,8 @@ def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbn
         if entry is None:
             raise TargetError(
                 f"foreign key {conname} on {table} in database '{dbname}' points at a restored table but is not "
-                "in the archive: --clean would have to drop it for good; restore into a new database with --create instead"
+                "in the archive: --clean would have to drop it for good; "
+                "restore into a new database with --create instead"
             )
         plan.foreign_keys.append((table, conname))
         plan.extra_entries.add(entry.dump_id)
@@ -202,7 +213,9 @@ def provided_entries(toc: Toc, recreate: set[int]) -> set[int]:
 def require_no_sessions(conn: psycopg.Connection, dbname: str) -> None:
     """A whole-database --clean swaps databases by name: nobody else may be connected to the target."""
     rows = conn.execute(
-        """SELECT count(*), string_agg(DISTINCT coalesce(nullif(usename, ''), '?') || coalesce(' (' || nullif(application_name, '') || ')', ''), ', ')
+        """SELECT count(*),
+                  string_agg(DISTINCT coalesce(nullif(usename, ''), '?')
+                             || coalesce(' (' || nullif(application_name, '') || ')', ''), ', ')
            FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()""", (dbname,)).fetchone()
     count, who = rows if rows else (0, None)
     if count:

@@ -130,7 +130,8 @@ def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> di
     return {QualifiedName(schema, name): (oid, kind) for schema, name, oid, kind in rows}
 
 
-def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbname: str, option: str) -> dict[QualifiedName, tuple[int, str]]:
+def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbname: str,
+                      option: str) -> dict[QualifiedName, tuple[int, str]]:
     found = lookup_relations(conn, names)
     for name in names:
         if name not in found:
@@ -181,16 +182,20 @@ def resolve_selection(
     if needed:
         names = describe_objects(conn, [(PG_CLASS, oid) for oid in {*needed, *needed.values()}])
         for oid, needed_by in sorted(needed.items()):
-            notes.append(f"added {names.get((PG_CLASS, oid), oid)}: needed by {names.get((PG_CLASS, needed_by), needed_by)}")
+            notes.append(f"added {names.get((PG_CLASS, oid), oid)}: "
+                         f"needed by {names.get((PG_CLASS, needed_by), needed_by)}")
         blocked = set(needed) & excluded
         if blocked:
             oid = min(blocked)
             raise SelectionError(
-                f"--exclude-table {names.get((PG_CLASS, oid), oid)}: needed by {names.get((PG_CLASS, needed[oid]), needed[oid])}, "
-                "so the selection would not restore without it; drop that --exclude-table or the selection that needs it")
+                f"--exclude-table {names.get((PG_CLASS, oid), oid)}: "
+                f"needed by {names.get((PG_CLASS, needed[oid]), needed[oid])}, "
+                "so the selection would not restore without it; "
+                "drop that --exclude-table or the selection that needs it")
         family |= {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(needed)})}
     seeds.update((PG_CLASS, oid) for oid in family)
-    others = tuple(QualifiedName(s, n) for s, n in conn.execute(_OTHERS, {"kinds": list(RELATION_KINDS), "oids": sorted(family)}))
+    others = tuple(QualifiedName(s, n)
+                   for s, n in conn.execute(_OTHERS, {"kinds": list(RELATION_KINDS), "oids": sorted(family)}))
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
@@ -215,7 +220,7 @@ def needed_relations(conn: psycopg.Connection, relations: set[int]) -> dict[int,
     candidates = [obj for (class_oid, obj), _ in origin.items() if class_oid == PG_CLASS and obj not in relations]
     if not candidates:
         return {}
-    kinds = dict(conn.execute(_RELKINDS, {"oids": candidates}).fetchall())
+    kinds: dict[int, str] = dict(conn.execute(_RELKINDS, {"oids": candidates}).fetchall())
     return {oid: origin[(PG_CLASS, oid)] for oid in candidates if kinds.get(oid) in RELATION_KINDS}
 
 

@@ -119,7 +119,8 @@ def parse_toc(text: str) -> Toc:
         match = _ENTRY.match(line)
         if match:
             dump_id, class_oid, object_oid, remainder = match.groups()
-            desc = next((d for d in KNOWN_DESCS if remainder == d or remainder.startswith(d + " ")), remainder.split(" ", 1)[0])
+            desc = next((d for d in KNOWN_DESCS if remainder == d or remainder.startswith(d + " ")),
+                        remainder.split(" ", 1)[0])
             rest = remainder[len(desc) + 1:] if len(remainder) > len(desc) else ""
             entries.append(TocEntry(int(dump_id), int(class_oid), int(object_oid), desc, rest, line))
             continue
@@ -137,7 +138,8 @@ def seeds_by_object(toc: Toc, objects: set[tuple[int, int]]) -> set[int]:
     """Dump ids of the entries for these (catalog class OID, object OID) pairs."""
     return {
         e.dump_id for e in toc.entries
-        if (e.class_oid, e.object_oid) in objects and e.desc not in METADATA_DESCS and e.desc not in ATTACHED_DESCS - {"SEQUENCE"}
+        if (e.class_oid, e.object_oid) in objects
+        and e.desc not in METADATA_DESCS and e.desc not in ATTACHED_DESCS - {"SEQUENCE"}
     }
 
 

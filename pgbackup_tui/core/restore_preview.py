@@ -1,0 +1,100 @@
+"""What a restore would do, worked out before it does anything (restore.py's RestoreJob runs it).
+
+- `database_script`: the database the restore makes, as the archive describes it (pg_restore
+  --create's SQL for its DATABASE entries) or, for a plain SQL file under a whole-database
+  --clean, as the live target is (pg_dump --create of no schema at all).
+- `dry_run_outcome`: --dry-run's answer, the steps in the order the restore would take them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive import ArchiveInfo
+from .connect import Target, connect
+from .database_props import database_entry_ids, parse_database_script
+from .errors import ArchiveError
+from .jobs import Job, Outcome
+from .pgtools import ClientTools, find_client_tools
+from .plans import RestorePlan
+from .restore_clean import TableClean
+from .toc import Toc, parse_toc
+
+
+@dataclass
+class ArchiveCheck:
+    """An archive identified, listed (toc: None for plain SQL) and read through, with the tools that read it."""
+
+    info: ArchiveInfo
+    tools: ClientTools
+    toc: Toc | None
+
+
+async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, workdir: Path,
+                          maintenance_db: str) -> bytes | None:
+    """The archive's own description of its database (pg_restore --create's SQL for the
+    DATABASE entries), renamed for the target; for a plain SQL file, the current target's
+    (a whole-database --clean keeps it as it is), or None (server defaults). `job` runs the
+    tools and takes the log lines; `workdir` holds the files they write."""
+    sql = workdir / "database.sql"
+    env = plan.target.child_env()
+    if check.toc is None:
+        if not plan.clean:
+            job.log("a plain SQL dump does not record the database's encoding, locale, settings or grants: "
+                    "the new database gets the server's defaults", level="warning")
+            return None
+        tools = await job.in_thread(tools_for_target, plan.target, maintenance_db)
+        argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--schema-only", "--create",
+                "--exclude-schema=*", "--no-tablespaces", f"--file={sql}"]
+    else:
+        listing = workdir / "create.toc"
+        code = await job.run_process([check.tools.pg_restore, "--create", "--list", str(plan.archive)], env,
+                                     stdout_path=listing)
+        ids = (database_entry_ids(parse_toc(listing.read_text(encoding="utf-8", errors="replace")))
+               if code == 0 else [])
+        if not ids:
+            job.log("the archive does not describe its database: the new one gets the server's defaults",
+                    level="warning")
+            return None
+        list_file = workdir / "database.list"
+        list_file.write_text("".join(f"{i};\n" for i in ids), encoding="utf-8")
+        argv = [check.tools.pg_restore, "--create", f"--use-list={list_file}", f"--file={sql}", str(plan.archive)]
+        if plan.no_owner:
+            argv.append("--no-owner")
+    if await job.run_process(argv, env) != 0:
+        raise ArchiveError(f"could not read the database's properties ({job.last_error()}); nothing was restored")
+    return sql.read_bytes()
+
+
+def tools_for_target(target: Target, maintenance_db: str) -> ClientTools:
+    """Client tools for the target server's own major (to pg_dump its database description)."""
+    with connect(target, maintenance_db) as conn:
+        major = conn.info.server_version // 10000
+    return find_client_tools(major, target.bin_dir, label=f"server '{target.label}'")
+
+
+def dry_run_outcome(plan: RestorePlan, check: ArchiveCheck, mode: str, included: set[int] | None,
+                    script: bytes | None, table_clean: TableClean | None, came_along: list[str]) -> Outcome:
+    """Say what the restore would do, in the order it would do it; change nothing. `mode` is
+    RestoreJob._mode's; `table_clean` is the drops planned for mode "tables"."""
+    parsed = parse_database_script(script, plan.dbname) if script is not None else None
+    props = parsed.summary() if parsed is not None and parsed.create else "the server's defaults"
+    lines = [f"archive {plan.archive} ({check.info.format}) is complete and readable by {check.tools.bin_dir}"]
+    if mode == "create":
+        lines.append(f"create database '{plan.dbname}' ({props})")
+    elif mode == "replace":
+        lines.append(f"restore into a new database beside '{plan.dbname}' ({props}); '{plan.dbname}' is not "
+                     "touched until that succeeded")
+        lines.append(f"then swap names: the restored database becomes '{plan.dbname}'; the current one is "
+                     + ("kept under another name (--keep-old)" if plan.keep_old else "dropped"))
+    elif mode == "tables":
+        if table_clean is None:
+            raise ValueError("a table-level --clean's dry run needs its drops planned (plan_table_clean) first")
+        lines.append(f"in one transaction on '{plan.dbname}':")
+        lines += [f"  {line}" for line in table_clean.describe()] or ["  (nothing to drop)"]
+    count = len(included) if included is not None else (len(check.toc.entries) if check.toc else None)
+    what = f"{count} archive entries" if count is not None else "the SQL file"
+    lines.append(f"restore {what} into '{plan.dbname}'" + ("" if mode != "tables" else " (same transaction)"))
+    lines += [f"  {line}" for line in came_along]
+    return Outcome(message="dry run: nothing was changed", details={"dry_run": lines, "database": plan.dbname})
