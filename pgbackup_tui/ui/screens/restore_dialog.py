@@ -48,7 +48,8 @@ def restore_summary(plan: RestorePlan, archive_format: str) -> str:
     if plan.create:
         lines.append(f"CREATE DATABASE {quote_ident(plan.dbname)} {where}, then:")
     elif plan.clean:
-        lines.append(f"replacing the database {quote_ident(plan.dbname)} {where} (restored beside it, then swapped in):")
+        lines.append(f"replacing the database {quote_ident(plan.dbname)} {where} "
+                     "(restored beside it, then swapped in):")
     else:
         lines.append(f"into the existing, empty database {quote_ident(plan.dbname)} {where}:")
     argv = restore_command(plan, archive_format)
@@ -178,7 +179,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self._manifest: dict[str, Any] | None = None
         self._archive_error: str | None = None
         self._suggested_db = suggested_database(None, default_dbname)
-        self._preview: CleanPreviewed | None = None  # what the last dry run of a --clean said
+        self._preview: RestoreDialog.CleanPreviewed | None = None  # what the last dry run of a --clean said
         self._previewing: RestorePlan | None = None
 
     # -- layout ------------------------------------------------------------------------------
