@@ -20,9 +20,10 @@ from . import paths
 from .archive import check_plain_complete, path_size
 from .catalog import write_manifest
 from .connect import connect
-from .errors import ArchiveError, JobFailed, UsageError
+from .errors import ArchiveError, JobFailed
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
+from .output_names import check_output_location, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress_dump import DumpInventory, DumpProgress, take_inventory
@@ -56,6 +57,7 @@ class DumpJob(Job):
         self.plan = plan
         self.backups_root = backups_root
         self._owned_paths: list[Path] = []  # removed unless the job succeeds
+        self._created_folders: list[Path] = []  # folders made for the output: removed if left empty by a failure
         self.preflight: DumpPreflight | None = None
 
     # -- steps -------------------------------------------------------------------------------
@@ -75,9 +77,8 @@ class DumpJob(Job):
         # A selection in plain SQL is dumped as a custom archive first and then filtered into SQL.
         run_format = "custom" if (pre.selection is not None and plan.format == "plain") else plan.format
         dump_target = partial if run_format == plan.format else final.with_name(f".{final.name}.selection.dump.partial")
-        self._claim(dump_target, directory=(run_format == "directory"))
-        if dump_target != partial:
-            self._claim(partial, directory=False)
+        if dump_target != partial:  # the partial itself was reserved with the name
+            self._claim(dump_target, directory=(run_format == "directory"))
 
         argv = dump_argv(plan, pre.tools, dump_target, fmt=run_format,
                          exclude_relations=pre.selection.exclude if pre.selection else (),
@@ -134,6 +135,7 @@ class DumpJob(Job):
         write_manifest(final, manifest)
         partial.rename(final)
         self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
+        self.release("path", partial)
         self._remove_owned()  # temp archives of a plain selection
         return Outcome(
             message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)",
@@ -187,28 +189,30 @@ class DumpJob(Job):
         return progress
 
     def _choose_output(self) -> Path:
+        """Reserve the archive's name (output_names.py): its `.partial` is ours from here on."""
         plan = self.plan
+        directory = plan.format == "directory"
         if plan.output is not None:
             final = Path(plan.output).expanduser().absolute()
-            if final.exists():
-                raise UsageError(f"{final} already exists; choose another --output or move it away")
-            if partial_path(final).exists():
-                raise UsageError(f"{partial_path(final)} exists: another dump may be writing it; remove it if not")
-            paths.ensure_private_dir(final.parent)
-            return final
-        root = self.backups_root or paths.backups_dir()
-        final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
-        paths.ensure_private_dir(final.parent)
-        # Two dumps of one database in the same second get distinct names.
-        candidate, n = final, 2
-        while candidate.exists() or partial_path(candidate).exists():
-            candidate = final.with_name(f"{final.stem}-{n}{final.suffix}")
-            n += 1
-        return candidate
+            check_output_location(final)
+            final = reserve_output(final, directory=directory, numbered=False, created=self._created_folders)
+        else:
+            root = self.backups_root or paths.backups_dir()
+            final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
+            # Two dumps of one database in the same second get distinct names: -2, -3...
+            final = reserve_output(final, directory=directory, numbered=True, created=self._created_folders)
+        self._own_path(partial_path(final))
+        return final
+
+    def _own_path(self, path: Path) -> None:
+        """`path` is ours until the job succeeds: on record (durably, in the runner) and removed on failure."""
+        top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
+        self.own("path", path, stop_at=top)
+        self._owned_paths.append(path)
 
     def _claim(self, path: Path, *, directory: bool) -> None:
-        """Create the output ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""
-        self._owned_paths.append(path)
+        """Create a work file ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""
+        self._own_path(path)
         if directory:
             path.mkdir(mode=0o700)
         else:
@@ -217,7 +221,7 @@ class DumpJob(Job):
     async def _read_toc(self, tools: ClientTools, archive: Path, encoding: str) -> Toc:
         """Read the archive back: proves it is complete enough to list, and gives the TOC (names in `encoding`)."""
         listing = archive.with_name(f".{archive.name}.toc")
-        self._owned_paths.append(listing)
+        self._own_path(listing)
         code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(archive)],
                                       self.plan.target.child_env(), stdout_path=listing)
         if code != 0:
@@ -249,7 +253,7 @@ class DumpJob(Job):
         if not to_plain:
             return sorted(closure.included)
         list_file = dumped.with_name(f".{dumped.name}.list")
-        self._owned_paths.append(list_file)
+        self._own_path(list_file)
         write_list(toc, closure.included, list_file)
         code = await self.run_process(
             [pre.tools.pg_restore, f"--use-list={list_file}", f"--file={partial}", "--verbose", str(dumped)],
@@ -273,6 +277,7 @@ class DumpJob(Job):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+            self.release("path", path)
         self._owned_paths = []
 
 

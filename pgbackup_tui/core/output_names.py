@@ -1,0 +1,140 @@
+"""Where a dump writes: the output location checked before anything runs, the name reserved atomically.
+
+Two dumps of one database started in the same second must never share a name: a dump owns its
+name once it has created `NAME.partial` itself (O_EXCL for a file, mkdir for a directory archive),
+and only then writes the manifest and renames the partial to NAME. The folders a dump created
+for itself are removed again when it fails and leaves them empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from .errors import UsageError
+from .plans import PARTIAL_SUFFIX
+from .plans import partial_path as _partial
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs)
+# The job writes files named after the output with more around it (".NAME.selection.dump.partial.toc",
+# "NAME.manifest.json"): the name itself must leave room for them.
+NAME_ROOM = 32
+MAX_OUTPUT_NAME_BYTES = NAME_MAX - NAME_ROOM
+RESERVE_ATTEMPTS = 1000
+
+
+def check_output_location(final: Path, what: str = "--output") -> None:
+    """Raise UsageError unless a dump could write `final`: a name the filesystem takes, under a
+    folder (or a path of folders to create) we may write in, and nothing there yet. Looks, creates nothing."""
+    for part in final.parts[1:-1] if final.is_absolute() else final.parts[:-1]:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise UsageError(f"{what} {_short(final)}: a folder name is longer than {NAME_MAX} bytes")
+    name_bytes = len(os.fsencode(final.name))
+    if name_bytes > MAX_OUTPUT_NAME_BYTES:
+        raise UsageError(f"{what} {_short(final)}: the file name is {name_bytes} bytes long; at most "
+                         f"{MAX_OUTPUT_NAME_BYTES} (the filesystem allows {NAME_MAX}, and the job adds "
+                         f"'{PARTIAL_SUFFIX}' and the like)")
+    existing = final.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {_short(final)}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {_short(final)}: cannot write in {existing} "
+                         f"({'a read-only filesystem' if _read_only_fs(existing) else 'permission denied'})")
+    if final.exists() or final.is_symlink():
+        raise UsageError(f"{final} already exists; choose another {what} or move it away")
+    if _partial(final).exists():
+        raise UsageError(f"{_partial(final)} exists: another dump may be writing it; remove it if not")
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """Create `folder` and its missing parents at 0700; return those created, outermost first."""
+    missing = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    created = []
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # another dump made it a moment ago: it is theirs to remove
+            continue
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        created.append(path)
+    return created
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove the folders a failed dump created, innermost first, if nothing else is in them."""
+    for folder in reversed(folders):
+        # Not empty (another dump's archive, a file the user put there) or already gone: keep going.
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def reserve(final: Path, *, directory: bool) -> bool:
+    """Create `final`.partial ourselves (0600 file or 0700 folder); False if the name is taken
+    (the partial exists, or `final` itself does). Raises OSError for anything else."""
+    partial = _partial(final)
+    try:
+        if directory:
+            partial.mkdir(mode=0o700)
+            os.chmod(partial, 0o700)
+        else:
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        return False
+    # A dump that finished renamed its partial to `final` in one step: the partial was free but the name is not.
+    if final.exists() or final.is_symlink():
+        _release(partial, directory)
+        return False
+    return True
+
+
+def reserve_output(final: Path, *, directory: bool, numbered: bool, created: list[Path]) -> Path:
+    """Reserve `final` (or, if `numbered`, the first free of final, final-2, final-3...) and
+    return the name reserved. Folders this creates are appended to `created`.
+
+    An explicit name that is taken is refused (UsageError); nothing else is written over.
+    """
+    candidate = final
+    for _attempt in range(RESERVE_ATTEMPTS):
+        candidate, n = final, 2
+        try:
+            created.extend(make_folders(final.parent))
+            while not reserve(candidate, directory=directory):
+                if not numbered:
+                    taken = final if final.exists() else _partial(final)
+                    raise UsageError(f"{taken} already exists (another dump may be writing it); "
+                                     "choose another --output or move it away")
+                candidate = final.with_name(f"{final.stem}-{n}{final.suffix}")
+                n += 1
+            return candidate
+        except FileNotFoundError:
+            continue  # a failed dump removed the folder it had made between our mkdir and our reservation
+        except OSError as exc:
+            raise UsageError(f"cannot write {_short(candidate)}: {exc.strerror or exc}") from None
+    raise UsageError(f"cannot keep the folder {final.parent}: it keeps disappearing")
+
+
+def _release(partial: Path, directory: bool) -> None:
+    if directory:
+        partial.rmdir()
+    else:
+        partial.unlink()
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _short(path: Path, limit: int = 120) -> str:
+    """A path for a one-line message: a 300-character name is cut in the middle."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]}"
