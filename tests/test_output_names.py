@@ -1,14 +1,19 @@
-"""Output names (issue 10, point 3): dumps started together never share a name, and each
-manifest describes its own archive.
+"""Output names (issue 10, points 3 and 5): dumps started together never share a name, each
+manifest describes its own archive, a failed dump leaves no empty folder it made, and the files
+of a directory archive are 0600 from the moment pg_dump creates them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +122,80 @@ def test_an_explicit_output_taken_meanwhile_is_refused(sandbox, home):
             assert code == 2 and "exists" in err and len(err.strip().splitlines()) == 1, err
     assert_manifest_describes(sandbox, output)
     assert not Path(f"{output}.partial").exists()
+
+
+async def test_a_failed_dump_removes_the_folders_it_made(sandbox, home, tmp_path):
+    sandbox.psql("DROP ROLE IF EXISTS no_rights_names; CREATE ROLE no_rights_names LOGIN")
+    target = target_from_dsn(sandbox.dsn().replace("user=postgres", "user=no_rights_names"))
+    # Default place: backups/<server>/<db>/ are all new, and all go again.
+    result = await DumpJob(DumpPlan(target=target, dbname=SOURCE)).run()
+    assert result.state == JobState.FAILED and "permission denied" in result.message
+    assert not (home / "backups").exists()
+    # An explicit output under new folders: they go; a folder that was there stays, with what it held.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("x")
+    result = await DumpJob(DumpPlan(target=target, dbname=SOURCE, output=kept / "a" / "b" / "x.dump")).run()
+    assert result.state == JobState.FAILED
+    assert sorted(p.name for p in kept.iterdir()) == ["mine.txt"]
+    # A folder that holds another dump's archive stays.
+    good = await DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=SOURCE, schema_only=True)).run()
+    assert good.state == JobState.SUCCEEDED and good.output_path is not None
+    result = await DumpJob(DumpPlan(target=target, dbname=SOURCE)).run()
+    assert result.state == JobState.FAILED
+    assert good.output_path.exists() and sorted(p.name for p in good.output_path.parent.iterdir()) == sorted(
+        [good.output_path.name, manifest_path(good.output_path).name])
+
+
+def _pids_writing(partial: Path) -> list[int]:
+    """pg_dump's processes (leader and workers) writing into `partial`, from /proc."""
+    pids = []
+    needle = f"--file={partial}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_directory_archive_files_are_private_while_pg_dump_writes(sandbox, home, fresh_db_name):
+    """pg_dump is frozen (SIGSTOP) as soon as its first data file exists, before anything of ours
+    could fix modes: every file is 0600 and every folder 0700 already. Then it finishes normally."""
+    sandbox.create_database(fresh_db_name)
+    tables = "".join(f"CREATE TABLE t{i} AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g;"
+                     for i in range(12))
+    sandbox.psql(tables, fresh_db_name)
+    output = home / "out.dir"
+    partial = Path(f"{output}.partial")
+    child = subprocess.Popen(cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--format", "directory",
+                                 "--jobs", "2", "--output", str(output), "--progress", "none"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    stopped: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child.poll() is None:
+            if partial.is_dir() and any(p.name.endswith(".dat.gz") or p.name.endswith(".dat")
+                                        for p in partial.iterdir()):
+                stopped = _pids_writing(partial)
+                for pid in stopped:
+                    os.kill(pid, signal.SIGSTOP)
+                break
+            time.sleep(0.002)
+        assert stopped, f"never saw pg_dump write a data file (exit {child.poll()})"
+        modes = {p.name: p.stat().st_mode & 0o777 for p in [partial, *partial.rglob("*")]}
+        assert modes[partial.name] == 0o700
+        assert {name: mode for name, mode in modes.items() if name != partial.name and mode != 0o600} == {}, modes
+    finally:
+        for pid in stopped:
+            with_suppressed(os.kill, pid, signal.SIGCONT)
+    _out, err = child.communicate(timeout=180)
+    assert child.returncode == 0, err
+    assert all((p.stat().st_mode & 0o777) == 0o600 for p in output.iterdir())
+
+
+def with_suppressed(func, *args) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        func(*args)

@@ -23,7 +23,7 @@ from .connect import connect
 from .errors import ArchiveError, JobFailed
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
-from .output_names import check_output_location, reserve_output
+from .output_names import check_output_location, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress_dump import DumpInventory, DumpProgress, take_inventory
@@ -270,6 +270,7 @@ class DumpJob(Job):
     async def _cleanup(self, state: JobState) -> None:
         if state not in (JobState.SUCCEEDED, JobState.PARTIAL):
             self._remove_owned()
+            remove_empty_folders(self._created_folders)
 
     def _remove_owned(self) -> None:
         for path in self._owned_paths:
