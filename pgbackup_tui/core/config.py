@@ -8,6 +8,7 @@ file we could not read, so a typo never costs the user their profiles.
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -56,6 +57,59 @@ class ServerProfile:
         }
 
 
+# A conninfo can hide in any of these: libpq expands a dbname that is a URI or holds '=', and
+# what a field holds is shown by `servers list`, the tree and the logs.
+CONNINFO_FIELDS = ("host", "user", "dbname", "sslmode", "service")
+TEXT_FIELDS = ("dsn", *CONNINFO_FIELDS, "bin_dir")
+_URI_WITH_PASSWORD = re.compile(r"^postgres(?:ql)?://[^/?#@]*:[^/?#@]*@", re.IGNORECASE)
+_PASSWORD_KEYWORD = re.compile(r"(?:^|[\s'\"])(sslpassword|password)\s*=", re.IGNORECASE)
+NO_PASSWORDS = ("remove it and use ~/.pgpass, PGPASSWORD or the TUI's prompt "
+                "(passwords are never stored in the config)")
+
+
+def hidden_password(value: str) -> str | None:
+    """'password' or 'sslpassword' if `value`, read as a libpq conninfo (URI or key=value), carries
+    one; else None. A value that is no conninfo carries none."""
+    if "=" not in value and "://" not in value:
+        return None
+    try:
+        params = conninfo_to_dict(value)
+    except Exception:  # psycopg.ProgrammingError: not a conninfo after all; what looks like a password still counts
+        keyword = _PASSWORD_KEYWORD.search(value)
+        if keyword:
+            return keyword.group(1).lower()
+        return "password" if _URI_WITH_PASSWORD.match(value.strip()) else None
+    for key in ("sslpassword", "password"):
+        if key in params:
+            return key
+    return None
+
+
+def check_field_types(body: dict, where: str) -> None:
+    """Raise ConfigError naming `where` and the key unless each value has the type its key takes
+    (TOML gives `port = true` a bool, `port = 1.5` a float, `host = 5` an int)."""
+    for key in TEXT_FIELDS:
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} = {_toml_value(value)} is not text; write it in quotes, "
+                              f'e.g. {key} = "..."')
+    port = body.get("port")
+    if port is None:
+        return
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise ConfigError(f"{where}: port = {_toml_value(body['port'])} is not a port number; "
+                          "write a whole number from 1 to 65535, e.g. port = 5432")
+
+
+def _toml_value(value: object) -> str:
+    try:
+        return tomli_w.dumps({"v": value})[4:].strip()
+    except Exception:  # not something TOML writes (only reached for values built in code)
+        return repr(value)
+
+
 def validate_profile(profile: ServerProfile) -> ServerProfile:
     """Raise ConfigError unless `profile` is usable and password-free."""
     where = f"server '{profile.name}'"
@@ -63,6 +117,11 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
         raise ConfigError(
             f"{where}: a server name is letters, digits, '_', '-', '.' (up to 63), starting with a letter or digit"
         )
+    check_field_types({f.name: getattr(profile, f.name) for f in fields(profile) if f.name != "name"}, where)
+    for key in CONNINFO_FIELDS:
+        hidden = hidden_password(getattr(profile, key) or "")
+        if hidden:
+            raise ConfigError(f"{where}: {key} contains a {hidden}; {NO_PASSWORDS}")
     if profile.dsn:
         try:
             params = conninfo_to_dict(profile.dsn)
@@ -74,10 +133,10 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
                 "in the config: use a key without a passphrase or a pg_service.conf entry"
             )
         if "password" in params:
-            raise ConfigError(
-                f"{where}: the DSN contains a password; remove it and use ~/.pgpass, PGPASSWORD "
-                "or the TUI's prompt (passwords are never stored in the config)"
-            )
+            raise ConfigError(f"{where}: the DSN contains a password; {NO_PASSWORDS}")
+        for key, value in params.items():  # a conninfo inside a field (dbname='postgresql://u:pw@h/db')
+            if hidden_password(str(value)):
+                raise ConfigError(f"{where}: the DSN's {key} contains a password; {NO_PASSWORDS}")
     if profile.port is not None and not (0 < int(profile.port) < 65536):
         raise ConfigError(f"{where}: port {profile.port} is not between 1 and 65535")
     if not profile.dsn and not any(getattr(profile, k) for k in ("host", "service", "port", "user")):
@@ -117,8 +176,15 @@ class Config:
 def load_config(path: Path | None = None) -> Config:
     """Read config.toml. A missing file is an empty config; a broken one is a ConfigError."""
     path = path or paths.config_file()
-    if not path.exists():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
         return Config(path=path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        # A FIFO would block the read for ever, a device could be anything: only a plain file is read.
+        raise ConfigError(f"{path}: not a regular file ({_file_kind(mode)}); the config must be a plain file")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -149,6 +215,7 @@ def load_config(path: Path | None = None) -> Config:
                 f"{path}: [servers.{name}] has unknown key(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
+        check_field_types(body, f"{path}: [servers.{name}]")
         try:
             profile = ServerProfile(name=name, **body)
             if profile.port is not None:
@@ -172,6 +239,12 @@ def save_config(config: Config, path: Path | None = None) -> Path:
     paths.write_private_file(path, tomli_w.dumps(document).encode("utf-8"))
     config.path = path
     return path
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+    return next((text for test, text in kinds if test(mode)), "not a plain file")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .config import ServerProfile
+from .config import ServerProfile, hidden_password
 from .errors import ConnectError, UsageError
 from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare_text, refuses_client_encoding
 
@@ -103,6 +103,10 @@ def target_from_dsn(dsn: str, label: str | None = None) -> Target:
             "use a key without a passphrase, or a pg_service.conf entry with --dsn service=NAME"
         )
     password = params.pop("password", None)
+    for key, value in params.items():  # a second conninfo inside a field would carry its password into argv
+        if hidden_password(value):
+            raise UsageError(f"the DSN's {key} holds a connection string with a password; give the password "
+                             "once, in ~/.pgpass or PGPASSWORD")
     if label is None:
         label = _dsn_label(params)
     return Target(label=label, params_items=tuple(sorted(params.items())), password=password)

@@ -371,7 +371,7 @@ class Job:
 
     def _open_log(self) -> None:
         folder = paths.ensure_private_dir(paths.logs_dir())
-        name = f"{utc_stamp()}-{self.kind}-{safe_path_part(self.database or 'job')}-{self.id}.log"
+        name = f"{utc_stamp()}-{self.kind}-{safe_path_part(self.database or 'job')[:64]}-{self.id}.log"  # fits NAME_MAX
         self.log_path = folder / name
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         # Line-buffered, so tail -f works; open for the job's life and closed by _close_log.

@@ -1,7 +1,8 @@
 """Dump and restore plans, and the exact argv they become. Pure: no I/O here.
 
 A plan is what the user asked for (from the CLI or a dialog). `validate()` refuses combinations
-pg_dump/pg_restore would reject half-way, with a line that says what to do instead. The argv
+pg_dump/pg_restore would reject half-way, with a line that says what to do instead; for a dump
+with an explicit output it also looks at that path (output_names.py: looks, creates nothing). The argv
 builders take what the job found out at run time (tools, output path, relations to leave out).
 Passwords never appear: connections go in as a password-free conninfo (`--dbname=`), the
 password travels in the child's environment (Target.child_env).
@@ -27,6 +28,29 @@ FORMATS: tuple[str, ...] = ("custom", "directory", "tar", "plain")
 FORMAT_FLAG = {"custom": "c", "directory": "d", "tar": "t", "plain": "p"}
 FORMAT_EXTENSION = {"custom": ".dump", "directory": ".dir", "tar": ".tar", "plain": ".sql"}
 PARTIAL_SUFFIX = ".partial"
+# PostgreSQL keeps NAMEDATALEN - 1 bytes of a name and cuts a longer one silently (also the
+# database name of a connection): a longer --db would reach another database than the one named.
+MAX_NAME_BYTES = 63
+TEMPLATE_DATABASES = ("template0", "template1")
+
+
+def check_database_name(dbname: str, option: str = "--db") -> None:
+    """Refuse a database name no database can have: empty, with a NUL, longer than 63 bytes (UTF-8)."""
+    if not dbname:
+        raise UsageError(f"{option} is empty: name the database")
+    if "\0" in dbname:
+        raise UsageError(f"{option}: a database name cannot contain a NUL character")
+    if "=" in dbname or "://" in dbname:
+        from .config import hidden_password  # here: config imports psycopg, which plans stays free of
+
+        if hidden_password(dbname):
+            raise UsageError(f"{option} holds a connection string with a password; name only the database and "
+                             "give the password in ~/.pgpass or PGPASSWORD (argv and logs are visible)")
+    size = len(dbname.encode("utf-8", errors="surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        shown = dbname if len(dbname) <= 40 else dbname[:40] + "…"
+        raise UsageError(f"{option} {shown!r} is {size} bytes long; PostgreSQL names are at most {MAX_NAME_BYTES} "
+                         "bytes (the server would silently cut it to another name)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +77,9 @@ class DumpPlan:
         return bool(self.tables or self.schemas)
 
     def validate(self) -> None:
+        """Refuse what pg_dump would refuse half-way, a database name that cannot exist, and an
+        --output that cannot be written (checked on disk: nothing is created)."""
+        check_database_name(self.dbname)
         if self.format not in FORMATS:
             raise UsageError(f"unknown format {self.format!r}; pick one of {', '.join(FORMATS)}")
         if self.jobs < 1:
@@ -80,6 +107,10 @@ class DumpPlan:
         overlap = set(self.tables) & set(self.exclude_tables)
         if overlap:
             raise UsageError(f"{sorted(overlap)[0]} is both selected and excluded")
+        if self.output is not None:
+            from .output_names import check_output_location  # here: output_names imports this module
+
+            check_output_location(Path(self.output).expanduser().absolute())
 
 
 @dataclass(frozen=True)
@@ -101,6 +132,12 @@ class RestorePlan:
 
     def validate(self, archive_format: str | None = None) -> None:
         """Refuse what pg_restore would refuse half-way. `archive_format` once it is known."""
+        check_database_name(self.dbname)
+        if self.dbname in TEMPLATE_DATABASES:
+            raise UsageError(
+                f"--db {self.dbname}: restoring into a template database is refused (template1 is copied into "
+                "every new database, template0 must stay pristine and takes no connections); "
+                "restore into another database, e.g. with --create")
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
         if self.jobs > 1 and self.single_transaction:

@@ -1,0 +1,221 @@
+"""Bad input is exit 2 and one line naming the thing, before anything runs (issue 10, point 4).
+
+Through the real CLI against the sandbox: nothing is created (no backup folder, no log, no
+config) and no database is touched; the plan checks are the ones the TUI's dialogs use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cliutil import run_cli
+from psycopg.conninfo import make_conninfo
+
+from pgbackup_tui.core.config import ServerProfile, load_config, validate_profile
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.errors import ConfigError, UsageError
+from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.plans import DumpPlan, RestorePlan
+
+SOURCE = "shop"
+SECRET = "s3cret-pw"
+
+
+def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Exit 2, one line on stderr holding every fragment, no traceback."""
+    context = f"{result.args[3:]}: exit {result.returncode}, stderr {result.stderr!r}"
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, context
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, context
+    for fragment in fragments:
+        assert fragment in lines[0], context
+    return lines[0]
+
+
+def created_in(home: Path) -> list[str]:
+    """What a command left in the app home: backups, logs, config (the job runner's state dir aside)."""
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.relative_to(home).parts[0] != "state")
+
+
+@pytest.fixture(scope="module")
+def archive(sandbox, tmp_path_factory) -> Path:
+    """A real schema-only archive of `shop`, for the restore refusals."""
+    path = tmp_path_factory.mktemp("archive") / "shop.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--schema-only", "--format=c", f"--file={path}",
+                    f"--dbname={sandbox.dsn(SOURCE)}"], check=True, capture_output=True)
+    return path
+
+
+def databases(sandbox) -> set[str]:
+    return set(sandbox.psql("SELECT datname FROM pg_database").split())
+
+
+# -- dump and restore ------------------------------------------------------------------------------
+LONG = "d" * 300
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--db", ""], ["--db is empty"]),
+    (["--db", LONG], ["--db", "300 bytes", "at most 63"]),
+    (["--db", f"postgresql://u:{SECRET}@h/db"], ["--db", "password"]),
+    (["--db", SOURCE, "--output", "/etc/hostname/x.dump"], ["/etc/hostname is a file, not a folder"]),
+    (["--db", SOURCE, "--output", "OUT/" + "n" * 300 + ".dump"], ["--output", "305 bytes", "at most"]),
+    (["--db", SOURCE, "--output", "OUT/" + "f" * 300 + "/x.dump"], ["--output", "folder name is longer"]),
+])
+def test_dump_refuses_before_anything_runs(sandbox, home, args, fragments):
+    args = [a.replace("OUT/", f"{home}/out/") for a in args]
+    result = run_cli("dump", "--dsn", sandbox.dsn(), *args)
+    line = assert_refused(result, *fragments)
+    assert SECRET not in line
+    assert created_in(home) == []  # no backups/ folder, no log, nothing
+
+
+def test_dump_refuses_a_read_only_place(sandbox, home, tmp_path):
+    """A folder on a read-only filesystem (a private mount namespace: root may write anywhere else)."""
+    place = tmp_path / "ro"
+    place.mkdir()
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", "-m", "true"], capture_output=True) if unshare else None
+    if probe is None or probe.returncode != 0:
+        if os.geteuid() == 0:
+            pytest.skip("needs unshare -m (a read-only mount) to make a place root cannot write in")
+        place.chmod(0o555)
+        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", f"{place}/x.dump")
+        assert_refused(result, f"cannot write in {place}", "permission denied")
+    else:
+        script = (f'mount -t tmpfs -o ro none "{place}" && exec "$@"')
+        result = subprocess.run(
+            [unshare, "-m", "sh", "-c", script, "sh", sys.executable, "-m", "pgbackup_tui", "dump",
+             "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", f"{place}/sub/x.dump"],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert_refused(result, f"cannot write in {place}", "read-only filesystem")
+    assert created_in(home) == []
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--db", "", "--create"], ["--db is empty"]),
+    (["--db", "template0", "--clean"], ["template0", "template database", "another database"]),
+    (["--db", "template1"], ["template1", "template database"]),
+    # 32 two-byte letters: 32 characters, 64 bytes in UTF-8; the server would keep 63 of them.
+    (["--db", "é" * 32, "--create"], ["64 bytes", "at most 63"]),
+])
+def test_restore_refuses_before_anything_runs(sandbox, home, archive, args, fragments):
+    before = databases(sandbox)
+    result = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), *args)
+    line = assert_refused(result, *fragments)
+    assert "partly restored" not in line
+    assert databases(sandbox) == before
+    assert created_in(home) == []
+
+
+def test_a_63_byte_name_is_still_fine(sandbox, home, archive):
+    name = "é" * 31 + "x"  # 63 bytes
+    try:
+        result = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", name, "--create")
+        assert result.returncode == 0, result.stderr
+        assert name in databases(sandbox)
+    finally:
+        sandbox.drop_database(name)
+
+
+def test_the_dialogs_refuse_the_same(sandbox, home, tmp_path):
+    """The TUI's dialogs call validate(): the same lines, without a CLI."""
+    target = target_from_dsn(sandbox.dsn())
+    (tmp_path / "file").write_text("x")
+    for plan in (DumpPlan(target=target, dbname=""), DumpPlan(target=target, dbname="x" * 64),
+                 DumpPlan(target=target, dbname=SOURCE, output=tmp_path / "file" / "x.dump")):
+        with pytest.raises(UsageError):
+            plan.validate()
+    for name in ("", "template0", "template1", "ü" * 32):
+        with pytest.raises(UsageError):
+            RestorePlan(archive=tmp_path / "a.dump", target=target, dbname=name, create=True).validate()
+    DumpPlan(target=target, dbname="y" * 63, output=tmp_path / "new" / "x.dump").validate()
+    assert not (tmp_path / "new").exists()  # validate looks, never creates
+
+
+async def test_a_job_with_a_300_character_name_fails_in_one_line(sandbox, home):
+    """A job started without the CLI's check (a caller's bug) still opens its log and says why."""
+    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=LONG))
+    result = await job.run()
+    assert result.state == JobState.FAILED and result.exit_code == 2
+    assert "at most 63" in result.message and "internal error" not in result.message
+    assert result.log_path is not None and len(result.log_path.name.encode()) < 255
+    assert not (home / "backups").exists()
+
+
+# -- config ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("line", "key"), [
+    ("port = true", "port"), ("port = 1.5", "port"), ('port = "5432x"', "port"),
+    ("host = 5", "host"), ("bin_dir = []", "bin_dir"), ("user = {a = 1}", "user"),
+])
+def test_config_values_of_the_wrong_type(home, line, key):
+    config = home / "config.toml"
+    body = line if key == "host" else f'host = "h2"\n{line}'
+    text = f'[servers.good]\nhost = "h1"\n\n[servers.bad]\n{body}\n'
+    config.write_text(text)
+    first = assert_refused(run_cli("servers", "list"), str(config), "[servers.bad]", f"{key} = ")
+    # A failed load never writes over the file, whatever the command.
+    assert_refused(run_cli("servers", "add", "other", "--host", "h3"), str(config))
+    assert_refused(run_cli("servers", "remove", "good"), str(config))
+    assert config.read_text() == text
+    assert first.count("\n") == 0
+
+
+def test_a_port_given_as_digits_in_quotes_still_loads(home):
+    (home / "config.toml").write_text('[servers.a]\nhost = "h"\nport = "5433"\n')
+    assert load_config().servers["a"].port == 5433
+
+
+def test_a_config_that_is_a_fifo_is_refused_without_hanging(home):
+    fifo = home / "config.toml"
+    os.mkfifo(fifo)
+    result = run_cli("servers", "list", timeout=20)
+    assert_refused(result, str(fifo), "FIFO", "not a regular file")
+    folder_config = home / "cfg-dir"
+    folder_config.mkdir()
+    with pytest.raises(ConfigError, match="a folder"):
+        load_config(folder_config)
+
+
+@pytest.mark.parametrize("args", [
+    ["--dbname", f"postgresql://u:{SECRET}@h/db"],
+    ["--dbname", f"host=h password={SECRET} dbname=db"],
+    ["--service", f"postgresql://u:{SECRET}@h"],
+    ["--host", f"h sslpassword={SECRET}"],
+    ["--host", "h", "--user", f"postgres://u:{SECRET}@h2"],
+    ["--dsn", f"host=h dbname='postgresql://u:{SECRET}@h/db'"],
+])
+def test_a_password_hidden_in_a_field_is_refused(home, args):
+    result = run_cli("servers", "add", "p", *args)
+    line = assert_refused(result, "server 'p'", "password")
+    assert SECRET not in result.stderr + result.stdout
+    assert "never stored" in line
+    assert not (home / "config.toml").exists()
+
+
+def test_a_stored_password_in_a_field_is_refused_on_load(home):
+    """An entry written by hand (or by an older version) is not shown: load refuses it."""
+    config = home / "config.toml"
+    text = f'[servers.p]\ndbname = "postgresql://u:{SECRET}@h/db"\n'
+    config.write_text(text)
+    for args in (["servers", "list"], ["servers", "list", "--json"], ["servers", "test", "p"]):
+        result = run_cli(*args)
+        assert_refused(result, str(config), "dbname contains a password")
+        assert SECRET not in result.stdout + result.stderr
+    assert config.read_text() == text
+    # Plain names with '=' or '://' but no password are fine.
+    validate_profile(ServerProfile(name="q", host="h", dbname="postgresql://u@h/db", service="a=b"))
+
+
+def test_a_password_hidden_in_the_dsn_of_a_job(sandbox, home):
+    dsn = make_conninfo(sandbox.dsn(), dbname=f"host=x password={SECRET}")
+    result = run_cli("dump", "--dsn", dsn, "--db", SOURCE)
+    assert_refused(result, "dbname", "password")
+    assert SECRET not in result.stderr
+    assert created_in(home) == []
