@@ -321,6 +321,7 @@ class Job:
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
                 start_new_session=True,
+                umask=0o077,  # what children create (pg_dump -Fd's files) is private from the start
                 limit=self.STDERR_LINE_LIMIT,
             )
         finally:
