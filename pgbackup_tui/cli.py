@@ -7,10 +7,11 @@ ignored, 130 cancelled. Every expected error is one line on stderr; --debug adds
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
-from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, PgBackupError
+from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PgBackupError
 from .core.plans import FORMATS
 
 
@@ -71,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
     _add_progress(dump)
 
+    jobs = sub.add_parser("jobs", help="jobs run by any front (CLI, TUI, schedules): list, show, log, cancel")
+    jsub = jobs.add_subparsers(dest="jobs_command", required=True, parser_class=_Parser)
+    jobs_list = jsub.add_parser("list", help="every job, newest first")
+    jobs_list.add_argument("--json", action="store_true", help="print JSON")
+    for name, text in (("show", "one job's state and result"), ("log", "one job's log"),
+                       ("cancel", "cancel a running job and wait for it to end")):
+        one = jsub.add_parser(name, help=text)
+        one.add_argument("id", metavar="ID")
+        if name == "log":
+            one.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
     restore.add_argument("archive", metavar="ARCHIVE")
     _add_source(restore)
@@ -111,6 +123,7 @@ def _add_progress(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _finish_dead_jobs(args.debug)
     try:
         if args.command is None:
             from .ui.app import run_app
@@ -125,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_servers(args)
         if args.command in ("dump", "restore"):
-            from .commands.jobs import run_job_command
+            from .commands.dump_restore import run_job_command
 
             return run_job_command(args)
+        if args.command == "jobs":
+            from .commands.jobs import run_jobs
+
+            return run_jobs(args)
     except PgBackupError as exc:
         if args.debug:
             traceback.print_exc()
@@ -136,5 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgbackup-tui: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours; keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     parser.print_help()
     return EXIT_BAD_INPUT
+
+
+def _finish_dead_jobs(debug: bool) -> None:
+    """Every start of pgbackup-tui first cleans up after jobs whose runner died (job_store.recover):
+    their partial output, the databases they created. Never in the way of the command itself."""
+    try:
+        from .core.job_cleanup import recover_jobs
+
+        for line in recover_jobs():
+            print(f"pgbackup-tui: {line}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a broken store must not stop the user's command
+        if debug:
+            traceback.print_exc()
+        print(f"pgbackup-tui: warning: could not check for unfinished jobs: {exc}", file=sys.stderr)

@@ -1,169 +1,120 @@
-"""`pgbackup-tui dump` and `pgbackup-tui restore`: build a plan, run its job, report.
+"""`pgbackup-tui jobs list | show ID | log ID [--follow] | cancel ID`: the job store, headless.
 
-stdout carries results only (the backup's path; JSON lines with --progress jsonl), stderr the
-progress and log lines, so `path=$(pgbackup-tui dump ...)` works in scripts. Ctrl-C or SIGTERM
-cancels the job cleanly (no partial archive is left) and exits 130.
+Every job, whoever started it (the CLI, the TUI, a scheduled run), has a folder in the state dir
+(core/job_store.py); these commands read it. `cancel` asks the job's runner to stop, as Ctrl-C
+in the command that started it would, and waits for the job to end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
-import os
-import signal
 import sys
 import time
-from dataclasses import replace
-from pathlib import Path
+from datetime import datetime
+from typing import Any
 
-from ..core.config import load_config
-from ..core.connect import Target, connect, target_from_dsn, target_from_profile
-from ..core.dump import DumpJob
-from ..core.errors import ConnectError, UsageError
-from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
-from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
-from ..core.pgtools import TOOLS
-from ..core.progress import ProgressSnapshot
-from ..core.plans import DumpPlan, RestorePlan
-from ..core.restore import RestoreJob
+from ..core import job_store
+from ..core.errors import EXIT_OK, UsageError
+from ..core.formatting import human_bytes, human_duration
+from ..core.identifiers import printable
+from ..core.job_follow import JobFollower, snapshot_from_state
+from ..core.jobs import LogLine
 
 
-def resolve_target(args: argparse.Namespace) -> Target:
-    """--server NAME or --dsn DSN -> Target (no password prompt yet); --bin-dir DIR on top."""
-    if args.server:
-        target = target_from_profile(load_config().server(args.server))
-    else:
-        target = target_from_dsn(args.dsn)
-        if target.password is not None:
-            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
-                  "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
-    bin_dir = getattr(args, "bin_dir", None)
-    if bin_dir:
-        target = replace(target, bin_dir=checked_bin_dir(bin_dir))
-    return target
+def _record(job_id: str) -> job_store.JobRecord:
+    record = job_store.load(job_id)
+    if record is None:
+        matches = [r for r in job_store.list_jobs() if r.id.startswith(job_id)] if job_id else []
+        if len(matches) == 1:
+            return matches[0]
+        raise UsageError(f"job {job_id}: no such job (pgbackup-tui jobs list shows them)")
+    return record
 
 
-def checked_bin_dir(bin_dir: str) -> str:
-    """--bin-dir must name a PostgreSQL bin directory: a typo is refused, not silently passed over
-    (a profile's stale bin_dir is passed over, so that an old profile keeps working)."""
-    directory = Path(bin_dir).expanduser()
-    if not directory.is_dir():
-        raise UsageError(f"--bin-dir {bin_dir}: no such directory")
-    if not any(os.access(directory / tool, os.X_OK) for tool in TOOLS):
-        raise UsageError(f"--bin-dir {bin_dir}: no pg_dump, pg_restore or psql there (give PostgreSQL's bin directory)")
-    return str(directory.absolute())
+def job_summary(record: job_store.JobRecord) -> dict[str, Any]:
+    """One job as `jobs list --json` and `jobs show` give it."""
+    state = record.state
+    snapshot = snapshot_from_state(state)
+    started, finished = state.get("started_at"), state.get("finished_at")
+    return {
+        "id": record.id,
+        "kind": record.spec.get("kind"),
+        "title": record.spec.get("title"),
+        "server": record.spec.get("server"),
+        "database": record.spec.get("database"),
+        "state": record.status,
+        "created_at": _iso(record.created_at),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration_s": round((finished or time.time()) - started, 3) if started else None,
+        "exit_code": state.get("exit_code"),
+        "message": state.get("message"),
+        "output_path": state.get("output_path"),
+        "log_path": state.get("log_path"),
+        "percent": round(snapshot.percent, 1) if snapshot else None,
+        "progress": snapshot.summary() if snapshot and record.status == "running" else None,
+        "cleanup_pending": state.get("cleanup_pending"),
+    }
 
 
-def with_prompted_password(target: Target) -> Target:
-    """On a terminal, ask for the password if the server wants one and libpq found none."""
-    if not sys.stdin.isatty() or target.password is not None:
-        return target
-    try:
-        connect(target).close()
-    except ConnectError as exc:
-        if not exc.needs_password:
-            raise
-        password = getpass.getpass(f"password for {target.label} ({target.where()}): ")
-        target = target.with_password(password)
-    return target
+def _iso(stamp: Any) -> str | None:
+    return datetime.fromtimestamp(float(stamp)).astimezone().isoformat(timespec="seconds") if stamp else None
 
 
-def build_job(args: argparse.Namespace) -> Job:
-    """The plan is validated before anything connects: usage errors never wait on a server."""
-    target = resolve_target(args)
-    if args.command == "dump":
-        dump_plan = DumpPlan(
-            target=target, dbname=args.db, format=args.format,
-            tables=tuple(parse_qualified_name(t) for t in args.table),
-            schemas=tuple(parse_schema_name(s) for s in args.schema),
-            exclude_tables=tuple(parse_qualified_name(t) for t in args.exclude_table),
-            jobs=args.jobs, compress=args.compress, schema_only=args.schema_only, data_only=args.data_only,
-            no_owner=args.no_owner, no_privileges=args.no_privileges,
-            output=Path(args.output) if args.output else None,
-        )
-        dump_plan.validate()
-        return DumpJob(replace(dump_plan, target=with_prompted_password(target)))
-    restore_plan = RestorePlan(
-        archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
-        create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
-        no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
-        allow_older_server=args.allow_older_server, keep_old=args.keep_old, dry_run=args.dry_run,
-    )
-    restore_plan.validate()
-    return RestoreJob(replace(restore_plan, target=with_prompted_password(target)))
+def run_jobs(args: argparse.Namespace) -> int:
+    command = args.jobs_command
+    if command == "list":
+        records = job_store.list_jobs()
+        if args.json:
+            print(json.dumps([job_summary(r) for r in reversed(records)], indent=2))
+            return EXIT_OK
+        if not records:
+            print("no jobs yet", file=sys.stderr)
+            return EXIT_OK
+        for record in reversed(records):  # newest first
+            info = job_summary(record)
+            when = (info["started_at"] or info["created_at"] or "")[:19].replace("T", " ")
+            extra = info["progress"] or (human_duration(info["duration_s"]) if info["duration_s"] else "")
+            print(printable(f"{record.id}  {info['state']:<9}  {when}  {info['title']}  {extra}".rstrip()))
+        return EXIT_OK
+    record = _record(args.id)
+    if command == "show":
+        info = job_summary(record)
+        width = max(len(key) for key in info)
+        for key, value in info.items():
+            if value is not None:
+                print(printable(f"{key:<{width}}  {value}"))
+        output = record.state.get("output_path")
+        if output and record.status == "succeeded":
+            print(f"{'bytes':<{width}}  {human_bytes(int(record.state.get('bytes_written') or 0))}")
+        return EXIT_OK
+    if command == "log":
+        return _log(record, follow=args.follow)
+    if command == "cancel":
+        return _cancel(record)
+    raise UsageError(f"unknown jobs command {command!r}")
 
 
-class Reporter:
-    """Prints job events the way --progress asks.
-
-    plain: the job's log lines and, about once a second, a progress line, all on stderr.
-    jsonl: one JSON object per progress update (about 4 a second) on stdout, then `finished`.
-    """
-
-    PLAIN_INTERVAL_S = 1.0
-
-    def __init__(self, mode: str) -> None:
-        if mode == "auto":
-            mode = "plain" if sys.stderr.isatty() else "none"
-        self.mode = mode
-        self._last_plain: float | None = None
-
-    def __call__(self, event: JobEvent) -> None:
-        if isinstance(event, LogLine) and self.mode == "plain":
-            print(event.text, file=sys.stderr, flush=True)
-        elif isinstance(event, ProgressUpdated):
-            self._progress(event.progress)
-        elif isinstance(event, JobFinished) and self.mode == "jsonl":
-            result = event.result
-            print(json.dumps({
-                "event": "finished", "status": result.state.value, "exit_code": result.exit_code,
-                "path": str(result.output_path) if result.output_path else None,
-                "duration_s": round(result.duration_s, 3), "bytes": result.bytes_written,
-            }), flush=True)
-
-    def _progress(self, snapshot: ProgressSnapshot) -> None:
-        if self.mode == "jsonl":
-            print(json.dumps(snapshot.as_json()), flush=True)
-        elif self.mode == "plain":
-            now = time.monotonic()
-            # Interleaved with pg_dump's own lines: one a second is readable, four is a flood.
-            if snapshot.phase == "done" or self._last_plain is None or now - self._last_plain >= self.PLAIN_INTERVAL_S:
-                self._last_plain = now
-                print(f"progress: {snapshot.summary()}", file=sys.stderr, flush=True)
+def _log(record: job_store.JobRecord, *, follow: bool) -> int:
+    follower = JobFollower(record)
+    follower.subscribe(lambda event: print(printable(event.text), flush=True) if isinstance(event, LogLine) else None)
+    if not follow or follower.state.is_final:
+        while follower.read_log_chunk():  # a chunk at a time: a long log is streamed, never held whole
+            pass
+        return EXIT_OK
+    asyncio.run(follower.follow())
+    return EXIT_OK
 
 
-async def _run(job: Job) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, job.cancel)
-    try:
-        await job.run()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
-def run_job_command(args: argparse.Namespace) -> int:
-    job = build_job(args)
-    reporter = Reporter(args.progress)
-    job.subscribe(reporter)
-    asyncio.run(_run(job))
-    result = job.result
-    assert result is not None
-    if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
-        for line in result.details["dry_run"]:
-            print(printable(line))  # what would be done, on stdout: it is the command's result
-        return result.exit_code
-    if result.state == JobState.SUCCEEDED and result.output_path is not None and reporter.mode != "jsonl":
-        print(result.output_path)  # with jsonl, stdout is JSON lines only: the path is in `finished`
-    elif result.state != JobState.SUCCEEDED:
-        print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
-    if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
-        print(printable(result.message), file=sys.stderr)
-    not_kept = [f"not kept: {line}" for line in result.details.get("not_kept", [])]
-    for line in result.details.get("added", []) + result.details.get("left_out", []) + not_kept:
-        if reporter.mode != "plain":  # in plain mode the log already said it
-            print(f"pgbackup-tui: {printable(line)}", file=sys.stderr)
-    return result.exit_code
+def _cancel(record: job_store.JobRecord) -> int:
+    follower = JobFollower(record)
+    if follower.state.is_final:
+        print(f"job {record.id} has already ended ({follower.state.value})", file=sys.stderr)
+        return EXIT_OK
+    follower.skip_log()
+    follower.cancel()
+    result = asyncio.run(follower.follow())
+    print(printable(f"job {record.id}: {result.state.value}: {result.message}"), file=sys.stderr)
+    return EXIT_OK

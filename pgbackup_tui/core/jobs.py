@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, TextIO
 
 from . import paths
-from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, PgBackupError
+from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, JobFailed, PgBackupError
 from .identifiers import printable
 from .plans import safe_path_part, shell_preview, utc_stamp
 
@@ -86,6 +87,18 @@ class ProgressUpdated(JobEvent):
 @dataclass(frozen=True)
 class JobFinished(JobEvent):
     result: JobResult
+
+
+@dataclass(frozen=True)
+class Owned(JobEvent):
+    """The job is about to create (`held`) or is done with (not `held`) something it must undo if it
+    does not finish: a path ("path": its partial output) or a database ("database"). Listeners
+    that keep the job's state on disk write it durably before the job goes on (runner.py)."""
+
+    kind: str
+    value: str
+    held: bool = True
+    stop_at: str | None = None  # for a path: the folder up to which empty parents it made go too
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,8 @@ class Job:
         self._log_file: TextIO | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._cancel_requested = False
+        self._fatal: PgBackupError | None = None  # abort()'s reason: the job ends failed with it
+        self.cleanup_note: str | None = None  # what _cleanup did or could not do, added to the result
         self._loop: asyncio.AbstractEventLoop | None = None
         self._escalation: asyncio.Task | None = None
         self._stderr_tail: list[str] = []  # the children's last lines, for one-line error messages
@@ -208,6 +223,8 @@ class Job:
             message = outcome.message
         except (Cancelled, asyncio.CancelledError):
             state, exit_code, message = JobState.CANCELLED, EXIT_CANCELLED, f"{self.title}: cancelled"
+            if self._fatal is not None:
+                state, exit_code, message = JobState.FAILED, self._fatal.exit_code, str(self._fatal)
         except PgBackupError as exc:
             exit_code, message = exc.exit_code, str(exc)
         except Exception as exc:  # a bug: keep the traceback in the log, one line for the user
@@ -220,6 +237,8 @@ class Job:
             await self._cleanup(state)
         except Exception as exc:
             self.log(f"cleanup failed: {exc!r}", level="error")
+        if self.cleanup_note:
+            message = f"{message}; {self.cleanup_note}"
         if tracker is not None and state in (JobState.SUCCEEDED, JobState.PARTIAL):
             tracker.emit_done()
         self.finished_at = time.time()
@@ -263,7 +282,7 @@ class Job:
         if self._cancel_requested or self.state.is_final:
             return
         self._cancel_requested = True
-        self.log("cancel requested", level="warning")
+        self.log(f"stopping: {self._fatal}" if self._fatal else "cancel requested", level="warning")
         process = self._process
         if process is not None and process.returncode is None:
             self._signal_group(process, signal.SIGINT)
@@ -282,6 +301,14 @@ class Job:
     def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)  # start_new_session=True: the child leads its own group
+
+    def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None) -> None:
+        """Say, before creating it, that this job creates `value` and must undo it unless it finishes."""
+        self.emit(Owned(self.id, kind, str(value), True, str(stop_at) if stop_at else None))
+
+    def release(self, kind: str, value: str | Path) -> None:
+        """`value` is no longer ours to undo (renamed into place, kept, or already undone)."""
+        self.emit(Owned(self.id, kind, str(value), False))
 
     def check_cancelled(self) -> None:
         if self._cancel_requested:
@@ -322,12 +349,21 @@ class Job:
                 env=env,
                 start_new_session=True,
                 umask=0o077,  # what children create (pg_dump -Fd's files) is private from the start
+                preexec_fn=_die_with_parent,
                 limit=self.STDERR_LINE_LIMIT,
             )
         finally:
             if stdout_file is not None:
                 stdout_file.close()  # the child holds its own descriptor now
         process = self._process
+        # Its group (pg_dump --jobs workers too) is ended by whoever cleans up after a dead runner.
+        try:
+            self.own("process_group", str(process.pid))
+        except PgBackupError:  # not on record (state disk full): not ours to let run
+            self._signal_group(process, signal.SIGKILL)
+            await process.wait()
+            self._process = None
+            raise
         assert process.stderr is not None
         try:
             while True:
@@ -347,6 +383,7 @@ class Job:
             raise
         finally:
             self._process = None
+        self.release("process_group", str(process.pid))
         if self._cancel_requested:
             raise Cancelled()
         return code
@@ -367,8 +404,27 @@ class Job:
         for line in printable(text).splitlines() or [""]:
             if self._log_file is not None:
                 stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                self._log_file.write(f"{stamp} {line}\n")
+                try:
+                    self._log_file.write(f"{stamp} {line}\n")
+                except OSError as exc:
+                    self._log_file_failed(exc)
             self.emit(LogLine(self.id, line, level))
+
+    def _log_file_failed(self, exc: OSError) -> None:
+        """The log cannot be written (its disk is full): a job without its log is not ours to run."""
+        log_file, self._log_file = self._log_file, None
+        with contextlib.suppress(OSError):
+            if log_file is not None:
+                log_file.close()
+        full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        self.abort(JobFailed(f"cannot write the job's log {self.log_path}: {exc.strerror}{full}; the job was "
+                             "stopped and its partial output removed"))
+
+    def abort(self, error: PgBackupError) -> None:
+        """Stop the job as failed with `error` (not as cancelled): its children end, its cleanup runs."""
+        if self._fatal is None:
+            self._fatal = error
+        self._cancel_now()
 
     def _open_log(self) -> None:
         folder = paths.ensure_private_dir(paths.logs_dir())
@@ -387,3 +443,20 @@ class Job:
         self.state = state
         self.emit(StateChanged(self.id, state))
 
+
+_PR_SET_PDEATHSIG = 1
+try:  # looked up once here: the child, between fork and exec, must not import or load anything
+    import ctypes
+
+    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the process that started it dies (Linux), so that a
+    killed runner leaves no pg_dump behind; elsewhere a no-op. Also a private umask: pg_dump makes
+    a directory archive's files with it (0600, even if the job is killed before we could chmod)."""
+    os.umask(0o077)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

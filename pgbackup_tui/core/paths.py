@@ -1,6 +1,6 @@
 """Where pgbackup-tui keeps its files.
 
-PGBACKUP_TUI_HOME=DIR puts everything under DIR (config.toml, backups/, logs/): tests and
+PGBACKUP_TUI_HOME=DIR puts everything under DIR (config.toml, backups/, logs/, state/): tests and
 scripts use it to stay isolated. Otherwise platformdirs' user dirs for the app name.
 Folders we create are 0700: backups and logs can hold data and server names.
 """
@@ -42,6 +42,12 @@ def backups_dir() -> Path:
 def logs_dir() -> Path:
     home = _home_override()
     return home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME))
+
+
+def state_dir() -> Path:
+    """Where jobs keep their state (one folder per job, see job_store.py)."""
+    home = _home_override()
+    return home / "state" if home else Path(platformdirs.user_state_dir(APP_NAME))
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -80,6 +80,7 @@ class RestoreJob(Job):
         plan = self.plan
         plan.validate()
         self._workdir = workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
+        self.own("path", workdir)
         check = await self._check_archive()
         plan.validate(check.info.format)
         mode = self._mode(check)
@@ -96,6 +97,7 @@ class RestoreJob(Job):
         if mode in ("create", "replace"):
             into = plan.dbname if mode == "create" else scratch_database_name("new")
             self._created_database = into  # before CREATE: a cancel from here on drops it
+            self.own("database", into)  # on record before it exists: a runner that dies leaves no database
             self._maker = await self.in_thread(create_database, plan.target, self._maintenance_db(), into, script,
                                                self.log)
         await self._run_restore(check, replace(plan, dbname=into), list_file)
@@ -104,6 +106,7 @@ class RestoreJob(Job):
         if mode == "replace":
             await self._swap(into)
         self._created_database = None  # done: the database is the user's now
+        self.release("database", into)
         details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
                    "came_along": self._came_along}
         if self._errors_ignored:
@@ -173,9 +176,9 @@ class RestoreJob(Job):
         """What a failure leaves, said truthfully (the cleanup runs right after)."""
         plan = self.plan
         if self._created_database and plan.clean:
-            return f"; '{plan.dbname}' is unchanged (the restore went into a new database, which is dropped)"
+            return f"; '{plan.dbname}' is unchanged (the restore went into a new database)"
         if self._created_database:
-            return " (the new database is dropped)"
+            return ""  # what became of the new database: the cleanup says (Job.cleanup_note)
         if self._table_clean is not None or plan.single_transaction:
             return f"; '{plan.dbname}' is unchanged (one transaction, rolled back)"
         return "; the target may be partly restored (use --single-transaction for all-or-nothing)"
@@ -184,8 +187,11 @@ class RestoreJob(Job):
         plan = self.plan
         await self.progress_tracker.stop()  # its connection to the restored database would block the rename
         old = scratch_database_name("old")
+        if not plan.keep_old:
+            self.own("database", old)  # a runner that dies right after the swap still drops it later
         await self.in_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
         self._created_database = None
+        self.release("database", restored)
         self.log(f"'{plan.dbname}' is now the restored database; the previous one is '{old}'")
         if plan.keep_old:
             self._kept_as = old
@@ -194,11 +200,11 @@ class RestoreJob(Job):
         try:
             await asyncio.to_thread(drop_database, plan.target, self._maintenance_db(), old)
             self.log(f"dropped the previous database ('{old}')")
-        except PgBackupError as exc:
-            self.log(f"could not drop the previous database '{old}' ({exc}); drop it by hand", level="warning")
-        except psycopg.Error as exc:
-            self.log(f"could not drop the previous database '{old}' ({str(exc).strip()}); drop it by hand",
-                     level="warning")
+            self.release("database", old)
+        except (PgBackupError, psycopg.Error) as exc:
+            cause = (str(exc).strip().splitlines() or ["?"])[0]
+            self.log(f"could not drop the previous database '{old}' ({cause}); it is dropped on a later start of "
+                     "pgbackup-tui", level="warning")
 
     # -- the archive ---------------------------------------------------------------------------
     async def _check_archive(self) -> ArchiveCheck:
@@ -372,8 +378,14 @@ class RestoreJob(Job):
             try:
                 if await asyncio.to_thread(drop_database, self.plan.target, self._maintenance_db(), name):
                     self.log(f"dropped database '{name}' (created by this restore, which did not finish)")
+                self.release("database", name)
+                self.cleanup_note = f"the new database '{name}' was dropped"
             except (PgBackupError, psycopg.Error) as exc:
-                self.log(f"could not drop database '{name}', created by this restore ({exc}); drop it by hand",
-                         level="error")
+                cause = (str(exc).strip().splitlines() or ["?"])[0]
+                # Still on record (owned): the next start of pgbackup-tui drops it once the server is back.
+                self.cleanup_note = (f"the new database '{name}' could NOT be dropped ({cause}); it is dropped on a "
+                                     "later start of pgbackup-tui, when the server answers")
+                self.log(self.cleanup_note, level="error")
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+            self.release("path", self._workdir)

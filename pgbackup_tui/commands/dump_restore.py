@@ -1,0 +1,207 @@
+"""`pgbackup-tui dump` and `pgbackup-tui restore`: build a plan, run its job, report.
+
+The job runs in a runner of its own (core/runner.py), which this command starts and follows:
+a closed terminal or an SSH drop (SIGHUP) ends only the view, and the job finishes (`pgbackup-tui
+jobs list`). stdout carries results only (the backup's path; JSON lines with --progress jsonl),
+stderr the progress and log lines, so `path=$(pgbackup-tui dump ...)` works in scripts. Ctrl-C
+or SIGTERM cancels the job cleanly (no partial archive is left) and exits 130. A --dry-run
+changes nothing and runs here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..core import job_store, paths
+from ..core.config import load_config
+from ..core.connect import Target, connect, target_from_dsn, target_from_profile
+from ..core.dump import DumpJob
+from ..core.errors import ConnectError, UsageError
+from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
+from ..core.job_follow import JobFollower
+from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
+from ..core.pgtools import TOOLS
+from ..core.progress import ProgressSnapshot
+from ..core.plans import DumpPlan, RestorePlan
+from ..core.restore import RestoreJob
+from ..core.runner import start_job
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    """--server NAME or --dsn DSN -> Target (no password prompt yet); --bin-dir DIR on top."""
+    if args.server:
+        target = target_from_profile(load_config().server(args.server))
+    else:
+        target = target_from_dsn(args.dsn)
+        if target.password is not None:
+            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
+                  "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
+    bin_dir = getattr(args, "bin_dir", None)
+    if bin_dir:
+        target = replace(target, bin_dir=checked_bin_dir(bin_dir))
+    return target
+
+
+def checked_bin_dir(bin_dir: str) -> str:
+    """--bin-dir must name a PostgreSQL bin directory: a typo is refused, not silently passed over
+    (a profile's stale bin_dir is passed over, so that an old profile keeps working)."""
+    directory = Path(bin_dir).expanduser()
+    if not directory.is_dir():
+        raise UsageError(f"--bin-dir {bin_dir}: no such directory")
+    if not any(os.access(directory / tool, os.X_OK) for tool in TOOLS):
+        raise UsageError(f"--bin-dir {bin_dir}: no pg_dump, pg_restore or psql there (give PostgreSQL's bin directory)")
+    return str(directory.absolute())
+
+
+def with_prompted_password(target: Target) -> Target:
+    """On a terminal, ask for the password if the server wants one and libpq found none."""
+    if not sys.stdin.isatty() or target.password is not None:
+        return target
+    try:
+        connect(target).close()
+    except ConnectError as exc:
+        if not exc.needs_password:
+            raise
+        password = getpass.getpass(f"password for {target.label} ({target.where()}): ")
+        target = target.with_password(password)
+    return target
+
+
+def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob:
+    """The plan is validated before anything connects: usage errors never wait on a server."""
+    target = resolve_target(args)
+    if args.command == "dump":
+        dump_plan = DumpPlan(
+            target=target, dbname=args.db, format=args.format,
+            tables=tuple(parse_qualified_name(t) for t in args.table),
+            schemas=tuple(parse_schema_name(s) for s in args.schema),
+            exclude_tables=tuple(parse_qualified_name(t) for t in args.exclude_table),
+            jobs=args.jobs, compress=args.compress, schema_only=args.schema_only, data_only=args.data_only,
+            no_owner=args.no_owner, no_privileges=args.no_privileges,
+            output=Path(args.output) if args.output else None,
+        )
+        dump_plan.validate()
+        return DumpJob(replace(dump_plan, target=with_prompted_password(target)))
+    restore_plan = RestorePlan(
+        archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
+        create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
+        no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
+        allow_older_server=args.allow_older_server, keep_old=args.keep_old, dry_run=args.dry_run,
+    )
+    restore_plan.validate()
+    return RestoreJob(replace(restore_plan, target=with_prompted_password(target)))
+
+
+class Reporter:
+    """Prints job events the way --progress asks.
+
+    plain: the job's log lines and, about once a second, a progress line, all on stderr.
+    jsonl: one JSON object per progress update (about 4 a second) on stdout, then `finished`.
+    """
+
+    PLAIN_INTERVAL_S = 1.0
+
+    def __init__(self, mode: str) -> None:
+        if mode == "auto":
+            mode = "plain" if sys.stderr.isatty() else "none"
+        self.mode = mode
+        self._last_plain: float | None = None
+
+    def __call__(self, event: JobEvent) -> None:
+        if isinstance(event, LogLine) and self.mode == "plain":
+            print(event.text, file=sys.stderr, flush=True)
+        elif isinstance(event, ProgressUpdated):
+            self._progress(event.progress)
+        elif isinstance(event, JobFinished) and self.mode == "jsonl":
+            result = event.result
+            print(json.dumps({
+                "event": "finished", "status": result.state.value, "exit_code": result.exit_code,
+                "path": str(result.output_path) if result.output_path else None,
+                "duration_s": round(result.duration_s, 3), "bytes": result.bytes_written,
+            }), flush=True)
+
+    def _progress(self, snapshot: ProgressSnapshot) -> None:
+        if self.mode == "jsonl":
+            print(json.dumps(snapshot.as_json()), flush=True)
+        elif self.mode == "plain":
+            now = time.monotonic()
+            # Interleaved with pg_dump's own lines: one a second is readable, four is a flood.
+            if snapshot.phase == "done" or self._last_plain is None or now - self._last_plain >= self.PLAIN_INTERVAL_S:
+                self._last_plain = now
+                print(f"progress: {snapshot.summary()}", file=sys.stderr, flush=True)
+
+
+async def _run_here(job: Job) -> None:
+    """A dry run, in this process: it changes nothing, so nothing must outlive the terminal."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, job.cancel)
+    await job.run()
+
+
+async def _follow(follower: JobFollower) -> None:
+    """Follow the job in its runner; Ctrl-C and SIGTERM ask the runner to cancel it (and we wait
+    for that to finish); a hang-up (SIGHUP) ends only this view: the job goes on."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, follower.cancel)
+    await follower.follow()
+
+
+def unwritable_state_message() -> str:
+    """What to say when a runner could not even record its result (runner.STATE_UNWRITABLE)."""
+    folder = paths.state_dir()
+    try:
+        stats = os.statvfs(folder)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError:
+        return f"the job could not write its state or log under {folder}; nothing was kept"
+    if free < 1 << 20:
+        return (f"the disk holding {folder} is full ({free} bytes free): the job could not write its state or log "
+                "and was stopped; its partial output was removed")
+    return f"the job could not write its state or log under {folder}; nothing was kept"
+
+
+def run_job_command(args: argparse.Namespace) -> int:
+    job = build_job(args)
+    reporter = Reporter(args.progress)
+    if isinstance(job, RestoreJob) and job.plan.dry_run:
+        job.subscribe(reporter)
+        asyncio.run(_run_here(job))
+        result = job.result
+    else:
+        job_id, _folder, process = start_job(job.kind, job.plan, job.title)
+        record = job_store.load(job_id)
+        assert record is not None  # written by start_job just now
+        follower = JobFollower(record, runner=process, on_unwritable=unwritable_state_message)
+        follower.subscribe(reporter)
+        if reporter.mode == "plain":
+            print(f"job {job_id} started; it goes on if this terminal closes (pgbackup-tui jobs show {job_id})",
+                  file=sys.stderr, flush=True)
+        asyncio.run(_follow(follower))
+        result = follower.result
+    assert result is not None
+    if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
+        for line in result.details["dry_run"]:
+            print(printable(line))  # what would be done, on stdout: it is the command's result
+        return result.exit_code
+    if result.state == JobState.SUCCEEDED and result.output_path is not None and reporter.mode != "jsonl":
+        print(result.output_path)  # with jsonl, stdout is JSON lines only: the path is in `finished`
+    elif result.state != JobState.SUCCEEDED:
+        print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
+    if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
+        print(printable(result.message), file=sys.stderr)
+    not_kept = [f"not kept: {line}" for line in result.details.get("not_kept", [])]
+    for line in result.details.get("added", []) + result.details.get("left_out", []) + not_kept:
+        if reporter.mode != "plain":  # in plain mode the log already said it
+            print(f"pgbackup-tui: {printable(line)}", file=sys.stderr)
+    return result.exit_code

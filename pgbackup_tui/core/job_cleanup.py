@@ -1,0 +1,34 @@
+"""Finishing what dead runners left: job_store.recover with the means to drop a database.
+
+Called at the start of every command (cli.main) and by a front whose runner died under it. The
+store knows files; dropping a database needs the job's server, which its spec names (never with
+a password: libpq's own sources must supply one, as for cron).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from . import job_store
+from .connect import Target
+
+CLEANUP_CONNECT_TIMEOUT_S = 3  # a server that is down must not hold up every command for long
+
+
+def drop_job_database(spec: dict[str, Any], name: str) -> None:
+    """Drop database `name` that the job described by `spec` created (raises if it cannot)."""
+    from .restore_target import drop_database
+
+    plan = job_store.plan_from_json(spec["kind"], spec["plan"])
+    target: Target = plan.target
+    params = dict(target.params_items)
+    params["connect_timeout"] = str(CLEANUP_CONNECT_TIMEOUT_S)
+    target = replace(target, params_items=tuple(sorted(params.items())))
+    maintenance = target.default_dbname if target.default_dbname != name else "postgres"
+    drop_database(target, maintenance, name)
+
+
+def recover_jobs(only: str | None = None) -> list[str]:
+    """Clean up after jobs whose runner died; one line for each job handled."""
+    return job_store.recover(drop_job_database, only=only)

@@ -1,0 +1,251 @@
+"""A front's view of a job that runs in its runner: the same events a Job emits, read from disk.
+
+JobFollower reads the job's folder (job_store.py) and its log file a few times a second and
+emits StateChanged, LogLine, ProgressUpdated and JobFinished, like an in-process Job, so the
+CLI's reporter and the TUI's panes need not know where the job runs. It has the attributes the
+fronts read (id, title, kind, server, database, state, progress, result, log_path...), and
+cancel() asks the runner to stop (SIGTERM to it, which the runner turns into a clean cancel).
+
+Following never changes the job: a front that goes away (Ctrl-Z, an SSH drop, a crash) leaves
+the job running, and any other front can follow it from where it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import job_store
+from .errors import EXIT_FAILED
+from .jobs import (
+    JobEvent, JobFinished, JobResult, JobState, Listener, LogLine, ProgressUpdated, StateChanged, classify_line,
+)
+from .progress import ProgressSnapshot
+
+POLL_S = 0.1
+_STAMP_LENGTH = len("2026-01-01T00:00:00Z ")
+
+
+def result_from_state(state: dict[str, Any]) -> JobResult:
+    """The JobResult a finished job's state.json describes."""
+    return JobResult(
+        state=JobState(state.get("state", "failed")),
+        exit_code=int(state.get("exit_code", EXIT_FAILED)),
+        message=str(state.get("message", "")),
+        log_path=Path(state["log_path"]) if state.get("log_path") else None,
+        duration_s=float(state.get("duration_s") or 0.0),
+        output_path=Path(state["output_path"]) if state.get("output_path") else None,
+        bytes_written=int(state.get("bytes_written") or 0),
+        errors_ignored=int(state.get("errors_ignored") or 0),
+        details=dict(state.get("details") or {}),
+    )
+
+
+def snapshot_from_state(state: dict[str, Any]) -> ProgressSnapshot | None:
+    data = state.get("progress")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return ProgressSnapshot(**{**data, "current": tuple(data.get("current") or ())})
+    except TypeError:
+        return None
+
+
+class JobFollower:
+    """Follows one job's folder; see the module docstring."""
+
+    def __init__(self, record: job_store.JobRecord, *, runner: Any = None,
+                 on_unwritable: Callable[[], str] | None = None) -> None:
+        spec = record.spec
+        self.id = record.id
+        self.folder = record.folder
+        self.kind = str(spec.get("kind", "job"))
+        self.title = str(spec.get("title", self.id))
+        self.server = str(spec.get("server", ""))
+        self.database = str(spec.get("database", ""))
+        self.created_at = float(spec.get("created_at") or time.time())
+        self.runner = runner  # the runner's Popen when this front started it (to reap it)
+        self._listeners: list[Listener] = []
+        self._state: dict[str, Any] = record.state
+        self.state = JobState(record.state.get("state", "queued"))
+        self.progress: ProgressSnapshot | None = snapshot_from_state(record.state)
+        self.result: JobResult | None = result_from_state(record.state) if self.state.is_final else None
+        self._log_offset = 0
+        self._partial_line = b""
+        self._on_unwritable = on_unwritable
+        self._cancel_wanted = False
+        self._cancel_sent_at = 0.0
+
+    # -- what the fronts read ----------------------------------------------------------------------
+    @property
+    def started_at(self) -> float | None:
+        value = self._state.get("started_at")
+        return float(value) if value else None
+
+    @property
+    def finished_at(self) -> float | None:
+        value = self._state.get("finished_at")
+        return float(value) if value else None
+
+    @property
+    def log_path(self) -> Path | None:
+        value = self._state.get("log_path")
+        return Path(value) if value else None
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.finished_at or time.time()) - self.started_at
+
+    @property
+    def runner_pid(self) -> int | None:
+        value = self._state.get("runner_pid")
+        return int(value) if value else None
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def emit(self, event: JobEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def cancel(self) -> None:
+        """Ask the runner to cancel the job (it removes the partial output itself). Asked again at
+        every poll until the job ends: a runner that is only starting may not have heard it."""
+        self._cancel_wanted = True
+        self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        if self.state.is_final:
+            return
+        pid = self.runner.pid if self.runner is not None else self.runner_pid
+        if pid is None or (self.runner is None and not job_store.runner_alive(self.folder)):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+    # -- following ----------------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Read what changed since the last poll and emit it."""
+        state = job_store.read_json(self.folder / job_store.STATE)
+        if state is not None:
+            self._state = state
+        self._read_log()
+        snapshot = snapshot_from_state(self._state)
+        if snapshot is not None and snapshot != self.progress:
+            self.progress = snapshot
+            self.emit(ProgressUpdated(self.id, snapshot))
+        new_state = JobState(self._state.get("state", "queued"))
+        if new_state != self.state:
+            self.state = new_state
+            self.emit(StateChanged(self.id, new_state))
+        if self._cancel_wanted and not new_state.is_final and time.monotonic() - self._cancel_sent_at > 1.0:
+            self._cancel_sent_at = time.monotonic()
+            self._send_cancel()
+        if new_state.is_final and self.result is None:
+            self._read_log()
+            self.result = result_from_state(self._state)
+            self.emit(JobFinished(self.id, self.result))
+
+    def _read_log(self) -> None:
+        self.read_log_chunk()
+
+    def read_log_chunk(self) -> bool:
+        """Emit the log lines of the next chunk (1 MiB at most); False at the end of the log."""
+        path = self.log_path
+        if path is None:
+            return False
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self._log_offset)
+                data = handle.read(1 << 20)
+        except OSError:
+            return False
+        if not data:
+            return False
+        self._log_offset += len(data)
+        lines = (self._partial_line + data).split(b"\n")
+        self._partial_line = lines.pop()
+        for raw in lines:
+            text = raw.decode("utf-8", errors="replace")[_STAMP_LENGTH:]
+            level = "command" if text.startswith("$ ") else classify_line(text)
+            self.emit(LogLine(self.id, text, level))
+        return True
+
+    def skip_log(self, keep_bytes: int = 0) -> None:
+        """Start reading the log near its end: only the last `keep_bytes` (from a line start)."""
+        path = self.log_path
+        with contextlib.suppress(OSError):
+            if path is not None:
+                size = path.stat().st_size
+                self._log_offset = max(0, size - keep_bytes)
+                self._partial_line = b""
+                if self._log_offset:
+                    with open(path, "rb") as handle:  # skip the cut line
+                        handle.seek(self._log_offset)
+                        self._log_offset += len(handle.readline())
+
+    async def follow(self) -> JobResult:
+        """Emit the job's events until it ends; its result. A runner that dies without finishing
+        is cleaned up after (job_store.recover) and reported as failed."""
+        while True:
+            result = self._poll_result()
+            if result is None and not self._runner_running():
+                await asyncio.sleep(POLL_S)  # its last write may land right after it exits
+                result = self._poll_result() or self._runner_died()
+            if result is not None:
+                self._reap()
+                return result
+            await asyncio.sleep(POLL_S)
+
+    def _poll_result(self) -> JobResult | None:
+        self.poll()
+        return self.result
+
+    def _runner_running(self) -> bool:
+        if self.runner is not None and self.runner.poll() is None:
+            return True
+        if self.runner is not None:
+            return False
+        if self._state.get("state", "queued") == "queued" and time.time() - self.created_at < 10:
+            return True  # a runner someone else started may not hold its lock yet
+        return job_store.runner_alive(self.folder)
+
+    def _runner_died(self) -> JobResult:
+        from .runner import STATE_UNWRITABLE
+
+        code = self.runner.returncode if self.runner is not None else None
+        if code == STATE_UNWRITABLE and self._on_unwritable is not None:
+            message = self._on_unwritable()
+        else:
+            message = f"{self.title}: the job's runner stopped without finishing (exit {code})"
+        record = job_store.load(self.id)
+        if record is not None:
+            from .job_cleanup import recover_jobs
+
+            recover_jobs(only=self.id)
+            state = job_store.read_json(self.folder / job_store.STATE) or {}
+            if state.get("state") in job_store.FINAL_STATES and code != STATE_UNWRITABLE:
+                self._state = state
+                message = str(state.get("message") or message)
+        self.state = JobState.FAILED
+        self.result = JobResult(JobState.FAILED, EXIT_FAILED, message, self.log_path, self.elapsed_s)
+        self.emit(StateChanged(self.id, JobState.FAILED))
+        self.emit(JobFinished(self.id, self.result))
+        return self.result
+
+    def _reap(self) -> None:
+        if self.runner is not None:
+            with contextlib.suppress(Exception):
+                self.runner.wait(timeout=10)

@@ -1,0 +1,295 @@
+"""Jobs on disk: what every front (CLI, TUI, cron) reads, and what a dead runner leaves to clean up.
+
+Each job has a folder under the state dir (paths.state_dir()/jobs/<id>/, 0700):
+
+- `spec.json`: what to run (kind and plan, never a password), written once by the front that
+  started it;
+- `state.json`: written atomically by the job's runner (runner.py) as it goes: state, the
+  runner's pid, the latest progress snapshot, the result, and what the job owns and must undo
+  if it does not finish (`owned`: partial output paths, databases it created). Owned things are
+  written, and synced to disk, *before* they are created;
+- `runner.lock`: the runner holds an exclusive flock on it for its whole life. Whoever can take
+  that lock knows the runner is gone (a PID can be reused; a lock dies with its process).
+
+The log is the job's own file under the log dir (its path is in state.json). `recover()` runs at
+the start of every command: a job that says it is running but whose runner is gone is marked
+failed with the reason, its partial output removed and its databases dropped; a database that
+cannot be dropped yet (the server is down) stays listed and is dropped on a later start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .identifiers import QualifiedName
+
+SPEC = "spec.json"
+STATE = "state.json"
+LOCK = "runner.lock"
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "partial"})
+
+
+def jobs_root() -> Path:
+    return paths.state_dir() / "jobs"
+
+
+def job_dir(job_id: str) -> Path:
+    return jobs_root() / job_id
+
+
+# -- plans as JSON -----------------------------------------------------------------------------
+
+def _encode(value: Any) -> Any:
+    from .connect import Target
+
+    if isinstance(value, Target):  # never its password
+        return {"label": value.label, "params": dict(value.params_items), "bin_dir": value.bin_dir}
+    if isinstance(value, QualifiedName):
+        return [value.schema, value.name]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    return value
+
+
+def plan_to_json(plan: Any) -> dict[str, Any]:
+    """A DumpPlan or RestorePlan as JSON-able data, without the password."""
+    return {f.name: _encode(getattr(plan, f.name)) for f in fields(plan)}
+
+
+def plan_from_json(kind: str, data: dict[str, Any], password: str | None = None) -> Any:
+    """The plan back from plan_to_json's data (unknown keys ignored: an older or newer front)."""
+    from .connect import Target
+    from .plans import DumpPlan, RestorePlan
+
+    cls = DumpPlan if kind == "dump" else RestorePlan
+    known = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in known:
+            continue
+        if name == "target":
+            value = Target(label=value["label"], params_items=tuple(sorted(value["params"].items())),
+                           password=password, bin_dir=value.get("bin_dir"))
+        elif name in ("tables", "exclude_tables"):
+            value = tuple(QualifiedName(schema, table) for schema, table in value)
+        elif name == "schemas":
+            value = tuple(value)
+        elif name in ("archive", "output") and value is not None:
+            value = Path(value)
+        values[name] = value
+    return cls(**values)
+
+
+# -- reading and writing -------------------------------------------------------------------------
+
+def write_json(path: Path, data: dict[str, Any], *, durable: bool = False) -> None:
+    """Atomically replace `path` (0600). `durable`: fsync first (what must survive a crash)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, default=str)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def create_job_dir(job_id: str, spec: dict[str, Any]) -> Path:
+    """The job's folder with its spec and a first state (queued)."""
+    folder = paths.ensure_private_dir(jobs_root()) / job_id
+    folder.mkdir(mode=0o700)
+    write_json(folder / SPEC, spec, durable=True)
+    write_json(folder / STATE, {"state": "queued", "created_at": time.time(), "owned": []}, durable=True)
+    return folder
+
+
+@contextlib.contextmanager
+def runner_lock(folder: Path, *, wait: bool = False) -> Iterator[bool]:
+    """Hold the job's runner lock while the block runs; yields False when another process has it."""
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def runner_alive(folder: Path) -> bool:
+    """True while the job's runner holds its lock (or while someone else is cleaning up after it)."""
+    if not (folder / LOCK).exists():
+        return False
+    with runner_lock(folder) as got_it:
+        return not got_it
+
+
+@dataclass
+class JobRecord:
+    """A job as the store has it: its id, spec and last state."""
+
+    id: str
+    folder: Path
+    spec: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.state.get("state", "queued"))
+
+    @property
+    def created_at(self) -> float:
+        return float(self.state.get("created_at") or self.spec.get("created_at") or 0)
+
+
+def load(job_id: str) -> JobRecord | None:
+    folder = job_dir(job_id)
+    spec = read_json(folder / SPEC)
+    if spec is None:
+        return None
+    return JobRecord(job_id, folder, spec, read_json(folder / STATE) or {})
+
+
+def list_jobs() -> list[JobRecord]:
+    """Every job in the store, oldest first."""
+    root = jobs_root()
+    if not root.is_dir():
+        return []
+    records = [record for entry in root.iterdir() if (record := load(entry.name)) is not None]
+    return sorted(records, key=lambda record: (record.created_at, record.id))
+
+
+# -- after a dead runner ---------------------------------------------------------------------------
+
+Dropper = Callable[[dict[str, Any], str], None]  # (the job's spec, database name): drop it or raise
+
+
+def undo_owned(record: JobRecord, drop_database: Dropper) -> list[dict[str, Any]]:
+    """Remove what the job owned; return what could not be undone yet (databases on a server
+    that cannot be reached). Paths are removed whatever they are: they were reserved by the job."""
+    left: list[dict[str, Any]] = []
+    for item in record.state.get("owned", []):
+        kind, value = item.get("kind"), str(item.get("value", ""))
+        if kind == "path" and value:
+            target = Path(value)
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+            _remove_empty_parents(target, item.get("stop_at"))
+        elif kind == "database" and value:
+            try:
+                drop_database(record.spec, value)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps it for a later start
+                left.append(dict(item, error=(str(exc).strip().splitlines() or ["?"])[0]))
+        elif kind == "process_group":
+            _kill_leftover_group(int(value))
+    return left
+
+
+def _remove_empty_parents(path: Path, stop_at: str | None) -> None:
+    """Folders the job created for its output go too when it leaves them empty."""
+    if not stop_at:
+        return
+    stop = Path(stop_at)
+    folder = path.parent
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _kill_leftover_group(pgid: int) -> None:
+    """pg_dump --jobs workers outlive their leader by a moment: end the group if it is still ours."""
+    import signal
+
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        fields_after = stat[stat.rfind(")") + 2:].split()
+        if len(fields_after) > 2 and int(fields_after[2]) == pgid and comm in ("pg_dump", "pg_restore", "psql"):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None) -> list[str]:
+    """Find jobs whose runner died, or whose cleanup was left pending, and finish them.
+
+    Returns one line per job handled (for the CLI to print when it matters). A job whose runner
+    still holds its lock is never touched.
+    """
+    lines: list[str] = []
+    for record in list_jobs():
+        if only is not None and record.id != only:
+            continue
+        pending = record.state.get("owned") or []
+        if record.status in FINAL_STATES and not pending:
+            continue
+        with runner_lock(record.folder) as got_it:
+            if not got_it:
+                continue  # alive (or being recovered by another process right now)
+            fresh = read_json(record.folder / STATE) or {}
+            record.state = fresh
+            owned = fresh.get("owned") or []
+            if fresh.get("state") in FINAL_STATES and not owned:
+                continue
+            left = undo_owned(record, drop_database)
+            if fresh.get("state") not in FINAL_STATES:
+                pid = fresh.get("runner_pid")
+                fresh["state"] = "failed"
+                fresh["exit_code"] = 1
+                fresh["finished_at"] = time.time()
+                fresh["message"] = (f"{record.spec.get('title', record.id)}: the job's runner (pid {pid}) stopped "
+                                    "without finishing (killed, or out of memory); its partial output was removed")
+            still = {(item["kind"], item["value"]) for item in left}
+            undone = [f"{i['kind']} {i['value']}" for i in owned if (i.get("kind"), i.get("value")) not in still]
+            if left:
+                names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
+                fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
+            else:
+                fresh.pop("cleanup_pending", None)
+            fresh["owned"] = [{k: v for k, v in item.items() if k != "error"} for item in left]
+            write_json(record.folder / STATE, fresh, durable=True)
+            line = f"job {record.id}: {fresh.get('message', '')}"
+            if undone:
+                line += f"; undone: {', '.join(undone)}"
+            if left:
+                line += f"; {fresh['cleanup_pending']}"
+            lines.append(line)
+            if log is not None:
+                log(line)
+    return lines
