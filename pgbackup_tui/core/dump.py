@@ -135,7 +135,6 @@ class DumpJob(Job):
         write_manifest(final, manifest)
         partial.rename(final)
         self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
-        self.release("path", partial)
         self._remove_owned()  # temp archives of a plain selection
         return Outcome(
             message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)",
@@ -201,18 +200,12 @@ class DumpJob(Job):
             final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
             # Two dumps of one database in the same second get distinct names: -2, -3...
             final = reserve_output(final, directory=directory, numbered=True, created=self._created_folders)
-        self._own_path(partial_path(final))
+        self._owned_paths.append(partial_path(final))
         return final
-
-    def _own_path(self, path: Path) -> None:
-        """`path` is ours until the job succeeds: on record (durably, in the runner) and removed on failure."""
-        top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
-        self.own("path", path, stop_at=top)
-        self._owned_paths.append(path)
 
     def _claim(self, path: Path, *, directory: bool) -> None:
         """Create a work file ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""
-        self._own_path(path)
+        self._owned_paths.append(path)
         if directory:
             path.mkdir(mode=0o700)
         else:
@@ -221,7 +214,7 @@ class DumpJob(Job):
     async def _read_toc(self, tools: ClientTools, archive: Path, encoding: str) -> Toc:
         """Read the archive back: proves it is complete enough to list, and gives the TOC (names in `encoding`)."""
         listing = archive.with_name(f".{archive.name}.toc")
-        self._own_path(listing)
+        self._owned_paths.append(listing)
         code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(archive)],
                                       self.plan.target.child_env(), stdout_path=listing)
         if code != 0:
@@ -253,7 +246,7 @@ class DumpJob(Job):
         if not to_plain:
             return sorted(closure.included)
         list_file = dumped.with_name(f".{dumped.name}.list")
-        self._own_path(list_file)
+        self._owned_paths.append(list_file)
         write_list(toc, closure.included, list_file)
         code = await self.run_process(
             [pre.tools.pg_restore, f"--use-list={list_file}", f"--file={partial}", "--verbose", str(dumped)],
@@ -278,7 +271,6 @@ class DumpJob(Job):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-            self.release("path", path)
         self._owned_paths = []
 
 
