@@ -455,8 +455,6 @@ except (OSError, AttributeError):  # not Linux
 
 def _die_with_parent() -> None:
     """In the child, before exec: SIGKILL when the process that started it dies (Linux), so that a
-    killed runner leaves no pg_dump behind; elsewhere a no-op. Also a private umask: pg_dump makes
-    a directory archive's files with it (0600, even if the job is killed before we could chmod)."""
-    os.umask(0o077)
+    killed runner leaves no pg_dump behind; elsewhere a no-op."""
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
