@@ -88,7 +88,9 @@ class DumpJob(Job):
         code = await self.run_process(argv, env, on_line=progress.on_line)
         progress.enter_phase("finishing")
         if code != 0:
-            raise JobFailed(f"pg_dump failed (exit {code}): {self.last_error()}; log: {self.log_path}")
+            full = self.disk_full(dump_target.parent)
+            cause = f"the disk holding {dump_target.parent} is full ({full})" if full else self.last_error()
+            raise JobFailed(f"pg_dump failed (exit {code}): {cause}; log: {self.log_path}")
 
         details: dict = {"added": [], "left_out": [], "tables": progress.table_totals()}
         restore_list: list[int] | None = None
@@ -135,6 +137,7 @@ class DumpJob(Job):
         write_manifest(final, manifest)
         partial.rename(final)
         self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
+        self.release("path", partial)
         self._remove_owned()  # temp archives of a plain selection
         return Outcome(
             message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)",
@@ -200,12 +203,18 @@ class DumpJob(Job):
             final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
             # Two dumps of one database in the same second get distinct names: -2, -3...
             final = reserve_output(final, directory=directory, numbered=True, created=self._created_folders)
-        self._owned_paths.append(partial_path(final))
+        self._own_path(partial_path(final))
         return final
+
+    def _own_path(self, path: Path) -> None:
+        """`path` is ours until the job succeeds: on record (durably, in the runner) and removed on failure."""
+        top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
+        self.own("path", path, stop_at=top)
+        self._owned_paths.append(path)
 
     def _claim(self, path: Path, *, directory: bool) -> None:
         """Create a work file ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""
-        self._owned_paths.append(path)
+        self._own_path(path)
         if directory:
             path.mkdir(mode=0o700)
         else:
@@ -214,7 +223,7 @@ class DumpJob(Job):
     async def _read_toc(self, tools: ClientTools, archive: Path, encoding: str) -> Toc:
         """Read the archive back: proves it is complete enough to list, and gives the TOC (names in `encoding`)."""
         listing = archive.with_name(f".{archive.name}.toc")
-        self._owned_paths.append(listing)
+        self._own_path(listing)
         code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(archive)],
                                       self.plan.target.child_env(), stdout_path=listing)
         if code != 0:
@@ -246,7 +255,7 @@ class DumpJob(Job):
         if not to_plain:
             return sorted(closure.included)
         list_file = dumped.with_name(f".{dumped.name}.list")
-        self._owned_paths.append(list_file)
+        self._own_path(list_file)
         write_list(toc, closure.included, list_file)
         code = await self.run_process(
             [pre.tools.pg_restore, f"--use-list={list_file}", f"--file={partial}", "--verbose", str(dumped)],
@@ -271,6 +280,7 @@ class DumpJob(Job):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+            self.release("path", path)
         self._owned_paths = []
 
 

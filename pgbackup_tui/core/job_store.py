@@ -119,19 +119,29 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def create_job_dir(job_id: str, spec: dict[str, Any]) -> Path:
-    """The job's folder with its spec and a first state (queued)."""
+def create_job_dir(job_id: str, spec: dict[str, Any]) -> tuple[Path, int]:
+    """The job's folder with its spec and a first state (queued), and a descriptor holding its
+    runner lock: taken before anything else is written, so that no other process ever sees the
+    job without its lock held. The runner inherits that descriptor (the same lock); the front
+    closes its copy once the runner runs."""
     folder = paths.ensure_private_dir(jobs_root()) / job_id
     folder.mkdir(mode=0o700)
-    write_json(folder / SPEC, spec, durable=True)
-    write_json(folder / STATE, {"state": "queued", "created_at": time.time(), "owned": []}, durable=True)
-    return folder
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        write_json(folder / SPEC, spec, durable=True)
+        write_json(folder / STATE, {"state": "queued", "created_at": time.time(), "owned": []}, durable=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return folder, fd
 
 
 @contextlib.contextmanager
-def runner_lock(folder: Path, *, wait: bool = False) -> Iterator[bool]:
-    """Hold the job's runner lock while the block runs; yields False when another process has it."""
-    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+def runner_lock(folder: Path, *, wait: bool = False, inherited_fd: int | None = None) -> Iterator[bool]:
+    """Hold the job's runner lock while the block runs; yields False when another process has it.
+    `inherited_fd`: the lock the front took for the runner (flock again on it succeeds at once)."""
+    fd = inherited_fd if inherited_fd is not None else os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -283,7 +293,11 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
             else:
                 fresh.pop("cleanup_pending", None)
             fresh["owned"] = [{k: v for k, v in item.items() if k != "error"} for item in left]
-            write_json(record.folder / STATE, fresh, durable=True)
+            try:
+                write_json(record.folder / STATE, fresh, durable=True)
+            except OSError as exc:  # a full disk: what was undone is undone; the record waits for room
+                lines.append(f"job {record.id}: cleaned up, but its state could not be written ({exc.strerror})")
+                continue
             line = f"job {record.id}: {fresh.get('message', '')}"
             if undone:
                 line += f"; undone: {', '.join(undone)}"

@@ -33,6 +33,9 @@ from .identifiers import printable
 from .plans import safe_path_part, shell_preview, utc_stamp
 
 
+DISK_NEARLY_FULL_BYTES = 1 << 20  # a child that failed with less than this free most likely hit ENOSPC
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -387,6 +390,21 @@ class Job:
         if self._cancel_requested:
             raise Cancelled()
         return code
+
+    def disk_full(self, folder: Path) -> str | None:
+        """Why `folder`'s disk looks full (what a child said, or what is free), or None. pg_dump
+        --jobs often reports only "a worker process died" when a worker hit ENOSPC."""
+        said = next((line for line in reversed(self._stderr_tail) if "No space left on device" in line), None)
+        try:
+            stats = os.statvfs(folder)
+            free = stats.f_bavail * stats.f_frsize
+        except OSError:
+            free = None
+        if said is not None:
+            return "No space left on device"
+        if free is not None and free < DISK_NEARLY_FULL_BYTES:
+            return f"{free} bytes free"
+        return None
 
     def last_error(self) -> str:
         """The most telling line the children printed: the last error, else the last line."""

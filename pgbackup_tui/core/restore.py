@@ -37,6 +37,8 @@ from .server_text import archive_encoding, decode_listing
 from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
+CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
+                             r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
 # The first index or constraint a restore builds on a table it has just loaded often finds an
 # autovacuum worker on that table. The server cancels the worker only once the waiting session's
 # deadlock_timeout (1 s by default) has passed. The restore's sessions use 100 ms instead when the
@@ -70,7 +72,8 @@ class RestoreJob(Job):
         self._maker: DatabaseMaker | None = None
         self._table_clean: TableClean | None = None
         self._came_along: list[str] = []
-        self._kept_as: str | None = None  # --keep-old: the replaced database's new name
+        self._kept_as: str | None = None
+        self._connection_lost = False  # --keep-old: the replaced database's new name
         self._workdir: Path | None = None
         self._errors_ignored = 0
         # deadlock_timeout for the restore's sessions, the server's
@@ -101,8 +104,10 @@ class RestoreJob(Job):
             self._maker = await self.in_thread(create_database, plan.target, self._maintenance_db(), into, script,
                                                self.log)
         await self._run_restore(check, replace(plan, dbname=into), list_file)
-        not_kept = await self.in_thread(finish_database, plan.target, self._maker, into,
-                                        self.log)
+        try:
+            not_kept = await self.in_thread(finish_database, plan.target, self._maker, into, self.log)
+        except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
+            raise JobFailed(f"could not apply the database's own settings: {exc}{self._undo_note()}") from None
         if mode == "replace":
             await self._swap(into)
         self._created_database = None  # done: the database is the user's now
@@ -168,6 +173,10 @@ class RestoreJob(Job):
                      f"of an index build is cancelled after that, not after the server's {servers:g} s")
         code = await self.run_process(argv, env, on_line=on_line)
         progress.enter_phase("finishing")
+        if self._connection_lost:
+            # pg_restore counts every statement after a lost connection as an "ignored" error: it is a failure.
+            raise JobFailed(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
+                            f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._errors_ignored:
             raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
@@ -371,6 +380,8 @@ class RestoreJob(Job):
         match = ERRORS_IGNORED.search(line)
         if match:
             self._errors_ignored = int(match.group(1))
+        if CONNECTION_LOST.search(line):
+            self._connection_lost = True
 
     async def _cleanup(self, state: JobState) -> None:
         if self._created_database and state in (JobState.FAILED, JobState.CANCELLED):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from .errors import EXIT_FAILED, JobFailed
 from .jobs import Job, JobEvent, JobFinished, Owned, ProgressUpdated, StateChanged
 
 PASSWORD_ENV = "PGBACKUP_TUI_RUNNER_PASSWORD"  # read and removed by the runner at once
+LOCK_FD_ENV = "PGBACKUP_TUI_RUNNER_LOCK_FD"  # the job's lock, taken by the front, inherited
 STATE_UNWRITABLE = 75  # EX_TEMPFAIL: the runner could not write the job's state
 PROGRESS_WRITE_INTERVAL_S = 0.25
 
@@ -47,15 +49,25 @@ def start_job(kind: str, plan: Any, title: str) -> tuple[str, Path, subprocess.P
     job_id = uuid.uuid4().hex[:8]
     spec = {"id": job_id, "kind": kind, "title": title, "server": plan.target.label, "database": plan.dbname,
             "plan": job_store.plan_to_json(plan), "created_at": time.time()}
-    folder = job_store.create_job_dir(job_id, spec)
+    try:
+        folder, lock_fd = job_store.create_job_dir(job_id, spec)
+    except OSError as exc:
+        shutil.rmtree(job_store.job_dir(job_id), ignore_errors=True)
+        full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        raise JobFailed(f"cannot write the job's state under {job_store.jobs_root()}: {exc.strerror}{full}; "
+                        "nothing was started") from None
     env = dict(os.environ)
+    env[LOCK_FD_ENV] = str(lock_fd)
     if plan.target.password is not None:
         env[PASSWORD_ENV] = plan.target.password
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pgbackup_tui.core.runner", str(folder)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=env, start_new_session=True, close_fds=True,
-    )
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pgbackup_tui.core.runner", str(folder)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, start_new_session=True, close_fds=True, pass_fds=(lock_fd,),
+        )
+    finally:
+        os.close(lock_fd)  # the runner holds the lock now (the same open file, inherited)
     return job_id, folder, process
 
 
@@ -159,7 +171,8 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # a cancel that comes while we start is kept
         signal.signal(sig, _remember_cancel)
     password = os.environ.pop(PASSWORD_ENV, None)
-    with job_store.runner_lock(folder) as got_it:
+    inherited = os.environ.pop(LOCK_FD_ENV, None)
+    with job_store.runner_lock(folder, inherited_fd=int(inherited) if inherited else None) as got_it:
         if not got_it:
             return 2  # another runner has this job
         spec = job_store.read_json(folder / job_store.SPEC)

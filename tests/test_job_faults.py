@@ -1,0 +1,298 @@
+"""Jobs that outlive the terminal, and nothing left behind on any fault: real signals, real processes.
+
+Each test starts the real `pgbackup-tui` in a subprocess, as a shell would, and hits it (or its
+runner) with a real signal while its pg_dump / pg_restore is really working: held back by a table
+lock (a dump waits for its ACCESS SHARE lock), or slowed by a CHECK constraint that sleeps a
+little for every row it lets in (a restore). Afterwards no child may run, no `.partial` or half
+restored database may be left (or the job finished and is listed), and the job's state says what
+happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core.sandbox import Sandbox
+
+SOURCE = "shop"
+SLOW_ROWS = 400  # x 10 ms per row: a restore that takes about 4 s
+
+
+@contextmanager
+def table_locked(sandbox: Sandbox, table: str = "public.events") -> Iterator[None]:
+    with psycopg.connect(sandbox.dsn(SOURCE)) as conn:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+        conn.rollback()
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "pgbackup_tui", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
+
+
+def jobs_json(home: Path) -> list[dict]:
+    result = run_cli("jobs", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def only_job_state(home: Path) -> dict:
+    states = list((home / "state" / "jobs").glob("*/state.json"))
+    assert len(states) == 1, states
+    return json.loads(states[0].read_text())
+
+
+def wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def children_running(name: str = "pg_") -> list[str]:
+    """pg_dump / pg_restore / psql processes alive (not zombies), with their command lines."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        state = stat[stat.rfind(")") + 2:].split()[0]
+        if comm in ("pg_dump", "pg_restore", "psql") and state != "Z" and name in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def runner_pid(home: Path) -> int:
+    wait_for(lambda: "runner_pid" in _state_or_empty(home), "the runner to start")
+    return int(_state_or_empty(home)["runner_pid"])
+
+
+def _state_or_empty(home: Path) -> dict:
+    try:
+        return only_job_state(home)
+    except (AssertionError, ValueError, OSError):
+        return {}
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """Where the tests' archives go: empty unless a job left something."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".partial") or ".partial" in p.name]
+
+
+def backend_waiting(sandbox: Sandbox) -> bool:
+    return sandbox.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND application_name LIKE 'pgbackup-tui/%'").strip() != "0"
+
+
+# -- a dump and the signals a terminal sends ----------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL])
+def test_a_dump_goes_on_when_its_terminal_goes_away(sandbox, home, out_dir, sig):
+    out = out_dir / "shop.dump"
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        cli.send_signal(sig)
+        cli.wait(timeout=10)
+    # The lock is gone: the runner, in its own session, finishes the dump.
+    wait_for(lambda: _state_or_empty(home).get("state") == "succeeded", "the job to succeed")
+    assert out.is_file() and not leftovers(out_dir)
+    listed = jobs_json(home)
+    assert [job["state"] for job in listed] == ["succeeded"]
+    assert listed[0]["output_path"] == str(out)
+
+
+def test_sigterm_of_the_cli_cancels_cleanly(sandbox, home, out_dir):
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / "x.dump"))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=30)
+    assert cli.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert only_job_state(home)["state"] == "cancelled"
+    assert not list(out_dir.iterdir())
+    assert not children_running(str(out_dir))
+
+
+@pytest.mark.parametrize("fmt", [("custom",), ("directory", "--jobs", "2")], ids=["custom", "directory-j2"])
+def test_a_killed_runner_leaves_no_child_and_no_partial(sandbox, home, out_dir, fmt):
+    out = out_dir / "shop.out"
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out), "--format", *fmt)
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        assert children_running(str(out_dir))
+        os.kill(runner_pid(home), signal.SIGKILL)
+        _, stderr = cli.communicate(timeout=30)
+    assert cli.returncode == 1
+    assert "runner" in stderr and "stopped without finishing" in stderr
+    wait_for(lambda: not children_running(str(out_dir)), "pg_dump and its workers to end", timeout=10)
+    assert not list(out_dir.iterdir())  # no .partial
+    state = only_job_state(home)
+    assert state["state"] == "failed" and state["owned"] == []
+
+
+def test_the_next_command_cleans_up_after_a_runner_killed_with_its_front(sandbox, home, out_dir):
+    """Both the CLI and its runner die (a machine's OOM killer, kill -9 of the group): nothing
+    follows the job; the next pgbackup-tui command of any kind finds it and cleans up."""
+    out = out_dir / "shop.dump"
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        cli.kill()
+        cli.wait()
+        os.kill(runner_pid(home), signal.SIGKILL)
+        wait_for(lambda: not children_running(str(out_dir)), "pg_dump to die with its runner", timeout=10)
+    assert leftovers(out_dir)  # the runner could not clean up: its partial output is still there
+    assert _state_or_empty(home)["state"] == "running"
+    listing = run_cli("jobs", "list")
+    assert "stopped without finishing" in listing.stderr
+    assert not list(out_dir.iterdir())
+    assert [job["state"] for job in jobs_json(home)] == ["failed"]
+
+
+# -- a restore --create --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_archive(sandbox, tmp_path_factory) -> Path:
+    """An archive whose restore takes seconds: every row passes a CHECK that sleeps 10 ms."""
+    name = f"slow_{uuid.uuid4().hex[:6]}"
+    sandbox.create_database(name)
+    sandbox.psql(f"""
+        CREATE FUNCTION public.slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';
+        CREATE TABLE public.slow (id int PRIMARY KEY CHECK (public.slowly(id)));
+        INSERT INTO public.slow SELECT generate_series(1, {SLOW_ROWS});""", name)
+    archive = tmp_path_factory.mktemp("slow") / "slow.dump"
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", name, "--output", str(archive))
+    sandbox.drop_database(name)
+    assert result.returncode == 0, result.stderr
+    return archive
+
+
+def database_exists(sandbox: Sandbox, name: str) -> bool:
+    return sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'").strip() == "1"
+
+
+def copying(sandbox: Sandbox, db: str) -> bool:
+    return sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' "
+                        "AND query LIKE 'COPY%'").strip() != "0"
+
+
+def test_a_killed_runner_s_half_restored_database_is_dropped(sandbox, home, slow_archive, fresh_db_name):
+    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
+    os.kill(runner_pid(home), signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=30)
+    assert cli.returncode == 1, stderr
+    assert not database_exists(sandbox, fresh_db_name)
+    state = only_job_state(home)
+    assert state["state"] == "failed" and state["owned"] == []
+    assert not children_running(str(slow_archive))
+
+
+def test_a_restore_goes_on_when_its_terminal_hangs_up(sandbox, home, slow_archive, fresh_db_name):
+    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
+    cli.send_signal(signal.SIGHUP)
+    cli.wait(timeout=10)
+    wait_for(lambda: _state_or_empty(home).get("state") == "succeeded", "the restore to finish", timeout=60)
+    assert sandbox.psql("SELECT count(*) FROM public.slow", fresh_db_name).strip() == str(SLOW_ROWS)
+
+
+def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, slow_archive):
+    """The job cannot drop the database it created while the server is down: it says so, keeps
+    it on record, and a later start, with the server back, drops it."""
+    with Sandbox() as own:
+        name = "half_" + uuid.uuid4().hex[:6]
+        cli = start_cli("restore", str(slow_archive), "--dsn", own.dsn(), "--bin-dir", str(own.bin_dir),
+                        "--db", name, "--create")
+        wait_for(lambda: copying(own, name), "pg_restore to load rows")
+        own._run_server_tool(["pg_ctl", "-D", str(own.data_dir), "-m", "immediate", "-w", "stop"], timeout=60)
+        _, stderr = cli.communicate(timeout=60)
+        assert cli.returncode == 1, stderr
+        assert f"'{name}' could NOT be dropped" in stderr, stderr
+        assert only_job_state(home)["owned"] == [{"kind": "database", "value": name}]
+        own._running = False
+        own.start()
+        assert database_exists(own, name)
+        later = run_cli("jobs", "list")
+        assert f"database {name}" in later.stderr
+        assert not database_exists(own, name)
+        assert only_job_state(home)["owned"] == []
+
+
+# -- full disks ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def small_filesystem(path: Path, size_kb: int) -> Iterator[Path]:
+    """A real tmpfs of `size_kb` at `path` (root only, as CI runs)."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path, leave_bytes: int) -> None:
+    """Fill the filesystem of `folder` until about `leave_bytes` are free."""
+    stats = os.statvfs(folder)
+    free = stats.f_bavail * stats.f_frsize
+    with open(folder / "filler", "wb") as handle:
+        handle.write(b"\0" * max(0, free - leave_bytes))
+
+
+def test_a_full_log_and_state_disk_stops_the_job_with_one_line(sandbox, tmp_path, monkeypatch):
+    with small_filesystem(tmp_path / "home", 512) as app_home:
+        monkeypatch.setenv("PGBACKUP_TUI_HOME", str(app_home))
+        fill(app_home, 12 * 1024)  # room for the job's folder and a few log lines, not for pg_dump's
+        out = tmp_path / "out"
+        out.mkdir()
+        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out / "shop.dump"),
+                         "--progress", "none")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+        assert "full" in lines[0]
+        assert not list(out.iterdir())  # no archive, no .partial
+        assert not children_running(str(out))
+
+
+def test_a_full_output_disk_with_parallel_jobs_says_so(sandbox, home, tmp_path):
+    with small_filesystem(tmp_path / "out", 256) as out:
+        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", "directory", "--jobs", "2",
+                         "--compress", "0", "--output", str(out / "shop.dir"), "--progress", "none")
+        assert result.returncode == 1, result.stderr
+        assert "No space left on device" in result.stderr or "full" in result.stderr, result.stderr
+        assert "disk" in result.stderr and str(out) in result.stderr, result.stderr
+        assert not [p for p in out.iterdir()]
