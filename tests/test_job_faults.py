@@ -219,13 +219,26 @@ def test_a_killed_runner_s_half_restored_database_is_dropped(sandbox, home, slow
     assert not children_running(str(slow_archive))
 
 
-def test_a_restore_goes_on_when_its_terminal_hangs_up(sandbox, home, slow_archive, fresh_db_name):
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGKILL])
+def test_a_restore_goes_on_when_its_terminal_goes_away(sandbox, home, slow_archive, fresh_db_name, sig):
     cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
     wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
-    cli.send_signal(signal.SIGHUP)
+    cli.send_signal(sig)
     cli.wait(timeout=10)
     wait_for(lambda: _state_or_empty(home).get("state") == "succeeded", "the restore to finish", timeout=60)
     assert sandbox.psql("SELECT count(*) FROM public.slow", fresh_db_name).strip() == str(SLOW_ROWS)
+
+
+def test_sigterm_of_the_cli_cancels_a_restore_and_drops_its_database(sandbox, home, slow_archive, fresh_db_name):
+    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
+    cli.send_signal(signal.SIGTERM)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 130, stderr
+    assert "new database" in stderr and "was dropped" in stderr, stderr
+    assert not database_exists(sandbox, fresh_db_name)
+    assert only_job_state(home)["state"] == "cancelled"
+    assert not children_running(str(slow_archive))
 
 
 def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, slow_archive):
