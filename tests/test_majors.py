@@ -16,7 +16,7 @@ import pytest
 from cliutil import run_cli
 from conftest import SAMPLE_DB, server_majors
 from dbcompare import large_objects, sequence_values, table_fingerprints, user_tables
-from pgbackup_tui.core.pgtools import find_client_tools, installed_client_tools, tools_for_archive
+from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV, find_client_tools, installed_client_tools, tools_for_archive
 from pgbackup_tui.core.sample import SAMPLE_SELECTION_TABLES
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.toc import parse_toc
@@ -47,17 +47,11 @@ def dump(cluster: Sandbox, *args: str) -> Path:
 
 
 def run_cli_with_only_tools(bin_dir: Path, empty_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """The CLI on a machine whose only client tools are those in bin_dir: the packagers' places
-    (the wheel's among them) narrowed to bin_dir, PATH to an empty directory."""
-    script = (
-        "import glob, sys\n"
-        "from pgbackup_tui.core import pgtools\n"
-        f"pgtools._WELL_KNOWN_GLOBS = (glob.escape({str(bin_dir)!r}),)\n"
-        "from pgbackup_tui.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
-    env = dict(os.environ, PATH=str(empty_dir))
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+    """The CLI on a machine whose only client tools are those in bin_dir: PGBACKUP_TUI_CLIENT_DIRS
+    replaces the packagers' places (the wheels' among them), PATH is an empty directory. Through
+    the environment, so the job's detached runner (another interpreter) sees the same."""
+    env = dict(os.environ, PATH=str(empty_dir), **{CLIENT_DIRS_ENV: str(bin_dir)})
+    return subprocess.run([sys.executable, "-m", "pgbackup_tui", *args], capture_output=True, text=True, env=env,
                           timeout=120, stdin=subprocess.DEVNULL)
 
 
