@@ -2,20 +2,28 @@
 
 A person opens the server, moves to the `shop` database, presses `b`, starts the backup, waits
 for the job to succeed, and the archive is on disk. Nothing here talks to the app but keys.
+And the terminal goes away mid-dump (`tmux kill-session`: SIGHUP to the TUI): the dump runs in
+its own runner, so it finishes and `pgbackup-tui jobs list` shows it succeeded.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import shutil
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from pgbackup_tui.core.catalog import list_backups
+
+from cliutil import run_cli
 
 pytestmark = pytest.mark.tmux
 
@@ -58,19 +66,26 @@ class Terminal:
         subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
 
 
-@pytest.fixture
-def terminal(sandbox, home):
+def start_tui(sandbox, home: Path, env: str = "") -> Terminal:
+    """`pgbackup-tui` in a new tmux session, with the sandbox as its one server; `env`: more
+    VAR=value assignments for its command line."""
     assert shutil.which("tmux"), "tmux is needed for the end-to-end test (Debian package tmux)"
     config = home / "config.toml"
     config.write_text(f'[servers.sandbox]\nhost = "{sandbox.socket_dir}"\nport = {sandbox.port}\nuser = "postgres"\n')
-    command = (f"PGBACKUP_TUI_HOME={shlex.quote(str(home))} TERM=xterm-256color "
+    command = (f"PGBACKUP_TUI_HOME={shlex.quote(str(home))} TERM=xterm-256color {env} "
                f"{shlex.quote(sys.executable)} -m pgbackup_tui")
-    term = Terminal(command)
+    return Terminal(command)
+
+
+@pytest.fixture
+def terminal(sandbox, home):
+    term = start_tui(sandbox, home)
     yield term
     term.close()
 
 
-def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
+def start_backup_of_shop(terminal: Terminal, sandbox) -> None:
+    """Open the server, go to `shop`, press b and start the backup, as a person would."""
     terminal.wait_for("sandbox")
     terminal.wait_for(f"PostgreSQL {sandbox.major}")  # the server node connected and shows its version
     terminal.move_to("server sandbox")
@@ -81,6 +96,32 @@ def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
     terminal.wait_for("Back up shop")
     terminal.wait_for("pg_dump")  # the command preview
     terminal.keys("Enter")
+
+
+def tui_processes(home: Path) -> list[int]:
+    """Pids of `python -m pgbackup_tui` (the TUI, not a runner) running with this app home."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"-m", b"pgbackup_tui"] and f"PGBACKUP_TUI_HOME={home}".encode() in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def listed_jobs() -> list[dict]:
+    done = run_cli("jobs", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
+    start_backup_of_shop(terminal, sandbox)
     screen = terminal.wait_for("succeeded", timeout=60)
     assert "dump" in screen and "shop" in screen
     backups = list_backups(home / "backups")
@@ -94,3 +135,38 @@ def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
         time.sleep(0.2)
     else:
         raise AssertionError("the app did not quit on q:\n" + terminal.screen())
+
+
+def test_a_dump_started_in_the_tui_goes_on_after_its_terminal_is_killed(home, sandbox, monkeypatch):
+    # pg_dump waits for this lock, so the dump is still running when the terminal goes; our own
+    # connections (the TUI's) give up on it quickly, pg_dump sets lock_timeout = 0 for itself.
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=200")
+    lock = psycopg.connect(sandbox.dsn("shop"), options="-c lock_timeout=0")
+    try:
+        lock.execute("LOCK TABLE inventory.stock IN ACCESS EXCLUSIVE MODE")
+        terminal = start_tui(sandbox, home, env="PGOPTIONS=" + shlex.quote("-c lock_timeout=200"))
+        try:
+            start_backup_of_shop(terminal, sandbox)
+            terminal.wait_for("running")
+            assert tui_processes(home)
+        finally:
+            terminal.close()  # tmux kill-session: the TUI gets SIGHUP
+        deadline = time.monotonic() + 10
+        while tui_processes(home):
+            assert time.monotonic() < deadline, "the TUI outlived its terminal"
+            time.sleep(0.1)
+        jobs = listed_jobs()
+        assert [(job["kind"], job["database"], job["state"]) for job in jobs] == [("dump", "shop", "running")]
+    finally:
+        lock.rollback()
+        lock.close()
+    # The lock is gone: the dump finishes in its runner, with no front at all.
+    deadline = time.monotonic() + 60
+    while (job := listed_jobs()[0])["state"] == "running":
+        assert time.monotonic() < deadline, f"the job never finished: {job}"
+        time.sleep(0.5)
+    assert job["state"] == "succeeded", job
+    backups = list_backups(home / "backups")
+    assert [str(backup.path) for backup in backups] == [job["output_path"]]
+    assert os.path.isfile(job["output_path"])
+    assert not list((home / "backups").rglob("*.partial"))

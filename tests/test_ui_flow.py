@@ -1,9 +1,10 @@
 """Pilot tests of whole sessions: add a server, pick tables, back them up, restore, cancel, quit.
 
-Everything is real: the sandbox cluster, pg_dump and pg_restore. To have a job that is still
-running when we cancel it, the test holds an ACCESS EXCLUSIVE lock on a table: pg_dump waits
-for its ACCESS SHARE lock until it is stopped. Our own connections get a short lock_timeout
-(PGOPTIONS) so that only pg_dump waits: it sets lock_timeout = 0 for itself.
+Everything is real: the sandbox cluster, the job runners, pg_dump and pg_restore. To have a job
+that is still running when we cancel it (or quit), the test holds an ACCESS EXCLUSIVE lock on a
+table: pg_dump waits for its ACCESS SHARE lock until it is stopped or the lock goes. Our own
+connections get a short lock_timeout (PGOPTIONS) so that only pg_dump waits: it sets
+lock_timeout = 0 for itself.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input, Static, TabbedContent
 
+from pgbackup_tui.core import job_store
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.quit_confirm import QuitScreen
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.screens.server_form import ServerForm
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
@@ -149,7 +152,7 @@ async def test_c_cancels_the_selected_job_after_asking(sandbox, home, monkeypatc
     assert leftovers(home) == []
 
 
-async def test_quit_with_a_running_job_asks_then_cancels_it_cleanly(sandbox, home, monkeypatch):
+async def test_quit_with_a_running_job_asks_and_leaves_it_running_in_the_background(sandbox, home, monkeypatch):
     write_config(socket_profile(sandbox))
     with table_locked(sandbox, "inventory.stock", monkeypatch):
         app = PgBackupApp()
@@ -157,12 +160,38 @@ async def test_quit_with_a_running_job_asks_then_cancels_it_cleanly(sandbox, hom
             await start_whole_database_dump(pilot, app)
             job = app.jobs[0]
             await pilot.press("q")
-            assert isinstance(app.screen, ConfirmScreen)
+            assert isinstance(app.screen, QuitScreen)
+            question = str(app.screen.query_one("#quit-question", Static).content)
+            assert question == "1 job still running: it goes on in the background (pgbackup-tui jobs list). Quit?"
             await pilot.press("n")
             await pilot.pause()
             assert job.state == JobState.RUNNING and app.is_running
             await pilot.press("q", "y")
             await wait_until(lambda: not app.is_running)
+        assert app.return_code == 0
+        record = job_store.load(job.id)
+        assert record is not None and record.status == "running" and job_store.runner_alive(record.folder)
+    # The lock is gone: the dump goes on to its end with no front at all.
+    await wait_until(lambda: (job_store.load(job.id) or record).status in job_store.FINAL_STATES, timeout=60)
+    state = job_store.load(job.id).state
+    assert state["state"] == "succeeded", state
+    assert Path(state["output_path"]).is_file()
+    assert list((home / "backups").rglob("*.partial")) == []
+    job.runner.wait(timeout=10)  # this test process started it: reap it
+
+
+async def test_quit_can_cancel_the_running_jobs_and_waits_for_their_cleanup(sandbox, home, monkeypatch):
+    write_config(socket_profile(sandbox))
+    with table_locked(sandbox, "inventory.stock", monkeypatch):
+        app = PgBackupApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await start_whole_database_dump(pilot, app)
+            job = app.jobs[0]
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitScreen)
+            await pilot.press("c")
+            await wait_until(lambda: not app.is_running)
         assert job.state == JobState.CANCELLED
         assert app.return_code == 0
+        assert job_store.load(job.id).status == "cancelled"
     assert leftovers(home) == []

@@ -22,6 +22,7 @@ from pgbackup_tui.core.pgtools import find_client_tools
 from pgbackup_tui.core.plans import DumpPlan, RestorePlan
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.quit_confirm import QuitScreen
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.widgets.job_log import JobLog
 from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
@@ -226,6 +227,17 @@ async def test_confirm_answers_y_n_and_escape():
         app = DialogHost(ConfirmScreen("Cancel the job?"))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press(key)
+            await pilot.pause()
+        assert app.results == [expected], key
+
+
+async def test_quit_screen_answers_leave_cancel_or_stay():
+    for key, expected in (("y", "leave"), ("c", "cancel"), ("n", None), ("escape", None), ("enter", None)):
+        app = DialogHost(QuitScreen(2))
+        async with app.run_test(size=SIZE) as pilot:
+            question = text_of(app.screen.query_one("#quit-question", Static))
+            assert question == "2 jobs still running: they go on in the background (pgbackup-tui jobs list). Quit?"
+            await pilot.press(key)  # enter: the focused button is Stay, so a reflexive enter changes nothing
             await pilot.pause()
         assert app.results == [expected], key
 

@@ -23,6 +23,7 @@ from pgbackup_tui.core import jobs as jobs_module
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.screens.quit_confirm import QuitScreen
 from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 from pgbackup_tui.ui.app import PgBackupApp
 
@@ -112,6 +113,11 @@ def test_backup_dialog_shows_the_exact_command(snap_compare, fixed_home):
         assert "s3cret" not in pilot.app.export_screenshot()
 
     assert snap_compare(DialogHost(dialog), terminal_size=SIZE, run_before=run_before)
+
+
+def test_quit_with_jobs_running(snap_compare, fixed_home):
+    """Quitting while two jobs run: they go on in the background, or `c` cancels them first."""
+    assert snap_compare(DialogHost(QuitScreen(2)), terminal_size=SIZE, run_before=settled)
 
 
 class JobsHost(App[None]):

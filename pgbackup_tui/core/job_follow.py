@@ -19,12 +19,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import job_store
 from .errors import EXIT_FAILED
 from .jobs import (
-    JobEvent, JobFinished, JobResult, JobState, Listener, LogLine, ProgressUpdated, StateChanged, classify_line,
+    Job, JobEvent, JobFinished, JobResult, JobState, Listener, LogLine, ProgressUpdated, StateChanged, classify_line,
 )
 from .progress import ProgressSnapshot
 
@@ -249,3 +249,7 @@ class JobFollower:
         if self.runner is not None:
             with contextlib.suppress(Exception):
                 self.runner.wait(timeout=10)
+
+
+JobView: TypeAlias = Job | JobFollower
+"""What a front shows of a job: one run in this process (a dry run) or one followed from its runner."""

@@ -1,9 +1,11 @@
 """The Textual app: composes the main screen and wires widgets, workers and screens together.
 
 Workers live on the App (not on a screen that could be popped): thread workers for psycopg
-(group "inspect", "backups"), async workers for jobs (group "jobs", never exclusive, so jobs run
-side by side). Results come back as messages from ui/messages.py. on_worker_state_changed is
-the one place where a worker that failed unexpectedly becomes an error notification.
+(group "inspect", "backups") and for the job store (group "store", "start"), async workers that
+follow jobs (group "jobs", never exclusive, so jobs run side by side). Jobs themselves run in
+runners of their own and the Jobs tab is a view on the job store (ui/jobs_app.py). Results come
+back as messages from ui/messages.py. on_worker_state_changed is the one place where a worker
+that failed unexpectedly becomes an error notification.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import psycopg
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.notifications import SeverityLevel
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
@@ -24,13 +25,13 @@ from ..core.connect import Target
 from ..core.dump import DumpJob
 from ..core.errors import EXIT_OK, PgBackupError
 from ..core.identifiers import QualifiedName
-from ..core.jobs import Job
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
 from .bindings import APP_BINDINGS, action_applies
 from .commands import PgBackupCommands
 from .inspection import inspect_database, inspect_server
-from .messages import BackupsListed, DatabaseInspected, InspectionFailed, JobCompleted, ServerInspected
+from .jobs_app import JobsApp
+from .messages import BackupsListed, DatabaseInspected, InspectionFailed, ServerInspected
 from .profiles import ServerProfiles
 from .screens.backup_dialog import BackupDialog
 from .screens.confirm import ConfirmScreen
@@ -46,7 +47,7 @@ from .widgets.selection_summary import SelectionSummary
 from .widgets.server_tree import ServerTree
 
 
-class PgBackupApp(App[int]):
+class PgBackupApp(JobsApp):
     """Browse servers, pick tables or databases, run dump and restore jobs."""
 
     CSS_PATH = "app.tcss"
@@ -58,7 +59,6 @@ class PgBackupApp(App[int]):
         super().__init__()
         # Server profiles and the passwords typed this session (memory only: never saved or logged).
         self.profiles = ServerProfiles()
-        self.jobs: list[Job] = []
         self._prompting: set[str] = set()
         self._loading: dict[Worker, tuple[str, str | None]] = {}
         self._backups_scope: tuple[str | None, str | None] | None = None
@@ -91,18 +91,12 @@ class PgBackupApp(App[int]):
             tree.load_idle_servers()
         tree.focus()
         tree.cursor_line = 0  # Details shows the first server (or the config error) from the start
+        self.watch_job_store()  # jobs started here, by the CLI, by cron: running or finished
 
     # -- widgets ---------------------------------------------------------------------------
     @property
     def server_tree(self) -> ServerTree:
         return self.query_one(ServerTree)
-
-    @property
-    def jobs_pane(self) -> JobsPane:
-        return self.query_one(JobsPane)
-
-    def running_jobs(self) -> list[Job]:
-        return [job for job in self.jobs if not job.state.is_final]
 
     # -- loading the tree ------------------------------------------------------------------
     def on_server_tree_load_requested(self, message: ServerTree.LoadRequested) -> None:
@@ -257,7 +251,7 @@ class PgBackupApp(App[int]):
 
     def _dump_chosen(self, plan: DumpPlan | None) -> None:
         if plan is not None:
-            self.start_job(DumpJob(plan))
+            self.start_in_runner(DumpJob(plan))
 
     def action_restore(self) -> None:
         tabs = self.query_one(TabbedContent)
@@ -280,47 +274,16 @@ class PgBackupApp(App[int]):
 
     def _restore_chosen(self, plan: RestorePlan | None) -> None:
         if plan is not None:
-            self.start_job(RestoreJob(plan))
+            self.start_in_runner(RestoreJob(plan))
 
-    def start_job(self, job: Job) -> None:
-        """Show `job` in the Jobs tab and run it as an App worker, beside any others."""
-        self.jobs.append(job)
-        self.jobs_pane.add_job(job)
-        self.run_worker(self._run_job(job), name=f"job-{job.id}", group="jobs", description=job.title,
-                        exit_on_error=False)
-        self.query_one(TabbedContent).active = "jobs"
-        self.refresh_bindings()
-
-    async def _run_job(self, job: Job) -> None:
-        result = await job.run()
-        self.post_message(JobCompleted(job, result))
-
-    def on_job_completed(self, message: JobCompleted) -> None:
-        result = message.result
-        severity: SeverityLevel = (
-            "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
-        self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
-                    timeout=10 if severity == "information" else 20)
-        if message.job.kind == "dump":
-            self._show_backups_for(self.server_tree.focus_info(), force=True)
-        self.refresh_bindings()
+    def backups_changed(self) -> None:
+        self._show_backups_for(self.server_tree.focus_info(), force=True)
 
     def on_jobs_pane_job_selected(self) -> None:
         self.refresh_bindings()
 
     def on_jobs_pane_job_state_changed(self) -> None:
         self.refresh_bindings()
-
-    def action_cancel_job(self) -> None:
-        job = self.jobs_pane.selected_job()
-        if job is not None:
-            self.cancel_job(job)
-
-    def cancel_job(self, job: Job) -> None:
-        """Ask, then cancel `job` (its partial output is removed by the job itself)."""
-        if job.state.is_final:
-            return
-        self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), lambda yes: job.cancel() if yes else None)
 
     # -- everything else -------------------------------------------------------------------
     def action_refresh(self) -> None:
@@ -344,27 +307,6 @@ class PgBackupApp(App[int]):
         keys = [(self.get_key_display(active.binding), active.binding.tooltip or active.binding.description)
                 for active in self.screen.active_bindings.values() if active.binding.id]
         self.push_screen(HelpScreen(keys))
-
-    def action_quit(self) -> None:  # type: ignore[override]
-        running = self.running_jobs()
-        if not running:
-            self.exit(EXIT_OK)
-            return
-        noun = "job is" if len(running) == 1 else "jobs are"
-        question = f"{len(running)} {noun} still running. Cancel and quit? (partial output is removed)"
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._cancel_all_and_exit(running)
-        self.push_screen(ConfirmScreen(question), answered)
-
-    @work(group="shutdown", exit_on_error=False, description="cancel jobs and quit")
-    async def _cancel_all_and_exit(self, jobs: list[Job]) -> None:
-        self.notify(f"cancelling {len(jobs)} job(s); waiting for them to clean up…")
-        for job in jobs:
-            job.cancel()
-        # Wait for each job's own cleanup (partial archive removed) before the app goes away.
-        await self.workers.wait_for_complete([w for w in self.workers if w.group == "jobs"])
-        self.exit(EXIT_OK)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out (None) what does not apply to the current state."""

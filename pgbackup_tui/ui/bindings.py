@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.binding import Binding, BindingType
 
-from ..core.jobs import Job
+from ..core.job_follow import JobView
 from .profiles import ServerProfiles
 from .tree_entries import READY, TreeFocus
 
@@ -27,12 +27,13 @@ APP_BINDINGS: list[BindingType] = [
     Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
     Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
     Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
-    Binding("q", "quit", "Quit", tooltip="Quit (asks first when jobs are running)", id="app.quit"),
+    Binding("q", "quit", "Quit", tooltip="Quit (running jobs go on in the background; asks first)",
+            id="app.quit"),
 ]
 
 
 def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profiles: ServerProfiles,
-                   selected_job: Job | None) -> bool | None:
+                   selected_job: JobView | None) -> bool | None:
     """Whether a key's action applies now: True, or None to show it greyed out (App.check_action)."""
     if action == "add_server":
         return profiles.writable or None

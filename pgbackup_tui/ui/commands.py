@@ -46,11 +46,11 @@ def build_commands(app: PgBackupApp) -> list[Command]:
         commands.append((f"Cancel job {job.title}", partial(app.cancel_job, job), "asks first"))
     commands += [
         ("Show the Details tab", partial(app.action_show_tab, "details"), "the object under the cursor"),
-        ("Show the Jobs tab", partial(app.action_show_tab, "jobs"), "every job of this session"),
+        ("Show the Jobs tab", partial(app.action_show_tab, "jobs"), "jobs started here, by the CLI or by cron"),
         ("Show the Backups tab", partial(app.action_show_tab, "backups"), "backups on disk for the focused database"),
         ("Zoom: hide or show the tree", app.action_zoom, "the tabs take the whole width"),
         ("Help: keys", app.action_help, "what each key does"),
-        ("Quit", app.action_quit, "asks first when jobs are running"),
+        ("Quit", app.action_quit, "running jobs go on in the background; asks first"),
     ]
     return commands
 

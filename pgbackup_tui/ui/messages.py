@@ -13,8 +13,10 @@ from textual.message import Message
 
 from ..core.catalog import BackupEntry
 from ..core.inspect import ServerInfo
-from ..core.jobs import Job, JobResult
+from ..core.job_follow import JobFollower, JobView
+from ..core.jobs import JobResult
 from .inspection import DatabaseSnapshot, ServerSnapshot
+from .store_scan import FoundJob
 
 
 @dataclass
@@ -72,7 +74,31 @@ class ConnectionTested(Message):
 
 @dataclass
 class JobCompleted(Message):
-    """A job this session started has reached a final state."""
+    """A job the app followed (started here or elsewhere) has reached a final state."""
 
-    job: Job
+    job: JobView
     result: JobResult
+
+
+@dataclass
+class JobStarted(Message):
+    """A job's runner was started from this app; `job` follows it."""
+
+    job: JobFollower
+
+
+@dataclass
+class JobStartFailed(Message):
+    """A job's runner could not be started (e.g. the state dir is not writable)."""
+
+    title: str
+    error: str
+
+
+@dataclass
+class StoreJobsFound(Message):
+    """Jobs in the store that the app does not show yet (oldest first), and the ids of older
+    ones left out to keep the list bounded."""
+
+    found: tuple[FoundJob, ...]
+    left_out: frozenset[str]

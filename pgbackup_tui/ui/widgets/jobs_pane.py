@@ -1,16 +1,19 @@
-"""The Jobs pane: every job of the session in a table, the selected job's log streaming below.
+"""The Jobs pane: the jobs in the store in a table, the selected job's log streaming below.
 
-Jobs report through listeners (core/jobs.py) called on the event loop that runs them. The pane's
-listener only turns each event into a message posted to the pane; the widgets change in the
-message handlers. Log lines are kept per job (the last LOG_LINES_KEPT; the whole log is on disk
-at job.log_path) and written to the log view in batches, so a chatty pg_dump --verbose does not
-cost one repaint per line. One timer ticks the elapsed column, and only while a job runs.
+It shows whatever it is given: jobs followed from their runner (core/job_follow.py, started
+here, by the CLI or by cron) and in-process ones alike (JobView). Jobs report through listeners
+called on the event loop that follows them (or, for a log tail read ahead, a thread). The
+pane's listener only turns each event into a message posted to the pane; the widgets change in
+the message handlers. Log lines are kept per job (the last LOG_LINES_KEPT; the whole log is on
+disk at job.log_path) and written to the log view in batches, so a chatty pg_dump --verbose does
+not cost one repaint per line. One timer ticks the elapsed column, and only while a job runs.
+The app keeps the list bounded; the pane says how many older jobs it does not show.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
@@ -21,96 +24,21 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 
-from ...core.formatting import human_bytes, human_duration
-from ...core.jobs import Job, JobEvent, JobResult, JobState, LogLine, ProgressUpdated, StateChanged
+from ...core.formatting import human_duration
+from ...core.job_follow import JobView
+from ...core.jobs import JobEvent, JobResult, JobState, LogLine, ProgressUpdated, StateChanged
 from ...core.jobs import JobFinished as JobFinishedEvent
-from ...core.progress import human_count
 from .job_log import LOG_LINES_KEPT, JobLog
+from .job_progress import FINISHED_OK, ProgressView, progress_view, text_bar
+
+__all__ = ["JobsPane", "ProgressView", "progress_view", "text_bar"]
 
 TICK_S = 1.0
-BAR_WIDTH = 8
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed")
-FINISHED_OK = (JobState.SUCCEEDED, JobState.PARTIAL)
-
-
-@dataclass(frozen=True)
-class ProgressView:
-    """What the pane shows of a job's progress; made in one place, progress_view()."""
-
-    fraction: float | None  # 0..1, or None while it cannot be told (indeterminate)
-    cell: str  # the text bar in the table
-    bytes_text: str
-    detail: str  # phase, current object, ETA: the line above the log
-
-
-def text_bar(fraction: float | None, tick: int = 0, width: int = BAR_WIDTH) -> str:
-    """'█████░░░░░  50%'; with fraction None a short block that moves one cell per tick."""
-    if fraction is None:
-        block = 3
-        travel = width - block
-        position = tick % (2 * travel) if travel else 0
-        position = position if position <= travel else 2 * travel - position
-        return "░" * position + "█" * block + "░" * (travel - position) + "     "
-    fraction = min(1.0, max(0.0, fraction))
-    filled = round(fraction * width)
-    return "█" * filled + "░" * (width - filled) + f" {fraction * 100:3.0f}%"
-
-
-def progress_view(job: Job, snapshot: Any | None, tick: int = 0) -> ProgressView:
-    """The job's progress as the pane shows it, from its state and its latest snapshot.
-
-    `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
-    through its attributes with getattr, each optional, so an older or newer snapshot still shows
-    what it has. The detail line: phase · what a backend waits for · table(s) being copied or
-    indexed · tables done · rows · rate · time left, and which estimate it is when the server's
-    progress view could not be read (e.g. "table counts and output size").
-    """
-    state = job.state
-    percent = getattr(snapshot, "percent", None)
-    fraction = percent / 100 if isinstance(percent, (int, float)) else None
-    bytes_done = getattr(snapshot, "bytes_done", None)
-    bytes_total = getattr(snapshot, "bytes_total", None)
-    bytes_text = f"{human_bytes(bytes_done or 0)} / {human_bytes(bytes_total)}" if bytes_total else ""
-    running = state == JobState.RUNNING
-    phase = getattr(snapshot, "phase", None)
-    detail_parts = [str(phase)] if phase and (running or phase == "done") else []
-    waiting = getattr(snapshot, "waiting", None)
-    if running and waiting:  # first: the answer to "is it hung?" must not be cut off
-        detail_parts.append(f"waiting for {waiting}")
-    current = tuple(getattr(snapshot, "current", None) or ())
-    if running and current:
-        detail_parts.append(", ".join(current[:2]) + (f" +{len(current) - 2}" if len(current) > 2 else ""))
-    tables_total = getattr(snapshot, "tables_total", 0)
-    if tables_total:
-        detail_parts.append(f"{getattr(snapshot, 'tables_done', 0)}/{tables_total} tables")
-    rows_done = getattr(snapshot, "rows_done", 0)
-    if rows_done:
-        detail_parts.append(f"{human_count(rows_done)} rows")
-    rate = getattr(snapshot, "rate_bps", None)
-    if running and rate:
-        detail_parts.append(f"{human_bytes(rate)}/s")
-    eta_s = getattr(snapshot, "eta_s", None)
-    if running and eta_s is not None:
-        detail_parts.append(f"about {human_duration(eta_s)} left")
-    estimate = getattr(snapshot, "estimate", "")
-    if running and estimate and not estimate.startswith("pg_stat_progress_copy"):
-        detail_parts.append(f"estimated from {estimate}")
-
-    if state in FINISHED_OK:
-        fraction, cell = 1.0, text_bar(1.0)
-    elif running:
-        cell = text_bar(fraction, tick)
-    elif state == JobState.QUEUED:
-        cell = "queued"
-    else:  # failed / cancelled: where it stopped, if known
-        cell = text_bar(fraction) if fraction is not None else "—"
-    if job.result is not None and job.result.bytes_written:
-        bytes_text = human_bytes(job.result.bytes_written)
-    return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts))
 
 
 class JobsPane(Widget):
-    """The session's jobs (DataTable, row key = job.id) and the selected job's log."""
+    """Jobs (DataTable, row key = job.id, oldest first) and the selected job's log."""
 
     DEFAULT_CSS = """
     JobsPane {
@@ -120,6 +48,10 @@ class JobsPane(Widget):
     JobsPane > #jobs-table {
         height: auto;
         max-height: 40%;
+    }
+    JobsPane > #jobs-hidden {
+        height: auto;
+        color: $text-muted;
     }
     JobsPane > #job-title {
         height: 1;
@@ -191,27 +123,27 @@ class JobsPane(Widget):
     class JobStateChanged(Message):
         """A job moved to `state`. Bubbles, so the app can refresh what depends on it."""
 
-        def __init__(self, job: Job, state: JobState) -> None:
+        def __init__(self, job: JobView, state: JobState) -> None:
             super().__init__()
             self.job, self.state = job, state
 
     class JobFinished(Message):
         """A job ended with `result`. Bubbles (e.g. to refresh the Backups tab)."""
 
-        def __init__(self, job: Job, result: JobResult) -> None:
+        def __init__(self, job: JobView, result: JobResult) -> None:
             super().__init__()
             self.job, self.result = job, result
 
     class JobSelected(Message):
         """The user moved to another job in the table."""
 
-        def __init__(self, job: Job) -> None:
+        def __init__(self, job: JobView) -> None:
             super().__init__()
             self.job = job
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, JobView] = {}
         self._lines: dict[str, deque[tuple[str, str]]] = {}
         self._snapshots: dict[str, Any] = {}
         self._selected_id: str | None = None
@@ -225,6 +157,7 @@ class JobsPane(Widget):
         for column in COLUMNS:
             table.add_column(column, key=column)
         yield table
+        yield Static("", id="jobs-hidden", markup=False)
         yield Static("No jobs yet.", id="job-title", markup=False)
         yield ProgressBar(total=100, show_eta=False, id="job-progress")
         yield Static("", id="job-result", markup=False)
@@ -234,44 +167,74 @@ class JobsPane(Widget):
     def on_mount(self) -> None:
         self._ticker = self.set_interval(TICK_S, self._on_tick, pause=True)
         self.query_one("#job-progress").display = False
+        self.query_one("#jobs-hidden").display = False
 
     def on_unmount(self) -> None:
         for job in self._jobs.values():
             job.unsubscribe(self._forward)
 
     # -- public API --------------------------------------------------------------------------
-    def add_job(self, job: Job) -> None:
-        """Show `job` (call before it runs so no event is missed) and select it."""
+    def add_job(self, job: JobView, *, lines: Iterable[tuple[str, str]] = (), select: bool = True) -> None:
+        """Show `job` (before it runs or is followed, so no event is missed), with the (text, level)
+        log `lines` already read; `select`: make it the selected job."""
         if job.id in self._jobs:
             return
         self._jobs[job.id] = job
-        self._lines[job.id] = deque(maxlen=LOG_LINES_KEPT)
+        self._lines[job.id] = deque(lines, maxlen=LOG_LINES_KEPT)
         job.subscribe(self._forward)
         table = self.query_one("#jobs-table", DataTable)
         table.add_row(*self._row_cells(job), key=job.id)
-        table.move_cursor(row=table.get_row_index(job.id))
-        self._select(job.id)
+        if select:
+            self.select_job(job.id)
         self._update_ticker()
 
-    def selected_job(self) -> Job | None:
+    def select_job(self, job_id: str) -> None:
+        """Move the table's cursor to `job_id` and show its details and log."""
+        if job_id in self._jobs:
+            table = self.query_one("#jobs-table", DataTable)
+            table.move_cursor(row=table.get_row_index(job_id))
+            self._select(job_id)
+
+    def remove_job(self, job_id: str) -> None:
+        """Stop showing a job (the list is bounded); the job itself is not touched."""
+        job = self._jobs.pop(job_id, None)
+        if job is None:
+            return
+        job.unsubscribe(self._forward)
+        self._lines.pop(job_id, None)
+        self._snapshots.pop(job_id, None)
+        table = self.query_one("#jobs-table", DataTable)
+        table.remove_row(job_id)
+        if self._selected_id == job_id:
+            self._selected_id = None
+        elif self._selected_id is not None:  # rows below moved up: keep the cursor on the same job
+            table.move_cursor(row=table.get_row_index(self._selected_id))
+
+    def show_hidden(self, count: int) -> None:
+        """Say how many older jobs the list leaves out (0: say nothing)."""
+        note = self.query_one("#jobs-hidden", Static)
+        note.display = count > 0
+        note.update(f"{count} older job{'' if count == 1 else 's'} not shown (pgbackup-tui jobs list)")
+
+    def selected_job(self) -> JobView | None:
         """The job under the table's cursor, if any."""
         return self._jobs.get(self._selected_id) if self._selected_id else None
 
-    def running_jobs(self) -> list[Job]:
-        """Jobs not finished yet (queued or running): what quitting must cancel."""
+    def running_jobs(self) -> list[JobView]:
+        """Jobs not finished yet (queued or running)."""
         return [job for job in self._jobs.values() if not job.state.is_final]
 
-    def all_jobs(self) -> list[Job]:
+    def all_jobs(self) -> list[JobView]:
         """Every job added, oldest first."""
         return list(self._jobs.values())
 
-    def log_lines(self, job: Job) -> list[tuple[str, str]]:
+    def log_lines(self, job: JobView) -> list[tuple[str, str]]:
         """The (text, level) lines kept in memory for `job` (the last LOG_LINES_KEPT)."""
         return list(self._lines.get(job.id, ()))
 
     # -- from the jobs -----------------------------------------------------------------------
     def _forward(self, event: JobEvent) -> None:
-        """Job listener: runs on the loop that runs the job; posts, never touches widgets."""
+        """Job listener: runs where the job reports (a loop, a thread); posts, never touches widgets."""
         job = self._jobs.get(event.job_id)
         if job is None:
             return
@@ -286,6 +249,8 @@ class JobsPane(Widget):
 
     @on(JobLogged)
     def _job_logged(self, message: JobLogged) -> None:
+        if message.job_id not in self._lines:
+            return  # removed from the list meanwhile
         line = (message.text, message.level)
         self._lines[message.job_id].append(line)
         if message.job_id == self._selected_id:
@@ -302,21 +267,27 @@ class JobsPane(Widget):
 
     @on(JobProgressed)
     def _job_progressed(self, message: JobProgressed) -> None:
+        if message.job_id not in self._jobs:
+            return
         self._snapshots[message.job_id] = message.progress
         self._refresh_job(message.job_id)
 
     @on(JobStateChanged)
     def _job_state_changed(self, message: JobStateChanged) -> None:
+        if message.job.id not in self._jobs:
+            return
         self._refresh_job(message.job.id)
         self._update_ticker()
 
     @on(JobFinished)
     def _job_finished(self, message: JobFinished) -> None:
+        if message.job.id not in self._jobs:
+            return
         self._refresh_job(message.job.id)
         self._update_ticker()
 
     # -- showing -----------------------------------------------------------------------------
-    def _row_cells(self, job: Job) -> list[Text]:
+    def _row_cells(self, job: JobView) -> list[Text]:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
         state_style = self.get_component_rich_style(f"jobs-pane--{job.state.value}", partial=True)
         elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
@@ -338,7 +309,7 @@ class JobsPane(Widget):
         if job_id == self._selected_id:
             self._show_details(job)
 
-    def _show_details(self, job: Job) -> None:
+    def _show_details(self, job: JobView) -> None:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
         title = f"{job.title} — {job.state.value}"
         if view.detail:

@@ -1,0 +1,210 @@
+"""The app's jobs: a view on the job store, like `pgbackup-tui jobs list`.
+
+Every dump and restore runs in a runner process of its own (core/runner.py) that outlives the
+TUI: quitting, a closed terminal or an SSH drop (SIGHUP) end only the view. Here:
+
+- starting: the runner is started from a thread worker (it writes the job's folder and syncs
+  it), then the job is shown and followed: JobFollower.follow() in an async worker, group "jobs";
+- the store: on mount, and every SCAN_INTERVAL_S after, a thread worker looks for jobs the Jobs
+  tab does not show yet (started by the CLI, by cron, by another TUI). Finished ones are shown
+  with their result and log tail, running ones are followed live. The newest MAX_SHOWN are kept;
+  the pane says how many older ones it leaves out;
+- quitting leaves running jobs to their runners, or cancels the ones started here first and
+  waits for their cleanup (the user chooses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.notifications import SeverityLevel
+from textual.timer import Timer
+from textual.widgets import TabbedContent
+from textual.worker import Worker
+
+from ..core import job_store
+from ..core.dump import DumpJob
+from ..core.errors import EXIT_OK, PgBackupError
+from ..core.job_follow import JobFollower, JobView
+from ..core.restore import RestoreJob
+from ..core.runner import start_job
+from .messages import JobCompleted, JobStarted, JobStartFailed, StoreJobsFound
+from .screens.confirm import ConfirmScreen
+from .screens.quit_confirm import QuitChoice, QuitScreen
+from .store_scan import MAX_SHOWN, SCAN_INTERVAL_S, FoundJob, scan
+from .widgets.jobs_pane import JobsPane
+
+
+class JobsApp(App[int]):
+    """What PgBackupApp does with jobs; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[JobView] = []  # as the Jobs tab shows them (oldest first)
+        self._started_here: set[str] = set()
+        self._seen: set[str] = set()  # shown, or left out to keep the list bounded
+        self._left_out = 0
+        self._following: dict[str, Worker[None]] = {}
+        self._scan_timer: Timer | None = None
+        self._scanning = False
+
+    @property
+    def jobs_pane(self) -> JobsPane:
+        return self.query_one(JobsPane)
+
+    def running_jobs(self) -> list[JobView]:
+        """Jobs shown that have not finished, whoever started them."""
+        return [job for job in self.jobs if not job.state.is_final]
+
+    def backups_changed(self) -> None:
+        """A dump ended: the app refreshes what lists backups (overridden)."""
+
+    # -- starting --------------------------------------------------------------------------
+    def start_in_runner(self, job: DumpJob | RestoreJob) -> None:
+        """Run `job`'s plan in a runner of its own, then show and follow it in the Jobs tab."""
+        self.query_one(TabbedContent).active = "jobs"
+        self._start_runner(job.kind, job.plan, job.title)
+
+    @work(thread=True, exit_on_error=False, group="start", description="start a job")
+    def _start_runner(self, kind: str, plan: Any, title: str) -> None:
+        from ..commands.dump_restore import unwritable_state_message
+
+        try:
+            job_id, _folder, process = start_job(kind, plan, title)
+        except PgBackupError as exc:  # e.g. the state dir cannot be written: one line, nothing started
+            self.post_message(JobStartFailed(title, str(exc)))
+            return
+        except OSError as exc:  # the runner itself could not be started
+            self.post_message(JobStartFailed(title, f"cannot start the job's runner: {exc}"))
+            return
+        record = job_store.load(job_id)
+        if record is None:
+            self.post_message(JobStartFailed(title, f"job {job_id} started, but its folder cannot be read"))
+            return
+        self.post_message(JobStarted(JobFollower(record, runner=process, on_unwritable=unwritable_state_message)))
+
+    def on_job_started(self, message: JobStarted) -> None:
+        job = message.job
+        self._started_here.add(job.id)
+        shown = next((seen for seen in self.jobs if seen.id == job.id), None)
+        if isinstance(shown, JobFollower):  # the store scan was quicker: keep its view, reap our runner
+            shown.runner = job.runner
+            self.jobs_pane.select_job(job.id)
+        else:
+            self._show(job, (), select=True)
+        self.refresh_bindings()
+
+    def on_job_start_failed(self, message: JobStartFailed) -> None:
+        self.notify(message.error, title=f"{message.title}: not started", severity="error", timeout=20)
+
+    def _show(self, job: JobFollower, lines: tuple[tuple[str, str], ...], *, select: bool) -> None:
+        self._seen.add(job.id)
+        self.jobs.append(job)
+        self.jobs_pane.add_job(job, lines=lines, select=select)
+        if not job.state.is_final:
+            self._following[job.id] = self.run_worker(
+                self._follow(job), name=f"job-{job.id}", group="jobs", description=job.title, exit_on_error=False)
+
+    async def _follow(self, job: JobFollower) -> None:
+        result = await job.follow()
+        self.post_message(JobCompleted(job, result))
+
+    def on_job_completed(self, message: JobCompleted) -> None:
+        result = message.result
+        if message.job.id in self._started_here:  # jobs started elsewhere just change in the Jobs tab
+            severity: SeverityLevel = (
+                "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
+            self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
+                        timeout=10 if severity == "information" else 20)
+        if message.job.kind == "dump":
+            self.backups_changed()
+        self.refresh_bindings()
+
+    # -- the store -------------------------------------------------------------------------
+    def watch_job_store(self) -> None:
+        """Show the jobs already in the store, then look for new ones every SCAN_INTERVAL_S."""
+        self._scan_store()
+        self._scan_timer = self.set_interval(SCAN_INTERVAL_S, self._scan_store)
+
+    def on_unmount(self) -> None:
+        if self._scan_timer is not None:
+            self._scan_timer.stop()
+
+    def _scan_store(self) -> None:
+        if not self._scanning:  # one scan at a time: a slow disk must not pile them up
+            self._scanning = True
+            self._read_store(frozenset(self._seen))
+
+    @work(thread=True, exit_on_error=False, group="store", description="read the job store")
+    def _read_store(self, seen: frozenset[str]) -> None:
+        found: tuple[FoundJob, ...] = ()
+        left_out: frozenset[str] = frozenset()
+        try:
+            result = scan(seen)
+            found, left_out = result.found, result.left_out
+        finally:
+            self.post_message(StoreJobsFound(found, left_out))
+
+    def on_store_jobs_found(self, message: StoreJobsFound) -> None:
+        first = not self._seen and not self.jobs
+        self._scanning = False
+        fresh = [item for item in message.found if item.job.id not in self._seen]
+        for item in fresh:
+            self._show(item.job, item.lines, select=False)
+        left_out = message.left_out - self._seen
+        self._seen |= left_out
+        self._left_out += len(left_out)
+        if first and fresh:
+            self.jobs_pane.select_job(fresh[-1].job.id)  # the newest
+        self._trim()
+        if fresh:
+            self.refresh_bindings()
+
+    def _trim(self) -> None:
+        """Keep the newest MAX_SHOWN jobs: the oldest finished ones go first (a running one stays)."""
+        pane = self.jobs_pane
+        extra = len(self.jobs) - MAX_SHOWN
+        if extra > 0:
+            selected = pane.selected_job()
+            for job in [job for job in self.jobs if job.state.is_final and job is not selected][:extra]:
+                pane.remove_job(job.id)
+                self.jobs.remove(job)
+                self._left_out += 1
+        pane.show_hidden(self._left_out)
+
+    # -- cancelling, quitting --------------------------------------------------------------
+    def action_cancel_job(self) -> None:
+        job = self.jobs_pane.selected_job()
+        if job is not None:
+            self.cancel_job(job)
+
+    def cancel_job(self, job: JobView) -> None:
+        """Ask, then cancel `job` (its runner removes the partial output)."""
+        if job.state.is_final:
+            return
+        self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), lambda yes: job.cancel() if yes else None)
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        mine = [job for job in self.running_jobs() if job.id in self._started_here]
+        if not mine:
+            self.exit(EXIT_OK)
+            return
+
+        def answered(choice: QuitChoice | None) -> None:
+            if choice == "leave":
+                self.exit(EXIT_OK)
+            elif choice == "cancel":
+                self._cancel_all_and_exit(mine)
+
+        self.push_screen(QuitScreen(len(mine)), answered)
+
+    @work(group="shutdown", exit_on_error=False, description="cancel jobs and quit")
+    async def _cancel_all_and_exit(self, jobs: list[JobView]) -> None:
+        self.notify(f"cancelling {len(jobs)} job(s); waiting for them to clean up…")
+        for job in jobs:
+            job.cancel()
+        # Each runner removes its partial output before its job ends; following sees that end.
+        await self.workers.wait_for_complete([self._following[job.id] for job in jobs if job.id in self._following])
+        self.exit(EXIT_OK)

@@ -1,0 +1,94 @@
+"""What the Jobs pane shows of a job's progress: the text bar in its row and the detail line.
+
+Pure functions of the job's state and its latest progress snapshot, so the pane, its tests and
+any other view render progress the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...core.formatting import human_bytes, human_duration
+from ...core.job_follow import JobView
+from ...core.jobs import JobState
+from ...core.progress import human_count
+
+BAR_WIDTH = 8
+FINISHED_OK = (JobState.SUCCEEDED, JobState.PARTIAL)
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """What the pane shows of a job's progress; made in one place, progress_view()."""
+
+    fraction: float | None  # 0..1, or None while it cannot be told (indeterminate)
+    cell: str  # the text bar in the table
+    bytes_text: str
+    detail: str  # phase, current object, ETA: the line above the log
+
+
+def text_bar(fraction: float | None, tick: int = 0, width: int = BAR_WIDTH) -> str:
+    """'█████░░░░░  50%'; with fraction None a short block that moves one cell per tick."""
+    if fraction is None:
+        block = 3
+        travel = width - block
+        position = tick % (2 * travel) if travel else 0
+        position = position if position <= travel else 2 * travel - position
+        return "░" * position + "█" * block + "░" * (travel - position) + "     "
+    fraction = min(1.0, max(0.0, fraction))
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled) + f" {fraction * 100:3.0f}%"
+
+
+def progress_view(job: JobView, snapshot: Any | None, tick: int = 0) -> ProgressView:
+    """The job's progress as the pane shows it, from its state and its latest snapshot.
+
+    `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
+    through its attributes with getattr, each optional, so an older or newer snapshot still shows
+    what it has. The detail line: phase · what a backend waits for · table(s) being copied or
+    indexed · tables done · rows · rate · time left, and which estimate it is when the server's
+    progress view could not be read (e.g. "table counts and output size").
+    """
+    state = job.state
+    percent = getattr(snapshot, "percent", None)
+    fraction = percent / 100 if isinstance(percent, (int, float)) else None
+    bytes_done = getattr(snapshot, "bytes_done", None)
+    bytes_total = getattr(snapshot, "bytes_total", None)
+    bytes_text = f"{human_bytes(bytes_done or 0)} / {human_bytes(bytes_total)}" if bytes_total else ""
+    running = state == JobState.RUNNING
+    phase = getattr(snapshot, "phase", None)
+    detail_parts = [str(phase)] if phase and (running or phase == "done") else []
+    waiting = getattr(snapshot, "waiting", None)
+    if running and waiting:  # first: the answer to "is it hung?" must not be cut off
+        detail_parts.append(f"waiting for {waiting}")
+    current = tuple(getattr(snapshot, "current", None) or ())
+    if running and current:
+        detail_parts.append(", ".join(current[:2]) + (f" +{len(current) - 2}" if len(current) > 2 else ""))
+    tables_total = getattr(snapshot, "tables_total", 0)
+    if tables_total:
+        detail_parts.append(f"{getattr(snapshot, 'tables_done', 0)}/{tables_total} tables")
+    rows_done = getattr(snapshot, "rows_done", 0)
+    if rows_done:
+        detail_parts.append(f"{human_count(rows_done)} rows")
+    rate = getattr(snapshot, "rate_bps", None)
+    if running and rate:
+        detail_parts.append(f"{human_bytes(rate)}/s")
+    eta_s = getattr(snapshot, "eta_s", None)
+    if running and eta_s is not None:
+        detail_parts.append(f"about {human_duration(eta_s)} left")
+    estimate = getattr(snapshot, "estimate", "")
+    if running and estimate and not estimate.startswith("pg_stat_progress_copy"):
+        detail_parts.append(f"estimated from {estimate}")
+
+    if state in FINISHED_OK:
+        fraction, cell = 1.0, text_bar(1.0)
+    elif running:
+        cell = text_bar(fraction, tick)
+    elif state == JobState.QUEUED:
+        cell = "queued"
+    else:  # failed / cancelled: where it stopped, if known
+        cell = text_bar(fraction) if fraction is not None else "—"
+    if job.result is not None and job.result.bytes_written:
+        bytes_text = human_bytes(job.result.bytes_written)
+    return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts))
