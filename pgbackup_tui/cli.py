@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
     _add_progress(dump)
 
+    from .commands.csv_args import add_csv_parser
+
+    add_csv_parser(sub, _add_source, _add_progress)
+
     jobs = sub.add_parser("jobs", help="jobs run by any front (CLI, TUI, schedules): list, show, log, cancel")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True, parser_class=_Parser)
     jobs_list = jsub.add_parser("list", help="every job, newest first")
@@ -83,10 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "log":
             one.add_argument("--follow", action="store_true", help="keep printing until the job ends")
 
+    from .commands.backups_args import add_parser as add_backups_parser
+
+    add_backups_parser(sub, _Parser)
+
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
     restore.add_argument("archive", metavar="ARCHIVE")
     _add_source(restore)
-    restore.add_argument("--db", required=True, help="target database")
+    restore.add_argument("--db", help="target database (not for a pg_dumpall file or a cluster set, which name "
+                                      "their own databases)")
     restore.add_argument("--create", action="store_true", help="create the target database (it must not exist)")
     restore.add_argument("--clean", action="store_true",
                          help="replace the existing database (restored beside it, swapped in on success), or with "
@@ -102,8 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--table", action="append", default=[], metavar="QNAME",
                          help="restore only this table and what it needs (repeatable)")
     restore.add_argument("--allow-older-server", action="store_true",
-                         help="run a plain SQL file from a newer pg_dump on an older server anyway")
+                         help="restore an archive from a newer pg_dump into an older server anyway")
+    restore.add_argument("--only-db", action="append", default=[], metavar="NAME",
+                         help="a cluster set: restore only this member database (repeatable)")
+    restore.add_argument("--skip-globals", action="store_true",
+                         help="a cluster set: do not run its globals.sql (the roles are there already)")
     _add_progress(restore)
+
+    dumpall = sub.add_parser("dumpall", help="pg_dumpall: a whole server, or its roles and tablespaces, or a "
+                                             "cluster set (globals + one archive per database)")
+    _add_source(dumpall)
+    what = dumpall.add_mutually_exclusive_group()
+    what.add_argument("--globals-only", action="store_true", help="only roles and tablespaces")
+    what.add_argument("--roles-only", action="store_true", help="only roles")
+    what.add_argument("--set", action="store_true",
+                      help="globals.sql plus one pg_dump archive per database, in one folder")
+    dumpall.add_argument("--with-role-passwords", action="store_true",
+                         help="keep the roles' password hashes (default: left out; restored roles need a new one)")
+    dumpall.add_argument("--format", choices=("custom", "directory"), default="custom",
+                         help="the set's archives (default custom)")
+    dumpall.add_argument("--jobs", type=int, default=1, help="the set: databases dumped at a time")
+    dumpall.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
+    dumpall.add_argument("--db", action="append", default=[], metavar="NAME",
+                         help="the set: only this database (repeatable)")
+    dumpall.add_argument("--output", metavar="PATH",
+                         help="where to write (default: backups/<server>/_cluster or _globals/<UTC time>.sql or .set)")
+    _add_progress(dumpall)
     return parser
 
 
@@ -137,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             from .commands.servers import run_servers
 
             return run_servers(args)
-        if args.command in ("dump", "restore"):
+        if args.command in ("dump", "restore", "dumpall"):
             from .commands.dump_restore import run_job_command
 
             return run_job_command(args)
@@ -145,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
             from .commands.jobs import run_jobs
 
             return run_jobs(args)
+        if args.command == "backups":
+            from .commands.backups import run_backups
+
+            return run_backups(args)
+        if args.command == "csv":
+            from .commands.csv import run_csv_command
+
+            return run_csv_command(args)
     except PgBackupError as exc:
         if args.debug:
             traceback.print_exc()

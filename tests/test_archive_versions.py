@@ -141,10 +141,14 @@ def test_newer_archive_with_only_older_tools_names_the_real_version(
     assert not database_exists(sandbox, fresh_db_name)
 
 
-def test_newer_archive_restores_with_the_newer_tools(sandbox, home, newer_archives, newer_bin, empty_db):
+def test_newer_archive_into_an_older_server_is_refused_unless_allowed(sandbox, home, newer_archives, newer_bin,
+                                                                      empty_db):
     env = dict(os.environ, **{CLIENT_DIRS_ENV: ""})  # nothing but --bin-dir
-    result = run_cli("restore", str(newer_archives["custom"]), "--dsn", sandbox.dsn(), "--db", empty_db,
-                     "--bin-dir", str(newer_bin), "--progress", "plain", env=env)
+    args = ("restore", str(newer_archives["custom"]), "--dsn", sandbox.dsn(), "--db", empty_db,
+            "--bin-dir", str(newer_bin))
+    refused = run_cli(*args, env=env)
+    assert_one_line_error(refused, "written by pg_dump", f"runs PostgreSQL {sandbox.major}", "--allow-older-server")
+    result = run_cli(*args, "--allow-older-server", "--progress", "plain", env=env)
     # pg_restore of a newer major sets transaction_timeout, which an older server does not know:
     # one error, ignored (exit 3); every row is there.
     assert result.returncode in (0, 3), result.stderr

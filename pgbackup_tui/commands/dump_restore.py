@@ -32,6 +32,9 @@ from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressU
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
 from ..core.plans import DumpPlan, RestorePlan
+from ..core.cluster_plans import ClusterRestorePlan, DumpallPlan
+from ..core.cluster_restore import ClusterRestoreJob, is_cluster_file, is_cluster_set
+from ..core.dumpall import DumpallJob
 from ..core.restore import RestoreJob
 from ..core.runner import start_job
 
@@ -76,9 +79,19 @@ def with_prompted_password(target: Target) -> Target:
     return target
 
 
-def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob:
+def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | ClusterRestoreJob:
     """The plan is validated before anything connects: usage errors never wait on a server."""
     target = resolve_target(args)
+    if args.command == "dumpall":
+        dumpall_plan = DumpallPlan(
+            target=target, globals_only=args.globals_only, roles_only=args.roles_only,
+            with_role_passwords=args.with_role_passwords, output=Path(args.output) if args.output else None,
+            set_format=args.format if args.set else None, jobs=args.jobs, compress=args.compress,
+            databases=tuple(args.db))
+        if not args.set and args.format != "custom":
+            raise UsageError("--format goes with --set (pg_dumpall writes one SQL file)")
+        dumpall_plan.validate()
+        return DumpallJob(replace(dumpall_plan, target=with_prompted_password(target)))
     if args.command == "dump":
         dump_plan = DumpPlan(
             target=target, dbname=args.db, format=args.format,
@@ -91,14 +104,35 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob:
         )
         dump_plan.validate()
         return DumpJob(replace(dump_plan, target=with_prompted_password(target)))
+    archive = Path(args.archive).expanduser().absolute()
+    if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
+        return build_cluster_restore(args, archive, target)
+    if args.only_db or args.skip_globals:
+        raise UsageError("--only-db and --skip-globals go with a cluster set (pgbackup-tui dumpall --set)")
+    if not args.db:
+        raise UsageError("--db is required: the database to restore into")
     restore_plan = RestorePlan(
-        archive=Path(args.archive).expanduser().absolute(), target=target, dbname=args.db,
+        archive=archive, target=target, dbname=args.db,
         create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
         no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
         allow_older_server=args.allow_older_server, keep_old=args.keep_old, dry_run=args.dry_run,
     )
     restore_plan.validate()
     return RestoreJob(replace(restore_plan, target=with_prompted_password(target)))
+
+
+def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Target) -> ClusterRestoreJob:
+    """A pg_dumpall file or a cluster set: the databases are the archive's, not one --db."""
+    pointless = [flag for flag, given in (("--db", args.db), ("--create", args.create), ("--clean", args.clean),
+                                          ("--table", args.table), ("--single-transaction", args.single_transaction),
+                                          ("--dry-run", args.dry_run), ("--keep-old", args.keep_old)) if given]
+    if pointless:
+        raise UsageError(f"{pointless[0]} does not apply to {archive.name}: a pg_dumpall file or a cluster set "
+                         "restores the databases it names (a set: pick some with --only-db)")
+    plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db), jobs=args.jobs,
+                              skip_globals=args.skip_globals)
+    plan.validate()
+    return ClusterRestoreJob(replace(plan, target=with_prompted_password(target)))
 
 
 class Reporter:
@@ -201,7 +235,8 @@ def run_job_command(args: argparse.Namespace) -> int:
     if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
         print(printable(result.message), file=sys.stderr)
     not_kept = [f"not kept: {line}" for line in result.details.get("not_kept", [])]
-    for line in result.details.get("added", []) + result.details.get("left_out", []) + not_kept:
+    warnings = result.details.get("warnings", [])  # e.g. TimescaleDB: a selection, --jobs not used
+    for line in result.details.get("added", []) + result.details.get("left_out", []) + not_kept + warnings:
         if reporter.mode != "plain":  # in plain mode the log already said it
             print(f"pgbackup-tui: {printable(line)}", file=sys.stderr)
     return result.exit_code

@@ -71,9 +71,9 @@ def plan_to_json(plan: Any) -> dict[str, Any]:
 def plan_from_json(kind: str, data: dict[str, Any], password: str | None = None) -> Any:
     """The plan back from plan_to_json's data (unknown keys ignored: an older or newer front)."""
     from .connect import Target
-    from .plans import DumpPlan, RestorePlan
+    from .job_kinds import plan_class
 
-    cls = DumpPlan if kind == "dump" else RestorePlan
+    cls = plan_class(kind)
     known = {f.name for f in fields(cls)}
     values: dict[str, Any] = {}
     for name, value in data.items():
@@ -84,7 +84,7 @@ def plan_from_json(kind: str, data: dict[str, Any], password: str | None = None)
                            password=password, bin_dir=value.get("bin_dir"))
         elif name in ("tables", "exclude_tables"):
             value = tuple(QualifiedName(schema, table) for schema, table in value)
-        elif name == "schemas":
+        elif name in ("schemas", "databases") and value is not None:
             value = tuple(value)
         elif name in ("archive", "output") and value is not None:
             value = Path(value)

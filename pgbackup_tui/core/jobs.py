@@ -20,7 +20,7 @@ import signal
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -330,10 +330,13 @@ class Job:
         *,
         on_line: Callable[[str], None] | None = None,
         stdout_path: Path | None = None,
+        stdin_chunks: Iterator[bytes] | None = None,
     ) -> int:
         """Run one child, streaming its stderr into the log; return its exit code.
 
-        Raises Cancelled if cancel() was requested while it ran.
+        `stdin_chunks`: what to write to its standard input, a chunk at a time (read lazily, in a
+        thread: a big file passes through without being held). Raises Cancelled if cancel() was
+        requested while it ran.
         """
         self.check_cancelled()
         self.log("$ " + shell_preview(argv), level="command")
@@ -346,7 +349,7 @@ class Job:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if stdin_chunks is not None else asyncio.subprocess.DEVNULL,
                 stdout=stdout_target,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
@@ -368,6 +371,7 @@ class Job:
             self._process = None
             raise
         assert process.stderr is not None
+        feeder = asyncio.ensure_future(_feed(process, stdin_chunks)) if stdin_chunks is not None else None
         try:
             while True:
                 raw = await process.stderr.readline()
@@ -379,6 +383,8 @@ class Job:
                 if on_line is not None:
                     on_line(line)
             code = await process.wait()
+            if feeder is not None:
+                await feeder
         except asyncio.CancelledError:
             # The task running us was cancelled (e.g. the app is quitting): take the child down.
             self._signal_group(process, signal.SIGKILL)
@@ -386,6 +392,8 @@ class Job:
             raise
         finally:
             self._process = None
+            if feeder is not None and not feeder.done():
+                feeder.cancel()
         self.release("process_group", str(process.pid))
         if self._cancel_requested:
             raise Cancelled()
@@ -460,6 +468,27 @@ class Job:
     def _set_state(self, state: JobState) -> None:
         self.state = state
         self.emit(StateChanged(self.id, state))
+
+
+async def _feed(process: asyncio.subprocess.Process, chunks: Iterator[bytes]) -> None:
+    """Write `chunks` to the child's stdin, then close it. A child that stops reading (psql with
+    ON_ERROR_STOP stopped at an error) ends the feeding quietly: its exit code says why."""
+    stdin = process.stdin
+    assert stdin is not None
+    done = object()
+    try:
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, done)
+            if chunk is done:
+                break
+            assert isinstance(chunk, bytes)
+            stdin.write(chunk)
+            await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            stdin.close()
 
 
 _PR_SET_PDEATHSIG = 1

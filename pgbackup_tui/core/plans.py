@@ -126,7 +126,7 @@ class RestorePlan:
     single_transaction: bool = False
     no_owner: bool = False
     tables: tuple[QualifiedName, ...] = ()
-    allow_older_server: bool = False  # run a plain file from a newer pg_dump on an older server anyway
+    allow_older_server: bool = False  # restore an archive from a newer pg_dump into an older server anyway
     keep_old: bool = False  # a whole-database --clean keeps the replaced database under another name
     dry_run: bool = False  # check everything and say what would be done; change nothing
 

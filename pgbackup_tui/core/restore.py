@@ -32,35 +32,21 @@ from .plans import RestorePlan, psql_files_argv, restore_command, restore_script
 from .progress_restore import RestoreProgress
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
-from .restore_target import create_database, drop_database, finish_database, scratch_database_name, swap_databases
+from .restore_target import (
+    create_database,
+    drop_database,
+    finish_database,
+    restore_lock_check,
+    scratch_database_name,
+    swap_databases,
+)
 from .server_text import archive_encoding, decode_listing
+from .timescale import TimescaleRestore, plan_for_restore
 from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
                              r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
-# The first index or constraint a restore builds on a table it has just loaded often finds an
-# autovacuum worker on that table. The server cancels the worker only once the waiting session's
-# deadlock_timeout (1 s by default) has passed. The restore's sessions use 100 ms instead when the
-# role may set it (a superuser, or GRANT SET ON PARAMETER on 15+): the wait is ten times shorter,
-# a real deadlock is still found (sooner), and the database restored is the same.
-RESTORE_DEADLOCK_TIMEOUT_S = 0.1
-
-
-def restore_lock_check(conn) -> tuple[float, float] | None:
-    """(deadlock_timeout for the restore's sessions, the server's) in seconds, or None to keep the
-    server's."""
-    current = conn.execute(
-        "SELECT extract(epoch FROM current_setting('deadlock_timeout')::interval)::float8").fetchone()[0]
-    if current <= RESTORE_DEADLOCK_TIMEOUT_S:
-        return None
-    if conn.info.server_version >= 150000:
-        allowed = conn.execute("SELECT has_parameter_privilege('deadlock_timeout', 'SET')").fetchone()[0]
-    else:
-        allowed = conn.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()[0]
-    return (RESTORE_DEADLOCK_TIMEOUT_S, current) if allowed else None
-
-
 class RestoreJob(Job):
     kind = "restore"
 
@@ -78,6 +64,8 @@ class RestoreJob(Job):
         self._errors_ignored = 0
         # deadlock_timeout for the restore's sessions, the server's
         self._lock_check: tuple[float, float] | None = None
+        self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
+        self._warnings: list[str] = []
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -89,10 +77,15 @@ class RestoreJob(Job):
         mode = self._mode(check)
         await self.in_thread(self._check_target, mode)
         included = await self._selected_entries(check, mode)
+        self._timescale, included, self._warnings = await self.in_thread(
+            plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)
         script = (await database_script(self, plan, check, workdir, self._maintenance_db())
                   if mode in ("create", "replace") else None)
         if plan.dry_run:
-            return dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along)
+            outcome = dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along)
+            outcome.details["dry_run"] += [f"TimescaleDB: {line}" for line in
+                                           (self._timescale.describe() if self._timescale else [])] + self._warnings
+            return outcome
         list_file = self._write_list(check, included)
         self.log(f"archive {plan.archive} ({check.info.format}) is complete; restoring with {check.tools.bin_dir}")
 
@@ -103,7 +96,11 @@ class RestoreJob(Job):
             self.own("database", into)  # on record before it exists: a runner that dies leaves no database
             self._maker = await self.in_thread(create_database, plan.target, self._maintenance_db(), into, script,
                                                self.log)
-        await self._run_restore(check, replace(plan, dbname=into), list_file)
+        if self._timescale is None:
+            await self._run_restore(check, replace(plan, dbname=into), list_file)
+        else:  # pre_restore, one pg_restore job, post_restore (also after a failure)
+            await self._timescale.around(self, plan.target, into, lambda: self._run_restore(
+                check, replace(plan, dbname=into, jobs=1), list_file))
         try:
             not_kept = await self.in_thread(finish_database, plan.target, self._maker, into, self.log)
         except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
@@ -113,7 +110,7 @@ class RestoreJob(Job):
         self._created_database = None  # done: the database is the user's now
         self.release("database", into)
         details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
-                   "came_along": self._came_along}
+                   "came_along": self._came_along, "warnings": self._warnings}
         if self._errors_ignored:
             message = (f"restored into '{plan.dbname}' on {plan.target.label} with {self._errors_ignored} error(s) "
                        f"ignored by pg_restore; see {self.log_path}")
@@ -228,7 +225,7 @@ class RestoreJob(Job):
             if plan.target.bin_dir and tools.bin_dir != Path(plan.target.bin_dir).expanduser():
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
-            await self.in_thread(self._check_plain_fits_server, info)
+            await self.in_thread(self._check_fits_server, info)
             self._start_progress(info, None)
             return ArchiveCheck(info, tools, None)
 
@@ -237,6 +234,7 @@ class RestoreJob(Job):
                                       written_by=info.writer_text)
         except ToolNotFoundError as exc:
             raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
+        await self.in_thread(self._check_fits_server, info)
         if info.format == "tar":
             await self.in_thread(check_tar_complete, plan.archive)
         toc = await self._list(tools)
@@ -253,10 +251,12 @@ class RestoreJob(Job):
         progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
 
-    def _check_plain_fits_server(self, info: ArchiveInfo) -> None:
-        """A plain file from a newer pg_dump stops on an older server (pg_dump 17+ writes SET
-        transaction_timeout, 16 does not know it; newer syntax likewise), after the target was
-        created and part of the file ran: refuse before, unless the user says the file fits."""
+    def _check_fits_server(self, info: ArchiveInfo) -> None:
+        """An archive from a newer pg_dump into an older server fails half way: a plain file's SQL
+        and pg_restore's own session settings (17+ send SET transaction_timeout, which 16 and older
+        do not know; newer syntax likewise), after the target was created. PostgreSQL supports
+        restoring into the same or a newer major: refuse before anything, unless the user says the
+        archive was made to fit (--allow-older-server)."""
         plan = self.plan
         if info.dump_major is None or plan.allow_older_server:
             return

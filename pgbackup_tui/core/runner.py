@@ -72,11 +72,10 @@ def start_job(kind: str, plan: Any, title: str) -> tuple[str, Path, subprocess.P
 
 
 def build_job(spec: dict[str, Any], password: str | None) -> Job:
-    from .dump import DumpJob
-    from .restore import RestoreJob
+    from .job_kinds import job_class
 
     plan = job_store.plan_from_json(spec["kind"], spec["plan"], password)
-    job: Job = DumpJob(plan) if spec["kind"] == "dump" else RestoreJob(plan)
+    job: Job = job_class(spec["kind"])(plan)
     job.id = spec["id"]
     job.title = spec.get("title") or job.title
     return job

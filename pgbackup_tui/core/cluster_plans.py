@@ -1,0 +1,90 @@
+"""Plans for a whole cluster: pg_dumpall (everything, or only globals), a cluster set, and their restore.
+
+- A **pg_dumpall file**: one plain SQL file from `pg_dumpall`: every database with the roles and
+  tablespaces (the guide's "back up a whole server"), or `--globals-only` / `--roles-only`.
+- A **cluster set**: a folder with `globals.sql` (roles and tablespaces, from pg_dumpall
+  --globals-only) and one pg_dump archive per database (custom or directory), made up to `jobs`
+  databases at a time. Each database restores on its own, in parallel, selectively; the set is
+  listed as one backup with members.
+
+Role passwords: by default not dumped (`--no-role-passwords`): a backup file then holds no
+password hash, and restored roles need a new password (ALTER ROLE … PASSWORD). `with_role_passwords`
+keeps them (the file is 0600 like every file we write).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .connect import Target
+
+SET_FORMATS = ("custom", "directory")
+SET_SUFFIX = ".set"
+GLOBALS_FILE = "globals.sql"
+
+
+@dataclass(frozen=True)
+class DumpallPlan:
+    """pg_dumpall of one server into one SQL file, or a cluster set (set_format given)."""
+
+    target: Target
+    globals_only: bool = False
+    roles_only: bool = False
+    with_role_passwords: bool = False
+    output: Path | None = None
+    set_format: str | None = None  # "custom" | "directory": a cluster set instead of one file
+    jobs: int = 1  # a set: databases dumped at a time
+    compress: int | None = None
+    databases: tuple[str, ...] = ()  # a set: only these (default: every database that accepts connections)
+
+    @property
+    def dbname(self) -> str:
+        """The database the job connects to (what pg_dumpall calls its maintenance database)."""
+        return self.target.default_dbname
+
+    @property
+    def what(self) -> str:
+        if self.set_format:
+            return "cluster set"
+        if self.roles_only:
+            return "roles"
+        return "roles and tablespaces" if self.globals_only else "whole cluster"
+
+    def validate(self) -> None:
+        if self.globals_only and self.roles_only:
+            raise UsageError("--globals-only and --roles-only exclude each other (roles are part of the globals)")
+        if self.set_format is not None:
+            if self.set_format not in SET_FORMATS:
+                raise UsageError(f"--format {self.set_format}: a cluster set holds custom or directory archives")
+            if self.globals_only or self.roles_only:
+                raise UsageError("--set holds every database; for globals alone drop --set")
+        elif self.jobs != 1 or self.databases or self.compress is not None:
+            raise UsageError("--jobs, --db and --compress go with --set (pg_dumpall writes one SQL file)")
+        if self.jobs < 1:
+            raise UsageError("--jobs must be 1 or more")
+        if self.compress is not None and not 0 <= self.compress <= 9:
+            raise UsageError("--compress takes a level from 0 to 9")
+
+
+@dataclass(frozen=True)
+class ClusterRestorePlan:
+    """A pg_dumpall file (psql into the maintenance database) or a cluster set onto a server."""
+
+    archive: Path
+    target: Target
+    databases: tuple[str, ...] = ()  # a set: only these members
+    jobs: int = 1  # a set: databases restored at a time
+    skip_globals: bool = False  # a set: the roles are there already
+
+    @property
+    def dbname(self) -> str:
+        return self.target.default_dbname
+
+    def validate(self) -> None:
+        if self.jobs < 1:
+            raise UsageError("--jobs must be 1 or more")

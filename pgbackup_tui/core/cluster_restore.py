@@ -1,0 +1,198 @@
+"""Restoring a pg_dumpall file or a cluster set onto a server.
+
+A pg_dumpall file, as the guide does it: `psql -f FILE postgres` with ON_ERROR_STOP. One change,
+so that a cluster restores onto a server that already has some of its roles (every server has
+its bootstrap superuser): each `CREATE ROLE x;` runs as "create it unless it exists", and an
+existing role is reported ("role x already exists: kept"), not fatal; the `ALTER ROLE` that
+follows then sets its attributes as dumped. The file is streamed through that filter, never
+held. A database that already exists stops the restore there, with psql's line: a whole-cluster
+file is meant for an empty server, and what ran before the stop stays (say so).
+
+A cluster set: its globals the same way, then every member database (or those picked) with
+`--create`, each as a RestoreJob of its own (own log, own result), up to `jobs` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .catalog import read_manifest
+from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
+from .connect import connect
+from .errors import ArchiveError, JobFailed, UsageError
+from .jobs import Job, JobResult, JobState, Outcome
+from .pgtools import ClientTools, find_client_tools
+from .plans import RestorePlan
+from .progress_count import CountProgress, Step
+from .restore import RestoreJob
+
+CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
+_CREATE_ROLE = re.compile(rb'^CREATE ROLE ((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*);\s*$')
+_KEPT = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept")
+CHUNK = 1 << 16
+
+
+def is_cluster_file(path: Path) -> bool:
+    """A pg_dumpall file (whole cluster or globals): its first lines say so."""
+    try:
+        with path.open("rb") as handle:
+            return CLUSTER_HEAD in handle.read(1024)
+    except OSError:
+        return False
+
+
+def is_cluster_set(path: Path) -> bool:
+    """A folder holding globals.sql and a set manifest beside it, as DumpallJob writes."""
+    manifest = read_manifest(path) or {}
+    return path.is_dir() and manifest.get("kind") == "cluster-set" and (path / GLOBALS_FILE).is_file()
+
+
+def tolerant_roles(path: Path) -> Iterator[bytes]:
+    """The file's bytes with each `CREATE ROLE x;` made tolerant of an existing role, a line at a time."""
+    with path.open("rb") as handle:
+        pending = b""
+        while True:
+            block = handle.read(CHUNK)
+            if not block:
+                if pending:
+                    yield _tolerant_line(pending)
+                return
+            lines = (pending + block).split(b"\n")
+            pending = lines.pop()
+            yield b"".join(_tolerant_line(line + b"\n") for line in lines)
+
+
+def _tolerant_line(line: bytes) -> bytes:
+    match = _CREATE_ROLE.match(line)
+    if match is None:
+        return line
+    ident = match.group(1)
+    name = ident[1:-1].replace(b'""', b'"') if ident.startswith(b'"') else ident
+    literal = b"'" + name.replace(b"'", b"''") + b"'"
+    return (b"DO $pgbackup$ BEGIN CREATE ROLE " + ident + b"; EXCEPTION WHEN duplicate_object THEN "
+            b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', " + literal + b"; END $pgbackup$;\n")
+
+
+class ClusterRestoreJob(Job):
+    kind = "cluster-restore"
+
+    def __init__(self, plan: ClusterRestorePlan) -> None:
+        super().__init__(f"restore {plan.archive.name} onto {plan.target.label}", database=plan.dbname,
+                         server=plan.target.label)
+        self.plan = plan
+        self._members: list[RestoreJob] = []
+        self.kept_roles: list[str] = []
+
+    async def _execute(self) -> Outcome:
+        plan = self.plan
+        plan.validate()
+        archive = plan.archive
+        if is_cluster_set(archive):
+            return await self._restore_set()
+        if not archive.is_file() or not is_cluster_file(archive):
+            raise ArchiveError(f"{archive}: neither a pg_dumpall file nor a cluster set")
+        if plan.databases:
+            raise UsageError("--only-db picks members of a cluster set; a pg_dumpall file restores whole")
+        tools = await self.in_thread(self._tools)
+        self.progress_tracker = progress = CountProgress(self, [Step("cluster", 1)], unit="files")
+        progress.start("cluster")
+        await self._psql_file(tools, archive)
+        return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
+                       details={"kept_roles": self.kept_roles})
+
+    def _tools(self) -> ClientTools:
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            major = conn.info.server_version // 10000
+        return find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+
+    async def _psql_file(self, tools: ClientTools, path: Path) -> None:
+        plan = self.plan
+        argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
+                "--set=ON_ERROR_STOP=1", "--echo-errors", "--file=-"]
+
+        def on_line(line: str) -> None:
+            match = _KEPT.search(line)
+            if match:
+                self.kept_roles.append(match.group(1))
+
+        code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
+                                      stdin_chunks=tolerant_roles(path))
+        if code != 0:
+            raise JobFailed(f"psql stopped at an error in {path.name}: {self.last_error()}; what ran before it "
+                            f"stays on server '{plan.target.label}' (log: {self.log_path})")
+
+    def _message(self, lead: str) -> str:
+        if self.kept_roles:
+            shown = ", ".join(self.kept_roles[:5]) + (" …" if len(self.kept_roles) > 5 else "")
+            lead += f"; {len(self.kept_roles)} role(s) already existed and were kept: {shown}"
+        return lead
+
+    async def _restore_set(self) -> Outcome:
+        plan = self.plan
+        manifest = read_manifest(plan.archive) or {}
+        members: list[dict[str, Any]] = list(manifest.get("members") or [])
+        if plan.databases:
+            known = {m.get("database") for m in members}
+            missing = [name for name in plan.databases if name not in known]
+            if missing:
+                raise UsageError(f"--only-db {missing[0]}: not a member of {plan.archive.name} "
+                                 f"(members: {', '.join(str(m.get('database')) for m in members)})")
+            members = [m for m in members if m.get("database") in plan.databases]
+        steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
+            Step(str(m["database"]), max(int(m.get("bytes") or 1), 1)) for m in members]
+        self.progress_tracker = progress = CountProgress(self, steps)
+        if not plan.skip_globals:
+            progress.start("globals")
+            tools = await self.in_thread(self._tools)
+            await self._psql_file(tools, plan.archive / GLOBALS_FILE)
+            progress.finish("globals")
+        gate = asyncio.Semaphore(plan.jobs)
+        # Every server has a `postgres` database (and may have others of the set): a member whose
+        # database exists is restored into it, which RestoreJob allows only when it is empty.
+        existing = await self.in_thread(self._existing_databases)
+
+        async def one(member: dict[str, Any]) -> JobResult | None:
+            async with gate:
+                if self._cancel_requested:
+                    return None
+                name = str(member["database"])
+                job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
+                                             dbname=name, create=name not in existing))
+                self._members.append(job)
+                progress.start(name)
+                self.log(f"restoring database {name} (job {job.id}, log in its own file)")
+                result = await job.run()
+                progress.finish(name)
+                self.log(f"database {name}: {result.state.value}: {result.message}")
+                return result
+
+        results = await asyncio.gather(*(one(m) for m in members))
+        self.check_cancelled()
+        lines = [{"database": m["database"], "state": r.state.value if r else "not started",
+                  "message": r.message if r else ""} for m, r in zip(members, results, strict=True)]
+        failed = [line for line in lines if line["state"] not in ("succeeded",)]
+        if failed:
+            raise JobFailed(self._message(
+                f"{len(failed)} of {len(lines)} database(s) did not restore: "
+                + "; ".join(f"{f['database']}: {f['message'] or f['state']}" for f in failed[:3])))
+        return Outcome(message=self._message(f"restored {len(lines)} database(s) of {plan.archive.name} onto "
+                                             f"{plan.target.label}"),
+                       details={"members": lines, "kept_roles": self.kept_roles})
+
+    def _existing_databases(self) -> set[str]:
+        with connect(self.plan.target, self.plan.dbname) as conn:
+            return {str(row[0]) for row in conn.execute("SELECT datname FROM pg_database")}
+
+    def _cancel_now(self) -> None:
+        super()._cancel_now()
+        for member in self._members:
+            member.cancel()
+
+    async def _cleanup(self, state: JobState) -> None:
+        """Each member restore undid its own database; globals (roles) stay: they are shared and
+        may be in use (said in the result)."""

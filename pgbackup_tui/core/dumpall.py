@@ -1,0 +1,249 @@
+"""pg_dumpall jobs: a whole cluster or its globals into one SQL file, or a cluster set.
+
+One file: `pg_dumpall` writes NAME.partial (reserved like a dump's), read back (its closing
+line), manifest, rename. A set: a folder NAME.set.partial holding `globals.sql` and one DumpJob's
+archive per database, made up to `jobs` at a time, each with its own log and manifest (marked as
+a member of the set); the set's own manifest lists them; the folder is renamed when every member
+succeeded. A failure or a cancel removes the whole folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .archive import path_size
+from .catalog import read_manifest, write_manifest
+from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
+from .connect import connect
+from .dump import DumpJob
+from .errors import JobFailed, PgBackupError
+from .formatting import human_bytes
+from .jobs import Job, JobState, Outcome
+from .output_names import remove_empty_folders, reserve_output
+from .pgtools import ClientTools, find_client_tools
+from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
+from .progress_count import CountProgress, Step
+
+CLUSTER_TAIL = b"-- PostgreSQL database cluster dump complete"
+_DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
+_DATABASES = """
+SELECT datname, pg_database_size(oid)::int8 FROM pg_database
+WHERE datallowconn AND NOT datistemplate ORDER BY datname
+"""
+
+
+def check_cluster_file_complete(path: Path) -> None:
+    """pg_dumpall's last lines say it completed; a file without them was cut short."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - 4096))
+        if CLUSTER_TAIL not in handle.read():
+            raise JobFailed(f"{path}: pg_dumpall's output does not end with its 'cluster dump complete' line")
+
+
+class DumpallJob(Job):
+    kind = "dumpall"
+
+    def __init__(self, plan: DumpallPlan) -> None:
+        super().__init__(f"dump the {plan.what} of {plan.target.label}", database=plan.dbname,
+                         server=plan.target.label)
+        self.plan = plan
+        self._created_folders: list[Path] = []
+        self._owned: list[Path] = []
+        self._members: list[DumpJob] = []
+
+    # -- steps -----------------------------------------------------------------------------------
+    async def _execute(self) -> Outcome:
+        plan = self.plan
+        plan.validate()
+        server_version, tools, databases = await self.in_thread(self._preflight)
+        self.log(f"server {plan.target.label} runs PostgreSQL {server_version}; using {tools.bin_dir}")
+        if plan.set_format:
+            return await self._dump_set(server_version, tools, databases)
+        return await self._dump_file(server_version, tools, databases)
+
+    def _preflight(self) -> tuple[str, ClientTools, list[tuple[str, int]]]:
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            major = conn.info.server_version // 10000
+            databases = [(str(name), int(size)) for name, size in conn.execute(_DATABASES)]
+        tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+        if plan.databases:
+            known = {name for name, _ in databases}
+            missing = [name for name in plan.databases if name not in known]
+            if missing:
+                raise PgBackupError(f"--db {missing[0]}: no such database on server '{plan.target.label}' "
+                                    "(or it does not accept connections)")
+            databases = [(name, size) for name, size in databases if name in plan.databases]
+        return version, tools, databases
+
+    def _reserve(self, suffix: str, *, directory: bool) -> Path:
+        plan = self.plan
+        if plan.output is not None:
+            final = Path(plan.output).expanduser().absolute()
+            numbered = False
+        else:
+            folder = "_globals" if (plan.globals_only or plan.roles_only) else "_cluster"
+            final = paths.backups_dir() / safe_path_part(plan.target.label) / folder / f"{utc_stamp()}{suffix}"
+            numbered = True
+        final = reserve_output(final, directory=directory, numbered=numbered, created=self._created_folders)
+        top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
+        self.own("path", partial_path(final), stop_at=top)
+        self._owned.append(partial_path(final))
+        return final
+
+    def _dumpall_argv(self, tools: ClientTools, output: Path, *, globals_only: bool, roles_only: bool) -> list[str]:
+        plan = self.plan
+        argv = [tools.pg_dumpall, f"--dbname={plan.target.conninfo(plan.dbname)}", f"--file={output}", "--verbose"]
+        if globals_only:
+            argv.append("--globals-only")
+        if roles_only:
+            argv.append("--roles-only")
+        if not plan.with_role_passwords:
+            argv.append("--no-role-passwords")
+        return argv
+
+    async def _dump_file(self, server_version: str, tools: ClientTools, databases: list[tuple[str, int]]) -> Outcome:
+        plan = self.plan
+        final = self._reserve(".sql", directory=False)
+        partial = partial_path(final)
+        globals_only = plan.globals_only or plan.roles_only
+        steps = [Step("globals", 1 << 20)] + ([] if globals_only else [Step(name, size) for name, size in databases])
+        progress = self.progress_tracker = CountProgress(self, steps)
+        progress.start("globals")
+        current = ["globals"]
+
+        def on_line(line: str) -> None:
+            match = _DUMPING.match(line)
+            if match:
+                progress.finish(current[0])
+                current[0] = match.group(1)
+                progress.start(current[0])
+
+        argv = self._dumpall_argv(tools, partial, globals_only=plan.globals_only, roles_only=plan.roles_only)
+        code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line)
+        if code != 0:
+            full = self.disk_full(partial.parent)
+            cause = f"the disk holding {partial.parent} is full ({full})" if full else self.last_error()
+            raise JobFailed(f"pg_dumpall failed (exit {code}): {cause}; log: {self.log_path}")
+        await self.in_thread(check_cluster_file_complete, partial)
+        size = path_size(partial)
+        write_manifest(final, self._manifest(server_version, tools, size, databases if not globals_only else []))
+        partial.rename(final)
+        self.release("path", partial)
+        self._owned.remove(partial)
+        return Outcome(message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)", output_path=final,
+                       bytes_written=size)
+
+    async def _dump_set(self, server_version: str, tools: ClientTools, databases: list[tuple[str, int]]) -> Outcome:
+        plan = self.plan
+        assert plan.set_format is not None
+        final = self._reserve(SET_SUFFIX, directory=True)
+        folder = partial_path(final)
+        progress = self.progress_tracker = CountProgress(
+            self, [Step("globals", 1 << 20)] + [Step(name, max(size, 1)) for name, size in databases])
+        progress.start("globals")
+        argv = self._dumpall_argv(tools, folder / GLOBALS_FILE, globals_only=True, roles_only=False)
+        if await self.run_process(argv, plan.target.child_env(self.application_name)) != 0:
+            raise JobFailed(f"pg_dumpall --globals-only failed: {self.last_error()}; log: {self.log_path}")
+        await self.in_thread(check_cluster_file_complete, folder / GLOBALS_FILE)
+        progress.finish("globals")
+
+        gate = asyncio.Semaphore(plan.jobs)
+        extension = FORMAT_EXTENSION[plan.set_format]
+        names = _member_names([name for name, _ in databases], extension)
+
+        async def one(database: str) -> Any:
+            async with gate:
+                if self._cancel_requested:
+                    return None  # cancelled while waiting for a place: never started
+                member = DumpJob(DumpPlan(target=plan.target, dbname=database, format=plan.set_format,  # type: ignore[arg-type]
+                                          compress=plan.compress, output=folder / names[database]))
+                self._members.append(member)
+                progress.start(database)
+                self.log(f"dumping database {database} (job {member.id}, log in its own file)")
+                result = await member.run()
+                progress.finish(database)
+                self.log(f"database {database}: {result.state.value}: {result.message}")
+                return result
+
+        # Every member runs to its end (a cancel reaches each one), so nothing is still writing
+        # into the folder when a failure or a cancel removes it.
+        results = await asyncio.gather(*(one(name) for name, _ in databases))
+        self.check_cancelled()
+        failed = [(name, r) for (name, _), r in zip(databases, results, strict=True)
+                  if r is None or r.state != JobState.SUCCEEDED]
+        if failed:
+            name, result = failed[0]
+            why = result.message if result is not None else "not started"
+            raise JobFailed(f"{len(failed)} of {len(databases)} database(s) failed, first {name}: {why}")
+        members = []
+        for (name, _), result in zip(databases, results, strict=True):
+            member_path = folder / names[name]
+            manifest = read_manifest(member_path) or {}
+            manifest["member_of"] = final.name
+            write_manifest(member_path, manifest)
+            members.append({"database": name, "file": names[name], "bytes": result.bytes_written,
+                            "manifest": member_path.name + ".manifest.json"})
+        size = path_size(folder)
+        set_manifest = self._manifest(server_version, tools, size, databases) | {
+            "kind": "cluster-set", "format": plan.set_format, "globals": GLOBALS_FILE, "members": members}
+        write_manifest(final, set_manifest)
+        folder.rename(final)
+        self.release("path", folder)
+        self._owned.remove(folder)
+        return Outcome(message=f"{final} ({len(members)} databases, {human_bytes(size)} in {self.elapsed_s:.1f}s)",
+                       output_path=final, bytes_written=size, details={"members": members})
+
+    def _manifest(self, server_version: str, tools: ClientTools, size: int,
+                  databases: list[tuple[str, int]]) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "kind": "dumpall", "server": plan.target.label, "server_version": server_version,
+            "server_major": int(server_version.split(".")[0]) if server_version[:1].isdigit() else None,
+            "pg_dump_version": tools.version, "pg_dump_major": tools.major, "format": "plain",
+            "database": None, "what": plan.what, "globals_only": plan.globals_only, "roles_only": plan.roles_only,
+            "role_passwords": plan.with_role_passwords, "databases": [name for name, _ in databases],
+            "started_at": datetime.fromtimestamp(self.started_at or 0, UTC).isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(), "duration_s": round(self.elapsed_s, 3), "bytes": size,
+        }
+
+    # -- cancel and cleanup --------------------------------------------------------------------------
+    def _cancel_now(self) -> None:
+        super()._cancel_now()
+        for member in self._members:
+            member.cancel()
+
+    async def _cleanup(self, state: JobState) -> None:
+        if state in (JobState.SUCCEEDED, JobState.PARTIAL):
+            return
+        for path in self._owned:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            self.release("path", path)
+        self._owned = []
+        remove_empty_folders(self._created_folders)
+
+
+def _member_names(databases: list[str], extension: str) -> dict[str, str]:
+    """A file name for each database: safe for any name, unique even when two names clean up alike."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for database in databases:
+        base = safe_path_part(database)
+        candidate, n = f"{base}{extension}", 2
+        while candidate.lower() in taken:
+            candidate = f"{base}-{n}{extension}"
+            n += 1
+        taken.add(candidate.lower())
+        names[database] = candidate
+    return names

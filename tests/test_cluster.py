@@ -1,0 +1,175 @@
+"""Whole clusters and globals: pg_dumpall files and cluster sets, restored onto a second empty cluster.
+
+Two clusters of their own (a source with roles, memberships and a few databases, and an empty
+target), so that what a whole-cluster restore does cannot touch the shared `sandbox`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from dbcompare import table_fingerprints
+from pgbackup_tui.core.sandbox import Sandbox
+
+SOURCE_SQL = """
+CREATE ROLE app_owner LOGIN CREATEDB CONNECTION LIMIT 7 PASSWORD 'owner-secret';
+CREATE ROLE reporting NOLOGIN;
+CREATE ROLE analyst LOGIN IN ROLE reporting VALID UNTIL '2031-01-01';
+CREATE ROLE "Odd Name" NOLOGIN;
+GRANT reporting TO "Odd Name";
+ALTER ROLE analyst SET work_mem = '32MB';
+CREATE DATABASE sales OWNER app_owner;
+CREATE DATABASE "Hr Data" ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
+"""
+SALES_SQL = """
+CREATE TABLE orders (id int PRIMARY KEY, item text, qty int);
+INSERT INTO orders SELECT g, 'item ' || g, g % 7 FROM generate_series(1, 500) g;
+ALTER TABLE orders OWNER TO app_owner;
+GRANT SELECT ON orders TO reporting;
+"""
+HR_SQL = "CREATE TABLE staff (name text); INSERT INTO staff VALUES ('Zoë'), ('José');"
+ROLES = """SELECT rolname || ':' || rolcanlogin || rolcreatedb || rolconnlimit || coalesce(rolvaliduntil::text, '-')
+           FROM pg_roles WHERE rolname IN ('app_owner', 'reporting', 'analyst', 'Odd Name') ORDER BY 1"""
+MEMBERS = """SELECT r.rolname || ' in ' || g.rolname FROM pg_auth_members m
+             JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
+             WHERE g.rolname = 'reporting' ORDER BY 1"""
+
+
+@pytest.fixture(scope="module")
+def source(sandbox: Sandbox) -> Iterator[Sandbox]:
+    with Sandbox(bin_dir=sandbox.bin_dir) as cluster:
+        cluster.psql(SOURCE_SQL)
+        cluster.psql(SALES_SQL, "sales")
+        cluster.psql(HR_SQL, "Hr Data")
+        yield cluster
+
+
+@pytest.fixture
+def target(sandbox: Sandbox) -> Iterator[Sandbox]:
+    with Sandbox(bin_dir=sandbox.bin_dir) as cluster:
+        yield cluster
+
+
+def cli(cluster: Sandbox, *args: str):
+    return run_cli(*args, "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir))
+
+
+def assert_same_cluster(source: Sandbox, target: Sandbox, databases=("sales", "Hr Data")) -> None:
+    assert target.psql(ROLES) == source.psql(ROLES)
+    assert target.psql(MEMBERS) == source.psql(MEMBERS)
+    assert target.psql("SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s "
+                       "JOIN pg_roles r ON r.oid = s.setrole WHERE rolname = 'analyst'").strip() == "work_mem=32MB"
+    for db in databases:
+        assert table_fingerprints(target, db) == table_fingerprints(source, db), db
+    encoding = "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'Hr Data'"
+    if "Hr Data" in databases:
+        assert target.psql(encoding).strip() == "LATIN1"
+
+
+def test_globals_only_restore_onto_a_server_that_has_some_roles(source, target, home, tmp_path):
+    out = tmp_path / "globals.sql"
+    dumped = cli(source, "dumpall", "--globals-only", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    text = out.read_text()
+    assert "CREATE ROLE analyst" in text and "CREATE DATABASE" not in text
+    assert "owner-secret" not in text and "SCRAM-SHA-256" not in text  # no role passwords by default
+    target.psql("CREATE ROLE reporting NOLOGIN")  # already there: reported, not fatal
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert "already existed and were kept" in restored.stderr and "reporting" in restored.stderr
+    assert target.psql(ROLES) == source.psql(ROLES)
+    assert target.psql(MEMBERS) == source.psql(MEMBERS)
+
+
+def test_role_passwords_only_when_asked(source, home, tmp_path):
+    out = tmp_path / "with.sql"
+    dumped = cli(source, "dumpall", "--roles-only", "--with-role-passwords", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    assert "SCRAM-SHA-256" in out.read_text()
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_whole_cluster_file_round_trips(source, target, home, tmp_path):
+    out = tmp_path / "cluster.sql"
+    dumped = cli(source, "dumpall", "--output", str(out), "--progress", "jsonl")
+    assert dumped.returncode == 0, dumped.stderr
+    events = [json.loads(line) for line in dumped.stdout.splitlines()]
+    assert events[-1]["event"] == "finished" and events[-2]["percent"] == 100
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert_same_cluster(source, target)
+
+
+def test_a_whole_cluster_file_stops_at_a_database_that_exists(source, target, home, tmp_path):
+    out = tmp_path / "cluster.sql"
+    assert cli(source, "dumpall", "--output", str(out)).returncode == 0
+    target.psql("CREATE DATABASE sales")
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 1
+    assert '"sales" already exists' in restored.stderr and "stays on server" in restored.stderr
+
+
+def test_a_cluster_set_round_trips_in_parallel(source, target, home, tmp_path):
+    out = tmp_path / "all.set"
+    dumped = cli(source, "dumpall", "--set", "--jobs", "2", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    manifest = json.loads((tmp_path / "all.set.manifest.json").read_text())
+    assert manifest["kind"] == "cluster-set"
+    assert {m["database"] for m in manifest["members"]} >= {"sales", "Hr Data", "postgres"}
+    for member in manifest["members"]:
+        assert json.loads((out / member["manifest"]).read_text())["member_of"] == "all.set"
+    restored = cli(target, "restore", str(out), "--jobs", "2")
+    assert restored.returncode == 0, restored.stderr
+    assert_same_cluster(source, target)
+
+
+def test_a_subset_of_a_set(source, target, home, tmp_path):
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    restored = cli(target, "restore", str(out), "--only-db", "Hr Data")
+    assert restored.returncode == 0, restored.stderr
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"
+    assert table_fingerprints(target, "Hr Data") == table_fingerprints(source, "Hr Data")
+    wrong = cli(target, "restore", str(out), "--only-db", "nope")
+    assert wrong.returncode == 2 and "not a member" in wrong.stderr
+
+
+def test_a_failed_member_fails_the_set_and_its_database_is_dropped(source, target, home, tmp_path):
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    target.psql("CREATE DATABASE sales; ")
+    target.psql("CREATE TABLE in_the_way (x int)", "sales")  # exists and is not empty: that member fails
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 1
+    assert "sales" in restored.stderr and "not empty" in restored.stderr
+    assert table_fingerprints(target, "Hr Data") == table_fingerprints(source, "Hr Data")  # the others restored
+    assert target.psql("SELECT to_regclass('in_the_way') IS NOT NULL", "sales").strip() == "t"
+
+
+def test_bad_cluster_input_is_one_line(source, home, tmp_path):
+    both = cli(source, "dumpall", "--globals-only", "--set")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    jobs = cli(source, "dumpall", "--jobs", "2")
+    assert jobs.returncode == 2 and "--set" in jobs.stderr
+    out = tmp_path / "g.sql"
+    assert cli(source, "dumpall", "--globals-only", "--output", str(out)).returncode == 0
+    with_db = cli(source, "restore", str(out), "--db", "x")
+    assert with_db.returncode == 2 and "--db does not apply" in with_db.stderr
+    assert len(with_db.stderr.strip().splitlines()) == 1
+
+
+def test_the_set_is_listed_as_one_backup_with_members(source, home, tmp_path):
+    out = tmp_path / "listed.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    listing = run_cli("backups", "list", "--json")
+    if listing.returncode != 0:
+        pytest.fail(f"backups list: {listing.stderr}")
+    entries = json.loads(listing.stdout)
+    paths = [Path(entry.get("path", "")) for entry in entries]
+    assert out in paths
+    assert not [p for p in paths if out in p.parents]  # members are not listed as backups of their own
