@@ -1,45 +1,294 @@
-"""Backups on disk and their manifests.
+"""Backups on disk: where they are, what they are, and how far they can be trusted.
 
-Every backup we write has a sidecar `<archive>.manifest.json` (0600), written just before the
-archive is renamed from `.partial` to its final name. A backup is listed only when both exist,
-so an interrupted job never shows up as a good backup.
+Every backup we write has a sidecar `<archive>.manifest.json` (manifest.py), written just before
+the archive is renamed from `.partial` to its final name. The catalog finds backups
+  - under the backup dir (every archive with a manifest; a file or folder without one that reads
+    as a dump is *foreign*; a `.partial` left behind is *incomplete*), and
+  - wherever `dump --output` or `backups adopt` put them: their paths are kept in an index in the
+    data dir (catalog-index.json, written atomically under a lock); a path that is gone is
+    listed as *missing*, never silently dropped.
+Status: foreign, incomplete, missing, or from the manifest's verifications: complete (none yet),
+verified, drilled, failed verification (the latest check failed).
+
+Backups belong to servers by key, not by profile name alone: a profile matches a backup written
+under its name, or from its host and port, or from a cluster (system identifier) that another of
+its backups came from; so renaming a profile keeps its backups.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .paths import write_private_file
+from . import paths
+from .archive_sniff import Sniffed, sniff
+from .config import ServerProfile
+from .errors import ArchiveError, UsageError
+from .manifest import MANIFEST_SUFFIX, Manifest, load_manifest, manifest_path, save_manifest
 from .plans import PARTIAL_SUFFIX
 
-MANIFEST_SUFFIX = ".manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 1  # what write_manifest's callers wrote first; manifest.py reads every version
+INDEX_NAME = "catalog-index.json"
+STATUSES = ("complete", "verified", "drilled", "foreign", "incomplete", "failed verification", "missing")
 
-
-def manifest_path(archive: Path) -> Path:
-    return archive.with_name(archive.name + MANIFEST_SUFFIX)
+__all__ = ["MANIFEST_SUFFIX", "manifest_path"]
 
 
 def write_manifest(archive: Path, data: dict[str, Any]) -> Path:
-    path = manifest_path(archive)
-    body = {"manifest_version": MANIFEST_VERSION, **data}
-    write_private_file(path, json.dumps(body, indent=2, sort_keys=True, default=str).encode("utf-8"))
-    return path
+    """Write the manifest of `archive` from a dict (the dump job's): typed and versioned on the way."""
+    return save_manifest(archive, Manifest.from_json(data))
 
 
 def read_manifest(archive: Path) -> dict[str, Any] | None:
-    """The manifest next to `archive`, or None if there is none or it is unreadable."""
-    path = manifest_path(archive)
+    """The manifest next to `archive` as a dict (schema 2 keys), or None if there is none or it is unreadable."""
+    manifest = load_manifest(archive)
+    return manifest.to_json() if manifest is not None else None
+
+
+# -- the index of backups outside the backup dir ---------------------------------------------------
+def index_path() -> Path:
+    return paths.data_dir() / INDEX_NAME
+
+
+@contextlib.contextmanager
+def _index_locked() -> Iterator[None]:
+    lock = paths.ensure_private_dir(paths.data_dir()) / (INDEX_NAME + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def indexed_paths() -> list[Path]:
+    """The paths in the index (absolute), in the order they were added."""
+    try:
+        data = json.loads(index_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        return []
+    items = data.get("paths") if isinstance(data, dict) else None
+    return [Path(p) for p in items if isinstance(p, str)] if isinstance(items, list) else []
 
 
+def _change_index(add: Path | None = None, remove: Path | None = None) -> None:
+    with _index_locked():
+        known = indexed_paths()
+        if add is not None and add not in known:
+            known.append(add)
+        if remove is not None:
+            known = [p for p in known if p != remove]
+        body = json.dumps({"paths": [str(p) for p in known]}, indent=2).encode("utf-8")
+        paths.write_private_file(index_path(), body)
+
+
+def remember_backup(archive: Path, root: Path | None = None) -> None:
+    """Put `archive` in the index unless it lies under the backup dir (found there anyway)."""
+    archive = archive.absolute()
+    root = (root or paths.backups_dir()).absolute()
+    if not archive.is_relative_to(root):
+        _change_index(add=archive)
+
+
+def forget_backup(archive: Path) -> None:
+    _change_index(remove=archive.absolute())
+
+
+# -- entries -----------------------------------------------------------------------------------------
+@dataclass
+class CatalogEntry:
+    """One backup as the catalog lists it."""
+
+    id: str
+    path: Path
+    status: str
+    manifest: Manifest | None = None
+    sniffed: Sniffed | None = None
+    problem: str | None = None  # why a file is incomplete or unreadable
+    indexed: bool = False  # found through the index (written with --output, or adopted)
+
+    @property
+    def server(self) -> str:
+        return self.manifest.server if self.manifest else ""
+
+    @property
+    def database(self) -> str:
+        return self.manifest.database if self.manifest else ""
+
+    @property
+    def format(self) -> str:
+        if self.manifest:
+            return self.manifest.format
+        return self.sniffed.format if self.sniffed else "?"
+
+    @property
+    def created_at(self) -> str:
+        """ISO time of the backup: the manifest's, else the file's modification time."""
+        if self.manifest and self.manifest.created_at:
+            return self.manifest.created_at
+        with contextlib.suppress(OSError):
+            return datetime.fromtimestamp(self.path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        return ""
+
+    @property
+    def size_bytes(self) -> int | None:
+        if not self.path.exists():
+            return None
+        if self.path.is_dir():
+            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return self.path.stat().st_size
+
+    @property
+    def holds(self) -> str:
+        """What it holds, in a few words: "whole database", "2 tables", "schemas a, b", "foreign: ..."."""
+        if self.manifest is None:
+            return self.sniffed.describe if self.sniffed else (self.problem or "?")
+        selection = self.manifest.selection or {}
+        tables, schemas = selection.get("tables") or [], selection.get("schemas") or []
+        if tables:
+            return ", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"
+        if schemas:
+            return "schemas " + ", ".join(schemas)
+        return "schema only" if (self.manifest.options or {}).get("schema_only") else "whole database"
+
+
+def status_of(manifest: Manifest) -> str:
+    """complete / verified / drilled / failed verification, from the manifest's checks."""
+    checks = manifest.verifications
+    if not checks:
+        return "complete"
+    if not checks[-1].ok:
+        return "failed verification"
+    last_failure = max((i for i, v in enumerate(checks) if not v.ok), default=-1)
+    if any(v.ok and v.kind == "drill" for v in checks[last_failure + 1:]):
+        return "drilled"
+    return "verified"
+
+
+def foreign_id(path: Path) -> str:
+    """A stable id for an archive without a manifest: from its absolute path (adopt keeps it)."""
+    return hashlib.sha256(str(path.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
+    """The catalog's view of one path; None for a file that is no backup at all."""
+    path = path.absolute()
+    manifest = load_manifest(path)
+    if manifest is not None:
+        backup_id = manifest.id or foreign_id(path)
+        status = status_of(manifest) if path.exists() else "missing"
+        return CatalogEntry(backup_id, path, status, manifest, indexed=indexed)
+    if not path.exists():
+        return CatalogEntry(foreign_id(path), path, "missing", indexed=indexed) if indexed else None
+    if path.name.endswith(PARTIAL_SUFFIX):
+        return CatalogEntry(foreign_id(path), path, "incomplete", problem="left by a dump that did not finish",
+                            indexed=indexed)
+    try:
+        found = sniff(path)
+    except (ArchiveError, OSError) as exc:
+        if not indexed:
+            return None  # under the backup dir, a file that is no dump is someone else's business
+        return CatalogEntry(foreign_id(path), path, "incomplete", problem=str(exc), indexed=indexed)
+    status = "incomplete" if found.complete is False else "foreign"
+    return CatalogEntry(foreign_id(path), path, status, sniffed=found, indexed=indexed)
+
+
+def _candidates(root: Path) -> Iterator[Path]:
+    """Archives under `root`: files and directory archives, not manifests or hidden work files."""
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        keep = []
+        for name in dirs:
+            if name.startswith("."):
+                continue
+            if (here / name / "toc.dat").exists() or name.endswith(PARTIAL_SUFFIX):
+                yield here / name  # a directory archive: not walked into
+            else:
+                keep.append(name)
+        dirs[:] = keep
+        for name in files:
+            if name.startswith(".") or name.endswith(".lock") or name.endswith(".tmp"):
+                continue
+            if name.endswith(MANIFEST_SUFFIX):
+                archive = here / name[: -len(MANIFEST_SUFFIX)]
+                if not archive.exists():
+                    yield archive  # a manifest whose archive is gone: missing
+                continue
+            yield here / name
+
+
+def scan(root: Path | None = None) -> list[CatalogEntry]:
+    """Every backup: under the backup dir and in the index, newest first, each path once."""
+    root = (root or paths.backups_dir()).absolute()
+    found: dict[Path, CatalogEntry] = {}
+    if root.exists():
+        for path in _candidates(root):
+            entry = entry_for(path)
+            if entry is not None:
+                found[entry.path] = entry
+    for path in indexed_paths():
+        if path.absolute() not in found:
+            entry = entry_for(path, indexed=True)
+            if entry is not None:
+                found[entry.path] = entry
+    return sorted(found.values(), key=lambda e: e.created_at, reverse=True)
+
+
+def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEntry:
+    """The backup with this id or unique id prefix; UsageError naming it otherwise."""
+    entries = scan() if entries is None else entries
+    matches = [e for e in entries if e.id == backup_id] or [e for e in entries if e.id.startswith(backup_id)]
+    if backup_id and len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UsageError(f"backup {backup_id}: the prefix fits {len(matches)} backups "
+                         f"({', '.join(e.id for e in matches[:5])}); give more of the id")
+    raise UsageError(f"backup {backup_id}: no such backup (pgbackup-tui backups list shows them)")
+
+
+# -- servers -----------------------------------------------------------------------------------------
+def _profile_host_port(profile: ServerProfile) -> tuple[str, str] | None:
+    params = profile.connection_params()
+    host = params.get("host") or os.environ.get("PGHOST") or ""
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    return (host, port) if host else None
+
+
+def belongs_to(entries: list[CatalogEntry], profile: ServerProfile) -> list[CatalogEntry]:
+    """The backups of a server profile: written under its name, from its host:port, or from a
+    cluster (system identifier) one of those came from."""
+    where = _profile_host_port(profile)
+
+    def direct(entry: CatalogEntry) -> bool:
+        manifest = entry.manifest
+        if manifest is None:
+            return False
+        return manifest.server == profile.name or (where is not None and manifest.server_key.host_port() == where)
+
+    mine = [e for e in entries if direct(e)]
+    clusters = {e.manifest.server_key.system_identifier for e in mine if e.manifest} - {None}
+    return [e for e in entries if direct(e) or (e.manifest is not None
+                                                 and e.manifest.server_key.system_identifier in clusters)]
+
+
+def server_names(entries: list[CatalogEntry], profiles: list[ServerProfile]) -> dict[Path, str]:
+    """Each backup's server as shown: the profile it belongs to now, else the name it was written under."""
+    names = {e.path: e.server for e in entries}
+    for profile in profiles:
+        for entry in belongs_to(entries, profile):
+            names[entry.path] = profile.name
+    return names
+
+
+# -- what the TUI used before the catalog (kept: the Backups tab reads it) ---------------------------
 @dataclass(frozen=True)
 class BackupEntry:
     path: Path
@@ -67,21 +316,31 @@ class BackupEntry:
 
 
 def list_backups(root: Path, *, server: str | None = None, database: str | None = None) -> list[BackupEntry]:
-    """Complete backups under `root` (newest first), optionally for one server/database."""
-    if not root.exists():
-        return []
-    found: list[BackupEntry] = []
-    for manifest_file in root.rglob("*" + MANIFEST_SUFFIX):
-        archive = manifest_file.with_name(manifest_file.name[: -len(MANIFEST_SUFFIX)])
-        if archive.name.endswith(PARTIAL_SUFFIX) or not archive.exists():
+    """Backups with a manifest whose archive exists, under `root` (newest first), optionally for one server/database."""
+    found = []
+    for entry in scan(root):
+        if entry.manifest is None or entry.status == "missing":
             continue
-        manifest = read_manifest(archive)
-        if manifest is None:
+        if server is not None and entry.server != server:
             continue
-        if server is not None and manifest.get("server") != server:
+        if database is not None and entry.database != database:
             continue
-        if database is not None and manifest.get("database") != database:
-            continue
-        found.append(BackupEntry(archive, manifest))
-    found.sort(key=lambda entry: entry.created_at, reverse=True)
+        found.append(BackupEntry(entry.path, entry.manifest.to_json()))
     return found
+
+
+def record_check(entry: CatalogEntry, check: Any) -> None:
+    """Append a verification to the backup's manifest (re-read under a lock: two checks at once both land)."""
+    lock = manifest_path(entry.path).with_name("." + manifest_path(entry.path).name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        manifest = load_manifest(entry.path) or entry.manifest
+        if manifest is None:
+            raise UsageError(f"{entry.path}: has no manifest; adopt it first (pgbackup-tui backups adopt)")
+        manifest.add_verification(check)
+        save_manifest(entry.path, manifest)
+        entry.manifest = manifest
+        entry.status = status_of(manifest)
+    finally:
+        os.close(fd)  # the lock file stays (hidden): removing it would let two writers hold two locks

@@ -18,7 +18,8 @@ import psycopg
 
 from . import paths
 from .archive import check_plain_complete, path_size
-from .catalog import write_manifest
+from .backup_record import complete_manifest
+from .catalog import remember_backup, write_manifest
 from .connect import connect
 from .errors import ArchiveError, JobFailed
 from .formatting import human_bytes
@@ -94,6 +95,7 @@ class DumpJob(Job):
 
         details: dict = {"added": [], "left_out": [], "tables": progress.table_totals()}
         restore_list: list[int] | None = None
+        toc: Toc | None = None
         if run_format == "plain":
             check_plain_complete(dump_target)
         else:
@@ -132,10 +134,19 @@ class DumpJob(Job):
             "extensions": pre.extensions,
             "tables": details["tables"],
         }
+        # sha256, rows counted in the archive, the TOC in brief, id, server key (backup_record.py)
+        manifest = await complete_manifest(self, manifest, archive=partial, tools=pre.tools, toc=toc,
+                                           plain=plan.format == "plain", encoding=pre.client_encoding,
+                                           target=plan.target, dbname=plan.dbname)
         if partial.is_dir():
             _make_private(partial)
         write_manifest(final, manifest)
         partial.rename(final)
+        try:  # an --output outside the backup dir goes into the catalog's index
+            remember_backup(final, self.backups_root)
+        except OSError as exc:
+            self.log(f"could not add {final} to the backup catalog's index ({exc}); "
+                     "`pgbackup-tui backups adopt` adds it", level="warning")
         self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
         self.release("path", partial)
         self._remove_owned()  # temp archives of a plain selection

@@ -1,0 +1,198 @@
+"""`pgbackup-tui backups list | show ID | verify ID | drill ID | delete ID | adopt PATH`: the catalog, headless.
+
+ID is a backup's short id (`backups list` shows it) or a unique prefix of it. list and show have
+--json. verify and drill record their result in the backup's manifest and exit 1 when the backup
+fails them (the problems, one line each naming the file or table, on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..core import catalog
+from ..core.catalog import CatalogEntry
+from ..core.catalog_ops import adopt, delete
+from ..core.config import load_config
+from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, ToolNotFoundError, UsageError
+from ..core.formatting import human_bytes, human_duration
+from ..core.identifiers import printable
+from ..core.jobs import JobEvent, LogLine
+from ..core.manifest import Verification
+from ..core.verify import PG_DUMP_FORMATS, read_archive_toc, verify_backup
+
+
+def entry_summary(entry: CatalogEntry, server: str | None = None) -> dict[str, Any]:
+    """One backup as `backups list --json` gives it."""
+    manifest = entry.manifest
+    last = manifest.last_verification() if manifest else None
+    return {
+        "id": entry.id, "status": entry.status, "path": str(entry.path), "server": server or entry.server,
+        "server_written_as": entry.server, "database": entry.database, "format": entry.format,
+        "created_at": entry.created_at, "bytes": entry.size_bytes, "holds": entry.holds,
+        "indexed": entry.indexed, "last_check": {"kind": last.kind, "at": last.at, "ok": last.ok} if last else None,
+        "problem": entry.problem,
+    }
+
+
+def _age(iso: str) -> str:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return "?"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return human_duration((datetime.now(UTC) - moment).total_seconds()) + " ago"
+
+
+def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, str]]:
+    entries = catalog.scan()
+    profiles = list(load_config().servers.values())
+    names = catalog.server_names(entries, profiles)
+    if args.server:
+        profile = load_config().server(args.server)
+        mine = {e.path for e in catalog.belongs_to(entries, profile)}
+        entries = [e for e in entries if e.path in mine]
+    if args.db:
+        entries = [e for e in entries if e.database == args.db]
+    return entries, names
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries, names = _listed(args)
+    if args.json:
+        print(json.dumps([entry_summary(e, names.get(e.path)) for e in entries], indent=2))
+        return EXIT_OK
+    if not entries:
+        print("no backups found", file=sys.stderr)
+        return EXIT_OK
+    for e in entries:
+        size = human_bytes(e.size_bytes) if e.size_bytes is not None else "-"
+        where = f"{names.get(e.path) or '?'}/{e.database or '?'}"
+        print(printable(f"{e.id}  {e.status:<19}  {e.created_at[:16].replace('T', ' ')}  {_age(e.created_at):>10}  "
+                        f"{size:>9}  {where}  {e.format}  {e.holds}  {e.path}"))
+    return EXIT_OK
+
+
+def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]:
+    """The manifest, plus the archive's contents from its TOC (counts by kind, tables with rows)."""
+    data: dict[str, Any] = {"id": entry.id, "status": entry.status, "path": str(entry.path),
+                            "manifest": entry.manifest.to_json() if entry.manifest else None,
+                            "foreign": entry.sniffed.describe if entry.sniffed else None}
+    manifest = entry.manifest
+    rows = manifest.toc.table_rows() if manifest else {}
+    counts = dict(manifest.toc.counts) if manifest else {}
+    tables = sorted(rows)
+    fmt = entry.format
+    if entry.path.exists() and fmt in PG_DUMP_FORMATS:
+        try:
+            listing = read_archive_toc(entry.path, bin_dir)
+            counts = {}
+            for item in listing.toc.entries:
+                counts[item.desc] = counts.get(item.desc, 0) + 1
+            tables = sorted({str(_table_name(item.rest)) for item in listing.toc.entries if item.desc == "TABLE"})
+        except (ArchiveError, ToolNotFoundError) as exc:
+            data["toc_error"] = str(exc)
+    data["contents"] = {"counts": counts,
+                        "tables": [{"name": name, "rows": rows.get(name)} for name in tables]}
+    return data
+
+
+def _table_name(rest: str) -> str:
+    """`public orders postgres` (namespace tag owner) -> public.orders, quoted as SQL writes it."""
+    from ..core.identifiers import QualifiedName
+
+    schema, _, remainder = rest.partition(" ")
+    tag = remainder.rsplit(" ", 1)[0] if " " in remainder else remainder
+    return str(QualifiedName(schema, tag))
+
+
+def _show(args: argparse.Namespace) -> int:
+    entry = catalog.find(args.id)
+    data = show_data(entry, args.bin_dir)
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return EXIT_OK
+    manifest = entry.manifest
+    lines = [f"id          {entry.id}", f"status      {entry.status}", f"path        {entry.path}",
+             f"holds       {entry.holds}", f"format      {entry.format}", f"created     {entry.created_at}",
+             f"size        {human_bytes(entry.size_bytes) if entry.size_bytes is not None else 'missing'}"]
+    if manifest:
+        key = manifest.server_key
+        system_id = f", system id {key.system_identifier}" if key.system_identifier else ""
+        lines += [f"server      {manifest.server} ({key.host}:{key.port}{system_id})",
+                  f"database    {manifest.database}",
+                  f"versions    server {manifest.server_version or '?'}, pg_dump {manifest.pg_dump_version or '?'}"]
+        for check in manifest.verifications:
+            lines.append(f"check       {check.at}  {check.kind}  {'ok' if check.ok else 'FAILED'}  "
+                         + "; ".join(check.problems or check.checks))
+    if data.get("toc_error"):
+        lines.append(f"contents    cannot be read: {data['toc_error']}")
+    counts = data["contents"]["counts"]
+    if counts:
+        lines.append("contents    " + ", ".join(f"{n} {kind.lower()}" for kind, n in sorted(counts.items())))
+    for table in data["contents"]["tables"]:
+        rows = table["rows"]
+        lines.append(f"  table     {table['name']}  {'?' if rows is None else rows} rows")
+    for line in lines:
+        print(printable(line))
+    return EXIT_OK
+
+
+def _report(entry: CatalogEntry, check: Verification) -> int:
+    for line in check.checks:
+        print(printable(f"ok: {line}"), file=sys.stderr)
+    for line in check.problems:
+        print(printable(f"pgbackup-tui: {check.kind} failed: {line}"), file=sys.stderr)
+    print(printable(f"{entry.id} {entry.status}"))
+    return EXIT_OK if check.ok else EXIT_FAILED
+
+
+def _verify(args: argparse.Namespace) -> int:
+    entry = catalog.find(args.id)
+    check = verify_backup(entry, args.bin_dir)
+    catalog.record_check(entry, check)
+    return _report(entry, check)
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from ..core.drill import drill_backup
+    from .dump_restore import resolve_target, with_prompted_password
+
+    entry = catalog.find(args.id)
+    target = with_prompted_password(resolve_target(args))
+
+    def show(event: JobEvent) -> None:
+        if isinstance(event, LogLine) and args.verbose:
+            print(printable(event.text), file=sys.stderr, flush=True)
+
+    check = drill_backup(entry, target, on_event=show, bin_dir=args.bin_dir)
+    catalog.record_check(entry, check)
+    return _report(entry, check)
+
+
+def run_backups(args: argparse.Namespace) -> int:
+    command = args.backups_command
+    if command == "list":
+        return _list(args)
+    if command == "show":
+        return _show(args)
+    if command == "verify":
+        return _verify(args)
+    if command == "drill":
+        return _drill(args)
+    if command == "delete":
+        entries = catalog.scan()
+        entry = catalog.find(args.id, entries)
+        for line in delete(entry, entries, force=args.force):
+            print(printable(f"deleted {line}"))
+        return EXIT_OK
+    if command == "adopt":
+        entry = adopt(Path(args.path), args.bin_dir)
+        print(printable(f"{entry.id} {entry.status} {entry.path} ({entry.holds})"))
+        return EXIT_OK
+    raise UsageError(f"unknown backups command {command!r}")

@@ -1,0 +1,194 @@
+"""Reading an archive through: sha256 of its files, and the rows of each table counted in its data.
+
+Both stream in 1 MiB chunks: a backup is never held in memory. Rows are counted in SQL text (a
+plain dump, or what `pg_restore --data-only --file=-` prints for the other formats): one line per
+row between `COPY name (cols) FROM stdin;` and the line `\\.` (COPY's text format escapes newlines
+inside values, so a line is a row). Counting at C speed: bytes.count / bytes.find per chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from .errors import ArchiveError
+from .identifiers import parse_qualified_name
+from .server_text import decode_listing
+
+CHUNK = 1 << 20
+_COPY_LINE = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))')
+_END = b"\\.\n"
+_TYPE = re.compile(rb"; Type: ([A-Z][A-Z ]*);")
+
+
+def archive_files(archive: Path) -> list[tuple[str, Path]]:
+    """(relative name, path) of every file an archive is made of: "" for a single file."""
+    if archive.is_dir():
+        return sorted((str(p.relative_to(archive)), p) for p in archive.rglob("*") if p.is_file())
+    return [("", archive)]
+
+
+def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+    """The sha256 of one file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if on_bytes:
+                on_bytes(len(chunk))
+    return digest.hexdigest()
+
+
+def sha256_archive(archive: Path) -> dict[str, str]:
+    """sha256 of the archive's file, or of each file of a directory archive (by relative path)."""
+    return {name: sha256_file(path) for name, path in archive_files(archive)}
+
+
+def compare_checksums(archive: Path, expected: dict[str, str]) -> list[str]:
+    """Problems, one line each naming the file: changed, missing, or not in the manifest."""
+    problems = []
+    present = dict(archive_files(archive)) if archive.exists() else {}
+    for name, digest in sorted(expected.items()):
+        path = present.pop(name, None)
+        shown = archive / name if name else archive
+        if path is None:
+            problems.append(f"{shown}: missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{shown}: sha256 differs from the manifest (the file changed since the backup)")
+    for name in sorted(present):
+        problems.append(f"{archive / name}: not in the manifest (added since the backup)")
+    return problems
+
+
+class RowCounter:
+    """Feed SQL text in chunks; `rows` gives each COPY target's row count, `complete` whether every
+    COPY block was closed. Memory stays at a chunk: a long row is never gathered whole."""
+
+    def __init__(self, encoding: str = "UTF8") -> None:
+        self.encoding = encoding
+        self.rows: dict[str, int] = {}
+        self.kinds: dict[str, int] = {}  # a plain dump's "-- Name: x; Type: TABLE; ..." lines, by type
+        self._pending = b""  # an unfinished line outside COPY data (SQL lines are short)
+        self._table: str | None = None  # inside the data of this table
+        self._row_head = b""  # inside data: the first bytes of an unfinished row (enough to tell "\\.")
+        self._row_len = 0  # inside data: bytes of the unfinished row so far (0: at a line start)
+
+    @property
+    def complete(self) -> bool:
+        return self._table is None
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._pending + chunk if self._pending else chunk
+        self._pending = b""
+        pos = 0
+        while pos < len(data):
+            if self._table is not None:
+                pos = self._data(data, pos)
+                continue
+            end = data.find(b"\n", pos)
+            if end < 0:
+                self._pending = data[pos:]
+                return
+            self._header(data[pos:end])
+            pos = end + 1
+
+    def _header(self, line: bytes) -> None:
+        if line.startswith(b"-- Name: ") or line.startswith(b"-- Data for Name: "):
+            kind = _TYPE.search(line)
+            if kind:
+                text = kind.group(1).decode("ascii", "replace")
+                self.kinds[text] = self.kinds.get(text, 0) + 1
+            return
+        if not line.startswith(b"COPY ") or not line.rstrip().endswith(b"FROM stdin;"):
+            return
+        match = _COPY_LINE.match(decode_listing(line, self.encoding))
+        if match is None:
+            return
+        name = str(parse_qualified_name(match.group(1)))
+        self._table = name
+        self.rows.setdefault(name, 0)  # several COPYs into one table (partitions via root) add up
+        self._row_head, self._row_len = b"", 0
+
+    def _data(self, data: bytes, pos: int) -> int:
+        """Count rows from `pos` to the end marker or the chunk's end; return where to go on."""
+        assert self._table is not None
+        if self._row_len:  # finish the row the last chunk cut
+            end = data.find(b"\n", pos)
+            piece = data[pos:] if end < 0 else data[pos:end]
+            self._row_head = (self._row_head + piece[:3])[:3]
+            self._row_len += len(piece)
+            if end < 0:
+                return len(data)
+            if self._row_len == 2 and self._row_head == b"\\.":
+                self._table = None
+            else:
+                self.rows[self._table] += 1
+            self._row_head, self._row_len = b"", 0
+            return end + 1
+        if data.startswith(_END, pos):
+            self._table = None
+            return pos + len(_END)
+        marker = data.find(b"\n" + _END, pos)
+        if marker >= 0:
+            self.rows[self._table] += data.count(b"\n", pos, marker + 1)
+            self._table = None
+            return marker + 1 + len(_END)
+        last = data.rfind(b"\n", pos)
+        if last >= 0:
+            self.rows[self._table] += data.count(b"\n", pos, last + 1)
+            pos = last + 1
+        rest = data[pos:]
+        if rest:
+            self._row_head, self._row_len = rest[:3], len(rest)
+        return len(data)
+
+
+def count_rows_in_chunks(chunks: Iterable[bytes], encoding: str = "UTF8") -> RowCounter:
+    """Count the rows of every COPY block in a stream of SQL text."""
+    counter = RowCounter(encoding)
+    for chunk in chunks:
+        counter.feed(chunk)
+    return counter
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def read_chunks(handle: Readable) -> Iterator[bytes]:
+    while chunk := handle.read(CHUNK):
+        yield chunk
+
+
+def count_rows_with_pg_restore(pg_restore: str, archive: Path, env: dict[str, str], encoding: str,
+                               list_file: Path | None = None) -> dict[str, int]:
+    """Each table's rows as the archive holds them: `pg_restore --data-only --file=-` read through
+    (the whole archive is read and decompressed once). ArchiveError naming the archive if it does
+    not read to the end."""
+    argv = [pg_restore, "--data-only", "--file=-"]
+    if list_file is not None:
+        argv.append(f"--use-list={list_file}")
+    argv.append(str(archive))
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          env=env) as process:
+        assert process.stdout is not None and process.stderr is not None
+        counter = count_rows_in_chunks(read_chunks(process.stdout), encoding)
+        error = process.stderr.read().decode("utf-8", "replace").strip()
+        code = process.wait()
+    if code != 0 or not counter.complete:
+        cause = (error.splitlines() or ["it ends inside a table's data"])[-1]
+        raise ArchiveError(f"{archive}: does not read to the end ({cause})")
+    return counter.rows
+
+
+def count_rows_in_plain(path: Path, encoding: str = "UTF8") -> dict[str, int]:
+    """Each table's rows in a plain SQL dump, read once."""
+    with path.open("rb") as handle:
+        counter = count_rows_in_chunks(read_chunks(handle), encoding)
+    if not counter.complete:
+        raise ArchiveError(f"{path}: truncated inside a table's data")
+    return counter.rows

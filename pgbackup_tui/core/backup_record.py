@@ -1,0 +1,136 @@
+"""What the dump job adds to the manifest once pg_dump has finished (schema 2, manifest.py).
+
+In the job's runner, after pg_dump and before the archive gets its final name:
+  - sha256 of the archive (of every file of a directory archive): one sequential read;
+  - each table's rows counted in the archive itself (`pg_restore --data-only --file=-` through a
+    FIFO the job's own child writes, so a cancel stops it like pg_dump; a plain dump is read
+    directly): the archive is read and decompressed once more; these exact counts are what a
+    drill compares a restored database with;
+  - the TOC in brief (entries by kind) and the tables with rows and their size at dump time;
+  - a short id, and the server's key (system identifier when readable, host, port).
+No second read of the tables on the server: per-table checksums would need one (a full scan of
+every table, on a production server, at every backup), which is not affordable by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .archive_scan import RowCounter, count_rows_in_chunks, read_chunks, sha256_archive
+from .connect import Target, connect
+from .errors import ArchiveError, PgBackupError
+from .identifiers import parse_qualified_name
+from .jobs import Job
+from .manifest import Manifest, ServerKey, TableSummary, TocSummary, new_backup_id
+from .pgtools import ClientTools
+from .toc import Toc, write_list
+
+
+def read_server_key(target: Target, dbname: str) -> ServerKey:
+    """The server's system identifier (pg_control_system(): needs superuser or a grant; None when
+    not readable), and the host and port the connection really used. Never fails."""
+    try:
+        with connect(target, dbname) as conn:
+            host, port = conn.info.host, str(conn.info.port)
+            try:
+                row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+                system_id = row[0] if row else None
+            except psycopg.Error:
+                system_id = None
+    except (PgBackupError, psycopg.Error):
+        params = target.params
+        return ServerKey(None, params.get("host"), params.get("port"))
+    return ServerKey(system_id, host, port)
+
+
+def toc_summary(counts: dict[str, int], rows: dict[str, int], dump_tables: list[dict[str, Any]]) -> TocSummary:
+    """Counts by kind, and every table with data: exact rows (counted in the archive) and bytes
+    (on disk at dump time, from the dump's own totals)."""
+    sizes: dict[str, int] = {}
+    for record in dump_tables:
+        with contextlib.suppress(Exception):
+            sizes[str(parse_qualified_name(str(record["name"])))] = int(record.get("bytes") or 0)
+    tables = [TableSummary(name, count, sizes.get(name), True) for name, count in sorted(rows.items())]
+    return TocSummary(dict(sorted(counts.items())), tables)
+
+
+def toc_counts(toc: Toc) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in toc.entries:
+        counts[entry.desc] = counts.get(entry.desc, 0) + 1
+    return counts
+
+
+async def count_rows_in_job(job: Job, tools: ClientTools, archive: Path, env: dict[str, str], encoding: str,
+                            toc: Toc | None, restore_list: list[int] | None) -> dict[str, int]:
+    """Rows per table in `archive` (a pg_dump archive), counted by the job's own pg_restore child."""
+    work = Path(tempfile.mkdtemp(prefix="pgbackup-count-"))
+    job.own("path", work)
+    fifo = work / "data.sql"
+    os.mkfifo(fifo, 0o600)
+    argv = [tools.pg_restore, "--data-only", "--file", str(fifo)]
+    if restore_list is not None and toc is not None:
+        listed = work / "restore.list"
+        write_list(toc, set(restore_list), listed)
+        argv.append(f"--use-list={listed}")
+    argv.append(str(archive))
+    result: dict[str, Any] = {}
+
+    def reader() -> None:
+        try:
+            with fifo.open("rb") as handle:  # blocks until pg_restore opens it
+                result["counter"] = count_rows_in_chunks(read_chunks(handle), encoding)
+        except OSError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        code = await job.run_process(argv, env)
+    finally:
+        if thread.is_alive() and "counter" not in result:
+            with contextlib.suppress(OSError):  # pg_restore never opened it: let the reader end
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        await asyncio.to_thread(thread.join)
+        shutil.rmtree(work, ignore_errors=True)
+        job.release("path", work)
+    counter = result.get("counter")
+    if code != 0 or counter is None or not counter.complete:
+        raise ArchiveError(f"{archive}: the new archive does not read to the end ({job.last_error()})")
+    return counter.rows
+
+
+async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, tools: ClientTools, toc: Toc | None,
+                            plain: bool, encoding: str, target: Target, dbname: str) -> dict[str, Any]:
+    """The dump's manifest (`body`, schema 1 keys) with the schema 2 fields filled in."""
+    job.log("recording the backup: sha256 of the archive, and each table's rows counted in it")
+    manifest = Manifest.from_json(body)
+    manifest.id = new_backup_id()
+    manifest.checksums = await job.in_thread(sha256_archive, archive)
+    if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
+        rows, counts = await job.in_thread(_plain_counts, archive, encoding)
+    else:
+        rows = await count_rows_in_job(job, tools, archive, target.child_env(), encoding, toc, manifest.restore_list)
+        counts = toc_counts(toc)
+    manifest.toc = toc_summary(counts, rows, manifest.tables)
+    manifest.server_key = await job.in_thread(read_server_key, target, dbname)
+    return manifest.to_json()
+
+
+def _plain_counts(path: Path, encoding: str) -> tuple[dict[str, int], dict[str, int]]:
+    counter = RowCounter(encoding)
+    with path.open("rb") as handle:
+        for chunk in read_chunks(handle):
+            counter.feed(chunk)
+    if not counter.complete:
+        raise ArchiveError(f"{path}: ends inside a table's data")
+    return counter.rows, counter.kinds

@@ -1,0 +1,101 @@
+"""Changing the catalog: adopt an archive we did not write, delete a backup.
+
+adopt: a manifest is written for a foreign archive from what it says about itself (format,
+versions, database, its TOC), with the sha256 of its files and each table's rows counted in it;
+its id stays the one it was listed under; a path outside the backup dir goes into the index.
+delete: the archive (file or folder), its manifest and its index entry; the newest verified (or
+drilled) backup of a database is kept unless forced: it is the one a DBA would restore from.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .archive_scan import sha256_archive
+from .archive_sniff import sniff
+from .backup_record import toc_counts, toc_summary
+from .catalog import CatalogEntry, entry_for, forget_backup, remember_backup, status_of
+from .errors import ArchiveError, UsageError
+from .manifest import Manifest, load_manifest, manifest_path, save_manifest
+from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
+
+
+
+def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
+    """Write the manifest of a foreign archive and add it to the catalog; UsageError if it has one."""
+    path = path.expanduser().absolute()
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    if load_manifest(path) is not None:
+        raise UsageError(f"{path}: already in the catalog (it has a manifest: {manifest_path(path).name})")
+    try:
+        found = sniff(path)
+    except ArchiveError as exc:
+        raise UsageError(f"{exc}; only pg_dump / pg_dumpall output can be adopted") from None
+    if found.complete is False:
+        raise UsageError(f"{path}: truncated (no closing line); it would not restore, so it is not adopted")
+    before = entry_for(path, indexed=True)
+    kind = "dumpall" if found.format.startswith("dumpall") else "dump"
+    manifest = Manifest(id=before.id if before else "", kind=kind,
+                        format=found.format, pg_dump_version=found.dump_version, server_version=found.server_version,
+                        adopted=True)
+    manifest.finished_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    counts: dict[str, int] = {}
+    if found.format in PG_DUMP_FORMATS:
+        listing = read_archive_toc(path, bin_dir)
+        counts = toc_counts(listing.toc)
+        manifest.database = listing.toc.header.get("dbname", "").strip()
+    rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
+    manifest.checksums = sha256_archive(path)
+    manifest.bytes = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+        else path.stat().st_size
+    manifest.toc = toc_summary(counts, rows, [])
+    save_manifest(path, manifest)
+    remember_backup(path)
+    entry = entry_for(path, indexed=True)
+    assert entry is not None  # it has a manifest now
+    return entry
+
+
+def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
+    """Whether `entry` is the newest verified or drilled backup of its database (on its server)."""
+    if entry.manifest is None or entry.status not in ("verified", "drilled"):
+        return False
+    key = entry.manifest.server_key
+
+    def same_source(other: CatalogEntry) -> bool:
+        theirs = other.manifest
+        if theirs is None or theirs.database != entry.manifest.database:  # type: ignore[union-attr]
+            return False
+        if key.system_identifier and theirs.server_key.system_identifier:
+            return key.system_identifier == theirs.server_key.system_identifier
+        return theirs.server == entry.server or (key.host_port() is not None
+                                                  and theirs.server_key.host_port() == key.host_port())
+
+    trusted = [e for e in entries if same_source(e) and e.manifest is not None
+               and status_of(e.manifest) in ("verified", "drilled")]
+    newest = max(trusted, key=lambda e: e.created_at, default=None)
+    return newest is not None and newest.path == entry.path
+
+
+def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
+    """Remove the backup (archive, manifest, index entry); returns what was removed, one line each."""
+    if not force and newest_verified(entry, entries):
+        raise UsageError(f"backup {entry.id} is the newest verified backup of database '{entry.database}' "
+                         f"({entry.path}); add --force to delete it anyway")
+    removed = []
+    if entry.path.is_dir() and not entry.path.is_symlink():
+        shutil.rmtree(entry.path)
+        removed.append(str(entry.path))
+    elif entry.path.exists() or entry.path.is_symlink():
+        entry.path.unlink()
+        removed.append(str(entry.path))
+    sidecar = manifest_path(entry.path)
+    if sidecar.exists():
+        sidecar.unlink()
+        removed.append(str(sidecar))
+    manifest_path(entry.path).with_name("." + sidecar.name + ".lock").unlink(missing_ok=True)
+    forget_backup(entry.path)
+    return removed

@@ -1,0 +1,161 @@
+"""`backups verify`: is this backup still what was written, readable to its end, restorable here?
+
+Checks, each named in the result (the manifest's `verifications` keeps them):
+  1. checksums: sha256 of the archive's file (of every file of a directory archive) against the
+     manifest: a flipped byte anywhere is caught, and the changed or missing file named;
+  2. client tools: a pg_restore (psql for SQL scripts) found here that can read what wrote it;
+  3. read to the end: pg_restore prints the whole archive's data (`--data-only --file=-`, every
+     data file of a directory archive), and each table's rows are counted on the way and compared
+     with the rows counted at dump time; a SQL script must end with pg_dump's closing line (a
+     gzipped one is decompressed through). A tar archive is first checked for cut members
+     (pg_restore 15 spins on a truncated tar).
+Cost: one read of the archive for the checksums, and one more (decompressing) by pg_restore.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive import check_tar_complete, identify_archive, version_major
+from .archive_scan import compare_checksums, count_rows_in_chunks, count_rows_with_pg_restore, read_chunks
+from .archive_sniff import closing_line, gzip_tail_has, sniff
+from .catalog import CatalogEntry
+from .errors import ArchiveError, ToolNotFoundError, UsageError
+from .manifest import Manifest, Verification, now_iso
+from .pgtools import ClientTools, psql_for_plain, tools_for_archive
+from .server_text import archive_encoding, decode_listing
+from .toc import Toc, parse_toc
+
+PG_DUMP_FORMATS = ("custom", "directory", "tar")
+
+
+def tool_env() -> dict[str, str]:
+    """pg_restore's environment: messages we read must not be translated."""
+    return dict(os.environ, LC_MESSAGES="C", LC_ALL="C")
+
+
+def tools_for(path: Path, fmt: str, bin_dir: str | None = None) -> ClientTools:
+    """The client tools that can read this archive here (pg_restore, or psql for SQL scripts)."""
+    label = f"archive {path}"
+    if fmt in PG_DUMP_FORMATS:
+        info = identify_archive(path)
+        return tools_for_archive(info.min_reader_major, bin_dir, label=label, written_by=info.writer_text)
+    found = sniff(path)
+    return psql_for_plain(version_major(found.dump_version), bin_dir, label=label, written_by=found.dump_version,
+                          needs_restrict=bool(found.info and found.info.uses_restrict))
+
+
+@dataclass
+class ArchiveToc:
+    """An archive's table of contents as pg_restore lists it, in the archive's encoding."""
+
+    toc: Toc
+    encoding: str
+    tools: ClientTools
+
+
+def read_archive_toc(path: Path, bin_dir: str | None = None) -> ArchiveToc:
+    """`pg_restore --list --verbose` of a custom, directory or tar archive; ArchiveError naming it."""
+    info = identify_archive(path)
+    tools = tools_for(path, info.format, bin_dir)
+    if info.format == "tar":
+        check_tar_complete(path)
+    listed = subprocess.run([tools.pg_restore, "--list", "--verbose", str(path)], capture_output=True,
+                            env=tool_env(), stdin=subprocess.DEVNULL, check=False)
+    if listed.returncode != 0:
+        cause = (listed.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[-1]
+        raise ArchiveError(f"{path}: its table of contents does not read ({cause})")
+    encoding = archive_encoding(tools.pg_restore, path)
+    return ArchiveToc(parse_toc(decode_listing(listed.stdout, encoding)), encoding, tools)
+
+
+def count_archive_rows(path: Path, fmt: str, bin_dir: str | None = None) -> dict[str, int]:
+    """Each table's rows as the archive holds them (reads it through once); ArchiveError if it is cut short."""
+    if fmt in PG_DUMP_FORMATS:
+        listing = read_archive_toc(path, bin_dir)
+        return count_rows_with_pg_restore(listing.tools.pg_restore, path, tool_env(), listing.encoding)
+    if fmt == "plain":
+        with path.open("rb") as handle:
+            counter = count_rows_in_chunks(read_chunks(handle))
+    elif fmt == "plain.gz":
+        try:
+            with gzip.open(path, "rb") as handle:
+                counter = count_rows_in_chunks(read_chunks(handle))
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ArchiveError(f"{path}: the gzip stream is damaged or cut short ({exc})") from None
+    else:
+        return {}  # a cluster script: tables of many databases, not counted
+    if not counter.complete:
+        raise ArchiveError(f"{path}: cut short inside a table's data")
+    return counter.rows
+
+
+def compare_rows(expected: dict[str, int], found: dict[str, int], where: str) -> list[str]:
+    """One line per table whose rows differ from the manifest's (or that is not there at all)."""
+    problems = []
+    for name, rows in sorted(expected.items()):
+        if name not in found:
+            problems.append(f"table {name}: not in {where} (the manifest counted {rows} rows)")
+        elif found[name] != rows:
+            problems.append(f"table {name}: {found[name]} rows in {where}, {rows} in the manifest")
+    return problems
+
+
+def verify_backup(entry: CatalogEntry, bin_dir: str | None = None) -> Verification:
+    """Run every check on one backup; the caller records the result (catalog.record_check)."""
+    manifest = entry.manifest
+    if manifest is None:
+        raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
+                         f"pgbackup-tui backups adopt {entry.path}")
+    check = Verification(kind="verify", at=now_iso(), ok=False)
+    if not entry.path.exists():
+        check.problems.append(f"{entry.path}: missing (moved or deleted since the backup)")
+        return check
+    _check_sums(entry.path, manifest, check)
+    try:
+        tools = tools_for(entry.path, manifest.format, bin_dir)
+        tool = "pg_restore" if manifest.format in PG_DUMP_FORMATS else "psql"
+        check.tools[tool] = f"{tools.version} ({tools.bin_dir})"
+        check.checks.append(f"{tool} {tools.version} here can read it")
+    except (ToolNotFoundError, ArchiveError) as exc:
+        check.problems.append(str(exc))
+    _check_read_through(entry.path, manifest, check, bin_dir)
+    check.ok = not check.problems
+    return check
+
+
+def _check_sums(path: Path, manifest: Manifest, check: Verification) -> None:
+    if not manifest.checksums:
+        check.checks.append("no checksums recorded (a manifest from before checksums): not compared")
+        return
+    problems = compare_checksums(path, manifest.checksums)
+    check.problems.extend(problems)
+    if not problems:
+        check.checks.append(f"sha256 of {len(manifest.checksums)} file(s) matches the manifest")
+
+
+def _check_read_through(path: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:
+    fmt = manifest.format
+    tail = closing_line(fmt)
+    try:
+        if fmt == "plain" or fmt == "dumpall":
+            found = sniff(path)
+            if not found.complete:
+                raise ArchiveError(f"{path}: truncated (it does not end with the closing line '{tail}')")
+        elif fmt.endswith(".gz") and tail is not None and not gzip_tail_has(path, tail):
+            raise ArchiveError(f"{path}: truncated or damaged gzip (it does not decompress to the closing line)")
+        rows = count_archive_rows(path, fmt, bin_dir)
+    except (ArchiveError, ToolNotFoundError, OSError) as exc:
+        check.problems.append(str(exc))
+        return
+    check.checks.append("reads to the end" + (f" ({len(rows)} tables' data)" if rows else ""))
+    expected = manifest.toc.table_rows()
+    differ = compare_rows(expected, rows, "the archive")
+    check.problems.extend(differ)
+    if expected and not differ:
+        check.checks.append(f"rows of {len(expected)} tables match the manifest")

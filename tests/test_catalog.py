@@ -1,0 +1,171 @@
+"""The backup catalog through the real CLI on a real cluster: list, show, verify, drill, delete,
+adopt; damage caught and named; foreign archives of every kind; backups that follow a renamed
+profile; --output backups listed, and shown missing once moved away."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from cliutil import run_cli
+from conftest import SAMPLE_WIDE_ROWS
+from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.pgtools import find_client_tools
+
+SOURCE = "shop"
+
+
+def dump(sandbox, *args: str) -> Path:
+    done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--progress", "none", *args)
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip())
+
+
+def listed(*args: str) -> list[dict]:
+    done = run_cli("backups", "list", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def by_path(entries: list[dict], path: Path) -> dict:
+    return next(e for e in entries if e["path"] == str(path))
+
+
+def test_list_show_verify_and_a_flipped_byte(sandbox, home):
+    archive = dump(sandbox, "--compress", "0")
+    entry = by_path(listed(), archive)
+    assert entry["status"] == "complete" and entry["database"] == SOURCE and entry["format"] == "custom"
+
+    shown = run_cli("backups", "show", entry["id"][:5], "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    tables = {t["name"]: t["rows"] for t in data["contents"]["tables"]}
+    assert tables["public.events"] == SAMPLE_WIDE_ROWS  # counted in the archive, exactly
+    assert data["contents"]["counts"]["TABLE"] >= len(tables) - 1 and data["contents"]["counts"]["INDEX"] >= 1
+    assert len(data["manifest"]["checksums"][""]) == 64 and data["manifest"]["schema_version"] == 2
+    text = run_cli("backups", "show", entry["id"])
+    assert "public.events" in text.stdout and f"{SAMPLE_WIDE_ROWS} rows" in text.stdout
+
+    verified = run_cli("backups", "verify", entry["id"])
+    assert verified.returncode == 0, verified.stderr
+    assert by_path(listed(), archive)["status"] == "verified"
+
+    # One byte in the middle of the table data: pg_restore alone would not notice (-Z0).
+    with archive.open("r+b") as handle:
+        handle.seek(archive.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    failed = run_cli("backups", "verify", entry["id"])
+    assert failed.returncode == 1
+    assert f"{archive}: sha256 differs" in failed.stderr
+    assert by_path(listed(), archive)["status"] == "failed verification"
+
+
+def test_truncated_archives_are_caught_and_named(sandbox, home):
+    custom = dump(sandbox)
+    directory = dump(sandbox, "--format", "directory")
+    entries = listed()
+    with custom.open("r+b") as handle:
+        handle.truncate(custom.stat().st_size // 2)
+    cut = run_cli("backups", "verify", by_path(entries, custom)["id"])
+    assert cut.returncode == 1 and f"{custom}: sha256 differs" in cut.stderr
+    assert f"{custom}: does not read to the end" in cut.stderr
+
+    data_file = max((p for p in directory.iterdir() if p.name != "toc.dat"), key=lambda p: p.stat().st_size)
+    with data_file.open("r+b") as handle:
+        handle.truncate(data_file.stat().st_size // 2)
+    cut = run_cli("backups", "verify", by_path(entries, directory)["id"])
+    assert cut.returncode == 1 and f"{data_file}: sha256 differs" in cut.stderr
+
+
+def test_drill_restores_compares_and_drops(sandbox, home):
+    archive = dump(sandbox, "--format", "tar")
+    backup_id = by_path(listed(), archive)["id"]
+    drilled = run_cli("backups", "drill", backup_id, "--dsn", sandbox.dsn(), timeout=300)
+    assert drilled.returncode == 0, drilled.stderr
+    assert "rows of" in drilled.stderr and "match the manifest" in drilled.stderr
+    assert by_path(listed(), archive)["status"] == "drilled"
+    assert sandbox.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'").strip() == "0"
+    manifest = json.loads(Path(str(archive) + ".manifest.json").read_text())
+    drill = manifest["verifications"][-1]
+    assert drill["kind"] == "drill" and drill["ok"] and drill["details"]["dropped"] is True
+
+
+def test_delete_keeps_the_newest_verified_unless_forced(sandbox, home):
+    older, newer = dump(sandbox, "--schema-only"), dump(sandbox, "--schema-only")
+    entries = listed()
+    for path in (older, newer):
+        assert run_cli("backups", "verify", by_path(entries, path)["id"]).returncode == 0
+    refused = run_cli("backups", "delete", by_path(entries, newer)["id"])
+    assert refused.returncode == 2 and "newest verified backup" in refused.stderr and newer.exists()
+    assert run_cli("backups", "delete", by_path(entries, older)["id"]).returncode == 0
+    assert not older.exists() and not Path(str(older) + ".manifest.json").exists()
+    forced = run_cli("backups", "delete", by_path(entries, newer)["id"], "--force")
+    assert forced.returncode == 0 and not newer.exists()
+    assert not [e for e in listed() if e["path"] in (str(older), str(newer))]
+
+
+def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home, tmp_path):
+    tools = find_client_tools(sandbox.major)
+    root = home / "backups" / "by-hand"
+    root.mkdir(parents=True)
+    env = dict(os.environ, PGDATABASE=SOURCE)
+    conn = ["--dbname", sandbox.dsn(SOURCE)]
+    for fmt, name in (("c", "shop.dump"), ("t", "shop.tar"), ("d", "shop.dir"), ("p", "shop.sql")):
+        subprocess.run([tools.pg_dump, *conn, "-F", fmt, "-f", str(root / name)], check=True, env=env)
+    with (root / "shop.sql").open("rb") as plain, gzip.open(root / "shop.sql.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    subprocess.run([tools.pg_dumpall, "--dbname", sandbox.dsn(), "--globals-only", "-f", str(root / "all.sql")],
+                   check=True, env=env)
+    (root / "notes.txt").write_text("not a dump\n")
+
+    found = {Path(e["path"]).name: e for e in listed()}
+    expected = {"shop.dump": "custom", "shop.tar": "tar", "shop.dir": "directory", "shop.sql": "plain",
+                "shop.sql.gz": "plain.gz", "all.sql": "dumpall"}
+    for name, fmt in expected.items():
+        assert found[name]["status"] == "foreign" and found[name]["format"] == fmt, found[name]
+    assert tools.version in found["shop.dump"]["holds"]
+    assert "notes.txt" not in found
+
+    # Adopt one from outside the backup dir: it joins the index, keeps its id, and verifies.
+    outside = tmp_path / "elsewhere.dump"
+    shutil.copy(root / "shop.dump", outside)
+    adopted = run_cli("backups", "adopt", str(outside))
+    assert adopted.returncode == 0, adopted.stderr
+    entry = by_path(listed(), outside)
+    assert entry["status"] == "complete" and entry["database"] == SOURCE and entry["indexed"]
+    assert adopted.stdout.startswith(entry["id"])
+    assert run_cli("backups", "verify", entry["id"]).returncode == 0
+    again = run_cli("backups", "adopt", str(outside))
+    assert again.returncode == 2 and "already in the catalog" in again.stderr
+
+
+def test_renamed_profile_keeps_its_backups(sandbox, home):
+    assert run_cli("servers", "add", "old-name", "--dsn", sandbox.dsn()).returncode == 0
+    done = run_cli("dump", "--server", "old-name", "--db", SOURCE, "--schema-only", "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    archive = Path(done.stdout.strip())
+    config = load_config()
+    profile = config.remove_server("old-name")
+    config.add_server(ServerProfile(**{**profile.__dict__, "name": "new-name"}))
+    save_config(config)
+    mine = listed("--server", "new-name")
+    assert [e["path"] for e in mine] == [str(archive)]
+    assert mine[0]["server"] == "new-name" and mine[0]["server_written_as"] == "old-name"
+
+
+def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, tmp_path):
+    output = tmp_path / "elsewhere" / "shop.dump"
+    output.parent.mkdir()
+    archive = dump(sandbox, "--schema-only", "--output", str(output))
+    assert archive == output
+    assert by_path(listed(), output)["status"] == "complete"
+    output.rename(tmp_path / "moved.dump")
+    assert by_path(listed(), output)["status"] == "missing"
+    text = run_cli("backups", "list")
+    assert "missing" in text.stdout and str(output) in text.stdout
