@@ -1,0 +1,372 @@
+"""The CSV export job: some tables' data as CSV files, with the schema they need, in one folder.
+
+Steps: check the names (the same selection as a dump: selection.py) and take sizes; reserve
+`DIR.partial` (0700); the schema: a schema-only selection dump (the DumpJob itself, so the
+closure is the very one a selection dump keeps: types, domains, sequences and functions in other
+schemas) into a work archive, written out by pg_restore as `schema.sql` (pre-data) and
+`schema-post.sql` (post-data, to run after the data); then every table's data through
+`COPY (SELECT …) TO STDOUT WITH (FORMAT csv, HEADER)`, streamed in chunks to its file (never held
+in memory), all tables in one REPEATABLE READ transaction so that they agree with each other;
+the manifest; rename to DIR. A failure or a cancel leaves only the log.
+
+Owners and privileges are left out of the schema (no_owner / no_privileges): the tables belong to
+whoever imports them, as a per-table copy usually wants, and a target without the source's roles
+still takes the schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .connect import connect
+from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvExportPlan,
+                        csv_file_name)
+from .csv_progress import CsvProgress, TableWork
+from .dump import DumpJob
+from .errors import JobFailed, SelectionError
+from .formatting import human_bytes
+from .identifiers import QualifiedName, always_quote
+from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
+from .output_names import check_output_location, remove_empty_folders, reserve_output
+from .paths import write_private_file
+from .plans import DumpPlan, partial_path
+from .selection import lookup_relations, resolve_selection
+from .server_text import decode_listing
+from .toc import parse_toc, write_list
+
+CHUNK_BYTES = 1 << 20  # rows are gathered up to this much before a write: few syscalls, bounded memory
+
+_SCHEMA_TABLES = r"""
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relpersistence <> 't'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+# Heap + TOAST of the table and everything below it (partitions, inheritance children, chunks)
+# and its expected rows: the planner's, or the statistics' live tuples for a table never analyzed.
+_SIZES = """
+WITH RECURSIVE tree(root, relid) AS (
+    SELECT oid, oid FROM unnest(%(oids)s::oid[]) AS oid
+    UNION ALL SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+)
+SELECT t.root::int8,
+       sum(pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0))::int8,
+       sum(CASE WHEN c.relkind = 'p' THEN 0 WHEN c.reltuples < 0 THEN pg_stat_get_live_tuples(c.oid)
+                ELSE c.reltuples END)::int8
+FROM tree t JOIN pg_class c ON c.oid = t.relid GROUP BY t.root
+"""
+# Columns a COPY FROM can fill: not dropped, not generated (the server computes those again).
+_COLUMNS = """
+SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+ORDER BY attnum
+"""
+# Sequences the tables use: owned by a column (serial, identity) or named in a default.
+_SEQUENCES = """
+SELECT DISTINCT n.nspname, s.relname FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND d.classid = 'pg_class'::regclass AND s.relkind = 'S'
+JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(%(oids)s::oid[]) AND d.deptype IN ('a', 'i')
+UNION
+SELECT n.nspname, s.relname FROM pg_attrdef ad
+JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE ad.adrelid = ANY(%(oids)s::oid[])
+"""
+# TimescaleDB 2.x: the first (time) dimension of every hypertable.
+_HYPERTABLES = """
+SELECT hypertable_schema::text, hypertable_name::text, column_name::text, time_interval::text, integer_interval
+FROM timescaledb_information.dimensions WHERE dimension_number = 1
+"""
+
+
+@dataclass
+class ExportTable:
+    name: QualifiedName
+    oid: int
+    relkind: str
+    size: int = 0
+    rows_expected: int = -1
+    columns: list[str] = field(default_factory=list)
+    hypertable: dict[str, Any] | None = None
+    file: str = ""
+
+
+@dataclass
+class ExportPreflight:
+    server_version: str
+    tables: list[ExportTable]
+    encoding: str
+    sequences: list[QualifiedName]
+    extensions: list[dict[str, str]]
+
+
+class _SchemaDump(DumpJob):
+    """The DumpJob run for the export's schema: it logs into the export's log and its owned paths
+    become the export's (the runner records them), instead of a log and a record of its own."""
+
+    def __init__(self, plan: DumpPlan, parent: Job) -> None:
+        super().__init__(plan)
+        self.parent = parent
+        self.subscribe(self._forward)
+
+    def _forward(self, event: JobEvent) -> None:
+        if isinstance(event, LogLine):
+            self.parent.log(event.text, level=event.level)
+        elif isinstance(event, Owned):
+            self.parent.emit(Owned(self.parent.id, event.kind, event.value, event.held, event.stop_at))
+
+    def _open_log(self) -> None:
+        self.log_path = self.parent.log_path
+
+    def _close_log(self) -> None:
+        pass
+
+
+class CsvExportJob(Job):
+    kind = EXPORT_KIND
+
+    def __init__(self, plan: CsvExportPlan) -> None:
+        super().__init__(f"csv export {plan.dbname} on {plan.target.label}", database=plan.dbname,
+                         server=plan.target.label)
+        self.plan = plan
+        self._partial: Path | None = None
+        self._created_folders: list[Path] = []
+        self._child: Job | None = None
+
+    async def _execute(self) -> Outcome:
+        plan = self.plan
+        plan.validate()
+        started_at = datetime.now(UTC)
+        pre: ExportPreflight = await self.in_thread(self._preflight)
+        final = Path(plan.output).expanduser().absolute()
+        check_output_location(final)
+        partial = partial_path(final)
+        self.own("path", partial)  # on record before it exists: a runner that dies leaves no folder
+        try:
+            reserve_output(final, directory=True, numbered=False, created=self._created_folders)
+        except BaseException:
+            self.release("path", partial)  # taken by someone else: not ours to remove
+            raise
+        self._partial = partial
+        names: set[str] = set()
+        for table in pre.tables:
+            table.file = csv_file_name(table.name, names)
+        progress = CsvProgress(self, [TableWork(t.file, str(t.name), t.size, t.rows_expected) for t in pre.tables],
+                               by_bytes=False, steps=("schema",))
+        progress.enter_phase("schema")
+        progress.start()
+        self.progress_tracker = progress
+
+        schema = await self._dump_schema(partial)
+        progress.enter_phase("data")
+        files, sequences = await self.in_thread(self._copy_tables, partial, pre, progress)
+        progress.enter_phase("finishing")
+        for name in (SCHEMA_PRE, SCHEMA_POST):
+            files[name] = _file_facts(partial / name)
+        total = sum(facts["bytes"] for facts in files.values())
+        manifest = {
+            "kind": "csv", "csv_format_version": CSV_FORMAT_VERSION,
+            "server": plan.target.label, "server_version": pre.server_version, "database": plan.dbname,
+            "pg_dump_version": schema["pg_dump_version"], "pg_dump_major": schema["pg_dump_major"],
+            "encoding": pre.encoding,
+            "started_at": started_at.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+            "selection": {"tables": [str(t) for t in plan.tables], "schemas": list(plan.schemas)},
+            "schema": {"pre_data": SCHEMA_PRE, "post_data": SCHEMA_POST},
+            "added": schema["added"], "left_out": schema["left_out"],
+            "extensions": pre.extensions,
+            "tables": [{"schema": t.name.schema, "name": t.name.name, "qualified": str(t.name), "file": t.file,
+                        "columns": t.columns, "rows": files[t.file]["rows"], "hypertable": t.hypertable}
+                       for t in pre.tables],
+            "sequences": sequences,
+            "files": files,
+        }
+        write_private_file(partial / MANIFEST_NAME, _json(manifest))
+        partial.rename(final)
+        self.release("path", partial)
+        self._partial = None
+        rows = sum(files[t.file]["rows"] for t in pre.tables)
+        return Outcome(message=f"{final} ({len(pre.tables)} tables, {rows} rows, {human_bytes(total)} "
+                               f"in {self.elapsed_s:.1f}s)",
+                       output_path=final, bytes_written=total,
+                       details={"added": schema["added"], "left_out": schema["left_out"], "manifest": manifest})
+
+    # -- before anything is written ---------------------------------------------------------------
+    def _preflight(self) -> ExportPreflight:
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            assert row is not None  # SHOW always returns one row
+            # Checks every name as a selection dump does (one line naming the first missing one).
+            resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas))
+            found = lookup_relations(conn, list(plan.tables))
+            tables: list[ExportTable] = []
+            for name in plan.tables:
+                oid, relkind = found[name]
+                if relkind not in ("r", "p"):
+                    what = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}.get(relkind, relkind)
+                    raise SelectionError(f"--table {name} is {what}: csv export copies tables (name the tables it "
+                                         "reads, or dump it with pgbackup-tui dump)")
+                tables.append(ExportTable(name, oid, relkind))
+            if plan.schemas:
+                listed = {t.name for t in tables}
+                extra = [QualifiedName(s, n) for s, n in conn.execute(_SCHEMA_TABLES, {"schemas": list(plan.schemas)})
+                         if QualifiedName(s, n) not in listed]
+                for name, (oid, relkind) in lookup_relations(conn, extra).items():
+                    tables.append(ExportTable(name, oid, relkind))
+            tables.sort(key=lambda t: t.name)
+            oids = [t.oid for t in tables]
+            sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids})}
+            hypertables = _hypertables(conn)
+            for table in tables:
+                table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
+                table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
+                table.hypertable = hypertables.get(table.name)
+                if table.hypertable:
+                    self.log(f"{table.name} is a hypertable (time column {table.hypertable['time_column']})")
+            sequences = [QualifiedName(s, n) for s, n in conn.execute(_SEQUENCES, {"oids": oids})]
+            extensions = [{"name": n, "version": v} for n, v in conn.execute(
+                "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
+            encoding_row = conn.execute("SHOW client_encoding").fetchone()
+            assert encoding_row is not None
+        return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions)
+
+    # -- the schema -----------------------------------------------------------------------------------
+    async def _dump_schema(self, partial: Path) -> dict[str, Any]:
+        """schema.sql and schema-post.sql from a schema-only selection dump (DumpJob's closure)."""
+        plan = self.plan
+        archive = partial / ".schema.dump"
+        dump_plan = DumpPlan(target=plan.target, dbname=plan.dbname, format="custom", tables=plan.tables,
+                             schemas=plan.schemas, schema_only=True, no_owner=True, no_privileges=True,
+                             output=archive)
+        child = self._child = _SchemaDump(dump_plan, self)
+        try:
+            result = await child.run()
+        finally:
+            self._child = None
+        self.check_cancelled()
+        if result.state != JobState.SUCCEEDED:
+            raise JobFailed(f"the schema of the tables could not be dumped: {result.message}")
+        pre = child.preflight
+        assert pre is not None  # set by a run that succeeded
+        listing, list_file = partial / ".schema.toc", partial / ".schema.list"
+        env = plan.target.child_env(self.application_name)
+        code = await self.run_process([pre.tools.pg_restore, "--list", str(archive)], env, stdout_path=listing)
+        if code != 0:
+            raise JobFailed(f"the schema archive does not read back: {self.last_error()}")
+        toc = parse_toc(decode_listing(listing.read_bytes(), pre.client_encoding))
+        write_list(toc, set(result.details["manifest"]["restore_list"]), list_file)
+        for section, name in (("pre-data", SCHEMA_PRE), ("post-data", SCHEMA_POST)):
+            code = await self.run_process([pre.tools.pg_restore, f"--use-list={list_file}", f"--section={section}",
+                                           "--no-owner", "--no-privileges", f"--file={partial / name}",
+                                           str(archive)], env)
+            if code != 0:
+                raise JobFailed(f"writing {name} failed: {self.last_error()}")
+        for work in (archive, listing, list_file, archive.with_name(archive.name + ".manifest.json")):
+            work.unlink(missing_ok=True)
+        return {"added": result.details.get("added", []), "left_out": result.details.get("left_out", []),
+                "pg_dump_version": pre.tools.version, "pg_dump_major": pre.tools.major}
+
+    # -- the data ------------------------------------------------------------------------------------
+    def _copy_tables(self, folder: Path, pre: ExportPreflight,
+                     progress: CsvProgress) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """Every table's CSV, in one snapshot; returns (file facts, sequence values)."""
+        plan = self.plan
+        files: dict[str, dict[str, Any]] = {}
+        with connect(plan.target, plan.dbname, application_name=self.application_name, autocommit=False) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            for table in pre.tables:
+                self.log(f"copying {table.name} to {table.file}")
+                progress.table_started(table.file)
+                files[table.file] = self._copy_one(conn, table, folder / table.file, progress)
+                progress.table_finished(table.file)
+                self.log(f"copied {table.name}: {files[table.file]['rows']} rows, "
+                         f"{human_bytes(files[table.file]['bytes'])}")
+            sequences = []
+            for seq in pre.sequences:
+                row = conn.execute(f"SELECT last_value, is_called FROM {seq.sql}").fetchone()
+                assert row is not None  # a sequence has its one row
+                sequences.append({"schema": seq.schema, "name": seq.name, "qualified": str(seq),
+                                  "last_value": int(row[0]), "is_called": bool(row[1])})
+            conn.rollback()
+        return files, sequences
+
+    def _copy_one(self, conn: psycopg.Connection, table: ExportTable, path: Path,
+                  progress: CsvProgress) -> dict[str, Any]:
+        # ONLY for a plain table: its inheritance children are tables of their own. Not for a
+        # partitioned table or a hypertable, whose rows live in their partitions or chunks.
+        only = "ONLY " if table.relkind == "r" and table.hypertable is None else ""
+        columns = ", ".join(always_quote(c) for c in table.columns)
+        sql = f"COPY (SELECT {columns} FROM {only}{table.name.sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        digest = hashlib.sha256()
+        written, rows = 0, -1  # the first message is the header
+        buffer = bytearray()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "wb") as out, conn.cursor() as cur, cur.copy(sql) as copy:
+            for data in copy:  # one message per row (the server sends them so)
+                buffer += data
+                rows += 1
+                if len(buffer) >= CHUNK_BYTES:
+                    out.write(buffer)
+                    digest.update(buffer)
+                    written += len(buffer)
+                    buffer.clear()
+                    progress.table_advanced(rows, written)
+                    if self._cancel_requested:
+                        raise Cancelled()
+            out.write(buffer)
+            digest.update(buffer)
+            written += len(buffer)
+        progress.table_advanced(max(rows, 0), written)
+        return {"bytes": written, "sha256": digest.hexdigest(), "rows": max(rows, 0)}
+
+    # -- cancel and cleanup ------------------------------------------------------------------------
+    def _cancel_now(self) -> None:
+        super()._cancel_now()
+        if self._child is not None:
+            self._child.cancel()
+
+    async def _cleanup(self, state: JobState) -> None:
+        if state not in (JobState.SUCCEEDED, JobState.PARTIAL) and self._partial is not None:
+            shutil.rmtree(self._partial, ignore_errors=True)
+            self.release("path", self._partial)
+            remove_empty_folders(self._created_folders)
+
+
+def _hypertables(conn: psycopg.Connection) -> dict[QualifiedName, dict[str, Any]]:
+    """TimescaleDB hypertables by name, with their time column and chunk interval ({} without it)."""
+    if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return {}
+    found = {}
+    for schema, name, column, interval, integer_interval in conn.execute(_HYPERTABLES):
+        found[QualifiedName(schema, name)] = {
+            "time_column": column, "chunk_interval": interval if interval is not None else integer_interval}
+    return found
+
+
+def _file_facts(path: Path) -> dict[str, Any]:
+    """bytes and sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str).encode("utf-8", "surrogateescape")

@@ -1,0 +1,311 @@
+"""The CSV import job: a folder csv export wrote, into a database.
+
+Order (as pg_restore does it, and as Timescale documents for hypertables):
+1. `--create`: the database, from template0 with the server's defaults (its name is on record at
+   once: a failure or a cancel drops it, so the target ends as it was: no database).
+2. `schema.sql` through psql, ON_ERROR_STOP, in one transaction: all of it or nothing. Skipped
+   when every table to import exists already (a second run after a failure, with --table); each
+   of those must be empty.
+3. TimescaleDB: `create_hypertable` for the tables the manifest records as hypertables (or
+   `--time-column TABLE=COL` names), on the empty tables, before their data.
+4. Each table's data: `COPY … FROM STDIN WITH (FORMAT csv, HEADER)`, the file streamed in chunks,
+   in a transaction of its own: a bad row rolls back that table only (it stays as it was, empty)
+   and the error names the file and line; the tables imported before it stay imported.
+5. `schema-post.sql` (indexes, constraints, foreign keys, triggers) in one transaction, after the
+   data, so that triggers do not fire on the copied rows and foreign keys are checked once.
+6. Sequences the tables use are set to their exported values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .connect import connect
+from .csv_plans import CSV_FORMAT_VERSION, IMPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
+from .csv_progress import CsvProgress, TableWork
+from .errors import JobFailed, TargetError, UsageError
+from .identifiers import QualifiedName, always_quote
+from .jobs import Cancelled, Job, JobState, Outcome
+from .pgtools import ClientTools, psql_for_plain
+from .restore_target import create_database, drop_database
+from .selection import lookup_relations
+
+CHUNK_BYTES = 1 << 20
+_POST_DATA_THERE = """
+SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = ANY(%s::oid[]))
+    OR EXISTS (SELECT FROM pg_constraint WHERE conrelid = ANY(%s::oid[]) AND contype IN ('p', 'u', 'f', 'x'))
+    OR EXISTS (SELECT FROM pg_trigger WHERE tgrelid = ANY(%s::oid[]) AND NOT tgisinternal)
+"""
+_COPY_LINE = re.compile(r"\bline (\d+)")
+
+
+@dataclass
+class ImportTable:
+    name: QualifiedName
+    file: str
+    columns: list[str]
+    size: int
+    sha256: str | None
+    hypertable: dict[str, Any] | None
+
+
+class CsvImportJob(Job):
+    kind = IMPORT_KIND
+
+    def __init__(self, plan: CsvImportPlan) -> None:
+        super().__init__(f"csv import into {plan.dbname} on {plan.target.label}", database=plan.dbname,
+                         server=plan.target.label)
+        self.plan = plan
+        self._created: str | None = None  # the database --create made, until the job succeeds
+        self.imported: list[QualifiedName] = []
+
+    async def _execute(self) -> Outcome:
+        plan = self.plan
+        plan.validate()
+        manifest = self._read_manifest()
+        tables = self._tables(manifest)
+        folder = Path(plan.source)
+        tools, run_schema, run_post = await self.in_thread(self._preflight, manifest, tables)
+        progress = CsvProgress(self, [TableWork(t.file, str(t.name), t.size) for t in tables], by_bytes=True,
+                               steps=("schema",) if run_schema else ())
+        progress.enter_phase("schema")
+        progress.start()
+        self.progress_tracker = progress
+        if plan.create:
+            self.own("database", plan.dbname)  # on record before it exists
+            await self.in_thread(create_database, plan.target, self._maintenance_db(), plan.dbname, None, self.log)
+            self._created = plan.dbname
+        if run_schema:
+            await self._psql(tools, folder / SCHEMA_PRE, "the schema (schema.sql)")
+        else:
+            self.log("every table to import exists already (and is empty): schema.sql is not run")
+        await self.in_thread(self._make_hypertables, tables)
+        progress.enter_phase("data")
+        changed = await self.in_thread(self._copy_tables, tables, manifest.get("encoding") or "UTF8", progress)
+        progress.enter_phase("finishing")
+        if run_post:
+            await self._psql(tools, folder / SCHEMA_POST, "indexes, constraints and triggers (schema-post.sql)",
+                             after_data=True)
+        await self.in_thread(self._set_sequences, manifest.get("sequences") or [])
+        if self._created is not None:
+            self.release("database", plan.dbname)
+            self._created = None
+        total = sum(t.size for t in tables)
+        return Outcome(message=f"imported {len(tables)} tables into '{plan.dbname}' in {self.elapsed_s:.1f}s",
+                       bytes_written=total,
+                       details={"imported": [str(t) for t in self.imported], "changed_files": changed})
+
+    # -- reading the folder -----------------------------------------------------------------------------
+    def _read_manifest(self) -> dict[str, Any]:
+        path = Path(self.plan.source) / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{path}: not readable as a csv export's manifest ({exc})") from None
+        if not isinstance(data, dict) or data.get("kind") != "csv" or not isinstance(data.get("tables"), list):
+            raise UsageError(f"{path}: not a csv export's manifest")
+        if int(data.get("csv_format_version", 0)) > CSV_FORMAT_VERSION:
+            raise UsageError(f"{path}: written by a newer pgbackup-tui (format {data.get('csv_format_version')}); "
+                             "upgrade to import it")
+        return data
+
+    def _tables(self, manifest: dict[str, Any]) -> list[ImportTable]:
+        folder = Path(self.plan.source)
+        files = manifest.get("files") or {}
+        listed = {QualifiedName(t["schema"], t["name"]): t for t in manifest["tables"]}
+        for name in [*self.plan.tables, *(n for n, _ in self.plan.time_columns)]:
+            if name not in listed:
+                raise UsageError(f"{name}: not in this csv export ({folder}); it holds "
+                                 f"{', '.join(t['qualified'] for t in manifest['tables'])}")
+        given = dict(self.plan.time_columns)
+        wanted = self.plan.tables or tuple(listed)
+        tables = []
+        for name in wanted:
+            entry = listed[name]
+            path = folder / entry["file"]
+            if not path.is_file():
+                raise UsageError(f"{path}: missing (the csv export lists it for {name})")
+            hypertable = entry.get("hypertable")
+            if name in given:
+                hypertable = {"time_column": given[name],
+                              "chunk_interval": (hypertable or {}).get("chunk_interval")}
+            tables.append(ImportTable(name, entry["file"], list(entry["columns"]), path.stat().st_size,
+                                      (files.get(entry["file"]) or {}).get("sha256"), hypertable))
+        return tables
+
+    # -- the target -------------------------------------------------------------------------------------
+    def _maintenance_db(self) -> str:
+        default = self.plan.target.default_dbname
+        return default if default != self.plan.dbname else "postgres"
+
+    def _preflight(self, manifest: dict[str, Any], tables: list[ImportTable]) -> tuple[ClientTools, bool, bool]:
+        """The psql to run the schema with, whether to run schema.sql, and schema-post.sql.
+
+        A second run (the tables exist: an earlier import failed, or imported other tables) runs
+        schema-post.sql only while none of the folder's tables has an index, a constraint other
+        than NOT NULL / CHECK, or a trigger yet: an earlier import that got that far ran it."""
+        plan = self.plan
+        with connect(plan.target, self._maintenance_db()) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.dbname,)).fetchone()
+        if plan.create and exists:
+            raise TargetError(f"database '{plan.dbname}' exists already on {plan.target.label}; drop --create to "
+                              "import into it, or name a new database")
+        if not plan.create and not exists:
+            raise TargetError(f"database '{plan.dbname}' does not exist on {plan.target.label}; add --create")
+        schema = Path(plan.source) / SCHEMA_PRE
+        tools = psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
+                               needs_restrict=b"\\restrict" in schema.read_bytes()[:1 << 16])
+        if plan.create:
+            return tools, True, True
+        with connect(plan.target, plan.dbname) as conn:
+            found = lookup_relations(conn, [t.name for t in tables])
+            if not found:
+                return tools, True, True
+            missing = [t.name for t in tables if t.name not in found]
+            if missing:
+                raise TargetError(f"{missing[0]} does not exist in '{plan.dbname}' but {next(iter(found))} does: "
+                                  "import into an empty database (or --create), or into one holding every table")
+            for table in tables:
+                if conn.execute(f"SELECT EXISTS (SELECT FROM {table.name.sql})").fetchone() == (True,):
+                    raise TargetError(f"{table.name} in '{plan.dbname}' has rows already; the import loads into "
+                                      "empty tables only (truncate it, or import into another database)")
+            everything = lookup_relations(conn, [QualifiedName(t["schema"], t["name"]) for t in manifest["tables"]])
+            oids = [oid for oid, _ in everything.values()]
+            row = conn.execute(_POST_DATA_THERE, (oids, oids, oids)).fetchone()
+        return tools, False, not (row and row[0])
+
+    async def _psql(self, tools: ClientTools, script: Path, what: str, *, after_data: bool = False) -> None:
+        plan = self.plan
+        argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
+                "--set=ON_ERROR_STOP=1", "--echo-errors", "--single-transaction", f"--file={script}"]
+        code = await self.run_process(argv, plan.target.child_env(self.application_name))
+        if code != 0:
+            where = ("the tables' data was imported and stays; none of " if after_data
+                     else "nothing of the import was done; none of ")
+            raise JobFailed(f"{what} failed: {self.last_error()}; {where}{script.name} was kept (one transaction)")
+
+    def _make_hypertables(self, tables: list[ImportTable]) -> None:
+        todo = [t for t in tables if t.hypertable]
+        if not todo:
+            return
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+                raise TargetError(f"{todo[0].name} is a hypertable, but '{plan.dbname}' has no timescaledb extension "
+                                  "(install TimescaleDB on the target server)")
+            for table in todo:
+                assert table.hypertable is not None
+                column, interval = table.hypertable["time_column"], table.hypertable.get("chunk_interval")
+                args: list[Any] = [table.name.sql, column]
+                sql = "SELECT create_hypertable(%s::regclass, %s::name"
+                if interval is not None:
+                    sql += ", chunk_time_interval => %s::bigint" if isinstance(interval, int) else \
+                        ", chunk_time_interval => %s::interval"
+                    args.append(interval)
+                conn.execute(sql + ", if_not_exists => true)", args)
+                self.log(f"{table.name}: hypertable on {column}" + (f", chunks of {interval}" if interval else ""))
+
+    def _copy_tables(self, tables: list[ImportTable], encoding: str, progress: CsvProgress) -> list[str]:
+        """Each table's file in a transaction of its own; returns the files that changed since the export."""
+        plan = self.plan
+        folder = Path(plan.source)
+        changed = []
+        with connect(plan.target, plan.dbname, application_name=self.application_name) as conn:
+            conn.execute("SELECT set_config('client_encoding', %s, false)", (encoding,))  # the files' encoding
+            conn.autocommit = False
+            for table in tables:
+                progress.table_started(table.file)
+                self.log(f"importing {table.file} into {table.name}")
+                try:
+                    digest = self._copy_one(conn, table, folder / table.file, progress)
+                except psycopg.Error as exc:
+                    conn.rollback()
+                    raise JobFailed(self._failure(table, exc)) from None
+                if table.sha256 and digest != table.sha256:
+                    changed.append(table.file)
+                    self.log(f"{table.file} changed since the export (its sha256 differs): imported as it is now",
+                             level="warning")
+                self.imported.append(table.name)
+                progress.table_finished(table.file)
+        return changed
+
+    def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path, progress: CsvProgress) -> str:
+        columns = ", ".join(always_quote(c) for c in table.columns)
+        sql = f"COPY {table.name.sql} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER)"
+        digest = hashlib.sha256()
+        done = 0
+        with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source, cur.copy(sql) as copy:
+            while chunk := source.read(CHUNK_BYTES):
+                copy.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                progress.table_advanced(0, done)
+                if self._cancel_requested:
+                    raise Cancelled()
+        return digest.hexdigest()
+
+    def _failure(self, table: ImportTable, exc: psycopg.Error) -> str:
+        """One line: the file and line, the server's reason, what was imported and how to go on."""
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        context = getattr(exc.diag, "context", None) or ""
+        match = _COPY_LINE.search(context)
+        where = f"{table.file}"
+        if match:  # the server counts the file's lines (a quoted newline too), the header is line 1
+            where += f", line {match.group(1)}"
+        done = ", ".join(str(t) for t in self.imported) or "none"
+        left = [str(table.name)]
+        message = (f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
+                   f"was rolled back); tables imported before it: {done}")
+        if self.plan.create:
+            return message + f"; the database '{self.plan.dbname}' that --create made is dropped"
+        left += [str(t) for t in self._remaining_after(table)]
+        return message + "; fix the file and import the rest with " + " ".join(f"--table {name}" for name in left)
+
+    def _remaining_after(self, table: ImportTable) -> list[QualifiedName]:
+        names = [t.name for t in self._tables(self._read_manifest())]
+        return names[names.index(table.name) + 1:]
+
+    def _set_sequences(self, sequences: list[dict[str, Any]]) -> None:
+        if not sequences:
+            return
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            present = lookup_relations_seq(conn, [QualifiedName(s["schema"], s["name"]) for s in sequences])
+            for seq in sequences:
+                name = QualifiedName(seq["schema"], seq["name"])
+                if name in present:
+                    conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, seq["last_value"], seq["is_called"]))
+
+    async def _cleanup(self, state: JobState) -> None:
+        if state in (JobState.SUCCEEDED, JobState.PARTIAL) or self._created is None:
+            return
+        name = self._created
+        try:
+            await self.in_thread_uncancellable(drop_database, self.plan.target, self._maintenance_db(), name)
+        except Exception as exc:  # noqa: BLE001 - said in the result; dropped on a later start
+            self.cleanup_note = (f"the database '{name}' it created could not be dropped yet ({exc}); "
+                                 "a later start drops it")
+            return
+        self.release("database", name)
+        self.cleanup_note = f"the database '{name}' it created was dropped"
+
+    async def in_thread_uncancellable(self, func: Any, *args: Any) -> Any:
+        import asyncio
+
+        return await asyncio.to_thread(func, *args)
+
+
+def lookup_relations_seq(conn: psycopg.Connection, names: list[QualifiedName]) -> set[QualifiedName]:
+    """The sequences among `names` that exist."""
+    rows = conn.execute(
+        """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN unnest(%s::text[], %s::text[]) AS w(s, r) ON w.s = n.nspname AND w.r = c.relname
+           WHERE c.relkind = 'S'""", ([n.schema for n in names], [n.name for n in names])).fetchall()
+    return {QualifiedName(s, r) for s, r in rows}

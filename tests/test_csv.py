@@ -1,0 +1,177 @@
+"""CSV copies (csv export / csv import) through the real CLI, on real sandbox clusters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+
+TRICKY = r'''
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."we.ird/Name ""q""" (
+    id int PRIMARY KEY, t text, b bytea, arr text[], ia int[], j json, jb jsonb, n numeric,
+    ts timestamptz, plain varchar(20), twice int GENERATED ALWAYS AS (id * 2) STORED);
+INSERT INTO "Odd Schema"."we.ird/Name ""q""" (id, t, b, arr, ia, j, jb, n, ts, plain) VALUES
+ (1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (2, '', '\x', '{}', '{}', '""', '{}', 0, '2024-02-29 23:59:59.999999+00', ''),
+ (3, E'quote " and ,comma', '\x00ff0a0d22', ARRAY['a,b', 'c"d', NULL, '', E'e\nf'], ARRAY[1, NULL, 3],
+  '{"k": "v\"w", "n": null}', '{"a": [1, 2, {"b": "\\u00e9"}]}', 'NaN', '1999-12-31 23:00:00-08', 'x'),
+ (4, E'line1\nline2\r\nline3\ttab\\backslash', '\x5c30', '{"\\\\"}', '{-2147483648}',
+  '[]', '"str"', 123456789012345678901234567890.123456789, '-infinity', E'\\N'),
+ (5, 'żółć 🎉 ∑ 日本語', '\x', '{"NULL"}', '{0}', 'null', 'null', -0.000000000000000001,
+  '2038-01-19 03:14:08+05:30', '"');
+CREATE TABLE public.ids (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, s serial, note text);
+INSERT INTO public.ids (note) SELECT 'n' || g FROM generate_series(1, 50) g;
+'''
+
+
+@pytest.fixture
+def target_db(sandbox):
+    """A second database name nobody uses (empty_db takes fresh_db_name); dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:8]
+    yield name
+    sandbox.drop_database(name)
+
+
+ODD = '"Odd Schema"."we.ird/Name ""q"""'
+
+
+def fingerprint(sandbox, db: str, table: str, order: str = "1") -> str:
+    """rows:md5 of every row's text (NULL and '' differ in a row's text), in a stable order."""
+    return sandbox.psql(f"SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY {order}), '')) "
+                        f"FROM {table} x", db).strip()
+
+
+def export(sandbox, db: str, out: Path, *names: str, extra: tuple[str, ...] = ()):
+    args = [a for name in names for a in ("--table", name)]
+    return run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", db, *args, "--output", str(out), *extra)
+
+
+def test_tricky_values_round_trip_across_majors(sandbox, other_sandbox, home, empty_db, other_fresh_db_name,
+                                                tmp_path):
+    sandbox.psql(TRICKY, empty_db)
+    out = tmp_path / "copy"
+    done = export(sandbox, empty_db, out, ODD, "public.ids")
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == out
+    assert not (tmp_path / "copy.partial").exists()
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o600}
+    manifest = json.loads((out / "manifest.json").read_text())
+    by_name = {t["qualified"]: t for t in manifest["tables"]}
+    odd = by_name[ODD]
+    assert (odd["schema"], odd["name"]) == ("Odd Schema", 'we.ird/Name "q"')
+    assert "/" not in odd["file"] and odd["file"].endswith(".csv")
+    assert odd["rows"] == 5 and by_name["public.ids"]["rows"] == 50
+    assert "twice" not in odd["columns"]  # generated: computed again by the target
+    for name, facts in manifest["files"].items():
+        data = (out / name).read_bytes()
+        assert facts["bytes"] == len(data) and facts["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (out / odd["file"]).read_text(encoding="utf-8").startswith("id,t,b,arr,ia,j,jb,n,ts,plain\n")
+
+    # Into the other major, a database the import creates.
+    done = run_cli("csv", "import", str(out), "--dsn", other_sandbox.dsn(), "--db", other_fresh_db_name, "--create")
+    assert done.returncode == 0, done.stderr
+    for table in (ODD, "public.ids"):
+        assert fingerprint(other_sandbox, other_fresh_db_name, table) == fingerprint(sandbox, empty_db, table)
+    # The sequences go on where the source's were, the primary key is back (schema-post.sql).
+    next_ids = other_sandbox.psql("INSERT INTO public.ids (note) VALUES ('new') RETURNING id, s", other_fresh_db_name)
+    assert next_ids.strip() == "51|51"
+    keys = other_sandbox.psql(f"SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = "
+                              f"'{ODD.replace(chr(39), chr(39) * 2)}'::regclass", other_fresh_db_name)
+    assert keys.strip() == "1"
+
+
+def test_a_bad_row_names_file_and_line_and_leaves_its_table_as_it_was(sandbox, home, empty_db, target_db,
+                                                                      tmp_path):
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY, v text);"
+                 "INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 10) g;"
+                 "CREATE TABLE b (id int PRIMARY KEY, v text);"
+                 "INSERT INTO b VALUES (1, E'two\\nlines'), (2, 'ok'), (3, 'ok');", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "a", "b").returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    b_file = out / next(t["file"] for t in manifest["tables"] if t["qualified"] == "public.b")
+    lines = b_file.read_text().splitlines(keepends=True)
+    assert lines[4].startswith("3,")  # header, two lines of row 1, row 2, row 3
+    lines[4] = "x3,ok\n"
+    b_file.write_text("".join(lines))
+    sandbox.create_database(target_db)
+
+    failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db)
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert f"{b_file.name}, line 5:" in last and "invalid input syntax" in last
+    assert "imported before it: public.a" in last and "--table public.b" in last
+    assert fingerprint(sandbox, target_db, "a") == fingerprint(sandbox, empty_db, "a")
+    assert sandbox.psql("SELECT count(*) FROM b", target_db).strip() == "0"
+
+    # Fixed, the rest goes in: the schema is there, so only the data and what comes after it run.
+    lines[4] = "3,ok\n"
+    b_file.write_text("".join(lines))
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--table", "b")
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(sandbox, target_db, "b") == fingerprint(sandbox, empty_db, "b")
+    assert sandbox.psql("SELECT count(*) FROM pg_index WHERE indrelid IN ('a'::regclass, 'b'::regclass)",
+                        target_db).strip() == "2"
+
+
+def test_a_failed_create_import_drops_its_database(sandbox, home, empty_db, target_db, tmp_path):
+    sandbox.psql("CREATE TABLE c (id int); INSERT INTO c VALUES (1), (2);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "c").returncode == 0
+    (out / "public.c.csv").write_text("id\n1\nnot a number\n")
+    failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert failed.returncode == 1
+    assert "public.c.csv, line 3:" in failed.stderr and "dropped" in failed.stderr
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
+
+
+def test_selection_with_dependencies_elsewhere_imports_into_an_empty_database(sandbox, home, empty_db,
+                                                                              target_db, tmp_path):
+    sandbox.psql("""
+        CREATE SCHEMA kinds; CREATE SCHEMA counters; CREATE SCHEMA app;
+        CREATE TYPE kinds.mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE DOMAIN kinds.positive AS int CHECK (VALUE > 0);
+        CREATE SEQUENCE counters.ticket START 1000;
+        CREATE FUNCTION kinds.shout(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT upper($1)';
+        CREATE TABLE app.tickets (no int DEFAULT nextval('counters.ticket') PRIMARY KEY, mood kinds.mood,
+                                  qty kinds.positive, loud text GENERATED ALWAYS AS (kinds.shout(qty::text)) STORED);
+        CREATE TABLE app.lines (ticket int REFERENCES app.tickets, pos int);
+        CREATE TABLE app.unrelated (x int);
+        INSERT INTO app.tickets (mood, qty) SELECT (ARRAY['sad','ok','happy']::kinds.mood[])[1 + g % 3], g
+          FROM generate_series(1, 30) g;
+        INSERT INTO app.lines SELECT no, 1 FROM app.tickets;
+    """, empty_db)
+    out = tmp_path / "copy"
+    done = export(sandbox, empty_db, out, "app.tickets", "app.lines", extra=("--progress", "jsonl"))
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1]["event"] == "finished" and events[-1]["status"] == "succeeded"
+    last = [e for e in events if e["event"] == "progress"][-1]
+    assert (last["percent"], last["tables_done"], last["tables_total"]) == (100, 2, 2)
+    schema = (out / "schema.sql").read_text()
+    assert "kinds.mood" in schema and "counters.ticket" in schema and "unrelated" not in schema
+
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert done.returncode == 0, done.stderr
+    for table in ("app.tickets", "app.lines"):
+        assert fingerprint(sandbox, target_db, table) == fingerprint(sandbox, empty_db, table)
+    assert sandbox.psql("SELECT nextval('counters.ticket')", target_db).strip() == "1030"
+
+
+def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_path):
+    view = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "pg_catalog.pg_tables",
+                   "--output", str(tmp_path / "v"))
+    assert view.returncode == 2 and "is a view" in view.stderr
+    missing = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "nope",
+                      "--output", str(tmp_path / "n"))
+    assert missing.returncode == 2 and "public.nope" in missing.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["pgbackup-home"]
+    nothing = run_cli("csv", "import", str(tmp_path), "--dsn", sandbox.dsn(), "--db", empty_db)
+    assert nothing.returncode == 2 and "manifest.json" in nothing.stderr
