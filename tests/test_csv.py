@@ -175,3 +175,33 @@ def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_
     assert [p.name for p in tmp_path.iterdir()] == ["pgbackup-home"]
     nothing = run_cli("csv", "import", str(tmp_path), "--dsn", sandbox.dsn(), "--db", empty_db)
     assert nothing.returncode == 2 and "manifest.json" in nothing.stderr
+
+
+def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, target_db, tmp_path):
+    from timescale_standin import StandIn
+
+    standin = StandIn([sandbox.bin_dir])
+    standin.install()
+    try:
+        sandbox.psql("CREATE EXTENSION timescaledb;"
+                     "CREATE TABLE metrics (ts timestamptz NOT NULL, v float8);"
+                     "SELECT create_hypertable('metrics', 'ts', chunk_time_interval => interval '1 day');"
+                     "CREATE TABLE plain (ts timestamptz);"
+                     "INSERT INTO metrics SELECT '2024-01-01'::timestamptz + g * interval '1 hour', g "
+                     "FROM generate_series(1, 100) g;", empty_db)
+        out = tmp_path / "copy"
+        assert export(sandbox, empty_db, out, "metrics", "plain").returncode == 0
+        tables = {t["qualified"]: t for t in json.loads((out / "manifest.json").read_text())["tables"]}
+        assert tables["public.metrics"]["hypertable"] == {"time_column": "ts", "chunk_interval": "1 day"}
+        assert tables["public.plain"]["hypertable"] is None
+
+        done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create",
+                       "--time-column", "plain=ts")
+        assert done.returncode == 0, done.stderr
+        made = sandbox.psql("SELECT hypertable_name, column_name, time_interval FROM timescaledb_information.dimensions "
+                            "ORDER BY 1", target_db)
+        assert made.split() == ["metrics|ts|1", "day", "plain|ts|7", "days"]
+        assert fingerprint(sandbox, target_db, "metrics") == fingerprint(sandbox, empty_db, "metrics")
+        assert sandbox.psql("SELECT count(*) FROM metrics", target_db).strip() == "100"
+    finally:
+        standin.remove()

@@ -198,8 +198,12 @@ class CsvImportJob(Job):
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
             if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
-                raise TargetError(f"{todo[0].name} is a hypertable, but '{plan.dbname}' has no timescaledb extension "
-                                  "(install TimescaleDB on the target server)")
+                # Timescale's procedure for a schema and data moved apart: the extension first.
+                if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
+                    raise TargetError(f"{todo[0].name} is a hypertable, but the server of '{plan.dbname}' has no "
+                                      "TimescaleDB (install it there, or import without the hypertable)")
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                self.log(f"created extension timescaledb in '{plan.dbname}' for the hypertables")
             for table in todo:
                 assert table.hypertable is not None
                 column, interval = table.hypertable["time_column"], table.hypertable.get("chunk_interval")
