@@ -198,8 +198,8 @@ def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, tar
         done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create",
                        "--time-column", "plain=ts")
         assert done.returncode == 0, done.stderr
-        made = sandbox.psql("SELECT hypertable_name, column_name, time_interval FROM timescaledb_information.dimensions "
-                            "ORDER BY 1", target_db)
+        made = sandbox.psql("SELECT hypertable_name, column_name, time_interval "
+                            "FROM timescaledb_information.dimensions ORDER BY 1", target_db)
         assert made.split() == ["metrics|ts|1", "day", "plain|ts|7", "days"]
         assert fingerprint(sandbox, target_db, "metrics") == fingerprint(sandbox, empty_db, "metrics")
         assert sandbox.psql("SELECT count(*) FROM metrics", target_db).strip() == "100"
