@@ -21,13 +21,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..core import job_store, paths
+from ..core import job_store
 from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.dump import DumpJob
 from ..core.errors import ConnectError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
-from ..core.job_follow import JobFollower
+from ..core.job_follow import JobFollower, unwritable_state_message
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
@@ -189,20 +189,6 @@ async def _follow(follower: JobFollower) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, follower.cancel)
     await follower.follow()
-
-
-def unwritable_state_message() -> str:
-    """What to say when a runner could not even record its result (runner.STATE_UNWRITABLE)."""
-    folder = paths.state_dir()
-    try:
-        stats = os.statvfs(folder)
-        free = stats.f_bavail * stats.f_frsize
-    except OSError:
-        return f"the job could not write its state or log under {folder}; nothing was kept"
-    if free < 1 << 20:
-        return (f"the disk holding {folder} is full ({free} bytes free): the job could not write its state or log "
-                "and was stopped; its partial output was removed")
-    return f"the job could not write its state or log under {folder}; nothing was kept"
 
 
 def run_job_command(args: argparse.Namespace) -> int:

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from . import job_store
+from . import job_store, paths
 from .errors import EXIT_FAILED
 from .jobs import (
+    DISK_NEARLY_FULL_BYTES,
     Job, JobEvent, JobFinished, JobResult, JobState, Listener, LogLine, ProgressUpdated, StateChanged, classify_line,
 )
 from .progress import ProgressSnapshot
@@ -55,6 +56,20 @@ def snapshot_from_state(state: dict[str, Any]) -> ProgressSnapshot | None:
         return ProgressSnapshot(**{**data, "current": tuple(data.get("current") or ())})
     except TypeError:
         return None
+
+
+def unwritable_state_message() -> str:
+    """What to say when a runner could not even record its result (runner.STATE_UNWRITABLE)."""
+    folder = paths.state_dir()
+    try:
+        stats = os.statvfs(folder)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError:
+        return f"the job could not write its state or log under {folder}; nothing was kept"
+    if free < DISK_NEARLY_FULL_BYTES:
+        return (f"the disk holding {folder} is full ({free} bytes free): the job could not write its state or log "
+                "and was stopped; its partial output was removed")
+    return f"the job could not write its state or log under {folder}; nothing was kept"
 
 
 class JobFollower:
@@ -203,7 +218,8 @@ class JobFollower:
             result = self._poll_result()
             if result is None and not self._runner_running():
                 await asyncio.sleep(POLL_S)  # its last write may land right after it exits
-                result = self._poll_result() or self._runner_died()
+                # Cleaning up after it may connect to a server: never on the caller's event loop.
+                result = self._poll_result() or await asyncio.to_thread(self._runner_died)
             if result is not None:
                 self._reap()
                 return result
@@ -226,8 +242,8 @@ class JobFollower:
         from .runner import STATE_UNWRITABLE
 
         code = self.runner.returncode if self.runner is not None else None
-        if code == STATE_UNWRITABLE and self._on_unwritable is not None:
-            message = self._on_unwritable()
+        if code == STATE_UNWRITABLE:
+            message = (self._on_unwritable or unwritable_state_message)()
         else:
             message = f"{self.title}: the job's runner stopped without finishing (exit {code})"
         record = job_store.load(self.id)

@@ -69,7 +69,6 @@ class JobsApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="start", description="start a job")
     def _start_runner(self, kind: str, plan: Any, title: str) -> None:
-        from ..commands.dump_restore import unwritable_state_message
 
         try:
             job_id, _folder, process = start_job(kind, plan, title)
@@ -83,7 +82,7 @@ class JobsApp(App[int]):
         if record is None:
             self.post_message(JobStartFailed(title, f"job {job_id} started, but its folder cannot be read"))
             return
-        self.post_message(JobStarted(JobFollower(record, runner=process, on_unwritable=unwritable_state_message)))
+        self.post_message(JobStarted(JobFollower(record, runner=process)))
 
     def on_job_started(self, message: JobStarted) -> None:
         job = message.job
