@@ -30,6 +30,7 @@ from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_s
 from .progress_dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding
+from .timescale import read_timescale, selection_warning
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
 
 
@@ -48,6 +49,8 @@ class DumpPreflight:
     # pg_dump's client encoding (the database's own) and Python's codec for names in it (server_text.py)
     client_encoding: str = PREFERRED_CLIENT_ENCODING
     name_codec: str = "utf-8"
+    timescaledb: dict | None = None  # the extension's version and hypertables, for the manifest (timescale.py)
+    timescale_warning: str | None = None  # a selection of a database with hypertables
 
 
 class DumpJob(Job):
@@ -72,6 +75,8 @@ class DumpJob(Job):
         if pre.selection is not None:
             for note in pre.selection.notes:
                 self.log(note)
+        if pre.timescale_warning:
+            self.log(pre.timescale_warning, level="warning")
 
         final = pre.output
         partial = partial_path(final)
@@ -93,7 +98,8 @@ class DumpJob(Job):
             cause = f"the disk holding {dump_target.parent} is full ({full})" if full else self.last_error()
             raise JobFailed(f"pg_dump failed (exit {code}): {cause}; log: {self.log_path}")
 
-        details: dict = {"added": [], "left_out": [], "tables": progress.table_totals()}
+        details: dict = {"added": [], "left_out": [], "tables": progress.table_totals(),
+                         "warnings": [pre.timescale_warning] if pre.timescale_warning else []}
         restore_list: list[int] | None = None
         toc: Toc | None = None
         if run_format == "plain":
@@ -132,6 +138,7 @@ class DumpJob(Job):
             "added": details["added"],
             "left_out": details["left_out"],
             "extensions": pre.extensions,
+            "timescaledb": pre.timescaledb,
             "tables": details["tables"],
         }
         # sha256, rows counted in the archive, the TOC in brief, id, server key (backup_record.py)
@@ -184,8 +191,10 @@ class DumpJob(Job):
             except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
                 inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
             client_encoding, name_codec = dump_encoding(conn)
+            timescaledb, hypertable_oids = read_timescale(conn)
+        warning = selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
-                             inventory, inventory_error, client_encoding, name_codec)
+                             inventory, inventory_error, client_encoding, name_codec, timescaledb, warning)
 
     def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:
         """Track pg_dump from its start: catalog reading, then each table's COPY."""
