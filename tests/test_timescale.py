@@ -1,0 +1,229 @@
+"""TimescaleDB: the manifest records the hypertables, a selection warns, and a restore follows
+Timescale's procedure (extension at the dump's version, pre_restore, one pg_restore job,
+post_restore also after a failure, timescaledb.restoring off afterwards).
+
+TimescaleDB is not packaged here: the tests run against the stand-in in tests/timescale_standin
+(real function and view names; it records each call and each DDL command with the value of
+timescaledb.restoring at that moment), installed into both sandbox servers' extension dirs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core.catalog import read_manifest
+from pgbackup_tui.core.sandbox import Sandbox
+from timescale_standin import DUMPED_VERSION, OTHER_VERSION, StandIn
+
+METRICS_ROWS = 500
+
+
+@pytest.fixture(scope="module")
+def standin(sandbox: Sandbox, other_sandbox: Sandbox) -> Iterator[StandIn]:
+    installed = StandIn([sandbox.bin_dir, other_sandbox.bin_dir])
+    installed.install()
+    try:
+        yield installed
+    finally:
+        installed.remove()
+
+
+@pytest.fixture
+def standin_default(standin: StandIn) -> Iterator[StandIn]:
+    """The stand-in as installed by `standin`, again after a test that changed what it offers."""
+    yield standin
+    standin.install()
+
+
+@pytest.fixture(params=["sandbox", "other_sandbox"])
+def cluster(request: pytest.FixtureRequest) -> Sandbox:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def names(request: pytest.FixtureRequest) -> Iterator[tuple[list[str], list[Sandbox]]]:
+    """Databases a test makes, dropped afterwards on every cluster it used."""
+    made: list[str] = []
+    clusters: list[Sandbox] = []
+    yield made, clusters
+    for cluster in clusters:
+        for name in made:
+            cluster.drop_database(name)
+
+
+def new_db(names: tuple[list[str], list[Sandbox]], cluster: Sandbox) -> str:
+    name = "ts_" + uuid.uuid4().hex[:8]
+    names[0].append(name)
+    if cluster not in names[1]:
+        names[1].append(cluster)
+    return name
+
+
+def make_source(cluster: Sandbox, db: str, owner: str | None = None) -> None:
+    """Two hypertables (a timestamptz one with a 1 day interval, a bigint one with 5000) and a plain table."""
+    cluster.create_database(db)
+    owned = f"ALTER TABLE metrics OWNER TO {owner};" if owner else ""
+    cluster.psql(f"""
+        CREATE EXTENSION timescaledb VERSION '{DUMPED_VERSION}';
+        CREATE TABLE devices (id int PRIMARY KEY, name text);
+        CREATE TABLE metrics (ts timestamptz NOT NULL, device int REFERENCES devices, value float8);
+        SELECT * FROM create_hypertable('metrics', 'ts', chunk_time_interval => interval '1 day');
+        CREATE TABLE readings (t bigint NOT NULL, v int);
+        SELECT * FROM create_hypertable('readings', 't', chunk_time_interval => 5000);
+        INSERT INTO devices SELECT i, 'd' || i FROM generate_series(0, 4) i;
+        INSERT INTO metrics SELECT now() - i * interval '1 minute', i % 5, i FROM generate_series(1, {METRICS_ROWS}) i;
+        INSERT INTO readings SELECT i, i FROM generate_series(1, 10) i;
+        {owned}""", db)
+
+
+def dump(cluster: Sandbox, db: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli("dump", "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir), "--db", db,
+                   "--output", str(out), *extra)
+
+
+def restore(cluster: Sandbox, archive: Path, db: str, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli("restore", str(archive), "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir),
+                   "--db", db, *extra)
+
+
+def calls(cluster: Sandbox, db: str) -> list[tuple[str, str, str]]:
+    """(call, timescaledb.restoring then, detail) in the order they happened."""
+    rows = cluster.psql("SELECT call, coalesce(restoring, ''), coalesce(detail, '') "
+                        "FROM _timescaledb_standin.calls ORDER BY at, id", db)
+    return [tuple(line.split("|", 2)) for line in rows.splitlines()]  # type: ignore[misc]
+
+
+def restoring_now(cluster: Sandbox, db: str) -> str:
+    """timescaledb.restoring as a new session in `db` sees it ('' when nothing sets it)."""
+    return cluster.psql("SELECT coalesce(current_setting('timescaledb.restoring', true), '')", db).strip()
+
+
+def database_exists(cluster: Sandbox, db: str) -> bool:
+    return cluster.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{db}'").strip() == "1"
+
+
+def test_dump_records_version_and_hypertables(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path,
+                                              home: Path) -> None:
+    source = new_db(names, sandbox)
+    make_source(sandbox, source)
+    result = dump(sandbox, source, tmp_path / "ts.dump")
+    assert result.returncode == 0, result.stderr
+    assert "TimescaleDB" not in result.stderr  # a whole database: nothing to warn about
+    manifest = read_manifest(tmp_path / "ts.dump")
+    assert manifest is not None
+    recorded = manifest["timescaledb"]
+    assert recorded == {"version": DUMPED_VERSION, "hypertables": [
+        {"schema": "public", "table": "metrics", "time_column": "ts", "time_type": "timestamp with time zone",
+         "chunk_interval": "1 day"},
+        {"schema": "public", "table": "readings", "time_column": "t", "time_type": "bigint",
+         "chunk_interval": "5000"},
+    ]}
+
+
+def test_a_selection_with_a_hypertable_warns(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path,
+                                             home: Path) -> None:
+    source = new_db(names, sandbox)
+    make_source(sandbox, source)
+    result = dump(sandbox, source, tmp_path / "sel.dump", "--table", "public.metrics")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "TimescaleDB" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "public.metrics" in warnings[0] and "csv export" in warnings[0]
+    logs = "".join(p.read_text() for p in (home / "logs").rglob("*.log"))
+    assert "a selection cannot recreate a hypertable" in logs
+
+
+def test_restore_follows_the_procedure(cluster: Sandbox, standin: StandIn, names, tmp_path: Path,
+                                       home: Path) -> None:
+    source, target = new_db(names, cluster), new_db(names, cluster)
+    make_source(cluster, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(cluster, source, archive).returncode == 0
+
+    result = restore(cluster, archive, target, "--create", "--jobs", "4", "--progress", "plain")
+    assert result.returncode == 0, result.stderr
+    stderr = result.stderr
+    assert "--jobs 4 is not used" in stderr and "breaks its catalog" in stderr
+    restores = [line for line in stderr.splitlines() if line.startswith("$ ") and "pg_restore" in line
+                and "--dbname=" in line]
+    assert len(restores) == 1 and "--jobs" not in restores[0] and "--use-list=" in restores[0], restores
+    assert "creating TABLE" in stderr and 'creating EXTENSION "timescaledb"' not in stderr  # created by us
+
+    steps = calls(cluster, target)
+    kinds = [call for call, _, _ in steps]
+    assert kinds[0] == "pre_restore" and kinds[-1] == "post_restore", steps
+    tables = [(restoring, detail) for call, restoring, detail in steps if detail.startswith("CREATE TABLE")]
+    assert {d for _, d in tables} >= {"CREATE TABLE public.metrics", "CREATE TABLE public.readings"}
+    assert all(restoring == "on" for restoring, _ in tables), tables
+    # post_restore ran after the data: it counted every row
+    assert steps[-1][2] == f"public.metrics={METRICS_ROWS} public.readings=10"
+    assert restoring_now(cluster, target) in ("", "off")
+    assert cluster.psql("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'", target).strip() \
+        == DUMPED_VERSION
+    assert cluster.psql("SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1",
+                        target).split() == ["metrics", "readings"]
+
+
+def test_target_without_timescaledb_is_refused_before_anything(sandbox: Sandbox, standin_default: StandIn, names,
+                                                               tmp_path: Path, home: Path) -> None:
+    source, target = new_db(names, sandbox), new_db(names, sandbox)
+    make_source(sandbox, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+
+    standin_default.remove()
+    result = restore(sandbox, archive, target, "--create")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no timescaledb extension" in lines[0] and DUMPED_VERSION in lines[0], lines
+    assert not database_exists(sandbox, target)
+
+    standin_default.install(versions=[OTHER_VERSION], default=OTHER_VERSION)
+    result = restore(sandbox, archive, target, "--create")
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert f"dumped with TimescaleDB {DUMPED_VERSION}" in line and f"offers only {OTHER_VERSION}" in line, line
+    assert not database_exists(sandbox, target)
+
+
+def test_a_failure_half_way_still_runs_post_restore(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path,
+                                                    home: Path) -> None:
+    # The archive names an owner the target lacks: with --single-transaction pg_restore stops there.
+    source, target = new_db(names, sandbox), new_db(names, sandbox)
+    role = "ts_owner_" + uuid.uuid4().hex[:6]
+    sandbox.psql(f"CREATE ROLE {role}")
+    make_source(sandbox, source, owner=role)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+    sandbox.drop_database(source)
+    sandbox.psql(f"DROP ROLE {role}")
+    sandbox.create_database(target)
+
+    result = restore(sandbox, archive, target, "--single-transaction")
+    assert result.returncode == 1, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "pg_restore failed" in message and role in message, message
+    assert "timescaledb_post_restore() ran afterwards: timescaledb.restoring is off" in message, message
+    assert [call for call, _, _ in calls(sandbox, target)] == ["pre_restore", "post_restore"]
+    assert restoring_now(sandbox, target) in ("", "off")
+    settings = sandbox.psql(f"SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                            f"WHERE d.datname = '{target}'")
+    assert settings.strip() == "0"
+
+
+def test_dry_run_says_the_steps(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path, home: Path) -> None:
+    source, target = new_db(names, sandbox), new_db(names, sandbox)
+    make_source(sandbox, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+    result = restore(sandbox, archive, target, "--create", "--jobs", "2", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"CREATE EXTENSION timescaledb VERSION '{DUMPED_VERSION}'" in result.stdout
+    assert "--jobs 2 is not used" in result.stdout
+    assert not database_exists(sandbox, target)

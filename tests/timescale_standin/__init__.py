@@ -1,0 +1,65 @@
+"""Install the TimescaleDB stand-in (timescaledb.sql beside this file) into a server's extension dir.
+
+TimescaleDB is not packaged for these machines. The stand-in is an SQL-only extension named
+`timescaledb` with the real function and view names (see the script's header), so that a dump
+and a restore take the code path of a real TimescaleDB database. It goes into the `extension`
+folder under `pg_config --sharedir` of each server install the tests use (Debian's under
+/usr/share/postgresql/N, a wheel's inside site-packages: writable as root) and is removed again
+afterwards. Only files it wrote are removed; a real TimescaleDB found there is never touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+SCRIPT = Path(__file__).with_name("timescaledb.sql")
+MARKER = "pgbackup-tui test stand-in"
+DUMPED_VERSION = "2.19.3"  # what the source databases are created with
+OTHER_VERSION = "2.20.0"  # a version the source was not dumped with
+
+
+def extension_dir(bin_dir: Path) -> Path:
+    """The server install's extension folder (its pg_config knows where its share dir is)."""
+    sharedir = subprocess.run([str(bin_dir / "pg_config"), "--sharedir"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    return Path(sharedir) / "extension"
+
+
+class StandIn:
+    """The stand-in in the extension dirs of some server installs."""
+
+    def __init__(self, bin_dirs: Iterable[Path]) -> None:
+        self.folders = sorted({extension_dir(b) for b in bin_dirs})
+        for folder in self.folders:
+            control = folder / "timescaledb.control"
+            if control.exists() and MARKER not in control.read_text():
+                raise RuntimeError(f"{control} is a real TimescaleDB: the stand-in is not installed over it")
+
+    def install(self, versions: Iterable[str] = (DUMPED_VERSION, OTHER_VERSION),
+                default: str = DUMPED_VERSION) -> None:
+        """Offer exactly `versions` (default_version `default`); what was there before goes."""
+        self.remove()
+        body = SCRIPT.read_text()
+        for folder in self.folders:
+            self._write(folder / "timescaledb.control",
+                        f"# {MARKER}\ncomment = 'TimescaleDB stand-in ({MARKER})'\ndefault_version = '{default}'\n"
+                        "relocatable = false\nsuperuser = true\ntrusted = false\n")
+            for version in versions:
+                self._write(folder / f"timescaledb--{version}.sql", body)
+
+    def remove(self) -> None:
+        for folder in self.folders:
+            control = folder / "timescaledb.control"
+            if control.exists() and MARKER not in control.read_text():
+                continue
+            control.unlink(missing_ok=True)
+            for script in folder.glob("timescaledb--*.sql"):
+                if script.read_text().startswith("-- A stand-in for TimescaleDB"):
+                    script.unlink()
+
+    @staticmethod
+    def _write(path: Path, text: str) -> None:
+        path.write_text(text)
+        path.chmod(0o644)  # the server runs as another user
