@@ -210,9 +210,11 @@ def _candidates(root: Path) -> Iterator[Path]:
             if name.startswith("."):
                 continue
             if (here / name / "toc.dat").exists() or name.endswith(PARTIAL_SUFFIX):
-                yield here / name  # a directory archive: not walked into
-            else:
-                keep.append(name)
+                yield here / name  # a directory archive: one backup, not walked into
+                continue
+            if manifest_path(here / name).exists():
+                yield here / name  # a cluster set: listed, and so are its members inside
+            keep.append(name)
         dirs[:] = keep
         for name in files:
             if name.startswith(".") or name.endswith(".lock") or name.endswith(".tmp"):

@@ -68,7 +68,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     if manifest is None:
         raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
                          f"pgbackup-tui backups adopt {entry.path}")
-    if manifest.format not in DRILLABLE:
+    if manifest.kind != "dump" or manifest.format not in DRILLABLE:
         raise UsageError(f"backup {entry.id}: a {manifest.format} file cannot be drilled (only pg_dump's "
                          f"custom, directory, tar and plain formats restore into one database)")
     if not entry.path.exists():

@@ -117,6 +117,10 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None) -> Verificati
         check.problems.append(f"{entry.path}: missing (moved or deleted since the backup)")
         return check
     _check_sums(entry.path, manifest, check)
+    if manifest.kind == "cluster-set":  # a folder of archives, each with its own manifest: verify those
+        check.checks.append("a cluster set: its members are verified one by one (pgbackup-tui backups verify)")
+        check.ok = not check.problems
+        return check
     try:
         tools = tools_for(entry.path, manifest.format, bin_dir)
         tool = "pg_restore" if manifest.format in PG_DUMP_FORMATS else "psql"
