@@ -31,6 +31,7 @@ from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import quote_ident
 from ...core.plans import RestorePlan, restore_command
 from ...core.restore import RestoreJob
+from ...core.timescale import JOBS_NOTE
 
 RESTORED_SUFFIX = "_restored"
 
@@ -385,6 +386,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
 
     def _source_warning(self, plan: RestorePlan | None) -> str:
         manifest = self._manifest or {}
+        if plan is not None and plan.jobs > 1 and manifest.get("timescaledb"):
+            return JOBS_NOTE  # the restore uses one job for a TimescaleDB archive (core/timescale.py)
         if plan is None or plan.create or not manifest:
             return ""
         if manifest.get("server") == plan.target.label and manifest.get("database") == plan.dbname:
