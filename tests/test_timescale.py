@@ -227,3 +227,17 @@ def test_dry_run_says_the_steps(sandbox: Sandbox, standin: StandIn, names, tmp_p
     assert f"CREATE EXTENSION timescaledb VERSION '{DUMPED_VERSION}'" in result.stdout
     assert "--jobs 2 is not used" in result.stdout
     assert not database_exists(sandbox, target)
+
+
+def test_restore_table_of_a_hypertable_warns(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path,
+                                             home: Path) -> None:
+    source, target = new_db(names, sandbox), new_db(names, sandbox)
+    make_source(sandbox, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+    result = restore(sandbox, archive, target, "--create", "--table", "public.readings")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "hypertable" in line]
+    assert len(warnings) == 1 and "public.readings" in warnings[0] and "csv export" in warnings[0], result.stderr
+    # a table selection does not take the extension: no procedure, no pre_restore
+    assert sandbox.psql("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'", target).strip() == "0"
