@@ -109,7 +109,7 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
         return build_cluster_restore(args, archive, target)
     if args.only_db or args.skip_globals:
         raise UsageError("--only-db and --skip-globals go with a cluster set (pgbackup-tui dumpall --set)")
-    if not args.db:
+    if args.db is None:
         raise UsageError("--db is required: the database to restore into")
     restore_plan = RestorePlan(
         archive=archive, target=target, dbname=args.db,
@@ -123,7 +123,7 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
 
 def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Target) -> ClusterRestoreJob:
     """A pg_dumpall file or a cluster set: the databases are the archive's, not one --db."""
-    pointless = [flag for flag, given in (("--db", args.db), ("--create", args.create), ("--clean", args.clean),
+    pointless = [flag for flag, given in (("--db", args.db is not None), ("--create", args.create), ("--clean", args.clean),
                                           ("--table", args.table), ("--single-transaction", args.single_transaction),
                                           ("--dry-run", args.dry_run), ("--keep-old", args.keep_old)) if given]
     if pointless:
