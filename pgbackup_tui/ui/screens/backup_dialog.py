@@ -196,7 +196,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
             with Horizontal(classes="row"):
                 yield Label("Output folder", classes="field-label")
                 yield Input(value=str(self.default_folder), compact=True, id="output-folder")
-            yield Static("Command (runs exactly as shown; the password is never in it):",
+            yield Static("Command, as it will run (file stamped at start; no password in it):",
                          id="command-title", markup=False)
             yield TextArea(WORKING, read_only=True, soft_wrap=True, show_cursor=False, id="command-preview")
             yield Static("", id="backup-error", markup=False)
@@ -332,6 +332,9 @@ class BackupDialog(PlanDialog[DumpPlan]):
             text = multiline_command(dump_argv(plan, self._tools, file, fmt=fmt, exclude_relations=self._exclude))
         if preview.text != text:
             preview.load_text(text)
+            # TextArea repaints on load_text only when its height changes: a new --format or
+            # folder (same number of lines) stayed stale on screen until the next resize.
+            preview.refresh()
         error = self._resolve_error or self._plan_error or ""
         error_line = self.query_one("#backup-error", Static)
         error_line.update(error)
