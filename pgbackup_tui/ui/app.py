@@ -232,22 +232,28 @@ class PgBackupApp(JobsApp):
 
     # -- jobs ------------------------------------------------------------------------------
     def action_backup(self) -> None:
+        # The cursor says which database: the checks inside it, or all of it when they are
+        # elsewhere (the checks stay, and the dialog says they are not part of this backup).
+        # Off any database (on a server line), the checks are what is meant.
         selection = self.server_tree.selection
-        if selection is not None:
-            self.backup(selection.server, selection.dbname, selection.qualified_names)
-            return
         focus = self.server_tree.focus_info()
-        if focus.server is not None and focus.database is not None:
-            self.backup(focus.server.name, focus.database.info.name, ())
+        cursor_db = (focus.server.name, focus.database.info.name) if focus.server and focus.database else None
+        if selection is not None and cursor_db in (None, (selection.server, selection.dbname)):
+            self.backup(selection.server, selection.dbname, selection.qualified_names)
+        elif cursor_db is not None:
+            note = f"not the checked {selection.describe()}" if selection is not None else None
+            self.backup(*cursor_db, (), note=note)
 
-    def backup(self, server: str, dbname: str, tables: tuple[QualifiedName, ...] = ()) -> None:
-        """Open the backup dialog for `dbname` (whole, or only `tables`)."""
+    def backup(self, server: str, dbname: str, tables: tuple[QualifiedName, ...] = (), *,
+               note: str | None = None) -> None:
+        """Open the backup dialog for `dbname` (whole, or only `tables`); `note` adds to its selection line."""
         entry = self.server_tree.server_entry(server)
         target = self.profiles.target(server)
         if entry is None or entry.snapshot is None or target is None:
             self.notify(f"open server {server} first, so its version is known", severity="warning")
             return
-        self.push_screen(BackupDialog(target, entry.snapshot.info.major, dbname, tables), self._dump_chosen)
+        dialog = BackupDialog(target, entry.snapshot.info.major, dbname, tables, note=note)
+        self.push_screen(dialog, self._dump_chosen)
 
     def _dump_chosen(self, plan: DumpPlan | None) -> None:
         if plan is not None:

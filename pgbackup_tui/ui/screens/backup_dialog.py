@@ -158,9 +158,11 @@ class BackupDialog(PlanDialog[DumpPlan]):
             self.error = error
 
     def __init__(self, target: Target, server_major: int, dbname: str,
-                 tables: tuple[QualifiedName, ...] = (), *, stamp: str | None = None) -> None:
-        """`stamp` fixes the timestamp in previewed file names (for snapshot tests: no clock)."""
+                 tables: tuple[QualifiedName, ...] = (), *, stamp: str | None = None, note: str | None = None) -> None:
+        """`stamp` fixes the timestamp in previewed file names (for snapshot tests: no clock);
+        `note` follows the selection line (e.g. that checks elsewhere are not in this backup)."""
         super().__init__()
+        self.note = note
         self.stamp = stamp
         self.target = target
         self.server_major = server_major
@@ -177,7 +179,8 @@ class BackupDialog(PlanDialog[DumpPlan]):
     def compose(self) -> ComposeResult:
         with Vertical(id="backup-dialog") as dialog:
             dialog.border_title = f"Back up {self.dbname} on {self.target.label}"
-            yield Static(describe_selection(self.dbname, self.tables), id="backup-selection", markup=False)
+            selection = describe_selection(self.dbname, self.tables) + (f" ({self.note})" if self.note else "")
+            yield Static(selection, id="backup-selection", markup=False)
             with Horizontal(classes="row"):
                 yield Label("Format", classes="field-label")
                 yield Select([(fmt, fmt) for fmt in FORMATS], value="custom", allow_blank=False,

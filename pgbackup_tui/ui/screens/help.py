@@ -12,12 +12,11 @@ from textual.widgets import Static
 
 ABOUT = (
     "↑ ↓ move, enter or → opens a server, database or schema (loading what it holds), ← closes. "
-    "space checks a table, a schema "
-    "or a whole database: one database at a time, because one backup is one database. b backs up what "
-    "is checked, or the database under the cursor. Jobs run side by side, each in a process of its own: "
-    "they go on when you quit or the terminal closes. The Jobs tab shows them, also those the CLI or cron "
-    "started, and streams their logs. Passwords you type are kept in memory only. ctrl+p opens the command "
-    "palette: every action, by name."
+    "space checks a table, a schema or a whole database: one database at a time, because one backup "
+    "is one database. b backs up the database under the cursor: what is checked in it, or all of it. "
+    "Jobs run side by side, each in a process of its own: they go on when you quit or the terminal "
+    "closes. The Jobs tab shows them, also those the CLI or cron started, and streams their logs. "
+    "Passwords you type are kept in memory only. ctrl+p opens the command palette: every action, by name."
 )
 
 
