@@ -6,13 +6,18 @@ sandbox, and drives it with keys.
 
 from __future__ import annotations
 
-from textual.widgets import Static
+import uuid
+
+from textual.widgets import Input, Static
+
+from pgbackup_tui.cli import main as cli_main
+from pgbackup_tui.core.config import ServerProfile, load_config
 
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
-from uiutil import move_to, open_line, settle, socket_profile, write_config
+from uiutil import move_to, node_text, open_line, settle, socket_profile, write_config
 
 SIZE = (80, 24)
 
@@ -64,3 +69,37 @@ async def test_b_backs_up_the_database_under_the_cursor_and_says_the_checks_else
         await pilot.press("b")
         await settle(pilot)
         assert isinstance(app.screen, BackupDialog) and app.screen.dbname == "shop"
+
+
+async def test_a_server_with_no_database_connects_to_postgres_not_to_the_users_name(sandbox, home, monkeypatch, capsys):
+    """libpq's default database is the user's name: for role dba_x that is 'database "dba_x" does
+    not exist'. The form's "postgres" is what is used when the field is left empty, and the same
+    for `servers add`."""
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    role = "dba_" + uuid.uuid4().hex[:8]
+    sandbox.create_role(role, superuser=True)
+    try:
+        app = PgBackupApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("a")
+            form = app.screen
+            assert form.query_one("#server-dbname", Input).placeholder.startswith("postgres")
+            for field, value in (("name", "form"), ("host", str(sandbox.socket_dir)), ("port", str(sandbox.port)),
+                                 ("user", role)):
+                form.query_one(f"#server-{field}", Input).value = value
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            tree = app.query_one(ServerTree)
+            server = await open_line(pilot, tree, is_line("form"))
+            assert f"PostgreSQL {sandbox.major}" in node_text(tree, server), node_text(tree, server)
+
+        assert load_config().servers["form"].dbname is None  # nothing typed, nothing saved
+        assert cli_main(["servers", "add", "cli", "--host", str(sandbox.socket_dir), "--port", str(sandbox.port),
+                         "--user", role]) == 0
+        assert cli_main(["servers", "test", "cli"]) == 0
+        assert "does not exist" not in capsys.readouterr().err
+        # A database named in the DSN is still the one used.
+        profile = ServerProfile(name="d", dsn=f"host={sandbox.socket_dir} dbname=shop")
+        assert profile.connection_params()["dbname"] == "shop"
+    finally:
+        sandbox.psql(f'DROP ROLE "{role}";')

@@ -7,6 +7,7 @@ file we could not read, so a typo never costs the user their profiles.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import tomllib
@@ -21,6 +22,9 @@ from .errors import ConfigError
 
 # Profile keys that map 1:1 onto libpq connection keywords.
 CONNECTION_KEYS = ("host", "port", "user", "dbname", "sslmode", "service")
+# The database a profile connects to when nothing names one. libpq's own default is the user's
+# name, which rarely exists ('database "dba" does not exist'); every cluster has `postgres`.
+DEFAULT_DBNAME = "postgres"
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -47,6 +51,9 @@ class ServerProfile:
             value = getattr(self, key)
             if value is not None:
                 params[key] = str(value)
+        # A service file or PGDATABASE may name the database: libpq reads them, we do not guess.
+        if "dbname" not in params and "service" not in params and not os.environ.get("PGDATABASE"):
+            params["dbname"] = DEFAULT_DBNAME
         return params
 
     def to_toml(self) -> dict:

@@ -31,7 +31,7 @@ TEXT_FIELDS = (
     ("host", "Host", "host name, IP or socket dir"),
     ("port", "Port", "5432"),
     ("user", "User", "role to connect as"),
-    ("dbname", "Database", "postgres"),
+    ("dbname", "Database", "postgres (used when empty)"),
     ("bin_dir", "Bin dir", "where its pg_dump lives (optional)"),
 )
 
