@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import uuid
 
+from textual.app import App
 from textual.widgets import Input, Static
 
 from pgbackup_tui.cli import main as cli_main
 from pgbackup_tui.core.config import ServerProfile, load_config
 
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.widgets.option_box import OptionBox
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
 from uiutil import move_to, node_text, open_line, settle, socket_profile, write_config
@@ -103,3 +106,28 @@ async def test_a_server_with_no_database_connects_to_postgres_not_to_the_users_n
         assert profile.connection_params()["dbname"] == "shop"
     finally:
         sandbox.psql(f'DROP ROLE "{role}";')
+
+
+class DialogHost(App[None]):
+    def __init__(self, dialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog)
+
+
+async def test_unchecked_boxes_are_empty_and_checked_ones_hold_an_x(home):
+    dialog = BackupDialog(target_from_dsn("host=db1.example user=app", label="prod"), 15, "shop")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        boxes = list(dialog.query(OptionBox))
+        assert len(boxes) == 4
+        for box in boxes:
+            assert "X" not in str(box.render()), box.id
+        dialog.query_one("#no-owner", OptionBox).focus()
+        await pilot.press("space")
+        await pilot.pause()
+        marks = {box.id: "X" in str(box.render()) for box in boxes}
+        assert marks == {"schema-only": False, "data-only": False, "no-owner": True, "no-privileges": False}

@@ -38,6 +38,7 @@ from ...core.plans import (
     utc_stamp,
 )
 from ...core.selection import resolve_selection
+from ..widgets.option_box import OptionBox
 
 WORKING = "working out the exact command…"
 # Formats whose archives pg_dump can compress, and the one it can write in parallel.
@@ -192,10 +193,10 @@ class BackupDialog(PlanDialog[DumpPlan]):
                 yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs",
                             disabled=True, tooltip="parallel pg_dump workers (directory format only)")
             with Horizontal(classes="row"):
-                yield Checkbox("schema only", compact=True, id="schema-only")
-                yield Checkbox("data only", compact=True, id="data-only")
-                yield Checkbox("no owner", compact=True, id="no-owner")
-                yield Checkbox("no privileges", compact=True, id="no-privileges")
+                yield OptionBox("schema only", compact=True, id="schema-only")
+                yield OptionBox("data only", compact=True, id="data-only")
+                yield OptionBox("no owner", compact=True, id="no-owner")
+                yield OptionBox("no privileges", compact=True, id="no-privileges")
             with Horizontal(classes="row"):
                 yield Label("Output folder", classes="field-label")
                 yield Input(value=str(self.default_folder), compact=True, id="output-folder")
