@@ -19,19 +19,17 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from ..core import paths
-from ..core.catalog import list_backups
 from ..core.connect import Target
 from ..core.dump import DumpJob
 from ..core.errors import EXIT_OK, PgBackupError
 from ..core.identifiers import QualifiedName
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
+from .backups_app import BackupsApp
 from .bindings import APP_BINDINGS, action_applies
 from .commands import PgBackupCommands
 from .inspection import inspect_database, inspect_server
-from .jobs_app import JobsApp
-from .messages import BackupsListed, DatabaseInspected, InspectionFailed, ServerInspected
+from .messages import DatabaseInspected, InspectionFailed, ServerInspected
 from .profiles import ServerProfiles
 from .screens.backup_dialog import BackupDialog
 from .screens.confirm import ConfirmScreen
@@ -39,7 +37,7 @@ from .screens.help import HelpScreen
 from .screens.password_prompt import PasswordPrompt
 from .screens.restore_dialog import RestoreDialog
 from .screens.server_form import ServerForm, ServerFormResult
-from .tree_entries import TreeFocus, short_reason
+from .tree_entries import short_reason
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
 from .widgets.jobs_pane import JobsPane
@@ -47,7 +45,7 @@ from .widgets.selection_summary import SelectionSummary
 from .widgets.server_tree import ServerTree
 
 
-class PgBackupApp(JobsApp):
+class PgBackupApp(BackupsApp):
     """Browse servers, pick tables or databases, run dump and restore jobs."""
 
     CSS_PATH = "app.tcss"
@@ -61,7 +59,6 @@ class PgBackupApp(JobsApp):
         self.profiles = ServerProfiles()
         self._prompting: set[str] = set()
         self._loading: dict[Worker, tuple[str, str | None]] = {}
-        self._backups_scope: tuple[str | None, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -149,32 +146,12 @@ class PgBackupApp(JobsApp):
     # -- focus, selection, backups list ----------------------------------------------------
     def on_server_tree_cursor_moved(self, message: ServerTree.CursorMoved) -> None:
         self.query_one(DetailsPane).show(message.focus)
-        self._show_backups_for(message.focus)
+        self.show_backups_for(message.focus)
         self.refresh_bindings()
 
     def on_server_tree_selection_changed(self, message: ServerTree.SelectionChanged) -> None:
         self.query_one(SelectionSummary).show(message.selection)
         self.refresh_bindings()
-
-    def _show_backups_for(self, focus: TreeFocus, *, force: bool = False) -> None:
-        server = focus.server.name if focus.server else None
-        dbname = focus.database.info.name if focus.database else None
-        if (server, dbname) == self._backups_scope and not force:
-            return
-        self._backups_scope = (server, dbname)
-        if server is None:
-            self.query_one(BackupsPane).show_entries(None, None, ())
-        else:
-            self._list_backups(server, dbname)
-
-    @work(thread=True, exit_on_error=False, group="backups", exclusive=True, description="list backups")
-    def _list_backups(self, server: str, dbname: str | None) -> None:
-        entries = list_backups(paths.backups_dir(), server=server, database=dbname)
-        self.post_message(BackupsListed(server, dbname, tuple(entries)))
-
-    def on_backups_listed(self, message: BackupsListed) -> None:
-        if (message.server, message.dbname) == self._backups_scope:
-            self.query_one(BackupsPane).show_entries(message.server, message.dbname, message.entries)
 
     # -- servers ---------------------------------------------------------------------------
     def action_add_server(self) -> None:
@@ -260,10 +237,7 @@ class PgBackupApp(JobsApp):
             self.start_in_runner(DumpJob(plan))
 
     def action_restore(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        backup = self.query_one(BackupsPane).selected_entry() if tabs.active == "backups" else None
-        if backup is not None:
-            self.restore(backup.path, backup.server, backup.database)
+        if self.restore_highlighted():  # the Backups tab's highlighted backup (backups_app.py)
             return
         focus = self.server_tree.focus_info()
         self.restore(None, focus.server.name if focus.server else None,
@@ -282,9 +256,6 @@ class PgBackupApp(JobsApp):
         if plan is not None:
             self.start_in_runner(RestoreJob(plan))
 
-    def backups_changed(self) -> None:
-        self._show_backups_for(self.server_tree.focus_info(), force=True)
-
     def on_jobs_pane_job_selected(self) -> None:
         self.refresh_bindings()
 
@@ -297,7 +268,7 @@ class PgBackupApp(JobsApp):
         if focus.server is None:
             return
         self.server_tree.reload(focus.server.name, focus.database.info.name if focus.database else None)
-        self._show_backups_for(focus, force=True)
+        self.show_backups_for(focus, force=True)
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -19,6 +19,13 @@ APP_BINDINGS: list[BindingType] = [
     Binding("b", "backup", "Backup", tooltip="Back up the cursor's database (only its checked tables, if any)",
             id="app.backup"),
     Binding("r", "restore", "Restore", tooltip="Restore a backup", id="app.restore"),
+    # Shown on a server node only (check_action hides them elsewhere).
+    Binding("w", "dumpall('whole')", "Whole server", tooltip="Back up the whole server (pg_dumpall, or a cluster set)",
+            id="app.dumpall"),
+    Binding("g", "dumpall('globals')", "Roles", tooltip="Back up roles and tablespaces (pg_dumpall --globals-only)",
+            id="app.dumpall-globals"),
+    Binding("C", "csv_export", "CSV export", show=False, key_display="C",
+            tooltip="Export the checked tables as CSV files with the schema they need", id="app.csv-export"),
     Binding("c", "cancel_job", "Cancel", tooltip="Cancel the selected job", id="app.cancel-job"),
     Binding("f5", "refresh", "Refresh", show=False, tooltip="Reload the focused server or database",
             id="app.refresh"),
@@ -44,6 +51,12 @@ def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profil
         if has_selection:
             return True
         return (focus.database is not None and focus.server is not None and focus.server.status == READY) or None
+    if action == "dumpall":
+        if focus.server is None or focus.database is not None or focus.hint is not None:
+            return False  # hidden: it acts on a server node
+        return focus.server.status == READY or None
+    if action == "csv_export":
+        return has_selection or None
     if action == "restore":
         return bool(profiles.names) or None
     if action == "cancel_job":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from .tree_entries import READY
+from .widgets.backups_pane import row_applies
 
 if TYPE_CHECKING:
     from .app import PgBackupApp
@@ -36,12 +37,22 @@ def build_commands(app: PgBackupApp) -> list[Command]:
             commands.append((f"Remove server {name}", partial(app.remove_server, name), "asks first; backups stay"))
             commands.append((f"Refresh server {name}", partial(tree.reload, name), "reconnect and re-read it"))
             if entry is not None and entry.status == READY and entry.snapshot is not None:
+                commands.append((f"Back up the whole server {name}", partial(app.dumpall, name, "whole"),
+                                 "pg_dumpall: every database, roles and tablespaces"))
+                commands.append((f"Back up roles and tablespaces of {name}", partial(app.dumpall, name, "globals"),
+                                 "pg_dumpall --globals-only"))
+                commands.append((f"Back up {name} as a cluster set", partial(app.dumpall, name, "set"),
+                                 "globals plus one archive per database"))
                 for database in entry.snapshot.databases:
                     if database.allow_connections:
                         commands.append((f"Back up database {database.name} on {name}",
                                          partial(app.backup, name, database.name), "the whole database"))
         if app.profiles.names:
             commands.append(("Restore a backup…", app.action_restore, "pick an archive, a target server and database"))
+    if selection is not None and selection.qualified_names:
+        commands.append((f"CSV export of {selection.describe()}", app.action_csv_export,
+                         "schema.sql and one CSV per table, into one folder"))
+    commands += backup_commands(app)
     for job in app.running_jobs():
         commands.append((f"Cancel job {job.title}", partial(app.cancel_job, job), "asks first"))
     commands += [
@@ -52,6 +63,25 @@ def build_commands(app: PgBackupApp) -> list[Command]:
         ("Help: keys", app.action_help, "what each key does"),
         ("Quit", app.action_quit, "running jobs go on in the background; asks first"),
     ]
+    return commands
+
+
+def backup_commands(app: PgBackupApp) -> list[Command]:
+    """What the Backups tab's keys do to the highlighted backup, by name."""
+    row = app.backups_pane.selected_row()
+    if row is None:
+        return []
+    pane = app.backups_pane
+    commands: list[Command] = []
+    for action, verb, help_text in (("show", "Show details of", "manifest, checks and the TOC"),
+                                    ("verify", "Verify", "checksums, read to the end, client tools"),
+                                    ("drill", "Drill (test-restore)", "into a scratch database, rows compared"),
+                                    ("delete", "Delete", "asks first"),
+                                    ("csv_import", "CSV import of", "into a new or existing database")):
+        if row_applies(action, row):
+            commands.append((f"{verb} backup {row.name}", partial(pane.action_request, action), help_text))
+    if row.entry is not None:
+        commands.append((f"Restore backup {row.name}…", app.action_restore, "opens the restore dialog"))
     return commands
 
 

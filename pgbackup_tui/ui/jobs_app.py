@@ -36,6 +36,8 @@ from .screens.quit_confirm import QuitChoice, QuitScreen
 from .store_scan import MAX_SHOWN, SCAN_INTERVAL_S, FoundJob, scan
 from .widgets.jobs_pane import JobsPane
 
+BACKUP_KINDS = ("dump", "dumpall", "csv-export")  # jobs that add to the Backups tab when they end
+
 
 class JobsApp(App[int]):
     """What PgBackupApp does with jobs; see the module docstring."""
@@ -59,13 +61,17 @@ class JobsApp(App[int]):
         return [job for job in self.jobs if not job.state.is_final]
 
     def backups_changed(self) -> None:
-        """A dump ended: the app refreshes what lists backups (overridden)."""
+        """A dump, dumpall or CSV export ended: the app refreshes what lists backups (overridden)."""
 
     # -- starting --------------------------------------------------------------------------
     def start_in_runner(self, job: DumpJob | RestoreJob) -> None:
         """Run `job`'s plan in a runner of its own, then show and follow it in the Jobs tab."""
+        self.start_plan(job.kind, job.plan, job.title)
+
+    def start_plan(self, kind: str, plan: Any, title: str) -> None:
+        """Run a plan of any kind of job (core/job_kinds.py) in a runner, then show and follow it."""
         self.query_one(TabbedContent).active = "jobs"
-        self._start_runner(job.kind, job.plan, job.title)
+        self._start_runner(kind, plan, title)
 
     @work(thread=True, exit_on_error=False, group="start", description="start a job")
     def _start_runner(self, kind: str, plan: Any, title: str) -> None:
@@ -117,7 +123,7 @@ class JobsApp(App[int]):
                 "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
             self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
                         timeout=10 if severity == "information" else 20)
-        if message.job.kind == "dump":
+        if message.job.kind in BACKUP_KINDS:
             self.backups_changed()
         self.refresh_bindings()
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import psycopg
 from textual.message import Message
 
-from ..core.catalog import BackupEntry
 from ..core.inspect import ServerInfo
 from ..core.job_follow import JobFollower, JobView
 from ..core.jobs import JobResult
@@ -53,15 +52,6 @@ class InspectionFailed(Message):
             where = f"database '{dbname}'" if dbname else "the server"
             text = f"server '{server}': reading {where} failed: {text}"
         return cls(server, dbname, text, needs_password=getattr(exc, "needs_password", False))
-
-
-@dataclass
-class BackupsListed(Message):
-    """The backups on disk for one server (and database, when one is focused)."""
-
-    server: str | None
-    dbname: str | None
-    entries: tuple[BackupEntry, ...]
 
 
 @dataclass

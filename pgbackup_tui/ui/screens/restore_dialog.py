@@ -11,7 +11,6 @@ run of the real job (the archive read through, the target's dependent views look
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,41 +20,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from ...core.archive import ArchiveInfo, identify_archive
 from ...core.catalog import read_manifest
 from .plan_dialog import PlanDialog
 from ...core.connect import Target
 from ...core.errors import PgBackupError, UsageError
-from ...core.identifiers import quote_ident
-from ...core.plans import RestorePlan, restore_command
+from ...core.identifiers import QualifiedName
+from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
 from ...core.timescale import JOBS_NOTE
+from ..restore_text import RESTORED_SUFFIX, restore_summary, suggested_database
+from ..widgets.toc_tables import TocTables, archive_tables
 
-RESTORED_SUFFIX = "_restored"
-
-
-def suggested_database(manifest: dict[str, Any] | None, default_dbname: str | None) -> str:
-    """`<source db>_restored`: the manifest's database if known, else the caller's default."""
-    source = (manifest or {}).get("database") or default_dbname
-    return f"{source}{RESTORED_SUFFIX}" if source else ""
-
-
-def restore_summary(plan: RestorePlan, archive_format: str) -> str:
-    """What the restore will do, in the words of the commands it runs (password never shown)."""
-    lines = []
-    where = f"on {plan.target.label}"
-    if plan.create:
-        lines.append(f"CREATE DATABASE {quote_ident(plan.dbname)} {where}, then:")
-    elif plan.clean:
-        lines.append(f"replacing the database {quote_ident(plan.dbname)} {where} "
-                     "(restored beside it, then swapped in):")
-    else:
-        lines.append(f"into the existing, empty database {quote_ident(plan.dbname)} {where}:")
-    argv = restore_command(plan, archive_format)
-    lines.append("  " + shlex.join(argv))
-    return "\n".join(lines)
+__all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
 
 
 class RestoreDialog(PlanDialog[RestorePlan]):
@@ -162,8 +141,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error."""
 
         def __init__(self, path_text: str, info: ArchiveInfo | None, manifest: dict[str, Any] | None,
-                     error: str | None) -> None:
+                     error: str | None, tables: list[str] | None = None) -> None:
             super().__init__()
+            self.tables = tables or []  # the TOC's tables, for a restore of some of them
             self.path_text = path_text
             self.info = info
             self.manifest = manifest
@@ -192,6 +172,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
                 yield Input(value=str(self.archive) if self.archive else "", placeholder="path of a backup",
                             compact=True, id="archive")
             yield Static("", id="archive-status", markup=False)
+            yield TocTables(id="restore-tables")
             with Horizontal(classes="row"):
                 yield Label("Server", classes="field-label")
                 yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,
@@ -238,13 +219,15 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         except OSError as exc:  # unreadable file, permission denied
             self.post_message(self.ArchiveChecked(path_text, None, None, f"{path}: {exc.strerror or exc}"))
             return
-        self.post_message(self.ArchiveChecked(path_text, info, read_manifest(path), None))
+        self.post_message(self.ArchiveChecked(path_text, info, read_manifest(path), None,
+                                              archive_tables(path, info.format)))
 
     @on(ArchiveChecked)
     def _archive_checked(self, message: ArchiveChecked) -> None:
         if message.path_text != self.query_one("#archive", Input).value:
             return  # the user has typed on since; a newer check is on its way
         self._info, self._manifest, self._archive_error = message.info, message.manifest, message.error
+        self.query_one(TocTables).set_tables(message.tables)
         database = self.query_one("#target-db", Input)
         suggestion = suggested_database(message.manifest, self.default_dbname)
         # Follow the archive with the default name until the user types their own.
@@ -295,7 +278,13 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             jobs=int(jobs_text) if jobs_text else 1,
             single_transaction=self.query_one("#single-transaction", Checkbox).value,
             no_owner=self.query_one("#no-owner", Checkbox).value,
+            tables=self.picked_tables,
         )
+
+    @property
+    def picked_tables(self) -> tuple[QualifiedName, ...]:
+        """The tables checked in the TOC (restore --table); empty: the whole archive."""
+        return self.query_one(TocTables).chosen
 
     def _plan_problem(self, plan: RestorePlan | None) -> str | None:
         """Why Start is disabled, in one line (None: it may start)."""
@@ -337,6 +326,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
     @on(Input.Changed, "#archive")
     def _archive_changed(self, event: Input.Changed) -> None:
         self._info, self._manifest, self._archive_error = None, None, None
+        self.query_one(TocTables).set_tables([])
         self._check_archive(event.value)
         self._refresh()
 
@@ -352,6 +342,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
     @on(Checkbox.Changed, "#clean, #single-transaction, #no-owner")
     @on(Input.Changed, "#target-db, #jobs, #confirm-db")
     @on(Select.Changed, "#target-server")
+    @on(SelectionList.SelectedChanged)
     def _option_changed(self) -> None:
         self._refresh()
 

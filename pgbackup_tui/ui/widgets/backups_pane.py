@@ -1,4 +1,11 @@
-"""The Backups tab: the backups on disk for the focused server or database, newest first."""
+"""The Backups tab: the backups on disk for the focused server or database, newest first.
+
+Each row starts with its status badge and file name (what fits 40 columns at 80×24), then the
+date, size and what it holds. A cluster set's members follow it, indented. The keys act on the
+highlighted row (they are the pane's own bindings, so Delete here deletes a backup, never the
+server): enter details, v verify, d drill, x/Delete delete, i csv import; `r` (the app's)
+restores it. The pane only asks: it posts ActionRequested and the app does the work.
+"""
 
 from __future__ import annotations
 
@@ -6,73 +13,112 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ...core.catalog import BackupEntry
+from ...core.catalog import CatalogEntry
 from ...core.formatting import human_bytes
+from ..backups_view import BADGES, BackupRow
 
 
-def backup_date(entry: BackupEntry) -> str:
-    """"2026-11-22 07:32" (UTC) from the manifest's ISO timestamp (as written if it does not parse)."""
+def backup_date(iso: str) -> str:
+    """"2026-11-22 07:32" (UTC) from an ISO timestamp (as written if it does not parse)."""
     try:
-        moment = datetime.fromisoformat(entry.created_at)
+        moment = datetime.fromisoformat(iso)
     except ValueError:
-        return entry.created_at or "?"
+        return iso or "?"
     if moment.utcoffset() is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def backup_contents(entry: BackupEntry) -> str:
-    """What a backup holds: "whole database", "2 tables", "schemas a, b"."""
-    selection = entry.manifest.get("selection") or {}
-    tables = selection.get("tables") or []
-    schemas = selection.get("schemas") or []
-    if tables:
-        return ", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"
-    if schemas:
-        return "schemas " + ", ".join(schemas)
-    return "whole database"
+def row_applies(action: str, row: BackupRow | None) -> bool:
+    """Whether a key of the pane applies to `row` (the app asks the core again when it runs)."""
+    if row is None:
+        return False
+    entry = row.entry
+    if action == "csv_import":
+        return row.csv is not None
+    if entry is None:
+        return action == "show"
+    if action == "show":
+        return True
+    if action == "delete":
+        return True
+    if action == "verify":
+        return entry.manifest is not None and entry.status != "missing"
+    if action == "drill":
+        manifest = entry.manifest
+        return (manifest is not None and manifest.kind == "dump" and entry.status != "missing"
+                and manifest.format in ("custom", "directory", "tar", "plain"))
+    return True
 
 
 class BackupsPane(Vertical):
-    """A heading and a table of backups; the app restores the highlighted one on `r`."""
+    """A heading and a table of backups; its keys ask the app to act on the highlighted row."""
 
     DEFAULT_CSS = """
     BackupsPane #backups-heading { height: auto; padding: 0 1; color: $text-muted; }
     BackupsPane DataTable { height: 1fr; }
     """
 
+    BINDINGS = [
+        Binding("v", "request('verify')", "Verify", tooltip="Verify the backup: checksums, read to the end, tools",
+                id="backups.verify"),
+        Binding("d", "request('drill')", "Drill", tooltip="Test-restore it into a scratch database, compare rows",
+                id="backups.drill"),
+        Binding("x", "request('delete')", "Delete", tooltip="Delete the backup (asks first)", id="backups.delete"),
+        Binding("delete", "request('delete')", "Delete", show=False, key_display="del",
+                tooltip="Delete the backup (asks first)", id="backups.delete-key"),
+        Binding("i", "request('csv_import')", "CSV import", tooltip="Import a CSV copy into a database",
+                id="backups.csv-import"),
+    ]
+
+    class ActionRequested(Message):
+        """The user asked for `action` (show, verify, drill, delete, csv_import) on `row`."""
+
+        def __init__(self, action: str, row: BackupRow) -> None:
+            super().__init__()
+            self.action = action
+            self.row = row
+
+    class RowHighlighted(Message):
+        """Another row is highlighted (the app refreshes which keys apply)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.server: str | None = None
         self.dbname: str | None = None
-        self._entries: dict[str, BackupEntry] = {}
+        self._rows: dict[str, BackupRow] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("focus a server or database to see its backups", id="backups-heading", markup=False)
         table: DataTable[str | Text] = DataTable(id="backups-table", cursor_type="row", zebra_stripes=True)
-        # Narrow terminals see the first columns: when, how big, what is in it.
-        table.add_columns("date (UTC)", "size", "contents", "format", "database")
+        # Narrow terminals see the first columns: the status and the file name.
+        table.add_columns("status", "file", "date (UTC)", "size", "holds")
         yield table
 
-    def show_entries(self, server: str | None, dbname: str | None, entries: tuple[BackupEntry, ...]) -> None:
-        """Replace the list with `entries` (backups of `server`, and of `dbname` if given)."""
+    def show_rows(self, server: str | None, dbname: str | None, rows: tuple[BackupRow, ...]) -> None:
+        """Replace the list with `rows` (of `server`, and of `dbname` if given); the cursor stays on its backup."""
         self.server, self.dbname = server, dbname
         table = self.query_one(DataTable)
-        previous = self.selected_entry()
+        previous = self.selected_row()
         table.clear()
-        self._entries = {}
-        for entry in entries:
-            key = str(entry.path)
-            self._entries[key] = entry
-            table.add_row(backup_date(entry), human_bytes(entry.size_bytes), Text(backup_contents(entry)),
-                          entry.format, Text(entry.database), key=key)
-        if previous is not None and str(previous.path) in self._entries:
-            table.move_cursor(row=table.get_row_index(str(previous.path)))
-        self.query_one("#backups-heading", Static).update(self._heading(len(entries)))
+        self._rows = {}
+        colours = self.app.get_css_variables()
+        for row in rows:
+            self._rows[row.key] = row
+            text, colour = BADGES.get(row.status, (row.status, "text"))
+            badge = Text(text, style=f"bold {colours.get(colour, '')}".strip())
+            name = Text(("  └ " if row.member else "") + row.name)
+            size = human_bytes(row.size_bytes) if row.size_bytes is not None else "-"
+            table.add_row(badge, name, backup_date(row.created_at), size, Text(row.holds), key=row.key)
+        if previous is not None and previous.key in self._rows:
+            table.move_cursor(row=table.get_row_index(previous.key))
+        self.query_one("#backups-heading", Static).update(self._heading(len(rows)))
 
     def _heading(self, count: int) -> str:
         if self.server is None:
@@ -80,12 +126,49 @@ class BackupsPane(Vertical):
         scope = f"{self.dbname} on {self.server}" if self.dbname else f"server {self.server}"
         if count == 0:
             return f"no backups of {scope} yet (b backs up)"
-        return f"{count} backup{'s' if count != 1 else ''} of {scope} (r restores the highlighted one)"
+        return f"{count} backup{'s' if count != 1 else ''} of {scope} (enter: details)"
 
-    def selected_entry(self) -> BackupEntry | None:
-        """The highlighted backup, or None when the list is empty."""
+    @property
+    def rows(self) -> list[BackupRow]:
+        """The rows shown, in order."""
+        return list(self._rows.values())
+
+    def selected_entry(self) -> CatalogEntry | None:
+        """The highlighted backup's catalog entry (None for a CSV copy or an empty list)."""
+        row = self.selected_row()
+        return row.entry if row is not None else None
+
+    def selected_row(self) -> BackupRow | None:
+        """The highlighted row, or None when the list is empty."""
         table = self.query_one(DataTable)
-        if not self._entries or table.cursor_row < 0 or table.cursor_row >= table.row_count:
+        if not self._rows or table.cursor_row < 0 or table.cursor_row >= table.row_count:
             return None
         row_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
-        return self._entries.get(str(row_key.value))
+        return self._rows.get(str(row_key.value))
+
+    def select_path(self, key: str) -> bool:
+        """Move the cursor to the row of this path (str); False when it is not listed."""
+        if key not in self._rows:
+            return False
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index(key))
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "request" and parameters:
+            return row_applies(str(parameters[0]), self.selected_row()) or None
+        return True
+
+    def action_request(self, action: str) -> None:
+        row = self.selected_row()
+        if row is not None and row_applies(action, row):
+            self.post_message(self.ActionRequested(action, row))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_request("show")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.refresh_bindings()
+        self.post_message(self.RowHighlighted())

@@ -1,0 +1,136 @@
+"""What the Backups tab lists for the focused server or database, as plain rows (no Textual).
+
+Read in a thread worker: the catalog's scan (core/catalog.py) reads every manifest and sniffs
+files without one. A server's backups are the catalog's `belongs_to` (its name, its host:port,
+its cluster's system identifier: a renamed profile keeps its backups), plus files without a
+manifest (foreign, incomplete) in its own folder under the backup dir. A cluster set is one row
+and its members follow it, indented. CSV copies (`csv export` folders) are listed too, for
+`csv import`; the files inside them are not backups and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.catalog import CatalogEntry, belongs_to
+from ..core.config import ServerProfile
+from ..core.csv_copies import CsvCopy, is_csv_copy
+from ..core.plans import safe_path_part
+
+# status -> (badge text, theme variable of its colour); the text is short so that it and the
+# file name fit the tab's 40 columns at 80×24.
+BADGES: dict[str, tuple[str, str]] = {
+    "complete": ("complete", "text"),
+    "verified": ("verified", "success"),
+    "drilled": ("drilled", "success"),
+    "foreign": ("foreign", "warning"),
+    "incomplete": ("incomplete", "error"),
+    "failed verification": ("FAILED", "error"),
+    "missing": ("missing", "error"),
+    "csv": ("csv copy", "accent"),
+}
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    """One line of the Backups tab: a catalog entry (a backup, a set, a set's member) or a CSV copy."""
+
+    key: str
+    name: str
+    status: str
+    created_at: str
+    size_bytes: int | None
+    holds: str
+    entry: CatalogEntry | None = None
+    csv: CsvCopy | None = None
+    member: bool = False  # a database's archive inside a cluster set (shown under it)
+
+    @property
+    def path(self) -> Path:
+        if self.entry is not None:
+            return self.entry.path
+        assert self.csv is not None
+        return self.csv.path
+
+    @property
+    def is_set(self) -> bool:
+        return self.entry is not None and self.entry.manifest is not None and self.entry.manifest.kind == "cluster-set"
+
+    @property
+    def is_cluster_file(self) -> bool:
+        """A pg_dumpall file (whole cluster or globals): restored by psql onto a server, not into a database."""
+        if self.entry is None:
+            return False
+        manifest = self.entry.manifest
+        if manifest is not None:
+            return manifest.kind == "dumpall"
+        return self.entry.format.startswith("dumpall")
+
+
+def _member_of(entry: CatalogEntry) -> str | None:
+    manifest = entry.manifest
+    value = manifest.extra.get("member_of") if manifest is not None else None
+    return value if isinstance(value, str) else None
+
+
+def entry_row(entry: CatalogEntry, *, member: bool = False) -> BackupRow:
+    holds = entry.holds
+    manifest = entry.manifest
+    if manifest is not None and manifest.kind == "cluster-set":
+        members = manifest.extra.get("members")
+        holds = f"cluster set of {len(members) if isinstance(members, list) else '?'} databases"
+    elif manifest is not None and manifest.kind == "dumpall":
+        what = manifest.extra.get("what")
+        holds = f"pg_dumpall: {what}" if isinstance(what, str) else "pg_dumpall"
+    elif member:
+        holds = f"{entry.database} (in set {entry.path.parent.name})"
+    return BackupRow(str(entry.path), entry.path.name, entry.status, entry.created_at, entry.size_bytes, holds,
+                     entry=entry, member=member)
+
+
+def csv_row(copy: CsvCopy) -> BackupRow:
+    tables = copy.tables
+    holds = ", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"
+    return BackupRow(str(copy.path), copy.path.name, "csv", copy.created_at, copy.size_bytes, f"CSV: {holds}",
+                     csv=copy)
+
+
+def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: ServerProfile, dbname: str | None,
+                  backups_root: Path) -> list[BackupRow]:
+    """The rows for server `profile` (and database `dbname`), newest first, members under their set."""
+    own_folder = backups_root.absolute() / safe_path_part(profile.name)
+    if dbname is not None:
+        own_folder = own_folder / safe_path_part(dbname)
+    mine = {e.path for e in belongs_to(entries, profile)}
+    chosen: list[CatalogEntry] = []
+    for entry in entries:
+        if is_csv_copy(entry.path.parent):
+            continue  # schema.sql of a CSV copy reads as a plain dump: it is part of the copy, not a backup
+        if entry.manifest is None:
+            if entry.path.is_relative_to(own_folder):
+                chosen.append(entry)
+        elif entry.path in mine and (dbname is None or entry.database == dbname):
+            chosen.append(entry)
+    shown = {e.path for e in chosen}
+    rows: list[BackupRow] = []
+    for entry in chosen:
+        if _member_of(entry) is not None and entry.path.parent in shown:
+            continue  # listed under its set
+        rows.append(entry_row(entry, member=_member_of(entry) is not None))
+        if entry.manifest is not None and entry.manifest.kind == "cluster-set":
+            members = sorted((e for e in chosen if e.path.parent == entry.path and _member_of(e)),
+                             key=lambda e: e.database)
+            rows.extend(entry_row(member, member=True) for member in members)
+    names = {profile.name}
+    for copy in copies:
+        if copy.server in names and (dbname is None or copy.database == dbname):
+            rows.append(csv_row(copy))
+    top = [r for r in rows if not (r.member and r.entry is not None and r.entry.path.parent in shown)]
+    top.sort(key=lambda r: r.created_at, reverse=True)  # stable: members stay after their set below
+    ordered: list[BackupRow] = []
+    for row in top:
+        ordered.append(row)
+        if row.is_set:
+            ordered.extend(r for r in rows if r.member and r.entry is not None and r.entry.path.parent == row.path)
+    return ordered

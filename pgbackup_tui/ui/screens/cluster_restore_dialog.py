@@ -1,0 +1,144 @@
+"""Restore a pg_dumpall file or a cluster set onto a server (a ClusterRestoreJob).
+
+A pg_dumpall file goes through psql into the server's maintenance database, whole (roles that
+exist already are kept and reported). A cluster set restores its globals first (unless
+skipped), then each picked member database with --create, each as its own job, up to `jobs` at a
+time. Every database it creates must not exist on the target: a whole-cluster file is meant for
+an empty server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+
+from ...core.cluster_plans import ClusterRestorePlan
+from ...core.connect import Target
+from ...core.errors import UsageError
+from .plan_dialog import PlanDialog
+
+
+class ClusterRestoreDialog(PlanDialog[ClusterRestorePlan]):
+    """Options for one cluster restore; dismisses with the plan (Enter / Start) or None (Escape)."""
+
+    DEFAULT_CSS = """
+    ClusterRestoreDialog { align: center middle; }
+    ClusterRestoreDialog > #cluster-box {
+        width: 100%; max-width: 100; height: auto; max-height: 100%; overflow-y: auto; padding: 0 1;
+        border: thick $primary; border-title-color: $text; background: $surface;
+    }
+    ClusterRestoreDialog .row { height: 1; margin-top: 1; }
+    ClusterRestoreDialog .field-label { width: auto; padding-right: 1; color: $text-muted; }
+    ClusterRestoreDialog #cluster-server { width: 30; }
+    ClusterRestoreDialog #cluster-jobs { width: 5; }
+    ClusterRestoreDialog #cluster-members { height: auto; max-height: 8; margin-top: 1; }
+    ClusterRestoreDialog #cluster-summary { height: auto; margin-top: 1; color: $text-accent; }
+    ClusterRestoreDialog #cluster-error { height: auto; color: $error; }
+    ClusterRestoreDialog #cluster-buttons { height: 1; margin-top: 1; align-horizontal: right; }
+    ClusterRestoreDialog #cluster-buttons Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("enter", "start", "Start", id="cluster_restore_dialog.start", priority=True),
+        Binding("escape", "cancel", "Cancel", id="cluster_restore_dialog.cancel"),
+    ]
+
+    def __init__(self, archive: Path, targets: dict[str, Target], members: list[str] | None,
+                 default_server: str | None = None) -> None:
+        """`members`: a set's databases (None for a pg_dumpall file, which restores whole)."""
+        super().__init__()
+        self.archive = archive
+        self.targets = dict(targets)
+        self.members = members
+        self.default_server = default_server if default_server in self.targets else None
+
+    def compose(self) -> ComposeResult:
+        is_set = self.members is not None
+        with Vertical(id="cluster-box") as box:
+            box.border_title = f"Restore {'cluster set' if is_set else 'pg_dumpall file'} {self.archive.name}"
+            with Horizontal(classes="row"):
+                yield Label("Onto server", classes="field-label")
+                yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,
+                             allow_blank=self.default_server is None, compact=True, id="cluster-server")
+                if is_set:
+                    yield Label("  Databases at a time", classes="field-label")
+                    yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="cluster-jobs")
+            if is_set:
+                with Horizontal(classes="row"):
+                    yield Checkbox("skip globals (the roles are there already)", compact=True, id="skip-globals")
+                yield SelectionList[str](*[(name, name, True) for name in self.members or []], id="cluster-members")
+            yield Static("", id="cluster-summary", markup=False)
+            yield Static("", id="cluster-error", markup=False)
+            with Horizontal(id="cluster-buttons"):
+                yield Button("Start", variant="primary", compact=True, id="cluster-start")
+                yield Button("Cancel", compact=True, id="cluster-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cluster-server", Select).focus()
+        self._refresh()
+
+    def build_plan(self) -> ClusterRestorePlan | None:
+        server = self.query_one("#cluster-server", Select).value
+        if server is Select.NULL:
+            return None
+        target = self.targets[str(server)]
+        if self.members is None:
+            return ClusterRestorePlan(archive=self.archive, target=target)
+        picked = tuple(self.query_one("#cluster-members", SelectionList).selected)
+        jobs_text = self.query_one("#cluster-jobs", Input).value.strip()
+        return ClusterRestorePlan(archive=self.archive, target=target, jobs=int(jobs_text or "1"),
+                                  databases=() if len(picked) == len(self.members) else picked,
+                                  skip_globals=self.query_one("#skip-globals", Checkbox).value)
+
+    def _problem(self, plan: ClusterRestorePlan | None) -> str | None:
+        if plan is None:
+            return "pick the server to restore onto"
+        if self.members is not None and not self.query_one("#cluster-members", SelectionList).selected:
+            return "pick at least one database"
+        try:
+            plan.validate()
+        except UsageError as exc:
+            return str(exc)
+        return None
+
+    def _summary(self, plan: ClusterRestorePlan | None) -> str:
+        if plan is None:
+            return ""
+        where = f"on {plan.target.label}"
+        if self.members is None:
+            return (f"psql -f {self.archive.name} into {plan.dbname} {where}, ON_ERROR_STOP: every role, "
+                    "tablespace and database in it (a database that exists stops it there)")
+        count = len(plan.databases) or len(self.members)
+        globals_text = "" if plan.skip_globals else "globals.sql through psql, then "
+        return f"{globals_text}{count} database(s) with --create {where}, {plan.jobs} at a time"
+
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    @on(Input.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _changed(self) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        plan = self.build_plan()
+        problem = self._problem(plan)
+        self.query_one("#cluster-summary", Static).update(self._summary(plan))
+        error = self.query_one("#cluster-error", Static)
+        error.update(problem or "")
+        error.display = problem is not None
+        self.query_one("#cluster-start", Button).disabled = problem is not None
+        self.refresh_bindings()
+
+    @property
+    def can_start(self) -> bool:
+        return self._problem(self.build_plan()) is None
+
+    def action_start(self) -> None:
+        plan = self.build_plan()
+        if plan is not None and self._problem(plan) is None:
+            self.dismiss(plan)

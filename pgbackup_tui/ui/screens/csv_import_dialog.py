@@ -1,0 +1,121 @@
+"""CSV import of a CSV copy (`csv import`): its schema first, then each table's data in its own transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+
+from ...core.connect import Target
+from ...core.csv_plans import CsvImportPlan
+from ...core.errors import UsageError
+from ...core.identifiers import parse_qualified_name
+from .plan_dialog import PlanDialog
+
+
+class CsvImportDialog(PlanDialog[CsvImportPlan]):
+    """Target server and database, and which tables; dismisses with the CsvImportPlan or None."""
+
+    DEFAULT_CSS = """
+    CsvImportDialog { align: center middle; }
+    CsvImportDialog > #csv-import-box {
+        width: 100%; max-width: 100; height: auto; max-height: 100%; overflow-y: auto; padding: 0 1;
+        border: thick $primary; border-title-color: $text; background: $surface;
+    }
+    CsvImportDialog .row { height: 1; margin-top: 1; }
+    CsvImportDialog .field-label { width: auto; padding-right: 1; color: $text-muted; }
+    CsvImportDialog #csv-server { width: 30; }
+    CsvImportDialog #csv-db { width: 1fr; }
+    CsvImportDialog #csv-import-tables { height: auto; max-height: 8; margin-top: 1; }
+    CsvImportDialog #csv-import-summary { height: auto; margin-top: 1; color: $text-accent; }
+    CsvImportDialog #csv-import-error { height: auto; color: $error; }
+    CsvImportDialog #csv-import-buttons { height: 1; margin-top: 1; align-horizontal: right; }
+    CsvImportDialog #csv-import-buttons Button { margin-left: 2; }
+    """
+
+    BINDINGS = [
+        Binding("enter", "start", "Start", id="csv_import_dialog.start", priority=True),
+        Binding("escape", "cancel", "Cancel", id="csv_import_dialog.cancel"),
+    ]
+
+    def __init__(self, source: Path, tables: list[str], targets: dict[str, Target], default_server: str | None,
+                 source_db: str) -> None:
+        super().__init__()
+        self.source = source
+        self.tables = tables
+        self.targets = dict(targets)
+        self.default_server = default_server if default_server in self.targets else next(iter(self.targets), None)
+        self.source_db = source_db
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="csv-import-box") as box:
+            box.border_title = f"CSV import of {self.source.name}"
+            with Horizontal(classes="row"):
+                yield Label("Server", classes="field-label")
+                yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,
+                             allow_blank=self.default_server is None, compact=True, id="csv-server")
+                yield Label("  Database", classes="field-label")
+                yield Input(value=f"{self.source_db}_csv" if self.source_db else "", compact=True, id="csv-db")
+            with Horizontal(classes="row"):
+                yield Checkbox("create the database (it must not exist)", value=True, compact=True, id="csv-create")
+            yield SelectionList[str](*[(name, name, True) for name in self.tables], id="csv-import-tables")
+            yield Static("schema.sql through psql in one transaction, then each table's COPY in its own "
+                         "transaction (a bad row names its file and line; the tables before it stay), "
+                         "then schema-post.sql", id="csv-import-summary", markup=False)
+            yield Static("", id="csv-import-error", markup=False)
+            with Horizontal(id="csv-import-buttons"):
+                yield Button("Start", variant="primary", compact=True, id="csv-import-start")
+                yield Button("Cancel", compact=True, id="csv-import-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#csv-db", Input).focus()
+        self._refresh()
+
+    def build_plan(self) -> CsvImportPlan | None:
+        server = self.query_one("#csv-server", Select).value
+        if server is Select.NULL:
+            return None
+        picked = list(self.query_one("#csv-import-tables", SelectionList).selected)
+        tables = () if len(picked) == len(self.tables) else tuple(parse_qualified_name(t) for t in picked)
+        return CsvImportPlan(source=self.source, target=self.targets[str(server)],
+                             dbname=self.query_one("#csv-db", Input).value.strip(),
+                             create=self.query_one("#csv-create", Checkbox).value, tables=tables)
+
+    def _problem(self, plan: CsvImportPlan | None) -> str | None:
+        if plan is None:
+            return "pick the target server"
+        if not self.query_one("#csv-import-tables", SelectionList).selected:
+            return "pick at least one table"
+        try:
+            plan.validate()
+        except UsageError as exc:
+            return str(exc)
+        return None
+
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    @on(Input.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _changed(self) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        problem = self._problem(self.build_plan())
+        error = self.query_one("#csv-import-error", Static)
+        error.update(problem or "")
+        error.display = problem is not None
+        self.query_one("#csv-import-start", Button).disabled = problem is not None
+        self.refresh_bindings()
+
+    @property
+    def can_start(self) -> bool:
+        return self._problem(self.build_plan()) is None
+
+    def action_start(self) -> None:
+        plan = self.build_plan()
+        if plan is not None and self._problem(plan) is None:
+            self.dismiss(plan)

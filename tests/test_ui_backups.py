@@ -1,0 +1,268 @@
+"""Pilot tests of the Backups tab at 80×24 on the real sandbox: list, details (the TOC), verify,
+drill, delete (y; the newest verified one only with `force` typed), restore with tables picked
+from the TOC, and the server node's pg_dumpall actions (a globals file, a cluster set).
+
+Backups are made by the real jobs (DumpJob, DumpallJob run in the test's loop), then the app
+lists them from the catalog as a user would see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import DataTable, Input, SelectionList
+
+from pgbackup_tui.core import catalog
+from pgbackup_tui.core.cluster_plans import DumpallPlan
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.dumpall import DumpallJob
+from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.core.verify import verify_backup
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.backup_details import BackupDetails
+from pgbackup_tui.ui.screens.cluster_restore_dialog import ClusterRestoreDialog
+from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.dumpall_dialog import DumpallDialog
+from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.screens.server_pick import ServerPick
+from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
+
+from uiutil import move_to, open_line, settle, socket_profile, write_config
+
+SIZE = (80, 24)
+CUSTOMERS = '"Sales & Ops".customers'
+
+
+def named(name: str):
+    return lambda text: text.removeprefix("[ ] ").removeprefix("[x] ").removeprefix("[-] ").split()[0] == name
+
+
+async def dump_shop(sandbox, **options):
+    target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+    result = await DumpJob(DumpPlan(target=target, dbname="shop", **options)).run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    return result.output_path
+
+
+async def wait_until(condition, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def open_backups_of(pilot, app: PgBackupApp, database: str | None = "shop") -> BackupsPane:
+    """Cursor on the database (or the server), Backups tab shown, its table focused."""
+    tree = app.query_one(ServerTree)
+    await open_line(pilot, tree, named("sandbox"))
+    if database is not None:
+        await move_to(pilot, tree, named(database))
+    else:
+        await move_to(pilot, tree, named("sandbox"))
+    await pilot.press("3")
+    await settle(pilot)
+    pane = app.query_one(BackupsPane)
+    pane.query_one(DataTable).focus()
+    await pilot.pause()
+    return pane
+
+
+def status_of(pane: BackupsPane, path) -> str:
+    return next(row.status for row in pane.rows if row.path == path)
+
+
+async def test_list_show_verify_and_delete_at_80x24(sandbox, home):
+    older = await dump_shop(sandbox)
+    newer = await dump_shop(sandbox)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app)
+        assert [row.path for row in pane.rows] == [newer, older]
+        screen = app.export_screenshot()
+        assert newer.name in screen and "complete" in screen  # badge and file name fit 80 columns
+
+        # enter: the details with the TOC's counts and the tables with their rows
+        await pilot.press("enter")
+        details = app.screen
+        assert isinstance(details, BackupDetails)
+        await settle(pilot)
+        counts = str(details.query_one("#details-counts").content)
+        assert "table" in counts and "index" in counts, counts
+        table = details.query_one(DataTable)
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert CUSTOMERS in names
+        assert str(table.get_row_at(names.index(CUSTOMERS))[1]) == "500"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, BackupDetails)
+
+        # v verifies the highlighted (newest) backup, in a worker; the badge follows
+        await pilot.press("v")
+        await settle(pilot)
+        await wait_until(lambda: status_of(pane, newer) == "verified")
+        assert catalog.entry_for(newer).status == "verified"
+
+        # Delete on the newest verified backup: the dialog says it is refused unless forced
+        await pilot.press("delete")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        assert "newest verified" in confirm.question and confirm.require_text == "force"
+        await pilot.press("y")
+        assert app.screen is confirm  # y alone does not do it
+        await pilot.press("escape")
+        assert newer.exists()
+
+        # x on the older, unverified one: a plain y deletes it, and only it
+        await pilot.press("down")
+        assert pane.selected_row().path == older
+        await pilot.press("x")
+        plain = app.screen
+        assert isinstance(plain, ConfirmScreen)
+        assert plain.require_text is None
+        await pilot.press("y")
+        await settle(pilot)
+        await wait_until(lambda: [row.path for row in pane.rows] == [newer])
+        assert not older.exists() and newer.exists()
+        assert app.profiles.profile("sandbox") is not None  # Delete here never touches the server
+
+
+async def test_forced_delete_of_the_newest_verified_backup(sandbox, home):
+    archive = await dump_shop(sandbox, schema_only=True)
+    entry = catalog.entry_for(archive)
+    catalog.record_check(entry, verify_backup(entry))
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app)
+        assert status_of(pane, archive) == "verified"
+        await pilot.press("x")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        await pilot.press(*"force")
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: pane.rows == [])
+    assert not archive.exists()
+
+
+async def test_drill_asks_the_server_and_records_the_result(sandbox, home):
+    archive = await dump_shop(sandbox, schema_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app)
+        await pilot.press("d")
+        pick = app.screen
+        assert isinstance(pick, ServerPick)
+        assert pick.chosen == "sandbox"  # the backup's own server by default
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: status_of(pane, archive) == "drilled", timeout=120)
+    manifest = catalog.entry_for(archive).manifest
+    assert manifest.verifications[-1].kind == "drill" and manifest.verifications[-1].ok
+    assert manifest.verifications[-1].details["dropped"] is True
+
+
+async def test_restore_picks_tables_from_the_toc(sandbox, home, fresh_db_name):
+    archive = await dump_shop(sandbox)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_backups_of(pilot, app)
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, RestoreDialog)
+        await settle(pilot)
+        picker = dialog.query_one("#toc-tables-list", SelectionList)
+        options = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
+        assert CUSTOMERS in options and "public.events" in options
+        picker.select(CUSTOMERS)
+        dialog.query_one("#target-db", Input).value = fresh_db_name
+        await pilot.pause()
+        plan = dialog.build_plan()
+        assert plan is not None and [str(t) for t in plan.tables] == [CUSTOMERS]
+        assert f"only 1 table(s) of the archive: {CUSTOMERS}" in str(dialog.query_one("#restore-summary").content)
+        dialog.query_one("#target-db", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: bool(app.jobs) and app.jobs[-1].state.is_final, timeout=120)
+        assert app.jobs[-1].state == JobState.SUCCEEDED, app.jobs[-1].result
+    assert archive.exists()
+    assert sandbox.psql('SELECT count(*) FROM "Sales & Ops".customers', fresh_db_name).strip() == "500"
+    assert sandbox.psql("SELECT to_regclass('public.events') IS NULL", fresh_db_name).strip() == "t"
+
+
+async def test_server_node_backs_up_roles_then_the_backups_tab_offers_a_cluster_restore(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, named("sandbox"))
+        await move_to(pilot, tree, named("sandbox"))
+        assert app.check_action("dumpall", ("globals",)) is True
+        await pilot.press("g")
+        dialog = app.screen
+        assert isinstance(dialog, DumpallDialog)
+        plan = dialog.build_plan()
+        assert plan.globals_only and not plan.with_role_passwords
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: bool(app.jobs) and app.jobs[-1].state.is_final, timeout=120)
+        job = app.jobs[-1]
+        assert job.kind == "dumpall" and job.state == JobState.SUCCEEDED, job.result
+        written = job.result.output_path
+
+        # the finished dumpall refreshed the Backups tab (server scope)
+        await pilot.press("3")
+        pane = app.query_one(BackupsPane)
+        await wait_until(lambda: any(row.path == written for row in pane.rows))
+        row = next(row for row in pane.rows if row.path == written)
+        assert row.is_cluster_file and "roles and tablespaces" in row.holds
+        pane.query_one(DataTable).focus()
+        assert pane.select_path(str(written))
+        await pilot.pause()
+        await pilot.press("r")
+        restore = app.screen
+        assert isinstance(restore, ClusterRestoreDialog) and restore.members is None
+        await pilot.press("escape")
+
+        # on a database, the whole-server keys are hidden
+        await move_to(pilot, tree, named("shop"))
+        assert app.check_action("dumpall", ("whole",)) is False
+
+
+async def test_a_cluster_set_is_one_row_with_its_members_under_it(sandbox, home):
+    target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+    result = await DumpallJob(DumpallPlan(target=target, set_format="custom", databases=("shop",))).run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app, database=None)
+        rows = pane.rows
+        set_index = next(i for i, row in enumerate(rows) if row.is_set)
+        member = rows[set_index + 1]
+        assert member.member and member.entry.database == "shop"
+        assert member.path.parent == rows[set_index].path
+        assert str(pane.query_one(DataTable).get_row_at(set_index + 1)[1]).startswith("  └ ")
+        pane.select_path(str(rows[set_index].path))
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, ClusterRestoreDialog) and dialog.members == ["shop"]
+        await pilot.press("escape")
+        await pilot.press("enter")
+        details = app.screen
+        assert isinstance(details, BackupDetails)
+        await settle(pilot)
+        table = details.query_one(DataTable)
+        assert str(table.get_row_at(0)[0]) == "shop"
