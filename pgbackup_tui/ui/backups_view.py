@@ -103,10 +103,11 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
     if dbname is not None:
         own_folder = own_folder / safe_path_part(dbname)
     mine = {e.path for e in belongs_to(entries, profile)}
+    sets = {e.path for e in entries if e.manifest is not None and e.manifest.kind == "cluster-set"}
     chosen: list[CatalogEntry] = []
     for entry in entries:
-        if is_csv_copy(entry.path.parent):
-            continue  # schema.sql of a CSV copy reads as a plain dump: it is part of the copy, not a backup
+        if entry.manifest is None and (entry.path.parent in sets or is_csv_copy(entry.path.parent)):
+            continue  # a set's globals.sql, a CSV copy's schema.sql: parts of those, not backups of their own
         if entry.manifest is None:
             if entry.path.is_relative_to(own_folder):
                 chosen.append(entry)

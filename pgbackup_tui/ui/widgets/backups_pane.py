@@ -123,10 +123,10 @@ class BackupsPane(Vertical):
     def _heading(self, count: int) -> str:
         if self.server is None:
             return "focus a server or database to see its backups"
-        scope = f"{self.dbname} on {self.server}" if self.dbname else f"server {self.server}"
+        scope = f"{self.dbname} on {self.server}" if self.dbname else self.server
         if count == 0:
             return f"no backups of {scope} yet (b backs up)"
-        return f"{count} backup{'s' if count != 1 else ''} of {scope} (enter: details)"
+        return f"{count} backup{'s' if count != 1 else ''} of {scope}; enter: details"
 
     @property
     def rows(self) -> list[BackupRow]:
