@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backups_parser(sub, _Parser)
 
+    from .commands.schedule_args import add_parser as add_schedule_parser
+
+    add_schedule_parser(sub, _Parser)
+
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
     restore.add_argument("archive", metavar="ARCHIVE")
     _add_source(restore)
@@ -182,6 +186,14 @@ def main(argv: list[str] | None = None) -> int:
             from .commands.backups import run_backups
 
             return run_backups(args)
+        if args.command == "run":
+            from .commands.schedule import run_run
+
+            return run_run(args)
+        if args.command == "schedule":
+            from .commands.schedule import run_schedule_command
+
+            return run_schedule_command(args)
         if args.command == "csv":
             from .commands.csv import run_csv_command
 

@@ -13,12 +13,16 @@ import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomli_w
 from psycopg.conninfo import conninfo_to_dict
 
 from . import paths
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .schedules import Schedule
 
 # Profile keys that map 1:1 onto libpq connection keywords.
 CONNECTION_KEYS = ("host", "port", "user", "dbname", "sslmode", "service")
@@ -159,6 +163,8 @@ class Config:
     path: Path | None = None
     # Binding id -> keys, e.g. {"app.backup": "B"}: remaps the TUI's keys (App.set_keymap).
     keymap: dict[str, str] = field(default_factory=dict)
+    # [schedules.NAME]: scheduled backups (schedules.py), in the file's order.
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
     def add_server(self, profile: ServerProfile, *, replace_existing: bool = False) -> None:
         validate_profile(profile)
@@ -199,7 +205,7 @@ def load_config(path: Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from None
 
-    unknown_top = sorted(set(raw) - {"servers", "keymap"})
+    unknown_top = sorted(set(raw) - {"servers", "keymap", "schedules"})
     if unknown_top:
         raise ConfigError(
             f"{path}: unknown top-level key(s) {', '.join(unknown_top)}; server profiles go under [servers.NAME] "
@@ -234,6 +240,10 @@ def load_config(path: Path | None = None) -> Config:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         config.servers[name] = profile
+    if "schedules" in raw:
+        from .schedules import schedules_from_toml  # here: schedules reads cron expressions (cronsim)
+
+        config.schedules = schedules_from_toml(raw["schedules"], path, set(config.servers))
     return config
 
 
@@ -243,6 +253,8 @@ def save_config(config: Config, path: Path | None = None) -> Path:
     document: dict = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
     if config.keymap:
         document["keymap"] = dict(config.keymap)
+    if config.schedules:
+        document["schedules"] = {name: schedule.to_toml() for name, schedule in config.schedules.items()}
     paths.write_private_file(path, tomli_w.dumps(document).encode("utf-8"))
     config.path = path
     return path

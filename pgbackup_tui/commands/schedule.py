@@ -1,0 +1,204 @@
+"""`pgbackup-tui run NAME` and `pgbackup-tui schedule add|list|remove|install|uninstall|next|url`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import UTC, datetime
+
+from ..core import crontab
+from ..core.config import Config, load_config, save_config
+from ..core.errors import EXIT_OK, UsageError
+from ..core.identifiers import printable
+from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
+from .dump_restore import Reporter
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """One run of a schedule: one summary line (stdout on success, stderr otherwise), or --json."""
+    from ..core.schedule_run import run_schedule
+
+    config = load_config()
+    reporter = Reporter(args.progress)
+    report = run_schedule(config, args.name, listener=reporter)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    elif report.status == "succeeded":
+        print(printable(report.summary))
+    else:
+        print(printable(f"pgbackup-tui: {report.summary}"), file=sys.stderr)
+    for line in report.notices:
+        if not args.json:
+            print(printable(f"pgbackup-tui: {line}"), file=sys.stderr)
+    return report.exit_code
+
+
+def _schedule_from_args(args: argparse.Namespace) -> Schedule:
+    what = args.what or "database"
+    if what == "database" and len(args.db) != 1:
+        raise UsageError("--db DB names the database to dump (once), or pick --cluster, --globals-only, "
+                         "--roles-only or --set")
+    dumpall = what != "database"
+    return Schedule(
+        name=args.name, server=args.server, cron=args.cron, what=what,
+        database=None if dumpall else args.db[0], format="custom" if dumpall else args.format,
+        tables=tuple(args.table), schemas=tuple(args.schema), exclude_tables=tuple(args.exclude_table),
+        jobs=args.jobs, compress=args.compress, schema_only=args.schema_only, data_only=args.data_only,
+        no_owner=args.no_owner, no_privileges=args.no_privileges,
+        set_format=args.format if what == "set" else "custom", databases=tuple(args.db) if dumpall else (),
+        with_role_passwords=args.with_role_passwords, keep_last=args.keep_last, keep_days=args.keep_days,
+        keep_verified=not args.no_keep_verified, verify=args.verify, drill=args.drill,
+        on_failure=args.on_failure, on_success=args.on_success, notify=tuple(args.notify),
+        notify_on_success=args.notify_on_success)
+
+
+def _add(args: argparse.Namespace) -> int:
+    config = load_config()
+    schedule = _schedule_from_args(args)
+    put_schedule(config, schedule, replace_existing=args.replace)
+    path = save_config(config)
+    nxt = next_runs(schedule.cron, datetime.now(UTC))[0]
+    print(printable(f"schedule {schedule.name} saved in {path}; next run {nxt:%Y-%m-%d %H:%M %Z}"))
+    print("pgbackup-tui: cron runs it once you run `pgbackup-tui schedule install`", file=sys.stderr)
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace) -> int:
+    config = load_config()
+    find_schedule(config, args.name)
+    del config.schedules[args.name]
+    path = save_config(config)
+    print(printable(f"schedule {args.name} removed from {path}"))
+    print("pgbackup-tui: run `pgbackup-tui schedule install` to take it out of your crontab too", file=sys.stderr)
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..core.schedule_run import read_last_run
+    from ..core.schedule_view import schedule_row
+
+    config = load_config()
+    now = datetime.now(UTC)
+    rows = [schedule_row(s, read_last_run(s.name), now) for s in config.schedules.values()]
+    if args.json:
+        print(json.dumps([{"name": r.name, "cron": r.cron, "what": r.what, "server": r.server,
+                           "next_run": r.next_at.isoformat() if r.next_at else None, "retention": r.retention,
+                           "last_run": r.last} for r in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no schedules yet (pgbackup-tui schedule add)", file=sys.stderr)
+    for r in rows:
+        last = f"{r.badge} {r.last_text}" if r.last else "never run"
+        print(printable(f"{r.name}  {r.cron:<15}  {r.server}: {r.what}  next {r.next_text}  last {last}  "
+                        f"{r.retention}"))
+    return EXIT_OK
+
+
+def _next(args: argparse.Namespace) -> int:
+    from ..core.schedule_view import clock_text, relative, server_zone
+
+    config = load_config()
+    chosen = [find_schedule(config, args.name)] if args.name else list(config.schedules.values())
+    if args.count < 1:
+        raise UsageError("--count must be 1 or more")
+    now = datetime.now(UTC)
+    zone = local_zone()
+    zones = {s.server: server_zone(config, s.server) for s in chosen}
+    data = []
+    for schedule in chosen:
+        server_tz, server_tz_name = zones[schedule.server]
+        runs = next_runs(schedule.cron, now, args.count, zone)
+        data.append({"name": schedule.name, "cron": schedule.cron, "local_zone": str(zone),
+                     "server_zone": server_tz_name, "runs": [
+                         {"at": r.isoformat(), "server_time": r.astimezone(server_tz).isoformat() if server_tz
+                          else None} for r in runs]})
+        if args.json:
+            continue
+        print(printable(f"{schedule.name} ({schedule.cron}, local zone {zone}; server {schedule.server}: "
+                        f"{server_tz_name})"))
+        for r in runs:
+            there = f" = {clock_text(r, server_tz)} on the server" if server_tz else ""
+            print(printable(f"  {clock_text(r, zone)} ({relative(r, now)}){there}"))
+    if args.json:
+        print(json.dumps(data, indent=2))
+    return EXIT_OK
+
+
+def _install(args: argparse.Namespace, remove: bool) -> int:
+    config = load_config()
+    if args.systemd or not crontab.crontab_available():
+        return _systemd(config, args, remove)
+    if args.print:
+        for line in ([] if remove else crontab.crontab_block(config)):
+            print(line)
+        return EXIT_OK
+    before, after = crontab.uninstall() if remove else crontab.install(config)
+    if before == after:
+        print("the crontab already says this: nothing changed", file=sys.stderr)
+    elif remove:
+        print("the pgbackup-tui block was removed from your crontab", file=sys.stderr)
+    else:
+        print(f"{len(config.schedules)} schedule(s) written into your crontab:", file=sys.stderr)
+        for line in crontab.crontab_block(config):
+            print(line)
+    return EXIT_OK
+
+
+def _systemd(config: Config, args: argparse.Namespace, remove: bool) -> int:
+    folder = crontab.systemd_user_dir()
+    if not args.systemd:
+        print(f"pgbackup-tui: no `{' '.join(crontab.crontab_argv())}` here: these are the crontab lines, and the "
+              f"same as systemd user units (`schedule install --systemd` writes them to {folder})", file=sys.stderr)
+        for line in crontab.crontab_block(config):
+            print(line)
+    if remove:
+        config.schedules = {}
+    units = crontab.systemd_units(config)
+    if not args.systemd or args.print:
+        for name, text in units.items():
+            print(f"# {folder / name}\n{text}")
+        return EXIT_OK
+    written = crontab.write_systemd_units(config, folder)
+    for path in written:
+        print(path)
+    timers = " ".join(p.name for p in written if p.suffix == ".timer")
+    if timers:
+        print(f"pgbackup-tui: now run: systemctl --user daemon-reload && systemctl --user enable --now {timers}",
+              file=sys.stderr)
+    else:
+        print("pgbackup-tui: our units were removed; run: systemctl --user daemon-reload", file=sys.stderr)
+    return EXIT_OK
+
+
+def _url(args: argparse.Namespace) -> int:
+    from ..core.notify import save_url
+    from ..core.schedules import SCHEDULE_NAME
+
+    if not SCHEDULE_NAME.match(args.name):
+        raise UsageError(f"{args.name!r}: a URL's name is letters, digits, '_', '-', '.'")
+    url = getpass.getpass(f"apprise URL for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline()
+    url = url.strip()
+    if not url:
+        raise UsageError("no URL given on stdin")
+    path = save_url(args.name, url)
+    print(printable(f"URL {args.name} saved in {path} (0600); name it in a schedule: notify = [\"{args.name}\"]"))
+    return EXIT_OK
+
+
+def run_schedule_command(args: argparse.Namespace) -> int:
+    command = args.schedule_command
+    if command == "add":
+        return _add(args)
+    if command == "list":
+        return _list(args)
+    if command == "remove":
+        return _remove(args)
+    if command in ("install", "uninstall"):
+        return _install(args, remove=command == "uninstall")
+    if command == "next":
+        return _next(args)
+    if command == "url":
+        return _url(args)
+    raise UsageError(f"unknown schedule command {command!r}")

@@ -1,0 +1,75 @@
+"""The `schedule` and `run` subcommands' arguments (cli.py builds its parser from this: no engine imports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FORMATS = ("custom", "directory", "tar", "plain")
+
+
+def add_parser(sub: Any, parser_class: type) -> None:
+    """`schedule ...` and `run NAME` (cli.py calls this)."""
+    run = sub.add_parser("run", help="run a schedule now, headless (what cron runs): backup, checks, retention")
+    run.add_argument("name", metavar="NAME")
+    run.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    run.add_argument("--progress", choices=("auto", "plain", "jsonl", "none"), default="none",
+                     help="the job's log and progress on stderr (default none: one summary line)")
+
+    schedule = sub.add_parser("schedule", help="scheduled backups: add, list, remove, install into cron, next runs")
+    ssub = schedule.add_subparsers(dest="schedule_command", required=True, parser_class=parser_class)
+    add = ssub.add_parser("add", help="add a schedule to config.toml (then: schedule install)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--server", required=True, metavar="NAME", help="a saved server profile")
+    add.add_argument("--cron", required=True, metavar="EXPR", help='when, as cron writes it, e.g. "30 2 * * *"')
+    what = add.add_mutually_exclusive_group()
+    what.add_argument("--cluster", dest="what", action="store_const", const="cluster",
+                      help="pg_dumpall of the whole server")
+    what.add_argument("--globals-only", dest="what", action="store_const", const="globals",
+                      help="pg_dumpall --globals-only")
+    what.add_argument("--roles-only", dest="what", action="store_const", const="roles", help="pg_dumpall --roles-only")
+    what.add_argument("--set", dest="what", action="store_const", const="set",
+                      help="a cluster set: globals + one archive per database")
+    add.add_argument("--db", action="append", default=[], metavar="DB",
+                     help="the database to dump (with --set: a member, repeatable)")
+    add.add_argument("--table", action="append", default=[], metavar="QNAME")
+    add.add_argument("--schema", action="append", default=[], metavar="NAME")
+    add.add_argument("--exclude-table", action="append", default=[], metavar="QNAME")
+    add.add_argument("--format", choices=FORMATS, default="custom",
+                     help="pg_dump's format (with --set: custom or directory)")
+    add.add_argument("--jobs", type=int, default=1)
+    add.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
+    only = add.add_mutually_exclusive_group()
+    only.add_argument("--schema-only", action="store_true")
+    only.add_argument("--data-only", action="store_true")
+    add.add_argument("--no-owner", action="store_true")
+    add.add_argument("--no-privileges", action="store_true")
+    add.add_argument("--with-role-passwords", action="store_true")
+    add.add_argument("--keep-last", type=int, metavar="N", help="keep the N newest backups of this schedule")
+    add.add_argument("--keep-days", type=int, metavar="D", help="keep the backups of the last D days")
+    add.add_argument("--no-keep-verified", action="store_true",
+                     help="let retention delete the newest verified backup too (default: always kept)")
+    add.add_argument("--verify", action="store_true", help="verify each new backup")
+    add.add_argument("--drill", action="store_true", help="drill each new backup (a restore into a scratch db)")
+    add.add_argument("--on-failure", metavar="CMD", help="a shell command run when a run fails")
+    add.add_argument("--on-success", metavar="CMD", help="a shell command run when a run succeeds")
+    add.add_argument("--notify", action="append", default=[], metavar="URLNAME",
+                     help="a notification URL's name in notify.toml (repeatable; see schedule url)")
+    add.add_argument("--notify-on-success", action="store_true", help="notify on success too")
+    add.add_argument("--replace", action="store_true", help="replace a schedule of that name")
+    listing = ssub.add_parser("list", help="schedules with their next and last run")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    remove = ssub.add_parser("remove", help="remove a schedule from config.toml (then: schedule install)")
+    remove.add_argument("name", metavar="NAME")
+    for name, text in (("install", "write the schedules into your crontab (a marked block; your lines are kept)"),
+                       ("uninstall", "remove the block from your crontab")):
+        one = ssub.add_parser(name, help=text)
+        one.add_argument("--systemd", action="store_true",
+                         help="systemd user timers instead (written to ~/.config/systemd/user)")
+        one.add_argument("--print", action="store_true", help="only print what would be written")
+    nxt = ssub.add_parser("next", help="next run times, local and in the server's time zone")
+    nxt.add_argument("name", metavar="NAME", nargs="?")
+    nxt.add_argument("--count", type=int, default=3, help="how many (default 3)")
+    nxt.add_argument("--json", action="store_true", help="print JSON")
+    url = ssub.add_parser("url", help="store a notification URL under a name in notify.toml (read from stdin, "
+                                      "never from argv)")
+    url.add_argument("name", metavar="URLNAME")

@@ -1,0 +1,200 @@
+"""Putting schedules where the system runs them: a marked block in the user's crontab, or systemd units.
+
+The block sits between BEGIN and END; install replaces only that block (in place, or appended
+at the end), so lines of the user's own are kept byte for byte, and installing twice changes
+nothing. Each line runs `<python> -m pgbackup_tui run NAME` with the absolute path of this
+interpreter (the virtualenv's, not resolved through its symlink), with PGBACKUP_TUI_HOME when set
+and a PATH that finds the client tools, inline (an assignment line in a crontab would also change
+the user's own lines after it). stdout goes to /dev/null: cron mails what a run prints on stderr,
+which is the one error line of a failed run.
+
+The crontab command is `crontab`, or what PGBACKUP_TUI_CRONTAB says (e.g. `crontab -u postgres`,
+for root installing another user's schedules; the tests point it at a throwaway user's crontab).
+Where there is no crontab: the same commands as a systemd user timer + service per schedule.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import paths
+from .config import Config
+from .errors import UsageError
+from .schedules import DAY_NAMES, Schedule, check_cron, cron_fields
+
+BEGIN = "# >>> pgbackup-tui schedules >>>"
+END = "# <<< pgbackup-tui schedules <<<"
+NOTE = "# written by `pgbackup-tui schedule install`; edits between these markers are replaced"
+CRONTAB_ENV = "PGBACKUP_TUI_CRONTAB"
+BASE_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+UNIT_PREFIX = "pgbackup-tui-"
+
+
+def crontab_argv() -> list[str]:
+    return shlex.split(os.environ.get(CRONTAB_ENV) or "crontab")
+
+
+def crontab_available() -> bool:
+    argv = crontab_argv()
+    return bool(argv) and shutil.which(argv[0]) is not None
+
+
+def executable() -> list[str]:
+    """How cron starts us: this interpreter's absolute path (not resolved: a venv's python is a symlink)."""
+    return [str(Path(sys.executable).absolute()), "-m", "pgbackup_tui"]
+
+
+def tools_path() -> str:
+    """PATH for scheduled runs: the folders of PATH that hold pg_dump (pgtools also looks in
+    /usr/lib/postgresql/*/bin and the profiles' bin_dir), then the system's own."""
+    found = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if folder and folder not in found and (Path(folder) / "pg_dump").exists():
+            found.append(folder)
+    return os.pathsep.join(found + [f for f in BASE_PATH if f not in found])
+
+
+def environment() -> dict[str, str]:
+    env = {}
+    home = os.environ.get(paths.HOME_ENV)
+    if home:
+        env[paths.HOME_ENV] = str(Path(home).expanduser().absolute())
+    env["PATH"] = tools_path()
+    return env
+
+
+def command_line(schedule: Schedule) -> str:
+    """The shell command that runs `schedule` (cron's % escaped: cron reads it as a newline)."""
+    assignments = [f"{key}={shlex.quote(value)}" for key, value in environment().items()]
+    argv = [*executable(), "run", schedule.name]
+    text = " ".join([*assignments, *(shlex.quote(a) for a in argv), ">/dev/null"])
+    return text.replace("%", "\\%")
+
+
+def crontab_block(config: Config) -> list[str]:
+    """The lines of the marked block for every schedule in `config` (empty: no block at all)."""
+    if not config.schedules:
+        return []
+    lines = [BEGIN, NOTE]
+    for schedule in config.schedules.values():
+        lines.append(f"{schedule.cron.strip()} {command_line(schedule)}")
+    lines.append(END)
+    return lines
+
+
+def merge(existing: str, block: list[str]) -> str:
+    """`existing` crontab text with our block replaced by `block` (removed when empty); other lines kept."""
+    lines = existing.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == BEGIN), None)
+    if start is not None:
+        end = next((i for i in range(start, len(lines)) if lines[i].strip() == END), None)
+        if end is None:
+            raise UsageError(f"the crontab has our start marker but no end marker ({END!r}); fix it with crontab -e")
+        lines[start:end + 1] = block
+    else:
+        lines += block
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def read_crontab() -> str:
+    """The user's crontab ('' when they have none)."""
+    argv = crontab_argv()
+    done = subprocess.run([*argv, "-l"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        if "no crontab for" in done.stderr:
+            return ""
+        raise UsageError(f"{shlex.join(argv)} -l failed: {done.stderr.strip() or done.returncode}")
+    return done.stdout
+
+
+def write_crontab(text: str) -> None:
+    argv = crontab_argv()
+    done = subprocess.run([*argv, "-"], input=text, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise UsageError(f"{shlex.join(argv)} refused the new crontab: {done.stderr.strip() or done.returncode}")
+
+
+def install(config: Config) -> tuple[str, str]:
+    """Write the block; (crontab before, after). Nothing is written when nothing changes."""
+    before = read_crontab()
+    after = merge(before, crontab_block(config))
+    if after != before:
+        write_crontab(after)
+    return before, after
+
+
+def uninstall() -> tuple[str, str]:
+    before = read_crontab()
+    after = merge(before, [])
+    if after != before:
+        write_crontab(after)
+    return before, after
+
+
+# -- systemd ---------------------------------------------------------------------------------------
+def systemd_user_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "systemd" / "user"
+
+
+def _values(values: set[int], full: range, width: int = 0) -> str:
+    if set(values) >= set(full):
+        return "*"
+    return ",".join(f"{v:0{width}d}" for v in sorted(values))
+
+
+def on_calendar(expression: str) -> list[str]:
+    """systemd OnCalendar= lines equal to a cron expression. Cron ORs a restricted day-of-month
+    with a restricted day-of-week; systemd ANDs them: then two lines (a timer fires on either)."""
+    text = check_cron(expression)
+    minutes, hours, days, months, weekdays = cron_fields(text)
+    when = f"{_values(hours, range(24), 2)}:{_values(minutes, range(60), 2)}:00"
+    month = _values(months, range(1, 13), 2)
+    dom = _values(days, range(1, 32), 2)
+    dow = "" if set(weekdays) >= set(range(7)) else ",".join(DAY_NAMES[d] for d in sorted(weekdays)) + " "
+    dom_field, dow_field = text.split()[2], text.split()[4]
+    if dom_field.startswith("*") or dow_field.startswith("*"):
+        return [f"{dow}*-{month}-{dom} {when}"]
+    return [f"*-{month}-{dom} {when}", f"{dow}*-{month}-* {when}"]
+
+
+def _systemd_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd_units(config: Config) -> dict[str, str]:
+    """File name -> text of a .service and a .timer per schedule."""
+    units = {}
+    env = " ".join(_systemd_quote(f"{k}={v}") for k, v in environment().items())
+    for schedule in config.schedules.values():
+        base = f"{UNIT_PREFIX}{schedule.name}"
+        exec_start = " ".join(_systemd_quote(a) for a in [*executable(), "run", schedule.name])
+        units[f"{base}.service"] = (
+            f"[Unit]\nDescription=pgbackup-tui schedule {schedule.name}\n\n"
+            f"[Service]\nType=oneshot\nEnvironment={env}\nExecStart={exec_start}\n")
+        calendars = "".join(f"OnCalendar={line}\n" for line in on_calendar(schedule.cron))
+        units[f"{base}.timer"] = (
+            f"[Unit]\nDescription=pgbackup-tui schedule {schedule.name} ({schedule.cron})\n\n"
+            f"[Timer]\n{calendars}Persistent=true\n\n[Install]\nWantedBy=timers.target\n")
+    return units
+
+
+def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path]:
+    """Write the units (0600) into the user's unit dir; remove ours of schedules that are gone."""
+    folder = folder or systemd_user_dir()
+    units = systemd_units(config)
+    written = []
+    for name, text in units.items():
+        path = folder / name
+        paths.write_private_file(path, text.encode("utf-8"))
+        written.append(path)
+    if folder.exists():
+        for stale in folder.glob(f"{UNIT_PREFIX}*"):
+            if stale.name not in units and stale.suffix in (".service", ".timer"):
+                stale.unlink()
+    return written

@@ -1,0 +1,157 @@
+"""Telling someone how a scheduled run went: a command hook, and notification URLs through apprise.
+
+Hooks: `on_failure` / `on_success` in the schedule are shell commands (run by /bin/sh, like a
+crontab line) with PGBACKUP_TUI_SCHEDULE, PGBACKUP_TUI_STATUS, PGBACKUP_TUI_ERROR (the one error
+line, empty on success), PGBACKUP_TUI_LOG (the job's log), PGBACKUP_TUI_JOB and PGBACKUP_TUI_BACKUP
+in their environment. They get HOOK_TIMEOUT_S seconds.
+
+URLs: apprise's one scheme for all (mailto://, slack://, tgram://, discord://, json://...). They
+often carry a token or a password, so they follow the rule for passwords: never in config.toml,
+argv or a log. A schedule names them (`notify = ["ops"]`); the URL itself is read at send time
+  1. from the environment variable PGBACKUP_TUI_NOTIFY_<NAME> (upper case, '-' and '.' as '_'),
+     for a secrets manager or a systemd credential, else
+  2. from `notify.toml` in the config dir (`[urls]` ops = "..."), which must be 0600 (we refuse
+     to read it when others can), kept apart from config.toml so that config can be shared.
+Apprise's own log (which may print a URL) is silenced; a failure is reported by name only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import ConfigError
+
+HOOK_TIMEOUT_S = 120
+NOTIFY_FILE = "notify.toml"
+ENV_PREFIX = "PGBACKUP_TUI_NOTIFY_"
+
+
+def notify_file() -> Path:
+    return paths.config_dir() / NOTIFY_FILE
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def read_urls(path: Path | None = None) -> dict[str, str]:
+    """The URLs of notify.toml by name ({} when there is none); ConfigError for a file others can read."""
+    path = path or notify_file()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return {}
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path}: others can read it (mode {stat.S_IMODE(mode):o}) and it holds notification "
+                          f"secrets; run chmod 600 {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}; fix the file") from None
+    urls = raw.get("urls", {})
+    if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
+        raise ConfigError(f'{path}: [urls] maps names to apprise URLs, e.g. ops = "mailto://..."')
+    return dict(urls)
+
+
+def save_url(name: str, url: str, path: Path | None = None) -> Path:
+    """Add or replace one URL in notify.toml (0600, written atomically)."""
+    import tomli_w
+
+    path = path or notify_file()
+    urls = read_urls(path)
+    urls[name] = url
+    paths.write_private_file(path, tomli_w.dumps({"urls": urls}).encode("utf-8"))
+    return path
+
+
+def url_for(name: str, urls: dict[str, str]) -> str | None:
+    return os.environ.get(env_name(name)) or urls.get(name)
+
+
+@dataclass
+class Outcome:
+    """What a run tells: the schedule, how it ended, and where to look."""
+
+    schedule: str
+    status: str  # succeeded | failed | cancelled
+    error: str = ""
+    log_path: Path | None = None
+    job_id: str = ""
+    backup: str = ""
+    lines: list[str] = field(default_factory=list)  # what the run did, for a notification's body
+
+    @property
+    def title(self) -> str:
+        return f"pgbackup-tui: schedule {self.schedule} {self.status}"
+
+    @property
+    def body(self) -> str:
+        parts = [self.error] if self.error else []
+        parts += self.lines
+        if self.log_path:
+            parts.append(f"log: {self.log_path}")
+        return "\n".join(parts) or self.title
+
+
+def run_hook(command: str, outcome: Outcome) -> str | None:
+    """Run a hook command; None if it succeeded, else one line saying how it failed."""
+    env = dict(os.environ)
+    env.update(PGBACKUP_TUI_SCHEDULE=outcome.schedule, PGBACKUP_TUI_STATUS=outcome.status,
+               PGBACKUP_TUI_ERROR=outcome.error, PGBACKUP_TUI_LOG=str(outcome.log_path or ""),
+               PGBACKUP_TUI_JOB=outcome.job_id, PGBACKUP_TUI_BACKUP=outcome.backup)
+    try:
+        done = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=HOOK_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return f"the hook did not finish in {HOOK_TIMEOUT_S} s and was stopped"
+    except OSError as exc:
+        return f"the hook could not start: {exc.strerror or exc}"
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
+        return f"the hook exited {done.returncode}" + (f": {said[-1]}" if said else "")
+    return None
+
+
+def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
+    """Send `outcome` to each named URL; one line per name (sent, or why not), never the URL."""
+    if not names:
+        return []
+    try:
+        urls = read_urls()
+    except ConfigError as exc:
+        return [f"notifications not sent: {exc}"]
+    import apprise
+
+    # Apprise logs URLs (and so their secrets) in some of its messages: keep its log out of ours.
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.propagate = False
+    apprise_log.addHandler(logging.NullHandler())
+    report = []
+    for name in names:
+        url = url_for(name, urls)
+        if url is None:
+            report.append(f"notification '{name}' not sent: no URL named '{name}' in {notify_file()} "
+                          f"or {env_name(name)}")
+            continue
+        sender = apprise.Apprise()
+        if not sender.add(url):
+            report.append(f"notification '{name}' not sent: apprise does not understand its URL (check it in "
+                          f"{notify_file()})")
+            continue
+        try:
+            ok = bool(sender.notify(title=outcome.title, body=outcome.body))
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not hide the run's own result
+            ok = False
+            report.append(f"notification '{name}' failed ({type(exc).__name__})")
+            continue
+        report.append(f"notification '{name}' sent" if ok else f"notification '{name}' failed to send")
+    return report

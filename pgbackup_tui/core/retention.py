@@ -1,0 +1,93 @@
+"""Retention for scheduled backups: which of a schedule's backups to keep, and deleting the rest.
+
+Only backups the schedule made are considered: their manifest records the schedule's name
+(`"schedule": NAME`, written after the run, see schedule_run.py). A backup is kept when any
+rule keeps it:
+  - `keep_last` N: the N newest;
+  - `keep_days` D: made in the last D days;
+  - `keep_verified` (default on): the newest verified (or drilled) one, so that the backup a DBA
+    would restore from is never the one deleted (catalog_ops.delete refuses it too, across every
+    backup of the database, not only the schedule's).
+No rule at all keeps everything. Retention runs only after a run that succeeded: a failed run
+deletes nothing. Missing and incomplete entries are neither counted nor touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from . import catalog
+from .catalog import CatalogEntry
+from .catalog_ops import delete
+from .errors import UsageError
+from .schedules import Schedule
+
+SCHEDULE_KEY = "schedule"
+TRUSTED = ("verified", "drilled")
+
+
+@dataclass
+class RetentionResult:
+    kept: list[CatalogEntry] = field(default_factory=list)
+    deleted: list[CatalogEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return f"retention kept {len(self.kept)}, deleted {len(self.deleted)}"
+
+
+def made_by(schedule_name: str, entries: list[CatalogEntry]) -> list[CatalogEntry]:
+    """The schedule's backups that are there (newest first)."""
+    mine = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule_name
+            and e.status not in ("missing", "incomplete")]
+    return sorted(mine, key=lambda e: e.created_at, reverse=True)
+
+
+def _created(entry: CatalogEntry) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(entry.created_at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def choose(schedule: Schedule, mine: list[CatalogEntry], now: datetime) -> tuple[list[CatalogEntry], list[str]]:
+    """The entries of `mine` (newest first) that retention would delete, and why others are kept."""
+    if schedule.keep_last is None and schedule.keep_days is None:
+        return [], []
+    keep: set[int] = set()
+    notes = []
+    if schedule.keep_last is not None:
+        keep.update(range(min(schedule.keep_last, len(mine))))
+    if schedule.keep_days is not None:
+        since = now - timedelta(days=schedule.keep_days)
+        for index, entry in enumerate(mine):
+            created = _created(entry)
+            if created is None or created >= since:  # an unreadable time is never a reason to delete
+                keep.add(index)
+    if schedule.keep_verified:
+        trusted = next((i for i, e in enumerate(mine) if e.status in TRUSTED), None)
+        if trusted is not None and trusted not in keep:
+            keep.add(trusted)
+            notes.append(f"kept {mine[trusted].id}: the newest verified backup of this schedule")
+    return [e for i, e in enumerate(mine) if i not in keep], notes
+
+
+def apply_retention(schedule: Schedule, now: datetime | None = None) -> RetentionResult:
+    """Delete what `choose` picks; a backup delete() refuses (the database's newest verified) is kept."""
+    now = now or datetime.now(UTC)
+    entries = catalog.scan()
+    mine = made_by(schedule.name, entries)
+    doomed, notes = choose(schedule, mine, now)
+    result = RetentionResult(notes=notes)
+    for entry in doomed:
+        try:
+            delete(entry, entries, force=not schedule.keep_verified)
+        except (UsageError, OSError) as exc:
+            result.notes.append(f"kept {entry.id}: {exc}")
+            continue
+        result.deleted.append(entry)
+    result.kept = [e for e in mine if e not in result.deleted]
+    return result

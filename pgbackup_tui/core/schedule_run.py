@@ -1,0 +1,267 @@
+"""One run of a schedule (`pgbackup-tui run NAME`, from cron, a systemd timer or the TUI's Run now).
+
+1. Take the schedule's lock (flock on `state/schedules/NAME.lock`, held for the whole run): a
+   second run while one is going exits at once with a line naming the running job (ScheduleBusy,
+   exit 2: nothing was run, and the running one will report itself). A run whose front was
+   killed leaves its job running in the job's runner: that job counts as running too.
+2. Start the dump / dumpall in a job runner like any other front does (core/runner.py) and follow
+   it: the run is listed in `pgbackup-tui jobs list` and in the TUI's Jobs tab, and has its log.
+3. On success: record the schedule's name in the backup's manifest (retention keeps to its own
+   backups), verify and / or drill it if asked, then apply retention (retention.py).
+   Anything failing: nothing is deleted.
+4. Tell: the hooks and notification URLs (notify.py); record the run in `state/schedules/NAME.json`
+   (what the TUI's Schedules tab shows as the last run), and add what happened after the job to
+   the job's own log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import catalog, job_store, paths
+from .config import Config
+from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
+from .formatting import human_bytes
+from .job_follow import JobFollower, unwritable_state_message
+from .jobs import JobEvent, JobState
+from .manifest import load_manifest, manifest_path, now_iso, save_manifest
+from .notify import Outcome, run_hook, send
+from .retention import SCHEDULE_KEY, apply_retention
+from .schedules import Schedule, build_plan, find_schedule
+
+
+class ScheduleBusy(PgBackupError):
+    """Another run of the same schedule is going: this one did nothing."""
+
+
+@dataclass
+class RunReport:
+    """What one run did; `pgbackup-tui run --json` prints it, state/schedules/NAME.json keeps the last one."""
+
+    schedule: str
+    status: str = "running"  # running | succeeded | failed | cancelled
+    exit_code: int = EXIT_OK
+    message: str = ""
+    started_at: str = ""
+    finished_at: str | None = None
+    job_id: str | None = None
+    log_path: str | None = None
+    backup_id: str | None = None
+    backup_path: str | None = None
+    bytes: int = 0
+    duration_s: float = 0.0
+    checks: list[str] = field(default_factory=list)  # "verified", "drilled"
+    deleted: list[str] = field(default_factory=list)  # ids retention deleted
+    kept: int | None = None
+    notices: list[str] = field(default_factory=list)  # retention notes, hooks, notifications
+
+    def fail(self, message: str, exit_code: int = EXIT_FAILED, status: str = "failed") -> None:
+        self.status, self.message, self.exit_code = status, message, exit_code
+
+    @property
+    def summary(self) -> str:
+        """The one line `run` prints."""
+        job = f" (job {self.job_id})" if self.job_id else ""
+        if self.status != "succeeded":
+            return f"{self.schedule}: {self.status}: {self.message}{job}"
+        parts = [f"backup {self.backup_id} {self.backup_path} ({human_bytes(self.bytes)} in {self.duration_s:.1f}s)"]
+        parts += self.checks
+        if self.kept is not None:
+            parts.append(f"retention kept {self.kept}, deleted {len(self.deleted)}")
+        return f"{self.schedule}: succeeded: " + "; ".join(parts) + job
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- the schedule's state: its lock and its last run -------------------------------------------------
+def schedules_state_dir() -> Path:
+    return paths.ensure_private_dir(paths.state_dir() / "schedules")
+
+
+def last_run_path(name: str) -> Path:
+    return paths.state_dir() / "schedules" / f"{name}.json"
+
+
+def read_last_run(name: str) -> dict[str, Any] | None:
+    """The last (or current) run of schedule `name` as recorded, or None."""
+    try:
+        data = json.loads(last_run_path(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_last_run(report: RunReport, **extra: Any) -> None:
+    body = json.dumps(report.to_json() | extra, indent=2).encode("utf-8")
+    paths.write_private_file(schedules_state_dir() / f"{report.schedule}.json", body)
+
+
+def _busy_line(name: str, last: dict[str, Any] | None) -> str:
+    job = (last or {}).get("job_id")
+    since = (last or {}).get("started_at") or "?"
+    if job:
+        return (f"schedule '{name}' is already running: job {job}, started {since} (pgbackup-tui jobs show {job}); "
+                "this run did nothing")
+    return f"schedule '{name}' is already running (starting, pid {(last or {}).get('pid', '?')}); this run did nothing"
+
+
+@contextlib.contextmanager
+def schedule_lock(name: str) -> Iterator[None]:
+    """Hold schedule `name`'s lock, or raise ScheduleBusy naming the run that holds it."""
+    fd = os.open(schedules_state_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScheduleBusy(_busy_line(name, read_last_run(name))) from None
+        last = read_last_run(name)
+        job = (last or {}).get("job_id")
+        if last and last.get("status") == "running" and job and job_store.runner_alive(job_store.job_dir(job)):
+            raise ScheduleBusy(_busy_line(name, last))  # its front was killed; its job goes on
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- the run --------------------------------------------------------------------------------------------
+Listener = Callable[[JobEvent], None]
+
+
+def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
+                 now: Callable[[], datetime] | None = None) -> RunReport:
+    """Run schedule `name` once (see the module docstring); ScheduleBusy if it is running already."""
+    schedule = find_schedule(config, name)
+    with schedule_lock(name):
+        report = RunReport(schedule=name, started_at=now_iso())
+        _write_last_run(report, pid=os.getpid())
+        try:
+            _run(config, schedule, report, listener, now)
+        except KeyboardInterrupt:
+            report.fail("cancelled", EXIT_CANCELLED, "cancelled")
+        except PgBackupError as exc:
+            # Before the job (a profile gone, no password) or after it (verify, drill): a failed run.
+            report.fail(str(exc), exc.exit_code if report.job_id is None else EXIT_FAILED)
+        report.finished_at = now_iso()
+        _tell(schedule, report)
+        _write_last_run(report)
+        _append_to_log(report)
+    return report
+
+
+def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listener | None,
+         now: Callable[[], datetime] | None) -> None:
+    from .connect import target_from_profile
+    from .plans import DumpPlan
+    from .runner import start_job
+
+    target = target_from_profile(config.server(schedule.server))
+    plan = build_plan(schedule, target)
+    kind = "dump" if isinstance(plan, DumpPlan) else "dumpall"
+    title = f"schedule {schedule.name}: {kind} {schedule.describe} on {schedule.server}"
+    job_id, _folder, process = start_job(kind, plan, title)
+    report.job_id = job_id
+    _write_last_run(report, pid=os.getpid())  # a second run now names this job
+    record = job_store.load(job_id)
+    assert record is not None  # written by start_job just now
+    follower = JobFollower(record, runner=process, on_unwritable=unwritable_state_message)
+    if listener is not None:
+        follower.subscribe(listener)
+    result = asyncio.run(_follow(follower))
+    report.log_path = str(result.log_path) if result.log_path else None
+    report.duration_s = round(result.duration_s, 3)
+    if result.state != JobState.SUCCEEDED or result.output_path is None:
+        status = "cancelled" if result.state == JobState.CANCELLED else "failed"
+        report.fail(result.message, result.exit_code or EXIT_FAILED, status)
+        return
+    path = result.output_path
+    report.backup_path, report.bytes = str(path), result.bytes_written
+    _tag(path, schedule.name)
+    entry = catalog.entry_for(path)
+    if entry is None:
+        report.fail(f"{path}: the new backup is not in the catalog")
+        return
+    report.backup_id = entry.id
+    if schedule.verify:
+        from .verify import verify_backup
+
+        check = verify_backup(entry, target.bin_dir)
+        catalog.record_check(entry, check)
+        if not check.ok:
+            report.fail(f"backup {entry.id} failed verification: {'; '.join(check.problems)}")
+            return
+        report.checks.append("verified")
+    if schedule.drill:
+        from .drill import drill_backup
+
+        check = drill_backup(entry, target, bin_dir=target.bin_dir)
+        catalog.record_check(entry, check)
+        if not check.ok:
+            report.fail(f"backup {entry.id} failed its drill: {'; '.join(check.problems)}")
+            return
+        report.checks.append("drilled")
+    retention = apply_retention(schedule, now() if now else None)
+    report.deleted = [e.id for e in retention.deleted]
+    report.kept = len(retention.kept)
+    report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted]
+    report.status = "succeeded"
+
+
+async def _follow(follower: JobFollower) -> Any:
+    """Follow the job; Ctrl-C and SIGTERM (cron's or systemd's stop) cancel it cleanly."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, follower.cancel)
+    return await follower.follow()
+
+
+def _tag(archive: Path, schedule_name: str) -> None:
+    """Record the schedule in the manifest, under the lock catalog.record_check takes."""
+    lock = manifest_path(archive).with_name("." + manifest_path(archive).name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        manifest = load_manifest(archive)
+        if manifest is None:
+            raise PgBackupError(f"{archive}: the new backup has no manifest")
+        manifest.extra[SCHEDULE_KEY] = schedule_name
+        save_manifest(archive, manifest)
+    finally:
+        os.close(fd)
+
+
+def _tell(schedule: Schedule, report: RunReport) -> None:
+    """Hooks and notifications; what they did goes into the report's notices."""
+    outcome = Outcome(schedule=schedule.name, status=report.status,
+                      error=report.message if report.status != "succeeded" else "",
+                      log_path=Path(report.log_path) if report.log_path else None, job_id=report.job_id or "",
+                      backup=report.backup_path or "", lines=[report.summary])
+    succeeded = report.status == "succeeded"
+    hook = schedule.on_success if succeeded else schedule.on_failure
+    if hook:
+        problem = run_hook(hook, outcome)
+        which = "on_success" if succeeded else "on_failure"
+        report.notices.append(f"{which} hook: {problem}" if problem else f"{which} hook ran")
+    if not succeeded or schedule.notify_on_success:
+        report.notices += send(schedule.notify, outcome)
+
+
+def _append_to_log(report: RunReport) -> None:
+    """What happened after the job (checks, retention, notifications) goes at the end of its log."""
+    if not report.log_path:
+        return
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [report.summary, *report.notices]
+    with contextlib.suppress(OSError), open(report.log_path, "a", encoding="utf-8") as handle:
+        handle.writelines(f"{stamp} schedule: {line}\n" for line in lines)
+

@@ -1,0 +1,301 @@
+"""Scheduled backups on a real cluster, through the real CLI (as cron runs it): retention over five
+runs, the newest verified backup kept, a failed run that deletes nothing and tells (hook + an
+apprise json:// notification to a receiver on 127.0.0.1), overlapping runs, crontab install /
+uninstall in a throwaway user's crontab (root's own is compared before and after), systemd units
+where there is no crontab, next runs in two time zones, and a bad cron expression."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.schedules import Schedule
+
+SERVER = "sand"
+
+
+def configure(sandbox, *schedules: Schedule, dsn: str | None = None) -> None:
+    config = load_config()
+    config.servers[SERVER] = ServerProfile(name=SERVER, dsn=dsn or sandbox.dsn())
+    config.schedules = {s.name: s for s in schedules}
+    save_config(config)
+
+
+@pytest.fixture
+def small_db(sandbox, empty_db: str) -> str:
+    """A small database of our own: five runs of a schedule take seconds."""
+    sandbox.psql("CREATE TABLE public.items (id int PRIMARY KEY, name text);"
+                 "INSERT INTO public.items SELECT g, 'item ' || g FROM generate_series(1, 500) g;", empty_db)
+    return empty_db
+
+
+def run(name: str, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    done = run_cli("run", name, "--json", *args)
+    return done, json.loads(done.stdout)
+
+
+def backups() -> list[dict]:
+    done = run_cli("backups", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_five_runs_with_keep_last_3_leave_the_3_newest_all_verified(sandbox, home, small_db):
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db,
+                                keep_last=3, verify=True))
+    made = []
+    for _ in range(5):
+        done, report = run("nightly")
+        assert done.returncode == 0, done.stderr
+        assert report["status"] == "succeeded" and report["checks"] == ["verified"]
+        made.append(report["backup_id"])
+    assert len(set(made)) == 5
+    left = [b for b in backups() if b["database"] == small_db]
+    assert [b["id"] for b in left] == made[:1:-1]  # newest first: runs 5, 4, 3
+    assert {b["status"] for b in left} == {"verified"}
+    assert report["deleted"] == [made[1]] and report["kept"] == 3
+    # Every run was a job like any other: in `jobs list`, with the schedule in its title and a log.
+    jobs = json.loads(run_cli("jobs", "list", "--json").stdout)
+    scheduled = [j for j in jobs if "schedule nightly" in j["title"]]
+    assert len(scheduled) == 5 and report["job_id"] in {j["id"] for j in scheduled}
+    log = Path(report["log_path"]).read_text()
+    assert "schedule: nightly: succeeded" in log and f"deleted {made[1]}" in log
+    listed = json.loads(run_cli("schedule", "list", "--json").stdout)
+    assert listed[0]["last_run"]["status"] == "succeeded" and listed[0]["last_run"]["backup_id"] == made[4]
+
+
+def test_retention_never_deletes_the_newest_verified_backup(sandbox, home, small_db):
+    configure(sandbox, Schedule(name="hourly", server=SERVER, cron="0 * * * *", database=small_db, keep_last=3))
+    done, first = run("hourly")
+    assert done.returncode == 0, done.stderr
+    verified = run_cli("backups", "verify", first["backup_id"])
+    assert verified.returncode == 0, verified.stderr
+    made = [first["backup_id"]]
+    for _ in range(4):
+        done, report = run("hourly")
+        assert done.returncode == 0, done.stderr
+        made.append(report["backup_id"])
+    left = {b["id"] for b in backups() if b["database"] == small_db}
+    assert left == {made[0], made[2], made[3], made[4]}  # the 3 newest + the only verified one
+    assert report["deleted"] == [made[1]]
+    assert f"kept {made[0]}: the newest verified backup of this schedule" in report["notices"]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Records what apprise's json:// posts."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        Receiver.received.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                  "json": json.loads(body or b"{}")})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[int, list[dict]]]:
+    Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], Receiver.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_failed_run_deletes_nothing_and_fires_the_hook_and_the_notification(sandbox, home, small_db, receiver,
+                                                                              tmp_path):
+    port, received = receiver
+    secret = "s3cret-" + uuid.uuid4().hex[:6]
+    notify = home / "notify.toml"
+    notify.write_text(f'[urls]\nops = "json://bot:{secret}@127.0.0.1:{port}/hook"\n')
+    notify.chmod(0o600)
+    hook_out = tmp_path / "hook.txt"
+    hook = f'printf "%s|%s|%s" "$PGBACKUP_TUI_SCHEDULE" "$PGBACKUP_TUI_ERROR" "$PGBACKUP_TUI_LOG" > {hook_out}'
+    good = Schedule(name="daily", server=SERVER, cron="0 3 * * *", database=small_db, on_failure=hook, notify=("ops",))
+    configure(sandbox, good)
+    for _ in range(2):
+        done, _report = run("daily")
+        assert done.returncode == 0, done.stderr
+    assert not received and not hook_out.exists()  # success: notify_on_success is off
+    before = {b["id"] for b in backups()}
+    assert len(before) == 2
+
+    # The same schedule, now with keep_last 1, on a database that has gone: the run fails.
+    gone = Schedule(**{**good.__dict__, "database": small_db + "_gone", "keep_last": 1})
+    configure(sandbox, gone)
+    done, report = run("daily")
+    assert done.returncode != 0 and report["status"] == "failed"
+    assert {b["id"] for b in backups()} == before  # nothing deleted
+    name, error, log = hook_out.read_text().split("|")
+    assert name == "daily" and small_db + "_gone" in error and Path(log).is_file()
+    assert len(received) == 1
+    message = received[0]["json"]
+    assert "daily failed" in message["title"] and small_db + "_gone" in message["message"]
+    assert received[0]["auth"] and received[0]["path"] == "/hook"
+    assert "on_failure hook ran" in report["notices"] and "notification 'ops' sent" in report["notices"]
+    # The URL's secret is in notify.toml only: not in config, stdout/stderr, the job's log or its state.
+    state_files = [p.read_text() for p in (home / "state").rglob("*.json")]
+    for text in [done.stdout, done.stderr, (home / "config.toml").read_text(), Path(log).read_text(), *state_files]:
+        assert secret not in text
+    # A notify.toml others can read is refused, by name, and the run still reports its own failure.
+    notify.chmod(0o644)
+    done, report = run("daily")
+    assert report["status"] == "failed"
+    assert any("chmod 600" in line for line in report["notices"]) and len(received) == 1
+
+
+def _locked(sandbox, dbname: str):
+    conn = psycopg.connect(sandbox.dsn(dbname))
+    conn.execute("LOCK TABLE public.items IN ACCESS EXCLUSIVE MODE")
+    return conn
+
+
+def test_overlapping_runs_the_second_names_the_first_and_does_nothing(sandbox, home, small_db):
+    configure(sandbox, Schedule(name="often", server=SERVER, cron="*/5 * * * *", database=small_db, keep_last=1))
+    holder = _locked(sandbox, small_db)  # the first run's pg_dump waits on this lock
+    try:
+        first = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "often"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        state = home / "state" / "schedules" / "often.json"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (state.exists() and json.loads(state.read_text()).get("job_id")):
+            time.sleep(0.1)
+        job_id = json.loads(state.read_text())["job_id"]
+        second = run_cli("run", "often")
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"job {job_id}" in lines[0] and "already running" in lines[0], second.stderr
+    finally:
+        holder.rollback()
+        holder.close()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert out.startswith("often: succeeded: backup ")
+    assert len([b for b in backups() if b["database"] == small_db]) == 1
+
+
+def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
+    configure(sandbox)
+    done = run_cli("schedule", "add", "bad", "--server", SERVER, "--db", "shop", "--cron", "61 * * * *")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "minute" in done.stderr and "61 * * * *" in done.stderr
+    assert "Traceback" not in done.stderr
+    # In config.toml: the file, the table and the key are named, and the file is left as it was.
+    config_file = home / "config.toml"
+    text = config_file.read_text() + '\n[schedules.typo]\nserver = "sand"\ndatabase = "shop"\ncron = "0 3 * *"\n'
+    config_file.write_text(text)
+    done = run_cli("schedule", "list")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert str(config_file) in done.stderr and "[schedules.typo]" in done.stderr and "cron" in done.stderr
+    assert config_file.read_text() == text
+
+
+def test_next_runs_in_the_local_and_the_server_time_zone(sandbox, home):
+    configure(sandbox, Schedule(name="night", server=SERVER, cron="30 2 * * *", database="shop"),
+              dsn=sandbox.dsn() + " options='-c timezone=Asia/Kolkata'")
+    env = dict(os.environ, TZ="America/New_York")
+    done = run_cli("schedule", "next", "night", "--count", "2", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    (data,) = json.loads(done.stdout)
+    assert data["local_zone"] == "America/New_York" and data["server_zone"] == "Asia/Kolkata"
+    first = data["runs"][0]
+    assert "T02:30:00-0" in first["at"] and first["server_time"].endswith("+05:30")
+    text = run_cli("schedule", "next", "night", env=env).stdout
+    assert "02:30 E" in text and "IST on the server" in text
+
+
+# -- crontab and systemd --------------------------------------------------------------------------------
+@pytest.fixture
+def cron_user() -> Iterator[str]:
+    """A throwaway user whose crontab the tests edit (`crontab -u USER`): root's own is never touched."""
+    name = "pgbt" + uuid.uuid4().hex[:8]
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    try:
+        pwd.getpwnam(name)
+        yield name
+    finally:
+        subprocess.run(["crontab", "-u", name, "-r"], capture_output=True, check=False)
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def _crontab(user: str) -> str:
+    done = subprocess.run(["crontab", "-u", user, "-l"], capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def test_crontab_install_and_uninstall_keep_foreign_lines(sandbox, home, cron_user, monkeypatch):
+    root_before = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
+    foreign_top = "MAILTO=dba@example.com\n# my own jobs\n0 1 * * * /usr/local/bin/rotate --keep '7%'\n"
+    subprocess.run(["crontab", "-u", cron_user, "-"], input=foreign_top, text=True, check=True)
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database="shop"),
+              Schedule(name="weekly", server=SERVER, cron="0 4 * * sun", what="cluster"))
+    done = run_cli("schedule", "install")
+    assert done.returncode == 0, done.stderr
+    installed = _crontab(cron_user)
+    assert installed.startswith(foreign_top)
+    block = installed[len(foreign_top):].splitlines()
+    assert block[0] == "# >>> pgbackup-tui schedules >>>" and block[-1] == "# <<< pgbackup-tui schedules <<<"
+    nightly = next(line for line in block if " run nightly " in line)
+    assert nightly.startswith("30 2 * * * PGBACKUP_TUI_HOME=") and str(home) in nightly
+    assert f"{Path(sys.executable).absolute()} -m pgbackup_tui run nightly >/dev/null" in nightly
+    assert "PATH=" in nightly and "/usr/bin" in nightly
+    assert any(line.startswith("0 4 * * sun ") and " run weekly " in line for line in block)
+    # Idempotent: a second install changes nothing.
+    again = run_cli("schedule", "install")
+    assert again.returncode == 0 and "nothing changed" in again.stderr and _crontab(cron_user) == installed
+    # A line the user adds after the block stays where it is when the block changes.
+    subprocess.run(["crontab", "-u", cron_user, "-"], input=installed + "15 5 * * * /bin/true # mine\n", text=True,
+                   check=True)
+    run_cli("schedule", "remove", "weekly")
+    assert run_cli("schedule", "install").returncode == 0
+    changed = _crontab(cron_user)
+    assert changed.startswith(foreign_top) and changed.endswith("15 5 * * * /bin/true # mine\n")
+    assert " run weekly " not in changed and " run nightly " in changed
+    # Uninstall: exactly the user's own lines are left.
+    assert run_cli("schedule", "uninstall").returncode == 0
+    assert _crontab(cron_user) == foreign_top + "15 5 * * * /bin/true # mine\n"
+    root_after = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    assert (root_after.returncode, root_after.stdout) == (root_before.returncode, root_before.stdout)
+
+
+def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sandbox, home, tmp_path, monkeypatch):
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", str(tmp_path / "no-such-crontab"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 3 1 * mon", database="shop"))
+    done = run_cli("schedule", "install")
+    assert done.returncode == 0, done.stderr
+    assert "no `" in done.stderr and "run nightly" in done.stdout
+    assert "OnCalendar=*-*-01 03:00:00\nOnCalendar=Mon *-*-* 03:00:00" in done.stdout  # cron ORs the two days
+    assert not (tmp_path / "xdg").exists()  # printed only
+    done = run_cli("schedule", "install", "--systemd")
+    assert done.returncode == 0, done.stderr
+    units = tmp_path / "xdg" / "systemd" / "user"
+    service = (units / "pgbackup-tui-nightly.service").read_text()
+    assert f'ExecStart="{Path(sys.executable).absolute()}" "-m" "pgbackup_tui" "run" "nightly"' in service
+    assert f'"PGBACKUP_TUI_HOME={home}"' in service
+    assert "Persistent=true" in (units / "pgbackup-tui-nightly.timer").read_text()
+    assert run_cli("schedule", "uninstall", "--systemd").returncode == 0
+    assert not list(units.glob("pgbackup-tui-*"))
