@@ -213,7 +213,8 @@ def _candidates(root: Path) -> Iterator[Path]:
                 yield here / name  # a directory archive: one backup, not walked into
                 continue
             if manifest_path(here / name).exists():
-                yield here / name  # a cluster set: listed, and so are its members inside
+                yield here / name  # a cluster set: one backup; its members are in its manifest
+                continue
             keep.append(name)
         dirs[:] = keep
         for name in files:

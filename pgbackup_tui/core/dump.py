@@ -63,6 +63,7 @@ class DumpJob(Job):
         self._owned_paths: list[Path] = []  # removed unless the job succeeds
         self._created_folders: list[Path] = []  # folders made for the output: removed if left empty by a failure
         self.preflight: DumpPreflight | None = None
+        self.index_output = True  # False for a member of a cluster set, which the set's entry lists
 
     # -- steps -------------------------------------------------------------------------------
     async def _execute(self) -> Outcome:
@@ -149,8 +150,9 @@ class DumpJob(Job):
             _make_private(partial)
         write_manifest(final, manifest)
         partial.rename(final)
-        try:  # an --output outside the backup dir goes into the catalog's index
-            remember_backup(final, self.backups_root)
+        try:  # an --output outside the backup dir goes into the catalog's index (a set's member: the set does)
+            if self.index_output:
+                remember_backup(final, self.backups_root)
         except OSError as exc:
             self.log(f"could not add {final} to the backup catalog's index ({exc}); "
                      "`pgbackup-tui backups adopt` adds it", level="warning")

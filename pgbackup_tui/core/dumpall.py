@@ -18,7 +18,7 @@ from typing import Any
 
 from . import paths
 from .archive import path_size
-from .catalog import read_manifest, write_manifest
+from .catalog import read_manifest, remember_backup, write_manifest
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import connect
 from .dump import DumpJob
@@ -139,6 +139,7 @@ class DumpallJob(Job):
         partial.rename(final)
         self.release("path", partial)
         self._owned.remove(partial)
+        self._remember(final)
         return Outcome(message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)", output_path=final,
                        bytes_written=size)
 
@@ -166,6 +167,7 @@ class DumpallJob(Job):
                     return None  # cancelled while waiting for a place: never started
                 member = DumpJob(DumpPlan(target=plan.target, dbname=database, format=plan.set_format,  # type: ignore[arg-type]
                                           compress=plan.compress, output=folder / names[database]))
+                member.index_output = False
                 self._members.append(member)
                 progress.start(database)
                 self.log(f"dumping database {database} (job {member.id}, log in its own file)")
@@ -199,8 +201,17 @@ class DumpallJob(Job):
         folder.rename(final)
         self.release("path", folder)
         self._owned.remove(folder)
+        self._remember(final)
         return Outcome(message=f"{final} ({len(members)} databases, {human_bytes(size)} in {self.elapsed_s:.1f}s)",
                        output_path=final, bytes_written=size, details={"members": members})
+
+    def _remember(self, final: Path) -> None:
+        """An --output outside the backup dir goes into the catalog's index, as a dump's does."""
+        try:
+            remember_backup(final)
+        except OSError as exc:
+            self.log(f"could not add {final} to the backup catalog's index ({exc}); "
+                     "`pgbackup-tui backups adopt` adds it", level="warning")
 
     def _manifest(self, server_version: str, tools: ClientTools, size: int,
                   databases: list[tuple[str, int]]) -> dict[str, Any]:
