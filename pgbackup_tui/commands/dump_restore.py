@@ -123,9 +123,10 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
 
 def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Target) -> ClusterRestoreJob:
     """A pg_dumpall file or a cluster set: the databases are the archive's, not one --db."""
-    pointless = [flag for flag, given in (("--db", args.db is not None), ("--create", args.create), ("--clean", args.clean),
-                                          ("--table", args.table), ("--single-transaction", args.single_transaction),
-                                          ("--dry-run", args.dry_run), ("--keep-old", args.keep_old)) if given]
+    given = (("--db", args.db is not None), ("--create", args.create), ("--clean", args.clean),
+             ("--table", args.table), ("--single-transaction", args.single_transaction),
+             ("--dry-run", args.dry_run), ("--keep-old", args.keep_old))
+    pointless = [flag for flag, used in given if used]
     if pointless:
         raise UsageError(f"{pointless[0]} does not apply to {archive.name}: a pg_dumpall file or a cluster set "
                          "restores the databases it names (a set: pick some with --only-db)")
