@@ -6,6 +6,7 @@ sandbox, and drives it with keys.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from textual.app import App
@@ -131,3 +132,76 @@ async def test_unchecked_boxes_are_empty_and_checked_ones_hold_an_x(home):
         await pilot.pause()
         marks = {box.id: "X" in str(box.render()) for box in boxes}
         assert marks == {"schema-only": False, "data-only": False, "no-owner": True, "no-privileges": False}
+
+
+def screen_lines(app: App) -> list[str]:
+    """The terminal's lines as text, as the user reads them."""
+    from rich.console import Console
+
+    console = Console(width=SIZE[0], record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console.print(app.screen._compositor.render_full_update())  # type: ignore[attr-defined]
+    return console.export_text().splitlines()
+
+
+async def open_shop_public(pilot, tree: ServerTree) -> None:
+    await open_line(pilot, tree, is_line("sandbox"))
+    await open_line(pilot, tree, is_line("shop"))
+    await open_line(pilot, tree, is_line("public"))
+
+
+async def test_tree_lines_keep_names_apart_from_figures_and_names_win_at_80x24(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await open_shop_public(pilot, tree)
+        await open_line(pilot, tree, is_line("Sales & Ops"))
+        lines = [line.split("▕")[0] for line in screen_lines(app)]
+        tree_text = "\n".join(lines)
+        assert f"PostgreSQL {sandbox.major}" in tree_text
+        for name in ("sandbox", "shop", "Order Items", "measurements_2024_q1", "public"):
+            line = next(line for line in lines if f" {name}" in line or line.startswith(name))
+            after = line.split(name, 1)[1]
+            # The name is whole, and what follows it is either nothing or two spaces and more.
+            assert after.strip() == "" or after.startswith("  "), line
+        order_items = next(line for line in lines if "Order Items" in line)
+        assert "~5,000 rows" in order_items  # rows are the last figure to give way
+        # A figure is shown whole or not at all (it used to be cut: "4 tables · 1.1 M").
+        sales = next(line for line in lines if "Sales & Ops" in line).split("Sales & Ops", 1)[1]
+        assert re.fullmatch(r"\s*(\d+ tables?)?(\s+\d+(\.\d)? [kMG]?B)?\s*", sales), sales
+
+
+async def test_home_and_end_move_in_the_tree(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await open_shop_public(pilot, tree)
+        await pilot.press("end")
+        assert tree.cursor_line == tree.last_line > 5
+        await pilot.press("home")
+        assert tree.cursor_line == 0
+
+
+async def test_f5_keeps_what_was_open_the_cursor_and_the_checks(sandbox, home):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await open_shop_public(pilot, tree)
+        await move_to(pilot, tree, is_line("invoices"))
+        await pilot.press("space")
+        await move_to(pilot, tree, is_line("documents"))
+        await pilot.press("space")
+        await settle(pilot)
+        before = [node_text(tree, tree.get_node_at_line(i)) for i in range(tree.last_line + 1)]
+        for place in ("documents", "shop", "sandbox"):  # F5 reloads the server or database of the cursor
+            await move_to(pilot, tree, is_line(place))
+            await pilot.press("f5")
+            await settle(pilot)
+            after = [node_text(tree, tree.get_node_at_line(i)) for i in range(tree.last_line + 1)]
+            assert [line.split("  ")[0] for line in after] == [line.split("  ")[0] for line in before], place
+            assert node_text(tree, tree.cursor_node).split("  ")[0].endswith(place)
+            selection = tree.selection
+            assert selection is not None and [str(t) for t in selection.qualified_names] == [
+                "public.documents", "public.invoices"]

@@ -19,7 +19,6 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ...core.config import ServerProfile
-from ...core.formatting import human_bytes
 from ...core.inspect import TableInfo
 from ..inspection import DatabaseSnapshot, ServerSnapshot
 from ..selection import Checks, Selection
@@ -35,9 +34,9 @@ from ..tree_entries import (
     ServerEntry,
     TableEntry,
     TreeFocus,
-    short_reason,
-    table_marks,
 )
+from ..tree_labels import describe_entry
+from ..tree_reload import NodeKey, checks_after_reload, node_key, open_keys
 
 
 class ServerTree(Tree[NodeEntry]):
@@ -60,6 +59,8 @@ class ServerTree(Tree[NodeEntry]):
                 id="tree.open"),
         Binding("left", "close_node", "Close", show=False, tooltip="Close the node, or go to its parent",
                 id="tree.close"),
+        Binding("home", "scroll_home", "First", show=False, tooltip="Go to the first line", id="tree.first"),
+        Binding("end", "scroll_end", "Last", show=False, tooltip="Go to the last line", id="tree.last"),
     ]
 
     @dataclass
@@ -78,12 +79,14 @@ class ServerTree(Tree[NodeEntry]):
         focus: TreeFocus
 
     def __init__(self, *, id: str | None = None) -> None:
+        self._checks = Checks()  # before Tree.__init__, which already draws the root's label
         super().__init__("servers", id=id)
         self.show_root = False
         self.guide_depth = 2
         self._server_nodes: dict[str, TreeNode[NodeEntry]] = {}
         self._database_nodes: dict[tuple[str, str], TreeNode[NodeEntry]] = {}
-        self._checks = Checks()
+        self._reopen: set[NodeKey] = set()  # open before a reload (F5): opened again as they arrive
+        self._cursor_key: NodeKey | None = None  # the cursor's node before a reload
 
     # -- filling -----------------------------------------------------------------------------
     def set_servers(self, profiles: Iterable[ServerProfile]) -> None:
@@ -120,7 +123,7 @@ class ServerTree(Tree[NodeEntry]):
         node = self._server_nodes.get(name)
         if node is None or not isinstance(node.data, ServerEntry):
             return
-        self._forget_server(name)
+        self._forget_server(name, keep_checks=True)
         node.data.status, node.data.snapshot, node.data.error = READY, snapshot, None
         node.remove_children()
         for info in snapshot.databases:
@@ -129,7 +132,11 @@ class ServerTree(Tree[NodeEntry]):
             self._database_nodes[entry.key] = child
         if not snapshot.databases:
             self._add_hint(node, HintEntry("no databases"))
+        checked = self._checks.database
+        if checked is not None and checked[0] == name and checked not in self._database_nodes:
+            self._set_checks(Checks())  # its database is gone
         self._after_change(node)
+        self._reopen_children(node)
 
     def show_database(self, server: str, dbname: str, snapshot: DatabaseSnapshot) -> None:
         node = self._database_nodes.get((server, dbname))
@@ -142,7 +149,11 @@ class ServerTree(Tree[NodeEntry]):
             node.add(Text(schema.name), SchemaEntry(server, dbname, schema, tables), allow_expand=bool(tables))
         if not snapshot.schemas:
             self._add_hint(node, HintEntry("no user schemas"))
+        checks = checks_after_reload(self._checks, (server, dbname), snapshot.tables)
+        if checks != self._checks:
+            self._set_checks(checks)
         self._after_change(node)
+        self._reopen_children(node)
 
     def show_failure(self, server: str, dbname: str | None, error: str) -> None:
         """Put the reason on the node and close it; opening it again retries."""
@@ -155,14 +166,15 @@ class ServerTree(Tree[NodeEntry]):
         self._after_change(node)
 
     def reload(self, server: str, dbname: str | None = None) -> None:
-        """Forget what was loaded for a server or database and load it again."""
+        """Load a server or database again; what was open below it opens again as it arrives, the
+        cursor goes back to its node, and the checks stay (minus tables that are gone)."""
         node = self._server_nodes.get(server) if dbname is None else self._database_nodes.get((server, dbname))
         if node is None:
             return
+        self._reopen |= open_keys(node)
+        self._cursor_key = node_key(self.cursor_node.data) if self.cursor_node is not None else None
         if dbname is None:
-            self._forget_server(server)
-        elif self._checks.database == (server, dbname):
-            self._set_checks(Checks())
+            self._forget_server(server, keep_checks=True)
         node.expand()
         self._start_load(node)
 
@@ -213,6 +225,7 @@ class ServerTree(Tree[NodeEntry]):
         elif isinstance(data, SchemaEntry) and not node.children:
             for table in data.tables:
                 node.add_leaf(Text(table.name), TableEntry(data.server, data.dbname, table))
+            self._reopen_children(node)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeEntry]) -> None:
         self.refresh_bindings()  # "Select" applies to some nodes only
@@ -285,12 +298,30 @@ class ServerTree(Tree[NodeEntry]):
         self.refresh()
         self.post_message(self.SelectionChanged(self.selection))
 
-    def _forget_server(self, name: str) -> None:
-        """Drop the database nodes' index (and any check marks) of a server that is reloaded."""
+    def _forget_server(self, name: str, *, keep_checks: bool = False) -> None:
+        """Drop the database nodes' index (and, unless kept, the check marks) of a server."""
         for key in [key for key in self._database_nodes if key[0] == name]:
             del self._database_nodes[key]
-        if self._checks.database is not None and self._checks.database[0] == name:
+        if not keep_checks and self._checks.database is not None and self._checks.database[0] == name:
             self._set_checks(Checks())
+
+    def _reopen_children(self, node: TreeNode[NodeEntry]) -> None:
+        """After a reload: open the children that were open before, put the cursor back."""
+        for child in node.children:
+            key = node_key(child.data)
+            if key in self._reopen:
+                self._reopen.discard(key)
+                child.expand()
+        if self._cursor_key is not None:
+            self.call_after_refresh(self._restore_cursor)
+
+    def _restore_cursor(self) -> None:
+        for line in range(self.last_line + 1):
+            node = self.get_node_at_line(line)
+            if node is not None and node_key(node.data) == self._cursor_key:
+                self._cursor_key = None
+                self.move_cursor(node)
+                return
 
     # -- internals ---------------------------------------------------------------------------
     def _start_load(self, node: TreeNode[NodeEntry]) -> None:
@@ -325,54 +356,26 @@ class ServerTree(Tree[NodeEntry]):
         self.refresh()
 
     def render_label(self, node: TreeNode[NodeEntry], base_style: Style, style: Style) -> Text:
-        label = self.describe(node.data)
-        label.stylize(style)
+        icon = ""
         if node.allow_expand:
             icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
+        # The room left of the line after its guides and icon: figures give way to the name.
+        depth, parent = 0, node.parent  # the hidden root is the servers' parent: they have no guide
+        while parent is not None and parent is not self.root:
+            depth, parent = depth + 1, parent.parent
+        guides = self.guide_depth * depth
+        width = self.scrollable_content_region.width - guides - len(icon)
+        line = describe_entry(node.data, self._checks, self._part_style)
+        label = line.fit(width) if width > 0 else line.plain()
+        label.stylize(style)
+        if icon:
             return Text.assemble((icon, base_style + Style(bold=True)), label)
         return label
 
     def describe(self, data: NodeEntry | None) -> Text:
-        """The node's line, built at render time so check marks and theme colours stay current."""
-        muted, error, ok, mark = (self._part_style(name) for name in ("muted", "error", "ok", "mark"))
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if isinstance(data, ServerEntry):
-            text.append(data.name, Style(bold=True))
-            if data.status == LOADING:
-                text.append("  connecting…", muted)
-            elif data.status == FAILED and data.error:
-                text.append("  " + short_reason(data.error, data.name), error)
-            elif data.snapshot is not None:
-                info = data.snapshot.info
-                text.append(f"  PostgreSQL {info.version.split()[0]}", ok)
-                if info.in_recovery:
-                    text.append(" standby", mark)
-        elif isinstance(data, DatabaseEntry):
-            self._append_check(text, self._database_mark(data))
-            text.append(data.info.name)
-            if not data.info.allow_connections:
-                text.append("  no connections", muted)
-            elif data.status == FAILED and data.error:
-                text.append("  " + short_reason(data.error, data.server), error)
-            else:
-                text.append("  " + human_bytes(data.info.size_bytes), muted)
-        elif isinstance(data, SchemaEntry):
-            self._append_check(text, self._schema_mark(data))
-            size = sum(t.total_bytes for t in data.tables if t.parent is None)
-            count = len(data.tables)
-            text.append(data.info.name)
-            text.append(f"  {count} table{'s' if count != 1 else ''} · {human_bytes(size)}", muted)
-        elif isinstance(data, TableEntry):
-            table = data.info
-            self._append_check(text, "x" if self._table_checked(data) else " ")
-            text.append(table.name)
-            rows = f"{'~' if table.rows_known else '≥'}{table.estimated_rows:,} rows"
-            text.append(f"  {rows} · {human_bytes(table.total_bytes)}", muted)
-            for kind_mark in table_marks(table):
-                text.append(f"  {kind_mark}", mark)
-        elif isinstance(data, HintEntry):
-            text.append(data.text, error if data.is_error else muted + Style(italic=True))
-        return text
+        """The node's whole line (name, two spaces, figures), built at render time so check marks
+        and theme colours stay current."""
+        return describe_entry(data, self._checks, self._part_style).plain()
 
     def _part_style(self, part: str) -> Style:
         # Labels are also measured while the tree is built, which can come before CSS is applied.
@@ -380,15 +383,3 @@ class ServerTree(Tree[NodeEntry]):
             return self.get_component_rich_style(f"server-tree--{part}", partial=True)
         except KeyError:
             return Style()
-
-    def _append_check(self, text: Text, state: str) -> None:
-        text.append(f"[{state}] ", self._part_style("check") if state != " " else Style())
-
-    def _database_mark(self, entry: DatabaseEntry) -> str:
-        return self._checks.database_mark(entry.key)
-
-    def _schema_mark(self, entry: SchemaEntry) -> str:
-        return self._checks.tables_mark((entry.server, entry.dbname), entry.tables)
-
-    def _table_checked(self, entry: TableEntry) -> bool:
-        return self._checks.tables_mark((entry.server, entry.dbname), (entry.info,)) == "x"
