@@ -2,7 +2,7 @@
 
     make screenshots        # or: .venv/bin/python scripts/take_screenshots.py [--rows N]
 
-Writes screenshots/main.svg, backup_dialog.svg, running_job.svg and restore_dialog.svg. The app
+Writes screenshots/main.svg, backup_dialog.svg, running_job.svg, backups.svg and restore_dialog.svg. The app
 is driven by keys through Textual's Pilot, as a user would drive it.
 """
 
@@ -104,8 +104,14 @@ async def shoot(rows: int) -> None:
 
             await pilot.press("3")  # Backups tab
             await pilot.pause(0.5)
-            app.query_one("BackupsPane").focus()
+            pane = app.backups_pane
+            await wait_until(pilot, lambda: bool(pane.rows))
+            pane.query_one("DataTable").focus()
             await pilot.pause(0.2)
+            await pilot.press("v")  # verify the new backup: its badge turns to verified
+            await wait_until(pilot, lambda: pane.rows[0].status == "verified", timeout=300)
+            await pilot.pause(0.5)
+            app.save_screenshot("backups.svg", str(OUT))
             await pilot.press("r")
             await wait_until(pilot, lambda: "_restored" in _screen_text(app))
             await pilot.pause(0.5)

@@ -24,6 +24,8 @@ from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.backup_details import BackupDetails
 from pgbackup_tui.ui.screens.cluster_restore_dialog import ClusterRestoreDialog
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.csv_export_dialog import CsvExportDialog
+from pgbackup_tui.ui.screens.csv_import_dialog import CsvImportDialog
 from pgbackup_tui.ui.screens.dumpall_dialog import DumpallDialog
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.screens.server_pick import ServerPick
@@ -266,3 +268,46 @@ async def test_a_cluster_set_is_one_row_with_its_members_under_it(sandbox, home)
         await settle(pilot)
         table = details.query_one(DataTable)
         assert str(table.get_row_at(0)[0]) == "shop"
+
+
+async def test_csv_export_of_checked_tables_then_import_from_the_backups_tab(sandbox, home, fresh_db_name):
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, named("sandbox"))
+        await open_line(pilot, tree, named("shop"))
+        await open_line(pilot, tree, named("Sales"))  # "Sales & Ops"
+        await move_to(pilot, tree, named("customers"))
+        await pilot.press("space")
+        await pilot.press("C")
+        export = app.screen
+        assert isinstance(export, CsvExportDialog)
+        assert [str(t) for t in export.tables] == [CUSTOMERS]
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: bool(app.jobs) and app.jobs[-1].state.is_final, timeout=120)
+        assert app.jobs[-1].kind == "csv-export" and app.jobs[-1].state == JobState.SUCCEEDED, app.jobs[-1].result
+
+        # the finished export refreshed the Backups tab: the copy is listed, i imports it
+        await move_to(pilot, tree, named("shop"))
+        await pilot.press("3")
+        pane = app.query_one(BackupsPane)
+        await wait_until(lambda: any(row.csv is not None for row in pane.rows))
+        pane.query_one(DataTable).focus()
+        copy = next(row for row in pane.rows if row.csv is not None)
+        assert pane.select_path(copy.key)
+        await pilot.pause()
+        await pilot.press("i")
+        dialog = app.screen
+        assert isinstance(dialog, CsvImportDialog)
+        dialog.query_one("#csv-db", Input).value = fresh_db_name
+        await pilot.pause()
+        plan = dialog.build_plan()
+        assert plan is not None and plan.create and plan.tables == ()
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: app.jobs[-1].kind == "csv-import" and app.jobs[-1].state.is_final, timeout=120)
+        assert app.jobs[-1].state == JobState.SUCCEEDED, app.jobs[-1].result
+    assert sandbox.psql('SELECT count(*) FROM "Sales & Ops".customers', fresh_db_name).strip() == "500"
