@@ -173,6 +173,10 @@ class Config:
         self.servers[profile.name] = profile
 
     def remove_server(self, name: str) -> ServerProfile:
+        users = [s for s, schedule in self.schedules.items() if schedule.server == name]
+        if users:
+            raise ConfigError(f"server '{name}' is backed up by schedule '{users[0]}'; remove the schedule first "
+                              f"(pgbackup-tui schedule remove {users[0]})")
         try:
             return self.servers.pop(name)
         except KeyError:

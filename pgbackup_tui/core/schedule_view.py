@@ -38,15 +38,23 @@ def server_zone(config: Config, server: str) -> tuple[tzinfo | None, str]:
         return None, f"{name} (not a zone this machine knows)"
 
 
+def _span(seconds: float) -> str:
+    if seconds < 48 * 3600:
+        return human_duration(seconds)
+    days, rest = divmod(int(seconds), 86400)
+    return f"{days}d{rest // 3600:02d}h"
+
+
 def relative(moment: datetime, now: datetime) -> str:
-    """'in 5h12m' / '3m10s ago'."""
+    """'in 5h12m' / '3m10s ago' / 'in 6d20h'."""
     seconds = (moment - now).total_seconds()
-    return f"in {human_duration(seconds)}" if seconds >= 0 else f"{human_duration(-seconds)} ago"
+    return f"in {_span(seconds)}" if seconds >= 0 else f"{_span(-seconds)} ago"
 
 
-def clock_text(moment: datetime, zone: tzinfo) -> str:
+def clock_text(moment: datetime, zone: tzinfo, *, year: bool = True) -> str:
+    """'2026-03-29 03:00 CEST' (or without the year) in `zone`."""
     local = moment.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()[0 if year else 5:]
 
 
 @dataclass
@@ -58,8 +66,8 @@ class ScheduleRow:
     what: str
     server: str
     next_at: datetime | None
-    next_text: str  # "2026-12-03 02:30 CET (in 5h12m)"
-    last_text: str  # "2026-12-02 02:30 (21h ago)" or "never"
+    next_text: str  # "12-03 02:30 CET (in 5h12m)"
+    last_text: str  # "12-02 02:31 CET (21h43m ago)" or "never"
     badge: str  # "✔ ok", "✘ failed", "" (never run)
     retention: str
     last: dict[str, Any] | None
@@ -75,10 +83,10 @@ def schedule_row(schedule: Schedule, last: dict[str, Any] | None, now: datetime,
         try:
             when = datetime.fromisoformat(str(last.get("finished_at") or last.get("started_at")))
             when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            last_text = f"{clock_text(when, zone)} ({relative(when, now)})"
+            last_text = f"{clock_text(when, zone, year=False)} ({relative(when, now)})"
         except ValueError:
             last_text = "?"
         badge = BADGES.get(str(last.get("status")), str(last.get("status") or ""))
     return ScheduleRow(schedule.name, schedule.cron, schedule.describe, schedule.server, nxt,
-                       f"{clock_text(nxt, zone)} ({relative(nxt, now)})", last_text, badge,
+                       f"{clock_text(nxt, zone, year=False)} ({relative(nxt, now)})", last_text, badge,
                        schedule.retention_text, last)

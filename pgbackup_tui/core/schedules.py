@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -298,3 +298,21 @@ def put_schedule(config: Config, schedule: Schedule, *, replace_existing: bool =
     if schedule.name in config.schedules and not replace_existing:
         raise ConfigError(f"schedule '{schedule.name}' already exists; remove it first, or add --replace")
     config.schedules[schedule.name] = schedule
+
+
+def schedules_for_servers(path: Path | None, servers: set[str] | list[str],
+                          renamed: tuple[str, str] | None = None) -> dict[str, Schedule]:
+    """The schedules in the config file at `path`, for a config about to be written with `servers`
+    (a front that changes servers writes these back, so schedules added meanwhile are kept): a
+    renamed server's schedules follow it; a server a schedule still uses cannot go."""
+    from .config import load_config
+
+    kept = {}
+    for name, schedule in load_config(path).schedules.items():
+        if renamed is not None and schedule.server == renamed[0]:
+            schedule = replace(schedule, server=renamed[1])
+        if schedule.server not in servers:
+            raise ConfigError(f"schedule '{name}' backs up server '{schedule.server}'; remove the schedule first "
+                              f"(pgbackup-tui schedule remove {name})")
+        kept[name] = schedule
+    return kept

@@ -34,6 +34,7 @@ APP_BINDINGS: list[BindingType] = [
     Binding("1", "show_tab('details')", "Details tab", show=False, id="app.tab-details"),
     Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
     Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
+    Binding("4", "show_tab('schedules')", "Schedules tab", show=False, id="app.tab-schedules"),
     Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
     Binding("q", "quit", "Quit", tooltip="Quit (running jobs go on in the background; asks first)",
             id="app.quit"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..core.config import Config, ServerProfile, load_config, save_config, validate_profile
 from ..core.connect import Target, target_from_profile
 from ..core.errors import ConfigError
+from ..core.schedules import schedules_for_servers
 
 
 class ServerProfiles:
@@ -71,7 +72,8 @@ class ServerProfiles:
             else:
                 raise ConfigError(f"server '{profile.name}' already exists; pick another name")
         servers.setdefault(profile.name, profile)
-        path = self._write(Config(servers=servers, path=config.path))
+        renamed = (replacing, profile.name) if replacing is not None and replacing != profile.name else None
+        path = self._write(Config(servers=servers, path=config.path), renamed)
         if replacing is not None and replacing != profile.name:
             self.passwords.pop(replacing, None)
         if password:
@@ -90,9 +92,12 @@ class ServerProfiles:
             raise ConfigError(f"{self.error}; not saving over it")
         return self.config
 
-    def _write(self, config: Config) -> Path:
+    def _write(self, config: Config, renamed: tuple[str, str] | None = None) -> Path:
         for profile in config.servers.values():
             validate_profile(profile)  # the rules load_config applies: never write what cannot be read
+        # The keymap, and the schedules as on disk now (the Schedules tab writes them): kept, not dropped.
+        config.keymap = dict(self.config.keymap) if self.config is not None else {}
+        config.schedules = schedules_for_servers(config.path, set(config.servers), renamed)
         path = save_config(config)
         self.config = config  # adopted only once it is on disk
         return path

@@ -1,0 +1,183 @@
+"""Add or edit a schedule: name, server, what, when (cron, with its next run shown as you type),
+retention, verify / drill, the failure hook and notification URL names.
+
+Validated with core's rules (schedules.validate_schedule) before the form closes. Options the form
+does not show (tables, schemas, compression...) are kept as they were: edit them in config.toml or
+with `schedule add --replace`. Notification URLs are never typed here: only their names
+(`pgbackup-tui schedule url NAME` stores a URL in notify.toml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, tzinfo
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from ...core.errors import ConfigError
+from ...core.schedule_view import clock_text, relative
+from ...core.schedules import WHATS, Schedule, local_zone, next_runs, validate_schedule
+
+FORMATS = ("custom", "directory", "tar", "plain")
+WHAT_LABELS = {"database": "a database (pg_dump)", "cluster": "whole cluster (pg_dumpall)",
+               "globals": "roles and tablespaces", "roles": "roles only", "set": "cluster set"}
+
+
+class ScheduleForm(ModalScreen[Schedule | None]):
+    """Dismisses with a valid Schedule (Save) or None (Cancel / Escape)."""
+
+    DEFAULT_CSS = """
+    ScheduleForm { align: center middle; }
+    ScheduleForm > #schedule-form {
+        width: 84;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    ScheduleForm #schedule-form-title { text-style: bold; color: $text-primary; }
+    ScheduleForm #schedule-form-scroll { height: auto; max-height: 16; }
+    ScheduleForm #schedule-form-fields {
+        grid-size: 2;
+        grid-columns: 12 1fr;
+        grid-gutter: 0 1;
+        height: auto;
+    }
+    ScheduleForm #schedule-form-fields Label { color: $text-muted; }
+    ScheduleForm #schedule-form-fields Input, ScheduleForm #schedule-form-fields Select { width: 1fr; }
+    ScheduleForm #schedule-form-checks { height: auto; }
+    ScheduleForm #schedule-form-checks Checkbox { width: auto; }
+    ScheduleForm #schedule-form-result { height: auto; min-height: 1; }
+    ScheduleForm #schedule-form-result.-error { color: $text-error; }
+    ScheduleForm #schedule-form-buttons { height: auto; align-horizontal: right; }
+    ScheduleForm #schedule-form-buttons Button { margin-left: 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="schedule-form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="schedule-form.save"),
+    ]
+
+    def __init__(self, servers: list[str], existing: Schedule | None = None, *,
+                 clock: Callable[[], datetime] | None = None, zone: tzinfo | None = None) -> None:
+        super().__init__()
+        self.servers = servers
+        self.existing = existing
+        self.clock = clock
+        self.zone = zone
+
+    def compose(self) -> ComposeResult:
+        s = self.existing
+        with Vertical(id="schedule-form"):
+            yield Static(f"Edit schedule {s.name}" if s else "Add a schedule", id="schedule-form-title", markup=False)
+            with VerticalScroll(id="schedule-form-scroll"), Grid(id="schedule-form-fields"):
+                yield Label("Name")
+                yield Input(s.name if s else "", placeholder="e.g. nightly", id="schedule-name", compact=True)
+                yield Label("Server")
+                yield Select([(n, n) for n in self.servers], id="schedule-server", compact=True, allow_blank=False,
+                             value=s.server if s and s.server in self.servers else self.servers[0])
+                yield Label("What")
+                yield Select([(WHAT_LABELS[w], w) for w in WHATS], id="schedule-what", compact=True,
+                             allow_blank=False, value=s.what if s else "database")
+                yield Label("Database")
+                yield Input(s.database or "" if s else "", placeholder="the database to dump", id="schedule-database",
+                            compact=True)
+                yield Label("Format")
+                yield Select([(f, f) for f in FORMATS], id="schedule-format", compact=True, allow_blank=False,
+                             value=s.format if s else "custom")
+                yield Label("Cron")
+                yield Input(s.cron if s else "30 2 * * *", placeholder="minute hour day month weekday",
+                            id="schedule-cron", compact=True)
+                yield Label("Next run")
+                yield Static("", id="schedule-next", markup=False)
+                yield Label("Keep last")
+                yield Input(_text(s.keep_last if s else 7), placeholder="N newest (empty: no limit)",
+                            id="schedule-keep-last", compact=True, type="integer")
+                yield Label("Keep days")
+                yield Input(_text(s.keep_days if s else None), placeholder="D days (empty: no limit)",
+                            id="schedule-keep-days", compact=True, type="integer")
+                yield Label("On failure")
+                yield Input(s.on_failure or "" if s else "", placeholder="a shell command (optional)",
+                            id="schedule-on-failure", compact=True)
+                yield Label("Notify")
+                yield Input(", ".join(s.notify) if s else "", placeholder="URL names from notify.toml, e.g. ops",
+                            id="schedule-notify", compact=True)
+            with Horizontal(id="schedule-form-checks"):
+                yield Checkbox("keep newest verified", s.keep_verified if s else True, id="schedule-keep-verified",
+                               compact=True)
+                yield Checkbox("verify", s.verify if s else True, id="schedule-verify", compact=True)
+                yield Checkbox("drill", s.drill if s else False, id="schedule-drill", compact=True)
+            yield Static("", id="schedule-form-result", markup=False)
+            with Horizontal(id="schedule-form-buttons"):
+                yield Button("Save", variant="primary", id="schedule-form-save")
+                yield Button("Cancel", id="schedule-form-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#schedule-name", Input).focus()
+        self._preview()
+
+    @on(Input.Changed, "#schedule-cron")
+    def _preview(self) -> None:
+        """The next run of what is typed, or why it is not a cron expression."""
+        shown = self.query_one("#schedule-next", Static)
+        now = self.clock() if self.clock else datetime.now().astimezone()
+        zone = self.zone or local_zone()
+        try:
+            nxt = next_runs(self.query_one("#schedule-cron", Input).value, now, 1, zone)[0]
+        except ConfigError as exc:
+            shown.update(str(exc).split(": ", 1)[-1])
+            return
+        shown.update(f"{clock_text(nxt, zone)} ({relative(nxt, now)})")
+
+    def _value(self, field_id: str) -> str:
+        return self.query_one(f"#schedule-{field_id}", Input).value.strip()
+
+    def build_schedule(self) -> Schedule:
+        """The schedule as filled in; ConfigError naming what is wrong."""
+        what = str(self.query_one("#schedule-what", Select).value)
+        base = self.existing or Schedule(name="", server="", cron="")
+        keep_last, keep_days = (int(text) if (text := self._value(key)) else None for key in ("keep-last", "keep-days"))
+        schedule = replace(
+            base, name=self._value("name"), server=str(self.query_one("#schedule-server", Select).value),
+            what=what, database=(self._value("database") or None) if what == "database" else None,
+            format=str(self.query_one("#schedule-format", Select).value), cron=self._value("cron"),
+            keep_verified=self.query_one("#schedule-keep-verified", Checkbox).value,
+            verify=self.query_one("#schedule-verify", Checkbox).value,
+            drill=self.query_one("#schedule-drill", Checkbox).value,
+            on_failure=self._value("on-failure") or None,
+            notify=tuple(n.strip() for n in self._value("notify").split(",") if n.strip()), keep_last=keep_last,
+            keep_days=keep_days)
+        if what != "database" and base.what == "database":  # options of pg_dump do not apply to pg_dumpall
+            schedule = replace(schedule, tables=(), schemas=(), exclude_tables=(), schema_only=False,
+                               data_only=False, no_owner=False, no_privileges=False, jobs=1, compress=None,
+                               format="custom")
+        if schedule.what == "database" and schedule.database is None:
+            raise ConfigError("Database: name the database to dump")
+        return validate_schedule(schedule)
+
+    @on(Button.Pressed, "#schedule-form-save")
+    @on(Input.Submitted)
+    def action_save(self) -> None:
+        try:
+            schedule = self.build_schedule()
+        except ConfigError as exc:
+            result = self.query_one("#schedule-form-result", Static)
+            result.update(str(exc))
+            result.add_class("-error")
+            return
+        self.dismiss(schedule)
+
+    @on(Button.Pressed, "#schedule-form-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)

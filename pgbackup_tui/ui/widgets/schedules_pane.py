@@ -1,0 +1,265 @@
+"""The Schedules tab: each schedule with its next run (relative and absolute), its last run with a
+result badge, and its retention; add / edit / remove, Run now, install into crontab.
+
+The pane reads config.toml itself and writes it only through a fresh read (load, change the
+schedules, save), so a server added meanwhile in the tree is never lost. Run now starts
+`pgbackup-tui run NAME` detached, exactly what cron runs: the job shows up in the Jobs tab (the
+app's store scan), the lock keeps it from overlapping a cron run, retention and notifications
+apply. Install shows the exact crontab lines (or systemd units, where there is no crontab) and
+writes only after a yes. The clock and the time zone are parameters: the snapshot test fixes them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from ...core import crontab
+from ...core.config import Config, load_config, save_config
+from ...core.errors import ConfigError, PgBackupError
+from ...core.schedule_run import read_last_run
+from ...core.schedule_view import schedule_row
+from ...core.schedules import Schedule, put_schedule
+
+REFRESH_S = 5.0  # last runs and relative times; reading a few small JSON files
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SchedulesPane(Vertical):
+    """See the module docstring."""
+
+    DEFAULT_CSS = """
+    SchedulesPane #schedules-table {
+        height: 1fr;
+    }
+    SchedulesPane #schedules-status {
+        height: auto;
+        max-height: 4;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("a", "add_schedule", "Add", tooltip="Add a schedule", id="schedules.add"),
+        Binding("e", "edit_schedule", "Edit", tooltip="Edit the selected schedule", id="schedules.edit"),
+        Binding("delete", "remove_schedule", "Remove", key_display="del", id="schedules.remove"),
+        Binding("n", "run_now", "Run now", tooltip="Run the selected schedule now (it shows in Jobs)",
+                id="schedules.run-now"),
+        Binding("i", "install", "Install", tooltip="Write the schedules into your crontab (shown first)",
+                id="schedules.install"),
+    ]
+
+    def __init__(self, *, clock: Callable[[], datetime] = _now, zone: tzinfo | None = None,
+                 refresh_s: float | None = REFRESH_S, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.zone = zone
+        self.refresh_s = refresh_s
+        self.config: Config | None = None
+        self.error: str | None = None
+        self._started: list[subprocess.Popen[bytes]] = []
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(id="schedules-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="schedules-status", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, key in (("Schedule", "name"), ("Result", "result"), ("Next run", "next"), ("Last run", "last"),
+                           ("Retention", "retention"), ("What", "what")):
+            table.add_column(label, key=key)
+        self.reload()
+        if self.refresh_s:
+            self.set_interval(self.refresh_s, self.reload)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read config.toml and the last runs again and redraw (keeps the cursor's schedule)."""
+        self._started = [p for p in self._started if p.poll() is None]  # reap Run now's finished fronts
+        try:
+            self.config, self.error = load_config(), None
+        except ConfigError as exc:
+            self.config, self.error = None, str(exc)
+        table = self.query_one(DataTable)
+        keep = self.selected_name
+        table.clear()
+        schedules = list(self.config.schedules.values()) if self.config else []
+        now = self.clock()
+        for schedule in schedules:
+            row = schedule_row(schedule, read_last_run(schedule.name), now, self.zone)
+            table.add_row(row.name, row.badge or "-", row.next_text, row.last_text, row.retention, row.what,
+                          key=row.name)
+        if keep is not None and keep in (self.config.schedules if self.config else {}):
+            table.move_cursor(row=table.get_row_index(keep))
+        self._show_status(schedules)
+
+    def _show_status(self, schedules: list[Schedule]) -> None:
+        status = self.query_one("#schedules-status", Static)
+        if self.error:
+            status.update(f"config not loaded: {self.error}")
+        elif not schedules:
+            status.update("No schedules yet: a adds one (or pgbackup-tui schedule add).")
+        else:
+            where = "crontab" if crontab.crontab_available() else "systemd timers"
+            chosen = self.selected
+            about = ""
+            if chosen is not None:
+                checks = [c for c, on in (("verify", chosen.verify), ("drill", chosen.drill)) if on]
+                about = " · ".join([f"{chosen.name}: {chosen.cron}", f"{chosen.describe} on {chosen.server}",
+                                    chosen.retention_text, *checks]) + "\n"
+            status.update(f"{about}{len(schedules)} schedule(s); times in this machine's zone, as cron runs them. "
+                          f"i installs them into your {where}.")
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        if self.config is not None:
+            self._show_status(list(self.config.schedules.values()))
+
+    @property
+    def selected_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0 or table.cursor_row < 0:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    @property
+    def selected(self) -> Schedule | None:
+        name = self.selected_name
+        return self.config.schedules.get(name) if (self.config and name) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "add_schedule":
+            return (self.config is not None and bool(self.config.servers)) or None
+        if action in ("edit_schedule", "remove_schedule", "run_now"):
+            return self.selected is not None or None
+        if action == "install":
+            return (self.config is not None and bool(self.config.schedules)) or None
+        return True
+
+    # -- changing ----------------------------------------------------------------------------------
+    def _write(self, change: Callable[[Config], None]) -> bool:
+        """Apply `change` to a fresh read of config.toml and save it; False (and a notice) if refused."""
+        try:
+            config = load_config()
+            change(config)
+            save_config(config)
+        except (PgBackupError, OSError) as exc:
+            self.notify(str(exc), title="Schedule not saved", severity="error", timeout=15)
+            return False
+        self.reload()
+        return True
+
+    def action_add_schedule(self) -> None:
+        self._open_form(None)
+
+    def action_edit_schedule(self) -> None:
+        if self.selected is not None:
+            self._open_form(self.selected)
+
+    def _open_form(self, existing: Schedule | None) -> None:
+        from ..screens.schedule_form import ScheduleForm
+
+        assert self.config is not None
+        servers = list(self.config.servers)
+
+        def saved(schedule: Schedule | None) -> None:
+            if schedule is None:
+                return
+
+            def change(config: Config) -> None:
+                if existing is not None and existing.name != schedule.name:
+                    config.schedules.pop(existing.name, None)
+                put_schedule(config, schedule, replace_existing=existing is not None)
+
+            if self._write(change):
+                self.notify(f"schedule {schedule.name} saved; i writes it into your crontab", timeout=8)
+                table = self.query_one(DataTable)
+                table.move_cursor(row=table.get_row_index(schedule.name))
+
+        self.app.push_screen(ScheduleForm(servers, existing, clock=self.clock, zone=self.zone), saved)
+
+    def action_remove_schedule(self) -> None:
+        from ..screens.confirm import ConfirmScreen
+
+        schedule = self.selected
+        if schedule is None:
+            return
+
+        def drop(config: Config) -> None:
+            config.schedules.pop(schedule.name, None)
+
+        def answered(yes: bool | None) -> None:
+            if yes and self._write(drop):
+                self.notify(f"schedule {schedule.name} removed; i updates your crontab", timeout=8)
+
+        self.app.push_screen(ConfirmScreen(f"Remove schedule {schedule.name} ({schedule.cron}, {schedule.describe})? "
+                                           "Its backups stay."), answered)
+
+    def action_run_now(self) -> None:
+        """Start `pgbackup-tui run NAME` on its own, as cron would: it outlives this TUI."""
+        schedule = self.selected
+        if schedule is None:
+            return
+        env = dict(os.environ)
+        profiles = getattr(self.app, "profiles", None)
+        password = profiles.passwords.get(schedule.server) if profiles is not None else None
+        if password:
+            env["PGPASSWORD"] = password  # typed this session: to the child's environment only
+        self._started.append(subprocess.Popen(
+            [*crontab.executable(), "run", schedule.name], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        self.notify(f"schedule {schedule.name} started: its job shows in the Jobs tab", timeout=8)
+
+    def action_install(self) -> None:
+        from ..screens.crontab_confirm import CrontabConfirm
+
+        if self.config is None or not self.config.schedules:
+            return
+        config = self.config
+        if crontab.crontab_available():
+            lines = "\n".join(crontab.crontab_block(config))
+            question = (f"Write these lines into your crontab ({' '.join(crontab.crontab_argv())})? Lines of your "
+                        "own are kept; an older pgbackup-tui block is replaced.")
+        else:
+            folder = crontab.systemd_user_dir()
+            lines = "\n".join(f"# {folder / name}\n{text}" for name, text in crontab.systemd_units(config).items())
+            question = f"No crontab here. Write these systemd user units into {folder}?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._install(config)
+
+        self.app.push_screen(CrontabConfirm(question, lines), answered)
+
+    @work(thread=True, exit_on_error=False, group="schedules", description="write the crontab")
+    def _install(self, config: Config) -> None:
+        try:
+            if crontab.crontab_available():
+                before, after = crontab.install(config)
+                text = "the crontab already had these lines" if before == after else \
+                    f"{len(config.schedules)} schedule(s) written into your crontab"
+            else:
+                written = crontab.write_systemd_units(config)
+                text = (f"{len(written)} unit files written; now run: systemctl --user daemon-reload && "
+                        "systemctl --user enable --now " + " ".join(p.name for p in written if p.suffix == ".timer"))
+        except (PgBackupError, OSError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Not installed", severity="error", timeout=15)
+            return
+        self.app.call_from_thread(self.notify, text, timeout=10)
+
+    def run_now_processes(self) -> list[subprocess.Popen[bytes]]:
+        """The `run` fronts Run now started that are still going (tests wait on them)."""
+        return list(self._started)
+

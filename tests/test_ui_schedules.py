@@ -1,0 +1,134 @@
+"""The Schedules tab: an SVG snapshot at 80×24 with a fixed clock and zone (no wall clock in the
+picture), and Pilot tests in the real app on the sandbox: add through the form (a bad cron is
+refused in the form, by field), Run now (the run's job appears in the Jobs tab and the row gets
+its result badge), install into a throwaway user's crontab only after the exact lines were shown,
+and a server added in the tree keeps the schedules the tab wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Input, Static
+
+from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.schedules import Schedule
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
+from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
+from pgbackup_tui.ui.widgets.schedules_pane import SchedulesPane
+from test_schedules import _crontab, cron_user  # noqa: F401 - cron_user is a fixture
+from uiutil import socket_profile
+
+SIZE = (80, 24)
+FIXED_NOW = datetime(2026, 3, 28, 22, 15, tzinfo=UTC)
+PARIS = ZoneInfo("Europe/Paris")
+
+
+async def wait_until(condition, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def _last_run(home: Path, name: str, status: str, finished: str) -> None:
+    folder = home / "state" / "schedules"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({"schedule": name, "status": status, "finished_at": finished,
+                                                     "started_at": finished}))
+
+
+class PaneApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield SchedulesPane(clock=lambda: FIXED_NOW, zone=PARIS, refresh_s=None, id="schedules-pane")
+
+
+def test_schedules_tab_snapshot(snap_compare, home, monkeypatch):
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")  # the status line names crontab, on any machine
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
+    config.schedules = {
+        "nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop", keep_last=7,
+                            verify=True),
+        "weekly-all": Schedule(name="weekly-all", server="prod", cron="0 4 * * sun", what="cluster", keep_days=60),
+        "roles": Schedule(name="roles", server="prod", cron="0 * * * *", what="globals"),
+    }
+    save_config(config)
+    _last_run(home, "nightly", "succeeded", "2026-03-28T00:31:12+00:00")
+    _last_run(home, "weekly-all", "failed", "2026-03-22T02:00:40+00:00")
+    # The night of 28 to 29 March: Paris moves to summer time at 02:00, so 02:30 does not exist that
+    # night and cron (and cronsim) run the job at 03:00 CEST.
+    assert snap_compare(PaneApp(), terminal_size=SIZE)
+
+
+async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
+    sandbox.psql("DROP DATABASE IF EXISTS tui_sched; CREATE DATABASE tui_sched;")
+    sandbox.psql("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 100) g;", "tui_sched")
+    config = load_config()
+    config.servers["sandbox"] = socket_profile(sandbox)
+    save_config(config)
+    app = PgBackupApp()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("4")
+            pane = app.query_one(SchedulesPane)
+            table = pane.query_one(DataTable)
+            table.focus()
+            await pilot.pause()
+            assert table.row_count == 0
+            await pilot.press("a")
+            await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+            form = app.screen
+            form.query_one("#schedule-name", Input).value = "tui"
+            form.query_one("#schedule-database", Input).value = "tui_sched"
+            form.query_one("#schedule-cron", Input).value = "61 2 * * *"
+            await pilot.pause()
+            assert "minute" in str(form.query_one("#schedule-next", Static).render())
+            await pilot.click("#schedule-form-save")
+            await pilot.pause()
+            assert isinstance(app.screen, ScheduleForm)  # refused, the reason shown in the form
+            assert "minute" in str(form.query_one("#schedule-form-result", Static).render())
+            form.query_one("#schedule-cron", Input).value = "0 3 1 1 *"
+            await pilot.click("#schedule-form-save")
+            await wait_until(lambda: not isinstance(app.screen, ScheduleForm))
+            saved = load_config().schedules["tui"]
+            assert (saved.database, saved.cron, saved.keep_last, saved.verify) == ("tui_sched", "0 3 1 1 *", 7, True)
+            assert table.row_count == 1
+
+            # Run now: `pgbackup-tui run tui` on its own; its job shows up in the Jobs tab.
+            await pilot.press("n")
+            await wait_until(lambda: any("schedule tui" in job.title for job in app.jobs), timeout=30)
+            job = next(job for job in app.jobs if "schedule tui" in job.title)
+            await wait_until(lambda: job.state.is_final, timeout=60)
+            await wait_until(lambda: not pane.run_now_processes() or all(
+                p.poll() is not None for p in pane.run_now_processes()), timeout=60)
+            pane.reload()
+            await pilot.pause()
+            assert str(table.get_cell("tui", "result")) == "✔ ok"
+
+            # Install: the exact lines first; No writes nothing, Yes writes them.
+            await pilot.press("i")
+            await wait_until(lambda: isinstance(app.screen, CrontabConfirm))
+            shown = app.screen.lines
+            assert "# >>> pgbackup-tui schedules >>>" in shown and "0 3 1 1 * " in shown and " run tui " in shown
+            await pilot.press("n")
+            await pilot.pause()
+            assert _crontab(cron_user) == ""
+            await pilot.press("i")
+            await wait_until(lambda: isinstance(app.screen, CrontabConfirm))
+            await pilot.press("y")
+            await wait_until(lambda: _crontab(cron_user) != "", timeout=10)
+            assert _crontab(cron_user) == shown + "\n"
+
+            # A server added through the tree's profiles keeps the schedules the tab wrote.
+            app.profiles.save(ServerProfile(name="other", host="127.0.0.1", port=1), None)
+            assert "tui" in load_config().schedules
+    finally:
+        sandbox.psql("DROP DATABASE IF EXISTS tui_sched;")
