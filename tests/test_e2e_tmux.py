@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import shlex
 import shutil
 import subprocess
@@ -137,7 +138,8 @@ def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
         raise AssertionError("the app did not quit on q:\n" + terminal.screen())
 
 
-def test_a_dump_started_in_the_tui_goes_on_after_its_terminal_is_killed(home, sandbox, monkeypatch):
+@pytest.mark.parametrize("how", ["kill-session", "SIGTERM", "SIGKILL"])
+def test_a_dump_started_in_the_tui_goes_on_after_its_terminal_is_killed(home, sandbox, monkeypatch, how):
     # pg_dump waits for this lock, so the dump is still running when the terminal goes; our own
     # connections (the TUI's) give up on it quickly, pg_dump sets lock_timeout = 0 for itself.
     monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=200")
@@ -149,8 +151,11 @@ def test_a_dump_started_in_the_tui_goes_on_after_its_terminal_is_killed(home, sa
             start_backup_of_shop(terminal, sandbox)
             terminal.wait_for("running")
             assert tui_processes(home)
+            if how != "kill-session":  # the TUI itself is killed; its terminal stays
+                for pid in tui_processes(home):
+                    os.kill(pid, getattr(signal, how))
         finally:
-            terminal.close()  # tmux kill-session: the TUI gets SIGHUP
+            terminal.close()  # tmux kill-session: the TUI (if still there) gets SIGHUP
         deadline = time.monotonic() + 10
         while tui_processes(home):
             assert time.monotonic() < deadline, "the TUI outlived its terminal"
