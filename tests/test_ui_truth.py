@@ -205,3 +205,22 @@ async def test_f5_keeps_what_was_open_the_cursor_and_the_checks(sandbox, home):
             selection = tree.selection
             assert selection is not None and [str(t) for t in selection.qualified_names] == [
                 "public.documents", "public.invoices"]
+
+
+async def test_a_remapped_key_is_named_as_remapped_and_an_unknown_id_is_named(home):
+    (home / "config.toml").write_text('[keymap]\n"app.add-server" = "A"\n"tree.toggle-check" = "x"\n'
+                                      '"app.bakup" = "B"\n"app.backup" = "B"\n')
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        assert "press A to add one" in text  # the tree's hint with no servers
+        assert "nothing selected (x checks" in text
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]  # type: ignore[attr-defined]
+        assert warnings == ['config.toml [keymap]: no key has the id "app.bakup" (did you mean "app.backup"?); '
+                            'ignored']
+        await pilot.press("question_mark")
+        await pilot.pause()
+        about = str(app.screen.query_one("#help-about", Static).content)
+        assert "x checks a table" in about and "B backs up the database" in about
+        assert "space checks" not in about and "b backs up" not in about

@@ -29,6 +29,7 @@ from .backups_app import BackupsApp
 from .bindings import APP_BINDINGS, action_applies
 from .commands import PgBackupCommands
 from .inspection import inspect_database, inspect_server
+from .keymap import describe_unknown, key_name, unknown_ids
 from .messages import DatabaseInspected, InspectionFailed, ServerInspected
 from .profiles import ServerProfiles
 from .screens.backup_dialog import BackupDialog
@@ -41,7 +42,6 @@ from .tree_entries import short_reason
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
 from .widgets.jobs_pane import JobsPane
-from .widgets.schedules_pane import SchedulesPane
 from .widgets.selection_summary import SelectionSummary
 from .widgets.server_tree import ServerTree
 
@@ -59,6 +59,7 @@ class PgBackupApp(BackupsApp):
         # Server profiles and the passwords typed this session (memory only: never saved or logged).
         self.profiles = ServerProfiles()
         self._prompting: set[str] = set()
+        self.user_keymap: dict[str, str] = {}  # [keymap] of config.toml: texts name these keys (keymap.py)
         self._loading: dict[Worker, tuple[str, str | None]] = {}
 
     def compose(self) -> ComposeResult:
@@ -73,8 +74,6 @@ class PgBackupApp(BackupsApp):
                     yield JobsPane(id="jobs-pane")
                 with TabPane("Backups", id="backups"):
                     yield BackupsPane(id="backups-pane")
-                with TabPane("Schedules", id="schedules"):
-                    yield SchedulesPane(id="schedules-pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -86,7 +85,12 @@ class PgBackupApp(BackupsApp):
             self.notify(self.profiles.error, title="Config not loaded", severity="error", timeout=30)
         else:
             if self.profiles.config is not None and self.profiles.config.keymap:
-                self.set_keymap(self.profiles.config.keymap)  # the user's own keys, by binding id
+                self.user_keymap = dict(self.profiles.config.keymap)
+                self.set_keymap(self.user_keymap)  # the user's own keys, by binding id
+                unknown = unknown_ids(self.user_keymap)
+                if unknown:  # Textual would ignore them without a word
+                    self.notify(describe_unknown(unknown), title="Keymap", severity="warning", timeout=30)
+            self.query_one(SelectionSummary).show(None)  # its hint names the key, maybe remapped
             tree.set_servers(self.profiles.profiles)
             tree.load_idle_servers()
         tree.focus()
@@ -250,7 +254,8 @@ class PgBackupApp(BackupsApp):
         """Open the restore dialog, prefilled with `archive` and a default target."""
         targets = self.profiles.targets()
         if not targets:
-            self.notify("add a server first (a): a restore needs a target server", severity="warning")
+            add_key = key_name(self, "app.add-server")
+            self.notify(f"add a server first ({add_key}): a restore needs a target server", severity="warning")
             return
         default_server = server if server in targets else None
         self.push_screen(RestoreDialog(archive, targets, default_server, dbname), self._restore_chosen)

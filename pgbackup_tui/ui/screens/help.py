@@ -10,14 +10,18 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..keymap import key_name
+
+# How the app works; {names} are the keys of those binding ids, as remapped by the user.
 ABOUT = (
-    "↑ ↓ move, enter or → opens a server, database or schema (loading what it holds), ← closes. "
-    "space checks a table, a schema or a whole database: one database at a time, because one backup "
-    "is one database. b backs up the database under the cursor: what is checked in it, or all of it. "
-    "Jobs run side by side, each in a process of its own: they go on when you quit or the terminal "
-    "closes. The Jobs tab shows them, also those the CLI or cron started, and streams their logs. "
-    "Passwords you type are kept in memory only. ctrl+p opens the command palette: every action, by name."
+    "↑ ↓ move, enter or {tree.open} opens a server, database or schema (loading what it holds), {tree.close} closes. "
+    "{tree.toggle-check} checks a table, a schema or a whole database: one database at a time, because "
+    "one backup is one database. {app.backup} backs up the database under the cursor: what is checked in "
+    "it, or all of it. Jobs run side by side, each in a process of its own: they go on when you quit or "
+    "the terminal closes. The Jobs tab shows them, also those the CLI or cron started, and streams their "
+    "logs. Passwords you type are kept in memory only. ctrl+p opens the command palette: every action, by name."
 )
+ABOUT_KEYS = ("tree.open", "tree.close", "tree.toggle-check", "app.backup")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -53,7 +57,10 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-dialog"):
             yield Static("pgbackup-tui keys", id="help-title")
             with VerticalScroll():
-                yield Static(ABOUT, id="help-about", markup=False)
+                about = ABOUT
+                for binding_id in ABOUT_KEYS:
+                    about = about.replace("{" + binding_id + "}", key_name(self.app, binding_id))
+                yield Static(about, id="help-about", markup=False)
                 yield Static(id="help-keys")
 
     def on_mount(self) -> None:

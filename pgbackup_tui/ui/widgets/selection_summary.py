@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from ..keymap import key_name
 from ..selection import Selection
 
-NOTHING_SELECTED = "nothing selected (space checks a table, schema or database)"
+NOTHING_SELECTED = "nothing selected ({key} checks a table, schema or database)"
 
 
 class SelectionSummary(Static):
@@ -25,11 +26,12 @@ class SelectionSummary(Static):
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(NOTHING_SELECTED, id=id, markup=False)
+        super().__init__(NOTHING_SELECTED.format(key="space"), id=id, markup=False)
         self.selection: Selection | None = None
 
     def show(self, selection: Selection | None) -> None:
         """Say what `selection` holds (or that nothing is selected)."""
         self.selection = selection
         self.set_class(selection is not None, "-selected")
-        self.update(selection.describe() if selection is not None else NOTHING_SELECTED)
+        nothing = NOTHING_SELECTED.format(key=key_name(self.app, "tree.toggle-check"))
+        self.update(selection.describe() if selection is not None else nothing)

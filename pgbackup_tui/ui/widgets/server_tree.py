@@ -35,6 +35,7 @@ from ..tree_entries import (
     TableEntry,
     TreeFocus,
 )
+from ..keymap import key_name
 from ..tree_labels import describe_entry
 from ..tree_reload import NodeKey, checks_after_reload, node_key, open_keys
 
@@ -107,7 +108,8 @@ class ServerTree(Tree[NodeEntry]):
                 node.remove_children()
                 node.collapse()
         if not wanted:
-            self._add_hint(self.root, HintEntry("no servers yet: press a to add one"))
+            add_key = key_name(self.app, "app.add-server")  # as the user remapped it
+            self._add_hint(self.root, HintEntry(f"no servers yet: press {add_key} to add one"))
         self._relabel_all()
 
     def show_config_error(self, message: str) -> None:
