@@ -42,6 +42,7 @@ from .tree_entries import short_reason
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
 from .widgets.jobs_pane import JobsPane
+from .widgets.schedules_pane import SchedulesPane
 from .widgets.selection_summary import SelectionSummary
 from .widgets.server_tree import ServerTree
 
@@ -74,6 +75,8 @@ class PgBackupApp(BackupsApp):
                     yield JobsPane(id="jobs-pane")
                 with TabPane("Backups", id="backups"):
                     yield BackupsPane(id="backups-pane")
+                with TabPane("Schedules", id="schedules"):
+                    yield SchedulesPane(id="schedules-pane")
         yield Footer()
 
     def on_mount(self) -> None:
