@@ -24,8 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgbackup_tui.core import progress_dump, progress_restore  # noqa: E402
-from pgbackup_tui.core.progress_estimator import ProgressEstimator  # noqa: E402
+from pgbackup_tui.core.progress import dump as progress_dump, restore as progress_restore  # noqa: E402
+from pgbackup_tui.core.progress.estimator import ProgressEstimator  # noqa: E402
 
 RECORDED_CALLS = ("add_items", "remove_items", "enter_phase", "start", "observe", "finish", "wait", "expect_wait",
                   "reprice", "snapshot", "done_snapshot")

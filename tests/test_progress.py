@@ -27,12 +27,12 @@ from pgbackup_tui.core.jobs import JobState, LogLine, ProgressUpdated
 from pgbackup_tui.core.pgtools import tools_for_archive
 from pgbackup_tui.core.plans import DumpFormat, DumpPlan, RestorePlan
 from pgbackup_tui.core.progress import ProgressSnapshot
-from pgbackup_tui.core.progress_dump import expected_rows
-from pgbackup_tui.core.progress_estimator import ProgressEstimator
-from pgbackup_tui.core.progress_items import WorkItem
-from pgbackup_tui.core.progress_monitor import ServerProbe
-from pgbackup_tui.core.progress_restore import RestoreProgress
-from pgbackup_tui.core.progress_restore_plan import entry_matches, manifest_tables
+from pgbackup_tui.core.progress.dump import expected_rows
+from pgbackup_tui.core.progress.estimator import ProgressEstimator
+from pgbackup_tui.core.progress.items import WorkItem
+from pgbackup_tui.core.progress.tracker import ServerProbe
+from pgbackup_tui.core.progress.restore import RestoreProgress
+from pgbackup_tui.core.progress.restore_plan import entry_matches, manifest_tables
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.toc import parse_toc
 

@@ -27,7 +27,7 @@ from .errors import ArchiveError, JobFailed, UsageError
 from .jobs import Job, JobResult, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
-from .progress_count import CountProgress, Step
+from .progress.count import CountProgress, Step
 from .restore import RestoreJob
 
 CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"

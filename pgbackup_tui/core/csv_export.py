@@ -29,7 +29,7 @@ import psycopg
 from .connect import connect
 from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvExportPlan,
                         csv_file_name)
-from .csv_progress import CsvProgress, TableWork
+from .progress.csv import CsvProgress, TableWork
 from .dump import DumpJob
 from .errors import JobFailed, SelectionError
 from .formatting import human_bytes

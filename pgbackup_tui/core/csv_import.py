@@ -29,7 +29,7 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import CSV_FORMAT_VERSION, IMPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_progress import CsvProgress, TableWork
+from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError, UsageError
 from .identifiers import QualifiedName, always_quote
 from .jobs import Cancelled, Job, JobState, Outcome

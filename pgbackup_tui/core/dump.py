@@ -27,7 +27,7 @@ from .jobs import Job, JobState, Outcome
 from .output_names import check_output_location, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
-from .progress_dump import DumpInventory, DumpProgress, take_inventory
+from .progress.dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding
 from .timescale import read_timescale, selection_warning

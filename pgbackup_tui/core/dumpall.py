@@ -28,7 +28,7 @@ from .jobs import Job, JobState, Outcome
 from .output_names import remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
-from .progress_count import CountProgress, Step
+from .progress.count import CountProgress, Step
 
 CLUSTER_TAIL = b"-- PostgreSQL database cluster dump complete"
 _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')

@@ -29,7 +29,7 @@ from .inspect import database_exists, database_is_empty
 from .jobs import Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
-from .progress_restore import RestoreProgress
+from .progress.restore import RestoreProgress
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_target import (

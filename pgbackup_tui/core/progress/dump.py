@@ -1,0 +1,312 @@
+"""Progress of a dump: the tables pg_dump will copy, and what its lines and the server say.
+
+Before pg_dump starts (DumpJob's preflight, same connection) we take the size on disk (heap +
+TOAST heap) and the expected rows of every table whose data the dump copies: plain
+and partition tables (relkind r), minus extension members, temporary tables, tables a selection
+or --exclude-table leaves out; none at all with --schema-only. Expected rows follow the planner:
+reltuples / relpages scaled to the table's current size (-1 when never analyzed).
+
+While pg_dump runs, a table's fraction is tuples_processed (pg_stat_progress_copy) over its
+expected rows -- or, without a row estimate, COPY's text bytes over its size times the text/heap
+ratio seen so far. Bytes in snapshots are in heap units (done = fraction x size), so a dump and
+a restore of the same backup show the same totals. pg_dump --verbose says "dumping contents of
+table" when a table starts (serially: the previous one has finished) and, with --jobs, "finished
+item N TABLE DATA name". Without the view (server < 14, or a role that may not read it) a serial
+dump's running table is measured by the growth of the output over its size times the
+output/heap ratio of the tables already written.
+
+A table never analyzed (reltuples -1: freshly loaded or restored, autovacuum not there yet) takes
+its expected rows from the cumulative statistics' live tuples instead, which every insert counts:
+else a quick table the view never catches would end the dump (and its manifest) with 0 rows.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ..identifiers import QualifiedName
+from ..jobs import Job
+from ..plans import DumpPlan
+from .estimator import ProgressEstimator
+from .items import WorkItem
+from .tracker import BackendProgress, ProgressTracker, dirty_page_cache_bytes, output_size
+
+# Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the
+# estimator corrects them for the machine at hand as the dump goes.
+COMPRESSED_HEAP_BPS = 27e6  # pg_dump's gzip is the bottleneck of a compressed dump
+PLAIN_HEAP_BPS = 100e6
+TABLE_OVERHEAD_S = 0.002  # per table: COPY round trips, a new compression stream
+CATALOG_BASE_S = 0.05
+CATALOG_PER_RELATION_S = 0.0003
+FINISH_BASE_S = 0.02
+FINISH_PER_TABLE_S = 0.0001
+CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
+SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits: what is still dirty of it, at this rate
+TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
+OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
+RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth
+
+# pg_table_size opens the table (ACCESS SHARE): it waits behind an exclusive lock, which pg_dump
+# would wait for as well -- but the wait belongs to pg_dump, not to our preflight. So the sizes
+# are read under a short lock_timeout, and from the catalog (sizes as of the last VACUUM/ANALYZE)
+# when a table is locked.
+_SIZE_LOCK_TIMEOUT = "500ms"
+# Heap + TOAST heap, without the free space and visibility maps (pg_table_size counts them: for a
+# small table they are most of its "size", and none of its COPY time).
+_SIZES_NOW = """(pg_relation_size(c.oid) + coalesce(pg_relation_size(t.oid), 0))::int8,
+       c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8, pg_stat_get_live_tuples(c.oid)"""
+_SIZES_FROM_CATALOG = """((c.relpages + coalesce(t.relpages, 0))::int8 * current_setting('block_size')::int8),
+       c.reltuples::float8, c.relpages::int8, c.relpages::int8 * current_setting('block_size')::int8,
+       pg_stat_get_live_tuples(c.oid)"""
+_TABLES = r"""
+SELECT c.oid::int8, n.nspname, c.relname, {sizes}
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%%' AND n.nspname NOT LIKE 'pg\_temp%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+  AND (%(only)s::oid[] IS NULL OR c.oid = ANY(%(only)s::oid[]))
+  AND NOT c.oid = ANY(%(skip)s::oid[])
+ORDER BY n.nspname, c.relname
+"""
+_RELATIONS = r"""
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%%'
+"""
+_LARGE_OBJECTS = "SELECT EXISTS (SELECT FROM pg_largeobject_metadata), pg_table_size('pg_largeobject')::int8"
+
+_DUMPING = re.compile(r'^pg_dump: dumping contents of table "(.*)"$')
+_FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
+_LARGE_OBJECTS_LINE = "pg_dump: saving large objects"
+
+
+def _as_in_lines(name: str, codec: str) -> str:
+    """A name as it reads in pg_dump's lines (written in `codec`) once Job decoded them as UTF-8."""
+    return name.encode(codec, "surrogateescape").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class TableSize:
+    oid: int
+    name: QualifiedName
+    bytes: int  # heap + TOAST
+    rows: int  # expected rows, -1 unknown
+
+
+@dataclass(frozen=True)
+class DumpInventory:
+    """What a dump will copy, taken before it starts."""
+
+    tables: tuple[TableSize, ...]
+    relations: int  # relations in the database: pg_dump's catalog reading grows with them
+    large_object_bytes: int | None = None  # None: the dump copies no large objects
+    notes: tuple[str, ...] = field(default=())
+
+
+def expected_rows(reltuples: float, relpages: int, heap_bytes: int, live_tuples: int | None = None) -> int:
+    """The planner's estimate: tuples per page at the last ANALYZE times the pages now; for a table
+    never analyzed, the statistics' live tuples (None or 0 with pages: unknown, -1)."""
+    pages_now = heap_bytes / 8192
+    if reltuples < 0:
+        if live_tuples:
+            return live_tuples
+        return 0 if pages_now == 0 else -1
+    if relpages > 0:
+        return round(reltuples / relpages * pages_now)
+    return 0 if pages_now == 0 else -1
+
+
+def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozenset[int] | None,
+                   excluded_oids: set[int]) -> DumpInventory:
+    """Sizes and expected rows of the tables `plan` dumps (`only_oids`: a selection's relations)."""
+    relations = _one_row(conn, _RELATIONS, {})[0]
+    if plan.schema_only:
+        return DumpInventory((), relations)
+    params = {"only": sorted(only_oids) if only_oids is not None else None, "skip": sorted(excluded_oids)}
+    conn.execute(f"SET lock_timeout = '{_SIZE_LOCK_TIMEOUT}'")
+    try:
+        rows = conn.execute(_TABLES.format(sizes=_SIZES_NOW), params).fetchall()
+    except psycopg.errors.LockNotAvailable:
+        rows = conn.execute(_TABLES.format(sizes=_SIZES_FROM_CATALOG), params).fetchall()
+    finally:
+        conn.execute("RESET lock_timeout")
+    tables = tuple(TableSize(oid, QualifiedName(schema, name), size, expected_rows(reltuples, relpages, heap, live))
+                   for oid, schema, name, size, reltuples, relpages, heap, live in rows)
+    large_objects = None
+    if not plan.is_selection:  # a selection is dumped with --no-blobs
+        has_any, lo_bytes = _one_row(conn, _LARGE_OBJECTS)
+        large_objects = lo_bytes if has_any else None
+    return DumpInventory(tables, relations, large_objects)
+
+
+def _one_row(conn: psycopg.Connection, query: str, params: dict[str, object] | None = None) -> tuple[Any, ...]:
+    """The one row an aggregate query returns. None would be a server fault: raised as a psycopg
+    error, which the dump's preflight turns into "no sizes" rather than a failed dump."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise psycopg.DataError(f"the server returned no row for: {' '.join(query.split())[:60]}")
+    return row
+
+
+def dump_is_compressed(plan: DumpPlan, run_format: str) -> bool:
+    if run_format not in ("custom", "directory"):
+        return False
+    return plan.compress is None or plan.compress > 0
+
+
+def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
+    """The dump as work items with prior costs (seconds)."""
+    rate = COMPRESSED_HEAP_BPS if dump_is_compressed(plan, run_format) else PLAIN_HEAP_BPS
+    items = [WorkItem("catalog", "schema", CATALOG_BASE_S + CATALOG_PER_RELATION_S * inventory.relations,
+                      kind="step")]
+    for table in inventory.tables:
+        items.append(WorkItem(f"table:{table.oid}", "data", TABLE_OVERHEAD_S + table.bytes / rate,
+                              label=str(table.name), kind="table", bytes=table.bytes, rows=table.rows,
+                              info={"oid": table.oid, "name": table.name}))
+    if inventory.large_object_bytes is not None:
+        items.append(WorkItem("large objects", "data", TABLE_OVERHEAD_S + inventory.large_object_bytes / rate,
+                              label="large objects", kind="large objects", bytes=inventory.large_object_bytes))
+    output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[dump_is_compressed(plan, run_format)]
+    finishing = FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables)
+    if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
+        finishing += output / CONVERT_BPS
+    # All of the output is dirty, as far as we know now (DumpProgress.observe_local knows better).
+    items.append(WorkItem("finishing", "finishing", finishing + output / SYNC_BPS, kind="step",
+                          info={"before_sync_s": finishing, "output": output}))
+    return items
+
+
+class DumpProgress(ProgressTracker):
+    """pg_dump's lines, pg_stat_progress_copy and the growing output -> a DumpJob's progress."""
+
+    def __init__(self, job: Job, inventory: DumpInventory, plan: DumpPlan, run_format: str, output: Path,
+                 *, name_codec: str = "utf-8") -> None:
+        """`name_codec`: what pg_dump writes names in (server_text.dump_encoding)."""
+        origin = time.monotonic() - job.elapsed_s
+        estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
+                                      estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs)
+        super().__init__(job, estimator)
+        self.output = output
+        self.name_codec = name_codec
+        self.compressed = dump_is_compressed(plan, run_format)
+        self.fallback_estimate = ("table counts and output size" if plan.jobs == 1
+                                  else "table counts and elapsed time")
+        self._by_verbose: dict[str, WorkItem] = {}
+        self._by_oid: dict[int, WorkItem] = {}
+        for item in estimator.items:
+            name = item.info.get("name")
+            if name is not None:
+                self._by_verbose.setdefault(_as_in_lines(f"{name.schema}.{name.name}", name_codec), item)
+                self._by_oid[item.info["oid"]] = item
+        # COPY text bytes and archive bytes per heap byte, learnt from the tables done so far.
+        self._text = [TEXT_PER_HEAP * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
+        self._out = [OUTPUT_PER_HEAP[self.compressed] * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
+        self._serial_item: WorkItem | None = None
+        self._serial_out0 = 0
+
+    # -- lines -----------------------------------------------------------------------------------
+    def line(self, line: str, now: float) -> None:
+        match = _DUMPING.match(line)
+        if match:
+            item = self._by_verbose.get(match.group(1))
+            if item is not None:
+                self._start_serially(item, now)
+            return
+        match = _FINISHED.match(line)
+        if match:
+            name = match.group(1)
+            for item in self.estimator.running():
+                if item.kind == "table" and _as_in_lines(item.info["name"].name, self.name_codec) == name:
+                    self.estimator.finish(item.key, now)
+                    break
+            return
+        if line.startswith(_LARGE_OBJECTS_LINE):
+            item = self.estimator.get("large objects")
+            if item is not None:
+                self._start_serially(item, now)
+
+    def _start_serially(self, item: WorkItem, now: float) -> None:
+        if self.estimator.jobs == 1:
+            # Only the fallback needs the output's size (a directory archive costs a scan).
+            measure = self.probe_failed or self.probe is None or self.probe.polls == 0
+            size = output_size(self.output) if measure else 0
+            previous = self._serial_item
+            if previous is not None and previous.bytes > 0 and self.probe_failed:
+                self._out[0] += max(0, size - self._serial_out0)
+                self._out[1] += previous.bytes
+            self._serial_item, self._serial_out0 = item, size
+        self.estimator.start(item.key, now)
+
+    # -- the server ------------------------------------------------------------------------------
+    def observe_server(self, rows: list[BackendProgress], now: float) -> None:
+        for row in rows:
+            item = self._by_oid.get(row.relid) if row.kind == "copy" and row.relid else None
+            if item is None or item.done:
+                continue
+            item.info["seen_tuples"] = max(item.info.get("seen_tuples", 0), row.tuples)
+            item.info["seen_copy_bytes"] = max(item.info.get("seen_copy_bytes", 0), row.copy_bytes)
+            if item.rows > 0:
+                fraction = row.tuples / item.rows
+            else:
+                fraction = row.copy_bytes / max(1.0, item.bytes * self._text[0] / self._text[1])
+            self.estimator.observe(item.key, fraction, now, rows_done=row.tuples)
+            if item.bytes > 0 and fraction > 0.5:
+                item.info["text_per_heap"] = row.copy_bytes / max(fraction, 1e-9) / item.bytes
+
+    def observe_local(self, now: float) -> None:
+        self._price_the_sync()
+        item = self._serial_item
+        if not self.probe_failed or item is None or not item.running or item.bytes <= 0:
+            return
+        grown = output_size(self.output) - self._serial_out0
+        ratio = self._out[0] / self._out[1]
+        self.estimator.observe(item.key, grown / (item.bytes * ratio), now)
+
+    def _price_the_sync(self) -> None:
+        """The closing fsync flushes what is still dirty of the output: at most what the page
+        cache holds dirty now, plus the output still to come. After a long dump that is its last
+        half minute (the kernel wrote the rest back meanwhile), not all of it."""
+        finishing, last = self.estimator.get("finishing"), self.last
+        if finishing is None or finishing.started_at is not None or last is None or not last.bytes_total:
+            return
+        dirty = dirty_page_cache_bytes()
+        if dirty is None:
+            return
+        output = finishing.info["output"]
+        to_come = output * max(0.0, 1.0 - last.bytes_done / last.bytes_total)
+        self.estimator.reprice("finishing", finishing.info["before_sync_s"] + min(output, dirty + to_come) / SYNC_BPS)
+
+    # -- the record ------------------------------------------------------------------------------
+    def table_totals(self) -> list[dict]:
+        """Each table's rows and bytes, for the result and the manifest (restores read them back).
+
+        bytes: size on disk (heap + TOAST) when the dump started, the unit progress is shown in;
+        copy_bytes: COPY's text bytes; rows: the larger of the last tuples_processed the view
+        showed (a poll may come just before the end) and the planner's estimate. "estimated":
+        true when the view never saw the table (too quick to be caught, or no view): rows is then
+        the planner's estimate and copy_bytes the size times the text/heap ratio seen elsewhere.
+        """
+        ratios = [i.info["text_per_heap"] for i in self.estimator.items if "text_per_heap" in i.info]
+        text_per_heap = sum(ratios) / len(ratios) if ratios else TEXT_PER_HEAP
+        totals = []
+        for item in self.estimator.items:
+            if item.kind != "table":
+                continue
+            seen = item.info.get("seen_tuples")
+            if seen is not None:
+                rows = max(seen, item.rows)
+                copy_bytes = item.info["seen_copy_bytes"] * rows // seen if seen else item.info["seen_copy_bytes"]
+            else:
+                rows = max(0, item.rows)
+                copy_bytes = round(item.bytes * text_per_heap)
+            totals.append({"name": item.label, "rows": rows, "bytes": item.bytes, "copy_bytes": copy_bytes,
+                           "estimated": seen is None})
+        return totals

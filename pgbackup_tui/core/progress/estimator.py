@@ -1,0 +1,393 @@
+"""The progress model: work items with prior costs, this machine's speed, the time left.
+
+A job is a list of work items in phases (preparing, schema, data, indexes, finishing): a table's
+data, an index, "pg_dump reads the catalog", "the archive is read through once". Each item has a
+prior cost in seconds, from its size and constants measured on a small 2-core machine
+(progress_dump.py, progress_restore_plan.py). While the job runs, items start and finish (pg_dump's
+and pg_restore's --verbose lines) and running items report a measured fraction (tuples from
+pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
+position); an item nobody can observe advances with the clock, up to 90 %.
+
+How fast this machine really is, the speed factor k per phase and item size (seconds per prior
+second), is learnt from the work already seen (progress_speed.py). The remaining time R = the
+waits foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs, for data and
+indexes, the largest of: the longest item, a big table's data plus its indexes (they wait for
+it), sum / jobs, and running items at their own pace -- is smoothed into the ETA (time constant
+1 s, shorter for short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is
+right, the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays
+at or below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA
+is shown before 5 % and 1 s.
+
+This module is pure (no I/O, no clock of its own): callers pass `now` (time.monotonic()).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+from .snapshot import PHASE_ORDER, ProgressSnapshot
+from .items import WorkItem, is_data
+from .speed import SMALL_ITEM_S, RateMeter, SpeedLedger, pace_class
+
+PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
+
+CLOCK_FRACTION_CAP = 0.9  # an unobserved item never claims more than this before it finishes
+MEASURED_FRACTION_CAP = 0.99  # an observed one neither: row estimates are estimates
+ETA_SMOOTHING_S = 1.0  # the ETA follows a new estimate with this time constant...
+ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the job's expected length, if that is shorter
+ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
+ETA_MIN_ELAPSED_S = 1.0
+RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
+CHAINS_WATCHED = 32
+
+
+class ProgressEstimator:
+    """Work items + observations -> snapshots. Not thread-safe: feed it from one thread.
+
+    Bookkeeping is incremental (sums per phase, the set of running items), so a snapshot costs
+    time in proportion to the items running, not to the thousands a restore may list.
+    """
+
+    def __init__(self, items: Iterable[WorkItem], *, origin: float, estimate: str, jobs: int = 1) -> None:
+        self.items: list[WorkItem] = []
+        self._by_key: dict[str, WorkItem] = {}
+        self._running: dict[str, WorkItem] = {}
+        self._pending: dict[tuple[str, str], float] = defaultdict(float)  # pace_class -> prior cost not started yet
+        self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
+        self._done_bytes = self._done_rows = self._tables_done = 0
+        self.add_items(items)
+        self.origin = origin  # monotonic time at which the job started
+        self.ledger = SpeedLedger(origin)
+        self.estimate = estimate
+        self.jobs = max(1, jobs)
+        self.phase = "preparing"
+        self.waiting: str | None = None  # what a backend of the job waits for (wait())
+        self.waiting_since: float | None = None
+        self.expected_wait_s = 0.0  # waits foreseen that no item's cost includes (expect_wait())
+        self._percent = 0.0
+        self._eta: float | None = None
+        self._last_t: float | None = None
+        self._rate = RateMeter()  # bytes per second, shown during the data phase (the last one after it)
+
+    # -- items ---------------------------------------------------------------------------------
+    def add_items(self, items: Iterable[WorkItem]) -> None:
+        for item in items:
+            if item.key in self._by_key:
+                raise ValueError(f"duplicate work item {item.key!r}")
+            self.items.append(item)
+            self._by_key[item.key] = item
+        self._recount()
+
+    def remove_items(self, keys: Iterable[str]) -> None:
+        """Forget items that will not run (e.g. entries a --use-list leaves out)."""
+        gone = set(keys)
+        self.items = [item for item in self.items if item.key not in gone]
+        self._by_key = {item.key: item for item in self.items}
+        self._running = {key: item for key, item in self._running.items() if key not in gone}
+        self._recount()
+
+    def _recount(self) -> None:
+        self._pending.clear()
+        self._pending_max.clear()
+        self._done_bytes = self._done_rows = self._tables_done = 0
+        for item in self.items:
+            if item.started_at is None and not item.done:
+                self._pending[pace_class(item)] += item.cost_s
+            if item.done:
+                self._count_done(item)
+        groups: dict[str, list[WorkItem]] = defaultdict(list)
+        for item in self.items:
+            if item.group is not None and item.phase in PARALLEL_PHASES:
+                groups[item.group].append(item)
+        heaviest = sorted(groups, key=lambda g: sum(item.cost_s for item in groups[g]), reverse=True)
+        self._chains = [groups[group] for group in heaviest[:CHAINS_WATCHED]]
+        self.bytes_total = sum(item.bytes for item in self.items if is_data(item))
+        self.tables_total = sum(1 for item in self.items if is_data(item) and item.kind == "table")
+
+    def reprice(self, key: str, cost_s: float) -> None:
+        """A better prior for an item that has not started (e.g. a dump's closing fsync, once the
+        dirty page cache is known). Running and finished items keep theirs: their speed evidence
+        was counted against it."""
+        item = self._by_key.get(key)
+        if item is None or item.started_at is not None or item.done:
+            return
+        self._pending[pace_class(item)] -= item.cost_s
+        item.cost_s = cost_s
+        self._pending[pace_class(item)] += item.cost_s
+        self._pending_max.pop(item.phase, None)
+
+    def get(self, key: str) -> WorkItem | None:
+        return self._by_key.get(key)
+
+    def running(self) -> list[WorkItem]:
+        return list(self._running.values())
+
+    # -- events --------------------------------------------------------------------------------
+    def enter_phase(self, phase: str, now: float) -> None:
+        """The job moved on to `phase`: what comes before it is over.
+
+        With --jobs, data and index items overlap, so entering `indexes` does not end data items
+        (pg_restore says when each finishes); everything else is strictly in order.
+        """
+        order = PHASE_ORDER[phase]
+        if order < PHASE_ORDER[self.phase]:
+            return
+        self.phase = phase
+        overlapping = self.jobs > 1 and phase in PARALLEL_PHASES
+        for item in self.items:
+            if PHASE_ORDER[item.phase] >= order or item.done:
+                continue
+            if overlapping and item.phase in PARALLEL_PHASES:
+                continue
+            self._close(item, now)
+        self._start_next_step(phase, now)
+
+    def start(self, key: str, now: float) -> WorkItem | None:
+        """`key` started. In serial jobs that ends whatever ran before it."""
+        item = self._by_key.get(key)
+        if item is None or item.done or item.running:
+            return item
+        if PHASE_ORDER[item.phase] > PHASE_ORDER[self.phase]:
+            self.enter_phase(item.phase, now)
+        if self.jobs == 1 or item.phase not in PARALLEL_PHASES:
+            for other in self.running():
+                if other.kind != "step":
+                    self._close(other, now)
+        self._begin(item, now)
+        return item
+
+    def observe(self, key: str, fraction: float, now: float, rows_done: int | None = None) -> None:
+        """A measured fraction (0..1) of a running item; starts it if no line said so yet."""
+        item = self._by_key.get(key)
+        if item is None or item.done:
+            return
+        if item.started_at is None:
+            self.start(key, now)
+        item.fraction = max(item.fraction, min(MEASURED_FRACTION_CAP, max(0.0, fraction)))
+        if not item.measured:
+            # Speed evidence starts here, not at the start line: before it the statement may
+            # have waited for a lock (an autovacuum of the table just loaded holds one for up to
+            # deadlock_timeout) -- time that says nothing about speed.
+            self.ledger.first_measured(item, now)
+        item.measured = True
+        if rows_done is not None:
+            item.rows_done = max(item.rows_done, rows_done)
+
+    def wait(self, what: str | None, now: float) -> None:
+        """A backend of the job waits for `what` (e.g. "a lock held by pid 42 (psql)"), or no more.
+
+        In a serial job (one backend: nothing else moves) the time left stands still while it
+        waits, since the work ahead is the same when the wait ends; and the time waited is no
+        evidence of speed (measured items are counted up to the start of the wait and again from
+        its end; an unmeasured one starts counting at its first measurement anyway).
+        """
+        if what and not self.waiting:
+            self.waiting_since = now
+        elif not what:
+            self.waiting_since = None
+        if self.jobs == 1:  # with --jobs the other workers go on: the estimate too
+            if what and not self.waiting:
+                self.ledger.pause(self._running.values(), now)
+            elif self.waiting and not what:
+                self.ledger.resume(self._running.values(), now)
+        self.waiting = what
+
+    def expect_wait(self, seconds: float) -> None:
+        """The job will wait this long for something no item's cost includes (a restore's index
+        build behind an autovacuum of its table: deadlock_timeout), or has that much of such a wait
+        still ahead. The time left includes it, and while the foreseen wait runs out the ETA
+        counts down instead of standing still."""
+        self.expected_wait_s = max(0.0, seconds)
+
+    @property
+    def _stalled(self) -> bool:
+        """A serial job whose backend waits: no work is being done."""
+        return bool(self.waiting) and self.jobs == 1
+
+    @property
+    def _frozen(self) -> bool:
+        """Stalled, and for longer than foreseen: the ETA and the bar stand still."""
+        return self._stalled and self.expected_wait_s <= 0
+
+    def finish(self, key: str, now: float) -> None:
+        item = self._by_key.get(key)
+        if item is not None and not item.done:
+            self._close(item, now)
+            if item.kind == "step":
+                self._start_next_step(item.phase, now)
+
+    def _begin(self, item: WorkItem, now: float) -> None:
+        item.started_at = now
+        self._pending[pace_class(item)] -= item.cost_s
+        self._pending_max.pop(item.phase, None)
+        self._running[item.key] = item
+
+    def _close(self, item: WorkItem, now: float) -> None:
+        if item.running:
+            del self._running[item.key]
+            self.ledger.close(item, now)
+        else:  # never seen running: it counts as done, but says nothing about speed
+            self._pending[pace_class(item)] -= item.cost_s
+            self._pending_max.pop(item.phase, None)
+        item.finished_at = now
+        item.fraction = 1.0
+        if item.rows >= 0:
+            item.rows_done = max(item.rows_done, item.rows)
+        self._count_done(item)
+
+    def _count_done(self, item: WorkItem) -> None:
+        if is_data(item):
+            self._done_bytes += item.bytes
+            if item.kind == "table":
+                self._tables_done += 1
+                self._done_rows += item.rows_done
+
+    def _start_next_step(self, phase: str, now: float) -> None:
+        """Steps (work nobody names: "pg_dump reads the catalog") run one after another."""
+        steps = [item for item in self.items if item.phase == phase and item.kind == "step" and not item.done]
+        if steps and not any(step.running for step in steps):
+            self._begin(steps[0], now)
+
+    # -- estimating ----------------------------------------------------------------------------
+    def speeds(self, now: float) -> dict[tuple[str, str], float]:
+        """Seconds this machine takes per prior second, per pace_class (1.0 = as the constants say)."""
+        return self.ledger.speeds(self._running.values(), now, paused=self._stalled)
+
+    def _fraction(self, item: WorkItem, now: float, k: float) -> float:
+        if item.done:
+            return 1.0
+        if item.started_at is None or not item.running:
+            return 0.0
+        if item.measured:
+            return item.fraction
+        by_clock = (now - item.started_at) / max(1e-6, item.cost_s * k)
+        return min(CLOCK_FRACTION_CAP, max(item.fraction, by_clock))
+
+    def remaining_s(self, now: float, speeds: dict[tuple[str, str], float] | None = None) -> float:
+        """Seconds of work left at this machine's speed."""
+        speeds = speeds or self.speeds(now)
+        parallel = self.jobs > 1
+        serial = par_sum = par_max = 0.0
+        for (phase, size), cost in self._pending.items():
+            if cost <= 1e-9:
+                continue
+            if parallel and phase in PARALLEL_PHASES:
+                par_sum += cost * speeds[(phase, size)]
+                largest = self._largest_pending(phase)
+                par_max = max(par_max, largest * speeds[(phase, "small" if largest < SMALL_ITEM_S else "large")])
+            else:
+                serial += cost * speeds[(phase, size)]
+        for item in self._running.values():
+            k = self._item_speed(item, now, speeds[pace_class(item)])
+            left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+            if parallel and item.phase in PARALLEL_PHASES:
+                par_sum += left
+                par_max = max(par_max, left)
+            else:
+                serial += left
+        if parallel:
+            par_max = max(par_max, self._longest_chain(now, speeds))
+        return self.expected_wait_s + serial + max(par_max, par_sum / self.jobs)
+
+    def _longest_chain(self, now: float, speeds: dict[tuple[str, str], float]) -> float:
+        """With --jobs, a big table's indexes start only after its data: that chain can be the
+        critical path. Watched for the heaviest tables only (small ones never are).
+
+        A table's plain indexes are built side by side, but pg_restore runs an item that takes
+        an exclusive lock on the table (info["exclusive"]: a primary key, a foreign key...) alone
+        among the table's items: those add up.
+        """
+        longest = 0.0
+        for items in self._chains:
+            data = side_by_side = one_by_one = 0.0
+            for item in items:
+                if item.done:
+                    continue
+                k = self._item_speed(item, now, speeds[pace_class(item)]) if item.running else speeds[pace_class(item)]
+                left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+                if item.phase == "data":
+                    data += left
+                elif item.info.get("exclusive"):
+                    one_by_one += left
+                else:
+                    side_by_side = max(side_by_side, left)
+            longest = max(longest, data + one_by_one + side_by_side)
+        return longest
+
+    def _item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
+        """A running item's own recent pace, leaning on its phase's until it has shown some.
+
+        With --jobs, items of one phase do not share a pace: a big table copied beside a run of
+        small ones goes at its own speed, and it is the one the job waits for. (A serial job's
+        phase pace is the running item's own already, and steadier.)
+        """
+        return phase_k if self.jobs == 1 else self.ledger.item_speed(item, now, phase_k)
+
+    def _largest_pending(self, phase: str) -> float:
+        if phase not in self._pending_max:
+            self._pending_max[phase] = max((item.cost_s for item in self.items if item.phase == phase
+                                            and item.started_at is None and not item.done), default=0.0)
+        return self._pending_max[phase]
+
+    def snapshot(self, now: float) -> ProgressSnapshot:
+        """The progress at `now`; call it at a steady pace (it smooths over calls)."""
+        elapsed = max(0.0, now - self.origin)
+        speeds = self.speeds(now)
+        remaining = self.remaining_s(now, speeds)
+        if self._eta is None or self._last_t is None:
+            eta = remaining
+        elif self._frozen:
+            eta = self._eta
+        else:
+            step = max(0.0, elapsed - self._last_t)
+            predicted = max(0.0, self._eta - step)
+            constant = max(0.05, min(ETA_SMOOTHING_S, ETA_SMOOTHING_SHARE * (elapsed + remaining)))
+            eta = predicted + (1.0 - math.exp(-step / constant)) * (remaining - predicted)
+        self._eta, self._last_t = eta, elapsed
+        total = elapsed + eta
+        raw = 100.0 * elapsed / total if total > 0 else 0.0
+        if not self._frozen:  # waiting is not progress: the bar stands still with the ETA
+            self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
+        shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_MIN_ELAPSED_S) else None
+        return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)
+
+    def done_snapshot(self, now: float) -> ProgressSnapshot:
+        """The last snapshot of a job that succeeded: 100 %, every item done."""
+        for item in self.items:
+            if not item.done:
+                self._close(item, now)
+        self._percent = 100.0
+        return self._build(max(0.0, now - self.origin), 100.0, "done", 0.0, now, self.speeds(now))
+
+    def _shown_phase(self) -> str:
+        running = [item.phase for item in self._running.values() if item.kind != "step"]
+        return min(running, key=PHASE_ORDER.__getitem__) if running else self.phase
+
+    def _build(self, elapsed: float, percent: float, phase: str, eta: float | None, now: float,
+               speeds: dict[tuple[str, str], float]) -> ProgressSnapshot:
+        bytes_done = float(self._done_bytes)
+        rows_done = self._done_rows
+        for item in self._running.values():
+            if is_data(item):
+                bytes_done += item.bytes * self._fraction(item, now, speeds[pace_class(item)])
+                if item.kind == "table":
+                    rows_done += item.rows_done
+        current = tuple(dict.fromkeys(item.label for item in self._running.values()
+                                      if item.label and item.phase == phase))
+        return ProgressSnapshot(
+            elapsed_s=elapsed,
+            phase=phase,
+            percent=percent,
+            bytes_done=int(bytes_done),
+            bytes_total=self.bytes_total,
+            rows_done=rows_done,
+            tables_done=self._tables_done,
+            tables_total=self.tables_total,
+            current=current,
+            eta_s=eta,
+            rate_bps=self._rate.update(elapsed, bytes_done) if phase == "data" else self._rate.last,
+            estimate=self.estimate,
+            waiting=self.waiting if phase != "done" else None,
+        )

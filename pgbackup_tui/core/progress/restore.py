@@ -1,0 +1,247 @@
+"""Progress of a restore: the archive's TOC and manifest, pg_restore's lines, the server's views.
+
+The work is known before anything runs (progress_restore_plan.py: the TOC's entries as work
+items, sized from the backup's manifest). While it runs: the verification pass (`pg_restore -f
+/dev/null`) is measured by its read position in the archive (/proc/<pid>/fdinfo); pg_restore
+--verbose names each entry it starts ("creating INDEX ...", "processing data for table ...",
+with --jobs "launching/finished item N"); the monitor polls pg_stat_progress_copy (COPY FROM:
+tuples over the manifest's rows) and pg_stat_progress_create_index for the job's backends in the
+target database, and the autovacuum workers there (a table just loaded is often vacuumed while
+the rest loads; its first index then waits deadlock_timeout for the worker). Without the view,
+the running table is measured by the archive read position of pg_restore (serial restores).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+
+from ..archive import ArchiveInfo, path_size
+from ..jobs import Job
+from ..plans import RestorePlan
+from .dump import OUTPUT_PER_HEAP
+from .estimator import ProgressEstimator
+from .items import WorkItem
+from .tracker import BackendProgress, ProgressTracker, open_positions
+from .restore_plan import data_files, entry_matches, restore_work_items
+from ..toc import KNOWN_DESCS, Toc
+
+_DESCS = "|".join(re.escape(desc) for desc in KNOWN_DESCS)
+_CREATING = re.compile(rf'^pg_restore: (?:creating|executing) ({_DESCS}) "?(.*?)"?$')
+_DATA = re.compile(r'^pg_restore: processing data for table "(.*)"$')
+_BLOBS = re.compile(r"^pg_restore: processing (BLOBS|LARGE OBJECTS)")
+_LAUNCHED = re.compile(r"^pg_restore: (?:launching|processing) item (\d+) ")
+_FINISHED = re.compile(r"^pg_restore: finished item (\d+) ")
+
+
+class RestoreProgress(ProgressTracker):
+    """A RestoreJob's progress from its archive's TOC + manifest, lines, files and the server."""
+
+    fallback_estimate = "table counts and archive read position"
+
+    def __init__(self, job: Job, plan: RestorePlan, info: ArchiveInfo, toc: Toc | None, manifest: dict | None) -> None:
+        self.archive = plan.archive
+        self.archive_bytes = path_size(plan.archive)
+        self.format = info.format
+        options = (manifest or {}).get("options") or {}
+        self.compressed = info.format in ("custom", "directory") and options.get("compress", None) != 0
+        self._files = data_files(plan.archive) if info.format == "directory" and toc else {}
+        items, source = restore_work_items(plan.archive, self.archive_bytes, self.compressed, self._files,
+                                           toc, manifest)
+        # A directory archive is read file by file in TOC order: bytes before each data file.
+        self._file_sizes = {dump_id: path.stat().st_size for dump_id, path in self._files.items()}
+        self._bytes_before: dict[int, int] = {}
+        total = 0
+        for item in items:
+            entry = item.info.get("entry")
+            if entry is not None and entry.dump_id in self._file_sizes:
+                self._bytes_before[entry.dump_id] = total
+                total += self._file_sizes[entry.dump_id]
+        origin = time.monotonic() - job.elapsed_s
+        estimator = ProgressEstimator(items, origin=origin, estimate=f"pg_stat_progress_copy + {source}",
+                                      jobs=plan.jobs)
+        super().__init__(job, estimator)
+        self._cursor = 0
+        self._serial_start_pos: dict[str, int] = {}
+        self._post_data: dict[str, list[WorkItem]] = defaultdict(list)  # table's group -> its indexes...
+        self._groups_by_table: dict[tuple[str | None, str | None], str | None] = {}
+        self.lock_check_s: float | None = None  # the restore sessions' deadlock_timeout, if the job set one
+        for item in items:
+            if item.phase == "indexes" and item.group is not None:
+                self._post_data[item.group].append(item)
+
+    def select(self, included: set[int]) -> None:
+        """Only these dump ids will be restored (a --use-list): forget the other entries."""
+        self._guarded(lambda: self.estimator.remove_items(
+            [item.key for item in self.estimator.items
+             if "entry" in item.info and item.info["entry"].dump_id not in included]))
+
+    # -- lines -----------------------------------------------------------------------------------
+    def line(self, line: str, now: float) -> None:
+        estimator = self.estimator
+        match = _LAUNCHED.match(line)
+        if match:
+            estimator.start(f"entry:{match.group(1)}", now)
+            return
+        match = _FINISHED.match(line)
+        if match:
+            estimator.finish(f"entry:{match.group(1)}", now)
+            return
+        if estimator.jobs > 1:
+            return  # with --jobs every item is named by its dump id above
+        match = _DATA.match(line)
+        desc, text = ("TABLE DATA", match.group(1)) if match else (None, "")
+        if desc is None:
+            match = _CREATING.match(line)
+            if match:
+                desc, text = match.group(1), match.group(2)
+        if desc is None:
+            match = _BLOBS.match(line)
+            if match:
+                desc, text = match.group(1), ""
+        if desc is None:
+            return
+        item = self._find(desc, text)
+        if item is not None:
+            if item.kind == "table" and (self.probe_failed or item.rows <= 0):
+                self._serial_start_pos[item.key] = self._read_position() or 0
+            estimator.start(item.key, now)
+
+    def _find(self, desc: str, text: str) -> WorkItem | None:
+        """The next entry not started yet that the line names, searching from the last match."""
+        items = self.estimator.items
+        for offset in range(len(items)):
+            index = (self._cursor + offset) % len(items)
+            item = items[index]
+            entry = item.info.get("entry")
+            if entry is None or item.started_at is not None or entry.desc != desc:
+                continue
+            if not text or entry_matches(entry, text):
+                self._cursor = index
+                return item
+        return None
+
+    # -- the server and the files ------------------------------------------------------------------
+    def observe_server(self, rows: list[BackendProgress], now: float) -> None:
+        self._foresee_autovacuum_waits([row for row in rows if row.kind == "autovacuum"], now)
+        running = self.estimator.running()
+        for row in rows:
+            table = (row.schema, row.table) if row.schema else None
+            if row.kind == "autovacuum":
+                continue
+            if row.kind == "copy":
+                candidates = [i for i in running if i.kind == "table"]
+                item = next((i for i in candidates if table and i.info.get("table") == table), None)
+                if item is None and table is not None:
+                    qualified = f"{table[0]}.{table[1]}"
+                    item = next((i for i in candidates if entry_matches(i.info["entry"], qualified)), None)
+                if item is None and len(candidates) == 1:
+                    item = candidates[0]
+                if item is None:
+                    continue
+                if item.rows > 0:
+                    self.estimator.observe(item.key, row.tuples / item.rows, now, rows_done=row.tuples)
+                else:
+                    item.rows_done = max(item.rows_done, row.tuples)
+            else:
+                candidates = [i for i in running if i.phase == "indexes"]
+                item = next((i for i in candidates if table and i.info.get("table") == table), None)
+                if item is None and len(candidates) == 1:
+                    item = candidates[0]
+                if item is None:
+                    continue
+                fraction = row.index_fraction(self._scan_kind(item))
+                if fraction is not None:
+                    self.estimator.observe(item.key, fraction, now)
+
+    def _scan_kind(self, item: WorkItem) -> str | None:
+        """"first" for the first index build on a table this restore loaded (it also sets the
+        rows' hint bits: a slower scan), "again" for the ones after it, None if we cannot tell."""
+        if item.group is None or item.started_at is None:
+            return None
+        earlier = any(other is not item and other.started_at is not None and other.started_at <= item.started_at
+                      for other in self._post_data.get(item.group, ()))
+        return "again" if earlier else "first"
+
+    def _foresee_autovacuum_waits(self, workers: list[BackendProgress], now: float) -> None:
+        """An autovacuum worker on a table whose indexes or constraints are still to come: the
+        first of them will wait deadlock_timeout for it (the server then cancels the worker).
+        The ETA includes that wait ahead of time, and counts it down while it lasts."""
+        estimator = self.estimator
+        behind_autovacuum = estimator.waiting is not None and "autovacuum" in estimator.waiting
+        waited = now - estimator.waiting_since if behind_autovacuum and estimator.waiting_since is not None else 0.0
+        expected = 0.0
+        for worker in workers:
+            group = self._group_of((worker.schema, worker.table))
+            ahead = [item for item in self._post_data.get(group, ()) if not item.done] if group is not None else []
+            # A measured build is past its lock; one that has started may be the one waiting.
+            if ahead and not any(item.measured for item in ahead):
+                timeout = worker.a / 1000.0 if self.lock_check_s is None else self.lock_check_s
+                expected = max(expected, timeout - waited)
+        estimator.expect_wait(expected)
+
+    def _group_of(self, table: tuple[str | None, str | None]) -> str | None:
+        """The group (the dumped table's OID) of the data item that fills `table`."""
+        if table not in self._groups_by_table:
+            self._groups_by_table[table] = next(
+                (item.group for item in self.estimator.items if item.kind == "table" and (
+                    item.info.get("table") == table or entry_matches(item.info["entry"], f"{table[0]}.{table[1]}"))),
+                None)
+        return self._groups_by_table[table]
+
+    def observe_local(self, now: float) -> None:
+        verify = self.estimator.get("verify")
+        if verify is not None and verify.running:
+            position = self._read_position()
+            if position is not None:
+                self.estimator.observe("verify", position / max(1, self.archive_bytes), now)
+            return
+        script = self.estimator.get("script")
+        if script is not None and script.running:
+            position = self._read_position()
+            if position is not None:
+                self.estimator.observe("script", position / max(1, self.archive_bytes), now)
+            return
+        if self.estimator.jobs > 1 or not (self.probe_failed or self._lacks_rows()):
+            return
+        for item in self.estimator.running():
+            if item.kind == "table":
+                self._observe_by_position(item, now)
+
+    def _lacks_rows(self) -> bool:
+        return any(item.kind == "table" and item.rows <= 0 for item in self.estimator.running())
+
+    def _observe_by_position(self, item: WorkItem, now: float) -> None:
+        entry = item.info["entry"]
+        pid = self.job.child_pid
+        if pid is None:
+            return
+        if self.format == "directory":
+            path = self._files.get(entry.dump_id)
+            if path is None:
+                return
+            position = open_positions(pid, path).get(path)
+            if position is not None:
+                self.estimator.observe(item.key, position / max(1, self._file_sizes[entry.dump_id]), now)
+            return
+        position = self._read_position()
+        if position is None:
+            return
+        start = self._serial_start_pos.get(item.key, position)
+        archive_share = item.info["heap"] * OUTPUT_PER_HEAP[self.compressed]
+        self.estimator.observe(item.key, (position - start) / max(1.0, archive_share), now)
+
+    def _read_position(self) -> int | None:
+        """Bytes of the archive the running child has read (a directory: data files done + pos)."""
+        pid = self.job.child_pid
+        if pid is None:
+            return None
+        positions = open_positions(pid, self.archive)
+        if self.format != "directory":
+            return positions.get(self.archive)
+        for path, position in positions.items():
+            head = path.name.split(".", 1)[0]
+            if head.isdigit() and int(head) in self._bytes_before:
+                return self._bytes_before[int(head)] + position
+        return None
