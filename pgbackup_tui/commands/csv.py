@@ -8,19 +8,15 @@ and follows, with the same progress output (--progress) and exit codes; Ctrl-C c
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..core import job_store
 from ..core.csv_plans import EXPORT_KIND, IMPORT_KIND, CsvExportPlan, CsvImportPlan, parse_time_column
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
-from ..core.job_follow import JobFollower
+from ..core.job_follow import start_and_follow
 from ..core.jobs import JobState
-from ..core.runner import start_job
-from .dump_restore import Reporter, resolve_target, unwritable_state_message, with_prompted_password
+from .dump_restore import Reporter, resolve_target, with_prompted_password
 
 
 def build_plan(args: argparse.Namespace) -> CsvExportPlan | CsvImportPlan:
@@ -45,17 +41,7 @@ def run_csv_command(args: argparse.Namespace) -> int:
     title = (f"csv export {plan.dbname} on {plan.target.label}" if kind == EXPORT_KIND
              else f"csv import into {plan.dbname} on {plan.target.label}")
     reporter = Reporter(args.progress)
-    job_id, _folder, process = start_job(kind, plan, title)
-    record = job_store.load(job_id)
-    assert record is not None  # written by start_job just now
-    follower = JobFollower(record, runner=process, on_unwritable=unwritable_state_message)
-    follower.subscribe(reporter)
-    if reporter.mode == "plain":
-        print(f"job {job_id} started; it goes on if this terminal closes (pgbackup-tui jobs show {job_id})",
-              file=sys.stderr, flush=True)
-    asyncio.run(_follow(follower))
-    result = follower.result
-    assert result is not None
+    result = start_and_follow(kind, plan, title, listener=reporter, on_start=reporter.started)
     if result.state == JobState.SUCCEEDED:
         if result.output_path is not None and reporter.mode != "jsonl":
             print(result.output_path)
@@ -64,11 +50,3 @@ def run_csv_command(args: argparse.Namespace) -> int:
     else:
         print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
     return result.exit_code
-
-
-async def _follow(follower: JobFollower) -> None:
-    """Ctrl-C and SIGTERM cancel the job (and we wait for it); a hang-up ends only this view."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, follower.cancel)
-    await follower.follow()

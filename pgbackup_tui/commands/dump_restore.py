@@ -21,13 +21,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..core import job_store
 from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.dump import DumpJob
 from ..core.errors import ConnectError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
-from ..core.job_follow import JobFollower, unwritable_state_message
+from ..core.job_follow import start_and_follow
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
@@ -36,7 +35,6 @@ from ..core.cluster_plans import ClusterRestorePlan, DumpallPlan
 from ..core.cluster_restore import ClusterRestoreJob, is_cluster_file, is_cluster_set
 from ..core.dumpall import DumpallJob
 from ..core.restore import RestoreJob
-from ..core.runner import start_job
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
@@ -151,6 +149,12 @@ class Reporter:
         self.mode = mode
         self._last_plain: float | None = None
 
+    def started(self, job_id: str) -> None:
+        """Where to find the job once this view is gone (a person at a terminal only)."""
+        if self.mode == "plain":
+            print(f"job {job_id} started; it goes on if this terminal closes (pgbackup-tui jobs show {job_id})",
+                  file=sys.stderr, flush=True)
+
     def __call__(self, event: JobEvent) -> None:
         if isinstance(event, LogLine) and self.mode == "plain":
             print(event.text, file=sys.stderr, flush=True)
@@ -183,15 +187,6 @@ async def _run_here(job: Job) -> None:
     await job.run()
 
 
-async def _follow(follower: JobFollower) -> None:
-    """Follow the job in its runner; Ctrl-C and SIGTERM ask the runner to cancel it (and we wait
-    for that to finish); a hang-up (SIGHUP) ends only this view: the job goes on."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, follower.cancel)
-    await follower.follow()
-
-
 def run_job_command(args: argparse.Namespace) -> int:
     job = build_job(args)
     reporter = Reporter(args.progress)
@@ -200,16 +195,7 @@ def run_job_command(args: argparse.Namespace) -> int:
         asyncio.run(_run_here(job))
         result = job.result
     else:
-        job_id, _folder, process = start_job(job.kind, job.plan, job.title)
-        record = job_store.load(job_id)
-        assert record is not None  # written by start_job just now
-        follower = JobFollower(record, runner=process, on_unwritable=unwritable_state_message)
-        follower.subscribe(reporter)
-        if reporter.mode == "plain":
-            print(f"job {job_id} started; it goes on if this terminal closes (pgbackup-tui jobs show {job_id})",
-                  file=sys.stderr, flush=True)
-        asyncio.run(_follow(follower))
-        result = follower.result
+        result = start_and_follow(job.kind, job.plan, job.title, listener=reporter, on_start=reporter.started)
     assert result is not None
     if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
         for line in result.details["dry_run"]:

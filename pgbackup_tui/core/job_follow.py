@@ -269,3 +269,29 @@ class JobFollower:
 
 JobView: TypeAlias = Job | JobFollower
 """What a front shows of a job: one run in this process (a dry run) or one followed from its runner."""
+
+
+def start_and_follow(kind: str, plan: Any, title: str, *, listener: Listener | None = None,
+                     on_start: Callable[[str], None] | None = None) -> JobResult:
+    """Start a job in its runner and follow it here to its end (the way the CLI's commands and
+    scheduled runs do): Ctrl-C and SIGTERM ask the runner to cancel it, and we wait for that; a
+    hang-up (SIGHUP) ends only this view while the job goes on. `on_start` gets the job's id."""
+    from .runner import start_job
+
+    job_id, _folder, process = start_job(kind, plan, title)
+    record = job_store.load(job_id)
+    if record is None:
+        raise RuntimeError(f"job {job_id} vanished from the store just after it was started")
+    follower = JobFollower(record, runner=process)
+    if listener is not None:
+        follower.subscribe(listener)
+    if on_start is not None:
+        on_start(job_id)
+
+    async def follow() -> JobResult:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, follower.cancel)
+        return await follower.follow()
+
+    return asyncio.run(follow())

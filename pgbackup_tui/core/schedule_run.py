@@ -16,12 +16,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import json
 import os
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +30,7 @@ from . import catalog, job_store, paths
 from .config import Config
 from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
 from .formatting import human_bytes
-from .job_follow import JobFollower, unwritable_state_message
+from .job_follow import start_and_follow
 from .jobs import JobEvent, JobState
 from .manifest import load_manifest, manifest_path, now_iso, save_manifest
 from .notify import Outcome, run_hook, send
@@ -163,21 +161,15 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
          now: Callable[[], datetime] | None) -> None:
     from .connect import target_from_profile
     from .plans import DumpPlan
-    from .runner import start_job
-
     target = target_from_profile(config.server(schedule.server))
     plan = build_plan(schedule, target)
     kind = "dump" if isinstance(plan, DumpPlan) else "dumpall"
     title = f"schedule {schedule.name}: {kind} {schedule.describe} on {schedule.server}"
-    job_id, _folder, process = start_job(kind, plan, title)
-    report.job_id = job_id
-    _write_last_run(report, pid=os.getpid())  # a second run now names this job
-    record = job_store.load(job_id)
-    assert record is not None  # written by start_job just now
-    follower = JobFollower(record, runner=process, on_unwritable=unwritable_state_message)
-    if listener is not None:
-        follower.subscribe(listener)
-    result = asyncio.run(_follow(follower))
+    def started(job_id: str) -> None:
+        report.job_id = job_id
+        _write_last_run(report, pid=os.getpid())  # a second run now names this job
+
+    result = start_and_follow(kind, plan, title, listener=listener, on_start=started)
     report.log_path = str(result.log_path) if result.log_path else None
     report.duration_s = round(result.duration_s, 3)
     if result.state != JobState.SUCCEEDED or result.output_path is None:
@@ -215,14 +207,6 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.kept = len(retention.kept)
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted]
     report.status = "succeeded"
-
-
-async def _follow(follower: JobFollower) -> Any:
-    """Follow the job; Ctrl-C and SIGTERM (cron's or systemd's stop) cancel it cleanly."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, follower.cancel)
-    return await follower.follow()
 
 
 def _tag(archive: Path, schedule_name: str) -> None:
