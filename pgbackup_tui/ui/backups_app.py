@@ -33,7 +33,7 @@ from ..core.drill import drill_backup
 from ..core.errors import PgBackupError
 from ..core.verify import verify_backup
 from .backup_messages import BackupChecked, BackupDeleted, BackupsListed
-from .backups_view import BackupRow, rows_in_scope
+from .backups_view import BackupRow, rows_in_scope, set_members
 from .jobs_app import JobsApp
 from .profiles import ServerProfiles
 from .screens.backup_details import BackupDetails
@@ -120,12 +120,12 @@ class BackupsApp(JobsApp):
     @work(thread=True, exit_on_error=False, group="catalog", description="verify a backup")
     def _verify(self, path: str) -> None:
         entries = catalog.scan()
-        found = next((e for e in entries if str(e.path) == path), None)
+        found = next((e for e in entries if str(e.path) == path), None) or catalog.entry_for(Path(path))
         if found is None:
             self.post_message(BackupChecked("verify", path, Path(path).name, None, f"{path}: no longer listed"))
             return
         # A set's own check covers its files; its members are verified one by one after it.
-        members = [e for e in entries if e.path.parent == found.path and e.manifest is not None]
+        members = set_members(found) if found.manifest is not None and found.manifest.kind == "cluster-set" else []
         for entry in [found, *members]:
             try:
                 check = verify_backup(entry)
@@ -156,7 +156,7 @@ class BackupsApp(JobsApp):
     def _drill(self, path: str, target: Target) -> None:
         name = Path(path).name
         try:
-            entry = next((e for e in catalog.scan() if str(e.path) == path), None)
+            entry = catalog.entry_for(Path(path), indexed=True)  # a set's member too (not in the scan)
             if entry is None:
                 raise PgBackupError(f"{path}: no longer listed")
             check = drill_backup(entry, target)
@@ -205,7 +205,7 @@ class BackupsApp(JobsApp):
     def _delete(self, path: str, name: str, force: bool) -> None:
         try:
             entries = catalog.scan()
-            entry = next((e for e in entries if str(e.path) == path), None)
+            entry = next((e for e in entries if str(e.path) == path), None) or catalog.entry_for(Path(path))
             if entry is None:
                 raise PgBackupError(f"{path}: no longer listed")
             removed = delete(entry, entries, force=force)

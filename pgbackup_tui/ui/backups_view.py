@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.catalog import CatalogEntry, belongs_to
+from ..core.catalog import CatalogEntry, belongs_to, entry_for
 from ..core.config import ServerProfile
 from ..core.csv_copies import CsvCopy, is_csv_copy
 from ..core.plans import safe_path_part
@@ -68,12 +68,6 @@ class BackupRow:
         return self.entry.format.startswith("dumpall")
 
 
-def _member_of(entry: CatalogEntry) -> str | None:
-    manifest = entry.manifest
-    value = manifest.extra.get("member_of") if manifest is not None else None
-    return value if isinstance(value, str) else None
-
-
 def entry_row(entry: CatalogEntry, *, member: bool = False) -> BackupRow:
     holds = entry.holds
     manifest = entry.manifest
@@ -96,42 +90,56 @@ def csv_row(copy: CsvCopy) -> BackupRow:
                      csv=copy)
 
 
+def set_members(entry: CatalogEntry) -> list[CatalogEntry]:
+    """The member archives of a cluster set, from its manifest (the catalog lists the set alone), by database."""
+    manifest = entry.manifest
+    listed = manifest.extra.get("members") if manifest is not None else None
+    members = []
+    for item in listed if isinstance(listed, list) else []:
+        name = item.get("file") if isinstance(item, dict) else None
+        found = entry_for(entry.path / name, indexed=True) if isinstance(name, str) and "/" not in name else None
+        if found is not None:
+            members.append(found)
+    return sorted(members, key=lambda e: e.database)
+
+
 def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: ServerProfile, dbname: str | None,
                   backups_root: Path) -> list[BackupRow]:
-    """The rows for server `profile` (and database `dbname`), newest first, members under their set."""
+    """The rows for server `profile` (and database `dbname`), newest first, members under their set.
+
+    With a database, a set that holds it is not listed but its member archive of that database is."""
     own_folder = backups_root.absolute() / safe_path_part(profile.name)
     if dbname is not None:
         own_folder = own_folder / safe_path_part(dbname)
     mine = {e.path for e in belongs_to(entries, profile)}
     sets = {e.path for e in entries if e.manifest is not None and e.manifest.kind == "cluster-set"}
-    chosen: list[CatalogEntry] = []
-    for entry in entries:
-        if entry.manifest is None and (entry.path.parent in sets or is_csv_copy(entry.path.parent)):
-            continue  # a set's globals.sql, a CSV copy's schema.sql: parts of those, not backups of their own
-        if entry.manifest is None:
-            if entry.path.is_relative_to(own_folder):
-                chosen.append(entry)
-        elif entry.path in mine and (dbname is None or entry.database == dbname):
-            chosen.append(entry)
-    shown = {e.path for e in chosen}
     rows: list[BackupRow] = []
-    for entry in chosen:
-        if _member_of(entry) is not None and entry.path.parent in shown:
-            continue  # listed under its set
-        rows.append(entry_row(entry, member=_member_of(entry) is not None))
-        if entry.manifest is not None and entry.manifest.kind == "cluster-set":
-            members = sorted((e for e in chosen if e.path.parent == entry.path and _member_of(e)),
-                             key=lambda e: e.database)
-            rows.extend(entry_row(member, member=True) for member in members)
-    names = {profile.name}
+    for entry in entries:
+        if entry.manifest is None:
+            if entry.path.parent in sets or is_csv_copy(entry.path.parent):
+                continue  # a set's globals.sql, a CSV copy's schema.sql: parts of those, not backups of their own
+            if entry.path.is_relative_to(own_folder):
+                rows.append(entry_row(entry))
+        elif entry.path in mine:
+            if entry.path in sets:
+                members = set_members(entry)
+                if dbname is None:
+                    rows.append(entry_row(entry))
+                    rows.extend(entry_row(member, member=True) for member in members)
+                else:
+                    rows.extend(entry_row(member, member=True) for member in members if member.database == dbname)
+            elif dbname is None or entry.database == dbname:
+                rows.append(entry_row(entry))
     for copy in copies:
-        if copy.server in names and (dbname is None or copy.database == dbname):
+        if copy.server == profile.name and (dbname is None or copy.database == dbname):
             rows.append(csv_row(copy))
-    top = [r for r in rows if not (r.member and r.entry is not None and r.entry.path.parent in shown)]
-    top.sort(key=lambda r: r.created_at, reverse=True)  # stable: members stay after their set below
-    ordered: list[BackupRow] = []
-    for row in top:
-        ordered.append(row)
-        if row.is_set:
-            ordered.extend(r for r in rows if r.member and r.entry is not None and r.entry.path.parent == row.path)
-    return ordered
+    # Newest first; a set's members keep their place right under it (they sort with their set).
+    order = {row.key: (row.created_at if not (row.member and dbname is None) else "") for row in rows}
+    groups: list[list[BackupRow]] = []
+    for row in rows:
+        if row.member and dbname is None and groups:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    groups.sort(key=lambda group: order[group[0].key], reverse=True)
+    return [row for group in groups for row in group]
