@@ -270,8 +270,8 @@ async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
         assert "100%" in str(table.get_cell(job.id, "progress"))
         assert pane.running_jobs() == []
         log = pane.query_one(JobLog)
-        assert any("pg_dump: dumping contents of table" in line for line in log.lines)
-        assert [text for text, _ in pane.log_lines(job)] == list(log.lines)
+        assert any("pg_dump: dumping contents of table" in line for line in log.written_lines)
+        assert [text for text, _ in pane.log_lines(job)] == log.written_lines
         assert text_of(pane.query_one("#job-result", Static)) == job.result.message
         shown = text_of(pane.query_one("#job-result", Static)) + text_of(pane.query_one("#job-paths", Static))
         assert str(job.result.output_path) in shown and f"log: {job.log_path}" in shown
@@ -315,6 +315,8 @@ async def test_jobs_pane_highlights_errors_of_a_failed_job(sandbox, home):
         assert str(pane.query_one(DataTable).get_cell(job.id, "state")) == "failed"
         assert pane.query_one("#job-result", Static).has_class("-failed")
         log = pane.query_one(JobLog)
+        await pilot.resize_terminal(400, SIZE[1])  # wide enough for every line to be one row (no wrapping)
+        await pilot.pause()
         error_colour = log.get_component_rich_style("job-log--error", partial=True).color
         plain_colour = log.rich_style.color
         assert error_colour is not None and error_colour != plain_colour

@@ -4,6 +4,10 @@ Log, not RichLog: Log renders lines lazily and never parses markup, so pg_dump's
 names may hold brackets) stays what it was. Log has no per-line style, so the level of every
 line is kept alongside it and applied when the line is drawn, from component classes that use
 the theme's colours.
+
+Lines longer than the pane are wrapped (continuations indented), so that no part of a line is
+out of sight (pg_dump's errors are long, the pane at 80 columns is not): the log keeps the lines
+as written and wraps them again when its width changes.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from rich.cells import cell_len, chop_cells
 from rich.segment import Segment
+from textual import events
 from textual.strip import Strip
 from textual.widgets import Log
 
 LOG_LINES_KEPT = 5_000
+CONTINUATION = "  "  # the start of a wrapped line's continuation rows
 
 
 class JobLog(Log):
@@ -41,16 +48,20 @@ class JobLog(Log):
         # One level per line, pruned with the lines: Log drops its oldest lines past max_lines
         # and the deque drops its oldest past the same length.
         self._levels: deque[str] = deque(maxlen=max_lines)
+        self._written: deque[tuple[str, str]] = deque(maxlen=max_lines)  # as written, before wrapping
+        self._wrap_width = 0
 
     def write_levelled(self, lines: Iterable[tuple[str, str]]) -> None:
-        """Append (text, level) lines, one log line each."""
+        """Append (text, level) lines, each wrapped to the log's width."""
         texts: list[str] = []
         for text, level in lines:
             # Log drops empty lines and splits on line breaks; keep one line per entry so
             # that the levels stay aligned with the lines.
             for part in text.splitlines() or [""]:
-                texts.append(part or " ")
-                self._levels.append(level)
+                self._written.append((part, level))
+                for row in self._wrap(part or " "):
+                    texts.append(row)
+                    self._levels.append(level)
         if not texts:
             return
         # Follow the end unless the user scrolled up. Log's own auto-scroll decides before its
@@ -61,8 +72,34 @@ class JobLog(Log):
         if follow:
             self.scroll_end(animate=False)
 
+    @property
+    def written_lines(self) -> list[str]:
+        """The lines as written (before wrapping), oldest first."""
+        return [text for text, _ in self._written]
+
+    def _wrap(self, line: str) -> list[str]:
+        width = self._wrap_width
+        if width <= len(CONTINUATION) or cell_len(line) <= width:
+            return [line]
+        first, *rest = chop_cells(line, width)
+        rows = [first]
+        rest_text = "".join(rest)
+        if rest_text:
+            rows += [CONTINUATION + row for row in chop_cells(rest_text, width - len(CONTINUATION))]
+        return rows
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Room left of a vertical scrollbar whether or not it shows (it comes with the lines).
+        width = self.size.width - self.styles.scrollbar_size_vertical
+        if width != self._wrap_width:
+            self._wrap_width = width
+            written = list(self._written)
+            self.clear()
+            self.write_levelled(written)
+
     def clear(self) -> JobLog:
         self._levels.clear()
+        self._written.clear()
         return super().clear()
 
     def render_line(self, y: int) -> Strip:

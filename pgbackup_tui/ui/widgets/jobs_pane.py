@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets.data_table import ColumnKey
 
 from ...core.formatting import human_duration
 from ...core.job_follow import JobView
@@ -34,7 +35,8 @@ from .job_progress import FINISHED_OK, ProgressView, progress_view, text_bar
 __all__ = ["JobsPane", "ProgressView", "progress_view", "text_bar"]
 
 TICK_S = 1.0
-COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed")
+COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
+MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
 
 
 class JobsPane(Widget):
@@ -151,6 +153,7 @@ class JobsPane(Widget):
         self._flush_scheduled = False
         self._tick = 0
         self._ticker: Timer | None = None
+        self._target_width: int | None = None  # None: as wide as it is
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text] = DataTable(id="jobs-table", cursor_type="row")
@@ -184,6 +187,7 @@ class JobsPane(Widget):
         job.subscribe(self._forward)
         table = self.query_one("#jobs-table", DataTable)
         table.add_row(*self._row_cells(job), key=job.id)
+        self._refresh_job(job.id)  # cells cut to the target column's width once the figures are in
         if select:
             self.select_job(job.id)
         self._update_ticker()
@@ -291,14 +295,37 @@ class JobsPane(Widget):
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
         state_style = self.get_component_rich_style(f"jobs-pane--{job.state.value}", partial=True)
         elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
+        eta_s = getattr(self._snapshots.get(job.id), "eta_s", None)
+        left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None else ""
+        target = Text(f"{job.database}@{job.server}", no_wrap=True)
+        if self._target_width is not None:
+            target.truncate(self._target_width, overflow="ellipsis")
         return [
             Text(job.kind),
-            Text(f"{job.database}@{job.server}"),
+            target,
             Text(job.state.value, style=state_style),
             Text(view.cell),
             Text(view.bytes_text, justify="right"),
             Text(elapsed, justify="right"),
+            Text(left, justify="right"),
         ]
+
+    def on_resize(self) -> None:
+        self._fit_target()
+
+    def _fit_target(self) -> None:
+        """Give the target column what the figures leave, so that no figure is pushed out of sight."""
+        table = self.query_one("#jobs-table", DataTable)
+        figures = sum(column.get_render_width(table) for key, column in table.columns.items()
+                      if key.value != "target")
+        padding = 2 * table.cell_padding
+        width = max(MIN_TARGET, self.size.width - figures - padding - table.styles.scrollbar_size_vertical)
+        if width != self._target_width:
+            self._target_width = width
+            column = table.columns[ColumnKey("target")]
+            column.auto_width, column.width = False, width  # auto widths only ever grow
+            for job_id in self._jobs:
+                self._refresh_job(job_id)
 
     def _refresh_job(self, job_id: str) -> None:
         """Bring the job's row (and, when it is selected, the details) up to date."""
@@ -306,6 +333,8 @@ class JobsPane(Widget):
         table = self.query_one("#jobs-table", DataTable)
         for column, cell in zip(COLUMNS, self._row_cells(job), strict=True):
             table.update_cell(job_id, column, cell, update_width=True)
+        # The figures may have grown; the table measures them when it next lays out.
+        self.call_after_refresh(self._fit_target)
         if job_id == self._selected_id:
             self._show_details(job)
 

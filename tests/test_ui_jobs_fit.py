@@ -1,0 +1,77 @@
+"""Pilot tests: the Jobs tab at 80×24 keeps its figures and shows whole log lines (issue 11).
+
+The target column (db@server) gives way to progress, bytes, elapsed and time left; a log line
+longer than the pane is wrapped, not cut.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from textual.app import App, ComposeResult
+
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.core.progress import ProgressSnapshot
+from pgbackup_tui.ui.widgets.job_log import JobLog
+from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
+
+SIZE = (80, 24)
+LONG_DB = "warehouse_with_a_rather_long_database_name_for_the_column"
+
+
+class PaneHost(App[None]):
+    """The Jobs pane alone, as wide as the terminal (the zoomed main screen at 80 columns)."""
+
+    def compose(self) -> ComposeResult:
+        yield JobsPane()
+
+
+def screen_lines(app: App) -> list[str]:
+    console = Console(width=SIZE[0], record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console.print(app.screen._compositor.render_full_update())
+    return console.export_text().splitlines()
+
+
+async def test_the_jobs_table_keeps_progress_bytes_elapsed_and_time_left_at_80_columns(home):
+    # A job as the pane sees one while it runs: state and a progress reading (no dump needed).
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="production-eu-west"),
+                           dbname=LONG_DB))
+    job.state, job.started_at = JobState.RUNNING, time.time() - 95
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(job)
+        pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
+            elapsed_s=95, phase="data", percent=40, bytes_done=4 << 30, bytes_total=10 << 30, eta_s=140)))
+        await pilot.pause()
+        await pilot.pause()
+        lines = screen_lines(app)
+        header = next(line for line in lines if "kind" in line)
+        for column in ("target", "state", "progress", "bytes", "elapsed", "left"):
+            assert column in header, header
+        row = next(line for line in lines if line.lstrip().startswith("dump"))
+        assert "running" in row and "40%" in row and "4.0 GB / 10.0 GB" in row, row
+        assert "1m35s" in row or "1m 35s" in row or "95" in row, row
+        assert "2m20s" in row or "2m 20s" in row or "140" in row, row
+        assert "warehouse" in row and "…" in row  # the target gave way, cut with an ellipsis
+
+
+async def test_a_long_log_line_is_wrapped_not_cut(home):
+    app = PaneHost()
+    words = [f"word{i:03d}" for i in range(40)]  # 320 characters: four rows at 80 columns
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(JobLog)
+        log.write_levelled([(" ".join(words), "error"), ("short", "info")])
+        await pilot.pause()
+        shown = "".join(line.strip() for line in screen_lines(app))
+        for word in words:
+            assert word in shown.replace(" ", "") or word in shown
+        assert log.virtual_size.width <= log.size.width  # nothing to scroll sideways to
+        await pilot.resize_terminal(60, 24)
+        await pilot.pause()
+        assert log.virtual_size.width <= log.size.width
+        assert all(level == "error" for level in list(log._levels)[:-1]) and log._levels[-1] == "info"
