@@ -139,7 +139,7 @@ def screen_lines(app: App) -> list[str]:
     from rich.console import Console
 
     console = Console(width=SIZE[0], record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
-    console.print(app.screen._compositor.render_full_update())  # type: ignore[attr-defined]
+    console.print(app.screen._compositor.render_full_update())
     return console.export_text().splitlines()
 
 
@@ -216,7 +216,7 @@ async def test_a_remapped_key_is_named_as_remapped_and_an_unknown_id_is_named(ho
         text = "\n".join(screen_lines(app))
         assert "press A to add one" in text  # the tree's hint with no servers
         assert "nothing selected (x checks" in text
-        warnings = [n.message for n in app._notifications if n.severity == "warning"]  # type: ignore[attr-defined]
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
         assert warnings == ['config.toml [keymap]: no key has the id "app.bakup" (did you mean "app.backup"?); '
                             'ignored']
         await pilot.press("question_mark")
