@@ -36,7 +36,7 @@ PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jo
 CLOCK_FRACTION_CAP = 0.9  # an unobserved item never claims more than this before it finishes
 MEASURED_FRACTION_CAP = 0.99  # an observed one neither: row estimates are estimates
 ETA_SMOOTHING_S = 1.0  # the ETA follows a new estimate with this time constant...
-ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the job's expected length, if that is shorter
+ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the elapsed time, if that is shorter
 ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
 ETA_MIN_ELAPSED_S = 1.0
 RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
@@ -265,6 +265,14 @@ class ProgressEstimator:
         by_clock = (now - item.started_at) / max(1e-6, item.cost_s * k)
         return min(CLOCK_FRACTION_CAP, max(item.fraction, by_clock))
 
+    def _left(self, item: WorkItem, now: float, k: float) -> float:
+        """Seconds `item` still needs at pace k. One nobody measures that has run past its estimate
+        is taken to be CLOCK_FRACTION_CAP done: it needs a ninth of the time it has taken so far."""
+        if item.running and not item.measured and item.started_at is not None:
+            taken = now - item.started_at
+            return max(item.cost_s * k - taken, taken * (1.0 - CLOCK_FRACTION_CAP) / CLOCK_FRACTION_CAP)
+        return item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+
     def remaining_s(self, now: float, speeds: dict[tuple[str, str], float] | None = None) -> float:
         """Seconds of work left at this machine's speed."""
         speeds = speeds or self.speeds(now)
@@ -281,7 +289,7 @@ class ProgressEstimator:
                 serial += cost * speeds[(phase, size)]
         for item in self._running.values():
             k = self._item_speed(item, now, speeds[pace_class(item)])
-            left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+            left = self._left(item, now, k)
             if parallel and item.phase in PARALLEL_PHASES:
                 par_sum += left
                 par_max = max(par_max, left)
@@ -306,7 +314,7 @@ class ProgressEstimator:
                 if item.done:
                     continue
                 k = self._item_speed(item, now, speeds[pace_class(item)]) if item.running else speeds[pace_class(item)]
-                left = item.cost_s * (1.0 - self._fraction(item, now, k)) * k
+                left = self._left(item, now, k)
                 if item.phase == "data":
                     data += left
                 elif item.info.get("exclusive"):
@@ -343,7 +351,7 @@ class ProgressEstimator:
         else:
             step = max(0.0, elapsed - self._last_t)
             predicted = max(0.0, self._eta - step)
-            constant = max(0.05, min(ETA_SMOOTHING_S, ETA_SMOOTHING_SHARE * (elapsed + remaining)))
+            constant = max(0.05, min(ETA_SMOOTHING_S, ETA_SMOOTHING_SHARE * elapsed))
             eta = predicted + (1.0 - math.exp(-step / constant)) * (remaining - predicted)
         self._eta, self._last_t = eta, elapsed
         total = elapsed + eta

@@ -1,22 +1,24 @@
-"""How fast this machine really is, learnt from the work a job has done so far.
+"""How fast this job really goes, learnt from the job itself: the speed factor k per pace class.
 
-The speed factor k = seconds spent / prior seconds of work done (1.0: as the constants in
-progress_dump.py / progress_restore_plan.py say), per pace class: a phase's small items (mostly
-round trips) and its large ones (mostly bytes) each keep their own. Work is counted as it is seen --
-running items with a measured fraction at every snapshot, the others when they finish -- and
-fades with a time constant of 5 s or a tenth of the elapsed time, whichever is longer: a recent
-rate, so a run of small tables after a big one is learnt within seconds. Until a class has
-evidence of its own (1 prior second's worth) it leans on the square root of the other size's
-factor, and that on the square root of the other phases' factor: part of a factor is the
-machine, part the data it was measured on.
+k = seconds spent / prior seconds of work done (1.0: as the priors say). Work is counted as it is
+seen -- running items with a measured fraction at every snapshot, the others when they finish --
+and fades with a memory of a fifth of the elapsed time (at least a second): a recent rate, on the
+job's own time scale, so a job 20 times slower than the priors forgets as slowly, in evidence, as
+one that matches them.
+
+A class goes at the pace it has shown once it has PRIOR_S seconds of evidence (two ticks), and
+leans on its prior until then (a geometric mix, by the share of those seconds it has): so the
+speed the job shows takes over within a second, whatever the machine. The prior of a class:
+ - in the data phase (bytes over the link), the data phase's pace so far, else the machine's;
+ - in the other phases (client and server work: the verification pass, DDL, index builds,
+   the closing fsync), the machine's: the pace of all the work outside the data phase so far,
+   never faded, leaning on the data phase's pace until it has PRIOR_S seconds of its own.
+A slow link therefore slows the data estimate but not the index builds after it (the steps
+before the data were quick), and a slow machine slows everything (the steps before were slow).
 
 Time that says nothing about speed is left out: an item counts from its first measurement, not
 from its start line (the statement may have waited for a lock first), and nothing counts while
-a serial job's backend waits (pause / resume).
-
-RateMeter is the other speed a pane shows: bytes per second over the last few seconds.
-
-Pure, like the estimator that owns it: callers pass `now`.
+a serial job's backend waits (pause / resume). Pure: callers pass `now`.
 """
 
 from __future__ import annotations
@@ -29,37 +31,29 @@ from .snapshot import PHASES
 from .items import WorkItem
 
 SMALL_ITEM_S = 0.1  # prior cost under which an item is "small": mostly round trips, not bytes
-SIZE_SHARE = 0.5  # exponent: how much of the other size's speed factor a size inherits
-PHASE_PRIOR_WEIGHT_S = 1.0  # seconds of prior work a phase's (or an item's) own speed must outweigh
-JOB_PRIOR_WEIGHT_S = 2.0  # the same for the other phases' speed (the prior of each phase)
-JOB_FACTOR_SHARE = 0.5  # exponent: how much of the other phases' speed factor a phase inherits
-EVIDENCE_MEMORY_S = 5.0  # evidence fades with this time constant, or a tenth of the elapsed time
-EVIDENCE_MEMORY_SHARE = 0.1
-RATE_WINDOW_S = 3.0
+PRIOR_S = 0.5  # seconds of evidence after which a class goes at its own pace: two ticks
+MEMORY_SHARE = 0.2  # evidence fades with a time constant of this share of the elapsed time
 MEASURED_TAIL_FRACTION = 0.9  # an item measured this far says nothing more by when it ends
-
 
 SIZES = ("small", "large")
 
 
 def pace_class(item: WorkItem) -> tuple[str, str]:
-    """Items that keep the same pace: a phase's small items, or its large ones.
-
-    A big table's speed says little about a small table's (a small one is mostly round trips,
-    and its data compresses differently), so each size learns its own and leans on the other's
-    only until it has shown some.
-    """
+    """Items that keep the same pace: a phase's small items (round trips), or its large ones (bytes)."""
     return item.phase, "small" if item.cost_s < SMALL_ITEM_S else "large"
 
 
-class Evidence:
-    """Seconds spent and prior seconds of work done, fading with age: a recent rate.
+def blend(prior: float, spent: float, work: float) -> float:
+    """The pace `spent` / `work` shows, mixed with `prior` until PRIOR_S seconds of it are seen."""
+    if spent <= 0:
+        return prior
+    shown = spent / max(work, spent / 1000.0)  # nothing done for a while: very slow, not infinitely
+    weight = min(1.0, spent / PRIOR_S)
+    return prior ** (1.0 - weight) * shown ** weight
 
-    The recent past says most about the next minute: a phase of small tables after a big one
-    moves at its own pace, and the estimate should learn it within seconds, not be held back by
-    the twenty seconds the big one took. Work is added as it is seen (SpeedLedger.bank), so a
-    long item weighs by when its work happened, not all at the moment it finished.
-    """
+
+class Evidence:
+    """Seconds spent and prior seconds of work done, fading with age."""
 
     __slots__ = ("spent", "work", "at")
 
@@ -81,16 +75,17 @@ class Evidence:
 
 
 class SpeedLedger:
-    """The evidence of speed of one job: per phase, and per running item."""
+    """The evidence of speed of one job: per pace class, and per running item."""
 
     def __init__(self, origin: float) -> None:
         self.origin = origin
-        self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)  # per pace_class
+        self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
         self._items: dict[str, Evidence] = defaultdict(Evidence)  # running items' own pace
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
+        self._machine = [0.0, 0.0]  # (spent, work) outside the data phase, never faded
 
     def memory(self, now: float) -> float:
-        return max(EVIDENCE_MEMORY_S, EVIDENCE_MEMORY_SHARE * (now - self.origin))
+        return max(1.0, MEMORY_SHARE * (now - self.origin))
 
     def first_measured(self, item: WorkItem, now: float) -> None:
         """`item` has just been measured for the first time: its evidence starts here."""
@@ -104,17 +99,17 @@ class SpeedLedger:
         if now > since and fraction >= counted:
             spent, work, memory = now - since, item.cost_s * (fraction - counted), self.memory(now)
             self._classes[pace_class(item)].add(spent, work, now, memory)
+            if item.phase != "data":
+                self._machine[0] += spent
+                self._machine[1] += work
             if fraction < 1.0:
                 self._items[item.key].add(spent, work, now, memory)
             self._counted[item.key] = (now, fraction)
 
     def close(self, item: WorkItem, now: float) -> None:
-        """`item` finished: count the rest of it, then forget it.
-
-        Not the last few per cent of one measured that far: what follows the last measurement
-        (an index build's last pages and commit, a dump's closing fsync inside its last table)
-        is not what the measured part was made of, and one such tail of a second or two read as
-        speed would slow the estimate of everything after it."""
+        """`item` finished: count the rest of it, then forget it. Not the last few per cent of one
+        measured that far: what follows the last measurement (an index build's commit, a closing
+        fsync) is not what the measured part was made of."""
         if not (item.measured and item.fraction >= MEASURED_TAIL_FRACTION):
             self.bank(item, now, 1.0)
         self._counted.pop(item.key, None)
@@ -133,39 +128,30 @@ class SpeedLedger:
                 self._counted[item.key] = (now, self._counted[item.key][1])
 
     def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool) -> dict[tuple[str, str], float]:
-        """Seconds this machine takes per prior second, per pace_class (phase, size).
-
-        Running items with a measured fraction are counted first (unless the job waits), up to
-        MEASURED_TAIL_FRACTION: see close().
-        """
+        """Seconds this job takes per prior second, per pace_class (phase, size)."""
+        running = list(running)
         if not paused:
             for item in running:
                 if item.measured and item.fraction < MEASURED_TAIL_FRACTION:
                     self.bank(item, now, item.fraction)
         memory = self.memory(now)
-        seen = {key: self._classes[key].read(now, memory) for key in list(self._classes)}
-        job_spent = sum(spent for spent, _ in seen.values())
-        job_work = sum(work for _, work in seen.values())
-        speeds = {}
-        for phase in PHASES:
-            own = [seen.get((phase, size), (0.0, 0.0)) for size in SIZES]
-            # The machine, as the other phases show it (this phase's evidence counts below, once).
-            other_spent = job_spent - sum(spent for spent, _ in own)
-            other_work = job_work - sum(work for _, work in own)
-            job_k = ((JOB_PRIOR_WEIGHT_S + other_spent) / (JOB_PRIOR_WEIGHT_S + other_work)) ** JOB_FACTOR_SHARE
-            for size, (spent, work), (other_size_spent, other_size_work) in zip(SIZES, own, reversed(own), strict=True):
-                other_size_k = ((PHASE_PRIOR_WEIGHT_S * job_k + other_size_spent)
-                                / (PHASE_PRIOR_WEIGHT_S + other_size_work))
-                prior = job_k ** (1.0 - SIZE_SHARE) * other_size_k ** SIZE_SHARE
-                speeds[(phase, size)] = (PHASE_PRIOR_WEIGHT_S * prior + spent) / (PHASE_PRIOR_WEIGHT_S + work)
-        return speeds
+        seen = {key: evidence.read(now, memory) for key, evidence in self._classes.items()}
+        # A step nobody measures that runs past its prior shows the machine is at least that slow.
+        floor = max(((now - item.started_at) / item.cost_s for item in running
+                    if not item.measured and not item.info.get("no_evidence") and item.started_at is not None
+                    and item.cost_s > 0 and now - item.started_at > item.cost_s), default=0.0)
+        data_seen = [seen.get(("data", size), (0.0, 0.0)) for size in SIZES]
+        data = blend(max(floor, blend(1.0, *self._machine)), sum(s for s, _ in data_seen), sum(w for _, w in data_seen))
+        machine = max(floor, blend(data, *self._machine))
+        return {(phase, size): blend(data, *seen.get((phase, size), (0.0, 0.0))) if phase == "data"
+                else max(floor, blend(machine, *seen.get((phase, size), (0.0, 0.0))))
+                for phase in PHASES for size in SIZES}
 
     def item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
-        """A running item's own recent pace, leaning on its phase's until it has shown some."""
+        """A running item's own recent pace, leaning on its class's until it has shown some."""
         if item.key not in self._items:
             return phase_k
-        spent, work = self._items[item.key].read(now, self.memory(now))
-        return (PHASE_PRIOR_WEIGHT_S * phase_k + spent) / (PHASE_PRIOR_WEIGHT_S + work)
+        return blend(phase_k, *self._items[item.key].read(now, self.memory(now)))
 
 
 class RateMeter:
@@ -178,7 +164,7 @@ class RateMeter:
     def update(self, elapsed: float, bytes_done: float) -> float | None:
         samples = self._samples
         samples.append((elapsed, bytes_done))
-        while len(samples) > 2 and samples[0][0] < elapsed - RATE_WINDOW_S:
+        while len(samples) > 2 and samples[0][0] < elapsed - max(3.0, 0.1 * elapsed):
             samples.popleft()
         (t0, b0), (t1, b1) = samples[0], samples[-1]
         if t1 - t0 >= 0.5:

@@ -1,0 +1,155 @@
+"""Issue 14: the estimator is honest on machines much faster or slower than its priors, and behind a
+slow link -- simulated, without a server, in well under a second per case.
+
+A job is planned with the real planners' work items (a dump: pg_dump's catalog, one table of 70 %
+of the data and 200 small ones, the closing step; a restore: the verification pass, the schema,
+the same tables, their keys and indexes). Each item then really takes k times its prior cost (and
+the data `link` times more again: a slow link slows the bytes, not the server), and the
+estimator is fed what the trackers would feed it, tick by tick: starts, measured fractions of the
+tables, index builds and the verification pass (its read position), finishes. The snapshots are
+judged by progress.criteria, the benchmark's bar. With --jobs 2 the items run on two workers, a
+table's indexes after its data.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.core.progress.criteria import judge
+from pgbackup_tui.core.progress.dump import DumpInventory, TableSize, dump_work_items
+from pgbackup_tui.core.progress.estimator import ProgressEstimator
+from pgbackup_tui.core.progress.items import WorkItem
+from pgbackup_tui.core.progress.restore_plan import RESTORE_HEAP_BPS, VERIFY_BPS, post_data_cost
+from pgbackup_tui.core.progress.snapshot import ProgressSnapshot
+from pgbackup_tui.core.identifiers import QualifiedName
+
+TICK = 0.25
+BIG = 700 << 20
+SMALLS = [int(1.5e6 * (0.3 + 1.4 * ((i * 37) % 100) / 100)) for i in range(200)]
+
+
+def dump_items(jobs: int = 1) -> list[WorkItem]:
+    tables = [TableSize(1, QualifiedName("public", "events"), BIG, 5_000_000)]
+    tables += [TableSize(10 + i, QualifiedName("small", f"t_{i:03}"), size, size // 100)
+               for i, size in enumerate(SMALLS)]
+    plan = DumpPlan(target=target_from_dsn("host=127.0.0.1 dbname=bench"), dbname="bench", jobs=jobs,
+                    format="directory" if jobs > 1 else "custom")
+    return dump_work_items(DumpInventory(tuple(tables), relations=600), plan, plan.format)
+
+
+def restore_items() -> list[WorkItem]:
+    archive = (BIG + sum(SMALLS)) // 3
+    items = [WorkItem("verify", "preparing", archive / VERIFY_BPS[True], kind="step"),
+             WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
+    items += [WorkItem(f"create:{i}", "schema", 0.002) for i in range(201)]
+    sizes = [("events", BIG)] + [(f"t_{i:03}", size) for i, size in enumerate(SMALLS)]
+    for name, size in sizes:
+        items.append(WorkItem(f"data:{name}", "data", 0.001 + size / RESTORE_HEAP_BPS, kind="table", bytes=size,
+                              rows=size // 100, group=name))
+    for name, size in sizes:
+        items.append(WorkItem(f"pkey:{name}", "indexes", post_data_cost("CONSTRAINT", size), group=name,
+                              info={"exclusive": True}))
+    items.append(WorkItem("idx:events", "indexes", post_data_cost("INDEX", BIG), group="events"))
+    items.append(WorkItem("finishing", "finishing", 0.02, kind="step", info={"no_evidence": True}))
+    return items
+
+
+def simulate(items: list[WorkItem], k: float, link: float = 1.0, jobs: int = 1) -> tuple[list[ProgressSnapshot], float]:
+    """Run `items` at k x their prior (data k x link) on `jobs` workers; the snapshots and the duration."""
+    def takes(item: WorkItem) -> float:
+        return item.cost_s * k * (link if item.phase == "data" else 1.0)
+
+    plan = [(item.key, item.phase, item.group, takes(item), item.kind != "step" or item.key == "verify")
+            for item in items]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="model", jobs=jobs)
+    queue = list(plan)
+    workers: list[tuple | None] = [None] * jobs  # (key, start, end, measured)
+    data_done: set[str] = set()
+    pending_data = {group for _, phase, group, _, _ in plan if phase == "data" and group}
+    snapshots, t = [], 0.0
+
+    def next_for(now: float) -> tuple | None:
+        for index, (key, phase, group, seconds, measured) in enumerate(queue):
+            if jobs > 1 and phase == "indexes" and group in pending_data - data_done:
+                continue
+            if jobs > 1 and any(w is not None and w[4] != phase and phase not in ("data", "indexes") for w in workers):
+                return None
+            queue.pop(index)
+            estimator.start(key, now)
+            return key, now, now + seconds, measured, phase, group
+        return None
+
+    while queue or any(workers):
+        t += TICK
+        for _ in range(100_000):
+            moved = False
+            for slot in range(jobs):
+                work = workers[slot]
+                if work is not None and work[2] <= t:
+                    estimator.finish(work[0], work[2])
+                    if work[4] == "data" and work[5]:
+                        data_done.add(work[5])
+                    workers[slot], moved = None, True
+                if workers[slot] is None and queue:
+                    start = work[2] if work is not None and work[2] <= t else t
+                    workers[slot] = next_for(start)
+                    moved = moved or workers[slot] is not None
+            if not moved:
+                break
+        for work in workers:
+            if work is not None and work[3] and t > work[1]:
+                estimator.observe(work[0], (t - work[1]) / max(1e-9, work[2] - work[1]), t)
+        snapshots.append(estimator.snapshot(t))
+    duration = max(t - TICK, max((s.elapsed_s for s in snapshots), default=0.0))
+    snapshots.append(estimator.done_snapshot(duration))
+    return snapshots, duration
+
+
+KS = [0.1, 0.3, 1.0, 3.0, 10.0, 20.0]
+# Known misses (issue 14, left open): before its data phase a restore cannot tell a slow link
+# from the priors, so its percentage runs ahead early and stays there (monotonic); a 2.5 s
+# restore at k=0.1 is over before its pace is known; a 30x link leaves a dump's closing step
+# priced at the link's pace; --jobs 2 at k >= 5 misjudges the critical path near the end.
+EARLY = pytest.mark.xfail(reason="restore: the link's pace is unknown before the data phase", strict=True)
+
+
+@pytest.mark.parametrize("k", KS)
+def test_a_dump_is_honest_on_a_machine_k_times_the_priors(k):
+    verdict = judge(*simulate(dump_items(), k))
+    assert verdict.honest, verdict
+
+
+@pytest.mark.parametrize("k", [pytest.param(0.1, marks=pytest.mark.xfail(reason="over before its pace is known",
+                                                                         strict=True)), *KS[1:]])
+def test_a_restore_is_honest_on_a_machine_k_times_the_priors(k):
+    verdict = judge(*simulate(restore_items(), k))
+    assert verdict.honest, verdict
+
+
+@pytest.mark.parametrize("link", [3.0, 10.0, pytest.param(30.0, marks=pytest.mark.xfail(
+    reason="the closing step is priced at the link's pace", strict=True))])
+def test_a_dump_behind_a_slow_link_is_honest(link):
+    verdict = judge(*simulate(dump_items(), 1.0, link=link))
+    assert verdict.honest, verdict
+
+
+@pytest.mark.parametrize("link", [pytest.param(link, marks=EARLY) for link in (3.0, 10.0, 30.0)])
+def test_a_restore_behind_a_slow_link_is_honest(link):
+    verdict = judge(*simulate(restore_items(), 1.0, link=link))
+    assert verdict.honest, verdict
+
+
+def test_a_restore_behind_a_slow_link_has_a_right_eta_once_its_data_moves():
+    snapshots, duration = simulate(restore_items(), 1.0, link=10.0)
+    verdict = judge(snapshots, duration)
+    assert verdict.eta_ok and verdict.monotonic and verdict.ends_at_100, verdict
+
+
+@pytest.mark.parametrize("k", [0.3, 1.0, *(pytest.param(k, marks=pytest.mark.xfail(
+    reason="--jobs 2: the critical path near the end", strict=True)) for k in (5.0, 20.0))])
+def test_parallel_jobs_are_honest_on_a_machine_k_times_the_priors(k):
+    for items in (dump_items(jobs=2), restore_items()):
+        verdict = judge(*simulate(items, k, jobs=2))
+        assert verdict.honest, verdict
