@@ -36,7 +36,6 @@ from .restore_target import (
     create_database,
     drop_database,
     finish_database,
-    restore_lock_check,
     scratch_database_name,
     swap_databases,
 )
@@ -62,8 +61,6 @@ class RestoreJob(Job):
         self._connection_lost = False  # --keep-old: the replaced database's new name
         self._workdir: Path | None = None
         self._errors_ignored = 0
-        # deadlock_timeout for the restore's sessions, the server's
-        self._lock_check: tuple[float, float] | None = None
         self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
         self._warnings: list[str] = []
 
@@ -162,12 +159,6 @@ class RestoreJob(Job):
             self._watch(line)
             progress.on_line(line)
 
-        if self._lock_check is not None:
-            ours, servers = self._lock_check
-            env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c deadlock_timeout={round(ours * 1000)}ms".strip()
-            progress.lock_check_s = ours
-            self.log(f"{tool} runs with deadlock_timeout = {round(ours * 1000)}ms: an autovacuum worker in the way "
-                     f"of an index build is cancelled after that, not after the server's {servers:g} s")
         code = await self.run_process(argv, env, on_line=on_line)
         progress.enter_phase("finishing")
         if self._connection_lost:
@@ -358,7 +349,6 @@ class RestoreJob(Job):
         where = f"server '{plan.target.label}'"
         with connect(plan.target, self._maintenance_db()) as conn:
             exists = database_exists(conn, plan.dbname)
-            self._lock_check = restore_lock_check(conn)
             if mode == "create":
                 if exists:
                     raise TargetError(f"database '{plan.dbname}' already exists on {where}; pick a new name for "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 
@@ -20,32 +19,6 @@ from .errors import TargetError
 from .identifiers import always_quote
 
 Log = Callable[..., None]
-
-# The first index or constraint a restore builds on a table it has just loaded often finds an
-# autovacuum worker on that table. The server cancels the worker only once the waiting session's
-# deadlock_timeout (1 s by default) has passed. The restore's sessions use 100 ms instead when the
-# role may set it (a superuser, or GRANT SET ON PARAMETER on 15+): the wait is ten times shorter,
-# a real deadlock is still found (sooner), and the database restored is the same.
-RESTORE_DEADLOCK_TIMEOUT_S = 0.1
-
-
-def restore_lock_check(conn: psycopg.Connection) -> tuple[float, float] | None:
-    """(deadlock_timeout for the restore's sessions, the server's) in seconds, or None to keep the
-    server's."""
-    current = _one(conn, "SELECT extract(epoch FROM current_setting('deadlock_timeout')::interval)::float8")
-    if current <= RESTORE_DEADLOCK_TIMEOUT_S:
-        return None
-    if conn.info.server_version >= 150000:
-        allowed = _one(conn, "SELECT has_parameter_privilege('deadlock_timeout', 'SET')")
-    else:
-        allowed = _one(conn, "SELECT current_setting('is_superuser') = 'on'")
-    return (RESTORE_DEADLOCK_TIMEOUT_S, current) if allowed else None
-
-
-def _one(conn: psycopg.Connection, query: str) -> Any:
-    row = conn.execute(query).fetchone()
-    assert row is not None  # a SELECT of one expression always returns one row
-    return row[0]
 
 
 def scratch_database_name(purpose: str) -> str:

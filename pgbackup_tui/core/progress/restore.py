@@ -66,7 +66,6 @@ class RestoreProgress(ProgressTracker):
         self._serial_start_pos: dict[str, int] = {}
         self._post_data: dict[str, list[WorkItem]] = defaultdict(list)  # table's group -> its indexes...
         self._groups_by_table: dict[tuple[str | None, str | None], str | None] = {}
-        self.lock_check_s: float | None = None  # the restore sessions' deadlock_timeout, if the job set one
         for item in items:
             if item.phase == "indexes" and item.group is not None:
                 self._post_data[item.group].append(item)
@@ -177,8 +176,7 @@ class RestoreProgress(ProgressTracker):
             ahead = [item for item in self._post_data.get(group, ()) if not item.done] if group is not None else []
             # A measured build is past its lock; one that has started may be the one waiting.
             if ahead and not any(item.measured for item in ahead):
-                timeout = worker.a / 1000.0 if self.lock_check_s is None else self.lock_check_s
-                expected = max(expected, timeout - waited)
+                expected = max(expected, worker.a / 1000.0 - waited)  # the server's deadlock_timeout
         estimator.expect_wait(expected)
 
     def _group_of(self, table: tuple[str | None, str | None]) -> str | None:
