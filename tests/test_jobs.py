@@ -93,13 +93,14 @@ async def test_two_dumps_run_side_by_side(sandbox, home):
     starts: list[float] = []
     for job in jobs:
         job.subscribe(
-            lambda e, s=starts: s.append(time.monotonic()) if getattr(e, "state", None) == JobState.RUNNING else None)
+            lambda e, s=starts: s.append(time.time()) if getattr(e, "state", None) == JobState.RUNNING else None)
     results = await asyncio.gather(*(job.run() for job in jobs))
     assert [r.state for r in results] == [JobState.SUCCEEDED, JobState.SUCCEEDED]
     assert results[0].output_path != results[1].output_path
     assert all(r.output_path.exists() for r in results)
-    # Both were running before either finished.
-    assert max(starts) < min(job.finished_at for job in jobs)
+    # Both were running before either finished (Job.finished_at is wall-clock time, like starts).
+    assert len(starts) == 2 and all(job.finished_at is not None for job in jobs)
+    assert max(starts) < min(job.finished_at for job in jobs if job.finished_at is not None)
 
 
 def test_cli_sigint_cancels_cleanly(sandbox, home):

@@ -19,8 +19,6 @@ from psycopg.rows import tuple_row
 
 from .identifiers import QualifiedName, parse_qualified_name
 
-TABLE_KINDS = ("table", "partitioned", "matview", "foreign", "partition")
-
 # Schemas a user never means when picking what to back up: the catalogs, TOAST and temp
 # schemas (pg_toast_temp_N starts with pg_toast), and TimescaleDB's internal schemas whose
 # contents (chunks, catalog) only make sense through the extension. A constant, not user data.
