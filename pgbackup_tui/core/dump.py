@@ -24,7 +24,7 @@ from .connect import connect
 from .errors import ArchiveError, JobFailed
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
-from .output_names import check_output_location, remove_empty_folders, reserve_output
+from .output_names import check_output_location, dump_run_target, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
@@ -81,9 +81,7 @@ class DumpJob(Job):
 
         final = pre.output
         partial = partial_path(final)
-        # A selection in plain SQL is dumped as a custom archive first and then filtered into SQL.
-        run_format = "custom" if (pre.selection is not None and plan.format == "plain") else plan.format
-        dump_target = partial if run_format == plan.format else final.with_name(f".{final.name}.selection.dump.partial")
+        run_format, dump_target = dump_run_target(plan.format, final, selection=pre.selection is not None)
         if dump_target != partial:  # the partial itself was reserved with the name
             self._claim(dump_target, directory=(run_format == "directory"))
 

@@ -24,6 +24,16 @@ MAX_OUTPUT_NAME_BYTES = NAME_MAX - NAME_ROOM
 RESERVE_ATTEMPTS = 1000
 
 
+def dump_run_target(fmt: str, final: Path, *, selection: bool) -> tuple[str, Path]:
+    """(the format pg_dump runs with, the path it writes) for a dump whose output is `final`: the
+    one rule DumpJob and the backup dialog's preview share. pg_dump writes `final`.partial, except
+    for a table selection in plain SQL: that is dumped as a custom archive beside it first
+    (".NAME.selection.dump.partial"), then filtered into SQL."""
+    if selection and fmt == "plain":
+        return "custom", final.with_name(f".{final.name}.selection.dump.partial")
+    return fmt, _partial(final)
+
+
 def check_output_location(final: Path, what: str = "--output") -> None:
     """Raise UsageError unless a dump could write `final`: a name the filesystem takes, under a
     folder (or a path of folders to create) we may write in, and nothing there yet. Looks, creates nothing."""
