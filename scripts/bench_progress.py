@@ -35,6 +35,7 @@ from collections import defaultdict
 from itertools import pairwise
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,7 +90,7 @@ class Recorder:
         self.snapshots.append(event.progress)
         self.arrivals.append(time.monotonic())
         self.dirty_mb.append(_dirty_mb())
-        tracker = self.job.progress_tracker
+        tracker = tracker_of(self.job)
         pid = tracker.probe.backend_pid if tracker is not None and tracker.probe else None
         if pid:
             try:
@@ -97,6 +98,12 @@ class Recorder:
                 self.server_cpu_s = (int(fields[11]) + int(fields[12])) / self._ticks
             except (OSError, IndexError, ValueError):
                 pass
+
+
+def tracker_of(job: Job) -> Any:
+    """The dump's or restore's tracker, a ProgressTracker (Any: the figures below read its insides,
+    and --record swaps in a RecordingEstimator)."""
+    return job.progress_tracker
 
 
 def _dirty_mb() -> float:
@@ -143,7 +150,7 @@ def figures(recorder: Recorder) -> dict[str, object]:
     job, snaps = recorder.job, recorder.snapshots
     total = result_of(job).duration_s
     gaps = [b - a for a, b in pairwise(recorder.arrivals)]
-    tracker = job.progress_tracker
+    tracker = tracker_of(job)
     client_cpu = tracker.cpu_s if tracker else 0.0
     return {
         **accuracy(snaps, total),
@@ -160,7 +167,7 @@ def figures(recorder: Recorder) -> dict[str, object]:
 def item_report(job: Job) -> list[str]:
     """Prior cost vs seconds really spent, per phase and kind (only items seen start and end)."""
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-    for item in job.progress_tracker.estimator.items:
+    for item in tracker_of(job).estimator.items:
         if item.started_at is None or item.finished_at is None:
             continue
         key = (item.phase, item.kind if item.kind != "object" else item.info.get("entry").desc
@@ -173,7 +180,7 @@ def item_report(job: Job) -> list[str]:
     lines = [f"  {phase:10} {kind:22} n={n:<5} prior {prior:7.2f} s  real {real:7.2f} s  "
              f"real/prior {real / prior if prior else 0:5.2f}"
              for (phase, kind), (n, prior, real) in sorted(sums.items())]
-    timed = [item for item in job.progress_tracker.estimator.items if item.started_at and item.finished_at]
+    timed = [item for item in tracker_of(job).estimator.items if item.started_at and item.finished_at]
     timed.sort(key=lambda item: item.finished_at - item.started_at, reverse=True)
     lines.append("  longest items:")
     lines += [f"    {item.key[:30]:30} {item.label[:24]:24} prior {item.cost_s:6.2f} s  "
@@ -278,7 +285,7 @@ def bench(args: argparse.Namespace) -> None:
                 import progress_replay
                 stamp = time.strftime("%H%M%S")
                 for label, recorder in (("dump", dump), ("restore", restore)):
-                    progress_replay.save(recorder.job.progress_tracker.estimator, result_of(recorder.job).duration_s,
+                    progress_replay.save(tracker_of(recorder.job).estimator, result_of(recorder.job).duration_s,
                                          args.record / f"{label}-{stamp}-{attempt}.pickle")
             print(f"restore: {background}", flush=True)
             print(f"dump: server events: {dump_events}\nrestore: server events: {restore_events}", flush=True)

@@ -31,6 +31,7 @@ from . import paths
 from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, JobFailed, PgBackupError
 from .identifiers import printable
 from .plans import safe_path_part, shell_preview, utc_stamp
+from .progress.snapshot import JobProgress, ProgressSnapshot
 
 
 DISK_NEARLY_FULL_BYTES = 1 << 20  # a child that failed with less than this free most likely hit ENOSPC
@@ -84,7 +85,7 @@ class LogLine(JobEvent):
 
 @dataclass(frozen=True)
 class ProgressUpdated(JobEvent):
-    progress: Any  # a progress.ProgressSnapshot (#4)
+    progress: ProgressSnapshot
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class Job:
         self._stderr_tail: list[str] = []  # the children's last lines, for one-line error messages
         # The job's progress tracker (progress_monitor.ProgressTracker), set by subclasses once
         # they know what the job will do; run() stops it and sends the final 100 % on success.
-        self.progress_tracker: Any = None
+        self.progress_tracker: JobProgress | None = None
 
     # -- observing ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -188,8 +189,8 @@ class Job:
             listener(event)
 
     @property
-    def progress(self) -> Any:
-        """The latest progress.ProgressSnapshot, or None before the first one."""
+    def progress(self) -> ProgressSnapshot | None:
+        """The latest snapshot, or None before the first one."""
         return self.progress_tracker.last if self.progress_tracker is not None else None
 
     @property

@@ -131,7 +131,7 @@ class RestoreJob(Job):
 
     async def _run_restore(self, check: ArchiveCheck, plan: RestorePlan, list_file: Path | None) -> None:
         """pg_restore (psql for plain SQL; psql in one transaction for a table-level --clean) into plan.dbname."""
-        progress = self.progress_tracker
+        progress = self._progress()
         # The target exists now: the monitor can connect to it and watch our backends there.
         progress.watch_server(plan.target, plan.dbname, indexes=True)
         progress.enter_phase("schema" if check.toc is not None else "data")
@@ -182,7 +182,7 @@ class RestoreJob(Job):
 
     async def _swap(self, restored: str) -> None:
         plan = self.plan
-        await self.progress_tracker.stop()  # its connection to the restored database would block the rename
+        await self._progress().stop()  # its connection to the restored database would block the rename
         old = scratch_database_name("old")
         if not plan.keep_old:
             self.own("database", old)  # a runner that dies right after the swap still drops it later
@@ -260,6 +260,11 @@ class RestoreJob(Job):
                 f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made to fit; "
                 "nothing was restored")
 
+    def _progress(self) -> RestoreProgress:
+        """The tracker _start_progress made (a RestoreJob's is always a RestoreProgress)."""
+        assert isinstance(self.progress_tracker, RestoreProgress)
+        return self.progress_tracker
+
     def _start_progress(self, info: ArchiveInfo, toc: Toc | None) -> RestoreProgress:
         """Track the restore from the verification pass on; the TOC and manifest give the totals."""
         progress = RestoreProgress(self, self.plan, info, toc, read_manifest(self.plan.archive))
@@ -324,7 +329,7 @@ class RestoreJob(Job):
         return self._selecting(included)
 
     def _selecting(self, included: set[int]) -> set[int]:
-        self.progress_tracker.select(included)
+        self._progress().select(included)
         return included
 
     def _plan_table_clean(self, toc: Toc, seeds: set[int]) -> TableClean:

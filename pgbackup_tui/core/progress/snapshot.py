@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..formatting import human_bytes, human_duration
 
@@ -91,3 +91,15 @@ def human_count(count: float) -> str:
         if abs(count) >= size:
             return f"{count / size:.1f}{unit}"
     return f"{count:.0f}"
+
+
+class JobProgress(Protocol):
+    """What a Job needs of its progress tracker (tracker.ProgressTracker, count.CountProgress)."""
+
+    last: ProgressSnapshot | None
+
+    async def stop(self) -> None:
+        """Stop watching: the job is over."""
+
+    def emit_done(self) -> None:
+        """The job succeeded: send the last snapshot, at exactly 100 %."""
