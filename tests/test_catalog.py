@@ -45,6 +45,7 @@ def test_list_show_verify_and_a_flipped_byte(sandbox, home):
     data = json.loads(shown.stdout)
     tables = {t["name"]: t["rows"] for t in data["contents"]["tables"]}
     assert tables["public.events"] == SAMPLE_WIDE_ROWS  # counted in the archive, exactly
+    assert '"Sales & Ops".customers' in tables  # a schema name with spaces is read whole
     assert data["contents"]["counts"]["TABLE"] >= len(tables) - 1 and data["contents"]["counts"]["INDEX"] >= 1
     assert len(data["manifest"]["checksums"][""]) == 64 and data["manifest"]["schema_version"] == 2
     text = run_cli("backups", "show", entry["id"])
@@ -169,3 +170,15 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     assert by_path(listed(), output)["status"] == "missing"
     text = run_cli("backups", "list")
     assert "missing" in text.stdout and str(output) in text.stdout
+
+
+def test_a_csv_copy_is_not_listed_as_foreign_dumps(sandbox, home, tmp_path):
+    """A `csv export` folder holds a schema.sql (a plain dump's first line): it is no backup of the catalog's."""
+    out = tmp_path / "copy"
+    exported = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", SOURCE, "--table", "public.events",
+                       "--output", str(out))
+    assert exported.returncode == 0, exported.stderr
+    adopted = run_cli("backups", "adopt", str(out / "schema.sql"))
+    assert adopted.returncode in (0, 2)  # a user may still adopt the file by hand; the scan itself must not list it
+    listing = [Path(e["path"]) for e in listed() if not e.get("indexed")]
+    assert not [p for p in listing if out in p.parents]

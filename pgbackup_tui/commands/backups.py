@@ -23,6 +23,7 @@ from ..core.formatting import human_bytes, human_duration
 from ..core.identifiers import printable
 from ..core.jobs import JobEvent, LogLine
 from ..core.manifest import Verification
+from ..core.toc import entry_name, schema_names
 from ..core.verify import PG_DUMP_FORMATS, read_archive_toc, verify_backup
 
 
@@ -94,21 +95,14 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
             counts = {}
             for item in listing.toc.entries:
                 counts[item.desc] = counts.get(item.desc, 0) + 1
-            tables = sorted({str(_table_name(item.rest)) for item in listing.toc.entries if item.desc == "TABLE"})
+            namespaces = schema_names(listing.toc)
+            tables = sorted({str(name) for item in listing.toc.entries if item.desc == "TABLE"
+                             if (name := entry_name(item, namespaces)) is not None})
         except (ArchiveError, ToolNotFoundError) as exc:
             data["toc_error"] = str(exc)
     data["contents"] = {"counts": counts,
                         "tables": [{"name": name, "rows": rows.get(name)} for name in tables]}
     return data
-
-
-def _table_name(rest: str) -> str:
-    """`public orders postgres` (namespace tag owner) -> public.orders, quoted as SQL writes it."""
-    from ..core.identifiers import QualifiedName
-
-    schema, _, remainder = rest.partition(" ")
-    tag = remainder.rsplit(" ", 1)[0] if " " in remainder else remainder
-    return str(QualifiedName(schema, tag))
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from .archive_sniff import Sniffed, sniff
 from .config import ServerProfile
 from .errors import ArchiveError, UsageError
 from .manifest import MANIFEST_SUFFIX, Manifest, load_manifest, manifest_path, save_manifest
+from .csv_plans import MANIFEST_NAME as CSV_MANIFEST_NAME
 from .plans import PARTIAL_SUFFIX
 
 MANIFEST_VERSION = 1  # what write_manifest's callers wrote first; manifest.py reads every version
@@ -215,6 +216,8 @@ def _candidates(root: Path) -> Iterator[Path]:
             if manifest_path(here / name).exists():
                 yield here / name  # a cluster set: one backup; its members are in its manifest
                 continue
+            if (here / name / CSV_MANIFEST_NAME).is_file():
+                continue  # a CSV copy (csv export): no archive; listed by csv_copies.py, not here
             keep.append(name)
         dirs[:] = keep
         for name in files:

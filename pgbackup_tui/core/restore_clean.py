@@ -34,7 +34,8 @@ from .toc import (
     SELECTABLE_DESCS,
     Toc,
     TocEntry,
-    _namespaces,
+    schema_names,
+    entry_name,
     entry_is_named,
 )
 
@@ -134,26 +135,16 @@ def _find_entry(toc: Toc, namespaces: list[str], name: QualifiedName,
     return None
 
 
-def _entry_name(entry: TocEntry, namespaces: list[str]) -> QualifiedName | None:
-    """schema.name of a relation entry ("namespace tag owner"; names may hold spaces)."""
-    namespace = next((ns for ns in namespaces if entry.rest.startswith(ns + " ")), None)
-    if namespace is None:
-        return None
-    tail = entry.rest[len(namespace) + 1:]
-    tag = tail.rsplit(" ", 1)[0] if " " in tail else tail
-    return QualifiedName(namespace, tag)
-
-
 def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbname: str) -> TableClean:
     """Work out the drops for restoring the relation entries `restored` into the connected
     database, which already holds data. Raises TargetError when something the drops would take
     with them is not in the archive."""
-    namespaces = _namespaces(toc)
+    namespaces = schema_names(toc)
     by_id = toc.by_id()
     names: dict[QualifiedName, int] = {}
     for dump_id in restored:
         restored_entry = by_id[dump_id]
-        name = _entry_name(restored_entry, namespaces) if restored_entry.desc in SELECTABLE_DESCS else None
+        name = entry_name(restored_entry, namespaces) if restored_entry.desc in SELECTABLE_DESCS else None
         if name is not None:
             names[name] = dump_id
     plan = TableClean(recreate=set(restored))

@@ -143,7 +143,7 @@ def seeds_by_object(toc: Toc, objects: set[tuple[int, int]]) -> set[int]:
     }
 
 
-def _namespaces(toc: Toc) -> list[str]:
+def schema_names(toc: Toc) -> list[str]:
     """Schema names the archive knows, longest first (SCHEMA entries' tags, plus public)."""
     names = {"public"}
     for entry in toc.entries:
@@ -151,6 +151,17 @@ def _namespaces(toc: Toc) -> list[str]:
             tag_owner = entry.rest[2:]
             names.add(tag_owner.rsplit(" ", 1)[0] if " " in tag_owner else tag_owner)
     return sorted(names, key=len, reverse=True)
+
+
+def entry_name(entry: TocEntry, namespaces: list[str]) -> QualifiedName | None:
+    """schema.name of a relation entry ("namespace tag owner"; names may hold spaces): the
+    namespace is the longest known schema name that fits, the owner the last word."""
+    namespace = next((ns for ns in namespaces if entry.rest.startswith(ns + " ")), None)
+    if namespace is None:
+        return None
+    tail = entry.rest[len(namespace) + 1:]
+    tag = tail.rsplit(" ", 1)[0] if " " in tail else tail
+    return QualifiedName(namespace, tag)
 
 
 def entry_is_named(entry: TocEntry, schema: str, name: str, namespaces: list[str]) -> bool:
@@ -168,7 +179,7 @@ def entry_is_named(entry: TocEntry, schema: str, name: str, namespaces: list[str
 
 def seeds_by_name(toc: Toc, names: list[QualifiedName]) -> tuple[set[int], list[QualifiedName]]:
     """Dump ids of the relation entries named exactly; and the names not found."""
-    namespaces = _namespaces(toc)
+    namespaces = schema_names(toc)
     found: set[int] = set()
     missing: list[QualifiedName] = []
     for name in names:
