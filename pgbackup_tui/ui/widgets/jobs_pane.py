@@ -316,10 +316,9 @@ class JobsPane(Widget):
     def _fit_target(self) -> None:
         """Give the target column what the figures leave, so that no figure is pushed out of sight."""
         table = self.query_one("#jobs-table", DataTable)
-        figures = sum(column.get_render_width(table) for key, column in table.columns.items()
-                      if key.value != "target")
-        padding = 2 * table.cell_padding
-        width = max(MIN_TARGET, self.size.width - figures - padding - table.styles.scrollbar_size_vertical)
+        figures = sum(column.get_render_width(table) for key, column in table.columns.items() if key.value != "target")
+        room = self.size.width - table.styles.scrollbar_size_vertical - 2 * table.cell_padding
+        width = max(MIN_TARGET, room - figures)
         if width != self._target_width:
             self._target_width = width
             column = table.columns[ColumnKey("target")]
@@ -333,8 +332,7 @@ class JobsPane(Widget):
         table = self.query_one("#jobs-table", DataTable)
         for column, cell in zip(COLUMNS, self._row_cells(job), strict=True):
             table.update_cell(job_id, column, cell, update_width=True)
-        # The figures may have grown; the table measures them when it next lays out.
-        self.call_after_refresh(self._fit_target)
+        self.call_after_refresh(self._fit_target)  # figures may have grown: measured at the next layout
         if job_id == self._selected_id:
             self._show_details(job)
 
