@@ -61,8 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--exclude-table", action="append", default=[], metavar="QNAME",
                       help="leave a table out (repeatable)")
     dump.add_argument("--format", choices=FORMATS, default="custom")
-    dump.add_argument("--jobs", type=int, default=1, help="parallel workers (directory format only)")
-    dump.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
+    dump.add_argument("--jobs", type=int, help="parallel workers (directory format only; default: one per core, "
+                                               "within a quarter of the server's free connections)")
+    dump.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
+                      help="a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: the fastest measured method "
+                           "this pg_dump has: zstd:1, else gzip 1; see the README)")
     only = dump.add_mutually_exclusive_group()
     only.add_argument("--schema-only", action="store_true")
     only.add_argument("--data-only", action="store_true")
@@ -109,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--dry-run", action="store_true",
                          help="check the archive and the target and say what would be created or dropped; "
                               "change nothing")
-    restore.add_argument("--jobs", type=int, default=1)
+    restore.add_argument("--jobs", type=int, help="parallel pg_restore jobs (default: one per core for a custom or "
+                                                  "directory archive, where nothing asks for one session)")
     restore.add_argument("--single-transaction", action="store_true", help="all or nothing")
     restore.add_argument("--no-owner", action="store_true")
     restore.add_argument("--table", action="append", default=[], metavar="QNAME",
@@ -212,6 +216,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     parser.print_help()
     return EXIT_BAD_INPUT
+
+
+def _compress_spec(text: str) -> int | str:
+    """--compress's value, checked by argparse (exit 2 with the reason)."""
+    from .core.defaults import parse_compress
+    from .core.errors import UsageError
+
+    try:
+        return parse_compress(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--compress ")) from None
 
 
 def _finish_dead_jobs(debug: bool) -> None:

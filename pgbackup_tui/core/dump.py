@@ -10,7 +10,7 @@ is removed and only the log remains.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +21,8 @@ from .archive import check_plain_complete, path_size
 from .backup_record import complete_manifest
 from .catalog import remember_backup, write_manifest
 from .connect import connect
-from .errors import ArchiveError, JobFailed
+from .defaults import fast_compression, free_connections, parallel_jobs, supports, usable_cores
+from .errors import ArchiveError, JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
 from .output_names import check_output_location, dump_run_target, remove_empty_folders, reserve_output
@@ -51,6 +52,8 @@ class DumpPreflight:
     name_codec: str = "utf-8"
     timescaledb: dict | None = None  # the extension's version and hypertables, for the manifest (timescale.py)
     timescale_warning: str | None = None  # a selection of a database with hypertables
+    jobs: int = 1  # the plan's, or chosen from the cores and the server's free connections (defaults.py)
+    compress: int | str | None = None  # the plan's, or the measured default for this pg_dump
 
 
 class DumpJob(Job):
@@ -71,6 +74,8 @@ class DumpJob(Job):
         plan.validate()
         started_at = datetime.now(UTC)
         pre = self.preflight = await self.in_thread(self._preflight)
+        # What was left to choose is chosen now: the rest of the job (argv, progress, manifest) sees it.
+        self.plan = plan = replace(plan, jobs=pre.jobs, compress=pre.compress)
         self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; "
                  f"using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
         if pre.selection is not None:
@@ -191,10 +196,27 @@ class DumpJob(Job):
             except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
                 inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
             client_encoding, name_codec = dump_encoding(conn)
+            jobs, compress = self._choose_options(tools, conn)
             timescaledb, hypertable_oids = read_timescale(conn)
         warning = selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
-                             inventory, inventory_error, client_encoding, name_codec, timescaledb, warning)
+                             inventory, inventory_error, client_encoding, name_codec, timescaledb, warning,
+                             jobs, compress)
+
+    def _choose_options(self, tools: ClientTools, conn: psycopg.Connection) -> tuple[int, int | str | None]:
+        """Jobs and compression: the plan's where given, else the measured defaults (defaults.py)."""
+        plan = self.plan
+        if isinstance(plan.compress, str) and not supports(tools, plan.compress):
+            raise UsageError(f"--compress {plan.compress}: pg_dump {tools.version} in {tools.bin_dir} cannot compress "
+                             "with it (lz4 and zstd need pg_dump 16 or later, built with them); pick a gzip level "
+                             "0-9 or another method")
+        compress = plan.compress
+        if compress is None and plan.format in ("custom", "directory"):
+            compress = fast_compression(tools)
+        jobs = plan.jobs
+        if jobs is None:
+            jobs = parallel_jobs(usable_cores(), free_connections(conn)) if plan.format == "directory" else 1
+        return jobs, compress
 
     def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:
         """Track pg_dump from its start: catalog reading, then each table's COPY."""

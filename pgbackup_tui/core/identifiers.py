@@ -11,7 +11,6 @@ quoted `"schema"."name"` selects that one object and nothing else; that is what 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -87,39 +86,6 @@ class QualifiedName:
     def sql(self) -> str:
         """Safe to splice into SQL as a relation name."""
         return f"{always_quote(self.schema)}.{always_quote(self.name)}"
-
-
-# One pattern per argv string stays far below Linux's limit on one argument (MAX_ARG_STRLEN, 128 KiB)
-# and keeps the server's regular expression small.
-PATTERN_CHUNK_CHARS = 16_000
-
-
-def relation_patterns(names: Iterable[QualifiedName], max_chars: int = PATTERN_CHUNK_CHARS) -> list[str]:
-    """The same relations as a few pg_dump -t/-T patterns, each `"schema"."a"|"b"|...`.
-
-    Why: pg_dump looks up each -T pattern with a query of its own over pg_class, so 9,950
-    `--exclude-table` cost seconds; a pattern per schema (cut every `max_chars`) costs one query.
-    Still exact: outside quotes a pattern's `|` is a regular-expression alternation, and inside
-    quotes every special character is escaped, so each quoted alternative matches its one name
-    and the whole is anchored (pg_dump wraps each part in ^(...)$).
-    """
-    by_schema: dict[str, list[str]] = {}
-    for name in names:
-        by_schema.setdefault(name.schema, []).append(always_quote(name.name))
-    patterns: list[str] = []
-    for schema, quoted in by_schema.items():
-        head = always_quote(schema) + "."
-        chunk: list[str] = []
-        size = len(head)
-        for item in quoted:
-            if chunk and size + len(item) + 1 > max_chars:
-                patterns.append(head + "|".join(chunk))
-                chunk, size = [], len(head)
-            chunk.append(item)
-            size += len(item) + 1
-        if chunk:
-            patterns.append(head + "|".join(chunk))
-    return patterns
 
 
 def split_name_parts(text: str) -> list[str]:

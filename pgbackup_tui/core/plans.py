@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .defaults import check_compress, compress_argument, is_compressed
 from .errors import UsageError
 from .identifiers import QualifiedName, in_encoding
 
@@ -63,8 +64,8 @@ class DumpPlan:
     tables: tuple[QualifiedName, ...] = ()
     schemas: tuple[str, ...] = ()
     exclude_tables: tuple[QualifiedName, ...] = ()
-    jobs: int = 1
-    compress: int | None = None
+    jobs: int | None = None  # None: directory format from the cores and the server, else 1 (defaults.py)
+    compress: int | str | None = None  # a gzip level, METHOD[:LEVEL]; None: the measured default (defaults.py)
     schema_only: bool = False
     data_only: bool = False
     no_owner: bool = False
@@ -82,17 +83,17 @@ class DumpPlan:
         check_database_name(self.dbname)
         if self.format not in FORMATS:
             raise UsageError(f"unknown format {self.format!r}; pick one of {', '.join(FORMATS)}")
-        if self.jobs < 1:
+        if self.jobs is not None and self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
-        if self.jobs > 1 and self.format != "directory":
+        if self.jobs is not None and self.jobs > 1 and self.format != "directory":
             raise UsageError(
                 f"--jobs {self.jobs} needs --format directory (pg_dump writes in parallel only into a directory)"
             )
-        if self.compress is not None and not 0 <= self.compress <= 9:
-            raise UsageError("--compress takes a level from 0 to 9")
-        if self.compress and self.format == "tar":
+        if self.compress is not None:
+            check_compress(self.compress)
+        if is_compressed(self.compress) and self.compress is not None and self.format == "tar":
             raise UsageError("the tar format cannot be compressed; use --format custom or directory with --compress")
-        if self.compress and self.format == "plain":
+        if is_compressed(self.compress) and self.compress is not None and self.format == "plain":
             raise UsageError(
                 "--compress with --format plain is not supported; "
                 "use custom or directory, which compress and restore selectively"
@@ -122,7 +123,7 @@ class RestorePlan:
     dbname: str
     create: bool = False
     clean: bool = False
-    jobs: int = 1
+    jobs: int | None = None  # None: parallel where the archive and the target allow it (RestoreJob)
     single_transaction: bool = False
     no_owner: bool = False
     tables: tuple[QualifiedName, ...] = ()
@@ -138,9 +139,10 @@ class RestorePlan:
                 f"--db {self.dbname}: restoring into a template database is refused (template1 is copied into "
                 "every new database, template0 must stay pristine and takes no connections); "
                 "restore into another database, e.g. with --create")
-        if self.jobs < 1:
+        jobs = self.jobs or 1  # None (chosen at the start) is never more than the archive allows
+        if self.jobs is not None and self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
-        if self.jobs > 1 and self.single_transaction:
+        if jobs > 1 and self.single_transaction:
             raise UsageError(
                 "--jobs and --single-transaction exclude each other (a parallel restore uses several sessions)")
         if self.create and self.clean:
@@ -150,14 +152,14 @@ class RestorePlan:
         if self.keep_old and self.tables:
             raise UsageError("--keep-old applies to a --clean of the whole database, not to --table")
         if archive_format == "plain":
-            if self.jobs > 1:
+            if jobs > 1:
                 raise UsageError("a plain SQL dump is restored by psql, one statement at a time: drop --jobs")
             if self.tables:
                 raise UsageError(
                     "a plain SQL dump cannot be restored selectively; use a custom, directory or tar archive")
             if self.no_owner:
                 raise UsageError("a plain SQL dump has its owners written in; dump with --no-owner instead")
-        if archive_format == "tar" and self.jobs > 1:
+        if archive_format == "tar" and jobs > 1:
             raise UsageError("pg_restore cannot restore a tar archive in parallel; drop --jobs or use custom/directory")
 
 
@@ -188,7 +190,7 @@ def dump_argv(
     output: Path,
     *,
     fmt: str | None = None,
-    exclude_relations: tuple[QualifiedName, ...] = (),
+    exclude_relations: tuple[QualifiedName | str, ...] = (),
     name_codec: str = "utf-8",
 ) -> list[str]:
     """pg_dump's argv for `plan`, writing to `output` in `fmt` (default: the plan's format).
@@ -197,14 +199,15 @@ def dump_argv(
     A selection (tables/schemas) is dumped as "everything except the other relations", given
     here as `exclude_relations`, so that the schemas, types, functions and extensions the
     selection depends on are in the archive; the job then keeps only what is needed (toc.py).
+    Those are names, or ready pg_dump patterns (str) that cover many names at once (exclusion.py).
     """
     fmt = fmt or plan.format
     argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", f"--format={FORMAT_FLAG[fmt]}",
             f"--file={output}", "--verbose"]
-    if plan.jobs > 1:
+    if plan.jobs is not None and plan.jobs > 1:
         argv.append(f"--jobs={plan.jobs}")
     if plan.compress is not None and fmt in ("custom", "directory"):
-        argv.append(f"--compress={plan.compress}")
+        argv.append(f"--compress={compress_argument(plan.compress)}")
     if plan.schema_only:
         argv.append("--schema-only")
     if plan.data_only:
@@ -219,7 +222,8 @@ def dump_argv(
     else:
         excluded = plan.exclude_tables
     for relation in excluded:
-        argv.append(f"--exclude-table={in_encoding(relation.pattern, name_codec)}")
+        pattern = relation.pattern if isinstance(relation, QualifiedName) else relation
+        argv.append(f"--exclude-table={in_encoding(pattern, name_codec)}")
     return argv
 
 
@@ -233,7 +237,7 @@ def restore_argv(
     Without `tools` the program is named bare, for a preview before the tools are chosen."""
     program = tools.pg_restore if tools is not None else "pg_restore"
     argv = [program, f"--dbname={plan.target.conninfo(plan.dbname)}", "--verbose"]
-    if plan.jobs > 1:
+    if plan.jobs is not None and plan.jobs > 1:
         argv.append(f"--jobs={plan.jobs}")
     if plan.single_transaction:
         argv.append("--single-transaction")

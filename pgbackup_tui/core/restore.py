@@ -23,7 +23,9 @@ import psycopg
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .catalog import read_manifest
 from .connect import connect
+from .archive_scan import compare_checksums
 from .database_props import DatabaseMaker
+from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, JobFailed, PgBackupError, SelectionError, TargetError, ToolNotFoundError
 from .inspect import database_exists, database_is_empty
 from .jobs import Job, JobState, Outcome
@@ -40,7 +42,7 @@ from .restore_target import (
     swap_databases,
 )
 from .server_text import archive_encoding, decode_listing
-from .timescale import TimescaleRestore, plan_for_restore
+from .timescale import TimescaleRestore, extension_entry, plan_for_restore
 from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
@@ -70,6 +72,7 @@ class RestoreJob(Job):
         self._workdir = workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
         self.own("path", workdir)
         check = await self._check_archive()
+        plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)
         plan.validate(check.info.format)
         mode = self._mode(check)
         await self.in_thread(self._check_target, mode)
@@ -217,6 +220,7 @@ class RestoreJob(Job):
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
             await self.in_thread(self._check_fits_server, info)
+            self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
             return ArchiveCheck(info, tools, None)
 
@@ -225,22 +229,53 @@ class RestoreJob(Job):
                                       written_by=info.writer_text)
         except ToolNotFoundError as exc:
             raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
-        await self.in_thread(self._check_fits_server, info)
-        if info.format == "tar":
-            await self.in_thread(check_tar_complete, plan.archive)
-        toc = await self._list(tools)
-        if toc.dumped_by_major and toc.dumped_by_major > tools.major:
-            tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
+        # The manifest's sha256 (taken once the new archive had read back to its end) proves the
+        # archive whole for the price of one plain read, which runs beside the listing below.
+        checksums = (read_manifest(plan.archive) or {}).get("checksums") or {}
+        compared = asyncio.ensure_future(self.in_thread(compare_checksums, plan.archive, checksums)) \
+            if checksums else None
+        try:
+            await self.in_thread(self._check_fits_server, info)
+            if info.format == "tar":
+                await self.in_thread(check_tar_complete, plan.archive)
             toc = await self._list(tools)
-        progress = self._start_progress(info, toc)
-        # Read every byte once, writing the script nowhere: a truncated archive fails here.
-        self.log("verifying the archive (reading it through once)")
-        code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
-                                      plan.target.child_env())
-        if code != 0:
-            raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
+            if toc.dumped_by_major and toc.dumped_by_major > tools.major:
+                tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
+                toc = await self._list(tools)
+            if self.plan.jobs is None:
+                self.plan = replace(self.plan, jobs=await self.in_thread(self._choose_jobs, info, toc))
+            progress = self._start_progress(info, toc)
+        except BaseException:
+            if compared is not None:
+                compared.cancel()
+            raise
+        if compared is not None:
+            problems = await compared
+            if problems:
+                raise ArchiveError(f"{problems[0]}; nothing was restored")
+            self.log("the archive is whole: its sha256 matches the manifest's (the archive read back to its end "
+                     "when it was made), so it is not read through again")
+        else:  # Read every byte once, writing the script nowhere: a truncated archive fails here.
+            self.log("verifying the archive (reading it through once)")
+            code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
+                                          plan.target.child_env())
+            if code != 0:
+                raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
         progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
+
+    def _choose_jobs(self, info: ArchiveInfo, toc: Toc) -> int:
+        """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""
+        plan = self.plan
+        table_clean = plan.clean and bool(plan.tables or (read_manifest(plan.archive) or {}).get("restore_list"))
+        if serial_restore_reason(info.format, plan.single_transaction, extension_entry(toc) is not None, table_clean):
+            return 1
+        with connect(plan.target, self._maintenance_db()) as conn:
+            free = free_connections(conn)
+        jobs = parallel_jobs(usable_cores(), free)
+        self.log(f"restoring with {jobs} parallel job(s): {usable_cores()} core(s) here, "
+                 f"{'?' if free is None else free} free connection(s) on the server (--jobs N to choose)")
+        return jobs
 
     def _check_fits_server(self, info: ArchiveInfo) -> None:
         """An archive from a newer pg_dump into an older server fails half way: a plain file's SQL

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from .errors import SelectionError
+from .exclusion import exclusion_patterns
 from .identifiers import QualifiedName
 
 RELATION_KINDS = ("r", "p", "m", "v", "f")  # table, partitioned, matview, view, foreign table
@@ -49,6 +50,14 @@ WHERE c.relkind = ANY(%(kinds)s)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2
+"""
+
+# Every relation pg_dump's --exclude-table could match (tables, sequences, views, matviews, foreign
+# and partitioned tables) in these schemas: what the exclusion patterns must not match is among them.
+_MATCHABLE = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') AND n.nspname = ANY(%(schemas)s::text[])
 """
 
 _OUTSIDE_FKS = """
@@ -111,13 +120,15 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.classid AND d.ob
 @dataclass(frozen=True)
 class ResolvedSelection:
     """seed_objects: (catalog class OID, object OID) of everything selected, for the TOC closure;
-    relation_oids: the relations the dump must read; exclude: every other relation."""
+    relation_oids: the relations the dump must read; left_out: every other relation; exclude: the
+    pg_dump --exclude-table patterns that leave exactly those out (exclusion.py)."""
 
     seed_objects: frozenset[tuple[int, int]]
     relation_oids: frozenset[int]
-    exclude: tuple[QualifiedName, ...]
+    left_out: tuple[QualifiedName, ...]
     drop_constraints: dict[int, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> dict[QualifiedName, tuple[int, str]]:
@@ -199,7 +210,16 @@ def resolve_selection(
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
-    return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes))
+    patterns = tuple(exclusion_patterns(others, kept_relations(conn, others)))
+    return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns)
+
+
+def kept_relations(conn: psycopg.Connection, left_out: tuple[QualifiedName, ...]) -> list[QualifiedName]:
+    """The relations in the schemas of `left_out` that pg_dump -T could match and that must stay."""
+    leaving = set(left_out)
+    schemas = sorted({name.schema for name in left_out})
+    rows = conn.execute(_MATCHABLE, {"schemas": schemas}).fetchall() if schemas else []
+    return [name for name in (QualifiedName(s, n) for s, n in rows) if name not in leaving]
 
 
 def needed_relations(conn: psycopg.Connection, relations: set[int]) -> dict[int, int]:

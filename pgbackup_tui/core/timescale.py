@@ -234,7 +234,7 @@ def plan_for_restore(plan: RestorePlan, toc: Toc | None, included: set[int] | No
         assert toc is not None and entry is not None
         with connect(plan.target, maintenance_db) as conn:
             procedure = plan_timescale_restore(conn, entry, manifest, plan.target.label, log)
-        if plan.jobs > 1:
+        if (plan.jobs or 1) > 1:
             warnings.append(f"--jobs {plan.jobs} is not used: {JOBS_NOTE}")
         included = (included if included is not None else {e.dump_id for e in toc.entries}) - {entry.dump_id}
     for line in warnings:

@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 
+from ..defaults import is_compressed
 from ..identifiers import QualifiedName
 from ..jobs import Job
 from ..plans import DumpPlan
@@ -159,7 +160,7 @@ def _one_row(conn: psycopg.Connection, query: str, params: dict[str, object] | N
 def dump_is_compressed(plan: DumpPlan, run_format: str) -> bool:
     if run_format not in ("custom", "directory"):
         return False
-    return plan.compress is None or plan.compress > 0
+    return is_compressed(plan.compress)  # a gzip level, or METHOD[:LEVEL] (lz4, zstd, none)
 
 
 def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
@@ -192,7 +193,7 @@ class DumpProgress(ProgressTracker):
         """`name_codec`: what pg_dump writes names in (server_text.dump_encoding)."""
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
-                                      estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs)
+                                      estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1)
         super().__init__(job, estimator)
         self.output = output
         self.name_codec = name_codec

@@ -60,7 +60,7 @@ class RestoreProgress(ProgressTracker):
                 total += self._file_sizes[entry.dump_id]
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(items, origin=origin, estimate=f"pg_stat_progress_copy + {source}",
-                                      jobs=plan.jobs)
+                                      jobs=plan.jobs or 1)
         super().__init__(job, estimator)
         self._cursor = 0
         self._serial_start_pos: dict[str, int] = {}

@@ -146,7 +146,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
     class CommandResolved(Message):
         """The worker found the client tools and (for a selection) the relations left out."""
 
-        def __init__(self, tools: ClientTools, exclude: tuple[QualifiedName, ...]) -> None:
+        def __init__(self, tools: ClientTools, exclude: tuple[QualifiedName | str, ...]) -> None:
             super().__init__()
             self.tools = tools
             self.exclude = exclude
@@ -172,7 +172,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
         self.default_folder = default_output_path(
             paths.backups_dir(), target.label, dbname, "custom", utc_stamp()).parent
         self._tools: ClientTools | None = None
-        self._exclude: tuple[QualifiedName, ...] = ()
+        self._exclude: tuple[QualifiedName | str, ...] = ()
         self._resolve_error: str | None = None
         self._plan_error: str | None = None
 
@@ -219,7 +219,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
         """Blocking lookups: pg_dump --version, and the relations a selection leaves out."""
         try:
             tools = find_client_tools(self.server_major, self.target.bin_dir, label=f"server '{self.target.label}'")
-            exclude: tuple[QualifiedName, ...] = ()
+            exclude: tuple[QualifiedName | str, ...] = ()  # names, or patterns covering many (core/exclusion.py)
             if self.tables:
                 with connect(self.target, self.dbname) as conn:
                     exclude = tuple(resolve_selection(conn, list(self.tables), self.dbname).exclude)

@@ -377,7 +377,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
 
     def _source_warning(self, plan: RestorePlan | None) -> str:
         manifest = self._manifest or {}
-        if plan is not None and plan.jobs > 1 and manifest.get("timescaledb"):
+        if plan is not None and (plan.jobs or 1) > 1 and manifest.get("timescaledb"):
             return JOBS_NOTE  # the restore uses one job for a TimescaleDB archive (core/timescale.py)
         if plan is None or plan.create or not manifest:
             return ""

@@ -1,0 +1,217 @@
+"""Defaults chosen from measurements, and how many parallel jobs a machine and a server can take.
+
+The figures below come from scripts/bench_defaults.py (README, "Defaults, measured"): a 1.06 GB
+database of pgbench's tables plus text, jsonb, a 200-partition table of random uuids and bytea and
+a table of random bytea, on a shared 2-core VM, each figure the median of per-pair ratios against
+pgAdmin's default (`pg_dump -Fc`: gzip level 6, one job). Compression is where a dump spends its
+time (pg_dump compresses on one core per job); level 1 of gzip costs about a third of level 6 for
+a tenth more bytes, and lz4 / zstd (pg_dump 16+, when built with them) are faster still.
+
+The default: custom format (one file, restorable selectively and in parallel), compressed with the
+fastest method this pg_dump has whose size stays within `MAX_SIZE_RATIO` of pgAdmin's. A restore
+runs `parallel_jobs()` pg_restore jobs where the archive and target allow it (restore.py).
+
+Jobs: one per usable core (sched_getaffinity: a container's or taskset's share, not the host's),
+at most `MAX_AUTO_JOBS`, and never more than a `CONNECTION_SHARE` of the connections the server
+has free for ordinary users (max_connections minus the reserved ones minus the backends now): a
+backup must not take the connections an application needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: importing this module stays free of psycopg
+    import psycopg
+
+    from .pgtools import ClientTools
+
+MAX_AUTO_JOBS = 8  # beyond this the server's disks, not the client's cores, are the limit
+CONNECTION_SHARE = 4  # take at most a quarter of the free connections
+MAX_SIZE_RATIO = 1.15  # the default may be at most this much bigger than pgAdmin's archive
+
+# Measured by scripts/bench_defaults.py (see the module's docstring): time and size against
+# `pg_dump -Fc` (gzip 6), custom format, one job. Fastest first among those within MAX_SIZE_RATIO.
+MEASURED: dict[str, tuple[float, float]] = {
+    "gzip:6": (1.00, 1.00),
+    "gzip:1": (0.35, 1.09),
+    "lz4": (0.28, 1.29),
+    "zstd:1": (0.27, 0.98),
+    "zstd:3": (0.33, 0.93),
+}
+FAST_ORDER = ("zstd:1", "lz4", "gzip:1")  # by measured time; lz4 is left out below: too big
+SMALL_ORDER = ("zstd:3", "gzip:6")
+METHODS = {"gzip": (1, 9), "lz4": (1, 12), "zstd": (1, 22), "none": (0, 0)}
+
+_AVAILABLE_CONNECTIONS = """
+SELECT current_setting('max_connections')::int
+     - current_setting('superuser_reserved_connections')::int
+     - coalesce(current_setting('reserved_connections', true)::int, 0)
+     - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+"""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (a cgroup's cpuset or taskset's share, not the whole host)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def free_connections(conn: psycopg.Connection) -> int | None:
+    """Connections the server has left for ordinary users; None when it does not say."""
+    try:
+        row = conn.execute(_AVAILABLE_CONNECTIONS).fetchone()
+    except Exception:  # noqa: BLE001 - a display-grade figure: the caller falls back to the cores alone
+        return None
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def parallel_jobs(cores: int, free: int | None) -> int:
+    """Jobs for a parallel pg_dump / pg_restore: one per core, at most MAX_AUTO_JOBS, and at most a
+    CONNECTION_SHARE of the free connections (each job holds one, the leader and our monitor one more)."""
+    jobs = min(cores, MAX_AUTO_JOBS)
+    if free is not None:
+        jobs = min(jobs, free // CONNECTION_SHARE - 2)
+    return max(1, jobs)
+
+
+def serial_restore_reason(archive_format: str, single_transaction: bool, timescale: bool,
+                          table_clean: bool) -> str | None:
+    """Why a restore must run in one job (None: it may run in parallel)."""
+    if archive_format not in ("custom", "directory"):
+        return f"pg_restore cannot restore a {archive_format} archive in parallel"
+    if single_transaction:
+        return "--single-transaction is one session"
+    if timescale:
+        return "TimescaleDB's catalog restores in one job (timescale.py)"
+    if table_clean:
+        return "a table-level --clean runs in one psql transaction"
+    return None
+
+
+def parse_compress(text: str) -> int | str:
+    """--compress: a gzip level 0-9 as before, or METHOD[:LEVEL] (gzip, lz4, zstd, none)."""
+    text = text.strip().lower()
+    if text.isdigit():
+        level = int(text)
+        if not 0 <= level <= 9:
+            raise UsageError(f"--compress {text}: a gzip level is 0 to 9")
+        return level
+    check_compress(text)
+    return text
+
+
+def check_compress(spec: int | str) -> None:
+    """Refuse a compression spec pg_dump would refuse (whether this pg_dump has it is checked at the start)."""
+    if isinstance(spec, int):
+        if not 0 <= spec <= 9:
+            raise UsageError("--compress takes a gzip level from 0 to 9, or gzip|lz4|zstd[:LEVEL], or none")
+        return
+    method, _, level = spec.partition(":")
+    if method not in METHODS:
+        raise UsageError(f"--compress {spec}: unknown method {method!r}; use a level 0-9 (gzip), "
+                         "gzip[:1-9], lz4[:1-12], zstd[:1-22] or none")
+    low, high = METHODS[method]
+    if level and not (level.isdigit() and low <= int(level) <= high):
+        raise UsageError(f"--compress {spec}: {method} takes a level from {low} to {high}")
+
+
+def compress_argument(spec: int | str) -> str:
+    """The spec as pg_dump's --compress wants it (an int: gzip level; 'gzip:N' needs pg_dump 16+)."""
+    return str(spec)
+
+
+def is_compressed(spec: int | str | None) -> bool:
+    """Whether an archive made with this spec is compressed (None: pg_dump's own default, gzip)."""
+    return spec is None or spec not in (0, "none", "gzip:0")
+
+
+@functools.lru_cache(maxsize=32)
+def _supports(pg_dump: str, mtime_ns: int, method: str) -> bool:
+    del mtime_ns  # part of the key: an upgraded binary is asked again
+    # pg_dump checks a compression method against its build before it connects anywhere.
+    probe = subprocess.run([pg_dump, "--format=c", f"--compress={method}", f"--file={os.devnull}",
+                            "--dbname=host=/nonexistent-pgbackup-tui-probe connect_timeout=1"],
+                           capture_output=True, text=True, timeout=15, env={**os.environ, "LC_ALL": "C"})
+    return "does not support" not in probe.stderr and "invalid" not in probe.stderr
+
+
+def supports(tools: ClientTools, method: str) -> bool:
+    """Whether this pg_dump can compress with `method` ('lz4', 'zstd:1'...; gzip always can)."""
+    name = method.partition(":")[0]
+    if name in ("gzip", "none") or method.isdigit():
+        return True
+    if tools.major < 16:  # lz4 and zstd came to pg_dump in 16
+        return False
+    path = tools.pg_dump
+    try:
+        mtime_ns = Path(path).stat().st_mtime_ns
+        return _supports(path, mtime_ns, method)
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def spec_for(tools: ClientTools, method: str) -> int | str:
+    """`method` as this pg_dump takes it: gzip as a plain level (pg_dump before 16 knows no `gzip:N`)."""
+    if method.startswith("gzip:"):
+        return int(method.partition(":")[2])
+    return method
+
+
+def fast_compression(tools: ClientTools) -> int | str:
+    """The default: the fastest measured method this pg_dump has within MAX_SIZE_RATIO of pgAdmin's size."""
+    for method in FAST_ORDER:
+        if MEASURED[method][1] <= MAX_SIZE_RATIO and supports(tools, method):
+            return spec_for(tools, method)
+    return 1
+
+
+def small_compression(tools: ClientTools) -> int | str:
+    """The smallest measured method this pg_dump has, at no more than pgAdmin's time."""
+    for method in SMALL_ORDER:
+        if supports(tools, method):
+            return spec_for(tools, method)
+    return 6
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A choice the backup dialog offers, with what it is expected to do (measured)."""
+
+    name: str  # "fast", "small", "custom"
+    format: str
+    compress: int | str | None
+    jobs: int | None  # None: chosen at the start from the cores and the server
+    time_ratio: float | None  # expected time against pgAdmin's default (pg_dump -Fc), None: unknown
+    size_ratio: float | None
+    effect: str  # one line for the dialog
+
+
+def _measured(spec: int | str) -> tuple[float, float] | None:
+    key = f"gzip:{spec}" if isinstance(spec, int) else spec
+    return MEASURED.get(key)
+
+
+def presets(tools: ClientTools) -> list[Preset]:
+    """fast (the default), small and custom, for this pg_dump, with the measured effect."""
+    result = []
+    for name, spec in (("fast", fast_compression(tools)), ("small", small_compression(tools))):
+        figures = _measured(spec)
+        time_ratio, size_ratio = figures if figures else (None, None)
+        shown = f"gzip {spec}" if isinstance(spec, int) else spec
+        effect = (f"custom format, {shown}: about {1 / time_ratio:.1f}x as fast as pgAdmin's default "
+                  f"(pg_dump -Fc) at {size_ratio:.2f}x its size; restores in parallel"
+                  if time_ratio and size_ratio else f"custom format, {shown}")
+        result.append(Preset(name, "custom", spec, None, time_ratio, size_ratio, effect))
+    result.append(Preset("custom", "custom", None, None, None, None,
+                         "pick the format, compression and jobs yourself"))
+    return result
