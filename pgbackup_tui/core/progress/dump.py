@@ -15,6 +15,13 @@ item N TABLE DATA name". Without the view (server < 14, or a role that may not r
 dump's running table is measured by the growth of the output over its size times the
 output/heap ratio of the tables already written.
 
+Over TCP, what the server has copied is not yet what pg_dump has: a slow link keeps megabytes in
+socket buffers (the server's, the network's, a proxy's). A serial dump's running table therefore
+counts only what reached pg_dump: the bytes its socket received since the table started
+(link.py), in the server's COPY bytes per fraction (its text plus 5 bytes a row of CopyData
+framing) -- never more than the server's own fraction. With --jobs the workers' sockets cannot
+be told apart by table, and the server's counter is used as it is.
+
 A table never analyzed (reltuples -1: freshly loaded or restored, autovacuum not there yet) takes
 its expected rows from the cumulative statistics' live tuples instead, which every insert counts:
 else a quick table the view never catches would end the dump (and its manifest) with 0 rows.
@@ -36,6 +43,7 @@ from ..jobs import Job
 from ..plans import DumpPlan
 from .estimator import ProgressEstimator
 from .items import WorkItem
+from .link import ReceivedCounter
 from .tracker import BackendProgress, ProgressTracker, dirty_page_cache_bytes, output_size
 
 # Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the
@@ -52,6 +60,8 @@ SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits: what is still dir
 TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
 RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth
+COPY_FRAMING_PER_ROW = 5  # a CopyData message's type byte and length, around each row's text
+UNSEEN_FRACTION_CAP = 0.9  # a table measured by guessed bytes alone never claims more than this
 
 # pg_table_size opens the table (ACCESS SHARE): it waits behind an exclusive lock, which pg_dump
 # would wait for as well -- but the wait belongs to pg_dump, not to our preflight. So the sizes
@@ -212,6 +222,9 @@ class DumpProgress(ProgressTracker):
         self._out = [OUTPUT_PER_HEAP[self.compressed] * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
         self._serial_item: WorkItem | None = None
         self._serial_out0 = 0
+        self._received: ReceivedCounter | None = None  # pg_dump's TCP bytes received (serial dumps)
+        self._received0 = 0  # ...when the running table started
+        self._over_tcp = False  # the counter can tell (pg_dump talks TCP, on Linux)
 
     # -- lines -----------------------------------------------------------------------------------
     def line(self, line: str, now: float) -> None:
@@ -244,32 +257,71 @@ class DumpProgress(ProgressTracker):
                 self._out[0] += max(0, size - self._serial_out0)
                 self._out[1] += previous.bytes
             self._serial_item, self._serial_out0 = item, size
+            self._received0 = self._received_bytes() or 0
         self.estimator.start(item.key, now)
+
+    def _received_bytes(self) -> int | None:
+        """What pg_dump has received over TCP so far; None: not over TCP, or the kernel cannot tell."""
+        if self._received is None:
+            pid = self.job.child_pid
+            if pid is None:
+                return None
+            self._received = ReceivedCounter(pid)
+        received = self._received.read()
+        self._over_tcp = received is not None
+        return received
 
     # -- the server ------------------------------------------------------------------------------
     def observe_server(self, rows: list[BackendProgress], now: float) -> None:
+        if self._serial_item is not None:
+            self._serial_item.info["copying"] = False  # unless this poll shows it
         for row in rows:
             item = self._by_oid.get(row.relid) if row.kind == "copy" and row.relid else None
             if item is None or item.done:
                 continue
+            item.info["copying"] = True
             item.info["seen_tuples"] = max(item.info.get("seen_tuples", 0), row.tuples)
             item.info["seen_copy_bytes"] = max(item.info.get("seen_copy_bytes", 0), row.copy_bytes)
             if item.rows > 0:
                 fraction = row.tuples / item.rows
             else:
                 fraction = row.copy_bytes / max(1.0, item.bytes * self._text[0] / self._text[1])
-            self.estimator.observe(item.key, fraction, now, rows_done=row.tuples)
+            item.info["server_fraction"] = fraction
+            if fraction > 0:
+                item.info["wire_per_fraction"] = (row.copy_bytes + COPY_FRAMING_PER_ROW * row.tuples) / fraction
+            if item is not self._serial_item or not self._over_tcp:
+                self.estimator.observe(item.key, fraction, now, rows_done=row.tuples)
             if item.bytes > 0 and fraction > 0.5:
                 item.info["text_per_heap"] = row.copy_bytes / max(fraction, 1e-9) / item.bytes
 
     def observe_local(self, now: float) -> None:
         self._price_the_sync()
+        self._observe_received(now)
         item = self._serial_item
         if not self.probe_failed or item is None or not item.running or item.bytes <= 0:
             return
         grown = output_size(self.output) - self._serial_out0
         ratio = self._out[0] / self._out[1]
         self.estimator.observe(item.key, grown / (item.bytes * ratio), now)
+
+    def _observe_received(self, now: float) -> None:
+        """The running table of a serial dump, as far as pg_dump has received it: never more than
+        the server has copied, and on after the server has finished (its COPY row is gone while
+        the rest is still on its way)."""
+        item = self._serial_item
+        if self.estimator.jobs > 1 or item is None or not item.running or item.bytes <= 0:
+            return
+        received = self._received_bytes()
+        if received is None or received == self._received0:
+            return
+        if "wire_per_fraction" in item.info:
+            server = item.info["server_fraction"] if item.info.get("copying") else 1.0
+            fraction = min(server, (received - self._received0) / item.info["wire_per_fraction"])
+        else:  # the server's row was never seen: its size at the text/heap ratio seen so far
+            wire = item.bytes * self._text[0] / self._text[1] + COPY_FRAMING_PER_ROW * max(0, item.rows)
+            fraction = min(UNSEEN_FRACTION_CAP, (received - self._received0) / wire)
+        rows = round(fraction * item.rows) if item.rows > 0 else None
+        self.estimator.observe(item.key, fraction, now, rows_done=rows)
 
     def _price_the_sync(self) -> None:
         """The closing fsync flushes what is still dirty of the output: at most what the page
