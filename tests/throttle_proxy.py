@@ -63,6 +63,7 @@ class ThrottleProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task] = set()  # the connections' handlers, cancelled on close
         self._thread = threading.Thread(target=self._serve, name="throttle-proxy", daemon=True)
 
     # -- the caller's side ------------------------------------------------------------------------
@@ -107,14 +108,12 @@ class ThrottleProxy:
         server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
-        async with server:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self.lifetime_s)
-            server.close()
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), self.lifetime_s)
+        server.close()
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         if self._open >= self.max_connections:
@@ -122,6 +121,9 @@ class ThrottleProxy:
             client_w.close()
             return
         self._open += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         connection = Connection()
         self.connections.append(connection)
         server_w = None
@@ -129,10 +131,11 @@ class ThrottleProxy:
             server_r, server_w = await asyncio.open_connection(*self.upstream)
             await asyncio.gather(self._pump(client_r, server_w, connection, up=True),
                                  self._pump(server_r, client_w, connection, up=False))
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # a side hung up, or the proxy closes (a cancelled handler would be logged as an error)
         finally:
             self._open -= 1
+            self._tasks.discard(task)
             for writer in (client_w, server_w):
                 if writer is not None:
                     writer.close()

@@ -1,4 +1,45 @@
-"""Progress estimation (see the modules)."""
+"""Progress of a job: how the percentage and the ETA are made, in one page.
+
+1. The work, before anything runs. A job is a list of work items in phases (preparing, schema,
+   data, indexes, finishing), each with a prior cost in seconds from its size and a few rates
+   (items.py; dump.py from the tables' sizes and expected rows read before pg_dump starts,
+   restore_plan.py from the archive's TOC and our manifest). The rates are only where the
+   estimate starts: step 3 replaces them with the job's own pace within a second of evidence.
+
+2. What is observed while it runs (tracker.py ticks every 0.25 s: at least 2 updates a second).
+   pg_dump's and pg_restore's --verbose lines say which item starts and ends; one poll of the
+   server's progress views (pg_stat_progress_copy: tuples over expected rows;
+   pg_stat_progress_create_index: blocks and tuples, as a share of the build's time) measures a
+   running item's fraction; the child's files (its read position in the archive, the output's
+   size) stand in where the server cannot tell. Over TCP a serial dump's running table counts
+   only what pg_dump has read from its socket (link.py): bytes still in the link's buffers are
+   not done, even when the server has sent them. An item nobody measures advances with the clock
+   at the current pace, to at most 90 % until its end is seen.
+
+3. How fast this job goes (speed.py). k = seconds spent per prior second of work done, per pace
+   class (a phase's small items -- round trips -- and its large ones -- bytes). Evidence fades
+   with a memory of a fifth of the elapsed time, so k is a recent rate on the job's own time
+   scale; a class goes at the pace it has shown once it has 0.5 s of evidence and mixes in its
+   prior before that. The prior of a class: for the data (the link), the data seen so far, else
+   the machine's; for everything else (the machine), the pace of all the work outside the data
+   phase. A slow link slows the data estimate, not the index builds after it.
+
+4. The time left (estimator.py). R = foreseen waits (a restore's index build behind an
+   autovacuum: the server's deadlock_timeout) + the sum over items of (cost left x k). With
+   --jobs, data and indexes take the largest of: the longest item, a big table's data plus its
+   indexes, the sum / jobs, and the running items at their own pace. While a serial job's backend
+   waits for a lock, R stands still and the wait is no evidence of speed.
+
+5. The ETA is R smoothed (time constant 1 s, or a tenth of the elapsed time if shorter), shown
+   from 5 % and 1 s on. The percentage is elapsed / (elapsed + ETA): when the ETA is right the
+   bar moves linearly in time, whatever the sizes. It never goes back, stays at or below 99 while
+   the job runs, and is exactly 100 (phase done) when the job succeeded.
+
+The bar it is held to (criteria.py, scripts/bench_progress.py, tests/test_progress_model.py):
+|percent - 100 t / T| <= 10 points after 5 %; the ETA after 25 % within 20 % of the time left
+(2 s when under 10 s are left); monotonic; 100 at the end; >= 2 updates a second. count.py is
+the simpler model for jobs made of whole steps (pg_dumpall's databases, a cluster set's members).
+"""
 
 from .snapshot import PHASES, ProgressSnapshot, human_count
 

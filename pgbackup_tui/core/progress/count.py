@@ -3,7 +3,7 @@
 Where a job is a sequence of similar steps whose sizes we know (the databases' sizes from
 pg_database_size), the percentage is the share of bytes in the steps done plus, for the steps
 running, the share of their time so far at the pace seen; the ETA follows that pace. Simpler than
-the table-level estimator (progress_estimator.py), and honest about what it knows: nothing inside
+the table-level estimator (estimator.py), and honest about what it knows: nothing inside
 a step but the clock.
 """
 

@@ -3,13 +3,13 @@
 A job is a list of work items in phases (preparing, schema, data, indexes, finishing): a table's
 data, an index, "pg_dump reads the catalog", "the archive is read through once". Each item has a
 prior cost in seconds, from its size and constants measured on a small 2-core machine
-(progress_dump.py, progress_restore_plan.py). While the job runs, items start and finish (pg_dump's
+(dump.py, restore_plan.py). While the job runs, items start and finish (pg_dump's
 and pg_restore's --verbose lines) and running items report a measured fraction (tuples from
 pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
 position); an item nobody can observe advances with the clock, up to 90 %.
 
 How fast this machine really is, the speed factor k per phase and item size (seconds per prior
-second), is learnt from the work already seen (progress_speed.py). The remaining time R = the
+second), is learnt from the work already seen (speed.py). The remaining time R = the
 waits foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs, for data and
 indexes, the largest of: the longest item, a big table's data plus its indexes (they wait for
 it), sum / jobs, and running items at their own pace -- is smoothed into the ETA (time constant

@@ -1,6 +1,6 @@
 """Progress of a restore: the archive's TOC and manifest, pg_restore's lines, the server's views.
 
-The work is known before anything runs (progress_restore_plan.py: the TOC's entries as work
+The work is known before anything runs (restore_plan.py: the TOC's entries as work
 items, sized from the backup's manifest). While it runs: the verification pass (`pg_restore -f
 /dev/null`) is measured by its read position in the archive (/proc/<pid>/fdinfo); pg_restore
 --verbose names each entry it starts ("creating INDEX ...", "processing data for table ...",

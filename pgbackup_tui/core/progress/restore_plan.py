@@ -5,7 +5,7 @@ Every TOC entry the restore will process is an item in its section's phase -- pr
 post-data in `indexes` (comments and ACLs follow the entry before them, as in pg_restore). A
 table's denominators come, best first, from the backup's manifest (`tables`: rows and on-disk
 bytes recorded by our dump), else from a directory archive's per-entry file sizes, else from an
-equal share of the archive per TABLE DATA entry. progress_restore.py follows them as they run.
+equal share of the archive per TABLE DATA entry. restore.py follows them as they run.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What a job's progress looks like to its listeners: ProgressSnapshot, and how it reads.
 
-Snapshots are made by progress_estimator.ProgressEstimator (the model: work items, speed,
-remaining time) from what progress_monitor.ProgressTracker and its dump / restore subclasses
-observe (progress_dump.py, progress_restore.py). They travel in ProgressUpdated events to the
+Snapshots are made by estimator.ProgressEstimator (the model: work items, speed,
+remaining time) from what tracker.ProgressTracker and its dump / restore subclasses
+observe (dump.py, restore.py). They travel in ProgressUpdated events to the
 TUI and the CLI, which only read them.
 """
 
