@@ -25,7 +25,7 @@ def _dumped_tables(sandbox, dbname: str, patterns: list[str]) -> set[QualifiedNa
     argv = [tools.pg_dump, f"--dbname={sandbox.dsn(dbname)}", "--schema-only", "--format=c",
             *[f"--exclude-table={p}" for p in patterns]]
     archive = subprocess.run(argv, check=True, capture_output=True).stdout
-    listing = subprocess.run([tools.pg_restore, "--list", "-"], input=archive, check=True,
+    listing = subprocess.run([tools.pg_restore, "--list"], input=archive, check=True,
                              capture_output=True).stdout.decode()
     found = set()
     for line in listing.splitlines():
