@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from ...core import paths
 from .plan_dialog import PlanDialog
 from ...core.connect import Target, connect
+from ...core.defaults import fast_compression
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
 from ...core.pgtools import ClientTools, find_client_tools
@@ -264,13 +265,20 @@ class BackupDialog(PlanDialog[DumpPlan]):
             format=fmt,  # type: ignore[arg-type]  # one of FORMATS: the Select offers nothing else
             tables=self.tables,
             jobs=int(jobs_text) if jobs_text else 1,
-            compress=int(compress_text) if compress_text else None,
+            compress=int(compress_text) if compress_text else self._default_compress(fmt),
             schema_only=self.query_one("#schema-only", Checkbox).value,
             data_only=self.query_one("#data-only", Checkbox).value,
             no_owner=self.query_one("#no-owner", Checkbox).value,
             no_privileges=self.query_one("#no-privileges", Checkbox).value,
             output=self._output_path(fmt, stamp or utc_stamp()),
         )
+
+    def _default_compress(self, fmt: str) -> int | str | None:
+        """An empty field: the measured default the job would choose (core/defaults.py), so that the
+        preview shows it; before the tools are known, the job chooses."""
+        if self._tools is None or fmt not in ("custom", "directory"):
+            return None
+        return fast_compression(self._tools)
 
     def _output_path(self, fmt: str, stamp: str) -> Path | None:
         """None for the default folder (the job then picks a unique name in it)."""
