@@ -13,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
@@ -295,6 +296,13 @@ class PgBackupApp(BackupsApp):
         keys = [(self.get_key_display(active.binding), active.binding.tooltip or active.binding.description)
                 for active in self.screen.active_bindings.values() if active.binding.id]
         self.push_screen(HelpScreen(keys))
+
+    async def _on_message(self, message: Message) -> None:
+        # Once the app is shutting down its panes are gone: a worker's late message (a listing, a
+        # store scan, a job's end) has nobody to show it to. Events (Unmount…) still go through.
+        if not self.is_running and not isinstance(message, events.Event):
+            return
+        await super()._on_message(message)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out (None) what does not apply to the current state."""

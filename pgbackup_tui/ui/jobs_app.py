@@ -153,8 +153,10 @@ class JobsApp(App[int]):
             self.post_message(StoreJobsFound(found, left_out))
 
     def on_store_jobs_found(self, message: StoreJobsFound) -> None:
-        first = not self._seen and not self.jobs
         self._scanning = False
+        if not self.screen_stack or not self.screen.query(JobsPane):
+            return  # the scan finished while the app was closing: nothing left to show it in
+        first = not self._seen and not self.jobs
         fresh = [item for item in message.found if item.job.id not in self._seen]
         for item in fresh:
             self._show(item.job, item.lines, select=False)
