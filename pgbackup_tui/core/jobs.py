@@ -21,128 +21,39 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, ClassVar, TextIO
 
 from . import paths
-from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK, JobFailed, PgBackupError
+from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError
 from .identifiers import printable
+from .job_children import die_with_parent, feed_stdin
+from .job_events import (  # re-exported: `from .jobs import JobState` & co keep working
+    DISK_NEARLY_FULL_BYTES,
+    EXIT_CODE_FOR_STATE,
+    LOG_LEVEL_FOR_STATE,
+    Cancelled,
+    JobEvent,
+    JobFinished,
+    JobResult,
+    JobState,
+    Listener,
+    LogLine,
+    Outcome,
+    Owned,
+    ProgressUpdated,
+    StateChanged,
+    classify_line,
+)
 from .plans import safe_path_part, shell_preview, utc_stamp
 from .progress.snapshot import JobProgress, ProgressSnapshot
 
-
-DISK_NEARLY_FULL_BYTES = 1 << 20  # a child that failed with less than this free most likely hit ENOSPC
-
-
-class JobState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PARTIAL = "partial"
-
-    @property
-    def is_final(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
-
-
-EXIT_CODE_FOR_STATE = {
-    JobState.SUCCEEDED: EXIT_OK,
-    JobState.FAILED: EXIT_FAILED,
-    JobState.CANCELLED: EXIT_CANCELLED,
-    JobState.PARTIAL: EXIT_ERRORS_IGNORED,
-}
-
-
-# How the job's last line (its result) is shown.
-LOG_LEVEL_FOR_STATE = {
-    JobState.SUCCEEDED: "info",
-    JobState.PARTIAL: "warning",
-    JobState.CANCELLED: "warning",
-    JobState.FAILED: "error",
-}
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    job_id: str
-
-
-@dataclass(frozen=True)
-class StateChanged(JobEvent):
-    state: JobState
-
-
-@dataclass(frozen=True)
-class LogLine(JobEvent):
-    text: str
-    level: str = "info"  # info | warning | error | command
-
-
-@dataclass(frozen=True)
-class ProgressUpdated(JobEvent):
-    progress: ProgressSnapshot
-
-
-@dataclass(frozen=True)
-class JobFinished(JobEvent):
-    result: JobResult
-
-
-@dataclass(frozen=True)
-class Owned(JobEvent):
-    """The job is about to create (`held`) or is done with (not `held`) something it must undo if it
-    does not finish: a path ("path": its partial output) or a database ("database"). Listeners
-    that keep the job's state on disk write it durably before the job goes on (runner.py)."""
-
-    kind: str
-    value: str
-    held: bool = True
-    stop_at: str | None = None  # for a path: the folder up to which empty parents it made go too
-
-
-@dataclass(frozen=True)
-class JobResult:
-    state: JobState
-    exit_code: int
-    message: str
-    log_path: Path | None
-    duration_s: float
-    output_path: Path | None = None
-    bytes_written: int = 0
-    errors_ignored: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a job's _execute returns when it got to the end."""
-
-    message: str
-    output_path: Path | None = None
-    bytes_written: int = 0
-    errors_ignored: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-class Cancelled(Exception):
-    """Raised inside a job once cancel() was requested."""
-
-
-Listener = Callable[[JobEvent], None]
-
-
-def classify_line(line: str) -> str:
-    lowered = line.lower()
-    if "error:" in lowered or "fatal:" in lowered or lowered.startswith("error"):
-        return "error"
-    if "warning:" in lowered:
-        return "warning"
-    return "info"
+__all__ = [  # the job and, re-exported, what it says (job_events.py)
+    "DISK_NEARLY_FULL_BYTES", "EXIT_CODE_FOR_STATE", "LOG_LEVEL_FOR_STATE", "Cancelled", "Job", "JobEvent",
+    "JobFinished", "JobResult", "JobState", "Listener", "LogLine", "Outcome", "Owned", "ProgressUpdated",
+    "StateChanged", "classify_line",
+]
 
 
 class Job:
@@ -356,7 +267,7 @@ class Job:
                 env=env,
                 start_new_session=True,
                 umask=0o077,  # what children create (pg_dump -Fd's files) is private from the start
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 limit=self.STDERR_LINE_LIMIT,
             )
         finally:
@@ -372,7 +283,7 @@ class Job:
             self._process = None
             raise
         assert process.stderr is not None
-        feeder = asyncio.ensure_future(_feed(process, stdin_chunks)) if stdin_chunks is not None else None
+        feeder = asyncio.ensure_future(feed_stdin(process, stdin_chunks)) if stdin_chunks is not None else None
         try:
             while True:
                 raw = await process.stderr.readline()
@@ -469,40 +380,3 @@ class Job:
     def _set_state(self, state: JobState) -> None:
         self.state = state
         self.emit(StateChanged(self.id, state))
-
-
-async def _feed(process: asyncio.subprocess.Process, chunks: Iterator[bytes]) -> None:
-    """Write `chunks` to the child's stdin, then close it. A child that stops reading (psql with
-    ON_ERROR_STOP stopped at an error) ends the feeding quietly: its exit code says why."""
-    stdin = process.stdin
-    assert stdin is not None
-    done = object()
-    try:
-        while True:
-            chunk = await asyncio.to_thread(next, chunks, done)
-            if chunk is done:
-                break
-            assert isinstance(chunk, bytes)
-            stdin.write(chunk)
-            await stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    finally:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            stdin.close()
-
-
-_PR_SET_PDEATHSIG = 1
-try:  # looked up once here: the child, between fork and exec, must not import or load anything
-    import ctypes
-
-    _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _prctl = None
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGKILL when the process that started it dies (Linux), so that a
-    killed runner leaves no pg_dump behind; elsewhere a no-op."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -1,12 +1,14 @@
-"""The restore job: an archive into a new or existing database, checked before anything is touched.
+"""The restore job: an archive into a new, an existing empty, or a replaced database.
 
-Before the target is touched: the archive is identified (format, archive version), listed with
-a pg_restore that can read it, and read through once (`pg_restore -f /dev/null`) so that a
-truncated or damaged archive fails here rather than half-way through a restore. The target must
-not exist (--create) or must exist and be empty (unless --clean). A database we created is
-dropped again if the restore fails or is cancelled. pg_restore's "errors ignored on restore: N"
-becomes the `partial` state and exit code 3. What the restore would do (--dry-run) and the
-description of the database it makes are worked out in restore_preview.py.
+Before the target is touched, the archive is identified, listed and proven whole
+(restore_archive.py, RestoreJob's base). The target must not exist (--create) or must exist and
+be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
+swapped in; some tables are replaced in one transaction). A database this job created is
+dropped again if the restore fails or is cancelled, and recorded as owned before it is created,
+so that a dead runner's is dropped too. pg_restore's "errors ignored on restore: N" becomes the
+`partial` state and exit code 3. What the restore would do (--dry-run) and the description of
+the database it makes are worked out in restore_preview.py; the databases it makes, swaps and
+drops in restore_target.py; TimescaleDB's procedure in timescale.py.
 """
 
 from __future__ import annotations
@@ -20,19 +22,15 @@ from pathlib import Path
 
 import psycopg
 
-from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .catalog import read_manifest
 from .connect import connect
-from .archive_scan import compare_checksums
 from .database_props import DatabaseMaker
-from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
-from .errors import ArchiveError, JobFailed, PgBackupError, SelectionError, TargetError, ToolNotFoundError
+from .errors import JobFailed, PgBackupError, SelectionError, TargetError
 from .inspect import database_exists, database_is_empty
-from .jobs import Job, JobState, Outcome
-from .pgtools import ClientTools, psql_for_plain, tools_for_archive
+from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
-from .progress.restore import RestoreProgress
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
+from .restore_archive import RestoreArchiveJob
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_target import (
     create_database,
@@ -41,14 +39,13 @@ from .restore_target import (
     scratch_database_name,
     swap_databases,
 )
-from .server_text import archive_encoding, decode_listing
-from .timescale import TimescaleRestore, extension_entry, plan_for_restore
-from .toc import SELECTABLE_DESCS, Toc, compute_closure, parse_toc, seeds_by_name, with_descendants, write_list
+from .timescale import TimescaleRestore, plan_for_restore
+from .toc import SELECTABLE_DESCS, Toc, compute_closure, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
                              r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
-class RestoreJob(Job):
+class RestoreJob(RestoreArchiveJob):
     kind = "restore"
 
     def __init__(self, plan: RestorePlan) -> None:
@@ -59,8 +56,8 @@ class RestoreJob(Job):
         self._maker: DatabaseMaker | None = None
         self._table_clean: TableClean | None = None
         self._came_along: list[str] = []
-        self._kept_as: str | None = None
-        self._connection_lost = False  # --keep-old: the replaced database's new name
+        self._kept_as: str | None = None  # --keep-old: the replaced database's new name
+        self._connection_lost = False  # pg_restore lost the server half way
         self._workdir: Path | None = None
         self._errors_ignored = 0
         self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
@@ -206,125 +203,6 @@ class RestoreJob(Job):
             self.log(f"could not drop the previous database '{old}' ({cause}); it is dropped on a later start of "
                      "pgbackup-tui", level="warning")
 
-    # -- the archive ---------------------------------------------------------------------------
-    async def _check_archive(self) -> ArchiveCheck:
-        plan = self.plan
-        info = await self.in_thread(identify_archive, plan.archive)
-        label = f"archive {plan.archive}"
-        if info.format == "plain":
-            await self.in_thread(check_plain_complete, plan.archive)
-            tools = await self.in_thread(lambda: psql_for_plain(
-                info.dump_major, plan.target.bin_dir, label=label, written_by=info.writer_text,
-                needs_restrict=info.uses_restrict))
-            if plan.target.bin_dir and tools.bin_dir != Path(plan.target.bin_dir).expanduser():
-                self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
-                         f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
-            await self.in_thread(self._check_fits_server, info)
-            self.plan = replace(plan, jobs=plan.jobs or 1)
-            self._start_progress(info, None)
-            return ArchiveCheck(info, tools, None)
-
-        try:
-            tools = tools_for_archive(info.min_reader_major, plan.target.bin_dir, label=label,
-                                      written_by=info.writer_text)
-        except ToolNotFoundError as exc:
-            raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
-        # The manifest's sha256 (taken once the new archive had read back to its end) proves the
-        # archive whole for the price of one plain read, which runs beside the listing below.
-        checksums = (read_manifest(plan.archive) or {}).get("checksums") or {}
-        compared = asyncio.ensure_future(self.in_thread(compare_checksums, plan.archive, checksums)) \
-            if checksums else None
-        try:
-            await self.in_thread(self._check_fits_server, info)
-            if info.format == "tar":
-                await self.in_thread(check_tar_complete, plan.archive)
-            toc = await self._list(tools)
-            if toc.dumped_by_major and toc.dumped_by_major > tools.major:
-                tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
-                toc = await self._list(tools)
-            if self.plan.jobs is None:
-                self.plan = replace(self.plan, jobs=await self.in_thread(self._choose_jobs, info, toc))
-            progress = self._start_progress(info, toc)
-        except BaseException:
-            if compared is not None:
-                compared.cancel()
-            raise
-        if compared is not None:
-            problems = await compared
-            if problems:
-                raise ArchiveError(f"{problems[0]}; nothing was restored")
-            self.log("the archive is whole: its sha256 matches the manifest's (the archive read back to its end "
-                     "when it was made), so it is not read through again")
-        else:  # Read every byte once, writing the script nowhere: a truncated archive fails here.
-            self.log("verifying the archive (reading it through once)")
-            code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
-                                          plan.target.child_env())
-            if code != 0:
-                raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
-        progress.finish_step("verify")
-        return ArchiveCheck(info, tools, toc)
-
-    def _choose_jobs(self, info: ArchiveInfo, toc: Toc) -> int:
-        """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""
-        plan = self.plan
-        table_clean = plan.clean and bool(plan.tables or (read_manifest(plan.archive) or {}).get("restore_list"))
-        if serial_restore_reason(info.format, plan.single_transaction, extension_entry(toc) is not None, table_clean):
-            return 1
-        with connect(plan.target, self._maintenance_db()) as conn:
-            free = free_connections(conn)
-        jobs = parallel_jobs(usable_cores(), free)
-        self.log(f"restoring with {jobs} parallel job(s): {usable_cores()} core(s) here, "
-                 f"{'?' if free is None else free} free connection(s) on the server (--jobs N to choose)")
-        return jobs
-
-    def _check_fits_server(self, info: ArchiveInfo) -> None:
-        """An archive from a newer pg_dump into an older server fails half way: a plain file's SQL
-        and pg_restore's own session settings (17+ send SET transaction_timeout, which 16 and older
-        do not know; newer syntax likewise), after the target was created. PostgreSQL supports
-        restoring into the same or a newer major: refuse before anything, unless the user says the
-        archive was made to fit (--allow-older-server)."""
-        plan = self.plan
-        if info.dump_major is None or plan.allow_older_server:
-            return
-        with connect(plan.target, self._maintenance_db()) as conn:
-            server_major = conn.info.server_version // 10000  # 9 for 9.6, as pgtools counts majors
-        if info.dump_major > server_major:
-            raise ArchiveError(
-                f"{plan.archive} was written by pg_dump {info.dump_version} but server '{plan.target.label}' runs "
-                f"PostgreSQL {server_major}, which cannot run a newer pg_dump's SQL (e.g. SET transaction_timeout); "
-                f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made to fit; "
-                "nothing was restored")
-
-    def _progress(self) -> RestoreProgress:
-        """The tracker _start_progress made (a RestoreJob's is always a RestoreProgress)."""
-        assert isinstance(self.progress_tracker, RestoreProgress)
-        return self.progress_tracker
-
-    def _start_progress(self, info: ArchiveInfo, toc: Toc | None) -> RestoreProgress:
-        """Track the restore from the verification pass on; the TOC and manifest give the totals."""
-        progress = RestoreProgress(self, self.plan, info, toc, read_manifest(self.plan.archive))
-        progress.enter_phase("preparing")
-        progress.start()
-        self.progress_tracker = progress
-        return progress
-
-    async def _list(self, tools: ClientTools) -> Toc:
-        assert self._workdir is not None
-        listing = self._workdir / "toc.txt"
-        code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(self.plan.archive)],
-                                      self.plan.target.child_env(), stdout_path=listing)
-        if code != 0:
-            cause = self.last_error()
-            if "unsupported version" in cause:
-                raise ArchiveError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore {tools.version} "
-                                   f"can read ({cause}); install postgresql-client-{tools.major + 1} or newer, "
-                                   "or point --bin-dir at one; nothing was restored")
-            raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
-        # Names are written in the archive's encoding (LATIN1, EUC_JP, SQL_ASCII bytes...): read them as
-        # the catalog's names read, so that --table finds them.
-        encoding = await self.in_thread(archive_encoding, tools.pg_restore, self.plan.archive)
-        return parse_toc(decode_listing(listing.read_bytes(), encoding))
-
     async def _selected_entries(self, check: ArchiveCheck, mode: str) -> set[int] | None:
         """The archive entries to restore (None: all). A --table selection brings its partitions
         and what it needs; a table-level --clean recreates dependent views too (restore_clean.py)."""
@@ -380,10 +258,6 @@ class RestoreJob(Job):
         return list_file
 
     # -- the target ----------------------------------------------------------------------------
-    def _maintenance_db(self) -> str:
-        default = self.plan.target.default_dbname
-        return default if default != self.plan.dbname else "postgres"
-
     def _check_target(self, mode: str) -> None:
         plan = self.plan
         where = f"server '{plan.target.label}'"

@@ -1,0 +1,126 @@
+"""What a job says while it runs: its states, events, result, and the exceptions that end it.
+
+Kept apart from the Job itself (jobs.py) because every front reads these — the CLI's reporter,
+the TUI, a JobFollower reading a runner's state from disk — without running a job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import EXIT_CANCELLED, EXIT_ERRORS_IGNORED, EXIT_FAILED, EXIT_OK
+from .progress.snapshot import ProgressSnapshot
+
+DISK_NEARLY_FULL_BYTES = 1 << 20  # a child that failed with less than this free most likely hit ENOSPC
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PARTIAL = "partial"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+EXIT_CODE_FOR_STATE = {
+    JobState.SUCCEEDED: EXIT_OK,
+    JobState.FAILED: EXIT_FAILED,
+    JobState.CANCELLED: EXIT_CANCELLED,
+    JobState.PARTIAL: EXIT_ERRORS_IGNORED,
+}
+
+
+# How the job's last line (its result) is shown.
+LOG_LEVEL_FOR_STATE = {
+    JobState.SUCCEEDED: "info",
+    JobState.PARTIAL: "warning",
+    JobState.CANCELLED: "warning",
+    JobState.FAILED: "error",
+}
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class StateChanged(JobEvent):
+    state: JobState
+
+
+@dataclass(frozen=True)
+class LogLine(JobEvent):
+    text: str
+    level: str = "info"  # info | warning | error | command
+
+
+@dataclass(frozen=True)
+class ProgressUpdated(JobEvent):
+    progress: ProgressSnapshot
+
+
+@dataclass(frozen=True)
+class JobFinished(JobEvent):
+    result: JobResult
+
+
+@dataclass(frozen=True)
+class Owned(JobEvent):
+    """The job is about to create (`held`) or is done with (not `held`) something it must undo if it
+    does not finish: a path ("path": its partial output) or a database ("database"). Listeners
+    that keep the job's state on disk write it durably before the job goes on (runner.py)."""
+
+    kind: str
+    value: str
+    held: bool = True
+    stop_at: str | None = None  # for a path: the folder up to which empty parents it made go too
+
+
+@dataclass(frozen=True)
+class JobResult:
+    state: JobState
+    exit_code: int
+    message: str
+    log_path: Path | None
+    duration_s: float
+    output_path: Path | None = None
+    bytes_written: int = 0
+    errors_ignored: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job's _execute returns when it got to the end."""
+
+    message: str
+    output_path: Path | None = None
+    bytes_written: int = 0
+    errors_ignored: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Cancelled(Exception):
+    """Raised inside a job once cancel() was requested."""
+
+
+Listener = Callable[[JobEvent], None]
+
+
+def classify_line(line: str) -> str:
+    lowered = line.lower()
+    if "error:" in lowered or "fatal:" in lowered or lowered.startswith("error"):
+        return "error"
+    if "warning:" in lowered:
+        return "warning"
+    return "info"
