@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TextArea
 
 from pgbackup_tui.core.connect import Target, connect, target_from_dsn
+from pgbackup_tui.core.defaults import fast_compression
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.identifiers import parse_qualified_name
 from pgbackup_tui.core.jobs import JobEvent, JobState, LogLine
@@ -150,7 +151,9 @@ async def test_backup_dialog_refuses_tar_with_compression_then_returns_the_chose
     assert len(app.results) == 1
     plan = app.results[0]
     assert isinstance(plan, DumpPlan)
-    assert (plan.dbname, plan.format, plan.jobs, plan.compress, plan.tables) == ("shop", "directory", 3, None, ())
+    # An empty compression field: the measured default, as the preview showed it (core/defaults.py).
+    fast = fast_compression(find_client_tools(sandbox.major))
+    assert (plan.dbname, plan.format, plan.jobs, plan.compress, plan.tables) == ("shop", "directory", 3, fast, ())
     assert plan.no_owner and not plan.no_privileges and not plan.schema_only and not plan.data_only
     assert plan.output is None  # the default folder: the job picks a unique name in it
     plan.validate()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from ..core.defaults import MAX_AUTO_JOBS, serial_restore_reason, usable_cores
 from ..core.identifiers import quote_ident
 from ..core.plans import RestorePlan, restore_command
 
 RESTORED_SUFFIX = "_restored"
+JOBS_TIP = "parallel pg_restore jobs; empty: chosen at the start where the archive and the target allow (see below)"
 
 
 def suggested_database(manifest: dict[str, Any] | None, default_dbname: str | None) -> str:
@@ -17,7 +19,21 @@ def suggested_database(manifest: dict[str, Any] | None, default_dbname: str | No
     return f"{source}{RESTORED_SUFFIX}" if source else ""
 
 
-def restore_summary(plan: RestorePlan, archive_format: str) -> str:
+def jobs_note(plan: RestorePlan, archive_format: str, *, timescale: bool = False) -> str:
+    """What an empty jobs field will run with, as far as it is known without asking the server
+    (its free connections are counted when the restore starts: core/restore_archive.py)."""
+    if plan.jobs is not None:
+        return ""
+    reason = serial_restore_reason(archive_format, plan.single_transaction, timescale, plan.clean and bool(plan.tables))
+    if reason is not None:
+        return f"one pg_restore job: {reason}"
+    jobs = min(usable_cores(), MAX_AUTO_JOBS)
+    if jobs == 1:
+        return "one pg_restore job: one core here"
+    return f"up to {jobs} parallel pg_restore jobs (one per core; fewer if the server has few free connections)"
+
+
+def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool = False) -> str:
     """What the restore will do, in the words of the commands it runs (password never shown)."""
     lines = []
     where = f"on {plan.target.label}"
@@ -32,4 +48,7 @@ def restore_summary(plan: RestorePlan, archive_format: str) -> str:
         lines.append(f"only {len(plan.tables)} table(s) of the archive: " + ", ".join(str(t) for t in plan.tables))
     argv = restore_command(plan, archive_format)
     lines.append("  " + shlex.join(argv))
+    note = jobs_note(plan, archive_format, timescale=timescale)
+    if note:
+        lines.append(f"  ({note}, chosen at the start)")
     return "\n".join(lines)

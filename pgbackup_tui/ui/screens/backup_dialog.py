@@ -3,13 +3,14 @@
 The preview is built by the same functions the job uses (`DumpPlan.validate`, `dump_argv`), so
 what the user reads is what runs. Two things in it need the server: which pg_dump fits its
 version, and, for a table selection, which relations are left out (`--exclude-table`). Both are
-worked out once, in a thread worker, when the dialog opens; every later change of an option
-only rebuilds the argv, which is pure and instant.
+worked out once, in a thread worker, when the dialog opens (with the choices fast / small /
+custom and their measured effect, ui/dump_choices.py); every later change of an option only
+rebuilds the argv, which is pure and instant.
 """
 
 from __future__ import annotations
 
-import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -24,9 +25,9 @@ from textual.worker import Worker, WorkerState
 from ...core import paths
 from .plan_dialog import PlanDialog
 from ...core.connect import Target, connect
-from ...core.defaults import fast_compression
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
+from ...core.output_names import dump_run_target
 from ...core.pgtools import ClientTools, find_client_tools
 from ...core.plans import (
     FORMAT_EXTENSION,
@@ -34,37 +35,32 @@ from ...core.plans import (
     DumpPlan,
     default_output_path,
     dump_argv,
-    partial_path,
     safe_path_part,
     utc_stamp,
 )
 from ...core.selection import resolve_selection
+from ..dump_choices import (
+    CHOICES,
+    COMPRESS_HELP,
+    COMPRESSIBLE_FORMATS,
+    PARALLEL_FORMAT,
+    JOBS_HELP,
+    CUSTOM,
+    Choices,
+    describe_selection,
+    effect_text,
+    matching_choice,
+    multiline_command,
+    preset_fields,
+    read_compress,
+    read_jobs,
+    resolve_choices,
+)
 from ..widgets.option_box import OptionBox
 
+__all__ = ["BackupDialog", "describe_selection", "multiline_command"]
+
 WORKING = "working out the exact command…"
-# Formats whose archives pg_dump can compress, and the one it can write in parallel.
-COMPRESSIBLE_FORMATS = ("custom", "directory")
-PARALLEL_FORMAT = "directory"
-NAMES_SHOWN = 3  # tables named in the summary line; more are counted
-
-
-def multiline_command(argv: list[str]) -> str:
-    """The argv as a shell command, one argument per line with `\\` continuations.
-
-    Same quoting as plans.shell_preview (shlex), so it pastes into a shell as is; one argument
-    per line because a table selection can carry dozens of --exclude-table arguments.
-    """
-    return " \\\n    ".join(shlex.quote(arg) for arg in argv)
-
-
-def describe_selection(dbname: str, tables: tuple[QualifiedName, ...]) -> str:
-    """'whole database shop' or '2 tables selected in shop: public.a, public.b'."""
-    if not tables:
-        return f"whole database {dbname}"
-    noun = "table" if len(tables) == 1 else "tables"
-    names = ", ".join(str(name) for name in tables[:NAMES_SHOWN])
-    more = f" and {len(tables) - NAMES_SHOWN} more" if len(tables) > NAMES_SHOWN else ""
-    return f"{len(tables)} {noun} selected in {dbname}: {names}{more}"
 
 
 class BackupDialog(PlanDialog[DumpPlan]):
@@ -96,24 +92,23 @@ class BackupDialog(PlanDialog[DumpPlan]):
     BackupDialog .gap {
         margin-left: 2;
     }
-    BackupDialog #format {
+    BackupDialog #format, BackupDialog #preset {
         width: 16;
     }
-    BackupDialog #compress {
-        width: 9;
-    }
-    BackupDialog #jobs {
-        width: 5;
-    }
-    BackupDialog #output-folder {
+    BackupDialog #compress { width: 10; }
+    BackupDialog #preset-row { height: auto; }
+    BackupDialog #preset-effect {
         width: 1fr;
+        height: auto;
+        padding-left: 2;
+        color: $text-muted;
     }
+    BackupDialog #jobs { width: 5; }
+    BackupDialog #output-folder { width: 1fr; }
     BackupDialog Checkbox {
         margin-right: 2;
     }
-    BackupDialog #backup-selection {
-        color: $text-accent;
-    }
+    BackupDialog #backup-selection { color: $text-accent; }
     BackupDialog #command-title {
         margin-top: 1;
         color: $text-muted;
@@ -144,20 +139,19 @@ class BackupDialog(PlanDialog[DumpPlan]):
         Binding("escape", "cancel", "Cancel", id="backup_dialog.cancel"),
     ]
 
+    @dataclass
     class CommandResolved(Message):
-        """The worker found the client tools and (for a selection) the relations left out."""
+        """The worker found the client tools, (for a selection) the relations left out, the choices."""
 
-        def __init__(self, tools: ClientTools, exclude: tuple[QualifiedName | str, ...]) -> None:
-            super().__init__()
-            self.tools = tools
-            self.exclude = exclude
+        tools: ClientTools
+        exclude: tuple[QualifiedName | str, ...]
+        choices: Choices
 
+    @dataclass
     class CommandFailed(Message):
         """The worker could not work the command out; `error` is one line for the user."""
 
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        error: str
 
     def __init__(self, target: Target, server_major: int, dbname: str,
                  tables: tuple[QualifiedName, ...] = (), *, stamp: str | None = None, note: str | None = None) -> None:
@@ -174,6 +168,8 @@ class BackupDialog(PlanDialog[DumpPlan]):
             paths.backups_dir(), target.label, dbname, "custom", utc_stamp()).parent
         self._tools: ClientTools | None = None
         self._exclude: tuple[QualifiedName | str, ...] = ()
+        self._choices: Choices | None = None
+        self._filled_compress = ""  # what the last preset put in the compression field
         self._resolve_error: str | None = None
         self._plan_error: str | None = None
 
@@ -183,16 +179,21 @@ class BackupDialog(PlanDialog[DumpPlan]):
             dialog.border_title = f"Back up {self.dbname} on {self.target.label}"
             selection = describe_selection(self.dbname, self.tables) + (f" ({self.note})" if self.note else "")
             yield Static(selection, id="backup-selection", markup=False)
+            with Horizontal(classes="row", id="preset-row"):
+                yield Label("Choice", classes="field-label")
+                yield Select([(name, name) for name in CHOICES], value="fast", allow_blank=False, compact=True,
+                             id="preset", tooltip="fast and small: measured defaults; custom: your own options")
+                yield Static(effect_text("fast", None), id="preset-effect", markup=False)
             with Horizontal(classes="row"):
                 yield Label("Format", classes="field-label")
                 yield Select([(fmt, fmt) for fmt in FORMATS], value="custom", allow_blank=False,
                              compact=True, id="format")
                 yield Label("Compression", classes="field-label gap")
-                yield Input(placeholder="default", restrict=r"[0-9]*", max_length=1, compact=True,
-                            id="compress", tooltip="0 (none) to 9 (smallest); empty: pg_dump's default")
+                yield Input(placeholder="default", restrict=r"[0-9a-zA-Z:]*", max_length=8, compact=True,
+                            id="compress", tooltip=COMPRESS_HELP)
                 yield Label("Jobs", classes="field-label gap")
-                yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs",
-                            disabled=True, tooltip="parallel pg_dump workers (directory format only)")
+                yield Input(placeholder="auto", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs",
+                            disabled=True, tooltip=JOBS_HELP)
             with Horizontal(classes="row"):
                 yield OptionBox("schema only", compact=True, id="schema-only")
                 yield OptionBox("data only", compact=True, id="data-only")
@@ -210,7 +211,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
                 yield Button("Cancel", compact=True, id="backup-cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#format", Select).focus()
+        self.query_one("#preset", Select).focus()
         self._resolve_command()
         self._refresh()
 
@@ -221,9 +222,10 @@ class BackupDialog(PlanDialog[DumpPlan]):
         try:
             tools = find_client_tools(self.server_major, self.target.bin_dir, label=f"server '{self.target.label}'")
             exclude: tuple[QualifiedName | str, ...] = ()  # names, or patterns covering many (core/exclusion.py)
-            if self.tables:
-                with connect(self.target, self.dbname) as conn:
+            with connect(self.target, self.dbname) as conn:
+                if self.tables:
                     exclude = tuple(resolve_selection(conn, list(self.tables), self.dbname).exclude)
+                choices = resolve_choices(tools, conn)
         except PgBackupError as exc:
             self.post_message(self.CommandFailed(str(exc)))
             return
@@ -231,11 +233,16 @@ class BackupDialog(PlanDialog[DumpPlan]):
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             self.post_message(self.CommandFailed(f"server '{self.target.label}': {first_line}"))
             return
-        self.post_message(self.CommandResolved(tools, exclude))
+        self.post_message(self.CommandResolved(tools, exclude, choices))
 
     @on(CommandResolved)
     def _command_resolved(self, message: CommandResolved) -> None:
-        self._tools, self._exclude = message.tools, message.exclude
+        still_preset = matching_choice(self._fields(), None) is not None
+        self._tools, self._exclude, self._choices = message.tools, message.exclude, message.choices
+        self.query_one("#compress", Input).placeholder = str(message.choices.fast_compress)
+        choice = str(self.query_one("#preset", Select).value)
+        if choice != CUSTOM and still_preset:  # the user has not typed their own options meanwhile
+            self._apply_preset(choice)
         self._refresh()
 
     @on(CommandFailed)
@@ -257,28 +264,21 @@ class BackupDialog(PlanDialog[DumpPlan]):
     def build_plan(self, *, stamp: str | None = None) -> DumpPlan:
         """The plan the form describes (not validated). `stamp` names a custom-folder output."""
         fmt = self.selected_format
-        compress_text = self.query_one("#compress", Input).value.strip()
-        jobs_text = self.query_one("#jobs", Input).value.strip()
+        compress_text = self.query_one("#compress", Input).value
+        jobs_text = self.query_one("#jobs", Input).value
         return DumpPlan(
             target=self.target,
             dbname=self.dbname,
             format=fmt,  # type: ignore[arg-type]  # one of FORMATS: the Select offers nothing else
             tables=self.tables,
-            jobs=int(jobs_text) if jobs_text else 1,
-            compress=int(compress_text) if compress_text else self._default_compress(fmt),
+            jobs=read_jobs(jobs_text, fmt, self._choices),
+            compress=read_compress(compress_text, fmt, self._choices),
             schema_only=self.query_one("#schema-only", Checkbox).value,
             data_only=self.query_one("#data-only", Checkbox).value,
             no_owner=self.query_one("#no-owner", Checkbox).value,
             no_privileges=self.query_one("#no-privileges", Checkbox).value,
             output=self._output_path(fmt, stamp or utc_stamp()),
         )
-
-    def _default_compress(self, fmt: str) -> int | str | None:
-        """An empty field: the measured default the job would choose (core/defaults.py), so that the
-        preview shows it; before the tools are known, the job chooses."""
-        if self._tools is None or fmt not in ("custom", "directory"):
-            return None
-        return fast_compression(self._tools)
 
     def _output_path(self, fmt: str, stamp: str) -> Path | None:
         """None for the default folder (the job then picks a unique name in it)."""
@@ -291,13 +291,37 @@ class BackupDialog(PlanDialog[DumpPlan]):
         return folder / f"{safe_path_part(self.dbname)}-{stamp}{FORMAT_EXTENSION[fmt]}"
 
     def _preview_file(self, plan: DumpPlan) -> tuple[str, Path]:
-        """(format pg_dump runs with, the file it writes). Mirrors DumpJob: it writes NAME.partial,
-        and a plain-format selection is dumped as custom first, then filtered into SQL."""
+        """(format pg_dump runs with, the file it writes): the rule DumpJob follows (output_names)."""
         final = plan.output or default_output_path(
             paths.backups_dir(), self.target.label, self.dbname, plan.format, self.stamp or utc_stamp())
-        if plan.is_selection and plan.format == "plain":
-            return "custom", final.with_name(f".{final.name}.selection.dump.partial")
-        return plan.format, partial_path(final)
+        return dump_run_target(plan.format, final, selection=plan.is_selection)
+
+    # -- the choices: fast, small, custom ------------------------------------------------------
+    def _fields(self) -> tuple[str, str, str]:
+        compress, jobs = (self.query_one(name, Input).value.strip() for name in ("#compress", "#jobs"))
+        return self.selected_format, compress, jobs
+
+    def _apply_preset(self, name: str) -> None:
+        """Fill format, compression and jobs from a preset (custom leaves them as they are)."""
+        if self._choices is None or name not in self._choices.presets or name == CUSTOM:
+            return
+        fmt, compress, jobs = preset_fields(self._choices.presets[name], self._choices)
+        self._filled_compress = compress
+        self.query_one("#format", Select).value = fmt
+        self.query_one("#compress", Input).value = compress
+        self.query_one("#jobs", Input).value = jobs
+
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        self._apply_preset(str(event.value))
+        self._refresh()
+
+    def _follow_fields(self) -> None:
+        """Fields edited away from the chosen preset make the choice custom (until one is picked)."""
+        preset = self.query_one("#preset", Select)
+        if preset.value != CUSTOM and matching_choice(self._fields(), self._choices) != preset.value:
+            preset.value = CUSTOM
+        self.query_one("#preset-effect", Static).update(effect_text(str(preset.value), self._choices))
 
     # -- keeping the form consistent -------------------------------------------------------------
     @on(Select.Changed, "#format")
@@ -306,6 +330,8 @@ class BackupDialog(PlanDialog[DumpPlan]):
         # makes the plan invalid: then it stays editable and the error line says why.
         fmt = self.selected_format
         compress = self.query_one("#compress", Input)
+        if fmt not in COMPRESSIBLE_FORMATS and compress.value.strip() == self._filled_compress:
+            compress.value = ""  # a preset's compression, not the user's: it goes with the format
         compress.disabled = fmt not in COMPRESSIBLE_FORMATS and not compress.value.strip()
         jobs = self.query_one("#jobs", Input)
         jobs.disabled = fmt != PARALLEL_FORMAT and jobs.value.strip() in ("", "1")
@@ -326,6 +352,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
 
     def _refresh(self) -> None:
         """Rebuild the preview and the error line from the form; enable Start when it is valid."""
+        self._follow_fields()
         preview = self.query_one("#command-preview", TextArea)
         self._plan_error = None
         try:

@@ -31,7 +31,8 @@ from ...core.identifiers import QualifiedName
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
 from ...core.timescale import JOBS_NOTE
-from ..restore_text import RESTORED_SUFFIX, restore_summary, suggested_database
+from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested_database
+from ..widgets.option_box import OptionBox
 from ..widgets.toc_tables import TocTables, archive_tables
 
 __all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
@@ -70,12 +71,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
     RestoreDialog #archive, RestoreDialog #target-db, RestoreDialog #confirm-db {
         width: 1fr;
     }
-    RestoreDialog #target-server {
-        width: 30;
-    }
-    RestoreDialog #jobs {
-        width: 5;
-    }
+    RestoreDialog #target-server { width: 30; }
+    RestoreDialog #jobs { width: 5; }
     RestoreDialog Checkbox {
         margin-right: 2;
     }
@@ -180,13 +177,14 @@ class RestoreDialog(PlanDialog[RestorePlan]):
                 yield Label("Database", classes="field-label gap")
                 yield Input(value=self._suggested_db, compact=True, id="target-db")
             with Horizontal(classes="row"):
-                yield Checkbox("create new database", value=True, compact=True, id="create")
-                yield Checkbox("--clean (replace it)", compact=True, disabled=True, id="clean")
+                yield OptionBox("create new database", value=True, compact=True, id="create")
+                yield OptionBox("--clean (replace it)", compact=True, disabled=True, id="clean")
             with Horizontal(classes="row"):
                 yield Label("Jobs", classes="field-label")
-                yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs")
-                yield Checkbox("single transaction", compact=True, id="single-transaction", classes="gap")
-                yield Checkbox("no owner", compact=True, id="no-owner")
+                yield Input(placeholder="auto", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs",
+                            tooltip=JOBS_TIP)
+                yield OptionBox("single transaction", compact=True, id="single-transaction", classes="gap")
+                yield OptionBox("no owner", compact=True, id="no-owner")
             with Horizontal(classes="row", id="confirm-row"):
                 yield Label("", classes="field-label", id="confirm-label")
                 yield Input(compact=True, id="confirm-db")
@@ -270,12 +268,11 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             return None
         jobs_text = self.query_one("#jobs", Input).value.strip()
         return RestorePlan(
-            archive=self._info.path,
-            target=self.targets[str(server)],
+            archive=self._info.path, target=self.targets[str(server)],
             dbname=self.query_one("#target-db", Input).value.strip(),
             create=self.query_one("#create", Checkbox).value,
             clean=self.query_one("#clean", Checkbox).value,
-            jobs=int(jobs_text) if jobs_text else 1,
+            jobs=int(jobs_text) if jobs_text else None,  # chosen at the start, where the archive and target allow
             single_transaction=self.query_one("#single-transaction", Checkbox).value,
             no_owner=self.query_one("#no-owner", Checkbox).value,
             tables=self.picked_tables,
@@ -363,7 +360,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             self._previewing = plan
             self._preview_clean(plan)
         problem = self._plan_problem(plan)
-        summary = restore_summary(plan, self._info.format) if plan is not None and self._info and dbname else ""
+        timescale = bool((self._manifest or {}).get("timescaledb"))
+        fmt = self._info.format if self._info else None
+        summary = restore_summary(plan, fmt, timescale=timescale) if plan is not None and fmt and dbname else ""
         preview = self._preview_of(plan) if plan is not None else None
         if preview is not None and preview.lines:
             summary = "\n".join(preview.lines[1:])  # the first line only says the archive reads
@@ -377,7 +376,7 @@ class RestoreDialog(PlanDialog[RestorePlan]):
 
     def _source_warning(self, plan: RestorePlan | None) -> str:
         manifest = self._manifest or {}
-        if plan is not None and (plan.jobs or 1) > 1 and manifest.get("timescaledb"):
+        if plan is not None and plan.jobs is not None and plan.jobs > 1 and manifest.get("timescaledb"):
             return JOBS_NOTE  # the restore uses one job for a TimescaleDB archive (core/timescale.py)
         if plan is None or plan.create or not manifest:
             return ""

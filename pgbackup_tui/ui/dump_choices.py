@@ -1,0 +1,138 @@
+"""The backup dialog's choices (fast, small, custom) and what its compression and jobs fields mean.
+
+The presets and their measured effect come from core/defaults.py; this module only says how a
+preset fills the dialog's fields, whether the fields still describe a preset once the user edits
+them, and how the fields read back into a DumpPlan's `compress` and `jobs`. What needs pg_dump
+or the server (which methods this pg_dump has, the presets, the connections free) is worked out
+once, in the dialog's worker: `resolve_choices`; everything else here is pure and instant.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+import psycopg
+
+from ..core.defaults import (
+    Preset,
+    free_connections,
+    parallel_jobs,
+    parse_compress,
+    presets,
+    supports,
+    usable_cores,
+)
+from ..core.errors import UsageError
+from ..core.identifiers import QualifiedName
+from ..core.pgtools import ClientTools
+
+CUSTOM = "custom"
+CHOICES = ("fast", "small", CUSTOM)
+PROBED_METHODS = ("lz4", "zstd")  # gzip and none every pg_dump has
+CUSTOM_EFFECT = "pick the format, compression and jobs yourself"
+NAMES_SHOWN = 3  # tables named in the dialog's selection line; more are counted
+COMPRESS_HELP = "0-9 (a gzip level), gzip|lz4|zstd[:LEVEL] or none; empty: the measured default"
+JOBS_HELP = ("parallel pg_dump workers (directory format only); "
+             "empty: one per core, within the server's free connections")
+# Formats whose archives pg_dump can compress, and the one it can write in parallel.
+COMPRESSIBLE_FORMATS = ("custom", "directory")
+PARALLEL_FORMAT = "directory"
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the dialog's worker worked out for the choices and the defaults it shows."""
+
+    presets: dict[str, Preset]  # by name: fast, small, custom
+    methods: frozenset[str]  # compression methods this pg_dump has (gzip and none always)
+    parallel_jobs: int  # what a directory dump with no jobs given runs with, at this moment
+
+    @property
+    def fast_compress(self) -> int | str | None:
+        return self.presets["fast"].compress
+
+
+def resolve_choices(tools: ClientTools, conn: psycopg.Connection | None) -> Choices:
+    """Blocking (pg_dump probes, one query): the presets, the methods, the parallel default."""
+    methods = frozenset({"gzip", "none"} | {method for method in PROBED_METHODS if supports(tools, method)})
+    free = free_connections(conn) if conn is not None else None
+    return Choices({preset.name: preset for preset in presets(tools)}, methods, parallel_jobs(usable_cores(), free))
+
+
+def compress_text(spec: int | str | None) -> str:
+    """A compression spec as the field shows it ('' for None)."""
+    return "" if spec is None else str(spec)
+
+
+def preset_fields(preset: Preset, choices: Choices) -> tuple[str, str, str]:
+    """(format, compression, jobs) fields for a preset. Fast leaves compression empty: the
+    measured default, which the field's placeholder names."""
+    compress = "" if preset.compress == choices.fast_compress else compress_text(preset.compress)
+    return preset.format, compress, "" if preset.jobs is None else str(preset.jobs)
+
+
+def matching_choice(fields: tuple[str, str, str], choices: Choices | None) -> str | None:
+    """The preset the fields describe (None: none of them, i.e. custom). Before the presets are
+    known only the dialog's initial fields (custom format, nothing typed) are taken for fast."""
+    if choices is None:
+        return "fast" if fields == ("custom", "", "") else None
+    for name in CHOICES[:-1]:
+        preset = choices.presets.get(name)
+        if preset is not None and fields in (preset_fields(preset, choices),
+                                             (preset.format, compress_text(preset.compress), "")):
+            return name
+    return None
+
+
+def effect_text(name: str, choices: Choices | None) -> str:
+    """The line under the choice: the preset's expected effect (measured), or what custom means."""
+    if name == CUSTOM:
+        return CUSTOM_EFFECT
+    if choices is None or name not in choices.presets:
+        return "working out what this pg_dump offers…"
+    return choices.presets[name].effect
+
+
+def read_compress(text: str, fmt: str, choices: Choices | None) -> int | str | None:
+    """The compression field as a plan's `compress`: what parse_compress accepts; empty: the
+    measured default for a format that compresses (so that the preview shows it), else None.
+    A method this pg_dump does not have is refused here rather than when the job starts."""
+    text = text.strip()
+    if not text:
+        return choices.fast_compress if choices is not None and fmt in COMPRESSIBLE_FORMATS else None
+    spec = parse_compress(text)
+    method = "gzip" if isinstance(spec, int) else spec.partition(":")[0]
+    if choices is not None and method not in choices.methods:
+        raise UsageError(f"this pg_dump cannot compress with {method}; it has {', '.join(sorted(choices.methods))}")
+    return spec
+
+
+def read_jobs(text: str, fmt: str, choices: Choices | None) -> int | None:
+    """The jobs field as a plan's `jobs`: a number; empty: for the directory format the parallel
+    default shown in the preview (cores and the server's free connections), else None (one job)."""
+    text = text.strip()
+    if text:
+        return int(text)
+    if fmt == PARALLEL_FORMAT and choices is not None:
+        return choices.parallel_jobs
+    return None
+
+
+def multiline_command(argv: list[str]) -> str:
+    """The argv as a shell command, one argument per line with `\\` continuations.
+
+    Same quoting as plans.shell_preview (shlex), so it pastes into a shell as is; one argument
+    per line because a table selection can carry dozens of --exclude-table arguments.
+    """
+    return " \\\n    ".join(shlex.quote(arg) for arg in argv)
+
+
+def describe_selection(dbname: str, tables: tuple[QualifiedName, ...]) -> str:
+    """'whole database shop' or '2 tables selected in shop: public.a, public.b'."""
+    if not tables:
+        return f"whole database {dbname}"
+    noun = "table" if len(tables) == 1 else "tables"
+    names = ", ".join(str(name) for name in tables[:NAMES_SHOWN])
+    more = f" and {len(tables) - NAMES_SHOWN} more" if len(tables) > NAMES_SHOWN else ""
+    return f"{len(tables)} {noun} selected in {dbname}: {names}{more}"
