@@ -94,8 +94,7 @@ def main() -> None:
         with open(path, "rb") as source:
             recording = pickle.load(source)
         figures = accuracy(replay(recording), recording["duration_s"])
-        print(f"{path.name:28} " + "  ".join(f"{value}" for name, value in figures.items()
-                                             if "ETA" in name or "percent" in name))
+        print(f"{path.name:28} " + "  ".join(f"{name} {value}" for name, value in figures.items()))
 
 
 if __name__ == "__main__":

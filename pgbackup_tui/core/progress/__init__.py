@@ -11,10 +11,11 @@
    server's progress views (pg_stat_progress_copy: tuples over expected rows;
    pg_stat_progress_create_index: blocks and tuples, as a share of the build's time) measures a
    running item's fraction; the child's files (its read position in the archive, the output's
-   size) stand in where the server cannot tell. Over TCP a serial dump's running table counts
-   only what pg_dump has read from its socket (link.py): bytes still in the link's buffers are
-   not done, even when the server has sent them. An item nobody measures advances with the clock
-   at the current pace, to at most 90 % until its end is seen.
+   size) stand in where the server cannot tell; after pg_dump, the passes that record the backup
+   (sha256, rows counted by pg_restore) are measured by what they have read of the archive. Over
+   TCP a serial dump's running table counts only what pg_dump has read from its socket (link.py):
+   bytes still in the link's buffers are not done, even when the server has sent them. An item
+   nobody measures advances with the clock at the current pace, to at most 90 % until its end.
 
 3. How fast this job goes (speed.py). k = seconds spent per prior second of work done, per pace
    class (a phase's small items -- round trips -- and its large ones -- bytes). Evidence fades
@@ -22,7 +23,8 @@
    scale; a class goes at the pace it has shown once it has 0.5 s of evidence and mixes in its
    prior before that. The prior of a class: for the data (the link), the data seen so far, else
    the machine's; for everything else (the machine), the pace of all the work outside the data
-   phase. A slow link slows the data estimate, not the index builds after it.
+   phase, and before there is enough of it the data's pace only if that is faster than the
+   priors. A slow link slows the data estimate, not the index builds or the passes after it.
 
 4. The time left (estimator.py). R = foreseen waits (a restore's index build behind an
    autovacuum: the server's deadlock_timeout) + the sum over items of (cost left x k). With

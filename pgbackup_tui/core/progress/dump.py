@@ -1,10 +1,4 @@
-"""Progress of a dump: the tables pg_dump will copy, and what its lines and the server say.
-
-Before pg_dump starts (DumpJob's preflight, same connection) we take the size on disk (heap +
-TOAST heap) and the expected rows of every table whose data the dump copies: plain
-and partition tables (relkind r), minus extension members, temporary tables, tables a selection
-or --exclude-table leaves out; none at all with --schema-only. Expected rows follow the planner:
-reltuples / relpages scaled to the table's current size (-1 when never analyzed).
+"""Progress of a dump: what pg_dump's lines, the server and pg_dump's socket say (inventory.py: the tables).
 
 While pg_dump runs, a table's fraction is tuples_processed (pg_stat_progress_copy) over its
 expected rows -- or, without a row estimate, COPY's text bytes over its size times the text/heap
@@ -15,36 +9,30 @@ item N TABLE DATA name". Without the view (server < 14, or a role that may not r
 dump's running table is measured by the growth of the output over its size times the
 output/heap ratio of the tables already written.
 
-Over TCP, what the server has copied is not yet what pg_dump has: a slow link keeps megabytes in
-socket buffers (the server's, the network's, a proxy's). A serial dump's running table therefore
-counts only what reached pg_dump: the bytes its socket received since the table started
-(link.py), in the server's COPY bytes per fraction (its text plus 5 bytes a row of CopyData
-framing) -- never more than the server's own fraction. With --jobs the workers' sockets cannot
-be told apart by table, and the server's counter is used as it is.
-
-A table never analyzed (reltuples -1: freshly loaded or restored, autovacuum not there yet) takes
-its expected rows from the cumulative statistics' live tuples instead, which every insert counts:
-else a quick table the view never catches would end the dump (and its manifest) with 0 rows.
+Over TCP a slow link holds megabytes the server has sent in socket buffers: a serial dump's running
+table counts only the bytes pg_dump has read since it started (link.py), in the server's COPY bytes
+(text + 5 bytes a row of framing) per fraction, never more than the server's fraction. (With
+--jobs the workers' sockets cannot be told apart by table: the server's counter is used.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import psycopg
-
+from ..archive_scan import archive_files
 from ..defaults import is_compressed
-from ..identifiers import QualifiedName
 from ..jobs import Job
 from ..plans import DumpPlan
 from .estimator import ProgressEstimator
+from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  # re-exported: DumpJob, the tests
+from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
 from .items import WorkItem
 from .link import ReceivedCounter
-from .tracker import BackendProgress, ProgressTracker, dirty_page_cache_bytes, output_size
+from .tracker import BackendProgress, ProgressTracker, dirty_page_cache_bytes, open_positions, output_size
 
 # Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the
 # estimator corrects them for the machine at hand as the dump goes.
@@ -57,42 +45,14 @@ FINISH_BASE_S = 0.02
 FINISH_PER_TABLE_S = 0.0001
 CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
 SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits: what is still dirty of it, at this rate
+HASH_BPS = 500e6  # archive bytes/s of the sha256 pass over the new archive
+COUNT_BASE_S = 0.2  # pg_restore starts to count the rows in the archive...
+COUNT_HEAP_BPS = 110e6  # ...and decompresses it, its COPY text parsed here (heap bytes/s)
 TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
 RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth
 COPY_FRAMING_PER_ROW = 5  # a CopyData message's type byte and length, around each row's text
 UNSEEN_FRACTION_CAP = 0.9  # a table measured by guessed bytes alone never claims more than this
-
-# pg_table_size opens the table (ACCESS SHARE): it waits behind an exclusive lock, which pg_dump
-# would wait for as well -- but the wait belongs to pg_dump, not to our preflight. So the sizes
-# are read under a short lock_timeout, and from the catalog (sizes as of the last VACUUM/ANALYZE)
-# when a table is locked.
-_SIZE_LOCK_TIMEOUT = "500ms"
-# Heap + TOAST heap, without the free space and visibility maps (pg_table_size counts them: for a
-# small table they are most of its "size", and none of its COPY time).
-_SIZES_NOW = """(pg_relation_size(c.oid) + coalesce(pg_relation_size(t.oid), 0))::int8,
-       c.reltuples::float8, c.relpages::int8, pg_relation_size(c.oid)::int8, pg_stat_get_live_tuples(c.oid)"""
-_SIZES_FROM_CATALOG = """((c.relpages + coalesce(t.relpages, 0))::int8 * current_setting('block_size')::int8),
-       c.reltuples::float8, c.relpages::int8, c.relpages::int8 * current_setting('block_size')::int8,
-       pg_stat_get_live_tuples(c.oid)"""
-_TABLES = r"""
-SELECT c.oid::int8, n.nspname, c.relname, {sizes}
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-WHERE c.relkind = 'r' AND c.relpersistence <> 't'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%%' AND n.nspname NOT LIKE 'pg\_temp%%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-  AND (%(only)s::oid[] IS NULL OR c.oid = ANY(%(only)s::oid[]))
-  AND NOT c.oid = ANY(%(skip)s::oid[])
-ORDER BY n.nspname, c.relname
-"""
-_RELATIONS = r"""
-SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%%'
-"""
-_LARGE_OBJECTS = "SELECT EXISTS (SELECT FROM pg_largeobject_metadata), pg_table_size('pg_largeobject')::int8"
 
 _DUMPING = re.compile(r'^pg_dump: dumping contents of table "(.*)"$')
 _FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
@@ -104,73 +64,29 @@ def _as_in_lines(name: str, codec: str) -> str:
     return name.encode(codec, "surrogateescape").decode("utf-8", "replace")
 
 
-@dataclass(frozen=True)
-class TableSize:
-    oid: int
-    name: QualifiedName
-    bytes: int  # heap + TOAST
-    rows: int  # expected rows, -1 unknown
+def _bytes_read(pid: int) -> int | None:
+    """What a process has read so far (/proc/<pid>/io rchar: files and pipes alike)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration), open(f"/proc/{pid}/io", encoding="ascii") as io:
+        return int(next(line for line in io if line.startswith("rchar:")).split()[1])
+    return None
 
 
-@dataclass(frozen=True)
-class DumpInventory:
-    """What a dump will copy, taken before it starts."""
-
-    tables: tuple[TableSize, ...]
-    relations: int  # relations in the database: pg_dump's catalog reading grows with them
-    large_object_bytes: int | None = None  # None: the dump copies no large objects
-    notes: tuple[str, ...] = field(default=())
-
-
-def expected_rows(reltuples: float, relpages: int, heap_bytes: int, live_tuples: int | None = None) -> int:
-    """The planner's estimate: tuples per page at the last ANALYZE times the pages now; for a table
-    never analyzed, the statistics' live tuples (None or 0 with pages: unknown, -1)."""
-    pages_now = heap_bytes / 8192
-    if reltuples < 0:
-        if live_tuples:
-            return live_tuples
-        return 0 if pages_now == 0 else -1
-    if relpages > 0:
-        return round(reltuples / relpages * pages_now)
-    return 0 if pages_now == 0 else -1
-
-
-def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozenset[int] | None,
-                   excluded_oids: set[int]) -> DumpInventory:
-    """Sizes and expected rows of the tables `plan` dumps (`only_oids`: a selection's relations)."""
-    relations = _one_row(conn, _RELATIONS, {})[0]
-    if plan.schema_only:
-        return DumpInventory((), relations)
-    params = {"only": sorted(only_oids) if only_oids is not None else None, "skip": sorted(excluded_oids)}
-    conn.execute(f"SET lock_timeout = '{_SIZE_LOCK_TIMEOUT}'")
-    try:
-        rows = conn.execute(_TABLES.format(sizes=_SIZES_NOW), params).fetchall()
-    except psycopg.errors.LockNotAvailable:
-        rows = conn.execute(_TABLES.format(sizes=_SIZES_FROM_CATALOG), params).fetchall()
-    finally:
-        conn.execute("RESET lock_timeout")
-    tables = tuple(TableSize(oid, QualifiedName(schema, name), size, expected_rows(reltuples, relpages, heap, live))
-                   for oid, schema, name, size, reltuples, relpages, heap, live in rows)
-    large_objects = None
-    if not plan.is_selection:  # a selection is dumped with --no-blobs
-        has_any, lo_bytes = _one_row(conn, _LARGE_OBJECTS)
-        large_objects = lo_bytes if has_any else None
-    return DumpInventory(tables, relations, large_objects)
-
-
-def _one_row(conn: psycopg.Connection, query: str, params: dict[str, object] | None = None) -> tuple[Any, ...]:
-    """The one row an aggregate query returns. None would be a server fault: raised as a psycopg
-    error, which the dump's preflight turns into "no sizes" rather than a failed dump."""
-    row = conn.execute(query, params).fetchone()
-    if row is None:
-        raise psycopg.DataError(f"the server returned no row for: {' '.join(query.split())[:60]}")
-    return row
+def _argv_has(pid: int | None, arg: bytes) -> bool:
+    with contextlib.suppress(OSError):
+        return arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return False
 
 
 def dump_is_compressed(plan: DumpPlan, run_format: str) -> bool:
     if run_format not in ("custom", "directory"):
         return False
     return is_compressed(plan.compress)  # a gzip level, or METHOD[:LEVEL] (lz4, zstd, none)
+
+
+def recording_is_measured(plan: DumpPlan, run_format: str) -> bool:
+    """Whether DumpProgress sees the passes over the new archive (a plain file is read twice by
+    this process; a selection in plain SQL is recorded from another file than pg_dump wrote)."""
+    return run_format == plan.format and run_format in ("custom", "tar", "directory")
 
 
 def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
@@ -189,10 +105,18 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
     finishing = FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables)
     if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
         finishing += output / CONVERT_BPS
+    # Recording the backup (backup_record.py): the archive's sha256, then its rows counted in it --
+    # steps of their own where DumpProgress can see them run, else part of the finishing step.
+    heap = sum(table.bytes for table in inventory.tables) + (inventory.large_object_bytes or 0)
+    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step"),
+                 WorkItem("count rows", "finishing", COUNT_BASE_S + heap / COUNT_HEAP_BPS, kind="step")]
+    if not recording_is_measured(plan, run_format):
+        finishing += sum(step.cost_s for step in recording)
+        recording = []
     # All of the output is dirty, as far as we know now (DumpProgress.observe_local knows better).
     items.append(WorkItem("finishing", "finishing", finishing + output / SYNC_BPS, kind="step",
                           info={"before_sync_s": finishing, "output": output}))
-    return items
+    return items + recording
 
 
 class DumpProgress(ProgressTracker):
@@ -206,6 +130,8 @@ class DumpProgress(ProgressTracker):
                                       estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1)
         super().__init__(job, estimator)
         self.output = output
+        self.run_format = run_format
+        self._archive_files: list[tuple[Path, int]] | None = None  # the new archive's files, once written
         self.name_codec = name_codec
         self.compressed = dump_is_compressed(plan, run_format)
         self.fallback_estimate = ("table counts and output size" if plan.jobs == 1
@@ -223,8 +149,7 @@ class DumpProgress(ProgressTracker):
         self._serial_item: WorkItem | None = None
         self._serial_out0 = 0
         self._received: ReceivedCounter | None = None  # pg_dump's TCP bytes received (serial dumps)
-        self._received0 = 0  # ...when the running table started
-        self._over_tcp = False  # the counter can tell (pg_dump talks TCP, on Linux)
+        self._received0, self._over_tcp = 0, False  # ...when the running table started; it can tell
 
     # -- lines -----------------------------------------------------------------------------------
     def line(self, line: str, now: float) -> None:
@@ -297,6 +222,7 @@ class DumpProgress(ProgressTracker):
     def observe_local(self, now: float) -> None:
         self._price_the_sync()
         self._observe_received(now)
+        self._observe_recording(now)
         item = self._serial_item
         if not self.probe_failed or item is None or not item.running or item.bytes <= 0:
             return
@@ -322,6 +248,37 @@ class DumpProgress(ProgressTracker):
             fraction = min(UNSEEN_FRACTION_CAP, (received - self._received0) / wire)
         rows = round(fraction * item.rows) if item.rows > 0 else None
         self.estimator.observe(item.key, fraction, now, rows_done=rows)
+
+    def _observe_recording(self, now: float) -> None:
+        """After pg_dump: the sha256 pass reads the archive in this process (its files in name
+        order), then pg_restore -- the job's child -- reads it all to count the rows. Our read
+        position and the child's bytes read say which runs and how far."""
+        count = self.estimator.get("count rows")
+        if self.estimator.phase != "finishing" or count is None:
+            return
+        if self._archive_files is None:
+            with contextlib.suppress(OSError):
+                self._archive_files = [(path, path.stat().st_size) for _, path in archive_files(self.output)]
+                self.estimator.reprice("checksum", sum(size for _, size in self._archive_files) / HASH_BPS)
+        total = max(1, sum(size for _, size in self._archive_files or ()))
+        child = self.job.child_pid
+        if child is not None and _argv_has(child, b"--data-only"):  # not pg_restore --list
+            self.estimator.finish("finishing", now)
+            self.estimator.finish("checksum", now)
+            read = _bytes_read(child)
+            if read is not None:
+                self.estimator.observe("count rows", read / total, now)
+            return
+        positions = open_positions(os.getpid(), self.output)
+        if positions and not count.running:
+            self.estimator.finish("finishing", now)
+            done = 0
+            for path, size in self._archive_files or ():
+                if path in positions:
+                    done += positions[path]
+                    break
+                done += size
+            self.estimator.observe("checksum", done / total, now)
 
     def _price_the_sync(self) -> None:
         """The closing fsync flushes what is still dirty of the output: at most what the page

@@ -11,8 +11,10 @@ leans on its prior until then (a geometric mix, by the share of those seconds it
 speed the job shows takes over within a second, whatever the machine. The prior of a class:
  - in the data phase (bytes over the link), the data phase's pace so far, else the machine's;
  - in the other phases (client and server work: the verification pass, DDL, index builds,
-   the closing fsync), the machine's: the pace of all the work outside the data phase so far,
-   never faded, leaning on the data phase's pace until it has PRIOR_S seconds of its own.
+   the closing fsync, the passes over the new archive), the machine's: the pace of all the work
+   outside the data phase so far, never faded, leaning until it has PRIOR_S seconds of its own
+   on the data phase's pace if that is faster than the priors, else on the priors (a slow data
+   phase may be the link's doing, a fast one is the machine's).
 A slow link therefore slows the data estimate but not the index builds after it (the steps
 before the data were quick), and a slow machine slows everything (the steps before were slow).
 
@@ -142,7 +144,7 @@ class SpeedLedger:
                     and item.cost_s > 0 and now - item.started_at > item.cost_s), default=0.0)
         data_seen = [seen.get(("data", size), (0.0, 0.0)) for size in SIZES]
         data = blend(max(floor, blend(1.0, *self._machine)), sum(s for s, _ in data_seen), sum(w for _, w in data_seen))
-        machine = max(floor, blend(data, *self._machine))
+        machine = max(floor, blend(min(1.0, data), *self._machine))  # a slow data phase may be the link
         return {(phase, size): blend(data, *seen.get((phase, size), (0.0, 0.0))) if phase == "data"
                 else max(floor, blend(machine, *seen.get((phase, size), (0.0, 0.0))))
                 for phase in PHASES for size in SIZES}
