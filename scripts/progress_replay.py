@@ -1,6 +1,6 @@
 """Replay recorded jobs through the current ProgressEstimator: tune it in seconds, not hours.
 
-    .venv/bin/python scripts/bench_progress.py --runs 4 --record /tmp/recordings
+    .venv/bin/python scripts/bench_progress.py --record /tmp/recordings
     .venv/bin/python scripts/progress_replay.py /tmp/recordings/*.pickle
 
 The estimator is pure: everything it knows arrives through its methods, each with the time it
