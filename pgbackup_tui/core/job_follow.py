@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -30,6 +31,8 @@ from .jobs import (
 from .progress import ProgressSnapshot
 
 POLL_S = 0.1
+# What a finished job's view keeps of its state.json (keep_summary): what the fronts show.
+SUMMARY_KEYS = ("state", "created_at", "started_at", "finished_at", "log_path", "runner_pid", "title")
 _STAMP_LENGTH = len("2026-01-01T00:00:00Z ")
 
 
@@ -149,6 +152,16 @@ class JobFollower:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+
+    def keep_summary(self) -> None:
+        """Once the job has finished, forget what its state.json holds per table (the manifest and
+        the tables' list in the result's details: megabytes for 10,000 tables), keeping what the
+        fronts show. A front that keeps many finished jobs (the TUI) calls it; the CLI reads the
+        details of the one job it runs and does not."""
+        if self.result is None:
+            return
+        self._state = {key: self._state[key] for key in SUMMARY_KEYS if key in self._state}
+        self.result = dataclasses.replace(self.result, details={})
 
     # -- following ----------------------------------------------------------------------------------
     def poll(self) -> None:

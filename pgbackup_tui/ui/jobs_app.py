@@ -118,6 +118,9 @@ class JobsApp(App[int]):
 
     def on_job_completed(self, message: JobCompleted) -> None:
         result = message.result
+        self._following.pop(message.job.id, None)
+        if isinstance(message.job, JobFollower):
+            message.job.keep_summary()  # the Jobs tab shows its message, paths and log, not its details
         if message.job.id in self._started_here:  # jobs started elsewhere just change in the Jobs tab
             severity: SeverityLevel = (
                 "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")

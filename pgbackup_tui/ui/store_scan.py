@@ -64,4 +64,5 @@ def with_log_tail(record: job_store.JobRecord) -> FoundJob:
             pass
     finally:
         job.unsubscribe(collect)
+    job.keep_summary()  # a finished one: its per-table details are not shown (no-op while it runs)
     return FoundJob(job, tuple(lines[-LOG_LINES_KEPT:]))

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
+from rich.text import Text
+
 from ...core.formatting import human_bytes, human_duration
 from ...core.job_follow import JobView
 from ...core.jobs import JobState
@@ -92,3 +95,25 @@ def progress_view(job: JobView, snapshot: Any | None, tick: int = 0) -> Progress
     if job.result is not None and job.result.bytes_written:
         bytes_text = human_bytes(job.result.bytes_written)
     return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts))
+
+
+def row_cells(job: JobView, snapshot: Any | None, tick: int, state_style: Style,
+              target_width: int | None) -> list[Text]:
+    """The job's row in the Jobs table (kind, target, state, progress, bytes, elapsed, left); the
+    target is cut to `target_width` (None: whole)."""
+    view = progress_view(job, snapshot, tick)
+    elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
+    eta_s = getattr(snapshot, "eta_s", None)
+    left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None else ""
+    target = Text(f"{job.database}@{job.server}", no_wrap=True)
+    if target_width is not None:
+        target.truncate(target_width, overflow="ellipsis")
+    return [
+        Text(job.kind),
+        target,
+        Text(job.state.value, style=state_style),
+        Text(view.cell),
+        Text(view.bytes_text, justify="right"),
+        Text(elapsed, justify="right"),
+        Text(left, justify="right"),
+    ]

@@ -25,16 +25,16 @@ from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey
 
-from ...core.formatting import human_duration
 from ...core.job_follow import JobView
 from ...core.jobs import JobEvent, JobResult, JobState, LogLine, ProgressUpdated, StateChanged
 from ...core.jobs import JobFinished as JobFinishedEvent
 from .job_log import LOG_LINES_KEPT, JobLog
-from .job_progress import FINISHED_OK, ProgressView, progress_view, text_bar
+from .job_progress import FINISHED_OK, ProgressView, progress_view, row_cells, text_bar
 
 __all__ = ["JobsPane", "ProgressView", "progress_view", "text_bar"]
 
 TICK_S = 1.0
+LOG_FLUSH_S = 0.1  # log lines reach the view at most this late, in one write
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
 MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
 
@@ -60,22 +60,14 @@ class JobsPane(Widget):
         margin-top: 1;
         text-style: bold;
     }
-    JobsPane > #job-progress {
-        height: 1;
-    }
+    JobsPane > #job-progress { height: 1; }
     JobsPane > #job-result {
         height: auto;
         max-height: 2;
     }
-    JobsPane > #job-result.-succeeded {
-        color: $success;
-    }
-    JobsPane > #job-result.-failed {
-        color: $error;
-    }
-    JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial {
-        color: $warning;
-    }
+    JobsPane > #job-result.-succeeded { color: $success; }
+    JobsPane > #job-result.-failed { color: $error; }
+    JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial { color: $warning; }
     JobsPane > #job-paths {
         height: auto;
         max-height: 4;
@@ -86,31 +78,21 @@ class JobsPane(Widget):
         min-height: 3;
         border-top: solid $primary-muted;
     }
-    JobsPane > .jobs-pane--succeeded {
-        color: $success;
-    }
-    JobsPane > .jobs-pane--failed {
-        color: $error;
-    }
-    JobsPane > .jobs-pane--cancelled, JobsPane > .jobs-pane--partial {
-        color: $warning;
-    }
-    JobsPane > .jobs-pane--running {
-        color: $accent;
-    }
-    JobsPane > .jobs-pane--queued {
-        color: $text-muted;
-    }
+    JobsPane > .jobs-pane--succeeded { color: $success; }
+    JobsPane > .jobs-pane--failed { color: $error; }
+    JobsPane > .jobs-pane--cancelled, JobsPane > .jobs-pane--partial { color: $warning; }
+    JobsPane > .jobs-pane--running { color: $accent; }
+    JobsPane > .jobs-pane--queued { color: $text-muted; }
     """
     COMPONENT_CLASSES = {f"jobs-pane--{state.value}" for state in JobState}
 
     # -- messages: from the job listener to the pane (past tense: they report what happened) --
     class JobLogged(Message, bubble=False):
-        """A job wrote one line to its log."""
+        """A job wrote lines to its log (they wait in the pane's inbox: one message for a burst)."""
 
-        def __init__(self, job_id: str, text: str, level: str) -> None:
+        def __init__(self, job_id: str) -> None:
             super().__init__()
-            self.job_id, self.text, self.level = job_id, text, level
+            self.job_id = job_id
 
     class JobProgressed(Message, bubble=False):
         """A job reported progress; a newer one for the same job replaces a queued older one."""
@@ -148,6 +130,8 @@ class JobsPane(Widget):
         self._jobs: dict[str, JobView] = {}
         self._lines: dict[str, deque[tuple[str, str]]] = {}
         self._snapshots: dict[str, Any] = {}
+        self._inbox: dict[str, list[tuple[str, str]]] = {}  # lines logged, not handled yet
+        self._shown: dict[str, tuple[Any, ...]] = {}  # what each widget shows, to skip unchanged updates
         self._selected_id: str | None = None
         self._pending_display: list[tuple[str, str]] = []
         self._flush_scheduled = False
@@ -207,6 +191,8 @@ class JobsPane(Widget):
         job.unsubscribe(self._forward)
         self._lines.pop(job_id, None)
         self._snapshots.pop(job_id, None)
+        self._shown.pop(job_id, None)
+        self._inbox.pop(job_id, None)
         table = self.query_one("#jobs-table", DataTable)
         table.remove_row(job_id)
         if self._selected_id == job_id:
@@ -243,7 +229,11 @@ class JobsPane(Widget):
         if job is None:
             return
         if isinstance(event, LogLine):
-            self.post_message(self.JobLogged(event.job_id, event.text, event.level))
+            # pg_dump --verbose writes lines for every table: one message per burst, not per line.
+            inbox = self._inbox.setdefault(event.job_id, [])
+            inbox.append((event.text, event.level))
+            if len(inbox) == 1:
+                self.post_message(self.JobLogged(event.job_id))
         elif isinstance(event, ProgressUpdated):
             self.post_message(self.JobProgressed(event.job_id, event.progress))
         elif isinstance(event, StateChanged):
@@ -253,21 +243,22 @@ class JobsPane(Widget):
 
     @on(JobLogged)
     def _job_logged(self, message: JobLogged) -> None:
+        lines = self._inbox.pop(message.job_id, [])
         if message.job_id not in self._lines:
             return  # removed from the list meanwhile
-        line = (message.text, message.level)
-        self._lines[message.job_id].append(line)
+        self._lines[message.job_id].extend(lines)
         if message.job_id == self._selected_id:
-            self._pending_display.append(line)
+            self._pending_display.extend(lines[-LOG_LINES_KEPT:])
             if not self._flush_scheduled:
-                # Runs after the messages already queued: one write for a burst of lines.
+                # At most LOG_FLUSH_S apart: one write (one repaint) for a burst of lines.
                 self._flush_scheduled = True
-                self.call_later(self._flush_log)
+                self.set_timer(LOG_FLUSH_S, self._flush_log)
 
     def _flush_log(self) -> None:
         self._flush_scheduled = False
-        lines, self._pending_display = self._pending_display, []
-        self.query_one(JobLog).write_levelled(lines)
+        lines, self._pending_display = self._pending_display[-LOG_LINES_KEPT:], []
+        if lines:
+            self.query_one(JobLog).write_levelled(lines)
 
     @on(JobProgressed)
     def _job_progressed(self, message: JobProgressed) -> None:
@@ -287,28 +278,14 @@ class JobsPane(Widget):
     def _job_finished(self, message: JobFinished) -> None:
         if message.job.id not in self._jobs:
             return
+        self._flush_log()  # its last lines now, not a flush interval later
         self._refresh_job(message.job.id)
         self._update_ticker()
 
     # -- showing -----------------------------------------------------------------------------
     def _row_cells(self, job: JobView) -> list[Text]:
-        view = progress_view(job, self._snapshots.get(job.id), self._tick)
         state_style = self.get_component_rich_style(f"jobs-pane--{job.state.value}", partial=True)
-        elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
-        eta_s = getattr(self._snapshots.get(job.id), "eta_s", None)
-        left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None else ""
-        target = Text(f"{job.database}@{job.server}", no_wrap=True)
-        if self._target_width is not None:
-            target.truncate(self._target_width, overflow="ellipsis")
-        return [
-            Text(job.kind),
-            target,
-            Text(job.state.value, style=state_style),
-            Text(view.cell),
-            Text(view.bytes_text, justify="right"),
-            Text(elapsed, justify="right"),
-            Text(left, justify="right"),
-        ]
+        return row_cells(job, self._snapshots.get(job.id), self._tick, state_style, self._target_width)
 
     def on_resize(self) -> None:
         self._fit_target()
@@ -327,34 +304,51 @@ class JobsPane(Widget):
                 self._refresh_job(job_id)
 
     def _refresh_job(self, job_id: str) -> None:
-        """Bring the job's row (and, when it is selected, the details) up to date."""
+        """Bring the job's row (and, when it is selected, the details) up to date: only the cells
+        that changed are updated, and widths are measured again only when a cell's length changed
+        (a progress update every 250 ms must not cost a relayout)."""
         job = self._jobs[job_id]
         table = self.query_one("#jobs-table", DataTable)
-        for column, cell in zip(COLUMNS, self._row_cells(job), strict=True):
-            table.update_cell(job_id, column, cell, update_width=True)
-        self.call_after_refresh(self._fit_target)  # figures may have grown: measured at the next layout
+        cells = self._row_cells(job)
+        before = self._shown.get(job_id, ())
+        resized = False
+        for index, (column, cell) in enumerate(zip(COLUMNS, cells, strict=True)):
+            old = before[index] if index < len(before) else None
+            if old is None or old != cell:
+                grew = old is None or old.cell_len != cell.cell_len
+                table.update_cell(job_id, column, cell, update_width=grew)
+                resized |= grew
+        self._shown[job_id] = tuple(cells)
+        if resized:
+            self.call_after_refresh(self._fit_target)  # figures may have grown: measured at the next layout
         if job_id == self._selected_id:
             self._show_details(job)
+
+    def _show(self, selector: str, text: str, *, layout: bool = True) -> None:
+        """Update a line of the details only when its text changed (layout=False: a fixed height)."""
+        if self._shown.get(selector) != (text,):
+            self._shown[selector] = (text,)
+            self.query_one(selector, Static).update(text, layout=layout)
 
     def _show_details(self, job: JobView) -> None:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
         title = f"{job.title} — {job.state.value}"
         if view.detail:
             title += f" · {view.detail}"
-        self.query_one("#job-title", Static).update(title)
+        self._show("#job-title", title, layout=False)  # one line high, whatever it says
 
         bar = self.query_one("#job-progress", ProgressBar)
         bar.display = job.state == JobState.RUNNING or job.state in FINISHED_OK
         if job.state == JobState.RUNNING and view.fraction is None:
             bar.update(total=None)
-        elif bar.display:
+        elif bar.display and (bar.total != 100 or abs(bar.progress - 100 * (view.fraction or 0.0)) >= 0.1):
             bar.update(total=100, progress=100 * (view.fraction or 0.0))
 
         result = self.query_one("#job-result", Static)
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         message = job.result.message if job.result is not None else ""
-        result.update(message)
+        self._show("#job-result", message)
         paths = []
         output = job.result.output_path if job.result is not None else None
         # A dump's message already names its archive; a narrow pane need not show it twice.
@@ -362,7 +356,7 @@ class JobsPane(Widget):
             paths.append(f"output: {output}")
         if job.log_path is not None:
             paths.append(f"log: {job.log_path}")
-        self.query_one("#job-paths", Static).update("\n".join(paths))
+        self._show("#job-paths", "\n".join(paths))
 
     def _select(self, job_id: str) -> None:
         if job_id == self._selected_id or job_id not in self._jobs:
