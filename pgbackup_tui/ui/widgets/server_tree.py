@@ -38,9 +38,10 @@ from ..tree_entries import (
 from ..keymap import key_name
 from ..tree_labels import describe_entry
 from ..tree_reload import NodeKey, checks_after_reload, node_key, open_keys
+from .batched_tree import BatchedTree
 
 
-class ServerTree(Tree[NodeEntry]):
+class ServerTree(BatchedTree[NodeEntry]):
     """Servers and what they hold; space checks databases, schemas and tables."""
 
     DEFAULT_CSS = """
@@ -225,9 +226,9 @@ class ServerTree(Tree[NodeEntry]):
         if isinstance(data, (ServerEntry, DatabaseEntry)) and data.status in (IDLE, FAILED):
             self._start_load(node)
         elif isinstance(data, SchemaEntry) and not node.children:
-            for table in data.tables:
-                node.add_leaf(Text(table.name), TableEntry(data.server, data.dbname, table))
-            self._reopen_children(node)
+            # In batches: a schema of 10,000 tables must not freeze the UI (batched_tree.py).
+            self.add_leaves(node, data.tables, lambda table: (table.name, TableEntry(data.server, data.dbname, table)),
+                            then=lambda: self._reopen_children(node))
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeEntry]) -> None:
         self.refresh_bindings()  # "Select" applies to some nodes only
@@ -361,12 +362,7 @@ class ServerTree(Tree[NodeEntry]):
         icon = ""
         if node.allow_expand:
             icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
-        # The room left of the line after its guides and icon: figures give way to the name.
-        depth, parent = 0, node.parent  # the hidden root is the servers' parent: they have no guide
-        while parent is not None and parent is not self.root:
-            depth, parent = depth + 1, parent.parent
-        guides = self.guide_depth * depth
-        width = self.scrollable_content_region.width - guides - len(icon)
+        width = self.label_room(node, icon)  # figures give way to the name
         line = describe_entry(node.data, self._checks, self._part_style)
         label = line.fit(width) if width > 0 else line.plain()
         label.stylize(style)
