@@ -37,6 +37,7 @@ from .verify import compare_rows, count_archive_rows
 
 DRILL_PREFIX = "pgbackup_drill_"
 DRILLABLE = ("custom", "directory", "tar", "plain")
+CANCEL_POLL_S = 0.2  # how soon a drill notices its cancel event
 
 
 def drill_database_name() -> str:
@@ -61,9 +62,14 @@ def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str,
     return found
 
 
+class DrillCancelled(PgBackupError):
+    """The drill was cancelled through its `cancel` event (the scratch database was dropped)."""
+
+
 def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[JobEvent], None] | None = None,
-                 bin_dir: str | None = None) -> Verification:
-    """Restore `entry` into a scratch database on `target`, compare rows, drop it; the result (not recorded here)."""
+                 bin_dir: str | None = None, cancel: threading.Event | None = None) -> Verification:
+    """Restore `entry` into a scratch database on `target`, compare rows, drop it; the result (not recorded here).
+    `cancel`, set from another thread (the TUI drills in a worker), cancels the restore: DrillCancelled."""
     manifest = entry.manifest
     if manifest is None:
         raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
@@ -87,12 +93,14 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     main = threading.current_thread() is threading.main_thread()  # the TUI drills from a worker thread
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None  # SIGTERM acts like Ctrl-C
     try:
-        result = asyncio.run(_run(job, main))
+        result = asyncio.run(_run(job, main, cancel))
         if main:
             signal.signal(signal.SIGTERM, _interrupt)  # asyncio reset it to the default when the job ended
         check.details["restore"] = result.message
         if job.plan.target.bin_dir or bin_dir:
             check.details["bin_dir"] = job.plan.target.bin_dir or bin_dir
+        if result.state == JobState.CANCELLED and cancel is not None and cancel.is_set():
+            raise DrillCancelled(f"the drill of {entry.path.name} was cancelled; its scratch database is dropped")
         if result.state == JobState.CANCELLED:
             raise KeyboardInterrupt
         if result.state == JobState.FAILED:
@@ -120,18 +128,27 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _run(job: RestoreJob, main: bool) -> JobResult:
-    """The restore job in this process; Ctrl-C / SIGTERM cancel it (it drops what it created).
-    From another thread, the caller cancels with job.cancel() (on_event gives it the job's id)."""
+async def _run(job: RestoreJob, main: bool, cancel: threading.Event | None = None) -> JobResult:
+    """The restore job in this process; Ctrl-C / SIGTERM cancel it (it drops what it created), and
+    so does `cancel` once another thread sets it (watched from this loop: job.cancel() is not thread-safe)."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if main else ()
     for sig in signals:
         loop.add_signal_handler(sig, job.cancel)
+    watcher = asyncio.create_task(_watch(cancel, job)) if cancel is not None else None
     try:
         return await job.run()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+async def _watch(cancel: threading.Event, job: RestoreJob) -> None:
+    while not cancel.is_set():
+        await asyncio.sleep(CANCEL_POLL_S)
+    job.cancel()
 
 
 def _drop(target: Target, name: str, check: Verification) -> None:

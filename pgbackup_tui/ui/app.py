@@ -17,7 +17,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from ..core.connect import Target
@@ -27,7 +27,7 @@ from ..core.identifiers import QualifiedName
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
 from .backups_app import BackupsApp
-from .bindings import APP_BINDINGS, action_applies
+from .bindings import APP_BINDINGS, MAIN_SCREEN_ACTIONS, action_applies
 from .commands import PgBackupCommands
 from .inspection import inspect_database, inspect_server
 from .keymap import describe_unknown, key_name, unknown_ids
@@ -47,6 +47,8 @@ from .widgets.schedules_pane import SchedulesPane
 from .widgets.selection_summary import SelectionSummary
 from .widgets.server_tree import ServerTree
 
+
+LIST_TABS = ("backups", "schedules")  # tabs that are a list with keys of its own: shown, the list has focus
 
 class PgBackupApp(BackupsApp):
     """Browse servers, pick tables or databases, run dump and restore jobs."""
@@ -283,7 +285,12 @@ class PgBackupApp(BackupsApp):
         self.show_backups_for(focus, force=True)
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        tabs = self.query_one(TabbedContent)
+        tabs.active = tab
+        if tab in LIST_TABS:  # their keys (v, d, x…) act on the list: no Tab press first
+            lists = tabs.get_pane(tab).query(DataTable)
+            if lists:
+                lists.first().focus()
 
     def action_zoom(self) -> None:
         main = self.query_one("#main")
@@ -307,7 +314,11 @@ class PgBackupApp(BackupsApp):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out (None) what does not apply to the current state."""
         # Before the first screen is up (App.is_mounted is a method that takes a widget, not a flag).
-        if not self.screen_stack or not self.screen.query(ServerTree):
+        if not self.screen_stack:
+            return True
+        if len(self.screen_stack) > 1:  # a dialog on top: the main screen's keys do not apply there
+            return action not in MAIN_SCREEN_ACTIONS
+        if not self.screen.query(ServerTree):
             return True
         tree = self.server_tree
         return action_applies(action, tree.focus_info(), has_selection=tree.selection is not None,

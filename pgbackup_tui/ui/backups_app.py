@@ -17,6 +17,7 @@ Every job runs in its runner, like dumps (ui/jobs_app.py).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual import work
@@ -62,6 +63,7 @@ class BackupsApp(JobsApp):
     def __init__(self) -> None:
         super().__init__()
         self._backups_scope: tuple[str | None, str | None] | None = None
+        self._drills: dict[str, threading.Event] = {}  # path -> its cancel event, while it runs
 
     @property
     def backups_pane(self) -> BackupsPane:
@@ -138,6 +140,11 @@ class BackupsApp(JobsApp):
     def drill(self, row: BackupRow) -> None:
         """Ask which server gets the scratch database (the backup's own by default), then drill."""
         servers = list(self.profiles.targets())
+        running = self._drills.get(str(row.path))
+        if running is not None:  # d again on a backup being drilled: offer to cancel it
+            self.push_screen(ConfirmScreen(f"Cancel the drill of {row.name}?"),
+                             lambda yes: running.set() if yes else None)
+            return
         if row.entry is None or not servers:
             return
         default = self._backups_scope[0] if self._backups_scope else None
@@ -147,23 +154,26 @@ class BackupsApp(JobsApp):
         def chosen(server: str | None) -> None:
             target = self.profiles.target(server) if server else None
             if target is not None:
-                self.notify(f"drilling {row.name} on {server}…", timeout=5)
-                self._drill(str(row.path), target)
+                self.notify(f"drilling {row.name} on {server}… (d again to cancel)", timeout=5)
+                self._drills[str(row.path)] = cancel = threading.Event()
+                self._drill(str(row.path), target, cancel)
 
         self.push_screen(ServerPick("Drill: a test restore", question, servers, default), chosen)
 
     @work(thread=True, exit_on_error=False, group="catalog", description="drill a backup")
-    def _drill(self, path: str, target: Target) -> None:
+    def _drill(self, path: str, target: Target, cancel: threading.Event) -> None:
         name = Path(path).name
         try:
             entry = catalog.entry_for(Path(path), indexed=True)  # a set's member too (not in the scan)
             if entry is None:
                 raise PgBackupError(f"{path}: no longer listed")
-            check = drill_backup(entry, target)
+            check = drill_backup(entry, target, cancel=cancel)
             catalog.record_check(entry, check)
-        except (PgBackupError, OSError) as exc:
+        except (PgBackupError, OSError) as exc:  # DrillCancelled too: said like any other end
             self.post_message(BackupChecked("drill", path, name, None, one_line(exc)))
             return
+        finally:
+            self._drills.pop(path, None)  # dict.pop is atomic: no lock with the UI thread
         self.post_message(BackupChecked("drill", path, name, check))
 
     def on_backup_checked(self, message: BackupChecked) -> None:

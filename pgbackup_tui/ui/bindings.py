@@ -40,6 +40,11 @@ APP_BINDINGS: list[BindingType] = [
             id="app.quit"),
 ]
 
+# The main screen's actions (tree, tabs, jobs): hidden while a dialog is on top (App.check_action).
+# Help and quit stay: they mean the same everywhere.
+MAIN_SCREEN_ACTIONS = frozenset(
+    binding.action.partition("(")[0] for binding in APP_BINDINGS if isinstance(binding, Binding)) - {"quit", "help"}
+
 
 def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profiles: ServerProfiles,
                    selected_job: JobView | None) -> bool | None:

@@ -1,0 +1,86 @@
+"""Leftovers of issue 11's TUI, tested at 80x24 on the real sandbox: `3` gives the Backups list
+the focus (its keys work with no Tab first), the main screen's keys are off while a dialog is on
+top, and a drill can be cancelled (core.drill_backup's cancel event; d again in the Backups tab).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from test_ui_backups import SIZE, dump_shop, named
+from textual.widgets import DataTable
+from uiutil import move_to, open_line, settle, socket_profile, write_config
+
+from pgbackup_tui.core import catalog
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.drill import DRILL_PREFIX, DrillCancelled, drill_backup
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.confirm import ConfirmScreen
+from pgbackup_tui.ui.screens.server_pick import ServerPick
+from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
+
+
+async def test_three_focuses_the_backups_list_and_dialogs_hide_the_main_keys(sandbox, home):
+    await dump_shop(sandbox, schema_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, named("sandbox"))
+        await move_to(pilot, tree, named("shop"))
+        assert app.check_action("backup", ()) is True
+        await pilot.press("3")
+        await settle(pilot)
+        backups_list = app.query_one(BackupsPane).query_one(DataTable)
+        assert app.focused is backups_list
+        await pilot.press("d")  # the list's own key, with no Tab first
+        await pilot.pause()
+        assert isinstance(app.screen, ServerPick)
+        # A dialog on top: the main screen's keys are neither active nor shown in its footer.
+        for action in ("backup", "restore", "show_tab", "cancel_job", "add_server", "zoom"):
+            assert app.check_action(action, ()) is False, action
+        assert app.check_action("quit", ()) is True and app.check_action("help", ()) is True
+        footer_actions = {active.binding.action for active in app.screen.active_bindings.values()}
+        assert not any(action.startswith(("backup", "show_tab", "restore", "zoom")) for action in footer_actions)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.check_action("backup", ()) is not False  # back on the main screen
+
+
+def test_a_drill_is_cancelled_by_its_event_and_drops_its_scratch_database(sandbox, home):
+    import asyncio
+
+    archive = asyncio.run(dump_shop(sandbox, schema_only=True))
+    entry = catalog.entry_for(archive)
+    assert entry is not None
+    cancel = threading.Event()
+    cancel.set()  # watched from the drill's own loop: the restore is cancelled as it starts
+    target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+    with pytest.raises(DrillCancelled, match="cancelled"):
+        drill_backup(entry, target, cancel=cancel)
+    left = sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname LIKE '{DRILL_PREFIX}%'").strip()
+    assert left == "0"
+
+
+async def test_d_again_on_a_backup_being_drilled_offers_to_cancel_it(sandbox, home):
+    archive = await dump_shop(sandbox, schema_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, named("sandbox"))
+        await move_to(pilot, tree, named("shop"))
+        await pilot.press("3")
+        await settle(pilot)
+        cancel = threading.Event()
+        app._drills[str(archive)] = cancel  # as while a drill of it runs (the worker removes it at its end)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert cancel.is_set()
