@@ -23,7 +23,8 @@ from ..core.defaults import (
     supports,
     usable_cores,
 )
-from ..core.errors import UsageError
+from ..core.connect import Target, connect
+from ..core.errors import PgBackupError, UsageError
 from ..core.identifiers import QualifiedName
 from ..core.pgtools import ClientTools
 
@@ -53,10 +54,18 @@ class Choices:
         return self.presets["fast"].compress
 
 
-def resolve_choices(tools: ClientTools, conn: psycopg.Connection | None) -> Choices:
-    """Blocking (pg_dump probes, one query): the presets, the methods, the parallel default."""
+def server_free_connections(target: Target, dbname: str) -> int | None:
+    """The server's free connections, or None when it cannot be asked now (the job asks again)."""
+    try:
+        with connect(target, dbname) as conn:
+            return free_connections(conn)
+    except (PgBackupError, psycopg.Error):
+        return None
+
+
+def resolve_choices(tools: ClientTools, free: int | None) -> Choices:
+    """Blocking (pg_dump probes): the presets, the methods, the parallel default for `free` connections."""
     methods = frozenset({"gzip", "none"} | {method for method in PROBED_METHODS if supports(tools, method)})
-    free = free_connections(conn) if conn is not None else None
     return Choices({preset.name: preset for preset in presets(tools)}, methods, parallel_jobs(usable_cores(), free))
 
 

@@ -55,6 +55,7 @@ from ..dump_choices import (
     read_compress,
     read_jobs,
     resolve_choices,
+    server_free_connections,
 )
 from ..widgets.option_box import OptionBox
 
@@ -222,10 +223,10 @@ class BackupDialog(PlanDialog[DumpPlan]):
         try:
             tools = find_client_tools(self.server_major, self.target.bin_dir, label=f"server '{self.target.label}'")
             exclude: tuple[QualifiedName | str, ...] = ()  # names, or patterns covering many (core/exclusion.py)
-            with connect(self.target, self.dbname) as conn:
-                if self.tables:
+            if self.tables:
+                with connect(self.target, self.dbname) as conn:
                     exclude = tuple(resolve_selection(conn, list(self.tables), self.dbname).exclude)
-                choices = resolve_choices(tools, conn)
+            choices = resolve_choices(tools, server_free_connections(self.target, self.dbname))
         except PgBackupError as exc:
             self.post_message(self.CommandFailed(str(exc)))
             return
@@ -321,7 +322,8 @@ class BackupDialog(PlanDialog[DumpPlan]):
         preset = self.query_one("#preset", Select)
         if preset.value != CUSTOM and matching_choice(self._fields(), self._choices) != preset.value:
             preset.value = CUSTOM
-        self.query_one("#preset-effect", Static).update(effect_text(str(preset.value), self._choices))
+        effect = effect_text(str(preset.value), self._choices) if self._resolve_error is None else ""
+        self.query_one("#preset-effect", Static).update(effect)
 
     # -- keeping the form consistent -------------------------------------------------------------
     @on(Select.Changed, "#format")
