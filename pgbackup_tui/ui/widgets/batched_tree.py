@@ -24,12 +24,23 @@ BATCH = 400  # children added per turn of the event loop (about 10 ms of work)
 class BatchedTree(Tree[DataT], Generic[DataT]):
     """A Tree whose labels fit `label_room` and whose big child lists arrive in batches."""
 
+    _room: int | None = None  # the content width, read once per rebuild (not once per line)
+
     def label_room(self, node: TreeNode[DataT], icon: str = "") -> int:
         """Cells a label may take on its line: the width left of the guides and the icon."""
         depth, parent = 0, node.parent  # the hidden root's children have no guide
         while parent is not None and parent is not self.root:
             depth, parent = depth + 1, parent.parent
-        return self.scrollable_content_region.width - self.guide_depth * depth - len(icon)
+        width = self._room if self._room is not None else self.scrollable_content_region.width
+        return width - self.guide_depth * depth - len(icon)
+
+    def _build(self) -> None:
+        # Tree's own rebuild of its lines, which measures every label: the width is read once.
+        self._room = self.scrollable_content_region.width
+        try:
+            super()._build()
+        finally:
+            self._room = None
 
     def get_label_width(self, node: TreeNode[DataT]) -> int:
         # Called for every line on every rebuild: the name's length, capped at the room a

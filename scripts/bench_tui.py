@@ -1,0 +1,160 @@
+"""What the TUI itself costs: CPU while a dump runs, memory after many dumps, the longest frame gap
+when a big schema opens. Run by hand; prints figures (not a test).
+
+    .venv/bin/python scripts/bench_tui.py [--tables 10000] [--dumps 10] [--bin-dir DIR]
+
+Builds a throwaway cluster (core/sandbox.py) with a database `many` of --tables small tables (20
+rows each, all in `public`), points an isolated PGBACKUP_TUI_HOME at it and runs the real app
+headless (App.run_test at 120x40: layout and compositing run as on a terminal, only the bytes are
+not written). Then:
+
+  - frame gaps: a 10 ms timer on the app records the intervals between its ticks while the user
+    opens the server, the database and the schema `public` with the keys (the longest interval is
+    the longest the event loop did not answer: a frozen frame);
+  - CPU: dumps of `many` are started as the dialog would start them (app.start_plan: in a runner
+    of their own, the Jobs tab shown with the job selected); this process's user+system time
+    (/proc/self/stat) over the wall time while each one runs, i.e. the TUI only (pg_dump and the
+    runner are other processes);
+  - memory: RSS (/proc/self/status) before the first dump and after each one, after gc.collect().
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # uiutil: the Pilot tests' key helpers
+
+from pgbackup_tui.core.paths import HOME_ENV  # noqa: E402
+from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
+
+BUILD_SQL = """
+DO $$ BEGIN FOR i IN 1..{tables} LOOP
+  EXECUTE format('CREATE TABLE public.t_%s (id int PRIMARY KEY, note text)', lpad(i::text, 5, '0'));
+  EXECUTE format('INSERT INTO public.t_%s SELECT g, md5(g::text) FROM generate_series(1, 20) g', lpad(i::text, 5, '0'));
+  IF i % 500 = 0 THEN COMMIT; END IF;
+END LOOP; END $$;
+"""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+GAP_TIMER_S = 0.01
+
+
+def cpu_seconds() -> float:
+    """This process's user + system CPU time (fields 14 and 15 of /proc/self/stat)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb() -> float:
+    """This process's resident set, in MB (VmRSS of /proc/self/status)."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
+    # Imported here: PGBACKUP_TUI_HOME must be set before the app reads its config.
+    from uiutil import move_to, node_text, settle, socket_profile, write_config
+
+    from pgbackup_tui.core.plans import DumpPlan
+    from pgbackup_tui.ui.app import PgBackupApp
+    from pgbackup_tui.ui.widgets.server_tree import ServerTree
+
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    figures: dict[str, object] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await move_to(pilot, tree, lambda text: text.startswith("sandbox"))
+        await pilot.press("enter")
+        await settle(pilot)
+        await move_to(pilot, tree, lambda text: " many " in f" {text} ")
+        await pilot.press("enter")
+        await settle(pilot)
+
+        ticks: list[float] = []
+        timer = app.set_interval(GAP_TIMER_S, lambda: ticks.append(time.perf_counter()))
+        await move_to(pilot, tree, lambda text: " public " in f" {text} ")
+        await settle(pilot)  # the cursor's move (details, backups) is not the schema's opening
+        await asyncio.sleep(0.5)
+        started = time.perf_counter()
+        await pilot.press("enter")
+        await asyncio.sleep(2.0)
+        timer.stop()
+        ticks = [tick for tick in ticks if tick >= started - GAP_TIMER_S]
+        gaps = [later - earlier for earlier, later in zip(ticks, ticks[1:], strict=False)]
+        figures["max_frame_gap_ms"] = 1000 * max(gaps, default=float("nan"))
+        await pilot.press("down")  # onto the first table: the cursor in a list of 10,000
+        await settle(pilot)
+        shown = sum(1 for line in range(tree.last_line + 1)
+                    if (node := tree.get_node_at_line(line)) is not None and " t_" in node_text(tree, node))
+        figures["tables_shown"] = shown
+        await pilot.press("home")
+        await pilot.press("2")  # the Jobs tab, where the progress shows
+
+        target = app.profiles.target("sandbox")
+        assert target is not None
+        figures["rss_start_mb"] = rss_mb()
+        cpu_shares, rss, durations = [], [], []
+        for number in range(args.dumps):
+            known = len(app.jobs)
+            app.start_plan("dump", DumpPlan(target=target, dbname="many"), f"bench dump {number + 1}")
+            while len(app.jobs) == known:
+                await asyncio.sleep(0.05)
+            job = app.jobs[-1]
+            wall0, cpu0 = time.perf_counter(), cpu_seconds()
+            while not job.state.is_final:
+                await asyncio.sleep(0.05)
+            wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+            await settle(pilot)
+            cpu_shares.append(100 * cpu / wall)
+            durations.append(wall)
+            rss.append(rss_mb())
+            print(f"  dump {number + 1}: {job.state.value} in {wall:.1f} s, TUI CPU {100 * cpu / wall:.1f} % "
+                  f"of a core, RSS {rss[-1]:.0f} MB", flush=True)
+        figures["cpu_percent_median"] = statistics.median(cpu_shares)
+        figures["cpu_percent_max"] = max(cpu_shares)
+        figures["dump_s_median"] = statistics.median(durations)
+        figures["rss_after_mb"] = rss[-1]
+        figures["rss_per_dump_mb"] = (rss[-1] - rss[0]) / max(1, len(rss) - 1)
+        await app.workers.wait_for_complete()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=10_000)
+    parser.add_argument("--dumps", type=int, default=10)
+    parser.add_argument("--bin-dir", type=Path, default=None, help="a PostgreSQL bin dir for the sandbox")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-tui-") as home:
+        os.environ[HOME_ENV] = home
+        with Sandbox(bin_dir=args.bin_dir) as sandbox:
+            sandbox.create_database("many")
+            print(f"building {args.tables} tables…", flush=True)
+            sandbox.psql(BUILD_SQL.format(tables=args.tables), "many", timeout=1800)
+            sandbox.psql("VACUUM ANALYZE", "many", timeout=1800)
+            figures = asyncio.run(run(args, sandbox))
+    print(f"\nPostgreSQL {sandbox.major}, {args.tables} tables, {args.dumps} dumps, {os.cpu_count()} cores")
+    print(f"opening schema public: longest frame gap {figures['max_frame_gap_ms']:.0f} ms "
+          f"({figures['tables_shown']} table lines in the tree)")
+    print(f"TUI CPU while a dump runs (Jobs tab): median {figures['cpu_percent_median']:.1f} %, "
+          f"max {figures['cpu_percent_max']:.1f} % of a core (dump {figures['dump_s_median']:.1f} s)")
+    print(f"RSS: {figures['rss_start_mb']:.0f} MB before the dumps, {figures['rss_after_mb']:.0f} MB after "
+          f"{args.dumps}, {figures['rss_per_dump_mb']:+.1f} MB per finished dump after the first")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
