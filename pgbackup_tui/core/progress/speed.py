@@ -138,10 +138,12 @@ class SpeedLedger:
                     self.bank(item, now, item.fraction)
         memory = self.memory(now)
         seen = {key: evidence.read(now, memory) for key, evidence in self._classes.items()}
-        # A step nobody measures that runs past its prior shows the machine is at least that slow.
+        # A large step nobody measures that runs past its prior shows the machine is at least that
+        # slow (a small one's overrun is round trips and scheduling: a 20 ms step taking 0.3 s is no
+        # sign that the next pass over gigabytes will take 15 times its prior).
         floor = max(((now - item.started_at) / item.cost_s for item in running
                     if not item.measured and not item.info.get("no_evidence") and item.started_at is not None
-                    and item.cost_s > 0 and now - item.started_at > item.cost_s), default=0.0)
+                    and item.cost_s >= SMALL_ITEM_S and now - item.started_at > item.cost_s), default=0.0)
         data_seen = [seen.get(("data", size), (0.0, 0.0)) for size in SIZES]
         data = blend(max(floor, blend(1.0, *self._machine)), sum(s for s, _ in data_seen), sum(w for _, w in data_seen))
         machine = max(floor, blend(min(1.0, data), *self._machine))  # a slow data phase may be the link
