@@ -1,22 +1,14 @@
-"""The progress model: work items with prior costs, this machine's speed, the time left.
+"""The progress model: work items with prior costs, this job's speed, the time left (the page in
+__init__.py says how they make the percentage and the ETA).
 
-A job is a list of work items in phases (preparing, schema, data, indexes, finishing): a table's
-data, an index, "pg_dump reads the catalog", "the archive is read through once". Each item has a
-prior cost in seconds, from its size and constants measured on a small 2-core machine
-(dump.py, restore_plan.py). While the job runs, items start and finish (pg_dump's
-and pg_restore's --verbose lines) and running items report a measured fraction (tuples from
-pg_stat_progress_copy over the expected rows, pg_stat_progress_create_index, an archive's read
-position); an item nobody can observe advances with the clock, up to 90 %.
-
-How fast this machine really is, the speed factor k per phase and item size (seconds per prior
-second), is learnt from the work already seen (speed.py). The remaining time R = the
-waits foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs, for data and
-indexes, the largest of: the longest item, a big table's data plus its indexes (they wait for
-it), sum / jobs, and running items at their own pace -- is smoothed into the ETA (time constant
-1 s, shorter for short jobs), and the percentage is elapsed / (elapsed + ETA): when the ETA is
-right, the bar moves linearly in time, whatever the sizes. The percentage never goes back, stays
-at or below 99 while the job runs and is exactly 100 when it succeeded (done_snapshot). No ETA
-is shown before 5 % and 1 s.
+Items start and finish (pg_dump's and pg_restore's --verbose lines, the trackers' own steps);
+running ones report a measured fraction, and one nobody can observe advances with the clock, up
+to 90 %. The speed factor k per pace class comes from speed.py. The remaining time R = the waits
+foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs, for data and indexes,
+the largest of: the longest item, a big table's data plus its indexes (they wait for it), sum /
+jobs, and running items at their own pace -- is smoothed into the ETA, and the percentage is
+elapsed / (elapsed + ETA), never going back, at most 99 while the job runs and exactly 100 when
+it succeeded (done_snapshot). No ETA is shown before 5 % and 1 s.
 
 This module is pure (no I/O, no clock of its own): callers pass `now` (time.monotonic()).
 """
