@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 
-from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PgBackupError
+from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
 from .core.plans import FORMATS
 
 
@@ -214,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`| head`): not an error of ours; keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a file we could not read or write (permissions, a read-only place, a full disk)
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"pgbackup-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -128,7 +128,7 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
     if pointless:
         raise UsageError(f"{pointless[0]} does not apply to {archive.name}: a pg_dumpall file or a cluster set "
                          "restores the databases it names (a set: pick some with --only-db)")
-    plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db), jobs=args.jobs,
+    plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db), jobs=args.jobs or 1,
                               skip_globals=args.skip_globals)
     plan.validate()
     return ClusterRestoreJob(replace(plan, target=with_prompted_password(target)))

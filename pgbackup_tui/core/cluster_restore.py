@@ -164,6 +164,7 @@ class ClusterRestoreJob(Job):
                 job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
                                              dbname=name, create=name not in existing))
                 self._members.append(job)
+                self.forward_owned(job)
                 progress.start(name)
                 self.log(f"restoring database {name} (job {job.id}, log in its own file)")
                 result = await job.run()
@@ -175,13 +176,17 @@ class ClusterRestoreJob(Job):
         self.check_cancelled()
         lines = [{"database": m["database"], "state": r.state.value if r else "not started",
                   "message": r.message if r else ""} for m, r in zip(members, results, strict=True)]
-        failed = [line for line in lines if line["state"] not in ("succeeded",)]
+        failed = [line for line in lines if line["state"] not in ("succeeded", "partial")]
         if failed:
             raise JobFailed(self._message(
                 f"{len(failed)} of {len(lines)} database(s) did not restore: "
                 + "; ".join(f"{f['database']}: {f['message'] or f['state']}" for f in failed[:3])))
-        return Outcome(message=self._message(f"restored {len(lines)} database(s) of {plan.archive.name} onto "
-                                             f"{plan.target.label}"),
+        # A member whose pg_restore ignored errors is kept, as a single restore's would be: exit 3.
+        partial = [line for line in lines if line["state"] == "partial"]
+        lead = f"restored {len(lines)} database(s) of {plan.archive.name} onto {plan.target.label}"
+        if partial:
+            lead += f"; {len(partial)} with errors ignored by pg_restore: {', '.join(p['database'] for p in partial)}"
+        return Outcome(message=self._message(lead), errors_ignored=len(partial),
                        details={"members": lines, "kept_roles": self.kept_roles})
 
     def _existing_databases(self) -> set[str]:

@@ -251,8 +251,8 @@ class DumpJob(Job):
     def _own_path(self, path: Path) -> None:
         """`path` is ours until the job succeeds: on record (durably, in the runner) and removed on failure."""
         top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
+        self._owned_paths.append(path)  # first: if recording it fails (a full disk), cleanup still removes it
         self.own("path", path, stop_at=top)
-        self._owned_paths.append(path)
 
     def _claim(self, path: Path, *, directory: bool) -> None:
         """Create a work file ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""

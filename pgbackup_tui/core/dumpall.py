@@ -169,6 +169,7 @@ class DumpallJob(Job):
                                           compress=plan.compress, output=folder / names[database]))
                 member.index_output = False
                 self._members.append(member)
+                self.forward_owned(member)
                 progress.start(database)
                 self.log(f"dumping database {database} (job {member.id}, log in its own file)")
                 result = await member.run()

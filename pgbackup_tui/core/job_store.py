@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -96,7 +97,8 @@ def plan_from_json(kind: str, data: dict[str, Any], password: str | None = None)
 
 def write_json(path: Path, data: dict[str, Any], *, durable: bool = False) -> None:
     """Atomically replace `path` (0600). `durable`: fsync first (what must survive a crash)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per call: a runner's jobs may write from several threads (a cluster set's members).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

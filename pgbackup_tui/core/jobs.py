@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import signal
@@ -221,6 +222,15 @@ class Job:
         """Say, before creating it, that this job creates `value` and must undo it unless it finishes."""
         self.emit(Owned(self.id, kind, str(value), True, str(stop_at) if stop_at else None))
 
+    def forward_owned(self, child: Job) -> None:
+        """A job run inside this one (a member of a cluster set): what it owns goes on this job's
+        record too, so that a dead runner's recovery finds the member's database and files."""
+        def forward(event: JobEvent) -> None:
+            if isinstance(event, Owned):
+                self.emit(dataclasses.replace(event, job_id=self.id))
+
+        child.subscribe(forward)
+
     def release(self, kind: str, value: str | Path) -> None:
         """`value` is no longer ours to undo (renamed into place, kept, or already undone)."""
         self.emit(Owned(self.id, kind, str(value), False))
@@ -282,6 +292,9 @@ class Job:
             await process.wait()
             self._process = None
             raise
+        if self._cancel_requested and process.returncode is None:  # cancelled while the child was starting
+            self._signal_group(process, signal.SIGINT)
+            self._escalation = asyncio.ensure_future(self._escalate(process))
         assert process.stderr is not None
         feeder = asyncio.ensure_future(feed_stdin(process, stdin_chunks)) if stdin_chunks is not None else None
         try:

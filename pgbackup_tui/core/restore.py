@@ -89,10 +89,16 @@ class RestoreJob(RestoreArchiveJob):
         into = plan.dbname
         if mode in ("create", "replace"):
             into = plan.dbname if mode == "create" else scratch_database_name("new")
-            self._created_database = into  # before CREATE: a cancel from here on drops it
             self.own("database", into)  # on record before it exists: a runner that dies leaves no database
-            self._maker = await self.in_thread(create_database, plan.target, self._maintenance_db(), into, script,
-                                               self.log)
+            try:
+                self._maker = await asyncio.to_thread(create_database, plan.target, self._maintenance_db(), into,
+                                                      script, self.log)
+            except (PgBackupError, psycopg.Error):
+                # No CREATE happened (the name may have been taken meanwhile): not ours to drop.
+                self.release("database", into)
+                raise
+            self._created_database = into  # ours now: a failure or a cancel from here on drops it
+            self.check_cancelled()
         if self._timescale is None:
             await self._run_restore(check, replace(plan, dbname=into), list_file)
         else:  # pre_restore, one pg_restore job, post_restore (also after a failure)
@@ -186,7 +192,8 @@ class RestoreJob(RestoreArchiveJob):
         old = scratch_database_name("old")
         if not plan.keep_old:
             self.own("database", old)  # a runner that dies right after the swap still drops it later
-        await self.in_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
+        # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
+        await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
         self._created_database = None
         self.release("database", restored)
         self.log(f"'{plan.dbname}' is now the restored database; the previous one is '{old}'")

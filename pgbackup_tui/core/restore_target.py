@@ -33,7 +33,11 @@ def create_database(target: Target, maintenance_db: str, name: str, sql: bytes |
     script = parse_database_script(sql, name) if sql is not None else None
     with connect(target, maintenance_db) as conn:
         if script is None or script.create is None:
-            conn.execute(f"CREATE DATABASE {always_quote(name)} TEMPLATE template0")
+            try:
+                conn.execute(f"CREATE DATABASE {always_quote(name)} TEMPLATE template0")
+            except psycopg.errors.DuplicateDatabase:
+                raise TargetError(f"database '{name}' already exists (created since the restore checked); "
+                                  "nothing was restored") from None
             log(f"created database '{name}' with the server's defaults")
             return None
         maker = DatabaseMaker(script)

@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict
@@ -91,15 +92,17 @@ class StateWriter:
         self.state.update(runner_pid=os.getpid(), owned=list(self.state.get("owned") or []))
         self._last_progress_write = 0.0
         self.broken: OSError | None = None
+        self._lock = threading.RLock()
 
     def write(self, *, durable: bool = False) -> JobFailed | None:
         """Write state.json; on failure stop the job (a job whose state cannot be kept is not safe
         to run) and return the reason."""
         job = self.job
-        self.state.update(state=job.state.value, title=job.title, started_at=job.started_at,
-                          finished_at=job.finished_at, log_path=str(job.log_path) if job.log_path else None)
         try:
-            job_store.write_json(self.folder / job_store.STATE, self.state, durable=durable)
+            with self._lock:  # events may come from the job's threads (a set's members record what they own)
+                self.state.update(state=job.state.value, title=job.title, started_at=job.started_at,
+                                  finished_at=job.finished_at, log_path=str(job.log_path) if job.log_path else None)
+                job_store.write_json(self.folder / job_store.STATE, self.state, durable=durable)
         except OSError as exc:
             full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
             error = JobFailed(f"cannot write the job's state under {self.folder}: {exc.strerror}{full}; "
@@ -134,10 +137,11 @@ class StateWriter:
         item = {"kind": event.kind, "value": event.value}
         if event.stop_at:
             item["stop_at"] = event.stop_at
-        owned = [i for i in self.state["owned"] if (i.get("kind"), i.get("value")) != (event.kind, event.value)]
-        if event.held:
-            owned.append(item)
-        self.state["owned"] = owned
+        with self._lock:
+            owned = [i for i in self.state["owned"] if (i.get("kind"), i.get("value")) != (event.kind, event.value)]
+            if event.held:
+                owned.append(item)
+            self.state["owned"] = owned
         # Synced before the job creates the thing: a runner killed right after still has it on record.
         error = self.write(durable=True)
         if error is not None and event.held:
