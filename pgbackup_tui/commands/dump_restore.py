@@ -128,8 +128,10 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
     if pointless:
         raise UsageError(f"{pointless[0]} does not apply to {archive.name}: a pg_dumpall file or a cluster set "
                          "restores the databases it names (a set: pick some with --only-db)")
-    plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db), jobs=args.jobs or 1,
-                              skip_globals=args.skip_globals)
+    # restore's --jobs has no default (one database picks its own); a set restores one database at a time,
+    # and an explicit --jobs 0 is refused by validate(), not taken as that default.
+    plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db),
+                              jobs=1 if args.jobs is None else args.jobs, skip_globals=args.skip_globals)
     plan.validate()
     return ClusterRestoreJob(replace(plan, target=with_prompted_password(target)))
 
