@@ -180,7 +180,7 @@ def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_
 def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, target_db, tmp_path):
     from timescale_standin import StandIn
 
-    standin = StandIn([sandbox.bin_dir])
+    standin = StandIn([sandbox])
     standin.install()
     try:
         sandbox.psql("CREATE EXTENSION timescaledb;"

@@ -39,9 +39,16 @@ def table_locked(sandbox: Sandbox, table: str = "public.events") -> Iterator[Non
         conn.rollback()
 
 
+def _as_from_a_terminal() -> None:
+    # A command typed in a terminal dies of SIGHUP. Under `nohup make test` the ignored SIGHUP is
+    # inherited through exec, and the CLI would then (rightly) outlive a hang-up these tests send.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "pgbackup_tui", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ),
+                            preexec_fn=_as_from_a_terminal)
 
 
 def jobs_json(home: Path) -> list[dict]:

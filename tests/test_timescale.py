@@ -26,7 +26,7 @@ METRICS_ROWS = 500
 
 @pytest.fixture(scope="module")
 def standin(sandbox: Sandbox, other_sandbox: Sandbox) -> Iterator[StandIn]:
-    installed = StandIn([sandbox.bin_dir, other_sandbox.bin_dir])
+    installed = StandIn([sandbox, other_sandbox])
     installed.install()
     try:
         yield installed

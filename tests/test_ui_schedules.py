@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from pgbackup_tui.core.config import ServerProfile, load_config, save_config
 from pgbackup_tui.core.schedules import Schedule
@@ -96,6 +96,10 @@ async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, mo
             assert isinstance(app.screen, ScheduleForm)  # refused, the reason shown in the form
             assert "minute" in str(form.query_one("#schedule-form-result", Static).render())
             form.query_one("#schedule-cron", Input).value = "0 3 1 1 *"
+            # A Button ignores clicks during its press animation (class -active, 0.2 s): a second
+            # click sooner is lost (the test then timed out, depending on the machine's speed).
+            save = form.query_one("#schedule-form-save", Button)
+            await wait_until(lambda: not save.has_class("-active"))
             await pilot.click("#schedule-form-save")
             await wait_until(lambda: not isinstance(app.screen, ScheduleForm))
             saved = load_config().schedules["tui"]

@@ -22,6 +22,7 @@ from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core import jobs as jobs_module
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.quit_confirm import QuitScreen
 from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
@@ -31,6 +32,10 @@ from uiutil import write_config
 
 SIZE = (80, 24)
 FIXED_HOME = Path("/tmp/pgbackup-tui-snapshot-home")  # its path is on screen in the config error
+# The major of the fake client tools the backup dialog is shown with: the installed ones differ
+# between machines (Debian's 15 at /usr/lib/postgresql, or the wheels' 17 and 18 in the venv) in
+# their path and in the compression methods they have, both on screen.
+FAKE_CLIENT_MAJOR = 15
 
 
 @pytest.fixture
@@ -47,6 +52,17 @@ def failing_servers() -> None:
         ServerProfile(name="prod-eu", host="127.0.0.1", port=1, user="postgres"),
         ServerProfile(name="staging", host="/nonexistent/pgbackup-socket", port=5432, user="app", dbname="shop"),
     )
+
+
+def fake_client_dir(folder: Path, major: int) -> Path:
+    """A bin dir of client tools that only answer --version (as `major`.0). The dialog runs nothing
+    else before 16: lz4 and zstd are known absent below it without asking pg_dump."""
+    folder.mkdir(parents=True)
+    for tool in ("pg_dump", "pg_restore", "pg_dumpall", "psql"):
+        script = folder / tool
+        script.write_text(f"#!/bin/sh\necho '{tool} (PostgreSQL) {major}.0'\n")
+        script.chmod(0o755)
+    return folder
 
 
 async def settled(pilot: Pilot) -> None:
@@ -101,12 +117,14 @@ class DialogHost(App[None]):
         self.push_screen(self.dialog)
 
 
-def test_backup_dialog_shows_the_exact_command(snap_compare, fixed_home):
+def test_backup_dialog_shows_the_exact_command(snap_compare, fixed_home, monkeypatch):
     """A whole-database backup of `shop` on a named server: options and the exact pg_dump command
     (no password in it). The server is never contacted for a whole database, so the picture does
-    not depend on one; the file name's timestamp is fixed."""
+    not depend on one; the file name's timestamp is fixed, and so are the client tools (fakes at a
+    fixed path, the only ones the dialog may pick)."""
+    monkeypatch.setenv(CLIENT_DIRS_ENV, str(fake_client_dir(fixed_home / "bin", FAKE_CLIENT_MAJOR)))
     target = target_from_dsn("host=db1.example port=5432 user=app", label="prod").with_password("s3cret")
-    dialog = BackupDialog(target, 15, "shop", stamp="20260101T000000Z")
+    dialog = BackupDialog(target, FAKE_CLIENT_MAJOR, "shop", stamp="20260101T000000Z")
 
     async def run_before(pilot: Pilot) -> None:
         await settled(pilot)

@@ -3,16 +3,18 @@
 TimescaleDB is not packaged for these machines. The stand-in is an SQL-only extension named
 `timescaledb` with the real function and view names (see the script's header), so that a dump
 and a restore take the code path of a real TimescaleDB database. It goes into the `extension`
-folder under `pg_config --sharedir` of each server install the tests use (Debian's under
-/usr/share/postgresql/N, a wheel's inside site-packages: writable as root) and is removed again
-afterwards. Only files it wrote are removed; a real TimescaleDB found there is never touched.
+folder of the share dir each running sandbox server reports (Debian's /usr/share/postgresql/N; a
+wheel's inside site-packages, or inside the world-readable copy the server runs from when the
+venv is private, which `pg_config --sharedir` of the venv's bin dir would miss: writable as root)
+and is removed again afterwards. Only files it wrote are removed; a real TimescaleDB found there is never touched.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+
+from pgbackup_tui.core.sandbox import Sandbox
 
 SCRIPT = Path(__file__).with_name("timescaledb.sql")
 MARKER = "pgbackup-tui test stand-in"
@@ -20,18 +22,17 @@ DUMPED_VERSION = "2.19.3"  # what the source databases are created with
 OTHER_VERSION = "2.20.0"  # a version the source was not dumped with
 
 
-def extension_dir(bin_dir: Path) -> Path:
-    """The server install's extension folder (its pg_config knows where its share dir is)."""
-    sharedir = subprocess.run([str(bin_dir / "pg_config"), "--sharedir"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+def extension_dir(cluster: Sandbox) -> Path:
+    """The extension folder the running server reads (its own pg_config view)."""
+    sharedir = cluster.psql("SELECT setting FROM pg_config WHERE name = 'SHAREDIR';").strip()
     return Path(sharedir) / "extension"
 
 
 class StandIn:
-    """The stand-in in the extension dirs of some server installs."""
+    """The stand-in in the extension dirs of some running servers."""
 
-    def __init__(self, bin_dirs: Iterable[Path]) -> None:
-        self.folders = sorted({extension_dir(b) for b in bin_dirs})
+    def __init__(self, clusters: Iterable[Sandbox]) -> None:
+        self.folders = sorted({extension_dir(c) for c in clusters})
         for folder in self.folders:
             control = folder / "timescaledb.control"
             if control.exists() and MARKER not in control.read_text():
