@@ -128,11 +128,7 @@ class ClusterRestoreDialog(PlanDialog[ClusterRestorePlan]):
         plan = self.build_plan()
         problem = self._problem(plan)
         self.query_one("#cluster-summary", Static).update(self._summary(plan))
-        error = self.query_one("#cluster-error", Static)
-        error.update(problem or "")
-        error.display = problem is not None
-        self.query_one("#cluster-start", Button).disabled = problem is not None
-        self.refresh_bindings()
+        self.show_problem(problem, "cluster")
 
     @property
     def can_start(self) -> bool:

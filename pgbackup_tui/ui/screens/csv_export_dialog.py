@@ -99,11 +99,7 @@ class CsvExportDialog(PlanDialog[CsvExportPlan]):
 
     def _refresh(self) -> None:
         problem = self._problem()
-        error = self.query_one("#csv-export-error", Static)
-        error.update(problem or "")
-        error.display = problem is not None
-        self.query_one("#csv-export-start", Button).disabled = problem is not None
-        self.refresh_bindings()
+        self.show_problem(problem, "csv-export")
 
     @property
     def can_start(self) -> bool:

@@ -105,11 +105,7 @@ class CsvImportDialog(PlanDialog[CsvImportPlan]):
 
     def _refresh(self) -> None:
         problem = self._problem(self.build_plan())
-        error = self.query_one("#csv-import-error", Static)
-        error.update(problem or "")
-        error.display = problem is not None
-        self.query_one("#csv-import-start", Button).disabled = problem is not None
-        self.refresh_bindings()
+        self.show_problem(problem, "csv-import")
 
     @property
     def can_start(self) -> bool:

@@ -125,11 +125,7 @@ class DumpallDialog(PlanDialog[DumpallPlan]):
         plan = self.build_plan()
         problem = self._problem(plan)
         self.query_one("#dumpall-summary", Static).update(describe_dumpall(plan))
-        error = self.query_one("#dumpall-error", Static)
-        error.update(problem or "")
-        error.display = problem is not None
-        self.query_one("#dumpall-start", Button).disabled = problem is not None
-        self.refresh_bindings()
+        self.show_problem(problem, "dumpall")
 
     @property
     def can_start(self) -> bool:

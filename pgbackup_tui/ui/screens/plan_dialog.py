@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from textual import on
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Select
+from textual.widgets import Button, Input, Select, Static
 
 PlanT = TypeVar("PlanT")
 
@@ -27,6 +27,15 @@ class PlanDialog(ModalScreen[PlanT | None], Generic[PlanT]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def show_problem(self, problem: str | None, prefix: str) -> None:
+        """Say in `#PREFIX-error` why Start is off (the line is hidden when nothing is wrong), and
+        enable `#PREFIX-start` only then."""
+        error = self.query_one(f"#{prefix}-error", Static)
+        error.update(problem or "")
+        error.display = problem is not None
+        self.query_one(f"#{prefix}-start", Button).disabled = problem is not None
+        self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "start":
