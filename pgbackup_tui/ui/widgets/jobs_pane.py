@@ -280,6 +280,7 @@ class JobsPane(Widget):
             return
         self._flush_log()  # its last lines now, not a flush interval later
         self._refresh_job(message.job.id)
+        self._fit_target()  # its final figures, at once: a finished job's row always looks the same
         self._update_ticker()
 
     # -- showing -----------------------------------------------------------------------------
@@ -293,7 +294,15 @@ class JobsPane(Widget):
     def _fit_target(self) -> None:
         """Give the target column what the figures leave, so that no figure is pushed out of sight."""
         table = self.query_one("#jobs-table", DataTable)
-        figures = sum(column.get_render_width(table) for key, column in table.columns.items() if key.value != "target")
+        # From what the rows show now (our own record of each row's cells), not the table's measured
+        # widths, which lag behind an update by a refresh: the same rows always give the same layout.
+        rows = [cells for job_id, cells in self._shown.items() if job_id in self._jobs]
+        figures = 0
+        for index, name in enumerate(COLUMNS):
+            if name != "target":
+                column = table.columns[ColumnKey(name)]
+                widest = max([column.label.cell_len, *(row[index].cell_len for row in rows if index < len(row))])
+                figures += widest + 2 * table.cell_padding
         room = self.size.width - table.styles.scrollbar_size_vertical - 2 * table.cell_padding
         width = max(MIN_TARGET, room - figures)
         if width != self._target_width:
