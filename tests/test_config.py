@@ -35,7 +35,7 @@ def sample_config() -> Config:
     config = Config()
     config.add_server(ServerProfile(name="prod", dsn="postgresql://app@db1:5432/postgres?sslmode=require"))
     config.add_server(ServerProfile(name="local-15", host="/var/run/postgresql", port=5433, user="postgres",
-                                    dbname="shop", sslmode="disable", bin_dir="/usr/lib/postgresql/15/bin"))
+                                    dbname="shop", sslmode="disable", bin_dir="/opt/pg/bin"))
     config.add_server(ServerProfile(name="svc.x", service="reporting"))
     return config
 

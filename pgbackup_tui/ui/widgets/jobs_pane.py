@@ -294,15 +294,11 @@ class JobsPane(Widget):
     def _fit_target(self) -> None:
         """Give the target column what the figures leave, so that no figure is pushed out of sight."""
         table = self.query_one("#jobs-table", DataTable)
-        # From what the rows show now (our own record of each row's cells), not the table's measured
-        # widths, which lag behind an update by a refresh: the same rows always give the same layout.
+        # From the cells the rows show now, not the table's widths (they lag a refresh): same rows, same layout.
         rows = [cells for job_id, cells in self._shown.items() if job_id in self._jobs]
-        figures = 0
-        for index, name in enumerate(COLUMNS):
-            if name != "target":
-                column = table.columns[ColumnKey(name)]
-                widest = max([column.label.cell_len, *(row[index].cell_len for row in rows if index < len(row))])
-                figures += widest + 2 * table.cell_padding
+        figures = sum(2 * table.cell_padding + max([table.columns[ColumnKey(name)].label.cell_len,
+                                                    *(row[index].cell_len for row in rows if index < len(row))])
+                      for index, name in enumerate(COLUMNS) if name != "target")
         room = self.size.width - table.styles.scrollbar_size_vertical - 2 * table.cell_padding
         width = max(MIN_TARGET, room - figures)
         if width != self._target_width:
