@@ -20,10 +20,10 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 from ...core.cluster_plans import ClusterRestorePlan
 from ...core.connect import Target
 from ...core.errors import UsageError
-from .plan_dialog import PlanDialog
+from .plan_dialog import CheckedPlanDialog
 
 
-class ClusterRestoreDialog(PlanDialog[ClusterRestorePlan]):
+class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     """Options for one cluster restore; dismisses with the plan (Enter / Start) or None (Escape)."""
 
     DEFAULT_CSS = """
@@ -129,12 +129,3 @@ class ClusterRestoreDialog(PlanDialog[ClusterRestorePlan]):
         problem = self._problem(plan)
         self.query_one("#cluster-summary", Static).update(self._summary(plan))
         self.show_problem(problem, "cluster")
-
-    @property
-    def can_start(self) -> bool:
-        return self._problem(self.build_plan()) is None
-
-    def action_start(self) -> None:
-        plan = self.build_plan()
-        if plan is not None and self._problem(plan) is None:
-            self.dismiss(plan)

@@ -14,10 +14,10 @@ from ...core.connect import Target
 from ...core.csv_plans import CsvImportPlan
 from ...core.errors import UsageError
 from ...core.identifiers import parse_qualified_name
-from .plan_dialog import PlanDialog
+from .plan_dialog import CheckedPlanDialog
 
 
-class CsvImportDialog(PlanDialog[CsvImportPlan]):
+class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
     """Target server and database, and which tables; dismisses with the CsvImportPlan or None."""
 
     DEFAULT_CSS = """
@@ -106,12 +106,3 @@ class CsvImportDialog(PlanDialog[CsvImportPlan]):
     def _refresh(self) -> None:
         problem = self._problem(self.build_plan())
         self.show_problem(problem, "csv-import")
-
-    @property
-    def can_start(self) -> bool:
-        return self._problem(self.build_plan()) is None
-
-    def action_start(self) -> None:
-        plan = self.build_plan()
-        if plan is not None and self._problem(plan) is None:
-            self.dismiss(plan)

@@ -18,7 +18,7 @@ from ...core.cluster_plans import SET_FORMATS, DumpallPlan
 from ...core.connect import Target
 from ...core.errors import UsageError
 from ...core.plans import safe_path_part
-from .plan_dialog import PlanDialog
+from .plan_dialog import CheckedPlanDialog
 
 WHOLE, GLOBALS, CLUSTER_SET = "whole", "globals", "set"
 CHOICES = [
@@ -43,7 +43,7 @@ def describe_dumpall(plan: DumpallPlan) -> str:
     return "\n".join(lines)
 
 
-class DumpallDialog(PlanDialog[DumpallPlan]):
+class DumpallDialog(CheckedPlanDialog[DumpallPlan]):
     """Options for one pg_dumpall; dismisses with the DumpallPlan (Enter / Start) or None (Escape)."""
 
     DEFAULT_CSS = """
@@ -107,7 +107,9 @@ class DumpallDialog(PlanDialog[DumpallPlan]):
                                set_format=str(self.query_one("#set-format", Select).value))
         return DumpallPlan(target=self.target, globals_only=what == GLOBALS, with_role_passwords=passwords)
 
-    def _problem(self, plan: DumpallPlan) -> str | None:
+    def _problem(self, plan: DumpallPlan | None) -> str | None:
+        if plan is None:
+            return "nothing to back up"
         try:
             plan.validate()
         except UsageError as exc:
@@ -126,12 +128,3 @@ class DumpallDialog(PlanDialog[DumpallPlan]):
         problem = self._problem(plan)
         self.query_one("#dumpall-summary", Static).update(describe_dumpall(plan))
         self.show_problem(problem, "dumpall")
-
-    @property
-    def can_start(self) -> bool:
-        return self._problem(self.build_plan()) is None
-
-    def action_start(self) -> None:
-        plan = self.build_plan()
-        if self._problem(plan) is None:
-            self.dismiss(plan)

@@ -60,3 +60,23 @@ class PlanDialog(ModalScreen[PlanT | None], Generic[PlanT]):
             self.action_start()
         elif button_id.endswith("-cancel"):
             self.action_cancel()
+
+
+class CheckedPlanDialog(PlanDialog[PlanT]):
+    """A dialog whose plan comes from `build_plan()` and whose one problem (or None) from
+    `_problem(plan)`: Start applies exactly when there is none."""
+
+    def build_plan(self) -> PlanT | None:
+        raise NotImplementedError
+
+    def _problem(self, plan: PlanT | None) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def can_start(self) -> bool:
+        return self._problem(self.build_plan()) is None
+
+    def action_start(self) -> None:
+        plan = self.build_plan()
+        if plan is not None and self._problem(plan) is None:
+            self.dismiss(plan)
