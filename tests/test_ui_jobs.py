@@ -377,7 +377,11 @@ async def test_job_log_keeps_the_last_lines_and_their_colours_aligned():
         error_colour = log.get_component_rich_style("job-log--error", partial=True).color
         log.scroll_home(animate=False)
         await pilot.pause()
+        assert log.older_lines_hidden  # the first row says the file has the lines before
+        assert "".join(segment.text for segment in log.render_line(0)).startswith("… earlier lines are in the log file")
         for y, line in enumerate(log.lines[: log.size.height]):
+            if y == 0:
+                continue
             colours = {segment.style.color for segment in log.render_line(y) if segment.text.strip()}
             number = int(line.split()[1]) if line.strip() else None
             if number is not None:

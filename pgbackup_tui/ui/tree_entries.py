@@ -67,7 +67,24 @@ class HintEntry:
     is_error: bool = False
 
 
-NodeEntry = ServerEntry | DatabaseEntry | SchemaEntry | TableEntry | HintEntry
+@dataclass(frozen=True)
+class MoreEntry:
+    """The line after a page of a schema's tables: the tables not shown yet (enter shows the next page).
+
+    A schema of 10,000 tables shows them a page at a time: every rebuild of Textual's Tree walks
+    all its lines, so a tree of 10,000 lines freezes the UI. Checking the schema still checks
+    every table, shown or not (the checks hold the schema's tables, not the tree's nodes)."""
+
+    schema: SchemaEntry
+    shown: int  # tables shown above this line
+    page: int  # how many the next page shows
+
+    @property
+    def left(self) -> int:
+        return len(self.schema.tables) - self.shown
+
+
+NodeEntry = ServerEntry | DatabaseEntry | SchemaEntry | TableEntry | HintEntry | MoreEntry
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .tree_entries import (
     LOADING,
     DatabaseEntry,
     HintEntry,
+    MoreEntry,
     NodeEntry,
     SchemaEntry,
     ServerEntry,
@@ -127,6 +128,9 @@ def describe_entry(data: NodeEntry | None, checks: Checks, style: Callable[[str]
         figures.extend(Figure(kind_mark, mark, 2) for kind_mark in table_marks(table))
     elif isinstance(data, HintEntry):
         head.append(data.text, error if data.is_error else muted + Style(italic=True))
+    elif isinstance(data, MoreEntry):
+        head.append(f"… {data.left:,} more table{'s' if data.left != 1 else ''}", muted + Style(italic=True))
+        figures.append(Figure(f"enter: next {min(data.page, data.left):,}", muted, 1))
     return Line(head, tuple(figures))
 
 

@@ -1,4 +1,5 @@
-"""What F5 keeps: the nodes that were open, the cursor's node and the check marks.
+"""What F5 keeps: the nodes that were open (and how many tables each showed), the cursor's node
+and the check marks.
 
 A reload replaces a server's or a database's children with new nodes. Before that, the open
 nodes below it are remembered by a key that survives the reload (names, not node ids); the tree
@@ -39,6 +40,19 @@ def open_keys(node: TreeNode[NodeEntry]) -> set[NodeKey]:
             keys.add(key)
             keys |= open_keys(child)
     return keys
+
+
+def tables_shown(node: TreeNode[NodeEntry]) -> dict[NodeKey, int]:
+    """How many tables each open schema below `node` shows (it shows them a page at a time): a
+    reload shows as many again, so that the cursor finds its table."""
+    shown: dict[NodeKey, int] = {}
+    for child in node.children:
+        key = node_key(child.data)
+        if isinstance(child.data, SchemaEntry) and child.is_expanded and key is not None:
+            shown[key] = sum(1 for leaf in child.children if isinstance(leaf.data, TableEntry))
+        elif child.is_expanded:
+            shown |= tables_shown(child)
+    return shown
 
 
 def checks_after_reload(checks: Checks, database: tuple[str, str], tables: tuple[TableInfo, ...]) -> Checks:

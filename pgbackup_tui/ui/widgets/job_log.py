@@ -8,12 +8,17 @@ the theme's colours.
 Lines longer than the pane are wrapped (continuations indented), so that no part of a line is
 out of sight (pg_dump's errors are long, the pane at 80 columns is not): the log keeps the lines
 as written and wraps them again when its width changes.
+
+The view keeps the last LOG_LINES_KEPT rows (pg_dump --verbose writes about four lines a table:
+a dump of 10,000 tables, 40,000 lines), so its memory is bounded whatever the log's length; the
+file on disk has every line. Once the view is full, its first row says so.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.cells import cell_len, chop_cells
 from rich.segment import Segment
@@ -28,8 +33,12 @@ CONTINUATION = "  "  # the start of a wrapped line's continuation rows
 class JobLog(Log):
     """A Log (no markup: raw subprocess text stays raw) that colours each line by its level."""
 
-    COMPONENT_CLASSES = {"job-log--error", "job-log--warning", "job-log--command"}
+    COMPONENT_CLASSES = {"job-log--error", "job-log--warning", "job-log--command", "job-log--note"}
     DEFAULT_CSS = """
+    JobLog > .job-log--note {
+        color: $text-muted;
+        text-style: italic;
+    }
     JobLog > .job-log--error {
         color: $error;
         text-style: bold;
@@ -50,6 +59,7 @@ class JobLog(Log):
         self._levels: deque[str] = deque(maxlen=max_lines)
         self._written: deque[tuple[str, str]] = deque(maxlen=max_lines)  # as written, before wrapping
         self._wrap_width = 0
+        self.log_path: Path | None = None  # the file with every line, named in the note once the view is full
 
     def write_levelled(self, lines: Iterable[tuple[str, str]]) -> None:
         """Append (text, level) lines, each wrapped to the log's width."""
@@ -102,9 +112,24 @@ class JobLog(Log):
         self._written.clear()
         return super().clear()
 
+    @property
+    def older_lines_hidden(self) -> bool:
+        """Whether the view is full: its oldest rows went (or go) as new ones come; the file has them."""
+        return self.max_lines is not None and len(self.lines) >= self.max_lines
+
+    def note(self) -> str:
+        """What the first row says once the view is full."""
+        where = f": {self.log_path}" if self.log_path is not None else ""
+        return f"… earlier lines are in the log file{where}"
+
     def render_line(self, y: int) -> Strip:
-        strip = super().render_line(y)
         index = self.scroll_offset.y + y
+        if index == 0 and self.older_lines_hidden:
+            # In place of the oldest row kept (it is in the file too): the view never shows an
+            # older line as if the log began there.
+            style = self.rich_style + self.get_component_rich_style("job-log--note", partial=True)
+            return Strip([Segment(self.note(), style)]).crop_extend(0, self.size.width, self.rich_style)
+        strip = super().render_line(y)
         if 0 <= index < len(self._levels) and self._levels[index] in self.STYLED_LEVELS:
             style = self.get_component_rich_style(f"job-log--{self._levels[index]}", partial=True)
             # post_style: drawn over the line's own colour, which Log sets from $text.

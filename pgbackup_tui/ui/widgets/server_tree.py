@@ -29,6 +29,7 @@ from ..tree_entries import (
     READY,
     DatabaseEntry,
     HintEntry,
+    MoreEntry,
     NodeEntry,
     SchemaEntry,
     ServerEntry,
@@ -37,7 +38,7 @@ from ..tree_entries import (
 )
 from ..keymap import key_name
 from ..tree_labels import describe_entry
-from ..tree_reload import NodeKey, checks_after_reload, node_key, open_keys
+from ..tree_reload import NodeKey, checks_after_reload, node_key, open_keys, tables_shown
 from .batched_tree import BatchedTree
 
 
@@ -88,6 +89,7 @@ class ServerTree(BatchedTree[NodeEntry]):
         self._server_nodes: dict[str, TreeNode[NodeEntry]] = {}
         self._database_nodes: dict[tuple[str, str], TreeNode[NodeEntry]] = {}
         self._reopen: set[NodeKey] = set()  # open before a reload (F5): opened again as they arrive
+        self._reshow: dict[NodeKey, int] = {}  # tables an open schema showed before a reload (F5)
         self._cursor_key: NodeKey | None = None  # the cursor's node before a reload
 
     # -- filling -----------------------------------------------------------------------------
@@ -111,7 +113,9 @@ class ServerTree(BatchedTree[NodeEntry]):
         if not wanted:
             add_key = key_name(self.app, "app.add-server")  # as the user remapped it
             self._add_hint(self.root, HintEntry(f"no servers yet: press {add_key} to add one"))
-        self._relabel_all()
+        for node in self._server_nodes.values():
+            node.refresh()
+        self.refresh()
 
     def show_config_error(self, message: str) -> None:
         """An unreadable config: no servers, the reason, and what to do."""
@@ -175,6 +179,7 @@ class ServerTree(BatchedTree[NodeEntry]):
         if node is None:
             return
         self._reopen |= open_keys(node)
+        self._reshow |= tables_shown(node)
         self._cursor_key = node_key(self.cursor_node.data) if self.cursor_node is not None else None
         if dbname is None:
             self._forget_server(server, keep_checks=True)
@@ -226,9 +231,26 @@ class ServerTree(BatchedTree[NodeEntry]):
         if isinstance(data, (ServerEntry, DatabaseEntry)) and data.status in (IDLE, FAILED):
             self._start_load(node)
         elif isinstance(data, SchemaEntry) and not node.children:
-            # In batches: a schema of 10,000 tables must not freeze the UI (batched_tree.py).
-            self.add_leaves(node, data.tables, lambda table: (table.name, TableEntry(data.server, data.dbname, table)),
-                            then=lambda: self._reopen_children(node))
+            # A page at a time: a schema of 10,000 tables must not freeze the UI (batched_tree.py).
+            count = self._reshow.pop(node_key(data) or (), self.page_size)
+            self._show_tables(node, data, 0, max(count, self.page_size))
+            self._reopen_children(node)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeEntry]) -> None:
+        if isinstance(event.node.data, MoreEntry):
+            self._next_page(event.node)
+
+    def _show_tables(self, node: TreeNode[NodeEntry], schema: SchemaEntry, start: int, count: int,
+                     replacing: TreeNode[NodeEntry] | None = None) -> None:
+        """Tables start..start+count of the schema under its node, and a "… more" line for the rest."""
+        self.add_page(node, schema.tables, start, count,
+                      lambda table: (table.name, TableEntry(schema.server, schema.dbname, table)),
+                      lambda shown: ("…", MoreEntry(schema, shown, self.page_size)), replacing=replacing)
+
+    def _next_page(self, more: TreeNode[NodeEntry]) -> None:
+        entry = more.data
+        if isinstance(entry, MoreEntry) and more.parent is not None:
+            self._show_tables(more.parent, entry.schema, entry.shown, entry.page, replacing=more)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeEntry]) -> None:
         self.refresh_bindings()  # "Select" applies to some nodes only
@@ -245,12 +267,13 @@ class ServerTree(BatchedTree[NodeEntry]):
 
     def action_open_node(self) -> None:
         node = self.cursor_node
-        if node is None or not node.allow_expand:
-            return
-        if node.is_expanded and node.children:
-            self.move_cursor(node.children[0])
-        else:
-            node.expand()
+        if node is not None and isinstance(node.data, MoreEntry):
+            self._next_page(node)
+        elif node is not None and node.allow_expand:
+            if node.is_expanded and node.children:
+                self.move_cursor(node.children[0])
+            else:
+                node.expand()
 
     def action_close_node(self) -> None:
         node = self.cursor_node
@@ -264,7 +287,7 @@ class ServerTree(BatchedTree[NodeEntry]):
     def action_toggle_check(self) -> None:
         data = self.cursor_node.data if self.cursor_node is not None else None
         if isinstance(data, DatabaseEntry):
-            self._toggle_database(data)
+            self._apply(self._checks.toggle_database(data.key))
         elif isinstance(data, SchemaEntry):
             self._toggle_tables(data.server, data.dbname, data.tables)
         elif isinstance(data, TableEntry):
@@ -273,9 +296,6 @@ class ServerTree(BatchedTree[NodeEntry]):
     # -- check marks -------------------------------------------------------------------------
     def clear_selection(self) -> None:
         self._set_checks(Checks())
-
-    def _toggle_database(self, entry: DatabaseEntry) -> None:
-        self._apply(self._checks.toggle_database(entry.key))
 
     def _toggle_tables(self, server: str, dbname: str, tables: tuple[TableInfo, ...]) -> None:
         entry = self.database_entry(server, dbname)
@@ -352,11 +372,6 @@ class ServerTree(BatchedTree[NodeEntry]):
         node.refresh()
         if node is self.cursor_node:
             self.post_message(self.CursorMoved(self.focus_info()))
-
-    def _relabel_all(self) -> None:
-        for node in self._server_nodes.values():
-            node.refresh()
-        self.refresh()
 
     def render_label(self, node: TreeNode[NodeEntry], base_style: Style, style: Style) -> Text:
         icon = ""

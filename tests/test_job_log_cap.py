@@ -1,0 +1,45 @@
+"""The job log view is capped (memory bounded whatever the log's length) and says so; the file
+on disk keeps every line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+
+from pgbackup_tui.ui.widgets.job_log import LOG_LINES_KEPT, JobLog
+
+SIZE = (80, 24)
+
+
+class LogHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield JobLog(id="job-log")
+
+
+def row_text(log: JobLog, y: int) -> str:
+    return "".join(segment.text for segment in log.render_line(y)).rstrip()
+
+
+async def test_a_long_log_keeps_the_last_lines_and_its_first_row_points_to_the_file():
+    app = LogHost()
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(JobLog)
+        log.write_levelled([(f"pg_dump: dumping contents of table public.t_{n:05}", "info")
+                            for n in range(3 * LOG_LINES_KEPT)])
+        await pilot.pause()
+        assert len(log.lines) == LOG_LINES_KEPT  # rows kept in the view (these lines do not wrap at 80)
+        assert len(log.written_lines) == LOG_LINES_KEPT
+        assert log.lines[-1].endswith(f"t_{3 * LOG_LINES_KEPT - 1:05}")
+        assert log.older_lines_hidden
+        log.log_path = Path("/var/lib/pgbackup/jobs/abc/job.log")
+        log.scroll_home(animate=False)
+        await pilot.pause()
+        assert row_text(log, 0) == "… earlier lines are in the log file: /var/lib/pgbackup/jobs/abc/job.log"
+        assert row_text(log, 1).endswith(f"t_{2 * LOG_LINES_KEPT + 1:05}")  # the oldest row kept gave way to the note
+
+        log.clear()
+        log.write_levelled([("one line", "info")])
+        await pilot.pause()
+        assert not log.older_lines_hidden
+        assert row_text(log, 0) == "one line"  # a short log shows all of itself, no note
