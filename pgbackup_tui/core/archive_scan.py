@@ -103,12 +103,9 @@ class RowCounter:
                 text = kind.group(1).decode("ascii", "replace")
                 self.kinds[text] = self.kinds.get(text, 0) + 1
             return
-        if not line.startswith(b"COPY ") or not line.rstrip().endswith(b"FROM stdin;"):
+        name = copy_target(line, self.encoding)
+        if name is None:
             return
-        match = _COPY_LINE.match(decode_listing(line, self.encoding))
-        if match is None:
-            return
-        name = str(parse_qualified_name(match.group(1)))
         self._table = name
         self.rows.setdefault(name, 0)  # several COPYs into one table (partitions via root) add up
         self._row_head, self._row_len = b"", 0
@@ -145,6 +142,15 @@ class RowCounter:
         if rest:
             self._row_head, self._row_len = rest[:3], len(rest)
         return len(data)
+
+
+def copy_target(line: bytes, encoding: str = "UTF8") -> str | None:
+    """The table a `COPY name (cols) FROM stdin;` line (in the dump's encoding) loads, as the
+    manifest names it; None for any other line."""
+    if not line.startswith(b"COPY ") or not line.rstrip().endswith(b"FROM stdin;"):
+        return None
+    match = _COPY_LINE.match(decode_listing(line, encoding))
+    return None if match is None else str(parse_qualified_name(match.group(1)))
 
 
 def count_rows_in_chunks(chunks: Iterable[bytes], encoding: str = "UTF8") -> RowCounter:

@@ -2,10 +2,11 @@
 
 In the job's runner, after pg_dump and before the archive gets its final name:
   - sha256 of the archive (of every file of a directory archive): one sequential read;
-  - each table's rows counted in the archive itself (`pg_restore --data-only --file=-` through a
-    FIFO the job's own child writes, so a cancel stops it like pg_dump; a plain dump is read
-    directly): the archive is read and decompressed once more; these exact counts are what a
-    drill compares a restored database with;
+  - each table's rows counted in the archive itself: these exact counts are what a drill
+    compares a restored database with. A compressed custom archive was read while pg_dump wrote
+    it (dump_verify.py: `read_back` holds its rows and sha256); otherwise here, after pg_dump,
+    with `pg_restore --data-only --file=-` through a FIFO the job's own child writes (so a
+    cancel stops it like pg_dump), or directly for a plain dump;
   - the TOC in brief (entries by kind) and the tables with rows and their size at dump time;
   - a short id, and the server's key (system identifier when readable, host, port).
 No second read of the tables on the server: per-table checksums would need one (a full scan of
@@ -40,15 +41,21 @@ def read_server_key(target: Target, dbname: str) -> ServerKey:
     not readable), and the host and port the connection really used. Never fails."""
     try:
         with connect(target, dbname) as conn:
-            host, port = conn.info.host, str(conn.info.port)
-            try:
-                row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
-                system_id = row[0] if row else None
-            except psycopg.Error:
-                system_id = None
+            return server_key_of(conn)
     except (PgBackupError, psycopg.Error):
         params = target.params
         return ServerKey(None, params.get("host"), params.get("port"))
+
+
+def server_key_of(conn: psycopg.Connection) -> ServerKey:
+    """read_server_key on a connection the caller has open (the dump's preflight)."""
+    host, port = conn.info.host, str(conn.info.port)
+    try:
+        with conn.transaction():  # a refusal must not spoil the caller's transaction
+            row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+        system_id = row[0] if row else None
+    except psycopg.Error:
+        system_id = None
     return ServerKey(system_id, host, port)
 
 
@@ -110,19 +117,27 @@ async def count_rows_in_job(job: Job, tools: ClientTools, archive: Path, env: di
 
 
 async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, tools: ClientTools, toc: Toc | None,
-                            plain: bool, encoding: str, target: Target, dbname: str) -> dict[str, Any]:
-    """The dump's manifest (`body`, schema 1 keys) with the schema 2 fields filled in."""
-    job.log("recording the backup: sha256 of the archive, and each table's rows counted in it")
+                            plain: bool, encoding: str, target: Target, dbname: str,
+                            read_back: dict[str, Any] | None = None,
+                            server_key: ServerKey | None = None) -> dict[str, Any]:
+    """The dump's manifest (`body`, schema 1 keys) with the schema 2 fields filled in.
+    `read_back`: the checksums and rows already taken while pg_dump wrote (dump_verify.py);
+    without it the archive is read here. `server_key`: already read by the caller."""
     manifest = Manifest.from_json(body)
     manifest.id = new_backup_id()
-    manifest.checksums = await job.in_thread(sha256_archive, archive)
-    if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
-        rows, counts = await job.in_thread(_plain_counts, archive, encoding)
+    if read_back is not None and toc is not None and not plain:
+        manifest.checksums, rows, counts = read_back["checksums"], read_back["rows"], toc_counts(toc)
     else:
-        rows = await count_rows_in_job(job, tools, archive, target.child_env(), encoding, toc, manifest.restore_list)
-        counts = toc_counts(toc)
+        job.log("recording the backup: sha256 of the archive, and each table's rows counted in it")
+        manifest.checksums = await job.in_thread(sha256_archive, archive)
+        if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
+            rows, counts = await job.in_thread(_plain_counts, archive, encoding)
+        else:
+            rows = await count_rows_in_job(job, tools, archive, target.child_env(), encoding, toc,
+                                           manifest.restore_list)
+            counts = toc_counts(toc)
     manifest.toc = toc_summary(counts, rows, manifest.tables)
-    manifest.server_key = await job.in_thread(read_server_key, target, dbname)
+    manifest.server_key = server_key or await job.in_thread(read_server_key, target, dbname)
     return manifest.to_json()
 
 

@@ -18,13 +18,15 @@ import psycopg
 
 from . import paths
 from .archive import check_plain_complete, path_size
-from .backup_record import complete_manifest
+from .backup_record import complete_manifest, server_key_of
 from .catalog import remember_backup, write_manifest
 from .connect import connect
 from .defaults import fast_compression, free_connections, parallel_jobs, supports, usable_cores
+from .dump_verify import DumpReadBack, can_follow, compression_method
 from .errors import ArchiveError, JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
+from .manifest import ServerKey
 from .output_names import check_output_location, dump_run_target, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
@@ -54,6 +56,7 @@ class DumpPreflight:
     timescale_warning: str | None = None  # a selection of a database with hypertables
     jobs: int = 1  # the plan's, or chosen from the cores and the server's free connections (defaults.py)
     compress: int | str | None = None  # the plan's, or the measured default for this pg_dump
+    server_key: ServerKey | None = None  # for the manifest, read on the preflight's connection
 
 
 class DumpJob(Job):
@@ -67,6 +70,7 @@ class DumpJob(Job):
         self._created_folders: list[Path] = []  # folders made for the output: removed if left empty by a failure
         self.preflight: DumpPreflight | None = None
         self.index_output = True  # False for a member of a cluster set, which the set's entry lists
+        self._read_back: DumpReadBack | None = None
 
     # -- steps -------------------------------------------------------------------------------
     async def _execute(self) -> Outcome:
@@ -95,7 +99,15 @@ class DumpJob(Job):
                          name_codec=pre.name_codec)
         progress = self._start_progress(pre, run_format, dump_target)
         env = plan.target.child_env(self.application_name, client_encoding=pre.client_encoding)
-        code = await self.run_process(argv, env, on_line=progress.on_line)
+        # The archive is read back while pg_dump writes it, where it can be (dump_verify.py).
+        read_back = self._read_back = DumpReadBack(self, dump_target, method=compression_method(plan.compress),
+                                                   follow=can_follow(plan.format, run_format, plan.compress))
+        read_back.start()
+        code = 1
+        try:
+            code = await self.run_process(argv, env, on_line=progress.on_line)
+        finally:
+            read_back.ended(code == 0)
         progress.enter_phase("finishing")
         if code != 0:
             full = self.disk_full(dump_target.parent)
@@ -146,9 +158,11 @@ class DumpJob(Job):
             "tables": details["tables"],
         }
         # sha256, rows counted in the archive, the TOC in brief, id, server key (backup_record.py)
+        known = await read_back.result(restore_list, pre.client_encoding)
         manifest = await complete_manifest(self, manifest, archive=partial, tools=pre.tools, toc=toc,
                                            plain=plan.format == "plain", encoding=pre.client_encoding,
-                                           target=plan.target, dbname=plan.dbname)
+                                           target=plan.target, dbname=plan.dbname, read_back=known,
+                                           server_key=pre.server_key)
         if partial.is_dir():
             _make_private(partial)
         write_manifest(final, manifest)
@@ -198,10 +212,11 @@ class DumpJob(Job):
             client_encoding, name_codec = dump_encoding(conn)
             jobs, compress = self._choose_options(tools, conn)
             timescaledb, hypertable_oids = read_timescale(conn)
+            server_key = server_key_of(conn)
         warning = selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warning,
-                             jobs, compress)
+                             jobs, compress, server_key)
 
     def _choose_options(self, tools: ClientTools, conn: psycopg.Connection) -> tuple[int, int | str | None]:
         """Jobs and compression: the plan's where given, else the measured defaults (defaults.py)."""
@@ -312,6 +327,8 @@ class DumpJob(Job):
             return describe_objects(conn, [o for o in objects if o[0] and o[1]])
 
     async def _cleanup(self, state: JobState) -> None:
+        if self._read_back is not None:
+            self._read_back.abandon()
         if state not in (JobState.SUCCEEDED, JobState.PARTIAL):
             self._remove_owned()
             remove_empty_folders(self._created_folders)

@@ -1,0 +1,103 @@
+"""The dump job's reading back of its new archive: during pg_dump where it can, after it where not.
+
+A backup is recorded as good only once every data block of it has been decompressed and each
+table's rows counted (the manifest keeps the counts; drills compare a restored database with
+them), and its sha256 taken. For a compressed custom archive (the default) the blocks are read
+while pg_dump writes them (archive_follow.py), so after pg_dump only the last block, the TOC it
+wrote again and the sha256 remain, and the sha256 runs beside `pg_restore --list`. For the other
+formats, or when the follower steps aside (FormatUnknown), backup_record.py reads the archive
+after pg_dump as before (`pg_restore --data-only` for the rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from .archive_follow import CustomArchiveFollower, decompressor_for
+from .archive_scan import copy_target, sha256_archive
+from .custom_archive import FormatUnknown
+from .jobs import Job
+
+
+def compression_method(spec: int | str | None) -> str:
+    """pg_dump's method for a --compress spec: None is pg_dump's default for custom (gzip)."""
+    if spec is None:
+        return "gzip"
+    if isinstance(spec, int) or spec.isdigit():
+        return "gzip" if int(spec) > 0 else "none"
+    method, _, level = spec.partition(":")
+    return "none" if method == "gzip" and level == "0" else method
+
+
+def can_follow(plan_format: str, run_format: str, compress: int | str | None) -> bool:
+    """Whether the archive pg_dump writes now is read while it is written: a compressed custom
+    archive that stays as it is (a plain selection is converted afterwards) and whose method this
+    Python decompresses. An uncompressed one is left to pg_restore: its many small chunks would
+    make Python the slow part."""
+    method = compression_method(compress)
+    return plan_format == run_format == "custom" and method != "none" and decompressor_for(method) is not None
+
+
+class DumpReadBack:
+    """One dump's reading back: start() before pg_dump, ended() after it, then result()."""
+
+    def __init__(self, job: Job, archive: Path, *, follow: bool, method: str) -> None:
+        self.job = job
+        self.archive = archive
+        self.follower = CustomArchiveFollower(archive, method) if follow else None
+        self._sha: asyncio.Future[dict[str, str]] | None = None
+
+    @property
+    def following(self) -> bool:
+        return self.follower is not None
+
+    def start(self) -> None:
+        if self.follower is not None:
+            self.follower.start()
+
+    def ended(self, ok: bool) -> None:
+        """pg_dump has exited. If it succeeded and the archive was followed, the sha256 of the
+        finished file starts now, beside what the job does next (pg_restore --list)."""
+        if self.follower is None:
+            return
+        if not ok:
+            self.follower.abandon()
+            self.follower = None
+            return
+        self.follower.writer_finished()
+        self._sha = asyncio.ensure_future(asyncio.to_thread(sha256_archive, self.archive))
+
+    def abandon(self) -> None:
+        """The job stops (failed, cancelled): the follower thread ends, its file closed."""
+        if self.follower is not None:
+            self.follower.abandon()
+        if self._sha is not None and not self._sha.done():
+            self._sha.add_done_callback(lambda future: future.exception())  # nobody waits for it now
+
+    async def result(self, restore_list: list[int] | None, encoding: str) -> dict[str, Any] | None:
+        """{"checksums", "rows"} read during the dump (rows of the entries in restore_list when
+        given), or None: backup_record.py reads the archive after pg_dump instead."""
+        follower, sha = self.follower, self._sha
+        if follower is None or sha is None:
+            return None
+        try:
+            by_id = await asyncio.to_thread(follower.finish)
+        except FormatUnknown as exc:
+            self.job.log(f"reading the archive back with pg_restore ({exc})")
+            await sha
+            return None
+        finally:
+            self.job.check_cancelled()
+        checksums = await sha
+        wanted = set(restore_list) if restore_list is not None else None
+        rows: dict[str, int] = {}
+        assert follower.header is not None
+        for entry in follower.header.entries:
+            if entry.dump_id not in by_id or (wanted is not None and entry.dump_id not in wanted):
+                continue
+            name = copy_target(entry.copy_stmt or b"", encoding)
+            if name is not None:  # several COPYs into one table (partitions via their root) add up
+                rows[name] = rows.get(name, 0) + by_id[entry.dump_id]
+        return {"checksums": checksums, "rows": rows}
