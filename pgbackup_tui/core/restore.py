@@ -1,7 +1,9 @@
 """The restore job: an archive into a new, an existing empty, or a replaced database.
 
 Before the target is touched, the archive is identified, listed and proven whole
-(restore_archive.py, RestoreJob's base). The target must not exist (--create) or must exist and
+(restore_archive.py, RestoreJob's base); where the restore goes into a database this job creates
+(--create, a whole-database --clean), its sha256 check runs beside pg_restore instead, and must
+pass before that database is kept or swapped in. The target must not exist (--create) or must exist and
 be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
 swapped in; some tables are replaced in one transaction). A database this job created is
 dropped again if the restore fails or is cancelled, and recorded as owned before it is created,
@@ -22,7 +24,6 @@ from pathlib import Path
 
 import psycopg
 
-from .catalog import read_manifest
 from .connect import connect
 from .database_props import DatabaseMaker
 from .errors import JobFailed, PgBackupError, SelectionError, TargetError
@@ -78,13 +79,20 @@ class RestoreJob(RestoreArchiveJob):
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)
         script = (await database_script(self, plan, check, workdir, self._maintenance_db())
                   if mode in ("create", "replace") else None)
+        if plan.dry_run or mode not in ("create", "replace"):
+            # The target is a database this job did not create: the archive must be proven whole first.
+            await self._archive_whole()
         if plan.dry_run:
             outcome = dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along)
             outcome.details["dry_run"] += [f"TimescaleDB: {line}" for line in
                                            (self._timescale.describe() if self._timescale else [])] + self._warnings
             return outcome
         list_file = self._write_list(check, included)
-        self.log(f"archive {plan.archive} ({check.info.format}) is complete; restoring with {check.tools.bin_dir}")
+        if self._checksums is not None:
+            self.log(f"archive {plan.archive} ({check.info.format}): its sha256 is checked beside the restore, "
+                     f"into a new database that is dropped if it differs; restoring with {check.tools.bin_dir}")
+        else:
+            self.log(f"archive {plan.archive} ({check.info.format}) is complete; restoring with {check.tools.bin_dir}")
 
         into = plan.dbname
         if mode in ("create", "replace"):
@@ -99,11 +107,16 @@ class RestoreJob(RestoreArchiveJob):
                 raise
             self._created_database = into  # ours now: a failure or a cancel from here on drops it
             self.check_cancelled()
-        if self._timescale is None:
-            await self._run_restore(check, replace(plan, dbname=into), list_file)
-        else:  # pre_restore, one pg_restore job, post_restore (also after a failure)
-            await self._timescale.around(self, plan.target, into, lambda: self._run_restore(
-                check, replace(plan, dbname=into, jobs=1), list_file))
+        try:
+            if self._timescale is None:
+                await self._run_restore(check, replace(plan, dbname=into), list_file)
+            else:  # pre_restore, one pg_restore job, post_restore (also after a failure)
+                await self._timescale.around(self, plan.target, into, lambda: self._run_restore(
+                    check, replace(plan, dbname=into, jobs=1), list_file))
+        except PgBackupError:
+            await self._archive_whole()  # a changed archive is the cause to name, not pg_restore's symptom of it
+            raise
+        await self._archive_whole()  # before the new database is kept or swapped in
         try:
             not_kept = await self.in_thread(finish_database, plan.target, self._maker, into, self.log)
         except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
@@ -132,7 +145,7 @@ class RestoreJob(RestoreArchiveJob):
             return "create"
         if not plan.clean:
             return "into"
-        selection_archive = bool((read_manifest(plan.archive) or {}).get("restore_list"))
+        selection_archive = bool(self._manifest().get("restore_list"))
         return "tables" if (plan.tables or selection_archive) and check.toc is not None else "replace"
 
     async def _run_restore(self, check: ArchiveCheck, plan: RestorePlan, list_file: Path | None) -> None:
@@ -225,7 +238,7 @@ class RestoreJob(RestoreArchiveJob):
             for child, parent in came_along:
                 self._came_along.append(f"came along: {child.label} (partition or child of {parent.label})")
         else:
-            manifest = read_manifest(plan.archive) or {}
+            manifest = self._manifest()
             if manifest.get("restore_list"):
                 listed = {int(x) for x in manifest["restore_list"]}
                 self.log(f"archive holds a table selection: restoring the {len(listed)} entries its manifest lists")
@@ -295,6 +308,7 @@ class RestoreJob(RestoreArchiveJob):
             self._connection_lost = True
 
     async def _cleanup(self, state: JobState) -> None:
+        self._drop_checksums()  # still running when the job failed before it was needed
         if self._created_database and state in (JobState.FAILED, JobState.CANCELLED):
             name = self._created_database
             try:

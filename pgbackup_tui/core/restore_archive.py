@@ -6,6 +6,11 @@ user says it fits, listed with a pg_restore that can read it (in the archive's o
 proven whole: by the manifest's sha256 where there is one (taken once the new archive had read
 back to its end), else by reading it through once (`pg_restore -f /dev/null`). It also picks the
 number of parallel jobs when the user did not (defaults.py).
+
+The sha256 runs in a thread from the start; `_archive_whole` waits for it. RestoreJob waits before
+it touches a database it did not create, but lets a restore into a new database (--create, the
+copy a whole-database --clean builds) start beside the check: a mismatch then fails the job, and
+the new database is dropped, so the target is as it was either way (restore.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+
+from typing import Any
 
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .archive_scan import compare_checksums
@@ -35,6 +42,14 @@ class RestoreArchiveJob(Job):
 
     plan: RestorePlan
     _workdir: Path | None
+    _checksums: asyncio.Future[list[str]] | None = None  # the sha256 check while it runs (_archive_whole)
+    _manifest_read: dict[str, Any] | None = None
+
+    def _manifest(self) -> dict[str, Any]:
+        """The archive's manifest ({} without one), read once: it is looked at from several steps."""
+        if self._manifest_read is None:
+            self._manifest_read = read_manifest(self.plan.archive) or {}
+        return self._manifest_read
 
     def _maintenance_db(self) -> str:
         default = self.plan.target.default_dbname
@@ -64,10 +79,10 @@ class RestoreArchiveJob(Job):
         except ToolNotFoundError as exc:
             raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
         # The manifest's sha256 (taken once the new archive had read back to its end) proves the
-        # archive whole for the price of one plain read, which runs beside the listing below.
-        checksums = (read_manifest(plan.archive) or {}).get("checksums") or {}
-        compared = asyncio.ensure_future(self.in_thread(compare_checksums, plan.archive, checksums)) \
-            if checksums else None
+        # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
+        checksums = self._manifest().get("checksums") or {}
+        if checksums:
+            self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
         try:
             await self.in_thread(self._check_fits_server, info)
             if info.format == "tar":
@@ -80,28 +95,48 @@ class RestoreArchiveJob(Job):
                 self.plan = replace(self.plan, jobs=await self.in_thread(self._choose_jobs, info, toc))
             progress = self._start_progress(info, toc)
         except BaseException:
-            if compared is not None:
-                compared.cancel()
+            self._drop_checksums()
             raise
-        if compared is not None:
-            problems = await compared
-            if problems:
-                raise ArchiveError(f"{problems[0]}; nothing was restored")
-            self.log("the archive is whole: its sha256 matches the manifest's (the archive read back to its end "
-                     "when it was made), so it is not read through again")
-        else:  # Read every byte once, writing the script nowhere: a truncated archive fails here.
+        if self._checksums is None:  # Read every byte once, writing the script nowhere: a truncated archive fails here.
             self.log("verifying the archive (reading it through once)")
             code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
                                           plan.target.child_env())
             if code != 0:
                 raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
-        progress.finish_step("verify")
+            progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
+
+    async def _archive_whole(self) -> None:
+        """Wait for the sha256 check begun by _check_archive (if it still runs): ArchiveError if
+        a file differs from the manifest. A second call returns at once."""
+        future, self._checksums = self._checksums, None
+        if future is None:
+            return
+        try:
+            problems = await future
+        except OSError as exc:  # the archive could not be read (moved, permissions) while it was checked
+            raise ArchiveError(f"{self.plan.archive}: could not be read to check its sha256 ({exc.strerror or exc}); "
+                               "nothing was restored") from None
+        self.check_cancelled()
+        if problems:
+            raise ArchiveError(f"{problems[0]}; nothing was restored")
+        self.log("the archive is whole: its sha256 matches the manifest's (the archive read back to its end "
+                 "when it was made), so it is not read through again")
+        if self.progress_tracker is not None:
+            self._progress().finish_step("verify")
+
+    def _drop_checksums(self) -> None:
+        """The job ends before the check was waited for: forget it (its thread reads to the end)."""
+        future, self._checksums = self._checksums, None
+        if future is not None:
+            future.cancel()
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: no "exception was never retrieved" at exit
 
     def _choose_jobs(self, info: ArchiveInfo, toc: Toc) -> int:
         """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""
         plan = self.plan
-        table_clean = plan.clean and bool(plan.tables or (read_manifest(plan.archive) or {}).get("restore_list"))
+        table_clean = plan.clean and bool(plan.tables or self._manifest().get("restore_list"))
         if serial_restore_reason(info.format, plan.single_transaction, extension_entry(toc) is not None, table_clean):
             return 1
         with connect(plan.target, self._maintenance_db()) as conn:
@@ -136,7 +171,7 @@ class RestoreArchiveJob(Job):
 
     def _start_progress(self, info: ArchiveInfo, toc: Toc | None) -> RestoreProgress:
         """Track the restore from the verification pass on; the TOC and manifest give the totals."""
-        progress = RestoreProgress(self, self.plan, info, toc, read_manifest(self.plan.archive))
+        progress = RestoreProgress(self, self.plan, info, toc, self._manifest() or None)
         progress.enter_phase("preparing")
         progress.start()
         self.progress_tracker = progress

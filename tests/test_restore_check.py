@@ -1,0 +1,97 @@
+"""Issue 15, point 4: the sha256 check of an archive with a manifest runs beside pg_restore where
+the restore goes into a database the job creates, and still keeps the promise "a restore leaves
+the target either done or as it was": a changed byte fails the job (exit 2, one line naming the
+file), and the new database is dropped. A restore into an existing database waits for the check.
+
+The changed byte is in the text of a COMMENT, which custom archives keep uncompressed in their
+table of contents: pg_restore restores it without complaint, so only the checksum can catch it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from test_restore_refusals import assert_one_line_error
+
+COMMENT = "checked beside the restore"
+
+
+@pytest.fixture(scope="module")
+def source_db(sandbox):
+    """A small database with a table comment (the bytes the tests change) and some rows."""
+    name = "restore_check_src"
+    sandbox.create_database(name)
+    sandbox.psql(f"""
+        CREATE TABLE items (id int PRIMARY KEY, note text);
+        INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+        COMMENT ON TABLE items IS '{COMMENT}';
+    """, name)
+    yield name
+    sandbox.drop_database(name)
+
+
+@pytest.fixture
+def changed_archive(sandbox, home, source_db, tmp_path) -> Path:
+    """A pgbackup-tui dump of source_db (with its manifest) whose comment has one byte changed."""
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db, "--format", "custom")
+    assert dumped.returncode == 0, dumped.stderr
+    archive = Path(dumped.stdout.strip())
+    copy = tmp_path / archive.name
+    shutil.copy(archive, copy)
+    shutil.copy(f"{archive}.manifest.json", f"{copy}.manifest.json")
+    data = bytearray(copy.read_bytes())
+    at = data.find(COMMENT.encode())
+    assert at > 0, "the comment is not stored as plain text in the archive"
+    data[at] ^= 0x20  # "c" -> "C": still a valid archive that pg_restore restores
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+def databases(sandbox) -> set[str]:
+    return set(sandbox.psql("SELECT datname FROM pg_database").split())
+
+
+def test_a_changed_byte_fails_a_create_restore_and_leaves_no_database(sandbox, home, changed_archive,
+                                                                      fresh_db_name):
+    before = databases(sandbox)
+    result = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+                     "--progress", "none")
+    # Exit 2 (a bad archive), as when it was refused up front; the line says the database is gone.
+    assert_one_line_error(result, str(changed_archive), "sha256 differs from the manifest",
+                          f"the new database '{fresh_db_name}' was dropped")
+    assert databases(sandbox) == before  # no new database, no pgbackup_new_* left behind
+
+
+def test_a_changed_byte_stops_a_whole_database_clean_before_the_swap(sandbox, home, changed_archive, empty_db):
+    sandbox.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (7)", empty_db)
+    before = databases(sandbox)
+    result = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--clean",
+                     "--progress", "none")
+    assert_one_line_error(result, str(changed_archive), "sha256 differs from the manifest")
+    assert databases(sandbox) == before  # the copy built beside it was dropped
+    assert sandbox.psql("SELECT id FROM keep_me", empty_db).strip() == "7"  # the target as it was
+    assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'items'", empty_db).strip() == "0"
+
+
+def test_a_changed_byte_is_refused_before_an_existing_database_is_touched(sandbox, home, changed_archive, empty_db):
+    result = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "plain")
+    assert result.returncode == 2, result.stderr
+    assert "sha256 differs from the manifest" in result.stderr
+    assert "--list" in result.stderr and "--dbname=" not in result.stderr  # listed, never restored into it
+    assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'items'", empty_db).strip() == "0"
+
+
+def test_an_unchanged_archive_restores_with_the_check_beside(sandbox, home, source_db, fresh_db_name):
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db)
+    assert dumped.returncode == 0, dumped.stderr
+    result = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+                     "--progress", "plain")
+    assert result.returncode == 0, result.stderr
+    assert "its sha256 is checked beside the restore" in result.stderr
+    assert "its sha256 matches the manifest's" in result.stderr
+    assert sandbox.psql("SELECT count(*) FROM items", fresh_db_name).strip() == "5000"
+    assert sandbox.psql("SELECT obj_description('items'::regclass)", fresh_db_name).strip() == COMMENT
