@@ -22,7 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,18 +231,20 @@ def _candidates(root: Path) -> Iterator[Path]:
             yield here / name
 
 
-def scan(root: Path | None = None) -> list[CatalogEntry]:
-    """Every backup: under the backup dir and in the index, newest first, each path once."""
+def scan(root: Path | None = None, *, read: Callable[..., CatalogEntry | None] = entry_for) -> list[CatalogEntry]:
+    """Every backup: under the backup dir and in the index, newest first, each path once.
+
+    `read(path, indexed=...)` makes each entry (entry_for; the TUI passes one that keeps a summary)."""
     root = (root or paths.backups_dir()).absolute()
     found: dict[Path, CatalogEntry] = {}
     if root.exists():
         for path in _candidates(root):
-            entry = entry_for(path)
+            entry = read(path)
             if entry is not None:
                 found[entry.path] = entry
     for path in indexed_paths():
         if path.absolute() not in found:
-            entry = entry_for(path, indexed=True)
+            entry = read(path, indexed=True)
             if entry is not None:
                 found[entry.path] = entry
     return sorted(found.values(), key=lambda e: e.created_at, reverse=True)

@@ -28,13 +28,13 @@ from ..core.catalog_ops import delete, newest_verified
 from ..core.cluster_plans import ClusterRestorePlan, DumpallPlan
 from ..core.config import ServerProfile
 from ..core.connect import Target
-from ..core.csv_copies import find_csv_copies
 from ..core.csv_plans import EXPORT_KIND, IMPORT_KIND, CsvExportPlan, CsvImportPlan
 from ..core.drill import drill_backup
 from ..core.errors import PgBackupError
 from ..core.verify import verify_backup
 from .backup_messages import BackupChecked, BackupDeleted, BackupsListed
-from .backups_view import BackupRow, rows_in_scope, set_members
+from .backup_summaries import SummaryReader
+from .backups_view import BackupRow, set_members
 from .jobs_app import JobsApp
 from .profiles import ServerProfiles
 from .screens.backup_details import BackupDetails
@@ -64,6 +64,7 @@ class BackupsApp(JobsApp):
         super().__init__()
         self._backups_scope: tuple[str | None, str | None] | None = None
         self._drills: dict[str, threading.Event] = {}  # path -> its cancel event, while it runs
+        self._summaries = SummaryReader()  # the tab keeps a summary per backup, not its manifest
 
     @property
     def backups_pane(self) -> BackupsPane:
@@ -92,8 +93,7 @@ class BackupsApp(JobsApp):
 
     @work(thread=True, exit_on_error=False, group="backups", exclusive=True, description="list backups")
     def _list_backups(self, profile: ServerProfile, dbname: str | None) -> None:
-        root = paths.backups_dir()
-        rows = rows_in_scope(catalog.scan(root), find_csv_copies(root), profile, dbname, root)
+        rows = self._summaries.rows(profile, dbname, paths.backups_dir())
         self.post_message(BackupsListed(profile.name, dbname, tuple(rows)))
 
     def on_backups_listed(self, message: BackupsListed) -> None:

@@ -10,6 +10,7 @@ and its members follow it, indented. CSV copies (`csv export` folders) are liste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,21 +91,22 @@ def csv_row(copy: CsvCopy) -> BackupRow:
                      csv=copy)
 
 
-def set_members(entry: CatalogEntry) -> list[CatalogEntry]:
-    """The member archives of a cluster set, from its manifest (the catalog lists the set alone), by database."""
+def set_members(entry: CatalogEntry, read: Callable[..., CatalogEntry | None] = entry_for) -> list[CatalogEntry]:
+    """The member archives of a cluster set, from its manifest (the catalog lists the set alone), by
+    database; `read(path, indexed=True)` makes each entry (entry_for, or a summary's reader)."""
     manifest = entry.manifest
     listed = manifest.extra.get("members") if manifest is not None else None
     members = []
     for item in listed if isinstance(listed, list) else []:
         name = item.get("file") if isinstance(item, dict) else None
-        found = entry_for(entry.path / name, indexed=True) if isinstance(name, str) and "/" not in name else None
+        found = read(entry.path / name, indexed=True) if isinstance(name, str) and "/" not in name else None
         if found is not None:
             members.append(found)
     return sorted(members, key=lambda e: e.database)
 
 
 def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: ServerProfile, dbname: str | None,
-                  backups_root: Path) -> list[BackupRow]:
+                  backups_root: Path, read: Callable[..., CatalogEntry | None] = entry_for) -> list[BackupRow]:
     """The rows for server `profile` (and database `dbname`), newest first, members under their set.
 
     With a database, a set that holds it is not listed but its member archive of that database is."""
@@ -122,7 +124,7 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
                 rows.append(entry_row(entry))
         elif entry.path in mine:
             if entry.path in sets:
-                members = set_members(entry)
+                members = set_members(entry, read)
                 if dbname is None:
                     rows.append(entry_row(entry))
                     rows.extend(entry_row(member, member=True) for member in members)

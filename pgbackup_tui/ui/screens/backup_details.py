@@ -4,6 +4,10 @@ The contents come from `backups show` (commands/backups.py show_data): for a pg_
 `pg_restore --list` is read in a thread worker (it may take a while on a big directory archive);
 the counts by kind and the table list with rows appear when it answers. A cluster set lists its
 members; a CSV copy its tables and files.
+
+The Backups tab keeps a summary of each backup (backup_summaries.py): the worker reads the whole
+manifest again (its tables with their rows), for this screen only. The table list shows a page
+of rows at a time (paged_rows.py): a backup of 10,000 tables opens without freezing the UI.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from ...commands.backups import show_data
+from ...core.catalog import CatalogEntry, entry_for
 from ...core.errors import PgBackupError
 from ...core.formatting import human_bytes
 from ..backups_view import BackupRow
 from ..widgets.backups_pane import backup_date
+from ..widgets.paged_rows import MORE_KEY, PagedRows
 from ..widgets.toc_tables import contents_tables
 
 
@@ -76,14 +82,16 @@ class BackupDetails(ModalScreen[None]):
     class ContentsRead(Message):
         """The worker read the backup's contents (show_data), or could not (`error`)."""
 
-        def __init__(self, data: dict[str, Any] | None, error: str | None) -> None:
+        def __init__(self, data: dict[str, Any] | None, error: str | None, entry: CatalogEntry | None = None) -> None:
             super().__init__()
             self.data = data
             self.error = error
+            self.entry = entry  # with its whole manifest
 
     def __init__(self, row: BackupRow) -> None:
         super().__init__()
         self.row = row
+        self._pages: PagedRows[tuple[str, int | None]] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="details-box") as box:
@@ -123,13 +131,15 @@ class BackupDetails(ModalScreen[None]):
 
     @work(thread=True, exit_on_error=False, group="backup-details", description="read the backup's contents")
     def _read_contents(self) -> None:
-        assert self.row.entry is not None
+        summary = self.row.entry
+        assert summary is not None
         try:
-            data = show_data(self.row.entry)
+            entry = entry_for(summary.path, indexed=summary.indexed) or summary  # the whole manifest, now
+            data = show_data(entry)
         except (PgBackupError, OSError) as exc:
             self.post_message(self.ContentsRead(None, str(exc)))
             return
-        self.post_message(self.ContentsRead(data, None))
+        self.post_message(self.ContentsRead(data, None, entry))
 
     def on_backup_details_contents_read(self, message: ContentsRead) -> None:
         counts_line = self.query_one("#details-counts", Static)
@@ -146,9 +156,16 @@ class BackupDetails(ModalScreen[None]):
         counts_line.update(", ".join(f"{n} {kind.lower()}" for kind, n in sorted(counts.items()))
                            if counts else "no TOC to read (a SQL script): counts are the manifest's")
         table = self.query_one(DataTable)
-        assert self.row.entry is not None
-        for name, rows in contents_tables(self.row.entry, message.data):
-            table.add_row(Text(name), "?" if rows is None else f"{rows:,}")
+        entry = message.entry or self.row.entry
+        assert entry is not None
+        self._pages = PagedRows(table, "tables")
+        self._pages.show(contents_tables(entry, message.data),
+                         lambda item: table.add_row(Text(item[0]), "?" if item[1] is None else f"{item[1]:,}"))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value == MORE_KEY and self._pages is not None:
+            event.stop()
+            self._pages.next_page()
 
     def action_close(self) -> None:
         self.dismiss(None)

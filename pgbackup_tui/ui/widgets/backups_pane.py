@@ -5,6 +5,9 @@ date, size and what it holds. A cluster set's members follow it, indented. The k
 highlighted row (they are the pane's own bindings, so Delete here deletes a backup, never the
 server): enter details, v verify, d drill, x/Delete delete, i csv import; `r` (the app's)
 restores it. The pane only asks: it posts ActionRequested and the app does the work.
+
+A long list shows a page of rows at a time (paged_rows.py): 5,000 backups show the newest 200
+and a last row "4,800 more backups (enter)"; enter on it shows the next 200.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from textual.widgets import DataTable, Static
 from ...core.catalog import CatalogEntry
 from ...core.formatting import human_bytes
 from ..backups_view import BADGES, BackupRow
+from .paged_rows import MORE_KEY, PagedRows
 
 
 def backup_date(iso: str) -> str:
@@ -93,12 +97,14 @@ class BackupsPane(Vertical):
         self.server: str | None = None
         self.dbname: str | None = None
         self._rows: dict[str, BackupRow] = {}
+        self._pages: PagedRows[BackupRow] | None = None  # once composed
 
     def compose(self) -> ComposeResult:
         yield Static("focus a server or database to see its backups", id="backups-heading", markup=False)
         table: DataTable[str | Text] = DataTable(id="backups-table", cursor_type="row", zebra_stripes=True)
         # Narrow terminals see the first columns: the status and the file name.
         table.add_columns("status", "file", "date (UTC)", "size", "holds")
+        self._pages = PagedRows(table, "backups")
         yield table
 
     def show_rows(self, server: str | None, dbname: str | None, rows: tuple[BackupRow, ...]) -> None:
@@ -107,17 +113,22 @@ class BackupsPane(Vertical):
         table = self.query_one(DataTable)
         previous = self.selected_row()
         table.clear()
-        self._rows = {}
+        self._rows = {row.key: row for row in rows}
+        keys = list(self._rows)
         colours = self.app.get_css_variables()
-        for row in rows:
-            self._rows[row.key] = row
+
+        def add(row: BackupRow) -> None:
             text, colour = BADGES.get(row.status, (row.status, "text"))
             badge = Text(text, style=f"bold {colours.get(colour, '')}".strip())
             name = Text(("  └ " if row.member else "") + row.name)
             size = human_bytes(row.size_bytes) if row.size_bytes is not None else "-"
             table.add_row(badge, name, backup_date(row.created_at), size, Text(row.holds), key=row.key)
-        if previous is not None and previous.key in self._rows:
-            table.move_cursor(row=table.get_row_index(previous.key))
+
+        kept = keys.index(previous.key) if previous is not None and previous.key in self._rows else -1
+        assert self._pages is not None
+        self._pages.show(rows, add, at_least=kept)
+        if kept >= 0:
+            table.move_cursor(row=kept)
         self.query_one("#backups-heading", Static).update(self._heading(len(rows)))
 
     def _heading(self, count: int) -> str:
@@ -130,8 +141,13 @@ class BackupsPane(Vertical):
 
     @property
     def rows(self) -> list[BackupRow]:
-        """The rows shown, in order."""
+        """The rows listed, in order (the last ones may still be on their way into the table)."""
         return list(self._rows.values())
+
+    @property
+    def shown(self) -> int:
+        """How many of the rows are in the table (the others behind its last row, a page at a time)."""
+        return self._pages.shown if self._pages is not None else 0
 
     def selected_entry(self) -> CatalogEntry | None:
         """The highlighted backup's catalog entry (None for a CSV copy or an empty list)."""
@@ -147,9 +163,10 @@ class BackupsPane(Vertical):
         return self._rows.get(str(row_key.value))
 
     def select_path(self, key: str) -> bool:
-        """Move the cursor to the row of this path (str); False when it is not listed."""
-        if key not in self._rows:
+        """Move the cursor to the row of this path (str), showing its page; False when it is not listed."""
+        if key not in self._rows or self._pages is None:
             return False
+        self._pages.reveal(list(self._rows).index(key))
         table = self.query_one(DataTable)
         table.move_cursor(row=table.get_row_index(key))
         return True
@@ -166,7 +183,10 @@ class BackupsPane(Vertical):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.action_request("show")
+        if event.row_key.value == MORE_KEY and self._pages is not None:
+            self._pages.next_page()
+        else:
+            self.action_request("show")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
