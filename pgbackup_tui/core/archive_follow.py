@@ -5,16 +5,14 @@ cost the dump job as much as a third of pg_dump's own time with zstd. pg_dump wr
 archive front to back (custom_archive.py: the header and TOC, then each table's block), and only
 goes back at the end to write the TOC again with the blocks' offsets. So a thread follows the
 file as it grows: it reads the TOC once written, then each block as soon as it is there,
-decompresses it (zlib, zstandard; the library pinned in pyproject.toml) and counts its rows,
-waiting for more bytes while pg_dump runs. What is left when pg_dump exits is the last block and
-the TOC written again, which `finish()` checks: same entries, each block's offset where the
-block was found. The file's sha256 is then taken in one read (the TOC at its start changed last,
-so no earlier pass could hash it).
+decompresses it (zlib, or zstandard: pinned in pyproject.toml) and counts its rows, waiting for
+more bytes while pg_dump runs. What is left when pg_dump exits is the last block and the TOC
+written again, which finish() compares with the first one: the same bytes but for each block's
+offset, which must be where the block was found.
 
-Anything this reader does not know (an archive version, a compression method without its
-library, an uncompressed archive whose many small chunks would make Python the bottleneck)
-makes it step aside: `usable` is False and the job counts rows with pg_restore afterwards, as
-before. A block that does not decompress, or a file that ends early, is an ArchiveError.
+This reader is a fast path, not the judge: whatever it does not know or cannot confirm (an
+archive version, a method without its library, a file that ends before its blocks, a TOC that
+differs) raises from finish(), and the job then reads the archive with pg_restore as before.
 """
 
 from __future__ import annotations
@@ -25,10 +23,12 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .custom_archive import BLK_BLOBS, BLK_DATA, OFFSET_NOT_SET, OFFSET_SET, FormatUnknown, Header, Reader, read_header
-from .errors import ArchiveError
+from .custom_archive import (
+    BLK_BLOBS, BLK_DATA, OFFSET_FIELD, OFFSET_NOT_SET, OFFSET_SET, FormatUnknown, Header, NeedMore, Reader, parse_toc,
+    read_header,
+)
 
 POLL_S = 0.02  # how long to wait for pg_dump to write more
 READ_SIZE = 1 << 20
@@ -39,12 +39,8 @@ class _Stopped(Exception):
     """The follower was told to stop (the job failed or was cancelled)."""
 
 
-class _Decompressor(Protocol):
-    def decompress(self, data: bytes) -> bytes: ...
-
-
 def decompressor_for(method: str) -> Callable[[], Any] | None:
-    """A factory of streaming decompressors for `method`, or None when this Python cannot."""
+    """A factory of streaming decompressors for `method`, or None when this Python has none."""
     if method == "gzip":
         return zlib.decompressobj
     if method == "zstd":
@@ -52,22 +48,23 @@ def decompressor_for(method: str) -> Callable[[], Any] | None:
             import zstandard
         except ImportError:
             return None
-        return lambda: _ZstdFrames(zstandard)
+        shared = zstandard.ZstdDecompressor()  # one context, used by one stream at a time
+        return lambda: _ZstdFrames(shared)
     return None
 
 
 class _ZstdFrames:
     """zstandard's decompressobj reads one frame: a stream of several frames gets one each."""
 
-    def __init__(self, zstandard: Any) -> None:
-        self._zstandard = zstandard
-        self._current = zstandard.ZstdDecompressor().decompressobj()
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self._current = context.decompressobj()
 
     def decompress(self, data: bytes) -> bytes:
         out = self._current.decompress(data)
         while self._current.eof and self._current.unused_data:  # another frame follows
             data = self._current.unused_data
-            self._current = self._zstandard.ZstdDecompressor().decompressobj()
+            self._current = self._context.decompressobj()
             out += self._current.decompress(data)
         return out
 
@@ -84,8 +81,8 @@ class _GrowingFile:
         self.writer_done = writer_done
         self.stop = stop
         self._fd: int | None = None
-        self._buf = bytearray()
-        self._start = 0  # file position of _buf[0]
+        self.buf = bytearray()
+        self.start = 0  # file position of buf[0]
 
     def close(self) -> None:
         if self._fd is not None:
@@ -93,18 +90,18 @@ class _GrowingFile:
             self._fd = None
 
     def need(self, position: int, size: int) -> bytes:
-        if position < self._start:
+        if position < self.start:
             raise FormatUnknown("the reader went back")
-        if position - self._start > READ_SIZE:  # let go of what was read
-            del self._buf[:position - self._start]
-            self._start = position
-        while position + size > self._start + len(self._buf):
-            if not self._read_more():
-                raise ArchiveError(f"{self.path}: ends early (at {self._start + len(self._buf)} bytes)")
-        offset = position - self._start
-        return bytes(self._buf[offset:offset + size])
+        if position - self.start > READ_SIZE:  # let go of what was read
+            del self.buf[:position - self.start]
+            self.start = position
+        while position + size > self.start + len(self.buf):
+            if not self.read_more():
+                raise FormatUnknown(f"the file ends at {self.start + len(self.buf)} bytes, inside a block")
+        offset = position - self.start
+        return bytes(self.buf[offset:offset + size])
 
-    def _read_more(self) -> bool:
+    def read_more(self) -> bool:
         """Append what the file has beyond the buffer; wait for pg_dump meanwhile. False at the end."""
         while True:
             if self.stop.is_set():
@@ -118,9 +115,9 @@ class _GrowingFile:
                         return False
                     time.sleep(POLL_S)
                     continue
-            chunk = os.pread(self._fd, READ_SIZE, self._start + len(self._buf))
+            chunk = os.pread(self._fd, READ_SIZE, self.start + len(self.buf))
             if chunk:
-                self._buf += chunk
+                self.buf += chunk
                 return True
             if done:
                 return False
@@ -128,25 +125,23 @@ class _GrowingFile:
 
 
 class CustomArchiveFollower:
-    """Follows one custom archive in a thread of its own. start(); the job runs pg_dump; then
-    writer_finished() and result() (or abandon() if pg_dump failed)."""
+    """Follows one custom archive in a thread of its own: start() before pg_dump runs,
+    writer_finished() once it has exited, then finish(); abandon() if it failed."""
 
-    def __init__(self, path: Path, method: str) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._factory = decompressor_for(method)
-        self.usable = self._factory is not None
         self._writer_done = threading.Event()
         self._stop = threading.Event()
         self._file = _GrowingFile(path, self._writer_done, self._stop)
         self._thread = threading.Thread(target=self._run, name="archive-follow", daemon=True)
+        self._factory: Callable[[], Any] | None = None
+        self._first_toc = b""  # header and TOC as first written, offsets not set
         self.header: Header | None = None
         self.blocks: dict[int, tuple[int, int]] = {}  # dump id -> (position, rows; -1 for large objects)
         self.error: BaseException | None = None
-        self.end = 0  # where the last block ended
 
     def start(self) -> None:
-        if self.usable:
-            self._thread.start()
+        self._thread.start()
 
     def writer_finished(self) -> None:
         """pg_dump has exited: every byte is in the file (read what is left, then stop)."""
@@ -157,50 +152,58 @@ class CustomArchiveFollower:
         self._writer_done.set()
         if self._thread.is_alive():
             self._thread.join()
-        self._file.close()
-
-    def wait(self) -> None:
-        """Block until the thread has read everything (call after writer_finished)."""
-        if self._thread.is_alive():
-            self._thread.join()
-        self._file.close()
 
     # -- the thread ------------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            reader = Reader(self._file.need)
-            self.header = header = read_header(reader)
-            if header.compression == "none" or decompressor_for(header.compression) is None:
-                raise FormatUnknown(f"compression {header.compression}: left to pg_restore")
+            header = self._read_toc()
             self._factory = decompressor_for(header.compression)
+            if header.compression == "none" or self._factory is None:
+                raise FormatUnknown(f"compression {header.compression}: left to pg_restore")
             expected = {e.dump_id for e in header.entries if e.has_data and e.offset_flag in (OFFSET_NOT_SET,
                                                                                              OFFSET_SET)}
-            reader.pos = header.toc_end
+            reader = Reader(self._file.need, header.toc_end)
             for _ in range(len(expected)):
                 if self._block(reader) not in expected:
-                    raise ArchiveError(f"{self.path}: a data block at {reader.pos} belongs to no TOC entry with data")
-            self.end = reader.pos
+                    raise FormatUnknown(f"a data block before {reader.pos} belongs to no TOC entry with data")
             # Nothing may follow the last block: wait for pg_dump's end, then look.
-            if self._file._read_more() or self._file._start + len(self._file._buf) > self.end:
-                raise ArchiveError(f"{self.path}: holds more than its TOC lists")
+            if self._file.start + len(self._file.buf) > reader.pos or self._file.read_more():
+                raise FormatUnknown("more bytes follow the last block")
         except _Stopped:
             pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the job's thread by finish()
+        except Exception as exc:  # handed to the job's thread by finish()
             self.error = exc
         finally:
             self._file.close()  # the job's progress tells this reader from the sha256 pass by open files
 
+    def _read_toc(self) -> Header:
+        """The header and the whole TOC, as pg_dump first writes them."""
+        file, header = self._file, None
+        while header is None or not header.complete:
+            if not file.read_more():
+                raise FormatUnknown("the file ends inside its TOC")
+            if header is None:
+                try:
+                    header = read_header(file.buf)
+                except NeedMore:
+                    continue
+            else:
+                parse_toc(file.buf, header)
+        self.header = header
+        self._first_toc = bytes(file.buf[:header.toc_end])
+        return header
+
     def _block(self, reader: Reader) -> int:
         """Read one block; its dump id."""
         position = reader.pos
-        kind = reader.byte()
-        dump_id = reader.int()
+        kind = reader.u8()
+        dump_id = reader.integer()
         if dump_id in self.blocks:
-            raise ArchiveError(f"{self.path}: block {dump_id} twice")
+            raise FormatUnknown(f"block {dump_id} twice")
         if kind == BLK_DATA:
             self.blocks[dump_id] = (position, self._rows(reader))
         elif kind == BLK_BLOBS:
-            while reader.int() != 0:  # each large object's OID, then its data
+            while reader.integer() != 0:  # each large object's OID, then its data
                 self._rows(reader)
             self.blocks[dump_id] = (position, -1)
         else:
@@ -213,51 +216,45 @@ class CustomArchiveFollower:
         stream = self._factory()
         newlines, tail = 0, b""
         while True:
-            size = reader.int()
+            size = reader.integer()
             if size == 0:
                 break
             if size < 0:
-                raise ArchiveError(f"{self.path}: bad chunk length at {reader.pos}")
+                raise FormatUnknown(f"bad chunk length at {reader.pos}")
             text = stream.decompress(reader.need(reader.pos, size))
             reader.pos += size
             if text:
                 newlines += text.count(b"\n")
                 tail = text[-_TAIL:] if len(text) >= _TAIL else (tail + text)[-_TAIL:]
         if not getattr(stream, "eof", True):
-            raise ArchiveError(f"{self.path}: a data block ends inside its compressed stream (at {reader.pos})")
+            raise FormatUnknown(f"a data block ends inside its compressed stream (at {reader.pos})")
         return rows_before_end_marker(newlines, tail)
 
     # -- the result ------------------------------------------------------------------------------
     def finish(self) -> dict[int, int]:
-        """After writer_finished(): rows per TABLE DATA dump id. Raises ArchiveError if the archive
-        does not read to its end, FormatUnknown if this reader could not tell (use pg_restore)."""
-        self.wait()
+        """After writer_finished(): rows per TABLE DATA dump id. Raises if the archive could not
+        be confirmed here (the caller then reads it with pg_restore)."""
+        if self._thread.is_alive():
+            self._thread.join()
         if self.error is not None:
             raise self.error
-        header = self.header
-        if header is None:
+        if self.header is None:
             raise FormatUnknown("nothing was read")
-        self._check_rewritten_toc(header)
+        self._check_rewritten_toc(self.header)
         return {dump_id: rows for dump_id, (_, rows) in self.blocks.items() if rows >= 0}
 
     def _check_rewritten_toc(self, header: Header) -> None:
-        """pg_dump wrote the TOC again with the offsets: read it from the finished file, and check
-        it lists what was read, each block where it was found."""
-        with self.path.open("rb") as handle:
-            data = handle.read(header.toc_end)
-
-        def need(position: int, size: int) -> bytes:
-            if position + size > len(data):
-                raise ArchiveError(f"{self.path}: its TOC changed length when pg_dump wrote it again")
-            return data[position:position + size]
-
-        final = read_header(Reader(need))
-        if final.toc_end != header.toc_end or len(final.entries) != len(header.entries):
-            raise ArchiveError(f"{self.path}: its TOC changed when pg_dump wrote it again")
-        for entry in final.entries:
+        """pg_dump wrote the TOC again with the offsets: the finished file must start with the
+        first TOC's bytes, each block's offset set to where the block was read."""
+        expected = bytearray(self._first_toc)
+        for entry in header.entries:
             block = self.blocks.get(entry.dump_id)
-            if entry.offset_flag == OFFSET_SET and (block is None or block[0] != entry.offset):
-                raise ArchiveError(f"{self.path}: TOC entry {entry.dump_id} points where no block of it was read")
+            if block is not None:
+                expected[entry.offset_at:entry.offset_at + OFFSET_FIELD.size] = OFFSET_FIELD.pack(OFFSET_SET, block[0])
+        with self.path.open("rb") as handle:
+            final = handle.read(len(expected))
+        if final != expected:
+            raise FormatUnknown("the TOC pg_dump wrote again is not the first one with the blocks' offsets")
 
 
 def rows_before_end_marker(newlines: int, tail: bytes) -> int:

@@ -125,11 +125,15 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
     without it the archive is read here. `server_key`: already read by the caller."""
     manifest = Manifest.from_json(body)
     manifest.id = new_backup_id()
-    if read_back is not None and toc is not None and not plain:
+    read_back = read_back if toc is not None and not plain else None
+    if read_back is not None and toc is not None and "rows" in read_back:
         manifest.checksums, rows, counts = read_back["checksums"], read_back["rows"], toc_counts(toc)
     else:
         job.log("recording the backup: sha256 of the archive, and each table's rows counted in it")
-        manifest.checksums = await job.in_thread(sha256_archive, archive)
+        if read_back is not None:
+            manifest.checksums = read_back["checksums"]
+        else:
+            manifest.checksums = await job.in_thread(sha256_archive, archive)
         if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
             rows, counts = await job.in_thread(_plain_counts, archive, encoding)
         else:

@@ -22,7 +22,7 @@ from .backup_record import complete_manifest, server_key_of
 from .catalog import remember_backup, write_manifest
 from .connect import connect
 from .defaults import fast_compression, free_connections, parallel_jobs, supports, usable_cores
-from .dump_verify import DumpReadBack, can_follow, compression_method
+from .dump_verify import DumpReadBack, can_follow
 from .errors import ArchiveError, JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
@@ -100,7 +100,7 @@ class DumpJob(Job):
         progress = self._start_progress(pre, run_format, dump_target)
         env = plan.target.child_env(self.application_name, client_encoding=pre.client_encoding)
         # The archive is read back while pg_dump writes it, where it can be (dump_verify.py).
-        read_back = self._read_back = DumpReadBack(self, dump_target, method=compression_method(plan.compress),
+        read_back = self._read_back = DumpReadBack(self, dump_target,
                                                    follow=can_follow(plan.format, run_format, plan.compress))
         read_back.start()
         code = 1
