@@ -68,34 +68,46 @@ class RestoreArchiveJob(Job):
             if plan.target.bin_dir and tools.bin_dir != Path(plan.target.bin_dir).expanduser():
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
-            await self.in_thread(self._check_fits_server, info)
+            self._check_fits_server(info, (await self.in_thread(self._server_facts))[0])
             self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
             return ArchiveCheck(info, tools, None)
 
+        # The server's major and free connections, on one connection, beside the tools' search and the listing.
+        server = asyncio.ensure_future(asyncio.to_thread(self._server_facts))
         try:
-            tools = tools_for_archive(info.min_reader_major, plan.target.bin_dir, label=label,
-                                      written_by=info.writer_text)
-        except ToolNotFoundError as exc:
-            raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
-        # The manifest's sha256 (taken once the new archive had read back to its end) proves the
-        # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
-        checksums = self._manifest().get("checksums") or {}
-        if checksums:
-            self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
-        try:
-            await self.in_thread(self._check_fits_server, info)
-            if info.format == "tar":
-                await self.in_thread(check_tar_complete, plan.archive)
-            toc = await self._list(tools)
-            if toc.dumped_by_major and toc.dumped_by_major > tools.major:
-                tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
+            try:
+                tools = await self.in_thread(lambda: tools_for_archive(
+                    info.min_reader_major, plan.target.bin_dir, label=label, written_by=info.writer_text))
+            except ToolNotFoundError as exc:
+                raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
+            # The manifest's sha256 (taken once the new archive had read back to its end) proves the
+            # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
+            checksums = self._manifest().get("checksums") or {}
+            if checksums:
+                self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
+            unreadable: ArchiveError | None = None
+            toc: Toc | None = None
+            try:
+                if info.format == "tar":
+                    await self.in_thread(check_tar_complete, plan.archive)
                 toc = await self._list(tools)
+                if toc.dumped_by_major and toc.dumped_by_major > tools.major:
+                    tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
+                    toc = await self._list(tools)
+            except ArchiveError as exc:
+                unreadable = exc
+            server_major, free = await server
+            self.check_cancelled()
+            self._check_fits_server(info, server_major)  # the clearer refusal when both apply, as before
+            if unreadable is not None or toc is None:
+                raise unreadable or ArchiveError(f"{plan.archive}: not listed; nothing was restored")
             if self.plan.jobs is None:
-                self.plan = replace(self.plan, jobs=await self.in_thread(self._choose_jobs, info, toc))
+                self.plan = replace(self.plan, jobs=self._choose_jobs(info, toc, free))
             progress = self._start_progress(info, toc)
         except BaseException:
             self._drop_checksums()
+            _forget(server)
             raise
         if self._checksums is None:  # Read every byte once, writing the script nowhere: a truncated archive fails here.
             self.log("verifying the archive (reading it through once)")
@@ -129,24 +141,25 @@ class RestoreArchiveJob(Job):
         """The job ends before the check was waited for: forget it (its thread reads to the end)."""
         future, self._checksums = self._checksums, None
         if future is not None:
-            future.cancel()
-            if future.done() and not future.cancelled():
-                future.exception()  # retrieved: no "exception was never retrieved" at exit
+            _forget(future)
 
-    def _choose_jobs(self, info: ArchiveInfo, toc: Toc) -> int:
+    def _server_facts(self) -> tuple[int, int | None]:
+        """The target server's major (9 for 9.6, as pgtools counts majors) and its free connections."""
+        with connect(self.plan.target, self._maintenance_db()) as conn:
+            return conn.info.server_version // 10000, free_connections(conn)
+
+    def _choose_jobs(self, info: ArchiveInfo, toc: Toc, free: int | None) -> int:
         """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""
         plan = self.plan
         table_clean = plan.clean and bool(plan.tables or self._manifest().get("restore_list"))
         if serial_restore_reason(info.format, plan.single_transaction, extension_entry(toc) is not None, table_clean):
             return 1
-        with connect(plan.target, self._maintenance_db()) as conn:
-            free = free_connections(conn)
         jobs = parallel_jobs(usable_cores(), free)
         self.log(f"restoring with {jobs} parallel job(s): {usable_cores()} core(s) here, "
                  f"{'?' if free is None else free} free connection(s) on the server (--jobs N to choose)")
         return jobs
 
-    def _check_fits_server(self, info: ArchiveInfo) -> None:
+    def _check_fits_server(self, info: ArchiveInfo, server_major: int) -> None:
         """An archive from a newer pg_dump into an older server fails half way: a plain file's SQL
         and pg_restore's own session settings (17+ send SET transaction_timeout, which 16 and older
         do not know; newer syntax likewise), after the target was created. PostgreSQL supports
@@ -155,8 +168,6 @@ class RestoreArchiveJob(Job):
         plan = self.plan
         if info.dump_major is None or plan.allow_older_server:
             return
-        with connect(plan.target, self._maintenance_db()) as conn:
-            server_major = conn.info.server_version // 10000  # 9 for 9.6, as pgtools counts majors
         if info.dump_major > server_major:
             raise ArchiveError(
                 f"{plan.archive} was written by pg_dump {info.dump_version} but server '{plan.target.label}' runs "
@@ -193,3 +204,10 @@ class RestoreArchiveJob(Job):
         # the catalog's names read, so that --table finds them.
         encoding = await self.in_thread(archive_encoding, tools.pg_restore, self.plan.archive)
         return parse_toc(decode_listing(listing.read_bytes(), encoding))
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    """Cancel a helper that is no longer needed and take its exception, if any, so none is reported."""
+    future.cancel()
+    if future.done() and not future.cancelled():
+        future.exception()

@@ -19,7 +19,7 @@ from .jobs import Job, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
 from .restore_clean import TableClean
-from .toc import Toc, parse_toc
+from .toc import Toc
 
 
 @dataclass
@@ -48,11 +48,9 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
         argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--schema-only", "--create",
                 "--exclude-schema=*", "--no-tablespaces", f"--file={sql}"]
     else:
-        listing = workdir / "create.toc"
-        code = await job.run_process([check.tools.pg_restore, "--create", "--list", str(plan.archive)], env,
-                                     stdout_path=listing)
-        ids = (database_entry_ids(parse_toc(listing.read_text(encoding="utf-8", errors="replace")))
-               if code == 0 else [])
+        # The verbose listing the archive check made names every entry, those about the database
+        # too (what `pg_restore --create --list` would add): no second listing.
+        ids = database_entry_ids(check.toc)
         if not ids:
             job.log("the archive does not describe its database: the new one gets the server's defaults",
                     level="warning")
