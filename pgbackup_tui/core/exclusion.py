@@ -26,6 +26,7 @@ pattern per next character instead.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 
 from .identifiers import QualifiedName, always_quote
@@ -33,66 +34,77 @@ from .identifiers import QualifiedName, always_quote
 _CLASS_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-class _Node:
-    __slots__ = ("children", "keep", "leave", "kept_below")
-
-    def __init__(self) -> None:
-        self.children: dict[str, _Node] = {}
-        self.keep = False  # a relation to keep ends here
-        self.leave = False  # a relation to leave out ends here
-        self.kept_below = False  # a relation to keep ends here or deeper
-
-
-def _insert(root: _Node, name: str, keep: bool) -> None:
-    node = root
-    if keep:
-        node.kept_below = True
-    for char in name:
-        node = node.children.setdefault(char, _Node())
-        if keep:
-            node.kept_below = True
-    if keep:
-        node.keep = True
-    else:
-        node.leave = True
-
-
 def exclusion_patterns(leave_out: Iterable[QualifiedName], keep: Iterable[QualifiedName]) -> list[str]:
     """Patterns matching every relation in `leave_out` and none in `keep` (every other relation
     pg_dump would match with -T: tables, views, sequences... that are to stay in the dump)."""
-    tries: dict[str, _Node] = {}
+    kept: dict[str, set[str]] = {}
     for name in keep:
-        _insert(tries.setdefault(name.schema, _Node()), name.name, True)
-    leaving: dict[str, list[str]] = {}
+        kept.setdefault(name.schema, set()).add(name.name)
+    leaving: dict[str, set[str]] = {}
     for name in leave_out:
-        leaving.setdefault(name.schema, []).append(name.name)
+        leaving.setdefault(name.schema, set()).add(name.name)
     patterns: list[str] = []
     for schema in sorted(leaving):
         head = always_quote(schema) + "."
-        root = tries.get(schema)
-        if root is None or not root.kept_below:
+        stay = kept.get(schema, set())
+        if not stay:
             patterns.append(head + "*")  # nothing here stays: every relation of the schema
             continue
-        for relname in leaving[schema]:
-            _insert(root, relname, False)
-        _cover(root, "", head, patterns)
+        _SortedNames(sorted(leaving[schema] - stay), sorted(stay), head, patterns).cover("")
     return patterns
 
 
-def _cover(node: _Node, prefix: str, head: str, patterns: list[str]) -> None:
-    """Patterns for the relations under `node` (whose names start with `prefix`) that are left out."""
-    if node.leave:
-        patterns.append(head + always_quote(prefix))  # exactly this name
-    kept_next = [char for char, child in node.children.items() if child.kept_below]
-    free = [char for char, child in node.children.items() if not child.kept_below]
-    if free:
-        quoted = always_quote(prefix) if prefix else ""
-        if not kept_next:  # `prefix` itself is kept: everything longer (`?` is one character)
-            patterns.append(f"{head}{quoted}?*")
-        elif all(char in _CLASS_SAFE for char in kept_next):
-            # Everything longer than `prefix` whose next character leads to no kept name.
-            patterns.append(f"{head}{quoted}[^{''.join(sorted(kept_next))}]*")
-        else:
-            patterns.extend(f"{head}{always_quote(prefix + char)}*" for char in sorted(free))
-    for char in sorted(kept_next):
-        _cover(node.children[char], prefix + char, head, patterns)
+class _SortedNames:
+    """The trie of a schema's names, walked in sorted lists instead of built: the names under a
+    prefix are a range of each list (bisect), so only the paths to kept names are visited and a
+    range with nothing kept becomes one pattern without being looked at name by name."""
+
+    def __init__(self, leave: list[str], keep: list[str], head: str, patterns: list[str]) -> None:
+        self.leave, self.keep, self.head, self.patterns = leave, keep, head, patterns
+
+    def _range(self, names: list[str], prefix: str) -> tuple[int, int]:
+        if not prefix:
+            return 0, len(names)
+        return bisect_left(names, prefix), bisect_left(names, _past(prefix))
+
+    def _next_chars(self, names: list[str], prefix: str) -> list[str]:
+        """The characters that follow `prefix` in `names`, each once, in order."""
+        lo, hi = self._range(names, prefix)
+        depth, found = len(prefix), []
+        while lo < hi:
+            if len(names[lo]) == depth:  # the prefix itself
+                lo += 1
+                continue
+            char = names[lo][depth]
+            found.append(char)
+            lo = bisect_left(names, _past(prefix + char), lo, hi)
+        return found
+
+    def cover(self, prefix: str) -> None:
+        """Patterns for the names to leave out that start with `prefix` (some kept name does too)."""
+        head, patterns = self.head, self.patterns
+        lo, hi = self._range(self.leave, prefix)
+        if lo < hi and self.leave[lo] == prefix:
+            patterns.append(head + always_quote(prefix))  # exactly this name
+        kept_next = self._next_chars(self.keep, prefix)
+        kept_set = set(kept_next)
+        free = [char for char in self._next_chars(self.leave, prefix) if char not in kept_set]
+        if free:
+            quoted = always_quote(prefix) if prefix else ""
+            if not kept_next:  # `prefix` itself is kept: everything longer (`?` is one character)
+                patterns.append(f"{head}{quoted}?*")
+            elif all(char in _CLASS_SAFE for char in kept_next):
+                # Everything longer than `prefix` whose next character leads to no kept name.
+                patterns.append(f"{head}{quoted}[^{''.join(sorted(kept_next))}]*")
+            else:
+                patterns.extend(f"{head}{always_quote(prefix + char)}*" for char in sorted(free))
+        for char in kept_next:
+            self.cover(prefix + char)
+
+
+def _past(prefix: str) -> str:
+    """A string after every name that starts with `prefix` and before every other name after it."""
+    last = ord(prefix[-1])
+    if last == 0x10FFFF:  # no character after it; names have at most 63 characters (NAMEDATALEN)
+        return prefix + chr(0x10FFFF) * 64
+    return prefix[:-1] + chr(last + 1)

@@ -41,23 +41,17 @@ WITH RECURSIVE down(oid) AS (
 SELECT oid::int8 FROM down UNION SELECT oid::int8 FROM up
 """
 
-_OTHERS = """
-SELECT n.nspname, c.relname
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = ANY(%(kinds)s)
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
-  AND NOT c.oid = ANY(%(oids)s::oid[])
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY 1, 2
-"""
-
 # Every relation pg_dump's --exclude-table could match (tables, sequences, views, matviews, foreign
-# and partitioned tables) in these schemas: what the exclusion patterns must not match is among them.
-_MATCHABLE = """
-SELECT n.nspname, c.relname
+# and partitioned tables) outside the system schemas, in one scan: the selection leaves out those
+# of RELATION_KINDS that are not selected and not an extension's (its extension brings them); the
+# others in the same schemas are what the exclusion patterns must not match.
+_RELATIONS = """
+SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text,
+       EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+               AND d.objid = c.oid AND d.deptype = 'e')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') AND n.nspname = ANY(%(schemas)s::text[])
+WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
 """
 
 _OUTSIDE_FKS = """
@@ -205,21 +199,26 @@ def resolve_selection(
                 "drop that --exclude-table or the selection that needs it")
         family |= {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(needed)})}
     seeds.update((PG_CLASS, oid) for oid in family)
-    others = tuple(QualifiedName(s, n)
-                   for s, n in conn.execute(_OTHERS, {"kinds": list(RELATION_KINDS), "oids": sorted(family)}))
+    others, kept = left_out_and_kept(conn, family)
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
-    patterns = tuple(exclusion_patterns(others, kept_relations(conn, others)))
+    patterns = tuple(exclusion_patterns(others, kept))
     return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns)
 
 
-def kept_relations(conn: psycopg.Connection, left_out: tuple[QualifiedName, ...]) -> list[QualifiedName]:
-    """The relations in the schemas of `left_out` that pg_dump -T could match and that must stay."""
-    leaving = set(left_out)
-    schemas = sorted({name.schema for name in left_out})
-    rows = conn.execute(_MATCHABLE, {"schemas": schemas}).fetchall() if schemas else []
-    return [name for name in (QualifiedName(s, n) for s, n in rows) if name not in leaving]
+def left_out_and_kept(conn: psycopg.Connection,
+                      family: set[int]) -> tuple[tuple[QualifiedName, ...], list[QualifiedName]]:
+    """The relations the selection leaves out (sorted), and those in their schemas that pg_dump -T
+    could match and that must stay (the selected ones, sequences, extension members...)."""
+    leaving, staying = [], []
+    for schema, name, oid, kind, extension_member in conn.execute(_RELATIONS):
+        if kind in RELATION_KINDS and oid not in family and not extension_member:
+            leaving.append(QualifiedName(schema, name))
+        else:
+            staying.append(QualifiedName(schema, name))
+    schemas = {name.schema for name in leaving}
+    return tuple(sorted(leaving)), [name for name in staying if name.schema in schemas]
 
 
 def needed_relations(conn: psycopg.Connection, relations: set[int]) -> dict[int, int]:
