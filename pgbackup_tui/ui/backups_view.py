@@ -106,7 +106,8 @@ def set_members(entry: CatalogEntry, read: Callable[..., CatalogEntry | None] = 
 
 
 def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: ServerProfile, dbname: str | None,
-                  backups_root: Path, read: Callable[..., CatalogEntry | None] = entry_for) -> list[BackupRow]:
+                  backups_root: Path, read: Callable[..., CatalogEntry | None] = entry_for,
+                  make_row: Callable[..., BackupRow] = entry_row) -> list[BackupRow]:
     """The rows for server `profile` (and database `dbname`), newest first, members under their set.
 
     With a database, a set that holds it is not listed but its member archive of that database is."""
@@ -121,17 +122,17 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
             if entry.path.parent in sets or is_csv_copy(entry.path.parent):
                 continue  # a set's globals.sql, a CSV copy's schema.sql: parts of those, not backups of their own
             if entry.path.is_relative_to(own_folder):
-                rows.append(entry_row(entry))
+                rows.append(make_row(entry))
         elif entry.path in mine:
             if entry.path in sets:
                 members = set_members(entry, read)
                 if dbname is None:
-                    rows.append(entry_row(entry))
-                    rows.extend(entry_row(member, member=True) for member in members)
+                    rows.append(make_row(entry))
+                    rows.extend(make_row(member, member=True) for member in members)
                 else:
-                    rows.extend(entry_row(member, member=True) for member in members if member.database == dbname)
+                    rows.extend(make_row(member, member=True) for member in members if member.database == dbname)
             elif dbname is None or entry.database == dbname:
-                rows.append(entry_row(entry))
+                rows.append(make_row(entry))
     for copy in copies:
         if copy.server == profile.name and (dbname is None or copy.database == dbname):
             rows.append(csv_row(copy))
