@@ -15,7 +15,9 @@ not written). Then:
     of their own, the Jobs tab shown with the job selected); this process's user+system time
     (/proc/self/stat) over the wall time while each one runs, i.e. the TUI only (pg_dump and the
     runner are other processes);
-  - memory: RSS (/proc/self/status) before the first dump and after each one, after gc.collect().
+  - memory: RSS (/proc/self/status) before the first dump and after each one, after gc.collect();
+  - a list of --backups backups in the Backups tab: the longest frame gap while it shows, read
+    cold, then warm, then its next page (bench_tui_lists.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # uiu
 
 from pgbackup_tui.core.paths import HOME_ENV  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
+from bench_tui_lists import backups_list  # noqa: E402
 
 BUILD_SQL = """
 DO $$ BEGIN FOR i IN 1..{tables} LOOP
@@ -137,6 +140,7 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=10_000)
     parser.add_argument("--dumps", type=int, default=10)
     parser.add_argument("--bin-dir", type=Path, default=None, help="a PostgreSQL bin dir for the sandbox")
+    parser.add_argument("--backups", type=int, default=5_000, help="backups listed in the Backups tab (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as home:
         os.environ[HOME_ENV] = home
@@ -146,6 +150,7 @@ def main() -> int:
             sandbox.psql(BUILD_SQL.format(tables=args.tables), "many", timeout=1800)
             sandbox.psql("VACUUM ANALYZE", "many", timeout=1800)
             figures = asyncio.run(run(args, sandbox))
+            lists = asyncio.run(backups_list(sandbox, args.backups)) if args.backups else None
     print(f"\nPostgreSQL {sandbox.major}, {args.tables} tables, {args.dumps} dumps, {os.cpu_count()} cores")
     print(f"opening schema public: longest frame gap {figures['max_frame_gap_ms']:.0f} ms "
           f"({figures['tables_shown']} table lines in the tree)")
@@ -153,6 +158,12 @@ def main() -> int:
           f"max {figures['cpu_percent_max']:.1f} % of a core (dump {figures['dump_s_median']:.1f} s)")
     print(f"RSS: {figures['rss_start_mb']:.0f} MB before the dumps, {figures['rss_after_mb']:.0f} MB after "
           f"{args.dumps}, {figures['rss_per_dump_mb']:+.1f} MB per finished dump after the first")
+    if lists is not None:
+        print(f"Backups tab, {args.backups} backups (made in {lists['build_s']:.1f} s): longest frame gap "
+              f"{lists['cold_gap_ms']:.0f} ms read cold (listed in {lists['cold_listed_s']:.1f} s), "
+              f"{lists['warm_gap_ms']:.0f} ms warm ({lists['warm_listed_s']:.1f} s), "
+              f"{lists['next_page_gap_ms']:.0f} ms for the next page ({lists['rows_shown']:.0f} then "
+              f"{lists['rows_shown_after']:.0f} rows in the table)")
     return 0
 
 
