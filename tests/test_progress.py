@@ -19,7 +19,6 @@ import psycopg
 import pytest
 
 from cliutil import run_cli
-from pgbackup_tui.core.archive import identify_archive
 from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -30,8 +29,6 @@ from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.dump import expected_rows
 from pgbackup_tui.core.progress.estimator import ProgressEstimator
 from pgbackup_tui.core.progress.items import WorkItem
-from pgbackup_tui.core.progress.tracker import ServerProbe
-from pgbackup_tui.core.progress.restore import RestoreProgress
 from pgbackup_tui.core.progress.restore_plan import entry_matches, manifest_tables
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.toc import parse_toc
@@ -314,61 +311,6 @@ async def test_a_restore_runs_with_the_servers_deadlock_timeout(sandbox, home, f
     assert not any("deadlock_timeout = " in line for line in lines)
 
 
-async def test_an_autovacuum_ahead_of_a_restores_index_is_foreseen_then_counted_down(sandbox, home, fresh_db_name):
-    # A table just loaded is often vacuumed while the rest of a restore loads; its first index
-    # then waits deadlock_timeout (1 s) until the server cancels the worker. The monitor sees the
-    # worker ahead of time. Here a real, deliberately slow autovacuum (cost limit 1) runs on
-    # public.crawl, and a RestoreProgress for an archive holding that table and its index is fed
-    # what the real probe sees, before and while a real CREATE INDEX waits behind the worker.
-    sandbox.create_database(fresh_db_name)
-    sandbox.psql("CREATE TABLE public.crawl (id int, pad text) WITH (autovacuum_enabled = false);"
-                 "INSERT INTO public.crawl SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;"
-                 "CREATE INDEX crawl_id_idx ON public.crawl (id);", fresh_db_name)
-    target = target_from_dsn(sandbox.dsn())
-    dumped = await DumpJob(DumpPlan(target=target, dbname=fresh_db_name)).run()
-    assert dumped.state == JobState.SUCCEEDED, dumped.message
-    job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=fresh_db_name))
-    listing = subprocess.run([tools_for_archive(None).pg_restore, "--list", "--verbose", str(dumped.output_path)],
-                             check=True, capture_output=True, text=True).stdout  # --verbose: an index's table
-    tracker = RestoreProgress(job, job.plan, identify_archive(dumped.output_path), parse_toc(listing),
-                              read_manifest(dumped.output_path))
-    probe = ServerProbe(target, fresh_db_name, job.application_name, indexes=True)
-    sandbox.psql("ALTER SYSTEM SET autovacuum_naptime = '1s'; SELECT pg_reload_conf();")
-    try:
-        sandbox.psql("ALTER TABLE public.crawl SET (autovacuum_enabled = true, autovacuum_vacuum_insert_threshold = 1,"
-                     " autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_cost_delay = 100,"
-                     " autovacuum_vacuum_cost_limit = 1); INSERT INTO public.crawl VALUES (0, 'x');", fresh_db_name)
-        rows: list = []
-        for _ in range(150):  # the worker comes within a naptime or two
-            rows = [row for row in probe.poll() if row.kind == "autovacuum"]
-            if rows:
-                break
-            await asyncio.sleep(0.2)
-        assert [(row.schema, row.table, row.a) for row in rows] == [("public", "crawl", 1000)]
-        tracker.observe_server(rows, 100.0)
-        assert tracker.estimator.expected_wait_s == 1.0  # deadlock_timeout, before any index runs
-
-        def build_the_index() -> None:
-            with psycopg.connect(sandbox.dsn(fresh_db_name), application_name=job.application_name) as conn:
-                conn.execute("CREATE INDEX crawl_pad_idx ON public.crawl (pad)")
-        building = asyncio.ensure_future(asyncio.to_thread(build_the_index))
-        waits: list = []
-        for _ in range(40):
-            polled = probe.poll()
-            waits = [row.phase for row in polled if row.kind == "wait"]
-            if waits:
-                break
-            await asyncio.sleep(0.05)
-        assert waits and waits[0].endswith("(autovacuum worker)"), waits
-        tracker.estimator.wait(waits[0], 100.0)
-        tracker.observe_server([row for row in polled if row.kind == "autovacuum"], 100.4)
-        assert tracker.estimator.expected_wait_s == pytest.approx(0.6)  # 0.4 s of the second waited
-        await asyncio.wait_for(building, 20)  # the server cancelled the worker: the index got built
-    finally:
-        probe.close()
-        sandbox.psql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf();")
-
-
 # -- the model, without a server ----------------------------------------------------------------
 def test_percent_moves_with_time_when_the_priors_are_right():
     items = [WorkItem("a", "data", 10.0, kind="table", bytes=100, rows=10),
@@ -446,31 +388,6 @@ def test_small_tables_learn_their_own_pace_not_the_big_ones():
         estimator.start(key, now)
         estimator.snapshot(now)
     assert estimator.remaining_s(9.0) == pytest.approx(20 * 0.05, rel=0.08)
-
-
-def test_a_foreseen_wait_is_in_the_time_left_and_counts_down_while_it_lasts():
-    items = [WorkItem("a", "data", 4.0, kind="table", rows=100), WorkItem("pkey", "indexes", 2.0)]
-    estimator = ProgressEstimator(items, origin=0.0, estimate="t")
-    estimator.start("a", 0.0)
-    for tick in range(1, 9):
-        estimator.observe("a", tick * 0.25 / 4, tick * 0.25)
-        estimator.snapshot(tick * 0.25)
-    plain = estimator.remaining_s(2.0)
-    estimator.expect_wait(1.0)  # an autovacuum on the table: its primary key will wait 1 s
-    assert estimator.remaining_s(2.0) == pytest.approx(plain + 1.0)
-    for tick in range(9, 17):
-        estimator.observe("a", tick * 0.25 / 4, tick * 0.25)
-        estimator.snapshot(tick * 0.25)
-    estimator.start("pkey", 4.0)
-    estimator.wait("a lock held by pid 7 (autovacuum worker)", 4.0)
-    during = []
-    for tick in range(1, 5):  # the wait runs out as foreseen: the ETA counts down, the bar moves
-        estimator.expect_wait(1.0 - tick * 0.25)
-        during.append(estimator.snapshot(4.0 + tick * 0.25))
-    assert [s.eta_s for s in during] == sorted((s.eta_s for s in during), reverse=True)
-    assert during[0].percent < during[-1].percent
-    estimator.wait(None, 5.0)
-    assert estimator.snapshot(5.0).eta_s == pytest.approx(2.0, abs=0.25)
 
 
 def test_the_unmeasured_end_of_an_index_build_is_not_taken_for_slowness():

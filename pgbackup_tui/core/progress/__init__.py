@@ -1,12 +1,19 @@
 """Progress of a job: how the percentage and the ETA are made, in one page.
 
-1. The work, before anything runs. A job is a list of work items in phases (preparing, schema,
-   data, indexes, finishing), each with a prior cost in seconds from its size and a few rates
-   (items.py; dump.py from the tables' sizes and expected rows read before pg_dump starts,
-   restore_plan.py from the archive's TOC and our manifest). The rates are only where the
-   estimate starts: step 3 replaces them with the job's own pace within a second of evidence.
+1. The work, before anything runs: work items in phases (preparing, schema, data, indexes,
+   finishing), each with a prior cost in seconds on the reference machine, from sizes and a few
+   rates (dump.py from the tables' sizes and expected rows, restore_plan.py from the archive's TOC
+   and our manifest): a statement's round trip, and bytes at a rate for what moves bytes. A data
+   item also knows its bytes on the wire (items.wire_bytes: the rows less their on-disk headers).
 
-2. What is observed while it runs (tracker.py ticks every 0.25 s: at least 2 updates a second).
+2. Two things measured as the job starts, instead of trusting the reference machine:
+   - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
+     the reference machine's, about 4 ms;
+   - over TCP, the link (link.link_rate): 1 MiB sent to the server (a restore) or fetched from it
+     (a dump) twice, the second time timed. A data item then costs at least its wire bytes at that
+     rate. Over a Unix socket the server is this machine and there is no link to time.
+
+3. What is observed while it runs (tracker.py ticks every 0.25 s: at least 2 updates a second).
    pg_dump's and pg_restore's --verbose lines say which item starts and ends; one poll of the
    server's progress views (pg_stat_progress_copy: tuples over expected rows;
    pg_stat_progress_create_index: blocks and tuples, as a share of the build's time) measures a
@@ -14,25 +21,22 @@
    size) stand in where the server cannot tell; after pg_dump, the passes that record the backup
    (sha256, rows counted by pg_restore) are measured by what they have read of the archive. Over
    TCP a serial dump's running table counts only what pg_dump has read from its socket (link.py):
-   bytes still in the link's buffers are not done, even when the server has sent them. An item
-   nobody measures advances with the clock at the current pace, to at most 90 % until its end.
+   bytes still in the link's buffers are not done. An item nobody measures advances with the
+   clock at the current pace, to at most 90 % until its end.
 
-3. How fast this job goes (speed.py). k = seconds spent per prior second of work done, per pace
-   class (a phase's small items -- round trips -- and its large ones -- bytes). Evidence fades
-   with a memory of a fifth of the elapsed time, so k is a recent rate on the job's own time
-   scale; a class goes at the pace it has shown once it has 0.5 s of evidence and mixes in its
-   prior before that. The prior of a class: for the data (the link), the data seen so far, else
-   the machine's; for everything else (the machine), the pace of all the work outside the data
-   phase, and before there is enough of it the data's pace only if that is faster than the
-   priors. A slow link slows the data estimate, not the index builds or the passes after it.
+4. How fast this job goes (speed.py). k = seconds spent per prior second of work done, per pace
+   class: a phase's small items (round trips) and its large ones (bytes). A class goes at the pace
+   it has shown once it has 0.5 s of evidence, mixing in its prior before that. Its prior: in the
+   data phase the other size's pace if it has one; else the machine's pace of step 2, corrected by
+   the work done outside the data phase on this machine (with a server elsewhere, only the passes
+   run here: a remote server's pace says nothing of this machine's).
 
-4. The time left (estimator.py). R = foreseen waits (a restore's index build behind an
-   autovacuum: the server's deadlock_timeout) + the sum over items of (cost left x k). With
-   --jobs, data and indexes take the largest of: the longest item, a big table's data plus its
-   indexes, the sum / jobs, and the running items at their own pace. While a serial job's backend
-   waits for a lock, R stands still and the wait is no evidence of speed.
+5. The time left R = the sum over items of (cost left x k). With --jobs, data and indexes take
+   the largest of: the longest item, a big table's data plus its indexes, the sum / jobs, and the
+   running items at their own pace. While a serial job's backend waits for a lock, R and the bar
+   stand still (the pane says who holds the lock), and the wait is no evidence of speed.
 
-5. The ETA is R smoothed (time constant 1 s, or a tenth of the elapsed time if shorter), shown
+6. The ETA is R smoothed (time constant 1 s, or a tenth of the elapsed time if shorter), shown
    from 5 % and 1 s on. The percentage is elapsed / (elapsed + ETA): when the ETA is right the
    bar moves linearly in time, whatever the sizes. It never goes back, stays at or below 99 while
    the job runs, and is exactly 100 (phase done) when the job succeeded.

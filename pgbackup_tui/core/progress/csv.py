@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from ..jobs import Job
 from .estimator import ProgressEstimator
-from .items import WorkItem
+from .items import STATEMENT_S, WorkItem
 from .tracker import ProgressTracker
 
 COPY_BPS = 60e6  # priors, corrected by the estimator as the job goes: COPY text bytes per second
-TABLE_OVERHEAD_S = 0.01
 SCHEMA_STEP_S = 1.0  # pg_dump + pg_restore for a schema, or psql running one
 
 
@@ -41,7 +40,7 @@ class CsvProgress(ProgressTracker):
     def __init__(self, job: Job, tables: list[TableWork], *, by_bytes: bool, steps: tuple[str, ...]) -> None:
         items = [WorkItem(key=f"step:{name}", phase="schema", cost_s=SCHEMA_STEP_S, kind="step", label=name)
                  for name in steps]
-        items += [WorkItem(key=t.key, phase="data", cost_s=TABLE_OVERHEAD_S + t.size / COPY_BPS, label=t.label,
+        items += [WorkItem(key=t.key, phase="data", cost_s=STATEMENT_S + t.size / COPY_BPS, label=t.label,
                            kind="table", bytes=t.size, rows=t.rows) for t in tables]
         super().__init__(job, ProgressEstimator(items, origin=time.monotonic(), estimate=self.fallback_estimate))
         self.by_bytes = by_bytes

@@ -1,18 +1,18 @@
 """Progress of a dump: what pg_dump's lines, the server and pg_dump's socket say (inventory.py: the tables).
 
 While pg_dump runs, a table's fraction is tuples_processed (pg_stat_progress_copy) over its
-expected rows -- or, without a row estimate, COPY's text bytes over its size times the text/heap
-ratio seen so far. Bytes in snapshots are in heap units (done = fraction x size), so a dump and
-a restore of the same backup show the same totals. pg_dump --verbose says "dumping contents of
-table" when a table starts (serially: the previous one has finished) and, with --jobs, "finished
-item N TABLE DATA name". Without the view (server < 14, or a role that may not read it) a serial
-dump's running table is measured by the growth of the output over its size times the
-output/heap ratio of the tables already written.
+expected rows -- or, without a row estimate, COPY's bytes over its wire size (items.wire_bytes).
+Bytes in snapshots are in heap units (done = fraction x size), so a dump and a restore of the
+same backup show the same totals. pg_dump --verbose says "dumping contents of table" when a
+table starts (serially: the previous one has finished) and, with --jobs, "finished item N TABLE
+DATA name". Without the view (server < 14, or a role that may not read it) a serial dump's
+running table is measured by the growth of the output over its size times the output/heap ratio
+the format usually has (OUTPUT_PER_HEAP).
 
 Over TCP a slow link holds megabytes the server has sent in socket buffers: a serial dump's running
 table counts only the bytes pg_dump has read since it started (link.py), in the server's COPY bytes
-(text + 5 bytes a row of framing) per fraction, never more than the server's fraction. (With
---jobs the workers' sockets cannot be told apart by table: the server's counter is used.)
+(text + framing) per fraction, never more than the server's fraction. (With --jobs the workers'
+sockets cannot be told apart by table: the server's counter is used.)
 """
 
 from __future__ import annotations
@@ -25,34 +25,28 @@ from pathlib import Path
 
 from ..archive_scan import archive_files
 from ..defaults import is_compressed
+from ..dump_verify import can_follow
 from ..jobs import Job
 from ..plans import DumpPlan
-from .estimator import ProgressEstimator
+from .estimator import CLOCK_FRACTION_CAP, ProgressEstimator
 from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  # re-exported: DumpJob, the tests
 from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
-from .items import WorkItem
+from .items import COPY_FRAMING_PER_ROW, STATEMENT_S, WorkItem, wire_bytes
 from .link import ReceivedCounter
-from .tracker import BackendProgress, ProgressTracker, dirty_page_cache_bytes, open_positions, output_size
+from .speed import machine_pace
+from .tracker import BackendProgress, ProgressTracker, open_positions, output_size
 
-# Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py); the
-# estimator corrects them for the machine at hand as the dump goes.
-COMPRESSED_HEAP_BPS = 27e6  # pg_dump's gzip is the bottleneck of a compressed dump
-PLAIN_HEAP_BPS = 100e6
-TABLE_OVERHEAD_S = 0.002  # per table: COPY round trips, a new compression stream
-CATALOG_BASE_S = 0.05
+# Prior costs on the reference machine (PostgreSQL 15, a 2-core VM: scripts/bench_progress.py),
+# scaled by this machine's pace (speed.machine_pace), then replaced by the job's own as it goes.
+HEAP_BPS = 60e6  # table bytes pg_dump copies and compresses (zstd:1; gzip is slower, no compression faster)
+# (and two statements a table: COPY's round trips, a new compression stream)
+CATALOG_BASE_S = 0.05  # pg_dump reads the catalog (and writes its TOC at the end)
 CATALOG_PER_RELATION_S = 0.0003
-FINISH_BASE_S = 0.02
-FINISH_PER_TABLE_S = 0.0001
 CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
-SYNC_BPS = 500e6  # pg_dump fsyncs its output before it exits: what is still dirty of it, at this rate
 HASH_BPS = 500e6  # archive bytes/s of the sha256 pass over the new archive
 COUNT_BASE_S = 0.2  # pg_restore starts to count the rows in the archive...
 COUNT_HEAP_BPS = 200e6  # ...and decompresses it, its COPY text parsed here (heap bytes/s; 120-300e6 seen)
-TEXT_PER_HEAP = 0.9  # COPY text bytes per heap byte, before any table has shown its own
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
-RATIO_PRIOR_WEIGHT = 4 << 20  # heap bytes of evidence the prior ratios are worth
-COPY_FRAMING_PER_ROW = 5  # a CopyData message's type byte and length, around each row's text
-UNSEEN_FRACTION_CAP = 0.9  # a table measured by guessed bytes alone never claims more than this
 
 _DUMPING = re.compile(r'^pg_dump: dumping contents of table "(.*)"$')
 _FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
@@ -89,34 +83,43 @@ def recording_is_measured(plan: DumpPlan, run_format: str) -> bool:
     return run_format == plan.format and run_format in ("custom", "tar", "directory")
 
 
+def recording_is_followed(plan: DumpPlan, run_format: str) -> bool:
+    """Whether the archive's rows are counted while pg_dump writes it (dump_verify.py): then only
+    its sha256 is left after pg_dump, beside pg_restore --list."""
+    return can_follow(plan.format, run_format, plan.compress)
+
+
 def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
     """The dump as work items with prior costs (seconds)."""
-    rate = COMPRESSED_HEAP_BPS if dump_is_compressed(plan, run_format) else PLAIN_HEAP_BPS
     items = [WorkItem("catalog", "schema", CATALOG_BASE_S + CATALOG_PER_RELATION_S * inventory.relations,
                       kind="step")]
     for table in inventory.tables:
-        items.append(WorkItem(f"table:{table.oid}", "data", TABLE_OVERHEAD_S + table.bytes / rate,
+        items.append(WorkItem(f"table:{table.oid}", "data", 2 * STATEMENT_S + table.bytes / HEAP_BPS,
                               label=str(table.name), kind="table", bytes=table.bytes, rows=table.rows,
-                              info={"oid": table.oid, "name": table.name}))
+                              info={"oid": table.oid, "name": table.name, "wire": wire_bytes(table.bytes, table.rows)}))
     if inventory.large_object_bytes is not None:
-        items.append(WorkItem("large objects", "data", TABLE_OVERHEAD_S + inventory.large_object_bytes / rate,
-                              label="large objects", kind="large objects", bytes=inventory.large_object_bytes))
+        lo_bytes = inventory.large_object_bytes
+        items.append(WorkItem("large objects", "data", 2 * STATEMENT_S + lo_bytes / HEAP_BPS,
+                              label="large objects", kind="large objects", bytes=lo_bytes, info={"wire": lo_bytes}))
     output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[dump_is_compressed(plan, run_format)]
-    finishing = FINISH_BASE_S + FINISH_PER_TABLE_S * len(inventory.tables)
+    finishing = CATALOG_BASE_S
     if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
         finishing += output / CONVERT_BPS
     # Recording the backup (backup_record.py): the archive's sha256, then its rows counted in it --
-    # steps of their own where DumpProgress can see them run, else part of the finishing step.
+    # steps of their own where DumpProgress can see them run, else part of the finishing step; the
+    # rows are already counted where the archive was followed while pg_dump wrote it.
     heap = sum(table.bytes for table in inventory.tables) + (inventory.large_object_bytes or 0)
-    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step"),
-                 WorkItem("count rows", "finishing", COUNT_BASE_S + heap / COUNT_HEAP_BPS, kind="step")]
-    if not recording_is_measured(plan, run_format):
+    here = {"local": True}  # work on this machine, wherever the server is
+    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step", info=dict(here)),
+                 WorkItem("count rows", "finishing", COUNT_BASE_S + heap / COUNT_HEAP_BPS, kind="step",
+                          info=dict(here))]
+    if recording_is_followed(plan, run_format):
+        finishing += recording[0].cost_s
+        recording = []
+    elif not recording_is_measured(plan, run_format):
         finishing += sum(step.cost_s for step in recording)
         recording = []
-    # All of the output is dirty, as far as we know now (DumpProgress.observe_local knows better).
-    items.append(WorkItem("finishing", "finishing", finishing + output / SYNC_BPS, kind="step",
-                          info={"before_sync_s": finishing, "output": output}))
-    return items + recording
+    return items + [WorkItem("finishing", "finishing", finishing, kind="step", info=here)] + recording
 
 
 class DumpProgress(ProgressTracker):
@@ -127,8 +130,10 @@ class DumpProgress(ProgressTracker):
         """`name_codec`: what pg_dump writes names in (server_text.dump_encoding)."""
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
-                                      estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1)
+                                      estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1,
+                                      machine=machine_pace())
         super().__init__(job, estimator)
+        self.measure_link(plan.target, plan.dbname, upload=False)
         self.output = output
         self.run_format = run_format
         self._archive_files: list[tuple[Path, int]] | None = None  # the new archive's files, once written
@@ -143,9 +148,6 @@ class DumpProgress(ProgressTracker):
             if name is not None:
                 self._by_verbose.setdefault(_as_in_lines(f"{name.schema}.{name.name}", name_codec), item)
                 self._by_oid[item.info["oid"]] = item
-        # COPY text bytes and archive bytes per heap byte, learnt from the tables done so far.
-        self._text = [TEXT_PER_HEAP * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
-        self._out = [OUTPUT_PER_HEAP[self.compressed] * RATIO_PRIOR_WEIGHT, RATIO_PRIOR_WEIGHT]
         self._serial_item: WorkItem | None = None
         self._serial_out0 = 0
         self._received: ReceivedCounter | None = None  # pg_dump's TCP bytes received (serial dumps)
@@ -176,12 +178,7 @@ class DumpProgress(ProgressTracker):
         if self.estimator.jobs == 1:
             # Only the fallback needs the output's size (a directory archive costs a scan).
             measure = self.probe_failed or self.probe is None or self.probe.polls == 0
-            size = output_size(self.output) if measure else 0
-            previous = self._serial_item
-            if previous is not None and previous.bytes > 0 and self.probe_failed:
-                self._out[0] += max(0, size - self._serial_out0)
-                self._out[1] += previous.bytes
-            self._serial_item, self._serial_out0 = item, size
+            self._serial_item, self._serial_out0 = item, output_size(self.output) if measure else 0
             self._received0 = self._received_bytes() or 0
         self.estimator.start(item.key, now)
 
@@ -207,28 +204,22 @@ class DumpProgress(ProgressTracker):
             item.info["copying"] = True
             item.info["seen_tuples"] = max(item.info.get("seen_tuples", 0), row.tuples)
             item.info["seen_copy_bytes"] = max(item.info.get("seen_copy_bytes", 0), row.copy_bytes)
-            if item.rows > 0:
-                fraction = row.tuples / item.rows
-            else:
-                fraction = row.copy_bytes / max(1.0, item.bytes * self._text[0] / self._text[1])
+            wire = row.copy_bytes + COPY_FRAMING_PER_ROW * row.tuples
+            fraction = row.tuples / item.rows if item.rows > 0 else wire / max(1, item.info["wire"])
             item.info["server_fraction"] = fraction
             if fraction > 0:
-                item.info["wire_per_fraction"] = (row.copy_bytes + COPY_FRAMING_PER_ROW * row.tuples) / fraction
+                item.info["wire_per_fraction"] = wire / fraction
             if item is not self._serial_item or not self._over_tcp:
                 self.estimator.observe(item.key, fraction, now, rows_done=row.tuples)
-            if item.bytes > 0 and fraction > 0.5:
-                item.info["text_per_heap"] = row.copy_bytes / max(fraction, 1e-9) / item.bytes
 
     def observe_local(self, now: float) -> None:
-        self._price_the_sync()
         self._observe_received(now)
         self._observe_recording(now)
         item = self._serial_item
         if not self.probe_failed or item is None or not item.running or item.bytes <= 0:
             return
         grown = output_size(self.output) - self._serial_out0
-        ratio = self._out[0] / self._out[1]
-        self.estimator.observe(item.key, grown / (item.bytes * ratio), now)
+        self.estimator.observe(item.key, grown / (item.bytes * OUTPUT_PER_HEAP[self.compressed]), now)
 
     def _observe_received(self, now: float) -> None:
         """The running table of a serial dump, as far as pg_dump has received it: never more than
@@ -243,9 +234,8 @@ class DumpProgress(ProgressTracker):
         if "wire_per_fraction" in item.info:
             server = item.info["server_fraction"] if item.info.get("copying") else 1.0
             fraction = min(server, (received - self._received0) / item.info["wire_per_fraction"])
-        else:  # the server's row was never seen: its size at the text/heap ratio seen so far
-            wire = item.bytes * self._text[0] / self._text[1] + COPY_FRAMING_PER_ROW * max(0, item.rows)
-            fraction = min(UNSEEN_FRACTION_CAP, (received - self._received0) / wire)
+        else:  # the server's row was never seen: its size as planned, a guess
+            fraction = min(CLOCK_FRACTION_CAP, (received - self._received0) / max(1, item.info["wire"]))
         rows = round(fraction * item.rows) if item.rows > 0 else None
         self.estimator.observe(item.key, fraction, now, rows_done=rows)
 
@@ -280,20 +270,6 @@ class DumpProgress(ProgressTracker):
                 done += size
             self.estimator.observe("checksum", done / total, now)
 
-    def _price_the_sync(self) -> None:
-        """The closing fsync flushes what is still dirty of the output: at most what the page
-        cache holds dirty now, plus the output still to come. After a long dump that is its last
-        half minute (the kernel wrote the rest back meanwhile), not all of it."""
-        finishing, last = self.estimator.get("finishing"), self.last
-        if finishing is None or finishing.started_at is not None or last is None or not last.bytes_total:
-            return
-        dirty = dirty_page_cache_bytes()
-        if dirty is None:
-            return
-        output = finishing.info["output"]
-        to_come = output * max(0.0, 1.0 - last.bytes_done / last.bytes_total)
-        self.estimator.reprice("finishing", finishing.info["before_sync_s"] + min(output, dirty + to_come) / SYNC_BPS)
-
     # -- the record ------------------------------------------------------------------------------
     def table_totals(self) -> list[dict]:
         """Each table's rows and bytes, for the result and the manifest (restores read them back).
@@ -302,10 +278,8 @@ class DumpProgress(ProgressTracker):
         copy_bytes: COPY's text bytes; rows: the larger of the last tuples_processed the view
         showed (a poll may come just before the end) and the planner's estimate. "estimated":
         true when the view never saw the table (too quick to be caught, or no view): rows is then
-        the planner's estimate and copy_bytes the size times the text/heap ratio seen elsewhere.
+        the planner's estimate and copy_bytes its planned wire size less the framing (items.wire_bytes).
         """
-        ratios = [i.info["text_per_heap"] for i in self.estimator.items if "text_per_heap" in i.info]
-        text_per_heap = sum(ratios) / len(ratios) if ratios else TEXT_PER_HEAP
         totals = []
         for item in self.estimator.items:
             if item.kind != "table":
@@ -316,7 +290,7 @@ class DumpProgress(ProgressTracker):
                 copy_bytes = item.info["seen_copy_bytes"] * rows // seen if seen else item.info["seen_copy_bytes"]
             else:
                 rows = max(0, item.rows)
-                copy_bytes = round(item.bytes * text_per_heap)
+                copy_bytes = max(0, item.info["wire"] - COPY_FRAMING_PER_ROW * rows)
             totals.append({"name": item.label, "rows": rows, "bytes": item.bytes, "copy_bytes": copy_bytes,
                            "estimated": seen is None})
         return totals

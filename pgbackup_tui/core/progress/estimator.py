@@ -1,16 +1,6 @@
-"""The progress model: work items with prior costs, this job's speed, the time left (the page in
-__init__.py says how they make the percentage and the ETA).
-
-Items start and finish (pg_dump's and pg_restore's --verbose lines, the trackers' own steps);
-running ones report a measured fraction, and one nobody can observe advances with the clock, up
-to 90 %. The speed factor k per pace class comes from speed.py. The remaining time R = the waits
-foreseen (expect_wait) + sum of (remaining prior cost x k) -- with --jobs, for data and indexes,
-the largest of: the longest item, a big table's data plus its indexes (they wait for it), sum /
-jobs, and running items at their own pace -- is smoothed into the ETA, and the percentage is
-elapsed / (elapsed + ETA), never going back, at most 99 while the job runs and exactly 100 when
-it succeeded (done_snapshot). No ETA is shown before 5 % and 1 s.
-
-This module is pure (no I/O, no clock of its own): callers pass `now` (time.monotonic()).
+"""The progress model: work items with prior costs, this job's speed (speed.py), the time left,
+the ETA and the percentage -- steps 5 and 6 of the page in __init__.py. Pure (no I/O, no clock of
+its own): callers pass `now` (time.monotonic()).
 """
 
 from __future__ import annotations
@@ -42,7 +32,9 @@ class ProgressEstimator:
     time in proportion to the items running, not to the thousands a restore may list.
     """
 
-    def __init__(self, items: Iterable[WorkItem], *, origin: float, estimate: str, jobs: int = 1) -> None:
+    def __init__(self, items: Iterable[WorkItem], *, origin: float, estimate: str, jobs: int = 1,
+                 machine: float = 1.0) -> None:
+        """`machine`: this machine's pace before the job shows one (speed.machine_pace())."""
         self.items: list[WorkItem] = []
         self._by_key: dict[str, WorkItem] = {}
         self._running: dict[str, WorkItem] = {}
@@ -51,13 +43,11 @@ class ProgressEstimator:
         self._done_bytes = self._done_rows = self._tables_done = 0
         self.add_items(items)
         self.origin = origin  # monotonic time at which the job started
-        self.ledger = SpeedLedger(origin)
+        self.ledger = SpeedLedger(origin, machine)
         self.estimate = estimate
         self.jobs = max(1, jobs)
         self.phase = "preparing"
         self.waiting: str | None = None  # what a backend of the job waits for (wait())
-        self.waiting_since: float | None = None
-        self.expected_wait_s = 0.0  # waits foreseen that no item's cost includes (expect_wait())
         self._percent = 0.0
         self._eta: float | None = None
         self._last_t: float | None = None
@@ -109,6 +99,21 @@ class ProgressEstimator:
         item.cost_s = cost_s
         self._pending[pace_class(item)] += item.cost_s
         self._pending_max.pop(item.phase, None)
+
+    def link_rate(self, bps: float, now: float) -> None:
+        """The link to the server passes `bps` bytes a second (timed as the job starts): a data item
+        takes at least its bytes on the wire (info["wire"]) at that rate, the running one too (its
+        prior is the one its pace is measured against). The server is elsewhere: its work says
+        nothing of this machine's pace."""
+        self.ledger.remote = True
+        for item in self.items:
+            wire = item.info.get("wire")
+            if wire and not item.done:
+                cost = max(item.cost_s, wire / bps / self.ledger.machine)
+                if item.running:
+                    item.cost_s = cost
+                else:
+                    self.reprice(item.key, cost)
 
     def get(self, key: str) -> WorkItem | None:
         return self._by_key.get(key)
@@ -175,10 +180,6 @@ class ProgressEstimator:
         evidence of speed (measured items are counted up to the start of the wait and again from
         its end; an unmeasured one starts counting at its first measurement anyway).
         """
-        if what and not self.waiting:
-            self.waiting_since = now
-        elif not what:
-            self.waiting_since = None
         if self.jobs == 1:  # with --jobs the other workers go on: the estimate too
             if what and not self.waiting:
                 self.ledger.pause(self._running.values(), now)
@@ -186,22 +187,10 @@ class ProgressEstimator:
                 self.ledger.resume(self._running.values(), now)
         self.waiting = what
 
-    def expect_wait(self, seconds: float) -> None:
-        """The job will wait this long for something no item's cost includes (a restore's index
-        build behind an autovacuum of its table: deadlock_timeout), or has that much of such a wait
-        still ahead. The time left includes it, and while the foreseen wait runs out the ETA
-        counts down instead of standing still."""
-        self.expected_wait_s = max(0.0, seconds)
-
     @property
     def _stalled(self) -> bool:
-        """A serial job whose backend waits: no work is being done."""
+        """A serial job whose backend waits: no work is being done, the ETA and the bar stand still."""
         return bool(self.waiting) and self.jobs == 1
-
-    @property
-    def _frozen(self) -> bool:
-        """Stalled, and for longer than foreseen: the ETA and the bar stand still."""
-        return self._stalled and self.expected_wait_s <= 0
 
     def finish(self, key: str, now: float) -> None:
         item = self._by_key.get(key)
@@ -289,7 +278,7 @@ class ProgressEstimator:
                 serial += left
         if parallel:
             par_max = max(par_max, self._longest_chain(now, speeds))
-        return self.expected_wait_s + serial + max(par_max, par_sum / self.jobs)
+        return serial + max(par_max, par_sum / self.jobs)
 
     def _longest_chain(self, now: float, speeds: dict[tuple[str, str], float]) -> float:
         """With --jobs, a big table's indexes start only after its data: that chain can be the
@@ -338,7 +327,7 @@ class ProgressEstimator:
         remaining = self.remaining_s(now, speeds)
         if self._eta is None or self._last_t is None:
             eta = remaining
-        elif self._frozen:
+        elif self._stalled:
             eta = self._eta
         else:
             step = max(0.0, elapsed - self._last_t)
@@ -348,7 +337,7 @@ class ProgressEstimator:
         self._eta, self._last_t = eta, elapsed
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
-        if not self._frozen:  # waiting is not progress: the bar stands still with the ETA
+        if not self._stalled:  # waiting is not progress: the bar stands still with the ETA
             self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
         shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_MIN_ELAPSED_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)

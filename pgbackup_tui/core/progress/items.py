@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# What a row costs on the wire, from PostgreSQL's formats: COPY sends neither a row's tuple header
+# nor its line pointer (28 bytes on disk), and wraps each row's text in a CopyData message (5 bytes).
+ROW_HEADER_BYTES = 28
+COPY_FRAMING_PER_ROW = 5
+STATEMENT_S = 0.001  # a statement's round trip, a prior: on the reference machine, to a local server
+
 
 @dataclass(eq=False)
 class WorkItem:
@@ -37,3 +43,11 @@ class WorkItem:
 def is_data(item: WorkItem) -> bool:
     """Items whose bytes and rows the snapshot counts: table data and large objects."""
     return item.phase == "data" and item.kind in ("table", "large objects")
+
+
+def wire_bytes(heap: int, rows: int) -> int:
+    """Bytes COPY sends for a table of `heap` bytes on disk and `rows` rows (-1: unknown): what a
+    slow link has to carry. Text is about as long as the values on disk."""
+    if rows < 0:
+        return heap
+    return max(COPY_FRAMING_PER_ROW * rows, heap - (ROW_HEADER_BYTES - COPY_FRAMING_PER_ROW) * rows)

@@ -8,6 +8,8 @@ and those still in its receive queue, unread; we read both through the sock_diag
 interface (what `ss -i` shows) for the sockets pg_dump and its --jobs workers hold open. None:
 not Linux, no netlink, or no TCP socket (a Unix socket to a local server, whose buffers are a
 few hundred kilobytes: nothing to correct).
+
+link_rate times the link itself, once as a job starts: the data's prior pace over TCP.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import contextlib
 import os
 import socket
 import struct
+import time
+
+from ..connect import Target, connect
 
 _NETLINK_SOCK_DIAG = 4  # linux/netlink.h (Python's socket module does not name it)
 _SOCK_DIAG_BY_FAMILY = 20
@@ -28,6 +33,7 @@ _REQUEST = struct.Struct("=BBBxI48x")  # inet_diag_req_v2: family, protocol, ext
 _MESSAGE_RQUEUE_AT, _MESSAGE_INODE_AT, _MESSAGE_SIZE = 56, 68, 72  # inet_diag_msg: ..., rqueue, wqueue, uid, inode
 _BYTES_RECEIVED = struct.Struct("=Q")
 _BYTES_RECEIVED_AT = 128  # tcp_info.tcpi_bytes_received (Linux 4.1 and later)
+LINK_PROBE_BYTES = 1 << 20
 
 
 def process_tree(pid: int) -> list[int]:
@@ -131,3 +137,20 @@ class ReceivedCounter:
         if self._base is None:
             self._base = total
         return total - self._base
+
+
+def link_rate(target: Target, dbname: str, application_name: str, *, upload: bool) -> float | None:
+    """Bytes a second the link to the server passes one way: 1 MiB sent as a parameter (`upload`) or
+    fetched as a value, twice, the second time timed (the first fills the buffers on the way and
+    takes what a link passes in a burst). A round trip is in the time: on a link with a long one,
+    a lower rate than the bytes alone would show, a prior the data's own pace soon replaces. None
+    over a Unix socket (the server is on this machine)."""
+    with connect(target, dbname, application_name=application_name) as conn:
+        if not conn.info.host or conn.info.host.startswith("/"):
+            return None
+        params: tuple[object, ...] = ("x" * LINK_PROBE_BYTES,) if upload else (LINK_PROBE_BYTES,)
+        query = "SELECT octet_length(%s::text)" if upload else "SELECT repeat('x', %s)"
+        conn.execute(query, params).fetchone()
+        started = time.perf_counter()
+        conn.execute(query, params).fetchone()
+        return LINK_PROBE_BYTES / max(time.perf_counter() - started, 1e-6)

@@ -6,16 +6,14 @@ items, sized from the backup's manifest). While it runs: the verification pass (
 --verbose names each entry it starts ("creating INDEX ...", "processing data for table ...",
 with --jobs "launching/finished item N"); the monitor polls pg_stat_progress_copy (COPY FROM:
 tuples over the manifest's rows) and pg_stat_progress_create_index for the job's backends in the
-target database, and the autovacuum workers there (a table just loaded is often vacuumed while
-the rest loads; its first index then waits deadlock_timeout for the worker). Without the view,
-the running table is measured by the archive read position of pg_restore (serial restores).
+target database. Without the view, the running table is measured by the archive read position
+of pg_restore (serial restores).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections import defaultdict
 
 from ..archive import ArchiveInfo, path_size
 from ..jobs import Job
@@ -25,6 +23,7 @@ from .estimator import ProgressEstimator
 from .items import WorkItem
 from .tracker import BackendProgress, ProgressTracker, open_positions
 from .restore_plan import data_files, entry_matches, restore_work_items
+from .speed import machine_pace
 from ..toc import KNOWN_DESCS, Toc
 
 _DESCS = "|".join(re.escape(desc) for desc in KNOWN_DESCS)
@@ -60,15 +59,13 @@ class RestoreProgress(ProgressTracker):
                 total += self._file_sizes[entry.dump_id]
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(items, origin=origin, estimate=f"pg_stat_progress_copy + {source}",
-                                      jobs=plan.jobs or 1)
+                                      jobs=plan.jobs or 1, machine=machine_pace())
         super().__init__(job, estimator)
+        # The target may not exist yet: the link is timed on the database a restore --create starts from.
+        default = plan.target.default_dbname
+        self.measure_link(plan.target, default if default != plan.dbname else "postgres", upload=True)
         self._cursor = 0
         self._serial_start_pos: dict[str, int] = {}
-        self._post_data: dict[str, list[WorkItem]] = defaultdict(list)  # table's group -> its indexes...
-        self._groups_by_table: dict[tuple[str | None, str | None], str | None] = {}
-        for item in items:
-            if item.phase == "indexes" and item.group is not None:
-                self._post_data[item.group].append(item)
 
     def select(self, included: set[int]) -> None:
         """Only these dump ids will be restored (a --use-list): forget the other entries."""
@@ -123,12 +120,9 @@ class RestoreProgress(ProgressTracker):
 
     # -- the server and the files ------------------------------------------------------------------
     def observe_server(self, rows: list[BackendProgress], now: float) -> None:
-        self._foresee_autovacuum_waits([row for row in rows if row.kind == "autovacuum"], now)
         running = self.estimator.running()
         for row in rows:
             table = (row.schema, row.table) if row.schema else None
-            if row.kind == "autovacuum":
-                continue
             if row.kind == "copy":
                 candidates = [i for i in running if i.kind == "table"]
                 item = next((i for i in candidates if table and i.info.get("table") == table), None)
@@ -150,43 +144,9 @@ class RestoreProgress(ProgressTracker):
                     item = candidates[0]
                 if item is None:
                     continue
-                fraction = row.index_fraction(self._scan_kind(item))
+                fraction = row.index_fraction()
                 if fraction is not None:
                     self.estimator.observe(item.key, fraction, now)
-
-    def _scan_kind(self, item: WorkItem) -> str | None:
-        """"first" for the first index build on a table this restore loaded (it also sets the
-        rows' hint bits: a slower scan), "again" for the ones after it, None if we cannot tell."""
-        if item.group is None or item.started_at is None:
-            return None
-        earlier = any(other is not item and other.started_at is not None and other.started_at <= item.started_at
-                      for other in self._post_data.get(item.group, ()))
-        return "again" if earlier else "first"
-
-    def _foresee_autovacuum_waits(self, workers: list[BackendProgress], now: float) -> None:
-        """An autovacuum worker on a table whose indexes or constraints are still to come: the
-        first of them will wait deadlock_timeout for it (the server then cancels the worker).
-        The ETA includes that wait ahead of time, and counts it down while it lasts."""
-        estimator = self.estimator
-        behind_autovacuum = estimator.waiting is not None and "autovacuum" in estimator.waiting
-        waited = now - estimator.waiting_since if behind_autovacuum and estimator.waiting_since is not None else 0.0
-        expected = 0.0
-        for worker in workers:
-            group = self._group_of((worker.schema, worker.table))
-            ahead = [item for item in self._post_data.get(group, ()) if not item.done] if group is not None else []
-            # A measured build is past its lock; one that has started may be the one waiting.
-            if ahead and not any(item.measured for item in ahead):
-                expected = max(expected, worker.a / 1000.0 - waited)  # the server's deadlock_timeout
-        estimator.expect_wait(expected)
-
-    def _group_of(self, table: tuple[str | None, str | None]) -> str | None:
-        """The group (the dumped table's OID) of the data item that fills `table`."""
-        if table not in self._groups_by_table:
-            self._groups_by_table[table] = next(
-                (item.group for item in self.estimator.items if item.kind == "table" and (
-                    item.info.get("table") == table or entry_matches(item.info["entry"], f"{table[0]}.{table[1]}"))),
-                None)
-        return self._groups_by_table[table]
 
     def observe_local(self, now: float) -> None:
         verify = self.estimator.get("verify")

@@ -14,23 +14,16 @@ from pathlib import Path
 
 from ..identifiers import parse_qualified_name
 from .dump import HASH_BPS, OUTPUT_PER_HEAP
-from .items import WorkItem
+from .items import STATEMENT_S, WorkItem, wire_bytes
 from ..toc import METADATA_DESCS, Toc, TocEntry
 
-# Prior costs, measured with PostgreSQL 15 on a 2-core VM (scripts/bench_progress.py).
+# Prior costs on the reference machine (PostgreSQL 15, a 2-core VM: scripts/bench_progress.py),
+# scaled by this machine's pace (speed.machine_pace), then replaced by the job's own as it goes.
+# Every entry costs a statement (items.STATEMENT_S), and the ones that move bytes their bytes:
 VERIFY_BPS = {True: 90e6, False: 600e6}  # archive bytes/s read by `pg_restore -f /dev/null`
 RESTORE_HEAP_BPS = 90e6  # COPY FROM, in on-disk bytes of the table
-TABLE_OVERHEAD_S = 0.001
-# A btree build, per on-disk byte of its table. Small tables' keys (1,000 restored primary keys on
-# 1 MB tables, regressed): about 1 ms per statement + 320 MB/s; big ones 400 MB/s.
-INDEX_HEAP_BPS = 400e6
-SMALL_INDEX_HEAP_BPS = 320e6
-IN_MEMORY_SORT_BYTES = 64 << 20
+INDEX_HEAP_BPS = 400e6  # a btree build (an index, a primary or unique key), per on-disk byte of its table
 FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
-ENTRY_COST_S = {"TABLE": 0.002, "EXTENSION": 0.02, "MATERIALIZED VIEW DATA": 0.02, "INDEX": 0.001,
-                "CONSTRAINT": 0.001, "FK CONSTRAINT": 0.003}
-DEFAULT_ENTRY_COST_S = 0.001
-METADATA_COST_S = 0.0005
 
 DATA_DESCS = frozenset({"TABLE DATA", "BLOBS", "LARGE OBJECTS", "SEQUENCE SET"})
 POST_DATA_DESCS = frozenset({
@@ -47,11 +40,7 @@ EXCLUSIVE_LOCK_DESCS = frozenset({"CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAI
 
 def post_data_cost(desc: str, table_bytes: int) -> float:
     """Prior seconds for an index, a unique/primary key or a foreign key on a table of this size."""
-    if desc == "FK CONSTRAINT":
-        rate = FK_HEAP_BPS
-    else:
-        rate = SMALL_INDEX_HEAP_BPS if table_bytes < IN_MEMORY_SORT_BYTES else INDEX_HEAP_BPS
-    return ENTRY_COST_S[desc] + table_bytes / rate
+    return STATEMENT_S + table_bytes / (FK_HEAP_BPS if desc == "FK CONSTRAINT" else INDEX_HEAP_BPS)
 
 
 def entry_phase(entry: TocEntry, previous: str) -> str:
@@ -123,12 +112,12 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
     # count: its time says nothing of this machine's pace (restore_archive.py).
     hashed = toc is not None and bool((manifest or {}).get("checksums"))
     items = [WorkItem("verify", "preparing", archive_bytes / HASH_BPS if hashed else verify_cost, kind="step",
-                      info={"no_evidence": True} if hashed else {}),
+                      info={"no_evidence": True} if hashed else {"local": True}),
              WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
     finishing = WorkItem("finishing", "finishing", 0.02, kind="step", info={"no_evidence": True})
     if toc is None:  # a plain SQL script: psql's read position is all there is
         items.append(WorkItem("script", "data", archive_bytes / RESTORE_HEAP_BPS, kind="step",
-                              bytes=archive_bytes, label=archive.name))
+                              bytes=archive_bytes, label=archive.name, info={"wire": archive_bytes}))
         return items + [finishing], "script read position"
     recorded = manifest_tables(manifest)
     table_entries = {e.dump_id: e for e in toc.entries if e.desc == "TABLE"}
@@ -141,10 +130,7 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
     phase = "schema"
     for entry in toc.entries:
         phase = entry_phase(entry, phase)
-        item = WorkItem(f"entry:{entry.dump_id}", phase, ENTRY_COST_S.get(entry.desc, DEFAULT_ENTRY_COST_S),
-                        info={"entry": entry})
-        if entry.desc in METADATA_DESCS:
-            item.cost_s = METADATA_COST_S
+        item = WorkItem(f"entry:{entry.dump_id}", phase, STATEMENT_S, info={"entry": entry})
         if entry.desc == "TABLE DATA":
             table = _table_of(entry, names)
             record = recorded.get(table) if table else None
@@ -163,8 +149,9 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
                 item.bytes = round(share)
                 heap = share / OUTPUT_PER_HEAP[compressed]
                 sources.add("TOC table count")
-            item.cost_s = TABLE_OVERHEAD_S + heap / RESTORE_HEAP_BPS
+            item.cost_s = STATEMENT_S + heap / RESTORE_HEAP_BPS
             item.info["heap"] = heap
+            item.info["wire"] = wire_bytes(round(heap), item.rows)
             item.info["table"] = table
             item.group = str(entry.object_oid)  # the table's OID in the dumped database
         elif entry.desc in ("BLOBS", "LARGE OBJECTS"):

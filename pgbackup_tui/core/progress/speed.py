@@ -1,43 +1,50 @@
-"""How fast this job really goes, learnt from the job itself: the speed factor k per pace class.
+"""How fast this job goes, learnt from the job itself: the speed factor k per pace class.
 
-k = seconds spent / prior seconds of work done (1.0: as the priors say). Work is counted as it is
-seen -- running items with a measured fraction at every snapshot, the others when they finish --
-and fades with a memory of a fifth of the elapsed time (at least a second): a recent rate, on the
-job's own time scale, so a job 20 times slower than the priors forgets as slowly, in evidence, as
-one that matches them.
+k = seconds spent / prior seconds of work done (1.0: as the priors say). A pace class is a phase's
+small items (round trips) or its large ones (bytes). Work is counted as it is seen -- running items
+with a measured fraction at every snapshot, the others when they finish.
 
-A class goes at the pace it has shown once it has PRIOR_S seconds of evidence (two ticks), and
-leans on its prior until then (a geometric mix, by the share of those seconds it has): so the
-speed the job shows takes over within a second, whatever the machine. The prior of a class:
- - in the data phase (bytes over the link), the data phase's pace so far, else the machine's;
- - in the other phases (client and server work: the verification pass, DDL, index builds,
-   the closing fsync, the passes over the new archive), the machine's: the pace of all the work
-   outside the data phase so far, never faded, leaning until it has PRIOR_S seconds of its own
-   on the data phase's pace if that is faster than the priors, else on the priors (a slow data
-   phase may be the link's doing, a fast one is the machine's).
-A slow link therefore slows the data estimate but not the index builds after it (the steps
-before the data were quick), and a slow machine slows everything (the steps before were slow).
+A class mixes its prior with its own pace until it has PRIOR_S seconds of evidence (two ticks),
+then goes at its own. Its prior: in the data phase, the other size's pace if that has shown one;
+else this machine's pace -- measured when the job starts (machine_pace: a fixed amount of zlib
+work, timed), corrected by the pace of the work done so far outside the data phase on this
+machine: all of it with a local server; with one elsewhere (over TCP: a link was
+timed) only the steps this process and its children run here (info["local"]). A server behind
+a slow link is no slower a machine: the link is priced in the data items' costs instead
+(estimator.link_rate).
 
 Time that says nothing about speed is left out: an item counts from its first measurement, not
 from its start line (the statement may have waited for a lock first), and nothing counts while
-a serial job's backend waits (pause / resume). Pure: callers pass `now`.
+a serial job's backend waits (pause / resume). Pure, apart from machine_pace: callers pass `now`.
 """
 
 from __future__ import annotations
 
-import math
+import time
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterable
 
-from .snapshot import PHASES
 from .items import WorkItem
+from .snapshot import PHASES
 
 SMALL_ITEM_S = 0.1  # prior cost under which an item is "small": mostly round trips, not bytes
 PRIOR_S = 0.5  # seconds of evidence after which a class goes at its own pace: two ticks
-MEMORY_SHARE = 0.2  # evidence fades with a time constant of this share of the elapsed time
 MEASURED_TAIL_FRACTION = 0.9  # an item measured this far says nothing more by when it ends
+# zlib level 1 over COPY-like text on the machine the priors were measured on (a 2-core VM).
+REFERENCE_ZLIB_BPS = 165e6
 
 SIZES = ("small", "large")
+_SAMPLE = b"".join(b"%d\tlabel %d\t%f\n" % (i, 7 * i, i / 3) for i in range(20_000))  # 0.6 MB
+
+
+def machine_pace() -> float:
+    """This machine's k before the job shows one: its time for a fixed piece of compression work
+    over the reference machine's. CPU time of this thread (about 4 ms), not the clock's: what the
+    machine can do, not how busy it or this process happens to be at that moment."""
+    started = time.thread_time()
+    zlib.compress(_SAMPLE, 1)
+    return min(100.0, max(0.01, (time.thread_time() - started) * REFERENCE_ZLIB_BPS / len(_SAMPLE)))
 
 
 def pace_class(item: WorkItem) -> tuple[str, str]:
@@ -54,40 +61,18 @@ def blend(prior: float, spent: float, work: float) -> float:
     return prior ** (1.0 - weight) * shown ** weight
 
 
-class Evidence:
-    """Seconds spent and prior seconds of work done, fading with age."""
-
-    __slots__ = ("spent", "work", "at")
-
-    def __init__(self) -> None:
-        self.spent = self.work = 0.0
-        self.at: float | None = None
-
-    def add(self, spent: float, work: float, now: float, memory: float) -> None:
-        self.read(now, memory)
-        self.spent += spent
-        self.work += work
-
-    def read(self, now: float, memory: float) -> tuple[float, float]:
-        if self.at is not None and now > self.at:
-            fade = math.exp(-(now - self.at) / memory)
-            self.spent, self.work = self.spent * fade, self.work * fade
-        self.at = now if self.at is None else max(self.at, now)
-        return self.spent, self.work
-
-
 class SpeedLedger:
     """The evidence of speed of one job: per pace class, and per running item."""
 
-    def __init__(self, origin: float) -> None:
+    def __init__(self, origin: float, machine: float = 1.0) -> None:
         self.origin = origin
-        self._classes: dict[tuple[str, str], Evidence] = defaultdict(Evidence)
-        self._items: dict[str, Evidence] = defaultdict(Evidence)  # running items' own pace
+        self.machine = machine
+        # (spent, work) per pace class, per running item (its own pace), and outside the data phase
+        self._classes: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        self._items: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
-        self._machine = [0.0, 0.0]  # (spent, work) outside the data phase, never faded
-
-    def memory(self, now: float) -> float:
-        return max(1.0, MEMORY_SHARE * (now - self.origin))
+        self.remote = False  # the server is elsewhere (over TCP): its work says nothing of this machine
+        self._machine = {True: [0.0, 0.0], False: [0.0, 0.0]}  # by whether the work ran on this machine
 
     def first_measured(self, item: WorkItem, now: float) -> None:
         """`item` has just been measured for the first time: its evidence starts here."""
@@ -99,13 +84,14 @@ class SpeedLedger:
             return
         since, counted = self._counted.get(item.key, (item.started_at, 0.0))
         if now > since and fraction >= counted:
-            spent, work, memory = now - since, item.cost_s * (fraction - counted), self.memory(now)
-            self._classes[pace_class(item)].add(spent, work, now, memory)
-            if item.phase != "data":
-                self._machine[0] += spent
-                self._machine[1] += work
+            pools = [self._classes[pace_class(item)]]
             if fraction < 1.0:
-                self._items[item.key].add(spent, work, now, memory)
+                pools.append(self._items[item.key])
+            if item.phase != "data":
+                pools.append(self._machine[bool(item.info.get("local"))])
+            for pool in pools:
+                pool[0] += now - since
+                pool[1] += item.cost_s * (fraction - counted)
             self._counted[item.key] = (now, fraction)
 
     def close(self, item: WorkItem, now: float) -> None:
@@ -131,31 +117,22 @@ class SpeedLedger:
 
     def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool) -> dict[tuple[str, str], float]:
         """Seconds this job takes per prior second, per pace_class (phase, size)."""
-        running = list(running)
         if not paused:
             for item in running:
                 if item.measured and item.fraction < MEASURED_TAIL_FRACTION:
                     self.bank(item, now, item.fraction)
-        memory = self.memory(now)
-        seen = {key: evidence.read(now, memory) for key, evidence in self._classes.items()}
-        # A large step nobody measures that runs past its prior shows the machine is at least that
-        # slow (a small one's overrun is round trips and scheduling: a 20 ms step taking 0.3 s is no
-        # sign that the next pass over gigabytes will take 15 times its prior).
-        floor = max(((now - item.started_at) / item.cost_s for item in running
-                    if not item.measured and not item.info.get("no_evidence") and item.started_at is not None
-                    and item.cost_s >= SMALL_ITEM_S and now - item.started_at > item.cost_s), default=0.0)
-        data_seen = [seen.get(("data", size), (0.0, 0.0)) for size in SIZES]
-        data = blend(max(floor, blend(1.0, *self._machine)), sum(s for s, _ in data_seen), sum(w for _, w in data_seen))
-        machine = max(floor, blend(min(1.0, data), *self._machine))  # a slow data phase may be the link
-        return {(phase, size): blend(data, *seen.get((phase, size), (0.0, 0.0))) if phase == "data"
-                else max(floor, blend(machine, *seen.get((phase, size), (0.0, 0.0))))
-                for phase in PHASES for size in SIZES}
+        seen, none = self._classes, (0.0, 0.0)
+        pools = [self._machine[True]] + ([] if self.remote else [self._machine[False]])
+        machine = blend(self.machine, sum(p[0] for p in pools), sum(p[1] for p in pools))
+        return {(phase, size): blend(blend(machine, *seen.get((phase, other), none)) if phase == "data" else machine,
+                                     *seen.get((phase, size), none))
+                for phase in PHASES for size, other in zip(SIZES, reversed(SIZES), strict=True)}
 
     def item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
-        """A running item's own recent pace, leaning on its class's until it has shown some."""
+        """A running item's own pace, leaning on its class's until it has shown some."""
         if item.key not in self._items:
             return phase_k
-        return blend(phase_k, *self._items[item.key].read(now, self.memory(now)))
+        return blend(phase_k, *self._items[item.key])
 
 
 class RateMeter:

@@ -8,6 +8,8 @@ worker thread (asyncio.to_thread); one poll is one round trip of a prepared stat
 ProgressTracker is the runtime around a ProgressEstimator: every TICK_S it starts a poll, applies
 what the last poll saw, reads the child's files (/proc/<pid>/fdinfo read positions, output size),
 and emits ProgressUpdated(job_id, snapshot) -- so at most and at least about 4 updates a second.
+Once, as the job starts, it times 1 MiB over a connection of its own (link_rate): what the link to
+the server passes, the data's prior pace over TCP.
 Nothing here may fail the job: a server that is too old, a role that may not read the view, or
 any error in a poll switches to the fallback estimate (logged once); an error in the tracker
 itself is logged once and the job goes on without progress.
@@ -29,15 +31,16 @@ from ..connect import Target, connect
 from ..jobs import Job, ProgressUpdated
 from .snapshot import ProgressSnapshot
 from .estimator import ProgressEstimator
+from .link import link_rate
 
 TICK_S = 0.25
 POLL_WAIT_S = 0.15  # how long a tick waits for its poll before emitting what it has
 MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
-# Shares of a btree build's time by phase (index_fraction); the last 5 % is the commit. The scan
-# share is about 45 % on a table just loaded (the first scan of a restored table sets every row's
-# hint bits), 35 % on one scanned before, and 40 % when we cannot tell.
-INDEX_SCAN_SHARE = {"first": 0.45, "again": 0.35, None: 0.40}
+# Shares of a btree build's time by phase (index_fraction): scanning the table 35-45 % (more on a
+# table just loaded, whose first scan sets every row's hint bits), sorting about 15 %, loading the
+# tree the rest but the last 5 %, the commit.
+INDEX_SCAN_SHARE = 0.40
 INDEX_SORT_SHARE = 0.15
 INDEX_MEASURED_SHARE = 0.95
 
@@ -78,23 +81,6 @@ WHERE a.application_name = %(app)s AND a.wait_event_type = 'Lock'
 """
 
 
-# An autovacuum (or autoanalyze) worker on a table of the job's database. A restore's next index or
-# constraint on that table waits for its lock for deadlock_timeout; then the server cancels the
-# worker (one that prevents wraparound excepted) and the statement goes on. Seeing the worker
-# ahead of time lets the ETA include that wait. Only roles that may see other backends' progress
-# (superusers, pg_read_all_stats) see these rows; for the others the join drops them.
-_AUTOVACUUM = """
-SELECT 'autovacuum', v.pid, v.relid::int8, n.nspname, c.relname, v.phase,
-       (extract(epoch FROM current_setting('deadlock_timeout')::interval) * 1000)::int8, 0::int8, 0::int8, 0::int8
-FROM (SELECT pid, datid, relid, phase FROM pg_stat_progress_vacuum
-      UNION ALL SELECT pid, datid, relid, phase FROM pg_stat_progress_analyze) v
-JOIN pg_stat_activity a ON a.pid = v.pid AND a.backend_type = 'autovacuum worker'
-JOIN pg_class c ON c.oid = v.relid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE v.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-"""
-
-
 @dataclass(frozen=True)
 class BackendProgress:
     """One row of a progress view for one of the job's backends.
@@ -102,10 +88,9 @@ class BackendProgress:
     copy: done = tuples_processed, total = 0, bytes = bytes_processed (COPY's text bytes).
     index: done/total = blocks (scanning) and tuples (sorting, loading) as the view gives them.
     wait: the backend waits for a lock; `phase` says whose ("a lock held by pid 42 (psql)").
-    autovacuum: a worker (not the job's) on schema.table; a = the server's deadlock_timeout in ms.
     """
 
-    kind: str  # copy | index | wait | autovacuum
+    kind: str  # copy | index | wait
     pid: int
     relid: int | None
     schema: str | None
@@ -124,9 +109,8 @@ class BackendProgress:
     def copy_bytes(self) -> int:
         return self.b
 
-    def index_fraction(self, scan: str | None = None) -> float | None:
-        """How far a CREATE INDEX is, in share of its time rather than of its tuples; `scan` says
-        whether it is the "first" scan of a table just loaded or one "again".
+    def index_fraction(self) -> float | None:
+        """How far a CREATE INDEX is, in share of its time rather than of its tuples.
 
         Measured on PostgreSQL 15 (5M-row bigint and timestamptz btrees, polled every 20 ms):
         scanning the table takes 35-45 % of the build, sorting about 15 %, loading the tree
@@ -135,8 +119,7 @@ class BackendProgress:
         scan) made every build look fast, then stall.
         """
         blocks_done, blocks_total, tuples_done, tuples_total = self.a, self.b, self.c, self.d
-        phase = self.phase or ""
-        scan_share = INDEX_SCAN_SHARE[scan]
+        phase, scan_share = self.phase or "", INDEX_SCAN_SHARE
         if "scanning table" in phase and blocks_total:
             return scan_share * blocks_done / blocks_total
         if "sorting" in phase:  # no counter moves while sorting: halfway through its share
@@ -158,7 +141,7 @@ class ServerProbe:
         self.target = target
         self.dbname = dbname
         self.watched_app = watched_app
-        parts = [_COPY_ROWS, _LOCK_WAITS] + ([_INDEX_ROWS, _AUTOVACUUM] if indexes else [])
+        parts = [_COPY_ROWS, _LOCK_WAITS] + ([_INDEX_ROWS] if indexes else [])
         self.query = " UNION ALL ".join(parts)
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
@@ -239,20 +222,6 @@ def output_size(path: Path) -> int:
         return 0
 
 
-def dirty_page_cache_bytes() -> int | None:
-    """Bytes this machine's page cache holds dirty or under writeback (Linux), None elsewhere.
-
-    What a dump's closing fsync has to wait for is at most this: the kernel writes pages back
-    within about 30 s (dirty_expire_centisecs), so after a long dump only its last part is left.
-    """
-    try:
-        with open("/proc/meminfo", "rb") as meminfo:
-            fields = dict(line.split(b":", 1) for line in meminfo if line.startswith((b"Dirty:", b"Writeback:")))
-        return sum(int(value.split()[0]) for value in fields.values()) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 # -- the runtime --------------------------------------------------------------------------------
 class ProgressTracker:
     """Runs one job's progress: subclasses know what the job's lines and files mean."""
@@ -268,6 +237,7 @@ class ProgressTracker:
         self.loop_cpu_s = 0.0  # CPU time of the ticks on the event loop's thread
         self._task: asyncio.Task | None = None
         self._poll: asyncio.Future | None = None
+        self._link: tuple[Target, str, bool] | asyncio.Future | None = None
         self._broken = False
 
     @property
@@ -282,9 +252,13 @@ class ProgressTracker:
 
     def watch_server(self, target: Target, dbname: str, *, indexes: bool = False) -> None:
         """Start polling the server's progress views for the job's backends in `dbname` (and, with
-        `indexes`, their index builds and the autovacuum workers those may wait for)."""
+        `indexes`, their index builds)."""
         if self.probe is None and self.probe_failed is None:
             self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes)
+
+    def measure_link(self, target: Target, dbname: str, *, upload: bool) -> None:
+        """Time the link to the server once the ticks start (link_rate): the data's prior over TCP."""
+        self._link = (target, dbname, upload)
 
     async def stop(self) -> None:
         """Stop ticking and close the monitor connection (the job is over)."""
@@ -293,9 +267,10 @@ class ProgressTracker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        if self._poll is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._poll), 3)
+        for pending in (self._poll, self._link):
+            if isinstance(pending, asyncio.Future):
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(pending), 3)
         if self.probe is not None:
             await asyncio.to_thread(self.probe.close)
 
@@ -335,6 +310,11 @@ class ProgressTracker:
 
     # -- the ticker -----------------------------------------------------------------------------
     async def _run(self) -> None:
+        if isinstance(self._link, tuple):
+            target, dbname, upload = self._link
+            self._link = asyncio.ensure_future(asyncio.to_thread(
+                link_rate, target, dbname, self.job.application_name + "/monitor", upload=upload))
+            self._link.add_done_callback(lambda done: self._guarded(lambda: self._linked(done)))
         while True:
             started = time.monotonic()
             if self.probe is not None and self.probe_failed is None and self._poll is None:
@@ -364,6 +344,11 @@ class ProgressTracker:
             self.observe_server([row for row in rows if row.kind != "wait"], now)
         self.observe_local(now)
         self._emit(self.estimator.snapshot(now))
+
+    def _linked(self, done: asyncio.Future) -> None:
+        """The link is timed (link_rate), or could not be: then the data keeps its prior."""
+        if not done.cancelled() and done.exception() is None and done.result():
+            self.estimator.link_rate(done.result(), time.monotonic())
 
     def _emit(self, snapshot: ProgressSnapshot) -> None:
         self.last = snapshot
