@@ -1,7 +1,7 @@
 """Which dump and restore options should be the defaults? Run by hand; prints figures (not a test).
 
     .venv/bin/python scripts/bench_defaults.py [--scale 1.0] [--rounds 3] [--bin-dir DIR]
-        [--only dump,restore,ours] [--keep]
+        [--only dump,restore,ours,wrapper] [--keep]
 
 Builds a throwaway cluster (core/sandbox.py; --bin-dir picks the server, whose client tools are
 used too) with a database of about 1.1 GB at --scale 1 that is less kind to compression than
@@ -15,6 +15,7 @@ table of random bytea. Then it times, as raw commands (no pgbackup-tui in betwee
   ours     `pgbackup-tui dump` with its defaults against pgAdmin's default (the issue's bar), and
            `pgbackup-tui dump` / `restore` against raw pg_dump / pg_restore with the same options
            (the wrapper's overhead)
+  wrapper  only the dump wrapper's row of `ours`
 
 The machine may be shared and busy, so every figure is a ratio of two runs made back to back (the
 reference and the candidate, in alternating order), and what is printed is the median over the
@@ -175,7 +176,7 @@ def median(values: list[float]) -> float:
 def paired(rounds: int, reference: Callable[[], tuple[float, int]], candidate: Callable[[], tuple[float, int]],
            label: str) -> dict[str, float]:
     """Ratios candidate/reference of time and size, each pair run back to back, the order alternating."""
-    times, sizes, ref_times, cand_times = [], [], [], []
+    times, sizes, ref_times, cand_times, loads = [], [], [], [], []
     for index in range(rounds):
         if index % 2 == 0:
             ref, cand = reference(), candidate()
@@ -185,9 +186,11 @@ def paired(rounds: int, reference: Callable[[], tuple[float, int]], candidate: C
         cand_times.append(cand[0])
         times.append(cand[0] / ref[0])
         sizes.append(cand[1] / ref[1] if ref[1] else float("nan"))
-        print(f"    {label}: round {index + 1}: {cand[0]:.1f} s vs {ref[0]:.1f} s = {times[-1]:.2f}x", flush=True)
+        loads.append(os.getloadavg()[0])
+        print(f"    {label}: round {index + 1}: {cand[0]:.2f} s vs {ref[0]:.2f} s = {times[-1]:.2f}x "
+              f"(load {loads[-1]:.1f})", flush=True)
     return {"time": median(times), "size": median(sizes), "ref_s": median(ref_times), "cand_s": median(cand_times),
-            "min_time": min(times), "max_time": max(times)}
+            "min_time": min(times), "max_time": max(times), "load": median(loads)}
 
 
 def raw_dump(runner: Runner, options: list[str]) -> Callable[[], tuple[float, int]]:
@@ -241,31 +244,38 @@ def ours(runner: Runner, *args: str) -> list[str]:
     return [sys.executable, "-m", "pgbackup_tui", *args, "--dsn", runner.sandbox.dsn(), "--progress", "none"]
 
 
-def bench_ours(runner: Runner, rounds: int) -> list[str]:
-    """Our defaults against pgAdmin's, and our wrapper against the raw tools with the same options."""
-    lines = ["| what | ours vs reference (time) | size | times (median) |", "|---|---|---|---|"]
+def our_dump(runner: Runner, extra: list[str]) -> Callable[[], tuple[float, int]]:
+    """`pgbackup-tui dump` of the bench database with its defaults (and `extra`), end to end."""
+    def run() -> tuple[float, int]:
+        out = runner.fresh(".out")
+        seconds = runner.timed([*ours(runner, "dump", "--db", "bench", "--output", str(out), *extra)])
+        size = size_of(out)
+        remove(out)
+        Path(f"{out}.manifest.json").unlink(missing_ok=True)
+        return seconds, size
+    return run
 
-    def our_dump(extra: list[str]) -> Callable[[], tuple[float, int]]:
-        def run() -> tuple[float, int]:
-            out = runner.fresh(".out")
-            seconds = runner.timed([*ours(runner, "dump", "--db", "bench", "--output", str(out), *extra)])
-            size = size_of(out)
-            remove(out)
-            Path(f"{out}.manifest.json").unlink(missing_ok=True)
-            return seconds, size
-        return run
 
-    print("  our default dump vs pg_dump -Fc", flush=True)
-    r = paired(rounds, raw_dump(runner, ["-Fc"]), our_dump([]), "ours vs pgAdmin")
-    lines.append(f"| `pgbackup-tui dump` (defaults) vs `pg_dump -Fc` (pgAdmin) | {r['time']:.2f}x "
-                 f"({1 / r['time']:.2f}x faster) | {r['size']:.2f}x | {r['cand_s']:.1f} s vs {r['ref_s']:.1f} s |")
+def wrapper_dump_row(runner: Runner, rounds: int) -> str:
+    """The dump wrapper's overhead: `pgbackup-tui dump` against raw pg_dump with the options it chose."""
     from pgbackup_tui.core.defaults import fast_compression
 
     raw_options = ["-Fc", f"--compress={fast_compression(runner.tools)}"]
     print(f"  our default dump vs raw pg_dump {' '.join(raw_options)}", flush=True)
-    r = paired(rounds, raw_dump(runner, raw_options), our_dump([]), "wrapper, dump")
-    lines.append(f"| wrapper: `pgbackup-tui dump` vs `pg_dump {' '.join(raw_options)}` | {r['time']:.2f}x | "
-                 f"{r['size']:.2f}x | {r['cand_s']:.1f} s vs {r['ref_s']:.1f} s |")
+    r = paired(rounds, raw_dump(runner, raw_options), our_dump(runner, []), "wrapper, dump")
+    return (f"| wrapper: `pgbackup-tui dump` vs `pg_dump {' '.join(raw_options)}` | {r['time']:.2f}x | "
+            f"{r['size']:.2f}x | {r['cand_s']:.2f} s vs {r['ref_s']:.2f} s (ratios {r['min_time']:.2f}-"
+            f"{r['max_time']:.2f}, load {r['load']:.1f}) |")
+
+
+def bench_ours(runner: Runner, rounds: int) -> list[str]:
+    """Our defaults against pgAdmin's, and our wrapper against the raw tools with the same options."""
+    lines = ["| what | ours vs reference (time) | size | times (median) |", "|---|---|---|---|"]
+    print("  our default dump vs pg_dump -Fc", flush=True)
+    r = paired(rounds, raw_dump(runner, ["-Fc"]), our_dump(runner, []), "ours vs pgAdmin")
+    lines.append(f"| `pgbackup-tui dump` (defaults) vs `pg_dump -Fc` (pgAdmin) | {r['time']:.2f}x "
+                 f"({1 / r['time']:.2f}x faster) | {r['size']:.2f}x | {r['cand_s']:.1f} s vs {r['ref_s']:.1f} s |")
+    lines.append(wrapper_dump_row(runner, rounds))
 
     archive = runner.fresh(".dump")
     subprocess.run([*ours(runner, "dump", "--db", "bench", "--output", str(archive))], check=True, env=runner.env)
@@ -303,7 +313,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="pairs of runs per figure (the median is printed)")
     parser.add_argument("--bin-dir", type=Path, help="the server's bin dir (default: the sandbox's choice)")
     parser.add_argument("--jobs", type=int, default=max(2, min(4, os.cpu_count() or 1)), help="-j for candidates")
-    parser.add_argument("--only", default="dump,restore,ours", help="comma-separated: dump, restore, ours")
+    parser.add_argument("--only", default="dump,restore,ours",
+                        help="comma-separated: dump, restore, ours (wrapper: only the dump wrapper's row of ours)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="pgbackup-bench-defaults-"))
@@ -331,6 +342,9 @@ def main() -> None:
                 report += ["", *bench_restores(runner, args.rounds, args.jobs, [["-Fc", "-Z1"]])]
             if "ours" in parts:
                 report += ["", *bench_ours(runner, args.rounds)]
+            elif "wrapper" in parts:
+                report += ["", "| what | ours vs reference (time) | size | times (median) |", "|---|---|---|---|",
+                           wrapper_dump_row(runner, args.rounds)]
             print("\n".join(report))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -6,9 +6,9 @@ archive front to back (custom_archive.py: the header and TOC, then each table's 
 goes back at the end to write the TOC again with the blocks' offsets. So a thread follows the
 file as it grows: it reads the TOC once written, then each block as soon as it is there,
 decompresses it (zlib, or zstandard: pinned in pyproject.toml) and counts its rows, waiting for
-more bytes while pg_dump runs. What is left when pg_dump exits is the last block and the TOC
-written again, which finish() compares with the first one: the same bytes but for each block's
-offset, which must be where the block was found.
+more bytes while pg_dump runs. Once the TOC written again is there (the first one's bytes, each
+block's offset where the block was found), the file is what it will be: its sha256 is taken
+while pg_dump fsyncs it and exits, and finish() checks that the file has not changed since.
 
 This reader is a fast path, not the judge: whatever it does not know or cannot confirm (an
 archive version, a method without its library, a file that ends before its blocks, a TOC that
@@ -17,6 +17,7 @@ differs) raises from finish(), and the job then reads the archive with pg_restor
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -139,6 +140,7 @@ class CustomArchiveFollower:
         self.header: Header | None = None
         self.blocks: dict[int, tuple[int, int]] = {}  # dump id -> (position, rows; -1 for large objects)
         self.error: BaseException | None = None
+        self.sha256: tuple[str, int] | None = None  # the finished file's, and its size, once taken
 
     def start(self) -> None:
         self._thread.start()
@@ -166,6 +168,7 @@ class CustomArchiveFollower:
             for _ in range(len(expected)):
                 if self._block(reader) not in expected:
                     raise FormatUnknown(f"a data block before {reader.pos} belongs to no TOC entry with data")
+            self._hash_once_final(header, reader.pos)
             # Nothing may follow the last block: wait for pg_dump's end, then look.
             if self._file.start + len(self._file.buf) > reader.pos or self._file.read_more():
                 raise FormatUnknown("more bytes follow the last block")
@@ -230,6 +233,33 @@ class CustomArchiveFollower:
             raise FormatUnknown(f"a data block ends inside its compressed stream (at {reader.pos})")
         return rows_before_end_marker(newlines, tail)
 
+    def _hash_once_final(self, header: Header, end: int) -> None:
+        """As soon as pg_dump has written the TOC again (the file then is what it will be: its
+        blocks are never written twice), take the sha256 while pg_dump fsyncs and exits. finish()
+        checks the file still is that; if pg_dump ends first, the caller hashes it afterwards."""
+        expected = self._final_toc(header)
+        while not self._writer_done.is_set():
+            with self.path.open("rb") as handle:
+                if handle.read(len(expected)) == expected and os.fstat(handle.fileno()).st_size == end:
+                    handle.seek(0)
+                    digest = hashlib.sha256()
+                    while chunk := handle.read(READ_SIZE):
+                        digest.update(chunk)
+                    self.sha256 = (digest.hexdigest(), end)
+                    return
+            if self._stop.wait(POLL_S):
+                raise _Stopped()
+
+    def _final_toc(self, header: Header) -> bytes:
+        """The header and TOC as pg_dump writes them at the end: the first ones, each block's
+        offset set to where the block was read."""
+        final = bytearray(self._first_toc)
+        for entry in header.entries:
+            block = self.blocks.get(entry.dump_id)
+            if block is not None:
+                final[entry.offset_at:entry.offset_at + OFFSET_FIELD.size] = OFFSET_FIELD.pack(OFFSET_SET, block[0])
+        return bytes(final)
+
     # -- the result ------------------------------------------------------------------------------
     def finish(self) -> dict[int, int]:
         """After writer_finished(): rows per TABLE DATA dump id. Raises if the archive could not
@@ -245,16 +275,16 @@ class CustomArchiveFollower:
 
     def _check_rewritten_toc(self, header: Header) -> None:
         """pg_dump wrote the TOC again with the offsets: the finished file must start with the
-        first TOC's bytes, each block's offset set to where the block was read."""
-        expected = bytearray(self._first_toc)
-        for entry in header.entries:
-            block = self.blocks.get(entry.dump_id)
-            if block is not None:
-                expected[entry.offset_at:entry.offset_at + OFFSET_FIELD.size] = OFFSET_FIELD.pack(OFFSET_SET, block[0])
+        first TOC's bytes, each block's offset set to where the block was read. A sha256 taken
+        early stands only if the file is still the size it had then."""
+        expected = self._final_toc(header)
         with self.path.open("rb") as handle:
             final = handle.read(len(expected))
+            size = os.fstat(handle.fileno()).st_size
         if final != expected:
             raise FormatUnknown("the TOC pg_dump wrote again is not the first one with the blocks' offsets")
+        if self.sha256 is not None and self.sha256[1] != size:
+            self.sha256 = None
 
 
 def rows_before_end_marker(newlines: int, tail: bytes) -> int:

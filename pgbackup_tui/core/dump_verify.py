@@ -3,8 +3,9 @@
 A backup is recorded as good only once every data block of it has been decompressed and each
 table's rows counted (the manifest keeps the counts; drills compare a restored database with
 them), and its sha256 taken. For a compressed custom archive (the default) the blocks are read
-while pg_dump writes them (archive_follow.py), so after pg_dump only the last block, the TOC it
-wrote again and the sha256 remain, and the sha256 runs beside `pg_restore --list`. For the other
+while pg_dump writes them (archive_follow.py), and the sha256 taken as soon as pg_dump has
+written its TOC again (while it fsyncs the file): what remains after pg_dump is checking that
+TOC, beside `pg_restore --list`. For the other
 formats, or when the follower steps aside (FormatUnknown), backup_record.py reads the archive
 after pg_dump as before (`pg_restore --data-only` for the rows).
 """
@@ -57,8 +58,8 @@ class DumpReadBack:
             self.follower.start()
 
     def ended(self, ok: bool) -> None:
-        """pg_dump has exited. If it succeeded and the archive was followed, the sha256 of the
-        finished file starts now, beside what the job does next (pg_restore --list)."""
+        """pg_dump has exited: the follower reads what is left (its sha256 of the finished file
+        is usually taken already, while pg_dump fsynced), beside pg_restore --list."""
         if self.follower is None:
             return
         if not ok:
@@ -66,7 +67,6 @@ class DumpReadBack:
             self.follower = None
             return
         self.follower.writer_finished()
-        self._sha = asyncio.ensure_future(asyncio.to_thread(sha256_archive, self.archive))
 
     def abandon(self) -> None:
         """The job stops (failed, cancelled): the follower thread ends, its file closed."""
@@ -79,8 +79,8 @@ class DumpReadBack:
         """{"checksums", "rows"} taken during the dump (rows of the entries in restore_list when
         given); only "checksums" when the follower could not confirm the archive (backup_record.py
         then counts the rows with pg_restore); None when nothing was followed."""
-        follower, sha = self.follower, self._sha
-        if follower is None or sha is None:
+        follower = self.follower
+        if follower is None:
             return None
         try:
             by_id = await asyncio.to_thread(follower.finish)
@@ -88,7 +88,11 @@ class DumpReadBack:
             self.job.log(f"the archive is read again with pg_restore to count its rows ({exc})")
             by_id = None
         self.job.check_cancelled()
-        checksums = await sha
+        if by_id is not None and follower.sha256 is not None:  # taken while pg_dump fsynced
+            checksums = {"": follower.sha256[0]}
+        else:
+            self._sha = asyncio.ensure_future(asyncio.to_thread(sha256_archive, self.archive))
+            checksums = await self._sha
         if by_id is None:
             return {"checksums": checksums}
         wanted = set(restore_list) if restore_list is not None else None
