@@ -10,6 +10,7 @@ is removed and only the log remains.
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,15 +192,21 @@ class DumpJob(Job):
             assert row is not None  # SHOW always returns one row
             server_version = row[0]
             major = version_num // 10000
-            tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
-            selection = None
-            excluded: set[int] = set()
-            if plan.is_selection:
-                selection = resolve_selection(conn, list(plan.tables), plan.dbname,
-                                              list(plan.schemas), list(plan.exclude_tables))
-            else:
-                found = require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
-                excluded = {oid for oid, _ in found.values()}
+            # Finding pg_dump and asking it what it can compress with runs a few processes: beside
+            # the catalog look-ups, its problems first (as when it ran before them).
+            with ThreadPoolExecutor(1) as pool:
+                found_tools = pool.submit(self._client_tools, major)
+                selection = None
+                excluded: set[int] = set()
+                try:
+                    if plan.is_selection:
+                        selection = resolve_selection(conn, list(plan.tables), plan.dbname,
+                                                      list(plan.schemas), list(plan.exclude_tables))
+                    else:
+                        found = require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
+                        excluded = {oid for oid, _ in found.values()}
+                finally:
+                    tools = found_tools.result()
             extensions = [
                 {"name": name, "version": version}
                 for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")
@@ -217,6 +224,16 @@ class DumpJob(Job):
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warning,
                              jobs, compress, server_key)
+
+    def _client_tools(self, major: int) -> ClientTools:
+        """The pg_dump for this server, its compression methods asked now (defaults.supports caches)."""
+        plan = self.plan
+        tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+        if isinstance(plan.compress, str):
+            supports(tools, plan.compress)
+        elif plan.compress is None and plan.format in ("custom", "directory"):
+            fast_compression(tools)
+        return tools
 
     def _choose_options(self, tools: ClientTools, conn: psycopg.Connection) -> tuple[int, int | str | None]:
         """Jobs and compression: the plan's where given, else the measured defaults (defaults.py)."""
