@@ -8,7 +8,8 @@
 
 2. Two things measured as the job starts, instead of trusting the reference machine:
    - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
-     the reference machine's, about 4 ms;
+     the reference machine's (about 4 ms), times the runnable tasks per core beyond one (the load
+     average: what others running on the machine take from this job);
    - over TCP, the link (link.link_rate): 1 MiB sent to the server (a restore) or fetched from it
      (a dump) twice, the second time timed. A data item then costs at least its wire bytes at that
      rate. Over a Unix socket the server is this machine and there is no link to time.
