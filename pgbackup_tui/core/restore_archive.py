@@ -191,19 +191,24 @@ class RestoreArchiveJob(Job):
     async def _list(self, tools: ClientTools) -> Toc:
         assert self._workdir is not None
         listing = self._workdir / "toc.txt"
-        code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(self.plan.archive)],
-                                      self.plan.target.child_env(), stdout_path=listing)
+        # Names are written in the archive's encoding (LATIN1, EUC_JP, SQL_ASCII bytes...): read them as
+        # the catalog's names read, so that --table finds them. Asked of pg_restore beside the listing.
+        encoding = asyncio.ensure_future(asyncio.to_thread(archive_encoding, tools.pg_restore, self.plan.archive))
+        try:
+            code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(self.plan.archive)],
+                                          self.plan.target.child_env(), stdout_path=listing)
+        except BaseException:
+            _forget(encoding)
+            raise
         if code != 0:
+            _forget(encoding)
             cause = self.last_error()
             if "unsupported version" in cause:
                 raise ArchiveError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore {tools.version} "
                                    f"can read ({cause}); install postgresql-client-{tools.major + 1} or newer, "
                                    "or point --bin-dir at one; nothing was restored")
             raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
-        # Names are written in the archive's encoding (LATIN1, EUC_JP, SQL_ASCII bytes...): read them as
-        # the catalog's names read, so that --table finds them.
-        encoding = await self.in_thread(archive_encoding, tools.pg_restore, self.plan.archive)
-        return parse_toc(decode_listing(listing.read_bytes(), encoding))
+        return parse_toc(decode_listing(listing.read_bytes(), await encoding))
 
 
 def _forget(future: asyncio.Future[Any]) -> None:
