@@ -71,7 +71,7 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 
 def paired(rounds: int, reference: Callable[[], float], candidate: Callable[[], float], label: str) -> str:
-    ratios, ref_s, cand_s = [], [], []
+    ratios, ref_s, cand_s, loads = [], [], [], []
     for index in range(rounds):
         if index % 2 == 0:
             ref, cand = reference(), candidate()
@@ -80,9 +80,10 @@ def paired(rounds: int, reference: Callable[[], float], candidate: Callable[[], 
         ratios.append(cand / ref)
         ref_s.append(ref)
         cand_s.append(cand)
-        print(f"    {label}: {cand:.2f} s vs {ref:.2f} s = {cand / ref:.2f}x", flush=True)
+        loads.append(os.getloadavg()[0])
+        print(f"    {label}: {cand:.2f} s vs {ref:.2f} s = {cand / ref:.2f}x (load {loads[-1]:.1f})", flush=True)
     return (f"| {label} | {median(cand_s):.2f} s | {median(ref_s):.2f} s | {median(ratios):.2f}x | "
-            f"{min(ratios):.2f}-{max(ratios):.2f} |")
+            f"{min(ratios):.2f}-{max(ratios):.2f}, load {median(loads):.1f} |")
 
 
 def main() -> None:
@@ -140,7 +141,7 @@ def main() -> None:
                     Path(f"{path}.manifest.json").unlink(missing_ok=True)
                 return seconds
 
-            lines = [f"| what | ours | `pg_dump -t` x{len(names)} | ratio (median) | range |",
+            lines = [f"| what | ours | `pg_dump -t` x{len(names)} | ratio (median) | range, load |",
                      "|---|---|---|---|---|"]
             reference = run(reference_argv)
             if not args.skip_old:
