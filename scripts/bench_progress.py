@@ -14,10 +14,12 @@ real DumpJob and restores the archive with a real RestoreJob (--create) in each 
 and prints ONE table, a row per setting and job, against issue 14's bar (core/progress/criteria.py):
 the worst |percent - 100 * t / T| after 5 % (<= 10 points), the worst ETA error after 25 % as a
 share of the time left while 10 s or more are left (<= 20 %) and in seconds under that (<= 2 s),
-monotonic, the last update at exactly 100, updates per second (>= 2), and the monitor's CPU in
-this process as a share of one core. Each job starts after a CHECKPOINT and a sync, so one job's
-dirty pages are not written back in the middle of the next. Anything else running on the
-machine's cores shows up as ETA error: say so with the figures.
+monotonic, the last update at exactly 100, updates per second (>= 2), the monitor's CPU in
+this process as a share of one core, and the machine's pace the job measured as it started
+(core/progress/speed.machine_pace: 1.0 is the reference VM idle; the load average raises it).
+Each job starts after a CHECKPOINT and a sync, so one job's dirty pages are not written back in
+the middle of the next. Anything else running on the machine's cores shows up as ETA error: say
+so with the figures.
 
 --record DIR saves what each job's estimator was told, for scripts/progress_replay.py.
 """
@@ -121,8 +123,9 @@ def row(setting: Setting, label: str, recorder: Recorder) -> dict[str, str]:
     rate = len(recorder.snapshots) / duration
     cpu = recorder.tracker.cpu_s if recorder.tracker is not None else 0.0
     honest = figures.pop("honest") == "yes" and rate >= MIN_UPDATES_PER_S
+    pace = recorder.tracker.estimator.ledger.machine if recorder.tracker is not None else 1.0
     return {"setting": setting.name, "job": label, **figures, "upd/s": f"{rate:.1f}",
-            "cpu": f"{100 * cpu / duration:.1f} %", "honest": "yes" if honest else "NO"}
+            "cpu": f"{100 * cpu / duration:.1f} %", "pace": f"{pace:.1f}", "honest": "yes" if honest else "NO"}
 
 
 async def run(job: Job) -> Recorder:

@@ -8,8 +8,7 @@
 
 2. Two things measured as the job starts, instead of trusting the reference machine:
    - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
-     the reference machine's (about 4 ms), times the runnable tasks per core beyond one (the load
-     average: what others running on the machine take from this job);
+     the reference machine's, about 4 ms;
    - over TCP, the link (link.link_rate): 1 MiB sent to the server (a restore) or fetched from it
      (a dump) twice, the second time timed. A data item then costs at least its wire bytes at that
      rate. Over a Unix socket the server is this machine and there is no link to time.
@@ -28,9 +27,10 @@
 4. How fast this job goes (speed.py). k = seconds spent per prior second of work done, per pace
    class: a phase's small items (round trips) and its large ones (bytes). A class goes at the pace
    it has shown once it has 0.5 s of evidence, mixing in its prior before that. Its prior: in the
-   data phase the other size's pace if it has one; else the machine's pace of step 2, corrected by
-   the work done outside the data phase on this machine (with a server elsewhere, only the passes
-   run here: a remote server's pace says nothing of this machine's).
+   data phase the other size's pace if it has one; else the machine's pace of step 2, then the
+   pace of the bulk work (large items) done so far on this machine: with a local server all of
+   it, the data included (how busy the machine is shows there); with a server elsewhere only the
+   passes run here (the data's pace is the link's, a remote server's says nothing of this one).
 
 5. The time left R = the sum over items of (cost left x k). With --jobs, data and indexes take
    the largest of: the longest item, a big table's data plus its indexes, the sum / jobs, and the

@@ -7,11 +7,11 @@ with a measured fraction at every snapshot, the others when they finish.
 A class mixes its prior with its own pace until it has PRIOR_S seconds of evidence (two ticks),
 then goes at its own. Its prior: in the data phase, the other size's pace if that has shown one;
 else this machine's pace -- measured when the job starts (machine_pace: a fixed amount of zlib
-work, timed, and the load average), corrected by the pace of the work done so far outside the
-data phase on this machine: all of it with a local server; with one elsewhere (over TCP: a link
-was timed) only the steps this process and its children run here (info["local"]). A server
-behind a slow link is no slower a machine: the link is priced in the data items' costs instead
-(estimator.link_rate).
+work, timed), then the pace of the bulk work (large items) done so far on this machine: all of
+it with a local server, whose data phase shows how busy the machine is; with one elsewhere (over
+TCP: a link was timed) only the steps this process and its children run here (info["local"]):
+the data's pace is the link's, and a remote server's work says nothing of this machine. The
+link is priced in the data items' costs (estimator.link_rate).
 
 Time that says nothing about speed is left out: an item counts from its first measurement, not
 from its start line (the statement may have waited for a lock first), and nothing counts while
@@ -20,7 +20,6 @@ a serial job's backend waits (pause / resume). Pure, apart from machine_pace: ca
 
 from __future__ import annotations
 
-import os
 import time
 import zlib
 from collections import defaultdict, deque
@@ -42,16 +41,10 @@ _SAMPLE = b"".join(b"%d\tlabel %d\t%f\n" % (i, 7 * i, i / 3) for i in range(20_0
 def machine_pace() -> float:
     """This machine's k before the job shows one: its CPU time for a fixed piece of compression work
     over the reference machine's (about 4 ms; CPU time, not the clock's, which a busy process
-    stretches), times the runnable tasks per core beyond one (the load average, where the system
-    gives one): a machine others keep busy does everything slower."""
+    stretches: what the machine can do, not how busy it happens to be)."""
     started = time.thread_time()
     zlib.compress(_SAMPLE, 1)
-    cpu = (time.thread_time() - started) * REFERENCE_ZLIB_BPS / len(_SAMPLE)
-    try:
-        busy = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
-    except OSError:
-        busy = 1.0
-    return min(100.0, max(0.01, cpu * busy))
+    return min(100.0, max(0.01, (time.thread_time() - started) * REFERENCE_ZLIB_BPS / len(_SAMPLE)))
 
 
 def pace_class(item: WorkItem) -> tuple[str, str]:
@@ -94,7 +87,7 @@ class SpeedLedger:
             pools = [self._classes[pace_class(item)]]
             if fraction < 1.0:
                 pools.append(self._items[item.key])
-            if item.phase != "data" and item.cost_s >= SMALL_ITEM_S:  # bulk work, not round trips
+            if item.cost_s >= SMALL_ITEM_S:  # bulk work, not round trips
                 pools.append(self._machine[bool(item.info.get("local"))])
             for pool in pools:
                 pool[0] += now - since
