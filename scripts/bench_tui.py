@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import os
 import statistics
@@ -110,6 +111,7 @@ async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
         assert target is not None
         figures["rss_start_mb"] = rss_mb()
         cpu_shares, rss, durations = [], [], []
+        profiler = cProfile.Profile() if args.profile else None
         for number in range(args.dumps):
             known = len(app.jobs)
             app.start_plan("dump", DumpPlan(target=target, dbname="many"), f"bench dump {number + 1}")
@@ -117,8 +119,12 @@ async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
                 await asyncio.sleep(0.05)
             job = app.jobs[-1]
             wall0, cpu0 = time.perf_counter(), cpu_seconds()
+            if profiler is not None:
+                profiler.enable()
             while not job.state.is_final:
                 await asyncio.sleep(0.05)
+            if profiler is not None:
+                profiler.disable()
             wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
             await settle(pilot)
             cpu_shares.append(100 * cpu / wall)
@@ -126,6 +132,8 @@ async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
             rss.append(rss_mb())
             print(f"  dump {number + 1}: {job.state.value} in {wall:.1f} s, TUI CPU {100 * cpu / wall:.1f} % "
                   f"of a core, RSS {rss[-1]:.0f} MB", flush=True)
+        if profiler is not None:  # the event loop's thread only, while the dumps ran
+            profiler.dump_stats(args.profile)
         figures["cpu_percent_median"] = statistics.median(cpu_shares)
         figures["cpu_percent_max"] = max(cpu_shares)
         figures["dump_s_median"] = statistics.median(durations)
@@ -141,6 +149,9 @@ def main() -> int:
     parser.add_argument("--dumps", type=int, default=10)
     parser.add_argument("--bin-dir", type=Path, default=None, help="a PostgreSQL bin dir for the sandbox")
     parser.add_argument("--backups", type=int, default=5_000, help="backups listed in the Backups tab (0: skip)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write cProfile stats of the app's event loop while the dumps run to this file "
+                             "(the CPU figures then include the profiler's own cost)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as home:
         os.environ[HOME_ENV] = home

@@ -269,7 +269,7 @@ async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
         pane = app.query_one(JobsPane)
         job = DumpJob(DumpPlan(target=socket_target(sandbox), dbname="shop"))
         pane.add_job(job)
-        assert pane.selected_job() is job and pane.running_jobs() == [job]
+        assert pane.selected_job() is job and pane.jobs.running() == [job]
         app.run_worker(job.run())
         await settle(app, pilot)
 
@@ -277,7 +277,7 @@ async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
         assert str(table.get_cell(job.id, "state")) == "succeeded"
         assert str(table.get_cell(job.id, "target")) == "shop@sandbox"
         assert "100%" in str(table.get_cell(job.id, "progress"))
-        assert pane.running_jobs() == []
+        assert pane.jobs.running() == []
         log = pane.query_one(JobLog)
         assert any("pg_dump: dumping contents of table" in line for line in log.written_lines)
         assert [text for text, _ in pane.log_lines(job)] == log.written_lines
@@ -355,7 +355,7 @@ async def test_jobs_pane_shows_a_cancelled_dump_and_no_partial_is_left(sandbox, 
         assert job.state == JobState.CANCELLED
         assert str(pane.query_one(DataTable).get_cell(job.id, "state")) == "cancelled"
         assert "cancelled" in text_of(pane.query_one("#job-result", Static))
-        assert pane.running_jobs() == []
+        assert pane.jobs.running() == []
     backups = Path(home) / "backups"
     assert list(backups.rglob("*.partial")) == []
     assert [p for p in backups.rglob("*") if p.is_file()] == []

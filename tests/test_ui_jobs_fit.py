@@ -55,7 +55,7 @@ async def test_the_jobs_table_keeps_progress_bytes_elapsed_and_time_left_at_80_c
             assert column in header, header
         row = next(line for line in lines if line.lstrip().startswith("dump"))
         assert "running" in row and "40%" in row and "4.0 GB / 10.0 GB" in row, row
-        assert "1m35s" in row or "1m 35s" in row or "95" in row, row
+        assert any(f"1m{seconds}s" in row for seconds in range(35, 40)), row  # started 95 s ago (a slow machine: more)
         assert "2m20s" in row or "2m 20s" in row or "140" in row, row
         assert "warehouse" in row and "…" in row  # the target gave way, cut with an ellipsis
 

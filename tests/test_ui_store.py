@@ -62,7 +62,7 @@ async def test_a_dump_the_cli_starts_shows_up_in_a_running_tui_and_is_followed_t
         app = PgBackupApp()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.5)
-            assert app.jobs == []
+            assert len(app.jobs) == 0
             cli = asyncio.create_task(asyncio.to_thread(run_cli, "dump", "--server", "sandbox", "--db", "shop"))
             started = time.monotonic()
             await wait_until(lambda: bool(app.jobs), timeout=SCAN_INTERVAL_S + 10)

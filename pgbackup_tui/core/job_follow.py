@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +79,7 @@ def unwritable_state_message() -> str:
 class JobFollower:
     """Follows one job's folder; see the module docstring."""
 
-    def __init__(self, record: job_store.JobRecord, *, runner: Any = None,
+    def __init__(self, record: job_store.JobRecord, *, runner: subprocess.Popen[bytes] | None = None,
                  on_unwritable: Callable[[], str] | None = None) -> None:
         spec = record.spec
         self.id = record.id

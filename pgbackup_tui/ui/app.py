@@ -75,7 +75,7 @@ class PgBackupApp(BackupsApp):
                 with TabPane("Details", id="details"):
                     yield DetailsPane(id="details-pane")
                 with TabPane("Jobs", id="jobs"):
-                    yield JobsPane(id="jobs-pane")
+                    yield JobsPane(self.jobs, id="jobs-pane")  # the one registry of jobs
                 with TabPane("Backups", id="backups"):
                     yield BackupsPane(id="backups-pane")
                 with TabPane("Schedules", id="schedules"):

@@ -3,8 +3,12 @@
 Every dump and restore runs in a runner process of its own (core/runner.py) that outlives the
 TUI: quitting, a closed terminal or an SSH drop (SIGHUP) end only the view. Here:
 
+- one registry (ui/job_registry.py) holds the jobs shown: `app.jobs`, which the Jobs pane shows
+  and the quit dialog and the command palette read;
 - starting: the runner is started from a thread worker (it writes the job's folder and syncs
   it), then the job is shown and followed: JobFollower.follow() in an async worker, group "jobs";
+- a job's end, whoever started it, comes as one message: JobsPane.JobFinished (the job's own
+  JobFinished event, turned into a message by the pane once it has shown it);
 - the store: on mount, and every SCAN_INTERVAL_S after, a thread worker looks for jobs the Jobs
   tab does not show yet (started by the CLI, by cron, by another TUI). Finished ones are shown
   with their result and log tail, running ones are followed live. The newest MAX_SHOWN are kept;
@@ -30,7 +34,8 @@ from ..core.errors import EXIT_OK, PgBackupError
 from ..core.job_follow import JobFollower, JobView
 from ..core.restore import RestoreJob
 from ..core.runner import start_job
-from .messages import JobCompleted, JobStarted, JobStartFailed, StoreJobsFound
+from .job_registry import JobRegistry
+from .messages import JobStarted, JobStartFailed, StoreJobsFound
 from .screens.confirm import ConfirmScreen
 from .screens.quit_confirm import QuitChoice, QuitScreen
 from .store_scan import MAX_SHOWN, SCAN_INTERVAL_S, FoundJob, scan
@@ -44,8 +49,7 @@ class JobsApp(App[int]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.jobs: list[JobView] = []  # as the Jobs tab shows them (oldest first)
-        self._started_here: set[str] = set()
+        self.jobs = JobRegistry()  # the jobs shown (oldest first): the Jobs pane shows this one
         self._seen: set[str] = set()  # shown, or left out to keep the list bounded
         self._left_out = 0
         self._following: dict[str, Worker[None]] = {}
@@ -58,7 +62,7 @@ class JobsApp(App[int]):
 
     def running_jobs(self) -> list[JobView]:
         """Jobs shown that have not finished, whoever started them."""
-        return [job for job in self.jobs if not job.state.is_final]
+        return self.jobs.running()
 
     def backups_changed(self) -> None:
         """A dump, dumpall or CSV export ended: the app refreshes what lists backups (overridden)."""
@@ -92,8 +96,8 @@ class JobsApp(App[int]):
 
     def on_job_started(self, message: JobStarted) -> None:
         job = message.job
-        self._started_here.add(job.id)
-        shown = next((seen for seen in self.jobs if seen.id == job.id), None)
+        self.jobs.mark_mine(job.id)
+        shown = self.jobs.get(job.id)
         if isinstance(shown, JobFollower):  # the store scan was quicker: keep its view, reap our runner
             shown.runner = job.runner
             self.jobs_pane.select_job(job.id)
@@ -106,22 +110,21 @@ class JobsApp(App[int]):
 
     def _show(self, job: JobFollower, lines: tuple[tuple[str, str], ...], *, select: bool) -> None:
         self._seen.add(job.id)
-        self.jobs.append(job)
-        self.jobs_pane.add_job(job, lines=lines, select=select)
+        self.jobs_pane.add_job(job, lines=lines, select=select)  # into self.jobs, the pane's registry
         if not job.state.is_final:
             self._following[job.id] = self.run_worker(
                 self._follow(job), name=f"job-{job.id}", group="jobs", description=job.title, exit_on_error=False)
 
     async def _follow(self, job: JobFollower) -> None:
-        result = await job.follow()
-        self.post_message(JobCompleted(job, result))
+        await job.follow()  # its end comes as JobsPane.JobFinished (the follower emits it)
 
-    def on_job_completed(self, message: JobCompleted) -> None:
+    def on_jobs_pane_job_finished(self, message: JobsPane.JobFinished) -> None:
+        """The one place a job's end is handled: notify (jobs started here), refresh what lists backups."""
         result = message.result
         self._following.pop(message.job.id, None)
         if isinstance(message.job, JobFollower):
             message.job.keep_summary()  # the Jobs tab shows its message, paths and log, not its details
-        if message.job.id in self._started_here:  # jobs started elsewhere just change in the Jobs tab
+        if self.jobs.is_mine(message.job.id):  # jobs started elsewhere just change in the Jobs tab
             severity: SeverityLevel = (
                 "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
             self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
@@ -179,8 +182,7 @@ class JobsApp(App[int]):
         if extra > 0:
             selected = pane.selected_job()
             for job in [job for job in self.jobs if job.state.is_final and job is not selected][:extra]:
-                pane.remove_job(job.id)
-                self.jobs.remove(job)
+                pane.remove_job(job.id)  # out of self.jobs too
                 self._left_out += 1
         pane.show_hidden(self._left_out)
 
@@ -197,7 +199,7 @@ class JobsApp(App[int]):
         self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), lambda yes: job.cancel() if yes else None)
 
     def action_quit(self) -> None:  # type: ignore[override]
-        mine = [job for job in self.running_jobs() if job.id in self._started_here]
+        mine = self.jobs.running(mine=True)
         if not mine:
             self.exit(EXIT_OK)
             return

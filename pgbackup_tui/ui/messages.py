@@ -12,8 +12,7 @@ import psycopg
 from textual.message import Message
 
 from ..core.inspect import ServerInfo
-from ..core.job_follow import JobFollower, JobView
-from ..core.jobs import JobResult
+from ..core.job_follow import JobFollower
 from .inspection import DatabaseSnapshot, ServerSnapshot
 from .store_scan import FoundJob
 
@@ -60,14 +59,6 @@ class ConnectionTested(Message):
 
     info: ServerInfo | None
     error: str | None
-
-
-@dataclass
-class JobCompleted(Message):
-    """A job the app followed (started here or elsewhere) has reached a final state."""
-
-    job: JobView
-    result: JobResult
 
 
 @dataclass

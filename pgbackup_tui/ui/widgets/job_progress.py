@@ -7,7 +7,6 @@ any other view render progress the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -15,7 +14,7 @@ from rich.text import Text
 from ...core.formatting import human_bytes, human_duration
 from ...core.job_follow import JobView
 from ...core.jobs import JobState
-from ...core.progress import human_count
+from ...core.progress import ProgressSnapshot, human_count
 
 BAR_WIDTH = 8
 FINISHED_OK = (JobState.SUCCEEDED, JobState.PARTIAL)
@@ -44,46 +43,23 @@ def text_bar(fraction: float | None, tick: int = 0, width: int = BAR_WIDTH) -> s
     return "█" * filled + "░" * (width - filled) + f" {fraction * 100:3.0f}%"
 
 
-def progress_view(job: JobView, snapshot: Any | None, tick: int = 0) -> ProgressView:
-    """The job's progress as the pane shows it, from its state and its latest snapshot.
+def progress_view(job: JobView, snapshot: ProgressSnapshot | None, tick: int = 0) -> ProgressView:
+    """The job's progress as the pane shows it, from its state and its latest snapshot (None before
+    the first one).
 
-    `snapshot` is whatever ProgressUpdated carried (core.progress.ProgressSnapshot); it is read
-    through its attributes with getattr, each optional, so an older or newer snapshot still shows
-    what it has. The detail line: phase · what a backend waits for · table(s) being copied or
-    indexed · tables done · rows · rate · time left, and which estimate it is when the server's
-    progress view could not be read (e.g. "table counts and output size").
+    The detail line: phase · what a backend waits for · table(s) being copied or indexed · tables
+    done · rows · rate · time left, and which estimate it is when the server's progress view could
+    not be read (e.g. "table counts and output size").
     """
     state = job.state
-    percent = getattr(snapshot, "percent", None)
-    fraction = percent / 100 if isinstance(percent, (int, float)) else None
-    bytes_done = getattr(snapshot, "bytes_done", None)
-    bytes_total = getattr(snapshot, "bytes_total", None)
-    bytes_text = f"{human_bytes(bytes_done or 0)} / {human_bytes(bytes_total)}" if bytes_total else ""
     running = state == JobState.RUNNING
-    phase = getattr(snapshot, "phase", None)
-    detail_parts = [str(phase)] if phase and (running or phase == "done") else []
-    waiting = getattr(snapshot, "waiting", None)
-    if running and waiting:  # first: the answer to "is it hung?" must not be cut off
-        detail_parts.append(f"waiting for {waiting}")
-    current = tuple(getattr(snapshot, "current", None) or ())
-    if running and current:
-        detail_parts.append(", ".join(current[:2]) + (f" +{len(current) - 2}" if len(current) > 2 else ""))
-    tables_total = getattr(snapshot, "tables_total", 0)
-    if tables_total:
-        detail_parts.append(f"{getattr(snapshot, 'tables_done', 0)}/{tables_total} tables")
-    rows_done = getattr(snapshot, "rows_done", 0)
-    if rows_done:
-        detail_parts.append(f"{human_count(rows_done)} rows")
-    rate = getattr(snapshot, "rate_bps", None)
-    if running and rate:
-        detail_parts.append(f"{human_bytes(rate)}/s")
-    eta_s = getattr(snapshot, "eta_s", None)
-    if running and eta_s is not None:
-        detail_parts.append(f"about {human_duration(eta_s)} left")
-    estimate = getattr(snapshot, "estimate", "")
-    if running and estimate and not estimate.startswith("pg_stat_progress_copy"):
-        detail_parts.append(f"estimated from {estimate}")
-
+    if snapshot is None:
+        fraction, bytes_text, detail_parts = None, "", []
+    else:
+        fraction = snapshot.percent / 100
+        bytes_text = (f"{human_bytes(snapshot.bytes_done)} / {human_bytes(snapshot.bytes_total)}"
+                      if snapshot.bytes_total else "")
+        detail_parts = detail(snapshot, running)
     if state in FINISHED_OK:
         fraction, cell = 1.0, text_bar(1.0)
     elif running:
@@ -97,13 +73,34 @@ def progress_view(job: JobView, snapshot: Any | None, tick: int = 0) -> Progress
     return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts))
 
 
-def row_cells(job: JobView, snapshot: Any | None, tick: int, state_style: Style,
+def detail(snapshot: ProgressSnapshot, running: bool) -> list[str]:
+    """The parts of the detail line (see progress_view); a finished job keeps only its totals."""
+    parts = [snapshot.phase] if snapshot.phase and (running or snapshot.phase == "done") else []
+    if running and snapshot.waiting:  # first: the answer to "is it hung?" must not be cut off
+        parts.append(f"waiting for {snapshot.waiting}")
+    current = snapshot.current
+    if running and current:
+        parts.append(", ".join(current[:2]) + (f" +{len(current) - 2}" if len(current) > 2 else ""))
+    if snapshot.tables_total:
+        parts.append(f"{snapshot.tables_done}/{snapshot.tables_total} tables")
+    if snapshot.rows_done:
+        parts.append(f"{human_count(snapshot.rows_done)} rows")
+    if running and snapshot.rate_bps:
+        parts.append(f"{human_bytes(snapshot.rate_bps)}/s")
+    if running and snapshot.eta_s is not None:
+        parts.append(f"about {human_duration(snapshot.eta_s)} left")
+    if running and snapshot.estimate and not snapshot.estimate.startswith("pg_stat_progress_copy"):
+        parts.append(f"estimated from {snapshot.estimate}")
+    return parts
+
+
+def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_style: Style,
               target_width: int | None) -> list[Text]:
     """The job's row in the Jobs table (kind, target, state, progress, bytes, elapsed, left); the
     target is cut to `target_width` (None: whole)."""
     view = progress_view(job, snapshot, tick)
     elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
-    eta_s = getattr(snapshot, "eta_s", None)
+    eta_s = snapshot.eta_s if snapshot is not None else None
     left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None else ""
     target = Text(f"{job.database}@{job.server}", no_wrap=True)
     if target_width is not None:

@@ -1,40 +1,42 @@
-"""The Jobs pane: the jobs in the store in a table, the selected job's log streaming below.
+"""The Jobs pane: the jobs in a table, the selected job's details and its log streaming below.
 
-It shows whatever it is given: jobs followed from their runner (core/job_follow.py, started
-here, by the CLI or by cron) and in-process ones alike (JobView). Jobs report through listeners
-called on the event loop that follows them (or, for a log tail read ahead, a thread). The
-pane's listener only turns each event into a message posted to the pane; the widgets change in
-the message handlers. Log lines are kept per job (the last LOG_LINES_KEPT; the whole log is on
-disk at job.log_path) and written to the log view in batches, so a chatty pg_dump --verbose does
-not cost one repaint per line. One timer ticks the elapsed column, and only while a job runs.
-The app keeps the list bounded; the pane says how many older jobs it does not show.
+It shows the jobs of a JobRegistry (ui/job_registry.py: the app's, the one list the app and the
+quit dialog read too), followed from their runner (core/job_follow.py) or run in-process (JobView).
+A job's listener only posts messages to the pane; the widgets change in the handlers. A running
+job's changes reach the screen in frames, at most every FRAME_S (the progress criteria need 2
+updates a second), updating only the cells and lines that changed; a flood of log lines (pg_dump
+--verbose: four a table) is written at most every LOG_WRITE_S, as each write that makes the log
+longer costs a relayout of the screen. Log lines are kept per job (the last LOG_LINES_KEPT; the
+whole log is on disk). A job's end comes as one message, JobFinished, shown at once, then bubbling
+to the app. The app keeps the list bounded; the pane says how many older jobs it leaves out.
 """
-
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import TypeAlias
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey
 
 from ...core.job_follow import JobView
-from ...core.jobs import JobEvent, JobResult, JobState, LogLine, ProgressUpdated, StateChanged
+from ...core.jobs import JobEvent, JobState, LogLine, ProgressUpdated, StateChanged
 from ...core.jobs import JobFinished as JobFinishedEvent
+from ...core.progress import ProgressSnapshot
+from ..job_registry import JobRegistry
 from .job_log import LOG_LINES_KEPT, JobLog
-from .job_progress import FINISHED_OK, ProgressView, progress_view, row_cells, text_bar
+from . import job_messages as messages
+from .job_progress import FINISHED_OK, progress_view, row_cells
 
-__all__ = ["JobsPane", "ProgressView", "progress_view", "text_bar"]
-
-TICK_S = 1.0
-LOG_FLUSH_S = 0.1  # log lines reach the view at most this late, in one write
+TICK_S = 1.0  # the elapsed column and an indeterminate bar's moving block
+FRAME_S = 0.4  # a running job's changes reach the screen at most this often
+LOG_WRITE_S = 1.0  # lines that keep coming are written at most this often (a quiet log's at the next frame)
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
 MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
 
@@ -43,41 +45,17 @@ class JobsPane(Widget):
     """Jobs (DataTable, row key = job.id, oldest first) and the selected job's log."""
 
     DEFAULT_CSS = """
-    JobsPane {
-        height: 1fr;
-        layout: vertical;
-    }
-    JobsPane > #jobs-table {
-        height: auto;
-        max-height: 40%;
-    }
-    JobsPane > #jobs-hidden {
-        height: auto;
-        color: $text-muted;
-    }
-    JobsPane > #job-title {
-        height: 1;
-        margin-top: 1;
-        text-style: bold;
-    }
+    JobsPane { height: 1fr; layout: vertical; }
+    JobsPane > #jobs-table { height: auto; max-height: 40%; }
+    JobsPane > #jobs-hidden { height: auto; color: $text-muted; }
+    JobsPane > #job-title { height: 1; margin-top: 1; text-style: bold; }
     JobsPane > #job-progress { height: 1; }
-    JobsPane > #job-result {
-        height: auto;
-        max-height: 2;
-    }
+    JobsPane > #job-result { height: auto; max-height: 2; }
     JobsPane > #job-result.-succeeded { color: $success; }
     JobsPane > #job-result.-failed { color: $error; }
     JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial { color: $warning; }
-    JobsPane > #job-paths {
-        height: auto;
-        max-height: 4;
-        color: $text-muted;
-    }
-    JobsPane > #job-log {
-        height: 1fr;
-        min-height: 3;
-        border-top: solid $primary-muted;
-    }
+    JobsPane > #job-paths { height: auto; max-height: 4; color: $text-muted; }
+    JobsPane > #job-log { height: 1fr; min-height: 3; border-top: solid $primary-muted; }
     JobsPane > .jobs-pane--succeeded { color: $success; }
     JobsPane > .jobs-pane--failed { color: $error; }
     JobsPane > .jobs-pane--cancelled, JobsPane > .jobs-pane--partial { color: $warning; }
@@ -86,55 +64,28 @@ class JobsPane(Widget):
     """
     COMPONENT_CLASSES = {f"jobs-pane--{state.value}" for state in JobState}
 
-    # -- messages: from the job listener to the pane (past tense: they report what happened) --
-    class JobLogged(Message, bubble=False):
-        """A job wrote lines to its log (they wait in the pane's inbox: one message for a burst)."""
+    # What happened to a job, posted by its listener (job_messages.py); handlers: on_jobs_pane_...
+    JobLogged: TypeAlias = messages.JobLogged
+    JobProgressed: TypeAlias = messages.JobProgressed
+    JobStateChanged: TypeAlias = messages.JobStateChanged
+    JobFinished: TypeAlias = messages.JobFinished
+    JobSelected: TypeAlias = messages.JobSelected
 
-        def __init__(self, job_id: str) -> None:
-            super().__init__()
-            self.job_id = job_id
-
-    class JobProgressed(Message, bubble=False):
-        """A job reported progress; a newer one for the same job replaces a queued older one."""
-
-        def __init__(self, job_id: str, progress: Any) -> None:
-            super().__init__()
-            self.job_id, self.progress = job_id, progress
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, JobsPane.JobProgressed) and message.job_id == self.job_id
-
-    class JobStateChanged(Message):
-        """A job moved to `state`. Bubbles, so the app can refresh what depends on it."""
-
-        def __init__(self, job: JobView, state: JobState) -> None:
-            super().__init__()
-            self.job, self.state = job, state
-
-    class JobFinished(Message):
-        """A job ended with `result`. Bubbles (e.g. to refresh the Backups tab)."""
-
-        def __init__(self, job: JobView, result: JobResult) -> None:
-            super().__init__()
-            self.job, self.result = job, result
-
-    class JobSelected(Message):
-        """The user moved to another job in the table."""
-
-        def __init__(self, job: JobView) -> None:
-            super().__init__()
-            self.job = job
-
-    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, jobs: JobRegistry | None = None, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._jobs: dict[str, JobView] = {}
+        self.jobs = jobs if jobs is not None else JobRegistry()  # the app's, or the pane's own
         self._lines: dict[str, deque[tuple[str, str]]] = {}
-        self._snapshots: dict[str, Any] = {}
+        self._snapshots: dict[str, ProgressSnapshot] = {}
         self._inbox: dict[str, list[tuple[str, str]]] = {}  # lines logged, not handled yet
-        self._shown: dict[str, tuple[Any, ...]] = {}  # what each widget shows, to skip unchanged updates
+        self._cells: dict[str, tuple[Text, ...]] = {}  # each row as shown, to update only the cells that changed
+        self._texts: dict[str, str] = {}  # each detail line as shown
+        self._widths: dict[str, int] = {}  # each column's width as the table last measured it
         self._selected_id: str | None = None
-        self._pending_display: list[tuple[str, str]] = []
-        self._flush_scheduled = False
+        self._pending_display: deque[tuple[str, str]] = deque(maxlen=LOG_LINES_KEPT)
+        self._dirty: set[str] = set()  # jobs whose row or details changed since the last frame
+        self._frame_due = False
+        self._last_frame = self._last_log_write = 0.0
         self._tick = 0
         self._ticker: Timer | None = None
         self._target_width: int | None = None  # None: as wide as it is
@@ -157,16 +108,15 @@ class JobsPane(Widget):
         self.query_one("#jobs-hidden").display = False
 
     def on_unmount(self) -> None:
-        for job in self._jobs.values():
+        for job in self.jobs:
             job.unsubscribe(self._forward)
 
     # -- public API --------------------------------------------------------------------------
     def add_job(self, job: JobView, *, lines: Iterable[tuple[str, str]] = (), select: bool = True) -> None:
         """Show `job` (before it runs or is followed, so no event is missed), with the (text, level)
         log `lines` already read; `select`: make it the selected job."""
-        if job.id in self._jobs:
+        if not self.jobs.add(job):
             return
-        self._jobs[job.id] = job
         self._lines[job.id] = deque(lines, maxlen=LOG_LINES_KEPT)
         job.subscribe(self._forward)
         table = self.query_one("#jobs-table", DataTable)
@@ -178,21 +128,20 @@ class JobsPane(Widget):
 
     def select_job(self, job_id: str) -> None:
         """Move the table's cursor to `job_id` and show its details and log."""
-        if job_id in self._jobs:
+        if job_id in self.jobs:
             table = self.query_one("#jobs-table", DataTable)
             table.move_cursor(row=table.get_row_index(job_id))
             self._select(job_id)
 
     def remove_job(self, job_id: str) -> None:
         """Stop showing a job (the list is bounded); the job itself is not touched."""
-        job = self._jobs.pop(job_id, None)
+        job = self.jobs.remove(job_id)
         if job is None:
             return
         job.unsubscribe(self._forward)
-        self._lines.pop(job_id, None)
-        self._snapshots.pop(job_id, None)
-        self._shown.pop(job_id, None)
-        self._inbox.pop(job_id, None)
+        for per_job in (self._lines, self._snapshots, self._cells, self._inbox):
+            per_job.pop(job_id, None)
+        self._dirty.discard(job_id)
         table = self.query_one("#jobs-table", DataTable)
         table.remove_row(job_id)
         if self._selected_id == job_id:
@@ -203,20 +152,13 @@ class JobsPane(Widget):
     def show_hidden(self, count: int) -> None:
         """Say how many older jobs the list leaves out (0: say nothing)."""
         note = self.query_one("#jobs-hidden", Static)
-        note.display = count > 0
-        note.update(f"{count} older job{'' if count == 1 else 's'} not shown (pgbackup-tui jobs list)")
+        if note.display != (count > 0):
+            note.display = count > 0
+        self._show("#jobs-hidden", f"{count} older job{'' if count == 1 else 's'} not shown (pgbackup-tui jobs list)")
 
     def selected_job(self) -> JobView | None:
         """The job under the table's cursor, if any."""
-        return self._jobs.get(self._selected_id) if self._selected_id else None
-
-    def running_jobs(self) -> list[JobView]:
-        """Jobs not finished yet (queued or running)."""
-        return [job for job in self._jobs.values() if not job.state.is_final]
-
-    def all_jobs(self) -> list[JobView]:
-        """Every job added, oldest first."""
-        return list(self._jobs.values())
+        return self.jobs.get(self._selected_id)
 
     def log_lines(self, job: JobView) -> list[tuple[str, str]]:
         """The (text, level) lines kept in memory for `job` (the last LOG_LINES_KEPT)."""
@@ -225,7 +167,7 @@ class JobsPane(Widget):
     # -- from the jobs -----------------------------------------------------------------------
     def _forward(self, event: JobEvent) -> None:
         """Job listener: runs where the job reports (a loop, a thread); posts, never touches widgets."""
-        job = self._jobs.get(event.job_id)
+        job = self.jobs.get(event.job_id)
         if job is None:
             return
         if isinstance(event, LogLine):
@@ -236,52 +178,74 @@ class JobsPane(Widget):
                 self.post_message(self.JobLogged(event.job_id))
         elif isinstance(event, ProgressUpdated):
             self.post_message(self.JobProgressed(event.job_id, event.progress))
-        elif isinstance(event, StateChanged):
+        elif isinstance(event, StateChanged) and not event.state.is_final:
             self.post_message(self.JobStateChanged(job, event.state))
         elif isinstance(event, JobFinishedEvent):
             self.post_message(self.JobFinished(job, event.result))
 
-    @on(JobLogged)
-    def _job_logged(self, message: JobLogged) -> None:
+    @on(messages.JobLogged)
+    def _job_logged(self, message: messages.JobLogged) -> None:
         lines = self._inbox.pop(message.job_id, [])
         if message.job_id not in self._lines:
             return  # removed from the list meanwhile
         self._lines[message.job_id].extend(lines)
         if message.job_id == self._selected_id:
-            self._pending_display.extend(lines[-LOG_LINES_KEPT:])
-            if not self._flush_scheduled:
-                # At most LOG_FLUSH_S apart: one write (one repaint) for a burst of lines.
-                self._flush_scheduled = True
-                self.set_timer(LOG_FLUSH_S, self._flush_log)
+            self._pending_display.extend(lines)
+            self._want_frame()
 
-    def _flush_log(self) -> None:
-        self._flush_scheduled = False
-        lines, self._pending_display = self._pending_display[-LOG_LINES_KEPT:], []
-        if lines:
-            self.query_one(JobLog).write_levelled(lines)
+    @on(messages.JobProgressed)
+    def _job_progressed(self, message: messages.JobProgressed) -> None:
+        if message.job_id in self.jobs:
+            self._snapshots[message.job_id] = message.progress
+            self._dirty.add(message.job_id)
+            self._want_frame()
 
-    @on(JobProgressed)
-    def _job_progressed(self, message: JobProgressed) -> None:
-        if message.job_id not in self._jobs:
+    @on(messages.JobStateChanged)
+    def _job_state_changed(self, message: messages.JobStateChanged) -> None:
+        if message.job.id in self.jobs:
+            self._refresh_job(message.job.id)
+            self._update_ticker()
+
+    @on(messages.JobFinished)
+    def _job_finished(self, message: messages.JobFinished) -> None:
+        if message.job.id not in self.jobs:
             return
-        self._snapshots[message.job_id] = message.progress
-        self._refresh_job(message.job_id)
-
-    @on(JobStateChanged)
-    def _job_state_changed(self, message: JobStateChanged) -> None:
-        if message.job.id not in self._jobs:
-            return
-        self._refresh_job(message.job.id)
-        self._update_ticker()
-
-    @on(JobFinished)
-    def _job_finished(self, message: JobFinished) -> None:
-        if message.job.id not in self._jobs:
-            return
-        self._flush_log()  # its last lines now, not a flush interval later
-        self._refresh_job(message.job.id)
+        self._flush_log()  # its last lines now, not a frame later
+        self._dirty.discard(message.job.id)
+        self._refresh_job(message.job.id, measure=True)
         self._fit_target()  # its final figures, at once: a finished job's row always looks the same
         self._update_ticker()
+
+    # -- frames ------------------------------------------------------------------------------
+    def _want_frame(self) -> None:
+        """Show what changed: now when the last frame is FRAME_S old, else when it is."""
+        if self._frame_due:
+            return
+        wait = self._last_frame + FRAME_S - time.monotonic()
+        if wait <= 0:
+            self._frame()
+        else:
+            self._frame_due = True
+            self.set_timer(wait, self._frame)
+
+    def _frame(self) -> None:
+        self._frame_due = False
+        self._last_frame = now = time.monotonic()
+        if self._pending_display and now - self._last_log_write >= LOG_WRITE_S:
+            self._flush_log()
+        dirty, self._dirty = self._dirty, set()
+        for job_id in dirty:
+            if job_id in self.jobs:
+                self._refresh_job(job_id)
+        if self._pending_display:  # lines that keep coming: written at a later frame
+            self._want_frame()
+
+    def _flush_log(self) -> None:
+        self._last_log_write = time.monotonic()
+        lines = list(self._pending_display)
+        self._pending_display.clear()
+        if lines:
+            self.query_one(JobLog).write_levelled(lines)
 
     # -- showing -----------------------------------------------------------------------------
     def _row_cells(self, job: JobView) -> list[Text]:
@@ -294,45 +258,50 @@ class JobsPane(Widget):
     def _fit_target(self) -> None:
         """Give the target column what the figures leave, so that no figure is pushed out of sight."""
         table = self.query_one("#jobs-table", DataTable)
-        # From the cells the rows show now, not the table's widths (they lag a refresh): same rows, same layout.
-        rows = [cells for job_id, cells in self._shown.items() if job_id in self._jobs]
-        figures = sum(2 * table.cell_padding + max([table.columns[ColumnKey(name)].label.cell_len,
-                                                    *(row[index].cell_len for row in rows if index < len(row))])
-                      for index, name in enumerate(COLUMNS) if name != "target")
+        # The widths the table was last told to measure, not its own (they lag a refresh).
+        figures = sum(2 * table.cell_padding + self._widths.get(name, len(name))
+                      for name in COLUMNS if name != "target")
         room = self.size.width - table.styles.scrollbar_size_vertical - 2 * table.cell_padding
         width = max(MIN_TARGET, room - figures)
         if width != self._target_width:
             self._target_width = width
             column = table.columns[ColumnKey("target")]
             column.auto_width, column.width = False, width  # auto widths only ever grow
-            for job_id in self._jobs:
-                self._refresh_job(job_id)
+            for job in self.jobs:
+                self._refresh_job(job.id)
 
-    def _refresh_job(self, job_id: str) -> None:
-        """Bring the job's row (and, when it is selected, the details) up to date: only the cells
-        that changed are updated, and widths are measured again only when a cell's length changed
-        (a progress update every 250 ms must not cost a relayout)."""
-        job = self._jobs[job_id]
+    def _refresh_job(self, job_id: str, *, measure: bool = False) -> None:
+        """Bring the job's row (and, when it is selected, the details) up to date. Only the cells
+        that changed are updated, and the table measures a column again (a relayout of the screen)
+        only when a cell outgrows it, or when asked (`measure`: a job's end, its row shrinks to what
+        it keeps): figures that change within their width cost a repaint of the row."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
         table = self.query_one("#jobs-table", DataTable)
         cells = self._row_cells(job)
-        before = self._shown.get(job_id, ())
-        resized = False
+        before = self._cells.get(job_id, ())
+        self._cells[job_id] = tuple(cells)
+        measured = []
         for index, (column, cell) in enumerate(zip(COLUMNS, cells, strict=True)):
             old = before[index] if index < len(before) else None
-            if old is None or old != cell:
-                grew = old is None or old.cell_len != cell.cell_len
-                table.update_cell(job_id, column, cell, update_width=grew)
-                resized |= grew
-        self._shown[job_id] = tuple(cells)
-        if resized:
-            self.call_after_refresh(self._fit_target)  # figures may have grown: measured at the next layout
+            if old is None or old != cell or measure:
+                again = column != "target" and (old is None or measure or cell.cell_len > self._widths[column])
+                table.update_cell(job_id, column, cell, update_width=again)
+                if again:
+                    measured.append((index, column))
+        if measured:
+            rows = [cells for key, cells in self._cells.items() if key in self.jobs]
+            for index, column in measured:  # what the table makes of it: the widest cell, or the label
+                self._widths[column] = max([len(column), *(row[index].cell_len for row in rows)])
+            self.call_after_refresh(self._fit_target)
         if job_id == self._selected_id:
             self._show_details(job)
 
     def _show(self, selector: str, text: str, *, layout: bool = True) -> None:
         """Update a line of the details only when its text changed (layout=False: a fixed height)."""
-        if self._shown.get(selector) != (text,):
-            self._shown[selector] = (text,)
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
             self.query_one(selector, Static).update(text, layout=layout)
 
     def _show_details(self, job: JobView) -> None:
@@ -343,11 +312,15 @@ class JobsPane(Widget):
         self._show("#job-title", title, layout=False)  # one line high, whatever it says
 
         bar = self.query_one("#job-progress", ProgressBar)
-        bar.display = job.state == JobState.RUNNING or job.state in FINISHED_OK
+        shown = job.state == JobState.RUNNING or job.state in FINISHED_OK
+        if bar.display != shown:
+            bar.display = shown
+        percent = round(100 * (view.fraction or 0.0))  # whole percents: the label shows no more
         if job.state == JobState.RUNNING and view.fraction is None:
-            bar.update(total=None)
-        elif bar.display and (bar.total != 100 or abs(bar.progress - 100 * (view.fraction or 0.0)) >= 0.1):
-            bar.update(total=100, progress=100 * (view.fraction or 0.0))
+            if bar.total is not None:
+                bar.update(total=None)
+        elif shown and (bar.total != 100 or bar.progress != percent):
+            bar.update(total=100, progress=percent)
 
         result = self.query_one("#job-result", Static)
         for state in JobState:
@@ -364,15 +337,16 @@ class JobsPane(Widget):
         self._show("#job-paths", "\n".join(paths))
 
     def _select(self, job_id: str) -> None:
-        if job_id == self._selected_id or job_id not in self._jobs:
+        job = self.jobs.get(job_id)
+        if job_id == self._selected_id or job is None:
             return
         self._selected_id = job_id
-        self._pending_display = []  # those lines are in the buffer shown below
+        self._pending_display.clear()  # those lines are in the buffer shown below
         log = self.query_one(JobLog)
         log.clear()
         log.write_levelled(self._lines[job_id])
-        self._show_details(self._jobs[job_id])
-        self.post_message(self.JobSelected(self._jobs[job_id]))
+        self._show_details(job)
+        self.post_message(self.JobSelected(job))
 
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -385,14 +359,13 @@ class JobsPane(Widget):
         """Run the one elapsed-time timer only while some job runs."""
         if self._ticker is None:
             return
-        if any(job.state == JobState.RUNNING for job in self._jobs.values()):
+        if any(job.state == JobState.RUNNING for job in self.jobs):
             self._ticker.resume()
         else:
             self._ticker.pause()
 
     def _on_tick(self) -> None:
         self._tick += 1
-        for job in self._jobs.values():
-            if job.state == JobState.RUNNING:
-                self._refresh_job(job.id)
+        self._dirty.update(job.id for job in self.jobs if job.state == JobState.RUNNING)  # elapsed moved
+        self._want_frame()
         self._update_ticker()

@@ -83,7 +83,15 @@ class SchedulesPane(Vertical):
             table.add_column(label, key=key)
         self.reload()
         if self.refresh_s:
-            self.set_interval(self.refresh_s, self.reload)
+            self.set_interval(self.refresh_s, self._reload_if_shown)
+
+    def on_show(self) -> None:
+        self.reload()  # the timer skips a hidden tab: read again as it shows
+
+    def _reload_if_shown(self) -> None:
+        # Behind another tab a reload would only cost a relayout of the screen (the Jobs tab's CPU).
+        if self.is_on_screen:
+            self.reload()
 
     # -- reading ---------------------------------------------------------------------------------
     def reload(self) -> None:
