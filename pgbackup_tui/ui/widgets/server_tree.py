@@ -294,9 +294,6 @@ class ServerTree(BatchedTree[NodeEntry]):
             self._toggle_tables(data.server, data.dbname, (data.info,))
 
     # -- check marks -------------------------------------------------------------------------
-    def clear_selection(self) -> None:
-        self._set_checks(Checks())
-
     def _toggle_tables(self, server: str, dbname: str, tables: tuple[TableInfo, ...]) -> None:
         entry = self.database_entry(server, dbname)
         every_table = entry.snapshot.tables if entry is not None and entry.snapshot is not None else ()
