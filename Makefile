@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint lock install bench screenshots clean
+.PHONY: demo test lint lock install bench bench-speed screenshots clean
 
 # The exact versions in requirements.lock, then the project itself without resolving again.
 # pip check fails when pyproject.toml asks for something the lock lacks: then run `make lock`.
@@ -38,6 +38,10 @@ lock:
 
 bench: install
 	$(BIN)/python scripts/bench_progress.py
+
+# Issue 15's table: each row's figure, its reference and the ratio (minutes; BENCH_ARGS e.g. --scale 0.3).
+bench-speed: install
+	$(BIN)/python scripts/bench_speed.py $(BENCH_ARGS)
 
 screenshots: install
 	$(BIN)/python scripts/take_screenshots.py
