@@ -28,9 +28,10 @@
    class: a phase's small items (round trips) and its large ones (bytes). A class goes at the pace
    it has shown once it has 0.5 s of evidence, mixing in its prior before that. Its prior: in the
    data phase the other size's pace if it has one; else the machine's pace of step 2, then the
-   pace of the bulk work (large items) done so far on this machine: with a local server all of
-   it, the data included (how busy the machine is shows there); with a server elsewhere only the
-   passes run here (the data's pace is the link's, a remote server's says nothing of this one).
+   pace of the work done so far on this machine (its bulk work once there is some, its round
+   trips before): with a local server all of it, the data included (how busy the machine is
+   shows there); with a server elsewhere only the passes run here (the data's pace is the
+   link's, a remote server's says nothing of this one).
 
 5. The time left R = the sum over items of (cost left x k). With --jobs, data and indexes take
    the largest of: the longest item, a big table's data plus its indexes, the sum / jobs, and the

@@ -7,8 +7,9 @@ with a measured fraction at every snapshot, the others when they finish.
 A class mixes its prior with its own pace until it has PRIOR_S seconds of evidence (two ticks),
 then goes at its own. Its prior: in the data phase, the other size's pace if that has shown one;
 else this machine's pace -- measured when the job starts (machine_pace: a fixed amount of zlib
-work, timed), then the pace of the bulk work (large items) done so far on this machine: all of
-it with a local server, whose data phase shows how busy the machine is; with one elsewhere (over
+work, timed), then the pace of the work done so far on this machine: its bulk work (large items)
+once there is some, its round trips before (they exaggerate how busy a machine is). All of it
+with a local server, whose data phase shows how busy the machine is; with one elsewhere (over
 TCP: a link was timed) only the steps this process and its children run here (info["local"]):
 the data's pace is the link's, and a remote server's work says nothing of this machine. The
 link is priced in the data items' costs (estimator.link_rate).
@@ -72,7 +73,8 @@ class SpeedLedger:
         self._items: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
         self.remote = False  # the server is elsewhere (over TCP): its work says nothing of this machine
-        self._machine = {True: [0.0, 0.0], False: [0.0, 0.0]}  # by whether the work ran on this machine
+        # (spent, work) by (ran on this machine?, bulk work?): the machine's pace
+        self._machine = {(here, bulk): [0.0, 0.0] for here in (True, False) for bulk in (True, False)}
 
     def first_measured(self, item: WorkItem, now: float) -> None:
         """`item` has just been measured for the first time: its evidence starts here."""
@@ -87,8 +89,7 @@ class SpeedLedger:
             pools = [self._classes[pace_class(item)]]
             if fraction < 1.0:
                 pools.append(self._items[item.key])
-            if item.cost_s >= SMALL_ITEM_S:  # bulk work, not round trips
-                pools.append(self._machine[bool(item.info.get("local"))])
+            pools.append(self._machine[bool(item.info.get("local")), item.cost_s >= SMALL_ITEM_S])
             for pool in pools:
                 pool[0] += now - since
                 pool[1] += item.cost_s * (fraction - counted)
@@ -122,8 +123,11 @@ class SpeedLedger:
                 if item.measured and item.fraction < MEASURED_TAIL_FRACTION:
                     self.bank(item, now, item.fraction)
         seen, none = self._classes, (0.0, 0.0)
-        pools = [self._machine[True]] + ([] if self.remote else [self._machine[False]])
-        machine = blend(self.machine, sum(p[0] for p in pools), sum(p[1] for p in pools))
+        machine = self.machine
+        for bulk in (False, True):  # round trips until bulk work has shown a pace
+            pools = [self._machine[here, bulk] for here in (True, False) if here or not self.remote]
+            spent, work = sum(p[0] for p in pools), sum(p[1] for p in pools)
+            machine = blend(self.machine, spent, work) if spent > 0 else machine
         return {(phase, size): blend(blend(machine, *seen.get((phase, other), none)) if phase == "data" else machine,
                                      *seen.get((phase, size), none))
                 for phase in PHASES for size, other in zip(SIZES, reversed(SIZES), strict=True)}
