@@ -3,8 +3,8 @@
 Before the target is touched, the archive is identified, listed and proven whole
 (restore_archive.py, RestoreJob's base); where the restore goes into a database this job creates
 (--create, a whole-database --clean), its sha256 check runs beside pg_restore instead, and must
-pass before that database is kept or swapped in. The target must not exist (--create) or must exist and
-be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
+pass before that database is kept or swapped in. The target must not exist (--create) or must
+exist and be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
 swapped in; some tables are replaced in one transaction). A database this job created is
 dropped again if the restore fails or is cancelled, and recorded as owned before it is created,
 so that a dead runner's is dropped too. pg_restore's "errors ignored on restore: N" becomes the
