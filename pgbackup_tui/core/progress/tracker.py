@@ -145,7 +145,6 @@ class ServerProbe:
         self.query = " UNION ALL ".join(parts)
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
-        self.backend_pid: int | None = None
         self._conn: psycopg.Connection | None = None
 
     def poll(self) -> list[BackendProgress]:
@@ -174,7 +173,6 @@ class ServerProbe:
             conn.close()
             raise ProbeUnavailable(f"PostgreSQL {version // 10000} has no pg_stat_progress_copy (14 and later do)")
         conn.execute(f"SET statement_timeout = '{POLL_STATEMENT_TIMEOUT}'")
-        self.backend_pid = conn.info.backend_pid
         return conn
 
     def close(self) -> None:
