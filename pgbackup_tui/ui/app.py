@@ -17,7 +17,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from ..core.connect import Target
@@ -43,6 +43,7 @@ from .tree_entries import short_reason
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
 from .widgets.jobs_pane import JobsPane
+from .widgets.lean_footer import LeanFooter
 from .widgets.schedules_pane import SchedulesPane
 from .widgets.selection_summary import SelectionSummary
 from .widgets.server_tree import ServerTree
@@ -80,7 +81,7 @@ class PgBackupApp(BackupsApp):
                     yield BackupsPane(id="backups-pane")
                 with TabPane("Schedules", id="schedules"):
                     yield SchedulesPane(id="schedules-pane")
-        yield Footer()
+        yield LeanFooter()  # Footer without Textual's leak of replaced keys (lean_footer.py)
 
     def on_mount(self) -> None:
         tree = self.server_tree

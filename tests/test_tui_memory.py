@@ -1,13 +1,18 @@
-"""The job log view is capped (memory bounded whatever the log's length) and says so; the file
-on disk keeps every line."""
+"""Memory bounded whatever the number of jobs and the length of their logs (issue 15, point 3):
+the job log view is capped and says so (the file on disk keeps every line); the footer lets go of
+the keys it replaced (Textual issue #6666)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 from pgbackup_tui.ui.widgets.job_log import LOG_LINES_KEPT, JobLog
+from pgbackup_tui.ui.widgets.lean_footer import LeanFooter
 
 SIZE = (80, 24)
 
@@ -43,3 +48,26 @@ async def test_a_long_log_keeps_the_last_lines_and_its_first_row_points_to_the_f
         await pilot.pause()
         assert not log.older_lines_hidden
         assert row_text(log, 0) == "one line"  # a short log shows all of itself, no note
+
+
+class FooterHost(App[None]):
+    BINDINGS = [Binding("x", "bell", "Ring"), Binding("y", "bell", "Ring again")]
+
+    def compose(self) -> ComposeResult:
+        yield LeanFooter()
+
+
+async def test_the_footer_keeps_no_watcher_of_the_keys_it_replaced():
+    app = FooterHost()
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.query_one(Footer)
+        for _ in range(10):  # each change of the bindings builds the keys again
+            app.screen.refresh_bindings()
+            await pilot.pause()
+            await pilot.pause()
+        keys = list(footer.query(FooterKey))
+        assert keys
+        watchers = getattr(footer, "__watchers")["compact"]
+        # Textual's own Footer keeps one entry per key it ever made (11 here), each holding its key.
+        assert 0 < len(watchers) <= len(keys)
+        assert all(watcher in keys for watcher, _ in watchers)
