@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import SAMPLE_DB
 from pgbackup_tui.core.connect import Target, target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -21,7 +23,9 @@ from pgbackup_tui.core.jobs import JobState, ProgressUpdated
 from pgbackup_tui.core.plans import DumpPlan, RestorePlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.criteria import MAX_PERCENT_OFF
-from pgbackup_tui.core.progress.link import ReceivedCounter
+from pgbackup_tui.core.progress.estimator import ProgressEstimator
+from pgbackup_tui.core.progress.items import WorkItem, wire_bytes
+from pgbackup_tui.core.progress.link import ReceivedCounter, link_rate
 from pgbackup_tui.core.restore import RestoreJob
 from throttle_proxy import ThrottleProxy
 
@@ -69,6 +73,31 @@ def test_the_proxy_passes_its_rate_and_refuses_past_its_bound():
         assert extra.recv(1) == b"", "a connection past max_connections is closed"
         for sock in (client, server, extra):
             sock.close()
+
+
+def test_the_link_is_timed_each_way_and_not_over_a_unix_socket(sandbox):
+    assert link_rate(target_from_dsn(sandbox.dsn()), "postgres", "probe", upload=True) is None
+    with ThrottleProxy(sandbox.port, 4e6, lifetime_s=60) as proxy:
+        for upload in (True, False):
+            rate = link_rate(through(proxy, sandbox), "postgres", "probe", upload=upload)
+            assert rate is not None and 3e6 < rate < 5.5e6, f"{rate} B/s through a 4 MB/s link"
+
+
+def test_a_timed_link_prices_the_data_by_its_bytes_on_the_wire():
+    # Two tables of the same size on disk, one of many short rows: over a 1 MB/s link each takes
+    # its wire bytes (no row headers, some framing), so the one of short rows costs less; the
+    # server's own work (an index) keeps its prior.
+    items = [WorkItem("wide", "data", 0.1, kind="table", bytes=10_000_000, rows=10_000,
+                      info={"wire": wire_bytes(10_000_000, 10_000)}),
+             WorkItem("narrow", "data", 0.1, kind="table", bytes=10_000_000, rows=200_000,
+                      info={"wire": wire_bytes(10_000_000, 200_000)}),
+             WorkItem("index", "indexes", 0.05)]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="t")
+    estimator.link_rate(1e6, 0.0)
+    assert estimator.get("wide").cost_s == pytest.approx(9.77, abs=0.01)
+    assert estimator.get("narrow").cost_s == pytest.approx(5.4, abs=0.01)
+    assert estimator.get("index").cost_s == 0.05
+    assert estimator.remaining_s(0.0) == pytest.approx(9.77 + 5.4 + 0.05, abs=0.05)
 
 
 READER = """
