@@ -161,7 +161,7 @@ def main() -> int:
             sandbox.psql(BUILD_SQL.format(tables=args.tables), "many", timeout=1800)
             sandbox.psql("VACUUM ANALYZE", "many", timeout=1800)
             figures = asyncio.run(run(args, sandbox))
-            lists = asyncio.run(backups_list(sandbox, args.backups)) if args.backups else None
+            lists = backups_list(sandbox, args.backups) if args.backups else None  # in a process of its own
     print(f"\nPostgreSQL {sandbox.major}, {args.tables} tables, {args.dumps} dumps, {os.cpu_count()} cores")
     print(f"opening schema public: longest frame gap {figures['max_frame_gap_ms']:.0f} ms "
           f"({figures['tables_shown']} table lines in the tree)")
