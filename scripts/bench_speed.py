@@ -82,6 +82,8 @@ def run_script(name: str, args: list[str], log: Path) -> str:
             print(f"   {line}", end="", flush=True)
         code = process.wait()
     print(f"## {name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
+    if code != 0:  # its rows then read "n/a (... not found ...)": say why once, in the output kept
+        lines.append(f"\n{name} exited {code}\n")
     return "".join(lines)
 
 
