@@ -51,10 +51,11 @@ def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log:
     Returns what could not be kept (one line each), also logged as warnings."""
     if maker is None:
         return []
-    # In the database itself, as pg_restore --create does: a comment's text then reaches the
-    # shared catalog in that database's encoding, byte for byte as it was dumped.
-    with connect(target, name) as conn:
-        maker.finish(conn)
+    if maker.script.after:  # else nothing to set: no connection to open on the restore's path
+        # In the database itself, as pg_restore --create does: a comment's text then reaches the
+        # shared catalog in that database's encoding, byte for byte as it was dumped.
+        with connect(target, name) as conn:
+            maker.finish(conn)
     for line in maker.not_kept:
         log(f"not kept on '{name}': {line}", level="warning")
     return list(maker.not_kept)
