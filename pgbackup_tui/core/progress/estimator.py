@@ -43,7 +43,7 @@ class ProgressEstimator:
         self._done_bytes = self._done_rows = self._tables_done = 0
         self.add_items(items)
         self.origin = origin  # monotonic time at which the job started
-        self.ledger = SpeedLedger(origin, machine)
+        self.ledger = SpeedLedger(machine)
         self.estimate = estimate
         self.jobs = max(1, jobs)
         self.phase = "preparing"

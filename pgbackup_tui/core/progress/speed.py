@@ -65,10 +65,9 @@ def blend(prior: float, spent: float, work: float) -> float:
 class SpeedLedger:
     """The evidence of speed of one job: per pace class, and per running item."""
 
-    def __init__(self, origin: float, machine: float = 1.0) -> None:
-        self.origin = origin
+    def __init__(self, machine: float = 1.0) -> None:
         self.machine = machine
-        # (spent, work) per pace class, per running item (its own pace), and outside the data phase
+        # (spent, work) per pace class, and per running item (its own pace)
         self._classes: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._items: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
