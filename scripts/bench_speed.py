@@ -287,19 +287,23 @@ def main() -> int:
     bin_dir = ["--bin-dir", str(args.bin_dir)] if args.bin_dir else []
     before, started = uptime(), time.monotonic()
     rows: list[Row] = []
-    if "defaults" in parts:
-        rows += defaults_rows(run_script("bench_defaults.py", ["--only", "ours", "--scale", str(args.scale),
-                                                               "--rounds", str(args.rounds), *bin_dir], log))
-    if "restore" in parts:
-        rows += restore_rows(args, log)
-    if "selection" in parts:
-        rows += selection_rows(run_script("bench_selection.py", ["--skip-old", "--tables", str(args.tables),
-                                                                 "--rounds", str(args.rounds), *bin_dir], log),
-                               args.tables)
-    if "tui" in parts:
-        rows += tui_rows(run_script("bench_tui.py", ["--tables", str(args.tables), "--dumps", str(args.dumps),
-                                                     "--backups", str(args.backups), *bin_dir], log),
-                         args.tables, args.dumps)
+    steps: dict[str, Callable[[], list[Row]]] = {
+        "defaults": lambda: defaults_rows(run_script(
+            "bench_defaults.py", ["--only", "ours", "--scale", str(args.scale), "--rounds", str(args.rounds),
+                                  *bin_dir], log)),
+        "restore": lambda: restore_rows(args, log),
+        "selection": lambda: selection_rows(run_script(
+            "bench_selection.py", ["--skip-old", "--tables", str(args.tables), "--rounds", str(args.rounds),
+                                   *bin_dir], log), args.tables),
+        "tui": lambda: tui_rows(run_script(
+            "bench_tui.py", ["--tables", str(args.tables), "--dumps", str(args.dumps), "--backups",
+                             str(args.backups), *bin_dir], log), args.tables, args.dumps),
+    }
+    for part in PARTS:
+        if part in parts:
+            rows += steps[part]()
+            if part != [p for p in PARTS if p in parts][-1]:  # the rows so far, should a later part not finish
+                print(f"\n{table(rows)}\n", flush=True)
     print(f"\n{table(rows)}\n")
     print(f"machine: {machine()}")
     print(f"load before: {before}")
