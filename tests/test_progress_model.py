@@ -8,8 +8,8 @@ data item at least its bytes on the wire at the link's rate (a slow link slows t
 server). The estimator is told what the trackers' two probes would tell it, each wrong by a factor
 (PROBE_ERRORS): the machine's pace (k) and the link's rate; then what the trackers would feed it,
 tick by tick: starts, measured fractions of the tables, index builds and the verification pass
-(its read position), finishes. The snapshots are
-judged by progress.criteria, the benchmark's bar. With --jobs 2 the items run on two workers as
+(its read position), finishes. The snapshots are judged by progress.criteria, the benchmark's
+bar. With --jobs 2 the items run on two workers as
 pg_dump and pg_restore run them: the catalog and the schema first, a table's indexes after its
 data, never two items on a table together when one needs an exclusive lock.
 """
