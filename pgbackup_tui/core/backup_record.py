@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -130,26 +131,30 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
         manifest.checksums, rows, counts = read_back["checksums"], read_back["rows"], toc_counts(toc)
     else:
         job.log("recording the backup: sha256 of the archive, and each table's rows counted in it")
-        if read_back is not None:
-            manifest.checksums = read_back["checksums"]
-        else:
-            manifest.checksums = await job.in_thread(sha256_archive, archive)
         if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
-            rows, counts = await job.in_thread(_plain_counts, archive, encoding)
-        else:
-            rows = await count_rows_in_job(job, tools, archive, target.child_env(), encoding, toc,
-                                           manifest.restore_list)
+            digest, rows, counts = await job.in_thread(_plain_counts, archive, encoding)
+            manifest.checksums = {"": digest}
+        else:  # the sha256 pass beside pg_restore's
+            hashing = asyncio.ensure_future(asyncio.to_thread(sha256_archive, archive)) if read_back is None else None
+            try:
+                rows = await count_rows_in_job(job, tools, archive, target.child_env(), encoding, toc,
+                                               manifest.restore_list)
+            finally:  # never left running: it reads the archive the cleanup may remove
+                checksums = await hashing if hashing is not None else (read_back or {}).get("checksums", {})
+            manifest.checksums = checksums
             counts = toc_counts(toc)
     manifest.toc = toc_summary(counts, rows, manifest.tables)
     manifest.server_key = server_key or await job.in_thread(read_server_key, target, dbname)
     return manifest.to_json()
 
 
-def _plain_counts(path: Path, encoding: str) -> tuple[dict[str, int], dict[str, int]]:
-    counter = RowCounter(encoding)
+def _plain_counts(path: Path, encoding: str) -> tuple[str, dict[str, int], dict[str, int]]:
+    """A plain dump's sha256, rows and kinds of entries, in one read."""
+    counter, digest = RowCounter(encoding), hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in read_chunks(handle):
+            digest.update(chunk)
             counter.feed(chunk)
     if not counter.complete:
         raise ArchiveError(f"{path}: ends inside a table's data")
-    return counter.rows, counter.kinds
+    return digest.hexdigest(), counter.rows, counter.kinds
