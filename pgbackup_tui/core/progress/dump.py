@@ -85,7 +85,7 @@ def recording_is_measured(plan: DumpPlan, run_format: str) -> bool:
 
 def recording_is_followed(plan: DumpPlan, run_format: str) -> bool:
     """Whether the archive's rows are counted while pg_dump writes it (dump_verify.py): then only
-    its sha256 is left after pg_dump, beside pg_restore --list."""
+    its sha256 is left, taken while pg_dump fsyncs and exits, and pg_restore --list after it."""
     return can_follow(plan.format, run_format, plan.compress)
 
 
