@@ -238,9 +238,13 @@ class CustomArchiveFollower:
         blocks are never written twice), take the sha256 while pg_dump fsyncs and exits. finish()
         checks the file still is that; if pg_dump ends first, the caller hashes it afterwards."""
         expected = self._final_toc(header)
+        # pg_dump writes the TOC in order: the last block's offset is the one to watch, cheaply.
+        probe = max((e.offset_at for e in header.entries if e.dump_id in self.blocks), default=0)
+        probe_bytes = expected[probe:probe + OFFSET_FIELD.size]
         while not self._writer_done.is_set():
             with self.path.open("rb") as handle:
-                if handle.read(len(expected)) == expected and os.fstat(handle.fileno()).st_size == end:
+                if (os.pread(handle.fileno(), len(probe_bytes), probe) == probe_bytes
+                        and handle.read(len(expected)) == expected and os.fstat(handle.fileno()).st_size == end):
                     handle.seek(0)
                     digest = hashlib.sha256()
                     while chunk := handle.read(READ_SIZE):
