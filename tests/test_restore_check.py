@@ -1,7 +1,8 @@
 """Issue 15, point 4: the sha256 check of an archive with a manifest runs beside pg_restore where
 the restore goes into a database the job creates, and still keeps the promise "a restore leaves
 the target either done or as it was": a changed byte fails the job (exit 2, one line naming the
-file), and the new database is dropped. A restore into an existing database waits for the check.
+file), and the new database is dropped (at once, even while pg_restore runs). A restore into an
+existing database waits for the check.
 
 The changed byte is in the text of a COMMENT, which custom archives keep uncompressed in their
 table of contents: pg_restore restores it without complaint, so only the checksum can catch it.
@@ -10,11 +11,17 @@ table of contents: pg_restore restores it without complaint, so only the checksu
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from cliutil import run_cli
+from pgbackup_tui.core import restore_archive
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.jobs import JobState, LogLine
+from pgbackup_tui.core.plans import RestorePlan
+from pgbackup_tui.core.restore import RestoreJob
 from test_restore_refusals import assert_one_line_error
 
 COMMENT = "checked beside the restore"
@@ -60,10 +67,35 @@ def test_a_changed_byte_fails_a_create_restore_and_leaves_no_database(sandbox, h
     before = databases(sandbox)
     result = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
                      "--progress", "none")
-    # Exit 2 (a bad archive), as when it was refused up front; the line says the database is gone.
-    assert_one_line_error(result, str(changed_archive), "sha256 differs from the manifest",
-                          f"the new database '{fresh_db_name}' was dropped")
+    # Exit 2 (a bad archive), as when it was refused up front. Whether the check ended before the
+    # database was created or while pg_restore filled it depends on timing (see the next test).
+    assert_one_line_error(result, str(changed_archive), "sha256 differs from the manifest")
     assert databases(sandbox) == before  # no new database, no pgbackup_new_* left behind
+
+
+async def test_a_change_found_while_pg_restore_runs_stops_it_and_drops_the_new_database(
+        sandbox, home, changed_archive, fresh_db_name, monkeypatch):
+    """The check is held back until pg_restore has started filling the new database: the job
+    then fails with the check's error (exit 2) and the database is dropped."""
+    restoring = threading.Event()
+    real_compare = restore_archive.compare_checksums
+
+    def compare_once_restoring(archive: Path, expected: dict[str, str]) -> list[str]:
+        assert restoring.wait(60), "pg_restore never started"
+        return real_compare(archive, expected)
+
+    monkeypatch.setattr(restore_archive, "compare_checksums", compare_once_restoring)
+    job = RestoreJob(RestorePlan(archive=changed_archive, target=target_from_dsn(sandbox.dsn()),
+                                 dbname=fresh_db_name, create=True))
+    job.subscribe(lambda event: restoring.set() if isinstance(event, LogLine) and event.text.startswith("$ ")
+                  and "--dbname=" in event.text else None)
+    before = databases(sandbox)
+    result = await job.run()
+    assert restoring.is_set()
+    assert (result.state, result.exit_code) == (JobState.FAILED, 2), result.message
+    assert "sha256 differs from the manifest" in result.message
+    assert f"the new database '{fresh_db_name}' was dropped" in result.message
+    assert databases(sandbox) == before  # the database it was filling is gone
 
 
 def test_a_changed_byte_stops_a_whole_database_clean_before_the_swap(sandbox, home, changed_archive, empty_db):

@@ -86,6 +86,7 @@ class RestoreArchiveJob(Job):
             checksums = self._manifest().get("checksums") or {}
             if checksums:
                 self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
+                self._checksums.add_done_callback(self._on_checksums)
             unreadable: ArchiveError | None = None
             toc: Toc | None = None
             try:
@@ -124,18 +125,35 @@ class RestoreArchiveJob(Job):
         future, self._checksums = self._checksums, None
         if future is None:
             return
-        try:
-            problems = await future
-        except OSError as exc:  # the archive could not be read (moved, permissions) while it was checked
-            raise ArchiveError(f"{self.plan.archive}: could not be read to check its sha256 ({exc.strerror or exc}); "
-                               "nothing was restored") from None
+        await asyncio.wait([future])
         self.check_cancelled()
-        if problems:
-            raise ArchiveError(f"{problems[0]}; nothing was restored")
+        error = self._checksum_error(future)
+        if error is not None:
+            raise error
         self.log("the archive is whole: its sha256 matches the manifest's (the archive read back to its end "
                  "when it was made), so it is not read through again")
         if self.progress_tracker is not None:
             self._progress().finish_step("verify")
+
+    def _checksum_error(self, future: asyncio.Future[list[str]]) -> ArchiveError | None:
+        """What a finished sha256 check found wrong, as the job's error (None: the archive is whole)."""
+        exc = future.exception()
+        if isinstance(exc, OSError):  # the archive could not be read (moved, permissions) while it was checked
+            return ArchiveError(f"{self.plan.archive}: could not be read to check its sha256 "
+                                f"({exc.strerror or exc}); nothing was restored")
+        if exc is not None:
+            raise exc
+        problems = future.result()
+        return ArchiveError(f"{problems[0]}; nothing was restored") if problems else None
+
+    def _on_checksums(self, future: asyncio.Future[list[str]]) -> None:
+        """A changed archive stops the job as soon as the check says so, pg_restore included (the
+        database it was filling is then dropped): a long restore does not run on to its end first."""
+        if future.cancelled() or (future.exception() is not None and not isinstance(future.exception(), OSError)):
+            return  # dropped, or a bug that _archive_whole raises
+        error = self._checksum_error(future)
+        if error is not None:
+            self.abort(error)
 
     def _drop_checksums(self) -> None:
         """The job ends before the check was waited for: forget it (its thread reads to the end)."""
