@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -25,7 +26,8 @@ from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.criteria import MAX_PERCENT_OFF
 from pgbackup_tui.core.progress.estimator import ProgressEstimator
 from pgbackup_tui.core.progress.items import WorkItem, wire_bytes
-from pgbackup_tui.core.progress.link import ReceivedCounter, link_rate
+from pgbackup_tui.core.progress.link import ReceivedCounter
+from pgbackup_tui.core.progress.tracker import ProgressTracker, ServerProbe
 from pgbackup_tui.core.restore import RestoreJob
 from throttle_proxy import ThrottleProxy
 
@@ -75,12 +77,48 @@ def test_the_proxy_passes_its_rate_and_refuses_past_its_bound():
             sock.close()
 
 
-def test_the_link_is_timed_each_way_and_not_over_a_unix_socket(sandbox):
-    assert link_rate(target_from_dsn(sandbox.dsn()), "postgres", "probe", upload=True) is None
-    with ThrottleProxy(sandbox.port, 4e6, lifetime_s=60) as proxy:
-        for upload in (True, False):
-            rate = link_rate(through(proxy, sandbox), "postgres", "probe", upload=upload)
+def test_the_link_is_timed_each_way_on_the_monitors_own_connection_and_not_over_a_unix_socket(sandbox):
+    local = ServerProbe(target_from_dsn(sandbox.dsn()), "postgres", "job", link_upload=True)
+    local.poll()
+    assert local.link_upload is None and local.link_bps is None
+    local.close()
+    for upload in (True, False):
+        with ThrottleProxy(sandbox.port, 4e6, lifetime_s=60) as proxy:
+            probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=upload)
+            assert probe.poll() == [] and probe.poll() == []
+            probe.close()
+            rate = probe.link_bps
             assert rate is not None and 3e6 < rate < 5.5e6, f"{rate} B/s through a 4 MB/s link"
+            # The server is not asked for one more connection than the polls need (max_connections).
+            assert len(proxy.connections) == 1
+
+
+def test_a_slow_link_is_timed_in_a_short_probe(sandbox):
+    with ThrottleProxy(sandbox.port, 0.15e6, lifetime_s=60) as proxy:
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=False)
+        started = time.monotonic()
+        assert probe.poll() == []
+        took = time.monotonic() - started
+        probe.close()
+    assert probe.link_bps is not None and 0.1e6 < probe.link_bps < 0.2e6, probe.link_bps
+    assert took < 3.5, f"the probe took {took:.1f} s (1 MiB at 0.15 MB/s: 7 s)"
+
+
+def test_a_probe_that_fails_leaves_the_priors_and_the_polls(sandbox):
+    # The monitor's backend is ended while it times the link: no rate, and the polls go on, on
+    # a new connection (never two at once).
+    with ThrottleProxy(sandbox.port, 0.2e6, lifetime_s=60) as proxy:
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=False)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(probe.poll)
+            time.sleep(0.5)
+            ended = sandbox.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                 "WHERE application_name = 'job/monitor'").strip()
+            assert first.result(timeout=30) == []
+        assert ended == "1"
+        assert probe.link_bps is None and probe.poll() == []
+        probe.close()
+        assert len(proxy.connections) == 2
 
 
 def test_a_timed_link_prices_the_data_by_its_bytes_on_the_wire():
@@ -152,6 +190,9 @@ async def test_a_dump_and_a_restore_of_the_sample_through_a_slow_link(sandbox, h
     assert_kept_its_promises(dump_snapshots, dumped.duration_s)
     assert_kept_its_promises(restore_snapshots, restored.duration_s)
     assert any(s.phase == "data" and 0 < s.bytes_done < s.bytes_total for s in dump_snapshots)
+    for job in (dump, restore):  # the link was timed (on the monitor's connection) and priced
+        tracker = job.progress_tracker
+        assert isinstance(tracker, ProgressTracker) and tracker.estimator.ledger.remote
 
 
 async def test_bytes_held_in_the_link_are_not_counted_as_dumped(sandbox, home, empty_db):

@@ -9,7 +9,8 @@ interface (what `ss -i` shows) for the sockets pg_dump and its --jobs workers ho
 not Linux, no netlink, or no TCP socket (a Unix socket to a local server, whose buffers are a
 few hundred kilobytes: nothing to correct).
 
-link_rate times the link itself, once as a job starts: the data's prior pace over TCP.
+link_rate times the link itself, once as a job starts, on the monitor's connection: the data's
+prior pace over TCP.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import socket
 import struct
 import time
 
-from ..connect import Target, connect
+import psycopg
 
 _NETLINK_SOCK_DIAG = 4  # linux/netlink.h (Python's socket module does not name it)
 _SOCK_DIAG_BY_FAMILY = 20
@@ -139,18 +140,23 @@ class ReceivedCounter:
         return total - self._base
 
 
-def link_rate(target: Target, dbname: str, application_name: str, *, upload: bool) -> float | None:
-    """Bytes a second the link to the server passes one way: 1 MiB sent as a parameter (`upload`) or
-    fetched as a value, twice, the second time timed (the first fills the buffers on the way and
-    takes what a link passes in a burst). A round trip is in the time: on a link with a long one,
-    a lower rate than the bytes alone would show, a prior the data's own pace soon replaces. None
-    over a Unix socket (the server is on this machine)."""
-    with connect(target, dbname, application_name=application_name) as conn:
-        if not conn.info.host or conn.info.host.startswith("/"):
-            return None
-        params: tuple[object, ...] = ("x" * LINK_PROBE_BYTES,) if upload else (LINK_PROBE_BYTES,)
-        query = "SELECT octet_length(%s::text)" if upload else "SELECT repeat('x', %s)"
-        conn.execute(query, params).fetchone()
+def link_rate(conn: psycopg.Connection, *, upload: bool) -> float | None:
+    """Bytes a second the link to the server passes one way, timed on `conn` (the progress monitor's
+    own connection: no other is opened). A quarter of LINK_PROBE_BYTES, sent as a parameter
+    (`upload`) or fetched as a value, takes what a link passes in a burst and what TCP's slow start
+    holds back; then LINK_PROBE_BYTES are timed -- unless the first part took more than a second:
+    a slow link, whose rate that part tells well enough (a probe of a few seconds at most).
+    A round trip is in the time: on a link with a long one, a lower rate than the bytes alone would
+    show, a prior the data's own pace soon replaces. None over a Unix socket (the server is on this
+    machine). Raises psycopg.Error (the connection broke)."""
+    if not conn.info.host or conn.info.host.startswith("/"):
+        return None
+    measured = 0.0
+    for size in (LINK_PROBE_BYTES // 4, LINK_PROBE_BYTES):
+        params: tuple[object, ...] = ("x" * size,) if upload else (size,)
         started = time.perf_counter()
-        conn.execute(query, params).fetchone()
-        return LINK_PROBE_BYTES / max(time.perf_counter() - started, 1e-6)
+        conn.execute("SELECT octet_length(%s::text)" if upload else "SELECT repeat('x', %s)", params).fetchone()
+        measured = size / max(time.perf_counter() - started, 1e-6)
+        if size / measured > 1.0:
+            break
+    return measured

@@ -8,8 +8,9 @@ worker thread (asyncio.to_thread); one poll is one round trip of a prepared stat
 ProgressTracker is the runtime around a ProgressEstimator: every TICK_S it starts a poll, applies
 what the last poll saw, reads the child's files (/proc/<pid>/fdinfo read positions, output size),
 and emits ProgressUpdated(job_id, snapshot) -- so at most and at least about 4 updates a second.
-Once, as the job starts, it times the link on a short connection of its own (link.link_rate: 1 MiB
-sent or fetched twice, about 0.4 s at 5 MB/s): the data's prior pace over TCP.
+The first poll, over TCP, times the link on the same connection (link.link_rate: 1 MiB sent or
+fetched twice, about 0.4 s at 5 MB/s): the data's prior pace. The monitor opens one connection,
+no more: a server near max_connections must not refuse one of the job's own for it.
 Nothing here may fail the job: a server that is too old, a role that may not read the view, or
 any error in a poll switches to the fallback estimate (logged once); an error in the tracker
 itself is logged once and the job goes on without progress.
@@ -137,7 +138,9 @@ class ProbeUnavailable(Exception):
 class ServerProbe:
     """Polls the progress views for the backends whose application_name is `watched_app`."""
 
-    def __init__(self, target: Target, dbname: str, watched_app: str, *, indexes: bool = False) -> None:
+    def __init__(self, target: Target, dbname: str, watched_app: str, *, indexes: bool = False,
+                 link_upload: bool | None = None) -> None:
+        """`link_upload`: time the link (link_rate) that way on the connection as it opens (None: do not)."""
         self.target = target
         self.dbname = dbname
         self.watched_app = watched_app
@@ -145,6 +148,8 @@ class ServerProbe:
         self.query = " UNION ALL ".join(parts)
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
+        self.link_upload = link_upload
+        self.link_bps: float | None = None  # the link's rate, once timed
         self._conn: psycopg.Connection | None = None
 
     def poll(self) -> list[BackendProgress]:
@@ -173,6 +178,14 @@ class ServerProbe:
             conn.close()
             raise ProbeUnavailable(f"PostgreSQL {version // 10000} has no pg_stat_progress_copy (14 and later do)")
         conn.execute(f"SET statement_timeout = '{POLL_STATEMENT_TIMEOUT}'")
+        if self.link_upload is not None:
+            upload, self.link_upload = self.link_upload, None
+            try:
+                self.link_bps = link_rate(conn, upload=upload)
+            except psycopg.Error:  # slower than 1 MiB in the statement timeout, or gone: the priors stay
+                if conn.broken:  # once more, without timing the link
+                    conn.close()
+                    return self._open()
         return conn
 
     def close(self) -> None:
@@ -235,7 +248,7 @@ class ProgressTracker:
         self.loop_cpu_s = 0.0  # CPU time of the ticks on the event loop's thread
         self._task: asyncio.Task | None = None
         self._poll: asyncio.Future | None = None
-        self._link: tuple[Target, str, bool] | asyncio.Future | None = None
+        self._link_upload: bool | None = None
         self._broken = False
 
     @property
@@ -252,11 +265,15 @@ class ProgressTracker:
         """Start polling the server's progress views for the job's backends in `dbname` (and, with
         `indexes`, their index builds)."""
         if self.probe is None and self.probe_failed is None:
-            self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes)
+            self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes,
+                                     link_upload=self._link_upload)
 
-    def measure_link(self, target: Target, dbname: str, *, upload: bool) -> None:
-        """Time the link to the server once the ticks start (link_rate): the data's prior over TCP."""
-        self._link = (target, dbname, upload)
+    def measure_link(self, *, upload: bool) -> None:
+        """Time the link to the server on the monitor's connection as it opens (link_rate): the
+        data's prior over TCP. Without one (nothing to watch) the data keeps its prior."""
+        self._link_upload = upload
+        if self.probe is not None and self.probe.polls == 0:
+            self.probe.link_upload = upload
 
     async def stop(self) -> None:
         """Stop ticking and close the monitor connection (the job is over)."""
@@ -265,10 +282,9 @@ class ProgressTracker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        for pending in (self._poll, self._link):
-            if isinstance(pending, asyncio.Future):
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(asyncio.shield(pending), 3)
+        if self._poll is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._poll), 3)
         if self.probe is not None:
             await asyncio.to_thread(self.probe.close)
 
@@ -308,11 +324,6 @@ class ProgressTracker:
 
     # -- the ticker -----------------------------------------------------------------------------
     async def _run(self) -> None:
-        if isinstance(self._link, tuple):
-            target, dbname, upload = self._link
-            self._link = asyncio.ensure_future(asyncio.to_thread(
-                link_rate, target, dbname, self.job.application_name + "/monitor", upload=upload))
-            self._link.add_done_callback(lambda done: self._guarded(lambda: self._linked(done)))
         while True:
             started = time.monotonic()
             if self.probe is not None and self.probe_failed is None and self._poll is None:
@@ -329,6 +340,9 @@ class ProgressTracker:
         poll, rows = self._poll, None
         if poll is not None and poll.done():
             self._poll = None
+            if self.probe is not None and self.probe.link_bps is not None:
+                self.estimator.link_rate(self.probe.link_bps, now)
+                self.probe.link_bps = None
             exc = poll.exception()
             if isinstance(exc, ProbeUnavailable):
                 self.fallback(str(exc))
@@ -342,11 +356,6 @@ class ProgressTracker:
             self.observe_server([row for row in rows if row.kind != "wait"], now)
         self.observe_local(now)
         self._emit(self.estimator.snapshot(now))
-
-    def _linked(self, done: asyncio.Future) -> None:
-        """The link is timed (link_rate), or could not be: then the data keeps its prior."""
-        if not done.cancelled() and done.exception() is None and done.result():
-            self.estimator.link_rate(done.result(), time.monotonic())
 
     def _emit(self, snapshot: ProgressSnapshot) -> None:
         self.last = snapshot
