@@ -173,6 +173,18 @@ def test_the_counter_counts_what_the_client_has_read_not_what_waits_for_it():
         server.close()
 
 
+def test_the_counter_gives_up_on_a_process_connected_through_a_unix_socket():
+    # A local server: nothing held in a link, and each reading is a netlink dump of the machine's
+    # TCP sockets (a few ms): read once, then no more.
+    mine, theirs = socket.socketpair()
+    with mine, theirs, subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"],
+                                        stdin=subprocess.PIPE, pass_fds=[theirs.fileno()]) as child:
+        counter = ReceivedCounter(child.pid)
+        assert counter.read() is None and not counter.available
+        assert child.stdin is not None
+        child.stdin.close()
+
+
 async def test_a_dump_and_a_restore_of_the_sample_through_a_slow_link(sandbox, home, fresh_db_name):
     with ThrottleProxy(sandbox.port, 3e6, lifetime_s=300) as proxy:
         target = through(proxy, sandbox)

@@ -126,8 +126,11 @@ class ReceivedCounter:
         """Bytes read since the first reading; None when the kernel cannot tell, or no TCP socket."""
         if not self.available:
             return None
-        readings = tcp_bytes_read(socket_inodes(process_tree(self.pid)))
-        if readings is None:
+        inodes = socket_inodes(process_tree(self.pid))
+        readings = tcp_bytes_read(inodes)
+        # The kernel cannot tell, or the process is connected through a Unix socket: a local
+        # server, nothing to correct -- and no reason to pay for a netlink dump again (a few ms).
+        if readings is None or (inodes and not readings and not self._seen):
             self.available = False
             return None
         for inode, received in readings.items():
