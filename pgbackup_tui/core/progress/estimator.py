@@ -268,16 +268,25 @@ class ProgressEstimator:
                 par_max = max(par_max, largest * speeds[(phase, "small" if largest < SMALL_ITEM_S else "large")])
             else:
                 serial += cost * speeds[(phase, size)]
+        longest: tuple[float, float] = (0.0, 1.0)  # the longest running item: (time left, its pace)
         for item in self._running.values():
             k = self._item_speed(item, now, speeds[pace_class(item)])
             left = self._left(item, now, k)
             if parallel and item.phase in PARALLEL_PHASES:
                 par_sum += left
                 par_max = max(par_max, left)
+                longest = max(longest, (left, k))
             else:
                 serial += left
         if parallel:
             par_max = max(par_max, self._longest_chain(now, speeds))
+            left, k = longest
+            others = (par_sum - left) / (self.jobs - 1)  # until the other workers' work is done
+            if left >= par_max and others < left and not self.ledger.remote:
+                # ...the longest item shares the machine with them; alone after that, it goes faster:
+                # at a pace between the one it showed beside them and the machine's measured as the job
+                # started (their geometric mean: how much the others took depends on the machine's load).
+                par_max = others + (left - others) * (min(k, self.ledger.machine) / k) ** 0.5
         return serial + max(par_max, par_sum / self.jobs)
 
     def _longest_chain(self, now: float, speeds: dict[tuple[str, str], float]) -> float:
