@@ -141,6 +141,7 @@ class CustomArchiveFollower:
         self.blocks: dict[int, tuple[int, int]] = {}  # dump id -> (position, rows; -1 for large objects)
         self.error: BaseException | None = None
         self.sha256: tuple[str, int] | None = None  # the finished file's, and its size, once taken
+        self.read_to_end = False  # every block read, nothing after the last: set last, by the thread
 
     def start(self) -> None:
         self._thread.start()
@@ -172,6 +173,7 @@ class CustomArchiveFollower:
             # Nothing may follow the last block: wait for pg_dump's end, then look.
             if self._file.start + len(self._file.buf) > reader.pos or self._file.read_more():
                 raise FormatUnknown("more bytes follow the last block")
+            self.read_to_end = True
         except _Stopped:
             pass
         except Exception as exc:  # handed to the job's thread by finish()
@@ -272,8 +274,8 @@ class CustomArchiveFollower:
             self._thread.join()
         if self.error is not None:
             raise self.error
-        if self.header is None:
-            raise FormatUnknown("nothing was read")
+        if self.header is None or not self.read_to_end:
+            raise FormatUnknown("the archive was not read to its end")
         self._check_rewritten_toc(self.header)
         return {dump_id: rows for dump_id, (_, rows) in self.blocks.items() if rows >= 0}
 
