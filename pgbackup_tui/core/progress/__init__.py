@@ -9,9 +9,10 @@
 2. Two things measured as the job starts, instead of trusting the reference machine:
    - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
      the reference machine's, about 4 ms;
-   - over TCP, the link (link.link_rate): 1 MiB sent to the server (a restore) or fetched from it
-     (a dump) twice, the second time timed. A data item then costs at least its wire bytes at that
-     rate. Over a Unix socket the server is this machine and there is no link to time.
+   - over TCP, the link (link.link_rate), on the progress monitor's own connection as it opens (no
+     other is opened): a quarter MiB, then 1 MiB timed, sent to the server (a restore) or fetched
+     from it (a dump). A data item then costs at least its wire bytes at that rate. Over a Unix
+     socket the server is this machine and there is no link to time.
 
 3. What is observed while it runs (tracker.py ticks every 0.25 s: at least 2 updates a second).
    pg_dump's and pg_restore's --verbose lines say which item starts and ends; one poll of the
@@ -35,8 +36,10 @@
 
 5. The time left R = the sum over items of (cost left x k). With --jobs, data and indexes take
    the largest of: the longest item, a big table's data plus its indexes, the sum / jobs, and the
-   running items at their own pace. While a serial job's backend waits for a lock, R and the bar
-   stand still (the pane says who holds the lock), and the wait is no evidence of speed.
+   running items at their own pace -- the longest one, with a local server, faster once the other
+   workers are done (a pace between its own and the machine's). While a serial job's backend
+   waits for a lock, R and the bar stand still (the pane says who holds the lock), and the wait
+   is no evidence of speed.
 
 6. The ETA is R smoothed (time constant 1 s, or a tenth of the elapsed time if shorter), shown
    from 5 % and 1 s on. The percentage is elapsed / (elapsed + ETA): when the ETA is right the

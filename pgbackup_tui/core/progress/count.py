@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..jobs import Job, ProgressUpdated
+from .estimator import NOT_DONE_CAP
+from .items import TAIL_FRACTION
 from .snapshot import ProgressSnapshot
 
 
@@ -61,8 +63,8 @@ class CountProgress:
         partial = 0.0
         for step in running:
             if pace:
-                partial += min(step.weight * 0.95, (now - (step.started or now)) / pace)
-        percent = min(99.9, 100.0 * (done_weight + partial) / total)
+                partial += min(step.weight * TAIL_FRACTION, (now - (step.started or now)) / pace)
+        percent = min(100 * NOT_DONE_CAP, 100.0 * (done_weight + partial) / total)
         eta = pace * (total - done_weight - partial) if pace else None
         return ProgressSnapshot(
             elapsed_s=now - self._origin, phase=phase, percent=percent, bytes_done=int(done_weight + partial),

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 from ..jobs import Job
 from .estimator import ProgressEstimator
-from .items import STATEMENT_S, WorkItem
+from .items import COPY_BPS, STATEMENT_S, WorkItem
 from .tracker import ProgressTracker
 
-COPY_BPS = 60e6  # priors, corrected by the estimator as the job goes: COPY text bytes per second
 SCHEMA_STEP_S = 1.0  # pg_dump + pg_restore for a schema, or psql running one
 
 

@@ -28,18 +28,17 @@ from ..defaults import is_compressed
 from ..dump_verify import can_follow
 from ..jobs import Job
 from ..plans import DumpPlan
-from .estimator import CLOCK_FRACTION_CAP, ProgressEstimator
+from .estimator import ProgressEstimator
 from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  # re-exported: DumpJob, the tests
 from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
-from .items import COPY_FRAMING_PER_ROW, STATEMENT_S, WorkItem, wire_bytes
+from .items import COPY_BPS, COPY_FRAMING_PER_ROW, STATEMENT_S, TAIL_FRACTION, WorkItem, wire_bytes
 from .link import ReceivedCounter
 from .speed import machine_pace
 from .tracker import BackendProgress, ProgressTracker, open_positions, output_size
 
 # Prior costs on the reference machine (PostgreSQL 15, a 2-core VM: scripts/bench_progress.py),
 # scaled by this machine's pace (speed.machine_pace), then replaced by the job's own as it goes.
-HEAP_BPS = 60e6  # table bytes pg_dump copies and compresses (zstd:1; gzip is slower, no compression faster)
-# (and two statements a table: COPY's round trips, a new compression stream)
+# A table: its bytes at items.COPY_BPS and two statements (COPY's round trips, a new compression stream).
 CATALOG_BASE_S = 0.05  # pg_dump reads the catalog (and writes its TOC at the end)
 CATALOG_PER_RELATION_S = 0.0003
 CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
@@ -94,12 +93,12 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
     items = [WorkItem("catalog", "schema", CATALOG_BASE_S + CATALOG_PER_RELATION_S * inventory.relations,
                       kind="step")]
     for table in inventory.tables:
-        items.append(WorkItem(f"table:{table.oid}", "data", 2 * STATEMENT_S + table.bytes / HEAP_BPS,
+        items.append(WorkItem(f"table:{table.oid}", "data", 2 * STATEMENT_S + table.bytes / COPY_BPS,
                               label=str(table.name), kind="table", bytes=table.bytes, rows=table.rows,
                               info={"oid": table.oid, "name": table.name, "wire": wire_bytes(table.bytes, table.rows)}))
     if inventory.large_object_bytes is not None:
         lo_bytes = inventory.large_object_bytes
-        items.append(WorkItem("large objects", "data", 2 * STATEMENT_S + lo_bytes / HEAP_BPS,
+        items.append(WorkItem("large objects", "data", 2 * STATEMENT_S + lo_bytes / COPY_BPS,
                               label="large objects", kind="large objects", bytes=lo_bytes, info={"wire": lo_bytes}))
     output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[dump_is_compressed(plan, run_format)]
     finishing = CATALOG_BASE_S
@@ -239,7 +238,7 @@ class DumpProgress(ProgressTracker):
             server = item.info["server_fraction"] if item.info.get("copying") else 1.0
             fraction = min(server, (received - self._received0) / item.info["wire_per_fraction"])
         else:  # the server's row was never seen: its size as planned, a guess
-            fraction = min(CLOCK_FRACTION_CAP, (received - self._received0) / max(1, item.info["wire"]))
+            fraction = min(TAIL_FRACTION, (received - self._received0) / max(1, item.info["wire"]))
         rows = round(fraction * item.rows) if item.rows > 0 else None
         self.estimator.observe(item.key, fraction, now, rows_done=rows)
 

@@ -10,18 +10,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from .snapshot import PHASE_ORDER, ProgressSnapshot
-from .items import WorkItem, is_data
+from .items import TAIL_FRACTION, WorkItem, is_data
 from .speed import SMALL_ITEM_S, RateMeter, SpeedLedger, pace_class
 
 PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
 
-CLOCK_FRACTION_CAP = 0.9  # an unobserved item never claims more than this before it finishes
-MEASURED_FRACTION_CAP = 0.99  # an observed one neither: row estimates are estimates
+NOT_DONE_CAP = 0.99  # a measured item claims no more (row estimates are estimates), nor a running job: 100 % is done
 ETA_SMOOTHING_S = 1.0  # the ETA follows a new estimate with this time constant...
 ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the elapsed time, if that is shorter
-ETA_MIN_PERCENT = 5.0  # no ETA before this: too little is known
-ETA_MIN_ELAPSED_S = 1.0
-RUNNING_PERCENT_CAP = 99.0  # 100 means finished (done_snapshot); nothing running rounds up to it
+ETA_MIN_PERCENT = 5.0  # no ETA before this, nor before one smoothing time: too little is known
 CHAINS_WATCHED = 32
 
 
@@ -162,7 +159,7 @@ class ProgressEstimator:
             return
         if item.started_at is None:
             self.start(key, now)
-        item.fraction = max(item.fraction, min(MEASURED_FRACTION_CAP, max(0.0, fraction)))
+        item.fraction = max(item.fraction, min(NOT_DONE_CAP, max(0.0, fraction)))
         if not item.measured:
             # Speed evidence starts here, not at the start line: before it the statement may
             # have waited for a lock (an autovacuum of the table just loaded holds one for up to
@@ -244,14 +241,14 @@ class ProgressEstimator:
         if item.measured:
             return item.fraction
         by_clock = (now - item.started_at) / max(1e-6, item.cost_s * k)
-        return min(CLOCK_FRACTION_CAP, max(item.fraction, by_clock))
+        return min(TAIL_FRACTION, max(item.fraction, by_clock))
 
     def _left(self, item: WorkItem, now: float, k: float) -> float:
         """Seconds `item` still needs at pace k. One nobody measures that has run past its estimate
-        is taken to be CLOCK_FRACTION_CAP done: it needs a ninth of the time it has taken so far."""
+        is taken to be TAIL_FRACTION done: it needs a ninth of the time it has taken so far."""
         if item.running and not item.measured and item.started_at is not None:
             taken = now - item.started_at
-            return max(item.cost_s * k - taken, taken * (1.0 - CLOCK_FRACTION_CAP) / CLOCK_FRACTION_CAP)
+            return max(item.cost_s * k - taken, taken * (1.0 - TAIL_FRACTION) / TAIL_FRACTION)
         return item.cost_s * (1.0 - self._fraction(item, now, k)) * k
 
     def remaining_s(self, now: float, speeds: dict[tuple[str, str], float] | None = None) -> float:
@@ -347,8 +344,8 @@ class ProgressEstimator:
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
         if not self._stalled:  # waiting is not progress: the bar stands still with the ETA
-            self._percent = min(RUNNING_PERCENT_CAP, max(self._percent, raw))
-        shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_MIN_ELAPSED_S) else None
+            self._percent = min(100 * NOT_DONE_CAP, max(self._percent, raw))
+        shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_SMOOTHING_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)
 
     def done_snapshot(self, now: float) -> ProgressSnapshot:

@@ -26,12 +26,11 @@ import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterable
 
-from .items import WorkItem
+from .items import TAIL_FRACTION, WorkItem
 from .snapshot import PHASES
 
 SMALL_ITEM_S = 0.1  # prior cost under which an item is "small": mostly round trips, not bytes
 PRIOR_S = 0.5  # seconds of evidence after which a class goes at its own pace: two ticks
-MEASURED_TAIL_FRACTION = 0.9  # an item measured this far says nothing more by when it ends
 # zlib level 1 over COPY-like text on the machine the priors were measured on (a 2-core VM).
 REFERENCE_ZLIB_BPS = 165e6
 
@@ -98,7 +97,7 @@ class SpeedLedger:
         """`item` finished: count the rest of it, then forget it. Not the last few per cent of one
         measured that far: what follows the last measurement (an index build's commit, a closing
         fsync) is not what the measured part was made of."""
-        if not (item.measured and item.fraction >= MEASURED_TAIL_FRACTION):
+        if not (item.measured and item.fraction >= TAIL_FRACTION):
             self.bank(item, now, 1.0)
         self._counted.pop(item.key, None)
         self._items.pop(item.key, None)
@@ -119,7 +118,7 @@ class SpeedLedger:
         """Seconds this job takes per prior second, per pace_class (phase, size)."""
         if not paused:
             for item in running:
-                if item.measured and item.fraction < MEASURED_TAIL_FRACTION:
+                if item.measured and item.fraction < TAIL_FRACTION:
                     self.bank(item, now, item.fraction)
         seen, none = self._classes, (0.0, 0.0)
         machine = self.machine

@@ -269,11 +269,9 @@ class ProgressTracker:
                                      link_upload=self._link_upload)
 
     def measure_link(self, *, upload: bool) -> None:
-        """Time the link to the server on the monitor's connection as it opens (link_rate): the
-        data's prior over TCP. Without one (nothing to watch) the data keeps its prior."""
+        """Before watch_server: time the link to the server on the monitor's connection as it opens
+        (link_rate), the data's prior over TCP. Without one (nothing to watch) the data keeps its prior."""
         self._link_upload = upload
-        if self.probe is not None and self.probe.polls == 0:
-            self.probe.link_upload = upload
 
     async def stop(self) -> None:
         """Stop ticking and close the monitor connection (the job is over)."""
