@@ -30,7 +30,8 @@ from .items import TAIL_FRACTION, WorkItem
 from .snapshot import PHASES
 
 SMALL_ITEM_S = 0.1  # prior cost under which an item is "small": mostly round trips, not bytes
-PRIOR_S = 0.5  # seconds of evidence after which a class goes at its own pace: two ticks
+TICK_S = 0.25  # the tracker observes the job and emits a snapshot this often
+PRIOR_S = 2 * TICK_S  # evidence after which a class goes at its own pace: two observations
 # zlib level 1 over COPY-like text on the machine the priors were measured on (a 2-core VM).
 REFERENCE_ZLIB_BPS = 165e6
 

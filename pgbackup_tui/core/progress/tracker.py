@@ -32,10 +32,9 @@ from ..connect import Target, connect
 from ..jobs import Job, ProgressUpdated
 from .snapshot import ProgressSnapshot
 from .estimator import ProgressEstimator
+from .speed import TICK_S
 from .link import link_rate
 
-TICK_S = 0.25
-POLL_WAIT_S = 0.15  # how long a tick waits for its poll before emitting what it has
 MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
 # Shares of a btree build's time by phase (index_fraction): scanning the table 35-45 % (more on a
@@ -326,8 +325,8 @@ class ProgressTracker:
             started = time.monotonic()
             if self.probe is not None and self.probe_failed is None and self._poll is None:
                 self._poll = asyncio.ensure_future(asyncio.to_thread(self.probe.poll))
-            if self._poll is not None:
-                await asyncio.wait({self._poll}, timeout=POLL_WAIT_S)
+            if self._poll is not None:  # a slow poll: the tick emits what it has when its time is up
+                await asyncio.wait({self._poll}, timeout=TICK_S)
             cpu_started = time.thread_time()
             self._guarded(self._tick)
             self.loop_cpu_s += time.thread_time() - cpu_started
