@@ -147,18 +147,13 @@ class RestoreProgress(ProgressTracker):
                     self.estimator.observe(item.key, fraction, now)
 
     def observe_local(self, now: float) -> None:
-        verify = self.estimator.get("verify")
-        if verify is not None and verify.running:
-            position = self._read_position()
-            if position is not None:
-                self.estimator.observe("verify", position / max(1, self.archive_bytes), now)
-            return
-        script = self.estimator.get("script")
-        if script is not None and script.running:
-            position = self._read_position()
-            if position is not None:
-                self.estimator.observe("script", position / max(1, self.archive_bytes), now)
-            return
+        for key in ("verify", "script"):  # steps that read the archive through: how far they have read
+            step = self.estimator.get(key)
+            if step is not None and step.running:
+                position = self._read_position()
+                if position is not None:
+                    self.estimator.observe(key, position / max(1, self.archive_bytes), now)
+                return
         if self.estimator.jobs > 1 or not (self.probe_failed or self._lacks_rows()):
             return
         for item in self.estimator.running():

@@ -1,22 +1,11 @@
-"""How fast this job goes, learnt from the job itself: the speed factor k per pace class.
+"""How fast this job goes, learnt from the job itself: the speed factor k per pace class (step 4 of
+the page in __init__.py: k = seconds spent / prior seconds of work done, 1.0 as the priors say).
 
-k = seconds spent / prior seconds of work done (1.0: as the priors say). A pace class is a phase's
-small items (round trips) or its large ones (bytes). Work is counted as it is seen -- running items
-with a measured fraction at every snapshot, the others when they finish.
-
-A class mixes its prior with its own pace until it has PRIOR_S seconds of evidence (two ticks),
-then goes at its own. Its prior: in the data phase, the other size's pace if that has shown one;
-else this machine's pace -- measured when the job starts (machine_pace: a fixed amount of zlib
-work, timed), then the pace of the work done so far on this machine: its bulk work (large items)
-once there is some, its round trips before (they exaggerate how busy a machine is). All of it
-with a local server, whose data phase shows how busy the machine is; with one elsewhere (over
-TCP: a link was timed) only the steps this process and its children run here (info["local"]):
-the data's pace is the link's, and a remote server's work says nothing of this machine. The
-link is priced in the data items' costs (estimator.link_rate).
-
-Time that says nothing about speed is left out: an item counts from its first measurement, not
-from its start line (the statement may have waited for a lock first), and nothing counts while
-a serial job's backend waits (pause / resume). Pure, apart from machine_pace: callers pass `now`.
+Work is counted as it is seen: running items with a measured fraction at every snapshot, the
+others when they finish. Time that says nothing about speed is left out: an item counts from its
+first measurement, not from its start line (the statement may have waited for a lock first), and
+nothing counts while a serial job's backend waits (pause / resume). Pure, apart from machine_pace:
+callers pass `now`.
 """
 
 from __future__ import annotations

@@ -37,9 +37,9 @@ from .link import link_rate
 
 MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
-# Shares of a btree build's time by phase (index_fraction): scanning the table 35-45 % (more on a
-# table just loaded, whose first scan sets every row's hint bits), sorting about 15 %, loading the
-# tree the rest but the last 5 %, the commit.
+# Shares of a btree build's time by phase (index_fraction; PostgreSQL 15, 5M-row bigint and timestamptz
+# btrees polled every 20 ms): scanning the table 35-45 % (more on a table just loaded, whose first scan
+# sets every row's hint bits), sorting about 15 %, loading the tree the rest but the last 5 %, the commit.
 INDEX_SCAN_SHARE = 0.40
 INDEX_SORT_SHARE = 0.15
 INDEX_MEASURED_SHARE = 0.95
@@ -110,23 +110,16 @@ class BackendProgress:
         return self.b
 
     def index_fraction(self) -> float | None:
-        """How far a CREATE INDEX is, in share of its time rather than of its tuples.
-
-        Measured on PostgreSQL 15 (5M-row bigint and timestamptz btrees, polled every 20 ms):
-        scanning the table takes 35-45 % of the build, sorting about 15 %, loading the tree
-        40-45 % and committing the rest. A fraction that moves with time lets the estimator
-        learn the build's real speed from its first half second; the old weights (60 % for the
-        scan) made every build look fast, then stall.
-        """
+        """How far a CREATE INDEX is, in share of its time rather than of its tuples (the shares
+        above): a fraction that moves with time shows the build's speed from its first half second."""
         blocks_done, blocks_total, tuples_done, tuples_total = self.a, self.b, self.c, self.d
-        phase, scan_share = self.phase or "", INDEX_SCAN_SHARE
+        phase, scanned = self.phase or "", INDEX_SCAN_SHARE + INDEX_SORT_SHARE
         if "scanning table" in phase and blocks_total:
-            return scan_share * blocks_done / blocks_total
+            return INDEX_SCAN_SHARE * blocks_done / blocks_total
         if "sorting" in phase:  # no counter moves while sorting: halfway through its share
-            return scan_share + INDEX_SORT_SHARE / 2
+            return INDEX_SCAN_SHARE + INDEX_SORT_SHARE / 2
         if "loading tuples" in phase and tuples_total:
-            load_share = INDEX_MEASURED_SHARE - scan_share - INDEX_SORT_SHARE
-            return scan_share + INDEX_SORT_SHARE + load_share * tuples_done / tuples_total
+            return scanned + (INDEX_MEASURED_SHARE - scanned) * tuples_done / tuples_total
         return None  # initializing, validating, waiting for old snapshots: nothing to measure
 
 
