@@ -36,7 +36,7 @@ from .job_progress import FINISHED_OK, progress_view, row_cells
 
 TICK_S = 1.0  # the elapsed column and an indeterminate bar's moving block
 FRAME_S = 0.4  # a running job's changes reach the screen at most this often
-LOG_WRITE_S = 1.0  # lines that keep coming are written at most this often (a quiet log's at the next frame)
+LOG_WRITE_S = 2.0  # lines that keep coming are written at most this often (a quiet log's at the next frame)
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
 MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
 
@@ -245,7 +245,11 @@ class JobsPane(Widget):
         lines = list(self._pending_display)
         self._pending_display.clear()
         if lines:
-            self.query_one(JobLog).write_levelled(lines)
+            log = self.query_one(JobLog)
+            follow = log.auto_scroll and log.scroll_y >= log.max_scroll_y - 1
+            log.write_levelled(lines)
+            if follow:  # in the same repaint as the lines, not one more after it (the log's own, then a no-op)
+                log.scroll_end(animate=False, immediate=True)
 
     # -- showing -----------------------------------------------------------------------------
     def _row_cells(self, job: JobView) -> list[Text]:
