@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # uiutil: the Pilot tests' key helpers
 
+from pgbackup_tui.core.config import ServerProfile  # noqa: E402
 from pgbackup_tui.core.paths import HOME_ENV  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
 
@@ -72,11 +73,10 @@ def copy_backup(archive: Path, count: int) -> None:
         manifest_of(copy).write_text(json.dumps(manifest))
 
 
-async def measure(dsn: str, sandbox_profile: object, count: int) -> dict[str, float]:
+async def measure(dsn: str, sandbox_profile: ServerProfile, count: int) -> dict[str, float]:
     from textual.widgets import DataTable
     from uiutil import move_to, settle, write_config
 
-    from pgbackup_tui.core.config import ServerProfile
     from pgbackup_tui.core.connect import target_from_dsn
     from pgbackup_tui.core.dump import DumpJob
     from pgbackup_tui.core.plans import DumpPlan
@@ -124,8 +124,6 @@ async def measure(dsn: str, sandbox_profile: object, count: int) -> dict[str, fl
 
 def main() -> int:
     dsn, socket_dir, port, user, count = sys.argv[1:6]
-    from pgbackup_tui.core.config import ServerProfile
-
     with tempfile.TemporaryDirectory(prefix="bench-tui-backups-") as home:
         os.environ[HOME_ENV] = home
         profile = ServerProfile(name="sandbox", host=socket_dir, port=int(port), user=user)

@@ -46,6 +46,7 @@ def many_backups(sandbox, home, empty_db) -> str:
     result = asyncio.run(DumpJob(DumpPlan(target=target, dbname=empty_db, format="custom")).run())
     assert result.state == JobState.SUCCEEDED, result.message
     archive = result.output_path
+    assert archive is not None
     manifest = json.loads((archive.parent / (archive.name + MANIFEST_SUFFIX)).read_text())
     assert len(manifest["toc"]["tables"]) == TABLES
     for n in range(BACKUPS - 1):
