@@ -4,8 +4,9 @@ Footer builds its keys again each time the bindings change (a row highlighted, a
 Each FooterKey it makes watches the footer's `compact` (data_bind), and that watcher entry, which
 holds the key, stays on the footer until `compact` changes, which it never does here: measured,
 81 FooterKeys were kept per finished dump of the benchmark (scripts/bench_tui.py), each with its
-styles and render caches, about 5 MB of RSS a dump. Here the entries of closed keys are dropped
-after each rebuild, as Textual itself does when the watched value changes.
+styles and render caches (its RSS per finished dump went from +5.2 to +3.6 MB without them). Here
+the entries of closed keys are dropped after each rebuild, as Textual itself does when the watched
+value changes.
 """
 
 from __future__ import annotations
