@@ -20,21 +20,25 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
-from ..core.dump import DumpJob
 from ..core.errors import ConnectError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
 from ..core.job_follow import start_and_follow
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
-from ..core.plans import DumpPlan, RestorePlan
-from ..core.cluster_plans import ClusterRestorePlan, DumpallPlan
-from ..core.cluster_restore import ClusterRestoreJob, is_cluster_file, is_cluster_set
-from ..core.dumpall import DumpallJob
-from ..core.restore import RestoreJob
+
+if TYPE_CHECKING:
+    from ..core.cluster_restore import ClusterRestoreJob
+    from ..core.dump import DumpJob
+    from ..core.dumpall import DumpallJob
+    from ..core.restore import RestoreJob
+
+# Each command imports only its own kind of job (below, where it is built): a dump never loads the
+# restore's modules nor a restore the dump's (tens of ms each, in every start of the command).
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
@@ -81,6 +85,9 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
     """The plan is validated before anything connects: usage errors never wait on a server."""
     target = resolve_target(args)
     if args.command == "dumpall":
+        from ..core.cluster_plans import DumpallPlan
+        from ..core.dumpall import DumpallJob
+
         dumpall_plan = DumpallPlan(
             target=target, globals_only=args.globals_only, roles_only=args.roles_only,
             with_role_passwords=args.with_role_passwords, output=Path(args.output) if args.output else None,
@@ -91,6 +98,9 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
         dumpall_plan.validate()
         return DumpallJob(replace(dumpall_plan, target=with_prompted_password(target)))
     if args.command == "dump":
+        from ..core.dump import DumpJob
+        from ..core.plans import DumpPlan
+
         dump_plan = DumpPlan(
             target=target, dbname=args.db, format=args.format,
             tables=tuple(parse_qualified_name(t) for t in args.table),
@@ -102,6 +112,10 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
         )
         dump_plan.validate()
         return DumpJob(replace(dump_plan, target=with_prompted_password(target)))
+    from ..core.cluster_restore import is_cluster_file, is_cluster_set
+    from ..core.plans import RestorePlan
+    from ..core.restore import RestoreJob
+
     archive = Path(args.archive).expanduser().absolute()
     if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
         return build_cluster_restore(args, archive, target)
@@ -130,6 +144,9 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
                          "restores the databases it names (a set: pick some with --only-db)")
     # restore's --jobs has no default (one database picks its own); a set restores one database at a time,
     # and an explicit --jobs 0 is refused by validate(), not taken as that default.
+    from ..core.cluster_plans import ClusterRestorePlan
+    from ..core.cluster_restore import ClusterRestoreJob
+
     plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db),
                               jobs=1 if args.jobs is None else args.jobs, skip_globals=args.skip_globals)
     plan.validate()
@@ -192,7 +209,7 @@ async def _run_here(job: Job) -> None:
 def run_job_command(args: argparse.Namespace) -> int:
     job = build_job(args)
     reporter = Reporter(args.progress)
-    if isinstance(job, RestoreJob) and job.plan.dry_run:
+    if args.command == "restore" and getattr(job.plan, "dry_run", False):
         job.subscribe(reporter)
         asyncio.run(_run_here(job))
         result = job.result

@@ -17,11 +17,10 @@ import contextlib
 import dataclasses
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import job_store, paths
 from .errors import EXIT_FAILED
@@ -30,6 +29,9 @@ from .jobs import (
     Job, JobEvent, JobFinished, JobResult, JobState, Listener, LogLine, ProgressUpdated, StateChanged, classify_line,
 )
 from .progress import ProgressSnapshot
+
+if TYPE_CHECKING:
+    from .runner import RunnerProcess
 
 POLL_S = 0.1
 # What a finished job's view keeps of its state.json (keep_summary): what the fronts show.
@@ -79,7 +81,7 @@ def unwritable_state_message() -> str:
 class JobFollower:
     """Follows one job's folder; see the module docstring."""
 
-    def __init__(self, record: job_store.JobRecord, *, runner: subprocess.Popen[bytes] | None = None,
+    def __init__(self, record: job_store.JobRecord, *, runner: RunnerProcess | None = None,
                  on_unwritable: Callable[[], str] | None = None) -> None:
         spec = record.spec
         self.id = record.id
@@ -228,6 +230,8 @@ class JobFollower:
     async def follow(self) -> JobResult:
         """Emit the job's events until it ends; its result. A runner that dies without finishing
         is cleaned up after (job_store.recover) and reported as failed."""
+        from .runner import sleep_until_exit
+
         while True:
             result = self._poll_result()
             if result is None and not self._runner_running():
@@ -237,7 +241,7 @@ class JobFollower:
             if result is not None:
                 self._reap()
                 return result
-            await asyncio.sleep(POLL_S)
+            await sleep_until_exit(self.runner, POLL_S)  # woken at once by the runner's end
 
     def _poll_result(self) -> JobResult | None:
         self.poll()
@@ -292,7 +296,8 @@ def start_and_follow(kind: str, plan: Any, title: str, *, listener: Listener | N
     hang-up (SIGHUP) ends only this view while the job goes on. `on_start` gets the job's id."""
     from .runner import start_job
 
-    job_id, _folder, process = start_job(kind, plan, title)
+    # A headless front: the runner may be a fork of this process (no second interpreter start).
+    job_id, _folder, process = start_job(kind, plan, title, fork=True)
     record = job_store.load(job_id)
     if record is None:
         raise RuntimeError(f"job {job_id} vanished from the store just after it was started")

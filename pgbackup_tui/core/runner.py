@@ -22,6 +22,7 @@ that, e.g. on a full disk, which the front then says in its own words.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import shutil
@@ -33,7 +34,7 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from . import job_store
 from .errors import EXIT_FAILED, JobFailed
@@ -45,8 +46,14 @@ STATE_UNWRITABLE = 75  # EX_TEMPFAIL: the runner could not write the job's state
 PROGRESS_WRITE_INTERVAL_S = 0.25
 
 
-def start_job(kind: str, plan: Any, title: str) -> tuple[str, Path, subprocess.Popen[bytes]]:
-    """Write the job's spec and start its runner. Returns (job id, job folder, the runner process)."""
+def start_job(kind: str, plan: Any, title: str, *, fork: bool = False) -> tuple[str, Path, RunnerProcess]:
+    """Write the job's spec and start its runner. Returns (job id, job folder, the runner process).
+
+    `fork`: a headless front may let the runner be a fork of itself instead of a new interpreter
+    (which imports everything again: about 0.25 s), when that is safe: one thread, and no open
+    descriptor but stdio (no server connection whose socket the child would share). Otherwise,
+    and always for the TUI (threads), `python -m pgbackup_tui.core.runner`. Either way the runner
+    is in a session of its own, with stdio on /dev/null and the job's lock."""
     job_id = uuid.uuid4().hex[:8]
     spec = {"id": job_id, "kind": kind, "title": title, "server": plan.target.label, "database": plan.dbname,
             "plan": job_store.plan_to_json(plan), "created_at": time.time()}
@@ -57,11 +64,14 @@ def start_job(kind: str, plan: Any, title: str) -> tuple[str, Path, subprocess.P
         full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise JobFailed(f"cannot write the job's state under {job_store.jobs_root()}: {exc.strerror}{full}; "
                         "nothing was started") from None
-    env = dict(os.environ)
-    env[LOCK_FD_ENV] = str(lock_fd)
-    if plan.target.password is not None:
-        env[PASSWORD_ENV] = plan.target.password
+    password = plan.target.password
     try:
+        if fork and fork_is_safe(lock_fd):
+            return job_id, folder, _fork_runner(folder, lock_fd, password)
+        env = dict(os.environ)
+        env[LOCK_FD_ENV] = str(lock_fd)
+        if password is not None:
+            env[PASSWORD_ENV] = password
         process = subprocess.Popen(
             [sys.executable, "-m", "pgbackup_tui.core.runner", str(folder)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -70,6 +80,103 @@ def start_job(kind: str, plan: Any, title: str) -> tuple[str, Path, subprocess.P
     finally:
         os.close(lock_fd)  # the runner holds the lock now (the same open file, inherited)
     return job_id, folder, process
+
+
+def fork_is_safe(lock_fd: int) -> bool:
+    """True when a fork of this process can be the runner: a single thread (a fork copies only the
+    caller; a lock another thread held stays held for good), and no descriptor open but stdio and
+    the job's lock. A libpq connection is a socket: a child that shared it could end the parent's
+    session, and a file object whose descriptor the child closed could later close one of the
+    job's."""
+    try:
+        if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+            return False
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd in (0, 1, 2, lock_fd):
+                continue
+            try:
+                os.readlink(f"/proc/self/fd/{fd}")
+            except FileNotFoundError:
+                continue  # the descriptor that listed the folder, closed since
+            return False
+    except OSError:
+        return False  # no /proc: not Linux as we know it
+    return True
+
+
+class ForkedRunner:
+    """A runner forked from this process, with what the fronts use of subprocess.Popen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.0005
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        assert self.returncode is not None
+        return self.returncode
+
+
+RunnerProcess: TypeAlias = "subprocess.Popen[bytes] | ForkedRunner"
+
+
+async def sleep_until_exit(process: RunnerProcess | None, timeout: float) -> None:
+    """Sleep `timeout`, or less if `process` (a runner this process started) exits first: a pidfd
+    (Linux 5.3+) wakes the caller's event loop at its end, so that the front notices a finished
+    job at once rather than a poll later. Without a pidfd, a plain sleep."""
+    pidfd = None
+    if process is not None and process.returncode is None and hasattr(os, "pidfd_open"):
+        with contextlib.suppress(OSError):
+            pidfd = os.pidfd_open(process.pid)
+    if pidfd is None:
+        await asyncio.sleep(timeout)
+        return
+    loop = asyncio.get_running_loop()
+    exited = asyncio.Event()
+    try:
+        loop.add_reader(pidfd, exited.set)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(exited.wait(), timeout)
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+def _fork_runner(folder: Path, lock_fd: int, password: str | None) -> ForkedRunner:
+    """Fork the runner: the child detaches as the exec'd runner does (its own session, stdio on
+    /dev/null, nothing inherited but the lock), runs the job and leaves with os._exit, so that
+    nothing of the front's (atexit, its buffered output) runs twice."""
+    pid = os.fork()
+    if pid:
+        return ForkedRunner(pid)
+    code = EXIT_FAILED
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        code = run(folder, password=password, lock_fd=lock_fd)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except BaseException:  # noqa: BLE001 - the child must never return into the front's code
+        code = EXIT_FAILED
+    finally:
+        os._exit(code)
 
 
 def build_job(spec: dict[str, Any], password: str | None) -> Job:
@@ -155,27 +262,38 @@ def _remember_cancel(signum: int, _frame: object) -> None:
     _early_cancel.append(signum)
 
 
-async def _run(job: Job) -> None:
+async def _run(job: Job, writer: StateWriter) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, job.cancel)
     if _early_cancel:
         job.cancel()
     await job.run()
+    # The result is on disk (JobFinished, synced) and the log closed: what is left is teardown
+    # (asyncio joining its worker threads, the interpreter's), which nobody needs.
+    _exit_now(_exit_code(job, writer))
 
 
 def main(argv: list[str]) -> int:
+    """`python -m pgbackup_tui.core.runner FOLDER`: the job's lock and password come in the environment."""
     if len(argv) != 2:
         print("usage: python -m pgbackup_tui.core.runner JOB_FOLDER", file=sys.stderr)
         return 2
-    folder = Path(argv[1])
+    password = os.environ.pop(PASSWORD_ENV, None)
+    inherited = os.environ.pop(LOCK_FD_ENV, None)
+    return run(Path(argv[1]), password=password, lock_fd=int(inherited) if inherited else None)
+
+
+def run(folder: Path, *, password: str | None, lock_fd: int | None) -> int:
+    """Run the job of `folder` to its end. Once its state is final and on disk the process ends at
+    once (os._exit; the lock goes with it): a normal exit would wait for the job's leftover threads
+    and tear down every module, time the front spends waiting for us. Returns only when the job
+    did not run (another runner has it, no spec, the state cannot be written)."""
     os.umask(0o077)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # its own session already; belt and braces
     for sig in (signal.SIGINT, signal.SIGTERM):  # a cancel that comes while we start is kept
         signal.signal(sig, _remember_cancel)
-    password = os.environ.pop(PASSWORD_ENV, None)
-    inherited = os.environ.pop(LOCK_FD_ENV, None)
-    with job_store.runner_lock(folder, inherited_fd=int(inherited) if inherited else None) as got_it:
+    with job_store.runner_lock(folder, inherited_fd=lock_fd) as got_it:
         if not got_it:
             return 2  # another runner has this job
         spec = job_store.read_json(folder / job_store.SPEC)
@@ -187,13 +305,25 @@ def main(argv: list[str]) -> int:
             return STATE_UNWRITABLE
         job.subscribe(writer.on_event)
         try:
-            asyncio.run(_run(job))
+            asyncio.run(_run(job, writer))
         except OSError:
             return STATE_UNWRITABLE
-        if writer.broken is not None:
-            return STATE_UNWRITABLE
-        return job.result.exit_code if job.result is not None else EXIT_FAILED
+        return _exit_code(job, writer)
+
+
+def _exit_code(job: Job, writer: StateWriter) -> int:
+    if writer.broken is not None:
+        return STATE_UNWRITABLE
+    return job.result.exit_code if job.result is not None else EXIT_FAILED
+
+
+def _exit_now(code: int) -> None:
+    """End the process: the job's log is closed and its final state written durably (JobFinished)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    _exit_now(main(sys.argv))
