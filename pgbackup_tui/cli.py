@@ -161,9 +161,28 @@ def _add_progress(parser: argparse.ArgumentParser) -> None:
                         help="auto: plain on a terminal, none otherwise")
 
 
+# Commands that leave nothing to the interpreter's teardown once they return (their job's state is
+# on disk, their output written): run as the program, they end at once (tens of ms of a short dump).
+PROMPT_EXIT_COMMANDS = frozenset({"dump", "restore", "dumpall", "csv"})
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: this program's); its exit code. Run as the program
+    (no argv), a job command then ends the process at once (os._exit after flushing stdio)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = _run(parser, args)
+    if argv is None and args.command in PROMPT_EXIT_COMMANDS:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            pass  # the reader went away (`| head`) or its disk is full: nothing more to keep
+        os._exit(code)
+    return code
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     _finish_dead_jobs(args.debug)
     try:
         if args.command is None:
