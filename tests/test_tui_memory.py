@@ -1,9 +1,10 @@
 """Memory bounded whatever the number of jobs and the length of their logs (issue 15, point 3):
 the job log view is capped and says so (the file on disk keeps every line); the footer lets go of
-the keys it replaced (Textual issue #6666)."""
+the keys it replaced (Textual issue #6666); full garbage collections wait for an idle moment."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -11,6 +12,8 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.idle_gc import CONSIDER, IDLE_S, OUT_OF_REACH, SPACING_S
 from pgbackup_tui.ui.widgets.job_log import LOG_LINES_KEPT, JobLog
 from pgbackup_tui.ui.widgets.lean_footer import LeanFooter
 
@@ -71,3 +74,22 @@ async def test_the_footer_keeps_no_watcher_of_the_keys_it_replaced():
         # Textual's own Footer keeps one entry per key it ever made (11 here), each holding its key.
         assert 0 < len(watchers) <= len(keys)
         assert all(watcher in keys for watcher, _ in watchers)
+
+
+async def test_full_collections_wait_for_an_idle_moment_and_thresholds_come_back(home):
+    before = gc.get_threshold()
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        collector = app._idle_gc
+        assert gc.get_threshold()[2] == OUT_OF_REACH  # no full collection on the allocation path
+        for _ in range(CONSIDER):
+            gc.collect(1)  # each one counts towards a full collection, as in a busy app
+        collector._last_full -= SPACING_S  # due
+        await pilot.press("down")  # but the user is there: not now
+        assert collector.check() is False and collector.collections == 0
+        collector._last_input -= IDLE_S  # no key for IDLE_S: now
+        assert collector.check() is True and collector.collections == 1
+        assert gc.get_count()[2] == 0
+        assert collector.check() is False  # nothing due since
+    assert gc.get_threshold() == before  # put back when the app ends

@@ -29,6 +29,7 @@ from ..core.restore import RestoreJob
 from .backups_app import BackupsApp
 from .bindings import APP_BINDINGS, MAIN_SCREEN_ACTIONS, action_applies
 from .commands import PgBackupCommands
+from .idle_gc import IdleCollector
 from .inspection import inspect_database, inspect_server
 from .keymap import describe_unknown, key_name, unknown_ids
 from .messages import DatabaseInspected, InspectionFailed, ServerInspected
@@ -63,6 +64,7 @@ class PgBackupApp(BackupsApp):
         super().__init__()
         # Server profiles and the passwords typed this session (memory only: never saved or logged).
         self.profiles = ServerProfiles()
+        self._idle_gc = IdleCollector()  # full garbage collections at idle moments (idle_gc.py)
         self._prompting: set[str] = set()
         self.user_keymap: dict[str, str] = {}  # [keymap] of config.toml: texts name these keys (keymap.py)
         self._loading: dict[Worker, tuple[str, str | None]] = {}
@@ -83,7 +85,16 @@ class PgBackupApp(BackupsApp):
                     yield SchedulesPane(id="schedules-pane")
         yield LeanFooter()  # Footer without Textual's leak of replaced keys (lean_footer.py)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self._idle_gc.input_seen()
+        await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        self._idle_gc.stop()
+
     def on_mount(self) -> None:
+        self._idle_gc.start(self)
         tree = self.server_tree
         self.profiles.load()
         if self.profiles.error is not None:
