@@ -26,8 +26,8 @@ from textual.app import App
 
 IDLE_S = 2.0  # no key or mouse event for this long: the user is not waiting for a frame
 CHECK_S = 1.0
-SPACING_S = 10.0
-FORCE_S = 60.0
+SPACING_S = 30.0  # a full collection costs 50-150 ms here: at most 0.5 % of a core
+FORCE_S = 120.0
 OUT_OF_REACH = 1_000_000_000  # generation 2's threshold while the app runs
 CONSIDER = 10  # collections of generation 1 before CPython considers a full one (its default)
 
