@@ -28,7 +28,7 @@ from pgbackup_tui.core.progress import dump as progress_dump, restore as progres
 from pgbackup_tui.core.progress.estimator import ProgressEstimator  # noqa: E402
 
 RECORDED_CALLS = ("add_items", "remove_items", "enter_phase", "start", "observe", "finish", "wait", "reprice",
-                  "link_rate", "snapshot", "done_snapshot")
+                  "link_rate", "link_pending", "snapshot", "done_snapshot")
 
 
 class RecordingEstimator(ProgressEstimator):

@@ -132,7 +132,7 @@ class DumpProgress(ProgressTracker):
                                       estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1,
                                       machine=machine_pace())
         super().__init__(job, estimator)
-        self.measure_link(upload=False)
+        self.measure_link(plan.target, plan.dbname, upload=False)
         self.output = output
         self.run_format = run_format
         self._archive_files: list[tuple[Path, int]] | None = None  # the new archive's files, once written

@@ -45,6 +45,7 @@ class ProgressEstimator:
         self.jobs = max(1, jobs)
         self.phase = "preparing"
         self.waiting: str | None = None  # what a backend of the job waits for (wait())
+        self.timing_link = False  # the link is being timed (link_pending())
         self._percent = 0.0
         self._eta: float | None = None
         self._last_t: float | None = None
@@ -86,9 +87,9 @@ class ProgressEstimator:
         self.tables_total = sum(1 for item in self.items if is_data(item) and item.kind == "table")
 
     def reprice(self, key: str, cost_s: float) -> None:
-        """A better prior for an item that has not started (e.g. a dump's closing fsync, once the
-        dirty page cache is known). Running and finished items keep theirs: their speed evidence
-        was counted against it."""
+        """A better prior for an item that has not started (a data item once the link is timed, the
+        sha256 pass once the archive's size is known). Running and finished items keep theirs:
+        their speed evidence was counted against it."""
         item = self._by_key.get(key)
         if item is None or item.started_at is not None or item.done:
             return
@@ -111,6 +112,11 @@ class ProgressEstimator:
                     item.cost_s = cost
                 else:
                     self.reprice(item.key, cost)
+
+    def link_pending(self, pending: bool) -> None:
+        """The link is being timed (or no more): until it is, the data is priced as if the server
+        were here, and the bar stands still (a dump of a 5 MB/s link showed 13 % after 0.3 s)."""
+        self.timing_link = pending
 
     def get(self, key: str) -> WorkItem | None:
         return self._by_key.get(key)
@@ -343,7 +349,7 @@ class ProgressEstimator:
         self._eta, self._last_t = eta, elapsed
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
-        if not self._stalled:  # waiting is not progress: the bar stands still with the ETA
+        if not self._stalled and not self.timing_link:  # the bar stands still while nothing is known
             self._percent = min(100 * NOT_DONE_CAP, max(self._percent, raw))
         shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_SMOOTHING_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)

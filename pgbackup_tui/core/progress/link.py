@@ -145,21 +145,22 @@ class ReceivedCounter:
 
 def link_rate(conn: psycopg.Connection, *, upload: bool) -> float | None:
     """Bytes a second the link to the server passes one way, timed on `conn` (the progress monitor's
-    own connection: no other is opened). A quarter of LINK_PROBE_BYTES, sent as a parameter
-    (`upload`) or fetched as a value, takes what a link passes in a burst and what TCP's slow start
-    holds back; then LINK_PROBE_BYTES are timed -- unless the first part took more than a second:
-    a slow link, whose rate that part tells well enough (a probe of a few seconds at most).
+    own connection: no other is opened). LINK_PROBE_BYTES sent as a parameter (`upload`) or fetched
+    as a value, twice, the second time timed: the first takes what a link passes in a burst (a
+    quarter MiB was not enough: 20 MB/s timed as 60) and what TCP's slow start holds back -- unless
+    it took more than a second: a slow link, whose rate it tells well enough (a short probe).
     A round trip is in the time: on a link with a long one, a lower rate than the bytes alone would
     show, a prior the data's own pace soon replaces. None over a Unix socket (the server is on this
     machine). Raises psycopg.Error (the connection broke)."""
     if not conn.info.host or conn.info.host.startswith("/"):
         return None
-    measured = 0.0
-    for size in (LINK_PROBE_BYTES // 4, LINK_PROBE_BYTES):
-        params: tuple[object, ...] = ("x" * size,) if upload else (size,)
+    params: tuple[object, ...] = ("x" * LINK_PROBE_BYTES,) if upload else (LINK_PROBE_BYTES,)
+    query = "SELECT octet_length(%s::text)" if upload else "SELECT repeat('x', %s)"
+    took = 0.0
+    for _ in range(2):
         started = time.perf_counter()
-        conn.execute("SELECT octet_length(%s::text)" if upload else "SELECT repeat('x', %s)", params).fetchone()
-        measured = size / max(time.perf_counter() - started, 1e-6)
-        if size / measured > 1.0:
+        conn.execute(query, params).fetchone()
+        took = max(time.perf_counter() - started, 1e-6)
+        if took > 1.0:
             break
-    return measured
+    return LINK_PROBE_BYTES / took

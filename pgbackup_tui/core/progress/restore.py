@@ -61,7 +61,9 @@ class RestoreProgress(ProgressTracker):
         estimator = ProgressEstimator(items, origin=origin, estimate=f"pg_stat_progress_copy + {source}",
                                       jobs=plan.jobs or 1, machine=machine_pace())
         super().__init__(job, estimator)
-        self.measure_link(upload=True)  # on the monitor's connection, once the target exists
+        # The target may not exist yet: the link is timed from the database a restore --create starts from.
+        default = plan.target.default_dbname
+        self.measure_link(plan.target, default if default != plan.dbname else "postgres", upload=True)
         self._cursor = 0
         self._serial_start_pos: dict[str, int] = {}
 

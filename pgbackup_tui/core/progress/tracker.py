@@ -9,8 +9,8 @@ ProgressTracker is the runtime around a ProgressEstimator: every TICK_S it start
 what the last poll saw, reads the child's files (/proc/<pid>/fdinfo read positions, output size),
 and emits ProgressUpdated(job_id, snapshot) -- so at most and at least about 4 updates a second.
 The first poll, over TCP, times the link on the same connection (link.link_rate: 1 MiB sent or
-fetched twice, about 0.4 s at 5 MB/s): the data's prior pace. The monitor opens one connection,
-no more: a server near max_connections must not refuse one of the job's own for it.
+fetched twice, 0.4 s at 5 MB/s): the data's prior pace. The monitor opens one connection, no more:
+a server near max_connections must not refuse one of the job's own for it.
 Nothing here may fail the job: a server that is too old, a role that may not read the view, or
 any error in a poll switches to the fallback estimate (logged once); an error in the tracker
 itself is logged once and the job goes on without progress.
@@ -134,21 +134,29 @@ class ServerProbe:
                  link_upload: bool | None = None) -> None:
         """`link_upload`: time the link (link_rate) that way on the connection as it opens (None: do not)."""
         self.target = target
-        self.dbname = dbname
         self.watched_app = watched_app
-        parts = [_COPY_ROWS, _LOCK_WAITS] + ([_INDEX_ROWS] if indexes else [])
-        self.query = " UNION ALL ".join(parts)
+        self.watch(dbname, indexes=indexes)
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
         self.link_upload = link_upload
         self.link_bps: float | None = None  # the link's rate, once timed
         self._conn: psycopg.Connection | None = None
+        self._conn_db = dbname
+
+    def watch(self, dbname: str, *, indexes: bool) -> None:
+        """Poll from `dbname` (the tables' names resolve there; the views themselves show every
+        database's backends), index builds too with `indexes`. The connection moves at the next poll."""
+        self.dbname = dbname
+        self.query = " UNION ALL ".join([_COPY_ROWS, _LOCK_WAITS] + ([_INDEX_ROWS] if indexes else []))
 
     def poll(self) -> list[BackendProgress]:
         """One reading; raises ProbeUnavailable when the views cannot be read (any more)."""
         started = time.thread_time()
         try:
+            if self._conn is not None and self._conn_db != self.dbname:
+                self.close()  # one connection at a time
             if self._conn is None:
+                self._conn_db = self.dbname
                 self._conn = self._open()
             rows = self._conn.execute(self.query, {"app": self.watched_app}, prepare=True).fetchall()
             self.polls += 1
@@ -171,13 +179,14 @@ class ServerProbe:
             raise ProbeUnavailable(f"PostgreSQL {version // 10000} has no pg_stat_progress_copy (14 and later do)")
         conn.execute(f"SET statement_timeout = '{POLL_STATEMENT_TIMEOUT}'")
         if self.link_upload is not None:
-            upload, self.link_upload = self.link_upload, None
             try:
-                self.link_bps = link_rate(conn, upload=upload)
-            except psycopg.Error:  # slower than 1 MiB in the statement timeout, or gone: the priors stay
-                if conn.broken:  # once more, without timing the link
-                    conn.close()
-                    return self._open()
+                self.link_bps = link_rate(conn, upload=self.link_upload)
+            except psycopg.Error:  # the priors stay; the connection may be gone: once more, untimed
+                self.link_upload = None
+                conn.close()
+                return self._open()
+            finally:
+                self.link_upload = None
         return conn
 
     def close(self) -> None:
@@ -240,8 +249,8 @@ class ProgressTracker:
         self.loop_cpu_s = 0.0  # CPU time of the ticks on the event loop's thread
         self._task: asyncio.Task | None = None
         self._poll: asyncio.Future | None = None
-        self._link_upload: bool | None = None
         self._broken = False
+        self._watching = False  # watch_server was called (before it, the probe only times the link)
 
     @property
     def cpu_s(self) -> float:
@@ -256,14 +265,20 @@ class ProgressTracker:
     def watch_server(self, target: Target, dbname: str, *, indexes: bool = False) -> None:
         """Start polling the server's progress views for the job's backends in `dbname` (and, with
         `indexes`, their index builds)."""
-        if self.probe is None and self.probe_failed is None:
-            self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes,
-                                     link_upload=self._link_upload)
+        if self.probe_failed is not None:
+            return
+        self._watching = True
+        if self.probe is None:
+            self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes)
+        else:
+            self.probe.watch(dbname, indexes=indexes)
 
-    def measure_link(self, *, upload: bool) -> None:
-        """Before watch_server: time the link to the server on the monitor's connection as it opens
-        (link_rate), the data's prior over TCP. Without one (nothing to watch) the data keeps its prior."""
-        self._link_upload = upload
+    def measure_link(self, target: Target, dbname: str, *, upload: bool) -> None:
+        """As the ticks start, time the link to the server (link_rate: the data's prior over TCP) on
+        the monitor's connection, opened to `dbname` (a restore's target may not exist yet: the job's
+        watch_server moves it there). The bar stands still until it is timed."""
+        if self.probe is None:
+            self.probe = ServerProbe(target, dbname, self.job.application_name, link_upload=upload)
 
     async def stop(self) -> None:
         """Stop ticking and close the monitor connection (the job is over)."""
@@ -334,7 +349,9 @@ class ProgressTracker:
                 self.estimator.link_rate(self.probe.link_bps, now)
                 self.probe.link_bps = None
             exc = poll.exception()
-            if isinstance(exc, ProbeUnavailable):
+            if exc is not None and not self._watching:  # only the link's timing failed: the priors stay
+                self.probe = None
+            elif isinstance(exc, ProbeUnavailable):
                 self.fallback(str(exc))
             elif exc is not None:
                 self.fallback(repr(exc))
@@ -345,6 +362,9 @@ class ProgressTracker:
             self.estimator.wait(waits[0] if waits else None, now)
             self.observe_server([row for row in rows if row.kind != "wait"], now)
         self.observe_local(now)
+        timing = self.probe is not None and self.probe.link_upload is not None and not self.probe_failed
+        if timing != self.estimator.timing_link:
+            self.estimator.link_pending(timing)
         self._emit(self.estimator.snapshot(now))
 
     def _emit(self, snapshot: ProgressSnapshot) -> None:
