@@ -1,16 +1,18 @@
 """The job runner: one detached process per job, which owns its pg_dump / pg_restore / psql children.
 
 A front (the CLI's `dump` / `restore`, the TUI, a scheduled run) calls `start_job()`: the plan goes
-to the job's folder (job_store.py, never a password), and `python -m pgbackup_tui.core.runner
-FOLDER` starts in a session of its own, so that a hang-up of the terminal (an SSH drop, a closed
-tmux) does not reach it. The password, if the front has one, travels in the runner's environment
-and from there only into its children's. The runner:
+to the job's folder (job_store.py, never a password), and the runner starts in a session of its
+own, so that a hang-up of the terminal (an SSH drop, a closed tmux) does not reach it: a fork of a
+headless front where that is safe (no second interpreter start), else `python -m
+pgbackup_tui.core.runner FOLDER`. The password, if the front has one, is handed over in memory
+(a fork) or in the runner's environment, and from there goes only into its children's. The runner:
 
 - holds the job's lock for its whole life (job_store.runner_lock): a lock anyone can take means
   the runner is gone;
 - runs the DumpJob / RestoreJob as the fronts used to in-process, with a private umask;
 - writes state.json as the job goes: every state change and everything the job owns (synced
-  before the job creates it), progress at most a few times a second, and the result;
+  before the job creates it), progress at most a few times a second, and the result, then ends
+  at once (os._exit: the front waiting for it notices through a pidfd);
 - treats SIGTERM and SIGINT as "cancel" (`pgbackup-tui jobs cancel`, or a front's Ctrl-C) and
   ignores SIGHUP. Its children get SIGKILL if it dies (PR_SET_PDEATHSIG, jobs.py), and the next
   command of any kind cleans up after it (job_store.recover).

@@ -1,0 +1,90 @@
+"""A headless command's runner is a fork of it (no second interpreter start), detached exactly as
+the exec'd runner is; it is a new interpreter when a fork is not safe; its end wakes the front.
+
+Real processes: the CLI in a subprocess, its pg_dump held back by a table lock while we look at
+its runner in /proc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_job_faults import (
+    SOURCE, _state_or_empty, backend_waiting, jobs_json, leftovers, runner_pid, start_cli, table_locked, wait_for,
+)
+
+from pgbackup_tui.core.runner import sleep_until_exit
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def _session_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rfind(")") + 2:].split()[3])
+
+
+def test_the_cli_s_runner_is_a_fork_detached_like_the_exec_d_one(sandbox, home, out_dir):
+    out = out_dir / "shop.dump"
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        pid = runner_pid(home)
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"pgbackup_tui.core.runner" not in argv and b"dump" in argv  # the CLI's own process image
+        assert _session_of(pid) == pid != _session_of(cli.pid)  # a session of its own: no SIGHUP reaches it
+        fds = {int(name): os.readlink(f"/proc/{pid}/fd/{name}") for name in os.listdir(f"/proc/{pid}/fd")}
+        assert [fds[fd] for fd in (0, 1, 2)] == [os.devnull] * 3
+        job_folder = next((home / "state" / "jobs").iterdir())
+        assert str(job_folder / "runner.lock") in fds.values()  # it holds the job's lock
+    assert cli.wait(timeout=30) == 0, cli.stderr.read() if cli.stderr else ""
+    assert cli.stdout is not None and cli.stdout.read().strip() == str(out)
+    assert _state_or_empty(home).get("state") == "succeeded" and out.is_file() and not leftovers(out_dir)
+    assert [job["state"] for job in jobs_json(home)] == ["succeeded"]
+
+
+SAFE_PROBE = """
+import os, socket, sys, threading
+from pgbackup_tui.core.runner import fork_is_safe
+lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+alone = fork_is_safe(lock)
+sock = socket.socket(socket.AF_UNIX)
+with_socket = fork_is_safe(lock)
+sock.close()
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+with_thread = fork_is_safe(lock)
+stop.set()
+thread.join()
+import time
+deadline = time.monotonic() + 5  # a joined thread's kernel task may take a moment to go
+while not (after := fork_is_safe(lock)) and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(alone, with_socket, with_thread, after)
+"""
+
+
+def test_a_fork_is_taken_only_by_one_thread_without_open_connections(tmp_path):
+    probe = subprocess.run([sys.executable, "-c", SAFE_PROBE, str(tmp_path / "lock")], capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL, close_fds=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["True", "False", "False", "True"]
+
+
+def test_the_end_of_a_runner_wakes_its_front_at_once():
+    process = subprocess.Popen(["sleep", "0.2"])
+    started = time.monotonic()
+    asyncio.run(sleep_until_exit(process, 20.0))
+    assert time.monotonic() - started < 10.0  # woken by its end (a pidfd), not by the 20 s timeout
+    assert process.wait(timeout=5) == 0
