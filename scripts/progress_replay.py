@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgbackup_tui.core.progress import dump as progress_dump, restore as progress_restore  # noqa: E402
 from pgbackup_tui.core.progress.estimator import ProgressEstimator  # noqa: E402
 
-RECORDED_CALLS = ("add_items", "remove_items", "enter_phase", "start", "observe", "finish", "wait", "reprice",
+RECORDED_CALLS = ("remove_items", "enter_phase", "start", "observe", "finish", "wait", "reprice",
                   "link_rate", "link_pending", "snapshot", "done_snapshot")
 
 
@@ -38,9 +38,8 @@ class RecordingEstimator(ProgressEstimator):
         items = list(items)
         self.recording: dict[str, Any] = {"items": copy.deepcopy(items), "origin": origin, "estimate": estimate,
                                           "jobs": jobs, "machine": machine, "calls": []}
-        self._depth = 1  # the base __init__ calls add_items: part of the plan
-        super().__init__(items, origin=origin, estimate=estimate, jobs=jobs, machine=machine)
         self._depth = 0
+        super().__init__(items, origin=origin, estimate=estimate, jobs=jobs, machine=machine)
 
     def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
         if self._depth == 0:  # what the trackers call, not what the estimator calls on itself

@@ -32,13 +32,15 @@ class ProgressEstimator:
     def __init__(self, items: Iterable[WorkItem], *, origin: float, estimate: str, jobs: int = 1,
                  machine: float = 1.0) -> None:
         """`machine`: this machine's pace before the job shows one (speed.machine_pace())."""
-        self.items: list[WorkItem] = []
-        self._by_key: dict[str, WorkItem] = {}
+        self.items: list[WorkItem] = list(items)
+        self._by_key: dict[str, WorkItem] = {item.key: item for item in self.items}
+        if len(self._by_key) < len(self.items):
+            raise ValueError("two work items have one key")
         self._running: dict[str, WorkItem] = {}
         self._pending: dict[tuple[str, str], float] = defaultdict(float)  # pace_class -> prior cost not started yet
         self._pending_max: dict[str, float] = {}  # phase -> largest such item (for --jobs), cached
         self._done_bytes = self._done_rows = self._tables_done = 0
-        self.add_items(items)
+        self._recount()
         self.origin = origin  # monotonic time at which the job started
         self.ledger = SpeedLedger(machine)
         self.estimate = estimate
@@ -52,14 +54,6 @@ class ProgressEstimator:
         self._rate = RateMeter()  # bytes per second, shown during the data phase (the last one after it)
 
     # -- items ---------------------------------------------------------------------------------
-    def add_items(self, items: Iterable[WorkItem]) -> None:
-        for item in items:
-            if item.key in self._by_key:
-                raise ValueError(f"duplicate work item {item.key!r}")
-            self.items.append(item)
-            self._by_key[item.key] = item
-        self._recount()
-
     def remove_items(self, keys: Iterable[str]) -> None:
         """Forget items that will not run (e.g. entries a --use-list leaves out)."""
         gone = set(keys)
