@@ -93,6 +93,22 @@ def test_the_link_is_timed_each_way_on_the_monitors_own_connection_and_not_over_
             assert len(proxy.connections) == 1
 
 
+def test_the_monitor_moves_to_the_database_it_watches_with_one_connection(sandbox, empty_db):
+    # A restore's link is timed before its target exists, from the database --create starts from.
+    probe = ServerProbe(target_from_dsn(sandbox.dsn()), "postgres", "job", link_upload=True)
+    probe.poll()
+    probe.watch(empty_db, indexes=True)
+    probe.poll()
+    for _ in range(20):  # the first backend exits as its client closes: give it a moment
+        monitors = sandbox.psql("SELECT string_agg(datname, ',') FROM pg_stat_activity "
+                                "WHERE application_name = 'job/monitor'").strip()
+        if monitors == empty_db:
+            break
+        time.sleep(0.1)
+    probe.close()
+    assert monitors == empty_db and "pg_stat_progress_create_index" in probe.query
+
+
 def test_a_slow_link_is_timed_in_one_pass(sandbox):
     with ThrottleProxy(sandbox.port, 0.3e6, lifetime_s=60) as proxy:
         probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=False)

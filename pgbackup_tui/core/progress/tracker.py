@@ -349,7 +349,8 @@ class ProgressTracker:
                 self.estimator.link_rate(self.probe.link_bps, now)
                 self.probe.link_bps = None
             exc = poll.exception()
-            if exc is not None and not self._watching:  # only the link's timing failed: the priors stay
+            if exc is not None and self.probe is not None and not self._watching:
+                self.probe.close()  # it was only to time the link: the priors stay, watch_server starts anew
                 self.probe = None
             elif isinstance(exc, ProbeUnavailable):
                 self.fallback(str(exc))
