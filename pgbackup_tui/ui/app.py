@@ -285,9 +285,6 @@ class PgBackupApp(BackupsApp):
     def on_jobs_pane_job_selected(self) -> None:
         self.refresh_bindings()
 
-    def on_jobs_pane_job_state_changed(self) -> None:
-        self.refresh_bindings()
-
     # -- everything else -------------------------------------------------------------------
     def action_refresh(self) -> None:
         focus = self.server_tree.focus_info()

@@ -102,8 +102,7 @@ class JobsApp(App[int]):
             shown.runner = job.runner
             self.jobs_pane.select_job(job.id)
         else:
-            self._show(job, (), select=True)
-        self.refresh_bindings()
+            self._show(job, (), select=True)  # selected: JobSelected refreshes the bindings
 
     def on_job_start_failed(self, message: JobStartFailed) -> None:
         self.notify(message.error, title=f"{message.title}: not started", severity="error", timeout=20)
@@ -131,7 +130,8 @@ class JobsApp(App[int]):
                         timeout=10 if severity == "information" else 20)
         if message.job.kind in BACKUP_KINDS:
             self.backups_changed()
-        self.refresh_bindings()
+        if message.job is self.jobs_pane.selected_job():  # its cancel key greys out (a footer rebuild)
+            self.refresh_bindings()
 
     # -- the store -------------------------------------------------------------------------
     def watch_job_store(self) -> None:

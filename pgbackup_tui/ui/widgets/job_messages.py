@@ -1,8 +1,8 @@
 """What the Jobs pane's job listener reports, as messages (past tense: they say what happened).
 
-Posted by JobsPane's listener, handled by the pane; JobStateChanged, JobFinished and JobSelected
-bubble to the app. Namespaced "jobs_pane" (handlers: on_jobs_pane_job_finished...) and reachable
-as JobsPane.JobFinished etc.
+Posted by JobsPane's listener and handled by the pane; JobFinished and JobSelected then bubble
+to the app (JobStateChanged does not). Namespaced "jobs_pane" (handlers: on_jobs_pane_job_finished
+...) and reachable as JobsPane.JobFinished etc.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class JobProgressed(Message, bubble=False, namespace="jobs_pane"):
         return isinstance(message, JobProgressed) and message.job_id == self.job_id
 
 
-class JobStateChanged(Message, namespace="jobs_pane"):
-    """A job moved to a state that is not final (queued, running). Bubbles, so the app can
-    refresh what depends on it; the final state comes with JobFinished."""
+class JobStateChanged(Message, bubble=False, namespace="jobs_pane"):
+    """A job moved to a state that is not final (queued, running): its row changes. No key depends
+    on it (cancel applies to queued and running jobs alike); the final state comes with JobFinished."""
 
     def __init__(self, job: JobView, state: JobState) -> None:
         super().__init__()
