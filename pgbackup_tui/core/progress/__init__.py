@@ -35,9 +35,9 @@
    link's, a remote server's says nothing of this one).
 
 5. The time left R = the sum over items of (cost left x k). With --jobs, data and indexes take
-   the largest of: the longest item, a big table's data plus its indexes, and the sum / jobs --
-   the longest running one, with a local server, faster once the other workers are done (a pace
-   between its class's and the machine's). While a serial job's backend
+   the largest of: the longest item, a big table's data plus its indexes, the sum / jobs, and the
+   running items at their own pace -- the longest one, with a local server, faster once the other
+   workers are done (a pace between its own and the machine's). While a serial job's backend
    waits for a lock, R and the bar stand still (the pane says who holds the lock), and the wait
    is no evidence of speed.
 

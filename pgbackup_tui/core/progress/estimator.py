@@ -267,7 +267,7 @@ class ProgressEstimator:
                 serial += cost * speeds[(phase, size)]
         longest: tuple[float, float] = (0.0, 1.0)  # the longest running item: (time left, its pace)
         for item in self._running.values():
-            k = speeds[pace_class(item)]
+            k = self._item_speed(item, now, speeds[pace_class(item)])
             left = self._left(item, now, k)
             if parallel and item.phase in PARALLEL_PHASES:
                 par_sum += left
@@ -281,7 +281,7 @@ class ProgressEstimator:
             others = (par_sum - left) / (self.jobs - 1)  # until the other workers' work is done
             if left >= par_max and others < left and not self.ledger.remote:
                 # ...the longest item shares the machine with them; alone after that, it goes faster:
-                # at a pace between the one its class showed beside them and the machine's measured as the job
+                # at a pace between the one it showed beside them and the machine's measured as the job
                 # started (their geometric mean: how much the others took depends on the machine's load).
                 par_max = others + (left - others) * (min(k, self.ledger.machine) / k) ** 0.5
         return serial + max(par_max, par_sum / self.jobs)
@@ -300,7 +300,8 @@ class ProgressEstimator:
             for item in items:
                 if item.done:
                     continue
-                left = self._left(item, now, speeds[pace_class(item)])
+                k = self._item_speed(item, now, speeds[pace_class(item)]) if item.running else speeds[pace_class(item)]
+                left = self._left(item, now, k)
                 if item.phase == "data":
                     data += left
                 elif item.info.get("exclusive"):
@@ -309,6 +310,15 @@ class ProgressEstimator:
                     side_by_side = max(side_by_side, left)
             longest = max(longest, data + one_by_one + side_by_side)
         return longest
+
+    def _item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
+        """A running item's own recent pace, leaning on its phase's until it has shown some.
+
+        With --jobs, items of one phase do not share a pace: a big table copied beside a run of
+        small ones goes at its own speed, and it is the one the job waits for. (A serial job's
+        phase pace is the running item's own already, and steadier.)
+        """
+        return phase_k if self.jobs == 1 else self.ledger.item_speed(item, now, phase_k)
 
     def _largest_pending(self, phase: str) -> float:
         if phase not in self._pending_max:

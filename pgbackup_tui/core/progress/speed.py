@@ -52,11 +52,13 @@ def blend(prior: float, spent: float, work: float) -> float:
 
 
 class SpeedLedger:
-    """The evidence of speed of one job, per pace class."""
+    """The evidence of speed of one job: per pace class, and per running item."""
 
     def __init__(self, machine: float = 1.0) -> None:
         self.machine = machine
-        self._classes: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])  # (spent, work)
+        # (spent, work) per pace class, and per running item (its own pace)
+        self._classes: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        self._items: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
         self.remote = False  # the server is elsewhere (over TCP): its work says nothing of this machine
         # (spent, work) by (ran on this machine?, bulk work?): the machine's pace
@@ -72,8 +74,11 @@ class SpeedLedger:
             return
         since, counted = self._counted.get(item.key, (item.started_at, 0.0))
         if now > since and fraction >= counted:
-            for pool in (self._classes[pace_class(item)],
-                         self._machine[bool(item.info.get("local")), item.cost_s >= SMALL_ITEM_S]):
+            pools = [self._classes[pace_class(item)]]
+            if fraction < 1.0:
+                pools.append(self._items[item.key])
+            pools.append(self._machine[bool(item.info.get("local")), item.cost_s >= SMALL_ITEM_S])
+            for pool in pools:
                 pool[0] += now - since
                 pool[1] += item.cost_s * (fraction - counted)
             self._counted[item.key] = (now, fraction)
@@ -85,6 +90,7 @@ class SpeedLedger:
         if not (item.measured and item.fraction >= TAIL_FRACTION):
             self.bank(item, now, 1.0)
         self._counted.pop(item.key, None)
+        self._items.pop(item.key, None)
 
     def pause(self, running: Iterable[WorkItem], now: float) -> None:
         """The job's backend starts waiting: count the measured items up to now."""
@@ -113,6 +119,12 @@ class SpeedLedger:
         return {(phase, size): blend(blend(machine, *seen.get((phase, other), none)) if phase == "data" else machine,
                                      *seen.get((phase, size), none))
                 for phase in PHASES for size, other in zip(SIZES, reversed(SIZES), strict=True)}
+
+    def item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
+        """A running item's own pace, leaning on its class's until it has shown some."""
+        if item.key not in self._items:
+            return phase_k
+        return blend(phase_k, *self._items[item.key])
 
 
 class RateMeter:
