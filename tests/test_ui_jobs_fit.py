@@ -10,6 +10,7 @@ import time
 
 from rich.console import Console
 from textual.app import App, ComposeResult
+from textual.widgets import Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -17,7 +18,7 @@ from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.ui.widgets.job_log import JobLog
-from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
+from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
 
 SIZE = (80, 24)
 LONG_DB = "warehouse_with_a_rather_long_database_name_for_the_column"
@@ -75,3 +76,29 @@ async def test_a_long_log_line_is_wrapped_not_cut(home):
         await pilot.pause()
         assert log.virtual_size.width <= log.size.width
         assert all(level == "error" for level in list(log._levels)[:-1]) and log._levels[-1] == "info"
+
+
+async def test_progress_reaches_the_screen_at_least_twice_a_second_and_at_most_every_frame(home):
+    # Progress 10 times a second (faster than a runner writes it): the pane shows it in frames,
+    # FRAME_S apart (no repaint per update), still more than the 2 a second the progress criteria ask.
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="shop"))
+    job.state, job.started_at = JobState.RUNNING, time.time()
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(job)
+        title = pane.query_one("#job-title", Static)
+        shown: list[tuple[float, str]] = []
+        started = time.monotonic()
+        for tenth in range(30):
+            pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
+                elapsed_s=tenth / 10, phase="data", percent=tenth, tables_done=tenth, tables_total=100)))
+            await pilot.pause(0.1)
+            text = str(title.content)
+            if not shown or shown[-1][1] != text:
+                shown.append((time.monotonic(), text))
+        elapsed = time.monotonic() - started
+        assert len(shown) >= 2 * elapsed, shown  # at least 2 updates a second
+        assert len(shown) <= elapsed / FRAME_S + 2, shown  # not one per progress update
+        await pilot.pause(FRAME_S + 0.2)
+        assert "29/100 tables" in str(title.content)  # the last update is shown, a frame later at most
