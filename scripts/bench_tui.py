@@ -130,8 +130,9 @@ async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
             cpu_shares.append(100 * cpu / wall)
             durations.append(wall)
             rss.append(rss_mb())
+            # The seconds too: a short dump's share is mostly what starting and ending a job costs.
             print(f"  dump {number + 1}: {job.state.value} in {wall:.1f} s, TUI CPU {100 * cpu / wall:.1f} % "
-                  f"of a core, RSS {rss[-1]:.0f} MB", flush=True)
+                  f"of a core ({cpu:.2f} s), RSS {rss[-1]:.0f} MB", flush=True)
         if profiler is not None:  # the event loop's thread only, while the dumps ran
             profiler.dump_stats(args.profile)
         figures["cpu_percent_median"] = statistics.median(cpu_shares)
