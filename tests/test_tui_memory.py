@@ -1,6 +1,7 @@
 """Memory bounded whatever the number of jobs and the length of their logs (issue 15, point 3):
 the job log view is capped and says so (the file on disk keeps every line); the footer lets go of
-the keys it replaced (Textual issue #6666); full garbage collections wait for an idle moment."""
+the keys it replaced (Textual issue #6666); full garbage collections wait for an idle moment; the
+Jobs pane keeps no log lines for a finished job that is not selected (read again when it is)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.idle_gc import CONSIDER, IDLE_S, OUT_OF_REACH, SPACING_S
 from pgbackup_tui.ui.widgets.job_log import LOG_LINES_KEPT, JobLog
+from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 from pgbackup_tui.ui.widgets.lean_footer import LeanFooter
 
 SIZE = (80, 24)
@@ -93,3 +98,35 @@ async def test_full_collections_wait_for_an_idle_moment_and_thresholds_come_back
         assert gc.get_count()[2] == 0
         assert collector.check() is False  # nothing due since
     assert gc.get_threshold() == before  # put back when the app ends
+
+
+class PaneHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield JobsPane()
+
+
+async def test_finished_jobs_not_selected_keep_no_log_lines_and_read_the_file_again_when_selected(sandbox, home):
+    app = PaneHost()
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.query_one(JobsPane)
+        target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+        first, second = (DumpJob(DumpPlan(target=target, dbname="shop")) for _ in range(2))
+        pane.add_job(first)
+        await app.run_worker(first.run()).wait()
+        await pilot.pause()
+        first_lines = pane.log_lines(first)
+        assert any("pg_dump: dumping contents of table" in text for text, _ in first_lines)
+
+        pane.add_job(second)  # selected: the first one, finished, lets go of its lines
+        assert pane.log_lines(first) == []
+        await app.run_worker(second.run()).wait()
+        await pilot.pause()
+        assert pane.log_lines(second)  # finished but selected: kept
+
+        pane.select_job(first.id)  # read again from its file: the same lines, the file named
+        await pilot.pause()
+        log = pane.query_one(JobLog)
+        assert pane.log_lines(first) == first_lines
+        assert log.written_lines == [text for text, _ in first_lines]
+        assert log.log_path == first.log_path is not None
+        assert pane.log_lines(second) == []

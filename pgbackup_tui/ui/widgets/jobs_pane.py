@@ -6,9 +6,11 @@ A job's listener only posts messages to the pane; the widgets change in the hand
 job's changes reach the screen in frames, at most every FRAME_S (the progress criteria need 2
 updates a second), updating only the cells and lines that changed; a flood of log lines (pg_dump
 --verbose: four a table) is written at most every LOG_WRITE_S, as each write that makes the log
-longer costs a relayout of the screen. Log lines are kept per job (the last LOG_LINES_KEPT; the
-whole log is on disk). A job's end comes as one message, JobFinished, shown at once, then bubbling
-to the app. The app keeps the list bounded; the pane says how many older jobs it leaves out.
+longer costs a relayout of the screen. Log lines are kept (the last LOG_LINES_KEPT; the whole log
+is on disk) for the jobs that have not finished and the selected one: selecting a finished job
+reads its log's tail again (job_log_tail.py). A job's end comes as one message, JobFinished, shown
+at once, then bubbling to the app. The app keeps the list bounded; the pane says how many older
+jobs it leaves out.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from ...core.jobs import JobFinished as JobFinishedEvent
 from ...core.progress import ProgressSnapshot
 from ..job_registry import JobRegistry
 from .job_log import LOG_LINES_KEPT, JobLog
+from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, progress_view, row_cells
 
@@ -75,7 +78,7 @@ class JobsPane(Widget):
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.jobs = jobs if jobs is not None else JobRegistry()  # the app's, or the pane's own
-        self._lines: dict[str, deque[tuple[str, str]]] = {}
+        self._lines: dict[str, deque[tuple[str, str]]] = {}  # running jobs' and the selected one's
         self._snapshots: dict[str, ProgressSnapshot] = {}
         self._inbox: dict[str, list[tuple[str, str]]] = {}  # lines logged, not handled yet
         self._cells: dict[str, tuple[Text, ...]] = {}  # each row as shown, to update only the cells that changed
@@ -117,7 +120,8 @@ class JobsPane(Widget):
         log `lines` already read; `select`: make it the selected job."""
         if not self.jobs.add(job):
             return
-        self._lines[job.id] = deque(lines, maxlen=LOG_LINES_KEPT)
+        if select or not job.state.is_final:  # a finished one's are read again if it is selected
+            self._lines[job.id] = deque(lines, maxlen=LOG_LINES_KEPT)
         job.subscribe(self._forward)
         table = self.query_one("#jobs-table", DataTable)
         table.add_row(*self._row_cells(job), key=job.id)
@@ -161,7 +165,8 @@ class JobsPane(Widget):
         return self.jobs.get(self._selected_id)
 
     def log_lines(self, job: JobView) -> list[tuple[str, str]]:
-        """The (text, level) lines kept in memory for `job` (the last LOG_LINES_KEPT)."""
+        """The (text, level) lines kept in memory for `job` (the last LOG_LINES_KEPT; none for a
+        finished job that is not selected)."""
         return list(self._lines.get(job.id, ()))
 
     # -- from the jobs -----------------------------------------------------------------------
@@ -186,9 +191,10 @@ class JobsPane(Widget):
     @on(messages.JobLogged)
     def _job_logged(self, message: messages.JobLogged) -> None:
         lines = self._inbox.pop(message.job_id, [])
-        if message.job_id not in self._lines:
-            return  # removed from the list meanwhile
-        self._lines[message.job_id].extend(lines)
+        kept = self._lines.get(message.job_id)
+        if kept is None:
+            return  # removed from the list meanwhile, or finished and not selected (the file has them)
+        kept.extend(lines)
         if message.job_id == self._selected_id:
             self._pending_display.extend(lines)
             self._want_frame()
@@ -212,6 +218,8 @@ class JobsPane(Widget):
             return
         self._flush_log()  # its last lines now, not a frame later
         self._dirty.discard(message.job.id)
+        if message.job.id != self._selected_id:
+            self._lines.pop(message.job.id, None)  # read again from the file if it is selected
         self._refresh_job(message.job.id, measure=True)
         self._fit_target()  # its final figures, at once: a finished job's row always looks the same
         self._update_ticker()
@@ -344,10 +352,16 @@ class JobsPane(Widget):
         job = self.jobs.get(job_id)
         if job_id == self._selected_id or job is None:
             return
+        left = self.jobs.get(self._selected_id)
+        if left is not None and left.state.is_final:
+            self._lines.pop(left.id, None)
         self._selected_id = job_id
         self._pending_display.clear()  # those lines are in the buffer shown below
+        if job_id not in self._lines:  # a finished job's: read on the UI thread, 512 KB at most
+            self._lines[job_id] = deque(read_log_tail(job), maxlen=LOG_LINES_KEPT)
         log = self.query_one(JobLog)
         log.clear()
+        log.log_path = job.log_path  # named in the note once the view is full
         log.write_levelled(self._lines[job_id])
         self._show_details(job)
         self.post_message(self.JobSelected(job))
