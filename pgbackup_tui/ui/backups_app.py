@@ -1,7 +1,9 @@
 """What the app does with backups on disk: the Backups tab, its keys, and the cluster and CSV jobs.
 
 - listing: a thread worker reads the catalog (core/catalog.py scan, plus CSV copies) and posts
-  the rows of the focused server or database (ui/backups_view.py);
+  the rows of the focused server or database (ui/backups_view.py); a change to the backups (a dump
+  ends) while the tab is hidden lists them when it shows (behind its tab, a listing would only cost
+  a relayout of the screen: the Jobs tab's CPU);
 - enter shows a backup's details (screens/backup_details.py: the TOC is read in its worker);
 - verify and drill run in thread workers (group "catalog", side by side), record their result in
   the manifest (catalog.record_check) and come back as BackupChecked; a drill asks which server
@@ -65,6 +67,7 @@ class BackupsApp(JobsApp):
         self._backups_scope: tuple[str | None, str | None] | None = None
         self._drills: dict[str, threading.Event] = {}  # path -> its cancel event, while it runs
         self._summaries = SummaryReader()  # the tab keeps a summary per backup, not its manifest
+        self._backups_stale = False  # the backups changed while the tab was hidden: list them as it shows
 
     @property
     def backups_pane(self) -> BackupsPane:
@@ -82,6 +85,7 @@ class BackupsApp(JobsApp):
         if (server, dbname) == self._backups_scope and not force:
             return
         self._backups_scope = (server, dbname)
+        self._backups_stale = False
         profile = self.profiles.profile(server) if server is not None else None
         if profile is None:
             self.backups_pane.show_rows(None, None, ())
@@ -89,7 +93,14 @@ class BackupsApp(JobsApp):
             self._list_backups(profile, dbname)
 
     def backups_changed(self) -> None:
+        if self.query_one(TabbedContent).active != "backups":
+            self._backups_stale = True  # listed when the tab shows (on_tabbed_content_tab_activated)
+            return
         self.show_backups_for(self.query_one(ServerTree).focus_info(), force=True)
+
+    def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
+        if message.pane.id == "backups" and self._backups_stale:
+            self.show_backups_for(self.query_one(ServerTree).focus_info(), force=True)
 
     @work(thread=True, exit_on_error=False, group="backups", exclusive=True, description="list backups")
     def _list_backups(self, profile: ServerProfile, dbname: str | None) -> None:
