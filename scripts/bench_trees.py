@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,13 @@ def main() -> None:
     parser.add_argument("--bin-dir", type=Path, help="the server's bin dir (default: the sandbox's choice)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pgbackup-bench-trees-"))
+    try:
+        run_rounds(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_rounds(args: argparse.Namespace, work: Path) -> None:
     s = args.scale
     with Sandbox(bin_dir=args.bin_dir) as sandbox:
         sandbox.create_database("bench")
