@@ -3,10 +3,11 @@
     git archive OLD pgbackup_tui | tar -x -C /tmp/old; git archive NEW pgbackup_tui | tar -x -C /tmp/new
     .venv/bin/python scripts/bench_trees.py /tmp/old /tmp/new [--rounds 7] [--scale 1.0] [--bin-dir DIR]
 
-Builds bench_defaults.py's database, then each round runs raw `pg_dump -Fc --compress=zstd:1`,
-`pgbackup-tui dump` of the OLD tree and of the NEW one (the order rotating), each with its own
-PGBACKUP_TUI_HOME. A neighbour's load slows the three runs of a round alike, so the per-round
-ratios (their medians printed) survive it where separate medians would not. Not a test.
+Builds bench_defaults.py's database, then each round runs raw `pg_dump -Fc` with the compression our
+dump chooses (zstd:1, else gzip 1), `pgbackup-tui dump` of the OLD tree and of the NEW one (the
+order rotating), each with its own PGBACKUP_TUI_HOME. A neighbour's load slows the three runs of a
+round alike, so the per-round ratios (their medians printed) survive it where separate medians
+would not. Not a test.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_defaults as bd  # noqa: E402
+from pgbackup_tui.core.defaults import fast_compression  # noqa: E402
 from pgbackup_tui.core.pgtools import find_client_tools  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
 
@@ -54,14 +56,15 @@ def run_rounds(args: argparse.Namespace, work: Path) -> None:
             json_docs=int(bd.JSON_DOCS * s), readings=int(bd.READINGS * s),
             per_partition=max(1, int(bd.READINGS * s) // 200), blobs=int(bd.BLOBS * s)), "bench")
         tools = find_client_tools(sandbox.major)
+        compress = f"--compress={fast_compression(tools)}"  # what our dump chooses
         print(f"# bench_trees: PostgreSQL {sandbox.major}, pg_dump {tools.version}; {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.1f}; {args.rounds} rounds", flush=True)
 
         def raw() -> float:
             out = work / "raw.dump"
             started = time.monotonic()
-            subprocess.run([tools.pg_dump, f"--dbname={sandbox.dsn('bench')}", "-Fc", "--compress=zstd:1",
-                            f"--file={out}"], check=True)
+            subprocess.run([tools.pg_dump, f"--dbname={sandbox.dsn('bench')}", "-Fc", compress, f"--file={out}"],
+                           check=True)
             seconds = time.monotonic() - started
             out.unlink()
             return seconds
