@@ -144,7 +144,9 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
             manifest.checksums = checksums
             counts = toc_counts(toc)
     manifest.toc = toc_summary(counts, rows, manifest.tables)
-    manifest.server_key = server_key or await job.in_thread(read_server_key, target, dbname)
+    if server_key is None:
+        server_key = await job.in_thread(read_server_key, target, dbname)
+    manifest.server_key = server_key
     return manifest.to_json()
 
 

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, ClassVar, TextIO
+from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError
@@ -55,6 +55,9 @@ __all__ = [  # the job and, re-exported, what it says (job_events.py)
     "JobFinished", "JobResult", "JobState", "Listener", "LogLine", "Outcome", "Owned", "ProgressUpdated",
     "StateChanged", "classify_line",
 ]
+
+P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their types
+R = TypeVar("R")
 
 
 class Job:
@@ -239,9 +242,9 @@ class Job:
         if self._cancel_requested:
             raise Cancelled()
 
-    async def in_thread(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def in_thread(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking work (psycopg) off the event loop; stop afterwards if cancelled."""
-        result = await asyncio.to_thread(func, *args)
+        result = await asyncio.to_thread(func, *args, **kwargs)
         self.check_cancelled()
         return result
 

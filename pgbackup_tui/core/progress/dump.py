@@ -31,7 +31,7 @@ from ..plans import DumpPlan
 from .estimator import ProgressEstimator
 from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  # re-exported: DumpJob, the tests
 from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
-from .items import COPY_BPS, COPY_FRAMING_PER_ROW, STATEMENT_S, TAIL_FRACTION, WorkItem, wire_bytes
+from .items import COPY_BPS, COPY_FRAMING_PER_ROW, STATEMENT_S, TAIL_FRACTION, ItemInfo, WorkItem, wire_bytes
 from .link import ReceivedCounter
 from .speed import machine_pace
 from .tracker import BackendProgress, ProgressTracker, open_positions, output_size
@@ -108,10 +108,10 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
     # steps of their own where DumpProgress can see them run, else part of the finishing step; the
     # rows are already counted where the archive was followed while pg_dump wrote it.
     heap = sum(table.bytes for table in inventory.tables) + (inventory.large_object_bytes or 0)
-    here = {"local": True}  # work on this machine, wherever the server is
-    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step", info=dict(here)),
+    here = ItemInfo(local=True)  # work on this machine, wherever the server is
+    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step", info=here.copy()),
                  WorkItem("count rows", "finishing", COUNT_BASE_S + heap / COUNT_HEAP_BPS, kind="step",
-                          info=dict(here))]
+                          info=here.copy())]
     if recording_is_followed(plan, run_format):
         finishing += recording[0].cost_s
         recording = []

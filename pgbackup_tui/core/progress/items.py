@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from ..identifiers import QualifiedName
+    from ..toc import TocEntry
 
 # What a row costs on the wire, from PostgreSQL's formats: COPY sends neither a row's tuple header
 # nor its line pointer (28 bytes on disk), and wraps each row's text in a CopyData message (5 bytes).
@@ -16,6 +20,25 @@ COPY_BPS = 60e6
 # An item's last tenth is its tail, unlike the rest (an index's commit, a closing fsync): an item nobody
 # measures claims none of it by the clock, and a measured item's pace is not taken from it.
 TAIL_FRACTION = 0.9
+
+
+class ItemInfo(TypedDict, total=False):
+    """What the sources that observe an item need of it, and what they last saw."""
+
+    local: bool  # work on this machine, wherever the server is (its pace is the machine's)
+    no_evidence: bool  # its time says nothing of any pace (a wait, a step of fixed cost)
+    wire: int  # data: its bytes on the wire (priced by the link; received bytes measure it)
+    oid: int  # dump: the table's OID, as pg_stat_progress_copy names it
+    name: QualifiedName  # dump: the table, as pg_dump's --verbose lines name it
+    copying: bool  # dump: the last poll saw its COPY running
+    seen_tuples: int  # dump: the most tuples a poll saw copied
+    seen_copy_bytes: int  # dump: the most bytes a poll saw copied
+    server_fraction: float  # dump: the share of its rows the server has sent
+    wire_per_fraction: float  # dump: received bytes per share of rows (over a link)
+    entry: TocEntry  # restore: its entry in the archive's TOC
+    table: tuple[str, str] | None  # restore: (schema, name) of the table it fills or indexes, if known
+    heap: float  # restore: the table's heap bytes it will write
+    exclusive: bool  # restore: takes an exclusive lock on its table (a primary key, a foreign key)
 
 
 @dataclass(eq=False)
@@ -34,7 +57,7 @@ class WorkItem:
     rows_done: int = 0
     started_at: float | None = None
     finished_at: float | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # what the sources need (oid, dump id...)
+    info: ItemInfo = field(default_factory=ItemInfo)
     group: str | None = None  # a table's data and its indexes: with --jobs the indexes wait for it
 
     @property

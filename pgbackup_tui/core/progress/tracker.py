@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 
@@ -372,7 +372,7 @@ class ProgressTracker:
         self.last = snapshot
         self.job.emit(ProgressUpdated(self.job.id, snapshot))
 
-    def _guarded(self, action: Any) -> None:
+    def _guarded(self, action: Callable[[], None]) -> None:
         """Progress is a display: a bug here is logged once and never reaches the job."""
         if self._broken:
             return
