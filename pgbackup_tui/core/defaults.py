@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
+from .tool_cache import Stamp, remembered, stamp_of
 
 if TYPE_CHECKING:  # annotations only: importing this module stays free of psycopg
     import psycopg
@@ -136,8 +137,13 @@ def is_compressed(spec: int | str | None) -> bool:
 
 
 @functools.lru_cache(maxsize=32)
-def _supports(pg_dump: str, mtime_ns: int, method: str) -> bool:
-    del mtime_ns  # part of the key: an upgraded binary is asked again
+def _supports(pg_dump: str, stamp: Stamp, method: str) -> bool:
+    # The stamp is part of the key: an upgraded binary is asked again. Kept on disk too (tool_cache.py).
+    return remembered(pg_dump, stamp, f"compress={method}", lambda: _ask_supports(pg_dump, method),
+                      lambda value: value if isinstance(value, bool) else None)
+
+
+def _ask_supports(pg_dump: str, method: str) -> bool:
     # pg_dump checks a compression method against its build before it connects anywhere.
     probe = subprocess.run([pg_dump, "--format=c", f"--compress={method}", f"--file={os.devnull}",
                             "--dbname=host=/nonexistent-pgbackup-tui-probe connect_timeout=1"],
@@ -152,10 +158,9 @@ def supports(tools: ClientTools, method: str) -> bool:
         return True
     if tools.major < 16:  # lz4 and zstd came to pg_dump in 16
         return False
-    path = tools.pg_dump
     try:
-        mtime_ns = Path(path).stat().st_mtime_ns
-        return _supports(path, mtime_ns, method)
+        real = str(Path(tools.pg_dump).resolve(strict=True))
+        return _supports(real, stamp_of(real), method)
     except (OSError, subprocess.SubprocessError):
         return False
 

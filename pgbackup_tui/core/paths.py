@@ -50,6 +50,12 @@ def state_dir() -> Path:
     return home / "state" if home else Path(platformdirs.user_state_dir(APP_NAME))
 
 
+def cache_dir() -> Path:
+    """Where answers that can be asked again are kept (tool_cache.py): safe to delete."""
+    home = _home_override()
+    return home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME))
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) so that the folders we create are 0700."""
     missing = []

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .errors import ToolNotFoundError
 from .server_binaries import wheel_bin_dirs
+from .tool_cache import Stamp, remembered, stamp_of
 
 TOOLS = ("pg_dump", "pg_restore", "pg_dumpall", "psql")
 CLIENT_DIRS_ENV = "PGBACKUP_TUI_CLIENT_DIRS"
@@ -161,10 +162,21 @@ def parse_client_version(text: str) -> tuple[int, str]:
     return major, version
 
 
+def _stored_version(value: object) -> tuple[int, str] | None:
+    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+            and not isinstance(value[0], bool) and isinstance(value[1], str)):
+        return value[0], value[1]
+    return None
+
+
 @functools.lru_cache(maxsize=64)
-def _version_of(real_path: str, mtime_ns: int) -> tuple[int, str]:
-    # Keyed on the file's mtime too, so an upgraded binary is asked again.
-    del mtime_ns
+def _version_of(real_path: str, stamp: Stamp) -> tuple[int, str]:
+    # Keyed on the file's size, mtime and inode too, so an upgraded binary is asked again; the
+    # answer is kept on disk as well (tool_cache.py), so the next job need not ask at all.
+    return remembered(real_path, stamp, "version", lambda: _ask_version(real_path), _stored_version)
+
+
+def _ask_version(real_path: str) -> tuple[int, str]:
     env = dict(os.environ, LC_ALL="C", LC_MESSAGES="C")
     completed = subprocess.run(
         [real_path, "--version"], capture_output=True, text=True, timeout=15, env=env, check=False
@@ -182,11 +194,11 @@ def client_version(pg_dump_path: str | Path) -> tuple[int, str]:
     path = Path(pg_dump_path)
     try:
         real = path.resolve(strict=True)
-        mtime_ns = real.stat().st_mtime_ns
+        stamp = stamp_of(str(real))
     except OSError as exc:
         raise ToolNotFoundError(f"cannot run {path}: {exc.strerror}") from None
     try:
-        return _version_of(str(real), mtime_ns)
+        return _version_of(str(real), stamp)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ToolNotFoundError(f"cannot run {path} --version: {exc}") from None
 
@@ -274,8 +286,12 @@ def restrict_minimum(major: int) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _knows_restrict(real_path: str, mtime_ns: int) -> bool:
-    del mtime_ns
+def _knows_restrict(real_path: str, stamp: Stamp) -> bool:
+    return remembered(real_path, stamp, "knows-restrict", lambda: _ask_restrict(real_path),
+                      lambda value: value if isinstance(value, bool) else None)
+
+
+def _ask_restrict(real_path: str) -> bool:
     env = dict(os.environ, LC_ALL="C", LC_MESSAGES="C")
     try:
         completed = subprocess.run([real_path, "--help=commands"], capture_output=True, text=True,
@@ -290,7 +306,7 @@ def psql_knows_restrict(tools: ClientTools) -> bool:
     meta-commands), so a packager's backport counts too. Cached per binary."""
     try:
         real = Path(tools.psql).resolve(strict=True)
-        return _knows_restrict(str(real), real.stat().st_mtime_ns)
+        return _knows_restrict(str(real), stamp_of(str(real)))
     except (OSError, ToolNotFoundError):
         return False
 
