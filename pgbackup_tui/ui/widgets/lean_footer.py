@@ -1,6 +1,13 @@
-"""The app's Footer, without the leak of Textual issue #6666 (open; Textual 8.2.8 has it).
+"""The app's Footer: rebuilt only when the keys it shows change, without the leak of Textual issue
+#6666 (open; Textual 8.2.8 has it).
 
-Footer builds its keys again each time the bindings change (a row highlighted, a job finished).
+Footer builds its keys again each time the screen's bindings are updated (a row highlighted, a job
+selected or finished, the focus moving), whether or not any key it shows changed. A rebuild
+removes and mounts every key: a full relayout of the screen (measured: most of the 29 relayouts
+of 3 short dumps in scripts/bench_tui.py --profile). Here the keys shown (key, label, action,
+enabled, tooltip) are compared with the ones on screen first, and the footer is left as it is
+when they are the same.
+
 Each FooterKey it makes watches the footer's `compact` (data_bind), and that watcher entry, which
 holds the key, stays on the footer until `compact` changes, which it never does here: measured,
 81 FooterKeys were kept per finished dump of the benchmark (scripts/bench_tui.py), each with its
@@ -11,15 +18,36 @@ value changes.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from textual.widgets import Footer
 
 
 class LeanFooter(Footer):
-    """A Footer that lets go of the keys it replaced."""
+    """A Footer rebuilt only when its keys change, that lets go of the keys it replaced."""
+
+    rebuilds = 0  # how many times its keys were built again (each one a relayout of the screen)
+    _shown: Hashable = None  # what the keys on screen were built from
 
     async def recompose(self) -> None:
+        shown = self.keys_to_show()
+        if shown == self._shown and self.children:
+            return  # the same keys: nothing to rebuild
+        self._shown = shown
+        self.rebuilds += 1
         await super().recompose()
         drop_closed_watchers(self)
+
+    def keys_to_show(self) -> Hashable:
+        """What Footer.compose builds its keys from (its order too), as a value to compare."""
+        if not self._bindings_ready:
+            return None
+        palette = self.app.COMMAND_PALETTE_BINDING
+        keys = tuple(
+            (key, binding.key_display, binding.description, binding.action, binding.group, enabled, tooltip)
+            for key, (_node, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or key == palette)
+        return keys, self.compact, self.show_command_palette
 
 
 def drop_closed_watchers(node: object) -> int:
