@@ -33,6 +33,7 @@ from ...core.jobs import JobFinished as JobFinishedEvent
 from ...core.progress import ProgressSnapshot
 from ..job_registry import JobRegistry
 from .job_log import LOG_LINES_KEPT, JobLog
+from .detail_line import update_in_place
 from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, progress_view, row_cells
@@ -311,10 +312,15 @@ class JobsPane(Widget):
             self._show_details(job)
 
     def _show(self, selector: str, text: str, *, layout: bool = True) -> None:
-        """Update a line of the details only when its text changed (layout=False: a fixed height)."""
+        """Update a line of the details only when its text changed, with a relayout only when its
+        height changes (layout=False: a fixed height)."""
         if self._texts.get(selector) != text:
             self._texts[selector] = text
-            self.query_one(selector, Static).update(text, layout=layout)
+            line = self.query_one(selector, Static)
+            if layout:
+                update_in_place(line, text)
+            else:
+                line.update(text, layout=False)
 
     def _show_details(self, job: JobView) -> None:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
@@ -324,7 +330,7 @@ class JobsPane(Widget):
         self._show("#job-title", title, layout=False)  # one line high, whatever it says
 
         bar = self.query_one("#job-progress", ProgressBar)
-        shown = job.state == JobState.RUNNING or job.state in FINISHED_OK
+        shown = not job.state.is_final or job.state in FINISHED_OK  # queued: at 0, no relayout as it starts
         if bar.display != shown:
             bar.display = shown
         percent = round(100 * (view.fraction or 0.0))  # whole percents: the label shows no more

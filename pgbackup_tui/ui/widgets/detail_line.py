@@ -1,0 +1,33 @@
+"""Update a Static's text with a relayout of the screen only when its height changes.
+
+Static.update(text) asks for a layout of the whole screen (Textual lays out a screen at once),
+which is what most of a short job's cost was made of (issue 15, point 3): the Jobs pane's detail
+lines change as a job starts, runs and ends, mostly within the height they have. Here the new
+text's height at the widget's width (what the layout would give it, max-height included) is
+compared with the height it has: the same, and only the line is repainted.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from textual.css.styles import RulesMap
+from textual.widgets import Static
+
+
+def update_in_place(line: Static, text: str) -> bool:
+    """Show `text` in `line`; whether that needed a relayout (its height changed, or it has none yet)."""
+    line.update(text, layout=False)
+    width, height = line.content_size
+    if not line.display or width <= 0:
+        line.refresh(layout=True)
+        return True
+    # As Widget.get_content_height asks it (the styles read like the RulesMap the signature names).
+    wanted = line.visual.get_height(cast("RulesMap", line.styles), width)
+    max_height = line.styles.max_height
+    if max_height is not None and max_height.is_cells:
+        wanted = min(wanted, int(max_height.value))
+    if wanted != height:
+        line.refresh(layout=True)
+        return True
+    return False
