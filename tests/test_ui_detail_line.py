@@ -10,7 +10,7 @@ from pgbackup_tui.ui.widgets.detail_line import update_in_place
 
 
 class LineApp(App[None]):
-    CSS = "#line { width: 20; height: auto; max-height: 2; }"
+    CSS = "#line { width: 20; height: auto; min-height: 1; max-height: 2; }"
 
     def compose(self) -> ComposeResult:
         yield Static("one line", id="line", markup=False)
@@ -27,6 +27,7 @@ async def test_a_relayout_only_when_the_height_changes_and_the_height_as_the_lay
             ("words that wrap onto a second line", True, 2),
             ("a\nb\nc\nd", False, 2),  # four lines, cut at max-height 2: still 2
             ("short again", True, 1),
+            ("", False, 1),  # empty: min-height 1
         ]
         for text, relayout, height in cases:
             assert update_in_place(line, text) is relayout, text

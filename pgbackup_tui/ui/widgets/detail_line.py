@@ -3,7 +3,7 @@
 Static.update(text) asks for a layout of the whole screen (Textual lays out a screen at once),
 which is what most of a short job's cost was made of (issue 15, point 3): the Jobs pane's detail
 lines change as a job starts, runs and ends, mostly within the height they have. Here the new
-text's height at the widget's width (what the layout would give it, max-height included) is
+text's height at the widget's width (what the layout would give it, min- and max-height included) is
 compared with the height it has: the same, and only the line is repainted.
 """
 
@@ -24,7 +24,9 @@ def update_in_place(line: Static, text: str) -> bool:
         return True
     # As Widget.get_content_height asks it (the styles read like the RulesMap the signature names).
     wanted = line.visual.get_height(cast("RulesMap", line.styles), width)
-    max_height = line.styles.max_height
+    min_height, max_height = line.styles.min_height, line.styles.max_height
+    if min_height is not None and min_height.is_cells:
+        wanted = max(wanted, int(min_height.value))
     if max_height is not None and max_height.is_cells:
         wanted = min(wanted, int(max_height.value))
     if wanted != height:

@@ -58,7 +58,7 @@ class JobsPane(Widget):
     JobsPane > #job-result.-succeeded { color: $success; }
     JobsPane > #job-result.-failed { color: $error; }
     JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial { color: $warning; }
-    JobsPane > #job-paths { height: auto; max-height: 4; color: $text-muted; }
+    JobsPane > #job-paths { height: auto; min-height: 1; max-height: 4; color: $text-muted; }
     JobsPane > #job-log { height: 1fr; min-height: 3; border-top: solid $primary-muted; }
     JobsPane > .jobs-pane--succeeded { color: $success; }
     JobsPane > .jobs-pane--failed { color: $error; }
@@ -307,7 +307,7 @@ class JobsPane(Widget):
             rows = [cells for key, cells in self._cells.items() if key in self.jobs]
             for index, column in measured:  # what the table makes of it: the widest cell, or the label
                 self._widths[column] = max([len(column), *(row[index].cell_len for row in rows)])
-            self.call_after_refresh(self._fit_target)
+            self._fit_target()  # in the same layout as the growth, not one more after it
         if job_id == self._selected_id:
             self._show_details(job)
 
