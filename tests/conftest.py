@@ -10,7 +10,10 @@ a fresh machine with Python and make only runs them too (18 and 17).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,12 @@ import pytest
 from pgbackup_tui.core.pgtools import installed_client_tools
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.server_binaries import installed_servers
+
+# The client tools' answers are cached per user (core/tool_cache.py): the tests keep theirs in a
+# folder of their own, removed at the end, rather than in the real ~/.cache of whoever runs them.
+_TEST_CACHE = tempfile.mkdtemp(prefix="pgbackup-tui-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _TEST_CACHE
+atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 SAMPLE_DB = "shop"
 SAMPLE_WIDE_ROWS = 20_000
