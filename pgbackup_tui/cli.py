@@ -7,6 +7,7 @@ ignored, 130 cancelled. Every expected error is one line on stderr; --debug adds
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -173,12 +174,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     code = _run(parser, args)
     if argv is None and args.command in PROMPT_EXIT_COMMANDS:
+        os._exit(_flushed(code))
+    return code
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout and stderr before os._exit, as the interpreter's teardown would: output that
+    cannot be written (a full disk under `> result.txt`) fails a command that had succeeded, with
+    a line on fd 2; a reader that went away (`| head`, EPIPE) does not."""
+    for stream in (sys.stdout, sys.stderr):
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:
-            pass  # the reader went away (`| head`) or its disk is full: nothing more to keep
-        os._exit(code)
+            stream.flush()
+        except BrokenPipeError:
+            continue
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.write(2, f"pgbackup-tui: could not write the command's output: {exc.strerror}\n".encode())
+            if code == EXIT_OK:
+                code = EXIT_FAILED
     return code
 
 

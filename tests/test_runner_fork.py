@@ -88,3 +88,18 @@ def test_the_end_of_a_runner_wakes_its_front_at_once():
     asyncio.run(sleep_until_exit(process, 20.0))
     assert time.monotonic() - started < 10.0  # woken by its end (a pidfd), not by the 20 s timeout
     assert process.wait(timeout=5) == 0
+
+
+def test_output_that_cannot_be_written_fails_the_command_despite_the_prompt_exit(sandbox, home, out_dir):
+    """A job command ends with os._exit: the interpreter's teardown, which would have failed on an
+    unwritable stdout (exit 120), does not run, so the command flushes and says it itself."""
+    out = out_dir / "shop.dump"
+    with open("/dev/full", "w") as full:  # every write: ENOSPC
+        done = subprocess.run([sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE,
+                               "--output", str(out), "--progress", "none"],
+                              stdout=full, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "No space left on device" in done.stderr  # one line naming it, whichever write met it first
+    assert out.is_file()  # the backup itself is whole: only its path line was lost
+    piped = subprocess.run(f"{sys.executable} -m pgbackup_tui jobs list | head -c0", shell=True, timeout=60)
+    assert piped.returncode == 0
