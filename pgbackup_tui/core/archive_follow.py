@@ -233,6 +233,8 @@ class CustomArchiveFollower:
                 tail = text[-_TAIL:] if len(text) >= _TAIL else (tail + text)[-_TAIL:]
         if not getattr(stream, "eof", True):
             raise FormatUnknown(f"a data block ends inside its compressed stream (at {reader.pos})")
+        if getattr(stream, "unused_data", b""):  # pg_dump writes one stream a block: bytes after it were not read
+            raise FormatUnknown(f"bytes after a data block's compressed stream (at {reader.pos})")
         return rows_before_end_marker(newlines, tail)
 
     def _hash_once_final(self, header: Header, end: int) -> None:
@@ -250,6 +252,8 @@ class CustomArchiveFollower:
                     handle.seek(0)
                     digest = hashlib.sha256()
                     while chunk := handle.read(READ_SIZE):
+                        if self._stop.is_set():  # a cancel: abandon() joins this thread on the job's loop
+                            raise _Stopped()
                         digest.update(chunk)
                     self.sha256 = (digest.hexdigest(), end)
                     return
