@@ -10,6 +10,7 @@ table of contents: pg_restore restores it without complaint, so only the checksu
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
 from pathlib import Path
@@ -127,3 +128,43 @@ def test_an_unchanged_archive_restores_with_the_check_beside(sandbox, home, sour
     assert "its sha256 matches the manifest's" in result.stderr
     assert sandbox.psql("SELECT count(*) FROM items", fresh_db_name).strip() == "5000"
     assert sandbox.psql("SELECT obj_description('items'::regclass)", fresh_db_name).strip() == COMMENT
+
+
+async def test_a_cancel_while_the_check_still_runs_after_pg_restore_drops_the_new_database_at_once(
+        sandbox, home, source_db, fresh_db_name, monkeypatch):
+    """pg_restore is done, the check is not (held back here): a cancel does not wait for it."""
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db)
+    assert dumped.returncode == 0, dumped.stderr
+    release = threading.Event()
+    real_compare = restore_archive.compare_checksums
+
+    def compare_when_released(archive: Path, expected: dict[str, str]) -> list[str]:
+        release.wait(60)
+        return real_compare(archive, expected)
+
+    monkeypatch.setattr(restore_archive, "compare_checksums", compare_when_released)
+    job = RestoreJob(RestorePlan(archive=Path(dumped.stdout.strip()), target=target_from_dsn(sandbox.dsn()),
+                                 dbname=fresh_db_name, create=True))
+    restored = threading.Event()
+    job.subscribe(lambda event: restored.set() if isinstance(event, LogLine) and event.text.startswith("$ ")
+                  and "--dbname=" in event.text else None)
+    before = databases(sandbox)
+    running = asyncio.ensure_future(job.run())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        seen_running = False
+        while not (seen_running and job._process is None):  # pg_restore started, and is over
+            assert loop.time() < deadline and not running.done(), "pg_restore never ran to its end"
+            seen_running = seen_running or (restored.is_set() and job._process is not None)
+            await asyncio.sleep(0.005)
+        cancelled_at = loop.time()
+        job.cancel()
+        await asyncio.wait([running], timeout=30)
+        took = loop.time() - cancelled_at
+    finally:
+        release.set()
+    result = await running
+    assert took < 5, f"the cancel waited {took:.1f} s for the check"
+    assert result.state == JobState.CANCELLED, result.message
+    assert databases(sandbox) == before  # the database it had filled is gone

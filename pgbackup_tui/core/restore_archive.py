@@ -36,6 +36,8 @@ from .server_text import archive_encoding, decode_listing
 from .timescale import extension_entry
 from .toc import Toc, parse_toc
 
+CANCEL_CHECK_S = 0.1  # how soon a cancel is seen while the sha256 check still runs
+
 
 class RestoreArchiveJob(Job):
     """What RestoreJob knows about its archive before it touches the target (see the module doc)."""
@@ -125,7 +127,9 @@ class RestoreArchiveJob(Job):
         future, self._checksums = self._checksums, None
         if future is None:
             return
-        await asyncio.wait([future])
+        while not future.done():  # a cancel goes on at once (to the cleanup that drops a new database)
+            await asyncio.wait([future], timeout=CANCEL_CHECK_S)
+            self.check_cancelled()
         self.check_cancelled()
         error = self._checksum_error(future)
         if error is not None:
