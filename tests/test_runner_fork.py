@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -103,3 +104,15 @@ def test_output_that_cannot_be_written_fails_the_command_despite_the_prompt_exit
     assert out.is_file()  # the backup itself is whole: only its path line was lost
     piped = subprocess.run(f"{sys.executable} -m pgbackup_tui jobs list | head -c0", shell=True, timeout=60)
     assert piped.returncode == 0
+
+
+def test_a_front_whose_children_are_reaped_for_it_still_sees_its_job_succeed(sandbox, home, out_dir):
+    """SIGCHLD ignored (inherited through exec, as some daemons start their children): the kernel
+    reaps the forked runner, and waitpid says ECHILD; the job's state is what counts."""
+    out = out_dir / "shop.dump"
+    done = subprocess.run([sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE,
+                           "--output", str(out), "--progress", "none"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out) and out.is_file()

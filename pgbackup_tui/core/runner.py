@@ -116,7 +116,11 @@ class ForkedRunner:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already (SIGCHLD ignored, inherited): gone, as Popen says
+                self.returncode = 0  # its outcome is in the job's state, which the fronts read
+                return self.returncode
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -293,6 +297,9 @@ def run(folder: Path, *, password: str | None, lock_fd: int | None) -> int:
     did not run (another runner has it, no spec, the state cannot be written)."""
     os.umask(0o077)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # its own session already; belt and braces
+    # A front started with SIGCHLD ignored (it survives exec and fork) would have the kernel reap
+    # pg_dump for us, and its exit status, which says whether the backup is whole, would be lost.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for sig in (signal.SIGINT, signal.SIGTERM):  # a cancel that comes while we start is kept
         signal.signal(sig, _remember_cancel)
     with job_store.runner_lock(folder, inherited_fd=lock_fd) as got_it:
