@@ -9,6 +9,7 @@ a dump held up mid-table does not count as done the bytes still held in the buff
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -26,8 +27,8 @@ from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.criteria import MAX_PERCENT_OFF
 from pgbackup_tui.core.progress.estimator import ProgressEstimator
 from pgbackup_tui.core.progress.items import WorkItem, wire_bytes
-from pgbackup_tui.core.progress.link import ReceivedCounter
-from pgbackup_tui.core.progress.tracker import ProgressTracker, ServerProbe
+from pgbackup_tui.core.progress.link import LINK_PROBE_BYTES, ReceivedCounter
+from pgbackup_tui.core.progress.tracker import ProbeUnavailable, ProgressTracker, ServerProbe
 from pgbackup_tui.core.restore import RestoreJob
 from throttle_proxy import ThrottleProxy
 
@@ -77,25 +78,65 @@ def test_the_proxy_passes_its_rate_and_refuses_past_its_bound():
             sock.close()
 
 
-def test_the_link_is_timed_each_way_on_the_monitors_own_connection_and_not_over_a_unix_socket(sandbox):
-    local = ServerProbe(target_from_dsn(sandbox.dsn()), "postgres", "job", link_upload=True)
+def test_the_link_is_timed_by_a_download_on_the_monitors_own_connection_and_not_over_a_unix_socket(sandbox):
+    local = ServerProbe(target_from_dsn(sandbox.dsn()), "postgres", "job", time_link=True)
     local.poll()
-    assert local.link_upload is None and local.link_bps is None
+    assert not local.timing_link and local.link_bps is None
     local.close()
-    for upload in (True, False):
-        with ThrottleProxy(sandbox.port, 4e6, lifetime_s=60) as proxy:
-            probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=upload)
-            assert probe.poll() == [] and probe.poll() == []
-            probe.close()
-            rate = probe.link_bps
-            assert rate is not None and 3e6 < rate < 5.5e6, f"{rate} B/s through a 4 MB/s link"
-            # The server is not asked for one more connection than the polls need (max_connections).
-            assert len(proxy.connections) == 1
+    with ThrottleProxy(sandbox.port, 4e6, lifetime_s=60) as proxy:
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", time_link=True)
+        assert probe.poll() == [] and probe.poll() == []
+        probe.close()
+        rate = probe.link_bps
+        assert rate is not None and 3e6 < rate < 5.5e6, f"{rate} B/s through a 4 MB/s link"
+        # The server is not asked for one more connection than the polls need (max_connections).
+        assert len(proxy.connections) == 1
+        # Nothing big is sent up: a megabyte-long parameter is what a logging server writes to its log.
+        assert proxy.connections[0].bytes_up < 64_000, proxy.connections[0].bytes_up
+        assert proxy.connections[0].bytes_down > 2 * LINK_PROBE_BYTES
+
+
+def test_a_probe_longer_than_the_polls_timeout_is_not_cancelled(sandbox):
+    # 1 MiB at 0.25 MB/s takes 4 s, twice the polls' statement_timeout: the probe has its own. (On
+    # loopback the kernel's buffers take the megabyte at once, so the server's statement may end
+    # before 2 s even under the polls' timeout; on a real link it would not.)
+    log_size = sandbox.log_file.stat().st_size
+    with ThrottleProxy(sandbox.port, 0.25e6, lifetime_s=60) as proxy:
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", time_link=True)
+        assert probe.poll() == []
+        probe.close()
+        assert len(proxy.connections) == 1, "the probe failed and the monitor connected again"
+    assert probe.link_bps is not None and 0.2e6 < probe.link_bps < 0.3e6, probe.link_bps
+    with open(sandbox.log_file, "rb") as log:
+        log.seek(log_size)
+        assert b"canceling statement" not in log.read()
+
+
+def test_a_monitor_closed_during_its_probe_closes_its_connection_when_the_probe_returns(sandbox):
+    with ThrottleProxy(sandbox.port, 0.3e6, lifetime_s=60) as proxy:
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", time_link=True)
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(probe.poll)
+            time.sleep(0.5)
+            started = time.monotonic()
+            probe.close()  # what stop() does once it gives up waiting: it must not block on the probe
+            assert time.monotonic() - started < 0.5
+            with contextlib.suppress(ProbeUnavailable):
+                running.result(timeout=30)
+        for _ in range(20):  # the backend exits as its client closes: give it a moment
+            left = sandbox.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'job/monitor'").strip()
+            if left == "0":
+                break
+            time.sleep(0.1)
+        assert left == "0", "the monitor's connection outlived close()"
+        with pytest.raises(ProbeUnavailable):
+            probe.poll()
+        assert len(proxy.connections) == 1, "a poll after close() connected again"
 
 
 def test_the_monitor_moves_to_the_database_it_watches_with_one_connection(sandbox, empty_db):
     # A restore's link is timed before its target exists, from the database --create starts from.
-    probe = ServerProbe(target_from_dsn(sandbox.dsn()), "postgres", "job", link_upload=True)
+    probe = ServerProbe(target_from_dsn(sandbox.dsn()), "postgres", "job", time_link=True)
     probe.poll()
     probe.watch(empty_db, indexes=True)
     probe.poll()
@@ -111,7 +152,7 @@ def test_the_monitor_moves_to_the_database_it_watches_with_one_connection(sandbo
 
 def test_a_slow_link_is_timed_in_one_pass(sandbox):
     with ThrottleProxy(sandbox.port, 0.3e6, lifetime_s=60) as proxy:
-        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=False)
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", time_link=True)
         started = time.monotonic()
         assert probe.poll() == []
         took = time.monotonic() - started
@@ -120,11 +161,12 @@ def test_a_slow_link_is_timed_in_one_pass(sandbox):
     assert took < 5.5, f"the probe took {took:.1f} s (1 MiB at 0.3 MB/s: 3.5 s; twice: 7 s)"
 
 
-def test_a_probe_that_fails_leaves_the_priors_and_the_polls(sandbox):
-    # The monitor's backend is ended while it receives the link's probe: no rate, and the polls go
-    # on, on a new connection (never two at once).
+def test_a_monitor_whose_backend_ends_as_it_times_the_link_polls_on(sandbox):
+    # The monitor's backend is ended while its probe passes the link (the server has sent the
+    # megabyte into the link's buffers by then): the polls go on, on a new connection (never two
+    # at once), and a rate, if one was timed, is that of the megabyte that did arrive.
     with ThrottleProxy(sandbox.port, 0.2e6, lifetime_s=60) as proxy:
-        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", link_upload=True)
+        probe = ServerProbe(through(proxy, sandbox), "postgres", "job", time_link=True)
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(probe.poll)
             time.sleep(0.5)
@@ -132,7 +174,8 @@ def test_a_probe_that_fails_leaves_the_priors_and_the_polls(sandbox):
                                  "WHERE application_name = 'job/monitor'").strip()
             assert first.result(timeout=30) == []
         assert ended == "1"
-        assert probe.link_bps is None and probe.poll() == []
+        assert probe.link_bps is None or 0.15e6 < probe.link_bps < 0.25e6, probe.link_bps
+        assert probe.poll() == []
         probe.close()
         assert len(proxy.connections) == 2
 
@@ -214,6 +257,15 @@ async def test_a_dump_and_a_restore_of_the_sample_through_a_slow_link(sandbox, h
         restore_snapshots = recorded(restore)
         restored = await restore.run()
         assert restored.state == JobState.SUCCEEDED, restored.message
+        # A dry run (the TUI's previews) moves no data: it does not time the link.
+        before = len(proxy.connections)
+        preview = RestoreJob(RestorePlan(archive=dumped.output_path, target=target, dbname=fresh_db_name,
+                                         clean=True, dry_run=True))
+        previewed = await preview.run()
+        assert previewed.state == JobState.SUCCEEDED, previewed.message
+        assert before < len(proxy.connections), "the dry run did not go through the link: it tests nothing"
+        assert all(c.bytes_down < LINK_PROBE_BYTES for c in proxy.connections[before:])
+        assert preview.progress_tracker is None or preview.progress_tracker.probe is None
     assert dumped.duration_s > 1.5, "the link did not slow the dump: the test measures nothing"
     assert_kept_its_promises(dump_snapshots, dumped.duration_s)
     assert_kept_its_promises(restore_snapshots, restored.duration_s)

@@ -10,9 +10,11 @@
    - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
      the reference machine's, about 4 ms;
    - over TCP, the link (link.link_rate), on the progress monitor's own connection as it opens (no
-     other is opened): 1 MiB sent to the server (a restore) or fetched from it (a dump) twice, the
-     second time timed; the bar stands still until then. A data item then costs at least its wire
-     bytes at that rate. Over a Unix socket the server is this machine: no link to time.
+     other is opened), before the polls' statement_timeout: 1 MiB fetched from the server twice, the
+     second time timed; the bar stands still until then. Restores too: the link is taken as
+     symmetric (a megabyte sent up would be a bind parameter a logging server writes to its log).
+     A data item then costs at least its wire bytes at that rate. Over a Unix socket the server is
+     this machine: no link to time; a dry run moves no data: none timed.
 
 3. What is observed while it runs (tracker.py ticks every 0.25 s: at least 2 updates a second).
    pg_dump's and pg_restore's --verbose lines say which item starts and ends; one poll of the

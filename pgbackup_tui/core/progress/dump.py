@@ -34,7 +34,8 @@ from .inventory import expected_rows as expected_rows, take_inventory as take_in
 from .items import COPY_BPS, COPY_FRAMING_PER_ROW, STATEMENT_S, TAIL_FRACTION, ItemInfo, WorkItem, wire_bytes
 from .link import ReceivedCounter
 from .speed import machine_pace
-from .tracker import BackendProgress, ProgressTracker, open_positions, output_size
+from .files import open_positions, output_size
+from .tracker import BackendProgress, ProgressTracker
 
 # Prior costs on the reference machine (PostgreSQL 15, a 2-core VM: scripts/bench_progress.py),
 # scaled by this machine's pace (speed.machine_pace), then replaced by the job's own as it goes.
@@ -132,7 +133,7 @@ class DumpProgress(ProgressTracker):
                                       estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1,
                                       machine=machine_pace())
         super().__init__(job, estimator)
-        self.measure_link(plan.target, plan.dbname, upload=False)
+        self.measure_link(plan.target, plan.dbname)
         self.output = output
         self.run_format = run_format
         self._archive_files: list[tuple[Path, int]] | None = None  # the new archive's files, once written

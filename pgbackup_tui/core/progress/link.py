@@ -143,23 +143,23 @@ class ReceivedCounter:
         return total - self._base
 
 
-def link_rate(conn: psycopg.Connection, *, upload: bool) -> float | None:
-    """Bytes a second the link to the server passes one way, timed on `conn` (the progress monitor's
-    own connection: no other is opened). LINK_PROBE_BYTES sent as a parameter (`upload`) or fetched
-    as a value, twice, the second time timed: the first takes what a link passes in a burst (a
-    quarter MiB was not enough: 20 MB/s timed as 60) and what TCP's slow start holds back -- unless
-    it took more than a second: a slow link, whose rate it tells well enough (a short probe).
+def link_rate(conn: psycopg.Connection) -> float | None:
+    """Bytes a second the link to the server passes, timed on `conn` (the progress monitor's own
+    connection: no other is opened) by fetching LINK_PROBE_BYTES as a value, twice, the second time
+    timed: the first takes what a link passes in a burst (a quarter MiB was not enough: 20 MB/s timed
+    as 60) and what TCP's slow start holds back -- unless it took more than a second: a slow link,
+    whose rate it tells well enough (a short probe). Only downloads are timed, for restores too: the
+    link is assumed symmetric, because an upload probe is a megabyte-long bind parameter that a server
+    with log_statement, log_min_duration_statement or pgaudit writes into its log.
     A round trip is in the time: on a link with a long one, a lower rate than the bytes alone would
     show, a prior the data's own pace soon replaces. None over a Unix socket (the server is on this
-    machine). Raises psycopg.Error (the connection broke)."""
+    machine). Raises psycopg.Error (the connection broke, or the caller's statement_timeout ran out)."""
     if not conn.info.host or conn.info.host.startswith("/"):
         return None
-    params: tuple[object, ...] = ("x" * LINK_PROBE_BYTES,) if upload else (LINK_PROBE_BYTES,)
-    query = "SELECT octet_length(%s::text)" if upload else "SELECT repeat('x', %s)"
     took = 0.0
     for _ in range(2):
         started = time.perf_counter()
-        conn.execute(query, params).fetchone()
+        conn.execute("SELECT repeat('x', %s)", (LINK_PROBE_BYTES,)).fetchone()
         took = max(time.perf_counter() - started, 1e-6)
         if took > 1.0:
             break

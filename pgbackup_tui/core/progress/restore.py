@@ -21,7 +21,8 @@ from ..plans import RestorePlan
 from .dump import OUTPUT_PER_HEAP
 from .estimator import ProgressEstimator
 from .items import WorkItem
-from .tracker import BackendProgress, ProgressTracker, open_positions
+from .files import open_positions
+from .tracker import BackendProgress, ProgressTracker
 from .restore_plan import data_files, entry_matches, restore_work_items
 from .speed import machine_pace
 from ..toc import KNOWN_DESCS, Toc
@@ -62,8 +63,10 @@ class RestoreProgress(ProgressTracker):
                                       jobs=plan.jobs or 1, machine=machine_pace())
         super().__init__(job, estimator)
         # The target may not exist yet: the link is timed from the database a restore --create starts from.
+        # A dry run (the TUI's previews too) moves no data: it does not time the link.
         default = plan.target.default_dbname
-        self.measure_link(plan.target, default if default != plan.dbname else "postgres", upload=True)
+        if not plan.dry_run:
+            self.measure_link(plan.target, default if default != plan.dbname else "postgres")
         self._cursor = 0
         self._serial_start_pos: dict[str, int] = {}
 

@@ -8,9 +8,9 @@ worker thread (asyncio.to_thread); one poll is one round trip of a prepared stat
 ProgressTracker is the runtime around a ProgressEstimator: every TICK_S it starts a poll, applies
 what the last poll saw, reads the child's files (/proc/<pid>/fdinfo read positions, output size),
 and emits ProgressUpdated(job_id, snapshot) -- so at most and at least about 4 updates a second.
-The first poll, over TCP, times the link on the same connection (link.link_rate: 1 MiB sent or
-fetched twice, 0.4 s at 5 MB/s): the data's prior pace. The monitor opens one connection, no more:
-a server near max_connections must not refuse one of the job's own for it.
+The first poll, over TCP, times the link on the same connection (link.link_rate: 1 MiB fetched
+twice, 0.4 s at 5 MB/s; never for a dry run): the data's prior pace. The monitor opens one
+connection, no more: a server near max_connections must not refuse one of the job's own for it.
 Nothing here may fail the job: a server that is too old, a role that may not read the view, or
 any error in a poll switches to the fallback estimate (logged once); an error in the tracker
 itself is logged once and the job goes on without progress.
@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from collections.abc import Callable
 
 import psycopg
@@ -37,6 +36,8 @@ from .link import link_rate
 
 MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
+# 1 MiB in 15 s: links down to 70 KB/s are timed (a probe slower than 1 s is not repeated).
+LINK_PROBE_TIMEOUT = "15s"
 # Shares of a btree build's time by phase (index_fraction; PostgreSQL 15, 5M-row bigint and timestamptz
 # btrees polled every 20 ms): scanning the table 35-45 % (more on a table just loaded, whose first scan
 # sets every row's hint bits), sorting about 15 %, loading the tree the rest but the last 5 %, the commit.
@@ -128,20 +129,28 @@ class ProbeUnavailable(Exception):
 
 
 class ServerProbe:
-    """Polls the progress views for the backends whose application_name is `watched_app`."""
+    """Polls the progress views for the backends whose application_name is `watched_app`.
+
+    poll() runs in a worker thread, close() on the event loop's: the lock keeps them apart. A
+    connection is never closed under a running query; close() during a poll (stop() gave up
+    waiting for it) leaves it to that poll, which closes it as it returns, and one opened after
+    close() is closed at once."""
 
     def __init__(self, target: Target, dbname: str, watched_app: str, *, indexes: bool = False,
-                 link_upload: bool | None = None) -> None:
-        """`link_upload`: time the link (link_rate) that way on the connection as it opens (None: do not)."""
+                 time_link: bool = False) -> None:
+        """`time_link`: time the link (link_rate) on the connection as it opens."""
         self.target = target
         self.watched_app = watched_app
         self.watch(dbname, indexes=indexes)
         self.cpu_s = 0.0  # CPU time of the polling threads (client side), for the benchmark
         self.polls = 0
-        self.link_upload = link_upload
+        self.timing_link = time_link  # until the first connection has timed it (or failed to)
         self.link_bps: float | None = None  # the link's rate, once timed
         self._conn: psycopg.Connection | None = None
         self._conn_db = dbname
+        self._lock = threading.Lock()
+        self._busy = False  # a poll runs (in its thread)
+        self._closed = False  # close() was called: no connection any more
 
     def watch(self, dbname: str, *, indexes: bool) -> None:
         """Poll from `dbname` (the tables' names resolve there; the views themselves show every
@@ -152,86 +161,80 @@ class ServerProbe:
     def poll(self) -> list[BackendProgress]:
         """One reading; raises ProbeUnavailable when the views cannot be read (any more)."""
         started = time.thread_time()
+        with self._lock:
+            if self._closed:
+                raise ProbeUnavailable("the monitor was closed")
+            self._busy = True
         try:
             if self._conn is not None and self._conn_db != self.dbname:
-                self.close()  # one connection at a time
+                self._drop()  # one connection at a time
             if self._conn is None:
                 self._conn_db = self.dbname
-                self._conn = self._open()
+                self._open()
+            assert self._conn is not None
             rows = self._conn.execute(self.query, {"app": self.watched_app}, prepare=True).fetchall()
             self.polls += 1
             return [BackendProgress(*row) for row in rows]
         except psycopg.Error as exc:
-            self.close()
+            self._drop()
             lines = str(exc).strip().splitlines()
             raise ProbeUnavailable(lines[0] if lines else type(exc).__name__) from None
         finally:
+            self._poll_over()
             self.cpu_s += time.thread_time() - started
 
-    def _open(self) -> psycopg.Connection:
+    def _poll_over(self) -> None:
+        with self._lock:
+            self._busy = False
+            if self._closed:  # close() came while this poll ran: it left the connection to us
+                self._drop()
+
+    def _open(self) -> None:
+        """Connect to self.dbname as self._conn (set before anything else runs on it, so that
+        close() finds it), timing the link first if it is still to be timed."""
         try:
             conn = connect(self.target, self.dbname, application_name=self.watched_app + "/monitor")
         except Exception as exc:  # ConnectError and friends: progress must not fail the job
             raise ProbeUnavailable(str(exc)) from None
+        with self._lock:
+            self._conn = conn
+            if self._closed:  # stop() came while it connected
+                self._drop()
+                raise ProbeUnavailable("the monitor was closed")
         version = conn.info.server_version
         if version < MIN_SERVER_VERSION:
-            conn.close()
+            self._drop()
             raise ProbeUnavailable(f"PostgreSQL {version // 10000} has no pg_stat_progress_copy (14 and later do)")
-        conn.execute(f"SET statement_timeout = '{POLL_STATEMENT_TIMEOUT}'")
-        if self.link_upload is not None:
+        if self.timing_link:
+            # Before the poll's timeout, under one sized for the probe: 1 MiB over a link slower
+            # than 0.5 MiB/s takes over the poll's 2 s, and a cancelled probe is an ERROR in the
+            # server's log and no rate.
             try:
-                self.link_bps = link_rate(conn, upload=self.link_upload)
-            except psycopg.Error:  # the priors stay; the connection may be gone: once more, untimed
-                self.link_upload = None
-                conn.close()
-                return self._open()
+                conn.execute(f"SET statement_timeout = '{LINK_PROBE_TIMEOUT}'")
+                self.link_bps = link_rate(conn)
+                conn.execute(f"SET statement_timeout = '{POLL_STATEMENT_TIMEOUT}'")
+            except psycopg.Error:  # the priors stay (unless it was timed); the connection may be gone: once more
+                self.timing_link = False
+                self._drop()
+                self._open()
             finally:
-                self.link_upload = None
-        return conn
+                self.timing_link = False
+            return
+        conn.execute(f"SET statement_timeout = '{POLL_STATEMENT_TIMEOUT}'")
+
+    def _drop(self) -> None:
+        """Close the connection (by the thread that uses it, or when no poll runs)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
-
-
-# -- the child's files ------------------------------------------------------------------------
-def open_positions(pid: int, under: Path) -> dict[Path, int]:
-    """Read offsets of the files `pid` has open at or under `under` (an archive or its folder)."""
-    found: dict[Path, int] = {}
-    fd_dir = Path(f"/proc/{pid}/fd")
-    try:
-        fds = os.listdir(fd_dir)
-    except OSError:
-        return found
-    prefix = str(under)
-    for fd in fds:
-        try:
-            target = os.readlink(fd_dir / fd)
-        except OSError:
-            continue
-        if target != prefix and not target.startswith(prefix + "/"):
-            continue
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as info:
-                for line in info:
-                    if line.startswith("pos:"):
-                        found[Path(target)] = int(line.split()[1])
-                        break
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def output_size(path: Path) -> int:
-    """Bytes written so far to a file, or to the files of a directory archive."""
-    try:
-        if path.is_dir():
-            return sum(entry.stat().st_size for entry in os.scandir(path) if entry.is_file())
-        return path.stat().st_size
-    except OSError:
-        return 0
+        """No more polls: close the connection now, or, while a poll runs, as that poll returns."""
+        with self._lock:
+            self._closed = True
+            if not self._busy:
+                self._drop()
 
 
 # -- the runtime --------------------------------------------------------------------------------
@@ -273,12 +276,12 @@ class ProgressTracker:
         else:
             self.probe.watch(dbname, indexes=indexes)
 
-    def measure_link(self, target: Target, dbname: str, *, upload: bool) -> None:
+    def measure_link(self, target: Target, dbname: str) -> None:
         """As the ticks start, time the link to the server (link_rate: the data's prior over TCP) on
         the monitor's connection, opened to `dbname` (a restore's target may not exist yet: the job's
         watch_server moves it there). The bar stands still until it is timed."""
         if self.probe is None:
-            self.probe = ServerProbe(target, dbname, self.job.application_name, link_upload=upload)
+            self.probe = ServerProbe(target, dbname, self.job.application_name, time_link=True)
 
     async def stop(self) -> None:
         """Stop ticking and close the monitor connection (the job is over)."""
@@ -363,7 +366,7 @@ class ProgressTracker:
             self.estimator.wait(waits[0] if waits else None, now)
             self.observe_server([row for row in rows if row.kind != "wait"], now)
         self.observe_local(now)
-        timing = self.probe is not None and self.probe.link_upload is not None and not self.probe_failed
+        timing = self.probe is not None and self.probe.timing_link and not self.probe_failed
         if timing != self.estimator.timing_link:
             self.estimator.link_pending(timing)
         self._emit(self.estimator.snapshot(now))
