@@ -8,7 +8,6 @@ lists them from the catalog as a user would see them.
 
 from __future__ import annotations
 
-import asyncio
 
 from textual.widgets import DataTable, Input, SelectionList
 
@@ -32,7 +31,7 @@ from pgbackup_tui.ui.screens.server_pick import ServerPick
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
-from uiutil import move_to, open_line, settle, socket_profile, write_config
+from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
 SIZE = (80, 24)
 CUSTOMERS = '"Sales & Ops".customers'
@@ -47,14 +46,6 @@ async def dump_shop(sandbox, **options):
     result = await DumpJob(DumpPlan(target=target, dbname="shop", **options)).run()
     assert result.state == JobState.SUCCEEDED, result.message
     return result.output_path
-
-
-async def wait_until(condition, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def open_backups_of(pilot, app: PgBackupApp, database: str | None = "shop") -> BackupsPane:

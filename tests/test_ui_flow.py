@@ -9,7 +9,6 @@ lock_timeout = 0 for itself.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from pgbackup_tui.ui.screens.server_form import ServerForm
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
-from uiutil import move_to, open_line, settle, socket_profile, write_config
+from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
 SIZE = (120, 40)
 
@@ -44,14 +43,6 @@ def table_locked(sandbox, table: str, monkeypatch):
         conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         yield
         conn.rollback()
-
-
-async def wait_until(condition, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def start_whole_database_dump(pilot, app: PgBackupApp) -> None:

@@ -19,7 +19,7 @@ from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.lean_footer import LeanFooter
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
-from uiutil import move_to, open_line, settle, socket_profile, write_config
+from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
 SIZE = (120, 40)
 
@@ -32,14 +32,6 @@ class CountingApp(PgBackupApp):
 
     def on_backups_listed(self, message: BackupsListed) -> None:  # PgBackupApp's handler runs too
         self.listings += 1
-
-
-async def wait_until(condition, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_dump_ends_with_one_footer_rebuild_and_the_hidden_backups_tab_lists_it_when_shown(

@@ -28,7 +28,7 @@ from pgbackup_tui.ui.screens.quit_confirm import QuitScreen
 from pgbackup_tui.ui.store_scan import SCAN_INTERVAL_S
 from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 
-from uiutil import settle, socket_profile, write_config
+from uiutil import settle, socket_profile, wait_until, write_config
 
 SIZE = (120, 40)
 
@@ -60,14 +60,6 @@ def locked(sandbox, dbname: str, table: str, monkeypatch):
         conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         yield conn
         conn.rollback()
-
-
-async def wait_until(condition, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def state_cells(app: PgBackupApp) -> dict[str, str]:

@@ -6,7 +6,6 @@ and a server added in the tree keeps the schedules the tab wrote."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,19 +21,11 @@ from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
 from pgbackup_tui.ui.widgets.schedules_pane import SchedulesPane
 from test_schedules import _crontab, cron_user  # noqa: F401 - cron_user is a fixture
-from uiutil import socket_profile
+from uiutil import socket_profile, wait_until
 
 SIZE = (80, 24)
 FIXED_NOW = datetime(2026, 3, 28, 22, 15, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
-
-
-async def wait_until(condition, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def _last_run(home: Path, name: str, status: str, finished: str) -> None:

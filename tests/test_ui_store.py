@@ -25,7 +25,7 @@ from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.store_scan import MAX_SHOWN, SCAN_INTERVAL_S
 
 from cliutil import run_cli
-from uiutil import socket_profile, write_config
+from uiutil import socket_profile, wait_until, write_config
 
 SIZE = (120, 40)
 
@@ -38,14 +38,6 @@ def table_lock(sandbox, table: str, monkeypatch) -> Iterator[psycopg.Connection]
         conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         yield conn
         conn.rollback()
-
-
-async def wait_until(condition, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def text_of(app: PgBackupApp, selector: str) -> str:

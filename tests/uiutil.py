@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from textual.pilot import Pilot
@@ -24,6 +25,15 @@ def write_config(*profiles: ServerProfile) -> None:
 def node_text(tree: ServerTree, node: TreeNode) -> str:
     """The node's line as the user reads it (check mark, name, sizes, errors)."""
     return tree.describe(node.data).plain
+
+
+async def wait_until(condition: Callable[[], object], timeout: float = 60.0) -> None:
+    """Let the app's event loop run until `condition()` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
 
 
 async def settle(pilot: Pilot) -> None:
