@@ -1,7 +1,7 @@
 """What the client programs told us, kept per machine so a job need not ask them again.
 
 Every job used to run `pg_dump --version` in each installation it considers, and a compression
-probe: a few short processes (~0.07 s) out of a job's fixed cost. Their answers only change when
+probe: a few short processes (24 ms measured here) out of a job's fixed cost. Their answers only change when
 the binary does, so they are kept in tool-probes.json in the user's cache dir (file 0600, folder
 0700), each under the binary's real path together with its size, mtime_ns and inode: an upgraded
 or replaced binary no longer matches and is asked again. A changed PATH or bin dir just looks up
