@@ -276,7 +276,9 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=10_000, help="tables of the big schema (selection, TUI)")
     parser.add_argument("--dumps", type=int, default=5, help="dumps the TUI runs (CPU, memory)")
     parser.add_argument("--backups", type=int, default=5_000, help="backups the TUI lists")
-    parser.add_argument("--bin-dir", type=Path, help="the server's bin dir for every sandbox (default: the sandbox's)")
+    # Resolved here: the sandbox runs the tools from another working directory.
+    parser.add_argument("--bin-dir", type=lambda text: Path(text).resolve(),
+                        help="the server's bin dir for every sandbox (default: the sandbox's)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated: {', '.join(PARTS)}")
     parser.add_argument("--log", type=Path, help="keep every benchmark's whole output here")
     args = parser.parse_args()
