@@ -24,11 +24,13 @@ from pgbackup_tui.core.progress.criteria import judge
 from pgbackup_tui.core.progress.dump import DumpInventory, TableSize, dump_work_items
 from pgbackup_tui.core.progress.estimator import ProgressEstimator
 from pgbackup_tui.core.progress.items import WorkItem, wire_bytes
-from pgbackup_tui.core.progress.restore_plan import RESTORE_HEAP_BPS, VERIFY_BPS, post_data_cost
+from pgbackup_tui.core.progress.priors import RESTORE_HEAP_BPS, VERIFY_BPS
+from pgbackup_tui.core.progress.restore_plan import post_data_cost
 from pgbackup_tui.core.progress.snapshot import ProgressSnapshot
 from pgbackup_tui.core.identifiers import QualifiedName
 
 TICK = 0.25
+HASH_BPS = 500e6  # the sha256 rate the planners are given (the jobs time it as they start)
 BIG = 700 << 20
 SMALLS = [int(1.5e6 * (0.3 + 1.4 * ((i * 37) % 100) / 100)) for i in range(200)]
 
@@ -39,7 +41,7 @@ def dump_items(jobs: int = 1) -> list[WorkItem]:
                for i, size in enumerate(SMALLS)]
     plan = DumpPlan(target=target_from_dsn("host=127.0.0.1 dbname=bench"), dbname="bench", jobs=jobs,
                     format="directory" if jobs > 1 else "custom")
-    return dump_work_items(DumpInventory(tuple(tables), relations=600), plan, plan.format)
+    return dump_work_items(DumpInventory(tuple(tables), relations=600), plan, plan.format, hash_bps=HASH_BPS)
 
 
 def restore_items() -> list[WorkItem]:
@@ -165,3 +167,25 @@ def test_parallel_jobs_are_honest_on_a_machine_k_times_the_priors(k, errors):
     for items in (dump_items(jobs=2), restore_items()):
         verdict = judge(*simulate(items, k, jobs=2, errors=errors))
         assert verdict.honest, verdict
+
+
+def test_an_index_builds_fraction_follows_the_scan_share_it_is_given() -> None:
+    """Blocks while it scans, tuples while it loads (the sort in between moves nothing), as shares of
+    the build's time; the share the scan takes is the job's own once a long enough build showed it."""
+    from pgbackup_tui.core.progress.items import TAIL_FRACTION
+    from pgbackup_tui.core.progress.restore import SHARE_EVIDENCE_S, scan_share_shown
+    from pgbackup_tui.core.progress.tracker import BackendProgress
+
+    def row(phase: str, blocks: tuple[int, int] = (0, 0), tuples: tuple[int, int] = (0, 0)) -> BackendProgress:
+        return BackendProgress("index", 1, 1, "public", "t", phase, *blocks, *tuples)
+
+    assert row("building index: scanning table", blocks=(50, 100)).index_fraction(0.6) == pytest.approx(0.3)
+    assert row("building index: sorting live tuples").index_fraction(0.6) == pytest.approx(0.6)
+    loading = row("building index: loading tuples in tree", tuples=(50, 100))
+    assert loading.index_fraction(0.6) == pytest.approx(0.6 + (TAIL_FRACTION - 0.6) / 2)
+    assert row("initializing").index_fraction(0.6) is None and row("initializing").scanning
+    assert not loading.scanning
+    long = SHARE_EVIDENCE_S * 2
+    assert scan_share_shown(10.0, 10.0 + 0.7 * long, 10.0 + long) == pytest.approx(0.7)
+    assert scan_share_shown(10.0, 10.0 + long, 10.0 + long) == 0.8  # never all of it
+    assert scan_share_shown(10.0, 10.1, 10.0 + SHARE_EVIDENCE_S / 2) is None  # too short to tell

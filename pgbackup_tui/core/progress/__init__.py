@@ -1,14 +1,16 @@
 """Progress of a job: how the percentage and the ETA are made, in one page.
 
 1. The work, before anything runs: work items in phases (preparing, schema, data, indexes,
-   finishing), each with a prior cost in seconds on the reference machine, from sizes and a few
-   rates (dump.py from the tables' sizes and expected rows, restore_plan.py from the archive's TOC
-   and our manifest): a statement's round trip, and bytes at a rate for what moves bytes. A data
-   item also knows its bytes on the wire (items.wire_bytes: the rows less their on-disk headers).
+   finishing), each with a prior cost in seconds on the reference machine, from sizes and the
+   rates of priors.py -- the only numbers measured on one machine, in one table (dump.py from the
+   tables' sizes and expected rows, restore_plan.py from the archive's TOC and our manifest): a
+   statement's round trip, and bytes at a rate for what moves bytes. A data item also knows its
+   bytes on the wire (items.wire_bytes: the rows less their on-disk headers).
 
-2. Two things measured as the job starts, instead of trusting the reference machine:
+2. What is measured as the job starts, instead of trusting the reference machine:
    - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
-     the reference machine's, about 4 ms;
+     the reference machine's, about 4 ms; and its sha256 rate over the same bytes (sha256_bps),
+     which prices the passes that hash an archive;
    - over TCP, the link (link.link_rate), on the progress monitor's own connection as it opens (no
      other is opened), before the polls' statement_timeout: 1 MiB fetched from the server twice, the
      second time timed; the bar stands still until then. Restores too: the link is taken as
@@ -19,8 +21,9 @@
 3. What is observed while it runs (tracker.py ticks every 0.25 s: at least 2 updates a second).
    pg_dump's and pg_restore's --verbose lines say which item starts and ends; one poll of the
    server's progress views (pg_stat_progress_copy: tuples over expected rows;
-   pg_stat_progress_create_index: blocks and tuples, as a share of the build's time) measures a
-   running item's fraction; the child's files (its read position in the archive, the output's
+   pg_stat_progress_create_index: blocks while it scans, tuples while it loads, as shares of the
+   build's time: the scan's share is the job's own once a build has shown it, a prior before)
+   measures a running item's fraction; the child's files (its read position in the archive, the output's
    size) stand in where the server cannot tell; after pg_dump, the passes that record the backup
    (sha256, rows counted by pg_restore) are measured by what they have read of the archive. Over
    TCP a serial dump's running table counts only what pg_dump has read from its socket (link.py):

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 from ..jobs import Job
 from .estimator import ProgressEstimator
-from .items import COPY_BPS, STATEMENT_S, WorkItem
+from .items import WorkItem
+from .priors import COPY_BPS, SCHEMA_STEP_S, STATEMENT_S
 from .tracker import ProgressTracker
-
-SCHEMA_STEP_S = 1.0  # pg_dump + pg_restore for a schema, or psql running one
 
 
 @dataclass(frozen=True)

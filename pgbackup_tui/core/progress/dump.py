@@ -31,22 +31,13 @@ from ..plans import DumpPlan
 from .estimator import ProgressEstimator
 from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  # re-exported: DumpJob, the tests
 from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
-from .items import COPY_BPS, COPY_FRAMING_PER_ROW, STATEMENT_S, TAIL_FRACTION, ItemInfo, WorkItem, wire_bytes
+from .items import COPY_FRAMING_PER_ROW, TAIL_FRACTION, ItemInfo, WorkItem, wire_bytes
 from .link import ReceivedCounter
-from .speed import machine_pace
+from .priors import (CATALOG_BASE_S, CATALOG_PER_RELATION_S, CONVERT_BPS, COPY_BPS, COUNT_BASE_S, COUNT_HEAP_BPS,
+                     OUTPUT_PER_HEAP, STATEMENT_S)
+from .speed import machine_pace, sha256_bps
 from .files import open_positions, output_size
 from .tracker import BackendProgress, ProgressTracker
-
-# Prior costs on the reference machine (PostgreSQL 15, a 2-core VM: scripts/bench_progress.py),
-# scaled by this machine's pace (speed.machine_pace), then replaced by the job's own as it goes.
-# A table: its bytes at items.COPY_BPS and two statements (COPY's round trips, a new compression stream).
-CATALOG_BASE_S = 0.05  # pg_dump reads the catalog (and writes its TOC at the end)
-CATALOG_PER_RELATION_S = 0.0003
-CONVERT_BPS = 80e6  # archive bytes/s pg_restore reads when it writes a selection as SQL
-HASH_BPS = 500e6  # archive bytes/s of the sha256 pass over the new archive
-COUNT_BASE_S = 0.2  # pg_restore starts to count the rows in the archive...
-COUNT_HEAP_BPS = 200e6  # ...and decompresses it, its COPY text parsed here (heap bytes/s; 120-300e6 seen)
-OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per heap byte: compressed or not
 
 _DUMPING = re.compile(r'^pg_dump: dumping contents of table "(.*)"$')
 _FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")
@@ -89,8 +80,10 @@ def recording_is_followed(plan: DumpPlan, run_format: str) -> bool:
     return can_follow(plan.format, run_format, plan.compress)
 
 
-def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
-    """The dump as work items with prior costs (seconds)."""
+def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str, hash_bps: float) -> list[WorkItem]:
+    """The dump as work items with prior costs (seconds). `hash_bps`: this machine's sha256 rate in
+    the priors' seconds (sha256_bps() x machine_pace(): the estimator multiplies costs by the pace).
+    A table costs its bytes at COPY_BPS and two statements (COPY's round trips, a compression stream)."""
     items = [WorkItem("catalog", "schema", CATALOG_BASE_S + CATALOG_PER_RELATION_S * inventory.relations,
                       kind="step")]
     for table in inventory.tables:
@@ -110,7 +103,7 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
     # rows are already counted where the archive was followed while pg_dump wrote it.
     heap = sum(table.bytes for table in inventory.tables) + (inventory.large_object_bytes or 0)
     here = ItemInfo(local=True)  # work on this machine, wherever the server is
-    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step", info=here.copy()),
+    recording = [WorkItem("checksum", "finishing", output / hash_bps, kind="step", info=here.copy()),
                  WorkItem("count rows", "finishing", COUNT_BASE_S + heap / COUNT_HEAP_BPS, kind="step",
                           info=here.copy())]
     if recording_is_followed(plan, run_format):
@@ -129,9 +122,11 @@ class DumpProgress(ProgressTracker):
                  *, name_codec: str = "utf-8") -> None:
         """`name_codec`: what pg_dump writes names in (server_text.dump_encoding)."""
         origin = time.monotonic() - job.elapsed_s
-        estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
+        machine = machine_pace()
+        self.hash_bps = sha256_bps() * machine
+        estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format, self.hash_bps), origin=origin,
                                       estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1,
-                                      machine=machine_pace())
+                                      machine=machine)
         super().__init__(job, estimator)
         self.measure_link(plan.target, plan.dbname)
         self.output = output
@@ -253,7 +248,7 @@ class DumpProgress(ProgressTracker):
         if self._archive_files is None:
             with contextlib.suppress(OSError):
                 self._archive_files = [(path, path.stat().st_size) for _, path in archive_files(self.output)]
-                self.estimator.reprice("checksum", sum(size for _, size in self._archive_files) / HASH_BPS)
+                self.estimator.reprice("checksum", sum(size for _, size in self._archive_files) / self.hash_bps)
         total = max(1, sum(size for _, size in self._archive_files or ()))
         child = self.job.child_pid
         if child is not None and _argv_has(child, b"--data-only"):  # not pg_restore --list

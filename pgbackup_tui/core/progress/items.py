@@ -13,10 +13,6 @@ if TYPE_CHECKING:
 # nor its line pointer (28 bytes on disk), and wraps each row's text in a CopyData message (5 bytes).
 ROW_HEADER_BYTES = 28
 COPY_FRAMING_PER_ROW = 5
-STATEMENT_S = 0.001  # a statement's round trip, a prior: on the reference machine, to a local server
-# Bytes COPY moves a second, a prior on the same machine: a table's on-disk bytes dumped (zstd:1; gzip
-# is slower, no compression faster) or exported as CSV, a CSV file's bytes imported.
-COPY_BPS = 60e6
 # An item's last tenth is its tail, unlike the rest (an index's commit, a closing fsync): an item nobody
 # measures claims none of it by the clock, and a measured item's pace is not taken from it.
 TAIL_FRACTION = 0.9

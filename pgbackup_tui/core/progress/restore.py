@@ -18,13 +18,13 @@ import time
 from ..archive import ArchiveInfo, path_size
 from ..jobs import Job
 from ..plans import RestorePlan
-from .dump import OUTPUT_PER_HEAP
 from .estimator import ProgressEstimator
 from .items import WorkItem
 from .files import open_positions
+from .priors import INDEX_SCAN_SHARE, OUTPUT_PER_HEAP
 from .tracker import BackendProgress, ProgressTracker
 from .restore_plan import data_files, entry_matches, restore_work_items
-from .speed import machine_pace
+from .speed import PRIOR_S, machine_pace, sha256_bps
 from ..toc import KNOWN_DESCS, Toc
 
 _DESCS = "|".join(re.escape(desc) for desc in KNOWN_DESCS)
@@ -33,6 +33,16 @@ _DATA = re.compile(r'^pg_restore: processing data for table "(.*)"$')
 _BLOBS = re.compile(r"^pg_restore: processing (BLOBS|LARGE OBJECTS)")
 _LAUNCHED = re.compile(r"^pg_restore: (?:launching|processing) item (\d+) ")
 _FINISHED = re.compile(r"^pg_restore: finished item (\d+) ")
+SHARE_EVIDENCE_S = 4 * PRIOR_S  # eight polls
+
+
+def scan_share_shown(started: float, scan_ended: float, finished: float) -> float | None:
+    """The share of an index build's time its scan took, None for a build too short to tell (its
+    scan's end is known to a poll): kept within 0.1-0.8, a build's sort and load take some time."""
+    took = finished - started
+    if took < SHARE_EVIDENCE_S:
+        return None
+    return min(0.8, max(0.1, (scan_ended - started) / took))
 
 
 class RestoreProgress(ProgressTracker):
@@ -47,8 +57,9 @@ class RestoreProgress(ProgressTracker):
         options = (manifest or {}).get("options") or {}
         self.compressed = info.format in ("custom", "directory") and options.get("compress", None) != 0
         self._files = data_files(plan.archive) if info.format == "directory" and toc else {}
+        machine = machine_pace()
         items, source = restore_work_items(plan.archive, self.archive_bytes, self.compressed, self._files,
-                                           toc, manifest)
+                                           toc, manifest, sha256_bps() * machine)
         # A directory archive is read file by file in TOC order: bytes before each data file.
         self._file_sizes = {dump_id: path.stat().st_size for dump_id, path in self._files.items()}
         self._bytes_before: dict[int, int] = {}
@@ -60,7 +71,7 @@ class RestoreProgress(ProgressTracker):
                 total += self._file_sizes[entry.dump_id]
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(items, origin=origin, estimate=f"pg_stat_progress_copy + {source}",
-                                      jobs=plan.jobs or 1, machine=machine_pace())
+                                      jobs=plan.jobs or 1, machine=machine)
         super().__init__(job, estimator)
         # The target may not exist yet: the link is timed from the database a restore --create starts from.
         # A dry run (the TUI's previews too) moves no data: it does not time the link.
@@ -69,6 +80,8 @@ class RestoreProgress(ProgressTracker):
             self.measure_link(plan.target, default if default != plan.dbname else "postgres")
         self._cursor = 0
         self._serial_start_pos: dict[str, int] = {}
+        self.index_scan_share = INDEX_SCAN_SHARE  # the prior, until a build of this job shows its own
+        self._scans_ended: dict[str, float] = {}  # index item -> when a poll first saw it past its scan
 
     def select(self, included: set[int]) -> None:
         """Only these dump ids will be restored (a --use-list): forget the other entries."""
@@ -147,9 +160,21 @@ class RestoreProgress(ProgressTracker):
                     item = candidates[0]
                 if item is None:
                     continue
-                fraction = row.index_fraction()
+                if not row.scanning:
+                    self._scans_ended.setdefault(item.key, now)
+                fraction = row.index_fraction(self.index_scan_share)
                 if fraction is not None:
                     self.estimator.observe(item.key, fraction, now)
+        self._learn_scan_share()
+
+    def _learn_scan_share(self) -> None:
+        """A finished build whose scan's end a poll saw tells this job's scan share."""
+        for key, ended in list(self._scans_ended.items()):
+            item = self.estimator.get(key)
+            if item is None or item.started_at is None or item.finished_at is None:
+                continue
+            del self._scans_ended[key]
+            self.index_scan_share = scan_share_shown(item.started_at, ended, item.finished_at) or self.index_scan_share
 
     def observe_local(self, now: float) -> None:
         for key in ("verify", "script"):  # steps that read the archive through: how far they have read

@@ -13,17 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..identifiers import parse_qualified_name
-from .dump import HASH_BPS, OUTPUT_PER_HEAP
-from .items import STATEMENT_S, WorkItem, wire_bytes
+from .items import WorkItem, wire_bytes
+from .priors import FK_HEAP_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS, STATEMENT_S, VERIFY_BPS
 from ..toc import METADATA_DESCS, Toc, TocEntry
-
-# Prior costs on the reference machine (PostgreSQL 15, a 2-core VM: scripts/bench_progress.py),
-# scaled by this machine's pace (speed.machine_pace), then replaced by the job's own as it goes.
-# Every entry costs a statement (items.STATEMENT_S), and the ones that move bytes their bytes:
-VERIFY_BPS = {True: 90e6, False: 600e6}  # archive bytes/s read by `pg_restore -f /dev/null`
-RESTORE_HEAP_BPS = 90e6  # COPY FROM, in on-disk bytes of the table
-INDEX_HEAP_BPS = 400e6  # a btree build (an index, a primary or unique key), per on-disk byte of its table
-FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
 
 DATA_DESCS = frozenset({"TABLE DATA", "BLOBS", "LARGE OBJECTS", "SEQUENCE SET"})
 POST_DATA_DESCS = frozenset({
@@ -103,15 +95,17 @@ def data_files(archive: Path) -> dict[int, Path]:
     return found
 
 def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, files: dict[int, Path],
-                       toc: Toc | None, manifest: dict | None) -> tuple[list[WorkItem], str]:
+                       toc: Toc | None, manifest: dict | None, hash_bps: float) -> tuple[list[WorkItem], str]:
     """The restore as work items with prior costs (seconds), and where the table sizes came from.
+    Every entry costs a statement, and the ones that move bytes their bytes (priors.py).
 
-    `files`: a directory archive's data files (data_files), empty for the other formats."""
+    `files`: a directory archive's data files (data_files), empty for the other formats; `hash_bps`:
+    this machine's sha256 rate in the priors' seconds (dump.dump_work_items)."""
     verify_cost = archive_bytes / VERIFY_BPS[compressed] if toc is not None else 0.01
     # With the manifest's sha256 the check is one plain read, begun beside the listing before we
     # count: its time says nothing of this machine's pace (restore_archive.py).
     hashed = toc is not None and bool((manifest or {}).get("checksums"))
-    items = [WorkItem("verify", "preparing", archive_bytes / HASH_BPS if hashed else verify_cost, kind="step",
+    items = [WorkItem("verify", "preparing", archive_bytes / hash_bps if hashed else verify_cost, kind="step",
                       info={"no_evidence": True} if hashed else {"local": True}),
              WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
     finishing = WorkItem("finishing", "finishing", 0.02, kind="step", info={"no_evidence": True})

@@ -10,19 +10,19 @@ callers pass `now`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterable
 
 from .items import TAIL_FRACTION, WorkItem
+from .priors import REFERENCE_ZLIB_BPS
 from .snapshot import PHASES
 
 SMALL_ITEM_S = 0.1  # prior cost under which an item is "small": mostly round trips, not bytes
 TICK_S = 0.25  # the tracker observes the job and emits a snapshot this often
 PRIOR_S = 2 * TICK_S  # evidence after which a class goes at its own pace: two observations
-# zlib level 1 over COPY-like text on the machine the priors were measured on (a 2-core VM).
-REFERENCE_ZLIB_BPS = 165e6
 
 SIZES = ("small", "large")
 _SAMPLE = b"".join(b"%d\tlabel %d\t%f\n" % (i, 7 * i, i / 3) for i in range(20_000))  # 0.6 MB
@@ -35,6 +35,14 @@ def machine_pace() -> float:
     started = time.thread_time()
     zlib.compress(_SAMPLE, 1)
     return min(100.0, max(0.01, (time.thread_time() - started) * REFERENCE_ZLIB_BPS / len(_SAMPLE)))
+
+
+def sha256_bps() -> float:
+    """This machine's sha256 rate: bytes a second of CPU time over the same sample (about 1 ms). The
+    passes that hash an archive are priced with it rather than with a rate measured elsewhere."""
+    started = time.thread_time()
+    hashlib.sha256(_SAMPLE).digest()
+    return len(_SAMPLE) / max(1e-5, time.thread_time() - started)
 
 
 def pace_class(item: WorkItem) -> tuple[str, str]:

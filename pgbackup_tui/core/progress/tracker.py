@@ -31,6 +31,7 @@ from ..connect import Target, connect
 from ..jobs import Job, ProgressUpdated
 from .snapshot import ProgressSnapshot
 from .estimator import ProgressEstimator
+from .items import TAIL_FRACTION
 from .speed import TICK_S
 from .link import link_rate
 
@@ -38,12 +39,6 @@ MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
 # 1 MiB in 15 s: links down to 70 KB/s are timed (a probe slower than 1 s is not repeated).
 LINK_PROBE_TIMEOUT = "15s"
-# Shares of a btree build's time by phase (index_fraction; PostgreSQL 15, 5M-row bigint and timestamptz
-# btrees polled every 20 ms): scanning the table 35-45 % (more on a table just loaded, whose first scan
-# sets every row's hint bits), sorting about 15 %, loading the tree the rest but the last 5 %, the commit.
-INDEX_SCAN_SHARE = 0.40
-INDEX_SORT_SHARE = 0.15
-INDEX_MEASURED_SHARE = 0.95
 
 _COPY_ROWS = """
 SELECT 'copy', p.pid, p.relid::int8, n.nspname, c.relname, p.command,
@@ -110,17 +105,24 @@ class BackendProgress:
     def copy_bytes(self) -> int:
         return self.b
 
-    def index_fraction(self) -> float | None:
-        """How far a CREATE INDEX is, in share of its time rather than of its tuples (the shares
-        above): a fraction that moves with time shows the build's speed from its first half second."""
+    @property
+    def scanning(self) -> bool:
+        """A CREATE INDEX still scanning its table (or starting to)."""
+        return "scanning table" in (self.phase or "") or "initializing" in (self.phase or "")
+
+    def index_fraction(self, scan_share: float) -> float | None:
+        """How far a CREATE INDEX is, in share of its time rather than of its tuples, given the share
+        of its time the scan takes: a fraction that moves with time shows the build's speed from its
+        first half second. The sort moves no counter: it is in the loading's share, which ends at
+        TAIL_FRACTION (the rest is the build's commit)."""
         blocks_done, blocks_total, tuples_done, tuples_total = self.a, self.b, self.c, self.d
-        phase, scanned = self.phase or "", INDEX_SCAN_SHARE + INDEX_SORT_SHARE
+        phase = self.phase or ""
         if "scanning table" in phase and blocks_total:
-            return INDEX_SCAN_SHARE * blocks_done / blocks_total
-        if "sorting" in phase:  # no counter moves while sorting: halfway through its share
-            return INDEX_SCAN_SHARE + INDEX_SORT_SHARE / 2
+            return scan_share * blocks_done / blocks_total
+        if "sorting" in phase:
+            return scan_share
         if "loading tuples" in phase and tuples_total:
-            return scanned + (INDEX_MEASURED_SHARE - scanned) * tuples_done / tuples_total
+            return scan_share + (TAIL_FRACTION - scan_share) * tuples_done / tuples_total
         return None  # initializing, validating, waiting for old snapshots: nothing to measure
 
 
