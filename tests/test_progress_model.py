@@ -24,7 +24,7 @@ from pgbackup_tui.core.progress.criteria import judge
 from pgbackup_tui.core.progress.dump import DumpInventory, TableSize, dump_work_items
 from pgbackup_tui.core.progress.estimator import ProgressEstimator
 from pgbackup_tui.core.progress.items import WorkItem, wire_bytes
-from pgbackup_tui.core.progress.priors import RESTORE_HEAP_BPS, VERIFY_BPS
+from pgbackup_tui.core.progress.priors import ARCHIVE_READ_BPS, RESTORE_HEAP_BPS
 from pgbackup_tui.core.progress.restore_plan import post_data_cost
 from pgbackup_tui.core.progress.snapshot import ProgressSnapshot
 from pgbackup_tui.core.identifiers import QualifiedName
@@ -46,7 +46,7 @@ def dump_items(jobs: int = 1) -> list[WorkItem]:
 
 def restore_items() -> list[WorkItem]:
     archive = (BIG + sum(SMALLS)) // 3
-    items = [WorkItem("verify", "preparing", archive / VERIFY_BPS[True], kind="step", info={"local": True}),
+    items = [WorkItem("verify", "preparing", archive / ARCHIVE_READ_BPS[True], kind="step", info={"local": True}),
              WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
     items += [WorkItem(f"create:{i}", "schema", 0.002) for i in range(201)]
     sizes = [("events", BIG)] + [(f"t_{i:03}", size) for i, size in enumerate(SMALLS)]

@@ -27,10 +27,10 @@ COPY_BPS = 60e6  # a table dumped (zstd:1; gzip is slower, none faster) or copie
 RESTORE_HEAP_BPS = 90e6  # COPY FROM
 INDEX_HEAP_BPS = 400e6  # a btree build (an index, a primary or unique key), per byte of its table
 FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
-VERIFY_BPS = {True: 90e6, False: 600e6}  # archive bytes `pg_restore -f /dev/null` reads: compressed or not
-CONVERT_BPS = 80e6  # archive bytes pg_restore reads when it writes a selection as SQL
-COUNT_BASE_S = 0.2  # pg_restore --data-only starts, to count the rows in a new archive...
-COUNT_HEAP_BPS = 200e6  # ...decompresses it, its COPY text parsed here (120-300e6 seen)
+# pg_restore reading an archive through: a check (`-f /dev/null`), the rows of a new archive counted
+# (`--data-only`, its COPY text parsed here), a selection written as SQL. It starts, reads the TOC...
+TOOL_START_S = 0.2
+ARCHIVE_READ_BPS = {True: 85e6, False: 600e6}  # ...then archive bytes a second: compressed or not
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per table byte: compressed or not
 
 # A CREATE INDEX reports blocks while it scans the table, tuples while it loads the tree, nothing

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..identifiers import parse_qualified_name
 from .items import WorkItem, wire_bytes
-from .priors import FK_HEAP_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS, STATEMENT_S, VERIFY_BPS
+from .priors import ARCHIVE_READ_BPS, FK_HEAP_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS, STATEMENT_S
 from ..toc import METADATA_DESCS, Toc, TocEntry
 
 DATA_DESCS = frozenset({"TABLE DATA", "BLOBS", "LARGE OBJECTS", "SEQUENCE SET"})
@@ -101,7 +101,7 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
 
     `files`: a directory archive's data files (data_files), empty for the other formats; `hash_bps`:
     this machine's sha256 rate in the priors' seconds (dump.dump_work_items)."""
-    verify_cost = archive_bytes / VERIFY_BPS[compressed] if toc is not None else 0.01
+    verify_cost = archive_bytes / ARCHIVE_READ_BPS[compressed] if toc is not None else 0.01
     # With the manifest's sha256 the check is one plain read, begun beside the listing before we
     # count: its time says nothing of this machine's pace (restore_archive.py).
     hashed = toc is not None and bool((manifest or {}).get("checksums"))
