@@ -30,7 +30,6 @@ from pgbackup_tui.core.progress.snapshot import ProgressSnapshot
 from pgbackup_tui.core.identifiers import QualifiedName
 
 TICK = 0.25
-HASH_BPS = 500e6  # the sha256 rate the planners are given (the jobs time it as they start)
 BIG = 700 << 20
 SMALLS = [int(1.5e6 * (0.3 + 1.4 * ((i * 37) % 100) / 100)) for i in range(200)]
 
@@ -41,7 +40,7 @@ def dump_items(jobs: int = 1) -> list[WorkItem]:
                for i, size in enumerate(SMALLS)]
     plan = DumpPlan(target=target_from_dsn("host=127.0.0.1 dbname=bench"), dbname="bench", jobs=jobs,
                     format="directory" if jobs > 1 else "custom")
-    return dump_work_items(DumpInventory(tuple(tables), relations=600), plan, plan.format, hash_bps=HASH_BPS)
+    return dump_work_items(DumpInventory(tuple(tables), relations=600), plan, plan.format)
 
 
 def restore_items() -> list[WorkItem]:

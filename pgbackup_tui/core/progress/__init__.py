@@ -9,8 +9,7 @@
 
 2. What is measured as the job starts, instead of trusting the reference machine:
    - this machine's pace (speed.machine_pace): the CPU time of a fixed piece of zlib work against
-     the reference machine's, about 4 ms; and its sha256 rate over the same bytes (sha256_bps),
-     which prices the passes that hash an archive;
+     the reference machine's, about 4 ms;
    - over TCP, the link (link.link_rate), on the progress monitor's own connection as it opens (no
      other is opened), before the polls' statement_timeout: 1 MiB fetched from the server twice, the
      second time timed; the bar stands still until then. Restores too: the link is taken as

@@ -33,9 +33,9 @@ from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  #
 from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
 from .items import COPY_FRAMING_PER_ROW, TAIL_FRACTION, ItemInfo, WorkItem, wire_bytes
 from .link import ReceivedCounter
-from .priors import (ARCHIVE_READ_BPS, CATALOG_BASE_S, CATALOG_PER_RELATION_S, COPY_BPS, OUTPUT_PER_HEAP,
+from .priors import (ARCHIVE_READ_BPS, CATALOG_BASE_S, CATALOG_PER_RELATION_S, COPY_BPS, HASH_BPS, OUTPUT_PER_HEAP,
                      STATEMENT_S, TOOL_START_S)
-from .speed import machine_pace, sha256_bps
+from .speed import machine_pace
 from .files import open_positions, output_size
 from .tracker import BackendProgress, ProgressTracker
 
@@ -80,10 +80,9 @@ def recording_is_followed(plan: DumpPlan, run_format: str) -> bool:
     return can_follow(plan.format, run_format, plan.compress)
 
 
-def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str, hash_bps: float) -> list[WorkItem]:
-    """The dump as work items with prior costs (seconds). `hash_bps`: this machine's sha256 rate in
-    the priors' seconds (sha256_bps() x machine_pace(): the estimator multiplies costs by the pace).
-    A table costs its bytes at COPY_BPS and two statements (COPY's round trips, a compression stream)."""
+def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -> list[WorkItem]:
+    """The dump as work items with prior costs (seconds, priors.py). A table costs its bytes at
+    COPY_BPS and two statements (COPY's round trips, a new compression stream)."""
     items = [WorkItem("catalog", "schema", CATALOG_BASE_S + CATALOG_PER_RELATION_S * inventory.relations,
                       kind="step")]
     for table in inventory.tables:
@@ -103,7 +102,7 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str, h
     # steps of their own where DumpProgress can see them run, else part of the finishing step; the
     # rows are already counted where the archive was followed while pg_dump wrote it.
     here = ItemInfo(local=True)  # work on this machine, wherever the server is
-    recording = [WorkItem("checksum", "finishing", output / hash_bps, kind="step", info=here.copy()),
+    recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step", info=here.copy()),
                  WorkItem("count rows", "finishing", TOOL_START_S + output / ARCHIVE_READ_BPS[compressed], kind="step",
                           info=here.copy())]
     if recording_is_followed(plan, run_format):
@@ -122,11 +121,9 @@ class DumpProgress(ProgressTracker):
                  *, name_codec: str = "utf-8") -> None:
         """`name_codec`: what pg_dump writes names in (server_text.dump_encoding)."""
         origin = time.monotonic() - job.elapsed_s
-        machine = machine_pace()
-        self.hash_bps = sha256_bps() * machine
-        estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format, self.hash_bps), origin=origin,
+        estimator = ProgressEstimator(dump_work_items(inventory, plan, run_format), origin=origin,
                                       estimate="pg_stat_progress_copy + table sizes", jobs=plan.jobs or 1,
-                                      machine=machine)
+                                      machine=machine_pace())
         super().__init__(job, estimator)
         self.measure_link(plan.target, plan.dbname)
         self.output = output
@@ -248,7 +245,7 @@ class DumpProgress(ProgressTracker):
         if self._archive_files is None:
             with contextlib.suppress(OSError):
                 self._archive_files = [(path, path.stat().st_size) for _, path in archive_files(self.output)]
-                self.estimator.reprice("checksum", sum(size for _, size in self._archive_files) / self.hash_bps)
+                self.estimator.reprice("checksum", sum(size for _, size in self._archive_files) / HASH_BPS)
         total = max(1, sum(size for _, size in self._archive_files or ()))
         child = self.job.child_pid
         if child is not None and _argv_has(child, b"--data-only"):  # not pg_restore --list

@@ -24,7 +24,7 @@ from .files import open_positions
 from .priors import INDEX_SCAN_SHARE, OUTPUT_PER_HEAP
 from .tracker import BackendProgress, ProgressTracker
 from .restore_plan import data_files, entry_matches, restore_work_items
-from .speed import PRIOR_S, machine_pace, sha256_bps
+from .speed import PRIOR_S, machine_pace
 from ..toc import KNOWN_DESCS, Toc
 
 _DESCS = "|".join(re.escape(desc) for desc in KNOWN_DESCS)
@@ -57,9 +57,8 @@ class RestoreProgress(ProgressTracker):
         options = (manifest or {}).get("options") or {}
         self.compressed = info.format in ("custom", "directory") and options.get("compress", None) != 0
         self._files = data_files(plan.archive) if info.format == "directory" and toc else {}
-        machine = machine_pace()
         items, source = restore_work_items(plan.archive, self.archive_bytes, self.compressed, self._files,
-                                           toc, manifest, sha256_bps() * machine)
+                                           toc, manifest)
         # A directory archive is read file by file in TOC order: bytes before each data file.
         self._file_sizes = {dump_id: path.stat().st_size for dump_id, path in self._files.items()}
         self._bytes_before: dict[int, int] = {}
@@ -71,7 +70,7 @@ class RestoreProgress(ProgressTracker):
                 total += self._file_sizes[entry.dump_id]
         origin = time.monotonic() - job.elapsed_s
         estimator = ProgressEstimator(items, origin=origin, estimate=f"pg_stat_progress_copy + {source}",
-                                      jobs=plan.jobs or 1, machine=machine)
+                                      jobs=plan.jobs or 1, machine=machine_pace())
         super().__init__(job, estimator)
         # The target may not exist yet: the link is timed from the database a restore --create starts from.
         # A dry run (the TUI's previews too) moves no data: it does not time the link.

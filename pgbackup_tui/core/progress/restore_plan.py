@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..identifiers import parse_qualified_name
 from .items import WorkItem, wire_bytes
-from .priors import ARCHIVE_READ_BPS, FK_HEAP_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS, STATEMENT_S
+from .priors import (ARCHIVE_READ_BPS, FK_HEAP_BPS, HASH_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS,
+                     STATEMENT_S)
 from ..toc import METADATA_DESCS, Toc, TocEntry
 
 DATA_DESCS = frozenset({"TABLE DATA", "BLOBS", "LARGE OBJECTS", "SEQUENCE SET"})
@@ -95,17 +96,16 @@ def data_files(archive: Path) -> dict[int, Path]:
     return found
 
 def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, files: dict[int, Path],
-                       toc: Toc | None, manifest: dict | None, hash_bps: float) -> tuple[list[WorkItem], str]:
+                       toc: Toc | None, manifest: dict | None) -> tuple[list[WorkItem], str]:
     """The restore as work items with prior costs (seconds), and where the table sizes came from.
     Every entry costs a statement, and the ones that move bytes their bytes (priors.py).
 
-    `files`: a directory archive's data files (data_files), empty for the other formats; `hash_bps`:
-    this machine's sha256 rate in the priors' seconds (dump.dump_work_items)."""
+    `files`: a directory archive's data files (data_files), empty for the other formats."""
     verify_cost = archive_bytes / ARCHIVE_READ_BPS[compressed] if toc is not None else 0.01
     # With the manifest's sha256 the check is one plain read, begun beside the listing before we
     # count: its time says nothing of this machine's pace (restore_archive.py).
     hashed = toc is not None and bool((manifest or {}).get("checksums"))
-    items = [WorkItem("verify", "preparing", archive_bytes / hash_bps if hashed else verify_cost, kind="step",
+    items = [WorkItem("verify", "preparing", archive_bytes / HASH_BPS if hashed else verify_cost, kind="step",
                       info={"no_evidence": True} if hashed else {"local": True}),
              WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
     finishing = WorkItem("finishing", "finishing", 0.02, kind="step", info={"no_evidence": True})

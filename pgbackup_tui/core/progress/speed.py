@@ -10,7 +10,6 @@ callers pass `now`.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import zlib
 from collections import defaultdict, deque
@@ -35,14 +34,6 @@ def machine_pace() -> float:
     started = time.thread_time()
     zlib.compress(_SAMPLE, 1)
     return min(100.0, max(0.01, (time.thread_time() - started) * REFERENCE_ZLIB_BPS / len(_SAMPLE)))
-
-
-def sha256_bps() -> float:
-    """This machine's sha256 rate: bytes a second of CPU time over the same sample (about 1 ms). The
-    passes that hash an archive are priced with it rather than with a rate measured elsewhere."""
-    started = time.thread_time()
-    hashlib.sha256(_SAMPLE).digest()
-    return len(_SAMPLE) / max(1e-5, time.thread_time() - started)
 
 
 def pace_class(item: WorkItem) -> tuple[str, str]:
