@@ -22,8 +22,8 @@
    server's progress views (pg_stat_progress_copy: tuples over expected rows;
    pg_stat_progress_create_index: blocks while it scans, tuples while it loads, as shares of the
    build's time: the scan's share is the job's own once a build has shown it, a prior before)
-   measures a running item's fraction; the child's files (its read position in the archive, the output's
-   size) stand in where the server cannot tell; after pg_dump, the passes that record the backup
+   measures a running item's fraction; the child's files (its read position in the archive, the
+   output's size) stand in where the server cannot tell; after pg_dump, the passes that record the backup
    (sha256, rows counted by pg_restore) are measured by what they have read of the archive. Over
    TCP a serial dump's running table counts only what pg_dump has read from its socket (link.py):
    bytes still in the link's buffers are not done. An item nobody measures advances with the
@@ -54,6 +54,12 @@ The bar it is held to (criteria.py, scripts/bench_progress.py, tests/test_progre
 |percent - 100 t / T| <= 10 points after 5 %; the ETA after 25 % within 20 % of the time left
 (2 s when under 10 s are left); monotonic; 100 at the end; >= 2 updates a second. count.py is
 the simpler model for jobs made of whole steps (pg_dumpall's databases, a cluster set's members).
+
+The parts: the model, pure (no I/O, no clock of its own) -- items.py (work items), priors.py,
+speed.py (step 4), estimator.py (steps 5 and 6), snapshot.py (what listeners get); what feeds it
+-- tracker.py (the ticks, the server's views), dump.py with inventory.py, restore.py with
+restore_plan.py, csv.py (the jobs' lines and files), link.py (the link's rate, TCP bytes read),
+files.py (/proc); the bar -- criteria.py.
 """
 
 from .snapshot import PHASES, ProgressSnapshot, human_count
