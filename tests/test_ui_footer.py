@@ -32,6 +32,18 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(home) -> None:
         app.check_action = add_greyed_out  # type: ignore[method-assign]  # a key's state changes
         app.refresh_bindings()
         await settle(pilot)
-        assert footer.rebuilds == before + 1
+        assert footer.rebuilds == before  # greyed out in place: a repaint, no rebuild
+        assert footer.greyed_in_place == 1
+        assert list(footer.query(FooterKey)) == keys
         add = next(key for key in footer.query(FooterKey) if key.action == "add_server")
-        assert add.has_class("-disabled")
+        assert add.has_class("-disabled") and add._disabled
+
+        app.check_action = lambda action, parameters: (  # type: ignore[method-assign]  # lit again, one hidden
+            False if action == "restore" else PgBackupApp.check_action(app, action, parameters))
+        app.refresh_bindings()
+        await settle(pilot)
+        assert footer.rebuilds == before + 1  # a key went: the keys are built again
+        actions = [key.action for key in footer.query(FooterKey)]
+        assert "restore" not in actions and "add_server" in actions
+        add = next(key for key in footer.query(FooterKey) if key.action == "add_server")
+        assert not add.has_class("-disabled") and not add._disabled

@@ -6,7 +6,9 @@ selected or finished, the focus moving), whether or not any key it shows changed
 removes and mounts every key: a full relayout of the screen (measured: most of the 29 relayouts
 of 3 short dumps in scripts/bench_tui.py --profile). Here the keys shown (key, label, action,
 enabled, tooltip) are compared with the ones on screen first, and the footer is left as it is
-when they are the same.
+when they are the same. When only keys' enabled states changed (a job starts: its cancel key lights
+up; it ends: the key greys out), the keys on screen are greyed out or lit in place: a repaint, where
+a rebuild cost two relayouts (the keys mounted, then measured).
 
 Each FooterKey it makes watches the footer's `compact` (data_bind), and that watcher entry, which
 holds the key, stays on the footer until `compact` changes, which it never does here: measured,
@@ -19,20 +21,28 @@ value changes.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import cast
 
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class LeanFooter(Footer):
     """A Footer rebuilt only when its keys change, that lets go of the keys it replaced."""
 
     rebuilds = 0  # how many times its keys were built again (each one a relayout of the screen)
+    greyed_in_place = 0  # how many times only keys' enabled states changed (a repaint)
     _shown: Hashable = None  # what the keys on screen were built from
 
     async def recompose(self) -> None:
         shown = self.keys_to_show()
         if shown == self._shown and self.children:
             return  # the same keys: nothing to rebuild
+        if self.children and same_keys_but_enabled(shown, self._shown):
+            self._shown = shown
+            self.greyed_in_place += 1
+            self._set_enabled(shown)
+            return
         self._shown = shown
         self.rebuilds += 1
         await super().recompose()
@@ -48,6 +58,35 @@ class LeanFooter(Footer):
             for key, (_node, binding, enabled, tooltip) in self.screen.active_bindings.items()
             if binding.show or key == palette)
         return keys, self.compact, self.show_command_palette
+
+
+    def _set_enabled(self, shown: Hashable) -> None:
+        """Grey out or light the keys on screen as `shown` says (Footer.compose gives a key the
+        enabled state of the first binding shown for its action)."""
+        keys, _compact, _palette = cast("tuple[tuple[tuple[object, ...], ...], object, object]", shown)
+        enabled: dict[object, bool] = {}
+        for key in keys:
+            enabled.setdefault(key[ACTION], bool(key[ENABLED]))
+        for footer_key in self.query(FooterKey):
+            disabled = not enabled.get(footer_key.action, not footer_key._disabled)
+            if footer_key._disabled != disabled:
+                footer_key._disabled = disabled  # what a click reads (a bell when greyed out)
+                footer_key.set_class(disabled, "-disabled")  # dim text: a repaint of the key, no layout
+
+
+ACTION, ENABLED = 3, 5  # where keys_to_show puts a key's action and its enabled state
+
+
+def same_keys_but_enabled(shown: Hashable, before: Hashable) -> bool:
+    """Whether two keys_to_show() values differ at most in keys' enabled states."""
+    if not isinstance(shown, tuple) or not isinstance(before, tuple):
+        return False
+    keys, *rest = shown
+    old_keys, *old_rest = before
+    if rest != old_rest or len(keys) != len(old_keys):
+        return False
+    return all(key[:ENABLED] + key[ENABLED + 1:] == old[:ENABLED] + old[ENABLED + 1:]
+               for key, old in zip(keys, old_keys, strict=True))
 
 
 def drop_closed_watchers(node: object) -> int:
