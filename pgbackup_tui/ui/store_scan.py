@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core import job_store
-from ..core.job_follow import JobFollower
-from ..core.jobs import JobEvent, LogLine
+from ..core.job_follow import JobFollower, LogLines
+from ..core.jobs import JobEvent
 from .widgets.job_log import LOG_LINES_KEPT
 
 SCAN_INTERVAL_S = 2.0
@@ -54,11 +54,11 @@ def with_log_tail(record: job_store.JobRecord) -> FoundJob:
     job.skip_log(LOG_TAIL_BYTES)
     lines: list[tuple[str, str]] = []
 
-    def collect(event: JobEvent) -> None:
-        if isinstance(event, LogLine):
-            lines.append((event.text, event.level))
+    def collect(event: JobEvent | LogLines) -> None:
+        if isinstance(event, LogLines):
+            lines.extend(event.lines)
 
-    job.subscribe(collect)
+    job.subscribe_batched(collect)
     try:
         while job.read_log_chunk():
             pass

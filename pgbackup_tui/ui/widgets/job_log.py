@@ -9,6 +9,12 @@ Lines longer than the pane are wrapped (continuations indented), so that no part
 out of sight (pg_dump's errors are long, the pane at 80 columns is not): the log keeps the lines
 as written and wraps them again when its width changes.
 
+Its size is the pane's (height 1fr), whatever it holds: lines written change its scrollbar, not
+the layout of the screen. Log's virtual size asks for a relayout of the whole screen at every
+change (about 10 ms with the app's widgets; two per write, the lines and then their width, which
+Log measures in a thread of its own per write): here a change updates the scrollbars only, and the
+width of the rows, wrapped to the view, is measured as they are written.
+
 The view keeps the last LOG_LINES_KEPT rows (pg_dump --verbose writes about four lines a table:
 a dump of 10,000 tables, 40,000 lines), so its memory is bounded whatever the log's length; the
 file on disk has every line. Once the view is full, its first row says so.
@@ -23,6 +29,8 @@ from pathlib import Path
 from rich.cells import cell_len, chop_cells
 from rich.segment import Segment
 from textual import events
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Log
 
@@ -51,6 +59,8 @@ class JobLog(Log):
     }
     """
     STYLED_LEVELS = ("error", "warning", "command")
+    # Widget's, without layout=True: the log's own size does not follow what it holds (see the top).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def __init__(self, *, max_lines: int = LOG_LINES_KEPT, id: str | None = None) -> None:
         super().__init__(highlight=False, max_lines=max_lines, id=id)
@@ -81,6 +91,16 @@ class JobLog(Log):
         self.write_lines(texts, scroll_end=False)
         if follow:
             self.scroll_end(animate=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        # What the layout would do for a scrolling widget: the scrollbars (shown or hidden, a layout
+        # then; their thumbs) and the scroll offsets kept in range.
+        self._scroll_update(size)
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # a call, not a worker
+        # Log's is a thread worker per write; the rows are at most as wide as the view here.
+        if lines:
+            self._update_maximum_width(updates, max(cell_len(self._process_line(line)) for line in lines))
 
     @property
     def written_lines(self) -> list[str]:

@@ -5,12 +5,11 @@ quit dialog read too), followed from their runner (core/job_follow.py) or run in
 A job's listener only posts messages to the pane; the widgets change in the handlers. A running
 job's changes reach the screen in frames, at most every FRAME_S (the progress criteria need 2
 updates a second), updating only the cells and lines that changed; a flood of log lines (pg_dump
---verbose: four a table) is written at most every LOG_WRITE_S, as each write that makes the log
-longer costs a relayout of the screen. Log lines are kept (the last LOG_LINES_KEPT; the whole log
-is on disk) for the jobs that have not finished and the selected one: selecting a finished job
-reads its log's tail again (job_log_tail.py). A job's end comes as one message, JobFinished, shown
-at once, then bubbling to the app. The app keeps the list bounded; the pane says how many older
-jobs it leaves out.
+--verbose: four a table, taken a chunk at a time from a follower) is written at most every
+LOG_WRITE_S (a repaint of the log). Log lines are kept (the last LOG_LINES_KEPT; the whole log is
+on disk) for the jobs that have not finished and the selected one: selecting a finished job reads
+its log's tail again (job_log_tail.py). A job's end comes as one message, JobFinished, shown at
+once, then bubbling to the app. The app keeps the list bounded; the pane says how many it leaves out.
 """
 from __future__ import annotations
 
@@ -27,7 +26,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey
 
-from ...core.job_follow import JobView
+from ...core.job_follow import JobFollower, JobView, LogLines
 from ...core.jobs import JobEvent, JobState, LogLine, ProgressUpdated, StateChanged
 from ...core.jobs import JobFinished as JobFinishedEvent
 from ...core.progress import ProgressSnapshot
@@ -37,6 +36,7 @@ from .detail_line import update_in_place
 from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, progress_view, row_cells
+from .job_progress_bar import JobProgressBar
 
 TICK_S = 1.0  # the elapsed column and an indeterminate bar's moving block
 FRAME_S = 0.4  # a running job's changes reach the screen at most this often
@@ -84,7 +84,7 @@ class JobsPane(Widget):
         self._inbox: dict[str, list[tuple[str, str]]] = {}  # lines logged, not handled yet
         self._cells: dict[str, tuple[Text, ...]] = {}  # each row as shown, to update only the cells that changed
         self._texts: dict[str, str] = {}  # each detail line as shown
-        self._widths: dict[str, int] = {}  # each column's width as the table last measured it
+        self._widths: dict[str, int] = {}  # each figure column's width: the widest cell it has shown
         self._selected_id: str | None = None
         self._pending_display: deque[tuple[str, str]] = deque(maxlen=LOG_LINES_KEPT)
         self._dirty: set[str] = set()  # jobs whose row or details changed since the last frame
@@ -101,7 +101,7 @@ class JobsPane(Widget):
         yield table
         yield Static("", id="jobs-hidden", markup=False)
         yield Static("No jobs yet.", id="job-title", markup=False)
-        yield ProgressBar(total=100, show_eta=False, id="job-progress")
+        yield JobProgressBar(total=100, show_eta=False, id="job-progress")
         yield Static("", id="job-result", markup=False)
         yield Static("", id="job-paths", markup=False)
         yield JobLog(id="job-log")
@@ -123,7 +123,10 @@ class JobsPane(Widget):
             return
         if select or not job.state.is_final:  # a finished one's are read again if it is selected
             self._lines[job.id] = deque(lines, maxlen=LOG_LINES_KEPT)
-        job.subscribe(self._forward)
+        if isinstance(job, JobFollower):  # a chunk's log lines in one event
+            job.subscribe_batched(self._forward)
+        else:
+            job.subscribe(self._forward)
         table = self.query_one("#jobs-table", DataTable)
         table.add_row(*self._row_cells(job), key=job.id)
         self._refresh_job(job.id)  # cells cut to the target column's width once the figures are in
@@ -171,16 +174,20 @@ class JobsPane(Widget):
         return list(self._lines.get(job.id, ()))
 
     # -- from the jobs -----------------------------------------------------------------------
-    def _forward(self, event: JobEvent) -> None:
+    def _forward(self, event: JobEvent | LogLines) -> None:
         """Job listener: runs where the job reports (a loop, a thread); posts, never touches widgets."""
         job = self.jobs.get(event.job_id)
         if job is None:
             return
-        if isinstance(event, LogLine):
+        if isinstance(event, (LogLine, LogLines)):
             # pg_dump --verbose writes lines for every table: one message per burst, not per line.
             inbox = self._inbox.setdefault(event.job_id, [])
-            inbox.append((event.text, event.level))
-            if len(inbox) == 1:
+            was_empty = not inbox
+            if isinstance(event, LogLines):
+                inbox.extend(event.lines)
+            else:
+                inbox.append((event.text, event.level))
+            if was_empty and inbox:
                 self.post_message(self.JobLogged(event.job_id))
         elif isinstance(event, ProgressUpdated):
             self.post_message(self.JobProgressed(event.job_id, event.progress))
@@ -221,8 +228,7 @@ class JobsPane(Widget):
         self._dirty.discard(message.job.id)
         if message.job.id != self._selected_id:
             self._lines.pop(message.job.id, None)  # read again from the file if it is selected
-        self._refresh_job(message.job.id, measure=True)
-        self._fit_target()  # its final figures, at once: a finished job's row always looks the same
+        self._refresh_job(message.job.id)  # its final figures, at once
         self._update_ticker()
 
     # -- frames ------------------------------------------------------------------------------
@@ -283,11 +289,10 @@ class JobsPane(Widget):
             for job in self.jobs:
                 self._refresh_job(job.id)
 
-    def _refresh_job(self, job_id: str, *, measure: bool = False) -> None:
-        """Bring the job's row (and, when it is selected, the details) up to date. Only the cells
-        that changed are updated, and the table measures a column again (a relayout of the screen)
-        only when a cell outgrows it, or when asked (`measure`: a job's end, its row shrinks to what
-        it keeps): figures that change within their width cost a repaint of the row."""
+    def _refresh_job(self, job_id: str) -> None:
+        """Bring the job's row (and, when it is selected, the details) up to date: only the cells
+        that changed. A figure column is widened (a relayout) when a cell outgrows it, never narrowed:
+        the next jobs' figures ("1.5 MB / 15.0 MB" as a dump runs, "15.0 MB" after) fit, a repaint."""
         job = self.jobs.get(job_id)
         if job is None:
             return
@@ -295,25 +300,24 @@ class JobsPane(Widget):
         cells = self._row_cells(job)
         before = self._cells.get(job_id, ())
         self._cells[job_id] = tuple(cells)
-        measured = []
+        widened = False
         for index, (column, cell) in enumerate(zip(COLUMNS, cells, strict=True)):
             old = before[index] if index < len(before) else None
-            if old is None or old != cell or measure:
-                again = column != "target" and (old is None or measure or cell.cell_len > self._widths[column])
-                table.update_cell(job_id, column, cell, update_width=again)
-                if again:
-                    measured.append((index, column))
-        if measured:
-            rows = [cells for key, cells in self._cells.items() if key in self.jobs]
-            for index, column in measured:  # what the table makes of it: the widest cell, or the label
-                self._widths[column] = max([len(column), *(row[index].cell_len for row in rows)])
+            if old is None or old != cell:  # measured only if wider: DataTable would narrow the column
+                wider = column != "target" and cell.cell_len > self._widths.get(column, len(column))
+                table.update_cell(job_id, column, cell, update_width=wider)
+                if wider:
+                    self._widths[column] = cell.cell_len
+                    widened = True
+        if widened:
             self._fit_target()  # in the same layout as the growth, not one more after it
         if job_id == self._selected_id:
             self._show_details(job)
 
     def _show(self, selector: str, text: str, *, layout: bool = True) -> None:
         """Update a line of the details only when its text changed, with a relayout only when its
-        height changes (layout=False: a fixed height)."""
+        height changes (layout=False: the height it has; a queued job's paths, a running one's result
+        are blank in the height the last job left, so that neither costs a relayout as it starts)."""
         if self._texts.get(selector) != text:
             self._texts[selector] = text
             line = self.query_one(selector, Static)
@@ -344,7 +348,7 @@ class JobsPane(Widget):
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         message = job.result.message if job.result is not None else ""
-        self._show("#job-result", message)
+        self._show("#job-result", message, layout=job.result is not None)
         paths = []
         output = job.result.output_path if job.result is not None else None
         # A dump's message already names its archive; a narrow pane need not show it twice.
@@ -352,7 +356,7 @@ class JobsPane(Widget):
             paths.append(f"output: {output}")
         if job.log_path is not None:
             paths.append(f"log: {job.log_path}")
-        self._show("#job-paths", "\n".join(paths))
+        self._show("#job-paths", "\n".join(paths), layout=job.state != JobState.QUEUED)
 
     def _select(self, job_id: str) -> None:
         job = self.jobs.get(job_id)

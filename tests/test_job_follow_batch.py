@@ -1,0 +1,55 @@
+"""A follower's log lines, one LogLine each or a chunk in one LogLines (the TUI's way): the same
+lines, levels and order, a partial line held back until its end is written (issue 15, point 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgbackup_tui.core import job_store
+from pgbackup_tui.core.job_follow import JobFollower, LogLines
+from pgbackup_tui.core.jobs import JobEvent, LogLine, classify_line
+
+STAMP = "2026-01-01T00:00:00Z "
+
+
+def follower(folder: Path, log: Path) -> JobFollower:
+    record = job_store.JobRecord(id="j1", folder=folder, spec={"kind": "dump", "title": "t"},
+                                 state={"state": "running", "log_path": str(log)})
+    return JobFollower(record)
+
+
+def test_batched_and_per_line_listeners_get_the_same_lines_and_levels(tmp_path: Path) -> None:
+    log = tmp_path / "job.log"
+    texts = ['$ pg_dump --verbose -d "shop"', 'pg_dump: dumping contents of table "public.error_log"',
+             "pg_dump: warning: could not read it", "pg_dump: error: query failed: ERROR:  no", "FATAL: gone",
+             "", "déjà vu: ünïcode ✓", "pg_dump: reading tables"]
+    log.write_bytes("".join(f"{STAMP}{text}\n" for text in texts).encode() + f"{STAMP}half a li".encode())
+    job = follower(tmp_path, log)
+    single: list[tuple[str, str]] = []
+    batches: list[LogLines] = []
+
+    def one(event: JobEvent) -> None:
+        if isinstance(event, LogLine):
+            single.append((event.text, event.level))
+
+    def many(event: JobEvent | LogLines) -> None:
+        if isinstance(event, LogLines):
+            batches.append(event)
+
+    job.subscribe(one)
+    job.subscribe_batched(many)
+    while job.read_log_chunk():
+        pass
+    expected = [(text, "command" if text.startswith("$ ") else classify_line(text)) for text in texts]
+    assert single == expected
+    assert [line for batch in batches for line in batch.lines] == expected
+    assert len(batches) == 1 and batches[0].job_id == "j1"
+    assert [level for _, level in expected][1:5] == ["info", "warning", "error", "error"]
+
+    with open(log, "ab") as handle:  # the partial line's end, then lines with nothing to look into
+        handle.write(f"ne\n{STAMP}pg_dump: reading indexes\n".encode())
+    job.unsubscribe(one)
+    while job.read_log_chunk():
+        pass
+    assert batches[-1].lines == (("half a line", "info"), ("pg_dump: reading indexes", "info"))
+    assert len(single) == len(texts)  # unsubscribed: nothing more
