@@ -6,6 +6,8 @@ target), so that what a whole-cluster restore does cannot touch the shared `sand
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,13 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints
+from pgbackup_tui.core.cluster_plans import DumpallPlan
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dumpall import DumpallJob
+from pgbackup_tui.core.jobs import JobState, ProgressUpdated
+from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.sandbox import Sandbox
+from throttle_proxy import ThrottleProxy
 
 SOURCE_SQL = """
 CREATE ROLE app_owner LOGIN CREATEDB CONNECTION LIMIT 7 PASSWORD 'owner-secret';
@@ -175,3 +183,26 @@ def test_the_set_is_listed_as_one_backup_with_members(source, home, tmp_path):
     paths = [Path(entry.get("path", "")) for entry in entries]
     assert out in paths
     assert not [p for p in paths if out in p.parents]  # members are not listed as backups of their own
+
+
+def test_a_cluster_dump_reports_progress_inside_each_database(sandbox, home, tmp_path):
+    """pg_dumpall's progress moves while a database is being dumped (the file it writes grows), at
+    least twice a second, not only as one database ends and the next begins: a server behind a
+    10 MB/s link, so that a small database takes seconds."""
+    with Sandbox(bin_dir=sandbox.bin_dir) as cluster, ThrottleProxy(cluster.port, 10e6, lifetime_s=120) as proxy:
+        cluster.create_database("big")
+        cluster.psql("CREATE TABLE t AS SELECT g, md5(g::text) AS h FROM generate_series(1, 400000) g", "big")
+        target = target_from_dsn(f"host=127.0.0.1 port={proxy.port} user={cluster.superuser} dbname=postgres",
+                                 label="behind a slow link").with_password(cluster.password)
+        job = DumpallJob(DumpallPlan(target=target, output=tmp_path / "cluster.sql"))
+        updates: list[ProgressSnapshot] = []
+        job.subscribe(lambda event: updates.append(event.progress) if isinstance(event, ProgressUpdated) else None)
+        result = asyncio.run(job.run())
+    assert result.state == JobState.SUCCEEDED, result.message
+    while_big = [snapshot for snapshot in updates if snapshot.current == ("big",)]
+    assert len(while_big) >= 4, updates
+    assert len({snapshot.percent for snapshot in while_big}) >= 3  # it moves inside the database
+    gaps = [later.elapsed_s - earlier.elapsed_s for earlier, later in itertools.pairwise(updates)]
+    assert max(gaps) < 1.0, gaps
+    assert all(a.percent <= b.percent for a, b in itertools.pairwise(updates))
+    assert updates[-1].percent == 100

@@ -27,7 +27,9 @@ from .errors import ArchiveError, JobFailed, UsageError
 from .jobs import Job, JobResult, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
+from .archive import path_size
 from .progress.count import CountProgress, Step
+from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
 
 CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
@@ -98,8 +100,9 @@ class ClusterRestoreJob(Job):
         if plan.databases:
             raise UsageError("--only-db picks members of a cluster set; a pg_dumpall file restores whole")
         tools = await self.in_thread(self._tools)
-        self.progress_tracker = progress = CountProgress(self, [Step("cluster", 1)], unit="files")
-        progress.start("cluster")
+        self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))],
+                                                         bytes_per_s=RESTORE_HEAP_BPS)
+        progress.step_started("cluster")
         await self._psql_file(tools, archive)
         return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
                        details={"kept_roles": self.kept_roles})
@@ -145,12 +148,14 @@ class ClusterRestoreJob(Job):
             members = [m for m in members if m.get("database") in plan.databases]
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
             Step(str(m["database"]), max(int(m.get("bytes") or 1), 1)) for m in members]
-        self.progress_tracker = progress = CountProgress(self, steps)
+        # A member's bytes are its archive's: restored at COPY FROM's rate per table byte it holds.
+        self.progress_tracker = progress = CountProgress(
+            self, steps, bytes_per_s=RESTORE_HEAP_BPS * OUTPUT_PER_HEAP[True], jobs=plan.jobs)
         if not plan.skip_globals:
-            progress.start("globals")
+            progress.step_started("globals")
             tools = await self.in_thread(self._tools)
             await self._psql_file(tools, plan.archive / GLOBALS_FILE)
-            progress.finish("globals")
+            progress.step_finished("globals")
         gate = asyncio.Semaphore(plan.jobs)
         # Every server has a `postgres` database (and may have others of the set): a member whose
         # database exists is restored into it, which RestoreJob allows only when it is empty.
@@ -165,10 +170,11 @@ class ClusterRestoreJob(Job):
                                              dbname=name, create=name not in existing))
                 self._members.append(job)
                 self.forward_owned(job)
-                progress.start(name)
+                progress.step_started(name)
+                progress.follow(name, lambda: job.progress.percent / 100 if job.progress else None)
                 self.log(f"restoring database {name} (job {job.id}, log in its own file)")
                 result = await job.run()
-                progress.finish(name)
+                progress.step_finished(name)
                 self.log(f"database {name}: {result.state.value}: {result.message}")
                 return result
 

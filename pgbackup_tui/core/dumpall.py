@@ -117,15 +117,16 @@ class DumpallJob(Job):
         globals_only = plan.globals_only or plan.roles_only
         steps = [Step("globals", 1 << 20)] + ([] if globals_only else [Step(name, size) for name, size in databases])
         progress = self.progress_tracker = CountProgress(self, steps)
-        progress.start("globals")
+        progress.follow_output(partial)
+        progress.step_started("globals")
         current = ["globals"]
 
         def on_line(line: str) -> None:
             match = _DUMPING.match(line)
             if match:
-                progress.finish(current[0])
+                progress.step_finished(current[0])
                 current[0] = match.group(1)
-                progress.start(current[0])
+                progress.step_started(current[0])
 
         argv = self._dumpall_argv(tools, partial, globals_only=plan.globals_only, roles_only=plan.roles_only)
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line)
@@ -149,13 +150,13 @@ class DumpallJob(Job):
         final = self._reserve(SET_SUFFIX, directory=True)
         folder = partial_path(final)
         progress = self.progress_tracker = CountProgress(
-            self, [Step("globals", 1 << 20)] + [Step(name, max(size, 1)) for name, size in databases])
-        progress.start("globals")
+            self, [Step("globals", 1 << 20)] + [Step(name, max(size, 1)) for name, size in databases], jobs=plan.jobs)
+        progress.step_started("globals")
         argv = self._dumpall_argv(tools, folder / GLOBALS_FILE, globals_only=True, roles_only=False)
         if await self.run_process(argv, plan.target.child_env(self.application_name)) != 0:
             raise JobFailed(f"pg_dumpall --globals-only failed: {self.last_error()}; log: {self.log_path}")
         await self.in_thread(check_cluster_file_complete, folder / GLOBALS_FILE)
-        progress.finish("globals")
+        progress.step_finished("globals")
 
         gate = asyncio.Semaphore(plan.jobs)
         extension = FORMAT_EXTENSION[plan.set_format]
@@ -170,10 +171,11 @@ class DumpallJob(Job):
                 member.index_output = False
                 self._members.append(member)
                 self.forward_owned(member)
-                progress.start(database)
+                progress.step_started(database)
+                progress.follow(database, lambda: member.progress.percent / 100 if member.progress else None)
                 self.log(f"dumping database {database} (job {member.id}, log in its own file)")
                 result = await member.run()
-                progress.finish(database)
+                progress.step_finished(database)
                 self.log(f"database {database}: {result.state.value}: {result.message}")
                 return result
 

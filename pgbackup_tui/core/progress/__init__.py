@@ -52,13 +52,14 @@
 
 The bar it is held to (criteria.py, scripts/bench_progress.py, tests/test_progress_model.py):
 |percent - 100 t / T| <= 10 points after 5 %; the ETA after 25 % within 20 % of the time left
-(2 s when under 10 s are left); monotonic; 100 at the end; >= 2 updates a second. count.py is
-the simpler model for jobs made of whole steps (pg_dumpall's databases, a cluster set's members).
+(2 s when under 10 s are left); monotonic; 100 at the end; >= 2 updates a second. Jobs made of
+whole steps (pg_dumpall's databases, a cluster set's members: count.py) use the same model, a step
+an item measured by its member job's own progress or by the file it writes.
 
 The parts: the model, pure (no I/O, no clock of its own) -- items.py (work items), priors.py,
 speed.py (step 4), estimator.py (steps 5 and 6), snapshot.py (what listeners get); what feeds it
 -- tracker.py (the ticks, the server's views), dump.py with inventory.py, restore.py with
-restore_plan.py, csv.py (the jobs' lines and files), link.py (the link's rate, TCP bytes read),
+restore_plan.py, csv.py, count.py (the jobs' lines and files), link.py (the link's rate, TCP bytes read),
 files.py (/proc); the bar -- criteria.py.
 """
 

@@ -1,87 +1,77 @@
 """Progress counted in steps: the databases of a pg_dumpall, the members of a cluster set.
 
-Where a job is a sequence of similar steps whose sizes we know (the databases' sizes from
-pg_database_size), the percentage is the share of bytes in the steps done plus, for the steps
-running, the share of their time so far at the pace seen; the ETA follows that pace. Simpler than
-the table-level estimator (estimator.py), and honest about what it knows: nothing inside
-a step but the clock.
+Each step is a work item of the data phase, priced by its size (a database's bytes at a prior
+rate): the estimator does the rest as for any job, and the tracker's ticks carry the bar and the
+ETA between the steps, at least 2 updates a second. A running step is measured where something
+can tell how far it is (follow(): a member job's own progress, the output a step has written);
+one nothing measures advances with the clock at the pace the job has shown, to at most 90 %.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from ..jobs import Job, ProgressUpdated
-from .estimator import NOT_DONE_CAP
-from .items import TAIL_FRACTION
-from .snapshot import ProgressSnapshot
+from ..jobs import Job
+from .estimator import ProgressEstimator
+from .files import output_size
+from .items import TAIL_FRACTION, WorkItem
+from .priors import COPY_BPS, OUTPUT_PER_HEAP, STATEMENT_S
+from .speed import machine_pace
+from .tracker import ProgressTracker
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     name: str
-    weight: int  # bytes, or 1 where sizes are unknown
-    started: float | None = None
-    finished: float | None = None
+    weight: int  # bytes
 
 
-@dataclass
-class CountProgress:
-    """A job's tracker (what Job.run expects: `last`, `stop()`, `emit_done()`)."""
+class CountProgress(ProgressTracker):
+    """A job made of steps (`bytes_per_s`: what a step's bytes cost before the job shows its pace)."""
 
-    job: Job
-    steps: list[Step]
-    unit: str = "databases"
-    estimate: str = "database sizes and the pace so far"
-    last: ProgressSnapshot | None = None
-    _origin: float = field(default_factory=time.monotonic)
+    fallback_estimate = "database sizes and the pace so far"
 
-    def start(self, name: str) -> None:
-        step = self._step(name)
-        if step is not None and step.started is None:
-            step.started = time.monotonic()
-            self.emit()
+    def __init__(self, job: Job, steps: list[Step], *, bytes_per_s: float = COPY_BPS, jobs: int = 1) -> None:
+        items = [WorkItem(f"step:{step.name}", "data", STATEMENT_S + step.weight / bytes_per_s, label=step.name,
+                          kind="database", bytes=step.weight) for step in steps]
+        super().__init__(job, ProgressEstimator(items, origin=time.monotonic() - job.elapsed_s,
+                                                estimate=self.fallback_estimate, jobs=jobs, machine=machine_pace()))
+        self._measures: dict[str, Callable[[], float | None]] = {}
+        self._output: Path | None = None
+        self._output_at_start: dict[str, int] = {}  # step -> the output's size when it started
+        self.start()
 
-    def finish(self, name: str) -> None:
-        step = self._step(name)
-        if step is not None and step.finished is None:
-            step.finished = time.monotonic()
-            step.started = step.started or step.finished
-            self.emit()
+    def follow_output(self, path: Path) -> None:
+        """The steps write one after another into `path` (pg_dumpall's file): a running step is
+        measured by what the file grew since it started, over its weight in plain text. A database's
+        size holds what its dump does not (indexes, an empty database's catalog: 7 MB), so this
+        claims at most TAIL_FRACTION, as the clock would; the pace it shows is the step's own."""
+        self._output = path
 
-    def _step(self, name: str) -> Step | None:
-        return next((step for step in self.steps if step.name == name), None)
+    def follow(self, name: str, fraction: Callable[[], float | None]) -> None:
+        """Measure step `name` while it runs by `fraction()` (0..1, None: nothing known yet)."""
+        self._measures[f"step:{name}"] = fraction
 
-    def snapshot(self, phase: str = "data") -> ProgressSnapshot:
-        now = time.monotonic()
-        total = sum(step.weight for step in self.steps) or 1
-        done_weight = sum(step.weight for step in self.steps if step.finished is not None)
-        done_time = sum((step.finished or now) - (step.started or now) for step in self.steps if step.finished)
-        pace = done_time / done_weight if done_weight and done_time > 0 else None  # seconds per weight unit
-        running = [step for step in self.steps if step.started is not None and step.finished is None]
-        partial = 0.0
-        for step in running:
-            if pace:
-                partial += min(step.weight * TAIL_FRACTION, (now - (step.started or now)) / pace)
-        percent = min(100 * NOT_DONE_CAP, 100.0 * (done_weight + partial) / total)
-        eta = pace * (total - done_weight - partial) if pace else None
-        return ProgressSnapshot(
-            elapsed_s=now - self._origin, phase=phase, percent=percent, bytes_done=int(done_weight + partial),
-            bytes_total=total, current=tuple(step.name for step in running), eta_s=eta, estimate=self.estimate)
+    def observe_local(self, now: float) -> None:
+        for item in self.estimator.running():
+            measure = self._measures.get(item.key)
+            fraction = measure() if measure is not None else self._output_fraction(item)
+            if fraction is not None:
+                self.estimator.observe(item.key, fraction, now)
 
-    def emit(self, phase: str = "data") -> None:
-        snapshot = self.snapshot(phase)
-        if self.last is not None and snapshot.percent < self.last.percent:
-            snapshot = ProgressSnapshot(**{**snapshot.__dict__, "percent": self.last.percent})  # never backwards
-        self.last = snapshot
-        self.job.emit(ProgressUpdated(self.job.id, snapshot))
+    def _output_fraction(self, item: WorkItem) -> float | None:
+        if self._output is None or item.key not in self._output_at_start or item.bytes <= 0:
+            return None
+        grown = output_size(self._output) - self._output_at_start[item.key]
+        return min(TAIL_FRACTION, grown / (item.bytes * OUTPUT_PER_HEAP[False]))
 
-    async def stop(self) -> None:
-        """Nothing runs in the background here."""
+    def step_started(self, name: str) -> None:
+        if self._output is not None:
+            self._output_at_start[f"step:{name}"] = output_size(self._output)
+        self._guarded(lambda: self.estimator.start(f"step:{name}", time.monotonic()))
 
-    def emit_done(self) -> None:
-        total = sum(step.weight for step in self.steps)
-        self.last = ProgressSnapshot(elapsed_s=time.monotonic() - self._origin, phase="done", percent=100.0,
-                                     bytes_done=total, bytes_total=total, eta_s=0.0, estimate=self.estimate)
-        self.job.emit(ProgressUpdated(self.job.id, self.last))
+    def step_finished(self, name: str) -> None:
+        self._guarded(lambda: self.estimator.finish(f"step:{name}", time.monotonic()))

@@ -45,7 +45,7 @@ class WorkItem:
     phase: str
     cost_s: float
     label: str = ""  # the table it is about, as SQL writes it (for `current`)
-    kind: str = "object"  # table | large objects | index | step | object
+    kind: str = "object"  # table | large objects | database | index | step | object
     bytes: int = 0  # data items: size in the snapshot's byte units
     rows: int = -1  # data items: expected rows (-1: unknown)
     fraction: float = 0.0
@@ -66,8 +66,8 @@ class WorkItem:
 
 
 def is_data(item: WorkItem) -> bool:
-    """Items whose bytes and rows the snapshot counts: table data and large objects."""
-    return item.phase == "data" and item.kind in ("table", "large objects")
+    """Items whose bytes and rows the snapshot counts: table data, large objects, whole databases."""
+    return item.phase == "data" and item.kind in ("table", "large objects", "database")
 
 
 def wire_bytes(heap: int, rows: int) -> int:

@@ -377,7 +377,7 @@ class ProgressTracker:
         self.last = snapshot
         self.job.emit(ProgressUpdated(self.job.id, snapshot))
 
-    def _guarded(self, action: Callable[[], None]) -> None:
+    def _guarded(self, action: Callable[[], object]) -> None:
         """Progress is a display: a bug here is logged once and never reaches the job."""
         if self._broken:
             return
