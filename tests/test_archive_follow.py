@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
@@ -117,6 +118,33 @@ def test_the_file_is_followed_as_pg_dump_grows_it(sandbox, empty_db, tmp_path):
     assert rows["parts_2"] == 199_000 and rows["blanks"] == 7 and rows["empty_one"] == 0
     assert sum(rows.values()) == sum(count_rows_with_pg_restore(tools.pg_restore, archive, dict(os.environ),
                                                                  "UTF8").values())
+
+
+
+def test_the_reading_beside_pg_dump_yields_and_the_rest_is_taken_over(sandbox, empty_db, tmp_path):
+    """While pg_dump writes, the follower reads at the lowest priority (SCHED_IDLE, where Linux has
+    it); once pg_dump has exited, another thread goes on from the very chunk where it stopped."""
+    sandbox.psql(AWKWARD_SQL, empty_db)
+    whole, data_start = _finished_archive(sandbox, empty_db, tmp_path)
+    data = whole.read_bytes()
+    archive = tmp_path / "handed-over.dump"
+    archive.write_bytes(data[:data_start + (len(data) - data_start) // 2])  # half of parts_2's block
+    follower = CustomArchiveFollower(archive)
+    follower.start()
+    deadline = time.monotonic() + 30
+    while len(follower.blocks) < 3 and time.monotonic() < deadline:  # it has started on the blocks
+        time.sleep(0.01)
+    beside = follower._beside.native_id
+    if hasattr(os, "SCHED_IDLE") and beside is not None:
+        assert os.sched_getscheduler(beside) == os.SCHED_IDLE
+    with archive.open("ab") as rest:
+        rest.write(data[data_start + (len(data) - data_start) // 2:])
+    follower.writer_finished()
+    by_id = follower.finish()
+    assert follower.header is not None
+    rows = {entry.tag: by_id[entry.dump_id] for entry in follower.header.entries if entry.dump_id in by_id}
+    assert rows["parts_2"] == 199_000 and rows["blanks"] == 7 and rows["Odd \"Name\""] == 3
+    assert not follower._beside.is_alive()
 
 
 def _finished_archive(sandbox, dbname: str, tmp_path: Path) -> tuple[Path, int]:

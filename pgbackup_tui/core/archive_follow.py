@@ -10,6 +10,10 @@ more bytes while pg_dump runs. Once the TOC written again is there (the first on
 block's offset where the block was found), the file is what it will be: its sha256 is taken
 while pg_dump fsyncs it and exits, and finish() checks that the file has not changed since.
 
+That reading costs CPU (decompressing and counting: 0.6 s for 870 MB of COPY text), which on a
+busy machine pg_dump and its server needed: while pg_dump runs it is done at the lowest priority
+(SCHED_IDLE), and the rest at the normal one once pg_dump has exited (CustomArchiveFollower).
+
 This reader is a fast path, not the judge: whatever it does not know or cannot confirm (an
 archive version, a method without its library, a file that ends before its blocks, a TOC that
 differs) raises from finish(), and the job then reads the archive with pg_restore as before.
@@ -17,12 +21,13 @@ differs) raises from finish(), and the job then reads the archive with pg_restor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +80,7 @@ class _ZstdFrames:
 
 
 class _GrowingFile:
-    """Bytes of a file pg_dump is still writing: `need` waits until they are there."""
+    """Bytes of a file pg_dump is still writing."""
 
     def __init__(self, path: Path, writer_done: threading.Event, stop: threading.Event) -> None:
         self.path = path
@@ -85,81 +90,138 @@ class _GrowingFile:
         self.buf = bytearray()
         self.start = 0  # file position of buf[0]
 
+    @property
+    def end(self) -> int:
+        """The file position just past what was read."""
+        return self.start + len(self.buf)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
     def need(self, position: int, size: int) -> bytes:
+        """`size` bytes at `position`; the follower waits for them (_available) before it reads."""
         if position < self.start:
             raise FormatUnknown("the reader went back")
         if position - self.start > READ_SIZE:  # let go of what was read
             del self.buf[:position - self.start]
             self.start = position
-        while position + size > self.start + len(self.buf):
-            if not self.read_more():
-                raise FormatUnknown(f"the file ends at {self.start + len(self.buf)} bytes, inside a block")
+        while position + size > self.end:
+            got = self.read_some()
+            if got is None:
+                time.sleep(POLL_S)
+            elif not got:
+                raise FormatUnknown(f"the file ends at {self.end} bytes, inside a block")
         offset = position - self.start
         return bytes(self.buf[offset:offset + size])
 
-    def read_more(self) -> bool:
-        """Append what the file has beyond the buffer; wait for pg_dump meanwhile. False at the end."""
-        while True:
-            if self.stop.is_set():
-                raise _Stopped()
-            done = self.writer_done.is_set()  # before the read: a read after it sees every byte
-            if self._fd is None:
-                try:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-                except FileNotFoundError:
-                    if done:
-                        return False
-                    time.sleep(POLL_S)
-                    continue
-            chunk = os.pread(self._fd, READ_SIZE, self.start + len(self.buf))
-            if chunk:
-                self.buf += chunk
-                return True
-            if done:
-                return False
-            time.sleep(POLL_S)
+    def read_some(self) -> bool | None:
+        """Append what the file has beyond the buffer: True if there was some, False at the file's
+        end (pg_dump has exited), None while pg_dump may still write more."""
+        if self.stop.is_set():
+            raise _Stopped()
+        done = self.writer_done.is_set()  # before the read: a read after it sees every byte
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                return False if done else None
+        chunk = os.pread(self._fd, READ_SIZE, self.end)
+        if chunk:
+            self.buf += chunk
+            return True
+        return False if done else None
+
+
+_WAIT = "wait"  # a step of the follower: nothing new in the file yet (its driver sleeps POLL_S)
+_WORKED = "worked"  # a step: a chunk decompressed, a megabyte hashed
+
+
+def _lowest_priority() -> None:
+    """The calling thread runs only on CPU that nothing else wants (SCHED_IDLE, Linux): beside
+    pg_dump on a busy machine, pg_dump and the server keep theirs. Elsewhere nothing changes."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
 
 
 class CustomArchiveFollower:
-    """Follows one custom archive in a thread of its own: start() before pg_dump runs,
-    writer_finished() once it has exited, then finish(); abandon() if it failed."""
+    """Follows one custom archive: start() before pg_dump runs, writer_finished() once it has
+    exited, then finish(); abandon() if it failed.
+
+    The reading is a generator of small steps (_follow). While pg_dump runs, a thread at the
+    lowest priority drives it: the reading then slows pg_dump down only by the CPU pg_dump and
+    the server leave free. Once pg_dump has exited, a thread at the caller's priority takes over
+    the steps where that one stopped, so that a busy machine cannot starve what is left."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_done = threading.Event()
         self._stop = threading.Event()
+        self._handed_over = threading.Event()
         self._file = _GrowingFile(path, self._writer_done, self._stop)
-        self._thread = threading.Thread(target=self._run, name="archive-follow", daemon=True)
+        self._steps = self._follow()
+        self._beside = threading.Thread(target=self._run_beside, name="archive-follow", daemon=True)
+        self._finisher: threading.Thread | None = None
         self._factory: Callable[[], Any] | None = None
         self._first_toc = b""  # header and TOC as first written, offsets not set
         self.header: Header | None = None
         self.blocks: dict[int, tuple[int, int]] = {}  # dump id -> (position, rows; -1 for large objects)
         self.error: BaseException | None = None
         self.sha256: tuple[str, int] | None = None  # the finished file's, and its size, once taken
-        self.read_to_end = False  # every block read, nothing after the last: set last, by the thread
+        self.read_to_end = False  # every block read, nothing after the last: set last, by the steps
 
     def start(self) -> None:
-        self._thread.start()
+        self._beside.start()
 
     def writer_finished(self) -> None:
-        """pg_dump has exited: every byte is in the file (read what is left, then stop)."""
+        """pg_dump has exited: every byte is in the file. What is left is read from now on in a
+        thread started here, at the caller's priority."""
         self._writer_done.set()
+        if self._finisher is None:
+            self._handed_over.set()
+            self._finisher = threading.Thread(target=self._run_finisher, name="archive-follow-end", daemon=True)
+            self._finisher.start()
 
     def abandon(self) -> None:
         self._stop.set()
         self._writer_done.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._handed_over.set()
+        for thread in (self._beside, self._finisher):
+            if thread is not None and thread.is_alive():
+                thread.join()
+        self._steps.close()  # a generator left at a step: its file closed
 
-    # -- the thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
+    # -- the threads -----------------------------------------------------------------------------
+    def _run_beside(self) -> None:
+        _lowest_priority()
+        self._drive(until_handed_over=True)
+
+    def _run_finisher(self) -> None:
+        if self._beside.ident is not None:
+            self._beside.join()  # it stops at its next step (a chunk, a poll)
+        self._drive(until_handed_over=False)
+
+    def _drive(self, *, until_handed_over: bool) -> None:
+        """Run the steps to their end, or until the finisher takes them over."""
+        steps = self._steps
         try:
-            header = self._read_toc()
+            for step in steps:
+                if self._stop.is_set():
+                    raise _Stopped()
+                if until_handed_over and self._handed_over.is_set():
+                    return
+                if step is _WAIT:
+                    self._handed_over.wait(POLL_S)
+        except _Stopped:
+            steps.close()
+        except Exception as exc:  # handed to the job's thread by finish()
+            self.error = exc
+
+    # -- the steps -------------------------------------------------------------------------------
+    def _follow(self) -> Generator[str, None, None]:
+        try:
+            header = yield from self._read_toc()
             self._factory = decompressor_for(header.compression)
             if header.compression == "none" or self._factory is None:
                 raise FormatUnknown(f"compression {header.compression}: left to pg_restore")
@@ -167,25 +229,38 @@ class CustomArchiveFollower:
                                                                                              OFFSET_SET)}
             reader = Reader(self._file.need, header.toc_end)
             for _ in range(len(expected)):
-                if self._block(reader) not in expected:
+                if (yield from self._block(reader)) not in expected:
                     raise FormatUnknown(f"a data block before {reader.pos} belongs to no TOC entry with data")
-            self._hash_once_final(header, reader.pos)
+            yield from self._hash_once_final(header, reader.pos)
             # Nothing may follow the last block: wait for pg_dump's end, then look.
-            if self._file.start + len(self._file.buf) > reader.pos or self._file.read_more():
+            while not self._writer_done.is_set():
+                yield _WAIT
+            if self._file.end > reader.pos or self._file.read_some():
                 raise FormatUnknown("more bytes follow the last block")
             self.read_to_end = True
-        except _Stopped:
-            pass
-        except Exception as exc:  # handed to the job's thread by finish()
-            self.error = exc
         finally:
             self._file.close()  # the job's progress tells this reader from the sha256 pass by open files
 
-    def _read_toc(self) -> Header:
+    def _available(self, end: int) -> Iterator[str]:
+        """Wait until the file holds `end` bytes, or pg_dump has exited (a read past the end
+        then finds where the file ends)."""
+        file = self._file
+        while file.end < end:
+            got = file.read_some()
+            if got is None:
+                yield _WAIT
+            elif not got:
+                return
+
+    def _read_toc(self) -> Generator[str, None, Header]:
         """The header and the whole TOC, as pg_dump first writes them."""
         file, header = self._file, None
         while header is None or not header.complete:
-            if not file.read_more():
+            got = file.read_some()
+            if got is None:
+                yield _WAIT
+                continue
+            if not got:
                 raise FormatUnknown("the file ends inside its TOC")
             if header is None:
                 try:
@@ -198,46 +273,54 @@ class CustomArchiveFollower:
         self._first_toc = bytes(file.buf[:header.toc_end])
         return header
 
-    def _block(self, reader: Reader) -> int:
+    def _block(self, reader: Reader) -> Generator[str, None, int]:
         """Read one block; its dump id."""
         position = reader.pos
+        yield from self._available(position + 2 + reader.int_size)
         kind = reader.u8()
         dump_id = reader.integer()
         if dump_id in self.blocks:
             raise FormatUnknown(f"block {dump_id} twice")
         if kind == BLK_DATA:
-            self.blocks[dump_id] = (position, self._rows(reader))
+            rows = yield from self._rows(reader)
+            self.blocks[dump_id] = (position, rows)
         elif kind == BLK_BLOBS:
-            while reader.integer() != 0:  # each large object's OID, then its data
-                self._rows(reader)
+            while True:  # each large object's OID, then its data
+                yield from self._available(reader.pos + 1 + reader.int_size)
+                if reader.integer() == 0:
+                    break
+                yield from self._rows(reader)
             self.blocks[dump_id] = (position, -1)
         else:
             raise FormatUnknown(f"block type {kind} at {position}")
         return dump_id
 
-    def _rows(self, reader: Reader) -> int:
+    def _rows(self, reader: Reader) -> Generator[str, None, int]:
         """Decompress one stream of chunks; its lines before the end marker `\\.`."""
         assert self._factory is not None
         stream = self._factory()
         newlines, tail = 0, b""
         while True:
+            yield from self._available(reader.pos + 1 + reader.int_size)
             size = reader.integer()
             if size == 0:
                 break
             if size < 0:
                 raise FormatUnknown(f"bad chunk length at {reader.pos}")
+            yield from self._available(reader.pos + size)
             text = stream.decompress(reader.need(reader.pos, size))
             reader.pos += size
             if text:
                 newlines += text.count(b"\n")
                 tail = text[-_TAIL:] if len(text) >= _TAIL else (tail + text)[-_TAIL:]
+            yield _WORKED
         if not getattr(stream, "eof", True):
             raise FormatUnknown(f"a data block ends inside its compressed stream (at {reader.pos})")
         if getattr(stream, "unused_data", b""):  # pg_dump writes one stream a block: bytes after it were not read
             raise FormatUnknown(f"bytes after a data block's compressed stream (at {reader.pos})")
         return rows_before_end_marker(newlines, tail)
 
-    def _hash_once_final(self, header: Header, end: int) -> None:
+    def _hash_once_final(self, header: Header, end: int) -> Iterator[str]:
         """As soon as pg_dump has written the TOC again (the file then is what it will be: its
         blocks are never written twice), take the sha256 while pg_dump fsyncs and exits. finish()
         checks the file still is that; if pg_dump ends first, the caller hashes it afterwards."""
@@ -251,14 +334,12 @@ class CustomArchiveFollower:
                         and handle.read(len(expected)) == expected and os.fstat(handle.fileno()).st_size == end):
                     handle.seek(0)
                     digest = hashlib.sha256()
-                    while chunk := handle.read(READ_SIZE):
-                        if self._stop.is_set():  # a cancel: abandon() joins this thread on the job's loop
-                            raise _Stopped()
+                    while chunk := handle.read(READ_SIZE):  # a step a megabyte: a cancel stops it there
                         digest.update(chunk)
+                        yield _WORKED
                     self.sha256 = (digest.hexdigest(), end)
                     return
-            if self._stop.wait(POLL_S):
-                raise _Stopped()
+            yield _WAIT
 
     def _final_toc(self, header: Header) -> bytes:
         """The header and TOC as pg_dump writes them at the end: the first ones, each block's
@@ -274,8 +355,10 @@ class CustomArchiveFollower:
     def finish(self) -> dict[int, int]:
         """After writer_finished(): rows per TABLE DATA dump id. Raises if the archive could not
         be confirmed here (the caller then reads it with pg_restore)."""
-        if self._thread.is_alive():
-            self._thread.join()
+        if self._finisher is None:
+            self.writer_finished()
+        assert self._finisher is not None
+        self._finisher.join()
         if self.error is not None:
             raise self.error
         if self.header is None or not self.read_to_end:
