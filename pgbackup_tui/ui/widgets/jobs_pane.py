@@ -37,6 +37,7 @@ from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, progress_view, row_cells
 from .job_progress_bar import JobProgressBar
+from .jobs_table import JobsTable
 
 TICK_S = 1.0  # the elapsed column and an indeterminate bar's moving block
 FRAME_S = 0.4  # a running job's changes reach the screen at most this often
@@ -95,7 +96,7 @@ class JobsPane(Widget):
         self._target_width: int | None = None  # None: as wide as it is
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(id="jobs-table", cursor_type="row")
+        table = JobsTable(id="jobs-table", cursor_type="row")
         for column in COLUMNS:
             table.add_column(column, key=column)
         yield table
@@ -150,8 +151,7 @@ class JobsPane(Widget):
         for per_job in (self._lines, self._snapshots, self._cells, self._inbox):
             per_job.pop(job_id, None)
         self._dirty.discard(job_id)
-        table = self.query_one("#jobs-table", DataTable)
-        table.remove_row(job_id)
+        (table := self.query_one("#jobs-table", DataTable)).remove_row(job_id)
         if self._selected_id == job_id:
             self._selected_id = None
         elif self._selected_id is not None:  # rows below moved up: keep the cursor on the same job
@@ -348,7 +348,7 @@ class JobsPane(Widget):
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         message = job.result.message if job.result is not None else ""
-        self._show("#job-result", message, layout=job.result is not None)
+        self._show("#job-result", message, layout=job.result is not None)  # see _show: blank as it runs
         paths = []
         output = job.result.output_path if job.result is not None else None
         # A dump's message already names its archive; a narrow pane need not show it twice.

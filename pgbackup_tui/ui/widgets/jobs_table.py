@@ -1,0 +1,43 @@
+"""The Jobs pane's table: a DataTable whose cell updates repaint only the row that changed.
+
+DataTable.update_cell counts an update of the whole table: every cached rendering (each cell of
+each row, each line) is keyed by that count, so a running job's figures changing (2.5 frames a
+second, plus the elapsed clock) rendered every row again, the finished jobs' too: in
+scripts/bench_tui.py a quarter of the app's CPU while a dump ran (py-spy), more with more jobs
+shown. Here an update that keeps the column widths forgets the cached renderings of that row only
+(and the cached lines, cheap to build again from the rows') and repaints that row's region. An
+update that may change a width, or the first one after the columns' widths changed (the target
+column given way), goes through DataTable's own path: every row and the header drawn again.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
+
+
+class JobsTable(DataTable[Text]):
+    """DataTable with row-local cell updates (see the module docstring)."""
+
+    _widths_drawn: tuple[int, ...] = ()  # the columns' widths when every row was last drawn again
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Text, *,
+                    update_width: bool = False) -> None:
+        widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
+        row = RowKey(row_key) if isinstance(row_key, str) else row_key
+        index = self._row_locations.get(row)
+        if update_width or widths != self._widths_drawn or index is None:
+            self._widths_drawn = widths
+            super().update_cell(row_key, column_key, value, update_width=update_width)
+            return
+        column = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        if column not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
+        self._data[row][column] = value
+        self._row_renderable_cache.discard((self._update_count, index))
+        for cache in (self._cell_render_cache, self._row_render_cache):  # keyed by (row key, ...)
+            for key in [key for key in cache.keys() if key[0] == row]:  # noqa: SIM118  # no __iter__
+                cache.discard(key)  # type: ignore[arg-type]  # either cache's own key
+        self._line_cache.clear()
+        self.refresh_row(index)

@@ -1,0 +1,57 @@
+"""Pilot test: the Jobs table repaints only the row whose cell changed, and still shows every
+change, the header and the rows aligned after a column's width changed (issue 15, point 3)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from textual.widgets.data_table import ColumnKey
+
+from pgbackup_tui.ui.widgets.jobs_table import JobsTable
+
+
+class TableHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield JobsTable(id="t", cursor_type="row")
+
+
+def lines(table: JobsTable) -> list[str]:
+    return ["".join(segment.text for segment in table.render_line(y)).rstrip() for y in range(4)]
+
+
+async def test_a_cell_update_redraws_its_row_only_and_widths_stay_aligned() -> None:
+    app = TableHost()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(JobsTable)
+        table.add_column("name", key="name")
+        table.add_column("bytes", key="bytes")
+        for key in ("a", "b", "c"):
+            table.add_row(Text(key), Text("1.0 MB", justify="right"), key=key)
+        await pilot.pause()
+        assert [line.split() for line in lines(table)[1:]] == [["a", "1.0", "MB"], ["b", "1.0", "MB"],
+                                                                ["c", "1.0", "MB"]]
+        table.update_cell("b", "bytes", Text("2.0 MB", justify="right"))  # the widths drawn are recorded
+        table.update_cell("b", "bytes", Text("3.0 MB", justify="right"))
+        count = table._update_count
+        table.update_cell("b", "bytes", Text("4.5 MB", justify="right"))
+        assert table._update_count == count  # not an update of the whole table
+        await pilot.pause()
+        assert "4.5 MB" in lines(table)[2] and "1.0 MB" in lines(table)[1] and "1.0 MB" in lines(table)[3]
+
+        table.update_cell("c", "bytes", Text("12.5 MB / 15.0 MB", justify="right"), update_width=True)
+        await pilot.pause()
+        table.update_cell("a", "bytes", Text("9.9 MB", justify="right"))  # the first since the width changed
+        await pilot.pause()
+        header, *rows = lines(table)
+        assert len({len(row) for row in rows}) == 1, rows  # right-justified figures end together
+        assert rows[0].endswith("9.9 MB") and rows[2].endswith("12.5 MB / 15.0 MB")
+        assert header.index("bytes") == rows[2].index("12.5")  # the header over its column
+
+        name = table.columns[ColumnKey("name")]  # as the pane gives the target column room
+        name.auto_width, name.width = False, 12
+        table.update_cell("a", "name", Text("aa"))  # a width changed: header and rows drawn again
+        await pilot.pause()
+        header, *rows = lines(table)
+        assert header.index("bytes") == rows[2].index("12.5") == len(" ") + 12 + 2
+        assert rows[0].split()[0] == "aa" and rows[1].split()[0] == "b"
