@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-
 from textual.widgets.data_table import ColumnKey
 
 from pgbackup_tui.ui.widgets.jobs_table import JobsTable
