@@ -54,6 +54,31 @@ def test_the_cli_s_runner_is_a_fork_detached_like_the_exec_d_one(sandbox, home, 
     assert [job["state"] for job in jobs_json(home)] == ["succeeded"]
 
 
+
+def test_descriptors_the_cli_was_started_with_do_not_stop_the_fork(sandbox, home, out_dir, tmp_path):
+    """A terminal or a harness may leak descriptors into the command: the runner is still a fork
+    (no second interpreter start), and it does not keep them (as the exec'd runner's close_fds)."""
+    out = out_dir / "shop.dump"
+    leaked = os.open(tmp_path / "leaked", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        with table_locked(sandbox):
+            cli = subprocess.Popen(
+                [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE,
+                 "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdin=subprocess.DEVNULL, env=dict(os.environ), pass_fds=(leaked,))
+            wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+            pid = runner_pid(home)
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            assert b"pgbackup_tui.core.runner" not in argv and b"dump" in argv  # a fork of the CLI
+            assert str(tmp_path / "leaked") in os.readlink(f"/proc/{cli.pid}/fd/{leaked}")  # the CLI had it
+            runner_fds = [os.readlink(f"/proc/{pid}/fd/{name}") for name in os.listdir(f"/proc/{pid}/fd")]
+            assert str(tmp_path / "leaked") not in runner_fds
+    finally:
+        os.close(leaked)
+    assert cli.wait(timeout=30) == 0, cli.stderr.read() if cli.stderr else ""
+    assert _state_or_empty(home).get("state") == "succeeded" and out.is_file()
+
+
 SAFE_PROBE = """
 import os, socket, sys, threading
 from pgbackup_tui.core.runner import fork_is_safe

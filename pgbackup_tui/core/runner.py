@@ -84,12 +84,28 @@ def start_job(kind: str, plan: Any, title: str, *, fork: bool = False) -> tuple[
     return job_id, folder, process
 
 
+_inherited_fds: dict[int, str] = {}  # descriptors this process was started with (remember_inherited_fds)
+
+
+def remember_inherited_fds() -> None:
+    """Note the descriptors beyond stdio this process got from whoever started it (a terminal or
+    a harness may leak some), before it opens any of its own: a fork of it may still be the
+    runner, which closes them (as the exec'd runner's close_fds does). Called by the CLI first."""
+    _inherited_fds.clear()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd > 2:
+                with contextlib.suppress(OSError):
+                    _inherited_fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+
+
 def fork_is_safe(lock_fd: int) -> bool:
     """True when a fork of this process can be the runner: a single thread (a fork copies only the
-    caller; a lock another thread held stays held for good), and no descriptor open but stdio and
-    the job's lock. A libpq connection is a socket: a child that shared it could end the parent's
-    session, and a file object whose descriptor the child closed could later close one of the
-    job's."""
+    caller; a lock another thread held stays held for good), and no descriptor open but stdio, the
+    job's lock and those the process was started with (which the fork closes, unused). A libpq
+    connection is a socket: a child that shared it could end the parent's session, and a file
+    object whose descriptor the child closed could later close one of the job's."""
     try:
         if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
             return False
@@ -98,10 +114,11 @@ def fork_is_safe(lock_fd: int) -> bool:
             if fd in (0, 1, 2, lock_fd):
                 continue
             try:
-                os.readlink(f"/proc/self/fd/{fd}")
+                target = os.readlink(f"/proc/self/fd/{fd}")
             except FileNotFoundError:
                 continue  # the descriptor that listed the folder, closed since
-            return False
+            if _inherited_fds.get(fd) != target:
+                return False
     except OSError:
         return False  # no /proc: not Linux as we know it
     return True
@@ -176,6 +193,10 @@ def _fork_runner(folder: Path, lock_fd: int, password: str | None) -> ForkedRunn
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
+        for fd in _inherited_fds:  # the front's own, never used by it (fork_is_safe checked they are the same)
+            if fd != lock_fd:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         code = run(folder, password=password, lock_fd=lock_fd)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
