@@ -171,7 +171,7 @@ class ClusterRestoreJob(Job):
                 self._members.append(job)
                 self.forward_owned(job)
                 progress.step_started(name)
-                progress.follow(name, lambda: job.progress.percent / 100 if job.progress else None)
+                progress.follow_job(name, job)
                 self.log(f"restoring database {name} (job {job.id}, log in its own file)")
                 result = await job.run()
                 progress.step_finished(name)

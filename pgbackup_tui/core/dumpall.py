@@ -172,7 +172,7 @@ class DumpallJob(Job):
                 self._members.append(member)
                 self.forward_owned(member)
                 progress.step_started(database)
-                progress.follow(database, lambda: member.progress.percent / 100 if member.progress else None)
+                progress.follow_job(database, member)
                 self.log(f"dumping database {database} (job {member.id}, log in its own file)")
                 result = await member.run()
                 progress.step_finished(database)

@@ -3,14 +3,13 @@
 Each step is a work item of the data phase, priced by its size (a database's bytes at a prior
 rate): the estimator does the rest as for any job, and the tracker's ticks carry the bar and the
 ETA between the steps, at least 2 updates a second. A running step is measured where something
-can tell how far it is (follow(): a member job's own progress, the output a step has written);
+can tell how far it is (follow_job: a member job's own progress; follow_output: the file a step writes);
 one nothing measures advances with the clock at the pace the job has shown, to at most 90 %.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ class CountProgress(ProgressTracker):
                           kind="database", bytes=step.weight) for step in steps]
         super().__init__(job, ProgressEstimator(items, origin=time.monotonic() - job.elapsed_s,
                                                 estimate=self.fallback_estimate, jobs=jobs, machine=machine_pace()))
-        self._measures: dict[str, Callable[[], float | None]] = {}
+        self._members: dict[str, Job] = {}
         self._output: Path | None = None
         self._output_at_start: dict[str, int] = {}  # step -> the output's size when it started
         self.start()
@@ -51,14 +50,15 @@ class CountProgress(ProgressTracker):
         claims at most TAIL_FRACTION, as the clock would; the pace it shows is the step's own."""
         self._output = path
 
-    def follow(self, name: str, fraction: Callable[[], float | None]) -> None:
-        """Measure step `name` while it runs by `fraction()` (0..1, None: nothing known yet)."""
-        self._measures[f"step:{name}"] = fraction
+    def follow_job(self, name: str, job: Job) -> None:
+        """Measure step `name` by the job that runs it (a member of a set): its own percentage, once
+        it shows an ETA -- before that its estimator knows too little, and the step goes by the clock."""
+        self._members[f"step:{name}"] = job
 
     def observe_local(self, now: float) -> None:
         for item in self.estimator.running():
-            measure = self._measures.get(item.key)
-            fraction = measure() if measure is not None else self._output_fraction(item)
+            member = self._members.get(item.key)
+            fraction = _job_fraction(member) if member is not None else self._output_fraction(item)
             if fraction is not None:
                 self.estimator.observe(item.key, fraction, now)
 
@@ -75,3 +75,8 @@ class CountProgress(ProgressTracker):
 
     def step_finished(self, name: str) -> None:
         self._guarded(lambda: self.estimator.finish(f"step:{name}", time.monotonic()))
+
+
+def _job_fraction(job: Job) -> float | None:
+    snapshot = job.progress
+    return snapshot.percent / 100 if snapshot is not None and snapshot.eta_s is not None else None
