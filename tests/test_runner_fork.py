@@ -79,6 +79,22 @@ def test_descriptors_the_cli_was_started_with_do_not_stop_the_fork(sandbox, home
     assert _state_or_empty(home).get("state") == "succeeded" and out.is_file()
 
 
+
+def test_a_finished_job_is_passed_by_when_commands_look_for_dead_ones(sandbox, home, out_dir):
+    """Every command first looks for jobs whose runner died (job_store.recover): a job that ended
+    with nothing left to undo is marked settled, and that look no longer parses its state."""
+    from pgbackup_tui.core import job_store
+
+    out = out_dir / "shop.dump"
+    cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+    assert cli.wait(timeout=60) == 0, cli.stderr.read() if cli.stderr else ""
+    job_folder = next((home / "state" / "jobs").iterdir())
+    assert (job_folder / job_store.SETTLED).is_file()
+    assert [record.id for record in job_store.list_jobs()] == [job_folder.name]
+    assert job_store.list_jobs(unsettled_only=True) == []
+    assert [job["state"] for job in jobs_json(home)] == ["succeeded"]  # still listed for the user
+
+
 SAFE_PROBE = """
 import os, socket, sys, threading
 from pgbackup_tui.core.runner import fork_is_safe

@@ -37,6 +37,9 @@ from .identifiers import QualifiedName
 SPEC = "spec.json"
 STATE = "state.json"
 LOCK = "runner.lock"
+# Made once the final state, with nothing left owned, is on disk: every command's look for dead
+# jobs (recover) then passes the job by without parsing its state (a dump's holds its manifest).
+SETTLED = "settled"
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "partial"})
 
 
@@ -189,12 +192,13 @@ def load(job_id: str) -> JobRecord | None:
     return JobRecord(job_id, folder, spec, read_json(folder / STATE) or {})
 
 
-def list_jobs() -> list[JobRecord]:
-    """Every job in the store, oldest first."""
+def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
+    """Every job in the store, oldest first (`unsettled_only`: not those marked SETTLED)."""
     root = jobs_root()
     if not root.is_dir():
         return []
-    records = [record for entry in root.iterdir() if (record := load(entry.name)) is not None]
+    records = [record for entry in root.iterdir()
+               if not (unsettled_only and (entry / SETTLED).exists()) and (record := load(entry.name)) is not None]
     return sorted(records, key=lambda record: (record.created_at, record.id))
 
 
@@ -265,7 +269,7 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
     still holds its lock is never touched.
     """
     lines: list[str] = []
-    for record in list_jobs():
+    for record in list_jobs(unsettled_only=True):
         if only is not None and record.id != only:
             continue
         pending = record.state.get("owned") or []

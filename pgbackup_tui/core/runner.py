@@ -265,7 +265,9 @@ class StateWriter:
                               output_path=str(result.output_path) if result.output_path else None,
                               bytes_written=result.bytes_written, errors_ignored=result.errors_ignored,
                               details=result.details)
-            self.write(durable=True)
+            if self.write(durable=True) is None and not self.state.get("owned"):
+                with contextlib.suppress(OSError):  # only a shortcut: without it the state is read as before
+                    (self.folder / job_store.SETTLED).touch()
 
     def _owned(self, event: Owned) -> None:
         item = {"kind": event.kind, "value": event.value}
