@@ -1,6 +1,7 @@
 """How honest is the progress of a dump and a restore, here and behind a slow link? Run by hand (not a test).
 
-    .venv/bin/python scripts/bench_progress.py [--scale 0.2] [--rates 20,5] [--only TEXT] [--trace [S]] [--record DIR]
+    .venv/bin/python scripts/bench_progress.py [--scale 0.2] [--rates 20,5] [--only TEXT] [--clusters]
+                                               [--trace [S]] [--record DIR]
 
 Builds a throwaway cluster (core/sandbox.py) with a database whose biggest table holds about 70 %
 of the data and 200 small tables the rest (--scale 1: about 1 GB on disk), then dumps it with a
@@ -10,6 +11,12 @@ real DumpJob and restores the archive with a real RestoreJob (--create) in each 
   link R MB/s     the same over TCP through tests/throttle_proxy.py passing R MB/s each way
                   (a server elsewhere; the job's monitor connection goes through it too)
   local -Fd -j2   a parallel dump of a directory archive, restored with --jobs 2
+
+and, with --clusters (jobs the issue's table does not list, made of whole databases: count.py),
+  cluster file    with a copy of the database beside it (two of its size), pg_dumpall to one file,
+                  restored with psql onto an empty second cluster
+  cluster set -j2 the same as a cluster set (an archive per database) made and restored two
+                  databases at a time
 
 and prints ONE table, a row per setting and job, against issue 14's bar (core/progress/criteria.py):
 the worst |percent - 100 * t / T| after 5 % (<= 10 points), the worst ETA error after 25 % as a
@@ -40,8 +47,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "tests")]
 
+from pgbackup_tui.core.cluster_plans import ClusterRestorePlan, DumpallPlan  # noqa: E402
+from pgbackup_tui.core.cluster_restore import ClusterRestoreJob  # noqa: E402
 from pgbackup_tui.core.connect import Target, target_from_dsn  # noqa: E402
 from pgbackup_tui.core.dump import DumpJob  # noqa: E402
+from pgbackup_tui.core.dumpall import DumpallJob  # noqa: E402
 from pgbackup_tui.core.jobs import Job, JobResult, JobState, ProgressUpdated  # noqa: E402
 from pgbackup_tui.core.plans import DumpFormat, DumpPlan, RestorePlan  # noqa: E402
 from pgbackup_tui.core.progress.criteria import (MAX_ETA_SHARE_OFF, MAX_PERCENT_OFF, SHORT_ETA_OFF_S,  # noqa: E402
@@ -81,7 +91,7 @@ class Setting:
     name: str
     rate_bps: float | None  # None: the local Unix socket, no proxy
     jobs: int
-    format: DumpFormat
+    format: DumpFormat | None  # None: the whole cluster (pg_dumpall), one file or, with jobs, a set
 
 
 class Recorder:
@@ -159,6 +169,7 @@ def trace(recorder: Recorder, step_s: float) -> list[str]:
 
 def dump_and_restore(sandbox: Sandbox, setting: Setting, target: Target, attempt: int,
                      args: argparse.Namespace) -> list[Recorder]:
+    assert setting.format is not None  # a database's dump (the cluster settings have their own)
     dump_job = DumpJob(DumpPlan(target=target, dbname="bench", format=setting.format, jobs=setting.jobs))
     settle(sandbox)
     dump = asyncio.run(run(dump_job))
@@ -178,10 +189,35 @@ def dump_and_restore(sandbox: Sandbox, setting: Setting, target: Target, attempt
     return [dump, restore]
 
 
+def cluster_dump_and_restore(sandbox: Sandbox, setting: Setting, home: Path) -> list[Recorder]:
+    """pg_dumpall of the sandbox (bench, its copy and postgres) as one file or as a set, restored onto
+    a second, empty cluster."""
+    as_set = setting.jobs > 1
+    output = home / ("cluster.set" if as_set else "cluster.sql")
+    plan = DumpallPlan(target=target_from_dsn(sandbox.dsn()), output=output,
+                       set_format="custom" if as_set else None, jobs=setting.jobs)
+    settle(sandbox)
+    dump = asyncio.run(run(DumpallJob(plan)))
+    archive = dump.result.output_path
+    if archive is None:
+        raise SystemExit("pg_dumpall wrote nothing")
+    with Sandbox(bin_dir=sandbox.bin_dir) as target:
+        settle(target)
+        restore = asyncio.run(run(ClusterRestoreJob(ClusterRestorePlan(archive=archive, target=target_from_dsn(
+            target.dsn()), jobs=setting.jobs))))
+    if archive.is_dir():
+        shutil.rmtree(archive)
+    else:
+        archive.unlink()
+    return [dump, restore]
+
+
 def bench(args: argparse.Namespace) -> None:
     settings = [Setting("local", None, 1, "custom")]
     settings += [Setting(f"link {rate:g} MB/s", rate * 1e6, 1, "custom") for rate in args.rates]
     settings.append(Setting("local -Fd -j2", None, 2, "directory"))
+    if args.clusters:
+        settings += [Setting("cluster file", None, 1, None), Setting("cluster set -j2", None, 2, None)]
     settings = [setting for setting in settings if args.only in setting.name]
     rows = []
     with Sandbox() as sandbox:
@@ -193,7 +229,11 @@ def bench(args: argparse.Namespace) -> None:
         print(f"built database bench ({size}) in {time.monotonic() - started:.0f} s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         for attempt, setting in enumerate(settings, 1):
-            if setting.rate_bps is None:
+            if setting.format is None:
+                if "bench_copy" not in sandbox.psql("SELECT datname FROM pg_database"):
+                    sandbox.psql("CREATE DATABASE bench_copy TEMPLATE bench")
+                recorders = cluster_dump_and_restore(sandbox, setting, args.home)
+            elif setting.rate_bps is None:
                 recorders = dump_and_restore(sandbox, setting, target_from_dsn(sandbox.dsn()), attempt, args)
             else:
                 with ThrottleProxy(sandbox.port, setting.rate_bps, lifetime_s=3600) as proxy:
@@ -232,6 +272,7 @@ def main() -> None:
     parser.add_argument("--rates", type=lambda text: [float(r) for r in text.split(",")], default=[20.0, 5.0],
                         help="the link's rates in MB/s, comma-separated (default 20,5)")
     parser.add_argument("--only", default="", metavar="TEXT", help="only the settings whose name holds TEXT")
+    parser.add_argument("--clusters", action="store_true", help="also pg_dumpall to a file and to a set, restored")
     parser.add_argument("--trace", type=float, nargs="?", const=1.0, default=None, metavar="STEP_S",
                         help="print an update every STEP_S seconds (default 1)")
     parser.add_argument("--record", type=Path, metavar="DIR",
@@ -243,6 +284,7 @@ def main() -> None:
         args.record.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="pgbackup-bench-"))
     os.environ["PGBACKUP_TUI_HOME"] = str(home)
+    args.home = home
     try:
         bench(args)
     finally:

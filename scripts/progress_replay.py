@@ -24,7 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgbackup_tui.core.progress import dump as progress_dump, restore as progress_restore  # noqa: E402
+from pgbackup_tui.core.progress import count as progress_count, dump as progress_dump  # noqa: E402
+from pgbackup_tui.core.progress import restore as progress_restore  # noqa: E402
 from pgbackup_tui.core.progress.estimator import ProgressEstimator  # noqa: E402
 
 RECORDED_CALLS = ("remove_items", "enter_phase", "start", "observe", "finish", "wait", "reprice",
@@ -63,10 +64,11 @@ for _name in RECORDED_CALLS:
 
 
 def install() -> None:
-    """Make the dump and restore trackers build RecordingEstimators."""
+    """Make the dump, restore and step trackers build RecordingEstimators."""
     # Replacing the class the modules look up by name is the point here, so mypy is told to let it be.
     progress_dump.ProgressEstimator = RecordingEstimator  # type: ignore[misc]
     progress_restore.ProgressEstimator = RecordingEstimator  # type: ignore[misc]
+    progress_count.ProgressEstimator = RecordingEstimator  # type: ignore[misc]
 
 
 def save(estimator: RecordingEstimator, duration_s: float, path: Path) -> None:

@@ -103,7 +103,7 @@ class ClusterRestoreJob(Job):
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))],
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.step_started("cluster")
-        await self._psql_file(tools, archive)
+        await self._psql_file(tools, archive, step="cluster")
         return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
                        details={"kept_roles": self.kept_roles})
 
@@ -113,8 +113,18 @@ class ClusterRestoreJob(Job):
             major = conn.info.server_version // 10000
         return find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
 
-    async def _psql_file(self, tools: ClientTools, path: Path) -> None:
+    async def _psql_file(self, tools: ClientTools, path: Path, *, step: str | None = None) -> None:
+        """psql runs `path`; with `step`, the progress step it is, measured by the bytes fed to psql."""
         plan = self.plan
+        fed, size = [0], max(1, path_size(path))
+
+        def counted() -> Iterator[bytes]:
+            for chunk in tolerant_roles(path):
+                fed[0] += len(chunk)
+                yield chunk
+
+        if step is not None and isinstance(self.progress_tracker, CountProgress):
+            self.progress_tracker.follow(step, lambda: fed[0] / size)
         argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
                 "--set=ON_ERROR_STOP=1", "--echo-errors", "--file=-"]
 
@@ -124,7 +134,7 @@ class ClusterRestoreJob(Job):
                 self.kept_roles.append(match.group(1))
 
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
-                                      stdin_chunks=tolerant_roles(path))
+                                      stdin_chunks=counted())
         if code != 0:
             raise JobFailed(f"psql stopped at an error in {path.name}: {self.last_error()}; what ran before it "
                             f"stays on server '{plan.target.label}' (log: {self.log_path})")
