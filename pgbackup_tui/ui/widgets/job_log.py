@@ -98,9 +98,12 @@ class JobLog(Log):
         self._scroll_update(size)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # a call, not a worker
-        # Log's is a thread worker per write; the rows are at most as wide as the view here.
+        # Log's is a thread worker per write, measuring every line; here the rows are wrapped to the
+        # view's width, which is their widest (no horizontal scrollbar), except in a view too narrow to wrap.
         if lines:
-            self._update_maximum_width(updates, max(cell_len(self._process_line(line)) for line in lines))
+            width = self._wrap_width if self._wrap_width > len(CONTINUATION) else max(
+                cell_len(self._process_line(line)) for line in lines)
+            self._update_maximum_width(updates, width)
 
     @property
     def written_lines(self) -> list[str]:
@@ -109,7 +112,8 @@ class JobLog(Log):
 
     def _wrap(self, line: str) -> list[str]:
         width = self._wrap_width
-        if width <= len(CONTINUATION) or cell_len(line) <= width:
+        # An ASCII line is never wider than its length (cell_len is most of a flood's cost).
+        if width <= len(CONTINUATION) or (line.isascii() and len(line) <= width) or cell_len(line) <= width:
             return [line]
         first, *rest = chop_cells(line, width)
         rows = [first]
