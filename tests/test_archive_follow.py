@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pgbackup_tui.core.archive_follow import CustomArchiveFollower, rows_before_end_marker
+from pgbackup_tui.core.archive_follow import CustomArchiveFollower, count_newlines, rows_before_end_marker
 from pgbackup_tui.core.archive_scan import count_rows_with_pg_restore, sha256_archive
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.custom_archive import FormatUnknown, read_header
@@ -80,6 +80,16 @@ def _check_against_pg_restore(job: DumpJob, manifest: dict, archive: Path) -> No
 ])
 def test_rows_end_at_the_marker_line(newlines, tail, rows):
     assert rows_before_end_marker(newlines, tail) == rows
+
+
+
+@pytest.mark.parametrize("line", [b"1\n", b"a\tb\n", b"x" * 70 + b"\n", b"y" * 300 + b"\n", b"\n"])
+@pytest.mark.parametrize("size", [0, 1, 100, 10_000, 200_000])
+def test_newlines_are_counted_exactly_whichever_way(line, size):
+    text = (line * (size // len(line) + 1))[:size]
+    assert count_newlines(text) == text.count(b"\n")
+    dense_end = text[:size // 2] + b"\n" * (size - size // 2)  # sampled as long lines, short ones after
+    assert count_newlines(dense_end) == dense_end.count(b"\n")
 
 
 def test_gzip_archive_is_counted_while_written(sandbox, home, empty_db, tmp_path):
