@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from dbcompare import table_fingerprints
 from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
-from pgbackup_tui.core.jobs import JobState, ProgressUpdated
+from pgbackup_tui.core.jobs import Job, JobState, Outcome, ProgressUpdated
 from pgbackup_tui.core.progress import ProgressSnapshot
+from pgbackup_tui.core.progress.count import CountProgress, Step
+from pgbackup_tui.core.progress.priors import OUTPUT_PER_HEAP
 from pgbackup_tui.core.sandbox import Sandbox
 from throttle_proxy import ThrottleProxy
 
@@ -204,5 +207,39 @@ def test_a_cluster_dump_reports_progress_inside_each_database(sandbox, home, tmp
     assert len({snapshot.percent for snapshot in while_big}) >= 3  # it moves inside the database
     gaps = [later.elapsed_s - earlier.elapsed_s for earlier, later in itertools.pairwise(updates)]
     assert max(gaps) < 1.0, gaps
+    assert len(updates) / updates[-1].elapsed_s >= 2
     assert all(a.percent <= b.percent for a, b in itertools.pairwise(updates))
     assert updates[-1].percent == 100
+
+
+class _Steps(Job):
+    """A job that is only there to own a CountProgress (its steps are told by the test)."""
+
+    async def _execute(self) -> Outcome:
+        return Outcome(message="")
+
+
+def test_a_step_is_measured_by_what_the_file_grew_at_the_ratio_the_steps_done_showed(tmp_path):
+    """pg_dumpall's running database is measured by the growth of the file since it began, over its
+    data's size times the bytes the finished databases wrote per byte (plain text's prior before)."""
+    mib = 1 << 20
+    out = tmp_path / "cluster.sql"
+    out.write_bytes(b"")
+    progress = CountProgress(_Steps("steps"), [Step("a", 4 * mib), Step("b", 8 * mib)],
+                             target_from_dsn(f"host={tmp_path} dbname=postgres"))
+    progress.follow_output(out)
+    progress.step_started("a")
+    with out.open("ab") as file:
+        file.write(b"x" * (2 * mib))
+    progress.observe_local(time.monotonic())
+    a = progress.estimator.get("step:a")
+    assert a is not None and a.fraction == pytest.approx(2 / (4 * OUTPUT_PER_HEAP[False]))
+    with out.open("ab") as file:
+        file.write(b"x" * mib)  # a's dump ends at 3 MiB: 0.75 bytes per byte of its data
+    progress.step_finished("a")
+    progress.step_started("b")
+    with out.open("ab") as file:
+        file.write(b"x" * (3 * mib))
+    progress.observe_local(time.monotonic())
+    b = progress.estimator.get("step:b")
+    assert b is not None and b.fraction == pytest.approx(3 / (8 * 0.75))

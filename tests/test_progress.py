@@ -391,8 +391,8 @@ def test_small_tables_learn_their_own_pace_not_the_big_ones():
 
 
 def test_the_unmeasured_end_of_an_index_build_is_not_taken_for_slowness():
-    # A build measured at its prior pace up to 95 % (its last pages and commit show no counter)
-    # then takes 2 s more: the next build is still timed at the measured pace.
+    # A build measured at its prior pace into its tail (past TAIL_FRACTION: its commit shows no
+    # counter) then takes 2 s more: the next build is still timed at the measured pace.
     estimator = ProgressEstimator([WorkItem("pkey", "indexes", 4.0), WorkItem("idx", "indexes", 4.0)],
                                   origin=0.0, estimate="t")
     estimator.start("pkey", 0.0)
@@ -404,8 +404,9 @@ def test_the_unmeasured_end_of_an_index_build_is_not_taken_for_slowness():
     assert estimator.remaining_s(6.0) == pytest.approx(4.0, rel=0.1)
 
 def test_a_pending_item_can_be_repriced_a_running_one_cannot():
-    # A dump's closing fsync is priced from the dirty page cache as the dump goes: only the part
-    # still to run changes the time left, never what a running item's speed was measured against.
+    # A step priced anew as the job learns its size (the sha256 pass once the archive is written):
+    # only the part still to run changes the time left, never what a running item's speed was
+    # measured against.
     items = [WorkItem("a", "data", 4.0, kind="table"), WorkItem("sync", "finishing", 2.0, kind="step")]
     estimator = ProgressEstimator(items, origin=0.0, estimate="t")
     estimator.start("a", 0.0)

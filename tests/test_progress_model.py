@@ -182,8 +182,9 @@ def test_an_index_builds_fraction_follows_the_scan_share_it_is_given() -> None:
     assert row("building index: sorting live tuples").index_fraction(0.6) == pytest.approx(0.6)
     loading = row("building index: loading tuples in tree", tuples=(50, 100))
     assert loading.index_fraction(0.6) == pytest.approx(0.6 + (TAIL_FRACTION - 0.6) / 2)
-    assert row("initializing").index_fraction(0.6) is None and row("initializing").scanning
-    assert not loading.scanning
+    assert row("initializing").index_fraction(0.6) is None and not row("initializing").btree_past_scan
+    assert loading.btree_past_scan and row("building index: sorting live tuples, spool 1").btree_past_scan
+    assert not row("building index").btree_past_scan  # a GIN build, from start to end
     long = SHARE_EVIDENCE_S * 2
     assert scan_share_shown(10.0, 10.0 + 0.7 * long, 10.0 + long) == pytest.approx(0.7)
     assert scan_share_shown(10.0, 10.0 + long, 10.0 + long) == 0.8  # never all of it

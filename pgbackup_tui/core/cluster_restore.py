@@ -29,6 +29,7 @@ from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
 from .archive import path_size
 from .progress.count import CountProgress, Step
+from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
 
@@ -100,10 +101,11 @@ class ClusterRestoreJob(Job):
         if plan.databases:
             raise UsageError("--only-db picks members of a cluster set; a pg_dumpall file restores whole")
         tools = await self.in_thread(self._tools)
-        self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))],
+        self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
+        progress.start()
         progress.step_started("cluster")
-        await self._psql_file(tools, archive, step="cluster")
+        await self._psql_file(tools, archive, progress=progress)
         return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
                        details={"kept_roles": self.kept_roles})
 
@@ -113,8 +115,9 @@ class ClusterRestoreJob(Job):
             major = conn.info.server_version // 10000
         return find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
 
-    async def _psql_file(self, tools: ClientTools, path: Path, *, step: str | None = None) -> None:
-        """psql runs `path`; with `step`, the progress step it is, measured by the bytes fed to psql."""
+    async def _psql_file(self, tools: ClientTools, path: Path, *, progress: CountProgress | None = None) -> None:
+        """psql runs `path`; with `progress`, the file is its step "cluster", measured by the bytes fed to
+        psql -- to at most TAIL_FRACTION: a database's indexes are built after all of its data, in a few bytes."""
         plan = self.plan
         fed, size = [0], max(1, path_size(path))
 
@@ -123,8 +126,8 @@ class ClusterRestoreJob(Job):
                 fed[0] += len(chunk)
                 yield chunk
 
-        if step is not None and isinstance(self.progress_tracker, CountProgress):
-            self.progress_tracker.follow(step, lambda: fed[0] / size)
+        if progress is not None:
+            progress.follow("cluster", lambda: min(TAIL_FRACTION, fed[0] / size))
         argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
                 "--set=ON_ERROR_STOP=1", "--echo-errors", "--file=-"]
 
@@ -138,6 +141,18 @@ class ClusterRestoreJob(Job):
         if code != 0:
             raise JobFailed(f"psql stopped at an error in {path.name}: {self.last_error()}; what ran before it "
                             f"stays on server '{plan.target.label}' (log: {self.log_path})")
+
+    def _member_data(self, member: dict[str, Any]) -> int:
+        """The table bytes a member's archive holds (its manifest's tables), else its archive's size
+        as so many bytes compressed: a step's weight."""
+        manifest = read_manifest(self.plan.archive / str(member["file"])) or {}
+        tables = manifest.get("tables") if isinstance(manifest.get("tables"), list) else None
+        try:
+            if tables:
+                return max(1, sum(int(table.get("bytes") or 0) for table in tables))
+            return max(1, round(int(member.get("bytes") or 1) / OUTPUT_PER_HEAP[True]))
+        except (TypeError, ValueError, AttributeError):  # a manifest is a file on disk: edited, damaged
+            return 1
 
     def _message(self, lead: str) -> str:
         if self.kept_roles:
@@ -157,10 +172,10 @@ class ClusterRestoreJob(Job):
                                  f"(members: {', '.join(str(m.get('database')) for m in members)})")
             members = [m for m in members if m.get("database") in plan.databases]
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
-            Step(str(m["database"]), max(int(m.get("bytes") or 1), 1)) for m in members]
-        # A member's bytes are its archive's: restored at COPY FROM's rate per table byte it holds.
-        self.progress_tracker = progress = CountProgress(
-            self, steps, bytes_per_s=RESTORE_HEAP_BPS * OUTPUT_PER_HEAP[True], jobs=plan.jobs)
+            Step(str(m["database"]), self._member_data(m)) for m in members]
+        self.progress_tracker = progress = CountProgress(self, steps, plan.target, bytes_per_s=RESTORE_HEAP_BPS,
+                                                         jobs=plan.jobs)
+        progress.start()
         if not plan.skip_globals:
             progress.step_started("globals")
             tools = await self.in_thread(self._tools)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from . import paths
 from .archive import path_size
 from .catalog import read_manifest, remember_backup, write_manifest
@@ -35,6 +37,15 @@ _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
 _DATABASES = """
 SELECT datname, pg_database_size(oid)::int8 FROM pg_database
 WHERE datallowconn AND NOT datistemplate ORDER BY datname
+"""
+# What a database's dump holds, for its progress: its tables' and materialized views' heap and
+# TOAST bytes and its large objects -- not its indexes nor its catalog, which pg_database_size counts
+# (an empty database is 7 MB of catalog, and a big one's indexes can outweigh its tables).
+_DATA_SIZE = r"""
+SELECT coalesce(sum(pg_table_size(c.oid)), 0)::int8 + pg_table_size('pg_largeobject')::int8
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
 """
 
 
@@ -82,7 +93,19 @@ class DumpallJob(Job):
                 raise PgBackupError(f"--db {missing[0]}: no such database on server '{plan.target.label}' "
                                     "(or it does not accept connections)")
             databases = [(name, size) for name, size in databases if name in plan.databases]
-        return version, tools, databases
+        if plan.globals_only or plan.roles_only:
+            return version, tools, databases
+        return version, tools, [(name, self._data_size(name, size)) for name, size in databases]
+
+    def _data_size(self, dbname: str, size: int) -> int:
+        """The bytes `dbname`'s dump holds (_DATA_SIZE), or `size` where the database cannot be asked."""
+        try:
+            with connect(self.plan.target, dbname) as conn:
+                row = conn.execute(_DATA_SIZE).fetchone()
+        except (PgBackupError, psycopg.Error) as exc:  # it only weighs the progress: never fatal
+            self.log(f"progress: the size of {dbname}'s data is unknown ({exc}); its size on disk stands in")
+            return size
+        return int(row[0]) if row else size
 
     def _reserve(self, suffix: str, *, directory: bool) -> Path:
         plan = self.plan
@@ -116,8 +139,9 @@ class DumpallJob(Job):
         partial = partial_path(final)
         globals_only = plan.globals_only or plan.roles_only
         steps = [Step("globals", 1 << 20)] + ([] if globals_only else [Step(name, size) for name, size in databases])
-        progress = self.progress_tracker = CountProgress(self, steps)
+        progress = self.progress_tracker = CountProgress(self, steps, plan.target)
         progress.follow_output(partial)
+        progress.start()
         progress.step_started("globals")
         current = ["globals"]
 
@@ -150,7 +174,9 @@ class DumpallJob(Job):
         final = self._reserve(SET_SUFFIX, directory=True)
         folder = partial_path(final)
         progress = self.progress_tracker = CountProgress(
-            self, [Step("globals", 1 << 20)] + [Step(name, max(size, 1)) for name, size in databases], jobs=plan.jobs)
+            self, [Step("globals", 1 << 20)] + [Step(name, max(size, 1)) for name, size in databases], plan.target,
+            jobs=plan.jobs)
+        progress.start()
         progress.step_started("globals")
         argv = self._dumpall_argv(tools, folder / GLOBALS_FILE, globals_only=True, roles_only=False)
         if await self.run_process(argv, plan.target.child_env(self.application_name)) != 0:

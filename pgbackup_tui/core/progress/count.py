@@ -1,8 +1,9 @@
 """Progress counted in steps: the databases of a pg_dumpall, the members of a cluster set.
 
-Each step is a work item of the data phase, priced as a tool's run over its bytes (a database's
-size at a prior rate): the estimator does the rest as for any job, and the tracker's ticks carry
-the bar and the ETA between the steps, at least 2 updates a second. A running step is measured
+Each step is a work item of the data phase, priced as a tool's run over its bytes (the data a
+database's dump holds, at a prior rate; over TCP at least its bytes at the link's timed rate): the
+estimator does the rest as for any job, and the tracker's ticks carry the bar and the ETA between
+the steps, at least 2 updates a second. A running step is measured
 where something tells how far it is -- follow(): the bytes of a file fed to psql; follow_job(): a
 member job's own progress; follow_output(): the file pg_dumpall writes -- and one nothing measures
 advances with the clock at the pace the job has shown, to at most 90 %.
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..connect import Target
 from ..jobs import Job
 from .estimator import ProgressEstimator
 from .files import output_size
@@ -39,16 +41,18 @@ class CountProgress(ProgressTracker):
 
     fallback_estimate = "database sizes and the pace so far"
 
-    def __init__(self, job: Job, steps: list[Step], *, bytes_per_s: float = COPY_BPS, jobs: int = 1) -> None:
+    def __init__(self, job: Job, steps: list[Step], target: Target, *, bytes_per_s: float = COPY_BPS,
+                 jobs: int = 1) -> None:
+        """`target`: the server (over TCP its link is timed: the steps' bytes cross it)."""
         items = [WorkItem(f"step:{step.name}", "data", TOOL_START_S + step.weight / bytes_per_s, label=step.name,
-                          kind="database", bytes=step.weight) for step in steps]
+                          kind="database", bytes=step.weight, info={"wire": step.weight}) for step in steps]
         super().__init__(job, ProgressEstimator(items, origin=time.monotonic() - job.elapsed_s,
                                                 estimate=self.fallback_estimate, jobs=jobs, machine=machine_pace()))
+        self.measure_link(target, target.default_dbname or "postgres")
         self._measures: dict[str, Callable[[], float | None]] = {}
         self._output: Path | None = None
         self._output_at_start: dict[str, int] = {}  # step -> the output's size when it started
         self._written = self._weight_written = 0  # what the finished steps wrote, and their weights
-        self.start()
 
     def follow(self, name: str, fraction: Callable[[], float | None]) -> None:
         """Measure step `name` while it runs by `fraction()` (0..1; None: nothing known yet)."""

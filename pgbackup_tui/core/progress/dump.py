@@ -33,8 +33,8 @@ from .inventory import DumpInventory as DumpInventory, TableSize as TableSize  #
 from .inventory import expected_rows as expected_rows, take_inventory as take_inventory
 from .items import COPY_FRAMING_PER_ROW, TAIL_FRACTION, ItemInfo, WorkItem, wire_bytes
 from .link import ReceivedCounter
-from .priors import (ARCHIVE_READ_BPS, CATALOG_BASE_S, CATALOG_PER_RELATION_S, COPY_BPS, HASH_BPS, OUTPUT_PER_HEAP,
-                     STATEMENT_S, TOOL_START_S)
+from .priors import (ARCHIVE_READ_BPS, CATALOG_BASE_S, CATALOG_PER_RELATION_S, COPY_BPS, COUNT_HEAP_BPS, HASH_BPS,
+                     OUTPUT_PER_HEAP, STATEMENT_S, TOOL_START_S)
 from .speed import machine_pace
 from .files import open_positions, output_size
 from .tracker import BackendProgress, ProgressTracker
@@ -97,14 +97,15 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
     output = sum(table.bytes for table in inventory.tables) * OUTPUT_PER_HEAP[compressed]
     finishing = CATALOG_BASE_S
     if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
-        finishing += output / ARCHIVE_READ_BPS[compressed]
+        finishing += TOOL_START_S + output / ARCHIVE_READ_BPS[compressed]
     # Recording the backup (backup_record.py): the archive's sha256, then its rows counted in it --
     # steps of their own where DumpProgress can see them run, else part of the finishing step; the
     # rows are already counted where the archive was followed while pg_dump wrote it.
+    heap = sum(table.bytes for table in inventory.tables) + (inventory.large_object_bytes or 0)
     here = ItemInfo(local=True)  # work on this machine, wherever the server is
+    count_rows = TOOL_START_S + max(output / ARCHIVE_READ_BPS[compressed], heap / COUNT_HEAP_BPS)
     recording = [WorkItem("checksum", "finishing", output / HASH_BPS, kind="step", info=here.copy()),
-                 WorkItem("count rows", "finishing", TOOL_START_S + output / ARCHIVE_READ_BPS[compressed], kind="step",
-                          info=here.copy())]
+                 WorkItem("count rows", "finishing", count_rows, kind="step", info=here.copy())]
     if recording_is_followed(plan, run_format):
         finishing += recording[0].cost_s
         recording = []

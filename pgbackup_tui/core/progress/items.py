@@ -35,6 +35,7 @@ class ItemInfo(TypedDict, total=False):
     table: tuple[str, str] | None  # restore: (schema, name) of the table it fills or indexes, if known
     heap: float  # restore: the table's heap bytes it will write
     exclusive: bool  # restore: takes an exclusive lock on its table (a primary key, a foreign key)
+    scan_share: float  # restore, an index: the share of its build's time its table's scan takes
 
 
 @dataclass(eq=False)

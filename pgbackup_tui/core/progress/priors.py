@@ -25,10 +25,11 @@ COPY_BPS = 60e6  # a table dumped (zstd:1; gzip is slower, none faster) or copie
 RESTORE_HEAP_BPS = 90e6  # COPY FROM
 INDEX_HEAP_BPS = 400e6  # a btree build (an index, a primary or unique key), per byte of its table
 FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
-# pg_restore reading an archive through: a check (`-f /dev/null`), the rows of a new archive counted
-# (`--data-only`, its COPY text parsed here), a selection written as SQL. It starts, reads the TOC...
+# pg_restore reading an archive through -- a check (`-f /dev/null`), a selection written as SQL, the
+# rows of a new archive counted (`--data-only`) -- starts and reads the TOC...
 TOOL_START_S = 0.2
-ARCHIVE_READ_BPS = {True: 85e6, False: 600e6}  # ...then archive bytes a second: compressed or not
+ARCHIVE_READ_BPS = {True: 85e6, False: 600e6}  # ...then reads archive bytes a second: compressed or not
+COUNT_HEAP_BPS = 200e6  # the rows counted: its COPY text parsed here, table bytes a second (120-300e6 seen)
 # The sha256 of a new archive, or of one before it is restored: a read through in this process. (Not
 # this machine's sha256 rate timed as the job starts: SHA-NI hashes at 2 GB/s here, and the passes
 # took 3-4 times that, the file read and its last writes synced included.)

@@ -154,14 +154,17 @@ class RestoreProgress(ProgressTracker):
                     item.rows_done = max(item.rows_done, row.tuples)
             else:
                 candidates = [i for i in running if i.phase == "indexes"]
-                item = next((i for i in candidates if table and i.info.get("table") == table), None)
-                if item is None and len(candidates) == 1:
-                    item = candidates[0]
+                on_table = [i for i in candidates if table and i.info.get("table") == table]
+                item = on_table[0] if on_table else candidates[0] if len(candidates) == 1 else None
                 if item is None:
                     continue
-                if not row.scanning:
+                # The share a build goes by is fixed when it is first seen (a share learnt meanwhile
+                # would move its fraction at once); a scan's end is taken from a btree's phases
+                # alone (a GIN build says "building index" throughout), on a table one build holds.
+                share = item.info.setdefault("scan_share", self.index_scan_share)
+                if row.btree_past_scan and len(on_table) == 1:
                     self._scans_ended.setdefault(item.key, now)
-                fraction = row.index_fraction(self.index_scan_share)
+                fraction = row.index_fraction(share)
                 if fraction is not None:
                     self.estimator.observe(item.key, fraction, now)
         self._learn_scan_share()

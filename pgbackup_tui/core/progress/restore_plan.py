@@ -15,7 +15,7 @@ from pathlib import Path
 from ..identifiers import parse_qualified_name
 from .items import WorkItem, wire_bytes
 from .priors import (ARCHIVE_READ_BPS, FK_HEAP_BPS, HASH_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS,
-                     STATEMENT_S)
+                     STATEMENT_S, TOOL_START_S)
 from ..toc import METADATA_DESCS, Toc, TocEntry
 
 DATA_DESCS = frozenset({"TABLE DATA", "BLOBS", "LARGE OBJECTS", "SEQUENCE SET"})
@@ -101,7 +101,7 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
     Every entry costs a statement, and the ones that move bytes their bytes (priors.py).
 
     `files`: a directory archive's data files (data_files), empty for the other formats."""
-    verify_cost = archive_bytes / ARCHIVE_READ_BPS[compressed] if toc is not None else 0.01
+    verify_cost = TOOL_START_S + archive_bytes / ARCHIVE_READ_BPS[compressed] if toc is not None else 0.01
     # With the manifest's sha256 the check is one plain read, begun beside the listing before we
     # count: its time says nothing of this machine's pace (restore_archive.py).
     hashed = toc is not None and bool((manifest or {}).get("checksums"))

@@ -106,9 +106,10 @@ class BackendProgress:
         return self.b
 
     @property
-    def scanning(self) -> bool:
-        """A CREATE INDEX still scanning its table (or starting to)."""
-        return "scanning table" in (self.phase or "") or "initializing" in (self.phase or "")
+    def btree_past_scan(self) -> bool:
+        """A btree build that has scanned its table: sorting, or loading the tree (other access
+        methods report "building index" from start to end)."""
+        return "sorting" in (self.phase or "") or "loading tuples" in (self.phase or "")
 
     def index_fraction(self, scan_share: float) -> float | None:
         """How far a CREATE INDEX is, in share of its time rather than of its tuples, given the share
