@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from cliutil import run_cli
-from pgbackup_tui.core.checksum_check import ChecksumCheck
+from pgbackup_tui.core import restore_archive
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.jobs import JobState, LogLine
 from pgbackup_tui.core.plans import RestorePlan
@@ -80,13 +79,13 @@ async def test_a_change_found_while_pg_restore_runs_stops_it_and_drops_the_new_d
     """The check is held back until pg_restore has started filling the new database: the job
     then fails with the check's error (exit 2) and the database is dropped."""
     restoring = threading.Event()
-    real_check = ChecksumCheck._check
+    real_compare = restore_archive.compare_checksums
 
-    def check_once_restoring(self: ChecksumCheck) -> Generator[None, None, list[str]]:
+    def compare_once_restoring(archive: Path, expected: dict[str, str]) -> list[str]:
         assert restoring.wait(60), "pg_restore never started"
-        return (yield from real_check(self))
+        return real_compare(archive, expected)
 
-    monkeypatch.setattr(ChecksumCheck, "_check", check_once_restoring)
+    monkeypatch.setattr(restore_archive, "compare_checksums", compare_once_restoring)
     job = RestoreJob(RestorePlan(archive=changed_archive, target=target_from_dsn(sandbox.dsn()),
                                  dbname=fresh_db_name, create=True))
     job.subscribe(lambda event: restoring.set() if isinstance(event, LogLine) and event.text.startswith("$ ")
@@ -137,13 +136,13 @@ async def test_a_cancel_while_the_check_still_runs_after_pg_restore_drops_the_ne
     dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db)
     assert dumped.returncode == 0, dumped.stderr
     release = threading.Event()
-    real_check = ChecksumCheck._check
+    real_compare = restore_archive.compare_checksums
 
-    def check_when_released(self: ChecksumCheck) -> Generator[None, None, list[str]]:
+    def compare_when_released(archive: Path, expected: dict[str, str]) -> list[str]:
         release.wait(60)
-        return (yield from real_check(self))
+        return real_compare(archive, expected)
 
-    monkeypatch.setattr(ChecksumCheck, "_check", check_when_released)
+    monkeypatch.setattr(restore_archive, "compare_checksums", compare_when_released)
     job = RestoreJob(RestorePlan(archive=Path(dumped.stdout.strip()), target=target_from_dsn(sandbox.dsn()),
                                  dbname=fresh_db_name, create=True))
     restored = threading.Event()

@@ -7,11 +7,10 @@ proven whole: by the manifest's sha256 where there is one (taken once the new ar
 back to its end), else by reading it through once (`pg_restore -f /dev/null`). It also picks the
 number of parallel jobs when the user did not (defaults.py).
 
-The sha256 runs in a thread from the start, at the lowest priority until `_archive_whole` waits
-for it (checksum_check.py). RestoreJob waits before it touches a database it did not create, but
-lets a restore into a new database (--create, the copy a whole-database --clean builds) start
-beside the check: a mismatch then fails the job, and the new database is dropped, so the target
-is as it was either way (restore.py).
+The sha256 runs in a thread from the start; `_archive_whole` waits for it. RestoreJob waits before
+it touches a database it did not create, but lets a restore into a new database (--create, the
+copy a whole-database --clean builds) start beside the check: a mismatch then fails the job, and
+the new database is dropped, so the target is as it was either way (restore.py).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
-from .checksum_check import ChecksumCheck
+from .archive_scan import compare_checksums
 from .catalog import read_manifest
 from .connect import connect
 from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
@@ -46,7 +45,6 @@ class RestoreArchiveJob(Job):
     plan: RestorePlan
     _workdir: Path | None
     _checksums: asyncio.Future[list[str]] | None = None  # the sha256 check while it runs (_archive_whole)
-    _checksum_check: ChecksumCheck | None = None  # its threads (checksum_check.py)
     _manifest_read: dict[str, Any] | None = None
 
     def _manifest(self) -> dict[str, Any]:
@@ -89,8 +87,7 @@ class RestoreArchiveJob(Job):
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
             checksums = self._manifest().get("checksums") or {}
             if checksums:
-                self._checksum_check = ChecksumCheck(plan.archive, checksums)  # at the lowest priority till waited for
-                self._checksums = self._checksum_check.start()
+                self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
                 self._checksums.add_done_callback(self._on_checksums)
             unreadable: ArchiveError | None = None
             toc: Toc | None = None
@@ -130,8 +127,6 @@ class RestoreArchiveJob(Job):
         future, self._checksums = self._checksums, None
         if future is None:
             return
-        if self._checksum_check is not None:
-            self._checksum_check.hurry()  # waited for now: at the normal priority
         while not future.done():  # a cancel goes on at once (to the cleanup that drops a new database)
             await asyncio.wait([future], timeout=CANCEL_CHECK_S)
             self.check_cancelled()
@@ -167,8 +162,6 @@ class RestoreArchiveJob(Job):
     def _drop_checksums(self) -> None:
         """The job ends before the check was waited for: forget it (its thread reads to the end)."""
         future, self._checksums = self._checksums, None
-        if self._checksum_check is not None:
-            self._checksum_check.abandon()
         if future is not None:
             _forget(future)
 
