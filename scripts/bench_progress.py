@@ -11,6 +11,7 @@ real DumpJob and restores the archive with a real RestoreJob (--create) in each 
   link R MB/s     the same over TCP through tests/throttle_proxy.py passing R MB/s each way
                   (a server elsewhere; the job's monitor connection goes through it too)
   local -Fd -j2   a parallel dump of a directory archive, restored with --jobs 2
+  link R -Fd -j2  the same through the proxy at the first rate: two workers sharing one link
 
 and, with --clusters (jobs the issue's table does not list, made of whole databases: count.py),
   cluster file    with a copy of the database beside it (two of its size), pg_dumpall to one file,
@@ -216,6 +217,7 @@ def bench(args: argparse.Namespace) -> None:
     settings = [Setting("local", None, 1, "custom")]
     settings += [Setting(f"link {rate:g} MB/s", rate * 1e6, 1, "custom") for rate in args.rates]
     settings.append(Setting("local -Fd -j2", None, 2, "directory"))
+    settings.append(Setting(f"link {args.rates[0]:g} MB/s -Fd -j2", args.rates[0] * 1e6, 2, "directory"))
     if args.clusters:
         settings += [Setting("cluster file", None, 1, None), Setting("cluster set -j2", None, 2, None)]
     settings = [setting for setting in settings if args.only in setting.name]

@@ -41,7 +41,10 @@
 5. The time left R = the sum over items of (cost left x k). With --jobs, data and indexes take
    the largest of: the longest item, a big table's data plus its indexes, the sum / jobs, and the
    running items at their own pace -- the longest one, with a local server, faster once the other
-   workers are done (a pace between its own and the machine's). While a serial job's backend
+   workers are done (a pace between its own and the machine's). Over a link the workers share
+   (shared_link.py), the data left takes at least all its bytes on the wire at the rate they cross
+   it (the job's, the timed link's until it shows one), and a running table alone goes at all of
+   it, not at the share it showed beside the others. While a serial job's backend
    waits for a lock, R and the bar stand still (the pane says who holds the lock), and the wait
    is no evidence of speed.
 
@@ -57,7 +60,8 @@ whole steps (pg_dumpall's databases, a cluster set's members: count.py) use the 
 an item measured by its member job's own progress or by the file it writes.
 
 The parts: the model, pure (no I/O, no clock of its own) -- items.py (work items), priors.py,
-speed.py (step 4), estimator.py (steps 5 and 6), snapshot.py (what listeners get); what feeds it
+speed.py (step 4), estimator.py and shared_link.py (steps 5 and 6), snapshot.py (what listeners
+get); what feeds it
 -- tracker.py (the ticks, the server's views), dump.py with inventory.py, restore.py with
 restore_plan.py, csv.py, count.py (the jobs' lines and files), link.py (the link's rate, TCP bytes read),
 files.py (/proc); the bar -- criteria.py.

@@ -5,19 +5,17 @@ its own): callers pass `now` (time.monotonic()).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 
 from .snapshot import PHASE_ORDER, ProgressSnapshot
 from .items import TAIL_FRACTION, WorkItem, is_data
-from .speed import SMALL_ITEM_S, RateMeter, SpeedLedger, pace_class
+from .shared_link import SharedLink
+from .speed import SMALL_ITEM_S, RateMeter, SmoothedEta, SpeedLedger, pace_class
 
 PARALLEL_PHASES = frozenset({"data", "indexes"})  # what pg_dump/pg_restore --jobs run side by side
 
 NOT_DONE_CAP = 0.99  # a measured item claims no more (row estimates are estimates), nor a running job: 100 % is done
-ETA_SMOOTHING_S = 1.0  # the ETA follows a new estimate with this time constant...
-ETA_SMOOTHING_SHARE = 0.1  # ...or a tenth of the elapsed time, if that is shorter
 ETA_MIN_PERCENT = 5.0  # no ETA before this, nor before one smoothing time: too little is known
 CHAINS_WATCHED = 32
 
@@ -47,10 +45,10 @@ class ProgressEstimator:
         self.jobs = max(1, jobs)
         self.phase = "preparing"
         self.waiting: str | None = None  # what a backend of the job waits for (wait())
-        self.timing_link = False  # the link is being timed (link_pending())
+        self.timing_link = False  # the link is being timed: the bar stands still (link_pending())
+        self.link: SharedLink | None = None  # with --jobs over TCP, once timed (link_rate())
         self._percent = 0.0
-        self._eta: float | None = None
-        self._last_t: float | None = None
+        self._eta = SmoothedEta()
         self._rate = RateMeter()  # bytes per second, shown during the data phase (the last one after it)
 
     # -- items ---------------------------------------------------------------------------------
@@ -66,9 +64,11 @@ class ProgressEstimator:
         self._pending.clear()
         self._pending_max.clear()
         self._done_bytes = self._done_rows = self._tables_done = 0
+        self._pending_wire = self._done_wire = 0  # bytes on the wire of the data items not started, done
         for item in self.items:
             if item.started_at is None and not item.done:
                 self._pending[pace_class(item)] += item.cost_s
+                self._pending_wire += item.info.get("wire", 0) if item.phase == "data" else 0
             if item.done:
                 self._count_done(item)
         groups: dict[str, list[WorkItem]] = defaultdict(list)
@@ -98,6 +98,7 @@ class ProgressEstimator:
         prior is the one its pace is measured against). The server is elsewhere: its work says
         nothing of this machine's pace."""
         self.ledger.remote = True
+        self.link = SharedLink(bps) if self.jobs > 1 else None
         for item in self.items:
             wire = item.info.get("wire")
             if wire and not item.done:
@@ -199,6 +200,7 @@ class ProgressEstimator:
     def _begin(self, item: WorkItem, now: float) -> None:
         item.started_at = now
         self._pending[pace_class(item)] -= item.cost_s
+        self._pending_wire -= item.info.get("wire", 0) if item.phase == "data" else 0
         self._pending_max.pop(item.phase, None)
         self._running[item.key] = item
 
@@ -208,6 +210,7 @@ class ProgressEstimator:
             self.ledger.close(item, now)
         else:  # never seen running: it counts as done, but says nothing about speed
             self._pending[pace_class(item)] -= item.cost_s
+            self._pending_wire -= item.info.get("wire", 0) if item.phase == "data" else 0
             self._pending_max.pop(item.phase, None)
         item.finished_at = now
         item.fraction = 1.0
@@ -216,6 +219,7 @@ class ProgressEstimator:
         self._count_done(item)
 
     def _count_done(self, item: WorkItem) -> None:
+        self._done_wire += item.info.get("wire", 0) if item.phase == "data" else 0
         if is_data(item):
             self._done_bytes += item.bytes
             if item.kind == "table":
@@ -271,6 +275,7 @@ class ProgressEstimator:
             left = self._left(item, now, k)
             if parallel and item.phase in PARALLEL_PHASES:
                 par_sum += left
+                left = self._alone(item, now, left)
                 par_max = max(par_max, left)
                 longest = max(longest, (left, k))
             else:
@@ -284,7 +289,14 @@ class ProgressEstimator:
                 # at a pace between the one it showed beside them and the machine's measured as the job
                 # started (their geometric mean: how much the others took depends on the machine's load).
                 par_max = others + (left - others) * (min(k, self.ledger.machine) / k) ** 0.5
+        if self.link is not None:  # the workers share the link: all the data's wire bytes cross it
+            par_max = max(par_max, self.link.time_left(self._pending_wire + self._running_wire(done=False)))
         return serial + max(par_max, par_sum / self.jobs)
+
+    def _running_wire(self, *, done: bool) -> float:
+        """The running data items' bytes on the wire done (or left), as far as they are measured."""
+        return sum(item.info.get("wire", 0) * (item.fraction if done else 1.0 - item.fraction)
+                   for item in self._running.values() if item.phase == "data")
 
     def _longest_chain(self, now: float, speeds: dict[tuple[str, str], float]) -> float:
         """With --jobs, a big table's indexes start only after its data: that chain can be the
@@ -301,7 +313,7 @@ class ProgressEstimator:
                 if item.done:
                     continue
                 k = self._item_speed(item, now, speeds[pace_class(item)]) if item.running else speeds[pace_class(item)]
-                left = self._left(item, now, k)
+                left = self._alone(item, now, self._left(item, now, k))
                 if item.phase == "data":
                     data += left
                 elif item.info.get("exclusive"):
@@ -310,6 +322,12 @@ class ProgressEstimator:
                     side_by_side = max(side_by_side, left)
             longest = max(longest, data + one_by_one + side_by_side)
         return longest
+
+    def _alone(self, item: WorkItem, now: float, left: float) -> float:
+        """A running data item's time left once it has a shared link to itself (shared_link.py)."""
+        if self.link is None or item.phase != "data" or not item.running:
+            return left
+        return self.link.alone(item.info.get("wire", 0) * (1.0 - item.fraction), left)
 
     def _item_speed(self, item: WorkItem, now: float, phase_k: float) -> float:
         """A running item's own recent pace, leaning on its phase's until it has shown some.
@@ -330,22 +348,15 @@ class ProgressEstimator:
         """The progress at `now`; call it at a steady pace (it smooths over calls)."""
         elapsed = max(0.0, now - self.origin)
         speeds = self.speeds(now)
+        if self.link is not None and self.phase == "data":
+            self.link.update(elapsed, self._done_wire + self._running_wire(done=True))
         remaining = self.remaining_s(now, speeds)
-        if self._eta is None or self._last_t is None:
-            eta = remaining
-        elif self._stalled:
-            eta = self._eta
-        else:
-            step = max(0.0, elapsed - self._last_t)
-            predicted = max(0.0, self._eta - step)
-            constant = max(0.05, min(ETA_SMOOTHING_S, ETA_SMOOTHING_SHARE * elapsed))
-            eta = predicted + (1.0 - math.exp(-step / constant)) * (remaining - predicted)
-        self._eta, self._last_t = eta, elapsed
+        eta = self._eta.update(elapsed, remaining, hold=self._stalled)
         total = elapsed + eta
         raw = 100.0 * elapsed / total if total > 0 else 0.0
         if not self._stalled and not self.timing_link:  # the bar stands still while nothing is known
             self._percent = min(100 * NOT_DONE_CAP, max(self._percent, raw))
-        shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= ETA_SMOOTHING_S) else None
+        shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= SmoothedEta.TIME_CONSTANT_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)
 
     def done_snapshot(self, now: float) -> ProgressSnapshot:

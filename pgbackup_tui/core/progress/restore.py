@@ -38,11 +38,11 @@ SHARE_EVIDENCE_S = 4 * PRIOR_S  # eight polls
 
 def scan_share_shown(started: float, scan_ended: float, finished: float) -> float | None:
     """The share of an index build's time its scan took, None for a build too short to tell (its
-    scan's end is known to a poll): kept within 0.1-0.8, a build's sort and load take some time."""
+    scan's end is known to a poll): kept within 0.1-0.6, a build's sort and load take some time."""
     took = finished - started
     if took < SHARE_EVIDENCE_S:
         return None
-    return min(0.8, max(0.1, (scan_ended - started) / took))
+    return min(0.6, max(0.1, (scan_ended - started) / took))
 
 
 class RestoreProgress(ProgressTracker):

@@ -10,6 +10,7 @@ callers pass `now`.
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from collections import defaultdict, deque
@@ -142,3 +143,27 @@ class RateMeter:
         if t1 - t0 >= 0.5:
             self.last = max(0.0, (b1 - b0) / (t1 - t0))
         return self.last
+
+
+class SmoothedEta:
+    """The ETA: the time left as estimated, followed with a time constant (a tenth of the elapsed
+    time, at most TIME_CONSTANT_S) so that one reading does not make it jump; held while `hold`."""
+
+    TIME_CONSTANT_S = 1.0
+
+    def __init__(self) -> None:
+        self._eta: float | None = None
+        self._last_t = 0.0
+
+    def update(self, elapsed: float, remaining: float, *, hold: bool = False) -> float:
+        if self._eta is None:
+            eta = remaining
+        elif hold:
+            eta = self._eta
+        else:
+            step = max(0.0, elapsed - self._last_t)
+            predicted = max(0.0, self._eta - step)
+            constant = max(0.05, min(self.TIME_CONSTANT_S, 0.1 * elapsed))
+            eta = predicted + (1.0 - math.exp(-step / constant)) * (remaining - predicted)
+        self._eta, self._last_t = eta, elapsed
+        return eta

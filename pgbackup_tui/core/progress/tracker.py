@@ -32,6 +32,7 @@ from ..jobs import Job, ProgressUpdated
 from .snapshot import ProgressSnapshot
 from .estimator import ProgressEstimator
 from .items import TAIL_FRACTION
+from .priors import INDEX_SORT_SHARE
 from .speed import TICK_S
 from .link import link_rate
 
@@ -113,17 +114,18 @@ class BackendProgress:
 
     def index_fraction(self, scan_share: float) -> float | None:
         """How far a CREATE INDEX is, in share of its time rather than of its tuples, given the share
-        of its time the scan takes: a fraction that moves with time shows the build's speed from its
-        first half second. The sort moves no counter: it is in the loading's share, which ends at
-        TAIL_FRACTION (the rest is the build's commit)."""
+        of its time the scan takes (then INDEX_SORT_SHARE sorting, the loading up to TAIL_FRACTION,
+        the commit): a fraction that moves with time shows the build's speed from its first half
+        second. The sort moves no counter: it counts half done while it runs (a fraction that stands
+        still for its whole length would look like a build gone many times slower)."""
         blocks_done, blocks_total, tuples_done, tuples_total = self.a, self.b, self.c, self.d
-        phase = self.phase or ""
+        phase, sorted_share = self.phase or "", scan_share + INDEX_SORT_SHARE
         if "scanning table" in phase and blocks_total:
             return scan_share * blocks_done / blocks_total
         if "sorting" in phase:
-            return scan_share
+            return scan_share + INDEX_SORT_SHARE / 2
         if "loading tuples" in phase and tuples_total:
-            return scan_share + (TAIL_FRACTION - scan_share) * tuples_done / tuples_total
+            return sorted_share + (TAIL_FRACTION - sorted_share) * tuples_done / tuples_total
         return None  # initializing, validating, waiting for old snapshots: nothing to measure
 
 
