@@ -3,10 +3,10 @@
 Each step is a work item of the data phase, priced as a tool's run over its bytes (the data a
 database's dump holds, at a prior rate; over TCP at least its bytes at the link's timed rate): the
 estimator does the rest as for any job, and the tracker's ticks carry the bar and the ETA between
-the steps, at least 2 updates a second. A running step is measured
-where something tells how far it is -- follow(): the bytes of a file fed to psql; follow_job(): a
-member job's own progress; follow_output(): the file pg_dumpall writes -- and one nothing measures
-advances with the clock at the pace the job has shown, to at most 90 %.
+the steps, at least 2 updates a second. A running step is measured where something tells how far
+it is -- follow(): the bytes of a file fed to psql; follow_job(): a member job's own progress;
+follow_output(): the file pg_dumpall writes -- and one nothing measures advances with the clock at
+the pace the job has shown, to at most 90 %.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from .priors import COPY_BPS, OUTPUT_PER_HEAP, TOOL_START_S
 from .speed import machine_pace
 from .tracker import ProgressTracker
 
-# A step that wrote less than this (the roles and tablespaces, an empty database: a few kilobytes
-# for a catalog of 7 MB) says nothing of how many bytes a database's dump writes per byte of its size.
+# A step that wrote less than this (the roles and tablespaces, an empty database: a few kilobytes,
+# mostly DDL) says nothing of how many bytes a database's dump writes per byte of its data.
 RATIO_EVIDENCE_BYTES = 1 << 20
 
 
