@@ -8,17 +8,31 @@ shown. Here an update that keeps the column widths forgets the cached renderings
 (and the cached lines, cheap to build again from the rows') and repaints that row's region. An
 update that may change a width, or the first one after the columns' widths changed (the target
 column given way), goes through DataTable's own path: every row and the header drawn again.
+
+Its cache of rendered cells holds CELL_CACHE entries, not DataTable's 10,000: entries of the rows
+removed as the list keeps its newest 50 jobs stayed until 10,000 were reached (scripts/bench_tui.py
+--trace-memory: that cache was most of what grew from the 51st finished job to the 85th).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 
+CELL_CACHE = 2_000  # cells drawn: 7 a row, the visible rows (40 % of the screen) with and without the cursor
+
+
 class JobsTable(DataTable[Text]):
     """DataTable with row-local cell updates (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cell_render_cache = LRUCache(CELL_CACHE)
 
     _widths_drawn: tuple[int, ...] = ()  # the columns' widths when every row was last drawn again
 
