@@ -16,6 +16,8 @@ not written). Then:
     (/proc/self/stat) over the wall time while each one runs, i.e. the TUI only (pg_dump and the
     runner are other processes);
   - memory: RSS (/proc/self/status) before the first dump and after each one, after gc.collect();
+    with --trace-memory N, tracemalloc's N sites that grew most from the middle dump to the last
+    (slow: the CPU figures are then not the app's);
   - a list of --backups backups in the Backups tab: the longest frame gap while it shows, read
     cold, then warm, then its next page (bench_tui_lists.py).
 """
@@ -31,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -110,14 +113,18 @@ async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
         target = app.profiles.target("sandbox")
         assert target is not None
         figures["rss_start_mb"] = rss_mb()
-        cpu_shares, rss, durations = [], [], []
+        cpu_shares, rss, durations, cpu_seconds_each = [], [], [], []
         profiler = cProfile.Profile() if args.profile else None
+        middle: tracemalloc.Snapshot | None = None
+        if args.trace_memory:
+            tracemalloc.start(8)
         for number in range(args.dumps):
-            known = len(app.jobs)
+            # By id: past the Jobs tab's 50 jobs the oldest goes as the new one comes (their count stays).
+            known = {shown.id for shown in app.jobs}
             app.start_plan("dump", DumpPlan(target=target, dbname="many"), f"bench dump {number + 1}")
-            while len(app.jobs) == known:
+            while not (new := [shown for shown in app.jobs if shown.id not in known]):
                 await asyncio.sleep(0.05)
-            job = app.jobs[-1]
+            job = new[-1]
             wall0, cpu0 = time.perf_counter(), cpu_seconds()
             if profiler is not None:
                 profiler.enable()
@@ -128,20 +135,38 @@ async def run(args: argparse.Namespace, sandbox: Sandbox) -> dict[str, object]:
             wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
             await settle(pilot)
             cpu_shares.append(100 * cpu / wall)
+            cpu_seconds_each.append(cpu)
             durations.append(wall)
             rss.append(rss_mb())
             # The seconds too: a short dump's share is mostly what starting and ending a job costs.
             print(f"  dump {number + 1}: {job.state.value} in {wall:.1f} s, TUI CPU {100 * cpu / wall:.1f} % "
-                  f"of a core ({cpu:.2f} s), RSS {rss[-1]:.0f} MB", flush=True)
+                  f"of a core ({cpu:.2f} s), RSS {rss[-1]:.1f} MB, {len(gc.get_objects())} objects", flush=True)
+            if args.trace_memory and number == args.dumps // 2:
+                middle = tracemalloc.take_snapshot()
+        if middle is not None:
+            print_growth(middle, tracemalloc.take_snapshot(), args.trace_memory, args.dumps - 1 - args.dumps // 2)
+            tracemalloc.stop()
         if profiler is not None:  # the event loop's thread only, while the dumps ran
             profiler.dump_stats(args.profile)
         figures["cpu_percent_median"] = statistics.median(cpu_shares)
+        figures["cpu_s_median"] = statistics.median(cpu_seconds_each)
         figures["cpu_percent_max"] = max(cpu_shares)
         figures["dump_s_median"] = statistics.median(durations)
         figures["rss_after_mb"] = rss[-1]
         figures["rss_per_dump_mb"] = (rss[-1] - rss[0]) / max(1, len(rss) - 1)
         await app.workers.wait_for_complete()
     return figures
+
+
+def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int, dumps: int) -> None:
+    """The `top` allocation sites (their innermost frame in the app or Textual) that grew most."""
+    stats = after.compare_to(before, "traceback")
+    print(f"memory grown over the last {dumps} dumps (tracemalloc): "
+          f"{sum(stat.size_diff for stat in stats) / 1024:+.0f} KiB in all", flush=True)
+    for stat in sorted(stats, key=lambda stat: stat.size_diff, reverse=True)[:top]:
+        frames = [frame for frame in stat.traceback if "pgbackup_tui" in frame.filename or "textual" in frame.filename]
+        where = frames[-1] if frames else stat.traceback[-1]
+        print(f"  {stat.size_diff / 1024:+8.1f} KiB {stat.count_diff:+7d} blocks  {where.filename}:{where.lineno}")
 
 
 def main() -> int:
@@ -153,6 +178,8 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write cProfile stats of the app's event loop while the dumps run to this file "
                              "(the CPU figures then include the profiler's own cost)")
+    parser.add_argument("--trace-memory", type=int, default=0, metavar="N",
+                        help="print the N allocation sites that grew most from the middle dump to the last")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as home:
         os.environ[HOME_ENV] = home
@@ -167,7 +194,8 @@ def main() -> int:
     print(f"opening schema public: longest frame gap {figures['max_frame_gap_ms']:.0f} ms "
           f"({figures['tables_shown']} table lines in the tree)")
     print(f"TUI CPU while a dump runs (Jobs tab): median {figures['cpu_percent_median']:.1f} %, "
-          f"max {figures['cpu_percent_max']:.1f} % of a core (dump {figures['dump_s_median']:.1f} s)")
+          f"max {figures['cpu_percent_max']:.1f} % of a core (dump {figures['dump_s_median']:.1f} s; "
+          f"{figures['cpu_s_median']:.2f} s of CPU per dump: the share falls as a busy machine makes the dump longer)")
     print(f"RSS: {figures['rss_start_mb']:.0f} MB before the dumps, {figures['rss_after_mb']:.0f} MB after "
           f"{args.dumps}, {figures['rss_per_dump_mb']:+.1f} MB per finished dump after the first")
     if lists is not None:
