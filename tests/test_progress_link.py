@@ -282,10 +282,13 @@ async def test_a_dump_and_a_restore_of_the_sample_through_a_slow_link(sandbox, h
         assert isinstance(tracker, ProgressTracker) and tracker.estimator.ledger.remote
 
 
-async def test_bytes_held_in_the_link_are_not_counted_as_dumped(sandbox, home, empty_db):
+@pytest.mark.parametrize(("fmt", "jobs"), [("custom", 1), ("directory", 2)])
+async def test_bytes_held_in_the_link_are_not_counted_as_dumped(sandbox, home, empty_db, fmt, jobs):
+    """With --jobs too: the workers' sockets cannot be told apart by table, but what they have read
+    together bounds what the running tables can have got."""
     sandbox.psql(HELD_TABLE, empty_db)
     with ThrottleProxy(sandbox.port, 4e6, lifetime_s=300) as proxy:
-        dump = DumpJob(DumpPlan(target=through(proxy, sandbox), dbname=empty_db, format="custom"))
+        dump = DumpJob(DumpPlan(target=through(proxy, sandbox), dbname=empty_db, format=fmt, jobs=jobs))
         snapshots = recorded(dump)
         running = asyncio.ensure_future(dump.run())
         # pg_dump's connection is the one that carries the table; the monitor's fetched about 2 MiB

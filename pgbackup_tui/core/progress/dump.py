@@ -194,6 +194,7 @@ class DumpProgress(ProgressTracker):
     def observe_server(self, rows: list[BackendProgress], now: float) -> None:
         if self._serial_item is not None:
             self._serial_item.info["copying"] = False  # unless this poll shows it
+        seen: list[tuple[WorkItem, float, int]] = []  # with --jobs: what the server says, to be capped
         for row in rows:
             item = self._by_oid.get(row.relid) if row.kind == "copy" and row.relid else None
             if item is None or item.done:
@@ -206,8 +207,28 @@ class DumpProgress(ProgressTracker):
             item.info["server_fraction"] = fraction
             if fraction > 0:
                 item.info["wire_per_fraction"] = wire / fraction
-            if item is not self._serial_item or not self._over_tcp:
+            if self.estimator.jobs > 1:
+                seen.append((item, fraction, row.tuples))
+            elif item is not self._serial_item or not self._over_tcp:
                 self.estimator.observe(item.key, fraction, now, rows_done=row.tuples)
+        share = self._received_share(seen)
+        for item, fraction, tuples in seen:
+            self.estimator.observe(item.key, fraction * share, now, rows_done=round(tuples * share))
+
+    def _received_share(self, seen: list[tuple[WorkItem, float, int]]) -> float:
+        """With --jobs over TCP the workers' sockets cannot be told apart by table, but together they
+        cannot have read more than pg_dump's processes have received: the share of what the server
+        says it has sent of the running tables that can have arrived (1.0 when all of it can). The
+        finished tables count at their wire size as seen (or planned), and what else pg_dump reads
+        (its catalog queries) only loosens the bound."""
+        received = self._received_last
+        if received is None or not seen:
+            return 1.0
+        finished = sum(item.info.get("wire_per_fraction", item.info.get("wire", 0)) for item in self.estimator.items
+                       if item.done and item.kind == "table")
+        sent = sum(item.info["wire_per_fraction"] * fraction for item, fraction, _ in seen
+                   if "wire_per_fraction" in item.info)
+        return 1.0 if sent <= 0 else max(0.0, min(1.0, (received - finished) / sent))
 
     def observe_local(self, now: float) -> None:
         self._observe_received(now)
@@ -222,10 +243,10 @@ class DumpProgress(ProgressTracker):
         """The running table of a serial dump, as far as pg_dump has received it: never more than
         the server has copied, and on after the server has finished (its COPY row is gone while
         the rest is still on its way)."""
-        if self.estimator.jobs > 1:
-            return
         received = self._received_last = self._received_bytes()  # one reading a tick
         item = self._serial_item
+        if self.estimator.jobs > 1:
+            return  # the running tables share the workers' sockets: observe_server caps them together
         if received is None or item is None or not item.running or item.bytes <= 0 or received == self._received0:
             return
         if "wire_per_fraction" in item.info:

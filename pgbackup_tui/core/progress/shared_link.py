@@ -6,7 +6,8 @@ whole -- all its bytes on the wire at the rate they cross the link -- and a runn
 alone, at that whole rate. The rate is the one the job shows (the data's bytes on the wire a second,
 over the last seconds), the link's timed rate until it shows one: the probe can be wrong by half.
 It stands for the link only while the link is what limits the job: while the data goes at less
-than half the link's timed rate, the server is what limits it, and each table keeps its own pace.
+than half the link's timed rate, the server is what limits it (or nothing moves: a link that hangs),
+and each table keeps its own pace.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ class SharedLink:
 
     @property
     def rate(self) -> float:
-        """Bytes a second the data crosses the link at: shown, or timed."""
-        return self._meter.last or self.timed_bps
+        """Bytes a second the data crosses the link at: shown, or timed until the job shows one."""
+        return self._meter.last if self._meter.last is not None else self.timed_bps
 
     @property
     def limits(self) -> bool:
@@ -36,8 +37,9 @@ class SharedLink:
         return self.rate >= 0.5 * self.timed_bps
 
     def time_left(self, wire_left: float) -> float:
-        """Seconds the data still to cross needs, however the workers spread it."""
-        return wire_left / self.rate
+        """Seconds the data still to cross needs, however the workers spread it (0 while the link is
+        not what limits it: stalled, or the server slower)."""
+        return wire_left / self.rate if self.limits else 0.0
 
     def alone(self, wire_left: float, left: float) -> float:
         """A running table's time left once it has the link to itself (`left`: at the pace it shows)."""
