@@ -10,9 +10,11 @@ more bytes while pg_dump runs. Once the TOC written again is there (the first on
 block's offset where the block was found), the file is what it will be: its sha256 is taken
 while pg_dump fsyncs it and exits, and finish() checks that the file has not changed since.
 
-That reading costs CPU (decompressing and counting: 0.45 s for 870 MB of COPY text), which on a
-busy machine pg_dump and its server needed: while pg_dump runs it is done at the lowest priority
-(SCHED_IDLE), and the rest at the normal one once pg_dump has exited (CustomArchiveFollower).
+That reading costs CPU (decompressing and counting: 0.56-0.58 s for 870 MB of COPY text), which
+on a busy machine pg_dump and its server needed. It is not done at the lowest priority
+(SCHED_IDLE): a thread so scheduled still holds the interpreter's lock when the kernel puts it
+aside, and the job's event loop -- pg_dump's stderr, the progress, a cancel -- waited up to 1.4 s
+for it on a busy core.
 
 This reader is a fast path, not the judge: whatever it does not know or cannot confirm (an
 archive version, a method without its library, a file that ends before its blocks, a TOC that
@@ -21,7 +23,6 @@ differs) raises from finish(), and the job then reads the archive with pg_restor
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
@@ -139,21 +140,13 @@ _WAIT = "wait"  # a step of the follower: nothing new in the file yet (its drive
 _WORKED = "worked"  # a step: a chunk decompressed, a megabyte hashed
 
 
-def _lowest_priority() -> None:
-    """The calling thread runs only on CPU that nothing else wants (SCHED_IDLE, Linux): beside
-    pg_dump on a busy machine, pg_dump and the server keep theirs. Elsewhere nothing changes."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
-
-
 class CustomArchiveFollower:
     """Follows one custom archive: start() before pg_dump runs, writer_finished() once it has
     exited, then finish(); abandon() if it failed.
 
-    The reading is a generator of small steps (_follow). While pg_dump runs, a thread at the
-    lowest priority drives it: the reading then slows pg_dump down only by the CPU pg_dump and
-    the server leave free. Once pg_dump has exited, a thread at the caller's priority takes over
-    the steps where that one stopped, so that a busy machine cannot starve what is left."""
+    The reading is a generator of small steps (_follow). While pg_dump runs, a thread drives it;
+    once pg_dump has exited, a second one takes over the steps where that one stopped (a step is
+    a chunk or a poll), so that the reading beside pg_dump and the rest can be told apart."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -177,7 +170,7 @@ class CustomArchiveFollower:
 
     def writer_finished(self) -> None:
         """pg_dump has exited: every byte is in the file. What is left is read from now on in a
-        thread started here, at the caller's priority."""
+        thread started here."""
         self._writer_done.set()
         if self._finisher is None:
             self._handed_over.set()
@@ -195,7 +188,6 @@ class CustomArchiveFollower:
 
     # -- the threads -----------------------------------------------------------------------------
     def _run_beside(self) -> None:
-        _lowest_priority()
         self._drive(until_handed_over=True)
 
     def _run_finisher(self) -> None:
