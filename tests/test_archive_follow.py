@@ -88,7 +88,8 @@ def test_rows_end_at_the_marker_line(newlines, tail, rows):
 def test_newlines_are_counted_exactly_whichever_way(line, size):
     text = (line * (size // len(line) + 1))[:size]
     assert count_newlines(text) == text.count(b"\n")
-    dense_end = text[:size // 2] + b"\n" * (size - size // 2)  # sampled as long lines, short ones after
+    # Both samples (the start, the middle) in the lines as they are, a run of newlines after them.
+    dense_end = text[:size * 3 // 4] + b"\n" * (size - size * 3 // 4)
     assert count_newlines(dense_end) == dense_end.count(b"\n")
 
 
