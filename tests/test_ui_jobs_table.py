@@ -1,5 +1,6 @@
-"""Pilot test: the Jobs table repaints only the row whose cell changed, and still shows every
-change, the header and the rows aligned after a column's width changed (issue 15, point 3)."""
+"""Pilot tests: the Jobs table repaints only the row whose cell changed, and still shows every
+change, the header and the rows aligned after a column's width changed; the progress bar of a job
+whose size is not known yet animates at 4 frames a second (issue 15, point 3)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets.data_table import ColumnKey
 
+from pgbackup_tui.ui.widgets.job_progress_bar import INDETERMINATE_FRAME_S, CalmBar, JobProgressBar
 from pgbackup_tui.ui.widgets.jobs_table import JobsTable
 
 
@@ -54,3 +56,21 @@ async def test_a_cell_update_redraws_its_row_only_and_widths_stay_aligned() -> N
         header, *rows = lines(table)
         assert header.index("bytes") == rows[2].index("12.5") == len(" ") + 12 + 2
         assert rows[0].split()[0] == "aa" and rows[1].split()[0] == "b"
+
+
+class BarHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield JobProgressBar(total=100, show_eta=False)
+
+
+async def test_the_bar_of_a_job_of_unknown_size_animates_at_4_frames_a_second() -> None:
+    app = BarHost()
+    async with app.run_test(size=(60, 5)) as pilot:
+        bar = app.query_one(JobProgressBar)
+        inner = bar.query_one(CalmBar)
+        bar.update(total=None)  # pg_dump still reading the catalog: the size is not known
+        await pilot.pause()
+        assert inner.auto_refresh == INDETERMINATE_FRAME_S == 0.25  # Textual's bar: 1/15 s
+        bar.update(total=100, progress=40)
+        await pilot.pause()
+        assert inner.auto_refresh is None  # a known fraction repaints only when it moves
