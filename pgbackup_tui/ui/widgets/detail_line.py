@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from textual.css.scalar import Scalar
 from textual.css.styles import RulesMap
 from textual.widgets import Static
 
@@ -33,3 +34,19 @@ def update_in_place(line: Static, text: str) -> bool:
         line.refresh(layout=True)
         return True
     return False
+
+
+def hold_height(line: Static, hold: bool) -> None:
+    """While `hold`, `line` is never shorter than it is now (a layout of the screen, e.g. for a row
+    added, would otherwise measure a blank line as one line high and the next text as two: another
+    layout); released, its stylesheet's min-height again."""
+    inline = line.styles.inline
+    if hold:
+        height = line.size.height
+        held = inline.min_height
+        if height > 0 and (held is None or not held.is_cells or held.value < height):
+            inline.min_height = Scalar.from_number(height)
+            line.refresh(layout=True)  # the next layout, with whatever else asks for one
+    elif inline.has_rule("min_height"):
+        inline.clear_rule("min_height")
+        line.refresh(layout=True)

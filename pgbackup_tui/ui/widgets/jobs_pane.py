@@ -32,7 +32,7 @@ from ...core.jobs import JobFinished as JobFinishedEvent
 from ...core.progress import ProgressSnapshot
 from ..job_registry import JobRegistry
 from .job_log import LOG_LINES_KEPT, JobLog
-from .detail_line import update_in_place
+from .detail_line import hold_height, update_in_place
 from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, progress_view, row_cells
@@ -296,8 +296,7 @@ class JobsPane(Widget):
         job = self.jobs.get(job_id)
         if job is None:
             return
-        table = self.query_one("#jobs-table", DataTable)
-        cells = self._row_cells(job)
+        table, cells = self.query_one("#jobs-table", DataTable), self._row_cells(job)
         before = self._cells.get(job_id, ())
         self._cells[job_id] = tuple(cells)
         widened = False
@@ -315,9 +314,8 @@ class JobsPane(Widget):
             self._show_details(job)
 
     def _show(self, selector: str, text: str, *, layout: bool = True) -> None:
-        """Update a line of the details only when its text changed, with a relayout only when its
-        height changes (layout=False: the height it has; a queued job's paths, a running one's result
-        are blank in the height the last job left, so that neither costs a relayout as it starts)."""
+        """Update a line of the details when its text changed, with a relayout only when its height
+        does (layout=False: the height it has; a job's paths and result keep the last one's as it starts)."""
         if self._texts.get(selector) != text:
             self._texts[selector] = text
             line = self.query_one(selector, Static)
@@ -348,7 +346,9 @@ class JobsPane(Widget):
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         message = job.result.message if job.result is not None else ""
-        self._show("#job-result", message, layout=job.result is not None)  # see _show: blank as it runs
+        for held in ("#job-result", "#job-paths"):  # see _show: no shorter as it starts and runs
+            hold_height(self.query_one(held, Static), job.result is None)
+        self._show("#job-result", message, layout=job.result is not None)
         paths = []
         output = job.result.output_path if job.result is not None else None
         # A dump's message already names its archive; a narrow pane need not show it twice.

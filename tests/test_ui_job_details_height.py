@@ -1,0 +1,57 @@
+"""Pilot test: a job that starts does not lay the screen out again for its detail lines (issue 15,
+point 3): queued, its paths line is blank in the height the last job's left; running, its result
+line is; each shows its text once it has one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.jobs import JobResult, JobState, StateChanged
+from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
+
+SIZE = (60, 30)
+LOG = Path("/var/lib/pgbackup-tui/state/logs/20260101T000000Z-dump-warehouse-0badc0de.log")  # wraps at 60
+
+
+class PaneHost(App[None]):
+    def compose(self) -> ComposeResult:
+        yield JobsPane()
+
+
+def dump_job() -> DumpJob:
+    return DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="warehouse"))
+
+
+async def test_a_starting_job_keeps_the_detail_lines_heights_the_last_job_left(home) -> None:
+    done = dump_job()
+    done.state, done.started_at, done.log_path = JobState.FAILED, time.time() - 5, LOG
+    done.result = JobResult(JobState.FAILED, 1, "server 'prod' (db1.example:5432): connection refused; is the "
+                            "server running and listening on that host and port?", LOG, 1.0)
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(done)
+        await pilot.pause()
+        paths, result = app.query_one("#job-paths", Static), app.query_one("#job-result", Static)
+        heights = paths.size.height, result.size.height
+        assert min(heights) >= 2, heights  # the log's path and the message wrap (blank, each would be 1 line)
+
+        queued = dump_job()  # no log yet, no result yet
+        pane.add_job(queued)
+        await pilot.pause()
+        assert (paths.size.height, result.size.height) == heights
+        assert str(paths.render()).strip() == "" and str(result.render()).strip() == ""
+
+        queued.state, queued.started_at, queued.log_path = JobState.RUNNING, time.time(), LOG
+        pane._forward(StateChanged(queued.id, JobState.RUNNING))
+        await pilot.pause()
+        await pilot.pause()
+        assert (paths.size.height, result.size.height) == heights
+        assert "log:" in str(paths.render())
