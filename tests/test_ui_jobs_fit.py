@@ -78,6 +78,22 @@ async def test_a_long_log_line_is_wrapped_not_cut(home):
         assert all(level == "error" for level in list(log._levels)[:-1]) and log._levels[-1] == "info"
 
 
+async def test_a_log_line_with_tabs_is_wrapped_as_it_is_drawn(home):
+    # A COPY error's context is the row's tab-separated text: 41 characters, 75 cells once Log has
+    # expanded its tabs -- wrapped by the cells, every field on the screen.
+    fields = [f"f{i:02d}" for i in range(9)]
+    line = 'CONTEXT:  COPY t, line 1: "' + "\t".join(fields) + '"'
+    app = PaneHost()
+    async with app.run_test(size=(50, 24)) as pilot:
+        log = app.query_one(JobLog)
+        log.write_levelled([(line, "error")])
+        await pilot.pause()
+        shown = " ".join(screen_lines(app))
+        for field in fields:
+            assert field in shown, (field, shown)
+        assert log.virtual_size.width <= log.size.width
+
+
 async def test_progress_reaches_the_screen_at_least_twice_a_second_and_at_most_every_frame(home):
     # Progress 10 times a second (faster than a runner writes it): the pane shows it in frames,
     # FRAME_S apart (no repaint per update), still more than the 2 a second the progress criteria ask.

@@ -13,7 +13,7 @@ Its size is the pane's (height 1fr), whatever it holds: lines written change its
 the layout of the screen. Log's virtual size asks for a relayout of the whole screen at every
 change (about 10 ms with the app's widgets; two per write, the lines and then their width, which
 Log measures in a thread of its own per write): here a change updates the scrollbars only, and the
-width of the rows, wrapped to the view, is measured as they are written.
+rows, wrapped to the view as they are written, are as wide as the view.
 
 The view keeps the last LOG_LINES_KEPT rows (pg_dump --verbose writes about four lines a table:
 a dump of 10,000 tables, 40,000 lines), so its memory is bounded whatever the log's length; the
@@ -112,6 +112,9 @@ class JobLog(Log):
 
     def _wrap(self, line: str) -> list[str]:
         width = self._wrap_width
+        # Wrapped as Log will draw it: its tabs expanded (a COPY error's context line is the row's
+        # tab-separated text), its control codes replaced.
+        line = self._process_line(line)
         # An ASCII line is never wider than its length (cell_len is most of a flood's cost).
         if width <= len(CONTINUATION) or (line.isascii() and len(line) <= width) or cell_len(line) <= width:
             return [line]
