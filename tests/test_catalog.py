@@ -14,6 +14,7 @@ from pathlib import Path
 from cliutil import run_cli
 from conftest import SAMPLE_WIDE_ROWS
 from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.drill_names import DRILL_PREFIX, drill_database_name, host_tag
 from pgbackup_tui.core.pgtools import find_client_tools
 
 SOURCE = "shop"
@@ -95,6 +96,29 @@ def test_drill_restores_compares_and_drops(sandbox, home):
     manifest = json.loads(Path(str(archive) + ".manifest.json").read_text())
     drill = manifest["verifications"][-1]
     assert drill["kind"] == "drill" and drill["ok"] and drill["details"]["dropped"] is True
+
+
+def test_a_drill_drops_what_a_killed_drill_of_this_machine_left_and_nothing_else(sandbox, home):
+    """A drill killed with SIGKILL cannot drop its scratch database: the next drill on the server
+    does, when the name says this machine made it with a process that is gone."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid no longer runs
+    left = drill_database_name(pid=gone.pid)
+    running = drill_database_name(pid=os.getpid())  # a drill of this machine that still runs
+    elsewhere = f"{DRILL_PREFIX}{'0' * 8 if host_tag() != '0' * 8 else '1' * 8}_{gone.pid}_deadbeef"
+    for name in (left, running, elsewhere):
+        sandbox.create_database(name)
+    try:
+        archive = dump(sandbox, "--schema-only")
+        backup_id = by_path(listed(), archive)["id"]
+        drilled = run_cli("backups", "drill", backup_id, "--dsn", sandbox.dsn(), timeout=300)
+        assert drilled.returncode == 0, drilled.stderr
+        assert f"dropped {left}" in drilled.stderr
+        names = sandbox.psql(f"SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '{DRILL_PREFIX}%'")
+        assert left not in names and running in names and elsewhere in names
+    finally:
+        for name in (running, elsewhere, left):
+            sandbox.psql(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def test_delete_keeps_the_newest_verified_unless_forced(sandbox, home):

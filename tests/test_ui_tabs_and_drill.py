@@ -14,7 +14,8 @@ from uiutil import move_to, open_line, settle, socket_profile, write_config
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.connect import target_from_dsn
-from pgbackup_tui.core.drill import DRILL_PREFIX, DrillCancelled, drill_backup
+from pgbackup_tui.core.drill import DrillCancelled, drill_backup
+from pgbackup_tui.core.drill_names import DRILL_PREFIX
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
 from pgbackup_tui.ui.screens.server_pick import ServerPick

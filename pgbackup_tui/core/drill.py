@@ -1,7 +1,8 @@
 """`backups drill`: prove a backup restores, by restoring it.
 
 The backup is restored with the restore job itself (RestoreJob, `--create`) into a scratch
-database `pgbackup_drill_<hex>` on the server given, every table's rows are counted there and
+database `pgbackup_drill_<host>_<pid>_<hex>` (drill_names.py: what a killed drill left behind is
+dropped by the next) on the server given, every table's rows are counted there and
 compared with the rows counted in the archive at dump time (manifest `toc.tables`; a manifest
 without them gets them counted from the archive first), and the scratch database is dropped,
 whatever happened (failure, Ctrl-C, SIGTERM). The result goes into the manifest's verifications.
@@ -15,7 +16,6 @@ damaged file and a restore that loses rows.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import threading
 import time
@@ -32,16 +32,12 @@ from .jobs import JobEvent, JobResult, JobState
 from .manifest import Verification, now_iso
 from .plans import RestorePlan
 from .restore import RestoreJob
+from .drill_names import drill_database_name, drop_abandoned_drills
 from .restore_target import drop_database
 from .verify import compare_rows, count_archive_rows
 
-DRILL_PREFIX = "pgbackup_drill_"
 DRILLABLE = ("custom", "directory", "tar", "plain")
 CANCEL_POLL_S = 0.2  # how soon a drill notices its cancel event
-
-
-def drill_database_name() -> str:
-    return f"{DRILL_PREFIX}{secrets.token_hex(4)}"
 
 
 def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str, int]:
@@ -87,6 +83,11 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     name = drill_database_name()
     started = time.monotonic()
     check.details = {"server": target.label, "database": name}
+    try:
+        for left in drop_abandoned_drills(target, _maintenance_db(target, name)):
+            check.checks.append(f"dropped {left}, left behind by a drill of this machine that was killed")
+    except (PgBackupError, psycopg.Error) as exc:  # not this drill's to fail on: the next one tries again
+        check.details["abandoned_drills"] = f"not dropped: {(str(exc).strip().splitlines() or ['?'])[0]}"
     job = RestoreJob(RestorePlan(archive=entry.path, target=target, dbname=name, create=True))
     if on_event is not None:
         job.subscribe(on_event)
@@ -151,8 +152,12 @@ async def _watch(cancel: threading.Event, job: RestoreJob) -> None:
     job.cancel()
 
 
+def _maintenance_db(target: Target, name: str) -> str:
+    return target.default_dbname if target.default_dbname != name else "postgres"
+
+
 def _drop(target: Target, name: str, check: Verification) -> None:
-    maintenance = target.default_dbname if target.default_dbname != name else "postgres"
+    maintenance = _maintenance_db(target, name)
     try:
         drop_database(target, maintenance, name)
         check.details["dropped"] = True
