@@ -132,9 +132,9 @@ def test_the_file_is_followed_as_pg_dump_grows_it(sandbox, empty_db, tmp_path):
 
 
 
-def test_the_reading_beside_pg_dump_yields_and_the_rest_is_taken_over(sandbox, empty_db, tmp_path):
-    """Once pg_dump has exited, another thread goes on from the very chunk where the one beside it
-    stopped; neither at the lowest priority (SCHED_IDLE): a thread so scheduled holds the
+def test_the_reading_stops_mid_block_and_goes_on_once_pg_dump_has_exited(sandbox, empty_db, tmp_path):
+    """The file ends mid-block while pg_dump writes; once it has exited the reading goes on from
+    that very chunk. Not at the lowest priority (SCHED_IDLE): a thread so scheduled holds the
     interpreter's lock while the kernel keeps it aside, and the job's event loop waited for it."""
     sandbox.psql(AWKWARD_SQL, empty_db)
     whole, data_start = _finished_archive(sandbox, empty_db, tmp_path)
@@ -147,7 +147,7 @@ def test_the_reading_beside_pg_dump_yields_and_the_rest_is_taken_over(sandbox, e
     while len(follower.blocks) < 3 and time.monotonic() < deadline:  # it has started on the blocks
         time.sleep(0.01)
     assert len(follower.blocks) >= 3
-    beside = follower._beside.native_id
+    beside = follower._thread.native_id
     if hasattr(os, "sched_getscheduler") and beside is not None:
         assert os.sched_getscheduler(beside) == os.SCHED_OTHER
     with archive.open("ab") as rest:
@@ -157,7 +157,7 @@ def test_the_reading_beside_pg_dump_yields_and_the_rest_is_taken_over(sandbox, e
     assert follower.header is not None
     rows = {entry.tag: by_id[entry.dump_id] for entry in follower.header.entries if entry.dump_id in by_id}
     assert rows["parts_2"] == 199_000 and rows["blanks"] == 7 and rows["Odd \"Name\""] == 3
-    assert not follower._beside.is_alive()
+    assert not follower._thread.is_alive()
 
 
 def _finished_archive(sandbox, dbname: str, tmp_path: Path) -> tuple[Path, int]:

@@ -141,22 +141,19 @@ _WORKED = "worked"  # a step: a chunk decompressed, a megabyte hashed
 
 
 class CustomArchiveFollower:
-    """Follows one custom archive: start() before pg_dump runs, writer_finished() once it has
-    exited, then finish(); abandon() if it failed.
+    """Follows one custom archive in a thread of its own: start() before pg_dump runs,
+    writer_finished() once it has exited, then finish(); abandon() if it failed.
 
-    The reading is a generator of small steps (_follow). While pg_dump runs, a thread drives it;
-    once pg_dump has exited, a second one takes over the steps where that one stopped (a step is
-    a chunk or a poll), so that the reading beside pg_dump and the rest can be told apart."""
+    The reading is a generator of small steps (_follow: a chunk decompressed, a megabyte hashed,
+    a poll of a file that has nothing new yet), so that a cancel stops it at the next step."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_done = threading.Event()
         self._stop = threading.Event()
-        self._handed_over = threading.Event()
         self._file = _GrowingFile(path, self._writer_done, self._stop)
         self._steps = self._follow()
-        self._beside = threading.Thread(target=self._run_beside, name="archive-follow", daemon=True)
-        self._finisher: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._run, name="archive-follow", daemon=True)
         self._factory: Callable[[], Any] | None = None
         self._first_toc = b""  # header and TOC as first written, offsets not set
         self.header: Header | None = None
@@ -166,46 +163,29 @@ class CustomArchiveFollower:
         self.read_to_end = False  # every block read, nothing after the last: set last, by the steps
 
     def start(self) -> None:
-        self._beside.start()
+        self._thread.start()
 
     def writer_finished(self) -> None:
-        """pg_dump has exited: every byte is in the file. What is left is read from now on in a
-        thread started here."""
+        """pg_dump has exited: every byte is in the file (read what is left, then stop)."""
         self._writer_done.set()
-        if self._finisher is None:
-            self._handed_over.set()
-            self._finisher = threading.Thread(target=self._run_finisher, name="archive-follow-end", daemon=True)
-            self._finisher.start()
 
     def abandon(self) -> None:
         self._stop.set()
         self._writer_done.set()
-        self._handed_over.set()
-        for thread in (self._beside, self._finisher):
-            if thread is not None and thread.is_alive():
-                thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self._steps.close()  # a generator left at a step: its file closed
 
-    # -- the threads -----------------------------------------------------------------------------
-    def _run_beside(self) -> None:
-        self._drive(until_handed_over=True)
-
-    def _run_finisher(self) -> None:
-        if self._beside.ident is not None:
-            self._beside.join()  # it stops at its next step (a chunk, a poll)
-        self._drive(until_handed_over=False)
-
-    def _drive(self, *, until_handed_over: bool) -> None:
-        """Run the steps to their end, or until the finisher takes them over."""
+    # -- the thread ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        """Run the steps to their end (a poll waits POLL_S, or until pg_dump has exited)."""
         steps = self._steps
         try:
             for step in steps:
                 if self._stop.is_set():
                     raise _Stopped()
-                if until_handed_over and self._handed_over.is_set():
-                    return
                 if step is _WAIT:
-                    self._handed_over.wait(POLL_S)
+                    self._writer_done.wait(POLL_S)
         except _Stopped:
             steps.close()
         except Exception as exc:  # handed to the job's thread by finish()
@@ -348,10 +328,8 @@ class CustomArchiveFollower:
     def finish(self) -> dict[int, int]:
         """After writer_finished(): rows per TABLE DATA dump id. Raises if the archive could not
         be confirmed here (the caller then reads it with pg_restore)."""
-        if self._finisher is None:
-            self.writer_finished()
-        assert self._finisher is not None
-        self._finisher.join()
+        self.writer_finished()
+        self._thread.join()
         if self.error is not None:
             raise self.error
         if self.header is None or not self.read_to_end:
