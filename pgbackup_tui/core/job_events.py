@@ -117,6 +117,17 @@ class Cancelled(Exception):
 Listener = Callable[[JobEvent], None]
 
 
+# Every word classify_line looks for ("error:" holds "error"): a text with none of them is all info.
+_NOT_INFO = ("error", "fatal:", "warning:")
+
+
+def all_info(text: str) -> bool:
+    """Whether every line of `text` is "info" to classify_line: a chunk of a log is mostly so,
+    and one look at the whole saves one a line."""
+    lowered = text.lower()
+    return not any(word in lowered for word in _NOT_INFO)
+
+
 def classify_line(line: str) -> str:
     lowered = line.lower()
     if "error:" in lowered or "fatal:" in lowered or lowered.startswith("error"):

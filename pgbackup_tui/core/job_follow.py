@@ -32,6 +32,7 @@ from .jobs import (
     DISK_NEARLY_FULL_BYTES,
     Job, JobEvent, JobFinished, JobResult, JobState, Listener, LogLine, ProgressUpdated, StateChanged, classify_line,
 )
+from .job_events import all_info
 from .progress import ProgressSnapshot
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ POLL_S = 0.1
 # What a finished job's view keeps of its state.json (keep_summary): what the fronts show.
 SUMMARY_KEYS = ("state", "created_at", "started_at", "finished_at", "log_path", "runner_pid", "title")
 _STAMP_LENGTH = len("2026-01-01T00:00:00Z ")
-_NOT_INFO = ("error", "fatal:", "warning:")  # what classify_line looks for (lowered): none, every line is info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,7 @@ BatchedListener: TypeAlias = Callable[["JobEvent | LogLines"], None]
 def levelled_lines(block: str) -> list[tuple[str, str]]:
     """The (text, level) lines of a chunk of the log (whole lines, without their time stamps)."""
     texts = [line[_STAMP_LENGTH:] for line in block.split("\n")]
-    if not any(word in block.lower() for word in _NOT_INFO):  # the usual case: no line to look into
+    if all_info(block):  # the usual case: no line to look into
         return [(text, "command" if text.startswith("$ ") else "info") for text in texts]
     return [(text, "command" if text.startswith("$ ") else classify_line(text)) for text in texts]
 
