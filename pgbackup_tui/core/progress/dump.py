@@ -146,6 +146,7 @@ class DumpProgress(ProgressTracker):
         self._received: ReceivedCounter | None = None  # pg_dump's TCP bytes received (serial dumps)
         self._received0, self._over_tcp = 0, False  # ...when the running table started; it can tell
         self._received_last: int | None = None  # ...at the last tick
+        self._finished_wire = 0.0  # with --jobs: the finished tables' bytes on the wire, as seen (or planned)
 
     # -- lines -----------------------------------------------------------------------------------
     def line(self, line: str, now: float) -> None:
@@ -160,6 +161,7 @@ class DumpProgress(ProgressTracker):
             name = match.group(1)
             for item in self.estimator.running():
                 if item.kind == "table" and _as_in_lines(item.info["name"].name, self.name_codec) == name:
+                    self._finished_wire += item.info.get("wire_per_fraction", item.info["wire"])
                     self.estimator.finish(item.key, now)
                     break
             return
@@ -224,8 +226,7 @@ class DumpProgress(ProgressTracker):
         received = self._received_last
         if received is None or not seen:
             return 1.0
-        finished = sum(item.info.get("wire_per_fraction", item.info.get("wire", 0)) for item in self.estimator.items
-                       if item.done and item.kind == "table")
+        finished = self._finished_wire
         sent = sum(item.info["wire_per_fraction"] * fraction for item, fraction, _ in seen
                    if "wire_per_fraction" in item.info)
         return 1.0 if sent <= 0 else max(0.0, min(1.0, (received - finished) / sent))
