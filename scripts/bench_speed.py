@@ -143,7 +143,7 @@ def memory_rows(out: str, dumps: int) -> list[Row]:
                 growth <= 1.0)]
 
 
-def tui_rows(out: str, tables: int, dumps: int) -> list[Row]:
+def tui_rows(out: str, tables: int) -> list[Row]:
     rows = []
     found = search(r"TUI CPU while a dump runs.*?median ([\d.]+) %", out)
     if found:
@@ -309,7 +309,7 @@ def main() -> int:
                                    *bin_dir], log), args.tables),
         "tui": lambda: tui_rows(run_script(
             "bench_tui.py", ["--tables", str(args.tables), "--dumps", str(args.dumps), "--backups",
-                             str(args.backups), *bin_dir], log), args.tables, args.dumps),
+                             str(args.backups), *bin_dir], log), args.tables),
         "memory": lambda: memory_rows(run_script(
             "bench_tui.py", ["--tables", "300", "--dumps", str(args.memory_dumps), "--backups", "0", *bin_dir], log),
             args.memory_dumps),
