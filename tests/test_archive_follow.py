@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from pgbackup_tui.core.archive_follow import CustomArchiveFollower, count_newlines, rows_before_end_marker
-from pgbackup_tui.core.archive_scan import count_rows_with_pg_restore, sha256_archive
+from pgbackup_tui.core.archive_scan import count_rows_with_pg_restore
+from pgbackup_tui.core.checksums import checksum_archive
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.custom_archive import FormatUnknown, read_header
 from pgbackup_tui.core.defaults import supports
@@ -69,7 +70,7 @@ def _check_against_pg_restore(job: DumpJob, manifest: dict, archive: Path) -> No
     assert recorded == counted
     assert recorded['public."Odd ""Name"""'] == 3 and recorded["public.blanks"] == 7
     assert recorded["public.empty_one"] == 0 and recorded["public.parts_2"] == 199_000
-    assert manifest["checksums"] == sha256_archive(archive)
+    assert manifest["checksums"] == checksum_archive(archive)
     log = job.log_path.read_text() if job.log_path else ""
     assert "--data-only" not in log and "read again with pg_restore" not in log  # read while written
 

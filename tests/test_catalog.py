@@ -48,7 +48,8 @@ def test_list_show_verify_and_a_flipped_byte(sandbox, home):
     assert tables["public.events"] == SAMPLE_WIDE_ROWS  # counted in the archive, exactly
     assert '"Sales & Ops".customers' in tables  # a schema name with spaces is read whole
     assert data["contents"]["counts"]["TABLE"] >= len(tables) - 1 and data["contents"]["counts"]["INDEX"] >= 1
-    assert len(data["manifest"]["checksums"][""]) == 64 and data["manifest"]["schema_version"] == 2
+    checksum = data["manifest"]["checksums"][""]
+    assert checksum.startswith("xxh3-128:") and len(checksum) == 41 and data["manifest"]["schema_version"] == 2
     text = run_cli("backups", "show", entry["id"])
     assert "public.events" in text.stdout and f"{SAMPLE_WIDE_ROWS} rows" in text.stdout
 
@@ -64,7 +65,7 @@ def test_list_show_verify_and_a_flipped_byte(sandbox, home):
         handle.write(bytes([byte[0] ^ 0x01]))
     failed = run_cli("backups", "verify", entry["id"])
     assert failed.returncode == 1
-    assert f"{archive}: sha256 differs" in failed.stderr
+    assert f"{archive}: its xxh3-128 checksum differs" in failed.stderr
     assert by_path(listed(), archive)["status"] == "failed verification"
 
 
@@ -75,14 +76,14 @@ def test_truncated_archives_are_caught_and_named(sandbox, home):
     with custom.open("r+b") as handle:
         handle.truncate(custom.stat().st_size // 2)
     cut = run_cli("backups", "verify", by_path(entries, custom)["id"])
-    assert cut.returncode == 1 and f"{custom}: sha256 differs" in cut.stderr
+    assert cut.returncode == 1 and f"{custom}: its xxh3-128 checksum differs" in cut.stderr
     assert f"{custom}: does not read to the end" in cut.stderr
 
     data_file = max((p for p in directory.iterdir() if p.name != "toc.dat"), key=lambda p: p.stat().st_size)
     with data_file.open("r+b") as handle:
         handle.truncate(data_file.stat().st_size // 2)
     cut = run_cli("backups", "verify", by_path(entries, directory)["id"])
-    assert cut.returncode == 1 and f"{data_file}: sha256 differs" in cut.stderr
+    assert cut.returncode == 1 and f"{data_file}: its xxh3-128 checksum differs" in cut.stderr
 
 
 def test_drill_restores_compares_and_drops(sandbox, home):

@@ -96,7 +96,7 @@ def test_default_dump_and_parallel_restore(sandbox, home, fresh_db_name):
     with connect(target_from_dsn(sandbox.dsn())) as conn:
         expected_jobs = parallel_jobs(usable_cores(), free_connections(conn))
     assert f"restoring with {expected_jobs} parallel job(s)" in restored.stderr
-    assert "its sha256 matches the manifest's" in restored.stderr
+    assert "its xxh3-128 matches the manifest's" in restored.stderr
     assert "reading it through once" not in restored.stderr
     assert sandbox.psql("SELECT count(*) FROM public.events", fresh_db_name).strip() == \
         sandbox.psql("SELECT count(*) FROM public.events", "shop").strip()
@@ -124,5 +124,5 @@ def test_a_changed_byte_is_refused_by_the_checksum_before_the_target(sandbox, ho
     data[len(data) * 2 // 3] ^= 0x01  # inside compressed table data: pg_restore -l alone would not notice
     copy.write_bytes(bytes(data))
     result = run_cli("restore", str(copy), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
-    assert_one_line_error(result, str(copy), "sha256 differs from the manifest")
+    assert_one_line_error(result, str(copy), "xxh3-128 checksum differs from the manifest")
     assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{fresh_db_name}'").strip() == "0"

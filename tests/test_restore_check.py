@@ -1,4 +1,4 @@
-"""Issue 15, point 4: the sha256 check of an archive with a manifest runs beside pg_restore where
+"""Issue 15, point 4: the checksum check of an archive with a manifest runs beside pg_restore where
 the restore goes into a database the job creates, and still keeps the promise "a restore leaves
 the target either done or as it was": a changed byte fails the job (exit 2, one line naming the
 file), and the new database is dropped (at once, even while pg_restore runs). A restore into an
@@ -70,7 +70,7 @@ def test_a_changed_byte_fails_a_create_restore_and_leaves_no_database(sandbox, h
                      "--progress", "none")
     # Exit 2 (a bad archive), as when it was refused up front. Whether the check ended before the
     # database was created or while pg_restore filled it depends on timing (see the next test).
-    assert_one_line_error(result, str(changed_archive), "sha256 differs from the manifest")
+    assert_one_line_error(result, str(changed_archive), "xxh3-128 checksum differs from the manifest")
     assert databases(sandbox) == before  # no new database, no pgbackup_new_* left behind
 
 
@@ -94,7 +94,7 @@ async def test_a_change_found_while_pg_restore_runs_stops_it_and_drops_the_new_d
     result = await job.run()
     assert restoring.is_set()
     assert (result.state, result.exit_code) == (JobState.FAILED, 2), result.message
-    assert "sha256 differs from the manifest" in result.message
+    assert "xxh3-128 checksum differs from the manifest" in result.message
     assert f"the new database '{fresh_db_name}' was dropped" in result.message
     assert databases(sandbox) == before  # the database it was filling is gone
 
@@ -104,7 +104,7 @@ def test_a_changed_byte_stops_a_whole_database_clean_before_the_swap(sandbox, ho
     before = databases(sandbox)
     result = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--clean",
                      "--progress", "none")
-    assert_one_line_error(result, str(changed_archive), "sha256 differs from the manifest")
+    assert_one_line_error(result, str(changed_archive), "xxh3-128 checksum differs from the manifest")
     assert databases(sandbox) == before  # the copy built beside it was dropped
     assert sandbox.psql("SELECT id FROM keep_me", empty_db).strip() == "7"  # the target as it was
     assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'items'", empty_db).strip() == "0"
@@ -113,7 +113,7 @@ def test_a_changed_byte_stops_a_whole_database_clean_before_the_swap(sandbox, ho
 def test_a_changed_byte_is_refused_before_an_existing_database_is_touched(sandbox, home, changed_archive, empty_db):
     result = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "plain")
     assert result.returncode == 2, result.stderr
-    assert "sha256 differs from the manifest" in result.stderr
+    assert "xxh3-128 checksum differs from the manifest" in result.stderr
     assert "--list" in result.stderr and "--dbname=" not in result.stderr  # listed, never restored into it
     assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'items'", empty_db).strip() == "0"
 
@@ -124,8 +124,8 @@ def test_an_unchanged_archive_restores_with_the_check_beside(sandbox, home, sour
     result = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
                      "--progress", "plain")
     assert result.returncode == 0, result.stderr
-    assert "its sha256 is checked beside the restore" in result.stderr
-    assert "its sha256 matches the manifest's" in result.stderr
+    assert "its checksum is checked beside the restore" in result.stderr
+    assert "its xxh3-128 matches the manifest's" in result.stderr
     assert sandbox.psql("SELECT count(*) FROM items", fresh_db_name).strip() == "5000"
     assert sandbox.psql("SELECT obj_description('items'::regclass)", fresh_db_name).strip() == COMMENT
 

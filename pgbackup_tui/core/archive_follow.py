@@ -7,7 +7,7 @@ goes back at the end to write the TOC again with the blocks' offsets. So a threa
 file as it grows: it reads the TOC once written, then each block as soon as it is there,
 decompresses it (zlib, or zstandard: pinned in pyproject.toml) and counts its rows, waiting for
 more bytes while pg_dump runs. Once the TOC written again is there (the first one's bytes, each
-block's offset where the block was found), the file is what it will be: its sha256 is taken
+block's offset where the block was found), the file is what it will be: its checksum is taken
 while pg_dump fsyncs it and exits, and finish() checks that the file has not changed since.
 
 That reading costs CPU (decompressing and counting: 0.56-0.58 s for 870 MB of COPY text), which
@@ -23,7 +23,6 @@ differs) raises from finish(), and the job then reads the archive with pg_restor
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -32,6 +31,7 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+from .checksums import as_checksum, new_digest
 from .copy_text import count_newlines, rows_before_end_marker
 from .custom_archive import (
     BLK_BLOBS, BLK_DATA, OFFSET_FIELD, OFFSET_NOT_SET, OFFSET_SET, FormatUnknown, Header, NeedMore, Reader, parse_toc,
@@ -159,7 +159,7 @@ class CustomArchiveFollower:
         self.header: Header | None = None
         self.blocks: dict[int, tuple[int, int]] = {}  # dump id -> (position, rows; -1 for large objects)
         self.error: BaseException | None = None
-        self.sha256: tuple[str, int] | None = None  # the finished file's, and its size, once taken
+        self.checksum: tuple[str, int] | None = None  # the finished file's, and its size, once taken
         self.read_to_end = False  # every block read, nothing after the last: set last, by the steps
 
     def start(self) -> None:
@@ -212,7 +212,7 @@ class CustomArchiveFollower:
                 raise FormatUnknown("more bytes follow the last block")
             self.read_to_end = True
         finally:
-            self._file.close()  # the job's progress tells this reader from the sha256 pass by open files
+            self._file.close()  # the job's progress tells this reader from the checksum pass by open files
 
     def _available(self, end: int) -> Iterator[str]:
         """Wait until the file holds `end` bytes, or pg_dump has exited (a read past the end
@@ -295,7 +295,7 @@ class CustomArchiveFollower:
 
     def _hash_once_final(self, header: Header, end: int) -> Iterator[str]:
         """As soon as pg_dump has written the TOC again (the file then is what it will be: its
-        blocks are never written twice), take the sha256 while pg_dump fsyncs and exits. finish()
+        blocks are never written twice), take the checksum while pg_dump fsyncs and exits. finish()
         checks the file still is that; if pg_dump ends first, the caller hashes it afterwards."""
         expected = self._final_toc(header)
         # pg_dump writes the TOC in order: the last block's offset is the one to watch, cheaply.
@@ -306,11 +306,11 @@ class CustomArchiveFollower:
                 if (os.pread(handle.fileno(), len(probe_bytes), probe) == probe_bytes
                         and handle.read(len(expected)) == expected and os.fstat(handle.fileno()).st_size == end):
                     handle.seek(0)
-                    digest = hashlib.sha256()
+                    digest = new_digest()
                     while chunk := handle.read(READ_SIZE):  # a step a megabyte: a cancel stops it there
                         digest.update(chunk)
                         yield _WORKED
-                    self.sha256 = (digest.hexdigest(), end)
+                    self.checksum = (as_checksum(digest), end)
                     return
             yield _WAIT
 
@@ -339,7 +339,7 @@ class CustomArchiveFollower:
 
     def _check_rewritten_toc(self, header: Header) -> None:
         """pg_dump wrote the TOC again with the offsets: the finished file must start with the
-        first TOC's bytes, each block's offset set to where the block was read. A sha256 taken
+        first TOC's bytes, each block's offset set to where the block was read. A checksum taken
         early stands only if the file is still the size it had then."""
         expected = self._final_toc(header)
         with self.path.open("rb") as handle:
@@ -347,5 +347,5 @@ class CustomArchiveFollower:
             size = os.fstat(handle.fileno()).st_size
         if final != expected:
             raise FormatUnknown("the TOC pg_dump wrote again is not the first one with the blocks' offsets")
-        if self.sha256 is not None and self.sha256[1] != size:
-            self.sha256 = None
+        if self.checksum is not None and self.checksum[1] != size:
+            self.checksum = None

@@ -1,4 +1,4 @@
-"""Reading an archive through: sha256 of its files, and the rows of each table counted in its data.
+"""Reading an archive through: its files, and the rows of each table counted in its data.
 
 Both stream in 1 MiB chunks: a backup is never held in memory. Rows are counted in SQL text (a
 plain dump, or what `pg_restore --data-only --file=-` prints for the other formats): one line per
@@ -8,10 +8,9 @@ inside values, so a line is a row). Counting at C speed: bytes.count / bytes.fin
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -30,38 +29,6 @@ def archive_files(archive: Path) -> list[tuple[str, Path]]:
     if archive.is_dir():
         return sorted((str(p.relative_to(archive)), p) for p in archive.rglob("*") if p.is_file())
     return [("", archive)]
-
-
-def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
-    """The sha256 of one file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
-    return digest.hexdigest()
-
-
-def sha256_archive(archive: Path) -> dict[str, str]:
-    """sha256 of the archive's file, or of each file of a directory archive (by relative path)."""
-    return {name: sha256_file(path) for name, path in archive_files(archive)}
-
-
-def compare_checksums(archive: Path, expected: dict[str, str]) -> list[str]:
-    """Problems, one line each naming the file: changed, missing, or not in the manifest."""
-    problems = []
-    present = dict(archive_files(archive)) if archive.exists() else {}
-    for name, digest in sorted(expected.items()):
-        path = present.pop(name, None)
-        shown = archive / name if name else archive
-        if path is None:
-            problems.append(f"{shown}: missing")
-        elif sha256_file(path) != digest:
-            problems.append(f"{shown}: sha256 differs from the manifest (the file changed since the backup)")
-    for name in sorted(present):
-        problems.append(f"{archive / name}: not in the manifest (added since the backup)")
-    return problems
 
 
 class RowCounter:

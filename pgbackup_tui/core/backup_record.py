@@ -1,10 +1,10 @@
 """What the dump job adds to the manifest once pg_dump has finished (schema 2, manifest.py).
 
 In the job's runner, after pg_dump and before the archive gets its final name:
-  - sha256 of the archive (of every file of a directory archive): one sequential read;
+  - the checksum of the archive (of every file of a directory archive; checksums.py): one read;
   - each table's rows counted in the archive itself: these exact counts are what a drill
     compares a restored database with. A compressed custom archive was read while pg_dump wrote
-    it (dump_verify.py: `read_back` holds its rows and sha256); otherwise here, after pg_dump,
+    it (dump_verify.py: `read_back` holds its rows and checksum); otherwise here, after pg_dump,
     with `pg_restore --data-only --file=-` through a FIFO the job's own child writes (so a
     cancel stops it like pg_dump), or directly for a plain dump;
   - the TOC in brief (entries by kind) and the tables with rows and their size at dump time;
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import tempfile
@@ -27,7 +26,8 @@ from typing import Any
 
 import psycopg
 
-from .archive_scan import RowCounter, count_rows_in_chunks, read_chunks, sha256_archive
+from .archive_scan import RowCounter, count_rows_in_chunks, read_chunks
+from .checksums import as_checksum, checksum_archive, new_digest
 from .connect import Target, connect
 from .errors import ArchiveError, PgBackupError
 from .identifiers import parse_qualified_name
@@ -130,12 +130,12 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
     if read_back is not None and toc is not None and "rows" in read_back:
         manifest.checksums, rows, counts = read_back["checksums"], read_back["rows"], toc_counts(toc)
     else:
-        job.log("recording the backup: sha256 of the archive, and each table's rows counted in it")
+        job.log("recording the backup: the checksum of the archive, and each table's rows counted in it")
         if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
             digest, rows, counts = await job.in_thread(_plain_counts, archive, encoding)
             manifest.checksums = {"": digest}
-        else:  # the sha256 pass beside pg_restore's
-            hashing = asyncio.ensure_future(asyncio.to_thread(sha256_archive, archive)) if read_back is None else None
+        else:  # the checksum pass beside pg_restore's
+            hashing = asyncio.ensure_future(asyncio.to_thread(checksum_archive, archive)) if read_back is None else None
             try:
                 rows = await count_rows_in_job(job, tools, archive, target.child_env(), encoding, toc,
                                                manifest.restore_list)
@@ -151,12 +151,12 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
 
 
 def _plain_counts(path: Path, encoding: str) -> tuple[str, dict[str, int], dict[str, int]]:
-    """A plain dump's sha256, rows and kinds of entries, in one read."""
-    counter, digest = RowCounter(encoding), hashlib.sha256()
+    """A plain dump's checksum, rows and kinds of entries, in one read."""
+    counter, digest = RowCounter(encoding), new_digest()
     with path.open("rb") as handle:
         for chunk in read_chunks(handle):
             digest.update(chunk)
             counter.feed(chunk)
     if not counter.complete:
         raise ArchiveError(f"{path}: ends inside a table's data")
-    return digest.hexdigest(), counter.rows, counter.kinds
+    return as_checksum(digest), counter.rows, counter.kinds

@@ -1,7 +1,7 @@
 """Changing the catalog: adopt an archive we did not write, delete a backup.
 
 adopt: a manifest is written for a foreign archive from what it says about itself (format,
-versions, database, its TOC), with the sha256 of its files and each table's rows counted in it;
+versions, database, its TOC), with the checksum of its files and each table's rows counted in it;
 its id stays the one it was listed under; a path outside the backup dir goes into the index.
 delete: the archive (file or folder), its manifest and its index entry; the newest verified (or
 drilled) backup of a database is kept unless forced: it is the one a DBA would restore from.
@@ -13,7 +13,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .archive_scan import sha256_archive
+from .checksums import checksum_archive
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
 from .catalog import CatalogEntry, entry_for, forget_backup, remember_backup, status_of
@@ -48,7 +48,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
         counts = toc_counts(listing.toc)
         manifest.database = listing.toc.header.get("dbname", "").strip()
     rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
-    manifest.checksums = sha256_archive(path)
+    manifest.checksums = checksum_archive(path)
     manifest.bytes = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
         else path.stat().st_size
     manifest.toc = toc_summary(counts, rows, [])

@@ -2,8 +2,8 @@
 
 A backup is recorded as good only once every data block of it has been decompressed and each
 table's rows counted (the manifest keeps the counts; drills compare a restored database with
-them), and its sha256 taken. For a compressed custom archive (the default) the blocks are read
-while pg_dump writes them (archive_follow.py), and the sha256 taken as soon as pg_dump has
+them), and its checksum taken (checksums.py). For a compressed custom archive (the default) the blocks are read
+while pg_dump writes them (archive_follow.py), and the checksum taken as soon as pg_dump has
 written its TOC again (while it fsyncs the file): what remains after pg_dump is checking that
 TOC, beside `pg_restore --list`. For the other
 formats, or when the follower steps aside (FormatUnknown), backup_record.py reads the archive
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .archive_follow import CustomArchiveFollower, decompressor_for
-from .archive_scan import copy_target, sha256_archive
+from .archive_scan import copy_target
+from .checksums import checksum_archive
 from .jobs import Job
 
 
@@ -58,7 +59,7 @@ class DumpReadBack:
             self.follower.start()
 
     def ended(self, ok: bool) -> None:
-        """pg_dump has exited: the follower reads what is left (its sha256 of the finished file
+        """pg_dump has exited: the follower reads what is left (its checksum of the finished file
         is usually taken already, while pg_dump fsynced), beside pg_restore --list."""
         if self.follower is None:
             return
@@ -88,10 +89,10 @@ class DumpReadBack:
             self.job.log(f"the archive is read again with pg_restore to count its rows ({exc})")
             by_id = None
         self.job.check_cancelled()
-        if by_id is not None and follower.sha256 is not None:  # taken while pg_dump fsynced
-            checksums = {"": follower.sha256[0]}
+        if by_id is not None and follower.checksum is not None:  # taken while pg_dump fsynced
+            checksums = {"": follower.checksum[0]}
         else:
-            self._sha = asyncio.ensure_future(asyncio.to_thread(sha256_archive, self.archive))
+            self._sha = asyncio.ensure_future(asyncio.to_thread(checksum_archive, self.archive))
             checksums = await self._sha
         if by_id is None:
             return {"checksums": checksums}

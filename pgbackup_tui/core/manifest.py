@@ -9,7 +9,8 @@ Schema versions:
      bytes, options, selection, restore_list, added, left_out, extensions, tables.
   2  (schema_version: 2) adds: id (stable short id), server_key (the server's system identifier
      when readable, host, port: backups follow their server when its profile is renamed),
-     checksums (sha256 of the file, or of every file of a directory archive, by relative path),
+     checksums (checksums.py: xxh3-128, sha256 before; of the file, or of every file of a
+     directory archive, by relative path),
      toc (counts of entries by kind; tables with rows and bytes), verifications (what was
      checked, when, with which tools, the result), adopted (true for an archive we did not write).
 A version 1 manifest reads as version 2 with those fields empty; keys we do not know are kept
@@ -118,7 +119,7 @@ class Manifest:
     left_out: list[str] = field(default_factory=list)
     extensions: list[dict[str, str]] = field(default_factory=list)
     tables: list[dict[str, Any]] = field(default_factory=list)  # the dump's own totals (progress reads them)
-    checksums: dict[str, str] = field(default_factory=dict)  # relative path ("" for a file) -> sha256 hex
+    checksums: dict[str, str] = field(default_factory=dict)  # relative path ("" for a file) -> checksum (checksums.py)
     toc: TocSummary = field(default_factory=TocSummary)
     verifications: list[Verification] = field(default_factory=list)
     adopted: bool = False

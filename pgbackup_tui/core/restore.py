@@ -2,7 +2,7 @@
 
 Before the target is touched, the archive is identified, listed and proven whole
 (restore_archive.py, RestoreJob's base); where the restore goes into a database this job creates
-(--create, a whole-database --clean), its sha256 check runs beside pg_restore instead, and must
+(--create, a whole-database --clean), its checksum check runs beside pg_restore instead, and must
 pass before that database is kept or swapped in. The target must not exist (--create) or must
 exist and be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
 swapped in; some tables are replaced in one transaction). A database this job created is
@@ -89,7 +89,7 @@ class RestoreJob(RestoreArchiveJob):
             return outcome
         list_file = self._write_list(check, included)
         if self._checksums is not None:
-            self.log(f"archive {plan.archive} ({check.info.format}): its sha256 is checked beside the restore, "
+            self.log(f"archive {plan.archive} ({check.info.format}): its checksum is checked beside the restore, "
                      f"into a new database that is dropped if it differs; restoring with {check.tools.bin_dir}")
         else:
             self.log(f"archive {plan.archive} ({check.info.format}) is complete; restoring with {check.tools.bin_dir}")

@@ -3,11 +3,11 @@
 RestoreArchiveJob is RestoreJob's base (restore.py): before anything touches the target, the
 archive is identified (format, the pg_dump that wrote it), refused for an older server unless the
 user says it fits, listed with a pg_restore that can read it (in the archive's own encoding), and
-proven whole: by the manifest's sha256 where there is one (taken once the new archive had read
+proven whole: by the manifest's checksum where there is one (checksums.py) (taken once the new archive had read
 back to its end), else by reading it through once (`pg_restore -f /dev/null`). It also picks the
 number of parallel jobs when the user did not (defaults.py).
 
-The sha256 runs in a thread from the start; `_archive_whole` waits for it. RestoreJob waits before
+The checksum runs in a thread from the start; `_archive_whole` waits for it. RestoreJob waits before
 it touches a database it did not create, but lets a restore into a new database (--create, the
 copy a whole-database --clean builds) start beside the check: a mismatch then fails the job, and
 the new database is dropped, so the target is as it was either way (restore.py).
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
-from .archive_scan import compare_checksums
 from .catalog import read_manifest
+from .checksums import compare_checksums, describe
 from .connect import connect
 from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, ToolNotFoundError
@@ -36,7 +36,7 @@ from .server_text import archive_encoding, decode_listing
 from .timescale import extension_entry
 from .toc import Toc, parse_toc
 
-CANCEL_CHECK_S = 0.1  # how soon a cancel is seen while the sha256 check still runs
+CANCEL_CHECK_S = 0.1  # how soon a cancel is seen while the checksum check still runs
 
 
 class RestoreArchiveJob(Job):
@@ -44,7 +44,7 @@ class RestoreArchiveJob(Job):
 
     plan: RestorePlan
     _workdir: Path | None
-    _checksums: asyncio.Future[list[str]] | None = None  # the sha256 check while it runs (_archive_whole)
+    _checksums: asyncio.Future[list[str]] | None = None  # the checksum check while it runs (_archive_whole)
     _manifest_read: dict[str, Any] | None = None
 
     def _manifest(self) -> dict[str, Any]:
@@ -83,7 +83,7 @@ class RestoreArchiveJob(Job):
                     info.min_reader_major, plan.target.bin_dir, label=label, written_by=info.writer_text))
             except ToolNotFoundError as exc:
                 raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
-            # The manifest's sha256 (taken once the new archive had read back to its end) proves the
+            # The manifest's checksum (taken once the new archive had read back to its end) proves the
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
             checksums = self._manifest().get("checksums") or {}
             if checksums:
@@ -122,7 +122,7 @@ class RestoreArchiveJob(Job):
         return ArchiveCheck(info, tools, toc)
 
     async def _archive_whole(self) -> None:
-        """Wait for the sha256 check begun by _check_archive (if it still runs): ArchiveError if
+        """Wait for the checksum check begun by _check_archive (if it still runs): ArchiveError if
         a file differs from the manifest. A second call returns at once."""
         future, self._checksums = self._checksums, None
         if future is None:
@@ -134,16 +134,17 @@ class RestoreArchiveJob(Job):
         error = self._checksum_error(future)
         if error is not None:
             raise error
-        self.log("the archive is whole: its sha256 matches the manifest's (the archive read back to its end "
+        algorithm = describe(self._manifest().get("checksums") or {})
+        self.log(f"the archive is whole: its {algorithm} matches the manifest's (the archive read back to its end "
                  "when it was made), so it is not read through again")
         if self.progress_tracker is not None:
             self._progress().finish_step("verify")
 
     def _checksum_error(self, future: asyncio.Future[list[str]]) -> ArchiveError | None:
-        """What a finished sha256 check found wrong, as the job's error (None: the archive is whole)."""
+        """What a finished checksum check found wrong, as the job's error (None: the archive is whole)."""
         exc = future.exception()
         if isinstance(exc, OSError):  # the archive could not be read (moved, permissions) while it was checked
-            return ArchiveError(f"{self.plan.archive}: could not be read to check its sha256 "
+            return ArchiveError(f"{self.plan.archive}: could not be read to check its checksum "
                                 f"({exc.strerror or exc}); nothing was restored")
         if exc is not None:
             raise exc

@@ -1,7 +1,7 @@
 """`backups verify`: is this backup still what was written, readable to its end, restorable here?
 
 Checks, each named in the result (the manifest's `verifications` keeps them):
-  1. checksums: sha256 of the archive's file (of every file of a directory archive) against the
+  1. checksums (checksums.py) of the archive's file (of every file of a directory archive) against the
      manifest: a flipped byte anywhere is caught, and the changed or missing file named;
   2. client tools: a pg_restore (psql for SQL scripts) found here that can read what wrote it;
   3. read to the end: pg_restore prints the whole archive's data (`--data-only --file=-`, every
@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import check_tar_complete, identify_archive, version_major
-from .archive_scan import compare_checksums, count_rows_in_chunks, count_rows_with_pg_restore, read_chunks
+from .archive_scan import count_rows_in_chunks, count_rows_with_pg_restore, read_chunks
 from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .catalog import CatalogEntry
+from .checksums import compare_checksums, describe
 from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .manifest import Manifest, Verification, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
@@ -140,7 +141,7 @@ def _check_sums(path: Path, manifest: Manifest, check: Verification) -> None:
     problems = compare_checksums(path, manifest.checksums)
     check.problems.extend(problems)
     if not problems:
-        check.checks.append(f"sha256 of {len(manifest.checksums)} file(s) matches the manifest")
+        check.checks.append(f"{describe(manifest.checksums)} of {len(manifest.checksums)} file(s) matches the manifest")
 
 
 def _check_read_through(path: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:

@@ -1,0 +1,97 @@
+"""The checksums a manifest keeps of its archive's files: taken once, compared before a restore.
+
+New backups are summed with XXH3-128 (the `xxhash` package), written "xxh3-128:<32 hex>". It finds
+a changed byte as surely as sha256 does for what the checksum is here to catch -- a file cut short,
+rotted or copied wrong -- at a tenth of the CPU (0.012 s against 0.12-0.15 s for a 206 MB archive
+on this project's 2-core VM): the sum is taken beside pg_dump and again beside pg_restore, where
+the CPU it takes is CPU they wanted. It is not a seal against someone who edits the archive on
+purpose: they could edit the manifest beside it as well, whatever the sum. `xxhsum -H2 FILE`
+prints the same sum. A bare 64-hex value is a sha256 from a manifest written before (still read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import xxhash
+
+from .archive_scan import CHUNK, archive_files
+
+ALGORITHM = "xxh3-128"
+_PREFIX = f"{ALGORITHM}:"
+
+
+class Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def new_digest() -> Digest:
+    """A running sum of the algorithm new manifests use; finish it with `as_checksum`."""
+    return xxhash.xxh3_128()
+
+
+def as_checksum(digest: Digest) -> str:
+    """The manifest's text for a finished sum from `new_digest`."""
+    return _PREFIX + digest.hexdigest()
+
+
+def _digest_for(recorded: str) -> tuple[Digest, str]:
+    """A running sum of the algorithm `recorded` was taken with, and the hex it must end at."""
+    if recorded.startswith(_PREFIX):
+        return xxhash.xxh3_128(), recorded.removeprefix(_PREFIX)
+    return hashlib.sha256(), recorded  # a manifest from before xxh3-128: sha256 hex, unprefixed
+
+
+def algorithm_of(recorded: str) -> str:
+    """What `recorded` was taken with, for messages ("xxh3-128" or "sha256")."""
+    return ALGORITHM if recorded.startswith(_PREFIX) else "sha256"
+
+
+def checksum_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+    """The checksum of one file, read in chunks (never held whole)."""
+    digest = new_digest()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if on_bytes:
+                on_bytes(len(chunk))
+    return as_checksum(digest)
+
+
+def checksum_archive(archive: Path) -> dict[str, str]:
+    """The checksum of the archive's file, or of each file of a directory archive (by relative path)."""
+    return {name: checksum_file(path) for name, path in archive_files(archive)}
+
+
+def _matches(path: Path, recorded: str) -> bool:
+    digest, expected = _digest_for(recorded)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest() == expected
+
+
+def compare_checksums(archive: Path, expected: dict[str, str]) -> list[str]:
+    """Problems, one line each naming the file: changed, missing, or not in the manifest."""
+    problems = []
+    present = dict(archive_files(archive)) if archive.exists() else {}
+    for name, recorded in sorted(expected.items()):
+        path = present.pop(name, None)
+        shown = archive / name if name else archive
+        if path is None:
+            problems.append(f"{shown}: missing")
+        elif not _matches(path, recorded):
+            problems.append(f"{shown}: its {algorithm_of(recorded)} checksum differs from the manifest "
+                            "(the file changed since the backup)")
+    for name in sorted(present):
+        problems.append(f"{archive / name}: not in the manifest (added since the backup)")
+    return problems
+
+
+def describe(checksums: dict[str, str]) -> str:
+    """"xxh3-128" / "sha256" (or both, for a manifest that somehow mixes them): for messages."""
+    return "/".join(sorted({algorithm_of(value) for value in checksums.values()})) or ALGORITHM
