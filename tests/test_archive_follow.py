@@ -135,8 +135,8 @@ def test_the_file_is_followed_as_pg_dump_grows_it(sandbox, empty_db, tmp_path):
 
 def test_the_reading_stops_mid_block_and_goes_on_once_pg_dump_has_exited(sandbox, empty_db, tmp_path):
     """The file ends mid-block while pg_dump writes; once it has exited the reading goes on from
-    that very chunk. Not at the lowest priority (SCHED_IDLE): a thread so scheduled holds the
-    interpreter's lock while the kernel keeps it aside, and the job's event loop waited for it."""
+    that very chunk. The thread runs at the policy of the thread that started it (the follower's
+    process puts itself at SCHED_IDLE before: test_archive_follow_process.py)."""
     sandbox.psql(AWKWARD_SQL, empty_db)
     whole, data_start = _finished_archive(sandbox, empty_db, tmp_path)
     data = whole.read_bytes()

@@ -10,11 +10,9 @@ more bytes while pg_dump runs. Once the TOC written again is there (the first on
 block's offset where the block was found), the file is what it will be: its checksum is taken
 while pg_dump fsyncs it and exits, and finish() checks that the file has not changed since.
 
-That reading costs CPU (decompressing and counting: 0.56-0.58 s for 870 MB of COPY text), which
-on a busy machine pg_dump and its server needed. It is not done at the lowest priority
-(SCHED_IDLE): a thread so scheduled still holds the interpreter's lock when the kernel puts it
-aside, and the job's event loop -- pg_dump's stderr, the progress, a cancel -- waited up to 1.4 s
-for it on a busy core.
+That reading costs CPU (decompressing and counting: 0.45 s for 870 MB of COPY text), which on a
+busy machine pg_dump and its server needed: the dump job runs this follower in a process of its
+own at the lowest priority (archive_follow_process.py), whose thread this is.
 
 This reader is a fast path, not the judge: whatever it does not know or cannot confirm (an
 archive version, a method without its library, a file that ends before its blocks, a TOC that

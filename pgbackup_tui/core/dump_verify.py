@@ -2,8 +2,9 @@
 
 A backup is recorded as good only once every data block of it has been decompressed and each
 table's rows counted (the manifest keeps the counts; drills compare a restored database with
-them), and its checksum taken (checksums.py). For a compressed custom archive (the default) the blocks are read
-while pg_dump writes them (archive_follow.py), and the checksum taken as soon as pg_dump has
+them), and its checksum taken (checksums.py). For a compressed custom archive (the default) the
+blocks are read while pg_dump writes them (archive_follow.py), by a process of its own at the
+lowest CPU priority (archive_follow_process.py), and the checksum taken as soon as pg_dump has
 written its TOC again (while it fsyncs the file): what remains after pg_dump is checking that
 TOC, beside `pg_restore --list`. For the other
 formats, or when the follower steps aside (FormatUnknown), backup_record.py reads the archive
@@ -16,7 +17,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from .archive_follow import CustomArchiveFollower, decompressor_for
+from .archive_follow import decompressor_for
+from .archive_follow_process import FollowerProcess
 from .archive_scan import copy_target
 from .checksums import checksum_archive
 from .jobs import Job
@@ -47,7 +49,7 @@ class DumpReadBack:
     def __init__(self, job: Job, archive: Path, *, follow: bool) -> None:
         self.job = job
         self.archive = archive
-        self.follower = CustomArchiveFollower(archive) if follow else None
+        self.follower = FollowerProcess(archive) if follow else None
         self._sha: asyncio.Future[dict[str, str]] | None = None
 
     @property
@@ -70,7 +72,7 @@ class DumpReadBack:
         self.follower.writer_finished()
 
     def abandon(self) -> None:
-        """The job stops (failed, cancelled): the follower thread ends, its file closed."""
+        """The job stops (failed, cancelled): the follower process is killed."""
         if self.follower is not None:
             self.follower.abandon()
         if self._sha is not None and not self._sha.done():
@@ -98,11 +100,10 @@ class DumpReadBack:
             return {"checksums": checksums}
         wanted = set(restore_list) if restore_list is not None else None
         rows: dict[str, int] = {}
-        assert follower.header is not None
-        for entry in follower.header.entries:
-            if entry.dump_id not in by_id or (wanted is not None and entry.dump_id not in wanted):
+        for dump_id, copy_stmt in follower.copy_statements.items():
+            if dump_id not in by_id or (wanted is not None and dump_id not in wanted):
                 continue
-            name = copy_target(entry.copy_stmt or b"", encoding)
+            name = copy_target(copy_stmt, encoding)
             if name is not None:  # several COPYs into one table (partitions via their root) add up
-                rows[name] = rows.get(name, 0) + by_id[entry.dump_id]
+                rows[name] = rows.get(name, 0) + by_id[dump_id]
         return {"checksums": checksums, "rows": rows}
