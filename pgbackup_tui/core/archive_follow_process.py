@@ -38,6 +38,7 @@ from .job_children import die_with_parent
 STARVED_S = 2.0  # after pg_dump: no CPU for this long, the follower is given up on
 _POLL_S = 0.05
 _DONE = b"done\n"
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding pgbackup_tui
 _IDLE = getattr(os, "SCHED_IDLE", None)  # Linux
 _IDLE_PARAM = os.sched_param(0) if _IDLE is not None else None
 
@@ -65,8 +66,9 @@ class FollowerProcess:
         """Called from the job's event loop thread: PR_SET_PDEATHSIG follows the thread that forks,
         so the child dies with the runner, not with a worker thread."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(self.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, close_fds=True, preexec_fn=_setup_child)
+            [sys.executable, "-m", __name__, str(self.path.absolute())], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True, preexec_fn=_setup_child,
+            cwd=_PACKAGE_ROOT)  # `-m` looks in the working directory first: this code, not another copy
 
     def writer_finished(self) -> None:
         process = self._process
