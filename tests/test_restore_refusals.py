@@ -67,6 +67,16 @@ def test_create_refuses_an_existing_database(sandbox, home, archives, empty_db):
     assert_one_line_error(result, "already exists", empty_db)
 
 
+def test_a_damaged_archive_is_named_before_a_taken_name(sandbox, home, archives, tmp_path, empty_db):
+    """--create checks its target beside the archive's listing: when both are wrong, the archive's
+    refusal is still the one said, as when the target was checked after it."""
+    cut = truncate(archives["custom"], tmp_path / "shop.dump", 0.6)
+    result = run_cli("restore", str(cut), "--dsn", sandbox.dsn(), "--db", empty_db, "--create")
+    assert_one_line_error(result, str(cut), "truncated")
+    taken = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(), "--db", empty_db, "--create")
+    assert_one_line_error(taken, "already exists", empty_db)  # and a whole archive meets the taken name
+
+
 def test_restore_into_missing_database_without_create(sandbox, home, archives, fresh_db_name):
     result = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name)
     assert_one_line_error(result, "does not exist", "--create")

@@ -26,7 +26,7 @@ from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.errors import ConnectError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
-from ..core.job_follow import start_and_follow
+from ..core.job_follow import POLL_S, start_and_follow
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from ..core.dump import DumpJob
     from ..core.dumpall import DumpallJob
     from ..core.restore import RestoreJob
+
+QUIET_POLL_S = 1.0  # how often a front that shows nothing reads its job's state (its end wakes it at once)
 
 # Each command imports only its own kind of job (below, where it is built): a dump never loads the
 # restore's modules nor a restore the dump's (tens of ms each, in every start of the command).
@@ -112,13 +114,15 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
         )
         dump_plan.validate()
         return DumpJob(replace(dump_plan, target=with_prompted_password(target)))
-    from ..core.cluster_restore import is_cluster_file, is_cluster_set
     from ..core.plans import RestorePlan
     from ..core.restore import RestoreJob
 
     archive = Path(args.archive).expanduser().absolute()
-    if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
-        return build_cluster_restore(args, archive, target)
+    if not _is_custom_archive(archive):  # a custom archive is never a cluster's: its modules stay unloaded
+        from ..core.cluster_restore import is_cluster_file, is_cluster_set
+
+        if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
+            return build_cluster_restore(args, archive, target)
     if args.only_db or args.skip_globals:
         raise UsageError("--only-db and --skip-globals go with a cluster set (pgbackup-tui dumpall --set)")
     if args.db is None:
@@ -131,6 +135,15 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
     )
     restore_plan.validate()
     return RestoreJob(replace(restore_plan, target=with_prompted_password(target)))
+
+
+def _is_custom_archive(path: Path) -> bool:
+    """A file that starts as pg_dump's custom format does (every default dump)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(5) == b"PGDMP"
+    except OSError:
+        return False
 
 
 def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Target) -> ClusterRestoreJob:
@@ -214,7 +227,11 @@ def run_job_command(args: argparse.Namespace) -> int:
         asyncio.run(_run_here(job))
         result = job.result
     else:
-        result = start_and_follow(job.kind, job.plan, job.title, listener=reporter, on_start=reporter.started)
+        # Shown nothing while it runs (--progress none, or auto off a terminal): the runner's end
+        # wakes us (a pidfd), and its state and log are read once a second instead of ten times.
+        poll_s = QUIET_POLL_S if reporter.mode == "none" else POLL_S
+        result = start_and_follow(job.kind, job.plan, job.title, listener=reporter, on_start=reporter.started,
+                                  poll_s=poll_s)
     assert result is not None
     if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
         for line in result.details["dry_run"]:

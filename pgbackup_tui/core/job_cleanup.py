@@ -8,17 +8,21 @@ a password: libpq's own sources must supply one, as for cron).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import job_store
-from .connect import Target
+
+# connect and restore_target (psycopg, 60-90 ms to import) only when a dead job left a database to
+# drop: every command starts with recover_jobs, and most find nothing to do.
+if TYPE_CHECKING:
+    from .connect import Target
 
 CLEANUP_CONNECT_TIMEOUT_S = 3  # a server that is down must not hold up every command for long
 
 
 def drop_job_database(spec: dict[str, Any], name: str) -> None:
     """Drop database `name` that the job described by `spec` created (raises if it cannot)."""
-    from .restore_target import drop_database
+    from .restore_target import drop_database  # psycopg: only now, with a database to drop
 
     plan = job_store.plan_from_json(spec["kind"], spec["plan"])
     target: Target = plan.target

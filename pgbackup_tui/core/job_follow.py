@@ -265,9 +265,10 @@ class JobFollower:
                         handle.seek(self._log_offset)
                         self._log_offset += len(handle.readline())
 
-    async def follow(self) -> JobResult:
+    async def follow(self, poll_s: float = POLL_S) -> JobResult:
         """Emit the job's events until it ends; its result. A runner that dies without finishing
-        is cleaned up after (job_store.recover) and reported as failed."""
+        is cleaned up after (job_store.recover) and reported as failed. `poll_s`: how often its
+        state and log are read while it runs (its end wakes us at once where a pidfd can)."""
         from .runner import sleep_until_exit
 
         while True:
@@ -279,7 +280,7 @@ class JobFollower:
             if result is not None:
                 self._reap()
                 return result
-            await sleep_until_exit(self.runner, POLL_S)  # woken at once by the runner's end
+            await sleep_until_exit(self.runner, poll_s)  # woken at once by the runner's end
 
     def _poll_result(self) -> JobResult | None:
         self.poll()
@@ -328,10 +329,11 @@ JobView: TypeAlias = Job | JobFollower
 
 
 def start_and_follow(kind: str, plan: Any, title: str, *, listener: Listener | None = None,
-                     on_start: Callable[[str], None] | None = None) -> JobResult:
+                     on_start: Callable[[str], None] | None = None, poll_s: float = POLL_S) -> JobResult:
     """Start a job in its runner and follow it here to its end (the way the CLI's commands and
     scheduled runs do): Ctrl-C and SIGTERM ask the runner to cancel it, and we wait for that; a
-    hang-up (SIGHUP) ends only this view while the job goes on. `on_start` gets the job's id."""
+    hang-up (SIGHUP) ends only this view while the job goes on. `on_start` gets the job's id;
+    `poll_s` as in JobFollower.follow (a front that shows nothing while the job runs reads less)."""
     from .runner import start_job
 
     # A headless front: the runner may be a fork of this process (no second interpreter start).
@@ -349,6 +351,6 @@ def start_and_follow(kind: str, plan: Any, title: str, *, listener: Listener | N
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, follower.cancel)
-        return await follower.follow()
+        return await follower.follow(poll_s)
 
     return asyncio.run(follow())

@@ -135,7 +135,9 @@ def create_job_dir(job_id: str, spec: dict[str, Any]) -> tuple[Path, int]:
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         write_json(folder / SPEC, spec, durable=True)
-        write_json(folder / STATE, {"state": "queued", "created_at": time.time(), "owned": []}, durable=True)
+        # Not synced: lost in a crash of the machine, it reads as the same "queued" (load: no state);
+        # the runner's first write, before the job owns anything, is synced.
+        write_json(folder / STATE, {"state": "queued", "created_at": time.time(), "owned": []})
     except BaseException:
         os.close(fd)
         raise
@@ -274,6 +276,7 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
             continue
         pending = record.state.get("owned") or []
         if record.status in FINAL_STATES and not pending:
+            _settle(record.folder)  # e.g. written before SETTLED existed: parsed once, not at every start
             continue
         with runner_lock(record.folder) as got_it:
             if not got_it:
@@ -282,6 +285,7 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
             record.state = fresh
             owned = fresh.get("owned") or []
             if fresh.get("state") in FINAL_STATES and not owned:
+                _settle(record.folder)
                 continue
             left = undo_owned(record, drop_database)
             if fresh.get("state") not in FINAL_STATES:
@@ -304,6 +308,8 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
             except OSError as exc:  # a full disk: what was undone is undone; the record waits for room
                 lines.append(f"job {record.id}: cleaned up, but its state could not be written ({exc.strerror})")
                 continue
+            if not left:
+                _settle(record.folder)
             line = f"job {record.id}: {fresh.get('message', '')}"
             if undone:
                 line += f"; undone: {', '.join(undone)}"
@@ -313,3 +319,9 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
             if log is not None:
                 log(line)
     return lines
+
+
+def _settle(folder: Path) -> None:
+    """Mark a job that is final with nothing left to undo (SETTLED): the next looks pass it by."""
+    with contextlib.suppress(OSError):  # only a shortcut: without it the state is read as before
+        (folder / SETTLED).touch()

@@ -46,6 +46,14 @@ from .toc import SELECTABLE_DESCS, Toc, compute_closure, seeds_by_name, with_des
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
                              r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """A look that ran beside a step that failed first: its outcome is not the one to report."""
+    if not future.cancelled():
+        future.exception()
+
+
 class RestoreJob(RestoreArchiveJob):
     kind = "restore"
 
@@ -69,11 +77,23 @@ class RestoreJob(RestoreArchiveJob):
         plan.validate()
         self._workdir = workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
         self.own("path", workdir)
-        check = await self._check_archive()
+        # --create needs nothing from the archive to check its target (the name must be free): that
+        # look runs beside the archive's, whose refusals still come first, as when it ran before it.
+        target_checked = asyncio.ensure_future(asyncio.to_thread(self._check_target, "create")) if plan.create else None
+        try:
+            check = await self._check_archive()
+        except BaseException:
+            if target_checked is not None:
+                target_checked.add_done_callback(_retrieved)
+            raise
         plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)
         plan.validate(check.info.format)
         mode = self._mode(check)
-        await self.in_thread(self._check_target, mode)
+        if target_checked is not None:
+            await target_checked
+            self.check_cancelled()
+        else:
+            await self.in_thread(self._check_target, mode)
         included = await self._selected_entries(check, mode)
         self._timescale, included, self._warnings = await self.in_thread(
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)

@@ -251,8 +251,11 @@ class StateWriter:
         if isinstance(event, Owned):
             self._owned(event)
         elif isinstance(event, StateChanged):
-            if not event.state.is_final:  # a final state is written with its result (JobFinished)
-                self.write(durable=True)
+            # A final state is written, synced, with its result (JobFinished). Another is not synced:
+            # after a crash of the machine "queued" and "running" read alike (not finished), and an
+            # fsync costs 1-30 ms on the job's path (more while the disk takes an archive's writes).
+            if not event.state.is_final:
+                self.write()
         elif isinstance(event, ProgressUpdated):
             self.state["progress"] = asdict(event.progress)
             now = time.monotonic()
@@ -278,8 +281,11 @@ class StateWriter:
             if event.held:
                 owned.append(item)
             self.state["owned"] = owned
-        # Synced before the job creates the thing: a runner killed right after still has it on record.
-        error = self.write(durable=True)
+        # Synced before the job creates the thing: a runner killed right after still has it on record,
+        # and so does a machine that stops. A child's process group is only for a runner that dies
+        # while the machine runs on (its --jobs workers outlive it): the written file serves (no fsync
+        # before and after each of the job's pg_restore --list and the like, a few ms each).
+        error = self.write(durable=event.kind != "process_group")
         if error is not None and event.held:
             raise error  # in the job, before it creates what it could not record
 
