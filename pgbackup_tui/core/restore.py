@@ -48,10 +48,11 @@ CONNECTION_LOST = re.compile(r"no connection to the server|server closed the con
                              r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
 
 
-def _retrieved(future: asyncio.Future[None]) -> None:
-    """A look that ran beside a step that failed first: its outcome is not the one to report."""
-    if not future.cancelled():
-        future.exception()
+def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
+    """A look that ran beside a step that failed first: its outcome is not the one to report, and
+    the connection it kept is closed."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 class RestoreJob(RestoreArchiveJob):
@@ -71,6 +72,7 @@ class RestoreJob(RestoreArchiveJob):
         self._errors_ignored = 0
         self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
         self._warnings: list[str] = []
+        self._maintenance: psycopg.Connection | None = None  # --create: kept from the name's check for CREATE
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -78,21 +80,22 @@ class RestoreJob(RestoreArchiveJob):
         self._workdir = workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
         self.own("path", workdir)
         # --create needs nothing from the archive to check its target (the name must be free): that
-        # look runs beside the archive's, whose refusals still come first, as when it ran before it.
-        target_checked = asyncio.ensure_future(asyncio.to_thread(self._check_target, "create")) if plan.create else None
+        # look runs beside the archive's, whose refusals still come first, as when it ran before it,
+        # and its connection is kept for the CREATE DATABASE (one connection less before pg_restore).
+        name_checked = asyncio.ensure_future(asyncio.to_thread(self._name_is_free)) if plan.create else None
         try:
             check = await self._check_archive()
+            plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)
+            plan.validate(check.info.format)
+            mode = self._mode(check)
+            if name_checked is not None:
+                self._maintenance = await name_checked
+                self.check_cancelled()
         except BaseException:
-            if target_checked is not None:
-                target_checked.add_done_callback(_retrieved)
+            if name_checked is not None:
+                name_checked.add_done_callback(_closed)
             raise
-        plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)
-        plan.validate(check.info.format)
-        mode = self._mode(check)
-        if target_checked is not None:
-            await target_checked
-            self.check_cancelled()
-        else:
+        if name_checked is None:
             await self.in_thread(self._check_target, mode)
         included = await self._selected_entries(check, mode)
         self._timescale, included, self._warnings = await self.in_thread(
@@ -118,9 +121,10 @@ class RestoreJob(RestoreArchiveJob):
         if mode in ("create", "replace"):
             into = plan.dbname if mode == "create" else scratch_database_name("new")
             self.own("database", into)  # on record before it exists: a runner that dies leaves no database
+            conn, self._maintenance = self._maintenance, None  # create_database closes it
             try:
                 self._maker = await asyncio.to_thread(create_database, plan.target, self._maintenance_db(), into,
-                                                      script, self.log)
+                                                      script, self.log, conn=conn)
             except (PgBackupError, psycopg.Error):
                 # No CREATE happened (the name may have been taken meanwhile): not ours to drop.
                 self.release("database", into)
@@ -298,16 +302,28 @@ class RestoreJob(RestoreArchiveJob):
         return list_file
 
     # -- the target ----------------------------------------------------------------------------
+    def _name_is_free(self) -> psycopg.Connection:
+        """--create: the database must not exist yet. Returns the open connection to the maintenance
+        database, for the CREATE DATABASE that follows (the caller closes it)."""
+        plan = self.plan
+        conn = connect(plan.target, self._maintenance_db())
+        try:
+            if database_exists(conn, plan.dbname):
+                raise TargetError(f"database '{plan.dbname}' already exists on server '{plan.target.label}'; pick a "
+                                  "new name for --create, or restore into it without --create")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _check_target(self, mode: str) -> None:
         plan = self.plan
         where = f"server '{plan.target.label}'"
+        if mode == "create":
+            self._name_is_free().close()
+            return
         with connect(plan.target, self._maintenance_db()) as conn:
             exists = database_exists(conn, plan.dbname)
-            if mode == "create":
-                if exists:
-                    raise TargetError(f"database '{plan.dbname}' already exists on {where}; pick a new name for "
-                                      "--create, or restore into it without --create")
-                return
             if not exists:
                 raise TargetError(f"database '{plan.dbname}' does not exist on {where}; add --create to create it")
             if mode == "replace":
@@ -329,6 +345,9 @@ class RestoreJob(RestoreArchiveJob):
 
     async def _cleanup(self, state: JobState) -> None:
         self._drop_checksums()  # still running when the job failed before it was needed
+        if self._maintenance is not None:  # a dry run, or a failure before the CREATE
+            self._maintenance.close()
+            self._maintenance = None
         if self._created_database and state in (JobState.FAILED, JobState.CANCELLED):
             name = self._created_database
             try:

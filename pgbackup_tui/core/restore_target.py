@@ -27,11 +27,17 @@ def scratch_database_name(purpose: str) -> str:
 
 
 def create_database(target: Target, maintenance_db: str, name: str, sql: bytes | None,
-                    log: Log) -> DatabaseMaker | None:
+                    log: Log, *, conn: psycopg.Connection | None = None) -> DatabaseMaker | None:
     """CREATE DATABASE `name`: as pg_restore's --create SQL for the archive's database says (its
-    encoding, locale, owner), or with the server's defaults from template0 when there is none."""
-    script = parse_database_script(sql, name) if sql is not None else None
-    with connect(target, maintenance_db) as conn:
+    encoding, locale, owner), or with the server's defaults from template0 when there is none.
+    `conn`: an open connection to `maintenance_db` to do it on (closed here), else a new one."""
+    try:
+        script = parse_database_script(sql, name) if sql is not None else None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
+    with conn if conn is not None else connect(target, maintenance_db) as conn:
         if script is None or script.create is None:
             try:
                 conn.execute(f"CREATE DATABASE {always_quote(name)} TEMPLATE template0")
