@@ -96,3 +96,21 @@ def test_a_quiet_front_learns_of_its_runner_s_end_at_once(home):
     assert took < 10.0, took  # woken by the runner's end, not by the next read 30 s later
     assert runner.returncode == 0
     assert json.loads((folder / job_store.STATE).read_text())["state"] == "succeeded"
+
+
+def test_what_a_job_owns_is_synced_unless_nothing_could_be_lost(tmp_path):
+    """Before creating a thing, its record is synced; letting go of a path that is already gone, or
+    of a child's process group, is written without an fsync (a crash then loses nothing)."""
+    from pgbackup_tui.core.job_events import Owned
+    from pgbackup_tui.core.runner import _must_sync
+
+    kept = tmp_path / "someone-else-s.csv"
+    kept.write_text("x")
+    gone = tmp_path / "shop.dump.partial"
+    assert _must_sync(Owned("j", "path", str(gone), True))  # about to be created
+    assert _must_sync(Owned("j", "database", "shop", True))
+    assert _must_sync(Owned("j", "database", "shop", False))  # the user's now: a crash must not drop it
+    assert _must_sync(Owned("j", "path", str(kept), False))  # still there: a crash must not remove it
+    assert not _must_sync(Owned("j", "path", str(gone), False))  # renamed into place or removed
+    assert not _must_sync(Owned("j", "process_group", "4242", True))
+    assert not _must_sync(Owned("j", "process_group", "4242", False))

@@ -281,13 +281,25 @@ class StateWriter:
             if event.held:
                 owned.append(item)
             self.state["owned"] = owned
-        # Synced before the job creates the thing: a runner killed right after still has it on record,
-        # and so does a machine that stops. A child's process group is only for a runner that dies
-        # while the machine runs on (its --jobs workers outlive it): the written file serves (no fsync
-        # before and after each of the job's pg_restore --list and the like, a few ms each).
-        error = self.write(durable=event.kind != "process_group")
+        error = self.write(durable=_must_sync(event))
         if error is not None and event.held:
             raise error  # in the job, before it creates what it could not record
+
+
+def _must_sync(event: Owned) -> bool:
+    """Whether the state written for `event` must be on disk before the job goes on (fsync: 1-30 ms).
+
+    A thing the job is about to create: yes, so that a runner killed right after, or a machine that
+    stops, still has it on record. A child's process group: no, it serves only a runner that dies
+    while the machine runs on (its --jobs workers outlive it), which the written file serves. A path
+    let go of once it is gone (renamed into place, removed): no, the next synced write carries it,
+    and a crash before that leaves a look for a file that is not there. Anything else let go of
+    (a database now the user's, a path someone else took): yes, or a crash would undo it."""
+    if event.kind == "process_group":
+        return False
+    if not event.held and event.kind == "path":
+        return os.path.lexists(event.value)
+    return True
 
 
 _early_cancel: list[int] = []  # SIGTERM / SIGINT that came before the job could hear them
