@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_speed import build_reference  # noqa: E402
 from pgbackup_tui.core.archive_follow import CustomArchiveFollower  # noqa: E402
 from pgbackup_tui.core.archive_follow_process import FollowerProcess  # noqa: E402
+from pgbackup_tui.core.checksums import checksum_archive  # noqa: E402
 from pgbackup_tui.core.defaults import fast_compression  # noqa: E402
 from pgbackup_tui.core.pgtools import find_client_tools  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
@@ -37,16 +38,20 @@ WAYS = ("alone", "thread", "process")
 
 
 def busy_share(before: list[int], after: list[int]) -> float:
+    """The share of all cores' time that was not idle between two /proc/stat readings."""
     total = sum(after) - sum(before)
     idle = (after[3] + after[4]) - (before[3] + before[4])
     return 1 - idle / total if total else 0.0
 
 
 def cpu_times() -> list[int]:
+    """/proc/stat's first line: the cores' time by kind, in ticks."""
     return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
 
 
 def dump_once(argv: list[str], out: Path, way: str) -> tuple[float, float]:
+    """One dump `way`, until its rows are counted and its checksum taken as the job would (after
+    pg_dump where the follower did not see the TOC written again in time); seconds, busy share."""
     out.unlink(missing_ok=True)
     out.touch()
     subprocess.run(["sync"], check=True)
@@ -59,11 +64,17 @@ def dump_once(argv: list[str], out: Path, way: str) -> tuple[float, float]:
         follower = FollowerProcess(out)
     if follower is not None:
         follower.start()
-    if pg_dump.wait() != 0:
-        raise SystemExit("pg_dump failed")
-    if follower is not None:
-        follower.writer_finished()
-        follower.finish()
+    try:
+        if pg_dump.wait() != 0:
+            raise SystemExit("pg_dump failed")
+        if follower is not None:
+            follower.writer_finished()
+            follower.finish()
+            if follower.checksum is None:
+                checksum_archive(out)
+    finally:
+        if follower is not None:
+            follower.abandon()
     return time.monotonic() - started, busy_share(before, cpu_times())
 
 

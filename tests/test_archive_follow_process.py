@@ -1,13 +1,10 @@
-"""The archive follower in a process of its own (core/archive_follow_process.py): at the lowest CPU
-priority beside pg_dump, given up on when starved, never outliving its runner. Real pg_dump,
-real signals."""
+"""The archive follower in a process of its own (core/archive_follow_process.py): its reading at
+the lowest CPU priority beside pg_dump, handed to a normal-priority thread once pg_dump has exited,
+a result of any size, and no follower outliving its runner. Real pg_dump, processes, CPU pinning."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -16,14 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pgbackup_tui.core import archive_follow_process
+from pgbackup_tui.core.archive_follow import CustomArchiveFollower
 from pgbackup_tui.core.archive_follow_process import FollowerProcess
-from pgbackup_tui.core.archive_scan import count_rows_with_pg_restore
-from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.checksums import checksum_archive
 from pgbackup_tui.core.custom_archive import read_header
-from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.pgtools import find_client_tools
-from pgbackup_tui.core.plans import DumpPlan
 
 ROWS_SQL = """
 CREATE TABLE a (id int, v text);
@@ -39,18 +33,13 @@ def _archive(sandbox, dbname: str, path: Path) -> Path:
     return path
 
 
-def _followers_of(archive: Path) -> list[int]:
-    """Follower processes reading `archive`, by their command line."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if archive_follow_process.__name__.encode() in argv and str(archive).encode() in argv:
-                found.append(int(name))
-    return found
+def _by_table(follower: FollowerProcess | CustomArchiveFollower, by_id: dict[int, int]) -> dict[bytes, int]:
+    if isinstance(follower, FollowerProcess):
+        copies = follower.copy_statements
+    else:
+        assert follower.header is not None
+        copies = {entry.dump_id: entry.copy_stmt or b"" for entry in follower.header.entries}
+    return {copies[dump_id].split(b" (")[0]: rows for dump_id, rows in by_id.items()}
 
 
 def test_the_follower_reads_a_growing_archive_at_idle_priority(sandbox, empty_db, tmp_path):
@@ -63,52 +52,95 @@ def test_the_follower_reads_a_growing_archive_at_idle_priority(sandbox, empty_db
     follower.start()
     try:
         [pid] = _wait_for(lambda: _followers_of(growing))
-        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        policies = _wait_for(lambda: _when_two(_thread_policies(pid)))
+        assert sorted(policies) == sorted([os.SCHED_OTHER, os.SCHED_IDLE])  # the main thread, the reading one
         with growing.open("ab") as rest:
             rest.write(data[half:])
         follower.writer_finished()
         by_id = follower.finish()
     finally:
         follower.abandon()
-    names = {dump_id: copy.split(b" (")[0] for dump_id, copy in follower.copy_statements.items()}
-    assert {names[dump_id]: rows for dump_id, rows in by_id.items()} == {
-        b"COPY public.a": 150_000, b'COPY public."B b"': 11}
+    assert _by_table(follower, by_id) == {b"COPY public.a": 150_000, b'COPY public."B b"': 11}
     # Summed only if it saw pg_dump write the TOC again before it ended; else the job sums it after.
-    assert follower.checksum is None or follower.checksum[1] == len(data)
+    if follower.checksum is not None:
+        assert follower.checksum == (checksum_archive(growing)[""], len(data))
 
 
-def test_a_starved_follower_is_given_up_and_the_archive_read_through(sandbox, empty_db, tmp_path, home):
-    """SIGSTOP stands for a follower that every busy core keeps aside: the job does not wait for it
-    for ever; it kills it and counts the rows with pg_restore, as for a format it does not follow."""
+def test_the_reading_is_handed_over_between_threads(sandbox, empty_db, tmp_path):
+    """What the child does once pg_dump has exited: its main thread takes the steps over from the
+    idle thread, wherever that one left them, and ends with the same result."""
     sandbox.psql(ROWS_SQL, empty_db)
-    archive = tmp_path / "starved.dump"
-    stopped: list[int] = []
-    job_ended = threading.Event()
+    data = _archive(sandbox, empty_db, tmp_path / "whole.dump").read_bytes()
+    growing = tmp_path / "growing.dump"
+    growing.write_bytes(data[:len(data) * 2 // 3])
+    follower = CustomArchiveFollower(growing)
+    hand_over = threading.Event()
+    ended: list[bool] = []
+    first = threading.Thread(target=lambda: ended.append(follower.run_steps(hand_over)))
+    first.start()
+    _wait_for(lambda: follower.blocks or None)  # it is on the blocks, waiting for more bytes
+    hand_over.set()
+    first.join()
+    assert ended == [False]
+    with growing.open("ab") as rest:
+        rest.write(data[len(data) * 2 // 3:])
+    follower.writer_finished()
+    assert follower.run_steps() is True
+    assert _by_table(follower, follower.result()) == {b"COPY public.a": 150_000, b'COPY public."B b"': 11}
 
-    def stop_the_follower() -> None:
-        pids = _wait_for(lambda: _followers_of(Path(f"{archive}.partial")), timeout=60, step=0.002)
-        os.kill(pids[0], signal.SIGSTOP)
-        stopped.append(pids[0])
-        if not job_ended.wait(60):  # a job that waits for it for ever: let it go, the asserts say so
-            os.kill(pids[0], signal.SIGCONT)
 
-    watcher = threading.Thread(target=stop_the_follower, daemon=True)
-    watcher.start()
-    job = DumpJob(DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=empty_db, output=archive, compress=1))
-    started = time.monotonic()
-    result = asyncio.run(job.run())
-    job_ended.set()
-    watcher.join()
-    assert result.exit_code == 0, result.message
-    assert time.monotonic() - started >= archive_follow_process.STARVED_S
-    log = job.log_path.read_text() if job.log_path else ""
-    assert "had no CPU" in log and "read again with pg_restore" in log
-    manifest = json.loads(Path(f"{archive}.manifest.json").read_text())
-    recorded = {table["name"]: table["rows"] for table in manifest["toc"]["tables"]}
-    assert recorded == {"public.a": 150_000, 'public."B b"': 11}
-    assert recorded == count_rows_with_pg_restore(find_client_tools(sandbox.major).pg_restore, archive,
-                                                  dict(os.environ), "UTF8")
-    assert not Path(f"/proc/{stopped[0]}").exists() or _is_zombie_or_gone(stopped[0])
+def test_a_result_bigger_than_a_pipe_is_read_whole(sandbox, empty_db, tmp_path):
+    """Thousands of tables: the child's JSON (a COPY statement each) is far over a pipe's 64 KiB."""
+    sandbox.psql("DO $$ BEGIN FOR i IN 1..1500 LOOP EXECUTE format('CREATE TABLE wide_%s (a_long_column_name "
+                 "int, another_long_column_name text, a_third_long_column_name date)', i); END LOOP; END $$;",
+                 empty_db)
+    archive = _archive(sandbox, empty_db, tmp_path / "many.dump")
+    follower = FollowerProcess(archive)
+    follower.start()
+    follower.writer_finished()
+    results: list[dict[int, int]] = []
+    reading = threading.Thread(target=lambda: results.append(follower.finish()), daemon=True)
+    reading.start()
+    reading.join(60)  # a parent that waits for the child's exit before reading it would wait for ever
+    follower.abandon()
+    assert results, "the follower's result was not read"
+    [by_id] = results
+    assert len(by_id) == 1500 and set(by_id.values()) == {0}
+    assert sum(len(copy) for copy in follower.copy_statements.values()) > 1 << 17
+
+
+def test_a_follower_kept_off_the_cpu_finishes_once_pg_dump_has_exited(sandbox, empty_db, tmp_path):
+    """A busy process on the follower's only core leaves its idle thread next to nothing (about
+    0.3 % of it); once pg_dump has exited the main thread, at the normal priority, takes over."""
+    sandbox.psql("CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000000) g",
+                 empty_db)
+    data = _archive(sandbox, empty_db, tmp_path / "big_whole.dump").read_bytes()
+    toc_end = read_header(data).toc_end
+    archive = tmp_path / "big.dump"
+    archive.write_bytes(data[:toc_end])  # the TOC only: the data is yet to come
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    follower = FollowerProcess(archive)
+    try:
+        os.sched_setaffinity(busy.pid, {0})
+        follower.start()
+        [pid] = _wait_for(lambda: _followers_of(archive))
+        _wait_for(lambda: _when_two(_thread_policies(pid)))
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(thread), {0})
+        with archive.open("ab") as rest:
+            rest.write(data[toc_end:])
+        time.sleep(1)  # the idle thread sees the data but hardly runs
+        started = time.monotonic()
+        follower.writer_finished()
+        by_id = follower.finish()
+        took = time.monotonic() - started
+    finally:
+        busy.kill()
+        busy.wait()
+        follower.abandon()
+    assert _by_table(follower, by_id) == {b"COPY public.big": 1_000_000}
+    # At the idle priority the rest (about 0.1 s of CPU here) would take half a minute and more.
+    assert took < 15, f"{took:.1f} s: the reading stayed at the idle priority"
 
 
 def test_the_follower_dies_with_its_runner(tmp_path):
@@ -131,6 +163,35 @@ def test_the_follower_dies_with_its_runner(tmp_path):
     finally:
         runner.kill()
         runner.wait()
+
+
+def _followers_of(archive: Path) -> list[int]:
+    """Follower processes reading `archive`, by their command line."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"pgbackup_tui.core.archive_follow_process" in argv and str(archive).encode() in argv:
+                found.append(int(name))
+    return found
+
+
+def _thread_policies(pid: int) -> list[int]:
+    policies = []
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        try:
+            policies.append(os.sched_getscheduler(int(thread)))
+        except OSError:
+            continue
+    return policies
+
+
+def _when_two(policies: list[int]) -> list[int] | None:
+    """Both threads there, the reading one already at its policy."""
+    return policies if len(policies) == 2 and os.SCHED_IDLE in policies else None
 
 
 def _is_zombie_or_gone(pid: int) -> bool:

@@ -42,7 +42,17 @@ def test_a_directory_archive_names_the_file_that_changed_went_or_came(tmp_path: 
     (folder / "3002.dat.gz").unlink()
     (folder / "3003.dat.gz").write_bytes(b"new")
     assert compare_checksums(folder, recorded) == [
-        f"{folder / '3001.dat.gz'}: its xxh3-128 checksum differs from the manifest (the file changed since the backup)",
+        f"{folder / '3001.dat.gz'}: its xxh3-128 checksum differs from the manifest "
+        "(the file changed since the backup)",
         f"{folder / '3002.dat.gz'}: missing",
         f"{folder / '3003.dat.gz'}: not in the manifest (added since the backup)",
     ]
+
+
+def test_a_checksum_of_an_unknown_kind_is_named_not_taken_for_a_changed_file(tmp_path: Path) -> None:
+    archive = tmp_path / "new.dump"
+    archive.write_bytes(b"bytes")
+    assert compare_checksums(archive, {"": "blake3:" + "0" * 64}) == [
+        f"{archive}: the manifest's checksum is of a kind this pgbackup-tui does not know (blake3); not compared"]
+    assert compare_checksums(archive, {"": 12345}) == [  # type: ignore[dict-item]  # a hand-edited manifest
+        f"{archive}: the manifest's checksum is of a kind this pgbackup-tui does not know (12345); not compared"]

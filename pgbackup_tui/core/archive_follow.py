@@ -163,6 +163,17 @@ class CustomArchiveFollower:
     def start(self) -> None:
         self._thread.start()
 
+    def run_steps(self, hand_over: threading.Event | None = None) -> bool:
+        """Run the steps in the calling thread instead of start()'s (archive_follow_process.py):
+        True once they have ended; False as soon as `hand_over` is set, the reading left at its
+        current step for another thread to go on with (calling this again)."""
+        return self._run(hand_over)
+
+    def stop(self) -> None:
+        """The reading stops at its next step, whichever thread runs it."""
+        self._stop.set()
+        self._writer_done.set()
+
     def writer_finished(self) -> None:
         """pg_dump has exited: every byte is in the file (read what is left, then stop)."""
         self._writer_done.set()
@@ -175,19 +186,23 @@ class CustomArchiveFollower:
         self._steps.close()  # a generator left at a step: its file closed
 
     # -- the thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        """Run the steps to their end (a poll waits POLL_S, or until pg_dump has exited)."""
+    def _run(self, hand_over: threading.Event | None = None) -> bool:
+        """Run the steps to their end (a poll waits POLL_S, or until pg_dump has exited), or
+        until `hand_over` is set (False: the steps are left where they are)."""
         steps = self._steps
         try:
             for step in steps:
                 if self._stop.is_set():
                     raise _Stopped()
+                if hand_over is not None and hand_over.is_set():
+                    return False
                 if step is _WAIT:
                     self._writer_done.wait(POLL_S)
         except _Stopped:
             steps.close()
         except Exception as exc:  # handed to the job's thread by finish()
             self.error = exc
+        return True
 
     # -- the steps -------------------------------------------------------------------------------
     def _follow(self) -> Generator[str, None, None]:
@@ -210,7 +225,7 @@ class CustomArchiveFollower:
                 raise FormatUnknown("more bytes follow the last block")
             self.read_to_end = True
         finally:
-            self._file.close()  # the job's progress tells this reader from the checksum pass by open files
+            self._file.close()
 
     def _available(self, end: int) -> Iterator[str]:
         """Wait until the file holds `end` bytes, or pg_dump has exited (a read past the end
@@ -328,6 +343,12 @@ class CustomArchiveFollower:
         be confirmed here (the caller then reads it with pg_restore)."""
         self.writer_finished()
         self._thread.join()
+        return self.result()
+
+    def result(self) -> dict[int, int]:
+        """finish()'s checks once the steps have ended (run_steps returned True)."""
+        if self._stop.is_set():
+            raise FormatUnknown("the reading was stopped")
         if self.error is not None:
             raise self.error
         if self.header is None or not self.read_to_end:

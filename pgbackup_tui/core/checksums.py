@@ -12,7 +12,7 @@ prints the same sum. A bare 64-hex value is a sha256 from a manifest written bef
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -22,9 +22,12 @@ from .archive_scan import CHUNK, archive_files
 
 ALGORITHM = "xxh3-128"
 _PREFIX = f"{ALGORITHM}:"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class Digest(Protocol):
+    """hashlib's and xxhash's running sums alike."""
+
     def update(self, data: bytes, /) -> None: ...
     def hexdigest(self) -> str: ...
 
@@ -39,26 +42,37 @@ def as_checksum(digest: Digest) -> str:
     return _PREFIX + digest.hexdigest()
 
 
-def _digest_for(recorded: str) -> tuple[Digest, str]:
-    """A running sum of the algorithm `recorded` was taken with, and the hex it must end at."""
-    if recorded.startswith(_PREFIX):
+def _digest_for(recorded: object) -> tuple[Digest, str] | None:
+    """A running sum of the algorithm `recorded` was taken with, and the hex it must end at; None
+    for a value this version does not know (a newer algorithm, a hand-edited manifest)."""
+    if isinstance(recorded, str) and recorded.startswith(_PREFIX):
         return xxhash.xxh3_128(), recorded.removeprefix(_PREFIX)
-    return hashlib.sha256(), recorded  # a manifest from before xxh3-128: sha256 hex, unprefixed
+    if isinstance(recorded, str) and _SHA256.fullmatch(recorded):
+        return hashlib.sha256(), recorded  # a manifest from before xxh3-128: sha256 hex, unprefixed
+    return None
 
 
-def algorithm_of(recorded: str) -> str:
-    """What `recorded` was taken with, for messages ("xxh3-128" or "sha256")."""
-    return ALGORITHM if recorded.startswith(_PREFIX) else "sha256"
+def algorithm_of(recorded: object) -> str:
+    """What `recorded` was taken with, for messages ("xxh3-128", "sha256", or what it says it is)."""
+    if isinstance(recorded, str) and recorded.startswith(_PREFIX):
+        return ALGORITHM
+    if isinstance(recorded, str) and _SHA256.fullmatch(recorded):
+        return "sha256"
+    return str(recorded).partition(":")[0][:40] or "?"
 
 
-def checksum_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+def checkable(checksums: dict[str, str]) -> bool:
+    """Whether this version can compare every one of a manifest's checksums (a restore reads an
+    archive through instead where it cannot)."""
+    return bool(checksums) and all(_digest_for(value) is not None for value in checksums.values())
+
+
+def checksum_file(path: Path) -> str:
     """The checksum of one file, read in chunks (never held whole)."""
     digest = new_digest()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
     return as_checksum(digest)
 
 
@@ -67,8 +81,7 @@ def checksum_archive(archive: Path) -> dict[str, str]:
     return {name: checksum_file(path) for name, path in archive_files(archive)}
 
 
-def _matches(path: Path, recorded: str) -> bool:
-    digest, expected = _digest_for(recorded)
+def _matches(path: Path, digest: Digest, expected: str) -> bool:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
@@ -82,9 +95,13 @@ def compare_checksums(archive: Path, expected: dict[str, str]) -> list[str]:
     for name, recorded in sorted(expected.items()):
         path = present.pop(name, None)
         shown = archive / name if name else archive
+        known = _digest_for(recorded)
         if path is None:
             problems.append(f"{shown}: missing")
-        elif not _matches(path, recorded):
+        elif known is None:
+            problems.append(f"{shown}: the manifest's checksum is of a kind this pgbackup-tui does not know "
+                            f"({algorithm_of(recorded)}); not compared")
+        elif not _matches(path, *known):
             problems.append(f"{shown}: its {algorithm_of(recorded)} checksum differs from the manifest "
                             "(the file changed since the backup)")
     for name in sorted(present):

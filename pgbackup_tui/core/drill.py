@@ -9,7 +9,7 @@ whatever happened (failure, Ctrl-C, SIGTERM). The result goes into the manifest'
 
 Per-table checksums are not compared: taking them at dump time would read every table on the
 server a second time (or hash COPY text whose form depends on the session's settings), which is
-not affordable by default; the archive's own sha256 (verify) and the row counts here cover a
+not affordable by default; the archive's own checksum (verify) and the row counts here cover a
 damaged file and a restore that loses rows.
 """
 

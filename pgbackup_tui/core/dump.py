@@ -158,7 +158,7 @@ class DumpJob(Job):
             "timescaledb": pre.timescaledb,
             "tables": details["tables"],
         }
-        # sha256, rows counted in the archive, the TOC in brief, id, server key (backup_record.py)
+        # the checksum, rows counted in the archive, the TOC in brief, id, server key (backup_record.py)
         known = await read_back.result(restore_list, pre.client_encoding)
         manifest = await complete_manifest(self, manifest, archive=partial, tools=pre.tools, toc=toc,
                                            plain=plan.format == "plain", encoding=pre.client_encoding,

@@ -50,15 +50,22 @@ class DumpReadBack:
         self.job = job
         self.archive = archive
         self.follower = FollowerProcess(archive) if follow else None
-        self._sha: asyncio.Future[dict[str, str]] | None = None
+        self._checksum_pass: asyncio.Future[dict[str, str]] | None = None
 
     @property
     def following(self) -> bool:
         return self.follower is not None
 
     def start(self) -> None:
-        if self.follower is not None:
+        """Start following (before pg_dump). A follower that cannot start (no process to be had)
+        is only a lost shortcut: the archive is then read after pg_dump, as for other formats."""
+        if self.follower is None:
+            return
+        try:
             self.follower.start()
+        except OSError as exc:
+            self.job.log(f"the archive will be read after pg_dump: its reader could not start ({exc})")
+            self.follower = None
 
     def ended(self, ok: bool) -> None:
         """pg_dump has exited: the follower reads what is left (its checksum of the finished file
@@ -75,8 +82,8 @@ class DumpReadBack:
         """The job stops (failed, cancelled): the follower process is killed."""
         if self.follower is not None:
             self.follower.abandon()
-        if self._sha is not None and not self._sha.done():
-            self._sha.add_done_callback(lambda future: future.exception())  # nobody waits for it now
+        if self._checksum_pass is not None and not self._checksum_pass.done():
+            self._checksum_pass.add_done_callback(lambda future: future.exception())  # nobody waits for it now
 
     async def result(self, restore_list: list[int] | None, encoding: str) -> dict[str, Any] | None:
         """{"checksums", "rows"} taken during the dump (rows of the entries in restore_list when
@@ -94,8 +101,8 @@ class DumpReadBack:
         if by_id is not None and follower.checksum is not None:  # taken while pg_dump fsynced
             checksums = {"": follower.checksum[0]}
         else:
-            self._sha = asyncio.ensure_future(asyncio.to_thread(checksum_archive, self.archive))
-            checksums = await self._sha
+            self._checksum_pass = asyncio.ensure_future(asyncio.to_thread(checksum_archive, self.archive))
+            checksums = await self._checksum_pass
         if by_id is None:
             return {"checksums": checksums}
         wanted = set(restore_list) if restore_list is not None else None

@@ -23,7 +23,7 @@ from typing import Any
 
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
 from .catalog import read_manifest
-from .checksums import compare_checksums, describe
+from .checksums import checkable, compare_checksums, describe
 from .connect import connect
 from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, ToolNotFoundError
@@ -86,7 +86,7 @@ class RestoreArchiveJob(Job):
             # The manifest's checksum (taken once the new archive had read back to its end) proves the
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
             checksums = self._manifest().get("checksums") or {}
-            if checksums:
+            if checkable(checksums):
                 self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
                 self._checksums.add_done_callback(self._on_checksums)
             unreadable: ArchiveError | None = None

@@ -24,7 +24,7 @@
    build's time: the scan's share is the job's own once a build has shown it, a prior before)
    measures a running item's fraction; the child's files (its read position in the archive, the
    output's size) stand in where the server cannot tell; after pg_dump, the passes that record the backup
-   (sha256, rows counted by pg_restore) are measured by what they have read of the archive. Over
+   (the checksum, rows counted by pg_restore) are measured by what they have read of the archive. Over
    TCP a serial dump's running table counts only what pg_dump has read from its socket (link.py):
    bytes still in the link's buffers are not done. An item nobody measures advances with the
    clock at the current pace, to at most 90 % until its end.

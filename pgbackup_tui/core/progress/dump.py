@@ -76,7 +76,7 @@ def recording_is_measured(plan: DumpPlan, run_format: str) -> bool:
 
 def recording_is_followed(plan: DumpPlan, run_format: str) -> bool:
     """Whether the archive's rows are counted while pg_dump writes it (dump_verify.py): then only
-    its sha256 is left, taken while pg_dump fsyncs and exits, and pg_restore --list after it."""
+    its checksum is left, taken while pg_dump fsyncs and exits, and pg_restore --list after it."""
     return can_follow(plan.format, run_format, plan.compress)
 
 
@@ -98,7 +98,7 @@ def dump_work_items(inventory: DumpInventory, plan: DumpPlan, run_format: str) -
     finishing = CATALOG_BASE_S
     if run_format != plan.format:  # a selection in plain SQL: pg_restore turns the archive into SQL
         finishing += TOOL_START_S + output / ARCHIVE_READ_BPS[compressed]
-    # Recording the backup (backup_record.py): the archive's sha256, then its rows counted in it --
+    # Recording the backup (backup_record.py): the archive's checksum, then its rows counted in it --
     # steps of their own where DumpProgress can see them run, else part of the finishing step; the
     # rows are already counted where the archive was followed while pg_dump wrote it.
     heap = sum(table.bytes for table in inventory.tables) + (inventory.large_object_bytes or 0)
@@ -259,7 +259,7 @@ class DumpProgress(ProgressTracker):
         self.estimator.observe(item.key, fraction, now, rows_done=rows)
 
     def _observe_recording(self, now: float) -> None:
-        """After pg_dump: the sha256 pass reads the archive in this process (its files in name
+        """After pg_dump: the checksum pass reads the archive in this process (its files in name
         order), then pg_restore -- the job's child -- reads it all to count the rows. Our read
         position and the child's bytes read say which runs and how far."""
         count = self.estimator.get("count rows")

@@ -82,7 +82,7 @@ class ProgressEstimator:
 
     def reprice(self, key: str, cost_s: float) -> None:
         """A better prior for an item that has not started (a data item once the link is timed, the
-        sha256 pass once the archive's size is known). Running and finished items keep theirs:
+        checksum pass once the archive's size is known). Running and finished items keep theirs:
         their speed evidence was counted against it."""
         item = self._by_key.get(key)
         if item is None or item.started_at is not None or item.done:

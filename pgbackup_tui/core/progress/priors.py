@@ -30,9 +30,11 @@ FK_HEAP_BPS = 150e6  # validating a foreign key scans the referencing table
 TOOL_START_S = 0.2
 ARCHIVE_READ_BPS = {True: 85e6, False: 600e6}  # ...then reads archive bytes a second: compressed or not
 COUNT_HEAP_BPS = 200e6  # the rows counted: its COPY text parsed here, table bytes a second (120-300e6 seen)
-# The sha256 of a new archive, or of one before it is restored: a read through in this process. (Not
-# this machine's sha256 rate timed as the job starts: SHA-NI hashes at 2 GB/s here, and the passes
-# took 3-4 times that, the file read and its last writes synced included.)
+# The checksum of a new archive, or of one before it is restored: a read through in this process. (Not
+# this machine's rate timed as the job starts: measured with sha256, which SHA-NI hashed at 2 GB/s
+# here while the passes took 3-4 times that, the file read and its last writes synced included.
+# XXH3-128, the checksum since (checksums.py), hashes at 17 GB/s: the read is the pass, and this
+# prior, not measured again, errs on the slow side.)
 HASH_BPS = 500e6
 OUTPUT_PER_HEAP = {True: 0.33, False: 0.9}  # archive bytes per table byte: compressed or not
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checksums import checkable
 from ..identifiers import parse_qualified_name
 from .items import WorkItem, wire_bytes
 from .priors import (ARCHIVE_READ_BPS, FK_HEAP_BPS, HASH_BPS, INDEX_HEAP_BPS, OUTPUT_PER_HEAP, RESTORE_HEAP_BPS,
@@ -102,9 +103,9 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
 
     `files`: a directory archive's data files (data_files), empty for the other formats."""
     verify_cost = TOOL_START_S + archive_bytes / ARCHIVE_READ_BPS[compressed] if toc is not None else 0.01
-    # With the manifest's sha256 the check is one plain read, begun beside the listing before we
+    # With the manifest's checksums the check is one plain read, begun beside the listing before we
     # count: its time says nothing of this machine's pace (restore_archive.py).
-    hashed = toc is not None and bool((manifest or {}).get("checksums"))
+    hashed = toc is not None and checkable((manifest or {}).get("checksums") or {})
     items = [WorkItem("verify", "preparing", archive_bytes / HASH_BPS if hashed else verify_cost, kind="step",
                       info={"no_evidence": True} if hashed else {"local": True}),
              WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
