@@ -351,7 +351,10 @@ def run(folder: Path, *, password: str | None, lock_fd: int | None) -> int:
             return 2
         job = build_job(spec, password)
         writer = StateWriter(folder, job)
-        if writer.write(durable=True) is not None:
+        # Not synced: until the job owns something (whose record is synced, this with it) a crash
+        # of the machine leaves a job that reads as unfinished either way. A state it cannot write
+        # at all (a full disk) is still found here, or at that first synced write, before anything.
+        if writer.write() is not None:
             return STATE_UNWRITABLE
         job.subscribe(writer.on_event)
         try:
