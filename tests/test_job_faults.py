@@ -71,8 +71,12 @@ def wait_for(condition, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+FOLLOWER = "pgbackup_tui.core.archive_follow_process"
+
+
 def children_running(name: str = "pg_") -> list[str]:
-    """pg_dump / pg_restore / psql processes alive (not zombies), with their command lines."""
+    """pg_dump / pg_restore / psql processes alive (not zombies), and the dump's archive follower
+    (core/archive_follow_process.py), with their command lines."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -84,7 +88,8 @@ def children_running(name: str = "pg_") -> list[str]:
             continue
         comm = stat[stat.find("(") + 1:stat.rfind(")")]
         state = stat[stat.rfind(")") + 2:].split()[0]
-        if comm in ("pg_dump", "pg_restore", "psql") and state != "Z" and name in cmdline:
+        ours = comm in ("pg_dump", "pg_restore", "psql") or FOLLOWER in cmdline
+        if ours and state != "Z" and name in cmdline:
             found.append(cmdline)
     return found
 
@@ -156,7 +161,10 @@ def test_a_killed_runner_leaves_no_child_and_no_partial(sandbox, home, out_dir, 
     with table_locked(sandbox):
         cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out), "--format", *fmt)
         wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
-        assert children_running(str(out_dir))
+        running = children_running(str(out_dir))
+        assert running
+        if fmt == ("custom",):  # read back while written: its follower goes with the runner too
+            assert any(FOLLOWER in cmdline for cmdline in running)
         os.kill(runner_pid(home), signal.SIGKILL)
         _, stderr = cli.communicate(timeout=30)
     assert cli.returncode == 1
