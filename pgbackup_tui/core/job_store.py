@@ -99,7 +99,11 @@ def plan_from_json(kind: str, data: dict[str, Any], password: str | None = None)
 # -- reading and writing -------------------------------------------------------------------------
 
 def write_json(path: Path, data: dict[str, Any], *, durable: bool = False) -> None:
-    """Atomically replace `path` (0600). `durable`: fsync first (what must survive a crash)."""
+    """Atomically replace `path` (0600). `durable`: on disk when this returns, whatever comes next
+    (what must survive a crash of the machine): the new file synced before the rename, and the
+    folder synced after it -- the rename is a change of the folder, and without that it reaches
+    the disk only with the file system's next commit (ext4 every 5 s, XFS up to 30 s), by when
+    the thing it records may long exist."""
     # Unique per call: a runner's jobs may write from several threads (a cluster set's members).
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -113,6 +117,12 @@ def write_json(path: Path, data: dict[str, Any], *, durable: bool = False) -> No
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
