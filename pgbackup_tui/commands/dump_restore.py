@@ -138,7 +138,10 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
 
 
 def _is_custom_archive(path: Path) -> bool:
-    """A file that starts as pg_dump's custom format does (every default dump)."""
+    """A file that starts as pg_dump's custom format does (every default dump). Only a regular
+    file is opened: a FIFO or a device named as the archive would block the command here."""
+    if not path.is_file():
+        return False
     try:
         with path.open("rb") as handle:
             return handle.read(5) == b"PGDMP"

@@ -82,7 +82,10 @@ class RestoreJob(RestoreArchiveJob):
         # --create needs nothing from the archive to check its target (the name must be free): that
         # look runs beside the archive's, whose refusals still come first, as when it ran before it,
         # and its connection is kept for the CREATE DATABASE (one connection less before pg_restore).
-        name_checked = asyncio.ensure_future(asyncio.to_thread(self._name_is_free)) if plan.create else None
+        # Not for a dry run, which runs in the front: its asyncio.run would wait at its end for a
+        # look still connecting (up to connect_timeout) before it could say the archive's refusal.
+        beside = plan.create and not plan.dry_run
+        name_checked = asyncio.ensure_future(asyncio.to_thread(self._name_is_free)) if beside else None
         try:
             check = await self._check_archive()
             plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)

@@ -37,6 +37,8 @@ def create_database(target: Target, maintenance_db: str, name: str, sql: bytes |
         if conn is not None:
             conn.close()
         raise
+    if conn is not None and not _still_open(conn):
+        conn = None  # closed meanwhile (idle_session_timeout, a restart, a pooler): a new one
     with conn if conn is not None else connect(target, maintenance_db) as conn:
         if script is None or script.create is None:
             try:
@@ -50,6 +52,16 @@ def create_database(target: Target, maintenance_db: str, name: str, sql: bytes |
         maker.create(conn, name)
     log(f"created database '{name}': {script.summary()}")
     return maker
+
+
+def _still_open(conn: psycopg.Connection) -> bool:
+    """Whether a connection kept idle since the name's check still answers (closed if not)."""
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        conn.close()
+        return False
+    return True
 
 
 def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log) -> list[str]:
