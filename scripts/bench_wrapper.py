@@ -66,8 +66,8 @@ def command(args: argparse.Namespace, who: str, work: Path, *, edges: bool = Fal
                 f"--dbname={args.dsn} dbname={args.db}"]
     ours = [sys.executable, "-m", "pgbackup_tui", args.mode]
     common = ["--dsn", args.dsn, "--db", args.db, "--bin-dir", str(args.bin_dir), "--progress", "none"]
-    if args.mode == "restore":
-        return [*ours, str(args.archive), *common, "--create"]
+    if args.mode == "restore":  # the raw run's two jobs, whatever ours would choose on this machine
+        return [*ours, str(args.archive), *common, "--create", "--jobs", "2"]
     return [*ours, *common, "--output", output, *(["--schema-only"] if edges and args.schema_only else [])]
 
 
@@ -79,7 +79,11 @@ def clean(args: argparse.Namespace, work: Path) -> None:
 
 
 def run(args: argparse.Namespace, who: str, work: Path, argv: list[str]) -> None:
-    env = dict(os.environ, PGBACKUP_TUI_HOME=str(work / "home"))
+    """One run; pgbackup-tui's with a home of its own (no job store growing, no tree settling the
+    other's jobs)."""
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = dict(os.environ, PGBACKUP_TUI_HOME=str(home))
     subprocess.run(argv, check=True, env=env, cwd=work if who == "raw" else who, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
 
