@@ -174,7 +174,7 @@ def _followers_of(archive: Path) -> list[int]:
                 argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"pgbackup_tui.core.archive_follow_process" in argv and str(archive).encode() in argv:
+            if b"pgbackup_tui.core.archive_follow_process" in b" ".join(argv) and str(archive).encode() in argv:
                 found.append(int(name))
     return found
 

@@ -74,6 +74,26 @@ def wait_for(condition, what: str, timeout: float = 30.0) -> None:
 FOLLOWER = "pgbackup_tui.core.archive_follow_process"
 
 
+def _pids_of(comm: str, name: str) -> list[int]:
+    """Live processes called `comm` whose command line holds `name`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if stat[stat.find("(") + 1:stat.rfind(")")] == comm and name in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
 def children_running(name: str = "pg_") -> list[str]:
     """pg_dump / pg_restore / psql processes alive (not zombies), and the dump's archive follower
     (core/archive_follow_process.py), with their command lines."""
@@ -165,7 +185,14 @@ def test_a_killed_runner_leaves_no_child_and_no_partial(sandbox, home, out_dir, 
         assert running
         if fmt == ("custom",):  # read back while written: its follower goes with the runner too
             assert any(FOLLOWER in cmdline for cmdline in running)
-        os.kill(runner_pid(home), signal.SIGKILL)
+        # pg_dump leads its own process group in the runner's session (core/job_children.own_group:
+        # where the kernel groups sessions for scheduling, the follower yields to pg_dump only then).
+        runner = runner_pid(home)
+        dumps = _pids_of("pg_dump", str(out_dir))
+        assert dumps
+        for pid in dumps:
+            assert os.getsid(pid) == runner and os.getpgid(pid) in (pid, os.getpgid(_parent_of(pid)))
+        os.kill(runner, signal.SIGKILL)
         _, stderr = cli.communicate(timeout=30)
     assert cli.returncode == 1
     assert "runner" in stderr and "stopped without finishing" in stderr

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import uuid
 
-from cliutil import run_cli
+from pgbackup_tui.core.connect import connect, target_from_dsn
+from pgbackup_tui.core.restore_target import create_database
 
 
-def test_a_connection_closed_while_idle_is_replaced_for_the_create(sandbox, home, empty_db, tmp_path):
-    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);", empty_db)
-    archive = tmp_path / "small.dump"
-    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--output", str(archive))
-    assert dumped.returncode == 0, dumped.stderr
-    target = f"kept_{uuid.uuid4().hex[:8]}"
-    # The restore's connection to `postgres` sits idle while the archive is listed and read: longer than this.
-    sandbox.psql("ALTER DATABASE postgres SET idle_session_timeout = '25ms'")
+def test_a_kept_connection_the_server_ended_is_replaced_for_the_create(sandbox):
+    target = target_from_dsn(sandbox.dsn())
+    kept = connect(target, "postgres")
+    pid = kept.info.backend_pid
+    sandbox.psql(f"SELECT pg_terminate_backend({pid}, 5000)")  # as idle_session_timeout would
+    name = f"kept_{uuid.uuid4().hex[:8]}"
+    said: list[str] = []
     try:
-        restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", target, "--create")
+        create_database(target, "postgres", name, None, lambda line, **_: said.append(line), conn=kept)
+        assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'").strip() == "1"
+        assert kept.closed and said == [f"created database '{name}' with the server's defaults"]
     finally:
-        sandbox.psql("ALTER DATABASE postgres RESET idle_session_timeout")
-    try:
-        assert restored.returncode == 0, restored.stderr
-        assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "1000"
-    finally:
-        sandbox.drop_database(target)
+        sandbox.drop_database(name)

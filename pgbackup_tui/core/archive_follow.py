@@ -191,11 +191,14 @@ class CustomArchiveFollower:
         until `hand_over` is set (False: the steps are left where they are)."""
         steps = self._steps
         try:
-            for step in steps:
+            while True:
+                if hand_over is not None and hand_over.is_set():
+                    return False  # before the next step: an idle thread does not take one more
+                step = next(steps, None)
+                if step is None:
+                    break
                 if self._stop.is_set():
                     raise _Stopped()
-                if hand_over is not None and hand_over.is_set():
-                    return False
                 if step is _WAIT:
                     self._writer_done.wait(POLL_S)
         except _Stopped:

@@ -19,7 +19,8 @@ wherever the worker left them (CustomArchiveFollower.run_steps): what is left is
 critical path, and ends like any other work. Under full load the hand-over waits until the
 worker next runs and lets go of the interpreter's lock (a few ms in every second or so).
 
-The child is `python -P -m pgbackup_tui.core.archive_follow_process ARCHIVE`: "done" on its stdin
+The child is `python -P -c _LAUNCH PACKAGE_ROOT ARCHIVE` (this module's run_child, from the runner's
+own copy of the package): "done" on its stdin
 says pg_dump exited with success; stdin closing without it says stop. Its stdout gets one JSON
 object at the end: the rows per data block, the checksum, the COPY statements (as latin-1: the
 bytes kept), or the error that made it step aside (the job then reads the archive with pg_restore).
@@ -32,6 +33,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,12 @@ from .custom_archive import FormatUnknown
 from .job_children import die_with_parent
 
 _DONE = b"done\n"
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding this very pgbackup_tui
+# The child imports this very copy of the package (its folder first on the path only for that import:
+# an installed package's folder is site-packages, which must not shadow the standard library), and
+# nothing from the working directory (-P).
+_LAUNCH = ("import sys; sys.path.insert(0, sys.argv[1]); import pgbackup_tui; del sys.path[0]; "
+           "from pgbackup_tui.core.archive_follow_process import run_child; run_child(sys.argv[2])")
 
 
 class FollowerProcess:
@@ -50,6 +58,7 @@ class FollowerProcess:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._process: subprocess.Popen[bytes] | None = None
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the child's traceback, if it fails to start
         self.checksum: tuple[str, int] | None = None
         self.copy_statements: dict[int, bytes] = {}  # dump id -> its COPY statement, for the rows' table
 
@@ -58,8 +67,9 @@ class FollowerProcess:
         child dies with the runner, not with a worker thread. OSError if it cannot be started.
         `-P`: the package comes from sys.path as installed, never from the working directory."""
         self._process = subprocess.Popen(
-            [sys.executable, "-P", "-m", __name__, str(self.path.absolute())], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True, preexec_fn=die_with_parent)
+            [sys.executable, "-P", "-c", _LAUNCH, _PACKAGE_ROOT, str(self.path.absolute())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True,
+            preexec_fn=die_with_parent)
 
     def writer_finished(self) -> None:
         """pg_dump has exited with success: the child goes on at the normal priority, to the end."""
@@ -84,7 +94,10 @@ class FollowerProcess:
         try:
             result = json.loads(out)
         except ValueError:
-            raise FormatUnknown(f"the follower ended (exit {process.returncode}) without a result") from None
+            self._stderr.seek(0)
+            said = self._stderr.read().decode(errors="replace").strip().splitlines()
+            raise FormatUnknown(f"the follower ended (exit {process.returncode}) without a result"
+                                + (f": {said[-1]}" if said else "")) from None
         if "error" in result:
             raise FormatUnknown(result["error"])
         self.checksum = (result["checksum"][0], result["checksum"][1]) if result.get("checksum") else None
@@ -100,11 +113,18 @@ class FollowerProcess:
             return
         with contextlib.suppress(OSError):
             process.kill()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        threading.Thread(target=process.wait, name="follower-reaper", daemon=True).start()
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+
+        def reap() -> None:  # its stdout too: a close would wait for a read still running in finish()
+            process.wait()
+            for stream in (process.stdout, self._stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+        threading.Thread(target=reap, name="follower-reaper", daemon=True).start()
 
 
 # -- the child -----------------------------------------------------------------------------------
@@ -112,6 +132,11 @@ def _at_lowest_priority() -> None:
     """This thread (not the process: policies are per thread on Linux) at SCHED_IDLE, if it can."""
     with contextlib.suppress(AttributeError, OSError):  # not Linux: it runs at the normal priority
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def run_child(archive: str) -> None:
+    """The child's entry point (see _LAUNCH): follow, print the result, and end at once."""
+    os._exit(main([archive]))
 
 
 def main(argv: list[str]) -> int:
@@ -128,9 +153,12 @@ def main(argv: list[str]) -> int:
     if sys.stdin.buffer.readline() != _DONE:  # stdin closed: the job failed, was cancelled, or died
         follower.stop()
         return 0  # the worker is a daemon: not waited for
+    if worker.native_id is not None:  # as root (CAP_SYS_NICE) the worker may go on at once; else it is let go
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(worker.native_id, os.SCHED_OTHER, os.sched_param(0))
     hand_over.set()
     follower.writer_finished()
-    worker.join()  # it lets go at its next step
+    worker.join()  # it lets go before its next step
     if not ended or not ended[0]:
         follower.run_steps()  # the rest, here, at the normal priority
     result: dict[str, Any]

@@ -29,7 +29,7 @@ from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError
 from .identifiers import printable
-from .job_children import die_with_parent, feed_stdin
+from .job_children import die_with_parent, feed_stdin, own_group
 from .job_events import (  # re-exported: `from .jobs import JobState` & co keep working
     DISK_NEARLY_FULL_BYTES,
     EXIT_CODE_FOR_STATE,
@@ -58,6 +58,7 @@ __all__ = [  # the job and, re-exported, what it says (job_events.py)
 
 P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their types
 R = TypeVar("R")
+
 
 
 class Job:
@@ -219,7 +220,7 @@ class Job:
     @staticmethod
     def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)  # process_group=0: the child leads its own group
+            os.killpg(process.pid, sig)  # own_group(): the child leads its own group
 
     def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None) -> None:
         """Say, before creating it, that this job creates `value` and must undo it unless it finishes."""
@@ -278,12 +279,7 @@ class Job:
                 stdout=stdout_target,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
-                # A process group of its own (what a cancel and a dead runner's cleanup signal), in
-                # the runner's session: a session of its own would also be a scheduling group of its
-                # own where the kernel groups sessions (autogroup), and the dump's follower at
-                # SCHED_IDLE (archive_follow_process.py) would then be idle only next to the runner,
-                # not next to pg_dump: pg_dump took 1.25x its time alone beside it, 1.15x now.
-                process_group=0,
+                **own_group(),
                 umask=0o077,  # what children create (pg_dump -Fd's files) is private from the start
                 preexec_fn=die_with_parent,
                 limit=self.STDERR_LINE_LIMIT,
