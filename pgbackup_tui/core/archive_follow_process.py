@@ -3,9 +3,10 @@ while pg_dump runs, at the normal one once it has exited.
 
 Why: following the new archive -- every block decompressed and its rows counted, the file summed --
 costs CPU beside pg_dump (0.45 s for the 1 GB reference database), CPU that pg_dump and its server
-want: on 2 cores their dump took 1.28x as long with the follower as a thread of the job. At
+want: on 2 cores their dump took 1.22-1.28x as long with the follower as a thread of the job. At
 SCHED_IDLE the follower gets only what would otherwise idle (pg_dump and its server leave 20-25 %
-of two cores unused while they wait on each other): 1.15x (scripts/bench_follower.py).
+of two cores unused while they wait on each other): 1.11-1.15x (scripts/bench_follower.py). That
+needs pg_dump in the same scheduling group (core/job_children.own_group).
 
 Why a process: a thread at SCHED_IDLE holds the interpreter's lock while the kernel keeps it
 aside, and the job's event loop (pg_dump's stderr, the progress, a cancel) waited up to 1.4 s for
@@ -19,9 +20,9 @@ wherever the worker left them (CustomArchiveFollower.run_steps): what is left is
 critical path, and ends like any other work. Under full load the hand-over waits until the
 worker next runs and lets go of the interpreter's lock (a few ms in every second or so).
 
-The child is `python -P -c _LAUNCH PACKAGE_ROOT ARCHIVE` (this module's run_child, from the runner's
-own copy of the package): "done" on its stdin
-says pg_dump exited with success; stdin closing without it says stop. Its stdout gets one JSON
+The child is `python -P -c _LAUNCH PACKAGE_ROOT ARCHIVE` (this module's run_child, from the
+runner's own copy of the package): "done" on its stdin says pg_dump exited with success; stdin
+closing without it says stop. Its stdout gets one JSON
 object at the end: the rows per data block, the checksum, the COPY statements (as latin-1: the
 bytes kept), or the error that made it step aside (the job then reads the archive with pg_restore).
 """
@@ -64,8 +65,7 @@ class FollowerProcess:
 
     def start(self) -> None:
         """From the job's event loop thread: PR_SET_PDEATHSIG follows the thread that forks, so the
-        child dies with the runner, not with a worker thread. OSError if it cannot be started.
-        `-P`: the package comes from sys.path as installed, never from the working directory."""
+        child dies with the runner, not with a worker thread. OSError if it cannot be started."""
         self._process = subprocess.Popen(
             [sys.executable, "-P", "-c", _LAUNCH, _PACKAGE_ROOT, str(self.path.absolute())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True,
