@@ -175,5 +175,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    os._exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # by hand: python -m pgbackup_tui.core.archive_follow_process ARCHIVE
+    run_child(sys.argv[1])

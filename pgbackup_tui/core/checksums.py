@@ -42,23 +42,30 @@ def as_checksum(digest: Digest) -> str:
     return _PREFIX + digest.hexdigest()
 
 
+def _known_kind(recorded: object) -> str | None:
+    """"xxh3-128" or "sha256" (a manifest from before xxh3-128: bare hex), else None (a newer
+    algorithm, a hand-edited manifest)."""
+    if isinstance(recorded, str) and recorded.startswith(_PREFIX):
+        return ALGORITHM
+    if isinstance(recorded, str) and _SHA256.fullmatch(recorded):
+        return "sha256"
+    return None
+
+
 def _digest_for(recorded: object) -> tuple[Digest, str] | None:
     """A running sum of the algorithm `recorded` was taken with, and the hex it must end at; None
-    for a value this version does not know (a newer algorithm, a hand-edited manifest)."""
-    if isinstance(recorded, str) and recorded.startswith(_PREFIX):
-        return xxhash.xxh3_128(), recorded.removeprefix(_PREFIX)
-    if isinstance(recorded, str) and _SHA256.fullmatch(recorded):
-        return hashlib.sha256(), recorded  # a manifest from before xxh3-128: sha256 hex, unprefixed
+    for a value this version does not know."""
+    kind = _known_kind(recorded)
+    if kind == ALGORITHM:
+        return xxhash.xxh3_128(), str(recorded).removeprefix(_PREFIX)
+    if kind == "sha256":
+        return hashlib.sha256(), str(recorded)
     return None
 
 
 def algorithm_of(recorded: object) -> str:
     """What `recorded` was taken with, for messages ("xxh3-128", "sha256", or what it says it is)."""
-    if isinstance(recorded, str) and recorded.startswith(_PREFIX):
-        return ALGORITHM
-    if isinstance(recorded, str) and _SHA256.fullmatch(recorded):
-        return "sha256"
-    return str(recorded).partition(":")[0][:40] or "?"
+    return _known_kind(recorded) or str(recorded).partition(":")[0][:40] or "?"
 
 
 def checkable(checksums: dict[str, str]) -> bool:
@@ -67,25 +74,22 @@ def checkable(checksums: dict[str, str]) -> bool:
     return bool(checksums) and all(_digest_for(value) is not None for value in checksums.values())
 
 
-def checksum_file(path: Path) -> str:
-    """The checksum of one file, read in chunks (never held whole)."""
-    digest = new_digest()
+def _read_into(path: Path, digest: Digest) -> Digest:
+    """`digest` fed the whole file, in chunks (never held whole)."""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-    return as_checksum(digest)
+    return digest
+
+
+def checksum_file(path: Path) -> str:
+    """The checksum of one file."""
+    return as_checksum(_read_into(path, new_digest()))
 
 
 def checksum_archive(archive: Path) -> dict[str, str]:
     """The checksum of the archive's file, or of each file of a directory archive (by relative path)."""
     return {name: checksum_file(path) for name, path in archive_files(archive)}
-
-
-def _matches(path: Path, digest: Digest, expected: str) -> bool:
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest() == expected
 
 
 def compare_checksums(archive: Path, expected: dict[str, str]) -> list[str]:
@@ -101,7 +105,7 @@ def compare_checksums(archive: Path, expected: dict[str, str]) -> list[str]:
         elif known is None:
             problems.append(f"{shown}: the manifest's checksum is of a kind this pgbackup-tui does not know "
                             f"({algorithm_of(recorded)}); not compared")
-        elif not _matches(path, *known):
+        elif _read_into(path, known[0]).hexdigest() != known[1]:
             problems.append(f"{shown}: its {algorithm_of(recorded)} checksum differs from the manifest "
                             "(the file changed since the backup)")
     for name in sorted(present):
