@@ -104,9 +104,11 @@ def fingerprint(sandbox: Sandbox, dbname: str) -> dict[tuple[bytes, bytes], tupl
                 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')""").fetchall()
         result = {}
         for schema, table, comment in tables:
-            rows, digest = conn.execute(
+            counted = conn.execute(
                 b"SELECT count(*), md5(coalesce(string_agg(convert_to(r::text, getdatabaseencoding()), '\\x0a'::bytea"
                 b" ORDER BY r.id), ''::bytea)) FROM " + _quote(schema) + b"." + _quote(table) + b" r").fetchone()
+            assert counted is not None  # an aggregate without GROUP BY returns one row
+            rows, digest = counted
             result[(bytes(schema), bytes(table))] = (rows, digest.decode() if isinstance(digest, bytes) else digest,
                                                      bytes(comment) if comment is not None else None)
         return result

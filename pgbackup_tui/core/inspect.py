@@ -11,8 +11,9 @@ of estimates never goes negative and the UI can still show "?" instead of a fals
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -108,7 +109,7 @@ class ExtensionInfo(_AsDict):
     schema: str
 
 
-def _rows(conn: psycopg.Connection, query: str, params: object = None) -> list[tuple]:
+def _rows(conn: psycopg.Connection, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[tuple]:
     # A tuple cursor whatever row factory the caller gave the connection.
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(query, params)

@@ -91,7 +91,7 @@ def _package_bin_dirs(package: str) -> list[Path]:
 
 
 def _system_installs() -> list[ServerInstall]:
-    found = []
+    found: list[ServerInstall | None] = []  # None: an initdb on PATH that could not be probed
     numbered = [d for d in Path("/").glob(SYSTEM_BIN_GLOB.lstrip("/")) if d.parent.name.isdigit()]
     for bin_dir in sorted(numbered, key=lambda d: int(d.parent.name), reverse=True):
         if has_server_tools(bin_dir):
