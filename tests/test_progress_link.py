@@ -265,7 +265,9 @@ async def test_a_dump_and_a_restore_of_the_sample_through_a_slow_link(sandbox, h
         restored = await restore.run()
         assert restored.state == JobState.SUCCEEDED, restored.message
         # The restore's sessions through the proxy end a moment after it returns (their goodbye is
-        # relayed at the link's pace); the dry run's --clean would count one still ending as in use.
+        # relayed at the link's pace). The dry run's --clean waits a moment for such sessions
+        # (restore_clean.SESSIONS_ENDING_S, tested in test_restore_create_clean.py); this test
+        # measures the link, not that wait, so it lets them end first.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and sandbox.psql(
                 f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{fresh_db_name}'").strip() != "0":

@@ -11,15 +11,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints
+from pgbackup_tui.core.connect import connect, target_from_dsn
+from pgbackup_tui.core.errors import TargetError
+from pgbackup_tui.core.restore_clean import require_no_sessions
 from pgbackup_tui.core.sandbox import Sandbox
 
 
@@ -365,3 +370,31 @@ def test_whole_database_clean_refuses_while_others_are_connected(cluster, home, 
     assert result.returncode == 2
     assert "other session" in result.stderr
     assert scratch_databases(cluster) == []
+
+
+def test_whole_database_clean_waits_a_moment_for_sessions_that_are_ending(cluster, names):
+    """`restore` then `restore --clean` back to back: the first one's goodbye may reach the server a
+    moment late (a slow link); a session that ends within SESSIONS_ENDING_S is waited for, one that
+    stays is refused after it."""
+    target = new_name(names)
+    cluster.create_database(target)
+    checker = connect(target_from_dsn(cluster.dsn()))
+    leaving = psycopg.connect(cluster.dsn(target))
+    try:
+        closer = threading.Timer(0.6, leaving.close)
+        started = time.monotonic()
+        closer.start()
+        require_no_sessions(checker, target)  # the session is there when it starts: it must wait for it
+        assert time.monotonic() - started >= 0.5
+        closer.join()
+        staying = psycopg.connect(cluster.dsn(target))
+        try:
+            started = time.monotonic()
+            with pytest.raises(TargetError, match=r"has 1 other session\(s\)"):
+                require_no_sessions(checker, target, wait_s=0.5)
+            assert time.monotonic() - started >= 0.5
+        finally:
+            staying.close()
+    finally:
+        leaving.close()
+        checker.close()

@@ -21,6 +21,7 @@ Two kinds of --clean, both all-or-nothing:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import psycopg
@@ -201,16 +202,29 @@ def provided_entries(toc: Toc, recreate: set[int]) -> set[int]:
             if e.dump_id not in goes_with_them and e.desc not in PREAMBLE_DESCS and e.desc not in METADATA_DESCS}
 
 
-def require_no_sessions(conn: psycopg.Connection, dbname: str) -> None:
-    """A whole-database --clean swaps databases by name: nobody else may be connected to the target."""
-    rows = conn.execute(
-        """SELECT count(*),
-                  string_agg(DISTINCT coalesce(nullif(usename, ''), '?')
-                             || coalesce(' (' || nullif(application_name, '') || ')', ''), ', ')
-           FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()""", (dbname,)).fetchone()
-    count, who = rows if rows else (0, None)
-    if count:
-        raise TargetError(
-            f"database '{dbname}' has {count} other session(s) ({who}); a --clean of the whole database replaces it "
-            "by name once the restore succeeded and needs them closed: close them and start again"
-        )
+SESSIONS_ENDING_S = 2.0  # how long a whole-database --clean waits for other sessions that are ending
+
+
+def require_no_sessions(conn: psycopg.Connection, dbname: str, *, wait_s: float = SESSIONS_ENDING_S) -> None:
+    """A whole-database --clean swaps databases by name: nobody else may be connected to the target.
+
+    Sessions that are ending are waited for a moment (`wait_s`): a client's goodbye reaches the
+    server at the link's pace, so a restore or a script that has just closed its connections may
+    still show one (with no user yet or any longer: "?"), and `restore` then `restore --clean`
+    back to back must not be refused for it. A session still there after that is refused."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = conn.execute(
+            """SELECT count(*),
+                      string_agg(DISTINCT coalesce(nullif(usename, ''), '?')
+                                 || coalesce(' (' || nullif(application_name, '') || ')', ''), ', ')
+               FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()""", (dbname,)).fetchone()
+        count, who = rows if rows else (0, None)
+        if not count:
+            return
+        if time.monotonic() >= deadline:
+            raise TargetError(
+                f"database '{dbname}' has {count} other session(s) ({who}); a --clean of the whole database replaces "
+                "it by name once the restore succeeded and needs them closed: close them and start again"
+            )
+        time.sleep(0.1)
