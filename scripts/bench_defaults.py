@@ -1,7 +1,7 @@
 """Which dump and restore options should be the defaults? Run by hand; prints figures (not a test).
 
     .venv/bin/python scripts/bench_defaults.py [--scale 1.0] [--rounds 3] [--bin-dir DIR]
-        [--only dump,restore,ours,wrapper] [--keep]
+        [--only dump,restore,ours,wrapper] [--jobs N]
 
 Builds a throwaway cluster (core/sandbox.py; --bin-dir picks the server, whose client tools are
 used too) with a database of about 1.1 GB at --scale 1 that is less kind to compression than
