@@ -5,9 +5,16 @@ Each job has a folder under the state dir (paths.state_dir()/jobs/<id>/, 0700):
 - `spec.json`: what to run (kind and plan, never a password), written once by the front that
   started it;
 - `state.json`: written atomically by the job's runner (runner.py) as it goes: state, the
-  runner's pid, the latest progress snapshot, the result, and what the job owns and must undo
-  if it does not finish (`owned`: partial output paths, databases it created). Owned things are
-  written, and synced to disk, *before* they are created;
+  runner's pid, the latest progress snapshot, the result, and a copy of what the job owns
+  (`owned`). Only its final state is synced: the writes before it (progress, states, process
+  groups) are not, and a crash of the machine can leave it empty or old (XFS, without ext4's
+  rename heuristics);
+- `owned.json`: what the job owns and must undo if it does not finish (partial output paths,
+  databases it created), only ever written synced, and *before* the thing is created: the
+  record a dead job's cleanup goes by until the final state (which carries what is still owned)
+  is on disk. A child's process group serves only a runner that dies while the machine runs on,
+  so it is only in state.json's copy (unsynced). A folder of the version before has no
+  owned.json: its state.json's `owned` is the record;
 - `runner.lock`: the runner holds an exclusive flock on it for its whole life. Whoever can take
   that lock knows the runner is gone (a PID can be reused; a lock dies with its process).
 
@@ -37,6 +44,7 @@ from .identifiers import QualifiedName
 
 SPEC = "spec.json"
 STATE = "state.json"
+OWNED = "owned.json"
 LOCK = "runner.lock"
 # Made once the final state, with nothing left owned, is on disk: every command's look for dead
 # jobs (recover) then passes the job by without parsing its state (a dump's holds its manifest).
@@ -229,11 +237,29 @@ def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
 Dropper = Callable[[dict[str, Any], str], None]  # (the job's spec, database name): drop it or raise
 
 
-def undo_owned(record: JobRecord, drop_database: Dropper) -> list[dict[str, Any]]:
-    """Remove what the job owned; return what could not be undone yet (databases on a server
-    that cannot be reached). Paths are removed whatever they are: they were reserved by the job."""
+def owned_items(folder: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the job of `folder` owns by its record (state: its state.json as read): a final state
+    carries it (synced, the last thing the runner wrote); before that, owned.json (synced before
+    each thing was created), with the process groups from state.json (never synced: they matter
+    only while the machine runs on). A folder without owned.json (of the version before, or of a
+    job that never owned anything) has it all in state.json."""
+    copy = list(state.get("owned") or [])
+    if state.get("state") in FINAL_STATES:
+        return copy
+    synced = read_json(folder / OWNED)
+    if synced is None:
+        return copy
+    groups = [item for item in copy if item.get("kind") == "process_group"]
+    return [item for item in synced.get("items") or [] if isinstance(item, dict)] + groups
+
+
+def undo_owned(record: JobRecord, drop_database: Dropper,
+               items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Remove what the job owned (`items`, else what its record says: owned_items); return what
+    could not be undone yet (databases on a server that cannot be reached). Paths are removed
+    whatever they are: they were reserved by the job."""
     left: list[dict[str, Any]] = []
-    for item in record.state.get("owned", []):
+    for item in owned_items(record.folder, record.state) if items is None else items:
         kind, value = item.get("kind"), str(item.get("value", ""))
         if kind == "path" and value:
             target = Path(value)
@@ -294,51 +320,58 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
     for record in list_jobs(unsettled_only=True):
         if only is not None and record.id != only:
             continue
-        pending = record.state.get("owned") or []
-        if record.status in FINAL_STATES and not pending:
+        if record.status in FINAL_STATES and not record.state.get("owned"):
             _settle(record.folder)  # e.g. written before SETTLED existed: parsed once, not at every start
             continue
         with runner_lock(record.folder) as got_it:
             if not got_it:
                 continue  # alive (or being recovered by another process right now)
-            fresh = read_json(record.folder / STATE) or {}
-            record.state = fresh
-            owned = fresh.get("owned") or []
-            if fresh.get("state") in FINAL_STATES and not owned:
-                _settle(record.folder)
-                continue
-            left = undo_owned(record, drop_database)
-            if fresh.get("state") not in FINAL_STATES:
-                pid = fresh.get("runner_pid")
-                fresh["state"] = "failed"
-                fresh["exit_code"] = 1
-                fresh["finished_at"] = time.time()
-                fresh["message"] = (f"{record.spec.get('title', record.id)}: the job's runner (pid {pid}) stopped "
-                                    "without finishing (killed, or out of memory); its partial output was removed")
-            still = {(item["kind"], item["value"]) for item in left}
-            undone = [f"{i['kind']} {i['value']}" for i in owned if (i.get("kind"), i.get("value")) not in still]
-            if left:
-                names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
-                fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
-            else:
-                fresh.pop("cleanup_pending", None)
-            fresh["owned"] = [{k: v for k, v in item.items() if k != "error"} for item in left]
-            try:
-                write_json(record.folder / STATE, fresh, durable=True)
-            except OSError as exc:  # a full disk: what was undone is undone; the record waits for room
-                lines.append(f"job {record.id}: cleaned up, but its state could not be written ({exc.strerror})")
-                continue
-            if not left:
-                _settle(record.folder)
-            line = f"job {record.id}: {fresh.get('message', '')}"
-            if undone:
-                line += f"; undone: {', '.join(undone)}"
-            if left:
-                line += f"; {fresh['cleanup_pending']}"
+            line, recorded = _recover_one(record, drop_database)
+        if line:
             lines.append(line)
-            if log is not None:
+            if log is not None and recorded:
                 log(line)
     return lines
+
+
+def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
+    """Finish one job whose runner is gone (its lock held by us): the line saying what was done
+    ("" for nothing), and whether its state was written."""
+    fresh = record.state = read_json(record.folder / STATE) or {}
+    owned = owned_items(record.folder, fresh)
+    ended = fresh.get("state") in FINAL_STATES
+    if ended and not owned:
+        _settle(record.folder)
+        return "", True
+    left = undo_owned(record, drop_database, owned)
+    if not ended:
+        pid = fresh.get("runner_pid")
+        runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
+        title = record.spec.get("title", record.id)
+        fresh.update(state="failed", exit_code=1, finished_at=time.time(),
+                     message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
+                             "its partial output was removed")
+    still = {(item["kind"], item["value"]) for item in left}
+    undone = [f"{i['kind']} {i['value']}" for i in owned if (i.get("kind"), i.get("value")) not in still]
+    if left:
+        names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
+        fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
+    else:
+        fresh.pop("cleanup_pending", None)
+    # Final from here on: this state (synced) is the record of what is still owned (owned_items).
+    fresh["owned"] = [{k: v for k, v in item.items() if k != "error"} for item in left]
+    try:
+        write_json(record.folder / STATE, fresh, durable=True)
+    except OSError as exc:  # a full disk: what was undone is undone; the record waits for room
+        return f"job {record.id}: cleaned up, but its state could not be written ({exc.strerror})", False
+    if not left:
+        _settle(record.folder)
+    line = f"job {record.id}: {fresh.get('message', '')}"
+    if undone:
+        line += f"; undone: {', '.join(undone)}"
+    if left:
+        line += f"; {fresh['cleanup_pending']}"
+    return line, True
 
 
 def _settle(folder: Path) -> None:

@@ -10,9 +10,9 @@ pgbackup_tui.core.runner FOLDER`. The password, if the front has one, is handed 
 - holds the job's lock for its whole life (job_store.runner_lock): a lock anyone can take means
   the runner is gone;
 - runs the DumpJob / RestoreJob as the fronts used to in-process, with a private umask;
-- writes state.json as the job goes: every state change and everything the job owns (synced
-  before the job creates it), progress at most a few times a second, and the result, then ends
-  at once (os._exit: the front waiting for it notices through a pidfd);
+- writes state.json as the job goes: every state change, progress at most a few times a second,
+  and the result (synced), then ends at once (os._exit: the front waiting for it notices through
+  a pidfd); and what the job owns to owned.json, synced before the job creates it (job_store.py);
 - treats SIGTERM and SIGINT as "cancel" (`pgbackup-tui jobs cancel`, or a front's Ctrl-C) and
   ignores SIGHUP. Its children get SIGKILL if it dies (PR_SET_PDEATHSIG, jobs.py), and the next
   command of any kind cleans up after it (job_store.recover).
@@ -232,18 +232,27 @@ class StateWriter:
         """Write state.json; on failure stop the job (a job whose state cannot be kept is not safe
         to run) and return the reason."""
         job = self.job
+        with self._lock:  # events may come from the job's threads (a set's members record what they own)
+            self.state.update(state=job.state.value, title=job.title, started_at=job.started_at,
+                              finished_at=job.finished_at, log_path=str(job.log_path) if job.log_path else None)
+            return self._kept(job_store.STATE, self.state, durable=durable)
+
+    def write_owned(self) -> JobFailed | None:
+        """Write owned.json, synced (job_store.owned_items): what the job owns but its process groups."""
+        with self._lock:
+            items = [item for item in self.state["owned"] if item.get("kind") != "process_group"]
+            return self._kept(job_store.OWNED, {"items": items}, durable=True)
+
+    def _kept(self, name: str, data: dict[str, Any], *, durable: bool) -> JobFailed | None:
         try:
-            with self._lock:  # events may come from the job's threads (a set's members record what they own)
-                self.state.update(state=job.state.value, title=job.title, started_at=job.started_at,
-                                  finished_at=job.finished_at, log_path=str(job.log_path) if job.log_path else None)
-                job_store.write_json(self.folder / job_store.STATE, self.state, durable=durable)
+            job_store.write_json(self.folder / name, data, durable=durable)
         except OSError as exc:
             full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
             error = JobFailed(f"cannot write the job's state under {self.folder}: {exc.strerror}{full}; "
                               "the job was stopped and its partial output removed")
             if self.broken is None:
                 self.broken = exc
-                job.abort(error)
+                self.job.abort(error)
             return error
         return None
 
@@ -281,20 +290,25 @@ class StateWriter:
             if event.held:
                 owned.append(item)
             self.state["owned"] = owned
-        error = self.write(durable=_must_sync(event))
+        # The record (owned.json) is only ever written synced: state.json's later writes are not,
+        # and a crash of the machine may leave that file empty or old. state.json keeps a copy
+        # (the process groups are only there), written without an fsync.
+        error = self.write_owned() if _must_sync(event) else None
+        if error is None:
+            error = self.write()
         if error is not None and event.held:
             raise error  # in the job, before it creates what it could not record
 
 
 def _must_sync(event: Owned) -> bool:
-    """Whether the state written for `event` must be on disk before the job goes on (fsync: 1-30 ms).
+    """Whether owned.json must be written, synced, for `event` before the job goes on (1-30 ms).
 
     A thing the job is about to create: yes, so that a runner killed right after, or a machine that
     stops, still has it on record. A child's process group: no, it serves only a runner that dies
-    while the machine runs on (its --jobs workers outlive it), which the written file serves. A path
-    let go of once it is gone (renamed into place, removed): no, the next synced write carries it,
-    and a crash before that leaves a look for a file that is not there. Anything else let go of
-    (a database now the user's, a path someone else took): yes, or a crash would undo it."""
+    while the machine runs on (its --jobs workers outlive it), which state.json's copy (unsynced)
+    serves. A path let go of once it is gone (renamed into place, removed): no, the next synced
+    write carries it, and a death before that leaves a look for a file that is not there. Anything
+    else let go of (a database now the user's, a path someone else took): yes, or a crash would undo it."""
     if event.kind == "process_group":
         return False
     if not event.held and event.kind == "path":
@@ -351,8 +365,8 @@ def run(folder: Path, *, password: str | None, lock_fd: int | None) -> int:
             return 2
         job = build_job(spec, password)
         writer = StateWriter(folder, job)
-        # Not synced: until the job owns something (whose record is synced, this with it) a crash
-        # of the machine leaves a job that reads as unfinished either way. A state it cannot write
+        # Not synced: a crash of the machine leaves a job that reads as unfinished either way (what
+        # it owns has its own record, owned.json, synced before each thing is created). A state it cannot write
         # at all (a full disk) is still found here, or at that first synced write, before anything.
         if writer.write() is not None:
             return STATE_UNWRITABLE
