@@ -1,17 +1,25 @@
 """What a dead runner leaves is found from its records, whatever moment it died at: real runners,
-real signals, real PostgreSQL.
+real signals (SIGSTOP at the moment a file appears, SIGKILL), real PostgreSQL.
 
 - what a job owns has its own record, owned.json, only ever written synced: a state.json that a
-  crash of the machine left empty (XFS may, after the unsynced writes that followed) loses nothing.
+  crash of the machine left empty (XFS may, after the unsynced writes that followed) loses nothing;
+- a job's temporary folder is on record before it exists: a runner stopped the moment it appears
+  leaves nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import select
 import signal
+import struct
+import time
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +39,47 @@ from test_job_faults import (
     table_locked,
     wait_for,
 )
+
+IN_MOVED_TO, IN_CREATE = 0x80, 0x100
+
+
+class Inotify:
+    """The names that appear in one folder, as the kernel reports them (inotify(7)): fast enough
+    to stop a process within a fraction of a millisecond of what it just created."""
+
+    def __init__(self, folder: Path, mask: int = IN_CREATE | IN_MOVED_TO) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, os.strerror(ctypes.get_errno())
+        assert libc.inotify_add_watch(self.fd, os.fsencode(folder), mask) >= 0, os.strerror(ctypes.get_errno())
+
+    def wait_for(self, wanted: Callable[[str], bool], then: Callable[[str], None], timeout: float = 60) -> str:
+        """Call `then(name)` as soon as a name `wanted` appears; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, "timed out waiting for the file to appear"
+            if not select.select([self.fd], [], [], min(left, 1.0))[0]:
+                continue
+            data, offset = os.read(self.fd, 1 << 16), 0
+            while offset < len(data):
+                _wd, _mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode(errors="replace")
+                offset += 16 + length
+                if wanted(name):
+                    then(name)
+                    return name
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def runner_of(cli: subprocess.Popen) -> int:
+    """The CLI's runner: its only child (a fork, or `python -m pgbackup_tui.core.runner`)."""
+    children = Path(f"/proc/{cli.pid}/task/{cli.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
 
 def job_folder(home: Path) -> Path:
     [folder] = list((home / "state" / "jobs").iterdir())
@@ -121,3 +170,39 @@ def test_a_dead_restore_s_database_is_dropped_though_its_state_file_is_empty(san
     assert f"database {fresh_db_name}" in listing.stderr, listing.stderr
     assert not database_exists(sandbox, fresh_db_name)
     assert [job["state"] for job in jobs_json(home)] == ["failed"]
+
+
+# -- 2. a temporary folder is on record before it exists ---------------------------------------
+
+
+@pytest.mark.parametrize("what", ["restore", "dump-directory"])
+def test_a_runner_stopped_as_its_temporary_folder_appears_leaves_nothing(sandbox, home, tmp_path, monkeypatch,
+                                                                         slow_archive, fresh_db_name, what):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the job's temporary folders, and only they, appear here
+    watch = Inotify(temp, IN_CREATE)
+    try:
+        if what == "restore":
+            prefix = "pgbackup-restore-"
+            cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+        else:  # the rows of a directory archive are counted by a pg_restore into a FIFO in such a folder
+            prefix = "pgbackup-count-"
+            cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", "directory",
+                            "--output", str(tmp_path / "out" / "shop.dir"))
+        stopped: list[int] = []
+
+        def stop_runner(_name: str) -> None:
+            stopped.append(runner_of(cli))
+            os.kill(stopped[0], signal.SIGSTOP)
+
+        watch.wait_for(lambda name: name.startswith(prefix), stop_runner)
+    finally:
+        watch.close()
+    os.kill(stopped[0], signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)  # the front cleans up after its dead runner
+    assert cli.returncode == 1, stderr
+    assert "stopped without finishing" in stderr, stderr
+    assert list(temp.iterdir()) == []
+    assert not database_exists(sandbox, fresh_db_name)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from .checksums import as_checksum, checksum_archive, new_digest
 from .connect import Target, connect
 from .errors import ArchiveError, PgBackupError
 from .identifiers import parse_qualified_name
+from .job_temp import owned_temp_dir
 from .jobs import Job
 from .manifest import Manifest, ServerKey, TableSummary, TocSummary, new_backup_id
 from .pgtools import ClientTools
@@ -81,8 +81,7 @@ def toc_counts(toc: Toc) -> dict[str, int]:
 async def count_rows_in_job(job: Job, tools: ClientTools, archive: Path, env: dict[str, str], encoding: str,
                             toc: Toc | None, restore_list: list[int] | None) -> dict[str, int]:
     """Rows per table in `archive` (a pg_dump archive), counted by the job's own pg_restore child."""
-    work = Path(tempfile.mkdtemp(prefix="pgbackup-count-"))
-    job.own("path", work)
+    work = owned_temp_dir(job, "pgbackup-count-")  # on record, then created
     fifo = work / "data.sql"
     os.mkfifo(fifo, 0o600)
     argv = [tools.pg_restore, "--data-only", "--file", str(fifo)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from .connect import connect
 from .database_props import DatabaseMaker
 from .errors import JobFailed, PgBackupError, SelectionError, TargetError
 from .inspect import database_exists, database_is_empty
+from .job_temp import owned_temp_dir
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
@@ -77,8 +77,7 @@ class RestoreJob(RestoreArchiveJob):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
-        self._workdir = workdir = Path(tempfile.mkdtemp(prefix="pgbackup-restore-"))
-        self.own("path", workdir)
+        self._workdir = workdir = owned_temp_dir(self, "pgbackup-restore-")  # on record, then created
         # --create needs nothing from the archive to check its target (the name must be free): that
         # look runs beside the archive's, whose refusals still come first, as when it ran before it,
         # and its connection is kept for the CREATE DATABASE (one connection less before pg_restore).
