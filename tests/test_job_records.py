@@ -4,7 +4,9 @@ real signals (SIGSTOP at the moment a file appears, SIGKILL), real PostgreSQL.
 - what a job owns has its own record, owned.json, only ever written synced: a state.json that a
   crash of the machine left empty (XFS may, after the unsynced writes that followed) loses nothing;
 - a job's temporary folder is on record before it exists: a runner stopped the moment it appears
-  leaves nothing.
+  leaves nothing;
+- a runner killed after its archive was renamed into place, before its final state: the job is
+  recorded as succeeded (the archive is complete and verified, and listed), not as failed.
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
+import json
 import os
 import select
 import signal
 import struct
-import time
 import subprocess
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from cliutil import run_cli
+from pgbackup_tui.core import catalog, paths
 from pgbackup_tui.core.sandbox import Sandbox
 from test_job_faults import (
     SOURCE,
@@ -206,3 +211,133 @@ def test_a_runner_stopped_as_its_temporary_folder_appears_leaves_nothing(sandbox
     assert list(temp.iterdir()) == []
     assert not database_exists(sandbox, fresh_db_name)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+# -- 3. a runner killed between its archive's rename and its final state ------------------------
+
+
+@contextlib.contextmanager
+def catalog_index_locked() -> Iterator[None]:
+    """Hold the catalog index's lock, as another command adding a backup to it would: a job whose
+    output is outside the backup dir waits for it right after renaming its archive into place."""
+    lock = paths.ensure_private_dir(paths.data_dir()) / (catalog.INDEX_NAME + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+DONE_KINDS = {
+    "dump": (["dump", "--db", SOURCE], "shop.dump"),
+    "dumpall-file": (["dumpall", "--globals-only"], "globals.sql"),
+    "dumpall-set": (["dumpall", "--set", "--db", SOURCE], "cluster.set"),
+}
+
+
+@pytest.mark.parametrize("kind", list(DONE_KINDS))
+def test_a_runner_killed_after_its_rename_leaves_a_succeeded_job(sandbox, home, out_dir, kind):
+    args, name = DONE_KINDS[kind]
+    out = out_dir / name
+    with catalog_index_locked():
+        cli = start_cli(*args, "--dsn", sandbox.dsn(), "--output", str(out))
+        wait_for(lambda: out.exists(), "the archive to be renamed into place", timeout=120)
+        runner = runner_pid(home)
+        os.kill(runner, signal.SIGSTOP)
+        state = only_job_state(home)
+        assert state["state"] == "running"  # the runner waits for the index: it has not recorded the end
+        os.kill(runner, signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)  # the front finds its runner dead and cleans up after it
+    assert cli.returncode == 0, stderr
+    assert "stopped after putting it in place" in stderr, stderr
+    assert out.exists() and not list(out_dir.glob("*.partial"))
+    manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+    [job] = jobs_json(home)
+    assert manifest["job_id"] == job["id"]
+    assert job["state"] == "succeeded" and job["exit_code"] == 0 and job["output_path"] == str(out)
+    assert "stopped after putting it in place" in job["message"]
+    shown = run_cli("jobs", "show", job["id"])
+    assert "succeeded" in shown.stdout and str(out) in shown.stdout, shown.stdout
+    listed = run_cli("backups", "list", "--json")  # in the catalog's index, as the job would have put it
+    assert listed.returncode == 0, listed.stderr
+    assert str(out) in listed.stdout
+    verified = run_cli("backups", "verify", manifest["id"]) if kind == "dump" else None
+    assert verified is None or verified.returncode == 0, verified.stderr if verified else ""
+
+
+def test_a_runner_killed_while_writing_its_manifest_leaves_nothing(sandbox, home, out_dir):
+    """Stopped the moment its manifest's temporary file appears (the manifest is written aside,
+    synced, then renamed into place; the archive's rename follows): no partial, no manifest, no
+    temporary file is left."""
+    out = out_dir / "shop.dump"
+    manifest = out.with_name(out.name + ".manifest.json")
+    watch = Inotify(out_dir, IN_CREATE)
+    try:
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+        stopped: list[int] = []
+
+        def stop_runner(_name: str) -> None:
+            stopped.append(runner_of(cli))
+            os.kill(stopped[0], signal.SIGSTOP)
+
+        watch.wait_for(lambda name: name.startswith(f".{manifest.name}."), stop_runner)
+    finally:
+        watch.close()
+    os.kill(stopped[0], signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 1, stderr
+    assert "stopped without finishing" in stderr, stderr
+    assert list(out_dir.iterdir()) == []
+    assert [job["state"] for job in jobs_json(home)] == ["failed"]
+
+
+PLAN = {"target": {"label": "nowhere", "params": {"host": "/nonexistent"}, "bin_dir": None},
+        "dbname": "shop", "format": "custom"}
+
+
+def dead_dump(job_id: str, out: Path) -> Path:
+    """A dump's folder as its runner leaves it when killed after writing the manifest of `out`:
+    the partial on record (owned.json), its state "running"."""
+    from pgbackup_tui.core import job_store
+
+    spec = {"id": job_id, "kind": "dump", "title": f"dump {job_id}", "server": "nowhere", "database": "shop",
+            "plan": PLAN, "created_at": time.time()}
+    folder, lock_fd = job_store.create_job_dir(job_id, spec)
+    os.close(lock_fd)
+    partial = out.with_name(out.name + ".partial")
+    job_store.write_json(folder / job_store.OWNED, {"items": [{"kind": "path", "value": str(partial)}]})
+    job_store.write_json(folder / job_store.STATE, {"state": "running", "runner_pid": 999999999, "owned": []})
+    return folder
+
+
+@pytest.mark.parametrize("renamed", [False, True])
+def test_a_manifest_in_place_tells_whether_the_archive_was(home, out_dir, renamed):
+    """No server needed: the files as a runner killed on either side of the archive's rename leaves them."""
+    out = out_dir / "shop.dump"
+    dead_dump("deadbeef", out)
+    (out if renamed else out.with_name(out.name + ".partial")).write_bytes(b"PGDMP whole")
+    manifest = out.with_name(out.name + ".manifest.json")
+    manifest.write_text(json.dumps({"kind": "dump", "job_id": "deadbeef", "id": "b4c4e1d0", "bytes": 11}))
+    other = out_dir / "other.dump.manifest.json"  # another job's: never touched
+    other.write_text(json.dumps({"kind": "dump", "job_id": "0ther000"}))
+    listing = run_cli("jobs", "list")
+    [job] = jobs_json(home)
+    if renamed:
+        assert job["state"] == "succeeded" and job["output_path"] == str(out), listing.stderr
+        assert job["exit_code"] == 0
+        assert sorted(p.name for p in out_dir.iterdir()) == sorted([out.name, manifest.name, other.name])
+    else:
+        assert job["state"] == "failed", listing.stderr
+        assert [p.name for p in out_dir.iterdir()] == [other.name]
+
+
+def test_a_manifest_naming_another_job_does_not_make_a_dead_job_succeed(home, out_dir):
+    out = out_dir / "shop.dump"
+    dead_dump("deadbeef", out)
+    out.write_bytes(b"PGDMP whole")  # someone else's archive under that name, written since
+    out.with_name(out.name + ".manifest.json").write_text(json.dumps({"kind": "dump", "job_id": "0ther000"}))
+    run_cli("jobs", "list")
+    [job] = jobs_json(home)
+    assert job["state"] == "failed"
+    assert out.exists() and out.with_name(out.name + ".manifest.json").exists()

@@ -176,7 +176,7 @@ class CsvExportJob(Job):
             files[name] = _file_facts(partial / name)
         total = sum(facts["bytes"] for facts in files.values())
         manifest = {
-            "kind": "csv", "csv_format_version": CSV_FORMAT_VERSION,
+            "kind": "csv", "csv_format_version": CSV_FORMAT_VERSION, "job_id": self.id,
             "server": plan.target.label, "server_version": pre.server_version, "database": plan.dbname,
             "pg_dump_version": schema["pg_dump_version"], "pg_dump_major": schema["pg_dump_major"],
             "encoding": pre.encoding,

@@ -131,6 +131,7 @@ class DumpJob(Job):
         finished_at = datetime.now(UTC)
         manifest = {
             "kind": "dump",
+            "job_id": self.id,  # a runner that dies after the rename: its job still reads as done (job_finish.py)
             "server": plan.target.label,
             "server_version": pre.server_version,
             "server_major": pre.server_major,

@@ -246,7 +246,7 @@ class DumpallJob(Job):
                   databases: list[tuple[str, int]]) -> dict[str, Any]:
         plan = self.plan
         return {
-            "kind": "dumpall", "server": plan.target.label, "server_version": server_version,
+            "kind": "dumpall", "job_id": self.id, "server": plan.target.label, "server_version": server_version,
             "server_major": int(server_version.split(".")[0]) if server_version[:1].isdigit() else None,
             "pg_dump_version": tools.version, "pg_dump_major": tools.major, "format": "plain",
             "database": None, "what": plan.what, "globals_only": plan.globals_only, "roles_only": plan.roles_only,

@@ -312,6 +312,11 @@ class JobFollower:
             if state.get("state") in job_store.FINAL_STATES and code != STATE_UNWRITABLE:
                 self._state = state
                 message = str(state.get("message") or message)
+                if state.get("state") == JobState.SUCCEEDED.value:  # its output was in place (job_finish.py)
+                    self.state, self.result = JobState.SUCCEEDED, result_from_state(state)
+                    self.emit(StateChanged(self.id, self.state))
+                    self.emit(JobFinished(self.id, self.result))
+                    return self.result
         self.state = JobState.FAILED
         self.result = JobResult(JobState.FAILED, EXIT_FAILED, message, self.log_path, self.elapsed_s)
         self.emit(StateChanged(self.id, JobState.FAILED))

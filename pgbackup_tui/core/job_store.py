@@ -20,8 +20,9 @@ Each job has a folder under the state dir (paths.state_dir()/jobs/<id>/, 0700):
 
 The log is the job's own file under the log dir (its path is in state.json). `recover()` runs at
 the start of every command: a job that says it is running but whose runner is gone is marked
-failed with the reason, its partial output removed and its databases dropped; a database that
-cannot be dropped yet (the server is down) stays listed and is dropped on a later start.
+failed with the reason, its partial output removed and its databases dropped (unless its output
+was already in place, its manifest naming the job: then it succeeded, job_finish.py); a database
+that cannot be dropped yet (the server is down) stays listed and is dropped on a later start.
 """
 
 from __future__ import annotations
@@ -343,14 +344,30 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
     if ended and not owned:
         _settle(record.folder)
         return "", True
+    finished, unlisted = None, None
+    if not ended:
+        from .job_finish import finished_output, list_in_catalog, remove_orphan_manifests
+
+        finished = finished_output(record.id, owned)  # renamed into place before the runner died?
+        if finished is None:
+            remove_orphan_manifests(record.id, owned)
+        else:
+            unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
     left = undo_owned(record, drop_database, owned)
     if not ended:
         pid = fresh.get("runner_pid")
         runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
         title = record.spec.get("title", record.id)
-        fresh.update(state="failed", exit_code=1, finished_at=time.time(),
-                     message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
-                             "its partial output was removed")
+        if finished is None:
+            fresh.update(state="failed", exit_code=1, finished_at=time.time(),
+                         message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
+                                 "its partial output was removed")
+        else:
+            why = (f"{title}: {finished.path} is complete and verified; {runner} stopped after putting it in "
+                   "place, before it recorded the end (killed, or out of memory)")
+            why += f"; {unlisted}" if unlisted else ""
+            fresh.update(state="succeeded", exit_code=0, finished_at=finished.finished_at, message=why,
+                         output_path=str(finished.path), bytes_written=finished.bytes, details={"warnings": [why]})
     still = {(item["kind"], item["value"]) for item in left}
     undone = [f"{i['kind']} {i['value']}" for i in owned if (i.get("kind"), i.get("value")) not in still]
     if left:

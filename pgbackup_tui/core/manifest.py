@@ -12,7 +12,9 @@ Schema versions:
      checksums (checksums.py: xxh3-128, sha256 before; of the file, or of every file of a
      directory archive, by relative path),
      toc (counts of entries by kind; tables with rows and bytes), verifications (what was
-     checked, when, with which tools, the result), adopted (true for an archive we did not write).
+     checked, when, with which tools, the result), adopted (true for an archive we did not write);
+     later, without a new version (an older reader keeps it as an unknown key): job_id (the job
+     that wrote it: a dead runner's job whose archive was in place is told apart, job_finish.py).
 A version 1 manifest reads as version 2 with those fields empty; keys we do not know are kept
 (`extra`) and written back, so an older or newer pgbackup-tui never loses what another wrote.
 """
@@ -99,6 +101,7 @@ class Manifest:
     """Everything we know about one backup."""
 
     id: str = ""
+    job_id: str = ""  # the job that wrote it ("" for one adopted or written before the key existed)
     kind: str = "dump"
     server: str = ""  # the profile's name (or the DSN's label) when it was written
     server_key: ServerKey = field(default_factory=ServerKey)
