@@ -3,8 +3,8 @@ real signals (SIGSTOP at the moment a file appears, SIGKILL), real PostgreSQL.
 
 - what a job owns has its own record, owned.json, only ever written synced: a state.json that a
   crash of the machine left empty (XFS may, after the unsynced writes that followed) loses nothing;
-- a job's temporary folder is on record before it exists: a runner stopped the moment it appears
-  leaves nothing;
+- a job's temporary folder, and a dump's reserved name and the folders made for it, are on record
+  before they exist: a runner stopped the moment one appears leaves nothing;
 - a runner killed after its archive was renamed into place, before its final state: the job is
   recorded as succeeded (the archive is complete and verified, and listed), not as failed.
 """
@@ -213,6 +213,30 @@ def test_a_runner_stopped_as_its_temporary_folder_appears_leaves_nothing(sandbox
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize("output, appears", [("shop.dump", "shop.dump.partial"), ("new/sub/shop.dump", "new")],
+                         ids=["partial", "folders"])
+def test_a_runner_stopped_as_its_output_name_is_reserved_leaves_nothing(sandbox, home, out_dir, output, appears):
+    """The dump's `.partial` (and the folders made for it) are on record before they exist: a
+    runner stopped the moment the first of them appears, then killed, leaves nothing."""
+    watch = Inotify(out_dir, IN_CREATE)
+    try:
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / output))
+        stopped: list[int] = []
+
+        def stop_runner(_name: str) -> None:
+            stopped.append(runner_of(cli))
+            os.kill(stopped[0], signal.SIGSTOP)
+
+        watch.wait_for(lambda name: name == appears, stop_runner)
+    finally:
+        watch.close()
+    os.kill(stopped[0], signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 1, stderr
+    assert "stopped without finishing" in stderr, stderr
+    assert list(out_dir.iterdir()) == []
+
+
 # -- 3. a runner killed between its archive's rename and its final state ------------------------
 
 
@@ -341,3 +365,36 @@ def test_a_manifest_naming_another_job_does_not_make_a_dead_job_succeed(home, ou
     [job] = jobs_json(home)
     assert job["state"] == "failed"
     assert out.exists() and out.with_name(out.name + ".manifest.json").exists()
+
+
+def test_every_name_claimed_while_reserving_is_taken_or_let_go(tmp_path):
+    """reserve_output's claims, from eight threads reserving numbered names at once: each name
+    claimed is either the one returned or let go of (someone else had it); none is left dangling."""
+    import threading
+
+    from pgbackup_tui.core.output_names import reserve_output
+
+    final = tmp_path / "a" / "b" / "x.dump"
+    events: list[tuple[str, Path | None, bool]] = []
+    lock = threading.Lock()
+    got: list[Path] = []
+
+    def claim(partial: Path, stop_at: Path | None, held: bool) -> None:
+        with lock:
+            events.append((str(partial), stop_at, held))
+
+    def one() -> None:
+        name = reserve_output(final, directory=False, numbered=True, created=[], claim=claim)
+        with lock:
+            got.append(name)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    held = sorted(name for name, _, is_held in events if is_held)
+    let_go = [name for name, _, is_held in events if not is_held]
+    assert len(set(got)) == 8
+    assert held == sorted([str(name) + ".partial" for name in got] + let_go)
+    assert events[0][1] == tmp_path  # the first claim, before any folder was made: those made go too

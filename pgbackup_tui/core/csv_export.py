@@ -152,12 +152,10 @@ class CsvExportJob(Job):
         final = Path(plan.output).expanduser().absolute()
         check_output_location(final)
         partial = partial_path(final)
-        self.own("path", partial)  # on record before it exists: a runner that dies leaves no folder
-        try:
-            reserve_output(final, directory=True, numbered=False, created=self._created_folders)
-        except BaseException:
-            self.release("path", partial)  # taken by someone else: not ours to remove
-            raise
+        # On record before it (or a folder for it) exists: a runner that dies leaves no folder.
+        reserve_output(final, directory=True, numbered=False, created=self._created_folders,
+                       claim=lambda path, stop_at, held: self.own("path", path, stop_at=stop_at) if held
+                       else self.release("path", path))
         self._partial = partial
         names: set[str] = set()
         for table in pre.tables:

@@ -116,11 +116,17 @@ class DumpallJob(Job):
             folder = "_globals" if (plan.globals_only or plan.roles_only) else "_cluster"
             final = paths.backups_dir() / safe_path_part(plan.target.label) / folder / f"{utc_stamp()}{suffix}"
             numbered = True
-        final = reserve_output(final, directory=directory, numbered=numbered, created=self._created_folders)
-        top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
-        self.own("path", partial_path(final), stop_at=top)
-        self._owned.append(partial_path(final))
-        return final
+        return reserve_output(final, directory=directory, numbered=numbered, created=self._created_folders,
+                              claim=self._claim_name)
+
+    def _claim_name(self, partial: Path, stop_at: Path | None, held: bool) -> None:
+        """On record before it or its folders exist (reserve_output), or let go of when taken."""
+        if held:
+            self.own("path", partial, stop_at=stop_at)
+            self._owned.append(partial)
+        else:
+            self._owned.remove(partial)
+            self.release("path", partial)
 
     def _dumpall_argv(self, tools: ClientTools, output: Path, *, globals_only: bool, roles_only: bool) -> list[str]:
         plan = self.plan

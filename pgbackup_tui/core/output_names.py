@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UsageError
@@ -104,30 +105,62 @@ def reserve(final: Path, *, directory: bool) -> bool:
     return True
 
 
-def reserve_output(final: Path, *, directory: bool, numbered: bool, created: list[Path]) -> Path:
+Claim = Callable[[Path, "Path | None", bool], None]
+"""(a name's partial, the folder above those made for it, held): a job's record of what it owns."""
+
+
+def reserve_output(final: Path, *, directory: bool, numbered: bool, created: list[Path],
+                   claim: Claim | None = None) -> Path:
     """Reserve `final` (or, if `numbered`, the first free of final, final-2, final-3...) and
     return the name reserved. Folders this creates are appended to `created`.
+
+    `claim`: told of each name's partial before anything is created for it (held=True, with the
+    folder above those this may create: they go too if left empty), and when the name proves
+    taken (held=False): a job records it (Job.own), so that a runner killed at any moment leaves
+    nothing that is not on record. A name seen taken is passed over without a claim.
 
     An explicit name that is taken is refused (UsageError); nothing else is written over.
     """
     candidate = final
     for _attempt in range(RESERVE_ATTEMPTS):
         candidate, n = final, 2
+        above = _existing_ancestor(final.parent)
+        claimed: Path | None = None
         try:
-            created.extend(make_folders(final.parent))
-            while not reserve(candidate, directory=directory):
+            while True:
+                if not (os.path.lexists(candidate) or os.path.lexists(_partial(candidate))):
+                    if claim is not None:
+                        claim(_partial(candidate), above, True)
+                        claimed = _partial(candidate)
+                    created.extend(make_folders(final.parent))
+                    if reserve(candidate, directory=directory):
+                        return candidate
+                    _unclaim(claim, claimed)
+                    claimed = None
                 if not numbered:
                     taken = final if final.exists() else _partial(final)
                     raise UsageError(f"{taken} already exists (another dump may be writing it); "
                                      "choose another --output or move it away")
                 candidate = final.with_name(f"{final.stem}-{n}{final.suffix}")
                 n += 1
-            return candidate
         except FileNotFoundError:
+            _unclaim(claim, claimed)
             continue  # a failed dump removed the folder it had made between our mkdir and our reservation
         except OSError as exc:
+            _unclaim(claim, claimed)
             raise UsageError(f"cannot write {_short(candidate)}: {exc.strerror or exc}") from None
     raise UsageError(f"cannot keep the folder {final.parent}: it keeps disappearing")
+
+
+def _unclaim(claim: Claim | None, partial: Path | None) -> None:
+    if claim is not None and partial is not None:
+        claim(partial, None, False)
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _release(partial: Path, directory: bool) -> None:
