@@ -320,12 +320,12 @@ PLAN = {"target": {"label": "nowhere", "params": {"host": "/nonexistent"}, "bin_
         "dbname": "shop", "format": "custom"}
 
 
-def dead_dump(job_id: str, out: Path) -> Path:
+def dead_dump(job_id: str, out: Path, kind: str = "dump") -> Path:
     """A dump's folder as its runner leaves it when killed after writing the manifest of `out`:
     the partial on record (owned.json), its state "running"."""
     from pgbackup_tui.core import job_store
 
-    spec = {"id": job_id, "kind": "dump", "title": f"dump {job_id}", "server": "nowhere", "database": "shop",
+    spec = {"id": job_id, "kind": kind, "title": f"{kind} {job_id}", "server": "nowhere", "database": "shop",
             "plan": PLAN, "created_at": time.time()}
     folder, lock_fd = job_store.create_job_dir(job_id, spec)
     os.close(lock_fd)
@@ -398,3 +398,18 @@ def test_every_name_claimed_while_reserving_is_taken_or_let_go(tmp_path):
     assert len(set(got)) == 8
     assert held == sorted([str(name) + ".partial" for name in got] + let_go)
     assert events[0][1] == tmp_path  # the first claim, before any folder was made: those made go too
+
+
+def test_a_csv_export_in_place_with_its_manifest_inside_is_a_succeeded_job(home, out_dir):
+    """A CSV export's manifest is inside its folder; its size is its files'."""
+    out = out_dir / "shop.csv"
+    dead_dump("c5vc5v00", out, kind="csv-export")
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"kind": "csv", "job_id": "c5vc5v00",
+                                                   "files": {"a.csv": {"bytes": 5}, "schema.sql": {"bytes": 7}}}))
+    run_cli("jobs", "list")
+    [job] = jobs_json(home)
+    assert job["state"] == "succeeded" and job["output_path"] == str(out)
+    assert not (home / catalog.INDEX_NAME).exists()  # not a backup the catalog lists
+    shown = run_cli("jobs", "show", job["id"])
+    assert "12 B" in shown.stdout or "12 bytes" in shown.stdout, shown.stdout

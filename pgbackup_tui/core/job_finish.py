@@ -70,13 +70,23 @@ def finished_output(job_id: str, owned: list[dict[str, Any]]) -> FinishedOutput 
         for manifest in _manifests_of(final):
             data = _read(manifest)
             if data is not None and data.get("job_id") == job_id:
-                size = data.get("bytes")
                 try:
                     finished_at = manifest.stat().st_mtime
                 except OSError:
                     continue
-                return FinishedOutput(final, size if isinstance(size, int) else 0, finished_at)
+                return FinishedOutput(final, _size(data), finished_at)
     return None
+
+
+def _size(manifest: dict[str, Any]) -> int:
+    """The output's bytes as its manifest gives them: `bytes` (a dump's), or its files' (a CSV export's)."""
+    size = manifest.get("bytes")
+    if isinstance(size, int):
+        return size
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        return sum(f["bytes"] for f in files.values() if isinstance(f, dict) and isinstance(f.get("bytes"), int))
+    return 0
 
 
 def remove_orphan_manifests(job_id: str, owned: list[dict[str, Any]]) -> None:
