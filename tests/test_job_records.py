@@ -413,3 +413,32 @@ def test_a_csv_export_in_place_with_its_manifest_inside_is_a_succeeded_job(home,
     assert not (home / catalog.INDEX_NAME).exists()  # not a backup the catalog lists
     shown = run_cli("jobs", "show", job["id"])
     assert "12 B" in shown.stdout or "12 bytes" in shown.stdout, shown.stdout
+
+
+@pytest.mark.parametrize("same_boot", [True, False])
+def test_a_dead_job_s_process_group_is_ended_only_in_the_boot_it_was_recorded_in(home, tmp_path, same_boot):
+    """After a restart of the machine, the process group a dead job recorded (unsynced, in
+    state.json) may be another job's pg_dump: it is left alone. In the same boot it is ended."""
+    import shutil
+
+    from pgbackup_tui.core import job_store
+    from pgbackup_tui.core.job_owned import boot_id
+
+    fake = tmp_path / "psql"  # a process the cleanup takes for one of the job's children
+    shutil.copy("/bin/sleep", fake)
+    child = subprocess.Popen([str(fake), "60"], start_new_session=True)
+    try:
+        folder = dead_dump("b0075a3e", tmp_path / "out" / "shop.dump")
+        job_store.write_json(folder / job_store.STATE, {
+            "state": "running", "runner_pid": 999999999, "boot_id": boot_id() if same_boot else "an-earlier-boot",
+            "owned": [{"kind": "process_group", "value": str(child.pid)}]})
+        run_cli("jobs", "list")
+        assert [job["state"] for job in jobs_json(home)] == ["failed"]
+        if same_boot:
+            assert child.wait(timeout=10) == -signal.SIGKILL
+        else:
+            time.sleep(0.2)
+            assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()

@@ -13,8 +13,9 @@ Each job has a folder under the state dir (paths.state_dir()/jobs/<id>/, 0700):
   databases it created), only ever written synced, and *before* the thing is created: the
   record a dead job's cleanup goes by until the final state (which carries what is still owned)
   is on disk. A child's process group serves only a runner that dies while the machine runs on,
-  so it is only in state.json's copy (unsynced). A folder of the version before has no
-  owned.json: its state.json's `owned` is the record;
+  so it is only in state.json's copy (unsynced; passed over after a restart of the machine). A
+  folder of the version before has no owned.json: its state.json's `owned` is the record
+  (job_owned.py reads it and undoes it);
 - `runner.lock`: the runner holds an exclusive flock on it for its whole life. Whoever can take
   that lock knows the runner is gone (a PID can be reused; a lock dies with its process).
 
@@ -33,7 +34,6 @@ import fcntl
 import json
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -238,79 +238,6 @@ def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
 Dropper = Callable[[dict[str, Any], str], None]  # (the job's spec, database name): drop it or raise
 
 
-def owned_items(folder: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the job of `folder` owns by its record (state: its state.json as read): a final state
-    carries it (synced, the last thing the runner wrote); before that, owned.json (synced before
-    each thing was created), with the process groups from state.json (never synced: they matter
-    only while the machine runs on). A folder without owned.json (of the version before, or of a
-    job that never owned anything) has it all in state.json."""
-    copy = list(state.get("owned") or [])
-    if state.get("state") in FINAL_STATES:
-        return copy
-    synced = read_json(folder / OWNED)
-    if synced is None:
-        return copy
-    groups = [item for item in copy if item.get("kind") == "process_group"]
-    return [item for item in synced.get("items") or [] if isinstance(item, dict)] + groups
-
-
-def undo_owned(record: JobRecord, drop_database: Dropper,
-               items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Remove what the job owned (`items`, else what its record says: owned_items); return what
-    could not be undone yet (databases on a server that cannot be reached). Paths are removed
-    whatever they are: they were reserved by the job."""
-    left: list[dict[str, Any]] = []
-    for item in owned_items(record.folder, record.state) if items is None else items:
-        kind, value = item.get("kind"), str(item.get("value", ""))
-        if kind == "path" and value:
-            target = Path(value)
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                target.unlink(missing_ok=True)
-            _remove_empty_parents(target, item.get("stop_at"))
-        elif kind == "database" and value:
-            try:
-                drop_database(record.spec, value)
-            except Exception as exc:  # noqa: BLE001 - any failure keeps it for a later start
-                left.append(dict(item, error=(str(exc).strip().splitlines() or ["?"])[0]))
-        elif kind == "process_group":
-            _kill_leftover_group(int(value))
-    return left
-
-
-def _remove_empty_parents(path: Path, stop_at: str | None) -> None:
-    """Folders the job created for its output go too when it leaves them empty."""
-    if not stop_at:
-        return
-    stop = Path(stop_at)
-    folder = path.parent
-    while folder != stop and stop in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
-
-
-def _kill_leftover_group(pgid: int) -> None:
-    """pg_dump --jobs workers outlive their leader by a moment: end the group if it is still ours."""
-    import signal
-
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
-        fields_after = stat[stat.rfind(")") + 2:].split()
-        if len(fields_after) > 2 and int(fields_after[2]) == pgid and comm in ("pg_dump", "pg_restore", "psql"):
-            with contextlib.suppress(OSError):
-                os.kill(int(entry.name), signal.SIGKILL)
-
-
 def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None) -> list[str]:
     """Find jobs whose runner died, or whose cleanup was left pending, and finish them.
 
@@ -338,6 +265,8 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
 def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
     """Finish one job whose runner is gone (its lock held by us): the line saying what was done
     ("" for nothing), and whether its state was written."""
+    from .job_owned import owned_items, undo_owned
+
     fresh = record.state = read_json(record.folder / STATE) or {}
     owned = owned_items(record.folder, fresh)
     ended = fresh.get("state") in FINAL_STATES

@@ -40,6 +40,7 @@ from typing import Any, TypeAlias
 
 from . import job_store
 from .errors import EXIT_FAILED, JobFailed
+from .job_owned import boot_id
 from .jobs import Job, JobEvent, JobFinished, Owned, ProgressUpdated, StateChanged
 
 PASSWORD_ENV = "PGBACKUP_TUI_RUNNER_PASSWORD"  # read and removed by the runner at once
@@ -223,7 +224,7 @@ class StateWriter:
         self.folder = folder
         self.job = job
         self.state: dict[str, Any] = job_store.read_json(folder / job_store.STATE) or {}
-        self.state.update(runner_pid=os.getpid(), owned=list(self.state.get("owned") or []))
+        self.state.update(runner_pid=os.getpid(), boot_id=boot_id(), owned=list(self.state.get("owned") or []))
         self._last_progress_write = 0.0
         self.broken: OSError | None = None
         self._lock = threading.RLock()
