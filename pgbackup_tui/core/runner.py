@@ -239,7 +239,7 @@ class StateWriter:
             return self._kept(job_store.STATE, self.state, durable=durable)
 
     def write_owned(self) -> JobFailed | None:
-        """Write owned.json, synced (job_store.owned_items): what the job owns but its process groups."""
+        """Write owned.json, synced (job_owned.owned_items): what the job owns but its process groups."""
         with self._lock:
             items = [item for item in self.state["owned"] if item.get("kind") != "process_group"]
             return self._kept(job_store.OWNED, {"items": items}, durable=True)
