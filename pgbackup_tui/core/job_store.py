@@ -282,6 +282,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
             remove_orphan_manifests(record.id, owned)
         else:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
+    # Said as undone: what was there (a path let go of once gone may still be on record).
+    shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
     if not ended:
         pid = fresh.get("runner_pid")
@@ -298,7 +300,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
             fresh.update(state="succeeded", exit_code=0, finished_at=finished.finished_at, message=why,
                          output_path=str(finished.path), bytes_written=finished.bytes, details={"warnings": [why]})
     still = {(item["kind"], item["value"]) for item in left}
-    undone = [f"{i['kind']} {i['value']}" for i in owned if (i.get("kind"), i.get("value")) not in still]
+    undone = [f"{i['kind']} {i['value']}" for i in shown if (i.get("kind"), i.get("value")) not in still]
     if left:
         names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
         fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
