@@ -3,9 +3,11 @@ lines, levels and order, a partial line held back until its end is written (issu
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
-from pgbackup_tui.core import job_store
+from pgbackup_tui.core import job_follow, job_store
 from pgbackup_tui.core.job_follow import JobFollower, LogLines
 from pgbackup_tui.core.jobs import JobEvent, LogLine, classify_line
 
@@ -53,3 +55,31 @@ def test_batched_and_per_line_listeners_get_the_same_lines_and_levels(tmp_path: 
         pass
     assert batches[-1].lines == (("half a line", "info"), ("pg_dump: reading indexes", "info"))
     assert len(single) == len(texts)  # unsubscribed: nothing more
+
+
+def test_an_unchanged_state_is_not_parsed_again_but_is_read_within_a_second(tmp_path: Path, monkeypatch) -> None:
+    """poll() parses state.json only when its inode, mtime or size changed (the runner writes it at
+    most 4 times a second, a front polls 10), and anyway every STATE_REREAD_S, so that a change
+    that kept all three (two writes between polls, a reused inode) shows within that time."""
+    monkeypatch.setattr(job_follow, "STATE_REREAD_S", 0.3)
+    log = tmp_path / "job.log"
+    log.write_bytes(b"")
+    state_file = tmp_path / job_store.STATE
+    job_store.write_json(state_file, {"state": "running", "log_path": str(log), "title": "first"})
+    job = follower(tmp_path, log)
+    job.poll()
+    assert job._state["title"] == "first"
+    stat = state_file.stat()
+    with open(state_file, "r+b") as handle:  # the same inode and size, then its mtime put back
+        text = handle.read().replace(b'"first"', b'"other"')
+        handle.seek(0)
+        handle.write(text)
+    os.utime(state_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    job.poll()
+    assert job._state["title"] == "first", "an unchanged look was parsed again"
+    time.sleep(0.35)
+    job.poll()
+    assert job._state["title"] == "other", "not read again after STATE_REREAD_S"
+    job_store.write_json(state_file, {"state": "succeeded", "log_path": str(log), "title": "done"})
+    job.poll()  # a new file (the runner's way): read at once
+    assert job._state["title"] == "done"

@@ -48,7 +48,7 @@ STATE = "state.json"
 OWNED = "owned.json"
 LOCK = "runner.lock"
 # Made once the final state, with nothing left owned, is on disk: every command's look for dead
-# jobs (recover) then passes the job by without parsing its state (a dump's holds its manifest).
+# jobs (recover) then passes the job by without parsing its state.
 SETTLED = "settled"
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "partial"})
 
@@ -142,6 +142,17 @@ def _sync_folder(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def details_for_state(details: dict[str, Any]) -> dict[str, Any]:
+    """A result's details as state.json keeps them: what the fronts show (added, left out,
+    warnings, a dry run's lines…), not what the archive's own manifest holds on disk beside it --
+    the whole manifest and the per-table list, megabytes for 10,000 tables, which the final state
+    would write synced and every front that follows the job would parse (the TUI: 20 ms a dump)."""
+    def beside_the_archive(key: str, value: Any) -> bool:
+        return (key == "manifest" and isinstance(value, dict)) or (key == "tables" and isinstance(value, list))
+
+    return {key: value for key, value in details.items() if not beside_the_archive(key, value)}
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

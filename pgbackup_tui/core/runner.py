@@ -277,7 +277,7 @@ class StateWriter:
             self.state.update(exit_code=result.exit_code, message=result.message, duration_s=result.duration_s,
                               output_path=str(result.output_path) if result.output_path else None,
                               bytes_written=result.bytes_written, errors_ignored=result.errors_ignored,
-                              details=result.details)
+                              details=job_store.details_for_state(result.details))
             if self.write(durable=True) is None and not self.state.get("owned"):
                 with contextlib.suppress(OSError):  # only a shortcut: without it the state is read as before
                     (self.folder / job_store.SETTLED).touch()
