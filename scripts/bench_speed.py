@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from pgbackup_tui.core.pgtools import find_client_tools  # noqa: E402
+from pgbackup_tui.core.progress.speed import machine_pace  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
 
 PARTS = ("defaults", "restore", "selection", "tui", "memory")
@@ -269,6 +270,14 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
+def pace() -> str:
+    """This machine's pace now (core/progress/speed.py: CPU time of a fixed piece of work over the
+    reference VM's; 1.0 there, 1.3 a third slower): the same VM's host can be busier one hour than
+    the next, which moves every time in the table, ratios less."""
+    samples = sorted(machine_pace() for _ in range(9))
+    return f"{samples[len(samples) // 2]:.2f} (median of 9; {samples[0]:.2f}-{samples[-1]:.2f})"
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| what | ours | reference / target | ratio | bar | met |", "|---|---|---|---|---|---|"]
     for row in rows:
@@ -297,7 +306,7 @@ def main() -> int:
         parser.error(f"--only: unknown {', '.join(sorted(parts - set(PARTS)))}")
     log = args.log or Path(tempfile.gettempdir()) / f"bench_speed-{time.strftime('%Y%m%dT%H%M%S')}.log"
     bin_dir = ["--bin-dir", str(args.bin_dir)] if args.bin_dir else []
-    before, started = uptime(), time.monotonic()
+    before, pace_before, started = uptime(), pace(), time.monotonic()
     rows: list[Row] = []
     steps: dict[str, Callable[[], list[Row]]] = {
         "defaults": lambda: defaults_rows(run_script(
@@ -321,8 +330,8 @@ def main() -> int:
                 print(f"\n{table(rows)}\n", flush=True)
     print(f"\n{table(rows)}\n")
     print(f"machine: {machine()}")
-    print(f"load before: {before}")
-    print(f"load after:  {uptime()}")
+    print(f"load before: {before}; machine pace {pace_before}")
+    print(f"load after:  {uptime()}; machine pace {pace()}")
     print(f"{time.monotonic() - started:.0f} s in all; each benchmark's output: {log}")
     return 0
 
