@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import fcntl
 import json
 import os
 import select
@@ -23,13 +22,13 @@ import struct
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cliutil import run_cli
-from pgbackup_tui.core import catalog, paths
+from pgbackup_tui.core import catalog
 from pgbackup_tui.core.sandbox import Sandbox
 from test_job_faults import (
     SOURCE,
@@ -84,6 +83,26 @@ def runner_of(cli: subprocess.Popen) -> int:
     children = Path(f"/proc/{cli.pid}/task/{cli.pid}/children").read_text().split()
     assert len(children) == 1, children
     return int(children[0])
+
+
+def kill_runner_as_it_creates(watch: Inotify, cli: subprocess.Popen, wanted: Callable[[str], bool]) -> str:
+    """Stop the CLI's runner (SIGSTOP) the moment a name `wanted` appears under `watch`, kill it
+    (SIGKILL), and let the front clean up after it: its stderr, once it has said so (exit 1)."""
+    stopped: list[int] = []
+
+    def stop_runner(_name: str) -> None:
+        stopped.append(runner_of(cli))
+        os.kill(stopped[0], signal.SIGSTOP)
+
+    try:
+        watch.wait_for(wanted, stop_runner)
+    finally:
+        watch.close()
+    os.kill(stopped[0], signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)  # the front cleans up after its dead runner
+    assert cli.returncode == 1, stderr
+    assert "stopped without finishing" in stderr, stderr
+    return stderr
 
 
 def job_folder(home: Path) -> Path:
@@ -187,27 +206,14 @@ def test_a_runner_stopped_as_its_temporary_folder_appears_leaves_nothing(sandbox
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))  # the job's temporary folders, and only they, appear here
     watch = Inotify(temp, IN_CREATE)
-    try:
-        if what == "restore":
-            prefix = "pgbackup-restore-"
-            cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
-        else:  # the rows of a directory archive are counted by a pg_restore into a FIFO in such a folder
-            prefix = "pgbackup-count-"
-            cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", "directory",
-                            "--output", str(tmp_path / "out" / "shop.dir"))
-        stopped: list[int] = []
-
-        def stop_runner(_name: str) -> None:
-            stopped.append(runner_of(cli))
-            os.kill(stopped[0], signal.SIGSTOP)
-
-        watch.wait_for(lambda name: name.startswith(prefix), stop_runner)
-    finally:
-        watch.close()
-    os.kill(stopped[0], signal.SIGKILL)
-    _, stderr = cli.communicate(timeout=60)  # the front cleans up after its dead runner
-    assert cli.returncode == 1, stderr
-    assert "stopped without finishing" in stderr, stderr
+    if what == "restore":
+        prefix = "pgbackup-restore-"
+        cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    else:  # the rows of a directory archive are counted by a pg_restore into a FIFO in such a folder
+        prefix = "pgbackup-count-"
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", "directory",
+                        "--output", str(tmp_path / "out" / "shop.dir"))
+    kill_runner_as_it_creates(watch, cli, lambda name: name.startswith(prefix))
     assert list(temp.iterdir()) == []
     assert not database_exists(sandbox, fresh_db_name)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
@@ -219,38 +225,18 @@ def test_a_runner_stopped_as_its_output_name_is_reserved_leaves_nothing(sandbox,
     """The dump's `.partial` (and the folders made for it) are on record before they exist: a
     runner stopped the moment the first of them appears, then killed, leaves nothing."""
     watch = Inotify(out_dir, IN_CREATE)
-    try:
-        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / output))
-        stopped: list[int] = []
-
-        def stop_runner(_name: str) -> None:
-            stopped.append(runner_of(cli))
-            os.kill(stopped[0], signal.SIGSTOP)
-
-        watch.wait_for(lambda name: name == appears, stop_runner)
-    finally:
-        watch.close()
-    os.kill(stopped[0], signal.SIGKILL)
-    _, stderr = cli.communicate(timeout=60)
-    assert cli.returncode == 1, stderr
-    assert "stopped without finishing" in stderr, stderr
+    cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / output))
+    kill_runner_as_it_creates(watch, cli, lambda name: name == appears)
     assert list(out_dir.iterdir()) == []
 
 
 # -- 3. a runner killed between its archive's rename and its final state ------------------------
 
 
-@contextlib.contextmanager
-def catalog_index_locked() -> Iterator[None]:
+def catalog_index_locked() -> contextlib.AbstractContextManager[None]:
     """Hold the catalog index's lock, as another command adding a backup to it would: a job whose
     output is outside the backup dir waits for it right after renaming its archive into place."""
-    lock = paths.ensure_private_dir(paths.data_dir()) / (catalog.INDEX_NAME + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return catalog._index_locked()
 
 
 DONE_KINDS = {
@@ -297,21 +283,8 @@ def test_a_runner_killed_while_writing_its_manifest_leaves_nothing(sandbox, home
     out = out_dir / "shop.dump"
     manifest = out.with_name(out.name + ".manifest.json")
     watch = Inotify(out_dir, IN_CREATE)
-    try:
-        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
-        stopped: list[int] = []
-
-        def stop_runner(_name: str) -> None:
-            stopped.append(runner_of(cli))
-            os.kill(stopped[0], signal.SIGSTOP)
-
-        watch.wait_for(lambda name: name.startswith(f".{manifest.name}."), stop_runner)
-    finally:
-        watch.close()
-    os.kill(stopped[0], signal.SIGKILL)
-    _, stderr = cli.communicate(timeout=60)
-    assert cli.returncode == 1, stderr
-    assert "stopped without finishing" in stderr, stderr
+    cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+    kill_runner_as_it_creates(watch, cli, lambda name: name.startswith(f".{manifest.name}."))
     assert list(out_dir.iterdir()) == []
     assert [job["state"] for job in jobs_json(home)] == ["failed"]
 

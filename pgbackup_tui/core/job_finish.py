@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .csv_plans import MANIFEST_NAME as CSV_MANIFEST_NAME
+from .job_store import read_json
 from .manifest import MANIFEST_SUFFIX
 from .plans import PARTIAL_SUFFIX
 
@@ -39,15 +39,6 @@ class FinishedOutput:
 def _manifests_of(final: Path) -> list[Path]:
     """Where the manifest of `final` is: beside it (a dump, a pg_dumpall file or set), or in it (CSV)."""
     return [final.with_name(final.name + MANIFEST_SUFFIX), final / CSV_MANIFEST_NAME]
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _partials(owned: list[dict[str, Any]]) -> list[tuple[Path, Path]]:
@@ -68,7 +59,7 @@ def finished_output(job_id: str, owned: list[dict[str, Any]]) -> FinishedOutput 
         if os.path.lexists(partial) or not os.path.lexists(final):
             continue
         for manifest in _manifests_of(final):
-            data = _read(manifest)
+            data = read_json(manifest)
             if data is not None and data.get("job_id") == job_id:
                 try:
                     finished_at = manifest.stat().st_mtime
@@ -97,7 +88,7 @@ def remove_orphan_manifests(job_id: str, owned: list[dict[str, Any]]) -> None:
         if os.path.lexists(final):
             continue
         manifest = final.with_name(final.name + MANIFEST_SUFFIX)
-        data = _read(manifest)
+        data = read_json(manifest)
         if data is not None and data.get("job_id") == job_id:
             with contextlib.suppress(OSError):
                 manifest.unlink()
