@@ -35,7 +35,7 @@ from .errors import JobFailed, SelectionError
 from .formatting import human_bytes
 from .identifiers import QualifiedName, always_quote
 from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
-from .output_names import check_output_location, remove_empty_folders, reserve_output
+from .output_names import check_output_location, put_in_place, remove_empty_folders, reserve_output
 from .paths import write_private_file
 from .plans import DumpPlan, partial_path
 from .selection import lookup_relations, resolve_selection
@@ -190,7 +190,7 @@ class CsvExportJob(Job):
             "files": files,
         }
         write_private_file(partial / MANIFEST_NAME, _json(manifest))
-        partial.rename(final)
+        put_in_place(partial, final)
         self.release("path", partial)
         self._partial = None
         rows = sum(files[t.file]["rows"] for t in pre.tables)

@@ -28,7 +28,7 @@ from .errors import ArchiveError, JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
-from .output_names import check_output_location, dump_run_target, remove_empty_folders, reserve_output
+from .output_names import check_output_location, dump_run_target, put_in_place, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
@@ -168,7 +168,7 @@ class DumpJob(Job):
         if partial.is_dir():
             _make_private(partial)
         write_manifest(final, manifest)
-        partial.rename(final)
+        put_in_place(partial, final)
         try:  # an --output outside the backup dir goes into the catalog's index (a set's member: the set does)
             if self.index_output:
                 remember_backup(final, self.backups_root)

@@ -27,7 +27,7 @@ from .dump import DumpJob
 from .errors import JobFailed, PgBackupError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
-from .output_names import remove_empty_folders, reserve_output
+from .output_names import put_in_place, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
 from .progress.count import CountProgress, Step
@@ -167,7 +167,7 @@ class DumpallJob(Job):
         await self.in_thread(check_cluster_file_complete, partial)
         size = path_size(partial)
         write_manifest(final, self._manifest(server_version, tools, size, databases if not globals_only else []))
-        partial.rename(final)
+        put_in_place(partial, final)
         self.release("path", partial)
         self._owned.remove(partial)
         self._remember(final)
@@ -233,7 +233,7 @@ class DumpallJob(Job):
         set_manifest = self._manifest(server_version, tools, size, databases) | {
             "kind": "cluster-set", "format": plan.set_format, "globals": GLOBALS_FILE, "members": members}
         write_manifest(final, set_manifest)
-        folder.rename(final)
+        put_in_place(folder, final)
         self.release("path", folder)
         self._owned.remove(folder)
         self._remember(final)

@@ -29,7 +29,6 @@ that cannot be dropped yet (the server is down) stays listed and is dropped on a
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -128,20 +127,7 @@ def write_json(path: Path, data: dict[str, Any], *, durable: bool = False) -> No
         tmp.unlink(missing_ok=True)
         raise
     if durable:
-        _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync a folder. Some file systems cannot (EINVAL, EBADF: what PostgreSQL's fsync_fname lets
-    pass for a directory too); there the rename is as durable as they make it."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
+        paths.sync_folder(path.parent)
 
 
 def details_for_state(details: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UsageError
+from .paths import sync_folder
 from .plans import PARTIAL_SUFFIX
 from .plans import partial_path as _partial
 
@@ -181,3 +182,13 @@ def _short(path: Path, limit: int = 120) -> str:
     """A path for a one-line message: a 300-character name is cut in the middle."""
     text = str(path)
     return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]}"
+
+
+def put_in_place(partial: Path, final: Path) -> None:
+    """Rename a finished output (and its manifest, already beside `final`) into place, durably: the
+    folder holding them is synced after the rename, which is the folder's change, so that a machine
+    that stops right after the job said "succeeded" still has `final`, not a `.partial` that the job
+    no longer owns (sync_folder passes over a file system that cannot sync a folder; an I/O error
+    fails the job: a disk that fails now is one to hear about)."""
+    partial.rename(final)
+    sync_folder(final.parent)

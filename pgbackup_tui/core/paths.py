@@ -7,6 +7,7 @@ Folders we create are 0700: backups and logs can hold data and server names.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -83,3 +84,16 @@ def write_private_file(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder. Some file systems cannot (EINVAL, EBADF: what PostgreSQL's fsync_fname lets
+    pass for a directory too); there the rename is as durable as they make it."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
