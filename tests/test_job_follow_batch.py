@@ -4,7 +4,6 @@ lines, levels and order, a partial line held back until its end is written (issu
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from pgbackup_tui.core import job_follow, job_store
@@ -61,7 +60,8 @@ def test_an_unchanged_state_is_not_parsed_again_but_is_read_within_a_second(tmp_
     """poll() parses state.json only when its inode, mtime or size changed (the runner writes it at
     most 4 times a second, a front polls 10), and anyway every STATE_REREAD_S, so that a change
     that kept all three (two writes between polls, a reused inode) shows within that time."""
-    monkeypatch.setattr(job_follow, "STATE_REREAD_S", 0.3)
+    now = [1000.0]
+    monkeypatch.setattr(job_follow.time, "monotonic", lambda: now[0])  # the follower's clock, moved by hand
     log = tmp_path / "job.log"
     log.write_bytes(b"")
     state_file = tmp_path / job_store.STATE
@@ -75,9 +75,10 @@ def test_an_unchanged_state_is_not_parsed_again_but_is_read_within_a_second(tmp_
         handle.seek(0)
         handle.write(text)
     os.utime(state_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    now[0] += job_follow.STATE_REREAD_S / 2
     job.poll()
     assert job._state["title"] == "first", "an unchanged look was parsed again"
-    time.sleep(0.35)
+    now[0] += job_follow.STATE_REREAD_S
     job.poll()
     assert job._state["title"] == "other", "not read again after STATE_REREAD_S"
     job_store.write_json(state_file, {"state": "succeeded", "log_path": str(log), "title": "done"})

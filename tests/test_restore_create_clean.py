@@ -384,7 +384,7 @@ def test_whole_database_clean_waits_a_moment_for_sessions_that_are_ending(cluste
         closer = threading.Timer(0.6, leaving.close)
         started = time.monotonic()
         closer.start()
-        require_no_sessions(checker, target)  # the session is there when it starts: it must wait for it
+        require_no_sessions(checker, target, wait_s=10)  # the session is there when it starts: it must wait for it
         assert time.monotonic() - started >= 0.5
         closer.join()
         staying = psycopg.connect(cluster.dsn(target))

@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .job_store import FINAL_STATES, OWNED, Dropper, JobRecord, read_json
+from .job_store import FINAL_STATES, OWNED, Dropper, JobRecord, list_jobs, read_json, runner_alive
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -36,16 +36,25 @@ def owned_items(folder: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
     only while the machine runs on). A folder without owned.json (of the version before, or of a
     job that never owned anything) has it all in state.json."""
     copy = list(state.get("owned") or [])
-    if state.get("state") in FINAL_STATES:
-        return copy
     # A process group recorded before the machine restarted names nothing of ours: its id may be
     # another job's pg_dump now.
     same_boot = state.get("boot_id") in (None, boot_id())
+    if state.get("state") in FINAL_STATES:
+        return [item for item in copy if item.get("kind") != "process_group" or same_boot]
     groups = [item for item in copy if item.get("kind") == "process_group" and same_boot]
     synced = read_json(folder / OWNED)
     if synced is None:
         return [item for item in copy if item.get("kind") != "process_group"] + groups
     return [item for item in synced.get("items") or [] if isinstance(item, dict)] + groups
+
+
+def paths_of_live_jobs(except_id: str) -> set[str]:
+    """The paths that jobs whose runner is alive have on record. A dead job's record may still name
+    one of them: a name it claimed, found taken by another job (whose claim was on record before it
+    created it) and let go of, its release not yet synced when it died. That name is the live job's."""
+    return {str(item.get("value")) for other in list_jobs(unsettled_only=True)
+            if other.id != except_id and runner_alive(other.folder)
+            for item in owned_items(other.folder, other.state) if item.get("kind") == "path"}
 
 
 def undo_owned(record: JobRecord, drop_database: Dropper,
@@ -82,8 +91,10 @@ def _remove_empty_parents(path: Path, stop_at: str | None) -> None:
     while folder != stop and stop in folder.parents:
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            pass  # not made yet (its name is on record first): the one above it may have been
         except OSError:
-            return
+            return  # not empty: what is above it is not empty either
         folder = folder.parent
 
 

@@ -262,10 +262,13 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
 def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
     """Finish one job whose runner is gone (its lock held by us): the line saying what was done
     ("" for nothing), and whether its state was written."""
-    from .job_owned import owned_items, undo_owned
+    from .job_owned import owned_items, paths_of_live_jobs, undo_owned
 
     fresh = record.state = read_json(record.folder / STATE) or {}
     owned = owned_items(record.folder, fresh)
+    if any(item.get("kind") == "path" for item in owned):  # a name another job holds now is not ours to remove
+        held = paths_of_live_jobs(record.id)
+        owned = [item for item in owned if item.get("kind") != "path" or str(item.get("value")) not in held]
     ended = fresh.get("state") in FINAL_STATES
     if ended and not owned:
         _settle(record.folder)
@@ -295,7 +298,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
                    "place, before it recorded the end (killed, or out of memory)")
             why += f"; {unlisted}" if unlisted else ""
             fresh.update(state="succeeded", exit_code=0, finished_at=finished.finished_at, message=why,
-                         output_path=str(finished.path), bytes_written=finished.bytes, details={"warnings": [why]})
+                         output_path=str(finished.path), bytes_written=finished.bytes, details={"warnings": [why]},
+                         progress=None)  # not the last snapshot the runner wrote (97 %...)
     still = {(item["kind"], item["value"]) for item in left}
     undone = [f"{i['kind']} {i['value']}" for i in shown if (i.get("kind"), i.get("value")) not in still]
     if left:

@@ -211,14 +211,18 @@ def require_no_sessions(conn: psycopg.Connection, dbname: str, *, wait_s: float 
     Sessions that are ending are waited for a moment (`wait_s`): a client's goodbye reaches the
     server at the link's pace, so a restore or a script that has just closed its connections may
     still show one (with no user yet or any longer: "?"), and `restore` then `restore --clean`
-    back to back must not be refused for it. A session still there after that is refused."""
+    back to back must not be refused for it. A session still there after that is refused. `conn`
+    is in autocommit (connect's default): each look is a new snapshot of pg_stat_activity. The
+    server's own workers there (autovacuum) are not sessions: PostgreSQL ends those for the rename."""
     deadline = time.monotonic() + wait_s
     while True:
         rows = conn.execute(
             """SELECT count(*),
                       string_agg(DISTINCT coalesce(nullif(usename, ''), '?')
                                  || coalesce(' (' || nullif(application_name, '') || ')', ''), ', ')
-               FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()""", (dbname,)).fetchone()
+               FROM pg_stat_activity
+              WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'""",
+            (dbname,)).fetchone()
         count, who = rows if rows else (0, None)
         if not count:
             return

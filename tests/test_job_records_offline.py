@@ -1,0 +1,195 @@
+"""A dead runner's records read without a server: the files as a runner killed at a given moment
+leaves them, then the next command's recovery (test_job_records.py has the real runners).
+
+- a manifest in place naming the job: the job succeeded; naming another job, or no rename: failed;
+- a name another job now holds (claimed by a dead job that found it taken and let it go, its
+  release not yet synced): left to the live job;
+- reserve_output's claims under threads; a CSV export's manifest inside its folder;
+- a process group recorded before a restart of the machine is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core import catalog, job_store
+from test_job_faults import jobs_json
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+PLAN = {"target": {"label": "nowhere", "params": {"host": "/nonexistent"}, "bin_dir": None},
+        "dbname": "shop", "format": "custom"}
+
+
+def dead_dump(job_id: str, out: Path, kind: str = "dump") -> Path:
+    """A dump's folder as its runner leaves it when killed after writing the manifest of `out`:
+    the partial on record (owned.json), its state "running"."""
+    spec = {"id": job_id, "kind": kind, "title": f"{kind} {job_id}", "server": "nowhere", "database": "shop",
+            "plan": PLAN, "created_at": time.time()}
+    folder, lock_fd = job_store.create_job_dir(job_id, spec)
+    os.close(lock_fd)
+    partial = out.with_name(out.name + ".partial")
+    job_store.write_json(folder / job_store.OWNED, {"items": [{"kind": "path", "value": str(partial)}]})
+    job_store.write_json(folder / job_store.STATE, {"state": "running", "runner_pid": 999999999, "owned": []})
+    return folder
+
+
+@pytest.mark.parametrize("renamed", [False, True])
+def test_a_manifest_in_place_tells_whether_the_archive_was(home, out_dir, renamed):
+    """No server needed: the files as a runner killed on either side of the archive's rename leaves them."""
+    out = out_dir / "shop.dump"
+    dead_dump("deadbeef", out)
+    (out if renamed else out.with_name(out.name + ".partial")).write_bytes(b"PGDMP whole")
+    manifest = out.with_name(out.name + ".manifest.json")
+    manifest.write_text(json.dumps({"kind": "dump", "job_id": "deadbeef", "id": "b4c4e1d0", "bytes": 11}))
+    other = out_dir / "other.dump.manifest.json"  # another job's: never touched
+    other.write_text(json.dumps({"kind": "dump", "job_id": "0ther000"}))
+    listing = run_cli("jobs", "list")
+    [job] = jobs_json(home)
+    if renamed:
+        assert job["state"] == "succeeded" and job["output_path"] == str(out), listing.stderr
+        assert job["exit_code"] == 0
+        assert sorted(p.name for p in out_dir.iterdir()) == sorted([out.name, manifest.name, other.name])
+    else:
+        assert job["state"] == "failed", listing.stderr
+        assert [p.name for p in out_dir.iterdir()] == [other.name]
+
+
+def test_a_manifest_naming_another_job_does_not_make_a_dead_job_succeed(home, out_dir):
+    out = out_dir / "shop.dump"
+    dead_dump("deadbeef", out)
+    out.write_bytes(b"PGDMP whole")  # someone else's archive under that name, written since
+    out.with_name(out.name + ".manifest.json").write_text(json.dumps({"kind": "dump", "job_id": "0ther000"}))
+    run_cli("jobs", "list")
+    [job] = jobs_json(home)
+    assert job["state"] == "failed"
+    assert out.exists() and out.with_name(out.name + ".manifest.json").exists()
+
+
+def test_every_name_claimed_while_reserving_is_taken_or_let_go(tmp_path):
+    """reserve_output's claims, from eight threads reserving numbered names at once: each name
+    claimed is either the one returned or let go of (someone else had it); none is left dangling."""
+    import threading
+
+    from pgbackup_tui.core.output_names import reserve_output
+
+    final = tmp_path / "a" / "b" / "x.dump"
+    events: list[tuple[str, Path | None, bool]] = []
+    lock = threading.Lock()
+    got: list[Path] = []
+
+    def claim(partial: Path, stop_at: Path | None, held: bool) -> None:
+        with lock:
+            events.append((str(partial), stop_at, held))
+
+    def one() -> None:
+        name = reserve_output(final, directory=False, numbered=True, created=[], claim=claim)
+        with lock:
+            got.append(name)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    held = sorted(name for name, _, is_held in events if is_held)
+    let_go = [name for name, _, is_held in events if not is_held]
+    assert len(set(got)) == 8
+    assert held == sorted([str(name) + ".partial" for name in got] + let_go)
+    assert events[0][1] == tmp_path  # the first claim, before any folder was made: those made go too
+
+
+def test_a_csv_export_in_place_with_its_manifest_inside_is_a_succeeded_job(home, out_dir):
+    """A CSV export's manifest is inside its folder; its size is its files'."""
+    out = out_dir / "shop.csv"
+    dead_dump("c5vc5v00", out, kind="csv-export")
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"kind": "csv", "job_id": "c5vc5v00",
+                                                   "files": {"a.csv": {"bytes": 5}, "schema.sql": {"bytes": 7}}}))
+    run_cli("jobs", "list")
+    [job] = jobs_json(home)
+    assert job["state"] == "succeeded" and job["output_path"] == str(out)
+    assert not (home / catalog.INDEX_NAME).exists()  # not a backup the catalog lists
+    shown = run_cli("jobs", "show", job["id"])
+    assert "12 B" in shown.stdout or "12 bytes" in shown.stdout, shown.stdout
+
+
+@pytest.mark.parametrize("same_boot", [True, False])
+def test_a_dead_job_s_process_group_is_ended_only_in_the_boot_it_was_recorded_in(home, tmp_path, same_boot):
+    """After a restart of the machine, the process group a dead job recorded (unsynced, in
+    state.json) may be another job's pg_dump: it is left alone. In the same boot it is ended."""
+    import shutil
+
+    from pgbackup_tui.core.job_owned import boot_id
+
+    fake = tmp_path / "psql"  # a process the cleanup takes for one of the job's children
+    shutil.copy("/bin/sleep", fake)
+    child = subprocess.Popen([str(fake), "60"], start_new_session=True)
+    try:
+        folder = dead_dump("b0075a3e", tmp_path / "out" / "shop.dump")
+        job_store.write_json(folder / job_store.STATE, {
+            "state": "running", "runner_pid": 999999999, "boot_id": boot_id() if same_boot else "an-earlier-boot",
+            "owned": [{"kind": "process_group", "value": str(child.pid)}]})
+        run_cli("jobs", "list")
+        assert [job["state"] for job in jobs_json(home)] == ["failed"]
+        if same_boot:
+            assert child.wait(timeout=10) == -signal.SIGKILL
+        else:
+            time.sleep(0.2)
+            assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_name_a_live_job_holds_is_not_removed_for_a_dead_job_that_let_it_go(home, out_dir):
+    """Two dumps saw the same free name; the live one created its .partial (on record first), the
+    other found it taken and died before its release was synced: its record still names that
+    .partial, which recovery must leave to the live job. Once that job is dead too, it goes."""
+    out = out_dir / "shop.dump"
+    partial = out.with_name(out.name + ".partial")
+    dead_dump("deadbeef", out)
+    live_spec = {"id": "a1ive000", "kind": "dump", "title": "dump a1ive000", "server": "nowhere",
+                 "database": "shop", "plan": PLAN, "created_at": time.time()}
+    live, live_lock = job_store.create_job_dir("a1ive000", live_spec)  # its lock held: its runner is alive
+    try:
+        job_store.write_json(live / job_store.OWNED, {"items": [{"kind": "path", "value": str(partial)}]})
+        job_store.write_json(live / job_store.STATE, {"state": "running", "runner_pid": os.getpid(), "owned": []})
+        partial.write_bytes(b"PGDMP being written")
+        run_cli("jobs", "list")
+        states = {job["id"]: job["state"] for job in jobs_json(home)}
+        assert states["deadbeef"] == "failed"
+        assert partial.exists(), "the live job's .partial was removed for the dead one"
+    finally:
+        os.close(live_lock)  # now its runner is gone too
+    run_cli("jobs", "list")
+    assert not partial.exists()
+    assert {job["id"]: job["state"] for job in jobs_json(home)}["a1ive000"] == "failed"
+
+
+def test_folders_made_for_an_output_go_though_the_runner_died_before_making_them_all(tmp_path, out_dir):
+    """The name and the folders for it are on record before any is made: a runner killed after
+    making `new` but before `new/sub` leaves `new`, which goes too."""
+    from pgbackup_tui.core.job_owned import undo_owned
+
+    (out_dir / "new").mkdir()
+    record = job_store.JobRecord(id="deadbeef", folder=tmp_path, spec={}, state={})
+    partial = out_dir / "new" / "sub" / "shop.dump.partial"
+    claim = {"kind": "path", "value": str(partial), "stop_at": str(out_dir)}
+    left = undo_owned(record, lambda spec, name: None, [claim])
+    assert left == []
+    assert list(out_dir.iterdir()) == []
