@@ -33,7 +33,7 @@ from ..core.dump import DumpJob
 from ..core.errors import EXIT_OK, PgBackupError
 from ..core.job_follow import JobFollower, JobView
 from ..core.restore import RestoreJob
-from ..core.runner import start_job
+from ..core.runner import PROGRESS_WRITE_INTERVAL_S, start_job
 from .job_registry import JobRegistry
 from .messages import JobStarted, JobStartFailed, StoreJobsFound
 from .screens.confirm import ConfirmScreen
@@ -115,7 +115,10 @@ class JobsApp(App[int]):
                 self._follow(job), name=f"job-{job.id}", group="jobs", description=job.title, exit_on_error=False)
 
     async def _follow(self, job: JobFollower) -> None:
-        await job.follow()  # its end comes as JobsPane.JobFinished (the follower emits it)
+        # As often as a runner writes its progress: more reads find nothing new. Its end still wakes
+        # the follower at once (a pidfd) for the runners this app started. The end comes as
+        # JobsPane.JobFinished (the follower emits it).
+        await job.follow(PROGRESS_WRITE_INTERVAL_S)
 
     def on_jobs_pane_job_finished(self, message: JobsPane.JobFinished) -> None:
         """The one place a job's end is handled: notify (jobs started here), refresh what lists backups."""
