@@ -95,7 +95,9 @@ def start_backup_of_shop(terminal: Terminal, sandbox) -> None:
     terminal.move_to("database shop")
     terminal.keys("b")
     terminal.wait_for("Back up shop")
-    terminal.wait_for("pg_dump")  # the command preview
+    # The command preview, worked out in a thread: until it is there, Start is off and Enter goes to
+    # the focused choice (it opens its list). "pg_dump" alone is in the choice's description too.
+    terminal.wait_for("--file=")
     terminal.keys("Enter")
 
 
