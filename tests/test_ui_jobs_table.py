@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from pgbackup_tui.ui.widgets.job_progress_bar import INDETERMINATE_FRAME_S, CalmBar, JobProgressBar
 from pgbackup_tui.ui.widgets.jobs_table import JobsTable
@@ -19,6 +19,12 @@ class TableHost(App[None]):
 
 def lines(table: JobsTable) -> list[str]:
     return ["".join(segment.text for segment in table.render_line(y)).rstrip() for y in range(4)]
+
+
+def cells_drawn(table: JobsTable, row: str, column: str) -> list:
+    """The keys of the cached renderings of one cell (DataTable's cache: row key, column key, ...)."""
+    keys = table._cell_render_cache.keys()  # noqa: SIM118  # LRUCache has no __iter__
+    return [key for key in keys if key[:2] == (RowKey(row), ColumnKey(column))]
 
 
 async def test_a_cell_update_redraws_its_row_only_and_widths_stay_aligned() -> None:
@@ -35,8 +41,15 @@ async def test_a_cell_update_redraws_its_row_only_and_widths_stay_aligned() -> N
         table.update_cell("b", "bytes", Text("2.0 MB", justify="right"))  # the widths drawn are recorded
         table.update_cell("b", "bytes", Text("3.0 MB", justify="right"))
         count = table._update_count
+        await pilot.pause()
+        lines(table)
+        names_drawn = cells_drawn(table, "b", "name")
+        assert names_drawn
         table.update_cell("b", "bytes", Text("4.5 MB", justify="right"))
         assert table._update_count == count  # not an update of the whole table
+        # the row's other cells stay drawn: only the changed one is rendered again
+        assert all(key in table._cell_render_cache for key in names_drawn)
+        assert not cells_drawn(table, "b", "bytes")
         await pilot.pause()
         assert "4.5 MB" in lines(table)[2] and "1.0 MB" in lines(table)[1] and "1.0 MB" in lines(table)[3]
 

@@ -4,8 +4,9 @@ DataTable.update_cell counts an update of the whole table: every cached renderin
 each row, each line) is keyed by that count, so a running job's figures changing (2.5 frames a
 second, plus the elapsed clock) rendered every row again, the finished jobs' too: in
 scripts/bench_tui.py a quarter of the app's CPU while a dump ran (py-spy), more with more jobs
-shown. Here an update that keeps the column widths forgets the cached renderings of that row only
-(and the cached lines, cheap to build again from the rows') and repaints that row's region. An
+shown. Here an update that keeps the column widths forgets the cached rendering of that cell and
+of its row only (and the cached lines, cheap to build again from the rows') and repaints that row's
+region: the row's other cells are drawn from the cache. An
 update that may change a width, or the first one after the columns' widths changed (the target
 column given way), goes through DataTable's own path: every row and the header drawn again.
 
@@ -50,8 +51,11 @@ class JobsTable(DataTable[Text]):
             raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
         self._data[row][column] = value
         self._row_renderable_cache.discard((self._update_count, index))
-        for cache in (self._cell_render_cache, self._row_render_cache):  # keyed by (row key, ...)
-            for key in [key for key in cache.keys() if key[0] == row]:  # noqa: SIM118  # no __iter__
-                cache.discard(key)  # type: ignore[arg-type]  # either cache's own key
+        # The row's line is drawn again, from its cells: only this one's rendering is forgotten
+        # (a frame changes 1-3 of a row's 7 cells; each drawn again cost a Rich render).
+        for cell_key in [key for key in self._cell_render_cache.keys() if key[:2] == (row, column)]:  # noqa: SIM118
+            self._cell_render_cache.discard(cell_key)
+        for line_key in [key for key in self._row_render_cache.keys() if key[0] == row]:  # noqa: SIM118  # no __iter__
+            self._row_render_cache.discard(line_key)
         self._line_cache.clear()
         self.refresh_row(index)
