@@ -35,7 +35,7 @@ from .errors import JobFailed, SelectionError
 from .formatting import human_bytes
 from .identifiers import QualifiedName, always_quote
 from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
-from .output_names import check_output_location, put_in_place, remove_empty_folders, reserve_output
+from .output_names import check_output_location, job_claim, put_in_place, remove_empty_folders, reserve_output
 from .paths import write_private_file
 from .plans import DumpPlan, partial_path
 from .selection import lookup_relations, resolve_selection
@@ -153,9 +153,7 @@ class CsvExportJob(Job):
         check_output_location(final)
         partial = partial_path(final)
         # On record before it (or a folder for it) exists: a runner that dies leaves no folder.
-        reserve_output(final, directory=True, numbered=False, created=self._created_folders,
-                       claim=lambda path, stop_at, held: self.own("path", path, stop_at=stop_at) if held
-                       else self.release("path", path))
+        reserve_output(final, directory=True, numbered=False, created=self._created_folders, claim=job_claim(self))
         self._partial = partial
         names: set[str] = set()
         for table in pre.tables:

@@ -28,7 +28,14 @@ from .errors import ArchiveError, JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
-from .output_names import check_output_location, dump_run_target, put_in_place, remove_empty_folders, reserve_output
+from .output_names import (
+    check_output_location,
+    dump_run_target,
+    job_claim,
+    put_in_place,
+    remove_empty_folders,
+    reserve_output,
+)
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
@@ -273,24 +280,14 @@ class DumpJob(Job):
             final = Path(plan.output).expanduser().absolute()
             check_output_location(final)
             final = reserve_output(final, directory=directory, numbered=False, created=self._created_folders,
-                                   claim=self._claim_name)
+                                   claim=job_claim(self, self._owned_paths))
         else:
             root = self.backups_root or paths.backups_dir()
             final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
             # Two dumps of one database in the same second get distinct names: -2, -3...
             final = reserve_output(final, directory=directory, numbered=True, created=self._created_folders,
-                                   claim=self._claim_name)
+                                   claim=job_claim(self, self._owned_paths))
         return final
-
-    def _claim_name(self, partial: Path, stop_at: Path | None, held: bool) -> None:
-        """The partial of a name reserve_output is about to take (on record before it or its folders
-        exist), or of one it found taken (let go of: someone else's)."""
-        if held:
-            self.own("path", partial, stop_at=stop_at)
-            self._owned_paths.append(partial)
-        else:
-            self._owned_paths.remove(partial)
-            self.release("path", partial)
 
     def _own_path(self, path: Path) -> None:
         """`path` is ours until the job succeeds: on record (durably, in the runner) and removed on failure."""

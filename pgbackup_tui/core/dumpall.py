@@ -27,7 +27,7 @@ from .dump import DumpJob
 from .errors import JobFailed, PgBackupError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
-from .output_names import put_in_place, remove_empty_folders, reserve_output
+from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
 from .progress.count import CountProgress, Step
@@ -117,16 +117,7 @@ class DumpallJob(Job):
             final = paths.backups_dir() / safe_path_part(plan.target.label) / folder / f"{utc_stamp()}{suffix}"
             numbered = True
         return reserve_output(final, directory=directory, numbered=numbered, created=self._created_folders,
-                              claim=self._claim_name)
-
-    def _claim_name(self, partial: Path, stop_at: Path | None, held: bool) -> None:
-        """On record before it or its folders exist (reserve_output), or let go of when taken."""
-        if held:
-            self.own("path", partial, stop_at=stop_at)
-            self._owned.append(partial)
-        else:
-            self._owned.remove(partial)
-            self.release("path", partial)
+                              claim=job_claim(self, self._owned))
 
     def _dumpall_argv(self, tools: ClientTools, output: Path, *, globals_only: bool, roles_only: bool) -> list[str]:
         plan = self.plan

@@ -23,7 +23,7 @@ from typing import Any
 
 from .csv_plans import MANIFEST_NAME as CSV_MANIFEST_NAME
 from .job_store import read_json
-from .manifest import MANIFEST_SUFFIX
+from .manifest import manifest_path
 from .plans import PARTIAL_SUFFIX
 
 
@@ -38,7 +38,7 @@ class FinishedOutput:
 
 def _manifests_of(final: Path) -> list[Path]:
     """Where the manifest of `final` is: beside it (a dump, a pg_dumpall file or set), or in it (CSV)."""
-    return [final.with_name(final.name + MANIFEST_SUFFIX), final / CSV_MANIFEST_NAME]
+    return [manifest_path(final), final / CSV_MANIFEST_NAME]
 
 
 def _partials(owned: list[dict[str, Any]]) -> list[tuple[Path, Path]]:
@@ -87,7 +87,7 @@ def remove_orphan_manifests(job_id: str, owned: list[dict[str, Any]]) -> None:
     for _partial, final in _partials(owned):
         if os.path.lexists(final):
             continue
-        manifest = final.with_name(final.name + MANIFEST_SUFFIX)
+        manifest = manifest_path(final)
         data = read_json(manifest)
         if data is not None and data.get("job_id") == job_id:
             with contextlib.suppress(OSError):

@@ -12,11 +12,15 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .paths import sync_folder
 from .plans import PARTIAL_SUFFIX
 from .plans import partial_path as _partial
+
+if TYPE_CHECKING:
+    from .jobs import Job
 
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs)
 # The job writes files named after the output with more around it (".NAME.selection.dump.partial.toc",
@@ -151,6 +155,22 @@ def reserve_output(final: Path, *, directory: bool, numbered: bool, created: lis
             _unclaim(claim, claimed)
             raise UsageError(f"cannot write {_short(candidate)}: {exc.strerror or exc}") from None
     raise UsageError(f"cannot keep the folder {final.parent}: it keeps disappearing")
+
+
+def job_claim(job: Job, kept: list[Path] | None = None) -> Claim:
+    """reserve_output's claim for `job`: each name on the job's record (Job.own, with the folder
+    above those made for it) before it or its folders exist, let go of when it proves taken;
+    `kept`, the job's own list of what its cleanup removes, kept in step."""
+    def claim(partial: Path, stop_at: Path | None, held: bool) -> None:
+        if held:
+            job.own("path", partial, stop_at=stop_at)  # first: if it cannot be recorded, nothing is made
+            if kept is not None:
+                kept.append(partial)
+        else:
+            if kept is not None:
+                kept.remove(partial)
+            job.release("path", partial)  # someone else's: never ours to remove
+    return claim
 
 
 def _unclaim(claim: Claim | None, partial: Path | None) -> None:
