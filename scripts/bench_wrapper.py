@@ -21,6 +21,7 @@ database (dbname=postgres).
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -45,6 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "restore" and args.archive is None:
         parser.error("restore needs --archive")
+    for tree in args.trees:  # as installed (make install, pip): a tree from `git archive` has no bytecode yet
+        compileall.compile_dir(tree / "pgbackup_tui", quiet=1)
     work = Path(tempfile.mkdtemp(prefix="pgbackup-bench-wrapper-"))
     try:
         (whole if args.what == "whole" else edges)(args, work)

@@ -209,3 +209,14 @@ def _wait_for(probe, timeout: float = 30, step: float = 0.01):
             return value
         time.sleep(step)
     pytest.fail("timed out")
+
+
+def test_the_follower_s_process_loads_no_database_driver_nor_event_loop():
+    """It starts beside pg_dump, on the cores pg_dump and its server want: what it imports is CPU
+    taken from them (psycopg and asyncio were 0.1 s of it, for nothing it uses)."""
+    probe = ("import sys; import pgbackup_tui.core.archive_follow_process; "
+             "print(sorted(n for n in ('psycopg', 'asyncio') if n in sys.modules))")
+    done = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

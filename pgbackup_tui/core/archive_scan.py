@@ -16,7 +16,6 @@ from typing import Protocol
 
 from .errors import ArchiveError
 from .identifiers import parse_qualified_name
-from .server_text import decode_listing
 
 CHUNK = 1 << 20
 _COPY_LINE = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))')
@@ -116,6 +115,10 @@ def copy_target(line: bytes, encoding: str = "UTF8") -> str | None:
     manifest names it; None for any other line."""
     if not line.startswith(b"COPY ") or not line.rstrip().endswith(b"FROM stdin;"):
         return None
+    # Here, not at the top: server_text loads psycopg (0.1 s), which the archive follower's process
+    # (archive_follow_process.py, beside pg_dump) would import through checksums.py for nothing.
+    from .server_text import decode_listing
+
     match = _COPY_LINE.match(decode_listing(line, encoding))
     return None if match is None else str(parse_qualified_name(match.group(1)))
 
