@@ -16,7 +16,7 @@ $(BIN)/pgbackup-tui: pyproject.toml requirements.lock
 	@touch $@
 
 # Bytecode for the package, written here because nothing else may: with PYTHONDONTWRITEBYTECODE set
-# (as on our CI machines) an editable install would compile every module on every start (0.12 s of
+# (as on our machines) an editable install would compile every module on every start (0.12 s of
 # each command's). A pip install compiles it the same way; a stale file is ignored, never used.
 install: $(BIN)/pgbackup-tui
 	@$(BIN)/python -m compileall -q pgbackup_tui

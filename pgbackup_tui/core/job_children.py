@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # asyncio is imported where it is used: the archive follower's process needs none of it
     import asyncio
 
+
 async def feed_stdin(process: asyncio.subprocess.Process, chunks: Iterator[bytes]) -> None:
     """Write `chunks` to the child's stdin, then close it. A child that stops reading (psql with
     ON_ERROR_STOP stopped at an error) ends the feeding quietly: its exit code says why."""
