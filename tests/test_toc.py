@@ -138,6 +138,21 @@ def test_entries_descriptions_and_dependencies(listing: Listing) -> None:
     assert table.label == "TABLE Ops Team Work Items"
 
 
+def test_every_known_description_is_read_whole_before_the_tag() -> None:
+    """Each description pg_restore prints, followed by a namespace and a tag that are themselves
+    words of descriptions ("TABLE DATA public TABLE postgres"), is read as the whole description,
+    never as a shorter one it starts with nor as one running into the tag; an unknown one is its
+    first word."""
+    from pgbackup_tui.core.toc import KNOWN_DESCS
+
+    lines = [f"{n}; 1259 {100 + n} {desc} public TABLE DATA postgres" for n, desc in enumerate(KNOWN_DESCS, 1)]
+    lines.append("900; 1259 900 NEW THING public x postgres")
+    toc = parse_toc("\n".join(lines))
+    assert [e.desc for e in toc.entries] == [*KNOWN_DESCS, "NEW"]
+    assert {e.rest for e in toc.entries[:-1]} == {"public TABLE DATA postgres"}
+    assert toc.entries[-1].rest == "THING public x postgres"
+
+
 def test_seeds_by_object_and_by_name_agree_for_names_with_spaces(listing: Listing) -> None:
     table = find(listing.toc, "TABLE", f"{SCHEMA} Work Items postgres")
     assert selected_seed(listing) == {table.dump_id}

@@ -22,7 +22,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 
@@ -59,6 +58,17 @@ __all__ = [  # the job and, re-exported, what it says (job_events.py)
 P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their types
 R = TypeVar("R")
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
+def _log_stamp() -> str:
+    """Now, as the log writes it (UTC, to the second), formatted once a second: a restore logs a
+    line per archive entry, thousands in a few seconds."""
+    global _last_stamp
+    second = int(time.time())
+    if _last_stamp[0] != second:
+        _last_stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _last_stamp[1]
 
 
 class Job:
@@ -358,7 +368,7 @@ class Job:
         """One line (or several) to the log file and to listeners (bytes that are not UTF-8 as \\xNN)."""
         for line in printable(text).splitlines() or [""]:
             if self._log_file is not None:
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                stamp = _log_stamp()
                 try:
                     self._log_file.write(f"{stamp} {line}\n")
                 except OSError as exc:
