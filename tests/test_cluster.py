@@ -243,3 +243,56 @@ def test_a_step_is_measured_by_what_the_file_grew_at_the_ratio_the_steps_done_sh
     progress.observe_local(time.monotonic())
     b = progress.estimator.get("step:b")
     assert b is not None and b.fraction == pytest.approx(3 / (8 * 0.75))
+
+
+def _listed_id(path: Path) -> str:
+    listing = run_cli("backups", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    return next(entry["id"] for entry in json.loads(listing.stdout) if Path(entry.get("path", "")) == path)
+
+
+def _flip_a_data_byte(path: Path, old: bytes, new: bytes) -> None:
+    """Change bytes inside a table's data, leaving the file's length and its closing line alone:
+    only a checksum can tell."""
+    data = path.read_bytes()
+    assert old in data
+    path.write_bytes(data.replace(old, new, 1))
+
+
+def test_verify_catches_a_changed_byte_in_a_cluster_file(source, home, tmp_path):
+    out = tmp_path / "cluster.sql"
+    assert cli(source, "dumpall", "--output", str(out)).returncode == 0
+    backup_id = _listed_id(out)
+    good = run_cli("backups", "verify", backup_id)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "matches the manifest" in good.stdout + good.stderr
+    _flip_a_data_byte(out, b"item 250\t", b"item 290\t")
+    bad = run_cli("backups", "verify", backup_id)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "checksum differs" in bad.stdout + bad.stderr
+
+
+def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_path):
+    out = tmp_path / "checked.set"
+    assert cli(source, "dumpall", "--set", "--format", "directory", "--output", str(out)).returncode == 0
+    manifest = json.loads((tmp_path / "checked.set.manifest.json").read_text())
+    backup_id = _listed_id(out)
+    good = run_cli("backups", "verify", backup_id)
+    said = good.stdout + good.stderr
+    assert good.returncode == 0, said
+    for member in manifest["members"]:
+        assert f"member {member['database']}: " in said, said
+    sales = next(m for m in manifest["members"] if m["database"] == "sales")
+    data_files = sorted((out / sales["file"]).glob("*.dat*"))
+    assert data_files
+    biggest = max(data_files, key=lambda p: p.stat().st_size)
+    raw = bytearray(biggest.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    biggest.write_bytes(bytes(raw))
+    bad = run_cli("backups", "verify", backup_id)
+    said = bad.stdout + bad.stderr
+    assert bad.returncode == 1, said
+    assert "member sales: " in said and "checksum differs" in said, said
+    (out / "globals.sql").write_text("-- cut\n")
+    cut = run_cli("backups", "verify", backup_id)
+    assert cut.returncode == 1 and "globals.sql" in cut.stdout + cut.stderr

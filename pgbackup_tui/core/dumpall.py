@@ -21,6 +21,7 @@ import psycopg
 from . import paths
 from .archive import path_size
 from .catalog import read_manifest, remember_backup, write_manifest
+from .checksums import checksum_archive, checksum_file
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import connect
 from .dump import DumpJob
@@ -157,7 +158,11 @@ class DumpallJob(Job):
             raise JobFailed(f"pg_dumpall failed (exit {code}): {cause}; log: {self.log_path}")
         await self.in_thread(check_cluster_file_complete, partial)
         size = path_size(partial)
-        write_manifest(final, self._manifest(server_version, tools, size, databases if not globals_only else []))
+        # Its checksum, as a dump's manifest holds one: `backups verify` then catches any byte changed
+        # since (a SQL file that still ends with its closing line would otherwise read as good).
+        checksums = await self.in_thread(checksum_archive, partial)
+        write_manifest(final, self._manifest(server_version, tools, size, databases if not globals_only else [])
+                       | {"checksums": checksums})
         put_in_place(partial, final)
         self.release("path", partial)
         self._owned.remove(partial)
@@ -221,8 +226,12 @@ class DumpallJob(Job):
             members.append({"database": name, "file": names[name], "bytes": result.bytes_written,
                             "manifest": member_path.name + ".manifest.json"})
         size = path_size(folder)
+        # The globals' checksum: the one file of the set without a manifest of its own (each member's
+        # holds its archive's, and its verifications are recorded there, so the set cannot sum those).
+        checksums = {GLOBALS_FILE: await self.in_thread(checksum_file, folder / GLOBALS_FILE)}
         set_manifest = self._manifest(server_version, tools, size, databases) | {
-            "kind": "cluster-set", "format": plan.set_format, "globals": GLOBALS_FILE, "members": members}
+            "kind": "cluster-set", "format": plan.set_format, "globals": GLOBALS_FILE, "members": members,
+            "checksums": checksums}
         write_manifest(final, set_manifest)
         put_in_place(folder, final)
         self.release("path", folder)

@@ -27,7 +27,7 @@ from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .catalog import CatalogEntry
 from .checksums import compare_checksums, describe
 from .errors import ArchiveError, ToolNotFoundError, UsageError
-from .manifest import Manifest, Verification, now_iso
+from .manifest import Manifest, Verification, load_manifest, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .server_text import archive_encoding, decode_listing
 from .toc import Toc, parse_toc
@@ -117,11 +117,11 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None) -> Verificati
     if not entry.path.exists():
         check.problems.append(f"{entry.path}: missing (moved or deleted since the backup)")
         return check
-    _check_sums(entry.path, manifest, check)
     if manifest.kind == "cluster-set":  # a folder of archives, each with its own manifest: verify those
-        check.checks.append("a cluster set: its members are verified one by one (pgbackup-tui backups verify)")
+        _check_set(entry.path, manifest, check, bin_dir)
         check.ok = not check.problems
         return check
+    _check_sums(entry.path, manifest, check)
     try:
         tools = tools_for(entry.path, manifest.format, bin_dir)
         tool = "pg_restore" if manifest.format in PG_DUMP_FORMATS else "psql"
@@ -132,6 +132,45 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None) -> Verificati
     _check_read_through(entry.path, manifest, check, bin_dir)
     check.ok = not check.problems
     return check
+
+
+def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:
+    """A cluster set: its globals file (its checksum where the set's manifest has one, and its
+    closing line), then every member as its own backup is checked (the member's manifest: its
+    checksums, read to the end, its rows), each line naming the member."""
+    globals_file = folder / str(manifest.extra.get("globals") or "globals.sql")
+    for name, recorded in sorted(manifest.checksums.items()):
+        problems = compare_checksums(folder / name, {"": recorded})
+        check.problems.extend(problems)
+        if not problems:
+            check.checks.append(f"{name}: its {describe({name: recorded})} matches the manifest")
+    if not manifest.checksums:
+        check.checks.append("globals: no checksum recorded (a set from before they were): its closing line is checked")
+    try:
+        found = sniff(globals_file) if globals_file.is_file() else None
+    except ArchiveError:  # not SQL any more
+        found = None
+    if found is None or not found.complete:
+        check.problems.append(f"{globals_file}: missing or truncated (it does not end with pg_dumpall's closing line)")
+    members = [m for m in manifest.extra.get("members") or [] if isinstance(m, dict) and m.get("file")]
+    if not members:
+        check.problems.append(f"{folder}: the set's manifest lists no member archives")
+    for member in members:
+        path = folder / str(member["file"])
+        label = str(member.get("database") or member["file"])
+        own = load_manifest(path)
+        if own is None:
+            check.problems.append(f"member {label}: {path} has no readable manifest")
+            continue
+        one = Verification(kind="verify", at=check.at, ok=False)
+        if not path.exists():
+            one.problems.append(f"{path}: missing")
+        else:
+            _check_sums(path, own, one)
+            _check_read_through(path, own, one, bin_dir)
+        check.checks.extend(f"member {label}: {line}" for line in one.checks)
+        check.problems.extend(f"member {label}: {line}" for line in one.problems)
+        check.tools.update(one.tools)
 
 
 def _check_sums(path: Path, manifest: Manifest, check: Verification) -> None:

@@ -137,7 +137,8 @@ class BackupsApp(JobsApp):
         if found is None:
             self.post_message(BackupChecked("verify", path, Path(path).name, None, f"{path}: no longer listed"))
             return
-        # A set's own check covers its files; its members are verified one by one after it.
+        # A set's own check covers its globals and every member; each member is then checked on its
+        # own too, so that its row in the set shows its own result (its manifest records it).
         members = set_members(found) if found.manifest is not None and found.manifest.kind == "cluster-set" else []
         for entry in [found, *members]:
             try:
