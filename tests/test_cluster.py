@@ -186,6 +186,14 @@ def test_the_set_is_listed_as_one_backup_with_members(source, home, tmp_path):
     paths = [Path(entry.get("path", "")) for entry in entries]
     assert out in paths
     assert not [p for p in paths if out in p.parents]  # members are not listed as backups of their own
+    assert next(e for e in entries if Path(e.get("path", "")) == out)["holds"] == "cluster set"
+    roles = tmp_path / "roles.sql"
+    assert cli(source, "dumpall", "--roles-only", "--output", str(roles)).returncode == 0
+    listed = {Path(e["path"]): e["holds"] for e in json.loads(run_cli("backups", "list", "--json").stdout)}
+    assert listed[roles] == "roles"
+    plain = run_cli("backups", "list")
+    line = next(line for line in plain.stdout.splitlines() if str(roles) in line)
+    assert "/*  " in line and "whole database" not in line, line
 
 
 def test_a_cluster_dump_reports_progress_inside_each_database(sandbox, home, tmp_path):

@@ -193,3 +193,17 @@ def test_folders_made_for_an_output_go_though_the_runner_died_before_making_them
     left = undo_owned(record, lambda spec, name: None, [claim])
     assert left == []
     assert list(out_dir.iterdir()) == []
+
+
+def test_a_job_prefix_that_fits_several_jobs_says_so(home, out_dir):
+    """`jobs show d2` with two jobs starting d2: the ids that fit, not "no such job"."""
+    dead_dump("d2aa0001", out_dir / "a.dump")
+    dead_dump("d2bb0002", out_dir / "b.dump")
+    several = run_cli("jobs", "show", "d2")
+    assert several.returncode == 2
+    assert "fits 2 jobs" in several.stderr and "d2aa0001" in several.stderr and "d2bb0002" in several.stderr
+    # (the lines before it: the two dead runners these jobs stand for, cleaned up by this command)
+    assert several.stderr.strip().splitlines()[-1].startswith("pgbackup-tui: error: job d2: the prefix fits")
+    one = run_cli("jobs", "show", "d2a")
+    assert one.returncode == 0, one.stderr
+    assert run_cli("jobs", "show", "zz").returncode == 2

@@ -73,7 +73,8 @@ def _list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for e in entries:
         size = human_bytes(e.size_bytes) if e.size_bytes is not None else "-"
-        where = f"{names.get(e.path) or '?'}/{e.database or '?'}"
+        cluster = e.manifest is not None and e.manifest.kind != "dump"  # pg_dumpall's: every database
+        where = f"{names.get(e.path) or '?'}/{e.database or ('*' if cluster else '?')}"
         print(printable(f"{e.id}  {e.status:<19}  {e.created_at[:16].replace('T', ' ')}  {_age(e.created_at):>10}  "
                         f"{size:>9}  {where}  {e.format}  {e.holds}  {e.path}"))
     return EXIT_OK

@@ -29,6 +29,9 @@ def _record(job_id: str) -> job_store.JobRecord:
         matches = [r for r in job_store.list_jobs() if r.id.startswith(job_id)] if job_id else []
         if len(matches) == 1:
             return matches[0]
+        if len(matches) > 1:
+            shown = ", ".join(sorted(r.id for r in matches)[:5])
+            raise UsageError(f"job {job_id}: the prefix fits {len(matches)} jobs ({shown}); give more of the id")
         raise UsageError(f"job {job_id}: no such job (pgbackup-tui jobs list shows them)")
     return record
 

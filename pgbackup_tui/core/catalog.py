@@ -152,6 +152,9 @@ class CatalogEntry:
         """What it holds, in a few words: "whole database", "2 tables", "schemas a, b", "foreign: ..."."""
         if self.manifest is None:
             return self.sniffed.describe if self.sniffed else (self.problem or "?")
+        if self.manifest.kind in ("dumpall", "cluster-set"):  # pg_dumpall's: a cluster, or its globals
+            what = self.manifest.extra.get("what")
+            return what if isinstance(what, str) and what else "whole cluster"
         selection = self.manifest.selection or {}
         tables, schemas = selection.get("tables") or [], selection.get("schemas") or []
         if tables:
