@@ -194,6 +194,10 @@ def test_the_set_is_listed_as_one_backup_with_members(source, home, tmp_path):
     plain = run_cli("backups", "list")
     line = next(line for line in plain.stdout.splitlines() if str(roles) in line)
     assert "/*  " in line and "whole database" not in line, line
+    shown = run_cli("backups", "show", _listed_id(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "cannot be read" not in shown.stdout and "None" not in shown.stdout, shown.stdout
+    assert "sales" in next(line for line in shown.stdout.splitlines() if line.startswith("database")), shown.stdout
 
 
 def test_a_cluster_dump_reports_progress_inside_each_database(sandbox, home, tmp_path):

@@ -90,7 +90,8 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
     counts = dict(manifest.toc.counts) if manifest else {}
     tables = sorted(rows)
     fmt = entry.format
-    if entry.path.exists() and fmt in PG_DUMP_FORMATS:
+    cluster_set = manifest is not None and manifest.kind == "cluster-set"  # a folder of archives, not one
+    if entry.path.exists() and fmt in PG_DUMP_FORMATS and not cluster_set:
         try:
             listing = read_archive_toc(entry.path, bin_dir)
             counts = {}
@@ -119,8 +120,10 @@ def _show(args: argparse.Namespace) -> int:
     if manifest:
         key = manifest.server_key
         system_id = f", system id {key.system_identifier}" if key.system_identifier else ""
-        lines += [f"server      {manifest.server} ({key.host}:{key.port}{system_id})",
-                  f"database    {manifest.database}",
+        where = f" ({key.host}:{key.port}{system_id})" if key.host or key.port else ""
+        databases = manifest.extra.get("databases") if manifest.kind != "dump" else None
+        lines += [f"server      {manifest.server}{where}",
+                  f"database    {', '.join(map(str, databases)) if isinstance(databases, list) else manifest.database}",
                   f"versions    server {manifest.server_version or '?'}, pg_dump {manifest.pg_dump_version or '?'}"]
         for check in manifest.verifications:
             lines.append(f"check       {check.at}  {check.kind}  {'ok' if check.ok else 'FAILED'}  "
