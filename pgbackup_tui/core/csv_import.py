@@ -268,7 +268,7 @@ class CsvImportJob(Job):
         message = (f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
                    f"was rolled back); tables imported before it: {done}")
         if self.plan.create:
-            return message + f"; the database '{self.plan.dbname}' that --create made is dropped"
+            return message  # the cleanup drops the database --create made, and says so (cleanup_note)
         left += [str(t) for t in self._remaining_after(table)]
         return message + "; fix the file and import the rest with " + " ".join(f"--table {name}" for name in left)
 

@@ -71,8 +71,9 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
                          f"pgbackup-tui backups adopt {entry.path}")
     if manifest.kind != "dump" or manifest.format not in DRILLABLE:
-        raise UsageError(f"backup {entry.id}: a {manifest.format} file cannot be drilled (only pg_dump's "
-                         f"custom, directory, tar and plain formats restore into one database)")
+        what = f"a {manifest.format} file" if manifest.kind == "dump" else f"a pg_dumpall backup ({entry.holds})"
+        raise UsageError(f"backup {entry.id}: {what} cannot be drilled (only a pg_dump of one database, custom, "
+                         "directory, tar or plain, restores into one scratch database)")
     if not entry.path.exists():
         raise UsageError(f"backup {entry.id}: {entry.path} is missing")
     expected = manifest.toc.table_rows()
