@@ -19,12 +19,20 @@ def suggested_database(manifest: dict[str, Any] | None, default_dbname: str | No
     return f"{source}{RESTORED_SUFFIX}" if source else ""
 
 
-def jobs_note(plan: RestorePlan, archive_format: str, *, timescale: bool = False) -> str:
+def table_clean(plan: RestorePlan, selection_archive: bool) -> bool:
+    """A --clean of some tables (named, or the tables of a selection's archive), not of the whole
+    database: as core/restore.py decides it (RestoreJob._mode)."""
+    return plan.clean and not plan.create and (bool(plan.tables) or selection_archive)
+
+
+def jobs_note(plan: RestorePlan, archive_format: str, *, timescale: bool = False,
+              selection_archive: bool = False) -> str:
     """What an empty jobs field will run with, as far as it is known without asking the server
     (its free connections are counted when the restore starts: core/restore_archive.py)."""
     if plan.jobs is not None:
         return ""
-    reason = serial_restore_reason(archive_format, plan.single_transaction, timescale, plan.clean and bool(plan.tables))
+    reason = serial_restore_reason(archive_format, plan.single_transaction, timescale,
+                                   table_clean(plan, selection_archive))
     if reason is not None:
         return f"one pg_restore job: {reason}"
     jobs = min(usable_cores(), MAX_AUTO_JOBS)
@@ -33,12 +41,18 @@ def jobs_note(plan: RestorePlan, archive_format: str, *, timescale: bool = False
     return f"up to {jobs} parallel pg_restore jobs (one per core; fewer if the server has few free connections)"
 
 
-def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool = False) -> str:
-    """What the restore will do, in the words of the commands it runs (password never shown)."""
+def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool = False,
+                    selection_archive: bool = False) -> str:
+    """What the restore will do, in the words of the commands it runs (password never shown).
+    `selection_archive`: the archive holds a table selection (its manifest's restore_list)."""
     lines = []
     where = f"on {plan.target.label}"
     if plan.create:
         lines.append(f"CREATE DATABASE {quote_ident(plan.dbname)} {where}, then:")
+    elif table_clean(plan, selection_archive):
+        tables = f"{len(plan.tables)} table(s)" if plan.tables else "the archive's tables"
+        lines.append(f"dropping and recreating {tables} of {quote_ident(plan.dbname)} {where}, with what "
+                     "depends on them, in one transaction:")
     elif plan.clean:
         lines.append(f"replacing the database {quote_ident(plan.dbname)} {where} "
                      "(restored beside it, then swapped in):")
@@ -48,7 +62,7 @@ def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool =
         lines.append(f"only {len(plan.tables)} table(s) of the archive: " + ", ".join(str(t) for t in plan.tables))
     argv = restore_command(plan, archive_format)
     lines.append("  " + shlex.join(argv))
-    note = jobs_note(plan, archive_format, timescale=timescale)
+    note = jobs_note(plan, archive_format, timescale=timescale, selection_archive=selection_archive)
     if note:
         lines.append(f"  ({note}, chosen at the start)")
     return "\n".join(lines)

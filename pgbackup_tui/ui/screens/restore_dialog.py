@@ -362,7 +362,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         problem = self._plan_problem(plan)
         timescale = bool((self._manifest or {}).get("timescaledb"))
         fmt = self._info.format if self._info else None
-        summary = restore_summary(plan, fmt, timescale=timescale) if plan is not None and fmt and dbname else ""
+        selection_archive = bool((self._manifest or {}).get("restore_list"))
+        summary = (restore_summary(plan, fmt, timescale=timescale, selection_archive=selection_archive)
+                   if plan is not None and fmt and dbname else "")
         preview = self._preview_of(plan) if plan is not None else None
         if preview is not None and preview.lines:
             summary = "\n".join(preview.lines[1:])  # the first line only says the archive reads

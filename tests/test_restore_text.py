@@ -1,0 +1,36 @@
+"""The restore dialog's summary says what the restore job will do (core/restore.py decides it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.identifiers import QualifiedName
+from pgbackup_tui.core.plans import RestorePlan
+from pgbackup_tui.ui.restore_text import restore_summary
+
+TARGET = target_from_dsn("host=db.example port=5432 user=dba dbname=postgres")
+
+
+def plan(**options) -> RestorePlan:
+    return RestorePlan(archive=Path("/backups/shop.dump"), target=TARGET, dbname="shop", **options)
+
+
+def test_a_clean_of_a_selection_s_archive_is_a_table_level_clean_in_one_transaction() -> None:
+    """A backup of selected tables with --clean drops and recreates those tables (one transaction,
+    one job), it does not replace the database: the words must not say it does."""
+    said = restore_summary(plan(clean=True), "custom", selection_archive=True)
+    assert said.startswith("dropping and recreating the archive's tables of shop"), said
+    assert "one transaction" in said and "replacing the database" not in said
+    assert "parallel" not in said and "one pg_restore job" in said
+
+
+def test_a_clean_of_named_tables_is_table_level_too() -> None:
+    said = restore_summary(plan(clean=True, tables=(QualifiedName("public", "orders"),)), "custom")
+    assert said.startswith("dropping and recreating 1 table(s) of shop"), said
+    assert "replacing the database" not in said
+
+
+def test_a_whole_database_clean_still_says_it_replaces_the_database() -> None:
+    said = restore_summary(plan(clean=True), "custom")
+    assert said.startswith("replacing the database shop"), said
