@@ -312,7 +312,8 @@ class RestoreJob(RestoreArchiveJob):
         try:
             if database_exists(conn, plan.dbname):
                 raise TargetError(f"database '{plan.dbname}' already exists on server '{plan.target.label}'; pick a "
-                                  "new name for --create, or restore into it without --create")
+                                  "new name for --create, or restore into it without --create (with --clean if it "
+                                  "is not empty)")
         except BaseException:
             conn.close()
             raise
