@@ -17,6 +17,7 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints
+from pgbackup_tui.core.catalog import entry_for
 from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
@@ -25,6 +26,7 @@ from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.count import CountProgress, Step
 from pgbackup_tui.core.progress.priors import OUTPUT_PER_HEAP
 from pgbackup_tui.core.sandbox import Sandbox
+from pgbackup_tui.core.verify import verify_backup
 from throttle_proxy import ThrottleProxy
 
 SOURCE_SQL = """
@@ -294,6 +296,12 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     assert good.returncode == 0, said
     for member in manifest["members"]:
         assert f"member {member['database']}: " in said, said
+    # Each member's own result comes with the set's (the TUI records it on the member's manifest).
+    member_checks: dict = {}
+    entry = entry_for(out, indexed=True)
+    assert entry is not None and verify_backup(entry, member_checks=member_checks).ok
+    assert set(member_checks) == {out / m["file"] for m in manifest["members"]}
+    assert all(c.ok and any("here can read it" in line for line in c.checks) for c in member_checks.values())
     sales = next(m for m in manifest["members"] if m["database"] == "sales")
     data_files = sorted((out / sales["file"]).glob("*.dat*"))
     assert data_files

@@ -6,6 +6,7 @@ the TUI, a JobFollower reading a runner's state from disk — without running a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -135,3 +136,16 @@ def classify_line(line: str) -> str:
     if "warning:" in lowered:
         return "warning"
     return "info"
+
+
+_last_stamp: tuple[int, str] = (-1, "")
+
+
+def log_stamp() -> str:
+    """Now, as a job's log writes it (UTC, to the second), formatted once a second: a restore logs
+    a line per archive entry, thousands in a few seconds."""
+    global _last_stamp
+    second = int(time.time())
+    if _last_stamp[0] != second:
+        _last_stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _last_stamp[1]

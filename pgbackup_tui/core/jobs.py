@@ -45,6 +45,7 @@ from .job_events import (  # re-exported: `from .jobs import JobState` & co keep
     ProgressUpdated,
     StateChanged,
     classify_line,
+    log_stamp,
 )
 from .plans import safe_path_part, shell_preview, utc_stamp
 from .progress.snapshot import JobProgress, ProgressSnapshot
@@ -57,18 +58,6 @@ __all__ = [  # the job and, re-exported, what it says (job_events.py)
 
 P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their types
 R = TypeVar("R")
-
-_last_stamp: tuple[int, str] = (-1, "")
-
-
-def _log_stamp() -> str:
-    """Now, as the log writes it (UTC, to the second), formatted once a second: a restore logs a
-    line per archive entry, thousands in a few seconds."""
-    global _last_stamp
-    second = int(time.time())
-    if _last_stamp[0] != second:
-        _last_stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _last_stamp[1]
 
 
 class Job:
@@ -368,7 +357,7 @@ class Job:
         """One line (or several) to the log file and to listeners (bytes that are not UTF-8 as \\xNN)."""
         for line in printable(text).splitlines() or [""]:
             if self._log_file is not None:
-                stamp = _log_stamp()
+                stamp = log_stamp()
                 try:
                     self._log_file.write(f"{stamp} {line}\n")
                 except OSError as exc:

@@ -107,8 +107,11 @@ def compare_rows(expected: dict[str, int], found: dict[str, int], where: str) ->
     return problems
 
 
-def verify_backup(entry: CatalogEntry, bin_dir: str | None = None) -> Verification:
-    """Run every check on one backup; the caller records the result (catalog.record_check)."""
+def verify_backup(entry: CatalogEntry, bin_dir: str | None = None, *,
+                  member_checks: dict[Path, Verification] | None = None) -> Verification:
+    """Run every check on one backup; the caller records the result (catalog.record_check).
+    `member_checks`: for a cluster set, filled with each member archive's own result (the same
+    checks as a backup of its own), so that the caller records those without reading them again."""
     manifest = entry.manifest
     if manifest is None:
         raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
@@ -118,26 +121,31 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None) -> Verificati
         check.problems.append(f"{entry.path}: missing (moved or deleted since the backup)")
         return check
     if manifest.kind == "cluster-set":  # a folder of archives, each with its own manifest: verify those
-        _check_set(entry.path, manifest, check, bin_dir)
-        check.ok = not check.problems
-        return check
-    _check_sums(entry.path, manifest, check)
+        _check_set(entry.path, manifest, check, bin_dir, {} if member_checks is None else member_checks)
+    else:
+        _check_archive(entry.path, manifest, check, bin_dir)
+    check.ok = not check.problems
+    return check
+
+
+def _check_archive(path: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:
+    """One archive against its manifest: checksums, client tools here, read to the end, rows."""
+    _check_sums(path, manifest, check)
     try:
-        tools = tools_for(entry.path, manifest.format, bin_dir)
+        tools = tools_for(path, manifest.format, bin_dir)
         tool = "pg_restore" if manifest.format in PG_DUMP_FORMATS else "psql"
         check.tools[tool] = f"{tools.version} ({tools.bin_dir})"
         check.checks.append(f"{tool} {tools.version} here can read it")
     except (ToolNotFoundError, ArchiveError) as exc:
         check.problems.append(str(exc))
-    _check_read_through(entry.path, manifest, check, bin_dir)
-    check.ok = not check.problems
-    return check
+    _check_read_through(path, manifest, check, bin_dir)
 
 
-def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:
+def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: str | None,
+               member_checks: dict[Path, Verification]) -> None:
     """A cluster set: its globals file (its checksum where the set's manifest has one, and its
-    closing line), then every member as its own backup is checked (the member's manifest: its
-    checksums, read to the end, its rows), each line naming the member."""
+    closing line), then every member as its own backup is checked (_check_archive, against the
+    member's manifest; each result kept in `member_checks`), each line naming the member."""
     globals_file = folder / str(manifest.extra.get("globals") or "globals.sql")
     for name, recorded in sorted(manifest.checksums.items()):
         problems = compare_checksums(folder / name, {"": recorded})
@@ -164,10 +172,11 @@ def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: s
             continue
         one = Verification(kind="verify", at=check.at, ok=False)
         if not path.exists():
-            one.problems.append(f"{path}: missing")
+            one.problems.append(f"{path}: missing (moved or deleted since the backup)")
         else:
-            _check_sums(path, own, one)
-            _check_read_through(path, own, one, bin_dir)
+            _check_archive(path, own, one, bin_dir)
+        one.ok = not one.problems
+        member_checks[path] = one
         check.checks.extend(f"member {label}: {line}" for line in one.checks)
         check.problems.extend(f"member {label}: {line}" for line in one.problems)
         check.tools.update(one.tools)

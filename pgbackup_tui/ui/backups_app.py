@@ -33,6 +33,7 @@ from ..core.connect import Target
 from ..core.csv_plans import EXPORT_KIND, IMPORT_KIND, CsvExportPlan, CsvImportPlan
 from ..core.drill import drill_backup
 from ..core.errors import PgBackupError
+from ..core.manifest import Verification
 from ..core.verify import verify_backup
 from .backup_messages import BackupChecked, BackupDeleted, BackupsListed
 from .backup_summaries import SummaryReader
@@ -137,12 +138,13 @@ class BackupsApp(JobsApp):
         if found is None:
             self.post_message(BackupChecked("verify", path, Path(path).name, None, f"{path}: no longer listed"))
             return
-        # A set's own check covers its globals and every member; each member is then checked on its
-        # own too, so that its row in the set shows its own result (its manifest records it).
+        # A set's own check covers its globals and every member; each member's own result, taken on
+        # the way, is recorded on its manifest too, so that its row in the set shows it.
         members = set_members(found) if found.manifest is not None and found.manifest.kind == "cluster-set" else []
+        member_checks: dict[Path, Verification] = {}
         for entry in [found, *members]:
             try:
-                check = verify_backup(entry)
+                check = member_checks.get(entry.path) or verify_backup(entry, member_checks=member_checks)
                 catalog.record_check(entry, check)
             except (PgBackupError, OSError) as exc:
                 self.post_message(BackupChecked("verify", str(entry.path), entry.path.name, None, one_line(exc)))
