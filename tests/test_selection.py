@@ -107,3 +107,45 @@ def test_a_missing_name_is_an_error_before_anything_runs(sandbox, home, option, 
     assert dumped.stderr.count("\n") == 1 and "Traceback" not in dumped.stderr
     assert name.split(".")[-1].strip('"') in dumped.stderr
     assert not (home / "backups").exists() or not any((home / "backups").rglob("*.dump*"))
+
+
+def test_a_whole_database_dump_refuses_to_leave_out_what_it_keeps_needs(sandbox, home, fresh_db_name):
+    """pg_dump --exclude-table writes a view, a foreign key or a function that needs the table it
+    leaves out, and the backup does not restore: refused before anything runs, naming both; once
+    what needs it is left out too, the backup restores."""
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql(
+        "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1);"
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a); INSERT INTO b VALUES (1, 1);"
+        "CREATE VIEW v AS SELECT * FROM a;"
+        'CREATE SCHEMA "Odd S"; CREATE TABLE "Odd S"."T 1" (x int);'
+        'CREATE FUNCTION "Odd S".f() RETURNS SETOF "Odd S"."T 1" LANGUAGE sql AS $$ SELECT * FROM "Odd S"."T 1" $$;'
+        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);", fresh_db_name)
+
+    def dump(*left_out: str, options: tuple[str, ...] = ()):
+        return run_cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--progress", "none", *options,
+                       *[arg for name in left_out for arg in ("--exclude-table", name)])
+
+    refusals = {
+        ("public.a",): "constraint b_a_id_fkey on public.b needs it",
+        ("public.a", "public.b"): "view public.v needs it",
+        ('"Odd S"."T 1"',): 'function "Odd S".f() needs it',
+    }
+    for left_out, reason in refusals.items():
+        refused = dump(*left_out)
+        assert refused.returncode == 2, refused.stderr
+        assert reason in refused.stderr and left_out[0] in refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert not (home / "backups").exists() or not any(p.is_file() for p in (home / "backups").rglob("*"))
+
+    dumped = dump("public.a", "public.v", "public.b")
+    assert dumped.returncode == 0, dumped.stderr
+    target = f"{fresh_db_name}_r"
+    try:
+        restored = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", target, "--create")
+        assert restored.returncode == 0, restored.stderr
+        assert user_tables(sandbox, target) == ['"Odd S"."T 1"', "public.kept"]
+    finally:
+        sandbox.drop_database(target)
+    # Only definitions can miss what they need: the same data-only dump is not refused.
+    assert dump("public.a", options=("--data-only",)).returncode == 0

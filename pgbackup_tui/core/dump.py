@@ -39,7 +39,7 @@ from .output_names import (
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
-from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
+from .selection import ResolvedSelection, check_exclusions, describe_objects, require_relations, resolve_selection
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding
 from .timescale import read_timescale, selection_warning
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
@@ -212,6 +212,7 @@ class DumpJob(Job):
                                                       list(plan.schemas), list(plan.exclude_tables))
                     else:
                         found = require_relations(conn, list(plan.exclude_tables), plan.dbname, "--exclude-table")
+                        check_exclusions(conn, found, data_only=plan.data_only)
                         excluded = {oid for oid, _ in found.values()}
                 finally:
                     tools = found_tools.result()

@@ -207,6 +207,66 @@ def resolve_selection(
     return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns)
 
 
+# What depends on the relations a whole-database dump leaves out, one step: a view's rule reading
+# one, a column default, trigger, policy or constraint (a foreign key) naming one, a function or a
+# column of one's row type (or its array). Each with the relation it belongs to, if any: what is
+# part of a relation also left out goes with it. Extension members come with their extension.
+_NEEDING_LEFT_OUT = """
+WITH gone(rel) AS (SELECT unnest(%(oids)s::oid[])),
+targets(classid, objid, rel) AS (
+    SELECT 'pg_class'::regclass, rel, rel FROM gone
+    UNION ALL SELECT 'pg_type'::regclass, t.oid, t.typrelid FROM pg_type t JOIN gone ON t.typrelid = gone.rel
+    UNION ALL SELECT 'pg_type'::regclass, a.oid, t.typrelid
+              FROM pg_type t JOIN gone ON t.typrelid = gone.rel JOIN pg_type a ON a.typelem = t.oid
+),
+needing AS (
+    SELECT t.rel, d.classid, d.objid,
+           CASE d.classid
+               WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid)
+               WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = d.objid)
+               WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
+               WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = d.objid)
+               WHEN 'pg_constraint'::regclass THEN (SELECT NULLIF(conrelid, 0) FROM pg_constraint WHERE oid = d.objid)
+               WHEN 'pg_class'::regclass THEN d.objid
+           END AS owner
+    FROM targets t JOIN pg_depend d ON d.refclassid = t.classid AND d.refobjid = t.objid
+    WHERE d.deptype = 'n'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = d.classid AND e.objid = d.objid AND e.deptype = 'e')
+)
+SELECT n.rel::int8, n.classid::int8, n.objid::int8, n.owner::int8,
+       (SELECT format('%%I.%%I', s.nspname, c.relname) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+        WHERE c.oid = n.owner)
+FROM needing n
+WHERE n.owner IS NULL OR NOT n.owner IN (SELECT rel FROM gone)
+ORDER BY 1, 2, 3
+LIMIT 1
+"""
+
+_DESCRIBED_AS_THEIR_RELATION = ("pg_rewrite", "pg_attrdef", "pg_trigger", "pg_policy")
+
+
+def check_exclusions(conn: psycopg.Connection, left_out: dict[QualifiedName, tuple[int, str]],
+                     *, data_only: bool) -> None:
+    """Refuse a whole-database dump whose --exclude-table leaves out a relation that something it
+    keeps needs (a view reading it, a foreign key onto it, a function or a column of its row type):
+    pg_dump writes the dependent object anyway, and the backup would not restore. A data-only dump
+    writes no definitions, so nothing in it can miss one."""
+    if not left_out or data_only:
+        return
+    name_of = {oid: str(name) for name, (oid, _) in left_out.items()}
+    row = conn.execute(_NEEDING_LEFT_OUT, {"oids": sorted(name_of)}).fetchone()
+    if row is None:
+        return
+    rel, class_oid, obj_oid, owner, owner_name = row
+    catalog = conn.execute("SELECT %s::oid::regclass::text", (class_oid,)).fetchone()
+    if owner is not None and catalog is not None and catalog[0] in _DESCRIBED_AS_THEIR_RELATION:
+        class_oid, obj_oid = PG_CLASS, owner
+    what = describe_objects(conn, [(class_oid, obj_oid)]).get((class_oid, obj_oid), f"object {obj_oid}")
+    hint = (f"leave {owner_name} out too (--exclude-table {owner_name}) or keep {name_of[rel]}" if owner_name
+            else f"keep {name_of[rel]}")
+    raise SelectionError(f"--exclude-table {name_of[rel]}: {what} needs it, so the backup would not restore; {hint}")
+
+
 def left_out_and_kept(conn: psycopg.Connection,
                       family: set[int]) -> tuple[tuple[QualifiedName, ...], list[QualifiedName]]:
     """The relations the selection leaves out (sorted), and those in their schemas that pg_dump -T
