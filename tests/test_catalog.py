@@ -99,6 +99,18 @@ def test_drill_restores_compares_and_drops(sandbox, home):
     assert drill["kind"] == "drill" and drill["ok"] and drill["details"]["dropped"] is True
 
 
+def test_a_data_only_backup_is_listed_as_such_and_not_drilled_into_a_false_failure(sandbox, home):
+    """It has no tables to restore into a scratch database: a drill would fail and mark a good
+    backup as bad. It is refused, and verify (which needs no tables) passes."""
+    archive = dump(sandbox, "--data-only")
+    entry = by_path(listed(), archive)
+    assert entry["holds"] == "data only"
+    drilled = run_cli("backups", "drill", entry["id"], "--dsn", sandbox.dsn())
+    assert drilled.returncode == 2 and "data-only backup cannot be drilled" in drilled.stderr
+    assert run_cli("backups", "verify", entry["id"]).returncode == 0
+    assert by_path(listed(), archive)["status"] == "verified"
+
+
 def test_a_drill_drops_what_a_killed_drill_of_this_machine_left_and_nothing_else(sandbox, home):
     """A drill killed with SIGKILL cannot drop its scratch database: the next drill on the server
     does, when the name says this machine made it with a process that is gone."""

@@ -212,6 +212,16 @@ def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     assert config_file.read_text() == text
 
 
+def test_a_drill_of_a_data_only_schedule_is_refused_when_it_is_added(sandbox, home):
+    """A data-only backup has no tables to drill into; every night's run would fail on it."""
+    configure(sandbox)
+    done = run_cli("schedule", "add", "rows", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *",
+                   "--data-only", "--drill")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "data-only" in done.stderr and "verify = true" in done.stderr
+    assert "rows" not in run_cli("schedule", "list").stdout
+
+
 def test_next_runs_in_the_local_and_the_server_time_zone(sandbox, home):
     configure(sandbox, Schedule(name="night", server=SERVER, cron="30 2 * * *", database="shop"),
               dsn=sandbox.dsn() + " options='-c timezone=Asia/Kolkata'")

@@ -9,7 +9,7 @@ lists them from the catalog as a user would see them.
 from __future__ import annotations
 
 
-from textual.widgets import DataTable, Input, SelectionList
+from textual.widgets import Checkbox, DataTable, Input, SelectionList
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.cluster_plans import DumpallPlan
@@ -31,6 +31,7 @@ from pgbackup_tui.ui.screens.server_pick import ServerPick
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
+from cliutil import run_cli
 from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
 SIZE = (80, 24)
@@ -300,5 +301,36 @@ async def test_csv_export_of_checked_tables_then_import_from_the_backups_tab(san
         await pilot.press("enter")
         await settle(pilot)
         await wait_until(lambda: app.jobs[-1].kind == "csv-import" and app.jobs[-1].state.is_final, timeout=120)
+        assert app.jobs[-1].state == JobState.SUCCEEDED, app.jobs[-1].result
+    assert sandbox.psql('SELECT count(*) FROM "Sales & Ops".customers', fresh_db_name).strip() == "500"
+
+
+async def test_a_data_only_backup_restores_its_rows_into_a_database_that_has_the_tables(sandbox, home, fresh_db_name):
+    schema = await dump_shop(sandbox, schema_only=True)
+    made = run_cli("restore", str(schema), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    assert made.returncode == 0, made.stderr
+    archive = await dump_shop(sandbox, data_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_backups_of(pilot, app)
+        await pilot.press("r")  # the newest backup is the first row
+        dialog = app.screen
+        assert isinstance(dialog, RestoreDialog)
+        await settle(pilot)
+        assert dialog.query_one("#archive", Input).value == str(archive)
+        # It cannot make a database: "create" is unticked, and the words say what it does instead.
+        assert dialog.query_one("#create", Checkbox).value is False
+        assert "data only" in str(dialog.query_one("#archive-status").content)
+        dialog.query_one("#target-db", Input).value = fresh_db_name
+        await pilot.pause()
+        summary = str(dialog.query_one("#restore-summary").content)
+        assert summary.startswith(f"loading the rows of the archive's tables in the existing database {fresh_db_name}")
+        assert "in one transaction" in summary
+        dialog.query_one("#target-db", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: bool(app.jobs) and app.jobs[-1].state.is_final, timeout=120)
         assert app.jobs[-1].state == JobState.SUCCEEDED, app.jobs[-1].result
     assert sandbox.psql('SELECT count(*) FROM "Sales & Ops".customers', fresh_db_name).strip() == "500"

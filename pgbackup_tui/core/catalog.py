@@ -161,7 +161,10 @@ class CatalogEntry:
             return ", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"
         if schemas:
             return "schemas " + ", ".join(schemas)
-        return "schema only" if (self.manifest.options or {}).get("schema_only") else "whole database"
+        options = self.manifest.options or {}
+        if options.get("schema_only"):
+            return "schema only"
+        return "data only" if options.get("data_only") else "whole database"
 
 
 def status_of(manifest: Manifest) -> str:

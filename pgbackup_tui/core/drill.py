@@ -74,6 +74,9 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         what = f"a {manifest.format} file" if manifest.kind == "dump" else f"a pg_dumpall backup ({entry.holds})"
         raise UsageError(f"backup {entry.id}: {what} cannot be drilled (only a pg_dump of one database, custom, "
                          "directory, tar or plain, restores into one scratch database)")
+    if (manifest.options or {}).get("data_only"):
+        raise UsageError(f"backup {entry.id}: a data-only backup cannot be drilled on its own (it holds no table "
+                         "definitions to restore into a scratch database); `backups verify` reads it whole")
     if not entry.path.exists():
         raise UsageError(f"backup {entry.id}: {entry.path} is missing")
     expected = manifest.toc.table_rows()

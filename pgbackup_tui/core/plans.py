@@ -249,10 +249,13 @@ def restore_argv(
     return argv
 
 
-def restore_script_argv(plan: RestorePlan, tools: ClientTools, list_file: Path, script: Path) -> list[str]:
-    """pg_restore writing the selected entries as SQL, for a table-level --clean that psql then
-    runs in one transaction after the drops (restore_clean.py)."""
-    argv = [tools.pg_restore, f"--use-list={list_file}", f"--file={script}"]
+def restore_script_argv(plan: RestorePlan, tools: ClientTools, list_file: Path | None, script: Path) -> list[str]:
+    """pg_restore writing the selected entries (all without `list_file`) as SQL, for psql to run in
+    one transaction after the drops of a table-level --clean (restore_clean.py) or the emptying of a
+    data-only archive's tables (restore_data.py)."""
+    argv = [tools.pg_restore, f"--file={script}"]
+    if list_file is not None:
+        argv.append(f"--use-list={list_file}")
     if plan.no_owner:
         argv.append("--no-owner")
     argv.append(str(plan.archive))

@@ -25,12 +25,23 @@ import psycopg
 
 from .connect import connect
 from .database_props import DatabaseMaker
-from .errors import JobFailed, PgBackupError, SelectionError, TargetError
+from .errors import JobFailed, PgBackupError, SelectionError, TargetError, UsageError
 from .inspect import database_exists, database_is_empty
 from .job_temp import owned_temp_dir
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
+from .restore_data import (
+    DataLoad,
+    data_entries,
+    is_data_only,
+    ScriptContents,
+    plan_data_load,
+    plan_large_objects,
+    refuse_create,
+    scan_script,
+    select_tables,
+)
 from .restore_archive import RestoreArchiveJob
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_target import (
@@ -65,6 +76,8 @@ class RestoreJob(RestoreArchiveJob):
         self._created_database: str | None = None  # a database this job created: dropped if it fails
         self._maker: DatabaseMaker | None = None
         self._table_clean: TableClean | None = None
+        self._data_load: DataLoad | None = None  # a data-only archive's tables (restore_data.py)
+        self._plain_script: ScriptContents | None = None  # a plain data-only file, read once
         self._came_along: list[str] = []
         self._kept_as: str | None = None  # --keep-old: the replaced database's new name
         self._connection_lost = False  # pg_restore lost the server half way
@@ -108,7 +121,8 @@ class RestoreJob(RestoreArchiveJob):
             # The target is a database this job did not create: the archive must be proven whole first.
             await self._archive_whole()
         if plan.dry_run:
-            outcome = dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along)
+            outcome = dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along,
+                                      data_load=self._data_load)
             outcome.details["dry_run"] += [f"TimescaleDB: {line}" for line in
                                            (self._timescale.describe() if self._timescale else [])] + self._warnings
             return outcome
@@ -165,8 +179,16 @@ class RestoreJob(RestoreArchiveJob):
 
     def _mode(self, check: ArchiveCheck) -> str:
         """create: a new database; replace: a whole-database --clean (restore beside, then swap);
-        tables: a table-level --clean in one transaction; into: an existing empty database."""
+        tables: a table-level --clean in one transaction; into: an existing empty database;
+        data: a data-only archive's rows into existing tables, in one transaction (restore_data.py)."""
         plan = self.plan
+        if is_data_only(check.toc, self._manifest()):
+            if plan.create:
+                refuse_create(plan.archive)
+            if plan.keep_old:
+                raise UsageError("--keep-old keeps a database a whole-database --clean replaces; a data-only "
+                                 "archive's --clean empties its tables instead: drop --keep-old")
+            return "data"
         if plan.create:
             return "create"
         if not plan.clean:
@@ -179,9 +201,25 @@ class RestoreJob(RestoreArchiveJob):
         progress = self._progress()
         # The target exists now: the monitor can connect to it and watch our backends there.
         progress.watch_server(plan.target, plan.dbname, indexes=True)
-        progress.enter_phase("schema" if check.toc is not None else "data")
+        progress.enter_phase("schema" if check.toc is not None and self._data_load is None else "data")
         env = plan.target.child_env(self.application_name)
-        if self._table_clean is not None:
+        if self._data_load is not None:
+            assert self._workdir is not None
+            tool = "psql"
+            rows = plan.archive
+            if check.toc is not None:
+                rows = self._workdir / "restore.sql"
+                code = await self.run_process(restore_script_argv(plan, check.tools, list_file, rows), env)
+                if code != 0:
+                    raise JobFailed(f"pg_restore could not write the rows' SQL: {self.last_error()}; "
+                                    "nothing was changed")
+            await self.in_thread(self._plan_large_objects, rows)
+            first = self._workdir / "before.sql"
+            first.write_bytes(self._data_load.truncate_sql().encode("utf-8", errors="surrogateescape"))
+            for line in self._data_load.describe():
+                self.log(line)
+            argv = psql_files_argv(plan, check.tools, [first, rows])
+        elif self._table_clean is not None:
             assert list_file is not None and self._workdir is not None
             tool = "psql"
             drops, sql = self._workdir / "drops.sql", self._workdir / "restore.sql"
@@ -221,7 +259,7 @@ class RestoreJob(RestoreArchiveJob):
             return f"; '{plan.dbname}' is unchanged (the restore went into a new database)"
         if self._created_database:
             return ""  # what became of the new database: the cleanup says (Job.cleanup_note)
-        if self._table_clean is not None or plan.single_transaction:
+        if self._table_clean is not None or self._data_load is not None or plan.single_transaction:
             return f"; '{plan.dbname}' is unchanged (one transaction, rolled back)"
         return "; the target may be partly restored (use --single-transaction for all-or-nothing)"
 
@@ -253,6 +291,8 @@ class RestoreJob(RestoreArchiveJob):
         """The archive entries to restore (None: all). A --table selection brings its partitions
         and what it needs; a table-level --clean recreates dependent views too (restore_clean.py)."""
         plan, toc = self.plan, check.toc
+        if mode == "data":
+            return await self.in_thread(self._plan_data_load, check)
         if toc is None:
             return None
         seeds: set[int] | None = None
@@ -290,6 +330,33 @@ class RestoreJob(RestoreArchiveJob):
     def _selecting(self, included: set[int]) -> set[int]:
         self._progress().select(included)
         return included
+
+    def _plan_data_load(self, check: ArchiveCheck) -> set[int] | None:
+        """A data-only archive: its tables (all, or --table's) checked in the target; the entries to load."""
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            if check.toc is None:
+                self._plain_script = scan_script(plan.archive)
+                tables, included = self._plain_script.tables, None
+            else:
+                schemas = [row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")]
+                entries = data_entries(check.toc, schemas)
+                if plan.tables:
+                    entries = select_tables(entries, plan.tables, plan.archive)
+                    # Their rows only: the archive's sequence values (SEQUENCE SET) go with a whole load.
+                    included = {entry.dump_id for entry, _ in entries}
+                else:
+                    included = None
+                tables = [name for _, name in entries]
+            self._data_load = plan_data_load(conn, tables, plan.dbname, clean=plan.clean)
+        return self._selecting(included) if included is not None else None
+
+    def _plan_large_objects(self, script: Path) -> None:
+        """The large objects the rows' script creates, checked against the target's (restore_data.py)."""
+        assert self._data_load is not None
+        found = self._plain_script if self._plain_script is not None else scan_script(script)
+        with connect(self.plan.target, self.plan.dbname) as conn:
+            plan_large_objects(conn, self._data_load, found.large_objects, self.plan.dbname)
 
     def _plan_table_clean(self, toc: Toc, seeds: set[int]) -> TableClean:
         with connect(self.plan.target, self.plan.dbname) as conn:
@@ -331,7 +398,7 @@ class RestoreJob(RestoreArchiveJob):
                 raise TargetError(f"database '{plan.dbname}' does not exist on {where}; add --create to create it")
             if mode == "replace":
                 require_no_sessions(conn, plan.dbname)
-        if mode == "into":
+        if mode == "into":  # "data" checks its tables instead (_plan_data_load)
             with connect(plan.target, plan.dbname) as conn:
                 if not database_is_empty(conn):
                     raise TargetError(f"database '{plan.dbname}' on {where} is not empty; add --clean to replace "

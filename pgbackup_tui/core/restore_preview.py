@@ -19,6 +19,7 @@ from .jobs import Job, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
 from .restore_clean import TableClean
+from .restore_data import DataLoad
 from .toc import Toc
 
 
@@ -73,9 +74,11 @@ def tools_for_target(target: Target, maintenance_db: str) -> ClientTools:
 
 
 def dry_run_outcome(plan: RestorePlan, check: ArchiveCheck, mode: str, included: set[int] | None,
-                    script: bytes | None, table_clean: TableClean | None, came_along: list[str]) -> Outcome:
+                    script: bytes | None, table_clean: TableClean | None, came_along: list[str],
+                    *, data_load: DataLoad | None = None) -> Outcome:
     """Say what the restore would do, in the order it would do it; change nothing. `mode` is
-    RestoreJob._mode's; `table_clean` is the drops planned for mode "tables"."""
+    RestoreJob._mode's; `table_clean` is the drops planned for mode "tables", `data_load` the
+    tables of mode "data"."""
     parsed = parse_database_script(script, plan.dbname) if script is not None else None
     props = parsed.summary() if parsed is not None and parsed.create else "the server's defaults"
     lines = [f"archive {plan.archive} ({check.info.format}) is complete and readable by {check.tools.bin_dir}"]
@@ -91,8 +94,14 @@ def dry_run_outcome(plan: RestorePlan, check: ArchiveCheck, mode: str, included:
             raise ValueError("a table-level --clean's dry run needs its drops planned (plan_table_clean) first")
         lines.append(f"in one transaction on '{plan.dbname}':")
         lines += [f"  {line}" for line in table_clean.describe()] or ["  (nothing to drop)"]
+    elif mode == "data":
+        if data_load is None:
+            raise ValueError("a data-only restore's dry run needs its tables checked (plan_data_load) first")
+        lines.append(f"in one transaction on '{plan.dbname}':")
+        lines += [f"  {line}" for line in data_load.describe()]
     count = len(included) if included is not None else (len(check.toc.entries) if check.toc else None)
     what = f"{count} archive entries" if count is not None else "the SQL file"
-    lines.append(f"restore {what} into '{plan.dbname}'" + ("" if mode != "tables" else " (same transaction)"))
+    same_transaction = " (same transaction)" if mode in ("tables", "data") else ""
+    lines.append(f"restore {what} into '{plan.dbname}'{same_transaction}")
     lines += [f"  {line}" for line in came_along]
     return Outcome(message="dry run: nothing was changed", details={"dry_run": lines, "database": plan.dbname})

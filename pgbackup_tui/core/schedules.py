@@ -159,6 +159,9 @@ def validate_schedule(schedule: Schedule, where: str | None = None) -> Schedule:
     if schedule.drill and schedule.what != "database":
         raise ConfigError(f"{where}: drill = true restores one database; a {schedule.what} backup cannot be drilled "
                           "(use verify = true)")
+    if schedule.drill and schedule.data_only:
+        raise ConfigError(f"{where}: drill = true restores into a scratch database, which a data-only backup has no "
+                          "tables for (use verify = true)")
     for key in ("on_failure", "on_success"):
         if getattr(schedule, key) is not None and not getattr(schedule, key).strip():
             raise ConfigError(f"{where}: {key} is empty; give a command or leave the key out")

@@ -42,11 +42,22 @@ def jobs_note(plan: RestorePlan, archive_format: str, *, timescale: bool = False
 
 
 def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool = False,
-                    selection_archive: bool = False) -> str:
+                    selection_archive: bool = False, data_only: bool = False) -> str:
     """What the restore will do, in the words of the commands it runs (password never shown).
-    `selection_archive`: the archive holds a table selection (its manifest's restore_list)."""
+    `selection_archive`: the archive holds a table selection (its manifest's restore_list);
+    `data_only`: it holds rows only (dump --data-only), loaded as core/restore_data.py says."""
     lines = []
     where = f"on {plan.target.label}"
+    if data_only:
+        tables = f"{len(plan.tables)} table(s)" if plan.tables else "the archive's tables"
+        first = "emptying and reloading" if plan.clean else "loading the rows of"
+        lines.append(f"{first} {tables} in the existing database {quote_ident(plan.dbname)} {where} "
+                     "(data only: the tables must exist" + ("" if plan.clean else " and be empty") + "), "
+                     "in one transaction:")
+        if archive_format != "plain":
+            lines.append(f"  pg_restore --file=SCRIPT {shlex.quote(str(plan.archive))}")
+        lines.append(f"  psql --single-transaction --set=ON_ERROR_STOP=1 --dbname={shlex.quote(plan.dbname)}")
+        return "\n".join(lines)
     if plan.create:
         lines.append(f"CREATE DATABASE {quote_ident(plan.dbname)} {where}, then:")
     elif table_clean(plan, selection_archive):

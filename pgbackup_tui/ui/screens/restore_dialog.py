@@ -232,7 +232,14 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         if database.value in ("", self._suggested_db) and suggestion:
             self._suggested_db = suggestion
             database.value = suggestion
+        if self._data_only:  # it can only load into a database that exists
+            self.query_one("#create", Checkbox).value = False
         self._refresh()
+
+    @property
+    def _data_only(self) -> bool:
+        """The archive holds rows only (dump --data-only, as its manifest says): it loads into existing tables."""
+        return bool(((self._manifest or {}).get("options") or {}).get("data_only"))
 
     def _describe_archive(self) -> tuple[str, bool]:
         """(status line, is it an error)."""
@@ -244,6 +251,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         status = f"{self._info.format} archive"
         if self._info.archive_version:
             status += f" (archive format {self._info.version_text})"
+        if self._data_only:
+            status += ", data only"
         manifest = self._manifest or {}
         if manifest.get("database"):
             status += f" · {manifest['database']} on {manifest.get('server', '?')}"
@@ -293,6 +302,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             plan.validate(self._info.format if self._info else None)
         except UsageError as exc:
             return str(exc)
+        if self._data_only and plan.create:
+            return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
+                    "“create new database” and name one that has its tables")
         if self.needs_typed_name and not self.typed_name_matches:
             return f"--clean replaces what is in '{plan.dbname}': type its name to confirm"
         if plan.clean:
@@ -363,8 +375,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         timescale = bool((self._manifest or {}).get("timescaledb"))
         fmt = self._info.format if self._info else None
         selection_archive = bool((self._manifest or {}).get("restore_list"))
-        summary = (restore_summary(plan, fmt, timescale=timescale, selection_archive=selection_archive)
-                   if plan is not None and fmt and dbname else "")
+        summary = (restore_summary(plan, fmt, timescale=timescale, selection_archive=selection_archive,
+                                   data_only=self._data_only) if plan is not None and fmt and dbname else "")
         preview = self._preview_of(plan) if plan is not None else None
         if preview is not None and preview.lines:
             summary = "\n".join(preview.lines[1:])  # the first line only says the archive reads

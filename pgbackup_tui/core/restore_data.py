@@ -1,0 +1,219 @@
+"""Restoring a data-only archive (`dump --data-only`): rows into tables that already exist.
+
+A data-only archive holds no definitions, so it cannot make a database: it loads into one whose
+tables were made some other way (a schema-only restore, the application's migrations). Its rows
+go in as one transaction, so the target ends either loaded or as it was:
+
+- without --clean the archive's tables must be there and empty (rows already in them would be
+  doubled, or stop the load half-way on a unique key);
+- with --clean they are emptied first (one `TRUNCATE`, no CASCADE: a table outside the archive
+  with a foreign key onto one of them stops the restore rather than losing its rows), in the
+  same transaction as the load.
+
+The tables are read from the archive's TABLE DATA entries (custom, directory, tar), or from a
+plain SQL file's COPY lines, and looked up in the target, whose schema names also split the
+TOC's "namespace tag owner" text (a data-only archive names no schema of its own).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .errors import SelectionError, TargetError, UsageError
+from .identifiers import QualifiedName, parse_qualified_name
+from .database_props import database_entry_ids
+from .toc import PREAMBLE_DESCS, Toc, TocEntry, entry_name
+
+DATA_DESCS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOBS", "BLOB DATA", "LARGE OBJECTS"})
+
+_TABLES = """
+SELECT n.nspname, c.relname, c.relkind::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
+  ON want.schema = n.nspname AND want.name = c.relname
+"""
+
+# Foreign keys onto the archive's tables from tables outside it: TRUNCATE refuses to empty those.
+_KEYS_FROM_OUTSIDE = """
+WITH loaded AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
+      ON want.schema = n.nspname AND want.name = c.relname
+)
+SELECT con.conname, format('%%I.%%I', sn.nspname, s.relname), format('%%I.%%I', tn.nspname, t.relname)
+FROM pg_constraint con
+JOIN pg_class s ON s.oid = con.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
+JOIN pg_class t ON t.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE con.contype = 'f' AND con.confrelid IN (SELECT oid FROM loaded) AND con.conrelid NOT IN (SELECT oid FROM loaded)
+ORDER BY 2, 1
+LIMIT 1
+"""
+
+# `COPY "Sales & Ops"."Order Items" (id, note) FROM stdin;` as pg_dump writes it in a plain file.
+_COPY_LINE = re.compile(r'COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+)) ')
+_LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
+
+
+def is_data_only(toc: Toc | None, manifest: dict[str, Any]) -> bool:
+    """The archive was made with --data-only: its manifest says so, or (no manifest) its TOC holds
+    rows and no definition at all."""
+    if (manifest.get("options") or {}).get("data_only"):
+        return True
+    if manifest or toc is None:
+        return False
+    about_database = set(database_entry_ids(toc))
+    rest = [e for e in toc.entries if e.desc not in PREAMBLE_DESCS and e.dump_id not in about_database]
+    return bool(rest) and all(entry.desc in DATA_DESCS for entry in rest)
+
+
+@dataclass
+class DataLoad:
+    """The tables a data-only restore loads, as the target names them, and whether --clean empties them."""
+
+    tables: list[QualifiedName] = field(default_factory=list)
+    clean: bool = False
+    client_encoding: str = "UTF8"
+    large_objects: list[int] = field(default_factory=list)  # the target's, replaced by the archive's
+
+    def truncate_sql(self) -> str:
+        """Runs first, in the load's transaction. ONLY: a table's inheritance children are their
+        own entries (or not in the archive, and then not ours to empty)."""
+        lines = [f"SET client_encoding = '{self.client_encoding}';"]
+        if self.clean and self.tables:
+            lines.append("TRUNCATE TABLE " + ", ".join(f"ONLY {t.sql}" for t in self.tables) + ";")
+        if self.large_objects:
+            oids = ",".join(str(oid) for oid in self.large_objects)
+            lines.append(f"SELECT count(pg_catalog.lo_unlink(oid)) FROM unnest('{{{oids}}}'::oid[]) AS oid;")
+        return "\n".join(lines) + "\n"
+
+    def describe(self) -> list[str]:
+        count = len(self.tables)
+        first = "empty" if self.clean else "load rows into"
+        lines = [f"{first} {count} table(s) of the archive" + (", then load their rows" if self.clean else "")
+                 + " (data only: the tables must exist)"]
+        lines += [f"  {t}" for t in self.tables[:20]]
+        if count > 20:
+            lines.append(f"  … and {count - 20} more")
+        return lines
+
+
+def data_entries(toc: Toc, target_schemas: list[str]) -> list[tuple[TocEntry, QualifiedName]]:
+    """The archive's TABLE DATA entries with their table names, split by the target's schema names."""
+    namespaces = sorted(target_schemas, key=len, reverse=True)
+    found = []
+    for entry in toc.entries:
+        if entry.desc == "TABLE DATA":
+            name = entry_name(entry, namespaces)
+            if name is None:
+                raise TargetError(f"the archive holds rows for {entry.label.removeprefix('TABLE DATA ')}, "
+                                  "whose schema is not in the target database; create its tables first")
+            found.append((entry, name))
+    return found
+
+
+def select_tables(entries: list[tuple[TocEntry, QualifiedName]], wanted: Iterable[QualifiedName],
+                  archive: Path) -> list[tuple[TocEntry, QualifiedName]]:
+    """--table on a data-only archive: those tables' rows, each named exactly."""
+    by_name = {name: (entry, name) for entry, name in entries}
+    chosen = []
+    for name in wanted:
+        if name not in by_name:
+            raise SelectionError(f"--table {name}: no rows for it in data-only archive {archive}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+@dataclass
+class ScriptContents:
+    tables: list[QualifiedName] = field(default_factory=list)  # COPY … FROM stdin, in order
+    large_objects: list[int] = field(default_factory=list)  # lo_create(OID)
+
+
+def scan_script(path: Path) -> ScriptContents:
+    """What a SQL script of rows loads (a plain data-only dump, or pg_restore's script of an
+    archive), read line by line, never whole: its COPY targets and the large objects it creates."""
+    found = ScriptContents()
+    in_rows = False
+    with path.open("rb") as script:
+        for raw in script:
+            if in_rows:
+                in_rows = raw.rstrip(b"\r\n") != b"\\."
+                continue
+            if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
+                match = _COPY_LINE.match(raw.decode("utf-8", errors="surrogateescape"))
+                if match:
+                    found.tables.append(parse_qualified_name(match.group(1)))
+                in_rows = True
+            elif raw.startswith(b"SELECT pg_catalog.lo_create("):
+                oid = _LO_CREATE.match(raw)
+                if oid:
+                    found.large_objects.append(int(oid.group(1)))
+    return found
+
+
+def plan_large_objects(conn: psycopg.Connection, load: DataLoad, oids: list[int], dbname: str) -> None:
+    """The archive's large objects that the target has already: replaced with --clean (unlinked in
+    the load's transaction). Without it only empty ones are (what a schema-only restore leaves:
+    it creates each large object, without its data); one that holds data is refused."""
+    if not oids:
+        return
+    existing = [row[0] for row in conn.execute(
+        "SELECT oid::int8 FROM pg_catalog.pg_largeobject_metadata WHERE oid = ANY(%s::oid[]) ORDER BY 1", (oids,))]
+    if not load.clean:
+        for oid in existing:
+            try:
+                row = conn.execute("SELECT octet_length(pg_catalog.lo_get(%s::oid))", (oid,)).fetchone()
+            except psycopg.Error:  # not ours to read: it may hold data
+                conn.rollback()
+                row = None
+            if row != (0,):
+                raise TargetError(f"large object {oid} in database '{dbname}' already holds data: add --clean to "
+                                  "replace the archive's large objects (and empty its tables) in the same transaction")
+    load.large_objects = existing
+
+
+def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname: str, *, clean: bool) -> DataLoad:
+    """Check the target has every table, empty unless --clean empties them; refuse naming the first
+    that is missing, not a table, or (without --clean) holds rows."""
+    plan = DataLoad(tables=list(dict.fromkeys(tables)), clean=clean)
+    if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
+        plan.client_encoding = "SQL_ASCII"
+    if not plan.tables:
+        return plan
+    rows = conn.execute(_TABLES, {"schemas": [t.schema for t in plan.tables],
+                                  "names": [t.name for t in plan.tables]}).fetchall()
+    kinds = {QualifiedName(schema, name): kind for schema, name, kind in rows}
+    for table in plan.tables:
+        kind = kinds.get(table)
+        if kind is None:
+            raise TargetError(f"table {table} is not in database '{dbname}': a data-only archive loads rows into "
+                              "tables that exist; create them first (e.g. restore a --schema-only dump)")
+        if kind not in ("r", "p"):
+            raise TargetError(f"{table} in database '{dbname}' is not a table; its rows cannot be loaded")
+    if clean:
+        key = conn.execute(_KEYS_FROM_OUTSIDE, {"schemas": [t.schema for t in plan.tables],
+                                               "names": [t.name for t in plan.tables]}).fetchone()
+        if key is not None:
+            conname, outside, table = key
+            raise TargetError(
+                f"foreign key {conname} on {outside} in database '{dbname}' references {table}, and {outside} is "
+                f"not in the archive: --clean cannot empty {table} without losing the rows that point at it; "
+                "empty them yourself, or restore without --clean into empty tables")
+    else:
+        for table in plan.tables:
+            if conn.execute(f"SELECT EXISTS (SELECT 1 FROM ONLY {table.sql})").fetchone() == (True,):
+                raise TargetError(
+                    f"table {table} in database '{dbname}' already has rows: add --clean to empty the archive's "
+                    "tables first (in the same transaction as the load)")
+    return plan
+
+
+def refuse_create(archive: Path) -> None:
+    raise UsageError(f"{archive} is a data-only archive (no table definitions): it cannot create a database; "
+                     "restore it into one that has its tables, without --create")

@@ -1,0 +1,102 @@
+"""A data-only archive (`dump --data-only`) restores the way a DBA uses one: its rows into the
+tables of a database that has them, in one transaction, so the target ends loaded or as it was.
+Against the sample database, whose awkward names, foreign keys and sequences all take part."""
+
+from __future__ import annotations
+
+import pytest
+
+from cliutil import run_cli
+from dbcompare import table_fingerprints, user_tables
+
+SOURCE = "shop"
+
+
+def _dump(sandbox, *options: str) -> str:
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--progress", "none", *options)
+    assert dumped.returncode == 0, dumped.stderr
+    return dumped.stdout.strip()
+
+
+def _restore(sandbox, archive: str, dbname: str, *options: str):
+    return run_cli("restore", archive, "--dsn", sandbox.dsn(), "--db", dbname, "--progress", "none", *options)
+
+
+def _tables(sandbox) -> list[str]:
+    """The sample's tables (not its materialized views: their rows come from REFRESH, not from data)."""
+    matviews = set(sandbox.psql("SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews", SOURCE).split())
+    return [t for t in user_tables(sandbox, SOURCE) if t not in matviews]
+
+
+@pytest.fixture
+def schema_only_copy(sandbox, home, fresh_db_name) -> str:
+    """The sample's tables, empty: what a data-only archive loads into."""
+    made = _restore(sandbox, _dump(sandbox, "--schema-only"), fresh_db_name, "--create")
+    assert made.returncode == 0, made.stderr
+    return fresh_db_name
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_rows_load_into_empty_tables_then_clean_reloads_them_without_doubling(sandbox, schema_only_copy, fmt):
+    archive = _dump(sandbox, "--data-only", "--format", fmt)
+    source = table_fingerprints(sandbox, SOURCE, _tables(sandbox))
+
+    refused = _restore(sandbox, archive, "new_from_data_only", "--create")
+    assert refused.returncode == 2 and "data-only archive" in refused.stderr and "--create" in refused.stderr
+
+    loaded = _restore(sandbox, archive, schema_only_copy)
+    assert loaded.returncode == 0, loaded.stderr
+    assert table_fingerprints(sandbox, schema_only_copy, list(source)) == source
+
+    again = _restore(sandbox, archive, schema_only_copy)
+    assert again.returncode == 2 and "already has rows" in again.stderr and "--clean" in again.stderr
+    assert again.stderr.count("\n") == 1
+
+    reloaded = _restore(sandbox, archive, schema_only_copy, "--clean")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert table_fingerprints(sandbox, schema_only_copy, list(source)) == source
+
+
+def test_what_would_be_lost_is_refused_and_a_failed_load_leaves_the_tables_as_they_were(sandbox, schema_only_copy):
+    archive = _dump(sandbox, "--data-only")
+    assert _restore(sandbox, archive, schema_only_copy).returncode == 0
+    db = schema_only_copy
+    before = table_fingerprints(sandbox, db, _tables(sandbox))
+
+    # A table outside the archive points at one of its tables: emptying that one would lose its rows.
+    sandbox.psql('CREATE TABLE public.notes (customer_id int REFERENCES "Sales & Ops".customers (id));'
+                 "INSERT INTO public.notes SELECT min(id) FROM \"Sales & Ops\".customers", db)
+    refused = _restore(sandbox, archive, db, "--clean")
+    assert refused.returncode == 2, refused.stderr
+    assert "notes_customer_id_fkey on public.notes" in refused.stderr and "not in the archive" in refused.stderr
+    sandbox.psql("DROP TABLE public.notes", db)
+
+    # A load that fails half-way (a row the target's new constraint rejects) is rolled back whole,
+    # the emptying with it.
+    sandbox.psql('ALTER TABLE "Sales & Ops"."Order Items" ADD CONSTRAINT no_rows CHECK (false) NOT VALID', db)
+    failed = _restore(sandbox, archive, db, "--clean")
+    assert failed.returncode == 1, failed.stderr
+    assert "is unchanged (one transaction, rolled back)" in failed.stderr
+    assert table_fingerprints(sandbox, db, _tables(sandbox)) == before
+    sandbox.psql('ALTER TABLE "Sales & Ops"."Order Items" DROP CONSTRAINT no_rows', db)
+
+    # A large object that holds data is not overwritten without --clean (the tables are empty now).
+    sandbox.psql("TRUNCATE " + ", ".join(_tables(sandbox)), db)
+    kept = _restore(sandbox, archive, db)
+    assert kept.returncode == 2 and "large object" in kept.stderr and "already holds data" in kept.stderr
+
+
+def test_table_picks_rows_of_those_tables_only(sandbox, schema_only_copy):
+    archive = _dump(sandbox, "--data-only")
+    tables = _tables(sandbox)
+    loaded = _restore(sandbox, archive, schema_only_copy, "--table", "inventory.warehouses", "--dry-run")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "load rows into 1 table(s)" in loaded.stdout + loaded.stderr
+    loaded = _restore(sandbox, archive, schema_only_copy, "--table", "inventory.warehouses")
+    assert loaded.returncode == 0, loaded.stderr
+    now = table_fingerprints(sandbox, schema_only_copy, tables)
+    source = table_fingerprints(sandbox, SOURCE, tables)
+    assert now["inventory.warehouses"] == source["inventory.warehouses"] != "0:"
+    assert [t for t, rows in now.items() if rows != "0:"] == ["inventory.warehouses"]
+    missing = _restore(sandbox, archive, schema_only_copy, "--table", "public.nowhere")
+    assert missing.returncode == 2 and "public.nowhere" in missing.stderr
