@@ -7,6 +7,8 @@ session's sandbox, and drives it with keys.
 from __future__ import annotations
 
 import pgbackup_tui.ui.app as app_module
+from textual.widgets import Static
+
 from pgbackup_tui.core.inspect import TableInfo
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.commands import build_commands
@@ -52,6 +54,13 @@ async def test_open_server_database_and_schema_shows_tables_with_rows(sandbox, h
         details = app.query_one(DetailsPane)
         assert details.focus_info is not None and details.focus_info.table is not None
         assert str(details.focus_info.table.info.qualified) == '"Sales & Ops"."Order Items"'
+        title = details.query_one("#details-title", Static)
+        assert str(title.render()) == 'table "Sales & Ops"."Order Items"'
+        # Each kind of relation is called what it is.
+        await open_line(pilot, tree, is_line("public"))
+        await move_to(pilot, tree, is_line("daily_totals"))
+        await pilot.pause()
+        assert str(title.render()) == "materialized view public.daily_totals"
 
 
 async def test_space_checks_two_tables_and_the_summary_says_so(sandbox, home):
@@ -150,7 +159,7 @@ async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, ho
         tree = app.query_one(ServerTree)
         await move_to(pilot, tree, is_line("sandbox"))
         assert app.check_action("backup", ()) is None  # a server, no database: nothing to back up
-        assert app.check_action("cancel_job", ()) is None
+        assert app.check_action("cancel_job", ()) is False
         await pilot.press("b", "space")
         await pilot.pause()
         assert not isinstance(app.screen, BackupDialog) and tree.selection is None

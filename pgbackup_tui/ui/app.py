@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 from textual import events, work
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
@@ -309,8 +310,11 @@ class PgBackupApp(BackupsApp):
 
     def action_help(self) -> None:
         # Our own bindings all carry an id; Textual's scrolling keys are described in the text.
-        keys = [(self.get_key_display(active.binding), active.binding.tooltip or active.binding.description)
-                for active in self.screen.active_bindings.values() if active.binding.id]
+        shown = [active.binding for active in self.screen.active_bindings.values() if active.binding.id]
+        # The app's keys that are hidden right now (check_action False: c with nothing to cancel) too.
+        hidden = [binding for binding in APP_BINDINGS
+                  if isinstance(binding, Binding) and binding.id and binding.id not in {b.id for b in shown}]
+        keys = [(self.get_key_display(binding), binding.tooltip or binding.description) for binding in shown + hidden]
         self.push_screen(HelpScreen(keys))
 
     async def _on_message(self, message: Message) -> None:

@@ -48,7 +48,7 @@ MAIN_SCREEN_ACTIONS = frozenset(
 
 def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profiles: ServerProfiles,
                    selected_job: JobView | None) -> bool | None:
-    """Whether a key's action applies now: True, or None to show it greyed out (App.check_action)."""
+    """Whether a key's action applies now: True, None to show it greyed out, False to hide it (App.check_action)."""
     if action == "add_server":
         return profiles.writable or None
     if action in ("edit_server", "remove_server"):
@@ -66,7 +66,11 @@ def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profil
     if action == "restore":
         return bool(profiles.names) or None
     if action == "cancel_job":
-        return (selected_job is not None and not selected_job.state.is_final) or None
+        if selected_job is None:
+            return False  # hidden before the first job: 80 columns of footer are few
+        # Greyed out once the job ends: a footer repaint, where hiding it would rebuild the footer
+        # (two relayouts) at every job's end (widgets/lean_footer.py).
+        return not selected_job.state.is_final or None
     if action == "refresh":
         return focus.server is not None or None
     return True

@@ -77,7 +77,7 @@ class BackupsPane(Vertical):
         Binding("x", "request('delete')", "Delete", tooltip="Delete the backup (asks first)", id="backups.delete"),
         Binding("delete", "request('delete')", "Delete", show=False, key_display="del",
                 tooltip="Delete the backup (asks first)", id="backups.delete-key"),
-        Binding("i", "request('csv_import')", "CSV import", tooltip="Import a CSV copy into a database",
+        Binding("i", "request('csv_import')", "Import", tooltip="Import a CSV copy into a database",
                 id="backups.csv-import"),
     ]
 

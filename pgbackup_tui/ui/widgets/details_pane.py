@@ -102,7 +102,12 @@ def _table_rows(focus: TreeFocus) -> tuple[str, Rows]:
     ]
     if info.parent:
         rows.append(("partition of", info.parent))
-    return f"table {info.qualified}", rows
+    return f"{_TITLE_WORD.get(info.kind, 'table')} {info.qualified}", rows
+
+
+# The Details title's first word for a relation of each kind (inspect.TableInfo.kind).
+_TITLE_WORD = {"matview": "materialized view", "foreign": "foreign table", "partitioned": "partitioned table",
+               "partition": "partition"}
 
 
 def _status_rows(status: str, error: str | None) -> Rows:
