@@ -23,6 +23,9 @@ def test_a_clean_of_a_selection_s_archive_is_a_table_level_clean_in_one_transact
     assert said.startswith("dropping and recreating the archive's tables of shop"), said
     assert "one transaction" in said and "replacing the database" not in said
     assert "parallel" not in said and "one pg_restore job" in said
+    # The commands it runs: pg_restore writes the tables' SQL, psql runs it after the drops.
+    assert "pg_restore --file=SCRIPT" in said and "psql --single-transaction" in said
+    assert "--dbname=" not in said.split("psql")[0]  # pg_restore itself does not touch the database
 
 
 def test_a_clean_of_named_tables_is_table_level_too() -> None:

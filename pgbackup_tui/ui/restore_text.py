@@ -71,8 +71,13 @@ def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool =
         lines.append(f"into the existing, empty database {quote_ident(plan.dbname)} {where}:")
     if plan.tables:  # restore --table: pg_restore reads a list of their TOC entries (not shown in argv)
         lines.append(f"only {len(plan.tables)} table(s) of the archive: " + ", ".join(str(t) for t in plan.tables))
-    argv = restore_command(plan, archive_format)
-    lines.append("  " + shlex.join(argv))
+    if table_clean(plan, selection_archive):
+        # What core/restore.py runs for it: the tables' SQL written first, then one psql transaction.
+        lines.append(f"  pg_restore --file=SCRIPT {shlex.quote(str(plan.archive))}  (the tables' entries)")
+        lines.append(f"  psql --single-transaction --set=ON_ERROR_STOP=1 --dbname={shlex.quote(plan.dbname)}"
+                     "  (the drops, then SCRIPT)")
+    else:
+        lines.append("  " + shlex.join(restore_command(plan, archive_format)))
     note = jobs_note(plan, archive_format, timescale=timescale, selection_archive=selection_archive)
     if note:
         lines.append(f"  ({note}, chosen at the start)")
