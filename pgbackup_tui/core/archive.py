@@ -34,6 +34,11 @@ _DUMPED_BY = re.compile(r"^-- Dumped by pg_dump version (.+?)\s*$", re.MULTILINE
 # Plain dumps from the August 2025 minors on (13.22, 14.19, 15.14, 16.10, 17.6, 18) put psql into
 # restricted mode; a psql from before those minors stops at "invalid command \restrict".
 _RESTRICT = re.compile(r"^\\restrict\s", re.MULTILINE)
+# pg_dump --create's script: it makes its database and \connects to it itself, near its top.
+_CREATES_DATABASE = re.compile(
+    r'^-- Name: [^\n]*; Type: DATABASE; Schema: -;[^\n]*\n--\n\n'
+    r'CREATE DATABASE ("(?:[^"]|"")+"|\S+) WITH .*?^\\connect ',
+    re.MULTILINE | re.DOTALL)
 
 
 def version_major(version: str | None) -> int | None:
@@ -52,6 +57,7 @@ class ArchiveInfo:
     dump_version: str | None = None  # the pg_dump that wrote it, e.g. "18.6" (None: not recorded)
     server_version: str | None = None  # the server it was dumped from, e.g. "15.18 (Debian 15.18-0+deb12u1)"
     uses_restrict: bool = False  # a plain file that runs psql's \restrict
+    creates_database: str | None = None  # a plain file of pg_dump --create: the database it makes itself
 
     @property
     def dump_major(self) -> int | None:
@@ -167,9 +173,15 @@ def _read_header(data: bytes, path: Path, fmt: str) -> ArchiveInfo:
 def _read_plain_head(path: Path, head: bytes) -> ArchiveInfo:
     text = head.decode("utf-8", errors="replace")
     dumped_from, dumped_by = _DUMPED_FROM.search(text), _DUMPED_BY.search(text)
+    creates = _CREATES_DATABASE.search(text)
     return ArchiveInfo(path, "plain", dump_version=dumped_by.group(1) if dumped_by else None,
                        server_version=dumped_from.group(1) if dumped_from else None,
-                       uses_restrict=bool(_RESTRICT.search(text)))
+                       uses_restrict=bool(_RESTRICT.search(text)),
+                       creates_database=_unquoted(creates.group(1)) if creates else None)
+
+
+def _unquoted(identifier: str) -> str:
+    return identifier[1:-1].replace('""', '"') if identifier.startswith('"') else identifier
 
 
 def identify_archive(path: Path) -> ArchiveInfo:

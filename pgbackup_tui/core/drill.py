@@ -24,6 +24,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
+from .archive import identify_archive
 from .catalog import CatalogEntry
 from .connect import Target, connect
 from .errors import PgBackupError, UsageError
@@ -79,6 +80,9 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                          "definitions to restore into a scratch database); `backups verify` reads it whole")
     if not entry.path.exists():
         raise UsageError(f"backup {entry.id}: {entry.path} is missing")
+    if manifest.format == "plain" and identify_archive(entry.path).creates_database is not None:
+        raise UsageError(f"backup {entry.id}: a pg_dump --create script makes and fills its own database, not a "
+                         "scratch one, so it cannot be drilled; `backups verify` reads it whole")
     expected = manifest.toc.table_rows()
     check = Verification(kind="drill", at=now_iso(), ok=False)
     if not expected:

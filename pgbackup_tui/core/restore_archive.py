@@ -16,6 +16,7 @@ the new database is dropped, so the target is as it was either way (restore.py).
 from __future__ import annotations
 
 import asyncio
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .catalog import read_manifest
 from .checksums import checkable, compare_checksums, describe
 from .connect import connect
 from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
-from .errors import ArchiveError, ToolNotFoundError
+from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
@@ -63,6 +64,14 @@ class RestoreArchiveJob(Job):
         info = await self.in_thread(identify_archive, plan.archive)
         label = f"archive {plan.archive}"
         if info.format == "plain":
+            if info.creates_database is not None:
+                # psql would make that database and restore into it, whatever --db names, while the
+                # job created (and reported) the one named.
+                raise UsageError(
+                    f"{plan.archive} was written by pg_dump --create: it creates database "
+                    f"'{info.creates_database}' and connects to it itself, so it cannot restore into '{plan.dbname}'; "
+                    f"run it as it is (psql -f {shlex.quote(str(plan.archive))} postgres), "
+                    "or dump again without --create")
             await self.in_thread(check_plain_complete, plan.archive)
             tools = await self.in_thread(lambda: psql_for_plain(
                 info.dump_major, plan.target.bin_dir, label=label, written_by=info.writer_text,
