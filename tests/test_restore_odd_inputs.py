@@ -7,6 +7,8 @@ import os
 import subprocess
 
 from cliutil import run_cli
+from dbcompare import table_fingerprints, user_tables
+from pgbackup_tui.core.archive import plain_drop_section
 from pgbackup_tui.core.pgtools import find_client_tools
 
 
@@ -47,3 +49,27 @@ def test_a_pg_dump_create_script_is_not_restored_into_another_database(sandbox, 
     drilled = run_cli("backups", "drill", adopted.stdout.split()[0], "--dsn", sandbox.dsn())
     assert drilled.returncode == 2 and "cannot be drilled" in drilled.stderr
     assert sandbox.psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") == before
+
+
+def test_a_pg_dump_clean_script_restores_into_a_new_database(sandbox, home, tmp_path, fresh_db_name):
+    """`pg_dump --clean` (without --if-exists) begins with DROPs of the source's objects: on a new
+    database each fails, and ON_ERROR_STOP stopped the restore at the first. They are skipped;
+    everything else runs, and the copy matches the source."""
+    script = tmp_path / "with-clean.sql"
+    subprocess.run([find_client_tools(sandbox.major).pg_dump, "--clean", "--file", str(script),
+                    "--dbname", sandbox.dsn("shop")], check=True)
+    drops = plain_drop_section(script)
+    assert drops is not None and drops[2] > 10
+    assert script.read_bytes()[drops[0]:drops[1]].startswith((b"DROP ", b"ALTER ", b"SELECT pg_catalog.lo_unlink"))
+    assert b"\nCREATE TABLE " not in script.read_bytes()[drops[0]:drops[1]]
+
+    restored = run_cli("restore", str(script), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    assert restored.returncode == 0, restored.stderr
+    tables = user_tables(sandbox, "shop")
+    assert table_fingerprints(sandbox, fresh_db_name, tables) == table_fingerprints(sandbox, "shop", tables)
+
+    # A script without --clean has no such section.
+    plain = tmp_path / "plain.sql"
+    subprocess.run([find_client_tools(sandbox.major).pg_dump, "--file", str(plain), "--schema-only",
+                    "--dbname", sandbox.dsn("shop")], check=True)
+    assert plain_drop_section(plain) is None

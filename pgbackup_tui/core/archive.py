@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,6 +218,46 @@ def identify_archive(path: Path) -> ArchiveInfo:
     if PLAIN_HEAD in head[:1024].decode("utf-8", errors="replace"):
         return _read_plain_head(path, head)
     raise ArchiveError(f"{path}: not a pg_dump archive (custom, directory, tar or plain SQL)")
+
+
+_PREAMBLE_LINE = re.compile(rb"^(--.*|\s*|SET .*|SELECT pg_catalog\.set_config\(.*|\\restrict .*)$")
+# What pg_dump --clean writes right after the preamble, one statement a line: the drops of what follows.
+_DROP_LINE = re.compile(rb"^(DROP .*;|ALTER .* DROP .*;|SELECT pg_catalog\.lo_unlink\(.*;)$")
+
+
+def plain_drop_section(path: Path) -> tuple[int, int, int] | None:
+    """(start, end, how many) byte offsets and count of the DROP statements a plain script of pg_dump --clean (without
+    --if-exists) begins with, or None. They drop the objects of the database it was dumped from: on
+    the new or empty database a restore runs it in, each fails, and with ON_ERROR_STOP the first
+    stops the restore. Read line by line from the top, up to the first other statement."""
+    offset, start, count = 0, None, 0
+    with path.open("rb") as script:
+        for raw in script:
+            line = raw.rstrip(b"\r\n")
+            if _DROP_LINE.match(line):
+                start = offset if start is None else start
+                count += 1
+            elif start is None and not _PREAMBLE_LINE.match(line):
+                return None
+            elif start is not None:
+                return start, offset, count
+            offset += len(raw)
+    return None
+
+
+def read_skipping(path: Path, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The file's bytes without [start, end), a chunk at a time (for a child's stdin)."""
+    with path.open("rb") as source:
+        left = start
+        while left > 0:
+            data = source.read(min(chunk, left))
+            if not data:
+                return
+            left -= len(data)
+            yield data
+        source.seek(end)
+        while data := source.read(chunk):
+            yield data
 
 
 def check_plain_complete(path: Path) -> None:

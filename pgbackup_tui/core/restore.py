@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psycopg
 
+from .archive import read_skipping
 from .connect import connect
 from .database_props import DatabaseMaker
 from .errors import JobFailed, PgBackupError, SelectionError, TargetError, UsageError
@@ -238,11 +239,16 @@ class RestoreJob(RestoreArchiveJob):
                 # the new database is dropped and the target stays as it was.
                 argv.insert(1, "--exit-on-error")
 
+        stdin = None
+        if check.plain_drops is not None and self._data_load is None:  # fed without its DROP lines
+            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            stdin = read_skipping(plan.archive, check.plain_drops[0], check.plain_drops[1])
+
         def on_line(line: str) -> None:
             self._watch(line)
             progress.on_line(line)
 
-        code = await self.run_process(argv, env, on_line=on_line)
+        code = await self.run_process(argv, env, on_line=on_line, stdin_chunks=stdin)
         progress.enter_phase("finishing")
         if self._connection_lost:
             # pg_restore counts every statement after a lost connection as an "ignored" error: it is a failure.

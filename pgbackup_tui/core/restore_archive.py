@@ -22,7 +22,7 @@ from pathlib import Path
 
 from typing import Any
 
-from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive
+from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive, plain_drop_section
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums, describe
 from .connect import connect
@@ -82,7 +82,12 @@ class RestoreArchiveJob(Job):
             self._check_fits_server(info, (await self.in_thread(self._server_facts))[0])
             self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
-            return ArchiveCheck(info, tools, None)
+            drops = await self.in_thread(plain_drop_section, plan.archive)
+            if drops is not None:
+                self.log(f"{plan.archive.name} was written by pg_dump --clean: its {drops[2]} DROP statement(s), for "
+                         "the objects of the database it was dumped from, are skipped (the database it runs in is "
+                         "new or empty, where each would fail)")
+            return ArchiveCheck(info, tools, None, plain_drops=drops)
 
         # The server's major and free connections, on one connection, beside the tools' search and the listing.
         server = asyncio.ensure_future(asyncio.to_thread(self._server_facts))

@@ -30,6 +30,7 @@ class ArchiveCheck:
     info: ArchiveInfo
     tools: ClientTools
     toc: Toc | None
+    plain_drops: tuple[int, int, int] | None = None  # a pg_dump --clean script's DROPs (archive.plain_drop_section)
 
 
 async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, workdir: Path,
