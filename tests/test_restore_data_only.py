@@ -36,8 +36,25 @@ def schema_only_copy(sandbox, home, fresh_db_name) -> str:
     return fresh_db_name
 
 
+@pytest.fixture(params=["sandbox", "other_sandbox"])
+def cluster(request, sandbox):
+    """Each major: the system's server and the other one (conftest.other_sandbox)."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.mark.parametrize("fmt", ["custom", "plain"])
-def test_rows_load_into_empty_tables_then_clean_reloads_them_without_doubling(sandbox, schema_only_copy, fmt):
+def test_rows_load_into_empty_tables_then_clean_reloads_them_without_doubling(cluster, home, fmt):
+    sandbox = cluster
+    schema_only_copy = "data_only_target"
+    made = _restore(sandbox, _dump(sandbox, "--schema-only"), schema_only_copy, "--create")
+    assert made.returncode == 0, made.stderr
+    try:
+        _load_then_reload(sandbox, schema_only_copy, fmt)
+    finally:
+        sandbox.drop_database(schema_only_copy)
+
+
+def _load_then_reload(sandbox, schema_only_copy: str, fmt: str) -> None:
     archive = _dump(sandbox, "--data-only", "--format", fmt)
     source = table_fingerprints(sandbox, SOURCE, _tables(sandbox))
 
