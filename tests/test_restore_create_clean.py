@@ -398,3 +398,19 @@ def test_whole_database_clean_waits_a_moment_for_sessions_that_are_ending(cluste
     finally:
         leaving.close()
         checker.close()
+
+
+def test_a_clean_with_a_schema_only_archive_says_the_tables_come_back_empty(sandbox, home, empty_db):
+    archives = {}
+    for option in ("--schema-only", None):
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--progress", "none",
+                         *([option] if option else []))
+        assert dumped.returncode == 0, dumped.stderr
+        archives[option] = dumped.stdout.strip()
+    said = {}
+    for option, archive in archives.items():
+        dry = run_cli("restore", archive, "--dsn", sandbox.dsn(), "--db", empty_db, "--clean", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        said[option] = dry.stdout + dry.stderr
+    assert f"the database that replaces '{empty_db}' has its tables empty" in said["--schema-only"]
+    assert "has its tables empty" not in said[None]

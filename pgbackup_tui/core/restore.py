@@ -116,6 +116,13 @@ class RestoreJob(RestoreArchiveJob):
         included = await self._selected_entries(check, mode)
         self._timescale, included, self._warnings = await self.in_thread(
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)
+        restored = [e.desc for e in check.toc.entries if included is None or e.dump_id in included] if check.toc else []
+        if mode == "replace" and "TABLE" in restored and "TABLE DATA" not in restored:
+            # Asked for, and confirmed; said anyway, since the rows go with the database it replaces.
+            warning = (f"the archive holds no rows (a schema-only dump): the database that replaces '{plan.dbname}' "
+                       "has its tables empty")
+            self._warnings.append(warning)
+            self.log(warning, level="warning")
         script = (await database_script(self, plan, check, workdir, self._maintenance_db())
                   if mode in ("create", "replace") else None)
         if plan.dry_run or mode not in ("create", "replace"):
