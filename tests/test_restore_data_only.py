@@ -4,10 +4,14 @@ Against the sample database, whose awkward names, foreign keys and sequences all
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
+from pgbackup_tui.core.pgtools import find_client_tools
 
 SOURCE = "shop"
 
@@ -117,3 +121,51 @@ def test_table_picks_rows_of_those_tables_only(sandbox, schema_only_copy):
     assert [t for t, rows in now.items() if rows != "0:"] == ["inventory.warehouses"]
     missing = _restore(sandbox, archive, schema_only_copy, "--table", "public.nowhere")
     assert missing.returncode == 2 and "public.nowhere" in missing.stderr
+
+
+def test_a_failure_after_the_large_objects_still_rolls_back_everything(sandbox, home, fresh_db_name):
+    """pg_restore's script (and a plain file) wraps large objects in BEGIN/COMMIT of its own: that
+    COMMIT must not end the load's one transaction. The archive here has no manifest (a foreign
+    one): it is known as data-only from its TOC. Its last statement, a grant to a role that is gone
+    by restore time, fails after the large objects: the target keeps its own rows."""
+    role = f"r_{fresh_db_name}"
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql(f"CREATE ROLE {role}; CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);"
+                 f"SELECT lo_from_bytea(0, 'archived'); "
+                 f"DO $$ BEGIN EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO {role}', "
+                 "(SELECT max(oid) FROM pg_largeobject_metadata)); END $$", fresh_db_name)
+    archive = Path(run_cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--data-only",
+                           "--progress", "none").stdout.strip())
+    Path(f"{archive}.manifest.json").unlink()
+    sandbox.psql(f"DROP OWNED BY {role}; DROP ROLE {role}", fresh_db_name)
+    sandbox.psql("TRUNCATE t; INSERT INTO t VALUES (42); SELECT lo_unlink(oid) FROM pg_largeobject_metadata",
+                 fresh_db_name)
+
+    failed = _restore(sandbox, str(archive), fresh_db_name, "--clean")
+    assert failed.returncode == 1, failed.stderr
+    assert role in failed.stderr and "unchanged (one transaction, rolled back)" in failed.stderr
+    assert sandbox.psql("SELECT string_agg(x::text, ',') FROM t", fresh_db_name).strip() == "42"
+    assert sandbox.psql("SELECT count(*) FROM pg_largeobject_metadata", fresh_db_name).strip() == "0"
+
+
+def test_a_foreign_plain_data_only_file_loads_through_a_partitioned_root(sandbox, home, fresh_db_name):
+    """pg_dump --data-only --load-via-partition-root, plain, by hand (no manifest): known as
+    data-only by its first entry; its COPY goes into the partitioned root, whose rows (its
+    partitions') count for "already has rows", and --clean empties the partitions too."""
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE m (day date, v int) PARTITION BY RANGE (day);"
+                 "CREATE TABLE m_1 PARTITION OF m FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');"
+                 "CREATE TABLE m_2 PARTITION OF m FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');"
+                 "INSERT INTO m SELECT '2026-01-01'::date + g, g FROM generate_series(0, 50) g", fresh_db_name)
+    script = home / "m.sql"
+    subprocess.run([find_client_tools(sandbox.major).pg_dump, "--data-only", "--load-via-partition-root",
+                    "--file", str(script), "--dbname", sandbox.dsn(fresh_db_name)], check=True)
+    assert b"COPY public.m " in script.read_bytes()
+    count = "SELECT count(*) || ':' || sum(v) FROM m"
+    source = sandbox.psql(count, fresh_db_name).strip()
+
+    refused = _restore(sandbox, str(script), fresh_db_name)
+    assert refused.returncode == 2 and "table public.m" in refused.stderr and "already has rows" in refused.stderr
+    reloaded = _restore(sandbox, str(script), fresh_db_name, "--clean")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert sandbox.psql(count, fresh_db_name).strip() == source  # emptied first: not doubled

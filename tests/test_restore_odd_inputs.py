@@ -73,3 +73,27 @@ def test_a_pg_dump_clean_script_restores_into_a_new_database(sandbox, home, tmp_
     subprocess.run([find_client_tools(sandbox.major).pg_dump, "--file", str(plain), "--schema-only",
                     "--dbname", sandbox.dsn("shop")], check=True)
     assert plain_drop_section(plain) is None
+
+
+def test_a_clean_script_whose_drops_keep_public_restores_too(sandbox, home, tmp_path, fresh_db_name):
+    """With public owned by another role (common after pg_upgrade from 14), pg_dump --clean writes
+    `-- *not* dropping schema, since initdb creates it` among its drops: the DROPs after it are
+    skipped too."""
+    role = f"r_{fresh_db_name}"
+    sandbox.psql(f"CREATE ROLE {role}")
+    sandbox.create_database(fresh_db_name)
+    target = f"{fresh_db_name}_r"
+    try:
+        sandbox.psql(f"ALTER SCHEMA public OWNER TO {role}; CREATE SCHEMA app; CREATE TABLE app.x (a int);"
+                     "INSERT INTO app.x VALUES (1); CREATE TABLE public.y (b int)", fresh_db_name)
+        script = tmp_path / "keeps-public.sql"
+        subprocess.run([find_client_tools(sandbox.major).pg_dump, "--clean", "--file", str(script),
+                        "--dbname", sandbox.dsn(fresh_db_name)], check=True)
+        assert b"-- *not* dropping schema" in script.read_bytes()
+        restored = run_cli("restore", str(script), "--dsn", sandbox.dsn(), "--db", target, "--create")
+        assert restored.returncode == 0, restored.stderr
+        assert user_tables(sandbox, target) == ["app.x", "public.y"]
+    finally:
+        sandbox.drop_database(target)
+        sandbox.drop_database(fresh_db_name)
+        sandbox.psql(f"DROP ROLE {role}")

@@ -120,7 +120,9 @@ def test_a_whole_database_dump_refuses_to_leave_out_what_it_keeps_needs(sandbox,
         "CREATE VIEW v AS SELECT * FROM a;"
         'CREATE SCHEMA "Odd S"; CREATE TABLE "Odd S"."T 1" (x int);'
         'CREATE FUNCTION "Odd S".f() RETURNS SETOF "Odd S"."T 1" LANGUAGE sql AS $$ SELECT * FROM "Odd S"."T 1" $$;'
-        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);", fresh_db_name)
+        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);"
+        "CREATE TABLE p (x int) PARTITION BY RANGE (x); CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (9);",
+        fresh_db_name)
 
     def dump(*left_out: str, options: tuple[str, ...] = ()):
         return run_cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--progress", "none", *options,
@@ -130,6 +132,7 @@ def test_a_whole_database_dump_refuses_to_leave_out_what_it_keeps_needs(sandbox,
         ("public.a",): "constraint b_a_id_fkey on public.b needs it",
         ("public.a", "public.b"): "view public.v needs it",
         ('"Odd S"."T 1"',): 'function "Odd S".f() needs it',
+        ("public.p",): "its partition (or child table) public.p1 is kept",
     }
     for left_out, reason in refusals.items():
         refused = dump(*left_out)
@@ -144,7 +147,7 @@ def test_a_whole_database_dump_refuses_to_leave_out_what_it_keeps_needs(sandbox,
     try:
         restored = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", target, "--create")
         assert restored.returncode == 0, restored.stderr
-        assert user_tables(sandbox, target) == ['"Odd S"."T 1"', "public.kept"]
+        assert user_tables(sandbox, target) == ['"Odd S"."T 1"', "public.kept", "public.p", "public.p1"]
     finally:
         sandbox.drop_database(target)
     # Only definitions can miss what they need: the same data-only dump is not refused.

@@ -35,6 +35,7 @@ _DUMPED_BY = re.compile(r"^-- Dumped by pg_dump version (.+?)\s*$", re.MULTILINE
 # Plain dumps from the August 2025 minors on (13.22, 14.19, 15.14, 16.10, 17.6, 18) put psql into
 # restricted mode; a psql from before those minors stops at "invalid command \restrict".
 _RESTRICT = re.compile(r"^\\restrict\s", re.MULTILINE)
+_FIRST_ENTRY = re.compile(r"^-- (?:Data for )?Name: [^\n]*; Type: ([A-Z ]+); Schema: ", re.MULTILINE)
 # pg_dump --create's script: it makes its database and \connects to it itself, near its top.
 _CREATES_DATABASE = re.compile(
     r'^-- Name: [^\n]*; Type: DATABASE; Schema: -;[^\n]*\n--\n\n'
@@ -59,6 +60,7 @@ class ArchiveInfo:
     server_version: str | None = None  # the server it was dumped from, e.g. "15.18 (Debian 15.18-0+deb12u1)"
     uses_restrict: bool = False  # a plain file that runs psql's \restrict
     creates_database: str | None = None  # a plain file of pg_dump --create: the database it makes itself
+    first_entry_type: str | None = None  # a plain file's first entry ("TABLE DATA": a data-only dump)
 
     @property
     def dump_major(self) -> int | None:
@@ -174,11 +176,12 @@ def _read_header(data: bytes, path: Path, fmt: str) -> ArchiveInfo:
 def _read_plain_head(path: Path, head: bytes) -> ArchiveInfo:
     text = head.decode("utf-8", errors="replace")
     dumped_from, dumped_by = _DUMPED_FROM.search(text), _DUMPED_BY.search(text)
-    creates = _CREATES_DATABASE.search(text)
+    creates, first = _CREATES_DATABASE.search(text), _FIRST_ENTRY.search(text)
     return ArchiveInfo(path, "plain", dump_version=dumped_by.group(1) if dumped_by else None,
                        server_version=dumped_from.group(1) if dumped_from else None,
                        uses_restrict=bool(_RESTRICT.search(text)),
-                       creates_database=_unquoted(creates.group(1)) if creates else None)
+                       creates_database=_unquoted(creates.group(1)) if creates else None,
+                       first_entry_type=first.group(1) if first else None)
 
 
 def _unquoted(identifier: str) -> str:
@@ -220,9 +223,12 @@ def identify_archive(path: Path) -> ArchiveInfo:
     raise ArchiveError(f"{path}: not a pg_dump archive (custom, directory, tar or plain SQL)")
 
 
-_PREAMBLE_LINE = re.compile(rb"^(--.*|\s*|SET .*|SELECT pg_catalog\.set_config\(.*|\\restrict .*)$")
-# What pg_dump --clean writes right after the preamble, one statement a line: the drops of what follows.
-_DROP_LINE = re.compile(rb"^(DROP .*;|ALTER .* DROP .*;|SELECT pg_catalog\.lo_unlink\(.*;)$")
+# The top of every plain script: comments (not an entry's "-- Name:" header), SETs, \restrict.
+_PREAMBLE_LINE = re.compile(rb"^(--(?! Name: | Data for Name: ).*|\s*|SET .*|SELECT pg_catalog\.set_config\(.*"
+                            rb"|\\restrict .*)$")
+# What pg_dump --clean writes right after the preamble, one statement a line: the drops of what
+# follows, and its note where it keeps a schema initdb made ("-- *not* dropping schema, ...").
+_DROP_LINE = re.compile(rb"^(DROP .*;|ALTER .* DROP .*;|SELECT pg_catalog\.lo_unlink\(.*;|-- \*not\* dropping .*)$")
 
 
 def plain_drop_section(path: Path) -> tuple[int, int, int] | None:
@@ -236,7 +242,7 @@ def plain_drop_section(path: Path) -> tuple[int, int, int] | None:
             line = raw.rstrip(b"\r\n")
             if _DROP_LINE.match(line):
                 start = offset if start is None else start
-                count += 1
+                count += not line.startswith(b"--")
             elif start is None and not _PREAMBLE_LINE.match(line):
                 return None
             elif start is not None:

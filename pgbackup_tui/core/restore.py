@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from .restore_data import (
     refuse_create,
     scan_script,
     select_tables,
+    without_transactions,
 )
 from .restore_archive import RestoreArchiveJob
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
@@ -190,7 +192,7 @@ class RestoreJob(RestoreArchiveJob):
         tables: a table-level --clean in one transaction; into: an existing empty database;
         data: a data-only archive's rows into existing tables, in one transaction (restore_data.py)."""
         plan = self.plan
-        if is_data_only(check.toc, self._manifest()):
+        if is_data_only(check.toc, self._manifest(), check.info.first_entry_type):
             if plan.create:
                 refuse_create(plan.archive)
             if plan.keep_old:
@@ -211,6 +213,7 @@ class RestoreJob(RestoreArchiveJob):
         progress.watch_server(plan.target, plan.dbname, indexes=True)
         progress.enter_phase("schema" if check.toc is not None and self._data_load is None else "data")
         env = plan.target.child_env(self.application_name)
+        data_stdin: Iterator[bytes] | None = None
         if self._data_load is not None:
             assert self._workdir is not None
             tool = "psql"
@@ -221,12 +224,16 @@ class RestoreJob(RestoreArchiveJob):
                 if code != 0:
                     raise JobFailed(f"pg_restore could not write the rows' SQL: {self.last_error()}; "
                                     "nothing was changed")
-            await self.in_thread(self._plan_large_objects, rows)
+            found = await self.in_thread(self._plan_large_objects, rows)
             first = self._workdir / "before.sql"
             first.write_bytes(self._data_load.truncate_sql().encode("utf-8", errors="surrogateescape"))
             for line in self._data_load.describe():
                 self.log(line)
-            argv = psql_files_argv(plan, check.tools, [first, rows])
+            if found.has_transactions:  # its own COMMIT would end the one transaction half way
+                argv = psql_files_argv(plan, check.tools, [first, Path("-")])
+                data_stdin = without_transactions(rows)
+            else:
+                argv = psql_files_argv(plan, check.tools, [first, rows])
         elif self._table_clean is not None:
             assert list_file is not None and self._workdir is not None
             tool = "psql"
@@ -246,7 +253,7 @@ class RestoreJob(RestoreArchiveJob):
                 # the new database is dropped and the target stays as it was.
                 argv.insert(1, "--exit-on-error")
 
-        stdin = None
+        stdin = data_stdin
         if check.plain_drops is not None and self._data_load is None:  # fed without its DROP lines
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = read_skipping(plan.archive, check.plain_drops[0], check.plain_drops[1])
@@ -364,12 +371,14 @@ class RestoreJob(RestoreArchiveJob):
             self._data_load = plan_data_load(conn, tables, plan.dbname, clean=plan.clean)
         return self._selecting(included) if included is not None else None
 
-    def _plan_large_objects(self, script: Path) -> None:
-        """The large objects the rows' script creates, checked against the target's (restore_data.py)."""
+    def _plan_large_objects(self, script: Path) -> ScriptContents:
+        """The large objects the rows' script creates, checked against the target's (restore_data.py);
+        what the script holds."""
         assert self._data_load is not None
         found = self._plain_script if self._plain_script is not None else scan_script(script)
         with connect(self.plan.target, self.plan.dbname) as conn:
             plan_large_objects(conn, self._data_load, found.large_objects, self.plan.dbname)
+        return found
 
     def _plan_table_clean(self, toc: Toc, seeds: set[int]) -> TableClean:
         with connect(self.plan.target, self.plan.dbname) as conn:
@@ -407,6 +416,10 @@ class RestoreJob(RestoreArchiveJob):
             return
         with connect(plan.target, self._maintenance_db()) as conn:
             exists = database_exists(conn, plan.dbname)
+            if not exists and mode == "data":
+                raise TargetError(f"database '{plan.dbname}' does not exist on {where}; a data-only archive loads "
+                                  "into the tables of one that does: make it and its tables first (e.g. restore a "
+                                  "--schema-only backup with --create)")
             if not exists:
                 raise TargetError(f"database '{plan.dbname}' does not exist on {where}; add --create to create it")
             if mode == "replace":

@@ -18,7 +18,7 @@ TOC's "namespace tag owner" text (a data-only archive names no schema of its own
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,13 @@ import psycopg
 
 from .errors import SelectionError, TargetError, UsageError
 from .identifiers import QualifiedName, parse_qualified_name
+from .server_text import python_codec, session_client_encoding
 from .database_props import database_entry_ids
 from .toc import PREAMBLE_DESCS, Toc, TocEntry, entry_name
 
-DATA_DESCS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOBS", "BLOB DATA", "LARGE OBJECTS"})
+# What a data-only archive's TOC holds beside its preamble: rows, sequence values, large objects
+# (PostgreSQL 17 groups them: BLOB METADATA) with their grants and comments.
+DATA_DESCS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOB", "BLOBS", "BLOB METADATA", "BLOB DATA", "LARGE OBJECTS"})
 
 _TABLES = """
 SELECT n.nspname, c.relname, c.relkind::text
@@ -58,18 +61,25 @@ LIMIT 1
 # `COPY "Sales & Ops"."Order Items" (id, note) FROM stdin;` as pg_dump writes it in a plain file.
 _COPY_LINE = re.compile(r'COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+)) ')
 _LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
+_SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
 
-def is_data_only(toc: Toc | None, manifest: dict[str, Any]) -> bool:
-    """The archive was made with --data-only: its manifest says so, or (no manifest) its TOC holds
-    rows and no definition at all."""
-    if (manifest.get("options") or {}).get("data_only"):
-        return True
-    if manifest or toc is None:
-        return False
+def is_data_only(toc: Toc | None, manifest: dict[str, Any], first_entry_type: str | None = None) -> bool:
+    """The archive was made with --data-only: its manifest says so, or its TOC holds rows and no
+    definition at all, or (a plain file) its first entry is rows, where any other dump begins with
+    the definitions they go into."""
+    options = manifest.get("options") or {}
+    if "data_only" in options:  # our own dump's word (an adopted archive's manifest has no options)
+        return bool(options["data_only"])
+    if toc is None:
+        return first_entry_type in ("TABLE DATA", "SEQUENCE SET")
     about_database = set(database_entry_ids(toc))
     rest = [e for e in toc.entries if e.desc not in PREAMBLE_DESCS and e.dump_id not in about_database]
-    return bool(rest) and all(entry.desc in DATA_DESCS for entry in rest)
+    return bool(rest) and all(_is_data(entry) for entry in rest)
+
+
+def _is_data(entry: TocEntry) -> bool:
+    return entry.desc in DATA_DESCS or (entry.desc in ("ACL", "COMMENT") and entry.rest.startswith("- LARGE OBJECT "))
 
 
 @dataclass
@@ -80,13 +90,20 @@ class DataLoad:
     clean: bool = False
     client_encoding: str = "UTF8"
     large_objects: list[int] = field(default_factory=list)  # the target's, replaced by the archive's
+    # Partitioned tables among them (a plain file of --load-via-partition-root loads through its root):
+    # ONLY would leave their partitions' rows out, of the check and of the TRUNCATE.
+    partitioned: set[QualifiedName] = field(default_factory=set)
+
+    def relation_sql(self, table: QualifiedName) -> str:
+        """`table` for FROM and TRUNCATE: with ONLY (its children are entries of their own, or not
+        the archive's), but for a partitioned table, which is its partitions."""
+        return table.sql if table in self.partitioned else f"ONLY {table.sql}"
 
     def truncate_sql(self) -> str:
-        """Runs first, in the load's transaction. ONLY: a table's inheritance children are their
-        own entries (or not in the archive, and then not ours to empty)."""
+        """Runs first, in the load's transaction."""
         lines = [f"SET client_encoding = '{self.client_encoding}';"]
         if self.clean and self.tables:
-            lines.append("TRUNCATE TABLE " + ", ".join(f"ONLY {t.sql}" for t in self.tables) + ";")
+            lines.append("TRUNCATE TABLE " + ", ".join(self.relation_sql(t) for t in self.tables) + ";")
         if self.large_objects:
             oids = ",".join(str(oid) for oid in self.large_objects)
             lines.append(f"SELECT count(pg_catalog.lo_unlink(oid)) FROM unnest('{{{oids}}}'::oid[]) AS oid;")
@@ -133,20 +150,24 @@ def select_tables(entries: list[tuple[TocEntry, QualifiedName]], wanted: Iterabl
 class ScriptContents:
     tables: list[QualifiedName] = field(default_factory=list)  # COPY … FROM stdin, in order
     large_objects: list[int] = field(default_factory=list)  # lo_create(OID)
+    # BEGIN; / COMMIT; of its own (a plain file's around its large objects): they would end the
+    # load's one transaction half way, so they are left out of what psql reads (without_transactions).
+    has_transactions: bool = False
 
 
 def scan_script(path: Path) -> ScriptContents:
     """What a SQL script of rows loads (a plain data-only dump, or pg_restore's script of an
-    archive), read line by line, never whole: its COPY targets and the large objects it creates."""
+    archive), read line by line, never whole: its COPY targets, in the file's own encoding (its
+    `SET client_encoding`), the large objects it creates, and whether it has transactions."""
     found = ScriptContents()
-    in_rows = False
+    codec, in_rows = "utf-8", False
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
                 continue
             if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                match = _COPY_LINE.match(raw.decode("utf-8", errors="surrogateescape"))
+                match = _COPY_LINE.match(raw.decode(codec, errors="surrogateescape"))
                 if match:
                     found.tables.append(parse_qualified_name(match.group(1)))
                 in_rows = True
@@ -154,7 +175,26 @@ def scan_script(path: Path) -> ScriptContents:
                 oid = _LO_CREATE.match(raw)
                 if oid:
                     found.large_objects.append(int(oid.group(1)))
+            elif raw.startswith(b"SET client_encoding = "):
+                encoding = _SET_ENCODING.match(raw)
+                codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
+            elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
+                found.has_transactions = True
     return found
+
+
+def without_transactions(path: Path) -> Iterator[bytes]:
+    """The script's lines, but its own top-level BEGIN; and COMMIT; (rows of COPY pass untouched)."""
+    in_rows = False
+    with path.open("rb") as script:
+        for raw in script:
+            if in_rows:
+                in_rows = raw.rstrip(b"\r\n") != b"\\."
+            elif raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
+                in_rows = True
+            elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
+                continue
+            yield raw
 
 
 def plan_large_objects(conn: psycopg.Connection, load: DataLoad, oids: list[int], dbname: str) -> None:
@@ -182,8 +222,7 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
     """Check the target has every table, empty unless --clean empties them; refuse naming the first
     that is missing, not a table, or (without --clean) holds rows."""
     plan = DataLoad(tables=list(dict.fromkeys(tables)), clean=clean)
-    if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
-        plan.client_encoding = "SQL_ASCII"
+    plan.client_encoding = session_client_encoding(conn) or "UTF8"  # as the names were read (server_text.py)
     if not plan.tables:
         return plan
     rows = conn.execute(_TABLES, {"schemas": [t.schema for t in plan.tables],
@@ -196,6 +235,8 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
                               "tables that exist; create them first (e.g. restore a --schema-only dump)")
         if kind not in ("r", "p"):
             raise TargetError(f"{table} in database '{dbname}' is not a table; its rows cannot be loaded")
+        if kind == "p":
+            plan.partitioned.add(table)
     if clean:
         key = conn.execute(_KEYS_FROM_OUTSIDE, {"schemas": [t.schema for t in plan.tables],
                                                "names": [t.name for t in plan.tables]}).fetchone()
@@ -207,7 +248,7 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
                 "empty them yourself, or restore without --clean into empty tables")
     else:
         for table in plan.tables:
-            if conn.execute(f"SELECT EXISTS (SELECT 1 FROM ONLY {table.sql})").fetchone() == (True,):
+            if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {plan.relation_sql(table)})").fetchone() == (True,):
                 raise TargetError(
                     f"table {table} in database '{dbname}' already has rows: add --clean to empty the archive's "
                     "tables first (in the same transaction as the load)")

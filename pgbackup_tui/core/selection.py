@@ -237,8 +237,20 @@ SELECT n.rel::int8, n.classid::int8, n.objid::int8, n.owner::int8,
        (SELECT format('%%I.%%I', s.nspname, c.relname) FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
         WHERE c.oid = n.owner)
 FROM needing n
-WHERE n.owner IS NULL OR NOT n.owner IN (SELECT rel FROM gone)
+WHERE (n.owner IS NULL OR NOT n.owner IN (SELECT rel FROM gone))
+  AND NOT EXISTS (SELECT 1 FROM pg_class oc JOIN pg_namespace os ON os.oid = oc.relnamespace
+                  WHERE oc.oid = n.owner AND os.nspname LIKE 'pg\\_temp\\_%%')  -- pg_dump never writes those
 ORDER BY 1, 2, 3
+LIMIT 1
+"""
+
+# Partitions and inheritance children of the left-out relations that are kept: pg_dump writes
+# them as children of a table the backup lacks.
+_KEPT_CHILDREN = """
+SELECT i.inhparent::int8, format('%%I.%%I', n.nspname, c.relname)
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.inhparent = ANY(%(oids)s::oid[]) AND NOT i.inhrelid = ANY(%(oids)s::oid[])
+ORDER BY 1, 2
 LIMIT 1
 """
 
@@ -254,6 +266,12 @@ def check_exclusions(conn: psycopg.Connection, left_out: dict[QualifiedName, tup
     if not left_out or data_only:
         return
     name_of = {oid: str(name) for name, (oid, _) in left_out.items()}
+    child = conn.execute(_KEPT_CHILDREN, {"oids": sorted(name_of)}).fetchone()
+    if child is not None:
+        parent, kept = child
+        raise SelectionError(
+            f"--exclude-table {name_of[parent]}: its partition (or child table) {kept} is kept, and would not "
+            f"restore without it; leave {kept} out too (--exclude-table {kept}) or keep {name_of[parent]}")
     row = conn.execute(_NEEDING_LEFT_OUT, {"oids": sorted(name_of)}).fetchone()
     if row is None:
         return
