@@ -12,6 +12,7 @@ import pytest
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
 from pgbackup_tui.core.pgtools import find_client_tools
+from pgbackup_tui.core.restore_data import scan_script, without_transactions
 
 SOURCE = "shop"
 
@@ -169,3 +170,17 @@ def test_a_foreign_plain_data_only_file_loads_through_a_partitioned_root(sandbox
     reloaded = _restore(sandbox, str(script), fresh_db_name, "--clean")
     assert reloaded.returncode == 0, reloaded.stderr
     assert sandbox.psql(count, fresh_db_name).strip() == source  # emptied first: not doubled
+
+
+def test_a_script_is_read_in_its_own_encoding_and_its_transactions_left_out_but_not_its_rows(tmp_path):
+    script = tmp_path / "rows.sql"
+    script.write_bytes(b"SET client_encoding = 'LATIN1';\n"
+                       b'COPY public."caf\xe9" (a) FROM stdin;\nBEGIN;\nCOMMIT;\n\\.\n'
+                       b"INSERT INTO public.t VALUES (1);\nINSERT INTO public.t VALUES (2);\n"
+                       b"BEGIN;\nSELECT pg_catalog.lo_create('123');\nCOMMIT;\n")
+    found = scan_script(script)
+    assert [str(t) for t in found.tables] == ['public."café"', "public.t"]
+    assert found.large_objects == [123] and found.has_transactions
+    fed = b"".join(without_transactions(script))
+    # The rows of COPY pass as they are, even one that reads "BEGIN;"; the file's own BEGIN/COMMIT do not.
+    assert fed == script.read_bytes().replace(b"BEGIN;\nSELECT", b"SELECT").replace(b"');\nCOMMIT;\n", b"');\n")

@@ -60,6 +60,7 @@ LIMIT 1
 
 # `COPY "Sales & Ops"."Order Items" (id, note) FROM stdin;` as pg_dump writes it in a plain file.
 _COPY_LINE = re.compile(r'COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+)) ')
+_INSERT_LINE = re.compile(r'INSERT INTO ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+)) ')
 _LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
@@ -157,10 +158,10 @@ class ScriptContents:
 
 def scan_script(path: Path) -> ScriptContents:
     """What a SQL script of rows loads (a plain data-only dump, or pg_restore's script of an
-    archive), read line by line, never whole: its COPY targets, in the file's own encoding (its
+    archive), read line by line, never whole: its COPY (or INSERT) targets, in the file's own encoding (its
     `SET client_encoding`), the large objects it creates, and whether it has transactions."""
     found = ScriptContents()
-    codec, in_rows = "utf-8", False
+    codec, in_rows, seen = "utf-8", False, set[QualifiedName]()
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
@@ -171,6 +172,13 @@ def scan_script(path: Path) -> ScriptContents:
                 if match:
                     found.tables.append(parse_qualified_name(match.group(1)))
                 in_rows = True
+            elif raw.startswith(b"INSERT INTO "):  # pg_dump --inserts / --column-inserts: a statement a row
+                match = _INSERT_LINE.match(raw.decode(codec, errors="surrogateescape"))
+                if match:
+                    name = parse_qualified_name(match.group(1))
+                    if name not in seen:
+                        seen.add(name)
+                        found.tables.append(name)
             elif raw.startswith(b"SELECT pg_catalog.lo_create("):
                 oid = _LO_CREATE.match(raw)
                 if oid:
