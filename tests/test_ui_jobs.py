@@ -6,6 +6,7 @@ Each piece is mounted alone in a tiny host app; the jobs run for real (pg_dump o
 from __future__ import annotations
 
 import shlex
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -176,6 +177,9 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
     assert dumped.state == JobState.SUCCEEDED, dumped.message
     not_an_archive = tmp_path / "notes.txt"
     not_an_archive.write_text("hello\n")
+    with_create = tmp_path / "with-create.sql"
+    subprocess.run([find_client_tools(sandbox.major).pg_dump, "--create", "--schema-only", "--file", str(with_create),
+                    "--dbname", sandbox.dsn("shop")], check=True)
 
     sandbox.drop_database("shop_restored")
     sandbox.create_database("shop_restored")  # --clean replaces an existing database
@@ -194,6 +198,11 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
         archive.value = str(not_an_archive)
         await settle(app, pilot)
         assert "not a pg_dump archive" in text_of(status) and start.disabled
+        # pg_dump --create's script makes its own database, whatever the target: Start stays off.
+        archive.value = str(with_create)
+        await settle(app, pilot)
+        assert "makes and fills database 'shop' itself" in text_of(dialog.query_one("#restore-error", Static))
+        assert start.disabled
         archive.value = str(dumped.output_path)
         await settle(app, pilot)
         assert not start.disabled

@@ -35,9 +35,9 @@ from .plans import RestorePlan, psql_files_argv, restore_command, restore_script
 from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
 from .restore_data import (
     DataLoad,
+    ScriptContents,
     data_entries,
     is_data_only,
-    ScriptContents,
     plan_data_load,
     plan_large_objects,
     refuse_create,

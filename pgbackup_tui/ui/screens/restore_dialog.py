@@ -30,6 +30,7 @@ from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
+from ...core.restore_data import is_data_only
 from ...core.timescale import JOBS_NOTE
 from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested_database
 from ..widgets.option_box import OptionBox
@@ -238,8 +239,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
 
     @property
     def _data_only(self) -> bool:
-        """The archive holds rows only (dump --data-only, as its manifest says): it loads into existing tables."""
-        return bool(((self._manifest or {}).get("options") or {}).get("data_only"))
+        """The archive holds rows only (dump --data-only, as its manifest or a plain file's first entry
+        says): it loads into existing tables."""
+        return is_data_only(None, self._manifest or {}, self._info.first_entry_type if self._info else None)
 
     def _describe_archive(self) -> tuple[str, bool]:
         """(status line, is it an error)."""
@@ -302,6 +304,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             plan.validate(self._info.format if self._info else None)
         except UsageError as exc:
             return str(exc)
+        if self._info is not None and self._info.creates_database is not None:
+            return (f"written by pg_dump --create: it makes and fills database '{self._info.creates_database}' "
+                    "itself, whatever the target; run it with psql, or dump without --create")
         if self._data_only and plan.create:
             return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
                     "“create new database” and name one that has its tables")
