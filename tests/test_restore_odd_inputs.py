@@ -97,3 +97,28 @@ def test_a_clean_script_whose_drops_keep_public_restores_too(sandbox, home, tmp_
         sandbox.drop_database(target)
         sandbox.drop_database(fresh_db_name)
         sandbox.psql(f"DROP ROLE {role}")
+
+
+def test_a_partial_restore_names_its_first_error_and_what_to_do(sandbox, home, fresh_db_name):
+    """An archive whose tables' owner this server lacks: pg_restore goes past the ALTER ... OWNER
+    (exit 3, partial); the line names that error and --no-owner, with which it restores whole."""
+    role = f"r_{fresh_db_name}"
+    sandbox.psql(f"CREATE ROLE {role}")
+    sandbox.create_database(fresh_db_name)
+    targets = [f"{fresh_db_name}_a", f"{fresh_db_name}_b"]
+    try:
+        sandbox.psql(f"CREATE TABLE t (a int); ALTER TABLE t OWNER TO {role}; INSERT INTO t VALUES (1)", fresh_db_name)
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--progress", "none")
+        assert dumped.returncode == 0, dumped.stderr
+        sandbox.psql(f"ALTER ROLE {role} RENAME TO {role}_gone")
+        partial = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", targets[0], "--create")
+        assert partial.returncode == 3, partial.stderr
+        assert f'the first: role "{role}" does not exist; --no-owner' in partial.stderr
+        whole = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", targets[1], "--create",
+                        "--no-owner")
+        assert whole.returncode == 0, whole.stderr
+        assert sandbox.psql("SELECT count(*) FROM t", targets[1]).strip() == "1"
+    finally:
+        for name in [*targets, fresh_db_name]:
+            sandbox.drop_database(name)
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}_gone; DROP ROLE IF EXISTS {role}")

@@ -58,6 +58,7 @@ from .timescale import TimescaleRestore, plan_for_restore
 from .toc import SELECTABLE_DESCS, Toc, compute_closure, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
+FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
 CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
                              r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
 
@@ -67,6 +68,13 @@ def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
     the connection it kept is closed."""
     if not future.cancelled() and future.exception() is None:
         future.result().close()
+
+
+def _hint_for(error: str) -> str:
+    """What a DBA does about the commonest error a restore goes past."""
+    if re.match(r'role ".*" does not exist', error):
+        return "; --no-owner restores without the archive's owners"
+    return ""
 
 
 class RestoreJob(RestoreArchiveJob):
@@ -86,6 +94,7 @@ class RestoreJob(RestoreArchiveJob):
         self._connection_lost = False  # pg_restore lost the server half way
         self._workdir: Path | None = None
         self._errors_ignored = 0
+        self._first_error: str | None = None  # what the first statement pg_restore went past said
         self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
         self._warnings: list[str] = []
         self._maintenance: psycopg.Connection | None = None  # --create: kept from the name's check for CREATE
@@ -178,8 +187,9 @@ class RestoreJob(RestoreArchiveJob):
         details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
                    "came_along": self._came_along, "warnings": self._warnings}
         if self._errors_ignored:
+            first = f" (the first: {self._first_error}{_hint_for(self._first_error)})" if self._first_error else ""
             message = (f"restored into '{plan.dbname}' on {plan.target.label} with {self._errors_ignored} error(s) "
-                       f"ignored by pg_restore; see {self.log_path}")
+                       f"ignored by pg_restore{first}; see {self.log_path}")
         else:
             message = (f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} "
                        f"in {self.elapsed_s:.1f}s")
@@ -436,6 +446,10 @@ class RestoreJob(RestoreArchiveJob):
         match = ERRORS_IGNORED.search(line)
         if match:
             self._errors_ignored = int(match.group(1))
+        if self._first_error is None:
+            failed = FAILED_STATEMENT.search(line)
+            if failed:
+                self._first_error = failed.group(1).strip()
         if CONNECTION_LOST.search(line):
             self._connection_lost = True
 
