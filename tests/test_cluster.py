@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
 from pgbackup_tui.core.jobs import Job, JobState, Outcome, ProgressUpdated
+from pgbackup_tui.core.pgtools import find_client_tools
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.count import CountProgress, Step
 from pgbackup_tui.core.progress.priors import OUTPUT_PER_HEAP
@@ -316,3 +318,40 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     (out / "globals.sql").write_text("-- cut\n")
     cut = run_cli("backups", "verify", backup_id)
     assert cut.returncode == 1 and "globals.sql" in cut.stdout + cut.stderr
+
+
+def test_pg_dumpall_files_that_cannot_restore_whole_are_refused_before_anything_runs(
+        sandbox, other_sandbox, home, tmp_path, fresh_db_name):
+    """Made by hand: a pg_dumpall --clean file (it drops every database and role first, and
+    stopped at the current user's), one cut short (it restored part of a table and said
+    "restored"), one whose databases a newer pg_dump wrote; and --skip-globals with a file (it
+    was ignored). Each is one line, exit 2, and the server is as it was."""
+    low, high = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
+    role = f"r_{fresh_db_name}"
+    low.psql(f"CREATE ROLE {role} NOLOGIN")
+    pg_dumpall = find_client_tools(low.major).pg_dumpall
+    files = {name: tmp_path / f"{name}.sql" for name in ("clean", "whole", "cut", "newer")}
+    subprocess.run([pg_dumpall, "--dbname", low.dsn(), "--globals-only", "--clean", "--if-exists",
+                    "--file", str(files["clean"])], check=True)
+    subprocess.run([pg_dumpall, "--dbname", low.dsn(), "--globals-only", "--file", str(files["whole"])], check=True)
+    whole = files["whole"].read_bytes()
+    files["cut"].write_bytes(whole[:len(whole) * 2 // 3])
+    high.create_database(fresh_db_name)
+    try:
+        subprocess.run([find_client_tools(high.major).pg_dumpall, "--dbname", high.dsn(), "--exclude-database",
+                        "shop", "--file", str(files["newer"])], check=True)
+    finally:
+        high.drop_database(fresh_db_name)
+    roles_before = low.psql("SELECT string_agg(rolname || rolcanlogin::text, ',' ORDER BY rolname) FROM pg_roles")
+    try:
+        expected = {("clean",): "was written by pg_dumpall --clean", ("cut",): "truncated",
+                    ("newer",): f"written by pg_dump {high.major}, newer than the server",
+                    ("whole", "--skip-globals"): "--skip-globals picks parts of a cluster set"}
+        for (name, *options), words in expected.items():
+            refused = run_cli("restore", str(files[name]), "--dsn", low.dsn(), *options)
+            assert refused.returncode == 2, refused.stderr
+            assert words in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+        assert low.psql("SELECT string_agg(rolname || rolcanlogin::text, ',' ORDER BY rolname) "
+                        "FROM pg_roles") == roles_before
+    finally:
+        low.psql(f"DROP ROLE {role}")

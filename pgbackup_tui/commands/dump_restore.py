@@ -166,7 +166,8 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
     from ..core.cluster_restore import ClusterRestoreJob
 
     plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db),
-                              jobs=1 if args.jobs is None else args.jobs, skip_globals=args.skip_globals)
+                              jobs=1 if args.jobs is None else args.jobs, skip_globals=args.skip_globals,
+                              allow_older_server=args.allow_older_server)
     plan.validate()
     return ClusterRestoreJob(replace(plan, target=with_prompted_password(target)))
 

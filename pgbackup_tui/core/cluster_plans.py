@@ -80,6 +80,7 @@ class ClusterRestorePlan:
     databases: tuple[str, ...] = ()  # a set: only these members
     jobs: int = 1  # a set: databases restored at a time
     skip_globals: bool = False  # a set: the roles are there already
+    allow_older_server: bool = False  # a pg_dumpall file whose databases a newer pg_dump wrote, run anyway
 
     @property
     def dbname(self) -> str:

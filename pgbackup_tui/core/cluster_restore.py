@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import read_manifest
+from .checksums import checkable, compare_checksums
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
+from .dumpall import CLUSTER_TAIL
 from .connect import connect
 from .errors import ArchiveError, JobFailed, UsageError
 from .jobs import Job, JobResult, JobState, Outcome
@@ -37,6 +39,8 @@ CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
 _CREATE_ROLE = re.compile(rb'^CREATE ROLE ((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*);\s*$')
 _KEPT = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept")
 CHUNK = 1 << 16
+_CLEAN_SECTION = re.compile(rb"^-- Drop (?:databases|roles|tablespaces)\b", re.MULTILINE)
+_DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
 
 
 def is_cluster_file(path: Path) -> bool:
@@ -80,6 +84,40 @@ def _tolerant_line(line: bytes) -> bytes:
             b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', " + literal + b"; END $pgbackup$;\n")
 
 
+def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) -> None:
+    """Refuse, before anything runs, a pg_dumpall file that cannot restore whole: one cut short
+    (it would restore part of a database and say nothing), one of pg_dumpall --clean (it begins
+    by dropping every database and role it holds, which no stop can undo, and it stops at the
+    first one in use: the current user's role), and one whose databases a newer pg_dump wrote
+    (their SQL fails half way on an older server, as a plain dump's does: restore_archive.py)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+        handle.seek(max(0, size - 4096))
+        if CLUSTER_TAIL not in handle.read():
+            raise ArchiveError(f"{path}: truncated (it does not end with pg_dumpall's 'cluster dump complete' line); "
+                               "nothing was restored")
+    if _CLEAN_SECTION.search(head):
+        raise UsageError(f"{path} was written by pg_dumpall --clean: it begins by dropping every database and role "
+                         "it holds, which cannot be undone if it stops half way (and it stops at the current "
+                         "user's role); make the file without --clean and restore it onto a server that lacks "
+                         "its databases; nothing was restored")
+    if allow_older_server:
+        return
+    with path.open("rb") as handle:
+        for line in handle:
+            dumped_by = _DUMPED_BY.match(line)
+            if dumped_by is None:
+                continue
+            major = int(dumped_by.group(1))
+            if major > server_major:
+                raise ArchiveError(
+                    f"{path}: its databases were written by pg_dump {major}, newer than the server "
+                    f"(PostgreSQL {server_major}), whose SQL would fail half way; dump again with pg_dumpall "
+                    f"{server_major}, or add --allow-older-server if the file was made to fit; nothing was restored")
+            return
+
+
 class ClusterRestoreJob(Job):
     kind = "cluster-restore"
 
@@ -98,9 +136,16 @@ class ClusterRestoreJob(Job):
             return await self._restore_set()
         if not archive.is_file() or not is_cluster_file(archive):
             raise ArchiveError(f"{archive}: neither a pg_dumpall file nor a cluster set")
-        if plan.databases:
-            raise UsageError("--only-db picks members of a cluster set; a pg_dumpall file restores whole")
+        if plan.databases or plan.skip_globals:
+            raise UsageError(f"{'--only-db' if plan.databases else '--skip-globals'} picks parts of a cluster set; "
+                             "a pg_dumpall file restores whole")
         tools = await self.in_thread(self._tools)
+        await self.in_thread(check_cluster_file, archive, tools.major, plan.allow_older_server)
+        checksums = (read_manifest(archive) or {}).get("checksums") or {}
+        if checkable(checksums):  # psql runs it as it reads it: a changed file is refused before, not found after
+            problems = await self.in_thread(compare_checksums, archive, checksums)
+            if problems:
+                raise ArchiveError(f"{problems[0]}; nothing was restored")
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
