@@ -205,3 +205,27 @@ def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, tar
         assert sandbox.psql("SELECT count(*) FROM metrics", target_db).strip() == "100"
     finally:
         standin.remove()
+
+
+def test_a_file_whose_header_is_not_the_export_s_columns_is_refused(sandbox, home, empty_db, target_db, tmp_path):
+    """COPY … HEADER skips the first line whatever it says: columns moved by hand (header and all)
+    went into the wrong columns, and a file written again without its header lost its first row,
+    both with exit 0. The header must name the export's columns, in order."""
+    sandbox.psql("CREATE TABLE t (id int, order_id int, name text);"
+                 "INSERT INTO t SELECT g, 100 + g, 'n' || g FROM generate_series(1, 5) g;", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "t").returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    csv_file = out / manifest["tables"][0]["file"]
+    exported = csv_file.read_text()
+    swapped = "".join(",".join([f[1], f[0], f[2]]) + "\n" for f in (line.split(",") for line in exported.splitlines()))
+    for changed, words in ((swapped, "its header (order_id, id, name) is not the export's columns in order"),
+                           ("".join(exported.splitlines(keepends=True)[1:]), "its header (1, 101, n1)")):
+        csv_file.write_text(changed)
+        refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+        assert refused.returncode == 1 and words in refused.stderr, refused.stderr
+        assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
+    csv_file.write_text(exported)
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert done.returncode == 0, done.stderr
+    assert fingerprint(sandbox, target_db, "t") == fingerprint(sandbox, empty_db, "t")

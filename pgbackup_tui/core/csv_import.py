@@ -18,6 +18,7 @@ Order (as pg_restore does it, and as Timescale documents for hypertables):
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -241,6 +242,7 @@ class CsvImportJob(Job):
         return changed
 
     def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path, progress: CsvProgress) -> str:
+        check_header(path, table.columns, conn.info.encoding)
         columns = ", ".join(always_quote(c) for c in table.columns)
         sql = f"COPY {table.name.sql} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER)"
         digest = hashlib.sha256()
@@ -304,6 +306,19 @@ class CsvImportJob(Job):
         import asyncio
 
         return await asyncio.to_thread(func, *args)
+
+
+def check_header(path: Path, columns: list[str], codec: str) -> None:
+    """COPY … HEADER skips the first line whatever it says, and loads by position: a file whose
+    columns were moved, or that lost its header, would load rows into the wrong columns (or lose
+    its first row) without an error. Its header must name the export's columns, in order."""
+    with path.open(encoding=codec, errors="surrogateescape", newline="") as source:
+        header = next(csv.reader(source), [])
+    if header != columns:
+        shown = ", ".join(header) if header else "nothing"
+        raise JobFailed(f"{path.name}: its header ({shown}) is not the export's columns in order "
+                        f"({', '.join(columns)}): its rows would go into the wrong columns; fix the file's header "
+                        "and columns, then import it again")
 
 
 def lookup_relations_seq(conn: psycopg.Connection, names: list[QualifiedName]) -> set[QualifiedName]:
