@@ -114,6 +114,15 @@ def test_restore_refuses_before_anything_runs(sandbox, home, archive, args, frag
     assert created_in(home) == []
 
 
+def test_restore_without_db_names_the_archive_s_own_problem_first(sandbox, home, tmp_path):
+    """A missing or gzipped archive is what to fix, not the --db left out."""
+    packed = tmp_path / "x.sql.gz"
+    packed.write_bytes(b"\x1f\x8b\x08\x00" + bytes(60))
+    for path, fragments in ((tmp_path / "nowhere.sql", ["nowhere.sql", "no such file"]),
+                            (packed, ["x.sql.gz", "gzip-compressed"])):
+        assert_refused(run_cli("restore", str(path), "--dsn", sandbox.dsn()), *fragments)
+
+
 def test_a_63_byte_name_is_still_fine(sandbox, home, archive):
     name = "é" * 31 + "x"  # 63 bytes
     try:

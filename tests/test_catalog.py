@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from cliutil import run_cli
@@ -181,6 +182,13 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     assert run_cli("backups", "verify", entry["id"]).returncode == 0
     again = run_cli("backups", "adopt", str(outside))
     assert again.returncode == 2 and "already in the catalog" in again.stderr
+    # pg_dumpall --globals-only holds roles and tablespaces, not a cluster; a pipe is not an archive.
+    globals_adopted = run_cli("backups", "adopt", str(root / "all.sql"))
+    assert globals_adopted.returncode == 0, globals_adopted.stderr
+    assert by_path(listed(), root / "all.sql")["holds"] == "roles and tablespaces"
+    piped = subprocess.run(["bash", "-c", f'"$0" -m pgbackup_tui backups adopt <(cat "{outside}")', sys.executable],
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 2 and "not a regular file" in piped.stderr, piped.stderr
 
 
 def test_renamed_profile_keeps_its_backups(sandbox, home):

@@ -96,7 +96,7 @@ def test_globals_only_restore_onto_a_server_that_has_some_roles(source, target, 
     target.psql("CREATE ROLE reporting NOLOGIN")  # already there: reported, not fatal
     restored = cli(target, "restore", str(out))
     assert restored.returncode == 0, restored.stderr
-    assert "already existed and were kept" in restored.stderr and "reporting" in restored.stderr
+    assert "already existed: kept, then altered as the file says" in restored.stderr and "reporting" in restored.stderr
     assert target.psql(ROLES) == source.psql(ROLES)
     assert target.psql(MEMBERS) == source.psql(MEMBERS)
 

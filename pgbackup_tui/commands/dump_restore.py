@@ -128,6 +128,9 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
     if args.only_db or args.skip_globals:
         raise UsageError("--only-db and --skip-globals go with a cluster set (pgbackup-tui dumpall --set)")
     if args.db is None:
+        from ..core.archive import identify_archive
+
+        identify_archive(archive)  # a missing, gzipped or foreign file: its own problem is the one to name
         raise UsageError("--db is required: the database to restore into")
     restore_plan = RestorePlan(
         archive=archive, target=target, dbname=args.db,
@@ -158,8 +161,9 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
              ("--dry-run", args.dry_run), ("--keep-old", args.keep_old))
     pointless = [flag for flag, used in given if used]
     if pointless:
+        hint = " (a set: pick some with --only-db)" if pointless[0] == "--db" else ""
         raise UsageError(f"{pointless[0]} does not apply to {archive.name}: a pg_dumpall file or a cluster set "
-                         "restores the databases it names (a set: pick some with --only-db)")
+                         f"restores the databases it names{hint}")
     # restore's --jobs has no default (one database picks its own); a set restores one database at a time,
     # and an explicit --jobs 0 is refused by validate(), not taken as that default.
     from ..core.cluster_plans import ClusterRestorePlan

@@ -28,6 +28,8 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     path = path.expanduser().absolute()
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
+    if not (path.is_file() or path.is_dir()):  # a pipe (<(…)) or a device: it cannot be read twice, or kept
+        raise UsageError(f"{path}: not a regular file or a directory (an archive is one of those)")
     if load_manifest(path) is not None:
         raise UsageError(f"{path}: already in the catalog (it has a manifest: {manifest_path(path).name})")
     try:
@@ -52,11 +54,20 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     manifest.bytes = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
         else path.stat().st_size
     manifest.toc = toc_summary(counts, rows, [])
+    if kind == "dumpall" and path.is_file():
+        manifest.extra["what"] = "whole cluster" if _has_databases(path) else "roles and tablespaces"
     save_manifest(path, manifest)
     remember_backup(path)
     entry = entry_for(path, indexed=True)
     assert entry is not None  # it has a manifest now
     return entry
+
+
+def _has_databases(path: Path) -> bool:
+    """A pg_dumpall file with databases (it connects to each), not its globals alone (--globals-only,
+    --roles-only): read up to the first one."""
+    with path.open("rb") as script:
+        return any(line.startswith(b"\\connect ") for line in script)
 
 
 def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:

@@ -202,7 +202,8 @@ class ClusterRestoreJob(Job):
     def _message(self, lead: str) -> str:
         if self.kept_roles:
             shown = ", ".join(self.kept_roles[:5]) + (" …" if len(self.kept_roles) > 5 else "")
-            lead += f"; {len(self.kept_roles)} role(s) already existed and were kept: {shown}"
+            lead += (f"; {len(self.kept_roles)} role(s) already existed: kept, then altered as the file says "
+                     f"(attributes, settings, a password where it has one): {shown}")
         return lead
 
     async def _restore_set(self) -> Outcome:
