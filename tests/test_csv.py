@@ -130,6 +130,14 @@ def test_a_failed_create_import_drops_its_database(sandbox, home, empty_db, targ
     assert failed.returncode == 1
     assert "public.c.csv, line 3:" in failed.stderr and failed.stderr.count("dropped") == 1, failed.stderr
     assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
+    # Failing after the data (schema-post.sql): the line does not say the data stays, as it goes too.
+    (out / "public.c.csv").write_text("id\n1\n2\n")
+    with (out / "schema-post.sql").open("a") as post:
+        post.write("SELECT 1/0;\n")
+    failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert failed.returncode == 1 and "division by zero" in failed.stderr, failed.stderr
+    assert "stays" not in failed.stderr and failed.stderr.count("dropped") == 1, failed.stderr
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
 
 
 def test_selection_with_dependencies_elsewhere_imports_into_an_empty_database(sandbox, home, empty_db,

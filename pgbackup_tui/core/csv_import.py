@@ -188,8 +188,12 @@ class CsvImportJob(Job):
                 "--set=ON_ERROR_STOP=1", "--echo-errors", "--single-transaction", f"--file={script}"]
         code = await self.run_process(argv, plan.target.child_env(self.application_name))
         if code != 0:
-            where = ("the tables' data was imported and stays; none of " if after_data
-                     else "nothing of the import was done; none of ")
+            if after_data and not plan.create:
+                where = "the tables' data was imported and stays; none of "
+            elif after_data:  # the database it made goes, data and all (the cleanup says so)
+                where = "none of "
+            else:
+                where = "nothing of the import was done; none of "
             raise JobFailed(f"{what} failed: {self.last_error()}; {where}{script.name} was kept (one transaction)")
 
     def _make_hypertables(self, tables: list[ImportTable]) -> None:
