@@ -81,6 +81,11 @@ def test_restore_selected_table_from_a_full_archive(sandbox, home, fresh_db_name
                        "--table", '"Sales & Ops"."Order Items"')
     assert restored.returncode == 0, restored.stderr
     assert user_tables(sandbox, fresh_db_name) == ['"Sales & Ops"."Order Items"']
+    # What did not come with it is said: its foreign key to orders, a table not restored.
+    dry = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", fresh_db_name + "x", "--create",
+                  "--table", '"Sales & Ops"."Order Items"', "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "left out FK CONSTRAINT" in dry.stdout and "which is not restored" in dry.stdout, dry.stdout
 
 
 def test_schema_and_exclusion(sandbox, home, fresh_db_name):

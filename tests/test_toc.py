@@ -262,7 +262,11 @@ def test_drop_leaves_an_entry_out_and_says_why(listing: Listing) -> None:
     index = find(toc, "INDEX", f"{SCHEMA} Work Items title idx ")
     closure = compute_closure(toc, selected_seed(listing), drop={index.dump_id: "not wanted"})
     assert index.dump_id not in closure.included
-    assert [(entry.dump_id, why) for entry, why in closure.left_out] == [(index.dump_id, "not wanted")]
+    assert [(entry.dump_id, why) for entry, why in closure.left_out][0] == (index.dump_id, "not wanted")
+    # and what the walk left out itself, a foreign key to a table not selected, is said too
+    rest = closure.left_out[1:]
+    assert rest and all(entry.desc == "FK CONSTRAINT" and why.endswith("which is not restored") for entry, why in rest)
+    assert all(entry.dump_id not in closure.included for entry, _ in rest)
 
 
 def test_use_list_restores_the_selection_into_an_empty_database(

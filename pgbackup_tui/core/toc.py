@@ -281,6 +281,7 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
         pull_up(seed, by_id[seed])
 
     # Walk down from what is included to what hangs off it, until nothing changes.
+    blocked: dict[int, tuple[TocEntry, str]] = {}
     changed = True
     while changed:
         changed = False
@@ -305,6 +306,8 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
                             if d in by_id and d not in included and d not in provided
                             and by_id[d].desc in SELECTABLE_DESCS]
                 if blockers:
+                    blocked.setdefault(child_id, (child, f"{child.label}: it needs {blockers[0].label}, "
+                                                         "which is not restored"))
                     continue
                 for dep in child.depends_on:
                     pull_up(dep, parent)
@@ -314,6 +317,9 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
     for dump_id, why in drop.items():
         if dump_id in by_id:
             left_out.append((by_id[dump_id], why))
+    # What hangs off the selection but needs a relation that is not in it (a foreign key to another
+    # table): left out by the walk above, and said.
+    left_out += [pair for child_id, pair in sorted(blocked.items()) if child_id not in included]
     return Closure(included, added, left_out)
 
 
