@@ -23,8 +23,8 @@ from typing import Any
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
-from .dumpall import CLUSTER_TAIL
 from .connect import connect
+from .dumpall import CLUSTER_TAIL
 from .errors import ArchiveError, JobFailed, UsageError
 from .jobs import Job, JobResult, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
