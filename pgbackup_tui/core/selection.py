@@ -42,14 +42,16 @@ SELECT oid::int8 FROM down UNION SELECT oid::int8 FROM up
 """
 
 # Every relation pg_dump's --exclude-table could match (tables, sequences, views, matviews, foreign
-# and partitioned tables) outside the system schemas, in one scan: the selection leaves out those
-# of RELATION_KINDS that are not selected and not an extension's (its extension brings them); the
-# others in the same schemas are what the exclusion patterns must not match.
+# and partitioned tables) outside the system schemas, in one scan, with whether it is an extension's
+# (its extension brings it) and, for a sequence, the table that owns it (serial, identity, OWNED BY).
 _RELATIONS = """
 SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text,
        EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-               AND d.objid = c.oid AND d.deptype = 'e')
+               AND d.objid = c.oid AND d.deptype = 'e'),
+       owner.refobjid::int8
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_depend owner ON c.relkind = 'S' AND owner.classid = 'pg_class'::regclass AND owner.objid = c.oid
+     AND owner.objsubid = 0 AND owner.refclassid = 'pg_class'::regclass AND owner.deptype IN ('a', 'i')
 WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
 """
@@ -114,8 +116,9 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.classid AND d.ob
 @dataclass(frozen=True)
 class ResolvedSelection:
     """seed_objects: (catalog class OID, object OID) of everything selected, for the TOC closure;
-    relation_oids: the relations the dump must read; left_out: every other relation; exclude: the
-    pg_dump --exclude-table patterns that leave exactly those out (exclusion.py)."""
+    relation_oids: the relations the dump must read; left_out: every other relation (with the
+    sequences those own); exclude: the pg_dump --exclude-table patterns that leave exactly those
+    out (exclusion.py)."""
 
     seed_objects: frozenset[tuple[int, int]]
     relation_oids: frozenset[int]
@@ -183,7 +186,7 @@ def resolve_selection(
     extra = family - selected
     if extra:
         notes.append(f"{len(extra)} partition(s) or parent table(s) of the selected tables come along")
-    needed = needed_relations(conn, family) if family else {}
+    needed, needed_sequences = needed_relations(conn, family) if family else ({}, set())
     if needed:
         names = describe_objects(conn, [(PG_CLASS, oid) for oid in {*needed, *needed.values()}])
         for oid, needed_by in sorted(needed.items()):
@@ -197,9 +200,13 @@ def resolve_selection(
                 f"needed by {names.get((PG_CLASS, needed[oid]), needed[oid])}, "
                 "so the selection would not restore without it; "
                 "drop that --exclude-table or the selection that needs it")
-        family |= {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(needed)})}
+        more = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(needed)})}
+        unwalked = more - family - set(needed)  # partitions and parents of what was added
+        family |= more
+        if unwalked:
+            needed_sequences |= needed_relations(conn, unwalked)[1]
     seeds.update((PG_CLASS, oid) for oid in family)
-    others, kept = left_out_and_kept(conn, family)
+    others, kept = left_out_and_kept(conn, family, needed_sequences)
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
@@ -285,23 +292,36 @@ def check_exclusions(conn: psycopg.Connection, left_out: dict[QualifiedName, tup
     raise SelectionError(f"--exclude-table {name_of[rel]}: {what} needs it, so the backup would not restore; {hint}")
 
 
-def left_out_and_kept(conn: psycopg.Connection,
-                      family: set[int]) -> tuple[tuple[QualifiedName, ...], list[QualifiedName]]:
+def left_out_and_kept(conn: psycopg.Connection, family: set[int],
+                      needed_sequences: set[int]) -> tuple[tuple[QualifiedName, ...], list[QualifiedName]]:
     """The relations the selection leaves out (sorted), and those in their schemas that pg_dump -T
-    could match and that must stay (the selected ones, sequences, extension members...)."""
-    leaving, staying = [], []
-    for schema, name, oid, kind, extension_member in conn.execute(_RELATIONS):
-        if kind in RELATION_KINDS and oid not in family and not extension_member:
-            leaving.append(QualifiedName(schema, name))
+    could match and that must stay (the selected ones, sequences, extension members...).
+
+    A sequence owned by a table left out is left out with it (pg_dump dumps an owned sequence
+    whenever it dumps its table, -T or not), unless something kept needs it (a default's nextval):
+    otherwise every serial or identity column of the database would be one more name to keep out
+    of the patterns, and their count would follow the database again, not the selection."""
+    leaving: list[tuple[str, str]] = []
+    staying: list[tuple[str, str]] = []
+    for schema, name, oid, kind, extension_member, owner in conn.execute(_RELATIONS):
+        if extension_member:
+            staying.append((schema, name))
+        elif kind in RELATION_KINDS:
+            (staying if oid in family else leaving).append((schema, name))
+        elif owner is not None and owner not in family and oid not in needed_sequences:
+            leaving.append((schema, name))
         else:
-            staying.append(QualifiedName(schema, name))
-    schemas = {name.schema for name in leaving}
-    return tuple(sorted(leaving)), [name for name in staying if name.schema in schemas]
+            staying.append((schema, name))
+    schemas = {schema for schema, _ in leaving}
+    leaving.sort()  # as tuples: 10,000 QualifiedName dataclasses compare ten times slower
+    return (tuple(QualifiedName(schema, name) for schema, name in leaving),
+            [QualifiedName(schema, name) for schema, name in staying if schema in schemas])
 
 
-def needed_relations(conn: psycopg.Connection, relations: set[int]) -> dict[int, int]:
+def needed_relations(conn: psycopg.Connection, relations: set[int]) -> tuple[dict[int, int], set[int]]:
     """Relations outside `relations` that they need, in any schema, through views, functions,
-    types, defaults…: {needed relation OID: the selected relation OID that needs it}."""
+    types, defaults…: ({needed relation OID: the selected relation OID that needs it}, the OIDs of
+    the sequences they need, e.g. through a default's nextval)."""
     origin: dict[tuple[int, int], int] = {(PG_CLASS, oid): oid for oid in relations}
     frontier = list(origin)
     for _ in range(100):  # dependency chains are short; the bound only guards against a cycle we missed
@@ -316,9 +336,10 @@ def needed_relations(conn: psycopg.Connection, relations: set[int]) -> dict[int,
                 frontier.append(key)
     candidates = [obj for (class_oid, obj), _ in origin.items() if class_oid == PG_CLASS and obj not in relations]
     if not candidates:
-        return {}
+        return {}, set()
     kinds: dict[int, str] = dict(conn.execute(_RELKINDS, {"oids": candidates}).fetchall())
-    return {oid: origin[(PG_CLASS, oid)] for oid in candidates if kinds.get(oid) in RELATION_KINDS}
+    needed = {oid: origin[(PG_CLASS, oid)] for oid in candidates if kinds.get(oid) in RELATION_KINDS}
+    return needed, {oid for oid in candidates if kinds.get(oid) == "S"}
 
 
 def describe_objects(conn: psycopg.Connection, objects: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
