@@ -40,12 +40,20 @@ GRANT reporting TO "Odd Name";
 ALTER ROLE analyst SET work_mem = '32MB';
 CREATE DATABASE sales OWNER app_owner;
 CREATE DATABASE "Hr Data" ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0;
+COMMENT ON ROLE "Odd Name" IS E'notes\nCREATE ROLE x;\n-- Tablespaces\nend';
 """
 SALES_SQL = """
 CREATE TABLE orders (id int PRIMARY KEY, item text, qty int);
 INSERT INTO orders SELECT g, 'item ' || g, g % 7 FROM generate_series(1, 500) g;
 ALTER TABLE orders OWNER TO app_owner;
 GRANT SELECT ON orders TO reporting;
+-- Lines a whole-cluster restore must pass as they are: only the Roles section's CREATE ROLE are its own.
+CREATE TABLE ddl_log (stmt text);
+INSERT INTO ddl_log VALUES ('CREATE ROLE alice;'), (E'CREATE ROLE "Bob";');
+CREATE FUNCTION make_role() RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN
+CREATE ROLE temp_worker;
+END $f$;
 """
 HR_SQL = "CREATE TABLE staff (name text); INSERT INTO staff VALUES ('Zoë'), ('José');"
 ROLES = """SELECT rolname || ':' || rolcanlogin || rolcreatedb || rolconnlimit || coalesce(rolvaliduntil::text, '-')
@@ -79,8 +87,14 @@ def assert_same_cluster(source: Sandbox, target: Sandbox, databases=("sales", "H
     assert target.psql(MEMBERS) == source.psql(MEMBERS)
     assert target.psql("SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s "
                        "JOIN pg_roles r ON r.oid = s.setrole WHERE rolname = 'analyst'").strip() == "work_mem=32MB"
+    comment = "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = 'Odd Name'"
+    assert target.psql(comment) == source.psql(comment)
     for db in databases:
         assert table_fingerprints(target, db) == table_fingerprints(source, db), db
+    if "sales" in databases:
+        body = "SELECT prosrc FROM pg_proc WHERE proname = 'make_role'"
+        assert target.psql(body, "sales") == source.psql(body, "sales") and "CREATE ROLE temp_worker;" in target.psql(
+            body, "sales")
     encoding = "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'Hr Data'"
     if "Hr Data" in databases:
         assert target.psql(encoding).strip() == "LATIN1"

@@ -2,7 +2,8 @@
 
 A pg_dumpall file, as the guide does it: `psql -f FILE postgres` with ON_ERROR_STOP. One change,
 so that a cluster restores onto a server that already has some of its roles (every server has
-its bootstrap superuser): each `CREATE ROLE x;` runs as "create it unless it exists", and an
+its bootstrap superuser): each `CREATE ROLE x;` of its Roles section (and only there: a database's
+data or a function body may hold that line as text) runs as "create it unless it exists", and an
 existing role is reported ("role x already exists: kept"), not fatal; the `ALTER ROLE` that
 follows then sets its attributes as dumped. The file is streamed through that filter, never
 held. A database that already exists stops the restore there, with psql's line: a whole-cluster
@@ -59,24 +60,74 @@ def is_cluster_set(path: Path) -> bool:
 
 
 def tolerant_roles(path: Path) -> Iterator[bytes]:
-    """The file's bytes with each `CREATE ROLE x;` made tolerant of an existing role, a line at a time."""
+    """The file's bytes with each `CREATE ROLE x;` of its Roles section made tolerant of an existing
+    role, a line at a time there; the rest of the file (databases, their data and function bodies,
+    where such a line may well be text) passes as it is."""
+    section = _RolesSection()
     with path.open("rb") as handle:
         pending = b""
-        while True:
+        while not section.over:
             block = handle.read(CHUNK)
             if not block:
                 if pending:
-                    yield _tolerant_line(pending)
+                    yield section.line(pending)
                 return
             lines = (pending + block).split(b"\n")
             pending = lines.pop()
-            yield b"".join(_tolerant_line(line + b"\n") for line in lines)
+            out = []
+            for index, line in enumerate(lines):
+                if section.over:
+                    out.append(b"\n".join(lines[index:]) + b"\n")
+                    break
+                out.append(section.line(line + b"\n"))
+            yield b"".join(out)
+        yield pending
+        while block := handle.read(CHUNK):
+            yield block
+
+
+class _RolesSection:
+    """Follows a pg_dumpall file line by line to its Roles section (`--` / `-- Roles` / `--`, one
+    `CREATE ROLE x;` then its ALTER ROLE, COMMENT... per role) and to the next section's heading,
+    where it is over. Quotes are followed across lines: a role's comment may hold any line,
+    `CREATE ROLE x;` or `-- Tablespaces` among them, and is left alone."""
+
+    def __init__(self) -> None:
+        self.inside = False  # between `-- Roles` and the next heading
+        self.over = False  # past the Roles section (or at the first \connect: there is none)
+        self._quote: int | None = None  # the quote character an unfinished literal or identifier began with
+
+    def line(self, line: bytes) -> bytes:
+        if self._quote is None:
+            text = line.rstrip(b"\r\n")
+            if text.startswith(b"\\connect"):
+                self.over = True
+                return line
+            if text.startswith(b"-- ") and text[3:4].isupper():
+                if self.inside:
+                    self.over = True
+                self.inside = text == b"-- Roles"
+                return line
+            if self.inside and _CREATE_ROLE.match(line):
+                return _tolerant_line(line)
+        if self.inside:
+            self._follow_quotes(line)
+        return line
+
+    def _follow_quotes(self, line: bytes) -> None:
+        """pg_dumpall doubles a quote inside a literal or identifier (E'' literals double backslashes
+        too), so a quote character toggles, and a doubled one toggles twice."""
+        for char in line:
+            if self._quote is None:
+                if char in (0x27, 0x22):  # ' and "
+                    self._quote = char
+            elif char == self._quote:
+                self._quote = None
 
 
 def _tolerant_line(line: bytes) -> bytes:
     match = _CREATE_ROLE.match(line)
-    if match is None:
-        return line
+    assert match is not None
     ident = match.group(1)
     name = ident[1:-1].replace(b'""', b'"') if ident.startswith(b'"') else ident
     literal = b"'" + name.replace(b"'", b"''") + b"'"
