@@ -66,7 +66,7 @@ def tolerant_roles(path: Path) -> Iterator[bytes]:
     section = _RolesSection()
     with path.open("rb") as handle:
         pending = b""
-        while not section.over:
+        while not section.is_over():
             block = handle.read(CHUNK)
             if not block:
                 if pending:
@@ -76,10 +76,10 @@ def tolerant_roles(path: Path) -> Iterator[bytes]:
             pending = lines.pop()
             out = []
             for index, line in enumerate(lines):
-                if section.over:
-                    out.append(b"\n".join(lines[index:]) + b"\n")
-                    break
                 out.append(section.line(line + b"\n"))
+                if section.is_over():  # the rest of the block as it is
+                    out.extend(rest + b"\n" for rest in lines[index + 1:])
+                    break
             yield b"".join(out)
         yield pending
         while block := handle.read(CHUNK):
@@ -96,6 +96,9 @@ class _RolesSection:
         self.inside = False  # between `-- Roles` and the next heading
         self.over = False  # past the Roles section (or at the first \connect: there is none)
         self._quote: int | None = None  # the quote character an unfinished literal or identifier began with
+
+    def is_over(self) -> bool:
+        return self.over
 
     def line(self, line: bytes) -> bytes:
         if self._quote is None:
