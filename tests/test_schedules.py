@@ -76,6 +76,14 @@ def test_five_runs_with_keep_last_3_leave_the_3_newest_all_verified(sandbox, hom
     assert "schedule: nightly: succeeded" in log and f"deleted {made[1]}" in log
     listed = json.loads(run_cli("schedule", "list", "--json").stdout)
     assert listed[0]["last_run"]["status"] == "succeeded" and listed[0]["last_run"]["backup_id"] == made[4]
+    # As cron runs it (stdout dropped, stderr mailed): a run that succeeded, deletions and all, mails nothing.
+    done = run_cli("run", "nightly")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith("nightly: succeeded: ") and "pgbackup-tui: deleted " in done.stdout
+    jsonl = run_cli("run", "nightly", "--progress", "jsonl")
+    assert jsonl.returncode == 0 and jsonl.stderr == "", jsonl.stderr
+    events = [json.loads(line) for line in jsonl.stdout.splitlines()]  # stdout: JSON lines only
+    assert events[-1]["event"] == "run" and events[-1]["status"] == "succeeded" and events[-1]["deleted"]
 
 
 def test_retention_never_deletes_the_newest_verified_backup(sandbox, home, small_db):
@@ -146,7 +154,8 @@ def test_a_failed_run_deletes_nothing_and_fires_the_hook_and_the_notification(sa
     gone = Schedule(**{**good.__dict__, "database": small_db + "_gone", "keep_last": 1})
     configure(sandbox, gone)
     done, report = run("daily")
-    assert done.returncode != 0 and report["status"] == "failed"
+    # 1, not the 2 of `dump` (no backup could start): for monitoring, a scheduled backup that failed
+    assert done.returncode == 1 and report["status"] == "failed"
     assert {b["id"] for b in backups()} == before  # nothing deleted
     name, error, log = hook_out.read_text().split("|")
     assert name == "daily" and small_db + "_gone" in error and Path(log).is_file()
@@ -202,6 +211,16 @@ def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "minute" in done.stderr and "61 * * * *" in done.stderr
     assert "Traceback" not in done.stderr
+    # A keep_days further back than dates go was accepted, then failed every run after its backup.
+    done = run_cli("schedule", "add", "far", "--server", SERVER, "--db", "shop", "--cron", "0 1 * * *",
+                   "--keep-days", "1000000")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "keep_days" in done.stderr
+    # cronsim reads @DAILY; cron does not, and refused the whole crontab: the line says @daily.
+    assert run_cli("schedule", "add", "loud", "--server", SERVER, "--db", "shop", "--cron", "@DAILY").returncode == 0
+    printed = run_cli("schedule", "install", "--print")
+    assert any(line.startswith("@daily ") for line in printed.stdout.splitlines()), printed.stdout
+    assert "@DAILY" not in printed.stdout.replace("(@DAILY)", "")
+    run_cli("schedule", "remove", "loud")
     # In config.toml: the file, the table and the key are named, and the file is left as it was.
     config_file = home / "config.toml"
     text = config_file.read_text() + '\n[schedules.typo]\nserver = "sand"\ndatabase = "shop"\ncron = "0 3 * *"\n'
@@ -309,3 +328,40 @@ def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sand
     assert "Persistent=true" in (units / "pgbackup-tui-nightly.timer").read_text()
     assert run_cli("schedule", "uninstall", "--systemd").returncode == 0
     assert not list(units.glob("pgbackup-tui-*"))
+
+
+def test_retention_gives_no_place_to_a_damaged_backup_and_keeps_to_the_schedules_database(
+        sandbox, home, small_db, fresh_db_name):
+    """keep_last N counts the backups that have not failed verification (a damaged one used to
+    push out a good one), and a schedule changed to another database leaves the backups it made
+    of the first one alone (retention matched the schedule's name only)."""
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db,
+                                keep_last=2, verify=True))
+    made = []
+    for _ in range(2):
+        done, report = run("nightly")
+        assert done.returncode == 0, done.stderr
+        made.append(report["backup_id"])
+    damaged = next(Path(b["path"]) for b in backups() if b["id"] == made[1])
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    assert run_cli("backups", "verify", made[1]).returncode == 1
+    done, report = run("nightly")
+    assert done.returncode == 0, done.stderr
+    made.append(report["backup_id"])
+    assert report["deleted"] == [made[1]]  # the damaged one, not the good made[0]
+    assert {b["id"] for b in backups() if b["database"] == small_db} == {made[0], made[2]}
+
+    sandbox.create_database(fresh_db_name + "_2")
+    try:
+        configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *",
+                                    database=fresh_db_name + "_2", keep_last=1))
+        for _ in range(2):
+            done, report = run("nightly")
+            assert done.returncode == 0, done.stderr
+        left = backups()
+        assert {b["id"] for b in left if b["database"] == small_db} == {made[0], made[2]}
+        assert [b["id"] for b in left if b["database"] == fresh_db_name + "_2"] == [report["backup_id"]]
+    finally:
+        sandbox.drop_database(fresh_db_name + "_2")

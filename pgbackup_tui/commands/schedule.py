@@ -17,21 +17,26 @@ from .dump_restore import Reporter
 
 
 def run_run(args: argparse.Namespace) -> int:
-    """One run of a schedule: one summary line (stdout on success, stderr otherwise), or --json."""
+    """One run of a schedule: one summary line (stdout on success, stderr otherwise), or --json.
+
+    What else the run did (retention, hooks, notifications) goes where its summary went: cron drops
+    stdout and mails stderr, so a run that succeeded mails nothing. With --progress jsonl stdout
+    holds JSON lines only: the report is the last one (`"event": "run"`)."""
     from ..core.schedule_run import run_schedule
 
     config = load_config()
     reporter = Reporter(args.progress)
     report = run_schedule(config, args.name, listener=reporter)
-    if args.json:
+    succeeded = report.status == "succeeded"
+    if args.progress == "jsonl":
+        print(json.dumps({"event": "run", **report.to_json()}))
+    elif args.json:
         print(json.dumps(report.to_json(), indent=2))
-    elif report.status == "succeeded":
-        print(printable(report.summary))
     else:
-        print(printable(f"pgbackup-tui: {report.summary}"), file=sys.stderr)
-    for line in report.notices:
-        if not args.json:
-            print(printable(f"pgbackup-tui: {line}"), file=sys.stderr)
+        out = sys.stdout if succeeded else sys.stderr
+        print(printable(report.summary if succeeded else f"pgbackup-tui: {report.summary}"), file=out)
+        for line in report.notices:
+            print(printable(f"pgbackup-tui: {line}"), file=out)
     return report.exit_code
 
 

@@ -82,7 +82,9 @@ def crontab_block(config: Config) -> list[str]:
         return []
     lines = [BEGIN, NOTE]
     for schedule in config.schedules.values():
-        lines.append(f"{schedule.cron.strip()} {command_line(schedule)}")
+        cron = schedule.cron.strip()
+        cron = cron.lower() if cron.startswith("@") else cron  # cron knows @daily, not @DAILY (cronsim reads both)
+        lines.append(f"{cron} {command_line(schedule)}")
     lines.append(END)
     return lines
 

@@ -1,10 +1,13 @@
 """Retention for scheduled backups: which of a schedule's backups to keep, and deleting the rest.
 
-Only backups the schedule made are considered: their manifest records the schedule's name
-(`"schedule": NAME`, written after the run, see schedule_run.py). A backup is kept when any
-rule keeps it:
-  - `keep_last` N: the N newest;
-  - `keep_days` D: made in the last D days;
+Only backups the schedule made of what it backs up now are considered: their manifest records the
+schedule's name (`"schedule": NAME`, written after the run, see schedule_run.py), and their
+server, database and kind are the schedule's (a schedule changed to another database, or a
+name used again for another server, leaves the backups it made before alone). A backup is kept
+when any rule keeps it:
+  - `keep_last` N: the N newest that have not failed verification (a backup known to be damaged
+    holds none of the N places: it would push out a good one);
+  - `keep_days` D: made in the last D days (failed verification or not: it is the DBA's to look at);
   - `keep_verified` (default on): the newest verified (or drilled) one, so that the backup a DBA
     would restore from is never the one deleted (catalog_ops.delete refuses it too, across every
     backup of the database, not only the schedule's).
@@ -38,11 +41,25 @@ class RetentionResult:
         return f"retention kept {len(self.kept)}, deleted {len(self.deleted)}"
 
 
-def made_by(schedule_name: str, entries: list[CatalogEntry]) -> list[CatalogEntry]:
-    """The schedule's backups that are there (newest first)."""
-    mine = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule_name
-            and e.status not in ("missing", "incomplete")]
+def made_by(schedule: Schedule, entries: list[CatalogEntry]) -> list[CatalogEntry]:
+    """The schedule's backups of what it backs up now that are there (newest first)."""
+    mine = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule.name
+            and e.status not in ("missing", "incomplete") and _of_what(schedule, e)]
     return sorted(mine, key=lambda e: e.created_at, reverse=True)
+
+
+def _of_what(schedule: Schedule, entry: CatalogEntry) -> bool:
+    """The backup is of the schedule's server, and of its database or its kind of cluster backup."""
+    manifest = entry.manifest
+    if manifest is None or manifest.server != schedule.server:
+        return False
+    if schedule.what == "database":
+        return manifest.kind == "dump" and manifest.database == schedule.database
+    if schedule.what == "set":
+        return manifest.kind == "cluster-set"
+    extra = manifest.extra
+    scope = "roles" if extra.get("roles_only") else "globals" if extra.get("globals_only") else "cluster"
+    return manifest.kind == "dumpall" and scope == schedule.what
 
 
 def _created(entry: CatalogEntry) -> datetime | None:
@@ -60,7 +77,8 @@ def choose(schedule: Schedule, mine: list[CatalogEntry], now: datetime) -> tuple
     keep: set[int] = set()
     notes = []
     if schedule.keep_last is not None:
-        keep.update(range(min(schedule.keep_last, len(mine))))
+        sound = [i for i, e in enumerate(mine) if e.status != "failed verification"]
+        keep.update(sound[:schedule.keep_last])
     if schedule.keep_days is not None:
         since = now - timedelta(days=schedule.keep_days)
         for index, entry in enumerate(mine):
@@ -79,7 +97,7 @@ def apply_retention(schedule: Schedule, now: datetime | None = None) -> Retentio
     """Delete what `choose` picks; a backup delete() refuses (the database's newest verified) is kept."""
     now = now or datetime.now(UTC)
     entries = catalog.scan()
-    mine = made_by(schedule.name, entries)
+    mine = made_by(schedule, entries)
     doomed, notes = choose(schedule, mine, now)
     result = RetentionResult(notes=notes)
     for entry in doomed:

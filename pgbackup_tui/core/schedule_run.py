@@ -150,6 +150,8 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
         except PgBackupError as exc:
             # Before the job (a profile gone, no password) or after it (verify, drill): a failed run.
             report.fail(str(exc), exc.exit_code if report.job_id is None else EXIT_FAILED)
+        except Exception as exc:  # noqa: BLE001 - a fault of ours is still a failed run: told, recorded
+            report.fail(f"internal error: {exc!r}")
         report.finished_at = now_iso()
         _tell(schedule, report)
         _write_last_run(report)
@@ -173,8 +175,11 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.log_path = str(result.log_path) if result.log_path else None
     report.duration_s = round(result.duration_s, 3)
     if result.state != JobState.SUCCEEDED or result.output_path is None:
-        status = "cancelled" if result.state == JobState.CANCELLED else "failed"
-        report.fail(result.message, result.exit_code or EXIT_FAILED, status)
+        # A job that could not start its backup (server down, no such database) says 2, as `dump`
+        # does; for a schedule it is a backup that did not happen: 1, what monitoring reacts to.
+        cancelled = result.state == JobState.CANCELLED
+        report.fail(result.message, EXIT_CANCELLED if cancelled else EXIT_FAILED,
+                    "cancelled" if cancelled else "failed")
         return
     path = result.output_path
     report.backup_path, report.bytes = str(path), result.bytes_written

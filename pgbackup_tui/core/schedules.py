@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 WHATS = ("database", "cluster", "globals", "roles", "set")
+MAX_KEEP_DAYS = 36_500  # further back than datetime can count from now is no rule at all
 MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
           "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
 FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
@@ -156,6 +157,9 @@ def validate_schedule(schedule: Schedule, where: str | None = None) -> Schedule:
         value = getattr(schedule, key)
         if value is not None and value < 1:
             raise ConfigError(f"{where}: {key} = {value}: keep at least 1 (leave it out to keep every backup)")
+    if schedule.keep_days is not None and schedule.keep_days > MAX_KEEP_DAYS:
+        raise ConfigError(f"{where}: keep_days = {schedule.keep_days}: at most {MAX_KEEP_DAYS} (100 years); "
+                          "leave it out to keep every backup")
     if schedule.drill and schedule.what != "database":
         raise ConfigError(f"{where}: drill = true restores one database; a {schedule.what} backup cannot be drilled "
                           "(use verify = true)")
