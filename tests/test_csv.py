@@ -237,3 +237,41 @@ def test_a_file_whose_header_is_not_the_export_s_columns_is_refused(sandbox, hom
     done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
     assert done.returncode == 0, done.stderr
     assert fingerprint(sandbox, target_db, "t") == fingerprint(sandbox, empty_db, "t")
+
+
+def test_a_partition_beside_its_table_and_a_schema_s_own_sequence(sandbox, home, empty_db, target_db, tmp_path):
+    """A partition named beside its partitioned table is copied once (the table's file holds its
+    rows: both files imported gave every row twice); a sequence of an exported schema that no
+    table uses goes on from its value (schema.sql made it, and it started over); and the export's
+    working schema archive is not left behind in the backup catalog as a missing backup."""
+    sandbox.psql("""
+        CREATE TABLE meas (at date, v int) PARTITION BY RANGE (at);
+        CREATE TABLE meas_2024 PARTITION OF meas FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE meas_2025 PARTITION OF meas FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        INSERT INTO meas SELECT date '2024-06-01' + g, g FROM generate_series(1, 300) g;
+        CREATE SEQUENCE public.invoice_no START 100;
+        SELECT nextval('invoice_no'), nextval('invoice_no');
+    """, empty_db)
+    out = tmp_path / "part"
+    done = export(sandbox, empty_db, out, "public.meas", "public.meas_2024")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [t["qualified"] for t in manifest["tables"]] == ["public.meas"]
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert done.returncode == 0, done.stderr
+    for table in ("meas", "meas_2024", "meas_2025"):
+        assert fingerprint(sandbox, target_db, table) == fingerprint(sandbox, empty_db, table)
+
+    whole = tmp_path / "whole"
+    done = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--schema", "public",
+                   "--output", str(whole))
+    assert done.returncode == 0, done.stderr
+    again = target_db + "_2"
+    try:
+        done = run_cli("csv", "import", str(whole), "--dsn", sandbox.dsn(), "--db", again, "--create")
+        assert done.returncode == 0, done.stderr
+        assert sandbox.psql("SELECT nextval('invoice_no')", again).strip() == "102"
+    finally:
+        sandbox.drop_database(again)
+    listed = run_cli("backups", "list", "--json")
+    assert listed.returncode == 0 and ".schema.dump" not in listed.stdout, listed.stdout

@@ -65,12 +65,25 @@ SELECT t.root::int8,
                 ELSE c.reltuples END)::int8
 FROM tree t JOIN pg_class c ON c.oid = t.relid GROUP BY t.root
 """
+# Tables of the list that are partitions (at any depth) of a partitioned table of the list, with
+# it: the partitioned table's COPY reads their rows already, and its import routes them back.
+_UNDER_PARTITIONED = """
+WITH RECURSIVE up(relid, ancestor) AS (
+    SELECT c.oid, i.inhparent FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
+    WHERE c.oid = ANY(%(oids)s::oid[]) AND c.relispartition
+    UNION ALL
+    SELECT up.relid, i.inhparent FROM up JOIN pg_class a ON a.oid = up.ancestor AND a.relispartition
+    JOIN pg_inherits i ON i.inhrelid = up.ancestor
+)
+SELECT DISTINCT ON (relid) relid::int8, ancestor::int8 FROM up WHERE ancestor = ANY(%(oids)s::oid[])
+"""
 # Columns a COPY FROM can fill: not dropped, not generated (the server computes those again).
 _COLUMNS = """
 SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
 ORDER BY attnum
 """
-# Sequences the tables use: owned by a column (serial, identity) or named in a default.
+# Sequences the tables use (owned by a column: serial, identity; or named in a default), and every
+# sequence of an exported schema: its schema.sql creates them all, and each must go on from its value.
 _SEQUENCES = """
 SELECT DISTINCT n.nspname, s.relname FROM pg_depend d
 JOIN pg_class s ON s.oid = d.objid AND d.classid = 'pg_class'::regclass AND s.relkind = 'S'
@@ -82,6 +95,11 @@ JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND 
 JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
 JOIN pg_namespace n ON n.oid = s.relnamespace
 WHERE ad.adrelid = ANY(%(oids)s::oid[])
+UNION
+SELECT n.nspname, s.relname FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE s.relkind = 'S' AND n.nspname = ANY(%(schemas)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = s.oid
+                  AND e.deptype = 'e')
 """
 # TimescaleDB 2.x: the first (time) dimension of every hypertable.
 _HYPERTABLES = """
@@ -118,6 +136,7 @@ class _SchemaDump(DumpJob):
     def __init__(self, plan: DumpPlan, parent: Job) -> None:
         super().__init__(plan)
         self.parent = parent
+        self.index_output = False  # a working file of the export, deleted with it: not a backup to list
         self.subscribe(self._forward)
 
     def _forward(self, event: JobEvent) -> None:
@@ -220,6 +239,12 @@ class CsvExportJob(Job):
                          if QualifiedName(s, n) not in listed]
                 for name, (oid, relkind) in lookup_relations(conn, extra).items():
                     tables.append(ExportTable(name, oid, relkind))
+            under = conn.execute(_UNDER_PARTITIONED, {"oids": [t.oid for t in tables]}).fetchall()
+            covered: dict[int, int] = dict(under)
+            for table in [t for t in tables if t.oid in covered]:
+                parent = next(t.name for t in tables if t.oid == covered[table.oid])
+                self.log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
+                tables.remove(table)
             tables.sort(key=lambda t: t.name)
             oids = [t.oid for t in tables]
             sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids})}
@@ -230,7 +255,8 @@ class CsvExportJob(Job):
                 table.hypertable = hypertables.get(table.name)
                 if table.hypertable:
                     self.log(f"{table.name} is a hypertable (time column {table.hypertable['time_column']})")
-            sequences = [QualifiedName(s, n) for s, n in conn.execute(_SEQUENCES, {"oids": oids})]
+            sequences = [QualifiedName(s, n) for s, n in conn.execute(
+                _SEQUENCES, {"oids": oids, "schemas": list(plan.schemas)})]
             extensions = [{"name": n, "version": v} for n, v in conn.execute(
                 "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
             encoding_row = conn.execute("SHOW client_encoding").fetchone()
