@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cliutil import run_cli
@@ -369,3 +373,27 @@ def test_pg_dumpall_files_that_cannot_restore_whole_are_refused_before_anything_
                         "FROM pg_roles") == roles_before
     finally:
         low.psql(f"DROP ROLE {role}")
+
+
+def test_a_cluster_dump_behind_a_locked_table_can_be_cancelled(source, home, tmp_path):
+    """The job's look at each database's size waited behind a table's exclusive lock, before
+    pg_dumpall started, and Ctrl-C could not end it until the lock went. It now reads the
+    catalog's sizes there, and a cancel ends the job while the lock is still held."""
+    holder = psycopg.connect(source.dsn("sales"))
+    holder.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+    try:
+        front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "dumpall", "--dsn", source.dsn(),
+                                  "--bin-dir", str(source.bin_dir), "--output", str(tmp_path / "c.sql"),
+                                  "--progress", "plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
+        time.sleep(4)
+        front.send_signal(signal.SIGINT)
+        try:
+            _out, err = front.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            front.kill()
+            raise AssertionError("the cancelled cluster dump was still waiting on the lock") from None
+        assert front.returncode == 130, err
+        assert not (tmp_path / "c.sql").exists()
+    finally:
+        holder.close()

@@ -48,6 +48,15 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%'
 """
+# The same from the catalog (pages as of the last VACUUM / ANALYZE), for when a table is locked:
+# pg_table_size waits behind an exclusive lock, and the job could neither start nor be cancelled.
+_DATA_SIZE_FROM_CATALOG = r"""
+SELECT coalesce(sum(c.relpages::int8 + coalesce(t.relpages, 0)), 0) * current_setting('block_size')::int8
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+"""
+_SIZE_LOCK_TIMEOUT = "500ms"
 
 
 def check_cluster_file_complete(path: Path) -> None:
@@ -102,7 +111,11 @@ class DumpallJob(Job):
         """The bytes `dbname`'s dump holds (_DATA_SIZE), or `size` where the database cannot be asked."""
         try:
             with connect(self.plan.target, dbname) as conn:
-                row = conn.execute(_DATA_SIZE).fetchone()
+                conn.execute(f"SET lock_timeout = '{_SIZE_LOCK_TIMEOUT}'")
+                try:
+                    row = conn.execute(_DATA_SIZE).fetchone()
+                except psycopg.errors.LockNotAvailable:
+                    row = conn.execute(_DATA_SIZE_FROM_CATALOG).fetchone()
         except (PgBackupError, psycopg.Error) as exc:  # it only weighs the progress: never fatal
             self.log(f"progress: the size of {dbname}'s data is unknown ({exc}); its size on disk stands in")
             return size
