@@ -241,3 +241,28 @@ def test_restore_table_of_a_hypertable_warns(sandbox: Sandbox, standin: StandIn,
     assert len(warnings) == 1 and "public.readings" in warnings[0] and "csv export" in warnings[0], result.stderr
     # a table selection does not take the extension: no procedure, no pre_restore
     assert sandbox.psql("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'", target).strip() == "0"
+
+
+def test_a_pg_dumpall_file_with_timescaledb_is_refused_before_anything(
+        sandbox: Sandbox, other_sandbox: Sandbox, standin: StandIn, names, tmp_path: Path, home: Path) -> None:
+    """A pg_dumpall file runs straight through psql: its TimescaleDB database would be restored
+    without pre_restore / post_restore (or fail half way on a server without the extension, the
+    roles and an empty database left behind). The dump says so and records it; the restore is
+    refused before anything runs, from the manifest or, for a file without one, from the file."""
+    source = new_db(names, sandbox)
+    make_source(sandbox, source)
+    out = tmp_path / "cluster.sql"
+    dumped = run_cli("dumpall", "--dsn", sandbox.dsn(), "--bin-dir", str(sandbox.bin_dir), "--output", str(out),
+                     "--progress", "plain")
+    assert dumped.returncode == 0, dumped.stderr
+    assert "TimescaleDB" in dumped.stderr and "--set" in dumped.stderr
+    manifest = read_manifest(out)
+    assert manifest is not None and source in manifest["timescaledb"]
+    for without_manifest in (False, True):
+        if without_manifest:
+            out.with_name(out.name + ".manifest.json").unlink()
+        refused = run_cli("restore", str(out), "--dsn", other_sandbox.dsn(), "--bin-dir", str(other_sandbox.bin_dir))
+        assert refused.returncode == 2, refused.stderr
+        assert f"database {source} uses TimescaleDB" in refused.stderr and "dumpall --set" in refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert not database_exists(other_sandbox, source)

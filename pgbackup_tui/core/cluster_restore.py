@@ -42,6 +42,9 @@ _KEPT = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept")
 CHUNK = 1 << 16
 _CLEAN_SECTION = re.compile(rb"^-- Drop (?:databases|roles|tablespaces)\b", re.MULTILINE)
 _DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
+# A database's section begins with its `\connect` line; pg_dump writes the extension as below.
+_CONNECT = b"\n\\connect "
+_TIMESCALE_EXTENSION = b"\nCREATE EXTENSION IF NOT EXISTS timescaledb"
 
 
 def is_cluster_file(path: Path) -> bool:
@@ -156,6 +159,13 @@ def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) 
                          "it holds, which cannot be undone if it stops half way (and it stops at the current "
                          "user's role); make the file without --clean and restore it onto a server that lacks "
                          "its databases; nothing was restored")
+    timescale = timescale_databases(path)
+    if timescale:
+        raise UsageError(
+            f"{path}: database {timescale[0]} uses TimescaleDB, which restores only between "
+            "timescaledb_pre_restore() and timescaledb_post_restore(), and a pg_dumpall file runs straight "
+            "through psql; back the cluster up with `pgbackup-tui dumpall --set` (an archive per database, "
+            "restored as Timescale documents); nothing was restored")
     if allow_older_server:
         return
     with path.open("rb") as handle:
@@ -170,6 +180,52 @@ def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) 
                     f"(PostgreSQL {server_major}), whose SQL would fail half way; dump again with pg_dumpall "
                     f"{server_major}, or add --allow-older-server if the file was made to fit; nothing was restored")
             return
+
+
+def timescale_databases(path: Path) -> list[str]:
+    """The databases of a pg_dumpall file that create the timescaledb extension: from its manifest
+    when it has the list (pgbackup-tui's own), else found in the file (a DBA's own)."""
+    recorded = (read_manifest(path) or {}).get("timescaledb")
+    if isinstance(recorded, list):
+        return [str(name) for name in recorded]
+    found: list[str] = []
+    database, tail = "?", b"\n"
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(CHUNK)
+            text = tail + block
+            cut = len(text) if not block else text.rfind(b"\n") + 1  # whole lines (the last at the end)
+            for at, is_connect in _markers(text, cut):
+                if is_connect:
+                    end = text.find(b"\n", at + 1)
+                    database = _connected_name(text[at + len(_CONNECT):end if end >= 0 else len(text)])
+                elif database not in found:
+                    found.append(database)
+            if not block:
+                return found
+            tail = text[cut - 1:]  # from the newline before the unfinished line
+
+
+def _markers(text: bytes, cut: int) -> list[tuple[int, bool]]:
+    """Where `\\connect` lines and timescaledb's CREATE EXTENSION lines begin (their newline) in
+    text[:cut], in order; bytes.find, as a regular expression reads a big file ten times slower."""
+    found = []
+    for needle, is_connect in ((_CONNECT, True), (_TIMESCALE_EXTENSION, False)):
+        at = text.find(needle, 0, cut)
+        while at >= 0:
+            if is_connect or text[at + len(needle):at + len(needle) + 1] in (b" ", b";"):  # not timescaledb_toolkit
+                found.append((at, is_connect))
+            at = text.find(needle, at + 1, cut)
+    return sorted(found)
+
+
+def _connected_name(argument: bytes) -> str:
+    """The database of pg_dumpall's `\\connect` line: `"dbname='it''s'"` (newer) or a name (older)."""
+    text = argument.decode("utf-8", "replace").strip().removeprefix("-reuse-previous=on ")
+    quoted = re.fullmatch(r"\"dbname='(.*)'\"", text)
+    if quoted:
+        return quoted.group(1).replace("''", "'").replace('""', '"')
+    return text.strip('"')
 
 
 class ClusterRestoreJob(Job):

@@ -57,6 +57,7 @@ WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_s
   AND n.nspname NOT LIKE 'pg\_toast%'
 """
 _SIZE_LOCK_TIMEOUT = "500ms"
+_TIMESCALE = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 
 
 def check_cluster_file_complete(path: Path) -> None:
@@ -78,6 +79,7 @@ class DumpallJob(Job):
         self._created_folders: list[Path] = []
         self._owned: list[Path] = []
         self._members: list[DumpJob] = []
+        self.timescale_databases: list[str] = []
 
     # -- steps -----------------------------------------------------------------------------------
     async def _execute(self) -> Outcome:
@@ -108,9 +110,12 @@ class DumpallJob(Job):
         return version, tools, [(name, self._data_size(name, size)) for name, size in databases]
 
     def _data_size(self, dbname: str, size: int) -> int:
-        """The bytes `dbname`'s dump holds (_DATA_SIZE), or `size` where the database cannot be asked."""
+        """The bytes `dbname`'s dump holds (_DATA_SIZE), or `size` where the database cannot be asked.
+        Notes a database that uses TimescaleDB on the way (self.timescale_databases)."""
         try:
             with connect(self.plan.target, dbname) as conn:
+                if conn.execute(_TIMESCALE).fetchone():
+                    self.timescale_databases.append(dbname)
                 conn.execute(f"SET lock_timeout = '{_SIZE_LOCK_TIMEOUT}'")
                 try:
                     row = conn.execute(_DATA_SIZE).fetchone()
@@ -149,6 +154,11 @@ class DumpallJob(Job):
         final = self._reserve(".sql", directory=False)
         partial = partial_path(final)
         globals_only = plan.globals_only or plan.roles_only
+        if self.timescale_databases and not globals_only:
+            self.log(f"{', '.join(self.timescale_databases)} use(s) TimescaleDB: a pg_dumpall file restores them "
+                     "without timescaledb_pre_restore() / post_restore(), which pgbackup-tui refuses to do; "
+                     "back the cluster up with --set (an archive per database) to restore them as Timescale "
+                     "documents", level="warning")
         steps = [Step("globals", 1 << 20)] + ([] if globals_only else [Step(name, size) for name, size in databases])
         progress = self.progress_tracker = CountProgress(self, steps, plan.target)
         progress.follow_output(partial)
@@ -175,7 +185,8 @@ class DumpallJob(Job):
         # since (a SQL file that still ends with its closing line would otherwise read as good).
         checksums = await self.in_thread(checksum_archive, partial)
         write_manifest(final, self._manifest(server_version, tools, size, databases if not globals_only else [])
-                       | {"checksums": checksums})
+                       | {"checksums": checksums}
+                       | ({"timescaledb": self.timescale_databases} if not globals_only else {}))
         put_in_place(partial, final)
         self.release("path", partial)
         self._owned.remove(partial)
