@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import signal
 import subprocess
 import sys
 import threading
@@ -365,3 +366,58 @@ def test_retention_gives_no_place_to_a_damaged_backup_and_keeps_to_the_schedules
         assert [b["id"] for b in left if b["database"] == fresh_db_name + "_2"] == [report["backup_id"]]
     finally:
         sandbox.drop_database(fresh_db_name + "_2")
+
+
+def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, home, small_db):
+    """SIGHUP (an SSH drop) no longer stops a run between its job and its checks, retention and
+    notifications. A front killed outright leaves its backup untagged (retention would never
+    count it) and its last run 'running': the next run tags that backup and says so."""
+    configure(sandbox, Schedule(name="held", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                verify=True))
+    state = home / "state" / "schedules" / "held.json"
+
+    def job_now() -> str | None:
+        return json.loads(state.read_text()).get("job_id") if state.exists() else None
+
+    def start_held_run() -> tuple[subprocess.Popen, str]:
+        before = job_now()
+        front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "held", "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and job_now() in (None, before):
+            time.sleep(0.1)
+        job = job_now()
+        assert job is not None and job != before
+        return front, job
+
+    holder = _locked(sandbox, small_db)
+    front, _job = start_held_run()
+    front.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    holder.rollback()
+    holder.close()
+    out, err = front.communicate(timeout=60)
+    assert front.returncode == 0, err
+    assert json.loads(out)["checks"] == ["verified"]
+    first = json.loads(out)["backup_id"]
+
+    holder = _locked(sandbox, small_db)
+    front, job = start_held_run()
+    front.kill()
+    front.wait()
+    holder.rollback()
+    holder.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and next(
+            j for j in json.loads(run_cli("jobs", "list", "--json").stdout) if j["id"] == job)["state"] != "succeeded":
+        time.sleep(0.2)
+    listed = backups()
+    orphan = next((b for b in listed if b["database"] == small_db and b["id"] != first), None)
+    assert orphan is not None, listed
+    done, report = run("held")
+    assert done.returncode == 0, done.stderr
+    assert any(f"(job {job}) was stopped before its checks" in line for line in report["notices"]), report
+    # keep_last 1: the orphan now counts, and goes with the first; the newest verified one stays.
+    assert {b["id"] for b in backups() if b["database"] == small_db} == {report["backup_id"]}
+    assert set(report["deleted"]) == {first, orphan["id"]}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 
@@ -24,6 +26,9 @@ def run_run(args: argparse.Namespace) -> int:
     holds JSON lines only: the report is the last one (`"event": "run"`)."""
     from ..core.schedule_run import run_schedule
 
+    # A terminal hung up (an SSH drop) must not stop the run between its job and its checks,
+    # retention and notifications: cron never sends it, so a run started by hand ignores it too.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = load_config()
     reporter = Reporter(args.progress)
     report = run_schedule(config, args.name, listener=reporter)
@@ -34,9 +39,10 @@ def run_run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         out = sys.stdout if succeeded else sys.stderr
-        print(printable(report.summary if succeeded else f"pgbackup-tui: {report.summary}"), file=out)
-        for line in report.notices:
-            print(printable(f"pgbackup-tui: {line}"), file=out)
+        lines = [report.summary if succeeded else f"pgbackup-tui: {report.summary}",
+                 *(f"pgbackup-tui: {line}" for line in report.notices)]
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP ignored): the run is recorded
+            print("\n".join(printable(line) for line in lines), file=out, flush=True)
     return report.exit_code
 
 

@@ -142,6 +142,7 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
     schedule = find_schedule(config, name)
     with schedule_lock(name):
         report = RunReport(schedule=name, started_at=now_iso())
+        report.notices += _settle_interrupted(name)
         _write_last_run(report, pid=os.getpid())
         try:
             _run(config, schedule, report, listener, now)
@@ -212,6 +213,25 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.kept = len(retention.kept)
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted]
     report.status = "succeeded"
+
+
+def _settle_interrupted(name: str) -> list[str]:
+    """The last run's front was stopped (kill -9, a reboot) while or after its job ran: it still says
+    running, and its backup, if the job made one, was never tagged, so retention would never
+    delete it. Tag it now and say what became of that run (its checks and retention did not run)."""
+    last = read_last_run(name)
+    job_id = (last or {}).get("job_id")
+    if not last or last.get("status") != "running" or not job_id:
+        return []
+    record = job_store.load(str(job_id))
+    if record is None or job_store.runner_alive(record.folder):
+        return []
+    output = record.state.get("output_path")
+    if record.status == "succeeded" and output and Path(output).exists():
+        _tag(Path(output), name)
+        return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
+                f"retention: its backup {output} is now this schedule's (retention counts it), not verified"]
+    return [f"the run started {last.get('started_at')} (job {job_id}) was stopped; its job ended {record.status}"]
 
 
 def _tag(archive: Path, schedule_name: str) -> None:
