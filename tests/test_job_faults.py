@@ -283,9 +283,11 @@ def test_sigterm_of_the_cli_cancels_a_restore_and_drops_its_database(sandbox, ho
     assert not children_running(str(slow_archive))
 
 
-def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, slow_archive):
+@pytest.mark.parametrize("remade", [False, True])
+def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, slow_archive, remade):
     """The job cannot drop the database it created while the server is down: it says so, keeps
-    it on record, and a later start, with the server back, drops it."""
+    it on record (with its OID), and a later start, with the server back, drops it -- but only that
+    one: a database of the same name that a DBA made meanwhile is left alone (it was dropped too)."""
     with Sandbox() as own:
         name = "half_" + uuid.uuid4().hex[:6]
         cli = start_cli("restore", str(slow_archive), "--dsn", own.dsn(), "--bin-dir", str(own.bin_dir),
@@ -295,13 +297,22 @@ def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, s
         _, stderr = cli.communicate(timeout=60)
         assert cli.returncode == 1, stderr
         assert f"'{name}' could NOT be dropped" in stderr, stderr
-        assert only_job_state(home)["owned"] == [{"kind": "database", "value": name}]
+        [record] = only_job_state(home)["owned"]
+        assert record["kind"] == "database" and record["value"] == name and record["identity"].isdigit()
         own._running = False
         own.start()
         assert database_exists(own, name)
+        if remade:
+            own.drop_database(name)
+            own.create_database(name)
+            own.psql("CREATE TABLE important (x text); INSERT INTO important VALUES ('precious')", name)
         later = run_cli("jobs", "list")
-        assert f"database {name}" in later.stderr
-        assert not database_exists(own, name)
+        assert f"database {name}" in later.stderr or f"database '{name}'" in later.stderr, later.stderr
+        if remade:
+            assert "left alone" in later.stderr, later.stderr
+            assert own.psql("SELECT x FROM important", name).strip() == "precious"
+        else:
+            assert not database_exists(own, name)
         assert only_job_state(home)["owned"] == []
 
 

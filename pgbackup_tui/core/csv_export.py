@@ -143,7 +143,8 @@ class _SchemaDump(DumpJob):
         if isinstance(event, LogLine):
             self.parent.log(event.text, level=event.level)
         elif isinstance(event, Owned):
-            self.parent.emit(Owned(self.parent.id, event.kind, event.value, event.held, event.stop_at))
+            self.parent.emit(Owned(self.parent.id, event.kind, event.value, event.held, event.stop_at,
+                                   event.identity))
 
     def _open_log(self) -> None:
         self.log_path = self.parent.log_path

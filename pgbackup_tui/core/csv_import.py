@@ -35,7 +35,7 @@ from .errors import JobFailed, TargetError, UsageError
 from .identifiers import QualifiedName, always_quote
 from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
-from .restore_target import create_database, drop_database
+from .restore_target import create_database, database_oid, drop_database
 from .selection import lookup_relations
 
 CHUNK_BYTES = 1 << 20
@@ -83,6 +83,9 @@ class CsvImportJob(Job):
             self.own("database", plan.dbname)  # on record before it exists
             await self.in_thread(create_database, plan.target, self._maintenance_db(), plan.dbname, None, self.log)
             self._created = plan.dbname
+            oid = await self.in_thread(database_oid, plan.target, self._maintenance_db(), plan.dbname)
+            if oid is not None:  # a recovery drops it only if it is still this one
+                self.own("database", plan.dbname, identity=oid)
         if run_schema:
             await self._psql(tools, folder / SCHEMA_PRE, "the schema (schema.sql)")
         else:

@@ -85,6 +85,9 @@ class Owned(JobEvent):
     value: str
     held: bool = True
     stop_at: str | None = None  # for a path: the folder up to which empty parents it made go too
+    # For a database, once the job has made it: its OID. A recovery drops a database of that name
+    # only if it is still this one (a DBA may have dropped it and made another of the same name).
+    identity: str | None = None
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,9 @@ def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
 
 # -- after a dead runner ---------------------------------------------------------------------------
 
-Dropper = Callable[[dict[str, Any], str], None]  # (the job's spec, database name): drop it or raise
+# (the job's spec, database name, its OID if recorded): drop it or raise; False if not there, or not
+# the job's (another database of that name).
+Dropper = Callable[[dict[str, Any], str, "str | None"], bool]
 
 
 def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None) -> list[str]:
@@ -301,7 +303,10 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
                          output_path=str(finished.path), bytes_written=finished.bytes, details={"warnings": [why]},
                          progress=None)  # not the last snapshot the runner wrote (97 %...)
     still = {(item["kind"], item["value"]) for item in left}
-    undone = [f"{i['kind']} {i['value']}" for i in shown if (i.get("kind"), i.get("value")) not in still]
+    undone = [f"{i['kind']} {i['value']}" for i in shown
+              if (i.get("kind"), i.get("value")) not in still and not i.get("spared")]
+    spared = [f"database '{i['value']}' (one of that name was made since: not the job's)" for i in shown
+              if i.get("spared")]
     if left:
         names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
         fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
@@ -318,6 +323,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
     line = f"job {record.id}: {fresh.get('message', '')}"
     if undone:
         line += f"; undone: {', '.join(undone)}"
+    if spared:
+        line += f"; left alone: {', '.join(spared)}"
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True

@@ -221,9 +221,10 @@ class Job:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)  # own_group(): the child leads its own group
 
-    def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None) -> None:
-        """Say, before creating it, that this job creates `value` and must undo it unless it finishes."""
-        self.emit(Owned(self.id, kind, str(value), True, str(stop_at) if stop_at else None))
+    def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None, identity: str | None = None) -> None:
+        """Say, before creating it, that this job creates `value` and must undo it unless it finishes;
+        said again with its `identity` once made (a database's OID), the record gains it."""
+        self.emit(Owned(self.id, kind, str(value), True, str(stop_at) if stop_at else None, identity))
 
     def forward_owned(self, child: Job) -> None:
         """A job run inside this one (a member of a cluster set): what it owns goes on this job's

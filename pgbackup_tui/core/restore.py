@@ -49,6 +49,7 @@ from .restore_archive import RestoreArchiveJob
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_target import (
     create_database,
+    database_oid,
     drop_database,
     finish_database,
     scratch_database_name,
@@ -165,6 +166,7 @@ class RestoreJob(RestoreArchiveJob):
                 self.release("database", into)
                 raise
             self._created_database = into  # ours now: a failure or a cancel from here on drops it
+            await self._record_identity(into)
             self.check_cancelled()
         try:
             if self._timescale is None:
@@ -293,12 +295,25 @@ class RestoreJob(RestoreArchiveJob):
             return f"; '{plan.dbname}' is unchanged (one transaction, rolled back)"
         return "; the target may be partly restored (use --single-transaction for all-or-nothing)"
 
+    async def _record_identity(self, name: str) -> None:
+        """Put the new database's OID on the job's record: a recovery after a dead runner drops a
+        database of that name only if it is still this one, not one a DBA made since."""
+        try:
+            oid = await asyncio.to_thread(database_oid, self.plan.target, self._maintenance_db(), name)
+        except (PgBackupError, psycopg.Error):
+            return  # the server is gone: the restore fails next, and the record keeps the name
+        if oid is not None:
+            self.own("database", name, identity=oid)
+
     async def _swap(self, restored: str) -> None:
         plan = self.plan
         await self._progress().stop()  # its connection to the restored database would block the rename
         old = scratch_database_name("old")
         if not plan.keep_old:
-            self.own("database", old)  # a runner that dies right after the swap still drops it later
+            # A runner that dies right after the swap still drops it later: the database that is
+            # plan.dbname now (its OID) is the one that will be `old`.
+            current = await asyncio.to_thread(database_oid, plan.target, self._maintenance_db(), plan.dbname)
+            self.own("database", old, identity=current)
         # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
         await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
         self._created_database = None

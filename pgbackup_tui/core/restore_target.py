@@ -92,10 +92,19 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
                           f"'{current}' is unchanged") from None
 
 
-def drop_database(target: Target, maintenance_db: str, name: str) -> bool:
-    """Drop `name`, disconnecting its sessions; False if there was no such database."""
+def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
+    """The OID of database `name` (what a job records of a database it made), or None."""
     with connect(target, maintenance_db) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def drop_database(target: Target, maintenance_db: str, name: str, *, oid: str | None = None) -> bool:
+    """Drop `name`, disconnecting its sessions; False if there was no such database, or (`oid`
+    given) if the database of that name is another one than the job made."""
+    with connect(target, maintenance_db) as conn:
+        row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not row or (oid is not None and str(row[0]) != oid):
             return False
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
     return True

@@ -286,6 +286,8 @@ class StateWriter:
         item = {"kind": event.kind, "value": event.value}
         if event.stop_at:
             item["stop_at"] = event.stop_at
+        if event.identity:
+            item["identity"] = event.identity
         with self._lock:
             owned = [i for i in self.state["owned"] if (i.get("kind"), i.get("value")) != (event.kind, event.value)]
             if event.held:
