@@ -98,6 +98,16 @@ def test_drill_restores_compares_and_drops(sandbox, home):
     manifest = json.loads(Path(str(archive) + ".manifest.json").read_text())
     drill = manifest["verifications"][-1]
     assert drill["kind"] == "drill" and drill["ok"] and drill["details"]["dropped"] is True
+    # A drill that cannot reach its server says nothing of the backup: nothing is recorded (it was
+    # recorded as "failed verification", which let `backups delete` remove the newest good backup).
+    nowhere = run_cli("backups", "drill", backup_id, "--dsn", "host=/nonexistent port=5432 user=postgres")
+    assert nowhere.returncode == 2, nowhere.stderr
+    assert "could not run" in nowhere.stderr and "nothing was recorded" in nowhere.stderr
+    assert "drop it by hand" not in nowhere.stderr and nowhere.stderr.count("\n") == 1, nowhere.stderr
+    assert by_path(listed(), archive)["status"] == "drilled"
+    assert json.loads(Path(str(archive) + ".manifest.json").read_text())["verifications"] == manifest["verifications"]
+    refused = run_cli("backups", "delete", backup_id)
+    assert refused.returncode == 2 and "--force" in refused.stderr, refused.stderr
 
 
 def test_a_data_only_backup_is_listed_as_such_and_not_drilled_into_a_false_failure(sandbox, home):

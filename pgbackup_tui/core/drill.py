@@ -27,7 +27,15 @@ from psycopg import sql
 from .archive import identify_archive
 from .catalog import CatalogEntry
 from .connect import Target, connect
-from .errors import PgBackupError, UsageError
+from .errors import (
+    ConfigError,
+    ConnectError,
+    PgBackupError,
+    ServerLost,
+    TargetError,
+    ToolNotFoundError,
+    UsageError,
+)
 from .identifiers import parse_qualified_name
 from .jobs import JobEvent, JobResult, JobState
 from .manifest import Verification, now_iso
@@ -38,6 +46,8 @@ from .restore_target import drop_database
 from .verify import compare_rows, count_archive_rows
 
 DRILLABLE = ("custom", "directory", "tar", "plain")
+# Failures of a drill's restore that are about where it ran, not about the backup.
+NOT_THE_ARCHIVE = (ConnectError, ServerLost, TargetError, ToolNotFoundError, UsageError, ConfigError)
 CANCEL_POLL_S = 0.2  # how soon a drill notices its cancel event
 
 
@@ -101,6 +111,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         job.subscribe(on_event)
     main = threading.current_thread() is threading.main_thread()  # the TUI drills from a worker thread
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None  # SIGTERM acts like Ctrl-C
+    could_not_run: PgBackupError | None = None
     try:
         result = asyncio.run(_run(job, main, cancel))
         if main:
@@ -112,7 +123,12 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             raise DrillCancelled(f"the drill of {entry.path.name} was cancelled; its scratch database is dropped")
         if result.state == JobState.CANCELLED:
             raise KeyboardInterrupt
-        if result.state == JobState.FAILED:
+        if result.state == JobState.FAILED and result.error is not None and issubclass(result.error, NOT_THE_ARCHIVE):
+            # The drill could not run (no server, a lost one, no tools...): it says nothing of the
+            # backup, so nothing is recorded (a "failed" drill would lift delete's protection of it).
+            could_not_run = (ServerLost if issubclass(result.error, ServerLost) else PgBackupError)(
+                f"the drill of backup {entry.id} could not run: {result.message}; nothing was recorded")
+        elif result.state == JobState.FAILED:
             check.problems.append(f"the restore failed: {result.message}")
         else:
             if result.state == JobState.PARTIAL:
@@ -125,10 +141,15 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             if not differ:
                 check.checks.append(f"rows of {len(expected)} tables match the manifest")
     finally:
-        _drop(target, name, check)
+        if job.made_database or could_not_run is None:
+            _drop(target, name, check)
         if main:
             signal.signal(signal.SIGTERM, previous)
         check.details["duration_s"] = round(time.monotonic() - started, 3)
+    if could_not_run is not None:
+        if check.problems:  # the scratch database could not be dropped either
+            could_not_run.args = (f"{could_not_run}; {check.problems[-1]}",)
+        raise could_not_run
     check.ok = not check.problems
     return check
 
@@ -172,4 +193,5 @@ def _drop(target: Target, name: str, check: Verification) -> None:
     except (PgBackupError, psycopg.Error) as exc:
         cause = (str(exc).strip().splitlines() or ["?"])[0]
         check.details["dropped"] = False
-        check.problems.append(f"could not drop the scratch database {name} ({cause}): drop it by hand")
+        check.problems.append(f"could not drop the scratch database {name} ({cause}): the next drill from this "
+                              "machine drops it (or drop it by hand)")

@@ -55,3 +55,7 @@ class JobFailed(PgBackupError):
     """The child process failed after it started."""
 
     exit_code = EXIT_FAILED
+
+
+class ServerLost(JobFailed):
+    """The server went away half way (it stopped, the network failed): not the archive's fault."""

@@ -101,6 +101,7 @@ class JobResult:
     bytes_written: int = 0
     errors_ignored: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    error: type[Exception] | None = None  # what ended a failed job (ConnectError, ArchiveError...)
 
 
 @dataclass(frozen=True)

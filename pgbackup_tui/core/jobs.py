@@ -133,6 +133,7 @@ class Job:
         self._open_log()
         self._set_state(JobState.RUNNING)
         state, exit_code, outcome = JobState.FAILED, EXIT_FAILED, None
+        error: type[Exception] | None = None
         try:
             if self._cancel_requested:
                 raise Cancelled()
@@ -144,10 +145,11 @@ class Job:
             state, exit_code, message = JobState.CANCELLED, EXIT_CANCELLED, f"{self.title}: cancelled"
             if self._fatal is not None:
                 state, exit_code, message = JobState.FAILED, self._fatal.exit_code, str(self._fatal)
+                error = type(self._fatal)
         except PgBackupError as exc:
-            exit_code, message = exc.exit_code, str(exc)
+            exit_code, message, error = exc.exit_code, str(exc), type(exc)
         except Exception as exc:  # a bug: keep the traceback in the log, one line for the user
-            exit_code, message = EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)"
+            exit_code, message, error = EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)", type(exc)
             self.log(traceback.format_exc().rstrip(), level="error")
         tracker = self.progress_tracker
         if tracker is not None:
@@ -172,6 +174,7 @@ class Job:
             bytes_written=outcome.bytes_written if outcome else 0,
             errors_ignored=outcome.errors_ignored if outcome else 0,
             details=outcome.details if outcome else {},
+            error=error,
         )
         self._set_state(state)
         self._close_log()

@@ -27,7 +27,7 @@ import psycopg
 from .archive import read_skipping
 from .connect import connect
 from .database_props import DatabaseMaker
-from .errors import JobFailed, PgBackupError, SelectionError, TargetError, UsageError
+from .errors import JobFailed, PgBackupError, SelectionError, ServerLost, TargetError, UsageError
 from .inspect import database_exists, database_is_empty
 from .job_temp import owned_temp_dir
 from .jobs import JobState, Outcome
@@ -199,6 +199,11 @@ class RestoreJob(RestoreArchiveJob):
             message += f"; the previous '{plan.dbname}' is kept as '{self._kept_as}'"
         return Outcome(message=message, errors_ignored=self._errors_ignored, details=details)
 
+    @property
+    def made_database(self) -> bool:
+        """Whether this job got as far as creating its database (a drill drops it, or has none to drop)."""
+        return self._maker is not None
+
     def _mode(self, check: ArchiveCheck) -> str:
         """create: a new database; replace: a whole-database --clean (restore beside, then swap);
         tables: a table-level --clean in one transaction; into: an existing empty database;
@@ -278,7 +283,7 @@ class RestoreJob(RestoreArchiveJob):
         progress.enter_phase("finishing")
         if self._connection_lost:
             # pg_restore counts every statement after a lost connection as an "ignored" error: it is a failure.
-            raise JobFailed(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
+            raise ServerLost(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._errors_ignored:
             raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{self._undo_note()}; "
