@@ -10,7 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psycopg
 
 from cliutil import run_cli
 from conftest import SAMPLE_WIDE_ROWS
@@ -85,6 +88,44 @@ def test_truncated_archives_are_caught_and_named(sandbox, home):
         handle.truncate(data_file.stat().st_size // 2)
     cut = run_cli("backups", "verify", by_path(entries, directory)["id"])
     assert cut.returncode == 1 and f"{data_file}: its xxh3-128 checksum differs" in cut.stderr
+
+
+def test_a_cut_archive_lists_as_changed_before_any_verify_and_loses_its_protection(sandbox, home):
+    """A verified backup cut short behind our back listed as "verified" until someone verified it
+    again, and `delete` protected it over the good one before it. Its size differs from the
+    manifest's: it lists as changed, at the cost of a stat."""
+    older = dump(sandbox)
+    newer = dump(sandbox)
+    entries = listed()
+    for archive in (older, newer):
+        assert run_cli("backups", "verify", by_path(entries, archive)["id"]).returncode == 0
+    with newer.open("r+b") as handle:
+        handle.truncate(1000)
+    entry = by_path(listed(), newer)
+    assert entry["status"] == "changed", entry
+    shown = run_cli("backups", "show", entry["id"])
+    assert "1000 bytes on disk" in shown.stdout + shown.stderr
+    refused = run_cli("backups", "delete", by_path(listed(), older)["id"])
+    assert refused.returncode == 2 and "newest verified" in refused.stderr  # the good one is protected now
+
+
+def test_a_check_that_ends_after_its_backup_was_deleted_records_nothing(sandbox, home):
+    from pgbackup_tui.core.catalog import entry_for, record_check
+    from pgbackup_tui.core.catalog_ops import delete
+    from pgbackup_tui.core.manifest import Verification, manifest_path
+
+    archive = dump(sandbox)
+    entry = entry_for(archive)
+    assert entry is not None
+    delete(entry, [entry], force=True)  # while a verify of it reads the archive
+    try:
+        record_check(entry, Verification(kind="verify", at="now", ok=True))
+    except Exception as exc:  # noqa: BLE001 - the one expected: UsageError
+        assert "deleted while it was being checked" in str(exc)
+    else:
+        raise AssertionError("the check was recorded for a deleted backup")
+    assert not manifest_path(archive).exists()
+    assert not list(archive.parent.glob(f".{archive.name}*"))  # no lock file left either
 
 
 def test_drill_restores_compares_and_drops(sandbox, home):
@@ -237,3 +278,28 @@ def test_a_csv_copy_is_not_listed_as_foreign_dumps(sandbox, home, tmp_path):
     assert adopted.returncode in (0, 2)  # a user may still adopt the file by hand; the scan itself must not list it
     listing = [Path(e["path"]) for e in listed() if not e.get("indexed")]
     assert not [p for p in listing if out in p.parents]
+
+
+def test_a_running_dump_s_partial_is_listed_as_its_and_cannot_be_deleted(sandbox, home):
+    """A dump's .partial listed as "left by a dump that did not finish" while the dump ran, and
+    `delete` removed it under the job, which then failed."""
+    holder = psycopg.connect(sandbox.dsn(SOURCE))
+    holder.execute("LOCK TABLE public.events IN ACCESS EXCLUSIVE MODE")  # the dump waits for it
+    front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE,
+                              "--progress", "none"], stdout=subprocess.PIPE,  # into the backup dir, as by default
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list((home / "backups").rglob("*.partial")):
+            time.sleep(0.1)
+        [partial] = list((home / "backups").rglob("*.partial"))
+        entry = next((e for e in listed() if e["path"] == str(partial)), None)
+        assert entry is not None and entry["status"] == "being written", listed()
+        refused = run_cli("backups", "delete", entry["id"], "--force")
+        assert refused.returncode == 2 and "jobs cancel" in refused.stderr, refused.stderr
+        assert partial.exists()
+    finally:
+        holder.rollback()
+        holder.close()
+    _out, err = front.communicate(timeout=120)
+    assert front.returncode == 0, err

@@ -114,7 +114,8 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
         return EXIT_OK
     manifest = entry.manifest
-    lines = [f"id          {entry.id}", f"status      {entry.status}", f"path        {entry.path}",
+    status = f"{entry.status} ({entry.problem})" if entry.problem else entry.status
+    lines = [f"id          {entry.id}", f"status      {status}", f"path        {entry.path}",
              f"holds       {entry.holds}", f"format      {entry.format}", f"created     {entry.created_at}",
              f"size        {human_bytes(entry.size_bytes) if entry.size_bytes is not None else 'missing'}"]
     if manifest:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .archive import path_size
 from .archive_sniff import Sniffed, sniff
 from .config import ServerProfile
 from .errors import ArchiveError, UsageError
@@ -38,7 +39,8 @@ from .plans import PARTIAL_SUFFIX
 
 MANIFEST_VERSION = 1  # what write_manifest's callers wrote first; manifest.py reads every version
 INDEX_NAME = "catalog-index.json"
-STATUSES = ("complete", "verified", "drilled", "foreign", "incomplete", "failed verification", "missing")
+STATUSES = ("complete", "verified", "drilled", "foreign", "incomplete", "failed verification", "changed", "missing",
+            "being written")
 
 __all__ = ["MANIFEST_SUFFIX", "manifest_path"]
 
@@ -191,11 +193,19 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
     manifest = load_manifest(path)
     if manifest is not None:
         backup_id = manifest.id or foreign_id(path)
-        status = status_of(manifest) if path.exists() else "missing"
-        return CatalogEntry(backup_id, path, status, manifest, indexed=indexed)
+        if not path.exists():
+            return CatalogEntry(backup_id, path, "missing", manifest, indexed=indexed)
+        changed = _size_changed(path, manifest)
+        if changed:
+            return CatalogEntry(backup_id, path, "changed", manifest, problem=changed, indexed=indexed)
+        return CatalogEntry(backup_id, path, status_of(manifest), manifest, indexed=indexed)
     if not path.exists():
         return CatalogEntry(foreign_id(path), path, "missing", indexed=indexed) if indexed else None
     if path.name.endswith(PARTIAL_SUFFIX):
+        writer = _live_job_writing(path)
+        if writer is not None:
+            return CatalogEntry(foreign_id(path), path, "being written", problem=f"job {writer} is writing it "
+                                f"(pgbackup-tui jobs show {writer})", indexed=indexed)
         return CatalogEntry(foreign_id(path), path, "incomplete", problem="left by a dump that did not finish",
                             indexed=indexed)
     try:
@@ -206,6 +216,33 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
         return CatalogEntry(foreign_id(path), path, "incomplete", problem=str(exc), indexed=indexed)
     status = "incomplete" if found.complete is False else "foreign"
     return CatalogEntry(foreign_id(path), path, status, sniffed=found, indexed=indexed)
+
+
+def _size_changed(path: Path, manifest: Manifest) -> str | None:
+    """Why the archive is not what its manifest recorded, by its size alone (a stat: free to ask at
+    every listing; `verify` reads every byte), or None. A backup cut short or emptied behind our
+    back must not go on reading "verified", nor keep delete's protection from a good one."""
+    if manifest.kind not in ("dump", "dumpall") or not manifest.bytes:
+        return None
+    try:
+        size = path_size(path)
+    except OSError:
+        return None
+    if size == manifest.bytes:
+        return None
+    return f"{size} bytes on disk, {manifest.bytes} when it was made: changed since (pgbackup-tui backups verify)"
+
+
+def _live_job_writing(path: Path) -> str | None:
+    """The id of the running job whose output `path` is (a dump's .partial), or None."""
+    from .job_store import list_jobs, runner_alive  # only for a .partial file: rare
+    from .job_owned import owned_items
+
+    for record in list_jobs(unsettled_only=True):
+        if any(item.get("kind") == "path" and item.get("value") == str(path)
+               for item in owned_items(record.folder, record.state)) and runner_alive(record.folder):
+            return record.id
+    return None
 
 
 def _candidates(root: Path) -> Iterator[Path]:
@@ -349,6 +386,10 @@ def record_check(entry: CatalogEntry, check: Any) -> None:
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if entry.manifest is not None and not manifest_path(entry.path).exists():
+            # `backups delete` removed it while it was being checked: not to be brought back.
+            lock.unlink(missing_ok=True)  # made again by this open: delete had removed it
+            raise UsageError(f"backup {entry.id} was deleted while it was being checked; nothing was recorded")
         manifest = load_manifest(entry.path) or entry.manifest
         if manifest is None:
             raise UsageError(f"{entry.path}: has no manifest; adopt it first (pgbackup-tui backups adopt)")

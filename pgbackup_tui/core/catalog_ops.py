@@ -9,6 +9,8 @@ drilled) backup of a database is kept unless forced: it is the one a DBA would r
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 from .checksums import checksum_archive
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
-from .catalog import CatalogEntry, entry_for, forget_backup, remember_backup, status_of
+from .catalog import CatalogEntry, entry_for, forget_backup, remember_backup
 from .errors import ArchiveError, UsageError
 from .manifest import Manifest, load_manifest, manifest_path, save_manifest
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
@@ -86,27 +88,40 @@ def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
                                                   and theirs.server_key.host_port() == key.host_port())
 
     trusted = [e for e in entries if same_source(e) and e.manifest is not None
-               and status_of(e.manifest) in ("verified", "drilled")]
+               and e.status in ("verified", "drilled")]  # not one changed since (catalog._size_changed)
     newest = max(trusted, key=lambda e: e.created_at, default=None)
     return newest is not None and newest.path == entry.path
 
 
 def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
     """Remove the backup (archive, manifest, index entry); returns what was removed, one line each."""
+    if entry.status == "being written":
+        raise UsageError(f"backup {entry.id}: {entry.path} is a running job's output ({entry.problem}); "
+                         "cancel the job instead (pgbackup-tui jobs cancel)")
     if not force and newest_verified(entry, entries):
         raise UsageError(f"backup {entry.id} is the newest verified backup of database '{entry.database}' "
                          f"({entry.path}); add --force to delete it anyway")
     removed = []
-    if entry.path.is_dir() and not entry.path.is_symlink():
-        shutil.rmtree(entry.path)
-        removed.append(str(entry.path))
-    elif entry.path.exists() or entry.path.is_symlink():
-        entry.path.unlink()
-        removed.append(str(entry.path))
     sidecar = manifest_path(entry.path)
-    if sidecar.exists():
-        sidecar.unlink()
-        removed.append(str(sidecar))
-    manifest_path(entry.path).with_name("." + sidecar.name + ".lock").unlink(missing_ok=True)
+    lock = sidecar.with_name("." + sidecar.name + ".lock")
+    # Under the lock a check takes to record its result (catalog.record_check): one that ends after
+    # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600) if sidecar.exists() else None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if entry.path.is_dir() and not entry.path.is_symlink():
+            shutil.rmtree(entry.path)
+            removed.append(str(entry.path))
+        elif entry.path.exists() or entry.path.is_symlink():
+            entry.path.unlink()
+            removed.append(str(entry.path))
+        if sidecar.exists():
+            sidecar.unlink()
+            removed.append(str(sidecar))
+        lock.unlink(missing_ok=True)
+    finally:
+        if fd is not None:
+            os.close(fd)
     forget_backup(entry.path)
     return removed

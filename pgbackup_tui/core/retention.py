@@ -77,7 +77,7 @@ def choose(schedule: Schedule, mine: list[CatalogEntry], now: datetime) -> tuple
     keep: set[int] = set()
     notes = []
     if schedule.keep_last is not None:
-        sound = [i for i, e in enumerate(mine) if e.status != "failed verification"]
+        sound = [i for i, e in enumerate(mine) if e.status not in ("failed verification", "changed")]
         keep.update(sound[:schedule.keep_last])
     if schedule.keep_days is not None:
         since = now - timedelta(days=schedule.keep_days)

@@ -28,6 +28,8 @@ BADGES: dict[str, tuple[str, str]] = {
     "foreign": ("foreign", "warning"),
     "incomplete": ("incomplete", "error"),
     "failed verification": ("FAILED", "error"),
+    "changed": ("CHANGED", "error"),
+    "being written": ("writing", "warning"),
     "missing": ("missing", "error"),
     "csv": ("csv copy", "accent"),
 }
