@@ -362,3 +362,23 @@ def test_a_full_output_disk_with_parallel_jobs_says_so(sandbox, home, tmp_path):
         assert "No space left on device" in result.stderr or "full" in result.stderr, result.stderr
         assert "disk" in result.stderr and str(out) in result.stderr, result.stderr
         assert not [p for p in out.iterdir()]
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_a_disk_that_fills_after_pg_dump_says_so(sandbox, home, tmp_path, fmt):
+    """pg_dump's archive fits, and what the job writes beside it after (the TOC listing it reads
+    back, the manifest) does not: that is a full disk (exit 1, said so), not "the archive does not
+    read back" (exit 2, for bad input) nor an internal error; nothing is left."""
+    probe = tmp_path / f"probe.{fmt}"
+    compress = ("--compress", "9") if fmt == "custom" else ()
+    done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt, *compress,
+                   "--output", str(probe), "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    size = probe.stat().st_size
+    pages = -(-size // 4096)  # the archive's own pages, and not one more
+    with small_filesystem(tmp_path / "out", pages * 4) as out:
+        result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt, *compress,
+                         "--output", str(out / f"shop.{fmt}"), "--progress", "none")
+        assert result.returncode == 1, result.stderr
+        assert "full" in result.stderr and "internal error" not in result.stderr, result.stderr
+        assert not [p for p in out.iterdir()]

@@ -311,6 +311,10 @@ class DumpJob(Job):
         code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(archive)],
                                       self.plan.target.child_env(), stdout_path=listing)
         if code != 0:
+            full = self.disk_full(listing.parent)  # the listing is written beside the archive
+            if full:
+                raise JobFailed(f"the disk holding {listing.parent} is full ({full}): the new archive could not be "
+                                "read back; it was removed")
             raise ArchiveError(f"the new archive does not read back ({self.last_error()}); it was removed")
         toc = parse_toc(decode_listing(listing.read_bytes(), encoding))
         listing.unlink(missing_ok=True)

@@ -148,9 +148,15 @@ class Job:
                 error = type(self._fatal)
         except PgBackupError as exc:
             exit_code, message, error = exc.exit_code, str(exc), type(exc)
-        except Exception as exc:  # a bug: keep the traceback in the log, one line for the user
-            exit_code, message, error = EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)", type(exc)
-            self.log(traceback.format_exc().rstrip(), level="error")
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # a write of ours (a manifest...) found no room
+                where = f" writing {exc.filename}" if exc.filename else ""
+                exit_code, message, error = (EXIT_FAILED, f"{self.title}: the disk is full ({exc.strerror}{where}); "
+                                             "the job was stopped", type(exc))
+            else:  # a bug: keep the traceback in the log, one line for the user
+                exit_code, message, error = (EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)",
+                                             type(exc))
+                self.log(traceback.format_exc().rstrip(), level="error")
         tracker = self.progress_tracker
         if tracker is not None:
             await tracker.stop()  # before cleanup: a database it watches may be dropped
