@@ -266,6 +266,32 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     assert by_path(listed(), output)["status"] == "missing"
     text = run_cli("backups", "list")
     assert "missing" in text.stdout and str(output) in text.stdout
+    # Moved with its manifest, then adopted where it is now: back in the catalog with its id and history
+    # (adopt said "already in the catalog" and took nothing in).
+    moved = tmp_path / "moved.dump"
+    was = by_path(listed(), output)["id"]
+    Path(str(output) + ".manifest.json").rename(Path(str(moved) + ".manifest.json"))
+    adopted = run_cli("backups", "adopt", str(moved))
+    assert adopted.returncode == 0, adopted.stderr
+    assert by_path(listed(), moved)["id"] == was
+    again = run_cli("backups", "adopt", str(moved))
+    assert again.returncode == 2 and "already in the catalog" in again.stderr
+
+    # A damaged manifest is said, and adopt does not write over it.
+    sidecar = Path(str(moved) + ".manifest.json")
+    sidecar.write_text(sidecar.read_text()[:100])
+    entry = by_path(listed(), moved)
+    assert entry["problem"] and "cannot be read" in entry["problem"]
+    refused = run_cli("backups", "adopt", str(moved))
+    assert refused.returncode == 2 and "not written over" in refused.stderr
+    assert len(sidecar.read_text()) == 100
+
+    # A damaged index is said as an entry of its own, and the next --output dump does not write over it.
+    index = home / "catalog-index.json"
+    index.write_text(index.read_text()[:20])
+    assert any(e["path"] == str(index) and "damaged" in (e["problem"] or "") for e in listed())
+    dump(sandbox, "--schema-only", "--output", str(tmp_path / "third.dump"))
+    assert len(index.read_text()) == 20
 
 
 def test_a_csv_copy_is_not_listed_as_foreign_dumps(sandbox, home, tmp_path):

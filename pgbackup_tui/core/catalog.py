@@ -18,6 +18,7 @@ its backups came from; so renaming a profile keeps its backups.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -72,14 +73,30 @@ def _index_locked() -> Iterator[None]:
         os.close(fd)
 
 
+class IndexDamaged(OSError):
+    """The index exists but cannot be read: it is never taken for empty, nor written over (the
+    backups it lists would be lost from the catalog for good)."""
+
+
 def indexed_paths() -> list[Path]:
-    """The paths in the index (absolute), in the order they were added."""
+    """The paths in the index (absolute), in the order they were added; IndexDamaged if it is
+    there but cannot be read."""
+    path = index_path()
     try:
-        data = json.loads(index_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return []
-    items = data.get("paths") if isinstance(data, dict) else None
-    return [Path(p) for p in items if isinstance(p, str)] if isinstance(items, list) else []
+    except OSError as exc:
+        raise IndexDamaged(exc.errno, f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+        items = data["paths"]
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise ValueError("'paths' is not a list of paths")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IndexDamaged(errno.EINVAL, f"{path}: damaged ({exc}); the backups it lists outside the backup dir "
+                           "are not shown; restore it from a copy, or move it aside to start a new one") from None
+    return [Path(p) for p in items]
 
 
 def _change_index(add: Path | None = None, remove: Path | None = None) -> None:
@@ -215,7 +232,8 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
             return None  # under the backup dir, a file that is no dump is someone else's business
         return CatalogEntry(foreign_id(path), path, "incomplete", problem=str(exc), indexed=indexed)
     status = "incomplete" if found.complete is False else "foreign"
-    return CatalogEntry(foreign_id(path), path, status, sniffed=found, indexed=indexed)
+    damaged = f"its manifest {manifest_path(path).name} cannot be read" if manifest_path(path).exists() else None
+    return CatalogEntry(foreign_id(path), path, status, sniffed=found, problem=damaged, indexed=indexed)
 
 
 def _size_changed(path: Path, manifest: Manifest) -> str | None:
@@ -285,7 +303,12 @@ def scan(root: Path | None = None, *, read: Callable[..., CatalogEntry | None] =
             entry = read(path)
             if entry is not None:
                 found[entry.path] = entry
-    for path in indexed_paths():
+    try:
+        indexed = indexed_paths()
+    except IndexDamaged as exc:  # said as an entry of its own: not silently left out
+        indexed = []
+        found[index_path()] = CatalogEntry("index", index_path(), "incomplete", problem=str(exc.strerror))
+    for path in indexed:
         if path.absolute() not in found:
             entry = read(path, indexed=True)
             if entry is not None:

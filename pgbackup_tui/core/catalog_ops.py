@@ -18,7 +18,8 @@ from pathlib import Path
 from .checksums import checksum_archive
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
-from .catalog import CatalogEntry, entry_for, forget_backup, remember_backup
+from . import paths
+from .catalog import CatalogEntry, entry_for, forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
 from .manifest import Manifest, load_manifest, manifest_path, save_manifest
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
@@ -33,7 +34,16 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     if not (path.is_file() or path.is_dir()):  # a pipe (<(…)) or a device: it cannot be read twice, or kept
         raise UsageError(f"{path}: not a regular file or a directory (an archive is one of those)")
     if load_manifest(path) is not None:
-        raise UsageError(f"{path}: already in the catalog (it has a manifest: {manifest_path(path).name})")
+        known = entry_for(path)
+        if path.is_relative_to(paths.backups_dir().absolute()) or path in indexed_paths():
+            raise UsageError(f"{path}: already in the catalog (backup {known.id if known else '?'})")
+        remember_backup(path)  # moved here, or from another home: its manifest (id, history) stands
+        listed = entry_for(path, indexed=True)
+        assert listed is not None  # it has a manifest
+        return listed
+    if manifest_path(path).exists():
+        raise UsageError(f"{path}: its manifest {manifest_path(path).name} cannot be read; it is not written over "
+                         "(it holds the backup's id and checks): mend it, or move it aside to adopt the archive anew")
     try:
         found = sniff(path)
     except ArchiveError as exc:
@@ -95,6 +105,9 @@ def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
 
 def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
     """Remove the backup (archive, manifest, index entry); returns what was removed, one line each."""
+    if entry.path == index_path():
+        raise UsageError(f"{entry.path} is the catalog's own index ({entry.problem}); mend it or move it aside "
+                         "by hand")
     if entry.status == "being written":
         raise UsageError(f"backup {entry.id}: {entry.path} is a running job's output ({entry.problem}); "
                          "cancel the job instead (pgbackup-tui jobs cancel)")
