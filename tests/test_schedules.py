@@ -421,3 +421,28 @@ def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, h
     # keep_last 1: the orphan now counts, and goes with the first; the newest verified one stays.
     assert {b["id"] for b in backups() if b["database"] == small_db} == {report["backup_id"]}
     assert set(report["deleted"]) == {first, orphan["id"]}
+
+
+def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_kept(sandbox, home, tmp_path):
+    """Two `schedule add` at once: each read config.toml, and the last write lost the other's
+    schedule. A config.toml that is a symlink was replaced by a plain file; one with a DBA's
+    comments lost them without a word."""
+    configure(sandbox)
+    managed = tmp_path / "managed" / "config.toml"
+    managed.parent.mkdir()
+    config_file = home / "config.toml"
+    managed.write_text("# our servers, see the wiki\n" + config_file.read_text())
+    managed.chmod(0o600)
+    config_file.unlink()
+    config_file.symlink_to(managed)
+    adds = [subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "schedule", "add", f"s{i}", "--server", SERVER,
+                              "--db", "shop", "--cron", "0 1 * * *"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, stdin=subprocess.DEVNULL) for i in range(6)]
+    outcomes = [(add.wait(timeout=60), add.stderr.read()) for add in adds]  # type: ignore[union-attr]
+    assert all(code == 0 for code, _ in outcomes), outcomes
+    names = {s["name"] for s in json.loads(run_cli("schedule", "list", "--json").stdout)}
+    assert names == {f"s{i}" for i in range(6)}
+    assert config_file.is_symlink() and "[schedules.s5]" in managed.read_text()
+    kept = managed.with_name("config.toml.bak")
+    assert "# our servers, see the wiki" in kept.read_text() and oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert any("comments and all, is kept in" in err for _, err in outcomes)

@@ -11,10 +11,11 @@ import sys
 from datetime import UTC, datetime
 
 from ..core import crontab
-from ..core.config import Config, load_config, save_config
+from ..core.config import Config, editing_config, load_config
 from ..core.errors import EXIT_OK, UsageError
 from ..core.identifiers import printable
 from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
+from .config_notes import written
 from .dump_restore import Reporter
 
 
@@ -66,10 +67,10 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
 
 
 def _add(args: argparse.Namespace) -> int:
-    config = load_config()
     schedule = _schedule_from_args(args)
-    put_schedule(config, schedule, replace_existing=args.replace)
-    path = save_config(config)
+    with editing_config() as config:
+        put_schedule(config, schedule, replace_existing=args.replace)
+    path = written(config)
     nxt = next_runs(schedule.cron, datetime.now(UTC))[0]
     print(printable(f"schedule {schedule.name} saved in {path}; next run {nxt:%Y-%m-%d %H:%M %Z}"))
     print("pgbackup-tui: cron runs it once you run `pgbackup-tui schedule install`", file=sys.stderr)
@@ -77,10 +78,10 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    config = load_config()
-    find_schedule(config, args.name)
-    del config.schedules[args.name]
-    path = save_config(config)
+    with editing_config() as config:
+        find_schedule(config, args.name)
+        del config.schedules[args.name]
+    path = written(config)
     print(printable(f"schedule {args.name} removed from {path}"))
     print("pgbackup-tui: run `pgbackup-tui schedule install` to take it out of your crontab too", file=sys.stderr)
     return EXIT_OK

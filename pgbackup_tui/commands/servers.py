@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..core.config import ServerProfile, load_config, save_config
+from ..core.config import ServerProfile, editing_config, load_config
 from ..core.connect import connect, target_from_profile
 from ..core.errors import EXIT_OK
 from ..core.pgtools import find_client_tools
+from .config_notes import written
 
 
 def run_servers(args: argparse.Namespace) -> int:
@@ -30,13 +31,15 @@ def run_servers(args: argparse.Namespace) -> int:
             name=args.name, dsn=args.dsn, host=args.host, port=args.port, user=args.user,
             dbname=args.dbname, sslmode=args.sslmode, service=args.service, bin_dir=args.bin_dir,
         )
-        config.add_server(profile)
-        path = save_config(config)
+        with editing_config() as config:
+            config.add_server(profile)
+        path = written(config)
         print(f"added server '{args.name}' to {path}")
         return EXIT_OK
     if command == "remove":
-        config.remove_server(args.name)
-        path = save_config(config)
+        with editing_config() as config:
+            config.remove_server(args.name)
+        path = written(config)
         print(f"removed server '{args.name}' from {path}")
         return EXIT_OK
     if command == "test":
@@ -53,3 +56,4 @@ def run_servers(args: argparse.Namespace) -> int:
               f"pg_dump {tools.version} from {tools.bin_dir}")
         return EXIT_OK
     raise AssertionError(command)
+

@@ -7,10 +7,13 @@ file we could not read, so a typo never costs the user their profiles.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import stat
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +168,15 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     # [schedules.NAME]: scheduled backups (schedules.py), in the file's order.
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    # Set by save_config when the file it replaced had comments: where that file was kept.
+    comments_kept_in: Path | None = field(default=None, compare=False, repr=False)
+
+    def comments_note(self) -> str | None:
+        """What to tell the DBA after save_config kept a file with comments aside, else None."""
+        if self.comments_kept_in is None:
+            return None
+        return (f"{self.path} is written from its settings, without comments; the file as it was, comments and "
+                f"all, is kept in {self.comments_kept_in}")
 
     def add_server(self, profile: ServerProfile, *, replace_existing: bool = False) -> None:
         validate_profile(profile)
@@ -252,16 +264,57 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def save_config(config: Config, path: Path | None = None) -> Path:
-    """Write the config atomically at mode 0600 and return its path."""
+    """Write the config atomically at mode 0600 and return its path.
+
+    A config.toml that is a symlink (to a managed copy) is written through: the file it points to
+    changes, the link stays. The file is written from the Config, so a DBA's comments in it would be
+    lost: the file as it was is kept beside it first, as `config.toml.bak` (0600), and
+    `config.comments_kept_in` names it."""
     path = path or config.path or paths.config_file()
     document: dict = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
     if config.keymap:
         document["keymap"] = dict(config.keymap)
     if config.schedules:
         document["schedules"] = {name: schedule.to_toml() for name, schedule in config.schedules.items()}
-    paths.write_private_file(path, tomli_w.dumps(document).encode("utf-8"))
+    real = path.resolve() if path.is_symlink() else path
+    try:
+        before = real.read_bytes()
+    except OSError:
+        before = b""
+    if _COMMENT.search(before):
+        kept = real.with_name(real.name + ".bak")
+        paths.write_private_file(kept, before)
+        config.comments_kept_in = kept
+    paths.write_private_file(real, tomli_w.dumps(document).encode("utf-8"))
     config.path = path
     return path
+
+
+_COMMENT = re.compile(rb"^\s*#", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def config_lock(path: Path | None = None) -> Iterator[None]:
+    """Held by whoever reads config.toml to change it, until it is written: two commands changing
+    it at once (`schedule add` twice) both land, the second reading what the first wrote."""
+    path = path or paths.config_file()
+    lock = paths.ensure_private_dir(path.parent) / f".{path.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def editing_config(path: Path | None = None) -> Iterator[Config]:
+    """The config as on disk now, to change; written back (save_config) when the block ends without
+    an error, under config_lock all along."""
+    with config_lock(path):
+        config = load_config(path)
+        yield config
+        save_config(config, path)
 
 
 def _file_kind(mode: int) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.config import Config, ServerProfile, load_config, save_config, validate_profile
+from ..core.config import Config, ServerProfile, config_lock, load_config, save_config, validate_profile
 from ..core.connect import Target, target_from_profile
 from ..core.errors import ConfigError
 from ..core.schedules import schedules_for_servers
@@ -97,7 +97,8 @@ class ServerProfiles:
             validate_profile(profile)  # the rules load_config applies: never write what cannot be read
         # The keymap, and the schedules as on disk now (the Schedules tab writes them): kept, not dropped.
         config.keymap = dict(self.config.keymap) if self.config is not None else {}
-        config.schedules = schedules_for_servers(config.path, set(config.servers), renamed)
-        path = save_config(config)
+        with config_lock(config.path):  # the schedules as on disk until written: no other writer between
+            config.schedules = schedules_for_servers(config.path, set(config.servers), renamed)
+            path = save_config(config)
         self.config = config  # adopted only once it is on disk
         return path

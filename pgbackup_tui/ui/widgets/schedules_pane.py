@@ -23,7 +23,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ...core import crontab
-from ...core.config import Config, load_config, save_config
+from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_run import read_last_run
 from ...core.schedule_view import schedule_row
@@ -160,9 +160,8 @@ class SchedulesPane(Vertical):
     def _write(self, change: Callable[[Config], None]) -> bool:
         """Apply `change` to a fresh read of config.toml and save it; False (and a notice) if refused."""
         try:
-            config = load_config()
-            change(config)
-            save_config(config)
+            with editing_config() as config:
+                change(config)
         except (PgBackupError, OSError) as exc:
             self.notify(str(exc), title="Schedule not saved", severity="error", timeout=15)
             return False
