@@ -231,6 +231,20 @@ def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     assert str(config_file) in done.stderr and "[schedules.typo]" in done.stderr and "cron" in done.stderr
     assert config_file.read_text() == text
 
+    # One bad table no longer stops the others: every schedule's `run` failed with exit 2, no hook,
+    # no notification. It fails what uses it (its run, install), and is written back as it was.
+    added = run_cli("schedule", "add", "good", "--server", SERVER, "--db", "postgres", "--cron", "0 4 * * *")
+    assert added.returncode == 0, added.stderr
+    assert '[schedules.typo]\nserver = "sand"\ndatabase = "shop"\ncron = "0 3 * *"' in config_file.read_text()
+    ran = run_cli("run", "good")
+    assert ran.returncode == 0, ran.stderr
+    broken = run_cli("run", "typo")
+    assert broken.returncode == 2 and "[schedules.typo]" in broken.stderr
+    install = run_cli("schedule", "install", "--print")
+    assert install.returncode == 2 and "[schedules.typo]" in install.stderr and "nothing was changed" in install.stderr
+    assert run_cli("schedule", "remove", "typo").returncode == 0
+    assert "typo" not in config_file.read_text() and run_cli("schedule", "list").returncode == 0
+
 
 def test_a_drill_of_a_data_only_schedule_is_refused_when_it_is_added(sandbox, home):
     """A data-only backup has no tables to drill into; every night's run would fail on it."""
@@ -438,7 +452,7 @@ def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_ke
     adds = [subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "schedule", "add", f"s{i}", "--server", SERVER,
                               "--db", "shop", "--cron", "0 1 * * *"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, stdin=subprocess.DEVNULL) for i in range(6)]
-    outcomes = [(add.wait(timeout=60), add.stderr.read()) for add in adds]  # type: ignore[union-attr]
+    outcomes = [(add.wait(timeout=60), add.stderr.read()) for add in adds]
     assert all(code == 0 for code, _ in outcomes), outcomes
     names = {s["name"] for s in json.loads(run_cli("schedule", "list", "--json").stdout)}
     assert names == {f"s{i}" for i in range(6)}

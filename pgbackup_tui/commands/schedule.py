@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from ..core import crontab
 from ..core.config import Config, editing_config, load_config
-from ..core.errors import EXIT_OK, UsageError
+from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError, UsageError
 from ..core.identifiers import printable
 from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
 from .config_notes import written
@@ -79,8 +79,9 @@ def _add(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     with editing_config() as config:
-        find_schedule(config, args.name)
-        del config.schedules[args.name]
+        if config.broken_schedules.pop(args.name, None) is None:  # a broken one can be removed too
+            find_schedule(config, args.name)
+            del config.schedules[args.name]
     path = written(config)
     print(printable(f"schedule {args.name} removed from {path}"))
     print("pgbackup-tui: run `pgbackup-tui schedule install` to take it out of your crontab too", file=sys.stderr)
@@ -99,13 +100,20 @@ def _list(args: argparse.Namespace) -> int:
                            "next_run": r.next_at.isoformat() if r.next_at else None, "retention": r.retention,
                            "last_run": r.last} for r in rows], indent=2))
         return EXIT_OK
-    if not rows:
+    if not rows and not config.broken_schedules:
         print("no schedules yet (pgbackup-tui schedule add)", file=sys.stderr)
     for r in rows:
         last = f"{r.badge} {r.last_text}" if r.last else "never run"
         print(printable(f"{r.name}  {r.cron:<15}  {r.server}: {r.what}  next {r.next_text}  last {last}  "
                         f"{r.retention}"))
-    return EXIT_OK
+    return _say_broken(config)
+
+
+def _say_broken(config: Config) -> int:
+    """One line per schedule of config.toml that does not load (it never runs): exit 2 if any."""
+    for _body, why in config.broken_schedules.values():
+        print(printable(f"pgbackup-tui: {why}"), file=sys.stderr)
+    return EXIT_BAD_INPUT if config.broken_schedules else EXIT_OK
 
 
 def _next(args: argparse.Namespace) -> int:
@@ -140,6 +148,10 @@ def _next(args: argparse.Namespace) -> int:
 
 def _install(args: argparse.Namespace, remove: bool) -> int:
     config = load_config()
+    if config.broken_schedules and not remove:  # its line would fail every night: mend it first
+        _say_broken(config)
+        raise ConfigError(f"{len(config.broken_schedules)} schedule(s) of {config.path} do not load (above); "
+                          "mend or remove them, then install again; nothing was changed")
     if args.systemd or not crontab.crontab_available():
         return _systemd(config, args, remove)
     if args.print:

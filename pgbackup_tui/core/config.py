@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from psycopg.conninfo import conninfo_to_dict
@@ -168,6 +168,9 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     # [schedules.NAME]: scheduled backups (schedules.py), in the file's order.
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    # [schedules.NAME] tables that do not load: {name: (the table as written, why)}; written back as
+    # they are, failing only what uses them (schedules.schedules_from_toml).
+    broken_schedules: dict[str, tuple[Any, str]] = field(default_factory=dict, compare=False, repr=False)
     # Set by save_config when the file it replaced had comments: where that file was kept.
     comments_kept_in: Path | None = field(default=None, compare=False, repr=False)
 
@@ -259,7 +262,7 @@ def load_config(path: Path | None = None) -> Config:
     if "schedules" in raw:
         from .schedules import schedules_from_toml  # here: schedules reads cron expressions (cronsim)
 
-        config.schedules = schedules_from_toml(raw["schedules"], path, set(config.servers))
+        config.schedules, config.broken_schedules = schedules_from_toml(raw["schedules"], path, set(config.servers))
     return config
 
 
@@ -274,8 +277,10 @@ def save_config(config: Config, path: Path | None = None) -> Path:
     document: dict = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
     if config.keymap:
         document["keymap"] = dict(config.keymap)
-    if config.schedules:
+    if config.schedules or config.broken_schedules:
         document["schedules"] = {name: schedule.to_toml() for name, schedule in config.schedules.items()}
+        document["schedules"].update({name: body for name, (body, _why) in config.broken_schedules.items()
+                                      if name not in config.schedules})
     real = path.resolve() if path.is_symlink() else path
     try:
         before = real.read_bytes()

@@ -270,25 +270,36 @@ def build_plan(schedule: Schedule, target: Any) -> Any:
     return plan
 
 
-def schedules_from_toml(raw: Any, path: Path, servers: set[str]) -> dict[str, Schedule]:
-    """Every `[schedules.NAME]` of config.toml; ConfigError naming the file, the table and the key."""
+def schedules_from_toml(raw: Any, path: Path,
+                        servers: set[str]) -> tuple[dict[str, Schedule], dict[str, tuple[Any, str]]]:
+    """Every `[schedules.NAME]` of config.toml: (the good ones, the broken ones as {name: (their
+    table as written, the ConfigError's line naming the file, the table and the key)}). A broken
+    schedule fails only what uses it (`run` of it, `schedule install`): one bad table must not stop
+    every other schedule's backups. It is written back as it was."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: [schedules] must be a table of schedules, e.g. [schedules.nightly]")
     found: dict[str, Schedule] = {}
+    broken: dict[str, tuple[Any, str]] = {}
     for name, body in raw.items():
         where = f"{path}: [schedules.{name}]"
-        if not isinstance(body, dict):
-            raise ConfigError(f"{where} must be a table")
-        schedule = schedule_from_toml(name, body, where)
-        if schedule.server not in servers:
-            known = ", ".join(sorted(servers)) or "none yet"
-            raise ConfigError(f"{where}: server = {schedule.server!r} is no server profile (known: {known})")
+        try:
+            if not isinstance(body, dict):
+                raise ConfigError(f"{where} must be a table")
+            schedule = schedule_from_toml(name, body, where)
+            if schedule.server not in servers:
+                known = ", ".join(sorted(servers)) or "none yet"
+                raise ConfigError(f"{where}: server = {schedule.server!r} is no server profile (known: {known})")
+        except ConfigError as exc:
+            broken[name] = (body, str(exc))
+            continue
         found[name] = schedule
-    return found
+    return found, broken
 
 
 def find_schedule(config: Config, name: str) -> Schedule:
     """The schedule called `name` in `config`; ConfigError listing the known ones otherwise."""
+    if name in config.broken_schedules:
+        raise ConfigError(config.broken_schedules[name][1])
     try:
         return config.schedules[name]
     except KeyError:
@@ -302,24 +313,28 @@ def put_schedule(config: Config, schedule: Schedule, *, replace_existing: bool =
     if schedule.server not in config.servers:
         raise ConfigError(f"schedule '{schedule.name}': no server named '{schedule.server}' "
                           "(add it first: pgbackup-tui servers add)")
-    if schedule.name in config.schedules and not replace_existing:
+    if (schedule.name in config.schedules or schedule.name in config.broken_schedules) and not replace_existing:
         raise ConfigError(f"schedule '{schedule.name}' already exists; remove it first, or add --replace")
+    config.broken_schedules.pop(schedule.name, None)  # replaced by a good one
     config.schedules[schedule.name] = schedule
 
 
 def schedules_for_servers(path: Path | None, servers: set[str] | list[str],
-                          renamed: tuple[str, str] | None = None) -> dict[str, Schedule]:
+                          renamed: tuple[str, str] | None = None
+                          ) -> tuple[dict[str, Schedule], dict[str, tuple[Any, str]]]:
     """The schedules in the config file at `path`, for a config about to be written with `servers`
     (a front that changes servers writes these back, so schedules added meanwhile are kept): a
-    renamed server's schedules follow it; a server a schedule still uses cannot go."""
+    renamed server's schedules follow it; a server a schedule still uses cannot go. With the broken
+    ones, written back as they are."""
     from .config import load_config
 
     kept = {}
-    for name, schedule in load_config(path).schedules.items():
+    on_disk = load_config(path)
+    for name, schedule in on_disk.schedules.items():
         if renamed is not None and schedule.server == renamed[0]:
             schedule = replace(schedule, server=renamed[1])
         if schedule.server not in servers:
             raise ConfigError(f"schedule '{name}' backs up server '{schedule.server}'; remove the schedule first "
                               f"(pgbackup-tui schedule remove {name})")
         kept[name] = schedule
-    return kept
+    return kept, on_disk.broken_schedules

@@ -98,7 +98,8 @@ class ServerProfiles:
         # The keymap, and the schedules as on disk now (the Schedules tab writes them): kept, not dropped.
         config.keymap = dict(self.config.keymap) if self.config is not None else {}
         with config_lock(config.path):  # the schedules as on disk until written: no other writer between
-            config.schedules = schedules_for_servers(config.path, set(config.servers), renamed)
+            config.schedules, config.broken_schedules = schedules_for_servers(config.path, set(config.servers),
+                                                                              renamed)
             path = save_config(config)
         self.config = config  # adopted only once it is on disk
         return path

@@ -116,8 +116,11 @@ class SchedulesPane(Vertical):
 
     def _show_status(self, schedules: list[Schedule]) -> None:
         status = self.query_one("#schedules-status", Static)
+        broken = self.config.broken_schedules if self.config else {}
         if self.error:
             status.update(f"config not loaded: {self.error}")
+        elif broken:  # never run, never listed above: said until mended (e edits only what loads)
+            status.update(f"{len(broken)} schedule(s) do not load and never run: {next(iter(broken.values()))[1]}")
         elif not schedules:
             status.update("No schedules yet: a adds one (or pgbackup-tui schedule add).")
         else:
