@@ -212,6 +212,10 @@ def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "minute" in done.stderr and "61 * * * *" in done.stderr
     assert "Traceback" not in done.stderr
+    # A URL given where a notification's name goes is refused without being repeated (it holds a secret).
+    done = run_cli("schedule", "add", "leak", "--server", SERVER, "--db", "shop", "--cron", "0 1 * * *",
+                   "--notify", "json://bot:TOPSECRET@127.0.0.1/hook")
+    assert done.returncode == 2 and "never the URL itself" in done.stderr and "TOPSECRET" not in done.stderr
     # A keep_days further back than dates go was accepted, then failed every run after its backup.
     done = run_cli("schedule", "add", "far", "--server", SERVER, "--db", "shop", "--cron", "0 1 * * *",
                    "--keep-days", "1000000")
@@ -259,7 +263,7 @@ def test_a_drill_of_a_data_only_schedule_is_refused_when_it_is_added(sandbox, ho
 def test_next_runs_in_the_local_and_the_server_time_zone(sandbox, home):
     configure(sandbox, Schedule(name="night", server=SERVER, cron="30 2 * * *", database="shop"),
               dsn=sandbox.dsn() + " options='-c timezone=Asia/Kolkata'")
-    env = dict(os.environ, TZ="America/New_York")
+    env = dict(os.environ, PGBACKUP_TUI_CRON_ZONE="America/New_York", TZ="Asia/Tokyo")  # not the shell's TZ
     done = run_cli("schedule", "next", "night", "--count", "2", "--json", env=env)
     assert done.returncode == 0, done.stderr
     (data,) = json.loads(done.stdout)

@@ -171,7 +171,9 @@ def validate_schedule(schedule: Schedule, where: str | None = None) -> Schedule:
             raise ConfigError(f"{where}: {key} is empty; give a command or leave the key out")
     for name in schedule.notify:
         if not SCHEDULE_NAME.match(name):
-            raise ConfigError(f"{where}: notify = [{name!r}]: name a URL kept in notify.toml "
+            # A URL given here carries its token or password: not repeated in the error (nor in a log).
+            shown = "a URL" if "://" in name or "@" in name else repr(name)
+            raise ConfigError(f"{where}: notify = [{shown}]: name a URL kept in notify.toml "
                               "(letters, digits, '_', '-', '.'), never the URL itself")
     try:
         build_plan(schedule, None)
@@ -215,9 +217,15 @@ def cron_fields(text: str) -> tuple[set[int], set[int], set[int], set[int], set[
     return set(sim.minutes), set(sim.hours), set(sim.days), set(sim.months), weekdays
 
 
+CRON_ZONE_ENV = "PGBACKUP_TUI_CRON_ZONE"
+
+
 def local_zone() -> tzinfo:
-    """This machine's time zone, as cron uses it (TZ, else /etc/localtime's zone), else its fixed offset now."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    """The time zone cron runs the schedules in: this machine's (/etc/localtime's zone, else
+    /etc/timezone), else its fixed offset now; PGBACKUP_TUI_CRON_ZONE names another (a cron daemon
+    started with TZ set). Not the shell's TZ: the daemon does not have it, and a DBA's TZ would
+    have `schedule next` say 02:30 New York time for a line cron runs at 02:30 UTC."""
+    candidates = [os.environ.get(CRON_ZONE_ENV, "").lstrip(":")]
     try:
         link = os.readlink("/etc/localtime")
         candidates.append(link.split("zoneinfo/", 1)[1] if "zoneinfo/" in link else "")
