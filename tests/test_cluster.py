@@ -22,7 +22,7 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints
-from pgbackup_tui.core.catalog import entry_for
+from pgbackup_tui.core.catalog import entry_for, read_manifest
 from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
@@ -175,13 +175,36 @@ def test_a_subset_of_a_set(source, target, home, tmp_path):
 def test_a_failed_member_fails_the_set_and_its_database_is_dropped(source, target, home, tmp_path):
     out = tmp_path / "all.set"
     assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    # A member's database exists and is not empty: refused before anything runs (it failed half way,
+    # advising --clean or --create, which a set does not take).
     target.psql("CREATE DATABASE sales; ")
-    target.psql("CREATE TABLE in_the_way (x int)", "sales")  # exists and is not empty: that member fails
-    restored = cli(target, "restore", str(out))
-    assert restored.returncode == 1
-    assert "sales" in restored.stderr and "not empty" in restored.stderr
-    assert table_fingerprints(target, "Hr Data") == table_fingerprints(source, "Hr Data")  # the others restored
+    target.psql("CREATE TABLE in_the_way (x int)", "sales")
+    refused = cli(target, "restore", str(out))
+    assert refused.returncode == 2, refused.stderr
+    assert "'sales'" in refused.stderr and "not empty" in refused.stderr and "--only-db" in refused.stderr
+    assert "--clean" not in refused.stderr and "nothing was restored" in refused.stderr
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'Hr Data'").strip() == "0"
     assert target.psql("SELECT to_regclass('in_the_way') IS NOT NULL", "sales").strip() == "t"
+    target.drop_database("sales")
+
+    # A member that fails half way: its database is dropped, the others stay, and the line says which.
+    manifest = read_manifest(out)
+    assert manifest is not None
+    sales_file = out / next(m["file"] for m in manifest["members"] if m["database"] == "sales")
+    data = bytearray(sales_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    sales_file.write_bytes(bytes(data))
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 1, restored.stderr
+    assert "sales:" in restored.stderr and "restored: Hr Data" in restored.stderr, restored.stderr
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"
+    assert table_fingerprints(target, "Hr Data") == table_fingerprints(source, "Hr Data")
+
+    sales_file.unlink()
+    target.drop_database("Hr Data")
+    missing = cli(target, "restore", str(out))
+    assert missing.returncode == 2 and "is missing" in missing.stderr and "sales" in missing.stderr
 
 
 def test_bad_cluster_input_is_one_line(source, home, tmp_path):

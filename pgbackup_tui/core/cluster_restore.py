@@ -26,7 +26,8 @@ from .checksums import checkable, compare_checksums
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
 from .dumpall import CLUSTER_TAIL
-from .errors import ArchiveError, JobFailed, UsageError
+from .errors import ArchiveError, JobFailed, TargetError, UsageError
+from .inspect import user_object_counts
 from .jobs import Job, JobResult, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
@@ -327,6 +328,13 @@ class ClusterRestoreJob(Job):
                 raise UsageError(f"--only-db {missing[0]}: not a member of {plan.archive.name} "
                                  f"(members: {', '.join(str(m.get('database')) for m in members)})")
             members = [m for m in members if m.get("database") in plan.databases]
+        for member in members:  # before anything runs: a missing member stopped the set half way
+            if not (plan.archive / str(member.get("file"))).exists():
+                raise ArchiveError(f"{plan.archive}: the file of member {member.get('database')} "
+                                   f"({member.get('file')}) is missing; nothing was restored (--only-db restores "
+                                   "the others)")
+        existing = await self.in_thread(self._existing_databases)
+        await self.in_thread(self._refuse_occupied, [str(m["database"]) for m in members], existing)
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
             Step(str(m["database"]), self._member_data(m)) for m in members]
         self.progress_tracker = progress = CountProgress(self, steps, plan.target, bytes_per_s=RESTORE_HEAP_BPS,
@@ -338,9 +346,6 @@ class ClusterRestoreJob(Job):
             await self._psql_file(tools, plan.archive / GLOBALS_FILE)
             progress.step_finished("globals")
         gate = asyncio.Semaphore(plan.jobs)
-        # Every server has a `postgres` database (and may have others of the set): a member whose
-        # database exists is restored into it, which RestoreJob allows only when it is empty.
-        existing = await self.in_thread(self._existing_databases)
 
         async def one(member: dict[str, Any]) -> JobResult | None:
             async with gate:
@@ -365,8 +370,10 @@ class ClusterRestoreJob(Job):
                   "message": r.message if r else ""} for m, r in zip(members, results, strict=True)]
         failed = [line for line in lines if line["state"] not in ("succeeded", "partial")]
         if failed:
+            done = [str(line["database"]) for line in lines if line not in failed]
             raise JobFailed(self._message(
-                f"{len(failed)} of {len(lines)} database(s) did not restore: "
+                f"{len(failed)} of {len(lines)} database(s) did not restore"
+                + (f" (restored: {', '.join(done)})" if done else " (none was restored)") + ": "
                 + "; ".join(f"{f['database']}: {f['message'] or f['state']}" for f in failed[:3])))
         # A member whose pg_restore ignored errors is kept, as a single restore's would be: exit 3.
         partial = [line for line in lines if line["state"] == "partial"]
@@ -379,6 +386,22 @@ class ClusterRestoreJob(Job):
     def _existing_databases(self) -> set[str]:
         with connect(self.plan.target, self.plan.dbname) as conn:
             return {str(row[0]) for row in conn.execute("SELECT datname FROM pg_database")}
+
+    def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
+        """Every server has a `postgres` database (and may have others of the set): a member whose
+        database exists is restored into it only when it is empty. One that is not is refused
+        before anything runs (it failed half way through the set, with a single restore's advice,
+        --clean or --create, which a set does not take)."""
+        for name in names:
+            if name not in existing:
+                continue
+            with connect(self.plan.target, name) as conn:
+                counts = user_object_counts(conn)
+            if counts:
+                held = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+                raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "
+                                  "restores into new or empty databases; drop it first, or leave it out with "
+                                  "--only-db (the other members); nothing was restored")
 
     def _cancel_now(self) -> None:
         super()._cancel_now()
