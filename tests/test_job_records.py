@@ -179,6 +179,16 @@ def test_a_dead_dump_s_partial_is_removed_though_its_state_file_is_empty(sandbox
     [job] = jobs_json(home)
     assert job["state"] == "failed" and job["exit_code"] == 1
     assert only_job_state(home)["owned"] == []
+    # Every file the recovery writes is 0600 (its "settled" mark was 0644).
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (home / "state" / "jobs").rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {0o600}, modes
+    # A log that is gone is said, not printed as empty with exit 0.
+    [log] = list((home / "logs").glob(f"*{job['id']}.log"))
+    state_file = home / "state" / "jobs" / job["id"] / "state.json"
+    state_file.write_text(json.dumps({**json.loads(state_file.read_text()), "log_path": str(log)}))
+    log.unlink()
+    gone = run_cli("jobs", "log", job["id"])
+    assert gone.returncode == 2 and "is gone" in gone.stderr, gone.stderr
 
 
 def test_a_dead_restore_s_database_is_dropped_though_its_state_file_is_empty(sandbox, home, slow_archive,

@@ -207,3 +207,10 @@ def test_a_job_prefix_that_fits_several_jobs_says_so(home, out_dir):
     one = run_cli("jobs", "show", "d2a")
     assert one.returncode == 0, one.stderr
     assert run_cli("jobs", "show", "zz").returncode == 2
+
+
+def test_a_child_killed_by_a_signal_is_said_in_words():
+    from pgbackup_tui.core.jobs import Job
+
+    assert Job.how_it_ended(1) == "exit 1"
+    assert Job.how_it_ended(-9) == "killed by signal 9 (SIGKILL)"

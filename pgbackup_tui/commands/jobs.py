@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..core import job_store
@@ -101,6 +102,9 @@ def run_jobs(args: argparse.Namespace) -> int:
 
 
 def _log(record: job_store.JobRecord, *, follow: bool) -> int:
+    log_path = record.state.get("log_path")
+    if log_path and not Path(str(log_path)).exists():  # printed nothing and said 0: as if it were empty
+        raise UsageError(f"job {record.id}: its log {log_path} is gone (deleted or moved)")
     follower = JobFollower(record)
     follower.subscribe(lambda event: print(printable(event.text), flush=True) if isinstance(event, LogLine) else None)
     if not follow or follower.state.is_final:

@@ -120,7 +120,7 @@ class DumpJob(Job):
         if code != 0:
             full = self.disk_full(dump_target.parent)
             cause = f"the disk holding {dump_target.parent} is full ({full})" if full else self.last_error()
-            raise JobFailed(f"pg_dump failed (exit {code}): {cause}; log: {self.log_path}")
+            raise JobFailed(f"pg_dump failed ({self.how_it_ended(code)}): {cause}; log: {self.log_path}")
 
         details: dict = {"added": [], "left_out": [], "tables": progress.table_totals(),
                          "warnings": [pre.timescale_warning] if pre.timescale_warning else []}

@@ -178,7 +178,7 @@ class DumpallJob(Job):
         if code != 0:
             full = self.disk_full(partial.parent)
             cause = f"the disk holding {partial.parent} is full ({full})" if full else self.last_error()
-            raise JobFailed(f"pg_dumpall failed (exit {code}): {cause}; log: {self.log_path}")
+            raise JobFailed(f"pg_dumpall failed ({self.how_it_ended(code)}): {cause}; log: {self.log_path}")
         await self.in_thread(check_cluster_file_complete, partial)
         size = path_size(partial)
         # Its checksum, as a dump's manifest holds one: `backups verify` then catches any byte changed

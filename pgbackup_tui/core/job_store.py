@@ -294,7 +294,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
         if finished is None:
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
                          message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
-                                 "its partial output was removed")
+                                 "what it had made is undone (its partial output, a database it created)")
         else:
             why = (f"{title}: {finished.path} is complete and verified; {runner} stopped after putting it in "
                    "place, before it recorded the end (killed, or out of memory)")
@@ -333,4 +333,4 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
 def _settle(folder: Path) -> None:
     """Mark a job that is final with nothing left to undo (SETTLED): the next looks pass it by."""
     with contextlib.suppress(OSError):  # only a shortcut: without it the state is read as before
-        (folder / SETTLED).touch()
+        os.close(os.open(folder / SETTLED, os.O_WRONLY | os.O_CREAT, 0o600))  # 0600, as every file of ours

@@ -286,7 +286,7 @@ class RestoreJob(RestoreArchiveJob):
             raise ServerLost(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._errors_ignored:
-            raise JobFailed(f"{tool} failed (exit {code}): {self.last_error()}{self._undo_note()}; "
+            raise JobFailed(f"{tool} failed ({self.how_it_ended(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
 
     def _undo_note(self) -> str:
