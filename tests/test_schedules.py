@@ -464,3 +464,20 @@ def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_ke
     kept = managed.with_name("config.toml.bak")
     assert "# our servers, see the wiki" in kept.read_text() and oct(kept.stat().st_mode & 0o777) == "0o600"
     assert any("comments and all, is kept in" in err for _, err in outcomes)
+
+
+def test_another_user_s_crontab_needs_the_config_s_folder(monkeypatch):
+    """`crontab -u postgres` without PGBACKUP_TUI_HOME wrote lines that read that user's own config,
+    where these schedules are not: refused, saying what to set."""
+    from pgbackup_tui.core import crontab
+    from pgbackup_tui.core.config import Config
+    from pgbackup_tui.core.errors import UsageError
+
+    config = Config(servers={SERVER: ServerProfile(name=SERVER, host="/tmp")},
+                    schedules={"n": Schedule(name="n", server=SERVER, cron="0 1 * * *", database="shop")})
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "crontab -u postgres")
+    monkeypatch.delenv("PGBACKUP_TUI_HOME", raising=False)
+    with pytest.raises(UsageError, match="PGBACKUP_TUI_HOME"):
+        crontab.crontab_block(config)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", "/srv/pgbackup")
+    assert "PGBACKUP_TUI_HOME=/srv/pgbackup" in "\n".join(crontab.crontab_block(config))

@@ -80,6 +80,11 @@ def crontab_block(config: Config) -> list[str]:
     """The lines of the marked block for every schedule in `config` (empty: no block at all)."""
     if not config.schedules:
         return []
+    if os.environ.get(CRONTAB_ENV) and not os.environ.get(paths.HOME_ENV):
+        # Another user's crontab (`crontab -u postgres`): its lines would read that user's own
+        # config, where these schedules are not, and fail every night.
+        raise UsageError(f"{CRONTAB_ENV} names another crontab: set {paths.HOME_ENV} to the folder of this "
+                         f"config (one that user can read), so that its lines find their schedules")
     lines = [BEGIN, NOTE]
     for schedule in config.schedules.values():
         cron = schedule.cron.strip()
