@@ -291,3 +291,18 @@ def test_the_other_major_round_trips_every_encoding_with_create(other_sandbox: S
     finally:
         for name in [source, *copies]:
             other_sandbox.drop_database(name)
+
+
+def test_a_server_error_in_the_database_s_encoding_reads_as_its_words(sandbox: Sandbox, home: Path) -> None:
+    """pg_dump talks to the server in the database's encoding: its error naming a LATIN1 table
+    read "permission denied for table Caf\ufffd"."""
+    name, role = "l1_" + uuid.uuid4().hex[:6], "nopriv_" + uuid.uuid4().hex[:6]
+    sandbox.psql(f"CREATE DATABASE {name} ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0")
+    try:
+        sandbox.psql(f'CREATE TABLE "Café" (x int); CREATE ROLE {role} LOGIN', name)
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(name) + f" user={role}", "--db", name, "--progress", "none")
+        assert dumped.returncode == 1, dumped.stderr
+        assert "permission denied for table Café" in dumped.stderr, dumped.stderr
+    finally:
+        sandbox.drop_database(name)
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}")

@@ -40,7 +40,7 @@ from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, check_exclusions, describe_objects, require_relations, resolve_selection
-from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding
+from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding, python_codec
 from .timescale import read_timescale, selection_warning
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
 
@@ -107,6 +107,7 @@ class DumpJob(Job):
                          name_codec=pre.name_codec)
         progress = self._start_progress(pre, run_format, dump_target)
         env = plan.target.child_env(self.application_name, client_encoding=pre.client_encoding)
+        self.child_text_codec = python_codec(pre.client_encoding) or "utf-8"  # what the server says to pg_dump
         # The archive is read back while pg_dump writes it, where it can be (dump_verify.py).
         read_back = self._read_back = DumpReadBack(self, dump_target,
                                                    follow=can_follow(plan.format, run_format, plan.compress))

@@ -78,6 +78,9 @@ class Job:
         self.finished_at: float | None = None
         self.result: JobResult | None = None
         self.log_path: Path | None = None
+        # A child's line that is not UTF-8 is read in this codec: pg_dump talks to the server in the
+        # database's encoding, and a LATIN1 table name in its error would be "Caf\ufffd" otherwise.
+        self.child_text_codec = "utf-8"
         self._listeners: list[Listener] = []
         self._log_file: TextIO | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -315,7 +318,10 @@ class Job:
                 raw = await process.stderr.readline()
                 if not raw:
                     break
-                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:  # the server's words in the database's encoding (pg_dump's session)
+                    line = raw.decode(self.child_text_codec, errors="replace").rstrip("\r\n")
                 self.log(line, level=classify_line(line))
                 self._stderr_tail = (self._stderr_tail + [line])[-50:]
                 if on_line is not None:
