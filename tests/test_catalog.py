@@ -292,6 +292,10 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     assert any(e["path"] == str(index) and "damaged" in (e["problem"] or "") for e in listed())
     dump(sandbox, "--schema-only", "--output", str(tmp_path / "third.dump"))
     assert len(index.read_text()) == 20
+    # A backup under the backup dir, never in the index, is deleted without the index being read.
+    inside = dump(sandbox, "--schema-only")
+    deleted = run_cli("backups", "delete", by_path(listed(), inside)["id"], "--force")
+    assert deleted.returncode == 0 and not inside.exists(), deleted.stderr
 
 
 def test_a_csv_copy_is_not_listed_as_foreign_dumps(sandbox, home, tmp_path):

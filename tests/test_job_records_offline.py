@@ -190,7 +190,7 @@ def test_folders_made_for_an_output_go_though_the_runner_died_before_making_them
     record = job_store.JobRecord(id="deadbeef", folder=tmp_path, spec={}, state={})
     partial = out_dir / "new" / "sub" / "shop.dump.partial"
     claim = {"kind": "path", "value": str(partial), "stop_at": str(out_dir)}
-    left = undo_owned(record, lambda spec, name, identity: False, [claim])
+    left = undo_owned(record, lambda spec, name, identity: "absent", [claim])
     assert left == []
     assert list(out_dir.iterdir()) == []
 

@@ -481,3 +481,19 @@ def test_another_user_s_crontab_needs_the_config_s_folder(monkeypatch):
         crontab.crontab_block(config)
     monkeypatch.setenv("PGBACKUP_TUI_HOME", "/srv/pgbackup")
     assert "PGBACKUP_TUI_HOME=/srv/pgbackup" in "\n".join(crontab.crontab_block(config))
+
+
+def test_retention_still_counts_a_renamed_server_s_backups(sandbox, home, small_db):
+    """A profile renamed (as the TUI does, its schedules following it) keeps its backups in the
+    catalog; retention matched the old name only and never counted them again."""
+    configure(sandbox, Schedule(name="keep1", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                keep_verified=False))
+    done, first = run("keep1")
+    assert done.returncode == 0, done.stderr
+    config = load_config()
+    config.servers = {"renamed": ServerProfile(name="renamed", dsn=sandbox.dsn())}
+    config.schedules["keep1"] = Schedule(**{**config.schedules["keep1"].__dict__, "server": "renamed"})
+    save_config(config)
+    done, second = run("keep1")
+    assert done.returncode == 0, done.stderr
+    assert second["deleted"] == [first["backup_id"]], second

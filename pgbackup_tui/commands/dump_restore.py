@@ -198,6 +198,12 @@ class Reporter:
                   file=sys.stderr, flush=True)
 
     def __call__(self, event: JobEvent) -> None:
+        try:
+            self._show(event)
+        except OSError:  # the terminal is gone (EIO after a hang-up, EPIPE): the job goes on, unshown
+            self.mode = "none"
+
+    def _show(self, event: JobEvent) -> None:
         if isinstance(event, LogLine) and self.mode == "plain":
             print(event.text, file=sys.stderr, flush=True)
         elif isinstance(event, ProgressUpdated):

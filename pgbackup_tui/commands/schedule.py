@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from ..core import crontab
 from ..core.config import Config, editing_config, load_config
-from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError, UsageError
+from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from ..core.identifiers import printable
 from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
 from .config_notes import written
@@ -34,15 +34,15 @@ def run_run(args: argparse.Namespace) -> int:
     reporter = Reporter(args.progress)
     report = run_schedule(config, args.name, listener=reporter)
     succeeded = report.status == "succeeded"
-    if args.progress == "jsonl":
-        print(json.dumps({"event": "run", **report.to_json()}))
-    elif args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        out = sys.stdout if succeeded else sys.stderr
-        lines = [report.summary if succeeded else f"pgbackup-tui: {report.summary}",
-                 *(f"pgbackup-tui: {line}" for line in report.notices)]
-        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP ignored): the run is recorded
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP ignored): the run is recorded
+        if args.progress == "jsonl":
+            print(json.dumps({"event": "run", **report.to_json()}), flush=True)
+        elif args.json:
+            print(json.dumps(report.to_json(), indent=2), flush=True)
+        else:
+            out = sys.stdout if succeeded else sys.stderr
+            lines = [report.summary if succeeded else f"pgbackup-tui: {report.summary}",
+                     *(f"pgbackup-tui: {line}" for line in report.notices)]
             print("\n".join(printable(line) for line in lines), file=out, flush=True)
     return report.exit_code
 
@@ -99,7 +99,7 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps([{"name": r.name, "cron": r.cron, "what": r.what, "server": r.server,
                            "next_run": r.next_at.isoformat() if r.next_at else None, "retention": r.retention,
                            "last_run": r.last} for r in rows], indent=2))
-        return EXIT_OK
+        return _say_broken(config)
     if not rows and not config.broken_schedules:
         print("no schedules yet (pgbackup-tui schedule add)", file=sys.stderr)
     for r in rows:
@@ -148,10 +148,8 @@ def _next(args: argparse.Namespace) -> int:
 
 def _install(args: argparse.Namespace, remove: bool) -> int:
     config = load_config()
-    if config.broken_schedules and not remove:  # its line would fail every night: mend it first
+    if config.broken_schedules and not remove:  # crontab_block refuses them too (every front): named here
         _say_broken(config)
-        raise ConfigError(f"{len(config.broken_schedules)} schedule(s) of {config.path} do not load (above); "
-                          "mend or remove them, then install again; nothing was changed")
     if args.systemd or not crontab.crontab_available():
         return _systemd(config, args, remove)
     if args.print:

@@ -136,5 +136,6 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
     finally:
         if fd is not None:
             os.close(fd)
-    forget_backup(entry.path)
+    if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)
+        forget_backup(entry.path)
     return removed

@@ -191,6 +191,7 @@ def timescale_databases(path: Path) -> list[str]:
         return [str(name) for name in recorded]
     found: list[str] = []
     database, tail = "?", b"\n"
+    longest = max(len(_CONNECT), len(_TIMESCALE_EXTENSION))
     with path.open("rb") as handle:
         while True:
             block = handle.read(CHUNK)
@@ -204,7 +205,12 @@ def timescale_databases(path: Path) -> list[str]:
                     found.append(database)
             if not block:
                 return found
-            tail = text[cut - 1:]  # from the newline before the unfinished line
+            # The unfinished line, from the newline before it, is carried to the next block -- unless it
+            # is long and no marker can begin it (a COPY row of a big value): then nothing of it is
+            # needed, and carrying it whole would copy it again with every block.
+            tail = text[cut - 1:] if cut else text
+            if len(tail) > longest and not (tail.startswith(_CONNECT) or tail.startswith(_TIMESCALE_EXTENSION)):
+                tail = b""
 
 
 def _markers(text: bytes, cut: int) -> list[tuple[int, bool]]:
@@ -221,11 +227,11 @@ def _markers(text: bytes, cut: int) -> list[tuple[int, bool]]:
 
 
 def _connected_name(argument: bytes) -> str:
-    """The database of pg_dumpall's `\\connect` line: `"dbname='it''s'"` (newer) or a name (older)."""
+    """The database of pg_dumpall's `\\connect` line: `"dbname='it\\'s'"` (newer) or a name (older)."""
     text = argument.decode("utf-8", "replace").strip().removeprefix("-reuse-previous=on ")
     quoted = re.fullmatch(r"\"dbname='(.*)'\"", text)
-    if quoted:
-        return quoted.group(1).replace("''", "'").replace('""', '"')
+    if quoted:  # a connection-string value: \' and \\ escaped, and in psql's double quotes "" for "
+        return re.sub(r"\\(.)", r"\1", quoted.group(1).replace('""', '"'))
     return text.strip('"')
 
 

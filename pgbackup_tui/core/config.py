@@ -286,7 +286,7 @@ def save_config(config: Config, path: Path | None = None) -> Path:
         before = real.read_bytes()
     except OSError:
         before = b""
-    if _COMMENT.search(before):
+    if b"#" in before:  # a comment, inline or not (or a # in a value: a copy too many, never one too few)
         kept = real.with_name(real.name + ".bak")
         paths.write_private_file(kept, before)
         config.comments_kept_in = kept
@@ -294,8 +294,6 @@ def save_config(config: Config, path: Path | None = None) -> Path:
     config.path = path
     return path
 
-
-_COMMENT = re.compile(rb"^\s*#", re.MULTILINE)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import paths
 from .config import Config
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .schedules import DAY_NAMES, Schedule, check_cron, cron_fields
 
 BEGIN = "# >>> pgbackup-tui schedules >>>"
@@ -76,8 +76,17 @@ def command_line(schedule: Schedule) -> str:
     return text.replace("%", "\\%")
 
 
+def _refuse_broken(config: Config) -> None:
+    """A schedule that does not load would lose its line and never run: mended first, whatever the front."""
+    if config.broken_schedules:
+        raise ConfigError(f"{len(config.broken_schedules)} schedule(s) of {config.path} do not load "
+                          f"({next(iter(config.broken_schedules.values()))[1]}); mend or remove them, then "
+                          "install again; nothing was changed")
+
+
 def crontab_block(config: Config) -> list[str]:
     """The lines of the marked block for every schedule in `config` (empty: no block at all)."""
+    _refuse_broken(config)
     if not config.schedules:
         return []
     if os.environ.get(CRONTAB_ENV) and not os.environ.get(paths.HOME_ENV):
@@ -176,6 +185,7 @@ def _systemd_quote(value: str) -> str:
 
 def systemd_units(config: Config) -> dict[str, str]:
     """File name -> text of a .service and a .timer per schedule."""
+    _refuse_broken(config)
     units = {}
     env = " ".join(_systemd_quote(f"{k}={v}") for k, v in environment().items())
     for schedule in config.schedules.values():

@@ -242,8 +242,9 @@ class CsvExportJob(Job):
                     tables.append(ExportTable(name, oid, relkind))
             under = conn.execute(_UNDER_PARTITIONED, {"oids": [t.oid for t in tables]}).fetchall()
             covered: dict[int, int] = dict(under)
+            named = {t.oid: t.name for t in tables}  # before any is removed: the ancestor may go too
             for table in [t for t in tables if t.oid in covered]:
-                parent = next(t.name for t in tables if t.oid == covered[table.oid])
+                parent = named[covered[table.oid]]
                 self.log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
                 tables.remove(table)
             tables.sort(key=lambda t: t.name)

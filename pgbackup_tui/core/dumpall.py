@@ -80,6 +80,7 @@ class DumpallJob(Job):
         self._owned: list[Path] = []
         self._members: list[DumpJob] = []
         self.timescale_databases: list[str] = []
+        self.uninspected: list[str] = []  # databases _data_size could not ask: the list above may miss them
 
     # -- steps -----------------------------------------------------------------------------------
     async def _execute(self) -> Outcome:
@@ -122,6 +123,7 @@ class DumpallJob(Job):
                 except psycopg.errors.LockNotAvailable:
                     row = conn.execute(_DATA_SIZE_FROM_CATALOG).fetchone()
         except (PgBackupError, psycopg.Error) as exc:  # it only weighs the progress: never fatal
+            self.uninspected.append(dbname)
             self.log(f"progress: the size of {dbname}'s data is unknown ({exc}); its size on disk stands in")
             return size
         return int(row[0]) if row else size
@@ -186,7 +188,9 @@ class DumpallJob(Job):
         checksums = await self.in_thread(checksum_archive, partial)
         write_manifest(final, self._manifest(server_version, tools, size, databases if not globals_only else [])
                        | {"checksums": checksums}
-                       | ({"timescaledb": self.timescale_databases} if not globals_only else {}))
+                       # Complete or absent: restore trusts the list, and scans the file without it.
+                       | ({"timescaledb": self.timescale_databases}
+                          if not globals_only and not self.uninspected else {}))
         put_in_place(partial, final)
         self.release("path", partial)
         self._owned.remove(partial)

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 CLEANUP_CONNECT_TIMEOUT_S = 3  # a server that is down must not hold up every command for long
 
 
-def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> bool:
-    """Drop database `name` that the job described by `spec` created (raises if it cannot); False
-    when there is none, or the one of that name now is not the one the job made (`identity`)."""
-    from .restore_target import drop_database  # psycopg: only now, with a database to drop
+def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> str:
+    """Drop database `name` that the job described by `spec` created (raises if it cannot):
+    restore_target's DROPPED, ABSENT, or ANOTHER (the one of that name is not the job's `identity`)."""
+    from .restore_target import drop_database_of  # psycopg: only now, with a database to drop
 
     plan = job_store.plan_from_json(spec["kind"], spec["plan"])
     target: Target = plan.target
@@ -31,7 +31,7 @@ def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> 
     params["connect_timeout"] = str(CLEANUP_CONNECT_TIMEOUT_S)
     target = replace(target, params_items=tuple(sorted(params.items())))
     maintenance = target.default_dbname if target.default_dbname != name else "postgres"
-    return drop_database(target, maintenance, name, oid=identity)
+    return drop_database_of(target, maintenance, name, oid=identity)
 
 
 def recover_jobs(only: str | None = None) -> list[str]:

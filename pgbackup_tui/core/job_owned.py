@@ -74,7 +74,7 @@ def undo_owned(record: JobRecord, drop_database: Dropper,
             _remove_empty_parents(target, item.get("stop_at"))
         elif kind == "database" and value:
             try:
-                if not drop_database(record.spec, value, item.get("identity")) and item.get("identity"):
+                if drop_database(record.spec, value, item.get("identity")) == "another":
                     item["spared"] = True  # another database has that name now: the DBA's, left alone
             except Exception as exc:  # noqa: BLE001 - any failure keeps it for a later start
                 left.append(dict(item, error=(str(exc).strip().splitlines() or ["?"])[0]))

@@ -232,9 +232,9 @@ def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
 
 # -- after a dead runner ---------------------------------------------------------------------------
 
-# (the job's spec, database name, its OID if recorded): drop it or raise; False if not there, or not
-# the job's (another database of that name).
-Dropper = Callable[[dict[str, Any], str, "str | None"], bool]
+# (the job's spec, database name, its OID if recorded): drop it or raise; what it found: "dropped",
+# "absent", or "another" (a database of that name that is not the job's, left alone).
+Dropper = Callable[[dict[str, Any], str, "str | None"], str]
 
 
 def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None) -> list[str]:

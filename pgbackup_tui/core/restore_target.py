@@ -99,12 +99,23 @@ def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
     return str(row[0]) if row else None
 
 
+DROPPED, ABSENT, ANOTHER = "dropped", "absent", "another"
+
+
 def drop_database(target: Target, maintenance_db: str, name: str, *, oid: str | None = None) -> bool:
     """Drop `name`, disconnecting its sessions; False if there was no such database, or (`oid`
     given) if the database of that name is another one than the job made."""
+    return drop_database_of(target, maintenance_db, name, oid=oid) == DROPPED
+
+
+def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str | None = None) -> str:
+    """drop_database, saying what it found: DROPPED, ABSENT (no such database) or ANOTHER (one of
+    that name that is not the `oid` the job made: a DBA's, left alone)."""
     with connect(target, maintenance_db) as conn:
         row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not row or (oid is not None and str(row[0]) != oid):
-            return False
+        if not row:
+            return ABSENT
+        if oid is not None and str(row[0]) != oid:
+            return ANOTHER
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
-    return True
+    return DROPPED

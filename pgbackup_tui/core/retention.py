@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from . import catalog
-from .catalog import CatalogEntry
+from .catalog import CatalogEntry, belongs_to
+from .config import ServerProfile
 from .catalog_ops import delete
 from .errors import UsageError
 from .schedules import Schedule
@@ -41,17 +42,22 @@ class RetentionResult:
         return f"retention kept {len(self.kept)}, deleted {len(self.deleted)}"
 
 
-def made_by(schedule: Schedule, entries: list[CatalogEntry]) -> list[CatalogEntry]:
-    """The schedule's backups of what it backs up now that are there (newest first)."""
+def made_by(schedule: Schedule, entries: list[CatalogEntry],
+            profile: ServerProfile | None = None) -> list[CatalogEntry]:
+    """The schedule's backups of what it backs up now that are there (newest first). The server is
+    matched as the catalog does (`profile`: by name, host:port or cluster, so a renamed profile
+    keeps its backups), else by the name the backup was written under."""
+    of_server = {id(e) for e in belongs_to(entries, profile)} if profile is not None else None
     mine = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule.name
-            and e.status not in ("missing", "incomplete") and _of_what(schedule, e)]
+            and e.status not in ("missing", "incomplete") and _of_what(schedule, e)
+            and (id(e) in of_server if of_server is not None else e.manifest.server == schedule.server)]
     return sorted(mine, key=lambda e: e.created_at, reverse=True)
 
 
 def _of_what(schedule: Schedule, entry: CatalogEntry) -> bool:
-    """The backup is of the schedule's server, and of its database or its kind of cluster backup."""
+    """The backup is of the schedule's database, or of its kind of cluster backup."""
     manifest = entry.manifest
-    if manifest is None or manifest.server != schedule.server:
+    if manifest is None:
         return False
     if schedule.what == "database":
         return manifest.kind == "dump" and manifest.database == schedule.database
@@ -93,11 +99,12 @@ def choose(schedule: Schedule, mine: list[CatalogEntry], now: datetime) -> tuple
     return [e for i, e in enumerate(mine) if i not in keep], notes
 
 
-def apply_retention(schedule: Schedule, now: datetime | None = None) -> RetentionResult:
+def apply_retention(schedule: Schedule, now: datetime | None = None,
+                    profile: ServerProfile | None = None) -> RetentionResult:
     """Delete what `choose` picks; a backup delete() refuses (the database's newest verified) is kept."""
     now = now or datetime.now(UTC)
     entries = catalog.scan()
-    mine = made_by(schedule, entries)
+    mine = made_by(schedule, entries, profile)
     doomed, notes = choose(schedule, mine, now)
     result = RetentionResult(notes=notes)
     for entry in doomed:

@@ -142,7 +142,10 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
     schedule = find_schedule(config, name)
     with schedule_lock(name):
         report = RunReport(schedule=name, started_at=now_iso())
-        report.notices += _settle_interrupted(name)
+        try:
+            report.notices += _settle_interrupted(name)
+        except (PgBackupError, OSError) as exc:  # never a reason for this run not to run (nor be recorded)
+            report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
         _write_last_run(report, pid=os.getpid())
         try:
             _run(config, schedule, report, listener, now)
@@ -208,7 +211,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
             report.fail(f"backup {entry.id} failed its drill: {'; '.join(check.problems)}")
             return
         report.checks.append("drilled")
-    retention = apply_retention(schedule, now() if now else None)
+    retention = apply_retention(schedule, now() if now else None, config.servers.get(schedule.server))
     report.deleted = [e.id for e in retention.deleted]
     report.kept = len(retention.kept)
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted]
@@ -231,7 +234,8 @@ def _settle_interrupted(name: str) -> list[str]:
         _tag(Path(output), name)
         return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
                 f"retention: its backup {output} is now this schedule's (retention counts it), not verified"]
-    return [f"the run started {last.get('started_at')} (job {job_id}) was stopped; its job ended {record.status}"]
+    ended = f"ended {record.status}" if record.status in job_store.FINAL_STATES else "stopped too, unfinished"
+    return [f"the run started {last.get('started_at')} (job {job_id}) was stopped; its job {ended}"]
 
 
 def _tag(archive: Path, schedule_name: str) -> None:

@@ -238,14 +238,18 @@ class SchedulesPane(Vertical):
         if self.config is None or not self.config.schedules:
             return
         config = self.config
-        if crontab.crontab_available():
-            lines = "\n".join(crontab.crontab_block(config))
-            question = (f"Write these lines into your crontab ({' '.join(crontab.crontab_argv())})? Lines of your "
-                        "own are kept; an older pgbackup-tui block is replaced.")
-        else:
-            folder = crontab.systemd_user_dir()
-            lines = "\n".join(f"# {folder / name}\n{text}" for name, text in crontab.systemd_units(config).items())
-            question = f"No crontab here. Write these systemd user units into {folder}?"
+        try:
+            if crontab.crontab_available():
+                lines = "\n".join(crontab.crontab_block(config))
+                question = (f"Write these lines into your crontab ({' '.join(crontab.crontab_argv())})? Lines of "
+                            "your own are kept; an older pgbackup-tui block is replaced.")
+            else:
+                folder = crontab.systemd_user_dir()
+                lines = "\n".join(f"# {folder / name}\n{text}" for name, text in crontab.systemd_units(config).items())
+                question = f"No crontab here. Write these systemd user units into {folder}?"
+        except PgBackupError as exc:  # a schedule that does not load, a crontab of another user...
+            self.notify(str(exc), title="Not installed", severity="error", timeout=15)
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:
