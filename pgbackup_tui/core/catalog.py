@@ -64,13 +64,8 @@ def index_path() -> Path:
 
 @contextlib.contextmanager
 def _index_locked() -> Iterator[None]:
-    lock = paths.ensure_private_dir(paths.data_dir()) / (INDEX_NAME + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with paths.locked(paths.data_dir() / (INDEX_NAME + ".lock")):
         yield
-    finally:
-        os.close(fd)
 
 
 class IndexDamaged(OSError):

@@ -8,7 +8,6 @@ file we could not read, so a typo never costs the user their profiles.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import stat
@@ -301,13 +300,8 @@ def config_lock(path: Path | None = None) -> Iterator[None]:
     """Held by whoever reads config.toml to change it, until it is written: two commands changing
     it at once (`schedule add` twice) both land, the second reading what the first wrote."""
     path = path or paths.config_file()
-    lock = paths.ensure_private_dir(path.parent) / f".{path.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with paths.locked(path.parent / f".{path.name}.lock"):
         yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,11 @@ Folders we create are 0700: backups and logs can hold data and server names.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
@@ -68,6 +71,20 @@ def ensure_private_dir(path: Path) -> Path:
         folder.mkdir(mode=0o700, exist_ok=True)
         os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
     return path
+
+
+@contextlib.contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """An exclusive flock on the file `lock` (made 0600 in a private folder if need be) for the
+    block: the writers of one file take turns. The lock file stays (removing it would let two
+    writers hold two locks)."""
+    ensure_private_dir(lock.parent)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
