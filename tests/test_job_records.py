@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import run_cli
-from pgbackup_tui.core import catalog
+from pgbackup_tui.core import catalog_index
 from pgbackup_tui.core.sandbox import Sandbox
 from test_job_faults import (
     SOURCE,
@@ -246,7 +246,7 @@ def test_a_runner_stopped_as_its_output_name_is_reserved_leaves_nothing(sandbox,
 def catalog_index_locked() -> contextlib.AbstractContextManager[None]:
     """Hold the catalog index's lock, as another command adding a backup to it would: a job whose
     output is outside the backup dir waits for it right after renaming its archive into place."""
-    return catalog._index_locked()
+    return catalog_index.index_locked()
 
 
 DONE_KINDS = {

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import run_cli
-from pgbackup_tui.core import catalog, job_store
+from pgbackup_tui.core import catalog_index, job_store
 from test_job_faults import jobs_json
 
 
@@ -123,7 +123,7 @@ def test_a_csv_export_in_place_with_its_manifest_inside_is_a_succeeded_job(home,
     run_cli("jobs", "list")
     [job] = jobs_json(home)
     assert job["state"] == "succeeded" and job["output_path"] == str(out)
-    assert not (home / catalog.INDEX_NAME).exists()  # not a backup the catalog lists
+    assert not (home / catalog_index.INDEX_NAME).exists()  # not a backup the catalog lists
     shown = run_cli("jobs", "show", job["id"])
     assert "12 B" in shown.stdout or "12 bytes" in shown.stdout, shown.stdout
 
@@ -210,7 +210,7 @@ def test_a_job_prefix_that_fits_several_jobs_says_so(home, out_dir):
 
 
 def test_a_child_killed_by_a_signal_is_said_in_words():
-    from pgbackup_tui.core.jobs import Job
+    from pgbackup_tui.core.job_children import exit_in_words
 
-    assert Job.how_it_ended(1) == "exit 1"
-    assert Job.how_it_ended(-9) == "killed by signal 9 (SIGKILL)"
+    assert exit_in_words(1) == "exit 1"
+    assert exit_in_words(-9) == "killed by signal 9 (SIGKILL)"

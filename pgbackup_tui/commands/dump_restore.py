@@ -121,7 +121,8 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
     if archive.exists() and not (archive.is_file() or archive.is_dir()):  # a FIFO would block whoever opens it
         raise UsageError(f"{archive}: not a regular file or a directory (an archive is one of those)")
     if not _is_custom_archive(archive):  # a custom archive is never a cluster's: its modules stay unloaded
-        from ..core.cluster_restore import is_cluster_file, is_cluster_set
+        from ..core.cluster_file import is_cluster_file
+        from ..core.cluster_restore import is_cluster_set
 
         if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
             return build_cluster_restore(args, archive, target)

@@ -5,10 +5,11 @@ the archive is renamed from `.partial` to its final name. The catalog finds back
   - under the backup dir (every archive with a manifest; a file or folder without one that reads
     as a dump is *foreign*; a `.partial` left behind is *incomplete*), and
   - wherever `dump --output` or `backups adopt` put them: their paths are kept in an index in the
-    data dir (catalog-index.json, written atomically under a lock); a path that is gone is
+    data dir (catalog-index.json: catalog_index.py); a path that is gone is
     listed as *missing*, never silently dropped.
-Status: foreign, incomplete, missing, or from the manifest's verifications: complete (none yet),
-verified, drilled, failed verification (the latest check failed).
+Status: foreign, incomplete, missing, being written (a running job's .partial), changed (its size
+is not the manifest's), or from the manifest's verifications: complete (none yet), verified,
+drilled, failed verification (the latest check failed).
 
 Backups belong to servers by key, not by profile name alone: a profile matches a backup written
 under its name, or from its host and port, or from a cluster (system identifier) that another of
@@ -18,10 +19,7 @@ its backups came from; so renaming a profile keeps its backups.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,15 +29,23 @@ from typing import Any
 
 from . import paths
 from .archive import path_size
+from .catalog_index import IndexDamaged, index_path, indexed_paths
 from .archive_sniff import Sniffed, sniff
 from .config import ServerProfile
 from .errors import ArchiveError, UsageError
-from .manifest import MANIFEST_SUFFIX, Manifest, load_manifest, manifest_path, save_manifest
+from .manifest import (
+    MANIFEST_SUFFIX,
+    Manifest,
+    load_manifest,
+    manifest_lock_path,
+    manifest_locked,
+    manifest_path,
+    save_manifest,
+)
 from .csv_plans import MANIFEST_NAME as CSV_MANIFEST_NAME
 from .plans import PARTIAL_SUFFIX
 
 MANIFEST_VERSION = 1  # what write_manifest's callers wrote first; manifest.py reads every version
-INDEX_NAME = "catalog-index.json"
 STATUSES = ("complete", "verified", "drilled", "foreign", "incomplete", "failed verification", "changed", "missing",
             "being written")
 
@@ -55,66 +61,6 @@ def read_manifest(archive: Path) -> dict[str, Any] | None:
     """The manifest next to `archive` as a dict (schema 2 keys), or None if there is none or it is unreadable."""
     manifest = load_manifest(archive)
     return manifest.to_json() if manifest is not None else None
-
-
-# -- the index of backups outside the backup dir ---------------------------------------------------
-def index_path() -> Path:
-    return paths.data_dir() / INDEX_NAME
-
-
-@contextlib.contextmanager
-def _index_locked() -> Iterator[None]:
-    with paths.locked(paths.data_dir() / (INDEX_NAME + ".lock")):
-        yield
-
-
-class IndexDamaged(OSError):
-    """The index exists but cannot be read: it is never taken for empty, nor written over (the
-    backups it lists would be lost from the catalog for good)."""
-
-
-def indexed_paths() -> list[Path]:
-    """The paths in the index (absolute), in the order they were added; IndexDamaged if it is
-    there but cannot be read."""
-    path = index_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise IndexDamaged(exc.errno, f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-        items = data["paths"]
-        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-            raise ValueError("'paths' is not a list of paths")
-    except (ValueError, TypeError, KeyError) as exc:
-        raise IndexDamaged(errno.EINVAL, f"{path}: damaged ({exc}); the backups it lists outside the backup dir "
-                           "are not shown; restore it from a copy, or move it aside to start a new one") from None
-    return [Path(p) for p in items]
-
-
-def _change_index(add: Path | None = None, remove: Path | None = None) -> None:
-    with _index_locked():
-        known = indexed_paths()
-        if add is not None and add not in known:
-            known.append(add)
-        if remove is not None:
-            known = [p for p in known if p != remove]
-        body = json.dumps({"paths": [str(p) for p in known]}, indent=2).encode("utf-8")
-        paths.write_private_file(index_path(), body)
-
-
-def remember_backup(archive: Path, root: Path | None = None) -> None:
-    """Put `archive` in the index unless it lies under the backup dir (found there anyway)."""
-    archive = archive.absolute()
-    root = (root or paths.backups_dir()).absolute()
-    if not archive.is_relative_to(root):
-        _change_index(add=archive)
-
-
-def forget_backup(archive: Path) -> None:
-    _change_index(remove=archive.absolute())
 
 
 # -- entries -----------------------------------------------------------------------------------------
@@ -248,14 +194,9 @@ def _size_changed(path: Path, manifest: Manifest) -> str | None:
 
 def _live_job_writing(path: Path) -> str | None:
     """The id of the running job whose output `path` is (a dump's .partial), or None."""
-    from .job_store import list_jobs, runner_alive  # only for a .partial file: rare
-    from .job_owned import owned_items
+    from .job_owned import paths_of_live_jobs  # only for a .partial file: rare
 
-    for record in list_jobs(unsettled_only=True):
-        if any(item.get("kind") == "path" and item.get("value") == str(path)
-               for item in owned_items(record.folder, record.state)) and runner_alive(record.folder):
-            return record.id
-    return None
+    return paths_of_live_jobs().get(str(path))
 
 
 def _candidates(root: Path) -> Iterator[Path]:
@@ -400,13 +341,10 @@ def list_backups(root: Path, *, server: str | None = None, database: str | None 
 
 def record_check(entry: CatalogEntry, check: Any) -> None:
     """Append a verification to the backup's manifest (re-read under a lock: two checks at once both land)."""
-    lock = manifest_path(entry.path).with_name("." + manifest_path(entry.path).name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with manifest_locked(entry.path):
         if entry.manifest is not None and not manifest_path(entry.path).exists():
             # `backups delete` removed it while it was being checked: not to be brought back.
-            lock.unlink(missing_ok=True)  # made again by this open: delete had removed it
+            manifest_lock_path(entry.path).unlink(missing_ok=True)  # made again by this lock: delete had removed it
             raise UsageError(f"backup {entry.id} was deleted while it was being checked; nothing was recorded")
         manifest = load_manifest(entry.path) or entry.manifest
         if manifest is None:
@@ -415,5 +353,3 @@ def record_check(entry: CatalogEntry, check: Any) -> None:
         save_manifest(entry.path, manifest)
         entry.manifest = manifest
         entry.status = status_of(manifest)
-    finally:
-        os.close(fd)  # the lock file stays (hidden): removing it would let two writers hold two locks

@@ -9,8 +9,7 @@ drilled) backup of a database is kept unless forced: it is the one a DBA would r
 
 from __future__ import annotations
 
-import fcntl
-import os
+import contextlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +18,10 @@ from .checksums import checksum_archive
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
 from . import paths
-from .catalog import CatalogEntry, entry_for, forget_backup, index_path, indexed_paths, remember_backup
+from .catalog import CatalogEntry, entry_for
+from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
-from .manifest import Manifest, load_manifest, manifest_path, save_manifest
+from .manifest import Manifest, load_manifest, manifest_lock_path, manifest_locked, manifest_path, save_manifest
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
@@ -34,8 +34,8 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     if not (path.is_file() or path.is_dir()):  # a pipe (<(…)) or a device: it cannot be read twice, or kept
         raise UsageError(f"{path}: not a regular file or a directory (an archive is one of those)")
     if load_manifest(path) is not None:
-        known = entry_for(path)
         if path.is_relative_to(paths.backups_dir().absolute()) or path in indexed_paths():
+            known = entry_for(path)
             raise UsageError(f"{path}: already in the catalog (backup {known.id if known else '?'})")
         remember_backup(path)  # moved here, or from another home: its manifest (id, history) stands
         listed = entry_for(path, indexed=True)
@@ -116,13 +116,9 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
                          f"({entry.path}); add --force to delete it anyway")
     removed = []
     sidecar = manifest_path(entry.path)
-    lock = sidecar.with_name("." + sidecar.name + ".lock")
     # Under the lock a check takes to record its result (catalog.record_check): one that ends after
     # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600) if sidecar.exists() else None
-    try:
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with manifest_locked(entry.path) if sidecar.exists() else contextlib.nullcontext():
         if entry.path.is_dir() and not entry.path.is_symlink():
             shutil.rmtree(entry.path)
             removed.append(str(entry.path))
@@ -132,10 +128,7 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         if sidecar.exists():
             sidecar.unlink()
             removed.append(str(sidecar))
-        lock.unlink(missing_ok=True)
-    finally:
-        if fd is not None:
-            os.close(fd)
+        manifest_lock_path(entry.path).unlink(missing_ok=True)
     if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)
         forget_backup(entry.path)
     return removed

@@ -20,10 +20,12 @@ import psycopg
 from . import paths
 from .archive import check_plain_complete, path_size
 from .backup_record import complete_manifest, server_key_of
-from .catalog import remember_backup, write_manifest
+from .catalog import write_manifest
+from .catalog_index import remember_backup
 from .connect import connect
 from .defaults import fast_compression, free_connections, parallel_jobs, supports, usable_cores
 from .dump_verify import DumpReadBack, can_follow
+from .job_children import exit_in_words
 from .errors import ArchiveError, JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
@@ -121,7 +123,7 @@ class DumpJob(Job):
         if code != 0:
             full = self.disk_full(dump_target.parent)
             cause = f"the disk holding {dump_target.parent} is full ({full})" if full else self.last_error()
-            raise JobFailed(f"pg_dump failed ({self.how_it_ended(code)}): {cause}; log: {self.log_path}")
+            raise JobFailed(f"pg_dump failed ({exit_in_words(code)}): {cause}; log: {self.log_path}")
 
         details: dict = {"added": [], "left_out": [], "tables": progress.table_totals(),
                          "warnings": [pre.timescale_warning] if pre.timescale_warning else []}

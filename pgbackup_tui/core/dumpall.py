@@ -20,11 +20,13 @@ import psycopg
 
 from . import paths
 from .archive import path_size
-from .catalog import read_manifest, remember_backup, write_manifest
+from .catalog import read_manifest, write_manifest
+from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import connect
 from .dump import DumpJob
+from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
@@ -180,7 +182,7 @@ class DumpallJob(Job):
         if code != 0:
             full = self.disk_full(partial.parent)
             cause = f"the disk holding {partial.parent} is full ({full})" if full else self.last_error()
-            raise JobFailed(f"pg_dumpall failed ({self.how_it_ended(code)}): {cause}; log: {self.log_path}")
+            raise JobFailed(f"pg_dumpall failed ({exit_in_words(code)}): {cause}; log: {self.log_path}")
         await self.in_thread(check_cluster_file_complete, partial)
         size = path_size(partial)
         # Its checksum, as a dump's manifest holds one: `backups verify` then catches any byte changed

@@ -1,4 +1,4 @@
-"""Children of a job: what runs in a child between fork and exec, and feeding a child's stdin.
+"""Children of a job: what runs in a child between fork and exec, feeding a child's stdin, and its end in words.
 
 A child gets SIGKILL when the process that started it dies (PR_SET_PDEATHSIG, Linux), so that a
 killed runner leaves no pg_dump behind; the prctl function is looked up once at import, because
@@ -68,3 +68,14 @@ def own_group() -> dict[str, Any]:
     if os.getsid(0) == os.getpid():
         return {"process_group": 0}
     return {"start_new_session": True}
+
+
+def exit_in_words(code: int) -> str:
+    """A child's exit code in words: "exit 1", or "killed by signal 9 (SIGKILL)" for asyncio's -9."""
+    if code >= 0:
+        return f"exit {code}"
+    try:
+        name = f" ({signal.Signals(-code).name})"
+    except ValueError:
+        name = ""
+    return f"killed by signal {-code}{name}"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .catalog_index import remember_backup
 from .csv_plans import MANIFEST_NAME as CSV_MANIFEST_NAME
 from .job_store import read_json
 from .manifest import manifest_path
@@ -102,8 +103,6 @@ def list_in_catalog(kind: str, output: Path) -> str | None:
     after its rename (a runner that died there had not); None, or why it could not."""
     if kind not in ("dump", "dumpall"):
         return None  # a CSV export is not a backup the catalog lists
-    from .catalog import remember_backup  # psycopg comes with it: only for such a job
-
     try:
         remember_backup(output)
     except OSError as exc:

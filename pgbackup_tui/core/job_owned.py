@@ -48,11 +48,12 @@ def owned_items(folder: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
     return [item for item in synced.get("items") or [] if isinstance(item, dict)] + groups
 
 
-def paths_of_live_jobs(except_id: str) -> set[str]:
-    """The paths that jobs whose runner is alive have on record. A dead job's record may still name
-    one of them: a name it claimed, found taken by another job (whose claim was on record before it
-    created it) and let go of, its release not yet synced when it died. That name is the live job's."""
-    return {str(item.get("value")) for other in list_jobs(unsettled_only=True)
+def paths_of_live_jobs(except_id: str = "") -> dict[str, str]:
+    """The paths that jobs whose runner is alive have on record: {path: job id}. A dead job's record
+    may still name one of them: a name it claimed, found taken by another job (whose claim was on
+    record before it created it) and let go of, its release not yet synced when it died. That name
+    is the live job's. The catalog asks too: a .partial on record is a running job's output."""
+    return {str(item.get("value")): other.id for other in list_jobs(unsettled_only=True)
             if other.id != except_id and runner_alive(other.folder)
             for item in owned_items(other.folder, other.state) if item.get("kind") == "path"}
 

@@ -343,17 +343,6 @@ class Job:
             raise Cancelled()
         return code
 
-    @staticmethod
-    def how_it_ended(code: int) -> str:
-        """A child's exit code in words: "exit 1", or "killed by signal 9 (SIGKILL)" for asyncio's -9."""
-        if code >= 0:
-            return f"exit {code}"
-        try:
-            name = f" ({signal.Signals(-code).name})"
-        except ValueError:
-            name = ""
-        return f"killed by signal {-code}{name}"
-
     def disk_full(self, folder: Path) -> str | None:
         """Why `folder`'s disk looks full (what a child said, or what is free), or None. pg_dump
         --jobs often reports only "a worker process died" when a worker hit ENOSPC."""

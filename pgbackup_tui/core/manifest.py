@@ -21,14 +21,16 @@ A version 1 manifest reads as version 2 with those fields empty; keys we do not 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .paths import write_private_file
+from .paths import locked, write_private_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 SCHEMA_VERSION = 2
@@ -37,6 +39,18 @@ SCHEMA_VERSION = 2
 def manifest_path(archive: Path) -> Path:
     """Where the manifest of `archive` lives: beside it, `<name>.manifest.json`."""
     return archive.with_name(archive.name + MANIFEST_SUFFIX)
+
+
+def manifest_lock_path(archive: Path) -> Path:
+    """The hidden file whose lock the writers of `archive`'s manifest take turns on (manifest_locked)."""
+    return archive.with_name(f".{archive.name}{MANIFEST_SUFFIX}.lock")
+
+
+@contextlib.contextmanager
+def manifest_locked(archive: Path) -> Iterator[None]:
+    """For a change of `archive`'s manifest read again under it: two writers at once both land."""
+    with locked(manifest_lock_path(archive)):
+        yield
 
 
 def new_backup_id() -> str:

@@ -27,6 +27,7 @@ import psycopg
 from .archive import read_skipping
 from .connect import connect
 from .database_props import DatabaseMaker
+from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError, SelectionError, ServerLost, TargetError, UsageError
 from .inspect import database_exists, database_is_empty
 from .job_temp import owned_temp_dir
@@ -286,7 +287,7 @@ class RestoreJob(RestoreArchiveJob):
             raise ServerLost(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._errors_ignored:
-            raise JobFailed(f"{tool} failed ({self.how_it_ended(code)}): {self.last_error()}{self._undo_note()}; "
+            raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
 
     def _undo_note(self) -> str:

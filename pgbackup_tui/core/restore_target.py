@@ -95,7 +95,11 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
 def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
     """The OID of database `name` (what a job records of a database it made), or None."""
     with connect(target, maintenance_db) as conn:
-        row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return _oid_of(conn, name)
+
+
+def _oid_of(conn: psycopg.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     return str(row[0]) if row else None
 
 
@@ -112,10 +116,10 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
     """drop_database, saying what it found: DROPPED, ABSENT (no such database) or ANOTHER (one of
     that name that is not the `oid` the job made: a DBA's, left alone)."""
     with connect(target, maintenance_db) as conn:
-        row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not row:
+        found = _oid_of(conn, name)
+        if found is None:
             return ABSENT
-        if oid is not None and str(row[0]) != oid:
+        if oid is not None and found != oid:
             return ANOTHER
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
     return DROPPED

@@ -32,7 +32,7 @@ from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
 from .formatting import human_bytes
 from .job_follow import start_and_follow
 from .jobs import JobEvent, JobState
-from .manifest import load_manifest, manifest_path, now_iso, save_manifest
+from .manifest import load_manifest, manifest_locked, now_iso, save_manifest
 from .notify import Outcome, run_hook, send
 from .retention import SCHEDULE_KEY, apply_retention
 from .schedules import Schedule, build_plan, find_schedule
@@ -240,17 +240,12 @@ def _settle_interrupted(name: str) -> list[str]:
 
 def _tag(archive: Path, schedule_name: str) -> None:
     """Record the schedule in the manifest, under the lock catalog.record_check takes."""
-    lock = manifest_path(archive).with_name("." + manifest_path(archive).name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with manifest_locked(archive):
         manifest = load_manifest(archive)
         if manifest is None:
             raise PgBackupError(f"{archive}: the new backup has no manifest")
         manifest.extra[SCHEDULE_KEY] = schedule_name
         save_manifest(archive, manifest)
-    finally:
-        os.close(fd)
 
 
 def _tell(schedule: Schedule, report: RunReport) -> None:

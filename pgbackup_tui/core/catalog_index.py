@@ -1,0 +1,74 @@
+"""The catalog's index: the backups it lists outside the backup dir (`dump --output`, `backups
+adopt`), as their paths in catalog-index.json in the data dir, changed atomically under a lock.
+One that cannot be read is never taken for empty, nor written over (IndexDamaged)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import paths
+
+INDEX_NAME = "catalog-index.json"
+
+
+def index_path() -> Path:
+    return paths.data_dir() / INDEX_NAME
+
+
+@contextlib.contextmanager
+def index_locked() -> Iterator[None]:
+    with paths.locked(paths.data_dir() / (INDEX_NAME + ".lock")):
+        yield
+
+
+class IndexDamaged(OSError):
+    """The index exists but cannot be read: it is never taken for empty, nor written over (the
+    backups it lists would be lost from the catalog for good)."""
+
+
+def indexed_paths() -> list[Path]:
+    """The paths in the index (absolute), in the order they were added; IndexDamaged if it is
+    there but cannot be read."""
+    path = index_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise IndexDamaged(exc.errno, f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+        items = data["paths"]
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise ValueError("'paths' is not a list of paths")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IndexDamaged(errno.EINVAL, f"{path}: damaged ({exc}); the backups it lists outside the backup dir "
+                           "are not shown; restore it from a copy, or move it aside to start a new one") from None
+    return [Path(p) for p in items]
+
+
+def _change_index(add: Path | None = None, remove: Path | None = None) -> None:
+    with index_locked():
+        known = indexed_paths()
+        if add is not None and add not in known:
+            known.append(add)
+        if remove is not None:
+            known = [p for p in known if p != remove]
+        body = json.dumps({"paths": [str(p) for p in known]}, indent=2).encode("utf-8")
+        paths.write_private_file(index_path(), body)
+
+
+def remember_backup(archive: Path, root: Path | None = None) -> None:
+    """Put `archive` in the index unless it lies under the backup dir (found there anyway)."""
+    archive = archive.absolute()
+    root = (root or paths.backups_dir()).absolute()
+    if not archive.is_relative_to(root):
+        _change_index(add=archive)
+
+
+def forget_backup(archive: Path) -> None:
+    _change_index(remove=archive.absolute())

@@ -1,0 +1,212 @@
+"""Reading a pg_dumpall file: is it one, will it restore whole, and the stream psql runs.
+
+Before anything runs, `check_cluster_file` refuses a file cut short, one of pg_dumpall --clean,
+one a newer pg_dump wrote, and one with a TimescaleDB database (`timescale_databases`: it cannot
+be restored the way Timescale documents through psql). As it runs, `tolerant_roles` makes each
+`CREATE ROLE x;` of its Roles section (and only there: a database's data or a function body may
+hold that line as text) "create it unless it exists", so that a cluster restores onto a server
+that has some of its roles (every server has its bootstrap superuser). The file is streamed,
+never held.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from .catalog import read_manifest
+from .dumpall import CLUSTER_TAIL
+from .errors import ArchiveError, UsageError
+
+CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
+_CREATE_ROLE = re.compile(rb'^CREATE ROLE ((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*);\s*$')
+CHUNK = 1 << 16
+# psql's line for a role the file creates that exists already (_tolerant_line's NOTICE), read by the job.
+KEPT_ROLE = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept")
+_CLEAN_SECTION = re.compile(rb"^-- Drop (?:databases|roles|tablespaces)\b", re.MULTILINE)
+_DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
+# A database's section begins with its `\connect` line; pg_dump writes the extension as below.
+_CONNECT = b"\n\\connect "
+_TIMESCALE_EXTENSION = b"\nCREATE EXTENSION IF NOT EXISTS timescaledb"
+
+
+def is_cluster_file(path: Path) -> bool:
+    """A pg_dumpall file (whole cluster or globals): its first lines say so."""
+    try:
+        with path.open("rb") as handle:
+            return CLUSTER_HEAD in handle.read(1024)
+    except OSError:
+        return False
+
+
+def tolerant_roles(path: Path) -> Iterator[bytes]:
+    """The file's bytes with each `CREATE ROLE x;` of its Roles section made tolerant of an existing
+    role, a line at a time there; the rest of the file (databases, their data and function bodies,
+    where such a line may well be text) passes as it is."""
+    section = _RolesSection()
+    with path.open("rb") as handle:
+        pending = b""
+        while not section.is_over():
+            block = handle.read(CHUNK)
+            if not block:
+                if pending:
+                    yield section.line(pending)
+                return
+            lines = (pending + block).split(b"\n")
+            pending = lines.pop()
+            out = []
+            for index, line in enumerate(lines):
+                out.append(section.line(line + b"\n"))
+                if section.is_over():  # the rest of the block as it is
+                    out.extend(rest + b"\n" for rest in lines[index + 1:])
+                    break
+            yield b"".join(out)
+        yield pending
+        while block := handle.read(CHUNK):
+            yield block
+
+
+class _RolesSection:
+    """Follows a pg_dumpall file line by line to its Roles section (`--` / `-- Roles` / `--`, one
+    `CREATE ROLE x;` then its ALTER ROLE, COMMENT... per role) and to the next section's heading,
+    where it is over. Quotes are followed across lines: a role's comment may hold any line,
+    `CREATE ROLE x;` or `-- Tablespaces` among them, and is left alone."""
+
+    def __init__(self) -> None:
+        self.inside = False  # between `-- Roles` and the next heading
+        self.over = False  # past the Roles section (or at the first \connect: there is none)
+        self._quote: int | None = None  # the quote character an unfinished literal or identifier began with
+
+    def is_over(self) -> bool:
+        return self.over
+
+    def line(self, line: bytes) -> bytes:
+        if self._quote is None:
+            text = line.rstrip(b"\r\n")
+            if text.startswith(b"\\connect"):
+                self.over = True
+                return line
+            if text.startswith(b"-- ") and text[3:4].isupper():
+                if self.inside:
+                    self.over = True
+                self.inside = text == b"-- Roles"
+                return line
+            if self.inside and _CREATE_ROLE.match(line):
+                return _tolerant_line(line)
+        if self.inside:
+            self._follow_quotes(line)
+        return line
+
+    def _follow_quotes(self, line: bytes) -> None:
+        """pg_dumpall doubles a quote inside a literal or identifier (E'' literals double backslashes
+        too), so a quote character toggles, and a doubled one toggles twice."""
+        for char in line:
+            if self._quote is None:
+                if char in (0x27, 0x22):  # ' and "
+                    self._quote = char
+            elif char == self._quote:
+                self._quote = None
+
+
+def _tolerant_line(line: bytes) -> bytes:
+    match = _CREATE_ROLE.match(line)
+    assert match is not None
+    ident = match.group(1)
+    name = ident[1:-1].replace(b'""', b'"') if ident.startswith(b'"') else ident
+    literal = b"'" + name.replace(b"'", b"''") + b"'"
+    return (b"DO $pgbackup$ BEGIN CREATE ROLE " + ident + b"; EXCEPTION WHEN duplicate_object THEN "
+            b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', " + literal + b"; END $pgbackup$;\n")
+
+
+def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) -> None:
+    """Refuse, before anything runs, a pg_dumpall file that cannot restore whole: one cut short
+    (it would restore part of a database and say nothing), one of pg_dumpall --clean (it begins
+    by dropping every database and role it holds, which no stop can undo, and it stops at the
+    first one in use: the current user's role), and one whose databases a newer pg_dump wrote
+    (their SQL fails half way on an older server, as a plain dump's does: restore_archive.py)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+        handle.seek(max(0, size - 4096))
+        if CLUSTER_TAIL not in handle.read():
+            raise ArchiveError(f"{path}: truncated (it does not end with pg_dumpall's 'cluster dump complete' line); "
+                               "nothing was restored")
+    if _CLEAN_SECTION.search(head):
+        raise UsageError(f"{path} was written by pg_dumpall --clean: it begins by dropping every database and role "
+                         "it holds, which cannot be undone if it stops half way (and it stops at the current "
+                         "user's role); make the file without --clean and restore it onto a server that lacks "
+                         "its databases; nothing was restored")
+    timescale = timescale_databases(path)
+    if timescale:
+        raise UsageError(
+            f"{path}: database {timescale[0]} uses TimescaleDB, which restores only between "
+            "timescaledb_pre_restore() and timescaledb_post_restore(), and a pg_dumpall file runs straight "
+            "through psql; back the cluster up with `pgbackup-tui dumpall --set` (an archive per database, "
+            "restored as Timescale documents); nothing was restored")
+    if allow_older_server:
+        return
+    with path.open("rb") as handle:
+        for line in handle:
+            dumped_by = _DUMPED_BY.match(line)
+            if dumped_by is None:
+                continue
+            major = int(dumped_by.group(1))
+            if major > server_major:
+                raise ArchiveError(
+                    f"{path}: its databases were written by pg_dump {major}, newer than the server "
+                    f"(PostgreSQL {server_major}), whose SQL would fail half way; dump again with pg_dumpall "
+                    f"{server_major}, or add --allow-older-server if the file was made to fit; nothing was restored")
+            return
+
+
+def timescale_databases(path: Path) -> list[str]:
+    """The databases of a pg_dumpall file that create the timescaledb extension: from its manifest
+    when it has the list (pgbackup-tui's own), else found in the file (a DBA's own)."""
+    recorded = (read_manifest(path) or {}).get("timescaledb")
+    if isinstance(recorded, list):
+        return [str(name) for name in recorded]
+    found: list[str] = []
+    database, tail = "?", b"\n"
+    longest = max(len(_CONNECT), len(_TIMESCALE_EXTENSION))
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(CHUNK)
+            text = tail + block
+            cut = len(text) if not block else text.rfind(b"\n") + 1  # whole lines (the last at the end)
+            for at, is_connect in _markers(text, cut):
+                if is_connect:
+                    end = text.find(b"\n", at + 1)
+                    database = _connected_name(text[at + len(_CONNECT):end if end >= 0 else len(text)])
+                elif database not in found:
+                    found.append(database)
+            if not block:
+                return found
+            # The unfinished line, from the newline before it, is carried to the next block -- unless it
+            # is long and no marker can begin it (a COPY row of a big value): then nothing of it is
+            # needed, and carrying it whole would copy it again with every block.
+            tail = text[cut - 1:] if cut else text
+            if len(tail) > longest and not (tail.startswith(_CONNECT) or tail.startswith(_TIMESCALE_EXTENSION)):
+                tail = b""
+
+
+def _markers(text: bytes, cut: int) -> list[tuple[int, bool]]:
+    """Where `\\connect` lines and timescaledb's CREATE EXTENSION lines begin (their newline) in
+    text[:cut], in order; bytes.find, as a regular expression reads a big file ten times slower."""
+    found = []
+    for needle, is_connect in ((_CONNECT, True), (_TIMESCALE_EXTENSION, False)):
+        at = text.find(needle, 0, cut)
+        while at >= 0:
+            if is_connect or text[at + len(needle):at + len(needle) + 1] in (b" ", b";"):  # not timescaledb_toolkit
+                found.append((at, is_connect))
+            at = text.find(needle, at + 1, cut)
+    return sorted(found)
+
+
+def _connected_name(argument: bytes) -> str:
+    """The database of pg_dumpall's `\\connect` line: `"dbname='it\\'s'"` (newer) or a name (older)."""
+    text = argument.decode("utf-8", "replace").strip().removeprefix("-reuse-previous=on ")
+    quoted = re.fullmatch(r"\"dbname='(.*)'\"", text)
+    if quoted:  # a connection-string value: \' and \\ escaped, and in psql's double quotes "" for "
+        return re.sub(r"\\(.)", r"\1", quoted.group(1).replace('""', '"'))
+    return text.strip('"')
