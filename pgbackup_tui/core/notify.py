@@ -148,7 +148,10 @@ def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
                           f"{notify_file()})")
             continue
         try:
-            ok = bool(sender.notify(title=outcome.title, body=outcome.body))
+            # Our body is plain text: said so, apprise converts it for a service that wants HTML
+            # (mailto's default). Unsaid, the mail's text part lost its line breaks and anything
+            # between < and > (an error quoting a table or a path).
+            ok = bool(sender.notify(title=outcome.title, body=outcome.body, body_format=apprise.NotifyFormat.TEXT))
         except Exception as exc:  # noqa: BLE001 - a plugin's bug must not hide the run's own result
             ok = False
             report.append(f"notification '{name}' failed ({type(exc).__name__})")
