@@ -175,6 +175,28 @@ def test_sigterm_of_the_cli_cancels_cleanly(sandbox, home, out_dir):
     assert not children_running(str(out_dir))
 
 
+def test_jobs_cancel_of_a_stopped_runner_cancels_it(sandbox, home, out_dir):
+    """A runner and its pg_dump stopped (SIGSTOP, as Ctrl-Z in the runner's terminal would) hold
+    a SIGTERM until they run again: `jobs cancel` resumes them, and the job is cancelled."""
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / "x.dump"))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        runner = runner_pid(home)
+        dumps = _pids_of("pg_dump", str(out_dir))
+        assert dumps
+        for pid in [runner, *dumps]:
+            os.kill(pid, signal.SIGSTOP)
+        [job] = jobs_json(home)
+        cancelled = run_cli("jobs", "cancel", job["id"], timeout=60)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert "cancelled" in cancelled.stderr, cancelled.stderr
+        _, stderr = cli.communicate(timeout=30)
+    assert cli.returncode == 130, stderr
+    assert only_job_state(home)["state"] == "cancelled"
+    assert not list(out_dir.iterdir())
+    assert not children_running(str(out_dir))
+
+
 @pytest.mark.parametrize("fmt", [("custom",), ("directory", "--jobs", "2")], ids=["custom", "directory-j2"])
 def test_a_killed_runner_leaves_no_child_and_no_partial(sandbox, home, out_dir, fmt):
     out = out_dir / "shop.out"

@@ -199,6 +199,9 @@ class JobFollower:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+            # A runner stopped (SIGSTOP, or Ctrl-Z where it was started) holds the SIGTERM until it
+            # runs again: the cancel would wait for ever without a word. Cancelling it is asking it to run.
+            os.kill(pid, signal.SIGCONT)
 
     def keep_summary(self) -> None:
         """Once the job has finished, forget what its state.json holds beyond what the fronts show

@@ -232,6 +232,8 @@ class Job:
     def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)  # own_group(): the child leads its own group
+            if sig != signal.SIGKILL:  # a stopped child would hold the signal until it runs again
+                os.killpg(process.pid, signal.SIGCONT)
 
     def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None, identity: str | None = None) -> None:
         """Say, before creating it, that this job creates `value` and must undo it unless it finishes;
