@@ -268,6 +268,24 @@ def test_table_clean_refuses_to_drop_a_view_the_archive_lacks(cluster, home, nam
     assert film_state(cluster, db) == before
 
 
+def test_clean_with_a_plain_dump_of_a_selection_is_refused(cluster, home, names, tmp_path):
+    """A plain script of one table, restored with --clean, replaced the whole database with that
+    table (exit 0): every other table was gone. It is refused (exit 2), the database as it was."""
+    db, _, _ = film_db(cluster, names, tmp_path)
+    script = dump(cluster, db, tmp_path / "one.sql", "--format", "plain", "--table", "public.film_actor")
+    before = film_state(cluster, db)
+    for extra in (("--dry-run",), ()):
+        result = restore(cluster, script, db, "--clean", *extra)
+        assert result.returncode == 2, result.stderr
+        assert "a plain SQL dump of a selection" in result.stderr and "--create" in result.stderr, result.stderr
+    assert film_state(cluster, db) == before
+    assert not scratch_databases(cluster)
+    fresh = new_name(names)
+    done = restore(cluster, script, fresh, "--create")
+    assert done.returncode == 0, done.stderr
+    assert table_fingerprints(cluster, fresh, ["public.film_actor"]) == {"public.film_actor": before["public.film_actor"]}
+
+
 def test_a_cancelled_table_clean_leaves_the_tables_as_they_were(cluster, home, names, tmp_path):
     db, archive, _ = film_db(cluster, names, tmp_path)
     cluster.psql("DELETE FROM public.film_actor WHERE film_id > 250", db)

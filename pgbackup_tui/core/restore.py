@@ -222,6 +222,13 @@ class RestoreJob(RestoreArchiveJob):
         if not plan.clean:
             return "into"
         selection_archive = bool(self._manifest().get("restore_list"))
+        if check.toc is None and self._holds_a_selection():
+            # A plain script of some tables: a whole-database --clean would leave the database with
+            # those tables only, and a script cannot be cut down to a table-level --clean.
+            raise UsageError(f"{plan.archive}: a plain SQL dump of a selection; --clean would replace the whole "
+                             f"database '{plan.dbname}' with what it holds. Restore it with --create into a new "
+                             "database, or dump the selection as a custom archive (its --clean replaces only "
+                             "its tables)")
         return "tables" if (plan.tables or selection_archive) and check.toc is not None else "replace"
 
     async def _run_restore(self, check: ArchiveCheck, plan: RestorePlan, list_file: Path | None) -> None:
@@ -497,3 +504,4 @@ class RestoreJob(RestoreArchiveJob):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self.release("path", self._workdir)
+

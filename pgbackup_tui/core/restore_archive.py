@@ -54,6 +54,12 @@ class RestoreArchiveJob(Job):
             self._manifest_read = read_manifest(self.plan.archive) or {}
         return self._manifest_read
 
+    def _holds_a_selection(self) -> bool:
+        """Whether the archive is a dump of some tables or schemas (by its manifest; an
+        --exclude-table alone is still the whole database)."""
+        selection = self._manifest().get("selection") or {}
+        return bool(selection.get("tables") or selection.get("schemas"))
+
     def _maintenance_db(self) -> str:
         default = self.plan.target.default_dbname
         return default if default != self.plan.dbname else "postgres"
