@@ -129,6 +129,14 @@ def test_a_failed_create_import_drops_its_database(sandbox, home, empty_db, targ
     failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
     assert failed.returncode == 1
     assert "public.c.csv, line 3:" in failed.stderr and failed.stderr.count("dropped") == 1, failed.stderr
+    # A header whose column name holds a newline: the server counts it as one line, the file as two.
+    sandbox.psql('CREATE TABLE "two\nlines" ("a\nb" int);', empty_db)
+    odd = tmp_path / "odd"
+    assert export(sandbox, empty_db, odd, 'public."two\nlines"').returncode == 0
+    odd_file = next(odd.glob("*.csv"))
+    odd_file.write_text('"a\nb"\n1\nnot a number\n')
+    failed = run_cli("csv", "import", str(odd), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert failed.returncode == 1 and f"{odd_file.name}, line 4:" in failed.stderr, failed.stderr
     assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
     # Failing after the data (schema-post.sql): the line does not say the data stays, as it goes too.
     (out / "public.c.csv").write_text("id\n1\n2\n")
@@ -203,6 +211,11 @@ def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, tar
         assert tables["public.metrics"]["hypertable"] == {"time_column": "ts", "chunk_interval": "1 day"}
         assert tables["public.plain"]["hypertable"] is None
 
+        wrong = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create",
+                        "--time-column", "plain=t")
+        assert wrong.returncode == 2 and "public.plain has no column 't'" in wrong.stderr, wrong.stderr
+        assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
+
         done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create",
                        "--time-column", "plain=ts")
         assert done.returncode == 0, done.stderr
@@ -213,6 +226,12 @@ def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, tar
         assert sandbox.psql("SELECT count(*) FROM metrics", target_db).strip() == "100"
     finally:
         standin.remove()
+    # A server without TimescaleDB: said before a database is made.
+    elsewhere = f"{target_db}_2"
+    refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", elsewhere, "--create")
+    assert refused.returncode != 0 and "public.metrics is a hypertable" in refused.stderr, refused.stderr
+    assert "has no TimescaleDB" in refused.stderr and "created" not in refused.stderr, refused.stderr
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{elsewhere}'").strip() == "0"
 
 
 def test_a_file_whose_header_is_not_the_export_s_columns_is_refused(sandbox, home, empty_db, target_db, tmp_path):

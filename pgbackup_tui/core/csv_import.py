@@ -137,6 +137,9 @@ class CsvImportJob(Job):
             if not path.is_file():
                 raise UsageError(f"{path}: missing (the csv export lists it for {name})")
             hypertable = entry.get("hypertable")
+            if name in given and given[name] not in entry["columns"]:
+                raise UsageError(f"--time-column {name}={given[name]}: {name} has no column {given[name]!r} in this "
+                                 f"csv export; its columns: {', '.join(entry['columns'])}")
             if name in given:
                 hypertable = {"time_column": given[name],
                               "chunk_interval": (hypertable or {}).get("chunk_interval")}
@@ -158,6 +161,13 @@ class CsvImportJob(Job):
         plan = self.plan
         with connect(plan.target, self._maintenance_db()) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.dbname,)).fetchone()
+            # Known before anything is made: a server without TimescaleDB cannot take the hypertables.
+            timescale_here = conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone() is not None
+        hypertable = next((t for t in tables if t.hypertable), None)
+        if hypertable is not None and not timescale_here:
+            raise TargetError(f"{hypertable.name} is a hypertable, but {plan.target.label} has no TimescaleDB "
+                              "(install it there, or import without the hypertable)")
         if plan.create and exists:
             raise TargetError(f"database '{plan.dbname}' exists already on {plan.target.label}; drop --create to "
                               "import into it, or name a new database")
@@ -271,7 +281,7 @@ class CsvImportJob(Job):
         match = _COPY_LINE.search(context)
         where = f"{table.file}"
         if match:  # the server counts the file's lines (a quoted newline too), the header is line 1
-            where += f", line {match.group(1)}"
+            where += f", line {int(match.group(1)) + header_lines(Path(self.plan.source) / table.file) - 1}"
         done = ", ".join(str(t) for t in self.imported) or "none"
         left = [str(table.name)]
         message = (f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
@@ -313,6 +323,18 @@ class CsvImportJob(Job):
         import asyncio
 
         return await asyncio.to_thread(func, *args)
+
+
+def header_lines(path: Path) -> int:
+    """How many lines the file's header takes. The server counts it as one line whatever its quoted
+    newlines (a column name may hold one), then every line of the rows."""
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as source:
+            reader = csv.reader(source)
+            next(reader, None)
+            return max(reader.line_num, 1)
+    except (OSError, csv.Error):
+        return 1
 
 
 def check_header(path: Path, columns: list[str], codec: str) -> None:
