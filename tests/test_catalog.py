@@ -276,6 +276,20 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     assert by_path(listed(), moved)["id"] == was
     again = run_cli("backups", "adopt", str(moved))
     assert again.returncode == 2 and "already in the catalog" in again.stderr
+    # A copy of it (with its manifest) adopted while it is still listed: an id of its own, so that
+    # each can be named (the same id twice left `find` unable to pick either).
+    copy = tmp_path / "copy" / "moved.dump"
+    copy.parent.mkdir()
+    shutil.copy2(moved, copy)
+    shutil.copy2(Path(str(moved) + ".manifest.json"), Path(str(copy) + ".manifest.json"))
+    adopted = run_cli("backups", "adopt", str(copy))
+    assert adopted.returncode == 0, adopted.stderr
+    copy_id = by_path(listed(), copy)["id"]
+    assert copy_id != was and by_path(listed(), moved)["id"] == was
+    assert json.loads(Path(str(copy) + ".manifest.json").read_text())["copy_of"] == was
+    for backup_id in (was, copy_id):
+        shown = run_cli("backups", "verify", backup_id)
+        assert shown.returncode == 0, shown.stderr
 
     # A damaged manifest is said, and adopt does not write over it.
     sidecar = Path(str(moved) + ".manifest.json")

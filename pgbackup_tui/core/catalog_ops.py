@@ -18,10 +18,11 @@ from .checksums import checksum_archive
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
 from . import paths
-from .catalog import CatalogEntry, entry_for
+from .catalog import CatalogEntry, entry_for, scan
 from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
-from .manifest import Manifest, load_manifest, manifest_lock_path, manifest_locked, manifest_path, save_manifest
+from .manifest import (Manifest, load_manifest, manifest_lock_path, manifest_locked, manifest_path,
+                       new_backup_id, save_manifest)
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
@@ -37,7 +38,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
         if path.is_relative_to(paths.backups_dir().absolute()) or path in indexed_paths():
             known = entry_for(path)
             raise UsageError(f"{path}: already in the catalog (backup {known.id if known else '?'})")
-        remember_backup(path)  # moved here, or from another home: its manifest (id, history) stands
+        _take_in_with_manifest(path)
         listed = entry_for(path, indexed=True)
         assert listed is not None  # it has a manifest
         return listed
@@ -73,6 +74,21 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     entry = entry_for(path, indexed=True)
     assert entry is not None  # it has a manifest now
     return entry
+
+
+def _take_in_with_manifest(path: Path) -> None:
+    """An archive that comes with its manifest: moved here, copied, or from another home. Its
+    manifest (id, checks) stands, except that a copy of a backup still listed under the same id
+    gets an id of its own (`copy_of` names the original): `find` could not tell the two apart.
+    Its checks stay, as they were of the same bytes (verify compares them with its checksums)."""
+    with manifest_locked(path):
+        manifest = load_manifest(path)
+        assert manifest is not None  # the caller saw it
+        if any(e.path != path and e.status != "missing" for e in scan() if e.id == manifest.id):
+            manifest.extra.setdefault("copy_of", manifest.id)
+            manifest.id = new_backup_id()
+            save_manifest(path, manifest)
+        remember_backup(path)
 
 
 def _has_databases(path: Path) -> bool:
