@@ -138,6 +138,7 @@ def _check_archive(path: Path, manifest: Manifest, check: Verification, bin_dir:
         check.checks.append(f"{tool} {tools.version} here can read it")
     except (ToolNotFoundError, ArchiveError) as exc:
         check.problems.append(str(exc))
+        return  # reading it through would stop at the same thing and say it again
     _check_read_through(path, manifest, check, bin_dir)
 
 
