@@ -102,6 +102,8 @@ async def test_form_refuses_an_invalid_profile_and_test_shows_the_error(sandbox,
 
 async def test_edit_and_remove_a_server(sandbox, home):
     write_config(socket_profile(sandbox, "one"), socket_profile(sandbox, "two"))
+    config_file = home / "config.toml"
+    config_file.write_text("# the DBA's note\n" + config_file.read_text())
     app = PgBackupApp()
     async with app.run_test(size=SIZE) as pilot:
         tree = app.query_one(ServerTree)
@@ -117,6 +119,9 @@ async def test_edit_and_remove_a_server(sandbox, home):
         servers = tomllib.loads((home / "config.toml").read_text())["servers"]
         assert list(servers) == ["renamed", "two"]  # an edited server keeps its place
         assert servers["renamed"]["dbname"] == "shop"
+        # The file had a comment: it is kept aside, and the notice says where.
+        assert "# the DBA's note" in (home / "config.toml.bak").read_text()
+        assert any("config.toml.bak" in n.message for n in app._notifications)
 
         await move_to(pilot, tree, starts_with("two"))
         await pilot.press("delete")

@@ -11,9 +11,10 @@ import sys
 import time
 
 from ..core import paths
-from ..core.config import ServerProfile, load_config, save_config
+from ..core.config import ServerProfile, editing_config
 from ..core.errors import EXIT_OK
 from ..core.sandbox import Sandbox
+from .config_notes import written
 
 DEMO_SERVER = "demo"
 DEMO_DATABASE = "shop"
@@ -25,13 +26,13 @@ def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
     print(f"starting a sandbox PostgreSQL cluster and loading the sample database ({rows} rows)...", file=sys.stderr)
     with Sandbox() as sandbox:
         sandbox.load_sample(DEMO_DATABASE, wide_rows=rows)
-        config = load_config()
-        config.add_server(
-            ServerProfile(name=DEMO_SERVER, host=str(sandbox.socket_dir), port=sandbox.port, user=sandbox.superuser,
-                          dbname="postgres"),
-            replace_existing=True,
-        )
-        save_config(config)
+        with editing_config() as config:  # under the lock: another pgbackup-tui may be writing it
+            config.add_server(
+                ServerProfile(name=DEMO_SERVER, host=str(sandbox.socket_dir), port=sandbox.port,
+                              user=sandbox.superuser, dbname="postgres"),
+                replace_existing=True,
+            )
+        written(config)
         print(f"sandbox running: server '{DEMO_SERVER}' = {sandbox.dsn()}", file=sys.stderr)
         print(f"home: {os.environ[paths.HOME_ENV]}", file=sys.stderr)
         if headless:

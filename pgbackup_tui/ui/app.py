@@ -208,7 +208,12 @@ class PgBackupApp(BackupsApp):
             return
         self.server_tree.set_servers(self.profiles.profiles)
         self.server_tree.load_idle_servers()
-        self.notify(f"saved server {result.profile.name} to {path}")
+        self.notify(f"saved server {result.profile.name} to {path}" + self._comments_note())
+
+    def _comments_note(self) -> str:
+        """Where the comments of the config file just written over were kept, if it had any."""
+        note = self.profiles.config.comments_note() if self.profiles.config is not None else None
+        return f"\n{note}" if note else ""
 
     def action_remove_server(self) -> None:
         focus = self.server_tree.focus_info()
@@ -228,7 +233,7 @@ class PgBackupApp(BackupsApp):
                 self.notify(f"server {name} not removed: {exc}", title="Config not saved", severity="error")
                 return
             self.server_tree.set_servers(self.profiles.profiles)
-            self.notify(f"removed server {name}")
+            self.notify(f"removed server {name}" + self._comments_note())
 
         question = f"Remove server {name} from {self.profiles.path}? Its backups on disk are kept."
         self.push_screen(ConfirmScreen(question), answered)

@@ -168,6 +168,9 @@ class SchedulesPane(Vertical):
         except (PgBackupError, OSError) as exc:
             self.notify(str(exc), title="Schedule not saved", severity="error", timeout=15)
             return False
+        note = config.comments_note()
+        if note:
+            self.notify(note, title="Comments kept aside", timeout=15)
         self.reload()
         return True
 
