@@ -286,6 +286,44 @@ def test_clean_with_a_plain_dump_of_a_selection_is_refused(cluster, home, names,
     assert table_fingerprints(cluster, fresh, ["public.film_actor"]) == {"public.film_actor": before["public.film_actor"]}
 
 
+INHERITANCE = """
+CREATE TABLE public.parent_t (id int, note text);
+CREATE TABLE public.child_t (extra int) INHERITS (public.parent_t);
+CREATE TABLE public.grandchild_t () INHERITS (public.child_t);
+INSERT INTO public.parent_t VALUES (1, 'parent'), (2, 'parent');
+INSERT INTO public.child_t VALUES (3, 'child', 30);
+INSERT INTO public.grandchild_t VALUES (4, 'grandchild', 40);
+"""
+
+
+def own_rows(cluster: Sandbox, db: str) -> list[str]:
+    return [cluster.psql(f"SELECT count(*) FROM ONLY public.{table}", db).strip()
+            for table in ("parent_t", "child_t", "grandchild_t")]
+
+
+def test_inheritance_parents_and_children_in_a_selection_and_a_table_clean(cluster, home, names, tmp_path):
+    """A child selected brings its parent's definition, not the parent's rows (they were restored
+    as if selected). A table-level --clean of a parent drops its children by INHERITS first (a
+    DROP of the parent alone failed: the dry run promised a plan that could not run)."""
+    db = new_name(names, "inh")
+    cluster.create_database(db)
+    cluster.psql(INHERITANCE, db)
+    child_only = dump(cluster, db, tmp_path / "child.dump", "--table", "public.child_t")
+    fresh = new_name(names)
+    done = restore(cluster, child_only, fresh, "--create")
+    assert done.returncode == 0, done.stderr
+    assert own_rows(cluster, fresh) == ["0", "1", "1"]  # the parent's definition only; the child's family whole
+
+    whole = dump(cluster, db, tmp_path / "whole.dump")
+    cluster.psql("DELETE FROM public.parent_t; INSERT INTO public.grandchild_t VALUES (5, 'later', 50)", db)
+    dry = restore(cluster, whole, db, "--clean", "--table", "public.parent_t", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert all(f"drop table public.{t}" in dry.stdout for t in ("parent_t", "child_t", "grandchild_t")), dry.stdout
+    result = restore(cluster, whole, db, "--clean", "--table", "public.parent_t")
+    assert result.returncode == 0, result.stderr
+    assert own_rows(cluster, db) == ["2", "1", "1"]
+
+
 def test_a_cancelled_table_clean_leaves_the_tables_as_they_were(cluster, home, names, tmp_path):
     db, archive, _ = film_db(cluster, names, tmp_path)
     cluster.psql("DELETE FROM public.film_actor WHERE film_id > 250", db)

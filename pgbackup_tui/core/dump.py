@@ -106,6 +106,7 @@ class DumpJob(Job):
 
         argv = dump_argv(plan, pre.tools, dump_target, fmt=run_format,
                          exclude_relations=pre.selection.exclude if pre.selection else (),
+                         exclude_data=pre.selection.exclude_data if pre.selection else (),
                          name_codec=pre.name_codec)
         progress = self._start_progress(pre, run_format, dump_target)
         env = plan.target.child_env(self.application_name, client_encoding=pre.client_encoding)

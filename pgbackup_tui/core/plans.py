@@ -191,6 +191,7 @@ def dump_argv(
     *,
     fmt: str | None = None,
     exclude_relations: tuple[QualifiedName | str, ...] = (),
+    exclude_data: tuple[QualifiedName, ...] = (),
     name_codec: str = "utf-8",
 ) -> list[str]:
     """pg_dump's argv for `plan`, writing to `output` in `fmt` (default: the plan's format).
@@ -224,6 +225,8 @@ def dump_argv(
     for relation in excluded:
         pattern = relation.pattern if isinstance(relation, QualifiedName) else relation
         argv.append(f"--exclude-table={in_encoding(pattern, name_codec)}")
+    for table in exclude_data:
+        argv.append(f"--exclude-table-data={in_encoding(table.pattern, name_codec)}")
     return argv
 
 

@@ -65,9 +65,9 @@ WITH RECURSIVE family(oid) AS (
     WHERE r.ev_class <> rd.oid AND rd.depth < 100
 )
 SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text, max(rd.depth),
-       (SELECT i.inhparent::int8 FROM pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1)
+       (SELECT i.inhparent::int8 FROM pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1), c.relispartition
 FROM readers rd JOIN pg_class c ON c.oid = rd.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-GROUP BY n.nspname, c.relname, c.oid, c.relkind
+GROUP BY n.nspname, c.relname, c.oid, c.relkind, c.relispartition
 """
 
 # Foreign keys of other tables that point at the relations to be dropped (the top constraint
@@ -89,6 +89,7 @@ class TargetRelation:
     kind: str
     depth: int = 0  # 0: restored itself; n: reads a restored relation through n views
     parent_oid: int | None = None
+    is_partition: bool = False  # else a child by INHERITS, if it has a parent
 
 
 @dataclass
@@ -109,10 +110,16 @@ class TableClean:
         lines = [f"SET client_encoding = '{self.client_encoding}';"]
         lines += [f"ALTER TABLE ONLY {table.sql} DROP CONSTRAINT {always_quote(name)};"
                  for table, name in self.foreign_keys]
-        dropped = {relation.oid for relation in self.drops}
-        # Deepest readers first; a partition goes with its parent.
-        for relation in sorted(self.drops, key=lambda r: (-r.depth, r.name)):
-            if relation.parent_oid in dropped:
+        by_oid = {relation.oid: relation for relation in self.drops}
+
+        def generation(relation: TargetRelation) -> int:  # how many of its ancestors are dropped too
+            parent = by_oid.get(relation.parent_oid) if relation.parent_oid is not None else None
+            return 0 if parent is None else 1 + generation(parent)
+
+        # Deepest readers first; a partition goes with its parent, but a child by INHERITS does not
+        # (DROP TABLE of its parent fails without CASCADE): children before their parents.
+        for relation in sorted(self.drops, key=lambda r: (-r.depth, -generation(r), r.name)):
+            if relation.is_partition and relation.parent_oid in by_oid:
                 continue
             lines.append(f"DROP {_KIND_WORD[relation.kind]} {relation.name.sql};")
         return "\n".join(lines) + "\n"
@@ -157,14 +164,15 @@ def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbn
     existing = [row[2] for row in rows]
     if not existing:
         return plan
-    for schema, relname, oid, kind, depth, parent in conn.execute(_DEPENDENTS, {"oids": existing}):
-        relation = TargetRelation(QualifiedName(schema, relname), oid, kind, depth, parent)
+    for schema, relname, oid, kind, depth, parent, is_partition in conn.execute(_DEPENDENTS, {"oids": existing}):
+        relation = TargetRelation(QualifiedName(schema, relname), oid, kind, depth, parent, is_partition)
         plan.drops.append(relation)
         if relation.name in names:
             continue
         entry = _find_entry(toc, namespaces, relation.name, SELECTABLE_DESCS)
         if entry is None:
-            what = "reads a restored table" if depth else "is a partition of a restored table"
+            what = ("reads a restored table" if depth else "is a partition of a restored table" if is_partition
+                    else "inherits from a restored table")
             raise TargetError(
                 f"{_KIND_WORD[kind].lower()} {relation.name} in database '{dbname}' {what} but is not in the "
                 "archive: --clean would have to drop it for good; restore into a new database with --create instead"

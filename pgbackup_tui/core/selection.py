@@ -41,6 +41,23 @@ WITH RECURSIVE down(oid) AS (
 SELECT oid::int8 FROM down UNION SELECT oid::int8 FROM up
 """
 
+# The ancestors by INHERITS of the selected relations that are not also their descendants: a
+# parent table comes along for its children's sake (they cannot be created without it), its own
+# rows do not (pg_dump -t of the child would not write them either; a partitioned parent has none).
+_ANCESTORS_ONLY = """
+WITH RECURSIVE down(oid) AS (
+    SELECT unnest(%(oids)s::oid[])
+    UNION SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid
+), up(oid) AS (
+    SELECT unnest(%(oids)s::oid[])
+    UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid
+)
+SELECT n.nspname, c.relname, c.oid::int8
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid IN (SELECT oid FROM up EXCEPT SELECT oid FROM down) AND c.relkind IN ('r', 'f')
+ORDER BY 1, 2
+"""
+
 # Every relation pg_dump's --exclude-table could match (tables, sequences, views, matviews, foreign
 # and partitioned tables) outside the system schemas, in one scan, with whether it is an extension's
 # (its extension brings it) and, for a sequence, the table that owns it (serial, identity, OWNED BY).
@@ -126,6 +143,7 @@ class ResolvedSelection:
     drop_constraints: dict[int, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    exclude_data: tuple[QualifiedName, ...] = ()  # tables whose definition comes along, not their rows
 
 
 def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> dict[QualifiedName, tuple[int, str]]:
@@ -183,10 +201,15 @@ def resolve_selection(
                 selected.add(obj_oid)
     family = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(selected)})} - excluded if selected else set()
     notes = []
-    extra = family - selected
+    ancestors = {oid: QualifiedName(schema, name) for schema, name, oid in
+                 conn.execute(_ANCESTORS_ONLY, {"oids": sorted(selected)})} if selected else {}
+    extra = family - selected - set(ancestors)
     if extra:
-        notes.append(f"{len(extra)} partition(s) or parent table(s) of the selected tables come along")
+        notes.append(f"{len(extra)} partition(s) or child table(s) of the selected tables come along")
     needed, needed_sequences = needed_relations(conn, family) if family else ({}, set())
+    data_less = {oid: name for oid, name in ancestors.items() if oid in family and oid not in needed}
+    for name in data_less.values():
+        notes.append(f"added {name}: the parent of a selected table (INHERITS), its definition without its own rows")
     if needed:
         names = describe_objects(conn, [(PG_CLASS, oid) for oid in {*needed, *needed.values()}])
         for oid, needed_by in sorted(needed.items()):
@@ -211,7 +234,8 @@ def resolve_selection(
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
     patterns = tuple(exclusion_patterns(others, kept))
-    return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns)
+    return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns,
+                             tuple(data_less.values()))
 
 
 # What depends on the relations a whole-database dump leaves out, one step: a view's rule reading

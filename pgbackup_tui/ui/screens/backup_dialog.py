@@ -146,6 +146,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
 
         tools: ClientTools
         exclude: tuple[QualifiedName | str, ...]
+        exclude_data: tuple[QualifiedName, ...]
         choices: Choices
 
     @dataclass
@@ -169,6 +170,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
             paths.backups_dir(), target.label, dbname, "custom", utc_stamp()).parent
         self._tools: ClientTools | None = None
         self._exclude: tuple[QualifiedName | str, ...] = ()
+        self._exclude_data: tuple[QualifiedName, ...] = ()  # parents by INHERITS: definition only
         self._choices: Choices | None = None
         self._filled_compress = ""  # what the last preset put in the compression field
         self._resolve_error: str | None = None
@@ -223,9 +225,11 @@ class BackupDialog(PlanDialog[DumpPlan]):
         try:
             tools = find_client_tools(self.server_major, self.target.bin_dir, label=f"server '{self.target.label}'")
             exclude: tuple[QualifiedName | str, ...] = ()  # names, or patterns covering many (core/exclusion.py)
+            exclude_data: tuple[QualifiedName, ...] = ()
             if self.tables:
                 with connect(self.target, self.dbname) as conn:
-                    exclude = tuple(resolve_selection(conn, list(self.tables), self.dbname).exclude)
+                    resolved = resolve_selection(conn, list(self.tables), self.dbname)
+                exclude, exclude_data = tuple(resolved.exclude), resolved.exclude_data
             choices = resolve_choices(tools, server_free_connections(self.target, self.dbname))
         except PgBackupError as exc:
             self.post_message(self.CommandFailed(str(exc)))
@@ -234,12 +238,13 @@ class BackupDialog(PlanDialog[DumpPlan]):
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             self.post_message(self.CommandFailed(f"server '{self.target.label}': {first_line}"))
             return
-        self.post_message(self.CommandResolved(tools, exclude, choices))
+        self.post_message(self.CommandResolved(tools, exclude, exclude_data, choices))
 
     @on(CommandResolved)
     def _command_resolved(self, message: CommandResolved) -> None:
         still_preset = matching_choice(self._fields(), None) is not None
         self._tools, self._exclude, self._choices = message.tools, message.exclude, message.choices
+        self._exclude_data = message.exclude_data
         self.query_one("#compress", Input).placeholder = str(message.choices.fast_compress)
         choice = str(self.query_one("#preset", Select).value)
         if choice != CUSTOM and still_preset:  # the user has not typed their own options meanwhile
@@ -370,7 +375,8 @@ class BackupDialog(PlanDialog[DumpPlan]):
             text = "(no command until the options fit together)"
         else:
             fmt, file = self._preview_file(plan)
-            text = multiline_command(dump_argv(plan, self._tools, file, fmt=fmt, exclude_relations=self._exclude))
+            text = multiline_command(dump_argv(plan, self._tools, file, fmt=fmt, exclude_relations=self._exclude,
+                                               exclude_data=self._exclude_data))
         if preview.text != text:
             preview.load_text(text)
             # TextArea repaints on load_text only when its height changes: a new --format or
