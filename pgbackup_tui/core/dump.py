@@ -41,7 +41,14 @@ from .output_names import (
 from .pgtools import ClientTools, find_client_tools
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
-from .selection import ResolvedSelection, check_exclusions, describe_objects, require_relations, resolve_selection
+from .selection import (
+    ResolvedSelection,
+    check_exclusions,
+    describe_objects,
+    large_objects_left_out,
+    require_relations,
+    resolve_selection,
+)
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding, python_codec
 from .timescale import read_timescale, selection_warning
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
@@ -63,7 +70,7 @@ class DumpPreflight:
     client_encoding: str = PREFERRED_CLIENT_ENCODING
     name_codec: str = "utf-8"
     timescaledb: dict | None = None  # the extension's version and hypertables, for the manifest (timescale.py)
-    timescale_warning: str | None = None  # a selection of a database with hypertables
+    warnings: tuple[str, ...] = ()  # a selection of a database with hypertables, or with large objects
     jobs: int = 1  # the plan's, or chosen from the cores and the server's free connections (defaults.py)
     compress: int | str | None = None  # the plan's, or the measured default for this pg_dump
     server_key: ServerKey | None = None  # for the manifest, read on the preflight's connection
@@ -95,8 +102,8 @@ class DumpJob(Job):
         if pre.selection is not None:
             for note in pre.selection.notes:
                 self.log(note)
-        if pre.timescale_warning:
-            self.log(pre.timescale_warning, level="warning")
+        for warning in pre.warnings:
+            self.log(warning, level="warning")
 
         final = pre.output
         partial = partial_path(final)
@@ -127,7 +134,7 @@ class DumpJob(Job):
             raise JobFailed(f"pg_dump failed ({exit_in_words(code)}): {cause}; log: {self.log_path}")
 
         details: dict = {"added": [], "left_out": [], "tables": progress.table_totals(),
-                         "warnings": [pre.timescale_warning] if pre.timescale_warning else []}
+                         "warnings": list(pre.warnings)}
         restore_list: list[int] | None = None
         toc: Toc | None = None
         if run_format == "plain":
@@ -233,9 +240,12 @@ class DumpJob(Job):
             jobs, compress = self._choose_options(tools, conn)
             timescaledb, hypertable_oids = read_timescale(conn)
             server_key = server_key_of(conn)
-        warning = selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None
+            large_objects = large_objects_left_out(conn, selection.relation_oids) if selection else None
+        warnings = tuple(w for w in (
+            selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None,
+            large_objects) if w)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
-                             inventory, inventory_error, client_encoding, name_codec, timescaledb, warning,
+                             inventory, inventory_error, client_encoding, name_codec, timescaledb, warnings,
                              jobs, compress, server_key)
 
     def _client_tools(self, major: int) -> ClientTools:

@@ -361,6 +361,9 @@ class RestoreJob(RestoreArchiveJob):
             seeds, came_along = with_descendants(toc, named)
             for child, parent in came_along:
                 self._came_along.append(f"came along: {child.label} (partition or child of {parent.label})")
+            if any(e.desc in ("BLOB", "BLOBS", "BLOB METADATA") for e in toc.entries):
+                self.log("the archive's large objects are not restored with --table (as with pg_restore -t): "
+                         "rows that hold their OIDs point at none unless the target has them", level="warning")
         else:
             manifest = self._manifest()
             if manifest.get("restore_list"):

@@ -377,3 +377,30 @@ def describe_objects(conn: psycopg.Connection, objects: list[tuple[int, int]]) -
         {"classes": [c for c, _ in objects], "objs": [o for _, o in objects]},
     ).fetchall()
     return {(c, o): text for c, o, text in rows if text}
+
+
+# Columns of the selected tables that hold large object OIDs (oid, or the lo extension's domain),
+# in a database that has large objects.
+_LARGE_OBJECT_COLUMNS = """
+SELECT format('%%I.%%I.%%I', n.nspname, c.relname, a.attname)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = ANY(%(oids)s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+  AND (t.oid = 'oid'::regtype OR t.typname = 'lo')
+  AND EXISTS (SELECT FROM pg_largeobject_metadata)
+ORDER BY 1
+"""
+
+
+def large_objects_left_out(conn: psycopg.Connection, relation_oids: frozenset[int]) -> str | None:
+    """A warning when the selected tables point at large objects: a selection leaves them out
+    (pg_dump writes large objects for a whole database only, as with pg_dump -t), so a restore of
+    the backup has rows pointing at none."""
+    if not relation_oids:
+        return None
+    columns = [row[0] for row in conn.execute(_LARGE_OBJECT_COLUMNS, {"oids": sorted(relation_oids)})]
+    if not columns:
+        return None
+    shown = ", ".join(columns[:3]) + (f" and {len(columns) - 3} more" if len(columns) > 3 else "")
+    return (f"large objects are left out of a selection (as with pg_dump -t), and {shown} may point at them: "
+            "a restore of this backup would have rows pointing at none; back up the whole database to keep them")
