@@ -450,6 +450,20 @@ def test_whole_database_clean_refuses_while_others_are_connected(cluster, home, 
     assert scratch_databases(cluster) == []
 
 
+def test_whole_database_clean_of_postgres_itself(sandbox, home, tmp_path):
+    """The maintenance database is the target: the job works from template1 (it connected to
+    postgres itself, and refused the clean for its own session)."""
+    with Sandbox(bin_dir=sandbox.bin_dir) as own:
+        own.psql("CREATE TABLE public.kept (id int); INSERT INTO public.kept VALUES (1), (2);")
+        archive = dump(own, "postgres", tmp_path / "postgres.dump")
+        own.psql("DELETE FROM public.kept; CREATE TABLE public.later (id int);")
+        result = restore(own, archive, "postgres", "--clean")
+        assert result.returncode == 0, result.stderr
+        assert own.psql("SELECT count(*) FROM public.kept").strip() == "2"
+        assert own.psql("SELECT to_regclass('public.later') IS NULL").strip() == "t"
+        assert not scratch_databases(own)
+
+
 def test_whole_database_clean_waits_a_moment_for_sessions_that_are_ending(cluster, names):
     """`restore` then `restore --clean` back to back: the first one's goodbye may reach the server a
     moment late (a slow link); a session that ends within SESSIONS_ENDING_S is waited for, one that

@@ -40,6 +40,15 @@ class Target:
     def default_dbname(self) -> str:
         return self.params.get("dbname") or "postgres"
 
+    def maintenance_db(self, avoiding: str) -> str:
+        """The database to connect to for work on the database `avoiding` (create, rename, drop it,
+        look at its sessions): the profile's, unless that is the one; then postgres, or template1
+        when the one is postgres (a --clean of postgres renames it: nobody may be connected to it)."""
+        default = self.default_dbname
+        if default != avoiding:
+            return default
+        return "postgres" if avoiding != "postgres" else "template1"
+
     def conninfo(self, dbname: str | None = None) -> str:
         """A libpq conninfo string for `dbname` (or the profile's), without any password."""
         params = self.params

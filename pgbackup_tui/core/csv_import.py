@@ -149,8 +149,7 @@ class CsvImportJob(Job):
 
     # -- the target -------------------------------------------------------------------------------------
     def _maintenance_db(self) -> str:
-        default = self.plan.target.default_dbname
-        return default if default != self.plan.dbname else "postgres"
+        return self.plan.target.maintenance_db(self.plan.dbname)
 
     def _preflight(self, manifest: dict[str, Any], tables: list[ImportTable]) -> tuple[ClientTools, bool, bool]:
         """The psql to run the schema with, whether to run schema.sql, and schema-post.sql.

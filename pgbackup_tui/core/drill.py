@@ -102,7 +102,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     started = time.monotonic()
     check.details = {"server": target.label, "database": name}
     try:
-        for left in drop_abandoned_drills(target, _maintenance_db(target, name)):
+        for left in drop_abandoned_drills(target, target.maintenance_db(name)):
             check.checks.append(f"dropped {left}, left behind by a drill of this machine that was killed")
     except (PgBackupError, psycopg.Error) as exc:  # not this drill's to fail on: the next one tries again
         check.details["abandoned_drills"] = f"not dropped: {(str(exc).strip().splitlines() or ['?'])[0]}"
@@ -181,12 +181,8 @@ async def _watch(cancel: threading.Event, job: RestoreJob) -> None:
     job.cancel()
 
 
-def _maintenance_db(target: Target, name: str) -> str:
-    return target.default_dbname if target.default_dbname != name else "postgres"
-
-
 def _drop(target: Target, name: str, check: Verification) -> None:
-    maintenance = _maintenance_db(target, name)
+    maintenance = target.maintenance_db(name)
     try:
         drop_database(target, maintenance, name)
         check.details["dropped"] = True

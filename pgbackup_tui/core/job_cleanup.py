@@ -30,7 +30,7 @@ def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> 
     params = dict(target.params_items)
     params["connect_timeout"] = str(CLEANUP_CONNECT_TIMEOUT_S)
     target = replace(target, params_items=tuple(sorted(params.items())))
-    maintenance = target.default_dbname if target.default_dbname != name else "postgres"
+    maintenance = target.maintenance_db(name)
     return drop_database_of(target, maintenance, name, oid=identity)
 
 

@@ -61,8 +61,7 @@ class RestoreArchiveJob(Job):
         return bool(selection.get("tables") or selection.get("schemas"))
 
     def _maintenance_db(self) -> str:
-        default = self.plan.target.default_dbname
-        return default if default != self.plan.dbname else "postgres"
+        return self.plan.target.maintenance_db(self.plan.dbname)
 
     # -- the archive ---------------------------------------------------------------------------
     async def _check_archive(self) -> ArchiveCheck:

@@ -74,9 +74,8 @@ class RestoreProgress(ProgressTracker):
         super().__init__(job, estimator)
         # The target may not exist yet: the link is timed from the database a restore --create starts from.
         # A dry run (the TUI's previews too) moves no data: it does not time the link.
-        default = plan.target.default_dbname
         if not plan.dry_run:
-            self.measure_link(plan.target, default if default != plan.dbname else "postgres")
+            self.measure_link(plan.target, plan.target.maintenance_db(plan.dbname))
         self._cursor = 0
         self._serial_start_pos: dict[str, int] = {}
         self.index_scan_share = INDEX_SCAN_SHARE  # the prior, until a build of this job shows its own
