@@ -76,6 +76,16 @@ def test_dump_refuses_before_anything_runs(sandbox, home, args, fragments):
     assert created_in(home) == []  # no backups/ folder, no log, nothing
 
 
+def test_a_name_the_database_lacks_is_said_once_with_progress_shown(sandbox, home):
+    """Found by the job (it asks the server): with its log shown (--progress plain, a terminal's
+    default), its last line is the result's message; it was printed twice."""
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--table", "public.nosuch",
+                     "--progress", "plain")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("--table public.nosuch: no such table") == 1, result.stderr
+    assert "pgbackup-tui: failed: --table public.nosuch" in result.stderr
+
+
 def test_dump_refuses_a_read_only_place(sandbox, home, tmp_path):
     """A folder on a read-only filesystem (a private mount namespace: root may write anywhere else)."""
     place = tmp_path / "ro"

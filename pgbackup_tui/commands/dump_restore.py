@@ -191,6 +191,10 @@ class Reporter:
             mode = "plain" if sys.stderr.isatty() else "none"
         self.mode = mode
         self._last_plain: float | None = None
+        # The latest log line, held until the next event (progress comes several times a second): a
+        # failed job's last line is its result's message, which the command prints as
+        # "pgbackup-tui: failed: ...": said once, not twice.
+        self._held_line: str | None = None
 
     def started(self, job_id: str) -> None:
         """Where to find the job once this view is gone (a person at a terminal only)."""
@@ -205,8 +209,12 @@ class Reporter:
             self.mode = "none"
 
     def _show(self, event: JobEvent) -> None:
+        if isinstance(event, (LogLine, ProgressUpdated, JobFinished)):  # not StateChanged: it prints nothing
+            held, self._held_line = self._held_line, None
+            if held is not None and not (isinstance(event, JobFinished) and event.result.message == held):
+                print(held, file=sys.stderr, flush=True)
         if isinstance(event, LogLine) and self.mode == "plain":
-            print(event.text, file=sys.stderr, flush=True)
+            self._held_line = event.text
         elif isinstance(event, ProgressUpdated):
             self._progress(event.progress)
         elif isinstance(event, JobFinished) and self.mode == "jsonl":
