@@ -117,6 +117,25 @@ def test_restore_from_the_older_major_into_the_newer_is_exact(low: Sandbox, high
     assert large_objects(high, target_db) == large_objects(low, SAMPLE_DB)
 
 
+def test_a_bin_dir_too_old_for_the_job_is_passed_over_with_a_warning(low: Sandbox, high: Sandbox, home: Path,
+                                                                     request: pytest.FixtureRequest) -> None:
+    """--bin-dir with the older major's tools, for the newer server and its archive: the newer
+    tools do the job, and the log says the bin dir was passed over (it was silent)."""
+    archive = home / "high.dump"
+    done = run_cli("dump", "--dsn", high.dsn(), "--db", SAMPLE_DB, "--schema-only", "--output", str(archive),
+                   "--bin-dir", str(low.bin_dir), "--progress", "plain")
+    assert done.returncode == 0, done.stderr
+    assert f"the bin dir {low.bin_dir} holds {low.major}" in done.stderr, done.stderr
+    assert f"older than the server's {high.major}" in done.stderr
+    restored = run_cli("restore", str(archive), "--dsn", high.dsn(), "--db", new_db_name(high, request), "--create",
+                       "--bin-dir", str(low.bin_dir), "--progress", "plain")
+    assert restored.returncode == 0, restored.stderr
+    assert f"older than the archive's pg_dump {high.major}" in restored.stderr, restored.stderr
+    mine = run_cli("dump", "--dsn", high.dsn(), "--db", SAMPLE_DB, "--schema-only", "--output", str(home / "own.dump"),
+                   "--bin-dir", str(high.bin_dir), "--progress", "plain")
+    assert mine.returncode == 0 and "passed over" not in mine.stderr and "the bin dir" not in mine.stderr
+
+
 def test_newer_archive_is_refused_when_only_older_tools_exist(low: Sandbox, high: Sandbox, home: Path,
                                                               tmp_path: Path) -> None:
     archive = dump(high, "--format", "custom")

@@ -38,7 +38,7 @@ from .output_names import (
     remove_empty_folders,
     reserve_output,
 )
-from .pgtools import ClientTools, find_client_tools
+from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
 from .selection import (
@@ -99,6 +99,9 @@ class DumpJob(Job):
         self.plan = plan = replace(plan, jobs=pre.jobs, compress=pre.compress)
         self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; "
                  f"using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
+        other = passed_over(pre.tools, plan.target.bin_dir, f"the server's {pre.server_major}")
+        if other:
+            self.log(other, level="warning")
         if pre.selection is not None:
             for note in pre.selection.notes:
                 self.log(note)

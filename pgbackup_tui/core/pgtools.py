@@ -245,6 +245,16 @@ def _not_found(lead: str | None, needed_major: int | None, tool: str,
     return ToolNotFoundError(f"{line}; install {package} or point --bin-dir (or the profile's bin_dir) at one")
 
 
+def passed_over(tools: ClientTools, bin_dir: str | None, why: str) -> str | None:
+    """A warning when the bin dir asked for (--bin-dir, or the profile's) is not the one chosen:
+    it is too old for `why` ("the server's 18"), or holds no client tools."""
+    if not bin_dir or tools.bin_dir == Path(bin_dir).expanduser():
+        return None
+    there = next((t for t in installed_client_tools(bin_dir) if t.bin_dir == Path(bin_dir).expanduser()), None)
+    held = f"holds {there.major} ({there.version}), older than {why}" if there else "holds no client tools"
+    return f"the bin dir {bin_dir} {held}: using {tools.version} from {tools.bin_dir} instead"
+
+
 def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: str = "the server") -> ClientTools:
     """The client tools for a server of `server_major`: the lowest major >= it.
 

@@ -29,7 +29,7 @@ from .connect import connect
 from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .jobs import Job
-from .pgtools import ClientTools, psql_for_plain, tools_for_archive
+from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
 from .progress.restore import RestoreProgress
 from .restore_preview import ArchiveCheck
@@ -121,6 +121,10 @@ class RestoreArchiveJob(Job):
                 unreadable = exc
             server_major, free = await server
             self.check_cancelled()
+            other = passed_over(tools, plan.target.bin_dir, f"the archive's pg_dump {toc.dumped_by_major}"
+                                if toc is not None and toc.dumped_by_major else "the archive")
+            if other:
+                self.log(other, level="warning")
             self._check_fits_server(info, server_major)  # the clearer refusal when both apply, as before
             if unreadable is not None or toc is None:
                 raise unreadable or ArchiveError(f"{plan.archive}: not listed; nothing was restored")
