@@ -79,6 +79,19 @@ def test_cli_refuses_a_bad_compress_before_anything(sandbox, home):
     assert_one_line_error(result, "--compress lz4", f"pg_dump {tools.version}")
 
 
+@pytest.mark.parametrize("cluster", ["sandbox", "other_sandbox"])
+def test_gzip_and_none_as_methods_work_with_every_pg_dump(request, home, tmp_path, cluster):
+    """`gzip:N`, `gzip` and `none` are what pg_dump 16+ takes; pg_dump 15 takes levels only, and
+    refused each at run time (exit 1). Each is given to a pg_dump as it takes it."""
+    server = request.getfixturevalue(cluster)
+    for spec in ("gzip:3", "gzip", "none"):
+        out = tmp_path / f"{cluster}-{spec.replace(':', '_')}.dump"
+        done = run_cli("dump", "--dsn", server.dsn(), "--db", "shop", "--table", "public.invoices",
+                       "--compress", spec, "--output", str(out))
+        assert done.returncode == 0, (spec, done.stderr)
+        assert run_cli("backups", "verify", json.loads(Path(f"{out}.manifest.json").read_text())["id"]).returncode == 0
+
+
 def test_default_dump_and_parallel_restore(sandbox, home, fresh_db_name):
     tools = find_client_tools(sandbox.major)
     dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop")

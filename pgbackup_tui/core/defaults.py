@@ -126,9 +126,17 @@ def check_compress(spec: int | str) -> None:
         raise UsageError(f"--compress {spec}: {method} takes a level from {low} to {high}")
 
 
-def compress_argument(spec: int | str) -> str:
-    """The spec as pg_dump's --compress wants it (an int: gzip level; 'gzip:N' needs pg_dump 16+)."""
-    return str(spec)
+def compress_argument(spec: int | str, pg_dump_major: int) -> str:
+    """The spec as this pg_dump's --compress wants it. Before 16 it takes a gzip level only:
+    'gzip:N' is N, 'gzip' gzip's default level (6), 'none' 0 (pg_dump 15 refused each)."""
+    if pg_dump_major >= 16 or isinstance(spec, int):
+        return str(spec)
+    method, _, level = spec.partition(":")
+    if method == "none":
+        return "0"
+    if method == "gzip":
+        return level or "6"
+    return spec
 
 
 def is_compressed(spec: int | str | None) -> bool:

@@ -208,7 +208,7 @@ def dump_argv(
     if plan.jobs is not None and plan.jobs > 1:
         argv.append(f"--jobs={plan.jobs}")
     if plan.compress is not None and fmt in ("custom", "directory"):
-        argv.append(f"--compress={compress_argument(plan.compress)}")
+        argv.append(f"--compress={compress_argument(plan.compress, tools.major)}")
     if plan.schema_only:
         argv.append("--schema-only")
     if plan.data_only:
