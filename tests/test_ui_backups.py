@@ -9,7 +9,7 @@ lists them from the catalog as a user would see them.
 from __future__ import annotations
 
 
-from textual.widgets import Checkbox, DataTable, Input, SelectionList
+from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.cluster_plans import DumpallPlan
@@ -178,9 +178,12 @@ async def test_restore_picks_tables_from_the_toc(sandbox, home, fresh_db_name):
         picker = dialog.query_one("#toc-tables-list", SelectionList)
         options = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
         assert CUSTOMERS in options and "public.events" in options
+        label = dialog.query_one("#toc-tables-label", Label)
+        assert "none checked: the whole archive" in str(label.content)
         picker.select(CUSTOMERS)
         dialog.query_one("#target-db", Input).value = fresh_db_name
         await pilot.pause()
+        assert "1 checked: only this one" in str(label.content)  # the label follows the checks
         plan = dialog.build_plan()
         assert plan is not None and [str(t) for t in plan.tables] == [CUSTOMERS]
         assert f"only 1 table(s) of the archive: {CUSTOMERS}" in str(dialog.query_one("#restore-summary").content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, SelectionList
@@ -59,9 +60,18 @@ class TocTables(Vertical):
     TocTables SelectionList { height: auto; max-height: 6; }
     """
 
+    NONE_CHECKED = "Tables (none checked: the whole archive)"
+
     def compose(self) -> ComposeResult:
-        yield Label("Tables (none checked: the whole archive)", id="toc-tables-label")
+        yield Label(self.NONE_CHECKED, id="toc-tables-label")
         yield SelectionList[str](id="toc-tables-list")
+
+    @on(SelectionList.SelectedChanged)
+    def _say_what_is_checked(self) -> None:
+        """The label follows the checks: on screen, a checked and an unchecked line differ in shade only."""
+        count = len(self.query_one(SelectionList).selected)
+        self.query_one("#toc-tables-label", Label).update(
+            f"Tables ({count} checked: only {'this one' if count == 1 else 'these'})" if count else self.NONE_CHECKED)
 
     def set_tables(self, names: list[str]) -> None:
         """Offer these tables, none checked; hide the picker when there are none."""
