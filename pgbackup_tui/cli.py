@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     only.add_argument("--data-only", action="store_true")
     dump.add_argument("--no-owner", action="store_true")
     dump.add_argument("--no-privileges", action="store_true")
-    dump.add_argument("--output", metavar="PATH",
+    dump.add_argument("--output", metavar="PATH", type=_output_path,
                       help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
     _add_progress(dump)
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     dumpall.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
     dumpall.add_argument("--db", action="append", default=[], metavar="NAME",
                          help="the set: only this database (repeatable)")
-    dumpall.add_argument("--output", metavar="PATH",
+    dumpall.add_argument("--output", metavar="PATH", type=_output_path,
                          help="where to write (default: backups/<server>/_cluster or _globals/<UTC time>.sql or .set)")
     _add_progress(dumpall)
     return parser
@@ -258,6 +258,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
+
+
+def _output_path(text: str) -> str:
+    """--output's value: a path (empty was taken as "not given": the default place)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path, or leave --output out for the backup dir")
+    return text
 
 
 def _compress_spec(text: str) -> int | str:

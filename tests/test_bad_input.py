@@ -67,6 +67,7 @@ LONG = "d" * 300
     (["--db", SOURCE, "--output", "/etc/hostname/x.dump"], ["/etc/hostname is a file, not a folder"]),
     (["--db", SOURCE, "--output", "OUT/" + "n" * 300 + ".dump"], ["--output", "305 bytes", "at most"]),
     (["--db", SOURCE, "--output", "OUT/" + "f" * 300 + "/x.dump"], ["--output", "folder name is longer"]),
+    (["--db", SOURCE, "--output", ""], ["--output", "is empty"]),
 ])
 def test_dump_refuses_before_anything_runs(sandbox, home, args, fragments):
     args = [a.replace("OUT/", f"{home}/out/") for a in args]
@@ -84,6 +85,26 @@ def test_a_name_the_database_lacks_is_said_once_with_progress_shown(sandbox, hom
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("--table public.nosuch: no such table") == 1, result.stderr
     assert "pgbackup-tui: failed: --table public.nosuch" in result.stderr
+    sequence = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--exclude-table",
+                       '"Sales & Ops".customers_id_seq')
+    assert sequence.returncode == 2 and "is a sequence in database 'shop'" in sequence.stderr, sequence.stderr
+
+
+def test_dump_does_not_write_over_a_manifest_left_alone(sandbox, home, tmp_path):
+    """A backup's manifest whose archive is gone (moved, deleted by hand) is its only record:
+    a dump to that name is refused, the manifest as it was."""
+    out = tmp_path / "y2.dump"
+    manifest = tmp_path / "y2.dump.manifest.json"
+    manifest.write_text('{"id": "0badf00d", "damaged')
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+    assert_refused(result, str(manifest), "move it away")
+    assert manifest.read_text() == '{"id": "0badf00d", "damaged' and not out.exists()
+
+
+def test_dump_into_a_folder_that_takes_no_files_says_so(sandbox, home):
+    """/proc lets root try and answers ENOENT: it was reported as a folder that "keeps disappearing"."""
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", "/proc/x.dump")
+    assert_refused(result, "/proc takes no new files")
 
 
 def test_dump_refuses_a_read_only_place(sandbox, home, tmp_path):

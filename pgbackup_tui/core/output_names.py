@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
+from .manifest import manifest_path
 from .paths import sync_folder
 from .plans import PARTIAL_SUFFIX
 from .plans import partial_path as _partial
@@ -63,6 +64,10 @@ def check_output_location(final: Path, what: str = "--output") -> None:
         raise UsageError(f"{final} already exists; choose another {what} or move it away")
     if _partial(final).exists():
         raise UsageError(f"{_partial(final)} exists: another dump may be writing it; remove it if not")
+    lone_manifest = manifest_path(final)
+    if lone_manifest.exists():  # a backup's record, whatever became of its archive: never written over
+        raise UsageError(f"{lone_manifest} exists (the manifest of a backup that was there); choose another "
+                         f"{what} or move it away")
 
 
 def make_folders(folder: Path) -> list[Path]:
@@ -133,7 +138,8 @@ def reserve_output(final: Path, *, directory: bool, numbered: bool, created: lis
         claimed: Path | None = None
         try:
             while True:
-                if not (os.path.lexists(candidate) or os.path.lexists(_partial(candidate))):
+                if not (os.path.lexists(candidate) or os.path.lexists(_partial(candidate))
+                        or os.path.lexists(manifest_path(candidate))):
                     if claim is not None:
                         claim(_partial(candidate), above, True)
                         claimed = _partial(candidate)
@@ -148,8 +154,11 @@ def reserve_output(final: Path, *, directory: bool, numbered: bool, created: lis
                                      "choose another --output or move it away")
                 candidate = final.with_name(f"{final.stem}-{n}{final.suffix}")
                 n += 1
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             _unclaim(claim, claimed)
+            if candidate.parent.is_dir():  # there, yet refusing new names (/proc, /sys): not a race
+                raise UsageError(f"cannot write {_short(candidate)}: {candidate.parent} takes no new files "
+                                 f"({exc.strerror or exc})") from None
             continue  # a failed dump removed the folder it had made between our mkdir and our reservation
         except OSError as exc:
             _unclaim(claim, claimed)

@@ -146,6 +146,14 @@ class ResolvedSelection:
     exclude_data: tuple[QualifiedName, ...] = ()  # tables whose definition comes along, not their rows
 
 
+_KIND_OF = """
+SELECT CASE c.relkind WHEN 'S' THEN 'a sequence' WHEN 'i' THEN 'an index' WHEN 'I' THEN 'a partitioned index'
+                      WHEN 'c' THEN 'a composite type' WHEN 't' THEN 'a TOAST table' ELSE 'a relation' END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relname = %(name)s
+"""
+
+
 def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> dict[QualifiedName, tuple[int, str]]:
     """Exact lookup: name -> (oid, relkind) for the names that exist."""
     if not names:
@@ -161,6 +169,10 @@ def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbna
     found = lookup_relations(conn, names)
     for name in names:
         if name not in found:
+            kind = conn.execute(_KIND_OF, {"schema": name.schema, "name": name.name}).fetchone()
+            if kind is not None:  # there, but not something a selection takes (a sequence, an index...)
+                raise SelectionError(f"{option} {name}: is {kind[0]} in database '{dbname}'; {option} takes "
+                                     "tables, views and materialized views")
             raise SelectionError(
                 f"{option} {name}: no such table, view or materialized view in database '{dbname}' "
                 "(names are exact: quote mixed case or special characters, e.g. public.\"Mixed Case\")"
