@@ -242,6 +242,15 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     assert piped.returncode == 2 and "not a regular file" in piped.stderr, piped.stderr
 
 
+def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):
+    """A dump with --exclude-table was listed as "whole database"."""
+    out = tmp_path / "but.dump"
+    done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--schema-only", "--exclude-table",
+                   "public.documents", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert by_path(listed(), out)["holds"] == "schema only but public.documents"
+
+
 def test_renamed_profile_keeps_its_backups(sandbox, home):
     assert run_cli("servers", "add", "old-name", "--dsn", sandbox.dsn()).returncode == 0
     done = run_cli("dump", "--server", "old-name", "--db", SOURCE, "--schema-only", "--progress", "none")

@@ -117,14 +117,17 @@ class CatalogEntry:
             return what if isinstance(what, str) and what else "whole cluster"
         selection = self.manifest.selection or {}
         tables, schemas = selection.get("tables") or [], selection.get("schemas") or []
+        excluded = selection.get("exclude_tables") or []
+        but = ("" if not excluded else f" but {excluded[0]}" if len(excluded) == 1
+               else f" but {len(excluded)} tables")  # an --exclude-table is said: it is not the whole of it
         if tables:
             return ", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"
         if schemas:
-            return "schemas " + ", ".join(schemas)
+            return "schemas " + ", ".join(schemas) + but
         options = self.manifest.options or {}
         if options.get("schema_only"):
-            return "schema only"
-        return "data only" if options.get("data_only") else "whole database"
+            return "schema only" + but
+        return ("data only" if options.get("data_only") else "whole database") + but
 
 
 def status_of(manifest: Manifest) -> str:
