@@ -85,3 +85,15 @@ async def test_d_again_on_a_backup_being_drilled_offers_to_cancel_it(sandbox, ho
         await pilot.press("y")
         await pilot.pause()
         assert cancel.is_set()
+
+        # The drill ends while the question is up: the answer says so instead of doing nothing.
+        ended = threading.Event()
+        app._drills[str(archive)] = ended
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        app._drills.pop(str(archive))  # as the worker does at the drill's end
+        await pilot.press("y")
+        await pilot.pause()
+        assert not ended.is_set()
+        assert any("has ended already" in str(n.message) for n in app._notifications)

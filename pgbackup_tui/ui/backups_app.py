@@ -156,8 +156,15 @@ class BackupsApp(JobsApp):
         servers = list(self.profiles.targets())
         running = self._drills.get(str(row.path))
         if running is not None:  # d again on a backup being drilled: offer to cancel it
-            self.push_screen(ConfirmScreen(f"Cancel the drill of {row.name}?"),
-                             lambda yes: running.set() if yes else None)
+            def answered(yes: bool | None) -> None:
+                if not yes:
+                    return
+                if self._drills.get(str(row.path)) is not running:  # it ended while the question was up
+                    self.notify(f"the drill of {row.name} has ended already (its result was said)", timeout=8)
+                    return
+                running.set()
+
+            self.push_screen(ConfirmScreen(f"Cancel the drill of {row.name}?"), answered)
             return
         if row.entry is None or not servers:
             return
