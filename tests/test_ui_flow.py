@@ -140,6 +140,8 @@ async def test_c_cancels_the_selected_job_after_asking(sandbox, home, monkeypatc
             assert job.state == JobState.CANCELLED
             await pilot.pause()
             assert app.check_action("cancel_job", ()) is None  # greyed out: nothing left to cancel
+            [told] = [n for n in app._notifications if "cancelled" in str(n.message)]
+            assert told.title == ""  # the line once, not as title and text
     assert leftovers(home) == []
 
 

@@ -129,7 +129,9 @@ class JobsApp(App[int]):
         if self.jobs.is_mine(message.job.id):  # jobs started elsewhere just change in the Jobs tab
             severity: SeverityLevel = (
                 "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
-            self.notify(result.message, title=f"{message.job.title}: {result.state}", severity=severity,
+            title = f"{message.job.title}: {result.state}"
+            # A cancelled job's message is that line itself: said once, not as title and text.
+            self.notify(result.message, title="" if result.message == title else title, severity=severity,
                         timeout=10 if severity == "information" else 20)
         if message.job.kind in BACKUP_KINDS:
             self.backups_changed()

@@ -123,7 +123,8 @@ def describe_entry(data: NodeEntry | None, checks: Checks, style: Callable[[str]
         checked = checks.tables_mark((data.server, data.dbname), (data.info,)) == "x"
         _append_check(head, "x" if checked else " ", style)
         head.append(table.name)
-        figures.append(Figure(f"{'~' if table.rows_known else '≥'}{table.estimated_rows:,} rows", muted, 1))
+        rows = "row" if table.estimated_rows == 1 else "rows"
+        figures.append(Figure(f"{'~' if table.rows_known else '≥'}{table.estimated_rows:,} {rows}", muted, 1))
         figures.append(Figure(human_bytes(table.total_bytes), muted, 3))
         figures.extend(Figure(kind_mark, mark, 2) for kind_mark in table_marks(table))
     elif isinstance(data, HintEntry):
