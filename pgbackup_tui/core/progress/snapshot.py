@@ -78,7 +78,7 @@ class ProgressSnapshot:
             parts.append(f"{human_bytes(self.rate_bps)}/s")
         if self.waiting:
             parts.append(f"waiting for {self.waiting}")
-        if self.phase == "done" or self.eta_s is None:
+        if self.phase == "done" or self.eta_s is None or self.waiting:  # blocked: no time left can be told
             parts.append(f"{'in' if self.phase == 'done' else 'elapsed'} {human_duration(self.elapsed_s)}")
         else:
             parts.append(f"ETA {human_duration(self.eta_s)}")

@@ -75,8 +75,9 @@ def progress_view(job: JobView, snapshot: ProgressSnapshot | None, tick: int = 0
 
 def detail(snapshot: ProgressSnapshot, running: bool) -> list[str]:
     """The parts of the detail line (see progress_view); a finished job keeps only its totals."""
-    parts = [snapshot.phase] if snapshot.phase and (running or snapshot.phase == "done") else []
-    if running and snapshot.waiting:  # first: the answer to "is it hung?" must not be cut off
+    blocked = running and bool(snapshot.waiting)
+    parts = [snapshot.phase] if snapshot.phase and (running or snapshot.phase == "done") and not blocked else []
+    if blocked:  # first: the answer to "is it hung?" must not be cut off
         parts.append(f"waiting for {snapshot.waiting}")
     current = snapshot.current
     if running and current:
@@ -87,7 +88,7 @@ def detail(snapshot: ProgressSnapshot, running: bool) -> list[str]:
         parts.append(f"{human_count(snapshot.rows_done)} rows")
     if running and snapshot.rate_bps:
         parts.append(f"{human_bytes(snapshot.rate_bps)}/s")
-    if running and snapshot.eta_s is not None:
+    if running and snapshot.eta_s is not None and not blocked:  # blocked, nobody can say how long
         parts.append(f"about {human_duration(snapshot.eta_s)} left")
     if running and snapshot.estimate and not snapshot.estimate.startswith("pg_stat_progress_copy"):
         parts.append(f"estimated from {snapshot.estimate}")
@@ -101,7 +102,8 @@ def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_
     view = progress_view(job, snapshot, tick)
     elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
     eta_s = snapshot.eta_s if snapshot is not None else None
-    left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None else ""
+    blocked = snapshot is not None and bool(snapshot.waiting)
+    left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None and not blocked else ""
     target = Text(f"{job.database}@{job.server}", no_wrap=True)
     if target_width is not None:
         target.truncate(target_width, overflow="ellipsis")
