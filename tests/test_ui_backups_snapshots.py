@@ -1,5 +1,5 @@
-"""SVG snapshots at 80×24 of the Backups tab (every status, a cluster set with its member, a CSV
-copy) and of a backup's details screen (`--snapshot-update` to accept).
+"""SVG snapshots at 80×24 of the Backups tab (every status but "being written", which needs a live
+job; a cluster set with its member, a CSV copy) and of a backup's details screen (`--snapshot-update` to accept).
 
 The catalog is written by hand in a fixed home: manifests with fixed ids and times, files of
 fixed content, a fixed mtime on the files without a manifest. The server in the config fails the
@@ -83,6 +83,9 @@ def build_catalog(server: Path) -> None:
     write(shop / "20260101T020000Z.dump", b"PGDMP" + b"\1" * 4091,
           manifest("c3d4e5f6", "2026-01-01T02:00:00+00:00", verifications=[failed]))
     write(shop / "20251230T020000Z.dump", None, manifest("d4e5f6a7", "2025-12-30T02:00:00+00:00"))
+    # Cut short since it was verified: its size is not the manifest's, whatever the last check said.
+    write(shop / "20251231T020000Z.dump", b"PGDMP" + b"\3" * 1019,
+          manifest("a7b8c9d0", "2025-12-31T02:00:00+00:00", bytes=8192, verifications=[OK_VERIFY]))
     write(shop / "dropped-in.sql", PLAIN, None)
     write(shop / "20251229T020000Z.dump.partial", b"PGDMP", None)
     cluster_set = server / "_cluster" / "20260104T020000Z.set"
@@ -116,7 +119,7 @@ def test_backups_tab_with_every_status(snap_compare, catalog_home):
         await settled(pilot)
         pane = pilot.app.query_one(BackupsPane)
         assert {row.status for row in pane.rows} == {"drilled", "verified", "failed verification", "missing",
-                                                    "foreign", "incomplete", "complete", "csv"}
+                                                    "foreign", "incomplete", "complete", "csv", "changed"}
         pane.query_one(DataTable).focus()
         await pilot.pause()
 
