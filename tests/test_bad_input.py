@@ -107,6 +107,19 @@ def test_dump_into_a_folder_that_takes_no_files_says_so(sandbox, home):
     assert_refused(result, "/proc takes no new files")
 
 
+def test_a_mixed_case_name_typed_without_quotes_gets_a_hint(sandbox, home, empty_db, tmp_path):
+    """Names are exact: MixedCase unquoted is mixedcase. The refusal names what was meant."""
+    sandbox.psql('CREATE SCHEMA "MixedCase"; CREATE TABLE "MixedCase"."Customers" (id int);', empty_db)
+    schema = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--schema", "MixedCase")
+    assert_refused(schema, "--schema mixedcase: no such schema", 'there is "MixedCase"')
+    archive = tmp_path / "mixed.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=c", f"--file={archive}",
+                    f"--dbname={sandbox.dsn(empty_db)}"], check=True, capture_output=True)
+    table = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", f"{empty_db}_x", "--create",
+                    "--table", "MixedCase.Customers")
+    assert_refused(table, "--table mixedcase.customers: not in archive", 'it holds "MixedCase"."Customers"')
+
+
 def test_dump_refuses_a_read_only_place(sandbox, home, tmp_path):
     """A folder on a read-only filesystem (a private mount namespace: root may write anywhere else)."""
     place = tmp_path / "ro"

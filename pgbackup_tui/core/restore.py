@@ -57,7 +57,7 @@ from .restore_target import (
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
-from .toc import SELECTABLE_DESCS, Toc, compute_closure, seeds_by_name, with_descendants, write_list
+from .toc import SELECTABLE_DESCS, Toc, alike_in, compute_closure, seeds_by_name, with_descendants, write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
@@ -357,7 +357,7 @@ class RestoreJob(RestoreArchiveJob):
         if plan.tables:
             named, missing = seeds_by_name(toc, list(plan.tables))
             if missing:
-                raise SelectionError(f"--table {missing[0]}: not in archive {plan.archive}")
+                raise SelectionError(f"--table {missing[0]}: not in archive {plan.archive}{alike_in(toc, missing[0])}")
             seeds, came_along = with_descendants(toc, named)
             for child, parent in came_along:
                 self._came_along.append(f"came along: {child.label} (partition or child of {parent.label})")

@@ -17,7 +17,7 @@ import psycopg
 
 from .errors import SelectionError
 from .exclusion import exclusion_patterns
-from .identifiers import QualifiedName
+from .identifiers import QualifiedName, quote_ident
 
 RELATION_KINDS = ("r", "p", "m", "v", "f")  # table, partitioned, matview, view, foreign table
 PG_CLASS = 1259  # pg_class's own OID: the class of relation entries in pg_depend and the TOC
@@ -186,7 +186,10 @@ def require_schemas(conn: psycopg.Connection, schemas: list[str], dbname: str) -
     present = {row[0] for row in conn.execute(_SCHEMAS, {"names": schemas})}
     for schema in schemas:
         if schema not in present:
-            raise SelectionError(f"--schema {schema}: no such schema in database '{dbname}'")
+            alike = conn.execute("SELECT nspname FROM pg_namespace WHERE lower(nspname) = lower(%s) LIMIT 1",
+                                 (schema,)).fetchone()
+            hint = f" (there is {quote_ident(alike[0])}: names are exact, quote mixed case)" if alike else ""
+            raise SelectionError(f"--schema {schema}: no such schema in database '{dbname}'{hint}")
 
 
 def resolve_selection(

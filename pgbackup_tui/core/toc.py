@@ -205,6 +205,19 @@ def seeds_by_name(toc: Toc, names: list[QualifiedName]) -> tuple[set[int], list[
     return found, missing
 
 
+def alike_in(toc: Toc, name: QualifiedName) -> str:
+    """A hint for a --table the archive lacks: a relation of the same name but for case, which a
+    name typed without quotes meant (names are exact: "MixedCase"."Customers")."""
+    namespaces = schema_names(toc)
+    wanted = (name.schema.lower(), name.name.lower())
+    for entry in toc.entries:
+        if entry.desc in SELECTABLE_DESCS:
+            found = entry_name(entry, namespaces)
+            if found is not None and (found.schema.lower(), found.name.lower()) == wanted:
+                return f" (it holds {found}: names are exact, quote mixed case)"
+    return ""
+
+
 @dataclass
 class Closure:
     included: set[int]
