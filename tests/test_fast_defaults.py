@@ -109,6 +109,7 @@ def test_default_dump_and_parallel_restore(sandbox, home, fresh_db_name):
     with connect(target_from_dsn(sandbox.dsn())) as conn:
         expected_jobs = parallel_jobs(usable_cores(), free_connections(conn))
     assert f"restoring with {expected_jobs} parallel job(s)" in restored.stderr
+    assert restored.stderr.count(f"restored {archive.name} into '{fresh_db_name}'") == 1, restored.stderr  # once
     assert "its xxh3-128 matches the manifest's" in restored.stderr
     assert "reading it through once" not in restored.stderr
     assert sandbox.psql("SELECT count(*) FROM public.events", fresh_db_name).strip() == \

@@ -191,10 +191,9 @@ class Reporter:
             mode = "plain" if sys.stderr.isatty() else "none"
         self.mode = mode
         self._last_plain: float | None = None
-        # The latest log line, held until the next event (progress comes several times a second): a
-        # failed job's last line is its result's message, which the command prints as
-        # "pgbackup-tui: failed: ...": said once, not twice.
-        self._held_line: str | None = None
+        # A failed job's last log line is its result's message: shown here, the command does not
+        # print it again as "pgbackup-tui: failed: ..." (run_job_command).
+        self.last_line: str | None = None
 
     def started(self, job_id: str) -> None:
         """Where to find the job once this view is gone (a person at a terminal only)."""
@@ -209,12 +208,9 @@ class Reporter:
             self.mode = "none"
 
     def _show(self, event: JobEvent) -> None:
-        if isinstance(event, (LogLine, ProgressUpdated, JobFinished)):  # not StateChanged: it prints nothing
-            held, self._held_line = self._held_line, None
-            if held is not None and not (isinstance(event, JobFinished) and event.result.message == held):
-                print(held, file=sys.stderr, flush=True)
         if isinstance(event, LogLine) and self.mode == "plain":
-            self._held_line = event.text
+            print(event.text, file=sys.stderr, flush=True)
+            self.last_line = event.text
         elif isinstance(event, ProgressUpdated):
             self._progress(event.progress)
         elif isinstance(event, JobFinished) and self.mode == "jsonl":
@@ -264,7 +260,7 @@ def run_job_command(args: argparse.Namespace) -> int:
         return result.exit_code
     if result.state == JobState.SUCCEEDED and result.output_path is not None and reporter.mode != "jsonl":
         print(result.output_path)  # with jsonl, stdout is JSON lines only: the path is in `finished`
-    elif result.state != JobState.SUCCEEDED:
+    elif result.state != JobState.SUCCEEDED and not (reporter.mode == "plain" and reporter.last_line == result.message):
         print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
     if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
         print(printable(result.message), file=sys.stderr)

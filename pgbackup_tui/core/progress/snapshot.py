@@ -46,6 +46,11 @@ class ProgressSnapshot:
     estimate: str = ""
     waiting: str | None = None
 
+    @property
+    def blocked(self) -> bool:
+        """A backend of the job waits (for a lock...): no time left can be told, however the bar stands."""
+        return bool(self.waiting)
+
     def as_json(self) -> dict[str, Any]:
         """The `--progress jsonl` object: exactly the keys issue #4 promises to scripts."""
         return {
@@ -78,7 +83,7 @@ class ProgressSnapshot:
             parts.append(f"{human_bytes(self.rate_bps)}/s")
         if self.waiting:
             parts.append(f"waiting for {self.waiting}")
-        if self.phase == "done" or self.eta_s is None or self.waiting:  # blocked: no time left can be told
+        if self.phase == "done" or self.eta_s is None or self.blocked:
             parts.append(f"{'in' if self.phase == 'done' else 'elapsed'} {human_duration(self.elapsed_s)}")
         else:
             parts.append(f"ETA {human_duration(self.eta_s)}")

@@ -28,6 +28,7 @@ class ProgressView:
     cell: str  # the text bar in the table
     bytes_text: str
     detail: str  # phase, current object, ETA: the line above the log
+    waiting: str = ""  # "waiting for a lock held by pid 42 (psql)" while a backend of the running job is blocked
 
 
 def text_bar(fraction: float | None, tick: int = 0, width: int = BAR_WIDTH) -> str:
@@ -70,12 +71,13 @@ def progress_view(job: JobView, snapshot: ProgressSnapshot | None, tick: int = 0
         cell = text_bar(fraction) if fraction is not None else "—"
     if job.result is not None and job.result.bytes_written:
         bytes_text = human_bytes(job.result.bytes_written)
-    return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts))
+    waiting = f"waiting for {snapshot.waiting}" if running and snapshot is not None and snapshot.blocked else ""
+    return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts), waiting)
 
 
 def detail(snapshot: ProgressSnapshot, running: bool) -> list[str]:
     """The parts of the detail line (see progress_view); a finished job keeps only its totals."""
-    blocked = running and bool(snapshot.waiting)
+    blocked = running and snapshot.blocked
     parts = [snapshot.phase] if snapshot.phase and (running or snapshot.phase == "done") and not blocked else []
     if blocked:  # first: the answer to "is it hung?" must not be cut off
         parts.append(f"waiting for {snapshot.waiting}")
@@ -102,7 +104,7 @@ def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_
     view = progress_view(job, snapshot, tick)
     elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
     eta_s = snapshot.eta_s if snapshot is not None else None
-    blocked = snapshot is not None and bool(snapshot.waiting)
+    blocked = snapshot is not None and snapshot.blocked
     left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None and not blocked else ""
     target = Text(f"{job.database}@{job.server}", no_wrap=True)
     if target_width is not None:

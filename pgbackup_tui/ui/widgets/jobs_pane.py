@@ -327,8 +327,8 @@ class JobsPane(Widget):
     def _show_details(self, job: JobView) -> None:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
         title = f"{job.title} — {job.state.value}"
-        if view.detail.startswith("waiting for "):  # one line, cut at the pane's width: the wait comes first
-            title = f"{view.detail} — {job.title}"
+        if view.waiting:  # one line, cut at the pane's width: what it waits for comes first
+            title = f"{view.waiting} — {job.title}"
         elif view.detail:
             title += f" · {view.detail}"
         self._show("#job-title", title, layout=False)  # one line high, whatever it says
