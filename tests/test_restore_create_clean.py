@@ -291,6 +291,7 @@ INHERITANCE = """
 CREATE TABLE public.parent_t (id int, note text);
 CREATE TABLE public.child_t (extra int) INHERITS (public.parent_t);
 CREATE TABLE public.grandchild_t () INHERITS (public.child_t);
+CREATE TABLE public.both_t () INHERITS (public.parent_t, public.child_t);  -- two parents, one above the other
 INSERT INTO public.parent_t VALUES (1, 'parent'), (2, 'parent');
 INSERT INTO public.child_t VALUES (3, 'child', 30);
 INSERT INTO public.grandchild_t VALUES (4, 'grandchild', 40);
@@ -314,12 +315,21 @@ def test_inheritance_parents_and_children_in_a_selection_and_a_table_clean(clust
     done = restore(cluster, child_only, fresh, "--create")
     assert done.returncode == 0, done.stderr
     assert own_rows(cluster, fresh) == ["0", "1", "1"]  # the parent's definition only; the child's family whole
+    # A table-level --clean from that archive leaves the parent as it is (it came back empty) ...
+    cluster.psql("DELETE FROM public.child_t", db)
+    again = restore(cluster, child_only, db, "--clean")
+    assert again.returncode == 0, again.stderr
+    assert own_rows(cluster, db) == ["2", "1", "1"]
+    # ... and a --clean of the parent itself from it is refused.
+    refused = restore(cluster, child_only, db, "--clean", "--table", "public.parent_t")
+    assert refused.returncode == 2 and "definition of" in refused.stderr and "only" in refused.stderr, refused.stderr
+    assert own_rows(cluster, db) == ["2", "1", "1"]
 
     whole = dump(cluster, db, tmp_path / "whole.dump")
     cluster.psql("DELETE FROM public.parent_t; INSERT INTO public.grandchild_t VALUES (5, 'later', 50)", db)
     dry = restore(cluster, whole, db, "--clean", "--table", "public.parent_t", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert all(f"drop table public.{t}" in dry.stdout for t in ("parent_t", "child_t", "grandchild_t")), dry.stdout
+    assert all(f"drop table public.{t}" in dry.stdout for t in ("parent_t", "child_t", "grandchild_t", "both_t"))
     result = restore(cluster, whole, db, "--clean", "--table", "public.parent_t")
     assert result.returncode == 0, result.stderr
     assert own_rows(cluster, db) == ["2", "1", "1"]

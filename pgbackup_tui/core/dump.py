@@ -172,6 +172,8 @@ class DumpJob(Job):
                 "tables": [str(t) for t in plan.tables],
                 "schemas": list(plan.schemas),
                 "exclude_tables": [str(t) for t in plan.exclude_tables],
+                # parents by INHERITS of selected tables: their definition is in the archive, not their rows
+                "definition_only": [str(t) for t in pre.selection.exclude_data] if pre.selection else [],
             },
             "restore_list": restore_list,
             "added": details["added"],
@@ -235,7 +237,7 @@ class DumpJob(Job):
                 for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")
             ]
             try:
-                inventory = take_inventory(conn, plan, selection.relation_oids if selection else None, excluded)
+                inventory = take_inventory(conn, plan, selection.copied_oids if selection else None, excluded)
                 inventory_error = None
             except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
                 inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
@@ -243,7 +245,8 @@ class DumpJob(Job):
             jobs, compress = self._choose_options(tools, conn)
             timescaledb, hypertable_oids = read_timescale(conn)
             server_key = server_key_of(conn)
-            large_objects = large_objects_left_out(conn, selection.relation_oids) if selection else None
+            large_objects = (large_objects_left_out(conn, selection.copied_oids)
+                             if selection and not plan.schema_only else None)  # no rows, nothing to point at
         warnings = tuple(w for w in (
             selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None,
             large_objects) if w)

@@ -375,6 +375,7 @@ class RestoreJob(RestoreArchiveJob):
         if seeds is None:
             return None
         if mode == "tables":
+            seeds = self._without_definition_only(toc, seeds)
             self._table_clean = await self.in_thread(self._plan_table_clean, toc, seeds)
             closure = compute_closure(toc, self._table_clean.recreate,
                                       provided=provided_entries(toc, self._table_clean.recreate))

@@ -65,7 +65,8 @@ WITH RECURSIVE family(oid) AS (
     WHERE r.ev_class <> rd.oid AND rd.depth < 100
 )
 SELECT n.nspname, c.relname, c.oid::int8, c.relkind::text, max(rd.depth),
-       (SELECT i.inhparent::int8 FROM pg_inherits i WHERE i.inhrelid = c.oid LIMIT 1), c.relispartition
+       (SELECT array_agg(i.inhparent::int8 ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid),
+       c.relispartition
 FROM readers rd JOIN pg_class c ON c.oid = rd.oid JOIN pg_namespace n ON n.oid = c.relnamespace
 GROUP BY n.nspname, c.relname, c.oid, c.relkind, c.relispartition
 """
@@ -88,7 +89,7 @@ class TargetRelation:
     oid: int
     kind: str
     depth: int = 0  # 0: restored itself; n: reads a restored relation through n views
-    parent_oid: int | None = None
+    parent_oids: tuple[int, ...] = ()  # by INHERITS, in order (a partition has one: its partitioned table)
     is_partition: bool = False  # else a child by INHERITS, if it has a parent
 
 
@@ -112,14 +113,14 @@ class TableClean:
                  for table, name in self.foreign_keys]
         by_oid = {relation.oid: relation for relation in self.drops}
 
-        def generation(relation: TargetRelation) -> int:  # how many of its ancestors are dropped too
-            parent = by_oid.get(relation.parent_oid) if relation.parent_oid is not None else None
-            return 0 if parent is None else 1 + generation(parent)
+        def generation(relation: TargetRelation) -> int:  # its longest line of ancestors dropped too
+            parents = [by_oid[oid] for oid in relation.parent_oids if oid in by_oid]
+            return 1 + max(generation(parent) for parent in parents) if parents else 0
 
         # Deepest readers first; a partition goes with its parent, but a child by INHERITS does not
         # (DROP TABLE of its parent fails without CASCADE): children before their parents.
         for relation in sorted(self.drops, key=lambda r: (-r.depth, -generation(r), r.name)):
-            if relation.is_partition and relation.parent_oid in by_oid:
+            if relation.is_partition and relation.parent_oids and relation.parent_oids[0] in by_oid:
                 continue
             lines.append(f"DROP {_KIND_WORD[relation.kind]} {relation.name.sql};")
         return "\n".join(lines) + "\n"
@@ -164,8 +165,8 @@ def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbn
     existing = [row[2] for row in rows]
     if not existing:
         return plan
-    for schema, relname, oid, kind, depth, parent, is_partition in conn.execute(_DEPENDENTS, {"oids": existing}):
-        relation = TargetRelation(QualifiedName(schema, relname), oid, kind, depth, parent, is_partition)
+    for schema, relname, oid, kind, depth, parents, is_partition in conn.execute(_DEPENDENTS, {"oids": existing}):
+        relation = TargetRelation(QualifiedName(schema, relname), oid, kind, depth, tuple(parents or ()), is_partition)
         plan.drops.append(relation)
         if relation.name in names:
             continue

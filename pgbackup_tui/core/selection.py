@@ -144,6 +144,12 @@ class ResolvedSelection:
     notes: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     exclude_data: tuple[QualifiedName, ...] = ()  # tables whose definition comes along, not their rows
+    exclude_data_oids: frozenset[int] = frozenset()  # the same, by OID (what the dump copies no rows of)
+
+    @property
+    def copied_oids(self) -> frozenset[int]:
+        """The relations whose rows the dump copies: progress counts these, and only these say large objects."""
+        return self.relation_oids - self.exclude_data_oids
 
 
 _KIND_OF = """
@@ -220,7 +226,8 @@ def resolve_selection(
                  conn.execute(_ANCESTORS_ONLY, {"oids": sorted(selected)})} if selected else {}
     extra = family - selected - set(ancestors)
     if extra:
-        notes.append(f"{len(extra)} partition(s) or child table(s) of the selected tables come along")
+        notes.append(f"{len(extra)} partition(s), child table(s) or partitioned parent(s) of the selected "
+                     "tables come along")
     needed, needed_sequences = needed_relations(conn, family) if family else ({}, set())
     data_less = {oid: name for oid, name in ancestors.items() if oid in family and oid not in needed}
     for name in data_less.values():
@@ -250,7 +257,7 @@ def resolve_selection(
         drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
     patterns = tuple(exclusion_patterns(others, kept))
     return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns,
-                             tuple(data_less.values()))
+                             tuple(data_less.values()), frozenset(data_less))
 
 
 # What depends on the relations a whole-database dump leaves out, one step: a view's rule reading
