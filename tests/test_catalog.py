@@ -299,6 +299,14 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     for backup_id in (was, copy_id):
         shown = run_cli("backups", "verify", backup_id)
         assert shown.returncode == 0, shown.stderr
+    # The same archive by another path is no copy: its manifest keeps its id.
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    (alias / "moved.dump").symlink_to(moved)
+    (alias / "moved.dump.manifest.json").symlink_to(Path(str(moved) + ".manifest.json"))
+    aliased = run_cli("backups", "adopt", str(alias / "moved.dump"))
+    assert aliased.returncode == 2 and "already in the catalog" in aliased.stderr, aliased.stderr
+    assert json.loads(Path(str(moved) + ".manifest.json").read_text())["id"] == was
 
     # A damaged manifest is said, and adopt does not write over it.
     sidecar = Path(str(moved) + ".manifest.json")

@@ -86,6 +86,14 @@ def runner_of(cli: subprocess.Popen) -> int:
     return int(children[0])
 
 
+def wait_until_stopped(pid: int, timeout: float = 10) -> None:
+    """Until /proc says the process is stopped (state T)."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "T":
+        assert time.monotonic() < deadline, f"pid {pid} did not stop"
+        time.sleep(0.001)
+
+
 def kill_runner_as_it_creates(watch: Inotify, cli: subprocess.Popen, wanted: Callable[[str], bool],
                               landed: Callable[[], bool] = lambda: True) -> bool:
     """Stop the CLI's runner (SIGSTOP) the moment a name `wanted` appears under `watch`, kill it
@@ -99,6 +107,7 @@ def kill_runner_as_it_creates(watch: Inotify, cli: subprocess.Popen, wanted: Cal
     def stop_runner(_name: str) -> None:
         stopped.append(runner_of(cli))
         os.kill(stopped[0], signal.SIGSTOP)
+        wait_until_stopped(stopped[0])  # kill() returns before the kernel has stopped it
         seen.append(landed())
 
     try:

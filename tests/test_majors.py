@@ -133,7 +133,7 @@ def test_a_bin_dir_too_old_for_the_job_is_passed_over_with_a_warning(low: Sandbo
     assert f"older than the archive's pg_dump {high.major}" in restored.stderr, restored.stderr
     mine = run_cli("dump", "--dsn", high.dsn(), "--db", SAMPLE_DB, "--schema-only", "--output", str(home / "own.dump"),
                    "--bin-dir", str(high.bin_dir), "--progress", "plain")
-    assert mine.returncode == 0 and "passed over" not in mine.stderr and "the bin dir" not in mine.stderr
+    assert mine.returncode == 0 and "the bin dir" not in mine.stderr
 
 
 def test_newer_archive_is_refused_when_only_older_tools_exist(low: Sandbox, high: Sandbox, home: Path,

@@ -45,7 +45,7 @@ def test_schedules_tab_snapshot(snap_compare, monkeypatch):
     monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")  # the status line names crontab, on any machine
     home = Path("/tmp/pgbackup-tui-snapshot-schedules")  # fixed: the line of a broken schedule names the file
     shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(mode=0o700)
+    home.mkdir(mode=0o700, exist_ok=True)
     monkeypatch.setenv("PGBACKUP_TUI_HOME", str(home))
     config = load_config()
     config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")

@@ -10,6 +10,7 @@ drilled) backup of a database is kept unless forced: it is the one a DBA would r
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,15 +81,23 @@ def _take_in_with_manifest(path: Path) -> None:
     """An archive that comes with its manifest: moved here, copied, or from another home. Its
     manifest (id, checks) stands, except that a copy of a backup still listed under the same id
     gets an id of its own (`copy_of` names the original): `find` could not tell the two apart.
-    Its checks stay, as they were of the same bytes (verify compares them with its checksums)."""
-    with manifest_locked(path):
-        manifest = load_manifest(path)
-        assert manifest is not None  # the caller saw it
-        if any(e.path != path and e.status != "missing" for e in scan() if e.id == manifest.id):
+    Its checks stay, as they were of the same bytes (verify compares them with its checksums).
+    The same archive by another path (a symlink, a bind mount) is no copy: refused as listed."""
+    manifest = load_manifest(path)
+    assert manifest is not None  # the caller saw it
+    others = [e for e in scan() if e.id == manifest.id and e.path != path and e.status != "missing"]
+    for other in others:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(other.path, path):
+                raise UsageError(f"{path}: already in the catalog as {other.path} (backup {other.id})")
+    if others:
+        with manifest_locked(path):  # the lock file is written only when the manifest is
+            manifest = load_manifest(path)
+            assert manifest is not None
             manifest.extra.setdefault("copy_of", manifest.id)
             manifest.id = new_backup_id()
             save_manifest(path, manifest)
-        remember_backup(path)
+    remember_backup(path)
 
 
 def _has_databases(path: Path) -> bool:

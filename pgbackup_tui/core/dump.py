@@ -99,7 +99,7 @@ class DumpJob(Job):
         self.plan = plan = replace(plan, jobs=pre.jobs, compress=pre.compress)
         self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; "
                  f"using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
-        other = passed_over(pre.tools, plan.target.bin_dir, f"the server's {pre.server_major}")
+        other = passed_over(pre.tools, plan.target.bin_dir, pre.server_major, f"the server's {pre.server_major}")
         if other:
             self.log(other, level="warning")
         if pre.selection is not None:

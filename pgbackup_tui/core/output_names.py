@@ -65,7 +65,7 @@ def check_output_location(final: Path, what: str = "--output") -> None:
     if _partial(final).exists():
         raise UsageError(f"{_partial(final)} exists: another dump may be writing it; remove it if not")
     lone_manifest = manifest_path(final)
-    if lone_manifest.exists():  # a backup's record, whatever became of its archive: never written over
+    if os.path.lexists(lone_manifest):  # a backup's record, whatever became of its archive: never written over
         raise UsageError(f"{lone_manifest} exists (the manifest of a backup that was there); choose another "
                          f"{what} or move it away")
 
@@ -149,9 +149,11 @@ def reserve_output(final: Path, *, directory: bool, numbered: bool, created: lis
                     _unclaim(claim, claimed)
                     claimed = None
                 if not numbered:
-                    taken = final if final.exists() else _partial(final)
-                    raise UsageError(f"{taken} already exists (another dump may be writing it); "
-                                     "choose another --output or move it away")
+                    there = (final, _partial(final), manifest_path(final))
+                    taken = next((path for path in there if os.path.lexists(path)), final)
+                    why = {_partial(final): " (another dump may be writing it)",
+                           manifest_path(final): " (the manifest of a backup that was there)"}.get(taken, "")
+                    raise UsageError(f"{taken} already exists{why}; choose another --output or move it away")
                 candidate = final.with_name(f"{final.stem}-{n}{final.suffix}")
                 n += 1
         except FileNotFoundError as exc:

@@ -245,13 +245,19 @@ def _not_found(lead: str | None, needed_major: int | None, tool: str,
     return ToolNotFoundError(f"{line}; install {package} or point --bin-dir (or the profile's bin_dir) at one")
 
 
-def passed_over(tools: ClientTools, bin_dir: str | None, why: str) -> str | None:
+def passed_over(tools: ClientTools, bin_dir: str | None, needed_major: int | None, why: str) -> str | None:
     """A warning when the bin dir asked for (--bin-dir, or the profile's) is not the one chosen:
-    it is too old for `why` ("the server's 18"), or holds no client tools."""
+    too old for `why` ("the server's 18"), holding no client tools, or passed over for the newest
+    tools (`needed_major` unknown: an archive whose writer is not recorded)."""
     if not bin_dir or tools.bin_dir == Path(bin_dir).expanduser():
         return None
     there = next((t for t in installed_client_tools(bin_dir) if t.bin_dir == Path(bin_dir).expanduser()), None)
-    held = f"holds {there.major} ({there.version}), older than {why}" if there else "holds no client tools"
+    if there is None:
+        held = "holds no client tools"
+    elif needed_major is not None and there.major < needed_major:
+        held = f"holds {there.major} ({there.version}), older than {why}"
+    else:
+        held = f"holds {there.major} ({there.version}); {why} asks for the newest here"
     return f"the bin dir {bin_dir} {held}: using {tools.version} from {tools.bin_dir} instead"
 
 

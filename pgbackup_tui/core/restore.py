@@ -508,4 +508,3 @@ class RestoreJob(RestoreArchiveJob):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self.release("path", self._workdir)
-

@@ -141,8 +141,9 @@ class RestoreArchiveJob(Job):
                 unreadable = exc
             server_major, free = await server
             self.check_cancelled()
-            other = passed_over(tools, plan.target.bin_dir, f"the archive's pg_dump {toc.dumped_by_major}"
-                                if toc is not None and toc.dumped_by_major else "the archive")
+            writer = toc.dumped_by_major if toc is not None else None
+            other = passed_over(tools, plan.target.bin_dir, writer or info.min_reader_major,
+                                f"the archive's pg_dump {writer}" if writer else "the archive")
             if other:
                 self.log(other, level="warning")
             self._check_fits_server(info, server_major)  # the clearer refusal when both apply, as before

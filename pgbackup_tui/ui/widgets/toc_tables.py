@@ -79,6 +79,7 @@ class TocTables(Vertical):
         picker.clear_options()
         picker.add_options([(name, name) for name in names])
         self.set_class(bool(names), "-shown")
+        self._say_what_is_checked()  # clear_options posts no SelectedChanged
 
     @property
     def chosen(self) -> tuple[QualifiedName, ...]:
