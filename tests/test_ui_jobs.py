@@ -396,3 +396,21 @@ async def test_job_log_keeps_the_last_lines_and_their_colours_aligned():
             number = int(line.split()[1]) if line.strip() else None
             if number is not None:
                 assert (colours == {error_colour}) == (number % 10 == 0), line
+
+
+async def test_a_job_that_comes_in_unselected_is_scrolled_into_view(sandbox, home):
+    """A job started elsewhere (cron, another shell) is added last and not selected: at 80x24 the
+    table shows a few rows, and its row was below them."""
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        table = pane.query_one("#jobs-table", DataTable)
+        jobs = [DumpJob(DumpPlan(target=socket_target(sandbox), dbname=f"db{n}")) for n in range(15)]
+        pane.add_job(jobs[0])  # selected: the cursor stays on it
+        for job in jobs[1:]:
+            pane.add_job(job, select=False)
+        await pilot.pause()
+        await pilot.pause()
+        assert table.max_scroll_y > 0  # more rows than the table shows
+        assert table.scroll_y == table.max_scroll_y  # the newest row in view
+        assert pane.selected_job() is jobs[0]

@@ -64,7 +64,7 @@ class DatabaseScript:
         match = re.search(r"WITH (.*?);?$", create, re.DOTALL)
         props = match.group(1).replace("TEMPLATE = template0 ", "").strip() if match else "the server's defaults"
         extras = f"; then {len(self.after)} setting(s), comment and grant(s)" if self.after else ""
-        owner = "; owner as dumped" if self.owner else ""
+        owner = "; its owner kept" if self.owner else ""  # the archive's, or (a plain --clean) the replaced one's
         return f"{props}{owner}{extras}"
 
 

@@ -133,6 +133,8 @@ class JobsPane(Widget):
         self._refresh_job(job.id)  # cells cut to the target column's width once the figures are in
         if select:
             self.select_job(job.id)
+        elif not job.state.is_final:  # started elsewhere (cron, another shell): its row, the last, in view
+            table.call_after_refresh(table.scroll_end, animate=False)  # once the new row is laid out
         self._update_ticker()
 
     def select_job(self, job_id: str) -> None:
