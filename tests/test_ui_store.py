@@ -23,6 +23,7 @@ from pgbackup_tui.core import job_store
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.store_scan import MAX_SHOWN, SCAN_INTERVAL_S
+from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 
 from cliutil import run_cli
 from uiutil import socket_profile, wait_until, write_config
@@ -71,6 +72,9 @@ async def test_a_dump_the_cli_starts_shows_up_in_a_running_tui_and_is_followed_t
             assert title.startswith("waiting for a lock held by pid") and "dump shop on sandbox" in title, title
             assert app.jobs_pane.selected_job() is job
             assert app.check_action("cancel_job", ()) is True  # it can be cancelled from here too
+            await pilot.press("3")  # the Backups tab lists what it is writing
+            backups = app.query_one(BackupsPane)
+            await wait_until(lambda: any(row.status == "being written" for row in backups.rows), timeout=10)
 
             lock.rollback()
             await wait_until(lambda: job.state.is_final, timeout=60)

@@ -110,6 +110,8 @@ class JobsApp(App[int]):
     def _show(self, job: JobFollower, lines: tuple[tuple[str, str], ...], *, select: bool) -> None:
         self._seen.add(job.id)
         self.jobs_pane.add_job(job, lines=lines, select=select)  # into self.jobs, the pane's registry
+        if not job.state.is_final and job.kind in BACKUP_KINDS:
+            self.backups_changed()  # its output, being written, is listed as such (it was only once it ended)
         if not job.state.is_final:
             self._following[job.id] = self.run_worker(
                 self._follow(job), name=f"job-{job.id}", group="jobs", description=job.title, exit_on_error=False)
