@@ -68,8 +68,9 @@ async def test_a_dump_the_cli_starts_shows_up_in_a_running_tui_and_is_followed_t
             assert cell(app, job.id, "state") == "running"
             # The target gives way to the figures in a narrow pane (cut with …); the title has it whole.
             assert "shop@sandbox".startswith(cell(app, job.id, "target").removesuffix("…"))
-            title = text_of(app, "#job-title")  # the lock it waits for first, then the job
-            assert title.startswith("waiting for a lock held by pid") and "dump shop on sandbox" in title, title
+            # The lock it waits for first, then the job (once the progress monitor has seen the wait).
+            await wait_until(lambda: text_of(app, "#job-title").startswith("waiting for a lock held by pid"))
+            assert "dump shop on sandbox" in text_of(app, "#job-title")
             assert app.jobs_pane.selected_job() is job
             assert app.check_action("cancel_job", ()) is True  # it can be cancelled from here too
             await pilot.press("3")  # the Backups tab lists what it is writing
