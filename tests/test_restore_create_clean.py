@@ -153,7 +153,8 @@ def test_table_restore_of_a_partitioned_table_brings_its_partitions(cluster, hom
     assert partitions == cluster.psql(
         "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.measurements'::regclass", "shop").strip()
     dry = restore(cluster, archive, new_name(names), "--create", "--table", "public.measurements", "--dry-run")
-    assert "came along: TABLE public measurements_default" in dry.stdout
+    assert "came along: TABLE public.measurements_default (partition or child of TABLE public.measurements)" \
+        in dry.stdout
 
 
 # -- a selection brings what it needs from other schemas --------------------------------------------

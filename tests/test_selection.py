@@ -88,6 +88,7 @@ def test_restore_selected_table_from_a_full_archive(sandbox, home, fresh_db_name
                   "--table", '"Sales & Ops"."Order Items"', "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "left out FK CONSTRAINT" in dry.stdout and "which is not restored" in dry.stdout, dry.stdout
+    assert 'it needs TABLE "Sales & Ops".orders, which is not restored' in dry.stdout, dry.stdout  # SQL names
 
 
 def test_schema_and_exclusion(sandbox, home, fresh_db_name):

@@ -360,7 +360,8 @@ class RestoreJob(RestoreArchiveJob):
                 raise SelectionError(f"--table {missing[0]}: not in archive {plan.archive}{alike_in(toc, missing[0])}")
             seeds, came_along = with_descendants(toc, named)
             for child, parent in came_along:
-                self._came_along.append(f"came along: {child.label} (partition or child of {parent.label})")
+                self._came_along.append(f"came along: {toc.describe(child)} (partition or child of "
+                                        f"{toc.describe(parent)})")
             if any(e.desc in ("BLOB", "BLOBS", "BLOB METADATA") for e in toc.entries):
                 self.log("the archive's large objects are not restored with --table (as with pg_restore -t): "
                          "rows that hold their OIDs point at none unless the target has them", level="warning")
@@ -384,7 +385,7 @@ class RestoreJob(RestoreArchiveJob):
             closure = compute_closure(toc, seeds)
             included = closure.included
         for entry, needed_by in closure.added:
-            self._came_along.append(f"added {entry.label}: needed by {needed_by.label}")
+            self._came_along.append(f"added {toc.describe(entry)}: needed by {toc.describe(needed_by)}")
         for _entry, why in closure.left_out:  # a foreign key to a table not restored: said, as a dump says it
             self._came_along.append(f"left out {why}")
         for line in self._came_along:

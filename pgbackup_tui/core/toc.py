@@ -19,6 +19,7 @@ inside names. We therefore match tables by OID where we can (at dump time) and b
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ KNOWN_DESCS = sorted(
 )
 # Relations a selection names. A dependent that needs one of these outside the set is left out.
 SELECTABLE_DESCS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"})
+NAMED_DESCS = SELECTABLE_DESCS | {"SEQUENCE", "TYPE", "DOMAIN"}  # a tag that is a name, in a schema
 # Entries that belong to a relation: what hangs off them comes along with it.
 ATTACHED_DESCS = frozenset({
     "TABLE DATA", "CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "INDEX", "INDEX ATTACH",
@@ -94,6 +96,19 @@ class Toc:
 
     def by_id(self) -> dict[int, TocEntry]:
         return {entry.dump_id: entry for entry in self.entries}
+
+    @functools.cached_property
+    def namespaces(self) -> list[str]:
+        return schema_names(self)
+
+    def describe(self, entry: TocEntry) -> str:
+        """An entry for messages: its label, with a relation's or type's name quoted as SQL writes
+        it (the listing joins names with spaces: `TABLE Sales & Ops Order Items` said nothing clear)."""
+        if entry.desc in NAMED_DESCS:
+            name = entry_name(entry, self.namespaces)
+            if name is not None:
+                return f"{entry.desc} {name}"
+        return entry.label
 
     @property
     def dumped_by_major(self) -> int | None:
@@ -319,8 +334,8 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
                             if d in by_id and d not in included and d not in provided
                             and by_id[d].desc in SELECTABLE_DESCS]
                 if blockers:
-                    blocked.setdefault(child_id, (child, f"{child.label}: it needs {blockers[0].label}, "
-                                                         "which is not restored"))
+                    blocked.setdefault(child_id, (child, f"{toc.describe(child)}: it needs "
+                                                         f"{toc.describe(blockers[0])}, which is not restored"))
                     continue
                 for dep in child.depends_on:
                     pull_up(dep, parent)
