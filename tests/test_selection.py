@@ -3,6 +3,8 @@ tables restores into an EMPTY database with what it depends on brought along."""
 
 from __future__ import annotations
 
+import subprocess
+
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,25 @@ def test_restore_selected_table_from_a_full_archive(sandbox, home, fresh_db_name
     assert dry.returncode == 0, dry.stderr
     assert "left out FK CONSTRAINT" in dry.stdout and "which is not restored" in dry.stdout, dry.stdout
     assert 'it needs TABLE "Sales & Ops".orders, which is not restored' in dry.stdout, dry.stdout  # SQL names
+
+
+def test_only_what_a_restored_table_loses_is_said_left_out(sandbox, home, empty_db, tmp_path):
+    """Restoring a referenced table alone: the foreign key of the table that references it (not
+    restored either) is no news. Restoring the referencing one alone: its foreign key is."""
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int, a_id int REFERENCES a);", empty_db)
+    archive = tmp_path / "ab.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=c", f"--file={archive}",
+                    f"--dbname={sandbox.dsn(empty_db)}"], check=True, capture_output=True)
+
+    def left_out(table: str) -> list[str]:
+        dry = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", f"{empty_db}_x", "--create",
+                      "--table", table, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        return [line for line in dry.stdout.splitlines() if "left out" in line]
+
+    assert left_out("public.a") == []
+    [said] = left_out("public.b")
+    assert "b_a_id_fkey" in said and "it needs TABLE public.a" in said, said
 
 
 def test_schema_and_exclusion(sandbox, home, fresh_db_name):

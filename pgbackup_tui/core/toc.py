@@ -267,6 +267,13 @@ def with_descendants(toc: Toc, seeds: set[int]) -> tuple[set[int], list[tuple[To
     return widened, came_along
 
 
+def _belongs_to(entry: TocEntry, table: TocEntry, namespaces: list[str]) -> bool:
+    """Whether `entry` (a constraint, an index...) hangs off `table`: its listing reads
+    "schema table name owner", the table's own "schema table owner"."""
+    name = entry_name(table, namespaces)
+    return name is not None and entry.rest.startswith(f"{name.schema} {name.name} ")
+
+
 def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = None,
                     provided: set[int] | frozenset[int] = frozenset()) -> Closure:
     """The entries to restore for `seeds`; `drop` maps dump ids to leave out to the reason.
@@ -334,8 +341,11 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
                             if d in by_id and d not in included and d not in provided
                             and by_id[d].desc in SELECTABLE_DESCS]
                 if blockers:
-                    blocked.setdefault(child_id, (child, f"{toc.describe(child)}: it needs "
-                                                         f"{toc.describe(blockers[0])}, which is not restored"))
+                    if not any(_belongs_to(child, blocker, toc.namespaces) for blocker in blockers):
+                        # Not said for another table's own constraint (its table is not restored
+                        # either): only what a restored table loses is news.
+                        blocked.setdefault(child_id, (child, f"{toc.describe(child)}: it needs "
+                                                             f"{toc.describe(blockers[0])}, which is not restored"))
                     continue
                 for dep in child.depends_on:
                     pull_up(dep, parent)
