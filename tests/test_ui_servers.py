@@ -11,9 +11,10 @@ import tomllib
 import pytest
 from textual.widgets import Input
 
-from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.core.config import ServerProfile, load_config, save_config
 from pgbackup_tui.core.errors import ConfigError
 from pgbackup_tui.core.sandbox import free_port
+from pgbackup_tui.core.schedules import Schedule
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.profiles import ServerProfiles
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
@@ -130,6 +131,23 @@ async def test_edit_and_remove_a_server(sandbox, home):
         await pilot.pause()
         assert list(tomllib.loads((home / "config.toml").read_text())["servers"]) == ["renamed"]
         assert [node.data.name for node in tree.root.children] == ["renamed"]
+
+
+async def test_a_server_a_schedule_uses_is_not_offered_for_removal(sandbox, home):
+    """Refused before the question (it was refused only after its Yes), saying which schedule."""
+    write_config(socket_profile(sandbox, "one"))
+    config = load_config()
+    config.schedules["nightly"] = Schedule(name="nightly", server="one", cron="30 2 * * *", database="shop")
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await move_to(pilot, tree, starts_with("one"))
+        await pilot.press("delete")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("schedule 'nightly'" in str(n.message) for n in app._notifications)
+    assert "one" in tomllib.loads((home / "config.toml").read_text())["servers"]
 
 
 async def test_wrong_password_shows_on_the_node_then_the_prompt_loads_it(sandbox, home, monkeypatch, tmp_path):

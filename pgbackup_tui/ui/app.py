@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from ..core.config import load_config
 from ..core.connect import Target
 from ..core.dump import DumpJob
 from ..core.errors import EXIT_OK, PgBackupError
@@ -222,6 +223,14 @@ class PgBackupApp(BackupsApp):
 
     def remove_server(self, name: str) -> None:
         if self.profiles.profile(name) is None or not self.profiles.writable:
+            return
+        try:  # the schedules as on disk now: the Schedules tab writes them
+            users = sorted(s.name for s in load_config(self.profiles.path).schedules.values() if s.server == name)
+        except (OSError, PgBackupError):
+            users = []  # the write below says what is wrong
+        if users:  # said before the question, not after its Yes (the write would refuse it anyway)
+            self.notify(f"server {name} is backed up by schedule '{users[0]}': remove the schedule first "
+                        "(Schedules tab, del)", title="Server not removed", severity="warning", timeout=10)
             return
 
         def answered(yes: bool | None) -> None:
