@@ -169,6 +169,9 @@ async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, ho
         assert isinstance(app.screen, HelpScreen)
         keys = dict(app.screen.keys)
         assert {"a", "b", "r", "c", "q", "space", "del"} <= set(keys)
+        described = [text for _, text in app.screen.keys]  # the tabs' own keys too, named by tab
+        assert any(text.endswith("(Backups tab)") and "Verify" in text for text in described)
+        assert any(text.endswith("(Schedules tab)") and "crontab" in text for text in described)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)

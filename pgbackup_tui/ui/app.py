@@ -328,7 +328,14 @@ class PgBackupApp(BackupsApp):
         # The app's keys that are hidden right now (check_action False: c with nothing to cancel) too.
         hidden = [binding for binding in APP_BINDINGS
                   if isinstance(binding, Binding) and binding.id and binding.id not in {b.id for b in shown}]
+        # The tabs' own keys, which apply once their list has the focus: listed with their tab's name.
+        shown_ids = {b.id for b in shown + hidden}
+        tabs = [(binding, tab) for pane, tab in ((BackupsPane, "Backups"), (SchedulesPane, "Schedules"))
+                for binding in pane.BINDINGS
+                if isinstance(binding, Binding) and binding.id and binding.id not in shown_ids]
         keys = [(self.get_key_display(binding), binding.tooltip or binding.description) for binding in shown + hidden]
+        keys += [(self.get_key_display(binding), f"{binding.tooltip or binding.description} ({tab} tab)")
+                 for binding, tab in tabs]
         self.push_screen(HelpScreen(keys))
 
     async def _on_message(self, message: Message) -> None:

@@ -55,7 +55,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog"):
-            yield Static("pgbackup-tui keys", id="help-title")
+            yield Static("pgbackup-tui keys  (esc closes; ↑ ↓ scroll)", id="help-title")
             with VerticalScroll():
                 about = ABOUT
                 for binding_id in ABOUT_KEYS:
