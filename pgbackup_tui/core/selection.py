@@ -30,6 +30,10 @@ JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
 WHERE c.relkind = ANY(%(kinds)s)
 """
 
+# The relations of `oids` with their partitions and children and their parents, at any depth; and
+# which of them are ancestors by INHERITS only (not also descendants): such a parent table comes
+# along for its children's sake (they cannot be created without it), its own rows do not (pg_dump
+# -t of the child would not write them either; a partitioned parent has none).
 _FAMILY = """
 WITH RECURSIVE down(oid) AS (
     SELECT unnest(%(oids)s::oid[])
@@ -38,24 +42,10 @@ WITH RECURSIVE down(oid) AS (
     SELECT unnest(%(oids)s::oid[])
     UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid
 )
-SELECT oid::int8 FROM down UNION SELECT oid::int8 FROM up
-"""
-
-# The ancestors by INHERITS of the selected relations that are not also their descendants: a
-# parent table comes along for its children's sake (they cannot be created without it), its own
-# rows do not (pg_dump -t of the child would not write them either; a partitioned parent has none).
-_ANCESTORS_ONLY = """
-WITH RECURSIVE down(oid) AS (
-    SELECT unnest(%(oids)s::oid[])
-    UNION SELECT i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid
-), up(oid) AS (
-    SELECT unnest(%(oids)s::oid[])
-    UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid
-)
-SELECT n.nspname, c.relname, c.oid::int8
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid IN (SELECT oid FROM up EXCEPT SELECT oid FROM down) AND c.relkind IN ('r', 'f')
-ORDER BY 1, 2
+SELECT f.oid::int8, n.nspname, c.relname,
+       c.relkind IN ('r', 'f') AND f.oid NOT IN (SELECT oid FROM down) AS ancestor_only
+FROM (SELECT oid FROM down UNION SELECT oid FROM up) f
+JOIN pg_class c ON c.oid = f.oid JOIN pg_namespace n ON n.oid = c.relnamespace
 """
 
 # Every relation pg_dump's --exclude-table could match (tables, sequences, views, matviews, foreign
@@ -220,10 +210,10 @@ def resolve_selection(
             seeds.add((class_oid, obj_oid))
             if class_oid == PG_CLASS and relkind in RELATION_KINDS:
                 selected.add(obj_oid)
-    family = {row[0] for row in conn.execute(_FAMILY, {"oids": sorted(selected)})} - excluded if selected else set()
+    rows = conn.execute(_FAMILY, {"oids": sorted(selected)}).fetchall() if selected else []
+    family = {row[0] for row in rows} - excluded
+    ancestors = {oid: QualifiedName(schema, name) for oid, schema, name, ancestor_only in rows if ancestor_only}
     notes = []
-    ancestors = {oid: QualifiedName(schema, name) for schema, name, oid in
-                 conn.execute(_ANCESTORS_ONLY, {"oids": sorted(selected)})} if selected else {}
     extra = family - selected - set(ancestors)
     if extra:
         notes.append(f"{len(extra)} partition(s), child table(s) or partitioned parent(s) of the selected "
