@@ -8,9 +8,10 @@ exist and be empty, unless --clean (restore_clean.py: a whole database is restor
 swapped in; some tables are replaced in one transaction). A database this job created is
 dropped again if the restore fails or is cancelled, and recorded as owned before it is created,
 so that a dead runner's is dropped too. pg_restore's "errors ignored on restore: N" becomes the
-`partial` state and exit code 3. What the restore would do (--dry-run) and the description of
-the database it makes are worked out in restore_preview.py; the databases it makes, swaps and
-drops in restore_target.py; TimescaleDB's procedure in timescale.py.
+`partial` state and exit code 3. Which entries it restores is worked out in restore_selection.py
+(restore_data.py for a data-only archive); what the restore would do (--dry-run) and the
+description of the database it makes in restore_preview.py; the checks of its target and the
+databases it makes, swaps and drops in restore_target.py; TimescaleDB's procedure in timescale.py.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from .archive import read_skipping
 from .connect import connect
 from .database_props import DatabaseMaker
 from .job_children import exit_in_words
-from .errors import JobFailed, PgBackupError, SelectionError, ServerLost, TargetError, UsageError
-from .inspect import database_exists, database_is_empty
+from .errors import JobFailed, PgBackupError, ServerLost, UsageError
 from .job_temp import owned_temp_dir
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
-from .restore_clean import TableClean, plan_table_clean, provided_entries, require_no_sessions
+from .restore_clean import TableClean
 from .restore_data import (
     DataLoad,
     ScriptContents,
@@ -48,16 +48,19 @@ from .restore_data import (
 )
 from .restore_archive import RestoreArchiveJob
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
+from .restore_selection import choose_entries
 from .restore_target import (
+    check_target,
     create_database,
     database_oid,
     drop_database,
     finish_database,
+    require_free_name,
     scratch_database_name,
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
-from .toc import SELECTABLE_DESCS, Toc, alike_in, compute_closure, seeds_by_name, with_descendants, write_list
+from .toc import write_list
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
@@ -111,7 +114,8 @@ class RestoreJob(RestoreArchiveJob):
         # Not for a dry run, which runs in the front: its asyncio.run would wait at its end for a
         # look still connecting (up to connect_timeout) before it could say the archive's refusal.
         beside = plan.create and not plan.dry_run
-        name_checked = asyncio.ensure_future(asyncio.to_thread(self._name_is_free)) if beside else None
+        name_checked = (asyncio.ensure_future(asyncio.to_thread(require_free_name, plan.target, self._maintenance_db(),
+                                                                plan.dbname)) if beside else None)
         try:
             check = await self._check_archive()
             plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)
@@ -125,7 +129,7 @@ class RestoreJob(RestoreArchiveJob):
                 name_checked.add_done_callback(_closed)
             raise
         if name_checked is None:
-            await self.in_thread(self._check_target, mode)
+            await self.in_thread(check_target, plan.target, self._maintenance_db(), plan.dbname, mode)
         included = await self._selected_entries(check, mode)
         self._timescale, included, self._warnings = await self.in_thread(
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)
@@ -346,51 +350,17 @@ class RestoreJob(RestoreArchiveJob):
                      "pgbackup-tui", level="warning")
 
     async def _selected_entries(self, check: ArchiveCheck, mode: str) -> set[int] | None:
-        """The archive entries to restore (None: all). A --table selection brings its partitions
-        and what it needs; a table-level --clean recreates dependent views too (restore_clean.py)."""
-        plan, toc = self.plan, check.toc
+        """The archive entries to restore (None: all): restore_selection.py, or a data-only
+        archive's tables (restore_data.py)."""
         if mode == "data":
             return await self.in_thread(self._plan_data_load, check)
-        if toc is None:
+        if check.toc is None:
             return None
-        seeds: set[int] | None = None
-        if plan.tables:
-            named, missing = seeds_by_name(toc, list(plan.tables))
-            if missing:
-                raise SelectionError(f"--table {missing[0]}: not in archive {plan.archive}{alike_in(toc, missing[0])}")
-            seeds, came_along = with_descendants(toc, named)
-            for child, parent in came_along:
-                self._came_along.append(f"came along: {toc.describe(child)} (partition or child of "
-                                        f"{toc.describe(parent)})")
-            if any(e.desc in ("BLOB", "BLOBS", "BLOB METADATA") for e in toc.entries):
-                self.log("the archive's large objects are not restored with --table (as with pg_restore -t): "
-                         "rows that hold their OIDs point at none unless the target has them", level="warning")
-        else:
-            manifest = self._manifest()
-            if manifest.get("restore_list"):
-                listed = {int(x) for x in manifest["restore_list"]}
-                self.log(f"archive holds a table selection: restoring the {len(listed)} entries its manifest lists")
-                if mode != "tables":
-                    return self._selecting(listed)
-                seeds = {e.dump_id for e in toc.entries if e.dump_id in listed and e.desc in SELECTABLE_DESCS}
-        if seeds is None:
-            return None
-        if mode == "tables":
-            seeds = self._without_definition_only(toc, seeds)
-            self._table_clean = await self.in_thread(self._plan_table_clean, toc, seeds)
-            closure = compute_closure(toc, self._table_clean.recreate,
-                                      provided=provided_entries(toc, self._table_clean.recreate))
-            included = closure.included | self._table_clean.extra_entries
-        else:
-            closure = compute_closure(toc, seeds)
-            included = closure.included
-        for entry, needed_by in closure.added:
-            self._came_along.append(f"added {toc.describe(entry)}: needed by {toc.describe(needed_by)}")
-        for _entry, why in closure.left_out:  # a foreign key to a table not restored: said, as a dump says it
-            self._came_along.append(f"left out {why}")
-        for line in self._came_along:
-            self.log(line)
-        return self._selecting(included)
+        choice = await self.in_thread(choose_entries, self.plan, check.toc, self._manifest(), mode)
+        for line, level in choice.log:
+            self.log(line, level=level)
+        self._table_clean, self._came_along = choice.table_clean, choice.came_along
+        return None if choice.included is None else self._selecting(choice.included)
 
     def _selecting(self, included: set[int]) -> set[int]:
         self._progress().select(included)
@@ -425,10 +395,6 @@ class RestoreJob(RestoreArchiveJob):
             plan_large_objects(conn, self._data_load, found.large_objects, self.plan.dbname)
         return found
 
-    def _plan_table_clean(self, toc: Toc, seeds: set[int]) -> TableClean:
-        with connect(self.plan.target, self.plan.dbname) as conn:
-            return plan_table_clean(conn, toc, seeds, self.plan.dbname)
-
     def _write_list(self, check: ArchiveCheck, included: set[int] | None) -> Path | None:
         if check.toc is None or included is None:
             return None
@@ -436,45 +402,6 @@ class RestoreJob(RestoreArchiveJob):
         list_file = self._workdir / "restore.list"
         write_list(check.toc, included, list_file)
         return list_file
-
-    # -- the target ----------------------------------------------------------------------------
-    def _name_is_free(self) -> psycopg.Connection:
-        """--create: the database must not exist yet. Returns the open connection to the maintenance
-        database, for the CREATE DATABASE that follows (the caller closes it)."""
-        plan = self.plan
-        conn = connect(plan.target, self._maintenance_db())
-        try:
-            if database_exists(conn, plan.dbname):
-                raise TargetError(f"database '{plan.dbname}' already exists on server '{plan.target.label}'; pick a "
-                                  "new name for --create, or restore into it without --create (with --clean if it "
-                                  "is not empty)")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _check_target(self, mode: str) -> None:
-        plan = self.plan
-        where = f"server '{plan.target.label}'"
-        if mode == "create":
-            self._name_is_free().close()
-            return
-        with connect(plan.target, self._maintenance_db()) as conn:
-            exists = database_exists(conn, plan.dbname)
-            if not exists and mode == "data":
-                raise TargetError(f"database '{plan.dbname}' does not exist on {where}; a data-only archive loads "
-                                  "into the tables of one that does: make it and its tables first (e.g. restore a "
-                                  "--schema-only backup with --create)")
-            if not exists:
-                raise TargetError(f"database '{plan.dbname}' does not exist on {where}; add --create to create it")
-            if mode == "replace":
-                require_no_sessions(conn, plan.dbname)
-        if mode == "into":  # "data" checks its tables instead (_plan_data_load)
-            with connect(plan.target, plan.dbname) as conn:
-                if not database_is_empty(conn):
-                    raise TargetError(f"database '{plan.dbname}' on {where} is not empty; add --clean to replace "
-                                      "it (or, with --table, those tables), "
-                                      "or restore into a new database with --create")
 
     # -- output --------------------------------------------------------------------------------
     def _watch(self, line: str) -> None:

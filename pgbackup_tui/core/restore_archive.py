@@ -28,7 +28,6 @@ from .checksums import checkable, compare_checksums, describe
 from .connect import connect
 from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, ToolNotFoundError, UsageError
-from .identifiers import parse_qualified_name
 from .jobs import Job
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
@@ -36,7 +35,7 @@ from .progress.restore import RestoreProgress
 from .restore_preview import ArchiveCheck
 from .server_text import archive_encoding, decode_listing
 from .timescale import extension_entry
-from .toc import Toc, parse_toc, seeds_by_name
+from .toc import Toc, parse_toc
 
 CANCEL_CHECK_S = 0.1  # how soon a cancel is seen while the checksum check still runs
 
@@ -60,25 +59,6 @@ class RestoreArchiveJob(Job):
         --exclude-table alone is still the whole database)."""
         selection = self._manifest().get("selection") or {}
         return bool(selection.get("tables") or selection.get("schemas"))
-
-    def _without_definition_only(self, toc: Toc, seeds: set[int]) -> set[int]:
-        """A table-level --clean's seeds without the tables the archive holds the definition of
-        only (a selected child's parent by INHERITS): dropped and made again from it, they would
-        come back empty. Left as they are in the target; named with --table, refused."""
-        listed = (self._manifest().get("selection") or {}).get("definition_only") or []
-        names = [parse_qualified_name(str(name)) for name in listed]
-        if not names:
-            return seeds
-        found, _missing = seeds_by_name(toc, names)
-        asked = seeds_by_name(toc, list(self.plan.tables))[0] if self.plan.tables else set()
-        if found & asked:
-            label = toc.by_id()[min(found & asked)].label
-            raise UsageError(f"{self.plan.archive} holds the definition of {label} only (the parent of a selected "
-                             "table, without its rows): a --clean of it would empty it; restore its children alone")
-        for name in names:
-            self.log(f"{name}: its definition only in this archive (the parent of a selected table): "
-                     f"left as it is in '{self.plan.dbname}'")
-        return seeds - found
 
     def _maintenance_db(self) -> str:
         return self.plan.target.maintenance_db(self.plan.dbname)

@@ -1,4 +1,5 @@
-"""The databases a restore makes, swaps and drops: each a short statement on a maintenance connection.
+"""The databases a restore makes, swaps and drops: each a short statement on a maintenance connection;
+and the checks of its target before any of that.
 
 A restore that creates a database (`--create`, or the database a whole-database `--clean` builds
 beside the target) records its name at once, so that a failure or a cancel drops exactly that
@@ -17,8 +18,49 @@ from .connect import Target, connect
 from .database_props import DatabaseMaker, parse_database_script
 from .errors import TargetError
 from .identifiers import always_quote
+from .inspect import database_exists, database_is_empty
+from .restore_clean import require_no_sessions
 
 Log = Callable[..., None]
+
+
+def require_free_name(target: Target, maintenance_db: str, name: str) -> psycopg.Connection:
+    """--create: database `name` must not exist yet. Returns the open connection to the maintenance
+    database, for the CREATE DATABASE that follows (the caller closes it)."""
+    conn = connect(target, maintenance_db)
+    try:
+        if database_exists(conn, name):
+            raise TargetError(f"database '{name}' already exists on server '{target.label}'; pick a new name for "
+                              "--create, or restore into it without --create (with --clean if it is not empty)")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def check_target(target: Target, maintenance_db: str, name: str, mode: str) -> None:
+    """The target database is fit for a restore in `mode` (RestoreJob._mode): free for "create";
+    there for the others, without other sessions for "replace", empty for "into" ("data" checks
+    its tables instead, restore_data.py)."""
+    where = f"server '{target.label}'"
+    if mode == "create":
+        require_free_name(target, maintenance_db, name).close()
+        return
+    with connect(target, maintenance_db) as conn:
+        exists = database_exists(conn, name)
+        if not exists and mode == "data":
+            raise TargetError(f"database '{name}' does not exist on {where}; a data-only archive loads into the "
+                              "tables of one that does: make it and its tables first (e.g. restore a "
+                              "--schema-only backup with --create)")
+        if not exists:
+            raise TargetError(f"database '{name}' does not exist on {where}; add --create to create it")
+        if mode == "replace":
+            require_no_sessions(conn, name)
+    if mode == "into":
+        with connect(target, name) as conn:
+            if not database_is_empty(conn):
+                raise TargetError(f"database '{name}' on {where} is not empty; add --clean to replace it (or, with "
+                                  "--table, those tables), or restore into a new database with --create")
 
 
 def scratch_database_name(purpose: str) -> str:
