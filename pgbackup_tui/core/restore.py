@@ -39,6 +39,7 @@ from .restore_data import (
     ScriptContents,
     data_entries,
     is_data_only,
+    materialized_views_note,
     plan_data_load,
     plan_large_objects,
     refuse_create,
@@ -183,6 +184,8 @@ class RestoreJob(RestoreArchiveJob):
             await self._archive_whole()  # a changed archive is the cause to name, not pg_restore's symptom of it
             raise
         await self._archive_whole()  # before the new database is kept or swapped in
+        if self._data_load is not None:
+            await self._say_materialized_views()
         try:
             not_kept = await self.in_thread(finish_database, plan.target, self._maker, into, self.log)
         except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
@@ -300,6 +303,19 @@ class RestoreJob(RestoreArchiveJob):
         if code != 0 and not self._errors_ignored:
             raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
+
+    async def _say_materialized_views(self) -> None:
+        """After a data-only load: the target's materialized views, which it did not fill (restore_data.py)."""
+        def note() -> str | None:
+            with connect(self.plan.target, self.plan.dbname) as conn:
+                return materialized_views_note(conn, self.plan.dbname)
+        try:
+            warning = await asyncio.to_thread(note)
+        except (PgBackupError, psycopg.Error):
+            return  # the rows are in; a note the server cannot give now is not worth failing for
+        if warning:
+            self._warnings.append(warning)
+            self.log(warning, level="warning")
 
     def _undo_note(self) -> str:
         """What a failure leaves, said truthfully (the cleanup runs right after)."""

@@ -263,6 +263,21 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
     return plan
 
 
+def materialized_views_note(conn: psycopg.Connection, dbname: str) -> str | None:
+    """What the load left out of the target's materialized views, said (not done: a REFRESH can take
+    long, and is the DBA's to run). A data-only archive holds none of their rows (pg_dump writes
+    them as post-data REFRESHes): after a schema-only restore and this load they are still empty,
+    and views filled before hold what they held before."""
+    views = conn.execute("SELECT format('%I.%I', schemaname, matviewname), ispopulated FROM pg_matviews "
+                         "ORDER BY 1").fetchall()
+    if not views:
+        return None
+    named = [f"{name}{'' if populated else ' (not populated)'}" for name, populated in views[:5]]
+    more = f" and {len(views) - 5} more" if len(views) > 5 else ""
+    return (f"a data-only archive holds no rows of materialized views: REFRESH MATERIALIZED VIEW to bring "
+            f"{len(views)} in '{dbname}' in line with the rows loaded: {', '.join(named)}{more}")
+
+
 def refuse_create(archive: Path) -> None:
     raise UsageError(f"{archive} is a data-only archive (no table definitions): it cannot create a database; "
                      "restore it into one that has its tables, without --create")
