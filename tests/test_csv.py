@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -294,3 +295,37 @@ def test_a_partition_beside_its_table_and_a_schema_s_own_sequence(sandbox, home,
         sandbox.drop_database(again)
     listed = run_cli("backups", "list", "--json")
     assert listed.returncode == 0 and ".schema.dump" not in listed.stdout, listed.stdout
+
+
+def test_the_files_do_not_depend_on_the_session_s_settings_and_hide_no_row(sandbox, home, empty_db, target_db,
+                                                                           tmp_path):
+    """pg_dump fixes its session's DateStyle, IntervalStyle and float digits; an export that took
+    the DBA's (here PGDATESTYLE, PGTZ, PGOPTIONS; ALTER ROLE ... SET does the same) wrote 10/03/2024
+    and `IST` and 1.23457, imported as another day, Israel's time and fewer digits, exit 0. And a
+    row-level security policy hid rows from the export without a word: it fails, as pg_dump does."""
+    sandbox.psql("CREATE TABLE s (id int PRIMARY KEY, d date, ts timestamptz, r real, f float8, i interval);"
+                 "INSERT INTO s VALUES (1, '2024-03-10', '2024-03-10 12:00:00+00', 1.2345678, 0.1::float8 + 0.2,"
+                 " '-3 days -04:00:00')", empty_db)
+    hostile = dict(os.environ, PGDATESTYLE="SQL, DMY", PGTZ="Asia/Kolkata",
+                   PGOPTIONS="-c extra_float_digits=0 -c intervalstyle=sql_standard")
+    out = tmp_path / "copy"
+    done = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "s", "--output", str(out),
+                   env=hostile)
+    assert done.returncode == 0, done.stderr
+    assert "2024-03-10 12:00:00+00" in (out / "public.s.csv").read_text()
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert done.returncode == 0, done.stderr
+    exact = "SET extra_float_digits = 3; SELECT d, ts AT TIME ZONE 'UTC', r, f, i FROM s"
+    assert sandbox.psql(exact, target_db) == sandbox.psql(exact, empty_db)
+
+    reader = "r_" + uuid.uuid4().hex[:8]
+    sandbox.psql(f"CREATE ROLE {reader} LOGIN; GRANT SELECT ON s TO {reader}; ALTER TABLE s ENABLE ROW LEVEL SECURITY;"
+                 f"CREATE POLICY only_none ON s FOR SELECT USING (false)", empty_db)
+    try:
+        hidden = run_cli("csv", "export", "--dsn", f"{sandbox.dsn()} user={reader}", "--db", empty_db, "--table", "s",
+                         "--output", str(tmp_path / "hidden"))
+        assert hidden.returncode == 1, hidden.stdout + hidden.stderr
+        assert "row-level security" in hidden.stderr
+        assert not (tmp_path / "hidden").exists() and not (tmp_path / "hidden.partial").exists()
+    finally:
+        sandbox.psql(f"DROP POLICY only_none ON s; REVOKE ALL ON s FROM {reader}; DROP ROLE {reader}", empty_db)

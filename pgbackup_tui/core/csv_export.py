@@ -43,6 +43,15 @@ from .server_text import decode_listing
 from .toc import parse_toc, write_list
 
 CHUNK_BYTES = 1 << 20  # rows are gathered up to this much before a write: few syscalls, bounded memory
+# What pg_dump sets for its own session, so that the files do not depend on the DBA's environment
+# (PGDATESTYLE, PGTZ, PGOPTIONS) or on ALTER ROLE/DATABASE ... SET: dates as ISO (`SQL, DMY` wrote
+# 10/03/2024 and `IST`, read back as another day and Israel's time), every float digit, intervals
+# in the style their input reads back, and no row hidden by a row-level security policy (the
+# COPY fails instead, as pg_dump does). TimeZone UTC: one offset in every file, whatever the
+# server's. No timeout may stop the export half way (idle: its one transaction waits on the disk).
+EXPORT_SESSION = ("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+                  "SET TimeZone = 'UTC'; SET row_security = off; SET statement_timeout = 0; "
+                  "SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0")
 
 _SCHEMA_TABLES = r"""
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -310,6 +319,7 @@ class CsvExportJob(Job):
         with connect(plan.target, plan.dbname, application_name=self.application_name, autocommit=False) as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
+            conn.execute(EXPORT_SESSION)
             for table in pre.tables:
                 self.log(f"copying {table.name} to {table.file}")
                 progress.table_started(table.file)
