@@ -10,10 +10,12 @@ Order (as pg_restore does it, and as Timescale documents for hypertables):
    `--time-column TABLE=COL` names), on the empty tables, before their data.
 4. Each table's data: `COPY … FROM STDIN WITH (FORMAT csv, HEADER)`, the file streamed in chunks,
    in a transaction of its own: a bad row rolls back that table only (it stays as it was, empty)
-   and the error names the file and line; the tables imported before it stay imported.
+   and the error names the file and line; the tables imported before it stay imported. Into
+   tables that existed, parents first by their foreign keys (csv_target.py).
 5. `schema-post.sql` (indexes, constraints, foreign keys, triggers) in one transaction, after the
    data, so that triggers do not fire on the copied rows and foreign keys are checked once.
-6. Sequences the tables use are set to their exported values.
+6. Sequences are set to their exported values: all of them after schema.sql made them; into
+   tables that existed, only theirs, and none moved back (csv_target.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import CSV_FORMAT_VERSION, IMPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
+from .csv_target import SequenceValue, existing_sequences, in_key_order, sequences_of, set_forward
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError, UsageError
 from .identifiers import QualifiedName, always_quote
@@ -66,6 +69,7 @@ class CsvImportJob(Job):
         self.plan = plan
         self._created: str | None = None  # the database --create made, until the job succeeds
         self.imported: list[QualifiedName] = []
+        self._order: list[QualifiedName] = []  # the tables in the order they are loaded
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -74,6 +78,9 @@ class CsvImportJob(Job):
         tables = self._tables(manifest)
         folder = Path(plan.source)
         tools, run_schema, run_post = await self.in_thread(self._preflight, manifest, tables)
+        if not run_schema:  # into tables that exist, their foreign keys maybe in place: parents first
+            tables = await self.in_thread(self._in_key_order, tables)
+        self._order = [t.name for t in tables]
         progress = CsvProgress(self, [TableWork(t.file, str(t.name), t.size) for t in tables], by_bytes=True,
                                steps=("schema",) if run_schema else ())
         progress.enter_phase("schema")
@@ -97,7 +104,7 @@ class CsvImportJob(Job):
         if run_post:
             await self._psql(tools, folder / SCHEMA_POST, "indexes, constraints and triggers (schema-post.sql)",
                              after_data=True)
-        await self.in_thread(self._set_sequences, manifest.get("sequences") or [])
+        await self.in_thread(self._set_sequences, manifest.get("sequences") or [], None if run_schema else tables)
         if self._created is not None:
             self.release("database", plan.dbname)
             self._created = None
@@ -291,19 +298,37 @@ class CsvImportJob(Job):
         return message + "; fix the file and import the rest with " + " ".join(f"--table {name}" for name in left)
 
     def _remaining_after(self, table: ImportTable) -> list[QualifiedName]:
-        names = [t.name for t in self._tables(self._read_manifest())]
-        return names[names.index(table.name) + 1:]
+        return self._order[self._order.index(table.name) + 1:]
 
-    def _set_sequences(self, sequences: list[dict[str, Any]]) -> None:
+    def _in_key_order(self, tables: list[ImportTable]) -> list[ImportTable]:
+        plan = self.plan
+        with connect(plan.target, plan.dbname) as conn:
+            found = lookup_relations(conn, [t.name for t in tables])
+            order = in_key_order(conn, {t.name: found[t.name][0] for t in tables})
+        by_name = {t.name: t for t in tables}
+        return [by_name[name] for name in order]
+
+    def _set_sequences(self, sequences: list[dict[str, Any]], loaded: list[ImportTable] | None) -> None:
+        """The sequences at their exported values: all of them after schema.sql made them; into
+        tables that existed (`loaded`), only theirs, and none moved back (csv_target.py)."""
         if not sequences:
             return
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
-            present = lookup_relations_seq(conn, [QualifiedName(s["schema"], s["name"]) for s in sequences])
+            present = existing_sequences(conn, [QualifiedName(s["schema"], s["name"]) for s in sequences])
+            if loaded is not None:
+                found = lookup_relations(conn, [t.name for t in loaded])
+                present &= sequences_of(conn, [oid for oid, _ in found.values()])
             for seq in sequences:
                 name = QualifiedName(seq["schema"], seq["name"])
-                if name in present:
-                    conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, seq["last_value"], seq["is_called"]))
+                if name not in present:
+                    continue
+                exported = SequenceValue(int(seq["last_value"]), bool(seq["is_called"]))
+                if loaded is None:
+                    conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value,
+                                                                        exported.is_called))
+                elif not set_forward(conn, name, exported):
+                    self.log(f"sequence {name} is past its exported value already: left as it is")
 
     async def _cleanup(self, state: JobState) -> None:
         if state in (JobState.SUCCEEDED, JobState.PARTIAL) or self._created is None:
@@ -347,12 +372,3 @@ def check_header(path: Path, columns: list[str], codec: str) -> None:
         raise JobFailed(f"{path.name}: its header ({shown}) is not the export's columns in order "
                         f"({', '.join(columns)}): its rows would go into the wrong columns; fix the file's header "
                         "and columns, then import it again")
-
-
-def lookup_relations_seq(conn: psycopg.Connection, names: list[QualifiedName]) -> set[QualifiedName]:
-    """The sequences among `names` that exist."""
-    rows = conn.execute(
-        """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           JOIN unnest(%s::text[], %s::text[]) AS w(s, r) ON w.s = n.nspname AND w.r = c.relname
-           WHERE c.relkind = 'S'""", ([n.schema for n in names], [n.name for n in names])).fetchall()
-    return {QualifiedName(s, r) for s, r in rows}

@@ -1,0 +1,93 @@
+"""What a CSV import into tables that exist already must respect (csv_import.py).
+
+A second run (after a failure, or with `--table`) loads into tables whose schema is in place, its
+foreign keys included, in a database that may be in use:
+
+- the tables go in parents first, following the target's foreign keys (name order put a child
+  before its parent, and every retry failed the same way);
+- only the sequences of the tables it loads are set, and none is moved back: setting every
+  sequence of the export to its exported value reset the sequences of tables the run did not
+  touch, under rows the application had added since (duplicate keys on its next insert).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from .identifiers import QualifiedName
+
+_KEYS_BETWEEN = """
+SELECT c.conrelid::int8, c.confrelid::int8 FROM pg_constraint c
+WHERE c.contype = 'f' AND c.conrelid = ANY(%(oids)s::oid[]) AND c.confrelid = ANY(%(oids)s::oid[])
+  AND c.conrelid <> c.confrelid
+"""
+# The sequences the tables use: owned by a column (serial, identity) or named in a default.
+_SEQUENCES_OF = """
+SELECT n.nspname, s.relname FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND d.classid = 'pg_class'::regclass AND s.relkind = 'S'
+JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(%(oids)s::oid[]) AND d.deptype IN ('a', 'i')
+UNION
+SELECT n.nspname, s.relname FROM pg_attrdef ad
+JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE ad.adrelid = ANY(%(oids)s::oid[])
+"""
+
+
+def existing_sequences(conn: psycopg.Connection, names: list[QualifiedName]) -> set[QualifiedName]:
+    """The sequences among `names` that exist."""
+    rows = conn.execute(
+        """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN unnest(%s::text[], %s::text[]) AS w(s, r) ON w.s = n.nspname AND w.r = c.relname
+           WHERE c.relkind = 'S'""", ([n.schema for n in names], [n.name for n in names])).fetchall()
+    return {QualifiedName(s, r) for s, r in rows}
+
+
+def in_key_order(conn: psycopg.Connection, oids: dict[QualifiedName, int]) -> list[QualifiedName]:
+    """The tables of `oids` (in their order) with every table after those its foreign keys point at.
+    Tables in a cycle of keys keep their order (their load fails on the first key, and says so)."""
+    parents: dict[int, set[int]] = {oid: set() for oid in oids.values()}
+    for child, parent in conn.execute(_KEYS_BETWEEN, {"oids": list(oids.values())}).fetchall():
+        parents[child].add(parent)
+    placed: set[int] = set()
+    order: list[QualifiedName] = []
+    waiting = list(oids)
+    while waiting:
+        ready = next((name for name in waiting if parents[oids[name]] <= placed), waiting[0])
+        waiting.remove(ready)
+        placed.add(oids[ready])
+        order.append(ready)
+    return order
+
+
+def sequences_of(conn: psycopg.Connection, oids: list[int]) -> set[QualifiedName]:
+    """The sequences the tables `oids` take their values from."""
+    return {QualifiedName(s, r) for s, r in conn.execute(_SEQUENCES_OF, {"oids": oids}).fetchall()}
+
+
+@dataclass(frozen=True)
+class SequenceValue:
+    last_value: int
+    is_called: bool
+
+
+def set_forward(conn: psycopg.Connection, name: QualifiedName, exported: SequenceValue) -> bool:
+    """Set the sequence to its exported value unless that would move it back (the next value it
+    gives would be one it gave already); False when it was left as it is."""
+    row = conn.execute(f"SELECT last_value, is_called FROM {name.sql}").fetchone()
+    step = conn.execute("SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass", (name.sql,)).fetchone()
+    assert row is not None and step is not None  # the sequence exists: existing_sequences found it
+    increment = int(step[0])
+
+    def next_value(value: SequenceValue) -> int:
+        return value.last_value + increment if value.is_called else value.last_value
+
+    now, then = next_value(SequenceValue(int(row[0]), bool(row[1]))), next_value(exported)
+    if (then < now) if increment > 0 else (then > now):
+        return False
+    conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value, exported.is_called))
+    return True
