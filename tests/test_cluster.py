@@ -420,3 +420,51 @@ def test_a_cluster_dump_behind_a_locked_table_can_be_cancelled(source, home, tmp
         assert not (tmp_path / "c.sql").exists()
     finally:
         holder.close()
+
+
+def test_a_set_s_globals_are_checked_and_a_newer_set_refused_before_any_role_changes(
+        source, target, sandbox, other_sandbox, home, tmp_path):
+    """A set's globals.sql ran as it was: cut inside its roles (the memberships gone) or edited (a
+    role granted to another), exit 0, though `backups verify` knew its checksum. And a set of a
+    newer pg_dumpall ran its globals (changing the server's roles) before failing on their syntax."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    globals_sql = out / "globals.sql"
+    whole = globals_sql.read_bytes()
+    roles = "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles"
+    before = target.psql(roles)
+    for damaged in (whole[:len(whole) // 2], whole.replace(b"GRANT reporting TO analyst", b"GRANT reporting TO app_own")):
+        assert damaged != whole
+        globals_sql.write_bytes(damaged)
+        refused = cli(target, "restore", str(out), "--only-db", "Hr Data")
+        assert refused.returncode == 2, refused.stderr
+        assert "globals.sql" in refused.stderr and "nothing was restored" in refused.stderr, refused.stderr
+        assert target.psql(roles) == before
+    globals_sql.write_bytes(whole)
+    assert cli(target, "restore", str(out), "--only-db", "Hr Data", "--skip-globals").returncode == 0
+
+    low, high = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
+    newer = tmp_path / "newer.set"
+    dumped = run_cli("dumpall", "--set", "--db", "postgres", "--output", str(newer), "--dsn", high.dsn())
+    assert dumped.returncode == 0, dumped.stderr
+    before = low.psql(roles)
+    refused = run_cli("restore", str(newer), "--dsn", low.dsn(), "--only-db", "postgres")
+    assert refused.returncode == 2, refused.stderr
+    assert f"pg_dumpall {high.major}, newer than the server" in refused.stderr, refused.stderr
+    assert low.psql(roles) == before
+
+
+def test_a_password_a_failing_statement_quotes_stays_out_of_the_log_and_the_terminal(target, home, tmp_path):
+    """psql --echo-errors copies a failing statement whole: a pg_dumpall file's
+    `ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'` went to the job's log and to stderr."""
+    secret = "SCRAM-SHA-256$4096:c2VjcmV0LXNhbHQ=$storedkey:serverkey"
+    cluster = tmp_path / "roles.sql"
+    cluster.write_text("--\n-- PostgreSQL database cluster dump\n--\n\n"
+                       f"ALTER ROLE no_such_role WITH LOGIN PASSWORD '{secret}';\n\n"
+                       "--\n-- PostgreSQL database cluster dump complete\n--\n\n")
+    failed = cli(target, "restore", str(cluster), "--progress", "plain")
+    assert failed.returncode == 1, failed.stderr
+    assert "no_such_role" in failed.stderr and "PASSWORD '…'" in failed.stdout + failed.stderr
+    logs = list((home / "logs").glob("*.log"))
+    assert logs and all(secret not in log.read_text() and "c2VjcmV0" not in log.read_text() for log in logs)
+    assert "c2VjcmV0" not in failed.stdout + failed.stderr

@@ -61,13 +61,9 @@ class ClusterRestoreJob(Job):
         if plan.databases or plan.skip_globals:
             raise UsageError(f"{'--only-db' if plan.databases else '--skip-globals'} picks parts of a cluster set; "
                              "a pg_dumpall file restores whole")
-        tools = await self.in_thread(self._tools)
-        await self.in_thread(check_cluster_file, archive, tools.major, plan.allow_older_server)
-        checksums = (read_manifest(archive) or {}).get("checksums") or {}
-        if checkable(checksums):  # psql runs it as it reads it: a changed file is refused before, not found after
-            problems = await self.in_thread(compare_checksums, archive, checksums)
-            if problems:
-                raise ArchiveError(f"{problems[0]}; nothing was restored")
+        server_major, tools = await self.in_thread(self._server)
+        await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
+        await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
@@ -76,11 +72,32 @@ class ClusterRestoreJob(Job):
         return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
                        details={"kept_roles": self.kept_roles})
 
-    def _tools(self) -> ClientTools:
+    def _server(self) -> tuple[int, ClientTools]:
+        """The target's major, and the client tools for it."""
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
             major = conn.info.server_version // 10000
-        return find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+        return major, find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+
+    def _check_set(self, manifest: dict[str, Any], server_major: int) -> None:
+        """Before globals.sql runs (it changes roles, which no later failure undoes): a set written
+        by a newer pg_dumpall than the server fails half way (18's GRANT ... WITH ADMIN OPTION,
+        INHERIT TRUE on 15), and a globals.sql cut short or changed since the backup would run as
+        it is, exit 0 (a set member's own restore checks its archive, but only after the roles)."""
+        plan = self.plan
+        made_by = manifest.get("pg_dump_major")
+        if isinstance(made_by, int) and made_by > server_major and not plan.allow_older_server:
+            raise ArchiveError(
+                f"{plan.archive}: written by pg_dumpall {made_by}, newer than the server (PostgreSQL {server_major}), "
+                f"whose SQL would fail half way; dump again with pg_dumpall {server_major}, or add "
+                "--allow-older-server if the set was made to fit; nothing was restored")
+        if plan.skip_globals:
+            return
+        globals_sql = plan.archive / GLOBALS_FILE
+        check_cluster_file(globals_sql, server_major, plan.allow_older_server)
+        recorded = (manifest.get("checksums") or {}).get(GLOBALS_FILE)
+        if recorded:
+            _refuse_changed(globals_sql, {"": recorded})
 
     async def _psql_file(self, tools: ClientTools, path: Path, *, progress: CountProgress | None = None) -> None:
         """psql runs `path`; with `progress`, the file is its step "cluster", measured by the bytes fed to
@@ -144,6 +161,8 @@ class ClusterRestoreJob(Job):
                 raise ArchiveError(f"{plan.archive}: the file of member {member.get('database')} "
                                    f"({member.get('file')}) is missing; nothing was restored (--only-db restores "
                                    "the others)")
+        server_major, tools = await self.in_thread(self._server)
+        await self.in_thread(self._check_set, manifest, server_major)
         existing = await self.in_thread(self._existing_databases)
         await self.in_thread(self._refuse_occupied, [str(m["database"]) for m in members], existing)
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
@@ -153,7 +172,6 @@ class ClusterRestoreJob(Job):
         progress.start()
         if not plan.skip_globals:
             progress.step_started("globals")
-            tools = await self.in_thread(self._tools)
             await self._psql_file(tools, plan.archive / GLOBALS_FILE)
             progress.step_finished("globals")
         gate = asyncio.Semaphore(plan.jobs)
@@ -222,3 +240,11 @@ class ClusterRestoreJob(Job):
     async def _cleanup(self, state: JobState) -> None:
         """Each member restore undid its own database; globals (roles) stay: they are shared and
         may be in use (said in the result)."""
+
+
+def _refuse_changed(path: Path, checksums: dict[str, str]) -> None:
+    """psql runs a file as it reads it: one changed since the backup is refused before, not found after."""
+    if checkable(checksums):
+        problems = compare_checksums(path, checksums)
+        if problems:
+            raise ArchiveError(f"{problems[0]}; nothing was restored")

@@ -6,6 +6,7 @@ the TUI, a JobFollower reading a runner's state from disk — without running a 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,20 @@ def classify_line(line: str) -> str:
     if "warning:" in lowered:
         return "warning"
     return "info"
+
+
+# A password a child's line quotes: psql --echo-errors copies a failing statement whole, and a
+# pg_dumpall file's `ALTER ROLE x ... PASSWORD 'SCRAM-SHA-256$...'` (or a user mapping's
+# `password 'x'`, a conninfo's password=x) would land in the log and on the terminal.
+_SQL_PASSWORD = re.compile(r"(\bpassword\s+)'(?:[^']|'')*'", re.IGNORECASE)
+_CONNINFO_PASSWORD = re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+
+
+def without_secrets(line: str) -> str:
+    """A child's line with any password it quotes blanked (most lines hold none: one test each)."""
+    if "assword" not in line and "ASSWORD" not in line:
+        return line
+    return _CONNINFO_PASSWORD.sub(r"\1…", _SQL_PASSWORD.sub(r"\1'…'", line))
 
 
 _last_stamp: tuple[int, str] = (-1, "")

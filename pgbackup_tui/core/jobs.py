@@ -45,6 +45,7 @@ from .job_events import (  # re-exported: `from .jobs import JobState` & co keep
     ProgressUpdated,
     StateChanged,
     classify_line,
+    without_secrets,
     log_stamp,
 )
 from .plans import safe_path_part, shell_preview, utc_stamp
@@ -324,6 +325,7 @@ class Job:
                     line = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError:  # the server's words in the database's encoding (pg_dump's session)
                     line = raw.decode(self.child_text_codec, errors="replace").rstrip("\r\n")
+                line = without_secrets(line)
                 self.log(line, level=classify_line(line))
                 self._stderr_tail = (self._stderr_tail + [line])[-50:]
                 if on_line is not None:
