@@ -433,7 +433,8 @@ def test_a_set_s_globals_are_checked_and_a_newer_set_refused_before_any_role_cha
     whole = globals_sql.read_bytes()
     roles = "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles"
     before = target.psql(roles)
-    for damaged in (whole[:len(whole) // 2], whole.replace(b"GRANT reporting TO analyst", b"GRANT reporting TO app_own")):
+    regranted = whole.replace(b"GRANT reporting TO analyst", b"GRANT reporting TO app_own")
+    for damaged in (whole[:len(whole) // 2], regranted):
         assert damaged != whole
         globals_sql.write_bytes(damaged)
         refused = cli(target, "restore", str(out), "--only-db", "Hr Data")

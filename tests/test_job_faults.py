@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from cliutil import run_cli
+from small_disk import fill, small_filesystem
 from pgbackup_tui.core.sandbox import Sandbox
 
 SOURCE = "shop"
@@ -339,25 +340,6 @@ def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, s
 
 
 # -- full disks ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def small_filesystem(path: Path, size_kb: int) -> Iterator[Path]:
-    """A real tmpfs of `size_kb` at `path` (root only, as CI runs)."""
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def fill(folder: Path, leave_bytes: int) -> None:
-    """Fill the filesystem of `folder` until about `leave_bytes` are free."""
-    stats = os.statvfs(folder)
-    free = stats.f_bavail * stats.f_frsize
-    with open(folder / "filler", "wb") as handle:
-        handle.write(b"\0" * max(0, free - leave_bytes))
 
 
 def test_a_full_log_and_state_disk_stops_the_job_with_one_line(sandbox, tmp_path, monkeypatch):

@@ -497,3 +497,33 @@ def test_retention_still_counts_a_renamed_server_s_backups(sandbox, home, small_
     done, second = run("keep1")
     assert done.returncode == 0, done.stderr
     assert second["deleted"] == [first["backup_id"]], second
+
+
+def test_a_disk_that_fills_after_the_backup_is_said_and_the_next_run_gives_the_backup_its_schedule(
+        sandbox, home, small_db, monkeypatch):
+    """The backup was made, then its manifest could not take the schedule's name (the disk full):
+    the run said `internal error: OSError(28, ...)`, and retention never counted, nor ever deleted,
+    that backup. A real tmpfs under the schedule's backup folder, filled as the job ends."""
+    from pgbackup_tui.core.jobs import JobFinished
+    from pgbackup_tui.core.schedule_run import run_schedule
+    from small_disk import fill, small_filesystem
+
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1))
+    folder = home / "backups" / SERVER / small_db
+    with small_filesystem(folder, 2048):
+        def fill_when_done(event) -> None:
+            if isinstance(event, JobFinished):
+                fill(folder, 0)
+
+        report = run_schedule(load_config(), "nightly", listener=fill_when_done)
+        assert report.status == "failed", report
+        assert "the disk is full" in report.message and "internal error" not in report.message, report.message
+        made = report.backup_path
+        assert made and Path(made).exists()
+        (folder / "filler").unlink()
+        done, second = run("nightly")
+        assert done.returncode == 0, done.stderr
+        assert any(made in notice and "now this schedule's" in notice for notice in second["notices"]), second
+        # keep_last 1: the first backup has the schedule's name now, so retention counted and deleted it.
+        assert not Path(made).exists()
+        assert [b["path"] for b in backups() if b["database"] == small_db] == [second["backup_path"]]

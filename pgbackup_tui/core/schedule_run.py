@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -154,6 +155,9 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
         except PgBackupError as exc:
             # Before the job (a profile gone, no password) or after it (verify, drill): a failed run.
             report.fail(str(exc), exc.exit_code if report.job_id is None else EXIT_FAILED)
+        except OSError as exc:  # a write after the job (a check's record): the disk, said as such
+            full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+            report.fail(f"could not write {exc.filename or 'a file'}: {exc.strerror}{full}")
         except Exception as exc:  # noqa: BLE001 - a fault of ours is still a failed run: told, recorded
             report.fail(f"internal error: {exc!r}")
         report.finished_at = now_iso()
@@ -221,31 +225,51 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
 def _settle_interrupted(name: str) -> list[str]:
     """The last run's front was stopped (kill -9, a reboot) while or after its job ran: it still says
     running, and its backup, if the job made one, was never tagged, so retention would never
-    delete it. Tag it now and say what became of that run (its checks and retention did not run)."""
+    delete it. Tag it now and say what became of that run (its checks and retention did not run).
+    The same for a run that failed after its job made the backup (the tag could not be written)."""
     last = read_last_run(name)
     job_id = (last or {}).get("job_id")
-    if not last or last.get("status") != "running" or not job_id:
+    if not last or last.get("status") not in ("running", "failed") or not job_id:
         return []
     record = job_store.load(str(job_id))
     if record is None or job_store.runner_alive(record.folder):
         return []
-    output = record.state.get("output_path")
-    if record.status == "succeeded" and output and Path(output).exists():
-        _tag(Path(output), name)
+    output = Path(str(record.state.get("output_path") or ""))
+    made = record.status == "succeeded" and record.state.get("output_path") and output.exists()
+    if last.get("status") == "failed":
+        # A run whose job made its backup, then failed to tag it (its disk full, say): retention
+        # would never count, nor ever delete, that backup.
+        if not made or _tagged(output, name):
+            return []
+        _tag(output, name)
+        return [f"the run started {last.get('started_at')} (job {job_id}) failed after its backup was made: "
+                f"{output} is now this schedule's (retention counts it)"]
+    if made:
+        _tag(output, name)
         return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
                 f"retention: its backup {output} is now this schedule's (retention counts it), not verified"]
     ended = f"ended {record.status}" if record.status in job_store.FINAL_STATES else "stopped too, unfinished"
     return [f"the run started {last.get('started_at')} (job {job_id}) was stopped; its job {ended}"]
 
 
+def _tagged(archive: Path, schedule_name: str) -> bool:
+    manifest = load_manifest(archive)
+    return manifest is not None and manifest.extra.get(SCHEDULE_KEY) == schedule_name
+
+
 def _tag(archive: Path, schedule_name: str) -> None:
     """Record the schedule in the manifest, under the lock catalog.record_check takes."""
-    with manifest_locked(archive):
-        manifest = load_manifest(archive)
-        if manifest is None:
-            raise PgBackupError(f"{archive}: the new backup has no manifest")
-        manifest.extra[SCHEDULE_KEY] = schedule_name
-        save_manifest(archive, manifest)
+    try:
+        with manifest_locked(archive):
+            manifest = load_manifest(archive)
+            if manifest is None:
+                raise PgBackupError(f"{archive}: the new backup has no manifest")
+            manifest.extra[SCHEDULE_KEY] = schedule_name
+            save_manifest(archive, manifest)
+    except OSError as exc:
+        full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        raise PgBackupError(f"{archive}: made, but its manifest could not record schedule '{schedule_name}' "
+                            f"({exc.strerror}{full}); the next run records it") from None
 
 
 def _tell(schedule: Schedule, report: RunReport) -> None:
