@@ -163,6 +163,8 @@ def test_a_failed_run_deletes_nothing_and_fires_the_hook_and_the_notification(sa
     assert len(received) == 1
     message = received[0]["json"]
     assert "daily failed" in message["title"] and small_db + "_gone" in message["message"]
+    assert message["type"] == "failure"  # a receiver that routes by type sees a failure (it was "info")
+    assert report["message"] and message["message"].count(report["message"]) == 1  # the error once
     assert received[0]["auth"] and received[0]["path"] == "/hook"
     assert "on_failure hook ran" in report["notices"] and "notification 'ops' sent" in report["notices"]
     # The URL's secret is in notify.toml only: not in config, stdout/stderr, the job's log or its state.
@@ -527,3 +529,20 @@ def test_a_disk_that_fills_after_the_backup_is_said_and_the_next_run_gives_the_b
         # keep_last 1: the first backup has the schedule's name now, so retention counted and deleted it.
         assert not Path(made).exists()
         assert [b["path"] for b in backups() if b["database"] == small_db] == [second["backup_path"]]
+
+
+def test_a_success_is_sent_as_one_and_a_failing_hook_goes_to_stderr(sandbox, home, small_db, receiver):
+    """Every notification went as apprise's "info", a failure's too; and an on_success hook that
+    failed was said on stdout only, which cron drops when the run exits 0."""
+    port, received = receiver
+    notify = home / "notify.toml"
+    notify.write_text(f'[urls]\nops = "json://127.0.0.1:{port}/hook"\n')
+    notify.chmod(0o600)
+    configure(sandbox, Schedule(name="daily", server=SERVER, cron="0 3 * * *", database=small_db,
+                                on_success="exit 3", notify=("ops",), notify_on_success=True))
+    done = run_cli("run", "daily")
+    assert done.returncode == 0, done.stderr
+    assert "on_success hook: the hook exited 3" in done.stderr and "exited 3" not in done.stdout
+    assert "daily: succeeded" in done.stdout
+    [sent] = received
+    assert sent["json"]["type"] == "success" and "daily succeeded" in sent["json"]["title"]

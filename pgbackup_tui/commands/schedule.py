@@ -42,8 +42,11 @@ def run_run(args: argparse.Namespace) -> int:
         else:
             out = sys.stdout if succeeded else sys.stderr
             lines = [report.summary if succeeded else f"pgbackup-tui: {report.summary}",
-                     *(f"pgbackup-tui: {line}" for line in report.notices)]
+                     *(f"pgbackup-tui: {line}" for line in report.notices if line not in report.warnings)]
             print("\n".join(printable(line) for line in lines), file=out, flush=True)
+            if report.warnings:  # a hook or notification that failed: where cron mails it, even on success
+                print("\n".join(f"pgbackup-tui: {printable(line)}" for line in report.warnings), file=sys.stderr,
+                      flush=True)
     return report.exit_code
 
 

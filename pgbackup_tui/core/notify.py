@@ -95,7 +95,8 @@ class Outcome:
 
     @property
     def body(self) -> str:
-        parts = [self.error] if self.error else []
+        # The error line once: a run's summary line (self.lines) may quote it already.
+        parts = [self.error] if self.error and not any(self.error in line for line in self.lines) else []
         parts += self.lines
         if self.log_path:
             parts.append(f"log: {self.log_path}")
@@ -142,6 +143,7 @@ def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
             report.append(f"notification '{name}' not sent: no URL named '{name}' in {notify_file()} "
                           f"or {env_name(name)}")
             continue
+        kinds = {"succeeded": apprise.NotifyType.SUCCESS, "failed": apprise.NotifyType.FAILURE}
         sender = apprise.Apprise()
         if not sender.add(url):
             report.append(f"notification '{name}' not sent: apprise does not understand its URL (check it in "
@@ -151,7 +153,9 @@ def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
             # Our body is plain text: said so, apprise converts it for a service that wants HTML
             # (mailto's default). Unsaid, the mail's text part lost its line breaks and anything
             # between < and > (an error quoting a table or a path).
-            ok = bool(sender.notify(title=outcome.title, body=outcome.body, body_format=apprise.NotifyFormat.TEXT))
+            # Its type too: a receiver that routes or colours by it tells a failure from a success.
+            ok = bool(sender.notify(title=outcome.title, body=outcome.body, body_format=apprise.NotifyFormat.TEXT,
+                                    notify_type=kinds.get(outcome.status, apprise.NotifyType.WARNING)))
         except Exception as exc:  # noqa: BLE001 - a plugin's bug must not hide the run's own result
             ok = False
             report.append(f"notification '{name}' failed ({type(exc).__name__})")

@@ -63,6 +63,7 @@ class RunReport:
     deleted: list[str] = field(default_factory=list)  # ids retention deleted
     kept: int | None = None
     notices: list[str] = field(default_factory=list)  # retention notes, hooks, notifications
+    warnings: list[str] = field(default_factory=list)  # a hook or notification that failed: to stderr
 
     def fail(self, message: str, exit_code: int = EXIT_FAILED, status: str = "failed") -> None:
         self.status, self.message, self.exit_code = status, message, exit_code
@@ -284,8 +285,12 @@ def _tell(schedule: Schedule, report: RunReport) -> None:
         problem = run_hook(hook, outcome)
         which = "on_success" if succeeded else "on_failure"
         report.notices.append(f"{which} hook: {problem}" if problem else f"{which} hook ran")
+        if problem:
+            report.warnings.append(report.notices[-1])
     if not succeeded or schedule.notify_on_success:
-        report.notices += send(schedule.notify, outcome)
+        told = send(schedule.notify, outcome)
+        report.notices += told
+        report.warnings += [line for line in told if not line.endswith("' sent")]
 
 
 def _append_to_log(report: RunReport) -> None:
