@@ -331,6 +331,29 @@ def test_crontab_install_and_uninstall_keep_foreign_lines(sandbox, home, cron_us
     assert (root_after.returncode, root_after.stdout) == (root_before.returncode, root_before.stdout)
 
 
+def test_two_homes_install_into_one_crontab_each_its_own_block(sandbox, home, cron_user, tmp_path, monkeypatch):
+    """A second PGBACKUP_TUI_HOME's install replaced the first one's block: its schedules stopped
+    running, and nothing said so."""
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
+    configure(sandbox, Schedule(name="first", server=SERVER, cron="30 2 * * *", database="shop"))
+    assert run_cli("schedule", "install").returncode == 0
+    other = tmp_path / "other home%d"  # a space and cron's % in its path too
+    other.mkdir(mode=0o700)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(other))
+    configure(sandbox, Schedule(name="second", server=SERVER, cron="0 4 * * *", database="shop"))
+    assert run_cli("schedule", "install").returncode == 0
+    both = _crontab(cron_user)
+    assert " run first " in both and " run second " in both and both.count("# >>> pgbackup-tui schedules >>>") == 2
+    again = run_cli("schedule", "install")
+    assert again.returncode == 0 and _crontab(cron_user) == both
+    assert run_cli("schedule", "uninstall").returncode == 0
+    left = _crontab(cron_user)
+    assert " run first " in left and " run second " not in left
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(home))
+    assert run_cli("schedule", "uninstall").returncode == 0
+    assert _crontab(cron_user) == ""
+
+
 def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sandbox, home, tmp_path, monkeypatch):
     monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", str(tmp_path / "no-such-crontab"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))

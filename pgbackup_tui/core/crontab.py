@@ -2,7 +2,8 @@
 
 The block sits between BEGIN and END; install replaces only that block (in place, or appended
 at the end), so lines of the user's own are kept byte for byte, and installing twice changes
-nothing. Each line runs `<python> -m pgbackup_tui run NAME` with the absolute path of this
+nothing. A crontab may hold one block per config home (PGBACKUP_TUI_HOME): each replaces its own.
+Each line runs `<python> -m pgbackup_tui run NAME` with the absolute path of this
 interpreter (the virtualenv's, not resolved through its symlink), with PGBACKUP_TUI_HOME when set
 and a PATH that finds the client tools, inline (an assignment line in a crontab would also change
 the user's own lines after it). stdout goes to /dev/null: cron mails what a run prints on stderr,
@@ -104,17 +105,39 @@ def crontab_block(config: Config) -> list[str]:
 
 
 def merge(existing: str, block: list[str]) -> str:
-    """`existing` crontab text with our block replaced by `block` (removed when empty); other lines kept."""
+    """`existing` crontab text with this config's block replaced by `block` (removed when empty);
+    other lines kept, and so are the blocks of other configs (another PGBACKUP_TUI_HOME's schedules,
+    installed into the same crontab: one block per home, told apart by the home their lines set)."""
     lines = existing.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == BEGIN), None)
-    if start is not None:
-        end = next((i for i in range(start, len(lines)) if lines[i].strip() == END), None)
-        if end is None:
-            raise UsageError(f"the crontab has our start marker but no end marker ({END!r}); fix it with crontab -e")
-        lines[start:end + 1] = block
+    ours = next(((start, end) for start, end in _blocks(lines) if _is_ours(lines[start:end + 1])), None)
+    if ours is not None:
+        lines[ours[0]:ours[1] + 1] = block
     else:
         lines += block
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def _blocks(lines: list[str]) -> list[tuple[int, int]]:
+    """(first, last) line of every marked block."""
+    found = []
+    for start, line in enumerate(lines):
+        if line.strip() != BEGIN:
+            continue
+        end = next((i for i in range(start, len(lines)) if lines[i].strip() == END), None)
+        if end is None:
+            raise UsageError(f"the crontab has our start marker but no end marker ({END!r}); fix it with crontab -e")
+        found.append((start, end))
+    return found
+
+
+def _is_ours(block: list[str]) -> bool:
+    """Whether a block runs this config's schedules: its lines set this PGBACKUP_TUI_HOME, or none
+    (the default home) when it is not set."""
+    home = environment().get(paths.HOME_ENV)
+    if home is None:
+        return not any(f"{paths.HOME_ENV}=" in line for line in block)
+    token = f"{paths.HOME_ENV}={shlex.quote(home)}".replace("%", "\\%")
+    return any(line.startswith(token) or f" {token} " in line for line in block)
 
 
 def read_crontab() -> str:
