@@ -469,3 +469,24 @@ def test_a_password_a_failing_statement_quotes_stays_out_of_the_log_and_the_term
     logs = list((home / "logs").glob("*.log"))
     assert logs and all(secret not in log.read_text() and "c2VjcmV0" not in log.read_text() for log in logs)
     assert "c2VjcmV0" not in failed.stdout + failed.stderr
+
+
+def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox, home, tmp_path):
+    """A database with ALLOW_CONNECTIONS false was left out of every cluster backup without a word
+    (pg_dumpall passes over it), and a set had no member for template1, whose contents a
+    pg_dumpall file holds."""
+    with Sandbox(bin_dir=sandbox.bin_dir) as source, Sandbox(bin_dir=sandbox.bin_dir) as target:
+        source.psql("CREATE DATABASE closed")
+        source.psql("CREATE TABLE keep_me (i int); INSERT INTO keep_me VALUES (1)", "closed")
+        source.psql("ALTER DATABASE closed ALLOW_CONNECTIONS false")
+        source.psql("CREATE TABLE in_every_new_db (i int); INSERT INTO in_every_new_db VALUES (7)", "template1")
+        for options in ((), ("--set",)):
+            out = tmp_path / ("all" + ("".join(options) or ".sql"))
+            dumped = cli(source, "dumpall", *options, "--output", str(out))
+            assert dumped.returncode == 0, dumped.stderr
+            assert "closed" in dumped.stderr and "ALLOW_CONNECTIONS" in dumped.stderr, dumped.stderr
+        members = {m["database"] for m in json.loads((tmp_path / "all--set.manifest.json").read_text())["members"]}
+        assert "template1" in members and "closed" not in members
+        restored = cli(target, "restore", str(tmp_path / "all--set"))
+        assert restored.returncode == 0, restored.stderr
+        assert target.psql("SELECT i FROM in_every_new_db", "template1").strip() == "7"

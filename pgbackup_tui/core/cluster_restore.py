@@ -182,7 +182,8 @@ class ClusterRestoreJob(Job):
                     return None
                 name = str(member["database"])
                 job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
-                                             dbname=name, create=name not in existing))
+                                             dbname=name, create=name not in existing,
+                                             into_template1=name == "template1"))
                 self._members.append(job)
                 self.forward_owned(job)
                 progress.step_started(name)

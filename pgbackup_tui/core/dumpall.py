@@ -29,6 +29,7 @@ from .dump import DumpJob
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError
 from .formatting import human_bytes
+from .inspect import user_object_counts
 from .jobs import Job, JobState, Outcome
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
@@ -58,6 +59,8 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class
 WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%'
 """
+# Databases pg_dumpall passes over (it dumps only those that accept connections), for a warning.
+_NOT_CONNECTABLE = "SELECT datname FROM pg_database WHERE NOT datallowconn AND datname <> 'template0' ORDER BY 1"
 _SIZE_LOCK_TIMEOUT = "500ms"
 _TIMESCALE = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 
@@ -83,6 +86,7 @@ class DumpallJob(Job):
         self._members: list[DumpJob] = []
         self.timescale_databases: list[str] = []
         self.uninspected: list[str] = []  # databases _data_size could not ask: the list above may miss them
+        self.warnings: list[str] = []  # what the backup leaves out that a DBA would expect in it
 
     # -- steps -----------------------------------------------------------------------------------
     async def _execute(self) -> Outcome:
@@ -100,7 +104,17 @@ class DumpallJob(Job):
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             major = conn.info.server_version // 10000
             databases = [(str(name), int(size)) for name, size in conn.execute(_DATABASES)]
+            closed = [str(row[0]) for row in conn.execute(_NOT_CONNECTABLE)]
         tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+        if closed and not plan.databases and not (plan.globals_only or plan.roles_only):
+            # pg_dumpall passes over them without a word (they cannot be connected to), and so
+            # would a set: said, since nothing else in the backup shows they were left out.
+            self._warn(f"database(s) {', '.join(closed)} do not accept connections (ALLOW_CONNECTIONS false) and "
+                       "are not in this backup; ALTER DATABASE … ALLOW_CONNECTIONS true to back them up")
+        if plan.set_format and not plan.databases and self._template1_holds_objects():
+            # pg_dumpall's file holds template1's contents (what new databases are made from); a
+            # set's members were the non-template databases only, and left them out unsaid.
+            databases = sorted([*databases, ("template1", 0)])
         if plan.databases:
             known = {name for name, _ in databases}
             missing = [name for name in plan.databases if name not in known]
@@ -111,6 +125,22 @@ class DumpallJob(Job):
         if plan.globals_only or plan.roles_only:
             return version, tools, databases
         return version, tools, [(name, self._data_size(name, size)) for name, size in databases]
+
+    def _warn(self, line: str) -> None:
+        self.warnings.append(line)
+        self.log(line, level="warning")
+
+    def _template1_holds_objects(self) -> bool:
+        try:
+            with connect(self.plan.target, "template1") as conn:
+                held = user_object_counts(conn)
+        except (PgBackupError, psycopg.Error) as exc:
+            self._warn(f"template1 could not be looked at ({exc}); the set leaves it out")
+            return False
+        if held:
+            self.log(f"template1 holds {', '.join(f'{n} {kind}' for kind, n in held.items())}: it is a member "
+                     "of the set, as its contents are in a pg_dumpall file")
+        return bool(held)
 
     def _data_size(self, dbname: str, size: int) -> int:
         """The bytes `dbname`'s dump holds (_DATA_SIZE), or `size` where the database cannot be asked.
@@ -198,7 +228,7 @@ class DumpallJob(Job):
         self._owned.remove(partial)
         self._remember(final)
         return Outcome(message=f"{final} ({human_bytes(size)} in {self.elapsed_s:.1f}s)", output_path=final,
-                       bytes_written=size)
+                       bytes_written=size, details={"warnings": self.warnings})
 
     async def _dump_set(self, server_version: str, tools: ClientTools, databases: list[tuple[str, int]]) -> Outcome:
         plan = self.plan
@@ -268,7 +298,7 @@ class DumpallJob(Job):
         self._owned.remove(folder)
         self._remember(final)
         return Outcome(message=f"{final} ({len(members)} databases, {human_bytes(size)} in {self.elapsed_s:.1f}s)",
-                       output_path=final, bytes_written=size, details={"members": members})
+                       output_path=final, bytes_written=size, details={"members": members, "warnings": self.warnings})
 
     def _remember(self, final: Path) -> None:
         """An --output outside the backup dir goes into the catalog's index, as a dump's does."""
