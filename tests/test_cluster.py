@@ -320,6 +320,7 @@ def test_verify_catches_a_changed_byte_in_a_cluster_file(source, home, tmp_path)
     out = tmp_path / "cluster.sql"
     assert cli(source, "dumpall", "--output", str(out)).returncode == 0
     backup_id = _listed_id(out)
+    assert entry_for(out, indexed=True).status == "complete"  # type: ignore[union-attr]  # members' sizes match
     good = run_cli("backups", "verify", backup_id)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "matches the manifest" in good.stdout + good.stderr
@@ -334,6 +335,7 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     assert cli(source, "dumpall", "--set", "--format", "directory", "--output", str(out)).returncode == 0
     manifest = json.loads((tmp_path / "checked.set.manifest.json").read_text())
     backup_id = _listed_id(out)
+    assert entry_for(out, indexed=True).status == "complete"  # type: ignore[union-attr]  # members' sizes match
     good = run_cli("backups", "verify", backup_id)
     said = good.stdout + good.stderr
     assert good.returncode == 0, said
@@ -356,7 +358,11 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     said = bad.stdout + bad.stderr
     assert bad.returncode == 1, said
     assert "member sales: " in said and "checksum differs" in said, said
+    assert entry_for(out, indexed=True).status == "failed verification"  # type: ignore[union-attr]
     (out / "globals.sql").write_text("-- cut\n")
+    # Cut: listed as changed at once, by its size (it listed "complete"), before any verify.
+    listed = entry_for(out, indexed=True)
+    assert listed is not None and listed.status == "changed" and "globals.sql" in (listed.problem or "")
     cut = run_cli("backups", "verify", backup_id)
     assert cut.returncode == 1 and "globals.sql" in cut.stdout + cut.stderr
 

@@ -184,6 +184,8 @@ def _size_changed(path: Path, manifest: Manifest) -> str | None:
     """Why the archive is not what its manifest recorded, by its size alone (a stat: free to ask at
     every listing; `verify` reads every byte), or None. A backup cut short or emptied behind our
     back must not go on reading "verified", nor keep delete's protection from a good one."""
+    if manifest.kind == "cluster-set":
+        return _set_changed(path, manifest)
     if manifest.kind not in ("dump", "dumpall") or not manifest.bytes:
         return None
     try:
@@ -193,6 +195,25 @@ def _size_changed(path: Path, manifest: Manifest) -> str | None:
     if size == manifest.bytes:
         return None
     return f"{size} bytes on disk, {manifest.bytes} when it was made: changed since (pgbackup-tui backups verify)"
+
+
+def _set_changed(folder: Path, manifest: Manifest) -> str | None:
+    """_size_changed for a cluster set: each member archive's size and globals.sql's against the set
+    manifest (not the folder's: the members' own manifests grow with every check recorded)."""
+    recorded: list[tuple[str, Any]] = [(str(m.get("file")), m.get("bytes")) for m in manifest.extra.get("members") or []
+                                       if isinstance(m, dict)]
+    recorded.append((str(manifest.extra.get("globals") or "globals.sql"), manifest.extra.get("globals_bytes")))
+    for name, expected in recorded:
+        if not isinstance(expected, int) or not expected:
+            continue  # a set written before its globals' size was recorded
+        try:
+            size = path_size(folder / name)
+        except OSError:
+            return f"{name} is missing from the set: changed since (pgbackup-tui backups verify)"
+        if size != expected:
+            return (f"{name}: {size} bytes on disk, {expected} when it was made: changed since "
+                    "(pgbackup-tui backups verify)")
+    return None
 
 
 def _live_job_writing(path: Path) -> str | None:

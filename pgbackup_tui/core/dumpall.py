@@ -291,7 +291,7 @@ class DumpallJob(Job):
         checksums = {GLOBALS_FILE: await self.in_thread(checksum_file, folder / GLOBALS_FILE)}
         set_manifest = self._manifest(server_version, tools, size, databases) | {
             "kind": "cluster-set", "format": plan.set_format, "globals": GLOBALS_FILE, "members": members,
-            "checksums": checksums}
+            "checksums": checksums, "globals_bytes": path_size(folder / GLOBALS_FILE)}
         write_manifest(final, set_manifest)
         put_in_place(folder, final)
         self.release("path", folder)
