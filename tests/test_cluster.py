@@ -308,6 +308,12 @@ def _listed_id(path: Path) -> str:
     return next(entry["id"] for entry in json.loads(listing.stdout) if Path(entry.get("path", "")) == path)
 
 
+def _status(path: Path) -> str:
+    entry = entry_for(path, indexed=True)
+    assert entry is not None
+    return entry.status
+
+
 def _flip_a_data_byte(path: Path, old: bytes, new: bytes) -> None:
     """Change bytes inside a table's data, leaving the file's length and its closing line alone:
     only a checksum can tell."""
@@ -320,7 +326,6 @@ def test_verify_catches_a_changed_byte_in_a_cluster_file(source, home, tmp_path)
     out = tmp_path / "cluster.sql"
     assert cli(source, "dumpall", "--output", str(out)).returncode == 0
     backup_id = _listed_id(out)
-    assert entry_for(out, indexed=True).status == "complete"  # type: ignore[union-attr]  # members' sizes match
     good = run_cli("backups", "verify", backup_id)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "matches the manifest" in good.stdout + good.stderr
@@ -335,7 +340,7 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     assert cli(source, "dumpall", "--set", "--format", "directory", "--output", str(out)).returncode == 0
     manifest = json.loads((tmp_path / "checked.set.manifest.json").read_text())
     backup_id = _listed_id(out)
-    assert entry_for(out, indexed=True).status == "complete"  # type: ignore[union-attr]  # members' sizes match
+    assert _status(out) == "complete"  # the members' sizes match the set manifest
     good = run_cli("backups", "verify", backup_id)
     said = good.stdout + good.stderr
     assert good.returncode == 0, said
@@ -358,7 +363,7 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     said = bad.stdout + bad.stderr
     assert bad.returncode == 1, said
     assert "member sales: " in said and "checksum differs" in said, said
-    assert entry_for(out, indexed=True).status == "failed verification"  # type: ignore[union-attr]
+    assert _status(out) == "failed verification"
     (out / "globals.sql").write_text("-- cut\n")
     # Cut: listed as changed at once, by its size (it listed "complete"), before any verify.
     listed = entry_for(out, indexed=True)
@@ -496,3 +501,27 @@ def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox
         restored = cli(target, "restore", str(tmp_path / "all--set"))
         assert restored.returncode == 0, restored.stderr
         assert target.psql("SELECT i FROM in_every_new_db", "template1").strip() == "7"
+
+
+def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, tmp_path):
+    """A pg_dumpall file runs as one psql script: a cancel leaves what it had run (roles,
+    databases made), and the result said only "cancelled"."""
+    out = tmp_path / "cluster.sql"
+    assert cli(source, "dumpall", "--output", str(out)).returncode == 0
+    holder = psycopg.connect(target.dsn())
+    holder.execute("CREATE ROLE reporting NOLOGIN")  # uncommitted: the file's CREATE ROLE reporting waits on it
+    try:
+        front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(out), "--dsn", target.dsn(),
+                                  "--bin-dir", str(target.bin_dir), "--progress", "plain"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
+        deadline = time.monotonic() + 30
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        while target.psql(waiting).strip() == "0":
+            assert time.monotonic() < deadline and front.poll() is None, "psql never reached the role"
+            time.sleep(0.2)
+        front.send_signal(signal.SIGINT)
+        _out, err = front.communicate(timeout=30)
+        assert front.returncode == 130, err
+        assert "what psql had run of the file stays on server" in err, err
+    finally:
+        holder.close()

@@ -49,6 +49,7 @@ class ClusterRestoreJob(Job):
         self.plan = plan
         self._members: list[RestoreJob] = []
         self.kept_roles: list[str] = []
+        self._ran: str | None = None  # what psql has run: "file" or "globals" (nothing undoes it)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -120,6 +121,7 @@ class ClusterRestoreJob(Job):
             if match:
                 self.kept_roles.append(match.group(1))
 
+        self._ran = "globals" if path.name == GLOBALS_FILE else "file"
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
                                       stdin_chunks=counted())
         if code != 0:
@@ -240,7 +242,20 @@ class ClusterRestoreJob(Job):
 
     async def _cleanup(self, state: JobState) -> None:
         """Each member restore undid its own database; globals (roles) stay: they are shared and
-        may be in use (said in the result)."""
+        may be in use. A cancel says what stays (a failure's line says it already)."""
+        if state != JobState.CANCELLED or self._ran is None:
+            return
+        where = f"server '{self.plan.target.label}'"
+        if self._ran == "file":
+            self.cleanup_note = (f"what psql had run of the file stays on {where} (roles, and the databases it had "
+                                 "made, the last one maybe part-restored: a pg_dumpall file runs as one script)")
+            return
+        kept = [job.plan.dbname for job in self._members if job.state == JobState.SUCCEEDED]
+        stopped = [f"{job.plan.dbname} (job {job.id}: {job.cleanup_note or 'see its log'})" for job in self._members
+                   if job.state == JobState.CANCELLED]
+        self.cleanup_note = (f"the roles of globals.sql stay on {where}"
+                             + (f"; databases restored before the cancel are kept: {', '.join(kept)}" if kept else "")
+                             + (f"; stopped half way: {', '.join(stopped)}" if stopped else ""))
 
 
 def _refuse_changed(path: Path, checksums: dict[str, str]) -> None:

@@ -292,9 +292,16 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
         runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
         title = record.spec.get("title", record.id)
         if finished is None:
+            what_undone = ("what it had made is undone (its partial output, a database it created)"
+                           if record.spec.get("kind") != "cluster-restore" else
+                           # psql runs a pg_dumpall file (or a set's globals) as one script, making roles
+                           # and databases as it goes: none of that is the job's to drop (a member's is).
+                           "what psql had run stays on the server (roles, and databases a pg_dumpall file "
+                           "makes as it goes, maybe part-restored); a set's member database being restored "
+                           "is dropped")
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
                          message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
-                                 "what it had made is undone (its partial output, a database it created)")
+                                 f"{what_undone}")
         else:
             why = (f"{title}: {finished.path} is complete and verified; {runner} stopped after putting it in "
                    "place, before it recorded the end (killed, or out of memory)")
