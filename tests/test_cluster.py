@@ -484,9 +484,18 @@ def test_a_password_a_failing_statement_quotes_stays_out_of_the_log_and_the_term
 
 def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox, home, tmp_path):
     """A database with ALLOW_CONNECTIONS false was left out of every cluster backup without a word
-    (pg_dumpall passes over it), and a set had no member for template1, whose contents a
-    pg_dumpall file holds."""
+    (pg_dumpall passes over it), a set had no member for template1, whose contents a pg_dumpall
+    file holds, and a member restored into a database that exists (postgres, always) lost that
+    database's own settings, grants and comment."""
+    own_props = """SELECT (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s
+                           JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'postgres' AND setrole = 0)
+                          || '|' || shobj_description(d.oid, 'pg_database') || '|'
+                          || array_to_string(ARRAY(SELECT a::text FROM unnest(datacl) a ORDER BY 1), ',')
+                   FROM pg_database d WHERE datname = 'postgres'"""
     with Sandbox(bin_dir=sandbox.bin_dir) as source, Sandbox(bin_dir=sandbox.bin_dir) as target:
+        source.psql("ALTER DATABASE postgres SET lock_timeout = '7s'; COMMENT ON DATABASE postgres IS 'the main one';"
+                    "CREATE ROLE reader LOGIN; REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;"
+                    "GRANT CONNECT ON DATABASE postgres TO reader")
         source.psql("CREATE DATABASE closed")
         source.psql("CREATE TABLE keep_me (i int); INSERT INTO keep_me VALUES (1)", "closed")
         source.psql("ALTER DATABASE closed ALLOW_CONNECTIONS false")
@@ -501,6 +510,8 @@ def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox
         restored = cli(target, "restore", str(tmp_path / "all--set"))
         assert restored.returncode == 0, restored.stderr
         assert target.psql("SELECT i FROM in_every_new_db", "template1").strip() == "7"
+        assert "lock_timeout=7s|the main one|" in target.psql(own_props), target.psql(own_props)
+        assert target.psql(own_props) == source.psql(own_props)
 
 
 def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, tmp_path):

@@ -185,7 +185,7 @@ class ClusterRestoreJob(Job):
                 name = str(member["database"])
                 job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
                                              dbname=name, create=name not in existing,
-                                             into_template1=name == "template1"))
+                                             as_set_member=True))
                 self._members.append(job)
                 self.forward_owned(job)
                 progress.step_started(name)

@@ -184,6 +184,11 @@ class DatabaseMaker:
             ) from None
         self._run_each(conn, self.script.owner)
 
+    def own(self, conn: psycopg.Connection) -> None:
+        """The owner alone, for a database that exists already (nothing to create)."""
+        self._session(conn)
+        self._run_each(conn, self.script.owner)
+
     def finish(self, conn: psycopg.Connection) -> None:
         """Settings, comment and grants, once the restore has succeeded."""
         self._session(conn)

@@ -130,14 +130,16 @@ class RestorePlan:
     allow_older_server: bool = False  # restore an archive from a newer pg_dump into an older server anyway
     keep_old: bool = False  # a whole-database --clean keeps the replaced database under another name
     dry_run: bool = False  # check everything and say what would be done; change nothing
-    # A cluster set's template1 member goes back into template1 (empty), as pg_dumpall's file puts
-    # its contents there: cluster_restore.py only; a restore the user names is refused it.
-    into_template1: bool = False
+    # A cluster set's member (cluster_restore.py only), restored as the cluster had it: template1's
+    # into template1 (empty), as pg_dumpall's file puts its contents there (a restore the user
+    # names is refused it), and into an existing database (postgres) with the archive's own owner,
+    # settings, comment and grants, which pg_restore without --create leaves out.
+    as_set_member: bool = False
 
     def validate(self, archive_format: str | None = None) -> None:
         """Refuse what pg_restore would refuse half-way. `archive_format` once it is known."""
         check_database_name(self.dbname)
-        if self.dbname in TEMPLATE_DATABASES and not (self.dbname == "template1" and self.into_template1):
+        if self.dbname in TEMPLATE_DATABASES and not (self.dbname == "template1" and self.as_set_member):
             raise UsageError(
                 f"--db {self.dbname}: restoring into a template database is refused (template1 is copied into "
                 "every new database, template0 must stay pristine and takes no connections); "

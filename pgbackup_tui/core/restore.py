@@ -27,7 +27,7 @@ import psycopg
 
 from .archive import read_skipping
 from .connect import connect
-from .database_props import DatabaseMaker
+from .database_props import DatabaseMaker, parse_database_script
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError, ServerLost, UsageError
 from .job_temp import owned_temp_dir
@@ -56,6 +56,7 @@ from .restore_target import (
     database_oid,
     drop_database,
     finish_database,
+    own_database,
     require_free_name,
     scratch_database_name,
     swap_databases,
@@ -141,8 +142,10 @@ class RestoreJob(RestoreArchiveJob):
                        "has its tables empty")
             self._warnings.append(warning)
             self.log(warning, level="warning")
-        script = (await database_script(self, plan, check, workdir, self._maintenance_db())
-                  if mode in ("create", "replace") else None)
+        # A set member restored into a database that exists (postgres) keeps the database's own
+        # owner, settings, comment and grants too, as the cluster had them (RestorePlan.as_set_member).
+        keeps_props = mode in ("create", "replace") or (mode == "into" and plan.as_set_member)
+        script = await database_script(self, plan, check, workdir, self._maintenance_db()) if keeps_props else None
         if plan.dry_run or mode not in ("create", "replace"):
             # The target is a database this job did not create: the archive must be proven whole first.
             await self._archive_whole()
@@ -186,8 +189,13 @@ class RestoreJob(RestoreArchiveJob):
         await self._archive_whole()  # before the new database is kept or swapped in
         if self._data_load is not None:
             await self._say_materialized_views()
+        maker = self._maker
+        if mode == "into" and script is not None:
+            maker = DatabaseMaker(parse_database_script(script, into))
         try:
-            not_kept = await self.in_thread(finish_database, plan.target, self._maker, into, self.log)
+            if maker is not None and maker is not self._maker:  # into an existing database: its owner too
+                await self.in_thread(own_database, plan.target, self._maintenance_db(), maker)
+            not_kept = await self.in_thread(finish_database, plan.target, maker, into, self.log)
         except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
             raise JobFailed(f"could not apply the database's own settings: {exc}{self._undo_note()}") from None
         if mode == "replace":

@@ -106,6 +106,13 @@ def _still_open(conn: psycopg.Connection) -> bool:
     return True
 
 
+def own_database(target: Target, maintenance_db: str, maker: DatabaseMaker) -> None:
+    """The archive's owner for a database that existed already (a set member into postgres)."""
+    if maker.script.owner:
+        with connect(target, maintenance_db) as conn:
+            maker.own(conn)
+
+
 def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log) -> list[str]:
     """The database's own settings, comment and grants, once its contents are restored.
     Returns what could not be kept (one line each), also logged as warnings."""
