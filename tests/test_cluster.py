@@ -133,6 +133,9 @@ def test_a_whole_cluster_file_round_trips(source, target, home, tmp_path):
     assert dumped.returncode == 0, dumped.stderr
     events = [json.loads(line) for line in dumped.stdout.splitlines()]
     assert events[-1]["event"] == "finished" and events[-2]["percent"] == 100
+    # Which server, as a dump's manifest says (it was all null): the catalog matches profiles by it.
+    key = json.loads((tmp_path / "cluster.sql.manifest.json").read_text())["server_key"]
+    assert key["port"] == str(source.port) and key["host"] == str(source.socket_dir) and key["system_identifier"]
     restored = cli(target, "restore", str(out))
     assert restored.returncode == 0, restored.stderr
     assert_same_cluster(source, target)

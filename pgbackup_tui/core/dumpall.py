@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import psycopg
 
 from . import paths
 from .archive import path_size
+from .backup_record import server_key_of
 from .catalog import read_manifest, write_manifest
 from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
@@ -31,6 +33,7 @@ from .errors import JobFailed, PgBackupError
 from .formatting import human_bytes
 from .inspect import user_object_counts
 from .jobs import Job, JobState, Outcome
+from .manifest import ServerKey
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .pgtools import ClientTools, find_client_tools
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
@@ -87,6 +90,7 @@ class DumpallJob(Job):
         self.timescale_databases: list[str] = []
         self.uninspected: list[str] = []  # databases _data_size could not ask: the list above may miss them
         self.warnings: list[str] = []  # what the backup leaves out that a DBA would expect in it
+        self._server_key = ServerKey()
 
     # -- steps -----------------------------------------------------------------------------------
     async def _execute(self) -> Outcome:
@@ -105,6 +109,10 @@ class DumpallJob(Job):
             major = conn.info.server_version // 10000
             databases = [(str(name), int(size)) for name, size in conn.execute(_DATABASES)]
             closed = [str(row[0]) for row in conn.execute(_NOT_CONNECTABLE)]
+            # Which server this is (system identifier, host, port), as a dump's manifest says: the
+            # catalog matches a profile's backups by it (its name alone missed a --dsn's and a twin
+            # profile's cluster backups).
+            self._server_key = server_key_of(conn)
         tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
         if closed and not plan.databases and not (plan.globals_only or plan.roles_only):
             # pg_dumpall passes over them without a word (they cannot be connected to), and so
@@ -312,7 +320,8 @@ class DumpallJob(Job):
                   databases: list[tuple[str, int]]) -> dict[str, Any]:
         plan = self.plan
         return {
-            "kind": "dumpall", "job_id": self.id, "server": plan.target.label, "server_version": server_version,
+            "kind": "dumpall", "job_id": self.id, "server": plan.target.label, "server_key": asdict(self._server_key),
+            "server_version": server_version,
             "server_major": int(server_version.split(".")[0]) if server_version[:1].isdigit() else None,
             "pg_dump_version": tools.version, "pg_dump_major": tools.major, "format": "plain",
             "database": None, "what": plan.what, "globals_only": plan.globals_only, "roles_only": plan.roles_only,
