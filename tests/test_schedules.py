@@ -331,6 +331,18 @@ def test_crontab_install_and_uninstall_keep_foreign_lines(sandbox, home, cron_us
     assert (root_after.returncode, root_after.stdout) == (root_before.returncode, root_before.stdout)
 
 
+def test_install_for_a_user_who_cannot_run_the_lines_says_so(sandbox, home, cron_user, monkeypatch):
+    """`crontab -u USER` took lines USER could not run (the config in root's 0700 folder, the
+    interpreter maybe under /root): installed without a word, every night failed."""
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database="shop"))
+    done = run_cli("schedule", "install")
+    assert done.returncode == 0, done.stderr
+    assert f"warning: user {cron_user} cannot run these lines" in done.stderr, done.stderr
+    assert "cannot read" in done.stderr and str(home / "config.toml") in done.stderr, done.stderr
+    assert " run nightly " in _crontab(cron_user)  # written all the same: the DBA may be about to fix it
+
+
 def test_two_homes_install_into_one_crontab_each_its_own_block(sandbox, home, cron_user, tmp_path, monkeypatch):
     """A second PGBACKUP_TUI_HOME's install replaced the first one's block: its schedules stopped
     running, and nothing said so."""

@@ -10,7 +10,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 
-from ..core import crontab
+from ..core import crontab, paths
 from ..core.config import Config, editing_config, load_config
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from ..core.identifiers import printable
@@ -168,6 +168,13 @@ def _install(args: argparse.Namespace, remove: bool) -> int:
         print(f"{len(config.schedules)} schedule(s) written into your crontab:", file=sys.stderr)
         for line in crontab.crontab_block(config):
             print(line)
+    user = crontab.other_user()
+    problem = (crontab.cannot_run_as(user, config.path or paths.config_file())
+               if user and not remove and config.schedules else None)
+    if problem:  # written (the DBA may be about to fix it), but every run would fail until then
+        print(f"pgbackup-tui: warning: user {user} cannot run these lines as they are ({problem}); "
+              "every scheduled run would fail until that user can read the config and run the interpreter",
+              file=sys.stderr)
     return EXIT_OK
 
 

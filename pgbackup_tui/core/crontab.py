@@ -17,6 +17,7 @@ Where there is no crontab: the same commands as a systemd user timer + service p
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 import shutil
 import subprocess
@@ -156,6 +157,38 @@ def write_crontab(text: str) -> None:
     done = subprocess.run([*argv, "-"], input=text, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise UsageError(f"{shlex.join(argv)} refused the new crontab: {done.stderr.strip() or done.returncode}")
+
+
+def other_user() -> str | None:
+    """The user whose crontab PGBACKUP_TUI_CRONTAB names (`crontab -u NAME`), when not ourselves."""
+    argv = crontab_argv()
+    name = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-u"), None)
+    if name is None:
+        return None
+    try:
+        return None if pwd.getpwnam(name).pw_uid == os.geteuid() else name
+    except KeyError:
+        return name  # crontab says so itself
+
+
+def cannot_run_as(user: str, config_path: Path) -> str | None:
+    """Why `user`'s cron could not run our lines (this interpreter, this config), or None: tried as
+    that user, as root installing another user's crontab can (a venv under /root, a 0700 home)."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        return None  # crontab -u refuses an unknown user itself, by name
+    script = ('test -r "$1" || { echo "cannot read $1"; exit 1; }; '
+              'out=$("$2" -c "import pgbackup_tui.cli" 2>&1) || { echo "cannot run $2: $out" | tail -n 1; exit 1; }')
+    try:
+        done = subprocess.run(["/bin/sh", "-c", script, "sh", str(config_path), executable()[0]],
+                              capture_output=True, text=True, check=False, timeout=30, user=account.pw_uid,
+                              group=account.pw_gid, extra_groups=[], env={"PATH": tools_path(), "HOME": "/"})
+    except (OSError, subprocess.SubprocessError):
+        return None  # we cannot act as that user (not root): crontab -u says what it thinks itself
+    if done.returncode == 0:
+        return None
+    return (done.stdout.strip() or done.stderr.strip() or f"exit {done.returncode}").splitlines()[-1]
 
 
 def install(config: Config) -> tuple[str, str]:
