@@ -539,3 +539,18 @@ def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, 
         assert "what psql had run of the file stays on server" in err, err
     finally:
         holder.close()
+
+
+def test_the_newest_verified_cluster_file_is_protected_apart_from_a_roles_file(source, home, tmp_path):
+    """Cluster backups have no database: all of a server's were one group, so a newer verified
+    roles-only file took the protection from the only verified whole-cluster file, and the
+    refusal named "database ''"."""
+    cluster, roles = tmp_path / "cluster.sql", tmp_path / "roles.sql"
+    assert cli(source, "dumpall", "--output", str(cluster)).returncode == 0
+    assert cli(source, "dumpall", "--roles-only", "--output", str(roles)).returncode == 0
+    for path in (cluster, roles):
+        assert run_cli("backups", "verify", _listed_id(path)).returncode == 0
+    refused = run_cli("backups", "delete", _listed_id(cluster))
+    assert refused.returncode == 2 and "newest verified backup of the server's whole cluster" in refused.stderr, (
+        refused.stderr)
+    assert cluster.exists()

@@ -117,6 +117,8 @@ def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
         theirs = other.manifest
         if theirs is None or theirs.database != entry.manifest.database:  # type: ignore[union-attr]
             return False
+        if not entry.database and other.holds != entry.holds:  # cluster backups: a roles-only file is not a cluster's
+            return False
         if key.system_identifier and theirs.server_key.system_identifier:
             return key.system_identifier == theirs.server_key.system_identifier
         return theirs.server == entry.server or (key.host_port() is not None
@@ -137,8 +139,9 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         raise UsageError(f"backup {entry.id}: {entry.path} is a running job's output ({entry.problem}); "
                          "cancel the job instead (pgbackup-tui jobs cancel)")
     if not force and newest_verified(entry, entries):
-        raise UsageError(f"backup {entry.id} is the newest verified backup of database '{entry.database}' "
-                         f"({entry.path}); add --force to delete it anyway")
+        of = f"database '{entry.database}'" if entry.database else f"the server's {entry.holds}"
+        raise UsageError(f"backup {entry.id} is the newest verified backup of {of} ({entry.path}); add --force to "
+                         "delete it anyway")
     removed = []
     sidecar = manifest_path(entry.path)
     # Under the lock a check takes to record its result (catalog.record_check): one that ends after
