@@ -220,6 +220,8 @@ def test_bad_cluster_input_is_one_line(source, home, tmp_path):
     with_db = cli(source, "restore", str(out), "--db", "x")
     assert with_db.returncode == 2 and "--db does not apply" in with_db.stderr
     assert len(with_db.stderr.strip().splitlines()) == 1
+    dry = cli(source, "restore", str(out), "--dry-run")
+    assert dry.returncode == 2 and "--dry-run is not offered" in dry.stderr and dry.stderr.count("\n") == 1
     no_jobs = cli(source, "restore", str(out), "--jobs", "0")  # refused, not taken as the default of 1
     assert no_jobs.returncode == 2 and "--jobs must be 1 or more" in no_jobs.stderr, no_jobs.stderr
 

@@ -162,6 +162,10 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
              ("--dry-run", args.dry_run), ("--keep-old", args.keep_old))
     pointless = [flag for flag, used in given if used]
     if pointless:
+        if pointless[0] == "--dry-run":  # not about which databases: there is no preview to give
+            raise UsageError(f"--dry-run is not offered for {archive.name}: a pg_dumpall file (or a set's "
+                             "globals.sql) runs through psql as one script, whose effect cannot be shown before it "
+                             "runs; `backups show` lists what it holds")
         hint = " (a set: pick some with --only-db)" if pointless[0] == "--db" else ""
         raise UsageError(f"{pointless[0]} does not apply to {archive.name}: a pg_dumpall file or a cluster set "
                          f"restores the databases it names{hint}")
