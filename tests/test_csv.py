@@ -353,3 +353,24 @@ def test_a_second_import_goes_parents_first_and_moves_no_other_table_s_sequence(
     assert again.returncode == 0, again.stderr
     assert fingerprint(sandbox, target_db, "child") == fingerprint(sandbox, empty_db, "child")
     assert sandbox.psql("INSERT INTO live (v) VALUES ('next') RETURNING id", target_db).strip() == "7"
+
+
+def test_a_retry_after_a_failed_import_sets_the_sequences_of_the_first_run_s_tables(sandbox, home, empty_db,
+                                                                                   target_db, tmp_path):
+    """The first run loaded `a` and failed on `b`, before any sequence was set; the retry it
+    advises (`--table b`) set b's only, and the application's next insert into `a` took an id
+    its rows had."""
+    sandbox.psql("CREATE TABLE a (id serial PRIMARY KEY, v text);"
+                 "INSERT INTO a (v) SELECT 'a' FROM generate_series(1, 5);"
+                 "CREATE TABLE b (id int PRIMARY KEY, v text); INSERT INTO b VALUES (1, 'ok')", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "a", "b").returncode == 0
+    b_file = out / "public.b.csv"
+    good = b_file.read_text()
+    b_file.write_text(good.replace("1,ok", "x1,ok"))
+    sandbox.create_database(target_db)
+    assert run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db).returncode == 1
+    b_file.write_text(good)
+    retried = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--table", "b")
+    assert retried.returncode == 0, retried.stderr
+    assert sandbox.psql("INSERT INTO a (v) VALUES ('new') RETURNING id", target_db).strip() == "6"

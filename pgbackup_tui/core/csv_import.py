@@ -14,8 +14,8 @@ Order (as pg_restore does it, and as Timescale documents for hypertables):
    tables that existed, parents first by their foreign keys (csv_target.py).
 5. `schema-post.sql` (indexes, constraints, foreign keys, triggers) in one transaction, after the
    data, so that triggers do not fire on the copied rows and foreign keys are checked once.
-6. Sequences are set to their exported values: all of them after schema.sql made them; into
-   tables that existed, only theirs, and none moved back (csv_target.py).
+6. Sequences are set to their exported values: exactly after schema.sql made them; into tables
+   that existed, none moved back (csv_target.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import CSV_FORMAT_VERSION, IMPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_target import SequenceValue, existing_sequences, in_key_order, sequences_of, set_forward
+from .csv_target import SequenceValue, existing_sequences, in_key_order, set_forward
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError, UsageError
 from .identifiers import QualifiedName, always_quote
@@ -104,7 +104,7 @@ class CsvImportJob(Job):
         if run_post:
             await self._psql(tools, folder / SCHEMA_POST, "indexes, constraints and triggers (schema-post.sql)",
                              after_data=True)
-        await self.in_thread(self._set_sequences, manifest.get("sequences") or [], None if run_schema else tables)
+        await self.in_thread(self._set_sequences, manifest.get("sequences") or [], not run_schema)
         if self._created is not None:
             self.release("database", plan.dbname)
             self._created = None
@@ -308,23 +308,22 @@ class CsvImportJob(Job):
         by_name = {t.name: t for t in tables}
         return [by_name[name] for name in order]
 
-    def _set_sequences(self, sequences: list[dict[str, Any]], loaded: list[ImportTable] | None) -> None:
-        """The sequences at their exported values: all of them after schema.sql made them; into
-        tables that existed (`loaded`), only theirs, and none moved back (csv_target.py)."""
+    def _set_sequences(self, sequences: list[dict[str, Any]], forward_only: bool) -> None:
+        """The sequences at their exported values: after schema.sql made them, exactly; into tables
+        that existed (`forward_only`), none moved back (csv_target.py)."""
         if not sequences:
             return
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
+            # Every one, not only the loaded tables': a first run that failed half way set none, and
+            # its retry loads only the rest. Forward only, so an application's values are kept.
             present = existing_sequences(conn, [QualifiedName(s["schema"], s["name"]) for s in sequences])
-            if loaded is not None:
-                found = lookup_relations(conn, [t.name for t in loaded])
-                present &= sequences_of(conn, [oid for oid, _ in found.values()])
             for seq in sequences:
                 name = QualifiedName(seq["schema"], seq["name"])
                 if name not in present:
                     continue
                 exported = SequenceValue(int(seq["last_value"]), bool(seq["is_called"]))
-                if loaded is None:
+                if not forward_only:
                     conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value,
                                                                         exported.is_called))
                 elif not set_forward(conn, name, exported):

@@ -5,9 +5,9 @@ foreign keys included, in a database that may be in use:
 
 - the tables go in parents first, following the target's foreign keys (name order put a child
   before its parent, and every retry failed the same way);
-- only the sequences of the tables it loads are set, and none is moved back: setting every
-  sequence of the export to its exported value reset the sequences of tables the run did not
-  touch, under rows the application had added since (duplicate keys on its next insert).
+- no sequence is moved back: setting every sequence of the export to its exported value reset
+  those of tables the run did not touch, under rows the application had added since (duplicate
+  keys on its next insert); forward, every one is set (a first run that failed half way set none).
 """
 
 from __future__ import annotations
@@ -23,21 +23,6 @@ SELECT c.conrelid::int8, c.confrelid::int8 FROM pg_constraint c
 WHERE c.contype = 'f' AND c.conrelid = ANY(%(oids)s::oid[]) AND c.confrelid = ANY(%(oids)s::oid[])
   AND c.conrelid <> c.confrelid
 """
-# The sequences the tables use: owned by a column (serial, identity) or named in a default.
-_SEQUENCES_OF = """
-SELECT n.nspname, s.relname FROM pg_depend d
-JOIN pg_class s ON s.oid = d.objid AND d.classid = 'pg_class'::regclass AND s.relkind = 'S'
-JOIN pg_namespace n ON n.oid = s.relnamespace
-WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(%(oids)s::oid[]) AND d.deptype IN ('a', 'i')
-UNION
-SELECT n.nspname, s.relname FROM pg_attrdef ad
-JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
-JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
-JOIN pg_namespace n ON n.oid = s.relnamespace
-WHERE ad.adrelid = ANY(%(oids)s::oid[])
-"""
-
-
 def existing_sequences(conn: psycopg.Connection, names: list[QualifiedName]) -> set[QualifiedName]:
     """The sequences among `names` that exist."""
     rows = conn.execute(
@@ -62,11 +47,6 @@ def in_key_order(conn: psycopg.Connection, oids: dict[QualifiedName, int]) -> li
         placed.add(oids[ready])
         order.append(ready)
     return order
-
-
-def sequences_of(conn: psycopg.Connection, oids: list[int]) -> set[QualifiedName]:
-    """The sequences the tables `oids` take their values from."""
-    return {QualifiedName(s, r) for s, r in conn.execute(_SEQUENCES_OF, {"oids": oids}).fetchall()}
 
 
 @dataclass(frozen=True)
