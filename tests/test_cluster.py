@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -462,13 +463,18 @@ def test_a_set_s_globals_are_checked_and_a_newer_set_refused_before_any_role_cha
 
     low, high = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
     newer = tmp_path / "newer.set"
-    dumped = run_cli("dumpall", "--set", "--db", "postgres", "--output", str(newer), "--dsn", high.dsn())
+    only_there = "r_" + uuid.uuid4().hex[:8]  # a role of the newer server's globals alone
+    high.psql(f"CREATE ROLE {only_there} NOLOGIN")
+    try:
+        dumped = run_cli("dumpall", "--set", "--db", "postgres", "--output", str(newer), "--dsn", high.dsn())
+    finally:
+        high.psql(f"DROP ROLE {only_there}")
     assert dumped.returncode == 0, dumped.stderr
-    before = low.psql(roles)
+    assert only_there in (newer / "globals.sql").read_text()
     refused = run_cli("restore", str(newer), "--dsn", low.dsn(), "--only-db", "postgres")
     assert refused.returncode == 2, refused.stderr
     assert f"pg_dumpall {high.major}, newer than the server" in refused.stderr, refused.stderr
-    assert low.psql(roles) == before
+    assert low.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{only_there}'").strip() == "0"
 
 
 def test_a_password_a_failing_statement_quotes_stays_out_of_the_log_and_the_terminal(target, home, tmp_path):
@@ -505,16 +511,20 @@ def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox
         source.psql("CREATE TABLE keep_me (i int); INSERT INTO keep_me VALUES (1)", "closed")
         source.psql("ALTER DATABASE closed ALLOW_CONNECTIONS false")
         source.psql("CREATE TABLE in_every_new_db (i int); INSERT INTO in_every_new_db VALUES (7)", "template1")
+        source.psql("CREATE DATABASE tpl_user IS_TEMPLATE true")  # a user's template (template_postgis...)
+        source.psql("CREATE TABLE base (i int); INSERT INTO base VALUES (3)", "tpl_user")
         for options in ((), ("--set",)):
             out = tmp_path / ("all" + ("".join(options) or ".sql"))
             dumped = cli(source, "dumpall", *options, "--output", str(out))
             assert dumped.returncode == 0, dumped.stderr
             assert "closed" in dumped.stderr and "ALLOW_CONNECTIONS" in dumped.stderr, dumped.stderr
         members = {m["database"] for m in json.loads((tmp_path / "all--set.manifest.json").read_text())["members"]}
-        assert "template1" in members and "closed" not in members
+        assert {"template1", "tpl_user"} <= members and "closed" not in members
         restored = cli(target, "restore", str(tmp_path / "all--set"))
         assert restored.returncode == 0, restored.stderr
         assert target.psql("SELECT i FROM in_every_new_db", "template1").strip() == "7"
+        assert target.psql("SELECT i FROM base", "tpl_user").strip() == "3"
+        assert target.psql("SELECT datistemplate FROM pg_database WHERE datname = 'tpl_user'").strip() == "t"
         assert "lock_timeout=7s|the main one|" in target.psql(own_props), target.psql(own_props)
         assert target.psql(own_props) == source.psql(own_props)
 

@@ -50,6 +50,7 @@ class ClusterRestoreJob(Job):
         self._members: list[RestoreJob] = []
         self.kept_roles: list[str] = []
         self._ran: str | None = None  # what psql has run: "file" or "globals" (nothing undoes it)
+        self._is_set = False
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -69,7 +70,7 @@ class ClusterRestoreJob(Job):
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
         progress.step_started("cluster")
-        await self._psql_file(tools, archive, progress=progress)
+        await self._psql_file(tools, archive, "file", progress=progress)
         return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
                        details={"kept_roles": self.kept_roles})
 
@@ -100,7 +101,8 @@ class ClusterRestoreJob(Job):
         if recorded:
             _refuse_changed(globals_sql, {"": recorded})
 
-    async def _psql_file(self, tools: ClientTools, path: Path, *, progress: CountProgress | None = None) -> None:
+    async def _psql_file(self, tools: ClientTools, path: Path, what: str, *,
+                         progress: CountProgress | None = None) -> None:
         """psql runs `path`; with `progress`, the file is its step "cluster", measured by the bytes fed to
         psql -- to at most TAIL_FRACTION: a database's indexes are built after all of its data, in a few bytes."""
         plan = self.plan
@@ -121,7 +123,7 @@ class ClusterRestoreJob(Job):
             if match:
                 self.kept_roles.append(match.group(1))
 
-        self._ran = "globals" if path.name == GLOBALS_FILE else "file"
+        self._ran = what
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
                                       stdin_chunks=counted())
         if code != 0:
@@ -149,6 +151,7 @@ class ClusterRestoreJob(Job):
 
     async def _restore_set(self) -> Outcome:
         plan = self.plan
+        self._is_set = True
         manifest = read_manifest(plan.archive) or {}
         members: list[dict[str, Any]] = list(manifest.get("members") or [])
         if plan.databases:
@@ -174,7 +177,7 @@ class ClusterRestoreJob(Job):
         progress.start()
         if not plan.skip_globals:
             progress.step_started("globals")
-            await self._psql_file(tools, plan.archive / GLOBALS_FILE)
+            await self._psql_file(tools, plan.archive / GLOBALS_FILE, "globals")
             progress.step_finished("globals")
         gate = asyncio.Semaphore(plan.jobs)
 
@@ -183,9 +186,12 @@ class ClusterRestoreJob(Job):
                 if self._cancel_requested:
                     return None
                 name = str(member["database"])
+                into_existing = name in existing
+                # Into a database that exists (postgres, template1), all or nothing: a failure or a
+                # cancel cannot drop it as it drops a new one, so it rolls back instead.
                 job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
-                                             dbname=name, create=name not in existing,
-                                             as_set_member=True))
+                                             dbname=name, create=not into_existing, single_transaction=into_existing,
+                                             allow_older_server=plan.allow_older_server, as_set_member=True))
                 self._members.append(job)
                 self.forward_owned(job)
                 progress.step_started(name)
@@ -196,7 +202,16 @@ class ClusterRestoreJob(Job):
                 self.log(f"database {name}: {result.state.value}: {result.message}")
                 return result
 
-        results = await asyncio.gather(*(one(m) for m in members))
+        # The new databases first (up to `jobs` at a time), then those that exist, one by one: the
+        # postgres member brings postgres's own settings and grants (default_transaction_read_only,
+        # a REVOKE CONNECT...), which would act on the other members' sessions there.
+        fresh = [m for m in members if str(m["database"]) not in existing]
+        by_name = dict(zip([str(m["database"]) for m in fresh], await asyncio.gather(*(one(m) for m in fresh)),
+                           strict=True))
+        for member in members:
+            if str(member["database"]) in existing:
+                by_name[str(member["database"])] = await one(member)
+        results = [by_name[str(m["database"])] for m in members]
         self.check_cancelled()
         lines = [{"database": m["database"], "state": r.state.value if r else "not started",
                   "message": r.message if r else ""} for m, r in zip(members, results, strict=True)]
@@ -243,19 +258,22 @@ class ClusterRestoreJob(Job):
     async def _cleanup(self, state: JobState) -> None:
         """Each member restore undid its own database; globals (roles) stay: they are shared and
         may be in use. A cancel says what stays (a failure's line says it already)."""
-        if state != JobState.CANCELLED or self._ran is None:
+        if state != JobState.CANCELLED:
             return
         where = f"server '{self.plan.target.label}'"
         if self._ran == "file":
             self.cleanup_note = (f"what psql had run of the file stays on {where} (roles, and the databases it had "
                                  "made, the last one maybe part-restored: a pg_dumpall file runs as one script)")
             return
+        if not self._is_set:
+            return
         kept = [job.plan.dbname for job in self._members if job.state == JobState.SUCCEEDED]
-        stopped = [f"{job.plan.dbname} (job {job.id}: {job.cleanup_note or 'see its log'})" for job in self._members
+        stopped = [f"{job.plan.dbname} (job {job.id}: {job.cleanup_note or 'rolled back'})" for job in self._members
                    if job.state == JobState.CANCELLED]
-        self.cleanup_note = (f"the roles of globals.sql stay on {where}"
-                             + (f"; databases restored before the cancel are kept: {', '.join(kept)}" if kept else "")
-                             + (f"; stopped half way: {', '.join(stopped)}" if stopped else ""))
+        said = ([f"the roles of globals.sql stay on {where}"] if self._ran == "globals" else []) + (
+            [f"databases restored before the cancel are kept: {', '.join(kept)}"] if kept else []) + (
+            [f"stopped half way: {', '.join(stopped)}"] if stopped else [])
+        self.cleanup_note = "; ".join(said) or None
 
 
 def _refuse_changed(path: Path, checksums: dict[str, str]) -> None:

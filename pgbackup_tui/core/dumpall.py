@@ -41,9 +41,11 @@ from .progress.count import CountProgress, Step
 
 CLUSTER_TAIL = b"-- PostgreSQL database cluster dump complete"
 _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
+# The databases pg_dumpall dumps (a user's template database too: template_postgis...); template1,
+# whose contents its file holds as well, is a set member only when it holds anything.
 _DATABASES = """
 SELECT datname, pg_database_size(oid)::int8 FROM pg_database
-WHERE datallowconn AND NOT datistemplate ORDER BY datname
+WHERE datallowconn AND datname NOT IN ('template0', 'template1') ORDER BY datname
 """
 # What a database's dump holds, for its progress: its tables' and materialized views' heap and
 # TOAST bytes and its large objects -- not its indexes nor its catalog, which pg_database_size counts

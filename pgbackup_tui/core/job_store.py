@@ -297,8 +297,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
                            # psql runs a pg_dumpall file (or a set's globals) as one script, making roles
                            # and databases as it goes: none of that is the job's to drop (a member's is).
                            "what psql had run stays on the server (roles, and databases a pg_dumpall file "
-                           "makes as it goes, maybe part-restored); a set's member database being restored "
-                           "is dropped")
+                           "makes as it goes, maybe part-restored); a set's member being restored into a new "
+                           "database is dropped, one into a database that existed is rolled back")
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
                          message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
                                  f"{what_undone}")
