@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -376,6 +377,9 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     assert listed is not None and listed.status == "changed" and "globals.sql" in (listed.problem or "")
     cut = run_cli("backups", "verify", backup_id)
     assert cut.returncode == 1 and "globals.sql" in cut.stdout + cut.stderr
+    shutil.rmtree(out / sales["file"])
+    listed = entry_for(out, indexed=True)
+    assert listed is not None and listed.status == "changed" and "missing from the set" in (listed.problem or "")
 
 
 def test_pg_dumpall_files_that_cannot_restore_whole_are_refused_before_anything_runs(
@@ -566,3 +570,30 @@ def test_the_newest_verified_cluster_file_is_protected_apart_from_a_roles_file(s
     assert refused.returncode == 2 and "newest verified backup of the server's whole cluster" in refused.stderr, (
         refused.stderr)
     assert cluster.exists()
+
+
+@pytest.mark.parametrize(("line", "secret"), [
+    ("psql:<stdin>:19: STATEMENT:  ALTER ROLE a WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$k:s';", "c2FsdA"),
+    ("LINE 1: ...ROLE a WITH NOSUPERUSER INHERIT PASSWORD 'SCRAM-SHA-256$4096:c2FsdA", "c2FsdA"),  # cut by psql
+    ("ALTER ROLE a PASSword 'hunter2' VALID UNTIL 'infinity'", "hunter2"),
+    ("ALTER ROLE a PASSWORD E'hun\\'ter2';", "ter2"),
+    ("ALTER ROLE a PASSWORD $$hunter2$$;", "hunter2"),
+    ("CREATE USER MAPPING FOR x SERVER s OPTIONS (user 'a', password 'it''s hunter2');", "hunter2"),
+    ("SELECT dblink_connect('host=a password=hunter2 sslpassword=k3y dbname=x')", "hunter2"),
+    ("SELECT dblink_connect('host=a sslpassword=k3y dbname=x')", "k3y"),
+    ("SELECT dblink_connect('host=a password=''hunter 2'' dbname=x')", "hunter"),
+    ("could not connect to postgresql://bob:hunter2@db1:5432/x", "hunter2"),
+])
+def test_a_child_s_line_loses_the_password_it_quotes(line, secret):
+    from pgbackup_tui.core.job_events import without_secrets
+
+    blanked = without_secrets(line)
+    assert secret not in blanked and "…" in blanked, blanked
+
+
+def test_a_line_without_a_password_passes_as_it_is():
+    from pgbackup_tui.core.job_events import without_secrets
+
+    for line in ("pg_dump: dumping contents of table public.passwords", "password authentication failed for user x",
+                 "pg_restore: creating TABLE \"public.users\" (password text)"):
+        assert without_secrets(line) == line

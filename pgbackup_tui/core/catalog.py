@@ -206,10 +206,12 @@ def _set_changed(folder: Path, manifest: Manifest) -> str | None:
     for name, expected in recorded:
         if not isinstance(expected, int) or not expected:
             continue  # a set written before its globals' size was recorded
+        if not (folder / name).exists():
+            return f"{name} is missing from the set: changed since (pgbackup-tui backups verify)"
         try:
             size = path_size(folder / name)
         except OSError:
-            return f"{name} is missing from the set: changed since (pgbackup-tui backups verify)"
+            return None  # unreadable now: verify says why
         if size != expected:
             return (f"{name}: {size} bytes on disk, {expected} when it was made: changed since "
                     "(pgbackup-tui backups verify)")

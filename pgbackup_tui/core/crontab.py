@@ -179,11 +179,13 @@ def cannot_run_as(user: str, config_path: Path) -> str | None:
     except KeyError:
         return None  # crontab -u refuses an unknown user itself, by name
     script = ('test -r "$1" || { echo "cannot read $1"; exit 1; }; '
-              'out=$("$2" -c "import pgbackup_tui.cli" 2>&1) || { echo "cannot run $2: $out" | tail -n 1; exit 1; }')
+              'out=$("$2" -c "import pgbackup_tui.cli" 2>&1) || '
+              '{ echo "cannot run $2: $(echo "$out" | tail -n 1)"; exit 1; }')
     try:
         done = subprocess.run(["/bin/sh", "-c", script, "sh", str(config_path), executable()[0]],
                               capture_output=True, text=True, check=False, timeout=30, user=account.pw_uid,
-                              group=account.pw_gid, extra_groups=[], env={"PATH": tools_path(), "HOME": "/"})
+                              group=account.pw_gid, extra_groups=[], env={"PATH": tools_path(), "HOME": "/"},
+                              cwd="/")
     except (OSError, subprocess.SubprocessError):
         return None  # we cannot act as that user (not root): crontab -u says what it thinks itself
     if done.returncode == 0:

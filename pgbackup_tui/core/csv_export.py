@@ -320,6 +320,9 @@ class CsvExportJob(Job):
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             conn.execute(EXPORT_SESSION)
+            # 17's transaction_timeout (a role's would end the one long transaction), where it exists.
+            conn.execute("SELECT set_config('transaction_timeout', '0', false) "
+                         "WHERE current_setting('server_version_num')::int >= 170000")
             for table in pre.tables:
                 self.log(f"copying {table.name} to {table.file}")
                 progress.table_started(table.file)

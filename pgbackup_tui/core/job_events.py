@@ -146,15 +146,21 @@ def classify_line(line: str) -> str:
 # A password a child's line quotes: psql --echo-errors copies a failing statement whole, and a
 # pg_dumpall file's `ALTER ROLE x ... PASSWORD 'SCRAM-SHA-256$...'` (or a user mapping's
 # `password 'x'`, a conninfo's password=x) would land in the log and on the terminal.
-_SQL_PASSWORD = re.compile(r"(\bpassword\s+)'(?:[^']|'')*'", re.IGNORECASE)
-_CONNINFO_PASSWORD = re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+# A literal may be cut where psql's `LINE 1: ...` display cuts a long statement: to the line's end.
+_SQL_PASSWORD = re.compile(r"(\bpassword\s+)(?:E?'(?:[^'\\]|''|\\.)*(?:'|$)|\$(\w*)\$.*?(?:\$\2\$|$))",
+                           re.IGNORECASE)
+_CONNINFO_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)(?:'{1,2}(?:[^'\\]|\\.)*(?:'{1,2}|$)|[^\s'\"]+)",
+                                re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]*@", re.IGNORECASE)
 
 
 def without_secrets(line: str) -> str:
-    """A child's line with any password it quotes blanked (most lines hold none: one test each)."""
-    if "assword" not in line and "ASSWORD" not in line:
-        return line
-    return _CONNINFO_PASSWORD.sub(r"\1…", _SQL_PASSWORD.sub(r"\1'…'", line))
+    """A child's line with any password it quotes blanked (most lines hold none: two looks each)."""
+    if "password" in line.lower():
+        line = _CONNINFO_PASSWORD.sub(r"\1…", _SQL_PASSWORD.sub(r"\1'…'", line))
+    if "://" in line:
+        line = _URI_PASSWORD.sub(r"\1…@", line)
+    return line
 
 
 _last_stamp: tuple[int, str] = (-1, "")

@@ -244,7 +244,7 @@ def _settle_interrupted(name: str) -> list[str]:
             return []
         _tag(output, name)
         return [f"the run started {last.get('started_at')} (job {job_id}) failed after its backup was made: "
-                f"{output} is now this schedule's (retention counts it)"]
+                f"{output} is now this schedule's (retention counts it), not verified"]
     if made:
         _tag(output, name)
         return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
@@ -270,7 +270,7 @@ def _tag(archive: Path, schedule_name: str) -> None:
     except OSError as exc:
         full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise PgBackupError(f"{archive}: made, but its manifest could not record schedule '{schedule_name}' "
-                            f"({exc.strerror}{full}); the next run records it") from None
+                            f"({exc.strerror}{full}); a later run records it") from None
 
 
 def _tell(schedule: Schedule, report: RunReport) -> None:
