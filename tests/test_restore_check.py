@@ -11,6 +11,7 @@ table of contents: pg_restore restores it without complaint, so only the checksu
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -168,3 +169,28 @@ async def test_a_cancel_while_the_check_still_runs_after_pg_restore_drops_the_ne
     assert took < 5, f"the cancel waited {took:.1f} s for the check"
     assert result.state == JobState.CANCELLED, result.message
     assert databases(sandbox) == before  # the database it had filled is gone
+
+
+def test_a_changed_plain_file_is_refused_and_its_drill_fails(sandbox, home, source_db, empty_db):
+    """A plain SQL backup was restored, and drilled ("drilled", over its failed verification),
+    without its checksum looked at: a row changed since the backup went in, exit 0."""
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db, "--format", "plain")
+    assert dumped.returncode == 0, dumped.stderr
+    archive = Path(dumped.stdout.strip())
+    data = archive.read_bytes()
+    row = b"\n42\t" + sandbox.psql("SELECT md5('42')", source_db).strip().encode()
+    assert row in data
+    archive.write_bytes(data.replace(row, row[:-1] + (b"0" if row[-1:] != b"0" else b"1")))  # same size
+    into = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "plain")
+    assert into.returncode == 2 and "checksum differs from the manifest" in into.stderr, into.stderr
+    assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'items'", empty_db).strip() == "0"
+    new_db = empty_db + "_new"
+    made = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", new_db, "--create")
+    assert made.returncode == 2 and "checksum differs from the manifest" in made.stderr, made.stderr
+    assert new_db not in databases(sandbox)
+    backup_id = next(e["id"] for e in json.loads(run_cli("backups", "list", "--json").stdout)
+                     if e["path"] == str(archive))
+    drilled = run_cli("backups", "drill", backup_id, "--dsn", sandbox.dsn())
+    assert drilled.returncode != 0, drilled.stdout + drilled.stderr
+    after = next(e for e in json.loads(run_cli("backups", "list", "--json").stdout) if e["id"] == backup_id)
+    assert after["status"] == "failed verification", after

@@ -87,6 +87,10 @@ class RestoreArchiveJob(Job):
             self._check_fits_server(info, (await self.in_thread(self._server_facts))[0])
             self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
+            # The manifest's checksum, as for an archive (below): checked beside a restore into a
+            # database this job makes, before one into a database that exists. Without it a plain
+            # file changed since the backup was restored (and drilled: "drilled") as it was.
+            self._check_checksums_beside()
             drops = await self.in_thread(plain_drop_section, plan.archive)
             if drops is not None:
                 self.log(f"{plan.archive.name} was written by pg_dump --clean: its {drops[2]} DROP statement(s), for "
@@ -104,10 +108,7 @@ class RestoreArchiveJob(Job):
                 raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
             # The manifest's checksum (taken once the new archive had read back to its end) proves the
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
-            checksums = self._manifest().get("checksums") or {}
-            if checkable(checksums):
-                self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, plan.archive, checksums))
-                self._checksums.add_done_callback(self._on_checksums)
+            self._check_checksums_beside()
             unreadable: ArchiveError | None = None
             toc: Toc | None = None
             try:
@@ -144,6 +145,13 @@ class RestoreArchiveJob(Job):
                 raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
             progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
+
+    def _check_checksums_beside(self) -> None:
+        """Start comparing the archive with its manifest's checksums, in a thread (_archive_whole waits)."""
+        checksums = self._manifest().get("checksums") or {}
+        if checkable(checksums):
+            self._checksums = asyncio.ensure_future(asyncio.to_thread(compare_checksums, self.plan.archive, checksums))
+            self._checksums.add_done_callback(self._on_checksums)
 
     async def _archive_whole(self) -> None:
         """Wait for the checksum check begun by _check_archive (if it still runs): ArchiveError if
