@@ -364,3 +364,22 @@ def test_a_running_dump_s_partial_is_listed_as_its_and_cannot_be_deleted(sandbox
         holder.close()
     _out, err = front.communicate(timeout=120)
     assert front.returncode == 0, err
+
+
+def test_a_newer_verified_table_backup_does_not_take_the_whole_one_s_protection(sandbox, home, empty_db):
+    """Protection went to the newest verified backup of the database whatever it held: a newer
+    verified dump of one table left the only verified whole-database backup deletable without
+    --force."""
+    sandbox.psql("CREATE TABLE a (i int); CREATE TABLE b (i int); INSERT INTO a VALUES (1)", empty_db)
+    made = []
+    for options in ((), ("--table", "a")):
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "none", *options)
+        assert dumped.returncode == 0, dumped.stderr
+        made.append(dumped.stdout.strip())
+        time.sleep(1.1)  # the names are stamped to the second
+    ids = {e["path"]: e["id"] for e in json.loads(run_cli("backups", "list", "--json").stdout)}
+    for path in made:
+        assert run_cli("backups", "verify", ids[path]).returncode == 0
+    refused = run_cli("backups", "delete", ids[made[0]])
+    assert refused.returncode == 2 and "newest verified backup" in refused.stderr and "whole database" in refused.stderr
+    assert Path(made[0]).exists()

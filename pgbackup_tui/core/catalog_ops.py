@@ -108,7 +108,8 @@ def _has_databases(path: Path) -> bool:
 
 
 def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
-    """Whether `entry` is the newest verified or drilled backup of its database (on its server)."""
+    """Whether `entry` is the newest verified or drilled backup of what it holds (a database's whole
+    contents, some tables, its schema only; a cluster, its roles), on its server."""
     if entry.manifest is None or entry.status not in ("verified", "drilled"):
         return False
     key = entry.manifest.server_key
@@ -117,7 +118,9 @@ def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
         theirs = other.manifest
         if theirs is None or theirs.database != entry.manifest.database:  # type: ignore[union-attr]
             return False
-        if not entry.database and other.holds != entry.holds:  # cluster backups: a roles-only file is not a cluster's
+        # What it holds too: a newer verified backup of one table (or of the schema only, or of a
+        # cluster's roles) does not stand in for the only verified whole one.
+        if other.holds != entry.holds:
             return False
         if key.system_identifier and theirs.server_key.system_identifier:
             return key.system_identifier == theirs.server_key.system_identifier
@@ -139,7 +142,7 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         raise UsageError(f"backup {entry.id}: {entry.path} is a running job's output ({entry.problem}); "
                          "cancel the job instead (pgbackup-tui jobs cancel)")
     if not force and newest_verified(entry, entries):
-        of = f"database '{entry.database}'" if entry.database else f"the server's {entry.holds}"
+        of = f"database '{entry.database}' ({entry.holds})" if entry.database else f"the server's {entry.holds}"
         raise UsageError(f"backup {entry.id} is the newest verified backup of {of} ({entry.path}); add --force to "
                          "delete it anyway")
     removed = []
