@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -383,3 +384,24 @@ def test_a_newer_verified_table_backup_does_not_take_the_whole_one_s_protection(
     refused = run_cli("backups", "delete", ids[made[0]])
     assert refused.returncode == 2 and "newest verified backup" in refused.stderr and "whole database" in refused.stderr
     assert Path(made[0]).exists()
+
+
+def test_a_drill_whose_terminal_hangs_up_drops_its_scratch_database(sandbox, home):
+    """SIGINT and SIGTERM dropped the drill's scratch database; a hang-up (an SSH drop, the drill
+    runs in the foreground) left a full copy behind until the next drill on that server."""
+    archive = dump(sandbox)
+    backup_id = by_path(listed(), archive)["id"]
+    drill = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "backups", "drill", backup_id, "--dsn",
+                              sandbox.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL, env=dict(os.environ),
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    scratch = "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'"
+    deadline = time.monotonic() + 60
+    while sandbox.psql(scratch).strip() == "0":
+        assert time.monotonic() < deadline and drill.poll() is None, drill.communicate()
+        time.sleep(0.05)
+    drill.send_signal(signal.SIGHUP)
+    _out, err = drill.communicate(timeout=60)
+    assert drill.returncode != 0, err
+    assert sandbox.psql(scratch).strip() == "0", err
+    assert by_path(listed(), archive)["status"] == "complete"  # a stopped drill says nothing of the backup

@@ -5,7 +5,7 @@ database `pgbackup_drill_<host>_<pid>_<hex>` (drill_names.py: what a killed dril
 dropped by the next) on the server given, every table's rows are counted there and
 compared with the rows counted in the archive at dump time (manifest `toc.tables`; a manifest
 without them gets them counted from the archive first), and the scratch database is dropped,
-whatever happened (failure, Ctrl-C, SIGTERM). The result goes into the manifest's verifications.
+whatever happened (failure, Ctrl-C, SIGTERM, a hang-up). The result goes into the manifest's verifications.
 
 Per-table checksums are not compared: taking them at dump time would read every table on the
 server a second time (or hash COPY text whose form depends on the session's settings), which is
@@ -49,6 +49,7 @@ DRILLABLE = ("custom", "directory", "tar", "plain")
 # Failures of a drill's restore that are about where it ran, not about the backup.
 NOT_THE_ARCHIVE = (ConnectError, ServerLost, TargetError, ToolNotFoundError, UsageError, ConfigError)
 CANCEL_POLL_S = 0.2  # how soon a drill notices its cancel event
+STOPPING = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT: a drill stopped so drops its scratch database
 
 
 def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str, int]:
@@ -110,12 +111,14 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     if on_event is not None:
         job.subscribe(on_event)
     main = threading.current_thread() is threading.main_thread()  # the TUI drills from a worker thread
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None  # SIGTERM acts like Ctrl-C
+    # SIGTERM and SIGHUP (an SSH drop: the drill runs in the foreground) act like Ctrl-C: the
+    # scratch database is dropped. A hang-up left it behind until the next drill on that server.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOPPING} if main else {}
     could_not_run: PgBackupError | None = None
     try:
         result = asyncio.run(_run(job, main, cancel))
-        if main:
-            signal.signal(signal.SIGTERM, _interrupt)  # asyncio reset it to the default when the job ended
+        for sig in previous:
+            signal.signal(sig, _interrupt)  # asyncio reset it to the default when the job ended
         check.details["restore"] = result.message
         if job.plan.target.bin_dir or bin_dir:
             check.details["bin_dir"] = job.plan.target.bin_dir or bin_dir
@@ -143,8 +146,8 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     finally:
         if job.made_database or could_not_run is None:
             _drop(target, name, check)
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         check.details["duration_s"] = round(time.monotonic() - started, 3)
     if could_not_run is not None:
         if check.problems:  # the scratch database could not be dropped either
@@ -159,10 +162,10 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 async def _run(job: RestoreJob, main: bool, cancel: threading.Event | None = None) -> JobResult:
-    """The restore job in this process; Ctrl-C / SIGTERM cancel it (it drops what it created), and
+    """The restore job in this process; Ctrl-C / SIGTERM / SIGHUP cancel it (it drops what it created), and
     so does `cancel` once another thread sets it (watched from this loop: job.cancel() is not thread-safe)."""
     loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM) if main else ()
+    signals = (signal.SIGINT, *STOPPING) if main else ()
     for sig in signals:
         loop.add_signal_handler(sig, job.cancel)
     watcher = asyncio.create_task(_watch(cancel, job)) if cancel is not None else None
