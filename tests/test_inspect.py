@@ -258,3 +258,19 @@ def test_broken_timescale_view_does_not_break_a_transaction(
         (table,) = inspect.list_tables(conn)  # the view is missing: reading it fails inside
         assert table.name == "t" and not table.is_hypertable
         assert conn.execute("SELECT 2").fetchone() == (2,)  # the transaction is still usable
+
+
+def test_a_locked_table_does_not_hold_up_the_listing(sandbox: Sandbox, empty_db: str) -> None:
+    """pg_relation_size & co wait behind a table's exclusive lock: the tree said "loading…" until
+    a long ALTER TABLE ended. The listing comes at once, its sizes from the catalog."""
+    sandbox.psql("CREATE TABLE busy (i int, t text); INSERT INTO busy SELECT g, repeat('x', 500) "
+                 "FROM generate_series(1, 2000) g; VACUUM ANALYZE busy", empty_db)
+    with psycopg.connect(sandbox.dsn(empty_db), autocommit=True) as reader:
+        exact = {t.name: t for t in inspect.list_tables(reader)}["busy"]
+        with psycopg.connect(sandbox.dsn(empty_db)) as holder:
+            holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+            reader.execute("SET statement_timeout = '20s'")  # without the fallback: an error, not a hang
+            listed = {t.name: t for t in inspect.list_tables(reader)}["busy"]
+            holder.rollback()
+    assert listed.estimated_rows == exact.estimated_rows == 2000
+    assert listed.data_bytes == exact.data_bytes > 0  # relpages after the VACUUM: the same pages

@@ -11,6 +11,7 @@ of estimates never goes negative and the UI can still show "?" instead of a fals
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -173,7 +174,7 @@ def list_schemas(conn: psycopg.Connection) -> list[SchemaInfo]:
 _TABLES_QUERY = f"""
 WITH RECURSIVE rels AS (
     SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition, c.reltuples,
-           c.reltoastrelid, c.relowner
+           c.reltoastrelid, c.relowner, c.relpages
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN {_LISTED_RELKINDS} AND {_VISIBLE_SCHEMA}
@@ -213,6 +214,22 @@ SELECT r.nspname, r.relname, r.relkind, r.relispartition,
 
 _KIND_BY_RELKIND = {"r": "table", "p": "partitioned", "m": "matview", "f": "foreign"}
 
+# pg_relation_size & co open the relation (ACCESS SHARE): behind a table's exclusive lock (a long
+# ALTER TABLE, a LOCK TABLE) the whole listing waited, and the tree said "loading…" until the lock
+# went. After this long, the sizes come from the catalog instead (pages as of the last VACUUM or
+# ANALYZE): a little off, at once.
+SIZE_LOCK_TIMEOUT = "500ms"
+_BLOCK = "current_setting('block_size')::bigint"
+_TABLES_QUERY_FROM_CATALOG = re.sub(
+    r"pg_total_relation_size\((\w)\.oid\)",
+    lambda m: (f"(({m[1]}.relpages::bigint + coalesce((SELECT relpages FROM pg_class WHERE oid = "
+               f"NULLIF({m[1]}.reltoastrelid, 0)), 0) + (SELECT coalesce(sum(i.relpages), 0) FROM pg_index x "
+               f"JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = {m[1]}.oid)) * {_BLOCK})"),
+    re.sub(r"pg_relation_size\(NULLIF\((\w)\.reltoastrelid, 0\)\)",
+           lambda m: f"(SELECT relpages::bigint * {_BLOCK} FROM pg_class WHERE oid = NULLIF({m[1]}.reltoastrelid, 0))",
+           re.sub(r"pg_relation_size\((\w)\.oid\)", lambda m: f"({m[1]}.relpages::bigint * {_BLOCK})",
+                  _TABLES_QUERY)))
+
 
 def _has_extension(conn: psycopg.Connection, name: str) -> bool:
     return bool(_rows(conn, "SELECT 1 FROM pg_extension WHERE extname = %s", (name,)))
@@ -249,9 +266,18 @@ def _query_tables(
         "names": [n.name for n in names] if names is not None else None,
         "hypertables": _hypertable_oids(conn),
     }
+    if not conn.autocommit:  # SET LOCAL would outlive the query in the caller's own transaction
+        rows = _rows(conn, _TABLES_QUERY, params)
+    else:
+        try:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{SIZE_LOCK_TIMEOUT}'")
+                rows = _rows(conn, _TABLES_QUERY, params)
+        except psycopg.errors.LockNotAvailable:
+            rows = _rows(conn, _TABLES_QUERY_FROM_CATALOG, params)
     tables = []
     for (nsp, rel, relkind, is_partition, est_rows, rows_known, data_bytes, total_bytes, owner,
-         is_hypertable, parent_schema, parent_name) in _rows(conn, _TABLES_QUERY, params):
+         is_hypertable, parent_schema, parent_name) in rows:
         kind = "partition" if relkind == "r" and is_partition else _KIND_BY_RELKIND[relkind]
         parent = str(QualifiedName(parent_schema, parent_name)) if parent_name is not None else None
         tables.append(
