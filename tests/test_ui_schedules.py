@@ -131,6 +131,10 @@ async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, mo
             await pilot.press("y")
             await wait_until(lambda: _crontab(cron_user) != "", timeout=10)
             assert _crontab(cron_user) == shown + "\n"
+            # That user cannot read this test's config (root's 0700 folder): said, as the CLI says it.
+            await wait_until(lambda: any(f"user {cron_user} cannot run these lines" in str(n.message)
+                                         for n in app._notifications), timeout=30)
+            assert any(f"into {cron_user}'s crontab" in str(n.message) for n in app._notifications)
 
             # A server added through the tree's profiles keeps the schedules the tab wrote.
             app.profiles.save(ServerProfile(name="other", host="127.0.0.1", port=1), None)

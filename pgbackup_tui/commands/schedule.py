@@ -10,7 +10,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 
-from ..core import crontab, paths
+from ..core import crontab
 from ..core.config import Config, editing_config, load_config
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from ..core.identifiers import printable
@@ -165,16 +165,12 @@ def _install(args: argparse.Namespace, remove: bool) -> int:
     elif remove:
         print("the pgbackup-tui block was removed from your crontab", file=sys.stderr)
     else:
-        print(f"{len(config.schedules)} schedule(s) written into your crontab:", file=sys.stderr)
+        print(f"{len(config.schedules)} schedule(s) written into {crontab.whose_crontab()}:", file=sys.stderr)
         for line in crontab.crontab_block(config):
             print(line)
-    user = crontab.other_user()
-    problem = (crontab.cannot_run_as(user, config.path or paths.config_file())
-               if user and not remove and config.schedules else None)
-    if problem:  # written (the DBA may be about to fix it), but every run would fail until then
-        print(f"pgbackup-tui: warning: user {user} cannot run these lines as they are ({problem}); "
-              "every scheduled run would fail until that user can read the config and run the interpreter",
-              file=sys.stderr)
+    warning = None if remove else crontab.run_as_warning(config)
+    if warning:  # written (the DBA may be about to fix it), but every run would fail until then
+        print(f"pgbackup-tui: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

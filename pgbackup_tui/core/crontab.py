@@ -193,6 +193,23 @@ def cannot_run_as(user: str, config_path: Path) -> str | None:
     return (done.stdout.strip() or done.stderr.strip() or f"exit {done.returncode}").splitlines()[-1]
 
 
+def run_as_warning(config: Config) -> str | None:
+    """What to warn of after an install into another user's crontab that user cannot run."""
+    user = other_user()
+    if user is None or not config.schedules:
+        return None
+    problem = cannot_run_as(user, config.path or paths.config_file())
+    return None if problem is None else (
+        f"user {user} cannot run these lines as they are ({problem}); every scheduled run would fail until that "
+        "user can read the config and run the interpreter")
+
+
+def whose_crontab() -> str:
+    """'your crontab', or another user's (`crontab -u NAME`), for messages."""
+    user = other_user()
+    return f"{user}'s crontab" if user else "your crontab"
+
+
 def install(config: Config) -> tuple[str, str]:
     """Write the block; (crontab before, after). Nothing is written when nothing changes."""
     before = read_crontab()

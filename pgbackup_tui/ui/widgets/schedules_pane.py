@@ -266,7 +266,11 @@ class SchedulesPane(Vertical):
             if crontab.crontab_available():
                 before, after = crontab.install(config)
                 text = "the crontab already had these lines" if before == after else \
-                    f"{len(config.schedules)} schedule(s) written into your crontab"
+                    f"{len(config.schedules)} schedule(s) written into {crontab.whose_crontab()}"
+                warning = crontab.run_as_warning(config)
+                if warning:  # written, as on the command line: said as loudly as a failure
+                    self.app.call_from_thread(self.notify, warning, title="Installed, but", severity="warning",
+                                              timeout=20)
             else:
                 written = crontab.write_systemd_units(config)
                 text = (f"{len(written)} unit files written; now run: systemctl --user daemon-reload && "
