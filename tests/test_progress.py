@@ -372,6 +372,23 @@ def test_the_time_left_stands_still_while_a_backend_waits_for_a_lock():
     assert after.eta_s < before.eta_s and after.waiting is None
 
 
+def test_a_parallel_dump_waiting_before_its_data_stands_still():
+    """With --jobs the bar went on rising while pg_dump -Fd -j2 waited on a lock (54 % -> 86 %,
+    then "cancelled 86 %" for a job that wrote nothing): before its data, one backend does all of
+    the work (the leader locks every table before a worker starts), so a wait holds everything."""
+    items = [WorkItem("schema", "schema", 2.0, kind="step"), WorkItem("a", "data", 10.0, kind="table"),
+             WorkItem("b", "data", 10.0, kind="table")]
+    estimator = ProgressEstimator(items, origin=0.0, estimate="t", jobs=2)
+    estimator.enter_phase("schema", 0.0)
+    estimator.start("schema", 0.0)
+    before = estimator.snapshot(0.5)
+    estimator.wait("a lock held by pid 42 (psql)", 0.5)
+    held = [estimator.snapshot(0.5 + tick * 0.25) for tick in range(1, 40)]
+    assert {s.percent for s in held} == {before.percent} and {s.eta_s for s in held} == {before.eta_s}
+    estimator.wait(None, 10.5)
+    assert estimator.snapshot(11.0).percent > before.percent  # the clock runs again once it is over
+
+
 def test_small_tables_learn_their_own_pace_not_the_big_ones():
     # A big table copied at 0.8 of its prior, then 40 small ones exactly at theirs (mostly round
     # trips, other data): once a second of them is done, the time left is theirs.

@@ -45,6 +45,7 @@ class ProgressEstimator:
         self.jobs = max(1, jobs)
         self.phase = "preparing"
         self.waiting: str | None = None  # what a backend of the job waits for (wait())
+        self._paused = False  # the ledger is paused for a wait (wait())
         self.timing_link = False  # the link is being timed: the bar stands still (link_pending())
         self.link: SharedLink | None = None  # with --jobs over TCP, once timed (link_rate())
         self._percent = 0.0
@@ -173,22 +174,30 @@ class ProgressEstimator:
     def wait(self, what: str | None, now: float) -> None:
         """A backend of the job waits for `what` (e.g. "a lock held by pid 42 (psql)"), or no more.
 
-        In a serial job (one backend: nothing else moves) the time left stands still while it
-        waits, since the work ahead is the same when the wait ends; and the time waited is no
+        In a serial job, or one of --jobs before its data (one backend: nothing else moves), the
+        time left stands still while it waits, since the work ahead is the same when the wait
+        ends; and the time waited is no
         evidence of speed (measured items are counted up to the start of the wait and again from
         its end; an unmeasured one starts counting at its first measurement anyway).
         """
-        if self.jobs == 1:  # with --jobs the other workers go on: the estimate too
-            if what and not self.waiting:
-                self.ledger.pause(self._running.values(), now)
-            elif self.waiting and not what:
-                self.ledger.resume(self._running.values(), now)
+        if what and not self.waiting and self._serial:  # with --jobs in data or indexes the others go on
+            self.ledger.pause(self._running.values(), now)
+            self._paused = True
+        elif self._paused and not what:
+            self.ledger.resume(self._running.values(), now)
+            self._paused = False
         self.waiting = what
 
     @property
+    def _serial(self) -> bool:
+        """Whether one backend does all the work now: a job of one, or one of --jobs before its
+        data (pg_dump -j's leader reads the catalog and locks every table before a worker starts)."""
+        return self.jobs == 1 or self.phase not in PARALLEL_PHASES
+
+    @property
     def _stalled(self) -> bool:
-        """A serial job whose backend waits: no work is being done, the ETA and the bar stand still."""
-        return bool(self.waiting) and self.jobs == 1
+        """A job whose only working backend waits: no work is being done, the ETA and the bar stand still."""
+        return bool(self.waiting) and self._serial
 
     def finish(self, key: str, now: float) -> None:
         item = self._by_key.get(key)
