@@ -196,8 +196,12 @@ class DumpJob(Job):
             if self.index_output:
                 remember_backup(final, self.backups_root)
         except OSError as exc:
-            self.log(f"could not add {final} to the backup catalog's index ({exc}); "
-                     "`pgbackup-tui backups adopt` adds it", level="warning")
+            # Said with the result too (the CLI prints it, cron mails it): unlisted, the backup is
+            # out of `backups list`, retention and delete's protection.
+            unlisted = (f"could not add {final} to the backup catalog's index ({exc}); "
+                        "`pgbackup-tui backups adopt` adds it")
+            self.log(unlisted, level="warning")
+            details = details | {"warnings": [*details.get("warnings", []), unlisted]}
         self._owned_paths = [p for p in self._owned_paths if p not in (partial,)]
         self.release("path", partial)
         self._remove_owned()  # temp archives of a plain selection

@@ -315,8 +315,8 @@ class DumpallJob(Job):
         try:
             remember_backup(final)
         except OSError as exc:
-            self.log(f"could not add {final} to the backup catalog's index ({exc}); "
-                     "`pgbackup-tui backups adopt` adds it", level="warning")
+            self._warn(f"could not add {final} to the backup catalog's index ({exc}); `pgbackup-tui backups adopt` "
+                       "adds it")
 
     def _manifest(self, server_version: str, tools: ClientTools, size: int,
                   databases: list[tuple[str, int]]) -> dict[str, Any]:
