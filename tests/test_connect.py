@@ -44,6 +44,19 @@ def test_wrong_password(tcp_target: Target) -> None:
     assert error.needs_password
 
 
+def test_a_wrong_password_from_a_passfile_says_so_and_where_it_came_from(
+        sandbox: Sandbox, tcp_target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq's last line was all the message kept: 'password retrieved from file "…"', without the
+    failure it explains or the hint to check the password."""
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{sandbox.port}:*:{sandbox.superuser}:not-the-password\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    error = connect_error(tcp_target)
+    assert "password authentication failed" in str(error) and f'retrieved from file "{passfile}"' in str(error)
+    assert "check the password" in str(error) and error.needs_password
+
+
 def test_no_password_at_all(tcp_target: Target) -> None:
     error = connect_error(tcp_target)
     assert "no password supplied" in str(error)

@@ -207,9 +207,14 @@ def _libpq_cause(message: str) -> str:
     if not lines:
         return message.strip()
     main = [ln for ln in lines if not ln[:1].isspace()]
+    # libpq adds where a wrong password came from on a line of its own, after the cause: kept, but
+    # as a note to the cause (it was all the message said).
+    source = main.pop().strip() if len(main) > 1 and main[-1].startswith("password retrieved from") else None
     text = (main[-1] if main else lines[-1]).strip()
     if " failed: " in text:
         text = text.rsplit(" failed: ", 1)[1]
     text = re.sub(r"^(connection failed|connection is bad):\s*", "", text)
     text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
+    if source:
+        text = f"{text.strip()} ({source})"
     return text.strip() or message.strip()
