@@ -300,6 +300,15 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     for backup_id in (was, copy_id):
         shown = run_cli("backups", "verify", backup_id)
         assert shown.returncode == 0, shown.stderr
+    # A copy damaged on its way listed "verified" on the original's word: its bytes are checked.
+    damaged = tmp_path / "damaged" / "moved.dump"
+    damaged.parent.mkdir()
+    data = bytearray(moved.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    shutil.copy2(Path(str(moved) + ".manifest.json"), Path(str(damaged) + ".manifest.json"))
+    assert run_cli("backups", "adopt", str(damaged)).returncode == 0
+    assert by_path(listed(), damaged)["status"] == "failed verification"
     # The same archive by another path is no copy: its manifest keeps its id.
     alias = tmp_path / "alias"
     alias.mkdir()

@@ -15,15 +15,15 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .checksums import checksum_archive
+from .checksums import checkable, checksum_archive, compare_checksums
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
 from . import paths
 from .catalog import CatalogEntry, entry_for, scan
 from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
-from .manifest import (Manifest, load_manifest, manifest_lock_path, manifest_locked, manifest_path,
-                       new_backup_id, save_manifest)
+from .manifest import (Manifest, Verification, load_manifest, manifest_lock_path, manifest_locked, manifest_path,
+                       new_backup_id, now_iso, save_manifest)
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
@@ -81,7 +81,7 @@ def _take_in_with_manifest(path: Path) -> None:
     """An archive that comes with its manifest: moved here, copied, or from another home. Its
     manifest (id, checks) stands, except that a copy of a backup still listed under the same id
     gets an id of its own (`copy_of` names the original): `find` could not tell the two apart.
-    Its checks stay, as they were of the same bytes (verify compares them with its checksums).
+    Its checks stay once its bytes match its checksums (read once); else a failed verification is added.
     The same archive by another path (a symlink, a bind mount) is no copy: refused as listed."""
     manifest = load_manifest(path)
     assert manifest is not None  # the caller saw it
@@ -90,12 +90,20 @@ def _take_in_with_manifest(path: Path) -> None:
         with contextlib.suppress(OSError):
             if os.path.samefile(other.path, path):
                 raise UsageError(f"{path}: already in the catalog as {other.path} (backup {other.id})")
-    if others:
+    # Its checks were of the bytes its checksums describe: these bytes must be those (a copy can be
+    # damaged on its way; it listed "verified" on the original's word). Read once; a mismatch is
+    # recorded as a failed verification, so it lists as what it is.
+    problems = compare_checksums(path, manifest.checksums) if checkable(manifest.checksums) else []
+    if others or problems:
         with manifest_locked(path):  # the lock file is written only when the manifest is
             manifest = load_manifest(path)
             assert manifest is not None
-            manifest.extra.setdefault("copy_of", manifest.id)
-            manifest.id = new_backup_id()
+            if others:
+                manifest.extra.setdefault("copy_of", manifest.id)
+                manifest.id = new_backup_id()
+            if problems:
+                manifest.verifications.append(Verification(kind="verify", at=now_iso(), ok=False,
+                                                           problems=[f"when adopted: {line}" for line in problems]))
             save_manifest(path, manifest)
     remember_backup(path)
 
