@@ -418,3 +418,21 @@ def test_a_drill_whose_terminal_hangs_up_drops_its_scratch_database(sandbox, hom
     assert drill.returncode != 0, err
     assert sandbox.psql(scratch).strip() == "0", err
     assert by_path(listed(), archive)["status"] == "complete"  # a stopped drill says nothing of the backup
+
+
+def test_a_copy_made_by_hand_under_the_backup_dir_is_reached_by_its_path(sandbox, home):
+    """Two files with one manifest id under the backup dir (a `cp` of a backup and its manifest):
+    every command said "the prefix fits 2 backups" and none could name either."""
+    original = dump(sandbox, "--schema-only")
+    copy = original.with_name("copy.dump")
+    shutil.copy2(original, copy)
+    shutil.copy2(Path(str(original) + ".manifest.json"), Path(str(copy) + ".manifest.json"))
+    backup_id = by_path(listed(), original)["id"]
+    assert by_path(listed(), copy)["id"] == backup_id
+    ambiguous = run_cli("backups", "show", backup_id)
+    assert ambiguous.returncode == 2 and "or the backup's path" in ambiguous.stderr
+    shown = run_cli("backups", "show", str(copy))
+    assert shown.returncode == 0 and str(copy) in shown.stdout, shown.stderr
+    deleted = run_cli("backups", "delete", str(copy), "--force")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not copy.exists() and original.exists()

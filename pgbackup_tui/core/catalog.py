@@ -279,14 +279,20 @@ def scan(root: Path | None = None, *, read: Callable[..., CatalogEntry | None] =
 
 
 def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEntry:
-    """The backup with this id or unique id prefix; UsageError naming it otherwise."""
+    """The backup with this id or unique id prefix, or at this path (as `list` shows it: two
+    copies of one backup under the backup dir, copied by hand, share an id); UsageError naming it
+    otherwise."""
     entries = scan() if entries is None else entries
+    at = Path(backup_id).expanduser().absolute() if "/" in backup_id else None
+    by_path = [e for e in entries if at is not None and e.path == at]
+    if by_path:
+        return by_path[0]
     matches = [e for e in entries if e.id == backup_id] or [e for e in entries if e.id.startswith(backup_id)]
     if backup_id and len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise UsageError(f"backup {backup_id}: the prefix fits {len(matches)} backups "
-                         f"({', '.join(e.id for e in matches[:5])}); give more of the id")
+                         f"({', '.join(e.id for e in matches[:5])}); give more of the id, or the backup's path")
     raise UsageError(f"backup {backup_id}: no such backup (pgbackup-tui backups list shows them)")
 
 
