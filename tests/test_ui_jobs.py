@@ -260,6 +260,16 @@ async def test_quit_screen_answers_leave_cancel_or_stay():
         assert app.results == [expected], key
 
 
+async def test_quitting_the_demo_says_its_server_stops_and_the_jobs_on_it_fail():
+    """The dialog said a running job goes on; under `demo` the sandbox stops with the app, and the
+    job failed ("terminating connection due to administrator command")."""
+    app = DialogHost(QuitScreen(1, "demo"))
+    async with app.run_test(size=SIZE):
+        question = text_of(app.screen.query_one("#quit-question", Static))
+    assert "server 'demo' stops when you quit" in question and "fails" in question, question
+    assert "goes on in the background" not in question
+
+
 async def test_confirm_with_required_text_needs_it_typed_exactly():
     app = DialogHost(ConfirmScreen("Drop the objects in shop_restored?", require_text="shop_restored"))
     async with app.run_test(size=SIZE) as pilot:

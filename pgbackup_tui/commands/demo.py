@@ -44,4 +44,4 @@ def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
                 return EXIT_OK
         from ..ui.app import run_app
 
-        return run_app()
+        return run_app(server_stops_on_quit=DEMO_SERVER)

@@ -373,8 +373,10 @@ class PgBackupApp(BackupsApp):
                     severity="error", timeout=30)
 
 
-def run_app() -> int:
-    """Run the TUI until the user quits; returns the process exit code."""
+def run_app(server_stops_on_quit: str | None = None) -> int:
+    """Run the TUI until the user quits; returns the process exit code. `server_stops_on_quit`:
+    the profile of a server that stops with the app (the demo's sandbox)."""
     app = PgBackupApp()
+    app.server_stops_on_quit = server_stops_on_quit
     app.run()
     return app.return_code or EXIT_OK

@@ -55,6 +55,9 @@ class JobsApp(App[int]):
         self._following: dict[str, Worker[None]] = {}
         self._scan_timer: Timer | None = None
         self._scanning = False
+        # Said when quitting with jobs running: `demo` stops its sandbox server with the app, and
+        # the jobs on it fail then (they do go on against any other server).
+        self.server_stops_on_quit: str | None = None
 
     @property
     def jobs_pane(self) -> JobsPane:
@@ -217,7 +220,7 @@ class JobsApp(App[int]):
             elif choice == "cancel":
                 self._cancel_all_and_exit(mine)
 
-        self.push_screen(QuitScreen(len(mine)), answered)
+        self.push_screen(QuitScreen(len(mine), self.server_stops_on_quit), answered)
 
     @work(group="shutdown", exit_on_error=False, description="cancel jobs and quit")
     async def _cancel_all_and_exit(self, jobs: list[JobView]) -> None:

@@ -14,8 +14,13 @@ from textual.widgets import Button, Static
 QuitChoice = Literal["leave", "cancel"]
 
 
-def quit_question(running: int) -> str:
-    """'2 jobs still running: they go on in the background (...). Quit?'"""
+def quit_question(running: int, server_stops: str | None = None) -> str:
+    """'2 jobs still running: they go on in the background (...). Quit?'; with `server_stops`
+    (the demo's sandbox, stopped with the app), that the jobs on it fail."""
+    if server_stops is not None:
+        them = "it" if running == 1 else "them"
+        return (f"{running} job(s) still running, and server '{server_stops}' stops when you quit (it is the "
+                f"demo's sandbox): a job on it fails then. Quit anyway, or cancel {them} first?")
     if running == 1:
         return "1 job still running: it goes on in the background (pgbackup-tui jobs list). Quit?"
     return f"{running} jobs still running: they go on in the background (pgbackup-tui jobs list). Quit?"
@@ -65,14 +70,15 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
         Binding("escape", "stay", "Stay", show=False, id="quit.escape"),
     ]
 
-    def __init__(self, running: int) -> None:
+    def __init__(self, running: int, server_stops: str | None = None) -> None:
         super().__init__()
         self.running = running
+        self.server_stops = server_stops
 
     def compose(self) -> ComposeResult:
         them = "it" if self.running == 1 else "them"
         with Vertical(id="quit-dialog"):
-            yield Static(quit_question(self.running), id="quit-question", markup=False)
+            yield Static(quit_question(self.running, self.server_stops), id="quit-question", markup=False)
             yield Static(f"y: quit · c: cancel {them} first, then quit · n: stay",
                          id="quit-hint", markup=False)
             with Horizontal(id="quit-buttons"):
