@@ -195,11 +195,9 @@ def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_
 
 
 def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, target_db, tmp_path):
-    from timescale_standin import StandIn
+    from timescale_standin import held
 
-    standin = StandIn([sandbox])
-    standin.install()
-    try:
+    with held([sandbox]):
         sandbox.psql("CREATE EXTENSION timescaledb;"
                      "CREATE TABLE metrics (ts timestamptz NOT NULL, v float8);"
                      "SELECT create_hypertable('metrics', 'ts', chunk_time_interval => interval '1 day');"
@@ -225,8 +223,6 @@ def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, tar
         assert made.split() == ["metrics|ts|1", "day", "plain|ts|7", "days"]
         assert fingerprint(sandbox, target_db, "metrics") == fingerprint(sandbox, empty_db, "metrics")
         assert sandbox.psql("SELECT count(*) FROM metrics", target_db).strip() == "100"
-    finally:
-        standin.remove()
     # A server without TimescaleDB: said before a database is made.
     elsewhere = f"{target_db}_2"
     refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", elsewhere, "--create")

@@ -173,3 +173,20 @@ def test_plain_archive_refuses_parallel_restore(sandbox, home, archives, fresh_d
                      "--jobs", "2")
     assert_one_line_error(result, "psql")
     assert not database_exists(sandbox, fresh_db_name)
+
+
+def test_a_plain_dump_of_a_timescaledb_database_is_refused_before_anything(sandbox, home, empty_db, tmp_path):
+    """It made the database, failed in psql on the extension (or, where TimescaleDB is installed,
+    would have run without timescaledb_pre_restore()), then dropped it: exit 1. A DBA's own file,
+    without a manifest, is known by pg_dump's CREATE EXTENSION line."""
+    out = tmp_path / "ts.sql"
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--format", "plain", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    Path(str(out) + ".manifest.json").unlink()
+    text = out.read_text()
+    head = text.index("\n\nSET ")
+    out.write_text(text[:head] + "\n\nCREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public;\n" + text[head:])
+    new_db = empty_db + "_ts"
+    refused = run_cli("restore", str(out), "--dsn", sandbox.dsn(), "--db", new_db, "--create")
+    assert_one_line_error(refused, "TimescaleDB", "--format custom", "nothing was restored")
+    assert not database_exists(sandbox, new_db)

@@ -19,19 +19,15 @@ import pytest
 from cliutil import run_cli
 from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.sandbox import Sandbox
-from timescale_standin import DUMPED_VERSION, OTHER_VERSION, StandIn
+from timescale_standin import DUMPED_VERSION, OTHER_VERSION, StandIn, held
 
 METRICS_ROWS = 500
 
 
 @pytest.fixture(scope="module")
 def standin(sandbox: Sandbox, other_sandbox: Sandbox) -> Iterator[StandIn]:
-    installed = StandIn([sandbox, other_sandbox])
-    installed.install()
-    try:
+    with held([sandbox, other_sandbox]) as installed:
         yield installed
-    finally:
-        installed.remove()
 
 
 @pytest.fixture

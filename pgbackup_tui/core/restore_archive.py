@@ -78,6 +78,13 @@ class RestoreArchiveJob(Job):
                     f"run it as it is (psql -f {shlex.quote(str(plan.archive))} postgres), "
                     "or dump again without --create")
             await self.in_thread(check_plain_complete, plan.archive)
+            if await self.in_thread(_plain_uses_timescale, plan.archive, self._manifest()):
+                # psql would run it straight through: no timescaledb_pre_restore() / post_restore(),
+                # which Timescale's procedure needs (and which an archive's restore follows).
+                raise UsageError(f"{plan.archive}: a plain SQL dump of a TimescaleDB database, which restores only "
+                                 "between timescaledb_pre_restore() and timescaledb_post_restore(), and psql runs "
+                                 "it straight through; dump it again with --format custom (restored as Timescale "
+                                 "documents); nothing was restored")
             tools = await self.in_thread(lambda: psql_for_plain(
                 info.dump_major, plan.target.bin_dir, label=label, written_by=info.writer_text,
                 needs_restrict=info.uses_restrict))
@@ -271,3 +278,16 @@ def _forget(future: asyncio.Future[Any]) -> None:
     future.cancel()
     if future.done() and not future.cancelled():
         future.exception()
+
+
+_PLAIN_TIMESCALE = b"\nCREATE EXTENSION IF NOT EXISTS timescaledb WITH"
+_PLAIN_HEAD = 1 << 20  # pg_dump writes its extensions before any table: in the file's first lines
+
+
+def _plain_uses_timescale(path: Path, manifest: dict[str, Any]) -> bool:
+    """Whether a plain dump creates the timescaledb extension: its manifest says so (a dump of
+    ours), else its head holds pg_dump's CREATE EXTENSION line (a DBA's own file)."""
+    if manifest:
+        return bool(manifest.get("timescaledb"))
+    with path.open("rb") as handle:
+        return _PLAIN_TIMESCALE in handle.read(_PLAIN_HEAD)

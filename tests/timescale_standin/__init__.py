@@ -7,11 +7,18 @@ folder of the share dir each running sandbox server reports (Debian's /usr/share
 wheel's inside site-packages, or inside the world-readable copy the server runs from when the
 venv is private, which `pg_config --sharedir` of the venv's bin dir would miss: writable as root)
 and is removed again afterwards. Only files it wrote are removed; a real TimescaleDB found there is never touched.
+
+The extension dir is the installed server's, shared by every sandbox of those binaries: the test
+processes pytest-xdist runs side by side take turns with it (`held`), or one's removal pulled the
+files from under another's CREATE EXTENSION.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fcntl
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pgbackup_tui.core.sandbox import Sandbox
@@ -64,3 +71,16 @@ class StandIn:
     def _write(path: Path, text: str) -> None:
         path.write_text(text)
         path.chmod(0o644)  # the server runs as another user
+
+
+@contextmanager
+def held(clusters: Iterable[Sandbox]) -> Iterator[StandIn]:
+    """The stand-in installed for the block, by one test process at a time (a file lock)."""
+    with open(Path(tempfile.gettempdir()) / "pgbackup-tui-timescale-standin.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        standin = StandIn(clusters)
+        standin.install()
+        try:
+            yield standin
+        finally:
+            standin.remove()
