@@ -107,6 +107,9 @@ def test_dump_into_a_folder_that_takes_no_files_says_so(sandbox, home):
     """/proc lets root try and answers ENOENT: it was reported as a folder that "keeps disappearing"."""
     result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", "/proc/x.dump")
     assert_refused(result, "/proc takes no new files")
+    # A folder to make there (the TUI's output folder): said at once, not "keeps disappearing" seconds later.
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", "/proc/nope/x.dump")
+    assert_refused(result, "cannot create the folder /proc/nope")
 
 
 def test_a_mixed_case_name_typed_without_quotes_gets_a_hint(sandbox, home, empty_db, tmp_path):

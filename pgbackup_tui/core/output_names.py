@@ -161,6 +161,12 @@ def reserve_output(final: Path, *, directory: bool, numbered: bool, created: lis
             if candidate.parent.is_dir():  # there, yet refusing new names (/proc, /sys): not a race
                 raise UsageError(f"cannot write {_short(candidate)}: {candidate.parent} takes no new files "
                                  f"({exc.strerror or exc})") from None
+            refused = Path(exc.filename) if isinstance(exc.filename, str) else None
+            if refused is not None and refused.parent.is_dir() and not refused.exists():
+                # A folder we were making, in one that is there: not removed under us, refused
+                # (/proc/x, /sys/x); trying again gave "it keeps disappearing" after seconds.
+                raise UsageError(f"cannot create the folder {refused}: {refused.parent} takes no new folders "
+                                 f"({exc.strerror or exc})") from None
             continue  # a failed dump removed the folder it had made between our mkdir and our reservation
         except OSError as exc:
             _unclaim(claim, claimed)
