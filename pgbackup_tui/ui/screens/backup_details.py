@@ -51,8 +51,13 @@ def summary_lines(row: BackupRow) -> list[str]:
         return lines
     lines.append(f"source   {manifest.database or '(all databases)'} on {manifest.server} "
                  f"(PostgreSQL {manifest.server_version or '?'}, pg_dump {manifest.pg_dump_version or '?'})")
-    for check in manifest.verifications[-3:]:
-        said = "; ".join(check.problems or check.checks)
+    # The newest first, each on a line or two (its first problem, or its conclusion: the last
+    # check it passed): all its lines joined ran past the summary's height at 80x24, and the
+    # newest check, the one the status comes from, was the one cut off.
+    for check in reversed(manifest.verifications[-3:]):
+        told = check.problems or check.checks[-1:]
+        more = len(check.problems or check.checks) - 1
+        said = (told[0] if told else "") + (f" (+{more} more: backups show)" if more > 0 else "")
         lines.append(f"{check.kind:<8} {backup_date(check.at)} {'ok' if check.ok else 'FAILED'}: {said}")
     if not manifest.verifications:
         lines.append("checks   none yet (v verifies, d drills)")
