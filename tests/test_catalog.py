@@ -436,3 +436,23 @@ def test_a_copy_made_by_hand_under_the_backup_dir_is_reached_by_its_path(sandbox
     deleted = run_cli("backups", "delete", str(copy), "--force")
     assert deleted.returncode == 0, deleted.stderr
     assert not copy.exists() and original.exists()
+
+
+def test_a_drill_in_a_process_that_ignores_hang_ups_goes_on(sandbox, home):
+    """`run` (a schedule's drill) and nohup ignore SIGHUP on purpose, so that what follows the
+    drill (retention, notifications) still happens: the drill must not take a hang-up as a cancel."""
+    archive = dump(sandbox)
+    backup_id = by_path(listed(), archive)["id"]
+    drill = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "backups", "drill", backup_id, "--dsn",
+                              sandbox.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL, env=dict(os.environ),
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    scratch = "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'"
+    deadline = time.monotonic() + 60
+    while sandbox.psql(scratch).strip() == "0" and drill.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    drill.send_signal(signal.SIGHUP)
+    _out, err = drill.communicate(timeout=120)
+    assert drill.returncode == 0, err
+    assert by_path(listed(), archive)["status"] == "drilled"

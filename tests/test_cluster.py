@@ -597,3 +597,19 @@ def test_a_line_without_a_password_passes_as_it_is():
     for line in ("pg_dump: dumping contents of table public.passwords", "password authentication failed for user x",
                  "pg_restore: creating TABLE \"public.users\" (password text)"):
         assert without_secrets(line) == line
+
+
+def test_a_set_moved_with_its_manifest_is_adopted_as_it_was(source, home, tmp_path):
+    """adopt reads an archive that comes with its manifest against its checksums: a set's cover its
+    globals.sql alone, and comparing the whole folder called every member "added since"."""
+    out = tmp_path / "first" / "all.set"
+    out.parent.mkdir()
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    assert run_cli("backups", "verify", _listed_id(out)).returncode == 0
+    moved = tmp_path / "moved" / "all.set"
+    moved.parent.mkdir()
+    out.rename(moved)
+    Path(str(out) + ".manifest.json").rename(Path(str(moved) + ".manifest.json"))
+    adopted = run_cli("backups", "adopt", str(moved))
+    assert adopted.returncode == 0, adopted.stderr
+    assert _status(moved) == "verified"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -190,3 +191,23 @@ def test_a_plain_dump_of_a_timescaledb_database_is_refused_before_anything(sandb
     refused = run_cli("restore", str(out), "--dsn", sandbox.dsn(), "--db", new_db, "--create")
     assert_one_line_error(refused, "TimescaleDB", "--format custom", "nothing was restored")
     assert not database_exists(sandbox, new_db)
+
+
+def test_a_plain_dump_whose_manifest_names_timescaledb_but_creates_no_extension_restores(sandbox, home, empty_db,
+                                                                                         tmp_path):
+    """A dump of some tables, or of the data only, of a TimescaleDB database records the extension
+    in its manifest but creates none: refused on the manifest's word, it had restored before."""
+    sandbox.psql("CREATE TABLE t (i int); INSERT INTO t VALUES (1)", empty_db)
+    out = tmp_path / "some.sql"
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--format", "plain", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    manifest = Path(str(out) + ".manifest.json")
+    data = json.loads(manifest.read_text())
+    data["timescaledb"] = {"version": "2.19.3", "hypertables": []}
+    manifest.write_text(json.dumps(data))
+    new_db = empty_db + "_some"
+    try:
+        restored = run_cli("restore", str(out), "--dsn", sandbox.dsn(), "--db", new_db, "--create")
+        assert restored.returncode == 0, restored.stderr
+    finally:
+        sandbox.drop_database(new_db)

@@ -283,8 +283,9 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEn
     copies of one backup under the backup dir, copied by hand, share an id); UsageError naming it
     otherwise."""
     entries = scan() if entries is None else entries
-    at = Path(backup_id).expanduser().absolute() if "/" in backup_id else None
-    by_path = [e for e in entries if at is not None and e.path == at]
+    given = Path(backup_id).expanduser()
+    at = given.resolve() if ("/" in backup_id or os.path.lexists(given)) else None
+    by_path = [e for e in entries if at is not None and (e.path == at or e.path.resolve() == at)]
     if by_path:
         return by_path[0]
     matches = [e for e in entries if e.id == backup_id] or [e for e in entries if e.id.startswith(backup_id)]

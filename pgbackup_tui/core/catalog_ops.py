@@ -93,7 +93,7 @@ def _take_in_with_manifest(path: Path) -> None:
     # Its checks were of the bytes its checksums describe: these bytes must be those (a copy can be
     # damaged on its way; it listed "verified" on the original's word). Read once; a mismatch is
     # recorded as a failed verification, so it lists as what it is.
-    problems = compare_checksums(path, manifest.checksums) if checkable(manifest.checksums) else []
+    problems = _differs(path, manifest) if checkable(manifest.checksums) else []
     if others or problems:
         with manifest_locked(path):  # the lock file is written only when the manifest is
             manifest = load_manifest(path)
@@ -106,6 +106,15 @@ def _take_in_with_manifest(path: Path) -> None:
                                                            problems=[f"when adopted: {line}" for line in problems]))
             save_manifest(path, manifest)
     remember_backup(path)
+
+
+def _differs(path: Path, manifest: Manifest) -> list[str]:
+    """What differs from the manifest's checksums. A cluster set's cover its globals.sql alone (each
+    member archive has a manifest of its own): each recorded file on its own, not the folder."""
+    if manifest.kind == "cluster-set":
+        return [line for name, recorded in manifest.checksums.items()
+                for line in compare_checksums(path / name, {"": recorded})]
+    return compare_checksums(path, manifest.checksums)
 
 
 def _has_databases(path: Path) -> bool:

@@ -208,9 +208,10 @@ class ClusterRestoreJob(Job):
         fresh = [m for m in members if str(m["database"]) not in existing]
         by_name = dict(zip([str(m["database"]) for m in fresh], await asyncio.gather(*(one(m) for m in fresh)),
                            strict=True))
-        for member in members:
-            if str(member["database"]) in existing:
-                by_name[str(member["database"])] = await one(member)
+        last = plan.target.maintenance_db("")  # where every other member's sessions start: its settings last
+        into = sorted((m for m in members if str(m["database"]) in existing), key=lambda m: m["database"] == last)
+        for member in into:
+            by_name[str(member["database"])] = await one(member)
         results = [by_name[str(m["database"])] for m in members]
         self.check_cancelled()
         lines = [{"database": m["database"], "state": r.state.value if r else "not started",

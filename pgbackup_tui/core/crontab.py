@@ -183,7 +183,8 @@ def cannot_run_as(user: str, config_path: Path) -> str | None:
               '{ echo "cannot run $2: $(echo "$out" | tail -n 1)"; exit 1; }')
     try:
         done = subprocess.run(["/bin/sh", "-c", script, "sh", str(config_path), executable()[0]],
-                              capture_output=True, text=True, check=False, timeout=30, user=account.pw_uid,
+                              capture_output=True, text=True, check=False, timeout=30, stdin=subprocess.DEVNULL,
+                              user=account.pw_uid,
                               group=account.pw_gid, extra_groups=[], env={"PATH": tools_path(), "HOME": "/"},
                               cwd="/")
     except (OSError, subprocess.SubprocessError):

@@ -326,8 +326,14 @@ class CsvImportJob(Job):
                 if not forward_only:
                     conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value,
                                                                         exported.is_called))
-                elif not set_forward(conn, name, exported):
-                    self.log(f"sequence {name} is past its exported value already: left as it is")
+                else:
+                    try:
+                        moved = set_forward(conn, name, exported)
+                    except psycopg.errors.InsufficientPrivilege as exc:  # another's sequence, in a shared database
+                        self.log(f"sequence {name} left as it is: {str(exc).strip().splitlines()[0]}", level="warning")
+                        continue
+                    if not moved:
+                        self.log(f"sequence {name} is past its exported value already: left as it is")
 
     async def _cleanup(self, state: JobState) -> None:
         if state in (JobState.SUCCEEDED, JobState.PARTIAL) or self._created is None:

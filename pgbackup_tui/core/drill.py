@@ -113,7 +113,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     main = threading.current_thread() is threading.main_thread()  # the TUI drills from a worker thread
     # SIGTERM and SIGHUP (an SSH drop: the drill runs in the foreground) act like Ctrl-C: the
     # scratch database is dropped. A hang-up left it behind until the next drill on that server.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in STOPPING} if main else {}
+    previous = {sig: signal.signal(sig, _interrupt) for sig in _stopping()} if main else {}
     could_not_run: PgBackupError | None = None
     try:
         result = asyncio.run(_run(job, main, cancel))
@@ -157,6 +157,12 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     return check
 
 
+def _stopping() -> tuple[signal.Signals, ...]:
+    """STOPPING, but for a SIGHUP the process ignores: `run` (a schedule's drill) and nohup ignore it
+    on purpose, so that a hang-up does not stop what follows."""
+    return tuple(sig for sig in STOPPING if signal.getsignal(sig) is not signal.SIG_IGN)
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -165,7 +171,7 @@ async def _run(job: RestoreJob, main: bool, cancel: threading.Event | None = Non
     """The restore job in this process; Ctrl-C / SIGTERM / SIGHUP cancel it (it drops what it created), and
     so does `cancel` once another thread sets it (watched from this loop: job.cancel() is not thread-safe)."""
     loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, *STOPPING) if main else ()
+    signals = (signal.SIGINT, *_stopping()) if main else ()
     for sig in signals:
         loop.add_signal_handler(sig, job.cancel)
     watcher = asyncio.create_task(_watch(cancel, job)) if cancel is not None else None

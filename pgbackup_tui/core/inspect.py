@@ -266,7 +266,8 @@ def _query_tables(
         "names": [n.name for n in names] if names is not None else None,
         "hypertables": _hypertable_oids(conn),
     }
-    if not conn.autocommit:  # SET LOCAL would outlive the query in the caller's own transaction
+    if not conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        # In the caller's own transaction, SET LOCAL would outlive the query
         rows = _rows(conn, _TABLES_QUERY, params)
     else:
         try:

@@ -78,7 +78,7 @@ class RestoreArchiveJob(Job):
                     f"run it as it is (psql -f {shlex.quote(str(plan.archive))} postgres), "
                     "or dump again without --create")
             await self.in_thread(check_plain_complete, plan.archive)
-            if await self.in_thread(_plain_uses_timescale, plan.archive, self._manifest()):
+            if await self.in_thread(_plain_uses_timescale, plan.archive):
                 # psql would run it straight through: no timescaledb_pre_restore() / post_restore(),
                 # which Timescale's procedure needs (and which an archive's restore follows).
                 raise UsageError(f"{plan.archive}: a plain SQL dump of a TimescaleDB database, which restores only "
@@ -281,13 +281,12 @@ def _forget(future: asyncio.Future[Any]) -> None:
 
 
 _PLAIN_TIMESCALE = b"\nCREATE EXTENSION IF NOT EXISTS timescaledb WITH"
-_PLAIN_HEAD = 1 << 20  # pg_dump writes its extensions before any table: in the file's first lines
+_PLAIN_HEAD = 8 << 20  # pg_dump writes its extensions after the schemas, before any type or table
 
 
-def _plain_uses_timescale(path: Path, manifest: dict[str, Any]) -> bool:
-    """Whether a plain dump creates the timescaledb extension: its manifest says so (a dump of
-    ours), else its head holds pg_dump's CREATE EXTENSION line (a DBA's own file)."""
-    if manifest:
-        return bool(manifest.get("timescaledb"))
+def _plain_uses_timescale(path: Path) -> bool:
+    """Whether a plain dump creates the timescaledb extension: pg_dump's CREATE EXTENSION line in
+    its head. Not the manifest's word: a dump of some tables or of the data only of such a database
+    records the extension but creates none (and an adopted file's manifest does not know)."""
     with path.open("rb") as handle:
         return _PLAIN_TIMESCALE in handle.read(_PLAIN_HEAD)
