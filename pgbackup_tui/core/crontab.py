@@ -184,9 +184,8 @@ def cannot_run_as(user: str, config_path: Path) -> str | None:
     try:
         done = subprocess.run(["/bin/sh", "-c", script, "sh", str(config_path), executable()[0]],
                               capture_output=True, text=True, check=False, timeout=30, stdin=subprocess.DEVNULL,
-                              user=account.pw_uid,
-                              group=account.pw_gid, extra_groups=[], env={"PATH": tools_path(), "HOME": "/"},
-                              cwd="/")
+                              user=account.pw_uid, group=account.pw_gid, extra_groups=[],
+                              env={"PATH": tools_path(), "HOME": "/"}, cwd="/")
     except (OSError, subprocess.SubprocessError):
         return None  # we cannot act as that user (not root): crontab -u says what it thinks itself
     if done.returncode == 0:
