@@ -221,8 +221,9 @@ class BackupsApp(JobsApp):
         if row.is_set:
             what += " with every member archive in it"
         if newest:
-            question = (f"{what} is the newest verified backup of database '{entry.database}': deleting it is "
-                        f"refused unless forced. Delete it anyway? It removes {row.path} and its manifest.")
+            of = f"database '{entry.database}'" if entry.database else "the server's cluster backups of its kind"
+            question = (f"{what} is the newest verified backup of {of} ({row.holds}): deleting it is refused unless "
+                        f"forced. Delete it anyway? It removes {row.path} and its manifest.")
         else:
             question = f"Delete {what}? It removes {row.path} and its manifest."
 
