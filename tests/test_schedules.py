@@ -581,3 +581,17 @@ def test_a_success_is_sent_as_one_and_a_failing_hook_goes_to_stderr(sandbox, hom
     assert "daily: succeeded" in done.stdout
     [sent] = received
     assert sent["json"]["type"] == "success" and "daily succeeded" in sent["json"]["title"]
+
+
+def test_a_schedule_that_names_a_notification_without_a_url_is_warned_of(sandbox, home):
+    """Saved without a word: its failures then told nobody (the send found no URL at run time)."""
+    configure(sandbox)
+    args = ("schedule", "add", "nightly", "--server", SERVER, "--cron", "0 1 * * *", "--db", "shop", "--notify", "ops")
+    added = run_cli(*args)
+    assert added.returncode == 0, added.stderr
+    assert "warning: no URL for notification 'ops'" in added.stderr and "schedule url ops" in added.stderr
+    told = subprocess.run([sys.executable, "-m", "pgbackup_tui", "schedule", "url", "ops"], input="json://127.0.0.1:9/x\n",
+                          capture_output=True, text=True, env=dict(os.environ), check=False)
+    assert told.returncode == 0, told.stderr
+    again = run_cli(*args, "--replace")
+    assert again.returncode == 0 and "no URL" not in again.stderr, again.stderr

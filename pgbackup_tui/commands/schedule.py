@@ -14,6 +14,7 @@ from ..core import crontab
 from ..core.config import Config, editing_config, load_config
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from ..core.identifiers import printable
+from ..core.notify import unreachable
 from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
 from .config_notes import written
 from .dump_restore import Reporter
@@ -77,6 +78,9 @@ def _add(args: argparse.Namespace) -> int:
     nxt = next_runs(schedule.cron, datetime.now(UTC))[0]
     print(printable(f"schedule {schedule.name} saved in {path}; next run {nxt:%Y-%m-%d %H:%M %Z}"))
     print("pgbackup-tui: cron runs it once you run `pgbackup-tui schedule install`", file=sys.stderr)
+    missing = unreachable(schedule.notify)
+    if missing:
+        print(printable(f"pgbackup-tui: warning: {missing}"), file=sys.stderr)
     return EXIT_OK
 
 

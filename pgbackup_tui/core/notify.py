@@ -77,6 +77,23 @@ def url_for(name: str, urls: dict[str, str]) -> str | None:
     return os.environ.get(env_name(name)) or urls.get(name)
 
 
+def unreachable(names: tuple[str, ...] | list[str]) -> str | None:
+    """Why some of a schedule's notification names would not be sent now (no URL anywhere, or a
+    notify.toml that is refused), or None. Said when the schedule is saved: a failure's
+    notification that cannot go is the one nobody hears of."""
+    if not names:
+        return None
+    try:
+        urls = read_urls()
+    except ConfigError as exc:
+        return str(exc)
+    missing = [name for name in names if url_for(name, urls) is None]
+    if not missing:
+        return None
+    return (f"no URL for notification {', '.join(repr(n) for n in missing)} yet: set it with `pgbackup-tui schedule "
+            f"url {missing[0]}` (or {env_name(missing[0])} for the runs), or a failed run tells nobody")
+
+
 @dataclass
 class Outcome:
     """What a run tells: the schedule, how it ended, and where to look."""

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 from ...core import crontab
 from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError
+from ...core.notify import unreachable
 from ...core.schedule_run import read_last_run
 from ...core.schedule_view import schedule_row
 from ...core.schedules import Schedule, put_schedule
@@ -198,6 +199,9 @@ class SchedulesPane(Vertical):
 
             if self._write(change):
                 self.notify(f"schedule {schedule.name} saved; i writes it into your crontab", timeout=8)
+                missing = unreachable(schedule.notify)
+                if missing:
+                    self.notify(missing, title="Notifications", severity="warning", timeout=15)
                 table = self.query_one(DataTable)
                 table.move_cursor(row=table.get_row_index(schedule.name))
 
