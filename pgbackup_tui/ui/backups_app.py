@@ -222,7 +222,7 @@ class BackupsApp(JobsApp):
             what += " with every member archive in it"
         if newest:
             of = f"database '{entry.database}'" if entry.database else "the server's cluster backups of its kind"
-            question = (f"{what} is the newest verified backup of {of} ({row.holds}): deleting it is refused unless "
+            question = (f"{what} is the newest verified backup of {of} holding that: deleting it is refused unless "
                         f"forced. Delete it anyway? It removes {row.path} and its manifest.")
         else:
             question = f"Delete {what}? It removes {row.path} and its manifest."
