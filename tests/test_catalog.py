@@ -399,24 +399,32 @@ def test_a_newer_verified_table_backup_does_not_take_the_whole_one_s_protection(
     assert Path(made[0]).exists()
 
 
+SCRATCH_DATABASES = "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'"
+
+
+def _hang_up_mid_drill(sandbox, backup_id: str, on_hang_up) -> tuple[int, str]:
+    """`backups drill` in a process whose SIGHUP handling is `on_hang_up`, sent a SIGHUP once its
+    scratch database exists (or once it ended: the caller's assertions then say so); (exit, stderr)."""
+    drill = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "backups", "drill", backup_id, "--dsn",
+                              sandbox.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL, env=dict(os.environ),
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, on_hang_up))
+    deadline = time.monotonic() + 60
+    while sandbox.psql(SCRATCH_DATABASES).strip() == "0" and drill.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    drill.send_signal(signal.SIGHUP)
+    _out, err = drill.communicate(timeout=120)
+    return drill.returncode, err
+
+
 def test_a_drill_whose_terminal_hangs_up_drops_its_scratch_database(sandbox, home):
     """SIGINT and SIGTERM dropped the drill's scratch database; a hang-up (an SSH drop, the drill
     runs in the foreground) left a full copy behind until the next drill on that server."""
     archive = dump(sandbox)
-    backup_id = by_path(listed(), archive)["id"]
-    drill = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "backups", "drill", backup_id, "--dsn",
-                              sandbox.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             stdin=subprocess.DEVNULL, env=dict(os.environ),
-                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
-    scratch = "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'"
-    deadline = time.monotonic() + 60
-    while sandbox.psql(scratch).strip() == "0":
-        assert time.monotonic() < deadline and drill.poll() is None, drill.communicate()
-        time.sleep(0.05)
-    drill.send_signal(signal.SIGHUP)
-    _out, err = drill.communicate(timeout=60)
-    assert drill.returncode != 0, err
-    assert sandbox.psql(scratch).strip() == "0", err
+    code, err = _hang_up_mid_drill(sandbox, by_path(listed(), archive)["id"], signal.SIG_DFL)
+    assert code != 0, err
+    assert sandbox.psql(SCRATCH_DATABASES).strip() == "0", err
     assert by_path(listed(), archive)["status"] == "complete"  # a stopped drill says nothing of the backup
 
 
@@ -442,17 +450,6 @@ def test_a_drill_in_a_process_that_ignores_hang_ups_goes_on(sandbox, home):
     """`run` (a schedule's drill) and nohup ignore SIGHUP on purpose, so that what follows the
     drill (retention, notifications) still happens: the drill must not take a hang-up as a cancel."""
     archive = dump(sandbox)
-    backup_id = by_path(listed(), archive)["id"]
-    drill = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "backups", "drill", backup_id, "--dsn",
-                              sandbox.dsn()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             stdin=subprocess.DEVNULL, env=dict(os.environ),
-                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    scratch = "SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'"
-    deadline = time.monotonic() + 60
-    while sandbox.psql(scratch).strip() == "0" and drill.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    drill.send_signal(signal.SIGHUP)
-    _out, err = drill.communicate(timeout=120)
-    assert drill.returncode == 0, err
+    code, err = _hang_up_mid_drill(sandbox, by_path(listed(), archive)["id"], signal.SIG_IGN)
+    assert code == 0, err
     assert by_path(listed(), archive)["status"] == "drilled"
