@@ -17,7 +17,6 @@ databases it makes, swaps and drops in restore_target.py; TimescaleDB's procedur
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -37,17 +36,16 @@ from .restore_clean import TableClean
 from .restore_data import (
     DataLoad,
     ScriptContents,
-    data_entries,
+    check_large_objects,
     is_data_only,
     materialized_views_note,
-    plan_data_load,
-    plan_large_objects,
+    plan_rows_load,
     refuse_create,
     scan_script,
-    select_tables,
     without_transactions,
 )
 from .restore_archive import RestoreArchiveJob
+from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_selection import choose_entries
 from .restore_target import (
@@ -64,24 +62,11 @@ from .restore_target import (
 from .timescale import TimescaleRestore, plan_for_restore
 from .toc import write_list
 
-ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
-FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
-CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
-                             r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
-
-
 def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
     """A look that ran beside a step that failed first: its outcome is not the one to report, and
     the connection it kept is closed."""
     if not future.cancelled() and future.exception() is None:
         future.result().close()
-
-
-def _hint_for(error: str) -> str:
-    """What a DBA does about the commonest error a restore goes past."""
-    if re.match(r'role ".*" does not exist', error):
-        return "; --no-owner restores without the archive's owners"
-    return ""
 
 
 class RestoreJob(RestoreArchiveJob):
@@ -98,10 +83,8 @@ class RestoreJob(RestoreArchiveJob):
         self._plain_script: ScriptContents | None = None  # a plain data-only file, read once
         self._came_along: list[str] = []
         self._kept_as: str | None = None  # --keep-old: the replaced database's new name
-        self._connection_lost = False  # pg_restore lost the server half way
         self._workdir: Path | None = None
-        self._errors_ignored = 0
-        self._first_error: str | None = None  # what the first statement pg_restore went past said
+        self._output = RestoreOutput()  # what pg_restore's (psql's) lines say (restore_output.py)
         self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
         self._warnings: list[str] = []
         self._maintenance: psycopg.Connection | None = None  # --create: kept from the name's check for CREATE
@@ -204,16 +187,16 @@ class RestoreJob(RestoreArchiveJob):
         self.release("database", into)
         details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
                    "came_along": self._came_along, "warnings": self._warnings}
-        if self._errors_ignored:
-            first = f" (the first: {self._first_error}{_hint_for(self._first_error)})" if self._first_error else ""
-            message = (f"restored into '{plan.dbname}' on {plan.target.label} with {self._errors_ignored} error(s) "
-                       f"ignored by pg_restore{first}; see {self.log_path}")
+        errors_ignored = self._output.errors_ignored
+        if errors_ignored:
+            message = (f"restored into '{plan.dbname}' on {plan.target.label} with {errors_ignored} error(s) "
+                       f"ignored by pg_restore{self._output.first_error_said()}; see {self.log_path}")
         else:
             message = (f"restored {plan.archive.name} into '{plan.dbname}' on {plan.target.label} "
                        f"in {self.elapsed_s:.1f}s")
         if self._kept_as:
             message += f"; the previous '{plan.dbname}' is kept as '{self._kept_as}'"
-        return Outcome(message=message, errors_ignored=self._errors_ignored, details=details)
+        return Outcome(message=message, errors_ignored=errors_ignored, details=details)
 
     @property
     def made_database(self) -> bool:
@@ -299,16 +282,16 @@ class RestoreJob(RestoreArchiveJob):
             stdin = read_skipping(plan.archive, check.plain_drops[0], check.plain_drops[1])
 
         def on_line(line: str) -> None:
-            self._watch(line)
+            self._output.watch(line)
             progress.on_line(line)
 
         code = await self.run_process(argv, env, on_line=on_line, stdin_chunks=stdin)
         progress.enter_phase("finishing")
-        if self._connection_lost:
+        if self._output.connection_lost:
             # pg_restore counts every statement after a lost connection as an "ignored" error: it is a failure.
             raise ServerLost(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
-        if code != 0 and not self._errors_ignored:
+        if code != 0 and not self._output.errors_ignored:
             raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
 
@@ -391,32 +374,15 @@ class RestoreJob(RestoreArchiveJob):
         return included
 
     def _plan_data_load(self, check: ArchiveCheck) -> set[int] | None:
-        """A data-only archive: its tables (all, or --table's) checked in the target; the entries to load."""
-        plan = self.plan
-        with connect(plan.target, plan.dbname) as conn:
-            if check.toc is None:
-                self._plain_script = scan_script(plan.archive)
-                tables, included = self._plain_script.tables, None
-            else:
-                schemas = [row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")]
-                entries = data_entries(check.toc, schemas)
-                if plan.tables:
-                    entries = select_tables(entries, plan.tables, plan.archive)
-                    # Their rows only: the archive's sequence values (SEQUENCE SET) go with a whole load.
-                    included = {entry.dump_id for entry, _ in entries}
-                else:
-                    included = None
-                tables = [name for _, name in entries]
-            self._data_load = plan_data_load(conn, tables, plan.dbname, clean=plan.clean)
+        """A data-only archive's load (restore_data.py); the entries to load (None: all)."""
+        self._data_load, self._plain_script, included = plan_rows_load(self.plan, check.toc)
         return self._selecting(included) if included is not None else None
 
     def _plan_large_objects(self, script: Path) -> ScriptContents:
-        """The large objects the rows' script creates, checked against the target's (restore_data.py);
-        what the script holds."""
+        """The large objects the rows' script creates, checked against the target's; what the script holds."""
         assert self._data_load is not None
         found = self._plain_script if self._plain_script is not None else scan_script(script)
-        with connect(self.plan.target, self.plan.dbname) as conn:
-            plan_large_objects(conn, self._data_load, found.large_objects, self.plan.dbname)
+        check_large_objects(self.plan, self._data_load, found)
         return found
 
     def _write_list(self, check: ArchiveCheck, included: set[int] | None) -> Path | None:
@@ -427,18 +393,7 @@ class RestoreJob(RestoreArchiveJob):
         write_list(check.toc, included, list_file)
         return list_file
 
-    # -- output --------------------------------------------------------------------------------
-    def _watch(self, line: str) -> None:
-        match = ERRORS_IGNORED.search(line)
-        if match:
-            self._errors_ignored = int(match.group(1))
-        if self._first_error is None:
-            failed = FAILED_STATEMENT.search(line)
-            if failed:
-                self._first_error = failed.group(1).strip()
-        if CONNECTION_LOST.search(line):
-            self._connection_lost = True
-
+    # -- cleanup -------------------------------------------------------------------------------
     async def _cleanup(self, state: JobState) -> None:
         self._drop_checksums()  # still running when the job failed before it was needed
         if self._maintenance is not None:  # a dry run, or a failure before the CREATE

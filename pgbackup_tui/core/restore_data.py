@@ -25,10 +25,12 @@ from typing import Any
 
 import psycopg
 
+from .connect import connect
 from .errors import SelectionError, TargetError, UsageError
 from .identifiers import QualifiedName, parse_qualified_name
 from .server_text import python_codec, session_client_encoding
 from .database_props import database_entry_ids
+from .plans import RestorePlan
 from .toc import PREAMBLE_DESCS, Toc, TocEntry, entry_name
 
 # What a data-only archive's TOC holds beside its preamble: rows, sequence values, large objects
@@ -261,6 +263,33 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
                     f"table {table} in database '{dbname}' already has rows: add --clean to empty the archive's "
                     "tables first (in the same transaction as the load)")
     return plan
+
+
+def plan_rows_load(plan: RestorePlan, toc: Toc | None) -> tuple[DataLoad, ScriptContents | None, set[int] | None]:
+    """A data-only archive: its tables (all, or --table's) checked in the target. Returns the load,
+    the plain file's contents (read once, here) and the archive entries to load (None: all)."""
+    script: ScriptContents | None = None
+    with connect(plan.target, plan.dbname) as conn:
+        if toc is None:
+            script = scan_script(plan.archive)
+            tables, included = script.tables, None
+        else:
+            schemas = [row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")]
+            entries = data_entries(toc, schemas)
+            if plan.tables:
+                entries = select_tables(entries, plan.tables, plan.archive)
+                # Their rows only: the archive's sequence values (SEQUENCE SET) go with a whole load.
+                included = {entry.dump_id for entry, _ in entries}
+            else:
+                included = None
+            tables = [name for _, name in entries]
+        return plan_data_load(conn, tables, plan.dbname, clean=plan.clean), script, included
+
+
+def check_large_objects(plan: RestorePlan, load: DataLoad, found: ScriptContents) -> None:
+    """The large objects the rows' script creates, checked against the target's (plan_large_objects)."""
+    with connect(plan.target, plan.dbname) as conn:
+        plan_large_objects(conn, load, found.large_objects, plan.dbname)
 
 
 def materialized_views_note(conn: psycopg.Connection, dbname: str) -> str | None:

@@ -1,0 +1,50 @@
+"""What pg_restore's and psql's lines say while a restore runs (RestoreJob, restore.py).
+
+pg_restore goes past a failed statement and counts it ("errors ignored on restore: N"): the job
+ends `partial`, exit 3, naming the first one and what a DBA does about it. After a lost
+connection it counts every statement that follows as ignored too: that is a failure, not a
+partial restore.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
+FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
+CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
+                             r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
+
+
+@dataclass
+class RestoreOutput:
+    """What the restore's lines have said so far."""
+
+    errors_ignored: int = 0
+    first_error: str | None = None  # what the first statement pg_restore went past said
+    connection_lost: bool = False  # pg_restore lost the server half way
+
+    def watch(self, line: str) -> None:
+        match = ERRORS_IGNORED.search(line)
+        if match:
+            self.errors_ignored = int(match.group(1))
+        if self.first_error is None:
+            failed = FAILED_STATEMENT.search(line)
+            if failed:
+                self.first_error = failed.group(1).strip()
+        if CONNECTION_LOST.search(line):
+            self.connection_lost = True
+
+    def first_error_said(self) -> str:
+        """' (the first: …; what to do about it)', or '' when none was seen."""
+        if self.first_error is None:
+            return ""
+        return f" (the first: {self.first_error}{hint_for(self.first_error)})"
+
+
+def hint_for(error: str) -> str:
+    """What a DBA does about the commonest error a restore goes past."""
+    if re.match(r'role ".*" does not exist', error):
+        return "; --no-owner restores without the archive's owners"
+    return ""
