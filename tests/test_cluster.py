@@ -121,6 +121,30 @@ def test_globals_only_restore_onto_a_server_that_has_some_roles(source, target, 
     assert target.psql(MEMBERS) == source.psql(MEMBERS)
 
 
+def test_the_role_a_restore_connects_as_keeps_its_attributes_and_password(source, target, home, tmp_path):
+    """The file's `ALTER ROLE app_owner WITH NOSUPERUSER ... PASSWORD '...'` run as app_owner would
+    take superuser from the role the restore runs as, half way through it (its next CREATE ROLE
+    then fails), and give it the source's password: it is left out, and said."""
+    out = tmp_path / "roles.sql"
+    dumped = cli(source, "dumpall", "--roles-only", "--with-role-passwords", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    assert "ALTER ROLE app_owner WITH NOSUPERUSER" in out.read_text()
+    target.psql("CREATE ROLE app_owner SUPERUSER LOGIN PASSWORD 'target-secret'")
+    before = target.psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'app_owner'")
+    as_app_owner = target.dsn().replace(f"user={target.superuser}", "user=app_owner")
+    assert "user=app_owner" in as_app_owner
+    restored = run_cli("restore", str(out), "--dsn", as_app_owner, "--bin-dir", str(target.bin_dir))
+    assert restored.returncode == 0, restored.stderr
+    assert "role app_owner is the role this restore connects as: its attributes and password were kept" in (
+        restored.stderr)
+    assert target.psql("SELECT rolsuper::text || rolconnlimit FROM pg_roles WHERE rolname = 'app_owner'").strip() == (
+        "true-1")
+    assert target.psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'app_owner'") == before
+    assert target.psql(MEMBERS) == source.psql(MEMBERS)  # the other roles as the file says
+    analyst = "SELECT rolcanlogin::text || rolvaliduntil::date FROM pg_roles WHERE rolname = 'analyst'"
+    assert target.psql(analyst) == source.psql(analyst)
+
+
 def test_role_passwords_only_when_asked(source, home, tmp_path):
     out = tmp_path / "with.sql"
     dumped = cli(source, "dumpall", "--roles-only", "--with-role-passwords", "--output", str(out))

@@ -5,8 +5,11 @@ one a newer pg_dump wrote, and one with a TimescaleDB database (`timescale_datab
 be restored the way Timescale documents through psql). As it runs, `tolerant_roles` makes each
 `CREATE ROLE x;` of its Roles section (and only there: a database's data or a function body may
 hold that line as text) "create it unless it exists", so that a cluster restores onto a server
-that has some of its roles (every server has its bootstrap superuser). The file is streamed,
-never held.
+that has some of its roles (every server has its bootstrap superuser); and it leaves out the
+`ALTER ROLE x WITH ...` of the role the restore connects as: run, it would set that role's
+attributes and password to the source's (NOSUPERUSER, say, or another password) half way through
+the restore, whose next connections, and the DBA's, would then fail. The file is streamed, never
+held.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from .dumpall import CLUSTER_TAIL
 from .errors import ArchiveError, UsageError
 
 CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
-_CREATE_ROLE = re.compile(rb'^CREATE ROLE ((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*);\s*$')
+_ROLE_NAME = rb'((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*)'
+_CREATE_ROLE = re.compile(rb"^CREATE ROLE " + _ROLE_NAME + rb";\s*$")
+_ALTER_ROLE_WITH = re.compile(rb"^ALTER ROLE " + _ROLE_NAME + rb" WITH ")
 CHUNK = 1 << 16
 # psql's line for a role the file creates that exists already (_tolerant_line's NOTICE), read by the job.
 KEPT_ROLE = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept")
+# psql's line for the connected role's ALTER ROLE left out (_own_role_line's NOTICE).
+OWN_ROLE_KEPT = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) is the role this restore connects as: kept as it is")
 _CLEAN_SECTION = re.compile(rb"^-- Drop (?:databases|roles|tablespaces)\b", re.MULTILINE)
 _DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
 # A database's section begins with its `\connect` line; pg_dump writes the extension as below.
@@ -40,11 +47,12 @@ def is_cluster_file(path: Path) -> bool:
         return False
 
 
-def tolerant_roles(path: Path) -> Iterator[bytes]:
+def tolerant_roles(path: Path, own_role: str | None = None) -> Iterator[bytes]:
     """The file's bytes with each `CREATE ROLE x;` of its Roles section made tolerant of an existing
-    role, a line at a time there; the rest of the file (databases, their data and function bodies,
-    where such a line may well be text) passes as it is."""
-    section = _RolesSection()
+    role, and the `ALTER ROLE own_role WITH ...` there left out, a line at a time; the rest of the
+    file (databases, their data and function bodies, where such a line may well be text) passes
+    as it is."""
+    section = _RolesSection(own_role)
     with path.open("rb") as handle:
         pending = b""
         while not section.is_over():
@@ -73,7 +81,8 @@ class _RolesSection:
     where it is over. Quotes are followed across lines: a role's comment may hold any line,
     `CREATE ROLE x;` or `-- Tablespaces` among them, and is left alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, own_role: str | None = None) -> None:
+        self.own_role = own_role  # the connected role, whose ALTER ROLE ... WITH is left out
         self.inside = False  # between `-- Roles` and the next heading
         self.over = False  # past the Roles section (or at the first \connect: there is none)
         self._quote: int | None = None  # the quote character an unfinished literal or identifier began with
@@ -94,6 +103,11 @@ class _RolesSection:
                 return line
             if self.inside and _CREATE_ROLE.match(line):
                 return _tolerant_line(line)
+            if self.inside and self.own_role is not None:
+                altered = _ALTER_ROLE_WITH.match(line)
+                if altered and _role_name(altered.group(1)) == self.own_role.encode() and line.rstrip().endswith(b";"):
+                    self._follow_quotes(line)  # a password literal: whole on its line, the quotes even
+                    return _own_role_line(altered.group(1))
         if self.inside:
             self._follow_quotes(line)
         return line
@@ -109,14 +123,27 @@ class _RolesSection:
                 self._quote = None
 
 
+def _role_name(ident: bytes) -> bytes:
+    """The role's name as the catalog has it: a quoted identifier unquoted (pg_dumpall quotes only
+    where it must, so an unquoted one is the name as it is)."""
+    return ident[1:-1].replace(b'""', b'"') if ident.startswith(b'"') else ident
+
+
+def _literal(ident: bytes) -> bytes:
+    return b"'" + _role_name(ident).replace(b"'", b"''") + b"'"
+
+
 def _tolerant_line(line: bytes) -> bytes:
     match = _CREATE_ROLE.match(line)
     assert match is not None
     ident = match.group(1)
-    name = ident[1:-1].replace(b'""', b'"') if ident.startswith(b'"') else ident
-    literal = b"'" + name.replace(b"'", b"''") + b"'"
     return (b"DO $pgbackup$ BEGIN CREATE ROLE " + ident + b"; EXCEPTION WHEN duplicate_object THEN "
-            b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', " + literal + b"; END $pgbackup$;\n")
+            b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', " + _literal(ident) + b"; END $pgbackup$;\n")
+
+
+def _own_role_line(ident: bytes) -> bytes:
+    return (b"DO $pgbackup$ BEGIN RAISE NOTICE 'pgbackup-tui: role % is the role this restore connects as: "
+            b"kept as it is', " + _literal(ident) + b"; END $pgbackup$;\n")
 
 
 def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) -> None:
