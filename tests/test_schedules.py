@@ -252,6 +252,27 @@ def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     assert "typo" not in config_file.read_text() and run_cli("schedule", "list").returncode == 0
 
 
+def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox, home):
+    """A typo in a database's or a table's name failed every night's run, the first said at night:
+    now at once, when it is saved (saved all the same: the database may be about to be made)."""
+    configure(sandbox)
+    done = run_cli("schedule", "add", "typo", "--server", SERVER, "--db", "shpo", "--cron", "0 3 * * *")
+    assert done.returncode == 0 and "typo" in load_config().schedules
+    assert "warning: schedule typo: database 'shpo' does not exist on server 'sand' now" in done.stderr
+    done = run_cli("schedule", "add", "picky", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *",
+                   "--table", "inventory.warehouses", "--table", "inventory.nope")
+    assert done.returncode == 0
+    assert "schedule picky: --table inventory.nope: no such table" in done.stderr
+    assert "every run will fail" in done.stderr
+    done = run_cli("schedule", "add", "fine", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *",
+                   "--table", "inventory.warehouses", "--schema", "\"Sales & Ops\"")
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    # A server that does not answer now: saved, and said as not checked (not as a missing database).
+    configure(sandbox, dsn="host=127.0.0.1 port=1 user=postgres dbname=postgres")
+    done = run_cli("schedule", "add", "later", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *")
+    assert done.returncode == 0 and "schedule later: not checked against server 'sand' now" in done.stderr
+
+
 def test_a_drill_of_a_data_only_schedule_is_refused_when_it_is_added(sandbox, home):
     """A data-only backup has no tables to drill into; every night's run would fail on it."""
     configure(sandbox)

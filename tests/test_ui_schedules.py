@@ -141,3 +141,26 @@ async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, mo
             assert "tui" in load_config().schedules
     finally:
         sandbox.psql("DROP DATABASE IF EXISTS tui_sched;")
+
+
+async def test_a_schedule_of_a_database_that_is_not_there_is_saved_with_a_warning(sandbox, home):
+    """A typo in the form's database would fail every night's run: said when it is saved, from a
+    worker (the server may take seconds to answer), and saved all the same."""
+    config = load_config()
+    config.servers["sandbox"] = socket_profile(sandbox)
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        app.query_one(SchedulesPane).query_one(DataTable).focus()
+        await pilot.press("a")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        form.query_one("#schedule-name", Input).value = "typo"
+        form.query_one("#schedule-database", Input).value = "shpo"
+        await pilot.pause()
+        await pilot.click("#schedule-form-save")
+        await wait_until(lambda: not isinstance(app.screen, ScheduleForm))
+        assert load_config().schedules["typo"].database == "shpo"
+        await wait_until(lambda: any("database 'shpo' does not exist on server 'sandbox'" in str(n.message)
+                                     for n in app._notifications), timeout=30)

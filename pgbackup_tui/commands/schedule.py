@@ -81,6 +81,11 @@ def _add(args: argparse.Namespace) -> int:
     missing = unreachable(schedule.notify)
     if missing:
         print(printable(f"pgbackup-tui: warning: {missing}"), file=sys.stderr)
+    from ..core.schedule_check import schedule_target_warning
+
+    problem = schedule_target_warning(config, schedule)
+    if problem:
+        print(printable(f"pgbackup-tui: warning: {problem}"), file=sys.stderr)
     return EXIT_OK
 
 

@@ -26,6 +26,7 @@ from ...core import crontab
 from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError
 from ...core.notify import unreachable
+from ...core.schedule_check import schedule_target_warning
 from ...core.schedule_run import read_last_run
 from ...core.schedule_view import schedule_row
 from ...core.schedules import Schedule, put_schedule
@@ -202,6 +203,8 @@ class SchedulesPane(Vertical):
                 missing = unreachable(schedule.notify)
                 if missing:
                     self.notify(missing, title="Notifications", severity="warning", timeout=15)
+                if self.config is not None:
+                    self._check_target(self.config, schedule)
                 table = self.query_one(DataTable)
                 table.move_cursor(row=table.get_row_index(schedule.name))
 
@@ -263,6 +266,14 @@ class SchedulesPane(Vertical):
                 self._install(config)
 
         self.app.push_screen(CrontabConfirm(question, lines), answered)
+
+    @work(thread=True, exit_on_error=False, group="schedule-check", description="check a schedule's database")
+    def _check_target(self, config: Config, schedule: Schedule) -> None:
+        """Its database and selection on its server, off the UI thread (a server that does not answer
+        takes seconds): said like the command line's warning."""
+        warning = schedule_target_warning(config, schedule)
+        if warning:
+            self.app.call_from_thread(self.notify, warning, title="Saved, but", severity="warning", timeout=20)
 
     @work(thread=True, exit_on_error=False, group="schedules", description="write the crontab")
     def _install(self, config: Config) -> None:
