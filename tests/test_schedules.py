@@ -379,6 +379,17 @@ def test_two_homes_install_into_one_crontab_each_its_own_block(sandbox, home, cr
     assert " run first " in both and " run second " in both and both.count("# >>> pgbackup-tui schedules >>>") == 2
     again = run_cli("schedule", "install")
     assert again.returncode == 0 and _crontab(cron_user) == both
+    # The same home by a symlink's path is the same block, replaced: a second one ran every schedule twice.
+    alias = tmp_path / "alias"
+    alias.symlink_to(other)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(alias))
+    assert run_cli("schedule", "install").returncode == 0
+    aliased = _crontab(cron_user)
+    assert aliased.count("# >>> pgbackup-tui schedules >>>") == 2 and aliased.count(" run second ") == 1
+    assert run_cli("schedule", "uninstall").returncode == 0
+    assert " run second " not in _crontab(cron_user)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(other))
+    assert run_cli("schedule", "install").returncode == 0 and _crontab(cron_user) == both
     assert run_cli("schedule", "uninstall").returncode == 0
     left = _crontab(cron_user)
     assert " run first " in left and " run second " not in left

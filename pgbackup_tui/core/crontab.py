@@ -133,12 +133,25 @@ def _blocks(lines: list[str]) -> list[tuple[int, int]]:
 
 def _is_ours(block: list[str]) -> bool:
     """Whether a block runs this config's schedules: its lines set this PGBACKUP_TUI_HOME, or none
-    (the default home) when it is not set."""
+    (the default home) when it is not set. The same folder by another path (a symlink) is this
+    home too: otherwise a second block would run every schedule twice."""
     home = environment().get(paths.HOME_ENV)
+    homes = {_block_home(line) for line in block} - {None}
     if home is None:
-        return not any(f"{paths.HOME_ENV}=" in line for line in block)
-    token = f"{paths.HOME_ENV}={shlex.quote(home)}".replace("%", "\\%")
-    return any(line.startswith(token) or f" {token} " in line for line in block)
+        return not homes
+    return any(os.path.realpath(other) == os.path.realpath(home) for other in homes if other)
+
+
+def _block_home(line: str) -> str | None:
+    """The PGBACKUP_TUI_HOME a crontab line sets (command_line's assignment), or None."""
+    at = line.find(f"{paths.HOME_ENV}=")
+    if at < 0 or (at > 0 and not line[at - 1].isspace()):
+        return None
+    try:
+        assignment = shlex.split(line[at:].replace("\\%", "%"))[0]
+    except (ValueError, IndexError):  # an edited line: not one of ours to match
+        return None
+    return assignment.partition("=")[2] or None
 
 
 def read_crontab() -> str:
