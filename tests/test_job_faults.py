@@ -306,6 +306,27 @@ def test_sigterm_of_the_cli_cancels_a_restore_and_drops_its_database(sandbox, ho
     assert not children_running(str(slow_archive))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_restore_into_an_existing_database_says_it_may_be_partly_restored(
+        sandbox, home, slow_archive, fresh_db_name, sig):
+    """Into an existing empty database, outside one transaction, nothing can put the target back:
+    a cancel said only 'cancelled', and a killed runner's recovery 'what it had made is undone',
+    over a database left with the archive's tables (QA)."""
+    sandbox.create_database(fresh_db_name)
+    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name)
+    wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
+    if sig == signal.SIGTERM:
+        cli.send_signal(sig)  # the command's cancel
+    else:
+        os.kill(runner_pid(home), sig)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == (130 if sig == signal.SIGTERM else 1), stderr
+    assert f"'{fresh_db_name}' may be partly restored" in stderr and "--single-transaction" in stderr, stderr
+    assert database_exists(sandbox, fresh_db_name)  # the DBA's: never dropped
+    state = only_job_state(home)
+    assert state["owned"] == [] and f"'{fresh_db_name}' may be partly restored" in state["message"]
+
+
 @pytest.mark.parametrize("remade", [False, True])
 def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, slow_archive, remade):
     """The job cannot drop the database it created while the server is down: it says so, keeps

@@ -50,6 +50,9 @@ LOCK = "runner.lock"
 # jobs (recover) then passes the job by without parsing its state.
 SETTLED = "settled"
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "partial"})
+# An owned item that is not undone: an existing database a restore writes into outside one
+# transaction. A dead runner's recovery says it may be part-restored (it cannot be put back).
+WRITES_INTO = "writes_into"
 
 
 def jobs_root() -> Path:
@@ -285,6 +288,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
         else:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
     # Said as undone: what was there (a path let go of once gone may still be on record).
+    touched = [str(i.get("value")) for i in owned if i.get("kind") == WRITES_INTO]
+    owned = [i for i in owned if i.get("kind") != WRITES_INTO]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
     if not ended:
@@ -299,6 +304,9 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
                            "what psql had run stays on the server (roles, and databases a pg_dumpall file "
                            "makes as it goes, maybe part-restored); a set's member being restored into a new "
                            "database is dropped, one into a database that existed is rolled back")
+            if touched:
+                what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
+                                "(restore again with --clean, or use --single-transaction for all-or-nothing)")
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
                          message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
                                  f"{what_undone}")

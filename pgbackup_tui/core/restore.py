@@ -30,6 +30,7 @@ from .database_props import DatabaseMaker, parse_database_script
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError, ServerLost, UsageError
 from .job_temp import owned_temp_dir
+from .job_store import WRITES_INTO
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_clean import TableClean
@@ -88,6 +89,9 @@ class RestoreJob(RestoreArchiveJob):
         self._timescale: TimescaleRestore | None = None  # TimescaleDB's pre/post_restore procedure (timescale.py)
         self._warnings: list[str] = []
         self._maintenance: psycopg.Connection | None = None  # --create: kept from the name's check for CREATE
+        # An existing database pg_restore writes into outside one transaction: what a cancel, a
+        # failure or a dead runner's recovery must say may be part-restored (WRITES_INTO).
+        self._writing_into: str | None = None
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -160,6 +164,9 @@ class RestoreJob(RestoreArchiveJob):
             self._created_database = into  # ours now: a failure or a cancel from here on drops it
             await self._record_identity(into)
             self.check_cancelled()
+        if mode == "into" and self._undo_note().startswith("; the target may be partly restored"):
+            self._writing_into = into
+            self.own(WRITES_INTO, into)  # not undone: said by a dead runner's recovery (job_store.py)
         try:
             if self._timescale is None:
                 await self._run_restore(check, replace(plan, dbname=into), list_file)
@@ -170,6 +177,7 @@ class RestoreJob(RestoreArchiveJob):
             await self._archive_whole()  # a changed archive is the cause to name, not pg_restore's symptom of it
             raise
         await self._archive_whole()  # before the new database is kept or swapped in
+        self._stop_writing_into()
         if self._data_load is not None:
             await self._say_materialized_views()
         maker = self._maker
@@ -394,8 +402,17 @@ class RestoreJob(RestoreArchiveJob):
         return list_file
 
     # -- cleanup -------------------------------------------------------------------------------
+    def _stop_writing_into(self) -> None:
+        if self._writing_into is not None:
+            self.release(WRITES_INTO, self._writing_into)
+            self._writing_into = None
+
     async def _cleanup(self, state: JobState) -> None:
         self._drop_checksums()  # still running when the job failed before it was needed
+        if self._writing_into is not None and state == JobState.CANCELLED:  # a failure's message says it (_undo_note)
+            self.cleanup_note = (f"'{self._writing_into}' may be partly restored: pg_restore had begun writing into "
+                                 "it (restore again with --clean, or use --single-transaction for all-or-nothing)")
+        self._stop_writing_into()
         if self._maintenance is not None:  # a dry run, or a failure before the CREATE
             self._maintenance.close()
             self._maintenance = None
