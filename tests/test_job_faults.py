@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -325,6 +326,26 @@ def test_a_stopped_restore_into_an_existing_database_says_it_may_be_partly_resto
     assert database_exists(sandbox, fresh_db_name)  # the DBA's: never dropped
     state = only_job_state(home)
     assert state["owned"] == [] and f"'{fresh_db_name}' may be partly restored" in state["message"]
+
+
+def test_a_backup_a_running_restore_reads_is_not_deleted(sandbox, home, slow_archive, fresh_db_name, tmp_path):
+    """`backups delete` removed an archive under a running restore, which then failed half way
+    into its target ('a worker process died unexpectedly'): refused while the job runs, --force
+    or not, and deleted once it has ended (QA)."""
+    copy = tmp_path / "copy.dump"
+    shutil.copy(slow_archive, copy)
+    shutil.copy(f"{slow_archive}.manifest.json", f"{copy}.manifest.json")
+    assert run_cli("backups", "adopt", str(copy)).returncode == 0
+    cli = start_cli("restore", str(copy), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
+    refused = run_cli("backups", "delete", str(copy), "--force")
+    assert refused.returncode == 2 and "is being read by job" in refused.stderr, refused.stderr
+    assert copy.exists()
+    _, stderr = cli.communicate(timeout=120)
+    assert cli.returncode == 0, stderr
+    deleted = run_cli("backups", "delete", str(copy), "--force")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not copy.exists()
 
 
 @pytest.mark.parametrize("remade", [False, True])

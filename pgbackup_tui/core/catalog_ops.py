@@ -150,6 +150,18 @@ def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
     return newest is not None and newest.path == entry.path
 
 
+def _live_reader(backup: Path) -> str | None:
+    """The id of a running job that reads `backup` (or a file inside it: a set's member), if any."""
+    from .job_owned import archives_of_live_jobs
+
+    real = Path(os.path.realpath(backup))
+    for path, job_id in archives_of_live_jobs().items():
+        read = Path(os.path.realpath(path))
+        if read == real or real in read.parents:
+            return job_id
+    return None
+
+
 def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
     """Remove the backup (archive, manifest, index entry); returns what was removed, one line each."""
     if entry.path == index_path():
@@ -158,6 +170,10 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
     if entry.status == "being written":
         raise UsageError(f"backup {entry.id}: {entry.path} is a running job's output ({entry.problem}); "
                          "cancel the job instead (pgbackup-tui jobs cancel)")
+    reader = _live_reader(entry.path)
+    if reader is not None:  # --force or not: a running restore would lose its files half way into its target
+        raise UsageError(f"backup {entry.id}: {entry.path} is being read by job {reader} (a restore or a CSV import); "
+                         f"let it finish, or cancel it first (pgbackup-tui jobs cancel {reader})")
     if not force and newest_verified(entry, entries):
         of = f"database '{entry.database}' ({entry.holds})" if entry.database else f"the server's {entry.holds}"
         raise UsageError(f"backup {entry.id} is the newest verified backup of {of} ({entry.path}); add --force to "

@@ -58,6 +58,15 @@ def paths_of_live_jobs(except_id: str = "") -> dict[str, str]:
             for item in owned_items(other.folder, other.state) if item.get("kind") == "path"}
 
 
+def archives_of_live_jobs() -> dict[str, str]:
+    """The backups that jobs whose runner is alive are reading (a restore's archive or set, a CSV
+    import's folder): {path as on record: job id}. The catalog's delete asks: removed under a
+    running restore, an archive's files went missing half way into its target."""
+    return {str(path): record.id for record in list_jobs(unsettled_only=True)
+            if (path := (record.spec.get("plan") or {}).get("archive") or (record.spec.get("plan") or {}).get("source"))
+            and record.status not in FINAL_STATES and runner_alive(record.folder)}
+
+
 def undo_owned(record: JobRecord, drop_database: Dropper,
                items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Remove what the job owned (`items`, else what its record says: owned_items); return what
