@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -453,6 +454,37 @@ def test_retention_gives_no_place_to_a_damaged_backup_and_keeps_to_the_schedules
         assert [b["id"] for b in left if b["database"] == fresh_db_name + "_2"] == [report["backup_id"]]
     finally:
         sandbox.drop_database(fresh_db_name + "_2")
+
+
+def test_retention_leaves_copies_kept_elsewhere_and_backups_of_another_selection(sandbox, home, small_db, tmp_path):
+    """Retention deleted a copy of a scheduled backup the DBA kept elsewhere (copied with its
+    manifest, adopted or not), and, once the schedule was narrowed to some tables or to the schema,
+    its whole-database backups: each carries the schedule's name (QA)."""
+    sandbox.psql("CREATE TABLE public.other (id int)", small_db)
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db, keep_last=1,
+                                keep_verified=False))
+    done, first = run("nightly")
+    assert done.returncode == 0, done.stderr
+    original = Path(next(b["path"] for b in backups() if b["id"] == first["backup_id"]))
+    offsite, kept = tmp_path / "offsite", home / "backups" / "keep-forever"
+    for folder in (offsite, kept):
+        folder.mkdir(parents=True)
+        shutil.copy(original, folder / original.name)
+        shutil.copy(f"{original}.manifest.json", folder / f"{original.name}.manifest.json")
+    assert run_cli("backups", "adopt", str(offsite / original.name)).returncode == 0
+    done, second = run("nightly")
+    assert done.returncode == 0, done.stderr
+    assert second["deleted"] == [first["backup_id"]] and not original.exists()
+    assert (offsite / original.name).exists() and (kept / original.name).exists()
+
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db, keep_last=1,
+                                keep_verified=False, tables=("public.items",)))
+    for _ in range(2):
+        done, narrowed = run("nightly")
+        assert done.returncode == 0, done.stderr
+    whole = Path(next(b["path"] for b in backups() if b["id"] == second["backup_id"]))
+    assert whole.exists(), narrowed  # the whole-database backup: not the narrowed schedule's
+    assert len(narrowed["deleted"]) == 1 and narrowed["deleted"] != [second["backup_id"]], (narrowed, backups())
 
 
 def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, home, small_db):

@@ -2,8 +2,11 @@
 
 Only backups the schedule made of what it backs up now are considered: their manifest records the
 schedule's name (`"schedule": NAME`, written after the run, see schedule_run.py), and their
-server, database and kind are the schedule's (a schedule changed to another database, or a
-name used again for another server, leaves the backups it made before alone). A backup is kept
+server, database, kind, selection (tables, schemas, exclusions) and schema-only / data-only are
+the schedule's (a schedule changed to another database or to some tables, or a name used again
+for another server, leaves the backups it made before alone). And only where the run wrote them:
+the manifest records that path too (`"schedule_path"`), so a copy kept elsewhere (copied with its
+manifest, or adopted: `copy_of`) is never the schedule's to delete. A backup is kept
 when any rule keeps it:
   - `keep_last` N: the N newest that have not failed verification (a backup known to be damaged
     holds none of the N places: it would push out a good one);
@@ -17,6 +20,7 @@ deletes nothing. Missing and incomplete entries are neither counted nor touched.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,9 +29,12 @@ from .catalog import CatalogEntry, belongs_to
 from .config import ServerProfile
 from .catalog_ops import delete
 from .errors import UsageError
+from .identifiers import parse_qualified_name, parse_schema_name
+from .manifest import Manifest
 from .schedules import Schedule
 
 SCHEDULE_KEY = "schedule"
+SCHEDULE_PATH_KEY = "schedule_path"  # where the run wrote the backup (a copy elsewhere is not the schedule's)
 TRUSTED = ("verified", "drilled")
 
 
@@ -49,7 +56,7 @@ def made_by(schedule: Schedule, entries: list[CatalogEntry],
     keeps its backups), else by the name the backup was written under."""
     of_server = {id(e) for e in belongs_to(entries, profile)} if profile is not None else None
     mine = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule.name
-            and e.status not in ("missing", "incomplete") and _of_what(schedule, e)
+            and e.status not in ("missing", "incomplete") and _of_what(schedule, e) and _where_written(e)
             and (id(e) in of_server if of_server is not None else e.manifest.server == schedule.server)]
     return sorted(mine, key=lambda e: e.created_at, reverse=True)
 
@@ -60,12 +67,39 @@ def _of_what(schedule: Schedule, entry: CatalogEntry) -> bool:
     if manifest is None:
         return False
     if schedule.what == "database":
-        return manifest.kind == "dump" and manifest.database == schedule.database
+        return (manifest.kind == "dump" and manifest.database == schedule.database
+                and _same_content(schedule, manifest))
     if schedule.what == "set":
         return manifest.kind == "cluster-set"
     extra = manifest.extra
     scope = "roles" if extra.get("roles_only") else "globals" if extra.get("globals_only") else "cluster"
     return manifest.kind == "dumpall" and scope == schedule.what
+
+
+def _same_content(schedule: Schedule, manifest: Manifest) -> bool:
+    """The backup holds what the schedule backs up now: the same selection, the same rows or none.
+    A schedule narrowed to some tables (or to the schema) deleted its whole-database backups."""
+    selection, options = manifest.selection, manifest.options
+    try:
+        wanted = (sorted(str(parse_qualified_name(t)) for t in schedule.tables),
+                  sorted(parse_schema_name(s) for s in schedule.schemas),
+                  sorted(str(parse_qualified_name(t)) for t in schedule.exclude_tables))
+    except UsageError:  # validated when saved: a name that no longer parses matches nothing
+        return False
+    found = tuple(sorted(str(item) for item in selection.get(key) or []) for key in ("tables", "schemas",
+                                                                                     "exclude_tables"))
+    return (wanted == found and bool(options.get("schema_only")) == schedule.schema_only
+            and bool(options.get("data_only")) == schedule.data_only)
+
+
+def _where_written(entry: CatalogEntry) -> bool:
+    """The backup is where the schedule's run wrote it, and not an adopted copy (a backup tagged
+    before the path was recorded: wherever it is, unless it is a copy)."""
+    extra = entry.manifest.extra if entry.manifest is not None else {}
+    if extra.get("copy_of"):
+        return False
+    written = extra.get(SCHEDULE_PATH_KEY)
+    return written is None or os.path.realpath(str(written)) == os.path.realpath(entry.path)
 
 
 def _created(entry: CatalogEntry) -> datetime | None:
