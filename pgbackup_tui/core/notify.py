@@ -17,9 +17,11 @@ Apprise's own log (which may print a URL) is silenced; a failure is reported by 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import stat
 import subprocess
 import tomllib
@@ -120,22 +122,45 @@ class Outcome:
         return "\n".join(parts) or self.title
 
 
-def run_hook(command: str, outcome: Outcome) -> str | None:
-    """Run a hook command; None if it succeeded, else one line saying how it failed."""
-    env = dict(os.environ)
+# Secrets of ours a hook has no use for: the run's password (a prompt's, passed on to `run`) and
+# the notification URLs given by environment (their tokens). The hook's own variables say the rest.
+_NOT_FOR_HOOKS = ("PGPASSWORD",)
+
+
+def hook_environment(outcome: Outcome) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key not in _NOT_FOR_HOOKS and not key.startswith(ENV_PREFIX)}
     env.update(PGBACKUP_TUI_SCHEDULE=outcome.schedule, PGBACKUP_TUI_STATUS=outcome.status,
                PGBACKUP_TUI_ERROR=outcome.error, PGBACKUP_TUI_LOG=str(outcome.log_path or ""),
                PGBACKUP_TUI_JOB=outcome.job_id, PGBACKUP_TUI_BACKUP=outcome.backup)
-    try:
-        done = subprocess.run(["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=HOOK_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return f"the hook did not finish in {HOOK_TIMEOUT_S} s and was stopped"
-    except OSError as exc:
-        return f"the hook could not start: {exc.strerror or exc}"
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
-        return f"the hook exited {done.returncode}" + (f": {said[-1]}" if said else "")
+    return env
+
+
+def run_hook(command: str, outcome: Outcome) -> str | None:
+    """Run a hook command; None if it succeeded, else one line saying how it failed.
+
+    Its output goes to a file, not a pipe: a hook that leaves a process running in the background
+    (`notifier &`) would hold a pipe open, and the run would wait for it until the timeout, then
+    say the hook was stopped when it had ended at once. On the timeout its whole process group ends."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as output:
+        try:
+            process = subprocess.Popen(["/bin/sh", "-c", command], env=hook_environment(outcome),
+                                       stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True)
+        except OSError as exc:
+            return f"the hook could not start: {exc.strerror or exc}"
+        try:
+            code = process.wait(timeout=HOOK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return f"the hook did not finish in {HOOK_TIMEOUT_S} s and was stopped"
+        if code != 0:
+            output.seek(0)
+            said = output.read()[-4096:].decode("utf-8", "replace").strip().splitlines()
+            return f"the hook exited {code}" + (f": {said[-1]}" if said else "")
     return None
 
 
