@@ -541,6 +541,27 @@ def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, h
     assert {b["id"] for b in backups() if b["database"] == small_db} == {report["backup_id"]}
     assert set(report["deleted"]) == {first, orphan["id"]}
 
+    # Front and runner killed (a reboot, the OOM killer): no backup, and its failure was told to
+    # nobody -- the next run said so on stdout only, which the crontab line throws away (QA).
+    hook_said = home / "hook.txt"
+    configure(sandbox, Schedule(name="held", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                on_failure=f"echo \"$PGBACKUP_TUI_ERROR\" >> '{hook_said}'"))
+    holder = _locked(sandbox, small_db)
+    front, job = start_held_run()
+    front.kill()
+    front.wait()
+    job_state = home / "state" / "jobs" / job / "state.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "runner_pid" not in json.loads(job_state.read_text()):
+        time.sleep(0.1)
+    os.kill(int(json.loads(job_state.read_text())["runner_pid"]), signal.SIGKILL)
+    holder.rollback()
+    holder.close()
+    done = run_cli("run", "held")
+    assert done.returncode == 0, done.stderr
+    assert f"(job {job}) was stopped (killed, or the machine restarted) and made no backup" in done.stderr
+    assert f"(job {job}) was stopped" in hook_said.read_text()
+
 
 def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_kept(sandbox, home, tmp_path):
     """Two `schedule add` at once: each read config.toml, and the last write lost the other's

@@ -145,7 +145,12 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
     with schedule_lock(name):
         report = RunReport(schedule=name, started_at=now_iso())
         try:
-            report.notices += _settle_interrupted(name)
+            settled, lost = _settle_interrupted(name)
+            report.notices += settled
+            if lost is not None:  # no backup, and nobody told: said where cron mails it, and to the hooks
+                report.warnings.append(lost[0])
+                _tell_outcome(schedule, Outcome(schedule=name, status="failed", error=lost[0], job_id=lost[1],
+                                                lines=[lost[0]]), report)
         except (PgBackupError, OSError) as exc:  # never a reason for this run not to run (nor be recorded)
             report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
         _write_last_run(report, pid=os.getpid())
@@ -223,34 +228,38 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.status = "succeeded"
 
 
-def _settle_interrupted(name: str) -> list[str]:
+def _settle_interrupted(name: str) -> tuple[list[str], tuple[str, str] | None]:
     """The last run's front was stopped (kill -9, a reboot) while or after its job ran: it still says
     running, and its backup, if the job made one, was never tagged, so retention would never
     delete it. Tag it now and say what became of that run (its checks and retention did not run).
-    The same for a run that failed after its job made the backup (the tag could not be written)."""
+    The same for a run that failed after its job made the backup (the tag could not be written).
+    Returns those lines, and (the line, the job's id) for a stopped run that made no backup: its
+    failure was told to nobody (its front died before its hooks and notifications)."""
     last = read_last_run(name)
     job_id = (last or {}).get("job_id")
     if not last or last.get("status") not in ("running", "failed") or not job_id:
-        return []
+        return [], None
     record = job_store.load(str(job_id))
     if record is None or job_store.runner_alive(record.folder):
-        return []
+        return [], None
     output = Path(str(record.state.get("output_path") or ""))
     made = record.status == "succeeded" and record.state.get("output_path") and output.exists()
     if last.get("status") == "failed":
         # A run whose job made its backup, then failed to tag it (its disk full, say): retention
         # would never count, nor ever delete, that backup.
         if not made or _tagged(output, name):
-            return []
+            return [], None
         _tag(output, name)
         return [f"the run started {last.get('started_at')} (job {job_id}) failed after its backup was made: "
-                f"{output} is now this schedule's (retention counts it), not verified"]
+                f"{output} is now this schedule's (retention counts it), not verified"], None
     if made:
         _tag(output, name)
         return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
-                f"retention: its backup {output} is now this schedule's (retention counts it), not verified"]
+                f"retention: its backup {output} is now this schedule's (retention counts it), not verified"], None
     ended = f"ended {record.status}" if record.status in job_store.FINAL_STATES else "stopped too, unfinished"
-    return [f"the run started {last.get('started_at')} (job {job_id}) was stopped; its job {ended}"]
+    line = (f"the run started {last.get('started_at')} (job {job_id}) was stopped (killed, or the machine restarted) "
+            f"and made no backup; its job {ended}")
+    return [line], (line, str(job_id))
 
 
 def _tagged(archive: Path, schedule_name: str) -> bool:
@@ -276,11 +285,15 @@ def _tag(archive: Path, schedule_name: str) -> None:
 
 def _tell(schedule: Schedule, report: RunReport) -> None:
     """Hooks and notifications; what they did goes into the report's notices."""
-    outcome = Outcome(schedule=schedule.name, status=report.status,
-                      error=report.message if report.status != "succeeded" else "",
-                      log_path=Path(report.log_path) if report.log_path else None, job_id=report.job_id or "",
-                      backup=report.backup_path or "", lines=[report.summary])
-    succeeded = report.status == "succeeded"
+    _tell_outcome(schedule, Outcome(schedule=schedule.name, status=report.status,
+                                    error=report.message if report.status != "succeeded" else "",
+                                    log_path=Path(report.log_path) if report.log_path else None,
+                                    job_id=report.job_id or "", backup=report.backup_path or "",
+                                    lines=[report.summary]), report)
+
+
+def _tell_outcome(schedule: Schedule, outcome: Outcome, report: RunReport) -> None:
+    succeeded = outcome.status == "succeeded"
     hook = schedule.on_success if succeeded else schedule.on_failure
     if hook:
         problem = run_hook(hook, outcome)
