@@ -57,6 +57,21 @@ def test_a_wrong_password_from_a_passfile_says_so_and_where_it_came_from(
     assert "check the password" in str(error) and error.needs_password
 
 
+def test_a_passfile_libpq_ignores_for_its_permissions_is_named(
+        sandbox: Sandbox, tcp_target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq skips a password file others can read, with a warning on a stderr nobody reads (a
+    runner's, cron's): the line said 'give a password in ~/.pgpass' of a file that had it (QA)."""
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{sandbox.port}:*:{sandbox.superuser}:{sandbox.password}\n")
+    passfile.chmod(0o644)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    error = connect_error(tcp_target)
+    assert "no password supplied" in str(error) and error.needs_password
+    assert f"{passfile} is readable by group or others, so libpq ignores it: chmod 600 {passfile}" in str(error)
+    passfile.chmod(0o600)
+    connect(tcp_target).close()  # the same file, once private: read
+
+
 def test_no_password_at_all(tcp_target: Target) -> None:
     error = connect_error(tcp_target)
     assert "no password supplied" in str(error)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -192,9 +194,24 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
             break
     db = f", database '{dbname}'" if dbname else ""
     line = f"server '{target.label}' ({target.where()}{db}): {cause}"
-    if hint:
+    ignored = _ignored_passfile(target) if needs_password else None
+    if ignored is not None:  # libpq's own warning goes to a stderr nobody reads (a runner's, cron's)
+        line += f"; {ignored} is readable by group or others, so libpq ignores it: chmod 600 {ignored}"
+    elif hint:
         line += f"; {hint}"
     return ConnectError(line, needs_password=needs_password)
+
+
+def _ignored_passfile(target: Target) -> str | None:
+    """The password file libpq would read for `target` when it skips it for its permissions
+    (group or world access), else None."""
+    name = target.params.get("passfile") or os.environ.get("PGPASSFILE") or str(Path.home() / ".pgpass")
+    path = Path(name).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return str(path) if stat.S_ISREG(mode) and mode & 0o077 else None
 
 
 def _libpq_cause(message: str) -> str:
