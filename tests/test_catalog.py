@@ -453,3 +453,13 @@ def test_a_drill_in_a_process_that_ignores_hang_ups_goes_on(sandbox, home):
     code, err = _hang_up_mid_drill(sandbox, by_path(listed(), archive)["id"], signal.SIG_IGN)
     assert code == 0, err
     assert by_path(listed(), archive)["status"] == "drilled"
+
+
+def test_a_backup_of_tables_and_a_schema_says_it_holds_both(sandbox, home):
+    """`holds` said only the tables of a backup of tables and a schema (and nothing of schema-only
+    there), and so delete's protection took it for a backup of those tables alone (QA)."""
+    both = dump(sandbox, "--table", "public.events", "--schema", "inventory")
+    schema_only = dump(sandbox, "--table", "public.events", "--schema-only")
+    entries = listed()
+    assert by_path(entries, both)["holds"] == "public.events + schema inventory"
+    assert by_path(entries, schema_only)["holds"] == "public.events (schema only)"

@@ -268,6 +268,13 @@ def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox
     done = run_cli("schedule", "add", "fine", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *",
                    "--table", "inventory.warehouses", "--schema", "\"Sales & Ops\"")
     assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    # pg_dump's options on a pg_dumpall schedule were saved, and ignored at every run (QA).
+    done = run_cli("schedule", "add", "combo", "--server", SERVER, "--cron", "0 1 * * *", "--globals-only",
+                   "--table", "public.x", "--schema-only")
+    assert done.returncode == 2 and "--table goes with a database's schedule" in done.stderr, done.stderr
+    assert "combo" not in load_config().schedules
+    listed = run_cli("schedule", "list")
+    assert "shop (custom, 1 table, 1 schema)" in listed.stdout, listed.stdout  # fine's: both said
     # A server that does not answer now: saved, and said as not checked (not as a missing database).
     configure(sandbox, dsn="host=127.0.0.1 port=1 user=postgres dbname=postgres")
     done = run_cli("schedule", "add", "later", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *")

@@ -57,6 +57,14 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
         raise UsageError("--db DB names the database to dump (once), or pick --cluster, --globals-only, "
                          "--roles-only or --set")
     dumpall = what != "database"
+    if dumpall:  # pg_dumpall has none of these: saved, they were ignored at every run without a word
+        given = [flag for flag, value in (("--table", args.table), ("--schema", args.schema),
+                                          ("--exclude-table", args.exclude_table), ("--schema-only", args.schema_only),
+                                          ("--data-only", args.data_only), ("--no-owner", args.no_owner),
+                                          ("--no-privileges", args.no_privileges)) if value]
+        if given:
+            raise UsageError(f"{given[0]} goes with a database's schedule (pg_dump); a {what} backup is made by "
+                             "pg_dumpall, which has no such option")
     return Schedule(
         name=args.name, server=args.server, cron=args.cron, what=what,
         database=None if dumpall else args.db[0], format="custom" if dumpall else args.format,

@@ -120,11 +120,12 @@ class CatalogEntry:
         excluded = selection.get("exclude_tables") or []
         but = ("" if not excluded else f" but {excluded[0]}" if len(excluded) == 1
                else f" but {len(excluded)} tables")  # an --exclude-table is said: it is not the whole of it
-        if tables:
-            return ", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"
-        if schemas:
-            return "schemas " + ", ".join(schemas) + but
         options = self.manifest.options or {}
+        only = " (schema only)" if options.get("schema_only") else " (data only)" if options.get("data_only") else ""
+        if tables or schemas:  # both said: a backup of some tables and a schema holds the schema's too
+            parts = ([", ".join(tables) if len(tables) <= 2 else f"{len(tables)} tables"] if tables else []) + (
+                ["schema" + ("s " if len(schemas) > 1 else " ") + ", ".join(schemas)] if schemas else [])
+            return " + ".join(parts) + (but if schemas else "") + only
         if options.get("schema_only"):
             return "schema only" + but
         return ("data only" if options.get("data_only") else "whole database") + but

@@ -81,7 +81,9 @@ class Schedule:
     def describe(self) -> str:
         """What it backs up, in a few words: "shop (custom)", "whole cluster", "cluster set"."""
         if self.what == "database":
-            part = f", {len(self.tables)} tables" if self.tables else ""
+            part = (f", {len(self.tables)} table{'s' if len(self.tables) != 1 else ''}" if self.tables else "") + (
+                f", {len(self.schemas)} schema{'s' if len(self.schemas) != 1 else ''}" if self.schemas else "") + (
+                ", schema only" if self.schema_only else ", data only" if self.data_only else "")
             return f"{self.database} ({self.format}{part})"
         return {"cluster": "whole cluster", "globals": "roles and tablespaces", "roles": "roles",
                 "set": f"cluster set ({self.set_format})"}[self.what]
