@@ -463,3 +463,22 @@ def test_a_backup_of_tables_and_a_schema_says_it_holds_both(sandbox, home):
     entries = listed()
     assert by_path(entries, both)["holds"] == "public.events + schema inventory"
     assert by_path(entries, schema_only)["holds"] == "public.events (schema only)"
+
+
+def test_verify_of_a_moved_backup_or_a_damaged_manifest_says_which(sandbox, home, tmp_path):
+    """Both were 'has no manifest (a foreign archive); adopt it first: <a path that is not there>' (QA)."""
+    moved = dump(sandbox, "--output", str(tmp_path / "here" / "moved.dump"))
+    (tmp_path / "elsewhere").mkdir()
+    for path in (moved, Path(f"{moved}.manifest.json")):
+        path.rename(tmp_path / "elsewhere" / path.name)
+    gone = by_path(listed(), moved)
+    assert gone["status"] == "missing"
+    done = run_cli("backups", "verify", gone["id"])
+    assert done.returncode == 2 and f"{moved}: missing (moved or deleted)" in done.stderr, done.stderr
+    assert "backups adopt NEW_PATH" in done.stderr
+
+    damaged = dump(sandbox, "--output", str(tmp_path / "damaged.dump"))
+    sidecar = Path(f"{damaged}.manifest.json")
+    sidecar.write_text(sidecar.read_text().replace(",", "", 1))
+    done = run_cli("backups", "verify", by_path(listed(), damaged)["id"])
+    assert done.returncode == 2 and f"its manifest {sidecar} cannot be read" in done.stderr, done.stderr

@@ -76,6 +76,19 @@ class CatalogEntry:
     problem: str | None = None  # why a file is incomplete or unreadable
     indexed: bool = False  # found through the index (written with --output, or adopted)
 
+    def no_manifest_reason(self) -> str:
+        """Why a check cannot run on this entry without a manifest, in one line that says what to do:
+        it is gone (moved, deleted), its manifest does not read, or it is a foreign archive."""
+        if not os.path.lexists(self.path):
+            return (f"{self.path}: missing (moved or deleted); if it was moved, `pgbackup-tui backups adopt NEW_PATH` "
+                    "lists it where it is")
+        sidecar = manifest_path(self.path)
+        if sidecar.exists():
+            return (f"{self.path}: its manifest {sidecar} cannot be read (edited or damaged); restore it from a copy, "
+                    "or move it aside and adopt the archive")
+        return (f"{self.path}: has no manifest (a foreign archive); adopt it first: "
+                f"pgbackup-tui backups adopt {self.path}")
+
     @property
     def server(self) -> str:
         return self.manifest.server if self.manifest else ""

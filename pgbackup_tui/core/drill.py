@@ -80,8 +80,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     `cancel`, set from another thread (the TUI drills in a worker), cancels the restore: DrillCancelled."""
     manifest = entry.manifest
     if manifest is None:
-        raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
-                         f"pgbackup-tui backups adopt {entry.path}")
+        raise UsageError(entry.no_manifest_reason())
     if manifest.kind != "dump" or manifest.format not in DRILLABLE:
         what = f"a {manifest.format} file" if manifest.kind == "dump" else f"a pg_dumpall backup ({entry.holds})"
         raise UsageError(f"backup {entry.id}: {what} cannot be drilled (only a pg_dump of one database, custom, "

@@ -114,8 +114,7 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None, *,
     checks as a backup of its own), so that the caller records those without reading them again."""
     manifest = entry.manifest
     if manifest is None:
-        raise UsageError(f"{entry.path}: has no manifest (a foreign archive); adopt it first: "
-                         f"pgbackup-tui backups adopt {entry.path}")
+        raise UsageError(entry.no_manifest_reason())
     check = Verification(kind="verify", at=now_iso(), ok=False)
     if not entry.path.exists():
         check.problems.append(f"{entry.path}: missing (moved or deleted since the backup)")
