@@ -26,3 +26,14 @@ def fill(folder: Path, leave_bytes: int) -> None:
     free = stats.f_bavail * stats.f_frsize
     with open(folder / "filler", "wb") as handle:
         handle.write(b"\0" * max(0, free - leave_bytes))
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[Path]:
+    """`path` bind-mounted read-only over itself (root only, as CI runs): a read-only mount's EROFS."""
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

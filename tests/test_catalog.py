@@ -482,3 +482,21 @@ def test_verify_of_a_moved_backup_or_a_damaged_manifest_says_which(sandbox, home
     sidecar.write_text(sidecar.read_text().replace(",", "", 1))
     done = run_cli("backups", "verify", by_path(listed(), damaged)["id"])
     assert done.returncode == 2 and f"its manifest {sidecar} cannot be read" in done.stderr, done.stderr
+
+
+def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox, home, tmp_path):
+    """verify (and drill) stopped with 'Read-only file system' on the manifest's lock, after the
+    check had run: its result was lost, exit 1 (QA)."""
+    from small_disk import read_only
+
+    folder = tmp_path / "ro"
+    archive = dump(sandbox, "--output", str(folder / "r.dump"))
+    backup_id = by_path(listed(), archive)["id"]
+    before = Path(f"{archive}.manifest.json").read_text()
+    with read_only(folder):
+        done = run_cli("backups", "verify", backup_id)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"{backup_id} verify passed (not recorded)"
+        assert "could not be recorded beside" in done.stderr and "Read-only file system" in done.stderr
+        kept = Path(f"{archive}.manifest.json").read_text()
+    assert kept == before

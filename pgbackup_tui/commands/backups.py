@@ -142,20 +142,23 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(entry: CatalogEntry, check: Verification) -> int:
+def _report(entry: CatalogEntry, check: Verification, unrecorded: str | None = None) -> int:
     for line in check.checks:
         print(printable(f"ok: {line}"), file=sys.stderr)
     for line in check.problems:
         print(printable(f"pgbackup-tui: {check.kind} failed: {line}"), file=sys.stderr)
-    print(printable(f"{entry.id} {entry.status}"))
+    if unrecorded:  # the check ran: its result is said, only not kept (read-only storage)
+        print(printable(f"pgbackup-tui: warning: {unrecorded}"), file=sys.stderr)
+        print(printable(f"{entry.id} {check.kind} {'passed' if check.ok else 'failed'} (not recorded)"))
+    else:
+        print(printable(f"{entry.id} {entry.status}"))
     return EXIT_OK if check.ok else EXIT_FAILED
 
 
 def _verify(args: argparse.Namespace) -> int:
     entry = catalog.find(args.id)
     check = verify_backup(entry, args.bin_dir)
-    catalog.record_check(entry, check)
-    return _report(entry, check)
+    return _report(entry, check, catalog.record_check_said(entry, check))
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -170,8 +173,7 @@ def _drill(args: argparse.Namespace) -> int:
             print(printable(event.text), file=sys.stderr, flush=True)
 
     check = drill_backup(entry, target, on_event=show, bin_dir=args.bin_dir)
-    catalog.record_check(entry, check)
-    return _report(entry, check)
+    return _report(entry, check, catalog.record_check_said(entry, check))
 
 
 def run_backups(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -384,6 +385,19 @@ def list_backups(root: Path, *, server: str | None = None, database: str | None 
             continue
         found.append(BackupEntry(entry.path, entry.manifest.to_json()))
     return found
+
+
+def record_check_said(entry: CatalogEntry, check: Any) -> str | None:
+    """record_check, except that a manifest on storage this user cannot write (a read-only mount,
+    another's folder) does not lose the check: the line saying its result is not recorded, or None."""
+    try:
+        record_check(entry, check)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        return (f"the {check.kind}'s result could not be recorded beside {entry.path} ({exc.strerror}); "
+                "the backup's status is as it was")
+    return None
 
 
 def record_check(entry: CatalogEntry, check: Any) -> None:
