@@ -281,6 +281,30 @@ def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox
     assert done.returncode == 0 and "schedule later: not checked against server 'sand' now" in done.stderr
 
 
+def test_a_profile_or_keymap_that_does_not_load_stops_only_what_uses_it(sandbox, home, small_db):
+    """A [servers.X] edited by hand (an unknown key, a password in its DSN) or a [keymap] that does
+    not load stopped every schedule's run (exit 2, no hook, no notification) and every command (QA)."""
+    hook_said = home / "hook.txt"
+    configure(sandbox, Schedule(name="good", server=SERVER, cron="0 1 * * *", database=small_db))
+    config_file = home / "config.toml"
+    text = config_file.read_text() + '\n[servers.handmade]\ndns = "host=x"\n\n[keymap]\n"app.backup" = 5\n'
+    text += f'\n[schedules.other2]\nserver = "handmade"\ndatabase = "x"\ncron = "0 3 * * *"\n' \
+            f"on_failure = \"echo \\\"$PGBACKUP_TUI_ERROR\\\" > '{hook_said}'\"\n"
+    config_file.write_text(text)
+    done = run_cli("run", "good")
+    assert done.returncode == 0, done.stderr
+    assert run_cli("schedule", "list").returncode == 0
+    listed = run_cli("servers", "list")
+    assert listed.returncode == 0 and "server 'handmade' does not load" in listed.stderr and "dns" in listed.stderr
+    failed = run_cli("run", "other2")
+    assert failed.returncode == 2 and "[servers.handmade] has unknown key(s) dns" in failed.stderr, failed.stderr
+    assert "[servers.handmade] has unknown key(s) dns" in hook_said.read_text()  # told, as a failed run is
+    assert run_cli("schedule", "add", "later", "--server", SERVER, "--db", small_db, "--cron", "0 4 * * *"
+                   ).returncode == 0
+    after = config_file.read_text()
+    assert '[servers.handmade]\ndns = "host=x"' in after and '"app.backup" = 5' in after  # written back as they were
+
+
 def test_a_drill_of_a_data_only_schedule_is_refused_when_it_is_added(sandbox, home):
     """A data-only backup has no tables to drill into; every night's run would fail on it."""
     configure(sandbox)

@@ -224,3 +224,17 @@ async def test_a_remapped_key_is_named_as_remapped_and_an_unknown_id_is_named(ho
         about = str(app.screen.query_one("#help-about", Static).content)
         assert "x checks a table" in about and "B backs up the database" in about
         assert "space checks" not in about and "b backs up" not in about
+
+
+async def test_a_keymap_or_a_profile_that_does_not_load_is_said_and_the_rest_works(home):
+    """They stopped the whole config from loading (every command, every scheduled backup); now the
+    TUI says each, keeps its default keys, and lists the servers that load (QA)."""
+    (home / "config.toml").write_text('[keymap]\n"app.backup" = 5\n\n[servers.good]\nhost = "db1"\n\n'
+                                      '[servers.handmade]\ndns = "host=x"\n')
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        warnings = [str(n.message) for n in app._notifications if n.severity == "warning"]
+        assert any("[keymap] maps binding ids to keys" in w and "default keys" in w for w in warnings), warnings
+        assert any("[servers.handmade] has unknown key(s) dns" in w for w in warnings), warnings
+        assert app.profiles.names == ["good"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..core.config import ServerProfile, editing_config, load_config
 from ..core.connect import connect, target_from_profile
@@ -18,13 +19,15 @@ def run_servers(args: argparse.Namespace) -> int:
     if command == "list":
         if args.json:
             print(json.dumps([{"name": name, **p.to_toml()} for name, p in config.servers.items()], indent=2))
-        elif not config.servers:
+        elif not config.servers and not config.broken_servers:
             print(f"no servers yet ({config.path}); add one with: pgbackup-tui servers add NAME --dsn DSN")
         else:
-            width = max(len(name) for name in config.servers)
+            width = max(len(name) for name in [*config.servers, *config.broken_servers])
             for name, profile in config.servers.items():
                 where = profile.dsn or " ".join(f"{k}={v}" for k, v in profile.to_toml().items() if k != "bin_dir")
                 print(f"{name:<{width}}  {where}")
+        for name, (_body, why) in config.broken_servers.items():  # with --json too: on stderr
+            print(f"pgbackup-tui: server '{name}' does not load: {why}", file=sys.stderr)
         return EXIT_OK
     if command == "add":
         profile = ServerProfile(

@@ -170,6 +170,10 @@ class Config:
     # [schedules.NAME] tables that do not load: {name: (the table as written, why)}; written back as
     # they are, failing only what uses them (schedules.schedules_from_toml).
     broken_schedules: dict[str, tuple[Any, str]] = field(default_factory=dict, compare=False, repr=False)
+    # The same for [servers.NAME] tables (a key added by hand, a password in a DSN): failing only
+    # what uses that server; and a [keymap] that does not load (the TUI's keys only), kept as written.
+    broken_servers: dict[str, tuple[Any, str]] = field(default_factory=dict, compare=False, repr=False)
+    broken_keymap: tuple[Any, str] | None = field(default=None, compare=False, repr=False)
     # Set by save_config when the file it replaced had comments: where that file was kept.
     comments_kept_in: Path | None = field(default=None, compare=False, repr=False)
 
@@ -182,8 +186,9 @@ class Config:
 
     def add_server(self, profile: ServerProfile, *, replace_existing: bool = False) -> None:
         validate_profile(profile)
-        if profile.name in self.servers and not replace_existing:
+        if (profile.name in self.servers or profile.name in self.broken_servers) and not replace_existing:
             raise ConfigError(f"server '{profile.name}' already exists; remove it first or pick another name")
+        self.broken_servers.pop(profile.name, None)  # a good profile in place of one that did not load
         self.servers[profile.name] = profile
 
     def remove_server(self, name: str) -> ServerProfile:
@@ -191,12 +196,17 @@ class Config:
         if users:
             raise ConfigError(f"server '{name}' is backed up by schedule '{users[0]}'; remove the schedule first "
                               f"(pgbackup-tui schedule remove {users[0]})")
+        if name in self.broken_servers and name not in self.servers:
+            self.broken_servers.pop(name)
+            return ServerProfile(name=name)  # gone with its table as written; nothing of it was usable
         try:
             return self.servers.pop(name)
         except KeyError:
             raise ConfigError(f"no server named '{name}' in {self.path or paths.config_file()}") from None
 
     def server(self, name: str) -> ServerProfile:
+        if name in self.broken_servers and name not in self.servers:
+            raise ConfigError(self.broken_servers[name][1])
         try:
             return self.servers[name]
         except KeyError:
@@ -233,36 +243,48 @@ def load_config(path: Path | None = None) -> Config:
     if not isinstance(servers_raw, dict):
         raise ConfigError(f"{path}: [servers] must be a table of server profiles")
     keymap = raw.get("keymap", {})
-    if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()):
-        raise ConfigError(f'{path}: [keymap] maps binding ids to keys, e.g. "app.backup" = "B"')
-    allowed = {f.name for f in fields(ServerProfile)} - {"name"}
-    config = Config(path=path, keymap=dict(keymap))
+    config = Config(path=path)
+    if isinstance(keymap, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()):
+        config.keymap = dict(keymap)
+    else:  # the TUI's keys only: said there, and no reason for a scheduled backup not to run
+        config.broken_keymap = (keymap, f'{path}: [keymap] maps binding ids to keys, e.g. "app.backup" = "B"; '
+                                        "the default keys are used")
     for name, body in servers_raw.items():
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: [servers.{name}] must be a table")
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"{path}: [servers.{name}] has unknown key(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        check_field_types(body, f"{path}: [servers.{name}]")
         try:
-            profile = ServerProfile(name=name, **body)
-            if profile.port is not None:
-                profile = replace(profile, port=int(profile.port))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: [servers.{name}]: {exc}") from None
-        try:
-            validate_profile(profile)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        config.servers[name] = profile
+            config.servers[name] = _profile_from_toml(name, body, path)
+        except ConfigError as exc:  # fails only what uses this server; written back as it is
+            config.broken_servers[name] = (body, str(exc))
     if "schedules" in raw:
         from .schedules import schedules_from_toml  # here: schedules reads cron expressions (cronsim)
 
-        config.schedules, config.broken_schedules = schedules_from_toml(raw["schedules"], path, set(config.servers))
+        config.schedules, config.broken_schedules = schedules_from_toml(
+            raw["schedules"], path, set(config.servers) | set(config.broken_servers))
     return config
+
+
+def _profile_from_toml(name: str, body: Any, path: Path) -> ServerProfile:
+    """One [servers.NAME] table as a profile; ConfigError naming the file, the table and the key."""
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path}: [servers.{name}] must be a table")
+    allowed = {f.name for f in fields(ServerProfile)} - {"name"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{path}: [servers.{name}] has unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    check_field_types(body, f"{path}: [servers.{name}]")
+    try:
+        profile = ServerProfile(name=name, **body)
+        if profile.port is not None:
+            profile = replace(profile, port=int(profile.port))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: [servers.{name}]: {exc}") from None
+    try:
+        validate_profile(profile)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return profile
 
 
 def save_config(config: Config, path: Path | None = None) -> Path:
@@ -274,8 +296,12 @@ def save_config(config: Config, path: Path | None = None) -> Path:
     `config.comments_kept_in` names it."""
     path = path or config.path or paths.config_file()
     document: dict = {"servers": {name: profile.to_toml() for name, profile in config.servers.items()}}
+    document["servers"].update({name: body for name, (body, _why) in config.broken_servers.items()
+                                if name not in config.servers})
     if config.keymap:
         document["keymap"] = dict(config.keymap)
+    elif config.broken_keymap is not None:
+        document["keymap"] = config.broken_keymap[0]
     if config.schedules or config.broken_schedules:
         document["schedules"] = {name: schedule.to_toml() for name, schedule in config.schedules.items()}
         document["schedules"].update({name: body for name, (body, _why) in config.broken_schedules.items()

@@ -104,6 +104,11 @@ class PgBackupApp(BackupsApp):
             tree.show_config_error(self.profiles.error)
             self.notify(self.profiles.error, title="Config not loaded", severity="error", timeout=30)
         else:
+            config = self.profiles.config
+            for problem in ([config.broken_keymap[1]] if config and config.broken_keymap else []) + (
+                    [why for _body, why in config.broken_servers.values()] if config else []):
+                # Loaded all the same (a scheduled backup runs whatever the TUI's keys say): told here.
+                self.notify(problem, title="Config", severity="warning", timeout=30)
             if self.profiles.config is not None and self.profiles.config.keymap:
                 self.user_keymap = dict(self.profiles.config.keymap)
                 self.set_keymap(self.user_keymap)  # the user's own keys, by binding id
