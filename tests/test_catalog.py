@@ -500,3 +500,17 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
         assert "could not be recorded beside" in done.stderr and "Read-only file system" in done.stderr
         kept = Path(f"{archive}.manifest.json").read_text()
     assert kept == before
+
+
+def test_two_copies_that_share_an_id_are_told_apart_by_their_path(sandbox, home):
+    """'give more of the id' could not be followed: both copies have the whole of it (QA)."""
+    archive = dump(sandbox)
+    copy_folder = archive.parent.parent / "copies"
+    copy_folder.mkdir()
+    copy = copy_folder / archive.name
+    shutil.copy(archive, copy)
+    shutil.copy(f"{archive}.manifest.json", f"{copy}.manifest.json")
+    backup_id = by_path(listed(), archive)["id"]
+    done = run_cli("backups", "show", backup_id)
+    assert done.returncode == 2 and "2 copies share this id" in done.stderr and str(copy) in done.stderr
+    assert run_cli("backups", "show", str(copy)).returncode == 0

@@ -306,6 +306,9 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEn
     matches = [e for e in entries if e.id == backup_id] or [e for e in entries if e.id.startswith(backup_id)]
     if backup_id and len(matches) == 1:
         return matches[0]
+    if len(matches) > 1 and len({e.id for e in matches}) == 1:  # copies made by hand: only a path tells them apart
+        raise UsageError(f"backup {backup_id}: {len(matches)} copies share this id: "
+                         f"{', '.join(str(e.path) for e in matches[:5])}; give the path of the one you mean")
     if len(matches) > 1:
         raise UsageError(f"backup {backup_id}: the prefix fits {len(matches)} backups "
                          f"({', '.join(e.id for e in matches[:5])}); give more of the id, or the backup's path")

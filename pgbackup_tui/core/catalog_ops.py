@@ -28,6 +28,14 @@ from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
 
+def _set_holding(path: Path) -> CatalogEntry | None:
+    """The cluster set whose folder holds `path` as one of its members, if any."""
+    parent = entry_for(path.parent, indexed=True) if path.parent.is_dir() else None
+    if parent is None or parent.manifest is None or parent.manifest.kind != "cluster-set":
+        return None
+    return parent
+
+
 def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     """Write the manifest of a foreign archive and add it to the catalog; UsageError if it has one."""
     path = path.expanduser().absolute()
@@ -36,6 +44,10 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     if not (path.is_file() or path.is_dir()):  # a pipe (<(…)) or a device: it cannot be read twice, or kept
         raise UsageError(f"{path}: not a regular file or a directory (an archive is one of those)")
     if load_manifest(path) is not None:
+        in_set = _set_holding(path)
+        if in_set is not None:  # a member is listed with its set, under the set's id
+            raise UsageError(f"{path}: a member of cluster set {in_set.id} ({in_set.path}), listed with it; "
+                             "restore it from there (pgbackup-tui restore SET --only-db NAME)")
         if path.is_relative_to(paths.backups_dir().absolute()) or path in indexed_paths():
             known = entry_for(path)
             raise UsageError(f"{path}: already in the catalog (backup {known.id if known else '?'})")
