@@ -264,6 +264,14 @@ def test_renamed_profile_keeps_its_backups(sandbox, home):
     mine = listed("--server", "new-name")
     assert [e["path"] for e in mine] == [str(archive)]
     assert mine[0]["server"] == "new-name" and mine[0]["server_written_as"] == "old-name"
+    # Several profiles of one cluster: a backup is shown under the profile it was written under
+    # while that profile exists; it was shown under whichever was added last (QA).
+    assert run_cli("servers", "add", "other", "--dsn", sandbox.dsn()).returncode == 0
+    done = run_cli("dump", "--server", "other", "--db", SOURCE, "--schema-only", "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    assert run_cli("servers", "add", "old-name", "--dsn", sandbox.dsn()).returncode == 0
+    servers = {e["path"]: e["server"] for e in listed()}
+    assert servers[done.stdout.strip()] == "other" and servers[str(archive)] == "old-name"
 
 
 def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, tmp_path):

@@ -343,9 +343,13 @@ def belongs_to(entries: list[CatalogEntry], profile: ServerProfile) -> list[Cata
 def server_names(entries: list[CatalogEntry], profiles: list[ServerProfile]) -> dict[Path, str]:
     """Each backup's server as shown: the profile it belongs to now, else the name it was written under."""
     names = {e.path: e.server for e in entries}
+    current = {profile.name for profile in profiles}
     for profile in profiles:
         for entry in belongs_to(entries, profile):
-            names[entry.path] = profile.name
+            # Several profiles may reach one cluster: the one the backup was written under wins, if
+            # it still exists (the last profile added took every backup of the cluster).
+            if entry.server not in current or entry.server == profile.name:
+                names[entry.path] = profile.name
     return names
 
 
