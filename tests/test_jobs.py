@@ -128,3 +128,28 @@ def test_cli_sigint_cancels_cleanly(sandbox, home):
     assert process.returncode == 130, err
     assert "cancelled" in err
     assert not output.exists() and not Path(str(output) + ".partial").exists()
+
+
+def test_a_parallel_child_s_failure_names_its_worker_s_error_not_the_leader_s(tmp_path):
+    """pg_restore -j ends with 'a worker process died unexpectedly' after the worker's own error
+    (a data file gone, say): the job's line quoted the leader's, the cause only in the log (QA)."""
+    from pgbackup_tui.core.jobs import Job, Outcome
+
+    class Restoring(Job):
+        async def _execute(self) -> Outcome:
+            script = ("echo 'pg_restore: processing data for table \"public.events\"' >&2; "
+                      "echo 'pg_restore: error: could not open input file \"/b/3655.dat\": No such file or "
+                      "directory' >&2; echo 'pg_restore: error: a worker process died unexpectedly' >&2; exit 1")
+            code = await self.run_process(["/bin/sh", "-c", script], dict(os.environ))
+            return Outcome(message=f"exit {code}: {self.last_error()}")
+
+    result = asyncio.run(Restoring("restore").run())
+    assert result.message == 'exit 1: could not open input file "/b/3655.dat": No such file or directory'
+
+    class Alone(Job):
+        async def _execute(self) -> Outcome:
+            await self.run_process(["/bin/sh", "-c", "echo 'pg_restore: error: a worker process died "
+                                    "unexpectedly' >&2; exit 1"], dict(os.environ))
+            return Outcome(message=self.last_error())
+
+    assert asyncio.run(Alone("alone").run()).message == "a worker process died unexpectedly"

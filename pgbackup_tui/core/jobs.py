@@ -61,6 +61,8 @@ P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their 
 R = TypeVar("R")
 
 
+_WORKER_DIED = "a worker process died unexpectedly"  # a parallel leader's line after a worker's error
+
 class Job:
     """Base class: subclasses implement `_execute` and, if they leave things behind, `_cleanup`."""
 
@@ -363,13 +365,21 @@ class Job:
         return None
 
     def last_error(self) -> str:
-        """The most telling line the children printed: the last error, else the last line."""
-        for line in reversed(self._stderr_tail):
+        """The most telling line the children printed: the last error, else the last line. A
+        parallel pg_dump/pg_restore ends with its leader's 'a worker process died unexpectedly':
+        the worker's own error, before it, is the cause (a file gone, a lock, a full disk)."""
+        errors = []
+        for line in self._stderr_tail:
             lowered = line.lower()
             if "error:" in lowered:
-                return line[lowered.index("error:") + len("error:"):].strip()
-            if "fatal:" in lowered:
-                return line.strip()
+                errors.append(line[lowered.index("error:") + len("error:"):].strip())
+            elif "fatal:" in lowered:
+                errors.append(line.strip())
+        causes = [line for line in errors if not line.startswith(_WORKER_DIED)]
+        if errors and errors[-1].startswith(_WORKER_DIED) and causes:
+            return causes[-1]
+        if errors:
+            return errors[-1]
         return self._stderr_tail[-1].strip() if self._stderr_tail else "no output"
 
     # -- logging -----------------------------------------------------------------------------
