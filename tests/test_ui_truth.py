@@ -238,3 +238,7 @@ async def test_a_keymap_or_a_profile_that_does_not_load_is_said_and_the_rest_wor
         assert any("[keymap] maps binding ids to keys" in w and "default keys" in w for w in warnings), warnings
         assert any("[servers.handmade] has unknown key(s) dns" in w for w in warnings), warnings
         assert app.profiles.names == ["good"]
+        # A server saved from the TUI writes those tables back as they were (review: they were dropped).
+        app.profiles.save(ServerProfile(name="more", host="db2"), None)
+        text = (home / "config.toml").read_text()
+        assert '[servers.handmade]\ndns = "host=x"' in text and '"app.backup" = 5' in text and "[servers.more]" in text

@@ -95,11 +95,15 @@ class ServerProfiles:
     def _write(self, config: Config, renamed: tuple[str, str] | None = None) -> Path:
         for profile in config.servers.values():
             validate_profile(profile)  # the rules load_config applies: never write what cannot be read
-        # The keymap, and the schedules as on disk now (the Schedules tab writes them): kept, not dropped.
-        config.keymap = dict(self.config.keymap) if self.config is not None else {}
+        # The keymap, the tables that did not load (written back as they were), and the schedules as
+        # on disk now (the Schedules tab writes them): kept, not dropped.
+        if self.config is not None:
+            config.keymap, config.broken_keymap = dict(self.config.keymap), self.config.broken_keymap
+            config.broken_servers = {name: table for name, table in self.config.broken_servers.items()
+                                     if name not in config.servers}
         with config_lock(config.path):  # the schedules as on disk until written: no other writer between
-            config.schedules, config.broken_schedules = schedules_for_servers(config.path, set(config.servers),
-                                                                              renamed)
+            config.schedules, config.broken_schedules = schedules_for_servers(
+                config.path, set(config.servers) | set(config.broken_servers), renamed)
             path = save_config(config)
         self.config = config  # adopted only once it is on disk
         return path

@@ -188,6 +188,13 @@ class SchedulesPane(Vertical):
 
         assert self.config is not None
         servers = list(self.config.servers)
+        if existing is not None and existing.server not in servers:  # its [servers.X] did not load
+            self.notify(f"schedule {existing.name} backs up server '{existing.server}', which does not load; mend "
+                        f"[servers.{existing.server}] in config.toml first", severity="error", timeout=15)
+            return
+        if not servers:
+            self.notify("no server to back up yet: add one in the tree first", severity="warning", timeout=10)
+            return
 
         def saved(schedule: Schedule | None) -> None:
             if schedule is None:
