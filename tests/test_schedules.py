@@ -487,7 +487,8 @@ def test_retention_gives_no_place_to_a_damaged_backup_and_keeps_to_the_schedules
         sandbox.drop_database(fresh_db_name + "_2")
 
 
-def test_retention_leaves_copies_kept_elsewhere_and_backups_of_another_selection(sandbox, home, small_db, tmp_path):
+def test_retention_leaves_copies_kept_elsewhere_and_backups_of_another_selection(sandbox, home, small_db, tmp_path,
+                                                                                 monkeypatch):
     """Retention deleted a copy of a scheduled backup the DBA kept elsewhere (copied with its
     manifest, adopted or not), and, once the schedule was narrowed to some tables or to the schema,
     its whole-database backups: each carries the schedule's name (QA)."""
@@ -516,6 +517,16 @@ def test_retention_leaves_copies_kept_elsewhere_and_backups_of_another_selection
     whole = Path(next(b["path"] for b in backups() if b["id"] == second["backup_id"]))
     assert whole.exists(), narrowed  # the whole-database backup: not the narrowed schedule's
     assert len(narrowed["deleted"]) == 1 and narrowed["deleted"] != [second["backup_id"]], (narrowed, backups())
+    assert any("other backup(s) carry this schedule's name" in line for line in narrowed["notices"]), narrowed
+
+    # The whole home moved to a bigger disk: the schedule's backups are still where its runs wrote
+    # them (recorded relative to the backup dir), and retention still bounds them.
+    moved = tmp_path / "bigger disk" / "home"
+    shutil.copytree(home, moved, symlinks=True)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(moved))
+    done, after_move = run("nightly")
+    assert done.returncode == 0, done.stderr
+    assert after_move["deleted"] == [narrowed["backup_id"]], after_move
 
 
 def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, home, small_db):

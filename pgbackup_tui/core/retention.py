@@ -5,7 +5,8 @@ schedule's name (`"schedule": NAME`, written after the run, see schedule_run.py)
 server, database, kind, selection (tables, schemas, exclusions) and schema-only / data-only are
 the schedule's (a schedule changed to another database or to some tables, or a name used again
 for another server, leaves the backups it made before alone). And only where the run wrote them:
-the manifest records that path too (`"schedule_path"`), so a copy kept elsewhere (copied with its
+the manifest records that path too (`"schedule_path"`, relative to the backup dir, which may
+move), so a copy kept elsewhere (copied with its
 manifest, or adopted: `copy_of`) is never the schedule's to delete. A backup is kept
 when any rule keeps it:
   - `keep_last` N: the N newest that have not failed verification (a backup known to be damaged
@@ -23,8 +24,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from . import catalog
+from . import catalog, paths
 from .catalog import CatalogEntry, belongs_to
 from .config import ServerProfile
 from .catalog_ops import delete
@@ -92,6 +94,13 @@ def _same_content(schedule: Schedule, manifest: Manifest) -> bool:
             and bool(options.get("data_only")) == schedule.data_only)
 
 
+def written_path(archive: Path) -> str:
+    """How the manifest records where a run wrote `archive`: within the backup dir, relative to it
+    (the dir may move to a bigger disk, PGBACKUP_TUI_HOME with it); elsewhere, absolute."""
+    real, root = Path(os.path.realpath(archive)), Path(os.path.realpath(paths.backups_dir()))
+    return str(real.relative_to(root)) if real.is_relative_to(root) else str(real)
+
+
 def _where_written(entry: CatalogEntry) -> bool:
     """The backup is where the schedule's run wrote it, and not an adopted copy (a backup tagged
     before the path was recorded: wherever it is, unless it is a copy)."""
@@ -99,7 +108,7 @@ def _where_written(entry: CatalogEntry) -> bool:
     if extra.get("copy_of"):
         return False
     written = extra.get(SCHEDULE_PATH_KEY)
-    return written is None or os.path.realpath(str(written)) == os.path.realpath(entry.path)
+    return written is None or str(written) == written_path(entry.path)
 
 
 def _created(entry: CatalogEntry) -> datetime | None:
@@ -140,6 +149,11 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
     entries = catalog.scan()
     mine = made_by(schedule, entries, profile)
     doomed, notes = choose(schedule, mine, now)
+    others = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule.name
+              and e not in mine and e.status not in ("missing", "incomplete")]
+    if others:  # said, not silent: kept whatever the rules say, they are the DBA's to delete
+        notes.append(f"{len(others)} other backup(s) carry this schedule's name but are not where its runs wrote them "
+                     "or not of what it backs up now (copies, moved, or of an earlier selection): left alone")
     result = RetentionResult(notes=notes)
     for entry in doomed:
         try:

@@ -35,7 +35,7 @@ from .job_follow import start_and_follow
 from .jobs import JobEvent, JobState
 from .manifest import load_manifest, manifest_locked, now_iso, save_manifest
 from .notify import Outcome, run_hook, send
-from .retention import SCHEDULE_KEY, SCHEDULE_PATH_KEY, apply_retention
+from .retention import SCHEDULE_KEY, SCHEDULE_PATH_KEY, apply_retention, written_path
 from .schedules import Schedule, build_plan, find_schedule
 
 
@@ -275,7 +275,7 @@ def _tag(archive: Path, schedule_name: str) -> None:
             if manifest is None:
                 raise PgBackupError(f"{archive}: the new backup has no manifest")
             manifest.extra[SCHEDULE_KEY] = schedule_name
-            manifest.extra[SCHEDULE_PATH_KEY] = str(archive.absolute())  # retention: not a copy elsewhere
+            manifest.extra[SCHEDULE_PATH_KEY] = written_path(archive)  # retention: not a copy elsewhere
             save_manifest(archive, manifest)
     except OSError as exc:
         full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
