@@ -47,12 +47,12 @@ def is_cluster_file(path: Path) -> bool:
         return False
 
 
-def tolerant_roles(path: Path, own_role: str | None = None) -> Iterator[bytes]:
+def tolerant_roles(path: Path, own_roles: frozenset[str] = frozenset()) -> Iterator[bytes]:
     """The file's bytes with each `CREATE ROLE x;` of its Roles section made tolerant of an existing
-    role, and the `ALTER ROLE own_role WITH ...` there left out, a line at a time; the rest of the
-    file (databases, their data and function bodies, where such a line may well be text) passes
-    as it is."""
-    section = _RolesSection(own_role)
+    role, and the `ALTER ROLE x WITH ...` of each of `own_roles` there left out, a line at a time;
+    the rest of the file (databases, their data and function bodies, where such a line may well be
+    text) passes as it is."""
+    section = _RolesSection(own_roles)
     with path.open("rb") as handle:
         pending = b""
         while not section.is_over():
@@ -81,8 +81,10 @@ class _RolesSection:
     where it is over. Quotes are followed across lines: a role's comment may hold any line,
     `CREATE ROLE x;` or `-- Tablespaces` among them, and is left alone."""
 
-    def __init__(self, own_role: str | None = None) -> None:
-        self.own_role = own_role  # the connected role, whose ALTER ROLE ... WITH is left out
+    def __init__(self, own_roles: frozenset[str] = frozenset()) -> None:
+        # The roles the restore runs as (its login and its current role): their ALTER ROLE ... WITH is
+        # left out. As bytes the file would hold them (a SQL_ASCII server's names may not be UTF-8).
+        self.own_roles = {name.encode("utf-8", "surrogateescape") for name in own_roles}
         self.inside = False  # between `-- Roles` and the next heading
         self.over = False  # past the Roles section (or at the first \connect: there is none)
         self._quote: int | None = None  # the quote character an unfinished literal or identifier began with
@@ -103,9 +105,9 @@ class _RolesSection:
                 return line
             if self.inside and _CREATE_ROLE.match(line):
                 return _tolerant_line(line)
-            if self.inside and self.own_role is not None:
+            if self.inside and self.own_roles:
                 altered = _ALTER_ROLE_WITH.match(line)
-                if altered and _role_name(altered.group(1)) == self.own_role.encode() and line.rstrip().endswith(b";"):
+                if altered and _role_name(altered.group(1)) in self.own_roles and line.rstrip().endswith(b";"):
                     self._follow_quotes(line)  # a password literal: whole on its line, the quotes even
                     return _own_role_line(altered.group(1))
         if self.inside:

@@ -49,8 +49,8 @@ class ClusterRestoreJob(Job):
         self.plan = plan
         self._members: list[RestoreJob] = []
         self.kept_roles: list[str] = []
-        self._own_role: str | None = None  # the role this restore connects as (the server's word)
-        self.own_role_kept = False  # its ALTER ROLE ... WITH left out of the file psql ran
+        self._own_roles: frozenset[str] = frozenset()  # the roles this restore runs as (login, current)
+        self.own_roles_kept: list[str] = []  # their ALTER ROLE ... WITH left out of the file psql ran
         self._ran: str | None = None  # what psql has run: "file" or "globals" (nothing undoes it)
         self._is_set = False
 
@@ -74,15 +74,15 @@ class ClusterRestoreJob(Job):
         progress.step_started("cluster")
         await self._psql_file(tools, archive, "file", progress=progress)
         return Outcome(message=self._message(f"restored {archive.name} onto {plan.target.label}"),
-                       details={"kept_roles": self.kept_roles, "own_role_kept": self.own_role_kept})
+                       details={"kept_roles": self.kept_roles, "own_roles_kept": self.own_roles_kept})
 
     def _server(self) -> tuple[int, ClientTools]:
         """The target's major, and the client tools for it."""
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
             major = conn.info.server_version // 10000
-            row = conn.execute("SELECT current_user").fetchone()
-            self._own_role = str(row[0]) if row else None
+            row = conn.execute("SELECT session_user, current_user").fetchone()
+            self._own_roles = frozenset(str(name) for name in row) if row else frozenset()
         return major, find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
 
     def _check_set(self, manifest: dict[str, Any], server_major: int) -> None:
@@ -113,7 +113,7 @@ class ClusterRestoreJob(Job):
         fed, size = [0], max(1, path_size(path))
 
         def counted() -> Iterator[bytes]:
-            for chunk in tolerant_roles(path, self._own_role):
+            for chunk in tolerant_roles(path, self._own_roles):
                 fed[0] += len(chunk)
                 yield chunk
 
@@ -125,10 +125,10 @@ class ClusterRestoreJob(Job):
         def on_line(line: str) -> None:
             match = KEPT_ROLE.search(line)
             if match:
-                if match.group(1) != self._own_role:  # said apart: not altered as the file says
+                if match.group(1) not in self._own_roles:  # said apart: not altered as the file says
                     self.kept_roles.append(match.group(1))
-            elif OWN_ROLE_KEPT.search(line):
-                self.own_role_kept = True
+            elif own := OWN_ROLE_KEPT.search(line):
+                self.own_roles_kept.append(own.group(1))
 
         self._ran = what
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
@@ -154,8 +154,8 @@ class ClusterRestoreJob(Job):
             shown = ", ".join(self.kept_roles[:5]) + (" …" if len(self.kept_roles) > 5 else "")
             lead += (f"; {len(self.kept_roles)} role(s) already existed: kept, then altered as the file says "
                      f"(attributes, settings, a password where it has one): {shown}")
-        if self.own_role_kept:
-            lead += (f"; role {self._own_role} is the role this restore connects as: its attributes and password "
+        for role in self.own_roles_kept:
+            lead += (f"; role {role} is the role this restore connects as: its attributes and password "
                      "were kept as they are, not set as the file says (ALTER ROLE it yourself if you want them)")
         return lead
 
@@ -240,7 +240,7 @@ class ClusterRestoreJob(Job):
             lead += f"; {len(partial)} with errors ignored by pg_restore: {', '.join(p['database'] for p in partial)}"
         return Outcome(message=self._message(lead), errors_ignored=len(partial),
                        details={"members": lines, "kept_roles": self.kept_roles,
-                                "own_role_kept": self.own_role_kept})
+                                "own_roles_kept": self.own_roles_kept})
 
     def _existing_databases(self) -> set[str]:
         with connect(self.plan.target, self.plan.dbname) as conn:

@@ -194,7 +194,9 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
             break
     db = f", database '{dbname}'" if dbname else ""
     line = f"server '{target.label}' ({target.where()}{db}): {cause}"
-    ignored = _ignored_passfile(target) if needs_password else None
+    # Only where libpq would have read the file: no password given (the prompt's, PGPASSWORD's).
+    ignored = (_ignored_passfile(target) if needs_password and target.password is None
+               and not os.environ.get("PGPASSWORD") else None)
     if ignored is not None:  # libpq's own warning goes to a stderr nobody reads (a runner's, cron's)
         line += f"; {ignored} is readable by group or others, so libpq ignores it: chmod 600 {ignored}"
     elif hint:
@@ -205,11 +207,11 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
 def _ignored_passfile(target: Target) -> str | None:
     """The password file libpq would read for `target` when it skips it for its permissions
     (group or world access), else None."""
-    name = target.params.get("passfile") or os.environ.get("PGPASSFILE") or str(Path.home() / ".pgpass")
-    path = Path(name).expanduser()
     try:
+        name = target.params.get("passfile") or os.environ.get("PGPASSFILE") or str(Path.home() / ".pgpass")
+        path = Path(name).expanduser()
         mode = path.stat().st_mode
-    except OSError:
+    except (OSError, RuntimeError):  # no home to look in (no HOME, no passwd entry): nothing to name
         return None
     return str(path) if stat.S_ISREG(mode) and mode & 0o077 else None
 

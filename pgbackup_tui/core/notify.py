@@ -144,7 +144,11 @@ def run_hook(command: str, outcome: Outcome) -> str | None:
     say the hook was stopped when it had ended at once. On the timeout its whole process group ends."""
     import tempfile
 
-    with tempfile.TemporaryFile() as output:
+    try:
+        output = tempfile.TemporaryFile()  # noqa: SIM115 - the block below closes it
+    except OSError as exc:  # no temp dir, no file descriptor left
+        return f"the hook could not start: {exc.strerror or exc}"
+    with output:
         try:
             process = subprocess.Popen(["/bin/sh", "-c", command], env=hook_environment(outcome),
                                        stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True)
@@ -152,14 +156,17 @@ def run_hook(command: str, outcome: Outcome) -> str | None:
             return f"the hook could not start: {exc.strerror or exc}"
         try:
             code = process.wait(timeout=HOOK_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:  # the timeout, or a Ctrl-C: its own session gets no SIGINT, so end it here
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
             return f"the hook did not finish in {HOOK_TIMEOUT_S} s and was stopped"
         if code != 0:
-            output.seek(0)
-            said = output.read()[-4096:].decode("utf-8", "replace").strip().splitlines()
+            size = output.seek(0, os.SEEK_END)
+            output.seek(max(0, size - 4096))
+            said = output.read().decode("utf-8", "replace").strip().splitlines()
             return f"the hook exited {code}" + (f": {said[-1]}" if said else "")
     return None
 

@@ -409,7 +409,8 @@ class RestoreJob(RestoreArchiveJob):
 
     async def _cleanup(self, state: JobState) -> None:
         self._drop_checksums()  # still running when the job failed before it was needed
-        if self._writing_into is not None and state == JobState.CANCELLED:  # a failure's message says it (_undo_note)
+        # A cancel, or a stop by abort() (a state write failed); a pg_restore failure's message says it (_undo_note).
+        if self._writing_into is not None and (state == JobState.CANCELLED or self._fatal is not None):
             self.cleanup_note = (f"'{self._writing_into}' may be partly restored: pg_restore had begun writing into "
                                  "it (restore again with --clean, or use --single-transaction for all-or-nothing)")
         self._stop_writing_into()

@@ -144,16 +144,19 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
     schedule = find_schedule(config, name)
     with schedule_lock(name):
         report = RunReport(schedule=name, started_at=now_iso())
+        lost = None
         try:
             settled, lost = _settle_interrupted(name)
             report.notices += settled
-            if lost is not None:  # no backup, and nobody told: said where cron mails it, and to the hooks
-                report.warnings.append(lost[0])
-                _tell_outcome(schedule, Outcome(schedule=name, status="failed", error=lost[0], job_id=lost[1],
-                                                lines=[lost[0]]), report)
         except (PgBackupError, OSError) as exc:  # never a reason for this run not to run (nor be recorded)
             report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
+        # This run on record first: from here on the last run is this one, so that a run stopped while
+        # the hooks below run does not have the lost one told a second time.
         _write_last_run(report, pid=os.getpid())
+        if lost is not None:  # no backup, and nobody told: said where cron mails it, and to the hooks
+            report.warnings.append(lost[0])
+            _tell_outcome(schedule, Outcome(schedule=name, status="failed", error=lost[0], job_id=lost[1],
+                                            lines=[lost[0]]), report)
         try:
             _run(config, schedule, report, listener, now)
         except KeyboardInterrupt:
