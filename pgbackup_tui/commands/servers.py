@@ -8,7 +8,7 @@ import sys
 
 from ..core.config import ServerProfile, editing_config, load_config
 from ..core.connect import connect, target_from_profile
-from ..core.errors import EXIT_OK
+from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
 from ..core.pgtools import find_client_tools
 from .config_notes import written
 
@@ -26,9 +26,9 @@ def run_servers(args: argparse.Namespace) -> int:
             for name, profile in config.servers.items():
                 where = profile.dsn or " ".join(f"{k}={v}" for k, v in profile.to_toml().items() if k != "bin_dir")
                 print(f"{name:<{width}}  {where}")
-        for name, (_body, why) in config.broken_servers.items():  # with --json too: on stderr
-            print(f"pgbackup-tui: server '{name}' does not load: {why}", file=sys.stderr)
-        return EXIT_OK
+        for _body, why in config.broken_servers.values():  # with --json too: on stderr, and exit 2
+            print(f"pgbackup-tui: error: {why}", file=sys.stderr)
+        return EXIT_BAD_INPUT if config.broken_servers else EXIT_OK
     if command == "add":
         profile = ServerProfile(
             name=args.name, dsn=args.dsn, host=args.host, port=args.port, user=args.user,
