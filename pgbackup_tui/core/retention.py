@@ -6,8 +6,8 @@ server, database, kind, selection (tables, schemas, exclusions) and schema-only 
 the schedule's (a schedule changed to another database or to some tables, or a name used again
 for another server, leaves the backups it made before alone). And only where the run wrote them:
 the manifest records that path too (`"schedule_path"`, relative to the backup dir, which may
-move), so a copy kept elsewhere (copied with its
-manifest, or adopted: `copy_of`) is never the schedule's to delete. A backup is kept
+move), so a copy kept elsewhere (copied with its manifest, or adopted: `copy_of`) is never the
+schedule's to delete; those left alone are counted in a note. A backup is kept
 when any rule keeps it:
   - `keep_last` N: the N newest that have not failed verification (a backup known to be damaged
     holds none of the N places: it would push out a good one);
