@@ -320,6 +320,8 @@ def find_schedule(config: Config, name: str) -> Schedule:
 def put_schedule(config: Config, schedule: Schedule, *, replace_existing: bool = False) -> None:
     """Add (or with `replace_existing`, replace) a validated schedule in `config` (not saved here)."""
     validate_schedule(schedule)
+    if schedule.server in config.broken_servers and schedule.server not in config.servers:
+        raise ConfigError(f"schedule '{schedule.name}': {config.broken_servers[schedule.server][1]}")
     if schedule.server not in config.servers:
         raise ConfigError(f"schedule '{schedule.name}': no server named '{schedule.server}' "
                           "(add it first: pgbackup-tui servers add)")
