@@ -326,3 +326,11 @@ def test_keymap_round_trips_and_is_validated(home: Path) -> None:
     assert config.keymap == {} and config.broken_keymap is not None and "[keymap]" in config.broken_keymap[1]
     save_config(config)
     assert '"app.backup" = 3' in path.read_text()
+
+
+def test_a_dsn_that_does_not_parse_is_said_without_the_text_around_the_fault(home: Path) -> None:
+    """libpq quotes the word before a missing '=', which may be a password; the line now reaches a
+    schedule's logs, hooks and notifications when its run uses that server (review)."""
+    (home / "config.toml").write_text('[servers.prod]\ndsn = "host=db1 password s3cret"\n')
+    message = _problem()
+    assert "the DSN does not parse" in message and 'missing "="' in message and "s3cret" not in message

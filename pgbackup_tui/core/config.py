@@ -139,7 +139,10 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
         try:
             params = conninfo_to_dict(profile.dsn)
         except Exception as exc:  # psycopg.ProgrammingError: the DSN does not parse
-            raise ConfigError(f"{where}: the DSN does not parse: {_first_line(exc)}") from None
+            # libpq quotes the text around the fault, which may be a password: not repeated (the
+            # line reaches logs, hooks and notifications when a schedule's run uses this server).
+            said = re.sub(r'after "[^"]*"', 'after "…"', _first_line(exc))
+            raise ConfigError(f"{where}: the DSN does not parse: {said}") from None
         if "sslpassword" in params:
             raise ConfigError(
                 f"{where}: the DSN contains sslpassword (the client key's passphrase); passwords are never stored "
