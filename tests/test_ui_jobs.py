@@ -75,7 +75,10 @@ def text_of(static: Static) -> str:
 
 
 async def settle(app: App, pilot: Pilot) -> None:
-    """Wait for every worker (dialog lookups, jobs) and for the messages they posted."""
+    """Wait for every worker (dialog lookups, jobs) and for the messages they posted. A pause first:
+    a value set just before posts its Changed message, whose handler starts the worker (waiting
+    before it ran found no worker, and the test went on before the lookup on a loaded machine)."""
+    await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
 
