@@ -641,3 +641,35 @@ def test_a_set_moved_with_its_manifest_is_adopted_as_it_was(source, home, tmp_pa
     adopted = run_cli("backups", "adopt", str(moved))
     assert adopted.returncode == 0, adopted.stderr
     assert _status(moved) == "verified"
+
+
+def test_a_set_of_some_databases_never_stands_in_for_the_whole_one(source, home, tmp_path):
+    """A verified set of one database took delete's protection from the only verified whole set:
+    both were 'cluster set' (QA)."""
+    whole, part = tmp_path / "whole.set", tmp_path / "part.set"
+    assert cli(source, "dumpall", "--set", "--output", str(whole)).returncode == 0
+    assert cli(source, "dumpall", "--set", "--db", "sales", "--output", str(part)).returncode == 0
+    for path in (whole, part):
+        assert run_cli("backups", "verify", _listed_id(path)).returncode == 0
+    entries = json.loads(run_cli("backups", "list", "--json").stdout)
+    assert next(e for e in entries if Path(e["path"]) == part)["holds"] == "cluster set of sales"
+    refused = run_cli("backups", "delete", _listed_id(whole))
+    assert refused.returncode == 2 and "newest verified backup" in refused.stderr and whole.exists(), refused.stderr
+
+
+@pytest.mark.parametrize("damage", ["member manifest gone", "member cut short"])
+def test_a_set_with_a_damaged_member_is_refused_before_the_roles_change(source, target, home, tmp_path, damage):
+    """A member without its manifest restored unchecked (a changed row went in, exit 0); a member
+    cut short failed only after the roles and the other members were in (QA)."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    member = next(p for p in out.iterdir() if p.name.startswith("sales") and not p.name.endswith(".json"))
+    if damage == "member manifest gone":
+        Path(f"{member}.manifest.json").unlink()
+    else:
+        os.truncate(member, member.stat().st_size // 2)
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 2 and "member sales" in restored.stderr, restored.stderr
+    assert "nothing was restored" in restored.stderr
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app_owner', 'analyst')").strip() == "0"
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname IN ('sales', 'Hr Data')").strip() == "0"

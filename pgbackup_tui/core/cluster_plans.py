@@ -28,6 +28,13 @@ SET_SUFFIX = ".set"
 GLOBALS_FILE = "globals.sql"
 
 
+def set_what(databases: tuple[str, ...] | list[str]) -> str:
+    """What a cluster set holds, in a few words (its manifest's `what`, the catalog's `holds`): some
+    databases only are said, so that such a set never stands in for a whole one (delete's
+    protection of the newest verified, retention)."""
+    return f"cluster set of {', '.join(databases)}" if databases else "cluster set"
+
+
 @dataclass(frozen=True)
 class DumpallPlan:
     """pg_dumpall of one server into one SQL file, or a cluster set (set_format given)."""
@@ -50,7 +57,7 @@ class DumpallPlan:
     @property
     def what(self) -> str:
         if self.set_format:
-            return "cluster set"
+            return set_what(self.databases)
         if self.roles_only:
             return "roles"
         return "roles and tablespaces" if self.globals_only else "whole cluster"

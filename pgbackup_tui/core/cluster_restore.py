@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .catalog import read_manifest
+from .catalog import entry_for, read_manifest
 from .checksums import checkable, compare_checksums
 from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, is_cluster_file, tolerant_roles
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
@@ -33,6 +33,22 @@ from .progress.count import CountProgress, Step
 from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
+
+def _refuse_damaged_members(folder: Path, members: list[dict[str, Any]]) -> None:
+    """Before the roles change: a member without a readable manifest would restore unchecked (its
+    checksum is in that manifest: a changed row went in, exit 0), and one the catalog sees changed
+    (its size) or incomplete failed only once the roles and the other members were in."""
+    for member in members:
+        path = folder / str(member.get("file"))
+        entry = entry_for(path)
+        if entry is None or entry.manifest is None:
+            raise ArchiveError(f"{folder}: member {member.get('database')} ({path.name}) has no readable manifest, "
+                               "so its checksum cannot be checked; nothing was restored (--only-db restores the "
+                               "others)")
+        if entry.status in ("changed", "incomplete"):
+            raise ArchiveError(f"{folder}: member {member.get('database')}: {entry.problem or entry.status}; "
+                               "nothing was restored (--only-db restores the others)")
+
 
 def is_cluster_set(path: Path) -> bool:
     """A folder holding globals.sql and a set manifest beside it, as DumpallJob writes."""
@@ -176,6 +192,7 @@ class ClusterRestoreJob(Job):
                 raise ArchiveError(f"{plan.archive}: the file of member {member.get('database')} "
                                    f"({member.get('file')}) is missing; nothing was restored (--only-db restores "
                                    "the others)")
+        await self.in_thread(_refuse_damaged_members, plan.archive, members)
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(self._check_set, manifest, server_major)
         existing = await self.in_thread(self._existing_databases)

@@ -30,6 +30,7 @@ from . import catalog, paths
 from .catalog import CatalogEntry, belongs_to
 from .config import ServerProfile
 from .catalog_ops import delete
+from .cluster_plans import set_what
 from .errors import UsageError
 from .identifiers import parse_qualified_name, parse_schema_name
 from .manifest import Manifest
@@ -71,8 +72,9 @@ def _of_what(schedule: Schedule, entry: CatalogEntry) -> bool:
     if schedule.what == "database":
         return (manifest.kind == "dump" and manifest.database == schedule.database
                 and _same_content(schedule, manifest))
-    if schedule.what == "set":
-        return manifest.kind == "cluster-set"
+    if schedule.what == "set":  # the same databases too: a set of some of them is not the whole set
+        written = manifest.extra.get("what") or "cluster set"
+        return manifest.kind == "cluster-set" and written == set_what(schedule.databases)
     extra = manifest.extra
     scope = "roles" if extra.get("roles_only") else "globals" if extra.get("globals_only") else "cluster"
     return manifest.kind == "dumpall" and scope == schedule.what
