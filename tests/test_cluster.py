@@ -168,9 +168,18 @@ def test_a_whole_cluster_file_round_trips(source, target, home, tmp_path):
 
 
 def test_a_whole_cluster_file_stops_at_a_database_that_exists(source, target, home, tmp_path):
+    """Ours (its manifest names its databases): refused before anything runs; it ran the roles and
+    the databases before that one, then stopped (QA). A foreign file (no manifest) still stops at
+    psql's error, and says what stays."""
     out = tmp_path / "cluster.sql"
     assert cli(source, "dumpall", "--output", str(out)).returncode == 0
     target.psql("CREATE DATABASE sales")
+    refused = cli(target, "restore", str(out))
+    assert refused.returncode == 2 and "database 'sales' already exists" in refused.stderr, refused.stderr
+    assert "nothing was restored" in refused.stderr
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'Hr Data'").strip() == "0"
+    Path(f"{out}.manifest.json").unlink()
     restored = cli(target, "restore", str(out))
     assert restored.returncode == 1
     assert '"sales" already exists' in restored.stderr and "stays on server" in restored.stderr

@@ -84,6 +84,7 @@ class ClusterRestoreJob(Job):
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
+        await self.in_thread(self._refuse_existing, archive)
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
@@ -262,6 +263,21 @@ class ClusterRestoreJob(Job):
     def _existing_databases(self) -> set[str]:
         with connect(self.plan.target, self.plan.dbname) as conn:
             return {str(row[0]) for row in conn.execute("SELECT datname FROM pg_database")}
+
+    def _refuse_existing(self, archive: Path) -> None:
+        """A whole-cluster file creates each of its databases (postgres and template1 it fills, as
+        every server has them): one that exists stopped psql there, after the roles and the databases
+        before it were in. Known by the file's manifest; a foreign file still stops at psql's error."""
+        named = (read_manifest(archive) or {}).get("databases")
+        if not isinstance(named, list):
+            return
+        existing = self._existing_databases()
+        taken = [str(name) for name in named if str(name) in existing and str(name) not in ("postgres", "template1")]
+        if taken:
+            raise TargetError(f"database '{taken[0]}' already exists on {self.plan.target.label}, and "
+                              f"{archive.name} creates it: a whole-cluster file is for a server without its "
+                              "databases; drop it first, or back the cluster up as a set (dumpall --set), whose "
+                              "members restore one by one; nothing was restored")
 
     def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
         """Every server has a `postgres` database (and may have others of the set): a member whose
