@@ -682,3 +682,18 @@ def test_a_set_with_a_damaged_member_is_refused_before_the_roles_change(source, 
     assert "nothing was restored" in restored.stderr
     assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app_owner', 'analyst')").strip() == "0"
     assert target.psql("SELECT count(*) FROM pg_database WHERE datname IN ('sales', 'Hr Data')").strip() == "0"
+
+
+def test_a_set_manifest_edited_to_drop_a_member_fails_verification(source, home, tmp_path):
+    """The member left out of the set's manifest was passed over by verify ('verified') and by a
+    restore without a word (QA)."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    manifest_file = tmp_path / "all.set.manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    dropped = next(m for m in manifest["members"] if m["database"] == "sales")
+    manifest["members"] = [m for m in manifest["members"] if m is not dropped]
+    manifest_file.write_text(json.dumps(manifest))
+    done = run_cli("backups", "verify", _listed_id(out))
+    assert done.returncode == 1 and f"{out / dropped['file']}: a member archive the set's manifest does not list" in (
+        done.stderr), done.stderr

@@ -27,7 +27,7 @@ from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .catalog import CatalogEntry
 from .checksums import compare_checksums, describe
 from .errors import ArchiveError, ToolNotFoundError, UsageError
-from .manifest import Manifest, Verification, load_manifest, now_iso
+from .manifest import MANIFEST_SUFFIX, Manifest, Verification, load_manifest, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .server_text import archive_encoding, decode_listing
 from .toc import Toc, parse_toc
@@ -163,6 +163,14 @@ def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: s
     members = [m for m in manifest.extra.get("members") or [] if isinstance(m, dict) and m.get("file")]
     if not members:
         check.problems.append(f"{folder}: the set's manifest lists no member archives")
+    # A member archive in the folder that the manifest does not list (the manifest edited): a restore
+    # of the set would pass over it without a word.
+    listed = {str(m["file"]) for m in members}
+    for sidecar in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
+        archive = sidecar.name[:-len(MANIFEST_SUFFIX)]
+        if archive not in listed and (folder / archive).exists():
+            check.problems.append(f"{folder / archive}: a member archive the set's manifest does not list "
+                                  "(its manifest was edited?); a restore of the set would leave it out")
     for member in members:
         path = folder / str(member["file"])
         label = str(member.get("database") or member["file"])
