@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import catalog
+from ..core import catalog, catalog_servers
 from ..core.catalog import CatalogEntry
 from ..core.catalog_ops import adopt, delete
 from ..core.config import load_config
@@ -53,10 +53,10 @@ def _age(iso: str) -> str:
 def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, str]]:
     entries = catalog.scan()
     profiles = list(load_config().servers.values())
-    names = catalog.server_names(entries, profiles)
+    names = catalog_servers.server_names(entries, profiles)
     if args.server:
         profile = load_config().server(args.server)
-        mine = {e.path for e in catalog.belongs_to(entries, profile)}
+        mine = {e.path for e in catalog_servers.belongs_to(entries, profile)}
         entries = [e for e in entries if e.path in mine]
     if args.db:
         entries = [e for e in entries if e.database == args.db]

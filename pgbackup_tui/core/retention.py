@@ -27,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import catalog, paths
-from .catalog import CatalogEntry, belongs_to
+from .catalog import CatalogEntry
+from .catalog_servers import belongs_to
 from .config import ServerProfile
 from .catalog_ops import delete
 from .cluster_plans import set_what

@@ -1,7 +1,7 @@
 """What the Backups tab lists for the focused server or database, as plain rows (no Textual).
 
 Read in a thread worker: the catalog's scan (core/catalog.py) reads every manifest and sniffs
-files without one. A server's backups are the catalog's `belongs_to` (its name, its host:port,
+files without one. A server's backups are `catalog_servers.belongs_to` (its name, its host:port,
 its cluster's system identifier: a renamed profile keeps its backups), plus files without a
 manifest (foreign, incomplete) in its own folder under the backup dir. A cluster set is one row
 and its members follow it, indented. CSV copies (`csv export` folders) are listed too, for
@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.catalog import CatalogEntry, belongs_to, entry_for
+from ..core.catalog import CatalogEntry, entry_for
+from ..core.catalog_servers import belongs_to
 from ..core.config import ServerProfile
 from ..core.csv_copies import CsvCopy, is_csv_copy
 from ..core.plans import safe_path_part

@@ -1,0 +1,48 @@
+"""Which server a backup belongs to, as the catalog lists it: by the profile's name, its host and
+port, or the cluster (system identifier) one of those came from; so a renamed profile keeps its
+backups, and several profiles of one cluster each show the backups written under them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .catalog import CatalogEntry
+from .config import ServerProfile
+
+
+def _profile_host_port(profile: ServerProfile) -> tuple[str, str] | None:
+    params = profile.connection_params()
+    host = params.get("host") or os.environ.get("PGHOST") or ""
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    return (host, port) if host else None
+
+
+def belongs_to(entries: list[CatalogEntry], profile: ServerProfile) -> list[CatalogEntry]:
+    """The backups of a server profile: written under its name, from its host:port, or from a
+    cluster (system identifier) one of those came from."""
+    where = _profile_host_port(profile)
+
+    def direct(entry: CatalogEntry) -> bool:
+        manifest = entry.manifest
+        if manifest is None:
+            return False
+        return manifest.server == profile.name or (where is not None and manifest.server_key.host_port() == where)
+
+    mine = [e for e in entries if direct(e)]
+    clusters = {e.manifest.server_key.system_identifier for e in mine if e.manifest} - {None}
+    return [e for e in entries if direct(e) or (e.manifest is not None
+                                                 and e.manifest.server_key.system_identifier in clusters)]
+
+
+def server_names(entries: list[CatalogEntry], profiles: list[ServerProfile]) -> dict[Path, str]:
+    """Each backup's server as shown: the profile it belongs to now, else the name it was written under."""
+    names = {e.path: e.server for e in entries}
+    current = {profile.name for profile in profiles}
+    for profile in profiles:
+        for entry in belongs_to(entries, profile):
+            # Several profiles may reach one cluster: the one the backup was written under wins, if
+            # it still exists (the last profile added took every backup of the cluster).
+            if entry.server not in current or entry.server == profile.name:
+                names[entry.path] = profile.name
+    return names
