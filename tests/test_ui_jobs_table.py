@@ -1,14 +1,24 @@
 """Pilot tests: the Jobs table repaints only the row whose cell changed, and still shows every
 change, the header and the rows aligned after a column's width changed; the progress bar of a job
-whose size is not known yet animates at 4 frames a second (issue 15, point 3)."""
+whose size is not known yet moves in the Jobs pane's frames, with no timer of its own (issue 15,
+point 3)."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from pgbackup_tui.ui.widgets.job_progress_bar import INDETERMINATE_FRAME_S, CalmBar, JobProgressBar
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.jobs import JobState, ProgressUpdated, StateChanged
+from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.core.progress import ProgressSnapshot
+from pgbackup_tui.ui.widgets.job_progress_bar import JobProgressBar
+from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
 from pgbackup_tui.ui.widgets.jobs_table import JobsTable
 
 
@@ -71,19 +81,39 @@ async def test_a_cell_update_redraws_its_row_only_and_widths_stay_aligned() -> N
         assert rows[0].split()[0] == "aa" and rows[1].split()[0] == "b"
 
 
-class BarHost(App[None]):
+class PaneHost(App[None]):
     def compose(self) -> ComposeResult:
-        yield JobProgressBar(total=100, show_eta=False)
+        yield JobsPane()
 
 
-async def test_the_bar_of_a_job_of_unknown_size_animates_at_4_frames_a_second() -> None:
-    app = BarHost()
-    async with app.run_test(size=(60, 5)) as pilot:
+async def test_the_bar_of_a_job_of_unknown_size_moves_in_the_panes_frames_with_no_timer_of_its_own(home) -> None:
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="warehouse"))
+    app = PaneHost()
+    async with app.run_test(size=(60, 20)) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(job)
+        await pilot.pause()
         bar = app.query_one(JobProgressBar)
-        inner = bar.query_one(CalmBar)
-        bar.update(total=None)  # pg_dump still reading the catalog: the size is not known
+        assert bar.total == 100 and "0%" in str(bar.render())  # queued: at 0
+
+        job.state, job.started_at = JobState.RUNNING, time.time()  # pg_dump reading the catalog: no size yet
+        pane._forward(StateChanged(job.id, JobState.RUNNING))
         await pilot.pause()
-        assert inner.auto_refresh == INDETERMINATE_FRAME_S == 0.25  # Textual's bar: 1/15 s
-        bar.update(total=100, progress=40)
-        await pilot.pause()
-        assert inner.auto_refresh is None  # a known fraction repaints only when it moves
+        assert bar.total is None and str(bar.render()).endswith("--%")
+        assert bar.auto_refresh is None  # Textual's bar repaints itself 15 times a second
+        drawn: list[str] = []
+        render = bar.render
+        bar.render = lambda: drawn.append(render().markup) or render()  # type: ignore[method-assign]
+        await asyncio.sleep(1.5)
+        # About FRAME_S apart (Textual's timers can run late on a busy machine): the block moves,
+        # in the pane's frames only.
+        assert 2 <= len(drawn) <= 1.5 / FRAME_S + 1, drawn
+        assert len(set(drawn)) >= 2, drawn
+
+        known = ProgressSnapshot(elapsed_s=2.0, phase="copying data", percent=40.0)  # the size is known: 40 % done
+        pane._forward(ProgressUpdated(job.id, known))
+        await asyncio.sleep(FRAME_S + 0.2)
+        assert bar.total == 100 and str(bar.render()).endswith("40%")
+        drawn.clear()
+        await asyncio.sleep(1.0)
+        assert drawn == []  # a known fraction is drawn when it moves, not at every frame

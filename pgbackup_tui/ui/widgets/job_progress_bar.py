@@ -1,37 +1,97 @@
-"""The Jobs pane's progress bar: Textual's, whose indeterminate animation runs at 4 frames a second
-instead of 15.
+"""The Jobs pane's progress bar: Textual's bar and a percentage, drawn by one widget with no timer.
 
-While a job runs before its size is known (pg_dump reading the catalog of 10,000 tables: one to two
-seconds of every dump), Textual's bar repaints 15 times a second, about 2 ms of the app's CPU each
-(scripts/bench_tui.py: 3 % of a core for the animation alone). Four frames a second still show that
-the job is alive; the bar's block moves in bigger steps.
+Textual's ProgressBar is three widgets (the bar, the percentage, the ETA), and while the total is
+unknown its bar animates on a timer of its own (15 frames a second). At every frame of a running
+job the bar and the percentage were painted apart: 2.4 ms of the app's CPU a frame, the most of
+any widget of the Jobs pane, and the animation added frames of its own between the pane's
+(scripts/bench_tui.py, a dump of 10,000 tables). This widget draws the same line (Textual's bar
+renderable and colours, the percentage right-aligned after it) in one render. It has no timer: while
+the size is unknown (pg_dump still reading the catalog), the pane moves the block at each of its
+frames (step()), in the same repaint as the figures.
 """
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import ProgressBar
-from textual.widgets._progress_bar import Bar, ETAStatus, PercentageStatus
+import time
 
-INDETERMINATE_FRAME_S = 0.25
+from rich.style import Style
+from rich.text import Text
+from textual.renderables.bar import Bar as BarRenderable
+from textual.widget import Widget
 
-
-class CalmBar(Bar):
-    """Bar, animated at INDETERMINATE_FRAME_S while the total is unknown."""
-
-    def watch_percentage(self, percentage: float | None) -> None:
-        self.auto_refresh = None if percentage is not None else INDETERMINATE_FRAME_S
+BAR_WIDTH = 32  # Textual's bar
+PERCENT_WIDTH = 5  # " 100%"
+BLOCK_SPEED = 12  # cells a second: at the pane's 2.5 frames a second, a step of about 5 cells
 
 
-class JobProgressBar(ProgressBar):
-    """ProgressBar with a CalmBar (what ProgressBar.compose yields, the bar's class aside)."""
+class JobProgressBar(Widget):
+    """A bar of BAR_WIDTH cells, then the percentage ("--%" while the total is unknown)."""
 
-    def compose(self) -> ComposeResult:
-        if self.show_bar:
-            yield (CalmBar(id="bar", clock=self._clock, bar_renderable=self.BAR_RENDERABLE)
-                   .data_bind(ProgressBar.percentage)
-                   .data_bind(ProgressBar.gradient))
-        if self.show_percentage:
-            yield PercentageStatus(id="percentage").data_bind(ProgressBar.percentage)
-        if self.show_eta:
-            yield ETAStatus(id="eta").data_bind(eta=ProgressBar._display_eta)
+    COMPONENT_CLASSES = {"job-progress-bar--bar", "job-progress-bar--complete", "job-progress-bar--indeterminate"}
+    DEFAULT_CSS = f"""
+    JobProgressBar {{ height: 1; width: {BAR_WIDTH + PERCENT_WIDTH}; }}
+    JobProgressBar > .job-progress-bar--bar {{ color: $primary; background: $surface; }}
+    JobProgressBar > .job-progress-bar--complete {{ color: $success; background: $surface; }}
+    JobProgressBar > .job-progress-bar--indeterminate {{ color: $error; background: $surface; }}
+    """
+
+    def __init__(self, total: float | None = 100, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.total = total
+        self.progress = 0.0
+        self._since = time.monotonic()  # the indeterminate block's clock
+
+    @property
+    def percentage(self) -> float | None:
+        """The fraction done, 0 to 1; None while the total is unknown."""
+        if self.total is None:
+            return None
+        return 1.0 if self.total <= 0 else max(0.0, min(1.0, self.progress / self.total))
+
+    def update(self, *, total: float | None = 100, progress: float | None = None) -> None:
+        """Set the total (None: unknown) and, if given, the progress; repaint when either changed."""
+        progress = self.progress if progress is None else progress
+        if (total, progress) != (self.total, self.progress):
+            if total is None and self.total is not None:
+                self._since = time.monotonic()  # the block starts from the left
+            self.total, self.progress = total, progress
+            self.refresh()
+
+    def step(self) -> None:
+        """Move the indeterminate block to where the time says (nothing when the total is known)."""
+        if self.total is None:
+            self.refresh()
+
+    def render(self) -> Text:
+        percentage = self.percentage
+        if percentage is None:
+            style = self.get_component_rich_style("job-progress-bar--indeterminate")
+            start, end = self._block(BAR_WIDTH)
+            label = "--%"
+        else:
+            style = self.get_component_rich_style(
+                "job-progress-bar--bar" if percentage < 1 else "job-progress-bar--complete")
+            start, end = 0.0, BAR_WIDTH * percentage
+            label = f"{round(100 * percentage)}%"
+        bar = BarRenderable(highlight_range=(start, end), highlight_style=Style.from_color(style.color),
+                            background_style=Style.from_color(style.bgcolor), width=BAR_WIDTH)
+        console = self.app.console
+        line = Text("", end="")
+        for part in bar.__rich_console__(console, console.options):  # one Text: the bar's cells
+            if isinstance(part, Text):
+                line.append_text(part)
+        line.append(label.rjust(PERCENT_WIDTH))
+        return line
+
+    def _block(self, width: int) -> tuple[float, float]:
+        """Where the moving block is: Textual's animation (back and forth, into the corners), slower."""
+        if self.app.animation_level == "none":
+            return 0.0, float(width)
+        block = 0.25 * width
+        span = width + block
+        start = (BLOCK_SPEED * (time.monotonic() - self._since)) % (2 * span)
+        if start > span:
+            start = 2 * span - start
+        start -= block
+        return max(0.0, start), min(start + block, float(width))

@@ -23,7 +23,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
 from ...core.job_follow import JobFollower, JobView, LogLines
@@ -60,7 +61,8 @@ class JobsPane(Widget):
     JobsPane > #job-result.-failed { color: $error; }
     JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial { color: $warning; }
     JobsPane > #job-paths { height: auto; min-height: 1; max-height: 4; color: $text-muted; }
-    JobsPane > #job-log { height: 1fr; min-height: 3; border-top: solid $primary-muted; }
+    JobsPane > #job-log-box { height: 1fr; min-height: 3; border-top: solid $primary-muted; background: $surface; }
+    JobsPane > #job-log-box > #job-log { height: 1fr; }
     JobsPane > .jobs-pane--succeeded { color: $success; }
     JobsPane > .jobs-pane--failed { color: $error; }
     JobsPane > .jobs-pane--cancelled, JobsPane > .jobs-pane--partial { color: $warning; }
@@ -102,10 +104,13 @@ class JobsPane(Widget):
         yield table
         yield Static("", id="jobs-hidden", markup=False)
         yield Static("No jobs yet.", id="job-title", markup=False)
-        yield JobProgressBar(total=100, show_eta=False, id="job-progress")
+        yield JobProgressBar(total=100, id="job-progress")
         yield Static("", id="job-result", markup=False)
         yield Static("", id="job-paths", markup=False)
-        yield JobLog(id="job-log")
+        # In a box of its own: Textual repaints every widget whose container overlaps a change, so
+        # the log (and its scrollbars) beside the figures would be painted again at every frame.
+        with Vertical(id="job-log-box"):
+            yield JobLog(id="job-log")
 
     def on_mount(self) -> None:
         self._ticker = self.set_interval(TICK_S, self._on_tick, pause=True)
@@ -254,7 +259,11 @@ class JobsPane(Widget):
         for job_id in dirty:
             if job_id in self.jobs:
                 self._refresh_job(job_id)
-        if self._pending_display:  # lines that keep coming: written at a later frame
+        bar = self.query_one("#job-progress", JobProgressBar)
+        indeterminate = bar.display and bar.total is None  # the selected job's size not known yet
+        if indeterminate:
+            bar.step()  # its block moves in this frame's repaint, not in one of its own
+        if self._pending_display or indeterminate:  # lines that keep coming, a block that moves: a later frame
             self._want_frame()
 
     def _flush_log(self) -> None:
@@ -335,7 +344,7 @@ class JobsPane(Widget):
             title += f" · {view.detail}"
         self._show("#job-title", title, layout=False)  # one line high, whatever it says
 
-        bar = self.query_one("#job-progress", ProgressBar)
+        bar = self.query_one("#job-progress", JobProgressBar)
         shown = not job.state.is_final or job.state in FINISHED_OK  # queued: at 0, no relayout as it starts
         if bar.display != shown:
             bar.display = shown
@@ -343,6 +352,7 @@ class JobsPane(Widget):
         if job.state == JobState.RUNNING and view.fraction is None:
             if bar.total is not None:
                 bar.update(total=None)
+                self._want_frame()  # the frames that move its block
         elif shown and (bar.total != 100 or bar.progress != percent):
             bar.update(total=100, progress=percent)
 
