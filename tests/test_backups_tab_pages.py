@@ -104,7 +104,8 @@ async def test_many_backups_show_a_page_at_a_time_from_summaries(sandbox, home, 
         assert listing.row_count == PAGE_ROWS + 1
         assert [cell(listing, n, 0) for n in (0, PAGE_ROWS - 1)] == ["public.w_0001", f"public.w_{PAGE_ROWS:04}"]
         assert cell(listing, PAGE_ROWS, 1) == f"{TABLES - PAGE_ROWS} more tables (enter)"
-        await pilot.press("ctrl+end", "enter")
-        await pilot.pause()
+        for _ in range(-(-TABLES // PAGE_ROWS) - 1):  # the pages left
+            await pilot.press("ctrl+end", "enter")
+            await pilot.pause()
         assert listing.row_count == TABLES and cell(listing, TABLES - 1, 0) == f"public.w_{TABLES:04}"
         assert MORE_KEY not in listing.rows

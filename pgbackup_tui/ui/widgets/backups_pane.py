@@ -6,8 +6,8 @@ highlighted row (they are the pane's own bindings, so Delete here deletes a back
 server): enter details, v verify, d drill, x/Delete delete, i csv import; `r` (the app's)
 restores it. The pane only asks: it posts ActionRequested and the app does the work.
 
-A long list shows a page of rows at a time (paged_rows.py): 5,000 backups show the newest 200
-and a last row "4,800 more backups (enter)"; enter on it shows the next 200.
+A long list shows a page of rows at a time (paged_rows.py): 5,000 backups show the newest 100
+and a last row "4,900 more backups (enter)"; enter on it shows the next 100.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ add_row costs about 25 µs a row and DataTable then measures every cell of the n
 (80 µs a row), then lays the screen out again: a list of 5,000 backups added in one handler froze
 the UI for half a second, and adding it in batches still took 50 ms a batch of 250 and two
 seconds in all. So a table shows its first `page` rows and a last row that stands for the rest
-("…  4,800 more backups (enter)"); its owner calls `next_page` when that row is chosen.
+("…  4,900 more backups (enter)"); its owner calls `next_page` when that row is chosen. A page
+is 100 rows, two to four screens: the frame that shows a page adds and measures its rows and
+then paints the rows in view, and at 200 rows that frame took 85-120 ms on a machine at half
+the reference's pace (scripts/bench_tui.py, 5,000 backups), over the 100 ms a frame may take.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 T = TypeVar("T")
-PAGE_ROWS = 200  # rows added at a time: about 20 ms of adding and measuring on this machine
+PAGE_ROWS = 100  # rows added at a time: about 10 ms of adding and 15 ms of measuring at half the reference pace
 MORE_KEY = "\0more"  # the key of the last row while rows are left (no path or name starts with NUL)
 
 
