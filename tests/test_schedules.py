@@ -209,6 +209,21 @@ def test_overlapping_runs_the_second_names_the_first_and_does_nothing(sandbox, h
     assert len([b for b in backups() if b["database"] == small_db]) == 1
 
 
+def test_a_removed_schedule_s_last_run_is_not_a_new_one_s_of_the_same_name(sandbox, home, small_db):
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db))
+    done, report = run("nightly")
+    assert done.returncode == 0 and report["status"] == "succeeded", done.stderr
+    listed = json.loads(run_cli("schedule", "list", "--json").stdout)
+    assert listed[0]["last_run"] is not None
+    assert run_cli("schedule", "remove", "nightly").returncode == 0
+    assert not (home / "state" / "schedules" / "nightly.json").exists()
+    added = run_cli("schedule", "add", "nightly", "--server", SERVER, "--db", small_db, "--cron", "0 2 * * *")
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(run_cli("schedule", "list", "--json").stdout)
+    assert [(row["name"], row["last_run"]) for row in listed] == [("nightly", None)]
+    assert len(backups()) == 1  # the removed schedule's backup stays
+
+
 def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     configure(sandbox)
     done = run_cli("schedule", "add", "bad", "--server", SERVER, "--db", "shop", "--cron", "61 * * * *")

@@ -164,3 +164,23 @@ async def test_a_schedule_of_a_database_that_is_not_there_is_saved_with_a_warnin
         assert load_config().schedules["typo"].database == "shpo"
         await wait_until(lambda: any("database 'shpo' does not exist on server 'sandbox'" in str(n.message)
                                      for n in app._notifications), timeout=30)
+
+
+async def test_removing_a_schedule_forgets_its_last_run(home, monkeypatch):
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
+    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop")}
+    save_config(config)
+    _last_run(home, "nightly", "failed", "2026-03-28T00:31:12+00:00")
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.query_one(DataTable).row_count == 1)
+        app.query_one(DataTable).focus()
+        await pilot.press("delete")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_until(lambda: "nightly" not in load_config().schedules)
+        await pilot.pause()
+    # A schedule added later under that name must not show this one's failed run as its own.
+    assert not (home / "state" / "schedules" / "nightly.json").exists()

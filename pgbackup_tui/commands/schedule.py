@@ -98,12 +98,17 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    from ..core.schedule_run import forget_last_run
+
     with editing_config() as config:
         if config.broken_schedules.pop(args.name, None) is None:  # a broken one can be removed too
             find_schedule(config, args.name)
             del config.schedules[args.name]
     path = written(config)
     print(printable(f"schedule {args.name} removed from {path}"))
+    if not forget_last_run(args.name):
+        print(printable(f"pgbackup-tui: schedule {args.name} is running now: its backup goes on, and its last run "
+                        "stays on record"), file=sys.stderr)
     print("pgbackup-tui: run `pgbackup-tui schedule install` to take it out of your crontab too", file=sys.stderr)
     return EXIT_OK
 

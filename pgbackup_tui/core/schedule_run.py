@@ -116,6 +116,27 @@ def _busy_line(name: str, last: dict[str, Any] | None) -> str:
     return f"schedule '{name}' is already running (starting, pid {(last or {}).get('pid', '?')}); this run did nothing"
 
 
+def forget_last_run(name: str) -> bool:
+    """Delete the record of schedule `name`'s last run (the schedule was removed: a new one of that
+    name must not show it, nor settle it as its own killed run). Not while a run holds its lock:
+    that run writes its record as it ends. True when none is left."""
+    path = last_run_path(name)
+    if not path.exists():
+        return True
+    try:
+        fd = os.open(schedules_state_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+        return True
+    except OSError:  # BlockingIOError: a run of it is going on
+        return False
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def schedule_lock(name: str) -> Iterator[None]:
     """Hold schedule `name`'s lock, or raise ScheduleBusy naming the run that holds it."""

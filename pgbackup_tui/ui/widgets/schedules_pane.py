@@ -27,7 +27,7 @@ from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError
 from ...core.notify import unreachable
 from ...core.schedule_check import schedule_target_warning
-from ...core.schedule_run import read_last_run
+from ...core.schedule_run import forget_last_run, read_last_run
 from ...core.schedule_view import schedule_row
 from ...core.schedules import Schedule, put_schedule
 
@@ -229,6 +229,7 @@ class SchedulesPane(Vertical):
 
         def answered(yes: bool | None) -> None:
             if yes and self._write(drop):
+                forget_last_run(schedule.name)  # a new schedule of that name starts with no last run
                 self.notify(f"schedule {schedule.name} removed; i updates your crontab", timeout=8)
 
         self.app.push_screen(ConfirmScreen(f"Remove schedule {schedule.name} ({schedule.cron}, {schedule.describe})? "
