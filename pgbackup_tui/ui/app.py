@@ -16,6 +16,7 @@ import psycopg
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
@@ -357,9 +358,10 @@ class PgBackupApp(BackupsApp):
             return True
         if len(self.screen_stack) > 1:  # a dialog on top: the main screen's keys do not apply there
             return action not in MAIN_SCREEN_ACTIONS
-        if not self.screen.query(ServerTree):
+        try:  # query_one is cached; a query's truth walked the whole screen, once a key (20 a footer)
+            tree = self.screen.query_one(ServerTree)
+        except NoMatches:
             return True
-        tree = self.server_tree
         return action_applies(action, tree.focus_info(), has_selection=tree.selection is not None,
                               profiles=self.profiles, selected_job=self.jobs_pane.selected_job())
 
