@@ -737,3 +737,14 @@ def test_a_schedule_that_names_a_notification_without_a_url_is_warned_of(sandbox
     assert told.returncode == 0, told.stderr
     again = run_cli(*args, "--replace")
     assert again.returncode == 0 and "no URL" not in again.stderr, again.stderr
+
+
+def test_a_run_that_holds_the_lock_keeps_its_record_when_its_schedule_is_removed(home):
+    from pgbackup_tui.core.schedule_run import forget_last_run, schedule_lock, schedules_state_dir
+
+    record = schedules_state_dir() / "busy.json"
+    record.write_text(json.dumps({"schedule": "busy", "status": "running", "started_at": "2026-12-03T01:00:00Z"}))
+    with schedule_lock("busy"):  # as a run holds it, from its start to its end
+        assert forget_last_run("busy") is False and record.exists()
+    assert forget_last_run("busy") is True and not record.exists()
+    assert forget_last_run("never-ran") is True and not (schedules_state_dir() / "never-ran.lock").exists()

@@ -106,9 +106,15 @@ def _remove(args: argparse.Namespace) -> int:
             del config.schedules[args.name]
     path = written(config)
     print(printable(f"schedule {args.name} removed from {path}"))
-    if not forget_last_run(args.name):
-        print(printable(f"pgbackup-tui: schedule {args.name} is running now: its backup goes on, and its last run "
-                        "stays on record"), file=sys.stderr)
+    try:
+        forgotten = forget_last_run(args.name)
+    except OSError as exc:
+        print(printable(f"pgbackup-tui: warning: schedule {args.name}'s last run stays on record: {exc}"),
+              file=sys.stderr)
+    else:
+        if not forgotten:
+            print(printable(f"pgbackup-tui: schedule {args.name} is running now: its backup goes on, and its last "
+                            "run stays on record"), file=sys.stderr)
     print("pgbackup-tui: run `pgbackup-tui schedule install` to take it out of your crontab too", file=sys.stderr)
     return EXIT_OK
 

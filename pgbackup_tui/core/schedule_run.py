@@ -116,23 +116,32 @@ def _busy_line(name: str, last: dict[str, Any] | None) -> str:
     return f"schedule '{name}' is already running (starting, pid {(last or {}).get('pid', '?')}); this run did nothing"
 
 
+def _job_goes_on(last: dict[str, Any] | None) -> bool:
+    """The recorded run is 'running' and its job's runner is alive (its front may have been killed)."""
+    job = (last or {}).get("job_id")
+    return bool(last and last.get("status") == "running" and job and job_store.runner_alive(job_store.job_dir(job)))
+
+
 def forget_last_run(name: str) -> bool:
     """Delete the record of schedule `name`'s last run (the schedule was removed: a new one of that
-    name must not show it, nor settle it as its own killed run). Not while a run holds its lock:
-    that run writes its record as it ends. True when none is left."""
-    path = last_run_path(name)
-    if not path.exists():
-        return True
+    name must not show it, nor settle it as its own killed run). Not while a run of it goes on (it
+    holds the lock, or its job still runs after its front was killed): that run's record stays, and
+    it writes its end there. True when no record is left, False when a run goes on; OSError when
+    the state folder cannot be read or written. A `run` that read the config before the removal
+    can still write a record after this."""
+    lock, record = schedules_state_dir() / f"{name}.lock", last_run_path(name)
+    if not lock.exists() and not record.exists():
+        return True  # it never ran: nothing to forget, no lock file to leave behind
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fd = os.open(schedules_state_dir() / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        path.unlink(missing_ok=True)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if _job_goes_on(read_last_run(name)):
+            return False
+        record.unlink(missing_ok=True)
         return True
-    except OSError:  # BlockingIOError: a run of it is going on
-        return False
     finally:
         os.close(fd)
 
@@ -147,8 +156,7 @@ def schedule_lock(name: str) -> Iterator[None]:
         except BlockingIOError:
             raise ScheduleBusy(_busy_line(name, read_last_run(name))) from None
         last = read_last_run(name)
-        job = (last or {}).get("job_id")
-        if last and last.get("status") == "running" and job and job_store.runner_alive(job_store.job_dir(job)):
+        if _job_goes_on(last):
             raise ScheduleBusy(_busy_line(name, last))  # its front was killed; its job goes on
         yield
     finally:

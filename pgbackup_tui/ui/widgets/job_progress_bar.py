@@ -2,7 +2,7 @@
 
 Textual's ProgressBar is three widgets (the bar, the percentage, the ETA), and while the total is
 unknown its bar animates on a timer of its own (15 frames a second). At every frame of a running
-job the bar and the percentage were painted apart: 2.4 ms of the app's CPU a frame, the most of
+job the bar and the percentage were painted apart: 2.2 ms of the app's CPU a frame, the most of
 any widget of the Jobs pane, and the animation added frames of its own between the pane's
 (scripts/bench_tui.py, a dump of 10,000 tables). This widget draws the same line (Textual's bar
 renderable and colours, the percentage right-aligned after it) in one render. It has no timer: while
@@ -13,6 +13,7 @@ frames (step()), in the same repaint as the figures.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from rich.style import Style
 from rich.text import Text
@@ -22,6 +23,7 @@ from textual.widget import Widget
 BAR_WIDTH = 32  # Textual's bar
 PERCENT_WIDTH = 5  # " 100%"
 BLOCK_SPEED = 12  # cells a second: at the pane's 2.5 frames a second, a step of about 5 cells
+UNCHANGED = object()  # update()'s default: the total as it is
 
 
 class JobProgressBar(Widget):
@@ -49,8 +51,10 @@ class JobProgressBar(Widget):
             return None
         return 1.0 if self.total <= 0 else max(0.0, min(1.0, self.progress / self.total))
 
-    def update(self, *, total: float | None = 100, progress: float | None = None) -> None:
-        """Set the total (None: unknown) and, if given, the progress; repaint when either changed."""
+    def update(self, *, total: float | None | object = UNCHANGED, progress: float | None = None) -> None:
+        """Set the total (None: unknown) and the progress, each if given (as Textual's ProgressBar.update);
+        repaint when either changed."""
+        total = self.total if total is UNCHANGED else cast("float | None", total)
         progress = self.progress if progress is None else progress
         if (total, progress) != (self.total, self.progress):
             if total is None and self.total is not None:

@@ -161,6 +161,7 @@ class JobsPane(Widget):
         (table := self.query_one("#jobs-table", DataTable)).remove_row(job_id)
         if self._selected_id == job_id:
             self._selected_id = None
+            self.query_one("#job-progress").display = False  # no job's bar, nor frames to move it
         elif self._selected_id is not None:  # rows below moved up: keep the cursor on the same job
             table.move_cursor(row=table.get_row_index(self._selected_id))
 
@@ -352,7 +353,7 @@ class JobsPane(Widget):
         if job.state == JobState.RUNNING and view.fraction is None:
             if bar.total is not None:
                 bar.update(total=None)
-                self._want_frame()  # the frames that move its block
+            self._want_frame()  # the frames that move its block (a frame due already: nothing more)
         elif shown and (bar.total != 100 or bar.progress != percent):
             bar.update(total=100, progress=percent)
 

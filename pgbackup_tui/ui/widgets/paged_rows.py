@@ -6,8 +6,10 @@ the UI for half a second, and adding it in batches still took 50 ms a batch of 2
 seconds in all. So a table shows its first `page` rows and a last row that stands for the rest
 ("…  4,900 more backups (enter)"); its owner calls `next_page` when that row is chosen. A page
 is 100 rows, two to four screens: the frame that shows a page adds and measures its rows and
-then paints the rows in view, and at 200 rows that frame took 85-120 ms on a machine at half
-the reference's pace (scripts/bench_tui.py, 5,000 backups), over the 100 ms a frame may take.
+then paints the rows in view. At 200 rows the first page's frame took 85-120 ms on a machine at
+half the reference's pace (scripts/bench_tui.py, 5,000 backups), 75-95 ms at 100; the next
+page's frame still took 85-130 ms at 100 (mostly DataTable painting the rows in view, each cell
+through Rich, whatever the page's length).
 """
 
 from __future__ import annotations

@@ -176,6 +176,17 @@ class SchedulesPane(Vertical):
         self.reload()
         return True
 
+    def _forget(self, name: str) -> None:
+        """Forget a schedule's last run once its name is gone, so that a new schedule of that name starts
+        with none; say so when a run of it goes on (its record stays)."""
+        try:
+            if forget_last_run(name):
+                return
+            problem = f"schedule {name} is running now: its backup goes on, and its last run stays on record"
+        except OSError as exc:
+            problem = f"schedule {name}'s last run stays on record: {exc}"
+        self.notify(problem, severity="warning", timeout=15)
+
     def action_add_schedule(self) -> None:
         self._open_form(None)
 
@@ -207,6 +218,8 @@ class SchedulesPane(Vertical):
 
             if self._write(change):
                 self.notify(f"schedule {schedule.name} saved; i writes it into your crontab", timeout=8)
+                if existing is not None and existing.name != schedule.name:
+                    self._forget(existing.name)  # renamed: the old name's last run is not this one's
                 missing = unreachable(schedule.notify)
                 if missing:
                     self.notify(missing, title="Notifications", severity="warning", timeout=15)
@@ -229,8 +242,8 @@ class SchedulesPane(Vertical):
 
         def answered(yes: bool | None) -> None:
             if yes and self._write(drop):
-                forget_last_run(schedule.name)  # a new schedule of that name starts with no last run
                 self.notify(f"schedule {schedule.name} removed; i updates your crontab", timeout=8)
+                self._forget(schedule.name)
 
         self.app.push_screen(ConfirmScreen(f"Remove schedule {schedule.name} ({schedule.cron}, {schedule.describe})? "
                                            "Its backups stay."), answered)
