@@ -10,7 +10,7 @@ import threading
 import pytest
 from test_ui_backups import SIZE, dump_shop, named
 from textual.widgets import DataTable
-from uiutil import move_to, open_line, settle, socket_profile, write_config
+from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.connect import target_from_dsn
@@ -97,3 +97,46 @@ async def test_d_again_on_a_backup_being_drilled_offers_to_cancel_it(sandbox, ho
         await pilot.pause()
         assert not ended.is_set()
         assert any("has ended already" in str(n.message) for n in app._notifications)
+
+
+async def test_a_backup_being_drilled_or_verified_is_not_deleted_under_its_check(sandbox, home):
+    archive = await dump_shop(sandbox, schema_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, named("sandbox"))
+        await move_to(pilot, tree, named("shop"))
+        await pilot.press("3")
+        await settle(pilot)
+
+        def refused(doing: str) -> bool:
+            return any(f"is being {doing}" in str(n.message) for n in app._notifications)
+
+        app._drills[str(archive)] = threading.Event()  # as while a drill of it runs
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and refused("drilled")
+        app._drills.clear()  # as the worker does at the drill's end
+        app._verifying.add(str(archive))  # as while a verify of it runs
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and refused("verified")
+        app._verifying.clear()
+
+        # A drill started while the question was up: the answer does not delete under it.
+        app.clear_notifications()
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        app._drills[str(archive)] = threading.Event()
+        await pilot.press("y")
+        await settle(pilot)
+        assert refused("drilled") and archive.exists()
+        app._drills.clear()
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        await wait_until(lambda: not archive.exists())

@@ -67,6 +67,7 @@ class BackupsApp(JobsApp):
         super().__init__()
         self._backups_scope: tuple[str | None, str | None] | None = None
         self._drills: dict[str, threading.Event] = {}  # path -> its cancel event, while it runs
+        self._verifying: set[str] = set()  # paths being verified, while it runs
         self._summaries = SummaryReader()  # the tab keeps a summary per backup, not its manifest
         self._backups_stale = False  # the backups changed while the tab was hidden: list them as it shows
 
@@ -122,6 +123,7 @@ class BackupsApp(JobsApp):
             self.push_screen(BackupDetails(row))
         elif message.action == "verify" and row.entry is not None:
             self.notify(f"verifying {row.name}…", timeout=5)
+            self._verifying.add(str(row.path))
             self._verify(str(row.path))
         elif message.action == "drill":
             self.drill(row)
@@ -133,6 +135,12 @@ class BackupsApp(JobsApp):
     # -- verify, drill ---------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="catalog", description="verify a backup")
     def _verify(self, path: str) -> None:
+        try:
+            self._verify_and_record(path)
+        finally:
+            self._verifying.discard(path)  # set.discard is atomic: no lock with the UI thread
+
+    def _verify_and_record(self, path: str) -> None:
         entries = catalog.scan()
         found = next((e for e in entries if str(e.path) == path), None) or catalog.entry_for(Path(path))
         if found is None:
@@ -210,9 +218,27 @@ class BackupsApp(JobsApp):
         self.backups_changed()
 
     # -- delete ----------------------------------------------------------------------------
+    def _check_running(self, path: Path) -> str | None:
+        """What a verify or drill of this app does with `path` now (a set's member, or the set of a
+        member, too), or None: deleting a backup under its check would fail the check, or write its
+        result into a manifest recreated beside no archive."""
+        def overlaps(other: str) -> bool:
+            return Path(other) == path or Path(other).is_relative_to(path) or path.is_relative_to(other)
+
+        if any(overlaps(other) for other in list(self._drills)):
+            return "drilled (d again cancels the drill)"
+        if any(overlaps(other) for other in list(self._verifying)):
+            return "verified"
+        return None
+
     def delete_backup(self, row: BackupRow) -> None:
         """Ask (y; for the newest verified backup of a database, `force` typed), then delete in a worker."""
         if row.entry is None:
+            return
+        busy = self._check_running(row.path)
+        if busy:
+            self.notify(f"{row.name} is being {busy}: delete it once that has ended", title="Not deleted",
+                        severity="warning", timeout=15)
             return
         entry = row.entry
         listed = [r.entry for r in self.backups_pane.rows if r.entry is not None]
@@ -228,7 +254,10 @@ class BackupsApp(JobsApp):
             question = f"Delete {what}? It removes {row.path} and its manifest."
 
         def answered(yes: bool | None) -> None:
-            if yes:
+            if yes and (busy := self._check_running(row.path)):  # started while the question was up
+                self.notify(f"{row.name} is being {busy}: delete it once that has ended", title="Not deleted",
+                            severity="warning", timeout=15)
+            elif yes:
                 self._delete(str(row.path), row.name, newest)
 
         self.push_screen(ConfirmScreen(question, FORCE_WORD if newest else None), answered)
