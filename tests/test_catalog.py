@@ -292,8 +292,6 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     adopted = run_cli("backups", "adopt", str(moved))
     assert adopted.returncode == 0, adopted.stderr
     assert by_path(listed(), moved)["id"] == was
-    # The same backup is no longer listed as missing where it was: it is here (the index knew its id).
-    assert str(output) not in [entry["path"] for entry in listed()]
     again = run_cli("backups", "adopt", str(moved))
     assert again.returncode == 2 and "already in the catalog" in again.stderr
     # A copy of it (with its manifest) adopted while it is still listed: an id of its own, so that

@@ -30,7 +30,7 @@ from typing import Any
 
 from . import paths
 from .archive import path_size
-from .catalog_index import IndexDamaged, index_path, indexed_id, indexed_paths
+from .catalog_index import IndexDamaged, index_path, indexed_paths
 from .archive_sniff import Sniffed, sniff
 from .errors import ArchiveError, UsageError
 from .manifest import (
@@ -175,10 +175,7 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
             return CatalogEntry(backup_id, path, "changed", manifest, problem=changed, indexed=indexed)
         return CatalogEntry(backup_id, path, status_of(manifest), manifest, indexed=indexed)
     if not path.exists():
-        if not indexed:
-            return None
-        # Gone with its manifest (moved, say): listed under the id it had, which an adopt at its new place knows.
-        return CatalogEntry(indexed_id(path) or foreign_id(path), path, "missing", indexed=indexed)
+        return CatalogEntry(foreign_id(path), path, "missing", indexed=indexed) if indexed else None
     if path.name.endswith(PARTIAL_SUFFIX):
         writer = _live_job_writing(path)
         if writer is not None:

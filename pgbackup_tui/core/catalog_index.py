@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import paths
-from .manifest import load_manifest
 
 INDEX_NAME = "catalog-index.json"
 
@@ -31,14 +30,14 @@ class IndexDamaged(OSError):
     backups it lists would be lost from the catalog for good)."""
 
 
-def _read_index() -> tuple[list[Path], dict[str, str]]:
-    """The paths in the index and the backup id each had when it was put there (absent in an index
-    written before ids were kept)."""
+def indexed_paths() -> list[Path]:
+    """The paths in the index (absolute), in the order they were added; IndexDamaged if it is
+    there but cannot be read."""
     path = index_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return [], {}
+        return []
     except OSError as exc:
         raise IndexDamaged(exc.errno, f"{path}: cannot be read ({exc.strerror})") from None
     try:
@@ -49,47 +48,26 @@ def _read_index() -> tuple[list[Path], dict[str, str]]:
     except (ValueError, TypeError, KeyError) as exc:
         raise IndexDamaged(errno.EINVAL, f"{path}: damaged ({exc}); the backups it lists outside the backup dir "
                            "are not shown; restore it from a copy, or move it aside to start a new one") from None
-    ids = data.get("ids")
-    if not isinstance(ids, dict):
-        ids = {}
-    return [Path(p) for p in items], {k: v for k, v in ids.items() if isinstance(k, str) and isinstance(v, str)}
+    return [Path(p) for p in items]
 
 
-def indexed_paths() -> list[Path]:
-    """The paths in the index (absolute), in the order they were added; IndexDamaged if it is
-    there but cannot be read."""
-    return _read_index()[0]
-
-
-def indexed_id(path: Path) -> str | None:
-    """The backup id `path` had when it was put in the index: what its entry is still called once
-    the archive and its manifest are gone (moved, say), so that adopting it elsewhere is known as it."""
-    return _read_index()[1].get(str(path.absolute()))
-
-
-def _change_index(add: Path | None = None, remove: Path | None = None, backup_id: str | None = None) -> None:
+def _change_index(add: Path | None = None, remove: Path | None = None) -> None:
     with index_locked():
-        known, ids = _read_index()
-        if add is not None:
-            if add not in known:
-                known.append(add)
-            if backup_id:
-                ids[str(add)] = backup_id
+        known = indexed_paths()
+        if add is not None and add not in known:
+            known.append(add)
         if remove is not None:
             known = [p for p in known if p != remove]
-            ids.pop(str(remove), None)
-        body = json.dumps({"paths": [str(p) for p in known], "ids": ids}, indent=2).encode("utf-8")
+        body = json.dumps({"paths": [str(p) for p in known]}, indent=2).encode("utf-8")
         paths.write_private_file(index_path(), body)
 
 
 def remember_backup(archive: Path, root: Path | None = None) -> None:
-    """Put `archive` in the index unless it lies under the backup dir (found there anyway), with its
-    manifest's backup id."""
+    """Put `archive` in the index unless it lies under the backup dir (found there anyway)."""
     archive = archive.absolute()
     root = (root or paths.backups_dir()).absolute()
     if not archive.is_relative_to(root):
-        manifest = load_manifest(archive)
-        _change_index(add=archive, backup_id=manifest.id if manifest is not None else None)
+        _change_index(add=archive)
 
 
 def forget_backup(archive: Path) -> None:

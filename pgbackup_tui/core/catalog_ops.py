@@ -20,7 +20,7 @@ from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
 from . import paths
 from .catalog import CatalogEntry, entry_for, scan
-from .catalog_index import forget_backup, index_path, indexed_id, indexed_paths, remember_backup
+from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
 from .manifest import (Manifest, Verification, load_manifest, manifest_lock_path, manifest_locked, manifest_path,
                        new_backup_id, now_iso, save_manifest)
@@ -118,11 +118,6 @@ def _take_in_with_manifest(path: Path) -> None:
                                                            problems=[f"when adopted: {line}" for line in problems]))
             save_manifest(path, manifest)
     remember_backup(path)
-    if not others:  # the backup itself, moved here: no longer "missing" where it was
-        for old in indexed_paths():
-            if (old != path and indexed_id(old) == manifest.id and not old.exists()
-                    and not manifest_path(old).exists()):
-                forget_backup(old)
 
 
 def _differs(path: Path, manifest: Manifest) -> list[str]:
