@@ -123,7 +123,16 @@ async def test_a_backup_being_drilled_or_verified_is_not_deleted_under_its_check
         await pilot.press("x")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen) and refused("verified")
+        # Nor verified twice at once, nor checked while it is being deleted.
+        await pilot.press("v")
+        await pilot.pause()
+        assert any("it can be verified once that has ended" in str(n.message) for n in app._notifications)
         app._verifying.clear()
+        app._deleting.add(str(archive))  # as while a delete of it runs
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(app.screen, ServerPick) and refused("deleted")
+        app._deleting.clear()
 
         # A drill started while the question was up: the answer does not delete under it.
         app.clear_notifications()

@@ -68,6 +68,7 @@ class BackupsApp(JobsApp):
         self._backups_scope: tuple[str | None, str | None] | None = None
         self._drills: dict[str, threading.Event] = {}  # path -> its cancel event, while it runs
         self._verifying: set[str] = set()  # paths being verified, while it runs
+        self._deleting: set[str] = set()  # paths being deleted, while it runs
         self._summaries = SummaryReader()  # the tab keeps a summary per backup, not its manifest
         self._backups_stale = False  # the backups changed while the tab was hidden: list them as it shows
 
@@ -122,9 +123,10 @@ class BackupsApp(JobsApp):
         if message.action == "show":
             self.push_screen(BackupDetails(row))
         elif message.action == "verify" and row.entry is not None:
-            self.notify(f"verifying {row.name}…", timeout=5)
-            self._verifying.add(str(row.path))
-            self._verify(str(row.path))
+            if not self._say_busy(row, "verified"):
+                self.notify(f"verifying {row.name}…", timeout=5)
+                self._verifying.add(str(row.path))
+                self._verify(str(row.path))
         elif message.action == "drill":
             self.drill(row)
         elif message.action == "delete":
@@ -174,7 +176,7 @@ class BackupsApp(JobsApp):
 
             self.push_screen(ConfirmScreen(f"Cancel the drill of {row.name}?"), answered)
             return
-        if row.entry is None or not servers:
+        if row.entry is None or not servers or self._say_busy(row, "drilled"):
             return
         default = self._backups_scope[0] if self._backups_scope else None
         question = (f"Restore {row.name} into a scratch database on which server? Its tables' rows are "
@@ -218,27 +220,33 @@ class BackupsApp(JobsApp):
         self.backups_changed()
 
     # -- delete ----------------------------------------------------------------------------
-    def _check_running(self, path: Path) -> str | None:
-        """What a verify or drill of this app does with `path` now (a set's member, or the set of a
-        member, too), or None: deleting a backup under its check would fail the check, or write its
-        result into a manifest recreated beside no archive."""
+    def _busy_with(self, path: Path) -> str | None:
+        """What this app's workers do with `path` now (or with a set's member, or the set of a member):
+        "drilled", "verified", "deleted", or None. One at a time: a delete under a check fails the
+        check or has it write its result into a manifest recreated beside no archive; a check under
+        a delete fails on files being removed."""
         def overlaps(other: str) -> bool:
             return Path(other) == path or Path(other).is_relative_to(path) or path.is_relative_to(other)
 
-        if any(overlaps(other) for other in list(self._drills)):
-            return "drilled (d again cancels the drill)"
-        if any(overlaps(other) for other in list(self._verifying)):
-            return "verified"
+        for doing, paths_of in (("drilled", self._drills), ("verified", self._verifying),
+                                ("deleted", self._deleting)):
+            if any(overlaps(other) for other in list(paths_of)):
+                return doing
         return None
+
+    def _say_busy(self, row: BackupRow, wanted: str) -> bool:
+        """Say, and True, when `row` cannot be `wanted` (verified, drilled, deleted) now: see _busy_with."""
+        busy = self._busy_with(row.path)
+        if busy is None:
+            return False
+        hint = " (d on it again cancels the drill)" if busy == "drilled" else ""
+        self.notify(f"{row.name} or a backup in it is being {busy}{hint}: it can be {wanted} once that has ended",
+                    title=f"Not {wanted}", severity="warning", timeout=15)
+        return True
 
     def delete_backup(self, row: BackupRow) -> None:
         """Ask (y; for the newest verified backup of a database, `force` typed), then delete in a worker."""
-        if row.entry is None:
-            return
-        busy = self._check_running(row.path)
-        if busy:
-            self.notify(f"{row.name} is being {busy}: delete it once that has ended", title="Not deleted",
-                        severity="warning", timeout=15)
+        if row.entry is None or self._say_busy(row, "deleted"):
             return
         entry = row.entry
         listed = [r.entry for r in self.backups_pane.rows if r.entry is not None]
@@ -254,16 +262,20 @@ class BackupsApp(JobsApp):
             question = f"Delete {what}? It removes {row.path} and its manifest."
 
         def answered(yes: bool | None) -> None:
-            if yes and (busy := self._check_running(row.path)):  # started while the question was up
-                self.notify(f"{row.name} is being {busy}: delete it once that has ended", title="Not deleted",
-                            severity="warning", timeout=15)
-            elif yes:
+            if yes and not self._say_busy(row, "deleted"):  # a check that started while the question was up
+                self._deleting.add(str(row.path))
                 self._delete(str(row.path), row.name, newest)
 
         self.push_screen(ConfirmScreen(question, FORCE_WORD if newest else None), answered)
 
     @work(thread=True, exit_on_error=False, group="catalog", description="delete a backup")
     def _delete(self, path: str, name: str, force: bool) -> None:
+        try:
+            self._delete_listed(path, name, force)
+        finally:
+            self._deleting.discard(path)  # set.discard is atomic: no lock with the UI thread
+
+    def _delete_listed(self, path: str, name: str, force: bool) -> None:
         try:
             entries = catalog.scan()
             entry = next((e for e in entries if str(e.path) == path), None) or catalog.entry_for(Path(path))
