@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from test_ui_backups import SIZE, dump_shop, named
+from test_ui_backups import SIZE, dump_shop, named, open_backups_of
 from textual.widgets import DataTable
 from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
@@ -72,11 +72,7 @@ async def test_d_again_on_a_backup_being_drilled_offers_to_cancel_it(sandbox, ho
     app = PgBackupApp()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        tree = app.query_one(ServerTree)
-        await open_line(pilot, tree, named("sandbox"))
-        await move_to(pilot, tree, named("shop"))
-        await pilot.press("3")
-        await settle(pilot)
+        await open_backups_of(pilot, app)
         cancel = threading.Event()
         app._drills[str(archive)] = cancel  # as while a drill of it runs (the worker removes it at its end)
         await pilot.press("d")
@@ -105,11 +101,7 @@ async def test_a_backup_being_drilled_or_verified_is_not_deleted_under_its_check
     app = PgBackupApp()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        tree = app.query_one(ServerTree)
-        await open_line(pilot, tree, named("sandbox"))
-        await move_to(pilot, tree, named("shop"))
-        await pilot.press("3")
-        await settle(pilot)
+        await open_backups_of(pilot, app)
 
         def refused(doing: str) -> bool:
             return any(f"is being {doing}" in str(n.message) for n in app._notifications)
