@@ -1,4 +1,5 @@
-"""What the Jobs pane shows of a job's progress: the text bar in its row and the detail line.
+"""What the Jobs pane shows of a job's progress: the text bar in its row, the title line above
+the bar, and the paths line.
 
 Pure functions of the job's state and its latest progress snapshot, so the pane, its tests and
 any other view render progress the same way.
@@ -118,3 +119,24 @@ def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_
         Text(elapsed, justify="right"),
         Text(left, justify="right"),
     ]
+
+
+def title_line(job: JobView, view: ProgressView) -> str:
+    """The selected job's line above its bar: one line, cut at the pane's width, so what it waits
+    for comes first."""
+    if view.waiting:
+        return f"{view.waiting} — {job.title}"
+    title = f"{job.title} — {job.state.value}"
+    return f"{title} · {view.detail}" if view.detail else title
+
+
+def paths_text(job: JobView, message: str) -> str:
+    """The selected job's output and log paths; the output only where its result `message` does
+    not name it already (a narrow pane need not show it twice)."""
+    paths = []
+    output = job.result.output_path if job.result is not None else None
+    if output is not None and str(output) not in message:
+        paths.append(f"output: {output}")
+    if job.log_path is not None:
+        paths.append(f"log: {job.log_path}")
+    return "\n".join(paths)

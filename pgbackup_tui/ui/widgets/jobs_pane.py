@@ -25,7 +25,6 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
-from textual.widgets.data_table import ColumnKey
 
 from ...core.job_follow import JobFollower, JobView, LogLines
 from ...core.jobs import JobEvent, JobState, LogLine, ProgressUpdated, StateChanged
@@ -36,7 +35,7 @@ from .job_log import LOG_LINES_KEPT, JobLog
 from .detail_line import hold_height, update_in_place
 from .job_log_tail import read_log_tail
 from . import job_messages as messages
-from .job_progress import FINISHED_OK, progress_view, row_cells
+from .job_progress import FINISHED_OK, paths_text, progress_view, row_cells, title_line
 from .job_progress_bar import JobProgressBar
 from .jobs_table import JobsTable
 
@@ -288,16 +287,11 @@ class JobsPane(Widget):
 
     def _fit_target(self) -> None:
         """Give the target column what the figures leave, so that no figure is pushed out of sight."""
-        table = self.query_one("#jobs-table", DataTable)
         # The widths the table was last told to measure, not its own (they lag a refresh).
-        figures = sum(2 * table.cell_padding + self._widths.get(name, len(name))
-                      for name in COLUMNS if name != "target")
-        room = self.size.width - table.styles.scrollbar_size_vertical - 2 * table.cell_padding
-        width = max(MIN_TARGET, room - figures)
-        if width != self._target_width:
+        figures = [self._widths.get(name, len(name)) for name in COLUMNS if name != "target"]
+        width = self.query_one("#jobs-table", JobsTable).give_room("target", figures, self.size.width, MIN_TARGET)
+        if width is not None:
             self._target_width = width
-            column = table.columns[ColumnKey("target")]
-            column.auto_width, column.width = False, width  # auto widths only ever grow
             for job in self.jobs:
                 self._refresh_job(job.id)
 
@@ -338,12 +332,7 @@ class JobsPane(Widget):
 
     def _show_details(self, job: JobView) -> None:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
-        title = f"{job.title} — {job.state.value}"
-        if view.waiting:  # one line, cut at the pane's width: what it waits for comes first
-            title = f"{view.waiting} — {job.title}"
-        elif view.detail:
-            title += f" · {view.detail}"
-        self._show("#job-title", title, layout=False)  # one line high, whatever it says
+        self._show("#job-title", title_line(job, view), layout=False)  # one line high, whatever it says
 
         bar = self.query_one("#job-progress", JobProgressBar)
         shown = not job.state.is_final or job.state in FINISHED_OK  # queued: at 0, no relayout as it starts
@@ -364,14 +353,7 @@ class JobsPane(Widget):
         for held in ("#job-result", "#job-paths"):  # see _show: no shorter as it starts and runs
             hold_height(self.query_one(held, Static), job.result is None)
         self._show("#job-result", message, layout=job.result is not None)
-        paths = []
-        output = job.result.output_path if job.result is not None else None
-        # A dump's message already names its archive; a narrow pane need not show it twice.
-        if output is not None and str(output) not in message:
-            paths.append(f"output: {output}")
-        if job.log_path is not None:
-            paths.append(f"log: {job.log_path}")
-        self._show("#job-paths", "\n".join(paths), layout=job.state != JobState.QUEUED)
+        self._show("#job-paths", paths_text(job, message), layout=job.state != JobState.QUEUED)
 
     def _select(self, job_id: str) -> None:
         job = self.jobs.get(job_id)

@@ -1,4 +1,5 @@
-"""The Jobs pane's table: a DataTable whose cell updates repaint only the row that changed.
+"""The Jobs pane's table: a DataTable whose cell updates repaint only the row that changed, and
+whose one column of variable width (the target) gives way to the figures (give_room).
 
 DataTable.update_cell counts an update of the whole table: every cached rendering (each cell of
 each row, each line) is keyed by that count, so a running job's figures changing (2.5 frames a
@@ -17,6 +18,7 @@ removed as the list keeps its newest 50 jobs stayed until 10,000 were reached (s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
@@ -36,6 +38,18 @@ class JobsTable(DataTable[Text]):
         self._cell_render_cache = LRUCache(CELL_CACHE)
 
     _widths_drawn: tuple[int, ...] = ()  # the columns' widths when every row was last drawn again
+
+    def give_room(self, column: str, others: Iterable[int], available: int, minimum: int) -> int | None:
+        """Make `column` as wide as `available` cells leave once the other columns (their contents'
+        widths: `others`) and the scrollbar have theirs, at least `minimum`, so that no other column
+        is pushed out of sight; its new width, None when it had that width already."""
+        pad = 2 * self.cell_padding
+        width = max(minimum, available - self.styles.scrollbar_size_vertical - pad - sum(pad + w for w in others))
+        target = self.columns[ColumnKey(column)]
+        if not target.auto_width and target.width == width:
+            return None
+        target.auto_width, target.width = False, width  # auto widths only ever grow
+        return width
 
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Text, *,
                     update_width: bool = False) -> None:
