@@ -1,4 +1,5 @@
-"""Children of a job: what runs in a child between fork and exec, feeding a child's stdin, and its end in words.
+"""Children of a job: what runs in a child between fork and exec, feeding a child's stdin, its end
+in words, and what its last lines of stderr tell (the telling line, a full disk).
 
 A child gets SIGKILL when the process that started it dies (PR_SET_PDEATHSIG, Linux), so that a
 killed runner leaves no pg_dump behind; the prctl function is looked up once at import, because
@@ -11,6 +12,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # asyncio is imported where it is used: the archive follower's process needs none of it
@@ -79,3 +81,48 @@ def exit_in_words(code: int) -> str:
     except ValueError:
         name = ""
     return f"killed by signal {-code}{name}"
+
+
+def signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    """Send `sig` to the child's process group (own_group(): the child leads it), its workers too."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+        if sig != signal.SIGKILL:  # a stopped child would hold the signal until it runs again
+            os.killpg(process.pid, signal.SIGCONT)
+
+
+WORKER_DIED = "a worker process died unexpectedly"  # a parallel leader's line after a worker's error
+
+
+def telling_line(stderr_tail: list[str]) -> str:
+    """The most telling line the children printed: the last error, else the last line. A
+    parallel pg_dump/pg_restore ends with its leader's 'a worker process died unexpectedly':
+    the worker's own error, before it, is the cause (a file gone, a lock, a full disk)."""
+    errors = []
+    for line in stderr_tail:
+        lowered = line.lower()
+        if "error:" in lowered:
+            errors.append(line[lowered.index("error:") + len("error:"):].strip())
+        elif "fatal:" in lowered:
+            errors.append(line.strip())
+    causes = [line for line in errors if not line.startswith(WORKER_DIED)]
+    if errors and errors[-1].startswith(WORKER_DIED) and causes:
+        return causes[-1]
+    if errors:
+        return errors[-1]
+    return stderr_tail[-1].strip() if stderr_tail else "no output"
+
+
+def disk_full_cause(stderr_tail: list[str], folder: Path) -> str | None:
+    """Why `folder`'s disk looks full (what a child said, or what is free), or None. pg_dump
+    --jobs often reports only "a worker process died" when a worker hit ENOSPC."""
+    from .job_events import DISK_NEARLY_FULL_BYTES  # here: the archive follower's process needs none of it
+
+    if any("No space left on device" in line for line in stderr_tail):
+        return "No space left on device"
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    free = stats.f_bavail * stats.f_frsize
+    return f"{free} bytes free" if free < DISK_NEARLY_FULL_BYTES else None

@@ -28,7 +28,7 @@ from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError
 from .identifiers import printable
-from .job_children import die_with_parent, feed_stdin, own_group
+from .job_children import die_with_parent, disk_full_cause, feed_stdin, own_group, signal_group, telling_line
 from .job_events import (  # re-exported: `from .jobs import JobState` & co keep working
     DISK_NEARLY_FULL_BYTES,
     EXIT_CODE_FOR_STATE,
@@ -60,8 +60,6 @@ __all__ = [  # the job and, re-exported, what it says (job_events.py)
 P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their types
 R = TypeVar("R")
 
-
-_WORKER_DIED = "a worker process died unexpectedly"  # a parallel leader's line after a worker's error
 
 class Job:
     """Base class: subclasses implement `_execute` and, if they leave things behind, `_cleanup`."""
@@ -219,7 +217,7 @@ class Job:
         self.log(f"stopping: {self._fatal}" if self._fatal else "cancel requested", level="warning")
         process = self._process
         if process is not None and process.returncode is None:
-            self._signal_group(process, signal.SIGINT)
+            signal_group(process, signal.SIGINT)
             self._escalation = asyncio.ensure_future(self._escalate(process))
 
     async def _escalate(self, process: asyncio.subprocess.Process) -> None:
@@ -229,14 +227,7 @@ class Job:
                 return
             except TimeoutError:
                 self.log(f"child still running; sending {sig.name}", level="warning")
-                self._signal_group(process, sig)
-
-    @staticmethod
-    def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)  # own_group(): the child leads its own group
-            if sig != signal.SIGKILL:  # a stopped child would hold the signal until it runs again
-                os.killpg(process.pid, signal.SIGCONT)
+                signal_group(process, sig)
 
     def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None, identity: str | None = None) -> None:
         """Say, before creating it, that this job creates `value` and must undo it unless it finishes;
@@ -309,12 +300,12 @@ class Job:
         try:
             self.own("process_group", str(process.pid))
         except PgBackupError:  # not on record (state disk full): not ours to let run
-            self._signal_group(process, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
             await process.wait()
             self._process = None
             raise
         if self._cancel_requested and process.returncode is None:  # cancelled while the child was starting
-            self._signal_group(process, signal.SIGINT)
+            signal_group(process, signal.SIGINT)
             self._escalation = asyncio.ensure_future(self._escalate(process))
         assert process.stderr is not None
         feeder = asyncio.ensure_future(feed_stdin(process, stdin_chunks)) if stdin_chunks is not None else None
@@ -337,7 +328,7 @@ class Job:
                 await feeder
         except asyncio.CancelledError:
             # The task running us was cancelled (e.g. the app is quitting): take the child down.
-            self._signal_group(process, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
             await process.wait()
             raise
         finally:
@@ -350,37 +341,12 @@ class Job:
         return code
 
     def disk_full(self, folder: Path) -> str | None:
-        """Why `folder`'s disk looks full (what a child said, or what is free), or None. pg_dump
-        --jobs often reports only "a worker process died" when a worker hit ENOSPC."""
-        said = next((line for line in reversed(self._stderr_tail) if "No space left on device" in line), None)
-        try:
-            stats = os.statvfs(folder)
-            free = stats.f_bavail * stats.f_frsize
-        except OSError:
-            free = None
-        if said is not None:
-            return "No space left on device"
-        if free is not None and free < DISK_NEARLY_FULL_BYTES:
-            return f"{free} bytes free"
-        return None
+        """Why `folder`'s disk looks full, from the children's last lines or what is free, or None."""
+        return disk_full_cause(self._stderr_tail, folder)
 
     def last_error(self) -> str:
-        """The most telling line the children printed: the last error, else the last line. A
-        parallel pg_dump/pg_restore ends with its leader's 'a worker process died unexpectedly':
-        the worker's own error, before it, is the cause (a file gone, a lock, a full disk)."""
-        errors = []
-        for line in self._stderr_tail:
-            lowered = line.lower()
-            if "error:" in lowered:
-                errors.append(line[lowered.index("error:") + len("error:"):].strip())
-            elif "fatal:" in lowered:
-                errors.append(line.strip())
-        causes = [line for line in errors if not line.startswith(_WORKER_DIED)]
-        if errors and errors[-1].startswith(_WORKER_DIED) and causes:
-            return causes[-1]
-        if errors:
-            return errors[-1]
-        return self._stderr_tail[-1].strip() if self._stderr_tail else "no output"
+        """The most telling line the children printed (job_children.telling_line)."""
+        return telling_line(self._stderr_tail)
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
