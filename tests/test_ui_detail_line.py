@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from pgbackup_tui.ui.widgets.detail_line import update_in_place
+from pgbackup_tui.ui.widgets.detail_line import hold_height, update_in_place
 
 
 class LineApp(App[None]):
@@ -36,3 +36,38 @@ async def test_a_relayout_only_when_the_height_changes_and_the_height_as_the_lay
             await pilot.pause()
             assert line.size.height == height, text
             assert str(line.render()) == text
+
+
+def layout_asked(line: Static) -> bool:
+    """Whether a layout of the screen was asked for `line` since the last one."""
+    return line._layout_required
+
+
+async def test_a_height_held_and_released_asks_for_a_layout_only_when_the_line_then_changes_height() -> None:
+    app = LineApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        line = app.query_one("#line", Static)
+        update_in_place(line, "words that wrap onto a second line")
+        await pilot.pause()
+        assert line.size.height == 2
+
+        hold_height(line, True)  # the height it has: nothing to lay out
+        assert not layout_asked(line)
+        assert update_in_place(line, "short") is False  # held at 2: no shorter
+        app.screen.refresh(layout=True)
+        await pilot.pause()
+        assert line.size.height == 2
+
+        update_in_place(line, "again words that wrap onto two")  # the final text fills the held height
+        hold_height(line, False)
+        assert not layout_asked(line)
+        app.screen.refresh(layout=True)
+        await pilot.pause()
+        assert line.size.height == 2
+
+        hold_height(line, True)
+        update_in_place(line, "short")
+        hold_height(line, False)  # released over a shorter text: now it shrinks
+        assert layout_asked(line)
+        await pilot.pause()
+        assert line.size.height == 1

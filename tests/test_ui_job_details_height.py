@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
-from pgbackup_tui.core.jobs import JobResult, JobState, StateChanged
+from pgbackup_tui.core.jobs import JobFinished, JobResult, JobState, StateChanged
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 
@@ -29,7 +29,7 @@ def dump_job() -> DumpJob:
     return DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="warehouse"))
 
 
-async def test_a_starting_job_keeps_the_detail_lines_heights_the_last_job_left(home) -> None:
+async def test_a_starting_job_keeps_the_detail_lines_heights_the_last_job_left(home, monkeypatch) -> None:
     done = dump_job()
     done.state, done.started_at, done.log_path = JobState.FAILED, time.time() - 5, LOG
     done.result = JobResult(JobState.FAILED, 1, "server 'prod' (db1.example:5432): connection refused; is the "
@@ -55,3 +55,23 @@ async def test_a_starting_job_keeps_the_detail_lines_heights_the_last_job_left(h
         await pilot.pause()
         assert (paths.size.height, result.size.height) == heights
         assert "log:" in str(paths.render())
+
+        # Ending with a message as high as the last job's: no layout of the screen at all (partial: its
+        # bar stays, and its state is no wider than "running" in the table).
+        layouts: list[float] = []
+        screen_layout = app.screen._refresh_layout
+
+        def counted_layout(*args: object, **kwargs: object) -> None:
+            layouts.append(time.monotonic())
+            screen_layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(app.screen, "_refresh_layout", counted_layout)
+        queued.state = JobState.PARTIAL
+        queued.result = JobResult(JobState.PARTIAL, 0, "3 tables of 50 could not be read (permission denied "
+                                  "for table orders); the others are in the archive", LOG, 2.0)
+        pane._forward(JobFinished(queued.id, queued.result))
+        await pilot.pause()
+        await pilot.pause()
+        assert "permission denied" in str(result.render())
+        assert (paths.size.height, result.size.height) == heights
+        assert layouts == []

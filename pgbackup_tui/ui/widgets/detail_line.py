@@ -19,6 +19,11 @@ from textual.widgets import Static
 def update_in_place(line: Static, text: str) -> bool:
     """Show `text` in `line`; whether that needed a relayout (its height changed, or it has none yet)."""
     line.update(text, layout=False)
+    return _layout_if_height_changes(line)
+
+
+def _layout_if_height_changes(line: Static) -> bool:
+    """Ask for a relayout when the height the layout would give `line` now is not the one it has."""
     width, height = line.content_size
     if not line.display or width <= 0:
         line.refresh(layout=True)
@@ -39,14 +44,17 @@ def update_in_place(line: Static, text: str) -> bool:
 def hold_height(line: Static, hold: bool) -> None:
     """While `hold`, `line` is never shorter than it is now (a layout of the screen, e.g. for a row
     added, would otherwise measure a blank line as one line high and the next text as two: another
-    layout); released, its stylesheet's min-height again."""
+    layout); released, its stylesheet's min-height again.
+
+    Neither asks for a layout of its own when the line's height stays what it is: the rule is set
+    without the style's setter (which would ask for one: a layout of the screen as every job starts
+    and another as it ends, a third of the Jobs pane's CPU over a dump of a few seconds), and the
+    next layout, whatever asks for it, reads it."""
     inline = line.styles.inline
     if hold:
         height = line.size.height
         held = inline.min_height
         if height > 0 and (held is None or not held.is_cells or held.value < height):
-            inline.min_height = Scalar.from_number(height)
-            line.refresh(layout=True)  # the next layout, with whatever else asks for one
-    elif inline.has_rule("min_height"):
-        inline.clear_rule("min_height")
-        line.refresh(layout=True)
+            inline.set_rule("min_height", Scalar.from_number(height))  # the height it has: nothing to lay out
+    elif inline.clear_rule("min_height"):
+        _layout_if_height_changes(line)

@@ -350,10 +350,16 @@ class JobsPane(Widget):
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         message = job.result.message if job.result is not None else ""
-        for held in ("#job-result", "#job-paths"):  # see _show: no shorter as it starts and runs
-            hold_height(self.query_one(held, Static), job.result is None)
-        self._show("#job-result", message, layout=job.result is not None)
+        # See _show: no shorter as it starts and runs. Held before the new texts, released after
+        # them: a layout only if the final texts' height is not the one held.
+        held = [self.query_one(selector, Static) for selector in ("#job-result", "#job-paths")]
+        holding = job.result is None
+        for line in held if holding else ():
+            hold_height(line, True)
+        self._show("#job-result", message, layout=not holding)
         self._show("#job-paths", paths_text(job, message), layout=job.state != JobState.QUEUED)
+        for line in () if holding else held:
+            hold_height(line, False)
 
     def _select(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
