@@ -95,21 +95,21 @@ async def test_the_bar_of_a_job_of_unknown_size_moves_in_the_panes_frames_with_n
         pane.add_job(job)
         await pilot.pause()
         bar = app.query_one(JobProgressBar)
-        assert bar.total == 100 and "0%" in str(bar.render())  # queued: at 0
+        assert bar.total == 100 and "0%" in str(bar.bar_text())  # queued: at 0
 
         job.state, job.started_at = JobState.RUNNING, time.time()  # pg_dump reading the catalog: no size yet
         pane._forward(StateChanged(job.id, JobState.RUNNING))
         await pilot.pause()
-        assert bar.percentage is None and str(bar.render()).endswith("--%")  # the total unknown
+        assert bar.percentage is None and str(bar.bar_text()).endswith("--%")  # the total unknown
         drawn: list[str] = []
-        render = bar.render
+        bar_text = bar.bar_text
 
         def recorded() -> Text:
-            text = render()
+            text = bar_text()
             drawn.append(text.markup)
             return text
 
-        bar.render = recorded  # type: ignore[method-assign]
+        bar.bar_text = recorded  # type: ignore[method-assign]
         began = time.monotonic()
         await asyncio.sleep(1.5)
         window = time.monotonic() - began  # longer on a busy machine
@@ -122,7 +122,7 @@ async def test_the_bar_of_a_job_of_unknown_size_moves_in_the_panes_frames_with_n
         pane._forward(ProgressUpdated(job.id, known))
         await wait_until(lambda: bar.total == 100)
         await pilot.pause()  # its repaint
-        assert str(bar.render()).endswith("40%")
+        assert str(bar.bar_text()).endswith("40%")
         drawn.clear()
         await asyncio.sleep(1.0)
         assert drawn == []  # a known fraction is drawn when it moves, not at every frame

@@ -7,7 +7,9 @@ any widget of the Jobs pane, and the animation added frames of its own between t
 (scripts/bench_tui.py, a dump of 10,000 tables). This widget draws the same line (Textual's bar
 renderable and colours, the percentage right-aligned after it) in one render. It has no timer: while
 the size is unknown (pg_dump still reading the catalog), the pane moves the block at each of its
-frames (step()), in the same repaint as the figures.
+frames (step()), in the same repaint as the figures. It draws its line itself (Textual's Line API:
+the Text's segments in a Strip): through render() Textual made the one line of Text into a visual
+and laid it out at each frame, 1.3 ms of a 13 ms compositor pass at half the reference's pace.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import cast
 from rich.style import Style
 from rich.text import Text
 from textual.renderables.bar import Bar as BarRenderable
+from textual.strip import Strip
 from textual.widget import Widget
 
 BAR_WIDTH = 32  # Textual's bar
@@ -67,7 +70,15 @@ class JobProgressBar(Widget):
         if self.total is None:
             self.refresh()
 
-    def render(self) -> Text:
+    def render_line(self, y: int) -> Strip:
+        width, style = self.size.width, self.rich_style
+        if y:
+            return Strip.blank(width, style)
+        text = self.bar_text()
+        return Strip(text.render(self.app.console), text.cell_len).adjust_cell_length(width).apply_style(style)
+
+    def bar_text(self) -> Text:
+        """The line as it is now: the bar's cells, then the percentage."""
         percentage = self.percentage
         if percentage is None:
             style = self.get_component_rich_style("job-progress-bar--indeterminate")
