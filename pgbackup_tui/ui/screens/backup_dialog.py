@@ -119,6 +119,10 @@ class BackupDialog(PlanDialog[DumpPlan]):
         min-height: 3;
         border: round $primary-muted;
     }
+    BackupDialog #backup-footer {
+        dock: bottom;
+        height: auto;
+    }
     BackupDialog #backup-error {
         color: $error;
         height: auto;
@@ -208,10 +212,13 @@ class BackupDialog(PlanDialog[DumpPlan]):
             yield Static("Command, as it will run (file stamped at start; no password in it):",
                          id="command-title", markup=False)
             yield TextArea(WORKING, read_only=True, soft_wrap=True, show_cursor=False, id="command-preview")
-            yield Static("", id="backup-error", markup=False)
-            with Horizontal(id="backup-buttons"):
-                yield Button("Start", variant="primary", compact=True, disabled=True, id="backup-start")
-                yield Button("Cancel", compact=True, id="backup-cancel")
+            # Docked: on a short terminal the command's box gives way, never the reason Start is
+            # off nor the buttons (at 60x20 they were below the dialog's edge).
+            with Vertical(id="backup-footer"):
+                yield Static("", id="backup-error", markup=False)
+                with Horizontal(id="backup-buttons"):
+                    yield Button("Start", variant="primary", compact=True, disabled=True, id="backup-start")
+                    yield Button("Cancel", compact=True, id="backup-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#preset", Select).focus()

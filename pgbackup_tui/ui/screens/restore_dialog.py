@@ -104,6 +104,10 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         color: $warning;
         height: auto;
     }
+    RestoreDialog #restore-footer {
+        dock: bottom;
+        height: auto;
+    }
     RestoreDialog #restore-error {
         color: $error;
         height: auto;
@@ -191,10 +195,12 @@ class RestoreDialog(PlanDialog[RestorePlan]):
                 yield Input(compact=True, id="confirm-db")
             yield Static("", id="restore-summary", markup=False)
             yield Static("", id="restore-warning", markup=False)
-            yield Static("", id="restore-error", markup=False)
-            with Horizontal(id="restore-buttons"):
-                yield Button("Start", variant="primary", compact=True, disabled=True, id="restore-start")
-                yield Button("Cancel", compact=True, id="restore-cancel")
+            # Docked: on a short terminal the rest scrolls; why Start is off and the buttons stay in view.
+            with Vertical(id="restore-footer"):
+                yield Static("", id="restore-error", markup=False)
+                with Horizontal(id="restore-buttons"):
+                    yield Button("Start", variant="primary", compact=True, disabled=True, id="restore-start")
+                    yield Button("Cancel", compact=True, id="restore-cancel")
 
     def on_mount(self) -> None:
         archive = self.query_one("#archive", Input)

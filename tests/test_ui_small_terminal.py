@@ -1,0 +1,78 @@
+"""Pilot tests: on a small terminal (60x20, a tmux pane over SSH) the main screen shows the tree
+and the tabs one above the other (side by side the tabs were squeezed out of sight), and the
+backup and restore dialogs keep why Start is off and their buttons in view."""
+
+from __future__ import annotations
+
+from textual.widget import Widget
+from textual.widgets import Button, Input, Select, Static
+
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV
+from pgbackup_tui.core.plans import DumpPlan
+from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+
+from test_ui_jobs import DialogHost, settle, socket_target
+from test_ui_snapshots import FAKE_CLIENT_MAJOR, fake_client_dir
+
+SMALL = (60, 20)
+
+
+def in_view(widget: Widget) -> bool:
+    """Whether all of the widget is drawn: none of it clipped by its containers or the screen."""
+    region = widget.region
+    return bool(region) and widget.screen.find_widget(widget).visible_region == region
+
+
+async def test_the_tree_and_the_tabs_stack_when_they_do_not_fit_side_by_side(home) -> None:
+    app = PgBackupApp()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        left, tabs = app.query_one("#left"), app.query_one("#tabs")
+        assert left.region.height >= 4 and tabs.region.height >= 8, (left.region, tabs.region)
+        assert tabs.region.width == SMALL[0] and tabs.region.y >= left.region.bottom
+
+        await pilot.resize_terminal(80, 24)  # wide enough: side by side again
+        await pilot.pause()
+        assert left.region.right <= tabs.region.x and left.region.y == tabs.region.y
+        assert tabs.region.width >= 40
+
+
+async def test_the_backup_dialogs_buttons_stay_in_view_on_a_short_terminal(home, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(CLIENT_DIRS_ENV, str(fake_client_dir(tmp_path / "bin", FAKE_CLIENT_MAJOR)))
+    target = target_from_dsn("host=db1.example port=5432 user=app", label="prod")
+    dialog = BackupDialog(target, FAKE_CLIENT_MAJOR, "shop", stamp="20260101T000000Z")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        dialog.query_one("#compress", Input).focus()
+        await pilot.press("6")
+        dialog.query_one("#format", Select).value = "tar"  # Start off, and the line says why
+        await pilot.pause()
+        error = dialog.query_one("#backup-error", Static)
+        assert "tar format cannot be compressed" in str(error.render())
+        for widget in (error, dialog.query_one("#backup-start", Button), dialog.query_one("#backup-cancel", Button)):
+            assert in_view(widget), widget
+
+
+async def test_the_restore_dialogs_buttons_stay_in_view_on_a_short_terminal(sandbox, home) -> None:
+    target = socket_target(sandbox)
+    dumped = await DumpJob(DumpPlan(target=target, dbname="shop", schema_only=True)).run()
+    assert dumped.state == JobState.SUCCEEDED, dumped.message
+    dialog = RestoreDialog(dumped.output_path, {"sandbox": target}, "sandbox", "other")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        start = dialog.query_one("#restore-start", Button)
+        assert not start.disabled
+        for button in (start, dialog.query_one("#restore-cancel", Button)):
+            assert in_view(button), button
+        dialog.query_one("#target-db", Input).value = ""  # Start off, and the line says why
+        await settle(app, pilot)
+        error = dialog.query_one("#restore-error", Static)
+        assert dialog.query_one("#restore-start", Button).disabled and str(error.render())
+        assert in_view(error)
