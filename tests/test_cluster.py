@@ -197,6 +197,11 @@ def test_a_cluster_set_round_trips_in_parallel(source, target, home, tmp_path):
     restored = cli(target, "restore", str(out), "--jobs", "2")
     assert restored.returncode == 0, restored.stderr
     assert_same_cluster(source, target)
+    # The members it kept were on its record while it ran (for a killed runner's recovery to say):
+    # off it at the end, or a later recovery would take them for things to undo.
+    folders = list((home / "state" / "jobs").iterdir())
+    restores = [f for f in folders if json.loads((f / "spec.json").read_text())["kind"] == "cluster-restore"]
+    assert [json.loads((f / "state.json").read_text())["owned"] for f in restores] == [[]]
 
 
 def test_a_subset_of_a_set(source, target, home, tmp_path):
@@ -568,6 +573,38 @@ def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox
         assert target.psql("SELECT datistemplate FROM pg_database WHERE datname = 'tpl_user'").strip() == "t"
         assert "lock_timeout=7s|the main one|" in target.psql(own_props), target.psql(own_props)
         assert target.psql(own_props) == source.psql(own_props)
+
+
+def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, tmp_path):
+    """kill -9 of a set restore's runner (the OOM killer, a reboot): the member it stopped in is
+    dropped, those restored before stay, and the result said only what was undone."""
+    target.create_database("a_quick")
+    target.psql("CREATE TABLE t (i int); INSERT INTO t VALUES (1);", "a_quick")
+    target.create_database("zz_slow")  # restored last; each row passes a CHECK that sleeps 10 ms
+    target.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
+                "CREATE TABLE slow (id int PRIMARY KEY CHECK (slowly(id)));"
+                "INSERT INTO slow SELECT generate_series(1, 1500);", "zz_slow")
+    out = tmp_path / "all--set"
+    assert cli(target, "dumpall", "--set", "--output", str(out)).returncode == 0
+    with Sandbox(bin_dir=target.bin_dir) as onto:
+        front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(out), "--dsn", onto.dsn(),
+                                  "--bin-dir", str(onto.bin_dir), "--jobs", "1", "--progress", "none"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        copying = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'zz_slow' AND query LIKE 'COPY%'"
+        deadline = time.monotonic() + 60
+        while onto.psql(copying).strip() == "0":
+            assert time.monotonic() < deadline and front.poll() is None, "the slow member never started loading"
+            time.sleep(0.1)
+        states = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")]
+        runner = next(state["runner_pid"] for state in states if state.get("state") == "running")
+        os.kill(runner, signal.SIGKILL)
+        _out, err = front.communicate(timeout=60)
+        assert front.returncode == 1, err
+        assert "the set's members restored before it stopped are kept: 'a_quick'" in err, err
+        assert "zz_slow" not in err.split("are kept:")[1], err
+        databases = onto.psql("SELECT datname FROM pg_database").split()
+        assert "a_quick" in databases and "zz_slow" not in databases
+        assert onto.psql("SELECT i FROM t", "a_quick").strip() == "1"
 
 
 def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, tmp_path):

@@ -25,6 +25,7 @@ from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
 from .errors import ArchiveError, JobFailed, TargetError, UsageError
 from .inspect import user_object_counts
+from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
@@ -226,6 +227,8 @@ class ClusterRestoreJob(Job):
                 progress.follow_job(name, job)
                 self.log(f"restoring database {name} (job {job.id}, log in its own file)")
                 result = await job.run()
+                if result.state in (JobState.SUCCEEDED, JobState.PARTIAL):
+                    self.own(KEPT_MEMBER, name)  # on record, synced: a killed runner's recovery says it stays
                 progress.step_finished(name)
                 self.log(f"database {name}: {result.state.value}: {result.message}")
                 return result
@@ -303,6 +306,9 @@ class ClusterRestoreJob(Job):
     async def _cleanup(self, state: JobState) -> None:
         """Each member restore undid its own database; globals (roles) stay: they are shared and
         may be in use. A cancel says what stays (a failure's line says it already)."""
+        for job in self._members:  # said in the result from here: off the record, which recovery reads
+            if job.state in (JobState.SUCCEEDED, JobState.PARTIAL):
+                self.release(KEPT_MEMBER, job.plan.dbname)
         if state != JobState.CANCELLED:
             return
         where = f"server '{self.plan.target.label}'"

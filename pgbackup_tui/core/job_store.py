@@ -53,6 +53,9 @@ FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "partial"})
 # An owned item that is not undone: an existing database a restore writes into outside one
 # transaction. A dead runner's recovery says it may be part-restored (it cannot be put back).
 WRITES_INTO = "writes_into"
+# Nor is this one: a cluster set's member database, restored and kept. A dead runner's recovery
+# says which members were in (their databases stay) beside what it undid of the one it stopped in.
+KEPT_MEMBER = "kept_member"
 
 
 def jobs_root() -> Path:
@@ -289,7 +292,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
     # Said as undone: what was there (a path let go of once gone may still be on record).
     touched = [str(i.get("value")) for i in owned if i.get("kind") == WRITES_INTO]
-    owned = [i for i in owned if i.get("kind") != WRITES_INTO]
+    kept = [str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
+    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER)]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
     if not ended:
@@ -304,6 +308,9 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
                            "what psql had run stays on the server (roles, and databases a pg_dumpall file "
                            "makes as it goes, maybe part-restored); a set's member being restored into a new "
                            "database is dropped, one into a database that existed is rolled back")
+            if kept:
+                what_undone += (f"; the set's members restored before it stopped are kept: "
+                                f"{', '.join(repr(name) for name in kept)}")
             if touched:
                 what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
                                 "(restore again with --clean, or use --single-transaction for all-or-nothing)")
