@@ -328,6 +328,41 @@ def test_a_stopped_restore_into_an_existing_database_says_it_may_be_partly_resto
     assert state["owned"] == [] and f"'{fresh_db_name}' may be partly restored" in state["message"]
 
 
+def test_a_restore_cancelled_while_its_database_settings_wait_for_a_lock_stops_at_once(
+        sandbox, home, fresh_db_name, tmp_path):
+    """A restore's last step (the database's comment, settings and grants) waited without end on a
+    lock another session held, and a cancel waited with it (QA, a set restore): the cancel stops
+    it, the new database goes (at once, or once the lock is gone, at a later start)."""
+    source = f"{fresh_db_name}_src"
+    sandbox.create_database(source)
+    try:
+        sandbox.psql(f"CREATE TABLE t (i int); COMMENT ON DATABASE {source} IS 'the books';", source)
+        archive = tmp_path / "books.dump"
+        assert run_cli("dump", "--dsn", sandbox.dsn(), "--db", source, "--output", str(archive)).returncode == 0
+    finally:
+        sandbox.drop_database(source)
+    holder = psycopg.connect(sandbox.dsn())
+    holder.execute("LOCK TABLE pg_catalog.pg_shdescription IN ACCESS EXCLUSIVE MODE")  # a DBA's open transaction
+    try:
+        cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+        commenting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                      "AND query LIKE 'COMMENT ON DATABASE%'")
+        wait_for(lambda: sandbox.psql(commenting).strip() != "0", "the restore's COMMENT ON DATABASE to wait")
+        asked = time.monotonic()
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=60)
+        assert time.monotonic() - asked < 20, stderr
+        assert cli.returncode == 130, stderr
+        # Its drop waits on the same lock, for DROP_LOCK_TIMEOUT_S only: left on record for later.
+        assert f"the new database '{fresh_db_name}' could NOT be dropped" in stderr, stderr
+        assert "lock timeout" in stderr and "later start" in stderr, stderr
+    finally:
+        holder.rollback()
+        holder.close()
+    assert run_cli("jobs", "list").returncode == 0  # a drop left for later is done here
+    assert not database_exists(sandbox, fresh_db_name), stderr
+
+
 def test_a_backup_a_running_restore_reads_is_not_deleted(sandbox, home, slow_archive, fresh_db_name, tmp_path):
     """`backups delete` removed an archive under a running restore, which then failed half way
     into its target ('a worker process died unexpectedly'): refused while the job runs, --force

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -189,16 +190,22 @@ class DatabaseMaker:
         self._session(conn)
         self._run_each(conn, self.script.owner)
 
-    def finish(self, conn: psycopg.Connection) -> None:
-        """Settings, comment and grants, once the restore has succeeded."""
+    def finish(self, conn: psycopg.Connection, stopped: Callable[[], bool] = lambda: False) -> None:
+        """Settings, comment and grants, once the restore has succeeded; no further once `stopped()`
+        (the job's cancel, which also interrupts the statement running: restore_target.StatementCanceller)."""
         self._session(conn)
-        self._run_each(conn, self.script.after)
+        self._run_each(conn, self.script.after, stopped)
 
-    def _run_each(self, conn: psycopg.Connection, statements: list[bytes]) -> None:
+    def _run_each(self, conn: psycopg.Connection, statements: list[bytes],
+                  stopped: Callable[[], bool] = lambda: False) -> None:
         for statement in statements:
+            if stopped():
+                return
             try:
                 conn.execute(statement)
             except psycopg.Error as exc:
+                if stopped():
+                    return  # interrupted by the cancel: not a statement the server refused
                 self.not_kept.append(f"{_text(statement).splitlines()[0][:120]}: {_first_line(exc)}")
 
 

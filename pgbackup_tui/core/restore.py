@@ -58,6 +58,7 @@ from .restore_target import (
     own_database,
     require_free_name,
     scratch_database_name,
+    StatementCanceller,
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
@@ -79,6 +80,7 @@ class RestoreJob(RestoreArchiveJob):
         self.plan = plan
         self._created_database: str | None = None  # a database this job created: dropped if it fails
         self._maker: DatabaseMaker | None = None
+        self._canceller = StatementCanceller()  # the database's settings wait on no lock past a cancel
         self._table_clean: TableClean | None = None
         self._data_load: DataLoad | None = None  # a data-only archive's tables (restore_data.py)
         self._plain_script: ScriptContents | None = None  # a plain data-only file, read once
@@ -186,7 +188,7 @@ class RestoreJob(RestoreArchiveJob):
         try:
             if maker is not None and maker is not self._maker:  # into an existing database: its owner too
                 await self.in_thread(own_database, plan.target, self._maintenance_db(), maker)
-            not_kept = await self.in_thread(finish_database, plan.target, maker, into, self.log)
+            not_kept = await self.in_thread(finish_database, plan.target, maker, into, self.log, self._canceller)
         except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
             raise JobFailed(f"could not apply the database's own settings: {exc}{self._undo_note()}") from None
         if mode == "replace":
@@ -402,6 +404,10 @@ class RestoreJob(RestoreArchiveJob):
         return list_file
 
     # -- cleanup -------------------------------------------------------------------------------
+    def _cancel_now(self) -> None:
+        super()._cancel_now()
+        self._canceller.cancel()
+
     def _stop_writing_into(self) -> None:
         if self._writing_into is not None:
             self.release(WRITES_INTO, self._writing_into)
@@ -428,7 +434,7 @@ class RestoreJob(RestoreArchiveJob):
                 cause = (str(exc).strip().splitlines() or ["?"])[0]
                 # Still on record (owned): the next start of pgbackup-tui drops it once the server is back.
                 self.cleanup_note = (f"the new database '{name}' could NOT be dropped ({cause}); it is dropped on a "
-                                     "later start of pgbackup-tui, when the server answers")
+                                     "later start of pgbackup-tui, once the server answers and no lock holds it up")
                 self.log(self.cleanup_note, level="error")
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)

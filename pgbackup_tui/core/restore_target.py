@@ -9,8 +9,10 @@ target is the restored database and the old one has another name, or nothing cha
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import psycopg
 
@@ -22,6 +24,8 @@ from .inspect import database_exists, database_is_empty
 from .restore_clean import require_no_sessions
 
 Log = Callable[..., None]
+CANCEL_REQUEST_TIMEOUT_S = 5  # libpq's cancel request to a server that does not answer
+DROP_LOCK_TIMEOUT_S = 10  # dropping a database another session's lock holds up: left for a later start
 
 
 def require_free_name(target: Target, maintenance_db: str, name: str) -> psycopg.Connection:
@@ -113,16 +117,52 @@ def own_database(target: Target, maintenance_db: str, maker: DatabaseMaker) -> N
             maker.own(conn)
 
 
-def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log) -> list[str]:
+class StatementCanceller:
+    """The connection a step in a thread runs its statements on, for the job's cancel to interrupt
+    the one running: a statement waiting for another session's lock (a DBA's open transaction on
+    the shared catalog a database's comment goes to) held the cancel until that lock was let go."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self.cancelled = False
+
+    @contextlib.contextmanager
+    def running_on(self, conn: psycopg.Connection) -> Iterator[None]:
+        with self._lock:
+            self._conn = conn
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._conn = None
+
+    def cancel(self) -> None:
+        """Stop what runs now and what would come after (from any thread; never waits for the server)."""
+        with self._lock:
+            self.cancelled = True
+            conn = self._conn
+        if conn is not None:  # libpq's cancel request is a connection of its own: not on the caller's thread
+            threading.Thread(target=_cancel_quietly, args=(conn,), daemon=True).start()
+
+
+def _cancel_quietly(conn: psycopg.Connection) -> None:
+    with contextlib.suppress(psycopg.Error):
+        conn.cancel_safe(timeout=CANCEL_REQUEST_TIMEOUT_S)
+
+
+def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log,
+                    canceller: StatementCanceller | None = None) -> list[str]:
     """The database's own settings, comment and grants, once its contents are restored.
-    Returns what could not be kept (one line each), also logged as warnings."""
+    Returns what could not be kept (one line each), also logged as warnings; stops at `canceller`'s cancel."""
     if maker is None:
         return []
     if maker.script.after:  # else nothing to set: no connection to open on the restore's path
         # In the database itself, as pg_restore --create does: a comment's text then reaches the
         # shared catalog in that database's encoding, byte for byte as it was dumped.
-        with connect(target, name) as conn:
-            maker.finish(conn)
+        canceller = canceller or StatementCanceller()
+        with connect(target, name) as conn, canceller.running_on(conn):
+            maker.finish(conn, lambda: canceller.cancelled)
     for line in maker.not_kept:
         log(f"not kept on '{name}': {line}", level="warning")
     return list(maker.not_kept)
@@ -170,5 +210,8 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
             return ABSENT
         if oid is not None and found != oid:
             return ANOTHER
+        # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
+        # a cancel, or every command's start, without end; the job's record keeps it for a later start.
+        conn.execute(f"SET lock_timeout = '{DROP_LOCK_TIMEOUT_S}s'")
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
     return DROPPED
