@@ -211,6 +211,14 @@ def test_a_subset_of_a_set(source, target, home, tmp_path):
     assert restored.returncode == 0, restored.stderr
     assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"
     assert table_fingerprints(target, "Hr Data") == table_fingerprints(source, "Hr Data")
+    # The member's job id its set's log gives resolved to nothing (QA): its own log is printed.
+    listed = json.loads(run_cli("jobs", "list", "--json").stdout)
+    set_log = Path(next(job["log_path"] for job in listed if job["kind"] == "cluster-restore"))
+    member_id = set_log.read_text().split("restoring database Hr Data (job ")[1][:8]
+    member_log = run_cli("jobs", "log", member_id)
+    assert member_log.returncode == 0 and "pg_restore" in member_log.stdout, member_log.stderr
+    shown = run_cli("jobs", "show", member_id[:5])
+    assert shown.returncode == 2 and "a member of a cluster set's dump or restore" in shown.stderr, shown.stderr
     wrong = cli(target, "restore", str(out), "--only-db", "nope")
     assert wrong.returncode == 2 and "not a member" in wrong.stderr
     # Adopting a member on its own named an id `backups show` did not know (QA): the set is named.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import json
 import sys
 import time
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import job_store
+from ..core import job_store, paths
 from ..core.errors import EXIT_OK, UsageError
 from ..core.formatting import human_bytes, human_duration
 from ..core.identifiers import printable
@@ -33,8 +34,32 @@ def _record(job_id: str) -> job_store.JobRecord:
         if len(matches) > 1:
             shown = ", ".join(sorted(r.id for r in matches)[:5])
             raise UsageError(f"job {job_id}: the prefix fits {len(matches)} jobs ({shown}); give more of the id")
+        member_log = _member_log(job_id)
+        if member_log is not None:
+            raise UsageError(f"job {job_id}: ran inside another job (a member of a cluster set's dump or restore), "
+                             f"with no record of its own; its log: {member_log} (pgbackup-tui jobs log {job_id})")
         raise UsageError(f"job {job_id}: no such job (pgbackup-tui jobs list shows them)")
     return record
+
+
+def _member_log(job_id: str) -> Path | None:
+    """The log of a job run inside another (a cluster set's member: its set's log names its id),
+    which has a log of its own but no record; None unless exactly one log's id starts with `job_id`."""
+    folder = paths.logs_dir()
+    if not job_id or not folder.is_dir():
+        return None
+    found = [log for log in folder.glob(f"*-{glob.escape(job_id)}*.log")
+             if log.stem.rsplit("-", 1)[-1].startswith(job_id)]  # the id is the name's last part
+    return found[0] if len(found) == 1 else None
+
+
+def _print_log_file(path: Path) -> int:
+    """A finished log, a line at a time (streamed, never held whole), as `jobs log` prints a job's."""
+    with path.open(encoding="utf-8", errors="replace") as log:
+        for line in log:
+            print(printable(line.rstrip("\n")))
+    sys.stdout.flush()
+    return EXIT_OK
 
 
 def job_summary(record: job_store.JobRecord) -> dict[str, Any]:
@@ -83,6 +108,10 @@ def run_jobs(args: argparse.Namespace) -> int:
             extra = info["progress"] or (human_duration(info["duration_s"]) if info["duration_s"] else "")
             print(printable(f"{record.id}  {info['state']:<9}  {when}  {info['title']}  {extra}".rstrip()))
         return EXIT_OK
+    if command == "log" and job_store.load(args.id) is None:
+        member_log = _member_log(args.id) if not any(r.id.startswith(args.id) for r in job_store.list_jobs()) else None
+        if member_log is not None:  # a set's member: its own log, though it has no record
+            return _print_log_file(member_log)
     record = _record(args.id)
     if command == "show":
         info = job_summary(record)
