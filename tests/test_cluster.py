@@ -227,6 +227,27 @@ def test_a_subset_of_a_set(source, target, home, tmp_path):
     assert adopted.returncode == 2 and f"a member of cluster set {_listed_id(out)}" in adopted.stderr, adopted.stderr
 
 
+def test_a_set_folder_copied_without_its_manifest_says_what_to_do(source, target, home, tmp_path):
+    """`cp -r` of a set's folder leaves its manifest behind (it is beside the folder): restoring
+    the copy said the folder was no directory archive, and nothing of what to do."""
+    out = tmp_path / "all--set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    copy = tmp_path / "usb" / "all--set"
+    shutil.copytree(out, copy)
+    refused = cli(target, "restore", str(copy))
+    assert refused.returncode == 2, refused.stderr
+    assert "a cluster set's folder" in refused.stderr and "all--set.manifest.json is not beside it" in refused.stderr
+    assert f"(restore {copy / 'globals.sql'})" in refused.stderr, refused.stderr
+    assert "sales" not in target.psql("SELECT datname FROM pg_database").split()  # before anything ran
+    assert "is not beside it" in run_cli("backups", "adopt", str(copy)).stderr
+    # What it advises works: the roles, then a member alone.
+    roles = cli(target, "restore", str(copy / "globals.sql"))
+    assert roles.returncode == 0, roles.stderr
+    member = cli(target, "restore", str(copy / "Hr_Data.dump"), "--db", "Hr Data", "--create")
+    assert member.returncode == 0, member.stderr
+    assert table_fingerprints(target, "Hr Data") == table_fingerprints(source, "Hr Data")
+
+
 def test_a_failed_member_fails_the_set_and_its_database_is_dropped(source, target, home, tmp_path):
     out = tmp_path / "all.set"
     assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0

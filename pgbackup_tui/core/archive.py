@@ -195,7 +195,8 @@ def identify_archive(path: Path) -> ArchiveInfo:
     if path.is_dir():
         toc = path / "toc.dat"
         if not toc.is_file():
-            raise ArchiveError(f"{path}: a directory but not a pg_dump directory archive (no toc.dat)")
+            raise ArchiveError(_orphan_set_problem(path) or
+                               f"{path}: a directory but not a pg_dump directory archive (no toc.dat)")
         with toc.open("rb") as handle:
             info = _read_header(handle.read(HEADER_BYTES), toc, "directory")
         return ArchiveInfo(path, "directory", info.archive_version, info.dump_version, info.server_version)
@@ -221,6 +222,22 @@ def identify_archive(path: Path) -> ArchiveInfo:
     if PLAIN_HEAD in head[:1024].decode("utf-8", errors="replace"):
         return _read_plain_head(path, head)
     raise ArchiveError(f"{path}: not a pg_dump archive (custom, directory, tar or plain SQL)")
+
+
+def _orphan_set_problem(folder: Path) -> str | None:
+    """What to do with a cluster set's folder copied without the manifest beside it (which lists
+    its members and holds globals.sql's checksum); None when `folder` is not one."""
+    from .cluster_plans import GLOBALS_FILE
+    from .manifest import MANIFEST_SUFFIX, manifest_path
+
+    if not (folder / GLOBALS_FILE).is_file() or manifest_path(folder).exists():
+        return None
+    members = sorted(p.name.removesuffix(MANIFEST_SUFFIX) for p in folder.glob(f"*{MANIFEST_SUFFIX}"))
+    example = f"{folder / members[0]}" if members else f"{folder}/MEMBER"
+    return (f"{folder}: a cluster set's folder ({GLOBALS_FILE} and {len(members)} member archive(s)), but its "
+            f"manifest {manifest_path(folder).name} is not beside it: it lists the members and holds "
+            f"{GLOBALS_FILE}'s checksum; copy it along from where the set was made, or restore the roles "
+            f"(restore {folder / GLOBALS_FILE}) and then each member alone (restore {example} --db NAME --create)")
 
 
 # The top of every plain script: comments (not an entry's "-- Name:" header), SETs, \restrict.
