@@ -10,6 +10,7 @@ happened.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -463,3 +464,19 @@ def test_a_disk_that_fills_after_pg_dump_says_so(sandbox, home, tmp_path, fmt):
         assert result.returncode == 1, result.stderr
         assert "full" in result.stderr and "internal error" not in result.stderr, result.stderr
         assert not [p for p in out.iterdir()]
+
+
+def test_a_state_or_manifest_write_that_finds_the_disk_full_names_the_file(tmp_path):
+    """A write or fsync through an open file says no file name when the disk is full: the job's line
+    said "the disk is full (No space left on device)" and not which disk (QA)."""
+    from pgbackup_tui.core.job_store import write_json
+    from pgbackup_tui.core.paths import write_private_file
+
+    with small_filesystem(tmp_path / "full", 256) as folder:
+        fill(folder, 0)
+        for write, path in ((lambda p: write_json(p, {"x": "y" * 8192}, durable=True), folder / "state.json"),
+                            (lambda p: write_private_file(p, b"z" * 8192), folder / "a.dump.manifest.json")):
+            with pytest.raises(OSError) as raised:
+                write(path)
+            assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(path), raised.value
+            assert not list(folder.glob(".*.tmp"))  # its temporary file is gone

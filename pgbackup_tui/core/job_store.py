@@ -129,9 +129,12 @@ def write_json(path: Path, data: dict[str, Any], *, durable: bool = False) -> No
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        named = paths.named_error(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     if durable:
         paths.sync_folder(path.parent)
 

@@ -87,6 +87,14 @@ def locked(lock: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def named_error(exc: BaseException, path: Path) -> BaseException:
+    """`exc`, or, for an OSError raised through a file handle (a write or fsync that found the disk
+    full says no file), the same error naming `path`: the line the user reads then says which disk."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        return type(exc)(exc.errno, exc.strerror, str(path))
+    return exc
+
+
 def write_private_file(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temp file + os.replace), mode 0600."""
     ensure_private_dir(path.parent)
@@ -98,9 +106,12 @@ def write_private_file(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        named = named_error(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 def sync_folder(folder: Path) -> None:
