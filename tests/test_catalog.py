@@ -292,6 +292,15 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     adopted = run_cli("backups", "adopt", str(moved))
     assert adopted.returncode == 0, adopted.stderr
     assert by_path(listed(), moved)["id"] == was
+    # The old path stays listed (never forgotten by itself: a drive only unmounted would lose its
+    # backups), under an id of its own, and says where the backup is now and how to forget it.
+    stale = by_path(listed(), output)
+    assert stale["status"] == "missing" and stale["id"] != was, stale
+    assert f"the same backup is listed at {moved}" in stale["problem"], stale
+    assert f"backups delete {output}" in stale["problem"], stale
+    forgotten = run_cli("backups", "delete", str(output))
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert all(entry["path"] != str(output) for entry in listed()) and moved.exists()
     again = run_cli("backups", "adopt", str(moved))
     assert again.returncode == 2 and "already in the catalog" in again.stderr
     # A copy of it (with its manifest) adopted while it is still listed: an id of its own, so that

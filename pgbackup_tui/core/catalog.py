@@ -6,7 +6,8 @@ the archive is renamed from `.partial` to its final name. The catalog finds back
     as a dump is *foreign*; a `.partial` left behind is *incomplete*), and
   - wherever `dump --output` or `backups adopt` put them: their paths are kept in an index in the
     data dir (catalog-index.json: catalog_index.py); a path that is gone is
-    listed as *missing*, never silently dropped.
+    listed as *missing*, never silently dropped (once its backup is listed at another path, moved
+    and adopted there, it says so, and how to forget the old path).
 Status: foreign, incomplete, missing, being written (a running job's .partial), changed (its size
 is not the manifest's), or from the manifest's verifications: complete (none yet), verified,
 drilled, failed verification (the latest check failed).
@@ -23,14 +24,14 @@ import hashlib
 import errno
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import paths
 from .archive import path_size
-from .catalog_index import IndexDamaged, index_path, indexed_paths
+from .catalog_index import IndexDamaged, index_path, read_index
 from .archive_sniff import Sniffed, sniff
 from .errors import ArchiveError, UsageError
 from .manifest import (
@@ -280,16 +281,31 @@ def scan(root: Path | None = None, *, read: Callable[..., CatalogEntry | None] =
             if entry is not None:
                 found[entry.path] = entry
     try:
-        indexed = indexed_paths()
+        indexed, ids = read_index()  # read once a scan, however many of its paths are gone
     except IndexDamaged as exc:  # said as an entry of its own: not silently left out
-        indexed = []
+        indexed, ids = [], {}
         found[index_path()] = CatalogEntry("index", index_path(), "incomplete", problem=str(exc.strerror))
     for path in indexed:
         if path.absolute() not in found:
             entry = read(path, indexed=True)
             if entry is not None:
                 found[entry.path] = entry
+    _say_where_moved(found, ids)
     return sorted(found.values(), key=lambda e: e.created_at, reverse=True)
+
+
+def _say_where_moved(found: dict[Path, CatalogEntry], ids: dict[str, str]) -> None:
+    """A missing entry whose backup (its manifest's id, or the one the index kept for its path) is
+    listed at another path now (moved, then adopted there) says so, and how to forget the old path:
+    never forgotten by itself (a drive only unmounted would lose its backups from the catalog)."""
+    live = {entry.id: entry for entry in found.values() if entry.status != "missing"}
+    for path, entry in list(found.items()):
+        if entry.status != "missing" or entry.problem:
+            continue
+        moved_to = live.get(entry.id) or live.get(ids.get(str(entry.path), ""))
+        if moved_to is not None and moved_to.path != entry.path:  # a copy: `read` may keep the entry it gave
+            found[path] = replace(entry, problem=f"moved: the same backup is listed at {moved_to.path}; "
+                                                 f"`pgbackup-tui backups delete {entry.path}` forgets this path")
 
 
 def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEntry:

@@ -33,11 +33,18 @@ class IndexDamaged(OSError):
 def indexed_paths() -> list[Path]:
     """The paths in the index (absolute), in the order they were added; IndexDamaged if it is
     there but cannot be read."""
+    return read_index()[0]
+
+
+def read_index() -> tuple[list[Path], dict[str, str]]:
+    """The indexed paths (absolute, in the order they were added) and the backup id each had when
+    it was added, where its manifest gave one (a path gone since, whose backup is now listed at
+    another path, is then named as moved there); IndexDamaged if it is there but cannot be read."""
     path = index_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return []
+        return [], {}
     except OSError as exc:
         raise IndexDamaged(exc.errno, f"{path}: cannot be read ({exc.strerror})") from None
     try:
@@ -45,29 +52,39 @@ def indexed_paths() -> list[Path]:
         items = data["paths"]
         if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
             raise ValueError("'paths' is not a list of paths")
+        ids = data.get("ids") or {}  # added after "paths": an index without it is read as before
+        if not isinstance(ids, dict) or not all(isinstance(v, str) for v in ids.values()):
+            raise ValueError("'ids' is not a map of paths to backup ids")
     except (ValueError, TypeError, KeyError) as exc:
         raise IndexDamaged(errno.EINVAL, f"{path}: damaged ({exc}); the backups it lists outside the backup dir "
                            "are not shown; restore it from a copy, or move it aside to start a new one") from None
-    return [Path(p) for p in items]
+    return [Path(p) for p in items], ids
 
 
-def _change_index(add: Path | None = None, remove: Path | None = None) -> None:
+def _change_index(add: Path | None = None, remove: Path | None = None, add_id: str | None = None) -> None:
     with index_locked():
-        known = indexed_paths()
+        known, ids = read_index()
         if add is not None and add not in known:
             known.append(add)
+        if add is not None and add_id:
+            ids[str(add)] = add_id
         if remove is not None:
             known = [p for p in known if p != remove]
-        body = json.dumps({"paths": [str(p) for p in known]}, indent=2).encode("utf-8")
+            ids.pop(str(remove), None)
+        body = json.dumps({"paths": [str(p) for p in known], "ids": ids}, indent=2).encode("utf-8")
         paths.write_private_file(index_path(), body)
 
 
 def remember_backup(archive: Path, root: Path | None = None) -> None:
-    """Put `archive` in the index unless it lies under the backup dir (found there anyway)."""
+    """Put `archive` in the index unless it lies under the backup dir (found there anyway), with
+    its backup id (its manifest's) for the day it is moved."""
+    from .manifest import load_manifest
+
     archive = archive.absolute()
     root = (root or paths.backups_dir()).absolute()
     if not archive.is_relative_to(root):
-        _change_index(add=archive)
+        manifest = load_manifest(archive)
+        _change_index(add=archive, add_id=manifest.id if manifest is not None else None)
 
 
 def forget_backup(archive: Path) -> None:
