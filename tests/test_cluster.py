@@ -609,10 +609,12 @@ def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, t
     dropped, those restored before stay, and the result said only what was undone."""
     target.create_database("a_quick")
     target.psql("CREATE TABLE t (i int); INSERT INTO t VALUES (1);", "a_quick")
-    target.create_database("zz_slow")  # restored last; each row passes a CHECK that sleeps 10 ms
-    target.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
+    target.create_database("zz_slow")  # restored last; each row passes a CHECK that sleeps 10 ms there
+    target.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT true';"
                 "CREATE TABLE slow (id int PRIMARY KEY CHECK (slowly(id)));"
-                "INSERT INTO slow SELECT generate_series(1, 1500);", "zz_slow")
+                "INSERT INTO slow SELECT generate_series(1, 1500);"
+                "CREATE OR REPLACE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql "
+                "AS 'SELECT pg_sleep(0.01) IS NOT NULL';", "zz_slow")
     out = tmp_path / "all--set"
     assert cli(target, "dumpall", "--set", "--output", str(out)).returncode == 0
     with Sandbox(bin_dir=target.bin_dir) as onto:
