@@ -296,7 +296,7 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     # backups), under an id of its own, and says where the backup is now and how to forget it.
     stale = by_path(listed(), output)
     assert stale["status"] == "missing" and stale["id"] != was, stale
-    assert f"the same backup is listed at {moved}" in stale["problem"], stale
+    assert f"the same backup is listed at {moved} (moved, or a copy)" in stale["problem"], stale
     assert f"backups delete {output}" in stale["problem"], stale
     forgotten = run_cli("backups", "delete", str(output))
     assert forgotten.returncode == 0, forgotten.stderr

@@ -218,7 +218,7 @@ def test_a_subset_of_a_set(source, target, home, tmp_path):
     member_log = run_cli("jobs", "log", member_id)
     assert member_log.returncode == 0 and "pg_restore" in member_log.stdout, member_log.stderr
     shown = run_cli("jobs", "show", member_id[:5])
-    assert shown.returncode == 2 and "a member of a cluster set's dump or restore" in shown.stderr, shown.stderr
+    assert shown.returncode == 2 and "ran inside another job" in shown.stderr, shown.stderr
     wrong = cli(target, "restore", str(out), "--only-db", "nope")
     assert wrong.returncode == 2 and "not a member" in wrong.stderr
     # Adopting a member on its own named an id `backups show` did not know (QA): the set is named.

@@ -36,7 +36,7 @@ def _record(job_id: str) -> job_store.JobRecord:
             raise UsageError(f"job {job_id}: the prefix fits {len(matches)} jobs ({shown}); give more of the id")
         member_log = _member_log(job_id)
         if member_log is not None:
-            raise UsageError(f"job {job_id}: ran inside another job (a member of a cluster set's dump or restore), "
+            raise UsageError(f"job {job_id}: ran inside another job (a cluster set's member, or a step of one), "
                              f"with no record of its own; its log: {member_log} (pgbackup-tui jobs log {job_id})")
         raise UsageError(f"job {job_id}: no such job (pgbackup-tui jobs list shows them)")
     return record
@@ -111,6 +111,9 @@ def run_jobs(args: argparse.Namespace) -> int:
     if command == "log" and job_store.load(args.id) is None:
         member_log = _member_log(args.id) if not any(r.id.startswith(args.id) for r in job_store.list_jobs()) else None
         if member_log is not None:  # a set's member: its own log, though it has no record
+            if args.follow:
+                raise UsageError(f"job {args.id}: ran inside another job, with no record of its own to tell when it "
+                                 f"ends: follow that job instead (its log names this one); its log: {member_log}")
             return _print_log_file(member_log)
     record = _record(args.id)
     if command == "show":

@@ -304,8 +304,9 @@ def _say_where_moved(found: dict[Path, CatalogEntry], ids: dict[str, str]) -> No
             continue
         moved_to = live.get(entry.id) or live.get(ids.get(str(entry.path), ""))
         if moved_to is not None and moved_to.path != entry.path:  # a copy: `read` may keep the entry it gave
-            found[path] = replace(entry, problem=f"moved: the same backup is listed at {moved_to.path}; "
-                                                 f"`pgbackup-tui backups delete {entry.path}` forgets this path")
+            found[path] = replace(entry, problem=f"the same backup is listed at {moved_to.path} (moved, or a "
+                                                 f"copy); if this path is gone for good, `pgbackup-tui backups "
+                                                 f"delete {entry.path}` forgets it")
 
 
 def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEntry:

@@ -14,6 +14,7 @@ A cluster set: its globals the same way, then every member database (or those pi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,10 @@ class ClusterRestoreJob(Job):
                 self.log(f"restoring database {name} (job {job.id}, log in its own file)")
                 result = await job.run()
                 if result.state in (JobState.SUCCEEDED, JobState.PARTIAL):
-                    self.own(KEPT_MEMBER, name)  # on record, synced: a killed runner's recovery says it stays
+                    # On record, synced: a killed runner's recovery says it stays. A record that cannot be
+                    # written has stopped the job already (abort), which says why: the others end first.
+                    with contextlib.suppress(JobFailed):
+                        self.own(KEPT_MEMBER, name)
                 progress.step_finished(name)
                 self.log(f"database {name}: {result.state.value}: {result.message}")
                 return result
@@ -318,7 +322,7 @@ class ClusterRestoreJob(Job):
             return
         if not self._is_set:
             return
-        kept = [job.plan.dbname for job in self._members if job.state == JobState.SUCCEEDED]
+        kept = [job.plan.dbname for job in self._members if job.state in (JobState.SUCCEEDED, JobState.PARTIAL)]
         stopped = [f"{job.plan.dbname} (job {job.id}: {job.cleanup_note or 'rolled back'})" for job in self._members
                    if job.state == JobState.CANCELLED]
         said = ([f"the roles of globals.sql stay on {where}"] if self._ran == "globals" else []) + (

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .connect import Target
 
 CLEANUP_CONNECT_TIMEOUT_S = 3  # a server that is down must not hold up every command for long
+CLEANUP_LOCK_TIMEOUT_S = 2  # nor a lock another session holds on what the drop updates
 
 
 def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> str:
@@ -31,7 +32,7 @@ def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> 
     params["connect_timeout"] = str(CLEANUP_CONNECT_TIMEOUT_S)
     target = replace(target, params_items=tuple(sorted(params.items())))
     maintenance = target.maintenance_db(name)
-    return drop_database_of(target, maintenance, name, oid=identity)
+    return drop_database_of(target, maintenance, name, oid=identity, lock_timeout_s=CLEANUP_LOCK_TIMEOUT_S)
 
 
 def recover_jobs(only: str | None = None) -> list[str]:

@@ -190,6 +190,7 @@ class RestoreJob(RestoreArchiveJob):
                 await self.in_thread(own_database, plan.target, self._maintenance_db(), maker)
             not_kept = await self.in_thread(finish_database, plan.target, maker, into, self.log, self._canceller)
         except (PgBackupError, psycopg.Error) as exc:  # restored, but the server is gone now
+            self.check_cancelled()  # or a statement the cancel interrupted: cancelled, not failed
             raise JobFailed(f"could not apply the database's own settings: {exc}{self._undo_note()}") from None
         if mode == "replace":
             await self._swap(into)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -25,6 +26,7 @@ from .restore_clean import require_no_sessions
 
 Log = Callable[..., None]
 CANCEL_REQUEST_TIMEOUT_S = 5  # libpq's cancel request to a server that does not answer
+CANCEL_REQUESTS, CANCEL_AGAIN_S = 20, 0.5  # sent again while the step runs on (see StatementCanceller)
 DROP_LOCK_TIMEOUT_S = 10  # dropping a database another session's lock holds up: left for a later start
 
 
@@ -143,12 +145,18 @@ class StatementCanceller:
             self.cancelled = True
             conn = self._conn
         if conn is not None:  # libpq's cancel request is a connection of its own: not on the caller's thread
-            threading.Thread(target=_cancel_quietly, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._cancel_while_running, args=(conn,), daemon=True).start()
 
-
-def _cancel_quietly(conn: psycopg.Connection) -> None:
-    with contextlib.suppress(psycopg.Error):
-        conn.cancel_safe(timeout=CANCEL_REQUEST_TIMEOUT_S)
+    def _cancel_while_running(self, conn: psycopg.Connection) -> None:
+        # Again while the step is still on this connection: a request that reached the server between
+        # two statements (idle) was ignored, and the next one could wait for its lock as before.
+        for _ in range(CANCEL_REQUESTS):
+            with contextlib.suppress(psycopg.Error):
+                conn.cancel_safe(timeout=CANCEL_REQUEST_TIMEOUT_S)
+            time.sleep(CANCEL_AGAIN_S)
+            with self._lock:
+                if self._conn is not conn:
+                    return
 
 
 def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log,
@@ -201,7 +209,8 @@ def drop_database(target: Target, maintenance_db: str, name: str, *, oid: str | 
     return drop_database_of(target, maintenance_db, name, oid=oid) == DROPPED
 
 
-def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str | None = None) -> str:
+def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str | None = None,
+                     lock_timeout_s: float = DROP_LOCK_TIMEOUT_S) -> str:
     """drop_database, saying what it found: DROPPED, ABSENT (no such database) or ANOTHER (one of
     that name that is not the `oid` the job made: a DBA's, left alone)."""
     with connect(target, maintenance_db) as conn:
@@ -212,6 +221,6 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
             return ANOTHER
         # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
         # a cancel, or every command's start, without end; the job's record keeps it for a later start.
-        conn.execute(f"SET lock_timeout = '{DROP_LOCK_TIMEOUT_S}s'")
+        conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
     return DROPPED
