@@ -1,6 +1,7 @@
 """Pilot tests: on a small terminal (60x20, a tmux pane over SSH) the main screen shows the tree
 and the tabs one above the other (side by side the tabs were squeezed out of sight), and the
-backup and restore dialogs keep why Start is off and their buttons in view."""
+backup and restore dialogs keep why Start is off and their buttons in view (and the backup
+dialog its fields and options, on more lines)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ async def test_the_backup_dialogs_buttons_stay_in_view_on_a_short_terminal(home,
     app = DialogHost(dialog)
     async with app.run_test(size=SMALL) as pilot:
         await settle(app, pilot)
+        # Its rows of fields and options take more lines, not more columns: none is cut off.
+        for field in ("#format", "#compress", "#jobs", "#schema-only", "#data-only", "#no-owner", "#no-privileges"):
+            assert in_view(dialog.query_one(field)), field
         dialog.query_one("#compress", Input).focus()
         await pilot.press("6")
         dialog.query_one("#format", Select).value = "tar"  # Start off, and the line says why

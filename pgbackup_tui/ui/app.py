@@ -30,6 +30,7 @@ from ..core.identifiers import QualifiedName
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
 from .backups_app import BackupsApp
+from .breakpoints import WIDTH_CLASSES
 from .bindings import APP_BINDINGS, MAIN_SCREEN_ACTIONS, action_applies
 from .commands import PgBackupCommands
 from .idle_gc import IdleCollector
@@ -55,15 +56,12 @@ from .widgets.server_tree import ServerTree
 
 LIST_TABS = ("backups", "schedules")  # tabs that are a list with keys of its own: shown, the list has focus
 
-NARROW_BELOW = 69  # the tree's min-width, its border and the tabs' min-width (app.tcss)
-
-
 class PgBackupApp(BackupsApp):
     """Browse servers, pick tables or databases, run dump and restore jobs."""
 
     CSS_PATH = "app.tcss"
-    # Under NARROW_BELOW columns the tree and the tabs stack (app.tcss: Screen.-narrow).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    # Under breakpoints.NARROW_BELOW columns the tree and the tabs stack (app.tcss: Screen.-narrow).
+    HORIZONTAL_BREAKPOINTS = WIDTH_CLASSES
     TITLE = "pgbackup-tui"
     COMMANDS = App.COMMANDS | {PgBackupCommands}
     BINDINGS = APP_BINDINGS

@@ -39,6 +39,7 @@ from ...core.plans import (
     utc_stamp,
 )
 from ...core.selection import resolve_selection
+from ..breakpoints import WIDTH_CLASSES
 from ..dump_choices import (
     CHOICES,
     COMPRESS_HELP,
@@ -109,6 +110,15 @@ class BackupDialog(PlanDialog[DumpPlan]):
     BackupDialog Checkbox {
         margin-right: 2;
     }
+    /* Under 69 columns (breakpoints.py) these rows take two or three lines: their last
+       fields were cut off. */
+    BackupDialog.-narrow #option-row, BackupDialog.-narrow #format-row {
+        layout: grid;
+        grid-size: 2;
+        height: auto;
+    }
+    BackupDialog.-narrow #format-row { grid-columns: auto 1fr; }
+    BackupDialog.-narrow #format-row .gap { margin-left: 0; }
     BackupDialog #backup-selection { color: $text-accent; }
     BackupDialog #command-title {
         margin-top: 1;
@@ -137,6 +147,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
     }
     """
 
+    HORIZONTAL_BREAKPOINTS = WIDTH_CLASSES  # its own: the narrow layout below, whatever app shows it
     BINDINGS = [
         # Priority, so that Enter starts from any field; check_action lets it through to an
         # open drop-down and to a focused button (Enter on "Cancel" must cancel).
@@ -191,7 +202,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
                 yield Select([(name, name) for name in CHOICES], value="fast", allow_blank=False, compact=True,
                              id="preset", tooltip="fast and small: measured defaults; custom: your own options")
                 yield Static(effect_text("fast", None), id="preset-effect", markup=False)
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="format-row"):
                 yield Label("Format", classes="field-label")
                 yield Select([(fmt, fmt) for fmt in FORMATS], value="custom", allow_blank=False,
                              compact=True, id="format")
@@ -201,7 +212,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
                 yield Label("Jobs", classes="field-label gap")
                 yield Input(placeholder="auto", restrict=r"[0-9]*", max_length=2, compact=True, id="jobs",
                             disabled=True, tooltip=JOBS_HELP)
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="option-row"):
                 yield OptionBox("schema only", compact=True, id="schema-only")
                 yield OptionBox("data only", compact=True, id="data-only")
                 yield OptionBox("no owner", compact=True, id="no-owner")
