@@ -9,6 +9,8 @@ compared with the height it has: the same, and only the line is repainted.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import cast
 
 from textual.css.scalar import Scalar
@@ -58,3 +60,16 @@ def hold_height(line: Static, hold: bool) -> None:
             inline.set_rule("min_height", Scalar.from_number(height))  # the height it has: nothing to lay out
     elif inline.clear_rule("min_height"):
         _layout_if_height_changes(line)
+
+
+@contextlib.contextmanager
+def heights_held(lines: Iterable[Static], hold: bool) -> Iterator[None]:
+    """Show the lines' new texts inside: while `hold`, each is held (hold_height) before them, no
+    shorter; else released after them, so that a layout comes only if the final texts' height is
+    not the one held."""
+    lines = list(lines)
+    for line in lines if hold else ():
+        hold_height(line, True)
+    yield
+    for line in () if hold else lines:
+        hold_height(line, False)

@@ -32,7 +32,7 @@ from ...core.jobs import JobFinished as JobFinishedEvent
 from ...core.progress import ProgressSnapshot
 from ..job_registry import JobRegistry
 from .job_log import LOG_LINES_KEPT, JobLog
-from .detail_line import hold_height, update_in_place
+from .detail_line import heights_held, update_in_place
 from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, paths_text, progress_view, row_cells, title_line
@@ -350,16 +350,10 @@ class JobsPane(Widget):
         for state in JobState:
             result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
         message = job.result.message if job.result is not None else ""
-        # See _show: no shorter as it starts and runs. Held before the new texts, released after
-        # them: a layout only if the final texts' height is not the one held.
-        held = [self.query_one(selector, Static) for selector in ("#job-result", "#job-paths")]
-        holding = job.result is None
-        for line in held if holding else ():
-            hold_height(line, True)
-        self._show("#job-result", message, layout=not holding)
-        self._show("#job-paths", paths_text(job, message), layout=job.state != JobState.QUEUED)
-        for line in () if holding else held:
-            hold_height(line, False)
+        holding = job.result is None  # see _show: no shorter as it starts and runs
+        with heights_held((self.query_one(selector, Static) for selector in ("#job-result", "#job-paths")), holding):
+            self._show("#job-result", message, layout=not holding)
+            self._show("#job-paths", paths_text(job, message), layout=job.state != JobState.QUEUED)
 
     def _select(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
