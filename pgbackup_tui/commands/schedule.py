@@ -98,7 +98,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from ..core.schedule_run import forget_last_run
+    from ..core.schedule_run import forget_last_run_or_why
 
     with editing_config() as config:
         if config.broken_schedules.pop(args.name, None) is None:  # a broken one can be removed too
@@ -106,15 +106,9 @@ def _remove(args: argparse.Namespace) -> int:
             del config.schedules[args.name]
     path = written(config)
     print(printable(f"schedule {args.name} removed from {path}"))
-    try:
-        forgotten = forget_last_run(args.name)
-    except OSError as exc:
-        print(printable(f"pgbackup-tui: warning: schedule {args.name}'s last run stays on record: {exc}"),
-              file=sys.stderr)
-    else:
-        if not forgotten:
-            print(printable(f"pgbackup-tui: schedule {args.name} is running now: its backup goes on, and its last "
-                            "run stays on record"), file=sys.stderr)
+    kept = forget_last_run_or_why(args.name)
+    if kept is not None:
+        print(printable(f"pgbackup-tui: warning: {kept}"), file=sys.stderr)
     print("pgbackup-tui: run `pgbackup-tui schedule install` to take it out of your crontab too", file=sys.stderr)
     return EXIT_OK
 

@@ -146,6 +146,17 @@ def forget_last_run(name: str) -> bool:
         os.close(fd)
 
 
+def forget_last_run_or_why(name: str) -> str | None:
+    """forget_last_run, said as the fronts say it: None when forgotten, else the one line why the
+    record stays (a run goes on; the state folder cannot be written)."""
+    try:
+        if forget_last_run(name):
+            return None
+        return f"schedule {name} is running now: its backup goes on, and its last run stays on record"
+    except OSError as exc:
+        return f"schedule {name}'s last run stays on record: {exc}"
+
+
 @contextlib.contextmanager
 def schedule_lock(name: str) -> Iterator[None]:
     """Hold schedule `name`'s lock, or raise ScheduleBusy naming the run that holds it."""

@@ -27,7 +27,7 @@ from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError
 from ...core.notify import unreachable
 from ...core.schedule_check import schedule_target_warning
-from ...core.schedule_run import forget_last_run, read_last_run
+from ...core.schedule_run import forget_last_run_or_why, read_last_run
 from ...core.schedule_view import schedule_row
 from ...core.schedules import Schedule, put_schedule
 
@@ -179,13 +179,9 @@ class SchedulesPane(Vertical):
     def _forget(self, name: str) -> None:
         """Forget a schedule's last run once its name is gone, so that a new schedule of that name starts
         with none; say so when a run of it goes on (its record stays)."""
-        try:
-            if forget_last_run(name):
-                return
-            problem = f"schedule {name} is running now: its backup goes on, and its last run stays on record"
-        except OSError as exc:
-            problem = f"schedule {name}'s last run stays on record: {exc}"
-        self.notify(problem, severity="warning", timeout=15)
+        kept = forget_last_run_or_why(name)
+        if kept is not None:
+            self.notify(kept, severity="warning", timeout=15)
 
     def action_add_schedule(self) -> None:
         self._open_form(None)
