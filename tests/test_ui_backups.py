@@ -8,7 +8,12 @@ lists them from the catalog as a user would see them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+
+from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList
 
 from pgbackup_tui.core import catalog
@@ -47,6 +52,18 @@ async def dump_shop(sandbox, **options):
     result = await DumpJob(DumpPlan(target=target, dbname="shop", **options)).run()
     assert result.state == JobState.SUCCEEDED, result.message
     return result.output_path
+
+
+@contextlib.asynccontextmanager
+async def backups_tab_of_a_dump(sandbox) -> AsyncIterator[tuple[Path, PgBackupApp, Pilot, BackupsPane]]:
+    """The app at 80x24 on the Backups tab of shop, which a schema-only dump of it lists."""
+    archive = await dump_shop(sandbox, schema_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app)
+        yield archive, app, pilot, pane
 
 
 async def open_backups_of(pilot, app: PgBackupApp, database: str | None = "shop") -> BackupsPane:
@@ -146,12 +163,7 @@ async def test_forced_delete_of_the_newest_verified_backup(sandbox, home):
 
 
 async def test_drill_asks_the_server_and_records_the_result(sandbox, home):
-    archive = await dump_shop(sandbox, schema_only=True)
-    write_config(socket_profile(sandbox))
-    app = PgBackupApp()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        pane = await open_backups_of(pilot, app)
+    async with backups_tab_of_a_dump(sandbox) as (archive, app, pilot, pane):
         await pilot.press("d")
         pick = app.screen
         assert isinstance(pick, ServerPick)

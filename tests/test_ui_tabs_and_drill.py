@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from test_ui_backups import SIZE, dump_shop, named, open_backups_of
+from test_ui_backups import SIZE, backups_tab_of_a_dump, dump_shop, named
 from textual.widgets import DataTable
 from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
 
@@ -67,12 +67,7 @@ def test_a_drill_is_cancelled_by_its_event_and_drops_its_scratch_database(sandbo
 
 
 async def test_d_again_on_a_backup_being_drilled_offers_to_cancel_it(sandbox, home):
-    archive = await dump_shop(sandbox, schema_only=True)
-    write_config(socket_profile(sandbox))
-    app = PgBackupApp()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_backups_of(pilot, app)
+    async with backups_tab_of_a_dump(sandbox) as (archive, app, pilot, _pane):
         cancel = threading.Event()
         app._drills[str(archive)] = cancel  # as while a drill of it runs (the worker removes it at its end)
         await pilot.press("d")
@@ -96,12 +91,7 @@ async def test_d_again_on_a_backup_being_drilled_offers_to_cancel_it(sandbox, ho
 
 
 async def test_a_backup_being_drilled_or_verified_is_not_deleted_under_its_check(sandbox, home):
-    archive = await dump_shop(sandbox, schema_only=True)
-    write_config(socket_profile(sandbox))
-    app = PgBackupApp()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_backups_of(pilot, app)
+    async with backups_tab_of_a_dump(sandbox) as (archive, app, pilot, _pane):
 
         def refused(doing: str) -> bool:
             return any(f"is being {doing}" in str(n.message) for n in app._notifications)
