@@ -68,86 +68,9 @@ WORKING = "working out the exact command…"
 class BackupDialog(PlanDialog[DumpPlan]):
     """Options for one pg_dump; dismisses with the DumpPlan (Enter / Start) or None (Escape)."""
 
-    DEFAULT_CSS = """
-    BackupDialog {
-        align: center middle;
-    }
-    BackupDialog > #backup-dialog {
-        width: 100%;
-        max-width: 110;
-        height: 100%;
-        max-height: 34;
-        padding: 0 1;
-        border: thick $primary;
-        border-title-color: $text;
-        background: $surface;
-    }
-    BackupDialog .row {
-        height: 1;
-        margin-top: 1;
-    }
-    BackupDialog .field-label {
-        width: auto;
-        padding-right: 1;
-        color: $text-muted;
-    }
-    BackupDialog .gap {
-        margin-left: 2;
-    }
-    BackupDialog #format, BackupDialog #preset {
-        width: 16;
-    }
-    BackupDialog #compress { width: 10; }
-    BackupDialog #preset-row { height: auto; }
-    BackupDialog #preset-effect {
-        width: 1fr;
-        height: auto;
-        padding-left: 2;
-        color: $text-muted;
-    }
-    BackupDialog #jobs { width: 5; }
-    BackupDialog #output-folder { width: 1fr; }
-    BackupDialog Checkbox {
-        margin-right: 2;
-    }
-    /* Under 69 columns (breakpoints.py) these rows take two or three lines: their last
-       fields were cut off. */
-    BackupDialog.-narrow #option-row, BackupDialog.-narrow #format-row {
-        layout: grid;
-        grid-size: 2;
-        height: auto;
-    }
-    BackupDialog.-narrow #format-row { grid-columns: auto 1fr; }
-    BackupDialog.-narrow #format-row .gap { margin-left: 0; }
-    BackupDialog #backup-selection { color: $text-accent; }
-    BackupDialog #command-title {
-        margin-top: 1;
-        color: $text-muted;
-    }
-    BackupDialog #command-preview {
-        height: 1fr;
-        min-height: 3;
-        border: round $primary-muted;
-    }
-    BackupDialog #backup-footer {
-        dock: bottom;
-        height: auto;
-    }
-    BackupDialog #backup-error {
-        color: $error;
-        height: auto;
-        max-height: 3;
-    }
-    BackupDialog #backup-buttons {
-        height: 1;
-        align-horizontal: right;
-    }
-    BackupDialog #backup-buttons Button {
-        margin-left: 2;
-    }
-    """
+    CSS_PATH = "backup_dialog.tcss"
 
-    HORIZONTAL_BREAKPOINTS = WIDTH_CLASSES  # its own: the narrow layout below, whatever app shows it
+    HORIZONTAL_BREAKPOINTS = WIDTH_CLASSES  # its own: its narrow layout (backup_dialog.tcss), whatever app shows it
     BINDINGS = [
         # Priority, so that Enter starts from any field; check_action lets it through to an
         # open drop-down and to a focused button (Enter on "Cancel" must cancel).
