@@ -6,8 +6,7 @@ the archive is renamed from `.partial` to its final name. The catalog finds back
     as a dump is *foreign*; a `.partial` left behind is *incomplete*), and
   - wherever `dump --output` or `backups adopt` put them: their paths are kept in an index in the
     data dir (catalog-index.json: catalog_index.py); a path that is gone is
-    listed as *missing*, never silently dropped (once its backup is listed at another path, moved
-    and adopted there, it says so, and how to forget the old path).
+    listed as *missing*, never silently dropped (it says where its backup is listed now, if it is).
 Status: foreign, incomplete, missing, being written (a running job's .partial), changed (its size
 is not the manifest's), or from the manifest's verifications: complete (none yet), verified,
 drilled, failed verification (the latest check failed).
