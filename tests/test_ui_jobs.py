@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 from textual.app import App, ComposeResult
+from textual.dom import DOMNode
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TextArea
@@ -384,11 +386,12 @@ async def test_jobs_pane_shows_a_cancelled_dump_and_no_partial_is_left(sandbox, 
     assert [p for p in backups.rglob("*") if p.is_file()] == []
 
 
-async def test_job_log_keeps_the_last_lines_and_their_colours_aligned():
-    class LogHost(App):
-        def compose(self) -> ComposeResult:
-            yield JobLog(max_lines=100)
+class LogHost(App):
+    def compose(self) -> ComposeResult:
+        yield JobLog(max_lines=100)
 
+
+async def test_job_log_keeps_the_last_lines_and_their_colours_aligned():
     app = LogHost()
     async with app.run_test(size=SIZE) as pilot:
         log = app.query_one(JobLog)
@@ -410,6 +413,35 @@ async def test_job_log_keeps_the_last_lines_and_their_colours_aligned():
             if number is not None:
                 assert (colours == {error_colour}) == (number % 10 == 0), line
 
+
+
+async def test_job_log_paints_its_view_with_one_walk_of_its_ancestors_for_their_style(monkeypatch):
+    """Log draws each line with the widget's rich_style, which Textual computes from the ancestors
+    every time: the view is painted with it computed once, and the lines are the same."""
+    app = LogHost()
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(JobLog)
+        log.write_levelled([(f"line {n}", "error" if n % 5 == 0 else "info") for n in range(60)])
+        await pilot.pause()
+        view = Region(0, 0, log.size.width, log.size.height)
+        log._render_line_cache.clear()  # every line drawn again, as when a write scrolls the view
+        log._styles_cache.clear()
+        walks: list[object] = []
+        walk = DOMNode.rich_style.fget
+        assert walk is not None
+
+        def counted(node: DOMNode) -> object:
+            walks.append(node)
+            return walk(node)
+
+        monkeypatch.setattr(DOMNode, "rich_style", property(counted))
+        lines = log.render_lines(view)
+        assert len(lines) == log.size.height > 10
+        assert [node for node in walks if node is log] == [log]
+        monkeypatch.undo()
+        log._render_line_cache.clear()
+        log._styles_cache.clear()
+        assert log.render_lines(view) == lines  # as Log draws them with a walk a line
 
 async def test_a_job_that_comes_in_unselected_is_scrolled_into_view(sandbox, home):
     """A job started elsewhere (cron, another shell) is added last and not selected: at 80x24 the

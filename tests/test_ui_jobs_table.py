@@ -19,7 +19,7 @@ from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.ui.widgets.job_progress_bar import JobProgressBar
 from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
-from pgbackup_tui.ui.widgets.jobs_table import JobsTable
+from pgbackup_tui.ui.widgets.jobs_table import CacheByPlace, JobsTable
 from uiutil import wait_until
 
 
@@ -81,6 +81,58 @@ async def test_a_cell_update_redraws_its_row_only_and_widths_stay_aligned() -> N
         assert header.index("bytes") == rows[2].index("12.5") == len(" ") + 12 + 2
         assert rows[0].split()[0] == "aa" and rows[1].split()[0] == "b"
 
+
+
+async def test_cells_of_a_row_set_together_repaint_it_once_and_forget_only_their_renderings() -> None:
+    app = TableHost()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(JobsTable)
+        for column in ("name", "bytes", "left"):
+            table.add_column(column, key=column)
+        for key in ("a", "b"):
+            table.add_row(Text(key), Text("1.0 MB", justify="right"), Text("5s"), key=key)
+        await pilot.pause()
+        table.update_cell("b", "left", Text("4s"))  # the widths drawn are recorded
+        await pilot.pause()
+        lines(table)
+        names_drawn, a_drawn = cells_drawn(table, "b", "name"), cells_drawn(table, "a", "bytes")
+        assert names_drawn and a_drawn
+        repaints: list[int] = []
+        refresh_row = table.refresh_row
+
+        def counted(row_index: int) -> JobsTable:
+            repaints.append(row_index)
+            return refresh_row(row_index)
+
+        table.refresh_row = counted  # type: ignore[method-assign]
+        table.update_row("b", {"bytes": Text("2.5 MB", justify="right"), "left": Text("3s")})
+        assert repaints == [1]
+        assert not cells_drawn(table, "b", "bytes") and not cells_drawn(table, "b", "left")
+        assert all(key in table._cell_render_cache for key in names_drawn + a_drawn)
+        await pilot.pause()
+        assert lines(table)[2].split() == ["b", "2.5", "MB", "3s"]
+        assert lines(table)[1].split() == ["a", "1.0", "MB", "5s"]
+
+        table.remove_row("b")  # its renderings are not kept, nor known by place
+        await pilot.pause()
+        lines(table)
+        assert not [key for key in table._cell_render_cache.keys() if key[0] == RowKey("b")]  # noqa: SIM118
+        assert not [place for place in table._cell_render_cache._by_place if place[0] == RowKey("b")]
+
+
+def test_a_cache_by_place_forgets_every_key_of_a_place_and_its_index_stays_bounded() -> None:
+    cache = CacheByPlace(50, 2)
+    for n in range(1_000):
+        cache[("row", n % 7, n)] = n  # the oldest keys go as new ones come
+        if n % 97 == 0:
+            live = set(cache.keys())  # noqa: SIM118
+            cache.forget(("row", 3))
+            assert set(cache.keys()) == {key for key in live if key[:2] != ("row", 3)}  # noqa: SIM118
+    # What the index holds follows what the cache holds, not everything ever added.
+    assert sum(len(keys) for keys in cache._by_place.values()) <= 2 * 50 + 1
+    assert len(list(cache.keys())) == 50  # noqa: SIM118
+    cache.clear()
+    assert cache._by_place == {}
 
 class PaneHost(App[None]):
     def compose(self) -> ComposeResult:

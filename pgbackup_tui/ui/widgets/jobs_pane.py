@@ -51,7 +51,7 @@ class JobsPane(Widget):
 
     DEFAULT_CSS = """
     JobsPane { height: 1fr; layout: vertical; }
-    JobsPane > #jobs-table { height: auto; max-height: 40%; }
+    JobsPane > #jobs-table { height: 40%; }  /* not auto: see jobs_table.py */
     JobsPane > #jobs-hidden { height: auto; color: $text-muted; }
     JobsPane > #job-title { height: 1; margin-top: 1; text-style: bold; }
     JobsPane > #job-progress { height: 1; }
@@ -302,19 +302,21 @@ class JobsPane(Widget):
         job = self.jobs.get(job_id)
         if job is None:
             return
-        table, cells = self.query_one("#jobs-table", DataTable), self._row_cells(job)
+        table, cells = self.query_one("#jobs-table", JobsTable), self._row_cells(job)
         before = self._cells.get(job_id, ())
         self._cells[job_id] = tuple(cells)
-        widened = False
+        changed: dict[str, Text] = {}
+        widen: set[str] = set()
         for index, (column, cell) in enumerate(zip(COLUMNS, cells, strict=True)):
             old = before[index] if index < len(before) else None
             if old is None or old != cell:  # measured only if wider: DataTable would narrow the column
-                wider = column != "target" and cell.cell_len > self._widths.get(column, len(column))
-                table.update_cell(job_id, column, cell, update_width=wider)
-                if wider:
+                changed[column] = cell
+                if column != "target" and cell.cell_len > self._widths.get(column, len(column)):
+                    widen.add(column)
                     self._widths[column] = cell.cell_len
-                    widened = True
-        if widened:
+        if changed:
+            table.update_row(job_id, changed, widen=widen)
+        if widen:
             self._fit_target()  # in the same layout as the growth, not one more after it
         if job_id == self._selected_id:
             self._show_details(job)
