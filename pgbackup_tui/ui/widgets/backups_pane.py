@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 from ...core.catalog import CatalogEntry
 from ...core.formatting import human_bytes
 from ..backups_view import BADGES, BackupRow
+from .one_line_table import OneLineTable
 from .paged_rows import MORE_KEY, PagedRows
 
 
@@ -101,7 +102,8 @@ class BackupsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("focus a server or database to see its backups", id="backups-heading", markup=False)
-        table: DataTable[str | Text] = DataTable(id="backups-table", cursor_type="row", zebra_stripes=True)
+        # Its cells drawn as OneLineTable draws them: a page's frame is mostly the rows in view painted.
+        table: DataTable[str | Text] = OneLineTable(id="backups-table", cursor_type="row", zebra_stripes=True)
         # Narrow terminals see the first columns: the status and the file name.
         table.add_columns("status", "file", "date (UTC)", "size", "holds")
         self._pages = PagedRows(table, "backups")

@@ -23,6 +23,7 @@ removed as the list keeps its newest 50 jobs stayed until 10,000 were reached (s
 --trace-memory: that cache was most of what grew from the 51st finished job to the 85th). Its two
 caches know their keys by row and cell (CacheByPlace): forgetting a cell's renderings was a scan of
 every key, each compared through DataTable's keys' Python __eq__, 40 % of the table's cost a frame.
+Its cells are drawn as OneLineTable draws them.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from rich.text import Text
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import Reactive
-from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
+
+from .one_line_table import OneLineTable
 
 
 CELL_CACHE = 2_000  # cells drawn: 7 a row, the visible rows (40 % of the screen) with and without the cursor
@@ -76,7 +78,7 @@ class CacheByPlace(LRUCache[Any, Any]):
         self._by_place = {}
 
 
-class JobsTable(DataTable[Text]):
+class JobsTable(OneLineTable[Text]):
     """DataTable with row-local cell updates and a height of its own (see the module docstring)."""
 
     DEFAULT_CSS = "JobsTable { height: 1fr; }"  # never `auto`: its rows do not lay the screen out (see the top)
