@@ -28,19 +28,21 @@ from pathlib import Path
 
 from rich.cells import cell_len, chop_cells
 from rich.segment import Segment
-from rich.style import Style
 from textual import events
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Log
+
+from .style_once import StyleOncePerRender
 
 LOG_LINES_KEPT = 5_000
 CONTINUATION = "  "  # the start of a wrapped line's continuation rows
 
 
-class JobLog(Log):
-    """A Log (no markup: raw subprocess text stays raw) that colours each line by its level."""
+class JobLog(StyleOncePerRender, Log):
+    """A Log (no markup: raw subprocess text stays raw) that colours each line by its level; its style
+    computed once a render (a write scrolls every row of the view)."""
 
     COMPONENT_CLASSES = {"job-log--error", "job-log--warning", "job-log--command", "job-log--note"}
     DEFAULT_CSS = """
@@ -149,24 +151,6 @@ class JobLog(Log):
         """What the first row says once the view is full."""
         where = f": {self.log_path}" if self.log_path is not None else ""
         return f"… earlier lines are in the log file{where}"
-
-    _style_of_this_render: Style | None = None
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # Log draws every line with self.rich_style, which walks the widget's ancestors each time
-        # (Textual keeps no copy): once a render is enough, as nothing restyles the log within one.
-        # Each write scrolls every row of the view: 24 lines a write at 120x40, 0.12 ms a walk
-        # (scripts/bench_tui.py), a quarter of the log's painting.
-        self._style_of_this_render = super().rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._style_of_this_render = None
-
-    @property
-    def rich_style(self) -> Style:
-        style = self._style_of_this_render
-        return super().rich_style if style is None else style
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y

@@ -22,9 +22,9 @@ from rich.console import Console, ConsoleOptions, JustifyMethod, OverflowMethod
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region
-from textual.strip import Strip
 from textual.widgets import DataTable
+
+from .style_once import StyleOncePerRender
 
 DEFAULT_JUSTIFY: JustifyMethod = "default"  # Text.__rich_console__'s, when neither the Text nor the options say
 DEFAULT_OVERFLOW: OverflowMethod = "fold"
@@ -58,25 +58,10 @@ def one_line_cell(console: Console, options: ConsoleOptions, cell: Text, pad: in
     return [list(Segment.apply_style(padded, style=pre_style, post_style=post_style))]
 
 
-class OneLineTable(DataTable[CellType]):
+class OneLineTable(StyleOncePerRender, DataTable[CellType]):
     """DataTable, with the cells of its rows one line high drawn by one_line_cell when they are Text
     (after DataTable's own formatting: a str cell is Text by then): the same segments, the same cache.
-    Its own style (rich_style, which Textual computes from every ancestor at each call, once a line
-    here) is computed once a render."""
-
-    _style_of_this_render: Style | None = None
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._style_of_this_render = super().rich_style
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._style_of_this_render = None
-
-    @property
-    def rich_style(self) -> Style:
-        style = self._style_of_this_render
-        return super().rich_style if style is None else style
+    Its style is computed once a render (StyleOncePerRender), not once a line."""
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
