@@ -8,8 +8,9 @@ scripts/bench_tui.py a quarter of the app's CPU while a dump ran (py-spy), more 
 shown. Here an update that keeps the column widths forgets the cached renderings of the cells it
 sets and of their row only (and the cached lines, cheap to build again from the rows') and repaints
 that row's region once (update_row: the cells a frame changes together): the row's other cells are
-drawn from the cache. An update that may change a width, or the first one after the columns' widths changed (the target
-column given way), goes through DataTable's own path: every row and the header drawn again.
+drawn from the cache. An update that may change a width, or the first one after the columns'
+widths changed (the target column given way), goes through DataTable's own path: every row and the
+header drawn again.
 
 Its height does not follow its rows (DEFAULT_CSS; JobsPane gives it 40 % of the pane): a row added
 or a column widened changes its scrollbars and repaints it, without a layout of the screen. With

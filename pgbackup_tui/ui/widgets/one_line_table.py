@@ -1,5 +1,6 @@
 """A DataTable whose cells of one line of Text are drawn with the calls Rich makes for them, minus
-Rich's layers: the same segments, in a third to a half of the time.
+Rich's layers: the same segments, sooner (a page of 32 rows x 7 cells painted from scratch in 43 ms
+against 55; a cell 0.055-0.10 ms against 0.09-0.16, depending on the host's pace).
 
 DataTable draws each cell as `console.render_lines(Styled(Padding(cell, (0, pad)), pre, post))`:
 three renderables, each dispatched by the console, each pass over the segments a generator of its
