@@ -16,6 +16,7 @@ from textual.geometry import Region
 from textual.renderables.styled import Styled
 from textual.widgets import DataTable
 
+from pgbackup_tui.ui.widgets import one_line_table
 from pgbackup_tui.ui.widgets.one_line_table import OneLineTable, one_line_cell
 
 PRE = Style(color="#e0e0e0", bgcolor="#1e1e1e", italic=False) + Style.from_meta({"row": 3, "column": 4})
@@ -59,18 +60,26 @@ class TwoTables(App[None]):
         yield OneLineTable(id="fast", cursor_type="row", zebra_stripes=True)
 
 
-async def test_a_one_line_table_paints_what_a_data_table_paints() -> None:
+async def test_a_one_line_table_paints_what_a_data_table_paints(monkeypatch) -> None:
+    drawn: list[Text] = []
+
+    def counted(*args, **kwargs):
+        drawn.append(args[2])
+        return one_line_cell(*args, **kwargs)
+
+    monkeypatch.setattr(one_line_table, "one_line_cell", counted)
     app = TwoTables()
     async with app.run_test(size=(70, 40)) as pilot:
         tables = [app.query_one("#rich", DataTable), app.query_one("#fast", DataTable)]
         for table in tables:
+            table.fixed_columns = 1
             table.add_column("name", key="name", width=8)  # narrower than most of its cells
             table.add_column("figure", key="figure")
             table.add_column("note", key="note")
             for index, text in enumerate(texts()[::7]):
                 table.add_row(text.copy(), Text(f"{index}.5 MB", justify="right"),
                               "[b]markup[/b] and [red]red[/red]" if index % 2 else "plain [not markup",
-                              key=str(index))
+                              key=str(index), label=f"#{index}" if index % 3 else None)
             table.move_cursor(row=2)
         await pilot.pause()
         for table in tables:
@@ -83,3 +92,4 @@ async def test_a_one_line_table_paints_what_a_data_table_paints() -> None:
             painted.append([list(strip) for strip in table.render_lines(Region(0, 0, width, 12))])
         assert painted[0] == painted[1]
         assert any("markup" in segment.text for line in painted[1] for segment in line)
+        assert len(drawn) >= 3 * 11  # the cells in view went through one_line_cell, not DataTable's path

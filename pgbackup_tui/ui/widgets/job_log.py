@@ -96,8 +96,9 @@ class JobLog(StyleOncePerRender, Log):
             self.scroll_end(animate=False)
 
     def watch_virtual_size(self, size: Size) -> None:
-        # What the layout would do for a scrolling widget: the scrollbars (shown or hidden, a layout
-        # then; their thumbs) and the scroll offsets kept in range.
+        # What the layout would do for a scrolling widget (ScrollView._size_updated): the scrollbars
+        # (shown or hidden, a layout then; their thumbs) and the scroll offsets kept in range.
+        self._scrollbar_changes.clear()
         self._scroll_update(size)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # a call, not a worker

@@ -13,7 +13,8 @@ widths changed (the target column given way), goes through DataTable's own path:
 header drawn again.
 
 Its height does not follow its rows (DEFAULT_CSS; JobsPane gives it 40 % of the pane): a row added
-or a column widened changes its scrollbars and repaints it, without a layout of the screen. With
+or a column widened changes its scrollbars and repaints it, without a layout of the screen (a row
+removed, as the list keeps its newest 50, still asks for one: DataTable's remove_row). With
 `height: auto` each new job laid the whole screen out twice (the table grew, then every widget
 below it had moved and asked for another), about 25 ms each at 120x40 (scripts/bench_tui.py): as
 much of the app's CPU as a dump's whole stream of progress frames. A user with jobs in the store
@@ -92,8 +93,9 @@ class JobsTable(OneLineTable[Text]):
         self._row_render_cache: CacheByPlace = CacheByPlace(ROW_CACHE, 1)  # (row, line, ...)
 
     def watch_virtual_size(self, size: Size) -> None:
-        # What the layout would do for a scrolling widget: the scrollbars (shown or hidden, a layout
-        # then; their thumbs) and the scroll offsets kept in range.
+        # What the layout would do for a scrolling widget (ScrollView._size_updated): the scrollbars
+        # (shown or hidden, a layout then; their thumbs) and the scroll offsets kept in range.
+        self._scrollbar_changes.clear()
         self._scroll_update(size)
 
     _widths_drawn: tuple[int, ...] = ()  # the columns' widths when every row was last drawn again
@@ -112,11 +114,10 @@ class JobsTable(OneLineTable[Text]):
 
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Text, *,
                     update_width: bool = False) -> None:
-        key = column_key.value if isinstance(column_key, ColumnKey) else column_key
-        assert key is not None
-        self.update_row(row_key, {key: value}, widen={key} if update_width else ())
+        self.update_row(row_key, {column_key: value}, widen={column_key} if update_width else ())
 
-    def update_row(self, row_key: RowKey | str, cells: Mapping[str, Text], *, widen: Collection[str] = ()) -> None:
+    def update_row(self, row_key: RowKey | str, cells: Mapping[str, Text] | Mapping[ColumnKey | str, Text], *,
+                   widen: Collection[ColumnKey | str] = ()) -> None:
         """Set cells of one row (column key: value), repainting the row once; the columns in `widen`
         are measured again (DataTable's update_width: every row drawn again)."""
         widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
@@ -127,10 +128,11 @@ class JobsTable(OneLineTable[Text]):
             for column_key, value in cells.items():
                 super().update_cell(row_key, column_key, value, update_width=column_key in widen)
             return
-        for column_key, value in cells.items():
-            column = ColumnKey(column_key)
+        columns = {ColumnKey(key) if isinstance(key, str) else key: value for key, value in cells.items()}
+        for column in columns:  # all known before any is set: never a row half updated
             if column not in self._column_locations:
                 raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
+        for column, value in columns.items():
             self._data[row][column] = value
             # Only this cell's rendering is forgotten: the row's line is drawn again from its cells,
             # the others from the cache (a frame changes 3-4 of a row's 7 cells).

@@ -77,7 +77,7 @@ class OneLineTable(StyleOncePerRender, DataTable[CellType]):
         if lines is not None:
             return lines
         cell = self._get_row_renderables(row_index).cells[column_index]
-        if not isinstance(cell, Text) or "\n" in cell.plain:
+        if type(cell) is not Text or "\n" in cell.plain:  # a subclass may render itself its own way
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
         component_style, post_style = self._get_styles_to_render_cell(
