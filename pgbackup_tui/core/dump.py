@@ -41,14 +41,8 @@ from .output_names import (
 from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
-from .selection import (
-    ResolvedSelection,
-    check_exclusions,
-    describe_objects,
-    large_objects_left_out,
-    require_relations,
-    resolve_selection,
-)
+from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
+from .selection_checks import check_exclusions, large_objects_left_out
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding, python_codec
 from .timescale import read_timescale, selection_warning
 from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
