@@ -1,6 +1,6 @@
 """The CSV export job: some tables' data as CSV files, with the schema they need, in one folder.
 
-Steps: check the names (the same selection as a dump: selection.py) and take sizes; reserve
+Steps: check the names (the same selection as a dump) and take sizes (csv_export_lookup.py); reserve
 `DIR.partial` (0700); the schema: a schema-only selection dump (the DumpJob itself, so the
 closure is the very one a selection dump keeps: types, domains, sequences and functions in other
 schemas) into a work archive, written out by pg_restore as `schema.sql` (pre-data) and
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,18 @@ from typing import Any
 import psycopg
 
 from .connect import connect
+from .csv_export_lookup import ExportPreflight, ExportTable, look_up_export
 from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvExportPlan,
                         csv_file_name)
 from .progress.csv import CsvProgress, TableWork
 from .dump import DumpJob
-from .errors import JobFailed, SelectionError
+from .errors import JobFailed
 from .formatting import human_bytes
-from .identifiers import QualifiedName, always_quote
+from .identifiers import always_quote
 from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
 from .output_names import check_output_location, job_claim, put_in_place, remove_empty_folders, reserve_output
 from .paths import write_private_file
 from .plans import DumpPlan, partial_path
-from .selection import lookup_relations, resolve_selection
 from .server_text import decode_listing
 from .toc import parse_toc, write_list
 
@@ -52,91 +51,6 @@ CHUNK_BYTES = 1 << 20  # rows are gathered up to this much before a write: few s
 EXPORT_SESSION = ("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
                   "SET TimeZone = 'UTC'; SET row_security = off; SET statement_timeout = 0; "
                   "SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0")
-
-_SCHEMA_TABLES = r"""
-SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%(schemas)s::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND c.relpersistence <> 't'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                  AND d.deptype = 'e')
-ORDER BY 1, 2
-"""
-# Heap + TOAST of the table and everything below it (partitions, inheritance children, chunks)
-# and its expected rows: the planner's, or the statistics' live tuples for a table never analyzed.
-_SIZES = """
-WITH RECURSIVE tree(root, relid) AS (
-    SELECT oid, oid FROM unnest(%(oids)s::oid[]) AS oid
-    UNION ALL SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
-)
-SELECT t.root::int8,
-       sum(pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0))::int8,
-       sum(CASE WHEN c.relkind = 'p' THEN 0 WHEN c.reltuples < 0 THEN pg_stat_get_live_tuples(c.oid)
-                ELSE c.reltuples END)::int8
-FROM tree t JOIN pg_class c ON c.oid = t.relid GROUP BY t.root
-"""
-# Tables of the list that are partitions (at any depth) of a partitioned table of the list, with
-# it: the partitioned table's COPY reads their rows already, and its import routes them back.
-_UNDER_PARTITIONED = """
-WITH RECURSIVE up(relid, ancestor) AS (
-    SELECT c.oid, i.inhparent FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
-    WHERE c.oid = ANY(%(oids)s::oid[]) AND c.relispartition
-    UNION ALL
-    SELECT up.relid, i.inhparent FROM up JOIN pg_class a ON a.oid = up.ancestor AND a.relispartition
-    JOIN pg_inherits i ON i.inhrelid = up.ancestor
-)
-SELECT DISTINCT ON (relid) relid::int8, ancestor::int8 FROM up WHERE ancestor = ANY(%(oids)s::oid[])
-"""
-# Columns a COPY FROM can fill: not dropped, not generated (the server computes those again).
-_COLUMNS = """
-SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-ORDER BY attnum
-"""
-# Sequences the tables use (owned by a column: serial, identity; or named in a default), and every
-# sequence of an exported schema: its schema.sql creates them all, and each must go on from its value.
-_SEQUENCES = """
-SELECT DISTINCT n.nspname, s.relname FROM pg_depend d
-JOIN pg_class s ON s.oid = d.objid AND d.classid = 'pg_class'::regclass AND s.relkind = 'S'
-JOIN pg_namespace n ON n.oid = s.relnamespace
-WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(%(oids)s::oid[]) AND d.deptype IN ('a', 'i')
-UNION
-SELECT n.nspname, s.relname FROM pg_attrdef ad
-JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
-JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
-JOIN pg_namespace n ON n.oid = s.relnamespace
-WHERE ad.adrelid = ANY(%(oids)s::oid[])
-UNION
-SELECT n.nspname, s.relname FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
-WHERE s.relkind = 'S' AND n.nspname = ANY(%(schemas)s::text[])
-  AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = s.oid
-                  AND e.deptype = 'e')
-"""
-# TimescaleDB 2.x: the first (time) dimension of every hypertable.
-_HYPERTABLES = """
-SELECT hypertable_schema::text, hypertable_name::text, column_name::text, time_interval::text, integer_interval
-FROM timescaledb_information.dimensions WHERE dimension_number = 1
-"""
-
-
-@dataclass
-class ExportTable:
-    name: QualifiedName
-    oid: int
-    relkind: str
-    size: int = 0
-    rows_expected: int = -1
-    columns: list[str] = field(default_factory=list)
-    hypertable: dict[str, Any] | None = None
-    file: str = ""
-
-
-@dataclass
-class ExportPreflight:
-    server_version: str
-    tables: list[ExportTable]
-    encoding: str
-    sequences: list[QualifiedName]
-    extensions: list[dict[str, str]]
-
 
 class _SchemaDump(DumpJob):
     """The DumpJob run for the export's schema: it logs into the export's log and its owned paths
@@ -228,51 +142,7 @@ class CsvExportJob(Job):
 
     # -- before anything is written ---------------------------------------------------------------
     def _preflight(self) -> ExportPreflight:
-        plan = self.plan
-        with connect(plan.target, plan.dbname) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            assert row is not None  # SHOW always returns one row
-            # Checks every name as a selection dump does (one line naming the first missing one).
-            resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas))
-            found = lookup_relations(conn, list(plan.tables))
-            tables: list[ExportTable] = []
-            for name in plan.tables:
-                oid, relkind = found[name]
-                if relkind not in ("r", "p"):
-                    what = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}.get(relkind, relkind)
-                    raise SelectionError(f"--table {name} is {what}: csv export copies tables (name the tables it "
-                                         "reads, or dump it with pgbackup-tui dump)")
-                tables.append(ExportTable(name, oid, relkind))
-            if plan.schemas:
-                listed = {t.name for t in tables}
-                extra = [QualifiedName(s, n) for s, n in conn.execute(_SCHEMA_TABLES, {"schemas": list(plan.schemas)})
-                         if QualifiedName(s, n) not in listed]
-                for name, (oid, relkind) in lookup_relations(conn, extra).items():
-                    tables.append(ExportTable(name, oid, relkind))
-            under = conn.execute(_UNDER_PARTITIONED, {"oids": [t.oid for t in tables]}).fetchall()
-            covered: dict[int, int] = dict(under)
-            named = {t.oid: t.name for t in tables}  # before any is removed: the ancestor may go too
-            for table in [t for t in tables if t.oid in covered]:
-                parent = named[covered[table.oid]]
-                self.log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
-                tables.remove(table)
-            tables.sort(key=lambda t: t.name)
-            oids = [t.oid for t in tables]
-            sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids})}
-            hypertables = _hypertables(conn)
-            for table in tables:
-                table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
-                table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
-                table.hypertable = hypertables.get(table.name)
-                if table.hypertable:
-                    self.log(f"{table.name} is a hypertable (time column {table.hypertable['time_column']})")
-            sequences = [QualifiedName(s, n) for s, n in conn.execute(
-                _SEQUENCES, {"oids": oids, "schemas": list(plan.schemas)})]
-            extensions = [{"name": n, "version": v} for n, v in conn.execute(
-                "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
-            encoding_row = conn.execute("SHOW client_encoding").fetchone()
-            assert encoding_row is not None
-        return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions)
+        return look_up_export(self.plan, self.log)
 
     # -- the schema -----------------------------------------------------------------------------------
     async def _dump_schema(self, partial: Path) -> dict[str, Any]:
@@ -379,17 +249,6 @@ class CsvExportJob(Job):
             shutil.rmtree(self._partial, ignore_errors=True)
             self.release("path", self._partial)
             remove_empty_folders(self._created_folders)
-
-
-def _hypertables(conn: psycopg.Connection) -> dict[QualifiedName, dict[str, Any]]:
-    """TimescaleDB hypertables by name, with their time column and chunk interval ({} without it)."""
-    if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
-        return {}
-    found = {}
-    for schema, name, column, interval, integer_interval in conn.execute(_HYPERTABLES):
-        found[QualifiedName(schema, name)] = {
-            "time_column": column, "chunk_interval": interval if interval is not None else integer_interval}
-    return found
 
 
 def _file_facts(path: Path) -> dict[str, Any]:

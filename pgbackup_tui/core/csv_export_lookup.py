@@ -1,0 +1,166 @@
+"""What a CSV export copies, looked up before anything is written (csv_export.py's first step).
+
+The tables named and those of the schemas named (the names checked as a selection dump checks
+them: selection.py), less the partitions whose partitioned table is copied too (its file holds
+their rows); each table's size and row estimate (the progress), its columns, its TimescaleDB time
+dimension; the sequences and extensions the manifest lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from .connect import connect
+from .csv_plans import CsvExportPlan
+from .errors import SelectionError
+from .identifiers import QualifiedName
+from .selection import lookup_relations, resolve_selection
+
+_SCHEMA_TABLES = r"""
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relpersistence <> 't'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+# Heap + TOAST of the table and everything below it (partitions, inheritance children, chunks)
+# and its expected rows: the planner's, or the statistics' live tuples for a table never analyzed.
+_SIZES = """
+WITH RECURSIVE tree(root, relid) AS (
+    SELECT oid, oid FROM unnest(%(oids)s::oid[]) AS oid
+    UNION ALL SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+)
+SELECT t.root::int8,
+       sum(pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0))::int8,
+       sum(CASE WHEN c.relkind = 'p' THEN 0 WHEN c.reltuples < 0 THEN pg_stat_get_live_tuples(c.oid)
+                ELSE c.reltuples END)::int8
+FROM tree t JOIN pg_class c ON c.oid = t.relid GROUP BY t.root
+"""
+# Tables of the list that are partitions (at any depth) of a partitioned table of the list, with
+# it: the partitioned table's COPY reads their rows already, and its import routes them back.
+_UNDER_PARTITIONED = """
+WITH RECURSIVE up(relid, ancestor) AS (
+    SELECT c.oid, i.inhparent FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
+    WHERE c.oid = ANY(%(oids)s::oid[]) AND c.relispartition
+    UNION ALL
+    SELECT up.relid, i.inhparent FROM up JOIN pg_class a ON a.oid = up.ancestor AND a.relispartition
+    JOIN pg_inherits i ON i.inhrelid = up.ancestor
+)
+SELECT DISTINCT ON (relid) relid::int8, ancestor::int8 FROM up WHERE ancestor = ANY(%(oids)s::oid[])
+"""
+# Columns a COPY FROM can fill: not dropped, not generated (the server computes those again).
+_COLUMNS = """
+SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+ORDER BY attnum
+"""
+# Sequences the tables use (owned by a column: serial, identity; or named in a default), and every
+# sequence of an exported schema: its schema.sql creates them all, and each must go on from its value.
+_SEQUENCES = """
+SELECT DISTINCT n.nspname, s.relname FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND d.classid = 'pg_class'::regclass AND s.relkind = 'S'
+JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(%(oids)s::oid[]) AND d.deptype IN ('a', 'i')
+UNION
+SELECT n.nspname, s.relname FROM pg_attrdef ad
+JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE ad.adrelid = ANY(%(oids)s::oid[])
+UNION
+SELECT n.nspname, s.relname FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+WHERE s.relkind = 'S' AND n.nspname = ANY(%(schemas)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = s.oid
+                  AND e.deptype = 'e')
+"""
+# TimescaleDB 2.x: the first (time) dimension of every hypertable.
+_HYPERTABLES = """
+SELECT hypertable_schema::text, hypertable_name::text, column_name::text, time_interval::text, integer_interval
+FROM timescaledb_information.dimensions WHERE dimension_number = 1
+"""
+
+
+@dataclass
+class ExportTable:
+    name: QualifiedName
+    oid: int
+    relkind: str
+    size: int = 0
+    rows_expected: int = -1
+    columns: list[str] = field(default_factory=list)
+    hypertable: dict[str, Any] | None = None
+    file: str = ""
+
+
+@dataclass
+class ExportPreflight:
+    server_version: str
+    tables: list[ExportTable]
+    encoding: str
+    sequences: list[QualifiedName]
+    extensions: list[dict[str, str]]
+
+
+def look_up_export(plan: CsvExportPlan, log: Callable[[str], object]) -> ExportPreflight:
+    """The tables to copy (the plan's, and every table of its schemas; a partition whose partitioned
+    table is copied too is left to it), with their sizes, columns and hypertable dimension, the
+    sequences and extensions the manifest names; `log` says what was left out or found."""
+    with connect(plan.target, plan.dbname) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        assert row is not None  # SHOW always returns one row
+        # Checks every name as a selection dump does (one line naming the first missing one).
+        resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas))
+        found = lookup_relations(conn, list(plan.tables))
+        tables: list[ExportTable] = []
+        for name in plan.tables:
+            oid, relkind = found[name]
+            if relkind not in ("r", "p"):
+                what = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}.get(relkind, relkind)
+                raise SelectionError(f"--table {name} is {what}: csv export copies tables (name the tables it "
+                                     "reads, or dump it with pgbackup-tui dump)")
+            tables.append(ExportTable(name, oid, relkind))
+        if plan.schemas:
+            listed = {t.name for t in tables}
+            extra = [QualifiedName(s, n) for s, n in conn.execute(_SCHEMA_TABLES, {"schemas": list(plan.schemas)})
+                     if QualifiedName(s, n) not in listed]
+            for name, (oid, relkind) in lookup_relations(conn, extra).items():
+                tables.append(ExportTable(name, oid, relkind))
+        under = conn.execute(_UNDER_PARTITIONED, {"oids": [t.oid for t in tables]}).fetchall()
+        covered: dict[int, int] = dict(under)
+        named = {t.oid: t.name for t in tables}  # before any is removed: the ancestor may go too
+        for table in [t for t in tables if t.oid in covered]:
+            parent = named[covered[table.oid]]
+            log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
+            tables.remove(table)
+        tables.sort(key=lambda t: t.name)
+        oids = [t.oid for t in tables]
+        sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids})}
+        hypertables = _hypertables(conn)
+        for table in tables:
+            table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
+            table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
+            table.hypertable = hypertables.get(table.name)
+            if table.hypertable:
+                log(f"{table.name} is a hypertable (time column {table.hypertable['time_column']})")
+        sequences = [QualifiedName(s, n) for s, n in conn.execute(
+            _SEQUENCES, {"oids": oids, "schemas": list(plan.schemas)})]
+        extensions = [{"name": n, "version": v} for n, v in conn.execute(
+            "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
+        encoding_row = conn.execute("SHOW client_encoding").fetchone()
+        assert encoding_row is not None
+    return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions)
+
+
+def _hypertables(conn: psycopg.Connection) -> dict[QualifiedName, dict[str, Any]]:
+    """TimescaleDB hypertables by name, with their time column and chunk interval ({} without it)."""
+    if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return {}
+    found = {}
+    for schema, name, column, interval, integer_interval in conn.execute(_HYPERTABLES):
+        found[QualifiedName(schema, name)] = {
+            "time_column": column, "chunk_interval": interval if interval is not None else integer_interval}
+    return found
