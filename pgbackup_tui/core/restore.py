@@ -1,16 +1,17 @@
 """The restore job: an archive into a new, an existing empty, or a replaced database.
 
 Before the target is touched, the archive is identified, listed and proven whole
-(restore_archive.py, RestoreJob's base); where the restore goes into a database this job creates
+(restore_archive.py, under RestoreJob's base); where the restore goes into a database this job creates
 (--create, a whole-database --clean), its checksum check runs beside pg_restore instead, and must
 pass before that database is kept or swapped in. The target must not exist (--create) or must
 exist and be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
 swapped in; some tables are replaced in one transaction). A database this job created is
 dropped again if the restore fails or is cancelled, and recorded as owned before it is created,
 so that a dead runner's is dropped too. pg_restore's "errors ignored on restore: N" becomes the
-`partial` state and exit code 3. Which entries it restores is worked out in restore_selection.py
-(restore_data.py for a data-only archive); what the restore would do (--dry-run) and the
-description of the database it makes in restore_preview.py; the checks of its target and the
+`partial` state and exit code 3. Its mode and the entries it restores are chosen in
+restore_choice.py, RestoreJob's base (with restore_selection.py, or restore_data.py for a
+data-only archive); what the restore would do (--dry-run) and the description of the database it
+makes in restore_preview.py; the checks of its target and the
 databases it makes, swaps and drops in restore_target.py; TimescaleDB's procedure in timescale.py.
 """
 
@@ -28,27 +29,21 @@ from .archive import read_skipping
 from .connect import connect
 from .database_props import DatabaseMaker, parse_database_script
 from .job_children import exit_in_words
-from .errors import JobFailed, PgBackupError, ServerLost, UsageError
+from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
 from .job_store import WRITES_INTO
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
+from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
 from .restore_data import (
     DataLoad,
     ScriptContents,
-    check_large_objects,
-    is_data_only,
     materialized_views_note,
-    plan_rows_load,
-    refuse_create,
-    scan_script,
     without_transactions,
 )
-from .restore_archive import RestoreArchiveJob
 from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
-from .restore_selection import choose_entries
 from .restore_target import (
     check_target,
     create_database,
@@ -62,7 +57,6 @@ from .restore_target import (
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
-from .toc import write_list
 
 def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
     """A look that ran beside a step that failed first: its outcome is not the one to report, and
@@ -71,7 +65,7 @@ def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
         future.result().close()
 
 
-class RestoreJob(RestoreArchiveJob):
+class RestoreJob(RestoreChoiceJob):
     kind = "restore"
 
     def __init__(self, plan: RestorePlan) -> None:
@@ -214,32 +208,6 @@ class RestoreJob(RestoreArchiveJob):
         """Whether this job got as far as creating its database (a drill drops it, or has none to drop)."""
         return self._maker is not None
 
-    def _mode(self, check: ArchiveCheck) -> str:
-        """create: a new database; replace: a whole-database --clean (restore beside, then swap);
-        tables: a table-level --clean in one transaction; into: an existing empty database;
-        data: a data-only archive's rows into existing tables, in one transaction (restore_data.py)."""
-        plan = self.plan
-        if is_data_only(check.toc, self._manifest(), check.info.first_entry_type):
-            if plan.create:
-                refuse_create(plan.archive)
-            if plan.keep_old:
-                raise UsageError("--keep-old keeps a database a whole-database --clean replaces; a data-only "
-                                 "archive's --clean empties its tables instead: drop --keep-old")
-            return "data"
-        if plan.create:
-            return "create"
-        if not plan.clean:
-            return "into"
-        selection_archive = bool(self._manifest().get("restore_list"))
-        if check.toc is None and self._holds_a_selection():
-            # A plain script of some tables: a whole-database --clean would leave the database with
-            # those tables only, and a script cannot be cut down to a table-level --clean.
-            raise UsageError(f"{plan.archive}: a plain SQL dump of a selection; --clean would replace the whole "
-                             f"database '{plan.dbname}' with what it holds. Restore it with --create into a new "
-                             "database, or dump the selection as a custom archive (its --clean replaces only "
-                             "its tables)")
-        return "tables" if (plan.tables or selection_archive) and check.toc is not None else "replace"
-
     async def _run_restore(self, check: ArchiveCheck, plan: RestorePlan, list_file: Path | None) -> None:
         """pg_restore (psql for plain SQL; psql in one transaction for a table-level --clean) into plan.dbname."""
         progress = self._progress()
@@ -366,43 +334,6 @@ class RestoreJob(RestoreArchiveJob):
             cause = (str(exc).strip().splitlines() or ["?"])[0]
             self.log(f"could not drop the previous database '{old}' ({cause}); it is dropped on a later start of "
                      "pgbackup-tui", level="warning")
-
-    async def _selected_entries(self, check: ArchiveCheck, mode: str) -> set[int] | None:
-        """The archive entries to restore (None: all): restore_selection.py, or a data-only
-        archive's tables (restore_data.py)."""
-        if mode == "data":
-            return await self.in_thread(self._plan_data_load, check)
-        if check.toc is None:
-            return None
-        choice = await self.in_thread(choose_entries, self.plan, check.toc, self._manifest(), mode)
-        for line, level in choice.log:
-            self.log(line, level=level)
-        self._table_clean, self._came_along = choice.table_clean, choice.came_along
-        return None if choice.included is None else self._selecting(choice.included)
-
-    def _selecting(self, included: set[int]) -> set[int]:
-        self._progress().select(included)
-        return included
-
-    def _plan_data_load(self, check: ArchiveCheck) -> set[int] | None:
-        """A data-only archive's load (restore_data.py); the entries to load (None: all)."""
-        self._data_load, self._plain_script, included = plan_rows_load(self.plan, check.toc)
-        return self._selecting(included) if included is not None else None
-
-    def _plan_large_objects(self, script: Path) -> ScriptContents:
-        """The large objects the rows' script creates, checked against the target's; what the script holds."""
-        assert self._data_load is not None
-        found = self._plain_script if self._plain_script is not None else scan_script(script)
-        check_large_objects(self.plan, self._data_load, found)
-        return found
-
-    def _write_list(self, check: ArchiveCheck, included: set[int] | None) -> Path | None:
-        if check.toc is None or included is None:
-            return None
-        assert self._workdir is not None
-        list_file = self._workdir / "restore.list"
-        write_list(check.toc, included, list_file)
-        return list_file
 
     # -- cleanup -------------------------------------------------------------------------------
     def _cancel_now(self) -> None:
