@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -25,9 +26,12 @@ import pytest
 from cliutil import run_cli
 from dbcompare import table_fingerprints
 from pgbackup_tui.core.catalog import entry_for, read_manifest
-from pgbackup_tui.core.cluster_plans import DumpallPlan
+from pgbackup_tui.core.cluster_plans import ClusterRestorePlan, DumpallPlan
+from pgbackup_tui.core.cluster_restore import ClusterRestoreJob
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
+from pgbackup_tui.core.job_events import Owned
+from pgbackup_tui.core.job_store import KEPT_MEMBER
 from pgbackup_tui.core.jobs import Job, JobState, Outcome, ProgressUpdated
 from pgbackup_tui.core.pgtools import find_client_tools
 from pgbackup_tui.core.progress import ProgressSnapshot
@@ -636,6 +640,27 @@ def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, t
         databases = onto.psql("SELECT datname FROM pg_database").split()
         assert "a_quick" in databases and "zz_slow" not in databases
         assert onto.psql("SELECT i FROM t", "a_quick").strip() == "1"
+
+
+def test_a_member_is_on_the_set_s_record_as_kept_before_its_database_is_let_go(source, target, home, tmp_path):
+    """A member's new database leaves the set's record (a killed runner's recovery would drop it)
+    only once the member is on it as kept: a runner killed between the two named it neither as
+    dropped nor as kept (the few milliseconds the kill test above cannot aim at)."""
+    out = tmp_path / "all--set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    job = ClusterRestoreJob(ClusterRestorePlan(archive=out, target=replace(target_from_dsn(target.dsn()),
+                                                                           bin_dir=target.bin_dir)))
+    record: list[tuple[str, str, bool]] = []  # the set's own Owned events: what its record is made of
+    job.subscribe(lambda event: record.append((event.kind, event.value, event.held))
+                  if isinstance(event, Owned) and event.job_id == job.id else None)
+    result = asyncio.run(job.run())
+    assert result.state == JobState.SUCCEEDED, result.message
+    created = [value for kind, value, held in record if kind == "database" and held]
+    assert {"sales", "Hr Data"} <= set(created), record
+    for name in created:
+        kept = record.index((KEPT_MEMBER, name, True))
+        assert kept < record.index(("database", name, False)), record
+        assert (KEPT_MEMBER, name, False) in record[kept:], record  # and off it once the set's result says it
 
 
 def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, tmp_path):

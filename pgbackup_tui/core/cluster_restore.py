@@ -14,7 +14,6 @@ A cluster set: its globals the same way, then every member database (or those pi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,11 +227,6 @@ class ClusterRestoreJob(Job):
                 progress.follow_job(name, job)
                 self.log(f"restoring database {name} (job {job.id}, log in its own file)")
                 result = await job.run()
-                if result.state in (JobState.SUCCEEDED, JobState.PARTIAL):
-                    # On record, synced: a killed runner's recovery says it stays. A record that cannot be
-                    # written has stopped the job already (abort), which says why: the others end first.
-                    with contextlib.suppress(JobFailed):
-                        self.own(KEPT_MEMBER, name)
                 progress.step_finished(name)
                 self.log(f"database {name}: {result.state.value}: {result.message}")
                 return result
@@ -311,8 +305,7 @@ class ClusterRestoreJob(Job):
         """Each member restore undid its own database; globals (roles) stay: they are shared and
         may be in use. A cancel says what stays (a failure's line says it already)."""
         for job in self._members:  # said in the result from here: off the record, which recovery reads
-            if job.state in (JobState.SUCCEEDED, JobState.PARTIAL):
-                self.release(KEPT_MEMBER, job.plan.dbname)
+            self.release(KEPT_MEMBER, job.plan.dbname)  # each member's own success put it there
         if state != JobState.CANCELLED:
             return
         where = f"server '{self.plan.target.label}'"

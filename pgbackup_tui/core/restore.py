@@ -18,6 +18,7 @@ databases it makes, swaps and drops in restore_target.py; TimescaleDB's procedur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,7 +32,7 @@ from .database_props import DatabaseMaker, parse_database_script
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
-from .job_store import WRITES_INTO
+from .job_store import KEPT_MEMBER, WRITES_INTO
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
@@ -189,6 +190,12 @@ class RestoreJob(RestoreChoiceJob):
         if mode == "replace":
             await self._swap(into)
         self._created_database = None  # done: the database is the user's now
+        if plan.as_set_member:
+            # Forwarded to the set's record (synced) before the release below, so that a runner killed
+            # between the two still names this member as kept. A record that cannot be written has
+            # stopped the set already (abort), which says why; this member is restored all the same.
+            with contextlib.suppress(JobFailed):
+                self.own(KEPT_MEMBER, plan.dbname)
         self.release("database", into)
         details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
                    "came_along": self._came_along, "warnings": self._warnings}
