@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
@@ -18,6 +19,7 @@ from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.ui.widgets.job_log import JobLog
+from pgbackup_tui.ui.widgets.job_progress import row_cells
 from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
 
 SIZE = (80, 24)
@@ -32,7 +34,7 @@ class PaneHost(App[None]):
 
 
 def screen_lines(app: App) -> list[str]:
-    console = Console(width=SIZE[0], record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
+    console = Console(width=app.size.width, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
     console.print(app.screen._compositor.render_full_update())
     return console.export_text().splitlines()
 
@@ -63,6 +65,59 @@ async def test_the_jobs_table_keeps_progress_bytes_elapsed_and_time_left_at_80_c
         assert any(f"1m{seconds}s" in row for seconds in range(35, 40)), row  # started 95 s ago (a slow machine: more)
         assert "2m20s" in row or "2m 20s" in row or "140" in row, row
         assert "warehouse" in row and "…" in row  # the target gave way, cut with an ellipsis
+
+
+async def test_a_pane_too_narrow_for_the_bar_keeps_every_figure_in_brief_and_gets_the_bar_back(home):
+    # The tabs beside the tree on a 112-column terminal: 56 cells, where the mini bar and "done /
+    # total" pushed elapsed and time left out of sight. There the row shows the percentage and the
+    # bytes done (the bar under the table has the rest); given room again, the bar comes back.
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
+    job.state, job.started_at = JobState.RUNNING, time.time() - 95
+    app = PaneHost()
+    async with app.run_test(size=(56, 16)) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(job)
+        pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
+            elapsed_s=95, phase="data", percent=40, bytes_done=4 << 30, bytes_total=10 << 30, eta_s=140)))
+
+        async def row_when(shown: str, compact: bool) -> tuple[str, str]:
+            for _ in range(50):
+                await pilot.pause(0.1)
+                lines = screen_lines(app)
+                if any(shown in line and ("█" in line) != compact for line in lines):
+                    break
+            header = next(line for line in lines if "kind" in line)
+            return header, next(line for line in lines if line.lstrip().startswith("dump"))
+
+        header, row = await row_when("4.0 GB ", compact=True)
+        assert header.split() == ["kind", "target", "state", "%", "bytes", "elapsed", "left"], header
+        assert " 40% " in row and "4.0 GB " in row and "10.0 GB" not in row and "█" not in row, row
+        assert "2m20s" in row.split()[-1] and "1m3" in row.split()[-2], row  # neither cut nor out of sight
+        assert "sales@p" in row, row
+        await pilot.resize_terminal(90, 16)
+        header, row = await row_when("4.0 GB / 10.0 GB", compact=False)
+        assert "progress" in header and "███░░░░░  40%" in row and row.rstrip().endswith("2m20s"), row
+        await pilot.resize_terminal(56, 16)
+        header, row = await row_when("4.0 GB ", compact=True)
+        assert " 40% " in row and row.rstrip().endswith("2m20s") and "█" not in row, row
+
+
+def test_a_row_in_brief_keeps_what_the_whole_row_says():
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
+
+    def cells(state: JobState, snapshot: ProgressSnapshot | None, tick: int = 0) -> tuple[str, str]:
+        job.state = state
+        row = row_cells(job, snapshot, tick, Style(), None, compact=True)
+        return row[3].plain, row[4].plain
+
+    assert cells(JobState.QUEUED, None) == ("", "")  # the state column says queued
+    moving = {cells(JobState.RUNNING, None, tick)[0] for tick in range(6)}  # no figures yet: alive, not a number
+    assert len(moving) > 1 and all(len(cell) == 4 and "%" not in cell for cell in moving), moving
+    running = ProgressSnapshot(elapsed_s=5, phase="data", percent=7, bytes_done=3 << 20, bytes_total=40 << 20)
+    assert cells(JobState.RUNNING, running) == ("  7%", "3.0 MB")
+    assert cells(JobState.FAILED, None)[0] == "—"
+    assert cells(JobState.FAILED, running)[0] == "  7%"  # where it stopped
+    assert cells(JobState.SUCCEEDED, running)[0] == "100%"
 
 
 async def test_a_long_log_line_is_wrapped_not_cut(home):

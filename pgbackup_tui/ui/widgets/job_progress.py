@@ -35,7 +35,7 @@ class ProgressView:
 def text_bar(fraction: float | None, tick: int = 0, width: int = BAR_WIDTH) -> str:
     """'█████░░░░░  50%'; with fraction None a short block that moves one cell per tick."""
     if fraction is None:
-        block = 3
+        block = 3 if width > 4 else 1
         travel = width - block
         position = tick % (2 * travel) if travel else 0
         position = position if position <= travel else 2 * travel - position
@@ -98,11 +98,24 @@ def detail(snapshot: ProgressSnapshot, running: bool) -> list[str]:
     return parts
 
 
+def compact_cells(view: ProgressView, tick: int) -> tuple[str, str]:
+    """The progress and bytes cells where the pane is too narrow for the bar and "done / total":
+    the percentage alone (the bar under the table shows the selected job's), the bytes done."""
+    if view.cell.endswith("%"):
+        cell = view.cell[-4:]
+    elif view.fraction is None and view.cell.startswith(("░", "█")):  # running, how far cannot be told yet
+        cell = text_bar(None, tick, width=4).rstrip()
+    else:  # queued: the state says it (and "queued" would keep the column 6 cells wide); or "—"
+        cell = "" if view.cell == "queued" else view.cell
+    return cell, view.bytes_text.split(" / ")[0]
+
+
 def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_style: Style,
-              target_width: int | None) -> list[Text]:
+              target_width: int | None, *, compact: bool = False) -> list[Text]:
     """The job's row in the Jobs table (kind, target, state, progress, bytes, elapsed, left); the
-    target is cut to `target_width` (None: whole)."""
+    target is cut to `target_width` (None: whole); `compact`: see compact_cells."""
     view = progress_view(job, snapshot, tick)
+    cell, bytes_text = compact_cells(view, tick) if compact else (view.cell, view.bytes_text)
     elapsed = human_duration(job.elapsed_s) if job.started_at is not None else ""
     eta_s = snapshot.eta_s if snapshot is not None else None
     blocked = snapshot is not None and snapshot.blocked
@@ -114,8 +127,8 @@ def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_
         Text(job.kind),
         target,
         Text(job.state.value, style=state_style),
-        Text(view.cell),
-        Text(view.bytes_text, justify="right"),
+        Text(cell, justify="right") if compact else Text(cell),
+        Text(bytes_text, justify="right"),
         Text(elapsed, justify="right"),
         Text(left, justify="right"),
     ]

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TypeAlias
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -25,6 +26,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 from ...core.job_follow import JobFollower, JobView, LogLines
 from ...core.jobs import JobEvent, JobState, LogLine, ProgressUpdated, StateChanged
@@ -44,6 +46,7 @@ FRAME_S = 0.4  # a running job's changes reach the screen at most this often
 LOG_WRITE_S = 2.0  # lines that keep coming are written at most this often (a quiet log's at the next frame)
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
 MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
+COMPACT_LABELS = {"progress": "%"}  # the headers over compact cells (the percentage alone)
 
 
 class JobsPane(Widget):
@@ -95,6 +98,7 @@ class JobsPane(Widget):
         self._tick = 0
         self._ticker: Timer | None = None
         self._target_width: int | None = None  # None: as wide as it is
+        self._compact = False  # the progress and bytes cells in brief: the pane is too narrow for them whole
 
     def compose(self) -> ComposeResult:
         table = JobsTable(id="jobs-table", cursor_type="row")
@@ -280,20 +284,56 @@ class JobsPane(Widget):
     # -- showing -----------------------------------------------------------------------------
     def _row_cells(self, job: JobView) -> list[Text]:
         state_style = self.get_component_rich_style(f"jobs-pane--{job.state.value}", partial=True)
-        return row_cells(job, self._snapshots.get(job.id), self._tick, state_style, self._target_width)
+        return row_cells(job, self._snapshots.get(job.id), self._tick, state_style, self._target_width,
+                         compact=self._compact)
 
     def on_resize(self) -> None:
         self._fit_target()
 
     def _fit_target(self) -> None:
-        """Give the target column what the figures leave, so that no figure is pushed out of sight."""
+        """Give the target column what the figures leave, so that no figure is pushed out of sight;
+        where they would leave it less than MIN_TARGET, the figures go compact (row_cells)."""
+        table = self.query_one("#jobs-table", JobsTable)
+        if self.size.width:
+            whole = table.room_left(self._whole_figure_widths(), self.size.width) >= MIN_TARGET
+            if whole == self._compact:
+                self._set_compact(not whole)
         # The widths the table was last told to measure, not its own (they lag a refresh).
-        figures = [self._widths.get(name, len(name)) for name in COLUMNS if name != "target"]
-        width = self.query_one("#jobs-table", JobsTable).give_room("target", figures, self.size.width, MIN_TARGET)
+        figures = [self._widths.get(name, len(self._label(name))) for name in COLUMNS if name != "target"]
+        width = table.give_room("target", figures, self.size.width, MIN_TARGET)
         if width is not None:
             self._target_width = width
             for job in self.jobs:
                 self._refresh_job(job.id)
+
+    def _whole_figure_widths(self) -> list[int]:
+        """The figure columns' widths with whole cells: those they have shown, or (compact now) those
+        the jobs' rows would show."""
+        if not self._compact:
+            return [self._widths.get(name, len(name)) for name in COLUMNS if name != "target"]
+        rows = [row_cells(job, self._snapshots.get(job.id), self._tick, Style(), None) for job in self.jobs]
+        return [max([len(name), *(row[index].cell_len for row in rows)])
+                for index, name in enumerate(COLUMNS) if name != "target"]
+
+    def _set_compact(self, compact: bool) -> None:
+        """Draw every row's progress and bytes whole or in brief, those columns measured anew (narrowed too)."""
+        self._compact = compact
+        table = self.query_one("#jobs-table", JobsTable)
+        for column, label in COMPACT_LABELS.items():
+            table.columns[ColumnKey(column)].label = Text(label if compact else column)
+        self._widths = {column: len(self._label(column)) for column in COLUMNS if column != "target"}
+        changing = ("progress", "bytes")
+        for job in self.jobs:
+            cells = self._row_cells(job)
+            self._cells[job.id] = tuple(cells)
+            for column, cell in zip(COLUMNS, cells, strict=True):
+                if column != "target":
+                    self._widths[column] = max(self._widths[column], cell.cell_len)
+            table.update_row(job.id, {column: cells[COLUMNS.index(column)] for column in changing}, widen=changing)
+        table.refresh()  # the headers (with no row, nothing else repaints them)
+
+    def _label(self, column: str) -> str:
+        return COMPACT_LABELS.get(column, column) if self._compact else column
 
     def _refresh_job(self, job_id: str) -> None:
         """Bring the job's row (and, when it is selected, the details) up to date: only the cells
@@ -311,7 +351,7 @@ class JobsPane(Widget):
             old = before[index] if index < len(before) else None
             if old is None or old != cell:  # measured only if wider: DataTable would narrow the column
                 changed[column] = cell
-                if column != "target" and cell.cell_len > self._widths.get(column, len(column)):
+                if column != "target" and cell.cell_len > self._widths.get(column, len(self._label(column))):
                     widen.add(column)
                     self._widths[column] = cell.cell_len
         if changed:

@@ -100,12 +100,17 @@ class JobsTable(OneLineTable[Text]):
 
     _widths_drawn: tuple[int, ...] = ()  # the columns' widths when every row was last drawn again
 
+    def room_left(self, others: Iterable[int], available: int) -> int:
+        """The cells `available` leave one more column once the columns of widths `others` (their
+        contents'), their padding and the scrollbar have theirs (negative: they do not fit)."""
+        pad = 2 * self.cell_padding
+        return available - self.styles.scrollbar_size_vertical - pad - sum(pad + w for w in others)
+
     def give_room(self, column: str, others: Iterable[int], available: int, minimum: int) -> int | None:
         """Make `column` as wide as `available` cells leave once the other columns (their contents'
         widths: `others`) and the scrollbar have theirs, at least `minimum`, so that no other column
         is pushed out of sight; its new width, None when it had that width already."""
-        pad = 2 * self.cell_padding
-        width = max(minimum, available - self.styles.scrollbar_size_vertical - pad - sum(pad + w for w in others))
+        width = max(minimum, self.room_left(others, available))
         target = self.columns[ColumnKey(column)]
         if not target.auto_width and target.width == width:
             return None
