@@ -114,6 +114,16 @@ def test_adding_a_name_twice_is_refused(sandbox: Sandbox, home: Path) -> None:
     assert (home / "config.toml").read_bytes() == before
 
 
+def test_a_uri_dsn_that_does_not_parse_is_refused_without_its_password(home: Path) -> None:
+    """libpq quotes the whole URI when it stops in its host part, password and all (QA)."""
+    dsn = "postgresql://alice:s3cretpw@[db1/app"
+    for result in run_cli_many([["servers", "add", "broken", "--dsn", dsn], ["dump", "--dsn", dsn, "--db", "app"],
+                                ["servers", "add", "q", "--dsn", "postgresql://a:s3cretpw@h/db?s3cretpw"]]):
+        assert_one_line_error(result, "the DSN does not parse")
+        assert "s3cretpw" not in result.stderr + result.stdout
+    assert not (home / "config.toml").exists()
+
+
 def test_server_that_is_down_is_one_line_exit_2(home: Path) -> None:
     port = free_port()
     assert run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port), "--user", "x").returncode == 0

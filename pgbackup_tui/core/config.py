@@ -123,6 +123,13 @@ def _toml_value(value: object) -> str:
         return repr(value)
 
 
+def conninfo_error(exc: Exception) -> str:
+    """libpq's first line on a conninfo that does not parse, without the text it quotes: the piece
+    around the fault, up to the whole URI, may hold a password (the line reaches the terminal, logs,
+    hooks and notifications). A quoted single character ("]", "=") is syntax, and stays."""
+    return re.sub(r'"([^"]*)"', lambda quoted: quoted[0] if len(quoted[1]) <= 1 else '"…"', _first_line(exc))
+
+
 def validate_profile(profile: ServerProfile) -> ServerProfile:
     """Raise ConfigError unless `profile` is usable and password-free."""
     where = f"server '{profile.name}'"
@@ -139,10 +146,7 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
         try:
             params = conninfo_to_dict(profile.dsn)
         except Exception as exc:  # psycopg.ProgrammingError: the DSN does not parse
-            # libpq quotes the text around the fault, which may be a password: not repeated (the
-            # line reaches logs, hooks and notifications when a schedule's run uses this server).
-            said = re.sub(r'after "[^"]*"', 'after "…"', _first_line(exc))
-            raise ConfigError(f"{where}: the DSN does not parse: {said}") from None
+            raise ConfigError(f"{where}: the DSN does not parse: {conninfo_error(exc)}") from None
         if "sslpassword" in params:
             raise ConfigError(
                 f"{where}: the DSN contains sslpassword (the client key's passphrase); passwords are never stored "

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .config import ServerProfile, hidden_password
+from .config import ServerProfile, conninfo_error, hidden_password
 from .errors import ConnectError, UsageError
 from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare_text, refuses_client_encoding
 
@@ -107,7 +107,7 @@ def target_from_dsn(dsn: str, label: str | None = None) -> Target:
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"the DSN does not parse: {str(exc).strip().splitlines()[0]}") from None
+        raise UsageError(f"the DSN does not parse: {conninfo_error(exc)}") from None
     if "sslpassword" in params:
         raise UsageError(
             "the DSN contains sslpassword, which would be visible in the process list of every child; "
