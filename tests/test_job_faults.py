@@ -417,6 +417,74 @@ def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, s
         assert only_job_state(home)["owned"] == []
 
 
+# -- a restore --clean of a whole database, killed at its swap ----------------------------------
+
+
+def _database_oid(sandbox: Sandbox, name: str) -> str:
+    return sandbox.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'").strip()
+
+
+def _stopped_at_its_swap(home: Path) -> tuple[int, dict, list[dict]]:
+    """Stop the runner (SIGSTOP) as soon as its record says it is about to swap the restored
+    database in (owned.json, synced before the swap): its pid, its swap item, all it owns."""
+    runner = runner_pid(home)
+    [folder] = (home / "state" / "jobs").iterdir()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            items = json.loads((folder / "owned.json").read_text())["items"]
+        except (OSError, ValueError):
+            items = []
+        if any(item["kind"] == "swapped_in" for item in items):
+            os.kill(runner, signal.SIGSTOP)
+            return runner, next(item for item in items if item["kind"] == "swapped_in"), items
+        time.sleep(0.002)
+    raise AssertionError("the runner never came to its swap")
+
+
+@pytest.mark.parametrize("keep_old", [False, True])
+@pytest.mark.parametrize("swap_done", [True, False])
+def test_a_runner_killed_at_its_swap_is_said_to_have_finished_only_if_the_swap_was_done(
+        sandbox, home, slow_archive, fresh_db_name, keep_old, swap_done):
+    """Killed after the swap committed, a runner's recovery said "failed; what it had made is undone"
+    and dropped the database it had replaced, the restored one in its place (QA). Done or not, the
+    server says: the target's OID. The runner is stopped as its record names the swap, the swap is
+    made (by the same call, if the runner had not come to it) or not, and the runner killed."""
+    from pgbackup_tui.core.connect import target_from_dsn
+    from pgbackup_tui.core.restore_target import swap_databases
+
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE public.mine (x int); INSERT INTO public.mine VALUES (7)", fresh_db_name)
+    original = _database_oid(sandbox, fresh_db_name)
+    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean",
+                    *(["--keep-old"] if keep_old else []))
+    runner, swap, owned = _stopped_at_its_swap(home)
+    [restored] = [i["value"] for i in owned if i["kind"] == "database" and i.get("identity") == swap["identity"]]
+    swapped = _database_oid(sandbox, fresh_db_name) == swap["identity"]
+    if swap_done and not swapped:
+        swap_databases(target_from_dsn(sandbox.dsn()), "postgres", restored, fresh_db_name, swap["previous"])
+    if not swap_done:
+        assert not swapped, "the runner swapped before it was stopped"
+    os.kill(runner, signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)
+    state = only_job_state(home)
+    assert state["owned"] == [] and not database_exists(sandbox, restored)
+    if not swap_done:
+        assert cli.returncode == 1 and "stopped without finishing" in stderr, stderr
+        assert _database_oid(sandbox, fresh_db_name) == original and not database_exists(sandbox, swap["previous"])
+        return
+    assert cli.returncode == 0, stderr
+    assert state["state"] == "succeeded" and f"'{fresh_db_name}' is the restored database" in state["message"]
+    assert _database_oid(sandbox, fresh_db_name) == swap["identity"]
+    assert sandbox.psql("SELECT count(*) FROM public.slow", fresh_db_name).strip() == str(SLOW_ROWS)
+    if keep_old:
+        assert f"kept as '{swap['previous']}'" in stderr, stderr
+        assert sandbox.psql("SELECT x FROM public.mine", swap["previous"]).strip() == "7"
+        sandbox.drop_database(swap["previous"])
+    else:
+        assert "is dropped" in stderr and not database_exists(sandbox, swap["previous"]), stderr
+
+
 # -- full disks ---------------------------------------------------------------------------------
 
 

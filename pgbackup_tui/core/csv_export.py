@@ -16,6 +16,7 @@ still takes the schema.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -66,8 +67,7 @@ class _SchemaDump(DumpJob):
         if isinstance(event, LogLine):
             self.parent.log(event.text, level=event.level)
         elif isinstance(event, Owned):
-            self.parent.emit(Owned(self.parent.id, event.kind, event.value, event.held, event.stop_at,
-                                   event.identity))
+            self.parent.emit(dataclasses.replace(event, job_id=self.parent.id))
 
     def _open_log(self) -> None:
         self.log_path = self.parent.log_path

@@ -21,20 +21,34 @@ CLEANUP_CONNECT_TIMEOUT_S = 3  # a server that is down must not hold up every co
 CLEANUP_LOCK_TIMEOUT_S = 2  # nor a lock another session holds on what the drop updates
 
 
+def _job_target(spec: dict[str, Any]) -> Target:
+    """The server the job described by `spec` worked on, with a short connect timeout."""
+    plan = job_store.plan_from_json(spec["kind"], spec["plan"])
+    target: Target = plan.target
+    params = dict(target.params_items)
+    params["connect_timeout"] = str(CLEANUP_CONNECT_TIMEOUT_S)
+    return replace(target, params_items=tuple(sorted(params.items())))
+
+
 def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> str:
     """Drop database `name` that the job described by `spec` created (raises if it cannot):
     restore_target's DROPPED, ABSENT, or ANOTHER (the one of that name is not the job's `identity`)."""
     from .restore_target import drop_database_of  # psycopg: only now, with a database to drop
 
-    plan = job_store.plan_from_json(spec["kind"], spec["plan"])
-    target: Target = plan.target
-    params = dict(target.params_items)
-    params["connect_timeout"] = str(CLEANUP_CONNECT_TIMEOUT_S)
-    target = replace(target, params_items=tuple(sorted(params.items())))
-    maintenance = target.maintenance_db(name)
-    return drop_database_of(target, maintenance, name, oid=identity, lock_timeout_s=CLEANUP_LOCK_TIMEOUT_S)
+    target = _job_target(spec)
+    return drop_database_of(target, target.maintenance_db(name), name, oid=identity,
+                            lock_timeout_s=CLEANUP_LOCK_TIMEOUT_S)
+
+
+def job_database_oid(spec: dict[str, Any], name: str) -> str | None:
+    """The OID of database `name` on the job's server now (None: no such database); raises if the
+    server cannot say. A restore's swap was done if it is the OID of the database it restored."""
+    from .restore_target import database_oid
+
+    target = _job_target(spec)
+    return database_oid(target, target.maintenance_db(name), name)
 
 
 def recover_jobs(only: str | None = None) -> list[str]:
     """Clean up after jobs whose runner died; one line for each job handled."""
-    return job_store.recover(drop_job_database, only=only)
+    return job_store.recover(drop_job_database, only=only, identify=job_database_oid)

@@ -89,6 +89,8 @@ class Owned(JobEvent):
     # For a database, once the job has made it: its OID. A recovery drops a database of that name
     # only if it is still this one (a DBA may have dropped it and made another of the same name).
     identity: str | None = None
+    # For a restore's swap (job_store.SWAPPED_IN): the name the database it replaced gets.
+    previous: str | None = None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,16 @@ WRITES_INTO = "writes_into"
 # Nor is this one: a cluster set's member database, restored and kept. A dead runner's recovery
 # says which members were in (their databases stay) beside what it undid of the one it stopped in.
 KEPT_MEMBER = "kept_member"
+# Nor this one, a marker: a restore's swap of its new database into the target's name (value;
+# identity: the new database's OID; previous: the name the replaced one gets), on record before the
+# swap commits and to the job's end. A dead runner's recovery asks the server which database has
+# that name now: the new one means the restore had finished (said so), not that it is undone.
+SWAPPED_IN = "swapped_in"
+
+
+def still_owned(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a final state's record still has to undo: not the markers it kept to its end."""
+    return [item for item in items if item.get("kind") != SWAPPED_IN]
 
 
 def jobs_root() -> Path:
@@ -244,9 +254,12 @@ def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
 # (the job's spec, database name, its OID if recorded): drop it or raise; what it found: "dropped",
 # "absent", or "another" (a database of that name that is not the job's, left alone).
 Dropper = Callable[[dict[str, Any], str, "str | None"], str]
+# The OID of the database of a name on the job's server (None: there is none); raises if it cannot tell.
+Identifier = Callable[[dict[str, Any], str], "str | None"]
 
 
-def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None) -> list[str]:
+def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None,
+            identify: Identifier | None = None) -> list[str]:
     """Find jobs whose runner died, or whose cleanup was left pending, and finish them.
 
     Returns one line per job handled (for the CLI to print when it matters). A job whose runner
@@ -256,13 +269,13 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
     for record in list_jobs(unsettled_only=True):
         if only is not None and record.id != only:
             continue
-        if record.status in FINAL_STATES and not record.state.get("owned"):
+        if record.status in FINAL_STATES and not still_owned(record.state.get("owned") or []):
             _settle(record.folder)  # e.g. written before SETTLED existed: parsed once, not at every start
             continue
         with runner_lock(record.folder) as got_it:
             if not got_it:
                 continue  # alive (or being recovered by another process right now)
-            line, recorded = _recover_one(record, drop_database)
+            line, recorded = _recover_one(record, drop_database, identify)
         if line:
             lines.append(line)
             if log is not None and recorded:
@@ -270,7 +283,7 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
     return lines
 
 
-def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
+def _recover_one(record: JobRecord, drop_database: Dropper, identify: Identifier | None) -> tuple[str, bool]:
     """Finish one job whose runner is gone (its lock held by us): the line saying what was done
     ("" for nothing), and whether its state was written."""
     from .job_owned import owned_items, paths_of_live_jobs, undo_owned
@@ -281,6 +294,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
         held = paths_of_live_jobs(record.id)
         owned = [item for item in owned if item.get("kind") != "path" or str(item.get("value")) not in held]
     ended = fresh.get("state") in FINAL_STATES
+    if ended:
+        owned = still_owned(owned)
     if ended and not owned:
         _settle(record.folder)
         return "", True
@@ -293,17 +308,34 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
             remove_orphan_manifests(record.id, owned)
         else:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
+    swaps = [i for i in owned if i.get("kind") == SWAPPED_IN]
+    try:
+        swapped = [i for i in swaps
+                   if identify is not None and identify(record.spec, str(i.get("value"))) == i.get("identity")]
+    except Exception as exc:  # noqa: BLE001 - the server cannot say: nothing is undone, nor said, before it can
+        cause = (str(exc).strip().splitlines() or ["?"])[0]
+        return (f"job {record.id}: its runner stopped while it swapped a restored database into "
+                f"'{swaps[0].get('value')}'; whether the swap was done cannot be told yet ({cause}): looked at "
+                "again on a later start", False)
+    # The new database is the target now: not ours to drop (it has another name than on record anyway).
+    restored = {i.get("identity") for i in swapped}
+    owned = [i for i in owned if not (i.get("kind") == "database" and i.get("identity") in restored)]
     # Said as undone: what was there (a path let go of once gone may still be on record).
     touched = [str(i.get("value")) for i in owned if i.get("kind") == WRITES_INTO]
-    kept = [str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
-    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER)]
+    kept = list(dict.fromkeys([str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
+                              + [str(i.get("value")) for i in swapped]))
+    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, SWAPPED_IN)]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
     if not ended:
         pid = fresh.get("runner_pid")
         runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
         title = record.spec.get("title", record.id)
-        if finished is None:
+        if swapped and record.spec.get("kind") != "cluster-restore":
+            fresh.update(state="succeeded", exit_code=0, finished_at=time.time(), progress=None,
+                         message=_swapped_message(title, runner, swapped[0], owned))
+            fresh["details"] = {"warnings": [fresh["message"]]}
+        elif finished is None:
             what_undone = ("what it had made is undone (its partial output, a database it created)"
                            if record.spec.get("kind") != "cluster-restore" else
                            # psql runs a pg_dumpall file (or a set's globals) as one script, making roles
@@ -353,6 +385,18 @@ def _recover_one(record: JobRecord, drop_database: Dropper) -> tuple[str, bool]:
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _swapped_message(title: str, runner: str, swap: dict[str, Any], owned: list[dict[str, Any]]) -> str:
+    """A restore whose runner died after its swap committed: done, and what became of the database
+    it replaced (dropped now, as the job would have; or kept, with --keep-old)."""
+    name, previous = swap.get("value"), swap.get("previous")
+    dropping = any(i.get("kind") == "database" and i.get("value") == previous for i in owned)
+    message = (f"{title}: '{name}' is the restored database; {runner} stopped right after it put it in place, "
+               "before it recorded the end (killed, or out of memory)")
+    if dropping:
+        return message + f"; the database it replaced ('{previous}') is dropped"
+    return message + f"; the previous '{name}' is kept as '{previous}' (--keep-old): drop it when you no longer need it"
 
 
 def _settle(folder: Path) -> None:

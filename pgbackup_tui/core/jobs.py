@@ -229,10 +229,11 @@ class Job:
                 self.log(f"child still running; sending {sig.name}", level="warning")
                 signal_group(process, sig)
 
-    def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None, identity: str | None = None) -> None:
+    def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None, identity: str | None = None,
+            previous: str | None = None) -> None:
         """Say, before creating it, that this job creates `value` and must undo it unless it finishes;
         said again with its `identity` once made (a database's OID), the record gains it."""
-        self.emit(Owned(self.id, kind, str(value), True, str(stop_at) if stop_at else None, identity))
+        self.emit(Owned(self.id, kind, str(value), True, str(stop_at) if stop_at else None, identity, previous))
 
     def forward_owned(self, child: Job) -> None:
         """A job run inside this one (a member of a cluster set): what it owns goes on this job's

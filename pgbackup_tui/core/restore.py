@@ -32,7 +32,7 @@ from .database_props import DatabaseMaker, parse_database_script
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
-from .job_store import KEPT_MEMBER, WRITES_INTO
+from .job_store import KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
@@ -89,6 +89,7 @@ class RestoreJob(RestoreChoiceJob):
         # An existing database pg_restore writes into outside one transaction: what a cancel, a
         # failure or a dead runner's recovery must say may be part-restored (WRITES_INTO).
         self._writing_into: str | None = None
+        self._identity: str | None = None  # the OID of the database this job created (_record_identity)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -314,6 +315,7 @@ class RestoreJob(RestoreChoiceJob):
             return  # the server is gone: the restore fails next, and the record keeps the name
         if oid is not None:
             self.own("database", name, identity=oid)
+            self._identity = oid
 
     async def _swap(self, restored: str) -> None:
         plan = self.plan
@@ -324,6 +326,10 @@ class RestoreJob(RestoreChoiceJob):
             # plan.dbname now (its OID) is the one that will be `old`.
             current = await asyncio.to_thread(database_oid, plan.target, self._maintenance_db(), plan.dbname)
             self.own("database", old, identity=current)
+        if self._identity is not None:
+            # A runner killed after the swap commits must not be said to have failed and been undone,
+            # when the target is the restored database and the one it replaced is dropped (recovery).
+            self.own(SWAPPED_IN, plan.dbname, identity=self._identity, previous=old)
         # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
         await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
         self._created_database = None

@@ -278,7 +278,7 @@ class StateWriter:
                               output_path=str(result.output_path) if result.output_path else None,
                               bytes_written=result.bytes_written, errors_ignored=result.errors_ignored,
                               details=job_store.details_for_state(result.details))
-            if self.write(durable=True) is None and not self.state.get("owned"):
+            if self.write(durable=True) is None and not job_store.still_owned(self.state.get("owned") or []):
                 with contextlib.suppress(OSError):  # only a shortcut: without it the state is read as before
                     (self.folder / job_store.SETTLED).touch()
 
@@ -288,6 +288,8 @@ class StateWriter:
             item["stop_at"] = event.stop_at
         if event.identity:
             item["identity"] = event.identity
+        if event.previous:
+            item["previous"] = event.previous
         with self._lock:
             owned = [i for i in self.state["owned"] if (i.get("kind"), i.get("value")) != (event.kind, event.value)]
             if event.held:
