@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,31 @@ def test_a_changed_byte_is_refused_by_the_checksum_before_the_target(sandbox, ho
     result = run_cli("restore", str(copy), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
     assert_one_line_error(result, str(copy), "xxh3-128 checksum differs from the manifest")
     assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{fresh_db_name}'").strip() == "0"
+
+
+def test_jobs_the_server_has_no_connections_for_are_refused_before_anything(sandbox, home, tmp_path, fresh_db_name):
+    """`dump -Fd --jobs 100000` read the database for minutes before pg_dump failed (exit 1), and a
+    restore's `--jobs 200` failed as if the connection had been lost (QA): one line, exit 2, first."""
+    out = tmp_path / "out"
+    out.mkdir()
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--format", "directory", "--jobs", "100000",
+                     "--output", str(out / "wide"))
+    assert_one_line_error(dumped, "--jobs 100000", "connection(s) free", "pg_dump --jobs 100000 needs 100001")
+    assert list(out.iterdir()) == []
+    archive = out / "small.dump"
+    assert run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--table", "public.invoices",
+                   "--output", str(archive)).returncode == 0
+    restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create",
+                       "--jobs", "200")
+    assert_one_line_error(restored, "--jobs 200", "pg_restore --jobs 200 needs 201")
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{fresh_db_name}'").strip() == "0"
+
+
+def test_free_connections_count_a_role_s_connection_limit(sandbox):
+    role = "limited_" + uuid.uuid4().hex[:6]
+    sandbox.psql(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 3")
+    try:
+        with connect(target_from_dsn(f"{sandbox.dsn()} user={role}")) as conn:
+            assert free_connections(conn) == 2  # this session is one of its three
+    finally:
+        sandbox.psql(f"DROP ROLE {role}")

@@ -51,11 +51,19 @@ FAST_ORDER = ("zstd:1", "lz4", "gzip:1")  # by measured time; each is checked ag
 SMALL_ORDER = ("zstd:3", "gzip:6")  # zstd:3 is not measured here: its effect is shown without figures
 METHODS = {"gzip": (1, 9), "lz4": (1, 12), "zstd": (1, 22), "none": (0, 0)}
 
+# For this role: a superuser may use the reserved connections too; a role's CONNECTION LIMIT
+# counts its own sessions (pg_dump's workers are all this role's).
 _AVAILABLE_CONNECTIONS = """
-SELECT current_setting('max_connections')::int
-     - current_setting('superuser_reserved_connections')::int
-     - coalesce(current_setting('reserved_connections', true)::int, 0)
-     - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+SELECT least(
+    current_setting('max_connections')::int
+    - CASE WHEN r.rolsuper THEN 0
+           ELSE current_setting('superuser_reserved_connections')::int
+                + coalesce(current_setting('reserved_connections', true)::int, 0) END
+    - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
+    CASE WHEN r.rolconnlimit >= 0
+         THEN r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity
+                                WHERE backend_type = 'client backend' AND usename = current_user)::int END)
+FROM pg_roles r WHERE r.rolname = current_user
 """
 
 
@@ -83,6 +91,18 @@ def parallel_jobs(cores: int, free: int | None) -> int:
     if free is not None:
         jobs = min(jobs, free // CONNECTION_SHARE - 2)
     return max(1, jobs)
+
+
+def check_jobs_fit(tool: str, jobs: int, free: int | None, server: str) -> None:
+    """Refuse --jobs that the server has no connections for (UsageError, before anything runs):
+    `tool` opens one per job and one for its leader, and would fail half way (a dump after minutes
+    of work, a restore looking like a lost connection). `free`: free_connections (None: unknown)."""
+    if free is None or jobs <= 1 or jobs + 1 <= free:
+        return
+    fits = max(1, free - 1)
+    raise UsageError(f"--jobs {jobs}: server '{server}' has {max(free, 0)} connection(s) free for this role, and "
+                     f"{tool} --jobs {jobs} needs {jobs + 1} (one per job and its leader's); give --jobs {fits} "
+                     "or less")
 
 
 def serial_restore_reason(archive_format: str, single_transaction: bool, timescale: bool,

@@ -23,7 +23,7 @@ from .backup_record import complete_manifest, server_key_of
 from .catalog import write_manifest
 from .catalog_index import remember_backup
 from .connect import connect
-from .defaults import fast_compression, free_connections, parallel_jobs, supports, usable_cores
+from .defaults import check_jobs_fit, fast_compression, free_connections, parallel_jobs, supports, usable_cores
 from .dump_verify import DumpReadBack, can_follow
 from .job_children import exit_in_words
 from .errors import ArchiveError, JobFailed, UsageError
@@ -275,6 +275,8 @@ class DumpJob(Job):
         jobs = plan.jobs
         if jobs is None:
             jobs = parallel_jobs(usable_cores(), free_connections(conn)) if plan.format == "directory" else 1
+        elif jobs > 1:
+            check_jobs_fit("pg_dump", jobs, free_connections(conn), plan.target.label)
         return jobs, compress
 
     def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:

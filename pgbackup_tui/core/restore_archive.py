@@ -26,7 +26,7 @@ from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, iden
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums, describe
 from .connect import connect
-from .defaults import free_connections, parallel_jobs, serial_restore_reason, usable_cores
+from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
@@ -139,6 +139,8 @@ class RestoreArchiveJob(Job):
                 raise unreadable or ArchiveError(f"{plan.archive}: not listed; nothing was restored")
             if self.plan.jobs is None:
                 self.plan = replace(self.plan, jobs=self._choose_jobs(info, toc, free))
+            else:
+                check_jobs_fit("pg_restore", self.plan.jobs, free, plan.target.label)
             progress = self._start_progress(info, toc)
         except BaseException:
             self._drop_checksums()
