@@ -485,6 +485,75 @@ def test_a_runner_killed_at_its_swap_is_said_to_have_finished_only_if_the_swap_w
         assert "is dropped" in stderr and not database_exists(sandbox, swap["previous"]), stderr
 
 
+def _stopped_at_its_mark(home: Path, kind: str) -> tuple[int, dict]:
+    """Stop the runner (SIGSTOP) as soon as its record (owned.json, synced) has an item of `kind`:
+    its pid, and the item."""
+    runner = runner_pid(home)
+    [folder] = (home / "state" / "jobs").iterdir()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            items = json.loads((folder / "owned.json").read_text())["items"]
+        except (OSError, ValueError):
+            items = []
+        marked = [item for item in items if item["kind"] == kind]
+        if marked:
+            os.kill(runner, signal.SIGSTOP)
+            return runner, marked[0]
+        time.sleep(0.002)
+    raise AssertionError(f"the runner never put {kind} on its record")
+
+
+@pytest.mark.parametrize("committed", [True, False])
+def test_a_runner_killed_around_its_table_clean_s_commit_is_said_as_the_server_has_it(
+        sandbox, home, fresh_db_name, tmp_path, committed):
+    """Killed after psql's COMMIT, a `restore --clean --table`'s recovery said "failed; what it had
+    made is undone" over a table that was replaced (QA). The runner is stopped once its record
+    names its transaction; psql goes on to its COMMIT, or is held before it by a lock, and the
+    runner is killed (psql with it)."""
+    sandbox.psql(f"CREATE DATABASE {fresh_db_name} TEMPLATE shop")
+    archive = tmp_path / "invoices.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "-Fc", "-t", "public.invoices", "-f", str(archive),
+                    "-d", sandbox.dsn(fresh_db_name)], check=True)
+    sandbox.psql("DELETE FROM public.invoices WHERE invoice_no % 2 = 0", fresh_db_name)
+    count = "SELECT count(*) FROM public.invoices"
+    blocker = None
+    if not committed:  # a reader's lock holds the restore's DROP TABLE, after its transaction said its id
+        blocker = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(fresh_db_name)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        assert blocker.stdin is not None
+        blocker.stdin.write("BEGIN; LOCK TABLE public.invoices IN ACCESS SHARE MODE; SELECT pg_sleep(60);\n")
+        blocker.stdin.flush()
+        wait_for(lambda: sandbox.psql("SELECT count(*) FROM pg_locks WHERE relation = 'public.invoices'::regclass "
+                                      "AND granted", fresh_db_name).strip() != "0", "the reader's lock")
+    try:
+        cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean",
+                        "--table", "public.invoices")
+        runner, mark = _stopped_at_its_mark(home, "commits")
+        status = f"SELECT txid_status({mark['value']})"
+        if committed:
+            wait_for(lambda: sandbox.psql(status).strip() == "committed", "psql to commit")
+        else:
+            wait_for(lambda: backend_waiting(sandbox), "the restore's DROP TABLE to wait for the lock")
+        os.kill(runner, signal.SIGKILL)
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        if blocker is not None:
+            blocker.kill()
+            blocker.wait()
+    state = only_job_state(home)
+    assert state["owned"] == [], stderr
+    if committed:
+        assert cli.returncode == 0, stderr
+        assert state["state"] == "succeeded" and "the restore's transaction committed" in state["message"], stderr
+        assert sandbox.psql(count, fresh_db_name).strip() == "40"
+    else:
+        assert cli.returncode == 1 and "stopped without finishing" in stderr, stderr
+        wait_for(lambda: sandbox.psql(status).strip() == "aborted", "psql's transaction to be rolled back")
+        assert sandbox.psql(count, fresh_db_name).strip() == "20"
+
+
 # -- full disks ---------------------------------------------------------------------------------
 
 

@@ -40,15 +40,23 @@ def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> 
                             lock_timeout_s=CLEANUP_LOCK_TIMEOUT_S)
 
 
-def job_database_oid(spec: dict[str, Any], name: str) -> str | None:
-    """The OID of database `name` on the job's server now (None: no such database); raises if the
-    server cannot say. A restore's swap was done if it is the OID of the database it restored."""
-    from .restore_target import database_oid
+class JobServerLook:
+    """job_store.ServerLook on the job's server: was a dead restore's last step done?"""
 
-    target = _job_target(spec)
-    return database_oid(target, target.maintenance_db(name), name)
+    def database_oid(self, spec: dict[str, Any], name: str) -> str | None:
+        """A restore's swap was done if this is the OID of the database it restored."""
+        from .restore_target import database_oid
+
+        target = _job_target(spec)
+        return database_oid(target, target.maintenance_db(name), name)
+
+    def transaction_status(self, spec: dict[str, Any], xid: str) -> str:
+        from .restore_transaction import transaction_status
+
+        target = _job_target(spec)
+        return transaction_status(target, target.default_dbname, xid)
 
 
 def recover_jobs(only: str | None = None) -> list[str]:
     """Clean up after jobs whose runner died; one line for each job handled."""
-    return job_store.recover(drop_job_database, only=only, identify=job_database_oid)
+    return job_store.recover(drop_job_database, only=only, look=JobServerLook())

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import paths
 from .identifiers import QualifiedName
@@ -61,11 +61,15 @@ KEPT_MEMBER = "kept_member"
 # swap commits and to the job's end. A dead runner's recovery asks the server which database has
 # that name now: the new one means the restore had finished (said so), not that it is undone.
 SWAPPED_IN = "swapped_in"
+# A marker too: the id of the one transaction psql runs a restore in (value), on record while it
+# runs (restore_transaction.py). A dead runner's recovery asks the server whether it committed.
+COMMITS = "commits"
+MARKERS = (SWAPPED_IN, COMMITS)
 
 
 def still_owned(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What a final state's record still has to undo: not the markers it kept to its end."""
-    return [item for item in items if item.get("kind") != SWAPPED_IN]
+    return [item for item in items if item.get("kind") not in MARKERS]
 
 
 def jobs_root() -> Path:
@@ -254,12 +258,24 @@ def list_jobs(*, unsettled_only: bool = False) -> list[JobRecord]:
 # (the job's spec, database name, its OID if recorded): drop it or raise; what it found: "dropped",
 # "absent", or "another" (a database of that name that is not the job's, left alone).
 Dropper = Callable[[dict[str, Any], str, "str | None"], str]
-# The OID of the database of a name on the job's server (None: there is none); raises if it cannot tell.
-Identifier = Callable[[dict[str, Any], str], "str | None"]
+
+
+class ServerLook(Protocol):
+    """What a recovery asks the job's server (its spec names it); each raises if it cannot tell."""
+
+    def database_oid(self, spec: dict[str, Any], name: str) -> str | None:
+        """The OID of the database `name` now (None: there is none)."""
+
+    def transaction_status(self, spec: dict[str, Any], xid: str) -> str:
+        """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN."""
+
+
+class _CannotTell(Exception):
+    """The server cannot say yet whether the job's last step was done: nothing is undone, nor said."""
 
 
 def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None,
-            identify: Identifier | None = None) -> list[str]:
+            look: ServerLook | None = None) -> list[str]:
     """Find jobs whose runner died, or whose cleanup was left pending, and finish them.
 
     Returns one line per job handled (for the CLI to print when it matters). A job whose runner
@@ -275,7 +291,7 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
         with runner_lock(record.folder) as got_it:
             if not got_it:
                 continue  # alive (or being recovered by another process right now)
-            line, recorded = _recover_one(record, drop_database, identify)
+            line, recorded = _recover_one(record, drop_database, look)
         if line:
             lines.append(line)
             if log is not None and recorded:
@@ -283,7 +299,7 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
     return lines
 
 
-def _recover_one(record: JobRecord, drop_database: Dropper, identify: Identifier | None) -> tuple[str, bool]:
+def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | None) -> tuple[str, bool]:
     """Finish one job whose runner is gone (its lock held by us): the line saying what was done
     ("" for nothing), and whether its state was written."""
     from .job_owned import owned_items, paths_of_live_jobs, undo_owned
@@ -308,15 +324,10 @@ def _recover_one(record: JobRecord, drop_database: Dropper, identify: Identifier
             remove_orphan_manifests(record.id, owned)
         else:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
-    swaps = [i for i in owned if i.get("kind") == SWAPPED_IN]
     try:
-        swapped = [i for i in swaps
-                   if identify is not None and identify(record.spec, str(i.get("value"))) == i.get("identity")]
-    except Exception as exc:  # noqa: BLE001 - the server cannot say: nothing is undone, nor said, before it can
-        cause = (str(exc).strip().splitlines() or ["?"])[0]
-        return (f"job {record.id}: its runner stopped while it swapped a restored database into "
-                f"'{swaps[0].get('value')}'; whether the swap was done cannot be told yet ({cause}): looked at "
-                "again on a later start", False)
+        swapped, committed = _done_on_server(record.spec, owned, look)
+    except _CannotTell as exc:
+        return f"job {record.id}: its runner stopped at its last step; {exc}: looked at again on a later start", False
     # The new database is the target now: not ours to drop (it has another name than on record anyway).
     restored = {i.get("identity") for i in swapped}
     owned = [i for i in owned if not (i.get("kind") == "database" and i.get("identity") in restored)]
@@ -324,17 +335,20 @@ def _recover_one(record: JobRecord, drop_database: Dropper, identify: Identifier
     touched = [str(i.get("value")) for i in owned if i.get("kind") == WRITES_INTO]
     kept = list(dict.fromkeys([str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
                               + [str(i.get("value")) for i in swapped]))
-    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, SWAPPED_IN)]
+    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, *MARKERS)]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
     if not ended:
         pid = fresh.get("runner_pid")
         runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
         title = record.spec.get("title", record.id)
-        if swapped and record.spec.get("kind") != "cluster-restore":
-            fresh.update(state="succeeded", exit_code=0, finished_at=time.time(), progress=None,
-                         message=_swapped_message(title, runner, swapped[0], owned))
-            fresh["details"] = {"warnings": [fresh["message"]]}
+        if (swapped or committed) and record.spec.get("kind") != "cluster-restore":
+            message = (_swapped_message(title, runner, swapped[0], owned) if swapped else
+                       f"{title}: the restore's transaction committed (what it restored is in "
+                       f"'{(record.spec.get('plan') or {}).get('dbname')}'); {runner} stopped right after, before "
+                       "it recorded the end (killed, or out of memory)")
+            fresh.update(state="succeeded", exit_code=0, finished_at=time.time(), progress=None, message=message,
+                         details={"warnings": [message]})
         elif finished is None:
             what_undone = ("what it had made is undone (its partial output, a database it created)"
                            if record.spec.get("kind") != "cluster-restore" else
@@ -385,6 +399,27 @@ def _recover_one(record: JobRecord, drop_database: Dropper, identify: Identifier
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
+                    look: ServerLook | None) -> tuple[list[dict[str, Any]], bool]:
+    """A dead restore's last step, as the server has it: its swaps that were done (SWAPPED_IN: the
+    target's OID is the restored one's), and whether its one transaction committed (COMMITS)."""
+    from .restore_transaction import COMMITTED, IN_PROGRESS
+
+    markers = [i for i in owned if i.get("kind") in MARKERS]
+    if not markers or look is None:
+        return [], False
+    try:
+        swapped = [i for i in markers if i.get("kind") == SWAPPED_IN
+                   and look.database_oid(spec, str(i.get("value"))) == i.get("identity")]
+        statuses = [look.transaction_status(spec, str(i.get("value"))) for i in markers if i.get("kind") == COMMITS]
+    except Exception as exc:  # noqa: BLE001 - any failure to ask: asked again on a later start
+        cause = (str(exc).strip().splitlines() or ["?"])[0]
+        raise _CannotTell(f"whether it was done cannot be told yet ({cause})") from None
+    if IN_PROGRESS in statuses:  # its session has not seen psql go yet: it ends (rolled back, or committed) soon
+        raise _CannotTell("its transaction is still open on the server")
+    return swapped, COMMITTED in statuses
 
 
 def _swapped_message(title: str, runner: str, swap: dict[str, Any], owned: list[dict[str, Any]]) -> str:

@@ -32,7 +32,7 @@ from .database_props import DatabaseMaker, parse_database_script
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
-from .job_store import KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
+from .job_store import COMMITS, KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
 from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
@@ -45,6 +45,7 @@ from .restore_data import (
 )
 from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
+from .restore_transaction import MARK_SQL, transaction_mark
 from .restore_target import (
     check_target,
     create_database,
@@ -90,6 +91,7 @@ class RestoreJob(RestoreChoiceJob):
         # failure or a dead runner's recovery must say may be part-restored (WRITES_INTO).
         self._writing_into: str | None = None
         self._identity: str | None = None  # the OID of the database this job created (_record_identity)
+        self._transaction: str | None = None  # the id of the one transaction psql restores in (restore_transaction)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -239,11 +241,12 @@ class RestoreJob(RestoreChoiceJob):
             first.write_bytes(self._data_load.truncate_sql().encode("utf-8", errors="surrogateescape"))
             for line in self._data_load.describe():
                 self.log(line)
+            mark = self._transaction_mark_file()
             if found.has_transactions:  # its own COMMIT would end the one transaction half way
-                argv = psql_files_argv(plan, check.tools, [first, Path("-")])
+                argv = psql_files_argv(plan, check.tools, [mark, first, Path("-")])
                 data_stdin = without_transactions(rows)
             else:
-                argv = psql_files_argv(plan, check.tools, [first, rows])
+                argv = psql_files_argv(plan, check.tools, [mark, first, rows])
         elif self._table_clean is not None:
             assert list_file is not None and self._workdir is not None
             tool = "psql"
@@ -254,7 +257,7 @@ class RestoreJob(RestoreChoiceJob):
             code = await self.run_process(restore_script_argv(plan, check.tools, list_file, sql), env)
             if code != 0:
                 raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; nothing was changed")
-            argv = psql_files_argv(plan, check.tools, [drops, sql])
+            argv = psql_files_argv(plan, check.tools, [self._transaction_mark_file(), drops, sql])
         else:
             tool = "psql" if check.info.format == "plain" else "pg_restore"
             argv = restore_command(plan, check.info.format, check.tools, list_file=list_file)
@@ -271,6 +274,13 @@ class RestoreJob(RestoreChoiceJob):
         def on_line(line: str) -> None:
             self._output.watch(line)
             progress.on_line(line)
+            if tool == "psql" and self._transaction is None and (xid := transaction_mark(line)):
+                # On record while psql runs on: a runner killed after its COMMIT is said to have
+                # finished (job_store), not to have been rolled back. A record that cannot be written
+                # has stopped the job (abort) and psql with it, its transaction rolled back.
+                self._transaction = xid
+                with contextlib.suppress(JobFailed):
+                    self.own(COMMITS, xid)
 
         code = await self.run_process(argv, env, on_line=on_line, stdin_chunks=stdin)
         progress.enter_phase("finishing")
@@ -281,6 +291,13 @@ class RestoreJob(RestoreChoiceJob):
         if code != 0 and not self._output.errors_ignored:
             raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
+
+    def _transaction_mark_file(self) -> Path:
+        """The file psql runs first in the restore's one transaction: it says the transaction's id."""
+        assert self._workdir is not None
+        mark = self._workdir / "transaction.sql"
+        mark.write_text(MARK_SQL)
+        return mark
 
     async def _say_materialized_views(self) -> None:
         """After a data-only load: the target's materialized views, which it did not fill (restore_data.py)."""
