@@ -9,6 +9,7 @@ lists them from the catalog as a user would see them.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -160,6 +161,56 @@ async def test_forced_delete_of_the_newest_verified_backup(sandbox, home):
         await settle(pilot)
         await wait_until(lambda: pane.rows == [])
     assert not archive.exists()
+
+
+async def test_an_archive_cut_or_grown_on_disk_lists_as_changed_on_f5_and_when_the_tab_shows(sandbox, home):
+    """The tab kept each backup's summary while its manifest stayed the same, so an archive cut
+    short behind its back went on reading "complete" where `backups list` said changed; and it
+    listed again on showing only after a change this app had seen. f5 and the tab shown again
+    check the archives' sizes as the CLI does."""
+    older = await dump_shop(sandbox, schema_only=True)
+    newer = await dump_shop(sandbox, schema_only=True)
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app)
+        assert [status_of(pane, newer), status_of(pane, older)] == ["complete", "complete"]
+
+        with newer.open("r+b") as handle:
+            handle.truncate(newer.stat().st_size // 2)
+        await pilot.press("f5")
+        await settle(pilot)
+        await wait_until(lambda: status_of(pane, newer) == "changed", timeout=10)
+
+        with older.open("ab") as handle:
+            handle.write(b"\0" * 100)
+        await pilot.press("1")
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        await wait_until(lambda: status_of(pane, older) == "changed", timeout=10)
+        screen = app.export_screenshot()
+        assert "CHANGED" in screen and "complete" not in screen
+    listed = run_cli("backups", "list", "--json")
+    assert {item["path"]: item["status"] for item in json.loads(listed.stdout)} == {
+        str(newer): "changed", str(older): "changed"}  # what the CLI says
+
+
+async def test_a_backup_the_cli_wrote_while_the_app_is_open_is_listed_when_the_tab_shows(sandbox, home):
+    async with backups_tab_of_a_dump(sandbox) as (first, app, pilot, pane):
+        await pilot.press("1")
+        await settle(pilot)
+        # run_cli holds the app's loop: its store scan finds the CLI's job ended, never running.
+        await app.workers.wait_for_complete()
+        dumped = run_cli("dump", "--server", "sandbox", "--db", "shop", "--schema-only", "--progress", "none")
+        assert dumped.returncode == 0, dumped.stderr
+        made = Path(dumped.stdout.strip().splitlines()[-1])
+        assert made != first and made.exists()
+        await pilot.press("3")
+        await settle(pilot)
+        await wait_until(lambda: [row.path for row in pane.rows] == [made, first], timeout=10)
+        assert status_of(pane, made) == "complete"
 
 
 async def test_drill_asks_the_server_and_records_the_result(sandbox, home):

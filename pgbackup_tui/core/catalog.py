@@ -167,13 +167,7 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
     path = path.absolute()
     manifest = load_manifest(path)
     if manifest is not None:
-        backup_id = manifest.id or foreign_id(path)
-        if not path.exists():
-            return CatalogEntry(backup_id, path, "missing", manifest, indexed=indexed)
-        changed = _size_changed(path, manifest)
-        if changed:
-            return CatalogEntry(backup_id, path, "changed", manifest, problem=changed, indexed=indexed)
-        return CatalogEntry(backup_id, path, status_of(manifest), manifest, indexed=indexed)
+        return entry_with_manifest(path, manifest, indexed=indexed)
     if not path.exists():
         return CatalogEntry(foreign_id(path), path, "missing", indexed=indexed) if indexed else None
     if path.name.endswith(PARTIAL_SUFFIX):
@@ -192,6 +186,19 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
     status = "incomplete" if found.complete is False else "foreign"
     damaged = f"its manifest {manifest_path(path).name} cannot be read" if manifest_path(path).exists() else None
     return CatalogEntry(foreign_id(path), path, status, sniffed=found, problem=damaged, indexed=indexed)
+
+
+def entry_with_manifest(path: Path, manifest: Manifest, *, indexed: bool = False) -> CatalogEntry:
+    """The entry of `path` (absolute), whose manifest is `manifest`: missing, changed, or the
+    manifest's own status. Only stats the archive: the TUI asks it again at every listing with a
+    manifest it read before, so that an archive cut or grown since says so as `backups list` does."""
+    backup_id = manifest.id or foreign_id(path)
+    if not path.exists():
+        return CatalogEntry(backup_id, path, "missing", manifest, indexed=indexed)
+    changed = _size_changed(path, manifest)
+    if changed:
+        return CatalogEntry(backup_id, path, "changed", manifest, problem=changed, indexed=indexed)
+    return CatalogEntry(backup_id, path, status_of(manifest), manifest, indexed=indexed)
 
 
 def _size_changed(path: Path, manifest: Manifest) -> str | None:

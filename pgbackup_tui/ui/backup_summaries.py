@@ -12,7 +12,9 @@ Summaries are kept between listings, by the manifest's mtime and size: listing a
 dump reads the new manifest, not every one again (each one of a 10,000-table backup takes a
 quarter of a second to parse, holding the GIL). Their rows are kept too: listing 5,000 backups
 again makes no new objects that live on, and so no cause for a full garbage collection (which
-walks every object of the app, 0.1 s and more, holding the GIL).
+walks every object of the app, 0.1 s and more, holding the GIL). A kept summary's status is
+still checked at every listing against the archive's size, as `backups list` checks it (a stat):
+an archive cut short or grown behind our back lists as changed, though its manifest is the same.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core import catalog
-from ..core.catalog import CatalogEntry, entry_for
+from ..core.catalog import CatalogEntry, entry_for, entry_with_manifest
 from ..core.config import ServerProfile
 from ..core.csv_copies import find_csv_copies
 from ..core.manifest import TocSummary, manifest_path
@@ -88,9 +90,22 @@ class SummaryReader:
         self._seen.add(path)
         kept = self._cache.get(path)
         if kept is not None and kept[0] == key:
-            return kept[1]
+            return self._restat(path, key, kept[1])
         entry = entry_for(path, indexed=indexed)
         if entry is not None:
             entry = summary(entry)
             self._cache[path] = (key, entry)
         return entry
+
+    def _restat(self, path: Path, key: ManifestKey, kept: CatalogEntry) -> CatalogEntry:
+        """The summary kept for `path`, unless its archive changed size since: the manifest being
+        the same says nothing of the archive, cut short or grown behind our back, which `backups
+        list` calls changed (a stat, as it checks: catalog.entry_with_manifest). The same object
+        while its status holds, so that its row is kept too."""
+        if kept.manifest is None:
+            return kept  # a manifest that does not read: sniffed when it changes, as before
+        now = entry_with_manifest(path, kept.manifest, indexed=kept.indexed)
+        if (now.status, now.problem) == (kept.status, kept.problem):
+            return kept
+        self._cache[path] = (key, now)
+        return now

@@ -1,9 +1,11 @@
 """What the app does with backups on disk: the Backups tab, its keys, and the cluster and CSV jobs.
 
 - listing: a thread worker reads the catalog (core/catalog.py scan, plus CSV copies) and posts
-  the rows of the focused server or database (ui/backups_view.py); a change to the backups (a dump
-  ends) while the tab is hidden lists them when it shows (behind its tab, a listing would only cost
-  a relayout of the screen: the Jobs tab's CPU);
+  the rows of the focused server or database (ui/backups_view.py); each time the tab shows, and on
+  f5, it lists them again, as `backups list` would: backups the CLI or cron wrote meanwhile, an
+  archive cut or grown on disk (changed). A change while the tab is hidden (a dump ends) waits for
+  it to show (behind its tab, a listing would only cost a relayout of the screen: the Jobs tab's
+  CPU); a listing that finds nothing new leaves the table as it was (its page, its scroll);
 - enter shows a backup's details (screens/backup_details.py: the TOC is read in its worker);
 - verify and drill run in thread workers (group "catalog", side by side), record their result in
   the manifest (catalog.record_check) and come back as BackupChecked; a drill asks which server
@@ -70,7 +72,6 @@ class BackupsApp(JobsApp):
         self._verifying: set[str] = set()  # paths being verified, while it runs
         self._deleting: set[str] = set()  # paths being deleted, while it runs
         self._summaries = SummaryReader()  # the tab keeps a summary per backup, not its manifest
-        self._backups_stale = False  # the backups changed while the tab was hidden: list them as it shows
 
     @property
     def backups_pane(self) -> BackupsPane:
@@ -88,7 +89,6 @@ class BackupsApp(JobsApp):
         if (server, dbname) == self._backups_scope and not force:
             return
         self._backups_scope = (server, dbname)
-        self._backups_stale = False
         profile = self.profiles.profile(server) if server is not None else None
         if profile is None:
             self.backups_pane.show_rows(None, None, ())
@@ -97,12 +97,13 @@ class BackupsApp(JobsApp):
 
     def backups_changed(self) -> None:
         if self.query_one(TabbedContent).active != "backups":
-            self._backups_stale = True  # listed when the tab shows (on_tabbed_content_tab_activated)
-            return
+            return  # listed when the tab shows (on_tabbed_content_tab_activated)
         self.show_backups_for(self.query_one(ServerTree).focus_info(), force=True)
 
     def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
-        if message.pane.id == "backups" and self._backups_stale:
+        # Always, not only after a change this app saw: the CLI, cron or another TUI may have
+        # written a backup meanwhile, and an archive may have been cut or grown on disk.
+        if message.pane.id == "backups":
             self.show_backups_for(self.query_one(ServerTree).focus_info(), force=True)
 
     @work(thread=True, exit_on_error=False, group="backups", exclusive=True, description="list backups")
@@ -112,7 +113,10 @@ class BackupsApp(JobsApp):
 
     def on_backups_listed(self, message: BackupsListed) -> None:
         if (message.server, message.dbname) == self._backups_scope:
-            self.backups_pane.show_rows(message.server, message.dbname, message.rows)
+            pane = self.backups_pane
+            if (pane.server, pane.dbname) == (message.server, message.dbname) and message.rows == tuple(pane.rows):
+                return  # nothing new (rows kept by SummaryReader are the same objects): keep its page and scroll
+            pane.show_rows(message.server, message.dbname, message.rows)
             self.refresh_bindings()
 
     def on_backups_pane_row_highlighted(self) -> None:
