@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -370,3 +371,77 @@ def test_a_retry_after_a_failed_import_sets_the_sequences_of_the_first_run_s_tab
     retried = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--table", "b")
     assert retried.returncode == 0, retried.stderr
     assert sandbox.psql("INSERT INTO a (v) VALUES ('new') RETURNING id", target_db).strip() == "6"
+
+
+@pytest.mark.parametrize("stop", ["session ended", "cancelled", "runner killed"])
+def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_db, target_db, tmp_path, stop):
+    """Into a database that exists, each table is its own transaction: a lost session was said as
+    "internal error: OperationalError(...)" (a traceback in the log), and a cancel or a killed
+    runner did not say that the tables loaded before it stay (QA)."""
+    from test_job_faults import start_cli, wait_for
+
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10);"
+                 "CREATE TABLE slow (id int PRIMARY KEY); INSERT INTO slow SELECT generate_series(1, 400);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "a", "slow").returncode == 0
+    sandbox.create_database(target_db)
+    sandbox.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
+                 "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE slow (id int PRIMARY KEY CHECK (slowly(id)));",
+                 target_db)
+    cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db)
+    copying = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{target_db}' AND query LIKE 'COPY%slow%' "
+               "AND state = 'active'")
+    wait_for(lambda: sandbox.psql(copying).strip() != "", "the import to load the slow table")
+    if stop == "session ended":
+        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM ({copying}) AS copy")
+    elif stop == "cancelled":
+        cli.send_signal(signal.SIGTERM)
+    else:
+        [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
+                   if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+        os.kill(state["runner_pid"], signal.SIGKILL)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == (130 if stop == "cancelled" else 1), stderr
+    assert "internal error" not in stderr and "Traceback" not in stderr, stderr
+    last = stderr.strip().splitlines()[-1]
+    if stop == "session ended":
+        assert "terminating connection" in last and "imported before it: public.a" in last, last
+    elif stop == "cancelled":
+        assert "stay (each is its own transaction): public.a" in last and "--table public.slow" in last, last
+    else:
+        assert f"the tables imported into '{target_db}' before it stopped stay" in last, last
+    assert sandbox.psql("SELECT (SELECT count(*) FROM a) || '/' || (SELECT count(*) FROM slow)", target_db).strip() \
+        == "10/0"
+    assert "Traceback" not in "".join(path.read_text() for path in (home / "logs").glob("*.log"))
+
+
+def test_an_export_whose_session_is_ended_says_so_in_one_line(sandbox, home, empty_db, tmp_path):
+    """A terminated session left the export as "internal error: OperationalError(...)" over several lines (QA)."""
+    import subprocess
+
+    from test_job_faults import start_cli, wait_for
+
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10);", empty_db)
+    holder = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(empty_db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdin is not None
+    holder.stdin.write("BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
+    holder.stdin.flush()
+    waiting = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{empty_db}' AND wait_event_type = 'Lock' "
+               "AND application_name LIKE 'pgbackup-tui%'")
+    try:
+        wait_for(lambda: sandbox.psql("SELECT count(*) FROM pg_locks WHERE relation = 'a'::regclass AND granted",
+                                      empty_db).strip() != "0", "the holder's lock")
+        cli = start_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "a",
+                        "--output", str(tmp_path / "copy"))
+        wait_for(lambda: sandbox.psql(waiting).strip() != "", "the export to wait for the lock")
+        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM ({waiting}) AS w")
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli.returncode == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert "internal error" not in stderr and "Traceback" not in stderr, stderr
+    assert "terminating connection" in lines[-1] or "lost" in lines[-1], stderr
+    assert not (tmp_path / "copy").exists()

@@ -24,6 +24,7 @@ import csv
 import hashlib
 import json
 import re
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ from .csv_target import SequenceValue, existing_sequences, in_key_order, set_for
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError, UsageError
 from .identifiers import QualifiedName, always_quote
+from .job_store import WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
-from .restore_target import create_database, database_oid, drop_database
+from .restore_target import StatementCanceller, create_database, database_oid, drop_database
 from .selection import lookup_relations
 
 CHUNK_BYTES = 1 << 20
@@ -70,6 +72,10 @@ class CsvImportJob(Job):
         self._created: str | None = None  # the database --create made, until the job succeeds
         self.imported: list[QualifiedName] = []
         self._order: list[QualifiedName] = []  # the tables in the order they are loaded
+        self._said_what_stays = False  # a failure's message named the tables imported (_failure)
+        self._writing_into = False  # WRITES_INTO on record: the tables are being loaded into an existing database
+        # A cancel interrupts the COPY running (the server may take long over a chunk: triggers, checks).
+        self._canceller = StatementCanceller()
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -99,6 +105,10 @@ class CsvImportJob(Job):
             self.log("every table to import exists already (and is empty): schema.sql is not run")
         await self.in_thread(self._make_hypertables, tables)
         progress.enter_phase("data")
+        if self._created is None:
+            # Said by a dead runner's recovery: the tables loaded before it died stay (job_store).
+            self.own(WRITES_INTO, plan.dbname)
+            self._writing_into = True
         changed = await self.in_thread(self._copy_tables, tables, manifest.get("encoding") or "UTF8", progress)
         progress.enter_phase("finishing")
         if run_post:
@@ -108,6 +118,7 @@ class CsvImportJob(Job):
         if self._created is not None:
             self.release("database", plan.dbname)
             self._created = None
+        self._stop_writing_into()
         total = sum(t.size for t in tables)
         return Outcome(message=f"imported {len(tables)} tables into '{plan.dbname}' in {self.elapsed_s:.1f}s",
                        bytes_written=total,
@@ -252,9 +263,13 @@ class CsvImportJob(Job):
                 progress.table_started(table.file)
                 self.log(f"importing {table.file} into {table.name}")
                 try:
-                    digest = self._copy_one(conn, table, folder / table.file, progress)
+                    with self._canceller.running_on(conn):
+                        digest = self._copy_one(conn, table, folder / table.file, progress)
                 except psycopg.Error as exc:
-                    conn.rollback()
+                    with contextlib.suppress(psycopg.Error):  # a lost session has nothing to roll back
+                        conn.rollback()
+                    if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
+                        raise Cancelled() from None
                     raise JobFailed(self._failure(table, exc)) from None
                 if table.sha256 and digest != table.sha256:
                     changed.append(table.file)
@@ -290,6 +305,7 @@ class CsvImportJob(Job):
             where += f", line {int(match.group(1)) + header_lines(Path(self.plan.source) / table.file) - 1}"
         done = ", ".join(str(t) for t in self.imported) or "none"
         left = [str(table.name)]
+        self._said_what_stays = True
         message = (f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
                    f"was rolled back); tables imported before it: {done}")
         if self.plan.create:
@@ -336,7 +352,10 @@ class CsvImportJob(Job):
                         self.log(f"sequence {name} is past its exported value already: left as it is")
 
     async def _cleanup(self, state: JobState) -> None:
-        if state in (JobState.SUCCEEDED, JobState.PARTIAL) or self._created is None:
+        if state in (JobState.SUCCEEDED, JobState.PARTIAL):
+            return
+        if self._created is None:
+            self._say_what_stays()
             return
         name = self._created
         try:
@@ -347,6 +366,31 @@ class CsvImportJob(Job):
             return
         self.release("database", name)
         self.cleanup_note = f"the database '{name}' it created was dropped"
+
+    def _cancel_now(self) -> None:
+        super()._cancel_now()
+        self._canceller.cancel()
+
+    def _say_what_stays(self) -> None:
+        """Into a database that existed, each table is loaded in a transaction of its own: a cancel,
+        or a failure after the copies began (a lost session), keeps those loaded before it."""
+        self._stop_writing_into()
+        if self._said_what_stays or not self._order:
+            return
+        done = [str(t) for t in self.imported]
+        if not done:
+            self.cleanup_note = f"no table was imported into '{self.plan.dbname}' (each is its own transaction)"
+            return
+        left = [str(name) for name in self._order if name not in self.imported]
+        self.cleanup_note = (f"the tables imported into '{self.plan.dbname}' before it stopped stay (each is its own "
+                             f"transaction): {', '.join(done)}")
+        if left:
+            self.cleanup_note += "; import the rest with " + " ".join(f"--table {name}" for name in left)
+
+    def _stop_writing_into(self) -> None:
+        if self._writing_into:
+            self.release(WRITES_INTO, self.plan.dbname)
+            self._writing_into = False
 
     async def in_thread_uncancellable(self, func: Any, *args: Any) -> Any:
         import asyncio

@@ -360,7 +360,10 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             if kept:
                 what_undone += (f"; the set's members restored before it stopped are kept: "
                                 f"{', '.join(repr(name) for name in kept)}")
-            if touched:
+            if touched and record.spec.get("kind") == "csv-import":
+                what_undone += (f"; the tables imported into '{touched[0]}' before it stopped stay (each is its own "
+                                "transaction; its log names them): import the rest with --table")
+            elif touched:
                 what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
                                 "(restore again with --clean, or use --single-transaction for all-or-nothing)")
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),

@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import os
 import signal
+import sys
 import time
 import traceback
 import uuid
@@ -157,6 +158,8 @@ class Job:
                 where = f" writing {exc.filename}" if exc.filename else ""
                 exit_code, message, error = (EXIT_FAILED, f"{self.title}: the disk is full ({exc.strerror}{where}); "
                                              "the job was stopped", type(exc))
+            elif _is_server_error(exc):  # the server's word (a session ended, a refusal), not a bug of ours
+                exit_code, message, error = EXIT_FAILED, f"{self.title}: {_server_said(exc, self.server)}", type(exc)
             else:  # a bug: keep the traceback in the log, one line for the user
                 exit_code, message, error = (EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)",
                                              type(exc))
@@ -393,3 +396,20 @@ class Job:
     def _set_state(self, state: JobState) -> None:
         self.state = state
         self.emit(StateChanged(self.id, state))
+
+
+def _is_server_error(exc: BaseException) -> bool:
+    """A psycopg error (psycopg is imported here only if the job used it: its import costs 60-90 ms)."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def _server_said(exc: BaseException, server: str | None) -> str:
+    """One line for a psycopg error that left the job: a lost session said as such."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = f"server '{server}'" if server else "the server"
+    psycopg = sys.modules["psycopg"]
+    if isinstance(exc, psycopg.OperationalError):
+        return f"the connection to {where} was lost or ended ({first})"
+    return f"{where} refused a statement ({first})"
+
