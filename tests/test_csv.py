@@ -248,9 +248,15 @@ def test_a_file_whose_header_is_not_the_export_s_columns_is_refused(sandbox, hom
                            ("".join(exported.splitlines(keepends=True)[1:]), "its header (1, 101, n1)")):
         csv_file.write_text(changed)
         refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
-        assert refused.returncode == 1 and words in refused.stderr, refused.stderr
+        # Bad input: one line, exit 2, before the database is made (it was made, then dropped: exit 1).
+        assert refused.returncode == 2 and words in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and "dropped" not in refused.stderr, refused.stderr
         assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
     csv_file.write_text(exported)
+    (out / "schema.sql").rename(out / "schema.sql.away")
+    refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert refused.returncode == 2 and "schema.sql: missing" in refused.stderr, refused.stderr
+    (out / "schema.sql.away").rename(out / "schema.sql")
     done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
     assert done.returncode == 0, done.stderr
     assert fingerprint(sandbox, target_db, "t") == fingerprint(sandbox, empty_db, "t")

@@ -42,6 +42,7 @@ from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database
 from .selection import lookup_relations
+from .server_text import python_codec
 
 CHUNK_BYTES = 1 << 20
 _POST_DATA_THERE = """
@@ -83,6 +84,13 @@ class CsvImportJob(Job):
         manifest = self._read_manifest()
         tables = self._tables(manifest)
         folder = Path(plan.source)
+        # The folder's own faults are the user's to fix: said (exit 2) before anything is made.
+        codec = python_codec(manifest.get("encoding") or "UTF8") or "utf-8"
+        for table in tables:
+            if problem := header_problem(folder / table.file, table.columns, codec):
+                raise UsageError(problem)
+        if not (folder / SCHEMA_PRE).is_file():
+            raise UsageError(f"{folder / SCHEMA_PRE}: missing (every csv export has one)")
         tools, run_schema, run_post = await self.in_thread(self._preflight, manifest, tables)
         if not run_schema:  # into tables that exist, their foreign keys maybe in place: parents first
             tables = await self.in_thread(self._in_key_order, tables)
@@ -280,7 +288,8 @@ class CsvImportJob(Job):
         return changed
 
     def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path, progress: CsvProgress) -> str:
-        check_header(path, table.columns, conn.info.encoding)
+        if problem := header_problem(path, table.columns, conn.info.encoding):  # changed since the job began
+            raise JobFailed(problem)
         columns = ", ".join(always_quote(c) for c in table.columns)
         sql = f"COPY {table.name.sql} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER)"
         digest = hashlib.sha256()
@@ -410,14 +419,14 @@ def header_lines(path: Path) -> int:
         return 1
 
 
-def check_header(path: Path, columns: list[str], codec: str) -> None:
+def header_problem(path: Path, columns: list[str], codec: str) -> str | None:
     """COPY … HEADER skips the first line whatever it says, and loads by position: a file whose
     columns were moved, or that lost its header, would load rows into the wrong columns (or lose
     its first row) without an error. Its header must name the export's columns, in order."""
     with path.open(encoding=codec, errors="surrogateescape", newline="") as source:
         header = next(csv.reader(source), [])
-    if header != columns:
-        shown = ", ".join(header) if header else "nothing"
-        raise JobFailed(f"{path.name}: its header ({shown}) is not the export's columns in order "
-                        f"({', '.join(columns)}): its rows would go into the wrong columns; fix the file's header "
-                        "and columns, then import it again")
+    if header == columns:
+        return None
+    shown = ", ".join(header) if header else "nothing"
+    return (f"{path.name}: its header ({shown}) is not the export's columns in order ({', '.join(columns)}): its "
+            "rows would go into the wrong columns; fix the file's header and columns, then import it again")
