@@ -124,6 +124,23 @@ def test_a_uri_dsn_that_does_not_parse_is_refused_without_its_password(home: Pat
     assert not (home / "config.toml").exists()
 
 
+def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connection(home: Path) -> None:
+    """A bad sslmode or connect_timeout, a port given twice and a --bin-dir that does not exist were
+    stored (exit 0), to fail, or be passed over, at the first use of the server (QA)."""
+    cases = [(["--host", "h", "--sslmode", "requir"], "sslmode 'requir' is not one of"),
+             (["--dsn", "host=h sslmode=nope"], "the DSN's sslmode 'nope'"),
+             (["--dsn", "host=h connect_timeout=abc"], "connect_timeout 'abc' is not a number"),
+             (["--dsn", "postgresql://h:99999/db"], "port '99999' is not between 1 and 65535"),
+             (["--dsn", "host=h port=5432", "--port", "5433"], "the port is given twice"),
+             (["--host", "h", "--bin-dir", "/nonexistent/bin"], "--bin-dir /nonexistent/bin: no such directory")]
+    results = run_cli_many([["servers", "add", "x", *args] for args, _ in cases])
+    for (_args, words), result in zip(cases, results, strict=True):
+        assert_one_line_error(result, words)
+    assert not (home / "config.toml").exists()
+    assert run_cli("servers", "add", "ok", "--dsn", "host=h port=5433 sslmode=verify-full connect_timeout=5")\
+        .returncode == 0
+
+
 def test_server_that_is_down_is_one_line_exit_2(home: Path) -> None:
     port = free_port()
     assert run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port), "--user", "x").returncode == 0

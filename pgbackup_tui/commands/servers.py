@@ -11,6 +11,7 @@ from ..core.connect import connect, target_from_profile
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
 from ..core.pgtools import find_client_tools
 from .config_notes import written
+from .dump_restore import checked_bin_dir
 
 
 def run_servers(args: argparse.Namespace) -> int:
@@ -32,7 +33,8 @@ def run_servers(args: argparse.Namespace) -> int:
     if command == "add":
         profile = ServerProfile(
             name=args.name, dsn=args.dsn, host=args.host, port=args.port, user=args.user,
-            dbname=args.dbname, sslmode=args.sslmode, service=args.service, bin_dir=args.bin_dir,
+            dbname=args.dbname, sslmode=args.sslmode, service=args.service,
+            bin_dir=checked_bin_dir(args.bin_dir) if args.bin_dir else None,  # a typo now, not a surprise later
         )
         with editing_config() as config:
             config.add_server(profile)

@@ -123,6 +123,23 @@ def _toml_value(value: object) -> str:
         return repr(value)
 
 
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _check_libpq_values(whose: str, params: dict[str, str]) -> None:
+    """Values libpq would refuse only at the first connection (or take for another meaning), said
+    when the server is added: sslmode, connect_timeout and port (one per host, comma-separated)."""
+    sslmode = params.get("sslmode")
+    if sslmode is not None and sslmode not in SSLMODES:
+        raise ConfigError(f"{whose} sslmode {sslmode!r} is not one of {', '.join(SSLMODES)}")
+    timeout = params.get("connect_timeout")
+    if timeout is not None and not timeout.strip().lstrip("-").isdigit():
+        raise ConfigError(f"{whose} connect_timeout {timeout!r} is not a number of seconds")
+    for port in (params.get("port") or "").split(",") if params.get("port") else ():
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{whose} port {port!r} is not between 1 and 65535")
+
+
 def conninfo_error(exc: Exception) -> str:
     """libpq's first line on a conninfo that does not parse, without the text it quotes: the piece
     around the fault, up to the whole URI, may hold a password (the line reaches the terminal, logs,
@@ -157,6 +174,15 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
         for key, value in params.items():  # a conninfo inside a field (dbname='postgresql://u:pw@h/db')
             if hidden_password(str(value)):
                 raise ConfigError(f"{where}: the DSN's {key} contains a password; {NO_PASSWORDS}")
+        _check_libpq_values(where + ": the DSN's", {k: str(v) for k, v in params.items()})
+        if profile.port is not None and "port" in params:
+            raise ConfigError(f"{where}: the port is given twice (port {profile.port}, and port={params['port']} in "
+                              "the DSN); give it once")
+        if profile.sslmode is not None and "sslmode" in params and params["sslmode"] != profile.sslmode:
+            raise ConfigError(f"{where}: sslmode is given twice ({profile.sslmode}, and sslmode={params['sslmode']} "
+                              "in the DSN); give it once")
+    if profile.sslmode is not None:
+        _check_libpq_values(where + ":", {"sslmode": profile.sslmode})
     if profile.port is not None and not (0 < int(profile.port) < 65536):
         raise ConfigError(f"{where}: port {profile.port} is not between 1 and 65535")
     if not profile.dsn and not any(getattr(profile, k) for k in ("host", "service", "port", "user")):
