@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -255,7 +256,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"pgbackup-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
+        # A path the user gave, or set (PGBACKUP_TUI_HOME), that we may not use is bad input; a full
+        # disk or an I/O error is a failure.
+        return EXIT_BAD_INPUT if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT) else EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -141,6 +141,17 @@ def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connectio
         .returncode == 0
 
 
+def test_a_home_we_may_not_write_is_bad_input(home: Path) -> None:
+    """A read-only PGBACKUP_TUI_HOME was said in one line but exit 1, as if a job had failed (QA)."""
+    from small_disk import read_only
+
+    with read_only(home):
+        added, dumped = run_cli_many([["servers", "add", "x", "--host", "h"],
+                                      ["dump", "--dsn", "host=/nonexistent", "--db", "x"]])
+    assert_one_line_error(added, "config.toml", "Read-only file system")
+    assert_one_line_error(dumped, "cannot write the job's state", "Read-only file system", "PGBACKUP_TUI_HOME")
+
+
 def test_server_that_is_down_is_one_line_exit_2(home: Path) -> None:
     port = free_port()
     assert run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port), "--user", "x").returncode == 0

@@ -38,8 +38,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from . import job_store
-from .errors import EXIT_FAILED, JobFailed
+from . import job_store, paths
+from .errors import EXIT_FAILED, JobFailed, UsageError
 from .job_owned import boot_id
 from .jobs import Job, JobEvent, JobFinished, Owned, ProgressUpdated, StateChanged
 
@@ -47,6 +47,10 @@ PASSWORD_ENV = "PGBACKUP_TUI_RUNNER_PASSWORD"  # read and removed by the runner 
 LOCK_FD_ENV = "PGBACKUP_TUI_RUNNER_LOCK_FD"  # the job's lock, taken by the front, inherited
 STATE_UNWRITABLE = 75  # EX_TEMPFAIL: the runner could not write the job's state
 PROGRESS_WRITE_INTERVAL_S = 0.25
+
+
+# A place we may not write (a read-only mount, another's folder): a setting to fix, not a failure.
+UNWRITABLE_PLACE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def start_job(kind: str, plan: Any, title: str, *, fork: bool = False) -> tuple[str, Path, RunnerProcess]:
@@ -65,8 +69,10 @@ def start_job(kind: str, plan: Any, title: str, *, fork: bool = False) -> tuple[
     except OSError as exc:
         shutil.rmtree(job_store.job_dir(job_id), ignore_errors=True)
         full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
-        raise JobFailed(f"cannot write the job's state under {job_store.jobs_root()}: {exc.strerror}{full}; "
-                        "nothing was started") from None
+        said = f"cannot write the job's state under {job_store.jobs_root()}: {exc.strerror}{full}; nothing was started"
+        if exc.errno in UNWRITABLE_PLACE:  # where we were told to keep our files: the user's to fix (exit 2)
+            raise UsageError(f"{said} ({paths.HOME_ENV} or XDG_STATE_HOME must name a folder we may write)") from None
+        raise JobFailed(said) from None
     password = plan.target.password
     try:
         if fork and fork_is_safe(lock_fd):
