@@ -790,3 +790,34 @@ def test_a_set_manifest_edited_to_drop_a_member_fails_verification(source, home,
     done = run_cli("backups", "verify", _listed_id(out))
     assert done.returncode == 1 and f"{out / dropped['file']}: a member archive the set's manifest does not list" in (
         done.stderr), done.stderr
+
+
+@pytest.mark.parametrize(("lines", "secret"), [
+    (["STATEMENT:  ALTER ROLE a PASSWORD", "    'hunter2' VALID UNTIL 'infinity';"], "hunter2"),
+    (["STATEMENT:  ALTER ROLE a PASSWORD", "", "  E'hun\\'ter2';"], "ter2"),
+    (["STATEMENT:  ALTER ROLE a PASSWORD 'hun", "ter2", "still' VALID UNTIL 'x';"], "ter2"),
+    (["STATEMENT:  ALTER ROLE a PASSWORD $q$hun", "ter2$q$;"], "ter2"),
+])
+def test_a_password_over_several_lines_of_a_child_loses_each_of_them(lines, secret):
+    """psql copies a failing statement as written: `PASSWORD` at a line's end and its literal on
+    the next reached the log (QA)."""
+    from pgbackup_tui.core.job_events import SecretBlanker
+
+    blank = SecretBlanker()
+    said = [blank(line) for line in lines]
+    assert not any(secret in line for line in said) and "…" in "".join(said), said
+    assert said[0].startswith("STATEMENT:  ALTER ROLE a PASSWORD")
+    after = blank("pg_restore: creating TABLE public.t")  # and the lines after it pass as they are
+    assert after == "pg_restore: creating TABLE public.t"
+
+
+def test_a_multi_line_password_a_failing_statement_quotes_stays_out_of_the_log(target, home, tmp_path):
+    script = tmp_path / "roles.sql"
+    script.write_text("--\n-- PostgreSQL database cluster dump\n--\n\n"
+                      "ALTER ROLE no_such_role WITH LOGIN PASSWORD\n    'Multi1ineS3cret';\n\n"
+                      "--\n-- PostgreSQL database cluster dump complete\n--\n\n")
+    failed = cli(target, "restore", str(script), "--progress", "plain")
+    assert failed.returncode == 1, failed.stderr
+    logs = list((home / "logs").glob("*.log"))
+    assert logs and all("Multi1ineS3cret" not in log.read_text() for log in logs)
+    assert "Multi1ineS3cret" not in failed.stdout + failed.stderr and "no_such_role" in failed.stderr

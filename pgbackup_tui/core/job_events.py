@@ -165,6 +165,47 @@ def without_secrets(line: str) -> str:
     return line
 
 
+# A statement psql copies as it was written may put a password's literal on the lines after its
+# keyword (`PASSWORD` then `'x'`), or run the literal itself over lines.
+_KEYWORD_ENDS_LINE = re.compile(r"\bpassword\s*$", re.IGNORECASE)
+_LITERAL_LEFT_OPEN = re.compile(r"\bpassword\s+(?:E?'(?:[^'\\]|''|\\.)*|\$(\w*)\$(?:(?!\$\1\$).)*)$", re.IGNORECASE)
+_LITERAL_CLOSES = {"'": re.compile(r"^(?:[^'\\]|''|\\.)*'")}
+
+
+class SecretBlanker:
+    """without_secrets over one child's lines, in order: a password's literal on the line after its
+    keyword, or over several lines, is blanked too (each child gets its own: the state is its)."""
+
+    def __init__(self) -> None:
+        self._awaiting_literal = False  # the last line ended with the keyword
+        self._open_literal: re.Pattern[str] | None = None  # the end of a literal that runs on
+
+    def __call__(self, line: str) -> str:
+        original = line
+        if self._open_literal is not None:
+            closed = self._open_literal.match(line)
+            if closed is None:
+                return "…"  # the literal runs on over this whole line
+            line = "…" + line[closed.end() - 1:]
+            self._open_literal = None
+        elif self._awaiting_literal:
+            rest = line.lstrip()
+            if rest:
+                self._awaiting_literal = False
+                if rest[0] in "'$" or rest[:2].upper() == "E'":
+                    keyword = "password "
+                    line = line[:len(line) - len(rest)] + without_secrets(keyword + rest)[len(keyword):]
+        line = without_secrets(line)
+        if "password" in original.lower():
+            self._awaiting_literal = _KEYWORD_ENDS_LINE.search(original) is not None
+            left_open = _LITERAL_LEFT_OPEN.search(original)
+            if left_open is not None:
+                tag = left_open.group(1)
+                self._open_literal = (_LITERAL_CLOSES["'"] if tag is None else
+                                      re.compile(r"^.*?" + re.escape(f"${tag}$")))
+        return line
+
+
 _last_stamp: tuple[int, str] = (-1, "")
 
 

@@ -46,7 +46,7 @@ from .job_events import (  # re-exported: `from .jobs import JobState` & co keep
     ProgressUpdated,
     StateChanged,
     classify_line,
-    without_secrets,
+    SecretBlanker,
     log_stamp,
 )
 from .plans import safe_path_part, shell_preview, utc_stamp
@@ -313,6 +313,7 @@ class Job:
             self._escalation = asyncio.ensure_future(self._escalate(process))
         assert process.stderr is not None
         feeder = asyncio.ensure_future(feed_stdin(process, stdin_chunks)) if stdin_chunks is not None else None
+        blank_secrets = SecretBlanker()
         try:
             while True:
                 raw = await process.stderr.readline()
@@ -322,7 +323,7 @@ class Job:
                     line = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError:  # the server's words in the database's encoding (pg_dump's session)
                     line = raw.decode(self.child_text_codec, errors="replace").rstrip("\r\n")
-                line = without_secrets(line)
+                line = blank_secrets(line)
                 self.log(line, level=classify_line(line))
                 self._stderr_tail = (self._stderr_tail + [line])[-50:]
                 if on_line is not None:
