@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true", help="start the sandbox and print how to connect, no TUI")
 
     servers = sub.add_parser("servers", help="manage server profiles")
-    ssub = servers.add_subparsers(dest="servers_command", required=True, parser_class=_Parser)
+    ssub = servers.add_subparsers(dest="servers_command", required=True, metavar="COMMAND", parser_class=_Parser)
     listing = ssub.add_parser("list", help="list server profiles")
     listing.add_argument("--json", action="store_true", help="print JSON")
     add = ssub.add_parser("add", help="add a server profile (never stores a password)")
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_csv_parser(sub, _add_source, _add_progress)
 
     jobs = sub.add_parser("jobs", help="jobs run by any front (CLI, TUI, schedules): list, show, log, cancel")
-    jsub = jobs.add_subparsers(dest="jobs_command", required=True, parser_class=_Parser)
+    jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND", parser_class=_Parser)
     jobs_list = jsub.add_parser("list", help="every job, newest first")
     jobs_list.add_argument("--json", action="store_true", help="print JSON")
     for name, text in (("show", "one job's state and result"), ("log", "one job's log"),

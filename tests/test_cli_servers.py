@@ -183,7 +183,9 @@ def test_unknown_server_in_dump_is_exit_2(home: Path) -> None:
 
 USAGE_ERRORS = [
     (["bogus"], "invalid choice"),
-    (["servers"], "required"),
+    (["servers"], "required: COMMAND"),  # not argparse's name for it (servers_command)
+    (["jobs"], "required: COMMAND"),
+    (["backups"], "required: COMMAND"),
     (["servers", "add"], "required: name"),
     (["servers", "add", "x", "--port", "abc"], "invalid int value"),
     (["servers", "frobnicate"], "invalid choice"),

@@ -8,7 +8,7 @@ from typing import Any
 def add_parser(sub: Any, parser_class: type) -> None:
     """`backups ...` subcommands (cli.py calls this: the parser stays beside the code it feeds)."""
     backups = sub.add_parser("backups", help="the backup catalog: list, show, verify, drill, delete, adopt")
-    bsub = backups.add_subparsers(dest="backups_command", required=True, parser_class=parser_class)
+    bsub = backups.add_subparsers(dest="backups_command", required=True, metavar="COMMAND", parser_class=parser_class)
     listing = bsub.add_parser("list", help="every backup, newest first, with its status")
     listing.add_argument("--server", metavar="NAME", help="only this server profile's backups (renames kept)")
     listing.add_argument("--db", metavar="DB", help="only backups of this database")

@@ -16,7 +16,7 @@ def add_parser(sub: Any, parser_class: type) -> None:
                      help="the job's log and progress on stderr (default none: one summary line)")
 
     schedule = sub.add_parser("schedule", help="scheduled backups: add, list, remove, install into cron, next runs")
-    ssub = schedule.add_subparsers(dest="schedule_command", required=True, parser_class=parser_class)
+    ssub = schedule.add_subparsers(dest="schedule_command", required=True, metavar="COMMAND", parser_class=parser_class)
     add = ssub.add_parser("add", help="add a schedule to config.toml (then: schedule install)")
     add.add_argument("name", metavar="NAME")
     add.add_argument("--server", required=True, metavar="NAME", help="a saved server profile")
