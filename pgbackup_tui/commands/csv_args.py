@@ -12,7 +12,8 @@ AddOptions = Callable[[argparse.ArgumentParser], None]
 def add_csv_parser(sub: Any, source: AddOptions, progress: AddOptions) -> None:
     """The `csv` subcommands; `source` and `progress` add cli.py's shared options to a parser."""
     csv_parser = sub.add_parser("csv", help="per-table copies: schema.sql + one CSV per table (export, import)")
-    csub = csv_parser.add_subparsers(dest="csv_command", required=True, metavar="COMMAND", parser_class=type(csv_parser))
+    csub = csv_parser.add_subparsers(dest="csv_command", required=True, metavar="COMMAND",
+                                     parser_class=type(csv_parser))
     export = csub.add_parser("export", help="the selected tables' data as CSV, with the schema they need")
     source(export)
     export.add_argument("--db", required=True, help="database to export from")
