@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "directory archive, where nothing asks for one session)")
     restore.add_argument("--single-transaction", action="store_true", help="all or nothing")
     restore.add_argument("--no-owner", action="store_true")
+    restore.add_argument("--no-privileges", action="store_true", help="without the archive's grants")
     restore.add_argument("--table", action="append", default=[], metavar="QNAME",
                          help="restore only this table and what it needs (repeatable)")
     restore.add_argument("--allow-older-server", action="store_true",

@@ -122,3 +122,26 @@ def test_a_partial_restore_names_its_first_error_and_what_to_do(sandbox, home, f
         for name in [*targets, fresh_db_name]:
             sandbox.drop_database(name)
         sandbox.psql(f"DROP ROLE IF EXISTS {role}_gone; DROP ROLE IF EXISTS {role}")
+
+
+def test_a_partial_restore_of_a_grant_to_a_missing_role_names_no_privileges(sandbox, home, fresh_db_name):
+    """The hint named --no-owner for a GRANT to a role the server lacks, which it does not help (QA)."""
+    role = f"g_{fresh_db_name}"
+    sandbox.psql(f"CREATE ROLE {role}")
+    sandbox.create_database(fresh_db_name)
+    targets = [f"{fresh_db_name}_a", f"{fresh_db_name}_b"]
+    try:
+        sandbox.psql(f"CREATE TABLE t (a int); GRANT SELECT ON t TO {role}; INSERT INTO t VALUES (1)", fresh_db_name)
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--progress", "none")
+        assert dumped.returncode == 0, dumped.stderr
+        sandbox.psql(f"ALTER ROLE {role} RENAME TO {role}_gone")
+        partial = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", targets[0], "--create")
+        assert partial.returncode == 3, partial.stderr
+        assert f'the first: role "{role}" does not exist; --no-privileges' in partial.stderr, partial.stderr
+        whole = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", targets[1], "--create",
+                        "--no-privileges")
+        assert whole.returncode == 0, whole.stderr
+    finally:
+        for name in [*targets, fresh_db_name]:
+            sandbox.drop_database(name)
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}_gone; DROP ROLE IF EXISTS {role}")

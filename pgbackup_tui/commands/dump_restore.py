@@ -136,7 +136,8 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
     restore_plan = RestorePlan(
         archive=archive, target=target, dbname=args.db,
         create=args.create, clean=args.clean, jobs=args.jobs, single_transaction=args.single_transaction,
-        no_owner=args.no_owner, tables=tuple(parse_qualified_name(t) for t in args.table),
+        no_owner=args.no_owner, no_privileges=args.no_privileges,
+        tables=tuple(parse_qualified_name(t) for t in args.table),
         allow_older_server=args.allow_older_server, keep_old=args.keep_old, dry_run=args.dry_run,
     )
     restore_plan.validate()

@@ -126,6 +126,7 @@ class RestorePlan:
     jobs: int | None = None  # None: parallel where the archive and the target allow it (RestoreJob)
     single_transaction: bool = False
     no_owner: bool = False
+    no_privileges: bool = False  # pg_restore --no-privileges: without the archive's GRANTs and REVOKEs
     tables: tuple[QualifiedName, ...] = ()
     allow_older_server: bool = False  # restore an archive from a newer pg_dump into an older server anyway
     keep_old: bool = False  # a whole-database --clean keeps the replaced database under another name
@@ -164,6 +165,8 @@ class RestorePlan:
                     "a plain SQL dump cannot be restored selectively; use a custom, directory or tar archive")
             if self.no_owner:
                 raise UsageError("a plain SQL dump has its owners written in; dump with --no-owner instead")
+            if self.no_privileges:
+                raise UsageError("a plain SQL dump has its grants written in; dump with --no-privileges instead")
         if archive_format == "tar" and jobs > 1:
             raise UsageError("pg_restore cannot restore a tar archive in parallel; drop --jobs or use custom/directory")
 
@@ -251,6 +254,8 @@ def restore_argv(
         argv.append("--single-transaction")
     if plan.no_owner:
         argv.append("--no-owner")
+    if plan.no_privileges:
+        argv.append("--no-privileges")
     if list_file is not None:
         argv.append(f"--use-list={list_file}")
     argv.append(str(plan.archive))
@@ -266,6 +271,8 @@ def restore_script_argv(plan: RestorePlan, tools: ClientTools, list_file: Path |
         argv.append(f"--use-list={list_file}")
     if plan.no_owner:
         argv.append("--no-owner")
+    if plan.no_privileges:
+        argv.append("--no-privileges")
     argv.append(str(plan.archive))
     return argv
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
+FAILED_COMMAND = re.compile(r"^Command was: (.*)")  # pg_restore's line after the error: the statement
 CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
                              r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
 
@@ -23,6 +24,7 @@ class RestoreOutput:
 
     errors_ignored: int = 0
     first_error: str | None = None  # what the first statement pg_restore went past said
+    first_command: str | None = None  # that statement ("Command was: ..."), for the hint
     connection_lost: bool = False  # pg_restore lost the server half way
 
     def watch(self, line: str) -> None:
@@ -33,6 +35,10 @@ class RestoreOutput:
             failed = FAILED_STATEMENT.search(line)
             if failed:
                 self.first_error = failed.group(1).strip()
+        elif self.first_command is None:
+            command = FAILED_COMMAND.match(line)
+            if command:
+                self.first_command = command.group(1).strip()
         if CONNECTION_LOST.search(line):
             self.connection_lost = True
 
@@ -40,11 +46,16 @@ class RestoreOutput:
         """' (the first: …; what to do about it)', or '' when none was seen."""
         if self.first_error is None:
             return ""
-        return f" (the first: {self.first_error}{hint_for(self.first_error)})"
+        return f" (the first: {self.first_error}{hint_for(self.first_error, self.first_command or '')})"
 
 
-def hint_for(error: str) -> str:
-    """What a DBA does about the commonest error a restore goes past."""
-    if re.match(r'role ".*" does not exist', error):
-        return "; --no-owner restores without the archive's owners"
-    return ""
+def hint_for(error: str, command: str = "") -> str:
+    """What a DBA does about the commonest error a restore goes past: a role the target lacks, in
+    a grant (--no-privileges), an owner (--no-owner), or a statement not known (both named)."""
+    if not re.match(r'role ".*" does not exist', error):
+        return ""
+    if re.match(r"(GRANT|REVOKE)\b", command, re.IGNORECASE):
+        return "; --no-privileges restores without the archive's grants (or create the role first)"
+    if re.search(r"\bOWNER TO\b", command, re.IGNORECASE):
+        return "; --no-owner restores without the archive's owners (or create the role first)"
+    return "; --no-owner and --no-privileges restore without the archive's owners and grants"

@@ -62,6 +62,8 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
         argv = [check.tools.pg_restore, "--create", f"--use-list={list_file}", f"--file={sql}", str(plan.archive)]
         if plan.no_owner:
             argv.append("--no-owner")
+        if plan.no_privileges:
+            argv.append("--no-privileges")
     if await job.run_process(argv, env) != 0:
         raise ArchiveError(f"could not read the database's properties ({job.last_error()}); nothing was restored")
     return sql.read_bytes()
