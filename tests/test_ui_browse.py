@@ -177,13 +177,21 @@ async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, ho
         assert not isinstance(app.screen, HelpScreen)
 
         # z hides the tree so jobs and logs get the whole width; z again brings it back.
+        tree.focus()
         await pilot.press("z")
         await pilot.pause()
         assert not app.query_one("#left").display and not tree.has_focus
         assert app.query_one("#tabs").size.width == SIZE[0]
+        for _ in range(6):  # Tab and shift+Tab never land on the hidden tree (QA)
+            await pilot.press("tab")
+            assert not tree.has_focus and app.focused is not None
+        for _ in range(6):
+            await pilot.press("shift+tab")
+            assert not tree.has_focus and app.focused is not None
         await pilot.press("z")
         await pilot.pause()
         assert app.query_one("#left").display
+        assert tree.has_focus  # back where it was before the zoom, not left on the tabs (QA)
 
 
 def test_checks_toggle_tables_schemas_and_whole_databases():

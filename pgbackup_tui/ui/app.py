@@ -74,6 +74,7 @@ class PgBackupApp(BackupsApp):
         self._prompting: set[str] = set()
         self.user_keymap: dict[str, str] = {}  # [keymap] of config.toml: texts name these keys (keymap.py)
         self._loading: dict[Worker, tuple[str, str | None]] = {}
+        self._tree_had_focus = False  # when z hid the tree: z again gives it the focus back
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -328,8 +329,14 @@ class PgBackupApp(BackupsApp):
     def action_zoom(self) -> None:
         main = self.query_one("#main")
         main.toggle_class("-zoomed")
+        tabs = self.query_one(TabbedContent).query_one(Tabs)
         if main.has_class("-zoomed") and self.server_tree.has_focus:
-            self.query_one(TabbedContent).query_one(Tabs).focus()  # keys must not act on a hidden tree
+            tabs.focus()  # keys must not act on a hidden tree
+            self._tree_had_focus = True
+        elif not main.has_class("-zoomed") and self._tree_had_focus and tabs.has_focus:
+            self.server_tree.focus()  # back where the user was before the zoom, unless they moved on
+        if not main.has_class("-zoomed"):
+            self._tree_had_focus = False
 
     def action_help(self) -> None:
         # Our own bindings all carry an id; Textual's scrolling keys are described in the text.
