@@ -145,6 +145,26 @@ async def test_c_cancels_the_selected_job_after_asking(sandbox, home, monkeypatc
     assert leftovers(home) == []
 
 
+async def test_a_cancel_confirmed_after_the_job_ended_says_so(sandbox, home, monkeypatch):
+    """The job ended while "Cancel …?" was up: the "yes" did nothing, and said nothing (QA)."""
+    write_config(socket_profile(sandbox))
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=200")
+    with psycopg.connect(sandbox.dsn("shop"), options="-c lock_timeout=0") as conn:
+        conn.execute("LOCK TABLE inventory.stock IN ACCESS EXCLUSIVE MODE")
+        app = PgBackupApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await start_whole_database_dump(pilot, app)
+            job = app.jobs[0]
+            await pilot.press("c")
+            assert isinstance(app.screen, ConfirmScreen)
+            conn.rollback()  # the lock goes: the dump runs to its end while the question is up
+            await wait_until(lambda: job.state.is_final)
+            await pilot.press("y")
+            await pilot.pause()
+            assert job.state == JobState.SUCCEEDED
+            assert any("had succeeded already: nothing to cancel" in str(n.message) for n in app._notifications)
+
+
 async def test_quit_with_a_running_job_asks_and_leaves_it_running_in_the_background(sandbox, home, monkeypatch):
     write_config(socket_profile(sandbox))
     with table_locked(sandbox, "inventory.stock", monkeypatch):

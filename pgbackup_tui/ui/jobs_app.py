@@ -206,7 +206,15 @@ class JobsApp(App[int]):
         """Ask, then cancel `job` (its runner removes the partial output)."""
         if job.state.is_final:
             return
-        self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), lambda yes: job.cancel() if yes else None)
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            if job.state.is_final:  # it ended while the question was up: say so, or the "yes" looks lost
+                self.notify(f"{job.title} had {job.state.value} already: nothing to cancel", timeout=5)
+                return
+            job.cancel()
+
+        self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), answered)
 
     def action_quit(self) -> None:  # type: ignore[override]
         mine = self.jobs.running(mine=True)
