@@ -29,6 +29,7 @@ that cannot be dropped yet (the server is down) stays listed and is dropped on a
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -49,6 +50,9 @@ LOCK = "runner.lock"
 # Made once the final state, with nothing left owned, is on disk: every command's look for dead
 # jobs (recover) then passes the job by without parsing its state.
 SETTLED = "settled"
+# An empty file, UNWRITABLE_MARK + errno's name (ENOSPC), left by a runner that stopped because it
+# could not write the job's state (runner.py): its recovery says so.
+UNWRITABLE_MARK = "unwritable-"
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "partial"})
 # An owned item that is not undone: an existing database a restore writes into outside one
 # transaction. A dead runner's recovery says it may be part-restored (it cannot be put back).
@@ -367,7 +371,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                 what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
                                 "(restore again with --clean, or use --single-transaction for all-or-nothing)")
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
-                         message=f"{title}: {runner} stopped without finishing (killed, or out of memory); "
+                         message=f"{title}: {runner} stopped without finishing ({_why_stopped(record.folder)}); "
                                  f"{what_undone}")
         else:
             why = (f"{title}: {finished.path} is complete and verified; {runner} stopped after putting it in "
@@ -402,6 +406,16 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _why_stopped(folder: Path) -> str:
+    """Why a runner stopped before its end, as far as its folder says."""
+    marks = sorted(path.name.removeprefix(UNWRITABLE_MARK) for path in folder.glob(f"{UNWRITABLE_MARK}*"))
+    if not marks:
+        return "killed, or out of memory"
+    cause = os.strerror(getattr(errno, marks[0], errno.EIO))
+    full = ": the disk was full" if marks[0] == "ENOSPC" else ""
+    return f"it could not write the job's state under {folder} ({cause}){full}"
 
 
 def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],

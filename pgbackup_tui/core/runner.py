@@ -380,18 +380,28 @@ def run(folder: Path, *, password: str | None, lock_fd: int | None) -> int:
         # it owns has its own record, owned.json, synced before each thing is created). A state it cannot write
         # at all (a full disk) is still found here, or at that first synced write, before anything.
         if writer.write() is not None:
-            return STATE_UNWRITABLE
+            return _said_unwritable(folder, writer.broken)
         job.subscribe(writer.on_event)
         try:
             asyncio.run(_run(job, writer))
-        except OSError:
-            return STATE_UNWRITABLE
+        except OSError as exc:
+            return _said_unwritable(folder, exc)
         return _exit_code(job, writer)
+
+
+def _said_unwritable(folder: Path, cause: OSError | None) -> int:
+    """Leave an empty file saying why the state could not be written (job_store.UNWRITABLE_MARK:
+    a file with no bytes takes no block of a full disk, only an inode), for the next start's
+    recovery to say that, not "killed, or out of memory"; STATE_UNWRITABLE."""
+    code = errno.errorcode.get(cause.errno or 0, "EIO") if cause is not None else "EIO"
+    with contextlib.suppress(OSError):
+        os.close(os.open(folder / f"{job_store.UNWRITABLE_MARK}{code}", os.O_WRONLY | os.O_CREAT, 0o600))
+    return STATE_UNWRITABLE
 
 
 def _exit_code(job: Job, writer: StateWriter) -> int:
     if writer.broken is not None:
-        return STATE_UNWRITABLE
+        return _said_unwritable(writer.folder, writer.broken)
     return job.result.exit_code if job.result is not None else EXIT_FAILED
 
 
