@@ -446,7 +446,10 @@ def test_two_homes_install_into_one_crontab_each_its_own_block(sandbox, home, cr
 
 
 def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sandbox, home, tmp_path, monkeypatch):
-    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", str(tmp_path / "no-such-crontab"))
+    no_cron = tmp_path / "no-cron-bin"  # a PATH without `crontab`: no cron installed here
+    no_cron.mkdir()
+    monkeypatch.delenv("PGBACKUP_TUI_CRONTAB", raising=False)
+    monkeypatch.setenv("PATH", str(no_cron))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 3 1 * mon", database="shop"))
     done = run_cli("schedule", "install")
@@ -463,6 +466,77 @@ def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sand
     assert "Persistent=true" in (units / "pgbackup-tui-nightly.timer").read_text()
     assert run_cli("schedule", "uninstall", "--systemd").returncode == 0
     assert not list(units.glob("pgbackup-tui-*"))
+
+
+def _one_line(done: subprocess.CompletedProcess) -> str:
+    """The one stderr line of a refused command (exit 2), no traceback."""
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize("command", ["{missing}", "true", "echo", "crontab -u 'unclosed", "crontab -u {nobody}"])
+def test_a_crontab_variable_that_names_no_crontab_installs_nothing_and_says_so(sandbox, home, tmp_path, monkeypatch,
+                                                                             command):
+    """PGBACKUP_TUI_CRONTAB naming no program was taken for "no cron here": install printed systemd
+    units and exited 0; one that is a program but no crontab (`true`) took the lines and kept
+    nothing, and install said they were written (QA). Exit 2 (bad input, as for any crontab
+    command that refuses: nothing was changed, and 1 means a backup failed), one line naming the
+    variable; nothing written anywhere."""
+    command = command.format(missing=tmp_path / "no-such-crontab", nobody="pgbt-nobody-" + uuid.uuid4().hex[:6])
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", command)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database="shop"))
+    root_before = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    names_no_program = command.startswith(str(tmp_path)) or "'" in command
+    for args in (("install",), ("install", "--print"), ("uninstall",)):
+        if args != ("install",) and not names_no_program and (args == ("install", "--print") or "-u" not in command):
+            continue  # --print runs no crontab; `true -l` reads as a crontab without our block: nothing to remove
+        done = run_cli("schedule", *args)
+        said = _one_line(done)
+        assert f"PGBACKUP_TUI_CRONTAB={command!r}" in said, said
+        assert done.stdout == "", done.stdout  # no lines said to be written, no units printed
+    assert not (tmp_path / "xdg").exists()
+    root_after = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    assert (root_after.returncode, root_after.stdout) == (root_before.returncode, root_before.stdout)
+
+
+def test_a_cron_zone_that_is_no_time_zone_is_refused_before_anything(sandbox, home):
+    """PGBACKUP_TUI_CRON_ZONE that is no IANA zone was passed over for this machine's: every time
+    shown was off by the difference, without a word (QA)."""
+    configure(sandbox, Schedule(name="night", server=SERVER, cron="30 2 * * *", database="shop"))
+    env = dict(os.environ, PGBACKUP_TUI_CRON_ZONE="Mars/Olympus_Mons")
+    for args in (("next",), ("list",), ("add", "other", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *")):
+        said = _one_line(run_cli("schedule", *args, env=env))
+        assert "PGBACKUP_TUI_CRON_ZONE='Mars/Olympus_Mons' is not a time zone" in said, said
+    assert set(load_config().schedules) == {"night"}  # add refused it before saving anything
+
+
+def test_role_passwords_for_a_database_and_a_notification_url_that_is_none_are_refused(sandbox, home):
+    """`schedule add --db X --with-role-passwords` was saved (pg_dump writes no roles); `schedule
+    url` saved any text, a notification that would never go (QA). Both refused, one line, nothing
+    saved; the value given as a URL is never repeated (it may hold a token)."""
+    configure(sandbox)
+    said = _one_line(run_cli("schedule", "add", "n", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *",
+                             "--with-role-passwords"))
+    assert "--with-role-passwords goes with a schedule of pg_dumpall" in said and "'shop'" in said, said
+    assert load_config().schedules == {}
+    added = run_cli("schedule", "add", "r", "--server", SERVER, "--roles-only", "--cron", "0 3 * * *",
+                    "--with-role-passwords")
+    assert added.returncode == 0, added.stderr
+
+    def url(value: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pgbackup_tui", "schedule", "url", "ops"], input=value + "\n",
+                              capture_output=True, text=True, timeout=60)
+
+    for value in ("not a url s3cr3t", "nosuchscheme://tok3n@example.com", "slack://"):
+        said = _one_line(url(value))
+        assert "URL ops:" in said and "nothing was saved" in said, said
+        assert "s3cr3t" not in said and "tok3n" not in said
+        assert not (home / "notify.toml").exists()
+    done = url("json://127.0.0.1:9/hook")
+    assert done.returncode == 0, done.stderr
+    assert (home / "notify.toml").exists()
 
 
 def test_retention_gives_no_place_to_a_damaged_backup_and_keeps_to_the_schedules_database(
@@ -618,6 +692,72 @@ def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, h
     assert done.returncode == 0, done.stderr
     assert f"(job {job}) was stopped (killed, or the machine restarted) and made no backup" in done.stderr
     assert f"(job {job}) was stopped" in hook_said.read_text()
+
+
+def _run_held_at_unlink(path: Path, trace: Path) -> subprocess.Popen:
+    """`run trim` whose front is held as it enters unlink() of `path`, before the file goes: strace
+    delays that one system call (`-P path`, `delay_enter`), a real process at a real moment no poll
+    could catch (it lasts microseconds). Returned once strace says the front is there."""
+    front = subprocess.Popen(["strace", "-qq", "-e", "signal=none", "-o", str(trace), "-P", str(path),
+                              "-e", "trace=unlink,unlinkat", "-e", "inject=unlink,unlinkat:delay_enter=600s",
+                              sys.executable, "-m", "pgbackup_tui", "run", "trim", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and f'"{path}"' not in (trace.read_text() if trace.exists() else ""):
+        assert front.poll() is None, front.communicate()
+        time.sleep(0.05)
+    assert f'"{path}"' in trace.read_text(), "the run never came to delete it"
+    return front
+
+
+@pytest.mark.parametrize("held_at", ["manifest", "archive"])
+def test_a_run_killed_in_its_retention_leaves_no_missing_backup_and_is_said_as_it_was(
+        sandbox, home, small_db, tmp_path, held_at):
+    """A run killed (SIGKILL) while retention deleted an old backup, between its archive and its
+    manifest, left the manifest (and its lock file): listed as *missing* for good; and the next run
+    said the killed run's backup was not verified, when it was (QA). Now the catalog finishes a
+    delete stopped half way (the manifest says so before anything goes), the next run's retention
+    finishes one whose archive is still there, and the killed run is said as it was."""
+    configure(sandbox, Schedule(name="trim", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                verify=True))
+    done, first = run("trim")
+    assert done.returncode == 0, done.stderr
+    old = Path(first["backup_path"])
+    sidecar = old.with_name(old.name + ".manifest.json")
+    front = _run_held_at_unlink(sidecar if held_at == "manifest" else old, tmp_path / "strace.out")
+    assert old.exists() == (held_at == "archive") and sidecar.exists()
+    killed = json.loads((home / "state" / "schedules" / "trim.json").read_text())
+    os.kill(killed["pid"], signal.SIGKILL)  # the front itself (strace's child), held in its unlink
+    # A task killed while held at a system call's entry never makes that call. strace may not see
+    # it die ("delayed wait data set already") and hold it at its exit: strace is ended too.
+    front.kill()
+    front.communicate(timeout=60)
+    stat = Path(f"/proc/{killed['pid']}/stat")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.05)
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "the front outlived SIGKILL"
+    assert old.exists() == (held_at == "archive") and sidecar.exists()  # killed where it was held
+    second = next(b for b in backups() if b["database"] == small_db and b["id"] != first["backup_id"])
+
+    listed = {b["id"]: b for b in backups()}
+    assert "missing" not in {b["status"] for b in listed.values()}, listed
+    if held_at == "manifest":  # the archive gone: the rest of it goes at the first look, nothing listed
+        assert first["backup_id"] not in listed and not sidecar.exists()
+        assert not list(old.parent.glob(f".{old.name}*"))  # its manifest's lock file too
+    else:  # the archive still there: said to be half deleted, for the delete to be finished
+        assert listed[first["backup_id"]]["status"] == "incomplete", listed
+
+    done, third = run("trim")
+    assert done.returncode == 0, done.stderr
+    said = [line for line in third["notices"] if f"(job {killed['job_id']})" in line]
+    assert said and "stopped during its retention" in said[0] and f"{second['path']} was made, verified" in said[0], \
+        third["notices"]
+    assert not any("not verified" in line for line in third["notices"]), third["notices"]
+    assert {b["id"] for b in backups()} == {third["backup_id"]}  # keep_last 1: the killed run's half-done delete too
+    assert not old.exists() and not sidecar.exists()
+    if held_at == "archive":
+        assert f"finished deleting {first['backup_id']}: a run was stopped while it deleted it" in third["notices"]
 
 
 def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_kept(sandbox, home, tmp_path):

@@ -65,6 +65,10 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
         if given:
             raise UsageError(f"{given[0]} goes with a database's schedule (pg_dump); a {what} backup is made by "
                              "pg_dumpall, which has no such option")
+    elif args.with_role_passwords:  # the mirror: pg_dump writes no roles, so no role passwords either
+        raise UsageError(f"--with-role-passwords goes with a schedule of pg_dumpall (--cluster, --globals-only, "
+                         f"--roles-only or --set); a backup of database {args.db[0]!r} is made by pg_dump, which "
+                         "writes no roles")
     return Schedule(
         name=args.name, server=args.server, cron=args.cron, what=what,
         database=None if dumpall else args.db[0], format="custom" if dumpall else args.format,
@@ -80,10 +84,11 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
 
 def _add(args: argparse.Namespace) -> int:
     schedule = _schedule_from_args(args)
+    zone = local_zone()  # a bad PGBACKUP_TUI_CRON_ZONE refused before the schedule is saved, not after
     with editing_config() as config:
         put_schedule(config, schedule, replace_existing=args.replace)
     path = written(config)
-    nxt = next_runs(schedule.cron, datetime.now(UTC))[0]
+    nxt = next_runs(schedule.cron, datetime.now(UTC), zone=zone)[0]
     print(printable(f"schedule {schedule.name} saved in {path}; next run {nxt:%Y-%m-%d %H:%M %Z}"))
     print("pgbackup-tui: cron runs it once you run `pgbackup-tui schedule install`", file=sys.stderr)
     missing = unreachable(schedule.notify)

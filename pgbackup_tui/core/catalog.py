@@ -30,10 +30,11 @@ from typing import Any
 
 from . import paths
 from .archive import path_size
-from .catalog_index import IndexDamaged, index_path, read_index
+from .catalog_index import IndexDamaged, forget_backup, index_path, read_index
 from .archive_sniff import Sniffed, sniff
 from .errors import ArchiveError, UsageError
 from .manifest import (
+    DELETING_KEY,
     MANIFEST_SUFFIX,
     Manifest,
     load_manifest,
@@ -166,6 +167,8 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
     """The catalog's view of one path; None for a file that is no backup at all."""
     path = path.absolute()
     manifest = load_manifest(path)
+    if manifest is not None and manifest.extra.get(DELETING_KEY):
+        return _half_deleted(path, manifest, indexed=indexed)
     if manifest is not None:
         return entry_with_manifest(path, manifest, indexed=indexed)
     if not path.exists():
@@ -199,6 +202,27 @@ def entry_with_manifest(path: Path, manifest: Manifest, *, indexed: bool = False
     if changed:
         return CatalogEntry(backup_id, path, "changed", manifest, problem=changed, indexed=indexed)
     return CatalogEntry(backup_id, path, status_of(manifest), manifest, indexed=indexed)
+
+
+def _half_deleted(path: Path, manifest: Manifest, *, indexed: bool) -> CatalogEntry | None:
+    """A backup whose delete was stopped half way (killed, a reboot): its manifest says `deleting`.
+    Its archive gone, what is left of it (the manifest, its lock file, its index entry) is removed
+    here and nothing is listed: kept, it read as *missing* for good, a backup that nobody can
+    restore nor bring back by adopting it. Its archive still there (not yet removed, or a folder
+    partly removed): listed as incomplete until the delete is finished (`backups delete`, or the
+    next run's retention when a schedule's retention was deleting it)."""
+    backup_id = manifest.id or foreign_id(path)
+    if os.path.lexists(path):
+        return CatalogEntry(backup_id, path, "incomplete", manifest, indexed=indexed,
+                            problem=f"its delete (started {manifest.extra[DELETING_KEY]}) was stopped half way; "
+                                    f"`pgbackup-tui backups delete {backup_id}` finishes it")
+    with contextlib.suppress(OSError):  # read-only storage, say: it stays as it is, and is not listed
+        with manifest_locked(path):  # a delete still going holds it: it finishes first
+            manifest_path(path).unlink(missing_ok=True)
+        manifest_lock_path(path).unlink(missing_ok=True)
+        if indexed:
+            forget_backup(path)
+    return None
 
 
 def _size_changed(path: Path, manifest: Manifest) -> str | None:

@@ -22,8 +22,8 @@ from . import paths
 from .catalog import CatalogEntry, entry_for, scan
 from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
-from .manifest import (Manifest, Verification, load_manifest, manifest_lock_path, manifest_locked, manifest_path,
-                       new_backup_id, now_iso, save_manifest)
+from .manifest import (DELETING_KEY, Manifest, Verification, load_manifest, manifest_lock_path, manifest_locked,
+                       manifest_path, new_backup_id, now_iso, save_manifest)
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
@@ -174,6 +174,19 @@ def _live_reader(backup: Path) -> str | None:
     return None
 
 
+def _mark_deleting(archive: Path) -> None:
+    """Say in the manifest that the backup is being deleted, before anything is removed: the archive
+    goes first and its manifest after, and a delete killed between the two (or within a folder's
+    removal) left a manifest that listed as *missing* for good. Marked, the catalog finishes it
+    (catalog._half_deleted). A manifest that does not read is left as it is; one that cannot be
+    written (the disk is full: the very day backups are deleted to make room) does not stop the delete."""
+    manifest = load_manifest(archive)
+    if manifest is not None:
+        manifest.extra[DELETING_KEY] = now_iso()
+        with contextlib.suppress(OSError):
+            save_manifest(archive, manifest)
+
+
 def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
     """Remove the backup (archive, manifest, index entry); returns what was removed, one line each."""
     if entry.path == index_path():
@@ -195,6 +208,7 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
     # Under the lock a check takes to record its result (catalog.record_check): one that ends after
     # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
     with manifest_locked(entry.path) if sidecar.exists() else contextlib.nullcontext():
+        _mark_deleting(entry.path)
         if entry.path.is_dir() and not entry.path.is_symlink():
             shutil.rmtree(entry.path)
             removed.append(str(entry.path))

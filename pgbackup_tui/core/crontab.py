@@ -38,12 +38,34 @@ UNIT_PREFIX = "pgbackup-tui-"
 
 
 def crontab_argv() -> list[str]:
-    return shlex.split(os.environ.get(CRONTAB_ENV) or "crontab")
+    """The crontab command: PGBACKUP_TUI_CRONTAB's when it is set, else `crontab`. A value that
+    names no program is a UsageError naming the variable: taken for "no crontab here", it had
+    `schedule install` print systemd units and exit 0 with nothing installed."""
+    given = os.environ.get(CRONTAB_ENV)
+    if not given:
+        return ["crontab"]
+    try:
+        argv = shlex.split(given)
+    except ValueError as exc:
+        raise UsageError(f"{CRONTAB_ENV}={given!r} does not read as a command ({exc}); give the crontab command, "
+                         f"e.g. {CRONTAB_ENV}='crontab -u postgres', or unset it") from None
+    if not argv or shutil.which(argv[0]) is None:
+        program = argv[0] if argv else ""
+        raise UsageError(f"{CRONTAB_ENV}={given!r}: no program {program!r} here (not found, or not executable); give "
+                         f"the crontab command, e.g. {CRONTAB_ENV}='crontab -u postgres', or unset it")
+    return argv
 
 
 def crontab_available() -> bool:
-    argv = crontab_argv()
-    return bool(argv) and shutil.which(argv[0]) is not None
+    """Whether schedules go into a crontab: PGBACKUP_TUI_CRONTAB's (UsageError when it names no
+    program: never taken for "no crontab, use systemd"), else `crontab` on PATH."""
+    return shutil.which(crontab_argv()[0]) is not None
+
+
+def _crontab_said(*args: str) -> str:
+    """How messages name the crontab command run with `args`: with the variable that chose it, when one did."""
+    command = shlex.join([*crontab_argv(), *args])
+    return f"{CRONTAB_ENV}={os.environ[CRONTAB_ENV]!r}: `{command}`" if os.environ.get(CRONTAB_ENV) else f"`{command}`"
 
 
 def executable() -> list[str]:
@@ -161,15 +183,31 @@ def read_crontab() -> str:
     if done.returncode != 0:
         if "no crontab for" in done.stderr:
             return ""
-        raise UsageError(f"{shlex.join(argv)} -l failed: {done.stderr.strip() or done.returncode}")
+        raise UsageError(f"{_crontab_said('-l')} failed: {_last_line(done)}; nothing was changed")
     return done.stdout
 
 
-def write_crontab(text: str) -> None:
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit {done.returncode}"
+
+
+def write_crontab(text: str, block: list[str]) -> None:
+    """Install `text` as the crontab, then read it back: a command that takes it and keeps nothing
+    (PGBACKUP_TUI_CRONTAB set to `true`, `cat`, a script) must not have install say it is written.
+    Only our block is compared: a crontab may add its own header."""
     argv = crontab_argv()
     done = subprocess.run([*argv, "-"], input=text, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise UsageError(f"{shlex.join(argv)} refused the new crontab: {done.stderr.strip() or done.returncode}")
+        raise UsageError(f"{_crontab_said('-')} refused the new crontab: {_last_line(done)}; nothing was changed")
+    try:
+        kept = read_crontab()
+        holds_it = merge(kept, block).splitlines() == kept.splitlines()  # our block as written, or none
+    except UsageError:
+        holds_it = False
+    if not holds_it:
+        raise UsageError(f"{_crontab_said('-')} took the new crontab, but `{shlex.join([*argv, '-l'])}` does not show "
+                         "it: not a crontab command? The schedules are not installed")
 
 
 def other_user() -> str | None:
@@ -226,9 +264,10 @@ def whose_crontab() -> str:
 def install(config: Config) -> tuple[str, str]:
     """Write the block; (crontab before, after). Nothing is written when nothing changes."""
     before = read_crontab()
-    after = merge(before, crontab_block(config))
+    block = crontab_block(config)
+    after = merge(before, block)
     if after != before:
-        write_crontab(after)
+        write_crontab(after, block)
     return before, after
 
 
@@ -236,7 +275,7 @@ def uninstall() -> tuple[str, str]:
     before = read_crontab()
     after = merge(before, [])
     if after != before:
-        write_crontab(after)
+        write_crontab(after, [])
     return before, after
 
 

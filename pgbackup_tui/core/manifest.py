@@ -34,6 +34,9 @@ from .paths import locked, write_private_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 SCHEMA_VERSION = 2
+# Set (to when) by catalog_ops.delete before it removes anything: a delete stopped half way (kill -9,
+# a reboot) leaves a manifest that says so, not one that reads as a backup gone missing.
+DELETING_KEY = "deleting"
 
 
 def manifest_path(archive: Path) -> Path:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 HOOK_TIMEOUT_S = 120
 NOTIFY_FILE = "notify.toml"
@@ -64,10 +64,35 @@ def read_urls(path: Path | None = None) -> dict[str, str]:
     return dict(urls)
 
 
+def _quiet_apprise() -> None:
+    """Apprise logs URLs (and so their secrets) in some of its messages: keep its log out of ours."""
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.propagate = False
+    apprise_log.addHandler(logging.NullHandler())
+
+
+def check_url(name: str, url: str) -> None:
+    """UsageError, naming `name` and never the URL (it may hold a token), unless apprise can send
+    to `url`. Checked offline, as send() adds it: a URL it does not understand is a notification
+    that is never sent, found out the night a backup fails."""
+    import apprise
+
+    _quiet_apprise()
+    if apprise.Apprise().add(url):
+        return
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    why = (f"apprise does not understand it (a {scheme.group(1)}:// URL it does not know, or without what that "
+           "service needs)" if scheme else "it is not a URL (SCHEME://...)")
+    raise UsageError(f"URL {name}: {why}; give an apprise URL, e.g. mailto://user:password@example.com or "
+                     "json://host/path; nothing was saved")
+
+
 def save_url(name: str, url: str, path: Path | None = None) -> Path:
-    """Add or replace one URL in notify.toml (0600, written atomically)."""
+    """Add or replace one URL in notify.toml (0600, written atomically); UsageError for one apprise
+    does not understand."""
     import tomli_w
 
+    check_url(name, url)
     path = path or notify_file()
     urls = read_urls(path)
     urls[name] = url
@@ -181,10 +206,7 @@ def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
         return [f"notifications not sent: {exc}"]
     import apprise
 
-    # Apprise logs URLs (and so their secrets) in some of its messages: keep its log out of ours.
-    apprise_log = logging.getLogger("apprise")
-    apprise_log.propagate = False
-    apprise_log.addHandler(logging.NullHandler())
+    _quiet_apprise()
     report = []
     for name in names:
         url = url_for(name, urls)

@@ -34,7 +34,7 @@ from .catalog_ops import delete
 from .cluster_plans import set_what
 from .errors import UsageError
 from .identifiers import parse_qualified_name, parse_schema_name
-from .manifest import Manifest
+from .manifest import DELETING_KEY, Manifest
 from .schedules import Schedule
 
 SCHEDULE_KEY = "schedule"
@@ -158,6 +158,18 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
         notes.append(f"{len(others)} other backup(s) carry this schedule's name but are not where its runs wrote them "
                      "or not of what it backs up now (copies, moved, or of an earlier selection): left alone")
     result = RetentionResult(notes=notes)
+    # A delete of this schedule's that a killed run left half done (its manifest says so; the archive
+    # still there, or a folder partly removed): chosen then, finished now.
+    stopped = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule.name
+               and e.manifest.extra.get(DELETING_KEY) and e not in doomed]
+    for entry in stopped:
+        try:
+            delete(entry, entries, force=True)
+        except (UsageError, OSError) as exc:
+            result.notes.append(f"{entry.id}: its delete, stopped half way, could not be finished: {exc}")
+            continue
+        result.notes.append(f"finished deleting {entry.id}: a run was stopped while it deleted it")
+        result.deleted.append(entry)
     for entry in doomed:
         try:
             delete(entry, entries, force=not schedule.keep_verified)

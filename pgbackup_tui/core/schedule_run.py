@@ -246,6 +246,9 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
         report.fail(f"{path}: the new backup is not in the catalog")
         return
     report.backup_id = entry.id
+    # Where the run is, on record: a run killed from here on is settled by the next one as what it
+    # was (its backup made, verified or not, its retention half done), not as stopped before its checks.
+    _write_last_run(report, pid=os.getpid(), stage="checks")
     if schedule.verify:
         from .verify import verify_backup
 
@@ -264,6 +267,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
             report.fail(f"backup {entry.id} failed its drill: {'; '.join(check.problems)}")
             return
         report.checks.append("drilled")
+    _write_last_run(report, pid=os.getpid(), stage="retention")
     retention = apply_retention(schedule, now() if now else None, config.servers.get(schedule.server))
     report.deleted = [e.id for e in retention.deleted]
     report.kept = len(retention.kept)
@@ -297,12 +301,28 @@ def _settle_interrupted(name: str) -> tuple[list[str], tuple[str, str] | None]:
                 f"{output} is now this schedule's (retention counts it), not verified"], None
     if made:
         _tag(output, name)
+        checked = _checked(output)
+        stage = last.get("stage")
+        if stage == "retention":
+            return [f"the run started {last.get('started_at')} (job {job_id}) was stopped during its retention: "
+                    f"its backup {output} was made, {checked}; this run's retention finishes what it left"], None
+        if stage == "checks":
+            return [f"the run started {last.get('started_at')} (job {job_id}) was stopped during its checks: its "
+                    f"backup {output} is this schedule's (retention counts it), {checked}"], None
         return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
-                f"retention: its backup {output} is now this schedule's (retention counts it), not verified"], None
+                f"retention: its backup {output} is now this schedule's (retention counts it), {checked}"], None
     ended = f"ended {record.status}" if record.status in job_store.FINAL_STATES else "stopped too, unfinished"
     line = (f"the run started {last.get('started_at')} (job {job_id}) was stopped (killed, or the machine restarted) "
             f"and made no backup; its job {ended}")
     return [line], (line, str(job_id))
+
+
+def _checked(archive: Path) -> str:
+    """What the backup's checks say now, in words: "verified", "drilled", "not verified", "failed
+    verification" (a run stopped during its checks may have recorded one, or not)."""
+    manifest = load_manifest(archive)
+    status = catalog.status_of(manifest) if manifest is not None else "complete"
+    return "not verified" if status == "complete" else status
 
 
 def _tagged(archive: Path, schedule_name: str) -> bool:

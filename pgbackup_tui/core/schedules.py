@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from .errors import ConfigError, PgBackupError
+from .errors import ConfigError, PgBackupError, UsageError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -226,8 +226,18 @@ def local_zone() -> tzinfo:
     """The time zone cron runs the schedules in: this machine's (/etc/localtime's zone, else
     /etc/timezone), else its fixed offset now; PGBACKUP_TUI_CRON_ZONE names another (a cron daemon
     started with TZ set). Not the shell's TZ: the daemon does not have it, and a DBA's TZ would
-    have `schedule next` say 02:30 New York time for a line cron runs at 02:30 UTC."""
-    candidates = [os.environ.get(CRON_ZONE_ENV, "").lstrip(":")]
+    have `schedule next` say 02:30 New York time for a line cron runs at 02:30 UTC.
+
+    A PGBACKUP_TUI_CRON_ZONE that is no IANA zone is a UsageError naming it: passed over for
+    the machine's zone, every time shown would be off by the difference, without a word."""
+    given = os.environ.get(CRON_ZONE_ENV, "")
+    if given.strip():
+        try:
+            return ZoneInfo(given.strip().lstrip(":"))
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise UsageError(f"{CRON_ZONE_ENV}={given!r} is not a time zone; give an IANA name the cron daemon runs "
+                             "in (e.g. Europe/Berlin, America/New_York, UTC), or unset it for this machine's") from None
+    candidates = []
     try:
         link = os.readlink("/etc/localtime")
         candidates.append(link.split("zoneinfo/", 1)[1] if "zoneinfo/" in link else "")

@@ -20,7 +20,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ...core.errors import ConfigError
+from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_view import clock_text, relative
 from ...core.schedules import WHATS, Schedule, local_zone, next_runs, validate_schedule
 
@@ -128,10 +128,10 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         """The next run of what is typed, or why it is not a cron expression."""
         shown = self.query_one("#schedule-next", Static)
         now = self.clock() if self.clock else datetime.now().astimezone()
-        zone = self.zone or local_zone()
         try:
+            zone = self.zone or local_zone()  # a bad PGBACKUP_TUI_CRON_ZONE is said here, as the CLI says it
             nxt = next_runs(self.query_one("#schedule-cron", Input).value, now, 1, zone)[0]
-        except ConfigError as exc:
+        except PgBackupError as exc:
             shown.update(str(exc).split(": ", 1)[-1])
             return
         shown.update(f"{clock_text(nxt, zone)} ({relative(nxt, now)})")

@@ -24,12 +24,12 @@ from textual.widgets import DataTable, Static
 
 from ...core import crontab
 from ...core.config import Config, editing_config, load_config
-from ...core.errors import ConfigError, PgBackupError
+from ...core.errors import ConfigError, PgBackupError, UsageError
 from ...core.notify import unreachable
 from ...core.schedule_check import schedule_target_warning
 from ...core.schedule_run import forget_last_run_or_why, read_last_run
 from ...core.schedule_view import schedule_row
-from ...core.schedules import Schedule, put_schedule
+from ...core.schedules import Schedule, local_zone, put_schedule
 
 REFRESH_S = 5.0  # last runs and relative times; reading a few small JSON files
 
@@ -99,9 +99,13 @@ class SchedulesPane(Vertical):
     def reload(self) -> None:
         """Read config.toml and the last runs again and redraw (keeps the cursor's schedule)."""
         self._started = [p for p in self._started if p.poll() is None]  # reap Run now's finished fronts
+        zone: tzinfo | None = self.zone
         try:
             self.config, self.error = load_config(), None
+            zone = self.zone or local_zone()  # a bad PGBACKUP_TUI_CRON_ZONE: said in the status line
         except ConfigError as exc:
+            self.config, self.error = None, f"config not loaded: {exc}"
+        except UsageError as exc:
             self.config, self.error = None, str(exc)
         table = self.query_one(DataTable)
         keep = self.selected_name
@@ -109,7 +113,7 @@ class SchedulesPane(Vertical):
         schedules = list(self.config.schedules.values()) if self.config else []
         now = self.clock()
         for schedule in schedules:
-            row = schedule_row(schedule, read_last_run(schedule.name), now, self.zone)
+            row = schedule_row(schedule, read_last_run(schedule.name), now, zone)
             table.add_row(row.name, row.badge or "-", row.next_text, row.last_text, row.retention, row.what,
                           key=row.name)
         if keep is not None and keep in (self.config.schedules if self.config else {}):
@@ -120,13 +124,16 @@ class SchedulesPane(Vertical):
         status = self.query_one("#schedules-status", Static)
         broken = self.config.broken_schedules if self.config else {}
         if self.error:
-            status.update(f"config not loaded: {self.error}")
+            status.update(self.error)
         elif broken:  # never run, never listed above: said until mended (e edits only what loads)
             status.update(f"{len(broken)} schedule(s) do not load and never run: {next(iter(broken.values()))[1]}")
         elif not schedules:
             status.update("No schedules yet: a adds one (or pgbackup-tui schedule add).")
         else:
-            where = "crontab" if crontab.crontab_available() else "systemd timers"
+            try:
+                where = "crontab" if crontab.crontab_available() else "systemd timers"
+            except PgBackupError as exc:  # PGBACKUP_TUI_CRONTAB names no program: i says so too
+                where = f"crontab ({exc})"
             chosen = self.selected
             about = ""
             if chosen is not None:
