@@ -315,6 +315,9 @@ def test_the_choice_variable_narrows_the_servers(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(server_binaries.CHOICE_ENV, str(tmp_path))
     with pytest.raises(ToolNotFoundError, match="lacks initdb, pg_ctl or postgres"):
         installed_servers()
+    monkeypatch.setenv(server_binaries.CHOICE_ENV, "whee1")  # a typo is no folder: said as such (QA)
+    with pytest.raises(ToolNotFoundError, match="is neither 'wheel', 'system' nor a folder"):
+        installed_servers()
 
 
 def test_stop_removes_the_directory_and_frees_the_port(monkeypatch: pytest.MonkeyPatch) -> None:

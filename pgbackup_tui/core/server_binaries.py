@@ -121,6 +121,9 @@ def installed_servers() -> list[ServerInstall]:
     choice = os.environ.get(CHOICE_ENV, "").strip()
     if choice and choice not in ("wheel", "system"):
         bin_dir = Path(choice).expanduser()
+        if not bin_dir.is_dir():
+            raise ToolNotFoundError(f"{CHOICE_ENV}={choice}: is neither 'wheel', 'system' nor a folder (a PostgreSQL "
+                                    "bin dir); unset it to use any server found")
         if not has_server_tools(bin_dir):
             raise ToolNotFoundError(f"{CHOICE_ENV}={choice} lacks initdb, pg_ctl or postgres; {INSTALL_HINT}")
         return [ServerInstall(bin_dir, server_major(bin_dir), "env")]
