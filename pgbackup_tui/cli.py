@@ -20,7 +20,18 @@ from .core.plans import FORMATS
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit 2 like every other bad input."""
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        self._given = list(sys.argv[1:] if args is None else args)  # for error(): what the user typed
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("the following arguments are required"):
+            # A misspelt option is the cause to name, not the required one it may have been meant as
+            # (argparse checks what is required before it looks at what it did not recognise).
+            options = [arg.split("=", 1)[0] for arg in getattr(self, "_given", ()) if arg.startswith("--")]
+            unknown = [option for option in options if option != "--" and option not in self._option_string_actions]
+            if unknown:
+                message = f"unrecognized arguments: {' '.join(unknown)}"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

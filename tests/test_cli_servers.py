@@ -192,6 +192,7 @@ USAGE_ERRORS = [
     (["dump", "--db", "shop"], "--server"),
     (["dump", "--server", "a", "--dsn", "b", "--db", "shop"], "not allowed with"),
     (["dump", "--server", "a"], "--db"),
+    (["dump", "--server", "a", "--bogus-flag"], "unrecognized arguments: --bogus-flag"),  # not "required: --db"
     (["dump", "--server", "a", "--db", "shop", "--format", "zip"], "invalid choice"),
     (["dump", "--server", "a", "--db", "shop", "--compress", "12"], "--compress"),
     (["dump", "--server", "a", "--db", "shop", "--schema-only", "--data-only"], "not allowed with"),
