@@ -422,11 +422,11 @@ def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
                     look: ServerLook | None) -> tuple[list[dict[str, Any]], bool]:
     """A dead restore's last step, as the server has it: its swaps that were done (SWAPPED_IN: the
     target's OID is the restored one's), and whether its one transaction committed (COMMITS)."""
-    from .restore_transaction import COMMITTED, IN_PROGRESS
-
     markers = [i for i in owned if i.get("kind") in MARKERS]
     if not markers or look is None:
         return [], False
+    from .restore_transaction import COMMITTED, IN_PROGRESS  # psycopg: only for a job that left a marker
+
     try:
         swapped = [i for i in markers if i.get("kind") == SWAPPED_IN
                    and look.database_oid(spec, str(i.get("value"))) == i.get("identity")]
