@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from cliutil import run_cli
 from conftest import SAMPLE_WIDE_ROWS
@@ -519,3 +520,108 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
         kept = Path(f"{archive}.manifest.json").read_text()
     assert kept == before
 
+
+
+# -- what the manifest's writers leave beside the backup ----------------------------------------
+def hidden_files(folder: Path) -> list[str]:
+    """The hidden names in a backup's folder: a manifest's temp or lock files, left or not."""
+    return sorted(name for name in os.listdir(folder) if name.startswith("."))
+
+
+def test_a_verify_killed_as_it_renames_its_manifest_into_place_leaves_no_litter(sandbox, home):
+    """A verify killed (SIGKILL) while it wrote the manifest left `.NAME.manifest.json.PID.tmp` beside
+    the archive for ever, and every verify and drill left `.NAME.manifest.json.lock` (QA). strace
+    stops the verify at the one rename it makes (its manifest's temp file onto the manifest) and
+    kills it there: the temp file is written, the rename not made."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace to kill the verify at its manifest's rename")
+    archive = dump(sandbox, "--schema-only")
+    backup_id = by_path(listed(), archive)["id"]
+    before = Path(f"{archive}.manifest.json").read_text()
+    killed = subprocess.run(["strace", "-qq", "-e", "signal=none", "-o", os.devnull,
+                             "-e", "inject=rename,renameat,renameat2:error=EIO:signal=KILL",
+                             sys.executable, "-m", "pgbackup_tui", "backups", "verify", backup_id],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert killed.returncode == -signal.SIGKILL or killed.returncode == 128 + signal.SIGKILL, killed
+    assert Path(f"{archive}.manifest.json").read_text() == before  # killed before its rename
+    left = hidden_files(archive.parent)
+    assert any(name.endswith(".tmp") for name in left), left  # what the killed verify left
+
+    assert by_path(listed(), archive)["status"] == "complete"
+    assert hidden_files(archive.parent) == []  # its writer is dead: the listing took its temp file away
+    assert run_cli("backups", "verify", backup_id).returncode == 0
+    assert hidden_files(archive.parent) == []  # the lock the verify recorded its result under is gone too
+    drilled = run_cli("backups", "drill", backup_id, "--dsn", sandbox.dsn(), timeout=300)
+    assert drilled.returncode == 0, drilled.stderr
+    assert hidden_files(archive.parent) == [] and by_path(listed(), archive)["status"] == "drilled"
+
+
+def test_delete_takes_the_temp_and_lock_files_killed_writers_left(sandbox, home, tmp_path):
+    """A backup written with --output, in a folder of the user's: a manifest temp file of a writer
+    gone (named the way write_private_file names it, with the pid of a process that has ended) and a
+    lock file nobody holds, as a SIGKILL leaves them. Deleting the backup leaves the folder empty."""
+    archive = dump(sandbox, "--schema-only", "--output", str(tmp_path / "mine" / "b.dump"))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid no longer runs
+    archive.with_name(f".{archive.name}.manifest.json.{gone.pid}.tmp").write_text("{")
+    archive.with_name(f".{archive.name}.manifest.json.lock").touch()
+    deleted = run_cli("backups", "delete", by_path(listed(), archive)["id"])
+    assert deleted.returncode == 0, deleted.stderr
+    assert os.listdir(archive.parent) == []
+
+
+WRITING = """
+import fcntl, os, sys, time
+archive = sys.argv[1]
+folder, name = os.path.split(archive)
+held = []
+for path in (f"{folder}/.{name}.manifest.json.{os.getpid()}.tmp", f"{folder}/.{name}.manifest.json.lock"):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    held.append(fd)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_listing_takes_what_dead_writers_left_and_not_what_a_live_one_holds(sandbox, home, tmp_path):
+    """A temp file whose writer is gone goes at the next listing; one a live writer holds (its temp
+    file, the manifest's lock it writes under) stays until that writer is gone."""
+    archive = dump(sandbox, "--schema-only", "--output", str(tmp_path / "mine" / "b.dump"))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid no longer runs
+    dead_tmp = archive.with_name(f".{archive.name}.manifest.json.{gone.pid}.tmp")
+    dead_tmp.write_text("{")
+    writer = subprocess.Popen([sys.executable, "-c", WRITING, str(archive)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "held\n"
+        live = [f".{archive.name}.manifest.json.lock", f".{archive.name}.manifest.json.{writer.pid}.tmp"]
+        listed()
+        assert hidden_files(archive.parent) == sorted(live)
+    finally:
+        writer.kill()
+        writer.wait()
+    listed()
+    assert hidden_files(archive.parent) == []
+
+
+def test_checks_recorded_at_once_by_many_processes_all_land_and_leave_no_lock_file(sandbox, home):
+    """The manifest's lock file is removed by each writer as it ends: done carelessly, a writer that
+    waited on the removed file and one that made a new one would both write, and a check be lost."""
+    archive = dump(sandbox, "--schema-only")
+    writers, each = 6, 15
+    script = ("import sys\n"
+              "from pathlib import Path\n"
+              "from pgbackup_tui.core.catalog import entry_for, record_check\n"
+              "from pgbackup_tui.core.manifest import Verification\n"
+              "entry = entry_for(Path(sys.argv[1]))\n"
+              "for n in range(int(sys.argv[2])):\n"
+              "    record_check(entry, Verification(kind='verify', at=sys.argv[3] + str(n), ok=True))\n")
+    started = [subprocess.Popen([sys.executable, "-c", script, str(archive), str(each), f"w{w}-"],
+                                stderr=subprocess.PIPE, text=True) for w in range(writers)]
+    for process in started:
+        _out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    recorded = json.loads(Path(f"{archive}.manifest.json").read_text())["verifications"]
+    assert sorted(check["at"] for check in recorded) == sorted(f"w{w}-{n}" for w in range(writers) for n in range(each))
+    assert hidden_files(archive.parent) == []

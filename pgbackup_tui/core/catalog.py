@@ -37,8 +37,9 @@ from .manifest import (
     DELETING_KEY,
     MANIFEST_SUFFIX,
     Manifest,
+    clear_litter_in,
+    clear_manifest_litter,
     load_manifest,
-    manifest_lock_path,
     manifest_locked,
     manifest_path,
     save_manifest,
@@ -217,9 +218,8 @@ def _half_deleted(path: Path, manifest: Manifest, *, indexed: bool) -> CatalogEn
                             problem=f"its delete (started {manifest.extra[DELETING_KEY]}) was stopped half way; "
                                     f"`pgbackup-tui backups delete {backup_id}` finishes it")
     with contextlib.suppress(OSError):  # read-only storage, say: it stays as it is, and is not listed
-        with manifest_locked(path):  # a delete still going holds it: it finishes first
+        with manifest_locked(path):  # a delete still going holds it: it finishes first (the lock file goes too)
             manifest_path(path).unlink(missing_ok=True)
-        manifest_lock_path(path).unlink(missing_ok=True)
         if indexed:
             forget_backup(path)
     return None
@@ -271,9 +271,12 @@ def _live_job_writing(path: Path) -> str | None:
 
 
 def _candidates(root: Path) -> Iterator[Path]:
-    """Archives under `root`: files and directory archives, not manifests or hidden work files."""
+    """Archives under `root`: files and directory archives, not manifests or hidden work files.
+    On the way, a manifest's temp or lock file that a killed writer left is removed (nothing
+    else would ever remove it: the folder is the user's, not ours to leave litter in)."""
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
+        clear_litter_in(here, (name for name in files if name.startswith(".")))
         keep = []
         for name in dirs:
             if name.startswith("."):
@@ -315,6 +318,10 @@ def scan(root: Path | None = None, *, read: Callable[..., CatalogEntry | None] =
     except IndexDamaged as exc:  # said as an entry of its own: not silently left out
         indexed, ids = [], {}
         found[index_path()] = CatalogEntry("index", index_path(), "incomplete", problem=str(exc.strerror))
+    # Backups written with --output or adopted live in folders _candidates did not go through.
+    for folder in {path.parent.absolute() for path in indexed if not path.absolute().is_relative_to(root)}:
+        with contextlib.suppress(OSError):  # a folder gone or unreadable: its backups list as missing
+            clear_litter_in(folder, (name for name in os.listdir(folder) if name.startswith(".")))
     for path in indexed:
         if path.absolute() not in found:
             entry = read(path, indexed=True)
@@ -417,10 +424,10 @@ def record_check_said(entry: CatalogEntry, check: Any) -> str | None:
 
 def record_check(entry: CatalogEntry, check: Any) -> None:
     """Append a verification to the backup's manifest (re-read under a lock: two checks at once both land)."""
+    clear_manifest_litter(entry.path)  # a check killed while it wrote left its temp file
     with manifest_locked(entry.path):
         if entry.manifest is not None and not manifest_path(entry.path).exists():
             # `backups delete` removed it while it was being checked: not to be brought back.
-            manifest_lock_path(entry.path).unlink(missing_ok=True)  # made again by this lock: delete had removed it
             raise UsageError(f"backup {entry.id} was deleted while it was being checked; nothing was recorded")
         manifest = load_manifest(entry.path) or entry.manifest
         if manifest is None:

@@ -22,7 +22,7 @@ from . import paths
 from .catalog import CatalogEntry, entry_for, scan
 from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
-from .manifest import (DELETING_KEY, Manifest, Verification, load_manifest, manifest_lock_path, manifest_locked,
+from .manifest import (DELETING_KEY, Manifest, Verification, clear_manifest_litter, load_manifest, manifest_locked,
                        manifest_path, new_backup_id, now_iso, save_manifest)
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
@@ -188,7 +188,8 @@ def _mark_deleting(archive: Path) -> None:
 
 
 def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
-    """Remove the backup (archive, manifest, index entry); returns what was removed, one line each."""
+    """Remove the backup (archive, manifest, index entry, and the temp and lock files of its
+    manifest's killed writers); returns what was removed, one line each (the archive, the manifest)."""
     if entry.path == index_path():
         raise UsageError(f"{entry.path} is the catalog's own index ({entry.problem}); mend it or move it aside "
                          "by hand")
@@ -218,7 +219,7 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         if sidecar.exists():
             sidecar.unlink()
             removed.append(str(sidecar))
-        manifest_lock_path(entry.path).unlink(missing_ok=True)
+    clear_manifest_litter(entry.path)  # what killed writers left beside it would outlive the backup
     if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)
         forget_backup(entry.path)
     return removed

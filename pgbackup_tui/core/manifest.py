@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .paths import locked, write_private_file
+from .paths import locked_then_removed, remove_abandoned_temp_files, remove_unheld_lock, write_private_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 SCHEMA_VERSION = 2
@@ -51,9 +52,32 @@ def manifest_lock_path(archive: Path) -> Path:
 
 @contextlib.contextmanager
 def manifest_locked(archive: Path) -> Iterator[None]:
-    """For a change of `archive`'s manifest read again under it: two writers at once both land."""
-    with locked(manifest_lock_path(archive)):
+    """For a change of `archive`'s manifest read again under it: two writers at once both land.
+    Its lock file is beside the archive (so that every home and user writing this manifest takes
+    the same lock), and removed when the change is done: the user's backup folder keeps no litter."""
+    with locked_then_removed(manifest_lock_path(archive)):
         yield
+
+
+# A manifest's temp file (paths.temp_path) or lock file: `.NAME.manifest.json.PID.tmp`, `.NAME.manifest.json.lock`.
+_LITTER = re.compile(r"\.(.+)" + re.escape(MANIFEST_SUFFIX) + r"(?:\.\d+\.tmp|\.lock)")
+
+
+def clear_manifest_litter(archive: Path, names: Iterable[str] | None = None) -> None:
+    """Remove what killed writers of `archive`'s manifest left beside it: their temp files, and its
+    lock file when nobody holds it. `names`: the folder's listing, when the caller has read it."""
+    remove_abandoned_temp_files(manifest_path(archive), names)
+    lock = manifest_lock_path(archive)
+    if names is None or lock.name in names:
+        remove_unheld_lock(lock)
+
+
+def clear_litter_in(folder: Path, names: Iterable[str]) -> None:
+    """clear_manifest_litter for every archive of `folder` that a manifest's temp or lock file is
+    left for, among `names` (the folder's listing: a scan has it)."""
+    names = set(names)
+    for archive in sorted({match.group(1) for name in names if (match := _LITTER.fullmatch(name))}):
+        clear_manifest_litter(folder / archive, names)
 
 
 def new_backup_id() -> str:

@@ -11,13 +11,20 @@ import contextlib
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import platformdirs
 
+from .sandbox_sweep import process_alive
+
 APP_NAME = "pgbackup-tui"
 HOME_ENV = "PGBACKUP_TUI_HOME"
+# A temp file whose writer still runs but does not hold its lock is an older one's (its pid reused
+# since), once it is older than this: a live writer takes the lock microseconds after creating it.
+TEMP_GRACE_S = 60.0
 
 
 def _home_override() -> Path | None:
@@ -87,6 +94,66 @@ def locked(lock: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def locked_then_removed(lock: Path) -> Iterator[None]:
+    """locked(), for a lock file that must not stay (one beside a user's backup): removed at the end.
+
+    Removing a lock file others wait on lets two writers in at once, unless, as here, the holder
+    removes it before letting go, and whoever gets the lock next checks that its file is still the
+    one at `lock` (else it holds a lock nobody else will ever take, and opens `lock` anew). A holder
+    killed (SIGKILL) leaves the file: the next one to lock it uses it, or remove_unheld_lock does."""
+    ensure_private_dir(lock.parent)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        if _still_at(fd, lock):
+            break
+        os.close(fd)  # removed by the holder before us: its file is nobody's lock any more
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # already gone, or the storage turned read-only: nothing to undo
+            lock.unlink()
+        os.close(fd)
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether the open file `fd` is the file at `path` now (not one removed from it)."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (here.st_dev, here.st_ino)
+
+
+def remove_unheld_lock(lock: Path) -> bool:
+    """Remove a lock file of locked_then_removed that nobody holds (its holder was killed, or an
+    older pgbackup-tui left it); one held or waited on is left. Whether it was removed."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: its holder removes it
+        if not _still_at(fd, lock):
+            return False
+        # As a holder would, under the lock: one who opened it meanwhile finds it gone and opens anew.
+        lock.unlink()
+        return True
+    except OSError:
+        return False  # read-only storage, or not ours to remove
+    finally:
+        os.close(fd)
+
+
 def named_error(exc: BaseException, path: Path) -> BaseException:
     """`exc`, or, for an OSError raised through a file handle (a write or fsync that found the disk
     full says no file), the same error naming `path`: the line the user reads then says which disk."""
@@ -95,23 +162,72 @@ def named_error(exc: BaseException, path: Path) -> BaseException:
     return exc
 
 
+def temp_path(path: Path, pid: int) -> Path:
+    """The temp file process `pid` writes `path` through (write_private_file): hidden, beside it."""
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
 def write_private_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file + os.replace), mode 0600."""
+    """Write `data` to `path` atomically (temp file + os.replace), mode 0600. A writer killed
+    before the rename leaves its temp file: remove_abandoned_temp_files removes it."""
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
+            # Held until it is renamed (or the writer dies): remove_abandoned_temp_files leaves it alone.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         named = named_error(exc, path)
         if named is exc:
             raise
         raise named from exc
+
+
+def remove_abandoned_temp_files(path: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Remove the temp files of `path` (temp_path) whose writer is gone: killed before its rename.
+    One whose lock is held is being written; one of a live process is left for TEMP_GRACE_S (it
+    may be between creating the file and locking it). `names`: the folder's listing, when the
+    caller has read it. Returns the files removed."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(\d+)" + re.escape(".tmp"))
+    if names is None:
+        try:
+            names = os.listdir(path.parent)
+        except OSError:
+            return []
+    removed = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and _remove_if_abandoned(path.with_name(name), int(match.group(1))):
+            removed.append(path.with_name(name))
+    return removed
+
+
+def _remove_if_abandoned(tmp: Path, pid: int) -> bool:
+    try:
+        fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO someone put there must not hang us
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # its writer is writing it
+        if process_alive(pid) and time.time() - os.fstat(fd).st_mtime < TEMP_GRACE_S:
+            return False
+        if not _still_at(fd, tmp):
+            return False
+        tmp.unlink()
+        return True
+    except OSError:
+        return False  # read-only storage, or not ours to remove
+    finally:
+        os.close(fd)
 
 
 def sync_folder(folder: Path) -> None:
