@@ -625,3 +625,19 @@ def test_checks_recorded_at_once_by_many_processes_all_land_and_leave_no_lock_fi
     recorded = json.loads(Path(f"{archive}.manifest.json").read_text())["verifications"]
     assert sorted(check["at"] for check in recorded) == sorted(f"w{w}-{n}" for w in range(writers) for n in range(each))
     assert hidden_files(archive.parent) == []
+
+
+@pytest.mark.parametrize("command", ["show", "verify", "adopt"])
+def test_a_bin_dir_that_is_no_bin_dir_is_refused_before_anything_runs(sandbox, home, tmp_path, command):
+    """`backups verify/show --bin-dir /nonexistent` went on with the tools found elsewhere (QA)."""
+    archive = dump(sandbox, "--schema-only")
+    given = by_path(listed(), archive)["id"] if command != "adopt" else str(archive)
+    before = Path(f"{archive}.manifest.json").read_text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for bogus, needle in ((Path("/nonexistent"), "no such directory"), (empty, "no pg_dump, pg_restore or psql")):
+        result = run_cli("backups", command, given, "--bin-dir", str(bogus))
+        assert result.returncode == 2, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"--bin-dir {bogus}" in lines[0] and needle in lines[0], result.stderr
+    assert Path(f"{archive}.manifest.json").read_text() == before  # no check ran, none recorded

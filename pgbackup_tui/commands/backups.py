@@ -178,6 +178,10 @@ def _drill(args: argparse.Namespace) -> int:
 
 def run_backups(args: argparse.Namespace) -> int:
     command = args.backups_command
+    if getattr(args, "bin_dir", None):  # show, verify, drill, adopt: a typo is refused before anything runs
+        from .dump_restore import checked_bin_dir
+
+        args.bin_dir = checked_bin_dir(args.bin_dir)
     if command == "list":
         return _list(args)
     if command == "show":
