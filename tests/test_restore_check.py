@@ -100,6 +100,54 @@ async def test_a_change_found_while_pg_restore_runs_stops_it_and_drops_the_new_d
     assert databases(sandbox) == before  # the database it was filling is gone
 
 
+async def test_an_archive_whose_last_verification_failed_is_checked_before_its_database_is_created(
+        sandbox, home, source_db, fresh_db_name, monkeypatch):
+    """A backup `backups verify` had failed was restored with --create as any other: the check ran
+    beside pg_restore, so a slow one (a big archive) let the job create the database first and drop
+    it again. The catalog's word is taken now: such an archive is checked before anything is made.
+    The check here waits for whichever comes first: the database created, or the job saying it
+    checks first."""
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db, "--format", "custom")
+    assert dumped.returncode == 0, dumped.stderr
+    archive = Path(dumped.stdout.strip())
+    data = bytearray(archive.read_bytes())
+    data[data.find(COMMENT.encode())] ^= 0x20
+    archive.write_bytes(bytes(data))
+    backup_id = next(e["id"] for e in json.loads(run_cli("backups", "list", "--json").stdout)
+                     if e["path"] == str(archive))
+    verified = run_cli("backups", "verify", backup_id)
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    listed = {e["id"]: e["status"] for e in json.loads(run_cli("backups", "list", "--json").stdout)}
+    assert listed[backup_id] == "failed verification"
+
+    either = threading.Event()
+    real_compare = restore_archive.compare_checksums
+
+    def compare_after_either(path: Path, expected: dict[str, str]) -> list[str]:
+        assert either.wait(60), "neither a CREATE DATABASE nor the check first"
+        return real_compare(path, expected)
+
+    monkeypatch.setattr(restore_archive, "compare_checksums", compare_after_either)
+    job = RestoreJob(RestorePlan(archive=archive, target=target_from_dsn(sandbox.dsn()),
+                                 dbname=fresh_db_name, create=True))
+    said: list[str] = []
+
+    def heard(event: object) -> None:
+        if isinstance(event, LogLine):
+            said.append(event.text)
+            if event.text.startswith("created database") or "checked before a database is created" in event.text:
+                either.set()
+
+    job.subscribe(heard)
+    before = databases(sandbox)
+    result = await job.run()
+    assert (result.state, result.exit_code) == (JobState.FAILED, 2), result.message
+    assert "xxh3-128 checksum differs from the manifest" in result.message
+    assert not [line for line in said if line.startswith("created database")], said
+    assert "its last verification failed" in "\n".join(said)
+    assert databases(sandbox) == before
+
+
 def test_a_changed_byte_stops_a_whole_database_clean_before_the_swap(sandbox, home, changed_archive, empty_db):
     sandbox.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (7)", empty_db)
     before = databases(sandbox)

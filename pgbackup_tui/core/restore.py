@@ -3,7 +3,8 @@
 Before the target is touched, the archive is identified, listed and proven whole
 (restore_archive.py, under RestoreJob's base); where the restore goes into a database this job creates
 (--create, a whole-database --clean), its checksum check runs beside pg_restore instead, and must
-pass before that database is kept or swapped in. The target must not exist (--create) or must
+pass before that database is kept or swapped in (an archive whose last verification failed, or
+whose size changed, is checked before that database is created). The target must not exist (--create) or must
 exist and be empty, unless --clean (restore_clean.py: a whole database is restored beside the target and
 swapped in; some tables are replaced in one transaction). A database this job created is
 dropped again if the restore fails or is cancelled, and recorded as owned before it is created,
@@ -133,8 +134,12 @@ class RestoreJob(RestoreChoiceJob):
         # owner, settings, comment and grants too, as the cluster had them (RestorePlan.as_set_member).
         keeps_props = mode in ("create", "replace") or (mode == "into" and plan.as_set_member)
         script = await database_script(self, plan, check, workdir, self._maintenance_db()) if keeps_props else None
-        if plan.dry_run or mode not in ("create", "replace"):
-            # The target is a database this job did not create: the archive must be proven whole first.
+        doubt = self._catalog_doubt() if mode in ("create", "replace") and self._checksums is not None else None
+        if doubt is not None:
+            self.log(f"archive {plan.archive}: {doubt}; its checksum is checked before a database is created")
+        if plan.dry_run or mode not in ("create", "replace") or doubt is not None:
+            # The target is a database this job did not create, or an archive the catalog doubts: the
+            # archive must be proven whole first.
             await self._archive_whole()
         if plan.dry_run:
             outcome = dry_run_outcome(plan, check, mode, included, script, self._table_clean, self._came_along,

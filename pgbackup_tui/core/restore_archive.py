@@ -10,7 +10,9 @@ number of parallel jobs when the user did not (defaults.py).
 The checksum runs in a thread from the start; `_archive_whole` waits for it. RestoreJob waits before
 it touches a database it did not create, but lets a restore into a new database (--create, the
 copy a whole-database --clean builds) start beside the check: a mismatch then fails the job, and
-the new database is dropped, so the target is as it was either way (restore.py).
+the new database is dropped, so the target is as it was either way (restore.py). Not for an
+archive the catalog already doubts (its last verification failed, or its size is not the
+manifest's): that one is proven whole before anything is created (`_catalog_doubt`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, identify_archive, plain_drop_section
-from .catalog import read_manifest
+from .catalog import entry_with_manifest, read_manifest
 from .checksums import checkable, compare_checksums, describe
 from .connect import connect
 from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, usable_cores
 from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .jobs import Job
+from .manifest import Manifest
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
 from .progress.restore import RestoreProgress
@@ -59,6 +62,21 @@ class RestoreArchiveJob(Job):
         --exclude-table alone is still the whole database)."""
         selection = self._manifest().get("selection") or {}
         return bool(selection.get("tables") or selection.get("schemas"))
+
+    def _catalog_doubt(self) -> str | None:
+        """Why the catalog doubts the archive, as the Backups tab lists it (its last verification
+        failed, or its size is not the manifest's), or None. Such an archive is proven whole before
+        a restore creates a database: checked beside pg_restore, it would most likely make a
+        database only to drop it again (a stat and the manifest already read: nothing to wait for)."""
+        recorded = self._manifest()
+        if not recorded:
+            return None
+        entry = entry_with_manifest(self.plan.archive.absolute(), Manifest.from_json(recorded))
+        if entry.status == "failed verification":
+            return "its last verification failed"
+        if entry.status == "changed":
+            return f"its size is not its manifest's ({entry.problem})"
+        return None
 
     def _maintenance_db(self) -> str:
         return self.plan.target.maintenance_db(self.plan.dbname)
