@@ -7,6 +7,12 @@ source unless the user picks it. Restoring into an existing database with --clea
 (or, for an archive of some tables, those tables): Start stays disabled until the user has typed
 that database's name and the dialog has shown what the restore will drop, worked out by a dry
 run of the real job (the archive read through, the target's dependent views looked up).
+
+What the catalog says of the archive is said before Start: a backup whose last verification
+failed is warned of (the restore checks it before it creates anything), one changed on disk since
+it was made is refused, as the restore would refuse it. With "create new database", the name is
+looked up on the target server in a thread worker as it is typed (and at Start, if that look has
+not answered yet): one that exists is said on the dialog, and no job starts.
 """
 
 from __future__ import annotations
@@ -15,19 +21,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from ...core.archive import ArchiveInfo, identify_archive
-from ...core.catalog import read_manifest
+from ...core.catalog import entry_with_manifest
+from ...core.manifest import Manifest, load_manifest
 from .plan_dialog import PlanDialog
-from ...core.connect import Target
+from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
+from ...core.inspect import database_exists
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
 from ...core.restore_data import is_data_only
@@ -37,6 +47,8 @@ from ..widgets.option_box import OptionBox
 from ..widgets.toc_tables import TocTables, archive_tables
 
 __all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
+
+NAME_LOOKUP_DELAY_S = 0.3  # after the last key typed in the name: one look at the server per pause, not per key
 
 
 class RestoreDialog(PlanDialog[RestorePlan]):
@@ -61,16 +73,28 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             self.error = error
 
     class ArchiveChecked(Message):
-        """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error."""
+        """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error; `doubt`:
+        what the catalog says against it (restore_doubt), if anything."""
 
         def __init__(self, path_text: str, info: ArchiveInfo | None, manifest: dict[str, Any] | None,
-                     error: str | None, tables: list[str] | None = None) -> None:
+                     error: str | None, tables: list[str] | None = None,
+                     doubt: tuple[str, str] | None = None) -> None:
             super().__init__()
             self.tables = tables or []  # the TOC's tables, for a restore of some of them
             self.path_text = path_text
             self.info = info
             self.manifest = manifest
             self.error = error
+            self.doubt = doubt
+
+    class NameLookedUp(Message):
+        """Whether database `name` exists on `server` (None: the server did not answer; the job says why)."""
+
+        def __init__(self, server: str, name: str, exists: bool | None) -> None:
+            super().__init__()
+            self.server = server
+            self.name = name
+            self.exists = exists
 
     def __init__(self, archive: Path | None, targets: dict[str, Target], default_server: str | None,
                  default_dbname: str | None) -> None:
@@ -85,6 +109,12 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self._suggested_db = suggested_database(None, default_dbname)
         self._preview: RestoreDialog.CleanPreviewed | None = None  # what the last dry run of a --clean said
         self._previewing: RestorePlan | None = None
+        self._doubt: tuple[str, str] | None = None  # (catalog status, one line) when the catalog doubts the archive
+        # (server, name) -> whether that database exists, as last looked up (None: no answer).
+        self._names: dict[tuple[str, str], bool | None] = {}
+        self._looking_up: set[tuple[str, str]] = set()
+        self._name_timer: Timer | None = None
+        self._start_once_looked_up: tuple[str, str] | None = None  # Start pressed before the look answered
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -118,6 +148,8 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             yield Static("", id="restore-warning", markup=False)
             # Docked: on a short terminal the rest scrolls; why Start is off and the buttons stay in view.
             with Vertical(id="restore-footer"):
+                # What the catalog says against the archive: in view when Start is pressed, as the error is.
+                yield Static("", id="restore-doubt", markup=False)
                 yield Static("", id="restore-error", markup=False)
                 with Horizontal(id="restore-buttons"):
                     yield Button("Start", variant="primary", compact=True, disabled=True, id="restore-start")
@@ -145,14 +177,17 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         except OSError as exc:  # unreadable file, permission denied
             self.post_message(self.ArchiveChecked(path_text, None, None, f"{path}: {exc.strerror or exc}"))
             return
-        self.post_message(self.ArchiveChecked(path_text, info, read_manifest(path), None,
-                                              archive_tables(path, info.format)))
+        manifest = load_manifest(path)
+        self.post_message(self.ArchiveChecked(path_text, info, manifest.to_json() if manifest else None, None,
+                                              archive_tables(path, info.format),
+                                              restore_doubt(path, manifest) if manifest else None))
 
     @on(ArchiveChecked)
     def _archive_checked(self, message: ArchiveChecked) -> None:
         if message.path_text != self.query_one("#archive", Input).value:
             return  # the user has typed on since; a newer check is on its way
         self._info, self._manifest, self._archive_error = message.info, message.manifest, message.error
+        self._doubt = message.doubt
         self.query_one(TocTables).set_tables(message.tables)
         database = self.query_one("#target-db", Input)
         suggestion = suggested_database(message.manifest, self.default_dbname)
@@ -234,9 +269,14 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         if self._info is not None and self._info.creates_database is not None:
             return (f"written by pg_dump --create: it makes and fills database '{self._info.creates_database}' "
                     "itself, whatever the target; run it with psql, or dump without --create")
+        if self._doubt is not None and self._doubt[0] != "failed verification":
+            return self._doubt[1]  # changed on disk: the restore would refuse it
         if self._data_only and plan.create:
             return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
                     "“create new database” and name one that has its tables")
+        if plan.create and self._names.get(self._name_key(plan)):
+            return (f"database '{plan.dbname}' already exists on {plan.target.label}: type a new name, or untick "
+                    "“create new database” and tick --clean to replace it")
         if self.needs_typed_name and not self.typed_name_matches:
             return f"--clean replaces what is in '{plan.dbname}': type its name to confirm"
         if plan.clean:
@@ -262,6 +302,50 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self._preview = message
         self._previewing = None
         self._refresh()
+
+    # -- is the new database's name free? ---------------------------------------------------------
+    def _name_key(self, plan: RestorePlan) -> tuple[str, str]:
+        return str(self.query_one("#target-server", Select).value), plan.dbname
+
+    def _name_to_look_up(self) -> tuple[str, str] | None:
+        """(server, name) of a database the form would create, when nobody has looked it up yet."""
+        plan = self.build_plan()
+        if plan is None or not plan.create or not plan.dbname:
+            return None
+        key = self._name_key(plan)
+        return None if key in self._names or key in self._looking_up else key
+
+    def _look_up_name_soon(self) -> None:
+        if self._name_timer is not None:
+            self._name_timer.stop()
+        self._name_timer = self.set_timer(NAME_LOOKUP_DELAY_S, self._look_up_name_now)
+
+    def _look_up_name_now(self) -> None:
+        self._name_timer = None
+        key = self._name_to_look_up()
+        if key is not None:
+            self._looking_up.add(key)
+            self._look_up_name(key[0], self.targets[key[0]], key[1])
+
+    @work(thread=True, exit_on_error=False, group="restore-name", description="is the new database's name free")
+    def _look_up_name(self, server: str, target: Target, name: str) -> None:
+        try:
+            with connect(target, target.maintenance_db(name)) as conn:
+                exists: bool | None = database_exists(conn, name)
+        except (PgBackupError, psycopg.Error):
+            exists = None  # unreachable, a password needed: the job's own check says it, as for the CLI
+        self.post_message(self.NameLookedUp(server, name, exists))
+
+    @on(NameLookedUp)
+    def _name_looked_up(self, message: NameLookedUp) -> None:
+        key = (message.server, message.name)
+        self._looking_up.discard(key)
+        self._names[key] = message.exists
+        waiting, self._start_once_looked_up = self._start_once_looked_up, None
+        self._refresh()
+        plan = self.build_plan()
+        if waiting == key and plan is not None and self._name_key(plan) == key:
+            self.action_start()  # the form is as it was when Start was pressed
 
     # -- keeping the form consistent -------------------------------------------------------------
     @on(Input.Changed, "#archive")
@@ -313,12 +397,25 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         if preview is not None and preview.lines:
             summary = "\n".join(preview.lines[1:])  # the first line only says the archive reads
         self.query_one("#restore-summary", Static).update(summary)
-        for widget_id, text in (("#restore-warning", self._source_warning(plan)), ("#restore-error", problem or "")):
+        # A slow server (up to connect_timeout) must not look like an Enter that did nothing.
+        note = ""
+        if plan is not None and problem is None and self._start_once_looked_up == self._name_key(plan):
+            note = f"checking that '{plan.dbname}' is free on {plan.target.label}; it starts then"
+        lines = (("#restore-warning", self._source_warning(plan)), ("#restore-doubt", self._doubt_warning),
+                 ("#restore-error", problem or note))
+        for widget_id, text in lines:
             line = self.query_one(widget_id, Static)
             line.update(text)
             line.display = bool(text)  # no blank rows: 24 lines are few
         self.query_one("#restore-start", Button).disabled = plan is None or problem is not None
         self.refresh_bindings()
+        if self._name_to_look_up() is not None:
+            self._look_up_name_soon()
+
+    @property
+    def _doubt_warning(self) -> str:
+        """A failed verification is warned of; a changed archive is the error line's (_plan_problem)."""
+        return self._doubt[1] if self._doubt is not None and self._doubt[0] == "failed verification" else ""
 
     def _source_warning(self, plan: RestorePlan | None) -> str:
         manifest = self._manifest or {}
@@ -340,4 +437,28 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         plan = self.build_plan()
         if plan is None or self._plan_problem(plan) is not None:
             return
+        if plan.create and self._name_key(plan) not in self._names:
+            # Not looked up yet (typed a moment ago): start once the server has said the name is free.
+            self._start_once_looked_up = self._name_key(plan)
+            self._look_up_name_now()
+            self._refresh()
+            return
         self.dismiss(plan)
+
+
+def restore_doubt(path: Path, manifest: Manifest) -> tuple[str, str] | None:
+    """(catalog status, one line for the dialog) when the catalog doubts the archive at `path`: its
+    last verification failed (a warning: the restore checks it first), or it changed on disk since
+    it was made (the restore would refuse it); None when it does not. A stat and the manifest."""
+    entry = entry_with_manifest(path.absolute(), manifest)
+    if entry.status == "failed verification":
+        last = manifest.verifications[-1]
+        problem = last.problems[0].removeprefix(f"{entry.path}: ") if last.problems else "see its details"
+        check = "verification" if last.kind == "verify" else last.kind
+        return entry.status, (f"this backup FAILED its last {check} ({last.at[:10]}): {problem}; the restore "
+                              "checks the archive again before it creates anything")
+    if entry.status == "changed":
+        sizes = (entry.problem or "?").split(":")[0]  # "N bytes on disk, M when it was made"
+        return entry.status, (f"this backup CHANGED on disk since it was made ({sizes}): a restore would refuse "
+                              "it; pick another one")
+    return None
