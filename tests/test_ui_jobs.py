@@ -445,8 +445,9 @@ async def test_job_log_paints_its_view_with_one_walk_of_its_ancestors_for_their_
         assert Log.render_lines(log, view) == lines
 
 async def test_a_job_that_comes_in_unselected_is_scrolled_into_view(sandbox, home):
-    """A job started elsewhere (cron, another shell) is added last and not selected: at 80x24 the
-    table shows a few rows, and its row was below them."""
+    """A job started elsewhere (cron, another shell) is added and not selected: at 80x24 the table
+    shows a few rows; its row, the first (newest first), is in view even once the cursor's job has
+    moved down past them."""
     app = PaneHost()
     async with app.run_test(size=SIZE) as pilot:
         pane = app.query_one(JobsPane)
@@ -458,5 +459,6 @@ async def test_a_job_that_comes_in_unselected_is_scrolled_into_view(sandbox, hom
         await pilot.pause()
         await pilot.pause()
         assert table.max_scroll_y > 0  # more rows than the table shows
-        assert table.scroll_y == table.max_scroll_y  # the newest row in view
+        assert table.get_row_index(jobs[-1].id) == 0 and table.scroll_y == 0  # the newest row in view
         assert pane.selected_job() is jobs[0]
+        assert table.cursor_row == table.get_row_index(jobs[0].id) == len(jobs) - 1

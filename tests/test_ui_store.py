@@ -134,7 +134,7 @@ async def test_the_jobs_tab_shows_the_newest_jobs_and_says_how_many_it_leaves_ou
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(lambda: len(app.jobs) == MAX_SHOWN)
         await pilot.pause(0.2)
-        assert [job.id for job in app.jobs] == ids[3:]  # the newest, oldest first like the table
+        assert [job.id for job in app.jobs] == ids[3:]  # the newest, oldest first (the table: newest first)
         assert app.jobs_pane.selected_job() is app.jobs[-1]
         note = app.jobs_pane.query_one("#jobs-hidden", Static)
         assert note.display

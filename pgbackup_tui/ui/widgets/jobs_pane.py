@@ -25,6 +25,7 @@ from textual.app import ComposeResult
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
@@ -50,7 +51,7 @@ COMPACT_LABELS = {"progress": "%"}  # the headers over compact cells (the percen
 
 
 class JobsPane(Widget):
-    """Jobs (DataTable, row key = job.id, oldest first) and the selected job's log."""
+    """Jobs (DataTable, row key = job.id, newest first) and the selected job's log."""
 
     DEFAULT_CSS = """
     JobsPane { height: 1fr; layout: vertical; }
@@ -132,18 +133,32 @@ class JobsPane(Widget):
             return
         if select or not job.state.is_final:  # a finished one's are read again if it is selected
             self._lines[job.id] = deque(lines, maxlen=LOG_LINES_KEPT)
+        if job.progress is not None:
+            # Its figures as its runner last wrote them: a job read from the store (finished before
+            # the app started, or running) has had no ProgressUpdated here, and a finished one never will.
+            self._snapshots[job.id] = job.progress
         if isinstance(job, JobFollower):  # a chunk's log lines in one event
             job.subscribe_batched(self._forward)
         else:
             job.subscribe(self._forward)
-        table = self.query_one("#jobs-table", DataTable)
+        table = self.query_one("#jobs-table", JobsTable)
         table.add_row(*self._row_cells(job), key=job.id)
+        self._order_rows(table)
         self._refresh_job(job.id)  # cells cut to the target column's width once the figures are in
         if select:
             self.select_job(job.id)
-        elif not job.state.is_final:  # started elsewhere (cron, another shell): its row, the last, in view
-            table.call_after_refresh(table.scroll_end, animate=False)  # once the new row is laid out
+        else:  # started elsewhere (cron, another shell) or read from the store: its row, the first, in view
+            table.call_after_refresh(table.scroll_home, animate=False)  # after the cursor's own scroll
         self._update_ticker()
+
+    def _order_rows(self, table: JobsTable) -> None:
+        """Newest first, as `pgbackup-tui jobs list` and the Backups tab list theirs: a new job, from
+        here or from the CLI, is the first row, in view without scrolling. The cursor stays on the
+        selected job."""
+        newest_first = sorted(self.jobs, key=lambda job: (job.created_at, job.id), reverse=True)
+        table.order_rows(job.id for job in newest_first)
+        if self._selected_id is not None:
+            table.move_cursor(row=table.get_row_index(self._selected_id), scroll=False)
 
     def select_job(self, job_id: str) -> None:
         """Move the table's cursor to `job_id` and show its details and log."""
@@ -418,8 +433,13 @@ class JobsPane(Widget):
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        if event.row_key.value is not None:
-            self._select(event.row_key.value)
+        # The row under the cursor now, not the event's: a job coming in reorders the rows (newest
+        # first), and an event posted before that names the job that was at the cursor's index then.
+        table = event.data_table
+        if table.cursor_row < table.row_count:
+            row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
+            if row_key.value is not None:
+                self._select(row_key.value)
 
     # -- the clock ---------------------------------------------------------------------------
     def _update_ticker(self) -> None:

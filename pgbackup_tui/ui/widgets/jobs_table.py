@@ -34,6 +34,7 @@ from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import Any
 
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import Reactive
@@ -146,6 +147,14 @@ class JobsTable(OneLineTable[Text]):
         self._row_render_cache.forget((row,))
         self._line_cache.clear()
         self.refresh_row(index)
+
+    def order_rows(self, row_keys: Iterable[str]) -> None:
+        """Show the rows in the order of `row_keys` (every row's key, once): DataTable.sort, by key
+        rather than by the cells' values (a job's row does not hold when it was created). The
+        cursor stays at its index: the caller moves it back onto its row."""
+        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(row_keys)})
+        self._update_count += 1  # every cache of DataTable's is keyed by it (rows' places, offsets, lines)
+        self.refresh()
 
     def remove_row(self, row_key: RowKey | str) -> None:
         super().remove_row(row_key)
