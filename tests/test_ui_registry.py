@@ -90,6 +90,7 @@ async def test_a_job_is_listed_once_ends_once_and_quit_counts_what_the_jobs_pane
                 assert record is not None
                 app.post_message(JobStarted(JobFollower(record, runner=process)))  # then ours, later
                 await wait_until(lambda: app.jobs.is_mine(job_id))
+                await pilot.press("3")  # its end out of view: said in a toast (in view, the Jobs tab says it)
             quick = app.jobs.get(job_id)
             assert quick is not None
             await wait_until(lambda: quick.state.is_final, timeout=60)

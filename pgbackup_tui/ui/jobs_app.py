@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 from textual import work
-from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import TabbedContent
@@ -39,17 +38,18 @@ from .messages import JobStarted, JobStartFailed, StoreJobsFound
 from .screens.confirm import ConfirmScreen
 from .screens.quit_confirm import QuitChoice, QuitScreen
 from .store_scan import MAX_SHOWN, SCAN_INTERVAL_S, FoundJob, scan
+from .toasts import ToastsApp
 from .widgets.jobs_pane import JobsPane
 
 BACKUP_KINDS = ("dump", "dumpall", "csv-export")  # jobs that add to the Backups tab when they end
 
 
-class JobsApp(App[int]):
+class JobsApp(ToastsApp):
     """What PgBackupApp does with jobs; see the module docstring."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.jobs = JobRegistry()  # the jobs shown (oldest first): the Jobs pane shows this one
+        self.jobs = JobRegistry()  # the jobs shown (oldest first; the Jobs pane's table: newest first)
         self._seen: set[str] = set()  # shown, or left out to keep the list bounded
         self._left_out = 0
         self._following: dict[str, Worker[None]] = {}
@@ -131,17 +131,29 @@ class JobsApp(App[int]):
         self._following.pop(message.job.id, None)
         if isinstance(message.job, JobFollower):
             message.job.keep_summary()  # the Jobs tab shows its message, paths and log, not its details
-        if self.jobs.is_mine(message.job.id):  # jobs started elsewhere just change in the Jobs tab
+        # Jobs started elsewhere just change in the Jobs tab; so does one of ours whose result is on
+        # screen already (the tab shown, the job selected): a toast would say it again, over the log.
+        if self.jobs.is_mine(message.job.id) and not self._result_in_view(message.job):
             severity: SeverityLevel = (
                 "information" if result.exit_code == EXIT_OK else "warning" if result.state == "cancelled" else "error")
             title = f"{message.job.title}: {result.state}"
-            # A cancelled job's message is that line itself: said once, not as title and text.
-            self.notify(result.message, title="" if result.message == title else title, severity=severity,
-                        timeout=10 if severity == "information" else 20)
+            # A cancelled job's message is that line itself: said once, not as title and text. Two
+            # lines at most, the Jobs tab has it whole: the output named by its file's name
+            # ("….dump (1.6 MB in 1.0s)"), not by a path that would fill them.
+            text = result.message
+            if result.output_path is not None:
+                text = text.replace(str(result.output_path), result.output_path.name)
+            self.notify(text, title="" if result.message == title else title, severity=severity, lines=2)
         if message.job.kind in BACKUP_KINDS:
             self.backups_changed()
         if message.job is self.jobs_pane.selected_job():  # its cancel key greys out (a footer rebuild)
             self.refresh_bindings()
+
+    def _result_in_view(self, job: JobView) -> bool:
+        """Whether `job`'s result line is on screen: the Jobs tab shown, no dialog over it, the job selected."""
+        shown = self.screen.query(JobsPane)  # none while a dialog is over the main screen
+        return (bool(shown) and self.screen.query_one(TabbedContent).active == "jobs"
+                and shown.first().selected_job() is job)
 
     # -- the store -------------------------------------------------------------------------
     def watch_job_store(self) -> None:
