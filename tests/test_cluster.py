@@ -797,6 +797,7 @@ def test_a_set_manifest_edited_to_drop_a_member_fails_verification(source, home,
     (["STATEMENT:  ALTER ROLE a PASSWORD", "", "  E'hun\\'ter2';"], "ter2"),
     (["STATEMENT:  ALTER ROLE a PASSWORD 'hun", "ter2", "still' VALID UNTIL 'x';"], "ter2"),
     (["STATEMENT:  ALTER ROLE a PASSWORD $q$hun", "ter2$q$;"], "ter2"),
+    (["STATEMENT:  ALTER ROLE a PASSWORD", "  'hun", "ter2';"], "ter2"),  # opened on the next line, runs on
 ])
 def test_a_password_over_several_lines_of_a_child_loses_each_of_them(lines, secret):
     """psql copies a failing statement as written: `PASSWORD` at a line's end and its literal on
@@ -809,6 +810,26 @@ def test_a_password_over_several_lines_of_a_child_loses_each_of_them(lines, secr
     assert said[0].startswith("STATEMENT:  ALTER ROLE a PASSWORD")
     after = blank("pg_restore: creating TABLE public.t")  # and the lines after it pass as they are
     assert after == "pg_restore: creating TABLE public.t"
+
+
+def test_a_quote_left_open_near_the_word_password_blanks_no_line_of_the_tool_s_own():
+    """A function body's `'your new password ' || p` left a quote open, and every line after it was
+    blanked, pg_restore's "errors ignored on restore: 2" too: the restore then read as failed (review)."""
+    from pgbackup_tui.core.job_events import MAX_CARRIED_LINES, SecretBlanker
+
+    blank = SecretBlanker()
+    blank("pg_restore: error: could not execute query: ERROR:  syntax error")
+    blank("Command was: CREATE FUNCTION f(p text) RETURNS text AS $$ BEGIN RETURN 'your new password ' || p;")
+    tool_lines = ["pg_restore: creating TABLE public.t", "LINE 1: ...", "psql:/x.sql:3: ERROR:  boom",
+                  "pg_restore: warning: errors ignored on restore: 2"]
+    assert [blank(line) for line in tool_lines] == tool_lines
+    blank = SecretBlanker()  # a literal that never closes blanks a few lines, not the rest of the log
+    blank("STATEMENT:  ALTER ROLE a PASSWORD 'never closed")
+    said = [blank(f"row {n}") for n in range(MAX_CARRIED_LINES + 3)]
+    assert said[:MAX_CARRIED_LINES] == ["…"] * MAX_CARRIED_LINES and said[-1] == f"row {MAX_CARRIED_LINES + 2}"
+    blank = SecretBlanker()  # a plain literal's backslash is a character: the quote after it closes it
+    assert "p\\" not in blank("OPTIONS (password 'p\\');")
+    assert blank("the next line") == "the next line"
 
 
 def test_a_multi_line_password_a_failing_statement_quotes_stays_out_of_the_log(target, home, tmp_path):

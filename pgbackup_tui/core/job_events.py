@@ -168,41 +168,60 @@ def without_secrets(line: str) -> str:
 # A statement psql copies as it was written may put a password's literal on the lines after its
 # keyword (`PASSWORD` then `'x'`), or run the literal itself over lines.
 _KEYWORD_ENDS_LINE = re.compile(r"\bpassword\s*$", re.IGNORECASE)
-_LITERAL_LEFT_OPEN = re.compile(r"\bpassword\s+(?:E?'(?:[^'\\]|''|\\.)*|\$(\w*)\$(?:(?!\$\1\$).)*)$", re.IGNORECASE)
-_LITERAL_CLOSES = {"'": re.compile(r"^(?:[^'\\]|''|\\.)*'")}
+# A literal opened after the keyword and not closed on its line: plain ('...': a backslash is a
+# character), escaped (E'...': it escapes) or dollar-quoted ($tag$...).
+_LITERAL_LEFT_OPEN = re.compile(r"\bpassword\s+(?:(E)'(?:[^'\\]|''|\\.)*|'(?:[^']|'')*|\$(\w*)\$(?:(?!\$\2\$).)*)$",
+                                re.IGNORECASE)
+_PLAIN_CLOSES = re.compile(r"^(?:[^']|'')*'")
+_ESCAPED_CLOSES = re.compile(r"^(?:[^'\\]|''|\\.)*'")
+# A tool's own line, not the rest of a statement psql copies: what a literal carried ends there
+# (pg_restore's "errors ignored on restore: N" must never be blanked: the job's outcome reads it).
+_TOOL_LINE = re.compile(r"^(?:psql|pg_restore|pg_dump|pg_dumpall)\b.*?:|^(?:ERROR|WARNING|NOTICE|DETAIL|HINT|CONTEXT|"
+                        r"STATEMENT|FATAL|LOG|INFO|LINE \d+):|^Command was:", re.IGNORECASE)
+MAX_CARRIED_LINES = 5  # a literal that runs on longer is no password: the lines after it are shown
 
 
 class SecretBlanker:
     """without_secrets over one child's lines, in order: a password's literal on the line after its
-    keyword, or over several lines, is blanked too (each child gets its own: the state is its)."""
+    keyword, or over several lines, is blanked too (each child gets its own: the state is its). What
+    a line carries over ends at the next line of the tool's own, and after MAX_CARRIED_LINES."""
 
     def __init__(self) -> None:
         self._awaiting_literal = False  # the last line ended with the keyword
         self._open_literal: re.Pattern[str] | None = None  # the end of a literal that runs on
+        self._carried = 0  # lines blanked for a literal that runs on
 
     def __call__(self, line: str) -> str:
-        original = line
+        if _TOOL_LINE.match(line.lstrip()):
+            self._awaiting_literal, self._open_literal = False, None
+        said = line  # what is looked at for a keyword or a literal left open
         if self._open_literal is not None:
             closed = self._open_literal.match(line)
             if closed is None:
-                return "…"  # the literal runs on over this whole line
-            line = "…" + line[closed.end() - 1:]
-            self._open_literal = None
+                self._carried += 1
+                if self._carried <= MAX_CARRIED_LINES:
+                    return "…"  # the literal runs on over this whole line
+                self._open_literal = None
+            else:
+                line = said = "…" + line[closed.end() - 1:]
+                self._open_literal = None
         elif self._awaiting_literal:
             rest = line.lstrip()
             if rest:
                 self._awaiting_literal = False
                 if rest[0] in "'$" or rest[:2].upper() == "E'":
                     keyword = "password "
-                    line = line[:len(line) - len(rest)] + without_secrets(keyword + rest)[len(keyword):]
+                    said = keyword + rest
+                    line = line[:len(line) - len(rest)] + without_secrets(said)[len(keyword):]
         line = without_secrets(line)
-        if "password" in original.lower():
-            self._awaiting_literal = _KEYWORD_ENDS_LINE.search(original) is not None
-            left_open = _LITERAL_LEFT_OPEN.search(original)
+        if "password" in said.lower():
+            self._awaiting_literal = _KEYWORD_ENDS_LINE.search(said) is not None
+            left_open = _LITERAL_LEFT_OPEN.search(said)
             if left_open is not None:
-                tag = left_open.group(1)
-                self._open_literal = (_LITERAL_CLOSES["'"] if tag is None else
-                                      re.compile(r"^.*?" + re.escape(f"${tag}$")))
+                escaped, tag = left_open.group(1), left_open.group(2)
+                self._carried = 0
+                self._open_literal = (re.compile(r"^.*?" + re.escape(f"${tag}$")) if tag is not None else
+                                      _ESCAPED_CLOSES if escaped else _PLAIN_CLOSES)
         return line
 
 
