@@ -528,14 +528,17 @@ def test_a_runner_killed_around_its_table_clean_s_commit_is_said_as_the_server_h
         wait_for(lambda: sandbox.psql("SELECT count(*) FROM pg_locks WHERE relation = 'public.invoices'::regclass "
                                       "AND granted", fresh_db_name).strip() != "0", "the reader's lock")
     try:
-        cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean",
-                        "--table", "public.invoices")
+        # An application_name of the DSN's own names psql's session too: the orphan is found by its pid.
+        cli = start_cli("restore", str(archive), "--dsn", f"{sandbox.dsn()} application_name=their_app",
+                        "--db", fresh_db_name, "--clean", "--table", "public.invoices")
         runner, mark = _stopped_at_its_mark(home, "commits")
         status = f"SELECT txid_status({mark['value']})"
         if committed:
             wait_for(lambda: sandbox.psql(status).strip() == "committed", "psql to commit")
         else:
-            wait_for(lambda: backend_waiting(sandbox), "the restore's DROP TABLE to wait for the lock")
+            wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                          f"AND pid = {mark['identity']}").strip() == "1",
+                     "the restore's DROP TABLE to wait for the lock")
         os.kill(runner, signal.SIGKILL)
         _, stderr = cli.communicate(timeout=60)
     finally:

@@ -50,11 +50,11 @@ class JobServerLook:
         target = _job_target(spec)
         return database_oid(target, target.maintenance_db(name), name)
 
-    def transaction_status(self, spec: dict[str, Any], xid: str) -> str:
+    def transaction_status(self, spec: dict[str, Any], xid: str, session: str | None) -> str:
         from .restore_transaction import transaction_status
 
         target = _job_target(spec)
-        return transaction_status(target, target.default_dbname, xid)
+        return transaction_status(target, target.default_dbname, xid, session)
 
 
 def recover_jobs(only: str | None = None) -> list[str]:

@@ -270,8 +270,8 @@ class ServerLook(Protocol):
     def database_oid(self, spec: dict[str, Any], name: str) -> str | None:
         """The OID of the database `name` now (None: there is none)."""
 
-    def transaction_status(self, spec: dict[str, Any], xid: str) -> str:
-        """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN."""
+    def transaction_status(self, spec: dict[str, Any], xid: str, session: str | None) -> str:
+        """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN (`session`: its pid)."""
 
 
 class _CannotTell(Exception):
@@ -430,7 +430,8 @@ def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
     try:
         swapped = [i for i in markers if i.get("kind") == SWAPPED_IN
                    and look.database_oid(spec, str(i.get("value"))) == i.get("identity")]
-        statuses = [look.transaction_status(spec, str(i.get("value"))) for i in markers if i.get("kind") == COMMITS]
+        statuses = [look.transaction_status(spec, str(i.get("value")), i.get("identity"))
+                    for i in markers if i.get("kind") == COMMITS]
     except Exception as exc:  # noqa: BLE001 - any failure to ask: asked again on a later start
         cause = (str(exc).strip().splitlines() or ["?"])[0]
         raise _CannotTell(f"whether it was done cannot be told yet ({cause})") from None

@@ -279,13 +279,13 @@ class RestoreJob(RestoreChoiceJob):
         def on_line(line: str) -> None:
             self._output.watch(line)
             progress.on_line(line)
-            if tool == "psql" and self._transaction is None and (xid := transaction_mark(line)):
+            if tool == "psql" and self._transaction is None and (named := transaction_mark(line)):
                 # On record while psql runs on: a runner killed after its COMMIT is said to have
                 # finished (job_store), not to have been rolled back. A record that cannot be written
                 # has stopped the job (abort) and psql with it, its transaction rolled back.
-                self._transaction = xid
+                self._transaction, session = named
                 with contextlib.suppress(JobFailed):
-                    self.own(COMMITS, xid)
+                    self.own(COMMITS, self._transaction, identity=session)
 
         code = await self.run_process(argv, env, on_line=on_line, stdin_chunks=stdin)
         progress.enter_phase("finishing")
