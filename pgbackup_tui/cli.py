@@ -29,7 +29,8 @@ class _Parser(argparse.ArgumentParser):
             # A misspelt option is the cause to name, not the required one it may have been meant as
             # (argparse checks what is required before it looks at what it did not recognise).
             options = [arg.split("=", 1)[0] for arg in getattr(self, "_given", ()) if arg.startswith("--")]
-            unknown = [option for option in options if option != "--" and option not in self._option_string_actions]
+            unknown = [option for option in options if option != "--"  # an abbreviation is known too
+                       and not any(known.startswith(option) for known in self._option_string_actions)]
             if unknown:
                 message = f"unrecognized arguments: {' '.join(unknown)}"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -268,9 +269,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"pgbackup-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        # A path the user gave, or set (PGBACKUP_TUI_HOME), that we may not use is bad input; a full
-        # disk or an I/O error is a failure.
-        return EXIT_BAD_INPUT if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT) else EXIT_FAILED
+        # A folder of ours (config, state, logs: PGBACKUP_TUI_HOME or XDG's) that we may not write is
+        # a setting to fix, bad input; anything else (a backup's files, a full disk) is a failure.
+        return EXIT_BAD_INPUT if _unusable_folder_of_ours(exc) else EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
 
@@ -291,6 +292,25 @@ def _compress_spec(text: str) -> int | str:
         return parse_compress(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--compress ")) from None
+
+
+def _unusable_folder_of_ours(exc: OSError) -> bool:
+    """Whether `exc` says that a folder where we keep our own files may not be written (read-only,
+    another's): the config's, the state's (jobs), the logs'."""
+    if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not exc.filename:
+        return False
+    from pathlib import Path
+
+    from .core import paths
+
+    where = Path(os.fsdecode(exc.filename)).absolute()
+
+    def under(folder: Path) -> bool:
+        return where == folder or folder in where.parents
+
+    # Under PGBACKUP_TUI_HOME the backups are in our folder too: theirs is a backup's fault (a failure).
+    return not under(paths.backups_dir()) and any(under(folder) for folder in
+                                                  (paths.config_dir(), paths.state_dir(), paths.logs_dir()))
 
 
 def _finish_dead_jobs(debug: bool) -> None:

@@ -139,6 +139,11 @@ def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connectio
     assert not (home / "config.toml").exists()
     assert run_cli("servers", "add", "ok", "--dsn", "host=h port=5433 sslmode=verify-full connect_timeout=5")\
         .returncode == 0
+    # One saved so before, which worked (the field wins), still loads: only a new one is refused.
+    with (home / "config.toml").open("a") as config:
+        config.write('\n[servers.old]\ndsn = "host=h port=5432"\nport = 5433\n')
+    listed = run_cli("servers", "list")
+    assert listed.returncode == 0 and "old" in listed.stdout, listed.stderr
 
 
 def test_a_home_we_may_not_write_is_bad_input(home: Path) -> None:

@@ -219,7 +219,9 @@ def _half_deleted(path: Path, manifest: Manifest, *, indexed: bool) -> CatalogEn
                                     f"`pgbackup-tui backups delete {backup_id}` finishes it")
     with contextlib.suppress(OSError):  # read-only storage, say: it stays as it is, and is not listed
         with manifest_locked(path):  # a delete still going holds it: it finishes first (the lock file goes too)
-            manifest_path(path).unlink(missing_ok=True)
+            again = load_manifest(path)  # as it is now: one put back and adopted meanwhile is kept
+            if again is not None and again.extra.get(DELETING_KEY) and not os.path.lexists(path):
+                manifest_path(path).unlink(missing_ok=True)
         if indexed:
             forget_backup(path)
     return None

@@ -147,8 +147,10 @@ def conninfo_error(exc: Exception) -> str:
     return re.sub(r'"([^"]*)"', lambda quoted: quoted[0] if len(quoted[1]) <= 1 else '"…"', _first_line(exc))
 
 
-def validate_profile(profile: ServerProfile) -> ServerProfile:
-    """Raise ConfigError unless `profile` is usable and password-free."""
+def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProfile:
+    """Raise ConfigError unless `profile` is usable and password-free. `new` (being added): a port
+    or sslmode given both in the DSN and apart is refused too; one saved so before, which worked
+    (the field wins), still loads."""
     where = f"server '{profile.name}'"
     if not PROFILE_NAME.match(profile.name):
         raise ConfigError(
@@ -175,10 +177,10 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
             if hidden_password(str(value)):
                 raise ConfigError(f"{where}: the DSN's {key} contains a password; {NO_PASSWORDS}")
         _check_libpq_values(where + ": the DSN's", {k: str(v) for k, v in params.items()})
-        if profile.port is not None and "port" in params:
+        if new and profile.port is not None and "port" in params:
             raise ConfigError(f"{where}: the port is given twice (port {profile.port}, and port={params['port']} in "
                               "the DSN); give it once")
-        if profile.sslmode is not None and "sslmode" in params and params["sslmode"] != profile.sslmode:
+        if new and profile.sslmode is not None and "sslmode" in params and params["sslmode"] != profile.sslmode:
             raise ConfigError(f"{where}: sslmode is given twice ({profile.sslmode}, and sslmode={params['sslmode']} "
                               "in the DSN); give it once")
     if profile.sslmode is not None:
@@ -218,7 +220,7 @@ class Config:
                 f"all, is kept in {self.comments_kept_in}")
 
     def add_server(self, profile: ServerProfile, *, replace_existing: bool = False) -> None:
-        validate_profile(profile)
+        validate_profile(profile, new=True)
         if (profile.name in self.servers or profile.name in self.broken_servers) and not replace_existing:
             raise ConfigError(f"server '{profile.name}' already exists; remove it first or pick another name")
         self.broken_servers.pop(profile.name, None)  # a good profile in place of one that did not load

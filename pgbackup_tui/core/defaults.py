@@ -60,7 +60,7 @@ SELECT least(
            ELSE current_setting('superuser_reserved_connections')::int
                 + coalesce(current_setting('reserved_connections', true)::int, 0) END
     - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
-    CASE WHEN r.rolconnlimit >= 0
+    CASE WHEN r.rolconnlimit >= 0 AND NOT r.rolsuper  -- a superuser is not held to it
          THEN r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity
                                 WHERE backend_type = 'client backend' AND usename = current_user)::int END)
 FROM pg_roles r WHERE r.rolname = current_user

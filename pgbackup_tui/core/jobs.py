@@ -400,9 +400,12 @@ class Job:
 
 
 def _is_server_error(exc: BaseException) -> bool:
-    """A psycopg error (psycopg is imported here only if the job used it: its import costs 60-90 ms)."""
+    """A psycopg error the server caused: a session lost or ended, or a statement it refused (one
+    with an SQLSTATE); not one of our own (a closed connection used, a bad placeholder), which is
+    a bug with its traceback. psycopg is imported here only if the job used it (60-90 ms)."""
     psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(exc, psycopg.Error)
+    return psycopg is not None and (isinstance(exc, psycopg.OperationalError)
+                                    or (isinstance(exc, psycopg.Error) and bool(exc.sqlstate)))
 
 
 def _server_said(exc: BaseException, server: str | None) -> str:
