@@ -214,3 +214,25 @@ def test_a_child_killed_by_a_signal_is_said_in_words():
 
     assert exit_in_words(1) == "exit 1"
     assert exit_in_words(-9) == "killed by signal 9 (SIGKILL)"
+
+
+def test_a_dead_restore_whose_last_step_the_server_cannot_tell_is_asked_again_for_a_day(home):
+    """A runner killed at its swap, its server down: nothing was said nor undone, and every start
+    asked again, without end (review). For a day it is asked again; then it is recorded as failed,
+    saying what could not be told."""
+    from pgbackup_tui.core.job_cleanup import recover_jobs
+    from test_job_start_cost import _job
+
+    folder = _job("5a1d0000", {"state": "running", "runner_pid": 999999999, "owned": []})
+    job_store.write_json(folder / job_store.OWNED, {"items": [
+        {"kind": "swapped_in", "value": "shop", "identity": "16384", "previous": "pgbackup_old_x"}]})
+    [line] = recover_jobs()
+    assert "looked at again on a later start" in line, line
+    state = job_store.read_json(folder / job_store.STATE)
+    assert state["state"] == "running" and state["unsure_since"] <= time.time()
+    state["unsure_since"] = time.time() - 2 * job_store.UNSURE_FOR_S
+    job_store.write_json(folder / job_store.STATE, state)
+    [line] = recover_jobs()
+    state = job_store.read_json(folder / job_store.STATE)
+    assert state["state"] == "failed" and "could not be told for a day" in state["message"], state
+    assert recover_jobs() == []  # settled: not asked again

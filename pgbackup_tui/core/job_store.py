@@ -274,6 +274,9 @@ class ServerLook(Protocol):
         """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN (`session`: its pid)."""
 
 
+UNSURE_FOR_S = 86_400  # how long a recovery asks a server again whether a dead job's last step was done
+
+
 class _CannotTell(Exception):
     """The server cannot say yet whether the job's last step was done: nothing is undone, nor said."""
 
@@ -328,10 +331,19 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             remove_orphan_manifests(record.id, owned)
         else:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
+    unsure = ""
     try:
         swapped, committed = _done_on_server(record.spec, owned, look)
     except _CannotTell as exc:
-        return f"job {record.id}: its runner stopped at its last step; {exc}: looked at again on a later start", False
+        # Asked again at each start for a day; then it is recorded as it is, failed, with what could
+        # not be told (what is undone then is safe either way: a database only if still the job's).
+        since = fresh.setdefault("unsure_since", time.time())
+        if time.time() - since < UNSURE_FOR_S:
+            with contextlib.suppress(OSError):
+                write_json(record.folder / STATE, fresh)
+            return (f"job {record.id}: its runner stopped at its last step; {exc}: looked at again on a later "
+                    "start", False)
+        swapped, committed, unsure = [], False, str(exc)
     # The new database is the target now: not ours to drop (it has another name than on record anyway).
     restored = {i.get("identity") for i in swapped}
     owned = [i for i in owned if not (i.get("kind") == "database" and i.get("identity") in restored)]
@@ -361,6 +373,9 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                            "what psql had run stays on the server (roles, and databases a pg_dumpall file "
                            "makes as it goes, maybe part-restored); a set's member being restored into a new "
                            "database is dropped, one into a database that existed is rolled back")
+            if unsure:
+                what_undone = (f"whether its last step (a swap, or its transaction's commit) was done could not be "
+                               f"told for a day ({unsure}): look at the target; {what_undone}")
             if kept:
                 what_undone += (f"; the set's members restored before it stopped are kept: "
                                 f"{', '.join(repr(name) for name in kept)}")
