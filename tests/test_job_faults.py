@@ -424,9 +424,9 @@ def _database_oid(sandbox: Sandbox, name: str) -> str:
     return sandbox.psql(f"SELECT oid FROM pg_database WHERE datname = '{name}'").strip()
 
 
-def _stopped_at_its_swap(home: Path) -> tuple[int, dict, list[dict]]:
-    """Stop the runner (SIGSTOP) as soon as its record says it is about to swap the restored
-    database in (owned.json, synced before the swap): its pid, its swap item, all it owns."""
+def _stopped_at_its_mark(home: Path, kind: str) -> tuple[int, dict, list[dict]]:
+    """Stop the runner (SIGSTOP) as soon as its record (owned.json, synced before the step) has an
+    item of `kind`: its pid, that item, and all it owns."""
     runner = runner_pid(home)
     [folder] = (home / "state" / "jobs").iterdir()
     deadline = time.monotonic() + 60
@@ -435,11 +435,12 @@ def _stopped_at_its_swap(home: Path) -> tuple[int, dict, list[dict]]:
             items = json.loads((folder / "owned.json").read_text())["items"]
         except (OSError, ValueError):
             items = []
-        if any(item["kind"] == "swapped_in" for item in items):
+        marked = [item for item in items if item["kind"] == kind]
+        if marked:
             os.kill(runner, signal.SIGSTOP)
-            return runner, next(item for item in items if item["kind"] == "swapped_in"), items
+            return runner, marked[0], items
         time.sleep(0.002)
-    raise AssertionError("the runner never came to its swap")
+    raise AssertionError(f"the runner never put {kind} on its record")
 
 
 @pytest.mark.parametrize("keep_old", [False, True])
@@ -458,7 +459,7 @@ def test_a_runner_killed_at_its_swap_is_said_to_have_finished_only_if_the_swap_w
     original = _database_oid(sandbox, fresh_db_name)
     cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean",
                     *(["--keep-old"] if keep_old else []))
-    runner, swap, owned = _stopped_at_its_swap(home)
+    runner, swap, owned = _stopped_at_its_mark(home, "swapped_in")
     [restored] = [i["value"] for i in owned if i["kind"] == "database" and i.get("identity") == swap["identity"]]
     swapped = _database_oid(sandbox, fresh_db_name) == swap["identity"]
     if swap_done and not swapped:
@@ -483,25 +484,6 @@ def test_a_runner_killed_at_its_swap_is_said_to_have_finished_only_if_the_swap_w
         sandbox.drop_database(swap["previous"])
     else:
         assert "is dropped" in stderr and not database_exists(sandbox, swap["previous"]), stderr
-
-
-def _stopped_at_its_mark(home: Path, kind: str) -> tuple[int, dict]:
-    """Stop the runner (SIGSTOP) as soon as its record (owned.json, synced) has an item of `kind`:
-    its pid, and the item."""
-    runner = runner_pid(home)
-    [folder] = (home / "state" / "jobs").iterdir()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            items = json.loads((folder / "owned.json").read_text())["items"]
-        except (OSError, ValueError):
-            items = []
-        marked = [item for item in items if item["kind"] == kind]
-        if marked:
-            os.kill(runner, signal.SIGSTOP)
-            return runner, marked[0]
-        time.sleep(0.002)
-    raise AssertionError(f"the runner never put {kind} on its record")
 
 
 @pytest.mark.parametrize("committed", [True, False])
@@ -531,7 +513,7 @@ def test_a_runner_killed_around_its_table_clean_s_commit_is_said_as_the_server_h
         # An application_name of the DSN's own names psql's session too: the orphan is found by its pid.
         cli = start_cli("restore", str(archive), "--dsn", f"{sandbox.dsn()} application_name=their_app",
                         "--db", fresh_db_name, "--clean", "--table", "public.invoices")
-        runner, mark = _stopped_at_its_mark(home, "commits")
+        runner, mark, _ = _stopped_at_its_mark(home, "commits")
         status = f"SELECT txid_status({mark['value']})"
         if committed:
             wait_for(lambda: sandbox.psql(status).strip() == "committed", "psql to commit")
