@@ -10,6 +10,7 @@ happened.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -443,6 +444,21 @@ def _stopped_at_its_mark(home: Path, kind: str) -> tuple[int, dict, list[dict]]:
     raise AssertionError(f"the runner never put {kind} on its record")
 
 
+def _end_stopped(home: Path, cli: subprocess.Popen[str]) -> None:
+    """After a test that stops a runner, failed or not: no stopped runner nor its front left behind."""
+    pid = _state_or_empty(home).get("runner_pid")
+    try:
+        ours = bool(pid) and b"pgbackup_tui" in Path(f"/proc/{pid}/cmdline").read_bytes()  # not a pid reused
+    except OSError:
+        ours = False
+    if ours and pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    if cli.poll() is None:
+        cli.kill()
+        cli.wait()
+
+
 @pytest.mark.parametrize("keep_old", [False, True])
 @pytest.mark.parametrize("swap_done", [True, False])
 def test_a_runner_killed_at_its_swap_is_said_to_have_finished_only_if_the_swap_was_done(
@@ -459,15 +475,18 @@ def test_a_runner_killed_at_its_swap_is_said_to_have_finished_only_if_the_swap_w
     original = _database_oid(sandbox, fresh_db_name)
     cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean",
                     *(["--keep-old"] if keep_old else []))
-    runner, swap, owned = _stopped_at_its_mark(home, "swapped_in")
-    [restored] = [i["value"] for i in owned if i["kind"] == "database" and i.get("identity") == swap["identity"]]
-    swapped = _database_oid(sandbox, fresh_db_name) == swap["identity"]
-    if swap_done and not swapped:
-        swap_databases(target_from_dsn(sandbox.dsn()), "postgres", restored, fresh_db_name, swap["previous"])
-    if not swap_done:
-        assert not swapped, "the runner swapped before it was stopped"
-    os.kill(runner, signal.SIGKILL)
-    _, stderr = cli.communicate(timeout=60)
+    try:
+        runner, swap, owned = _stopped_at_its_mark(home, "swapped_in")
+        [restored] = [i["value"] for i in owned if i["kind"] == "database" and i.get("identity") == swap["identity"]]
+        swapped = _database_oid(sandbox, fresh_db_name) == swap["identity"]
+        if swap_done and not swapped:
+            swap_databases(target_from_dsn(sandbox.dsn()), "postgres", restored, fresh_db_name, swap["previous"])
+        if not swap_done:
+            assert not swapped, "the runner swapped before it was stopped"
+        os.kill(runner, signal.SIGKILL)
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        _end_stopped(home, cli)
     state = only_job_state(home)
     assert state["owned"] == [] and not database_exists(sandbox, restored)
     if not swap_done:
@@ -524,6 +543,7 @@ def test_a_runner_killed_around_its_table_clean_s_commit_is_said_as_the_server_h
         os.kill(runner, signal.SIGKILL)
         _, stderr = cli.communicate(timeout=60)
     finally:
+        _end_stopped(home, cli)
         if blocker is not None:
             blocker.kill()
             blocker.wait()
