@@ -314,7 +314,7 @@ def _unusable_folder_of_ours(exc: OSError) -> bool:
 
 
 def _finish_dead_jobs(debug: bool) -> None:
-    """Every start of pgbackup-tui first cleans up after jobs whose runner died (job_store.recover):
+    """Every start of pgbackup-tui first cleans up after jobs whose runner died (job_recovery.recover):
     their partial output, the databases they created. Never in the way of the command itself."""
     try:
         from .core.job_cleanup import recover_jobs

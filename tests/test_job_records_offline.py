@@ -220,6 +220,7 @@ def test_a_dead_restore_whose_last_step_the_server_cannot_tell_is_asked_again_fo
     """A runner killed at its swap, its server down: nothing was said nor undone, and every start
     asked again, without end (review). For a day it is asked again; then it is recorded as failed,
     saying what could not be told."""
+    from pgbackup_tui.core import job_recovery
     from pgbackup_tui.core.job_cleanup import recover_jobs
     from test_job_start_cost import _job
 
@@ -230,7 +231,7 @@ def test_a_dead_restore_whose_last_step_the_server_cannot_tell_is_asked_again_fo
     assert "looked at again on a later start" in line, line
     state = job_store.read_json(folder / job_store.STATE)
     assert state["state"] == "running" and state["unsure_since"] <= time.time()
-    state["unsure_since"] = time.time() - 2 * job_store.UNSURE_FOR_S
+    state["unsure_since"] = time.time() - 2 * job_recovery.UNSURE_FOR_S
     job_store.write_json(folder / job_store.STATE, state)
     [line] = recover_jobs()
     state = job_store.read_json(folder / job_store.STATE)

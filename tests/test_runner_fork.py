@@ -81,7 +81,7 @@ def test_descriptors_the_cli_was_started_with_do_not_stop_the_fork(sandbox, home
 
 
 def test_a_finished_job_is_passed_by_when_commands_look_for_dead_ones(sandbox, home, out_dir):
-    """Every command first looks for jobs whose runner died (job_store.recover): a job that ended
+    """Every command first looks for jobs whose runner died (job_recovery.recover): a job that ended
     with nothing left to undo is marked settled, and that look no longer parses its state."""
     from pgbackup_tui.core import job_store
 

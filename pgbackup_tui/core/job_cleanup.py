@@ -1,4 +1,4 @@
-"""Finishing what dead runners left: job_store.recover with the means to drop a database.
+"""Finishing what dead runners left: job_recovery.recover with the means to drop a database.
 
 Called at the start of every command (cli.main) and by a front whose runner died under it. The
 store knows files; dropping a database needs the job's server, which its spec names (never with
@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import job_store
+from .job_recovery import recover
 
 # connect and restore_target (psycopg, 60-90 ms to import) only when a dead job left a database to
 # drop: every command starts with recover_jobs, and most find nothing to do.
@@ -41,7 +42,7 @@ def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> 
 
 
 class JobServerLook:
-    """job_store.ServerLook on the job's server: was a dead restore's last step done?"""
+    """job_recovery.ServerLook on the job's server: was a dead restore's last step done?"""
 
     def database_oid(self, spec: dict[str, Any], name: str) -> str | None:
         """A restore's swap was done if this is the OID of the database it restored."""
@@ -59,4 +60,4 @@ class JobServerLook:
 
 def recover_jobs(only: str | None = None) -> list[str]:
     """Clean up after jobs whose runner died; one line for each job handled."""
-    return job_store.recover(drop_job_database, only=only, look=JobServerLook())
+    return recover(drop_job_database, only=only, look=JobServerLook())

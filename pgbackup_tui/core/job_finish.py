@@ -4,7 +4,7 @@ A dump (and a pg_dumpall file or set, a CSV export) writes its manifest, renames
 into place, and only then records its final state. A runner killed between the two leaves a
 complete, verified backup, which the catalog lists, beside a state that still says "running".
 The manifest names the job that wrote it (`job_id`), so the cleanup after a dead runner
-(job_store.recover) can record such a job as succeeded, saying that its runner stopped before it
+(job_recovery.recover) can record such a job as succeeded, saying that its runner stopped before it
 recorded the end, rather than as failed with its output "removed". A manifest a dead job wrote
 (or was writing) beside an archive it never renamed into place is its own leftover, and goes with
 the partial.

@@ -292,7 +292,7 @@ class JobFollower:
 
     async def follow(self, poll_s: float = POLL_S) -> JobResult:
         """Emit the job's events until it ends; its result. A runner that dies without finishing
-        is cleaned up after (job_store.recover) and reported as failed. `poll_s`: how often its
+        is cleaned up after (job_recovery.recover) and reported as failed. `poll_s`: how often its
         state and log are read while it runs (its end wakes us at once where a pidfd can)."""
         from .runner import sleep_until_exit
 

@@ -1,4 +1,4 @@
-"""What a job owns: reading its record, and undoing it after a dead runner (job_store.recover).
+"""What a job owns: reading its record, and undoing it after a dead runner (job_recovery.recover).
 
 The record is owned.json, synced before each thing is created (the runner's StateWriter), until
 the final state, which carries what is still owned; state.json's copy holds the children's

@@ -15,7 +15,7 @@ pgbackup_tui.core.runner FOLDER`. The password, if the front has one, is handed 
   a pidfd); and what the job owns to owned.json, synced before the job creates it (job_store.py);
 - treats SIGTERM and SIGINT as "cancel" (`pgbackup-tui jobs cancel`, or a front's Ctrl-C) and
   ignores SIGHUP. Its children get SIGKILL if it dies (PR_SET_PDEATHSIG, jobs.py), and the next
-  command of any kind cleans up after it (job_store.recover).
+  command of any kind cleans up after it (job_recovery.recover).
 
 Its exit code is the job's (0, 1, 2, 3, 130); STATE_UNWRITABLE when it could not even record
 that, e.g. on a full disk, which the front then says in its own words.

@@ -1,0 +1,224 @@
+"""After a dead runner: find the jobs whose runner died, or whose cleanup was left pending, and
+finish them (recover), saying truthfully what became of them.
+
+What a job owned is undone (job_owned.undo_owned); what it had already finished is said as done:
+an archive renamed into place (job_finish.py), a restore's swap or its one transaction's commit,
+which the job's server is asked about (ServerLook: its markers, job_store.SWAPPED_IN / COMMITS).
+Run at the start of every command (job_cleanup.recover_jobs) and by a front whose runner died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .job_store import (COMMITS, FINAL_STATES, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN, UNWRITABLE_MARK, WRITES_INTO,
+                        Dropper, JobRecord, list_jobs, read_json, runner_lock, settle, still_owned, write_json)
+
+
+class ServerLook(Protocol):
+    """What a recovery asks the job's server (its spec names it); each raises if it cannot tell."""
+
+    def database_oid(self, spec: dict[str, Any], name: str) -> str | None:
+        """The OID of the database `name` now (None: there is none)."""
+
+    def transaction_status(self, spec: dict[str, Any], xid: str, session: str | None) -> str:
+        """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN (`session`: its pid)."""
+
+
+UNSURE_FOR_S = 86_400  # how long a recovery asks a server again whether a dead job's last step was done
+
+
+class _CannotTell(Exception):
+    """The server cannot say yet whether the job's last step was done: nothing is undone, nor said."""
+
+
+def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, only: str | None = None,
+            look: ServerLook | None = None) -> list[str]:
+    """Find jobs whose runner died, or whose cleanup was left pending, and finish them.
+
+    Returns one line per job handled (for the CLI to print when it matters). A job whose runner
+    still holds its lock is never touched.
+    """
+    lines: list[str] = []
+    for record in list_jobs(unsettled_only=True):
+        if only is not None and record.id != only:
+            continue
+        if record.status in FINAL_STATES and not still_owned(record.state.get("owned") or []):
+            settle(record.folder)  # e.g. written before SETTLED existed: parsed once, not at every start
+            continue
+        with runner_lock(record.folder) as got_it:
+            if not got_it:
+                continue  # alive (or being recovered by another process right now)
+            line, recorded = _recover_one(record, drop_database, look)
+        if line:
+            lines.append(line)
+            if log is not None and recorded:
+                log(line)
+    return lines
+
+
+def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | None) -> tuple[str, bool]:
+    """Finish one job whose runner is gone (its lock held by us): the line saying what was done
+    ("" for nothing), and whether its state was written."""
+    from .job_owned import owned_items, paths_of_live_jobs, undo_owned
+
+    fresh = record.state = read_json(record.folder / STATE) or {}
+    owned = owned_items(record.folder, fresh)
+    if any(item.get("kind") == "path" for item in owned):  # a name another job holds now is not ours to remove
+        held = paths_of_live_jobs(record.id)
+        owned = [item for item in owned if item.get("kind") != "path" or str(item.get("value")) not in held]
+    ended = fresh.get("state") in FINAL_STATES
+    if ended:
+        owned = still_owned(owned)
+    if ended and not owned:
+        settle(record.folder)
+        return "", True
+    finished, unlisted = None, None
+    if not ended:
+        from .job_finish import finished_output, list_in_catalog, remove_orphan_manifests
+
+        finished = finished_output(record.id, owned)  # renamed into place before the runner died?
+        if finished is None:
+            remove_orphan_manifests(record.id, owned)
+        else:
+            unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
+    unsure = ""
+    try:
+        swapped, committed = _done_on_server(record.spec, owned, look)
+    except _CannotTell as exc:
+        # Asked again at each start for a day; then it is recorded as it is, failed, with what could
+        # not be told (what is undone then is safe either way: a database only if still the job's).
+        since = fresh.setdefault("unsure_since", time.time())
+        if time.time() - since < UNSURE_FOR_S:
+            with contextlib.suppress(OSError):
+                write_json(record.folder / STATE, fresh)
+            return (f"job {record.id}: its runner stopped at its last step; {exc}: looked at again on a later "
+                    "start", False)
+        swapped, committed, unsure = [], False, str(exc)
+    # The new database is the target now: not ours to drop (it has another name than on record anyway).
+    restored = {i.get("identity") for i in swapped}
+    owned = [i for i in owned if not (i.get("kind") == "database" and i.get("identity") in restored)]
+    # Said as undone: what was there (a path let go of once gone may still be on record).
+    touched = [str(i.get("value")) for i in owned if i.get("kind") == WRITES_INTO]
+    kept = list(dict.fromkeys([str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
+                              + [str(i.get("value")) for i in swapped]))
+    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, *MARKERS)]
+    shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
+    left = undo_owned(record, drop_database, owned)
+    if not ended:
+        pid = fresh.get("runner_pid")
+        runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
+        title = record.spec.get("title", record.id)
+        if (swapped or committed) and record.spec.get("kind") != "cluster-restore":
+            message = (_swapped_message(title, runner, swapped[0], owned) if swapped else
+                       f"{title}: the restore's transaction committed (what it restored is in "
+                       f"'{(record.spec.get('plan') or {}).get('dbname')}'); {runner} stopped right after, before "
+                       "it recorded the end (killed, or out of memory)")
+            fresh.update(state="succeeded", exit_code=0, finished_at=time.time(), progress=None, message=message,
+                         details={"warnings": [message]})
+        elif finished is None:
+            what_undone = ("what it had made is undone (its partial output, a database it created)"
+                           if record.spec.get("kind") != "cluster-restore" else
+                           # psql runs a pg_dumpall file (or a set's globals) as one script, making roles
+                           # and databases as it goes: none of that is the job's to drop (a member's is).
+                           "what psql had run stays on the server (roles, and databases a pg_dumpall file "
+                           "makes as it goes, maybe part-restored); a set's member being restored into a new "
+                           "database is dropped, one into a database that existed is rolled back")
+            if unsure:
+                what_undone = (f"whether its last step (a swap, or its transaction's commit) was done could not be "
+                               f"told for a day ({unsure}): look at the target; {what_undone}")
+            if kept:
+                what_undone += (f"; the set's members restored before it stopped are kept: "
+                                f"{', '.join(repr(name) for name in kept)}")
+            if touched and record.spec.get("kind") == "csv-import":
+                what_undone += (f"; the tables imported into '{touched[0]}' before it stopped stay (each is its own "
+                                "transaction; its log names them): import the rest with --table")
+            elif touched:
+                what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
+                                "(restore again with --clean, or use --single-transaction for all-or-nothing)")
+            fresh.update(state="failed", exit_code=1, finished_at=time.time(),
+                         message=f"{title}: {runner} stopped without finishing ({_why_stopped(record.folder)}); "
+                                 f"{what_undone}")
+        else:
+            why = (f"{title}: {finished.path} is complete and verified; {runner} stopped after putting it in "
+                   "place, before it recorded the end (killed, or out of memory)")
+            why += f"; {unlisted}" if unlisted else ""
+            fresh.update(state="succeeded", exit_code=0, finished_at=finished.finished_at, message=why,
+                         output_path=str(finished.path), bytes_written=finished.bytes, details={"warnings": [why]},
+                         progress=None)  # not the last snapshot the runner wrote (97 %...)
+    still = {(item["kind"], item["value"]) for item in left}
+    undone = [f"{i['kind']} {i['value']}" for i in shown
+              if (i.get("kind"), i.get("value")) not in still and not i.get("spared")]
+    spared = [f"database '{i['value']}' (one of that name was made since: not the job's)" for i in shown
+              if i.get("spared")]
+    if left:
+        names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
+        fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
+    else:
+        fresh.pop("cleanup_pending", None)
+    # Final from here on: this state (synced) is the record of what is still owned (owned_items).
+    fresh["owned"] = [{k: v for k, v in item.items() if k != "error"} for item in left]
+    try:
+        write_json(record.folder / STATE, fresh, durable=True)
+    except OSError as exc:  # a full disk: what was undone is undone; the record waits for room
+        return f"job {record.id}: cleaned up, but its state could not be written ({exc.strerror})", False
+    if not left:
+        settle(record.folder)
+    line = f"job {record.id}: {fresh.get('message', '')}"
+    if undone:
+        line += f"; undone: {', '.join(undone)}"
+    if spared:
+        line += f"; left alone: {', '.join(spared)}"
+    if left:
+        line += f"; {fresh['cleanup_pending']}"
+    return line, True
+
+
+def _why_stopped(folder: Path) -> str:
+    """Why a runner stopped before its end, as far as its folder says."""
+    marks = sorted(path.name.removeprefix(UNWRITABLE_MARK) for path in folder.glob(f"{UNWRITABLE_MARK}*"))
+    if not marks:
+        return "killed, or out of memory"
+    cause = os.strerror(getattr(errno, marks[0], errno.EIO))
+    full = ": the disk was full" if marks[0] == "ENOSPC" else ""
+    return f"it could not write the job's state under {folder} ({cause}){full}"
+
+
+def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
+                    look: ServerLook | None) -> tuple[list[dict[str, Any]], bool]:
+    """A dead restore's last step, as the server has it: its swaps that were done (SWAPPED_IN: the
+    target's OID is the restored one's), and whether its one transaction committed (COMMITS)."""
+    markers = [i for i in owned if i.get("kind") in MARKERS]
+    if not markers or look is None:
+        return [], False
+    from .restore_transaction import COMMITTED, IN_PROGRESS  # psycopg: only for a job that left a marker
+
+    try:
+        swapped = [i for i in markers if i.get("kind") == SWAPPED_IN
+                   and look.database_oid(spec, str(i.get("value"))) == i.get("identity")]
+        statuses = [look.transaction_status(spec, str(i.get("value")), i.get("identity"))
+                    for i in markers if i.get("kind") == COMMITS]
+    except Exception as exc:  # noqa: BLE001 - any failure to ask: asked again on a later start
+        cause = (str(exc).strip().splitlines() or ["?"])[0]
+        raise _CannotTell(f"whether it was done cannot be told yet ({cause})") from None
+    if IN_PROGRESS in statuses:  # its session has not seen psql go yet: it ends (rolled back, or committed) soon
+        raise _CannotTell("its transaction is still open on the server")
+    return swapped, COMMITTED in statuses
+
+
+def _swapped_message(title: str, runner: str, swap: dict[str, Any], owned: list[dict[str, Any]]) -> str:
+    """A restore whose runner died after its swap committed: done, and what became of the database
+    it replaced (dropped now, as the job would have; or kept, with --keep-old)."""
+    name, previous = swap.get("value"), swap.get("previous")
+    dropping = any(i.get("kind") == "database" and i.get("value") == previous for i in owned)
+    message = (f"{title}: '{name}' is the restored database; {runner} stopped right after it put it in place, "
+               "before it recorded the end (killed, or out of memory)")
+    if dropping:
+        return message + f"; the database it replaced ('{previous}') is dropped"
+    return message + f"; the previous '{name}' is kept as '{previous}' (--keep-old): drop it when you no longer need it"
