@@ -6,6 +6,8 @@ what to do. Anything that is *not* a PgBackupError is a bug and gets a traceback
 
 from __future__ import annotations
 
+import sys
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -59,3 +61,19 @@ class JobFailed(PgBackupError):
 
 class ServerLost(JobFailed):
     """The server went away half way (it stopped, the network failed): not the archive's fault."""
+
+
+def server_error_said(exc: BaseException, server: str | None) -> str | None:
+    """One line for a psycopg error the server caused (a session lost or ended, a statement it
+    refused: one with an SQLSTATE), or None: not the server's, but one of our own (a closed
+    connection used, a bad placeholder), a bug with its traceback. psycopg is looked up, not
+    imported: an error of it exists only where the job imported it (60-90 ms)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not (isinstance(exc, psycopg.OperationalError)
+                               or (isinstance(exc, psycopg.Error) and bool(exc.sqlstate))):
+        return None
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = f"server '{server}'" if server else "the server"
+    if isinstance(exc, psycopg.OperationalError):
+        return f"the connection to {where} was lost or ended ({first})"
+    return f"{where} refused a statement ({first})"

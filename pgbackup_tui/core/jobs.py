@@ -18,7 +18,6 @@ import dataclasses
 import errno
 import os
 import signal
-import sys
 import time
 import traceback
 import uuid
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 
 from . import paths
-from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError
+from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError, server_error_said
 from .identifiers import printable
 from .job_children import die_with_parent, disk_full_cause, feed_stdin, own_group, signal_group, telling_line
 from .job_events import (  # re-exported: `from .jobs import JobState` & co keep working
@@ -158,8 +157,8 @@ class Job:
                 where = f" writing {exc.filename}" if exc.filename else ""
                 exit_code, message, error = (EXIT_FAILED, f"{self.title}: the disk is full ({exc.strerror}{where}); "
                                              "the job was stopped", type(exc))
-            elif _is_server_error(exc):  # the server's word (a session ended, a refusal), not a bug of ours
-                exit_code, message, error = EXIT_FAILED, f"{self.title}: {_server_said(exc, self.server)}", type(exc)
+            elif (said := server_error_said(exc, self.server)) is not None:  # the server's word, not a bug of ours
+                exit_code, message, error = EXIT_FAILED, f"{self.title}: {said}", type(exc)
             else:  # a bug: keep the traceback in the log, one line for the user
                 exit_code, message, error = (EXIT_FAILED, f"{self.title}: internal error: {exc!r} (see the log)",
                                              type(exc))
@@ -397,23 +396,3 @@ class Job:
     def _set_state(self, state: JobState) -> None:
         self.state = state
         self.emit(StateChanged(self.id, state))
-
-
-def _is_server_error(exc: BaseException) -> bool:
-    """A psycopg error the server caused: a session lost or ended, or a statement it refused (one
-    with an SQLSTATE); not one of our own (a closed connection used, a bad placeholder), which is
-    a bug with its traceback. psycopg is imported here only if the job used it (60-90 ms)."""
-    psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and (isinstance(exc, psycopg.OperationalError)
-                                    or (isinstance(exc, psycopg.Error) and bool(exc.sqlstate)))
-
-
-def _server_said(exc: BaseException, server: str | None) -> str:
-    """One line for a psycopg error that left the job: a lost session said as such."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    where = f"server '{server}'" if server else "the server"
-    psycopg = sys.modules["psycopg"]
-    if isinstance(exc, psycopg.OperationalError):
-        return f"the connection to {where} was lost or ended ({first})"
-    return f"{where} refused a statement ({first})"
-
