@@ -13,7 +13,7 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import platformdirs
@@ -134,19 +134,25 @@ def _still_at(fd: int, path: Path) -> bool:
 def remove_unheld_lock(lock: Path) -> bool:
     """Remove a lock file of locked_then_removed that nobody holds (its holder was killed, or an
     older pgbackup-tui left it); one held or waited on is left. Whether it was removed."""
+    return _remove_if_unheld(lock, lambda _fd: True)
+
+
+def _remove_if_unheld(path: Path, abandoned: Callable[[int], bool]) -> bool:
+    """Remove `path` if nobody holds its flock and `abandoned(fd)` says so, as a holder would: under
+    the lock, and only while it is still the file at `path` (one who opened it meanwhile finds it
+    gone and opens anew). Whether it was removed."""
     try:
-        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO someone put there must not hang us
     except OSError:
         return False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            return False  # held: its holder removes it
-        if not _still_at(fd, lock):
+            return False  # held: its holder removes it, or its writer is writing it
+        if not abandoned(fd) or not _still_at(fd, path):
             return False
-        # As a holder would, under the lock: one who opened it meanwhile finds it gone and opens anew.
-        lock.unlink()
+        path.unlink()
         return True
     except OSError:
         return False  # read-only storage, or not ours to remove
@@ -209,25 +215,10 @@ def remove_abandoned_temp_files(path: Path, names: Iterable[str] | None = None) 
 
 
 def _remove_if_abandoned(tmp: Path, pid: int) -> bool:
-    try:
-        fd = os.open(tmp, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO someone put there must not hang us
-    except OSError:
-        return False
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False  # its writer is writing it
-        if process_alive(pid) and time.time() - os.fstat(fd).st_mtime < TEMP_GRACE_S:
-            return False
-        if not _still_at(fd, tmp):
-            return False
-        tmp.unlink()
-        return True
-    except OSError:
-        return False  # read-only storage, or not ours to remove
-    finally:
-        os.close(fd)
+    # A live writer takes the lock microseconds after creating its file: unlocked, a file of a live
+    # pid is an older writer's only once TEMP_GRACE_S old (its pid reused since).
+    return _remove_if_unheld(tmp, lambda fd: not process_alive(pid) or time.time() - os.fstat(fd).st_mtime
+                             >= TEMP_GRACE_S)
 
 
 def sync_folder(folder: Path) -> None:
