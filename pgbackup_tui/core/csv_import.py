@@ -20,29 +20,26 @@ Order (as pg_restore does it, and as Timescale documents for hypertables):
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import re
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from .connect import connect
-from .csv_plans import CSV_FORMAT_VERSION, IMPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
+from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
 from .csv_target import SequenceValue, existing_sequences, in_key_order, set_forward
 from .progress.csv import CsvProgress, TableWork
-from .errors import JobFailed, TargetError, UsageError
+from .errors import JobFailed, TargetError
 from .identifiers import QualifiedName, always_quote
 from .job_store import WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database
+from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
 from .selection import lookup_relations
-from .server_text import python_codec
 
 CHUNK_BYTES = 1 << 20
 _POST_DATA_THERE = """
@@ -51,16 +48,6 @@ SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = ANY(%s::oid[]))
     OR EXISTS (SELECT FROM pg_trigger WHERE tgrelid = ANY(%s::oid[]) AND NOT tgisinternal)
 """
 _COPY_LINE = re.compile(r"\bline (\d+)")
-
-
-@dataclass
-class ImportTable:
-    name: QualifiedName
-    file: str
-    columns: list[str]
-    size: int
-    sha256: str | None
-    hypertable: dict[str, Any] | None
 
 
 class CsvImportJob(Job):
@@ -81,16 +68,9 @@ class CsvImportJob(Job):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
-        manifest = self._read_manifest()
-        tables = self._tables(manifest)
+        manifest = read_manifest(Path(plan.source))
+        tables = import_tables(plan, manifest)  # the folder's own faults: said before anything is made
         folder = Path(plan.source)
-        # The folder's own faults are the user's to fix: said (exit 2) before anything is made.
-        codec = python_codec(manifest.get("encoding") or "UTF8") or "utf-8"
-        for table in tables:
-            if problem := header_problem(folder / table.file, table.columns, codec):
-                raise UsageError(problem)
-        if not (folder / SCHEMA_PRE).is_file():
-            raise UsageError(f"{folder / SCHEMA_PRE}: missing (every csv export has one)")
         tools, run_schema, run_post = await self.in_thread(self._preflight, manifest, tables)
         if not run_schema:  # into tables that exist, their foreign keys maybe in place: parents first
             tables = await self.in_thread(self._in_key_order, tables)
@@ -131,47 +111,6 @@ class CsvImportJob(Job):
         return Outcome(message=f"imported {len(tables)} tables into '{plan.dbname}' in {self.elapsed_s:.1f}s",
                        bytes_written=total,
                        details={"imported": [str(t) for t in self.imported], "changed_files": changed})
-
-    # -- reading the folder -----------------------------------------------------------------------------
-    def _read_manifest(self) -> dict[str, Any]:
-        path = Path(self.plan.source) / MANIFEST_NAME
-        try:
-            data = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{path}: not readable as a csv export's manifest ({exc})") from None
-        if not isinstance(data, dict) or data.get("kind") != "csv" or not isinstance(data.get("tables"), list):
-            raise UsageError(f"{path}: not a csv export's manifest")
-        if int(data.get("csv_format_version", 0)) > CSV_FORMAT_VERSION:
-            raise UsageError(f"{path}: written by a newer pgbackup-tui (format {data.get('csv_format_version')}); "
-                             "upgrade to import it")
-        return data
-
-    def _tables(self, manifest: dict[str, Any]) -> list[ImportTable]:
-        folder = Path(self.plan.source)
-        files = manifest.get("files") or {}
-        listed = {QualifiedName(t["schema"], t["name"]): t for t in manifest["tables"]}
-        for name in [*self.plan.tables, *(n for n, _ in self.plan.time_columns)]:
-            if name not in listed:
-                raise UsageError(f"{name}: not in this csv export ({folder}); it holds "
-                                 f"{', '.join(t['qualified'] for t in manifest['tables'])}")
-        given = dict(self.plan.time_columns)
-        wanted = self.plan.tables or tuple(listed)
-        tables = []
-        for name in wanted:
-            entry = listed[name]
-            path = folder / entry["file"]
-            if not path.is_file():
-                raise UsageError(f"{path}: missing (the csv export lists it for {name})")
-            hypertable = entry.get("hypertable")
-            if name in given and given[name] not in entry["columns"]:
-                raise UsageError(f"--time-column {name}={given[name]}: {name} has no column {given[name]!r} in this "
-                                 f"csv export; its columns: {', '.join(entry['columns'])}")
-            if name in given:
-                hypertable = {"time_column": given[name],
-                              "chunk_interval": (hypertable or {}).get("chunk_interval")}
-            tables.append(ImportTable(name, entry["file"], list(entry["columns"]), path.stat().st_size,
-                                      (files.get(entry["file"]) or {}).get("sha256"), hypertable))
-        return tables
 
     # -- the target -------------------------------------------------------------------------------------
     def _maintenance_db(self) -> str:
@@ -405,28 +344,3 @@ class CsvImportJob(Job):
         import asyncio
 
         return await asyncio.to_thread(func, *args)
-
-
-def header_lines(path: Path) -> int:
-    """How many lines the file's header takes. The server counts it as one line whatever its quoted
-    newlines (a column name may hold one), then every line of the rows."""
-    try:
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as source:
-            reader = csv.reader(source)
-            next(reader, None)
-            return max(reader.line_num, 1)
-    except (OSError, csv.Error):
-        return 1
-
-
-def header_problem(path: Path, columns: list[str], codec: str) -> str | None:
-    """COPY … HEADER skips the first line whatever it says, and loads by position: a file whose
-    columns were moved, or that lost its header, would load rows into the wrong columns (or lose
-    its first row) without an error. Its header must name the export's columns, in order."""
-    with path.open(encoding=codec, errors="surrogateescape", newline="") as source:
-        header = next(csv.reader(source), [])
-    if header == columns:
-        return None
-    shown = ", ".join(header) if header else "nothing"
-    return (f"{path.name}: its header ({shown}) is not the export's columns in order ({', '.join(columns)}): its "
-            "rows would go into the wrong columns; fix the file's header and columns, then import it again")

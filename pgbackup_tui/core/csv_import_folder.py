@@ -1,0 +1,108 @@
+"""A csv export's folder as an import reads it: its manifest, the tables to import and their files.
+
+Every fault of the folder (no manifest, a table or file missing, a header that is not the export's
+columns in order, no schema.sql) is the user's to fix: said in one line (UsageError, exit 2)
+before the import makes anything (csv_import.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .csv_plans import CSV_FORMAT_VERSION, MANIFEST_NAME, SCHEMA_PRE, CsvImportPlan
+from .errors import UsageError
+from .identifiers import QualifiedName
+from .server_text import python_codec
+
+
+@dataclass
+class ImportTable:
+    """One table to import: its file in the folder, its columns in order, as the manifest lists it."""
+
+    name: QualifiedName
+    file: str
+    columns: list[str]
+    size: int
+    sha256: str | None
+    hypertable: dict[str, Any] | None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The folder's manifest.json, as a csv export wrote it (UsageError: not one, or a newer one's)."""
+    path = folder / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not readable as a csv export's manifest ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != "csv" or not isinstance(data.get("tables"), list):
+        raise UsageError(f"{path}: not a csv export's manifest")
+    if int(data.get("csv_format_version", 0)) > CSV_FORMAT_VERSION:
+        raise UsageError(f"{path}: written by a newer pgbackup-tui (format {data.get('csv_format_version')}); "
+                         "upgrade to import it")
+    return data
+
+
+def import_tables(plan: CsvImportPlan, manifest: dict[str, Any]) -> list[ImportTable]:
+    """The tables `plan` imports, each file there, its header the export's columns in order, the
+    `--time-column`s theirs, and schema.sql there: the folder's own faults, the user's to fix, are
+    said (UsageError, exit 2) before anything is made."""
+    folder = Path(plan.source)
+    files = manifest.get("files") or {}
+    listed = {QualifiedName(t["schema"], t["name"]): t for t in manifest["tables"]}
+    for name in [*plan.tables, *(n for n, _ in plan.time_columns)]:
+        if name not in listed:
+            raise UsageError(f"{name}: not in this csv export ({folder}); it holds "
+                             f"{', '.join(t['qualified'] for t in manifest['tables'])}")
+    given = dict(plan.time_columns)
+    wanted = plan.tables or tuple(listed)
+    tables = []
+    for name in wanted:
+        entry = listed[name]
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise UsageError(f"{path}: missing (the csv export lists it for {name})")
+        hypertable = entry.get("hypertable")
+        if name in given and given[name] not in entry["columns"]:
+            raise UsageError(f"--time-column {name}={given[name]}: {name} has no column {given[name]!r} in this "
+                             f"csv export; its columns: {', '.join(entry['columns'])}")
+        if name in given:
+            hypertable = {"time_column": given[name],
+                          "chunk_interval": (hypertable or {}).get("chunk_interval")}
+        tables.append(ImportTable(name, entry["file"], list(entry["columns"]), path.stat().st_size,
+                                  (files.get(entry["file"]) or {}).get("sha256"), hypertable))
+    codec = python_codec(manifest.get("encoding") or "UTF8") or "utf-8"
+    for table in tables:
+        if problem := header_problem(folder / table.file, table.columns, codec):
+            raise UsageError(problem)
+    if not (folder / SCHEMA_PRE).is_file():
+        raise UsageError(f"{folder / SCHEMA_PRE}: missing (every csv export has one)")
+    return tables
+
+
+def header_lines(path: Path) -> int:
+    """How many lines the file's header takes. The server counts it as one line whatever its quoted
+    newlines (a column name may hold one), then every line of the rows."""
+    try:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as source:
+            reader = csv.reader(source)
+            next(reader, None)
+            return max(reader.line_num, 1)
+    except (OSError, csv.Error):
+        return 1
+
+
+def header_problem(path: Path, columns: list[str], codec: str) -> str | None:
+    """COPY … HEADER skips the first line whatever it says, and loads by position: a file whose
+    columns were moved, or that lost its header, would load rows into the wrong columns (or lose
+    its first row) without an error. Its header must name the export's columns, in order."""
+    with path.open(encoding=codec, errors="surrogateescape", newline="") as source:
+        header = next(csv.reader(source), [])
+    if header == columns:
+        return None
+    shown = ", ".join(header) if header else "nothing"
+    return (f"{path.name}: its header ({shown}) is not the export's columns in order ({', '.join(columns)}): its "
+            "rows would go into the wrong columns; fix the file's header and columns, then import it again")
