@@ -68,7 +68,8 @@ def _quiet_apprise() -> None:
     """Apprise logs URLs (and so their secrets) in some of its messages: keep its log out of ours."""
     apprise_log = logging.getLogger("apprise")
     apprise_log.propagate = False
-    apprise_log.addHandler(logging.NullHandler())
+    if not apprise_log.handlers:  # once: called at every send and check
+        apprise_log.addHandler(logging.NullHandler())
 
 
 def check_url(name: str, url: str) -> None:
