@@ -11,7 +11,7 @@ import time
 from rich.console import Console
 from rich.style import Style
 from textual.app import App, ComposeResult
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -68,13 +68,13 @@ async def test_the_jobs_table_keeps_progress_bytes_elapsed_and_time_left_at_80_c
 
 
 async def test_a_pane_too_narrow_for_the_bar_keeps_every_figure_in_brief_and_gets_the_bar_back(home):
-    # The tabs beside the tree on a 112-column terminal: 56 cells, where the mini bar and "done /
+    # The tabs beside the tree on a 116-column terminal: 58 cells, where the mini bar and "done /
     # total" pushed elapsed and time left out of sight. There the row shows the percentage and the
     # bytes done (the bar under the table has the rest); given room again, the bar comes back.
     job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
     job.state, job.started_at = JobState.RUNNING, time.time() - 95
     app = PaneHost()
-    async with app.run_test(size=(56, 16)) as pilot:
+    async with app.run_test(size=(58, 16)) as pilot:
         pane = app.query_one(JobsPane)
         pane.add_job(job)
         pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
@@ -97,9 +97,61 @@ async def test_a_pane_too_narrow_for_the_bar_keeps_every_figure_in_brief_and_get
         await pilot.resize_terminal(90, 16)
         header, row = await row_when("4.0 GB / 10.0 GB", compact=False)
         assert "progress" in header and "███░░░░░  40%" in row and row.rstrip().endswith("2m20s"), row
-        await pilot.resize_terminal(56, 16)
+        await pilot.resize_terminal(58, 16)
         header, row = await row_when("4.0 GB ", compact=True)
         assert " 40% " in row and row.rstrip().endswith("2m20s") and "█" not in row, row
+
+
+async def test_a_pane_too_narrow_even_for_brief_figures_leaves_bytes_elapsed_and_kind_out_and_takes_them_back(home):
+    # The tabs beside the tree at 80x24: a 40-cell pane, where even the brief row pushed elapsed
+    # and time left out of sight (a scrollbar under the table). Bytes, then elapsed, then kind
+    # leave the table (the lines under it have them for the selected job); the time left stays.
+    older = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="hr"))
+    older.state, older.started_at = JobState.RUNNING, time.time() - 30
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
+    job.state, job.started_at = JobState.RUNNING, time.time() - 95
+    app = PaneHost()
+    async with app.run_test(size=(40, 16)) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(older)
+        pane.add_job(job)
+        pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
+            elapsed_s=95, phase="data", percent=40, bytes_done=4 << 30, bytes_total=10 << 30, eta_s=140)))
+
+        async def table_when(header_words: list[str]) -> tuple[list[str], str]:
+            for _ in range(50):
+                await pilot.pause(0.1)
+                lines = screen_lines(app)
+                header = next((line for line in lines if "target" in line), "")
+                row = next((line for line in lines if "sales@" in line), "")
+                if header.split() == header_words and "40%" in row.split() and "2m20s" in row.split():
+                    break  # the columns measured (DataTable does it when idle): no cell cut
+            return header.split(), next(line for line in lines if "sales@" in line)
+
+        header, row = await table_when(["kind", "target", "state", "%", "left"])
+        assert header == ["kind", "target", "state", "%", "left"], header
+        assert row.split() == ["dump", "sales@p…", "running", "40%", "2m20s"], row  # neither cut nor out of sight
+        table = pane.query_one("#jobs-table", DataTable)
+        assert table.virtual_size.width <= table.size.width  # nothing to scroll sideways to
+        assert pane.selected_job() is job  # the table made again keeps the selected job
+        assert table.cursor_row == 0 and str(pane.query_one("#job-title", Static).content).startswith("dump sales")
+
+        await pilot.resize_terminal(36, 16)  # then the kind goes too (the title under the table says it)
+        header, row = await table_when(["target", "state", "%", "left"])
+        assert header == ["target", "state", "%", "left"] and row.split()[1:] == ["running", "40%", "2m20s"], row
+        assert table.virtual_size.width <= table.size.width
+
+        await pilot.resize_terminal(58, 16)  # room for every column in brief
+        header, row = await table_when(["kind", "target", "state", "%", "bytes", "elapsed", "left"])
+        assert header == ["kind", "target", "state", "%", "bytes", "elapsed", "left"], header
+        assert row.split()[0] == "dump" and "4.0 GB" in row and "1m3" in row and row.rstrip().endswith("2m20s"), row
+        await pilot.resize_terminal(90, 16)  # and whole
+        header, row = await table_when(["kind", "target", "state", "progress", "bytes", "elapsed", "left"])
+        assert "4.0 GB / 10.0 GB" in row and "█" in row, row
+        await pilot.resize_terminal(40, 16)
+        header, row = await table_when(["kind", "target", "state", "%", "left"])
+        assert header == ["kind", "target", "state", "%", "left"] and row.rstrip().endswith("2m20s"), (header, row)
+        assert pane.selected_job() is job and table.row_count == 2
 
 
 def test_a_row_in_brief_keeps_what_the_whole_row_says():

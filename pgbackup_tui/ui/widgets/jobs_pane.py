@@ -48,6 +48,11 @@ LOG_WRITE_S = 2.0  # lines that keep coming are written at most this often (a qu
 COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
 MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
 COMPACT_LABELS = {"progress": "%"}  # the headers over compact cells (the percentage alone)
+# Where even compact figures leave the target less than MIN_TARGET (the tabs beside the tree at 80
+# columns: a 40-cell pane), these columns leave the table, first to last: the bytes and the elapsed
+# time are on the selected job's lines below, and its title names the kind; the time left is
+# nowhere else, so it stays with the state and the percentage.
+HIDDEN_FIRST = ("bytes", "elapsed", "kind")
 
 
 class JobsPane(Widget):
@@ -100,6 +105,7 @@ class JobsPane(Widget):
         self._ticker: Timer | None = None
         self._target_width: int | None = None  # None: as wide as it is
         self._compact = False  # the progress and bytes cells in brief: the pane is too narrow for them whole
+        self._shown: tuple[str, ...] = COLUMNS  # the table's columns: fewer where even brief ones do not fit
 
     def compose(self) -> ComposeResult:
         table = JobsTable(id="jobs-table", cursor_type="row")
@@ -142,7 +148,7 @@ class JobsPane(Widget):
         else:
             job.subscribe(self._forward)
         table = self.query_one("#jobs-table", JobsTable)
-        table.add_row(*self._row_cells(job), key=job.id)
+        table.add_row(*self._shown_cells(self._row_cells(job)), key=job.id)
         self._order_rows(table)
         self._refresh_job(job.id)  # cells cut to the target column's width once the figures are in
         if select:
@@ -307,37 +313,57 @@ class JobsPane(Widget):
 
     def _fit_target(self) -> None:
         """Give the target column what the figures leave, so that no figure is pushed out of sight;
-        where they would leave it less than MIN_TARGET, the figures go compact (row_cells)."""
+        where they would leave it less than MIN_TARGET, the figures go compact (row_cells), and
+        where even those would, columns leave the table (HIDDEN_FIRST)."""
         table = self.query_one("#jobs-table", JobsTable)
         if self.size.width:
-            whole = table.room_left(self._whole_figure_widths(), self.size.width) >= MIN_TARGET
-            if whole == self._compact:
-                self._set_compact(not whole)
+            compact, shown = self._columns_that_fit(table)
+            if shown != self._shown:
+                self._show_columns(shown, compact)
+            elif compact != self._compact:
+                self._set_compact(compact)
         # The widths the table was last told to measure, not its own (they lag a refresh).
-        figures = [self._widths.get(name, len(self._label(name))) for name in COLUMNS if name != "target"]
+        figures = [self._widths.get(name, len(self._label(name))) for name in self._shown if name != "target"]
         width = table.give_room("target", figures, self.size.width, MIN_TARGET)
         if width is not None:
             self._target_width = width
             for job in self.jobs:
                 self._refresh_job(job.id)
 
-    def _whole_figure_widths(self) -> list[int]:
-        """The figure columns' widths with whole cells: those they have shown, or (compact now) those
-        the jobs' rows would show."""
-        if not self._compact:
-            return [self._widths.get(name, len(name)) for name in COLUMNS if name != "target"]
-        rows = [row_cells(job, self._snapshots.get(job.id), self._tick, Style(), None) for job in self.jobs]
-        return [max([len(name), *(row[index].cell_len for row in rows)])
-                for index, name in enumerate(COLUMNS) if name != "target"]
+    def _columns_that_fit(self, table: JobsTable) -> tuple[bool, tuple[str, ...]]:
+        """The first of: every column whole, every column in brief, then in brief without the
+        columns of HIDDEN_FIRST one by one, that leaves the target MIN_TARGET cells (else the last)."""
+        shown: tuple[str, ...] = COLUMNS
+        for compact in (False, True):
+            widths = self._figure_widths(compact)
+            shown = COLUMNS
+            for hidden in (None, *HIDDEN_FIRST) if compact else (None,):
+                shown = tuple(name for name in shown if name != hidden)
+                others = [widths[name] for name in shown if name != "target"]
+                if table.room_left(others, self.size.width) >= MIN_TARGET:
+                    return compact, shown
+        return True, shown
+
+    def _figure_widths(self, compact: bool) -> dict[str, int]:
+        """Each figure column's width with its cells whole or in brief: those it has shown (in the
+        way it shows them now), or those the jobs' rows would show."""
+        if compact == self._compact:
+            return {name: self._widths.get(name, len(self._label(name))) for name in COLUMNS if name != "target"}
+        rows = [row_cells(job, self._snapshots.get(job.id), self._tick, Style(), None, compact=compact)
+                for job in self.jobs]
+        labels = {name: COMPACT_LABELS.get(name, name) if compact else name for name in COLUMNS}
+        return {name: max([len(labels[name]), *(row[index].cell_len for row in rows)])
+                for index, name in enumerate(COLUMNS) if name != "target"}
 
     def _set_compact(self, compact: bool) -> None:
         """Draw every row's progress and bytes whole or in brief, those columns measured anew (narrowed too)."""
         self._compact = compact
         table = self.query_one("#jobs-table", JobsTable)
         for column, label in COMPACT_LABELS.items():
-            table.columns[ColumnKey(column)].label = Text(label if compact else column)
+            if column in self._shown:
+                table.columns[ColumnKey(column)].label = Text(label if compact else column)
         self._widths = {column: len(self._label(column)) for column in COLUMNS if column != "target"}
-        changing = ("progress", "bytes")
+        changing: list[str] = [column for column in ("progress", "bytes") if column in self._shown]
         for job in self.jobs:
             cells = self._row_cells(job)
             self._cells[job.id] = tuple(cells)
@@ -346,6 +372,29 @@ class JobsPane(Widget):
                     self._widths[column] = max(self._widths[column], cell.cell_len)
             table.update_row(job.id, {column: cells[COLUMNS.index(column)] for column in changing}, widen=changing)
         table.refresh()  # the headers (with no row, nothing else repaints them)
+
+    def _show_columns(self, shown: tuple[str, ...], compact: bool) -> None:
+        """Give the table the columns `shown` (cells whole or in brief), every row drawn anew. Only
+        on a resize that crosses a level: DataTable has no way to hide a column (a width of 0 still
+        takes its padding), so the columns are made again."""
+        self._shown, self._compact = shown, compact
+        table = self.query_one("#jobs-table", JobsTable)
+        table.clear(columns=True)
+        for column in shown:
+            table.add_column(self._label(column), key=column)
+        self._widths = {column: len(self._label(column)) for column in COLUMNS if column != "target"}
+        for job in self.jobs:
+            cells = self._row_cells(job)
+            self._cells[job.id] = tuple(cells)
+            for column, cell in zip(COLUMNS, cells, strict=True):
+                if column != "target":
+                    self._widths[column] = max(self._widths[column], cell.cell_len)
+            table.add_row(*self._shown_cells(cells), key=job.id)
+        self._order_rows(table)
+
+    def _shown_cells(self, cells: list[Text]) -> list[Text]:
+        """A row's cells (one per COLUMNS) for the columns the table has."""
+        return [cell for column, cell in zip(COLUMNS, cells, strict=True) if column in self._shown]
 
     def _label(self, column: str) -> str:
         return COMPACT_LABELS.get(column, column) if self._compact else column
@@ -365,10 +414,13 @@ class JobsPane(Widget):
         for index, (column, cell) in enumerate(zip(COLUMNS, cells, strict=True)):
             old = before[index] if index < len(before) else None
             if old is None or old != cell:  # measured only if wider: DataTable would narrow the column
-                changed[column] = cell
+                shown = column in self._shown  # a hidden one's width still counts when room comes back
+                if shown:
+                    changed[column] = cell
                 if column != "target" and cell.cell_len > self._widths.get(column, len(self._label(column))):
-                    widen.add(column)
                     self._widths[column] = cell.cell_len
+                    if shown:
+                        widen.add(column)
         if changed:
             table.update_row(job_id, changed, widen=widen)
         if widen:
