@@ -63,6 +63,33 @@ def test_clean_replaces_the_archive_objects(sandbox, home, archives, fresh_db_na
     assert int(sandbox.psql("SELECT count(*) FROM public.events", fresh_db_name)) > 0
 
 
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_clean_of_an_archive_without_manifest_never_drops_tables_it_does_not_hold(sandbox, home, archives, tmp_path,
+                                                                                 fresh_db_name, fmt):
+    # A selection's archive copied without its manifest (or a `pg_dump -t` by hand) says nothing
+    # of being a selection: a whole-database --clean replaced the database with its one table.
+    first = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    assert first.returncode == 0, first.stderr
+    tables = user_tables(sandbox, fresh_db_name)
+    made = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", fmt, "--table", "public.events",
+                   "--output", str(tmp_path / "made" / "customers.out"))
+    assert made.returncode == 0, made.stderr
+    copied = tmp_path / "copied.out"
+    shutil.copy(tmp_path / "made" / "customers.out", copied)  # the manifest stays behind
+    result = run_cli("restore", str(copied), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean")
+    assert_one_line_error(result, "no manifest", f"'{fresh_db_name}' has {len(tables) - 1} tables it does not hold",
+                          "backups adopt", "--table")
+    assert user_tables(sandbox, fresh_db_name) == tables
+    # A whole database's archive without its manifest still replaces the database.
+    whole = tmp_path / f"whole.{fmt}"
+    shutil.copy(archives[fmt], whole)
+    sandbox.psql("DELETE FROM public.events", fresh_db_name)
+    again = run_cli("restore", str(whole), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean")
+    assert again.returncode == 0, again.stderr
+    assert int(sandbox.psql("SELECT count(*) FROM public.events", fresh_db_name)) > 0
+    assert user_tables(sandbox, fresh_db_name) == tables
+
+
 def test_create_refuses_an_existing_database(sandbox, home, archives, empty_db):
     result = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(), "--db", empty_db, "--create")
     assert_one_line_error(result, "already exists", empty_db)

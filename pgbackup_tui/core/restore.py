@@ -119,7 +119,8 @@ class RestoreJob(RestoreChoiceJob):
                 name_checked.add_done_callback(_closed)
             raise
         if name_checked is None:
-            await self.in_thread(check_target, plan.target, self._maintenance_db(), plan.dbname, mode)
+            await self.in_thread(check_target, plan.target, self._maintenance_db(), plan.dbname, mode,
+                                 unproven_whole=self._unproven_whole(check) if mode == "replace" else None)
         included = await self._selected_entries(check, mode)
         self._timescale, included, self._warnings = await self.in_thread(
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)

@@ -24,10 +24,13 @@ from .restore_data import (
     plan_rows_load,
     refuse_create,
     scan_script,
+    script_relations,
 )
 from .restore_preview import ArchiveCheck
 from .restore_selection import choose_entries
-from .toc import write_list
+from .toc import entry_name, schema_names, write_list
+
+RELATION_DESCS = frozenset({"TABLE", "FOREIGN TABLE", "MATERIALIZED VIEW"})  # what check_no_table_lost counts
 
 
 class RestoreChoiceJob(RestoreArchiveJob):
@@ -63,6 +66,17 @@ class RestoreChoiceJob(RestoreArchiveJob):
                              "database, or dump the selection as a custom archive (its --clean replaces only "
                              "its tables)")
         return "tables" if (plan.tables or selection_archive) and check.toc is not None else "replace"
+
+    def _unproven_whole(self, check: ArchiveCheck) -> tuple[str, frozenset[tuple[str, str]]] | None:
+        """For a whole-database --clean of an archive without a manifest: its path and the tables it
+        holds, which the target's are checked against (restore_target.check_no_table_lost)."""
+        if self._manifest():
+            return None
+        if check.toc is None:  # a plain script: its CREATE TABLE lines
+            return (str(self.plan.archive), script_relations(self.plan.archive))
+        namespaces = schema_names(check.toc)
+        names = (entry_name(entry, namespaces) for entry in check.toc.entries if entry.desc in RELATION_DESCS)
+        return (str(self.plan.archive), frozenset((name.schema, name.name) for name in names if name is not None))
 
     async def _selected_entries(self, check: ArchiveCheck, mode: str) -> set[int] | None:
         """The archive entries to restore (None: all): restore_selection.py, or a data-only

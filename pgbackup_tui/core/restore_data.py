@@ -61,8 +61,10 @@ LIMIT 1
 """
 
 # `COPY "Sales & Ops"."Order Items" (id, note) FROM stdin;` as pg_dump writes it in a plain file.
-_COPY_LINE = re.compile(r'COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+)) ')
-_INSERT_LINE = re.compile(r'INSERT INTO ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+)) ')
+_QUALIFIED = r'((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))'  # schema.name as pg_dump writes it
+_COPY_LINE = re.compile(rf"COPY {_QUALIFIED} ")
+_INSERT_LINE = re.compile(rf"INSERT INTO {_QUALIFIED} ")
+_CREATE_RELATION = re.compile(rf"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|MATERIALIZED VIEW) {_QUALIFIED}[ (]")
 _LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
@@ -156,6 +158,24 @@ class ScriptContents:
     # BEGIN; / COMMIT; of its own (a plain file's around its large objects): they would end the
     # load's one transaction half way, so they are left out of what psql reads (without_transactions).
     has_transactions: bool = False
+
+
+def script_relations(path: Path) -> frozenset[tuple[str, str]]:
+    """The tables (and materialized views) a plain SQL dump creates, as (schema, name): its
+    `CREATE TABLE` lines, read line by line in the file's own encoding."""
+    found: set[tuple[str, str]] = set()
+    codec = "utf-8"
+    with path.open("rb") as script:
+        for raw in script:
+            if raw.startswith(b"CREATE "):
+                match = _CREATE_RELATION.match(raw.decode(codec, errors="surrogateescape"))
+                if match:
+                    name = parse_qualified_name(match.group(1))
+                    found.add((name.schema, name.name))
+            elif raw.startswith(b"SET client_encoding = "):
+                encoding = _SET_ENCODING.match(raw)
+                codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
+    return frozenset(found)
 
 
 def scan_script(path: Path) -> ScriptContents:

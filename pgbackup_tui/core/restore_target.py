@@ -44,10 +44,12 @@ def require_free_name(target: Target, maintenance_db: str, name: str) -> psycopg
     return conn
 
 
-def check_target(target: Target, maintenance_db: str, name: str, mode: str) -> None:
+def check_target(target: Target, maintenance_db: str, name: str, mode: str, *,
+                 unproven_whole: tuple[str, frozenset[tuple[str, str]]] | None = None) -> None:
     """The target database is fit for a restore in `mode` (RestoreJob._mode): free for "create";
     there for the others, without other sessions for "replace", empty for "into" ("data" checks
-    its tables instead, restore_data.py)."""
+    its tables instead, restore_data.py). `unproven_whole`: for "replace", an archive nothing says
+    is a whole database's (no manifest) and its tables (schema, name): see check_no_table_lost."""
     where = f"server '{target.label}'"
     if mode == "create":
         require_free_name(target, maintenance_db, name).close()
@@ -62,11 +64,43 @@ def check_target(target: Target, maintenance_db: str, name: str, mode: str) -> N
             raise TargetError(f"database '{name}' does not exist on {where}; add --create to create it")
         if mode == "replace":
             require_no_sessions(conn, name)
+    if mode == "replace" and unproven_whole is not None:
+        with connect(target, name) as conn:
+            check_no_table_lost(conn, name, *unproven_whole)
     if mode == "into":
         with connect(target, name) as conn:
             if not database_is_empty(conn):
                 raise TargetError(f"database '{name}' on {where} is not empty; add --clean to replace it (or, with "
                                   "--table, those tables), or restore into a new database with --create")
+
+
+_USER_TABLES = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def check_no_table_lost(conn: psycopg.Connection, name: str, archive: str,
+                        archive_tables: frozenset[tuple[str, str]]) -> None:
+    """A whole-database --clean replaces the database with what the archive holds. Without a
+    manifest nothing says the archive is a whole database's: a selection's archive copied without
+    its manifest, or a `pg_dump -t` made by hand, would leave the database with its few tables.
+    Refused when the database has tables the archive does not hold."""
+    lost = [(schema, table) for schema, table in conn.execute(_USER_TABLES).fetchall()
+            if (schema, table) not in archive_tables]
+    if not lost:
+        return
+    named = ", ".join(f"{always_quote(schema)}.{always_quote(table)}" for schema, table in lost[:3])
+    more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+    raise TargetError(f"{archive} has no manifest, so nothing says it holds a whole database, and '{name}' has "
+                      f"{len(lost)} table{'s' if len(lost) != 1 else ''} it does not hold ({named}{more}): --clean "
+                      "would replace the database and drop them. Replace only the archive's tables with --clean "
+                      "--table, restore into a new database with --create, or, if it is a whole database's dump, "
+                      "record it with `pgbackup-tui backups adopt` first")
 
 
 def scratch_database_name(purpose: str) -> str:
