@@ -191,3 +191,69 @@ def test_a_load_names_the_materialized_views_it_did_not_fill(sandbox, schema_onl
     assert sandbox.psql(populated, schema_only_copy).strip() == "f"
     assert "REFRESH MATERIALIZED VIEW" in loaded.stderr
     assert "public.daily_totals (not populated)" in loaded.stderr
+
+
+TRIGGERED_SQL = """
+CREATE TABLE audit (at text, what text);
+CREATE TABLE orders (id int PRIMARY KEY, note text, updated timestamptz) ;
+CREATE TABLE readings (at date, v int) PARTITION BY RANGE (at);
+CREATE TABLE readings_2024 PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.updated := clock_timestamp(); RETURN NEW; END$$;
+CREATE FUNCTION audited() RETURNS trigger LANGUAGE plpgsql
+  AS $$BEGIN INSERT INTO public.audit VALUES (TG_TABLE_NAME, TG_OP); RETURN NULL; END$$;
+CREATE FUNCTION doubled() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.v := NEW.v * 2; RETURN NEW; END$$;
+CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION stamp();
+CREATE TRIGGER "Audit it" AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION audited();
+CREATE TRIGGER on_truncate AFTER TRUNCATE ON orders FOR EACH STATEMENT EXECUTE FUNCTION audited();
+CREATE TRIGGER doubled BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION doubled();
+CREATE TRIGGER kept_off BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION stamp();
+ALTER TABLE audit DISABLE TRIGGER kept_off;
+ALTER TABLE orders ENABLE ALWAYS TRIGGER "Audit it";
+INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 50) g;
+INSERT INTO readings SELECT date '2024-01-01' + g, g FROM generate_series(1, 20) g;
+"""
+TRIGGER_STATES = "SELECT tgrelid::regclass, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2"
+
+
+@pytest.mark.parametrize("cluster", ["sandbox", "other_sandbox"])
+def test_the_tables_triggers_do_not_rewrite_the_rows_loaded_and_end_as_they_were(request, cluster, home, tmp_path):
+    # A data-only load through psql fired the target's triggers: every orders.updated was the
+    # restore's own time, the audit table got a row per row loaded (on top of its own rows from the
+    # archive), a partitioned table's values doubled -- exit 0, rows differing from the archive.
+    sandbox = request.getfixturevalue(cluster)
+    source, target = "trig_src", "trig_dst"
+    sandbox.create_database(source)
+    try:
+        sandbox.psql(TRIGGERED_SQL, source)
+        tables = ["public.audit", "public.orders", "public.readings_2024"]
+        before = table_fingerprints(sandbox, source, tables)
+        dump = ["dump", "--dsn", sandbox.dsn(), "--db", source, "--progress", "none"]
+        schema = run_cli(*dump, "--schema-only", "--output", str(tmp_path / "schema.dump"))
+        rows = run_cli(*dump, "--data-only", "--output", str(tmp_path / "rows.dump"))
+        assert schema.returncode == 0 and rows.returncode == 0, (schema.stderr, rows.stderr)
+        made = _restore(sandbox, str(tmp_path / "schema.dump"), target, "--create")
+        assert made.returncode == 0, made.stderr
+        states = sandbox.psql(TRIGGER_STATES, target)
+        assert "audit|kept_off|D" in states and "orders|Audit it|A" in states
+
+        dry = _restore(sandbox, str(tmp_path / "rows.dump"), target, "--dry-run")
+        assert dry.returncode == 0 and "triggers off while the rows go in" in dry.stdout + dry.stderr
+        for clean in ((), ("--clean",)):  # --clean's TRUNCATE fires no trigger either
+            loaded = _restore(sandbox, str(tmp_path / "rows.dump"), target, *clean)
+            assert loaded.returncode == 0, loaded.stderr
+            assert table_fingerprints(sandbox, target, tables) == before
+            assert sandbox.psql(TRIGGER_STATES, target) == states  # each as it was: on, always, off
+
+        # Switching a trigger off needs the table's owner: another role is refused before anything.
+        sandbox.psql("CREATE ROLE trig_loader LOGIN; GRANT ALL ON ALL TABLES IN SCHEMA public TO trig_loader", target)
+        try:
+            refused = run_cli("restore", str(tmp_path / "rows.dump"), "--dsn", sandbox.dsn() + " user=trig_loader",
+                              "--db", target, "--clean", "--progress", "none")
+            assert refused.returncode == 2, refused.stderr
+            assert "only the table's owner can switch it off" in refused.stderr and refused.stderr.count("\n") == 1
+            assert table_fingerprints(sandbox, target, tables) == before
+        finally:
+            sandbox.psql("DROP OWNED BY trig_loader; DROP ROLE trig_loader", target)
+    finally:
+        sandbox.drop_database(target)
+        sandbox.drop_database(source)

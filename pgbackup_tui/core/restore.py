@@ -243,16 +243,17 @@ class RestoreJob(RestoreChoiceJob):
                     raise JobFailed(f"pg_restore could not write the rows' SQL: {self.last_error()}; "
                                     "nothing was changed")
             found = await self.in_thread(self._plan_large_objects, rows)
-            first = self._workdir / "before.sql"
-            first.write_bytes(self._data_load.truncate_sql().encode("utf-8", errors="surrogateescape"))
+            first, last = self._workdir / "before.sql", self._workdir / "after.sql"
+            first.write_bytes(self._data_load.before_sql().encode("utf-8", errors="surrogateescape"))
+            last.write_bytes(self._data_load.after_sql().encode("utf-8", errors="surrogateescape"))
             for line in self._data_load.describe():
                 self.log(line)
             mark = self._transaction_mark_file()
             if found.has_transactions:  # its own COMMIT would end the one transaction half way
-                argv = psql_files_argv(plan, check.tools, [mark, first, Path("-")])
+                argv = psql_files_argv(plan, check.tools, [mark, first, Path("-"), last])
                 data_stdin = without_transactions(rows)
             else:
-                argv = psql_files_argv(plan, check.tools, [mark, first, rows])
+                argv = psql_files_argv(plan, check.tools, [mark, first, rows, last])
         elif self._table_clean is not None:
             assert list_file is not None and self._workdir is not None
             tool = "psql"

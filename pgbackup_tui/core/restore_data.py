@@ -8,7 +8,11 @@ go in as one transaction, so the target ends either loaded or as it was:
   doubled, or stop the load half-way on a unique key);
 - with --clean they are emptied first (one `TRUNCATE`, no CASCADE: a table outside the archive
   with a foreign key onto one of them stops the restore rather than losing its rows), in the
-  same transaction as the load.
+  same transaction as the load;
+- the tables' own triggers (an `updated := now()`, an audit trigger) are off while the rows go in,
+  and on again in the same transaction: the rows end as the archive holds them, not as the
+  triggers would rewrite them, and an audit table loaded too is not doubled. Foreign keys (the
+  server's internal triggers) are still checked.
 
 The tables are read from the archive's TABLE DATA entries (custom, directory, tar), or from a
 plain SQL file's COPY lines, and looked up in the target, whose schema names also split the
@@ -27,7 +31,7 @@ import psycopg
 
 from .connect import connect
 from .errors import SelectionError, TargetError, UsageError
-from .identifiers import QualifiedName, parse_qualified_name
+from .identifiers import QualifiedName, always_quote, parse_qualified_name
 from .server_text import python_codec, session_client_encoding
 from .database_props import database_entry_ids
 from .plans import RestorePlan
@@ -58,6 +62,24 @@ JOIN pg_class t ON t.oid = con.confrelid JOIN pg_namespace tn ON tn.oid = t.reln
 WHERE con.contype = 'f' AND con.confrelid IN (SELECT oid FROM loaded) AND con.conrelid NOT IN (SELECT oid FROM loaded)
 ORDER BY 2, 1
 LIMIT 1
+"""
+
+# The user triggers that would fire on the load's rows: the tables', and their partitions' (the rows
+# of a partitioned table go into its partitions), with who may switch them off (the owner's members).
+_TRIGGERS = """
+WITH RECURSIVE loaded(oid, relkind) AS (
+    SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
+      ON want.schema = n.nspname AND want.name = c.relname
+    UNION
+    SELECT i.inhrelid, c.relkind FROM loaded l JOIN pg_inherits i ON i.inhparent = l.oid
+    JOIN pg_class c ON c.oid = i.inhrelid WHERE l.relkind = 'p'
+)
+SELECT format('%%I.%%I', n.nspname, c.relname), t.tgname, t.tgenabled::text,
+       pg_has_role(c.relowner, 'USAGE')
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE t.tgrelid IN (SELECT oid FROM loaded) AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+ORDER BY 1, 2
 """
 
 # `COPY "Sales & Ops"."Order Items" (id, note) FROM stdin;` as pg_dump writes it in a plain file.
@@ -98,21 +120,30 @@ class DataLoad:
     # Partitioned tables among them (a plain file of --load-via-partition-root loads through its root):
     # ONLY would leave their partitions' rows out, of the check and of the TRUNCATE.
     partitioned: set[QualifiedName] = field(default_factory=set)
+    # The user triggers switched off for the load: (table as SQL, trigger name, pg_trigger.tgenabled).
+    triggers: list[tuple[str, str, str]] = field(default_factory=list)
 
     def relation_sql(self, table: QualifiedName) -> str:
         """`table` for FROM and TRUNCATE: with ONLY (its children are entries of their own, or not
         the archive's), but for a partitioned table, which is its partitions."""
         return table.sql if table in self.partitioned else f"ONLY {table.sql}"
 
-    def truncate_sql(self) -> str:
+    def before_sql(self) -> str:
         """Runs first, in the load's transaction."""
         lines = [f"SET client_encoding = '{self.client_encoding}';"]
+        lines += [f"ALTER TABLE {table} DISABLE TRIGGER {always_quote(name)};" for table, name, _ in self.triggers]
         if self.clean and self.tables:
             lines.append("TRUNCATE TABLE " + ", ".join(self.relation_sql(t) for t in self.tables) + ";")
         if self.large_objects:
             oids = ",".join(str(oid) for oid in self.large_objects)
             lines.append(f"SELECT count(pg_catalog.lo_unlink(oid)) FROM unnest('{{{oids}}}'::oid[]) AS oid;")
         return "\n".join(lines) + "\n"
+
+    def after_sql(self) -> str:
+        """Runs last, in the load's transaction: the triggers on again, as they were."""
+        enable = {"O": "ENABLE", "A": "ENABLE ALWAYS"}
+        return "".join(f"ALTER TABLE {table} {enable[mode]} TRIGGER {always_quote(name)};\n"
+                       for table, name, mode in self.triggers)
 
     def describe(self) -> list[str]:
         count = len(self.tables)
@@ -122,6 +153,10 @@ class DataLoad:
         lines += [f"  {t}" for t in self.tables[:20]]
         if count > 20:
             lines.append(f"  … and {count - 20} more")
+        if self.triggers:
+            named = ", ".join(f"{name} on {table}" for table, name, _ in self.triggers[:5])
+            more = f" and {len(self.triggers) - 5} more" if len(self.triggers) > 5 else ""
+            lines.append(f"their triggers off while the rows go in (on again in the same transaction): {named}{more}")
         return lines
 
 
@@ -267,6 +302,13 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
             raise TargetError(f"{table} in database '{dbname}' is not a table; its rows cannot be loaded")
         if kind == "p":
             plan.partitioned.add(table)
+    names = {"schemas": [t.schema for t in plan.tables], "names": [t.name for t in plan.tables]}
+    for table, name, mode, may_alter in conn.execute(_TRIGGERS, names).fetchall():
+        if not may_alter:
+            raise TargetError(f"trigger {name} on {table} in database '{dbname}' would fire on every row loaded and "
+                              "change what the archive holds, and only the table's owner can switch it off for the "
+                              "load: restore as its owner (or a superuser)")
+        plan.triggers.append((table, name, mode))
     if clean:
         key = conn.execute(_KEYS_FROM_OUTSIDE, {"schemas": [t.schema for t in plan.tables],
                                                "names": [t.name for t in plan.tables]}).fetchone()
