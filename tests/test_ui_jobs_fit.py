@@ -154,6 +154,27 @@ async def test_a_pane_too_narrow_even_for_brief_figures_leaves_bytes_elapsed_and
         assert pane.selected_job() is job and table.row_count == 2
 
 
+async def test_cells_are_never_left_cut_to_a_width_the_columns_had_before_a_resize(home):
+    # QA: after 80 -> 30 -> 40 -> 60 the finished job read "succe" and "1" (for 100%): cells
+    # drawn before DataTable measured the columns made again stayed cached at the old widths.
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="sb15"), dbname="shop"))
+    job.state, job.started_at = JobState.RUNNING, time.time() - 29
+    app = PaneHost()
+    async with app.run_test(size=(80, 16)) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(job)
+        pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
+            elapsed_s=29, phase="data", percent=100, bytes_done=1600000, bytes_total=1600000)))
+        await pilot.pause(0.5)
+        job.state = JobState.SUCCEEDED
+        pane.post_message(JobsPane.JobStateChanged(job, JobState.SUCCEEDED))
+        for width in (80, 30, 40, 60, 40, 120):
+            await pilot.resize_terminal(width, 16)
+            await pilot.pause(0.6)
+            row = next(line for line in screen_lines(app) if "shop@" in line)
+            assert "succeeded" in row.split() and "100%" in row.split(), (width, row)
+
+
 def test_a_row_in_brief_keeps_what_the_whole_row_says():
     job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
 

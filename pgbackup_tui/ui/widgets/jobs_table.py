@@ -38,7 +38,7 @@ from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import Reactive
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
+from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, RowKey
 
 from .one_line_table import OneLineTable
 
@@ -101,6 +101,28 @@ class JobsTable(OneLineTable[Text]):
 
     _widths_drawn: tuple[int, ...] = ()  # the columns' widths when every row was last drawn again
 
+    # DataTable measures new rows and changed cells when idle, and keys its cached renderings by its
+    # count of updates, not by the widths: a repaint between an update and that measure cached cells
+    # cut to the old widths ("succe" for "succeeded", "1" for "100%" once the columns were made
+    # again at a resize), kept until the next update. A measure that changes a width counts as one.
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        before = self._render_widths()
+        super()._update_dimensions(new_rows)
+        self._widths_changed(before)
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        before = self._render_widths()
+        super()._update_column_widths(updated_cells)
+        self._widths_changed(before)
+
+    def _render_widths(self) -> tuple[int, ...]:
+        return tuple(column.get_render_width(self) for column in self.ordered_columns)
+
+    def _widths_changed(self, before: tuple[int, ...]) -> None:
+        if self._render_widths() != before:
+            self._update_count += 1
+            self.refresh()
+
     def room_left(self, others: Iterable[int], available: int) -> int:
         """The cells `available` leave one more column once the columns of widths `others` (their
         contents'), their padding and the scrollbar have theirs (negative: they do not fit)."""
@@ -126,7 +148,7 @@ class JobsTable(OneLineTable[Text]):
                    widen: Collection[ColumnKey | str] = ()) -> None:
         """Set cells of one row (column key: value), repainting the row once; the columns in `widen`
         are measured again (DataTable's update_width: every row drawn again)."""
-        widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
+        widths = self._render_widths()
         row = RowKey(row_key) if isinstance(row_key, str) else row_key
         index = self._row_locations.get(row)
         if widen or widths != self._widths_drawn or index is None:
