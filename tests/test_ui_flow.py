@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from textual import events
 from textual.widgets import Input, Static, TabbedContent
 
 from pgbackup_tui.core import job_store
@@ -209,3 +210,17 @@ async def test_quit_can_cancel_the_running_jobs_and_waits_for_their_cleanup(sand
         assert app.return_code == 0
         assert job_store.load(job.id).status == "cancelled"
     assert leftovers(home) == []
+
+
+async def test_keys_typed_after_q_run_nothing_and_the_app_exits_cleanly(home):
+    # QA: "qa" typed on the tree (a path pasted into the wrong pane) pushed the server form while
+    # the app was exiting: mounted without its widgets, a traceback and exit 1. Likewise "q?".
+    for keys in (("q", "a"), ("q", "question_mark"), ("q", "b", "a")):
+        app = PgBackupApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for key in keys:  # in the queue together, as a terminal delivers them (Pilot.press waits between)
+                app.post_message(events.Key(key, "?" if key == "question_mark" else key))
+            await pilot.pause(0.3)
+        assert app.return_code == 0, keys
+        assert len(app.screen_stack) <= 1, (keys, app.screen_stack)

@@ -363,6 +363,8 @@ class PgBackupApp(BackupsApp):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out (None) what does not apply to the current state."""
+        if self.leaving:
+            return False
         # Before the first screen is up (App.is_mounted is a method that takes a widget, not a flag).
         if not self.screen_stack:
             return True

@@ -228,6 +228,14 @@ class JobsApp(ToastsApp):
 
         self.push_screen(ConfirmScreen(f"Cancel {job.title}?"), answered)
 
+    leaving = False  # exit() was called: keys already typed (q then a, pasted text) run nothing more
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        # Textual handles the keys queued behind `q` before it exits: a dialog pushed then was
+        # mounted without its widgets, a traceback and exit 1 (QA: typing "qa" on the tree).
+        self.leaving = True
+        super().exit(*args, **kwargs)
+
     def action_quit(self) -> None:  # type: ignore[override]
         mine = self.jobs.running(mine=True)
         if not mine:
