@@ -119,6 +119,24 @@ def test_table_picks_rows_of_those_tables_only(sandbox, schema_only_copy):
     assert missing.returncode == 2 and "public.nowhere" in missing.stderr
 
 
+def test_table_loads_whatever_other_schemas_the_target_lacks_and_its_sequences_go_on(sandbox, schema_only_copy):
+    # QA: `--table` was refused over rows of tables not asked for ("whose schema is not in the
+    # target"), and once loaded it left the sequences the tables own at 1: the application's next
+    # insert failed on a duplicate key.
+    archive = _dump(sandbox, "--data-only")
+    db = schema_only_copy
+    sandbox.psql('DROP SCHEMA "café" CASCADE', db)  # the archive still has its tables' rows
+    customers = '"Sales & Ops".customers'
+    loaded = _restore(sandbox, archive, db, "--table", customers)
+    assert loaded.returncode == 0, loaded.stderr
+    assert table_fingerprints(sandbox, db, [customers]) == table_fingerprints(sandbox, SOURCE, [customers])
+    new_id = sandbox.psql(f"INSERT INTO {customers} (email, full_name, region, created_at) "
+                          "VALUES ('new@example.com', 'New', 'north', now()) RETURNING id", db).split()[0]
+    assert int(new_id) == int(sandbox.psql(f"SELECT max(id) FROM {customers}", SOURCE)) + 1
+    # The sequences of tables not asked for keep their values: orders' rows are not loaded.
+    assert sandbox.psql("SELECT last_value FROM \"Sales & Ops\".orders_id_seq", db).strip() == "1"
+
+
 def test_a_failure_after_the_large_objects_still_rolls_back_everything(sandbox, home, fresh_db_name):
     """pg_restore's script (and a plain file) wraps large objects in BEGIN/COMMIT of its own: that
     COMMIT must not end the load's one transaction. The archive here has no manifest (a foreign

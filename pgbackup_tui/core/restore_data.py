@@ -160,13 +160,19 @@ class DataLoad:
         return lines
 
 
-def data_entries(toc: Toc, target_schemas: list[str]) -> list[tuple[TocEntry, QualifiedName]]:
-    """The archive's TABLE DATA entries with their table names, split by the target's schema names."""
-    namespaces = sorted(target_schemas, key=len, reverse=True)
+def data_entries(toc: Toc, target_schemas: list[str], *, only: Iterable[QualifiedName] = ()
+                 ) -> list[tuple[TocEntry, QualifiedName]]:
+    """The archive's TABLE DATA entries with their table names, split by the target's schema names;
+    `only`: those tables' entries (--table), whose schemas split the names too: the others' schemas
+    need not be in the target."""
+    wanted = set(only)
+    namespaces = sorted({*target_schemas, *(name.schema for name in wanted)}, key=len, reverse=True)
     found = []
     for entry in toc.entries:
         if entry.desc == "TABLE DATA":
             name = entry_name(entry, namespaces)
+            if wanted and name not in wanted:
+                continue
             if name is None:
                 raise TargetError(f"the archive holds rows for {entry.label.removeprefix('TABLE DATA ')}, "
                                   "whose schema is not in the target database; create its tables first")
@@ -337,15 +343,38 @@ def plan_rows_load(plan: RestorePlan, toc: Toc | None) -> tuple[DataLoad, Script
             tables, included = script.tables, None
         else:
             schemas = [row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")]
-            entries = data_entries(toc, schemas)
+            entries = data_entries(toc, schemas, only=plan.tables)
             if plan.tables:
                 entries = select_tables(entries, plan.tables, plan.archive)
-                # Their rows only: the archive's sequence values (SEQUENCE SET) go with a whole load.
-                included = {entry.dump_id for entry, _ in entries}
+                # Their rows, and the values of the sequences they own (serial, identity: their ids
+                # go on from the rows loaded). Another sequence's value (one tables share) goes with a
+                # whole load only: set here it could go back under what the other tables have taken.
+                owned = _owned_sequences(conn, [name for _, name in entries])
+                namespaces = sorted({*schemas, *(name.schema for name in owned)}, key=len, reverse=True)
+                included = {entry.dump_id for entry, _ in entries} | {
+                    entry.dump_id for entry in toc.entries
+                    if entry.desc == "SEQUENCE SET" and entry_name(entry, namespaces) in owned}
             else:
                 included = None
             tables = [name for _, name in entries]
         return plan_data_load(conn, tables, plan.dbname, clean=plan.clean), script, included
+
+
+_OWNED_SEQUENCES = """
+SELECT sn.nspname, s.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS want(schema, name)
+  ON want.schema = n.nspname AND want.name = c.relname
+JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+  AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace sn ON sn.oid = s.relnamespace
+"""
+
+
+def _owned_sequences(conn: psycopg.Connection, tables: list[QualifiedName]) -> set[QualifiedName]:
+    """The sequences `tables` own in the target (serial and identity columns)."""
+    rows = conn.execute(_OWNED_SEQUENCES, {"schemas": [t.schema for t in tables], "names": [t.name for t in tables]})
+    return {QualifiedName(schema, name) for schema, name in rows.fetchall()}
 
 
 def check_large_objects(plan: RestorePlan, load: DataLoad, found: ScriptContents) -> None:
