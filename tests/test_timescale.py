@@ -9,11 +9,17 @@ timescaledb.restoring at that moment), installed into both sandbox servers' exte
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cliutil import run_cli
@@ -262,3 +268,55 @@ def test_a_pg_dumpall_file_with_timescaledb_is_refused_before_anything(
         assert f"database {source} uses TimescaleDB" in refused.stderr and "dumpall --set" in refused.stderr
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
         assert not database_exists(other_sandbox, source)
+
+
+def test_a_runner_killed_half_way_leaves_no_database_in_restoring_mode(sandbox: Sandbox, standin: StandIn, names,
+                                                                       tmp_path: Path, home: Path) -> None:
+    # QA: a restore into an existing empty database whose runner was killed (SIGKILL) after
+    # timescaledb_pre_restore() left timescaledb.restoring = on for good (TimescaleDB's background
+    # jobs stopped), and nothing said so. The next command's recovery runs post_restore there.
+    from test_job_faults import runner_pid, start_cli, wait_for
+
+    source, target = new_db(names, sandbox), new_db(names, sandbox)
+    make_source(sandbox, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+    sandbox.create_database(target)
+    shutil.rmtree(home / "state" / "jobs")  # the dump's record: runner_pid reads the one job's
+    created, release = threading.Event(), threading.Event()
+
+    def lock_readings_once_created() -> None:  # pg_restore then waits at its COPY into it
+        # (pg_class read in each loop: a fresh snapshot, where to_regclass keeps the statement's catalog)
+        with psycopg.connect(sandbox.dsn(target)) as conn:
+            conn.execute("DO $$ DECLARE until timestamptz := clock_timestamp() + interval '60 s'; BEGIN "
+                         "LOOP EXIT WHEN EXISTS (SELECT FROM pg_class WHERE relname = 'readings') "
+                         "OR clock_timestamp() > until; PERFORM pg_sleep(0.005); END LOOP; END $$")
+            conn.execute("LOCK TABLE public.readings IN ACCESS EXCLUSIVE MODE")
+            created.set()
+            release.wait(60)
+
+    locker = threading.Thread(target=lock_readings_once_created)
+    locker.start()
+    cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--bin-dir", str(sandbox.bin_dir), "--db", target)
+    try:
+        runner = runner_pid(home)
+        assert created.wait(60), (cli.poll(), calls(sandbox, target))
+        wait_for(lambda: sandbox.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      f"AND datname = '{target}'").strip() != "0", "pg_restore to wait for the lock")
+        assert restoring_now(sandbox, target) == "on"
+        os.kill(runner, signal.SIGKILL)
+        release.set()  # what the runner left running goes on, or ends: its post_restore is not run
+        cli.wait(60)
+    finally:
+        release.set()
+        locker.join()
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 1
+
+    listed = run_cli("jobs", "list", "--json")  # any command: its start recovers the dead job
+    assert listed.returncode == 0, listed.stderr
+    [job] = json.loads(listed.stdout)
+    assert f"timescaledb_post_restore() ran in '{target}'" in job["message"], job["message"]
+    assert restoring_now(sandbox, target) in ("", "off")
+    assert [call for call, _, _ in calls(sandbox, target) if call != "ddl"] == ["pre_restore", "post_restore"]

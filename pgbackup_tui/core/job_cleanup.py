@@ -57,6 +57,12 @@ class JobServerLook:
         target = _job_target(spec)
         return transaction_status(target, target.default_dbname, xid, session)
 
+    def end_timescale_restore(self, spec: dict[str, Any], dbname: str) -> None:
+        from .timescale import end_restoring
+
+        target = _job_target(spec)
+        end_restoring(target, target.maintenance_db(dbname), dbname)
+
 
 def recover_jobs(only: str | None = None) -> list[str]:
     """Clean up after jobs whose runner died; one line for each job handled."""

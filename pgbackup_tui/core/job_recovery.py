@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .job_store import (COMMITS, FINAL_STATES, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN, UNWRITABLE_MARK, WRITES_INTO,
-                        Dropper, JobRecord, list_jobs, read_json, runner_lock, settle, still_owned, write_json)
+from .job_store import (COMMITS, FINAL_STATES, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN, TIMESCALE_RESTORING,
+                        UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs, read_json, runner_lock, settle,
+                        still_owned, write_json)
 
 
 class ServerLook(Protocol):
@@ -29,6 +30,9 @@ class ServerLook(Protocol):
 
     def transaction_status(self, spec: dict[str, Any], xid: str, session: str | None) -> str:
         """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN (`session`: its pid)."""
+
+    def end_timescale_restore(self, spec: dict[str, Any], dbname: str) -> None:
+        """timescaledb_post_restore() in `dbname`, which the job left in restoring mode."""
 
 
 UNSURE_FOR_S = 86_400  # how long a recovery asks a server again whether a dead job's last step was done
@@ -108,9 +112,12 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     touched = [str(i.get("value")) for i in owned if i.get("kind") == WRITES_INTO]
     kept = list(dict.fromkeys([str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
                               + [str(i.get("value")) for i in swapped]))
-    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, *MARKERS)]
+    restoring = [i for i in owned if i.get("kind") == TIMESCALE_RESTORING]
+    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, TIMESCALE_RESTORING, *MARKERS)]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
+    ended_restoring, still_restoring = _end_timescale_restores(record, restoring, owned, look)
+    left += still_restoring
     if not ended:
         pid = fresh.get("runner_pid")
         runner = f"the job's runner{f' (pid {pid})' if pid else ''}"
@@ -142,6 +149,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             elif touched:
                 what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
                                 "(restore again with --clean, or use --single-transaction for all-or-nothing)")
+            what_undone += "".join(f"; timescaledb_post_restore() ran in '{name}': timescaledb.restoring is off"
+                                   for name in ended_restoring)
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
                          message=f"{title}: {runner} stopped without finishing ({_why_stopped(record.folder)}); "
                                  f"{what_undone}")
@@ -158,8 +167,13 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     spared = [f"database '{i['value']}' (one of that name was made since: not the job's)" for i in shown
               if i.get("spared")]
     if left:
-        names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left)
-        fresh["cleanup_pending"] = f"could not drop {names} yet: dropped on a later start"
+        names = ", ".join(f"database '{item['value']}' ({item['error']})" for item in left
+                          if item.get("kind") != TIMESCALE_RESTORING)
+        restoring_left = ", ".join(f"'{item['value']}' ({item['error']})" for item in still_restoring)
+        pending = [f"could not drop {names} yet: dropped on a later start"] if names else []
+        pending += ([f"could not run timescaledb_post_restore() in {restoring_left} yet (timescaledb.restoring is "
+                     "still on there): run on a later start"] if restoring_left else [])
+        fresh["cleanup_pending"] = "; ".join(pending)
     else:
         fresh.pop("cleanup_pending", None)
     # Final from here on: this state (synced) is the record of what is still owned (owned_items).
@@ -178,6 +192,28 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _end_timescale_restores(record: JobRecord, restoring: list[dict[str, Any]], owned: list[dict[str, Any]],
+                            look: ServerLook | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """post_restore in the databases the job left in TimescaleDB's restoring mode, but those it
+    made (dropped: undo_owned). The names where it ran, and the items it could not run in yet."""
+    made = {str(i.get("value")) for i in owned if i.get("kind") == "database"}
+    ran: list[str] = []
+    left: list[dict[str, Any]] = []
+    for item in restoring:
+        name = str(item.get("value"))
+        if name in made:
+            continue
+        try:
+            if look is None:
+                raise RuntimeError("no server to ask")
+            look.end_timescale_restore(record.spec, name)
+        except Exception as exc:  # noqa: BLE001 - any failure: asked again on a later start
+            left.append(dict(item, error=(str(exc).strip().splitlines() or ["?"])[0]))
+        else:
+            ran.append(name)
+    return ran, left
 
 
 def _why_stopped(folder: Path) -> str:

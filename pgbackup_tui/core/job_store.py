@@ -68,6 +68,10 @@ SWAPPED_IN = "swapped_in"
 # runs (restore_transaction.py). A dead runner's recovery asks the server whether it committed.
 COMMITS = "commits"
 MARKERS = (SWAPPED_IN, COMMITS)
+# A database a TimescaleDB restore has put in restoring mode (timescaledb_pre_restore: its
+# background jobs stop), on record until post_restore has run. A dead runner's recovery runs
+# post_restore there, unless the database is one the job made (dropped instead).
+TIMESCALE_RESTORING = "timescale_restoring"
 
 
 def still_owned(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

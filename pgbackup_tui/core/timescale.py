@@ -26,6 +26,8 @@ from .catalog import read_manifest
 from .connect import Target, connect
 from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName
+from .inspect import database_exists
+from .job_store import TIMESCALE_RESTORING
 from .jobs import Job
 from .plans import RestorePlan
 from .toc import Toc, TocEntry
@@ -107,6 +109,9 @@ def recorded_version(manifest: dict[str, Any] | None) -> str | None:
     return next((str(e["version"]) for e in manifest.get("extensions") or [] if e.get("name") == EXTENSION), None)
 
 
+POST_RESTORE_RAN = "timescaledb_post_restore() ran afterwards: timescaledb.restoring is off"
+
+
 @dataclass
 class TimescaleRestore:
     """The procedure for one restore: the version to create and the archive entry left to us."""
@@ -157,16 +162,22 @@ class TimescaleRestore:
 
     async def around(self, job: Job, target: Target, dbname: str, restore: Callable[[], Awaitable[None]]) -> None:
         """pre_restore, `restore` (with one job), post_restore. After a failure or a cancel half way,
-        post_restore runs too, and the error says what became of it."""
+        post_restore runs too, and the error says what became of it. The database is on record as
+        in restoring mode until post_restore has run (job_store.TIMESCALE_RESTORING): a runner
+        killed half way leaves it to its recovery, and one whose post_restore failed to a later start."""
+        job.own(TIMESCALE_RESTORING, dbname)
         await job.in_thread(self.prepare, target, dbname, job.log)
         try:
             await restore()
         except BaseException as exc:
             note = await asyncio.to_thread(self.finish_after_failure, target, dbname, job.log)
+            if note == POST_RESTORE_RAN:
+                job.release(TIMESCALE_RESTORING, dbname)
             if isinstance(exc, PgBackupError):
                 exc.args = (f"{exc}; {note}",)
             raise
         await job.in_thread(self.finish, target, dbname, job.log)
+        job.release(TIMESCALE_RESTORING, dbname)
 
     def finish_after_failure(self, target: Target, dbname: str, log: Log) -> str:
         """post_restore after the restore failed half way: what became of it, in a few words."""
@@ -178,7 +189,20 @@ class TimescaleRestore:
         except Exception as exc:  # e.g. the server is gone: say it, keep the restore's own error first
             log(f"timescaledb_post_restore() could not run: {exc}", level="error")
             return f"then timescaledb_post_restore() could not run ({_first_line(exc)})"
-        return "timescaledb_post_restore() ran afterwards: timescaledb.restoring is off"
+        return POST_RESTORE_RAN
+
+
+def end_restoring(target: Target, maintenance_db: str, dbname: str) -> None:
+    """After a dead runner: post_restore in `dbname` if it is in restoring mode (the runner may have
+    died before pre_restore, or after post_restore); nothing if the database is gone. Raises if it cannot."""
+    with connect(target, maintenance_db) as conn:
+        if not database_exists(conn, dbname):
+            return  # dropped since: nothing left in restoring mode
+    with connect(target, dbname) as conn:
+        row = conn.execute("SELECT current_setting('timescaledb.restoring', true)").fetchone()
+    if row is None or row[0] in (None, "", "off"):
+        return
+    TimescaleRestore(version="", entry_id=0, recorded=True).finish(target, dbname, lambda *_, **__: None)
 
 
 def plan_timescale_restore(conn: psycopg.Connection, entry: TocEntry, manifest: dict[str, Any] | None,
