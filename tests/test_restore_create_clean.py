@@ -157,6 +157,42 @@ def test_table_restore_of_a_partitioned_table_brings_its_partitions(cluster, hom
         in dry.stdout
 
 
+PARTITIONED_WITH_KEYS = """
+CREATE TABLE public.events (id int, at date, note text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2023 PARTITION OF public.events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE public.events_2024 PARTITION OF public.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE INDEX events_note_idx ON public.events (note);
+CREATE UNIQUE INDEX events_2024_note_key ON public.events_2024 (note, id);
+INSERT INTO public.events SELECT g, date '2023-06-01' + g, 'n' || g FROM generate_series(1, 400) g;
+"""
+
+
+def test_table_clean_of_one_partition_keeps_the_parent_s_indexes_and_its_own(cluster, home, names, tmp_path):
+    # QA: a table-level --clean of one partition passed its dry run, then always failed: attached
+    # to the parent first, the partition got the parent's primary key and indexes made for it, and
+    # the archive's own ADD CONSTRAINT / CREATE INDEX then failed ("multiple primary keys",
+    # "already exists"). Its indexes and constraints are now made before it is attached.
+    source, target = new_name(names, "src"), new_name(names)
+    cluster.create_database(source)
+    cluster.psql(PARTITIONED_WITH_KEYS, source)
+    archive = dump(cluster, source, tmp_path / "events.dump")
+    made = restore(cluster, archive, target, "--create")
+    assert made.returncode == 0, made.stderr
+    cluster.psql("DELETE FROM public.events_2024; UPDATE public.events_2023 SET note = 'changed'", target)
+    indexes = ("SELECT c.relname, coalesce(p.relname, '-') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+               "LEFT JOIN pg_inherits h ON h.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = h.inhparent "
+               "WHERE i.indrelid = 'public.events_2024'::regclass ORDER BY 1")
+    before = cluster.psql(indexes, source)
+    result = restore(cluster, archive, target, "--clean", "--table", "public.events_2024", "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    assert cluster.psql("SELECT count(*) FROM public.events_2024", target) == \
+        cluster.psql("SELECT count(*) FROM public.events_2024", source)
+    assert cluster.psql("SELECT count(*) FROM public.events_2023 WHERE note = 'changed'", target).strip() != "0"
+    assert cluster.psql(indexes, target) == before  # the same indexes, each attached to the same parent index
+    inserted = cluster.psql("INSERT INTO public.events VALUES (1000, '2024-05-01', 'new') RETURNING id", target)
+    assert inserted.split()[0] == "1000"
+
+
 # -- a selection brings what it needs from other schemas --------------------------------------------
 
 CROSS_SCHEMA = """

@@ -112,5 +112,5 @@ class RestoreChoiceJob(RestoreArchiveJob):
             return None
         assert self._workdir is not None
         list_file = self._workdir / "restore.list"
-        write_list(check.toc, included, list_file)
+        write_list(check.toc, included, list_file, attach_last=self._table_clean is not None)
         return list_file

@@ -361,7 +361,18 @@ def compute_closure(toc: Toc, seeds: set[int], drop: dict[int, str] | None = Non
     return Closure(included, added, left_out)
 
 
-def write_list(toc: Toc, included: set[int], path: Path) -> None:
-    """A `pg_restore --use-list` file with the included entries in archive order."""
-    lines = [e.line for e in toc.entries if e.dump_id in included]
+def write_list(toc: Toc, included: set[int], path: Path, *, attach_last: bool = False) -> None:
+    """A `pg_restore --use-list` file with the included entries in archive order (pg_restore runs
+    them in the file's). `attach_last`: a partition is attached to its parent (TABLE ATTACH) after
+    its own indexes and constraints are made, for a parent that exists already (a table-level
+    --clean of a partition): attached first, it gets the parent's indexes made for it, and the
+    archive's own CREATE INDEX / ADD CONSTRAINT of the same then fail ("already exists", "multiple
+    primary keys"); attached after, it takes them as its own. Its INDEX ATTACH entries, after it,
+    find them attached already (a no-op)."""
+    chosen = [e for e in toc.entries if e.dump_id in included]
+    if attach_last:
+        last = ("TABLE ATTACH", "INDEX ATTACH")
+        chosen = ([e for e in chosen if e.desc not in last] + [e for e in chosen if e.desc == "TABLE ATTACH"]
+                  + [e for e in chosen if e.desc == "INDEX ATTACH"])
+    lines = [e.line for e in chosen]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")  # SQL_ASCII names
