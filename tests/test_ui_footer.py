@@ -47,3 +47,15 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(home) -> None:
         assert "restore" not in actions and "add_server" in actions
         add = next(key for key in footer.query(FooterKey) if key.action == "add_server")
         assert not add.has_class("-disabled") and not add._disabled
+
+
+async def test_help_and_quit_stay_in_the_footer_at_80_columns(home) -> None:
+    # QA: at 80x24, on a server with a job listed, the footer ended "c Cancel ? He▏^p palette":
+    # the two keys a newcomer looks for were cut. They come first now.
+    app = PgBackupApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(LeanFooter)
+        shown = [key.description for key in footer.query(FooterKey)]
+        assert shown.index("Help") <= 1 and shown.index("Quit") <= 2, shown  # after the tree's own key (space)
+        assert all(key.region.right <= 80 for key in footer.query(FooterKey) if key.description in ("Help", "Quit"))

@@ -13,6 +13,11 @@ from .profiles import ServerProfiles
 from .tree_entries import READY, TreeFocus
 
 APP_BINDINGS: list[BindingType] = [
+    # First in the footer: at 80 columns the keys after them may be cut, and these are the two a
+    # newcomer looks for (the help lists the rest).
+    Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
+    Binding("q", "quit", "Quit", tooltip="Quit (running jobs go on in the background; asks first)",
+            id="app.quit"),
     Binding("a", "add_server", "Add", tooltip="Add a server", id="app.add-server"),
     Binding("e", "edit_server", "Edit server", show=False, id="app.edit-server"),
     Binding("delete", "remove_server", "Remove server", show=False, key_display="del", id="app.remove-server"),
@@ -35,9 +40,6 @@ APP_BINDINGS: list[BindingType] = [
     Binding("2", "show_tab('jobs')", "Jobs tab", show=False, id="app.tab-jobs"),
     Binding("3", "show_tab('backups')", "Backups tab", show=False, id="app.tab-backups"),
     Binding("4", "show_tab('schedules')", "Schedules tab", show=False, id="app.tab-schedules"),
-    Binding("question_mark", "help", "Help", key_display="?", tooltip="This help", id="app.help"),
-    Binding("q", "quit", "Quit", tooltip="Quit (running jobs go on in the background; asks first)",
-            id="app.quit"),
 ]
 
 # The main screen's actions (tree, tabs, jobs): hidden while a dialog is on top (App.check_action).

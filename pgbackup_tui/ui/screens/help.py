@@ -19,7 +19,8 @@ ABOUT = (
     "one backup is one database. {app.backup} backs up the database under the cursor: what is checked in "
     "it, or all of it. Jobs run side by side, each in a process of its own: they go on when you quit or "
     "the terminal closes. The Jobs tab shows them, also those the CLI or cron started, and streams their "
-    "logs. Passwords you type are kept in memory only. ctrl+p opens the command palette: every action, by name."
+    "logs. In the backup dialog enter starts the backup from any field (space or ↓ opens a drop-down), esc "
+    "closes it. Passwords you type are kept in memory only. ctrl+p opens the command palette: every action, by name."
 )
 ABOUT_KEYS = ("tree.open", "tree.close", "tree.toggle-check", "app.backup")
 
