@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Static
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.widgets.option_box import OptionBox
 
 from cliutil import run_cli
 from test_ui_backups import SIZE, open_backups_of, status_of
@@ -170,3 +171,27 @@ async def test_a_backup_changed_on_disk_is_refused_by_the_dialog(sandbox, home):
     refused = run_cli("restore", str(archive), "--server", "sandbox", "--db", "t3_never", "--create",
                       "--progress", "none")
     assert refused.returncode == 2, refused.stderr  # as the CLI refuses it
+
+
+async def test_at_80x24_the_confirmation_and_the_plan_of_a_clean_are_on_screen(sandbox, home):
+    # QA: at 80x24 the name typed to confirm a --clean was under the dialog's docked buttons
+    # (typed blind), and what the restore would drop never showed before Start.
+    write_config(socket_profile(sandbox))
+    dump_with_cli("--schema-only")
+    app = PgBackupApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_restore_dialog(app, pilot)
+        dialog.query_one("#target-db", Input).value = "shop"
+        dialog.query_one("#create", OptionBox).value = False
+        await settle(pilot)
+        dialog.query_one("#clean", OptionBox).value = True
+        await settle(pilot)
+        dialog.query_one("#confirm-db", Input).focus()
+        await pilot.press("s", "h", "o")
+        await settle(pilot)
+        assert "Type shop to confirm: sho" in screen_text(app)
+        await pilot.press("p")
+        await wait_until(lambda: "then swap names" in screen_text(app), timeout=30)
+        assert "the current one is" in screen_text(app)  # the plan: what is dropped, before Start
+        assert "Type shop to confirm: shop" in screen_text(app)
+        save(app, "restore-clean-80x24")

@@ -55,6 +55,9 @@ class RestoreDialog(PlanDialog[RestorePlan]):
     """Options for one restore; dismisses with the RestorePlan (Enter / Start) or None (Escape)."""
 
     CSS_PATH = "restore_dialog.tcss"
+    # Under 30 rows (80x24) the form loses its blank lines and the tables list shrinks, so that the
+    # plan (what is created, dropped, restored) shows under the options before Start.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     BINDINGS = [
         # Priority, so that Enter starts from any field; check_action lets it through to an
@@ -411,6 +414,10 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self.refresh_bindings()
         if self._name_to_look_up() is not None:
             self._look_up_name_soon()
+        # The footer (docked) may have grown a line over the field being typed in: keep that field in
+        # view, above it (QA at 80x24: the confirmation was typed blind).
+        if self.focused is not None:
+            self.call_after_refresh(self.focused.scroll_visible, animate=False)
 
     @property
     def _doubt_warning(self) -> str:
