@@ -251,9 +251,11 @@ class RestoreArchiveJob(Job):
         if info.dump_major is None or plan.allow_older_server:
             return
         if info.dump_major > server_major:
+            # The example only where it holds: 17's pg_dump sends SET transaction_timeout, unknown before 17.
+            example = " (e.g. SET transaction_timeout)" if server_major < 17 <= info.dump_major else ""
             raise ArchiveError(
                 f"{plan.archive} was written by pg_dump {info.dump_version} but server '{plan.target.label}' runs "
-                f"PostgreSQL {server_major}, which cannot run a newer pg_dump's SQL (e.g. SET transaction_timeout); "
+                f"PostgreSQL {server_major}, which cannot run a newer pg_dump's SQL{example}; "
                 f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made to fit; "
                 "nothing was restored")
 
