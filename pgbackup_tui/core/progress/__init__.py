@@ -49,9 +49,15 @@
    is no evidence of speed.
 
 6. The ETA is R smoothed (time constant 1 s, or a tenth of the elapsed time if shorter), shown
-   from 5 % and 1 s on. The percentage is elapsed / (elapsed + ETA): when the ETA is right the
-   bar moves linearly in time, whatever the sizes. It never goes back, stays at or below 99 while
-   the job runs, and is exactly 100 (phase done) when the job succeeded.
+   from 5 % and 1 s on. The percentage is worked / (worked + ETA), worked being the elapsed time
+   less the time the job waited (a serial job's backend behind a lock; a step that is a wait,
+   info["wait"]: a restore's target checked while other sessions end): when the ETA is right the
+   bar moves linearly in the job's working time, whatever the sizes. It stays at 0 until the job's
+   data moves (a data item measured or ended after it ran; a job without data: an item past the
+   preparations made), since the clock alone is no work done: a catalog read behind a lock no poll
+   has seen yet, or a restore refused before it began, must not show a percentage (QA saw 80 % for
+   one that restored nothing). It never goes back, stays at or below 99 while the job runs, and is
+   exactly 100 (phase done) when the job succeeded; a job that fails keeps its last.
 
 The bar it is held to (criteria.py, scripts/bench_progress.py, tests/test_progress_model.py):
 |percent - 100 t / T| <= 10 points after 5 %; the ETA after 25 % within 20 % of the time left

@@ -48,6 +48,10 @@ class ProgressEstimator(TimeLeft):
         self.timing_link = False  # the link is being timed: the bar stands still (link_pending())
         self.link: SharedLink | None = None  # with --jobs over TCP, once timed (link_rate())
         self._percent = 0.0
+        self.moved = False  # the job's data has moved (or it has none, or is past it): the bar may move
+        self._has_data = any(item.phase == "data" for item in self.items)
+        self._idle_s = 0.0  # time that was no work: waits for a lock, a step that waits (info["wait"])
+        self._idle_since: float | None = None  # ...since when the job is idle now, if it is
         self._eta = SmoothedEta()
         self._rate = RateMeter()  # bytes per second, shown during the data phase (the last one after it)
 
@@ -58,6 +62,7 @@ class ProgressEstimator(TimeLeft):
         self.items = [item for item in self.items if item.key not in gone]
         self._by_key = {item.key: item for item in self.items}
         self._running = {key: item for key, item in self._running.items() if key not in gone}
+        self._has_data = any(item.phase == "data" for item in self.items)
         self._recount()
 
     def _recount(self) -> None:
@@ -130,6 +135,8 @@ class ProgressEstimator(TimeLeft):
         if order < PHASE_ORDER[self.phase]:
             return
         self.phase = phase
+        if order > PHASE_ORDER["data"]:
+            self.moved = True  # the data is behind it (or there was none)
         overlapping = self.jobs > 1 and phase in PARALLEL_PHASES
         for item in self.items:
             if PHASE_ORDER[item.phase] >= order or item.done:
@@ -138,6 +145,7 @@ class ProgressEstimator(TimeLeft):
                 continue
             self._close(item, now)
         self._start_next_step(phase, now)
+        self._track_idle(now)
 
     def start(self, key: str, now: float) -> WorkItem | None:
         """`key` started. In serial jobs that ends whatever ran before it."""
@@ -161,6 +169,8 @@ class ProgressEstimator(TimeLeft):
         if item.started_at is None:
             self.start(key, now)
         item.fraction = max(item.fraction, min(NOT_DONE_CAP, max(0.0, fraction)))
+        if item.fraction > 0:
+            self._note_moved(item)
         if not item.measured:
             # Speed evidence starts here, not at the start line: before it the statement may
             # have waited for a lock (an autovacuum of the table just loaded holds one for up to
@@ -186,6 +196,7 @@ class ProgressEstimator(TimeLeft):
             self.ledger.resume(self._running.values(), now)
             self._paused = False
         self.waiting = what
+        self._track_idle(now)
 
     @property
     def _serial(self) -> bool:
@@ -211,11 +222,16 @@ class ProgressEstimator(TimeLeft):
         self._pending_wire -= item.info.get("wire", 0) if item.phase == "data" else 0
         self._pending_max.pop(item.phase, None)
         self._running[item.key] = item
+        if item.info.get("wait"):
+            self._track_idle(now)
 
     def _close(self, item: WorkItem, now: float) -> None:
         if item.running:
             del self._running[item.key]
             self.ledger.close(item, now)
+            self._note_moved(item)
+            if item.info.get("wait"):
+                self._track_idle(now)
         else:  # never seen running: it counts as done, but says nothing about speed
             self._pending[pace_class(item)] -= item.cost_s
             self._pending_wire -= item.info.get("wire", 0) if item.phase == "data" else 0
@@ -225,6 +241,27 @@ class ProgressEstimator(TimeLeft):
         if item.rows >= 0:
             item.rows_done = max(item.rows_done, item.rows)
         self._count_done(item)
+
+    def _note_moved(self, item: WorkItem) -> None:
+        """`item` has done some of its work (measured, or ended after it ran): if it moves data (or the job
+        moves none and it is past the preparations), the job's work shows and the bar may move."""
+        if item.phase == "data" or (not self._has_data and item.phase != "preparing" and not item.info.get("wait")):
+            self.moved = True
+
+    def _track_idle(self, now: float) -> None:
+        """Count the time the job does no work: a serial job's backend waits for a lock, or a step that
+        is a wait runs (a restore's target checked: other sessions may be ending)."""
+        idle = self._stalled or any(item.info.get("wait") for item in self._running.values())
+        if idle and self._idle_since is None:
+            self._idle_since = now
+        elif not idle and self._idle_since is not None:
+            self._idle_s += max(0.0, now - self._idle_since)
+            self._idle_since = None
+
+    def worked_s(self, now: float) -> float:
+        """The time the job has worked: its elapsed time less the time it waited (_track_idle)."""
+        idle = self._idle_s + (max(0.0, now - self._idle_since) if self._idle_since is not None else 0.0)
+        return max(0.0, now - self.origin - idle)
 
     def _count_done(self, item: WorkItem) -> None:
         self._done_wire += item.info.get("wire", 0) if item.phase == "data" else 0
@@ -253,9 +290,14 @@ class ProgressEstimator(TimeLeft):
             self.link.update(elapsed, self._done_wire + self._running_wire(done=True))
         remaining = self.remaining_s(now, speeds)
         eta = self._eta.update(elapsed, remaining, hold=self._stalled)
-        total = elapsed + eta
-        raw = 100.0 * elapsed / total if total > 0 else 0.0
-        if not self._stalled and not self.timing_link:  # the bar stands still while nothing is known
+        self._track_idle(now)
+        # The share of its time the job has worked, not of the clock's: a wait moves no bar. Nor does
+        # anything before its data moves: time alone (a catalog read, a check, a wait nobody has seen
+        # yet) is no work done, and a job refused or stopped there has done none.
+        worked = self.worked_s(now)
+        total = worked + eta
+        raw = 100.0 * worked / total if total > 0 else 0.0
+        if self.moved and not self._stalled and not self.timing_link:  # the bar stands still while nothing is known
             self._percent = min(100 * NOT_DONE_CAP, max(self._percent, raw))
         shown_eta = eta if (self._percent >= ETA_MIN_PERCENT and elapsed >= SmoothedEta.TIME_CONSTANT_S) else None
         return self._build(elapsed, self._percent, self._shown_phase(), shown_eta, now, speeds)

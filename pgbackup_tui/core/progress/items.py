@@ -23,6 +23,7 @@ class ItemInfo(TypedDict, total=False):
 
     local: bool  # work on this machine, wherever the server is (its pace is the machine's)
     no_evidence: bool  # its time says nothing of any pace (a wait, a step of fixed cost)
+    wait: bool  # its time is no work (a restore's target checked: other sessions may be ending): it moves no bar
     wire: int  # data: its bytes on the wire (priced by the link; received bytes measure it)
     oid: int  # dump: the table's OID, as pg_stat_progress_copy names it
     name: QualifiedName  # dump: the table, as pg_dump's --verbose lines name it

@@ -108,7 +108,7 @@ def restore_work_items(archive: Path, archive_bytes: int, compressed: bool, file
     hashed = toc is not None and checkable((manifest or {}).get("checksums") or {})
     items = [WorkItem("verify", "preparing", archive_bytes / HASH_BPS if hashed else verify_cost, kind="step",
                       info={"no_evidence": True} if hashed else {"local": True}),
-             WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True})]
+             WorkItem("target", "preparing", 0.05, kind="step", info={"no_evidence": True, "wait": True})]
     finishing = WorkItem("finishing", "finishing", 0.02, kind="step", info={"no_evidence": True})
     if toc is None:  # a plain SQL script: psql's read position is all there is
         items.append(WorkItem("script", "data", archive_bytes / RESTORE_HEAP_BPS, kind="step",

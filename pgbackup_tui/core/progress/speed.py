@@ -67,13 +67,15 @@ class SpeedLedger:
         self._classes: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._items: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._counted: dict[str, tuple[float, float]] = {}  # running item -> (time, fraction) counted
+        self._paused_at: dict[str, float] = {}  # unmeasured running item -> when the wait began
         self.remote = False  # the server is elsewhere (over TCP): its work says nothing of this machine
         # (spent, work) by (ran on this machine?, bulk work?): the machine's pace
         self._machine = {(here, bulk): [0.0, 0.0] for here in (True, False) for bulk in (True, False)}
 
     def first_measured(self, item: WorkItem, now: float) -> None:
         """`item` has just been measured for the first time: its evidence starts here."""
-        self._counted.setdefault(item.key, (now, item.fraction))
+        self._counted[item.key] = (now, item.fraction)
+        self._paused_at.pop(item.key, None)
 
     def bank(self, item: WorkItem, now: float, fraction: float) -> None:
         """Count the time and work of `item` since it was last counted, up to `fraction`."""
@@ -98,18 +100,26 @@ class SpeedLedger:
             self.bank(item, now, 1.0)
         self._counted.pop(item.key, None)
         self._items.pop(item.key, None)
+        self._paused_at.pop(item.key, None)
 
     def pause(self, running: Iterable[WorkItem], now: float) -> None:
-        """The job's backend starts waiting: count the measured items up to now."""
+        """The job's backend starts waiting: count the measured items up to now (an unmeasured one
+        counts from its start when it ends: the wait is taken out of it at resume)."""
         for item in running:
             if item.measured:
                 self.bank(item, now, item.fraction)
+            elif item.started_at is not None:
+                self._paused_at[item.key] = now
 
     def resume(self, running: Iterable[WorkItem], now: float) -> None:
-        """The wait is over: the measured items count again from now, the wait left out."""
+        """The wait is over: the measured items count again from now, the unmeasured ones from their start
+        plus the wait: the wait left out of both."""
         for item in running:
             if item.measured and item.key in self._counted:
                 self._counted[item.key] = (now, self._counted[item.key][1])
+            elif item.key in self._paused_at and item.started_at is not None:
+                since, counted = self._counted.get(item.key, (item.started_at, 0.0))
+                self._counted[item.key] = (since + max(0.0, now - self._paused_at.pop(item.key)), counted)
 
     def speeds(self, running: Iterable[WorkItem], now: float, *, paused: bool) -> dict[tuple[str, str], float]:
         """Seconds this job takes per prior second, per pace_class (phase, size)."""
