@@ -64,7 +64,7 @@ DUMP_REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
     "compress out of range": ({"compress": 10}, "0 to 9"),
     "unknown format": ({"format": "zip"}, "zip"),
     "schema-only and data-only": ({"schema_only": True, "data_only": True}, "--schema-only and --data-only"),
-    "table and data-only": ({"tables": ITEMS, "data_only": True}, "--data-only"),
+    "table and data-only": ({"tables": ITEMS, "data_only": True}, "restore --table"),
     "schema and data-only": ({"schemas": ("inventory",), "data_only": True}, "--data-only"),
     "selected and excluded": ({"tables": ITEMS, "exclude_tables": ITEMS}, "public.orders"),
 }

@@ -102,8 +102,9 @@ class DumpPlan:
             raise UsageError("--schema-only and --data-only exclude each other; pick one")
         if self.is_selection and self.data_only:
             raise UsageError(
-                "--data-only with --table/--schema cannot restore into an empty database; drop --data-only "
-                "(the schema of the selected tables is small) or dump the whole database"
+                "--data-only with --table/--schema is not supported (a selection's dump carries what its tables "
+                "need, which rows alone cannot); dump the selection without --data-only (its schema is small), or "
+                "the whole database with --data-only and load some tables' rows with `restore --table`"
             )
         overlap = set(self.tables) & set(self.exclude_tables)
         if overlap:
