@@ -68,13 +68,13 @@ async def test_the_jobs_table_keeps_progress_bytes_elapsed_and_time_left_at_80_c
 
 
 async def test_a_pane_too_narrow_for_the_bar_keeps_every_figure_in_brief_and_gets_the_bar_back(home):
-    # The tabs beside the tree on a 116-column terminal: 58 cells, where the mini bar and "done /
+    # The tabs beside the tree on a 112-column terminal: 56 cells, where the mini bar and "done /
     # total" pushed elapsed and time left out of sight. There the row shows the percentage and the
     # bytes done (the bar under the table has the rest); given room again, the bar comes back.
     job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
     job.state, job.started_at = JobState.RUNNING, time.time() - 95
     app = PaneHost()
-    async with app.run_test(size=(58, 16)) as pilot:
+    async with app.run_test(size=(56, 16)) as pilot:
         pane = app.query_one(JobsPane)
         pane.add_job(job)
         pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
@@ -97,7 +97,7 @@ async def test_a_pane_too_narrow_for_the_bar_keeps_every_figure_in_brief_and_get
         await pilot.resize_terminal(90, 16)
         header, row = await row_when("4.0 GB / 10.0 GB", compact=False)
         assert "progress" in header and "███░░░░░  40%" in row and row.rstrip().endswith("2m20s"), row
-        await pilot.resize_terminal(58, 16)
+        await pilot.resize_terminal(56, 16)
         header, row = await row_when("4.0 GB ", compact=True)
         assert " 40% " in row and row.rstrip().endswith("2m20s") and "█" not in row, row
 
@@ -141,7 +141,7 @@ async def test_a_pane_too_narrow_even_for_brief_figures_leaves_bytes_elapsed_and
         assert header == ["target", "state", "%", "left"] and row.split()[1:] == ["running", "40%", "2m20s"], row
         assert table.virtual_size.width <= table.size.width
 
-        await pilot.resize_terminal(58, 16)  # room for every column in brief
+        await pilot.resize_terminal(56, 16)  # room for every column in brief
         header, row = await table_when(["kind", "target", "state", "%", "bytes", "elapsed", "left"])
         assert header == ["kind", "target", "state", "%", "bytes", "elapsed", "left"], header
         assert row.split()[0] == "dump" and "4.0 GB" in row and "1m3" in row and row.rstrip().endswith("2m20s"), row

@@ -123,11 +123,13 @@ class JobsTable(OneLineTable[Text]):
             self._update_count += 1
             self.refresh()
 
-    def room_left(self, others: Iterable[int], available: int) -> int:
+    def room_left(self, others: Iterable[int], available: int, *, scrollbar: bool = True) -> int:
         """The cells `available` leave one more column once the columns of widths `others` (their
-        contents'), their padding and the scrollbar have theirs (negative: they do not fit)."""
+        contents'), their padding and (`scrollbar`) the vertical scrollbar have theirs (negative:
+        they do not fit)."""
         pad = 2 * self.cell_padding
-        return available - self.styles.scrollbar_size_vertical - pad - sum(pad + w for w in others)
+        bar = self.styles.scrollbar_size_vertical if scrollbar else 0
+        return available - bar - pad - sum(pad + w for w in others)
 
     def give_room(self, column: str, others: Iterable[int], available: int, minimum: int) -> int | None:
         """Make `column` as wide as `available` cells leave once the other columns (their contents'
