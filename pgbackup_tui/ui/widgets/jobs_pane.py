@@ -18,16 +18,13 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TypeAlias
 
-from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
-from textual.widgets.data_table import ColumnKey
 
 from ...core.job_follow import JobFollower, JobView, LogLines
 from ...core.jobs import JobEvent, JobState, LogLine, ProgressUpdated, StateChanged
@@ -40,22 +37,15 @@ from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, paths_text, progress_view, row_cells, title_line
 from .job_progress_bar import JobProgressBar
+from .jobs_columns import COLUMNS, JobsColumns
 from .jobs_table import JobsTable
 
 TICK_S = 1.0  # the elapsed column and an indeterminate bar's moving block
 FRAME_S = 0.4  # a running job's changes reach the screen at most this often
 LOG_WRITE_S = 2.0  # lines that keep coming are written at most this often (a quiet log's at the next frame)
-COLUMNS = ("kind", "target", "state", "progress", "bytes", "elapsed", "left")
-MIN_TARGET = 8  # the target (db@server) gives way to the figures down to this many cells
-COMPACT_LABELS = {"progress": "%"}  # the headers over compact cells (the percentage alone)
-# Where even compact figures leave the target less than MIN_TARGET (the tabs beside the tree at 80
-# columns: a 40-cell pane), these columns leave the table, first to last: the bytes and the elapsed
-# time are on the selected job's lines below, and its title names the kind; the time left is
-# nowhere else, so it stays with the state and the percentage.
-HIDDEN_FIRST = ("bytes", "elapsed", "kind")
 
 
-class JobsPane(Widget):
+class JobsPane(JobsColumns):
     """Jobs (DataTable, row key = job.id, newest first) and the selected job's log."""
 
     DEFAULT_CSS = """
@@ -93,9 +83,9 @@ class JobsPane(Widget):
         self._lines: dict[str, deque[tuple[str, str]]] = {}  # running jobs' and the selected one's
         self._snapshots: dict[str, ProgressSnapshot] = {}
         self._inbox: dict[str, list[tuple[str, str]]] = {}  # lines logged, not handled yet
-        self._cells: dict[str, tuple[Text, ...]] = {}  # each row as shown, to update only the cells that changed
+        self._cells = {}  # each row as shown, to update only the cells that changed
         self._texts: dict[str, str] = {}  # each detail line as shown
-        self._widths: dict[str, int] = {}  # each figure column's width: the widest cell it has shown
+        self._widths = {}
         self._selected_id: str | None = None
         self._pending_display: deque[tuple[str, str]] = deque(maxlen=LOG_LINES_KEPT)
         self._dirty: set[str] = set()  # jobs whose row or details changed since the last frame
@@ -103,9 +93,7 @@ class JobsPane(Widget):
         self._last_frame = self._last_log_write = 0.0
         self._tick = 0
         self._ticker: Timer | None = None
-        self._target_width: int | None = None  # None: as wide as it is
-        self._compact = False  # the progress and bytes cells in brief: the pane is too narrow for them whole
-        self._shown: tuple[str, ...] = COLUMNS  # the table's columns: fewer where even brief ones do not fit
+        self._target_width, self._compact, self._shown = None, False, COLUMNS  # see JobsColumns
 
     def compose(self) -> ComposeResult:
         table = JobsTable(id="jobs-table", cursor_type="row")
@@ -307,100 +295,6 @@ class JobsPane(Widget):
         state_style = self.get_component_rich_style(f"jobs-pane--{job.state.value}", partial=True)
         return row_cells(job, self._snapshots.get(job.id), self._tick, state_style, self._target_width,
                          compact=self._compact)
-
-    def on_resize(self) -> None:
-        self._fit_target()
-
-    def _fit_target(self) -> None:
-        """Give the target column what the figures leave, so that no figure is pushed out of sight;
-        where they would leave it less than MIN_TARGET, the figures go compact (row_cells), and
-        where even those would, columns leave the table (HIDDEN_FIRST)."""
-        table = self.query_one("#jobs-table", JobsTable)
-        if self.size.width:
-            compact, shown = self._columns_that_fit(table)
-            if shown != self._shown:
-                self._show_columns(shown, compact)
-            elif compact != self._compact:
-                self._set_compact(compact)
-        # The widths the table was last told to measure, not its own (they lag a refresh).
-        figures = [self._widths.get(name, len(self._label(name))) for name in self._shown if name != "target"]
-        width = table.give_room("target", figures, self.size.width, MIN_TARGET)
-        if width is not None:
-            self._target_width = width
-            for job in self.jobs:
-                self._refresh_job(job.id)
-
-    def _columns_that_fit(self, table: JobsTable) -> tuple[bool, tuple[str, ...]]:
-        """The first of: every column whole, every column in brief, then in brief without the
-        columns of HIDDEN_FIRST one by one, that leaves the target MIN_TARGET cells (else the last)."""
-        shown: tuple[str, ...] = COLUMNS
-        for compact in (False, True):
-            widths = self._figure_widths(compact)
-            shown = COLUMNS
-            for hidden in (None, *HIDDEN_FIRST) if compact else (None,):
-                shown = tuple(name for name in shown if name != hidden)
-                others = [widths[name] for name in shown if name != "target"]
-                # The scrollbar's 2 cells are not held back here: a column less for them would cost a
-                # figure on every screen (the bytes at 110 columns), where more jobs than the table
-                # shows push at most the last 2 cells under the scrollbar.
-                if table.room_left(others, self.size.width, scrollbar=False) >= MIN_TARGET:
-                    return compact, shown
-        return True, shown
-
-    def _figure_widths(self, compact: bool) -> dict[str, int]:
-        """Each figure column's width with its cells whole or in brief: those it has shown (in the
-        way it shows them now), or those the jobs' rows would show."""
-        if compact == self._compact:
-            return {name: self._widths.get(name, len(self._label(name))) for name in COLUMNS if name != "target"}
-        rows = [row_cells(job, self._snapshots.get(job.id), self._tick, Style(), None, compact=compact)
-                for job in self.jobs]
-        labels = {name: COMPACT_LABELS.get(name, name) if compact else name for name in COLUMNS}
-        return {name: max([len(labels[name]), *(row[index].cell_len for row in rows)])
-                for index, name in enumerate(COLUMNS) if name != "target"}
-
-    def _set_compact(self, compact: bool) -> None:
-        """Draw every row's progress and bytes whole or in brief, those columns measured anew (narrowed too)."""
-        self._compact = compact
-        table = self.query_one("#jobs-table", JobsTable)
-        for column, label in COMPACT_LABELS.items():
-            if column in self._shown:
-                table.columns[ColumnKey(column)].label = Text(label if compact else column)
-        self._widths = {column: len(self._label(column)) for column in COLUMNS if column != "target"}
-        changing: list[str] = [column for column in ("progress", "bytes") if column in self._shown]
-        for job in self.jobs:
-            cells = self._row_cells(job)
-            self._cells[job.id] = tuple(cells)
-            for column, cell in zip(COLUMNS, cells, strict=True):
-                if column != "target":
-                    self._widths[column] = max(self._widths[column], cell.cell_len)
-            table.update_row(job.id, {column: cells[COLUMNS.index(column)] for column in changing}, widen=changing)
-        table.refresh()  # the headers (with no row, nothing else repaints them)
-
-    def _show_columns(self, shown: tuple[str, ...], compact: bool) -> None:
-        """Give the table the columns `shown` (cells whole or in brief), every row drawn anew. Only
-        on a resize that crosses a level: DataTable has no way to hide a column (a width of 0 still
-        takes its padding), so the columns are made again."""
-        self._shown, self._compact = shown, compact
-        table = self.query_one("#jobs-table", JobsTable)
-        table.clear(columns=True)
-        for column in shown:
-            table.add_column(self._label(column), key=column)
-        self._widths = {column: len(self._label(column)) for column in COLUMNS if column != "target"}
-        for job in self.jobs:
-            cells = self._row_cells(job)
-            self._cells[job.id] = tuple(cells)
-            for column, cell in zip(COLUMNS, cells, strict=True):
-                if column != "target":
-                    self._widths[column] = max(self._widths[column], cell.cell_len)
-            table.add_row(*self._shown_cells(cells), key=job.id)
-        self._order_rows(table)
-
-    def _shown_cells(self, cells: list[Text]) -> list[Text]:
-        """A row's cells (one per COLUMNS) for the columns the table has."""
-        return [cell for column, cell in zip(COLUMNS, cells, strict=True) if column in self._shown]
-
-    def _label(self, column: str) -> str:
-        return COMPACT_LABELS.get(column, column) if self._compact else column
 
     def _refresh_job(self, job_id: str) -> None:
         """Bring the job's row (and, when it is selected, the details) up to date: only the cells
