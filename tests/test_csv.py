@@ -451,3 +451,65 @@ def test_an_export_whose_session_is_ended_says_so_in_one_line(sandbox, home, emp
     assert "internal error" not in stderr and "Traceback" not in stderr, stderr
     assert "terminating connection" in lines[-1] or "lost" in lines[-1], stderr
     assert not (tmp_path / "copy").exists()
+
+
+@pytest.mark.parametrize("where", ["look-up", "copy"])
+def test_a_cancelled_export_does_not_wait_for_a_lock(sandbox, home, empty_db, tmp_path, monkeypatch, where):
+    """Another session's ACCESS EXCLUSIVE lock on a table held the cancel of an export until it was
+    let go: the look-up's sizes (pg_relation_size) and the table's COPY wait for it, and only the
+    pg_dump child was cancelled (QA: exit 130 34 s and 56 s after the SIGTERM). The statement
+    waiting is cancelled on the server, the export ends at once and leaves no folder."""
+    import subprocess
+    import time
+
+    from test_job_faults import start_cli, wait_for
+    from throttle_proxy import ThrottleProxy
+
+    sandbox.psql("CREATE TABLE awk (id int, pad text);"
+                 "INSERT INTO awk SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;"
+                 "CREATE TABLE gen (id int); INSERT INTO gen SELECT generate_series(1, 50);", empty_db)
+    holder = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(empty_db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdin is not None
+    ours = f"datname = '{empty_db}' AND application_name LIKE 'pgbackup-tui%'"
+    waiting = f"SELECT count(*) FROM pg_stat_activity WHERE {ours} AND wait_event_type = 'Lock'"
+    locked = ("SELECT count(*) FROM pg_locks WHERE relation = 'gen'::regclass AND granted "
+              "AND mode = 'AccessExclusiveLock'")
+    out = tmp_path / "copy"
+    cli: subprocess.Popen[str] | None = None
+    # Behind a slow link awk's COPY takes seconds: time to lock gen after the schema's dump (which
+    # waits for the lock too, in its own child) and before gen's COPY.
+    with ThrottleProxy(sandbox.port, 0.5e6, lifetime_s=120) as proxy:
+        monkeypatch.setenv("PGPASSWORD", sandbox.password)
+        dsn = f"host=127.0.0.1 port={proxy.port} user={sandbox.superuser}"
+        try:
+            if where == "look-up":
+                holder.stdin.write("BEGIN; LOCK TABLE gen IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
+                holder.stdin.flush()
+                wait_for(lambda: sandbox.psql(locked, empty_db).strip() != "0", "the holder's lock")
+            cli = start_cli("csv", "export", "--dsn", dsn, "--db", empty_db, "--table", "public.awk",
+                            "--table", "public.gen", "--output", str(out), "--progress", "plain")
+            if where == "copy":
+                wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE {ours} "
+                                              "AND query LIKE 'COPY%awk%'").strip() != "0", "awk's COPY")
+                holder.stdin.write("BEGIN; LOCK TABLE gen IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);\n")
+                holder.stdin.flush()
+                wait_for(lambda: sandbox.psql(locked, empty_db).strip() != "0", "the holder's lock")
+            wait_for(lambda: sandbox.psql(waiting).strip() != "0", "the export to wait for the lock", timeout=60)
+            if where == "copy":
+                assert sandbox.psql(f"SELECT query FROM pg_stat_activity WHERE {ours} AND wait_event_type = 'Lock'"
+                                    ).startswith("COPY")
+            started = time.monotonic()
+            cli.send_signal(signal.SIGTERM)
+            _, stderr = cli.communicate(timeout=60)
+            took = time.monotonic() - started
+            assert cli.returncode == 130, stderr
+            assert took < 10, f"the cancel took {took:.1f}s"
+            wait_for(lambda: sandbox.psql(waiting).strip() == "0", "the waiting statement to be cancelled", 5)
+            assert not out.exists() and not (tmp_path / "copy.partial").exists()
+        finally:
+            holder.kill()
+            holder.wait()
+            if cli is not None and cli.poll() is None:
+                cli.kill()
+                cli.wait()

@@ -16,10 +16,12 @@ still takes the schema.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_P
                         csv_file_name)
 from .progress.csv import CsvProgress, TableWork
 from .dump import DumpJob
+from .restore_target import StatementCanceller
 from .errors import JobFailed
 from .formatting import human_bytes
 from .identifiers import always_quote
@@ -86,6 +89,9 @@ class CsvExportJob(Job):
         self._partial: Path | None = None
         self._created_folders: list[Path] = []
         self._child: Job | None = None
+        # A cancel interrupts the statement running: the look-up's sizes and a COPY wait for a lock
+        # another session holds on a table (a DBA's open transaction), and the cancel waited with them.
+        self._canceller = StatementCanceller()
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -142,7 +148,20 @@ class CsvExportJob(Job):
 
     # -- before anything is written ---------------------------------------------------------------
     def _preflight(self) -> ExportPreflight:
-        return look_up_export(self.plan, self.log)
+        try:
+            return look_up_export(self.plan, self.log, running_on=self._interruptible)
+        except psycopg.Error:
+            if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
+                raise Cancelled() from None
+            raise
+
+    @contextlib.contextmanager
+    def _interruptible(self, conn: psycopg.Connection) -> Iterator[None]:
+        """`conn`'s statements stop at the job's cancel: one asked for before it was in the canceller's
+        hands is seen here (the canceller had no statement to interrupt then)."""
+        with self._canceller.running_on(conn):
+            self.check_cancelled()
+            yield
 
     # -- the schema -----------------------------------------------------------------------------------
     async def _dump_schema(self, partial: Path) -> dict[str, Any]:
@@ -185,28 +204,38 @@ class CsvExportJob(Job):
                      progress: CsvProgress) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         """Every table's CSV, in one snapshot; returns (file facts, sequence values)."""
         plan = self.plan
+        try:
+            with connect(plan.target, plan.dbname, application_name=self.application_name,
+                         autocommit=False) as conn, self._interruptible(conn):
+                return self._copy_in_snapshot(conn, folder, pre, progress)
+        except psycopg.Error:
+            if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
+                raise Cancelled() from None
+            raise
+
+    def _copy_in_snapshot(self, conn: psycopg.Connection, folder: Path, pre: ExportPreflight,
+                          progress: CsvProgress) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         files: dict[str, dict[str, Any]] = {}
-        with connect(plan.target, plan.dbname, application_name=self.application_name, autocommit=False) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            conn.execute(EXPORT_SESSION)
-            # 17's transaction_timeout (a role's would end the one long transaction), where it exists.
-            conn.execute("SELECT set_config('transaction_timeout', '0', false) "
-                         "WHERE current_setting('server_version_num')::int >= 170000")
-            for table in pre.tables:
-                self.log(f"copying {table.name} to {table.file}")
-                progress.table_started(table.file)
-                files[table.file] = self._copy_one(conn, table, folder / table.file, progress)
-                progress.table_finished(table.file)
-                self.log(f"copied {table.name}: {files[table.file]['rows']} rows, "
-                         f"{human_bytes(files[table.file]['bytes'])}")
-            sequences = []
-            for seq in pre.sequences:
-                row = conn.execute(f"SELECT last_value, is_called FROM {seq.sql}").fetchone()
-                assert row is not None  # a sequence has its one row
-                sequences.append({"schema": seq.schema, "name": seq.name, "qualified": str(seq),
-                                  "last_value": int(row[0]), "is_called": bool(row[1])})
-            conn.rollback()
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        conn.execute(EXPORT_SESSION)
+        # 17's transaction_timeout (a role's would end the one long transaction), where it exists.
+        conn.execute("SELECT set_config('transaction_timeout', '0', false) "
+                     "WHERE current_setting('server_version_num')::int >= 170000")
+        for table in pre.tables:
+            self.log(f"copying {table.name} to {table.file}")
+            progress.table_started(table.file)
+            files[table.file] = self._copy_one(conn, table, folder / table.file, progress)
+            progress.table_finished(table.file)
+            self.log(f"copied {table.name}: {files[table.file]['rows']} rows, "
+                     f"{human_bytes(files[table.file]['bytes'])}")
+        sequences = []
+        for seq in pre.sequences:
+            row = conn.execute(f"SELECT last_value, is_called FROM {seq.sql}").fetchone()
+            assert row is not None  # a sequence has its one row
+            sequences.append({"schema": seq.schema, "name": seq.name, "qualified": str(seq),
+                              "last_value": int(row[0]), "is_called": bool(row[1])})
+        conn.rollback()
         return files, sequences
 
     def _copy_one(self, conn: psycopg.Connection, table: ExportTable, path: Path,
@@ -241,6 +270,7 @@ class CsvExportJob(Job):
     # -- cancel and cleanup ------------------------------------------------------------------------
     def _cancel_now(self) -> None:
         super()._cancel_now()
+        self._canceller.cancel()
         if self._child is not None:
             self._child.cancel()
 

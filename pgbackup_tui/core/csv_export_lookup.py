@@ -8,6 +8,7 @@ dimension; the sequences and extensions the manifest lists.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,11 +106,18 @@ class ExportPreflight:
     extensions: list[dict[str, str]]
 
 
-def look_up_export(plan: CsvExportPlan, log: Callable[[str], object]) -> ExportPreflight:
+RunningOn = Callable[[psycopg.Connection], contextlib.AbstractContextManager[object]]
+
+
+def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
+                   running_on: RunningOn | None = None) -> ExportPreflight:
     """The tables to copy (the plan's, and every table of its schemas; a partition whose partitioned
     table is copied too is left to it), with their sizes, columns and hypertable dimension, the
-    sequences and extensions the manifest names; `log` says what was left out or found."""
-    with connect(plan.target, plan.dbname) as conn:
+    sequences and extensions the manifest names; `log` says what was left out or found.
+    `running_on(conn)`: held while the look-up's statements run (the job's StatementCanceller: a
+    size waits for a lock another session holds on a table, and a cancel must not wait with it)."""
+    with connect(plan.target, plan.dbname) as conn, \
+            (running_on(conn) if running_on is not None else contextlib.nullcontext()):
         row = conn.execute("SHOW server_version").fetchone()
         assert row is not None  # SHOW always returns one row
         # Checks every name as a selection dump does (one line naming the first missing one).
