@@ -415,10 +415,19 @@ def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_
     elif stop == "cancelled":
         assert "stay (each is its own transaction): public.a" in last and "--table public.slow" in last, last
     else:
+        # Named by the record (each table on it once its transaction committed), not left to the log.
         assert f"the tables imported into '{target_db}' before it stopped stay" in last, last
+        assert "committed): public.a;" in last and "--table public.slow" in last, last
+        assert "--table public.a" not in last, last
     assert sandbox.psql("SELECT (SELECT count(*) FROM a) || '/' || (SELECT count(*) FROM slow)", target_db).strip() \
         == "10/0"
-    assert "Traceback" not in "".join(path.read_text() for path in (home / "logs").glob("*.log"))
+    logged = "".join(path.read_text() for path in (home / "logs").glob("*.log"))
+    assert "Traceback" not in logged
+    # The log says which tables went in (a line once each one's transaction committed), not only which began.
+    assert "imported public.a: 10 rows" in logged and "imported public.slow" not in logged, logged
+    [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
+               if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+    assert state["owned"] == [], state  # nothing left for a later start to look at
 
 
 def test_an_export_whose_session_is_ended_says_so_in_one_line(sandbox, home, empty_db, tmp_path):

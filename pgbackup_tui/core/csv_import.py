@@ -34,7 +34,7 @@ from .csv_target import SequenceValue, existing_sequences, in_key_order, set_for
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError
 from .identifiers import QualifiedName, always_quote
-from .job_store import WRITES_INTO
+from .job_store import IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database
@@ -211,7 +211,7 @@ class CsvImportJob(Job):
                 self.log(f"importing {table.file} into {table.name}")
                 try:
                     with self._canceller.running_on(conn):
-                        digest = self._copy_one(conn, table, folder / table.file, progress)
+                        digest, rows = self._copy_one(conn, table, folder / table.file, progress)
                 except psycopg.Error as exc:
                     with contextlib.suppress(psycopg.Error):  # a lost session has nothing to roll back
                         conn.rollback()
@@ -223,25 +223,35 @@ class CsvImportJob(Job):
                     self.log(f"{table.file} changed since the export (its sha256 differs): imported as it is now",
                              level="warning")
                 self.imported.append(table.name)
+                self.log(f"imported {table.name}: {rows} rows")
+                if self._writing_into:
+                    # On record for a dead runner's recovery, which names the tables that stay. A record
+                    # that cannot be written has stopped the job (abort): its end names them instead.
+                    with contextlib.suppress(JobFailed):
+                        self.own(IMPORTED_TABLE, str(table.name))
                 progress.table_finished(table.file)
         return changed
 
-    def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path, progress: CsvProgress) -> str:
+    def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path,
+                  progress: CsvProgress) -> tuple[str, int]:
+        """The file's rows into the table, in a transaction committed here: (its sha256, the rows loaded)."""
         if problem := header_problem(path, table.columns, conn.info.encoding):  # changed since the job began
             raise JobFailed(problem)
         columns = ", ".join(always_quote(c) for c in table.columns)
         sql = f"COPY {table.name.sql} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER)"
         digest = hashlib.sha256()
         done = 0
-        with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source, cur.copy(sql) as copy:
-            while chunk := source.read(CHUNK_BYTES):
-                copy.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                progress.table_advanced(0, done)
-                if self._cancel_requested:
-                    raise Cancelled()
-        return digest.hexdigest()
+        with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source:
+            with cur.copy(sql) as copy:
+                while chunk := source.read(CHUNK_BYTES):
+                    copy.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    progress.table_advanced(0, done)
+                    if self._cancel_requested:
+                        raise Cancelled()
+            rows = max(cur.rowcount, 0)  # the server's count, once the COPY has ended
+        return digest.hexdigest(), rows
 
     def _failure(self, table: ImportTable, exc: psycopg.Error) -> str:
         """One line: the file and line, the server's reason, what was imported and how to go on."""
@@ -337,6 +347,8 @@ class CsvImportJob(Job):
 
     def _stop_writing_into(self) -> None:
         if self._writing_into:
+            for name in self.imported:  # said in the job's end from here (_say_what_stays)
+                self.release(IMPORTED_TABLE, str(name))
             self.release(WRITES_INTO, self.plan.dbname)
             self._writing_into = False
 

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .job_store import (COMMITS, FINAL_STATES, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN, TIMESCALE_RESTORING,
+from .job_store import (COMMITS, FINAL_STATES, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN,
+                        TIMESCALE_RESTORING,
                         UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs, read_json, runner_lock, settle,
                         still_owned, write_json)
 
@@ -113,7 +114,9 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     kept = list(dict.fromkeys([str(i.get("value")) for i in owned if i.get("kind") == KEPT_MEMBER]
                               + [str(i.get("value")) for i in swapped]))
     restoring = [i for i in owned if i.get("kind") == TIMESCALE_RESTORING]
-    owned = [i for i in owned if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, TIMESCALE_RESTORING, *MARKERS)]
+    imported = [str(i.get("value")) for i in owned if i.get("kind") == IMPORTED_TABLE]
+    owned = [i for i in owned
+             if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, IMPORTED_TABLE, TIMESCALE_RESTORING, *MARKERS)]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
     left = undo_owned(record, drop_database, owned)
     ended_restoring, still_restoring = _end_timescale_restores(record, restoring, owned, look)
@@ -144,8 +147,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                 what_undone += (f"; the set's members restored before it stopped are kept: "
                                 f"{', '.join(repr(name) for name in kept)}")
             if touched and record.spec.get("kind") == "csv-import":
-                what_undone += (f"; the tables imported into '{touched[0]}' before it stopped stay (each is its own "
-                                "transaction; its log names them): import the rest with --table")
+                what_undone += _csv_import_stays(record.spec, touched[0], imported)
             elif touched:
                 what_undone += (f"; database '{touched[0]}' may be partly restored: pg_restore was writing into it "
                                 "(restore again with --clean, or use --single-transaction for all-or-nothing)")
@@ -192,6 +194,37 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _csv_import_stays(spec: dict[str, Any], into: str, imported: list[str]) -> str:
+    """What a csv import into an existing database that stopped leaves there: the tables whose
+    transaction had committed (on record, IMPORTED_TABLE; its log's "imported" lines), and the rest
+    to import with --table (the plan's tables, or the folder's manifest's)."""
+    if imported:
+        said = (f"; the tables imported into '{into}' before it stopped stay (each is its own transaction, "
+                f"committed): {', '.join(imported)}")
+    else:
+        said = f"; no table's import into '{into}' had committed (each is its own transaction)"
+    rest = [name for name in _csv_import_tables(spec) if name not in imported]
+    if rest:
+        return said + "; import the rest with " + " ".join(f"--table {name}" for name in rest)
+    return said + "; import the rest with --table (the tables not named here)" if imported else said
+
+
+def _csv_import_tables(spec: dict[str, Any]) -> list[str]:
+    """The tables a csv import's spec was to load (qualified names; [] if they cannot be told)."""
+    from .csv_import_folder import read_manifest
+    from .errors import PgBackupError
+    from .identifiers import QualifiedName
+
+    plan = spec.get("plan") or {}
+    try:
+        if plan.get("tables"):
+            return [str(QualifiedName(schema, name)) for schema, name in plan["tables"]]
+        manifest = read_manifest(Path(str(plan.get("source"))))
+        return [str(QualifiedName(t["schema"], t["name"])) for t in manifest["tables"]]
+    except (PgBackupError, KeyError, TypeError, ValueError):
+        return []
 
 
 def _end_timescale_restores(record: JobRecord, restoring: list[dict[str, Any]], owned: list[dict[str, Any]],

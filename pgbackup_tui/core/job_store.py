@@ -59,6 +59,9 @@ WRITES_INTO = "writes_into"
 # Nor is this one: a cluster set's member database, restored and kept. A dead runner's recovery
 # says which members were in (their databases stay) beside what it undid of the one it stopped in.
 KEPT_MEMBER = "kept_member"
+# Nor this one: a table a csv import into an existing database has loaded, on record once its
+# transaction has committed (beside WRITES_INTO). A dead runner's recovery names them: they stay.
+IMPORTED_TABLE = "imported_table"
 # Nor this one, a marker: a restore's swap of its new database into the target's name (value;
 # identity: the new database's OID; previous: the name the replaced one gets), on record before the
 # swap commits and to the job's end. A dead runner's recovery asks the server which database has
