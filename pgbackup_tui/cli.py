@@ -255,6 +255,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except PgBackupError as exc:
         if args.debug:
             traceback.print_exc()
+        if args.command in ("dump", "restore", "dumpall", "csv"):
+            from .commands.dump_restore import report_refused
+
+            report_refused(args, exc)
         print(f"pgbackup-tui: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

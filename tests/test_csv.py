@@ -522,3 +522,20 @@ def test_a_cancelled_export_does_not_wait_for_a_lock(sandbox, home, empty_db, tm
             if cli is not None and cli.poll() is None:
                 cli.kill()
                 cli.wait()
+
+
+def test_a_refusal_before_the_job_ends_jsonl_with_finished(sandbox, home, empty_db, tmp_path):
+    """An --output that exists is refused by the plan's checks, before a job begins: with --progress
+    jsonl stdout was empty (exit 2), where a refusal inside the job ends with `finished` (QA)."""
+    sandbox.psql("CREATE TABLE a (id int)", empty_db)
+    there = tmp_path / "there"
+    there.mkdir()
+    for command in (("csv", "export", "--table", "a", "--output", str(there)),
+                    ("csv", "import", str(tmp_path / "nope")),
+                    ("dump", "--output", str(there))):
+        done = run_cli(*command, "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "jsonl")
+        assert done.returncode == 2, done.stderr
+        assert [json.loads(line) for line in done.stdout.splitlines()] == [
+            {"event": "finished", "status": "failed", "exit_code": 2, "path": None, "duration_s": 0.0, "bytes": 0}
+        ], done.stdout
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from ..core.config import load_config
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
-from ..core.errors import ConnectError, UsageError
+from ..core.errors import ConnectError, PgBackupError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
 from ..core.job_follow import POLL_S, start_and_follow
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
@@ -220,11 +221,8 @@ class Reporter:
             self._progress(event.progress)
         elif isinstance(event, JobFinished) and self.mode == "jsonl":
             result = event.result
-            print(json.dumps({
-                "event": "finished", "status": result.state.value, "exit_code": result.exit_code,
-                "path": str(result.output_path) if result.output_path else None,
-                "duration_s": round(result.duration_s, 3), "bytes": result.bytes_written,
-            }), flush=True)
+            _print_finished(result.state.value, result.exit_code, result.output_path, result.duration_s,
+                            result.bytes_written)
 
     def _progress(self, snapshot: ProgressSnapshot) -> None:
         if self.mode == "jsonl":
@@ -235,6 +233,25 @@ class Reporter:
             if snapshot.phase == "done" or self._last_plain is None or now - self._last_plain >= self.PLAIN_INTERVAL_S:
                 self._last_plain = now
                 print(f"progress: {snapshot.summary()}", file=sys.stderr, flush=True)
+
+
+_finished_printed = False  # this process printed its `finished` event (jsonl): one per command
+
+
+def _print_finished(status: str, exit_code: int, path: Path | None, duration_s: float, written: int) -> None:
+    global _finished_printed
+    print(json.dumps({"event": "finished", "status": status, "exit_code": exit_code,
+                      "path": str(path) if path else None, "duration_s": round(duration_s, 3), "bytes": written}),
+          flush=True)
+    _finished_printed = True
+
+
+def report_refused(args: argparse.Namespace, exc: PgBackupError) -> None:
+    """A job command refused before its job began (its plan's checks: an --output that exists, a folder
+    that is not one): with --progress jsonl its stdout still ends with `finished`, as a job's refusal does."""
+    if getattr(args, "progress", None) == "jsonl" and not _finished_printed:
+        with contextlib.suppress(OSError):  # the reader is gone: the error line on stderr says it
+            _print_finished("failed", exc.exit_code, None, 0.0, 0)
 
 
 async def _run_here(job: Job) -> None:
