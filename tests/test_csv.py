@@ -539,3 +539,38 @@ def test_a_refusal_before_the_job_ends_jsonl_with_finished(sandbox, home, empty_
             {"event": "finished", "status": "failed", "exit_code": 2, "path": None, "duration_s": 0.0, "bytes": 0}
         ], done.stdout
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_manifest_edited_by_hand_is_refused_in_one_line(sandbox, home, empty_db, target_db, tmp_path):
+    """A manifest whose field is not what csv export writes gave "internal error: TypeError(...)"
+    (exit 1), and a table's file "../e1/public.awk.csv" was read from outside the folder and
+    imported (QA). Both are the folder's faults: one line naming the manifest and the field, exit 2,
+    before anything is made."""
+    sandbox.psql("CREATE TABLE awk (id int, v text); INSERT INTO awk SELECT g, 'v' || g FROM generate_series(1, 5) g",
+                 empty_db)
+    for name in ("e1", "e2"):
+        assert export(sandbox, empty_db, tmp_path / name, "awk").returncode == 0
+    manifest_path = tmp_path / "e2" / "manifest.json"
+    exported = json.loads(manifest_path.read_text())
+    for field, value, words in (("columns", None, "tables[0].columns is not a list of column names (null)"),
+                                ("file", "../e1/public.awk.csv", "tables[0].file \"../e1/public.awk.csv\" is not a "
+                                 "file name in the export's folder"),
+                                ("file", str(tmp_path / "e1" / "public.awk.csv"), "tables[0].file"),
+                                ("rows", "5", "tables[0].rows is not a count of rows (\"5\")")):
+        edited = json.loads(json.dumps(exported))
+        edited["tables"][0][field] = value
+        if field == "file":  # only the other folder's file is there to read
+            (tmp_path / "e2" / "public.awk.csv").unlink(missing_ok=True)
+        manifest_path.write_text(json.dumps(edited))
+        refused = run_cli("csv", "import", str(tmp_path / "e2"), "--dsn", sandbox.dsn(), "--db", target_db,
+                          "--create")
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(manifest_path) in lines[0] and words in lines[0], refused.stderr
+        assert "internal error" not in refused.stderr
+        assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target_db}'").strip() == "0"
+    edited = json.loads(json.dumps(exported))
+    edited["sequences"] = [{"schema": "public", "name": "s", "last_value": "1", "is_called": True}]
+    manifest_path.write_text(json.dumps(edited))
+    refused = run_cli("csv", "import", str(tmp_path / "e2"), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert refused.returncode == 2 and "sequences[0].last_value is not a number" in refused.stderr, refused.stderr

@@ -40,10 +40,80 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: not readable as a csv export's manifest ({exc})") from None
     if not isinstance(data, dict) or data.get("kind") != "csv" or not isinstance(data.get("tables"), list):
         raise UsageError(f"{path}: not a csv export's manifest")
-    if int(data.get("csv_format_version", 0)) > CSV_FORMAT_VERSION:
+    version = data.get("csv_format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UsageError(f"{path}: csv_format_version is not a number ({json.dumps(version)}); {_BY_HAND}")
+    if version > CSV_FORMAT_VERSION:
         raise UsageError(f"{path}: written by a newer pgbackup-tui (format {data.get('csv_format_version')}); "
                          "upgrade to import it")
+    if problem := _shape_problem(data):
+        raise UsageError(f"{path}: {problem}; {_BY_HAND}")
     return data
+
+
+_BY_HAND = "the manifest was changed since the export: put back the one csv export wrote"
+_SEQUENCE_FIELDS: dict[str, type] = {"schema": str, "name": str, "last_value": int, "is_called": bool}
+_KIND_WORDS: dict[type, str] = {str: "a string", int: "a number", bool: "true or false"}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """The first field of a manifest whose type is not the one csv export writes (a hand edit): it
+    would stop the import half way with a TypeError, or name a file outside the folder."""
+    def bad(where: str, value: Any, what: str) -> str:
+        return f"{where} is not {what} ({_shown(value)})"
+
+    for key in ("encoding", "pg_dump_major"):
+        value = data.get(key)
+        wanted = str if key == "encoding" else int
+        if value is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
+            return bad(key, value, "a string" if wanted is str else "a number")
+    files = data.get("files")
+    if files is not None and not isinstance(files, dict):
+        return bad("files", files, "an object")
+    for name, facts in (files or {}).items():
+        if not isinstance(facts, dict) or not isinstance(facts.get("sha256", ""), str):
+            return bad(f"files[{json.dumps(name)}]", facts, "an object with a sha256 string")
+    for i, entry in enumerate(data["tables"]):
+        where = f"tables[{i}]"
+        if not isinstance(entry, dict):
+            return bad(where, entry, "an object")
+        for key in ("schema", "name", "file"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                return bad(f"{where}.{key}", entry.get(key), "a non-empty string")
+        if not _plain_file_name(entry["file"]):
+            return (f"{where}.file {_shown(entry['file'])} is not a file name in the export's folder (a path "
+                    "that leaves it, or names a folder): refused")
+        columns = entry.get("columns")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            return bad(f"{where}.columns", columns, "a list of column names")
+        rows = entry.get("rows")
+        if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
+            return bad(f"{where}.rows", rows, "a count of rows")
+        hypertable = entry.get("hypertable")
+        if hypertable is not None and (not isinstance(hypertable, dict)
+                                       or not isinstance(hypertable.get("time_column"), str)):
+            return bad(f"{where}.hypertable", hypertable, "null or an object with a time_column")
+    sequences = data.get("sequences")
+    if sequences is not None and not isinstance(sequences, list):
+        return bad("sequences", sequences, "a list")
+    for i, seq in enumerate(sequences or []):
+        if not isinstance(seq, dict):
+            return bad(f"sequences[{i}]", seq, "an object")
+        for key, kind in _SEQUENCE_FIELDS.items():
+            value = seq.get(key)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                return bad(f"sequences[{i}].{key}", value, _KIND_WORDS[kind])
+    return None
+
+
+def _plain_file_name(name: str) -> bool:
+    """A name of a file directly in the folder: no separator, not `.` or `..`, no NUL."""
+    return name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def import_tables(plan: CsvImportPlan, manifest: dict[str, Any]) -> list[ImportTable]:
@@ -56,7 +126,7 @@ def import_tables(plan: CsvImportPlan, manifest: dict[str, Any]) -> list[ImportT
     for name in [*plan.tables, *(n for n, _ in plan.time_columns)]:
         if name not in listed:
             raise UsageError(f"{name}: not in this csv export ({folder}); it holds "
-                             f"{', '.join(t['qualified'] for t in manifest['tables'])}")
+                             f"{', '.join(str(QualifiedName(t['schema'], t['name'])) for t in manifest['tables'])}")
     given = dict(plan.time_columns)
     wanted = plan.tables or tuple(listed)
     tables = []
