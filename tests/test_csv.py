@@ -574,3 +574,46 @@ def test_a_manifest_edited_by_hand_is_refused_in_one_line(sandbox, home, empty_d
     manifest_path.write_text(json.dumps(edited))
     refused = run_cli("csv", "import", str(tmp_path / "e2"), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
     assert refused.returncode == 2 and "sequences[0].last_value is not a number" in refused.stderr, refused.stderr
+
+
+def test_a_file_changed_or_cut_short_is_said_in_every_mode(sandbox, home, empty_db, target_db, tmp_path):
+    """A CSV cut short at a line boundary imported with exit 0, and the warning that it changed since
+    the export was only in the log and --progress plain: not on stderr with --progress none (cron),
+    not in jsonl's `finished`, not in `jobs show` (QA). Rows loaded that differ from the manifest's
+    count: exit 3 (partial), the data is in but not what was exported."""
+    sandbox.psql("CREATE TABLE gen (id int, v text); INSERT INTO gen SELECT g, 'v' || g FROM generate_series(1, 50) g",
+                 empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "gen").returncode == 0
+    gen = out / "public.gen.csv"
+    exported = gen.read_text()
+    changed = "public.gen.csv changed since the export (its sha256 differs)"
+    short = "public.gen: 29 rows loaded from public.gen.csv, but the export wrote 50"
+    gen.write_text("".join(exported.splitlines(keepends=True)[:30]))  # head -n 30: the header and 29 rows
+    for mode in ("none", "jsonl", "plain"):
+        db = f"{target_db}_{mode}"
+        try:
+            done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", db, "--create",
+                           "--progress", mode)
+            assert done.returncode == 3, done.stderr
+            assert changed in done.stderr and short in done.stderr, done.stderr
+            assert done.stderr.count(short) == (1 if mode != "plain" else 2), done.stderr  # plain: its log too
+            assert sandbox.psql("SELECT count(*) FROM gen", db).strip() == "29"
+            if mode == "jsonl":
+                finished = json.loads(done.stdout.splitlines()[-1])
+                assert (finished["status"], finished["exit_code"]) == ("partial", 3), finished
+                assert any(changed in line for line in finished["warnings"]), finished
+                assert any(short in line for line in finished["warnings"]), finished
+        finally:
+            sandbox.drop_database(db)
+    shown = run_cli("jobs", "list", "--json")
+    jobs = [job for job in json.loads(shown.stdout) if job["kind"] == "csv-import"]
+    assert len(jobs) == 3 and all(job["state"] == "partial" for job in jobs), jobs
+    show = run_cli("jobs", "show", jobs[0]["id"])
+    assert changed in show.stdout and short in show.stdout, show.stdout
+
+    # The same count of rows, one value changed: in (exit 0), and said on stderr with --progress none.
+    gen.write_text(exported.replace("7,v7\n", "7,seven\n"))
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
+    assert done.returncode == 0, done.stderr
+    assert changed in done.stderr and "not as exported" not in done.stderr, done.stderr

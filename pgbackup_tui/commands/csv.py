@@ -47,6 +47,6 @@ def run_csv_command(args: argparse.Namespace) -> int:
             print(result.output_path)
         elif reporter.mode != "plain":
             print(printable(result.message), file=sys.stderr)
-    else:
+    elif not (reporter.mode == "plain" and reporter.last_line == result.message):  # plain: the log said it
         print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
     return result.exit_code

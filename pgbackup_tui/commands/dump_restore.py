@@ -222,7 +222,7 @@ class Reporter:
         elif isinstance(event, JobFinished) and self.mode == "jsonl":
             result = event.result
             _print_finished(result.state.value, result.exit_code, result.output_path, result.duration_s,
-                            result.bytes_written)
+                            result.bytes_written, list(result.details.get("warnings") or []))
 
     def _progress(self, snapshot: ProgressSnapshot) -> None:
         if self.mode == "jsonl":
@@ -238,11 +238,14 @@ class Reporter:
 _finished_printed = False  # this process printed its `finished` event (jsonl): one per command
 
 
-def _print_finished(status: str, exit_code: int, path: Path | None, duration_s: float, written: int) -> None:
+def _print_finished(status: str, exit_code: int, path: Path | None, duration_s: float, written: int,
+                    warnings: list[str] | None = None) -> None:
     global _finished_printed
-    print(json.dumps({"event": "finished", "status": status, "exit_code": exit_code,
-                      "path": str(path) if path else None, "duration_s": round(duration_s, 3), "bytes": written}),
-          flush=True)
+    event = {"event": "finished", "status": status, "exit_code": exit_code, "path": str(path) if path else None,
+             "duration_s": round(duration_s, 3), "bytes": written}
+    if warnings:  # what the job said beside its result (a file changed since a csv export, a --jobs not used)
+        event["warnings"] = warnings
+    print(json.dumps(event), flush=True)
     _finished_printed = True
 
 

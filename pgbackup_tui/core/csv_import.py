@@ -59,6 +59,8 @@ class CsvImportJob(Job):
         self.plan = plan
         self._created: str | None = None  # the database --create made, until the job succeeds
         self.imported: list[QualifiedName] = []
+        self.rows_differ: list[QualifiedName] = []  # imported, but not the rows the manifest counts: exit 3
+        self.warnings: list[str] = []
         self._order: list[QualifiedName] = []  # the tables in the order they are loaded
         self._said_what_stays = False  # a failure's message named the tables imported (_failure)
         self._writing_into = False  # WRITES_INTO on record: the tables are being loaded into an existing database
@@ -108,9 +110,15 @@ class CsvImportJob(Job):
             self._created = None
         self._stop_writing_into()
         total = sum(t.size for t in tables)
-        return Outcome(message=f"imported {len(tables)} tables into '{plan.dbname}' in {self.elapsed_s:.1f}s",
-                       bytes_written=total,
-                       details={"imported": [str(t) for t in self.imported], "changed_files": changed})
+        message = f"imported {len(tables)} tables into '{plan.dbname}' in {self.elapsed_s:.1f}s"
+        if self.rows_differ:  # exit 3 (partial): the data is in, but not what the export wrote
+            message += (f"; {len(self.rows_differ)} of them not as exported (the rows loaded differ from the "
+                        f"export's count): {', '.join(str(t) for t in self.rows_differ)}")
+        if self.warnings:  # in the message: every front shows it (stderr with --progress none, jobs show)
+            message += "; warning: " + "; warning: ".join(self.warnings)
+        return Outcome(message=message, bytes_written=total, errors_ignored=len(self.rows_differ),
+                       details={"imported": [str(t) for t in self.imported], "changed_files": changed,
+                                "rows_differ": [str(t) for t in self.rows_differ], "warnings": list(self.warnings)})
 
     # -- the target -------------------------------------------------------------------------------------
     def _maintenance_db(self) -> str:
@@ -218,12 +226,16 @@ class CsvImportJob(Job):
                     if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
                         raise Cancelled() from None
                     raise JobFailed(self._failure(table, exc)) from None
-                if table.sha256 and digest != table.sha256:
-                    changed.append(table.file)
-                    self.log(f"{table.file} changed since the export (its sha256 differs): imported as it is now",
-                             level="warning")
                 self.imported.append(table.name)
                 self.log(f"imported {table.name}: {rows} rows")
+                if table.sha256 and digest != table.sha256:
+                    changed.append(table.file)
+                    self._warn(f"{table.file} changed since the export (its sha256 differs): imported as it is now")
+                if table.rows is not None and rows != table.rows:
+                    # The data is in, but not what was exported (a file cut short, or rows added by hand).
+                    self.rows_differ.append(table.name)
+                    self._warn(f"{table.name}: {rows} rows loaded from {table.file}, but the export wrote "
+                               f"{table.rows}: not the exported data")
                 if self._writing_into:
                     # On record for a dead runner's recovery, which names the tables that stay. A record
                     # that cannot be written has stopped the job (abort): its end names them instead.
@@ -270,6 +282,10 @@ class CsvImportJob(Job):
             return message  # the cleanup drops the database --create made, and says so (cleanup_note)
         left += [str(t) for t in self._remaining_after(table)]
         return message + "; fix the file and import the rest with " + " ".join(f"--table {name}" for name in left)
+
+    def _warn(self, line: str) -> None:
+        self.warnings.append(line)
+        self.log(line, level="warning")
 
     def _remaining_after(self, table: ImportTable) -> list[QualifiedName]:
         return self._order[self._order.index(table.name) + 1:]

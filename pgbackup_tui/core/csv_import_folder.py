@@ -29,6 +29,7 @@ class ImportTable:
     size: int
     sha256: str | None
     hypertable: dict[str, Any] | None
+    rows: int | None = None  # the rows the export wrote (None: a manifest that does not say)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def import_tables(plan: CsvImportPlan, manifest: dict[str, Any]) -> list[ImportT
             hypertable = {"time_column": given[name],
                           "chunk_interval": (hypertable or {}).get("chunk_interval")}
         tables.append(ImportTable(name, entry["file"], list(entry["columns"]), path.stat().st_size,
-                                  (files.get(entry["file"]) or {}).get("sha256"), hypertable))
+                                  (files.get(entry["file"]) or {}).get("sha256"), hypertable, entry.get("rows")))
     codec = python_codec(manifest.get("encoding") or "UTF8") or "utf-8"
     for table in tables:
         if problem := header_problem(folder / table.file, table.columns, codec):
