@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .job_store import (COMMITS, FINAL_STATES, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN,
-                        TIMESCALE_RESTORING,
-                        UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs, read_json, runner_lock, settle,
-                        still_owned, write_json)
+                        TIMESCALE_RESTORING, UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs, read_json,
+                        runner_lock, settle, still_owned, write_json)
 
 
 class ServerLook(Protocol):
