@@ -29,12 +29,14 @@ WHERE n.nspname = ANY(%(schemas)s::text[]) AND c.relkind IN ('r', 'p') AND NOT c
                   AND d.deptype = 'e')
 ORDER BY 1, 2
 """
-# Heap + TOAST of the table and everything below it (partitions, inheritance children, chunks)
-# and its expected rows: the planner's, or the statistics' live tuples for a table never analyzed.
+# Heap + TOAST of the table and of what its COPY reads below it (partitions; a hypertable's chunks,
+# `whole`), and its expected rows: the planner's, or the statistics' live tuples for a table never
+# analyzed. A plain table's inheritance children are not: its COPY reads it alone (ONLY, _copy_one).
 _SIZES = """
-WITH RECURSIVE tree(root, relid) AS (
-    SELECT oid, oid FROM unnest(%(oids)s::oid[]) AS oid
-    UNION ALL SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+WITH RECURSIVE tree(root, relid, whole) AS (
+    SELECT oid, oid, oid = ANY(%(whole)s::oid[]) FROM unnest(%(oids)s::oid[]) AS oid
+    UNION ALL SELECT t.root, i.inhrelid, t.whole FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+    JOIN pg_class p ON p.oid = t.relid WHERE t.whole OR p.relkind = 'p'
 )
 SELECT t.root::int8,
        sum(pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0))::int8,
@@ -146,8 +148,9 @@ def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
             tables.remove(table)
         tables.sort(key=lambda t: t.name)
         oids = [t.oid for t in tables]
-        sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids})}
         hypertables = _hypertables(conn)
+        whole = [t.oid for t in tables if t.name in hypertables]
+        sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids, "whole": whole})}
         for table in tables:
             table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
             table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
