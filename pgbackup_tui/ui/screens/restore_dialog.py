@@ -11,8 +11,8 @@ run of the real job (the archive read through, the target's dependent views look
 What the catalog says of the archive is said before Start: a backup whose last verification
 failed is warned of (the restore checks it before it creates anything), one changed on disk since
 it was made is refused, as the restore would refuse it. With "create new database", the name is
-looked up on the target server in a thread worker as it is typed (and at Start, if that look has
-not answered yet): one that exists is said on the dialog, and no job starts.
+looked up on the target server as it is typed (restore_name_lookup.py, this dialog's base): one
+that exists is said on the dialog, and no job starts.
 """
 
 from __future__ import annotations
@@ -21,23 +21,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from ...core.archive import ArchiveInfo, identify_archive
 from ...core.catalog import entry_with_manifest
 from ...core.manifest import Manifest, load_manifest
-from .plan_dialog import PlanDialog
-from ...core.connect import Target, connect
+from .restore_name_lookup import NameLookupDialog
+from ...core.connect import Target
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
-from ...core.inspect import database_exists
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
 from ...core.restore_data import is_data_only
@@ -48,10 +45,7 @@ from ..widgets.toc_tables import TocTables, archive_tables
 
 __all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
 
-NAME_LOOKUP_DELAY_S = 0.3  # after the last key typed in the name: one look at the server per pause, not per key
-
-
-class RestoreDialog(PlanDialog[RestorePlan]):
+class RestoreDialog(NameLookupDialog):
     """Options for one restore; dismisses with the RestorePlan (Enter / Start) or None (Escape)."""
 
     CSS_PATH = "restore_dialog.tcss"
@@ -90,15 +84,6 @@ class RestoreDialog(PlanDialog[RestorePlan]):
             self.error = error
             self.doubt = doubt
 
-    class NameLookedUp(Message):
-        """Whether database `name` exists on `server` (None: the server did not answer; the job says why)."""
-
-        def __init__(self, server: str, name: str, exists: bool | None) -> None:
-            super().__init__()
-            self.server = server
-            self.name = name
-            self.exists = exists
-
     def __init__(self, archive: Path | None, targets: dict[str, Target], default_server: str | None,
                  default_dbname: str | None) -> None:
         super().__init__()
@@ -113,11 +98,6 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self._preview: RestoreDialog.CleanPreviewed | None = None  # what the last dry run of a --clean said
         self._previewing: RestorePlan | None = None
         self._doubt: tuple[str, str] | None = None  # (catalog status, one line) when the catalog doubts the archive
-        # (server, name) -> whether that database exists, as last looked up (None: no answer).
-        self._names: dict[tuple[str, str], bool | None] = {}
-        self._looking_up: set[tuple[str, str]] = set()
-        self._name_timer: Timer | None = None
-        self._start_once_looked_up: tuple[str, str] | None = None  # Start pressed before the look answered
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -305,50 +285,6 @@ class RestoreDialog(PlanDialog[RestorePlan]):
         self._preview = message
         self._previewing = None
         self._refresh()
-
-    # -- is the new database's name free? ---------------------------------------------------------
-    def _name_key(self, plan: RestorePlan) -> tuple[str, str]:
-        return str(self.query_one("#target-server", Select).value), plan.dbname
-
-    def _name_to_look_up(self) -> tuple[str, str] | None:
-        """(server, name) of a database the form would create, when nobody has looked it up yet."""
-        plan = self.build_plan()
-        if plan is None or not plan.create or not plan.dbname:
-            return None
-        key = self._name_key(plan)
-        return None if key in self._names or key in self._looking_up else key
-
-    def _look_up_name_soon(self) -> None:
-        if self._name_timer is not None:
-            self._name_timer.stop()
-        self._name_timer = self.set_timer(NAME_LOOKUP_DELAY_S, self._look_up_name_now)
-
-    def _look_up_name_now(self) -> None:
-        self._name_timer = None
-        key = self._name_to_look_up()
-        if key is not None:
-            self._looking_up.add(key)
-            self._look_up_name(key[0], self.targets[key[0]], key[1])
-
-    @work(thread=True, exit_on_error=False, group="restore-name", description="is the new database's name free")
-    def _look_up_name(self, server: str, target: Target, name: str) -> None:
-        try:
-            with connect(target, target.maintenance_db(name)) as conn:
-                exists: bool | None = database_exists(conn, name)
-        except (PgBackupError, psycopg.Error):
-            exists = None  # unreachable, a password needed: the job's own check says it, as for the CLI
-        self.post_message(self.NameLookedUp(server, name, exists))
-
-    @on(NameLookedUp)
-    def _name_looked_up(self, message: NameLookedUp) -> None:
-        key = (message.server, message.name)
-        self._looking_up.discard(key)
-        self._names[key] = message.exists
-        waiting, self._start_once_looked_up = self._start_once_looked_up, None
-        self._refresh()
-        plan = self.build_plan()
-        if waiting == key and plan is not None and self._name_key(plan) == key:
-            self.action_start()  # the form is as it was when Start was pressed
 
     # -- keeping the form consistent -------------------------------------------------------------
     @on(Input.Changed, "#archive")
