@@ -33,6 +33,13 @@ class PaneHost(App[None]):
         yield JobsPane()
 
 
+def running_dump(dbname: str, server: str = "prod", started_s_ago: float = 95) -> DumpJob:
+    """A dump as the pane sees one while it runs (state and start time; no dump needed)."""
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label=server), dbname=dbname))
+    job.state, job.started_at = JobState.RUNNING, time.time() - started_s_ago
+    return job
+
+
 def screen_lines(app: App) -> list[str]:
     console = Console(width=app.size.width, record=True, file=open("/dev/null", "w"), color_system=None)  # noqa: SIM115
     console.print(app.screen._compositor.render_full_update())
@@ -41,9 +48,7 @@ def screen_lines(app: App) -> list[str]:
 
 async def test_the_jobs_table_keeps_progress_bytes_elapsed_and_time_left_at_80_columns(home):
     # A job as the pane sees one while it runs: state and a progress reading (no dump needed).
-    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="production-eu-west"),
-                           dbname=LONG_DB))
-    job.state, job.started_at = JobState.RUNNING, time.time() - 95
+    job = running_dump(LONG_DB, "production-eu-west")
     app = PaneHost()
     async with app.run_test(size=SIZE) as pilot:
         pane = app.query_one(JobsPane)
@@ -71,8 +76,7 @@ async def test_a_pane_too_narrow_for_the_bar_keeps_every_figure_in_brief_and_get
     # The tabs beside the tree on a 112-column terminal: 56 cells, where the mini bar and "done /
     # total" pushed elapsed and time left out of sight. There the row shows the percentage and the
     # bytes done (the bar under the table has the rest); given room again, the bar comes back.
-    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
-    job.state, job.started_at = JobState.RUNNING, time.time() - 95
+    job = running_dump("sales")
     app = PaneHost()
     async with app.run_test(size=(56, 16)) as pilot:
         pane = app.query_one(JobsPane)
@@ -106,10 +110,8 @@ async def test_a_pane_too_narrow_even_for_brief_figures_leaves_bytes_elapsed_and
     # The tabs beside the tree at 80x24: a 40-cell pane, where even the brief row pushed elapsed
     # and time left out of sight (a scrollbar under the table). Bytes, then elapsed, then kind
     # leave the table (the lines under it have them for the selected job); the time left stays.
-    older = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="hr"))
-    older.state, older.started_at = JobState.RUNNING, time.time() - 30
-    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="sales"))
-    job.state, job.started_at = JobState.RUNNING, time.time() - 95
+    older = running_dump("hr", started_s_ago=30)
+    job = running_dump("sales")
     app = PaneHost()
     async with app.run_test(size=(40, 16)) as pilot:
         pane = app.query_one(JobsPane)
@@ -157,8 +159,7 @@ async def test_a_pane_too_narrow_even_for_brief_figures_leaves_bytes_elapsed_and
 async def test_cells_are_never_left_cut_to_a_width_the_columns_had_before_a_resize(home):
     # QA: after 80 -> 30 -> 40 -> 60 the finished job read "succe" and "1" (for 100%): cells
     # drawn before DataTable measured the columns made again stayed cached at the old widths.
-    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="sb15"), dbname="shop"))
-    job.state, job.started_at = JobState.RUNNING, time.time() - 29
+    job = running_dump("shop", "sb15", started_s_ago=29)
     app = PaneHost()
     async with app.run_test(size=(80, 16)) as pilot:
         pane = app.query_one(JobsPane)
@@ -229,8 +230,7 @@ async def test_a_log_line_with_tabs_is_wrapped_as_it_is_drawn(home):
 async def test_progress_reaches_the_screen_at_least_twice_a_second_and_at_most_every_frame(home):
     # Progress 10 times a second (faster than a runner writes it): the pane shows it in frames,
     # FRAME_S apart (no repaint per update), still more than the 2 a second the progress criteria ask.
-    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="shop"))
-    job.state, job.started_at = JobState.RUNNING, time.time()
+    job = running_dump("shop", started_s_ago=0)
     app = PaneHost()
     async with app.run_test(size=SIZE) as pilot:
         pane = app.query_one(JobsPane)
