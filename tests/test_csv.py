@@ -508,12 +508,16 @@ def test_a_cancelled_export_does_not_wait_for_a_lock(sandbox, home, empty_db, tm
             if where == "copy":
                 assert sandbox.psql(f"SELECT query FROM pg_stat_activity WHERE {ours} AND wait_event_type = 'Lock'"
                                     ).startswith("COPY")
+                time.sleep(2.5)  # a few progress ticks while it waits
             started = time.monotonic()
             cli.send_signal(signal.SIGTERM)
             _, stderr = cli.communicate(timeout=60)
             took = time.monotonic() - started
             assert cli.returncode == 130, stderr
             assert took < 10, f"the cancel took {took:.1f}s"
+            if where == "copy":  # the wait is said, whose lock, and no time left while it lasts (QA: "ETA 1s")
+                waits = [line for line in stderr.splitlines() if "waiting for a lock held by pid" in line]
+                assert waits and not any("ETA" in line for line in waits), stderr
             wait_for(lambda: sandbox.psql(waiting).strip() == "0", "the waiting statement to be cancelled", 5)
             assert not out.exists() and not (tmp_path / "copy.partial").exists()
         finally:

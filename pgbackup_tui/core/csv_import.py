@@ -95,6 +95,9 @@ class CsvImportJob(Job):
             self.log("every table to import exists already (and is empty): schema.sql is not run")
         await self.in_thread(self._make_hypertables, tables)
         progress.enter_phase("data")
+        # The server says when a COPY waits for another session's lock: the bar and the time left stand
+        # still then, and the job says whose lock it is (the database exists by now).
+        progress.watch_server(plan.target, plan.dbname)
         if self._created is None:
             # Said by a dead runner's recovery: the tables loaded before it died stay (job_store).
             self.own(WRITES_INTO, plan.dbname)
