@@ -637,3 +637,16 @@ def test_an_inheritance_parent_s_progress_counts_its_own_rows_only(sandbox, home
     assert done.returncode == 0, done.stderr
     last = [json.loads(line) for line in done.stdout.splitlines() if '"progress"' in line][-1]
     assert last["rows_done"] == 500, last
+
+
+def test_an_import_s_progress_counts_the_rows_it_loaded(sandbox, home, empty_db, target_db, tmp_path):
+    # QA: an import's progress measures its files' bytes, and its rows_done stayed 0 to the end.
+    sandbox.psql("CREATE TABLE public.a (id int); INSERT INTO public.a SELECT generate_series(1, 120);"
+                 "CREATE TABLE public.b (id int); INSERT INTO public.b SELECT generate_series(1, 30);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "public.a", "public.b").returncode == 0
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create",
+                   "--progress", "jsonl")
+    assert done.returncode == 0, done.stderr
+    last = [json.loads(line) for line in done.stdout.splitlines() if '"progress"' in line][-1]
+    assert last["rows_done"] == 150, last

@@ -244,7 +244,7 @@ class CsvImportJob(Job):
                     # that cannot be written has stopped the job (abort): its end names them instead.
                     with contextlib.suppress(JobFailed):
                         self.own(IMPORTED_TABLE, str(table.name))
-                progress.table_finished(table.file)
+                progress.table_finished(table.file, rows)
         return changed
 
     def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path,

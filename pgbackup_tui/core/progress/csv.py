@@ -48,6 +48,7 @@ class CsvProgress(ProgressTracker):
         self.rows = 0
         self.bytes = 0
         self.finished: list[str] = []
+        self.rows_copied: dict[str, int] = {}
         self._applied = 0
 
     # -- from the copy thread -----------------------------------------------------------------------
@@ -58,17 +59,31 @@ class CsvProgress(ProgressTracker):
     def table_advanced(self, rows: int, copied_bytes: int) -> None:
         self.rows, self.bytes = rows, copied_bytes
 
-    def table_finished(self, key: str) -> None:
+    def table_finished(self, key: str, rows: int | None = None) -> None:
+        """`key` is done; `rows`: how many it copied, where the copy knows (an import's server count:
+        its progress measures bytes)."""
         self.current = None
+        if rows is not None:
+            self.rows_copied[key] = rows
         self.finished.append(key)
 
     # -- on the loop ------------------------------------------------------------------------------
+    # The tables finished since the last tick are taken in first, with their rows: a next phase, or
+    # the job's end, closes what is left of the data without them.
+    def enter_phase(self, phase: str) -> None:
+        self._guarded(lambda: self.observe_local(time.monotonic()))
+        super().enter_phase(phase)
+
+    def emit_done(self) -> None:
+        self._guarded(lambda: self.observe_local(time.monotonic()))
+        super().emit_done()
+
     def observe_local(self, now: float) -> None:
         estimator = self.estimator
         while self._applied < len(self.finished):
             key = self.finished[self._applied]
             estimator.start(key, now)
-            estimator.finish(key, now)
+            estimator.finish(key, now, rows_done=self.rows_copied.get(key))
             self._applied += 1
         current = self.current
         if current is None or current in self.finished:

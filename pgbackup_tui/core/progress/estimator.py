@@ -209,9 +209,12 @@ class ProgressEstimator(TimeLeft):
         """A job whose only working backend waits: no work is being done, the ETA and the bar stand still."""
         return bool(self.waiting) and self._serial
 
-    def finish(self, key: str, now: float) -> None:
+    def finish(self, key: str, now: float, rows_done: int | None = None) -> None:
+        """`key` is over; `rows_done`: the rows it copied, where only its end tells (a CSV import)."""
         item = self._by_key.get(key)
         if item is not None and not item.done:
+            if rows_done is not None:
+                item.rows_done = max(item.rows_done, rows_done)
             self._close(item, now)
             if item.kind == "step":
                 self._start_next_step(item.phase, now)
