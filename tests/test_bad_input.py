@@ -281,3 +281,22 @@ def test_a_password_hidden_in_the_dsn_of_a_job(sandbox, home):
     assert_refused(result, "dbname", "password")
     assert SECRET not in result.stderr
     assert created_in(home) == []
+
+
+def test_a_password_in_a_set_s_db_is_refused_before_any_job_or_config(sandbox, home):
+    # QA: dump, restore and csv refused a --db holding a conninfo with a password; `dumpall --set
+    # --db` ran a job with it (its spec, state, title and log kept it) and `schedule add --set --db`
+    # saved it in config.toml.
+    conninfo = f"dbname={SOURCE} password={SECRET}"
+    dumped = run_cli("dumpall", "--dsn", sandbox.dsn(), "--set", "--db", conninfo)
+    assert_refused(dumped, "--db", "password")
+    assert run_cli("servers", "add", "sb", "--dsn", sandbox.dsn()).returncode == 0
+    saved = run_cli("schedule", "add", "nightly", "--server", "sb", "--set", "--db", conninfo, "--cron", "0 1 * * *")
+    assert_refused(saved, "--db", "password")
+    restored = run_cli("restore", "/nonexistent", "--dsn", sandbox.dsn(), "--only-db", conninfo)
+    assert restored.returncode == 2 and "Traceback" not in restored.stderr
+    leaked = [str(path) for path in home.rglob("*") if path.is_file() and SECRET in path.read_text(errors="replace")]
+    assert leaked == []
+    jobs = home / "state" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())  # refused before any job began
+    assert SECRET not in dumped.stderr + saved.stderr

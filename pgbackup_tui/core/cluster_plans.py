@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
+from .plans import check_database_name
 
 if TYPE_CHECKING:
     from .connect import Target
@@ -72,6 +73,8 @@ class DumpallPlan:
                 raise UsageError("--set holds every database; for globals alone drop --set")
         elif self.jobs != 1 or self.databases or self.compress is not None:
             raise UsageError("--jobs, --db and --compress go with --set (pg_dumpall writes one SQL file)")
+        for name in self.databases:  # names, never a conninfo with a password (it would reach the config, logs)
+            check_database_name(name)
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
         if self.compress is not None and not 0 <= self.compress <= 9:
@@ -94,5 +97,7 @@ class ClusterRestorePlan:
         return self.target.default_dbname
 
     def validate(self) -> None:
+        for name in self.databases:
+            check_database_name(name, "--only-db")
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
