@@ -183,3 +183,30 @@ async def test_a_restore_refused_for_another_session_ends_at_0_percent(sandbox, 
     assert {s.percent for s in snapshots} == {0.0}, [s.percent for s in snapshots]
     assert job.progress is not None and job.progress.percent == 0 and job.progress.bytes_done == 0
     assert job.progress.bytes_total > 0
+
+
+def test_a_data_phase_with_no_byte_for_a_minute_is_said_and_shows_no_time_left() -> None:
+    # QA: a link that froze mid-dump (no reset, no FIN) showed its last figures with a time left that
+    # kept growing, for as long as it lasted. NO_DATA_S without a byte moving in the data phase (and
+    # no lock said) is said, as a wait is, and no time left is shown; the first byte ends it.
+    from pgbackup_tui.core.progress.tracker import NO_DATA_S, ProgressTracker
+
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app"), dbname="shop"))
+    tracker = ProgressTracker(job, dump_estimator())
+    tracker._watching = True  # as watch_server leaves it: the bytes are the server's own figures
+
+    def seen(at: float, bytes_done: int, *, phase: str = "data", waiting: str | None = None) -> ProgressSnapshot:
+        snapshot = ProgressSnapshot(elapsed_s=at, phase=phase, percent=10, bytes_done=bytes_done, eta_s=30.0,
+                                    waiting=waiting)
+        return tracker._said_if_no_data(snapshot, at)
+
+    assert not seen(0, 500).blocked
+    assert not seen(NO_DATA_S - 1, 500).blocked  # quiet, not for long
+    stuck = seen(NO_DATA_S + 5, 500)
+    assert stuck.blocked and stuck.eta_s is None and "none for 1m05s" in (stuck.waiting or ""), stuck
+    assert "waiting for data from the server" in stuck.summary() and "ETA" not in stuck.summary()
+    moving = seen(NO_DATA_S + 6, 501)
+    assert not moving.blocked and moving.eta_s == 30.0
+    locked = seen(3 * NO_DATA_S, 501, waiting="a lock held by pid 42 (psql)")
+    assert locked.waiting == "a lock held by pid 42 (psql)"  # the server's word stands
+    assert not seen(5 * NO_DATA_S, 501, phase="indexes").blocked  # no bytes to move there

@@ -22,12 +22,13 @@ import asyncio
 import contextlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Callable
 
 import psycopg
 
 from ..connect import Target, connect
+from ..formatting import human_duration
 from ..jobs import Job, ProgressUpdated
 from .snapshot import ProgressSnapshot
 from .estimator import ProgressEstimator
@@ -40,6 +41,7 @@ MIN_SERVER_VERSION = 140000  # pg_stat_progress_copy appeared in PostgreSQL 14
 POLL_STATEMENT_TIMEOUT = "2s"
 # 1 MiB in 15 s: links down to 70 KB/s are timed (a probe slower than 1 s is not repeated).
 LINK_PROBE_TIMEOUT = "15s"
+NO_DATA_S = 60.0  # a data phase this long without a byte moving (and no lock said) is said: see _said_if_no_data
 
 _COPY_ROWS = """
 SELECT 'copy', p.pid, p.relid::int8, n.nspname, c.relname, p.command,
@@ -259,6 +261,7 @@ class ProgressTracker:
         self._poll: asyncio.Future | None = None
         self._broken = False
         self._watching = False  # watch_server was called (before it, the probe only times the link)
+        self._data_bytes, self._data_moved_at = -1, 0.0  # the data's bytes as last seen moving, and when
 
     @property
     def cpu_s(self) -> float:
@@ -377,8 +380,25 @@ class ProgressTracker:
         self._emit(self.estimator.snapshot(now))
 
     def _emit(self, snapshot: ProgressSnapshot) -> None:
+        snapshot = self._said_if_no_data(snapshot, time.monotonic())
         self.last = snapshot
         self.job.emit(ProgressUpdated(self.job.id, snapshot))
+
+    def _said_if_no_data(self, snapshot: ProgressSnapshot, now: float) -> ProgressSnapshot:
+        """In the data phase, NO_DATA_S without a byte moving and nothing else said (no lock): it is
+        said, and no time left. A link that froze (no reset, no FIN) or a server that stopped
+        answering looked like a job going on at its last figure, with a time left that kept growing."""
+        if not self._watching or self.probe_failed is not None:
+            return snapshot  # bytes estimated from the clock or the output (no server view): no such claim
+        if snapshot.phase != "data" or snapshot.waiting or snapshot.bytes_done != self._data_bytes:
+            self._data_bytes, self._data_moved_at = snapshot.bytes_done, now
+            return snapshot
+        quiet = now - self._data_moved_at
+        if quiet < NO_DATA_S:
+            return snapshot
+        return replace(snapshot, eta_s=None,
+                       waiting=f"data from the server (none for {human_duration(quiet)}: the server or the "
+                               "network may be stuck)")
 
     def _guarded(self, action: Callable[[], object]) -> None:
         """Progress is a display: a bug here is logged once and never reaches the job."""
