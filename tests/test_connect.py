@@ -121,3 +121,17 @@ def test_password_in_dsn_stays_out_of_the_conninfo(sandbox: Sandbox) -> None:
     with connect(target) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     assert target.child_env(base={})["PGPASSWORD"] == sandbox.password
+
+
+def test_a_tcp_link_that_dies_silently_is_given_up_in_minutes_not_hours() -> None:
+    # QA: a link that froze mid-dump (no reset, no FIN) held the job for as long as the kernel's
+    # keepalive lets a read wait (2 hours on Linux). TCP conninfos now ask libpq for keepalives that
+    # give up in about 2 minutes; the user's own settings win; a socket has none to set.
+    from psycopg.conninfo import conninfo_to_dict
+
+    tcp = conninfo_to_dict(target_from_dsn("host=db1.example user=app").conninfo("shop"))
+    assert (tcp["keepalives_idle"], tcp["keepalives_interval"], tcp["keepalives_count"]) == ("60", "10", "6")
+    own = conninfo_to_dict(target_from_dsn("host=db1.example user=app keepalives_idle=300").conninfo("shop"))
+    assert own["keepalives_idle"] == "300" and own["keepalives_count"] == "6"
+    socket = conninfo_to_dict(target_from_dsn("host=/run/postgresql user=app").conninfo("shop"))
+    assert "keepalives_idle" not in socket

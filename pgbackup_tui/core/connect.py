@@ -23,6 +23,7 @@ from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare
 
 APP_NAME = "pgbackup-tui"
 DEFAULT_CONNECT_TIMEOUT = 10
+KEEPALIVES = {"keepalives_idle": "60", "keepalives_interval": "10", "keepalives_count": "6"}  # see conninfo
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ class Target:
         if dbname is not None:
             params["dbname"] = dbname
         params.setdefault("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT))
+        host = params.get("host", "")
+        if host and not host.startswith(("/", "@")):  # TCP (a socket has no keepalives)
+            # A link that dies silently (a NAT or firewall dropping it, a cable): libpq's reads
+            # would wait for the kernel's 2 hours of keepalive; these end them in about 2 minutes.
+            # The server's kernel answers the probes: a long lock wait or a slow query is not cut.
+            for option, value in KEEPALIVES.items():
+                params.setdefault(option, value)
         # We choose the client encoding (server_text.py): one given here would beat PGCLIENTENCODING.
         params.pop("client_encoding", None)
         return make_conninfo(**params)
