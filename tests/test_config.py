@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import platformdirs
+import psycopg
 import pytest
 
 from pgbackup_tui.core import paths
@@ -334,3 +335,19 @@ def test_a_dsn_that_does_not_parse_is_said_without_the_text_around_the_fault(hom
     (home / "config.toml").write_text('[servers.prod]\ndsn = "host=db1 password s3cret"\n')
     message = _problem()
     assert "the DSN does not parse" in message and 'missing "="' in message and "s3cret" not in message
+
+
+def test_an_unknown_option_of_a_dsn_is_named(home: Path) -> None:
+    """An option libpq does not know is a keyword, what the user must fix: QA saw it blanked to "…"
+    with the quoted text the line leaves out. Quoted text that is no option name still goes."""
+    from pgbackup_tui.core.config import conninfo_error
+    from psycopg.conninfo import conninfo_to_dict
+
+    def said(dsn: str) -> str:
+        with pytest.raises(psycopg.ProgrammingError) as caught:
+            conninfo_to_dict(dsn)
+        return conninfo_error(caught.value)
+
+    assert said("host=db1 user=app badopt=1") == 'invalid connection option "badopt"'
+    assert said("postgresql://u@db1/db?badq=1") == 'invalid URI query parameter: "badq"'
+    assert "s3cret" not in said("host=db1 s3cret") and "Secret_PW" not in said("host=db1 Secret_PW=1")

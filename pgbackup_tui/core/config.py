@@ -143,8 +143,14 @@ def _check_libpq_values(whose: str, params: dict[str, str]) -> None:
 def conninfo_error(exc: Exception) -> str:
     """libpq's first line on a conninfo that does not parse, without the text it quotes: the piece
     around the fault, up to the whole URI, may hold a password (the line reaches the terminal, logs,
-    hooks and notifications). A quoted single character ("]", "=") is syntax, and stays."""
-    return re.sub(r'"([^"]*)"', lambda quoted: quoted[0] if len(quoted[1]) <= 1 else '"…"', _first_line(exc))
+    hooks and notifications). A quoted single character ("]", "=") is syntax, and stays; so does the
+    name of an option libpq does not know (a keyword, what the user must fix: QA saw it blanked)."""
+    line = _first_line(exc)
+    unknown = re.match(r'invalid (?:connection option|URI query parameter:) "([a-z_][a-z0-9_]{0,39})"', line)
+    if unknown:
+        return line[:unknown.end()] + re.sub(r'"([^"]*)"', lambda q: q[0] if len(q[1]) <= 1 else '"…"',
+                                             line[unknown.end():])
+    return re.sub(r'"([^"]*)"', lambda quoted: quoted[0] if len(quoted[1]) <= 1 else '"…"', line)
 
 
 def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProfile:
