@@ -72,6 +72,18 @@ def test_a_passfile_libpq_ignores_for_its_permissions_is_named(
     connect(tcp_target).close()  # the same file, once private: read
 
 
+def test_a_passfile_the_profile_names_that_does_not_exist_is_named(
+        sandbox: Sandbox, tcp_target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a profile whose passfile= was missing got 'give a password in ~/.pgpass, PGPASSWORD or the
+    prompt', a place the password was never meant to be."""
+    missing = tmp_path / "nonexist"
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    target = target_from_dsn(f"{tcp_target.conninfo()} passfile={missing}", label="sandbox")
+    error = connect_error(target)
+    assert "no password supplied" in str(error) and error.needs_password
+    assert f"the password file it names, {missing}, does not exist" in str(error), str(error)
+
+
 def test_no_password_at_all(tcp_target: Target) -> None:
     error = connect_error(tcp_target)
     assert "no password supplied" in str(error)

@@ -203,10 +203,14 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
     db = f", database '{dbname}'" if dbname else ""
     line = f"server '{target.label}' ({target.where()}{db}): {cause}"
     # Only where libpq would have read the file: no password given (the prompt's, PGPASSWORD's).
-    ignored = (_ignored_passfile(target) if needs_password and target.password is None
-               and not os.environ.get("PGPASSWORD") else None)
+    reads_passfile = needs_password and target.password is None and not os.environ.get("PGPASSWORD")
+    ignored = _ignored_passfile(target) if reads_passfile else None
+    named = target.params.get("passfile") or os.environ.get("PGPASSFILE")
     if ignored is not None:  # libpq's own warning goes to a stderr nobody reads (a runner's, cron's)
         line += f"; {ignored} is readable by group or others, so libpq ignores it: chmod 600 {ignored}"
+    elif reads_passfile and named and not Path(named).expanduser().exists():
+        # The profile's (or PGPASSFILE's) own file, not ~/.pgpass: where the password was meant to be.
+        line += f"; the password file it names, {named}, does not exist"
     elif hint:
         line += f"; {hint}"
     return ConnectError(line, needs_password=needs_password)
