@@ -28,7 +28,8 @@ from pgbackup_tui.core.progress.criteria import MAX_PERCENT_OFF
 from pgbackup_tui.core.progress.estimator import ProgressEstimator
 from pgbackup_tui.core.progress.items import WorkItem, wire_bytes
 from pgbackup_tui.core.progress.link import LINK_PROBE_BYTES, ReceivedCounter
-from pgbackup_tui.core.progress.tracker import ProbeUnavailable, ProgressTracker, ServerProbe
+from pgbackup_tui.core.progress.server_probe import ProbeUnavailable, ServerProbe
+from pgbackup_tui.core.progress.tracker import ProgressTracker
 from pgbackup_tui.core.restore import RestoreJob
 from throttle_proxy import ThrottleProxy
 

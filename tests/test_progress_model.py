@@ -204,7 +204,7 @@ def test_an_index_builds_fraction_follows_the_scan_share_it_is_given() -> None:
     from pgbackup_tui.core.progress.items import TAIL_FRACTION
     from pgbackup_tui.core.progress.priors import INDEX_SORT_SHARE
     from pgbackup_tui.core.progress.restore import SHARE_EVIDENCE_S, scan_share_shown
-    from pgbackup_tui.core.progress.tracker import BackendProgress
+    from pgbackup_tui.core.progress.server_probe import BackendProgress
 
     def row(phase: str, blocks: tuple[int, int] = (0, 0), tuples: tuple[int, int] = (0, 0)) -> BackendProgress:
         return BackendProgress("index", 1, 1, "public", "t", phase, *blocks, *tuples)

@@ -37,7 +37,8 @@ from .priors import (ARCHIVE_READ_BPS, CATALOG_BASE_S, CATALOG_PER_RELATION_S, C
                      OUTPUT_PER_HEAP, STATEMENT_S, TOOL_START_S)
 from .speed import machine_pace
 from .files import open_positions, output_size
-from .tracker import BackendProgress, ProgressTracker
+from .server_probe import BackendProgress
+from .tracker import ProgressTracker
 
 _DUMPING = re.compile(r'^pg_dump: dumping contents of table "(.*)"$')
 _FINISHED = re.compile(r"^pg_dump: finished item \d+ TABLE DATA (.*)$")

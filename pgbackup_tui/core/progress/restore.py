@@ -22,7 +22,8 @@ from .estimator import ProgressEstimator
 from .items import WorkItem
 from .files import open_positions
 from .priors import INDEX_SCAN_SHARE, OUTPUT_PER_HEAP
-from .tracker import BackendProgress, ProgressTracker
+from .server_probe import BackendProgress
+from .tracker import ProgressTracker
 from .restore_plan import data_files, entry_matches, restore_work_items
 from .speed import PRIOR_S, machine_pace
 from ..toc import KNOWN_DESCS, Toc
