@@ -12,7 +12,7 @@ import pytest
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
 from pgbackup_tui.core.pgtools import find_client_tools
-from pgbackup_tui.core.restore_data import scan_script, without_transactions
+from pgbackup_tui.core.plain_script import scan_script, without_transactions
 
 SOURCE = "shop"
 

@@ -38,12 +38,8 @@ from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
-from .restore_data import (
-    DataLoad,
-    ScriptContents,
-    materialized_views_note,
-    without_transactions,
-)
+from .plain_script import ScriptContents, without_transactions
+from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_transaction import MARK_SQL, transaction_mark

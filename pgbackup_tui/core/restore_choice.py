@@ -18,14 +18,12 @@ from .restore_archive import RestoreArchiveJob
 from .restore_clean import TableClean
 from .restore_data import (
     DataLoad,
-    ScriptContents,
     check_large_objects,
     is_data_only,
     plan_rows_load,
     refuse_create,
-    scan_script,
-    script_relations,
 )
+from .plain_script import ScriptContents, scan_script, script_relations
 from .restore_preview import ArchiveCheck
 from .restore_selection import choose_entries
 from .toc import entry_name, schema_names, write_list

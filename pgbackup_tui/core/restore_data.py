@@ -21,8 +21,7 @@ TOC's "namespace tag owner" text (a data-only archive names no schema of its own
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ import psycopg
 
 from .connect import connect
 from .errors import SelectionError, TargetError, UsageError
-from .identifiers import QualifiedName, always_quote, parse_qualified_name
-from .server_text import python_codec, session_client_encoding
+from .identifiers import QualifiedName, always_quote
+from .server_text import session_client_encoding
 from .database_props import database_entry_ids
+from .plain_script import ScriptContents, scan_script
 from .plans import RestorePlan
 from .toc import PREAMBLE_DESCS, Toc, TocEntry, entry_name
 
@@ -82,13 +82,6 @@ WHERE t.tgrelid IN (SELECT oid FROM loaded) AND NOT t.tgisinternal AND t.tgenabl
 ORDER BY 1, 2
 """
 
-# `COPY "Sales & Ops"."Order Items" (id, note) FROM stdin;` as pg_dump writes it in a plain file.
-_QUALIFIED = r'((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))'  # schema.name as pg_dump writes it
-_COPY_LINE = re.compile(rf"COPY {_QUALIFIED} ")
-_INSERT_LINE = re.compile(rf"INSERT INTO {_QUALIFIED} ")
-_CREATE_RELATION = re.compile(rf"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|MATERIALIZED VIEW) {_QUALIFIED}[ (]")
-_LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
-_SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
 
 def is_data_only(toc: Toc | None, manifest: dict[str, Any], first_entry_type: str | None = None) -> bool:
@@ -190,82 +183,6 @@ def select_tables(entries: list[tuple[TocEntry, QualifiedName]], wanted: Iterabl
             raise SelectionError(f"--table {name}: no rows for it in data-only archive {archive}")
         chosen.append(by_name[name])
     return chosen
-
-
-@dataclass
-class ScriptContents:
-    tables: list[QualifiedName] = field(default_factory=list)  # COPY … FROM stdin, in order
-    large_objects: list[int] = field(default_factory=list)  # lo_create(OID)
-    # BEGIN; / COMMIT; of its own (a plain file's around its large objects): they would end the
-    # load's one transaction half way, so they are left out of what psql reads (without_transactions).
-    has_transactions: bool = False
-
-
-def script_relations(path: Path) -> frozenset[tuple[str, str]]:
-    """The tables (and materialized views) a plain SQL dump creates, as (schema, name): its
-    `CREATE TABLE` lines, read line by line in the file's own encoding."""
-    found: set[tuple[str, str]] = set()
-    codec = "utf-8"
-    with path.open("rb") as script:
-        for raw in script:
-            if raw.startswith(b"CREATE "):
-                match = _CREATE_RELATION.match(raw.decode(codec, errors="surrogateescape"))
-                if match:
-                    name = parse_qualified_name(match.group(1))
-                    found.add((name.schema, name.name))
-            elif raw.startswith(b"SET client_encoding = "):
-                encoding = _SET_ENCODING.match(raw)
-                codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
-    return frozenset(found)
-
-
-def scan_script(path: Path) -> ScriptContents:
-    """What a SQL script of rows loads (a plain data-only dump, or pg_restore's script of an
-    archive), read line by line, never whole: its COPY (or INSERT) targets, in the file's own encoding (its
-    `SET client_encoding`), the large objects it creates, and whether it has transactions."""
-    found = ScriptContents()
-    codec, in_rows, seen = "utf-8", False, set[QualifiedName]()
-    with path.open("rb") as script:
-        for raw in script:
-            if in_rows:
-                in_rows = raw.rstrip(b"\r\n") != b"\\."
-                continue
-            if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                match = _COPY_LINE.match(raw.decode(codec, errors="surrogateescape"))
-                if match:
-                    found.tables.append(parse_qualified_name(match.group(1)))
-                in_rows = True
-            elif raw.startswith(b"INSERT INTO "):  # pg_dump --inserts / --column-inserts: a statement a row
-                match = _INSERT_LINE.match(raw.decode(codec, errors="surrogateescape"))
-                if match:
-                    name = parse_qualified_name(match.group(1))
-                    if name not in seen:
-                        seen.add(name)
-                        found.tables.append(name)
-            elif raw.startswith(b"SELECT pg_catalog.lo_create("):
-                oid = _LO_CREATE.match(raw)
-                if oid:
-                    found.large_objects.append(int(oid.group(1)))
-            elif raw.startswith(b"SET client_encoding = "):
-                encoding = _SET_ENCODING.match(raw)
-                codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
-            elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
-                found.has_transactions = True
-    return found
-
-
-def without_transactions(path: Path) -> Iterator[bytes]:
-    """The script's lines, but its own top-level BEGIN; and COMMIT; (rows of COPY pass untouched)."""
-    in_rows = False
-    with path.open("rb") as script:
-        for raw in script:
-            if in_rows:
-                in_rows = raw.rstrip(b"\r\n") != b"\\."
-            elif raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                in_rows = True
-            elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
-                continue
-            yield raw
 
 
 def plan_large_objects(conn: psycopg.Connection, load: DataLoad, oids: list[int], dbname: str) -> None:
