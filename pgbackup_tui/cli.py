@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: this program's); its exit code. Run as the program
     (no argv), a job command then ends the process at once (os._exit after flushing stdio)."""
     if argv is None:  # the program itself, which has opened nothing yet: a fork may still be a job's runner
-        from .core.runner import remember_inherited_fds
+        from .core.runner_start import remember_inherited_fds
 
         remember_inherited_fds()
     parser = build_parser()

@@ -20,7 +20,7 @@ from test_job_faults import (
     SOURCE, _state_or_empty, backend_waiting, jobs_json, leftovers, runner_pid, start_cli, table_locked, wait_for,
 )
 
-from pgbackup_tui.core.runner import sleep_until_exit
+from pgbackup_tui.core.runner_start import sleep_until_exit
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_a_finished_job_is_passed_by_when_commands_look_for_dead_ones(sandbox, h
 
 SAFE_PROBE = """
 import os, socket, sys, threading
-from pgbackup_tui.core.runner import fork_is_safe
+from pgbackup_tui.core.runner_start import fork_is_safe
 lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
 alone = fork_is_safe(lock)
 sock = socket.socket(socket.AF_UNIX)

@@ -20,7 +20,7 @@ from pgbackup_tui.core import job_store
 from pgbackup_tui.core.job_follow import JobFollower
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.plans import DumpPlan
-from pgbackup_tui.core.runner import start_job
+from pgbackup_tui.core.runner_start import start_job
 from pgbackup_tui.ui import app as app_module
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.messages import JobStarted

@@ -157,7 +157,7 @@ def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:
                                                   and theirs.server_key.host_port() == key.host_port())
 
     trusted = [e for e in entries if same_source(e) and e.manifest is not None
-               and e.status in ("verified", "drilled")]  # not one changed since (catalog._size_changed)
+               and e.status in ("verified", "drilled")]  # not one changed since (catalog_entry._size_changed)
     newest = max(trusted, key=lambda e: e.created_at, default=None)
     return newest is not None and newest.path == entry.path
 
@@ -178,7 +178,7 @@ def _mark_deleting(archive: Path) -> None:
     """Say in the manifest that the backup is being deleted, before anything is removed: the archive
     goes first and its manifest after, and a delete killed between the two (or within a folder's
     removal) left a manifest that listed as *missing* for good. Marked, the catalog finishes it
-    (catalog._half_deleted). A manifest that does not read is left as it is; one that cannot be
+    (catalog_entry._half_deleted). A manifest that does not read is left as it is; one that cannot be
     written (the disk is full: the very day backups are deleted to make room) does not stop the delete."""
     manifest = load_manifest(archive)
     if manifest is not None:

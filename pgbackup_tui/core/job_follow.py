@@ -36,7 +36,7 @@ from .job_events import all_info
 from .progress import ProgressSnapshot
 
 if TYPE_CHECKING:
-    from .runner import RunnerProcess
+    from .runner_start import RunnerProcess
 
 POLL_S = 0.1
 # A state.json that looks unchanged (same inode, mtime and size) is not parsed again, but at least
@@ -294,7 +294,7 @@ class JobFollower:
         """Emit the job's events until it ends; its result. A runner that dies without finishing
         is cleaned up after (job_recovery.recover) and reported as failed. `poll_s`: how often its
         state and log are read while it runs (its end wakes us at once where a pidfd can)."""
-        from .runner import sleep_until_exit
+        from .runner_start import sleep_until_exit
 
         while True:
             result = self._poll_result()
@@ -364,7 +364,7 @@ def start_and_follow(kind: str, plan: Any, title: str, *, listener: Listener | N
     scheduled runs do): Ctrl-C and SIGTERM ask the runner to cancel it, and we wait for that; a
     hang-up (SIGHUP) ends only this view while the job goes on. `on_start` gets the job's id;
     `poll_s` as in JobFollower.follow (a front that shows nothing while the job runs reads less)."""
-    from .runner import start_job
+    from .runner_start import start_job
 
     # A headless front: the runner may be a fork of this process (no second interpreter start).
     job_id, _folder, process = start_job(kind, plan, title, fork=True)

@@ -142,24 +142,6 @@ class TimescaleRestore:
                 raise JobFailed(f"SELECT timescaledb_pre_restore() failed in '{dbname}': {_first_line(exc)}") from None
         log("SELECT timescaledb_pre_restore(): timescaledb.restoring is on for the restore's sessions")
 
-    def finish(self, target: Target, dbname: str, log: Log) -> None:
-        """post_restore, then a new session must see timescaledb.restoring off; JobFailed if not."""
-        try:
-            with connect(target, dbname) as conn:
-                conn.execute("SELECT timescaledb_post_restore()")
-        except psycopg.Error as exc:
-            raise JobFailed(f"SELECT timescaledb_post_restore() failed in '{dbname}': {_first_line(exc)}; run it "
-                            "by hand before using the database") from None
-        log("SELECT timescaledb_post_restore() done")
-        # A new session: it sees the database's settings as any later session will.
-        with connect(target, dbname) as conn:
-            row = conn.execute("SELECT current_setting('timescaledb.restoring', true)").fetchone()
-        restoring = row[0] if row else None
-        if restoring not in (None, "", "off"):
-            raise JobFailed(f"timescaledb.restoring is still '{restoring}' in '{dbname}' after "
-                            "timescaledb_post_restore(); run SELECT timescaledb_post_restore() there by hand")
-        log("timescaledb.restoring is off")
-
     async def around(self, job: Job, target: Target, dbname: str, restore: Callable[[], Awaitable[None]]) -> None:
         """pre_restore, `restore` (with one job), post_restore. After a failure or a cancel half way,
         post_restore runs too, and the error says what became of it. The database is on record as
@@ -176,13 +158,13 @@ class TimescaleRestore:
             if isinstance(exc, PgBackupError):
                 exc.args = (f"{exc}; {note}",)
             raise
-        await job.in_thread(self.finish, target, dbname, job.log)
+        await job.in_thread(post_restore, target, dbname, job.log)
         job.release(TIMESCALE_RESTORING, dbname)
 
     def finish_after_failure(self, target: Target, dbname: str, log: Log) -> str:
         """post_restore after the restore failed half way: what became of it, in a few words."""
         try:
-            self.finish(target, dbname, log)
+            post_restore(target, dbname, log)
         except (JobFailed, psycopg.Error, TargetError) as exc:
             log(str(exc), level="error")
             return f"then {exc}"
@@ -190,6 +172,25 @@ class TimescaleRestore:
             log(f"timescaledb_post_restore() could not run: {exc}", level="error")
             return f"then timescaledb_post_restore() could not run ({_first_line(exc)})"
         return POST_RESTORE_RAN
+
+
+def post_restore(target: Target, dbname: str, log: Log) -> None:
+    """post_restore, then a new session must see timescaledb.restoring off; JobFailed if not."""
+    try:
+        with connect(target, dbname) as conn:
+            conn.execute("SELECT timescaledb_post_restore()")
+    except psycopg.Error as exc:
+        raise JobFailed(f"SELECT timescaledb_post_restore() failed in '{dbname}': {_first_line(exc)}; run it "
+                        "by hand before using the database") from None
+    log("SELECT timescaledb_post_restore() done")
+    # A new session: it sees the database's settings as any later session will.
+    with connect(target, dbname) as conn:
+        row = conn.execute("SELECT current_setting('timescaledb.restoring', true)").fetchone()
+    restoring = row[0] if row else None
+    if restoring not in (None, "", "off"):
+        raise JobFailed(f"timescaledb.restoring is still '{restoring}' in '{dbname}' after "
+                        "timescaledb_post_restore(); run SELECT timescaledb_post_restore() there by hand")
+    log("timescaledb.restoring is off")
 
 
 def end_restoring(target: Target, maintenance_db: str, dbname: str) -> None:
@@ -202,7 +203,7 @@ def end_restoring(target: Target, maintenance_db: str, dbname: str) -> None:
         row = conn.execute("SELECT current_setting('timescaledb.restoring', true)").fetchone()
     if row is None or row[0] in (None, "", "off"):
         return
-    TimescaleRestore(version="", entry_id=0, recorded=True).finish(target, dbname, lambda *_, **__: None)
+    post_restore(target, dbname, lambda *_, **__: None)
 
 
 def plan_timescale_restore(conn: psycopg.Connection, entry: TocEntry, manifest: dict[str, Any] | None,

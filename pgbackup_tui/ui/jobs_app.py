@@ -32,7 +32,8 @@ from ..core.dump import DumpJob
 from ..core.errors import EXIT_OK, PgBackupError
 from ..core.job_follow import JobFollower, JobView
 from ..core.restore import RestoreJob
-from ..core.runner import PROGRESS_WRITE_INTERVAL_S, start_job
+from ..core.runner import PROGRESS_WRITE_INTERVAL_S
+from ..core.runner_start import start_job
 from .job_registry import JobRegistry
 from .messages import JobStarted, JobStartFailed, StoreJobsFound
 from .screens.confirm import ConfirmScreen
