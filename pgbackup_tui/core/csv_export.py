@@ -117,7 +117,7 @@ class CsvExportJob(Job):
         progress.enter_phase("data")
         # The server says when a COPY waits for another session's lock: the bar and the time left stand
         # still then, and the job says whose lock it is.
-        progress.watch_server(plan.target, plan.dbname)
+        progress.watch_server_beside("the COPY", 1, pre.free_connections, plan.target, plan.dbname)
         files, sequences = await self.in_thread(self._copy_tables, partial, pre, progress)
         progress.enter_phase("finishing")
         for name in (SCHEMA_PRE, SCHEMA_POST):

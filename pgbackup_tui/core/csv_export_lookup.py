@@ -17,6 +17,7 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import CsvExportPlan
+from .defaults import free_connections
 from .errors import SelectionError
 from .identifiers import QualifiedName
 from .selection import lookup_relations, resolve_selection
@@ -106,6 +107,7 @@ class ExportPreflight:
     encoding: str
     sequences: list[QualifiedName]
     extensions: list[dict[str, str]]
+    free_connections: int | None = None  # this role's, once the look-up's own has closed (defaults.py)
 
 
 RunningOn = Callable[[psycopg.Connection], contextlib.AbstractContextManager[object]]
@@ -163,7 +165,9 @@ def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
             "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
         encoding_row = conn.execute("SHOW client_encoding").fetchone()
         assert encoding_row is not None
-    return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions)
+        free = free_connections(conn)
+    return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions,
+                           None if free is None else free + 1)
 
 
 def _hypertables(conn: psycopg.Connection) -> dict[QualifiedName, dict[str, Any]]:

@@ -39,6 +39,7 @@ from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
+from .defaults import free_connections
 from .selection import lookup_relations
 
 CHUNK_BYTES = 1 << 20
@@ -66,6 +67,7 @@ class CsvImportJob(Job):
         self._writing_into = False  # WRITES_INTO on record: the tables are being loaded into an existing database
         # A cancel interrupts the COPY running (the server may take long over a chunk: triggers, checks).
         self._canceller = StatementCanceller()
+        self._free_connections: int | None = None  # this role's on the server and in the target (_preflight)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -97,7 +99,7 @@ class CsvImportJob(Job):
         progress.enter_phase("data")
         # The server says when a COPY waits for another session's lock: the bar and the time left stand
         # still then, and the job says whose lock it is (the database exists by now).
-        progress.watch_server(plan.target, plan.dbname)
+        progress.watch_server_beside("the COPY", 1, self._free_connections, plan.target, plan.dbname)
         if self._created is None:
             # Said by a dead runner's recovery: the tables loaded before it died stay (job_store).
             self.own(WRITES_INTO, plan.dbname)
@@ -139,6 +141,7 @@ class CsvImportJob(Job):
             # Known before anything is made: a server without TimescaleDB cannot take the hypertables.
             timescale_here = conn.execute(
                 "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone() is not None
+            self._free_connections = free_connections(conn, plan.dbname)  # whether the monitor fits (defaults.py)
         hypertable = next((t for t in tables if t.hypertable), None)
         if hypertable is not None and not timescale_here:
             raise TargetError(f"{hypertable.name} is a hypertable, but {plan.target.label} has no TimescaleDB "

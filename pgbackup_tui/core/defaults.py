@@ -13,9 +13,9 @@ fastest method this pg_dump has whose size stays within `MAX_SIZE_RATIO` of pgAd
 runs `parallel_jobs()` pg_restore jobs where the archive and target allow it (restore.py).
 
 Jobs: one per usable core (sched_getaffinity: a container's or taskset's share, not the host's),
-at most `MAX_AUTO_JOBS`, and never more than a `CONNECTION_SHARE` of the connections the server
-has free for ordinary users (max_connections minus the reserved ones minus the backends now): a
-backup must not take the connections an application needs.
+at most `MAX_AUTO_JOBS`, and never more than a `CONNECTION_SHARE` of the connections this role has
+free (max_connections minus the reserved ones minus the backends now, and what the role's and the
+database's CONNECTION LIMIT leave): a backup must not take the connections an application needs.
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ SMALL_ORDER = ("zstd:3", "gzip:6")  # zstd:3 is not measured here: its effect is
 METHODS = {"gzip": (1, 9), "lz4": (1, 12), "zstd": (1, 22), "none": (0, 0)}
 
 # For this role: a superuser may use the reserved connections too; a role's CONNECTION LIMIT
-# counts its own sessions (pg_dump's workers are all this role's).
+# counts its own sessions (pg_dump's workers are all this role's), and a database's CONNECTION LIMIT
+# the sessions in it, whoever's (pg_restore's workers, its leader and our monitor are all in the
+# target). A superuser is held to neither limit. least() passes over the NULLs of the limits that
+# do not apply (and of a database that does not exist yet).
 _AVAILABLE_CONNECTIONS = """
 SELECT least(
     current_setting('max_connections')::int
@@ -60,9 +63,13 @@ SELECT least(
            ELSE current_setting('superuser_reserved_connections')::int
                 + coalesce(current_setting('reserved_connections', true)::int, 0) END
     - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
-    CASE WHEN r.rolconnlimit >= 0 AND NOT r.rolsuper  -- a superuser is not held to it
+    CASE WHEN r.rolconnlimit >= 0 AND NOT r.rolsuper
          THEN r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity
-                                WHERE backend_type = 'client backend' AND usename = current_user)::int END)
+                                WHERE backend_type = 'client backend' AND usename = current_user)::int END,
+    (SELECT d.datconnlimit - (SELECT count(*) FROM pg_stat_activity
+                              WHERE backend_type = 'client backend' AND datid = d.oid)::int
+     FROM pg_database d
+     WHERE d.datname = coalesce(%(dbname)s, current_database()) AND d.datconnlimit >= 0 AND NOT r.rolsuper))
 FROM pg_roles r WHERE r.rolname = current_user
 """
 
@@ -75,10 +82,11 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def free_connections(conn: psycopg.Connection) -> int | None:
-    """Connections the server has left for ordinary users; None when it does not say."""
+def free_connections(conn: psycopg.Connection, dbname: str | None = None) -> int | None:
+    """Connections this role has left on the server and in database `dbname` (default: the one
+    `conn` is in); None when the server does not say."""
     try:
-        row = conn.execute(_AVAILABLE_CONNECTIONS).fetchone()
+        row = conn.execute(_AVAILABLE_CONNECTIONS, {"dbname": dbname}).fetchone()
     except Exception:  # noqa: BLE001 - a display-grade figure: the caller falls back to the cores alone
         return None
     return int(row[0]) if row and row[0] is not None else None
@@ -91,6 +99,15 @@ def parallel_jobs(cores: int, free: int | None) -> int:
     if free is not None:
         jobs = min(jobs, free // CONNECTION_SHARE - 2)
     return max(1, jobs)
+
+
+def monitor_fits(jobs: int, free: int | None) -> bool:
+    """Whether our progress monitor's connection fits beside the tool's (one per job and one for
+    the leader of a parallel run) in `free` connections, with one to spare: a session the job
+    closed just before the tool starts (its checks) still counts until its backend has exited,
+    which the server does after the close returns. Where it does not fit, the job runs without
+    it: connected first, it would take a connection the tool needs, which then fails half way."""
+    return free is None or free >= (jobs + 1 if jobs > 1 else 1) + 2
 
 
 def check_jobs_fit(tool: str, jobs: int, free: int | None, server: str) -> None:

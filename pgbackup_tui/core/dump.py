@@ -23,7 +23,14 @@ from .backup_record import complete_manifest, server_key_of
 from .catalog import write_manifest
 from .catalog_index import remember_backup
 from .connect import connect
-from .defaults import check_jobs_fit, fast_compression, free_connections, parallel_jobs, supports, usable_cores
+from .defaults import (
+    check_jobs_fit,
+    fast_compression,
+    free_connections,
+    parallel_jobs,
+    supports,
+    usable_cores,
+)
 from .dump_verify import DumpReadBack, can_follow
 from .job_children import exit_in_words
 from .errors import ArchiveError, JobFailed, UsageError
@@ -68,6 +75,9 @@ class DumpPreflight:
     jobs: int = 1  # the plan's, or chosen from the cores and the server's free connections (defaults.py)
     compress: int | str | None = None  # the plan's, or the measured default for this pg_dump
     server_key: ServerKey | None = None  # for the manifest, read on the preflight's connection
+    # Connections this role has left on the server and in the database once the preflight's own has
+    # closed (defaults.free_connections; None: unknown): whether the monitor fits beside pg_dump's.
+    free_connections: int | None = None
 
 
 class DumpJob(Job):
@@ -240,7 +250,8 @@ class DumpJob(Job):
             except psycopg.Error as exc:  # progress is a display: the dump goes on without sizes
                 inventory, inventory_error = None, (str(exc).strip().splitlines() or ["?"])[0]
             client_encoding, name_codec = dump_encoding(conn)
-            jobs, compress = self._choose_options(tools, conn)
+            free = free_connections(conn)
+            jobs, compress = self._choose_options(tools, free)
             timescaledb, hypertable_oids = read_timescale(conn)
             server_key = server_key_of(conn)
             large_objects = (large_objects_left_out(conn, selection.copied_oids)
@@ -250,7 +261,7 @@ class DumpJob(Job):
             large_objects) if w)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warnings,
-                             jobs, compress, server_key)
+                             jobs, compress, server_key, None if free is None else free + 1)
 
     def _client_tools(self, major: int) -> ClientTools:
         """The pg_dump for this server, its compression methods asked now (defaults.supports caches)."""
@@ -262,8 +273,9 @@ class DumpJob(Job):
             fast_compression(tools)
         return tools
 
-    def _choose_options(self, tools: ClientTools, conn: psycopg.Connection) -> tuple[int, int | str | None]:
-        """Jobs and compression: the plan's where given, else the measured defaults (defaults.py)."""
+    def _choose_options(self, tools: ClientTools, free: int | None) -> tuple[int, int | str | None]:
+        """Jobs and compression: the plan's where given, else the measured defaults (defaults.py);
+        `free`: the connections this role has left, the preflight's own counted."""
         plan = self.plan
         if isinstance(plan.compress, str) and not supports(tools, plan.compress):
             raise UsageError(f"--compress {plan.compress}: pg_dump {tools.version} in {tools.bin_dir} cannot compress "
@@ -274,9 +286,9 @@ class DumpJob(Job):
             compress = fast_compression(tools)
         jobs = plan.jobs
         if jobs is None:
-            jobs = parallel_jobs(usable_cores(), free_connections(conn)) if plan.format == "directory" else 1
+            jobs = parallel_jobs(usable_cores(), free) if plan.format == "directory" else 1
         elif jobs > 1:
-            check_jobs_fit("pg_dump", jobs, free_connections(conn), plan.target.label)
+            check_jobs_fit("pg_dump", jobs, free, plan.target.label)
         return jobs, compress
 
     def _start_progress(self, pre: DumpPreflight, run_format: str, output: Path) -> DumpProgress:
@@ -287,7 +299,8 @@ class DumpJob(Job):
         progress = DumpProgress(self, pre.inventory or DumpInventory((), 0), self.plan, run_format, output,
                                 name_codec=pre.name_codec)
         if pre.inventory is not None and pre.inventory.tables:
-            progress.watch_server(self.plan.target, self.plan.dbname)
+            progress.watch_server_beside("pg_dump", pre.jobs, pre.free_connections, self.plan.target,
+                                         self.plan.dbname)
         progress.enter_phase("schema")
         progress.start()
         self.progress_tracker = progress

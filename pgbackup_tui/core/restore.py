@@ -224,7 +224,8 @@ class RestoreJob(RestoreChoiceJob):
         """pg_restore (psql for plain SQL; psql in one transaction for a table-level --clean) into plan.dbname."""
         progress = self._progress()
         # The target exists now: the monitor can connect to it and watch our backends there.
-        progress.watch_server(plan.target, plan.dbname, indexes=True)
+        progress.watch_server_beside("pg_restore" if check.toc is not None else "psql", plan.jobs or 1,
+                                     self._free_connections, plan.target, plan.dbname, indexes=True)
         progress.enter_phase("schema" if check.toc is not None and self._data_load is None else "data")
         env = plan.target.child_env(self.application_name)
         data_stdin: Iterator[bytes] | None = None

@@ -50,6 +50,7 @@ class RestoreArchiveJob(Job):
     _workdir: Path | None
     _checksums: asyncio.Future[list[str]] | None = None  # the checksum check while it runs (_archive_whole)
     _manifest_read: dict[str, Any] | None = None
+    _free_connections: int | None = None  # what this role has left on the server and in the target (defaults.py)
 
     def _manifest(self) -> dict[str, Any]:
         """The archive's manifest ({} without one), read once: it is looked at from several steps."""
@@ -109,7 +110,8 @@ class RestoreArchiveJob(Job):
             if plan.target.bin_dir and tools.bin_dir != Path(plan.target.bin_dir).expanduser():
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
-            self._check_fits_server(info, (await self.in_thread(self._server_facts))[0])
+            server_major, self._free_connections = await self.in_thread(self._server_facts)
+            self._check_fits_server(info, server_major)
             self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
             # The manifest's checksum, as for an archive (below): checked beside a restore into a
@@ -146,6 +148,7 @@ class RestoreArchiveJob(Job):
             except ArchiveError as exc:
                 unreadable = exc
             server_major, free = await server
+            self._free_connections = free
             self.check_cancelled()
             writer = toc.dumped_by_major if toc is not None else None
             other = passed_over(tools, plan.target.bin_dir, writer or info.min_reader_major,
@@ -226,9 +229,10 @@ class RestoreArchiveJob(Job):
             _forget(future)
 
     def _server_facts(self) -> tuple[int, int | None]:
-        """The target server's major (9 for 9.6, as pgtools counts majors) and its free connections."""
+        """The target server's major (9 for 9.6, as pgtools counts majors) and the connections this
+        role has left there, in the target database too where it exists (its CONNECTION LIMIT)."""
         with connect(self.plan.target, self._maintenance_db()) as conn:
-            return conn.info.server_version // 10000, free_connections(conn)
+            return conn.info.server_version // 10000, free_connections(conn, self.plan.dbname)
 
     def _choose_jobs(self, info: ArchiveInfo, toc: Toc, free: int | None) -> int:
         """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""

@@ -25,6 +25,7 @@ from ..jobs import Job, ProgressUpdated
 from .snapshot import ProgressSnapshot
 from .estimator import ProgressEstimator
 from .speed import TICK_S
+from ..defaults import monitor_fits
 from .server_probe import BackendProgress, ProbeUnavailable, ServerProbe
 
 NO_DATA_S = 60.0  # a data phase this long without a byte moving (and no lock said) is said: see _said_if_no_data
@@ -68,6 +69,21 @@ class ProgressTracker:
             self.probe = ServerProbe(target, dbname, self.job.application_name, indexes=indexes)
         else:
             self.probe.watch(dbname, indexes=indexes)
+
+    def watch_server_beside(self, tool: str, jobs: int, free: int | None, target: Target, dbname: str, *,
+                            indexes: bool = False) -> None:
+        """watch_server, where the monitor's connection fits beside the connections of `tool`'s
+        `jobs` in the `free` ones this role has left (defaults.monitor_fits). Where it does not, the
+        job runs without the server's word from the start: connected first, the monitor would take
+        a connection the tool needs, which would then fail half way ("too many connections")."""
+        if monitor_fits(jobs, free):
+            self.watch_server(target, dbname, indexes=indexes)
+            return
+        if self.probe is not None:
+            self.probe.close()
+            self.probe = None
+        self.fallback(f"no connection to spare for it beside {tool}'s: {free} free for this role in '{dbname}' "
+                      "(its CONNECTION LIMIT, the role's, the server's)")
 
     def measure_link(self, target: Target, dbname: str) -> None:
         """As the ticks start, time the link to the server (link_rate: the data's prior over TCP) on
