@@ -23,14 +23,7 @@ from .backup_record import complete_manifest, server_key_of
 from .catalog import write_manifest
 from .catalog_index import remember_backup
 from .connect import connect
-from .defaults import (
-    check_jobs_fit,
-    fast_compression,
-    free_connections,
-    parallel_jobs,
-    supports,
-    usable_cores,
-)
+from .defaults import check_jobs_fit, fast_compression, free_connections, parallel_jobs, supports, usable_cores
 from .dump_verify import DumpReadBack, can_follow
 from .job_children import exit_in_words
 from .errors import ArchiveError, JobFailed, UsageError
