@@ -641,3 +641,27 @@ def test_a_bin_dir_that_is_no_bin_dir_is_refused_before_anything_runs(sandbox, h
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and f"--bin-dir {bogus}" in lines[0] and needle in lines[0], result.stderr
     assert Path(f"{archive}.manifest.json").read_text() == before  # no check ran, none recorded
+
+
+def test_an_archive_moved_without_its_manifest_is_adopted_as_the_backup_it_is(sandbox, home, tmp_path):
+    """`mv backup.dump /mnt/offsite/` leaves the manifest behind: adopted there, the archive was a
+    foreign one of an unknown server ("?"), unverified, beside its own backup listed as missing (QA).
+    Its bytes are the missing backup's (size, then checksums): it takes that backup's id, server and
+    checks; the old path, still listed, says where it is now."""
+    archive = dump(sandbox, "--schema-only")
+    was = by_path(listed(), archive)
+    assert run_cli("backups", "verify", was["id"]).returncode == 0
+    moved = tmp_path / "offsite" / archive.name
+    moved.parent.mkdir()
+    shutil.move(archive, moved)
+    adopted = run_cli("backups", "adopt", str(moved))
+    assert adopted.returncode == 0, adopted.stderr
+    now = by_path(listed(), moved)
+    assert (now["id"], now["status"], now["server"]) == (was["id"], "verified", was["server"]), now
+    stale = by_path(listed(), archive)
+    assert stale["status"] == "missing" and f"the same backup is listed at {moved}" in stale["problem"], stale
+    # Its id names the one that is there (the old path's entry shares it: "2 copies share this id").
+    verified = run_cli("backups", "verify", was["id"])
+    assert verified.returncode == 0, verified.stderr
+    assert len(json.loads(Path(f"{moved}.manifest.json").read_text())["verifications"]) == 2
+    assert len(json.loads(Path(f"{archive}.manifest.json").read_text())["verifications"]) == 1

@@ -152,6 +152,9 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEn
     matches = [e for e in entries if e.id == backup_id] or [e for e in entries if e.id.startswith(backup_id)]
     if backup_id and len(matches) == 1:
         return matches[0]
+    live = [e for e in matches if e.status != "missing"]
+    if len(matches) > 1 and len({e.id for e in matches}) == 1 and len(live) == 1:
+        return live[0]  # moved, and adopted where it is now: the old path, missing, says where (_say_where_moved)
     if len(matches) > 1 and len({e.id for e in matches}) == 1:  # copies made by hand: only a path tells them apart
         raise UsageError(f"backup {backup_id}: {len(matches)} copies share this id: "
                          f"{', '.join(str(e.path) for e in matches[:5])}; give the path of the one you mean")

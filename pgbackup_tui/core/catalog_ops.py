@@ -2,7 +2,9 @@
 
 adopt: a manifest is written for a foreign archive from what it says about itself (format,
 versions, database, its TOC), with the checksum of its files and each table's rows counted in it;
-its id stays the one it was listed under; a path outside the backup dir goes into the index.
+its id stays the one it was listed under; a path outside the backup dir goes into the index. An
+archive moved without its manifest, whose size and checksums are a missing backup's, takes a copy
+of that backup's manifest instead (its id, server and checks).
 delete: the archive (file or folder), its manifest and its index entry; the newest verified (or
 drilled) backup of a database is kept unless forced: it is the one a DBA would restore from.
 """
@@ -15,6 +17,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .archive import path_size
 from .checksums import checkable, checksum_archive, compare_checksums
 from .archive_sniff import sniff
 from .backup_record import toc_counts, toc_summary
@@ -64,6 +67,15 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
         raise UsageError(f"{exc}; only pg_dump / pg_dumpall output can be adopted") from None
     if found.complete is False:
         raise UsageError(f"{path}: truncated (no closing line); it would not restore, so it is not adopted")
+    listed_before = _missing_backup_of(path)
+    if listed_before is not None:
+        assert listed_before.manifest is not None
+        # A copy: the old path stays listed as missing, saying where the backup is now.
+        save_manifest(path, listed_before.manifest)
+        remember_backup(path)
+        entry = entry_for(path, indexed=True)
+        assert entry is not None  # it has a manifest now
+        return entry
     before = entry_for(path, indexed=True)
     kind = "dumpall" if found.format.startswith("dumpall") else "dump"
     manifest = Manifest(id=before.id if before else "", kind=kind,
@@ -87,6 +99,24 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     entry = entry_for(path, indexed=True)
     assert entry is not None  # it has a manifest now
     return entry
+
+
+def _missing_backup_of(path: Path) -> CatalogEntry | None:
+    """The backup listed as missing whose archive `path` is, moved without its manifest (`mv
+    backup.dump /mnt/offsite/`): the same size (a stat), then the same checksums (one read). Adopted,
+    it keeps that backup's id, server and checks, as one moved with its manifest does, instead of
+    becoming a foreign archive of an unknown server beside its own backup listed as missing."""
+    try:
+        size = path_size(path)
+    except OSError:
+        return None
+    for entry in scan():
+        recorded = entry.manifest
+        if (entry.status == "missing" and recorded is not None and recorded.kind in ("dump", "dumpall")
+                and recorded.bytes == size and checkable(recorded.checksums)
+                and not compare_checksums(path, recorded.checksums)):
+            return entry
+    return None
 
 
 def _take_in_with_manifest(path: Path) -> None:
