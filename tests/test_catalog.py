@@ -665,3 +665,10 @@ def test_an_archive_moved_without_its_manifest_is_adopted_as_the_backup_it_is(sa
     assert verified.returncode == 0, verified.stderr
     assert len(json.loads(Path(f"{moved}.manifest.json").read_text())["verifications"]) == 2
     assert len(json.loads(Path(f"{archive}.manifest.json").read_text())["verifications"]) == 1
+    # Not to delete: which of the two is meant is for a path to say.
+    refused = run_cli("backups", "delete", was["id"])
+    assert refused.returncode == 2 and "2 copies share this id" in refused.stderr, refused.stderr
+    assert moved.exists()
+    forgotten = run_cli("backups", "delete", str(archive))
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert moved.exists() and by_path(listed(), moved)["id"] == was["id"]

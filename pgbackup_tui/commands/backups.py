@@ -192,7 +192,7 @@ def run_backups(args: argparse.Namespace) -> int:
         return _drill(args)
     if command == "delete":
         entries = catalog.scan()
-        entry = catalog.find(args.id, entries)
+        entry = catalog.find(args.id, entries, live_first=False)
         for line in delete(entry, entries, force=args.force):
             print(printable(f"deleted {line}"))
         return EXIT_OK

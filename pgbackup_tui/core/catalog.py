@@ -139,10 +139,12 @@ def _say_where_moved(found: dict[Path, CatalogEntry], ids: dict[str, str]) -> No
                                                  f"delete {entry.path}` forgets it")
 
 
-def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEntry:
+def find(backup_id: str, entries: list[CatalogEntry] | None = None, *, live_first: bool = True) -> CatalogEntry:
     """The backup with this id or unique id prefix, or at this path (as `list` shows it: two
     copies of one backup under the backup dir, copied by hand, share an id); UsageError naming it
-    otherwise."""
+    otherwise. An id shared by one backup that is there and old paths of it, missing (moved and
+    adopted where it is now), names the one that is there, unless not `live_first` (delete: which
+    of them is meant is for a path to say)."""
     entries = scan() if entries is None else entries
     given = Path(backup_id).expanduser()
     at = given.resolve() if ("/" in backup_id or os.path.lexists(given)) else None
@@ -153,7 +155,7 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None) -> CatalogEn
     if backup_id and len(matches) == 1:
         return matches[0]
     live = [e for e in matches if e.status != "missing"]
-    if len(matches) > 1 and len({e.id for e in matches}) == 1 and len(live) == 1:
+    if live_first and len(matches) > 1 and len({e.id for e in matches}) == 1 and len(live) == 1:
         return live[0]  # moved, and adopted where it is now: the old path, missing, says where (_say_where_moved)
     if len(matches) > 1 and len({e.id for e in matches}) == 1:  # copies made by hand: only a path tells them apart
         raise UsageError(f"backup {backup_id}: {len(matches)} copies share this id: "
