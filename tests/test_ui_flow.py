@@ -27,7 +27,7 @@ from pgbackup_tui.ui.screens.server_form import ServerForm
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
-from uiutil import move_to, open_line, settle, socket_profile, wait_until, write_config
+from uiutil import move_to, node_text, open_line, settle, socket_profile, wait_until, write_config
 
 SIZE = (120, 40)
 
@@ -117,6 +117,10 @@ async def test_add_server_select_two_tables_back_up_and_restore_into_a_new_datab
         await settle(pilot)
         restored = app.jobs[1]
         assert restored.state == JobState.SUCCEEDED, restored.result
+        # The new database shows in the tree, under its open server (it did only after f5).
+        await wait_until(lambda: any(named(fresh_db_name)(node_text(tree, node)) for node in
+                                     filter(None, map(tree.get_node_at_line, range(tree.last_line + 1)))))
+        assert tree.cursor_node is not None and named("shop")(node_text(tree, tree.cursor_node))
 
     counts = sandbox.psql('SELECT (SELECT count(*) FROM "Sales & Ops".customers), '
                           '(SELECT count(*) FROM "Sales & Ops".orders)', fresh_db_name)

@@ -133,6 +133,12 @@ class PgBackupApp(BackupsApp):
         return self.query_one(ServerTree)
 
     # -- loading the tree ------------------------------------------------------------------
+    def databases_changed(self, server: str) -> None:
+        # A restore made a database, or a CSV import filled tables: the tree shows it where the server
+        # is open (what was open below it opens again); a closed one reads it when opened.
+        if self.server_tree.is_open(server):
+            self.server_tree.reload(server)
+
     def on_server_tree_load_requested(self, message: ServerTree.LoadRequested) -> None:
         target = self.profiles.target(message.server)
         if target is not None:

@@ -43,6 +43,9 @@ from .toasts import ToastsApp
 from .widgets.jobs_pane import JobsPane
 
 BACKUP_KINDS = ("dump", "dumpall", "csv-export")  # jobs that add to the Backups tab when they end
+# Jobs that change what their server holds (a database made or refilled) whatever their end: a
+# failed one may have dropped what it made, a partial one left what it restored.
+TARGET_KINDS = ("restore", "cluster-restore", "csv-import")
 
 
 class JobsApp(ToastsApp):
@@ -70,6 +73,10 @@ class JobsApp(ToastsApp):
 
     def backups_changed(self) -> None:
         """A dump, dumpall or CSV export ended: the app refreshes what lists backups (overridden)."""
+
+    def databases_changed(self, server: str) -> None:
+        """A restore, cluster restore or CSV import into `server` ended: the app shows what the
+        server holds now (overridden)."""
 
     # -- starting --------------------------------------------------------------------------
     def start_in_runner(self, job: DumpJob | RestoreJob) -> None:
@@ -147,6 +154,8 @@ class JobsApp(ToastsApp):
             self.notify(text, title="" if result.message == title else title, severity=severity, lines=2)
         if message.job.kind in BACKUP_KINDS:
             self.backups_changed()
+        if message.job.kind in TARGET_KINDS:
+            self.databases_changed(message.job.server)
         if message.job is self.jobs_pane.selected_job():  # its cancel key greys out (a footer rebuild)
             self.refresh_bindings()
 
