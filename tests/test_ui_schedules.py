@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from pgbackup_tui.core.config import ServerProfile, load_config, save_config
 from pgbackup_tui.core.schedules import Schedule
@@ -21,8 +21,9 @@ from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
 from pgbackup_tui.ui.widgets.schedules_pane import SchedulesPane
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
 from test_schedules import _crontab, cron_user  # noqa: F401 - cron_user is a fixture
-from uiutil import socket_profile, wait_until
+from uiutil import move_to, open_line, socket_profile, wait_until
 
 SIZE = (80, 24)
 FIXED_NOW = datetime(2026, 3, 28, 22, 15, tzinfo=UTC)
@@ -184,3 +185,23 @@ async def test_removing_a_schedule_forgets_its_last_run(home, monkeypatch):
         await pilot.pause()
     # A schedule added later under that name must not show this one's failed run as its own.
     assert not (home / "state" / "schedules" / "nightly.json").exists()
+
+
+async def test_a_new_schedule_starts_from_the_database_under_the_tree_s_cursor(sandbox, home):
+    """Added after browsing to a database, the form named the first server and no database (QA)."""
+    config = load_config()
+    config.servers["another"] = ServerProfile(name="another", host="db.example.invalid")  # listed first
+    config.servers["sandbox"] = socket_profile(sandbox)
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        await open_line(pilot, tree, lambda text: text.startswith("sandbox"))
+        await move_to(pilot, tree, lambda text: text.removeprefix("[ ] ").startswith("shop "))
+        await pilot.press("4")
+        app.query_one(SchedulesPane).query_one(DataTable).focus()
+        await pilot.press("a")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        assert form.query_one("#schedule-server", Select).value == "sandbox"
+        assert form.query_one("#schedule-database", Input).value == "shop"

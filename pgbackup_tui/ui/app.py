@@ -188,8 +188,11 @@ class PgBackupApp(BackupsApp):
 
     # -- focus, selection, backups list ----------------------------------------------------
     def on_server_tree_cursor_moved(self, message: ServerTree.CursorMoved) -> None:
-        self.query_one(DetailsPane).show(message.focus)
-        self.show_backups_for(message.focus)
+        focus = message.focus
+        self.query_one(DetailsPane).show(focus)
+        self.query_one(SchedulesPane).where = (focus.server.name if focus.server else None,
+                                               focus.database.info.name if focus.database else None)
+        self.show_backups_for(focus)
         self.refresh_bindings()
 
     def on_server_tree_selection_changed(self, message: ServerTree.SelectionChanged) -> None:

@@ -66,10 +66,14 @@ class ScheduleForm(ModalScreen[Schedule | None]):
     ]
 
     def __init__(self, servers: list[str], existing: Schedule | None = None, *,
-                 clock: Callable[[], datetime] | None = None, zone: tzinfo | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, zone: tzinfo | None = None,
+                 server: str | None = None, database: str | None = None) -> None:
+        """`server`, `database`: where a new schedule starts (the tree's cursor), if anywhere."""
         super().__init__()
         self.servers = servers
         self.existing = existing
+        self.start_server = server if server in servers else servers[0]
+        self.start_database = database or ""
         self.clock = clock
         self.zone = zone
 
@@ -82,13 +86,13 @@ class ScheduleForm(ModalScreen[Schedule | None]):
                 yield Input(s.name if s else "", placeholder="e.g. nightly", id="schedule-name", compact=True)
                 yield Label("Server")
                 yield Select([(n, n) for n in self.servers], id="schedule-server", compact=True, allow_blank=False,
-                             value=s.server if s and s.server in self.servers else self.servers[0])
+                             value=s.server if s and s.server in self.servers else self.start_server)
                 yield Label("What")
                 yield Select([(WHAT_LABELS[w], w) for w in WHATS], id="schedule-what", compact=True,
                              allow_blank=False, value=s.what if s else "database")
                 yield Label("Database")
-                yield Input(s.database or "" if s else "", placeholder="the database to dump", id="schedule-database",
-                            compact=True)
+                yield Input(s.database or "" if s else self.start_database, placeholder="the database to dump",
+                            id="schedule-database", compact=True)
                 yield Label("Format")
                 yield Select([(f, f) for f in FORMATS], id="schedule-format", compact=True, allow_blank=False,
                              value=s.format if s else "custom")

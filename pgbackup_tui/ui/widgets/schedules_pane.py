@@ -72,6 +72,8 @@ class SchedulesPane(Vertical):
         self.config: Config | None = None
         self.error: str | None = None
         self._started: list[subprocess.Popen[bytes]] = []
+        # The tree's cursor (its server and database; the app keeps it): what a new schedule starts from.
+        self.where: tuple[str | None, str | None] = (None, None)
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="schedules-table", cursor_type="row", zebra_stripes=True)
@@ -231,7 +233,9 @@ class SchedulesPane(Vertical):
                 table = self.query_one(DataTable)
                 table.move_cursor(row=table.get_row_index(schedule.name))
 
-        self.app.push_screen(ScheduleForm(servers, existing, clock=self.clock, zone=self.zone), saved)
+        server, database = self.where
+        self.app.push_screen(ScheduleForm(servers, existing, clock=self.clock, zone=self.zone, server=server,
+                                          database=database), saved)
 
     def action_remove_schedule(self) -> None:
         from ..screens.confirm import ConfirmScreen
