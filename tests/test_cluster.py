@@ -842,3 +842,26 @@ def test_a_multi_line_password_a_failing_statement_quotes_stays_out_of_the_log(t
     logs = list((home / "logs").glob("*.log"))
     assert logs and all("Multi1ineS3cret" not in log.read_text() for log in logs)
     assert "Multi1ineS3cret" not in failed.stdout + failed.stderr and "no_such_role" in failed.stderr
+
+
+def test_no_owner_and_no_privileges_reach_a_set_s_members_and_a_file_refuses_them(source, target, home, tmp_path):
+    """`--no-owner` / `--no-privileges` were taken and passed over without a word (QA): a set restored
+    with --skip-globals onto a server without its roles ended 'errors ignored' (exit 3) on the owner
+    and grants the DBA had asked to leave out, and a pg_dumpall file ran with its owners as if asked."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    restored = cli(target, "restore", str(out), "--skip-globals", "--only-db", "sales", "--no-owner",
+                   "--no-privileges")
+    assert restored.returncode == 0, restored.stderr
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app_owner', 'reporting')").strip() == "0"
+    assert target.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", "sales").strip() == "postgres"
+    assert target.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'sales'").strip() == "postgres"
+    assert table_fingerprints(target, "sales") == table_fingerprints(source, "sales")
+
+    whole = tmp_path / "all.sql"
+    assert cli(source, "dumpall", "--output", str(whole)).returncode == 0
+    for flag in ("--no-owner", "--no-privileges"):
+        refused = cli(target, "restore", str(whole), flag)
+        assert refused.returncode == 2, refused.stderr
+        assert flag in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"  # nothing ran

@@ -178,7 +178,8 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
 
     plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db),
                               jobs=1 if args.jobs is None else args.jobs, skip_globals=args.skip_globals,
-                              allow_older_server=args.allow_older_server)
+                              allow_older_server=args.allow_older_server, no_owner=args.no_owner,
+                              no_privileges=args.no_privileges)
     plan.validate()
     return ClusterRestoreJob(replace(plan, target=with_prompted_password(target)))
 

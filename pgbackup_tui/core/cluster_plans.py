@@ -90,6 +90,10 @@ class ClusterRestorePlan:
     databases: tuple[str, ...] = ()  # a set: only these members
     jobs: int = 1  # a set: databases restored at a time
     skip_globals: bool = False  # a set: the roles are there already
+    # A set: its members restored without their owners / grants (pg_restore's flags), for a server
+    # without the roles (--skip-globals). A pg_dumpall file is psql's script: refused with them.
+    no_owner: bool = False
+    no_privileges: bool = False
     allow_older_server: bool = False  # a pg_dumpall file whose databases a newer pg_dump wrote, run anyway
 
     @property

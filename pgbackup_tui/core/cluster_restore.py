@@ -82,6 +82,10 @@ class ClusterRestoreJob(Job):
         if plan.databases or plan.skip_globals:
             raise UsageError(f"{'--only-db' if plan.databases else '--skip-globals'} picks parts of a cluster set; "
                              "a pg_dumpall file restores whole")
+        if plan.no_owner or plan.no_privileges:  # psql runs the file's ALTER ... OWNER and GRANT as they are
+            raise UsageError(f"{'--no-owner' if plan.no_owner else '--no-privileges'} goes with a cluster set's "
+                             "members (pg_restore); a pg_dumpall file runs through psql with its owners and grants "
+                             "as they are")
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
@@ -220,7 +224,8 @@ class ClusterRestoreJob(Job):
                 # cancel cannot drop it as it drops a new one, so it rolls back instead.
                 job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
                                              dbname=name, create=not into_existing, single_transaction=into_existing,
-                                             allow_older_server=plan.allow_older_server, as_set_member=True))
+                                             allow_older_server=plan.allow_older_server, as_set_member=True,
+                                             no_owner=plan.no_owner, no_privileges=plan.no_privileges))
                 self._members.append(job)
                 self.forward_owned(job)
                 progress.step_started(name)
