@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 import pytest
 
 from cliutil import run_cli
@@ -865,3 +866,21 @@ def test_no_owner_and_no_privileges_reach_a_set_s_members_and_a_file_refuses_the
         assert refused.returncode == 2, refused.stderr
         assert flag in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"  # nothing ran
+
+
+def test_a_role_that_may_not_connect_to_every_database_dumps_the_globals(target, home, tmp_path):
+    """A DBA's role that is not superuser (a managed server has none) and may not connect to every
+    database (REVOKE CONNECT ... FROM PUBLIC, as RDS's rdsadmin is): --globals-only, and a set of the
+    databases it may read, failed before pg_dumpall ran ('permission denied for database private_db'),
+    the sizes asked of every database for progress (QA)."""
+    target.psql("CREATE ROLE dba_lite LOGIN CREATEROLE; CREATE DATABASE private_db; CREATE DATABASE open_db; "
+                "REVOKE CONNECT ON DATABASE private_db FROM PUBLIC;")
+    as_lite = make_conninfo(target.dsn(), user="dba_lite")
+    out = tmp_path / "globals.sql"
+    dumped = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--globals-only",
+                     "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    assert "CREATE ROLE dba_lite;" in out.read_text()
+    one = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--set", "--db", "open_db",
+                  "--output", str(tmp_path / "open.set"))
+    assert one.returncode == 0, one.stderr

@@ -42,9 +42,13 @@ from .progress.count import CountProgress, Step
 CLUSTER_TAIL = b"-- PostgreSQL database cluster dump complete"
 _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
 # The databases pg_dumpall dumps (a user's template database too: template_postgis...); template1,
-# whose contents its file holds as well, is a set member only when it holds anything.
+# whose contents its file holds as well, is a set member only when it holds anything. Its size
+# only where the role may connect: pg_database_size refuses the others ('permission denied for
+# database'), which stopped a role that is not superuser (a managed server's DBA) from dumping even
+# the globals, or a set of the databases it may read.
 _DATABASES = """
-SELECT datname, pg_database_size(oid)::int8 FROM pg_database
+SELECT datname, CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) ELSE 0 END::int8
+FROM pg_database
 WHERE datallowconn AND datname NOT IN ('template0', 'template1') ORDER BY datname
 """
 # What a database's dump holds, for its progress: its tables' and materialized views' heap and
