@@ -884,3 +884,20 @@ def test_a_role_that_may_not_connect_to_every_database_dumps_the_globals(target,
     one = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--set", "--db", "open_db",
                   "--output", str(tmp_path / "open.set"))
     assert one.returncode == 0, one.stderr
+
+
+def test_a_database_whose_drop_was_interrupted_is_left_out_and_said(target, home, tmp_path):
+    """A DROP DATABASE interrupted half way leaves the database invalid (datconnlimit -2, PG 15.4+),
+    which no one can connect to: pg_dumpall passes over it without a word, and a set failed whole on
+    it ('Use DROP DATABASE to drop invalid databases'), every other database's dump thrown away (QA)."""
+    target.psql("CREATE DATABASE kept_db; CREATE DATABASE half_dropped; "
+                "UPDATE pg_database SET datconnlimit = -2 WHERE datname = 'half_dropped';")
+    target.psql("CREATE TABLE t AS SELECT 1 AS x", "kept_db")
+    out = tmp_path / "all.set"
+    dumped = cli(target, "dumpall", "--set", "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    assert {m["database"] for m in json.loads((tmp_path / "all.set.manifest.json").read_text())["members"]} == {
+        "kept_db", "postgres"}
+    assert "half_dropped" in dumped.stderr and "DROP DATABASE" in dumped.stderr, dumped.stderr
+    whole = cli(target, "dumpall", "--output", str(tmp_path / "all.sql"))
+    assert whole.returncode == 0 and "half_dropped" in whole.stderr, whole.stderr

@@ -49,7 +49,7 @@ _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
 _DATABASES = """
 SELECT datname, CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) ELSE 0 END::int8
 FROM pg_database
-WHERE datallowconn AND datname NOT IN ('template0', 'template1') ORDER BY datname
+WHERE datallowconn AND datconnlimit <> -2 AND datname NOT IN ('template0', 'template1') ORDER BY datname
 """
 # What a database's dump holds, for its progress: its tables' and materialized views' heap and
 # TOAST bytes and its large objects -- not its indexes nor its catalog, which pg_database_size counts
@@ -70,6 +70,9 @@ WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_s
 """
 # Databases pg_dumpall passes over (it dumps only those that accept connections), for a warning.
 _NOT_CONNECTABLE = "SELECT datname FROM pg_database WHERE NOT datallowconn AND datname <> 'template0' ORDER BY 1"
+# A DROP DATABASE interrupted half way leaves its database invalid (datconnlimit -2, PG 15.4+): no one
+# can connect to it, pg_dumpall passes over it without a word, and a set's pg_dump of it failed the set.
+_INVALID = "SELECT datname FROM pg_database WHERE datconnlimit = -2 ORDER BY 1"
 _SIZE_LOCK_TIMEOUT = "500ms"
 _TIMESCALE = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 
@@ -115,6 +118,7 @@ class DumpallJob(Job):
             major = conn.info.server_version // 10000
             databases = [(str(name), int(size)) for name, size in conn.execute(_DATABASES)]
             closed = [str(row[0]) for row in conn.execute(_NOT_CONNECTABLE)]
+            invalid = [str(row[0]) for row in conn.execute(_INVALID)]
             # Which server this is (system identifier, host, port), as a dump's manifest says: the
             # catalog matches a profile's backups by it (its name alone missed a --dsn's and a twin
             # profile's cluster backups).
@@ -125,6 +129,9 @@ class DumpallJob(Job):
             # would a set: said, since nothing else in the backup shows they were left out.
             self._warn(f"database(s) {', '.join(closed)} do not accept connections (ALLOW_CONNECTIONS false) and "
                        "are not in this backup; ALTER DATABASE … ALLOW_CONNECTIONS true to back them up")
+        if invalid and not plan.databases and not (plan.globals_only or plan.roles_only):
+            self._warn(f"database(s) {', '.join(invalid)} are invalid (a DROP DATABASE was interrupted) and are not "
+                       "in this backup; DROP DATABASE them")
         if plan.set_format and not plan.databases and self._template1_holds_objects():
             # pg_dumpall's file holds template1's contents (what new databases are made from); a
             # set's members were the non-template databases only, and left them out unsaid.
