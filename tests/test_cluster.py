@@ -901,3 +901,30 @@ def test_a_database_whose_drop_was_interrupted_is_left_out_and_said(target, home
     assert "half_dropped" in dumped.stderr and "DROP DATABASE" in dumped.stderr, dumped.stderr
     whole = cli(target, "dumpall", "--output", str(tmp_path / "all.sql"))
     assert whole.returncode == 0 and "half_dropped" in whole.stderr, whole.stderr
+
+
+def test_a_cluster_file_whose_postgres_tables_the_server_has_is_refused_before_anything_runs(
+        source, target, home, tmp_path):
+    """A whole-cluster file fills the server's `postgres` (and template1): one that already has a table
+    the file creates there (a DBA's monitoring table on both servers) ran the roles and every
+    database before it, then stopped at 'relation ... already exists', the cluster half restored (QA)."""
+    source.psql('CREATE SCHEMA "Ops"; CREATE TABLE "Ops".monitoring_snap (at timestamptz, n int); '
+                "CREATE TABLE public.kept_apart (x int);")
+    try:
+        out = tmp_path / "cluster.sql"
+        assert cli(source, "dumpall", "--output", str(out)).returncode == 0
+    finally:
+        source.psql('DROP SCHEMA "Ops" CASCADE; DROP TABLE public.kept_apart;')
+    target.psql('CREATE SCHEMA "Ops"; CREATE TABLE "Ops".monitoring_snap (at timestamptz);')
+    refused = cli(target, "restore", str(out))
+    assert refused.returncode == 2, refused.stderr
+    assert "'postgres'" in refused.stderr and '"Ops".monitoring_snap' in refused.stderr, refused.stderr
+    assert "nothing was restored" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"
+    # Objects of other names there are no obstacle: the file's go in beside them.
+    target.psql('DROP SCHEMA "Ops" CASCADE; CREATE TABLE public.their_own (y int);')
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert target.psql("SELECT count(*) FROM pg_tables WHERE tablename IN ('their_own', 'kept_apart', "
+                       "'monitoring_snap')").strip() == "3"

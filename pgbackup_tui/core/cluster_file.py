@@ -21,6 +21,8 @@ from pathlib import Path
 from .catalog import read_manifest
 from .dumpall import CLUSTER_TAIL
 from .errors import ArchiveError, UsageError
+from .identifiers import QualifiedName, parse_qualified_name, split_name_parts
+from .server_text import python_codec
 
 CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
 _ROLE_NAME = rb'((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -36,6 +38,11 @@ _DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
 # A database's section begins with its `\connect` line; pg_dump writes the extension as below.
 _CONNECT = b"\n\\connect "
 _TIMESCALE_EXTENSION = b"\nCREATE EXTENSION IF NOT EXISTS timescaledb"
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s."(;]+)'
+_CREATED_SCHEMA = re.compile(rf"CREATE SCHEMA ({_IDENT})(?: AUTHORIZATION |;)")
+_CREATED_RELATION = re.compile(
+    rf"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE) ({_IDENT}\.{_IDENT})[\s(;]")
+_SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
 
 def is_cluster_file(path: Path) -> bool:
@@ -217,6 +224,35 @@ def timescale_databases(path: Path) -> list[str]:
             tail = text[cut - 1:] if cut else text
             if len(tail) > longest and not (tail.startswith(_CONNECT) or tail.startswith(_TIMESCALE_EXTENSION)):
                 tail = b""
+
+
+def created_in(path: Path, databases: set[str]) -> dict[str, set[QualifiedName | str]]:
+    """The schemas (a name) and relations (a QualifiedName) the sections of `databases` in a pg_dumpall
+    file create, from their `CREATE SCHEMA` / `CREATE TABLE`... lines (not COPY rows), read line by
+    line in each section's own encoding: what would stop psql half way where the server's database
+    has them already (its `postgres`, which the file fills)."""
+    found: dict[str, set[QualifiedName | str]] = {}
+    database, codec, in_rows = "", "utf-8", False
+    with path.open("rb") as handle:
+        for raw in handle:
+            if in_rows:
+                in_rows = raw not in (b"\\.\n", b"\\.\r\n")
+            elif raw.startswith(b"\\connect "):
+                database, codec = _connected_name(raw[len(b"\\connect "):].rstrip(b"\r\n")), "utf-8"
+            elif database not in databases:
+                continue
+            elif raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
+                in_rows = True
+            elif raw.startswith(b"SET client_encoding = "):
+                encoding = _SET_ENCODING.match(raw)
+                codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
+            elif raw.startswith(b"CREATE "):
+                line = raw.decode(codec, errors="surrogateescape")
+                if match := _CREATED_SCHEMA.match(line):
+                    found.setdefault(database, set()).add(split_name_parts(match.group(1))[0])
+                elif match := _CREATED_RELATION.match(line):
+                    found.setdefault(database, set()).add(parse_qualified_name(match.group(1)))
+    return found
 
 
 def _markers(text: bytes, cut: int) -> list[tuple[int, bool]]:

@@ -18,12 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from .catalog import entry_for, read_manifest
 from .checksums import checkable, compare_checksums
-from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, is_cluster_file, tolerant_roles
+from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, created_in, is_cluster_file, tolerant_roles
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
-from .errors import ArchiveError, JobFailed, TargetError, UsageError
+from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
+from .identifiers import QualifiedName, quote_ident
 from .inspect import user_object_counts
 from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
@@ -90,6 +93,7 @@ class ClusterRestoreJob(Job):
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
         await self.in_thread(self._refuse_existing, archive)
+        await self.in_thread(self._refuse_filled, archive)
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
@@ -278,12 +282,39 @@ class ClusterRestoreJob(Job):
         if not isinstance(named, list):
             return
         existing = self._existing_databases()
-        taken = [str(name) for name in named if str(name) in existing and str(name) not in ("postgres", "template1")]
+        taken = [str(name) for name in named if str(name) in existing and str(name) not in FILLED_DATABASES]
         if taken:
             raise TargetError(f"database '{taken[0]}' already exists on {self.plan.target.label}, and "
                               f"{archive.name} creates it: a whole-cluster file is for a server without its "
                               "databases; drop it first, or back the cluster up as a set (dumpall --set), whose "
                               "members restore one by one; nothing was restored")
+
+    def _refuse_filled(self, archive: Path) -> None:
+        """The file fills the server's postgres and template1, which every server has: a schema or a
+        table of theirs that it creates too (a DBA's monitoring table on both servers) stopped psql
+        there, after the roles and every database before it were in. Looked for in the file only
+        where the server's have any (a read of the whole file)."""
+        have: dict[str, set[QualifiedName | str]] = {}
+        for name in FILLED_DATABASES:
+            try:
+                with connect(self.plan.target, name) as conn:
+                    rows = conn.execute(_SCHEMAS_AND_RELATIONS).fetchall()
+            except (PgBackupError, psycopg.Error):  # template1 closed to connections: the file's psql says
+                continue
+            if rows:
+                have[name] = {str(schema) if relation is None else QualifiedName(str(schema), str(relation))
+                              for schema, relation in rows}
+        if not have:
+            return
+        created = created_in(archive, set(have))
+        for name, there in have.items():
+            clash = sorted(created.get(name, set()) & there, key=str)
+            if clash:
+                shown = ", ".join(f"schema {quote_ident(c)}" if isinstance(c, str) else f"table {c}" for c in clash[:3])
+                raise TargetError(f"database '{name}' on {self.plan.target.label} already has {shown}"
+                                  f"{' …' if len(clash) > 3 else ''}, which {archive.name} creates there: psql would "
+                                  "stop at it half way through the cluster; drop or rename it first; nothing was "
+                                  "restored")
 
     def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
         """Every server has a `postgres` database (and may have others of the set): a member whose
@@ -327,6 +358,19 @@ class ClusterRestoreJob(Job):
             [f"databases restored before the cancel are kept: {', '.join(kept)}"] if kept else []) + (
             [f"stopped half way: {', '.join(stopped)}"] if stopped else [])
         self.cleanup_note = "; ".join(said) or None
+
+
+# The databases a whole-cluster file fills rather than creates (every server has them).
+FILLED_DATABASES = ("postgres", "template1")
+# A database's own schemas (name, NULL) and relations (schema, name) but TOAST, whose names a CREATE
+# of the same name would collide with.
+_SCHEMAS_AND_RELATIONS = r"""
+SELECT nspname, NULL FROM pg_namespace
+ WHERE oid >= 16384 AND nspname <> 'public' AND nspname !~ '^pg_(toast_)?temp_'
+UNION ALL
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid >= 16384 AND c.relkind <> 't' AND n.nspname !~ '^pg_(toast_)?temp_'
+"""
 
 
 def _refuse_changed(path: Path, checksums: dict[str, str]) -> None:
