@@ -928,3 +928,17 @@ def test_a_cluster_file_whose_postgres_tables_the_server_has_is_refused_before_a
     assert restored.returncode == 0, restored.stderr
     assert target.psql("SELECT count(*) FROM pg_tables WHERE tablename IN ('their_own', 'kept_apart', "
                        "'monitoring_snap')").strip() == "3"
+
+
+def test_a_database_pg_dumpall_could_not_dump_is_said_with_pg_dump_s_own_error(target, home, tmp_path):
+    """pg_dumpall ends with its own line, 'pg_dump failed on database "x", exiting', after pg_dump's
+    error: the job's line said only that, the cause (a table the role may not read, the server gone)
+    left to the log (QA)."""
+    target.psql("CREATE ROLE lite LOGIN; CREATE DATABASE locked_db;")
+    target.psql("CREATE TABLE secret_t (x int);", "locked_db")
+    dumped = run_cli("dumpall", "--dsn", make_conninfo(target.dsn(), user="lite"), "--bin-dir", str(target.bin_dir),
+                     "--output", str(tmp_path / "out" / "all.sql"))
+    assert dumped.returncode == 1, dumped.stderr
+    assert 'database "locked_db"' in dumped.stderr and "permission denied for table secret_t" in dumped.stderr, (
+        dumped.stderr)
+    assert not (tmp_path / "out").exists()  # nothing but its log is left

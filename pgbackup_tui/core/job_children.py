@@ -92,12 +92,15 @@ def signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> No
 
 
 WORKER_DIED = "a worker process died unexpectedly"  # a parallel leader's line after a worker's error
+# pg_dumpall's last line after the pg_dump it ran for a database failed: pg_dump's error, before it, is the cause.
+PG_DUMP_FAILED_ON = "pg_dump failed on database "
 
 
 def telling_line(stderr_tail: list[str]) -> str:
     """The most telling line the children printed: the last error, else the last line. A
     parallel pg_dump/pg_restore ends with its leader's 'a worker process died unexpectedly':
-    the worker's own error, before it, is the cause (a file gone, a lock, a full disk)."""
+    the worker's own error, before it, is the cause (a file gone, a lock, a full disk); pg_dumpall
+    with 'pg_dump failed on database "x", exiting', said with pg_dump's error."""
     errors = []
     for line in stderr_tail:
         lowered = line.lower()
@@ -105,9 +108,11 @@ def telling_line(stderr_tail: list[str]) -> str:
             errors.append(line[lowered.index("error:") + len("error:"):].strip())
         elif "fatal:" in lowered:
             errors.append(line.strip())
-    causes = [line for line in errors if not line.startswith(WORKER_DIED)]
+    causes = [line for line in errors if not line.startswith((WORKER_DIED, PG_DUMP_FAILED_ON))]
     if errors and errors[-1].startswith(WORKER_DIED) and causes:
         return causes[-1]
+    if errors and errors[-1].startswith(PG_DUMP_FAILED_ON) and causes:  # which database, and why
+        return f"{errors[-1].removesuffix(', exiting')}: {causes[-1]}"
     if errors:
         return errors[-1]
     return stderr_tail[-1].strip() if stderr_tail else "no output"
