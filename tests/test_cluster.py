@@ -942,3 +942,26 @@ def test_a_database_pg_dumpall_could_not_dump_is_said_with_pg_dump_s_own_error(t
     assert 'database "locked_db"' in dumped.stderr and "permission denied for table secret_t" in dumped.stderr, (
         dumped.stderr)
     assert not (tmp_path / "out").exists()  # nothing but its log is left
+
+
+def test_a_set_whose_members_fail_says_why_for_each_of_them(target, home, tmp_path):
+    """The set's line named the reasons of three failed members and no more: the others were not in
+    the line at all, neither restored nor said to have failed (QA)."""
+    names = [f"db{i}" for i in range(5)]
+    for name in names:
+        target.psql(f"CREATE DATABASE {name}")
+        target.psql("CREATE TABLE t AS SELECT g AS x, md5(g::text) AS y FROM generate_series(1, 2000) g", name)
+    out = tmp_path / "all.set"
+    assert cli(target, "dumpall", "--set", "--output", str(out)).returncode == 0
+    for member in json.loads((tmp_path / "all.set.manifest.json").read_text())["members"]:
+        if member["database"] in names:  # a changed byte: the size is the same, its restore fails
+            path = out / member["file"]
+            data = bytearray(path.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
+    for name in names:
+        target.drop_database(name)
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 1, restored.stderr
+    assert "5 of 6 database(s) did not restore" in restored.stderr, restored.stderr
+    assert all(name in restored.stderr for name in names), restored.stderr

@@ -260,7 +260,10 @@ class ClusterRestoreJob(Job):
             raise JobFailed(self._message(
                 f"{len(failed)} of {len(lines)} database(s) did not restore"
                 + (f" (restored: {', '.join(done)})" if done else " (none was restored)") + ": "
-                + "; ".join(f"{f['database']}: {f['message'] or f['state']}" for f in failed[:3])))
+                + "; ".join(f"{f['database']}: {f['message'] or f['state']}" for f in failed[:3])
+                # The others by name at least: each one's reason is in its own log, which the set's names.
+                + (f"; also not restored: {', '.join(str(f['database']) for f in failed[3:])} (why: {self.log_path})"
+                   if len(failed) > 3 else "")))
         # A member whose pg_restore ignored errors is kept, as a single restore's would be: exit 3.
         partial = [line for line in lines if line["state"] == "partial"]
         lead = f"restored {len(lines)} database(s) of {plan.archive.name} onto {plan.target.label}"
