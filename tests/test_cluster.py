@@ -965,3 +965,13 @@ def test_a_set_whose_members_fail_says_why_for_each_of_them(target, home, tmp_pa
     assert restored.returncode == 1, restored.stderr
     assert "5 of 6 database(s) did not restore" in restored.stderr, restored.stderr
     assert all(name in restored.stderr for name in names), restored.stderr
+
+
+def test_a_database_named_twice_is_one_member_and_said_once(source, home, tmp_path):
+    """`--db sales --db sales` made one member, but the set said it held 'sales, sales': another thing
+    than a set of sales for delete's protection and a schedule's retention, and so listed (QA)."""
+    out = tmp_path / "twice.set"
+    assert cli(source, "dumpall", "--set", "--db", "sales", "--db", "sales", "--output", str(out)).returncode == 0
+    manifest = json.loads((tmp_path / "twice.set.manifest.json").read_text())
+    assert [m["database"] for m in manifest["members"]] == ["sales"]
+    assert manifest["what"] == "cluster set of sales"

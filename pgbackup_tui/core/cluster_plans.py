@@ -33,7 +33,8 @@ def set_what(databases: tuple[str, ...] | list[str]) -> str:
     """What a cluster set holds, in a few words (its manifest's `what`, the catalog's `holds`): some
     databases only are said, so that such a set never stands in for a whole one (delete's
     protection of the newest verified, retention)."""
-    return f"cluster set of {', '.join(databases)}" if databases else "cluster set"
+    named = dict.fromkeys(databases)  # a database named twice is one member, said once
+    return f"cluster set of {', '.join(named)}" if named else "cluster set"
 
 
 @dataclass(frozen=True)
