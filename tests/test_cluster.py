@@ -975,3 +975,17 @@ def test_a_database_named_twice_is_one_member_and_said_once(source, home, tmp_pa
     manifest = json.loads((tmp_path / "twice.set.manifest.json").read_text())
     assert [m["database"] for m in manifest["members"]] == ["sales"]
     assert manifest["what"] == "cluster set of sales"
+
+
+def test_verify_of_a_cluster_file_does_not_count_tables_of_several_databases_as_one(target, home, tmp_path):
+    """A pg_dumpall file's tables were counted by name across its databases: two databases with a
+    public.t each read as '(1 tables' data)' (QA)."""
+    for name in ("one_db", "two_db"):
+        target.psql(f"CREATE DATABASE {name}")
+        target.psql("CREATE TABLE t AS SELECT 1 AS x", name)
+    out = tmp_path / "all.sql"
+    assert cli(target, "dumpall", "--output", str(out)).returncode == 0
+    checked = run_cli("backups", "verify", str(out))
+    assert checked.returncode == 0, checked.stderr
+    said = checked.stdout + checked.stderr
+    assert "reads to the end" in said and "(1 tables' data)" not in said, said
