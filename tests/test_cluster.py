@@ -989,3 +989,14 @@ def test_verify_of_a_cluster_file_does_not_count_tables_of_several_databases_as_
     assert checked.returncode == 0, checked.stderr
     said = checked.stdout + checked.stderr
     assert "reads to the end" in said and "(1 tables' data)" not in said, said
+
+
+def test_a_database_with_a_line_break_in_its_name_is_said_before_pg_dumpall_runs(target, home, tmp_path):
+    """pg_dumpall cannot dump a database whose name has a line break (it runs pg_dump through a
+    shell): it stopped half way and the job's line was the end of its message, 'line'"' (QA)."""
+    target.psql('CREATE DATABASE "new\nline";')
+    dumped = cli(target, "dumpall", "--output", str(tmp_path / "out" / "all.sql"))
+    assert dumped.returncode == 2, dumped.stderr
+    assert "line break" in dumped.stderr and "RENAME TO" in dumped.stderr, dumped.stderr
+    assert len(dumped.stderr.strip().splitlines()) == 1, dumped.stderr
+    assert not (tmp_path / "out").exists()

@@ -145,6 +145,13 @@ class DumpallJob(Job):
             databases = [(name, size) for name, size in databases if name in plan.databases]
         if plan.globals_only or plan.roles_only:
             return version, tools, databases
+        broken = [name for name, _ in databases if "\n" in name or "\r" in name]
+        if broken and not plan.set_format:
+            # pg_dumpall runs pg_dump through a shell and stops at such a name half way, its message cut
+            # in two by the name's own line break. Said with repr: the line break shown, the line one.
+            raise PgBackupError(f"database {broken[0]!r} has a line break in its name, which pg_dumpall cannot "
+                                "dump (it runs pg_dump through a shell); rename it (ALTER DATABASE … RENAME TO) "
+                                "and dump again; nothing was written")
         return version, tools, [(name, self._data_size(name, size)) for name, size in databases]
 
     def _warn(self, line: str) -> None:
