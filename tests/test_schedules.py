@@ -888,3 +888,27 @@ def test_a_run_that_holds_the_lock_keeps_its_record_when_its_schedule_is_removed
         assert forget_last_run("busy") is False and record.exists()
     assert forget_last_run("busy") is True and not record.exists()
     assert forget_last_run("never-ran") is True and not (schedules_state_dir() / "never-ran.lock").exists()
+
+
+def test_a_run_on_a_full_disk_still_tells_its_hook_and_says_one_line(sandbox, home, small_db, tmp_path):
+    """The home (state, logs, backups: one disk, as platformdirs puts them) full: the run's first
+    write, its record, failed out of the run with `error: …/nightly.json: No space left on device`,
+    and on_failure and the notifications were never told: the failure monitoring most needs."""
+    from small_disk import fill, small_filesystem
+
+    hook_said = tmp_path / "hook.txt"
+    with small_filesystem(home, 4096):
+        configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                    on_failure=f"echo \"$PGBACKUP_TUI_ERROR\" >> '{hook_said}'"))
+        done = run_cli("run", "nightly")
+        assert done.returncode == 0, done.stderr
+        made = [b["id"] for b in backups()]
+        fill(home, 0)
+        done = run_cli("run", "nightly")
+        assert done.returncode == 1, done.stderr
+        said = done.stderr
+        assert said.startswith("pgbackup-tui: nightly: failed:") and "the disk is full" in said, said
+        assert "Traceback" not in done.stderr and "on_failure hook ran" in done.stderr, done.stderr
+        assert "the disk is full" in hook_said.read_text()
+        (home / "filler").unlink()
+        assert [b["id"] for b in backups()] == made  # a failed run deletes nothing

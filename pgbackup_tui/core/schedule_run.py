@@ -192,28 +192,39 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
             report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
         # This run on record first: from here on the last run is this one, so that a run stopped while
         # the hooks below run does not have the lost one told a second time.
-        _write_last_run(report, pid=os.getpid())
+        try:
+            _write_last_run(report, pid=os.getpid())
+        except OSError as exc:  # the state's disk full: no job could start there either; told, not raised
+            report.fail(_could_not_write(exc))
         if lost is not None:  # no backup, and nobody told: said where cron mails it, and to the hooks
             report.warnings.append(lost[0])
             _tell_outcome(schedule, Outcome(schedule=name, status="failed", error=lost[0], job_id=lost[1],
                                             lines=[lost[0]]), report)
         try:
-            _run(config, schedule, report, listener, now)
+            if report.status == "running":
+                _run(config, schedule, report, listener, now)
         except KeyboardInterrupt:
             report.fail("cancelled", EXIT_CANCELLED, "cancelled")
         except PgBackupError as exc:
             # Before the job (a profile gone, no password) or after it (verify, drill): a failed run.
             report.fail(str(exc), exc.exit_code if report.job_id is None else EXIT_FAILED)
         except OSError as exc:  # a write after the job (a check's record): the disk, said as such
-            full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
-            report.fail(f"could not write {exc.filename or 'a file'}: {exc.strerror}{full}")
+            report.fail(_could_not_write(exc))
         except Exception as exc:  # noqa: BLE001 - a fault of ours is still a failed run: told, recorded
             report.fail(f"internal error: {exc!r}")
         report.finished_at = now_iso()
         _tell(schedule, report)
-        _write_last_run(report)
+        try:
+            _write_last_run(report)
+        except OSError as exc:  # its hooks and notifications were told: the run's line still says how it went
+            report.warnings.append(f"this run could not be recorded as the last run: {_could_not_write(exc)}")
         _append_to_log(report)
     return report
+
+
+def _could_not_write(exc: OSError) -> str:
+    full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+    return f"could not write {exc.filename or 'a file'}: {exc.strerror}{full}"
 
 
 def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listener | None,
