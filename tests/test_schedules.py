@@ -912,3 +912,25 @@ def test_a_run_on_a_full_disk_still_tells_its_hook_and_says_one_line(sandbox, ho
         assert "the disk is full" in hook_said.read_text()
         (home / "filler").unlink()
         assert [b["id"] for b in backups()] == made  # a failed run deletes nothing
+
+
+def test_a_run_whose_server_profile_was_renamed_by_hand_is_a_failed_run_that_tells(sandbox, home, small_db, receiver):
+    """`[servers.X]` renamed (or removed) in config.toml by hand: the schedule naming X ended with
+    exit 2 and one line on stderr, its on_failure hook and notifications never told, while a
+    [servers.X] that does not load is a failed run that tells (the test above)."""
+    port, received = receiver
+    notify = home / "notify.toml"
+    notify.write_text(f'[urls]\nops = "json://127.0.0.1:{port}/hook"\n')
+    notify.chmod(0o600)
+    hook_said = home / "hook.txt"
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, notify=("ops",),
+                                on_failure=f"echo \"$PGBACKUP_TUI_ERROR\" > '{hook_said}'"))
+    config_file = home / "config.toml"
+    config_file.write_text(config_file.read_text().replace(f"[servers.{SERVER}]", "[servers.renamed]"))
+    done = run_cli("run", "nightly")
+    assert done.returncode == 2, done.stderr
+    line = f"server = '{SERVER}' is no server profile (known: renamed)"
+    assert done.stderr.startswith("pgbackup-tui: nightly: failed:") and line in done.stderr, done.stderr
+    assert line in hook_said.read_text()
+    assert len(received) == 1 and line in received[0]["json"]["message"]
+    assert json.loads(run_cli("jobs", "list", "--json").stdout) == []  # nothing was started

@@ -29,14 +29,14 @@ from typing import Any
 
 from . import catalog, job_store, paths
 from .config import Config
-from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
+from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, ConfigError, PgBackupError
 from .formatting import human_bytes
 from .job_follow import start_and_follow
 from .jobs import JobEvent, JobState
 from .manifest import load_manifest, manifest_locked, now_iso, save_manifest
 from .notify import Outcome, run_hook, send
 from .retention import SCHEDULE_KEY, SCHEDULE_PATH_KEY, apply_retention, written_path
-from .schedules import Schedule, build_plan, find_schedule
+from .schedules import Schedule, build_plan, find_schedule, schedule_from_toml
 
 
 class ScheduleBusy(PgBackupError):
@@ -181,7 +181,7 @@ Listener = Callable[[JobEvent], None]
 def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
                  now: Callable[[], datetime] | None = None) -> RunReport:
     """Run schedule `name` once (see the module docstring); ScheduleBusy if it is running already."""
-    schedule = find_schedule(config, name)
+    schedule, unrunnable = _schedule_to_run(config, name)
     with schedule_lock(name):
         report = RunReport(schedule=name, started_at=now_iso())
         lost = None
@@ -196,6 +196,8 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
             _write_last_run(report, pid=os.getpid())
         except OSError as exc:  # the state's disk full: no job could start there either; told, not raised
             report.fail(_could_not_write(exc))
+        if unrunnable is not None and report.status == "running":
+            report.fail(unrunnable, EXIT_BAD_INPUT)
         if lost is not None:  # no backup, and nobody told: said where cron mails it, and to the hooks
             report.warnings.append(lost[0])
             _tell_outcome(schedule, Outcome(schedule=name, status="failed", error=lost[0], job_id=lost[1],
@@ -225,6 +227,18 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
 def _could_not_write(exc: OSError) -> str:
     full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
     return f"could not write {exc.filename or 'a file'}: {exc.strerror}{full}"
+
+
+def _schedule_to_run(config: Config, name: str) -> tuple[Schedule, str | None]:
+    """Schedule `name`, and the line why it cannot run when its table reads but its server is no
+    profile (renamed or removed in config.toml by hand): a failed run (exit 2) whose hook and
+    notifications are told, as for a [servers.X] that does not load; else cron's mail alone said it.
+    Any other table that does not load: ConfigError, before anything (its hooks are in doubt too)."""
+    body, why = config.broken_schedules.get(name, (None, ""))
+    if isinstance(body, dict):
+        with contextlib.suppress(ConfigError):  # the table itself is broken: as find_schedule says it
+            return schedule_from_toml(name, body, why), why
+    return find_schedule(config, name), None
 
 
 def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listener | None,
