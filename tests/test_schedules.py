@@ -934,3 +934,20 @@ def test_a_run_whose_server_profile_was_renamed_by_hand_is_a_failed_run_that_tel
     assert line in hook_said.read_text()
     assert len(received) == 1 and line in received[0]["json"]["message"]
     assert json.loads(run_cli("jobs", "list", "--json").stdout) == []  # nothing was started
+
+
+def test_a_cluster_run_that_fails_in_a_database_names_the_cause(sandbox, home, small_db):
+    """pg_dumpall's last line ('pg_dump failed on database "X", exiting') was the run's error,
+    what on_failure, the notification and cron's mail got: the cause (a role without SELECT on
+    a schema: "permission denied for schema …") only in the log."""
+    role = "t_noread_" + uuid.uuid4().hex[:6]
+    sandbox.create_role(role)
+    try:
+        configure(sandbox, Schedule(name="whole", server=SERVER, cron="0 1 * * *", what="cluster"),
+                  dsn=sandbox.dsn().replace("user=postgres", f"user={role}"))
+        done, report = run("whole")
+        assert done.returncode == 1 and report["status"] == "failed", done.stderr
+        assert "permission denied for" in report["message"], report["message"]
+        assert "pg_dump failed on database" in report["message"], report["message"]  # which database, still said
+    finally:
+        sandbox.psql(f'DROP ROLE "{role}";')
