@@ -951,3 +951,15 @@ def test_a_cluster_run_that_fails_in_a_database_names_the_cause(sandbox, home, s
         assert "pg_dump failed on database" in report["message"], report["message"]  # which database, still said
     finally:
         sandbox.psql(f'DROP ROLE "{role}";')
+
+
+def test_a_name_that_is_no_schedule_lists_those_that_do_not_load_too(sandbox, home):
+    """With every schedule's table broken (its server renamed by hand), `run` of a mistyped name
+    said `known: none yet; add one with pgbackup-tui schedule add`: there were two."""
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database="shop"),
+              Schedule(name="weekly", server=SERVER, cron="0 1 * * 0", database="shop"))
+    config_file = home / "config.toml"
+    config_file.write_text(config_file.read_text().replace(f"[servers.{SERVER}]", "[servers.renamed]"))
+    done = run_cli("run", "nightlly")
+    assert done.returncode == 2, done.stderr
+    assert "none yet" not in done.stderr and "nightly" in done.stderr and "weekly" in done.stderr, done.stderr

@@ -323,7 +323,8 @@ def find_schedule(config: Config, name: str) -> Schedule:
     try:
         return config.schedules[name]
     except KeyError:
-        known = ", ".join(config.schedules) or "none yet; add one with `pgbackup-tui schedule add`"
+        broken = [f"{other} (does not load)" for other in config.broken_schedules]  # there, to be mended
+        known = ", ".join([*config.schedules, *broken]) or "none yet; add one with `pgbackup-tui schedule add`"
         raise ConfigError(f"no schedule named '{name}' (known: {known})") from None
 
 
