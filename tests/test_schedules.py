@@ -963,3 +963,29 @@ def test_a_name_that_is_no_schedule_lists_those_that_do_not_load_too(sandbox, ho
     done = run_cli("run", "nightlly")
     assert done.returncode == 2, done.stderr
     assert "none yet" not in done.stderr and "nightly" in done.stderr and "weekly" in done.stderr, done.stderr
+
+
+def test_installed_lines_find_a_config_kept_where_xdg_variables_put_it(sandbox, small_db, tmp_path, monkeypatch):
+    """Without PGBACKUP_TUI_HOME the config, backups and state are where XDG_CONFIG_HOME,
+    XDG_DATA_HOME and XDG_STATE_HOME say (platformdirs): cron has none of them, so every
+    installed line read ~/.config and failed with "no schedule named 'nightly'"."""
+    monkeypatch.delenv("PGBACKUP_TUI_HOME", raising=False)
+    monkeypatch.delenv("PGBACKUP_TUI_CRONTAB", raising=False)
+    user_home = tmp_path / "user home"
+    user_home.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(user_home))
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(variable, str(tmp_path / "xdg" / variable.lower()))
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db))
+    done = run_cli("schedule", "install", "--print")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if " run nightly " in line)
+    command = line.split(" ", 5)[5].replace("\\%", "%")  # what cron hands to sh (its \% is a %)
+    cron_env = {"HOME": str(user_home), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    if os.environ.get("PYTHONPATH"):  # the code under test, as the tests run it
+        cron_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    ran = subprocess.run(["/bin/sh", "-c", command.replace(" >/dev/null", "")], env=cron_env, cwd=user_home,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert "nightly: succeeded" in ran.stdout and str(tmp_path / "xdg" / "xdg_data_home") in ran.stdout, ran.stdout
+    assert not (user_home / ".config").exists() and not (user_home / ".local").exists()

@@ -83,11 +83,19 @@ def tools_path() -> str:
     return os.pathsep.join(found + [f for f in BASE_PATH if f not in found])
 
 
+# Where platformdirs puts the config, backups, logs and state when PGBACKUP_TUI_HOME is not set.
+# Cron (and a systemd user manager) has none of a login shell's: a line without them read
+# ~/.config's config, not this one, and every run failed with "no schedule named …".
+XDG_VARIABLES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+
+
 def environment() -> dict[str, str]:
     env = {}
     home = os.environ.get(paths.HOME_ENV)
     if home:
         env[paths.HOME_ENV] = str(Path(home).expanduser().absolute())
+    else:
+        env |= {name: os.environ[name] for name in XDG_VARIABLES if os.environ.get(name, "").strip()}
     env["PATH"] = tools_path()
     return env
 
