@@ -989,3 +989,33 @@ def test_installed_lines_find_a_config_kept_where_xdg_variables_put_it(sandbox, 
     assert ran.returncode == 0, ran.stderr
     assert "nightly: succeeded" in ran.stdout and str(tmp_path / "xdg" / "xdg_data_home") in ran.stdout, ran.stdout
     assert not (user_home / ".config").exists() and not (user_home / ".local").exists()
+
+
+def test_installed_lines_find_the_password_file_libpq_was_told_of(sandbox, home, small_db, tmp_path, monkeypatch):
+    """PGPASSFILE set in the DBA's shell: `schedule add` checked the server, a run by hand
+    succeeded, and every run cron started failed with "no password supplied" (cron has no
+    PGPASSFILE). The password itself is never on the line."""
+    role, password = "t_cron_" + uuid.uuid4().hex[:6], "pw-" + uuid.uuid4().hex
+    sandbox.create_role(role, password)
+    sandbox.psql(f'GRANT pg_read_all_data TO "{role}";')
+    try:
+        passfile = tmp_path / "pgpass"
+        passfile.write_text(f"127.0.0.1:{sandbox.port}:*:{role}:{password}\n")
+        passfile.chmod(0o600)
+        monkeypatch.setenv("PGPASSFILE", str(passfile))
+        monkeypatch.delenv("PGPASSWORD", raising=False)
+        configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db),
+                  dsn=f"host=127.0.0.1 port={sandbox.port} user={role} dbname=postgres")
+        done = run_cli("schedule", "install", "--print")
+        assert done.returncode == 0, done.stderr
+        line = next(line for line in done.stdout.splitlines() if " run nightly " in line)
+        assert password not in line
+        command = line.split(" ", 5)[5].replace("\\%", "%").replace(" >/dev/null", "")
+        cron_env = {"HOME": str(tmp_path), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+        if os.environ.get("PYTHONPATH"):  # the code under test, as the tests run it
+            cron_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        ran = subprocess.run(["/bin/sh", "-c", command], env=cron_env, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120, check=False)
+        assert ran.returncode == 0 and "nightly: succeeded" in ran.stdout, ran.stderr
+    finally:
+        sandbox.psql(f'DROP ROLE "{role}";')

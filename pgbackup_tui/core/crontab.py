@@ -87,6 +87,10 @@ def tools_path() -> str:
 # Cron (and a systemd user manager) has none of a login shell's: a line without them read
 # ~/.config's config, not this one, and every run failed with "no schedule named …".
 XDG_VARIABLES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+# Where libpq finds the password file and the services: a DBA's PGPASSFILE made `schedule add`'s
+# check and a run by hand succeed, and every run of cron fail ("no password supplied"). Names of
+# files only: PGPASSWORD, the password itself, is never written on a line.
+LIBPQ_FILE_VARIABLES = ("PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR")
 
 
 def environment() -> dict[str, str]:
@@ -96,6 +100,8 @@ def environment() -> dict[str, str]:
         env[paths.HOME_ENV] = str(Path(home).expanduser().absolute())
     else:
         env |= {name: os.environ[name] for name in XDG_VARIABLES if os.environ.get(name, "").strip()}
+    env |= {name: str(Path(os.environ[name]).expanduser().absolute()) for name in LIBPQ_FILE_VARIABLES
+            if os.environ.get(name, "").strip()}
     env["PATH"] = tools_path()
     return env
 
