@@ -1019,3 +1019,26 @@ def test_installed_lines_find_the_password_file_libpq_was_told_of(sandbox, home,
         assert ran.returncode == 0 and "nightly: succeeded" in ran.stdout, ran.stderr
     finally:
         sandbox.psql(f'DROP ROLE "{role}";')
+
+
+def test_retention_never_deletes_the_backup_its_run_just_made(sandbox, home, small_db):
+    """Backups made while the clock ran a day fast (set right since by NTP) look newer than the
+    one a run makes now: keep_last 1 kept the old one and deleted the run's own new backup, and the
+    run said 'succeeded: backup X' of a backup it had deleted, every night until the clock caught up."""
+    from datetime import datetime, timedelta
+
+    from pgbackup_tui.core.manifest import load_manifest, save_manifest
+
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1))
+    done, first = run("nightly")
+    assert done.returncode == 0, done.stderr
+    old = Path(first["backup_path"])
+    manifest = load_manifest(old)
+    assert manifest is not None
+    ahead = (datetime.fromisoformat(manifest.started_at) + timedelta(days=1)).isoformat()
+    manifest.started_at = manifest.finished_at = ahead  # as that clock wrote them
+    save_manifest(old, manifest)
+    done, second = run("nightly")
+    assert done.returncode == 0, done.stderr
+    assert Path(second["backup_path"]).exists(), second
+    assert second["deleted"] == [first["backup_id"]] and not old.exists(), second

@@ -146,11 +146,16 @@ def choose(schedule: Schedule, mine: list[CatalogEntry], now: datetime) -> tuple
 
 
 def apply_retention(schedule: Schedule, now: datetime | None = None,
-                    profile: ServerProfile | None = None) -> RetentionResult:
-    """Delete what `choose` picks; a backup delete() refuses (the database's newest verified) is kept."""
+                    profile: ServerProfile | None = None, made: Path | None = None) -> RetentionResult:
+    """Delete what `choose` picks; a backup delete() refuses (the database's newest verified) is kept.
+    `made`, the backup the run has just made, is the newest whatever the times say: backups made
+    while the clock ran fast (set right since) look newer, and keep_last kept them and deleted it."""
     now = now or datetime.now(UTC)
     entries = catalog.scan()
     mine = made_by(schedule, entries, profile)
+    if made is not None:  # first; the others as they were (a stable sort)
+        newest = os.path.realpath(made)
+        mine.sort(key=lambda e: os.path.realpath(e.path) != newest)
     doomed, notes = choose(schedule, mine, now)
     others = [e for e in entries if e.manifest is not None and e.manifest.extra.get(SCHEDULE_KEY) == schedule.name
               and e not in mine and e.status not in ("missing", "incomplete")]

@@ -293,7 +293,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
             return
         report.checks.append("drilled")
     _write_last_run(report, pid=os.getpid(), stage="retention")
-    retention = apply_retention(schedule, now() if now else None, config.servers.get(schedule.server))
+    retention = apply_retention(schedule, now() if now else None, config.servers.get(schedule.server), made=path)
     report.deleted = [e.id for e in retention.deleted]
     report.kept = len(retention.kept)
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted]
