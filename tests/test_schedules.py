@@ -1042,3 +1042,23 @@ def test_retention_never_deletes_the_backup_its_run_just_made(sandbox, home, sma
     assert done.returncode == 0, done.stderr
     assert Path(second["backup_path"]).exists(), second
     assert second["deleted"] == [first["backup_id"]] and not old.exists(), second
+
+
+def test_a_run_whose_state_folder_went_read_only_is_a_failed_run_that_tells(sandbox, home, small_db, tmp_path):
+    """A disk remounted read-only (ext4's errors=remount-ro): the run could not open its lock and
+    ended with `error: …/nightly.lock: Read-only file system`, exit 2 (bad input), its on_failure
+    hook and notifications never told."""
+    from small_disk import read_only
+
+    hook_said = tmp_path / "hook.txt"
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                on_failure=f"echo \"$PGBACKUP_TUI_ERROR\" >> '{hook_said}'"))
+    assert run_cli("run", "nightly").returncode == 0
+    made = [b["id"] for b in backups()]
+    with read_only(home):
+        done = run_cli("run", "nightly")
+    assert done.returncode == 1, done.stderr
+    said = done.stderr
+    assert said.startswith("pgbackup-tui: nightly: failed:") and "Read-only file system" in said, said
+    assert "Read-only file system" in hook_said.read_text()
+    assert [b["id"] for b in backups()] == made

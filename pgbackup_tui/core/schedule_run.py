@@ -182,20 +182,25 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
                  now: Callable[[], datetime] | None = None) -> RunReport:
     """Run schedule `name` once (see the module docstring); ScheduleBusy if it is running already."""
     schedule, unrunnable = _schedule_to_run(config, name)
-    with schedule_lock(name):
+    with contextlib.ExitStack() as held:
         report = RunReport(schedule=name, started_at=now_iso())
         lost = None
         try:
-            settled, lost = _settle_interrupted(name)
-            report.notices += settled
-        except (PgBackupError, OSError) as exc:  # never a reason for this run not to run (nor be recorded)
-            report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
-        # This run on record first: from here on the last run is this one, so that a run stopped while
-        # the hooks below run does not have the lost one told a second time.
-        try:
-            _write_last_run(report, pid=os.getpid())
-        except OSError as exc:  # the state's disk full: no job could start there either; told, not raised
+            held.enter_context(schedule_lock(name))
+        except OSError as exc:  # its state folder read-only (a disk remounted so) or not ours: told, not raised
             report.fail(_could_not_write(exc))
+        else:
+            try:
+                settled, lost = _settle_interrupted(name)
+                report.notices += settled
+            except (PgBackupError, OSError) as exc:  # never a reason for this run not to run (nor be recorded)
+                report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
+            # This run on record first: from here on the last run is this one, so that a run stopped while
+            # the hooks below run does not have the lost one told a second time.
+            try:
+                _write_last_run(report, pid=os.getpid())
+            except OSError as exc:  # the state's disk full: no job could start there either; told, not raised
+                report.fail(_could_not_write(exc))
         if unrunnable is not None and report.status == "running":
             report.fail(unrunnable, EXIT_BAD_INPUT)
         if lost is not None:  # no backup, and nobody told: said where cron mails it, and to the hooks
