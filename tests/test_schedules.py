@@ -1062,3 +1062,23 @@ def test_a_run_whose_state_folder_went_read_only_is_a_failed_run_that_tells(sand
     assert said.startswith("pgbackup-tui: nightly: failed:") and "Read-only file system" in said, said
     assert "Read-only file system" in hook_said.read_text()
     assert [b["id"] for b in backups()] == made
+
+
+def test_a_drill_schedule_for_a_role_that_cannot_create_databases_is_warned_of(sandbox, home, small_db):
+    """`--drill` saved for a role without CREATEDB: no word, then every run failed its drill
+    ('permission denied to create database') and, a failed run deleting nothing, kept every backup."""
+    role = "t_nodb_" + uuid.uuid4().hex[:6]
+    sandbox.create_role(role)
+    sandbox.psql(f'GRANT pg_read_all_data TO "{role}";')
+    try:
+        configure(sandbox, dsn=sandbox.dsn().replace("user=postgres", f"user={role}"))
+        done = run_cli("schedule", "add", "drilled", "--server", SERVER, "--db", small_db, "--cron", "0 3 * * *",
+                       "--drill")
+        assert done.returncode == 0 and "drilled" in load_config().schedules, done.stderr
+        assert f"role '{role}' may not create databases" in done.stderr, done.stderr
+        sandbox.psql(f'ALTER ROLE "{role}" CREATEDB;')
+        again = run_cli("schedule", "add", "drilled", "--server", SERVER, "--db", small_db, "--cron", "0 3 * * *",
+                        "--drill", "--replace")
+        assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
+    finally:
+        sandbox.psql(f'DROP ROLE "{role}";')

@@ -37,10 +37,18 @@ def schedule_target_warning(config: Config, schedule: Schedule) -> str | None:
         with connect(target, target.maintenance_db(databases[0])) as conn:
             present = {str(row[0]) for row in conn.execute(
                 "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (databases,))}
+            # A drill restores into a scratch database it creates: without the right, every run fails its drill.
+            row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
+                               "WHERE rolname = current_user").fetchone()
+            role, may_create = row if row else ("?", True)
         missing = [name for name in databases if name not in present]
         if missing:
             return (f"schedule {schedule.name}: database '{missing[0]}' does not exist on server '{target.label}' now; "
                     "every run will fail until it does (names are exact)")
+        if schedule.drill and not may_create:
+            return (f"schedule {schedule.name}: drill = true restores each backup into a scratch database, and role "
+                    f"'{role}' may not create databases on server '{target.label}' (ALTER ROLE … CREATEDB); every run "
+                    "will fail its drill until it may")
         if schedule.what == "database" and (schedule.tables or schedule.schemas or schedule.exclude_tables):
             with connect(target, databases[0]) as conn:
                 require_relations(conn, [parse_qualified_name(t) for t in schedule.tables], databases[0], "--table")
