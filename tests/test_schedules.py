@@ -1082,3 +1082,15 @@ def test_a_drill_schedule_for_a_role_that_cannot_create_databases_is_warned_of(s
         assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
     finally:
         sandbox.psql(f'DROP ROLE "{role}";')
+
+
+def test_a_notification_url_given_on_the_command_line_is_refused_without_repeating_it(home):
+    """`schedule url ops json://…` (the URL as an argument, not on stdin) was refused by argparse
+    with 'unrecognized arguments: json://bot:TOKEN@…': the secret copied to stderr, into whatever
+    log a provisioning script keeps. So did a URL given for the name ('{url!r}: a URL's name is…')."""
+    secret = "t0ken-" + uuid.uuid4().hex[:8]
+    done = run_cli("schedule", "url", "ops", f"json://bot:{secret}@127.0.0.1:9/hook")
+    assert done.returncode == 2 and secret not in done.stdout + done.stderr, done.stderr
+    assert "stdin" in _one_line(done) and not (home / "notify.toml").exists()
+    done = run_cli("schedule", "url", f"json://bot:{secret}@127.0.0.1:9/hook")  # the URL for its name
+    assert secret not in _one_line(done) and not (home / "notify.toml").exists()

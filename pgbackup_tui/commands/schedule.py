@@ -232,7 +232,12 @@ def _url(args: argparse.Namespace) -> int:
     from ..core.schedules import SCHEDULE_NAME
 
     if not SCHEDULE_NAME.match(args.name):
-        raise UsageError(f"{args.name!r}: a URL's name is letters, digits, '_', '-', '.'")
+        shown = "a URL" if "://" in args.name or "@" in args.name else repr(args.name)  # its token is not repeated
+        raise UsageError(f"{shown}: a URL's name is letters, digits, '_', '-', '.'")
+    if args.given is not None:
+        raise UsageError(f"schedule url {args.name} reads the URL from stdin, never from the command line (where ps "
+                         f"and your shell's history keep it): echo 'URL' | pgbackup-tui schedule url {args.name}, "
+                         "or paste it at the prompt; nothing was saved")
     url = getpass.getpass(f"apprise URL for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline()
     url = url.strip()
     if not url:

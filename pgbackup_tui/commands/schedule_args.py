@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 FORMATS = ("custom", "directory", "tar", "plain")
@@ -73,3 +74,6 @@ def add_parser(sub: Any, parser_class: type) -> None:
     url = ssub.add_parser("url", help="store a notification URL under a name in notify.toml (read from stdin, "
                                       "never from argv)")
     url.add_argument("name", metavar="URLNAME")
+    # A URL given here anyway is refused by _url without a word of it: argparse's "unrecognized
+    # arguments" repeated it (its token) on stderr.
+    url.add_argument("given", nargs="?", help=argparse.SUPPRESS)
