@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from cliutil import run_cli
+from pgbackup_tui.core import paths
 from pgbackup_tui.core.config import ServerProfile, load_config, save_config
 from pgbackup_tui.core.schedules import Schedule
 
@@ -1094,3 +1095,17 @@ def test_a_notification_url_given_on_the_command_line_is_refused_without_repeati
     assert "stdin" in _one_line(done) and not (home / "notify.toml").exists()
     done = run_cli("schedule", "url", f"json://bot:{secret}@127.0.0.1:9/hook")  # the URL for its name
     assert secret not in _one_line(done) and not (home / "notify.toml").exists()
+
+
+def test_a_run_whose_logs_folder_went_read_only_names_that_folder(sandbox, home, small_db):
+    """The job could not open its log on a read-only logs folder, and the run said it could not
+    write its state or log under the state folder, which was fine (QA)."""
+    from small_disk import read_only
+
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db))
+    logs = paths.logs_dir()
+    logs.mkdir(parents=True, exist_ok=True)
+    with read_only(logs):
+        done = run_cli("run", "nightly")
+    assert done.returncode == 1, done.stderr
+    assert f"could not write its log under {logs} (read-only" in done.stderr, done.stderr

@@ -92,17 +92,22 @@ def snapshot_from_state(state: dict[str, Any]) -> ProgressSnapshot | None:
 
 
 def unwritable_state_message() -> str:
-    """What to say when a runner could not even record its result (runner.STATE_UNWRITABLE)."""
-    folder = paths.state_dir()
-    try:
-        stats = os.statvfs(folder)
+    """What to say when a runner could not even record its result (runner.STATE_UNWRITABLE): the
+    folder of its state or of its log that is full or read-only, the first found, else both."""
+    places = (("state", paths.state_dir()), ("log", paths.logs_dir()))
+    for what, folder in places:
+        try:
+            stats = os.statvfs(folder)
+        except OSError:
+            continue
         free = stats.f_bavail * stats.f_frsize
-    except OSError:
-        return f"the job could not write its state or log under {folder}; nothing was kept"
-    if free < DISK_NEARLY_FULL_BYTES:
-        return (f"the disk holding {folder} is full ({free} bytes free): the job could not write its state or log "
-                "and was stopped; its partial output was removed")
-    return f"the job could not write its state or log under {folder}; nothing was kept"
+        if free < DISK_NEARLY_FULL_BYTES:
+            return (f"the disk holding {folder} is full ({free} bytes free): the job could not write its {what} "
+                    "and was stopped; its partial output was removed")
+        if stats.f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK):
+            return (f"the job could not write its {what} under {folder} (read-only, or not ours to write); "
+                    "nothing was kept")
+    return f"the job could not write its state or log under {places[0][1]} or {places[1][1]}; nothing was kept"
 
 
 class JobFollower:
