@@ -611,9 +611,10 @@ def test_a_closed_database_is_said_and_template1_s_contents_are_in_a_set(sandbox
 
 def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, tmp_path):
     """kill -9 of a set restore's runner (the OOM killer, a reboot): the member it stopped in is
-    dropped, those restored before stay, and the result said only what was undone."""
-    target.create_database("a_quick")
-    target.psql("CREATE TABLE t (i int); INSERT INTO t VALUES (1);", "a_quick")
+    dropped, those restored before stay, and the result said only what was undone. The kept one's
+    name as SQL text would say it, not as Python's repr ("Ann's" in double quotes, QA)."""
+    target.create_database("Ann's")
+    target.psql("CREATE TABLE t (i int); INSERT INTO t VALUES (1);", "Ann's")
     target.create_database("zz_slow")  # restored last; each row passes a CHECK that sleeps 10 ms there
     target.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT true';"
                 "CREATE TABLE slow (id int PRIMARY KEY CHECK (slowly(id)));"
@@ -636,11 +637,11 @@ def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, t
         os.kill(runner, signal.SIGKILL)
         _out, err = front.communicate(timeout=60)
         assert front.returncode == 1, err
-        assert "the set's members restored before it stopped are kept: 'a_quick'" in err, err
+        assert "the set's members restored before it stopped are kept: 'Ann's'" in err, err
         assert "zz_slow" not in err.split("are kept:")[1], err
         databases = onto.psql("SELECT datname FROM pg_database").split()
-        assert "a_quick" in databases and "zz_slow" not in databases
-        assert onto.psql("SELECT i FROM t", "a_quick").strip() == "1"
+        assert "Ann's" in databases and "zz_slow" not in databases
+        assert onto.psql("SELECT i FROM t", "Ann's").strip() == "1"
 
 
 def test_a_member_is_on_the_set_s_record_as_kept_before_its_database_is_let_go(source, target, home, tmp_path):

@@ -143,8 +143,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                 what_undone = (f"whether its last step (a swap, or its transaction's commit) was done could not be "
                                f"told for a day ({unsure}): look at the target; {what_undone}")
             if kept:
-                what_undone += (f"; the set's members restored before it stopped are kept: "
-                                f"{', '.join(repr(name) for name in kept)}")
+                named = ", ".join(f"'{name}'" for name in kept)  # as every line names a database, not repr's
+                what_undone += f"; the set's members restored before it stopped are kept: {named}"
             if touched and record.spec.get("kind") == "csv-import":
                 what_undone += _csv_import_stays(record.spec, touched[0], imported)
             elif touched:
