@@ -1001,3 +1001,14 @@ def test_a_database_with_a_line_break_in_its_name_is_said_before_pg_dumpall_runs
     assert "line break" in dumped.stderr and "RENAME TO" in dumped.stderr, dumped.stderr
     assert len(dumped.stderr.strip().splitlines()) == 1, dumped.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_set_member_with_errors_ignored_says_the_first_and_what_to_do(source, target, home, tmp_path):
+    """A set restored without its roles (--skip-globals) ended 'errors ignored by pg_restore: sales'
+    and no more: the first error and what to do (--no-owner), which a single restore says, were left
+    to the member's log (QA)."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    restored = cli(target, "restore", str(out), "--skip-globals", "--only-db", "sales")
+    assert restored.returncode == 3, restored.stderr
+    assert 'role "app_owner" does not exist' in restored.stderr and "--no-owner" in restored.stderr, restored.stderr

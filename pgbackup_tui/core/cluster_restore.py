@@ -269,6 +269,8 @@ class ClusterRestoreJob(Job):
         lead = f"restored {len(lines)} database(s) of {plan.archive.name} onto {plan.target.label}"
         if partial:
             lead += f"; {len(partial)} with errors ignored by pg_restore: {', '.join(p['database'] for p in partial)}"
+            # The first one's line, as a single restore says it: its first error and what to do (--no-owner).
+            lead += f" ({partial[0]['database']}: {partial[0]['message']})"
         return Outcome(message=self._message(lead), errors_ignored=len(partial),
                        details={"members": lines, "kept_roles": self.kept_roles,
                                 "own_roles_kept": self.own_roles_kept})
