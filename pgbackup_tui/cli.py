@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="restore an archive from a newer pg_dump into an older server anyway")
     restore.add_argument("--only-db", action="append", default=[], metavar="NAME",
                          help="a cluster set: restore only this member database (repeatable)")
+    restore.add_argument("--exclude-db", action="append", default=[], metavar="NAME",
+                         help="a cluster set: restore every member database but this one (repeatable)")
     restore.add_argument("--skip-globals", action="store_true",
                          help="a cluster set: do not run its globals.sql (the roles are there already)")
     _add_progress(restore)

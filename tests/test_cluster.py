@@ -232,6 +232,25 @@ def test_a_subset_of_a_set(source, target, home, tmp_path):
     assert adopted.returncode == 2 and f"a member of cluster set {_listed_id(out)}" in adopted.stderr, adopted.stderr
 
 
+def test_a_set_restores_around_a_member_left_out(source, target, home, tmp_path):
+    """A target whose postgres holds an extension (pg_stat_statements, say: most servers' does)
+    refused the set, advising --only-db with every other member (QA): --exclude-db leaves it out."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    target.psql("CREATE EXTENSION citext")  # in the target's postgres
+    refused = cli(target, "restore", str(out))
+    assert refused.returncode == 2 and "--exclude-db postgres" in refused.stderr, refused.stderr
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"
+    both = cli(target, "restore", str(out), "--exclude-db", "postgres", "--only-db", "sales")
+    assert both.returncode == 2 and "give one of them" in both.stderr, both.stderr
+    wrong = cli(target, "restore", str(out), "--exclude-db", "nope")
+    assert wrong.returncode == 2 and "--exclude-db nope: not a member" in wrong.stderr, wrong.stderr
+    restored = cli(target, "restore", str(out), "--exclude-db", "postgres")
+    assert restored.returncode == 0, restored.stderr
+    assert_same_cluster(source, target)
+    assert target.psql("SELECT extname FROM pg_extension WHERE extname = 'citext'").strip() == "citext"
+
+
 def test_a_set_folder_copied_without_its_manifest_says_what_to_do(source, target, home, tmp_path):
     """`cp -r` of a set's folder leaves its manifest behind (it is beside the folder): restoring
     the copy said the folder was no directory archive, and nothing of what to do."""
@@ -262,7 +281,7 @@ def test_a_failed_member_fails_the_set_and_its_database_is_dropped(source, targe
     target.psql("CREATE TABLE in_the_way (x int)", "sales")
     refused = cli(target, "restore", str(out))
     assert refused.returncode == 2, refused.stderr
-    assert "'sales'" in refused.stderr and "not empty" in refused.stderr and "--only-db" in refused.stderr
+    assert "'sales'" in refused.stderr and "not empty" in refused.stderr and "--exclude-db sales" in refused.stderr
     assert "--clean" not in refused.stderr and "nothing was restored" in refused.stderr
     assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"
     assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'Hr Data'").strip() == "0"

@@ -127,8 +127,9 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
 
         if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
             return build_cluster_restore(args, archive, target)
-    if args.only_db or args.skip_globals:
-        raise UsageError("--only-db and --skip-globals go with a cluster set (pgbackup-tui dumpall --set)")
+    if args.only_db or args.exclude_db or args.skip_globals:
+        raise UsageError("--only-db, --exclude-db and --skip-globals go with a cluster set "
+                         "(pgbackup-tui dumpall --set)")
     if args.db is None:
         from ..core.archive import identify_archive
 
@@ -177,6 +178,7 @@ def build_cluster_restore(args: argparse.Namespace, archive: Path, target: Targe
     from ..core.cluster_restore import ClusterRestoreJob
 
     plan = ClusterRestorePlan(archive=archive, target=target, databases=tuple(args.only_db),
+                              excluded_databases=tuple(args.exclude_db),
                               jobs=1 if args.jobs is None else args.jobs, skip_globals=args.skip_globals,
                               allow_older_server=args.allow_older_server, no_owner=args.no_owner,
                               no_privileges=args.no_privileges)

@@ -89,6 +89,7 @@ class ClusterRestorePlan:
     archive: Path
     target: Target
     databases: tuple[str, ...] = ()  # a set: only these members
+    excluded_databases: tuple[str, ...] = ()  # a set: every member but these
     jobs: int = 1  # a set: databases restored at a time
     skip_globals: bool = False  # a set: the roles are there already
     # A set: its members restored without their owners / grants (pg_restore's flags), for a server
@@ -104,5 +105,10 @@ class ClusterRestorePlan:
     def validate(self) -> None:
         for name in self.databases:
             check_database_name(name, "--only-db")
+        for name in self.excluded_databases:
+            check_database_name(name, "--exclude-db")
+        if self.databases and self.excluded_databases:
+            raise UsageError("--only-db and --exclude-db: give one of them (the members to restore, or those to "
+                             "leave out)")
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")

@@ -14,6 +14,7 @@ A cluster set: its globals the same way, then every member database (or those pi
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,10 @@ class ClusterRestoreJob(Job):
             return await self._restore_set()
         if not archive.is_file() or not is_cluster_file(archive):
             raise ArchiveError(f"{archive}: neither a pg_dumpall file nor a cluster set")
-        if plan.databases or plan.skip_globals:
-            raise UsageError(f"{'--only-db' if plan.databases else '--skip-globals'} picks parts of a cluster set; "
-                             "a pg_dumpall file restores whole")
+        if plan.databases or plan.excluded_databases or plan.skip_globals:
+            picked = ("--only-db" if plan.databases else "--exclude-db" if plan.excluded_databases
+                      else "--skip-globals")
+            raise UsageError(f"{picked} picks parts of a cluster set; a pg_dumpall file restores whole")
         if plan.no_owner or plan.no_privileges:  # psql runs the file's ALTER ... OWNER and GRANT as they are
             raise UsageError(f"{'--no-owner' if plan.no_owner else '--no-privileges'} goes with a cluster set's "
                              "members (pg_restore); a pg_dumpall file runs through psql with its owners and grants "
@@ -197,6 +199,13 @@ class ClusterRestoreJob(Job):
                 raise UsageError(f"--only-db {missing[0]}: not a member of {plan.archive.name} "
                                  f"(members: {', '.join(str(m.get('database')) for m in members)})")
             members = [m for m in members if m.get("database") in plan.databases]
+        if plan.excluded_databases:
+            known = {m.get("database") for m in members}
+            missing = [name for name in plan.excluded_databases if name not in known]
+            if missing:
+                raise UsageError(f"--exclude-db {missing[0]}: not a member of {plan.archive.name} "
+                                 f"(members: {', '.join(str(m.get('database')) for m in members)})")
+            members = [m for m in members if m.get("database") not in plan.excluded_databases]
         for member in members:  # before anything runs: a missing member stopped the set half way
             if not (plan.archive / str(member.get("file"))).exists():
                 raise ArchiveError(f"{plan.archive}: the file of member {member.get('database')} "
@@ -335,7 +344,7 @@ class ClusterRestoreJob(Job):
                 held = ", ".join(f"{count} {kind}" for kind, count in counts.items())
                 raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "
                                   "restores into new or empty databases; drop it first, or leave it out with "
-                                  "--only-db (the other members); nothing was restored")
+                                  f"--exclude-db {shlex.quote(name)}; nothing was restored")
 
     def _cancel_now(self) -> None:
         super()._cancel_now()

@@ -127,7 +127,7 @@ def plan_from_json(kind: str, data: dict[str, Any], password: str | None = None)
                            password=password, bin_dir=value.get("bin_dir"))
         elif name in ("tables", "exclude_tables"):
             value = tuple(QualifiedName(schema, table) for schema, table in value)
-        elif name in ("schemas", "databases") and value is not None:
+        elif name in ("schemas", "databases", "excluded_databases") and value is not None:
             value = tuple(value)
         elif name in ("archive", "output") and value is not None:
             value = Path(value)
