@@ -39,6 +39,15 @@ from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
 
+def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], flag: str, archive: Path) -> None:
+    """UsageError for the first of `names` (given with `flag`) that is no member of the set."""
+    known = {m.get("database") for m in members}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise UsageError(f"{flag} {missing[0]}: not a member of {archive.name} "
+                         f"(members: {', '.join(str(m.get('database')) for m in members)})")
+
+
 def _refuse_damaged_members(folder: Path, members: list[dict[str, Any]]) -> None:
     """Before the roles change: a member without a readable manifest would restore unchecked (its
     checksum is in that manifest: a changed row went in, exit 0), and one the catalog sees changed
@@ -193,18 +202,10 @@ class ClusterRestoreJob(Job):
         manifest = read_manifest(plan.archive) or {}
         members: list[dict[str, Any]] = list(manifest.get("members") or [])
         if plan.databases:
-            known = {m.get("database") for m in members}
-            missing = [name for name in plan.databases if name not in known]
-            if missing:
-                raise UsageError(f"--only-db {missing[0]}: not a member of {plan.archive.name} "
-                                 f"(members: {', '.join(str(m.get('database')) for m in members)})")
+            _refuse_strangers(members, plan.databases, "--only-db", plan.archive)
             members = [m for m in members if m.get("database") in plan.databases]
         if plan.excluded_databases:
-            known = {m.get("database") for m in members}
-            missing = [name for name in plan.excluded_databases if name not in known]
-            if missing:
-                raise UsageError(f"--exclude-db {missing[0]}: not a member of {plan.archive.name} "
-                                 f"(members: {', '.join(str(m.get('database')) for m in members)})")
+            _refuse_strangers(members, plan.excluded_databases, "--exclude-db", plan.archive)
             members = [m for m in members if m.get("database") not in plan.excluded_databases]
         for member in members:  # before anything runs: a missing member stopped the set half way
             if not (plan.archive / str(member.get("file"))).exists():
