@@ -187,9 +187,21 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
                     "--dbname", sandbox.dsn("shop")], check=True)
 
     sandbox.drop_database("shop_restored")
-    sandbox.create_database("shop_restored")  # --clean replaces an existing database
     dialog = RestoreDialog(dumped.output_path, {"sandbox": target}, "sandbox", "other")
     app = DialogHost(dialog)
+    try:
+        await _defaults_and_clean(sandbox, dialog, app, dumped.output_path, not_an_archive, with_create)
+    finally:  # a failure above must not leave it to the next test, whose new database it would be
+        sandbox.drop_database("shop_restored")
+    assert len(app.results) == 1
+    plan = app.results[0]
+    assert isinstance(plan, RestorePlan)
+    assert (plan.archive, plan.dbname, plan.create, plan.clean) == (dumped.output_path, "shop_restored", False, True)
+    assert plan.target is target
+
+
+async def _defaults_and_clean(sandbox, dialog, app, archive_path, not_an_archive, with_create):
+    """The dialog's steps, in the app: its defaults, archives it refuses, then a confirmed --clean."""
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         start = dialog.query_one("#restore-start", Button)
@@ -208,10 +220,14 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
         await settle(app, pilot)
         assert "makes and fills database 'shop' itself" in text_of(dialog.query_one("#restore-error", Static))
         assert start.disabled
-        archive.value = str(dumped.output_path)
+        archive.value = str(archive_path)
         await settle(app, pilot)
         assert not start.disabled
 
+        # Made only now: while "create new database" is checked, the look-up of its name (after a
+        # pause in the typing) finds it and holds Start, as soon as it answers (on a loaded machine,
+        # before the asserts above).
+        sandbox.create_database("shop_restored")  # --clean replaces an existing database
         create, clean = dialog.query_one("#create", Checkbox), dialog.query_one("#clean", Checkbox)
         assert clean.disabled  # a new database has nothing to clean
         create.value = False
@@ -235,13 +251,6 @@ async def test_restore_dialog_defaults_to_a_new_database_and_guards_clean(sandbo
         assert not start.disabled
         await pilot.press("enter")
         await pilot.pause()
-
-    assert len(app.results) == 1
-    plan = app.results[0]
-    assert isinstance(plan, RestorePlan)
-    assert (plan.archive, plan.dbname, plan.create, plan.clean) == (dumped.output_path, "shop_restored", False, True)
-    assert plan.target is target
-    sandbox.drop_database("shop_restored")
 
 
 # -- ConfirmScreen -----------------------------------------------------------------------------
