@@ -554,3 +554,32 @@ def test_a_clean_with_a_schema_only_archive_says_the_tables_come_back_empty(sand
         said[option] = dry.stdout + dry.stderr
     assert f"the database that replaces '{empty_db}' has its tables empty" in said["--schema-only"]
     assert "has its tables empty" not in said[None]
+
+
+def relation_acls(cluster: Sandbox, db: str) -> str:
+    """Each relation's grants in public, a default (NULL) one as what it stands for."""
+    return cluster.psql(
+        "SELECT string_agg(relname || '=' || coalesce(relacl, acldefault(CASE relkind WHEN 'S' THEN 's' "
+        "ELSE 'r' END::\"char\", relowner))::text, ' ' ORDER BY relname) FROM pg_class "
+        "WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'v', 'S')", db).strip()
+
+
+def test_table_clean_keeps_the_archive_s_grants_not_the_target_s_default_privileges(cluster, home, names, tmp_path):
+    # The target's ALTER DEFAULT PRIVILEGES act on every relation a table-level --clean creates
+    # again: the table, its serial's sequence and the view that reads it got grants they never had.
+    make_role(cluster, "fid_reader")
+    make_role(cluster, "fid_auditor")
+    db = new_name(names, "acl")
+    cluster.create_database(db)
+    cluster.psql("CREATE TABLE public.t (id serial PRIMARY KEY, x int); INSERT INTO public.t(x) VALUES (1);"
+                 "CREATE VIEW public.v AS SELECT * FROM public.t; GRANT SELECT (x) ON public.t TO fid_auditor;"
+                 "GRANT UPDATE ON public.t TO fid_auditor;"
+                 "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO fid_reader;"
+                 "ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO fid_reader", db)
+    before = relation_acls(cluster, db)
+    archive = dump(cluster, db, tmp_path / "acl.dump")
+    result = restore(cluster, archive, db, "--clean", "--table", "public.t")
+    assert result.returncode == 0, result.stderr
+    assert relation_acls(cluster, db) == before
+    assert "fid_auditor" in cluster.psql("SELECT attacl FROM pg_attribute WHERE attrelid = 'public.t'::regclass "
+                                         "AND attname = 'x'", db)

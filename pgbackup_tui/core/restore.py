@@ -56,6 +56,7 @@ from .restore_target import (
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
+from .toc import SELECTABLE_DESCS, entry_name, schema_names, write_list
 
 def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
     """A look that ran beside a step that failed first: its outcome is not the one to report, and
@@ -258,10 +259,34 @@ class RestoreJob(RestoreChoiceJob):
             drops.write_bytes(self._table_clean.drop_sql().encode("utf-8", errors="surrogateescape"))
             for line in self._table_clean.describe():
                 self.log(line)
-            code = await self.run_process(restore_script_argv(plan, check.tools, list_file, sql), env)
-            if code != 0:
-                raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; nothing was changed")
-            argv = psql_files_argv(plan, check.tools, [self._transaction_mark_file(), drops, sql])
+            files = [self._transaction_mark_file(), drops, sql]
+            scripts = [(list_file, sql)]
+            if not plan.no_privileges:
+                # The archive's grants go in after the recreated relations' own are reset (grants_reset_sql).
+                assert check.toc is not None
+                included = {int(line.split(";", 1)[0]) for line in
+                            list_file.read_text(encoding="utf-8", errors="surrogateescape").splitlines() if line}
+                chosen = [e for e in check.toc.entries if e.dump_id in included]
+                grants = {e.dump_id for e in chosen if e.desc == "ACL"}
+                namespaces = schema_names(check.toc)
+                relations = [name for e in chosen if e.desc in SELECTABLE_DESCS or e.desc == "SEQUENCE"
+                             if (name := entry_name(e, namespaces)) is not None]
+                reset = self._workdir / "grants_reset.sql"
+                reset.write_bytes(self._table_clean.grants_reset_sql(relations).encode(
+                    "utf-8", errors="surrogateescape"))
+                write_list(check.toc, included - grants, list_file, attach_last=True)
+                files.append(reset)
+                if grants:
+                    grants_list, grants_sql = self._workdir / "grants.list", self._workdir / "grants.sql"
+                    write_list(check.toc, grants, grants_list)
+                    scripts.append((grants_list, grants_sql))
+                    files.append(grants_sql)
+            for part, script in scripts:
+                code = await self.run_process(restore_script_argv(plan, check.tools, part, script), env)
+                if code != 0:
+                    raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; "
+                                    "nothing was changed")
+            argv = psql_files_argv(plan, check.tools, files)
         else:
             tool = "psql" if check.info.format == "plain" else "pg_restore"
             argv = restore_command(plan, check.info.format, check.tools, list_file=list_file)

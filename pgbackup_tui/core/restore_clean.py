@@ -125,6 +125,34 @@ class TableClean:
             lines.append(f"DROP {_KIND_WORD[relation.kind]} {relation.name.sql};")
         return "\n".join(lines) + "\n"
 
+    def grants_reset_sql(self, relations: list[QualifiedName]) -> str:
+        """What runs after the recreated relations (and their sequences) are made and before the
+        archive's grants: each one's grants back to the owner's alone. Made in a database that has
+        them, they got its ALTER DEFAULT PRIVILEGES grants, which the archive's do not take away (it
+        writes a relation's grants from the owner's alone, and none for a relation that had no other),
+        so a view or a table would end readable by roles the dumped one was not."""
+        if not relations:
+            return ""
+        names = ", ".join("'" + name.sql.replace("'", "''") + "'" for name in relations)
+        return f"""SET client_encoding = '{self.client_encoding}';
+DO $pgbackup_grants$
+DECLARE
+    rel regclass;
+    kind text;
+    grantee oid;
+BEGIN
+    FOREACH rel IN ARRAY ARRAY[{names}]::regclass[] LOOP
+        kind := CASE WHEN (SELECT relkind FROM pg_class WHERE oid = rel) = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END;
+        FOR grantee IN SELECT DISTINCT a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                       WHERE c.oid = rel AND a.grantee <> c.relowner LOOP
+            EXECUTE format('REVOKE ALL ON %s %s FROM %s CASCADE', kind, rel,
+                           CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END);
+        END LOOP;
+    END LOOP;
+END
+$pgbackup_grants$;
+"""
+
     def describe(self) -> list[str]:
         """What will be dropped, one line each, for --dry-run and the dialog."""
         lines = []
