@@ -583,3 +583,24 @@ def test_table_clean_keeps_the_archive_s_grants_not_the_target_s_default_privile
     assert relation_acls(cluster, db) == before
     assert "fid_auditor" in cluster.psql("SELECT attacl FROM pg_attribute WHERE attrelid = 'public.t'::regclass "
                                          "AND attname = 'x'", db)
+
+
+def test_clean_with_a_plain_dump_keeps_the_target_s_settings_and_none_of_its_objects(cluster, home, names, tmp_path):
+    # A plain dump records nothing of its database: the one it replaces gives the new one its
+    # settings. Read with pg_dump, that description held the old database's publications, foreign
+    # data wrappers, event triggers... too: made again in the restored one (or "not kept" when the
+    # archive has them too, on a restore that went well).
+    db = new_name(names, "plain")
+    cluster.create_database(db)
+    cluster.psql("CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1); "
+                 "CREATE PUBLICATION pub_dumped FOR TABLE public.t", db)
+    archive = dump(cluster, db, tmp_path / "plain.sql", "--format", "plain")
+    cluster.psql(f"CREATE PUBLICATION pub_after FOR ALL TABLES; CREATE FOREIGN DATA WRAPPER fdw_after; "
+                 f"ALTER DATABASE {db} SET work_mem = '3MB'", db)
+    result = restore(cluster, archive, db, "--clean")
+    assert result.returncode == 0, result.stderr
+    assert "not kept" not in result.stderr
+    publications = cluster.psql("SELECT string_agg(pubname, ',' ORDER BY pubname) FROM pg_publication", db)
+    assert publications.strip() == "pub_dumped"
+    assert cluster.psql("SELECT count(*) FROM pg_foreign_data_wrapper", db).strip() == "0"
+    assert database_props(cluster, db)["settings"] == "*=work_mem=3MB"

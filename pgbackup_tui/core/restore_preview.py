@@ -2,7 +2,7 @@
 
 - `database_script`: the database the restore makes, as the archive describes it (pg_restore
   --create's SQL for its DATABASE entries) or, for a plain SQL file under a whole-database
-  --clean, as the live target is (pg_dump --create of no schema at all).
+  --clean, as the live target is (the DATABASE entries of a pg_dump of no schema at all).
 - `dry_run_outcome`: --dry-run's answer, the steps in the order the restore would take them.
 """
 
@@ -20,7 +20,7 @@ from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
 from .restore_clean import TableClean
 from .restore_data import DataLoad
-from .toc import Toc
+from .toc import Toc, parse_toc
 
 
 @dataclass
@@ -46,9 +46,20 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
             job.log("a plain SQL dump does not record the database's encoding, locale, settings or grants: "
                     "the new database gets the server's defaults", level="warning")
             return None
+        # The target's description, as an archive of its own whose DATABASE entries alone are kept:
+        # pg_dump of no schema still writes what lies outside schemas (publications, foreign data
+        # wrappers and servers, event triggers, casts...), which are the old database's, not the dump's.
         tools = await job.in_thread(tools_for_target, plan.target, maintenance_db)
-        argv = [tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--schema-only", "--create",
-                "--exclude-schema=*", "--no-tablespaces", f"--file={sql}"]
+        described, listing = workdir / "database.dump", workdir / "database.listing"
+        steps = [[tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--format=custom", "--schema-only",
+                  "--exclude-schema=*", "--no-tablespaces", f"--file={described}"],
+                 [tools.pg_restore, "--create", "--list", f"--file={listing}", str(described)]]
+        for argv in steps:
+            if await job.run_process(argv, env) != 0:
+                raise ArchiveError(f"could not read the properties of database '{plan.dbname}' ({job.last_error()}); "
+                                   "nothing was restored")
+        ids = database_entry_ids(parse_toc(listing.read_bytes().decode("utf-8", "surrogateescape")))
+        archive, restore_tools = described, tools
     else:
         # The verbose listing the archive check made names every entry, those about the database
         # too (what `pg_restore --create --list` would add): no second listing.
@@ -57,13 +68,14 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
             job.log("the archive does not describe its database: the new one gets the server's defaults",
                     level="warning")
             return None
-        list_file = workdir / "database.list"
-        list_file.write_text("".join(f"{i};\n" for i in ids), encoding="utf-8")
-        argv = [check.tools.pg_restore, "--create", f"--use-list={list_file}", f"--file={sql}", str(plan.archive)]
-        if plan.no_owner:
-            argv.append("--no-owner")
-        if plan.no_privileges:
-            argv.append("--no-privileges")
+        archive, restore_tools = plan.archive, check.tools
+    list_file = workdir / "database.list"
+    list_file.write_text("".join(f"{i};\n" for i in ids), encoding="utf-8")
+    argv = [restore_tools.pg_restore, "--create", f"--use-list={list_file}", f"--file={sql}", str(archive)]
+    if check.toc is not None and plan.no_owner:
+        argv.append("--no-owner")
+    if check.toc is not None and plan.no_privileges:
+        argv.append("--no-privileges")
     if await job.run_process(argv, env) != 0:
         raise ArchiveError(f"could not read the database's properties ({job.last_error()}); nothing was restored")
     return sql.read_bytes()
