@@ -275,3 +275,33 @@ def test_the_tables_triggers_do_not_rewrite_the_rows_loaded_and_end_as_they_were
     finally:
         sandbox.drop_database(target)
         sandbox.drop_database(source)
+
+
+def test_a_deferred_foreign_key_with_a_trigger_on_its_table_loads(sandbox, home, tmp_path, fresh_db_name):
+    # The rows of a table with a DEFERRABLE INITIALLY DEFERRED foreign key leave its checks pending
+    # until the commit; turning the table's trigger back on before it failed the whole load
+    # ("cannot ALTER TABLE "people" because it has pending trigger events"), exit 1.
+    source = f"{fresh_db_name}_src"
+    sandbox.create_database(source)
+    try:
+        sandbox.psql("CREATE TABLE public.people (id int PRIMARY KEY, boss int REFERENCES public.people "
+                     "DEFERRABLE INITIALLY DEFERRED, bio text);"
+                     "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$BEGIN NEW.bio := NEW.bio || '*'; RETURN NEW; END$$;"
+                     "CREATE TRIGGER people_touch BEFORE INSERT ON public.people FOR EACH ROW EXECUTE FUNCTION touch();"
+                     "INSERT INTO public.people SELECT g, nullif(1, g), 'p' FROM generate_series(1, 50) g",
+                     source)
+        before = table_fingerprints(sandbox, source, ["public.people"])
+        dump = ["dump", "--dsn", sandbox.dsn(), "--db", source, "--progress", "none"]
+        schema = run_cli(*dump, "--schema-only", "--output", str(tmp_path / "schema.dump"))
+        rows = run_cli(*dump, "--data-only", "--output", str(tmp_path / "rows.dump"))
+        assert schema.returncode == 0 and rows.returncode == 0, (schema.stderr, rows.stderr)
+        made = _restore(sandbox, str(tmp_path / "schema.dump"), fresh_db_name, "--create")
+        assert made.returncode == 0, made.stderr
+        loaded = _restore(sandbox, str(tmp_path / "rows.dump"), fresh_db_name)
+        assert loaded.returncode == 0, loaded.stderr
+        assert table_fingerprints(sandbox, fresh_db_name, ["public.people"]) == before
+        state = sandbox.psql("SELECT tgenabled FROM pg_trigger WHERE tgname = 'people_touch'", fresh_db_name)
+        assert state.strip() == "O"
+    finally:
+        sandbox.drop_database(source)

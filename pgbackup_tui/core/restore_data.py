@@ -133,10 +133,13 @@ class DataLoad:
         return "\n".join(lines) + "\n"
 
     def after_sql(self) -> str:
-        """Runs last, in the load's transaction: the triggers on again, as they were."""
+        """Runs last, in the load's transaction: the triggers on again, as they were. A deferred
+        foreign key's checks of the rows loaded are run first: still pending, they make ALTER TABLE
+        of their table fail ("pending trigger events")."""
         enable = {"O": "ENABLE", "A": "ENABLE ALWAYS"}
-        return "".join(f"ALTER TABLE {table} {enable[mode]} TRIGGER {always_quote(name)};\n"
-                       for table, name, mode in self.triggers)
+        lines = [f"ALTER TABLE {table} {enable[mode]} TRIGGER {always_quote(name)};\n"
+                 for table, name, mode in self.triggers]
+        return ("SET CONSTRAINTS ALL IMMEDIATE;\n" if lines else "") + "".join(lines)
 
     def describe(self) -> list[str]:
         count = len(self.tables)
