@@ -314,8 +314,11 @@ def materialized_views_note(conn: psycopg.Connection, dbname: str) -> str | None
         return None
     named = [f"{name}{'' if populated else ' (not populated)'}" for name, populated in views[:5]]
     more = f" and {len(views) - 5} more" if len(views) > 5 else ""
-    return (f"a data-only archive holds no rows of materialized views: REFRESH MATERIALIZED VIEW to bring "
-            f"{len(views)} in '{dbname}' in line with the rows loaded: {', '.join(named)}{more}")
+    # Which of them read the tables loaded is not worked out: said as a list to look at, not as a to-do
+    # (one made WITH NO DATA in the source, refreshed, would differ from it).
+    return (f"a data-only archive holds no rows of materialized views: the {len(views)} in '{dbname}' hold what "
+            f"they held before the load ({', '.join(named)}{more}); REFRESH MATERIALIZED VIEW those that read "
+            "the tables loaded")
 
 
 def refuse_create(archive: Path) -> None:
