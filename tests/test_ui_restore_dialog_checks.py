@@ -7,6 +7,8 @@
 - A backup whose last verification failed (made with the CLI, a byte flipped, `backups verify`)
   was restored with no word of it; it is warned of now, and the job it starts creates nothing
   before its check fails. One changed on disk (cut short) is refused, as `restore` refuses it.
+- The list of the archive's tables drew an X in every box (Textual's SelectionList, dimmer when
+  off) under "none checked: the whole archive"; an unchecked box is empty now.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from textual.widgets import Button, Input, Static
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.widgets.check_list import CheckList
 from pgbackup_tui.ui.widgets.option_box import OptionBox
 
 from cliutil import run_cli
@@ -195,3 +198,27 @@ async def test_at_80x24_the_confirmation_and_the_plan_of_a_clean_are_on_screen(s
         assert "the current one is" in screen_text(app)  # the plan: what is dropped, before Start
         assert "Type shop to confirm: shop" in screen_text(app)
         save(app, "restore-clean-80x24")
+
+
+
+def boxes(picker: CheckList) -> list[str]:
+    """The boxes of the list's visible lines, as drawn ("▐X▌" checked, "▐ ▌" not)."""
+    return [picker.render_line(y).text[:3] for y in range(min(picker.option_count, picker.size.height))]
+
+
+async def test_the_tables_list_draws_an_x_in_checked_boxes_only(sandbox, home):
+    # QA: every table read "▐X▌" (the X only dimmer when off) under "none checked: the whole archive".
+    write_config(socket_profile(sandbox))
+    dump_with_cli()
+    app = PgBackupApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_restore_dialog(app, pilot)
+        picker = dialog.query_one("#toc-tables-list", CheckList)
+        await wait_until(lambda: picker.option_count > 1 and picker.size.height > 1, timeout=30)
+        assert "none checked: the whole archive" in screen_text(app)
+        assert set(boxes(picker)) == {"▐ ▌"}
+        picker.focus()
+        await pilot.press("down", "space")  # checks the first table
+        await settle(pilot)
+        assert boxes(picker)[0] == "▐X▌"
+        assert set(boxes(picker)[1:]) == {"▐ ▌"}

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 from ...core.cluster_plans import ClusterRestorePlan
 from ...core.connect import Target
 from ...core.errors import UsageError
+from ..widgets.check_list import CheckList
 from .plan_dialog import CheckedPlanDialog
 
 
@@ -71,7 +72,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             if is_set:
                 with Horizontal(classes="row"):
                     yield Checkbox("skip globals (the roles are there already)", compact=True, id="skip-globals")
-                yield SelectionList[str](*[(name, name, True) for name in self.members or []], id="cluster-members")
+                yield CheckList(*[(name, name, True) for name in self.members or []], id="cluster-members")
             yield Static("", id="cluster-summary", markup=False)
             yield Static("", id="cluster-error", markup=False)
             with Horizontal(id="cluster-buttons"):

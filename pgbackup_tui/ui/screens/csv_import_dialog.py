@@ -14,6 +14,7 @@ from ...core.connect import Target
 from ...core.csv_plans import CsvImportPlan
 from ...core.errors import UsageError
 from ...core.identifiers import parse_qualified_name
+from ..widgets.check_list import CheckList
 from .plan_dialog import CheckedPlanDialog
 
 
@@ -62,7 +63,7 @@ class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
                 yield Input(value=f"{self.source_db}_csv" if self.source_db else "", compact=True, id="csv-db")
             with Horizontal(classes="row"):
                 yield Checkbox("create the database (it must not exist)", value=True, compact=True, id="csv-create")
-            yield SelectionList[str](*[(name, name, True) for name in self.tables], id="csv-import-tables")
+            yield CheckList(*[(name, name, True) for name in self.tables], id="csv-import-tables")
             yield Static("schema.sql through psql in one transaction, then each table's COPY in its own "
                          "transaction (a bad row names its file and line; the tables before it stay), "
                          "then schema-post.sql", id="csv-import-summary", markup=False)

@@ -20,6 +20,7 @@ from ...core.catalog import CatalogEntry, entry_for
 from ...core.errors import PgBackupError
 from ...core.identifiers import QualifiedName, parse_qualified_name
 from ...core.verify import PG_DUMP_FORMATS
+from .check_list import CheckList
 
 
 def contents_tables(entry: CatalogEntry, data: dict[str, Any]) -> list[tuple[str, int | None]]:
@@ -64,7 +65,7 @@ class TocTables(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label(self.NONE_CHECKED, id="toc-tables-label")
-        yield SelectionList[str](id="toc-tables-list")
+        yield CheckList(id="toc-tables-list")
 
     @on(SelectionList.SelectedChanged)
     def _say_what_is_checked(self) -> None:

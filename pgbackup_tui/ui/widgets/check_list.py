@@ -1,0 +1,35 @@
+"""A SelectionList whose boxes are empty when unchecked.
+
+Textual's SelectionList draws an X in every box, only in another colour when it is off: the
+restore dialog's table list then read as all checked under "none checked: the whole archive"
+(and a terminal with few colours shows no difference at all). As OptionBox does for Checkbox,
+this one draws the X only in a checked box.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widgets import Checkbox, SelectionList
+from textual.widgets.option_list import OptionDoesNotExist
+
+from .option_box import UNCHECKED
+
+
+class CheckList(SelectionList[str]):
+    """A SelectionList of strings that draws an unchecked box blank."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        if selection.value in self.selected:
+            return strip
+        segments = list(strip)
+        # SelectionList.render_line puts the box first: its left side, its X, its right side.
+        if len(segments) < 2 or segments[1].text != Checkbox.BUTTON_INNER:
+            return strip
+        segments[1] = Segment(UNCHECKED, segments[1].style)
+        return Strip(segments, strip.cell_length)
