@@ -8,7 +8,8 @@
   was restored with no word of it; it is warned of now, and the job it starts creates nothing
   before its check fails. One changed on disk (cut short) is refused, as `restore` refuses it.
 - The list of the archive's tables drew an X in every box (Textual's SelectionList, dimmer when
-  off) under "none checked: the whole archive"; an unchecked box is empty now.
+  off) under "none checked: the whole archive"; an unchecked box is empty now. Focused, it
+  highlighted no line: space did nothing until an arrow key was pressed.
 """
 
 from __future__ import annotations
@@ -218,7 +219,24 @@ async def test_the_tables_list_draws_an_x_in_checked_boxes_only(sandbox, home):
         assert "none checked: the whole archive" in screen_text(app)
         assert set(boxes(picker)) == {"▐ ▌"}
         picker.focus()
-        await pilot.press("down", "space")  # checks the first table
+        await pilot.press("space")  # checks the first table
         await settle(pilot)
         assert boxes(picker)[0] == "▐X▌"
         assert set(boxes(picker)[1:]) == {"▐ ▌"}
+
+
+async def test_space_on_the_focused_tables_list_checks_its_first_table(sandbox, home):
+    # QA: shift+tab to the list, space: nothing happened (no line highlighted) until an arrow key.
+    write_config(socket_profile(sandbox))
+    dump_with_cli()
+    app = PgBackupApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_restore_dialog(app, pilot)
+        picker = dialog.query_one("#toc-tables-list", CheckList)
+        await wait_until(lambda: picker.option_count > 1, timeout=30)
+        while app.focused is not picker:
+            await pilot.press("shift+tab")
+        await pilot.press("space")
+        await settle(pilot)
+        assert picker.selected == [picker.get_option_at_index(0).value]
+        assert "Tables (1 checked: only this one)" in screen_text(app)

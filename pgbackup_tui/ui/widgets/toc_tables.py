@@ -79,6 +79,9 @@ class TocTables(Vertical):
         picker = self.query_one(SelectionList)
         picker.clear_options()
         picker.add_options([(name, name) for name in names])
+        # Options added to a cleared list come without a highlight: space on the focused list did
+        # nothing and no line showed where it would act until an arrow key was pressed.
+        picker.highlighted = 0 if names else None
         self.set_class(bool(names), "-shown")
         self._say_what_is_checked()  # clear_options posts no SelectedChanged
 
