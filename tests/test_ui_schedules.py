@@ -205,3 +205,20 @@ async def test_a_new_schedule_starts_from_the_database_under_the_tree_s_cursor(s
         form = app.screen
         assert form.query_one("#schedule-server", Select).value == "sandbox"
         assert form.query_one("#schedule-database", Input).value == "shop"
+
+
+async def test_the_form_s_unchecked_box_is_drawn_empty(sandbox, home):
+    # QA: "drill" (off) drew "▐X▌" as "verify" (on) did, in the box's colour only: the form's boxes
+    # were Textual's Checkbox, not the OptionBox of the other dialogs.
+    config = load_config()
+    config.servers["sandbox"] = socket_profile(sandbox)
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        app.query_one(SchedulesPane).query_one(DataTable).focus()
+        await pilot.press("a")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        await pilot.pause()
+        boxes = {box.id: str(box.render())[:3] for box in app.screen.query("#schedule-form-checks > *")}
+        assert boxes == {"schedule-keep-verified": "▐X▌", "schedule-verify": "▐X▌", "schedule-drill": "▐ ▌"}

@@ -21,6 +21,7 @@ from ...core.cluster_plans import ClusterRestorePlan
 from ...core.connect import Target
 from ...core.errors import UsageError
 from ..widgets.check_list import CheckList
+from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
 
@@ -71,7 +72,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
                     yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="cluster-jobs")
             if is_set:
                 with Horizontal(classes="row"):
-                    yield Checkbox("skip globals (the roles are there already)", compact=True, id="skip-globals")
+                    yield OptionBox("skip globals (the roles are there already)", compact=True, id="skip-globals")
                 yield CheckList(*[(name, name, True) for name in self.members or []], id="cluster-members")
             yield Static("", id="cluster-summary", markup=False)
             yield Static("", id="cluster-error", markup=False)

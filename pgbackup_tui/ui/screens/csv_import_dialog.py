@@ -15,6 +15,7 @@ from ...core.csv_plans import CsvImportPlan
 from ...core.errors import UsageError
 from ...core.identifiers import parse_qualified_name
 from ..widgets.check_list import CheckList
+from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
 
@@ -62,7 +63,7 @@ class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
                 yield Label("  Database", classes="field-label")
                 yield Input(value=f"{self.source_db}_csv" if self.source_db else "", compact=True, id="csv-db")
             with Horizontal(classes="row"):
-                yield Checkbox("create the database (it must not exist)", value=True, compact=True, id="csv-create")
+                yield OptionBox("create the database (it must not exist)", value=True, compact=True, id="csv-create")
             yield CheckList(*[(name, name, True) for name in self.tables], id="csv-import-tables")
             yield Static("schema.sql through psql in one transaction, then each table's COPY in its own "
                          "transaction (a bad row names its file and line; the tables before it stay), "

@@ -18,6 +18,7 @@ from ...core.cluster_plans import SET_FORMATS, DumpallPlan
 from ...core.connect import Target
 from ...core.errors import UsageError
 from ...core.plans import safe_path_part
+from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
 WHOLE, GLOBALS, CLUSTER_SET = "whole", "globals", "set"
@@ -87,7 +88,7 @@ class DumpallDialog(CheckedPlanDialog[DumpallPlan]):
                 yield Label(" Databases at a time", classes="field-label")
                 yield Input(value="2", restrict=r"[0-9]*", max_length=2, compact=True, id="set-jobs")
             with Horizontal(classes="row"):
-                yield Checkbox("with role passwords", compact=True, id="role-passwords")
+                yield OptionBox("with role passwords", compact=True, id="role-passwords")
             yield Static("", id="dumpall-summary", markup=False)
             yield Static("", id="dumpall-error", markup=False)
             with Horizontal(id="dumpall-buttons"):

@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_view import clock_text, relative
 from ...core.schedules import WHATS, Schedule, local_zone, next_runs, validate_schedule
+from ..widgets.option_box import OptionBox
 
 FORMATS = ("custom", "directory", "tar", "plain")
 WHAT_LABELS = {"database": "a database (pg_dump)", "cluster": "whole cluster (pg_dumpall)",
@@ -114,10 +115,10 @@ class ScheduleForm(ModalScreen[Schedule | None]):
                 yield Input(", ".join(s.notify) if s else "", placeholder="URL names from notify.toml, e.g. ops",
                             id="schedule-notify", compact=True)
             with Horizontal(id="schedule-form-checks"):
-                yield Checkbox("keep newest verified", s.keep_verified if s else True, id="schedule-keep-verified",
+                yield OptionBox("keep newest verified", s.keep_verified if s else True, id="schedule-keep-verified",
                                compact=True)
-                yield Checkbox("verify", s.verify if s else True, id="schedule-verify", compact=True)
-                yield Checkbox("drill", s.drill if s else False, id="schedule-drill", compact=True)
+                yield OptionBox("verify", s.verify if s else True, id="schedule-verify", compact=True)
+                yield OptionBox("drill", s.drill if s else False, id="schedule-drill", compact=True)
             yield Static("", id="schedule-form-result", markup=False)
             with Horizontal(id="schedule-form-buttons"):
                 yield Button("Save", variant="primary", id="schedule-form-save")
