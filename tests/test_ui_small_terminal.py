@@ -80,3 +80,23 @@ async def test_the_restore_dialogs_buttons_stay_in_view_on_a_short_terminal(sand
         error = dialog.query_one("#restore-error", Static)
         assert dialog.query_one("#restore-start", Button).disabled and str(error.render())
         assert in_view(error)
+
+
+
+async def test_the_help_s_last_key_can_be_scrolled_into_view(home) -> None:
+    # QA: at 80x24 (and 60x20) the help's list scrolled to its end still hid its last line(s),
+    # "i  Write the schedules into your crontab": the list was as tall as the dialog, title and all.
+    app = PgBackupApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        for size in ((80, 24), SMALL):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            scroll = app.screen.query_one("#help-dialog VerticalScroll")
+            assert scroll.max_scroll_y > 0  # the help is longer than the screen: what this tests
+            scroll.scroll_end(animate=False)
+            await pilot.pause()
+            assert scroll.region.bottom <= app.screen.query_one("#help-dialog").content_region.bottom, size
+            shown = " ".join("".join(seg.text for seg in line) for line in app.screen._compositor.render_strips())
+            assert "Write the schedules into your crontab" in shown, size

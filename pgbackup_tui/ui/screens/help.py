@@ -39,7 +39,9 @@ class HelpScreen(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
-    HelpScreen #help-title { text-style: bold; color: $text-primary; }
+    /* Docked: the list's max-height of 100% is then what is left under the title. In the flow,
+       the list was as tall as the whole dialog and its last lines fell below it. */
+    HelpScreen #help-title { text-style: bold; color: $text-primary; dock: top; }
     HelpScreen #help-about { color: $text-muted; margin-bottom: 1; }
     HelpScreen > #help-dialog > VerticalScroll { height: auto; max-height: 100%; }
     HelpScreen > .help-screen--key { color: $text-accent; text-style: bold; }
