@@ -1,6 +1,7 @@
 """Leftovers of issue 11's TUI, tested at 80x24 on the real sandbox: `3` gives the Backups list
-the focus (its keys work with no Tab first), the main screen's keys are off while a dialog is on
-top, and a drill can be cancelled (core.drill_backup's cancel event; d again in the Backups tab).
+the focus (its keys work with no Tab first) and `1` or `2` after it gives it back to the tree, the
+main screen's keys are off while a dialog is on top, and a drill can be cancelled
+(core.drill_backup's cancel event; d again in the Backups tab).
 """
 
 from __future__ import annotations
@@ -49,6 +50,32 @@ async def test_three_focuses_the_backups_list_and_dialogs_hide_the_main_keys(san
         await pilot.press("escape")
         await pilot.pause()
         assert app.check_action("backup", ()) is not False  # back on the main screen
+
+
+
+async def test_one_or_two_after_three_gives_the_focus_back_to_the_tree(sandbox, home):
+    # QA: 3 then 1 (or 2) left the focus on the hidden Backups list, that is on nothing: ↓ and
+    # enter did nothing in the tree until a Tab or a click.
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        tree = app.query_one(ServerTree)
+        for tab in ("1", "2"):
+            await pilot.press("home", "3")
+            await settle(pilot)
+            assert app.focused is app.query_one(BackupsPane).query_one(DataTable)
+            await pilot.press(tab)
+            await settle(pilot)
+            assert app.focused is tree, tab
+            await pilot.press("enter")  # opens the server: the key reached the tree
+            await settle(pilot)
+            assert tree.cursor_node is not None and tree.cursor_node.is_expanded, tab
+            await pilot.press("left")
+            await settle(pilot)
+        await pilot.press("z", "3", "1")  # zoomed: the tree is hidden, the tabs take the keys
+        await settle(pilot)
+        assert app.focused is not None and app.focused is not tree
 
 
 def test_a_drill_is_cancelled_by_its_event_and_drops_its_scratch_database(sandbox, home):

@@ -334,6 +334,12 @@ class PgBackupApp(BackupsApp):
             lists = tabs.get_pane(tab).query(DataTable)
             if lists:
                 lists.first().focus()
+        elif self.focused is None or (tabs in self.focused.ancestors
+                                      and tabs.get_pane(tab) not in self.focused.ancestors):
+            # The focus was on another tab's list (3 gives it the Backups list): hidden now, it
+            # left the keys to nothing, and ↓ or enter did not reach the tree.
+            zoomed = self.query_one("#main").has_class("-zoomed")
+            (tabs.query_one(Tabs) if zoomed else self.server_tree).focus()
 
     def action_zoom(self) -> None:
         main = self.query_one("#main")
