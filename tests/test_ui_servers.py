@@ -21,6 +21,7 @@ from pgbackup_tui.ui.screens.confirm import ConfirmScreen
 from pgbackup_tui.ui.screens.password_prompt import PasswordPrompt
 from pgbackup_tui.ui.screens.server_form import ServerForm
 from pgbackup_tui.ui.tree_entries import FAILED, READY
+from pgbackup_tui.ui.widgets.details_pane import DetailsPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
 from uiutil import move_to, node_text, open_line, settle, socket_profile, write_config
@@ -131,6 +132,27 @@ async def test_edit_and_remove_a_server(sandbox, home):
         await pilot.pause()
         assert list(tomllib.loads((home / "config.toml").read_text())["servers"]) == ["renamed"]
         assert [node.data.name for node in tree.root.children] == ["renamed"]
+
+
+
+async def test_the_details_pane_does_not_go_on_showing_a_removed_server(sandbox, home):
+    # QA: del, y on the only server: the tree said "no servers yet" while the Details pane went on
+    # showing "server two", its host and its state; with another server left, the pane showed the
+    # removed one under the cursor that was on the other.
+    write_config(socket_profile(sandbox, "one"), socket_profile(sandbox, "two"))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.query_one(ServerTree)
+        details = app.query_one(DetailsPane)
+        for name, left in (("two", "one"), ("one", None)):
+            await move_to(pilot, tree, starts_with(name))
+            await settle(pilot)
+            assert details.focus_info is not None and details.focus_info.server is not None
+            assert details.focus_info.server.name == name
+            await pilot.press("delete", "y")
+            await settle(pilot)
+            shown = details.focus_info.server.name if details.focus_info and details.focus_info.server else None
+            assert shown == left, name
 
 
 async def test_a_server_a_schedule_uses_is_not_offered_for_removal(sandbox, home):

@@ -116,6 +116,9 @@ class ServerTree(BatchedTree[NodeEntry]):
         for node in self._server_nodes.values():
             node.refresh()
         self.refresh()
+        # The cursor's node may be gone (a removed server) with no NodeHighlighted for the line
+        # that takes its place ("no servers yet"): the Details pane would go on showing it.
+        self.call_after_refresh(lambda: self.post_message(self.CursorMoved(self.focus_info())))
 
     def show_config_error(self, message: str) -> None:
         """An unreadable config: no servers, the reason, and what to do."""
