@@ -650,3 +650,14 @@ def test_an_import_s_progress_counts_the_rows_it_loaded(sandbox, home, empty_db,
     assert done.returncode == 0, done.stderr
     last = [json.loads(line) for line in done.stdout.splitlines() if '"progress"' in line][-1]
     assert last["rows_done"] == 150, last
+
+
+def test_an_import_of_one_table_says_one_table(sandbox, home, empty_db, target_db, tmp_path):
+    # QA: the Jobs tab and the CLI ended "imported 1 tables into 'shop_csv'".
+    sandbox.psql("CREATE TABLE lone (x int); INSERT INTO lone VALUES (1);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "public.lone").returncode == 0
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create",
+                   "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    assert f"imported 1 table into '{target_db}'" in done.stdout + done.stderr, (done.stdout, done.stderr)

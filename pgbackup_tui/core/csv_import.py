@@ -115,7 +115,8 @@ class CsvImportJob(Job):
             self._created = None
         self._stop_writing_into()
         total = sum(t.size for t in tables)
-        message = f"imported {len(tables)} tables into '{plan.dbname}' in {self.elapsed_s:.1f}s"
+        counted = "1 table" if len(tables) == 1 else f"{len(tables)} tables"
+        message = f"imported {counted} into '{plan.dbname}' in {self.elapsed_s:.1f}s"
         if self.rows_differ:  # exit 3 (partial): the data is in, but not what the export wrote
             message += (f"; {len(self.rows_differ)} of them not as exported (the rows loaded differ from the "
                         f"export's count): {', '.join(str(t) for t in self.rows_differ)}")
