@@ -9,22 +9,25 @@ import stat
 import tomllib
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from pgbackup_tui.core.config import ServerProfile, load_config, save_config
 from pgbackup_tui.core.errors import ConfigError
+from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.sandbox import free_port
 from pgbackup_tui.core.schedules import Schedule
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.profiles import ServerProfiles
 from pgbackup_tui.ui.screens.confirm import ConfirmScreen
 from pgbackup_tui.ui.screens.password_prompt import PasswordPrompt
+from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.screens.server_form import ServerForm
 from pgbackup_tui.ui.tree_entries import FAILED, READY
 from pgbackup_tui.ui.widgets.details_pane import DetailsPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
-from uiutil import move_to, node_text, open_line, settle, socket_profile, write_config
+from cliutil import run_cli
+from uiutil import move_to, node_text, open_line, settle, socket_profile, wait_until, write_config
 
 SIZE = (120, 40)
 
@@ -219,6 +222,32 @@ async def test_no_password_anywhere_prompts_and_a_wrong_answer_prompts_again(san
         await pilot.press(*sandbox.password, "enter")
         await settle(pilot)
         assert server.data.status == READY
+
+
+async def test_a_restore_to_a_server_not_opened_yet_asks_for_its_password(sandbox, home, monkeypatch, tmp_path,
+                                                                          fresh_db_name):
+    """Restoring to a server whose node was never opened (no password typed this session) started
+    a job that failed with 'no password supplied' (QA): the password is asked first, then it runs."""
+    archive = tmp_path / "shop.dump"
+    assert run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--schema-only", "--output",
+                   str(archive)).returncode == 0
+    no_password_sources(monkeypatch, tmp_path)
+    write_config(tcp_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.restore(archive, "tcp", None)
+        await wait_until(lambda: isinstance(app.screen, RestoreDialog))
+        await settle(pilot)
+        app.screen.query_one("#target-db", Input).value = fresh_db_name
+        await settle(pilot)
+        app.screen.query_one("#restore-start", Button).press()
+        await wait_until(lambda: isinstance(app.screen, PasswordPrompt))
+        assert not any(job.kind == "restore" for job in app.jobs)  # nothing started without it
+        await pilot.press(*sandbox.password, "enter")
+        await wait_until(lambda: any(job.kind == "restore" and job.state.is_final for job in app.jobs))
+        restored = next(job for job in app.jobs if job.kind == "restore")
+        assert restored.state == JobState.SUCCEEDED, restored.result
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{fresh_db_name}'").strip() == "1"
 
 
 async def test_unreachable_server_shows_refused_and_the_app_keeps_working(sandbox, home):

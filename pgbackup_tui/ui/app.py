@@ -10,6 +10,8 @@ that failed unexpectedly becomes an error notification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -23,9 +25,9 @@ from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from ..core.config import load_config
-from ..core.connect import Target
+from ..core.connect import Target, connect
 from ..core.dump import DumpJob
-from ..core.errors import EXIT_OK, PgBackupError
+from ..core.errors import EXIT_OK, ConnectError, PgBackupError
 from ..core.identifiers import QualifiedName
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
@@ -172,7 +174,9 @@ class PgBackupApp(BackupsApp):
             self.profiles.passwords.pop(message.server, None)
             self._ask_password(message.server, message.dbname, message.error)
 
-    def _ask_password(self, server: str, dbname: str | None, reason: str) -> None:
+    def _ask_password(self, server: str, dbname: str | None, reason: str,
+                      then: Callable[[], None] | None = None) -> None:
+        """Ask for `server`'s password, then load `dbname` (or the server) again, or run `then`."""
         target = self.profiles.target(server)
         if target is None or server in self._prompting:
             return
@@ -182,7 +186,10 @@ class PgBackupApp(BackupsApp):
             self._prompting.discard(server)
             if password:
                 self.profiles.passwords[server] = password
-                self.server_tree.reload(server, dbname)
+                if then is not None:
+                    then()
+                else:
+                    self.server_tree.reload(server, dbname)
 
         self.push_screen(PasswordPrompt(server, target.where(), short_reason(reason, server)), answered)
 
@@ -314,7 +321,25 @@ class PgBackupApp(BackupsApp):
 
     def _restore_chosen(self, plan: RestorePlan | None) -> None:
         if plan is not None:
-            self.start_in_runner(RestoreJob(plan))
+            self._log_in_then_restore(plan)
+
+    @work(thread=True, exit_on_error=False, group="login", description="log in to the restore's server")
+    def _log_in_then_restore(self, plan: RestorePlan) -> None:
+        """Start the restore once its server takes our login. A server not opened in the tree yet
+        has had no password typed: it is asked for here (the job's runner cannot ask; it failed
+        with 'no password supplied'). Any other failure to connect is the job's to say."""
+        server = plan.target.label
+        try:
+            with connect(plan.target, plan.target.maintenance_db(plan.dbname)):
+                pass
+        except ConnectError as exc:
+            if exc.needs_password:
+                self.call_from_thread(self._ask_password, server, None, str(exc), lambda: self._restore_chosen(
+                    replace(plan, target=self.profiles.target(server) or plan.target)))
+                return
+        except (PgBackupError, psycopg.Error, OSError):
+            pass  # unreachable, refused: the job's own check says it, with its log
+        self.call_from_thread(self.start_in_runner, RestoreJob(plan))
 
     def on_jobs_pane_job_selected(self) -> None:
         self.refresh_bindings()
