@@ -56,7 +56,6 @@ from .restore_target import (
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
-from .toc import SELECTABLE_DESCS, entry_name, schema_names, write_list
 
 def _closed(future: asyncio.Future[psycopg.Connection]) -> None:
     """A look that ran beside a step that failed first: its outcome is not the one to report, and
@@ -264,23 +263,9 @@ class RestoreJob(RestoreChoiceJob):
             if not plan.no_privileges:
                 # The archive's grants go in after the recreated relations' own are reset (grants_reset_sql).
                 assert check.toc is not None
-                included = {int(line.split(";", 1)[0]) for line in
-                            list_file.read_text(encoding="utf-8", errors="surrogateescape").splitlines() if line}
-                chosen = [e for e in check.toc.entries if e.dump_id in included]
-                grants = {e.dump_id for e in chosen if e.desc == "ACL"}
-                namespaces = schema_names(check.toc)
-                relations = [name for e in chosen if e.desc in SELECTABLE_DESCS or e.desc == "SEQUENCE"
-                             if (name := entry_name(e, namespaces)) is not None]
-                reset = self._workdir / "grants_reset.sql"
-                reset.write_bytes(self._table_clean.grants_reset_sql(relations).encode(
-                    "utf-8", errors="surrogateescape"))
-                write_list(check.toc, included - grants, list_file, attach_last=True)
-                files.append(reset)
-                if grants:
-                    grants_list, grants_sql = self._workdir / "grants.list", self._workdir / "grants.sql"
-                    write_list(check.toc, grants, grants_list)
-                    scripts.append((grants_list, grants_sql))
-                    files.append(grants_sql)
+                grant_scripts, after = self._table_clean.grants_apart(check.toc, list_file, self._workdir)
+                scripts += grant_scripts
+                files += after
             for part, script in scripts:
                 code = await self.run_process(restore_script_argv(plan, check.tools, part, script), env)
                 if code != 0:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 
@@ -38,6 +39,7 @@ from .toc import (
     schema_names,
     entry_name,
     entry_is_named,
+    write_list,
 )
 
 _RELATIONS = """
@@ -124,6 +126,26 @@ class TableClean:
                 continue
             lines.append(f"DROP {_KIND_WORD[relation.kind]} {relation.name.sql};")
         return "\n".join(lines) + "\n"
+
+    def grants_apart(self, toc: Toc, list_file: Path, workdir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        """Take the archive's grants out of `list_file` (rewritten without them): the (list, script)
+        pairs for pg_restore to write them, and the files psql runs after the relations' script:
+        their grants reset to the owner's (grants_reset_sql), then the archive's."""
+        included = {int(line.split(";", 1)[0]) for line in
+                    list_file.read_text(encoding="utf-8", errors="surrogateescape").splitlines() if line}
+        chosen = [e for e in toc.entries if e.dump_id in included]
+        grants = {e.dump_id for e in chosen if e.desc == "ACL"}
+        namespaces = schema_names(toc)
+        relations = [name for e in chosen if e.desc in SELECTABLE_DESCS or e.desc == "SEQUENCE"
+                     if (name := entry_name(e, namespaces)) is not None]
+        reset = workdir / "grants_reset.sql"
+        reset.write_bytes(self.grants_reset_sql(relations).encode("utf-8", errors="surrogateescape"))
+        write_list(toc, included - grants, list_file, attach_last=True)
+        if not grants:
+            return [], [reset]
+        grants_list, grants_sql = workdir / "grants.list", workdir / "grants.sql"
+        write_list(toc, grants, grants_list)
+        return [(grants_list, grants_sql)], [reset, grants_sql]
 
     def grants_reset_sql(self, relations: list[QualifiedName]) -> str:
         """What runs after the recreated relations (and their sequences) are made and before the
