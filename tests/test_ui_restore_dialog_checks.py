@@ -207,11 +207,16 @@ def boxes(picker: CheckList) -> list[str]:
     return [picker.render_line(y).text[:3] for y in range(min(picker.option_count, picker.size.height))]
 
 
-async def test_the_tables_list_draws_an_x_in_checked_boxes_only(sandbox, home):
-    # QA: every table read "▐X▌" (the X only dimmer when off) under "none checked: the whole archive".
+def app_with_an_archive(sandbox) -> PgBackupApp:
+    """The app on the sandbox, with a dump of it to restore."""
     write_config(socket_profile(sandbox))
     dump_with_cli()
-    app = PgBackupApp()
+    return PgBackupApp()
+
+
+async def test_the_tables_list_draws_an_x_in_checked_boxes_only(sandbox, home):
+    # QA: every table read "▐X▌" (the X only dimmer when off) under "none checked: the whole archive".
+    app = app_with_an_archive(sandbox)
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_restore_dialog(app, pilot)
         picker = dialog.query_one("#toc-tables-list", CheckList)
@@ -227,9 +232,7 @@ async def test_the_tables_list_draws_an_x_in_checked_boxes_only(sandbox, home):
 
 async def test_space_on_the_focused_tables_list_checks_its_first_table(sandbox, home):
     # QA: shift+tab to the list, space: nothing happened (no line highlighted) until an arrow key.
-    write_config(socket_profile(sandbox))
-    dump_with_cli()
-    app = PgBackupApp()
+    app = app_with_an_archive(sandbox)
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_restore_dialog(app, pilot)
         picker = dialog.query_one("#toc-tables-list", CheckList)

@@ -69,6 +69,21 @@ def test_schedules_tab_snapshot(snap_compare, monkeypatch):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def app_with_the_sandbox(sandbox) -> PgBackupApp:
+    config = load_config()
+    config.servers["sandbox"] = socket_profile(sandbox)
+    save_config(config)
+    return PgBackupApp()
+
+
+async def open_the_form(app: PgBackupApp, pilot) -> None:
+    """The Schedules tab, then `a`: the form to add one."""
+    await pilot.press("4")
+    app.query_one(SchedulesPane).query_one(DataTable).focus()
+    await pilot.press("a")
+    await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+
+
 async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, monkeypatch):  # noqa: F811
     monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
     sandbox.psql("DROP DATABASE IF EXISTS tui_sched; CREATE DATABASE tui_sched;")
@@ -147,15 +162,9 @@ async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, mo
 async def test_a_schedule_of_a_database_that_is_not_there_is_saved_with_a_warning(sandbox, home):
     """A typo in the form's database would fail every night's run: said when it is saved, from a
     worker (the server may take seconds to answer), and saved all the same."""
-    config = load_config()
-    config.servers["sandbox"] = socket_profile(sandbox)
-    save_config(config)
-    app = PgBackupApp()
+    app = app_with_the_sandbox(sandbox)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        app.query_one(SchedulesPane).query_one(DataTable).focus()
-        await pilot.press("a")
-        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        await open_the_form(app, pilot)
         form = app.screen
         form.query_one("#schedule-name", Input).value = "typo"
         form.query_one("#schedule-database", Input).value = "shpo"
@@ -210,15 +219,9 @@ async def test_a_new_schedule_starts_from_the_database_under_the_tree_s_cursor(s
 async def test_the_form_s_unchecked_box_is_drawn_empty(sandbox, home):
     # QA: "drill" (off) drew "▐X▌" as "verify" (on) did, in the box's colour only: the form's boxes
     # were Textual's Checkbox, not the OptionBox of the other dialogs.
-    config = load_config()
-    config.servers["sandbox"] = socket_profile(sandbox)
-    save_config(config)
-    app = PgBackupApp()
+    app = app_with_the_sandbox(sandbox)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        app.query_one(SchedulesPane).query_one(DataTable).focus()
-        await pilot.press("a")
-        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        await open_the_form(app, pilot)
         await pilot.pause()
         boxes = {box.id: str(box.render())[:3] for box in app.screen.query("#schedule-form-checks > *")}
         assert boxes == {"schedule-keep-verified": "▐X▌", "schedule-verify": "▐X▌", "schedule-drill": "▐ ▌"}
