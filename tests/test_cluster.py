@@ -904,6 +904,15 @@ def test_a_role_that_may_not_connect_to_every_database_dumps_the_globals(target,
     one = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--set", "--db", "open_db",
                   "--output", str(tmp_path / "open.set"))
     assert one.returncode == 0, one.stderr
+    # The whole cluster, file or set, failed only when pg_dump came to private_db, after the others:
+    # refused before anything, naming it (QA).
+    for options in ((), ("--set",)):
+        whole = tmp_path / ("whole" + "".join(options))
+        refused = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), *options,
+                          "--output", str(whole))
+        assert refused.returncode == 2, refused.stderr
+        assert "may not connect to database(s) private_db" in refused.stderr, refused.stderr
+        assert not whole.exists() and not Path(f"{whole}.partial").exists()
 
 
 def test_a_database_whose_drop_was_interrupted_is_left_out_and_said(target, home, tmp_path):

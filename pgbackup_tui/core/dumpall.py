@@ -47,7 +47,8 @@ _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
 # database'), which stopped a role that is not superuser (a managed server's DBA) from dumping even
 # the globals, or a set of the databases it may read.
 _DATABASES = """
-SELECT datname, CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) ELSE 0 END::int8
+SELECT datname, CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) ELSE 0 END::int8,
+       has_database_privilege(oid, 'CONNECT')
 FROM pg_database
 WHERE datallowconn AND datconnlimit <> -2 AND datname NOT IN ('template0', 'template1') ORDER BY datname
 """
@@ -116,7 +117,10 @@ class DumpallJob(Job):
         with connect(plan.target, plan.dbname) as conn:
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             major = conn.info.server_version // 10000
-            databases = [(str(name), int(size)) for name, size in conn.execute(_DATABASES)]
+            rows = conn.execute(_DATABASES).fetchall()
+            databases = [(str(name), int(size)) for name, size, _ in rows]
+            barred = {str(name) for name, _, may_connect in rows if not may_connect}
+            role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
             closed = [str(row[0]) for row in conn.execute(_NOT_CONNECTABLE)]
             invalid = [str(row[0]) for row in conn.execute(_INVALID)]
             # Which server this is (system identifier, host, port), as a dump's manifest says: the
@@ -145,6 +149,13 @@ class DumpallJob(Job):
             databases = [(name, size) for name, size in databases if name in plan.databases]
         if plan.globals_only or plan.roles_only:
             return version, tools, databases
+        refused = [name for name, _ in databases if name in barred]
+        if refused:
+            # pg_dumpall (and a set's pg_dump) would fail when it came to them, after the others.
+            some = ", ".join(refused[:3]) + (" …" if len(refused) > 3 else "")
+            raise PgBackupError(f"role '{role}' may not connect to database(s) {some} (no CONNECT "
+                                "privilege): a dump of them would fail there; GRANT CONNECT ON DATABASE … TO it, "
+                                "or dump a set of the others (dumpall --set --db NAME ...); nothing was written")
         broken = [name for name, _ in databases if "\n" in name or "\r" in name]
         if broken and not plan.set_format:
             # pg_dumpall runs pg_dump through a shell and stops at such a name half way, its message cut
