@@ -24,14 +24,12 @@ from textual.message import Message
 from textual.widgets import DataTable, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from ..core.config import load_config
 from ..core.connect import Target, connect
 from ..core.dump import DumpJob
 from ..core.errors import EXIT_OK, ConnectError, PgBackupError
 from ..core.identifiers import QualifiedName
 from ..core.plans import DumpPlan, RestorePlan
 from ..core.restore import RestoreJob
-from .backups_app import BackupsApp
 from .breakpoints import WIDTH_CLASSES
 from .bindings import APP_BINDINGS, MAIN_SCREEN_ACTIONS, action_applies
 from .commands import PgBackupCommands
@@ -40,12 +38,11 @@ from .inspection import inspect_database, inspect_server
 from .keymap import describe_unknown, key_name, unknown_ids
 from .messages import DatabaseInspected, InspectionFailed, ServerInspected
 from .profiles import ServerProfiles
+from .servers_app import ServersApp
 from .screens.backup_dialog import BackupDialog
-from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.password_prompt import PasswordPrompt
 from .screens.restore_dialog import RestoreDialog
-from .screens.server_form import ServerForm, ServerFormResult
 from .tree_entries import short_reason
 from .widgets.backups_pane import BackupsPane
 from .widgets.details_pane import DetailsPane
@@ -58,7 +55,7 @@ from .widgets.server_tree import ServerTree
 
 LIST_TABS = ("backups", "schedules")  # tabs that are a list with keys of its own: shown, the list has focus
 
-class PgBackupApp(BackupsApp):
+class PgBackupApp(ServersApp):
     """Browse servers, pick tables or databases, run dump and restore jobs."""
 
     CSS_PATH = "app.tcss"
@@ -128,11 +125,6 @@ class PgBackupApp(BackupsApp):
         tree.focus()
         tree.cursor_line = 0  # Details shows the first server (or the config error) from the start
         self.watch_job_store()  # jobs started here, by the CLI, by cron: running or finished
-
-    # -- widgets ---------------------------------------------------------------------------
-    @property
-    def server_tree(self) -> ServerTree:
-        return self.query_one(ServerTree)
 
     # -- loading the tree ------------------------------------------------------------------
     def databases_changed(self, server: str) -> None:
@@ -205,73 +197,6 @@ class PgBackupApp(BackupsApp):
     def on_server_tree_selection_changed(self, message: ServerTree.SelectionChanged) -> None:
         self.query_one(SelectionSummary).show(message.selection)
         self.refresh_bindings()
-
-    # -- servers ---------------------------------------------------------------------------
-    def action_add_server(self) -> None:
-        if self.profiles.writable:
-            form = ServerForm(taken_names=frozenset(self.profiles.names))
-            self.push_screen(form, lambda result: self._save_server(result, None))
-
-    def action_edit_server(self) -> None:
-        focus = self.server_tree.focus_info()
-        if focus.server is not None:
-            self.edit_server(focus.server.name)
-
-    def edit_server(self, name: str) -> None:
-        profile = self.profiles.profile(name)
-        if profile is None or not self.profiles.writable:
-            return
-        form = ServerForm(profile, taken_names=frozenset(self.profiles.names),
-                          password=self.profiles.passwords.get(name))
-        self.push_screen(form, lambda result: self._save_server(result, name))
-
-    def _save_server(self, result: ServerFormResult | None, old_name: str | None) -> None:
-        if result is None:
-            return
-        try:
-            path = self.profiles.save(result.profile, result.password, replacing=old_name)
-        except (OSError, PgBackupError) as exc:
-            self.notify(f"server {result.profile.name} not saved: {exc}", title="Config not saved", severity="error")
-            return
-        self.server_tree.set_servers(self.profiles.profiles)
-        self.server_tree.load_idle_servers()
-        self.notify(f"saved server {result.profile.name} to {path}" + self._comments_note())
-
-    def _comments_note(self) -> str:
-        """Where the comments of the config file just written over were kept, if it had any."""
-        note = self.profiles.config.comments_note() if self.profiles.config is not None else None
-        return f"\n{note}" if note else ""
-
-    def action_remove_server(self) -> None:
-        focus = self.server_tree.focus_info()
-        if focus.server is not None:
-            self.remove_server(focus.server.name)
-
-    def remove_server(self, name: str) -> None:
-        if self.profiles.profile(name) is None or not self.profiles.writable:
-            return
-        try:  # the schedules as on disk now: the Schedules tab writes them
-            users = sorted(s.name for s in load_config(self.profiles.path).schedules.values() if s.server == name)
-        except (OSError, PgBackupError):
-            users = []  # the write below says what is wrong
-        if users:  # said before the question, not after its Yes (the write would refuse it anyway)
-            self.notify(f"server {name} is backed up by schedule '{users[0]}': remove the schedule first "
-                        "(Schedules tab, del)", title="Server not removed", severity="warning", timeout=10)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                self.profiles.remove(name)
-            except (OSError, PgBackupError) as exc:
-                self.notify(f"server {name} not removed: {exc}", title="Config not saved", severity="error")
-                return
-            self.server_tree.set_servers(self.profiles.profiles)
-            self.notify(f"removed server {name}" + self._comments_note())
-
-        question = f"Remove server {name} from {self.profiles.path}? Its backups on disk are kept."
-        self.push_screen(ConfirmScreen(question), answered)
 
     # -- jobs ------------------------------------------------------------------------------
     def action_backup(self) -> None:
