@@ -430,6 +430,46 @@ def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_
     assert state["owned"] == [], state  # nothing left for a later start to look at
 
 
+def test_a_runner_killed_after_a_table_s_commit_names_that_table(sandbox, home, empty_db, target_db, tmp_path):
+    """Killed after a table's COMMIT, before the table went on record as imported, the runner left it
+    unnamed: its recovery said no table's import had committed, over a table holding its rows. The
+    transaction is on record before its COMMIT now, and the recovery asks the server about it."""
+    from test_job_faults import start_cli, wait_for
+
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10);"
+                 "CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 10);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "a", "b").returncode == 0
+    sandbox.create_database(target_db)
+    # a's COMMIT takes a while: its deferred trigger sleeps once, at commit time.
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);"
+                 "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$BEGIN IF NEW.id = 1 THEN PERFORM pg_sleep(1); END IF; RETURN NULL; END$$;"
+                 "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON a DEFERRABLE INITIALLY DEFERRED "
+                 "FOR EACH ROW EXECUTE FUNCTION slow_commit()", target_db)
+    cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--table", "a",
+                    "--table", "b")
+    committing = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{target_db}' AND query = 'COMMIT' "
+                  "AND wait_event = 'PgSleep'")
+    wait_for(lambda: sandbox.psql(committing).strip() != "", "a's commit to begin")
+    backend = sandbox.psql(committing).strip()
+    [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
+               if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+    cli.kill()  # the terminal and the runner go; the server finishes the COMMIT it was running
+    os.kill(state["runner_pid"], signal.SIGKILL)
+    cli.communicate(timeout=30)
+    wait_for(lambda: sandbox.psql(f"SELECT 1 FROM pg_stat_activity WHERE pid = {backend}").strip() == "",
+             "the session of a's commit to end")
+    assert sandbox.psql("SELECT count(*) FROM a", target_db).strip() == "10"
+    listed = run_cli("jobs", "list")  # every command starts by finishing what dead runners left
+    assert listed.returncode == 0, listed.stderr
+    [job] = [j for j in json.loads(run_cli("jobs", "list", "--json").stdout) if j["kind"] == "csv-import"]
+    message = job["message"]
+    assert f"the tables imported into '{target_db}' before it stopped stay" in message, message
+    assert "committed): public.a;" in message and "--table public.b" in message, message
+    assert "--table public.a" not in message, message
+
+
 def test_an_export_whose_session_is_ended_says_so_in_one_line(sandbox, home, empty_db, tmp_path):
     """A terminated session left the export as "internal error: OperationalError(...)" over several lines (QA)."""
     import subprocess

@@ -34,7 +34,7 @@ from .csv_target import SequenceValue, existing_sequences, in_key_order, set_for
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError
 from .identifiers import QualifiedName, always_quote
-from .job_store import IMPORTED_TABLE, WRITES_INTO
+from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database
@@ -270,6 +270,14 @@ class CsvImportJob(Job):
                     if self._cancel_requested:
                         raise Cancelled()
             rows = max(cur.rowcount, 0)  # the server's count, once the COPY has ended
+            if self._writing_into:
+                # On record before the COMMIT: a runner killed after it, before the table is on record
+                # as imported, is asked about by its recovery (job_store.IMPORT_COMMITS). A record that
+                # cannot be written raises here, and the table's rows are rolled back with it.
+                row = cur.execute("SELECT txid_current(), pg_backend_pid()").fetchone()
+                if row is not None:
+                    self.own(IMPORT_COMMITS, IMPORT_TRANSACTION, identity=f"{row[0]} {row[1]}",
+                             previous=str(table.name))
         return digest.hexdigest(), rows
 
     def _failure(self, table: ImportTable, exc: psycopg.Error) -> str:
@@ -372,6 +380,7 @@ class CsvImportJob(Job):
         if self._writing_into:
             for name in self.imported:  # said in the job's end from here (_say_what_stays)
                 self.release(IMPORTED_TABLE, str(name))
+            self.release(IMPORT_COMMITS, IMPORT_TRANSACTION)
             self.release(WRITES_INTO, self.plan.dbname)
             self._writing_into = False
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .job_store import (COMMITS, FINAL_STATES, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN,
+from .job_store import (COMMITS, FINAL_STATES, IMPORT_COMMITS, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN,
                         TIMESCALE_RESTORING, UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs, read_json,
                         runner_lock, settle, still_owned, write_json)
 
@@ -92,9 +92,10 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             remove_orphan_manifests(record.id, owned)
         else:
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
-    unsure = ""
+    unsure, imported_late = "", []
     try:
         swapped, committed = _done_on_server(record.spec, owned, look)
+        imported_late = _import_committed(record.spec, owned, look)
     except _CannotTell as exc:
         # Asked again at each start for a day; then it is recorded as it is, failed, with what could
         # not be told (what is undone then is safe either way: a database only if still the job's).
@@ -114,6 +115,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                               + [str(i.get("value")) for i in swapped]))
     restoring = [i for i in owned if i.get("kind") == TIMESCALE_RESTORING]
     imported = [str(i.get("value")) for i in owned if i.get("kind") == IMPORTED_TABLE]
+    imported += [name for name in imported_late if name not in imported]
     owned = [i for i in owned
              if i.get("kind") not in (WRITES_INTO, KEPT_MEMBER, IMPORTED_TABLE, TIMESCALE_RESTORING, *MARKERS)]
     shown = [i for i in owned if i.get("kind") != "path" or os.path.lexists(str(i.get("value") or ""))]
@@ -278,6 +280,25 @@ def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
     if IN_PROGRESS in statuses:  # its session has not seen psql go yet: it ends (rolled back, or committed) soon
         raise _CannotTell("its transaction is still open on the server")
     return swapped, COMMITTED in statuses
+
+
+def _import_committed(spec: dict[str, Any], owned: list[dict[str, Any]], look: ServerLook | None) -> list[str]:
+    """The table a dead csv import was loading when its runner died, if its transaction committed
+    (IMPORT_COMMITS: killed after the COMMIT, before the table went on record as imported)."""
+    from .restore_transaction import COMMITTED, IN_PROGRESS
+
+    marker = next((i for i in owned if i.get("kind") == IMPORT_COMMITS), None)
+    if marker is None or look is None:
+        return []
+    xid, _, pid = str(marker.get("identity") or "").partition(" ")
+    try:
+        status = look.transaction_status(spec, xid, pid or None)
+    except Exception as exc:  # noqa: BLE001 - any failure to ask: asked again on a later start
+        cause = (str(exc).strip().splitlines() or ["?"])[0]
+        raise _CannotTell(f"whether its last table's import committed cannot be told yet ({cause})") from None
+    if status == IN_PROGRESS:
+        raise _CannotTell("its last table's transaction is still open on the server")
+    return [str(marker.get("previous"))] if status == COMMITTED else []
 
 
 def _swapped_message(title: str, runner: str, swap: dict[str, Any], owned: list[dict[str, Any]]) -> str:

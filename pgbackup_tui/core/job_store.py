@@ -70,7 +70,13 @@ SWAPPED_IN = "swapped_in"
 # A marker too: the id of the one transaction psql runs a restore in (value), on record while it
 # runs (restore_transaction.py). A dead runner's recovery asks the server whether it committed.
 COMMITS = "commits"
-MARKERS = (SWAPPED_IN, COMMITS)
+# A marker too: the transaction a csv import into an existing database loads a table in (identity:
+# "xid pid", previous: the table), on record before its COMMIT and replaced by the next table's
+# (value: always IMPORT_TRANSACTION). A runner killed after that COMMIT, before the table went on
+# record as IMPORTED_TABLE, left it unnamed: a dead runner's recovery asks the server whether it committed.
+IMPORT_COMMITS = "import_commits"
+IMPORT_TRANSACTION = "transaction"
+MARKERS = (SWAPPED_IN, COMMITS, IMPORT_COMMITS)
 # A database a TimescaleDB restore has put in restoring mode (timescaledb_pre_restore: its
 # background jobs stop), on record until post_restore has run. A dead runner's recovery runs
 # post_restore there, unless the database is one the job made (dropped instead).
