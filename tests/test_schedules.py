@@ -761,6 +761,33 @@ def test_a_run_killed_in_its_retention_leaves_no_missing_backup_and_is_said_as_i
         assert f"finished deleting {first['backup_id']}: a run was stopped while it deleted it" in third["notices"]
 
 
+@pytest.mark.parametrize("ended", ["succeeded", "failed"])
+def test_a_run_killed_in_its_hooks_is_said_as_it_was(sandbox, home, small_db, tmp_path, ended):
+    """A run killed while its hook ran was said by the next run to have been "stopped during its
+    retention" (its record's last stage), a failed one too. Now it is said as ended, then stopped
+    in its hooks; a failure is told to the hooks again (they may never have heard of it)."""
+    started, told = tmp_path / "hook-started", tmp_path / "told"
+    hook = f"echo \"$PGBACKUP_TUI_STATUS\" >> '{told}'; echo $$ > '{started}'; sleep 60"
+    database = small_db if ended == "succeeded" else "no_such_database"
+    configure(sandbox, Schedule(name="held", server=SERVER, cron="0 1 * * *", database=database, keep_last=2,
+                                on_success=hook, on_failure=hook))
+    front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "held", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (started.exists() and started.read_text().strip()):
+        assert front.poll() is None and time.monotonic() < deadline, front.communicate()
+        time.sleep(0.05)
+    front.kill()  # the front; the hook, in a session of its own, sleeps on
+    front.communicate(timeout=30)
+    os.killpg(int(started.read_text()), signal.SIGKILL)
+    (home / "config.toml").write_text((home / "config.toml").read_text().replace("; sleep 60", ""))
+    done, report = run("held")
+    said = [line for line in report["notices"] + report.get("warnings", []) if "hooks and notifications" in line]
+    assert said and f"{ended}, then was stopped" in said[0] and "retention" not in said[0], report
+    assert told.read_text().split() == (["succeeded", "succeeded"] if ended == "succeeded"
+                                        else ["failed", "failed", "failed"]), told.read_text()
+
+
 def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_kept(sandbox, home, tmp_path):
     """Two `schedule add` at once: each read config.toml, and the last write lost the other's
     schedule. A config.toml that is a symlink was replaced by a plain file; one with a DBA's

@@ -220,6 +220,8 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
         except Exception as exc:  # noqa: BLE001 - a fault of ours is still a failed run: told, recorded
             report.fail(f"internal error: {exc!r}")
         report.finished_at = now_iso()
+        with contextlib.suppress(OSError):  # a run killed in its hooks is settled as it was, not as in its retention
+            _write_last_run(report, pid=os.getpid(), stage="telling")
         _tell(schedule, report)
         try:
             _write_last_run(report)
@@ -314,6 +316,12 @@ def _settle_interrupted(name: str) -> tuple[list[str], tuple[str, str] | None]:
     failure was told to nobody (its front died before its hooks and notifications)."""
     last = read_last_run(name)
     job_id = (last or {}).get("job_id")
+    if last and last.get("stage") == "telling":  # it had ended; what it made or did is on record already
+        line = (f"the run started {last.get('started_at')}{f' (job {job_id})' if job_id else ''} "
+                f"{last.get('status')}, then was stopped (killed, or the machine restarted) while its hooks and "
+                "notifications ran: they may not have been told")
+        # Its failure is told again: the hooks monitoring counts on may be the ones it never ran.
+        return [line], ((line, str(job_id or "")) if last.get("status") != "succeeded" else None)
     if not last or last.get("status") not in ("running", "failed") or not job_id:
         return [], None
     record = job_store.load(str(job_id))
