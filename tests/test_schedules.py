@@ -759,6 +759,8 @@ def test_a_run_killed_in_its_retention_leaves_no_missing_backup_and_is_said_as_i
     assert not old.exists() and not sidecar.exists()
     if held_at == "archive":
         assert f"finished deleting {first['backup_id']}: a run was stopped while it deleted it" in third["notices"]
+        # Said once: not again as "deleted ID PATH" beside it.
+        assert not any(line.startswith(f"deleted {first['backup_id']}") for line in third["notices"]), third
 
 
 @pytest.mark.parametrize("ended", ["succeeded", "failed"])

@@ -46,6 +46,7 @@ TRUSTED = ("verified", "drilled")
 class RetentionResult:
     kept: list[CatalogEntry] = field(default_factory=list)
     deleted: list[CatalogEntry] = field(default_factory=list)
+    finished: list[CatalogEntry] = field(default_factory=list)  # of `deleted`: half-done deletes finished (a note each)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -175,6 +176,7 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
             continue
         result.notes.append(f"finished deleting {entry.id}: a run was stopped while it deleted it")
         result.deleted.append(entry)
+        result.finished.append(entry)
     for entry in doomed:
         try:
             delete(entry, entries, force=not schedule.keep_verified)

@@ -303,7 +303,8 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     retention = apply_retention(schedule, now() if now else None, config.servers.get(schedule.server), made=path)
     report.deleted = [e.id for e in retention.deleted]
     report.kept = len(retention.kept)
-    report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted]
+    report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted
+                                         if e not in retention.finished]  # those have their note
     report.status = "succeeded"
 
 
