@@ -657,6 +657,7 @@ def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, t
         _out, err = front.communicate(timeout=60)
         assert front.returncode == 1, err
         assert "the set's members restored before it stopped are kept: 'Ann's'" in err, err
+        assert "stays on the server (the set's roles and tablespaces); a member being restored" in err, err
         assert "zz_slow" not in err.split("are kept:")[1], err
         databases = onto.psql("SELECT datname FROM pg_database").split()
         assert "Ann's" in databases and "zz_slow" not in databases
@@ -704,6 +705,32 @@ def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, 
         _out, err = front.communicate(timeout=30)
         assert front.returncode == 130, err
         assert "what psql had run of the file stays on server" in err, err
+    finally:
+        holder.close()
+
+
+def test_a_killed_cluster_file_restore_says_what_stays_without_a_set_s_words(source, target, home, tmp_path):
+    """kill -9 of a pg_dumpall file's restore: its recovery said what a set's member would become
+    ("a set's member being restored into a new database is dropped..."), when a file has none."""
+    out = tmp_path / "cluster.sql"
+    assert cli(source, "dumpall", "--output", str(out)).returncode == 0
+    holder = psycopg.connect(target.dsn())
+    holder.execute("CREATE ROLE reporting NOLOGIN")  # uncommitted: the file's CREATE ROLE reporting waits on it
+    try:
+        front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(out), "--dsn", target.dsn(),
+                                  "--bin-dir", str(target.bin_dir), "--progress", "none"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
+        deadline = time.monotonic() + 30
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        while target.psql(waiting).strip() == "0":
+            assert time.monotonic() < deadline and front.poll() is None, "psql never reached the role"
+            time.sleep(0.2)
+        states = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")]
+        os.kill(next(state["runner_pid"] for state in states if state.get("state") == "running"), signal.SIGKILL)
+        _out, err = front.communicate(timeout=60)
+        assert front.returncode == 1, err
+        assert "the databases the pg_dumpall file makes as it goes" in err, err
+        assert "member" not in err and "set's" not in err, err
     finally:
         holder.close()
 

@@ -135,12 +135,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                          details={"warnings": [message]})
         elif finished is None:
             what_undone = ("what it had made is undone (its partial output, a database it created)"
-                           if record.spec.get("kind") != "cluster-restore" else
-                           # psql runs a pg_dumpall file (or a set's globals) as one script, making roles
-                           # and databases as it goes: none of that is the job's to drop (a member's is).
-                           "what psql had run stays on the server (roles, and databases a pg_dumpall file "
-                           "makes as it goes, maybe part-restored); a set's member being restored into a new "
-                           "database is dropped, one into a database that existed is rolled back")
+                           if record.spec.get("kind") != "cluster-restore" else _cluster_restore_stays(record.spec))
             if unsure:
                 what_undone = (f"whether its last step (a swap, or its transaction's commit) was done could not be "
                                f"told for a day ({unsure}): look at the target; {what_undone}")
@@ -195,6 +190,20 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _cluster_restore_stays(spec: dict[str, Any]) -> str:
+    """What a cluster restore that stopped leaves. psql runs a pg_dumpall file (or a set's globals)
+    as one script, making roles and databases as it goes: none of that is the job's to drop (a
+    set member's database is)."""
+    archive = Path(str((spec.get("plan") or {}).get("archive") or ""))
+    file_stays = "roles, and the databases the pg_dumpall file makes as it goes, the last maybe part-restored"
+    members = "a member being restored into a new database is dropped, one into a database that existed is rolled back"
+    if archive.is_file():  # a pg_dumpall file: no members
+        return f"what psql had run stays on the server ({file_stays})"
+    if archive.is_dir():
+        return f"what psql had run stays on the server (the set's roles and tablespaces); {members}"
+    return f"what psql had run stays on the server ({file_stays}; for a set, its roles); for a set, {members}"
 
 
 def _csv_import_stays(spec: dict[str, Any], into: str, imported: list[str]) -> str:
