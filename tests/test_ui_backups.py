@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList
+from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList, Static
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.cluster_plans import DumpallPlan
@@ -126,6 +126,11 @@ async def test_list_show_verify_and_delete_at_80x24(sandbox, home):
         assert "newest verified" in confirm.question and confirm.require_text == "force"
         await pilot.press("y")
         assert app.screen is confirm  # y alone does not do it
+        await pilot.press(*"orce", "enter")  # mistyped: said, not silently ignored
+        hint = confirm.query_one("#confirm-hint", Static)
+        assert app.screen is confirm and "'yorce' is not force" in str(hint.render()), hint.render()
+        await pilot.press("backspace")
+        assert "Type force to confirm" in str(hint.render())  # typing again: the plain hint back
         await pilot.press("escape")
         assert newer.exists()
 

@@ -37,6 +37,9 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen #confirm-hint {
         color: $text-muted;
     }
+    ConfirmScreen #confirm-hint.-mistyped {
+        color: $error;
+    }
     ConfirmScreen #confirm-text {
         margin-bottom: 1;
     }
@@ -65,7 +68,7 @@ class ConfirmScreen(ModalScreen[bool]):
             # markup=False: questions name tables and databases, which may contain brackets.
             yield Static(self.question, id="confirm-question", markup=False)
             if self.require_text is not None:
-                yield Static(f"Type {self.require_text} to confirm:", id="confirm-hint", markup=False)
+                yield Static(self._hint, id="confirm-hint", markup=False)
                 yield Input(placeholder=self.require_text, id="confirm-text")
             with Horizontal(id="confirm-buttons"):
                 yield Button("Yes", variant="error" if self.require_text else "primary", id="confirm-yes",
@@ -77,6 +80,10 @@ class ConfirmScreen(ModalScreen[bool]):
             self.query_one("#confirm-text", Input).focus()
         else:
             self.query_one("#confirm-no", Button).focus()
+
+    @property
+    def _hint(self) -> str:
+        return f"Type {self.require_text} to confirm:"
 
     @property
     def text_matches(self) -> bool:
@@ -93,10 +100,21 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Input.Changed, "#confirm-text")
     def _text_changed(self) -> None:
         self.query_one("#confirm-yes", Button).disabled = not self.text_matches
+        hint = self.query_one("#confirm-hint", Static)
+        if hint.has_class("-mistyped"):  # typing again: back to the plain hint
+            hint.remove_class("-mistyped")
+            hint.update(self._hint)
         self.refresh_bindings()
 
     @on(Input.Submitted, "#confirm-text")
-    def _text_submitted(self) -> None:
+    def _text_submitted(self, event: Input.Submitted) -> None:
+        if not self.text_matches:
+            # Enter on a mistyped word did nothing, without a word: say why nothing happens.
+            typed = event.value.strip() or "nothing"
+            hint = self.query_one("#confirm-hint", Static)
+            hint.update(f"{typed!r} is not {self.require_text}: type {self.require_text} exactly, or Esc to cancel")
+            hint.add_class("-mistyped")
+            return
         self.action_confirm()
 
     @on(Button.Pressed, "#confirm-yes")
