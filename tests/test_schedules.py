@@ -297,6 +297,23 @@ def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox
     assert done.returncode == 0 and "schedule later: not checked against server 'sand' now" in done.stderr
 
 
+def test_a_schedule_on_a_server_that_needs_a_password_says_where_cron_finds_one(sandbox, home, small_db,
+                                                                                monkeypatch, tmp_path):
+    """Saved, and run, without a password on file, a schedule was told to "give a password in
+    ~/.pgpass, PGPASSWORD or the prompt": cron has no prompt and its lines carry no PGPASSWORD."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    empty = tmp_path / "pgpass"
+    empty.touch(mode=0o600)
+    monkeypatch.setenv("PGPASSFILE", str(empty))
+    configure(sandbox, dsn=sandbox.dsn(tcp=True))
+    done = run_cli("schedule", "add", "locked", "--server", SERVER, "--db", small_db, "--cron", "0 3 * * *")
+    assert done.returncode == 0, done.stderr
+    assert "a scheduled run has no prompt" in done.stderr and "or the prompt" not in done.stderr, done.stderr
+    ran, report = run("locked")
+    assert ran.returncode != 0
+    assert "a scheduled run has no prompt" in report["message"] and "or the prompt" not in report["message"], report
+
+
 def test_a_profile_or_keymap_that_does_not_load_stops_only_what_uses_it(sandbox, home, small_db):
     """A [servers.X] edited by hand (an unknown key, a password in its DSN) or a [keymap] that does
     not load stopped every schedule's run (exit 2, no hook, no notification) and every command (QA)."""

@@ -177,11 +177,14 @@ def connect(
     return conn
 
 
+PASSWORD_SOURCES = "~/.pgpass, PGPASSWORD or the prompt"
+# What a schedule's check and run say instead: cron has no terminal to prompt on, and its lines
+# never carry PGPASSWORD (crontab.py).
+UNATTENDED_PASSWORD_SOURCES = "~/.pgpass; a scheduled run has no prompt, and cron passes it no PGPASSWORD"
+
 _CAUSES: list[tuple[re.Pattern[str], str, bool]] = [
-    (re.compile(r"password authentication failed"), "check the password (~/.pgpass, PGPASSWORD or the prompt)",
-     True),
-    (re.compile(r"no password supplied|password is required"),
-     "give a password in ~/.pgpass, PGPASSWORD or the prompt", True),
+    (re.compile(r"password authentication failed"), f"check the password ({PASSWORD_SOURCES})", True),
+    (re.compile(r"no password supplied|password is required"), f"give a password in {PASSWORD_SOURCES}", True),
     (re.compile(r"could not translate host name|Name or service not known|nodename nor servname"),
      "check the host name", False),
     (re.compile(r"Connection refused"), "is the server running and listening on that host and port?", False),
@@ -214,6 +217,11 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
     elif hint:
         line += f"; {hint}"
     return ConnectError(line, needs_password=needs_password)
+
+
+def for_unattended(message: str) -> str:
+    """A connection failure's line as a scheduled run should read it: no prompt to type into."""
+    return message.replace(PASSWORD_SOURCES, UNATTENDED_PASSWORD_SOURCES)
 
 
 def _ignored_passfile(target: Target) -> str | None:

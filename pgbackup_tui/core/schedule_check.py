@@ -14,7 +14,7 @@ from dataclasses import replace
 import psycopg
 
 from .config import Config
-from .connect import Target, connect, target_from_profile
+from .connect import Target, connect, for_unattended, target_from_profile
 from .errors import ConfigError, PgBackupError, SelectionError
 from .identifiers import parse_qualified_name, parse_schema_name
 from .schedules import Schedule
@@ -58,7 +58,7 @@ def schedule_target_warning(config: Config, schedule: Schedule) -> str | None:
     except SelectionError as exc:  # a table or schema that is not there
         return f"schedule {schedule.name}: {exc}; every run will fail until it is"
     except PgBackupError as exc:  # a connection refused, a password needed
-        return f"schedule {schedule.name}: not checked against server '{target.label}' now: {exc}"
+        return f"schedule {schedule.name}: not checked against server '{target.label}' now: {for_unattended(str(exc))}"
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return f"schedule {schedule.name}: not checked against server '{target.label}' now: {first}"

@@ -29,6 +29,7 @@ from typing import Any
 
 from . import catalog, job_store, paths
 from .config import Config
+from .connect import for_unattended
 from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, ConfigError, PgBackupError
 from .formatting import human_bytes
 from .job_follow import start_and_follow
@@ -66,7 +67,7 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)  # a hook or notification that failed: to stderr
 
     def fail(self, message: str, exit_code: int = EXIT_FAILED, status: str = "failed") -> None:
-        self.status, self.message, self.exit_code = status, message, exit_code
+        self.status, self.message, self.exit_code = status, for_unattended(message), exit_code
 
     @property
     def summary(self) -> str:
