@@ -67,23 +67,30 @@ def job_summary(record: job_store.JobRecord) -> dict[str, Any]:
     state = record.state
     snapshot = snapshot_from_state(state)
     started, finished = state.get("started_at"), state.get("finished_at")
+    status, message = record.status, state.get("message")
+    if status not in job_store.FINAL_STATES and not job_store.runner_alive(record.folder):
+        # Its runner died and its recovery (at this command's start) could not write its end: the
+        # state folder's disk full, or read-only. Not "running" for as long as that lasts.
+        status, snapshot = "failed", None
+        message = ("its runner stopped without finishing; its end is not on record yet (the job's state could not "
+                   "be written: a full or read-only disk?): a later command records it once it can")
     return {
         "id": record.id,
         "kind": record.spec.get("kind"),
         "title": record.spec.get("title"),
         "server": record.spec.get("server"),
         "database": record.spec.get("database"),
-        "state": record.status,
+        "state": status,
         "created_at": _iso(record.created_at),
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "duration_s": round((finished or time.time()) - started, 3) if started else None,
         "exit_code": state.get("exit_code"),
-        "message": state.get("message"),
+        "message": message,
         "output_path": state.get("output_path"),
         "log_path": state.get("log_path"),
         "percent": round(snapshot.percent, 1) if snapshot else None,
-        "progress": snapshot.summary() if snapshot and record.status == "running" else None,
+        "progress": snapshot.summary() if snapshot and status == "running" else None,
         "cleanup_pending": state.get("cleanup_pending"),
     }
 
