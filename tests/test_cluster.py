@@ -232,12 +232,24 @@ def test_a_subset_of_a_set(source, target, home, tmp_path):
     assert adopted.returncode == 2 and f"a member of cluster set {_listed_id(out)}" in adopted.stderr, adopted.stderr
 
 
-def test_a_set_restores_around_a_member_left_out(source, target, home, tmp_path):
-    """A target whose postgres holds an extension (pg_stat_statements, say: most servers' does)
-    refused the set, advising --only-db with every other member (QA): --exclude-db leaves it out."""
+def test_a_set_restores_into_a_postgres_that_holds_only_extensions(source, target, home, tmp_path):
+    """A target whose postgres holds an extension (pg_stat_statements, say: many servers' does)
+    refused the set as not empty (QA). Extensions and their members are no collision."""
     out = tmp_path / "all.set"
     assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
     target.psql("CREATE EXTENSION citext")  # in the target's postgres
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "1"
+    assert target.psql("SELECT extname FROM pg_extension WHERE extname = 'citext'").strip() == "citext"
+
+
+def test_a_set_restores_around_a_member_left_out(source, target, home, tmp_path):
+    """A target whose postgres holds tables of its own refused the set, advising --only-db with
+    every other member (QA): --exclude-db leaves it out."""
+    out = tmp_path / "all.set"
+    assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
+    target.psql("CREATE EXTENSION citext; CREATE TABLE local_notes (note citext)")  # in the target's postgres
     refused = cli(target, "restore", str(out))
     assert refused.returncode == 2 and "--exclude-db postgres" in refused.stderr, refused.stderr
     assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"

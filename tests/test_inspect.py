@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from pgbackup_tui.core import inspect
+from pgbackup_tui.core import database_contents, inspect
 from pgbackup_tui.core.identifiers import QualifiedName, parse_qualified_name
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.sample import SAMPLE_AWKWARD_TABLES
@@ -185,23 +185,39 @@ def test_database_exists(shop: psycopg.Connection) -> None:
 
 
 def test_database_is_empty(sandbox: Sandbox, shop: psycopg.Connection, empty_db: str) -> None:
-    assert not inspect.database_is_empty(shop)
-    counts = inspect.user_object_counts(shop)
+    assert not database_contents.database_is_empty(shop)
+    counts = database_contents.user_object_counts(shop)
     assert counts["relations"] > 0 and counts["extensions"] == 1 and counts["large objects"] == 1
 
     with psycopg.connect(sandbox.dsn(empty_db), autocommit=True) as conn:
-        assert inspect.database_is_empty(conn)
-        assert inspect.user_object_counts(conn) == {}
+        assert database_contents.database_is_empty(conn)
+        assert database_contents.user_object_counts(conn) == {}
         # Our own temp table is not part of the database.
         conn.execute("CREATE TEMP TABLE scratch (id int)")
-        assert inspect.database_is_empty(conn)
+        assert database_contents.database_is_empty(conn)
         conn.execute("CREATE SCHEMA lonely")
-        assert inspect.user_object_counts(conn) == {"schemas": 1}
+        assert database_contents.user_object_counts(conn) == {"schemas": 1}
         conn.execute("DROP SCHEMA lonely")
         conn.execute("DROP SCHEMA public; CREATE SCHEMA public")
-        assert inspect.database_is_empty(conn)
+        assert database_contents.database_is_empty(conn)
         conn.execute("CREATE FUNCTION public.f() RETURNS int LANGUAGE sql RETURN 1")
-        assert inspect.user_object_counts(conn) == {"functions": 1}
+        assert database_contents.user_object_counts(conn) == {"functions": 1}
+        conn.execute("DROP FUNCTION public.f()")
+        # An extension (from template1, often) and its members are no collision for a restore: hstore
+        # has functions, types (an array type), operators; citext too, and casts.
+        conn.execute("CREATE EXTENSION citext; CREATE EXTENSION hstore")
+        assert database_contents.database_is_empty(conn) and database_contents.restore_collisions(conn) == {}
+        counts = database_contents.user_object_counts(conn)
+        assert counts["extensions"] == 2 and counts["functions"] > 10 and counts["types"] >= 4, counts
+        assert database_contents.extension_names(conn)[0].startswith("citext ")
+        # A schema made for an extension is the user's (not a member): a restore's CREATE SCHEMA would collide.
+        conn.execute("DROP EXTENSION hstore; CREATE SCHEMA store; CREATE EXTENSION hstore SCHEMA store")
+        assert database_contents.restore_collisions(conn) == {"schemas": 1}
+        conn.execute("DROP EXTENSION hstore; DROP SCHEMA store")
+        # What the user made beside them still counts, even on an extension's type or in its schema.
+        conn.execute("CREATE TABLE public.t (v citext)")
+        assert set(database_contents.restore_collisions(conn)) == {"relations", "types"}, \
+            database_contents.restore_collisions(conn)  # the table (its TOAST too), its row and array types
 
 
 def test_table_info_as_dict_is_json(shop_tables: dict) -> None:

@@ -54,6 +54,24 @@ def test_non_empty_target_needs_clean(sandbox, home, archives, empty_db):
     assert user_tables(sandbox, empty_db) == ["public.keep_me"]
 
 
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_a_target_that_holds_only_extensions_is_restored_into(sandbox, home, archives, empty_db, fmt):
+    """A database made from a template1 with extensions in it (pg_stat_statements, say, on many
+    servers) was refused as not empty, and --clean replaced it whole. Extensions and their members
+    are no collision: the archive's CREATE EXTENSION IF NOT EXISTS leaves them (citext is the
+    sample's own, hstore is not in it)."""
+    sandbox.psql("CREATE EXTENSION citext; CREATE EXTENSION hstore", empty_db)
+    result = run_cli("restore", str(archives[fmt]), "--dsn", sandbox.dsn(), "--db", empty_db)
+    assert result.returncode == 0, result.stderr
+    assert sandbox.psql("SELECT count(*) FROM \"Sales & Ops\".customers", empty_db).strip() == \
+        sandbox.psql("SELECT count(*) FROM \"Sales & Ops\".customers", SOURCE).strip()
+    assert sandbox.psql("SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension", empty_db).strip() \
+        == "citext,hstore,plpgsql"
+    [job] = [j for j in json.loads(run_cli("jobs", "list", "--json").stdout) if j["kind"] == "restore"]
+    log = Path(job["log_path"]).read_text()
+    assert f"database '{empty_db}' holds only extensions (citext " in log and "hstore " in log, log
+
+
 def test_clean_replaces_the_archive_objects(sandbox, home, archives, fresh_db_name):
     first = run_cli("restore", str(archives["custom"]), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
     assert first.returncode == 0, first.stderr

@@ -28,7 +28,7 @@ from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
 from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
 from .identifiers import QualifiedName, quote_ident
-from .inspect import user_object_counts
+from .database_contents import restore_collisions
 from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
 from .pgtools import ClientTools, find_client_tools
@@ -340,7 +340,7 @@ class ClusterRestoreJob(Job):
             if name not in existing:
                 continue
             with connect(self.plan.target, name) as conn:
-                counts = user_object_counts(conn)
+                counts = restore_collisions(conn)
             if counts:
                 held = ", ".join(f"{count} {kind}" for kind, count in counts.items())
                 raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "

@@ -31,7 +31,7 @@ from .dump import DumpJob
 from .job_children import exit_in_words
 from .errors import JobFailed, PgBackupError
 from .formatting import human_bytes
-from .inspect import user_object_counts
+from .database_contents import user_object_counts
 from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output

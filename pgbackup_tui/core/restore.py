@@ -114,9 +114,10 @@ class RestoreJob(RestoreChoiceJob):
             if name_checked is not None:
                 name_checked.add_done_callback(_closed)
             raise
-        if name_checked is None:
-            await self.in_thread(check_target, plan.target, self._maintenance_db(), plan.dbname, mode,
-                                 unproven_whole=self._unproven_whole(check) if mode == "replace" else None)
+        if name_checked is None and (note := await self.in_thread(
+                check_target, plan.target, self._maintenance_db(), plan.dbname, mode,
+                unproven_whole=self._unproven_whole(check) if mode == "replace" else None)):
+            self.log(note)
         included = await self._selected_entries(check, mode)
         self._timescale, included, self._warnings = await self.in_thread(
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)

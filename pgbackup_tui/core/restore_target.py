@@ -21,7 +21,8 @@ from .connect import Target, connect
 from .database_props import DatabaseMaker, parse_database_script
 from .errors import TargetError
 from .identifiers import always_quote
-from .inspect import database_exists, database_is_empty
+from .database_contents import database_is_empty, extension_names
+from .inspect import database_exists
 from .restore_clean import require_no_sessions
 
 Log = Callable[..., None]
@@ -45,15 +46,16 @@ def require_free_name(target: Target, maintenance_db: str, name: str) -> psycopg
 
 
 def check_target(target: Target, maintenance_db: str, name: str, mode: str, *,
-                 unproven_whole: tuple[str, frozenset[tuple[str, str]]] | None = None) -> None:
+                 unproven_whole: tuple[str, frozenset[tuple[str, str]]] | None = None) -> str | None:
     """The target database is fit for a restore in `mode` (RestoreJob._mode): free for "create";
     there for the others, without other sessions for "replace", empty for "into" ("data" checks
     its tables instead, restore_data.py). `unproven_whole`: for "replace", an archive nothing says
-    is a whole database's (no manifest) and its tables (schema, name): see check_no_table_lost."""
+    is a whole database's (no manifest) and its tables (schema, name): see check_no_table_lost.
+    Returns a line for the job's log: the extensions an empty database has, restored into as it is."""
     where = f"server '{target.label}'"
     if mode == "create":
         require_free_name(target, maintenance_db, name).close()
-        return
+        return None
     with connect(target, maintenance_db) as conn:
         exists = database_exists(conn, name)
         if not exists and mode == "data":
@@ -72,6 +74,10 @@ def check_target(target: Target, maintenance_db: str, name: str, mode: str, *,
             if not database_is_empty(conn):
                 raise TargetError(f"database '{name}' on {where} is not empty; add --clean to replace it (or, with "
                                   "--table, those tables), or restore into a new database with --create")
+            if extensions := extension_names(conn):  # from template1, most often: the archive's are IF NOT EXISTS
+                return (f"database '{name}' holds only extensions ({', '.join(extensions)}): restored into as an "
+                        "empty one; the archive's CREATE EXTENSION IF NOT EXISTS leaves them as they are")
+    return None
 
 
 _USER_TABLES = """
