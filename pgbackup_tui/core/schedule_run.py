@@ -34,9 +34,10 @@ from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Config
 from .formatting import human_bytes
 from .job_follow import start_and_follow
 from .jobs import JobEvent, JobState
-from .manifest import load_manifest, manifest_locked, now_iso, save_manifest
+from .manifest import now_iso
 from .notify import Outcome, run_hook, send
-from .retention import SCHEDULE_KEY, SCHEDULE_PATH_KEY, apply_retention, written_path
+from .retention import apply_retention
+from .schedule_settle import settle_interrupted, tag_backup
 from .schedules import Schedule, build_plan, find_schedule, schedule_from_toml
 
 
@@ -192,7 +193,7 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
             report.fail(_could_not_write(exc))
         else:
             try:
-                settled, lost = _settle_interrupted(name)
+                settled, lost = settle_interrupted(name, read_last_run(name))
                 report.notices += settled
             except (PgBackupError, OSError) as exc:  # never a reason for this run not to run (nor be recorded)
                 report.notices.append(f"the last run, stopped half way, could not be settled: {exc}")
@@ -273,7 +274,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
         return
     path = result.output_path
     report.backup_path, report.bytes = str(path), result.bytes_written
-    _tag(path, schedule.name)
+    tag_backup(path, schedule.name)
     entry = catalog.entry_for(path)
     if entry is None:
         report.fail(f"{path}: the new backup is not in the catalog")
@@ -307,83 +308,6 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted
                                          if e not in retention.finished]  # those have their note
     report.status = "succeeded"
-
-
-def _settle_interrupted(name: str) -> tuple[list[str], tuple[str, str] | None]:
-    """The last run's front was stopped (kill -9, a reboot) while or after its job ran: it still says
-    running, and its backup, if the job made one, was never tagged, so retention would never
-    delete it. Tag it now and say what became of that run (its checks and retention did not run).
-    The same for a run that failed after its job made the backup (the tag could not be written).
-    Returns those lines, and (the line, the job's id) for a stopped run that made no backup: its
-    failure was told to nobody (its front died before its hooks and notifications)."""
-    last = read_last_run(name)
-    job_id = (last or {}).get("job_id")
-    if last and last.get("stage") == "telling":  # it had ended; what it made or did is on record already
-        line = (f"the run started {last.get('started_at')}{f' (job {job_id})' if job_id else ''} "
-                f"{last.get('status')}, then was stopped (killed, or the machine restarted) while its hooks and "
-                "notifications ran: they may not have been told")
-        # Its failure is told again: the hooks monitoring counts on may be the ones it never ran.
-        return [line], ((line, str(job_id or "")) if last.get("status") != "succeeded" else None)
-    if not last or last.get("status") not in ("running", "failed") or not job_id:
-        return [], None
-    record = job_store.load(str(job_id))
-    if record is None or job_store.runner_alive(record.folder):
-        return [], None
-    output = Path(str(record.state.get("output_path") or ""))
-    made = record.status == "succeeded" and record.state.get("output_path") and output.exists()
-    if last.get("status") == "failed":
-        # A run whose job made its backup, then failed to tag it (its disk full, say): retention
-        # would never count, nor ever delete, that backup.
-        if not made or _tagged(output, name):
-            return [], None
-        _tag(output, name)
-        return [f"the run started {last.get('started_at')} (job {job_id}) failed after its backup was made: "
-                f"{output} is now this schedule's (retention counts it), not verified"], None
-    if made:
-        _tag(output, name)
-        checked = _checked(output)
-        stage = last.get("stage")
-        if stage == "retention":
-            return [f"the run started {last.get('started_at')} (job {job_id}) was stopped during its retention: "
-                    f"its backup {output} was made, {checked}; this run's retention finishes what it left"], None
-        if stage == "checks":
-            return [f"the run started {last.get('started_at')} (job {job_id}) was stopped during its checks: its "
-                    f"backup {output} is this schedule's (retention counts it), {checked}"], None
-        return [f"the run started {last.get('started_at')} (job {job_id}) was stopped before its checks and "
-                f"retention: its backup {output} is now this schedule's (retention counts it), {checked}"], None
-    ended = f"ended {record.status}" if record.status in job_store.FINAL_STATES else "stopped too, unfinished"
-    line = (f"the run started {last.get('started_at')} (job {job_id}) was stopped (killed, or the machine restarted) "
-            f"and made no backup; its job {ended}")
-    return [line], (line, str(job_id))
-
-
-def _checked(archive: Path) -> str:
-    """What the backup's checks say now, in words: "verified", "drilled", "not verified", "failed
-    verification" (a run stopped during its checks may have recorded one, or not)."""
-    manifest = load_manifest(archive)
-    status = catalog.status_of(manifest) if manifest is not None else "complete"
-    return "not verified" if status == "complete" else status
-
-
-def _tagged(archive: Path, schedule_name: str) -> bool:
-    manifest = load_manifest(archive)
-    return manifest is not None and manifest.extra.get(SCHEDULE_KEY) == schedule_name
-
-
-def _tag(archive: Path, schedule_name: str) -> None:
-    """Record the schedule in the manifest, under the lock catalog.record_check takes."""
-    try:
-        with manifest_locked(archive):
-            manifest = load_manifest(archive)
-            if manifest is None:
-                raise PgBackupError(f"{archive}: the new backup has no manifest")
-            manifest.extra[SCHEDULE_KEY] = schedule_name
-            manifest.extra[SCHEDULE_PATH_KEY] = written_path(archive)  # retention: not a copy elsewhere
-            save_manifest(archive, manifest)
-    except OSError as exc:
-        full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
-        raise PgBackupError(f"{archive}: made, but its manifest could not record schedule '{schedule_name}' "
-                            f"({exc.strerror}{full}); a later run records it") from None
 
 
 def _tell(schedule: Schedule, report: RunReport) -> None:
