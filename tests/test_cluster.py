@@ -7,6 +7,7 @@ target), so that what a whole-cluster restore does cannot touch the shared `sand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -697,54 +698,48 @@ def test_a_member_is_on_the_set_s_record_as_kept_before_its_database_is_let_go(s
         assert (KEPT_MEMBER, name, False) in record[kept:], record  # and off it once the set's result says it
 
 
-def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, tmp_path):
-    """A pg_dumpall file runs as one psql script: a cancel leaves what it had run (roles,
-    databases made), and the result said only "cancelled"."""
+@contextlib.contextmanager
+def _file_restore_waiting_on_a_role(source, target, tmp_path, progress: str) -> Iterator[subprocess.Popen[str]]:
+    """A pg_dumpall file's restore (its front) held at the file's CREATE ROLE reporting, which an
+    uncommitted CREATE ROLE of another session holds up: stopped there, psql has run part of it."""
     out = tmp_path / "cluster.sql"
     assert cli(source, "dumpall", "--output", str(out)).returncode == 0
     holder = psycopg.connect(target.dsn())
-    holder.execute("CREATE ROLE reporting NOLOGIN")  # uncommitted: the file's CREATE ROLE reporting waits on it
+    holder.execute("CREATE ROLE reporting NOLOGIN")
     try:
         front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(out), "--dsn", target.dsn(),
-                                  "--bin-dir", str(target.bin_dir), "--progress", "plain"], stdout=subprocess.PIPE,
+                                  "--bin-dir", str(target.bin_dir), "--progress", progress], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
         deadline = time.monotonic() + 30
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         while target.psql(waiting).strip() == "0":
             assert time.monotonic() < deadline and front.poll() is None, "psql never reached the role"
             time.sleep(0.2)
-        front.send_signal(signal.SIGINT)
-        _out, err = front.communicate(timeout=30)
-        assert front.returncode == 130, err
-        assert "what psql had run of the file stays on server" in err, err
+        yield front
     finally:
         holder.close()
+
+
+def test_a_cancelled_cluster_file_restore_says_what_stays(source, target, home, tmp_path):
+    """A pg_dumpall file runs as one psql script: a cancel leaves what it had run (roles,
+    databases made), and the result said only "cancelled"."""
+    with _file_restore_waiting_on_a_role(source, target, tmp_path, "plain") as front:
+        front.send_signal(signal.SIGINT)
+        _out, err = front.communicate(timeout=30)
+    assert front.returncode == 130, err
+    assert "what psql had run of the file stays on server" in err, err
 
 
 def test_a_killed_cluster_file_restore_says_what_stays_without_a_set_s_words(source, target, home, tmp_path):
     """kill -9 of a pg_dumpall file's restore: its recovery said what a set's member would become
     ("a set's member being restored into a new database is dropped..."), when a file has none."""
-    out = tmp_path / "cluster.sql"
-    assert cli(source, "dumpall", "--output", str(out)).returncode == 0
-    holder = psycopg.connect(target.dsn())
-    holder.execute("CREATE ROLE reporting NOLOGIN")  # uncommitted: the file's CREATE ROLE reporting waits on it
-    try:
-        front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(out), "--dsn", target.dsn(),
-                                  "--bin-dir", str(target.bin_dir), "--progress", "none"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
-        deadline = time.monotonic() + 30
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        while target.psql(waiting).strip() == "0":
-            assert time.monotonic() < deadline and front.poll() is None, "psql never reached the role"
-            time.sleep(0.2)
+    with _file_restore_waiting_on_a_role(source, target, tmp_path, "none") as front:
         states = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")]
         os.kill(next(state["runner_pid"] for state in states if state.get("state") == "running"), signal.SIGKILL)
         _out, err = front.communicate(timeout=60)
-        assert front.returncode == 1, err
-        assert "the databases the pg_dumpall file makes as it goes" in err, err
-        assert "member" not in err and "set's" not in err, err
-    finally:
-        holder.close()
+    assert front.returncode == 1, err
+    assert "the databases the pg_dumpall file makes as it goes" in err, err
+    assert "member" not in err and "set's" not in err, err
 
 
 def test_the_newest_verified_cluster_file_is_protected_apart_from_a_roles_file(source, home, tmp_path):

@@ -49,6 +49,13 @@ def fingerprint(sandbox, db: str, table: str, order: str = "1") -> str:
                         f"FROM {table} x", db).strip()
 
 
+def import_job_state(home: Path) -> dict:
+    """The state of the one csv import job in the store."""
+    [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
+               if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+    return state
+
+
 def export(sandbox, db: str, out: Path, *names: str, extra: tuple[str, ...] = ()):
     args = [a for name in names for a in ("--table", name)]
     return run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", db, *args, "--output", str(out), *extra)
@@ -403,8 +410,7 @@ def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_
     elif stop == "cancelled":
         cli.send_signal(signal.SIGTERM)
     else:
-        [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
-                   if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+        state = import_job_state(home)
         os.kill(state["runner_pid"], signal.SIGKILL)
     _, stderr = cli.communicate(timeout=60)
     assert cli.returncode == (130 if stop == "cancelled" else 1), stderr
@@ -425,8 +431,7 @@ def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_
     assert "Traceback" not in logged
     # The log says which tables went in (a line once each one's transaction committed), not only which began.
     assert "imported public.a: 10 rows" in logged and "imported public.slow" not in logged, logged
-    [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
-               if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+    state = import_job_state(home)
     assert state["owned"] == [], state  # nothing left for a later start to look at
 
 
@@ -453,8 +458,7 @@ def test_a_runner_killed_after_a_table_s_commit_names_that_table(sandbox, home, 
                   "AND wait_event = 'PgSleep'")
     wait_for(lambda: sandbox.psql(committing).strip() != "", "a's commit to begin")
     backend = sandbox.psql(committing).strip()
-    [state] = [json.loads(path.read_text()) for path in (home / "state" / "jobs").glob("*/state.json")
-               if json.loads((path.parent / "spec.json").read_text())["kind"] == "csv-import"]
+    state = import_job_state(home)
     cli.kill()  # the terminal and the runner go; the server finishes the COMMIT it was running
     os.kill(state["runner_pid"], signal.SIGKILL)
     cli.communicate(timeout=30)
