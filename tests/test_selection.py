@@ -112,6 +112,27 @@ def test_only_what_a_restored_table_loses_is_said_left_out(sandbox, home, empty_
     assert "b_a_id_fkey" in said and "it needs TABLE public.a" in said, said
 
 
+def test_a_publication_that_comes_along_is_said_to_come_with_the_selected_tables_only(sandbox, home, empty_db,
+                                                                                       tmp_path):
+    """A selection's log said "added publication pub1: needed by table public.t", which reads as
+    the whole publication; it comes back with the selected tables of it only (QA)."""
+    sandbox.psql("CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int PRIMARY KEY);"
+                 "CREATE PUBLICATION pub1 FOR TABLE t, u", empty_db)
+    archive = tmp_path / "t.dump"
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "public.t",
+                     "--output", str(archive), "--progress", "none")
+    assert dumped.returncode == 0, dumped.stderr
+    assert "added publication pub1, with only the selected tables of it: needed by table public.t" in dumped.stderr, \
+        dumped.stderr
+    whole = tmp_path / "all.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=c", f"--file={whole}",
+                    f"--dbname={sandbox.dsn(empty_db)}"], check=True, capture_output=True)
+    dry = run_cli("restore", str(whole), "--dsn", sandbox.dsn(), "--db", f"{empty_db}_x", "--create",
+                  "--table", "public.t", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "added PUBLICATION pub1, with only the selected tables of it" in dry.stdout, dry.stdout
+
+
 def test_schema_and_exclusion(sandbox, home, fresh_db_name):
     dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--schema", '"Sales & Ops"',
                      "--exclude-table", '"Sales & Ops"."order items"')

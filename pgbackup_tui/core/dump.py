@@ -45,7 +45,7 @@ from .selection import ResolvedSelection, describe_objects, require_relations, r
 from .selection_checks import check_exclusions, large_objects_left_out
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding, python_codec
 from .timescale import read_timescale, selection_warning
-from .toc import PG_CONSTRAINT_OID, Toc, compute_closure, parse_toc, seeds_by_object, write_list
+from .toc import PG_CONSTRAINT_OID, Toc, came_along_line, compute_closure, parse_toc, seeds_by_object, write_list
 
 
 @dataclass
@@ -359,7 +359,7 @@ class DumpJob(Job):
         for entry, needed_by in closure.added:
             what = names.get((entry.class_oid, entry.object_oid), entry.label)
             why = names.get((needed_by.class_oid, needed_by.object_oid), needed_by.label)
-            line = f"added {what}: needed by {why}"
+            line = came_along_line(what, entry, why)
             details["added"].append(line)
             self.log(line)
         for _entry, why in closure.left_out:

@@ -20,7 +20,7 @@ from .errors import SelectionError, UsageError
 from .identifiers import parse_qualified_name
 from .plans import RestorePlan
 from .restore_clean import TableClean, plan_table_clean, provided_entries
-from .toc import SELECTABLE_DESCS, Toc, alike_in, compute_closure, seeds_by_name, with_descendants
+from .toc import SELECTABLE_DESCS, Toc, alike_in, came_along_line, compute_closure, seeds_by_name, with_descendants
 
 LARGE_OBJECT_DESCS = ("BLOB", "BLOBS", "BLOB METADATA")
 
@@ -71,7 +71,7 @@ def choose_entries(plan: RestorePlan, toc: Toc, manifest: dict[str, Any], mode: 
         closure = compute_closure(toc, seeds)
         choice.included = closure.included
     for entry, needed_by in closure.added:
-        choice.came_along.append(f"added {toc.describe(entry)}: needed by {toc.describe(needed_by)}")
+        choice.came_along.append(came_along_line(toc.describe(entry), entry, toc.describe(needed_by)))
     for _entry, why in closure.left_out:  # a foreign key to a table not restored: said, as a dump says it
         choice.came_along.append(f"left out {why}")
     choice.log += [(line, "info") for line in choice.came_along]

@@ -240,6 +240,13 @@ class Closure:
     left_out: list[tuple[TocEntry, str]]  # (entry, why)
 
 
+def came_along_line(what: str, entry: TocEntry, why: str) -> str:
+    """The line a selection's log says of `entry` (`what`: its description), brought along for `why`.
+    A publication comes with the selected tables of it only: said, or it reads as the whole one."""
+    partly = ", with only the selected tables of it" if entry.desc == "PUBLICATION" else ""
+    return f"added {what}{partly}: needed by {why}"
+
+
 def with_descendants(toc: Toc, seeds: set[int]) -> tuple[set[int], list[tuple[TocEntry, TocEntry]]]:
     """`seeds` plus the partitions (and inheritance children) of every table among them, at any depth.
 
