@@ -30,7 +30,7 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_target import SequenceValue, existing_sequences, in_key_order, set_forward
+from .csv_target import SequenceValue, existing_sequences, in_key_order, raw_bytes_into, set_forward
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError
 from .identifiers import QualifiedName, always_quote
@@ -68,6 +68,7 @@ class CsvImportJob(Job):
         # A cancel interrupts the COPY running (the server may take long over a chunk: triggers, checks).
         self._canceller = StatementCanceller()
         self._free_connections: int | None = None  # this role's on the server and in the target (_preflight)
+        self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -219,7 +220,12 @@ class CsvImportJob(Job):
         folder = Path(plan.source)
         changed = []
         with connect(plan.target, plan.dbname, application_name=self.application_name) as conn:
-            conn.execute("SELECT set_config('client_encoding', %s, false)", (encoding,))  # the files' encoding
+            self._raw_into = raw_bytes_into(encoding, conn.info.parameter_status("server_encoding"))
+            if self._raw_into:
+                self.log(f"the files hold a SQL_ASCII database's bytes: loaded as {self._raw_into} without "
+                         f"conversion, each checked to be valid {self._raw_into}")
+            # The files' encoding (a SQL_ASCII export's bytes: the target's, so that the server checks them).
+            conn.execute("SELECT set_config('client_encoding', %s, false)", (self._raw_into or encoding,))
             conn.autocommit = False
             for table in tables:
                 progress.table_started(table.file)
@@ -293,6 +299,10 @@ class CsvImportJob(Job):
         self._said_what_stays = True
         message = (f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
                    f"was rolled back); tables imported before it: {done}")
+        if self._raw_into and isinstance(exc, psycopg.errors.CharacterNotInRepertoire):
+            message += (f"; the export is of a SQL_ASCII database, whose bytes have no declared encoding, and these "
+                        f"are not valid {self._raw_into}: convert the file to {self._raw_into} (e.g. iconv -f "
+                        "WINDOWS-1252), or import into a SQL_ASCII database")
         if self.plan.create:
             return message  # the cleanup drops the database --create made, and says so (cleanup_note)
         left += [str(t) for t in self._remaining_after(table)]

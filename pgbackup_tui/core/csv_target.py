@@ -8,6 +8,9 @@ foreign keys included, in a database that may be in use:
 - no sequence is moved back: setting every sequence of the export to its exported value reset
   those of tables the run did not touch, under rows the application had added since (duplicate
   keys on its next insert); forward, every one is set (a first run that failed half way set none).
+
+And whatever the target: a SQL_ASCII database's export holds bytes of no declared encoding, which
+COPY with `client_encoding = SQL_ASCII` stores unchecked, even into a UTF8 database (raw_bytes_into).
 """
 
 from __future__ import annotations
@@ -71,3 +74,17 @@ def set_forward(conn: psycopg.Connection, name: QualifiedName, exported: Sequenc
         return False
     conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value, exported.is_called))
     return True
+
+
+def raw_bytes_into(file_encoding: str, server_encoding: str | None) -> str | None:
+    """The client encoding to load a SQL_ASCII export's files with into a database of
+    `server_encoding`, or None to load them as `file_encoding` says.
+
+    COPY FROM with client_encoding SQL_ASCII converts nothing and checks nothing (PostgreSQL 15 to
+    18): bytes that are not UTF-8 went into a UTF8 database as they were, text the server then holds
+    invalid (errors, or wrong results, on a later read, convert or dump). Loaded as the database's
+    own encoding, the bytes still go in unchanged, but the server checks each is valid there: a row
+    that is not fails its table, named with its line."""
+    if file_encoding.upper() != "SQL_ASCII" or not server_encoding or server_encoding.upper() == "SQL_ASCII":
+        return None
+    return server_encoding

@@ -1,0 +1,52 @@
+"""CSV copies: what a DBA's odd sources and slips of the hand must not turn into bad data (QA)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from cliutil import run_cli
+
+
+@pytest.fixture
+def names(sandbox):
+    """Database names a test makes (dropped afterwards)."""
+    made: list[str] = []
+
+    def new() -> str:
+        made.append("t_" + uuid.uuid4().hex[:8])
+        return made[-1]
+
+    yield new
+    for name in made:
+        sandbox.drop_database(name)
+
+
+def export(sandbox, db, out, *args):
+    return run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", db, "--output", str(out), *args)
+
+
+def test_a_sql_ascii_export_s_bytes_are_checked_by_a_utf8_target(sandbox, home, names, tmp_path):
+    # QA: COPY with client_encoding SQL_ASCII checks nothing: the byte 0xe9 of a SQL_ASCII database
+    # (LATIN1 text an old application wrote) went into a UTF8 database as it was, invalid there.
+    source, target, fine = names(), names(), names()
+    sandbox.psql(f"CREATE DATABASE {source} ENCODING 'SQL_ASCII' TEMPLATE template0 LOCALE 'C'")
+    sandbox.psql("CREATE TABLE raw (id int, t text);"
+                 "INSERT INTO raw VALUES (1, convert_from('\\xc3a9'::bytea, 'SQL_ASCII')),"
+                 " (2, convert_from('\\x6361666533e9'::bytea, 'SQL_ASCII'));", source)
+    out = tmp_path / "copy"
+    assert export(sandbox, source, out, "--table", "raw").returncode == 0
+
+    failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target, "--create")
+    assert failed.returncode == 1, failed.stderr
+    line = failed.stderr.strip().splitlines()[-1]
+    assert "public.raw.csv, line 3: invalid byte sequence" in line and "SQL_ASCII database" in line, line
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target}'").strip() == "0"
+
+    # Valid UTF-8 (what most SQL_ASCII databases hold) goes in unchanged.
+    sandbox.psql("DELETE FROM raw WHERE id = 2", source)
+    assert export(sandbox, source, tmp_path / "valid", "--table", "raw").returncode == 0
+    done = run_cli("csv", "import", str(tmp_path / "valid"), "--dsn", sandbox.dsn(), "--db", fine, "--create")
+    assert done.returncode == 0, done.stderr
+    assert sandbox.psql("SELECT t::bytea FROM raw", fine).strip() == "\\xc3a9"
