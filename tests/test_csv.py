@@ -191,7 +191,8 @@ def test_selection_with_dependencies_elsewhere_imports_into_an_empty_database(sa
 
 
 def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_path):
-    view = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "pg_catalog.pg_tables",
+    sandbox.psql("CREATE VIEW v AS SELECT 1 AS one", empty_db)
+    view = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "v",
                    "--output", str(tmp_path / "v"))
     assert view.returncode == 2 and "is a view" in view.stderr
     missing = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "nope",

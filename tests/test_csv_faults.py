@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -50,3 +51,28 @@ def test_a_sql_ascii_export_s_bytes_are_checked_by_a_utf8_target(sandbox, home, 
     done = run_cli("csv", "import", str(tmp_path / "valid"), "--dsn", sandbox.dsn(), "--db", fine, "--create")
     assert done.returncode == 0, done.stderr
     assert sandbox.psql("SELECT t::bytea FROM raw", fine).strip() == "\\xc3a9"
+
+
+def test_a_system_catalog_is_never_copied(sandbox, home, empty_db, names, tmp_path):
+    # QA: `csv export --table pg_catalog.pg_largeobject` (or --schema pg_catalog) wrote the catalog's
+    # rows, with no schema for them (pg_dump -t makes none), and the import COPYed them straight into
+    # the target's own catalog.
+    for args in (("--table", "pg_catalog.pg_largeobject"), ("--schema", "information_schema")):
+        refused = export(sandbox, empty_db, tmp_path / "sys", *args)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.count("\n") == 1 and f"{args[1]} is a system" in refused.stderr, refused.stderr
+        assert not (tmp_path / "sys").exists() and not (tmp_path / "sys.partial").exists()
+
+    # An export made before that was refused: its catalog table is not imported either.
+    sandbox.psql("CREATE TABLE lo (loid oid, pageno int, data bytea); INSERT INTO lo VALUES (4242, 0, '\\x01');",
+                 empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "lo").returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["tables"][0].update(schema="pg_catalog", name="pg_largeobject", qualified="pg_catalog.pg_largeobject")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    target = names()
+    refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target, "--create")
+    assert refused.returncode == 2, refused.stderr
+    assert "pg_catalog.pg_largeobject: a system catalog" in refused.stderr, refused.stderr
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target}'").strip() == "0"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .csv_plans import CSV_FORMAT_VERSION, MANIFEST_NAME, SCHEMA_PRE, CsvImportPlan
+from .csv_plans import CSV_FORMAT_VERSION, MANIFEST_NAME, SCHEMA_PRE, CsvImportPlan, is_system_schema
 from .errors import UsageError
 from .identifiers import QualifiedName
 from .server_text import python_codec
@@ -130,6 +130,10 @@ def import_tables(plan: CsvImportPlan, manifest: dict[str, Any]) -> list[ImportT
                              f"{', '.join(str(QualifiedName(t['schema'], t['name'])) for t in manifest['tables'])}")
     given = dict(plan.time_columns)
     wanted = plan.tables or tuple(listed)
+    for name in wanted:
+        if is_system_schema(name.schema):  # an export made before csv export refused them
+            raise UsageError(f"{name}: a system catalog in this csv export ({folder}); an import would put its "
+                             "rows into the target's own catalog: refused")
     tables = []
     for name in wanted:
         entry = listed[name]

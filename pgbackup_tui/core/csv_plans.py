@@ -51,6 +51,13 @@ class CsvExportPlan:
         check_database_name(self.dbname)
         if not self.tables and not self.schemas:
             raise UsageError("csv export needs at least one --table (or --schema)")
+        for name in self.tables:
+            if is_system_schema(name.schema):
+                raise UsageError(f"--table {name} is a system catalog: csv export copies user tables (an import "
+                                 "would put its rows into the target's own catalog)")
+        for schema in self.schemas:
+            if is_system_schema(schema):
+                raise UsageError(f"--schema {schema} is a system schema: csv export copies user tables")
         from .output_names import check_output_location  # here: output_names imports plans
 
         check_output_location(Path(self.output).expanduser().absolute())
@@ -84,6 +91,16 @@ class CsvImportPlan:
         wanted = [name for name, _ in self.time_columns]
         if len(set(wanted)) != len(wanted):
             raise UsageError("--time-column names a table twice")
+
+
+# The server's own catalogs: pg_dump -t makes no schema for them, so an import COPYed their rows
+# straight into the target's catalog of that name (a superuser may: pg_largeobject without its
+# metadata, pg_authid's password hashes in a file...). Never a CSV copy's to carry.
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+
+def is_system_schema(schema: str) -> bool:
+    return schema in _SYSTEM_SCHEMAS or schema.startswith(("pg_temp_", "pg_toast_temp_"))
 
 
 def csv_file_name(table: QualifiedName, taken: set[str]) -> str:
