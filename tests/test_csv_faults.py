@@ -76,3 +76,23 @@ def test_a_system_catalog_is_never_copied(sandbox, home, empty_db, names, tmp_pa
     assert refused.returncode == 2, refused.stderr
     assert "pg_catalog.pg_largeobject: a system catalog" in refused.stderr, refused.stderr
     assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target}'").strip() == "0"
+
+
+def test_a_table_named_twice_is_copied_once(sandbox, home, empty_db, names, tmp_path):
+    # QA: `--table t --table public.t` exported t's rows twice (a second file); `csv import
+    # --table t --table t` stopped on "internal error: ValueError('two work items have one key')".
+    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 5);", empty_db)
+    out = tmp_path / "copy"
+    done = export(sandbox, empty_db, out, "--table", "t", "--table", "public.t", "--schema", "public",
+                  "--schema", "public")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [t["qualified"] for t in manifest["tables"]] == ["public.t"]
+    assert sorted(p.name for p in out.glob("*.csv")) == ["public.t.csv"]
+
+    target = names()
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target, "--create",
+                   "--table", "t", "--table", "public.t")
+    assert done.returncode == 0, done.stderr
+    assert "imported 1 table" in done.stderr
+    assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "5"

@@ -45,6 +45,10 @@ class CsvExportPlan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output", Path(self.output))  # a str when back from a job's spec
+        # A table named twice (`--table t --table public.t`) is copied once: twice, the export wrote
+        # its rows twice (a second file), and an import of the folder kept one of them.
+        object.__setattr__(self, "tables", tuple(dict.fromkeys(self.tables)))
+        object.__setattr__(self, "schemas", tuple(dict.fromkeys(self.schemas)))
 
     def validate(self) -> None:
         """Refuse what cannot run, before anything connects."""
@@ -77,6 +81,8 @@ class CsvImportPlan:
     def __post_init__(self) -> None:
         # Back from a job's spec (job_store.plan_from_json), paths and pairs come as JSON gives them.
         object.__setattr__(self, "source", Path(self.source))
+        # A table named twice is imported once (twice, the job stopped on an internal error).
+        object.__setattr__(self, "tables", tuple(dict.fromkeys(self.tables)))
         pairs: list[tuple[Any, Any]] = list(self.time_columns)
         object.__setattr__(self, "time_columns", tuple(
             (name if isinstance(name, QualifiedName) else QualifiedName(*name), str(column)) for name, column in pairs))
