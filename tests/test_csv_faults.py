@@ -11,8 +11,8 @@ from cliutil import run_cli
 
 
 @pytest.fixture
-def names(sandbox):
-    """Database names a test makes (dropped afterwards)."""
+def names(request, sandbox):
+    """Database names a test makes (dropped afterwards, on other_sandbox too when the test uses it)."""
     made: list[str] = []
 
     def new() -> str:
@@ -20,8 +20,11 @@ def names(sandbox):
         return made[-1]
 
     yield new
-    for name in made:
-        sandbox.drop_database(name)
+    clusters = [sandbox] + ([request.getfixturevalue("other_sandbox")] if "other_sandbox" in request.fixturenames
+                            else [])
+    for cluster in clusters:
+        for name in made:
+            cluster.drop_database(name)
 
 
 def export(sandbox, db, out, *args):
@@ -96,3 +99,23 @@ def test_a_table_named_twice_is_copied_once(sandbox, home, empty_db, names, tmp_
     assert done.returncode == 0, done.stderr
     assert "imported 1 table" in done.stderr
     assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "5"
+
+
+def test_a_newer_server_s_copy_goes_into_an_older_one(sandbox, other_sandbox, home, names, tmp_path):
+    # QA: pg_restore 17+ writes `SET transaction_timeout = 0;` at the head of schema.sql whatever the
+    # server it will meet: a 15 server stopped there ("unrecognized configuration parameter"), so no
+    # CSV copy of an 18 server (nor one written with 17+'s client tools) could go into it.
+    # (Debian's 15 and the wheel's 18 here; on a machine with the wheels' 17 and 18 only, 18 into 17.)
+    newer, older = (other_sandbox, sandbox) if other_sandbox.major > sandbox.major else (sandbox, other_sandbox)
+    source, target = names(), names()
+    newer.create_database(source)
+    newer.psql("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);"
+               "INSERT INTO t (v) VALUES ('a'), ('b');", source)
+    out = tmp_path / "copy"
+    assert export(newer, source, out, "--table", "t").returncode == 0
+    assert b"SET transaction_timeout" in (out / "schema.sql").read_bytes()  # what made it fail
+
+    done = run_cli("csv", "import", str(out), "--dsn", older.dsn(), "--db", target, "--create")
+    assert done.returncode == 0, done.stderr
+    assert older.psql("INSERT INTO t (v) VALUES ('c') RETURNING id", target).splitlines()[0] == "3"
+    assert older.psql("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass", target).strip() == "1"

@@ -30,7 +30,8 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_target import SequenceValue, existing_sequences, in_key_order, raw_bytes_into, set_forward
+from .csv_target import (SequenceValue, existing_sequences, in_key_order, raw_bytes_into, script_for_server,
+                         set_forward)
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError
 from .identifiers import QualifiedName, always_quote
@@ -68,6 +69,7 @@ class CsvImportJob(Job):
         # A cancel interrupts the COPY running (the server may take long over a chunk: triggers, checks).
         self._canceller = StatementCanceller()
         self._free_connections: int | None = None  # this role's on the server and in the target (_preflight)
+        self._server_version = 0  # the target's, as libpq says it (170002); set by _preflight
         self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
 
     async def _execute(self) -> Outcome:
@@ -144,6 +146,7 @@ class CsvImportJob(Job):
             timescale_here = conn.execute(
                 "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone() is not None
             self._free_connections = free_connections(conn, plan.dbname)  # whether the monitor fits (defaults.py)
+            self._server_version = conn.info.server_version
         hypertable = next((t for t in tables if t.hypertable), None)
         if hypertable is not None and not timescale_here:
             raise TargetError(f"{hypertable.name} is a hypertable, but {plan.target.label} has no TimescaleDB "
@@ -179,7 +182,11 @@ class CsvImportJob(Job):
         plan = self.plan
         argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
                 "--set=ON_ERROR_STOP=1", "--echo-errors", "--single-transaction", f"--file={script}"]
-        code = await self.run_process(argv, plan.target.child_env(self.application_name))
+        # A newer pg_restore's SET an older server does not know: the script through stdin without it.
+        chunks = script_for_server(script, self._server_version)
+        if chunks is not None:
+            argv[-1] = "--file=-"
+        code = await self.run_process(argv, plan.target.child_env(self.application_name), stdin_chunks=chunks)
         if code != 0:
             if after_data and not plan.create:
                 where = "the tables' data was imported and stays; none of "

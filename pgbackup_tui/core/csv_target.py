@@ -10,12 +10,16 @@ foreign keys included, in a database that may be in use:
   keys on its next insert); forward, every one is set (a first run that failed half way set none).
 
 And whatever the target: a SQL_ASCII database's export holds bytes of no declared encoding, which
-COPY with `client_encoding = SQL_ASCII` stores unchecked, even into a UTF8 database (raw_bytes_into).
+COPY with `client_encoding = SQL_ASCII` stores unchecked, even into a UTF8 database (raw_bytes_into);
+and its schema.sql, written by the pg_restore of the source's major, may SET what an older server
+does not know (script_for_server).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -88,3 +92,36 @@ def raw_bytes_into(file_encoding: str, server_encoding: str | None) -> str | Non
     if file_encoding.upper() != "SQL_ASCII" or not server_encoding or server_encoding.upper() == "SQL_ASCII":
         return None
     return server_encoding
+
+
+# What pg_restore 17+ writes at the head of every script it writes to a file (it cannot know the
+# server the script will meet): unknown to 16 and older, where it stopped the schema's transaction
+# before its first CREATE ("unrecognized configuration parameter"), so that no CSV copy of a 17+
+# server (or one written with 17+'s client tools) could go into an older one.
+_NEWER_SETTINGS = {b"SET transaction_timeout = 0;": 170000}
+_BATCH_BYTES = 1 << 20
+
+
+def script_for_server(script: Path, server_version: int) -> Iterator[bytes] | None:
+    """`script`'s bytes without the settings a server of `server_version` (libpq's number) does not
+    know, for psql's stdin; None when it has none of those (psql reads the file itself)."""
+    unknown = {line for line, since in _NEWER_SETTINGS.items() if server_version < since}
+    if not unknown:
+        return None
+    with open(script, "rb") as source:
+        head = source.read(1 << 16)
+    if not any(line in head for line in unknown):  # pg_restore writes them among its first lines
+        return None
+
+    def chunks() -> Iterator[bytes]:
+        batch = bytearray()
+        with open(script, "rb") as source:
+            for line in source:
+                if line.rstrip(b"\r\n") not in unknown:
+                    batch += line
+                if len(batch) >= _BATCH_BYTES:
+                    yield bytes(batch)
+                    batch.clear()
+        yield bytes(batch)
+
+    return chunks()
