@@ -119,3 +119,20 @@ def test_a_newer_server_s_copy_goes_into_an_older_one(sandbox, other_sandbox, ho
     assert done.returncode == 0, done.stderr
     assert older.psql("INSERT INTO t (v) VALUES ('c') RETURNING id", target).splitlines()[0] == "3"
     assert older.psql("SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass", target).strip() == "1"
+
+
+def test_a_role_s_or_database_s_timeout_does_not_stop_an_import(sandbox, home, empty_db, names, tmp_path):
+    # QA: the import's COPY ran under the target's statement_timeout (ALTER ROLE/DATABASE ... SET,
+    # common in production): a table that took longer failed, said as a bad line of its file
+    # ("line 294678: canceling statement due to statement timeout ... fix the file"). pg_restore sets 0.
+    sandbox.psql("CREATE FUNCTION slow_ok(int) RETURNS bool LANGUAGE sql AS 'SELECT pg_sleep(0.002) IS NOT NULL';"
+                 "CREATE TABLE t (id int CHECK (slow_ok(id)));"
+                 "INSERT INTO t SELECT generate_series(1, 200);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "t").returncode == 0
+    target = names()
+    sandbox.create_database(target)
+    sandbox.psql(f"ALTER DATABASE {target} SET statement_timeout = '100ms'")
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
+    assert done.returncode == 0, done.stderr
+    assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "200"

@@ -50,6 +50,12 @@ SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = ANY(%s::oid[]))
     OR EXISTS (SELECT FROM pg_trigger WHERE tgrelid = ANY(%s::oid[]) AND NOT tgisinternal)
 """
 _COPY_LINE = re.compile(r"\bline (\d+)")
+# As pg_restore sets its own session: no timeout of the role's or the database's (a statement_timeout
+# of 1 s stopped a big table's COPY half way, said as a bad line of its file), on 17+ none per
+# transaction either; intervals read in the style the export wrote them.
+IMPORT_SESSION = ("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+                  "SET IntervalStyle = postgres; SELECT set_config('transaction_timeout', '0', false) "
+                  "WHERE current_setting('server_version_num')::int >= 170000")
 
 
 class CsvImportJob(Job):
@@ -233,6 +239,7 @@ class CsvImportJob(Job):
                          f"conversion, each checked to be valid {self._raw_into}")
             # The files' encoding (a SQL_ASCII export's bytes: the target's, so that the server checks them).
             conn.execute("SELECT set_config('client_encoding', %s, false)", (self._raw_into or encoding,))
+            conn.execute(IMPORT_SESSION)
             conn.autocommit = False
             for table in tables:
                 progress.table_started(table.file)
