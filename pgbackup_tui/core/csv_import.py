@@ -30,8 +30,8 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_target import (SequenceValue, existing_sequences, in_key_order, raw_bytes_into, script_for_server,
-                         set_forward)
+from .csv_target import (IMPORT_SESSION, SequenceValue, existing_sequences, in_key_order, raw_bytes_into,
+                         script_for_server, set_forward)
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, TargetError
 from .identifiers import QualifiedName, always_quote
@@ -50,12 +50,6 @@ SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = ANY(%s::oid[]))
     OR EXISTS (SELECT FROM pg_trigger WHERE tgrelid = ANY(%s::oid[]) AND NOT tgisinternal)
 """
 _COPY_LINE = re.compile(r"\bline (\d+)")
-# As pg_restore sets its own session: no timeout of the role's or the database's (a statement_timeout
-# of 1 s stopped a big table's COPY half way, said as a bad line of its file), on 17+ none per
-# transaction either; intervals read in the style the export wrote them.
-IMPORT_SESSION = ("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
-                  "SET IntervalStyle = postgres; SELECT set_config('transaction_timeout', '0', false) "
-                  "WHERE current_setting('server_version_num')::int >= 170000")
 
 
 class CsvImportJob(Job):
@@ -320,7 +314,10 @@ class CsvImportJob(Job):
         if self.plan.create:
             return message  # the cleanup drops the database --create made, and says so (cleanup_note)
         left += [str(t) for t in self._remaining_after(table)]
-        return message + "; fix the file and import the rest with " + " ".join(f"--table {name}" for name in left)
+        # The file's fault (a value, a key: SQLSTATE classes 22, 23) is the file's to fix; a session the
+        # server ended (a restart), a lock or a full disk of the server's is not ("fix the file" misled).
+        fix = "fix the file and " if (exc.sqlstate or "")[:2] in ("22", "23") else "once that is dealt with, "
+        return message + f"; {fix}import the rest with " + " ".join(f"--table {name}" for name in left)
 
     def _warn(self, line: str) -> None:
         self.warnings.append(line)
