@@ -136,3 +136,20 @@ def test_a_role_s_or_database_s_timeout_does_not_stop_an_import(sandbox, home, e
     done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
     assert done.returncode == 0, done.stderr
     assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "200"
+
+
+def test_a_value_utf8_cannot_hold_names_its_table(sandbox, home, names, tmp_path):
+    # QA: a WIN1252 database's 0x81 (no character in UTF8, the files' encoding) failed the export
+    # with "server refused a statement (character with byte sequence 0x81 ...)": which table, and
+    # what then?
+    source = names()
+    sandbox.psql(f"CREATE DATABASE {source} ENCODING 'WIN1252' TEMPLATE template0 LOCALE 'C'")
+    sandbox.psql("CREATE TABLE fine (id int); CREATE TABLE w (id int, t text);"
+                 "INSERT INTO w VALUES (1, convert_from('\\x6f6b81'::bytea, 'WIN1252'));", source)
+    out = tmp_path / "copy"
+    failed = export(sandbox, source, out, "--table", "fine", "--table", "w")
+    assert failed.returncode == 1, failed.stderr
+    line = failed.stderr.strip()
+    assert line.count("\n") == 0 and "copying public.w failed" in line and "0x81" in line, line
+    assert "pgbackup-tui dump" in line, line
+    assert not out.exists() and not (tmp_path / "copy.partial").exists()

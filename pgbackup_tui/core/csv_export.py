@@ -35,7 +35,7 @@ from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_P
 from .progress.csv import CsvProgress, TableWork
 from .dump import DumpJob
 from .restore_target import StatementCanceller
-from .errors import JobFailed
+from .errors import JobFailed, server_error_said
 from .formatting import human_bytes
 from .identifiers import always_quote
 from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
@@ -228,7 +228,10 @@ class CsvExportJob(Job):
         for table in pre.tables:
             self.log(f"copying {table.name} to {table.file}")
             progress.table_started(table.file)
-            files[table.file] = self._copy_one(conn, table, folder / table.file, progress)
+            try:
+                files[table.file] = self._copy_one(conn, table, folder / table.file, progress)
+            except psycopg.Error as exc:
+                raise self._copy_failed(table, exc) from None
             progress.table_finished(table.file)
             self.log(f"copied {table.name}: {files[table.file]['rows']} rows, "
                      f"{human_bytes(files[table.file]['bytes'])}")
@@ -269,6 +272,19 @@ class CsvExportJob(Job):
             written += len(buffer)
         progress.table_advanced(max(rows, 0), written)
         return {"bytes": written, "sha256": digest.hexdigest(), "rows": max(rows, 0)}
+
+    def _copy_failed(self, table: ExportTable, exc: psycopg.Error) -> Exception:
+        """The server's error while copying `table`, named with it (one line said only "refused a
+        statement"); the cancel's own interruption is the cancel; not the server's: as it was."""
+        if self._cancel_requested:
+            return Cancelled()
+        said = server_error_said(exc, self.plan.target.label)
+        if said is None:
+            return exc
+        if exc.sqlstate == "22P05":  # untranslatable_character: WIN1252's 0x81, in a UTF8 file
+            said += ("; the database holds bytes UTF8 has no character for (the files are UTF8): fix those values, "
+                     "or copy the table with pgbackup-tui dump, which keeps them")
+        return JobFailed(f"copying {table.name} failed: {said}")
 
     # -- cancel and cleanup ------------------------------------------------------------------------
     def _cancel_now(self) -> None:
