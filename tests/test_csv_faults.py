@@ -153,3 +153,18 @@ def test_a_value_utf8_cannot_hold_names_its_table(sandbox, home, names, tmp_path
     assert line.count("\n") == 0 and "copying public.w failed" in line and "0x81" in line, line
     assert "pgbackup-tui dump" in line, line
     assert not out.exists() and not (tmp_path / "copy.partial").exists()
+
+
+def test_a_full_disk_is_named(sandbox, home, empty_db, tmp_path):
+    # QA: the export's CSV written into a full disk said "the disk is full (No space left on
+    # device); the job was stopped": which disk? (the file is opened from its descriptor)
+    from small_disk import small_filesystem
+
+    sandbox.psql("CREATE TABLE big (id int, t text);"
+                 "INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;", empty_db)
+    with small_filesystem(tmp_path / "small", 1024) as small:
+        failed = export(sandbox, empty_db, small / "copy", "--table", "big")
+        assert failed.returncode == 1, failed.stderr
+        line = failed.stderr.strip()
+        assert "the disk is full" in line and f"writing {small}/copy.partial/public.big.csv" in line, line
+        assert list(small.iterdir()) == []

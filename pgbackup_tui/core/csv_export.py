@@ -255,7 +255,7 @@ class CsvExportJob(Job):
         written, rows = 0, -1  # the first message is the header
         buffer = bytearray()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "wb") as out, conn.cursor() as cur, cur.copy(sql) as copy:
+        with _naming(path), open(fd, "wb") as out, conn.cursor() as cur, cur.copy(sql) as copy:
             for data in copy:  # one message per row (the server sends them so)
                 buffer += data
                 rows += 1
@@ -298,6 +298,18 @@ class CsvExportJob(Job):
             shutil.rmtree(self._partial, ignore_errors=True)
             self.release("path", self._partial)
             remove_empty_folders(self._created_folders)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """A write to a file opened from its descriptor fails without its name: a full disk was said as
+    "the disk is full (No space left on device)", with no word of which disk (--output's)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def _file_facts(path: Path) -> dict[str, Any]:
