@@ -168,3 +168,26 @@ def test_a_full_disk_is_named(sandbox, home, empty_db, tmp_path):
         line = failed.stderr.strip()
         assert "the disk is full" in line and f"writing {small}/copy.partial/public.big.csv" in line, line
         assert list(small.iterdir()) == []
+
+
+def test_a_create_that_failed_leaves_no_database_to_drop(sandbox, home, empty_db, names, tmp_path):
+    # QA: `csv import --create` as a role without CREATEDB failed, but left the name on the job's
+    # record as its own: the next command of any kind dropped the database the DBA then made of that
+    # name ("undone: database x"), their rows with it.
+    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "t").returncode == 0
+    role, target = "nocreate_" + uuid.uuid4().hex[:6], names()
+    sandbox.create_role(role)
+    try:
+        failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn().replace("user=postgres", f"user={role}"),
+                         "--db", target, "--create")
+        assert failed.returncode == 1 and "permission denied to create database" in failed.stderr, failed.stderr
+        sandbox.create_database(target, owner=role)  # made for that role by hand, with something in it
+        sandbox.psql("CREATE TABLE precious (id int); INSERT INTO precious VALUES (42);", target)
+        listed = run_cli("jobs", "list")  # any start looks at the jobs that ended
+        assert "undone" not in listed.stderr, listed.stderr
+        assert sandbox.psql("SELECT id FROM precious", target).strip() == "42"
+    finally:
+        sandbox.drop_database(target)
+        sandbox.psql(f"DROP ROLE {role}")

@@ -33,7 +33,7 @@ from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
 from .csv_target import (IMPORT_SESSION, SequenceValue, existing_sequences, in_key_order, raw_bytes_into,
                          script_for_server, set_forward)
 from .progress.csv import CsvProgress, TableWork
-from .errors import JobFailed, TargetError
+from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName, always_quote
 from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
@@ -89,7 +89,13 @@ class CsvImportJob(Job):
         self.progress_tracker = progress
         if plan.create:
             self.own("database", plan.dbname)  # on record before it exists
-            await self.in_thread(create_database, plan.target, self._maintenance_db(), plan.dbname, None, self.log)
+            try:
+                await self.in_thread(create_database, plan.target, self._maintenance_db(), plan.dbname, None, self.log)
+            except (PgBackupError, psycopg.Error):
+                # No CREATE happened (a role without CREATEDB, the name taken since): not ours to drop. Left
+                # on record, the next start dropped the database of that name the DBA made meanwhile.
+                self.release("database", plan.dbname)
+                raise
             self._created = plan.dbname
             oid = await self.in_thread(database_oid, plan.target, self._maintenance_db(), plan.dbname)
             if oid is not None:  # a recovery drops it only if it is still this one
