@@ -191,3 +191,29 @@ def test_a_create_that_failed_leaves_no_database_to_drop(sandbox, home, empty_db
     finally:
         sandbox.drop_database(target)
         sandbox.psql(f"DROP ROLE {role}")
+
+
+def test_a_table_written_to_while_the_import_ran_is_left_as_it_is(sandbox, home, empty_db, names, tmp_path):
+    # QA: each table's emptiness was checked once, before the import began: rows an application
+    # wrote into a later table while an earlier one loaded got the exported rows on top, and the
+    # import said it succeeded.
+    from test_job_faults import start_cli, wait_for
+
+    sandbox.psql("CREATE TABLE a (id int); INSERT INTO a SELECT generate_series(1, 300);"
+                 "CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
+    target = names()
+    sandbox.create_database(target)
+    sandbox.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
+                 "CREATE TABLE a (id int CHECK (slowly(id))); CREATE TABLE b (id int);", target)
+    cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
+    wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
+                                  "AND query LIKE 'COPY \"public\".\"a\"%' AND state = 'active'").strip() == "1",
+             "the import to load a")
+    sandbox.psql("INSERT INTO b VALUES (1000)", target)  # the application, meanwhile
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 1, stderr
+    assert "public.b in" in stderr and "has rows now" in stderr, stderr
+    assert sandbox.psql("SELECT string_agg(id::text, ',') FROM b", target).strip() == "1000"
+    assert sandbox.psql("SELECT count(*) FROM a", target).strip() == "300"

@@ -30,8 +30,7 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_target import (IMPORT_SESSION, SequenceValue, existing_sequences, in_key_order, raw_bytes_into,
-                         script_for_server, set_forward)
+from .csv_target import IMPORT_SESSION, in_key_order, raw_bytes_into, script_for_server, set_sequences
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName, always_quote
@@ -281,6 +280,14 @@ class CsvImportJob(Job):
         digest = hashlib.sha256()
         done = 0
         with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source:
+            if self._writing_into:
+                # Empty at the start, but a database in use may have written to it since (while the tables
+                # before it loaded, or a second import of the folder): checked again, held so until the
+                # commit. Rows were added on top of the application's (or twice) without a word.
+                cur.execute(f"LOCK TABLE {table.name.sql} IN SHARE ROW EXCLUSIVE MODE")
+                if cur.execute(f"SELECT EXISTS (SELECT FROM {table.name.sql})").fetchone() == (True,):
+                    raise JobFailed(f"{table.name} in '{self.plan.dbname}' has rows now (written since the import "
+                                    "found it empty): left as it is; the import loads into empty tables only")
             with cur.copy(sql) as copy:
                 while chunk := source.read(CHUNK_BYTES):
                     copy.write(chunk)
@@ -347,25 +354,7 @@ class CsvImportJob(Job):
             return
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
-            # Every one, not only the loaded tables': a first run that failed half way set none, and
-            # its retry loads only the rest. Forward only, so an application's values are kept.
-            present = existing_sequences(conn, [QualifiedName(s["schema"], s["name"]) for s in sequences])
-            for seq in sequences:
-                name = QualifiedName(seq["schema"], seq["name"])
-                if name not in present:
-                    continue
-                exported = SequenceValue(int(seq["last_value"]), bool(seq["is_called"]))
-                if not forward_only:
-                    conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value,
-                                                                        exported.is_called))
-                else:
-                    try:
-                        moved = set_forward(conn, name, exported)
-                    except psycopg.errors.InsufficientPrivilege as exc:  # another's sequence, in a shared database
-                        self.log(f"sequence {name} left as it is: {str(exc).strip().splitlines()[0]}", level="warning")
-                        continue
-                    if not moved:
-                        self.log(f"sequence {name} is past its exported value already: left as it is")
+            set_sequences(conn, sequences, forward_only, self.log)
 
     async def _cleanup(self, state: JobState) -> None:
         if state in (JobState.SUCCEEDED, JobState.PARTIAL):

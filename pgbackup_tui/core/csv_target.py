@@ -17,9 +17,10 @@ does not know (script_for_server).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -98,6 +99,30 @@ def raw_bytes_into(file_encoding: str, server_encoding: str | None) -> str | Non
     if file_encoding.upper() != "SQL_ASCII" or not server_encoding or server_encoding.upper() == "SQL_ASCII":
         return None
     return server_encoding
+
+
+def set_sequences(conn: psycopg.Connection, sequences: list[dict[str, Any]], forward_only: bool,
+                  log: Callable[..., object]) -> None:
+    """The manifest's sequences at their exported values: exactly, or (`forward_only`: into tables
+    that existed) none moved back. Every one, not only the loaded tables': a first run that failed
+    half way set none, and its retry loads only the rest; forward only, so an application's values
+    are kept."""
+    present = existing_sequences(conn, [QualifiedName(s["schema"], s["name"]) for s in sequences])
+    for seq in sequences:
+        name = QualifiedName(seq["schema"], seq["name"])
+        if name not in present:
+            continue
+        exported = SequenceValue(int(seq["last_value"]), bool(seq["is_called"]))
+        if not forward_only:
+            conn.execute("SELECT setval(%s::regclass, %s, %s)", (name.sql, exported.last_value, exported.is_called))
+            continue
+        try:
+            moved = set_forward(conn, name, exported)
+        except psycopg.errors.InsufficientPrivilege as exc:  # another's sequence, in a shared database
+            log(f"sequence {name} left as it is: {str(exc).strip().splitlines()[0]}", level="warning")
+            continue
+        if not moved:
+            log(f"sequence {name} is past its exported value already: left as it is")
 
 
 # What pg_restore 17+ writes at the head of every script it writes to a file (it cannot know the
