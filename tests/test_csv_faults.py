@@ -217,3 +217,28 @@ def test_a_table_written_to_while_the_import_ran_is_left_as_it_is(sandbox, home,
     assert "public.b in" in stderr and "has rows now" in stderr, stderr
     assert sandbox.psql("SELECT string_agg(id::text, ',') FROM b", target).strip() == "1000"
     assert sandbox.psql("SELECT count(*) FROM a", target).strip() == "300"
+
+
+def test_a_file_gone_half_way_is_named(sandbox, home, empty_db, names, tmp_path):
+    # QA: a CSV file that went after the import began (the folder moved, a mount gone) stopped it
+    # with "internal error: FileNotFoundError(2, 'No such file or directory') (see the log)".
+    from test_job_faults import start_cli, wait_for
+
+    sandbox.psql("CREATE TABLE a (id int); INSERT INTO a SELECT generate_series(1, 300);"
+                 "CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
+    target = names()
+    sandbox.create_database(target)
+    sandbox.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
+                 "CREATE TABLE a (id int CHECK (slowly(id))); CREATE TABLE b (id int);", target)
+    cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
+    wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
+                                  "AND query LIKE 'COPY \"public\".\"a\"%' AND state = 'active'").strip() == "1",
+             "the import to load a")
+    (out / "public.b.csv").rename(tmp_path / "moved.csv")
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 1, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert "internal error" not in line and f"{out / 'public.b.csv'}: cannot be read" in line, line
+    assert "stay (each is its own transaction): public.a; import the rest with --table public.b" in line, line

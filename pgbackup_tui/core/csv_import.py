@@ -252,6 +252,10 @@ class CsvImportJob(Job):
                     if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
                         raise Cancelled() from None
                     raise JobFailed(self._failure(table, exc)) from None
+                except OSError as exc:  # the file went (moved, a mount gone) or cannot be read: said as internal
+                    raise JobFailed(f"{folder / table.file}: cannot be read ({exc.strerror or exc}) (importing "
+                                    f"{table.name}); {table.name} is as it was before (its transaction was rolled "
+                                    "back)") from None
                 self.imported.append(table.name)
                 self.log(f"imported {table.name}: {rows} rows")
                 if table.sha256 and digest != table.sha256:
