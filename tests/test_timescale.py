@@ -320,3 +320,31 @@ def test_a_runner_killed_half_way_leaves_no_database_in_restoring_mode(sandbox: 
     assert f"timescaledb_post_restore() ran in '{target}'" in job["message"], job["message"]
     assert restoring_now(sandbox, target) in ("", "off")
     assert [call for call, _, _ in calls(sandbox, target) if call != "ddl"] == ["pre_restore", "post_restore"]
+
+
+def test_into_a_database_that_has_the_extension_already(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path,
+                                                        home: Path) -> None:
+    # QA: Timescale's documented restore creates the extension in the target first (and a server
+    # whose template1 has it gives it to every new database): such a database was refused as
+    # "not empty; add --clean". Only at the archive's version: another is refused before pre_restore.
+    source, target, other = new_db(names, sandbox), new_db(names, sandbox), new_db(names, sandbox)
+    make_source(sandbox, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+    for db, version in ((target, DUMPED_VERSION), (other, OTHER_VERSION)):
+        sandbox.create_database(db)
+        sandbox.psql(f"CREATE EXTENSION timescaledb VERSION '{version}'", db)
+
+    result = restore(sandbox, archive, target)
+    assert result.returncode == 0, result.stderr
+    assert [call for call, _, _ in calls(sandbox, target) if call.endswith("restore")] == ["pre_restore",
+                                                                                       "post_restore"]
+    assert sandbox.psql("SELECT count(*) FROM metrics", target).strip() == str(METRICS_ROWS)
+    assert restoring_now(sandbox, target) in ("", "off")
+
+    refused = restore(sandbox, archive, other)
+    assert refused.returncode == 2, refused.stderr
+    assert f"has TimescaleDB {OTHER_VERSION} but the archive was dumped with {DUMPED_VERSION}" in refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert calls(sandbox, other) == [] or all(not c.endswith("restore") for c, _, _ in calls(sandbox, other))
+    assert sandbox.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", other).strip() == "0"

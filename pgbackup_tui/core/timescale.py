@@ -130,12 +130,21 @@ class TimescaleRestore:
     def prepare(self, target: Target, dbname: str, log: Log) -> None:
         """In the new database: the extension at the dump's version, then pre_restore."""
         with connect(target, dbname) as conn:
-            try:
-                conn.execute(f"CREATE EXTENSION {EXTENSION} VERSION {_literal(self.version)}")
-            except psycopg.Error as exc:
-                raise JobFailed(f"CREATE EXTENSION timescaledb VERSION '{self.version}' failed in '{dbname}': "
-                                f"{_first_line(exc)}") from None
-            log(f"created extension timescaledb {self.version} in '{dbname}'")
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = %s", (EXTENSION,)).fetchone()
+            if row is not None and row[0] != self.version:  # an existing database: nothing done in it yet
+                raise TargetError(f"'{dbname}' has TimescaleDB {row[0]} but the archive was dumped with "
+                                  f"{self.version}: TimescaleDB restores only into the version it was dumped with; "
+                                  f"restore with --clean or --create (which create {self.version}); nothing was "
+                                  "restored")
+            if row is not None:  # Timescale's own procedure creates it first (and a template1 may have it)
+                log(f"timescaledb {self.version} is in '{dbname}' already")
+            else:
+                try:
+                    conn.execute(f"CREATE EXTENSION {EXTENSION} VERSION {_literal(self.version)}")
+                except psycopg.Error as exc:
+                    raise JobFailed(f"CREATE EXTENSION timescaledb VERSION '{self.version}' failed in '{dbname}': "
+                                    f"{_first_line(exc)}") from None
+                log(f"created extension timescaledb {self.version} in '{dbname}'")
             try:
                 conn.execute("SELECT timescaledb_pre_restore()")
             except psycopg.Error as exc:
@@ -148,7 +157,11 @@ class TimescaleRestore:
         in restoring mode until post_restore has run (job_store.TIMESCALE_RESTORING): a runner
         killed half way leaves it to its recovery, and one whose post_restore failed to a later start."""
         job.own(TIMESCALE_RESTORING, dbname)
-        await job.in_thread(self.prepare, target, dbname, job.log)
+        try:
+            await job.in_thread(self.prepare, target, dbname, job.log)
+        except TargetError:  # refused before pre_restore: the database is as it was
+            job.release(TIMESCALE_RESTORING, dbname)
+            raise
         try:
             await restore()
         except BaseException as exc:
