@@ -242,3 +242,18 @@ def test_a_file_gone_half_way_is_named(sandbox, home, empty_db, names, tmp_path)
     line = stderr.strip().splitlines()[-1]
     assert "internal error" not in line and f"{out / 'public.b.csv'}: cannot be read" in line, line
     assert "stay (each is its own transaction): public.a; import the rest with --table public.b" in line, line
+
+
+def test_a_table_without_columns_to_copy_round_trips(sandbox, home, empty_db, names, tmp_path):
+    # QA: a table with no columns (all dropped) or generated ones only exported, but its import
+    # stopped: "syntax error at or near ")"" (COPY t () FROM STDIN).
+    sandbox.psql("CREATE TABLE nocols (); INSERT INTO nocols DEFAULT VALUES; INSERT INTO nocols DEFAULT VALUES;"
+                 "CREATE TABLE onlygen (a int GENERATED ALWAYS AS (7) STORED); INSERT INTO onlygen DEFAULT VALUES;",
+                 empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "nocols", "--table", "onlygen").returncode == 0
+    target = names()
+    done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target, "--create")
+    assert done.returncode == 0, done.stderr
+    assert sandbox.psql("SELECT (SELECT count(*) FROM nocols) || '/' || (SELECT string_agg(a::text, ',') "
+                        "FROM onlygen)", target).strip() == "2/7"

@@ -279,8 +279,9 @@ class CsvImportJob(Job):
         """The file's rows into the table, in a transaction committed here: (its sha256, the rows loaded)."""
         if problem := header_problem(path, table.columns, conn.info.encoding):  # changed since the job began
             raise JobFailed(problem)
-        columns = ", ".join(always_quote(c) for c in table.columns)
-        sql = f"COPY {table.name.sql} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER)"
+        # No column list for a table without columns (or with generated ones only): `()` is a syntax error.
+        columns = f" ({', '.join(always_quote(c) for c in table.columns)})" if table.columns else ""
+        sql = f"COPY {table.name.sql}{columns} FROM STDIN WITH (FORMAT csv, HEADER)"
         digest = hashlib.sha256()
         done = 0
         with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source:
