@@ -12,16 +12,17 @@ Order (as pg_restore does it, and as Timescale documents for hypertables):
    in a transaction of its own: a bad row rolls back that table only (it stays as it was, empty)
    and the error names the file and line; the tables imported before it stay imported. Into
    tables that existed, parents first by their foreign keys (csv_target.py).
-5. `schema-post.sql` (indexes, constraints, foreign keys, triggers) in one transaction, after the
-   data, so that triggers do not fire on the copied rows and foreign keys are checked once.
-6. Sequences are set to their exported values: exactly after schema.sql made them; into tables
+5. Sequences are set to their exported values: exactly after schema.sql made them; into tables
    that existed, none moved back (csv_target.py).
+6. `schema-post.sql` (indexes, constraints, foreign keys, triggers) in one transaction, after the
+   data, so that triggers do not fire on the copied rows and foreign keys are checked once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ import psycopg
 
 from .connect import connect
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
-from .csv_target import IMPORT_SESSION, in_key_order, raw_bytes_into, script_for_server, set_sequences
+from .csv_target import (IMPORT_SESSION, in_key_order, make_hypertables, raw_bytes_into, script_for_server,
+                         set_sequences)
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName, always_quote
@@ -114,10 +116,12 @@ class CsvImportJob(Job):
             self._writing_into = True
         changed = await self.in_thread(self._copy_tables, tables, manifest.get("encoding") or "UTF8", progress)
         progress.enter_phase("finishing")
+        # The sequences before schema-post.sql: one that fails (a duplicate under a key) leaves the data in,
+        # and a retry is refused (the tables have rows): set after it, they stayed at 1 under the rows.
+        await self.in_thread(self._set_sequences, manifest.get("sequences") or [], not run_schema)
         if run_post:
             await self._psql(tools, folder / SCHEMA_POST, "indexes, constraints and triggers (schema-post.sql)",
                              after_data=True)
-        await self.in_thread(self._set_sequences, manifest.get("sequences") or [], not run_schema)
         if self._created is not None:
             self.release("database", plan.dbname)
             self._created = None
@@ -194,37 +198,23 @@ class CsvImportJob(Job):
         code = await self.run_process(argv, plan.target.child_env(self.application_name), stdin_chunks=chunks)
         if code != 0:
             if after_data and not plan.create:
-                where = "the tables' data was imported and stays; none of "
+                where = "the tables' data was imported and stays, the sequences set; none of "
             elif after_data:  # the database it made goes, data and all (the cleanup says so)
                 where = "none of "
             else:
                 where = "nothing of the import was done; none of "
-            raise JobFailed(f"{what} failed: {self.last_error()}; {where}{script.name} was kept (one transaction)")
+            finish = ""
+            if after_data and not plan.create:  # a retry is refused (the tables have rows): how to finish
+                finish = (f": fix what it says, then run it: psql --single-transaction -v ON_ERROR_STOP=1 "
+                          f"-d {shlex.quote(plan.dbname)} -f {shlex.quote(str(script))}")
+            raise JobFailed(f"{what} failed: {self.last_error()}; {where}{script.name} was kept (one transaction)"
+                            f"{finish}")
 
     def _make_hypertables(self, tables: list[ImportTable]) -> None:
-        todo = [t for t in tables if t.hypertable]
-        if not todo:
-            return
-        plan = self.plan
-        with connect(plan.target, plan.dbname) as conn:
-            if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
-                # Timescale's procedure for a schema and data moved apart: the extension first.
-                if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
-                    raise TargetError(f"{todo[0].name} is a hypertable, but the server of '{plan.dbname}' has no "
-                                      "TimescaleDB (install it there, or import without the hypertable)")
-                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-                self.log(f"created extension timescaledb in '{plan.dbname}' for the hypertables")
-            for table in todo:
-                assert table.hypertable is not None
-                column, interval = table.hypertable["time_column"], table.hypertable.get("chunk_interval")
-                args: list[Any] = [table.name.sql, column]
-                sql = "SELECT create_hypertable(%s::regclass, %s::name"
-                if interval is not None:
-                    sql += ", chunk_time_interval => %s::bigint" if isinstance(interval, int) else \
-                        ", chunk_time_interval => %s::interval"
-                    args.append(interval)
-                conn.execute(sql + ", if_not_exists => true)", args)
-                self.log(f"{table.name}: hypertable on {column}" + (f", chunks of {interval}" if interval else ""))
+        todo = [(t.name, t.hypertable) for t in tables if t.hypertable]
+        if todo:
+            with connect(self.plan.target, self.plan.dbname) as conn:
+                make_hypertables(conn, todo, self.plan.dbname, self.log)
 
     def _copy_tables(self, tables: list[ImportTable], encoding: str, progress: CsvProgress) -> list[str]:
         """Each table's file in a transaction of its own; returns the files that changed since the export."""

@@ -1,4 +1,4 @@
-"""What a CSV import into tables that exist already must respect (csv_import.py).
+"""What a CSV import must respect of its target (csv_import.py): tables that exist, sequences, its server.
 
 A second run (after a failure, or with `--table`) loads into tables whose schema is in place, its
 foreign keys included, in a database that may be in use:
@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from .errors import TargetError
 from .identifiers import QualifiedName
 
 # As pg_restore sets its own session: no timeout of the role's or the database's (a statement_timeout
@@ -123,6 +124,28 @@ def set_sequences(conn: psycopg.Connection, sequences: list[dict[str, Any]], for
             continue
         if not moved:
             log(f"sequence {name} is past its exported value already: left as it is")
+
+
+def make_hypertables(conn: psycopg.Connection, todo: list[tuple[QualifiedName, dict[str, Any]]], dbname: str,
+                     log: Callable[..., object]) -> None:
+    """create_hypertable on each empty table of `todo` (name, {time_column, chunk_interval}), the
+    extension first if the database lacks it (Timescale's procedure for a schema and data moved apart)."""
+    if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
+            raise TargetError(f"{todo[0][0]} is a hypertable, but the server of '{dbname}' has no "
+                              "TimescaleDB (install it there, or import without the hypertable)")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        log(f"created extension timescaledb in '{dbname}' for the hypertables")
+    for name, hypertable in todo:
+        column, interval = hypertable["time_column"], hypertable.get("chunk_interval")
+        args: list[Any] = [name.sql, column]
+        sql = "SELECT create_hypertable(%s::regclass, %s::name"
+        if interval is not None:
+            sql += ", chunk_time_interval => %s::bigint" if isinstance(interval, int) else \
+                ", chunk_time_interval => %s::interval"
+            args.append(interval)
+        conn.execute(sql + ", if_not_exists => true)", args)
+        log(f"{name}: hypertable on {column}" + (f", chunks of {interval}" if interval else ""))
 
 
 # What pg_restore 17+ writes at the head of every script it writes to a file (it cannot know the
