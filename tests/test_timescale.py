@@ -348,3 +348,52 @@ def test_into_a_database_that_has_the_extension_already(sandbox: Sandbox, standi
     assert refused.stderr.count("\n") == 1, refused.stderr
     assert calls(sandbox, other) == [] or all(not c.endswith("restore") for c, _, _ in calls(sandbox, other))
     assert sandbox.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", other).strip() == "0"
+
+
+def test_post_restore_a_stopped_server_kept_from_runs_on_a_later_start(standin: StandIn, tmp_path: Path,
+                                                                       home: Path) -> None:
+    # QA: the server stopping half way, post_restore could not run either, said as "could not run
+    # (the database system is shutting down)": not that the database stays in restoring mode, nor
+    # what to do; and when the next command's start ran it, the job still said it could not.
+    from test_job_faults import start_cli, wait_for
+
+    with Sandbox() as own:  # its own server: this test stops it
+        source, target = "ts_source", "ts_target"
+        make_source(own, source)
+        archive = tmp_path / "ts.dump"
+        assert dump(own, source, archive).returncode == 0
+        own.create_database(target)
+
+        def lock_readings_once_created() -> None:  # pg_restore then waits at its COPY into it
+            try:
+                with psycopg.connect(own.dsn(target)) as conn:
+                    conn.execute("DO $$ DECLARE until timestamptz := clock_timestamp() + interval '60 s'; BEGIN "
+                                 "LOOP EXIT WHEN EXISTS (SELECT FROM pg_class WHERE relname = 'readings') "
+                                 "OR clock_timestamp() > until; PERFORM pg_sleep(0.005); END LOOP; END $$")
+                    conn.execute("LOCK TABLE public.readings IN ACCESS EXCLUSIVE MODE")
+                    conn.execute("SELECT pg_sleep(60)")
+            except psycopg.Error:
+                pass  # the server stopped under it
+
+        locker = threading.Thread(target=lock_readings_once_created)
+        locker.start()
+        cli = start_cli("restore", str(archive), "--dsn", own.dsn(), "--bin-dir", str(own.bin_dir), "--db", target)
+        try:
+            wait_for(lambda: own.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      f"AND datname = '{target}'").strip() != "0", "pg_restore to wait for the lock")
+            own._run_server_tool(["pg_ctl", "-D", str(own.data_dir), "-m", "fast", "-w", "stop"], timeout=60)
+            _, stderr = cli.communicate(timeout=60)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+            locker.join()
+        assert cli.returncode == 1, stderr
+        assert "timescaledb_post_restore() could not run" in stderr, stderr
+        assert f"timescaledb.restoring stays on in '{target}' until the next pgbackup-tui command" in stderr, stderr
+
+        own._run_server_tool(["pg_ctl", "-D", str(own.data_dir), "-l", str(own.log_file), "-w", "start"], timeout=90)
+        listed = run_cli("jobs", "list", "--json")  # any command: its start runs it
+        assert listed.returncode == 0, listed.stderr
+        [job] = [j for j in json.loads(listed.stdout) if j["kind"] == "restore"]
+        assert f"timescaledb_post_restore() ran in '{target}' since" in job["message"], job["message"]
+        assert restoring_now(own, target) in ("", "off")

@@ -122,6 +122,10 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     left = undo_owned(record, drop_database, owned)
     ended_restoring, still_restoring = _end_timescale_restores(record, restoring, owned, look)
     left += still_restoring
+    if ended and ended_restoring:  # its end said it could not run post_restore: it has run now
+        fresh["message"] = str(fresh.get("message", "")) + "".join(
+            f"; timescaledb_post_restore() ran in '{name}' since: timescaledb.restoring is off"
+            for name in ended_restoring)
     if not ended:
         pid = fresh.get("runner_pid")
         runner = f"the job's runner{f' (pid {pid})' if pid else ''}"

@@ -183,7 +183,11 @@ class TimescaleRestore:
             return f"then {exc}"
         except Exception as exc:  # e.g. the server is gone: say it, keep the restore's own error first
             log(f"timescaledb_post_restore() could not run: {exc}", level="error")
-            return f"then timescaledb_post_restore() could not run ({_first_line(exc)})"
+            # Still on record (TIMESCALE_RESTORING): a later start runs it (job_recovery). Said, or the
+            # DBA was left to guess whether the database stays in restoring mode.
+            return (f"then timescaledb_post_restore() could not run ({_first_line(exc)}): timescaledb.restoring "
+                    f"stays on in '{dbname}' until the next pgbackup-tui command runs it, once the server answers "
+                    "(or run SELECT timescaledb_post_restore() there by hand)")
         return POST_RESTORE_RAN
 
 
