@@ -278,3 +278,23 @@ def test_a_failed_schema_post_leaves_the_sequences_set_and_says_how_to_finish(sa
     assert "schema-post.sql) failed" in line and f"-d {target} -f {out / 'schema-post.sql'}" in line, line
     sandbox.psql("DELETE FROM t WHERE v = 'again'", target)
     assert sandbox.psql("SELECT nextval('t_id_seq')", target).strip() == "10"
+
+
+def test_a_role_that_may_only_insert_imports(sandbox, home, empty_db, names, tmp_path):
+    # QA: the lock that holds a table empty until its rows commit needs UPDATE, DELETE or TRUNCATE:
+    # a loading role granted SELECT and INSERT only was refused "permission denied for table t".
+    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "t").returncode == 0
+    role, target = "loader_" + uuid.uuid4().hex[:6], names()
+    sandbox.create_database(target)
+    sandbox.create_role(role)
+    try:
+        sandbox.psql(f"CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};", target)
+        done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn().replace("user=postgres", f"user={role}"),
+                       "--db", target)
+        assert done.returncode == 0, done.stderr
+        assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "2"
+    finally:
+        sandbox.drop_database(target)
+        sandbox.psql(f"DROP ROLE {role}")

@@ -279,7 +279,11 @@ class CsvImportJob(Job):
                 # Empty at the start, but a database in use may have written to it since (while the tables
                 # before it loaded, or a second import of the folder): checked again, held so until the
                 # commit. Rows were added on top of the application's (or twice) without a word.
-                cur.execute(f"LOCK TABLE {table.name.sql} IN SHARE ROW EXCLUSIVE MODE")
+                try:
+                    with conn.transaction():  # a savepoint: the lock needs UPDATE, DELETE or TRUNCATE
+                        cur.execute(f"LOCK TABLE {table.name.sql} IN SHARE ROW EXCLUSIVE MODE")
+                except psycopg.errors.InsufficientPrivilege:
+                    pass  # a role that may only insert: looked at again all the same, unlocked
                 if cur.execute(f"SELECT EXISTS (SELECT FROM {table.name.sql})").fetchone() == (True,):
                     raise JobFailed(f"{table.name} in '{self.plan.dbname}' has rows now (written since the import "
                                     "found it empty): left as it is; the import loads into empty tables only")
