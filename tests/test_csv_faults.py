@@ -275,7 +275,7 @@ def test_a_failed_schema_post_leaves_the_sequences_set_and_says_how_to_finish(sa
     failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
     assert failed.returncode == 1, failed.stderr
     line = failed.stderr.strip().splitlines()[-1]
-    assert "schema-post.sql) failed" in line and f"-d {target} -f {out / 'schema-post.sql'}" in line, line
+    assert "schema-post.sql) failed" in line and f"dbname={target}' -f {out / 'schema-post.sql'}" in line, line
     sandbox.psql("DELETE FROM t WHERE v = 'again'", target)
     assert sandbox.psql("SELECT nextval('t_id_seq')", target).strip() == "10"
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from .connect import connect
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
@@ -205,8 +206,12 @@ class CsvImportJob(Job):
                 where = "nothing of the import was done; none of "
             finish = ""
             if after_data and not plan.create:  # a retry is refused (the tables have rows): how to finish
-                finish = (f": fix what it says, then run it: psql --single-transaction -v ON_ERROR_STOP=1 "
-                          f"-d {shlex.quote(plan.dbname)} -f {shlex.quote(str(script))}")
+                where_to = {k: v for k, v in plan.target.params.items() if k in ("host", "port", "user")}
+                # No password (libpq's own places give it); this psql: the script may need its \restrict.
+                dsn = make_conninfo(**where_to, dbname=plan.dbname)
+                finish = (f": fix what it says, then run it: {shlex.quote(str(tools.psql))} --single-transaction "
+                          "-v ON_ERROR_STOP=1 "
+                          f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
             raise JobFailed(f"{what} failed: {self.last_error()}; {where}{script.name} was kept (one transaction)"
                             f"{finish}")
 
