@@ -46,14 +46,14 @@ UNION ALL SELECT 'text search objects',
     + (SELECT count(*) FROM pg_ts_dict WHERE oid >= 16384 {ts_dicts})
 UNION ALL SELECT 'casts', count(*) FROM pg_cast WHERE oid >= 16384 {casts}
 UNION ALL SELECT 'foreign servers', count(*) FROM pg_foreign_server
-UNION ALL SELECT 'event triggers', count(*) FROM pg_event_trigger
+UNION ALL SELECT 'event triggers', count(*) FROM pg_event_trigger WHERE true {event_triggers}
 UNION ALL SELECT 'publications', count(*) FROM pg_publication
 UNION ALL SELECT 'large objects', count(*) FROM pg_largeobject_metadata
 """
 
 _CATALOGS = {"schemas": "pg_namespace", "relations": "pg_class", "types": "pg_type", "functions": "pg_proc",
              "operators": "pg_operator", "collations": "pg_collation", "ts_configs": "pg_ts_config",
-             "ts_dicts": "pg_ts_dict", "casts": "pg_cast"}
+             "ts_dicts": "pg_ts_dict", "casts": "pg_cast", "event_triggers": "pg_event_trigger"}
 
 
 def _not_an_extension_s(catalog: str) -> str:
