@@ -244,6 +244,20 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     assert piped.returncode == 2 and "not a regular file" in piped.stderr, piped.stderr
 
 
+def test_a_gzipped_whole_cluster_is_adopted_as_a_whole_cluster(sandbox, home, tmp_path):
+    """`pg_dumpall | gzip` was adopted as "roles and tablespaces": its \\connect lines were looked
+    for in the compressed bytes, so delete's keep-the-newest-verified saw no cluster backup there."""
+    tools = find_client_tools(sandbox.major)
+    script = subprocess.run([tools.pg_dumpall, "--dbname", sandbox.dsn(), "--exclude-database", SOURCE],
+                            check=True, capture_output=True, timeout=60).stdout
+    packed = tmp_path / "cluster.sql.gz"
+    packed.write_bytes(gzip.compress(script))
+    adopted = run_cli("backups", "adopt", str(packed))
+    assert adopted.returncode == 0, adopted.stderr
+    entry = by_path(listed(), packed)
+    assert entry["format"] == "dumpall.gz" and entry["holds"] == "whole cluster", entry
+
+
 def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):
     """A dump with --exclude-table was listed as "whole database"."""
     out = tmp_path / "but.dump"

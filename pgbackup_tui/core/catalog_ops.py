@@ -12,6 +12,7 @@ drilled) backup of a database is kept unless forced: it is the one a DBA would r
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import shutil
 from datetime import UTC, datetime
@@ -93,7 +94,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
         else path.stat().st_size
     manifest.toc = toc_summary(counts, rows, [])
     if kind == "dumpall" and path.is_file():
-        manifest.extra["what"] = "whole cluster" if _has_databases(path) else "roles and tablespaces"
+        manifest.extra["what"] = "whole cluster" if _has_databases(path, found.format) else "roles and tablespaces"
     save_manifest(path, manifest)
     remember_backup(path)
     entry = entry_for(path, indexed=True)
@@ -159,10 +160,12 @@ def _differs(path: Path, manifest: Manifest) -> list[str]:
     return compare_checksums(path, manifest.checksums)
 
 
-def _has_databases(path: Path) -> bool:
+def _has_databases(path: Path, fmt: str) -> bool:
     """A pg_dumpall file with databases (it connects to each), not its globals alone (--globals-only,
-    --roles-only): read up to the first one."""
-    with path.open("rb") as script:
+    --roles-only): read up to the first one. A gzipped one (`pg_dumpall | gzip`) is read through
+    gzip: its raw bytes never hold the line, and a whole cluster listed as its roles alone would not
+    be kept as the newest verified backup of the cluster by `backups delete`."""
+    with (gzip.open(path, "rb") if fmt.endswith(".gz") else path.open("rb")) as script:
         return any(line.startswith(b"\\connect ") for line in script)
 
 
