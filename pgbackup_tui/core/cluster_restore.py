@@ -38,6 +38,7 @@ from .progress.count import CountProgress, Step
 from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
+from .set_members import member_mismatch
 
 def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], flag: str, archive: Path) -> None:
     """UsageError for the first of `names` (given with `flag`) that is no member of the set."""
@@ -62,6 +63,9 @@ def _refuse_damaged_members(folder: Path, members: list[dict[str, Any]]) -> None
         if entry.status in ("changed", "incomplete"):
             raise ArchiveError(f"{folder}: member {member.get('database')}: {entry.problem or entry.status}; "
                                "nothing was restored (--only-db restores the others)")
+        swapped = member_mismatch(folder, member, entry.manifest)  # checked against its own manifest only above
+        if swapped:
+            raise ArchiveError(f"{swapped}; nothing was restored (--only-db restores the others)")
 
 
 def is_cluster_set(path: Path) -> bool:

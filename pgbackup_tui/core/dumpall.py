@@ -322,8 +322,10 @@ class DumpallJob(Job):
             manifest = read_manifest(member_path) or {}
             manifest["member_of"] = final.name
             write_manifest(member_path, manifest)
+            # Its checksums too: a member put in place with its own manifest matches that one (set_members.py).
             members.append({"database": name, "file": names[name], "bytes": result.bytes_written,
-                            "manifest": member_path.name + ".manifest.json"})
+                            "manifest": member_path.name + ".manifest.json",
+                            "checksums": manifest.get("checksums") or {}})
         size = path_size(folder)
         # The globals' checksum: the one file of the set without a manifest of its own (each member's
         # holds its archive's, and its verifications are recorded there, so the set cannot sum those).

@@ -30,6 +30,7 @@ from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .manifest import MANIFEST_SUFFIX, Manifest, Verification, load_manifest, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .server_text import archive_encoding, decode_listing
+from .set_members import member_mismatch
 from .toc import Toc, parse_toc
 
 PG_DUMP_FORMATS = ("custom", "directory", "tar")
@@ -182,6 +183,9 @@ def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: s
         if not path.exists():
             one.problems.append(f"{path}: missing (moved or deleted since the backup)")
         else:
+            swapped = member_mismatch(folder, member, own)  # its own manifest came with it: not enough
+            if swapped:
+                one.problems.append(swapped)
             _check_archive(path, own, one, bin_dir)
         one.ok = not one.problems
         member_checks[path] = one

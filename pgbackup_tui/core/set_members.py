@@ -1,0 +1,40 @@
+"""Whether a cluster set's member archive is the one the set was made with.
+
+Each member of a set (`dumpall --set`) has a manifest of its own beside it, which holds its
+checksums and its verifications; but a member's file put in place with its manifest (another
+database's, or another day's of the same one, copied from another set) matches that manifest and
+so passed `verify`, and `restore SET --only-db NAME` restored the other database's contents into
+NAME, exit 0. The set's manifest records, for each member, its database and size (and, in sets
+written since, its checksums): what the member's own manifest says must agree with those.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .archive import path_size
+from .manifest import Manifest
+
+
+def member_mismatch(folder: Path, member: dict[str, Any], own: Manifest) -> str | None:
+    """Why the member archive `folder/member["file"]`, whose own manifest is `own`, is not the one
+    the set's manifest recorded (`member`: its entry there), in one line naming it; None if it is."""
+    path = folder / str(member.get("file"))
+    recorded_db = member.get("database")
+    if isinstance(recorded_db, str) and recorded_db and own.database and own.database != recorded_db:
+        return (f"{path}: holds database '{own.database}', but the set was made with database '{recorded_db}' "
+                "there (another archive put in its place)")
+    recorded_sums = member.get("checksums")
+    if isinstance(recorded_sums, dict) and recorded_sums and own.checksums and own.checksums != recorded_sums:
+        return (f"{path}: not the archive the set was made with (its checksums are not the ones the set's "
+                "manifest recorded: another archive put in its place)")
+    recorded_bytes = member.get("bytes")
+    if isinstance(recorded_bytes, int) and recorded_bytes and path.exists():
+        try:
+            size = path_size(path)
+        except OSError:
+            return None  # unreadable: what reads it says why
+        if size != recorded_bytes:
+            return f"{path}: {size} bytes on disk, {recorded_bytes} when the set was made (changed since)"
+    return None
