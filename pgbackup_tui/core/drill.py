@@ -16,6 +16,7 @@ damaged file and a restore that loses rows.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import threading
 import time
@@ -37,11 +38,12 @@ from .errors import (
     UsageError,
 )
 from .identifiers import parse_qualified_name
-from .jobs import JobEvent, JobResult, JobState
+from .jobs import JobEvent, JobResult, JobState, LogLine
 from .manifest import Verification, now_iso
 from .plans import RestorePlan
 from .restore import RestoreJob
 from .drill_names import drill_database_name, drop_abandoned_drills
+from .restore_output import FAILED_STATEMENT
 from .restore_target import drop_database
 from .verify import compare_rows, count_archive_rows
 
@@ -50,6 +52,42 @@ DRILLABLE = ("custom", "directory", "tar", "plain")
 NOT_THE_ARCHIVE = (ConnectError, ServerLost, TargetError, ToolNotFoundError, UsageError, ConfigError)
 CANCEL_POLL_S = 0.2  # how soon a drill notices its cancel event
 STOPPING = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT: a drill stopped so drops its scratch database
+
+
+ROLE_MISSING = re.compile(r'role "((?:[^"]|"")+)" does not exist')
+
+
+class _MissingRoles:
+    """The statements pg_restore went past because the drill's server lacks a role the archive names
+    (an owner, a grantee). Drills are run on another server than the backup's (a staging one, where
+    a restore can do no harm), which seldom has every role of production: those statements say
+    nothing of the backup, and counted as its failure they marked every good backup "failed
+    verification", leaving it without delete's protection and outside a schedule's keep_last."""
+
+    def __init__(self) -> None:
+        self.failed = 0  # statements pg_restore said it could not execute
+        self.role_errors = 0  # those of them that failed for a missing role
+        self.roles: list[str] = []  # the missing roles those named, each once, for the ones that were that
+
+    def watch(self, event: JobEvent) -> None:
+        if not isinstance(event, LogLine):
+            return
+        failed = FAILED_STATEMENT.search(event.text)
+        if failed is None:
+            return
+        self.failed += 1
+        role = ROLE_MISSING.match(failed.group(1).strip())
+        if role is not None:
+            self.role_errors += 1
+            if role.group(1) not in self.roles:
+                self.roles.append(role.group(1))
+
+    def explain(self, errors_ignored: int) -> str | None:
+        """Why every error pg_restore went past is not the backup's, or None if some may be."""
+        if not errors_ignored or self.role_errors != errors_ignored or self.failed != errors_ignored:
+            return None
+        return (f"{errors_ignored} owner or grant statement(s) skipped: this server lacks the role(s) "
+                f"{', '.join(self.roles)} (not the backup's fault; create the role(s) here to restore them too)")
 
 
 def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str, int]:
@@ -107,6 +145,8 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     except (PgBackupError, psycopg.Error) as exc:  # not this drill's to fail on: the next one tries again
         check.details["abandoned_drills"] = f"not dropped: {(str(exc).strip().splitlines() or ['?'])[0]}"
     job = RestoreJob(RestorePlan(archive=entry.path, target=target, dbname=name, create=True))
+    missing_roles = _MissingRoles()
+    job.subscribe(missing_roles.watch)
     if on_event is not None:
         job.subscribe(on_event)
     main = threading.current_thread() is threading.main_thread()  # the TUI drills from a worker thread
@@ -130,13 +170,23 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             # backup, so nothing is recorded (a "failed" drill would lift delete's protection of it).
             could_not_run = (ServerLost if issubclass(result.error, ServerLost) else PgBackupError)(
                 f"the drill of backup {entry.id} could not run: {result.message}; nothing was recorded")
+        elif result.state == JobState.FAILED and (role := ROLE_MISSING.search(result.message)) is not None:
+            # psql (a plain dump) stops at the first statement that fails: one naming a role this
+            # server lacks says nothing of the backup either (_MissingRoles), only that it cannot be drilled here.
+            could_not_run = PgBackupError(
+                f"the drill of backup {entry.id} could not run on {target.label}: role \"{role.group(1)}\" does "
+                "not exist there (a plain dump names its owners and grantees: create the role there, or drill on "
+                "a server that has the backup's roles); nothing was recorded")
         elif result.state == JobState.FAILED:
             check.problems.append(f"the restore failed: {result.message}")
         else:
-            if result.state == JobState.PARTIAL:
+            roles_only = missing_roles.explain(result.errors_ignored) if result.state == JobState.PARTIAL else None
+            if result.state == JobState.PARTIAL and roles_only is None:
                 check.problems.append(f"the restore ignored {result.errors_ignored} error(s): see {result.log_path}")
             else:
                 check.checks.append(f"restored into {name} on {target.label}")
+                if roles_only is not None:
+                    check.checks.append(roles_only)
             found = count_table_rows(target, name, sorted(expected))
             differ = compare_rows(expected, found, "the restored database")
             check.problems.extend(differ)

@@ -1,0 +1,67 @@
+"""A drill on a server that lacks a role the backup names (an owner, a grantee): drills are run on a
+staging server, seldom with every role of production. pg_restore went past the ALTER ... OWNER and
+GRANT statements and the drill recorded "failed verification" for a good backup, which then lost
+delete's protection and its place in a schedule's keep_last."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core.drill_names import DRILL_PREFIX
+from pgbackup_tui.core.sandbox import Sandbox
+
+
+@pytest.fixture
+def orphaned_db(sandbox: Sandbox) -> Iterator[str]:
+    """A database whose table was owned by, and granted to, a role dropped since."""
+    name, role = f"roles_{uuid.uuid4().hex[:8]}", f"gone_{uuid.uuid4().hex[:8]}"
+    sandbox.psql(f"CREATE ROLE {role}")
+    sandbox.create_database(name)
+    sandbox.psql(f"CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 20); "
+                 f"ALTER TABLE t OWNER TO {role}; GRANT SELECT ON t TO {role}", name)
+    yield name
+    sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sandbox.psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def _drop_role_after_dump(sandbox: Sandbox, db: str) -> None:
+    role = sandbox.psql("SELECT tableowner FROM pg_tables WHERE tablename = 't'", db).strip()
+    sandbox.psql(f"REASSIGN OWNED BY {role} TO {sandbox.superuser}; DROP OWNED BY {role}", db)
+    sandbox.psql(f"DROP ROLE {role}")
+
+
+def _dump(sandbox: Sandbox, db: str, fmt: str) -> Path:
+    done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", db, "--format", fmt, "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip())
+
+
+def _status(path: Path) -> str:
+    shown = run_cli("backups", "show", str(path), "--json")
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)["status"]
+
+
+def test_a_drill_where_the_backup_s_roles_are_missing_is_not_the_backup_s_failure(sandbox, home, orphaned_db):
+    archive, script = _dump(sandbox, orphaned_db, "custom"), _dump(sandbox, orphaned_db, "plain")
+    _drop_role_after_dump(sandbox, orphaned_db)
+
+    drilled = run_cli("backups", "drill", str(archive), "--dsn", sandbox.dsn())
+    assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+    assert "owner or grant statement(s) skipped: this server lacks the role(s)" in drilled.stderr
+    assert _status(archive) == "drilled"
+
+    # psql stops at the first statement that fails: a plain dump cannot be drilled there, and says
+    # so, recording nothing (the backup stays as it was, not "failed verification").
+    refused = run_cli("backups", "drill", str(script), "--dsn", sandbox.dsn())
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "could not run" in refused.stderr and "does not exist there" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert _status(script) == "complete"
+    assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
