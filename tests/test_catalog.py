@@ -509,6 +509,10 @@ def test_verify_of_a_moved_backup_or_a_damaged_manifest_says_which(sandbox, home
     done = run_cli("backups", "verify", gone["id"])
     assert done.returncode == 2 and f"{moved}: missing (moved or deleted)" in done.stderr, done.stderr
     assert "backups adopt NEW_PATH" in done.stderr
+    # Deleting it forgets it, and says so (it printed nothing at all, exit 0).
+    forgot = run_cli("backups", "delete", str(moved))
+    assert forgot.returncode == 0 and forgot.stdout.startswith(f"forgot {gone['id']} {moved}"), forgot.stdout
+    assert not [e for e in listed() if e["path"] == str(moved)]
 
     damaged = dump(sandbox, "--output", str(tmp_path / "damaged.dump"))
     sidecar = Path(f"{damaged}.manifest.json")

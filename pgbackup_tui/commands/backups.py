@@ -193,8 +193,11 @@ def run_backups(args: argparse.Namespace) -> int:
     if command == "delete":
         entries = catalog.scan()
         entry = catalog.find(args.id, entries, live_first=False)
-        for line in delete(entry, entries, force=args.force):
+        removed = delete(entry, entries, force=args.force)
+        for line in removed:
             print(printable(f"deleted {line}"))
+        if not removed:  # a missing backup, or one another delete has just removed: said, not silent
+            print(printable(f"forgot {entry.id} {entry.path}: its files were already gone"))
         return EXIT_OK
     if command == "adopt":
         entry = adopt(Path(args.path), args.bin_dir)
