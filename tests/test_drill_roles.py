@@ -65,3 +65,18 @@ def test_a_drill_where_the_backup_s_roles_are_missing_is_not_the_backup_s_failur
     assert len(refused.stderr.strip().splitlines()) == 1
     assert _status(script) == "complete"
     assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+
+
+def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, other_sandbox, home):
+    """A drill of an 18 backup on a 15 server was refused before anything ran ("cannot run a newer
+    pg_dump's SQL"), and recorded as the backup's failed verification."""
+    older, newer = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
+    done = run_cli("dump", "--dsn", newer.dsn(), "--bin-dir", str(newer.bin_dir), "--db", "shop", "--table",
+                   "public.invoices", "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    archive = Path(done.stdout.strip())
+
+    drilled = run_cli("backups", "drill", str(archive), "--dsn", older.dsn())
+    assert drilled.returncode == 2, drilled.stdout + drilled.stderr
+    assert "could not run" in drilled.stderr and "nothing was recorded" in drilled.stderr
+    assert _status(archive) == "complete"

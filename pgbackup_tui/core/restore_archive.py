@@ -29,7 +29,7 @@ from .catalog import entry_with_manifest, read_manifest
 from .checksums import checkable, compare_checksums, describe
 from .connect import connect
 from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, usable_cores
-from .errors import ArchiveError, ToolNotFoundError, UsageError
+from .errors import ArchiveError, TargetError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .manifest import Manifest
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
@@ -132,7 +132,8 @@ class RestoreArchiveJob(Job):
                 tools = await self.in_thread(lambda: tools_for_archive(
                     info.min_reader_major, plan.target.bin_dir, label=label, written_by=info.writer_text))
             except ToolNotFoundError as exc:
-                raise ArchiveError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
+                # Of this machine, not of the archive: a drill does not record it as the backup's failure.
+                raise ToolNotFoundError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
             # The manifest's checksum (taken once the new archive had read back to its end) proves the
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
             self._check_checksums_beside()
@@ -257,7 +258,8 @@ class RestoreArchiveJob(Job):
         if info.dump_major > server_major:
             # The example only where it holds: 17's pg_dump sends SET transaction_timeout, unknown before 17.
             example = " (e.g. SET transaction_timeout)" if server_major < 17 <= info.dump_major else ""
-            raise ArchiveError(
+            # The target's age, not the archive's fault: a drill on an older server records nothing.
+            raise TargetError(
                 f"{plan.archive} was written by pg_dump {info.dump_version} but server '{plan.target.label}' runs "
                 f"PostgreSQL {server_major}, which cannot run a newer pg_dump's SQL{example}; "
                 f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made to fit; "
@@ -292,9 +294,9 @@ class RestoreArchiveJob(Job):
             _forget(encoding)
             cause = self.last_error()
             if "unsupported version" in cause:
-                raise ArchiveError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore {tools.version} "
-                                   f"can read ({cause}); install postgresql-client-{tools.major + 1} or newer, "
-                                   "or point --bin-dir at one; nothing was restored")
+                raise ToolNotFoundError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore "
+                                        f"{tools.version} can read ({cause}); install postgresql-client-"
+                                        f"{tools.major + 1} or newer, or point --bin-dir at one; nothing was restored")
             raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
         return parse_toc(decode_listing(listing.read_bytes(), await encoding))
 
