@@ -258,6 +258,17 @@ def test_a_gzipped_whole_cluster_is_adopted_as_a_whole_cluster(sandbox, home, tm
     assert entry["format"] == "dumpall.gz" and entry["holds"] == "whole cluster", entry
 
 
+def test_a_fifo_in_the_backup_dir_does_not_hang_the_list(home):
+    """`mkfifo backups/stream.dump` (to stream a dump elsewhere): sniffing opened it, which waits
+    for a writer, and `backups list` never returned."""
+    folder = home / "backups" / "by-hand"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "stream.dump")
+    done = run_cli("backups", "list", "--json", timeout=20)
+    assert done.returncode == 0, done.stderr
+    assert not [e for e in json.loads(done.stdout) if e["path"].endswith("stream.dump")]
+
+
 def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):
     """A dump with --exclude-table was listed as "whole database"."""
     out = tmp_path / "but.dump"

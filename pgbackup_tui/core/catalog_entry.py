@@ -133,6 +133,11 @@ def entry_for(path: Path, *, indexed: bool = False) -> CatalogEntry | None:
         return entry_with_manifest(path, manifest, indexed=indexed)
     if not path.exists():
         return CatalogEntry(foreign_id(path), path, "missing", indexed=indexed) if indexed else None
+    if not (path.is_file() or path.is_dir()):
+        # A FIFO (`mkfifo` to stream a dump elsewhere), a socket or a device: sniffing opens it, and
+        # opening a FIFO waits for a writer, so `backups list` (and a schedule's retention) hung for good.
+        return CatalogEntry(foreign_id(path), path, "incomplete", problem="not a regular file or a directory",
+                            indexed=True) if indexed else None
     if path.name.endswith(PARTIAL_SUFFIX):
         writer = _live_job_writing(path)
         if writer is not None:
