@@ -269,6 +269,17 @@ def test_a_fifo_in_the_backup_dir_does_not_hang_the_list(home):
     assert not [e for e in json.loads(done.stdout) if e["path"].endswith("stream.dump")]
 
 
+def test_an_empty_id_or_path_is_refused_as_such(home):
+    """`backups delete "$ID"` / `backups adopt "$FILE"` with the variable unset: the empty id was a
+    prefix of every backup ("the prefix fits N backups"), and the empty path was the current folder."""
+    for command in ("show", "verify", "delete"):
+        done = run_cli("backups", command, "")
+        assert done.returncode == 2 and "backup id is empty" in done.stderr, done.stderr
+    adopted = run_cli("backups", "adopt", "")
+    assert adopted.returncode == 2 and "the path is empty" in adopted.stderr, adopted.stderr
+    assert len(adopted.stderr.strip().splitlines()) == 1
+
+
 def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):
     """A dump with --exclude-table was listed as "whole database"."""
     out = tmp_path / "but.dump"

@@ -200,6 +200,8 @@ def run_backups(args: argparse.Namespace) -> int:
             print(printable(f"forgot {entry.id} {entry.path}: its files were already gone"))
         return EXIT_OK
     if command == "adopt":
+        if not args.path.strip():  # Path("") is the current folder: `adopt "$FILE"` with FILE unset adopted that
+            raise UsageError("adopt: the path is empty; give the archive's path")
         entry = adopt(Path(args.path), args.bin_dir)
         print(printable(f"{entry.id} {entry.status} {entry.path} ({entry.holds})"))
         return EXIT_OK

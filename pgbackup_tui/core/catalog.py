@@ -145,6 +145,8 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None, *, live_firs
     otherwise. An id shared by one backup that is there and old paths of it, missing (moved and
     adopted where it is now), names the one that is there, unless not `live_first` (delete: which
     of them is meant is for a path to say)."""
+    if not backup_id.strip():  # `backups delete "$ID"` with ID unset: every id starts with ""
+        raise UsageError("backup id is empty: give an id from `pgbackup-tui backups list`, or the backup's path")
     entries = scan() if entries is None else entries
     given = Path(backup_id).expanduser()
     at = given.resolve() if ("/" in backup_id or os.path.lexists(given)) else None
