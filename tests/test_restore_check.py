@@ -242,3 +242,17 @@ def test_a_changed_plain_file_is_refused_and_its_drill_fails(sandbox, home, sour
     assert drilled.returncode != 0, drilled.stdout + drilled.stderr
     after = next(e for e in json.loads(run_cli("backups", "list", "--json").stdout) if e["id"] == backup_id)
     assert after["status"] == "failed verification", after
+
+
+def test_a_changed_archive_whose_manifest_is_damaged_is_refused(sandbox, home, changed_archive, empty_db):
+    """Its manifest (its checksum) unreadable, the changed archive was restored as a foreign one,
+    unchecked: the changed comment went in, exit 0."""
+    sidecar = Path(f"{changed_archive}.manifest.json")
+    sidecar.write_text(sidecar.read_text().replace(",", "", 1))
+    into_existing = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", empty_db)
+    assert_one_line_error(into_existing, str(changed_archive), "its manifest", "cannot be read", "nothing was restored")
+    assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'items'", empty_db).strip() == "0"
+    new_db = f"{empty_db}_new"
+    created = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", new_db, "--create")
+    assert_one_line_error(created, "cannot be read", "nothing was restored")
+    assert new_db not in databases(sandbox)
