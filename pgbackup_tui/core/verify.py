@@ -10,6 +10,11 @@ Checks, each named in the result (the manifest's `verifications` keeps them):
      gzipped one is decompressed through). A tar archive is first checked for cut members
      (pg_restore 15 spins on a truncated tar).
 Cost: one read of the archive for the checksums, and one more (decompressing) by pg_restore.
+
+No client tools here that can read it (a workstation without the newer major's pg_restore) says
+nothing of the backup: a verify whose only problem is that records nothing and says so (exit 2),
+as a drill that cannot run does; recorded, it marked good backups "failed verification", which
+lifted delete's protection and their place in a schedule's keep_last (retention deleted them).
 """
 
 from __future__ import annotations
@@ -124,8 +129,22 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None, *,
         _check_set(entry.path, manifest, check, bin_dir, {} if member_checks is None else member_checks)
     else:
         _check_archive(entry.path, manifest, check, bin_dir)
+    not_here = check.details.pop(NOT_HERE, [])
+    if not_here and len(not_here) == len(check.problems):
+        sums = next((line for line in check.checks if "matches the manifest" in line), None)
+        raise ToolNotFoundError(f"{entry.path} cannot be verified here: {not_here[0]}"
+                                f"{f' ({sums})' if sums else ''}; nothing was recorded")
     check.ok = not check.problems
     return check
+
+
+NOT_HERE = "not_here"  # Verification.details key, while checking: the problems that are this machine's
+
+
+def _not_here(check: Verification, line: str) -> None:
+    """A problem of this machine (no client tools that can read it), not of the backup."""
+    check.problems.append(line)
+    check.details.setdefault(NOT_HERE, []).append(line)
 
 
 def _check_archive(path: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:
@@ -136,9 +155,12 @@ def _check_archive(path: Path, manifest: Manifest, check: Verification, bin_dir:
         tool = "pg_restore" if manifest.format in PG_DUMP_FORMATS else "psql"
         check.tools[tool] = f"{tools.version} ({tools.bin_dir})"
         check.checks.append(f"{tool} {tools.version} here can read it")
-    except (ToolNotFoundError, ArchiveError) as exc:
-        check.problems.append(str(exc))
+    except ToolNotFoundError as exc:
+        _not_here(check, str(exc))
         return  # reading it through would stop at the same thing and say it again
+    except ArchiveError as exc:
+        check.problems.append(str(exc))
+        return
     _check_read_through(path, manifest, check, bin_dir)
 
 
@@ -188,7 +210,10 @@ def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: s
                 one.problems.append(swapped)
             _check_archive(path, own, one, bin_dir)
         one.ok = not one.problems
-        member_checks[path] = one
+        not_here = one.details.pop(NOT_HERE, [])
+        if not not_here or len(not_here) != len(one.problems):  # a member not checkable here: nothing recorded
+            member_checks[path] = one
+        check.details.setdefault(NOT_HERE, []).extend(f"member {label}: {line}" for line in not_here)
         check.checks.extend(f"member {label}: {line}" for line in one.checks)
         check.problems.extend(f"member {label}: {line}" for line in one.problems)
         check.tools.update(one.tools)

@@ -1,11 +1,15 @@
-"""A drill on a server that lacks a role the backup names (an owner, a grantee): drills are run on a
-staging server, seldom with every role of production. pg_restore went past the ALTER ... OWNER and
-GRANT statements and the drill recorded "failed verification" for a good backup, which then lost
-delete's protection and its place in a schedule's keep_last."""
+"""Checks that say nothing of the backup are not recorded as its failure (recorded, a good backup
+lost delete's protection and its place in a schedule's keep_last).
+
+A drill on a server that lacks a role the backup names (an owner, a grantee): drills are run on a
+staging server, seldom with every role of production; pg_restore went past the ALTER ... OWNER and
+GRANT statements and the drill recorded "failed verification". Likewise a drill on a server older
+than the backup, and a verify where no client tools can read it."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,3 +84,20 @@ def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, othe
     assert drilled.returncode == 2, drilled.stdout + drilled.stderr
     assert "could not run" in drilled.stderr and "nothing was recorded" in drilled.stderr
     assert _status(archive) == "complete"
+
+
+def test_a_verify_where_no_client_tools_can_read_the_backup_records_nothing(sandbox, other_sandbox, home):
+    """A verify on a machine without the newer major's pg_restore recorded "failed verification" for
+    a good backup: it lost delete's protection, and a schedule's keep_last deleted it."""
+    older, newer = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
+    done = run_cli("dump", "--dsn", newer.dsn(), "--bin-dir", str(newer.bin_dir), "--db", "shop", "--table",
+                   "public.invoices", "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    archive = Path(done.stdout.strip())
+    assert run_cli("backups", "verify", str(archive)).returncode == 0
+    only_older = dict(os.environ, PGBACKUP_TUI_CLIENT_DIRS=str(older.bin_dir), PATH="/usr/bin:/bin")
+    here = run_cli("backups", "verify", str(archive), env=only_older)
+    assert here.returncode == 2, here.stdout + here.stderr
+    assert "cannot be verified here" in here.stderr and "nothing was recorded" in here.stderr
+    assert len(here.stderr.strip().splitlines()) == 1
+    assert _status(archive) == "verified"
