@@ -256,3 +256,24 @@ def test_a_changed_archive_whose_manifest_is_damaged_is_refused(sandbox, home, c
     created = run_cli("restore", str(changed_archive), "--dsn", sandbox.dsn(), "--db", new_db, "--create")
     assert_one_line_error(created, "cannot be read", "nothing was restored")
     assert new_db not in databases(sandbox)
+
+
+def test_an_archive_grown_since_whose_manifest_has_no_checksums_is_refused(sandbox, home, source_db, fresh_db_name):
+    """A manifest from before checksums: its size is all that tells the archive changed. Listed
+    "changed", garbage appended to it (which pg_restore reads through) verified, drilled, and restored."""
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", source_db, "--format", "custom")
+    assert dumped.returncode == 0, dumped.stderr
+    archive = Path(dumped.stdout.strip())
+    sidecar = Path(f"{archive}.manifest.json")
+    manifest = json.loads(sidecar.read_text())
+    del manifest["checksums"]
+    sidecar.write_text(json.dumps(manifest))
+    with archive.open("ab") as grown:
+        grown.write(b"garbage\n")
+
+    verified = run_cli("backups", "verify", str(archive))
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    assert "bytes on disk" in verified.stderr
+    restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    assert_one_line_error(restored, str(archive), "bytes on disk", "no checksum", "nothing was restored")
+    assert fresh_db_name not in databases(sandbox)

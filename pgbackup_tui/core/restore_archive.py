@@ -92,6 +92,14 @@ class RestoreArchiveJob(Job):
             raise ArchiveError(f"{plan.archive}: its manifest {sidecar} cannot be read (edited or damaged), so its "
                                "checksum cannot be checked; nothing was restored (restore the manifest from a copy, "
                                "or move it aside to restore the archive unchecked)")
+        recorded = self._manifest()
+        listed = entry_with_manifest(plan.archive.absolute(), Manifest.from_json(recorded)) if recorded else None
+        if listed is not None and listed.status == "changed" and not checkable(recorded.get("checksums") or {}):
+            # No checksum to prove it whole or not: its size alone says it is not what was written
+            # (pg_restore reads a custom archive with garbage appended through, as if it were whole).
+            size = (listed.problem or "").removesuffix(" (pgbackup-tui backups verify)")
+            raise ArchiveError(f"{plan.archive}: {size}, and its manifest has no checksum to tell what changed; "
+                               "nothing was restored (move the manifest aside to restore the archive unchecked)")
         info = await self.in_thread(identify_archive, plan.archive)
         label = f"archive {plan.archive}"
         if info.format == "plain":

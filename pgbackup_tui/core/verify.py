@@ -29,8 +29,8 @@ from pathlib import Path
 from .archive import check_tar_complete, identify_archive, version_major
 from .archive_scan import count_rows_in_chunks, count_rows_with_pg_restore, read_chunks
 from .archive_sniff import closing_line, gzip_tail_has, sniff
-from .catalog import CatalogEntry
-from .checksums import compare_checksums, describe
+from .catalog import CatalogEntry, entry_with_manifest
+from .checksums import checkable, compare_checksums, describe
 from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .manifest import MANIFEST_SUFFIX, Manifest, Verification, load_manifest, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
@@ -220,6 +220,13 @@ def _check_set(folder: Path, manifest: Manifest, check: Verification, bin_dir: s
 
 
 def _check_sums(path: Path, manifest: Manifest, check: Verification) -> None:
+    if not checkable(manifest.checksums):
+        # Its size is then all there is to tell an archive grown or cut since (a manifest from before
+        # checksums, or garbage appended to a custom archive, which pg_restore reads through): listed
+        # "changed", it verified and drilled as sound.
+        listed = entry_with_manifest(path.absolute(), manifest)
+        if listed.status == "changed":
+            check.problems.append(f"{path}: {(listed.problem or '').removesuffix(' (pgbackup-tui backups verify)')}")
     if not manifest.checksums:
         check.checks.append("no checksums recorded (a manifest from before checksums): not compared")
         return
