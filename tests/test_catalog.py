@@ -280,6 +280,21 @@ def test_an_empty_id_or_path_is_refused_as_such(home):
     assert len(adopted.stderr.strip().splitlines()) == 1
 
 
+def test_a_partial_left_behind_is_not_offered_for_adoption_nor_adopted(sandbox, home):
+    """verify / drill of a dump's .partial said "has no manifest (a foreign archive); adopt it first",
+    and adopt took it in: one still being written then went missing at its rename."""
+    archive = dump(sandbox, "--table", "public.invoices")
+    left = archive.with_name(archive.name + ".partial")
+    shutil.copy(archive, left)  # what a dump killed between its last byte and its rename leaves
+    entry = by_path(listed(), left)
+    assert entry["status"] == "incomplete"
+    checked = run_cli("backups", "verify", entry["id"])
+    assert checked.returncode == 2 and "incomplete" in checked.stderr and "adopt" not in checked.stderr, checked.stderr
+    adopted = run_cli("backups", "adopt", str(left))
+    assert adopted.returncode == 2 and "work file (.partial)" in adopted.stderr, adopted.stdout + adopted.stderr
+    assert not Path(f"{left}.manifest.json").exists()
+
+
 def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):
     """A dump with --exclude-table was listed as "whole database"."""
     out = tmp_path / "but.dump"

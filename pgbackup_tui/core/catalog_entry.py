@@ -43,6 +43,11 @@ class CatalogEntry:
         if not os.path.lexists(self.path):
             return (f"{self.path}: missing (moved or deleted); if it was moved, `pgbackup-tui backups adopt NEW_PATH` "
                     "lists it where it is")
+        if self.path.name.endswith(PARTIAL_SUFFIX):  # never "adopt it": it is no backup (yet)
+            if self.status == "being written":
+                return f"{self.path}: being written ({self.problem}); check it once its job has finished"
+            return (f"{self.path}: incomplete (left by a dump that did not finish), not a backup; "
+                    f"`pgbackup-tui backups delete {self.id}` removes it")
         sidecar = manifest_path(self.path)
         if sidecar.exists():
             return (f"{self.path}: its manifest {sidecar} cannot be read (edited or damaged); restore it from a copy, "

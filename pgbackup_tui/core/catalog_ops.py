@@ -28,6 +28,7 @@ from .catalog_index import forget_backup, index_path, indexed_paths, remember_ba
 from .errors import ArchiveError, UsageError
 from .manifest import (DELETING_KEY, Manifest, Verification, clear_manifest_litter, load_manifest, manifest_locked,
                        manifest_path, new_backup_id, now_iso, save_manifest)
+from .plans import PARTIAL_SUFFIX
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
@@ -47,6 +48,9 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
         raise UsageError(f"{path}: no such file or directory")
     if not (path.is_file() or path.is_dir()):  # a pipe (<(…)) or a device: it cannot be read twice, or kept
         raise UsageError(f"{path}: not a regular file or a directory (an archive is one of those)")
+    if path.name.endswith(PARTIAL_SUFFIX):  # adopted as it is being written, it went missing at the rename
+        raise UsageError(f"{path}: a dump's work file (.partial), being written or left by a dump that did not "
+                         "finish; not adopted")
     if load_manifest(path) is not None:
         in_set = _set_holding(path)
         if in_set is not None:  # a member is listed with its set, under the set's id
