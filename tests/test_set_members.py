@@ -72,3 +72,26 @@ def test_a_member_replaced_by_an_other_day_s_archive_of_its_database_fails_verif
     verified = run_cli("backups", "verify", str(newer))
     assert verified.returncode == 1, verified.stdout + verified.stderr
     assert f"{member}: not the archive the set was made with" in verified.stderr
+
+
+def test_a_changed_byte_in_a_member_stops_the_set_before_the_roles_change(sandbox, home, tmp_path, two_dbs):
+    """A member changed without a change of size was found only by its own restore: the globals
+    (roles) and the members before it were in by then, exit 1."""
+    first, second = two_dbs
+    out = tmp_path / "two.set"
+    make_set(sandbox, out, first, second)
+    member = out / f"{second}.dump"
+    data = bytearray(member.read_bytes())
+    at = data.find(b"bbb")
+    assert at > 0  # --compress 0: the rows are there as text
+    data[at] = ord("c")
+    member.write_bytes(bytes(data))
+    sandbox.psql(f'DROP DATABASE "{first}"')
+    sandbox.psql(f'DROP DATABASE "{second}"')
+
+    restored = run_cli("restore", str(out), "--progress", "none", "--dsn", sandbox.dsn(),
+                       "--bin-dir", str(sandbox.bin_dir))
+    assert restored.returncode == 2, restored.stdout + restored.stderr
+    assert f"member {second}: {member}: its xxh3-128 checksum differs" in restored.stderr
+    names = sandbox.psql("SELECT datname FROM pg_database").split()
+    assert first not in names and second not in names  # not the member before it either

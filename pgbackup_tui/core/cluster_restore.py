@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from .catalog import entry_for, read_manifest
+from .catalog import read_manifest
 from .checksums import checkable, compare_checksums
 from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, created_in, is_cluster_file, tolerant_roles
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
@@ -38,7 +38,7 @@ from .progress.count import CountProgress, Step
 from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
-from .set_members import member_mismatch
+from .set_members import refuse_damaged_members
 
 def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], flag: str, archive: Path) -> None:
     """UsageError for the first of `names` (given with `flag`) that is no member of the set."""
@@ -47,25 +47,6 @@ def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], fla
     if missing:
         raise UsageError(f"{flag} {missing[0]}: not a member of {archive.name} "
                          f"(members: {', '.join(str(m.get('database')) for m in members)})")
-
-
-def _refuse_damaged_members(folder: Path, members: list[dict[str, Any]]) -> None:
-    """Before the roles change: a member without a readable manifest would restore unchecked (its
-    checksum is in that manifest: a changed row went in, exit 0), and one the catalog sees changed
-    (its size) or incomplete failed only once the roles and the other members were in."""
-    for member in members:
-        path = folder / str(member.get("file"))
-        entry = entry_for(path)
-        if entry is None or entry.manifest is None:
-            raise ArchiveError(f"{folder}: member {member.get('database')} ({path.name}) has no readable manifest, "
-                               "so its checksum cannot be checked; nothing was restored (--only-db restores the "
-                               "others)")
-        if entry.status in ("changed", "incomplete"):
-            raise ArchiveError(f"{folder}: member {member.get('database')}: {entry.problem or entry.status}; "
-                               "nothing was restored (--only-db restores the others)")
-        swapped = member_mismatch(folder, member, entry.manifest)  # checked against its own manifest only above
-        if swapped:
-            raise ArchiveError(f"{swapped}; nothing was restored (--only-db restores the others)")
 
 
 def is_cluster_set(path: Path) -> bool:
@@ -216,7 +197,7 @@ class ClusterRestoreJob(Job):
                 raise ArchiveError(f"{plan.archive}: the file of member {member.get('database')} "
                                    f"({member.get('file')}) is missing; nothing was restored (--only-db restores "
                                    "the others)")
-        await self.in_thread(_refuse_damaged_members, plan.archive, members)
+        await self.in_thread(refuse_damaged_members, plan.archive, members)
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(self._check_set, manifest, server_major)
         existing = await self.in_thread(self._existing_databases)

@@ -1,4 +1,4 @@
-"""Whether a cluster set's member archive is the one the set was made with.
+"""Whether a cluster set's member archives are the ones the set was made with, and whole.
 
 Each member of a set (`dumpall --set`) has a manifest of its own beside it, which holds its
 checksums and its verifications; but a member's file put in place with its manifest (another
@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .archive import path_size
+from .catalog_entry import entry_for
+from .checksums import checkable, compare_checksums
+from .errors import ArchiveError
 from .manifest import Manifest
 
 
@@ -38,3 +41,28 @@ def member_mismatch(folder: Path, member: dict[str, Any], own: Manifest) -> str 
         if size != recorded_bytes:
             return f"{path}: {size} bytes on disk, {recorded_bytes} when the set was made (changed since)"
     return None
+
+
+def refuse_damaged_members(folder: Path, members: list[dict[str, Any]]) -> None:
+    """Before the roles change: a member without a readable manifest would restore unchecked (its
+    checksum is in that manifest: a changed row went in, exit 0), and one the catalog sees changed
+    (its size) or incomplete failed only once the roles and the other members were in."""
+    for member in members:
+        path = folder / str(member.get("file"))
+        entry = entry_for(path)
+        if entry is None or entry.manifest is None:
+            raise ArchiveError(f"{folder}: member {member.get('database')} ({path.name}) has no readable manifest, "
+                               "so its checksum cannot be checked; nothing was restored (--only-db restores the "
+                               "others)")
+        if entry.status in ("changed", "incomplete"):
+            raise ArchiveError(f"{folder}: member {member.get('database')}: {entry.problem or entry.status}; "
+                               "nothing was restored (--only-db restores the others)")
+        swapped = member_mismatch(folder, member, entry.manifest)  # checked against its own manifest only above
+        if swapped:
+            raise ArchiveError(f"{swapped}; nothing was restored (--only-db restores the others)")
+        # Its bytes too, before the globals change roles: a changed byte (the same size) was found only
+        # by the member's own restore, after the roles and the members before it were in (exit 1).
+        changed = compare_checksums(path, entry.manifest.checksums) if checkable(entry.manifest.checksums) else []
+        if changed:
+            raise ArchiveError(f"{folder}: member {member.get('database')}: {changed[0]}; nothing was restored "
+                               "(--only-db restores the others)")
