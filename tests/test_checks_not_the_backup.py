@@ -14,9 +14,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cliutil import run_cli
+from pgbackup_tui.core import catalog
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.drill import drill_backup
+from pgbackup_tui.core.jobs import JobEvent, JobFinished
 from pgbackup_tui.core.drill_names import DRILL_PREFIX
 from pgbackup_tui.core.sandbox import Sandbox
 
@@ -101,3 +106,38 @@ def test_a_verify_where_no_client_tools_can_read_the_backup_records_nothing(sand
     assert "cannot be verified here" in here.stderr and "nothing was recorded" in here.stderr
     assert len(here.stderr.strip().splitlines()) == 1
     assert _status(archive) == "verified"
+
+
+def test_a_scratch_database_left_by_a_failed_drop_is_said_not_held_against_the_backup(sandbox, home):
+    """The drill restored and counted every row, then could not drop its scratch database (here a
+    prepared transaction in it; a server gone or full at that moment alike): it recorded "failed
+    verification" for a good backup. It passes now, and the scratch database left is warned of."""
+    cluster = Sandbox(bin_dir=sandbox.bin_dir)
+    try:
+        cluster._initdb()  # a server that takes prepared transactions: one blocks DROP DATABASE even WITH (FORCE)
+        with (cluster.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\nmax_prepared_transactions = 2\n")
+        cluster.start()
+        cluster.create_database("src")
+        cluster.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 100) g", "src")
+        done = run_cli("dump", "--dsn", cluster.dsn(), "--db", "src", "--progress", "none")
+        assert done.returncode == 0, done.stderr
+        entry = catalog.find(done.stdout.strip())
+        held: list[str] = []
+
+        def hold_the_scratch_database(event: JobEvent) -> None:
+            if isinstance(event, JobFinished) and not held:  # restored: before the rows are counted
+                scratch = f"SELECT datname FROM pg_database WHERE datname LIKE '{DRILL_PREFIX}%'"
+                held.append(cluster.psql(scratch).strip())
+                with psycopg.connect(cluster.dsn(held[0]), autocommit=True) as conn:
+                    conn.execute("BEGIN")
+                    conn.execute("PREPARE TRANSACTION 'hold'")
+
+        check = drill_backup(entry, target_from_dsn(cluster.dsn()), on_event=hold_the_scratch_database)
+        assert check.ok, check.problems
+        assert check.details["dropped"] is False and held[0] in check.details["not_dropped"]
+        assert held[0] in cluster.psql("SELECT datname FROM pg_database")
+        with psycopg.connect(cluster.dsn(held[0]), autocommit=True) as conn:
+            conn.execute("ROLLBACK PREPARED 'hold'")
+    finally:
+        cluster.stop()

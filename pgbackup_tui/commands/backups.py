@@ -147,6 +147,8 @@ def _report(entry: CatalogEntry, check: Verification, unrecorded: str | None = N
         print(printable(f"ok: {line}"), file=sys.stderr)
     for line in check.problems:
         print(printable(f"pgbackup-tui: {check.kind} failed: {line}"), file=sys.stderr)
+    if check.details.get("not_dropped"):  # a drill's scratch database left on the server: the DBA must know
+        print(printable(f"pgbackup-tui: warning: {check.details['not_dropped']}"), file=sys.stderr)
     if unrecorded:  # the check ran: its result is said, only not kept (read-only storage)
         print(printable(f"pgbackup-tui: warning: {unrecorded}"), file=sys.stderr)
         print(printable(f"{entry.id} {check.kind} {'passed' if check.ok else 'failed'} (not recorded)"))
