@@ -152,7 +152,7 @@ class RestoreArchiveJob(Job):
             # The manifest's checksum (taken once the new archive had read back to its end) proves the
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
             self._check_checksums_beside()
-            unreadable: ArchiveError | None = None
+            unreadable: ArchiveError | ToolNotFoundError | None = None
             toc: Toc | None = None
             try:
                 if info.format == "tar":
@@ -161,7 +161,7 @@ class RestoreArchiveJob(Job):
                 if toc.dumped_by_major and toc.dumped_by_major > tools.major:
                     tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
                     toc = await self._list(tools)
-            except ArchiveError as exc:
+            except (ArchiveError, ToolNotFoundError) as exc:  # no pg_restore here that reads it: ToolNotFoundError
                 unreadable = exc
             server_major, free = await server
             self._free_connections = free
