@@ -267,6 +267,11 @@ def test_a_fifo_in_the_backup_dir_does_not_hang_the_list(home):
     done = run_cli("backups", "list", "--json", timeout=20)
     assert done.returncode == 0, done.stderr
     assert not [e for e in json.loads(done.stdout) if e["path"].endswith("stream.dump")]
+    # One put in place of a backup's archive: verify read it, waiting for good too.
+    (folder / "stream.dump.manifest.json").write_text(json.dumps({"schema_version": 2, "kind": "dump",
+                                                                  "format": "custom", "database": "x"}))
+    checked = run_cli("backups", "verify", str(folder / "stream.dump"), timeout=20)
+    assert checked.returncode == 1 and "not a regular file" in checked.stderr, checked.stdout + checked.stderr
 
 
 def test_an_empty_id_or_path_is_refused_as_such(home):

@@ -125,6 +125,9 @@ def verify_backup(entry: CatalogEntry, bin_dir: str | None = None, *,
     if not entry.path.exists():
         check.problems.append(f"{entry.path}: missing (moved or deleted since the backup)")
         return check
+    if not (entry.path.is_file() or entry.path.is_dir()):  # a FIFO in its place: reading it waited for good
+        check.problems.append(f"{entry.path}: not a regular file or a directory any more (an archive is one of those)")
+        return check
     if manifest.kind == "cluster-set":  # a folder of archives, each with its own manifest: verify those
         _check_set(entry.path, manifest, check, bin_dir, {} if member_checks is None else member_checks)
     else:
