@@ -300,6 +300,19 @@ def test_a_partial_left_behind_is_not_offered_for_adoption_nor_adopted(sandbox, 
     assert not Path(f"{left}.manifest.json").exists()
 
 
+def test_adopting_a_cut_tar_archive_does_not_speak_of_a_restore(sandbox, home, tmp_path):
+    """adopt said "...(x.dat is cut short); nothing was restored": a restore's words, where none was asked for."""
+    tools = find_client_tools(sandbox.major)
+    archive = tmp_path / "cut.tar"
+    subprocess.run([tools.pg_dump, "--dbname", sandbox.dsn(SOURCE), "-F", "t", "-t", "public.events", "-f",
+                    str(archive)], check=True)
+    with archive.open("r+b") as handle:
+        handle.truncate(archive.stat().st_size // 2)
+    adopted = run_cli("backups", "adopt", str(archive))
+    assert adopted.returncode == 2 and "truncated tar archive" in adopted.stderr, adopted.stderr
+    assert "restored" not in adopted.stderr
+
+
 def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):
     """A dump with --exclude-table was listed as "whole database"."""
     out = tmp_path / "but.dump"

@@ -299,7 +299,8 @@ def check_tar_complete(path: Path) -> None:
     """Every member's data present, and the end-of-archive blocks written.
 
     Why here: pg_restore 15 spins forever on a truncated tar archive instead of failing, so a
-    tar archive must be proven whole before pg_restore reads it.
+    tar archive must be proven whole before pg_restore reads it. Its lines say what is wrong, not
+    what follows (verify and adopt read it too; a restore adds that nothing was restored).
     """
     size = path.stat().st_size
     try:
@@ -308,15 +309,14 @@ def check_tar_complete(path: Path) -> None:
             for member in tar:
                 end = member.offset_data + member.size
                 if end > size:
-                    raise ArchiveError(f"{path}: truncated tar archive ({member.name} is cut short); "
-                                       "nothing was restored")
+                    raise ArchiveError(f"{path}: truncated tar archive ({member.name} is cut short)")
     except tarfile.TarError as exc:
-        raise ArchiveError(f"{path}: truncated or damaged tar archive ({exc}); nothing was restored") from None
+        raise ArchiveError(f"{path}: truncated or damaged tar archive ({exc})") from None
     with path.open("rb") as handle:
         handle.seek(max(0, size - 1024))
         trailer = handle.read()
     if size < end + 1024 or trailer != bytes(1024):
-        raise ArchiveError(f"{path}: truncated tar archive (no end-of-archive blocks); nothing was restored")
+        raise ArchiveError(f"{path}: truncated tar archive (no end-of-archive blocks)")
 
 
 def path_size(path: Path) -> int:

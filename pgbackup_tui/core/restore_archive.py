@@ -156,7 +156,10 @@ class RestoreArchiveJob(Job):
             toc: Toc | None = None
             try:
                 if info.format == "tar":
-                    await self.in_thread(check_tar_complete, plan.archive)
+                    try:
+                        await self.in_thread(check_tar_complete, plan.archive)
+                    except ArchiveError as cut:
+                        raise ArchiveError(f"{cut}; nothing was restored") from None
                 toc = await self._list(tools)
                 if toc.dumped_by_major and toc.dumped_by_major > tools.major:
                     tools = tools_for_archive(toc.dumped_by_major, plan.target.bin_dir, label=label)
