@@ -5,6 +5,7 @@ whichever majors are installed, and the tests fail (not skip) when only one is.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -187,3 +188,21 @@ def _selection_round_trip(source: Sandbox, target: Sandbox, fmt: str, request: p
         name: value for name, value in sequence_values(source, SAMPLE_DB).items() if name.startswith('"Sales & Ops".')
     }
 
+
+
+def test_a_drill_of_a_newer_archive_without_a_new_enough_pg_restore_records_nothing(
+        low: Sandbox, high: Sandbox, home: Path, tmp_path: Path) -> None:
+    """No pg_restore here can read the archive: the drill cannot run, which says nothing of the
+    backup. It was recorded as a failed drill ("failed verification"), which lifts delete's
+    protection of what may be the newest good backup."""
+    archive = dump(high, "--format", "custom")
+    manifest_path = Path(str(archive) + ".manifest.json")
+    before = manifest_path.read_text()
+    listing = run_cli("backups", "list", "--json")
+    backup_id = next(e["id"] for e in json.loads(listing.stdout) if e["path"] == str(archive))
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    result = run_cli_with_only_tools(find_client_tools(low.major).bin_dir, empty,
+                                     "backups", "drill", backup_id, "--dsn", high.dsn())
+    assert_one_line_error(result, "could not run", f"postgresql-client-{high.major}", "nothing was recorded")
+    assert manifest_path.read_text() == before
