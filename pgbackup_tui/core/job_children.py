@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,11 +97,48 @@ WORKER_DIED = "a worker process died unexpectedly"  # a parallel leader's line a
 PG_DUMP_FAILED_ON = "pg_dump failed on database "
 
 
+# What libpq (and the server, as it ends a session) says when the connection goes half way: the
+# server stopped or restarted, a backend was terminated, the link failed. Over SSL (most remote
+# servers) libpq says it its own way ("SSL SYSCALL error: EOF detected"): a pattern that knew only
+# the plain-TCP words took that for an ordinary error (a drill recorded it as a failed one).
+# Not libpq's "connection to server at … failed": that is a connection that never was (a password
+# refused at the start), which restore_output.py counts as lost only where it cannot be one.
+CONNECTION_LOST = re.compile(
+    r"no connection to the server|server closed the connection unexpectedly|connection to server was lost|"
+    r"terminating connection (?:due to|because of)|"
+    r"SSL SYSCALL error: (?:EOF detected|Connection reset by peer|Broken pipe)|SSL error: unexpected eof|"
+    r"SSL connection has been closed unexpectedly|could not (?:receive|send) data (?:from|to) server")
+
+
+def statement_error(line: str) -> bool:
+    """A statement the server refused ('ERROR:'): its words may quote another connection's loss
+    (postgres_fdw's, dblink's), but the session that ran it lives on."""
+    return "ERROR:" in line
+
+
+def lost_connection(stderr_tail: list[str]) -> str | None:
+    """What the children said of a connection lost half way (the first such line's words), or None."""
+    for line in stderr_tail:
+        found = CONNECTION_LOST.search(line)
+        if found and not statement_error(line):
+            return line[found.start():].strip().rstrip(".")
+    return None
+
+
 def telling_line(stderr_tail: list[str]) -> str:
     """The most telling line the children printed: the last error, else the last line. A
     parallel pg_dump/pg_restore ends with its leader's 'a worker process died unexpectedly':
     the worker's own error, before it, is the cause (a file gone, a lock, a full disk); pg_dumpall
-    with 'pg_dump failed on database "x", exiting', said with pg_dump's error."""
+    with 'pg_dump failed on database "x", exiting', said with pg_dump's error. A connection lost
+    half way is said as such: pg_dump's own words for it are 'PQgetCopyData() failed.' or, over
+    SSL, the tail of its detail line ('EOF detected')."""
+    lost = lost_connection(stderr_tail)
+    if lost is not None:
+        said = f"lost the connection to the server half way ({lost}): the server stopped or the network failed"
+        dumpall = [line for line in stderr_tail if PG_DUMP_FAILED_ON in line]
+        if dumpall:  # which database
+            return f"{dumpall[-1][dumpall[-1].index(PG_DUMP_FAILED_ON):].strip().removesuffix(', exiting')}: {said}"
+        return said
     errors = []
     for line in stderr_tail:
         lowered = line.lower()

@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .job_children import CONNECTION_LOST as LOST_HALF_WAY
+from .job_children import statement_error
+
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
 FAILED_COMMAND = re.compile(r"^Command was: (.*)")  # pg_restore's line after the error: the statement
-CONNECTION_LOST = re.compile(r"no connection to the server|server closed the connection unexpectedly|"
-                             r"connection to server .* (?:lost|failed)|terminating connection due to administrator")
+# A connection the restore's own tool could not open: the job connected just before, so the server went.
+CONNECTION_FAILED = re.compile(r"connection to server .* failed")
 
 
 @dataclass
@@ -39,7 +42,7 @@ class RestoreOutput:
             command = FAILED_COMMAND.match(line)
             if command:
                 self.first_command = command.group(1).strip()
-        if CONNECTION_LOST.search(line):
+        if (LOST_HALF_WAY.search(line) or CONNECTION_FAILED.search(line)) and not statement_error(line):
             self.connection_lost = True
 
     def first_error_said(self) -> str:
