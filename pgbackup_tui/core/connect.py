@@ -246,14 +246,18 @@ def _libpq_cause(message: str) -> str:
     if not lines:
         return message.strip()
     main = [ln for ln in lines if not ln[:1].isspace()]
-    # libpq adds where a wrong password came from on a line of its own, after the cause: kept, but
-    # as a note to the cause (it was all the message said).
-    source = main.pop().strip() if len(main) > 1 and main[-1].startswith("password retrieved from") else None
-    text = (main[-1] if main else lines[-1]).strip()
+    # The cause is on the last line that says what failed; libpq may follow it with lines of its
+    # own: where a wrong password came from, or what to do about a missing root certificate
+    # ('Either provide the file, …'). Those are kept as a note to the cause: the last line alone
+    # was all the message said, without the file it spoke of.
+    failed = [i for i, ln in enumerate(main) if " failed: " in ln]
+    at = failed[-1] if failed else len(main) - 1
+    notes = " ".join(ln.strip() for ln in main[at + 1:])
+    text = (main[at] if main else lines[-1]).strip()
     if " failed: " in text:
         text = text.rsplit(" failed: ", 1)[1]
     text = re.sub(r"^(connection failed|connection is bad):\s*", "", text)
     text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
-    if source:
-        text = f"{text.strip()} ({source})"
+    if notes:
+        text = f"{text.strip()} ({notes[:1].lower() + notes[1:] if notes[1:2].islower() else notes})"
     return text.strip() or message.strip()

@@ -1,0 +1,67 @@
+"""Servers with SSL on, as remote servers are: a cluster of its own, with a self-signed certificate
+(openssl), reached over TCP with each sslmode a DBA writes in a profile."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pgbackup_tui.core.connect import Target, connect, target_from_dsn
+from pgbackup_tui.core.errors import ConnectError
+from pgbackup_tui.core.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def ssl_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Path]]:
+    """A running cluster with ssl = on, and its certificate (its own root: self-signed)."""
+    cluster = Sandbox().start()
+    try:
+        cert, key = cluster.data_dir / "server.crt", cluster.data_dir / "server.key"
+        subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key),
+                        "-out", str(cert)], check=True, capture_output=True, timeout=60)
+        key.chmod(0o600)
+        account = pwd.getpwnam(cluster.os_user)
+        for path in (cert, key):
+            os.chown(path, account.pw_uid, account.pw_gid)
+        root = tmp_path_factory.mktemp("ssl") / "root.crt"
+        root.write_bytes(cert.read_bytes())
+        cluster.psql("ALTER SYSTEM SET ssl = on")
+        cluster.psql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 10
+        while cluster.psql("SHOW ssl").strip() != "on":
+            assert time.monotonic() < deadline, "ssl did not turn on"
+            time.sleep(0.05)
+        yield cluster, root
+    finally:
+        cluster.stop()
+
+
+def target(cluster: Sandbox, extra: str) -> Target:
+    return target_from_dsn(f"{cluster.dsn(tcp=True)} {extra}", label="secure").with_password(cluster.password)
+
+
+def test_require_and_verify_full_with_the_root_certificate_connect(ssl_sandbox):
+    cluster, root = ssl_sandbox
+    for extra in ("sslmode=require", f"sslmode=verify-full sslrootcert={root}"):
+        with connect(target(cluster, extra)) as conn:
+            assert conn.pgconn.ssl_in_use, extra
+
+
+def test_a_missing_root_certificate_is_named(ssl_sandbox, tmp_path):
+    """libpq says which file is missing on one line and what to do on the next: the line kept only
+    the second ('Either provide the file, …'), without the file it speaks of."""
+    cluster, _root = ssl_sandbox
+    missing = tmp_path / "no-root.crt"
+    with pytest.raises(ConnectError) as caught:
+        connect(target(cluster, f"sslmode=verify-ca sslrootcert={missing}"))
+    said = str(caught.value)
+    assert "\n" not in said and said.startswith("server 'secure' (127.0.0.1:")
+    assert f'root certificate file "{missing}" does not exist' in said, said
+    assert "sslrootcert=system" in said, said
