@@ -274,3 +274,42 @@ def test_bad_combination_on_a_terminal_is_refused_before_connecting(home: Path) 
         os.close(terminal)
         os.close(controller)
     assert_one_line_error(result, "--format directory")
+
+
+def _answer_the_prompt(args: list[str], answer: bytes, passfile: Path) -> tuple[int, str]:
+    """The CLI on a terminal of its own (a pty, its controlling terminal, where getpass asks):
+    `answer` is typed at the password prompt. Its exit code and everything the terminal showed."""
+    command, env = _command_and_env()
+    env["PGPASSFILE"] = str(passfile)  # nowhere: the server asks, libpq has no password
+    pid, controller = pty.fork()
+    if pid == 0:  # the child: exec at once
+        os.execvpe(command[0], [*command, *args], env)
+    shown, answered = b"", False
+    try:
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not answered and b"password for" in shown:
+                os.write(controller, answer)
+                answered = True
+    finally:
+        os.close(controller)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+def test_end_of_input_at_the_password_prompt_is_one_line_not_a_traceback(sandbox: Sandbox, home: Path,
+                                                                          tmp_path: Path) -> None:
+    """Ctrl-D at the prompt (or a script whose input ran out) ended in getpass's EOFError traceback."""
+    code, shown = _answer_the_prompt(["dump", "--dsn", sandbox.dsn(tcp=True), "--db", "shop", "--progress", "none",
+                                      "--output", str(tmp_path / "never.dump")], b"\x04", tmp_path / "no-pgpass")
+    assert code == 2, shown
+    assert "Traceback" not in shown and "EOFError" not in shown, shown
+    last = shown.strip().splitlines()[-1]
+    assert last.startswith("pgbackup-tui: error: server '127.0.0.1:") and "no password" in last, shown
+    assert not list(tmp_path.glob("never.dump*"))

@@ -79,7 +79,11 @@ def with_prompted_password(target: Target) -> Target:
     except ConnectError as exc:
         if not exc.needs_password:
             raise
-        password = getpass.getpass(f"password for {target.label} ({target.where()}): ")
+        try:
+            password = getpass.getpass(f"password for {target.label} ({target.where()}): ")
+        except EOFError:  # Ctrl-D, or a script's input ran out: no password, said as libpq said it
+            print(file=sys.stderr)  # the prompt's line is left open
+            raise exc from None
         target = target.with_password(password)
     return target
 
