@@ -147,3 +147,20 @@ def test_a_tcp_link_that_dies_silently_is_given_up_in_minutes_not_hours() -> Non
     assert own["keepalives_idle"] == "300" and own["keepalives_count"] == "6"
     socket = conninfo_to_dict(target_from_dsn("host=/run/postgresql user=app").conninfo("shop"))
     assert "keepalives_idle" not in socket
+
+
+def test_a_socket_directory_without_a_server_says_what_to_check(tmp_path: Path) -> None:
+    """libpq's 'Is the server running locally…' is on an indented line: the line said only 'No such
+    file or directory'."""
+    error = connect_error(target_from_dsn(f"host={tmp_path} port=5432 user=postgres", label="local"))
+    assert f"{tmp_path}:5432" in str(error) and "No such file or directory" in str(error)
+    assert "is the server running on this machine" in str(error), str(error)
+
+
+def test_an_unknown_service_says_where_services_are_defined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[other]\nhost=127.0.0.1\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    error = connect_error(target_from_dsn("service=nope", label="svc"))
+    assert 'definition of service "nope" not found' in str(error) and "PGSERVICEFILE" in str(error), str(error)
+    assert not error.needs_password

@@ -192,6 +192,12 @@ _CAUSES: list[tuple[re.Pattern[str], str, bool]] = [
     (re.compile(r"timeout expired|timed out"), "check the host, port and any firewall in between", False),
     (re.compile(r"role \".*\" does not exist"), "check the user name", False),
     (re.compile(r"no pg_hba.conf entry"), "the server's pg_hba.conf does not let this user in from here", False),
+    # libpq's own hints for these are on indented lines, which the one line leaves out.
+    (re.compile(r"No such file or directory"),
+     "no server socket there: is the server running on this machine, with its socket in that directory?", False),
+    (re.compile(r'definition of service ".*" not found'),
+     "check the service file (PGSERVICEFILE, else ~/.pg_service.conf, else pg_service.conf in PGSYSCONFDIR)",
+     False),
 ]
 
 
