@@ -164,3 +164,24 @@ def test_an_unknown_service_says_where_services_are_defined(tmp_path: Path, monk
     error = connect_error(target_from_dsn("service=nope", label="svc"))
     assert 'definition of service "nope" not found' in str(error) and "PGSERVICEFILE" in str(error), str(error)
     assert not error.needs_password
+
+
+def test_keepalives_reach_a_tcp_host_named_in_a_service_file_or_pghost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: only a host written in the profile got them; a pg_service.conf entry (how many DBAs name
+    remote servers) or PGHOST left a dump on a dead link for the kernel's two hours. A service's
+    own keepalives are left to it (ours in the conninfo would beat them)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[remote]\nhost=db1.example\nuser=app\n\n[tuned]\nhost=db2.example\nkeepalives_idle=300\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    remote = conninfo_to_dict(target_from_dsn("service=remote").conninfo("shop"))
+    assert remote["keepalives_idle"] == "60" and remote["keepalives_count"] == "6", remote
+    tuned = conninfo_to_dict(target_from_dsn("service=tuned").conninfo("shop"))
+    assert "keepalives_idle" not in tuned and "keepalives_count" not in tuned, tuned
+    monkeypatch.setenv("PGHOST", "db3.example")
+    from_env = conninfo_to_dict(target_from_dsn("user=app").conninfo("shop"))
+    assert from_env["keepalives_idle"] == "60", from_env
+    monkeypatch.setenv("PGHOST", "/run/postgresql")
+    assert "keepalives_idle" not in conninfo_to_dict(target_from_dsn("user=app").conninfo("shop"))

@@ -58,11 +58,13 @@ class Target:
         if dbname is not None:
             params["dbname"] = dbname
         params.setdefault("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT))
-        host = params.get("host", "")
-        if host and not host.startswith(("/", "@")):  # TCP (a socket has no keepalives)
+        host = params.get("host") or ("" if "service" in params else os.environ.get("PGHOST", ""))
+        if not host.startswith(("/", "@")) and not _service_sets_keepalives(params.get("service")):
             # A link that dies silently (a NAT or firewall dropping it, a cable): libpq's reads
             # would wait for the kernel's 2 hours of keepalive; these end them in about 2 minutes.
             # The server's kernel answers the probes: a long lock wait or a slow query is not cut.
+            # Also where the host is not ours to see (a pg_service.conf entry, PGHOST, several
+            # hosts): libpq ignores them on a Unix socket. A service's own keepalives stay its own.
             for option, value in KEEPALIVES.items():
                 params.setdefault(option, value)
         # We choose the client encoding (server_text.py): one given here would beat PGCLIENTENCODING.
@@ -97,6 +99,35 @@ class Target:
         # Messages we parse must not be translated.
         env["LC_MESSAGES"] = "C"
         return env
+
+
+def _service_sets_keepalives(service: str | None) -> bool:
+    """Whether pg_service.conf's entry for `service` sets keepalives itself (then ours would beat
+    it: a conninfo's keywords win over its service's). Looked up as libpq does: PGSERVICEFILE or
+    ~/.pg_service.conf, then the system's file; an entry we cannot read sets none."""
+    if not service:
+        return False
+    user_file = os.environ.get("PGSERVICEFILE") or str(Path("~/.pg_service.conf").expanduser())
+    system_dir = os.environ.get("PGSYSCONFDIR") or "/etc/postgresql-common"
+    for name in (user_file, str(Path(system_dir) / "pg_service.conf")):
+        try:
+            text = Path(name).read_text(errors="replace")
+        except OSError:  # no such file (or unreadable): libpq goes on to the next one too
+            continue
+        section: str | None = None
+        keys: list[str] | None = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("[") and line.endswith("]"):
+                if keys is not None:
+                    break
+                section = line[1:-1].strip()
+                keys = [] if section == service else None
+            elif keys is not None and "=" in line and not line.startswith("#"):
+                keys.append(line.split("=", 1)[0].strip())
+        if keys is not None:  # the first file that defines the service is the one libpq reads
+            return any(key.startswith("keepalives") for key in keys)
+    return False
 
 
 def target_from_profile(profile: ServerProfile, password: str | None = None) -> Target:
