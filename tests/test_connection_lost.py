@@ -41,6 +41,7 @@ def test_a_dump_whose_backend_is_terminated_says_the_connection_was_lost(sandbox
     assert dump.returncode == 1, stderr
     last = stderr.strip().splitlines()[-1]
     assert "lost the connection to the server half way" in last and "terminating connection" in last, stderr
+    assert "the server stopped" not in last, stderr  # the server said why: it ended the session
     assert not output.exists() and not list(tmp_path.glob("never.dump*"))
 
 

@@ -134,7 +134,10 @@ def telling_line(stderr_tail: list[str]) -> str:
     SSL, the tail of its detail line ('EOF detected')."""
     lost = lost_connection(stderr_tail)
     if lost is not None:
-        said = f"lost the connection to the server half way ({lost}): the server stopped or the network failed"
+        # The server's own words say why it ended the session (an administrator, a standby's
+        # conflict with recovery, a timeout); libpq's alone do not.
+        why = "" if "terminating connection" in lost else ": the server stopped or the network failed"
+        said = f"lost the connection to the server half way ({lost}){why}"
         dumpall = [line for line in stderr_tail if PG_DUMP_FAILED_ON in line]
         if dumpall:  # which database
             return f"{dumpall[-1][dumpall[-1].index(PG_DUMP_FAILED_ON):].strip().removesuffix(', exiting')}: {said}"
