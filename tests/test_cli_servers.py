@@ -132,7 +132,10 @@ def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connectio
              (["--dsn", "host=h connect_timeout=abc"], "connect_timeout 'abc' is not a number"),
              (["--dsn", "postgresql://h:99999/db"], "port '99999' is not between 1 and 65535"),
              (["--dsn", "host=h port=5432", "--port", "5433"], "the port is given twice"),
-             (["--host", "h", "--bin-dir", "/nonexistent/bin"], "--bin-dir /nonexistent/bin: no such directory")]
+             (["--host", "h", "--bin-dir", "/nonexistent/bin"], "--bin-dir /nonexistent/bin: no such directory"),
+             # libpq looks 'db1:5432' up as a host name: "could not translate host name", at the first use.
+             (["--host", "db1.example:5433"], "--host db1.example --port 5433"),
+             (["--dsn", "host=10.0.0.5:5432 user=app"], "host=10.0.0.5 port=5432")]
     results = run_cli_many([["servers", "add", "x", *args] for args, _ in cases])
     for (_args, words), result in zip(cases, results, strict=True):
         assert_one_line_error(result, words)

@@ -135,6 +135,14 @@ def _check_libpq_values(whose: str, params: dict[str, str]) -> None:
     timeout = params.get("connect_timeout")
     if timeout is not None and not timeout.strip().lstrip("-").isdigit():
         raise ConfigError(f"{whose} connect_timeout {timeout!r} is not a number of seconds")
+    for host in (params.get("host") or "").split(","):
+        # 'db1:5432' is a host name to libpq, looked up as such ("could not translate host name"):
+        # the usual way to write a server elsewhere, said here with what to write instead.
+        written = re.fullmatch(r"([^:/\[\]@]+):(\d+)", host.strip())
+        if written:
+            name, port = written[1], written[2]
+            raise ConfigError(f"{whose} host {host.strip()!r} holds a port: give the host alone and the port "
+                              f"apart (--host {name} --port {port}, or host={name} port={port})")
     for port in (params.get("port") or "").split(",") if params.get("port") else ():
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(f"{whose} port {port!r} is not between 1 and 65535")
@@ -189,8 +197,9 @@ def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProf
         if new and profile.sslmode is not None and "sslmode" in params and params["sslmode"] != profile.sslmode:
             raise ConfigError(f"{where}: sslmode is given twice ({profile.sslmode}, and sslmode={params['sslmode']} "
                               "in the DSN); give it once")
-    if profile.sslmode is not None:
-        _check_libpq_values(where + ":", {"sslmode": profile.sslmode})
+    if profile.sslmode is not None or profile.host is not None:
+        _check_libpq_values(where + ":", {k: v for k, v in (("sslmode", profile.sslmode), ("host", profile.host))
+                                          if v is not None})
     if profile.port is not None and not (0 < int(profile.port) < 65536):
         raise ConfigError(f"{where}: port {profile.port} is not between 1 and 65535")
     if not profile.dsn and not any(getattr(profile, k) for k in ("host", "service", "port", "user")):
