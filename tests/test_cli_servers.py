@@ -316,3 +316,15 @@ def test_end_of_input_at_the_password_prompt_is_one_line_not_a_traceback(sandbox
     last = shown.strip().splitlines()[-1]
     assert last.startswith("pgbackup-tui: error: server '127.0.0.1:") and "no password" in last, shown
     assert not list(tmp_path.glob("never.dump*"))
+
+
+def test_servers_test_on_a_terminal_asks_for_the_password(sandbox: Sandbox, home: Path, tmp_path: Path) -> None:
+    """It said "give a password in ~/.pgpass, PGPASSWORD or the prompt" and offered no prompt."""
+    added = run_cli("servers", "add", "remote", "--host", "127.0.0.1", "--port", str(sandbox.port),
+                    "--user", sandbox.superuser)
+    assert added.returncode == 0, added.stderr
+    code, shown = _answer_the_prompt(["servers", "test", "remote"], sandbox.password.encode() + b"\n",
+                                     tmp_path / "no-pgpass")
+    assert code == 0, shown
+    assert "password for remote (127.0.0.1:" in shown and f"remote: PostgreSQL {sandbox.major}" in shown, shown
+    assert sandbox.password not in shown  # not echoed

@@ -11,7 +11,7 @@ from ..core.connect import connect, target_from_profile
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
 from ..core.pgtools import find_client_tools
 from .config_notes import written
-from .dump_restore import checked_bin_dir
+from .dump_restore import checked_bin_dir, with_prompted_password
 
 
 def run_servers(args: argparse.Namespace) -> int:
@@ -49,7 +49,9 @@ def run_servers(args: argparse.Namespace) -> int:
         return EXIT_OK
     if command == "test":
         profile = config.server(args.name)
-        target = target_from_profile(profile)
+        # On a terminal, a server that wants a password libpq has not found asks for it, as a dump
+        # does: the error's "or the prompt" named a prompt this command never offered.
+        target = with_prompted_password(target_from_profile(profile))
         with connect(target) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             assert row is not None  # SHOW always returns one row
