@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,27 @@ def signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> No
         os.killpg(process.pid, sig)
         if sig != signal.SIGKILL:  # a stopped child would hold the signal until it runs again
             os.killpg(process.pid, signal.SIGCONT)
+
+
+async def group_ends(process: asyncio.subprocess.Process, timeout: float) -> bool:
+    """Whether the child and every process of its group (pg_dump's and pg_restore's --jobs workers)
+    are gone within `timeout` seconds. The leader alone is not enough: its workers can outlive it
+    (blocked on a link that stalled, in a cancel request to a server that does not answer), holding
+    the job's stderr pipe open, and the job with it, for as long as they live."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.returncode is not None:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:  # the group id taken by someone else's processes: ours are gone
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
 
 
 WORKER_DIED = "a worker process died unexpectedly"  # a parallel leader's line after a worker's error

@@ -28,7 +28,8 @@ from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError, server_error_said
 from .identifiers import printable
-from .job_children import die_with_parent, disk_full_cause, feed_stdin, own_group, signal_group, telling_line
+from .job_children import (die_with_parent, disk_full_cause, feed_stdin, group_ends, own_group, signal_group,
+                           telling_line)
 from .job_events import (  # re-exported: `from .jobs import JobState` & co keep working
     DISK_NEARLY_FULL_BYTES,
     EXIT_CODE_FOR_STATE,
@@ -224,12 +225,10 @@ class Job:
 
     async def _escalate(self, process: asyncio.subprocess.Process) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                await asyncio.wait_for(asyncio.shield(process.wait()), self.CANCEL_GRACE_S)
+            if await group_ends(process, self.CANCEL_GRACE_S):  # its workers too (they outlive it on a stalled link)
                 return
-            except TimeoutError:
-                self.log(f"child still running; sending {sig.name}", level="warning")
-                signal_group(process, sig)
+            self.log(f"child still running; sending {sig.name}", level="warning")
+            signal_group(process, sig)
 
     def own(self, kind: str, value: str | Path, *, stop_at: Path | None = None, identity: str | None = None,
             previous: str | None = None) -> None:
