@@ -206,3 +206,15 @@ def test_a_drill_of_a_newer_archive_without_a_new_enough_pg_restore_records_noth
                                      "backups", "drill", backup_id, "--dsn", high.dsn())
     assert_one_line_error(result, "could not run", f"postgresql-client-{high.major}", "nothing was recorded")
     assert manifest_path.read_text() == before
+
+
+def test_a_csv_export_of_a_newer_server_with_only_older_tools_is_refused_as_dump_is(
+        low: Sandbox, high: Sandbox, home: Path, tmp_path: Path) -> None:
+    """`dump` says exit 2 for it; `csv export` said the same line with exit 1, as if a job had failed."""
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    result = run_cli_with_only_tools(find_client_tools(low.major).bin_dir, empty, "csv", "export", "--dsn",
+                                     high.dsn(), "--db", SAMPLE_DB, "--table", "public.invoices",
+                                     "--output", str(tmp_path / "never"))
+    assert_one_line_error(result, f"PostgreSQL {high.major}", f"postgresql-client-{high.major}")
+    assert not (tmp_path / "never").exists()

@@ -35,7 +35,7 @@ from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_P
 from .progress.csv import CsvProgress, TableWork
 from .dump import DumpJob
 from .restore_target import StatementCanceller
-from .errors import JobFailed, server_error_said
+from .errors import JobFailed, ToolNotFoundError, server_error_said
 from .formatting import human_bytes
 from .identifiers import always_quote
 from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
@@ -181,7 +181,11 @@ class CsvExportJob(Job):
             self._child = None
         self.check_cancelled()
         if result.state != JobState.SUCCEEDED:
-            raise JobFailed(f"the schema of the tables could not be dumped: {result.message}")
+            # What stopped the schema's pg_dump before it ran (no pg_dump here new enough for the
+            # server, the server gone) keeps its kind, and its exit code: 2, as `dump` says it.
+            found = result.error
+            kind = found if found is not None and issubclass(found, ToolNotFoundError) else JobFailed
+            raise kind(f"the schema of the tables could not be dumped: {result.message}")
         pre = child.preflight
         assert pre is not None  # set by a run that succeeded
         listing, list_file = partial / ".schema.toc", partial / ".schema.list"
