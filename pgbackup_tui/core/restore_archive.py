@@ -32,6 +32,7 @@ from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_re
 from .errors import ArchiveError, TargetError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .manifest import Manifest, manifest_path
+from .client_ssl import over_ssl, refuse_without_ssl
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
 from .progress.restore import RestoreProgress
@@ -125,7 +126,8 @@ class RestoreArchiveJob(Job):
             if plan.target.bin_dir and tools.bin_dir != Path(plan.target.bin_dir).expanduser():
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
-            server_major, self._free_connections = await self.in_thread(self._server_facts)
+            server_major, self._free_connections, ssl_in_use = await self.in_thread(self._server_facts)
+            refuse_without_ssl(tools, plan.target, ssl_in_use, "psql")
             self._check_fits_server(info, server_major)
             self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
@@ -166,8 +168,9 @@ class RestoreArchiveJob(Job):
                     toc = await self._list(tools)
             except (ArchiveError, ToolNotFoundError) as exc:  # no pg_restore here that reads it: ToolNotFoundError
                 unreadable = exc
-            server_major, free = await server
+            server_major, free, ssl_in_use = await server
             self._free_connections = free
+            refuse_without_ssl(tools, plan.target, ssl_in_use, "pg_restore")
             self.check_cancelled()
             writer = toc.dumped_by_major if toc is not None else None
             other = passed_over(tools, plan.target.bin_dir, writer or info.min_reader_major,
@@ -247,11 +250,12 @@ class RestoreArchiveJob(Job):
         if future is not None:
             _forget(future)
 
-    def _server_facts(self) -> tuple[int, int | None]:
-        """The target server's major (9 for 9.6, as pgtools counts majors) and the connections this
-        role has left there, in the target database too where it exists (its CONNECTION LIMIT)."""
+    def _server_facts(self) -> tuple[int, int | None, bool]:
+        """The target server's major (9 for 9.6, as pgtools counts majors), the connections this
+        role has left there, in the target database too where it exists (its CONNECTION LIMIT), and
+        whether our session is over SSL (client_ssl.py)."""
         with connect(self.plan.target, self._maintenance_db()) as conn:
-            return conn.info.server_version // 10000, free_connections(conn, self.plan.dbname)
+            return conn.info.server_version // 10000, free_connections(conn, self.plan.dbname), over_ssl(conn)
 
     def _choose_jobs(self, info: ArchiveInfo, toc: Toc, free: int | None) -> int:
         """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""
