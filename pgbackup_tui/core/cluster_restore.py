@@ -31,6 +31,7 @@ from .identifiers import QualifiedName, quote_ident
 from .database_contents import restore_collisions
 from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
+from .client_ssl import over_ssl, refuse_without_ssl
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
 from .archive import path_size
@@ -105,7 +106,10 @@ class ClusterRestoreJob(Job):
             major = conn.info.server_version // 10000
             row = conn.execute("SELECT session_user, current_user").fetchone()
             self._own_roles = frozenset(str(name) for name in row) if row else frozenset()
-        return major, find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+            ssl_in_use = over_ssl(conn)
+        tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
+        refuse_without_ssl(tools, plan.target, ssl_in_use, "psql")  # before globals.sql changes any role
+        return major, tools
 
     def _check_set(self, manifest: dict[str, Any], server_major: int) -> None:
         """Before globals.sql runs (it changes roles, which no later failure undoes): a set written
