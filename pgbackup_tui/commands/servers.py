@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..core.client_ssl import over_ssl, refuse_without_ssl
 from ..core.config import ServerProfile, editing_config, load_config
 from ..core.connect import connect, target_from_profile
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
@@ -58,7 +59,9 @@ def run_servers(args: argparse.Namespace) -> int:
             version = row[0]
             major = conn.info.server_version // 10000
             user = conn.info.user
+            ssl_in_use = over_ssl(conn)
         tools = find_client_tools(major, profile.bin_dir, label=f"server '{args.name}'")
+        refuse_without_ssl(tools, target, ssl_in_use, "pg_dump")  # found now, not at the first dump
         print(f"{args.name}: PostgreSQL {version} at {target.where()} as {user}; "
               f"pg_dump {tools.version} from {tools.bin_dir}")
         return EXIT_OK
