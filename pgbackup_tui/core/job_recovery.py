@@ -298,11 +298,11 @@ def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
 def _import_committed(spec: dict[str, Any], owned: list[dict[str, Any]], look: ServerLook | None) -> list[str]:
     """The table a dead csv import was loading when its runner died, if its transaction committed
     (IMPORT_COMMITS: killed after the COMMIT, before the table went on record as imported)."""
-    from .restore_transaction import COMMITTED, IN_PROGRESS
-
     marker = next((i for i in owned if i.get("kind") == IMPORT_COMMITS), None)
     if marker is None or look is None:
         return []
+    from .restore_transaction import COMMITTED, IN_PROGRESS  # psycopg: only for a job that left the marker
+
     xid, _, pid = str(marker.get("identity") or "").partition(" ")
     try:
         status = look.transaction_status(spec, xid, pid or None)
