@@ -397,3 +397,41 @@ def test_post_restore_a_stopped_server_kept_from_runs_on_a_later_start(standin: 
         [job] = [j for j in json.loads(listed.stdout) if j["kind"] == "restore"]
         assert f"timescaledb_post_restore() ran in '{target}' since" in job["message"], job["message"]
         assert restoring_now(own, target) in ("", "off")
+
+
+def test_post_restore_whose_session_is_ended_could_not_run(sandbox: Sandbox, standin: StandIn, names,
+                                                         tmp_path: Path) -> None:
+    """A server shutting down ends post_restore's session (it had connected just before): that was
+    said as "failed ...; run it by hand", not that the database stays in restoring mode until the
+    next command runs it. Here the session is ended by hand while post_restore runs."""
+    from pgbackup_tui.core.connect import target_from_dsn
+    from pgbackup_tui.core.timescale import PostRestoreNotRun, TimescaleRestore, post_restore
+    from test_job_faults import wait_for
+
+    db = new_db(names, sandbox)
+    make_source(sandbox, db)
+    sandbox.psql("ALTER FUNCTION timescaledb_post_restore() RENAME TO real_post_restore;"
+                 "CREATE FUNCTION timescaledb_post_restore() RETURNS boolean LANGUAGE sql "
+                 "AS 'SELECT pg_sleep(30); SELECT real_post_restore()'", db)
+    target = target_from_dsn(sandbox.dsn())
+    running = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{db}' "
+               "AND query LIKE 'SELECT timescaledb_post_restore()%' AND state = 'active'")
+
+    def end_it() -> None:
+        wait_for(lambda: sandbox.psql(running).strip() != "", "post_restore to run")
+        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM ({running}) AS running")
+
+    for attempt in ("direct", "after a failure"):
+        ender = threading.Thread(target=end_it)
+        ender.start()
+        try:
+            if attempt == "direct":
+                with pytest.raises(PostRestoreNotRun, match="timescaledb.restoring stays on there"):
+                    post_restore(target, db, lambda *args, **kwargs: None)
+            else:
+                said = TimescaleRestore(DUMPED_VERSION, 0, True).finish_after_failure(
+                    target, db, lambda *args, **kwargs: None)
+                assert said.startswith("then timescaledb_post_restore() could not run (terminating connection"), said
+                assert f"stays on in '{db}' until the next pgbackup-tui command" in said, said
+        finally:
+            ender.join()

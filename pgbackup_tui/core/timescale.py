@@ -179,16 +179,32 @@ class TimescaleRestore:
         try:
             post_restore(target, dbname, log)
         except (JobFailed, psycopg.Error, TargetError) as exc:
+            if isinstance(exc, PostRestoreNotRun):
+                return self._not_run(dbname, exc, log)
             log(str(exc), level="error")
             return f"then {exc}"
         except Exception as exc:  # e.g. the server is gone: say it, keep the restore's own error first
-            log(f"timescaledb_post_restore() could not run: {exc}", level="error")
-            # Still on record (TIMESCALE_RESTORING): a later start runs it (job_recovery). Said, or the
-            # DBA was left to guess whether the database stays in restoring mode.
-            return (f"then timescaledb_post_restore() could not run ({_first_line(exc)}): timescaledb.restoring "
-                    f"stays on in '{dbname}' until the next pgbackup-tui command runs it, once the server answers "
-                    "(or run SELECT timescaledb_post_restore() there by hand)")
+            return self._not_run(dbname, exc, log)
         return POST_RESTORE_RAN
+
+    @staticmethod
+    def _not_run(dbname: str, exc: Exception, log: Log) -> str:
+        cause = exc.cause if isinstance(exc, PostRestoreNotRun) else _first_line(exc)
+        log(f"timescaledb_post_restore() could not run: {cause}", level="error")
+        # Still on record (TIMESCALE_RESTORING): a later start runs it (job_recovery). Said, or the
+        # DBA was left to guess whether the database stays in restoring mode.
+        return (f"then timescaledb_post_restore() could not run ({cause}): timescaledb.restoring "
+                f"stays on in '{dbname}' until the next pgbackup-tui command runs it, once the server answers "
+                "(or run SELECT timescaledb_post_restore() there by hand)")
+
+
+class PostRestoreNotRun(JobFailed):
+    """post_restore's session was lost before it ended: the database may still be in restoring mode."""
+
+    def __init__(self, dbname: str, cause: str) -> None:
+        super().__init__(f"SELECT timescaledb_post_restore() could not run in '{dbname}' ({cause}): "
+                         "timescaledb.restoring stays on there until the next pgbackup-tui command runs it")
+        self.cause = cause
 
 
 def post_restore(target: Target, dbname: str, log: Log) -> None:
@@ -196,6 +212,10 @@ def post_restore(target: Target, dbname: str, log: Log) -> None:
     try:
         with connect(target, dbname) as conn:
             conn.execute("SELECT timescaledb_post_restore()")
+    except psycopg.OperationalError as exc:
+        # The session lost (a server shutting down ends it, as it refuses a new one): it could not run,
+        # as when the connection was refused (finish_after_failure); still on record for a later start.
+        raise PostRestoreNotRun(dbname, _first_line(exc)) from None
     except psycopg.Error as exc:
         raise JobFailed(f"SELECT timescaledb_post_restore() failed in '{dbname}': {_first_line(exc)}; run it "
                         "by hand before using the database") from None
