@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -193,10 +195,9 @@ def test_a_create_that_failed_leaves_no_database_to_drop(sandbox, home, empty_db
         sandbox.psql(f"DROP ROLE {role}")
 
 
-def test_a_table_written_to_while_the_import_ran_is_left_as_it_is(sandbox, home, empty_db, names, tmp_path):
-    # QA: each table's emptiness was checked once, before the import began: rows an application
-    # wrote into a later table while an earlier one loaded got the exported rows on top, and the
-    # import said it succeeded.
+def _importing_a_slowly(sandbox, empty_db: str, names, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, str]:
+    """A csv import of tables a (300 rows, each checked slowly) and b into a new database, its front
+    returned once it loads a: (the front, the CSV folder, the target database)."""
     from test_job_faults import start_cli, wait_for
 
     sandbox.psql("CREATE TABLE a (id int); INSERT INTO a SELECT generate_series(1, 300);"
@@ -211,6 +212,14 @@ def test_a_table_written_to_while_the_import_ran_is_left_as_it_is(sandbox, home,
     wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
                                   "AND query LIKE 'COPY \"public\".\"a\"%' AND state = 'active'").strip() == "1",
              "the import to load a")
+    return cli, out, target
+
+
+def test_a_table_written_to_while_the_import_ran_is_left_as_it_is(sandbox, home, empty_db, names, tmp_path):
+    # QA: each table's emptiness was checked once, before the import began: rows an application
+    # wrote into a later table while an earlier one loaded got the exported rows on top, and the
+    # import said it succeeded.
+    cli, out, target = _importing_a_slowly(sandbox, empty_db, names, tmp_path)
     sandbox.psql("INSERT INTO b VALUES (1000)", target)  # the application, meanwhile
     _, stderr = cli.communicate(timeout=60)
     assert cli.returncode == 1, stderr
@@ -222,20 +231,7 @@ def test_a_table_written_to_while_the_import_ran_is_left_as_it_is(sandbox, home,
 def test_a_file_gone_half_way_is_named(sandbox, home, empty_db, names, tmp_path):
     # QA: a CSV file that went after the import began (the folder moved, a mount gone) stopped it
     # with "internal error: FileNotFoundError(2, 'No such file or directory') (see the log)".
-    from test_job_faults import start_cli, wait_for
-
-    sandbox.psql("CREATE TABLE a (id int); INSERT INTO a SELECT generate_series(1, 300);"
-                 "CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5);", empty_db)
-    out = tmp_path / "copy"
-    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
-    target = names()
-    sandbox.create_database(target)
-    sandbox.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
-                 "CREATE TABLE a (id int CHECK (slowly(id))); CREATE TABLE b (id int);", target)
-    cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
-    wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
-                                  "AND query LIKE 'COPY \"public\".\"a\"%' AND state = 'active'").strip() == "1",
-             "the import to load a")
+    cli, out, target = _importing_a_slowly(sandbox, empty_db, names, tmp_path)
     (out / "public.b.csv").rename(tmp_path / "moved.csv")
     _, stderr = cli.communicate(timeout=60)
     assert cli.returncode == 1, stderr
