@@ -231,6 +231,9 @@ def test_a_dead_restore_whose_last_step_the_server_cannot_tell_is_asked_again_fo
     assert "looked at again on a later start" in line, line
     state = job_store.read_json(folder / job_store.STATE)
     assert state["state"] == "running" and state["unsure_since"] <= time.time()
+    # Listed as stopped, its outcome untold: not running (its runner is gone), nor failed (it may be done).
+    [listed] = json.loads(run_cli("jobs", "list", "--json").stdout)
+    assert listed["state"] == "stopped" and "cannot be told yet" in listed["message"], listed
     state["unsure_since"] = time.time() - 2 * job_recovery.UNSURE_FOR_S
     job_store.write_json(folder / job_store.STATE, state)
     [line] = recover_jobs()

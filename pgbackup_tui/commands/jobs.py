@@ -69,11 +69,17 @@ def job_summary(record: job_store.JobRecord) -> dict[str, Any]:
     started, finished = state.get("started_at"), state.get("finished_at")
     status, message = record.status, state.get("message")
     if status not in job_store.FINAL_STATES and not job_store.runner_alive(record.folder):
-        # Its runner died and its recovery (at this command's start) could not write its end: the
-        # state folder's disk full, or read-only. Not "running" for as long as that lasts.
-        status, snapshot = "failed", None
-        message = ("its runner stopped without finishing; its end is not on record yet (the job's state could not "
-                   "be written: a full or read-only disk?): a later command records it once it can")
+        # Its runner died, and its recovery (at this command's start) did not record its end. Not
+        # "running" for as long as that lasts.
+        snapshot = None
+        if state.get("unsure_since"):  # the server could not say whether its last step was done
+            status = "stopped"
+            message = ("its runner stopped at its last step; whether that step was done cannot be told yet (the "
+                       "server does not answer): looked at again by a later command")
+        else:  # the state folder's disk full, or read-only
+            status = "failed"
+            message = ("its runner stopped without finishing; its end is not on record yet (the job's state could "
+                       "not be written: a full or read-only disk?): a later command records it once it can")
     return {
         "id": record.id,
         "kind": record.spec.get("kind"),
