@@ -79,11 +79,12 @@ class Inotify:
         os.close(self.fd)
 
 
-def runner_of(cli: subprocess.Popen) -> int:
-    """The CLI's runner: its only child (a fork, or `python -m pgbackup_tui.core.runner`)."""
+def runner_of(cli: subprocess.Popen) -> int | None:
+    """The CLI's runner: its only child (a fork, or `python -m pgbackup_tui.core.runner`); None once
+    it has ended and the CLI has reaped it (a busy machine may deliver the file's event that late)."""
     children = Path(f"/proc/{cli.pid}/task/{cli.pid}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
+    assert len(children) <= 1, children
+    return int(children[0]) if children else None
 
 
 def wait_until_stopped(pid: int, timeout: float = 10) -> None:
@@ -105,15 +106,22 @@ def kill_runner_as_it_creates(watch: Inotify, cli: subprocess.Popen, wanted: Cal
     seen: list[bool] = []
 
     def stop_runner(_name: str) -> None:
-        stopped.append(runner_of(cli))
-        os.kill(stopped[0], signal.SIGSTOP)
-        wait_until_stopped(stopped[0])  # kill() returns before the kernel has stopped it
+        runner = runner_of(cli)
+        if runner is None:  # it finished before the stop: not the moment under test
+            seen.append(False)
+            return
+        stopped.append(runner)
+        os.kill(runner, signal.SIGSTOP)
+        wait_until_stopped(runner)  # kill() returns before the kernel has stopped it
         seen.append(landed())
 
     try:
         watch.wait_for(wanted, stop_runner)
     finally:
         watch.close()
+    if not stopped:
+        cli.communicate(timeout=60)
+        return False
     os.kill(stopped[0], signal.SIGKILL)
     _, stderr = cli.communicate(timeout=60)  # the front cleans up after its dead runner
     if seen[0]:
