@@ -426,7 +426,7 @@ def test_post_restore_whose_session_is_ended_could_not_run(sandbox: Sandbox, sta
         ender.start()
         try:
             if attempt == "direct":
-                with pytest.raises(PostRestoreNotRun, match="timescaledb.restoring stays on there"):
+                with pytest.raises(PostRestoreNotRun, match=f"timescaledb.restoring stays on in '{db}' until the next"):
                     post_restore(target, db, lambda *args, **kwargs: None)
             else:
                 said = TimescaleRestore(DUMPED_VERSION, 0, True).finish_after_failure(

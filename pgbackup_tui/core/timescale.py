@@ -193,17 +193,19 @@ class TimescaleRestore:
         log(f"timescaledb_post_restore() could not run: {cause}", level="error")
         # Still on record (TIMESCALE_RESTORING): a later start runs it (job_recovery). Said, or the
         # DBA was left to guess whether the database stays in restoring mode.
-        return (f"then timescaledb_post_restore() could not run ({cause}): timescaledb.restoring "
-                f"stays on in '{dbname}' until the next pgbackup-tui command runs it, once the server answers "
-                "(or run SELECT timescaledb_post_restore() there by hand)")
+        return f"then timescaledb_post_restore() could not run ({cause}): {_stays_on(dbname)}"
+
+
+def _stays_on(dbname: str) -> str:
+    return (f"timescaledb.restoring stays on in '{dbname}' until the next pgbackup-tui command runs it, once the "
+            "server answers (or run SELECT timescaledb_post_restore() there by hand)")
 
 
 class PostRestoreNotRun(JobFailed):
     """post_restore's session was lost before it ended: the database may still be in restoring mode."""
 
     def __init__(self, dbname: str, cause: str) -> None:
-        super().__init__(f"SELECT timescaledb_post_restore() could not run in '{dbname}' ({cause}): "
-                         "timescaledb.restoring stays on there until the next pgbackup-tui command runs it")
+        super().__init__(f"timescaledb_post_restore() could not run ({cause}): {_stays_on(dbname)}")
         self.cause = cause
 
 
