@@ -240,3 +240,23 @@ def test_a_dead_restore_whose_last_step_the_server_cannot_tell_is_asked_again_fo
     state = job_store.read_json(folder / job_store.STATE)
     assert state["state"] == "failed" and "could not be told for a day" in state["message"], state
     assert recover_jobs() == []  # settled: not asked again
+
+
+def test_a_dead_job_whose_end_cannot_be_written_is_listed_as_failed(tmp_path, monkeypatch):
+    """Its runner dead and the state folder's disk full, a job's recovery cannot write its end:
+    `jobs list` said "running" for as long as the disk stayed full."""
+    from small_disk import fill, small_filesystem
+    from test_job_start_cost import _job
+
+    with small_filesystem(tmp_path / "home", 512) as app_home:
+        monkeypatch.setenv("PGBACKUP_TUI_HOME", str(app_home))
+        _job("f0110000", {"state": "running", "runner_pid": 999999999, "owned": []})
+        fill(app_home, 0)
+        listed = run_cli("jobs", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        [job] = json.loads(listed.stdout)
+        assert job["state"] == "failed" and "not on record yet" in job["message"], job
+        assert "running" not in run_cli("jobs", "list").stdout
+        (app_home / "filler").unlink()  # room again: the next command records its end
+        [job] = json.loads(run_cli("jobs", "list", "--json").stdout)
+        assert job["state"] == "failed" and "not on record yet" not in job["message"], job
