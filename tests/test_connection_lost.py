@@ -45,7 +45,7 @@ def test_a_dump_whose_backend_is_terminated_says_the_connection_was_lost(sandbox
     assert not output.exists() and not list(tmp_path.glob("never.dump*"))
 
 
-# pg_dump's and pg_restore's lines (PostgreSQL 15's libpq) for a link cut under SSL, as logged.
+# pg_dump's and pg_restore's lines for a link cut under SSL, as one client's libpq logged them.
 SSL_DUMP = ['pg_dump: error: Dumping the contents of table "events" failed: PQgetCopyData() failed.',
             "pg_dump: detail: Error message from server: SSL SYSCALL error: EOF detected",
             "pg_dump: detail: Command was: COPY public.events (id, kind) TO stdout;"]
