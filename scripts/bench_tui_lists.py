@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # uiutil: the Pilot tests' key helpers
 
-from pgbackup_tui.core.config import ServerProfile  # noqa: E402
+from pgbackup_tui.core.server_profile import ServerProfile  # noqa: E402
 from pgbackup_tui.core.paths import HOME_ENV  # noqa: E402
 from pgbackup_tui.core.sandbox import Sandbox  # noqa: E402
 

@@ -49,7 +49,8 @@ async def open_node(pilot, tree, wanted: str) -> None:
 
 
 async def shoot(rows: int) -> None:
-    from pgbackup_tui.core.config import Config, ServerProfile, save_config
+    from pgbackup_tui.core.config import Config, save_config
+    from pgbackup_tui.core.server_profile import ServerProfile
     from pgbackup_tui.core.sandbox import Sandbox
     from pgbackup_tui.ui.app import PgBackupApp
 

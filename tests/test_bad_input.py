@@ -17,7 +17,8 @@ import pytest
 from cliutil import run_cli
 from psycopg.conninfo import make_conninfo
 
-from pgbackup_tui.core.config import ServerProfile, load_config, validate_profile
+from pgbackup_tui.core.config import load_config
+from pgbackup_tui.core.server_profile import ServerProfile, validate_profile
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.errors import ConfigError, UsageError

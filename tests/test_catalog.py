@@ -19,7 +19,8 @@ import pytest
 
 from cliutil import run_cli
 from conftest import SAMPLE_WIDE_ROWS
-from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.config import load_config, save_config
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.drill_names import DRILL_PREFIX, drill_database_name, host_tag
 from pgbackup_tui.core.pgtools import find_client_tools
 

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from pgbackup_tui.core import paths
-from pgbackup_tui.core.config import Config, ServerProfile, load_config, save_config
+from pgbackup_tui.core.config import Config, load_config, save_config
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.errors import ConfigError
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "pgbackup-tui"
@@ -340,7 +341,7 @@ def test_a_dsn_that_does_not_parse_is_said_without_the_text_around_the_fault(hom
 def test_an_unknown_option_of_a_dsn_is_named(home: Path) -> None:
     """An option libpq does not know is a keyword, what the user must fix: QA saw it blanked to "…"
     with the quoted text the line leaves out. Quoted text that is no option name still goes."""
-    from pgbackup_tui.core.config import conninfo_error
+    from pgbackup_tui.core.server_profile import conninfo_error
     from psycopg.conninfo import conninfo_to_dict
 
     def said(dsn: str) -> str:

@@ -25,7 +25,8 @@ import pytest
 
 from cliutil import run_cli
 from pgbackup_tui.core import paths
-from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.config import load_config, save_config
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.schedules import Schedule
 
 SERVER = "sand"

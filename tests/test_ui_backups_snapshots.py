@@ -22,7 +22,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from pgbackup_tui.core.catalog import entry_for
-from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.backups_view import entry_row
 from pgbackup_tui.ui.screens.backup_details import BackupDetails

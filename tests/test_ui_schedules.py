@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.config import load_config, save_config
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.schedules import Schedule
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm

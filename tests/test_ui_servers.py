@@ -11,7 +11,8 @@ import tomllib
 import pytest
 from textual.widgets import Button, Input
 
-from pgbackup_tui.core.config import ServerProfile, load_config, save_config
+from pgbackup_tui.core.config import load_config, save_config
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.errors import ConfigError
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.sandbox import free_port

@@ -17,7 +17,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from pgbackup_tui.core.config import ServerProfile
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core import jobs as jobs_module
 from pgbackup_tui.core.dump import DumpJob

@@ -13,7 +13,8 @@ from textual.app import App
 from textual.widgets import Input, Static
 
 from pgbackup_tui.cli import main as cli_main
-from pgbackup_tui.core.config import ServerProfile, load_config
+from pgbackup_tui.core.config import load_config
+from pgbackup_tui.core.server_profile import ServerProfile
 
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.core.connect import target_from_dsn

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets.tree import TreeNode
 
-from pgbackup_tui.core.config import Config, ServerProfile, save_config
+from pgbackup_tui.core.config import Config, save_config
+from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 

@@ -11,7 +11,8 @@ import sys
 import time
 
 from ..core import paths
-from ..core.config import ServerProfile, editing_config
+from ..core.config import editing_config
+from ..core.server_profile import ServerProfile
 from ..core.errors import EXIT_OK
 from ..core.sandbox import Sandbox
 from .config_notes import written

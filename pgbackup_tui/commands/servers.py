@@ -7,7 +7,8 @@ import json
 import sys
 
 from ..core.client_ssl import over_ssl, refuse_without_ssl
-from ..core.config import ServerProfile, editing_config, load_config
+from ..core.config import editing_config, load_config
+from ..core.server_profile import ServerProfile
 from ..core.connect import connect, target_from_profile
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
 from ..core.pgtools import find_client_tools

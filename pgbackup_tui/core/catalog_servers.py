@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from .catalog import CatalogEntry
-from .config import ServerProfile
+from .server_profile import ServerProfile
 
 
 def _profile_host_port(profile: ServerProfile) -> tuple[str, str] | None:

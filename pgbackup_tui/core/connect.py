@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .config import ServerProfile, conninfo_error, hidden_password
+from .server_profile import ServerProfile, conninfo_error, hidden_password
 from .errors import ConnectError, UsageError
 from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare_text, refuses_client_encoding
 

@@ -42,7 +42,7 @@ def check_database_name(dbname: str, option: str = "--db") -> None:
     if "\0" in dbname:
         raise UsageError(f"{option}: a database name cannot contain a NUL character")
     if "=" in dbname or "://" in dbname:
-        from .config import hidden_password  # here: config imports psycopg, which plans stays free of
+        from .server_profile import hidden_password  # here: server_profile imports psycopg, which plans stays free of
 
         if hidden_password(dbname):
             raise UsageError(f"{option} holds a connection string with a password; name only the database and "

@@ -29,7 +29,7 @@ from pathlib import Path
 from . import catalog, paths
 from .catalog import CatalogEntry
 from .catalog_servers import belongs_to
-from .config import ServerProfile
+from .server_profile import ServerProfile
 from .catalog_ops import delete
 from .cluster_plans import set_what
 from .errors import UsageError

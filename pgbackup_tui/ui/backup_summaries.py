@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..core import catalog
 from ..core.catalog import CatalogEntry, entry_for, entry_with_manifest
-from ..core.config import ServerProfile
+from ..core.server_profile import ServerProfile
 from ..core.csv_copies import find_csv_copies
 from ..core.manifest import TocSummary, manifest_path
 from .backups_view import BackupRow, entry_row, rows_in_scope

@@ -30,7 +30,7 @@ from textual.widgets import TabbedContent
 from ..core import catalog, paths
 from ..core.catalog_ops import delete, newest_verified
 from ..core.cluster_plans import ClusterRestorePlan, DumpallPlan
-from ..core.config import ServerProfile
+from ..core.server_profile import ServerProfile
 from ..core.connect import Target
 from ..core.csv_plans import EXPORT_KIND, IMPORT_KIND, CsvExportPlan, CsvImportPlan
 from ..core.drill import drill_backup

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.catalog import CatalogEntry, entry_for
 from ..core.catalog_servers import belongs_to
-from ..core.config import ServerProfile
+from ..core.server_profile import ServerProfile
 from ..core.csv_copies import CsvCopy, is_csv_copy
 from ..core.plans import safe_path_part
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.config import Config, ServerProfile, config_lock, load_config, save_config, validate_profile
+from ..core.config import Config, config_lock, load_config, save_config
+from ..core.server_profile import ServerProfile, validate_profile
 from ..core.connect import Target, target_from_profile
 from ..core.errors import ConfigError
 from ..core.schedules import schedules_for_servers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.config import ServerProfile
+from ..core.server_profile import ServerProfile
 from ..core.inspect import DatabaseInfo, SchemaInfo, TableInfo
 from .inspection import DatabaseSnapshot, ServerSnapshot
 

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from ...core.config import ServerProfile, validate_profile
+from ...core.server_profile import ServerProfile, validate_profile
 from ...core.connect import target_from_profile
 from ...core.errors import ConfigError, PgBackupError
 from ..inspection import probe_server

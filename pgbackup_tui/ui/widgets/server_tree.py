@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...core.config import ServerProfile
+from ...core.server_profile import ServerProfile
 from ...core.inspect import TableInfo
 from ..inspection import DatabaseSnapshot, ServerSnapshot
 from ..selection import Checks, Selection
