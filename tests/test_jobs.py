@@ -130,6 +130,46 @@ def test_cli_sigint_cancels_cleanly(sandbox, home):
     assert not output.exists() and not Path(str(output) + ".partial").exists()
 
 
+def _command_lines_naming(text: str) -> dict[int, bytes]:
+    """pid -> /proc/PID/cmdline of every process whose command line holds `text`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline:
+                found[int(entry.name)] = cmdline
+    return found
+
+
+def test_a_password_given_in_dsn_leaves_the_command_s_and_the_runner_s_argv(sandbox, home):
+    """Anyone reads a process's argv (ps): a password given in --dsn (warned against) stayed there
+    for the whole job, in the command and in its runner (a fork of it, with the same argv)."""
+    output = home / "password-in-dsn.dump"
+    dsn = f"{sandbox.dsn(tcp=True)} password={sandbox.password}"
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    with table_locked(sandbox):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", dsn, "--db", SOURCE, "--output", str(output)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and "pgbackup-tui/" not in sandbox.psql(
+                "SELECT string_agg(application_name, ',') FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+                time.sleep(0.1)
+            holding = _command_lines_naming(str(output))  # the command, its runner and pg_dump
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+    assert process.pid in holding and len(holding) >= 3, holding
+    assert not [pid for pid, cmdline in holding.items() if sandbox.password.encode() in cmdline], holding
+    assert b"--dsn" in holding[process.pid] and b"user=" in holding[process.pid]  # the rest is as given
+    assert process.returncode == 130 and "password in --dsn is visible" in err
+
+
 def test_a_parallel_child_s_failure_names_its_worker_s_error_not_the_leader_s(tmp_path):
     """pg_restore -j ends with 'a worker process died unexpectedly' after the worker's own error
     (a data file gone, say): the job's line quoted the leader's, the cause only in the log (QA)."""

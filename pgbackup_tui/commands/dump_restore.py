@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.config import load_config
+from .argv_secret import hide_dsn_password
 from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.errors import ConnectError, PgBackupError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
@@ -51,8 +52,9 @@ def resolve_target(args: argparse.Namespace) -> Target:
     else:
         target = target_from_dsn(args.dsn)
         if target.password is not None:
-            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps); "
-                  "prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
+            hide_dsn_password(args.dsn, dict(target.params_items))
+            print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps) until the command "
+                  "has read it; prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
     bin_dir = getattr(args, "bin_dir", None)
     if bin_dir:
         target = replace(target, bin_dir=checked_bin_dir(bin_dir))
