@@ -211,6 +211,27 @@ async def test_a_long_log_line_is_wrapped_not_cut(home):
         assert all(level == "error" for level in list(log._levels)[:-1]) and log._levels[-1] == "info"
 
 
+async def test_a_long_log_line_breaks_between_words_and_after_a_folder(home):
+    # Chopped at the width, a message lost words across rows ("(42.3 kB in 0.2s" / ")") and a path
+    # a file name ("…/shop/20" / "261204T220500Z.dump"): each now reads whole on its row.
+    words = [f"w{i:02d}{'x' * (i % 7)}" for i in range(24)]
+    folders = ["var", "lib", "pgbackup", "backups", "db1.example.com", "sales"]
+    path = "/" + "/".join(folders) + "/20261204T220500Z.dump"
+    app = PaneHost()
+    async with app.run_test(size=(50, 24)) as pilot:
+        log = app.query_one(JobLog)
+        log.write_levelled([(" ".join(words), "error"), (f"wrote {path} (42.3 kB in 0.2s)", "info")])
+        await pilot.pause()
+        rows = [row.strip() for row in screen_lines(app)]
+        shown_words = [word for row in rows for word in row.split()]
+        assert [word for word in shown_words if word.startswith("w") and word != "wrote"] == words
+        path_rows = [row for row in rows if "/" in row]
+        assert len(path_rows) > 1 and all(row.endswith("/") for row in path_rows[:-1]), rows
+        shown_folders = [name for row in path_rows for name in row.removeprefix("wrote ").split("/") if name]
+        assert shown_folders[:len(folders)] == folders, rows
+        assert path_rows[-1].endswith("20261204T220500Z.dump (42.3 kB in 0.2s)"), rows
+
+
 async def test_a_log_line_with_tabs_is_wrapped_as_it_is_drawn(home):
     # A COPY error's context is the row's tab-separated text: 41 characters, 75 cells once Log has
     # expanded its tabs -- wrapped by the cells, every field on the screen.

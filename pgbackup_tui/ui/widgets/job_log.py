@@ -122,11 +122,11 @@ class JobLog(StyleOncePerRender, Log):
         # An ASCII line is never wider than its length (cell_len is most of a flood's cost).
         if width <= len(CONTINUATION) or (line.isascii() and len(line) <= width) or cell_len(line) <= width:
             return [line]
-        first, *rest = chop_cells(line, width)
+        first, rest = _row_and_rest(line, width)
         rows = [first]
-        rest_text = "".join(rest)
-        if rest_text:
-            rows += [CONTINUATION + row for row in chop_cells(rest_text, width - len(CONTINUATION))]
+        while rest:
+            row, rest = _row_and_rest(rest, width - len(CONTINUATION))
+            rows.append(CONTINUATION + row)
         return rows
 
     def on_resize(self, event: events.Resize) -> None:
@@ -166,3 +166,25 @@ class JobLog(StyleOncePerRender, Log):
             # post_style: drawn over the line's own colour, which Log sets from $text.
             strip = Strip(Segment.apply_style(iter(strip), post_style=style), strip.cell_length)
         return strip
+
+
+def _row_and_rest(text: str, width: int) -> tuple[str, str]:
+    """The first row of `text` at `width` cells, and what is left. The row ends after a space or a
+    slash where one falls in its second half (a message is read by words, a path by folders), else
+    at the width (a long word, a path without a slash there)."""
+    if text.isascii():  # a cell a character: no need to measure (most lines, and a flood's)
+        if len(text) <= width:
+            return text, ""
+        row = text[:width]
+    else:
+        if cell_len(text) <= width:
+            return text, ""
+        # Measured in a window (a character is at most two cells): a long line is chopped in
+        # rows, not measured whole again for each.
+        window = text[: 2 * width + 16]
+        row = chop_cells(window, width)[0] if cell_len(window) > width else chop_cells(text, width)[0]
+        row = row or text[0]  # a character wider than the row: on a row of its own, never none
+    cut = max(row.rfind(" "), row.rfind("/")) + 1
+    if cut > len(row) // 2:
+        row = row[:cut]
+    return row, text[len(row):]
