@@ -39,6 +39,7 @@ from .progress.count import CountProgress, Step
 from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
+from .restore_target import require_primary
 from .set_members import refuse_damaged_members
 
 def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], flag: str, archive: Path) -> None:
@@ -103,6 +104,7 @@ class ClusterRestoreJob(Job):
         """The target's major, and the client tools for it."""
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
+            require_primary(conn, plan.target)  # a standby: refused before globals.sql, as a restore is
             major = conn.info.server_version // 10000
             row = conn.execute("SELECT session_user, current_user").fetchone()
             self._own_roles = frozenset(str(name) for name in row) if row else frozenset()

@@ -41,7 +41,7 @@ from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITE
 from .jobs import Cancelled, Job, JobState, Outcome
 from .client_ssl import over_ssl, refuse_without_ssl
 from .pgtools import ClientTools, psql_for_plain
-from .restore_target import StatementCanceller, create_database, database_oid, drop_database
+from .restore_target import StatementCanceller, create_database, database_oid, drop_database, require_primary
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
 from .defaults import free_connections
 from .selection import lookup_relations
@@ -152,6 +152,7 @@ class CsvImportJob(Job):
         than NOT NULL / CHECK, or a trigger yet: an earlier import that got that far ran it."""
         plan = self.plan
         with connect(plan.target, self._maintenance_db()) as conn:
+            require_primary(conn, plan.target)  # a standby: refused before --create puts a database on record
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.dbname,)).fetchone()
             # Known before anything is made: a server without TimescaleDB cannot take the hypertables.
             timescale_here = conn.execute(

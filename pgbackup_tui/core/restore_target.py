@@ -31,11 +31,21 @@ CANCEL_REQUESTS, CANCEL_AGAIN_S = 20, 0.5  # sent again while the step runs on (
 DROP_LOCK_TIMEOUT_S = 10  # dropping a database another session's lock holds up: left for a later start
 
 
+def require_primary(conn: psycopg.Connection, target: Target) -> None:
+    """The server must take writes: a hot standby (in recovery) refuses every one of them. Asked
+    before anything is made, so that a restore or an import onto one is refused in one line (exit
+    2), not failed half way by its first statement with nothing on record to undo."""
+    if conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,):
+        raise TargetError(f"server '{target.label}' is a standby (in recovery, read-only) and takes no writes; "
+                          "nothing was done: run this against its primary, or promote the standby first")
+
+
 def require_free_name(target: Target, maintenance_db: str, name: str) -> psycopg.Connection:
-    """--create: database `name` must not exist yet. Returns the open connection to the maintenance
-    database, for the CREATE DATABASE that follows (the caller closes it)."""
+    """--create: database `name` must not exist yet, on a server that takes writes. Returns the open
+    connection to the maintenance database, for the CREATE DATABASE that follows (the caller closes it)."""
     conn = connect(target, maintenance_db)
     try:
+        require_primary(conn, target)
         if database_exists(conn, name):
             raise TargetError(f"database '{name}' already exists on server '{target.label}'; pick a new name for "
                               "--create, or restore into it without --create (with --clean if it is not empty)")
@@ -47,16 +57,18 @@ def require_free_name(target: Target, maintenance_db: str, name: str) -> psycopg
 
 def check_target(target: Target, maintenance_db: str, name: str, mode: str, *,
                  unproven_whole: tuple[str, frozenset[tuple[str, str]]] | None = None) -> str | None:
-    """The target database is fit for a restore in `mode` (RestoreJob._mode): free for "create";
-    there for the others, without other sessions for "replace", empty for "into" ("data" checks
-    its tables instead, restore_data.py). `unproven_whole`: for "replace", an archive nothing says
-    is a whole database's (no manifest) and its tables (schema, name): see check_no_table_lost.
+    """The target database is fit for a restore in `mode` (RestoreJob._mode), on a server that takes
+    writes (require_primary): free for "create"; there for the others, without other sessions for
+    "replace", empty for "into" ("data" checks its tables instead, restore_data.py). `unproven_whole`:
+    for "replace", an archive nothing says is a whole database's (no manifest) and its tables
+    (schema, name): see check_no_table_lost.
     Returns a line for the job's log: the extensions an empty database has, restored into as it is."""
     where = f"server '{target.label}'"
     if mode == "create":
         require_free_name(target, maintenance_db, name).close()
         return None
     with connect(target, maintenance_db) as conn:
+        require_primary(conn, target)
         exists = database_exists(conn, name)
         if not exists and mode == "data":
             raise TargetError(f"database '{name}' does not exist on {where}; a data-only archive loads into the "

@@ -186,6 +186,20 @@ class Sandbox:
             self._removed = True
         atexit.unregister(self.stop)
 
+    def restart_as_standby(self) -> Sandbox:
+        """Restart the cluster as a hot standby: in recovery and read-only to its clients, as a
+        replica is (standby.signal, with no primary to follow: it waits for WAL that never comes).
+        For the tests of what a standby refuses; there is no way back but a new Sandbox."""
+        if self._running:
+            self._run_server_tool(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"],
+                                  timeout=60)
+            self._running = False
+        signal_file = self.data_dir / "standby.signal"
+        signal_file.write_text("")
+        if self._as_server_user:
+            self._give_to_server_user(signal_file)
+        return self.start()  # pg_ctl -w returns once the standby takes read-only connections
+
     def __enter__(self) -> Sandbox:
         return self.start()
 
