@@ -305,6 +305,57 @@ def test_table_clean_refuses_to_drop_a_view_the_archive_lacks(cluster, home, nam
     assert film_state(cluster, db) == before
 
 
+def next_values(cluster: Sandbox, db: str, *sequences: str) -> list[int]:
+    """What nextval would give for each sequence, without taking it."""
+    return [int(cluster.psql(f"SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {seq}",
+                             db)) for seq in sequences]
+
+
+def test_table_clean_sets_the_sequences_its_tables_take_from_to_the_archive_s(sandbox, home, fresh_db_name,
+                                                                                 tmp_path):
+    # QA: a sequence behind two tables' ids (or a serial another table's default takes from) is not
+    # recreated by a table-level --clean, and kept the target's value: nextval handed out the ids of
+    # restored rows again. One cluster: the rule is the restore's, not a major's.
+    db = fresh_db_name
+    sandbox.create_database(db)
+    sandbox.psql("CREATE SEQUENCE shared_seq;"
+                 "CREATE TABLE a (id bigint PRIMARY KEY DEFAULT nextval('shared_seq'));"
+                 "CREATE TABLE b (id bigint PRIMARY KEY DEFAULT nextval('shared_seq'));"
+                 "CREATE TABLE c (id serial PRIMARY KEY);"
+                 "CREATE TABLE e (id int PRIMARY KEY DEFAULT nextval('c_id_seq'));"
+                 "INSERT INTO a SELECT FROM generate_series(1, 10); INSERT INTO b SELECT FROM generate_series(1, 10);"
+                 "INSERT INTO c SELECT FROM generate_series(1, 10); INSERT INTO e SELECT FROM generate_series(1, 5);",
+                 db)
+    archive = tmp_path / "seq.dump"  # shared_seq gives 21 next, c_id_seq 16
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=c", f"--file={archive}", f"--dbname={sandbox.dsn(db)}"],
+                   check=True, capture_output=True)
+
+    # a and e restored, b and c not: each sequence goes forward to the archive's value, never back
+    # under the rows of the table that was not restored.
+    sandbox.psql("SELECT setval('shared_seq', 3); SELECT setval('c_id_seq', 100);", db)
+    done = restore(sandbox, archive, db, "--clean", "--table", "public.a", "--table", "public.e")
+    assert done.returncode == 0, done.stderr
+    assert next_values(sandbox, db, "shared_seq", "c_id_seq") == [21, 101]
+    logged = "".join(log.read_text() for log in (home / "logs").iterdir())
+    assert "set sequence public.shared_seq to the archive's value, forward only: public.b takes from it" in logged
+    sandbox.psql("INSERT INTO a DEFAULT VALUES", db)  # no duplicate key
+
+    # Every table that takes from it restored: the archive's value exactly, back from further on too.
+    sandbox.psql("SELECT setval('shared_seq', 500);", db)
+    done = restore(sandbox, archive, db, "--clean", "--table", "public.a", "--table", "public.b")
+    assert done.returncode == 0, done.stderr
+    assert next_values(sandbox, db, "shared_seq") == [21]
+
+    # c's own sequence, which e's default takes from: dropped with c, it would leave e's default without
+    # it (psql failed half way, exit 1). Refused before anything runs; with e too, both go in one DROP.
+    refused = restore(sandbox, archive, db, "--clean", "--table", "public.c")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "sequence public.c_id_seq" in refused.stderr and "(--table public.e)" in refused.stderr
+    done = restore(sandbox, archive, db, "--clean", "--table", "public.c", "--table", "public.e")
+    assert done.returncode == 0, done.stderr
+    assert next_values(sandbox, db, "c_id_seq") == [16]
+
+
 def test_clean_with_a_plain_dump_of_a_selection_is_refused(cluster, home, names, tmp_path):
     """A plain script of one table, restored with --clean, replaced the whole database with that
     table (exit 0): every other table was gone. It is refused (exit 2), the database as it was."""

@@ -267,11 +267,21 @@ class RestoreJob(RestoreChoiceJob):
                 grant_scripts, after = self._table_clean.grants_apart(check.toc, list_file, self._workdir)
                 scripts += grant_scripts
                 files += after
+            sequences = self._table_clean.sequences
+            values: tuple[Path, Path] | None = None  # their archive's values, read from pg_restore's SQL of them
+            if sequences.entries:
+                assert check.toc is not None
+                scripts.append(values := sequences.list_apart(check.toc, self._workdir))
             for part, script in scripts:
                 code = await self.run_process(restore_script_argv(plan, check.tools, part, script), env)
                 if code != 0:
                     raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; "
                                     "nothing was changed")
+            if values is not None:
+                # Last in the transaction: a setval it may hold (a sequence used up) is not undone by a rollback.
+                files.append(set_values := self._workdir / "sequences.sql")
+                set_values.write_bytes(sequences.sql(values[1].read_text(encoding="utf-8", errors="surrogateescape"))
+                                       .encode("utf-8", errors="surrogateescape"))
             argv = psql_files_argv(plan, check.tools, files)
         else:
             tool = "psql" if check.info.format == "plain" else "pg_restore"

@@ -14,7 +14,8 @@ Two kinds of --clean, both all-or-nothing:
   archive too, and foreign keys of other tables that point at them are dropped and added again;
   if the archive lacks one of them, the restore is refused before it starts (it would be lost).
   Everything else the tables need (schemas, types, functions, other tables) must already be in
-  the target: it is used, not recreated.
+  the target: it is used, not recreated; a sequence among it gets the archive's value
+  (restore_sequences.py).
 
 `describe()` is what `--dry-run` and the TUI's dialog show before the user confirms.
 """
@@ -29,6 +30,7 @@ import psycopg
 
 from .errors import TargetError
 from .identifiers import QualifiedName, always_quote
+from .restore_sequences import SequenceValues
 from .toc import (
     ATTACHED_DESCS,
     METADATA_DESCS,
@@ -82,6 +84,22 @@ WHERE con.contype = 'f' AND con.conparentid = 0
   AND con.confrelid = ANY(%(oids)s::oid[]) AND NOT con.conrelid = ANY(%(oids)s::oid[])
 """
 
+# Sequences owned by the relations to be dropped (serial, identity: DROP TABLE takes them along)
+# that a column default of another relation takes its values from.
+_OWNED_SEQUENCES_USED_ELSEWHERE = """
+SELECT sn.nspname, s.relname, on_.nspname, o.relname, un.nspname, u.relname
+FROM pg_depend own JOIN pg_class s ON s.oid = own.objid AND s.relkind = 'S'
+JOIN pg_namespace sn ON sn.oid = s.relnamespace
+JOIN pg_class o ON o.oid = own.refobjid JOIN pg_namespace on_ ON on_.oid = o.relnamespace
+JOIN pg_depend used ON used.classid = 'pg_attrdef'::regclass AND used.refclassid = 'pg_class'::regclass
+                   AND used.refobjid = s.oid
+JOIN pg_attrdef ad ON ad.oid = used.objid
+JOIN pg_class u ON u.oid = ad.adrelid JOIN pg_namespace un ON un.oid = u.relnamespace
+WHERE own.classid = 'pg_class'::regclass AND own.refclassid = 'pg_class'::regclass AND own.deptype IN ('a', 'i')
+  AND own.refobjid = ANY(%(oids)s::oid[]) AND NOT ad.adrelid = ANY(%(oids)s::oid[])
+ORDER BY 1, 2, 5, 6
+"""
+
 _KIND_WORD = {"r": "TABLE", "p": "TABLE", "f": "FOREIGN TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
 
 
@@ -103,6 +121,8 @@ class TableClean:
     foreign_keys: list[tuple[QualifiedName, str]] = field(default_factory=list)  # (table, constraint)
     recreate: set[int] = field(default_factory=set)  # dump ids of relations restored, views included
     extra_entries: set[int] = field(default_factory=set)  # FK CONSTRAINT entries of other tables
+    # The sequences the recreated relations take from without recreating them: set from the archive.
+    sequences: SequenceValues = field(default_factory=SequenceValues)
     # Names are str from a UTF8 session, or bytes as surrogates from a SQL_ASCII database: the
     # drops file says which, so psql sends them as they were read.
     client_encoding: str = "UTF8"
@@ -120,11 +140,16 @@ class TableClean:
             return 1 + max(generation(parent) for parent in parents) if parents else 0
 
         # Deepest readers first; a partition goes with its parent, but a child by INHERITS does not
-        # (DROP TABLE of its parent fails without CASCADE): children before their parents.
+        # (DROP TABLE of its parent fails without CASCADE): children before their parents. Those of
+        # one rank and kind go in one statement: a table whose default takes from another's owned
+        # sequence (a serial behind both) could not be dropped before it, nor it before the table.
+        ranks: dict[tuple[int, int, str], list[str]] = {}
         for relation in sorted(self.drops, key=lambda r: (-r.depth, -generation(r), r.name)):
             if relation.is_partition and relation.parent_oids and relation.parent_oids[0] in by_oid:
                 continue
-            lines.append(f"DROP {_KIND_WORD[relation.kind]} {relation.name.sql};")
+            rank = (-relation.depth, -generation(relation), _KIND_WORD[relation.kind])
+            ranks.setdefault(rank, []).append(relation.name.sql)
+        lines += [f"DROP {kind} {', '.join(names)};" for (_, _, kind), names in sorted(ranks.items())]
         return "\n".join(lines) + "\n"
 
     def grants_apart(self, toc: Toc, list_file: Path, workdir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
@@ -183,7 +208,7 @@ $pgbackup_grants$;
             lines.append(f"drop {_KIND_WORD[relation.kind].lower()} {relation.name}{why}")
         for table, name in self.foreign_keys:
             lines.append(f"drop foreign key {name} on {table} (added again after the restore)")
-        return lines
+        return lines + self.sequences.describe()
 
 
 def _find_entry(toc: Toc, namespaces: list[str], name: QualifiedName,
@@ -230,6 +255,13 @@ def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbn
             )
         plan.recreate.add(entry.dump_id)
     dropped_oids = [relation.oid for relation in plan.drops]
+    taken = conn.execute(_OWNED_SEQUENCES_USED_ELSEWHERE, {"oids": dropped_oids}).fetchone()
+    if taken is not None:
+        sequence, owner, user = (QualifiedName(taken[i], taken[i + 1]) for i in (0, 2, 4))
+        raise TargetError(
+            f"sequence {sequence} in database '{dbname}' belongs to {owner}, which --clean drops and restores, and the "
+            f"default of {user}, which is not restored, takes its values from it: it cannot be dropped with {owner}; "
+            f"restore {user} too (--table {user}), or restore into a new database with --create instead")
     for schema, relname, conname in conn.execute(_FOREIGN_KEYS_IN, {"oids": dropped_oids}):
         table = QualifiedName(schema, relname)
         entry = _find_entry(toc, namespaces, QualifiedName(schema, f"{relname} {conname}"), {"FK CONSTRAINT"})

@@ -2,8 +2,9 @@
 
 All of them; or what --table names, with its partitions and children and what they need; or the
 entries a selection archive's manifest lists (the dump of some tables: its `restore_list`); or, for a
-table-level --clean, those tables, the views that depend on them (recreated with them), and the
-drops that clear the way (restore_clean.py). A data-only archive's tables are chosen by
+table-level --clean, those tables, the views that depend on them (recreated with them), the
+drops that clear the way (restore_clean.py), and the sequences they take from, whose values come
+from the archive (restore_sequences.py). A data-only archive's tables are chosen by
 restore_data.py instead.
 
 Worked out in one go, off the event loop (the table-level --clean asks the target what depends on
@@ -20,6 +21,7 @@ from .errors import SelectionError, UsageError
 from .identifiers import parse_qualified_name
 from .plans import RestorePlan
 from .restore_clean import TableClean, plan_table_clean, provided_entries
+from .restore_sequences import plan_sequence_values
 from .toc import SELECTABLE_DESCS, Toc, alike_in, came_along_line, compute_closure, seeds_by_name, with_descendants
 
 LARGE_OBJECT_DESCS = ("BLOB", "BLOBS", "BLOB METADATA")
@@ -63,10 +65,13 @@ def choose_entries(plan: RestorePlan, toc: Toc, manifest: dict[str, Any], mode: 
     if mode == "tables":
         seeds = _without_definition_only(plan, toc, manifest, seeds, choice)
         with connect(plan.target, plan.dbname) as conn:
-            choice.table_clean = plan_table_clean(conn, toc, seeds, plan.dbname)
-        closure = compute_closure(toc, choice.table_clean.recreate,
-                                  provided=provided_entries(toc, choice.table_clean.recreate))
-        choice.included = closure.included | choice.table_clean.extra_entries
+            clean = choice.table_clean = plan_table_clean(conn, toc, seeds, plan.dbname)
+            closure = compute_closure(toc, clean.recreate, provided=provided_entries(toc, clean.recreate))
+            # What the tables take from without recreating it (a sequence behind two tables' ids):
+            # its value comes from the archive too (restore_sequences.py).
+            clean.sequences = plan_sequence_values(conn, toc, closure.included,
+                                                   [relation.oid for relation in clean.drops])
+        choice.included = closure.included | clean.extra_entries
     else:
         closure = compute_closure(toc, seeds)
         choice.included = closure.included
