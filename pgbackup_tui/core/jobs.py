@@ -351,6 +351,10 @@ class Job:
         """The most telling line the children printed (job_children.telling_line)."""
         return telling_line(self._stderr_tail)
 
+    def children_said(self, words: str) -> bool:
+        """Whether one of the children's last lines holds `words` (a refusal whose line a name cut in two)."""
+        return any(words in line for line in self._stderr_tail)
+
     # -- logging -----------------------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
         """One line (or several) to the log file and to listeners (bytes that are not UTF-8 as \\xNN)."""

@@ -23,6 +23,12 @@ from .restore_data import DataLoad
 from .toc import Toc, parse_toc
 
 
+# pg_restore's words (its 2025 minors and later) for a database name it will not write as SQL, and ours.
+LINE_BREAK_REFUSED = "contains a newline or carriage return"
+LINE_BREAK_IN_NAME = ("the database it was dumped from has a line break in its name, which pg_restore refuses to "
+                      "write as SQL")
+
+
 @dataclass
 class ArchiveCheck:
     """An archive identified, listed (toc: None for plain SQL) and read through, with the tools that read it."""
@@ -77,6 +83,10 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
     if check.toc is not None and plan.no_privileges:
         argv.append("--no-privileges")
     if await job.run_process(argv, env) != 0:
+        if job.children_said(LINE_BREAK_REFUSED):  # its line ends inside the name: said whole here
+            raise ArchiveError(f"{plan.archive}: {LINE_BREAK_IN_NAME} (its CREATE DATABASE and \\connect); nothing "
+                               "was restored: make a database of another name and restore into it without --create "
+                               "or --clean")
         raise ArchiveError(f"could not read the database's properties ({job.last_error()}); nothing was restored")
     return sql.read_bytes()
 
