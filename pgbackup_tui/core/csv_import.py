@@ -39,7 +39,7 @@ from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName, always_quote
 from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
-from .client_ssl import over_ssl, refuse_without_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database, require_primary
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
@@ -170,9 +170,13 @@ class CsvImportJob(Job):
         if not plan.create and not exists:
             raise TargetError(f"database '{plan.dbname}' does not exist on {plan.target.label}; add --create")
         schema = Path(plan.source) / SCHEMA_PRE
-        tools = psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
-                               needs_restrict=b"\\restrict" in schema.read_bytes()[:1 << 16])
-        refuse_without_ssl(tools, plan.target, ssl_in_use, "psql")
+        needs_restrict = b"\\restrict" in schema.read_bytes()[:1 << 16]
+        tools = prefer_ssl(
+            psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
+                           needs_restrict=needs_restrict),
+            lambda accept: psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
+                                          needs_restrict=needs_restrict, accept=accept),
+            plan.target, ssl_in_use, "psql", self.log)
         if plan.create:
             return tools, True, True
         with connect(plan.target, plan.dbname) as conn:

@@ -38,7 +38,7 @@ from .output_names import (
     remove_empty_folders,
     reserve_output,
 )
-from .client_ssl import over_ssl, refuse_without_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
@@ -234,7 +234,9 @@ class DumpJob(Job):
                         excluded = {oid for oid, _ in found.values()}
                 finally:
                     tools = found_tools.result()
-            refuse_without_ssl(tools, plan.target, over_ssl(conn), "pg_dump")
+            tools = prefer_ssl(tools, lambda accept: find_client_tools(
+                major, plan.target.bin_dir, label=f"server '{plan.target.label}'", accept=accept),
+                plan.target, over_ssl(conn), "pg_dump", self.log)
             extensions = [
                 {"name": name, "version": version}
                 for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")

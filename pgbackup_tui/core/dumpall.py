@@ -35,7 +35,7 @@ from .database_contents import user_object_counts
 from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
-from .client_ssl import over_ssl, refuse_without_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
 from .progress.count import CountProgress, Step
@@ -129,8 +129,10 @@ class DumpallJob(Job):
             # profile's cluster backups).
             self._server_key = server_key_of(conn)
             ssl_in_use = over_ssl(conn)
-        tools = find_client_tools(major, plan.target.bin_dir, label=f"server '{plan.target.label}'")
-        refuse_without_ssl(tools, plan.target, ssl_in_use, "pg_dumpall")
+        label = f"server '{plan.target.label}'"
+        tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),
+                           lambda accept: find_client_tools(major, plan.target.bin_dir, label=label, accept=accept),
+                           plan.target, ssl_in_use, "pg_dumpall", self.log)
         if closed and not plan.databases and not (plan.globals_only or plan.roles_only):
             # pg_dumpall passes over them without a word (they cannot be connected to), and so
             # would a set: said, since nothing else in the backup shows they were left out.

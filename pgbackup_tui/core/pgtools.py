@@ -21,6 +21,7 @@ import glob
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,13 +262,21 @@ def passed_over(tools: ClientTools, bin_dir: str | None, needed_major: int | Non
     return f"the bin dir {bin_dir} {held}: using {tools.version} from {tools.bin_dir} instead"
 
 
-def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: str = "the server") -> ClientTools:
+Accept = Callable[[ClientTools], bool]  # which installs may be chosen at all (client_ssl.prefer_ssl's)
+
+
+def _accepted(bin_dir: str | None, accept: Accept | None) -> list[ClientTools]:
+    return [tools for tools in installed_client_tools(bin_dir) if accept is None or accept(tools)]
+
+
+def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: str = "the server",
+                      accept: Accept | None = None) -> ClientTools:
     """The client tools for a server of `server_major`: the lowest major >= it.
 
     `bin_dir` (the profile's) wins whenever it is new enough. `label` is the phrase that names
-    the server in the error, e.g. "server 'prod'".
+    the server in the error, e.g. "server 'prod'". `accept`: only installs it says yes to count.
     """
-    installed = installed_client_tools(bin_dir)
+    installed = _accepted(bin_dir, accept)
     chosen = _pick(installed, server_major, bin_dir)
     if chosen is None:
         raise _not_found(f"{label} runs PostgreSQL {server_major}", server_major, "pg_dump", installed)
@@ -276,15 +285,15 @@ def find_client_tools(server_major: int, bin_dir: str | None = None, *, label: s
 
 def tools_for_archive(
     archive_major: int | None, bin_dir: str | None = None, *, label: str = "the archive",
-    written_by: str | None = None,
+    written_by: str | None = None, accept: Accept | None = None,
 ) -> ClientTools:
     """The client tools to restore an archive written by pg_dump `archive_major` (None: unknown).
 
     pg_restore must be at least as new as the pg_dump that wrote the archive; the lowest such
     major is taken, or the newest installed when the archive's version is unknown. `written_by`
-    names the writer in the error ("pg_dump 18.6"; default: its major).
+    names the writer in the error ("pg_dump 18.6"; default: its major); `accept` as find_client_tools's.
     """
-    installed = installed_client_tools(bin_dir)
+    installed = _accepted(bin_dir, accept)
     chosen = _pick(installed, archive_major, bin_dir)
     if chosen is None:
         writer = written_by or (f"pg_dump {archive_major}" if archive_major is not None else None)
@@ -329,7 +338,7 @@ def psql_knows_restrict(tools: ClientTools) -> bool:
 
 def psql_for_plain(
     dump_major: int | None, bin_dir: str | None = None, *, label: str = "the file",
-    written_by: str | None = None, needs_restrict: bool = False,
+    written_by: str | None = None, needs_restrict: bool = False, accept: Accept | None = None,
 ) -> ClientTools:
     """The psql to run a plain SQL dump written by pg_dump `dump_major` (None: unknown).
 
@@ -337,8 +346,9 @@ def psql_for_plain(
     it). Among those: the bin dir's, else the lowest major >= the writer's (as for pg_restore),
     else the newest (psql runs an SQL script from a newer pg_dump; whether the server takes its
     SQL is another question, asked of the server). None: one line naming the release needed.
+    `accept` as find_client_tools's.
     """
-    installed = [tools for tools in installed_client_tools(bin_dir) if _is_executable(tools.bin_dir / "psql")]
+    installed = [tools for tools in _accepted(bin_dir, accept) if _is_executable(tools.bin_dir / "psql")]
     readers = [tools for tools in installed if not needs_restrict or psql_knows_restrict(tools)]
     chosen = _pick(readers, dump_major, bin_dir)
     if chosen is None and readers:

@@ -32,7 +32,7 @@ from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_re
 from .errors import ArchiveError, TargetError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .manifest import Manifest, manifest_path
-from .client_ssl import over_ssl, refuse_without_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
 from .progress.restore import RestoreProgress
@@ -127,7 +127,9 @@ class RestoreArchiveJob(Job):
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
             server_major, self._free_connections, ssl_in_use = await self.in_thread(self._server_facts)
-            refuse_without_ssl(tools, plan.target, ssl_in_use, "psql")
+            tools = prefer_ssl(tools, lambda accept: psql_for_plain(
+                info.dump_major, plan.target.bin_dir, label=label, written_by=info.writer_text,
+                needs_restrict=info.uses_restrict, accept=accept), plan.target, ssl_in_use, "psql", self.log)
             self._check_fits_server(info, server_major)
             self.plan = replace(plan, jobs=plan.jobs or 1)
             self._start_progress(info, None)
@@ -170,7 +172,11 @@ class RestoreArchiveJob(Job):
                 unreadable = exc
             server_major, free, ssl_in_use = await server
             self._free_connections = free
-            refuse_without_ssl(tools, plan.target, ssl_in_use, "pg_restore")
+            # Another pg_restore reads what this one listed: it is as new as the archive's writer.
+            needed = max(filter(None, (info.min_reader_major, toc.dumped_by_major if toc else None)), default=None)
+            tools = prefer_ssl(tools, lambda accept: tools_for_archive(
+                needed, plan.target.bin_dir, label=label, written_by=info.writer_text, accept=accept),
+                plan.target, ssl_in_use, "pg_restore", self.log)
             self.check_cancelled()
             writer = toc.dumped_by_major if toc is not None else None
             other = passed_over(tools, plan.target.bin_dir, writer or info.min_reader_major,

@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import ArchiveInfo
+from .client_ssl import over_ssl, prefer_ssl
 from .connect import Target, connect
 from .database_props import database_entry_ids, parse_database_script
 from .errors import ArchiveError
@@ -55,7 +57,7 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
         # The target's description, as an archive of its own whose DATABASE entries alone are kept:
         # pg_dump of no schema still writes what lies outside schemas (publications, foreign data
         # wrappers and servers, event triggers, casts...), which are the old database's, not the dump's.
-        tools = await job.in_thread(tools_for_target, plan.target, maintenance_db)
+        tools = await job.in_thread(tools_for_target, plan.target, maintenance_db, job.log)
         described, listing = workdir / "database.dump", workdir / "database.listing"
         steps = [[tools.pg_dump, f"--dbname={plan.target.conninfo(plan.dbname)}", "--format=custom", "--schema-only",
                   "--exclude-schema=*", "--no-tablespaces", f"--file={described}"],
@@ -91,11 +93,16 @@ async def database_script(job: Job, plan: RestorePlan, check: ArchiveCheck, work
     return sql.read_bytes()
 
 
-def tools_for_target(target: Target, maintenance_db: str) -> ClientTools:
-    """Client tools for the target server's own major (to pg_dump its database description)."""
+def tools_for_target(target: Target, maintenance_db: str, log: Callable[[str], None]) -> ClientTools:
+    """Client tools for the target server's own major (to pg_dump its database description), with
+    SSL where our session to it has it (client_ssl.prefer_ssl)."""
     with connect(target, maintenance_db) as conn:
         major = conn.info.server_version // 10000
-    return find_client_tools(major, target.bin_dir, label=f"server '{target.label}'")
+        ssl_in_use = over_ssl(conn)
+    label = f"server '{target.label}'"
+    return prefer_ssl(find_client_tools(major, target.bin_dir, label=label),
+                      lambda accept: find_client_tools(major, target.bin_dir, label=label, accept=accept),
+                      target, ssl_in_use, "pg_dump", log)
 
 
 def dry_run_outcome(plan: RestorePlan, check: ArchiveCheck, mode: str, included: set[int] | None,
