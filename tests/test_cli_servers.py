@@ -279,9 +279,11 @@ def test_bad_combination_on_a_terminal_is_refused_before_connecting(home: Path) 
     assert_one_line_error(result, "--format directory")
 
 
-def _answer_the_prompt(args: list[str], answer: bytes, passfile: Path) -> tuple[int, str]:
+def _answer_the_prompt(args: list[str], answer: bytes, passfile: Path,
+                       prompt: bytes = b"password for") -> tuple[int, str]:
     """The CLI on a terminal of its own (a pty, its controlling terminal, where getpass asks):
-    `answer` is typed at the password prompt. Its exit code and everything the terminal showed."""
+    `answer` is typed at the prompt (the password's unless told). Its exit code and everything the
+    terminal showed."""
     command, env = _command_and_env()
     env["PGPASSFILE"] = str(passfile)  # nowhere: the server asks, libpq has no password
     pid, controller = pty.fork()
@@ -297,7 +299,7 @@ def _answer_the_prompt(args: list[str], answer: bytes, passfile: Path) -> tuple[
             if not chunk:
                 break
             shown += chunk
-            if not answered and b"password for" in shown:
+            if not answered and prompt in shown:
                 os.write(controller, answer)
                 answered = True
     finally:
@@ -316,6 +318,30 @@ def test_end_of_input_at_the_password_prompt_is_one_line_not_a_traceback(sandbox
     last = shown.strip().splitlines()[-1]
     assert last.startswith("pgbackup-tui: error: server '127.0.0.1:") and "no password" in last, shown
     assert not list(tmp_path.glob("never.dump*"))
+
+
+def test_ctrl_c_at_the_password_prompt_says_cancelled_on_a_line_of_its_own(sandbox: Sandbox, home: Path,
+                                                                          tmp_path: Path) -> None:
+    """"cancelled" was printed after the prompt, on its line: `password for …: pgbackup-tui: cancelled`."""
+    code, shown = _answer_the_prompt(["dump", "--dsn", sandbox.dsn(tcp=True), "--db", "shop", "--progress", "none",
+                                      "--output", str(tmp_path / "never.dump")], b"\x03", tmp_path / "no-pgpass")
+    assert code == 130, shown
+    assert shown.strip().splitlines()[-1] == "pgbackup-tui: cancelled", shown
+    assert not list(tmp_path.glob("never.dump*"))
+
+
+def test_end_of_input_or_ctrl_c_at_the_url_prompt_is_one_line_and_saves_nothing(home: Path, tmp_path: Path) -> None:
+    """`schedule url NAME` on a terminal: Ctrl-D at its prompt was getpass's EOFError traceback (exit 1),
+    Ctrl-C printed "cancelled" on the prompt's line."""
+    code, shown = _answer_the_prompt(["schedule", "url", "ops"], b"\x04", tmp_path / "no-pgpass", prompt=b"apprise URL")
+    assert code == 2, shown
+    assert "Traceback" not in shown and "EOFError" not in shown, shown
+    assert shown.strip().splitlines()[-1] == ("pgbackup-tui: error: no URL given for ops: the input ended at the "
+                                              "prompt; nothing was saved"), shown
+    code, shown = _answer_the_prompt(["schedule", "url", "ops"], b"\x03", tmp_path / "no-pgpass", prompt=b"apprise URL")
+    assert code == 130, shown
+    assert shown.strip().splitlines()[-1] == "pgbackup-tui: cancelled", shown
+    assert not list(home.glob("**/notify.toml"))
 
 
 def test_servers_test_on_a_terminal_asks_for_the_password(sandbox: Sandbox, home: Path, tmp_path: Path) -> None:

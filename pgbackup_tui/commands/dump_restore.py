@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import json
 import os
 import signal
@@ -32,6 +31,7 @@ from ..core.job_follow import POLL_S, start_and_follow
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
+from .prompts import ask_hidden
 
 if TYPE_CHECKING:
     from ..core.cluster_restore import ClusterRestoreJob
@@ -81,10 +81,8 @@ def with_prompted_password(target: Target) -> Target:
     except ConnectError as exc:
         if not exc.needs_password:
             raise
-        try:
-            password = getpass.getpass(f"password for {target.label} ({target.where()}): ")
-        except EOFError:  # Ctrl-D, or a script's input ran out: no password, said as libpq said it
-            print(file=sys.stderr)  # the prompt's line is left open
+        password = ask_hidden(f"password for {target.label} ({target.where()}): ")
+        if password is None:  # Ctrl-D, or a script's input ran out: no password, said as libpq said it
             raise exc from None
         target = target.with_password(password)
     return target

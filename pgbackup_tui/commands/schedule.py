@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import signal
 import sys
@@ -18,6 +17,7 @@ from ..core.notify import unreachable
 from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
 from .config_notes import written
 from .dump_restore import Reporter
+from .prompts import ask_hidden
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -238,8 +238,13 @@ def _url(args: argparse.Namespace) -> int:
         raise UsageError(f"schedule url {args.name} reads the URL from stdin, never from the command line (where ps "
                          f"and your shell's history keep it): echo 'URL' | pgbackup-tui schedule url {args.name}, "
                          "or paste it at the prompt; nothing was saved")
-    url = getpass.getpass(f"apprise URL for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline()
-    url = url.strip()
+    if sys.stdin.isatty():
+        typed = ask_hidden(f"apprise URL for {args.name}: ")
+        if typed is None:  # Ctrl-D at the prompt
+            raise UsageError(f"no URL given for {args.name}: the input ended at the prompt; nothing was saved")
+        url = typed.strip()
+    else:
+        url = sys.stdin.readline().strip()
     if not url:
         raise UsageError("no URL given on stdin")
     path = save_url(args.name, url)
