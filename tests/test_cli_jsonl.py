@@ -1,7 +1,8 @@
 """`--progress jsonl`: stdout is JSON lines only, and the last `done` snapshot adds up.
 
 On a database nobody has analyzed yet (reltuples -1, as after a fresh load or restore), where a
-quick table is over before the progress view sees it: its rows must still be counted.
+quick table is over before the progress view sees it: its rows must still be counted. And the
+job's warnings, which --progress none and jsonl do not show as the log goes, are said at its end.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import json
 from pathlib import Path
 
 from cliutil import run_cli
+from pgbackup_tui.core.config import load_config, save_config
+from pgbackup_tui.core.schedules import Schedule
+from pgbackup_tui.core.server_profile import ServerProfile
 
 ROWS = {"big": 30_000, "small": 777, "tiny": 2}
 
@@ -55,3 +59,28 @@ def test_jsonl_dump_and_restore_of_a_never_analyzed_database(sandbox, home, empt
             check_done(json_lines(restored.stdout), total)
         finally:
             sandbox.drop_database(target)
+
+
+def test_a_warning_the_job_logs_is_on_stderr_in_every_progress_mode(sandbox, home, tmp_path):
+    """A profile's bin_dir passed over for another pg_dump was said only in the job's log (and by
+    --progress plain): nothing on stderr with --progress none (cron's), nor in jsonl's `finished`."""
+    stale = tmp_path / "old-bin"  # the profile's bin_dir, emptied by an upgrade: passed over, not fatal
+    stale.mkdir()
+    config = load_config()
+    config.servers["stale"] = ServerProfile(name="stale", dsn=sandbox.dsn(), bin_dir=str(stale))
+    config.schedules["nightly"] = Schedule(name="nightly", server="stale", cron="0 3 * * *", database="shop",
+                                           schema_only=True)
+    save_config(config)
+    warning = f"pgbackup-tui: warning: the bin dir {stale} holds no client tools: using "
+    for mode in ("none", "jsonl"):
+        done = run_cli("dump", "--server", "stale", "--db", "shop", "--schema-only", "--progress", mode,
+                       "--output", str(tmp_path / f"{mode}.dump"))
+        assert done.returncode == 0, done.stderr
+        said = [line for line in done.stderr.splitlines() if line.startswith(warning)]
+        assert len(said) == 1, done.stderr
+        if mode == "jsonl":
+            finished = json_lines(done.stdout)[-1]
+            assert any(line == said[0].removeprefix("pgbackup-tui: warning: ") for line in finished["warnings"])
+    run = run_cli("run", "nightly")  # cron's: stdout dropped, stderr mailed
+    assert run.returncode == 0, run.stderr
+    assert [line for line in run.stderr.splitlines() if line.startswith(warning)], run.stderr

@@ -42,6 +42,7 @@ def run_csv_command(args: argparse.Namespace) -> int:
              else f"csv import into {plan.dbname} on {plan.target.label}")
     reporter = Reporter(args.progress)
     result = start_and_follow(kind, plan, title, listener=reporter, on_start=reporter.started)
+    reporter.say_warnings(result.message)  # an import's own are in its message (said below)
     if result.state == JobState.SUCCEEDED:
         if result.output_path is not None and reporter.mode != "jsonl":
             print(result.output_path)

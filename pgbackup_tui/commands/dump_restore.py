@@ -28,6 +28,7 @@ from ..core.connect import Target, connect, target_from_dsn, target_from_profile
 from ..core.errors import ConnectError, PgBackupError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
 from ..core.job_follow import POLL_S, start_and_follow
+from ..core.job_events import warning_text
 from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
@@ -195,9 +196,13 @@ class Reporter:
 
     plain: the job's log lines and, about once a second, a progress line, all on stderr.
     jsonl: one JSON object per progress update (about 4 a second) on stdout, then `finished`.
+    none and jsonl: the job's warnings are kept, for the command to say on stderr once the job has
+    ended (say_warnings), beside its result: cron mails stderr, and a warning only in the log
+    (a profile's bin_dir passed over) was read by nobody.
     """
 
     PLAIN_INTERVAL_S = 1.0
+    MAX_WARNINGS = 20  # a plain script's psql can warn a line a statement: the rest are in the log
 
     def __init__(self, mode: str) -> None:
         if mode == "auto":
@@ -207,6 +212,9 @@ class Reporter:
         # A failed job's last log line is its result's message: shown here, the command does not
         # print it again as "pgbackup-tui: failed: ..." (run_job_command).
         self.last_line: str | None = None
+        self.warnings: list[str] = []  # the job's warning lines, as its log has them (none, jsonl)
+        self._more_warnings = 0  # beyond MAX_WARNINGS
+        self._log_path: Path | None = None
 
     def started(self, job_id: str) -> None:
         """Where to find the job once this view is gone (a person at a terminal only)."""
@@ -224,12 +232,43 @@ class Reporter:
         if isinstance(event, LogLine) and self.mode == "plain":
             print(event.text, file=sys.stderr, flush=True)
             self.last_line = event.text
+        elif isinstance(event, LogLine):
+            if event.level == "warning":
+                self._keep_warning(event.text)
         elif isinstance(event, ProgressUpdated):
             self._progress(event.progress)
-        elif isinstance(event, JobFinished) and self.mode == "jsonl":
+        elif isinstance(event, JobFinished):
             result = event.result
-            _print_finished(result.state.value, result.exit_code, result.output_path, result.duration_s,
-                            result.bytes_written, list(result.details.get("warnings") or []))
+            self._log_path = result.log_path
+            if self.mode == "jsonl":
+                warnings = list(result.details.get("warnings") or [])
+                warnings += [text for text in map(warning_text, self.warnings) if text not in warnings]
+                _print_finished(result.state.value, result.exit_code, result.output_path, result.duration_s,
+                                result.bytes_written, warnings)
+
+    def _keep_warning(self, text: str) -> None:
+        if text in self.warnings:
+            return
+        if len(self.warnings) < self.MAX_WARNINGS:
+            self.warnings.append(text)
+        else:
+            self._more_warnings += 1
+
+    def say_warnings(self, *said: str) -> None:
+        """On stderr (none and jsonl; plain showed the log), one line each, the job's warnings that
+        none of `said` holds: what the command printed of its result (its message, its details'
+        lines), which may be a warning the job logged too."""
+        if self.mode == "plain":
+            return
+        told = [text for text in self.warnings
+                if not any(line and (line in text or warning_text(text) in line) for line in said)]
+        lines = [f"pgbackup-tui: {printable(text)}" for text in told]
+        if self._more_warnings:
+            where = f" ({self._log_path})" if self._log_path else ""
+            lines.append(f"pgbackup-tui: {self._more_warnings} more warning(s) in the job's log{where}")
+        with contextlib.suppress(OSError):  # the terminal is gone: the log has them
+            if lines:
+                print("\n".join(lines), file=sys.stderr, flush=True)
 
     def _progress(self, snapshot: ProgressSnapshot) -> None:
         if self.mode == "jsonl":
@@ -286,6 +325,11 @@ def run_job_command(args: argparse.Namespace) -> int:
         result = start_and_follow(job.kind, job.plan, job.title, listener=reporter, on_start=reporter.started,
                                   poll_s=poll_s)
     assert result is not None
+    not_kept = result.details.get("not_kept", [])
+    warnings = result.details.get("warnings", [])  # e.g. TimescaleDB: a selection, --jobs not used
+    extra = result.details.get("added", []) + result.details.get("left_out", []) + not_kept + warnings
+    # What else the job warned of (a bin dir passed over), before the result: the last line says how it ended.
+    reporter.say_warnings(result.message, *extra, *result.details.get("dry_run", []))
     if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
         for line in result.details["dry_run"]:
             print(printable(line))  # what would be done, on stdout: it is the command's result
@@ -296,9 +340,8 @@ def run_job_command(args: argparse.Namespace) -> int:
         print(f"pgbackup-tui: {result.state.value}: {printable(result.message)}", file=sys.stderr)
     if result.state == JobState.SUCCEEDED and args.command == "restore" and reporter.mode != "plain":
         print(printable(result.message), file=sys.stderr)
-    not_kept = [f"not kept: {line}" for line in result.details.get("not_kept", [])]
-    warnings = result.details.get("warnings", [])  # e.g. TimescaleDB: a selection, --jobs not used
-    for line in result.details.get("added", []) + result.details.get("left_out", []) + not_kept + warnings:
+    for line in extra:
         if reporter.mode != "plain":  # in plain mode the log already said it
-            print(f"pgbackup-tui: {printable(line)}", file=sys.stderr)
+            shown = f"not kept: {line}" if line in not_kept else line
+            print(f"pgbackup-tui: {printable(shown)}", file=sys.stderr)
     return result.exit_code

@@ -24,8 +24,8 @@ def run_run(args: argparse.Namespace) -> int:
     """One run of a schedule: one summary line (stdout on success, stderr otherwise), or --json.
 
     What else the run did (retention, hooks, notifications) goes where its summary went: cron drops
-    stdout and mails stderr, so a run that succeeded mails nothing. With --progress jsonl stdout
-    holds JSON lines only: the report is the last one (`"event": "run"`)."""
+    stdout and mails stderr, so a run that succeeded mails nothing unless its job warned of something.
+    With --progress jsonl stdout holds JSON lines only: the report is the last one (`"event": "run"`)."""
     from ..core.schedule_run import run_schedule
 
     # A terminal hung up (an SSH drop) must not stop the run between its job and its checks,
@@ -35,6 +35,8 @@ def run_run(args: argparse.Namespace) -> int:
     reporter = Reporter(args.progress)
     report = run_schedule(config, args.name, listener=reporter)
     succeeded = report.status == "succeeded"
+    # The job's warnings (a profile's bin_dir passed over): on stderr, which cron mails, even on success.
+    reporter.say_warnings(report.summary, *report.notices)
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP ignored): the run is recorded
         if args.progress == "jsonl":
             print(json.dumps({"event": "run", **report.to_json()}), flush=True)

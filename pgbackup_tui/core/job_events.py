@@ -125,6 +125,16 @@ class Cancelled(Exception):
 Listener = Callable[[JobEvent], None]
 
 
+# What the job's own warnings start with in its log: the level of a line is not written there, and
+# a front that reads the log (the CLI following a runner, the TUI) knows a warning by its words.
+WARNING_PREFIX = "warning: "
+
+
+def warning_text(line: str) -> str:
+    """A logged warning as the job meant it: without the prefix its log line was given."""
+    return line.removeprefix(WARNING_PREFIX)
+
+
 # Every word classify_line looks for ("error:" holds "error"): a text with none of them is all info.
 _NOT_INFO = ("error", "fatal:", "warning:")
 
@@ -138,6 +148,8 @@ def all_info(text: str) -> bool:
 
 def classify_line(line: str) -> str:
     lowered = line.lower()
+    if lowered.startswith(WARNING_PREFIX):  # one of the job's own warnings, even one that quotes an error
+        return "warning"
     if "error:" in lowered or "fatal:" in lowered or lowered.startswith("error"):
         return "error"
     if "warning:" in lowered:

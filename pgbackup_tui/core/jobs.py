@@ -46,6 +46,7 @@ from .job_events import (  # re-exported: `from .jobs import JobState` & co keep
     ProgressUpdated,
     StateChanged,
     classify_line,
+    WARNING_PREFIX,
     SecretBlanker,
     log_stamp,
 )
@@ -176,7 +177,10 @@ class Job:
         if tracker is not None and state in (JobState.SUCCEEDED, JobState.PARTIAL):
             tracker.emit_done()
         self.finished_at = time.time()
-        self.log(message, level=LOG_LEVEL_FOR_STATE[state])
+        # The result as it is (a partial or cancelled job's is at warning level): every front says it
+        # as the result, not as one of the job's warnings.
+        for line in printable(message).splitlines() or [""]:
+            self._log_line(line, LOG_LEVEL_FOR_STATE[state])
         self.result = JobResult(
             state=state,
             exit_code=exit_code,
@@ -217,7 +221,8 @@ class Job:
         if self._cancel_requested or self.state.is_final:
             return
         self._cancel_requested = True
-        self.log(f"stopping: {self._fatal}" if self._fatal else "cancel requested", level="warning")
+        # What was asked for (the result says it), not a warning to repeat to whoever asked.
+        self.log(f"stopping: {self._fatal}" if self._fatal else "cancel requested")
         process = self._process
         if process is not None and process.returncode is None:
             signal_group(process, signal.SIGINT)
@@ -357,15 +362,23 @@ class Job:
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
-        """One line (or several) to the log file and to listeners (bytes that are not UTF-8 as \\xNN)."""
+        """One line (or several) to the log file and to listeners (bytes that are not UTF-8 as \\xNN).
+        A warning whose words do not say so gets "warning: " in front: the log file keeps no level,
+        and a front that follows the job from it (the CLI's --progress none, the TUI) would take it
+        for an info line."""
         for line in printable(text).splitlines() or [""]:
-            if self._log_file is not None:
-                stamp = log_stamp()
-                try:
-                    self._log_file.write(f"{stamp} {line}\n")
-                except OSError as exc:
-                    self._log_file_failed(exc)
-            self.emit(LogLine(self.id, line, level))
+            if level == "warning" and classify_line(line) != "warning":
+                line = WARNING_PREFIX + line
+            self._log_line(line, level)
+
+    def _log_line(self, line: str, level: str) -> None:
+        if self._log_file is not None:
+            stamp = log_stamp()
+            try:
+                self._log_file.write(f"{stamp} {line}\n")
+            except OSError as exc:
+                self._log_file_failed(exc)
+        self.emit(LogLine(self.id, line, level))
 
     def _log_file_failed(self, exc: OSError) -> None:
         """The log cannot be written (its disk is full): a job without its log is not ours to run."""
