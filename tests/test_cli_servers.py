@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+import cliutil
+from pgbackup_tui.core.formatting import host_port
 from pgbackup_tui.core.sandbox import Sandbox, free_port
+from throttle_proxy import ThrottleProxy
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "pgbackup-tui"
 
@@ -166,6 +169,32 @@ def test_server_that_is_down_is_one_line_exit_2(home: Path) -> None:
     result = run_cli("servers", "test", "down")
     assert_one_line_error(result, "server 'down'", f"127.0.0.1:{port}", "Connection refused")
     assert result.stdout == ""
+
+
+def test_an_ipv6_host_is_shown_in_brackets_with_its_port(sandbox: Sandbox, home: Path) -> None:
+    """'::1:39497' read as a host of that name, or as port 1:39497: `servers test`, errors, the job's
+    title and `backups show` now say [::1]:39497, as a URI writes it."""
+    with ThrottleProxy(sandbox.port, rate_bps=1e9, listen_host="::1", lifetime_s=120) as proxy:
+        where = f"[::1]:{proxy.port}"
+        env = {**os.environ, "PGPASSWORD": sandbox.password}  # scram over TCP: from libpq's own place
+        assert cliutil.run_cli("servers", "add", "six", "--host", "::1", "--port", str(proxy.port),
+                               "--user", sandbox.superuser, "--dbname", "postgres", env=env).returncode == 0
+        tested = cliutil.run_cli("servers", "test", "six", env=env)
+        assert tested.returncode == 0 and f" at {where} as " in tested.stdout, tested.stdout + tested.stderr
+        dsn = f"host=::1 port={proxy.port} user={sandbox.superuser}"
+        dumped = cliutil.run_cli("dump", "--dsn", dsn, "--db", "shop", "--schema-only", "--progress", "none", env=env)
+        assert dumped.returncode == 0, dumped.stderr
+        assert Path(dumped.stdout.strip()).parent.parent.name == f"__1_{proxy.port}"  # the folder it always had
+        missing = cliutil.run_cli("dump", "--dsn", dsn, "--db", "nosuch", "--progress", "none", env=env)
+        assert f"server '{where}' ({where}, database 'nosuch')" in missing.stderr, missing.stderr
+    jobs = json.loads(run_cli("jobs", "list", "--json").stdout)
+    assert {job["title"] for job in jobs} == {f"dump shop on {where}", f"dump nosuch on {where}"}, jobs
+    backup = json.loads(run_cli("backups", "list", "--json").stdout)[0]
+    shown = run_cli("backups", "show", backup["id"]).stdout
+    assert f"server      {where} ({where}, system id " in shown, shown
+    assert [host_port(*args) for args in (("db1", 5432), ("/run/postgresql", "5432"), ("fe80::1%eth0", "5433"),
+                                          ("db1,::1", "5432"), ("db1,db2", "5432,5433"), ("::1", None))] == [
+        "db1:5432", "/run/postgresql:5432", "[fe80::1%eth0]:5433", "db1:5432,[::1]:5432", "db1:5432,db2:5433", "[::1]"]
 
 
 def test_debug_adds_the_traceback(home: Path) -> None:

@@ -1,5 +1,6 @@
 """A TCP proxy on 127.0.0.1 that passes at most `rate_bps` bytes a second each way: a server behind a
-slow link, for the progress tests and scripts/bench_progress.py.
+slow link, for the progress tests and scripts/bench_progress.py. `listen_host="::1"` puts it on
+IPv6 instead (the sandbox listens on 127.0.0.1 only): a server reached at an IPv6 address.
 
     with ThrottleProxy(upstream_port=sandbox.port, rate_bps=5e6) as proxy:
         ...connect to host=127.0.0.1 port=proxy.port...
@@ -50,8 +51,9 @@ class ThrottleProxy:
     """See the module docstring."""
 
     def __init__(self, upstream_port: int, rate_bps: float, *, upstream_host: str = "127.0.0.1",
-                 max_connections: int = 32, lifetime_s: float = 1800.0) -> None:
+                 listen_host: str = "127.0.0.1", max_connections: int = 32, lifetime_s: float = 1800.0) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.listen_host = listen_host
         self.rate_bps = rate_bps
         self.max_connections = max_connections
         self.lifetime_s = lifetime_s
@@ -105,7 +107,7 @@ class ThrottleProxy:
         self._stopped = asyncio.Event()
         burst = max(CHUNK, self.rate_bps / 20)  # 50 ms of the link: the bucket's grain
         self._down, self._up = TokenBucket(self.rate_bps, burst), TokenBucket(self.rate_bps, burst)
-        server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._accept, self.listen_host, 0)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         with contextlib.suppress(TimeoutError):

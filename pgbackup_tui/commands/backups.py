@@ -19,7 +19,7 @@ from ..core.catalog import CatalogEntry
 from ..core.catalog_ops import adopt, delete
 from ..core.config import load_config
 from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, ToolNotFoundError, UsageError
-from ..core.formatting import human_bytes, human_duration
+from ..core.formatting import host_port, human_bytes, human_duration
 from ..core.identifiers import printable
 from ..core.jobs import JobEvent, LogLine
 from ..core.manifest import Verification
@@ -121,7 +121,7 @@ def _show(args: argparse.Namespace) -> int:
     if manifest:
         key = manifest.server_key
         system_id = f", system id {key.system_identifier}" if key.system_identifier else ""
-        where = f" ({key.host}:{key.port}{system_id})" if key.host or key.port else ""
+        where = f" ({host_port(key.host or '', key.port)}{system_id})" if key.host or key.port else ""
         databases = manifest.extra.get("databases") if manifest.kind != "dump" else None
         lines += [f"server      {manifest.server}{where}",
                   f"database    {', '.join(map(str, databases)) if isinstance(databases, list) else manifest.database}",

@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .server_profile import ServerProfile, conninfo_error, hidden_password
 from .errors import ConnectError, UsageError
+from .formatting import host_port
 from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare_text, refuses_client_encoding
 
 APP_NAME = "pgbackup-tui"
@@ -78,7 +79,7 @@ class Target:
             return f"service {params['service']}"
         host = params.get("host") or os.environ.get("PGHOST") or "local socket"
         port = params.get("port") or os.environ.get("PGPORT") or "5432"
-        return f"{host}:{port}"
+        return host_port(host, port)
 
     def with_password(self, password: str | None) -> Target:
         return replace(self, password=password)
@@ -169,7 +170,7 @@ def _dsn_label(params: dict[str, str]) -> str:
     host = params.get("host", "").split(",")[0]
     if not host or host.startswith("/"):
         host = "local"
-    return f"{host}:{params.get('port', '5432').split(',')[0]}"
+    return host_port(host, params.get("port", "5432").split(",")[0])
 
 
 def connect(

@@ -37,7 +37,7 @@ from .manifest import ServerKey
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools
-from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, utc_stamp
+from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, server_folder, utc_stamp
 from .progress.count import CountProgress, Step
 
 CLUSTER_TAIL = b"-- PostgreSQL database cluster dump complete"
@@ -211,7 +211,7 @@ class DumpallJob(Job):
             numbered = False
         else:
             folder = "_globals" if (plan.globals_only or plan.roles_only) else "_cluster"
-            final = paths.backups_dir() / safe_path_part(plan.target.label) / folder / f"{utc_stamp()}{suffix}"
+            final = paths.backups_dir() / server_folder(plan.target.label) / folder / f"{utc_stamp()}{suffix}"
             numbered = True
         return reserve_output(final, directory=directory, numbered=numbered, created=self._created_folders,
                               claim=job_claim(self, self._owned))

@@ -184,9 +184,15 @@ def safe_path_part(text: str) -> str:
     return cleaned or "_"
 
 
+def server_folder(server_label: str) -> str:
+    """A server's folder under backups/. An IPv6 host's label is bracketed ('[::1]:5432') since
+    labels are; its brackets are left out here so that its backups stay in the folder they had."""
+    return safe_path_part(server_label.replace("[", "").replace("]", ""))
+
+
 def default_output_path(backups_root: Path, server_label: str, dbname: str, fmt: str, stamp: str) -> Path:
     """backups/<server>/<db>/<UTC timestamp>.<ext>"""
-    return backups_root / safe_path_part(server_label) / safe_path_part(dbname) / f"{stamp}{FORMAT_EXTENSION[fmt]}"
+    return backups_root / server_folder(server_label) / safe_path_part(dbname) / f"{stamp}{FORMAT_EXTENSION[fmt]}"
 
 
 def partial_path(final: Path) -> Path:

@@ -17,7 +17,7 @@ from ...core import paths
 from ...core.cluster_plans import SET_FORMATS, DumpallPlan
 from ...core.connect import Target
 from ...core.errors import UsageError
-from ...core.plans import safe_path_part
+from ...core.plans import server_folder
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
@@ -31,7 +31,7 @@ CHOICES = [
 
 def describe_dumpall(plan: DumpallPlan) -> str:
     """What the job will do and where it writes, in two or three lines."""
-    where = paths.backups_dir() / safe_path_part(plan.target.label)
+    where = paths.backups_dir() / server_folder(plan.target.label)
     if plan.set_format:
         lines = [f"globals.sql (pg_dumpall --globals-only), then one {plan.set_format} archive per database "
                  f"(pg_dump), {plan.jobs} at a time,", f"into a folder under {where / '_cluster'}/"]
