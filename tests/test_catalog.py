@@ -234,8 +234,24 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     assert entry["status"] == "complete" and entry["database"] == SOURCE and entry["indexed"]
     assert adopted.stdout.startswith(entry["id"])
     assert run_cli("backups", "verify", entry["id"]).returncode == 0
+    # Adopted again (a script that adopts what it finds): it exited 2; now said, exit 0, nothing changed.
+    manifest = Path(f"{outside}.manifest.json")
+    recorded = manifest.read_bytes()
     again = run_cli("backups", "adopt", str(outside))
-    assert again.returncode == 2 and "already in the catalog" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"{entry['id']} verified {outside} ") and \
+        again.stdout.rstrip().endswith("; already in the catalog, nothing changed"), again.stdout
+    assert manifest.read_bytes() == recorded and by_path(listed(), outside)["id"] == entry["id"]
+    # Another archive in its place (the same size, another byte), its manifest left beside it: no
+    # longer that backup. Refused, one line; the manifest (the id, the checks) kept as it was.
+    data = bytearray(outside.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    outside.write_bytes(bytes(data))
+    refused = run_cli("backups", "adopt", str(outside))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert f"{outside}: not adopted: listed as backup {entry['id']}, but the archive there now is not" in refused.stderr
+    assert "checksum differs" in refused.stderr and f"move {manifest.name} aside" in refused.stderr
+    assert manifest.read_bytes() == recorded
     # pg_dumpall --globals-only holds roles and tablespaces, not a cluster; a pipe is not an archive.
     globals_adopted = run_cli("backups", "adopt", str(root / "all.sql"))
     assert globals_adopted.returncode == 0, globals_adopted.stderr
@@ -373,7 +389,7 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     assert forgotten.returncode == 0, forgotten.stderr
     assert all(entry["path"] != str(output) for entry in listed()) and moved.exists()
     again = run_cli("backups", "adopt", str(moved))
-    assert again.returncode == 2 and "already in the catalog" in again.stderr
+    assert again.returncode == 0 and again.stdout.startswith(f"{was} ") and "already in the catalog" in again.stdout
     # A copy of it (with its manifest) adopted while it is still listed: an id of its own, so that
     # each can be named (the same id twice left `find` unable to pick either).
     copy = tmp_path / "copy" / "moved.dump"
@@ -402,8 +418,10 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     alias.mkdir()
     (alias / "moved.dump").symlink_to(moved)
     (alias / "moved.dump.manifest.json").symlink_to(Path(str(moved) + ".manifest.json"))
-    aliased = run_cli("backups", "adopt", str(alias / "moved.dump"))
-    assert aliased.returncode == 2 and "already in the catalog" in aliased.stderr, aliased.stderr
+    aliased = run_cli("backups", "adopt", str(alias / "moved.dump"))  # said as listed, at the path it is listed at
+    assert aliased.returncode == 0 and aliased.stdout.startswith(f"{was} "), aliased.stdout + aliased.stderr
+    assert f" {moved} (" in aliased.stdout and "already in the catalog" in aliased.stdout, aliased.stdout
+    assert all(entry["path"] != str(alias / "moved.dump") for entry in listed())
     assert json.loads(Path(str(moved) + ".manifest.json").read_text())["id"] == was
 
     # A damaged manifest is said, and adopt does not write over it.

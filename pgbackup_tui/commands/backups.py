@@ -204,7 +204,9 @@ def run_backups(args: argparse.Namespace) -> int:
     if command == "adopt":
         if not args.path.strip():  # Path("") is the current folder: `adopt "$FILE"` with FILE unset adopted that
             raise UsageError("adopt: the path is empty; give the archive's path")
-        entry = adopt(Path(args.path), args.bin_dir)
-        print(printable(f"{entry.id} {entry.status} {entry.path} ({entry.holds})"))
+        entry, listed_already = adopt(Path(args.path), args.bin_dir)
+        # The same words either way (a script reads the id first); adopting one again is no error.
+        said = "; already in the catalog, nothing changed" if listed_already else ""
+        print(printable(f"{entry.id} {entry.status} {entry.path} ({entry.holds}){said}"))
         return EXIT_OK
     raise UsageError(f"unknown backups command {command!r}")

@@ -4,7 +4,9 @@ adopt: a manifest is written for a foreign archive from what it says about itsel
 versions, database, its TOC), with the checksum of its files and each table's rows counted in it;
 its id stays the one it was listed under; a path outside the backup dir goes into the index. An
 archive moved without its manifest, whose size and checksums are a missing backup's, takes a copy
-of that backup's manifest instead (its id, server and checks).
+of that backup's manifest instead (its id, server and checks). A backup the catalog lists already
+is left as it is (adopting it again is harmless), once its bytes are found to be the ones its
+manifest describes: another archive put in its place is refused.
 delete: the archive (file or folder), its manifest and its index entry; the newest verified (or
 drilled) backup of a database is kept unless forced: it is the one a DBA would restore from.
 """
@@ -41,8 +43,11 @@ def _set_holding(path: Path) -> CatalogEntry | None:
     return parent
 
 
-def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
-    """Write the manifest of a foreign archive and add it to the catalog; UsageError if it has one."""
+def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
+    """Write the manifest of a foreign archive and add it to the catalog. Returns its entry, and
+    whether the catalog listed it already (then nothing was changed; the entry is the one listed,
+    which for the same archive by another path is at that path). UsageError for what cannot be
+    adopted, among them an archive that is not the backup its manifest (listed) describes."""
     path = path.expanduser().absolute()
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
@@ -57,12 +62,13 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
             raise UsageError(f"{path}: a member of cluster set {in_set.id} ({in_set.path}), listed with it; "
                              "restore it from there (pgbackup-tui restore SET --only-db NAME)")
         if path.is_relative_to(paths.backups_dir().absolute()) or path in indexed_paths():
-            known = entry_for(path)
-            raise UsageError(f"{path}: already in the catalog (backup {known.id if known else '?'})")
-        _take_in_with_manifest(path)
+            return _listed_already(path), True
+        elsewhere = _take_in_with_manifest(path)
+        if elsewhere is not None:
+            return elsewhere, True
         listed = entry_for(path, indexed=True)
         assert listed is not None  # it has a manifest
-        return listed
+        return listed, False
     if manifest_path(path).exists():
         raise UsageError(f"{path}: its manifest {manifest_path(path).name} cannot be read; it is not written over "
                          "(it holds the backup's id and checks): mend it, or move it aside to adopt the archive anew")
@@ -80,7 +86,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
         remember_backup(path)
         entry = entry_for(path, indexed=True)
         assert entry is not None  # it has a manifest now
-        return entry
+        return entry, False
     before = entry_for(path, indexed=True)
     kind = "dumpall" if found.format.startswith("dumpall") else "dump"
     manifest = Manifest(id=before.id if before else "", kind=kind,
@@ -103,7 +109,25 @@ def adopt(path: Path, bin_dir: str | None = None) -> CatalogEntry:
     remember_backup(path)
     entry = entry_for(path, indexed=True)
     assert entry is not None  # it has a manifest now
-    return entry
+    return entry, False
+
+
+def _listed_already(path: Path) -> CatalogEntry:
+    """The catalog's entry of `path`, which it lists already with its manifest: adopting it again
+    changes nothing, as long as the archive there is still the backup the manifest describes. One
+    that is not (another dump written over it, its manifest left beside it: its size or its
+    checksums are not the manifest's) is refused, and its manifest (its id, its checks) kept."""
+    known = entry_for(path, indexed=True)
+    assert known is not None and known.manifest is not None  # the caller saw its manifest
+    why = known.problem if known.status in ("changed", "incomplete") else None
+    if why is None and checkable(known.manifest.checksums):  # read once, as a first adopt does
+        problems = _differs(path, known.manifest)
+        why = "; ".join(problems) if problems else None
+    if why is not None:
+        raise UsageError(f"{path}: not adopted: listed as backup {known.id}, but the archive there now is not the "
+                         f"one its manifest describes: {why}; to adopt it as a new backup, move "
+                         f"{manifest_path(path).name} aside (it holds backup {known.id}'s id and checks)")
+    return known
 
 
 def _missing_backup_of(path: Path) -> CatalogEntry | None:
@@ -124,19 +148,20 @@ def _missing_backup_of(path: Path) -> CatalogEntry | None:
     return None
 
 
-def _take_in_with_manifest(path: Path) -> None:
+def _take_in_with_manifest(path: Path) -> CatalogEntry | None:
     """An archive that comes with its manifest: moved here, copied, or from another home. Its
     manifest (id, checks) stands, except that a copy of a backup still listed under the same id
     gets an id of its own (`copy_of` names the original): `find` could not tell the two apart.
     Its checks stay once its bytes match its checksums (read once); else a failed verification is added.
-    The same archive by another path (a symlink, a bind mount) is no copy: refused as listed."""
+    The same archive by another path (a symlink, a bind mount) is no copy: its entry is returned
+    (listed already, nothing changed); None once `path` is taken in."""
     manifest = load_manifest(path)
     assert manifest is not None  # the caller saw it
     others = [e for e in scan() if e.id == manifest.id and e.path != path and e.status != "missing"]
     for other in others:
         with contextlib.suppress(OSError):
             if os.path.samefile(other.path, path):
-                raise UsageError(f"{path}: already in the catalog as {other.path} (backup {other.id})")
+                return other
     # Its checks were of the bytes its checksums describe: these bytes must be those (a copy can be
     # damaged on its way; it listed "verified" on the original's word). Read once; a mismatch is
     # recorded as a failed verification, so it lists as what it is.
@@ -153,6 +178,7 @@ def _take_in_with_manifest(path: Path) -> None:
                                                            problems=[f"when adopted: {line}" for line in problems]))
             save_manifest(path, manifest)
     remember_backup(path)
+    return None
 
 
 def _differs(path: Path, manifest: Manifest) -> list[str]:
