@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -149,6 +150,19 @@ def test_drill_restores_compares_and_drops(sandbox, home):
     assert "could not run" in nowhere.stderr and "nothing was recorded" in nowhere.stderr
     assert "drop it by hand" not in nowhere.stderr and nowhere.stderr.count("\n") == 1, nowhere.stderr
     assert by_path(listed(), archive)["status"] == "drilled"
+    assert json.loads(Path(str(archive) + ".manifest.json").read_text())["verifications"] == manifest["verifications"]
+    # A role that may not create databases: the restore failed with its CREATE DATABASE statement
+    # quoted. Now one line naming the role and what it needs, before anything runs; nothing recorded.
+    role = "t_nodb_" + uuid.uuid4().hex[:6]
+    sandbox.create_role(role)
+    try:
+        nodb = run_cli("backups", "drill", backup_id, "--dsn",
+                       sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}"))
+    finally:
+        sandbox.psql(f'DROP ROLE "{role}";')
+    assert nodb.returncode == 2 and nodb.stderr.count("\n") == 1, nodb.stderr
+    assert f"role '{role}'" in nodb.stderr and "neither CREATEDB nor superuser" in nodb.stderr, nodb.stderr
+    assert "CREATE DATABASE" not in nodb.stderr and "nothing was recorded" in nodb.stderr, nodb.stderr
     assert json.loads(Path(str(archive) + ".manifest.json").read_text())["verifications"] == manifest["verifications"]
     refused = run_cli("backups", "delete", backup_id)
     assert refused.returncode == 2 and "--force" in refused.stderr, refused.stderr

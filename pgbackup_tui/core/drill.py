@@ -37,7 +37,7 @@ from .errors import (
     ToolNotFoundError,
     UsageError,
 )
-from .identifiers import parse_qualified_name
+from .identifiers import parse_qualified_name, quote_ident
 from .jobs import JobEvent, JobResult, JobState, LogLine
 from .manifest import Verification, now_iso
 from .plans import RestorePlan
@@ -132,12 +132,13 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     if manifest.format == "plain" and identify_archive(entry.path).creates_database is not None:
         raise UsageError(f"backup {entry.id}: a pg_dump --create script makes and fills its own database, not a "
                          "scratch one, so it cannot be drilled; `backups verify` reads it whole")
+    name = drill_database_name()
+    _refuse_without_createdb(target, target.maintenance_db(name), entry.id)
     expected = manifest.toc.table_rows()
     check = Verification(kind="drill", at=now_iso(), ok=False)
     if not expected:
         expected = count_archive_rows(entry.path, manifest.format, bin_dir)
         check.checks.append(f"rows counted in the archive first ({len(expected)} tables; the manifest had none)")
-    name = drill_database_name()
     started = time.monotonic()
     check.details = {"server": target.label, "database": name}
     try:
@@ -205,6 +206,24 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         raise could_not_run
     check.ok = not check.problems
     return check
+
+
+def _refuse_without_createdb(target: Target, dbname: str, backup_id: str) -> None:
+    """A drill restores into a scratch database it creates. A role that may not create one made
+    the restore fail with its CREATE DATABASE statement quoted: said now, before anything runs, as
+    where the drill runs and not the backup's fault (nothing recorded). A server that cannot be
+    asked now is left to the restore, which says why in its own words."""
+    try:
+        with connect(target, dbname) as conn:
+            row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
+                               "WHERE rolname = current_user").fetchone()
+    except (PgBackupError, psycopg.Error):
+        return
+    if row is not None and not row[1]:
+        raise UsageError(f"the drill of backup {backup_id} needs a role that may create databases (it restores into "
+                         f"a scratch database): role '{row[0]}' on {target.label} has neither CREATEDB nor "
+                         f"superuser; ALTER ROLE {quote_ident(row[0])} CREATEDB, or drill as another role; nothing "
+                         "was recorded")
 
 
 def _stopping() -> tuple[signal.Signals, ...]:
