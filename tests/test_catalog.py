@@ -778,3 +778,48 @@ def test_an_archive_moved_without_its_manifest_is_adopted_as_the_backup_it_is(sa
     forgotten = run_cli("backups", "delete", str(archive))
     assert forgotten.returncode == 0, forgotten.stderr
     assert moved.exists() and by_path(listed(), moved)["id"] == was["id"]
+
+
+def test_a_database_s_list_shows_the_sets_and_cluster_files_that_hold_it(sandbox, home, tmp_path):
+    """`backups list --db DB` listed DB's dumps only: not a cluster set with a member of DB, nor a
+    pg_dumpall file that holds it (ours, or one adopted), where a DBA looking for a way to restore
+    DB would find it. Now they are listed, each marked as what it is."""
+    suffix = uuid.uuid4().hex[:6]
+    wanted, other = f"ls_{suffix}", f"ls_{suffix}_other"  # small ones: a cluster file of shop takes seconds
+    for name in (wanted, other):
+        sandbox.create_database(name)
+    try:
+        sandbox.psql("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2);", wanted)
+        own = Path(run_cli("dump", "--dsn", sandbox.dsn(), "--db", wanted, "--progress", "none").stdout.strip())
+
+        def dumpall(*args: str) -> Path:
+            done = run_cli("dumpall", "--dsn", sandbox.dsn(), "--progress", "none", *args)
+            assert done.returncode == 0, done.stderr
+            return Path(done.stdout.strip())
+
+        held = dumpall("--set", "--db", wanted, "--db", other)
+        not_held = dumpall("--set", "--db", other)
+        # A DBA's own pg_dumpall file (the other tests' databases left out: shop alone takes seconds),
+        # adopted; pgbackup-tui's own record their databases as they are written.
+        cluster = tmp_path / "cluster.sql"
+        subprocess.run([find_client_tools(sandbox.major).pg_dumpall, "--dbname", sandbox.dsn(), "-f", str(cluster),
+                        "--exclude-database", "shop", "--exclude-database", "t_*"], check=True, capture_output=True)
+        adopted = run_cli("backups", "adopt", str(cluster))
+        assert adopted.returncode == 0, adopted.stderr
+        entries = {Path(e["path"]): e for e in listed("--db", wanted)}
+        other_entries = {Path(e["path"]) for e in listed("--db", other)}
+        text = run_cli("backups", "list", "--db", wanted).stdout
+        lines = {Path(line.split()[-1]): line for line in text.splitlines()}
+    finally:
+        for name in (wanted, other):
+            sandbox.drop_database(name)
+    assert set(entries) == {own, held, cluster}, entries
+    assert entries[own]["kind"] == "dump" and entries[own]["databases"] == [wanted]
+    assert entries[held]["kind"] == "cluster-set" and sorted(entries[held]["databases"]) == [wanted, other]
+    assert entries[cluster]["kind"] == "dumpall" and {wanted, other} <= set(entries[cluster]["databases"])
+    assert set(lines) == set(entries)
+    assert f"  cluster set holding {wanted} and 1 other database  " in lines[held], lines[held]
+    others = len(entries[cluster]["databases"]) - 1
+    assert f"  pg_dumpall file holding {wanted} and {others} other databases  " in lines[cluster], lines[cluster]
+    assert "  whole database  " in lines[own] and "holding" not in lines[own]
+    assert other_entries == {held, not_held, cluster}

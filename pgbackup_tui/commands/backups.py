@@ -36,7 +36,7 @@ def entry_summary(entry: CatalogEntry, server: str | None = None) -> dict[str, A
         "server_written_as": entry.server, "database": entry.database, "format": entry.format,
         "created_at": entry.created_at, "bytes": entry.size_bytes, "holds": entry.holds,
         "indexed": entry.indexed, "last_check": {"kind": last.kind, "at": last.at, "ok": last.ok} if last else None,
-        "problem": entry.problem,
+        "problem": entry.problem, "kind": manifest.kind if manifest else None, "databases": entry.databases,
     }
 
 
@@ -58,9 +58,20 @@ def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, st
         profile = load_config().server(args.server)
         mine = {e.path for e in catalog_servers.belongs_to(entries, profile)}
         entries = [e for e in entries if e.path in mine]
-    if args.db:
-        entries = [e for e in entries if e.database == args.db]
+    if args.db:  # a dump of it, and the cluster sets and pg_dumpall files that hold it (restore --only-db)
+        entries = [e for e in entries if args.db in e.databases]
     return entries, names
+
+
+def _holds(entry: CatalogEntry, database: str | None) -> str:
+    """What a listed backup holds; listed for one database (`--db`), a set or a pg_dumpall file that
+    holds it among others says so: restored, it is not a dump of that database alone."""
+    kind = entry.manifest.kind if entry.manifest else None
+    if database is None or kind not in ("cluster-set", "dumpall"):
+        return entry.holds
+    what = "cluster set" if kind == "cluster-set" else "pg_dumpall file"
+    others = len(entry.databases) - 1
+    return f"{what} holding {database}" + (f" and {others} other database{'s' if others > 1 else ''}" if others else "")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -76,7 +87,7 @@ def _list(args: argparse.Namespace) -> int:
         cluster = e.manifest is not None and e.manifest.kind != "dump"  # pg_dumpall's: every database
         where = f"{names.get(e.path) or '?'}/{e.database or ('*' if cluster else '?')}"
         print(printable(f"{e.id}  {e.status:<19}  {e.created_at[:16].replace('T', ' ')}  {_age(e.created_at):>10}  "
-                        f"{size:>9}  {where}  {e.format}  {e.holds}  {e.path}"))
+                        f"{size:>9}  {where}  {e.format}  {_holds(e, args.db)}  {e.path}"))
     return EXIT_OK
 
 

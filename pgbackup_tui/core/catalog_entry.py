@@ -64,6 +64,22 @@ class CatalogEntry:
         return self.manifest.database if self.manifest else ""
 
     @property
+    def databases(self) -> list[str]:
+        """The databases it holds, as its manifest records them: a dump's one; a cluster set's
+        members; a pg_dumpall file's (none for its globals alone, nor for a file adopted before
+        adopt recorded them). A file without a manifest: none known (it is not read for them)."""
+        manifest = self.manifest
+        if manifest is None:
+            return []
+        if manifest.kind == "dump":
+            return [manifest.database] if manifest.database else []
+        members = manifest.extra.get("members")
+        if manifest.kind == "cluster-set" and isinstance(members, list):  # what `restore --only-db` can take
+            return [str(m["database"]) for m in members if isinstance(m, dict) and m.get("database")]
+        recorded = manifest.extra.get("databases")
+        return [str(name) for name in recorded] if isinstance(recorded, list) else []
+
+    @property
     def format(self) -> str:
         if self.manifest:
             return self.manifest.format

@@ -104,7 +104,9 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         else path.stat().st_size
     manifest.toc = toc_summary(counts, rows, [])
     if kind == "dumpall" and path.is_file():
-        manifest.extra["what"] = "whole cluster" if _has_databases(path, found.format) else "roles and tablespaces"
+        databases = _databases_in(path, found.format)  # recorded as our own pg_dumpall files' are: `list --db`
+        manifest.extra["what"] = "whole cluster" if databases else "roles and tablespaces"
+        manifest.extra["databases"] = databases
     save_manifest(path, manifest)
     remember_backup(path)
     entry = entry_for(path, indexed=True)
@@ -190,13 +192,15 @@ def _differs(path: Path, manifest: Manifest) -> list[str]:
     return compare_checksums(path, manifest.checksums)
 
 
-def _has_databases(path: Path, fmt: str) -> bool:
-    """A pg_dumpall file with databases (it connects to each), not its globals alone (--globals-only,
-    --roles-only): read up to the first one. A gzipped one (`pg_dumpall | gzip`) is read through
-    gzip: its raw bytes never hold the line, and a whole cluster listed as its roles alone would not
-    be kept as the newest verified backup of the cluster by `backups delete`."""
+def _databases_in(path: Path, fmt: str) -> list[str]:
+    """The databases of a pg_dumpall file (it connects to each); none for its globals alone
+    (--globals-only, --roles-only). A gzipped one (`pg_dumpall | gzip`) is read through gzip: its
+    raw bytes never hold the line, and a whole cluster listed as its roles alone would not be kept
+    as the newest verified backup of the cluster by `backups delete`."""
+    from .cluster_file import connected_databases  # only here: it brings the dumpall job's module
+
     with (gzip.open(path, "rb") if fmt.endswith(".gz") else path.open("rb")) as script:
-        return any(line.startswith(b"\\connect ") for line in script)
+        return connected_databases(script.read)
 
 
 def newest_verified(entry: CatalogEntry, entries: list[CatalogEntry]) -> bool:

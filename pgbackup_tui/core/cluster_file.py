@@ -15,7 +15,7 @@ held.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .catalog import read_manifest
@@ -224,6 +224,30 @@ def timescale_databases(path: Path) -> list[str]:
             tail = text[cut - 1:] if cut else text
             if len(tail) > longest and not (tail.startswith(_CONNECT) or tail.startswith(_TIMESCALE_EXTENSION)):
                 tail = b""
+
+
+def connected_databases(read: Callable[[int], bytes]) -> list[str]:
+    """The databases a pg_dumpall script holds (`read`: its open binary stream's, a file's or gzip's):
+    those its `\\connect` lines name, in order, each once; none for its globals alone. Read in blocks."""
+    found: list[str] = []
+    tail = b"\n"
+    while True:
+        block = read(CHUNK)
+        text = tail + block
+        cut = len(text) if not block else text.rfind(b"\n") + 1  # whole lines (the last at the end)
+        at = text.find(_CONNECT, 0, cut)
+        while at >= 0:
+            end = text.find(b"\n", at + 1)
+            name = _connected_name(text[at + len(_CONNECT):end if end >= 0 else len(text)])
+            if name not in found:
+                found.append(name)
+            at = text.find(_CONNECT, at + 1, cut)
+        if not block:
+            return found
+        # As in timescale_databases: the unfinished line is carried, unless it is long and cannot be one.
+        tail = text[cut - 1:] if cut else text
+        if len(tail) > len(_CONNECT) and not tail.startswith(_CONNECT):
+            tail = b""
 
 
 def created_in(path: Path, databases: set[str]) -> dict[str, set[QualifiedName | str]]:
