@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..core.dumpall import DumpallJob
     from ..core.restore import RestoreJob
 
+PG_RESTORE_ERRORS_IGNORED = "warning: errors ignored on restore: "
 QUIET_POLL_S = 1.0  # how often a front that shows nothing reads its job's state (its end wakes it at once)
 
 # Each command imports only its own kind of job (below, where it is built): a dump never loads the
@@ -233,7 +234,8 @@ class Reporter:
             print(event.text, file=sys.stderr, flush=True)
             self.last_line = event.text
         elif isinstance(event, LogLine):
-            if event.level == "warning":
+            # pg_restore's count of the errors it went past is the result itself (partial, exit 3), said as such.
+            if event.level == "warning" and PG_RESTORE_ERRORS_IGNORED not in event.text:
                 self._keep_warning(event.text)
         elif isinstance(event, ProgressUpdated):
             self._progress(event.progress)
