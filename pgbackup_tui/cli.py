@@ -216,8 +216,10 @@ def _flushed(code: int) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    _finish_dead_jobs(args.debug)
     try:
+        # Inside: Ctrl-C while it waits on a server (a dead job's database to drop) is "cancelled",
+        # not a traceback; what it had not undone stays on record for the next start.
+        _finish_dead_jobs(args.debug)
         if args.command is None:
             from .ui.app import run_app
 

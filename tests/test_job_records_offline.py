@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -260,3 +261,29 @@ def test_a_dead_job_whose_end_cannot_be_written_is_listed_as_failed(tmp_path, mo
         (app_home / "filler").unlink()  # room again: the next command records its end
         [job] = json.loads(run_cli("jobs", "list", "--json").stdout)
         assert job["state"] == "failed" and "not on record yet" not in job["message"], job
+
+
+def test_ctrl_c_while_a_dead_job_s_database_waits_to_be_dropped_is_one_line(home, out_dir):
+    """Every command first undoes what dead jobs left; one whose server does not answer holds it for
+    the connect timeout, and Ctrl-C there was a KeyboardInterrupt traceback. The database stays on
+    record for the next start."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the backlog), never answers
+        port = silent.getsockname()[1]
+        folder = dead_dump("deadbeef", out_dir / "shop.dump", kind="restore")
+        spec = json.loads((folder / job_store.SPEC).read_text())
+        spec["plan"]["target"]["params"] = {"host": "127.0.0.1", "port": str(port), "user": "nobody"}
+        spec["plan"]["archive"] = str(out_dir / "shop.dump")
+        job_store.write_json(folder / job_store.SPEC, spec)
+        job_store.write_json(folder / job_store.OWNED, {"items": [{"kind": "database", "value": "made_by_it"}]})
+        process = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "jobs", "list"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        time.sleep(1.5)  # started, in the recovery's connect (10 s before it gives up)
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "pgbackup-tui: cancelled" and "Traceback" not in err, err
+    owned = json.loads((folder / job_store.OWNED).read_text())
+    assert [item["value"] for item in owned["items"] if item["kind"] == "database"] == ["made_by_it"]
