@@ -333,6 +333,24 @@ async def test_a_cluster_set_is_one_row_with_its_members_under_it(sandbox, home)
         assert str(table.get_row_at(0)[0]) == "shop"
 
 
+async def test_a_database_s_backups_include_the_pg_dumpall_files_that_hold_it(sandbox, home):
+    """As `backups list --db shop`: a whole-cluster file holds shop too (it was listed on the server only)."""
+    target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+    result = await DumpallJob(DumpallPlan(target=target)).run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    roles = await DumpallJob(DumpallPlan(target=target, roles_only=True)).run()
+    assert roles.state == JobState.SUCCEEDED, roles.message
+    write_config(socket_profile(sandbox))
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pane = await open_backups_of(pilot, app, database="shop")
+        paths = [row.path for row in pane.rows]
+        assert result.output_path in paths and roles.output_path not in paths, paths
+        row = next(row for row in pane.rows if row.path == result.output_path)
+        assert row.is_cluster_file and "whole cluster" in row.holds
+
+
 async def test_csv_export_of_checked_tables_then_import_from_the_backups_tab(sandbox, home, fresh_db_name):
     write_config(socket_profile(sandbox))
     app = PgBackupApp()

@@ -113,7 +113,8 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
                   make_row: Callable[..., BackupRow] = entry_row) -> list[BackupRow]:
     """The rows for server `profile` (and database `dbname`), newest first, members under their set.
 
-    With a database, a set that holds it is not listed but its member archive of that database is."""
+    With a database, a set that holds it is not listed but its member archive of that database is;
+    a pg_dumpall file that holds it is too, as `backups list --db` lists it (it restores whole)."""
     own_folder = backups_root.absolute() / safe_path_part(profile.name)
     if dbname is not None:
         own_folder = own_folder / safe_path_part(dbname)
@@ -134,7 +135,7 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
                     rows.extend(make_row(member, member=True) for member in members)
                 else:
                     rows.extend(make_row(member, member=True) for member in members if member.database == dbname)
-            elif dbname is None or entry.database == dbname:
+            elif dbname is None or dbname in entry.databases:  # a pg_dumpall file that holds it too (list --db)
                 rows.append(make_row(entry))
     for copy in copies:
         if copy.server == profile.name and (dbname is None or copy.database == dbname):
