@@ -168,6 +168,13 @@ class DumpallJob(Job):
             raise PgBackupError(f"database {broken[0]!r} has a line break in its name, which pg_dumpall cannot "
                                 "dump (it runs pg_dump through a shell); rename it (ALTER DATABASE … RENAME TO) "
                                 "and dump again; nothing was written")
+        if broken:
+            # A set's pg_dump takes such a name; pg_restore will not write it back (CREATE DATABASE,
+            # \connect): the set's restore refuses that member, so the DBA hears of it now.
+            self._warn(f"database {broken[0]!r} has a line break in its name: its archive is in the set, but a "
+                       "restore of the set cannot make it (pg_restore refuses such a name); restore that archive "
+                       "into a database of another name, made first, or rename the database (ALTER DATABASE … "
+                       "RENAME TO) before the next backup")
         return version, tools, [(name, self._data_size(name, size)) for name, size in databases]
 
     def _warn(self, line: str) -> None:
