@@ -162,7 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     dumpall.add_argument("--output", metavar="PATH", type=_output_path,
                          help="where to write (default: backups/<server>/_cluster or _globals/<UTC time>.sql or .set)")
     _add_progress(dumpall)
+    _debug_after_the_command(parser)
     return parser
+
+
+def _debug_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """--debug after the subcommand too: a DBA adds it to the end of the line that failed
+    (`pgbackup-tui dump ... --debug`), where argparse alone refused it as an unknown argument.
+    Hidden from each subcommand's help (the program's help names it); SUPPRESS keeps the top-level
+    value unless it is given here."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                _debug_after_the_command(sub)
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:

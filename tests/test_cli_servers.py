@@ -197,10 +197,14 @@ def test_an_ipv6_host_is_shown_in_brackets_with_its_port(sandbox: Sandbox, home:
         "db1:5432", "/run/postgresql:5432", "[fe80::1%eth0]:5433", "db1:5432,[::1]:5432", "db1:5432,db2:5433", "[::1]"]
 
 
-def test_debug_adds_the_traceback(home: Path) -> None:
+@pytest.mark.parametrize("argv", [["--debug", "servers", "test", "down"],
+                                  # at the end of the line that failed, where a DBA adds it: was refused as
+                                  # "unrecognized arguments: --debug" (README audit)
+                                  ["servers", "test", "down", "--debug"]])
+def test_debug_adds_the_traceback(home: Path, argv: list[str]) -> None:
     port = free_port()
     run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port))
-    result = run_cli("--debug", "servers", "test", "down")
+    result = run_cli(*argv)
     assert result.returncode == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert "ConnectError" in result.stderr
