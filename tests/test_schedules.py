@@ -266,8 +266,14 @@ def test_a_bad_cron_expression_is_one_clear_line(sandbox, home):
     assert broken.returncode == 2 and "[schedules.typo]" in broken.stderr
     install = run_cli("schedule", "install", "--print")
     assert install.returncode == 2 and "[schedules.typo]" in install.stderr and "nothing was changed" in install.stderr
+    # `schedule next` listed the good one's runs and said nothing of the broken one, exit 0: a DBA
+    # checking when everything runs did not learn that one never will (README audit). As `list`.
+    upcoming = run_cli("schedule", "next")
+    assert upcoming.returncode == 2 and "good (0 4 * * *" in upcoming.stdout, upcoming.stdout
+    assert "[schedules.typo]" in upcoming.stderr and upcoming.stderr.strip().count("\n") == 0, upcoming.stderr
     assert run_cli("schedule", "remove", "typo").returncode == 0
     assert "typo" not in config_file.read_text() and run_cli("schedule", "list").returncode == 0
+    assert run_cli("schedule", "next").returncode == 0
 
 
 def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox, home):

@@ -175,7 +175,8 @@ def _next(args: argparse.Namespace) -> int:
             print(printable(f"  {clock_text(r, zone)} ({relative(r, now)}){there}"))
     if args.json:
         print(json.dumps(data, indent=2))
-    return EXIT_OK
+    # All of them asked for: one that does not load never runs, which is said as `list` says it.
+    return EXIT_OK if args.name else _say_broken(config)
 
 
 def _install(args: argparse.Namespace, remove: bool) -> int:
