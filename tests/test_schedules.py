@@ -1148,6 +1148,8 @@ def test_a_notification_url_given_on_the_command_line_is_refused_without_repeati
     assert "stdin" in _one_line(done) and not (home / "notify.toml").exists()
     done = run_cli("schedule", "url", f"json://bot:{secret}@127.0.0.1:9/hook")  # the URL for its name
     assert secret not in _one_line(done) and not (home / "notify.toml").exists()
+    # It said only "a URL: a URL's name is letters, digits, ...", not where the URL goes (README audit).
+    assert "stdin" in _one_line(done) and "schedule url NAME" in _one_line(done), done.stderr
 
 
 def test_a_run_whose_logs_folder_went_read_only_names_that_folder(sandbox, home, small_db):

@@ -235,8 +235,11 @@ def _url(args: argparse.Namespace) -> int:
     from ..core.schedules import SCHEDULE_NAME
 
     if not SCHEDULE_NAME.match(args.name):
-        shown = "a URL" if "://" in args.name or "@" in args.name else repr(args.name)  # its token is not repeated
-        raise UsageError(f"{shown}: a URL's name is letters, digits, '_', '-', '.'")
+        if "://" in args.name or "@" in args.name:  # the URL itself where its name goes: its token is not repeated
+            raise UsageError("a URL was given where its name goes: schedule url NAME reads the URL from stdin, never "
+                             "from the command line (where ps and your shell's history keep it): echo 'URL' | "
+                             "pgbackup-tui schedule url NAME, or paste it at the prompt; nothing was saved")
+        raise UsageError(f"{args.name!r}: a URL's name is letters, digits, '_', '-', '.'")
     if args.given is not None:
         raise UsageError(f"schedule url {args.name} reads the URL from stdin, never from the command line (where ps "
                          f"and your shell's history keep it): echo 'URL' | pgbackup-tui schedule url {args.name}, "
