@@ -7,6 +7,7 @@ PGBACKUP_TUI_HOME is set, so it never adds a short-lived server to the user's ow
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 
@@ -19,6 +20,14 @@ from .config_notes import written
 
 DEMO_SERVER = "demo"
 DEMO_DATABASE = "shop"
+
+
+def headless_hint(home: str) -> str:
+    """The line `demo --headless` prints: a command to run from another shell, which has not this
+    process's PGBACKUP_TUI_HOME (set here when the demo chose its own home), so the line names it;
+    without it the demo server was "no server named 'demo'" there."""
+    return (f"try: PGBACKUP_TUI_HOME={shlex.quote(home)} pgbackup-tui dump --server {DEMO_SERVER} "
+            f"--db {DEMO_DATABASE}   (Ctrl-C here stops the sandbox)")
 
 
 def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
@@ -37,7 +46,7 @@ def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
         print(f"sandbox running: server '{DEMO_SERVER}' = {sandbox.dsn()}", file=sys.stderr)
         print(f"home: {os.environ[paths.HOME_ENV]}", file=sys.stderr)
         if headless:
-            print("try: pgbackup-tui dump --server demo --db shop   (Ctrl-C here stops the sandbox)", file=sys.stderr)
+            print(headless_hint(os.environ[paths.HOME_ENV]), file=sys.stderr)
             try:
                 while True:
                     time.sleep(3600)

@@ -1,0 +1,41 @@
+"""`demo --headless` prints a command to try from another shell: it must work there.
+
+The demo keeps its own home (the data dir's `demo/`), set in its own process only; the line it
+printed (`pgbackup-tui dump --server demo --db shop`) ran in another shell against the user's
+home, where there is no server 'demo' (README audit). The line now names the home. The demo's own
+cluster is stood in for by the session sandbox: a `demo` profile in a home of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from pgbackup_tui.commands.demo import DEMO_DATABASE, DEMO_SERVER, headless_hint
+from pgbackup_tui.core.config import editing_config
+from pgbackup_tui.core.server_profile import ServerProfile
+
+
+def test_the_headless_demo_s_line_runs_from_another_shell(sandbox, tmp_path: Path, monkeypatch) -> None:
+    demo_home = tmp_path / "data" / "demo"
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(demo_home))
+    with editing_config() as config:  # what run_demo writes, pointing at the session's cluster
+        config.add_server(ServerProfile(name=DEMO_SERVER, host=str(sandbox.socket_dir), port=sandbox.port,
+                                        user=sandbox.superuser, dbname="postgres"), replace_existing=True)
+    line = headless_hint(str(demo_home))
+    assert line.startswith("try: ") and f"--db {DEMO_DATABASE}" in line, line
+    words = shlex.split(line.removeprefix("try: ").split("   (")[0])
+    # Another shell: the user's own home (empty here), none of the demo process's environment.
+    env = {key: value for key, value in os.environ.items() if key != "PGBACKUP_TUI_HOME"}
+    env["XDG_CONFIG_HOME"] = env["XDG_DATA_HOME"] = env["XDG_STATE_HOME"] = str(tmp_path / "user")
+    while "=" in words[0]:
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
+    assert words[0] == "pgbackup-tui"
+    done = subprocess.run([sys.executable, "-m", "pgbackup_tui", *words[1:], "--schema-only"], env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(demo_home / "backups" / DEMO_SERVER / DEMO_DATABASE)), done.stdout
