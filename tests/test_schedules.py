@@ -296,6 +296,12 @@ def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox
                    "--table", "public.x", "--schema-only")
     assert done.returncode == 2 and "--table goes with a database's schedule" in done.stderr, done.stderr
     assert "combo" not in load_config().schedules
+    # --format on a pg_dumpall schedule (not a set) was saved as custom without a word, the format dropped,
+    # where `dumpall --format directory` is refused (README audit).
+    done = run_cli("schedule", "add", "flat", "--server", SERVER, "--cron", "0 1 * * *", "--cluster",
+                   "--format", "directory")
+    assert done.returncode == 2 and "--format directory goes with a database's schedule" in done.stderr, done.stderr
+    assert "flat" not in load_config().schedules
     listed = run_cli("schedule", "list")
     assert "shop (custom, 1 table, 1 schema)" in listed.stdout, listed.stdout  # fine's: both said
     # A server that does not answer now: saved, and said as not checked (not as a missing database).

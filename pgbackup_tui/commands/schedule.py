@@ -67,6 +67,9 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
         if given:
             raise UsageError(f"{given[0]} goes with a database's schedule (pg_dump); a {what} backup is made by "
                              "pg_dumpall, which has no such option")
+        if what != "set" and args.format != "custom":  # as `dumpall --format` without --set: it was dropped
+            raise UsageError(f"--format {args.format} goes with a database's schedule or a cluster set (--set); a "
+                             f"{what} backup is made by pg_dumpall, which writes one SQL file")
     elif args.with_role_passwords:  # the mirror: pg_dump writes no roles, so no role passwords either
         raise UsageError(f"--with-role-passwords goes with a schedule of pg_dumpall (--cluster, --globals-only, "
                          f"--roles-only or --set); a backup of database {args.db[0]!r} is made by pg_dump, which "
