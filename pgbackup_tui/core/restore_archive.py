@@ -36,6 +36,7 @@ from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
 from .plans import RestorePlan
 from .progress.restore import RestoreProgress
+from .restore_data import is_data_only
 from .restore_preview import ArchiveCheck
 from .server_text import archive_encoding, decode_listing
 from .timescale import extension_entry
@@ -52,6 +53,7 @@ class RestoreArchiveJob(Job):
     _checksums: asyncio.Future[list[str]] | None = None  # the checksum check while it runs (_archive_whole)
     _manifest_read: dict[str, Any] | None = None
     _free_connections: int | None = None  # what this role has left on the server and in the target (defaults.py)
+    _jobs_not_used: str | None = None  # a --jobs N that psql's one transaction does not use, said with the result
 
     def _manifest(self) -> dict[str, Any]:
         """The archive's manifest ({} without one), read once: it is looked at from several steps."""
@@ -186,10 +188,17 @@ class RestoreArchiveJob(Job):
             self._check_fits_server(info, server_major)  # the clearer refusal when both apply, as before
             if unreadable is not None or toc is None:
                 raise unreadable or ArchiveError(f"{plan.archive}: not listed; nothing was restored")
-            if self.plan.jobs is None:
-                self.plan = replace(self.plan, jobs=self._choose_jobs(info, toc, free))
+            one_transaction = self._one_transaction_reason(info, toc)
+            given = self.plan.jobs
+            if given is None:
+                self.plan = replace(self.plan, jobs=1 if one_transaction else self._choose_jobs(info, toc, free))
+            elif given > 1 and one_transaction:
+                # psql runs it whatever --jobs says: said with the result, as TimescaleDB's one job is.
+                self._jobs_not_used = f"--jobs {given} is not used: {one_transaction} (one session)"
+                self.log(self._jobs_not_used, level="warning")
+                self.plan = replace(self.plan, jobs=1)
             else:
-                check_jobs_fit("pg_restore", self.plan.jobs, free, plan.target.label)
+                check_jobs_fit("pg_restore", given, free, plan.target.label)
             progress = self._start_progress(info, toc)
         except BaseException:
             self._drop_checksums()
@@ -262,6 +271,15 @@ class RestoreArchiveJob(Job):
         whether our session is over SSL (client_ssl.py)."""
         with connect(self.plan.target, self._maintenance_db()) as conn:
             return conn.info.server_version // 10000, free_connections(conn, self.plan.dbname), over_ssl(conn)
+
+    def _one_transaction_reason(self, info: ArchiveInfo, toc: Toc) -> str | None:
+        """Why psql restores this in one transaction, pg_restore's --jobs aside (None: they apply)."""
+        plan = self.plan
+        if plan.clean and bool(plan.tables or self._manifest().get("restore_list")):
+            return "a table-level --clean runs in one psql transaction"
+        if is_data_only(toc, self._manifest(), info.first_entry_type):
+            return "a data-only archive's rows are loaded in one psql transaction"
+        return None
 
     def _choose_jobs(self, info: ArchiveInfo, toc: Toc, free: int | None) -> int:
         """Parallel pg_restore jobs where the archive and the target allow it (defaults.py), else 1."""
