@@ -443,6 +443,9 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     sidecar.write_text(sidecar.read_text()[:100])
     entry = by_path(listed(), moved)
     assert entry["problem"] and "cannot be read" in entry["problem"]
+    # `backups list` said only "foreign" (as if it had no manifest): the problem was in --json alone (README audit).
+    line = next(line for line in run_cli("backups", "list").stdout.splitlines() if line.endswith(f"  {moved}"))
+    assert "foreign" in line and f"its manifest {sidecar.name} cannot be read" in line, line
     refused = run_cli("backups", "adopt", str(moved))
     assert refused.returncode == 2 and "not written over" in refused.stderr
     assert len(sidecar.read_text()) == 100

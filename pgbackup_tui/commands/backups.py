@@ -86,8 +86,11 @@ def _list(args: argparse.Namespace) -> int:
         size = human_bytes(e.size_bytes) if e.size_bytes is not None else "-"
         cluster = e.manifest is not None and e.manifest.kind != "dump"  # pg_dumpall's: every database
         where = f"{names.get(e.path) or '?'}/{e.database or ('*' if cluster else '?')}"
+        holds = _holds(e, args.db)
+        if e.problem and e.problem not in holds:  # why: a manifest that does not read, a size, a delete stopped
+            holds = f"{holds} ({e.problem})"
         print(printable(f"{e.id}  {e.status:<19}  {e.created_at[:16].replace('T', ' ')}  {_age(e.created_at):>10}  "
-                        f"{size:>9}  {where}  {e.format}  {_holds(e, args.db)}  {e.path}"))
+                        f"{size:>9}  {where}  {e.format}  {holds}  {e.path}"))
     return EXIT_OK
 
 
