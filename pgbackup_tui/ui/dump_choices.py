@@ -23,6 +23,7 @@ from ..core.defaults import (
     supports,
     usable_cores,
 )
+from ..core.client_ssl import over_ssl
 from ..core.connect import Target, connect
 from ..core.errors import PgBackupError, UsageError
 from ..core.identifiers import QualifiedName
@@ -54,13 +55,14 @@ class Choices:
         return self.presets["fast"].compress
 
 
-def server_free_connections(target: Target, dbname: str) -> int | None:
-    """The server's free connections, or None when it cannot be asked now (the job asks again)."""
+def server_connections(target: Target, dbname: str) -> tuple[int | None, bool]:
+    """The server's free connections (None when it cannot be asked now: the job asks again), and
+    whether our session reached it over SSL (then the job's pg_dump must speak SSL: client_ssl)."""
     try:
         with connect(target, dbname) as conn:
-            return free_connections(conn)
+            return free_connections(conn), over_ssl(conn)
     except (PgBackupError, psycopg.Error):
-        return None
+        return None, False
 
 
 def resolve_choices(tools: ClientTools, free: int | None) -> Choices:

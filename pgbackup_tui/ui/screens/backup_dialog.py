@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from ...core import paths
 from .plan_dialog import PlanDialog
+from ...core.client_ssl import prefer_ssl
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
@@ -56,7 +57,7 @@ from ..dump_choices import (
     read_compress,
     read_jobs,
     resolve_choices,
-    server_free_connections,
+    server_connections,
 )
 from ..widgets.option_box import OptionBox
 
@@ -164,14 +165,21 @@ class BackupDialog(PlanDialog[DumpPlan]):
     def _resolve_command(self) -> None:
         """Blocking lookups: pg_dump --version, and the relations a selection leaves out."""
         try:
-            tools = find_client_tools(self.server_major, self.target.bin_dir, label=f"server '{self.target.label}'")
+            label = f"server '{self.target.label}'"
+            tools = find_client_tools(self.server_major, self.target.bin_dir, label=label)
             exclude: tuple[QualifiedName | str, ...] = ()  # names, or patterns covering many (core/exclusion.py)
             exclude_data: tuple[QualifiedName, ...] = ()
             if self.tables:
                 with connect(self.target, self.dbname) as conn:
                     resolved = resolve_selection(conn, list(self.tables), self.dbname)
                 exclude, exclude_data = tuple(resolved.exclude), resolved.exclude_data
-            choices = resolve_choices(tools, server_free_connections(self.target, self.dbname))
+            free, ssl_in_use = server_connections(self.target, self.dbname)
+            # The pg_dump the job will run: one without SSL is passed over for an SSL server, or refused
+            # here rather than after Start (the job's log says which was passed over).
+            tools = prefer_ssl(tools, lambda accept: find_client_tools(self.server_major, self.target.bin_dir,
+                                                                       label=label, accept=accept),
+                               self.target, ssl_in_use, "pg_dump", lambda _said: None)
+            choices = resolve_choices(tools, free)
         except PgBackupError as exc:
             self.post_message(self.CommandFailed(str(exc)))
             return
