@@ -179,7 +179,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _drill(args: argparse.Namespace) -> int:
     from ..core.drill import drill_backup
-    from .dump_restore import PG_RESTORE_ERRORS_IGNORED, resolve_target, with_prompted_password
+    from .dump_restore import resolve_target, with_prompted_password
 
     entry = catalog.find(args.id)
     target = with_prompted_password(resolve_target(args))
@@ -187,10 +187,6 @@ def _drill(args: argparse.Namespace) -> int:
     def show(event: JobEvent) -> None:
         if isinstance(event, LogLine) and args.verbose:
             print(printable(event.text), file=sys.stderr, flush=True)
-        elif isinstance(event, LogLine) and event.level == "warning" and PG_RESTORE_ERRORS_IGNORED not in event.text:
-            # What the restore warned of (a bin dir passed over) is said without --verbose, as a
-            # restore says it; the errors it went past are the drill's result (a role missing there).
-            print(printable(f"pgbackup-tui: {event.text}"), file=sys.stderr, flush=True)
 
     check = drill_backup(entry, target, on_event=show, bin_dir=args.bin_dir)
     return _report(entry, check, catalog.record_check_said(entry, check))
