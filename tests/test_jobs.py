@@ -106,13 +106,13 @@ async def test_two_dumps_run_side_by_side(sandbox, home):
     assert max(starts) < min(job.finished_at for job in jobs if job.finished_at is not None)
 
 
-def test_cli_sigint_cancels_cleanly(sandbox, home):
-    output = home / "interrupted.dump"
-    env = dict(os.environ)
+@contextmanager
+def cli_dump_waiting_on_a_lock(sandbox, dsn: str, output: Path, env: dict[str, str]):
+    """`pgbackup-tui dump` of SOURCE into `output`, yielded once its pg_dump waits on a held lock;
+    SIGINT on the way out (a test may send its own first), then the process is reaped."""
     with table_locked(sandbox):
         process = subprocess.Popen(
-            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", sandbox.dsn(), "--db", SOURCE,
-             "--output", str(output)],
+            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", dsn, "--db", SOURCE, "--output", str(output)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
@@ -120,11 +120,20 @@ def test_cli_sigint_cancels_cleanly(sandbox, home):
             while time.monotonic() < deadline and "pgbackup-tui/" not in sandbox.psql(
                 "SELECT string_agg(application_name, ',') FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
                 time.sleep(0.1)
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=30)
+            yield process
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_cli_sigint_cancels_cleanly(sandbox, home):
+    output = home / "interrupted.dump"
+    with cli_dump_waiting_on_a_lock(sandbox, sandbox.dsn(), output, dict(os.environ)) as process:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "cancelled" in err
     assert not output.exists() and not Path(str(output) + ".partial").exists()
@@ -150,20 +159,10 @@ def test_a_password_given_in_dsn_leaves_the_command_s_and_the_runner_s_argv(sand
     output = home / "password-in-dsn.dump"
     dsn = f"{sandbox.dsn(tcp=True)} password={sandbox.password}"
     env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
-    with table_locked(sandbox):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pgbackup_tui", "dump", "--dsn", dsn, "--db", SOURCE, "--output", str(output)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and "pgbackup-tui/" not in sandbox.psql(
-                "SELECT string_agg(application_name, ',') FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
-                time.sleep(0.1)
-            holding = _command_lines_naming(str(output))  # the command, its runner and pg_dump
-        finally:
-            process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=30)
+    with cli_dump_waiting_on_a_lock(sandbox, dsn, output, env) as process:
+        holding = _command_lines_naming(str(output))  # the command, its runner and pg_dump
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
     assert process.pid in holding and len(holding) >= 3, holding
     assert not [pid for pid, cmdline in holding.items() if sandbox.password.encode() in cmdline], holding
     assert b"--dsn" in holding[process.pid] and b"user=" in holding[process.pid]  # the rest is as given
