@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     dumpall.add_argument("--format", choices=("custom", "directory"), default="custom",
                          help="the set's archives (default custom)")
     dumpall.add_argument("--jobs", type=int, default=1, help="the set: databases dumped at a time")
-    dumpall.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
+    dumpall.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
+                         help="the set's archives, as dump --compress")
     dumpall.add_argument("--db", action="append", default=[], metavar="NAME",
                          help="the set: only this database (repeatable)")
     dumpall.add_argument("--output", metavar="PATH", type=_output_path,

@@ -23,6 +23,7 @@ from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
 from pgbackup_tui.ui.widgets.schedules_pane import SchedulesPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
+from test_schedule_compress import tools_with_and_without
 from test_schedules import _crontab, cron_user  # noqa: F401 - cron_user is a fixture
 from uiutil import move_to, open_line, socket_profile, wait_until
 
@@ -226,3 +227,37 @@ async def test_the_form_s_unchecked_box_is_drawn_empty(sandbox, home):
         await pilot.pause()
         boxes = {box.id: str(box.render())[:3] for box in app.screen.query("#schedule-form-checks > *")}
         assert boxes == {"schedule-keep-verified": "▐X▌", "schedule-verify": "▐X▌", "schedule-drill": "▐ ▌"}
+
+
+async def test_the_form_shows_and_checks_a_compression_as_dump_takes_it(sandbox, home):
+    """The form had no compression at all (a schedule's took a gzip level, in config.toml only): it
+    shows the schedule's as `schedule list` does, and refuses one the server's pg_dump lacks."""
+    having, lacking = tools_with_and_without(sandbox, "zstd:3")
+    config = load_config()
+    for name, tools in (("with", having), ("without", lacking)):
+        config.servers[name] = ServerProfile(name=name, dsn=sandbox.dsn(), bin_dir=str(tools.bin_dir))
+    config.schedules = {"z": Schedule(name="z", server="with", cron="30 2 * * *", database="shop", compress="zstd:3")}
+    save_config(config)
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 1)
+        assert str(table.get_cell("z", "what")) == "shop (custom, compress zstd:3)"
+        table.focus()
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        assert form.query_one("#schedule-compress", Input).value == "zstd:3"
+        form.query_one("#schedule-server", Select).value = "without"
+        await pilot.pause()
+        form.action_save()
+        result = form.query_one("#schedule-form-result", Static)
+        await wait_until(lambda: "cannot compress" in str(result.render()), timeout=30)
+        assert f"Compression zstd:3: pg_dump {lacking.version}" in str(result.render())
+        assert app.screen is form and load_config().schedules["z"].server == "with"
+        form.query_one("#schedule-compress", Input).value = "6"
+        form.action_save()
+        await wait_until(lambda: not isinstance(app.screen, ScheduleForm))
+        await wait_until(lambda: load_config().schedules["z"].server == "without")
+        assert load_config().schedules["z"].compress == 6  # a level, as config files had it
+        await wait_until(lambda: str(table.get_cell("z", "what")) == "shop (custom, compress 6)")

@@ -88,8 +88,15 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from ..core.schedule_check import compress_refusal, schedule_target_warning
+
     schedule = _schedule_from_args(args)
     zone = local_zone()  # a bad PGBACKUP_TUI_CRON_ZONE refused before the schedule is saved, not after
+    # A method its pg_dump lacks would fail every run: refused now where that can be told (the
+    # server answers); else its run says it. Asked before the config is locked (a few seconds at most).
+    refused = compress_refusal(load_config(), schedule)
+    if refused:
+        raise UsageError(refused)
     with editing_config() as config:
         put_schedule(config, schedule, replace_existing=args.replace)
     path = written(config)
@@ -99,8 +106,6 @@ def _add(args: argparse.Namespace) -> int:
     missing = unreachable(schedule.notify)
     if missing:
         print(printable(f"pgbackup-tui: warning: {missing}"), file=sys.stderr)
-    from ..core.schedule_check import schedule_target_warning
-
     problem = schedule_target_warning(config, schedule)
     if problem:
         print(printable(f"pgbackup-tui: warning: {problem}"), file=sys.stderr)
@@ -132,6 +137,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = [schedule_row(s, read_last_run(s.name), now) for s in config.schedules.values()]
     if args.json:
         print(json.dumps([{"name": r.name, "cron": r.cron, "what": r.what, "server": r.server,
+                           "compress": config.schedules[r.name].compress,
                            "next_run": r.next_at.isoformat() if r.next_at else None, "retention": r.retention,
                            "last_run": r.last} for r in rows], indent=2))
         return _say_broken(config)

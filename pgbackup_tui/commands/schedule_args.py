@@ -38,7 +38,9 @@ def add_parser(sub: Any, parser_class: type) -> None:
     add.add_argument("--format", choices=FORMATS, default="custom",
                      help="pg_dump's format (with --set: custom or directory)")
     add.add_argument("--jobs", type=int, default=1)
-    add.add_argument("--compress", type=int, choices=range(10), metavar="0-9")
+    add.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
+                     help="as dump --compress: a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: dump's "
+                          "measured default); a method the server's pg_dump lacks is refused")
     only = add.add_mutually_exclusive_group()
     only.add_argument("--schema-only", action="store_true")
     only.add_argument("--data-only", action="store_true")
@@ -77,3 +79,15 @@ def add_parser(sub: Any, parser_class: type) -> None:
     # A URL given here anyway is refused by _url without a word of it: argparse's "unrecognized
     # arguments" repeated it (its token) on stderr.
     url.add_argument("given", nargs="?", help=argparse.SUPPRESS)
+
+
+def _compress_spec(text: str) -> int | str:
+    """--compress's value as dump's is checked (argparse: exit 2 with the reason); the engine is
+    imported only once the option is given, as cli.py's own check does."""
+    from ..core.defaults import parse_compress
+    from ..core.errors import UsageError
+
+    try:
+        return parse_compress(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--compress ")) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .defaults import check_compress
 from .errors import UsageError
 from .plans import check_database_name
 
@@ -48,7 +49,7 @@ class DumpallPlan:
     output: Path | None = None
     set_format: str | None = None  # "custom" | "directory": a cluster set instead of one file
     jobs: int = 1  # a set: databases dumped at a time
-    compress: int | None = None
+    compress: int | str | None = None  # a set's archives: as dump's (a gzip level, METHOD[:LEVEL]); None: its default
     databases: tuple[str, ...] = ()  # a set: only these (default: every database that accepts connections)
 
     @property
@@ -78,8 +79,8 @@ class DumpallPlan:
             check_database_name(name)
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
-        if self.compress is not None and not 0 <= self.compress <= 9:
-            raise UsageError("--compress takes a level from 0 to 9")
+        if self.compress is not None:
+            check_compress(self.compress)
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,25 @@ def supports(tools: ClientTools, method: str) -> bool:
         return False
 
 
+NEEDS_16 = "lz4 and zstd need pg_dump 16 or later, built with them"
+
+
+def needs_asking(spec: int | str | None) -> bool:
+    """Whether a pg_dump must be asked if it has `spec`'s method: every one has gzip (a level, or
+    gzip:N given to a 15 as N) and none; lz4 and zstd only some."""
+    return isinstance(spec, str) and spec.partition(":")[0] not in ("gzip", "none")
+
+
+def unsupported_compress(tools: ClientTools, spec: int | str | None, given: str = "--compress") -> str | None:
+    """Why this pg_dump cannot compress as `spec` asks (None: it can). The one wording for every
+    front (a dump's preflight, a cluster set's, a schedule saved: schedule_check.py); `given`
+    names where the value came from."""
+    if not isinstance(spec, str) or supports(tools, spec):
+        return None
+    return (f"{given} {spec}: pg_dump {tools.version} in {tools.bin_dir} cannot compress with it ({NEEDS_16}); "
+            "pick a gzip level 0-9 or another method")
+
+
 def spec_for(tools: ClientTools, method: str) -> int | str:
     """`method` as this pg_dump takes it: gzip as a plain level (pg_dump before 16 knows no `gzip:N`)."""
     if method.startswith("gzip:"):

@@ -23,7 +23,15 @@ from .backup_record import complete_manifest, server_key_of
 from .catalog import write_manifest
 from .catalog_index import remember_backup
 from .connect import connect
-from .defaults import check_jobs_fit, fast_compression, free_connections, parallel_jobs, supports, usable_cores
+from .defaults import (
+    check_jobs_fit,
+    fast_compression,
+    free_connections,
+    parallel_jobs,
+    supports,
+    unsupported_compress,
+    usable_cores,
+)
 from .dump_verify import DumpReadBack, can_follow
 from .job_children import exit_in_words
 from .errors import ArchiveError, JobFailed, UsageError
@@ -274,10 +282,9 @@ class DumpJob(Job):
         """Jobs and compression: the plan's where given, else the measured defaults (defaults.py);
         `free`: the connections this role has left, the preflight's own counted."""
         plan = self.plan
-        if isinstance(plan.compress, str) and not supports(tools, plan.compress):
-            raise UsageError(f"--compress {plan.compress}: pg_dump {tools.version} in {tools.bin_dir} cannot compress "
-                             "with it (lz4 and zstd need pg_dump 16 or later, built with them); pick a gzip level "
-                             "0-9 or another method")
+        refused = unsupported_compress(tools, plan.compress)
+        if refused:
+            raise UsageError(refused)
         compress = plan.compress
         if compress is None and plan.format in ("custom", "directory"):
             compress = fast_compression(tools)

@@ -29,7 +29,8 @@ from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import connect
 from .dump import DumpJob
 from .job_children import exit_in_words
-from .errors import JobFailed, PgBackupError
+from .defaults import unsupported_compress
+from .errors import JobFailed, PgBackupError, UsageError
 from .formatting import human_bytes
 from .database_contents import user_object_counts
 from .jobs import Job, JobState, Outcome
@@ -133,6 +134,11 @@ class DumpallJob(Job):
         tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),
                            lambda accept: find_client_tools(major, plan.target.bin_dir, label=label, accept=accept),
                            plan.target, ssl_in_use, "pg_dumpall", self.log)
+        # A set's members are pg_dump's, from this install: a method it lacks would fail each of
+        # them after the globals were written; refused before anything is, as dump refuses it.
+        lacking = unsupported_compress(tools, plan.compress) if plan.set_format else None
+        if lacking:
+            raise UsageError(lacking)
         if closed and not plan.databases and not (plan.globals_only or plan.roles_only):
             # pg_dumpall passes over them without a word (they cannot be connected to), and so
             # would a set: said, since nothing else in the backup shows they were left out.

@@ -15,8 +15,10 @@ import psycopg
 
 from .config import Config
 from .connect import Target, connect, for_unattended, target_from_profile
+from .defaults import NEEDS_16, needs_asking, unsupported_compress
 from .errors import ConfigError, PgBackupError, SelectionError
 from .identifiers import parse_qualified_name, parse_schema_name
+from .pgtools import find_client_tools, installed_client_tools
 from .schedules import Schedule
 from .selection import require_relations, require_schemas
 
@@ -63,6 +65,41 @@ def schedule_target_warning(config: Config, schedule: Schedule) -> str | None:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return f"schedule {schedule.name}: not checked against server '{target.label}' now: {first}"
     return None
+
+
+def compress_refusal(config: Config, schedule: Schedule, given: str = "--compress") -> str | None:
+    """Why the pg_dump this schedule's runs would use cannot compress as it asks (lz4, zstd: 16+,
+    built with them), or None: it can, or that cannot be told now. Told when its server answers
+    (its major picks the pg_dump, as a run does), or when no pg_dump here has the method at all,
+    whichever server it turns out to be; otherwise the run says it (a failed run naming the key)."""
+    spec = schedule.compress
+    if not isinstance(spec, str) or not needs_asking(spec):
+        return None
+    try:
+        target = _quick(target_from_profile(config.server(schedule.server)))
+    except ConfigError:
+        return None  # put_schedule says it
+    try:
+        with connect(target, target.maintenance_db(schedule.database or "")) as conn:
+            major = conn.info.server_version // 10000
+    except (PgBackupError, psycopg.Error):
+        major = None
+    try:
+        if major is not None:
+            tools = [find_client_tools(major, target.bin_dir, label=f"server '{target.label}'")]
+        else:
+            tools = installed_client_tools(target.bin_dir)
+    except PgBackupError:
+        return None  # no pg_dump for that server: every run says so, whatever the compression
+    if not tools or any(unsupported_compress(one, spec) is None for one in tools):
+        return None
+    if major is not None:
+        why = unsupported_compress(tools[0], spec, given)
+    else:  # the server did not answer: no pg_dump it could be given has the method
+        found = ", ".join(f"{one.version} in {one.bin_dir}" for one in tools)
+        why = (f"{given} {spec}: no pg_dump here can compress with it ({NEEDS_16}; found {found}); pick a gzip "
+               "level 0-9 or another method")
+    return f"schedule {schedule.name}: {why}; nothing was saved"
 
 
 def _quick(target: Target) -> Target:

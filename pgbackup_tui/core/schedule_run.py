@@ -269,7 +269,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
         # A job that could not start its backup (server down, no such database) says 2, as `dump`
         # does; for a schedule it is a backup that did not happen: 1, what monitoring reacts to.
         cancelled = result.state == JobState.CANCELLED
-        report.fail(result.message, EXIT_CANCELLED if cancelled else EXIT_FAILED,
+        report.fail(_in_schedule_terms(schedule, result.message), EXIT_CANCELLED if cancelled else EXIT_FAILED,
                     "cancelled" if cancelled else "failed")
         return
     path = result.output_path
@@ -308,6 +308,17 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted
                                          if e not in retention.finished]  # those have their note
     report.status = "succeeded"
+
+
+def _in_schedule_terms(schedule: Schedule, message: str) -> str:
+    """The job's error as the schedule's DBA wrote it: dump's refusal of a compression its pg_dump
+    lacks names `--compress`, which no run was given; the key in config.toml is what to change
+    (asked when the schedule was saved only if its server answered then, or its pg_dump changed since)."""
+    flag = f"--compress {schedule.compress}:"
+    if not isinstance(schedule.compress, str) or not message.startswith(flag):
+        return message
+    return (f'compress = "{schedule.compress}" of schedule {schedule.name}:{message.removeprefix(flag)}; change it in '
+            f"config.toml, the Schedules tab, or with schedule add {schedule.name} --replace")
 
 
 def _tell(schedule: Schedule, report: RunReport) -> None:

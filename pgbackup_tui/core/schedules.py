@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from .defaults import parse_compress
 from .errors import ConfigError, PgBackupError, UsageError
 
 if TYPE_CHECKING:
@@ -57,7 +58,9 @@ class Schedule:
     schemas: tuple[str, ...] = ()
     exclude_tables: tuple[str, ...] = ()
     jobs: int = 1
-    compress: int | None = None
+    # As `dump --compress` takes it (a cluster set's archives too): a gzip level (an int, the only
+    # form config files had before, still read so) or "METHOD[:LEVEL]"; None: dump's measured default.
+    compress: int | str | None = None
     schema_only: bool = False
     data_only: bool = False
     no_owner: bool = False
@@ -84,9 +87,15 @@ class Schedule:
             part = (f", {len(self.tables)} table{'s' if len(self.tables) != 1 else ''}" if self.tables else "") + (
                 f", {len(self.schemas)} schema{'s' if len(self.schemas) != 1 else ''}" if self.schemas else "") + (
                 ", schema only" if self.schema_only else ", data only" if self.data_only else "")
-            return f"{self.database} ({self.format}{part})"
+            return f"{self.database} ({self.format}{part}{self.compress_part})"
         return {"cluster": "whole cluster", "globals": "roles and tablespaces", "roles": "roles",
-                "set": f"cluster set ({self.set_format})"}[self.what]
+                "set": f"cluster set ({self.set_format}{self.compress_part})"}[self.what]
+
+    @property
+    def compress_part(self) -> str:
+        """', compress zstd:3' as describe shows it ('' for the default): the value as written in
+        config.toml and typed in the form, so that what the list shows is what the form holds."""
+        return "" if self.compress is None else f", compress {compress_text(self.compress)}"
 
     @property
     def retention_text(self) -> str:
@@ -113,7 +122,7 @@ class Schedule:
 
 _TEXT = ("server", "cron", "what", "database", "format", "set_format", "on_failure", "on_success")
 _LISTS = ("tables", "schemas", "exclude_tables", "databases", "notify")
-_INTS = ("jobs", "compress", "keep_last", "keep_days")
+_INTS = ("jobs", "keep_last", "keep_days")
 _BOOLS = ("schema_only", "data_only", "no_owner", "no_privileges", "with_role_passwords", "keep_verified",
           "verify", "drill", "notify_on_success")
 
@@ -136,12 +145,37 @@ def schedule_from_toml(name: str, body: dict[str, Any], where: str) -> Schedule:
             raise ConfigError(f"{where}: {key} must be a whole number, e.g. {key} = 3")
         if key in _BOOLS and not isinstance(value, bool):
             raise ConfigError(f"{where}: {key} must be true or false")
+        if key == "compress":
+            value = read_compress(value, where)
         values[key] = value
     for required in ("server", "cron"):
         if required not in values:
             raise ConfigError(f'{where}: {required} is missing, e.g. {required} = '
                               + ('"prod"' if required == "server" else '"30 2 * * *"'))
     return validate_schedule(Schedule(name=name, **values), where)
+
+
+def compress_text(spec: int | str | None) -> str:
+    """A schedule's compress as `schedule list`, the Schedules tab and the form show it ('' for None):
+    the form reads the text back to the same value (a gzip level stays a level)."""
+    return "" if spec is None else str(spec)
+
+
+def read_compress(value: Any, where: str) -> int | str:
+    """config.toml's `compress` (or the form's text), as dump's --compress takes it: a gzip level
+    0-9 (an int, as older files have it) or "METHOD[:LEVEL]"; ConfigError naming `where` otherwise.
+    Whether the schedule's pg_dump has the method is asked when it is saved and when it runs."""
+    hint = 'a gzip level 0-9, or "gzip|lz4|zstd[:LEVEL]" or "none" in quotes, e.g. compress = "zstd:3"'
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{where}: compress must be {hint}")
+    shown = value if isinstance(value, int) else f'"{value}"'
+    if isinstance(value, int) and not 0 <= value <= 9:
+        raise ConfigError(f"{where}: compress = {shown}: a gzip level is 0 to 9; or give a method: {hint}")
+    try:
+        return parse_compress(str(value))
+    except UsageError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise ConfigError(f"{where}: compress = {shown}: {reason}") from None
 
 
 def validate_schedule(schedule: Schedule, where: str | None = None) -> Schedule:

@@ -1,10 +1,11 @@
 """Add or edit a schedule: name, server, what, when (cron, with its next run shown as you type),
 retention, verify / drill, the failure hook and notification URL names.
 
-Validated with core's rules (schedules.validate_schedule) before the form closes. Options the form
-does not show (tables, schemas, compression...) are kept as they were: edit them in config.toml or
-with `schedule add --replace`. Notification URLs are never typed here: only their names
-(`pgbackup-tui schedule url NAME` stores a URL in notify.toml).
+Validated with core's rules (schedules.validate_schedule) before the form closes; a compression the
+schedule's pg_dump lacks is refused too, asked of its server from a worker (schedule_check.py), as
+`schedule add` refuses it. Options the form does not show (tables, schemas, jobs...) are kept as
+they were: edit them in config.toml or with `schedule add --replace`. Notification URLs are never
+typed here: only their names (`pgbackup-tui schedule url NAME` stores a URL in notify.toml).
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from ...core.defaults import needs_asking
 from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_view import clock_text, relative
-from ...core.schedules import WHATS, Schedule, local_zone, next_runs, validate_schedule
+from ...core.schedules import WHATS, Schedule, compress_text, local_zone, next_runs, read_compress, validate_schedule
 from ..widgets.option_box import OptionBox
 
 FORMATS = ("custom", "directory", "tar", "plain")
@@ -97,6 +99,9 @@ class ScheduleForm(ModalScreen[Schedule | None]):
                 yield Label("Format")
                 yield Select([(f, f) for f in FORMATS], id="schedule-format", compact=True, allow_blank=False,
                              value=s.format if s else "custom")
+                yield Label("Compression")
+                yield Input(compress_text(s.compress) if s else "", id="schedule-compress", compact=True,
+                            placeholder="dump's measured default; or e.g. zstd:3, lz4, gzip:6, 6, none")
                 yield Label("Cron")
                 yield Input(s.cron if s else "30 2 * * *", placeholder="minute hour day month weekday",
                             id="schedule-cron", compact=True)
@@ -127,6 +132,14 @@ class ScheduleForm(ModalScreen[Schedule | None]):
     def on_mount(self) -> None:
         self.query_one("#schedule-name", Input).focus()
         self._preview()
+        self._what_changed()
+
+    @on(Select.Changed, "#schedule-what")
+    def _what_changed(self) -> None:
+        """pg_dump's options go with a database's schedule (a cluster set's archives take a
+        compression too); pg_dumpall of the whole cluster, globals or roles writes one SQL file."""
+        what = self.query_one("#schedule-what", Select).value
+        self.query_one("#schedule-compress", Input).disabled = what not in ("database", "set")
 
     @on(Input.Changed, "#schedule-cron")
     def _preview(self) -> None:
@@ -149,6 +162,8 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         what = str(self.query_one("#schedule-what", Select).value)
         base = self.existing or Schedule(name="", server="", cron="")
         keep_last, keep_days = (int(text) if (text := self._value(key)) else None for key in ("keep-last", "keep-days"))
+        typed = self._value("compress")
+        compress = read_compress(typed, "Compression") if typed and what in ("database", "set") else None
         schedule = replace(
             base, name=self._value("name"), server=str(self.query_one("#schedule-server", Select).value),
             what=what, database=(self._value("database") or None) if what == "database" else None,
@@ -158,11 +173,10 @@ class ScheduleForm(ModalScreen[Schedule | None]):
             drill=self.query_one("#schedule-drill", Checkbox).value,
             on_failure=self._value("on-failure") or None,
             notify=tuple(n.strip() for n in self._value("notify").split(",") if n.strip()), keep_last=keep_last,
-            keep_days=keep_days)
+            keep_days=keep_days, compress=compress)
         if what != "database" and base.what == "database":  # options of pg_dump do not apply to pg_dumpall
             schedule = replace(schedule, tables=(), schemas=(), exclude_tables=(), schema_only=False,
-                               data_only=False, no_owner=False, no_privileges=False, jobs=1, compress=None,
-                               format="custom")
+                               data_only=False, no_owner=False, no_privileges=False, jobs=1, format="custom")
         if schedule.what == "database" and schedule.database is None:
             raise ConfigError("Database: name the database to dump")
         return validate_schedule(schedule)
@@ -173,9 +187,37 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         try:
             schedule = self.build_schedule()
         except ConfigError as exc:
-            result = self.query_one("#schedule-form-result", Static)
-            result.update(str(exc))
-            result.add_class("-error")
+            self._say(str(exc), error=True)
+            return
+        if needs_asking(schedule.compress):
+            # Whether its pg_dump has lz4 / zstd: its server is asked (seconds at most), off the UI thread.
+            self._say(f"asking server '{schedule.server}' which pg_dump its runs get, for {schedule.compress}…")
+            self._check_compress(schedule)
+            return
+        self.dismiss(schedule)
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        result = self.query_one("#schedule-form-result", Static)
+        result.update(text)
+        result.set_class(error, "-error")
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="schedule-form-check",
+          description="compression check")
+    def _check_compress(self, schedule: Schedule) -> None:
+        from ...core.config import load_config
+        from ...core.schedule_check import compress_refusal  # psycopg: loaded when a check needs it
+
+        try:
+            refused = compress_refusal(load_config(), schedule, "Compression")
+        except PgBackupError as exc:  # the config itself: saving says it as well
+            refused = str(exc)
+        self.app.call_from_thread(self._compress_checked, schedule, refused)
+
+    def _compress_checked(self, schedule: Schedule, refused: str | None) -> None:
+        if self.app.screen is not self:  # cancelled meanwhile
+            return
+        if refused:
+            self._say(refused.removesuffix("; nothing was saved"), error=True)
             return
         self.dismiss(schedule)
 
