@@ -261,3 +261,50 @@ async def test_the_form_shows_and_checks_a_compression_as_dump_takes_it(sandbox,
         await wait_until(lambda: load_config().schedules["z"].server == "without")
         assert load_config().schedules["z"].compress == 6  # a level, as config files had it
         await wait_until(lambda: str(table.get_cell("z", "what")) == "shop (custom, compress 6)")
+
+
+async def test_the_form_offers_no_format_for_pg_dumpall_s_script_and_drops_one_saved_before(sandbox, home):
+    """Editing a whole-cluster schedule offered pg_dump's formats and saved the one picked, never
+    used (pg_dumpall writes one SQL script); a set's showed `format`, not its archives' set_format."""
+    config = load_config()
+    config.servers["sandbox"] = ServerProfile(name="sandbox", dsn=sandbox.dsn())
+    save_config(config)
+    with (home / "config.toml").open("a") as file:  # as that form saved them: they still load
+        file.write('\n[schedules.all]\nserver = "sandbox"\ncron = "0 4 * * *"\nwhat = "cluster"\nformat = "plain"\n'
+                   '\n[schedules.some]\nserver = "sandbox"\ncron = "0 5 * * *"\nwhat = "set"\nformat = "tar"\n'
+                   'set_format = "directory"\ndatabases = ["shop"]\n')
+    assert {"all", "some"} <= set(load_config().schedules)
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 2)
+        table.focus()
+        for name, shown, disabled in (("all", "sql", True), ("some", "directory", False)):
+            table.move_cursor(row=table.get_row_index(name))
+            await pilot.press("e")
+            await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+            form = app.screen
+            field = form.query_one("#schedule-format", Select)
+            assert (field.value, field.disabled) == (shown, disabled), name
+            assert form.query_one("#schedule-compress", Input).disabled == disabled
+            form.action_save()
+            await wait_until(lambda: not isinstance(app.screen, ScheduleForm))
+            await pilot.pause()
+    text = (home / "config.toml").read_text()
+    assert "format = \"plain\"" not in text and "format = \"tar\"" not in text, text
+    saved = load_config().schedules
+    assert (saved["all"].what, saved["some"].set_format, saved["some"].databases) == ("cluster", "directory", ("shop",))
+
+    # Switched from a database to a set, the field offers a set's formats only (and back, pg_dump's).
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(DataTable).focus()
+        await pilot.press("a")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        field = form.query_one("#schedule-format", Select)
+        for what, formats in (("set", ["custom", "directory"]), ("roles", ["sql"]),
+                              ("database", ["custom", "directory", "tar", "plain"])):
+            form.query_one("#schedule-what", Select).value = what
+            await pilot.pause()
+            assert [value for _, value in field._options if value != Select.BLANK] == formats, what

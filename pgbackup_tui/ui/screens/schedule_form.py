@@ -24,10 +24,15 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from ...core.defaults import needs_asking
 from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_view import clock_text, relative
+from ...core.cluster_plans import SET_FORMATS
 from ...core.schedules import WHATS, Schedule, compress_text, local_zone, next_runs, read_compress, validate_schedule
 from ..widgets.option_box import OptionBox
 
 FORMATS = ("custom", "directory", "tar", "plain")
+# pg_dumpall of the whole cluster, the globals or the roles writes one SQL script: no format to pick
+# (one saved was never used), shown as such in the disabled field.
+SCRIPT = "sql"
+SCRIPT_OPTIONS = [("one SQL script (pg_dumpall)", SCRIPT)]
 WHAT_LABELS = {"database": "a database (pg_dump)", "cluster": "whole cluster (pg_dumpall)",
                "globals": "roles and tablespaces", "roles": "roles only", "set": "cluster set"}
 
@@ -79,6 +84,7 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         self.start_database = database or ""
         self.clock = clock
         self.zone = zone
+        self._format_options: list[tuple[str, str]] = []  # what the format field offers now
 
     def compose(self) -> ComposeResult:
         s = self.existing
@@ -97,8 +103,9 @@ class ScheduleForm(ModalScreen[Schedule | None]):
                 yield Input(s.database or "" if s else self.start_database, placeholder="the database to dump",
                             id="schedule-database", compact=True)
                 yield Label("Format")
-                yield Select([(f, f) for f in FORMATS], id="schedule-format", compact=True, allow_blank=False,
-                             value=s.format if s else "custom")
+                options, value = self._format_choice(s.what if s else "database")
+                self._format_options = options
+                yield Select(options, id="schedule-format", compact=True, allow_blank=False, value=value)
                 yield Label("Compression")
                 yield Input(compress_text(s.compress) if s else "", id="schedule-compress", compact=True,
                             placeholder="dump's measured default; or e.g. zstd:3, lz4, gzip:6, 6, none")
@@ -138,8 +145,25 @@ class ScheduleForm(ModalScreen[Schedule | None]):
     def _what_changed(self) -> None:
         """pg_dump's options go with a database's schedule (a cluster set's archives take a
         compression too); pg_dumpall of the whole cluster, globals or roles writes one SQL file."""
-        what = self.query_one("#schedule-what", Select).value
+        what = str(self.query_one("#schedule-what", Select).value)
         self.query_one("#schedule-compress", Input).disabled = what not in ("database", "set")
+        fmt = self.query_one("#schedule-format", Select)
+        options, value = self._format_choice(what)
+        if options != self._format_options:  # another kind's formats: its own, with its value
+            self._format_options = options
+            fmt.set_options(options)
+            fmt.value = value
+        fmt.disabled = value == SCRIPT
+
+    def _format_choice(self, what: str) -> tuple[list[tuple[str, str]], str]:
+        """The format field's options for `what` and its value: pg_dump's formats for a database
+        (its `format`), a set's archives' (its `set_format`), none for pg_dumpall's script."""
+        s = self.existing
+        if what == "database":
+            return [(f, f) for f in FORMATS], s.format if s and s.what == "database" else "custom"
+        if what == "set":
+            return [(f, f) for f in SET_FORMATS], s.set_format if s and s.what == "set" else "custom"
+        return SCRIPT_OPTIONS, SCRIPT
 
     @on(Input.Changed, "#schedule-cron")
     def _preview(self) -> None:
@@ -161,13 +185,19 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         """The schedule as filled in; ConfigError naming what is wrong."""
         what = str(self.query_one("#schedule-what", Select).value)
         base = self.existing or Schedule(name="", server="", cron="")
+        defaults = Schedule(name="", server="", cron="")
+        chosen = str(self.query_one("#schedule-format", Select).value)
+        # Each kind's own format only: the others go back to their defaults (not written), so that
+        # an old form's `format` saved on a pg_dumpall schedule, never used, is dropped on this save.
+        fmt = chosen if what == "database" and chosen in FORMATS else defaults.format
+        set_format = chosen if what == "set" and chosen in SET_FORMATS else defaults.set_format
         keep_last, keep_days = (int(text) if (text := self._value(key)) else None for key in ("keep-last", "keep-days"))
         typed = self._value("compress")
         compress = read_compress(typed, "Compression") if typed and what in ("database", "set") else None
         schedule = replace(
             base, name=self._value("name"), server=str(self.query_one("#schedule-server", Select).value),
             what=what, database=(self._value("database") or None) if what == "database" else None,
-            format=str(self.query_one("#schedule-format", Select).value), cron=self._value("cron"),
+            format=fmt, set_format=set_format, cron=self._value("cron"),
             keep_verified=self.query_one("#schedule-keep-verified", Checkbox).value,
             verify=self.query_one("#schedule-verify", Checkbox).value,
             drill=self.query_one("#schedule-drill", Checkbox).value,
@@ -176,7 +206,11 @@ class ScheduleForm(ModalScreen[Schedule | None]):
             keep_days=keep_days, compress=compress)
         if what != "database" and base.what == "database":  # options of pg_dump do not apply to pg_dumpall
             schedule = replace(schedule, tables=(), schemas=(), exclude_tables=(), schema_only=False,
-                               data_only=False, no_owner=False, no_privileges=False, jobs=1, format="custom")
+                               data_only=False, no_owner=False, no_privileges=False, jobs=1)
+        if base.what == "set" and what != "set":  # a set's members and databases at a time are its own
+            schedule = replace(schedule, databases=(), jobs=1)
+        if what == "database" and base.what != "database":  # pg_dump writes no roles
+            schedule = replace(schedule, with_role_passwords=False)
         if schedule.what == "database" and schedule.database is None:
             raise ConfigError("Database: name the database to dump")
         return validate_schedule(schedule)
