@@ -24,7 +24,8 @@ from ..core.identifiers import printable
 from ..core.jobs import JobEvent, LogLine
 from ..core.manifest import Verification
 from ..core.toc import entry_name, schema_names
-from ..core.verify import PG_DUMP_FORMATS, read_archive_toc, verify_backup
+from ..core.toc_contents import contents_text, count_large_objects
+from ..core.verify import PG_DUMP_FORMATS, read_archive_toc, tool_env, verify_backup
 
 
 def entry_summary(entry: CatalogEntry, server: str | None = None) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
     manifest = entry.manifest
     rows = manifest.toc.table_rows() if manifest else {}
     counts = dict(manifest.toc.counts) if manifest else {}
+    large_objects: int | None = None  # exact from the archive's own TOC; a manifest's counts say entries
     tables = sorted(rows)
     fmt = entry.format
     cluster_set = manifest is not None and manifest.kind == "cluster-set"  # a folder of archives, not one
@@ -111,12 +113,13 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
             counts = {}
             for item in listing.toc.entries:
                 counts[item.desc] = counts.get(item.desc, 0) + 1
+            large_objects = count_large_objects(listing.toc, listing.tools.pg_restore, entry.path, tool_env())
             namespaces = schema_names(listing.toc)
             tables = sorted({str(name) for item in listing.toc.entries if item.desc == "TABLE"
                              if (name := entry_name(item, namespaces)) is not None})
         except (ArchiveError, ToolNotFoundError) as exc:
             data["toc_error"] = str(exc)
-    data["contents"] = {"counts": counts,
+    data["contents"] = {"counts": counts, "large_objects": large_objects,
                         "tables": [{"name": name, "rows": rows.get(name)} for name in tables]}
     return data
 
@@ -147,7 +150,7 @@ def _show(args: argparse.Namespace) -> int:
         lines.append(f"contents    cannot be read: {data['toc_error']}")
     counts = data["contents"]["counts"]
     if counts:
-        lines.append("contents    " + ", ".join(f"{n} {kind.lower()}" for kind, n in sorted(counts.items())))
+        lines.append("contents    " + contents_text(counts, data["contents"]["large_objects"]))
     for table in data["contents"]["tables"]:
         rows = table["rows"]
         lines.append(f"  table     {table['name']}  {'?' if rows is None else rows} rows")

@@ -27,6 +27,7 @@ from ...commands.backups import show_data
 from ...core.catalog import CatalogEntry, entry_for
 from ...core.errors import PgBackupError
 from ...core.formatting import human_bytes
+from ...core.toc_contents import contents_text
 from ..backups_view import BackupRow
 from ..widgets.backups_pane import backup_date
 from ..widgets.paged_rows import MORE_KEY, PagedRows
@@ -158,7 +159,7 @@ class BackupDetails(ModalScreen[None]):
             return
         contents = message.data["contents"]
         counts = contents["counts"]
-        counts_line.update(", ".join(f"{n} {kind.lower()}" for kind, n in sorted(counts.items()))
+        counts_line.update(contents_text(counts, contents.get("large_objects"))
                            if counts else "no TOC to read (a SQL script): counts are the manifest's")
         table = self.query_one(DataTable)
         entry = message.entry or self.row.entry

@@ -1,0 +1,52 @@
+"""`backups show` counts large objects as large objects: pg_dump's TOC has two kinds of entry for
+them (BLOB per object and one BLOBS before 17; BLOB METADATA per group and BLOBS per group from
+17), which it listed as "1 blob, 1 blobs". Archives of an older and a newer pg_dump, on the sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from cliutil import run_cli
+from pgbackup_tui.core.pgtools import installed_client_tools
+from pgbackup_tui.core.toc_contents import contents_text
+
+
+def test_large_objects_are_counted_as_such_in_archives_of_old_and_new_pg_dump(sandbox, empty_db, home, tmp_path):
+    # Three large objects: one with a comment and a grant (a group of its own from 17 on), two alike
+    # (one group, tagged FIRST..LAST).
+    sandbox.psql("CREATE TABLE docs (id int, doc oid);"
+                 "INSERT INTO docs SELECT g, lo_from_bytea(0, convert_to('doc ' || g, 'UTF8')) "
+                 "FROM generate_series(1, 3) g;", empty_db)
+    first = sandbox.psql("SELECT min(doc) FROM docs", empty_db).strip()
+    sandbox.psql(f"COMMENT ON LARGE OBJECT {first} IS 'the first'; GRANT SELECT ON LARGE OBJECT {first} TO PUBLIC;",
+                 empty_db)
+    fit = [tools for tools in installed_client_tools() if tools.major >= sandbox.major]
+    old = [tools for tools in fit if tools.major < 17]
+    new = [tools for tools in fit if tools.major >= 17]
+    if not old or not new:
+        pytest.fail(f"this test needs a pg_dump before 17 and one of 17 or later for a server {sandbox.major}; "
+                    f"found {[t.version for t in fit]}")
+    for tools in (old[0], new[0]):
+        archive = tmp_path / f"lo_{tools.major}.dump"
+        subprocess.run([tools.pg_dump, "-Fc", "-f", str(archive), sandbox.dsn(empty_db)], check=True,
+                       capture_output=True)
+        adopted = run_cli("backups", "adopt", str(archive))
+        assert adopted.returncode == 0, adopted.stderr
+        backup_id = adopted.stdout.split()[0]
+        shown = run_cli("backups", "show", backup_id)
+        assert shown.returncode == 0, shown.stderr
+        contents = next(line for line in shown.stdout.splitlines() if line.startswith("contents"))
+        assert "3 large objects" in contents and "blob" not in contents, (tools.version, contents)
+        data = json.loads(run_cli("backups", "show", backup_id, "--json").stdout)
+        assert data["contents"]["large_objects"] == 3
+
+
+def test_a_manifest_s_counts_say_what_they_can():
+    # The manifest's counts are entries only: a 17+ archive's groups are said as groups, never as objects.
+    assert contents_text({"BLOB": 1, "BLOBS": 1, "TABLE": 2}) == "1 large object, 2 table"
+    assert contents_text({"BLOB METADATA": 2, "BLOBS": 2, "TABLE": 1}) == "large objects in 2 groups, 1 table"
+    assert contents_text({"BLOB METADATA": 2, "BLOBS": 2}, large_objects=3) == "3 large objects"
+    assert contents_text({"TABLE": 1}) == "1 table"
