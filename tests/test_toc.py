@@ -295,3 +295,19 @@ def test_use_list_restores_the_selection_into_an_empty_database(
         empty_db,
     ).splitlines()
     assert rows == ["3|6|x,y,z", "3", "Work Items"]
+
+
+def test_notes_quote_every_name_as_sql_and_dump_s_notes_write_it(listing: Listing) -> None:
+    # restore --table said `added SCHEMA Ops Team` and `left out FK CONSTRAINT Ops Team Work Items
+    # Work Items_team_id_fkey: …` (the listing's words) where dump says `added schema "Ops Team"`.
+    toc = listing.toc
+    closure = compute_closure(toc, selected_seed(listing))
+    added = {toc.describe(entry) for entry, _ in closure.added}
+    assert 'SCHEMA "Ops Team"' in added and 'DOMAIN "Ops Team".positive_int' in added, added
+    assert {why for _, why in closure.left_out} == {
+        'FK CONSTRAINT "Work Items_team_id_fkey" on "Ops Team"."Work Items": it needs TABLE "Ops Team".teams, '
+        "which is not restored"}
+    index = find(toc, "INDEX", f"{SCHEMA} Work Items title idx ")
+    assert toc.describe(index) == 'INDEX "Ops Team"."Work Items title idx"'
+    pkey = find(toc, "CONSTRAINT", f"{SCHEMA} Work Items Work Items_pkey ")
+    assert toc.describe(pkey) == 'CONSTRAINT "Work Items_pkey" on "Ops Team"."Work Items"'

@@ -244,7 +244,7 @@ def resolve_selection(
     others, kept = left_out_and_kept(conn, family, needed_sequences)
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
-        drops[oid] = f"foreign key {conname} on {table} references {referenced}, which is not selected"
+        drops[oid] = f"foreign key {quote_ident(conname)} on {table} references {referenced}, which is not selected"
     patterns = tuple(exclusion_patterns(others, kept))
     return ResolvedSelection(frozenset(seeds), frozenset(family), others, drops, tuple(notes), patterns,
                              tuple(data_less.values()), frozenset(data_less))

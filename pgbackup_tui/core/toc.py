@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .identifiers import QualifiedName
+from .identifiers import QualifiedName, quote_ident
 
 PG_CLASS_OID = 1259
 PG_CONSTRAINT_OID = 2606
@@ -51,7 +51,9 @@ KNOWN_DESCS = sorted(
 )
 # Relations a selection names. A dependent that needs one of these outside the set is left out.
 SELECTABLE_DESCS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"})
-NAMED_DESCS = SELECTABLE_DESCS | {"SEQUENCE", "TYPE", "DOMAIN"}  # a tag that is a name, in a schema
+NAMED_DESCS = SELECTABLE_DESCS | {"SEQUENCE", "TYPE", "DOMAIN", "INDEX"}  # a tag that is a name, in a schema
+# Entries on a table, tagged "table name": said as `NAME on SCHEMA.TABLE`.
+ON_TABLE_DESCS = frozenset({"CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "POLICY", "RULE"})
 # Entries that belong to a relation: what hangs off them comes along with it.
 ATTACHED_DESCS = frozenset({
     "TABLE DATA", "CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "INDEX", "INDEX ATTACH",
@@ -101,13 +103,32 @@ class Toc:
     def namespaces(self) -> list[str]:
         return schema_names(self)
 
+    @functools.cached_property
+    def relation_names(self) -> dict[str, list[str]]:
+        """Each schema's relation names, longest first: what an entry on a table ("table name") starts with."""
+        found: dict[str, set[str]] = {}
+        for entry in self.entries:
+            if entry.desc in SELECTABLE_DESCS and (name := entry_name(entry, self.namespaces)) is not None:
+                found.setdefault(name.schema, set()).add(name.name)
+        return {schema: sorted(names, key=len, reverse=True) for schema, names in found.items()}
+
     def describe(self, entry: TocEntry) -> str:
-        """An entry for messages: its label, with a relation's or type's name quoted as SQL writes
-        it (the listing joins names with spaces: `TABLE Sales & Ops Order Items` said nothing clear)."""
-        if entry.desc in NAMED_DESCS:
-            name = entry_name(entry, self.namespaces)
-            if name is not None:
-                return f"{entry.desc} {name}"
+        """An entry for messages, its names quoted as SQL writes them and as dump's notes quote them
+        (the listing joins names with spaces: `TABLE Sales & Ops Order Items`, `SCHEMA Sales & Ops`
+        said nothing clear): `SCHEMA "Sales & Ops"`, `TABLE "Sales & Ops"."Order Items"`,
+        `FK CONSTRAINT "Order Items_order_id_fkey" on "Sales & Ops"."Order Items"`."""
+        if entry.desc == "SCHEMA" and entry.rest.startswith("- "):
+            tag_owner = entry.rest[2:]
+            return f"SCHEMA {quote_ident(tag_owner.rsplit(' ', 1)[0] if ' ' in tag_owner else tag_owner)}"
+        name = entry_name(entry, self.namespaces) if entry.desc in NAMED_DESCS | ON_TABLE_DESCS else None
+        if name is not None and entry.desc in ON_TABLE_DESCS:
+            table = next((t for t in self.relation_names.get(name.schema, []) if name.name.startswith(t + " ")), None)
+            if table is not None:
+                own = name.name[len(table) + 1:]
+                return f"{entry.desc} {quote_ident(own)} on {QualifiedName(name.schema, table)}"
+            return entry.label
+        if name is not None:
+            return f"{entry.desc} {name}"
         return entry.label
 
     @property
