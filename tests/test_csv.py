@@ -138,6 +138,9 @@ def test_a_failed_create_import_drops_its_database(sandbox, home, empty_db, targ
     failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db, "--create")
     assert failed.returncode == 1
     assert "public.c.csv, line 3:" in failed.stderr and failed.stderr.count("dropped") == 1, failed.stderr
+    # The database goes, and every table in it: no "tables imported before it" nor "as it was" (QA).
+    assert "imported before it" not in failed.stderr and "as it was before" not in failed.stderr, failed.stderr
+    assert "fix the file and run the import again; the database" in failed.stderr, failed.stderr
     # A header whose column name holds a newline: the server counts it as one line, the file as two.
     sandbox.psql('CREATE TABLE "two\nlines" ("a\nb" int);', empty_db)
     odd = tmp_path / "odd"

@@ -330,18 +330,21 @@ class CsvImportJob(Job):
         done = ", ".join(str(t) for t in self.imported) or "none"
         left = [str(table.name)]
         self._said_what_stays = True
-        message = (f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
+        # With --create the cleanup drops the database it made, and says so (cleanup_note): the
+        # tables imported before this one go with it, so neither they nor this table's state are said.
+        message = (f"{where}: {reason} (importing {table.name})" if self.plan.create else
+                   f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
                    f"was rolled back); tables imported before it: {done}")
         if self._raw_into and isinstance(exc, psycopg.errors.CharacterNotInRepertoire):
             message += (f"; the export is of a SQL_ASCII database, whose bytes have no declared encoding, and these "
                         f"are not valid {self._raw_into}: convert the file to {self._raw_into} (e.g. iconv -f "
                         "WINDOWS-1252), or import into a SQL_ASCII database")
-        if self.plan.create:
-            return message  # the cleanup drops the database --create made, and says so (cleanup_note)
-        left += [str(t) for t in self._remaining_after(table)]
         # The file's fault (a value, a key: SQLSTATE classes 22, 23) is the file's to fix; a session the
         # server ended (a restart), a lock or a full disk of the server's is not ("fix the file" misled).
         fix = "fix the file and " if (exc.sqlstate or "")[:2] in ("22", "23") else "once that is dealt with, "
+        if self.plan.create:
+            return message + f"; {fix}run the import again"
+        left += [str(t) for t in self._remaining_after(table)]
         return message + f"; {fix}import the rest with " + " ".join(f"--table {name}" for name in left)
 
     def _warn(self, line: str) -> None:
