@@ -16,6 +16,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList, Static
+from textual.widgets._footer import FooterKey
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.cluster_plans import DumpallPlan
@@ -35,6 +36,7 @@ from pgbackup_tui.ui.screens.dumpall_dialog import DumpallDialog
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.screens.server_pick import ServerPick
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
+from pgbackup_tui.ui.widgets.lean_footer import LeanFooter
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
 from cliutil import run_cli
@@ -230,6 +232,20 @@ async def test_drill_asks_the_server_and_records_the_result(sandbox, home):
     manifest = catalog.entry_for(archive).manifest
     assert manifest.verifications[-1].kind == "drill" and manifest.verifications[-1].ok
     assert manifest.verifications[-1].details["dropped"] is True
+
+
+async def test_the_backups_tab_footer_shows_restore_at_80_columns(sandbox, home):
+    # QA: on the Backups tab at 80x24 the footer ended "? Help  q Quit  a Add  b Bac": r, the app's
+    # restore key that acts on the highlighted backup, was cut off. The pane shows it among its own keys.
+    async with backups_tab_of_a_dump(sandbox) as (archive, app, pilot, _pane):
+        footer = app.screen.query_one(LeanFooter)
+        restore = [key for key in footer.query(FooterKey) if key.description == "Restore"]
+        assert restore and restore[0].region.right <= SIZE[0], [key.description for key in footer.query(FooterKey)]
+        assert restore[0].key == "r" and not restore[0]._disabled
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, RestoreDialog)
+        assert dialog.query_one("#archive", Input).value == str(archive)
 
 
 async def test_restore_picks_tables_from_the_toc(sandbox, home, fresh_db_name):

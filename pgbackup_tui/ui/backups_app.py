@@ -135,6 +135,8 @@ class BackupsApp(JobsApp):
             self.drill(row)
         elif message.action == "delete":
             self.delete_backup(row)
+        elif message.action == "restore":
+            self.restore_highlighted()
         elif message.action == "csv_import":
             self.csv_import(row)
 

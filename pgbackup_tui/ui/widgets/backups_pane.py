@@ -3,8 +3,8 @@
 Each row starts with its status badge and file name (what fits 40 columns at 80×24), then the
 date, size and what it holds. A cluster set's members follow it, indented. The keys act on the
 highlighted row (they are the pane's own bindings, so Delete here deletes a backup, never the
-server): enter details, v verify, d drill, x/Delete delete, i csv import; `r` (the app's)
-restores it. The pane only asks: it posts ActionRequested and the app does the work.
+server): enter details, v verify, d drill, x/Delete delete, r restore, i csv import. The pane only
+asks: it posts ActionRequested and the app does the work.
 
 A long list shows a page of rows at a time (paged_rows.py): 5,000 backups show the newest 100
 and a last row "4,900 more backups (enter)"; enter on it shows the next 100.
@@ -47,7 +47,7 @@ def row_applies(action: str, row: BackupRow | None) -> bool:
     entry = row.entry
     if action == "csv_import":
         return row.csv is not None
-    if entry is None:
+    if entry is None:  # a CSV copy: i imports it
         return action == "show"
     if action == "show":
         return True
@@ -78,12 +78,16 @@ class BackupsPane(Vertical):
         Binding("x", "request('delete')", "Delete", tooltip="Delete the backup (asks first)", id="backups.delete"),
         Binding("delete", "request('delete')", "Delete", show=False, key_display="del",
                 tooltip="Delete the backup (asks first)", id="backups.delete-key"),
+        # The app's r does the same; the pane's own shows among the keys above, which 80 columns
+        # of footer fit (the app's came after ? q a b and was cut).
+        Binding("r", "request('restore')", "Restore", tooltip="Restore the backup (the restore dialog)",
+                id="backups.restore"),
         Binding("i", "request('csv_import')", "Import", tooltip="Import a CSV copy into a database",
                 id="backups.csv-import"),
     ]
 
     class ActionRequested(Message):
-        """The user asked for `action` (show, verify, drill, delete, csv_import) on `row`."""
+        """The user asked for `action` (show, verify, drill, delete, restore, csv_import) on `row`."""
 
         def __init__(self, action: str, row: BackupRow) -> None:
             super().__init__()
