@@ -17,9 +17,11 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Input, Log, Select, Static, TextArea
 
+from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.connect import Target, connect, target_from_dsn
 from pgbackup_tui.core.defaults import fast_compression
 from pgbackup_tui.core.dump import DumpJob
+from pgbackup_tui.core.dumpall import DumpallJob
 from pgbackup_tui.core.identifiers import parse_qualified_name
 from pgbackup_tui.core.jobs import JobEvent, JobState, LogLine
 from pgbackup_tui.core.pgtools import find_client_tools
@@ -318,6 +320,20 @@ async def test_jobs_pane_follows_a_dump_to_success(sandbox, home):
         shown = text_of(pane.query_one("#job-result", Static)) + text_of(pane.query_one("#job-paths", Static))
         assert str(job.result.output_path) in shown and f"log: {job.log_path}" in shown
         assert app.finished == [job.id] and app.selected == [job.id]
+
+
+async def test_a_whole_server_job_s_target_is_its_server_not_the_database_it_connects_to(sandbox, home):
+    # QA: a pg_dumpall (or a cluster set, or its restore) listed as "postgres@sandbox" in the target
+    # column, the database it connects to, and at 80x24 (no kind column) read as a dump of postgres.
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        job = DumpallJob(DumpallPlan(target=socket_target(sandbox), roles_only=True))
+        pane.add_job(job)
+        app.run_worker(job.run())
+        await settle(app, pilot)
+        assert job.state == JobState.SUCCEEDED, job.result
+        assert str(pane.query_one(DataTable).get_cell(job.id, "target")) == "sandbox (cluster)"
 
 
 async def test_jobs_pane_says_which_lock_a_waiting_dump_is_behind(sandbox, home, fresh_db_name):

@@ -19,6 +19,16 @@ from ...core.progress import ProgressSnapshot, human_count
 
 BAR_WIDTH = 8
 FINISHED_OK = (JobState.SUCCEEDED, JobState.PARTIAL)
+# Jobs on a whole server (pg_dumpall, a cluster set, their restore): their database is only the one
+# they connect to (postgres), which "postgres@prod" in the target column read as the job's target.
+CLUSTER_KINDS = frozenset({"dumpall", "cluster-restore"})
+
+
+def target_text(job: JobView) -> str:
+    """What the job acts on, as the Jobs table's target column says it: "shop@prod", "prod (cluster)"."""
+    if job.kind in CLUSTER_KINDS:
+        return f"{job.server} (cluster)"
+    return f"{job.database}@{job.server}"
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,7 @@ def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_
     eta_s = snapshot.eta_s if snapshot is not None else None
     blocked = snapshot is not None and snapshot.blocked
     left = human_duration(eta_s) if job.state == JobState.RUNNING and eta_s is not None and not blocked else ""
-    target = Text(f"{job.database}@{job.server}", no_wrap=True)
+    target = Text(target_text(job), no_wrap=True)
     if target_width is not None:
         target.truncate(target_width, overflow="ellipsis")
     return [
