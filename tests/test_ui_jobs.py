@@ -362,6 +362,35 @@ async def test_jobs_pane_says_which_lock_a_waiting_dump_is_behind(sandbox, home,
         assert "waiting" not in text_of(pane.query_one("#job-title", Static))
 
 
+async def test_a_cluster_set_whose_member_waits_for_a_lock_says_so(sandbox, home, fresh_db_name):
+    # QA: a cluster set whose member dump waited for a lock showed "running 58%" and a time left
+    # that stood still, and nothing about the lock (a whole-server pg_dumpall said it).
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE public.held (id int)", fresh_db_name)
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(JobsPane)
+        job = DumpallJob(DumpallPlan(target=socket_target(sandbox), set_format="custom", databases=(fresh_db_name,)))
+        with psycopg.connect(sandbox.dsn(fresh_db_name), application_name="migration") as holder:
+            holder.execute("LOCK TABLE public.held IN ACCESS EXCLUSIVE MODE")
+            pane.add_job(job)
+            app.run_worker(job.run())
+            expected = f"waiting for a lock held by pid {holder.info.backend_pid} (migration) in {fresh_db_name}"
+            title = ""
+            for _ in range(200):
+                await pilot.pause(0.05)
+                title = text_of(pane.query_one("#job-title", Static))
+                if expected in title:
+                    break
+            left = str(pane.query_one(DataTable).get_cell(job.id, "left"))
+            holder.rollback()
+        await settle(app, pilot)
+        assert title.startswith(expected), title
+        assert left == ""  # blocked: nobody can say how long is left
+        assert job.state == JobState.SUCCEEDED, job.result
+        assert "waiting" not in text_of(pane.query_one("#job-title", Static))
+
+
 async def test_jobs_pane_highlights_errors_of_a_failed_job(sandbox, home):
     app = PaneHost()
     async with app.run_test(size=SIZE) as pilot:

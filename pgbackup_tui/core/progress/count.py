@@ -6,7 +6,8 @@ estimator does the rest as for any job, and the tracker's ticks carry the bar an
 the steps, at least 2 updates a second. A running step is measured where something tells how far
 it is -- follow(): the bytes of a file fed to psql; follow_job(): a member job's own progress;
 follow_output(): the file pg_dumpall writes -- and one nothing measures advances with the clock at
-the pace the job has shown, to at most 90 %.
+the pace the job has shown, to at most 90 %. A followed member that waits (a lock, a silent server)
+makes the whole job wait, as a dump's own backend does: said with the member's name, no time left.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class CountProgress(ProgressTracker):
                                                 estimate=self.fallback_estimate, jobs=jobs, machine=machine_pace()))
         self.measure_link(target, target.default_dbname or "postgres")
         self._measures: dict[str, Callable[[], float | None]] = {}
+        self._members: dict[str, Job] = {}  # step key -> the member job follow_job() measures it by
         self._output: Path | None = None
         self._output_at_start: dict[str, int] = {}  # step -> the output's size when it started
         self._written = self._weight_written = 0  # what the finished steps wrote, and their weights
@@ -71,6 +73,7 @@ class CountProgress(ProgressTracker):
                 return snapshot.percent / 100
             return snapshot.elapsed_s / max(1e-6, snapshot.elapsed_s + snapshot.eta_s)
         self.follow(name, fraction)
+        self._members[f"step:{name}"] = job
 
     def follow_output(self, path: Path) -> None:
         """The steps write one after another into `path` (pg_dumpall's file): a running step is
@@ -81,11 +84,20 @@ class CountProgress(ProgressTracker):
         self._output = path
 
     def observe_local(self, now: float) -> None:
+        waits = []
         for item in self.estimator.running():
             measure = self._measures.get(item.key)
             fraction = measure() if measure is not None else self._output_fraction(item)
             if fraction is not None:
                 self.estimator.observe(item.key, fraction, now)
+            member = self._members.get(item.key)
+            snapshot = member.progress if member is not None else None
+            if snapshot is not None and snapshot.waiting:
+                waits.append(f"{snapshot.waiting} in {item.label}")
+        if self._members:
+            # A set's member blocked on a lock showed as the set running on, at a time left frozen
+            # (its own pane said why; the set's, which the TUI and `jobs list` show, did not).
+            self.estimator.wait(waits[0] if waits else None, now)
 
     def _output_fraction(self, item: WorkItem) -> float | None:
         if self._output is None or item.key not in self._output_at_start or item.bytes <= 0:
