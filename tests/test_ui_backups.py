@@ -15,11 +15,13 @@ from pathlib import Path
 
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, DataTable, Input, Label, SelectionList, Static
+from textual.app import App
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, SelectionList, Static
 from textual.widgets._footer import FooterKey
 
 from pgbackup_tui.core import catalog
 from pgbackup_tui.core.cluster_plans import DumpallPlan
+from pgbackup_tui.core.csv_plans import MANIFEST_NAME as CSV_MANIFEST
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.dumpall import DumpallJob
@@ -365,6 +367,57 @@ async def test_a_database_s_backups_include_the_pg_dumpall_files_that_hold_it(sa
         assert result.output_path in paths and roles.output_path not in paths, paths
         row = next(row for row in pane.rows if row.path == result.output_path)
         assert row.is_cluster_file and "whole cluster" in row.holds
+
+
+class CsvImportHost(App[None]):
+    """The CSV import dialog alone; keeps what it was dismissed with."""
+
+    def __init__(self, dialog: CsvImportDialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+        self.results: list[object] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog, callback=self.results.append)
+
+
+async def test_csv_import_into_a_new_database_whose_name_exists_is_said_and_starts_nothing(sandbox, home, tmp_path,
+                                                                                            fresh_db_name):
+    # QA: "create the database" with a name that exists started a job, which failed with the CLI's
+    # words ("drop --create to import into it"). The dialog says it now, as the restore dialog does.
+    target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
+    copy = tmp_path / "copy.csv"  # what the dialog reads of a CSV copy: a folder with its manifest
+    copy.mkdir()
+    (copy / CSV_MANIFEST).write_text("{}")
+    dialog = CsvImportDialog(copy, [CUSTOMERS], {"sandbox": target}, "sandbox", "shop")
+    app = CsvImportHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        name = dialog.query_one("#csv-db", Input)
+        assert app.focused is name
+        name.value = "shop"
+        await pilot.press("enter")  # before the look at the server has answered: nothing starts
+        await settle(pilot)
+        assert app.screen is dialog and not app.results
+        error = dialog.query_one("#csv-import-error", Static)
+        await wait_until(lambda: "already exists" in str(error.content), timeout=30)
+        assert "database 'shop' already exists on sandbox" in str(error.content) and error.display
+        assert dialog.query_one("#csv-import-start", Button).disabled
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is dialog and not app.results
+
+        dialog.query_one("#csv-create", Checkbox).value = False  # into the existing database: allowed
+        await settle(pilot)
+        assert dialog.can_start and not error.display
+
+        dialog.query_one("#csv-create", Checkbox).value = True
+        name.value = fresh_db_name  # free: Enter at once starts once the server has said so
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(lambda: bool(app.results), timeout=30)
+        plan = app.results[0]
+        assert plan is not None and plan.dbname == fresh_db_name and plan.create
 
 
 async def test_csv_export_of_checked_tables_then_import_from_the_backups_tab(sandbox, home, fresh_db_name):

@@ -1,4 +1,9 @@
-"""CSV import of a CSV copy (`csv import`): its schema first, then each table's data in its own transaction."""
+"""CSV import of a CSV copy (`csv import`): its schema first, then each table's data in its own transaction.
+
+With "create the database", a name that exists on the target server is said on the dialog (looked
+up as it is typed, and at Start: restore_name_lookup.py), as the restore dialog does, and no job
+starts: the job failed with it, in the CLI's words ("drop --create").
+"""
 
 from __future__ import annotations
 
@@ -16,10 +21,10 @@ from ...core.errors import UsageError
 from ...core.identifiers import parse_qualified_name
 from ..widgets.check_list import CheckList
 from ..widgets.option_box import OptionBox
-from .plan_dialog import CheckedPlanDialog
+from .restore_name_lookup import NameLookupDialog
 
 
-class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
+class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
     """Target server and database, and which tables; dismisses with the CsvImportPlan or None."""
 
     DEFAULT_CSS = """
@@ -39,6 +44,7 @@ class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
     CsvImportDialog #csv-import-buttons Button { margin-left: 2; }
     """
 
+    SERVER_SELECT = "#csv-server"
     BINDINGS = [
         Binding("enter", "start", "Start", id="csv_import_dialog.start", priority=True),
         Binding("escape", "cancel", "Cancel", id="csv_import_dialog.cancel"),
@@ -96,7 +102,22 @@ class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
             plan.validate()
         except UsageError as exc:
             return str(exc)
+        if self._name_taken(plan):
+            return (f"database '{plan.dbname}' already exists on {plan.target.label}: type a new name, or untick "
+                    "“create the database” to import into it")
         return None
+
+    @property
+    def can_start(self) -> bool:
+        return self._problem(self.build_plan()) is None
+
+    def action_start(self) -> None:
+        plan = self.build_plan()
+        if plan is None or self._problem(plan) is not None:
+            return
+        if self._start_when_looked_up(plan):  # not looked up yet (typed a moment ago)
+            return
+        self.dismiss(plan)
 
     @on(Select.Changed)
     @on(Checkbox.Changed)
@@ -106,5 +127,13 @@ class CsvImportDialog(CheckedPlanDialog[CsvImportPlan]):
         self._refresh()
 
     def _refresh(self) -> None:
-        problem = self._problem(self.build_plan())
+        plan = self.build_plan()
+        problem = self._problem(plan)
         self.show_problem(problem, "csv-import")
+        note = self._checking_note(plan, plan.target.label) if plan is not None and problem is None else ""
+        if note:  # Start stays on: it was pressed, the dialog goes on once the name is known to be free
+            error = self.query_one("#csv-import-error", Static)
+            error.update(note)
+            error.display = True
+        if self._name_to_look_up() is not None:
+            self._look_up_name_soon()

@@ -45,7 +45,7 @@ from ..widgets.toc_tables import TocTables, archive_tables
 
 __all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
 
-class RestoreDialog(NameLookupDialog):
+class RestoreDialog(NameLookupDialog[RestorePlan]):
     """Options for one restore; dismisses with the RestorePlan (Enter / Start) or None (Escape)."""
 
     CSS_PATH = "restore_dialog.tcss"
@@ -257,7 +257,7 @@ class RestoreDialog(NameLookupDialog):
         if self._data_only and plan.create:
             return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
                     "“create new database” and name one that has its tables")
-        if plan.create and self._names.get(self._name_key(plan)):
+        if self._name_taken(plan):
             return (f"database '{plan.dbname}' already exists on {plan.target.label}: type a new name, or untick "
                     "“create new database” and tick --clean to replace it")
         if self.needs_typed_name and not self.typed_name_matches:
@@ -337,9 +337,7 @@ class RestoreDialog(NameLookupDialog):
             summary = "\n".join(preview.lines[1:])  # the first line only says the archive reads
         self.query_one("#restore-summary", Static).update(summary)
         # A slow server (up to connect_timeout) must not look like an Enter that did nothing.
-        note = ""
-        if plan is not None and problem is None and self._start_once_looked_up == self._name_key(plan):
-            note = f"checking that '{plan.dbname}' is free on {plan.target.label}; it starts then"
+        note = self._checking_note(plan, plan.target.label) if plan is not None and problem is None else ""
         lines = (("#restore-warning", self._source_warning(plan)), ("#restore-doubt", self._doubt_warning),
                  ("#restore-error", problem or note))
         for widget_id, text in lines:
@@ -380,11 +378,7 @@ class RestoreDialog(NameLookupDialog):
         plan = self.build_plan()
         if plan is None or self._plan_problem(plan) is not None:
             return
-        if plan.create and self._name_key(plan) not in self._names:
-            # Not looked up yet (typed a moment ago): start once the server has said the name is free.
-            self._start_once_looked_up = self._name_key(plan)
-            self._look_up_name_now()
-            self._refresh()
+        if self._start_when_looked_up(plan):  # not looked up yet (typed a moment ago)
             return
         self.dismiss(plan)
 

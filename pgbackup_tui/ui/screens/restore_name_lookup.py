@@ -1,5 +1,6 @@
-"""The restore dialog's look at the target server: is the name of the database it would create free?
-RestoreDialog's base (restore_dialog.py), which builds the plan and shows what was found.
+"""A dialog's look at the target server: is the name of the database it would create free?
+The base of RestoreDialog (restore_dialog.py) and CsvImportDialog (csv_import_dialog.py), which
+build the plan and show what was found.
 
 With "create new database", the name is looked up on the target server in a thread worker as it
 is typed (one look per pause in the typing, not per key), and at Start if that look has not
@@ -10,6 +11,8 @@ a password needed) is left to the job's own check, as for the CLI.
 
 from __future__ import annotations
 
+from typing import Generic, Protocol, TypeVar
+
 import psycopg
 from textual import on, work
 from textual.message import Message
@@ -19,14 +22,28 @@ from textual.widgets import Select
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError
 from ...core.inspect import database_exists
-from ...core.plans import RestorePlan
 from .plan_dialog import PlanDialog
 
 NAME_LOOKUP_DELAY_S = 0.3  # after the last key typed in the name: one look at the server per pause, not per key
 
 
-class NameLookupDialog(PlanDialog[RestorePlan]):
+class CreatesDatabase(Protocol):
+    """A plan that may create database `dbname` (RestorePlan, CsvImportPlan)."""
+
+    @property
+    def create(self) -> bool: ...
+
+    @property
+    def dbname(self) -> str: ...
+
+
+LookupPlanT = TypeVar("LookupPlanT", bound=CreatesDatabase)
+
+
+class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
     """Looks up whether the database the form would create exists (see the module doc)."""
+
+    SERVER_SELECT = "#target-server"  # the Select of the target server
 
     class NameLookedUp(Message):
         """Whether database `name` exists on `server` (None: the server did not answer; the job says why)."""
@@ -47,14 +64,35 @@ class NameLookupDialog(PlanDialog[RestorePlan]):
         self._name_timer: Timer | None = None
         self._start_once_looked_up: tuple[str, str] | None = None  # Start pressed before the look answered
 
-    def build_plan(self) -> RestorePlan | None:
-        raise NotImplementedError  # RestoreDialog's
+    def build_plan(self) -> LookupPlanT | None:
+        raise NotImplementedError  # the dialog's
 
     def _refresh(self) -> None:
-        raise NotImplementedError  # RestoreDialog's
+        raise NotImplementedError  # the dialog's
 
-    def _name_key(self, plan: RestorePlan) -> tuple[str, str]:
-        return str(self.query_one("#target-server", Select).value), plan.dbname
+    def _name_key(self, plan: LookupPlanT) -> tuple[str, str]:
+        return str(self.query_one(self.SERVER_SELECT, Select).value), plan.dbname
+
+    def _name_taken(self, plan: LookupPlanT) -> bool:
+        """Whether the database `plan` would create exists, as last looked up (False: free or not known)."""
+        return plan.create and bool(self._names.get(self._name_key(plan)))
+
+    def _checking_note(self, plan: LookupPlanT | None, label: str) -> str:
+        """What the dialog says while Start waits for the look (a slow server, up to connect_timeout,
+        must not look like an Enter that did nothing)."""
+        if plan is not None and self._start_once_looked_up == self._name_key(plan):
+            return f"checking that '{plan.dbname}' is free on {label}; it starts then"
+        return ""
+
+    def _start_when_looked_up(self, plan: LookupPlanT) -> bool:
+        """At Start: True when the name `plan` would create has not been looked up yet; the look is
+        then made, and the dialog starts once the server said the name is free."""
+        if not plan.create or self._name_key(plan) in self._names:
+            return False
+        self._start_once_looked_up = self._name_key(plan)
+        self._look_up_name_now()
+        self._refresh()
+        return True
 
     def _name_to_look_up(self) -> tuple[str, str] | None:
         """(server, name) of a database the form would create, when nobody has looked it up yet."""
