@@ -308,3 +308,25 @@ async def test_the_form_offers_no_format_for_pg_dumpall_s_script_and_drops_one_s
             form.query_one("#schedule-what", Select).value = what
             await pilot.pause()
             assert [value for _, value in field._options if value != Select.BLANK] == formats, what
+
+
+async def test_the_status_lines_under_the_schedules_are_whole_at_80x24(home, monkeypatch):
+    # QA: beside the tree at 80x24 the lines under the list (the highlighted schedule, then "1
+    # schedule(s); times in this machine's zone, as cron runs them. i installs them into your
+    # crontab.") took 6 lines at 40 columns and were cut at 4: where times are read and what i does.
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="127.0.0.1", port=1)
+    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop",
+                                            keep_last=7, verify=True)}
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        pane = app.query_one(SchedulesPane)
+        pane.query_one(DataTable).focus()
+        await pilot.pause()
+        status = pane.query_one("#schedules-status", Static)
+        assert "i installs them into your crontab" in str(status.content)
+        needed = status.get_content_height(status.size, status.size, status.content_size.width)
+        assert needed > 4 and status.content_size.height >= needed, (needed, status.content_size)

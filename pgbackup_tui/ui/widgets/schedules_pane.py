@@ -45,9 +45,11 @@ class SchedulesPane(Vertical):
     SchedulesPane #schedules-table {
         height: 1fr;
     }
+    /* Beside the tree at 80x24 (40 columns) its two lines take 6: a max of 4 cut off where times
+       are read and what i does. A share of the pane keeps the list in view on a short terminal. */
     SchedulesPane #schedules-status {
         height: auto;
-        max-height: 4;
+        max-height: 40%;
         color: $text-muted;
         padding: 0 1;
     }
