@@ -247,6 +247,33 @@ def test_the_next_command_cleans_up_after_a_runner_killed_with_its_front(sandbox
     assert [job["state"] for job in jobs_json(home)] == ["failed"]
 
 
+def test_a_command_started_while_another_settles_a_dead_job_waits_for_its_end(sandbox, home, out_dir):
+    """Two commands started at once after a crash: the one that found the dead job's lock taken (the
+    other was settling it: dropping its database, removing its output) listed it as `running 0%`, its
+    runner long dead. It waits for that end now (here the test holds the lock, as a settling command
+    does, for a second), and lists the job as it ended."""
+    from pgbackup_tui.core.job_store import runner_lock
+
+    out = out_dir / "shop.dump"
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        cli.kill()
+        cli.wait()
+        os.kill(runner_pid(home), signal.SIGKILL)
+        wait_for(lambda: not children_running(str(out_dir)), "pg_dump to die with its runner", timeout=10)
+    folder = next((home / "state" / "jobs").iterdir())
+    with runner_lock(folder) as got_it:
+        assert got_it
+        listing = start_cli("jobs", "list")
+        time.sleep(1.0)
+    stdout, stderr = listing.communicate(timeout=30)
+    assert listing.returncode == 0, stderr
+    assert "running" not in stdout and " failed " in stdout, stdout
+    assert "stopped without finishing" in stderr, stderr
+    assert not list(out_dir.iterdir())
+
+
 # -- a restore --create --------------------------------------------------------------------------
 
 

@@ -38,6 +38,21 @@ class ServerLook(Protocol):
 UNSURE_FOR_S = 86_400  # how long a recovery asks a server again whether a dead job's last step was done
 
 
+SETTLING_WAIT_S = 20.0  # how long a command waits for another that is settling a dead job (drops: 3 s + 2 s each)
+
+
+def _runner_gone(state: dict[str, Any]) -> bool:
+    """Whether the runner the job's state names has ended: its pid runs no more, or it ran in an earlier
+    boot of the machine. Unknown (no pid on record yet: its front holds the lock until it starts it): False."""
+    from .job_owned import boot_id
+    from .sandbox_sweep import process_alive
+
+    pid = state.get("runner_pid")
+    if state.get("state") in FINAL_STATES or not isinstance(pid, int):
+        return False
+    return state.get("boot_id") not in (None, boot_id()) or not process_alive(pid)
+
+
 class _CannotTell(Exception):
     """The server cannot say yet whether the job's last step was done: nothing is undone, nor said."""
 
@@ -56,9 +71,13 @@ def recover(drop_database: Dropper, log: Callable[[str], None] | None = None, on
         if record.status in FINAL_STATES and not still_owned(record.state.get("owned") or []):
             settle(record.folder)  # e.g. written before SETTLED existed: parsed once, not at every start
             continue
-        with runner_lock(record.folder) as got_it:
+        # A runner that is gone whose lock is held: another command is settling the job right now (two
+        # commands started at once after a crash). Waited for, so that this one does not list a dead job
+        # as running; once it has the lock, the state it reads again is that command's end.
+        wait_s = SETTLING_WAIT_S if _runner_gone(record.state) else 0.0
+        with runner_lock(record.folder, wait_s=wait_s) as got_it:
             if not got_it:
-                continue  # alive (or being recovered by another process right now)
+                continue  # alive (or being recovered by another process for longer than we wait)
             line, recorded = _recover_one(record, drop_database, look)
         if line:
             lines.append(line)

@@ -210,16 +210,23 @@ def create_job_dir(job_id: str, spec: dict[str, Any]) -> tuple[Path, int]:
 
 
 @contextlib.contextmanager
-def runner_lock(folder: Path, *, wait: bool = False, inherited_fd: int | None = None) -> Iterator[bool]:
-    """Hold the job's runner lock while the block runs; yields False when another process has it.
+def runner_lock(folder: Path, *, wait: bool = False, inherited_fd: int | None = None,
+                wait_s: float = 0.0) -> Iterator[bool]:
+    """Hold the job's runner lock while the block runs; yields False when another process has it
+    (`wait_s`: for that long at most, asked again every 50 ms).
     `inherited_fd`: the lock the front took for the runner (flock again on it succeeds at once)."""
     fd = inherited_fd if inherited_fd is not None else os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait_s
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
         yield True
     finally:
         os.close(fd)  # closing releases the lock
