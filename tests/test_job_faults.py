@@ -445,6 +445,30 @@ def test_a_server_that_stops_mid_restore_gets_its_database_dropped_later(home, s
         assert only_job_state(home)["owned"] == []
 
 
+def test_a_drill_whose_server_stops_says_only_what_drops_its_scratch_database(home, slow_archive, tmp_path):
+    """A drill whose server stopped half way said its scratch database "is dropped on a later start
+    of pgbackup-tui" (the restore job's words, for a job with a record, which a drill has not: no
+    later command dropped it) and, in the same line, that the next drill drops it. It says the
+    latter only."""
+    copy = tmp_path / "copy.dump"
+    shutil.copy(slow_archive, copy)
+    shutil.copy(f"{slow_archive}.manifest.json", f"{copy}.manifest.json")
+    assert run_cli("backups", "adopt", str(copy)).returncode == 0
+    scratch = "SELECT datname FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'"
+    with Sandbox() as own:
+        drill = start_cli("backups", "drill", str(copy), "--dsn", own.dsn(), "--bin-dir", str(own.bin_dir))
+        wait_for(lambda: own.psql(scratch).strip() != "" and copying(own, own.psql(scratch).strip()),
+                 "the drill to load rows")
+        name = own.psql(scratch).strip()
+        own._run_server_tool(["pg_ctl", "-D", str(own.data_dir), "-m", "immediate", "-w", "stop"], timeout=60)
+        _, stderr = drill.communicate(timeout=60)
+        assert drill.returncode == 1, stderr
+        assert "later start of pgbackup-tui" not in stderr, stderr
+        assert f"could not drop the scratch database {name}" in stderr, stderr
+        assert "the next drill from this machine drops it" in stderr, stderr  # (test_catalog: it does)
+        own._running = False
+
+
 # -- a restore --clean of a whole database, killed at its swap ----------------------------------
 
 

@@ -160,7 +160,12 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         result = asyncio.run(_run(job, main, cancel))
         for sig in previous:
             signal.signal(sig, _interrupt)  # asyncio reset it to the default when the job ended
-        check.details["restore"] = result.message
+        # What became of the scratch database is the drill's to say (_drop, below): the restore's own note is
+        # a job's with a record, dropped "on a later start of pgbackup-tui", which a drill's is not (it has none).
+        said = result.message
+        if job.made_database and job.cleanup_note:
+            said = said.removesuffix(f"; {job.cleanup_note}")
+        check.details["restore"] = said
         if job.plan.target.bin_dir or bin_dir:
             check.details["bin_dir"] = job.plan.target.bin_dir or bin_dir
         if result.state == JobState.CANCELLED and cancel is not None and cancel.is_set():
@@ -171,7 +176,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             # The drill could not run (no server, a lost one, no tools...): it says nothing of the
             # backup, so nothing is recorded (a "failed" drill would lift delete's protection of it).
             could_not_run = (ServerLost if issubclass(result.error, ServerLost) else PgBackupError)(
-                f"the drill of backup {entry.id} could not run: {result.message}; nothing was recorded")
+                f"the drill of backup {entry.id} could not run: {said}; nothing was recorded")
         elif result.state == JobState.FAILED and (role := ROLE_MISSING.search(result.message)) is not None:
             # psql (a plain dump) stops at the first statement that fails: one naming a role this
             # server lacks says nothing of the backup either (_MissingRoles), only that it cannot be drilled here.
@@ -180,7 +185,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                 "not exist there (a plain dump names its owners and grantees: create the role there, or drill on "
                 "a server that has the backup's roles); nothing was recorded")
         elif result.state == JobState.FAILED:
-            check.problems.append(f"the restore failed: {result.message}")
+            check.problems.append(f"the restore failed: {said}")
         else:
             roles_only = missing_roles.explain(result.errors_ignored) if result.state == JobState.PARTIAL else None
             if result.state == JobState.PARTIAL and roles_only is None:
@@ -203,6 +208,8 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     if could_not_run is not None:
         if check.details.get(NOT_DROPPED):  # the scratch database could not be dropped either
             could_not_run.args = (f"{could_not_run}; {check.details[NOT_DROPPED]}",)
+        elif check.details.get("dropped"):
+            could_not_run.args = (f"{could_not_run}; its scratch database {name} was dropped",)
         raise could_not_run
     check.ok = not check.problems
     return check
