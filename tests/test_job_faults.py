@@ -645,6 +645,32 @@ def test_a_full_log_and_state_disk_stops_the_job_with_one_line(sandbox, tmp_path
         assert "the disk was full" in states[0]["message"], states[0]
 
 
+def test_a_state_folder_remounted_read_only_mid_restore_is_said_and_listed(sandbox, home, slow_archive,
+                                                                           fresh_db_name):
+    """The state folder's disk remounted read-only (ext4's errors=remount-ro) under a restore --create:
+    the runner stopped and dropped its database, but its front ended with `error: …/runner.lock:
+    Read-only file system`, exit 2 (bad input), and so did every `jobs list` until the remount, which
+    listed nothing. The lock is read through a read-only descriptor now: the front says the job
+    failed (exit 1), `jobs list` lists it as failed, and a later command records its end."""
+    from small_disk import read_only
+
+    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+    wait_for(lambda: copying(sandbox, fresh_db_name), "pg_restore to load rows")
+    with read_only(home / "state"):
+        _, stderr = cli.communicate(timeout=60)
+        assert cli.returncode == 1, stderr
+        assert "could not write its state" in stderr and "runner.lock" not in stderr, stderr
+        assert not database_exists(sandbox, fresh_db_name)
+        listed = run_cli("jobs", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        [job] = json.loads(listed.stdout)
+        assert job["state"] == "failed", job
+    later = run_cli("jobs", "list", "--json")
+    assert later.returncode == 0 and "stopped without finishing" in later.stderr, later.stderr
+    assert [job["state"] for job in json.loads(later.stdout)] == ["failed"]
+    assert only_job_state(home)["state"] == "failed"
+
+
 def test_a_full_output_disk_with_parallel_jobs_says_so(sandbox, home, tmp_path):
     with small_filesystem(tmp_path / "out", 256) as out:
         result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--format", "directory", "--jobs", "2",

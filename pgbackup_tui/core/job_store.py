@@ -29,6 +29,7 @@ that cannot be dropped yet (the server is down) stays listed and is dropped on a
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -215,7 +216,7 @@ def runner_lock(folder: Path, *, wait: bool = False, inherited_fd: int | None = 
     """Hold the job's runner lock while the block runs; yields False when another process has it
     (`wait_s`: for that long at most, asked again every 50 ms).
     `inherited_fd`: the lock the front took for the runner (flock again on it succeeds at once)."""
-    fd = inherited_fd if inherited_fd is not None else os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = inherited_fd if inherited_fd is not None else _open_lock(folder / LOCK)
     deadline = time.monotonic() + wait_s
     try:
         while True:
@@ -230,6 +231,18 @@ def runner_lock(folder: Path, *, wait: bool = False, inherited_fd: int | None = 
         yield True
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file, opened to flock it. On a read-only folder (a disk remounted read-only) one that exists
+    is opened read-only: a flock needs no write access, and a dead runner's job is then still told from a
+    live one (jobs list said `error: …/runner.lock: Read-only file system`, exit 2, and listed nothing)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not path.exists():
+            raise
+        return os.open(path, os.O_RDONLY)
 
 
 def runner_alive(folder: Path) -> bool:
