@@ -667,6 +667,9 @@ def test_a_state_folder_remounted_read_only_mid_restore_is_said_and_listed(sandb
         assert job["state"] == "failed", job
     later = run_cli("jobs", "list", "--json")
     assert later.returncode == 0 and "stopped without finishing" in later.stderr, later.stderr
+    # Why, as its log has it (the read-only folder took no mark): not "killed, or out of memory".
+    assert "could not write the job's state" in later.stderr and "Read-only file system" in later.stderr, later.stderr
+    assert "out of memory" not in later.stderr, later.stderr
     assert [job["state"] for job in json.loads(later.stdout)] == ["failed"]
     assert only_job_state(home)["state"] == "failed"
 

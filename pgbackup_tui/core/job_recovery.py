@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -173,7 +174,8 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             what_undone += "".join(f"; timescaledb_post_restore() ran in '{name}': timescaledb.restoring is off"
                                    for name in ended_restoring)
             fresh.update(state="failed", exit_code=1, finished_at=time.time(),
-                         message=f"{title}: {runner} stopped without finishing ({_why_stopped(record.folder)}); "
+                         message=f"{title}: {runner} stopped without finishing "
+                                 f"({_why_stopped(record.folder, fresh.get('log_path'))}); "
                                  f"{what_undone}")
         else:
             why = (f"{title}: {finished.path} is complete and verified; {runner} stopped after putting it in "
@@ -282,14 +284,34 @@ def _end_timescale_restores(record: JobRecord, restoring: list[dict[str, Any]], 
     return ran, left
 
 
-def _why_stopped(folder: Path) -> str:
-    """Why a runner stopped before its end, as far as its folder says."""
+LOG_TAIL_BYTES = 16_384  # where a runner that could not write its state said so, last
+
+
+def _why_stopped(folder: Path, log_path: object = None) -> str:
+    """Why a runner stopped before its end, as far as its folder says, or else its log: a folder that went
+    read-only takes no mark (UNWRITABLE_MARK), and its runner was then said to be "killed, or out of memory"."""
     marks = sorted(path.name.removeprefix(UNWRITABLE_MARK) for path in folder.glob(f"{UNWRITABLE_MARK}*"))
     if not marks:
-        return "killed, or out of memory"
+        said = _unwritable_in_log(folder, log_path)
+        return f"it could not write the job's state under {folder} ({said})" if said else "killed, or out of memory"
     cause = os.strerror(getattr(errno, marks[0], errno.EIO))
     full = ": the disk was full" if marks[0] == "ENOSPC" else ""
     return f"it could not write the job's state under {folder} ({cause}){full}"
+
+
+def _unwritable_in_log(folder: Path, log_path: object) -> str | None:
+    """The cause the runner logged as it stopped for its state could not be written (runner.StateWriter's
+    line), if its log's end says so."""
+    if not isinstance(log_path, str) or not log_path:
+        return None
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, os.fstat(log.fileno()).st_size - LOG_TAIL_BYTES))
+            tail = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    found = re.findall(rf"cannot write the job's state under {re.escape(str(folder))}: ([^;\n]+)", tail)
+    return found[-1].strip() if found else None
 
 
 def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
