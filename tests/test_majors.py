@@ -17,6 +17,7 @@ import pytest
 from cliutil import run_cli
 from conftest import SAMPLE_DB, server_majors
 from dbcompare import large_objects, sequence_values, table_fingerprints, user_tables
+from pgbackup_tui.core.plain_script import NEWER_SETTINGS, settings_unknown_to, without_settings
 from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV, find_client_tools, installed_client_tools, tools_for_archive
 from pgbackup_tui.core.sample import SAMPLE_SELECTION_TABLES
 from pgbackup_tui.core.sandbox import Sandbox
@@ -218,3 +219,20 @@ def test_a_csv_export_of_a_newer_server_with_only_older_tools_is_refused_as_dump
                                      "--output", str(tmp_path / "never"))
     assert_one_line_error(result, f"PostgreSQL {high.major}", f"postgresql-client-{high.major}")
     assert not (tmp_path / "never").exists()
+
+
+def test_the_settings_an_older_server_lacks_are_left_out_of_a_script_but_never_out_of_its_rows() -> None:
+    """What a pg_dumpall file of a 17+ server holds once per database, cut anywhere into chunks; a
+    row of COPY that reads like the setting is data, and stays."""
+    newest = max(NEWER_SETTINGS.values())
+    unknown = settings_unknown_to(newest - 1)
+    setting = next(iter(unknown))
+    script = (b"\\connect shop\n" + setting + b"\nCREATE TABLE t (x text);\nCOPY public.t (x) FROM stdin;\n"
+              + setting + b"\n\\.\n\\connect other\n" + setting + b"\nSELECT 1;")
+    for size in (1, 5, len(script)):
+        skipped = [0]
+        out = b"".join(without_settings((script[i:i + size] for i in range(0, len(script), size)), unknown, skipped))
+        assert out == script.replace(b"shop\n" + setting + b"\n", b"shop\n").replace(
+            b"other\n" + setting + b"\n", b"other\n"), size
+        assert skipped == [2]
+    assert settings_unknown_to(newest) == frozenset()

@@ -23,6 +23,7 @@ import psycopg
 
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums
+from .plain_script import settings_unknown_to, without_settings
 from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, created_in, is_cluster_file, tolerant_roles
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
@@ -70,6 +71,7 @@ class ClusterRestoreJob(Job):
         self.own_roles_kept: list[str] = []  # their ALTER ROLE ... WITH left out of the file psql ran
         self._ran: str | None = None  # what psql has run: "file" or "globals" (nothing undoes it)
         self._is_set = False
+        self._server_major: int | None = None  # the target's (_server)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -106,6 +108,7 @@ class ClusterRestoreJob(Job):
         with connect(plan.target, plan.dbname) as conn:
             require_primary(conn, plan.target)  # a standby: refused before globals.sql, as a restore is
             major = conn.info.server_version // 10000
+            self._server_major = major
             row = conn.execute("SELECT session_user, current_user").fetchone()
             self._own_roles = frozenset(str(name) for name in row) if row else frozenset()
             ssl_in_use = over_ssl(conn)
@@ -142,8 +145,13 @@ class ClusterRestoreJob(Job):
         plan = self.plan
         fed, size = [0], max(1, path_size(path))
 
+        # What pg_dump 17+ sets in each database's script, unknown to an older server (--allow-older-server).
+        skipped = [0]
+        unknown = settings_unknown_to(self._server_major) if self._server_major is not None else frozenset()
+
         def counted() -> Iterator[bytes]:
-            for chunk in tolerant_roles(path, self._own_roles):
+            chunks = tolerant_roles(path, self._own_roles)
+            for chunk in without_settings(chunks, unknown, skipped) if unknown else chunks:
                 fed[0] += len(chunk)
                 yield chunk
 
@@ -163,6 +171,11 @@ class ClusterRestoreJob(Job):
         self._ran = what
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
                                       stdin_chunks=counted())
+        if skipped[0]:
+            said = " and ".join(f"`{line.decode()}`" for line in sorted(unknown))
+            self.log(f"{said} was left out of what psql ran of {path.name} ({skipped[0]} line(s)): PostgreSQL "
+                     f"{self._server_major} has no such setting (pg_dump 17 and newer write it in every database's "
+                     "script)")
         if code != 0:
             raise JobFailed(f"psql stopped at an error in {path.name}: {self.last_error()}; what ran before it "
                             f"stays on server '{plan.target.label}' (log: {self.log_path})")

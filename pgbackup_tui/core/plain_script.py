@@ -7,7 +7,7 @@ which tables a plain dump creates. For restore_data.py (a data-only load) and re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,3 +97,70 @@ def without_transactions(path: Path) -> Iterator[bytes]:
             elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
                 continue
             yield raw
+
+
+# What pg_dump and pg_restore 17+ write at the head of every script (a plain dump, each database
+# of a pg_dumpall file, the SQL pg_restore writes for psql), whatever server it will meet, with the
+# first major that knows it: on an older server psql stopped at it (ON_ERROR_STOP), at the first
+# line, so that --allow-older-server could never run such a file there, nor a pg_restore 17+'s
+# script of an archive of that very server.
+NEWER_SETTINGS = {b"SET transaction_timeout = 0;": 17}
+
+
+def sets_unknown_settings(tools_major: int, server_major: int) -> bool:
+    """Whether client tools of `tools_major` set what a server of `server_major` does not know (a
+    pg_restore 17+ does in every session it opens, and fails that statement on a server before 17)."""
+    return any(server_major < since <= tools_major for since in NEWER_SETTINGS.values())
+
+
+def settings_unknown_to(server_major: int) -> frozenset[bytes]:
+    """The lines of NEWER_SETTINGS a server of `server_major` rejects."""
+    return frozenset(line for line, since in NEWER_SETTINGS.items() if server_major < since)
+
+
+def head_has(path: Path, lines: frozenset[bytes]) -> bool:
+    """Whether the file's first 64 kB hold one of `lines` (pg_dump writes them among its first)."""
+    if not lines:
+        return False
+    with path.open("rb") as script:
+        head = script.read(1 << 16)
+    return any(line in head for line in lines)
+
+
+def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: list[int]) -> Iterator[bytes]:
+    """`chunks` (a script's bytes) without the statements `lines` (whole lines, outside COPY's rows,
+    which pass untouched); `skipped[0]` counts those left out. Yields batches of whole lines."""
+    in_rows, pending, batch = False, list[bytes](), bytearray()
+    for chunk in chunks:
+        if b"\n" not in chunk:  # a long line (a row of a big value) is joined once, not per chunk
+            pending.append(chunk)
+            continue
+        parts = (b"".join(pending) + chunk).split(b"\n")
+        pending = [parts.pop()]
+        for part in parts:
+            raw = part + b"\n"
+            if in_rows:
+                in_rows = part.rstrip(b"\r") != b"\\."
+            elif part.startswith(b"COPY ") and part.rstrip().endswith(b"FROM stdin;"):
+                in_rows = True
+            elif part.rstrip(b"\r") in lines:
+                skipped[0] += 1
+                continue
+            batch += raw
+        if len(batch) >= 1 << 20:
+            yield bytes(batch)
+            batch.clear()
+    rest = b"".join(pending)
+    if rest and (in_rows or rest.rstrip(b"\r") not in lines):
+        batch += rest
+    elif rest:
+        skipped[0] += 1
+    if batch:
+        yield bytes(batch)
+
+
+def file_chunks(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The file's bytes, a chunk at a time."""
+    with path.open("rb") as source:
+        while data := source.read(chunk):
+            yield data

@@ -38,7 +38,8 @@ from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
-from .plain_script import ScriptContents, without_transactions
+from .plain_script import (ScriptContents, file_chunks, head_has, settings_unknown_to, without_settings,
+                           without_transactions)
 from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
@@ -89,6 +90,7 @@ class RestoreJob(RestoreChoiceJob):
         self._writing_into: str | None = None
         self._identity: str | None = None  # the OID of the database this job created (_record_identity)
         self._transaction: str | None = None  # the id of the one transaction psql restores in (restore_transaction)
+        self._settings_said = False  # _unknown_settings's line, once
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -249,9 +251,12 @@ class RestoreJob(RestoreChoiceJob):
             for line in self._data_load.describe():
                 self.log(line)
             mark = self._transaction_mark_file()
-            if found.has_transactions:  # its own COMMIT would end the one transaction half way
+            unknown = self._unknown_settings(rows)
+            if found.has_transactions or unknown:  # its own COMMIT would end the one transaction half way
                 argv = psql_files_argv(plan, check.tools, [mark, first, Path("-"), last])
-                data_stdin = without_transactions(rows)
+                data_stdin = without_transactions(rows) if found.has_transactions else file_chunks(rows)
+                if unknown:
+                    data_stdin = without_settings(data_stdin, unknown, [0])
             else:
                 argv = psql_files_argv(plan, check.tools, [mark, first, rows, last])
         elif self._table_clean is not None:
@@ -279,6 +284,8 @@ class RestoreJob(RestoreChoiceJob):
                 if code != 0:
                     raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; "
                                     "nothing was changed")
+                if unknown := self._unknown_settings(script):  # our own file: written again without them
+                    await self.in_thread(_rewrite_without, script, unknown)
             if values is not None:
                 # Last in the transaction: a setval it may hold (a sequence used up) is not undone by a rollback.
                 files.append(set_values := self._workdir / "sequences.sql")
@@ -297,6 +304,10 @@ class RestoreJob(RestoreChoiceJob):
         if check.plain_drops is not None and self._data_load is None:  # fed without its DROP lines
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = read_skipping(plan.archive, check.plain_drops[0], check.plain_drops[1])
+        if tool == "psql" and check.toc is None and self._data_load is None and \
+                (unknown := self._unknown_settings(plan.archive)):
+            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            stdin = without_settings(stdin if stdin is not None else file_chunks(plan.archive), unknown, [0])
 
         def on_line(line: str) -> None:
             self._output.watch(line)
@@ -318,6 +329,20 @@ class RestoreJob(RestoreChoiceJob):
         if code != 0 and not self._output.errors_ignored:
             raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
+
+    def _unknown_settings(self, script: Path) -> frozenset[bytes]:
+        """The settings a pg_dump or pg_restore 17+ writes at a script's head (plain_script.NEWER_SETTINGS)
+        that the target's older major lacks and `script` has: psql runs it without them (said in the log)."""
+        lines = settings_unknown_to(self._server_major) if self._server_major is not None else frozenset()
+        if not head_has(script, lines):
+            return frozenset()
+        if self._settings_said:
+            return lines
+        self._settings_said = True
+        said = " and ".join(f"`{line.decode()}`" for line in sorted(lines))
+        self.log(f"{said} in {script.name} is left out of what psql runs: PostgreSQL {self._server_major} has no "
+                 "such setting (pg_dump and pg_restore 17 and newer write it in every script)")
+        return lines
 
     def _transaction_mark_file(self) -> Path:
         """The file psql runs first in the restore's one transaction: it says the transaction's id."""
@@ -428,3 +453,12 @@ class RestoreJob(RestoreChoiceJob):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self.release("path", self._workdir)
+
+
+def _rewrite_without(script: Path, lines: frozenset[bytes]) -> None:
+    """`script` (a file of the job's own) written again without `lines` (plain_script.without_settings)."""
+    cleaned = script.with_name(script.name + ".tmp")
+    with cleaned.open("wb") as out:
+        for chunk in without_settings(file_chunks(script), lines, [0]):
+            out.write(chunk)
+    cleaned.replace(script)

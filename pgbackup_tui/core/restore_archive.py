@@ -54,6 +54,7 @@ class RestoreArchiveJob(Job):
     _manifest_read: dict[str, Any] | None = None
     _free_connections: int | None = None  # what this role has left on the server and in the target (defaults.py)
     _jobs_not_used: str | None = None  # a --jobs N that psql's one transaction does not use, said with the result
+    _server_major: int | None = None  # the target's, once asked (_server_facts)
 
     def _manifest(self) -> dict[str, Any]:
         """The archive's manifest ({} without one), read once: it is looked at from several steps."""
@@ -129,6 +130,7 @@ class RestoreArchiveJob(Job):
                 self.log(f"psql in {plan.target.bin_dir} cannot run this file (it uses \\restrict, which that "
                          f"minor does not know): using psql {tools.version} from {tools.bin_dir}")
             server_major, self._free_connections, ssl_in_use = await self.in_thread(self._server_facts)
+            self._server_major = server_major
             tools = prefer_ssl(tools, lambda accept: psql_for_plain(
                 info.dump_major, plan.target.bin_dir, label=label, written_by=info.writer_text,
                 needs_restrict=info.uses_restrict, accept=accept), plan.target, ssl_in_use, "psql", self.log)
@@ -174,6 +176,7 @@ class RestoreArchiveJob(Job):
                 unreadable = exc
             server_major, free, ssl_in_use = await server
             self._free_connections = free
+            self._server_major = server_major
             # Another pg_restore reads what this one listed: it is as new as the archive's writer.
             needed = max(filter(None, (info.min_reader_major, toc.dumped_by_major if toc else None)), default=None)
             tools = prefer_ssl(tools, lambda accept: tools_for_archive(
