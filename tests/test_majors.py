@@ -17,7 +17,7 @@ import pytest
 from cliutil import run_cli
 from conftest import SAMPLE_DB, server_majors
 from dbcompare import large_objects, sequence_values, table_fingerprints, user_tables
-from pgbackup_tui.core.plain_script import NEWER_SETTINGS, settings_unknown_to, without_settings
+from pgbackup_tui.core.plain_script import NEWER_SETTINGS, sets_unknown_settings, settings_unknown_to, without_settings
 from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV, find_client_tools, installed_client_tools, tools_for_archive
 from pgbackup_tui.core.sample import SAMPLE_SELECTION_TABLES
 from pgbackup_tui.core.sandbox import Sandbox
@@ -219,6 +219,25 @@ def test_a_csv_export_of_a_newer_server_with_only_older_tools_is_refused_as_dump
                                      "--output", str(tmp_path / "never"))
     assert_one_line_error(result, f"PostgreSQL {high.major}", f"postgresql-client-{high.major}")
     assert not (tmp_path / "never").exists()
+
+
+def test_an_older_servers_own_archive_is_restored_with_a_pg_restore_that_server_knows(
+        low: Sandbox, high: Sandbox, home: Path, request: pytest.FixtureRequest) -> None:
+    """--bin-dir with the newer major's tools (a machine whose client is the newest), for the older
+    server's own archive: a pg_restore 17+ sets transaction_timeout in every session, which a server
+    before 17 lacks, so the restore ended partial (exit 3, the first error that SET), and one with
+    --single-transaction failed. The older install's pg_restore does it, and the log says why."""
+    archive = dump(low, "--format", "custom", "--table", "public.invoices")
+    newer = find_client_tools(high.major).bin_dir
+    for extra in ((), ("--single-transaction",)):
+        target_db = new_db_name(low, request)
+        restored = run_cli("restore", str(archive), "--dsn", low.dsn(), "--db", target_db, "--create",
+                           "--bin-dir", str(newer), "--progress", "plain", *extra)
+        assert restored.returncode == 0, restored.stderr
+        assert table_fingerprints(low, target_db) == table_fingerprints(low, SAMPLE_DB, ["public.invoices"])
+        passed = sets_unknown_settings(high.major, low.major)
+        assert (f"which PostgreSQL {low.major} does not know" in restored.stderr) == passed, restored.stderr
+        assert ("errors ignored" not in restored.stderr), restored.stderr
 
 
 def test_the_settings_an_older_server_lacks_are_left_out_of_a_script_but_never_out_of_its_rows() -> None:

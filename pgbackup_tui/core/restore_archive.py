@@ -32,8 +32,9 @@ from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_re
 from .errors import ArchiveError, TargetError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .manifest import Manifest, manifest_path
-from .client_ssl import over_ssl, prefer_ssl
+from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
 from .pgtools import ClientTools, passed_over, psql_for_plain, tools_for_archive
+from .plain_script import sets_unknown_settings
 from .plans import RestorePlan
 from .progress.restore import RestoreProgress
 from .restore_data import is_data_only
@@ -184,9 +185,12 @@ class RestoreArchiveJob(Job):
                 plan.target, ssl_in_use, "pg_restore", self.log)
             self.check_cancelled()
             writer = toc.dumped_by_major if toc is not None else None
+            older = self._reader_the_server_knows(tools, needed, server_major, ssl_in_use)
             other = passed_over(tools, plan.target.bin_dir, writer or info.min_reader_major,
                                 f"the archive's pg_dump {writer}" if writer else "the archive")
-            if other:
+            if older is not None:
+                tools = older
+            elif other:
                 self.log(other, level="warning")
             self._check_fits_server(info, server_major)  # the clearer refusal when both apply, as before
             if unreadable is not None or toc is None:
@@ -294,6 +298,30 @@ class RestoreArchiveJob(Job):
         self.log(f"restoring with {jobs} parallel job(s): {usable_cores()} core(s) here, "
                  f"{'?' if free is None else free} free connection(s) on the server (--jobs N to choose)")
         return jobs
+
+    def _reader_the_server_knows(self, tools: ClientTools, needed: int | None, server_major: int,
+                                 ssl_in_use: bool) -> ClientTools | None:
+        """Another install's pg_restore that reads the archive, for a server older than what `tools`
+        set in every session (a pg_restore 17+'s SET transaction_timeout, before 17: each session's
+        first statement failed, so a restore of a 15 server's own archive with the bin dir's 18, or
+        the newest install's, ended partial, and one with --single-transaction or a whole-database
+        --clean failed). None when `tools` are fine there, or when no other install reads the archive."""
+        if not sets_unknown_settings(tools.major, server_major):
+            return None
+
+        def accept(other: ClientTools) -> bool:
+            return (not sets_unknown_settings(other.major, server_major)
+                    and (not ssl_in_use or tools_have_ssl(other)))
+        try:
+            older = tools_for_archive(needed, self.plan.target.bin_dir, accept=accept)
+        except ToolNotFoundError:
+            return None
+        if needed is None and older.major < tools.major:
+            return None  # an archive whose writer is unknown: the newest reads it, an older one may not
+        self.log(f"pg_restore {tools.version} in {tools.bin_dir} sets transaction_timeout in every session, which "
+                 f"PostgreSQL {server_major} does not know (each session's first statement would fail): using "
+                 f"pg_restore {older.version} from {older.bin_dir} instead", level="warning")
+        return older
 
     def _check_fits_server(self, info: ArchiveInfo, server_major: int) -> None:
         """An archive from a newer pg_dump into an older server fails half way: a plain file's SQL
