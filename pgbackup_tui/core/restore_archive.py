@@ -28,7 +28,8 @@ from .archive import ArchiveInfo, check_plain_complete, check_tar_complete, iden
 from .catalog import entry_with_manifest, read_manifest
 from .checksums import checkable, compare_checksums, describe
 from .connect import connect
-from .defaults import check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, usable_cores
+from .defaults import (check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, tools_that_decompress,
+                       usable_cores)
 from .errors import ArchiveError, TargetError, ToolNotFoundError, UsageError
 from .jobs import Job
 from .manifest import Manifest, manifest_path
@@ -158,6 +159,7 @@ class RestoreArchiveJob(Job):
             except ToolNotFoundError as exc:
                 # Of this machine, not of the archive: a drill does not record it as the backup's failure.
                 raise ToolNotFoundError(f"{exc} (archive format {info.version_text}); nothing was restored") from None
+            tools, without = await self.in_thread(self._decompressing, tools, info, info.min_reader_major, None)
             # The manifest's checksum (taken once the new archive had read back to its end) proves the
             # archive whole for the price of one plain read: in a thread, from now on (_archive_whole).
             self._check_checksums_beside()
@@ -190,7 +192,8 @@ class RestoreArchiveJob(Job):
                                 f"the archive's pg_dump {writer}" if writer else "the archive")
             if older is not None:
                 tools = older
-            elif other:
+            tools, again = self._decompressing(tools, info, needed, ssl_in_use)
+            if not (without or again or older) and other:
                 self.log(other, level="warning")
             self._check_fits_server(info, server_major)  # the clearer refusal when both apply, as before
             if unreadable is not None or toc is None:
@@ -298,6 +301,22 @@ class RestoreArchiveJob(Job):
         self.log(f"restoring with {jobs} parallel job(s): {usable_cores()} core(s) here, "
                  f"{'?' if free is None else free} free connection(s) on the server (--jobs N to choose)")
         return jobs
+
+    def _decompressing(self, tools: ClientTools, info: ArchiveInfo, needed: int | None,
+                       ssl_in_use: bool | None) -> tuple[ClientTools, bool]:
+        """`tools`, or another install's whose pg_restore was built with the archive's compression
+        (defaults.tools_that_decompress; said in the log), before anything is created or listed: one
+        built without it failed half way. (tools, whether they were passed over.)"""
+        label = f"archive {self.plan.archive}"
+        try:
+            chosen, why = tools_that_decompress(tools, info.compression, lambda accept: tools_for_archive(
+                needed, self.plan.target.bin_dir, label=label, written_by=info.writer_text,
+                accept=lambda other: accept(other) and (not ssl_in_use or tools_have_ssl(other))), label)
+        except ToolNotFoundError as exc:  # of this machine: a drill records nothing
+            raise ToolNotFoundError(f"{exc}; nothing was restored") from None
+        if why:
+            self.log(why, level="warning")
+        return chosen, why is not None
 
     def _reader_the_server_knows(self, tools: ClientTools, needed: int | None, server_major: int,
                                  ssl_in_use: bool) -> ClientTools | None:

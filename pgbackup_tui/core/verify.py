@@ -31,6 +31,7 @@ from .archive_scan import count_rows_in_chunks, count_rows_with_pg_restore, read
 from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .catalog import CatalogEntry, entry_with_manifest
 from .checksums import checkable, compare_checksums, describe
+from .defaults import tools_that_decompress
 from .errors import ArchiveError, ToolNotFoundError, UsageError
 from .manifest import MANIFEST_SUFFIX, Manifest, Verification, load_manifest, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
@@ -51,7 +52,9 @@ def tools_for(path: Path, fmt: str, bin_dir: str | None = None) -> ClientTools:
     label = f"archive {path}"
     if fmt in PG_DUMP_FORMATS:
         info = identify_archive(path)
-        return tools_for_archive(info.min_reader_major, bin_dir, label=label, written_by=info.writer_text)
+        tools = tools_for_archive(info.min_reader_major, bin_dir, label=label, written_by=info.writer_text)
+        return tools_that_decompress(tools, info.compression, lambda accept: tools_for_archive(
+            info.min_reader_major, bin_dir, label=label, written_by=info.writer_text, accept=accept), label)[0]
     found = sniff(path)
     return psql_for_plain(version_major(found.dump_version), bin_dir, label=label, written_by=found.dump_version,
                           needs_restrict=bool(found.info and found.info.uses_restrict))
