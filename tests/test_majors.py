@@ -297,3 +297,19 @@ def test_a_pg_restore_built_without_the_archives_compression_is_passed_over_or_r
     not_here = run_cli_with_only_tools(lacking.bin_dir, empty, "backups", "verify", backup_id)
     assert_one_line_error(not_here, "compressed with zstd", "nothing was recorded")
     assert Path(str(archive) + ".manifest.json").read_text() == manifest
+
+
+def test_servers_test_says_when_the_profiles_bin_dir_is_too_old_for_the_server(low: Sandbox, high: Sandbox,
+                                                                              home: Path) -> None:
+    """A profile whose bin_dir holds the older major's tools, for the newer server: `servers test`
+    named the newer pg_dump it would use with no word of the bin_dir set (a dump's log says it)."""
+    older = find_client_tools(low.major).bin_dir
+    added = run_cli("servers", "add", "mixed", "--dsn", high.dsn(), "--bin-dir", str(older))
+    assert added.returncode == 0, added.stderr
+    tested = run_cli("servers", "test", "mixed")
+    assert tested.returncode == 0, tested.stderr
+    assert f"the bin dir {older} holds {low.major}" in tested.stderr, tested.stderr
+    assert f"older than the server's {high.major}" in tested.stderr
+    assert f"PostgreSQL {high.major}" in tested.stdout
+    own = run_cli("servers", "add", "own", "--dsn", high.dsn(), "--bin-dir", str(find_client_tools(high.major).bin_dir))
+    assert own.returncode == 0 and run_cli("servers", "test", "own").stderr == ""

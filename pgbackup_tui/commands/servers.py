@@ -11,7 +11,7 @@ from ..core.config import editing_config, load_config
 from ..core.server_profile import ServerProfile
 from ..core.connect import connect, target_from_profile
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
-from ..core.pgtools import find_client_tools
+from ..core.pgtools import find_client_tools, passed_over
 from .config_notes import written
 from .dump_restore import checked_bin_dir, with_prompted_password
 
@@ -66,6 +66,11 @@ def run_servers(args: argparse.Namespace) -> int:
         tools = prefer_ssl(find_client_tools(major, profile.bin_dir, label=label),
                            lambda accept: find_client_tools(major, profile.bin_dir, label=label, accept=accept),
                            target, ssl_in_use, "pg_dump", lambda line: print(line, file=sys.stderr))
+        # The profile's bin_dir passed over (too old for the server), as a dump's log says it: the
+        # line above named the pg_dump chosen with no word of the bin_dir the DBA had set.
+        other = passed_over(tools, profile.bin_dir, major, f"the server's {major}")
+        if other:
+            print(f"pgbackup-tui: warning: {other}", file=sys.stderr)
         print(f"{args.name}: PostgreSQL {version} at {target.where()} as {user}; "
               f"pg_dump {tools.version} from {tools.bin_dir}")
         return EXIT_OK
