@@ -20,6 +20,7 @@ from dbcompare import large_objects, sequence_values, table_fingerprints, user_t
 from pgbackup_tui.core.plain_script import NEWER_SETTINGS, sets_unknown_settings, settings_unknown_to, without_settings
 from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV, find_client_tools, installed_client_tools, tools_for_archive
 from pgbackup_tui.core.defaults import supports
+from pgbackup_tui.core.restore_output import RestoreOutput
 from pgbackup_tui.core.sample import SAMPLE_SELECTION_TABLES
 from pgbackup_tui.core.sandbox import Sandbox
 from pgbackup_tui.core.toc import parse_toc
@@ -313,3 +314,43 @@ def test_servers_test_says_when_the_profiles_bin_dir_is_too_old_for_the_server(l
     assert f"PostgreSQL {high.major}" in tested.stdout
     own = run_cli("servers", "add", "own", "--dsn", high.dsn(), "--bin-dir", str(find_client_tools(high.major).bin_dir))
     assert own.returncode == 0 and run_cli("servers", "test", "own").stderr == ""
+
+
+def test_a_newer_archive_restored_onto_an_older_server_anyway_is_not_partial_for_a_setting_it_lacks(
+        low: Sandbox, high: Sandbox, home: Path, request: pytest.FixtureRequest) -> None:
+    """--allow-older-server with an archive only a pg_restore 17+ reads, onto a server before 17:
+    each of its sessions' `SET transaction_timeout = 0` failed, so a complete restore ended partial,
+    exit 3, naming that SET as the first error (a real one, had there been any, behind it)."""
+    archive = dump(high, "--format", "custom", "--table", "public.invoices")
+    target_db = new_db_name(low, request)
+    restored = run_cli("restore", str(archive), "--dsn", low.dsn(), "--db", target_db, "--create",
+                       "--allow-older-server", "--progress", "plain")
+    assert restored.returncode == 0, restored.stderr
+    assert table_fingerprints(low, target_db) == table_fingerprints(high, SAMPLE_DB, ["public.invoices"])
+    reader = tools_for_archive(high.major)
+    assert ("not counted as an error" in restored.stderr) == sets_unknown_settings(reader.major, low.major)
+
+
+def test_a_real_error_among_the_harmless_settings_still_makes_the_restore_partial_and_is_named() -> None:
+    """pg_restore's lines as a parallel pg_restore 18 wrote them onto a 15 (its count leaves out
+    some of its workers' errors): the real error is named first, and counts."""
+    setting = "SET transaction_timeout = 0;"
+    failed = ("pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "
+              '"transaction_timeout"')
+    lines = [failed, f"Command was: {setting}",
+             'pg_restore: error: could not execute query: ERROR:  syntax error at or near ")"',
+             "Command was: CREATE TABLE public.v (", failed, f"Command was: {setting}", failed,
+             f"Command was: {setting}", "pg_restore: warning: errors ignored on restore: 2"]
+    output = RestoreOutput(harmless=frozenset({setting}))
+    for line in lines:
+        output.watch(line)
+    assert output.errors_that_count == 1
+    assert 'syntax error at or near ")"' in output.first_error_said()
+    harmless_only = RestoreOutput(harmless=frozenset({setting}))
+    for line in [failed, f"Command was: {setting}", "pg_restore: warning: errors ignored on restore: 1"]:
+        harmless_only.watch(line)
+    assert harmless_only.errors_that_count == 0
+    unknown = RestoreOutput()  # onto a server that has the setting, nothing is discounted
+    for line in [failed, f"Command was: {setting}", "pg_restore: warning: errors ignored on restore: 1"]:
+        unknown.watch(line)
+    assert unknown.errors_that_count == 1

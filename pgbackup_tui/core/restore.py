@@ -38,8 +38,8 @@ from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
-from .plain_script import (ScriptContents, file_chunks, head_has, settings_unknown_to, without_settings,
-                           without_transactions)
+from .plain_script import (ScriptContents, file_chunks, head_has, sets_unknown_settings, settings_unknown_to,
+                           without_settings, without_transactions)
 from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
@@ -209,7 +209,11 @@ class RestoreJob(RestoreChoiceJob):
         self.release("database", into)
         details = {"format": check.info.format, "database": plan.dbname, "not_kept": not_kept,
                    "came_along": self._came_along, "warnings": self._warnings}
-        errors_ignored = self._output.errors_ignored
+        errors_ignored = self._output.errors_that_count
+        if self._output.discounted:
+            self.log(f"pg_restore {check.tools.version}'s `SET transaction_timeout = 0` failed in "
+                     f"{self._output.discounted} of its session(s): PostgreSQL {self._server_major} has no such "
+                     "setting, and nothing else depends on it (not counted as an error)")
         if errors_ignored:
             message = (f"restored into '{plan.dbname}' on {plan.target.label} with {errors_ignored} error(s) "
                        f"ignored by pg_restore{self._output.first_error_said()}; see {self.log_path}")
@@ -308,6 +312,11 @@ class RestoreJob(RestoreChoiceJob):
                 (unknown := self._unknown_settings(plan.archive)):
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = without_settings(stdin if stdin is not None else file_chunks(plan.archive), unknown, [0])
+
+        if tool == "pg_restore" and self._server_major is not None and \
+                sets_unknown_settings(check.tools.major, self._server_major):
+            # No older pg_restore here reads the archive (restore_archive._reader_the_server_knows).
+            self._output.harmless = frozenset(line.decode() for line in settings_unknown_to(self._server_major))
 
         def on_line(line: str) -> None:
             self._output.watch(line)

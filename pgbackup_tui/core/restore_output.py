@@ -16,6 +16,7 @@ from .job_children import statement_error
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
 FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
+ANY_ERROR = re.compile(r"^pg_restore: error: ")
 FAILED_COMMAND = re.compile(r"^Command was: (.*)")  # pg_restore's line after the error: the statement
 # A connection the restore's own tool could not open: the job connected just before, so the server went.
 CONNECTION_FAILED = re.compile(r"connection to server .* failed")
@@ -29,24 +30,58 @@ class RestoreOutput:
     first_error: str | None = None  # what the first statement pg_restore went past said
     first_command: str | None = None  # that statement ("Command was: ..."), for the hint
     connection_lost: bool = False  # pg_restore lost the server half way
+    # Statements that fail by design and change nothing (a pg_restore 17+'s SET transaction_timeout
+    # on a server before 17, in each of its sessions): not counted, not named as the first error.
+    harmless: frozenset[str] = frozenset()
+    discounted: int = 0  # how many of those failed
+    other_errors: int = 0  # every other error line pg_restore said
+    _pending: str | None = None  # the error whose "Command was:" line is still to come
 
     def watch(self, line: str) -> None:
         match = ERRORS_IGNORED.search(line)
         if match:
             self.errors_ignored = int(match.group(1))
-        if self.first_error is None:
-            failed = FAILED_STATEMENT.search(line)
-            if failed:
-                self.first_error = failed.group(1).strip()
-        elif self.first_command is None:
-            command = FAILED_COMMAND.match(line)
-            if command:
-                self.first_command = command.group(1).strip()
+        failed = FAILED_STATEMENT.search(line)
+        if failed:
+            self._settle()
+            self._pending = failed.group(1).strip()
+        elif self._pending is not None and (command := FAILED_COMMAND.match(line)):
+            statement = command.group(1).strip()
+            if statement in self.harmless:
+                self.discounted += 1
+            else:
+                self.other_errors += 1
+                if self.first_error is None:
+                    self.first_error, self.first_command = self._pending, statement
+            self._pending = None
+        elif ANY_ERROR.search(line):  # COPY failed for table, ...: counted, never discounted
+            self.other_errors += 1
         if (LOST_HALF_WAY.search(line) or CONNECTION_FAILED.search(line)) and not statement_error(line):
             self.connection_lost = True
 
+    def _settle(self) -> None:
+        """An error whose statement was not said: it counts, and may be the first."""
+        if self._pending is not None:
+            self.other_errors += 1
+            if self.first_error is None:
+                self.first_error = self._pending
+        self._pending = None
+
+    @property
+    def errors_that_count(self) -> int:
+        """pg_restore's "errors ignored" but the harmless ones: none when nothing else failed (its count
+        leaves out some its parallel workers said, so it is not a plain difference), else at least
+        the other errors seen."""
+        self._settle()
+        if not self.discounted:
+            return self.errors_ignored
+        if not self.other_errors:
+            return 0
+        return max(self.other_errors, self.errors_ignored - self.discounted)
+
     def first_error_said(self) -> str:
         """' (the first: …; what to do about it)', or '' when none was seen."""
+        self._settle()
         if self.first_error is None:
             return ""
         return f" (the first: {self.first_error}{hint_for(self.first_error, self.first_command or '')})"
