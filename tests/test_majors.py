@@ -354,3 +354,24 @@ def test_a_real_error_among_the_harmless_settings_still_makes_the_restore_partia
     for line in [failed, f"Command was: {setting}", "pg_restore: warning: errors ignored on restore: 1"]:
         unknown.watch(line)
     assert unknown.errors_that_count == 1
+
+
+def test_a_roles_only_file_of_a_newer_pg_dumpall_is_refused_on_an_older_server_before_any_role_is_made(
+        low: Sandbox, high: Sandbox, home: Path, request: pytest.FixtureRequest) -> None:
+    """A roles-only (or globals-only) file has no database's 'Dumped by pg_dump' line, the only place
+    the check looked: it ran on an older server, and (18's GRANT ... WITH ADMIN OPTION, INHERIT TRUE
+    on a 15) stopped half way with the roles before it made. Its manifest says who wrote it."""
+    role = "t_role_" + uuid.uuid4().hex[:8]
+    high.create_role(role)
+
+    def drop_role() -> None:
+        for cluster in (high, low):
+            cluster.psql(f"DROP ROLE IF EXISTS {role}")
+    request.addfinalizer(drop_role)
+    roles = home / "roles.sql"
+    made = run_cli("dumpall", "--dsn", high.dsn(), "--roles-only", "--output", str(roles), "--progress", "none")
+    assert made.returncode == 0, made.stderr
+    refused = run_cli("restore", str(roles), "--dsn", low.dsn(), "--progress", "none")
+    assert_one_line_error(refused, f"pg_dumpall {high.major}", f"PostgreSQL {low.major}", "--allow-older-server",
+                          "nothing was restored")
+    assert low.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'").strip() == "0"

@@ -90,6 +90,10 @@ class ClusterRestoreJob(Job):
                              "members (pg_restore); a pg_dumpall file runs through psql with its owners and grants "
                              "as they are")
         server_major, tools = await self.in_thread(self._server)
+        # A roles-only or globals-only file has no database's "Dumped by pg_dump" line for
+        # check_cluster_file to read: its manifest says who wrote it (18's GRANT ... WITH ADMIN
+        # OPTION, INHERIT TRUE stopped psql half way on a 15, after the roles before it).
+        self._check_made_by((read_manifest(archive) or {}).get("pg_dump_major"), server_major, "file")
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
         await self.in_thread(self._refuse_existing, archive)
@@ -124,12 +128,7 @@ class ClusterRestoreJob(Job):
         INHERIT TRUE on 15), and a globals.sql cut short or changed since the backup would run as
         it is, exit 0 (a set member's own restore checks its archive, but only after the roles)."""
         plan = self.plan
-        made_by = manifest.get("pg_dump_major")
-        if isinstance(made_by, int) and made_by > server_major and not plan.allow_older_server:
-            raise ArchiveError(
-                f"{plan.archive}: written by pg_dumpall {made_by}, newer than the server (PostgreSQL {server_major}), "
-                f"whose SQL would fail half way; dump again with pg_dumpall {server_major}, or add "
-                "--allow-older-server if the set was made to fit; nothing was restored")
+        self._check_made_by(manifest.get("pg_dump_major"), server_major, "set")
         if plan.skip_globals:
             return
         globals_sql = plan.archive / GLOBALS_FILE
@@ -137,6 +136,15 @@ class ClusterRestoreJob(Job):
         recorded = (manifest.get("checksums") or {}).get(GLOBALS_FILE)
         if recorded:
             _refuse_changed(globals_sql, {"": recorded})
+
+    def _check_made_by(self, made_by: object, server_major: int, what: str) -> None:
+        """A file or set written by a pg_dumpall newer than the server (its manifest's major) is
+        refused before anything runs, unless --allow-older-server."""
+        if isinstance(made_by, int) and made_by > server_major and not self.plan.allow_older_server:
+            raise ArchiveError(
+                f"{self.plan.archive}: written by pg_dumpall {made_by}, newer than the server (PostgreSQL "
+                f"{server_major}), whose SQL would fail half way; dump again with pg_dumpall {server_major}, or add "
+                f"--allow-older-server if the {what} was made to fit; nothing was restored")
 
     async def _psql_file(self, tools: ClientTools, path: Path, what: str, *,
                          progress: CountProgress | None = None) -> None:
