@@ -23,7 +23,7 @@ import psycopg
 
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums
-from .plain_script import settings_unknown_to, without_settings
+from .plain_script import first_major_setting, settings_unknown_to, without_settings
 from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, created_in, is_cluster_file, tolerant_roles
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
@@ -182,8 +182,8 @@ class ClusterRestoreJob(Job):
         if skipped[0]:
             said = " and ".join(f"`{line.decode()}`" for line in sorted(unknown))
             self.log(f"{said} was left out of what psql ran of {path.name} ({skipped[0]} line(s)): PostgreSQL "
-                     f"{self._server_major} has no such setting (pg_dump 17 and newer write it in every database's "
-                     "script)")
+                     f"{self._server_major} has no such setting (pg_dump {first_major_setting(unknown)} and newer "
+                     "write it in every database's script)")
         if code != 0:
             raise JobFailed(f"psql stopped at an error in {path.name}: {self.last_error()}; what ran before it "
                             f"stays on server '{plan.target.label}' (log: {self.log_path})")

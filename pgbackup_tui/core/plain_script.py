@@ -118,6 +118,11 @@ def settings_unknown_to(server_major: int) -> frozenset[bytes]:
     return frozenset(line for line, since in NEWER_SETTINGS.items() if server_major < since)
 
 
+def first_major_setting(lines: frozenset[bytes]) -> int:
+    """The first major whose pg_dump writes one of `lines` (for messages: never a number written out)."""
+    return min(NEWER_SETTINGS[line] for line in lines)
+
+
 def head_has(path: Path, lines: frozenset[bytes]) -> bool:
     """Whether the file's first 64 kB hold one of `lines` (pg_dump writes them among its first)."""
     if not lines:

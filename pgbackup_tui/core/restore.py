@@ -38,8 +38,8 @@ from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
-from .plain_script import (ScriptContents, file_chunks, head_has, sets_unknown_settings, settings_unknown_to,
-                           without_settings, without_transactions)
+from .plain_script import (ScriptContents, file_chunks, first_major_setting, head_has, sets_unknown_settings,
+                           settings_unknown_to, without_settings, without_transactions)
 from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
@@ -350,7 +350,8 @@ class RestoreJob(RestoreChoiceJob):
         self._settings_said = True
         said = " and ".join(f"`{line.decode()}`" for line in sorted(lines))
         self.log(f"{said} in {script.name} is left out of what psql runs: PostgreSQL {self._server_major} has no "
-                 "such setting (pg_dump and pg_restore 17 and newer write it in every script)")
+                 f"such setting (pg_dump and pg_restore {first_major_setting(lines)} and newer write it in every "
+                 "script)")
         return lines
 
     def _transaction_mark_file(self) -> Path:
