@@ -89,6 +89,10 @@ def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, othe
     assert drilled.returncode == 2, drilled.stdout + drilled.stderr
     assert "could not run" in drilled.stderr and "nothing was recorded" in drilled.stderr
     assert _status(archive) == "complete"
+    # What a drill can do about it: the line told it to "add --allow-older-server", which
+    # `backups drill` does not take.
+    assert f"drill it on a server of PostgreSQL {newer.major} or newer" in drilled.stderr, drilled.stderr
+    assert "--allow-older-server" not in drilled.stderr
 
 
 def test_a_verify_where_no_client_tools_can_read_the_backup_records_nothing(sandbox, other_sandbox, home):

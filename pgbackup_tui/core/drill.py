@@ -146,7 +146,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             check.checks.append(f"dropped {left}, left behind by a drill of this machine that was killed")
     except (PgBackupError, psycopg.Error) as exc:  # not this drill's to fail on: the next one tries again
         check.details["abandoned_drills"] = f"not dropped: {(str(exc).strip().splitlines() or ['?'])[0]}"
-    job = RestoreJob(RestorePlan(archive=entry.path, target=target, dbname=name, create=True))
+    job = RestoreJob(RestorePlan(archive=entry.path, target=target, dbname=name, create=True, drill=True))
     missing_roles = _MissingRoles()
     job.subscribe(missing_roles.watch)
     if on_event is not None:

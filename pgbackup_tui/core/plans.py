@@ -130,6 +130,7 @@ class RestorePlan:
     no_privileges: bool = False  # pg_restore --no-privileges: without the archive's GRANTs and REVOKEs
     tables: tuple[QualifiedName, ...] = ()
     allow_older_server: bool = False  # restore an archive from a newer pg_dump into an older server anyway
+    drill: bool = False  # a backups drill's restore: it has no --allow-older-server to offer
     keep_old: bool = False  # a whole-database --clean keeps the replaced database under another name
     dry_run: bool = False  # check everything and say what would be done; change nothing
     # A cluster set's member (cluster_restore.py only), restored as the cluster had it: template1's

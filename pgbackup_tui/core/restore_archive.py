@@ -354,12 +354,15 @@ class RestoreArchiveJob(Job):
         if info.dump_major > server_major:
             # The example only where it holds: 17's pg_dump sends SET transaction_timeout, unknown before 17.
             example = " (e.g. SET transaction_timeout)" if server_major < 17 <= info.dump_major else ""
+            # A drill has no --allow-older-server (it proves the backup restores as it is): a server new enough.
+            advice = (f"drill it on a server of PostgreSQL {info.dump_major} or newer" if plan.drill
+                      else f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made "
+                           "to fit")
             # The target's age, not the archive's fault: a drill on an older server records nothing.
             raise TargetError(
                 f"{plan.archive} was written by pg_dump {info.dump_version} but server '{plan.target.label}' runs "
                 f"PostgreSQL {server_major}, which cannot run a newer pg_dump's SQL{example}; "
-                f"dump again with pg_dump {server_major}, or add --allow-older-server if the file was made to fit; "
-                "nothing was restored")
+                f"{advice}; nothing was restored")
 
     def _progress(self) -> RestoreProgress:
         """The tracker _start_progress made (a RestoreJob's is always a RestoreProgress)."""
