@@ -66,4 +66,4 @@ def test_a_restore_that_lost_its_server_over_ssl_is_a_lost_server():
     fdw = RestoreOutput()
     fdw.watch('pg_restore: error: could not execute query: ERROR:  could not receive data from server: '
               'server closed the connection unexpectedly')
-    assert not fdw.connection_lost and fdw.first_error is not None
+    assert not fdw.connection_lost and "could not receive data from server" in fdw.first_error_said()
