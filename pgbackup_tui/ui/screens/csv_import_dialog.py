@@ -93,7 +93,7 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
                              dbname=self.query_one("#csv-db", Input).value.strip(),
                              create=self.query_one("#csv-create", Checkbox).value, tables=tables)
 
-    def _problem(self, plan: CsvImportPlan | None) -> str | None:
+    def _plan_problem(self, plan: CsvImportPlan | None) -> str | None:
         if plan is None:
             return "pick the target server"
         if not self.query_one("#csv-import-tables", SelectionList).selected:
@@ -107,18 +107,6 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
                     "“create the database” to import into it")
         return None
 
-    @property
-    def can_start(self) -> bool:
-        return self._problem(self.build_plan()) is None
-
-    def action_start(self) -> None:
-        plan = self.build_plan()
-        if plan is None or self._problem(plan) is not None:
-            return
-        if self._start_when_looked_up(plan):  # not looked up yet (typed a moment ago)
-            return
-        self.dismiss(plan)
-
     @on(Select.Changed)
     @on(Checkbox.Changed)
     @on(Input.Changed)
@@ -128,7 +116,7 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
 
     def _refresh(self) -> None:
         plan = self.build_plan()
-        problem = self._problem(plan)
+        problem = self._plan_problem(plan)
         self.show_problem(problem, "csv-import")
         note = self._checking_note(plan, plan.target.label) if plan is not None and problem is None else ""
         if note:  # Start stays on: it was pressed, the dialog goes on once the name is known to be free

@@ -368,20 +368,6 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             return f"this is the database the backup was taken from ({plan.dbname} on {plan.target.label})"
         return ""
 
-    @property
-    def can_start(self) -> bool:
-        plan = self.build_plan()
-        return plan is not None and self._plan_problem(plan) is None
-
-    # -- actions -----------------------------------------------------------------------------
-    def action_start(self) -> None:
-        plan = self.build_plan()
-        if plan is None or self._plan_problem(plan) is not None:
-            return
-        if self._start_when_looked_up(plan):  # not looked up yet (typed a moment ago)
-            return
-        self.dismiss(plan)
-
 
 def restore_doubt(path: Path, manifest: Manifest) -> tuple[str, str] | None:
     """(catalog status, one line for the dialog) when the catalog doubts the archive at `path`: its

@@ -70,6 +70,22 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
     def _refresh(self) -> None:
         raise NotImplementedError  # the dialog's
 
+    def _plan_problem(self, plan: LookupPlanT | None) -> str | None:
+        raise NotImplementedError  # the dialog's: why Start is off, in one line (None: it may start)
+
+    @property
+    def can_start(self) -> bool:
+        plan = self.build_plan()
+        return plan is not None and self._plan_problem(plan) is None
+
+    def action_start(self) -> None:
+        plan = self.build_plan()
+        if plan is None or self._plan_problem(plan) is not None:
+            return
+        if self._start_when_looked_up(plan):  # not looked up yet (typed a moment ago)
+            return
+        self.dismiss(plan)
+
     def _name_key(self, plan: LookupPlanT) -> tuple[str, str]:
         return str(self.query_one(self.SERVER_SELECT, Select).value), plan.dbname
 
