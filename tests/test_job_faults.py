@@ -228,17 +228,22 @@ def test_a_killed_runner_leaves_no_child_and_no_partial(sandbox, home, out_dir, 
     assert state["state"] == "failed" and state["owned"] == []
 
 
-def test_the_next_command_cleans_up_after_a_runner_killed_with_its_front(sandbox, home, out_dir):
-    """Both the CLI and its runner die (a machine's OOM killer, kill -9 of the group): nothing
-    follows the job; the next pgbackup-tui command of any kind finds it and cleans up."""
-    out = out_dir / "shop.dump"
+def _kill_a_dump_with_its_front(sandbox, home, out_dir) -> None:
+    """A CLI dump into `out_dir`, both the command and its runner killed (SIGKILL) while pg_dump waits
+    on a lock; returns once pg_dump has died with them (its partial output left behind)."""
     with table_locked(sandbox):
-        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / "shop.dump"))
         wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
         cli.kill()
         cli.wait()
         os.kill(runner_pid(home), signal.SIGKILL)
         wait_for(lambda: not children_running(str(out_dir)), "pg_dump to die with its runner", timeout=10)
+
+
+def test_the_next_command_cleans_up_after_a_runner_killed_with_its_front(sandbox, home, out_dir):
+    """Both the CLI and its runner die (a machine's OOM killer, kill -9 of the group): nothing
+    follows the job; the next pgbackup-tui command of any kind finds it and cleans up."""
+    _kill_a_dump_with_its_front(sandbox, home, out_dir)
     assert leftovers(out_dir)  # the runner could not clean up: its partial output is still there
     assert _state_or_empty(home)["state"] == "running"
     listing = run_cli("jobs", "list")
@@ -254,14 +259,7 @@ def test_a_command_started_while_another_settles_a_dead_job_waits_for_its_end(sa
     does, for a second), and lists the job as it ended."""
     from pgbackup_tui.core.job_store import runner_lock
 
-    out = out_dir / "shop.dump"
-    with table_locked(sandbox):
-        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out))
-        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
-        cli.kill()
-        cli.wait()
-        os.kill(runner_pid(home), signal.SIGKILL)
-        wait_for(lambda: not children_running(str(out_dir)), "pg_dump to die with its runner", timeout=10)
+    _kill_a_dump_with_its_front(sandbox, home, out_dir)
     folder = next((home / "state" / "jobs").iterdir())
     with runner_lock(folder) as got_it:
         assert got_it
