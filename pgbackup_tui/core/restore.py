@@ -38,10 +38,10 @@ from .jobs import JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
-from .plain_script import (ScriptContents, file_chunks, first_major_setting, head_has, sets_unknown_settings,
-                           settings_unknown_to, without_settings, without_transactions)
+from .plain_script import ScriptContents, file_chunks, without_settings, without_transactions
 from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
+from .restore_settings import SettingsLeftOut, discounted_line, harmless_for, rewrite_without
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_transaction import MARK_SQL, transaction_mark
 from .restore_target import (
@@ -90,7 +90,7 @@ class RestoreJob(RestoreChoiceJob):
         self._writing_into: str | None = None
         self._identity: str | None = None  # the OID of the database this job created (_record_identity)
         self._transaction: str | None = None  # the id of the one transaction psql restores in (restore_transaction)
-        self._settings_said = False  # _unknown_settings's line, once
+        self._left_out = SettingsLeftOut(self.log)  # a 17+ tool's settings an older target lacks
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -211,9 +211,7 @@ class RestoreJob(RestoreChoiceJob):
                    "came_along": self._came_along, "warnings": self._warnings}
         errors_ignored = self._output.errors_that_count
         if self._output.discounted:
-            self.log(f"pg_restore {check.tools.version}'s `SET transaction_timeout = 0` failed in "
-                     f"{self._output.discounted} of its session(s): PostgreSQL {self._server_major} has no such "
-                     "setting, and nothing else depends on it (not counted as an error)")
+            self.log(discounted_line(check.tools.version, self._server_major, self._output.discounted))
         if errors_ignored:
             message = (f"restored into '{plan.dbname}' on {plan.target.label} with {errors_ignored} error(s) "
                        f"ignored by pg_restore{self._output.first_error_said()}; see {self.log_path}")
@@ -255,7 +253,7 @@ class RestoreJob(RestoreChoiceJob):
             for line in self._data_load.describe():
                 self.log(line)
             mark = self._transaction_mark_file()
-            unknown = self._unknown_settings(rows)
+            unknown = self._left_out.in_script(rows, self._server_major)
             if found.has_transactions or unknown:  # its own COMMIT would end the one transaction half way
                 argv = psql_files_argv(plan, check.tools, [mark, first, Path("-"), last])
                 data_stdin = without_transactions(rows) if found.has_transactions else file_chunks(rows)
@@ -288,8 +286,8 @@ class RestoreJob(RestoreChoiceJob):
                 if code != 0:
                     raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; "
                                     "nothing was changed")
-                if unknown := self._unknown_settings(script):  # our own file: written again without them
-                    await self.in_thread(_rewrite_without, script, unknown)
+                if unknown := self._left_out.in_script(script, self._server_major):  # ours: written again
+                    await self.in_thread(rewrite_without, script, unknown)
             if values is not None:
                 # Last in the transaction: a setval it may hold (a sequence used up) is not undone by a rollback.
                 files.append(set_values := self._workdir / "sequences.sql")
@@ -309,14 +307,12 @@ class RestoreJob(RestoreChoiceJob):
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = read_skipping(plan.archive, check.plain_drops[0], check.plain_drops[1])
         if tool == "psql" and check.toc is None and self._data_load is None and \
-                (unknown := self._unknown_settings(plan.archive)):
+                (unknown := self._left_out.in_script(plan.archive, self._server_major)):
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = without_settings(stdin if stdin is not None else file_chunks(plan.archive), unknown, [0])
 
-        if tool == "pg_restore" and self._server_major is not None and \
-                sets_unknown_settings(check.tools.major, self._server_major):
-            # No older pg_restore here reads the archive (restore_archive._reader_the_server_knows).
-            self._output.harmless = frozenset(line.decode() for line in settings_unknown_to(self._server_major))
+        if tool == "pg_restore":  # where no older pg_restore here reads the archive (_reader_the_server_knows)
+            self._output.harmless = harmless_for(check.tools.major, self._server_major)
 
         def on_line(line: str) -> None:
             self._output.watch(line)
@@ -338,21 +334,6 @@ class RestoreJob(RestoreChoiceJob):
         if code != 0 and not self._output.errors_ignored:
             raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
                             f"log: {self.log_path}")
-
-    def _unknown_settings(self, script: Path) -> frozenset[bytes]:
-        """The settings a pg_dump or pg_restore 17+ writes at a script's head (plain_script.NEWER_SETTINGS)
-        that the target's older major lacks and `script` has: psql runs it without them (said in the log)."""
-        lines = settings_unknown_to(self._server_major) if self._server_major is not None else frozenset()
-        if not head_has(script, lines):
-            return frozenset()
-        if self._settings_said:
-            return lines
-        self._settings_said = True
-        said = " and ".join(f"`{line.decode()}`" for line in sorted(lines))
-        self.log(f"{said} in {script.name} is left out of what psql runs: PostgreSQL {self._server_major} has no "
-                 f"such setting (pg_dump and pg_restore {first_major_setting(lines)} and newer write it in every "
-                 "script)")
-        return lines
 
     def _transaction_mark_file(self) -> Path:
         """The file psql runs first in the restore's one transaction: it says the transaction's id."""
@@ -464,11 +445,3 @@ class RestoreJob(RestoreChoiceJob):
             shutil.rmtree(self._workdir, ignore_errors=True)
             self.release("path", self._workdir)
 
-
-def _rewrite_without(script: Path, lines: frozenset[bytes]) -> None:
-    """`script` (a file of the job's own) written again without `lines` (plain_script.without_settings)."""
-    cleaned = script.with_name(script.name + ".tmp")
-    with cleaned.open("wb") as out:
-        for chunk in without_settings(file_chunks(script), lines, [0]):
-            out.write(chunk)
-    cleaned.replace(script)
