@@ -172,15 +172,22 @@ def test_a_full_disk_is_named(sandbox, home, empty_db, tmp_path):
         assert list(small.iterdir()) == []
 
 
+def _t_exported_and_a_role(sandbox, empty_db, tmp_path, names, rows: str, prefix: str) -> tuple[Path, str, str]:
+    """Table t of `rows` exported from `empty_db` to tmp_path/copy; a new role (no rights) and a free
+    database name: (the export, the role, the name)."""
+    sandbox.psql(f"CREATE TABLE t (id int); INSERT INTO t VALUES {rows};", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "t").returncode == 0
+    role, target = prefix + uuid.uuid4().hex[:6], names()
+    sandbox.create_role(role)
+    return out, role, target
+
+
 def test_a_create_that_failed_leaves_no_database_to_drop(sandbox, home, empty_db, names, tmp_path):
     # QA: `csv import --create` as a role without CREATEDB failed, but left the name on the job's
     # record as its own: the next command of any kind dropped the database the DBA then made of that
     # name ("undone: database x"), their rows with it.
-    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);", empty_db)
-    out = tmp_path / "copy"
-    assert export(sandbox, empty_db, out, "--table", "t").returncode == 0
-    role, target = "nocreate_" + uuid.uuid4().hex[:6], names()
-    sandbox.create_role(role)
+    out, role, target = _t_exported_and_a_role(sandbox, empty_db, tmp_path, names, "(1)", "nocreate_")
     try:
         failed = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn().replace("user=postgres", f"user={role}"),
                          "--db", target, "--create")
@@ -279,12 +286,8 @@ def test_a_failed_schema_post_leaves_the_sequences_set_and_says_how_to_finish(sa
 def test_a_role_that_may_only_insert_imports(sandbox, home, empty_db, names, tmp_path):
     # QA: the lock that holds a table empty until its rows commit needs UPDATE, DELETE or TRUNCATE:
     # a loading role granted SELECT and INSERT only was refused "permission denied for table t".
-    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);", empty_db)
-    out = tmp_path / "copy"
-    assert export(sandbox, empty_db, out, "--table", "t").returncode == 0
-    role, target = "loader_" + uuid.uuid4().hex[:6], names()
+    out, role, target = _t_exported_and_a_role(sandbox, empty_db, tmp_path, names, "(1), (2)", "loader_")
     sandbox.create_database(target)
-    sandbox.create_role(role)
     try:
         sandbox.psql(f"CREATE TABLE t (id int); GRANT SELECT, INSERT ON t TO {role};", target)
         done = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn().replace("user=postgres", f"user={role}"),
