@@ -41,7 +41,7 @@ from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
 from .restore_target import require_primary
-from .set_members import refuse_damaged_members
+from .set_members import refuse_damaged_members, refuse_unnameable_members
 
 def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], flag: str, archive: Path) -> None:
     """UsageError for the first of `names` (given with `flag`) that is no member of the set."""
@@ -226,16 +226,7 @@ class ClusterRestoreJob(Job):
                 raise ArchiveError(f"{plan.archive}: the file of member {member.get('database')} "
                                    f"({member.get('file')}) is missing; nothing was restored (--only-db restores "
                                    "the others)")
-        for member in members:
-            # pg_restore refuses such a name (made by a set of before dumpall refused them), for the
-            # member's CREATE DATABASE: said before the roles change, not by its own restore after them.
-            name = str(member.get("database"))
-            if "\n" in name or "\r" in name:
-                path = plan.archive / str(member.get("file"))
-                raise ArchiveError(f"{plan.archive}: member database {name!r} has a line break in its name, which "
-                                   "pg_restore refuses to write as SQL (its CREATE DATABASE and \\connect); nothing "
-                                   f"was restored: leave it out (--exclude-db) and restore {path} into a database of "
-                                   "another name, made first, without --create")
+        refuse_unnameable_members(plan.archive, members)
         await self.in_thread(refuse_damaged_members, plan.archive, members)
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(self._check_set, manifest, server_major)

@@ -43,6 +43,20 @@ def member_mismatch(folder: Path, member: dict[str, Any], own: Manifest) -> str 
     return None
 
 
+def refuse_unnameable_members(folder: Path, members: list[dict[str, Any]]) -> None:
+    """Before the roles change: a member whose database name has a line break (a set's pg_dump takes
+    one), which pg_restore refuses to write as SQL for its CREATE DATABASE: said now, not by the
+    member's own restore after the roles and the other members."""
+    for member in members:
+        name = str(member.get("database"))
+        if "\n" in name or "\r" in name:
+            path = folder / str(member.get("file"))
+            raise ArchiveError(f"{folder}: member database {name!r} has a line break in its name, which "
+                               "pg_restore refuses to write as SQL (its CREATE DATABASE and \\connect); nothing "
+                               f"was restored: leave it out (--exclude-db) and restore {path} into a database of "
+                               "another name, made first, without --create")
+
+
 def refuse_damaged_members(folder: Path, members: list[dict[str, Any]]) -> None:
     """Before the roles change: a member without a readable manifest would restore unchecked (its
     checksum is in that manifest: a changed row went in, exit 0), and one the catalog sees changed
