@@ -1170,3 +1170,33 @@ def test_a_run_whose_logs_folder_went_read_only_names_that_folder(sandbox, home,
         done = run_cli("run", "nightly")
     assert done.returncode == 1, done.stderr
     assert f"could not write its log under {logs} (read-only" in done.stderr, done.stderr
+
+
+def test_a_scheduled_directory_dump_takes_the_jobs_the_same_dump_by_hand_takes(sandbox, home, small_db, tmp_path):
+    """A schedule saved without --jobs ran every directory dump with one worker (jobs = 1 written
+    as the default), where `pgbackup-tui dump --format directory` by hand used every core."""
+    import re
+
+    from pgbackup_tui.core.defaults import usable_cores
+
+    configure(sandbox)
+    added = run_cli("schedule", "add", "nightly", "--server", SERVER, "--cron", "0 1 * * *", "--db", small_db,
+                    "--format", "directory")
+    assert added.returncode == 0, added.stderr
+    assert "jobs" not in load_config().schedules["nightly"].to_toml()  # nothing fixed: chosen at each run
+    done, report = run("nightly")
+    assert done.returncode == 0, done.stderr
+    by_hand = run_cli("dump", "--server", SERVER, "--db", small_db, "--format", "directory",
+                      "--output", str(tmp_path / "by_hand"))
+    assert by_hand.returncode == 0, by_hand.stderr
+    by_hand_job = next(j for j in json.loads(run_cli("jobs", "list", "--json").stdout)
+                       if j["output_path"] == str(tmp_path / "by_hand"))
+
+    def pg_dump_jobs(log: Path) -> list[str]:
+        line = next(line for line in log.read_text().splitlines() if "pg_dump' " in line or "/pg_dump " in line)
+        return re.findall(r"--jobs=\d+", line)
+
+    scheduled_jobs = pg_dump_jobs(Path(report["log_path"]))
+    assert scheduled_jobs == pg_dump_jobs(Path(by_hand_job["log_path"]))
+    if usable_cores() > 1:  # as on CI's two cores: more than one worker, as by hand
+        assert scheduled_jobs and scheduled_jobs != ["--jobs=1"], scheduled_jobs

@@ -37,7 +37,7 @@ def add_parser(sub: Any, parser_class: type) -> None:
     add.add_argument("--exclude-table", action="append", default=[], metavar="QNAME")
     add.add_argument("--format", choices=FORMATS, default="custom",
                      help="pg_dump's format (with --set: custom or directory)")
-    add.add_argument("--jobs", type=int, default=1)
+    add.add_argument("--jobs", type=int, help="as dump --jobs (a set: as dumpall --jobs); default: as they choose")
     add.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
                      help="as dump --compress: a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: dump's "
                           "measured default); a method the server's pg_dump lacks is refused")

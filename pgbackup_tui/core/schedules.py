@@ -57,7 +57,10 @@ class Schedule:
     tables: tuple[str, ...] = ()
     schemas: tuple[str, ...] = ()
     exclude_tables: tuple[str, ...] = ()
-    jobs: int = 1
+    # None: as `dump` and `dumpall` choose without --jobs (a directory archive: from the cores and
+    # the server's free connections; a set: one database at a time). Was 1, which held a scheduled
+    # directory dump to one worker where the same `dump` by hand used every core.
+    jobs: int | None = None
     # As `dump --compress` takes it (a cluster set's archives too): a gzip level (an int, the only
     # form config files had before, still read so) or "METHOD[:LEVEL]"; None: dump's measured default.
     compress: int | str | None = None
@@ -319,7 +322,8 @@ def build_plan(schedule: Schedule, target: Any) -> Any:
             target=target, globals_only=schedule.what == "globals", roles_only=schedule.what == "roles",
             with_role_passwords=schedule.with_role_passwords,
             set_format=schedule.set_format if schedule.what == "set" else None,
-            jobs=schedule.jobs, compress=schedule.compress, databases=schedule.databases)
+            jobs=1 if schedule.jobs is None else schedule.jobs, compress=schedule.compress,
+            databases=schedule.databases)
     plan.validate()
     return plan
 

@@ -206,9 +206,9 @@ class ScheduleForm(ModalScreen[Schedule | None]):
             keep_days=keep_days, compress=compress)
         if what != "database" and base.what == "database":  # options of pg_dump do not apply to pg_dumpall
             schedule = replace(schedule, tables=(), schemas=(), exclude_tables=(), schema_only=False,
-                               data_only=False, no_owner=False, no_privileges=False, jobs=1)
+                               data_only=False, no_owner=False, no_privileges=False, jobs=None)
         if base.what == "set" and what != "set":  # a set's members and databases at a time are its own
-            schedule = replace(schedule, databases=(), jobs=1)
+            schedule = replace(schedule, databases=(), jobs=None)
         if what == "database" and base.what != "database":  # pg_dump writes no roles
             schedule = replace(schedule, with_role_passwords=False)
         if schedule.what == "database" and schedule.database is None:
