@@ -84,3 +84,23 @@ def test_a_mail_keeps_the_run_s_lines(home: Path, smtp_port: tuple[int, list[byt
         "kept the last 7 backups",
         "log: /var/log/x.log",
     ]
+
+
+def test_a_url_the_environment_gives_is_sent_whatever_notify_toml_is_and_its_fault_is_its_own(
+        home: Path, smtp_port: tuple[int, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notify.toml others could read stopped every notification, those whose URL a variable gave
+    too; and a bad URL from a variable was said to be in notify.toml (QA)."""
+    port, received = smtp_port
+    (home / "notify.toml").write_text('[urls]\nother = "json://127.0.0.1/x"\n')
+    (home / "notify.toml").chmod(0o644)
+    monkeypatch.setenv(notify.env_name("ops"),
+                       f"mailto://127.0.0.1:{port}?from=backups@example.com&to=dba@example.com&mode=insecure")
+    outcome = notify.Outcome(schedule="nightly", status="failed", error="boom")
+    assert notify.unreachable(["ops"]) is None
+    sent, refused = notify.send(["ops", "other"], outcome)
+    assert sent == "notification 'ops' sent" and len(received) == 1
+    assert refused.startswith("notification 'other' not sent:") and "chmod 600" in refused
+    (home / "notify.toml").chmod(0o600)
+    monkeypatch.setenv(notify.env_name("ops"), "nosuchscheme://user:TOKEN42@host")
+    [said] = notify.send(["ops"], outcome)
+    assert "PGBACKUP_TUI_NOTIFY_OPS" in said and "notify.toml" not in said and "TOKEN42" not in said

@@ -114,7 +114,8 @@ def unreachable(names: tuple[str, ...] | list[str]) -> str | None:
     try:
         urls = read_urls()
     except ConfigError as exc:
-        return str(exc)
+        # Only a name the environment does not give needs the file (see send()).
+        return None if all(os.environ.get(env_name(name)) for name in names) else str(exc)
     missing = [name for name in names if url_for(name, urls) is None]
     if not missing:
         return None
@@ -201,25 +202,35 @@ def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
     """Send `outcome` to each named URL; one line per name (sent, or why not), never the URL."""
     if not names:
         return []
+    # A URL the environment gives is read before the file and needs none of it: a notify.toml that
+    # is refused (others can read it) or broken stops only the names it has to give. It stopped every
+    # notification, those of a secrets manager's variables too, on the night a backup failed.
+    refused = None
     try:
         urls = read_urls()
     except ConfigError as exc:
-        return [f"notifications not sent: {exc}"]
+        urls, refused = {}, str(exc)
+    if refused is not None and not any(os.environ.get(env_name(name)) for name in names):
+        return [f"notifications not sent: {refused}"]
     import apprise
 
     _quiet_apprise()
     report = []
     for name in names:
+        from_env = os.environ.get(env_name(name))
         url = url_for(name, urls)
         if url is None:
-            report.append(f"notification '{name}' not sent: no URL named '{name}' in {notify_file()} "
-                          f"or {env_name(name)}")
+            report.append(f"notification '{name}' not sent: "
+                          + (refused or f"no URL named '{name}' in {notify_file()} or {env_name(name)}"))
             continue
         kinds = {"succeeded": apprise.NotifyType.SUCCESS, "failed": apprise.NotifyType.FAILURE}
         sender = apprise.Apprise()
         if not sender.add(url):
+            # Where the URL came from: the variable wins over the file, and sending the DBA to a
+            # notify.toml that holds a good URL (or none) hid the variable that was wrong.
+            source = f"the variable {env_name(name)}" if from_env else str(notify_file())
             report.append(f"notification '{name}' not sent: apprise does not understand its URL (check it in "
-                          f"{notify_file()})")
+                          f"{source})")
             continue
         try:
             # Our body is plain text: said so, apprise converts it for a service that wants HTML
