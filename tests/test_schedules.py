@@ -325,6 +325,12 @@ def test_a_schedule_on_a_server_that_needs_a_password_says_where_cron_finds_one(
     ran, report = run("locked")
     assert ran.returncode != 0
     assert "a scheduled run has no prompt" in report["message"] and "or the prompt" not in report["message"], report
+    # PGPASSWORD in the DBA's shell: the check passed with it, said nothing, and every run cron
+    # started (its lines never carry it) failed. The check connects as cron will.
+    monkeypatch.setenv("PGPASSWORD", sandbox.password)
+    done = run_cli("schedule", "add", "shell", "--server", SERVER, "--db", small_db, "--cron", "0 3 * * *")
+    assert done.returncode == 0 and "a scheduled run has no prompt" in done.stderr, done.stderr
+    assert sandbox.password not in done.stderr
 
 
 def test_a_profile_or_keymap_that_does_not_load_stops_only_what_uses_it(sandbox, home, small_db):

@@ -243,8 +243,10 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
             break
     db = f", database '{dbname}'" if dbname else ""
     line = f"server '{target.label}' ({target.where()}{db}): {cause}"
-    # Only where libpq would have read the file: no password given (the prompt's, PGPASSWORD's).
-    reads_passfile = needs_password and target.password is None and not os.environ.get("PGPASSWORD")
+    # Only where libpq would have read the file: no password given (the prompt's, PGPASSWORD's). An
+    # empty one is none, and keeps PGPASSWORD out (a schedule's check connects as cron will).
+    reads_passfile = needs_password and not target.password and (
+        target.password == "" or not os.environ.get("PGPASSWORD"))
     ignored = _ignored_passfile(target) if reads_passfile else None
     named = target.params.get("passfile") or os.environ.get("PGPASSFILE")
     if ignored is not None:  # libpq's own warning goes to a stderr nobody reads (a runner's, cron's)

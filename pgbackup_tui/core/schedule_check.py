@@ -2,7 +2,7 @@
 
 Why: a schedule saved with a typo in its database or in a table's name fails at every run, at
 night, and only a failure notification (if one is set) tells anyone. The check connects as a run
-will (the profile, ~/.pgpass, PGPASSWORD; never a prompt) and gives up after a few seconds. It
+will (the profile, ~/.pgpass; not PGPASSWORD, never a prompt) and gives up after a few seconds. It
 warns and does not refuse: a server down for maintenance, or a database the DBA is about to
 create, is no reason not to save; what could not be checked is said as such.
 """
@@ -29,7 +29,7 @@ def schedule_target_warning(config: Config, schedule: Schedule) -> str | None:
     """One line on what the schedule names that is not on its server (its database, a table or
     schema it selects; a set's databases), or on why that could not be checked now; None if all is there."""
     try:
-        target = _quick(target_from_profile(config.server(schedule.server)))
+        target = _as_cron_connects(_quick(target_from_profile(config.server(schedule.server))))
     except ConfigError as exc:
         return str(exc)
     databases = [schedule.database] if schedule.what == "database" and schedule.database else list(schedule.databases)
@@ -100,6 +100,13 @@ def compress_refusal(config: Config, schedule: Schedule, given: str = "--compres
         why = (f"{given} {spec}: no pg_dump here can compress with it ({NEEDS_16}; found {found}); pick a gzip "
                "level 0-9 or another method")
     return f"schedule {schedule.name}: {why}; nothing was saved"
+
+
+def _as_cron_connects(target: Target) -> Target:
+    """`target` without the PGPASSWORD of this shell: cron's lines never carry it (crontab.py), so a
+    check that used it passed, said nothing, and every run cron started failed with "no password
+    supplied". libpq takes an empty password as none given: it reads the password file, as a run does."""
+    return target.with_password("")
 
 
 def _quick(target: Target) -> Target:
