@@ -202,6 +202,14 @@ def test_overlapping_runs_the_second_names_the_first_and_does_nothing(sandbox, h
         assert second.returncode == 2
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and f"job {job_id}" in lines[0] and "already running" in lines[0], second.stderr
+        # A script reading jsonl's last line (or --json's report) got an empty stdout: now the report,
+        # exit 2 as the process says, and stderr's line unchanged.
+        for how in (("--progress", "jsonl"), ("--json",)):
+            scripted = run_cli("run", "often", *how)
+            [report] = [json.loads(scripted.stdout)]
+            assert scripted.returncode == 2 == report["exit_code"] and f"job {job_id}" in report["message"]
+            assert report["schedule"] == "often" and report.get("event") == ("run" if "jsonl" in how else None)
+            assert scripted.stderr.strip().splitlines() == lines
     finally:
         holder.rollback()
         holder.close()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from ..core import crontab
 from ..core.config import Config, editing_config, load_config
-from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
+from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, PgBackupError, UsageError
 from ..core.identifiers import printable
 from ..core.notify import unreachable
 from ..core.schedules import Schedule, find_schedule, local_zone, next_runs, put_schedule
@@ -31,9 +31,12 @@ def run_run(args: argparse.Namespace) -> int:
     # A terminal hung up (an SSH drop) must not stop the run between its job and its checks,
     # retention and notifications: cron never sends it, so a run started by hand ignores it too.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    config = load_config()
     reporter = Reporter(args.progress)
-    report = run_schedule(config, args.name, listener=reporter)
+    try:
+        report = run_schedule(load_config(), args.name, listener=reporter)
+    except PgBackupError as exc:  # no such schedule, a config that does not load, another run going
+        _print_refused_run(args, exc)
+        raise
     succeeded = report.status == "succeeded"
     # The job's warnings (a profile's bin_dir passed over): on stderr, which cron mails, even on success.
     reporter.say_warnings(report.summary, *report.notices)
@@ -51,6 +54,25 @@ def run_run(args: argparse.Namespace) -> int:
                 print("\n".join(f"pgbackup-tui: {printable(line)}" for line in report.warnings), file=sys.stderr,
                       flush=True)
     return report.exit_code
+
+
+def _print_refused_run(args: argparse.Namespace, exc: PgBackupError) -> None:
+    """A run refused before it began, as a report on stdout for --json and --progress jsonl (the
+    error line goes to stderr as ever): a script reading the report, or the jsonl's last line, got
+    an empty stdout, where a refused `dump` ends its jsonl with `finished`."""
+    from ..core.manifest import now_iso
+    from ..core.schedule_run import RunReport
+
+    if not (args.json or args.progress == "jsonl"):
+        return
+    report = RunReport(schedule=args.name, started_at=now_iso())
+    report.fail(str(exc), exc.exit_code)
+    report.finished_at = report.started_at
+    with contextlib.suppress(OSError):  # the reader is gone: the line on stderr says it
+        if args.progress == "jsonl":
+            print(json.dumps({"event": "run", **report.to_json()}), flush=True)
+        else:
+            print(json.dumps(report.to_json(), indent=2), flush=True)
 
 
 def _schedule_from_args(args: argparse.Namespace) -> Schedule:
