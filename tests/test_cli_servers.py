@@ -138,13 +138,19 @@ def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connectio
              (["--host", "h", "--bin-dir", "/nonexistent/bin"], "--bin-dir /nonexistent/bin: no such directory"),
              # libpq looks 'db1:5432' up as a host name: "could not translate host name", at the first use.
              (["--host", "db1.example:5433"], "--host db1.example --port 5433"),
-             (["--dsn", "host=10.0.0.5:5432 user=app"], "host=10.0.0.5 port=5432")]
+             (["--dsn", "host=10.0.0.5:5432 user=app"], "host=10.0.0.5 port=5432"),
+             # Read from the folder each command starts in: found by `servers test`, not by cron's runs.
+             (["--dsn", "host=h sslmode=verify-full sslrootcert=certs/ca.crt"],
+              f"sslrootcert 'certs/ca.crt' is a relative path, which libpq reads from the folder each command "
+              f"starts in (cron starts a schedule's runs in your home folder): give it whole, "
+              f"sslrootcert={Path.cwd() / 'certs/ca.crt'}"),
+             (["--dsn", "postgresql://h/db?sslcert=~/client.crt"], f"sslcert={Path.home() / 'client.crt'}")]
     results = run_cli_many([["servers", "add", "x", *args] for args, _ in cases])
     for (_args, words), result in zip(cases, results, strict=True):
         assert_one_line_error(result, words)
     assert not (home / "config.toml").exists()
-    assert run_cli("servers", "add", "ok", "--dsn", "host=h port=5433 sslmode=verify-full connect_timeout=5")\
-        .returncode == 0
+    assert run_cli("servers", "add", "ok", "--dsn", "host=h port=5433 sslmode=verify-full connect_timeout=5 "
+                   "sslrootcert=system sslkey=/k/client.key").returncode == 0
     # One saved so before, which worked (the field wins), still loads: only a new one is refused.
     with (home / "config.toml").open("a") as config:
         config.write('\n[servers.old]\ndsn = "host=h port=5432"\nport = 5433\n')

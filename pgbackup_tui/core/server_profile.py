@@ -139,6 +139,26 @@ def _check_libpq_values(whose: str, params: dict[str, str]) -> None:
             raise ConfigError(f"{whose} port {port!r} is not between 1 and 65535")
 
 
+# libpq's keywords that name a file (or a folder), read when a connection opens.
+FILE_KEYWORDS = ("sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir", "passfile")
+
+
+def _refuse_relative_files(where: str, params: dict[str, str]) -> None:
+    """A file keyword whose path is relative (or starts with ~, which libpq does not expand): libpq
+    reads it from the folder each command starts in. `servers add` and `servers test` found it from
+    the DBA's folder, and every run cron started (in the home folder) failed: "root certificate file
+    does not exist". Refused when the server is added, with the whole path to give instead."""
+    for key in FILE_KEYWORDS:
+        value = params.get(key) or ""
+        if (not value or os.path.isabs(value) or (key == "sslrootcert" and value == "system")
+                or (key == "sslkey" and ":" in value)):  # sslkey=ENGINE:KEY is OpenSSL's, no path
+            continue
+        whole = os.path.abspath(os.path.expanduser(value))
+        raise ConfigError(f"{where}: the DSN's {key} {value!r} is a relative path, which libpq reads from the folder "
+                          f"each command starts in (cron starts a schedule's runs in your home folder): give it whole, "
+                          f"{key}={whole}")
+
+
 def conninfo_error(exc: Exception) -> str:
     """libpq's first line on a conninfo that does not parse, without the text it quotes: the piece
     around the fault, up to the whole URI, may hold a password (the line reaches the terminal, logs,
@@ -182,6 +202,8 @@ def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProf
             if hidden_password(str(value)):
                 raise ConfigError(f"{where}: the DSN's {key} contains a password; {NO_PASSWORDS}")
         _check_libpq_values(where + ": the DSN's", {k: str(v) for k, v in params.items()})
+        if new:
+            _refuse_relative_files(where, {k: str(v) for k, v in params.items()})
         if new and profile.port is not None and "port" in params:
             raise ConfigError(f"{where}: the port is given twice (port {profile.port}, and port={params['port']} in "
                               "the DSN); give it once")
