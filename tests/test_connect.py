@@ -6,6 +6,7 @@ whether a password prompt could help.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,32 @@ def test_keepalives_reach_a_tcp_host_named_in_a_service_file_or_pghost(
     assert from_env["keepalives_idle"] == "60", from_env
     monkeypatch.setenv("PGHOST", "/run/postgresql")
     assert "keepalives_idle" not in conninfo_to_dict(target_from_dsn("user=app").conninfo("shop"))
+
+
+def test_a_server_that_refuses_the_role_says_what_to_do(sandbox: Sandbox, tcp_target: Target) -> None:
+    """A role the server refuses (a pg_hba.conf reject line, NOLOGIN, no CONNECT on the database) was
+    libpq's line alone, without what to do (QA)."""
+    role = "t_refused_" + uuid.uuid4().hex[:6]
+    sandbox.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'; CREATE ROLE {role}_nologin NOLOGIN PASSWORD 'pw';")
+    sandbox.create_database(role)
+    sandbox.psql(f"REVOKE CONNECT ON DATABASE {role} FROM PUBLIC;")
+    hba = sandbox.data_dir / "pg_hba.conf"
+    rules = hba.read_text()
+    try:
+        with hba.open("w") as rewritten:  # a reject line for this role only, first (truncating keeps the owner)
+            rewritten.write(f"host all {role}_rejected 127.0.0.1/32 reject\n{rules}")
+        sandbox.psql(f"CREATE ROLE {role}_rejected LOGIN PASSWORD 'pw'; SELECT pg_reload_conf();")
+        cases = [(f"{role}_rejected", "postgres", "pg_hba.conf has a reject line for this user"),
+                 (f"{role}_nologin", "postgres", "the role is NOLOGIN"),
+                 (role, role, "GRANT CONNECT ON DATABASE")]
+        for user, dbname, advice in cases:
+            target = target_from_dsn(f"{tcp_target.conninfo()} user={user}", label="sandbox").with_password("pw")
+            error = connect_error(target, dbname)
+            assert advice in str(error) and not error.needs_password, str(error)
+    finally:
+        with hba.open("w") as restored:
+            restored.write(rules)
+        sandbox.psql("SELECT pg_reload_conf();")
+        sandbox.drop_database(role)
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}; DROP ROLE IF EXISTS {role}_nologin; "
+                     f"DROP ROLE IF EXISTS {role}_rejected;")

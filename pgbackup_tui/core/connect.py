@@ -224,6 +224,16 @@ _CAUSES: list[tuple[re.Pattern[str], str, bool]] = [
     (re.compile(r"timeout expired|timed out"), "check the host, port and any firewall in between", False),
     (re.compile(r"role \".*\" does not exist"), "check the user name", False),
     (re.compile(r"no pg_hba.conf entry"), "the server's pg_hba.conf does not let this user in from here", False),
+    # The server refuses the role itself: no password helps; its DBA, or another user, does.
+    (re.compile(r"pg_hba.conf rejects connection"),
+     "the server's pg_hba.conf has a reject line for this user from here; connect as another user, or ask to be let in",
+     False),
+    (re.compile(r"is not permitted to log in"), "the role is NOLOGIN: connect as another user (ALTER ROLE … LOGIN)",
+     False),
+    (re.compile(r"does not have CONNECT privilege"),
+     "connect as another user, or GRANT CONNECT ON DATABASE … TO this role", False),
+    (re.compile(r"too many connections for role"),
+     "the role's CONNECTION LIMIT is reached: a job needs one or more connections of its own", False),
     # libpq's own hints for these are on indented lines, which the one line leaves out.
     (re.compile(r"No such file or directory"),
      "no server socket there: is the server running on this machine, with its socket in that directory?", False),
