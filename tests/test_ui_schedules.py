@@ -330,3 +330,35 @@ async def test_the_status_lines_under_the_schedules_are_whole_at_80x24(home, mon
         assert "i installs them into your crontab" in str(status.content)
         needed = status.get_content_height(status.size, status.size, status.content_size.width)
         assert needed > 4 and status.content_size.height >= needed, (needed, status.content_size)
+
+
+async def test_run_now_of_a_schedule_that_is_running_says_so_and_starts_nothing(home, monkeypatch):
+    """Run now while cron's run of the schedule went on: the tab said "started", and the run it
+    started exited at once (another run holds the lock), its line unseen (QA)."""
+    import fcntl
+    import os
+
+    from pgbackup_tui.core.schedule_run import schedules_state_dir
+
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
+    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop")}
+    save_config(config)
+    _last_run(home, "nightly", "running", "2026-03-28T00:31:12+00:00")
+    held = os.open(schedules_state_dir() / "nightly.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as a run going on holds it
+    try:
+        app = PaneApp()
+        async with app.run_test(size=SIZE) as pilot:
+            pane = app.query_one(SchedulesPane)
+            await wait_until(lambda: app.query_one(DataTable).row_count == 1)
+            app.query_one(DataTable).focus()
+            await pilot.press("n")
+            await pilot.pause()
+            assert not pane.run_now_processes()
+            said = [str(n.message) for n in app._notifications]
+            assert any("schedule 'nightly' is already running" in line for line in said), said
+            assert not any("started" in line and "already" not in line for line in said), said
+    finally:
+        os.close(held)

@@ -27,7 +27,7 @@ from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError, UsageError
 from ...core.notify import unreachable
 from ...core.schedule_check import schedule_target_warning
-from ...core.schedule_run import forget_last_run_or_why, read_last_run
+from ...core.schedule_run import busy_now, forget_last_run_or_why, read_last_run
 from ...core.schedule_view import schedule_row
 from ...core.schedules import Schedule, local_zone, put_schedule
 
@@ -261,6 +261,11 @@ class SchedulesPane(Vertical):
         """Start `pgbackup-tui run NAME` on its own, as cron would: it outlives this TUI."""
         schedule = self.selected
         if schedule is None:
+            return
+        busy = busy_now(schedule.name)
+        if busy is not None:  # the run started below would exit at once, its line unseen
+            self.notify(busy.replace("this run did nothing", "not started again"), title="Already running",
+                        severity="warning", timeout=10)
             return
         env = dict(os.environ)
         profiles = getattr(self.app, "profiles", None)
