@@ -1095,6 +1095,35 @@ def test_installed_lines_find_the_password_file_libpq_was_told_of(sandbox, home,
         sandbox.psql(f'DROP ROLE "{role}";')
 
 
+def test_installed_lines_connect_as_securely_as_the_shell_that_installed_them(sandbox, home, small_db, tmp_path,
+                                                                              monkeypatch):
+    """PGSSLMODE=verify-full in the DBA's shell: `servers test` and `schedule add`'s check refused a
+    server whose certificate did not verify, and every run cron started connected to it anyway
+    (libpq's default sslmode, prefer) and backed it up. The sandbox has no TLS: a run that carries
+    the shell's sslmode fails, as the shell's own connection does (QA)."""
+    monkeypatch.setenv("PGSSLMODE", "verify-full")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PGSSLROOTCERT", "certs/root.crt")  # relative: cron starts in the home folder
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{sandbox.port}:*:{sandbox.superuser}:{sandbox.password}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db),
+              dsn=sandbox.dsn(tcp=True))
+    done = run_cli("schedule", "install", "--print")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if " run nightly " in line)
+    assert f"PGSSLROOTCERT={tmp_path / 'certs/root.crt'} " in line and "PGSSLMODE=verify-full " in line, line
+    command = line.split(" ", 5)[5].replace("\\%", "%").replace(" >/dev/null", "")
+    cron_env = {"HOME": str(tmp_path), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    if os.environ.get("PYTHONPATH"):
+        cron_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    ran = subprocess.run(["/bin/sh", "-c", command], env=cron_env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert ran.returncode == 1 and "SSL" in ran.stderr, (ran.stdout, ran.stderr)
+
+
 def test_retention_never_deletes_the_backup_its_run_just_made(sandbox, home, small_db):
     """Backups made while the clock ran a day fast (set right since by NTP) look newer than the
     one a run makes now: keep_last 1 kept the old one and deleted the run's own new backup, and the

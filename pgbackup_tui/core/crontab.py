@@ -91,6 +91,13 @@ XDG_VARIABLES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACH
 # check and a run by hand succeed, and every run of cron fail ("no password supplied"). Names of
 # files only: PGPASSWORD, the password itself, is never written on a line.
 LIBPQ_FILE_VARIABLES = ("PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR")
+# How libpq secures a connection, when the shell says it: a DBA's PGSSLMODE=verify-full (with their
+# PGSSLROOTCERT) made `servers test` and `schedule add`'s check refuse a server whose certificate
+# did not verify, while every run of cron connected to it unverified (libpq's default, prefer) and
+# backed it up. Carried as set; the files among them as whole paths (cron starts in the home folder).
+LIBPQ_TLS_FILE_VARIABLES = ("PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL", "PGSSLCRLDIR")
+LIBPQ_TLS_VARIABLES = ("PGSSLMODE", "PGREQUIRESSL", "PGSSLNEGOTIATION", "PGSSLCERTMODE", "PGSSLMINPROTOCOLVERSION",
+                       "PGSSLMAXPROTOCOLVERSION", "PGGSSENCMODE", "PGCHANNELBINDING", "PGREQUIREAUTH")
 
 
 def environment() -> dict[str, str]:
@@ -102,8 +109,20 @@ def environment() -> dict[str, str]:
         env |= {name: os.environ[name] for name in XDG_VARIABLES if os.environ.get(name, "").strip()}
     env |= {name: str(Path(os.environ[name]).expanduser().absolute()) for name in LIBPQ_FILE_VARIABLES
             if os.environ.get(name, "").strip()}
+    env |= {name: _tls_file(name, os.environ[name]) for name in LIBPQ_TLS_FILE_VARIABLES
+            if os.environ.get(name, "").strip()}
+    env |= {name: os.environ[name] for name in LIBPQ_TLS_VARIABLES if os.environ.get(name, "").strip()}
     env["PATH"] = tools_path()
     return env
+
+
+def _tls_file(name: str, value: str) -> str:
+    """A TLS file variable's value for a line: a whole path, but `system` (the system's roots, for
+    PGSSLROOTCERT) and an OpenSSL engine's key (ENGINE:KEY, for PGSSLKEY), which are no paths."""
+    if (name == "PGSSLROOTCERT" and value == "system") or (name == "PGSSLKEY" and ":" in value and
+                                                            not value.startswith(("/", "~", "."))):
+        return value
+    return str(Path(value).expanduser().absolute())
 
 
 def command_line(schedule: Schedule) -> str:
