@@ -184,3 +184,21 @@ async def test_the_backup_dialog_refuses_a_pg_dump_without_ssl_before_start(ssl_
         error = str(dialog.query_one("#backup-error").render())
         assert "is reached over SSL" in error and "built without SSL support" in error, error
         assert not dialog.can_start
+
+
+def test_a_certificate_that_does_not_verify_says_what_to_check(ssl_sandbox, sandbox, tmp_path):
+    """'SSL error: certificate verify failed', a host name the certificate lacks, and a server without
+    SSL under sslmode=require were libpq's lines alone, without the setting to look at (QA)."""
+    cluster, root = ssl_sandbox
+    other = tmp_path / "other.crt"
+    subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=other",
+                    "-keyout", str(tmp_path / "other.key"), "-out", str(other)], check=True, capture_output=True,
+                   timeout=60)
+    cases = [(target(cluster, f"sslmode=verify-full sslrootcert={other}"), "not signed by the CA in sslrootcert"),
+             (target(cluster, f"sslmode=verify-full sslrootcert={root} host=db.example.com hostaddr=127.0.0.1"),
+              "sslmode=verify-ca"),
+             (target(sandbox, "sslmode=require"), "the server has ssl = off")]
+    for secure, advice in cases:
+        with pytest.raises(ConnectError) as caught:
+            connect(secure)
+        assert advice in str(caught.value) and "\n" not in str(caught.value), str(caught.value)

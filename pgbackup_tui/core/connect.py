@@ -232,6 +232,14 @@ _CAUSES: list[tuple[re.Pattern[str], str, bool]] = [
      False),
     (re.compile(r"does not have CONNECT privilege"),
      "connect as another user, or GRANT CONNECT ON DATABASE … TO this role", False),
+    # TLS: what libpq says names no file nor setting to change.
+    (re.compile(r"certificate verify failed"),
+     "the server's certificate is not signed by the CA in sslrootcert (else ~/.postgresql/root.crt): give that CA's "
+     "certificate", False),
+    (re.compile(r"server certificate for .* does not match host name"),
+     "connect by a name the certificate holds, or use sslmode=verify-ca (its CA only)", False),
+    (re.compile(r"server does not support SSL, but SSL was required"),
+     "the server has ssl = off: turn it on there, or lower sslmode", False),
     (re.compile(r"too many connections for role"),
      "the role's CONNECTION LIMIT is reached: a job needs one or more connections of its own", False),
     # libpq's own hints for these are on indented lines, which the one line leaves out.
