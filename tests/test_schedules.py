@@ -701,6 +701,7 @@ def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, h
     front, job = start_held_run()
     front.kill()
     front.wait()
+    assert _listed_status("held") == "running"  # its front is gone, its job goes on
     holder.rollback()
     holder.close()
     deadline = time.monotonic() + 60
@@ -733,10 +734,18 @@ def test_a_run_outlives_a_hang_up_and_the_next_run_settles_one_killed(sandbox, h
     os.kill(int(json.loads(job_state.read_text())["runner_pid"]), signal.SIGKILL)
     holder.rollback()
     holder.close()
+    # Listed as running until the next run settled it (a day, a week for a weekly schedule) (QA).
+    assert _listed_status("held") == "stopped"
+    assert "✘ stopped" in run_cli("schedule", "list").stdout
     done = run_cli("run", "held")
     assert done.returncode == 0, done.stderr
     assert f"(job {job}) was stopped (killed, or the machine restarted) and made no backup" in done.stderr
     assert f"(job {job}) was stopped" in hook_said.read_text()
+
+
+def _listed_status(name: str) -> str:
+    listed = json.loads(run_cli("schedule", "list", "--json").stdout)
+    return next(row for row in listed if row["name"] == name)["last_run"]["status"]
 
 
 def _run_held_at_unlink(path: Path, trace: Path) -> subprocess.Popen:

@@ -151,12 +151,12 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..core.schedule_run import read_last_run
+    from ..core.schedule_run import last_run_as_it_stands
     from ..core.schedule_view import schedule_row
 
     config = load_config()
     now = datetime.now(UTC)
-    rows = [schedule_row(s, read_last_run(s.name), now) for s in config.schedules.values()]
+    rows = [schedule_row(s, last_run_as_it_stands(s.name), now) for s in config.schedules.values()]
     if args.json:
         print(json.dumps([{"name": r.name, "cron": r.cron, "what": r.what, "server": r.server,
                            "compress": config.schedules[r.name].compress,

@@ -124,6 +124,33 @@ def _job_goes_on(last: dict[str, Any] | None) -> bool:
     return bool(last and last.get("status") == "running" and job and job_store.runner_alive(job_store.job_dir(job)))
 
 
+def last_run_as_it_stands(name: str) -> dict[str, Any] | None:
+    """read_last_run for the lists (`schedule list`, the Schedules tab): a run recorded as running
+    whose process is gone (kill -9, a reboot) and whose job does not go on is "stopped". It was
+    shown running until the next run settled it: for a day, or a week of a weekly schedule.
+    Read-only (no lock taken: a probe of the schedule's lock could turn away a run starting then)."""
+    last = read_last_run(name)
+    if last and last.get("status") == "running" and not _front_alive(last.get("pid")) and not _job_goes_on(last):
+        return {**last, "status": "stopped"}
+    return last
+
+
+def _front_alive(pid: object) -> bool:
+    """Whether the `run` process `pid` is there (a pid the system gave another program since is not)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process of that pid: alive, whoever it is
+        return True
+    try:
+        return b"pgbackup" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc here: alive is all that can be told
+        return True
+
+
 def forget_last_run(name: str) -> bool:
     """Delete the record of schedule `name`'s last run (the schedule was removed: a new one of that
     name must not show it, nor settle it as its own killed run). Not while a run of it goes on (it

@@ -17,7 +17,8 @@ from .errors import PgBackupError
 from .formatting import human_duration
 from .schedules import Schedule, local_zone, next_runs
 
-BADGES = {"succeeded": "✔ ok", "failed": "✘ failed", "cancelled": "✘ cancelled", "running": "… running"}
+BADGES = {"succeeded": "✔ ok", "failed": "✘ failed", "cancelled": "✘ cancelled", "running": "… running",
+          "stopped": "✘ stopped"}  # stopped: killed, or the machine restarted (schedule_run.last_run_as_it_stands)
 
 
 def server_zone(config: Config, server: str) -> tuple[tzinfo | None, str]:

@@ -27,7 +27,7 @@ from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError, UsageError
 from ...core.notify import unreachable
 from ...core.schedule_check import schedule_target_warning
-from ...core.schedule_run import busy_now, forget_last_run_or_why, read_last_run
+from ...core.schedule_run import busy_now, forget_last_run_or_why, last_run_as_it_stands
 from ...core.schedule_view import schedule_row
 from ...core.schedules import Schedule, local_zone, put_schedule
 
@@ -117,7 +117,7 @@ class SchedulesPane(Vertical):
         schedules = list(self.config.schedules.values()) if self.config else []
         now = self.clock()
         for schedule in schedules:
-            row = schedule_row(schedule, read_last_run(schedule.name), now, zone)
+            row = schedule_row(schedule, last_run_as_it_stands(schedule.name), now, zone)
             table.add_row(row.name, row.badge or "-", row.next_text, row.last_text, row.retention, row.what,
                           key=row.name)
         if keep is not None and keep in (self.config.schedules if self.config else {}):
