@@ -248,6 +248,10 @@ def test_the_next_command_cleans_up_after_a_runner_killed_with_its_front(sandbox
     assert _state_or_empty(home)["state"] == "running"
     listing = run_cli("jobs", "list")
     assert "stopped without finishing" in listing.stderr
+    # Only what it undid (QA): a dump creates no database ("a database it created" was said of every
+    # job), and pg_dump's process group had died with the runner ("undone: process_group N").
+    assert "what it had made is undone (its partial output)" in listing.stderr, listing.stderr
+    assert "database" not in listing.stderr and "process_group" not in listing.stderr, listing.stderr
     assert not list(out_dir.iterdir())
     assert [job["state"] for job in jobs_json(home)] == ["failed"]
 
@@ -668,6 +672,9 @@ def test_a_state_folder_remounted_read_only_mid_restore_is_said_and_listed(sandb
     # Why, as its log has it (the read-only folder took no mark): not "killed, or out of memory".
     assert "could not write the job's state" in later.stderr and "Read-only file system" in later.stderr, later.stderr
     assert "out of memory" not in later.stderr, later.stderr
+    # Its runner had dropped the database before it stopped: nothing was left to undo, and it was said
+    # "undone: database …" (and "its partial output", which a restore has none of) (QA).
+    assert "it had left nothing to undo" in later.stderr and "undone:" not in later.stderr, later.stderr
     assert [job["state"] for job in json.loads(later.stdout)] == ["failed"]
     assert only_job_state(home)["state"] == "failed"
 

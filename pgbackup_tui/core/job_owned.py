@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .job_store import FINAL_STATES, OWNED, Dropper, JobRecord, list_jobs, read_json, runner_alive
+from .job_store import FINAL_STATES, GONE, OWNED, Dropper, JobRecord, list_jobs, read_json, runner_alive
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -71,7 +71,9 @@ def undo_owned(record: JobRecord, drop_database: Dropper,
                items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Remove what the job owned (`items`, else what its record says: owned_items); return what
     could not be undone yet (databases on a server that cannot be reached). Paths are removed
-    whatever they are: they were reserved by the job."""
+    whatever they are: they were reserved by the job. An item found already gone (a database the
+    runner had dropped before it could record so, a process group that died with its runner) is
+    marked GONE: nothing was undone for it, and the recovery does not say it was."""
     left: list[dict[str, Any]] = []
     for item in owned_items(record.folder, record.state) if items is None else items:
         kind, value = item.get("kind"), str(item.get("value", ""))
@@ -84,12 +86,16 @@ def undo_owned(record: JobRecord, drop_database: Dropper,
             _remove_empty_parents(target, item.get("stop_at"))
         elif kind == "database" and value:
             try:
-                if drop_database(record.spec, value, item.get("identity")) == "another":
-                    item["spared"] = True  # another database has that name now: the DBA's, left alone
+                found = drop_database(record.spec, value, item.get("identity"))
             except Exception as exc:  # noqa: BLE001 - any failure keeps it for a later start
                 left.append(dict(item, error=(str(exc).strip().splitlines() or ["?"])[0]))
-        elif kind == "process_group":
-            _kill_leftover_group(int(value))
+                continue
+            if found == "another":
+                item["spared"] = True  # another database has that name now: the DBA's, left alone
+            elif found == "absent":
+                item[GONE] = True
+        elif kind == "process_group" and not _kill_leftover_group(int(value)):
+            item[GONE] = True
     return left
 
 
@@ -109,8 +115,10 @@ def _remove_empty_parents(path: Path, stop_at: str | None) -> None:
         folder = folder.parent
 
 
-def _kill_leftover_group(pgid: int) -> None:
-    """pg_dump --jobs workers outlive their leader by a moment: end the group if it is still ours."""
+def _kill_leftover_group(pgid: int) -> int:
+    """pg_dump --jobs workers outlive their leader by a moment: end the group if it is still ours.
+    How many of its processes were still there (0: it had ended with its runner)."""
+    killed = 0
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
         if not entry.name.isdigit():
             continue
@@ -123,3 +131,5 @@ def _kill_leftover_group(pgid: int) -> None:
         if len(fields_after) > 2 and int(fields_after[2]) == pgid and comm in ("pg_dump", "pg_restore", "psql"):
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), signal.SIGKILL)
+                killed += fields_after[0] != "Z"  # a zombie (dead, its parent gone) was no longer running
+    return killed

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .job_store import (COMMITS, FINAL_STATES, IMPORT_COMMITS, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE, SWAPPED_IN,
-                        TIMESCALE_RESTORING, UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs, read_json,
-                        runner_lock, settle, still_owned, write_json)
+from .job_store import (COMMITS, FINAL_STATES, GONE, IMPORT_COMMITS, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE,
+                        SWAPPED_IN, TIMESCALE_RESTORING, UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs,
+                        read_json, runner_lock, settle, still_owned, write_json)
 
 
 class ServerLook(Protocol):
@@ -158,7 +158,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             fresh.update(state="succeeded", exit_code=0, finished_at=time.time(), progress=None, message=message,
                          details={"warnings": [message]})
         elif finished is None:
-            what_undone = ("what it had made is undone (its partial output, a database it created)"
+            what_undone = (_undone_in_words(shown, left)
                            if record.spec.get("kind") != "cluster-restore" else _cluster_restore_stays(record.spec))
             if unsure:
                 what_undone = (f"whether its last step (a swap, or its transaction's commit) was done could not be "
@@ -186,7 +186,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                          progress=None)  # not the last snapshot the runner wrote (97 %...)
     still = {(item["kind"], item["value"]) for item in left}
     undone = [f"{i['kind']} {i['value']}" for i in shown
-              if (i.get("kind"), i.get("value")) not in still and not i.get("spared")]
+              if (i.get("kind"), i.get("value")) not in still and not i.get("spared") and not i.get(GONE)]
     spared = [f"database '{i['value']}' (one of that name was made since: not the job's)" for i in shown
               if i.get("spared")]
     if left:
@@ -215,6 +215,20 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
     if left:
         line += f"; {fresh['cleanup_pending']}"
     return line, True
+
+
+def _undone_in_words(shown: list[dict[str, Any]], left: list[dict[str, Any]]) -> str:
+    """What the recovery of a job that stopped undid, by what it found: a dump's partial output, a
+    job's temporary files, a database it created. Said only of what was there (a dump creates no
+    database; a database its runner had dropped before it died is not dropped again)."""
+    still = {(item.get("kind"), item.get("value")) for item in left}
+    paths = [str(item.get("value")) for item in shown if item.get("kind") == "path"]
+    dropped = [item for item in shown if item.get("kind") == "database" and not item.get("spared")
+               and not item.get(GONE) and (item.get("kind"), item.get("value")) not in still]
+    made = (["its partial output"] if any(path.endswith(".partial") for path in paths) else []) + (
+        ["its temporary files"] if any(not path.endswith(".partial") for path in paths) else []) + (
+        [f"the database{'s' if len(dropped) > 1 else ''} it created"] if dropped else [])
+    return f"what it had made is undone ({', '.join(made)})" if made else "it had left nothing to undo"
 
 
 def _cluster_restore_stays(spec: dict[str, Any]) -> str:

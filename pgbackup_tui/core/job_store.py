@@ -82,6 +82,10 @@ MARKERS = (SWAPPED_IN, COMMITS, IMPORT_COMMITS)
 # background jobs stop), on record until post_restore has run. A dead runner's recovery runs
 # post_restore there, unless the database is one the job made (dropped instead).
 TIMESCALE_RESTORING = "timescale_restoring"
+# A mark on an owned item (job_owned.undo_owned), not a kind: found already gone when the recovery
+# came to undo it (a database its runner dropped before it could record so, a process group that
+# died with its runner). Nothing was undone for it, and the recovery does not say it was.
+GONE = "gone"
 
 
 def still_owned(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
