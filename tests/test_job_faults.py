@@ -723,3 +723,33 @@ def test_a_state_or_manifest_write_that_finds_the_disk_full_names_the_file(tmp_p
                 write(path)
             assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(path), raised.value
             assert not list(folder.glob(".*.tmp"))  # its temporary file is gone
+
+
+def _tools_whose_pg_restore_is_killed(sandbox: Sandbox, folder: Path, args: str) -> Path:
+    """A bin dir of the sandbox's client tools whose pg_restore is killed by SIGKILL when its arguments
+    hold `args` (a shell pattern), as the OOM killer would kill it: a real signal, at that step only."""
+    folder.mkdir()
+    for tool in ("pg_dump", "pg_dumpall", "psql"):
+        (folder / tool).symlink_to(sandbox.bin_dir / tool)
+    script = folder / "pg_restore"
+    script.write_text(f'#!/bin/sh\ncase "$*" in {args}) kill -9 $$;; esac\nexec "{sandbox.bin_dir}/pg_restore" "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize(("fmt", "step"), [("custom", '*"--list --verbose"*.partial'),
+                                           ("directory", '*"--data-only --file"*')], ids=["list", "rows"])
+def test_a_read_back_killed_by_a_signal_fails_the_dump_and_says_so(sandbox, home, tmp_path, fmt, step):
+    """The new archive's read back (pg_restore --list, or the rows counted with --data-only) killed by
+    SIGKILL: the dump ended with exit 2 (bad input of the user's), saying the line pg_dump printed
+    last ("the new archive does not read back (pg_dump: dumping contents of table …)") (QA). It is
+    the job's failure (exit 1), said as it was, and nothing is left."""
+    tools = _tools_whose_pg_restore_is_killed(sandbox, tmp_path / "bin", step)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--bin-dir", str(tools), "--db", SOURCE, "--table",
+                     "public.starname", "--format", fmt, "--output", str(out / "starname"), "--progress", "none")
+    assert result.returncode == 1, result.stderr
+    assert "killed by signal 9 (SIGKILL)" in result.stderr and "pg_dump:" not in result.stderr, result.stderr
+    assert not list(out.iterdir())
+    assert only_job_state(home)["state"] == "failed"

@@ -28,7 +28,7 @@ import psycopg
 from .archive_scan import RowCounter, count_rows_in_chunks, read_chunks
 from .checksums import as_checksum, checksum_archive, new_digest
 from .connect import Target, connect
-from .errors import ArchiveError, PgBackupError
+from .errors import ArchiveError, JobFailed, PgBackupError
 from .identifiers import parse_qualified_name
 from .job_temp import owned_temp_dir
 from .jobs import Job
@@ -112,7 +112,9 @@ async def count_rows_in_job(job: Job, tools: ClientTools, archive: Path, env: di
         job.release("path", work)
     counter = result.get("counter")
     if code != 0 or counter is None or not counter.complete:
-        raise ArchiveError(f"{archive}: the new archive does not read to the end ({job.last_error()})")
+        cause = (job.child_failure(code) if code != 0 else
+                 f"reading its output failed: {result['error']}" if "error" in result else "its data ends half way")
+        raise JobFailed(f"{archive}: the new archive does not read to the end (pg_restore: {cause})")
     return counter.rows
 
 

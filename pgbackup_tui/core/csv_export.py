@@ -192,7 +192,7 @@ class CsvExportJob(Job):
         env = plan.target.child_env(self.application_name)
         code = await self.run_process([pre.tools.pg_restore, "--list", str(archive)], env, stdout_path=listing)
         if code != 0:
-            raise JobFailed(f"the schema archive does not read back: {self.last_error()}")
+            raise JobFailed(f"the schema archive does not read back: {self.child_failure(code)}")
         toc = parse_toc(decode_listing(listing.read_bytes(), pre.client_encoding))
         write_list(toc, set(result.details["manifest"]["restore_list"]), list_file)
         for section, name in (("pre-data", SCHEMA_PRE), ("post-data", SCHEMA_POST)):

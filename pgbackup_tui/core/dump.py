@@ -34,7 +34,7 @@ from .defaults import (
 )
 from .dump_verify import DumpReadBack, can_follow
 from .job_children import exit_in_words
-from .errors import ArchiveError, JobFailed, UsageError
+from .errors import JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
@@ -352,7 +352,9 @@ class DumpJob(Job):
             if full:
                 raise JobFailed(f"the disk holding {listing.parent} is full ({full}): the new archive could not be "
                                 "read back; it was removed")
-            raise ArchiveError(f"the new archive does not read back ({self.last_error()}); it was removed")
+            # The job failed (exit 1), as when pg_dump does: not bad input of the user's (exit 2).
+            raise JobFailed(f"the new archive does not read back (pg_restore --list: {self.child_failure(code)}); "
+                            "it was removed")
         toc = parse_toc(decode_listing(listing.read_bytes(), encoding))
         listing.unlink(missing_ok=True)
         return toc

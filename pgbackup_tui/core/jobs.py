@@ -28,8 +28,8 @@ from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 from . import paths
 from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError, server_error_said
 from .identifiers import printable
-from .job_children import (die_with_parent, disk_full_cause, feed_stdin, group_ends, own_group, signal_group,
-                           telling_line)
+from .job_children import (die_with_parent, disk_full_cause, exit_in_words, feed_stdin, group_ends, own_group,
+                           signal_group, telling_line)
 from .job_events import (  # re-exported: `from .jobs import JobState` & co keep working
     DISK_NEARLY_FULL_BYTES,
     EXIT_CODE_FOR_STATE,
@@ -93,6 +93,7 @@ class Job:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._escalation: asyncio.Task | None = None
         self._stderr_tail: list[str] = []  # the children's last lines, for one-line error messages
+        self._child_tail: list[str] = []  # the last child's own (child_failure)
         # The job's progress tracker (progress_monitor.ProgressTracker), set by subclasses once
         # they know what the job will do; run() stops it and sends the final 100 % on success.
         self.progress_tracker: JobProgress | None = None
@@ -281,6 +282,7 @@ class Job:
         """
         self.check_cancelled()
         self.log("$ " + shell_preview(argv), level="command")
+        self._child_tail = []
         stdout_target: int | IO[bytes] = asyncio.subprocess.DEVNULL
         stdout_file = None
         if stdout_path is not None:
@@ -329,6 +331,7 @@ class Job:
                 line = blank_secrets(line)
                 self.log(line, level=classify_line(line))
                 self._stderr_tail = (self._stderr_tail + [line])[-50:]
+                self._child_tail = (self._child_tail + [line])[-50:]
                 if on_line is not None:
                     on_line(line)
             code = await process.wait()
@@ -355,6 +358,15 @@ class Job:
     def last_error(self) -> str:
         """The most telling line the children printed (job_children.telling_line)."""
         return telling_line(self._stderr_tail)
+
+    def child_failure(self, code: int) -> str:
+        """Why the last child ended with `code`, in one line: how, if a signal killed it (its own last
+        lines say what it was doing, not why it stopped), else its most telling line. Not the job's
+        last_error(): a child that printed nothing was said with the line of the one before it
+        (pg_dump's "dumping contents of table …" for a pg_restore --list killed by SIGKILL)."""
+        if code < 0 or not self._child_tail:
+            return exit_in_words(code)
+        return telling_line(self._child_tail)
 
     def children_said(self, words: str) -> bool:
         """Whether one of the children's last lines holds `words` (a refusal whose line a name cut in two)."""
