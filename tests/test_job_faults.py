@@ -10,6 +10,7 @@ happened.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -753,3 +754,32 @@ def test_a_read_back_killed_by_a_signal_fails_the_dump_and_says_so(sandbox, home
     assert "killed by signal 9 (SIGKILL)" in result.stderr and "pg_dump:" not in result.stderr, result.stderr
     assert not list(out.iterdir())
     assert only_job_state(home)["state"] == "failed"
+
+
+
+def test_a_runner_stopped_by_a_full_disk_is_said_so_though_the_disk_has_room_again(sandbox, tmp_path, monkeypatch):
+    """The backups, the state and the logs on one small disk (PGBACKUP_TUI_HOME's): the runner cannot
+    write the job's state and stops. By the time its front looks, the disk has room again (the partial
+    archive it removed is freed once its last reader closes it), and the front said only "the job could
+    not write its state or log under …; nothing was kept", not why (QA). The runner's mark says it."""
+    from pgbackup_tui.core import job_store
+    from pgbackup_tui.core.connect import target_from_dsn
+    from pgbackup_tui.core.job_follow import JobFollower
+    from pgbackup_tui.core.jobs import JobState
+    from pgbackup_tui.core.plans import DumpPlan
+    from pgbackup_tui.core.runner_start import start_job
+
+    with small_filesystem(tmp_path / "home", 4096) as app_home:  # room again is more than "nearly full"'s 1 MiB
+        monkeypatch.setenv("PGBACKUP_TUI_HOME", str(app_home))
+        with table_locked(sandbox):
+            job_id, _folder, runner = start_job("dump", DumpPlan(target=target_from_dsn(sandbox.dsn()), dbname=SOURCE),
+                                                "dump shop")
+            wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+            fill(app_home, 0)  # its next write of the job's state (progress, 4 a second) finds no room
+            runner.wait(timeout=30)
+        (app_home / "filler").unlink()  # room again, before the front looks
+        record = job_store.load(job_id)
+        assert record is not None
+        result = asyncio.run(JobFollower(record, runner=runner).follow())
+        assert result.state == JobState.FAILED and "full" in result.message, result.message
+        assert not list((app_home / "backups").rglob("*.partial"))

@@ -91,10 +91,16 @@ def snapshot_from_state(state: dict[str, Any]) -> ProgressSnapshot | None:
         return None
 
 
-def unwritable_state_message() -> str:
+def unwritable_state_message(folder: Path | None = None) -> str:
     """What to say when a runner could not even record its result (runner.STATE_UNWRITABLE): the
-    folder of its state or of its log that is full or read-only, the first found, else both."""
+    folder of its state or of its log that is full or read-only, the first found, else both. A full
+    disk is said by the mark the runner left in its job's `folder` (job_store.UNWRITABLE_MARK) too:
+    by the time the runner has ended, the partial output it removed may have made room on that disk
+    (the backups under PGBACKUP_TUI_HOME), and the job was said only to have "nothing kept"."""
     places = (("state", paths.state_dir()), ("log", paths.logs_dir()))
+    if folder is not None and (folder / f"{job_store.UNWRITABLE_MARK}ENOSPC").exists():
+        return (f"the disk holding {places[0][1]} was full: the job could not write its state and was stopped; "
+                "its partial output was removed")
     for what, folder in places:
         try:
             stats = os.statvfs(folder)
@@ -330,7 +336,7 @@ class JobFollower:
 
         code = self.runner.returncode if self.runner is not None else None
         if code == STATE_UNWRITABLE:
-            message = (self._on_unwritable or unwritable_state_message)()
+            message = self._on_unwritable() if self._on_unwritable else unwritable_state_message(self.folder)
         else:
             message = f"{self.title}: the job's runner stopped without finishing (exit {code})"
         record = job_store.load(self.id)
