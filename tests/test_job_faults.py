@@ -339,6 +339,47 @@ def test_sigterm_of_the_cli_cancels_a_restore_and_drops_its_database(sandbox, ho
     assert not children_running(str(slow_archive))
 
 
+def _creating_database(sandbox: Sandbox, name: str) -> list[str]:
+    """The pids of the backends whose CREATE DATABASE of `name` waits for a lock."""
+    return sandbox.psql(f"SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        f"AND query LIKE 'CREATE DATABASE %{name}%'").split()
+
+
+@pytest.mark.parametrize("made_by", ["dba", "job"])
+def test_a_runner_killed_at_its_create_database_drops_only_a_database_it_made(
+        sandbox, home, slow_archive, fresh_db_name, made_by):
+    """A restore --create puts the database's name on record before its CREATE, and its OID right after.
+    Killed in between (here its CREATE waits for a lock on template0), and the name taken since by a
+    DBA who loaded tables into it: the next command's recovery dropped the DBA's database (QA). A
+    database on record without its OID is dropped only while it is empty, as the job's still was."""
+    with psycopg.connect(sandbox.dsn()) as holder:
+        holder.execute("COMMENT ON DATABASE template0 IS 'held'")  # CREATE ... TEMPLATE template0 waits
+        cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--create")
+        wait_for(lambda: _creating_database(sandbox, fresh_db_name), "the restore's CREATE DATABASE to wait")
+        cli.kill()
+        cli.wait()
+        os.kill(runner_pid(home), signal.SIGKILL)
+        if made_by == "dba":  # the job's CREATE never happens: its session ends with its client
+            [backend] = _creating_database(sandbox, fresh_db_name)
+            sandbox.psql(f"SELECT pg_terminate_backend({backend})")
+            wait_for(lambda: not _creating_database(sandbox, fresh_db_name), "its session to end")
+        holder.rollback()
+    if made_by == "dba":
+        sandbox.create_database(fresh_db_name)
+        sandbox.psql("CREATE TABLE public.precious (id int); INSERT INTO public.precious VALUES (1)", fresh_db_name)
+    else:  # its session, waiting on the lock, did the CREATE then
+        wait_for(lambda: database_exists(sandbox, fresh_db_name), "the job's CREATE to be done")
+    listed = run_cli("jobs", "list")
+    assert "stopped without finishing" in listed.stderr, listed.stderr
+    if made_by == "dba":
+        assert sandbox.psql("SELECT count(*) FROM public.precious", fresh_db_name).strip() == "1"
+        assert f"left alone: database '{fresh_db_name}'" in listed.stderr, listed.stderr
+    else:
+        assert not database_exists(sandbox, fresh_db_name)
+        assert f"database {fresh_db_name}" in listed.stderr, listed.stderr
+    assert only_job_state(home)["owned"] == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_stopped_restore_into_an_existing_database_says_it_may_be_partly_restored(
         sandbox, home, slow_archive, fresh_db_name, sig):

@@ -33,12 +33,13 @@ def _job_target(spec: dict[str, Any]) -> Target:
 
 def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> str:
     """Drop database `name` that the job described by `spec` created (raises if it cannot):
-    restore_target's DROPPED, ABSENT, or ANOTHER (the one of that name is not the job's `identity`)."""
+    restore_target's DROPPED, ABSENT, or ANOTHER (the one of that name is not the job's `identity`;
+    without one, a runner killed around its CREATE: one that holds anything, which the job's did not yet)."""
     from .restore_target import drop_database_of  # psycopg: only now, with a database to drop
 
     target = _job_target(spec)
     return drop_database_of(target, target.maintenance_db(name), name, oid=identity,
-                            lock_timeout_s=CLEANUP_LOCK_TIMEOUT_S)
+                            lock_timeout_s=CLEANUP_LOCK_TIMEOUT_S, only_if_empty=True)
 
 
 class JobServerLook:

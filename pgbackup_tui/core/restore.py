@@ -368,11 +368,15 @@ class RestoreJob(RestoreChoiceJob):
 
     async def _record_identity(self, name: str) -> None:
         """Put the new database's OID on the job's record: a recovery after a dead runner drops a
-        database of that name only if it is still this one, not one a DBA made since."""
+        database of that name only if it is still this one, not one a DBA made since. Nothing is
+        restored into it before: a database on record without its OID is one the recovery drops
+        only while it is empty (job_cleanup.drop_job_database), as the job's still is."""
         try:
             oid = await asyncio.to_thread(database_oid, self.plan.target, self._maintenance_db(), name)
-        except (PgBackupError, psycopg.Error):
-            return  # the server is gone: the restore fails next, and the record keeps the name
+        except (PgBackupError, psycopg.Error) as exc:
+            cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ServerLost(f"server '{self.plan.target.label}' did not answer after it created database "
+                             f"'{name}' ({cause}); nothing was restored{self._undo_note()}") from None
         if oid is not None:
             self.own("database", name, identity=oid)
             self._identity = oid

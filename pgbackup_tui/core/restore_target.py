@@ -255,6 +255,19 @@ def _oid_of(conn: psycopg.Connection, name: str) -> str | None:
 DROPPED, ABSENT, ANOTHER = "dropped", "absent", "another"
 
 
+def _holds_anything(target: Target, name: str) -> bool:
+    """Whether database `name` holds anything a job that had just made it could not have put there.
+    A job that died between its record of a database's name (before the CREATE) and of its OID (right
+    after it, before anything is restored into it) left a name only: the database of that name may be
+    the job's, empty, or one a DBA made since, with their tables. One that cannot be looked into is
+    not known to be the job's either."""
+    try:
+        with connect(target, name) as conn:
+            return not database_is_empty(conn) or bool(extension_names(conn))
+    except psycopg.OperationalError:
+        return True
+
+
 def drop_database(target: Target, maintenance_db: str, name: str, *, oid: str | None = None) -> bool:
     """Drop `name`, disconnecting its sessions; False if there was no such database, or (`oid`
     given) if the database of that name is another one than the job made."""
@@ -262,14 +275,17 @@ def drop_database(target: Target, maintenance_db: str, name: str, *, oid: str | 
 
 
 def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str | None = None,
-                     lock_timeout_s: float = DROP_LOCK_TIMEOUT_S) -> str:
+                     lock_timeout_s: float = DROP_LOCK_TIMEOUT_S, only_if_empty: bool = False) -> str:
     """drop_database, saying what it found: DROPPED, ABSENT (no such database) or ANOTHER (one of
-    that name that is not the `oid` the job made: a DBA's, left alone)."""
+    that name that is not the `oid` the job made: a DBA's, left alone). `only_if_empty`: without
+    an `oid`, one that holds anything is ANOTHER too (see _holds_anything)."""
     with connect(target, maintenance_db) as conn:
         found = _oid_of(conn, name)
         if found is None:
             return ABSENT
         if oid is not None and found != oid:
+            return ANOTHER
+        if oid is None and only_if_empty and _holds_anything(target, name):
             return ANOTHER
         # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
         # a cancel, or every command's start, without end; the job's record keeps it for a later start.
