@@ -4,6 +4,7 @@ tables restores into an EMPTY database with what it depends on brought along."""
 from __future__ import annotations
 
 import subprocess
+import uuid
 
 from pathlib import Path
 
@@ -91,6 +92,48 @@ def test_restore_selected_table_from_a_full_archive(sandbox, home, fresh_db_name
     assert dry.returncode == 0, dry.stderr
     assert "left out FK CONSTRAINT" in dry.stdout and "which is not restored" in dry.stdout, dry.stdout
     assert 'it needs TABLE "Sales & Ops".orders, which is not restored' in dry.stdout, dry.stdout  # SQL names
+
+
+@pytest.mark.parametrize("fmt", ["custom", "directory", "tar"])
+def test_tables_of_an_owner_whose_name_holds_a_space_restore_by_name(sandbox, home, empty_db, tmp_path, fmt):
+    """pg_restore's listing joins namespace, tag and owner with spaces: with the owner taken to be
+    the last word, a table of the role "Odd Owner" read as `"Sales & Ops"."Order Items Odd"`, so
+    `restore --table` said it was not in the archive and a data-only load looked for a table of that
+    name in the target (QA). The owner is read from the archive itself."""
+    role = f"Odd Owner {uuid.uuid4().hex[:6]}"
+    sandbox.create_role(role, login=False)
+    try:
+        sandbox.psql(f'CREATE SCHEMA "Sales & Ops" AUTHORIZATION "{role}";'
+                     'CREATE TABLE "Sales & Ops"."Order Items" (id int PRIMARY KEY, what text);'
+                     'INSERT INTO "Sales & Ops"."Order Items" SELECT g, \'x\' || g FROM generate_series(1, 7) g;'
+                     f'ALTER TABLE "Sales & Ops"."Order Items" OWNER TO "{role}";'
+                     'CREATE TABLE public.other (id int)', empty_db)
+        archive, data_only = tmp_path / f"all.{fmt}", tmp_path / f"data.{fmt}"
+        for path, extra in ((archive, []), (data_only, ["--data-only"])):
+            dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--format", fmt, *extra,
+                             "--output", str(path), "--progress", "none")
+            assert dumped.returncode == 0, dumped.stderr
+
+        target = f"{empty_db}_x"
+        restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", target, "--create",
+                           "--table", '"Sales & Ops"."Order Items"', "--progress", "none")
+        try:
+            assert restored.returncode == 0, restored.stderr
+            assert user_tables(sandbox, target) == ['"Sales & Ops"."Order Items"']
+            rows_and_owner = sandbox.psql(
+                'SELECT count(*), pg_get_userbyid(min(c.relowner)) FROM "Sales & Ops"."Order Items", pg_class c '
+                'WHERE c.oid = \'"Sales & Ops"."Order Items"\'::regclass', target)
+            assert rows_and_owner.strip() == f"7|{role}"
+            # A data-only archive loads into the tables of that name in a database that has them.
+            sandbox.psql('TRUNCATE "Sales & Ops"."Order Items"; CREATE TABLE public.other (id int)', target)
+            loaded = run_cli("restore", str(data_only), "--dsn", sandbox.dsn(), "--db", target, "--progress", "none")
+            assert loaded.returncode == 0, loaded.stderr
+            assert sandbox.psql('SELECT count(*) FROM "Sales & Ops"."Order Items"', target).strip() == "7"
+        finally:
+            sandbox.drop_database(target)
+    finally:
+        sandbox.drop_database(empty_db)
+        sandbox.psql(f'DROP ROLE "{role}"')
 
 
 def test_only_what_a_restored_table_loses_is_said_left_out(sandbox, home, empty_db, tmp_path):

@@ -55,6 +55,7 @@ from .selection_checks import check_exclusions, large_objects_left_out
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding, python_codec
 from .timescale import read_timescale, selection_warning
 from .toc import PG_CONSTRAINT_OID, Toc, came_along_line, compute_closure, parse_toc, seeds_by_object, write_list
+from .toc_owners import archive_owners
 
 
 @dataclass
@@ -355,7 +356,8 @@ class DumpJob(Job):
             # The job failed (exit 1), as when pg_dump does: not bad input of the user's (exit 2).
             raise JobFailed(f"the new archive does not read back (pg_restore --list: {self.child_failure(code)}); "
                             "it was removed")
-        toc = parse_toc(decode_listing(listing.read_bytes(), encoding))
+        owners = await self.in_thread(archive_owners, archive, encoding)
+        toc = parse_toc(decode_listing(listing.read_bytes(), encoding), owners)
         listing.unlink(missing_ok=True)
         return toc
 

@@ -43,6 +43,7 @@ from .restore_preview import ArchiveCheck
 from .server_text import archive_encoding, decode_listing
 from .timescale import extension_entry
 from .toc import Toc, parse_toc
+from .toc_owners import archive_owners
 
 CANCEL_CHECK_S = 0.1  # how soon a cancel is seen while the checksum check still runs
 
@@ -383,13 +384,26 @@ class RestoreArchiveJob(Job):
         # Names are written in the archive's encoding (LATIN1, EUC_JP, SQL_ASCII bytes...): read them as
         # the catalog's names read, so that --table finds them. Asked of pg_restore beside the listing.
         encoding = asyncio.ensure_future(asyncio.to_thread(archive_encoding, tools.pg_restore, self.plan.archive))
+
+        async def read_owners() -> dict[int, str]:
+            # Where each listed entry's names end (an owner may hold a space): read from the archive
+            # beside the listing, as the encoding is.
+            try:
+                pg_encoding = await encoding
+            except Exception:
+                return {}  # the listing's own wait for the encoding says why
+            return await asyncio.to_thread(archive_owners, self.plan.archive, pg_encoding)
+
+        owners = asyncio.ensure_future(read_owners())
         try:
             code = await self.run_process([tools.pg_restore, "--list", "--verbose", str(self.plan.archive)],
                                           self.plan.target.child_env(), stdout_path=listing)
         except BaseException:
+            _forget(owners)
             _forget(encoding)
             raise
         if code != 0:
+            _forget(owners)
             _forget(encoding)
             cause = self.last_error()
             if "unsupported version" in cause:
@@ -397,7 +411,7 @@ class RestoreArchiveJob(Job):
                                         f"{tools.version} can read ({cause}); install postgresql-client-"
                                         f"{tools.major + 1} or newer, or point --bin-dir at one; nothing was restored")
             raise ArchiveError(f"{self.plan.archive}: not a readable pg_dump archive ({cause}); nothing was restored")
-        return parse_toc(decode_listing(listing.read_bytes(), await encoding))
+        return parse_toc(decode_listing(listing.read_bytes(), await encoding), await owners)
 
 
 def _forget(future: asyncio.Future[Any]) -> None:

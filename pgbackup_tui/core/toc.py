@@ -15,12 +15,15 @@ TOC lines look like `217; 1259 16502 TABLE Sales & Ops c postgres`: dump id, cat
 OID, object OID, description, then namespace/tag/owner separated by spaces that may also occur
 inside names. We therefore match tables by OID where we can (at dump time) and by exact
 "schema name " prefix otherwise; `; depends on: 7 217` lines follow each entry with --verbose.
+The owner is read from the archive itself where it can be (toc_owners.py: a role "Odd Owner"
+is two words), else taken to be the last word.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,12 +85,19 @@ class TocEntry:
     rest: str  # "namespace tag owner" as pg_restore prints it ("-" for no namespace)
     line: str
     depends_on: list[int] = field(default_factory=list)
+    owner: str | None = None  # as the archive records it; None: not known, the listing's last word
+
+    @property
+    def named(self) -> str:
+        """`rest` without its owner: "namespace tag" (names may hold spaces, and so may an owner)."""
+        if self.owner is not None and self.rest.endswith(" " + self.owner):
+            return self.rest[:len(self.rest) - len(self.owner) - 1]
+        return self.rest.rsplit(" ", 1)[0] if " " in self.rest else self.rest
 
     @property
     def label(self) -> str:
         """A readable name for messages: description and namespace/tag (owner dropped)."""
-        parts = self.rest.rsplit(" ", 1)
-        text = parts[0] if len(parts) == 2 else self.rest
+        text = self.named
         return f"{self.desc} {text.replace('- ', '', 1) if text.startswith('- ') else text}".strip()
 
 
@@ -118,8 +128,7 @@ class Toc:
         said nothing clear): `SCHEMA "Sales & Ops"`, `TABLE "Sales & Ops"."Order Items"`,
         `FK CONSTRAINT "Order Items_order_id_fkey" on "Sales & Ops"."Order Items"`."""
         if entry.desc == "SCHEMA" and entry.rest.startswith("- "):
-            tag_owner = entry.rest[2:]
-            return f"SCHEMA {quote_ident(tag_owner.rsplit(' ', 1)[0] if ' ' in tag_owner else tag_owner)}"
+            return f"SCHEMA {quote_ident(entry.named[2:])}"
         name = entry_name(entry, self.namespaces) if entry.desc in NAMED_DESCS | ON_TABLE_DESCS else None
         if name is not None and entry.desc in ON_TABLE_DESCS:
             table = next((t for t in self.relation_names.get(name.schema, []) if name.name.startswith(t + " ")), None)
@@ -161,8 +170,10 @@ def _desc_of(remainder: str) -> str:
     return words[0]
 
 
-def parse_toc(text: str) -> Toc:
-    """Parse `pg_restore -l --verbose` output."""
+def parse_toc(text: str, owners: Mapping[int, str] | None = None) -> Toc:
+    """Parse `pg_restore -l --verbose` output; `owners` (toc_owners.archive_owners: dump id -> owner)
+    tells where each line's names end, which the listing alone cannot when an owner holds a space."""
+    owners = owners or {}
     entries: list[TocEntry] = []
     header: dict[str, str] = {}
     for line in text.splitlines():
@@ -171,7 +182,10 @@ def parse_toc(text: str) -> Toc:
             dump_id, class_oid, object_oid, remainder = match.groups()
             desc = _desc_of(remainder)
             rest = remainder[len(desc) + 1:] if len(remainder) > len(desc) else ""
-            entries.append(TocEntry(int(dump_id), int(class_oid), int(object_oid), desc, rest, line))
+            owner = owners.get(int(dump_id))
+            if owner is not None and not rest.endswith(" " + owner):
+                owner = None  # not this listing's entry (another archive's): the last word, as without
+            entries.append(TocEntry(int(dump_id), int(class_oid), int(object_oid), desc, rest, line, owner=owner))
             continue
         depends = _DEPENDS.match(line)
         if depends and entries:
@@ -197,8 +211,7 @@ def schema_names(toc: Toc) -> list[str]:
     names = {"public"}
     for entry in toc.entries:
         if entry.desc == "SCHEMA" and entry.rest.startswith("- "):
-            tag_owner = entry.rest[2:]
-            names.add(tag_owner.rsplit(" ", 1)[0] if " " in tag_owner else tag_owner)
+            names.add(entry.named[2:] if entry.owner is not None or " " in entry.rest[2:] else entry.rest[2:])
     return sorted(names, key=len, reverse=True)
 
 
@@ -208,6 +221,8 @@ def entry_name(entry: TocEntry, namespaces: list[str]) -> QualifiedName | None:
     namespace = next((ns for ns in namespaces if entry.rest.startswith(ns + " ")), None)
     if namespace is None:
         return None
+    if entry.owner is not None:
+        return QualifiedName(namespace, entry.named[len(namespace) + 1:])
     tail = entry.rest[len(namespace) + 1:]
     tag = tail.rsplit(" ", 1)[0] if " " in tail else tail
     return QualifiedName(namespace, tag)
@@ -220,6 +235,8 @@ def entry_is_named(entry: TocEntry, schema: str, name: str, namespaces: list[str
     namespace = next((ns for ns in namespaces if entry.rest.startswith(ns + " ")), None)
     if namespace != schema:
         return False
+    if entry.owner is not None:
+        return entry.named[len(namespace) + 1:] == name
     tail = entry.rest[len(namespace) + 1:]
     if tail == name:
         return True

@@ -38,6 +38,7 @@ from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .server_text import archive_encoding, decode_listing
 from .set_members import member_mismatch
 from .toc import Toc, parse_toc
+from .toc_owners import archive_owners
 
 PG_DUMP_FORMATS = ("custom", "directory", "tar")
 
@@ -81,7 +82,8 @@ def read_archive_toc(path: Path, bin_dir: str | None = None) -> ArchiveToc:
         cause = (listed.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[-1]
         raise ArchiveError(f"{path}: its table of contents does not read ({cause})")
     encoding = archive_encoding(tools.pg_restore, path)
-    return ArchiveToc(parse_toc(decode_listing(listed.stdout, encoding)), encoding, tools)
+    toc = parse_toc(decode_listing(listed.stdout, encoding), archive_owners(path, encoding))
+    return ArchiveToc(toc, encoding, tools)
 
 
 def count_archive_rows(path: Path, fmt: str, bin_dir: str | None = None) -> dict[str, int]:

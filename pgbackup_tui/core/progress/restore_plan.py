@@ -80,7 +80,7 @@ def manifest_tables(manifest: dict | None) -> dict[tuple[str, str], dict]:
 
 def _table_of(entry: TocEntry, tables: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
     """(schema, name) of the table a data entry fills or an index is built on."""
-    keys = [entry.rest, entry.rest.rsplit(" ", 1)[0]]
+    keys = [entry.rest, entry.named]
     for key in keys:
         if key in tables:
             return tables[key]
