@@ -136,6 +136,23 @@ def test_tables_of_an_owner_whose_name_holds_a_space_restore_by_name(sandbox, ho
         sandbox.psql(f'DROP ROLE "{role}"')
 
 
+def test_a_partition_restored_alone_says_nothing_of_its_siblings_indexes(sandbox, home, empty_db, tmp_path):
+    """`restore --table` of one partition said `left out INDEX public."p 1_at_idx": it needs TABLE
+    public."p 1", which is not restored` for every index of every other partition (an index's
+    listing names the index, not its table, so it was not seen to be that table's own) (QA)."""
+    sandbox.psql('CREATE TABLE "p" (id int, at int, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);'
+                 'CREATE TABLE "p 1" PARTITION OF "p" FOR VALUES FROM (0) TO (10);'
+                 'CREATE TABLE "p 2" PARTITION OF "p" FOR VALUES FROM (10) TO (20);'
+                 'CREATE INDEX ON "p" (at); INSERT INTO "p" SELECT g, g FROM generate_series(0, 19) g', empty_db)
+    archive = tmp_path / "p.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=c", f"--file={archive}",
+                    f"--dbname={sandbox.dsn(empty_db)}"], check=True, capture_output=True)
+    dry = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", f"{empty_db}_x", "--create",
+                  "--table", 'public."p 2"', "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert [line for line in dry.stdout.splitlines() if "left out" in line] == [], dry.stdout
+
+
 def test_only_what_a_restored_table_loses_is_said_left_out(sandbox, home, empty_db, tmp_path):
     """Restoring a referenced table alone: the foreign key of the table that references it (not
     restored either) is no news. Restoring the referencing one alone: its foreign key is."""

@@ -312,9 +312,17 @@ def with_descendants(toc: Toc, seeds: set[int]) -> tuple[set[int], list[tuple[To
     return widened, came_along
 
 
+# Entries on a table tagged with their own name only ("schema index owner"), not "table name": they
+# depend on the table they are on (an INDEX ATTACH on its partition and the parent, which is restored).
+_OWN_TAG_DESCS = frozenset({"INDEX", "INDEX ATTACH", "STATISTICS", "STATISTICS DATA"})
+
+
 def _belongs_to(entry: TocEntry, table: TocEntry, namespaces: list[str]) -> bool:
     """Whether `entry` (a constraint, an index...) hangs off `table`: its listing reads
-    "schema table name owner", the table's own "schema table owner"."""
+    "schema table name owner", the table's own "schema table owner"; an index's reads its own name,
+    and it depends on its table."""
+    if entry.desc in _OWN_TAG_DESCS:
+        return table.dump_id in entry.depends_on
     name = entry_name(table, namespaces)
     return name is not None and entry.rest.startswith(f"{name.schema} {name.name} ")
 
