@@ -417,6 +417,14 @@ def test_inheritance_parents_and_children_in_a_selection_and_a_table_clean(clust
     assert own_rows(cluster, db) == ["2", "1", "1"]
 
     whole = dump(cluster, db, tmp_path / "whole.dump")
+    # restore --table of the child out of a whole archive: the same, its parent's definition only
+    # (the parent's rows came with it, as if selected) (QA).
+    picked = new_name(names)
+    done = restore(cluster, whole, picked, "--create", "--table", "public.child_t", "--progress", "plain")
+    assert done.returncode == 0, done.stderr
+    assert own_rows(cluster, picked) == ["0", "1", "1"]
+    assert "added TABLE public.parent_t: the parent of a selected table (INHERITS), its definition without its own " \
+           "rows" in done.stderr, done.stderr
     cluster.psql("DELETE FROM public.parent_t; INSERT INTO public.grandchild_t VALUES (5, 'later', 50)", db)
     dry = restore(cluster, whole, db, "--clean", "--table", "public.parent_t", "--dry-run")
     assert dry.returncode == 0, dry.stderr

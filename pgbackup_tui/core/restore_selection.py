@@ -22,7 +22,16 @@ from .identifiers import parse_qualified_name
 from .plans import RestorePlan
 from .restore_clean import TableClean, plan_table_clean, provided_entries
 from .restore_sequences import plan_sequence_values
-from .toc import SELECTABLE_DESCS, Toc, alike_in, came_along_line, compute_closure, seeds_by_name, with_descendants
+from .toc import (
+    SELECTABLE_DESCS,
+    Toc,
+    alike_in,
+    came_along_line,
+    compute_closure,
+    inherited_parents,
+    seeds_by_name,
+    with_descendants,
+)
 
 LARGE_OBJECT_DESCS = ("BLOB", "BLOBS", "BLOB METADATA")
 
@@ -72,10 +81,16 @@ def choose_entries(plan: RestorePlan, toc: Toc, manifest: dict[str, Any], mode: 
             clean.sequences = plan_sequence_values(conn, toc, closure.included,
                                                    [relation.oid for relation in clean.drops])
         choice.included = closure.included | clean.extra_entries
+        parents: dict[int, set[int]] = {}
     else:
         closure = compute_closure(toc, seeds)
-        choice.included = closure.included
+        parents = inherited_parents(toc, seeds, closure.included)
+        choice.included = closure.included - {data for rows in parents.values() for data in rows}
     for entry, needed_by in closure.added:
+        if entry.dump_id in parents:
+            choice.came_along.append(f"added {toc.describe(entry)}: the parent of a selected table (INHERITS), "
+                                     "its definition without its own rows")
+            continue
         choice.came_along.append(came_along_line(toc.describe(entry), entry, toc.describe(needed_by)))
     for _entry, why in closure.left_out:  # a foreign key to a table not restored: said, as a dump says it
         choice.came_along.append(f"left out {why}")

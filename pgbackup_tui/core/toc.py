@@ -312,6 +312,33 @@ def with_descendants(toc: Toc, seeds: set[int]) -> tuple[set[int], list[tuple[To
     return widened, came_along
 
 
+def inherited_parents(toc: Toc, seeds: set[int], included: set[int]) -> dict[int, set[int]]:
+    """The tables in `included` only as the parents (by INHERITS, at any depth) of tables among
+    `seeds`, with the dump ids of their own rows (TABLE DATA): what a selection leaves out, as the
+    dump of a selection does (selection.py): a child cannot be made without its parent's definition,
+    but the parent's own rows were not asked for. A parent that something else restored needs (a
+    view, another table's foreign key) keeps its rows; a partitioned parent has none."""
+    by_id = toc.by_id()
+    ancestors: set[int] = set()
+    stack = [seed for seed in seeds if seed in by_id and by_id[seed].desc == "TABLE"]
+    while stack:
+        for dep in by_id[stack.pop()].depends_on:
+            if dep in by_id and by_id[dep].desc == "TABLE" and dep not in seeds and dep not in ancestors:
+                ancestors.add(dep)
+                stack.append(dep)
+    found: dict[int, set[int]] = {}
+    for parent_id in ancestors:
+        parent = by_id[parent_id]
+        users = [e for e in toc.entries if e.dump_id in included and parent_id in e.depends_on]
+        rows = {e.dump_id for e in users if e.desc == "TABLE DATA"}
+        needs_rows = any(e.desc not in ATTACHED_DESCS | METADATA_DESCS | {"TABLE"}
+                         or (e.desc == "FK CONSTRAINT" and not _belongs_to(e, parent, toc.namespaces))
+                         for e in users)
+        if rows and not needs_rows:
+            found[parent_id] = rows
+    return found
+
+
 # Entries on a table tagged with their own name only ("schema index owner"), not "table name": they
 # depend on the table they are on (an INDEX ATTACH on its partition and the parent, which is restored).
 _OWN_TAG_DESCS = frozenset({"INDEX", "INDEX ATTACH", "STATISTICS", "STATISTICS DATA"})
