@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
@@ -151,6 +152,38 @@ def test_a_partition_restored_alone_says_nothing_of_its_siblings_indexes(sandbox
                   "--table", 'public."p 2"', "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert [line for line in dry.stdout.splitlines() if "left out" in line] == [], dry.stdout
+
+
+def test_a_role_dumps_its_own_tables_beside_a_sequence_it_may_not_read(sandbox, home, empty_db, tmp_path):
+    """The selection kept every sequence of no table's for pg_dump, which reads each one it keeps:
+    the owner of the selected table, who may not use another schema, failed with `permission denied
+    for schema locked` where `pg_dump -t` succeeds; the archive's closure left it out anyway (QA)."""
+    role = f"app {uuid.uuid4().hex[:6]}"
+    sandbox.create_role(role)
+    try:
+        sandbox.psql(f'CREATE SCHEMA locked; CREATE SEQUENCE locked.ids; CREATE TABLE public.mine (id int);'
+                     f'INSERT INTO public.mine VALUES (1), (2); ALTER TABLE public.mine OWNER TO "{role}"', empty_db)
+        as_role = make_conninfo(sandbox.dsn(), user=role)
+        archive = tmp_path / "mine.dump"
+        dumped = run_cli("dump", "--dsn", as_role, "--db", empty_db, "--table", "public.mine",
+                         "--output", str(archive), "--progress", "none")
+        assert dumped.returncode == 0, dumped.stderr
+        restored = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", f"{empty_db}_x", "--create",
+                           "--progress", "none")
+        assert restored.returncode == 0, restored.stderr
+        assert sandbox.psql("SELECT count(*) FROM public.mine", f"{empty_db}_x").strip() == "2"
+        # A sequence of a selected schema still comes with it.
+        whole = tmp_path / "locked.dump"
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--schema", "locked",
+                         "--output", str(whole), "--progress", "none")
+        assert dumped.returncode == 0, dumped.stderr
+        listed = subprocess.run([str(sandbox.bin_dir / "pg_restore"), "--list", str(whole)], capture_output=True,
+                                text=True, check=True).stdout
+        assert "SEQUENCE locked ids" in listed, listed
+    finally:
+        sandbox.drop_database(f"{empty_db}_x")
+        sandbox.drop_database(empty_db)
+        sandbox.psql(f'DROP ROLE "{role}"')
 
 
 def test_only_what_a_restored_table_loses_is_said_left_out(sandbox, home, empty_db, tmp_path):

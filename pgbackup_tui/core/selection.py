@@ -241,7 +241,8 @@ def resolve_selection(
         if unwalked:
             needed_sequences |= needed_relations(conn, unwalked)[1]
     seeds.update((PG_CLASS, oid) for oid in family)
-    others, kept = left_out_and_kept(conn, family, needed_sequences)
+    # A sequence of a selected schema is a seed of its own: kept, as the ones the tables take from.
+    others, kept = left_out_and_kept(conn, family, needed_sequences | {oid for c, oid in seeds if c == PG_CLASS})
     drops: dict[int, str] = {}
     for oid, conname, table, referenced in conn.execute(_OUTSIDE_FKS, {"oids": sorted(family)}):
         drops[oid] = f"foreign key {quote_ident(conname)} on {table} references {referenced}, which is not selected"
@@ -258,7 +259,10 @@ def left_out_and_kept(conn: psycopg.Connection, family: set[int],
     A sequence owned by a table left out is left out with it (pg_dump dumps an owned sequence
     whenever it dumps its table, -T or not), unless something kept needs it (a default's nextval):
     otherwise every serial or identity column of the database would be one more name to keep out
-    of the patterns, and their count would follow the database again, not the selection."""
+    of the patterns, and their count would follow the database again, not the selection. So is a
+    sequence of no table's that nothing kept takes from: the archive's closure would leave it out
+    anyway, and pg_dump reads every sequence it keeps (`SELECT last_value`), which failed the dump
+    of a role that owns the selected tables but may not read another schema's sequence."""
     leaving: list[tuple[str, str]] = []
     staying: list[tuple[str, str]] = []
     for schema, name, oid, kind, extension_member, owner in conn.execute(_RELATIONS):
@@ -266,7 +270,7 @@ def left_out_and_kept(conn: psycopg.Connection, family: set[int],
             staying.append((schema, name))
         elif kind in RELATION_KINDS:
             (staying if oid in family else leaving).append((schema, name))
-        elif owner is not None and owner not in family and oid not in needed_sequences:
+        elif (owner is None or owner not in family) and oid not in needed_sequences:
             leaving.append((schema, name))
         else:
             staying.append((schema, name))
