@@ -3,13 +3,22 @@ opening it would block the command (or a runner) for good, past any Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 
+import pytest
+
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
-from pgbackup_tui.core.archive import plain_drop_section
+from pgbackup_tui.core.archive import identify_archive, plain_drop_section
+from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.errors import ArchiveError
+from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.pgtools import find_client_tools
+from pgbackup_tui.core.plans import RestorePlan
+from pgbackup_tui.core.restore import RestoreJob
+from pgbackup_tui.core.sandbox import Sandbox
 
 
 def test_a_fifo_as_the_archive_is_refused_at_once(sandbox, home, tmp_path):
@@ -49,6 +58,30 @@ def test_a_pg_dump_create_script_is_not_restored_into_another_database(sandbox, 
     drilled = run_cli("backups", "drill", adopted.stdout.split()[0], "--dsn", sandbox.dsn())
     assert drilled.returncode == 2 and "cannot be drilled" in drilled.stderr
     assert sandbox.psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") == before
+
+
+def test_a_pg_dumpall_file_is_not_restored_into_one_database(sandbox, home, tmp_path, fresh_db_name):
+    """The restore dialog's job (RestoreJob: one database) took a small cluster's pg_dumpall file for
+    a plain dump (pg_dump's header comes in its first KiB, after a short Roles section), where the
+    catalog and `restore` know it as pg_dumpall's: psql ran it and created the file's roles on the
+    target server before it stopped at one that existed. It is refused before anything runs, naming
+    what it is (the Backups tab and `restore FILE --server` restore it whole)."""
+    role = f"a_{fresh_db_name}"  # sorts before the superuser's CREATE ROLE, which fails on any server
+    with Sandbox() as small:  # a new cluster: its Roles section is short, as a small server's is
+        small.psql(f"CREATE ROLE {role} NOLOGIN")
+        script = tmp_path / "cluster.sql"
+        subprocess.run([find_client_tools(small.major).pg_dumpall, "--dbname", small.dsn(), "--file", str(script)],
+                       check=True)
+    with pytest.raises(ArchiveError, match="a pg_dumpall file"):
+        identify_archive(script)
+    plan = RestorePlan(archive=script, target=target_from_dsn(sandbox.dsn()), dbname=fresh_db_name, create=True)
+    try:
+        result = asyncio.run(RestoreJob(plan).run())
+        assert result.state is JobState.FAILED and "a pg_dumpall file" in result.message, result.message
+        assert sandbox.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'").strip() == "0"
+    finally:
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}")
+    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{fresh_db_name}'").strip() == "0"
 
 
 def test_a_pg_dump_clean_script_restores_into_a_new_database(sandbox, home, tmp_path, fresh_db_name):

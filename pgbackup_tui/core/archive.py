@@ -24,6 +24,9 @@ from .errors import ArchiveError
 MAGIC = b"PGDMP"
 PLAIN_HEAD = "-- PostgreSQL database dump"
 PLAIN_TAIL = "-- PostgreSQL database dump complete"
+# pg_dumpall's first and last lines (a whole cluster, or its globals alone).
+CLUSTER_HEAD = "-- PostgreSQL database cluster dump"
+CLUSTER_TAIL = "-- PostgreSQL database cluster dump complete"
 # Archive format version -> the first pg_dump major that writes it (pg_backup_archiver.h).
 ARCHIVE_VERSION_MIN_MAJOR = {(1, 12): 9, (1, 13): 11, (1, 14): 12, (1, 15): 16, (1, 16): 17}
 # Enough for the header of any archive: 7 fixed bytes, a dozen small ints, three short strings.
@@ -226,9 +229,20 @@ def identify_archive(path: Path) -> ArchiveInfo:
         return _read_header(data, path, "tar")
     if head.startswith(b"\x1f\x8b"):
         raise ArchiveError(f"{path}: gzip-compressed; decompress it first (gunzip) and restore the .sql")
+    if is_cluster_script(head):
+        # Before the plain check: a small cluster's file has pg_dump's header in its first KiB too,
+        # and psql running it into one database would make its roles on the server first.
+        raise ArchiveError(f"{path}: a pg_dumpall file, not one database's dump: it restores whole onto a server "
+                           "(restore it from the Backups tab, or pgbackup-tui restore FILE --server NAME)")
     if PLAIN_HEAD in head[:1024].decode("utf-8", errors="replace"):
         return _read_plain_head(path, head)
     raise ArchiveError(f"{path}: not a pg_dump archive (custom, directory, tar or plain SQL)")
+
+
+def is_cluster_script(head: bytes) -> bool:
+    """pg_dumpall's output (whole cluster or globals), from the first bytes of the file (of a gzip,
+    decompressed): its first lines say so."""
+    return CLUSTER_HEAD.encode() in head[:1024]
 
 
 def _orphan_set_problem(folder: Path) -> str | None:
