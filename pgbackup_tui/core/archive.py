@@ -304,13 +304,18 @@ def read_skipping(path: Path, start: int, end: int, chunk: int = 1 << 20) -> Ite
             yield data
 
 
-def check_plain_complete(path: Path) -> None:
-    """A plain dump is complete only if it ends with pg_dump's closing comment."""
+def ends_with_line(path: Path, line: str) -> bool:
+    """Whether a script's last 4 KiB hold `line` (PLAIN_TAIL, CLUSTER_TAIL): the closing comment
+    pg_dump and pg_dumpall write last, which a file cut short lacks."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         handle.seek(max(0, size - 4096))
-        tail = handle.read().decode("utf-8", errors="replace")
-    if PLAIN_TAIL not in tail:
+        return line in handle.read().decode("utf-8", errors="replace")
+
+
+def check_plain_complete(path: Path) -> None:
+    """A plain dump is complete only if it ends with pg_dump's closing comment."""
+    if not ends_with_line(path, PLAIN_TAIL):
         raise ArchiveError(
             f"{path}: truncated SQL dump (it does not end with pg_dump's 'dump complete' line); nothing was restored"
         )

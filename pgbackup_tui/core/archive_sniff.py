@@ -15,11 +15,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import PLAIN_HEAD, PLAIN_TAIL, ArchiveInfo, identify_archive
+from .archive import (CLUSTER_TAIL, PLAIN_HEAD, PLAIN_TAIL, ArchiveInfo, ends_with_line, identify_archive,
+                      is_cluster_script)
 from .errors import ArchiveError
 
-DUMPALL_HEAD = "-- PostgreSQL database cluster dump"
-DUMPALL_TAIL = "-- PostgreSQL database cluster dump complete"
 HEAD_BYTES = 8192
 _FROM = re.compile(r"^-- Dumped from database version (.+?)\s*$", re.MULTILINE)
 _BY = re.compile(r"^-- Dumped by (pg_dump(?:all)?) version (.+?)\s*$", re.MULTILINE)
@@ -60,11 +59,10 @@ def sniff(path: Path) -> Sniffed:
             head = handle.read(HEAD_BYTES)
         if head.startswith(b"\x1f\x8b"):
             return _sniff_gzip(path)
-        text = head.decode("utf-8", "replace")
-        if DUMPALL_HEAD in text[:1024]:
-            return _text_sniffed(path, "dumpall", text, _tail_has(path, DUMPALL_TAIL))
+        if is_cluster_script(head):
+            return _text_sniffed(path, "dumpall", head.decode("utf-8", "replace"), ends_with_line(path, CLUSTER_TAIL))
     info = identify_archive(path)
-    complete = _tail_has(path, PLAIN_TAIL) if info.format == "plain" else None
+    complete = ends_with_line(path, PLAIN_TAIL) if info.format == "plain" else None
     return Sniffed(path, info.format, info.dump_version, info.server_version, complete, info)
 
 
@@ -73,20 +71,14 @@ def _text_sniffed(path: Path, fmt: str, head: str, complete: bool | None) -> Sni
     return Sniffed(path, fmt, by.group(2) if by else None, server.group(1) if server else None, complete)
 
 
-def _tail_has(path: Path, line: str) -> bool:
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - 4096))
-        return line in handle.read().decode("utf-8", "replace")
-
-
 def _sniff_gzip(path: Path) -> Sniffed:
     try:
         with gzip.open(path, "rb") as handle:
-            head = handle.read(HEAD_BYTES).decode("utf-8", "replace")
+            data = handle.read(HEAD_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
         raise ArchiveError(f"{path}: damaged gzip file ({exc})") from None
-    if DUMPALL_HEAD in head[:1024]:
+    head = data.decode("utf-8", "replace")
+    if is_cluster_script(data):
         return _text_sniffed(path, "dumpall.gz", head, None)
     if PLAIN_HEAD in head[:1024]:
         return _text_sniffed(path, "plain.gz", head, None)
@@ -108,7 +100,7 @@ def gzip_tail_has(path: Path, line: str) -> bool:
 def closing_line(fmt: str) -> str | None:
     """The line a text format must end with, or None for pg_dump's binary formats."""
     if fmt.startswith("dumpall"):
-        return DUMPALL_TAIL
+        return CLUSTER_TAIL
     if fmt.startswith("plain"):
         return PLAIN_TAIL
     return None

@@ -18,13 +18,12 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .archive import CLUSTER_TAIL, ends_with_line, is_cluster_script
 from .catalog import read_manifest
-from .dumpall import CLUSTER_TAIL
 from .errors import ArchiveError, UsageError
 from .identifiers import QualifiedName, parse_qualified_name, split_name_parts
 from .server_text import python_codec
 
-CLUSTER_HEAD = b"-- PostgreSQL database cluster dump"
 _ROLE_NAME = rb'((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*)'
 _CREATE_ROLE = re.compile(rb"^CREATE ROLE " + _ROLE_NAME + rb";\s*$")
 _ALTER_ROLE_WITH = re.compile(rb"^ALTER ROLE " + _ROLE_NAME + rb" WITH ")
@@ -49,7 +48,7 @@ def is_cluster_file(path: Path) -> bool:
     """A pg_dumpall file (whole cluster or globals): its first lines say so."""
     try:
         with path.open("rb") as handle:
-            return CLUSTER_HEAD in handle.read(1024)
+            return is_cluster_script(handle.read(1024))
     except OSError:
         return False
 
@@ -161,13 +160,11 @@ def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) 
     by dropping every database and role it holds, which no stop can undo, and it stops at the
     first one in use: the current user's role), and one whose databases a newer pg_dump wrote
     (their SQL fails half way on an older server, as a plain dump's does: restore_archive.py)."""
-    size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
-        handle.seek(max(0, size - 4096))
-        if CLUSTER_TAIL not in handle.read():
-            raise ArchiveError(f"{path}: truncated (it does not end with pg_dumpall's 'cluster dump complete' line); "
-                               "nothing was restored")
+    if not ends_with_line(path, CLUSTER_TAIL):
+        raise ArchiveError(f"{path}: truncated (it does not end with pg_dumpall's 'cluster dump complete' line); "
+                           "nothing was restored")
     if _CLEAN_SECTION.search(head):
         raise UsageError(f"{path} was written by pg_dumpall --clean: it begins by dropping every database and role "
                          "it holds, which cannot be undone if it stops half way (and it stops at the current "

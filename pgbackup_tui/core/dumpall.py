@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from . import paths
-from .archive import path_size
+from .archive import CLUSTER_TAIL, ends_with_line, path_size
 from .backup_record import server_key_of
 from .catalog import read_manifest, write_manifest
 from .catalog_index import remember_backup
@@ -41,7 +41,6 @@ from .pgtools import ClientTools, find_client_tools
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, server_folder, utc_stamp
 from .progress.count import CountProgress, Step
 
-CLUSTER_TAIL = b"-- PostgreSQL database cluster dump complete"
 _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
 # The databases pg_dumpall dumps (a user's template database too: template_postgis...); template1,
 # whose contents its file holds as well, is a set member only when it holds anything. Its size
@@ -82,11 +81,8 @@ _TIMESCALE = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 
 def check_cluster_file_complete(path: Path) -> None:
     """pg_dumpall's last lines say it completed; a file without them was cut short."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - 4096))
-        if CLUSTER_TAIL not in handle.read():
-            raise JobFailed(f"{path}: pg_dumpall's output does not end with its 'cluster dump complete' line")
+    if not ends_with_line(path, CLUSTER_TAIL):
+        raise JobFailed(f"{path}: pg_dumpall's output does not end with its 'cluster dump complete' line")
 
 
 class DumpallJob(Job):
