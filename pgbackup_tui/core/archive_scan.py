@@ -21,6 +21,7 @@ CHUNK = 1 << 20
 _COPY_LINE = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))')
 _END = b"\\.\n"
 _TYPE = re.compile(rb"; Type: ([A-Z][A-Z ]*);")
+_SET_ENCODING = re.compile(rb"SET client_encoding = '([A-Za-z0-9_]+)';")
 
 
 def archive_files(archive: Path) -> list[tuple[str, Path]]:
@@ -32,7 +33,11 @@ def archive_files(archive: Path) -> list[tuple[str, Path]]:
 
 class RowCounter:
     """Feed SQL text in chunks; `rows` gives each COPY target's row count, `complete` whether every
-    COPY block was closed. Memory stays at a chunk: a long row is never gathered whole."""
+    COPY block was closed. Memory stays at a chunk: a long row is never gathered whole.
+
+    Names are read in `encoding` until the text says its own: pg_dump's script, pg_dumpall's (a
+    database at a time) and pg_restore's output each begin with `SET client_encoding = '...'`, so a
+    plain dump counted here reads its names as the dump job read them, whoever calls."""
 
     def __init__(self, encoding: str = "UTF8") -> None:
         self.encoding = encoding
@@ -68,6 +73,10 @@ class RowCounter:
             if kind:
                 text = kind.group(1).decode("ascii", "replace")
                 self.kinds[text] = self.kinds.get(text, 0) + 1
+            return
+        said = _SET_ENCODING.fullmatch(line.rstrip(b"\r"))
+        if said is not None:
+            self.encoding = said.group(1).decode("ascii")
             return
         name = copy_target(line, self.encoding)
         if name is None:
