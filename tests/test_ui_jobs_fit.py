@@ -19,7 +19,7 @@ from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.ui.widgets.job_log import JobLog
-from pgbackup_tui.ui.widgets.job_progress import row_cells
+from pgbackup_tui.ui.widgets.job_progress import TitleLine, row_cells
 from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
 
 SIZE = (80, 24)
@@ -271,3 +271,36 @@ async def test_progress_reaches_the_screen_at_least_twice_a_second_and_at_most_e
         assert len(shown) <= elapsed / FRAME_S + 2, shown  # not one per progress update
         await pilot.pause(FRAME_S + 0.2)
         assert "29/100 tables" in str(title.content)  # the last update is shown, a frame later at most
+
+
+async def test_the_title_line_shows_whole_parts_and_its_state_in_a_narrow_pane(home):
+    # QA at 80x24 (the tabs beside the tree: 40 cells): "dump the whole cluster of demo —" ended on a
+    # dash, and "dump shop on demo — running · data ·" on a separator. The line now shows whole parts,
+    # "…" for the rest, and has them all back when given the room.
+    short, long = running_dump("shop"), running_dump("warehouse_eu", "production-eu-west")
+    app = PaneHost()
+    async with app.run_test(size=(40, 24)) as pilot:
+        pane = app.query_one(JobsPane)
+        for job in (long, short):
+            pane.add_job(job)
+            pane.post_message(JobsPane.JobProgressed(job.id, ProgressSnapshot(
+                elapsed_s=5, phase="data", percent=30, tables_done=3, tables_total=20, rows_done=1200)))
+        await pilot.pause(FRAME_S + 0.2)
+        assert "dump shop on prod — running · data …" in [line.strip() for line in screen_lines(app)]
+        pane.select_job(long.id)
+        await pilot.pause(FRAME_S + 0.2)
+        # The title whole where its state does not fit beside it (the job's row above says it).
+        assert "dump warehouse_eu on production-eu-west" in [line.strip() for line in screen_lines(app)]
+        await pilot.resize_terminal(120, 24)
+        await pilot.pause(FRAME_S + 0.2)
+        whole = "dump warehouse_eu on production-eu-west — running · data · 3/20 tables · 1.2k rows"
+        assert whole in [line.strip() for line in screen_lines(app)]
+
+
+def test_a_title_line_shows_its_head_before_its_state_and_details():
+    waiting = TitleLine("waiting for a lock held by pid 29081 (migration) — dump shop on demo")
+    assert waiting.fit(40) == "waiting for a lock held by pid 29081 (m…"
+    cluster = TitleLine("dump the whole cluster of production", "succeeded", ("done", "2/2 tables"))
+    assert cluster.fit(40) == "dump the whole cluster of production …"
+    assert cluster.fit(30) == "dump the whole cluster of pro…"
+    assert cluster.fit(80) == str(cluster) == "dump the whole cluster of production — succeeded · done · 2/2 tables"

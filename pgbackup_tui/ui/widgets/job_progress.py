@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 
@@ -38,7 +39,7 @@ class ProgressView:
     fraction: float | None  # 0..1, or None while it cannot be told (indeterminate)
     cell: str  # the text bar in the table
     bytes_text: str
-    detail: str  # phase, current object, ETA: the line above the log
+    details: tuple[str, ...]  # phase, current object, ETA: the line above the log, in parts
     waiting: str = ""  # "waiting for a lock held by pid 42 (psql)" while a backend of the running job is blocked
 
 
@@ -83,7 +84,7 @@ def progress_view(job: JobView, snapshot: ProgressSnapshot | None, tick: int = 0
     if job.result is not None and job.result.bytes_written:
         bytes_text = human_bytes(job.result.bytes_written)
     waiting = f"waiting for {snapshot.waiting}" if running and snapshot is not None and snapshot.blocked else ""
-    return ProgressView(fraction, cell, bytes_text, " · ".join(detail_parts), waiting)
+    return ProgressView(fraction, cell, bytes_text, tuple(detail_parts), waiting)
 
 
 def detail(snapshot: ProgressSnapshot, running: bool) -> list[str]:
@@ -144,13 +145,54 @@ def row_cells(job: JobView, snapshot: ProgressSnapshot | None, tick: int, state_
     ]
 
 
-def title_line(job: JobView, view: ProgressView) -> str:
-    """The selected job's line above its bar: one line, cut at the pane's width, so what it waits
-    for comes first."""
+@dataclass(frozen=True)
+class TitleLine:
+    """The selected job's line above its bar, in parts, so that a narrow pane (40 cells beside the
+    tree at 80 columns) can show whole parts of it rather than cut a phrase in the middle."""
+
+    head: str  # said first: the job's title, or what it waits for (then the title follows it)
+    state: str = ""  # after the head (" — succeeded"); left out before the head is cut (the job's row says it)
+    details: tuple[str, ...] = ()  # after " · ", left out from the last when they do not fit
+
+    def __str__(self) -> str:
+        text = f"{self.head} — {self.state}" if self.state else self.head
+        return SEPARATOR.join((text, *self.details))
+
+    def fit(self, width: int) -> str:
+        """The line in `width` cells: whole, or the head and state with as many details as fit and
+        "…" for the rest; where the head and state do not fit, the head (its state is in the job's
+        row, above), cut with "…" if it must be."""
+        text = str(self)
+        if width <= 0 or cell_len(text) <= width:
+            return text
+        shown = f"{self.head} — {self.state}" if self.state else self.head
+        if cell_len(shown) > width:
+            shown = self.head
+            if cell_len(shown) > width:
+                return _cut(shown, width)
+        else:
+            for part in self.details:
+                if cell_len(shown) + cell_len(SEPARATOR) + cell_len(part) + cell_len(MORE) > width:
+                    break
+                shown += SEPARATOR + part
+        return shown + MORE if cell_len(shown + MORE) <= width else shown
+
+
+SEPARATOR = " · "
+MORE = " …"  # where details were left out: the pane at its full width (`z`) has them
+
+
+def _cut(text: str, width: int) -> str:
+    line = Text(text, no_wrap=True)
+    line.truncate(width, overflow="ellipsis")  # the part of a name it keeps says more than none of it
+    return line.plain
+
+
+def title_line(job: JobView, view: ProgressView) -> TitleLine:
+    """The selected job's line above its bar (what it waits for first, so that a narrow pane shows it)."""
     if view.waiting:
-        return f"{view.waiting} — {job.title}"
-    title = f"{job.title} — {job.state.value}"
-    return f"{title} · {view.detail}" if view.detail else title
+        return TitleLine(f"{view.waiting} — {job.title}")
+    return TitleLine(job.title, job.state.value, view.details)
 
 
 def paths_text(job: JobView, message: str) -> str:

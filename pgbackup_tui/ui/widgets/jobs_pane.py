@@ -37,6 +37,7 @@ from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, paths_text, progress_view, row_cells, title_line
 from .job_progress_bar import JobProgressBar
+from .job_title import JobTitle
 from .jobs_columns import COLUMNS, JobsColumns
 from .jobs_table import JobsTable
 
@@ -101,7 +102,7 @@ class JobsPane(JobsColumns):
             table.add_column(column, key=column)
         yield table
         yield Static("", id="jobs-hidden", markup=False)
-        yield Static("No jobs yet.", id="job-title", markup=False)
+        yield JobTitle("No jobs yet.", id="job-title")
         yield JobProgressBar(total=100, id="job-progress")
         yield Static("", id="job-result", markup=False)
         yield Static("", id="job-paths", markup=False)
@@ -338,7 +339,7 @@ class JobsPane(JobsColumns):
 
     def _show_details(self, job: JobView) -> None:
         view = progress_view(job, self._snapshots.get(job.id), self._tick)
-        self._show("#job-title", title_line(job, view), layout=False)  # one line high, whatever it says
+        self.query_one("#job-title", JobTitle).show(title_line(job, view))  # one line high, fitted at each paint
 
         bar = self.query_one("#job-progress", JobProgressBar)
         shown = not job.state.is_final or job.state in FINISHED_OK  # queued: at 0, no relayout as it starts
