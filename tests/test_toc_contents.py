@@ -46,7 +46,17 @@ def test_large_objects_are_counted_as_such_in_archives_of_old_and_new_pg_dump(sa
 
 def test_a_manifest_s_counts_say_what_they_can():
     # The manifest's counts are entries only: a 17+ archive's groups are said as groups, never as objects.
-    assert contents_text({"BLOB": 1, "BLOBS": 1, "TABLE": 2}) == "1 large object, 2 table"
+    assert contents_text({"BLOB": 1, "BLOBS": 1, "TABLE": 2}) == "1 large object, 2 tables"
     assert contents_text({"BLOB METADATA": 2, "BLOBS": 2, "TABLE": 1}) == "large objects in 2 groups, 1 table"
     assert contents_text({"BLOB METADATA": 2, "BLOBS": 2}, large_objects=3) == "3 large objects"
     assert contents_text({"TABLE": 1}) == "1 table"
+
+
+def test_counts_by_kind_are_said_in_the_plural():
+    # QA: the details (TUI and `backups show`) read "28 table, 24 constraint, 9 index".
+    assert contents_text({"TABLE": 28, "CONSTRAINT": 24, "INDEX": 9, "INDEX ATTACH": 4, "POLICY": 2,
+                          "FK CONSTRAINT": 1}) == (
+        "24 constraints, 1 fk constraint, 9 indexes, 4 index attaches, 2 policies, 28 tables")
+    # Mass nouns and phrases stay as pg_restore names them.
+    assert contents_text({"TABLE DATA": 27, "SEQUENCE OWNED BY": 2, "MATERIALIZED VIEW DATA": 2}) == (
+        "2 materialized view data, 2 sequence owned by, 27 table data")

@@ -54,7 +54,7 @@ def count_large_objects(toc: Toc, pg_restore: str, archive: Path, env: dict[str,
 
 
 def contents_text(counts: dict[str, int], large_objects: int | None = None) -> str:
-    """'3 large objects, 2 table, …': the counts by kind (lower case, as pg_restore names them),
+    """'3 large objects, 2 tables, …': the counts by kind (lower case, as pg_restore names them),
     large objects as such. Without their exact number (a manifest's counts: entries only), a 17+
     archive's are said as the groups they are."""
     parts = {kind.lower(): n for kind, n in counts.items() if kind not in LARGE_OBJECT_DESCS}
@@ -72,4 +72,21 @@ def contents_text(counts: dict[str, int], large_objects: int | None = None) -> s
 
 
 def _join(parts: dict[str, int], said: dict[str, str]) -> str:
-    return ", ".join(said.get(kind, f"{n} {kind}") for kind, n in sorted(parts.items()))
+    return ", ".join(said.get(kind, f"{n} {_kind_noun(kind, n)}") for kind, n in sorted(parts.items()))
+
+
+# Kinds whose name does not take a plural: a mass noun ("table data", "materialized view data"), a
+# phrase ("sequence owned by"), one entry an archive has at most once (its encoding, ...).
+_NO_PLURAL = ("data", "owned by", "encoding", "stdstrings", "searchpath")
+
+
+def _kind_noun(kind: str, n: int) -> str:
+    """A TOC entry kind, lower case as pg_restore names it, for `n` of them: "2 tables", "9 indexes",
+    "1 policy", "3 policies" (the counts read "28 table, 24 constraint" in `backups show` and the TUI)."""
+    if n == 1 or kind.endswith(_NO_PLURAL):
+        return kind
+    if kind.endswith(("s", "x", "ch", "sh")):  # index, index attach, operator class
+        return kind + "es"
+    if kind.endswith("y") and kind[-2:-1] not in "aeiou":  # policy, text search dictionary
+        return kind[:-1] + "ies"
+    return kind + "s"
