@@ -19,10 +19,12 @@ import psycopg
 from textual.notifications import Notification, Notify
 from textual.widgets._toast import Toast
 
+from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui import app as app_module
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.toasts import TIMEOUT_S, ToastsApp, cut_to_lines
 
 from uiutil import settle, socket_profile, wait_until, write_config
@@ -153,3 +155,19 @@ def test_a_long_message_is_cut_to_its_first_lines_with_an_ellipsis():
     assert cut_to_lines(path, 37, 2) == f"{path[:37]}\n{path[37:73]}…"
     assert cut_to_lines("dumped shop", 37, 2) == "dumped shop"
     assert cut_to_lines("one\ntwo\nthree", 37, 2) == "one\ntwo…"
+
+
+async def test_a_toast_over_a_dialog_leaves_its_buttons_in_view(sandbox, home):
+    # QA at 80x24: a job ending while the backup dialog was open raised its toast at the bottom right,
+    # over the dialog's Start and Cancel. On a dialog toasts go to the top right.
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.push_screen(BackupDialog(target_from_dsn(sandbox.dsn("postgres"), label="sandbox"), sandbox.major, "shop"))
+        await settle(pilot)
+        app.notify("20261205T004801Z.dump (1.1 kB in 0.5s)", title="dump shop on sandbox: succeeded", lines=2)
+        await pilot.pause()
+        toasts = [toast.region for toast in app.screen.query(Toast)]
+        assert toasts
+        for button in ("#backup-start", "#backup-cancel"):
+            region = app.screen.query_one(button).region
+            assert region.height and not any(toast.overlaps(region) for toast in toasts), (button, region, toasts)
