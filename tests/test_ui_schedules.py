@@ -332,23 +332,28 @@ async def test_the_status_lines_under_the_schedules_are_whole_at_80x24(home, mon
         assert needed > 4 and status.content_size.height >= needed, (needed, status.content_size)
 
 
-async def test_run_now_of_a_schedule_that_is_running_says_so_and_starts_nothing(home, monkeypatch):
+async def test_run_now_of_a_schedule_that_is_running_says_so_and_starts_nothing(sandbox, home, empty_db):
     """Run now while cron's run of the schedule went on: the tab said "started", and the run it
     started exited at once (another run holds the lock), its line unseen (QA)."""
-    import fcntl
-    import os
+    import subprocess
+    import sys
+    import time
 
-    from pgbackup_tui.core.schedule_run import schedules_state_dir
+    import psycopg
 
-    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    sandbox.psql("CREATE TABLE items (id int)", empty_db)
     config = load_config()
-    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
-    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop")}
+    config.servers["sand"] = ServerProfile(name="sand", dsn=sandbox.dsn())
+    config.schedules = {"nightly": Schedule(name="nightly", server="sand", cron="30 2 * * *", database=empty_db)}
     save_config(config)
-    _last_run(home, "nightly", "running", "2026-03-28T00:31:12+00:00")
-    held = os.open(schedules_state_dir() / "nightly.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(held, fcntl.LOCK_EX)  # as a run going on holds it
-    try:
+    with psycopg.connect(sandbox.dsn(empty_db)) as holder:
+        holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")  # the first run's pg_dump waits on it
+        first = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "nightly"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        state = home / "state" / "schedules" / "nightly.json"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (state.exists() and json.loads(state.read_text()).get("job_id")):
+            time.sleep(0.1)
         app = PaneApp()
         async with app.run_test(size=SIZE) as pilot:
             pane = app.query_one(SchedulesPane)
@@ -358,7 +363,7 @@ async def test_run_now_of_a_schedule_that_is_running_says_so_and_starts_nothing(
             await pilot.pause()
             assert not pane.run_now_processes()
             said = [str(n.message) for n in app._notifications]
-            assert any("schedule 'nightly' is already running" in line for line in said), said
+            assert any("schedule 'nightly' is already running: job" in line for line in said), said
             assert not any("started" in line and "already" not in line for line in said), said
-    finally:
-        os.close(held)
+        holder.rollback()
+    assert first.wait(timeout=60) == 0

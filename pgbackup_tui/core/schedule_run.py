@@ -205,15 +205,11 @@ def schedule_lock(name: str) -> Iterator[None]:
 
 def busy_now(name: str) -> str | None:
     """The line a run of schedule `name` started now would be refused with (another run of it goes
-    on), else None: its lock taken and let go at once. For a front that starts `run` detached and
-    cannot hear its refusal (the TUI's Run now said "started", and the run exited 2 unseen)."""
-    try:
-        with schedule_lock(name):
-            return None
-    except ScheduleBusy as exc:
-        return str(exc)
-    except OSError:  # the state folder: the run itself says it, recorded as a failed run
-        return None
+    on), else None. For a front that starts `run` detached and cannot hear its refusal (the TUI's
+    Run now said "started", and the run exited 2 unseen). Read from the record, not by taking the
+    lock: a probe of it could turn away cron's run of the schedule starting at that moment."""
+    last = last_run_as_it_stands(name)
+    return _busy_line(name, last) if last and last.get("status") == "running" else None
 
 
 # -- the run --------------------------------------------------------------------------------------------
