@@ -1133,6 +1133,34 @@ def test_installed_lines_connect_as_securely_as_the_shell_that_installed_them(sa
     assert ran.returncode == 1 and "SSL" in ran.stderr, (ran.stdout, ran.stderr)
 
 
+def test_installed_lines_reach_the_server_the_shell_s_libpq_variables_named(sandbox, home, small_db, tmp_path,
+                                                                              monkeypatch):
+    """A profile without host, port or user, and PGHOST, PGPORT and PGUSER in the DBA's shell:
+    `servers test` and the schedule's check reached the server, and every run of cron went to the
+    local socket on 5432 as the account's own user (failing, or backing up another server) (QA)."""
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(sandbox.port))
+    monkeypatch.setenv("PGUSER", sandbox.superuser)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{sandbox.port}:*:{sandbox.superuser}:{sandbox.password}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database=small_db),
+              dsn="dbname=postgres")
+    assert run_cli("servers", "test", SERVER).returncode == 0
+    done = run_cli("schedule", "install", "--print")
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if " run nightly " in line)
+    command = line.split(" ", 5)[5].replace("\\%", "%").replace(" >/dev/null", "")
+    cron_env = {"HOME": str(tmp_path), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    if os.environ.get("PYTHONPATH"):
+        cron_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    ran = subprocess.run(["/bin/sh", "-c", command], env=cron_env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert ran.returncode == 0 and "nightly: succeeded" in ran.stdout, ran.stderr
+
+
 def test_retention_never_deletes_the_backup_its_run_just_made(sandbox, home, small_db):
     """Backups made while the clock ran a day fast (set right since by NTP) look newer than the
     one a run makes now: keep_last 1 kept the old one and deleted the run's own new backup, and the

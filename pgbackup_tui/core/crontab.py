@@ -98,6 +98,12 @@ LIBPQ_FILE_VARIABLES = ("PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR")
 LIBPQ_TLS_FILE_VARIABLES = ("PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSSLCRL", "PGSSLCRLDIR")
 LIBPQ_TLS_VARIABLES = ("PGSSLMODE", "PGREQUIRESSL", "PGSSLNEGOTIATION", "PGSSLCERTMODE", "PGSSLMINPROTOCOLVERSION",
                        "PGSSLMAXPROTOCOLVERSION", "PGGSSENCMODE", "PGCHANNELBINDING", "PGREQUIREAUTH")
+# Where and as whom libpq connects when a profile does not say (a DSN without host, port or user):
+# with PGHOST, PGPORT and PGUSER in the DBA's shell, `servers test` and the schedule's check reached
+# the server, and every run of cron went to the local socket on 5432 (failing, or backing up another
+# server than the one checked) as the account's own user. Carried as set, like the TLS ones.
+LIBPQ_WHERE_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGCONNECT_TIMEOUT",
+                         "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS", "PGOPTIONS")
 
 
 def environment() -> dict[str, str]:
@@ -111,7 +117,8 @@ def environment() -> dict[str, str]:
             if os.environ.get(name, "").strip()}
     env |= {name: _tls_file(name, os.environ[name]) for name in LIBPQ_TLS_FILE_VARIABLES
             if os.environ.get(name, "").strip()}
-    env |= {name: os.environ[name] for name in LIBPQ_TLS_VARIABLES if os.environ.get(name, "").strip()}
+    env |= {name: os.environ[name] for name in (*LIBPQ_TLS_VARIABLES, *LIBPQ_WHERE_VARIABLES)
+            if os.environ.get(name, "").strip()}
     env["PATH"] = tools_path()
     return env
 
