@@ -104,3 +104,19 @@ def test_a_url_the_environment_gives_is_sent_whatever_notify_toml_is_and_its_fau
     monkeypatch.setenv(notify.env_name("ops"), "nosuchscheme://user:TOKEN42@host")
     [said] = notify.send(["ops"], outcome)
     assert "PGBACKUP_TUI_NOTIFY_OPS" in said and "notify.toml" not in said and "TOKEN42" not in said
+
+
+def test_a_failure_that_names_its_log_names_it_once(home: Path, smtp_port: tuple[int, list[bytes]],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's failure line ends with its log ("…; log: /…/x.log"), and the mail said the log again
+    on a line of its own (QA)."""
+    port, received = smtp_port
+    monkeypatch.setenv(notify.env_name("ops"),
+                       f"mailto://127.0.0.1:{port}?from=backups@example.com&to=dba@example.com&mode=insecure")
+    line = "nightly: failed: pg_dump failed (exit 1): permission denied; log: /var/log/x.log (job 1a2b3c4d)"
+    outcome = notify.Outcome(schedule="nightly", status="failed", error=line, lines=[line],
+                             log_path=Path("/var/log/x.log"))
+    assert notify.send(["ops"], outcome) == ["notification 'ops' sent"]
+    text = email.message_from_bytes(received[0], policy=email.policy.default).get_body(preferencelist=("plain",))
+    assert text is not None
+    assert text.get_content().count("/var/log/x.log") == 1, text.get_content()

@@ -144,7 +144,7 @@ class Outcome:
         # The error line once: a run's summary line (self.lines) may quote it already.
         parts = [self.error] if self.error and not any(self.error in line for line in self.lines) else []
         parts += self.lines
-        if self.log_path:
+        if self.log_path and not any(str(self.log_path) in part for part in parts):  # a job's failure names it already
             parts.append(f"log: {self.log_path}")
         return "\n".join(parts) or self.title
 
