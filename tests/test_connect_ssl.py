@@ -202,3 +202,24 @@ def test_a_certificate_that_does_not_verify_says_what_to_check(ssl_sandbox, sand
         with pytest.raises(ConnectError) as caught:
             connect(secure)
         assert advice in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_a_server_that_refuses_a_user_unencrypted_says_which_sslmode(ssl_sandbox):
+    """A `hostnossl … reject` line met with sslmode=disable was said as a reject of the user ("connect
+    as another user"), when the profile's sslmode was the thing to change (QA)."""
+    cluster, _root = ssl_sandbox
+    hba = cluster.data_dir / "pg_hba.conf"
+    rules = hba.read_text()
+    try:
+        with hba.open("w") as rewritten:  # truncating keeps the file's owner
+            rewritten.write(f"hostnossl all {cluster.superuser} 127.0.0.1/32 reject\n{rules}")
+        cluster.psql("SELECT pg_reload_conf();")
+        with pytest.raises(ConnectError) as caught:
+            connect(target(cluster, "sslmode=disable"))
+        assert "use sslmode=require" in str(caught.value), str(caught.value)
+        with connect(target(cluster, "sslmode=require")) as conn:  # the same user, over SSL: let in
+            assert conn.pgconn.ssl_in_use
+    finally:
+        with hba.open("w") as restored:
+            restored.write(rules)
+        cluster.psql("SELECT pg_reload_conf();")

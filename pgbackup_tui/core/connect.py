@@ -272,6 +272,11 @@ def connect_error(target: Target, exc: BaseException, dbname: str | None = None)
     elif reads_passfile and named and not Path(named).expanduser().exists():
         # The profile's (or PGPASSFILE's) own file, not ~/.pgpass: where the password was meant to be.
         line += f"; the password file it names, {named}, does not exist"
+    elif "rejects connection" in cause and cause.endswith("no encryption") and (
+            target.params.get("sslmode") in ("disable", "allow")):
+        # A `hostnossl … reject` line: the fix is the profile's sslmode, not another user.
+        line += (f"; the server refuses this user unencrypted, and sslmode={target.params['sslmode']} does not ask "
+                 "for SSL: use sslmode=require (or verify-full)")
     elif hint:
         line += f"; {hint}"
     return ConnectError(line, needs_password=needs_password)
