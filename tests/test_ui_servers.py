@@ -325,6 +325,27 @@ def test_profiles_keep_order_on_rename_and_passwords_in_memory(home):
     assert list(tomllib.loads((home / "config.toml").read_text())["servers"]) == ["a2"]
 
 
+
+def test_a_server_another_command_added_while_the_tui_ran_is_kept_when_the_tui_saves(home):
+    """The TUI wrote the servers it had loaded at its start: a server that `servers add` wrote meanwhile
+    was dropped by the TUI's next save, and once a schedule used it, every save of the TUI was refused
+    ("schedule 'nightly' backs up server 'fromcli'; remove the schedule first") (QA)."""
+    from cliutil import run_cli
+
+    profiles = ServerProfiles()
+    profiles.load()
+    profiles.save(ServerProfile(name="a", host="h1"), None)
+    added = run_cli("servers", "add", "fromcli", "--dsn", "host=h9 dbname=postgres")
+    assert added.returncode == 0, added.stderr
+    scheduled = run_cli("schedule", "add", "nightly", "--server", "fromcli", "--db", "postgres", "--cron", "0 1 * * *")
+    assert scheduled.returncode == 0, scheduled.stderr
+    profiles.save(ServerProfile(name="b", host="h2"), None)
+    profiles.save(ServerProfile(name="a2", host="h1"), None, replacing="a")
+    profiles.remove("b")
+    on_disk = tomllib.loads((home / "config.toml").read_text())
+    assert list(on_disk["servers"]) == ["a2", "fromcli"] and list(on_disk["schedules"]) == ["nightly"], on_disk
+    assert profiles.names == ["a2", "fromcli"]
+
 async def test_keymap_from_the_config_remaps_a_key(sandbox, home) -> None:
     """`[keymap] "app.help" = "f1"` in config.toml: f1 opens the help, `?` no longer does."""
     from pgbackup_tui.ui.app import PgBackupApp

@@ -6,6 +6,7 @@ fixed file. Passwords live here in memory only; they never reach a Config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core.config import Config, config_lock, load_config, save_config
@@ -63,18 +64,20 @@ class ServerProfiles:
 
         Raises ConfigError (not writable, invalid) or OSError; then nothing has changed.
         """
-        config = self._require_config()
-        servers: dict[str, ServerProfile] = {}
-        for name, existing in config.servers.items():
-            if name == replacing:
-                servers[profile.name] = profile
-            elif name != profile.name:
-                servers[name] = existing
-            else:
-                raise ConfigError(f"server '{profile.name}' already exists; pick another name")
-        servers.setdefault(profile.name, profile)
+        def change(on_disk: dict[str, ServerProfile]) -> dict[str, ServerProfile]:
+            servers: dict[str, ServerProfile] = {}
+            for name, existing in on_disk.items():
+                if name == replacing:
+                    servers[profile.name] = profile
+                elif name != profile.name:
+                    servers[name] = existing
+                else:
+                    raise ConfigError(f"server '{profile.name}' already exists; pick another name")
+            servers.setdefault(profile.name, profile)
+            return servers
+
         renamed = (replacing, profile.name) if replacing is not None and replacing != profile.name else None
-        path = self._write(Config(servers=servers, path=config.path), renamed)
+        path = self._write(change, renamed)
         if replacing is not None and replacing != profile.name:
             self.passwords.pop(replacing, None)
         if password:
@@ -83,8 +86,7 @@ class ServerProfiles:
 
     def remove(self, name: str) -> Path:
         """Drop a server (and its in-memory password) and write the file."""
-        config = self._require_config()
-        path = self._write(Config(servers={k: v for k, v in config.servers.items() if k != name}, path=config.path))
+        path = self._write(lambda on_disk: {k: v for k, v in on_disk.items() if k != name})
         self.passwords.pop(name, None)
         return path
 
@@ -93,18 +95,23 @@ class ServerProfiles:
             raise ConfigError(f"{self.error}; not saving over it")
         return self.config
 
-    def _write(self, config: Config, renamed: tuple[str, str] | None = None) -> Path:
-        for profile in config.servers.values():
-            validate_profile(profile)  # the rules load_config applies: never write what cannot be read
-        # The keymap, the tables that did not load (written back as they were), and the schedules as
-        # on disk now (the Schedules tab writes them): kept, not dropped.
-        if self.config is not None:
-            config.keymap, config.broken_keymap = dict(self.config.keymap), self.config.broken_keymap
-            config.broken_servers = {name: table for name, table in self.config.broken_servers.items()
+    def _write(self, change: Callable[[dict[str, ServerProfile]], dict[str, ServerProfile]],
+               renamed: tuple[str, str] | None = None) -> Path:
+        """Apply `change` to the servers as on disk now, under the config's lock, and write the file.
+        Not to the servers loaded at the start: a server that `pgbackup-tui servers add` (or another
+        TUI) wrote since was dropped by this write, and its schedules refused it (QA)."""
+        path = self._require_config().path
+        with config_lock(path):  # no other writer between the read and the write
+            on_disk = load_config(path)  # one that does not load now (edited meanwhile) is not saved over
+            config = Config(servers=change(dict(on_disk.servers)), path=on_disk.path)
+            for profile in config.servers.values():
+                validate_profile(profile)  # the rules load_config applies: never write what cannot be read
+            # The keymap, the tables that did not load (written back as they were), and the schedules: kept.
+            config.keymap, config.broken_keymap = dict(on_disk.keymap), on_disk.broken_keymap
+            config.broken_servers = {name: table for name, table in on_disk.broken_servers.items()
                                      if name not in config.servers}
-        with config_lock(config.path):  # the schedules as on disk until written: no other writer between
             config.schedules, config.broken_schedules = schedules_for_servers(
-                config.path, set(config.servers) | set(config.broken_servers), renamed)
+                path, set(config.servers) | set(config.broken_servers), renamed)
             path = save_config(config)
         self.config = config  # adopted only once it is on disk
         return path
