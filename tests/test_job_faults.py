@@ -167,6 +167,22 @@ def test_a_dump_goes_on_when_its_terminal_goes_away(sandbox, home, out_dir, sig)
     assert listed[0]["output_path"] == str(out)
 
 
+
+def test_a_pg_dump_killed_by_a_signal_is_said_so_not_by_its_last_line(sandbox, home, out_dir):
+    """pg_dump killed by SIGKILL (the OOM killer, a kill -9) while its runner goes on: the job said
+    "pg_dump failed (killed by signal 9 (SIGKILL)): pg_dump: reading dependency data", its last
+    progress line, as if that were the error (QA). It says how it ended; nothing is left."""
+    with table_locked(sandbox):
+        cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / "x.dump"))
+        wait_for(lambda: backend_waiting(sandbox), "pg_dump to wait for its lock")
+        [pg_dump] = _pids_of("pg_dump", str(out_dir))
+        os.kill(pg_dump, signal.SIGKILL)
+        _, stderr = cli.communicate(timeout=30)
+    assert cli.returncode == 1, stderr
+    assert "failed: pg_dump was killed by signal 9 (SIGKILL); log: " in stderr and "pg_dump: " not in stderr, stderr
+    assert only_job_state(home)["state"] == "failed"
+    assert not list(out_dir.iterdir())
+
 def test_sigterm_of_the_cli_cancels_cleanly(sandbox, home, out_dir):
     with table_locked(sandbox):
         cli = start_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--output", str(out_dir / "x.dump"))

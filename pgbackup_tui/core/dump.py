@@ -33,7 +33,7 @@ from .defaults import (
     usable_cores,
 )
 from .dump_verify import DumpReadBack, can_follow
-from .job_children import exit_in_words
+from .job_children import child_failed
 from .errors import JobFailed, UsageError
 from .formatting import human_bytes
 from .jobs import Job, JobState, Outcome
@@ -141,7 +141,7 @@ class DumpJob(Job):
         if code != 0:
             full = self.disk_full(dump_target.parent)
             cause = f"the disk holding {dump_target.parent} is full ({full})" if full else self.last_error()
-            raise JobFailed(f"pg_dump failed ({exit_in_words(code)}): {cause}; log: {self.log_path}")
+            raise JobFailed(f"{child_failed('pg_dump', code, cause)}; log: {self.log_path}")
 
         details: dict = {"added": [], "left_out": [], "tables": progress.table_totals(),
                          "warnings": list(pre.warnings)}

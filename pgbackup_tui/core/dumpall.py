@@ -28,7 +28,7 @@ from .checksums import checksum_archive, checksum_file
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import connect
 from .dump import DumpJob
-from .job_children import exit_in_words
+from .job_children import child_failed
 from .defaults import unsupported_compress
 from .errors import JobFailed, PgBackupError, UsageError
 from .formatting import human_bytes
@@ -265,7 +265,7 @@ class DumpallJob(Job):
         if code != 0:
             full = self.disk_full(partial.parent)
             cause = f"the disk holding {partial.parent} is full ({full})" if full else self.last_error()
-            raise JobFailed(f"pg_dumpall failed ({exit_in_words(code)}): {cause}; log: {self.log_path}")
+            raise JobFailed(f"{child_failed('pg_dumpall', code, cause)}; log: {self.log_path}")
         await self.in_thread(check_cluster_file_complete, partial)
         size = path_size(partial)
         # Its checksum, as a dump's manifest holds one: `backups verify` then catches any byte changed

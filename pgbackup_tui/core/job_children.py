@@ -85,6 +85,15 @@ def exit_in_words(code: int) -> str:
     return f"killed by signal {-code}{name}"
 
 
+def child_failed(tool: str, code: int, cause: str) -> str:
+    """How a child failed, in words: "pg_dump failed (exit 1): CAUSE", or for one a signal killed (the
+    OOM killer, a kill -9) "pg_dump was killed by signal 9 (SIGKILL)": its last line then says what it
+    was doing ("pg_dump: dumping contents of table …"), which read as the error that stopped it."""
+    if code < 0:
+        return f"{tool} was {exit_in_words(code)}"
+    return f"{tool} failed ({exit_in_words(code)}): {cause}"
+
+
 def signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
     """Send `sig` to the child's process group (own_group(): the child leads it), its workers too."""
     with contextlib.suppress(ProcessLookupError):

@@ -30,7 +30,7 @@ import psycopg
 from .archive import read_skipping
 from .connect import connect
 from .database_props import DatabaseMaker, parse_database_script
-from .job_children import exit_in_words
+from .job_children import child_failed
 from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
 from .job_store import COMMITS, KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
@@ -332,8 +332,7 @@ class RestoreJob(RestoreChoiceJob):
             raise ServerLost(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._output.errors_ignored:
-            raise JobFailed(f"{tool} failed ({exit_in_words(code)}): {self.last_error()}{self._undo_note()}; "
-                            f"log: {self.log_path}")
+            raise JobFailed(f"{child_failed(tool, code, self.last_error())}{self._undo_note()}; log: {self.log_path}")
 
     def _transaction_mark_file(self) -> Path:
         """The file psql runs first in the restore's one transaction: it says the transaction's id."""
