@@ -6,6 +6,7 @@ whether a password prompt could help.
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -112,6 +113,20 @@ def test_refused_port_is_still_one_line_naming_the_server() -> None:
     error = connect_error(target_from_dsn(f"host=127.0.0.1 port={port} user=postgres", label="down"))
     assert f"127.0.0.1:{port}" in str(error)
     assert not error.needs_password
+
+
+def test_a_dsn_without_host_or_port_is_named_after_the_server_libpq_reaches(
+        sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--dsn dbname=x` with PGHOST / PGPORT set reaches the server they name (libpq's defaults), and
+    its error line said where; the name it was given (in every message, the jobs list, its backups'
+    folder and manifests) said 'local:5432' all the same: "server 'local:5432' (127.0.0.1:PORT)"."""
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(free_port()))  # nothing listens there
+    refused = connect_error(target_from_dsn("dbname=postgres user=postgres"))
+    assert str(refused).startswith(f"server '127.0.0.1:{os.environ['PGPORT']}' (127.0.0.1:{os.environ['PGPORT']}")
+    monkeypatch.setenv("PGHOST", str(sandbox.socket_dir))  # a socket folder is 'local', at its port
+    monkeypatch.setenv("PGPORT", str(sandbox.port))
+    assert target_from_dsn("dbname=postgres").label == f"local:{sandbox.port}"
 
 
 def test_missing_database(sandbox: Sandbox, tcp_target: Target) -> None:

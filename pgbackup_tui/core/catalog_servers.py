@@ -4,17 +4,14 @@ backups, and several profiles of one cluster each show the backups written under
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .catalog import CatalogEntry
-from .server_profile import ServerProfile
+from .server_profile import ServerProfile, libpq_host_port
 
 
 def _profile_host_port(profile: ServerProfile) -> tuple[str, str] | None:
-    params = profile.connection_params()
-    host = params.get("host") or os.environ.get("PGHOST") or ""
-    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    host, port = libpq_host_port(profile.connection_params())
     return (host, port) if host else None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .server_profile import ServerProfile, conninfo_error, hidden_password
+from .server_profile import ServerProfile, conninfo_error, hidden_password, libpq_host_port
 from .errors import ConnectError, UsageError
 from .formatting import host_port
 from .server_text import PREFERRED_CLIENT_ENCODING, RAW_CLIENT_ENCODING, prepare_text, refuses_client_encoding
@@ -77,9 +77,8 @@ class Target:
         params = self.params
         if "service" in params and "host" not in params:
             return f"service {params['service']}"
-        host = params.get("host") or os.environ.get("PGHOST") or "local socket"
-        port = params.get("port") or os.environ.get("PGPORT") or "5432"
-        return host_port(host, port)
+        host, port = libpq_host_port(params)
+        return host_port(host or "local socket", port)
 
     def with_password(self, password: str | None) -> Target:
         return replace(self, password=password)
@@ -167,10 +166,11 @@ def _dsn_label(params: dict[str, str]) -> str:
     """A short name for an unnamed server: `db1:5432`, `local:5433` for a socket, or the service."""
     if "service" in params and "host" not in params:
         return params["service"]
-    host = params.get("host", "").split(",")[0]
+    host, port = libpq_host_port(params)
+    host = host.split(",")[0]
     if not host or host.startswith("/"):
         host = "local"
-    return host_port(host, params.get("port", "5432").split(",")[0])
+    return host_port(host, port.split(",")[0])
 
 
 def connect(

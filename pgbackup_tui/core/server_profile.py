@@ -25,6 +25,14 @@ DEFAULT_DBNAME = "postgres"
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
+def libpq_host_port(params: dict[str, str]) -> tuple[str, str]:
+    """The host and port libpq goes to for these connection keywords: theirs, else PGHOST and
+    PGPORT, else "" (its socket folder) and 5432. One answer for a server's label, its `where`
+    and the catalog's host:port match, which had each read (or not read) the environment."""
+    host = params.get("host") or os.environ.get("PGHOST") or ""
+    return host, params.get("port") or os.environ.get("PGPORT") or "5432"
+
+
 @dataclass(frozen=True)
 class ServerProfile:
     """One server the user works with. Never holds a password."""
