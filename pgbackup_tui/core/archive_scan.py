@@ -168,12 +168,3 @@ def count_rows_with_pg_restore(pg_restore: str, archive: Path, env: dict[str, st
         cause = (error.splitlines() or ["it ends inside a table's data"])[-1]
         raise ArchiveError(f"{archive}: does not read to the end ({cause})")
     return counter.rows
-
-
-def count_rows_in_plain(path: Path, encoding: str = "UTF8") -> dict[str, int]:
-    """Each table's rows in a plain SQL dump, read once."""
-    with path.open("rb") as handle:
-        counter = count_rows_in_chunks(read_chunks(handle), encoding)
-    if not counter.complete:
-        raise ArchiveError(f"{path}: truncated inside a table's data")
-    return counter.rows

@@ -43,10 +43,6 @@ from .manifest import (
 from .csv_plans import MANIFEST_NAME as CSV_MANIFEST_NAME
 from .plans import PARTIAL_SUFFIX
 
-MANIFEST_VERSION = 1  # what write_manifest's callers wrote first; manifest.py reads every version
-STATUSES = ("complete", "verified", "drilled", "foreign", "incomplete", "failed verification", "changed", "missing",
-            "being written")
-
 # What callers use of the entries through the catalog, as before they had a module of their own.
 __all__ = ["MANIFEST_SUFFIX", "CatalogEntry", "entry_for", "entry_with_manifest", "foreign_id", "manifest_path",
            "status_of"]
