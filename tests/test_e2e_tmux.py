@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgbackup_tui.core.catalog import list_backups
+from pgbackup_tui.core.catalog import CatalogEntry, scan
 
 from cliutil import run_cli
 
@@ -123,11 +123,16 @@ def listed_jobs() -> list[dict]:
     return json.loads(done.stdout)
 
 
+def backups_with_manifest(home: Path) -> list[CatalogEntry]:
+    """The catalog's backups under the home's backup dir that have their manifest and archive."""
+    return [e for e in scan(home / "backups") if e.manifest is not None and e.status != "missing"]
+
+
 def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
     start_backup_of_shop(terminal, sandbox)
     screen = terminal.wait_for("succeeded", timeout=60)
     assert "dump" in screen and "shop" in screen
-    backups = list_backups(home / "backups")
+    backups = backups_with_manifest(home)
     assert len(backups) == 1 and backups[0].database == "shop" and backups[0].path.exists()
     assert not list((home / "backups").rglob("*.partial"))
     terminal.keys("q")
@@ -173,7 +178,7 @@ def test_a_dump_started_in_the_tui_goes_on_after_its_terminal_is_killed(home, sa
         assert time.monotonic() < deadline, f"the job never finished: {job}"
         time.sleep(0.5)
     assert job["state"] == "succeeded", job
-    backups = list_backups(home / "backups")
+    backups = backups_with_manifest(home)
     assert [str(backup.path) for backup in backups] == [job["output_path"]]
     assert os.path.isfile(job["output_path"])
     assert not list((home / "backups").rglob("*.partial"))

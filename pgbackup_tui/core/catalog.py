@@ -22,7 +22,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,47 +162,6 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None, *, live_firs
         raise UsageError(f"backup {backup_id}: the prefix fits {len(matches)} backups "
                          f"({', '.join(e.id for e in matches[:5])}); give more of the id, or the backup's path")
     raise UsageError(f"backup {backup_id}: no such backup (pgbackup-tui backups list shows them)")
-
-
-# -- what the TUI used before the catalog (kept: the Backups tab reads it) ---------------------------
-@dataclass(frozen=True)
-class BackupEntry:
-    path: Path
-    manifest: dict[str, Any]
-
-    @property
-    def server(self) -> str:
-        return str(self.manifest.get("server", ""))
-
-    @property
-    def database(self) -> str:
-        return str(self.manifest.get("database", ""))
-
-    @property
-    def format(self) -> str:
-        return str(self.manifest.get("format", ""))
-
-    @property
-    def created_at(self) -> str:
-        return str(self.manifest.get("finished_at") or self.manifest.get("started_at") or "")
-
-    @property
-    def size_bytes(self) -> int:
-        return int(self.manifest.get("bytes") or 0)
-
-
-def list_backups(root: Path, *, server: str | None = None, database: str | None = None) -> list[BackupEntry]:
-    """Backups with a manifest whose archive exists, under `root` (newest first), optionally for one server/database."""
-    found = []
-    for entry in scan(root):
-        if entry.manifest is None or entry.status == "missing":
-            continue
-        if server is not None and entry.server != server:
-            continue
-        if database is not None and entry.database != database:
-            continue
-        found.append(BackupEntry(entry.path, entry.manifest.to_json()))
-    return found
 
 
 def record_check_said(entry: CatalogEntry, check: Any) -> str | None:
