@@ -20,6 +20,8 @@ import pytest
 
 from cliutil import run_cli
 from conftest import SAMPLE_WIDE_ROWS
+from pgbackup_tui.core import paths
+from pgbackup_tui.core.catalog import scan
 from pgbackup_tui.core.config import load_config, save_config
 from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.drill_names import DRILL_PREFIX, drill_database_name, host_tag
@@ -373,6 +375,25 @@ def test_renamed_profile_keeps_its_backups(sandbox, home):
     assert run_cli("servers", "add", "old-name", "--dsn", sandbox.dsn()).returncode == 0
     servers = {e["path"]: e["server"] for e in listed()}
     assert servers[done.stdout.strip()] == "other" and servers[str(archive)] == "old-name"
+
+
+def test_a_server_lists_the_files_in_its_folder_on_the_command_line_as_in_the_tui(sandbox, home):
+    """A copy without its manifest and a dump's .partial left in a server's folder: the Backups tab
+    listed them under that server (backups_view.rows_in_scope), `backups list --server` left them
+    out: two answers to which backups are the server's."""
+    from pgbackup_tui.ui.backups_view import rows_in_scope
+
+    assert run_cli("servers", "add", "prod", "--dsn", sandbox.dsn()).returncode == 0
+    done = run_cli("dump", "--server", "prod", "--db", SOURCE, "--schema-only", "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    archive = Path(done.stdout.strip())
+    copy, partial = archive.parent / "copied-by-hand.dump", archive.parent / "cut.dump.partial"
+    shutil.copy(archive, copy)
+    partial.write_bytes(archive.read_bytes()[:100])
+    on_the_command_line = {e["path"]: e["status"] for e in listed("--server", "prod")}
+    assert on_the_command_line == {str(archive): "complete", str(copy): "foreign", str(partial): "incomplete"}
+    in_the_tui = rows_in_scope(scan(), [], load_config().server("prod"), None, paths.backups_dir())
+    assert {str(row.path) for row in in_the_tui} == set(on_the_command_line)
 
 
 def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, tmp_path):

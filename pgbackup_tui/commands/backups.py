@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core import catalog, catalog_servers
+from ..core import catalog, catalog_servers, paths
 from ..core.catalog import CatalogEntry
 from ..core.catalog_ops import adopt, delete
 from ..core.config import load_config
@@ -58,7 +58,8 @@ def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, st
     if args.server:
         profile = load_config().server(args.server)
         mine = {e.path for e in catalog_servers.belongs_to(entries, profile)}
-        entries = [e for e in entries if e.path in mine]
+        root = paths.backups_dir()  # and the files without a manifest in its folder, as the Backups tab lists them
+        entries = [e for e in entries if e.path in mine or catalog_servers.in_own_folder(e, profile, root)]
     if args.db:  # a dump of it, and the cluster sets and pg_dumpall files that hold it (restore --only-db)
         entries = [e for e in entries if args.db in e.databases]
     return entries, names

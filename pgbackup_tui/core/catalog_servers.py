@@ -1,12 +1,14 @@
 """Which server a backup belongs to, as the catalog lists it: by the profile's name, its host and
 port, or the cluster (system identifier) one of those came from; so a renamed profile keeps its
-backups, and several profiles of one cluster each show the backups written under them."""
+backups, and several profiles of one cluster each show the backups written under them. A file
+without a manifest (foreign, incomplete) is listed with the server whose folder it lies in."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .catalog import CatalogEntry
+from .plans import safe_path_part
 from .server_profile import ServerProfile, libpq_host_port
 
 
@@ -30,6 +32,16 @@ def belongs_to(entries: list[CatalogEntry], profile: ServerProfile) -> list[Cata
     clusters = {e.manifest.server_key.system_identifier for e in mine if e.manifest} - {None}
     return [e for e in entries if direct(e) or (e.manifest is not None
                                                  and e.manifest.server_key.system_identifier in clusters)]
+
+
+def in_own_folder(entry: CatalogEntry, profile: ServerProfile, backups_root: Path, dbname: str | None = None) -> bool:
+    """A file without a manifest (foreign, incomplete) in the server's own folder under the backup
+    dir (its database's folder, given `dbname`): the Backups tab and `backups list --server` list
+    it with that server, though no manifest says whose it is."""
+    folder = backups_root.absolute() / safe_path_part(profile.name)
+    if dbname is not None:
+        folder = folder / safe_path_part(dbname)
+    return entry.manifest is None and entry.path.is_relative_to(folder)
 
 
 def server_names(entries: list[CatalogEntry], profiles: list[ServerProfile]) -> dict[Path, str]:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.catalog import CatalogEntry, entry_for
-from ..core.catalog_servers import belongs_to
+from ..core.catalog_servers import belongs_to, in_own_folder
 from ..core.server_profile import ServerProfile
 from ..core.csv_copies import CsvCopy, is_csv_copy
-from ..core.plans import safe_path_part
 
 # status -> (badge text, theme variable of its colour); the text is short so that it and the
 # file name fit the tab's 40 columns at 80×24.
@@ -115,9 +114,6 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
 
     With a database, a set that holds it is not listed but its member archive of that database is;
     a pg_dumpall file that holds it is too, as `backups list --db` lists it (it restores whole)."""
-    own_folder = backups_root.absolute() / safe_path_part(profile.name)
-    if dbname is not None:
-        own_folder = own_folder / safe_path_part(dbname)
     mine = {e.path for e in belongs_to(entries, profile)}
     sets = {e.path for e in entries if e.manifest is not None and e.manifest.kind == "cluster-set"}
     rows: list[BackupRow] = []
@@ -125,7 +121,7 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
         if entry.manifest is None:
             if entry.path.parent in sets or is_csv_copy(entry.path.parent):
                 continue  # a set's globals.sql, a CSV copy's schema.sql: parts of those, not backups of their own
-            if entry.path.is_relative_to(own_folder):
+            if in_own_folder(entry, profile, backups_root, dbname):
                 rows.append(make_row(entry))
         elif entry.path in mine:
             if entry.path in sets:
