@@ -96,11 +96,7 @@ class CatalogEntry:
 
     @property
     def size_bytes(self) -> int | None:
-        if not self.path.exists():
-            return None
-        if self.path.is_dir():
-            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-        return self.path.stat().st_size
+        return path_size(self.path) if self.path.exists() else None
 
     @property
     def holds(self) -> str:

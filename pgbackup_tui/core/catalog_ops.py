@@ -100,8 +100,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         manifest.database = listing.toc.header.get("dbname", "").strip()
     rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
     manifest.checksums = checksum_archive(path)
-    manifest.bytes = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
-        else path.stat().st_size
+    manifest.bytes = path_size(path)
     manifest.toc = toc_summary(counts, rows, [])
     if kind == "dumpall" and path.is_file():
         databases = _databases_in(path, found.format)  # recorded as our own pg_dumpall files' are: `list --db`
