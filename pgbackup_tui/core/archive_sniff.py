@@ -1,6 +1,7 @@
 """What a file without a manifest is, read from its content alone (no PostgreSQL tool).
 
-archive.identify_archive knows pg_dump's four formats (it is what a restore trusts). Dropped-in
+archive.identify_archive knows pg_dump's four formats (it is what a restore trusts, and it
+refuses a pg_dumpall file: that restores whole, through cluster_restore.py). Dropped-in
 files come in two more shapes: a plain dump compressed with gzip (`pg_dump | gzip`), and a
 pg_dumpall script (a whole cluster: roles, then every database), plain or gzipped. The catalog
 lists them as *foreign*, with what their header says; none of them is restored by `restore`

@@ -1,8 +1,9 @@
 """The Textual app: composes the main screen and wires widgets, workers and screens together.
 
 Workers live on the App (not on a screen that could be popped): thread workers for psycopg
-(group "inspect", "backups") and for the job store (group "store", "start"), async workers that
-follow jobs (group "jobs", never exclusive, so jobs run side by side). Jobs themselves run in
+(group "inspect"), the catalog (group "backups", "catalog") and the job store (group "store",
+"start"), async workers that follow jobs (group "jobs", never exclusive, so jobs run side by
+side); a dialog's own checks run on the dialog (its group is named after it). Jobs themselves run in
 runners of their own and the Jobs tab is a view on the job store (ui/jobs_app.py). Results come
 back as messages from ui/messages.py. on_worker_state_changed is the one place where a worker
 that failed unexpectedly becomes an error notification.
