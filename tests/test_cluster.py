@@ -1009,6 +1009,26 @@ def test_a_cluster_file_whose_postgres_tables_the_server_has_is_refused_before_a
                        "'monitoring_snap')").strip() == "3"
 
 
+def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(target, home, tmp_path):
+    """A role the server has already is kept, but a tablespace stopped psql at its CREATE TABLESPACE,
+    after the roles before it were made and altered as the file says (QA): refused before anything
+    runs, for a file and for a set's globals.sql alike."""
+    location = target.root / "fast disk"
+    location.mkdir()
+    shutil.chown(location, target.os_user)
+    target.psql(f"CREATE ROLE keeper LOGIN CONNECTION LIMIT 7; CREATE TABLESPACE \"Fast Disk\" LOCATION '{location}'")
+    globals_file, cluster_set = tmp_path / "globals.sql", tmp_path / "all.set"
+    assert cli(target, "dumpall", "--globals-only", "--output", str(globals_file)).returncode == 0
+    assert cli(target, "dumpall", "--set", "--output", str(cluster_set)).returncode == 0
+    target.psql("ALTER ROLE keeper CONNECTION LIMIT 3")  # the files say 7: a restore that ran would set it
+    for backup in (globals_file, cluster_set):
+        refused = cli(target, "restore", str(backup))
+        assert refused.returncode == 2, refused.stderr
+        assert 'tablespace "Fast Disk" already exists' in refused.stderr, refused.stderr
+        assert "nothing was restored" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+        assert target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'keeper'").strip() == "3"
+
+
 def test_a_database_pg_dumpall_could_not_dump_is_said_with_pg_dump_s_own_error(target, home, tmp_path):
     """pg_dumpall ends with its own line, 'pg_dump failed on database "x", exiting', after pg_dump's
     error: the job's line said only that, the cause (a table the role may not read, the server gone)

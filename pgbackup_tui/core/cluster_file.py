@@ -42,6 +42,7 @@ _CREATED_SCHEMA = re.compile(rf"CREATE SCHEMA ({_IDENT})(?: AUTHORIZATION |;)")
 _CREATED_RELATION = re.compile(
     rf"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE) ({_IDENT}\.{_IDENT})[\s(;]")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
+_CREATE_TABLESPACE = re.compile(rb"^CREATE TABLESPACE " + _ROLE_NAME + rb" OWNER ")
 
 
 def is_cluster_file(path: Path) -> bool:
@@ -152,6 +153,27 @@ def _tolerant_line(line: bytes) -> bytes:
 def _own_role_line(ident: bytes) -> bytes:
     return (b"DO $pgbackup$ BEGIN RAISE NOTICE 'pgbackup-tui: role % is the role this restore connects as: "
             b"kept as it is', " + _literal(ident) + b"; END $pgbackup$;\n")
+
+
+def created_tablespaces(path: Path) -> list[str]:
+    """The tablespaces a pg_dumpall file creates (its `-- Tablespaces` section, before any database),
+    as the catalog names them."""
+    names: list[str] = []
+    inside = False
+    with path.open("rb") as handle:
+        for line in handle:
+            text = line.rstrip(b"\r\n")
+            if text.startswith(b"\\connect"):
+                break
+            if text.startswith(b"-- ") and text[3:4].isupper():
+                if inside:
+                    break
+                inside = text == b"-- Tablespaces"
+                continue
+            created = _CREATE_TABLESPACE.match(line) if inside else None
+            if created:
+                names.append(_role_name(created.group(1)).decode("utf-8", "surrogateescape"))
+    return names
 
 
 def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) -> None:

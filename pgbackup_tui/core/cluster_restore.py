@@ -24,7 +24,15 @@ import psycopg
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums
 from .plain_script import first_major_setting, settings_unknown_to, without_settings
-from .cluster_file import KEPT_ROLE, OWN_ROLE_KEPT, check_cluster_file, created_in, is_cluster_file, tolerant_roles
+from .cluster_file import (
+    KEPT_ROLE,
+    OWN_ROLE_KEPT,
+    check_cluster_file,
+    created_in,
+    created_tablespaces,
+    is_cluster_file,
+    tolerant_roles,
+)
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
 from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
@@ -98,6 +106,7 @@ class ClusterRestoreJob(Job):
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
         await self.in_thread(self._refuse_existing, archive)
         await self.in_thread(self._refuse_filled, archive)
+        await self.in_thread(self._refuse_tablespaces, archive)
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
@@ -136,6 +145,7 @@ class ClusterRestoreJob(Job):
         recorded = (manifest.get("checksums") or {}).get(GLOBALS_FILE)
         if recorded:
             _refuse_changed(globals_sql, {"": recorded})
+        self._refuse_tablespaces(globals_sql)
 
     def _check_made_by(self, made_by: object, server_major: int, what: str) -> None:
         """A file or set written by a pg_dumpall newer than the server (its manifest's major) is
@@ -345,6 +355,22 @@ class ClusterRestoreJob(Job):
                                   f"{' …' if len(clash) > 3 else ''}, which {archive.name} creates there: psql would "
                                   "stop at it half way through the cluster; drop or rename it first; nothing was "
                                   "restored")
+
+    def _refuse_tablespaces(self, path: Path) -> None:
+        """A tablespace the file creates that the server has already stopped psql at its CREATE
+        TABLESPACE (which no DO block can make tolerant, as a role's is: it may not run in one),
+        after the roles were made and altered; refused before anything runs instead."""
+        created = created_tablespaces(path)
+        if not created:
+            return
+        with connect(self.plan.target, self.plan.dbname) as conn:
+            existing = {str(row[0]) for row in conn.execute("SELECT spcname FROM pg_tablespace")}
+        taken = [name for name in created if name in existing]
+        if taken:
+            raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {self.plan.target.label}, and "
+                              f"{path.name} creates it: psql would stop there, after the roles were changed; drop "
+                              "it first (DROP TABLESPACE, once nothing is in it), or restore onto a server without "
+                              "it; nothing was restored")
 
     def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
         """Every server has a `postgres` database (and may have others of the set): a member whose
