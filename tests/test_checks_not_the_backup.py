@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,39 @@ def test_a_drill_where_the_backup_s_roles_are_missing_is_not_the_backup_s_failur
     assert len(refused.stderr.strip().splitlines()) == 1
     assert _status(script) == "complete"
     assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+
+
+def test_a_drill_where_the_backup_s_tablespace_is_missing_is_not_the_backup_s_failure(sandbox, home, tmp_path):
+    """pg_restore makes the objects of a tablespace the server lacks in the default one, and counts
+    each `SET default_tablespace` it could not run as an error: the drill recorded "failed
+    verification" for a good backup (QA). A parallel pg_restore's worker that went past one counts
+    it again with every item it restores after, so its count is over the lines it printed."""
+    db, space = f"ts_{uuid.uuid4().hex[:8]}", f"Fast Disk {uuid.uuid4().hex[:6]}"
+    location = sandbox.root / space
+    location.mkdir()
+    shutil.chown(location, sandbox.os_user)
+    sandbox.psql(f"CREATE TABLESPACE \"{space}\" LOCATION '{location}'")
+    sandbox.create_database(db)
+    try:
+        sandbox.psql(f'CREATE TABLE hot (a int) TABLESPACE "{space}"; CREATE INDEX ON hot (a) TABLESPACE "{space}";'
+                     + "".join(f"CREATE TABLE t{i} (a int PRIMARY KEY); INSERT INTO t{i} SELECT generate_series(1, 50);"
+                               for i in range(6)) + "INSERT INTO hot SELECT generate_series(1, 20)", db)
+        archive, script = _dump(sandbox, db, "custom"), _dump(sandbox, db, "plain")
+        sandbox.psql(f"DROP DATABASE {db}")
+        sandbox.psql(f'DROP TABLESPACE "{space}"')
+
+        drilled = run_cli("backups", "drill", str(archive), "--dsn", sandbox.dsn())
+        assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+        assert f'this server lacks the tablespace(s) "{space}"' in drilled.stderr, drilled.stderr
+        assert _status(archive) == "drilled"
+
+        refused = run_cli("backups", "drill", str(script), "--dsn", sandbox.dsn())
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f'tablespace "{space}" does not exist there' in refused.stderr, refused.stderr
+        assert _status(script) == "complete"
+    finally:
+        sandbox.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        sandbox.psql(f'DROP TABLESPACE IF EXISTS "{space}"')
 
 
 def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, other_sandbox, home):

@@ -43,7 +43,7 @@ from .manifest import Verification, now_iso
 from .plans import RestorePlan
 from .restore import RestoreJob
 from .drill_names import drill_database_name, drop_abandoned_drills
-from .restore_output import FAILED_STATEMENT
+from .restore_output import ANY_ERROR, FAILED_STATEMENT
 from .restore_target import drop_database
 from .verify import compare_rows, count_archive_rows
 
@@ -56,39 +56,63 @@ STOPPING = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT: a drill stopped so
 
 NOT_DROPPED = "not_dropped"  # Verification.details key: why the scratch database is still there
 ROLE_MISSING = re.compile(r'role "((?:[^"]|"")+)" does not exist')
+# pg_restore's line for a tablespace the server lacks (its objects are then made in the default one).
+TABLESPACE_MISSING = re.compile(r'error: could not set default_tablespace to (.+?): ERROR:\s+invalid value for '
+                                r'parameter "default_tablespace"')
+# psql's, for the same `SET default_tablespace` in a plain dump, which stops it.
+PLAIN_TABLESPACE_MISSING = re.compile(r'invalid value for parameter "default_tablespace": "((?:[^"]|"")*)"')
 
 
 class _MissingRoles:
     """The statements pg_restore went past because the drill's server lacks a role the archive names
-    (an owner, a grantee). Drills are run on another server than the backup's (a staging one, where
-    a restore can do no harm), which seldom has every role of production: those statements say
-    nothing of the backup, and counted as its failure they marked every good backup "failed
-    verification", leaving it without delete's protection and outside a schedule's keep_last."""
+    (an owner, a grantee), or a tablespace (pg_restore then makes the objects in the default one).
+    Drills are run on another server than the backup's (a staging one, where a restore can do no
+    harm), which seldom has every role or tablespace of production: those statements say nothing of
+    the backup, and counted as its failure they marked every good backup "failed verification",
+    leaving it without delete's protection and outside a schedule's keep_last."""
 
     def __init__(self) -> None:
-        self.failed = 0  # statements pg_restore said it could not execute
+        self.failed = 0  # errors pg_restore said (a statement it could not execute, a tablespace it could not set...)
         self.role_errors = 0  # those of them that failed for a missing role
         self.roles: list[str] = []  # the missing roles those named, each once, for the ones that were that
+        self.tablespace_errors = 0  # those that failed for a missing tablespace
+        self.tablespaces: list[str] = []  # the missing tablespaces, each once, as pg_restore quotes them
 
     def watch(self, event: JobEvent) -> None:
         if not isinstance(event, LogLine):
             return
-        failed = FAILED_STATEMENT.search(event.text)
-        if failed is None:
+        if ANY_ERROR.match(event.text) is None:
             return
         self.failed += 1
-        role = ROLE_MISSING.match(failed.group(1).strip())
+        tablespace = TABLESPACE_MISSING.search(event.text)
+        if tablespace is not None:
+            self.tablespace_errors += 1
+            if tablespace.group(1) not in self.tablespaces:
+                self.tablespaces.append(tablespace.group(1))
+            return
+        failed = FAILED_STATEMENT.search(event.text)
+        role = ROLE_MISSING.match(failed.group(1).strip()) if failed is not None else None
         if role is not None:
             self.role_errors += 1
             if role.group(1) not in self.roles:
                 self.roles.append(role.group(1))
 
     def explain(self, errors_ignored: int) -> str | None:
-        """Why every error pg_restore went past is not the backup's, or None if some may be."""
-        if not errors_ignored or self.role_errors != errors_ignored or self.failed != errors_ignored:
+        """Why every error pg_restore went past is not the backup's, or None if some may be. Every
+        error it printed must be one of those; its count may be higher than the lines: a parallel
+        pg_restore's worker that went past one error counts it again with each item it restores after."""
+        explained = self.role_errors + self.tablespace_errors
+        if not errors_ignored or not self.failed or explained != self.failed or errors_ignored < self.failed:
             return None
-        return (f"{errors_ignored} owner or grant statement(s) skipped: this server lacks the role(s) "
-                f"{', '.join(self.roles)} (not the backup's fault; create the role(s) here to restore them too)")
+        said = []
+        if self.role_errors:
+            said.append(f"{self.role_errors} owner or grant statement(s) skipped: this server lacks the role(s) "
+                        f"{', '.join(self.roles)} (not the backup's fault; create the role(s) here to restore them "
+                        "too)")
+        if self.tablespace_errors:
+            said.append(f"{self.tablespace_errors} object(s) made in the default tablespace: this server lacks the "
+                        f"tablespace(s) {', '.join(self.tablespaces)} (not the backup's fault)")
+        return "; ".join(said)
 
 
 def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str, int]:
@@ -177,6 +201,11 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             # backup, so nothing is recorded (a "failed" drill would lift delete's protection of it).
             could_not_run = (ServerLost if issubclass(result.error, ServerLost) else PgBackupError)(
                 f"the drill of backup {entry.id} could not run: {said}; nothing was recorded")
+        elif result.state == JobState.FAILED and (space := PLAIN_TABLESPACE_MISSING.search(result.message)):
+            could_not_run = PgBackupError(
+                f"the drill of backup {entry.id} could not run on {target.label}: tablespace \"{space.group(1)}\" "
+                "does not exist there (a plain dump sets the tablespace of its objects: create it there, or drill "
+                "on a server that has the backup's tablespaces); nothing was recorded")
         elif result.state == JobState.FAILED and (role := ROLE_MISSING.search(result.message)) is not None:
             # psql (a plain dump) stops at the first statement that fails: one naming a role this
             # server lacks says nothing of the backup either (_MissingRoles), only that it cannot be drilled here.
