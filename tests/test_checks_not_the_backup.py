@@ -77,6 +77,33 @@ def test_a_drill_where_the_backup_s_roles_are_missing_is_not_the_backup_s_failur
     assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
 
 
+def test_a_missing_role_whose_name_holds_a_quote_is_not_the_backup_s_failure(sandbox, home):
+    """The server's message quotes a role's name as it is (`role "reader.ro"x" does not exist`): the
+    check read up to the first quote and saw no missing role, so the drill recorded "failed
+    verification" (QA)."""
+    db, role = f"q_{uuid.uuid4().hex[:8]}", f'reader.ro"x {uuid.uuid4().hex[:4]}'
+    quoted = '"' + role.replace('"', '""') + '"'
+    sandbox.create_role(role, login=False)
+    sandbox.create_database(db)
+    try:
+        sandbox.psql(f"CREATE TABLE t (a int); INSERT INTO t SELECT generate_series(1, 5); "
+                     f"ALTER TABLE t OWNER TO {quoted}; GRANT SELECT ON t TO {quoted}", db)
+        archive, script = _dump(sandbox, db, "custom"), _dump(sandbox, db, "plain")
+        sandbox.psql(f"REASSIGN OWNED BY {quoted} TO {sandbox.superuser}; DROP OWNED BY {quoted}", db)
+        sandbox.psql(f"DROP ROLE {quoted}")
+
+        drilled = run_cli("backups", "drill", str(archive), "--dsn", sandbox.dsn())
+        assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+        assert f"lacks the role(s) {role} " in drilled.stderr, drilled.stderr
+        refused = run_cli("backups", "drill", str(script), "--dsn", sandbox.dsn())
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f'role "{role}" does not exist there' in refused.stderr, refused.stderr
+        assert _status(archive) == "drilled" and _status(script) == "complete"
+    finally:
+        sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        sandbox.psql(f"DROP ROLE IF EXISTS {quoted}")
+
+
 def test_a_drill_where_the_backup_s_tablespace_is_missing_is_not_the_backup_s_failure(sandbox, home, tmp_path):
     """pg_restore makes the objects of a tablespace the server lacks in the default one, and counts
     each `SET default_tablespace` it could not run as an error: the drill recorded "failed

@@ -55,7 +55,8 @@ STOPPING = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT: a drill stopped so
 
 
 NOT_DROPPED = "not_dropped"  # Verification.details key: why the scratch database is still there
-ROLE_MISSING = re.compile(r'role "((?:[^"]|"")+)" does not exist')
+# The server's message quotes the name as it is (a quote inside it not doubled): up to the last `" does`.
+ROLE_MISSING = re.compile(r'role "(.+)" does not exist')
 # pg_restore's line for a tablespace the server lacks (its objects are then made in the default one).
 TABLESPACE_MISSING = re.compile(r'error: could not set default_tablespace to (.+?): ERROR:\s+invalid value for '
                                 r'parameter "default_tablespace"')
