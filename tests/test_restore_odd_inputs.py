@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -178,3 +179,31 @@ def test_a_partial_restore_of_a_grant_to_a_missing_role_names_no_privileges(sand
         for name in [*targets, fresh_db_name]:
             sandbox.drop_database(name)
         sandbox.psql(f"DROP ROLE IF EXISTS {role}_gone; DROP ROLE IF EXISTS {role}")
+
+
+def test_a_partial_restore_onto_a_server_without_the_tablespace_names_it(sandbox, home, fresh_db_name):
+    """pg_restore could not set a tablespace the server lacks (its objects go to the default one):
+    the line said "1 error(s) ignored by pg_restore" and named none, where a statement's error is
+    named with what to do (QA)."""
+    space = f"Fast Disk {fresh_db_name}"
+    location = sandbox.root / space
+    location.mkdir()
+    shutil.chown(location, sandbox.os_user)
+    sandbox.psql(f"CREATE TABLESPACE \"{space}\" LOCATION '{location}'")
+    target = f"{fresh_db_name}_a"
+    try:
+        sandbox.create_database(fresh_db_name)
+        sandbox.psql(f'CREATE TABLE t (a int) TABLESPACE "{space}"; INSERT INTO t VALUES (1)', fresh_db_name)
+        dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--progress", "none")
+        assert dumped.returncode == 0, dumped.stderr
+        sandbox.drop_database(fresh_db_name)
+        sandbox.psql(f'DROP TABLESPACE "{space}"')
+        partial = run_cli("restore", dumped.stdout.strip(), "--dsn", sandbox.dsn(), "--db", target, "--create")
+        assert partial.returncode == 3, partial.stderr
+        assert f'the first: could not set default_tablespace to "{space}"' in partial.stderr, partial.stderr
+        assert "made in the default tablespace" in partial.stderr, partial.stderr
+        assert sandbox.psql("SELECT count(*) FROM t", target).strip() == "1"
+    finally:
+        sandbox.drop_database(target)
+        sandbox.drop_database(fresh_db_name)
+        sandbox.psql(f'DROP TABLESPACE IF EXISTS "{space}"')

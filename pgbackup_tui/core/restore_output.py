@@ -54,8 +54,11 @@ class RestoreOutput:
                 if self.first_error is None:
                     self.first_error, self.first_command = self._pending, statement
             self._pending = None
-        elif ANY_ERROR.search(line):  # COPY failed for table, ...: counted, never discounted
+        elif ANY_ERROR.search(line):  # COPY failed for table, a tablespace not set...: counted, never discounted
             self.other_errors += 1
+            if self.first_error is None and self._pending is None:  # named as a statement's is ("3 error(s)"
+                # alone said nothing); one still waiting for its "Command was:" line came before it
+                self.first_error = ANY_ERROR.sub("", line).strip()
         if (LOST_HALF_WAY.search(line) or CONNECTION_FAILED.search(line)) and not statement_error(line):
             self.connection_lost = True
 
@@ -89,7 +92,10 @@ class RestoreOutput:
 
 def hint_for(error: str, command: str = "") -> str:
     """What a DBA does about the commonest error a restore goes past: a role the target lacks, in
-    a grant (--no-privileges), an owner (--no-owner), or a statement not known (both named)."""
+    a grant (--no-privileges), an owner (--no-owner), or a statement not known (both named); a
+    tablespace it lacks (what became of the objects)."""
+    if error.startswith("could not set default_tablespace"):
+        return "; the objects meant for it were made in the default tablespace (create it first to keep them there)"
     if not re.match(r'role ".*" does not exist', error):
         return ""
     if re.match(r"(GRANT|REVOKE)\b", command, re.IGNORECASE):
