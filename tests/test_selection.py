@@ -186,6 +186,21 @@ def test_a_role_dumps_its_own_tables_beside_a_sequence_it_may_not_read(sandbox, 
         sandbox.psql(f'DROP ROLE "{role}"')
 
 
+def test_a_table_clean_quotes_the_foreign_keys_it_drops_as_sql_writes_them(sandbox, home, empty_db, tmp_path):
+    """The dry run said `drop foreign key Order Items_order_fkey on "Sales Team"."Order Items"`: the
+    table quoted, the constraint's name not, as the notes' names are (QA)."""
+    sandbox.psql('CREATE SCHEMA "Sales Team"; CREATE TABLE "Sales Team".orders (id int PRIMARY KEY);'
+                 'CREATE TABLE "Sales Team"."Order Items" (n int, "order" int REFERENCES "Sales Team".orders)',
+                 empty_db)
+    archive = tmp_path / "all.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=c", f"--file={archive}",
+                    f"--dbname={sandbox.dsn(empty_db)}"], check=True, capture_output=True)
+    dry = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--clean",
+                  "--table", '"Sales Team".orders', "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert 'drop foreign key "Order Items_order_fkey" on "Sales Team"."Order Items"' in dry.stdout, dry.stdout
+
+
 def test_only_what_a_restored_table_loses_is_said_left_out(sandbox, home, empty_db, tmp_path):
     """Restoring a referenced table alone: the foreign key of the table that references it (not
     restored either) is no news. Restoring the referencing one alone: its foreign key is."""

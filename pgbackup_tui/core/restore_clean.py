@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from .errors import TargetError
-from .identifiers import QualifiedName, always_quote
+from .identifiers import QualifiedName, always_quote, quote_ident
 from .restore_sequences import SequenceValues
 from .toc import (
     ATTACHED_DESCS,
@@ -207,7 +207,7 @@ $pgbackup_grants$;
             why = "" if relation.depth == 0 else " (reads a restored table: recreated from the archive)"
             lines.append(f"drop {_KIND_WORD[relation.kind].lower()} {relation.name}{why}")
         for table, name in self.foreign_keys:
-            lines.append(f"drop foreign key {name} on {table} (added again after the restore)")
+            lines.append(f"drop foreign key {quote_ident(name)} on {table} (added again after the restore)")
         return lines + self.sequences.describe()
 
 
@@ -267,8 +267,8 @@ def plan_table_clean(conn: psycopg.Connection, toc: Toc, restored: set[int], dbn
         entry = _find_entry(toc, namespaces, QualifiedName(schema, f"{relname} {conname}"), {"FK CONSTRAINT"})
         if entry is None:
             raise TargetError(
-                f"foreign key {conname} on {table} in database '{dbname}' points at a restored table but is not "
-                "in the archive: --clean would have to drop it for good; "
+                f"foreign key {quote_ident(conname)} on {table} in database '{dbname}' points at a restored table "
+                "but is not in the archive: --clean would have to drop it for good; "
                 "restore into a new database with --create instead"
             )
         plan.foreign_keys.append((table, conname))
