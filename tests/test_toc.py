@@ -304,6 +304,8 @@ def test_notes_quote_every_name_as_sql_and_dump_s_notes_write_it(listing: Listin
     closure = compute_closure(toc, selected_seed(listing))
     added = {toc.describe(entry) for entry, _ in closure.added}
     assert 'SCHEMA "Ops Team"' in added and 'DOMAIN "Ops Team".positive_int' in added, added
+    # A function's name too, before its arguments (`FUNCTION Ops Team next_code()` was the listing's) (QA).
+    assert 'FUNCTION "Ops Team".next_code()' in added and "EXTENSION citext" in added, added
     assert {why for _, why in closure.left_out} == {
         'FK CONSTRAINT "Work Items_team_id_fkey" on "Ops Team"."Work Items": it needs TABLE "Ops Team".teams, '
         "which is not restored"}

@@ -54,7 +54,10 @@ KNOWN_DESCS = sorted(
 )
 # Relations a selection names. A dependent that needs one of these outside the set is left out.
 SELECTABLE_DESCS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"})
-NAMED_DESCS = SELECTABLE_DESCS | {"SEQUENCE", "TYPE", "DOMAIN", "INDEX"}  # a tag that is a name, in a schema
+# Tags as names, for messages: a name in a schema; a name and its arguments in a schema; a name alone.
+NAMED_DESCS = SELECTABLE_DESCS | {"SEQUENCE", "TYPE", "DOMAIN", "INDEX", "COLLATION"}
+ROUTINE_DESCS = frozenset({"FUNCTION", "PROCEDURE", "AGGREGATE"})
+UNQUALIFIED_DESCS = frozenset({"SCHEMA", "EXTENSION", "PUBLICATION", "EVENT TRIGGER"})
 # Entries on a table, tagged "table name": said as `NAME on SCHEMA.TABLE`.
 ON_TABLE_DESCS = frozenset({"CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "POLICY", "RULE"})
 # Entries that belong to a relation: what hangs off them comes along with it.
@@ -127,8 +130,12 @@ class Toc:
         (the listing joins names with spaces: `TABLE Sales & Ops Order Items`, `SCHEMA Sales & Ops`
         said nothing clear): `SCHEMA "Sales & Ops"`, `TABLE "Sales & Ops"."Order Items"`,
         `FK CONSTRAINT "Order Items_order_id_fkey" on "Sales & Ops"."Order Items"`."""
-        if entry.desc == "SCHEMA" and entry.rest.startswith("- "):
-            return f"SCHEMA {quote_ident(entry.named[2:])}"
+        if entry.desc in UNQUALIFIED_DESCS and entry.rest.startswith("- "):
+            return f"{entry.desc} {quote_ident(entry.named[2:])}"
+        if entry.desc in ROUTINE_DESCS and (routine := entry_name(entry, self.namespaces)) is not None:
+            # The tag is the routine's name and its argument types: `next id()`, `add(integer, integer)`.
+            bare, parenthesis, arguments = routine.name.partition("(")
+            return f"{entry.desc} {QualifiedName(routine.schema, bare)}{parenthesis}{arguments}"
         name = entry_name(entry, self.namespaces) if entry.desc in NAMED_DESCS | ON_TABLE_DESCS else None
         if name is not None and entry.desc in ON_TABLE_DESCS:
             table = next((t for t in self.relation_names.get(name.schema, []) if name.name.startswith(t + " ")), None)
