@@ -137,6 +137,22 @@ def test_a_drill_where_the_backup_s_tablespace_is_missing_is_not_the_backup_s_fa
         sandbox.psql(f'DROP TABLESPACE IF EXISTS "{space}"')
 
 
+def test_a_drill_counts_rows_whatever_timeout_the_backup_s_database_sets(sandbox, home):
+    """The restored database keeps the backup's `ALTER DATABASE … SET statement_timeout`: the drill's
+    count of the rows ran under it and ended in a traceback, after a restore that had gone well (QA)."""
+    db = f"slow_{uuid.uuid4().hex[:8]}"
+    sandbox.create_database(db)
+    try:
+        sandbox.psql("CREATE TABLE big (a int); INSERT INTO big SELECT generate_series(1, 300000); "
+                     f"ALTER DATABASE {db} SET statement_timeout = 1", db)
+        archive = _dump(sandbox, db, "custom")
+        drilled = run_cli("backups", "drill", str(archive), "--dsn", sandbox.dsn())
+        assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+        assert "Traceback" not in drilled.stderr and _status(archive) == "drilled"
+    finally:
+        sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
 def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, other_sandbox, home):
     """A drill of an 18 backup on a 15 server was refused before anything ran ("cannot run a newer
     pg_dump's SQL"), and recorded as the backup's failed verification."""

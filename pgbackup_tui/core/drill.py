@@ -116,11 +116,21 @@ class _MissingRoles:
         return "; ".join(said)
 
 
+# The count's own session, as pg_restore sets its own: the restored database's `ALTER DATABASE` and
+# `ALTER ROLE … IN DATABASE … SET` settings are the backup's (a statement_timeout of 1 ms there ended
+# the drill in a traceback, after a restore that had gone well).
+COUNT_SESSION = ("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+                 "SELECT set_config('transaction_timeout', '0', false) "
+                 "WHERE current_setting('server_version_num')::int >= 170000")
+
+
 def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str, int]:
     """count(*) of each table in `dbname` (ONLY the table itself, except a partitioned one, whose
     rows a dump may load through the root); tables that do not exist are left out."""
     found: dict[str, int] = {}
     with connect(target, dbname) as conn:
+        for statement in COUNT_SESSION.split("; "):
+            conn.execute(statement)
         for name in names:
             qname = parse_qualified_name(name)
             row = conn.execute("SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -224,11 +234,18 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                 check.checks.append(f"restored into {name} on {target.label}")
                 if roles_only is not None:
                     check.checks.append(roles_only)
-            found = count_table_rows(target, name, sorted(expected))
-            differ = compare_rows(expected, found, "the restored database")
-            check.problems.extend(differ)
-            if not differ:
-                check.checks.append(f"rows of {len(expected)} tables match the manifest")
+            try:
+                found: dict[str, int] | None = count_table_rows(target, name, sorted(expected))
+            except (PgBackupError, psycopg.Error) as exc:  # the server gone or stopped: not the backup's
+                found = None
+                could_not_run = PgBackupError(
+                    f"the drill of backup {entry.id} could not count the rows of {name} on {target.label}: "
+                    f"{(str(exc).strip().splitlines() or ['?'])[0]}; nothing was recorded")
+            if found is not None:
+                differ = compare_rows(expected, found, "the restored database")
+                check.problems.extend(differ)
+                if not differ:
+                    check.checks.append(f"rows of {len(expected)} tables match the manifest")
     finally:
         if job.made_database or could_not_run is None:
             _drop(target, name, check)
