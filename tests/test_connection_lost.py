@@ -67,3 +67,22 @@ def test_a_restore_that_lost_its_server_over_ssl_is_a_lost_server():
     fdw.watch('pg_restore: error: could not execute query: ERROR:  could not receive data from server: '
               'server closed the connection unexpectedly')
     assert not fdw.connection_lost and "could not receive data from server" in fdw.first_error_said()
+
+
+def test_a_statement_the_server_cancels_is_not_said_as_a_lost_connection(sandbox: Sandbox, home, tmp_path):
+    """A database's `ALTER DATABASE … SET statement_timeout` cancelled one of the job's own catalog
+    queries, said as `the connection to server … was lost or ended (canceling statement due to statement
+    timeout)`: the DBA looked for a network fault (QA)."""
+    from pgbackup_tui.core.errors import server_error_said
+
+    with psycopg.connect(sandbox.dsn(SOURCE)) as conn:
+        conn.execute("SET statement_timeout = 1")
+        try:
+            conn.execute("SELECT pg_sleep(1)")
+        except psycopg.Error as exc:
+            said = server_error_said(exc, "prod")
+        else:
+            raise AssertionError("pg_sleep(1) ran past a statement_timeout of 1 ms")
+    assert said is not None and "was lost" not in said, said
+    assert said.startswith("server 'prod' cancelled a statement of the job (canceling statement due to statement "
+                           "timeout)") and "ALTER DATABASE" in said, said

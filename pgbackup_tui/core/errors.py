@@ -63,6 +63,11 @@ class ServerLost(JobFailed):
     """The server went away half way (it stopped, the network failed): not the archive's fault."""
 
 
+# query_canceled (a statement_timeout, pg_cancel_backend) and lock_not_available (a lock_timeout):
+# psycopg's OperationalErrors, said as a lost connection, which they are not.
+CANCELLED_STATES = frozenset({"57014", "55P03"})
+
+
 def server_error_said(exc: BaseException, server: str | None) -> str | None:
     """One line for a psycopg error the server caused (a session lost or ended, a statement it
     refused: one with an SQLSTATE), or None: not the server's, but one of our own (a closed
@@ -74,6 +79,12 @@ def server_error_said(exc: BaseException, server: str | None) -> str | None:
         return None
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     where = f"server '{server}'" if server else "the server"
+    if getattr(exc, "sqlstate", None) in CANCELLED_STATES:  # operational errors too, but the session goes on
+        timeout = "timeout" in first
+        return (f"{where} cancelled a statement of the job ({first})"
+                + ("; a statement_timeout or lock_timeout set for the role or the database (ALTER ROLE / ALTER "
+                   "DATABASE … SET) is shorter than the job needs: RESET it, or run as a role without it"
+                   if timeout else ""))
     if isinstance(exc, psycopg.OperationalError):
         return f"the connection to {where} was lost or ended ({first})"
     return f"{where} refused a statement ({first})"
