@@ -307,3 +307,31 @@ def test_a_deferred_foreign_key_with_a_trigger_on_its_table_loads(sandbox, home,
         assert state.strip() == "O"
     finally:
         sandbox.drop_database(source)
+
+
+def test_table_of_a_partitioned_table_loads_its_partitions_rows(sandbox, home, empty_db):
+    """A partitioned table has no rows of its own in a data-only archive, its partitions have them:
+    `--table` of it said "no rows for it in data-only archive", where a restore --table of a whole
+    archive brings its partitions (QA)."""
+    sandbox.psql('CREATE TABLE "Events" (id int, at int) PARTITION BY RANGE (at);'
+                 'CREATE TABLE "Events 1" PARTITION OF "Events" FOR VALUES FROM (0) TO (10);'
+                 'CREATE TABLE "Events 2" PARTITION OF "Events" FOR VALUES FROM (10) TO (20)'
+                 ' PARTITION BY RANGE (at);'
+                 'CREATE TABLE "Events 2a" PARTITION OF "Events 2" FOR VALUES FROM (10) TO (20);'
+                 'CREATE TABLE other (x int); INSERT INTO other VALUES (1);'
+                 'INSERT INTO "Events" SELECT g, g FROM generate_series(0, 19) g', empty_db)
+    dumped = [run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "none", *extra)
+              for extra in (["--data-only"], ["--schema-only"])]
+    assert all(d.returncode == 0 for d in dumped), [d.stderr for d in dumped]
+    target = f"{empty_db}_x"
+    try:
+        made = _restore(sandbox, dumped[1].stdout.strip(), target, "--create")
+        assert made.returncode == 0, made.stderr
+        loaded = _restore(sandbox, dumped[0].stdout.strip(), target, "--table", 'public."Events"')
+        assert loaded.returncode == 0, loaded.stderr
+        assert sandbox.psql('SELECT count(*) FROM "Events"', target).strip() == "20"
+        assert sandbox.psql("SELECT count(*) FROM other", target).strip() == "0"
+        missing = _restore(sandbox, dumped[0].stdout.strip(), target, "--table", "public.nowhere")
+        assert missing.returncode == 2 and "public.nowhere" in missing.stderr, missing.stderr
+    finally:
+        sandbox.drop_database(target)

@@ -21,7 +21,7 @@ TOC's "namespace tag owner" text (a data-only archive names no schema of its own
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,15 +177,44 @@ def data_entries(toc: Toc, target_schemas: list[str], *, only: Iterable[Qualifie
 
 
 def select_tables(entries: list[tuple[TocEntry, QualifiedName]], wanted: Iterable[QualifiedName],
-                  archive: Path) -> list[tuple[TocEntry, QualifiedName]]:
-    """--table on a data-only archive: those tables' rows, each named exactly."""
+                  archive: Path, descendants: Mapping[QualifiedName, list[QualifiedName]] | None = None
+                  ) -> list[tuple[TocEntry, QualifiedName]]:
+    """--table on a data-only archive: those tables' rows, each named exactly, and the rows of their
+    partitions and children (`descendants`, as the target has them), as a restore --table of a whole
+    archive brings them: a partitioned table has no rows of its own, the archive holds its partitions'."""
     by_name = {name: (entry, name) for entry, name in entries}
-    chosen = []
+    chosen: dict[QualifiedName, tuple[TocEntry, QualifiedName]] = {}
     for name in wanted:
-        if name not in by_name:
+        family = [child for child in (descendants or {}).get(name, []) if child in by_name]
+        if name not in by_name and not family:
             raise SelectionError(f"--table {name}: no rows for it in data-only archive {archive}")
-        chosen.append(by_name[name])
-    return chosen
+        for member in ([name] if name in by_name else []) + family:
+            chosen.setdefault(member, by_name[member])
+    return list(chosen.values())
+
+
+# The partitions and inheritance children of tables, at any depth, as the target has them.
+_DESCENDANTS = """
+WITH RECURSIVE want(schema, name) AS (SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[])),
+down(root_schema, root_name, oid) AS (
+    SELECT want.schema, want.name, c.oid FROM want
+    JOIN pg_namespace n ON n.nspname = want.schema JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.name
+    UNION SELECT down.root_schema, down.root_name, i.inhrelid FROM pg_inherits i JOIN down ON i.inhparent = down.oid
+)
+SELECT down.root_schema, down.root_name, n.nspname, c.relname
+FROM down JOIN pg_class c ON c.oid = down.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT (n.nspname = down.root_schema AND c.relname = down.root_name)
+ORDER BY 1, 2, 3, 4
+"""
+
+
+def _descendants(conn: psycopg.Connection, tables: Iterable[QualifiedName]) -> dict[QualifiedName, list[QualifiedName]]:
+    wanted = list(tables)
+    found: dict[QualifiedName, list[QualifiedName]] = {}
+    rows = conn.execute(_DESCENDANTS, {"schemas": [t.schema for t in wanted], "names": [t.name for t in wanted]})
+    for root_schema, root_name, schema, name in rows.fetchall():
+        found.setdefault(QualifiedName(root_schema, root_name), []).append(QualifiedName(schema, name))
+    return found
 
 
 def plan_large_objects(conn: psycopg.Connection, load: DataLoad, oids: list[int], dbname: str) -> None:
@@ -263,9 +292,10 @@ def plan_rows_load(plan: RestorePlan, toc: Toc | None) -> tuple[DataLoad, Script
             tables, included = script.tables, None
         else:
             schemas = [row[0] for row in conn.execute("SELECT nspname FROM pg_namespace")]
-            entries = data_entries(toc, schemas, only=plan.tables)
+            family = _descendants(conn, plan.tables) if plan.tables else {}
+            entries = data_entries(toc, schemas, only=[*plan.tables, *(c for cs in family.values() for c in cs)])
             if plan.tables:
-                entries = select_tables(entries, plan.tables, plan.archive)
+                entries = select_tables(entries, plan.tables, plan.archive, family)
                 # Their rows, and the values of the sequences they own (serial, identity: their ids
                 # go on from the rows loaded). Another sequence's value (one tables share) goes with a
                 # whole load only: set here it could go back under what the other tables have taken.
