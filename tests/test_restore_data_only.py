@@ -335,3 +335,17 @@ def test_table_of_a_partitioned_table_loads_its_partitions_rows(sandbox, home, e
         assert missing.returncode == 2 and "public.nowhere" in missing.stderr, missing.stderr
     finally:
         sandbox.drop_database(target)
+
+
+def test_a_refused_clean_names_the_foreign_key_as_sql_writes_it(sandbox, home, empty_db):
+    """`foreign key Order Items_order_fkey on "Sales Team"."Order Items" …`: the table quoted, the
+    constraint's own name not (QA)."""
+    sandbox.psql('CREATE SCHEMA "Sales Team"; CREATE TABLE "Sales Team".orders (id int PRIMARY KEY);'
+                 'CREATE TABLE "Sales Team"."Order Items" ("order" int REFERENCES "Sales Team".orders);'
+                 'INSERT INTO "Sales Team".orders VALUES (1); INSERT INTO "Sales Team"."Order Items" VALUES (1)',
+                 empty_db)
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "none", "--data-only")
+    assert dumped.returncode == 0, dumped.stderr
+    refused = _restore(sandbox, dumped.stdout.strip(), empty_db, "--clean", "--table", '"Sales Team".orders')
+    assert refused.returncode == 2, refused.stderr
+    assert 'foreign key "Order Items_order_fkey" on "Sales Team"."Order Items"' in refused.stderr, refused.stderr

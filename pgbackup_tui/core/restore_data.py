@@ -30,7 +30,7 @@ import psycopg
 
 from .connect import connect
 from .errors import SelectionError, TargetError, UsageError
-from .identifiers import QualifiedName, always_quote
+from .identifiers import QualifiedName, always_quote, quote_ident
 from .server_text import session_client_encoding
 from .database_props import database_entry_ids
 from .plain_script import ScriptContents, scan_script
@@ -260,9 +260,9 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
     names = {"schemas": [t.schema for t in plan.tables], "names": [t.name for t in plan.tables]}
     for table, name, mode, may_alter in conn.execute(_TRIGGERS, names).fetchall():
         if not may_alter:
-            raise TargetError(f"trigger {name} on {table} in database '{dbname}' would fire on every row loaded and "
-                              "change what the archive holds, and only the table's owner can switch it off for the "
-                              "load: restore as its owner (or a superuser)")
+            raise TargetError(f"trigger {quote_ident(name)} on {table} in database '{dbname}' would fire on every row "
+                              "loaded and change what the archive holds, and only the table's owner can switch it off "
+                              "for the load: restore as its owner (or a superuser)")
         plan.triggers.append((table, name, mode))
     if clean:
         key = conn.execute(_KEYS_FROM_OUTSIDE, {"schemas": [t.schema for t in plan.tables],
@@ -270,9 +270,9 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
         if key is not None:
             conname, outside, table = key
             raise TargetError(
-                f"foreign key {conname} on {outside} in database '{dbname}' references {table}, and {outside} is "
-                f"not in the archive: --clean cannot empty {table} without losing the rows that point at it; "
-                "empty them yourself, or restore without --clean into empty tables")
+                f"foreign key {quote_ident(conname)} on {outside} in database '{dbname}' references {table}, and "
+                f"{outside} is not in the archive: --clean cannot empty {table} without losing the rows that point "
+                "at it; empty them yourself, or restore without --clean into empty tables")
     else:
         for table in plan.tables:
             if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {plan.relation_sql(table)})").fetchone() == (True,):
