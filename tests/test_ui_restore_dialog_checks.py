@@ -18,8 +18,9 @@ import json
 import os
 from pathlib import Path
 
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Select, Static
 
+from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
@@ -28,6 +29,7 @@ from pgbackup_tui.ui.widgets.option_box import OptionBox
 
 from cliutil import run_cli
 from test_ui_backups import SIZE, open_backups_of, status_of
+from test_ui_jobs import DialogHost
 from uiutil import settle, socket_profile, wait_until, write_config
 
 SCREENSHOTS = os.environ.get("PGBACKUP_TUI_TEST_SCREENSHOTS")  # a folder: the dialogs are saved there as SVG
@@ -243,3 +245,40 @@ async def test_space_on_the_focused_tables_list_checks_its_first_table(sandbox, 
         await settle(pilot)
         assert picker.selected == [picker.get_option_at_index(0).value]
         assert "Tables (1 checked: only this one)" in screen_text(app)
+
+
+async def test_an_archive_from_a_newer_pg_dump_offers_allow_older_server(sandbox, other_sandbox, home):
+    # QA: restoring a newer pg_dump's archive onto an older server, the job failed saying "add
+    # --allow-older-server", which the dialog did not offer. It says so before Start now, and offers it.
+    older, newer = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
+    dumped = run_cli("dump", "--dsn", newer.dsn("shop"), "--db", "shop", "--table", "public.invoices",
+                     "--progress", "none")
+    assert dumped.returncode == 0, dumped.stderr
+    archive = Path(dumped.stdout.strip().splitlines()[-1])
+    targets = {name: target_from_dsn(cluster.dsn(), label=name)
+               for name, cluster in (("older", older), ("newer", newer))}
+    dialog = RestoreDialog(archive, targets, "older", "shop")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        allow, row = dialog.query_one("#allow-older", OptionBox), dialog.query_one("#allow-older-row")
+        start = dialog.query_one("#restore-start", Button)
+        await wait_until(lambda: row.has_class("-offered"), timeout=30)
+        problem = line_of(dialog, "#restore-error")
+        assert f"runs {older.major}:" in problem and "“allow older server”" in problem, problem
+        assert start.disabled
+        for size in (SIZE, (60, 20)):  # beside the other options it was out of sight in a narrow dialog
+            await pilot.resize_terminal(*size)
+            await settle(pilot)
+            shown = screen_text(app)
+            assert "made to fit" in shown, size  # the error's last words: the line is not cut
+            assert allow.region.height == 1 and allow.region.right <= size[0] - 2, (size, allow.region)
+            assert "▐ ▌ allow older server" in shown, size
+        allow.value = True
+        await settle(pilot)
+        plan = dialog.build_plan()
+        assert not start.disabled and plan is not None and plan.allow_older_server
+        dialog.query_one("#target-server", Select).value = "newer"  # a server new enough: nothing to allow
+        await wait_until(lambda: not row.has_class("-offered"), timeout=30)
+        plan = dialog.build_plan()
+        assert plan is not None and not plan.allow_older_server

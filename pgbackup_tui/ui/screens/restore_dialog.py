@@ -13,6 +13,11 @@ failed is warned of (the restore checks it before it creates anything), one chan
 it was made is refused, as the restore would refuse it. With "create new database", the name is
 looked up on the target server as it is typed (restore_name_lookup.py, this dialog's base): one
 that exists is said on the dialog, and no job starts.
+
+An archive from a newer pg_dump than the target server runs (the server's version is looked up
+when both are known) is refused by the restore unless the user says it was made to fit: the
+dialog says so before Start and offers what the CLI's --allow-older-server does ("allow older
+server"), which the restore's refusal names.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,7 +38,7 @@ from ...core.archive import ArchiveInfo, identify_archive
 from ...core.catalog import entry_with_manifest
 from ...core.manifest import Manifest, load_manifest
 from .restore_name_lookup import NameLookupDialog
-from ...core.connect import Target
+from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.identifiers import QualifiedName
 from ...core.plans import RestorePlan
@@ -69,6 +75,14 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             self.lines = lines
             self.error = error
 
+    class ServerMajorRead(Message):
+        """The major version of server `server` (None: it did not answer; the restore checks again)."""
+
+        def __init__(self, server: str, major: int | None) -> None:
+            super().__init__()
+            self.server = server
+            self.major = major
+
     class ArchiveChecked(Message):
         """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error; `doubt`:
         what the catalog says against it (restore_doubt), if anything."""
@@ -98,6 +112,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         self._preview: RestoreDialog.CleanPreviewed | None = None  # what the last dry run of a --clean said
         self._previewing: RestorePlan | None = None
         self._doubt: tuple[str, str] | None = None  # (catalog status, one line) when the catalog doubts the archive
+        self._majors: dict[str, int | None] = {}  # each target server's major, as looked up (None: no answer)
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -124,6 +139,10 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
                             tooltip=JOBS_TIP)
                 yield OptionBox("single transaction", compact=True, id="single-transaction", classes="gap")
                 yield OptionBox("no owner", compact=True, id="no-owner")
+            # A row of its own, shown for an archive from a newer pg_dump than the server (_newer_than_server):
+            # beside the others it was out of sight in a narrow dialog.
+            with Horizontal(classes="row", id="allow-older-row"):
+                yield OptionBox("allow older server", compact=True, id="allow-older")
             with Horizontal(classes="row", id="confirm-row"):
                 yield Label("", classes="field-label", id="confirm-label")
                 yield Input(compact=True, id="confirm-db")
@@ -232,6 +251,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             single_transaction=self.query_one("#single-transaction", Checkbox).value,
             no_owner=self.query_one("#no-owner", Checkbox).value,
             tables=self.picked_tables,
+            allow_older_server=self._allow_older_offered and self.query_one("#allow-older", Checkbox).value,
         )
 
     @property
@@ -254,6 +274,9 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
                     "itself, whatever the target; run it with psql, or dump without --create")
         if self._doubt is not None and self._doubt[0] != "failed verification":
             return self._doubt[1]  # changed on disk: the restore would refuse it
+        newer = self._newer_than_server(plan)
+        if newer is not None and not plan.allow_older_server:
+            return newer
         if self._data_only and plan.create:
             return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
                     "“create new database” and name one that has its tables")
@@ -268,6 +291,45 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
                 return "working out what --clean will drop…"
             return preview.error
         return None
+
+    def _newer_than_server(self, plan: RestorePlan | None) -> str | None:
+        """What the restore would refuse (restore_archive.py _check_fits_server) when the archive's
+        pg_dump is newer than the target server, as a line that names the dialog's option; None when
+        it is not, or either version is not known (the restore checks)."""
+        if plan is None or self._info is None or self._info.dump_major is None:
+            return None
+        major = self._majors.get(str(self.query_one("#target-server", Select).value))
+        if major is None or self._info.dump_major <= major:
+            return None
+        return (f"pg_dump {self._info.dump_version} wrote it, for PostgreSQL {self._info.dump_major} or newer; "
+                f"'{plan.target.label}' runs {major}: tick “allow older server” if the archive was made to fit")
+
+    @property
+    def _allow_older_offered(self) -> bool:
+        return self.query_one("#allow-older-row").has_class("-offered")
+
+    # -- the target server's version --------------------------------------------------------------
+    def _look_up_major(self) -> None:
+        """Ask the target server its version, once per server, when the archive says which pg_dump wrote it."""
+        server = self.query_one("#target-server", Select).value
+        if self._info is None or self._info.dump_major is None or server is Select.NULL or str(server) in self._majors:
+            return
+        self._majors[str(server)] = None  # asked: one look per server
+        self._read_major(str(server), self.targets[str(server)])
+
+    @work(thread=True, exit_on_error=False, group="restore-server-major", description="the target server's version")
+    def _read_major(self, server: str, target: Target) -> None:
+        try:
+            with connect(target) as conn:
+                major: int | None = conn.info.server_version // 10000
+        except (PgBackupError, psycopg.Error):
+            major = None  # unreachable, a password needed: the restore's own check says it
+        self.post_message(self.ServerMajorRead(server, major))
+
+    @on(ServerMajorRead)
+    def _server_major_read(self, message: ServerMajorRead) -> None:
+        self._majors[message.server] = message.major
+        self._refresh()
 
     def _preview_of(self, plan: RestorePlan) -> CleanPreviewed | None:
         preview = self._preview
@@ -303,7 +365,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         clean.disabled = event.value
         self._refresh()
 
-    @on(Checkbox.Changed, "#clean, #single-transaction, #no-owner")
+    @on(Checkbox.Changed, "#clean, #single-transaction, #no-owner, #allow-older")
     @on(Input.Changed, "#target-db, #jobs, #confirm-db")
     @on(Select.Changed, "#target-server")
     @on(SelectionList.SelectedChanged)
@@ -319,6 +381,9 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
 
         dbname = self.query_one("#target-db", Input).value.strip()
         self.query_one("#confirm-row").set_class(self.needs_typed_name, "-needed")
+        self._look_up_major()
+        offered = self._newer_than_server(self.build_plan()) is not None
+        self.query_one("#allow-older-row").set_class(offered, "-offered")
         self.query_one("#confirm-label", Label).update(f"Type {dbname} to confirm:")
 
         plan = self.build_plan()
