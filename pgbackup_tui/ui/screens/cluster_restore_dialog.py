@@ -102,6 +102,8 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             return "pick the server to restore onto"
         if self.members is not None and not self.query_one("#cluster-members", SelectionList).selected:
             return "pick at least one database"
+        if self.members is not None and plan.jobs < 1:  # plan.validate would say --jobs, a flag this dialog has not
+            return "Databases at a time: 1 or more"
         try:
             plan.validate()
         except UsageError as exc:

@@ -111,6 +111,8 @@ class DumpallDialog(CheckedPlanDialog[DumpallPlan]):
     def _problem(self, plan: DumpallPlan | None) -> str | None:
         if plan is None:
             return "nothing to back up"
+        if plan.set_format and plan.jobs < 1:  # plan.validate would say --jobs, a flag this dialog has not
+            return "Databases at a time: 1 or more"
         try:
             plan.validate()
         except UsageError as exc:
