@@ -2,11 +2,13 @@
 what they say before Start is in the dialog's own words, never a CLI flag the TUI has not.
 
 - "Databases at a time" at 0 said "--jobs must be 1 or more".
+- A set restored onto a server that holds one of its databases, not empty, failed as a job saying
+  "leave it out with --exclude-db shop"; the dialog says so before Start now ("untick it").
 """
 
 from __future__ import annotations
 
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Select, SelectionList, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
@@ -16,7 +18,7 @@ from pgbackup_tui.ui.screens.cluster_restore_dialog import ClusterRestoreDialog
 from pgbackup_tui.ui.screens.dumpall_dialog import CLUSTER_SET, DumpallDialog
 
 from test_ui_jobs import DialogHost
-from uiutil import settle
+from uiutil import settle, wait_until
 
 SIZE = (80, 24)
 
@@ -50,3 +52,28 @@ async def test_databases_at_a_time_of_0_is_said_in_the_dialog_s_words(sandbox, h
         await settle(pilot)
         assert problem_of(dialog, "dumpall") == "Databases at a time: 1 or more"
         assert dialog.query_one("#dumpall-start", Button).disabled
+
+
+async def test_a_set_member_the_server_holds_already_is_said_before_start(sandbox, home, empty_db):
+    target = target_from_dsn(sandbox.dsn(), label="sandbox")
+    made = await DumpallJob(DumpallPlan(target=target, set_format="custom", databases=("shop", empty_db))).run()
+    assert made.state == JobState.SUCCEEDED, made.message
+    dialog = ClusterRestoreDialog(made.output_path, {"sandbox": target}, ["shop", empty_db])
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        dialog.query_one("#cluster-server", Select).value = "sandbox"
+        start = dialog.query_one("#cluster-start", Button)
+        await wait_until(lambda: "not empty" in problem_of(dialog, "cluster"), timeout=30)
+        problem = problem_of(dialog, "cluster")
+        assert problem.startswith("database 'shop' on sandbox is not empty (") and "untick it" in problem, problem
+        assert "--" not in problem and start.disabled
+        dialog.query_one("#cluster-jobs", Input).value = "0"
+        await settle(pilot)
+        assert problem_of(dialog, "cluster") == "Databases at a time: 1 or more"
+        dialog.query_one("#cluster-jobs", Input).value = "1"
+        dialog.query_one("#cluster-members", SelectionList).deselect("shop")  # the empty one restores into itself
+        await settle(pilot)
+        assert problem_of(dialog, "cluster") == "" and not start.disabled
+        plan = dialog.build_plan()
+        assert plan is not None and plan.databases == (empty_db,)

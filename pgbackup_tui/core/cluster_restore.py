@@ -37,7 +37,7 @@ from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
 from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
 from .identifiers import QualifiedName, quote_ident
-from .database_contents import restore_collisions
+from .set_occupied import existing_databases, occupied_databases
 from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
@@ -311,8 +311,7 @@ class ClusterRestoreJob(Job):
                                 "own_roles_kept": self.own_roles_kept})
 
     def _existing_databases(self) -> set[str]:
-        with connect(self.plan.target, self.plan.dbname) as conn:
-            return {str(row[0]) for row in conn.execute("SELECT datname FROM pg_database")}
+        return existing_databases(self.plan.target)
 
     def _refuse_existing(self, archive: Path) -> None:
         """A whole-cluster file creates each of its databases (postgres and template1 it fills, as
@@ -377,16 +376,10 @@ class ClusterRestoreJob(Job):
         database exists is restored into it only when it is empty. One that is not is refused
         before anything runs (it failed half way through the set, with a single restore's advice,
         --clean or --create, which a set does not take)."""
-        for name in names:
-            if name not in existing:
-                continue
-            with connect(self.plan.target, name) as conn:
-                counts = restore_collisions(conn)
-            if counts:
-                held = ", ".join(f"{count} {kind}" for kind, count in counts.items())
-                raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "
-                                  "restores into new or empty databases; drop it first, or leave it out with "
-                                  f"--exclude-db {shlex.quote(name)}; nothing was restored")
+        for name, held in occupied_databases(self.plan.target, names, existing).items():
+            raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "
+                              "restores into new or empty databases; drop it first, or leave it out with "
+                              f"--exclude-db {shlex.quote(name)}; nothing was restored")
 
     def _cancel_now(self) -> None:
         super()._cancel_now()

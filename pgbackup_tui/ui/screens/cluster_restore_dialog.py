@@ -5,21 +5,28 @@ exist already are kept and reported). A cluster set restores its globals first (
 skipped), then each picked member database with --create, each as its own job, up to `jobs` at a
 time. Every database it creates must not exist on the target: a whole-cluster file is meant for
 an empty server.
+
+A set's member whose database the target holds already, not empty, is refused by the restore,
+which names --exclude-db: the dialog looks at the target's databases when a server is picked
+(core/set_occupied.py, in a thread worker) and says so before Start, in its own words (untick it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
+import psycopg
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from ...core.cluster_plans import ClusterRestorePlan
 from ...core.connect import Target
-from ...core.errors import UsageError
+from ...core.errors import PgBackupError, UsageError
+from ...core.set_occupied import existing_databases, occupied_databases
 from ..widgets.check_list import CheckList
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
@@ -50,6 +57,14 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         Binding("escape", "cancel", "Cancel", id="cluster_restore_dialog.cancel"),
     ]
 
+    class MembersLookedUp(Message):
+        """The set's databases that `server` holds, not empty: name -> what it holds (None: no answer)."""
+
+        def __init__(self, server: str, occupied: dict[str, str] | None) -> None:
+            super().__init__()
+            self.server = server
+            self.occupied = occupied
+
     def __init__(self, archive: Path, targets: dict[str, Target], members: list[str] | None,
                  default_server: str | None = None) -> None:
         """`members`: a set's databases (None for a pg_dumpall file, which restores whole)."""
@@ -58,6 +73,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         self.targets = dict(targets)
         self.members = members
         self.default_server = default_server if default_server in self.targets else None
+        self._occupied: dict[str, dict[str, str] | None] = {}  # by server, as looked up (None: asked, no answer yet)
 
     def compose(self) -> ComposeResult:
         is_set = self.members is not None
@@ -104,6 +120,12 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             return "pick at least one database"
         if self.members is not None and plan.jobs < 1:  # plan.validate would say --jobs, a flag this dialog has not
             return "Databases at a time: 1 or more"
+        occupied = self._occupied.get(str(self.query_one("#cluster-server", Select).value)) or {}
+        picked = plan.databases or tuple(self.members or ())
+        for name in picked:
+            if name in occupied:
+                return (f"database '{name}' on {plan.target.label} is not empty ({occupied[name]}): a set restores "
+                        "into new or empty databases; drop it first, or untick it")
         try:
             plan.validate()
         except UsageError as exc:
@@ -128,7 +150,29 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     def _changed(self) -> None:
         self._refresh()
 
+    def _look_at_server(self) -> None:
+        """Ask the picked server, once, which of the set's databases it holds already (not empty)."""
+        server = self.query_one("#cluster-server", Select).value
+        if self.members is None or server is Select.NULL or str(server) in self._occupied:
+            return
+        self._occupied[str(server)] = None
+        self._read_occupied(str(server), self.targets[str(server)], list(self.members))
+
+    @work(thread=True, exit_on_error=False, group="cluster-occupied", description="the set's databases on the server")
+    def _read_occupied(self, server: str, target: Target, members: list[str]) -> None:
+        try:
+            occupied: dict[str, str] | None = occupied_databases(target, members, existing_databases(target))
+        except (PgBackupError, psycopg.Error):
+            occupied = None  # unreachable, a password needed: the restore's own check says it
+        self.post_message(self.MembersLookedUp(server, occupied))
+
+    @on(MembersLookedUp)
+    def _members_looked_up(self, message: MembersLookedUp) -> None:
+        self._occupied[message.server] = message.occupied
+        self._refresh()
+
     def _refresh(self) -> None:
+        self._look_at_server()
         plan = self.build_plan()
         problem = self._problem(plan)
         self.query_one("#cluster-summary", Static).update(self._summary(plan))
