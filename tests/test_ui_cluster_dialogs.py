@@ -16,6 +16,7 @@ from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.screens.cluster_restore_dialog import ClusterRestoreDialog
 from pgbackup_tui.ui.screens.dumpall_dialog import CLUSTER_SET, DumpallDialog
+from pgbackup_tui.ui.widgets.option_box import OptionBox
 
 from test_ui_jobs import DialogHost
 from uiutil import settle, wait_until
@@ -77,3 +78,30 @@ async def test_a_set_member_the_server_holds_already_is_said_before_start(sandbo
         assert problem_of(dialog, "cluster") == "" and not start.disabled
         plan = dialog.build_plan()
         assert plan is not None and plan.databases == (empty_db,)
+
+
+async def test_a_file_from_a_newer_pg_dumpall_offers_allow_older_server(sandbox, other_sandbox, home):
+    # QA: restoring a newer pg_dumpall's file onto an older server failed as a job saying "add
+    # --allow-older-server", which the dialog did not offer. It says so before Start now, and offers it.
+    older, newer = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
+    targets = {name: target_from_dsn(cluster.dsn(), label=name)
+               for name, cluster in (("older", older), ("newer", newer))}
+    made = await DumpallJob(DumpallPlan(target=targets["newer"], globals_only=True)).run()
+    assert made.state == JobState.SUCCEEDED, made.message
+    dialog = ClusterRestoreDialog(made.output_path, targets, None, "older")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        row, start = dialog.query_one("#allow-older-row"), dialog.query_one("#cluster-start", Button)
+        await wait_until(lambda: row.has_class("-offered"), timeout=30)
+        problem = problem_of(dialog, "cluster")
+        assert f"runs {older.major}:" in problem and "“allow older server”" in problem, problem
+        assert start.disabled and row.region.height == 1
+        dialog.query_one("#allow-older", OptionBox).value = True
+        await settle(pilot)
+        plan = dialog.build_plan()
+        assert not start.disabled and plan is not None and plan.allow_older_server
+        dialog.query_one("#cluster-server", Select).value = "newer"  # a server new enough: nothing to allow
+        await wait_until(lambda: not row.has_class("-offered"), timeout=30)
+        plan = dialog.build_plan()
+        assert plan is not None and not plan.allow_older_server

@@ -6,9 +6,11 @@ skipped), then each picked member database with --create, each as its own job, u
 time. Every database it creates must not exist on the target: a whole-cluster file is meant for
 an empty server.
 
-A set's member whose database the target holds already, not empty, is refused by the restore,
-which names --exclude-db: the dialog looks at the target's databases when a server is picked
-(core/set_occupied.py, in a thread worker) and says so before Start, in its own words (untick it).
+When a server is picked, the dialog looks at it (in a thread worker) for what the restore would
+refuse, naming a CLI flag, and says it before Start in its own words: a set's member whose database
+the server holds already, not empty (core/set_occupied.py; --exclude-db: untick it), and a file or
+set from a pg_dumpall newer than the server (--allow-older-server: the "allow older server" box,
+offered then).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
 from ...core.cluster_plans import ClusterRestorePlan
-from ...core.connect import Target
+from ...core.catalog import read_manifest
+from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.set_occupied import existing_databases, occupied_databases
 from ..widgets.check_list import CheckList
@@ -50,6 +53,8 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     ClusterRestoreDialog #cluster-error { height: auto; color: $error; }
     ClusterRestoreDialog #cluster-buttons { height: 1; margin-top: 1; align-horizontal: right; }
     ClusterRestoreDialog #cluster-buttons Button { margin-left: 2; }
+    ClusterRestoreDialog #allow-older-row { display: none; }
+    ClusterRestoreDialog #allow-older-row.-offered { display: block; }
     """
 
     BINDINGS = [
@@ -57,12 +62,14 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         Binding("escape", "cancel", "Cancel", id="cluster_restore_dialog.cancel"),
     ]
 
-    class MembersLookedUp(Message):
-        """The set's databases that `server` holds, not empty: name -> what it holds (None: no answer)."""
+    class ServerLookedAt(Message):
+        """What `server` is (None: it did not answer; the restore checks again): its major version, and
+        the set's databases it holds, not empty (name -> what it holds)."""
 
-        def __init__(self, server: str, occupied: dict[str, str] | None) -> None:
+        def __init__(self, server: str, major: int | None, occupied: dict[str, str] | None) -> None:
             super().__init__()
             self.server = server
+            self.major = major
             self.occupied = occupied
 
     def __init__(self, archive: Path, targets: dict[str, Target], members: list[str] | None,
@@ -73,7 +80,9 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         self.targets = dict(targets)
         self.members = members
         self.default_server = default_server if default_server in self.targets else None
-        self._occupied: dict[str, dict[str, str] | None] = {}  # by server, as looked up (None: asked, no answer yet)
+        self._looked_at: dict[str, ClusterRestoreDialog.ServerLookedAt | None] = {}  # by server (None: asked)
+        made_by = (read_manifest(archive) or {}).get("pg_dump_major")  # its manifest: the restore's check reads it too
+        self._made_by = made_by if isinstance(made_by, int) else None
 
     def compose(self) -> ComposeResult:
         is_set = self.members is not None
@@ -86,6 +95,8 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
                 if is_set:
                     yield Label("  Databases at a time", classes="field-label")
                     yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="cluster-jobs")
+            with Horizontal(classes="row", id="allow-older-row"):
+                yield OptionBox("allow older server", compact=True, id="allow-older")
             if is_set:
                 with Horizontal(classes="row"):
                     yield OptionBox("skip globals (the roles are there already)", compact=True, id="skip-globals")
@@ -105,13 +116,16 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         if server is Select.NULL:
             return None
         target = self.targets[str(server)]
+        allow_older = self.query_one("#allow-older-row").has_class("-offered") and self.query_one(
+            "#allow-older", Checkbox).value
         if self.members is None:
-            return ClusterRestorePlan(archive=self.archive, target=target)
+            return ClusterRestorePlan(archive=self.archive, target=target, allow_older_server=allow_older)
         picked = tuple(self.query_one("#cluster-members", SelectionList).selected)
         jobs_text = self.query_one("#cluster-jobs", Input).value.strip()
         return ClusterRestorePlan(archive=self.archive, target=target, jobs=int(jobs_text or "1"),
                                   databases=() if len(picked) == len(self.members) else picked,
-                                  skip_globals=self.query_one("#skip-globals", Checkbox).value)
+                                  skip_globals=self.query_one("#skip-globals", Checkbox).value,
+                                  allow_older_server=allow_older)
 
     def _problem(self, plan: ClusterRestorePlan | None) -> str | None:
         if plan is None:
@@ -120,9 +134,12 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             return "pick at least one database"
         if self.members is not None and plan.jobs < 1:  # plan.validate would say --jobs, a flag this dialog has not
             return "Databases at a time: 1 or more"
-        occupied = self._occupied.get(str(self.query_one("#cluster-server", Select).value)) or {}
-        picked = plan.databases or tuple(self.members or ())
-        for name in picked:
+        newer = self._newer_than_server(plan)
+        if newer is not None and not plan.allow_older_server:
+            return newer
+        looked_at = self._looked_at.get(str(self.query_one("#cluster-server", Select).value))
+        occupied = (looked_at.occupied if looked_at is not None else None) or {}
+        for name in plan.databases or tuple(self.members or ()):
             if name in occupied:
                 return (f"database '{name}' on {plan.target.label} is not empty ({occupied[name]}): a set restores "
                         "into new or empty databases; drop it first, or untick it")
@@ -150,29 +167,47 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     def _changed(self) -> None:
         self._refresh()
 
+    def _newer_than_server(self, plan: ClusterRestorePlan) -> str | None:
+        """What the restore would refuse when the file or set is from a pg_dumpall newer than the
+        server, as a line that names the dialog's option; None when it is not, or not known."""
+        looked_at = self._looked_at.get(str(self.query_one("#cluster-server", Select).value))
+        major = looked_at.major if looked_at is not None else None
+        if self._made_by is None or major is None or self._made_by <= major:
+            return None
+        what = "set" if self.members is not None else "file"
+        return (f"pg_dumpall {self._made_by} wrote it, for PostgreSQL {self._made_by} or newer; "
+                f"'{plan.target.label}' runs {major}: tick “allow older server” if the {what} was made to fit")
+
     def _look_at_server(self) -> None:
-        """Ask the picked server, once, which of the set's databases it holds already (not empty)."""
+        """Look at the picked server once: its version, and the set's databases it holds (not empty)."""
         server = self.query_one("#cluster-server", Select).value
-        if self.members is None or server is Select.NULL or str(server) in self._occupied:
+        if server is Select.NULL or str(server) in self._looked_at:
             return
-        self._occupied[str(server)] = None
-        self._read_occupied(str(server), self.targets[str(server)], list(self.members))
+        self._looked_at[str(server)] = None
+        self._read_server(str(server), self.targets[str(server)], list(self.members or ()))
 
-    @work(thread=True, exit_on_error=False, group="cluster-occupied", description="the set's databases on the server")
-    def _read_occupied(self, server: str, target: Target, members: list[str]) -> None:
+    @work(thread=True, exit_on_error=False, group="cluster-server", description="what the target server holds")
+    def _read_server(self, server: str, target: Target, members: list[str]) -> None:
+        major: int | None = None
+        occupied: dict[str, str] | None = None
         try:
-            occupied: dict[str, str] | None = occupied_databases(target, members, existing_databases(target))
+            with connect(target) as conn:
+                major = conn.info.server_version // 10000
+            occupied = occupied_databases(target, members, existing_databases(target)) if members else {}
         except (PgBackupError, psycopg.Error):
-            occupied = None  # unreachable, a password needed: the restore's own check says it
-        self.post_message(self.MembersLookedUp(server, occupied))
+            pass  # unreachable, a password needed: the restore's own checks say it
+        self.post_message(self.ServerLookedAt(server, major, occupied))
 
-    @on(MembersLookedUp)
-    def _members_looked_up(self, message: MembersLookedUp) -> None:
-        self._occupied[message.server] = message.occupied
+    @on(ServerLookedAt)
+    def _server_looked_at(self, message: ServerLookedAt) -> None:
+        self._looked_at[message.server] = message
         self._refresh()
 
     def _refresh(self) -> None:
         self._look_at_server()
+        plan = self.build_plan()
+        offered = plan is not None and self._newer_than_server(plan) is not None
+        self.query_one("#allow-older-row").set_class(offered, "-offered")
         plan = self.build_plan()
         problem = self._problem(plan)
         self.query_one("#cluster-summary", Static).update(self._summary(plan))
