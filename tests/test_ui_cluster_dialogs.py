@@ -4,6 +4,10 @@ what they say before Start is in the dialog's own words, never a CLI flag the TU
 - "Databases at a time" at 0 said "--jobs must be 1 or more".
 - A set restored onto a server that holds one of its databases, not empty, failed as a job saying
   "leave it out with --exclude-db shop"; the dialog says so before Start now ("untick it").
+- A whole-cluster file onto a server that has one of its databases failed as a job saying "back the
+  cluster up as a set (dumpall --set)"; the dialog says it before Start, naming the TUI's key.
+- A file or set of a newer pg_dumpall than the server failed saying "add --allow-older-server": the
+  dialog says it before Start and offers "allow older server".
 """
 
 from __future__ import annotations
@@ -105,3 +109,18 @@ async def test_a_file_from_a_newer_pg_dumpall_offers_allow_older_server(sandbox,
         await wait_until(lambda: not row.has_class("-offered"), timeout=30)
         plan = dialog.build_plan()
         assert plan is not None and not plan.allow_older_server
+
+
+async def test_a_whole_cluster_file_onto_a_server_that_has_its_databases_is_said_before_start(sandbox, home):
+    # QA: it failed as a job saying "back the cluster up as a set (dumpall --set)", a CLI command.
+    target = target_from_dsn(sandbox.dsn(), label="sandbox")
+    made = await DumpallJob(DumpallPlan(target=target)).run()
+    assert made.state == JobState.SUCCEEDED, made.message
+    dialog = ClusterRestoreDialog(made.output_path, {"sandbox": target}, None, "sandbox")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: "already exists" in problem_of(dialog, "cluster"), timeout=30)
+        problem = problem_of(dialog, "cluster")
+        assert "already exists on sandbox" in problem and "as a cluster set (w)" in problem, problem
+        assert "--" not in problem and dialog.query_one("#cluster-start", Button).disabled
+        await settle(pilot)

@@ -37,7 +37,7 @@ from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import connect
 from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
 from .identifiers import QualifiedName, quote_ident
-from .set_occupied import existing_databases, occupied_databases
+from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
 from .job_store import KEPT_MEMBER
 from .jobs import Job, JobResult, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
@@ -321,7 +321,7 @@ class ClusterRestoreJob(Job):
         if not isinstance(named, list):
             return
         existing = self._existing_databases()
-        taken = [str(name) for name in named if str(name) in existing and str(name) not in FILLED_DATABASES]
+        taken = taken_databases((str(name) for name in named), existing)
         if taken:
             raise TargetError(f"database '{taken[0]}' already exists on {self.plan.target.label}, and "
                               f"{archive.name} creates it: a whole-cluster file is for a server without its "
@@ -409,8 +409,6 @@ class ClusterRestoreJob(Job):
         self.cleanup_note = "; ".join(said) or None
 
 
-# The databases a whole-cluster file fills rather than creates (every server has them).
-FILLED_DATABASES = ("postgres", "template1")
 # A database's own schemas (name, NULL) and relations (schema, name) but TOAST, whose names a CREATE
 # of the same name would collide with.
 _SCHEMAS_AND_RELATIONS = r"""

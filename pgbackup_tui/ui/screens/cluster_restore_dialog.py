@@ -8,7 +8,8 @@ an empty server.
 
 When a server is picked, the dialog looks at it (in a thread worker) for what the restore would
 refuse, naming a CLI flag, and says it before Start in its own words: a set's member whose database
-the server holds already, not empty (core/set_occupied.py; --exclude-db: untick it), and a file or
+the server holds already, not empty (core/set_occupied.py; --exclude-db: untick it), a database a
+whole-cluster file creates that the server has (dumpall --set: back it up as a set), and a file or
 set from a pg_dumpall newer than the server (--allow-older-server: the "allow older server" box,
 offered then).
 """
@@ -29,7 +30,7 @@ from ...core.cluster_plans import ClusterRestorePlan
 from ...core.catalog import read_manifest
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
-from ...core.set_occupied import existing_databases, occupied_databases
+from ...core.set_occupied import existing_databases, occupied_databases, taken_databases
 from ..widgets.check_list import CheckList
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
@@ -63,14 +64,16 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     ]
 
     class ServerLookedAt(Message):
-        """What `server` is (None: it did not answer; the restore checks again): its major version, and
-        the set's databases it holds, not empty (name -> what it holds)."""
+        """What `server` is (None: it did not answer; the restore checks again): its major version, the
+        set's databases it holds, not empty (name -> what it holds), and those a file creates that it has."""
 
-        def __init__(self, server: str, major: int | None, occupied: dict[str, str] | None) -> None:
+        def __init__(self, server: str, major: int | None, occupied: dict[str, str] | None,
+                     taken: list[str]) -> None:
             super().__init__()
             self.server = server
             self.major = major
             self.occupied = occupied
+            self.taken = taken
 
     def __init__(self, archive: Path, targets: dict[str, Target], members: list[str] | None,
                  default_server: str | None = None) -> None:
@@ -81,8 +84,11 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         self.members = members
         self.default_server = default_server if default_server in self.targets else None
         self._looked_at: dict[str, ClusterRestoreDialog.ServerLookedAt | None] = {}  # by server (None: asked)
-        made_by = (read_manifest(archive) or {}).get("pg_dump_major")  # its manifest: the restore's check reads it too
+        manifest = read_manifest(archive) or {}  # what the restore's checks read too
+        made_by, created = manifest.get("pg_dump_major"), manifest.get("databases")
         self._made_by = made_by if isinstance(made_by, int) else None
+        # The databases a whole-cluster file creates (a set's members are `members`).
+        self._created = [str(name) for name in created] if members is None and isinstance(created, list) else []
 
     def compose(self) -> ComposeResult:
         is_set = self.members is not None
@@ -143,6 +149,11 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             if name in occupied:
                 return (f"database '{name}' on {plan.target.label} is not empty ({occupied[name]}): a set restores "
                         "into new or empty databases; drop it first, or untick it")
+        taken = looked_at.taken if looked_at is not None else []
+        if taken:
+            return (f"database '{taken[0]}' already exists on {plan.target.label}, and {self.archive.name} creates "
+                    "it: a whole-cluster file is for a server without its databases; drop it first, or back the "
+                    "cluster up as a cluster set (w), whose members restore one by one")
         try:
             plan.validate()
         except UsageError as exc:
@@ -190,13 +201,16 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     def _read_server(self, server: str, target: Target, members: list[str]) -> None:
         major: int | None = None
         occupied: dict[str, str] | None = None
+        taken: list[str] = []
         try:
             with connect(target) as conn:
                 major = conn.info.server_version // 10000
-            occupied = occupied_databases(target, members, existing_databases(target)) if members else {}
+            existing = existing_databases(target)
+            occupied = occupied_databases(target, members, existing) if members else {}
+            taken = taken_databases(self._created, existing)
         except (PgBackupError, psycopg.Error):
             pass  # unreachable, a password needed: the restore's own checks say it
-        self.post_message(self.ServerLookedAt(server, major, occupied))
+        self.post_message(self.ServerLookedAt(server, major, occupied, taken))
 
     @on(ServerLookedAt)
     def _server_looked_at(self, message: ServerLookedAt) -> None:
