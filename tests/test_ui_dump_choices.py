@@ -127,6 +127,15 @@ async def test_directory_format_previews_the_parallel_jobs_the_job_would_choose(
         await pilot.pause()
         await pilot.pause()
         assert fields(dialog)[1] == "" and not dialog.query_one("#backup-start", Button).disabled
+        # QA: the empty fields of a tar dump read "Compression 1  Jobs auto": it is neither compressed
+        # nor run in parallel. They say what it runs with.
+        compress = dialog.query_one("#compress", Input)
+        assert (compress.placeholder, jobs.placeholder) == ("none", "1")
+        assert compress.disabled and jobs.disabled and "--compress" not in preview(dialog)
+        dialog.query_one("#format", Select).value = "custom"
+        await pilot.pause()
+        await pilot.pause()
+        assert compress.placeholder == str(dialog._choices.fast_compress) and jobs.placeholder == "1"
 
 
 async def test_restore_dialog_leaves_jobs_to_the_start_and_says_what_it_will_be(sandbox, home):

@@ -157,6 +157,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
 
     def on_mount(self) -> None:
         self.query_one("#preset", Select).focus()
+        self._show_defaults()
         self._resolve_command()
         self._refresh()
 
@@ -194,7 +195,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
         still_preset = matching_choice(self._fields(), None) is not None
         self._tools, self._exclude, self._choices = message.tools, message.exclude, message.choices
         self._exclude_data = message.exclude_data
-        self.query_one("#compress", Input).placeholder = str(message.choices.fast_compress)
+        self._show_defaults()
         choice = str(self.query_one("#preset", Select).value)
         if choice != CUSTOM and still_preset:  # the user has not typed their own options meanwhile
             self._apply_preset(choice)
@@ -291,7 +292,17 @@ class BackupDialog(PlanDialog[DumpPlan]):
         compress.disabled = fmt not in COMPRESSIBLE_FORMATS and not compress.value.strip()
         jobs = self.query_one("#jobs", Input)
         jobs.disabled = fmt != PARALLEL_FORMAT and jobs.value.strip() in ("", "1")
+        self._show_defaults()
         self._refresh()
+
+    def _show_defaults(self) -> None:
+        """What the empty compression and jobs fields stand for with this format: a tar or plain dump
+        read "Compression 1" (the measured default of the formats that compress) and is not compressed;
+        anything but a directory dump runs one job."""
+        fmt = self.selected_format
+        compressed = self._choices.fast_compress if self._choices is not None else "default"
+        self.query_one("#compress", Input).placeholder = str(compressed) if fmt in COMPRESSIBLE_FORMATS else "none"
+        self.query_one("#jobs", Input).placeholder = "auto" if fmt == PARALLEL_FORMAT else "1"
 
     @on(Checkbox.Changed, "#schema-only, #data-only")
     def _exclusive_checkbox_changed(self, event: Checkbox.Changed) -> None:
