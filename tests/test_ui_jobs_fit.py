@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
-from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.jobs import JobResult, JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.ui.widgets.job_log import JobLog
@@ -304,3 +304,26 @@ def test_a_title_line_shows_its_head_before_its_state_and_details():
     assert cluster.fit(40) == "dump the whole cluster of production …"
     assert cluster.fit(30) == "dump the whole cluster of pro…"
     assert cluster.fit(80) == str(cluster) == "dump the whole cluster of production — succeeded · done · 2/2 tables"
+
+
+async def test_a_result_longer_than_its_two_lines_ends_with_an_ellipsis(home):
+    # QA at 80x24: beside the tree a set restore's failure read "…: a set restores into new or empty
+    # databases; drop it" (of "drop it first, or leave it out …"), cut with nothing to say so.
+    job = running_dump("shop")
+    message = ("database 'shop' on demo is not empty (4 schemas, 116 relations): a set restores into new or "
+               "empty databases; drop it first, or untick it; nothing was restored")
+    job.state = JobState.FAILED
+    job.result = JobResult(JobState.FAILED, 1, message, None, 1.0)
+    app = PaneHost()
+    async with app.run_test(size=(40, 24)) as pilot:
+        pane = app.query_one(JobsPane)
+        pane.add_job(job)
+        await pilot.pause()
+        result = pane.query_one("#job-result", Static)
+        assert str(result.content) == message  # whole, for a wider pane
+        lines = [line.rstrip() for line in screen_lines(app)[result.region.y:result.region.bottom]]
+        assert len(lines) == 2 and lines[0].startswith("database 'shop' on demo") and lines[1].endswith("…"), lines
+        await pilot.resize_terminal(120, 24)
+        await pilot.pause()
+        lines = [line.rstrip() for line in screen_lines(app)[result.region.y:result.region.bottom]]
+        assert " ".join(lines).endswith("nothing was restored"), lines

@@ -37,6 +37,7 @@ from .job_log_tail import read_log_tail
 from . import job_messages as messages
 from .job_progress import FINISHED_OK, paths_text, progress_view, row_cells, title_line
 from .job_progress_bar import JobProgressBar
+from .job_result_line import JobResultLine
 from .job_title import JobTitle
 from .jobs_columns import COLUMNS, JobsColumns
 from .jobs_table import JobsTable
@@ -55,7 +56,6 @@ class JobsPane(JobsColumns):
     JobsPane > #jobs-hidden { height: auto; color: $text-muted; }
     JobsPane > #job-title { height: 1; margin-top: 1; text-style: bold; }
     JobsPane > #job-progress { height: 1; }
-    JobsPane > #job-result { height: auto; max-height: 2; }
     JobsPane > #job-result.-succeeded { color: $success; }
     JobsPane > #job-result.-failed { color: $error; }
     JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial { color: $warning; }
@@ -104,7 +104,7 @@ class JobsPane(JobsColumns):
         yield Static("", id="jobs-hidden", markup=False)
         yield JobTitle("No jobs yet.", id="job-title")
         yield JobProgressBar(total=100, id="job-progress")
-        yield Static("", id="job-result", markup=False)
+        yield JobResultLine(id="job-result")
         yield Static("", id="job-paths", markup=False)
         # In a box of its own: Textual repaints every widget whose container overlaps a change, so
         # the log (and its scrollbars) beside the figures would be painted again at every frame.
