@@ -136,6 +136,16 @@ async def test_directory_format_previews_the_parallel_jobs_the_job_would_choose(
         await pilot.pause()
         await pilot.pause()
         assert compress.placeholder == str(dialog._choices.fast_compress) and jobs.placeholder == "1"
+        # A compression typed, then a format that has none: said in the dialog's words, not as
+        # "--compress with --format plain" (QA: flags the TUI has not).
+        compress.value = "5"  # the user's own (a preset's value goes with the format)
+        for fmt in ("plain", "tar"):
+            dialog.query_one("#format", Select).value = fmt
+            await pilot.pause()
+            await pilot.pause()
+            said = text_of(dialog.query_one("#backup-error", Static))
+            assert said.startswith(f"Compression: a {fmt} dump is not compressed") and "--" not in said, said
+            assert dialog.query_one("#backup-start", Button).disabled
 
 
 async def test_restore_dialog_leaves_jobs_to_the_start_and_says_what_it_will_be(sandbox, home):

@@ -367,3 +367,30 @@ async def test_run_now_of_a_schedule_that_is_running_says_so_and_starts_nothing(
             assert not any("started" in line and "already" not in line for line in said), said
         holder.rollback()
     assert first.wait(timeout=60) == 0
+
+
+async def test_a_compression_with_a_format_that_has_none_is_said_in_the_form_s_words(sandbox, home):
+    # QA: a tar or plain schedule with a compression said "--compress with --format plain is not
+    # supported", flags the form has not; it names its own fields now, as the backup dialog does.
+    config = load_config()
+    config.servers["sandbox"] = socket_profile(sandbox)
+    config.schedules = {"z": Schedule(name="z", server="sandbox", cron="30 2 * * *", database="shop")}
+    save_config(config)
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 1)
+        table.focus()
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        result = form.query_one("#schedule-form-result", Static)
+        for fmt in ("plain", "tar"):
+            form.query_one("#schedule-format", Select).value = fmt
+            form.query_one("#schedule-compress", Input).value = "6"
+            await pilot.pause()
+            form.action_save()
+            await pilot.pause()
+            said = str(result.render())
+            assert said.startswith(f"Compression: a {fmt} dump is not compressed") and "--" not in said, said
+            assert app.screen is form

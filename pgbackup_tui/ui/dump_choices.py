@@ -17,6 +17,7 @@ import psycopg
 from ..core.defaults import (
     Preset,
     free_connections,
+    is_compressed,
     parallel_jobs,
     parse_compress,
     presets,
@@ -128,6 +129,15 @@ def read_jobs(text: str, fmt: str, choices: Choices | None) -> int | None:
     if fmt == PARALLEL_FORMAT and choices is not None:
         return choices.parallel_jobs
     return None
+
+
+def compress_problem(fmt: str, compress: int | str | None) -> str | None:
+    """Why a compression typed in a dialog does not go with its format, in the dialog's words (the
+    plan's check names --compress and --format, flags a TUI user has not); None when it does."""
+    if compress is None or fmt in COMPRESSIBLE_FORMATS or not is_compressed(compress):
+        return None
+    return (f"Compression: a {fmt} dump is not compressed; empty the field, or pick the custom or directory "
+            "format, which compress and restore selectively")
 
 
 def multiline_command(argv: list[str]) -> str:

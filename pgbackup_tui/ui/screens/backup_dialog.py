@@ -49,6 +49,7 @@ from ..dump_choices import (
     JOBS_HELP,
     CUSTOM,
     Choices,
+    compress_problem,
     describe_selection,
     effect_text,
     matching_choice,
@@ -324,6 +325,9 @@ class BackupDialog(PlanDialog[DumpPlan]):
         self._plan_error = None
         try:
             plan = self.build_plan(stamp=self.stamp)
+            problem = compress_problem(plan.format, plan.compress)
+            if problem is not None:
+                raise UsageError(problem)
             plan.validate()
         except UsageError as exc:
             plan, self._plan_error = None, str(exc)

@@ -26,6 +26,7 @@ from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_view import clock_text, relative
 from ...core.cluster_plans import SET_FORMATS
 from ...core.schedules import WHATS, Schedule, compress_text, local_zone, next_runs, read_compress, validate_schedule
+from ..dump_choices import compress_problem
 from ..widgets.option_box import OptionBox
 
 FORMATS = ("custom", "directory", "tar", "plain")
@@ -213,6 +214,9 @@ class ScheduleForm(ModalScreen[Schedule | None]):
             schedule = replace(schedule, with_role_passwords=False)
         if schedule.what == "database" and schedule.database is None:
             raise ConfigError("Database: name the database to dump")
+        problem = compress_problem(schedule.format, schedule.compress) if schedule.what == "database" else None
+        if problem is not None:
+            raise ConfigError(problem)
         return validate_schedule(schedule)
 
     @on(Button.Pressed, "#schedule-form-save")
