@@ -13,11 +13,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
 from pgbackup_tui.core.config import load_config, save_config
 from pgbackup_tui.core.server_profile import ServerProfile
-from pgbackup_tui.core.schedules import Schedule
+from pgbackup_tui.core.schedules import WHATS, Schedule
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
@@ -394,3 +394,38 @@ async def test_a_compression_with_a_format_that_has_none_is_said_in_the_form_s_w
             said = str(result.render())
             assert said.startswith(f"Compression: a {fmt} dump is not compressed") and "--" not in said, said
             assert app.screen is form
+
+
+async def test_retention_and_drill_are_refused_in_the_form_s_words(sandbox, home):
+    # QA: "schedule 'z': keep_last = 0: keep at least 1 …" and "drill = true restores one database …
+    # (use verify = true)": config.toml's keys, in a form whose fields are "Keep last" and "drill".
+    config = load_config()
+    config.servers["sandbox"] = socket_profile(sandbox)
+    config.schedules = {"z": Schedule(name="z", server="sandbox", cron="30 2 * * *", database="shop")}
+    save_config(config)
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 1)
+        table.focus()
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        result = form.query_one("#schedule-form-result", Static)
+        cases = (("#schedule-keep-last", "0", "Keep last: keep at least 1"),
+                 ("#schedule-keep-days", "0", "Keep days: keep at least 1"),
+                 ("#schedule-keep-days", "99999", "Keep days: at most 36500"))
+        for field, typed, said in cases:
+            form.query_one(field, Input).value = typed
+            form.action_save()
+            await pilot.pause()
+            assert str(result.render()).startswith(said) and "_" not in str(result.render()), str(result.render())
+            form.query_one(field, Input).value = "7"
+        form.query_one("#schedule-drill", Checkbox).value = True
+        form.query_one("#schedule-what", Select).value = next(what for what in WHATS if what != "database")
+        await pilot.pause()
+        form.action_save()
+        await pilot.pause()
+        said = str(result.render())
+        assert said.startswith("drill restores one database") and "=" not in said, said
+        assert app.screen is form

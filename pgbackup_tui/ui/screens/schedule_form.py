@@ -25,7 +25,8 @@ from ...core.defaults import needs_asking
 from ...core.errors import ConfigError, PgBackupError
 from ...core.schedule_view import clock_text, relative
 from ...core.cluster_plans import SET_FORMATS
-from ...core.schedules import WHATS, Schedule, compress_text, local_zone, next_runs, read_compress, validate_schedule
+from ...core.schedules import (MAX_KEEP_DAYS, WHATS, Schedule, compress_text, local_zone, next_runs, read_compress,
+                               validate_schedule)
 from ..dump_choices import compress_problem
 from ..widgets.option_box import OptionBox
 
@@ -217,6 +218,14 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         problem = compress_problem(schedule.format, schedule.compress) if schedule.what == "database" else None
         if problem is not None:
             raise ConfigError(problem)
+        # In the form's words: validate_schedule names config.toml's keys ("keep_last = 0", "drill = true").
+        for label, value in (("Keep last", schedule.keep_last), ("Keep days", schedule.keep_days)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{label}: keep at least 1 (empty: no limit)")
+        if schedule.keep_days is not None and schedule.keep_days > MAX_KEEP_DAYS:
+            raise ConfigError(f"Keep days: at most {MAX_KEEP_DAYS} (100 years; empty: no limit)")
+        if schedule.drill and schedule.what != "database":
+            raise ConfigError(f"drill restores one database: a {schedule.what} backup cannot be drilled (tick verify)")
         return validate_schedule(schedule)
 
     @on(Button.Pressed, "#schedule-form-save")
