@@ -230,3 +230,23 @@ def test_a_server_that_refuses_the_role_says_what_to_do(sandbox: Sandbox, tcp_ta
         sandbox.drop_database(role)
         sandbox.psql(f"DROP ROLE IF EXISTS {role}; DROP ROLE IF EXISTS {role}_nologin; "
                      f"DROP ROLE IF EXISTS {role}_rejected;")
+
+
+def test_the_tool_s_sessions_keep_no_timeout_of_the_role_s_or_the_database_s(sandbox: Sandbox) -> None:
+    """A database with `statement_timeout = 1ms` (set for its applications) failed our dump in its
+    catalog look-ups, one in a few runs, where pg_dump alone sets its session's timeouts to 0 (QA)."""
+    db = f"timeouts_{uuid.uuid4().hex[:8]}"
+    sandbox.create_database(db)
+    try:
+        sandbox.psql(f"ALTER DATABASE {db} SET statement_timeout = 1; ALTER DATABASE {db} SET lock_timeout = 1; "
+                     f"ALTER DATABASE {db} SET idle_in_transaction_session_timeout = 1")
+        with connect(target_from_dsn(sandbox.dsn()), db, autocommit=False) as conn:
+            shown = [conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                     for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")]
+            # A catalog read far longer than 1 ms, in a transaction (the rollback must not undo it).
+            conn.execute("SELECT count(*) FROM pg_attribute a, generate_series(1, 20)").fetchone()
+            conn.rollback()
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+        assert shown == ["0", "0", "0"], shown
+    finally:
+        sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

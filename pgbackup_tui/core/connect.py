@@ -173,6 +173,10 @@ def _dsn_label(params: dict[str, str]) -> str:
     return host_port(host, port.split(",")[0])
 
 
+_NO_SESSION_TIMEOUTS = ("SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false), "
+                        "set_config('idle_in_transaction_session_timeout', '0', false)")
+
+
 def connect(
     target: Target,
     dbname: str | None = None,
@@ -202,6 +206,11 @@ def connect(
         raise connect_error(target, exc, dbname) from None
     try:
         prepare_text(conn)  # in autocommit: its SET must not belong to a caller's transaction
+        # As pg_dump and pg_restore set their own sessions: a role's or database's statement_timeout
+        # or lock_timeout (ALTER ROLE / DATABASE … SET) is for its applications, and under one of a
+        # few ms our catalog look-ups failed a dump that pg_dump alone would make. One round trip;
+        # a step that wants a bound sets its own (the progress polls, the size look-ups).
+        conn.execute(_NO_SESSION_TIMEOUTS)
         conn.autocommit = autocommit
     except BaseException:
         conn.close()

@@ -95,7 +95,7 @@ def take_inventory(conn: psycopg.Connection, plan: DumpPlan, only_oids: frozense
     except psycopg.errors.LockNotAvailable:
         rows = conn.execute(_TABLES.format(sizes=_SIZES_FROM_CATALOG), params).fetchall()
     finally:
-        conn.execute("RESET lock_timeout")
+        conn.execute("SET lock_timeout = 0")  # as connect() left it: RESET would bring back the role's
     tables = tuple(TableSize(oid, QualifiedName(schema, name), size, expected_rows(reltuples, relpages, heap, live))
                    for oid, schema, name, size, reltuples, relpages, heap, live in rows)
     large_objects = None
