@@ -60,3 +60,20 @@ def test_counts_by_kind_are_said_in_the_plural():
     # Mass nouns and phrases stay as pg_restore names them.
     assert contents_text({"TABLE DATA": 27, "SEQUENCE OWNED BY": 2, "MATERIALIZED VIEW DATA": 2}) == (
         "2 materialized view data, 2 sequence owned by, 27 table data")
+
+
+def test_show_says_a_row_and_a_table_without_rows_of_its_own(sandbox, empty_db, home, tmp_path):
+    # "1 rows", and "? rows" for a partitioned table (its rows are its partitions'), read as rows
+    # that could not be counted.
+    sandbox.psql("CREATE TABLE one (id int); INSERT INTO one VALUES (1);"
+                 "CREATE TABLE parted (id int) PARTITION BY RANGE (id);"
+                 "CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (10);"
+                 "INSERT INTO parted SELECT generate_series(1, 3)", empty_db)
+    done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--output", str(tmp_path / "a.dump"),
+                   "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    backup_id = json.loads(run_cli("backups", "list", "--json").stdout)[0]["id"]
+    shown = run_cli("backups", "show", backup_id).stdout.splitlines()
+    tables = {line.split()[1]: line.split(None, 2)[2] for line in shown if line.startswith("  table")}
+    assert tables == {"public.one": "1 row", "public.parted": "no rows of its own in the archive",
+                      "public.parted_low": "3 rows"}, shown

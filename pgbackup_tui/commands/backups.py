@@ -105,6 +105,7 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
     rows = manifest.toc.table_rows() if manifest else {}
     counts = dict(manifest.toc.counts) if manifest else {}
     large_objects: int | None = None  # exact from the archive's own TOC; a manifest's counts say entries
+    with_data: set[str] | None = None  # the tables the archive holds rows of (None: not read)
     tables = sorted(rows)
     fmt = entry.format
     cluster_set = manifest is not None and manifest.kind == "cluster-set"  # a folder of archives, not one
@@ -118,11 +119,25 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
             namespaces = schema_names(listing.toc)
             tables = sorted({str(name) for item in listing.toc.entries if item.desc == "TABLE"
                              if (name := entry_name(item, namespaces)) is not None})
+            with_data = {str(name) for item in listing.toc.entries if item.desc == "TABLE DATA"
+                         if (name := entry_name(item, namespaces)) is not None}
         except (ArchiveError, ToolNotFoundError) as exc:
             data["toc_error"] = str(exc)
     data["contents"] = {"counts": counts, "large_objects": large_objects,
-                        "tables": [{"name": name, "rows": rows.get(name)} for name in tables]}
+                        "tables": [{"name": name, "rows": rows.get(name),
+                                    "data": None if with_data is None else name in with_data} for name in tables]}
     return data
+
+
+def _rows_text(table: dict[str, Any]) -> str:
+    """'1 row', '3 rows'; a table the archive holds no rows of (a partitioned table's are in its
+    partitions; a schema-only dump) says so, where '? rows' read as rows that could not be counted."""
+    rows = table["rows"]
+    if rows is not None:
+        return f"{rows} row" + ("" if rows == 1 else "s")
+    if table.get("data") is False:
+        return "no rows of its own in the archive"
+    return "? rows (not counted)"
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -153,8 +168,7 @@ def _show(args: argparse.Namespace) -> int:
     if counts:
         lines.append("contents    " + contents_text(counts, data["contents"]["large_objects"]))
     for table in data["contents"]["tables"]:
-        rows = table["rows"]
-        lines.append(f"  table     {table['name']}  {'?' if rows is None else rows} rows")
+        lines.append(f"  table     {table['name']}  {_rows_text(table)}")
     for line in lines:
         print(printable(line))
     return EXIT_OK
