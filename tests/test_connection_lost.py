@@ -70,9 +70,10 @@ def test_a_restore_that_lost_its_server_over_ssl_is_a_lost_server():
 
 
 def test_a_statement_the_server_cancels_is_not_said_as_a_lost_connection(sandbox: Sandbox, home, tmp_path):
-    """A database's `ALTER DATABASE … SET statement_timeout` cancelled one of the job's own catalog
-    queries, said as `the connection to server … was lost or ended (canceling statement due to statement
-    timeout)`: the DBA looked for a network fault (QA)."""
+    """A timeout cancelled one of the job's own catalog queries (a database's `ALTER DATABASE … SET
+    statement_timeout`, before connect() set its sessions' to 0; a pooler's), said as `the connection
+    to server … was lost or ended (canceling statement due to statement timeout)`: the DBA looked for
+    a network fault (QA)."""
     from pgbackup_tui.core.errors import server_error_said
 
     with psycopg.connect(sandbox.dsn(SOURCE)) as conn:

@@ -173,8 +173,21 @@ def _dsn_label(params: dict[str, str]) -> str:
     return host_port(host, port.split(",")[0])
 
 
-_NO_SESSION_TIMEOUTS = ("SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false), "
-                        "set_config('idle_in_transaction_session_timeout', '0', false)")
+# Those the server has (transaction_timeout from 17, idle_in_transaction_session_timeout from 9.6).
+_NO_SESSION_TIMEOUTS = ("SELECT set_config(name, '0', false) FROM pg_settings WHERE name IN ('statement_timeout', "
+                        "'lock_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout')")
+
+
+def _no_session_timeouts(conn: psycopg.Connection) -> None:
+    """Set the session's timeouts to 0. The statement itself runs under the timeouts it lifts: one
+    of a few ms can cancel it on a busy server, so it is tried again (a few times at most)."""
+    for attempt in range(3):
+        try:
+            conn.execute(_NO_SESSION_TIMEOUTS)
+            return
+        except psycopg.errors.QueryCanceled:
+            if attempt == 2:
+                raise
 
 
 def connect(
@@ -210,7 +223,7 @@ def connect(
         # or lock_timeout (ALTER ROLE / DATABASE … SET) is for its applications, and under one of a
         # few ms our catalog look-ups failed a dump that pg_dump alone would make. One round trip;
         # a step that wants a bound sets its own (the progress polls, the size look-ups).
-        conn.execute(_NO_SESSION_TIMEOUTS)
+        _no_session_timeouts(conn)
         conn.autocommit = autocommit
     except BaseException:
         conn.close()

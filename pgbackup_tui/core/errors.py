@@ -82,8 +82,11 @@ def server_error_said(exc: BaseException, server: str | None) -> str | None:
     if getattr(exc, "sqlstate", None) in CANCELLED_STATES:  # operational errors too, but the session goes on
         timeout = "timeout" in first
         return (f"{where} cancelled a statement of the job ({first})"
-                + ("; a statement_timeout or lock_timeout set for the role or the database (ALTER ROLE / ALTER "
-                   "DATABASE … SET) is shorter than the job needs: RESET it, or run as a role without it"
+                # The job's sessions set their own timeouts to 0 (connect.py), as pg_dump does: what is
+                # left is a limit outside them, or a role's of a few ms that cancelled that very SET.
+                + ("; the job's sessions run without the role's and the database's timeouts: look for a "
+                   "limit between (a pooler's query timeout), or a role's or database's of a few ms (ALTER "
+                   "ROLE / ALTER DATABASE … SET) that cancelled even that"
                    if timeout else ""))
     if isinstance(exc, psycopg.OperationalError):
         return f"the connection to {where} was lost or ended ({first})"
