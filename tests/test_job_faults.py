@@ -361,7 +361,7 @@ def _creating_database(sandbox: Sandbox, name: str) -> list[str]:
                         f"AND query LIKE 'CREATE DATABASE %{name}%'").split()
 
 
-@pytest.mark.parametrize("made_by", ["dba", "job"])
+@pytest.mark.parametrize("made_by", ["dba", "dba_loading", "job"])
 def test_a_runner_killed_at_its_create_database_drops_only_a_database_it_made(
         sandbox, home, slow_archive, fresh_db_name, made_by):
     """A restore --create puts the database's name on record before its CREATE, and its OID right after.
@@ -375,19 +375,27 @@ def test_a_runner_killed_at_its_create_database_drops_only_a_database_it_made(
         cli.kill()
         cli.wait()
         os.kill(runner_pid(home), signal.SIGKILL)
-        if made_by == "dba":  # the job's CREATE never happens: its session ends with its client
+        if made_by != "job":  # the job's CREATE never happens: its session ends with its client
             [backend] = _creating_database(sandbox, fresh_db_name)
             sandbox.psql(f"SELECT pg_terminate_backend({backend})")
             wait_for(lambda: not _creating_database(sandbox, fresh_db_name), "its session to end")
         holder.rollback()
+    loading = None
     if made_by == "dba":
         sandbox.create_database(fresh_db_name)
         sandbox.psql("CREATE TABLE public.precious (id int); INSERT INTO public.precious VALUES (1)", fresh_db_name)
+    elif made_by == "dba_loading":  # as `psql -1` or `pg_restore -1` load it: empty to every other session
+        sandbox.create_database(fresh_db_name)
+        loading = psycopg.connect(sandbox.dsn(fresh_db_name))
+        loading.execute("CREATE TABLE public.precious (id int); INSERT INTO public.precious VALUES (1)")
     else:  # its session, waiting on the lock, did the CREATE then
         wait_for(lambda: database_exists(sandbox, fresh_db_name), "the job's CREATE to be done")
     listed = run_cli("jobs", "list")
     assert "stopped without finishing" in listed.stderr, listed.stderr
-    if made_by == "dba":
+    if loading is not None:
+        loading.commit()
+        loading.close()
+    if made_by != "job":
         assert sandbox.psql("SELECT count(*) FROM public.precious", fresh_db_name).strip() == "1"
         assert f"left alone: database '{fresh_db_name}'" in listed.stderr, listed.stderr
     else:

@@ -376,9 +376,11 @@ class RestoreJob(RestoreChoiceJob):
             cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ServerLost(f"server '{self.plan.target.label}' did not answer after it created database "
                              f"'{name}' ({cause}); nothing was restored{self._undo_note()}") from None
-        if oid is not None:
-            self.own("database", name, identity=oid)
-            self._identity = oid
+        if oid is None:  # dropped by another session in between: nothing of the job's is there to restore into
+            raise JobFailed(f"database '{name}' was gone right after it was created (another session dropped it); "
+                            "nothing was restored")
+        self.own("database", name, identity=oid)
+        self._identity = oid
 
     async def _swap(self, restored: str) -> None:
         plan = self.plan

@@ -19,7 +19,7 @@ import psycopg
 
 from .connect import Target, connect
 from .database_props import DatabaseMaker, parse_database_script
-from .errors import TargetError
+from .errors import ConnectError, TargetError
 from .identifiers import always_quote
 from .database_contents import database_is_empty, extension_names
 from .inspect import database_exists
@@ -264,8 +264,16 @@ def _holds_anything(target: Target, name: str) -> bool:
     try:
         with connect(target, name) as conn:
             return not database_is_empty(conn) or bool(extension_names(conn))
-    except psycopg.OperationalError:
+    except (ConnectError, psycopg.Error):  # connect() says a refusal (datallowconn, CONNECT) as ConnectError
         return True
+
+
+def _has_sessions(conn: psycopg.Connection, name: str) -> bool:
+    """Whether anyone is connected to database `name`: the dead job's own sessions ended with it, so
+    one there now is a DBA's, maybe loading it in a transaction whose tables no one else sees yet."""
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                       (name,)).fetchone()
+    return bool(row and row[0])
 
 
 def drop_database(target: Target, maintenance_db: str, name: str, *, oid: str | None = None) -> bool:
@@ -285,7 +293,7 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
             return ABSENT
         if oid is not None and found != oid:
             return ANOTHER
-        if oid is None and only_if_empty and _holds_anything(target, name):
+        if oid is None and only_if_empty and (_has_sessions(conn, name) or _holds_anything(target, name)):
             return ANOTHER
         # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
         # a cancel, or every command's start, without end; the job's record keeps it for a later start.
