@@ -28,6 +28,12 @@ from .server_text import python_codec
 FORMAT_TAR, FORMAT_DIRECTORY = 3, 5  # pg_backup.h's ArchiveFormat
 _INT = struct.Struct("<BI")  # a sign byte, then a 4-byte int, least significant byte first
 _FIRST_READ = 1 << 20
+# Bounds as custom_archive.py's parser has them: a length or a count past them is not a TOC (a
+# damaged file, a layout not known here), and reading on for it would pull a multi-GB archive into
+# memory before giving up. A TOC of a million objects is some hundreds of MB at most.
+_MAX_STRING = 1 << 30
+_MAX_ENTRIES = 100_000_000
+_MAX_TOC = 1 << 30
 
 
 class _Short(Exception):
@@ -60,7 +66,9 @@ class _Source:
         self.data = handle.read(_FIRST_READ)
 
     def more(self) -> None:
-        chunk = self.handle.read(max(len(self.data), _FIRST_READ))
+        if len(self.data) >= _MAX_TOC:
+            raise ValueError("no TOC ends within the first GiB")
+        chunk = self.handle.read(min(max(len(self.data), _FIRST_READ), _MAX_TOC - len(self.data)))
         if not chunk:
             raise _Short()
         self.data += chunk
@@ -103,6 +111,8 @@ def _header(data: bytes) -> tuple[tuple[str, ...], int, int, int]:
     sign, count = _INT.unpack_from(data, pos)
     if pos + 5 > len(data):
         raise _Short()
+    if sign or count >= _MAX_ENTRIES:
+        raise ValueError("not a count of entries")
     # After the dump id: has data, table oid, oid, tag, desc, section, definition, drop statement,
     # COPY statement, namespace, tablespace, [table AM], [relkind], owner ("o"), "false".
     layout = ("i", "s", "s", "s", "s", "i", "s", "s", "s", "s", "s",
@@ -120,6 +130,8 @@ def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners:
     for kind in layout:
         sign, value = unpack(data, pos)
         pos += 5
+        if sign > 1 or (kind != "i" and not sign and value > _MAX_STRING):
+            raise ValueError("not a TOC entry")
         if kind == "i" or sign:  # an int, or a NULL string
             continue
         if kind == "o":
@@ -128,6 +140,8 @@ def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners:
     while True:  # dependencies, ended by a NULL string
         sign, value = unpack(data, pos)
         pos += 5
+        if sign > 1 or (not sign and value > _MAX_STRING):
+            raise ValueError("not a TOC entry")
         if sign:
             break
         pos += value
