@@ -60,6 +60,8 @@ def test_counts_by_kind_are_said_in_the_plural():
     # Mass nouns and phrases stay as pg_restore names them.
     assert contents_text({"TABLE DATA": 27, "SEQUENCE OWNED BY": 2, "MATERIALIZED VIEW DATA": 2}) == (
         "2 materialized view data, 2 sequence owned by, 27 table data")
+    # A word already plural: pg_dump's extended STATISTICS (not "statisticses").
+    assert contents_text({"STATISTICS": 2, "STATISTICS DATA": 3}) == "2 statistics, 3 statistics data"
 
 
 def test_show_says_a_row_and_a_table_without_rows_of_its_own(sandbox, empty_db, home, tmp_path):

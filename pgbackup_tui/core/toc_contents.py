@@ -76,8 +76,9 @@ def _join(parts: dict[str, int], said: dict[str, str]) -> str:
 
 
 # Kinds whose name does not take a plural: a mass noun ("table data", "materialized view data"), a
-# phrase ("sequence owned by"), one entry an archive has at most once (its encoding, ...).
-_NO_PLURAL = ("data", "owned by", "encoding", "stdstrings", "searchpath")
+# phrase ("sequence owned by"), one entry an archive has at most once (its encoding, ...), a word
+# already plural (pg_dump 18's "statistics data", extended "statistics").
+_NO_PLURAL = ("data", "owned by", "encoding", "stdstrings", "searchpath", "statistics")
 
 
 def _kind_noun(kind: str, n: int) -> str:
