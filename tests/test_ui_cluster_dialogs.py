@@ -84,6 +84,26 @@ async def test_a_set_member_the_server_holds_already_is_said_before_start(sandbo
         assert plan is not None and plan.databases == (empty_db,)
 
 
+async def test_a_member_dropped_while_the_dialog_is_open_lets_it_start(sandbox, home, fresh_db_name):
+    # Review: the server was looked at once per dialog, and after the DBA dropped the database the
+    # dialog said to drop, Start stayed off until the dialog was opened again.
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql("CREATE TABLE kept (id int)", fresh_db_name)
+    target = target_from_dsn(sandbox.dsn(), label="sandbox")
+    made = await DumpallJob(DumpallPlan(target=target, set_format="custom", databases=(fresh_db_name,))).run()
+    assert made.state == JobState.SUCCEEDED, made.message
+    dialog = ClusterRestoreDialog(made.output_path, {"sandbox": target}, [fresh_db_name], "sandbox")
+    app = DialogHost(dialog)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        start = dialog.query_one("#cluster-start", Button)
+        await wait_until(lambda: "not empty" in problem_of(dialog, "cluster"), timeout=30)
+        assert start.disabled
+        sandbox.drop_database(fresh_db_name)  # as the DBA does in another terminal
+        await wait_until(lambda: problem_of(dialog, "cluster") == "", timeout=30)
+        assert not start.disabled
+
+
 async def test_a_file_from_a_newer_pg_dumpall_offers_allow_older_server(sandbox, other_sandbox, home):
     # QA: restoring a newer pg_dumpall's file onto an older server failed as a job saying "add
     # --allow-older-server", which the dialog did not offer. It says so before Start now, and offers it.

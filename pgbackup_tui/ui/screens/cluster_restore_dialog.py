@@ -36,6 +36,9 @@ from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
 
+# How often a server that holds a database the restore needs free is looked at again.
+LOOK_AGAIN_S = 2.0
+
 class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     """Options for one cluster restore; dismisses with the plan (Enter / Start) or None (Escape)."""
 
@@ -216,6 +219,14 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     def _server_looked_at(self, message: ServerLookedAt) -> None:
         self._looked_at[message.server] = message
         self._refresh()
+        if message.occupied or message.taken:
+            # The dialog says "drop it first": once the DBA has, in another terminal, Start must
+            # not stay off until the dialog is opened again. Looked at again while it stands.
+            self.set_timer(LOOK_AGAIN_S, lambda: self._look_again(message.server))
+
+    def _look_again(self, server: str) -> None:
+        if self.is_attached and str(self.query_one("#cluster-server", Select).value) == server:
+            self._read_server(server, self.targets[server], list(self.members or ()))
 
     def _refresh(self) -> None:
         self._look_at_server()
