@@ -165,9 +165,8 @@ async def test_a_toast_over_a_dialog_leaves_its_buttons_in_view(sandbox, home):
         app.push_screen(BackupDialog(target_from_dsn(sandbox.dsn("postgres"), label="sandbox"), sandbox.major, "shop"))
         await settle(pilot)
         app.notify("20261205T004801Z.dump (1.1 kB in 0.5s)", title="dump shop on sandbox: succeeded", lines=2)
-        await pilot.pause()
+        await wait_until(lambda: any(toast.region.height for toast in app.screen.query(Toast)))  # laid out
         toasts = [toast.region for toast in app.screen.query(Toast)]
-        assert toasts
         for button in ("#backup-start", "#backup-cancel"):
             region = app.screen.query_one(button).region
             assert region.height and not any(toast.overlaps(region) for toast in toasts), (button, region, toasts)
