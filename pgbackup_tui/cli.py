@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
-from .core.plans import FORMATS
+from .commands.dump_args import COMPRESS_METAVAR, add_pg_dump_options, compress_spec
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,23 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     dump = sub.add_parser("dump", help="pg_dump one database (whole or selected tables/schemas)")
     _add_source(dump)
     dump.add_argument("--db", required=True, help="database to dump")
-    dump.add_argument("--table", action="append", default=[], metavar="QNAME",
-                      help="a table as SQL writes it, e.g. public.orders or "
-                           "'\"Sales & Ops\".\"Order Items\"' (repeatable)")
-    dump.add_argument("--schema", action="append", default=[], metavar="NAME", help="a whole schema (repeatable)")
-    dump.add_argument("--exclude-table", action="append", default=[], metavar="QNAME",
-                      help="leave a table out (repeatable)")
-    dump.add_argument("--format", choices=FORMATS, default="custom")
-    dump.add_argument("--jobs", type=int, help="parallel workers (directory format only; default: one per core, "
-                                               "within a quarter of the server's free connections)")
-    dump.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
-                      help="a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: the fastest measured method "
-                           "this pg_dump has: zstd:1, else gzip 1; see the README)")
-    only = dump.add_mutually_exclusive_group()
-    only.add_argument("--schema-only", action="store_true")
-    only.add_argument("--data-only", action="store_true")
-    dump.add_argument("--no-owner", action="store_true")
-    dump.add_argument("--no-privileges", action="store_true")
+    add_pg_dump_options(dump, format_help=None,
+                        jobs_help="parallel workers (directory format only; default: one per core, within a "
+                                  "quarter of the server's free connections)",
+                        compress_help="a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: the fastest "
+                                      "measured method this pg_dump has: zstd:1, else gzip 1; see the README)")
     dump.add_argument("--output", metavar="PATH", type=_output_path,
                       help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
     _add_progress(dump)
@@ -156,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     dumpall.add_argument("--format", choices=("custom", "directory"), default="custom",
                          help="the set's archives (default custom)")
     dumpall.add_argument("--jobs", type=int, default=1, help="the set: databases dumped at a time")
-    dumpall.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
+    dumpall.add_argument("--compress", type=compress_spec, metavar=COMPRESS_METAVAR,
                          help="the set's archives, as dump --compress")
     dumpall.add_argument("--db", action="append", default=[], metavar="NAME",
                          help="the set: only this database (repeatable)")
@@ -303,17 +291,6 @@ def _output_path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty; give a path, or leave --output out for the backup dir")
     return text
-
-
-def _compress_spec(text: str) -> int | str:
-    """--compress's value, checked by argparse (exit 2 with the reason)."""
-    from .core.defaults import parse_compress
-    from .core.errors import UsageError
-
-    try:
-        return parse_compress(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--compress ")) from None
 
 
 def _unusable_folder_of_ours(exc: OSError) -> bool:

@@ -1,11 +1,12 @@
-"""The `schedule` and `run` subcommands' arguments (cli.py builds its parser from this: no engine imports)."""
+"""The `schedule` and `run` subcommands' arguments (cli.py builds its parser from this; pg_dump's options are
+dump_args.py's, shared with `dump`)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-FORMATS = ("custom", "directory", "tar", "plain")
+from .dump_args import add_pg_dump_options
 
 
 def add_parser(sub: Any, parser_class: type) -> None:
@@ -32,20 +33,10 @@ def add_parser(sub: Any, parser_class: type) -> None:
                       help="a cluster set: globals + one archive per database")
     add.add_argument("--db", action="append", default=[], metavar="DB",
                      help="the database to dump (with --set: a member, repeatable)")
-    add.add_argument("--table", action="append", default=[], metavar="QNAME")
-    add.add_argument("--schema", action="append", default=[], metavar="NAME")
-    add.add_argument("--exclude-table", action="append", default=[], metavar="QNAME")
-    add.add_argument("--format", choices=FORMATS, default="custom",
-                     help="pg_dump's format (with --set: custom or directory)")
-    add.add_argument("--jobs", type=int, help="as dump --jobs (a set: as dumpall --jobs); default: as they choose")
-    add.add_argument("--compress", type=_compress_spec, metavar="0-9|METHOD[:LEVEL]",
-                     help="as dump --compress: a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: dump's "
-                          "measured default); a method the server's pg_dump lacks is refused")
-    only = add.add_mutually_exclusive_group()
-    only.add_argument("--schema-only", action="store_true")
-    only.add_argument("--data-only", action="store_true")
-    add.add_argument("--no-owner", action="store_true")
-    add.add_argument("--no-privileges", action="store_true")
+    add_pg_dump_options(add, format_help="pg_dump's format (with --set: custom or directory)",
+                        jobs_help="as dump --jobs (a set: as dumpall --jobs); default: as they choose",
+                        compress_help="as dump --compress: a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: "
+                                      "dump's measured default); a method the server's pg_dump lacks is refused")
     add.add_argument("--with-role-passwords", action="store_true")
     add.add_argument("--keep-last", type=int, metavar="N", help="keep the N newest backups of this schedule")
     add.add_argument("--keep-days", type=int, metavar="D", help="keep the backups of the last D days")
@@ -79,15 +70,3 @@ def add_parser(sub: Any, parser_class: type) -> None:
     # A URL given here anyway is refused by _url without a word of it: argparse's "unrecognized
     # arguments" repeated it (its token) on stderr.
     url.add_argument("given", nargs="?", help=argparse.SUPPRESS)
-
-
-def _compress_spec(text: str) -> int | str:
-    """--compress's value as dump's is checked (argparse: exit 2 with the reason); the engine is
-    imported only once the option is given, as cli.py's own check does."""
-    from ..core.defaults import parse_compress
-    from ..core.errors import UsageError
-
-    try:
-        return parse_compress(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--compress ")) from None
