@@ -270,9 +270,10 @@ def _holds_anything(target: Target, name: str) -> bool:
 
 def _has_sessions(conn: psycopg.Connection, name: str) -> bool:
     """Whether anyone is connected to database `name`: the dead job's own sessions ended with it, so
-    one there now is a DBA's, maybe loading it in a transaction whose tables no one else sees yet."""
-    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                       (name,)).fetchone()
+    one there now is a DBA's, maybe loading it in a transaction whose tables no one else sees yet.
+    Clients only: an autovacuum worker visiting the job's empty database says nothing of who made it."""
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                       "AND backend_type = 'client backend'", (name,)).fetchone()
     return bool(row and row[0])
 
 
