@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,13 @@ def read_only(path: Path) -> Iterator[Path]:
     """`path` bind-mounted read-only over itself (root only, as CI runs): a read-only mount's EROFS."""
     subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
     try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+        # EBUSY ("mount point is busy") while a file is open for writing through the new mount: the
+        # job writes its state a few times a second, each write brief. Tried until one falls between.
+        deadline = time.monotonic() + 10
+        while subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+            time.sleep(0.02)
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
