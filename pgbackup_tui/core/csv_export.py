@@ -51,10 +51,10 @@ CHUNK_BYTES = 1 << 20  # rows are gathered up to this much before a write: few s
 # 10/03/2024 and `IST`, read back as another day and Israel's time), every float digit, intervals
 # in the style their input reads back, and no row hidden by a row-level security policy (the
 # COPY fails instead, as pg_dump does). TimeZone UTC: one offset in every file, whatever the
-# server's. No timeout may stop the export half way (idle: its one transaction waits on the disk).
+# server's. No timeout may stop the export half way (idle: its one transaction waits on the disk):
+# connect() lifts the role's and the database's, transaction_timeout (17+) included.
 EXPORT_SESSION = ("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
-                  "SET TimeZone = 'UTC'; SET row_security = off; SET statement_timeout = 0; "
-                  "SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0")
+                  "SET TimeZone = 'UTC'; SET row_security = off")
 
 class _SchemaDump(DumpJob):
     """The DumpJob run for the export's schema: it logs into the export's log and its owned paths
@@ -226,9 +226,6 @@ class CsvExportJob(Job):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         conn.execute(EXPORT_SESSION)
-        # 17's transaction_timeout (a role's would end the one long transaction), where it exists.
-        conn.execute("SELECT set_config('transaction_timeout', '0', false) "
-                     "WHERE current_setting('server_version_num')::int >= 170000")
         for table in pre.tables:
             self.log(f"copying {table.name} to {table.file}")
             progress.table_started(table.file)

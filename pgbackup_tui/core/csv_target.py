@@ -27,12 +27,9 @@ import psycopg
 from .errors import TargetError
 from .identifiers import QualifiedName
 
-# As pg_restore sets its own session: no timeout of the role's or the database's (a statement_timeout
-# of 1 s stopped a big table's COPY half way, said as a bad line of its file), on 17+ none per
-# transaction either; intervals read in the style the export wrote them.
-IMPORT_SESSION = ("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
-                  "SET IntervalStyle = postgres; SELECT set_config('transaction_timeout', '0', false) "
-                  "WHERE current_setting('server_version_num')::int >= 170000")
+# Intervals read in the style the export wrote them. No timeout of the role's or the database's (a
+# statement_timeout of 1 s stopped a big table's COPY half way): connect() lifts them, as pg_restore does.
+IMPORT_SESSION = "SET IntervalStyle = postgres"
 _KEYS_BETWEEN = """
 SELECT c.conrelid::int8, c.confrelid::int8 FROM pg_constraint c
 WHERE c.contype = 'f' AND c.conrelid = ANY(%(oids)s::oid[]) AND c.confrelid = ANY(%(oids)s::oid[])

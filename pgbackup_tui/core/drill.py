@@ -116,21 +116,13 @@ class _MissingRoles:
         return "; ".join(said)
 
 
-# The count's own session, as pg_restore sets its own: the restored database's `ALTER DATABASE` and
-# `ALTER ROLE … IN DATABASE … SET` settings are the backup's (a statement_timeout of 1 ms there ended
-# the drill in a traceback, after a restore that had gone well).
-COUNT_SESSION = ("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
-                 "SELECT set_config('transaction_timeout', '0', false) "
-                 "WHERE current_setting('server_version_num')::int >= 170000")
-
-
 def count_table_rows(target: Target, dbname: str, names: list[str]) -> dict[str, int]:
     """count(*) of each table in `dbname` (ONLY the table itself, except a partitioned one, whose
     rows a dump may load through the root); tables that do not exist are left out."""
     found: dict[str, int] = {}
+    # connect() lifts the restored database's timeouts (the backup's ALTER DATABASE / ROLE … SET: a
+    # statement_timeout of 1 ms there ended the drill in a traceback, after a restore that had gone well).
     with connect(target, dbname) as conn:
-        for statement in COUNT_SESSION.split("; "):
-            conn.execute(statement)
         for name in names:
             qname = parse_qualified_name(name)
             row = conn.execute("SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
