@@ -4,6 +4,7 @@ Against the sample database, whose awkward names, foreign keys and sequences all
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -333,6 +334,22 @@ def test_table_of_a_partitioned_table_loads_its_partitions_rows(sandbox, home, e
         assert sandbox.psql("SELECT count(*) FROM other", target).strip() == "0"
         missing = _restore(sandbox, dumped[0].stdout.strip(), target, "--table", "public.nowhere")
         assert missing.returncode == 2 and "public.nowhere" in missing.stderr, missing.stderr
+        # A partition the target lacks: its rows were left out with no word, exit 0 and 10 rows of
+        # the archive's 20 (QA). Refused before anything runs, naming it; the target as it was.
+        sandbox.psql('DROP TABLE "Events 2a"', target)
+        lacking = _restore(sandbox, dumped[0].stdout.strip(), target, "--clean", "--table", 'public."Events"')
+        assert lacking.returncode == 2, lacking.stderr
+        assert 'public."Events 2a"' in lacking.stderr and "lacks" in lacking.stderr, lacking.stderr
+        assert sandbox.psql('SELECT count(*) FROM "Events"', target).strip() == "10"
+        # An archive whose manifest does not record the tables' parents (adopted, older): loaded, and
+        # the rows it holds of tables the target lacks are named as a warning.
+        manifest = Path(dumped[0].stdout.strip() + ".manifest.json")
+        record = json.loads(manifest.read_text())
+        del record["parents"]
+        manifest.write_text(json.dumps(record))
+        warned = _restore(sandbox, dumped[0].stdout.strip(), target, "--clean", "--table", 'public."Events"')
+        assert warned.returncode == 0, warned.stderr
+        assert 'not loaded: public."Events 2a"' in warned.stderr, warned.stderr
     finally:
         sandbox.drop_database(target)
 

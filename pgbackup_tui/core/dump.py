@@ -49,6 +49,7 @@ from .output_names import (
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
+from .restore_data import table_parents
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
 from .selection_checks import check_exclusions, large_objects_left_out
@@ -81,6 +82,9 @@ class DumpPreflight:
     # Connections this role has left on the server and in the database once the preflight's own has
     # closed (defaults.free_connections; None: unknown): whether the monitor fits beside pg_dump's.
     free_connections: int | None = None
+    # A data-only dump's tables' parents (partitions and INHERITS children: child -> parent, as SQL
+    # names), for the manifest: the archive holds no definitions to say it (restore_data.py).
+    parents: dict[str, str] = field(default_factory=dict)
 
 
 class DumpJob(Job):
@@ -189,6 +193,8 @@ class DumpJob(Job):
             "timescaledb": pre.timescaledb,
             "tables": details["tables"],
         }
+        if plan.data_only:
+            manifest["parents"] = pre.parents
         # the checksum, rows counted in the archive, the TOC in brief, id, server key (backup_record.py)
         known = await read_back.result(restore_list, pre.client_encoding)
         manifest = await complete_manifest(self, manifest, archive=partial, tools=pre.tools, toc=toc,
@@ -260,6 +266,7 @@ class DumpJob(Job):
             jobs, compress = self._choose_options(tools, free)
             timescaledb, hypertable_oids = read_timescale(conn)
             server_key = server_key_of(conn)
+            parents = table_parents(conn) if plan.data_only else {}
             large_objects = (large_objects_left_out(conn, selection.copied_oids)
                              if selection and not plan.schema_only else None)  # no rows, nothing to point at
         warnings = tuple(w for w in (
@@ -267,7 +274,7 @@ class DumpJob(Job):
             large_objects) if w)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warnings,
-                             jobs, compress, server_key, None if free is None else free + 1)
+                             jobs, compress, server_key, None if free is None else free + 1, parents)
 
     def _client_tools(self, major: int) -> ClientTools:
         """The pg_dump for this server, its compression methods asked now (defaults.supports caches)."""

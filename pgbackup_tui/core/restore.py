@@ -125,6 +125,7 @@ class RestoreJob(RestoreChoiceJob):
             plan_for_restore, plan, check.toc, included, mode, self._maintenance_db(), self.log)
         if self._jobs_not_used:
             self._warnings.insert(0, self._jobs_not_used)
+        self._warnings += self._data_load.warnings if self._data_load else []
         restored = [e.desc for e in check.toc.entries if included is None or e.dump_id in included] if check.toc else []
         if mode == "replace" and "TABLE" in restored and "TABLE DATA" not in restored:
             # Asked for, and confirmed; said anyway, since the rows go with the database it replaces.

@@ -80,7 +80,10 @@ class RestoreChoiceJob(RestoreArchiveJob):
         """The archive entries to restore (None: all): restore_selection.py, or a data-only
         archive's tables (restore_data.py)."""
         if mode == "data":
-            return await self.in_thread(self._plan_data_load, check)
+            included = await self.in_thread(self._plan_data_load, check)
+            for warning in self._data_load.warnings if self._data_load else []:
+                self.log(warning, level="warning")
+            return included
         if check.toc is None:
             return None
         choice = await self.in_thread(choose_entries, self.plan, check.toc, self._manifest(), mode)
@@ -95,7 +98,7 @@ class RestoreChoiceJob(RestoreArchiveJob):
 
     def _plan_data_load(self, check: ArchiveCheck) -> set[int] | None:
         """A data-only archive's load (restore_data.py); the entries to load (None: all)."""
-        self._data_load, self._plain_script, included = plan_rows_load(self.plan, check.toc)
+        self._data_load, self._plain_script, included = plan_rows_load(self.plan, check.toc, self._manifest())
         return self._selecting(included) if included is not None else None
 
     def _plan_large_objects(self, script: Path) -> ScriptContents:

@@ -30,7 +30,7 @@ import psycopg
 
 from .connect import connect
 from .errors import SelectionError, TargetError, UsageError
-from .identifiers import QualifiedName, always_quote, quote_ident
+from .identifiers import QualifiedName, always_quote, parse_qualified_name, quote_ident
 from .server_text import session_client_encoding
 from .database_props import database_entry_ids
 from .plain_script import ScriptContents, scan_script
@@ -115,6 +115,7 @@ class DataLoad:
     partitioned: set[QualifiedName] = field(default_factory=set)
     # The user triggers switched off for the load: (table as SQL, trigger name, pg_trigger.tgenabled).
     triggers: list[tuple[str, str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # said in the log and the result (unloaded_members)
 
     def relation_sql(self, table: QualifiedName) -> str:
         """`table` for FROM and TRUNCATE: with ONLY (its children are entries of their own, or not
@@ -208,6 +209,67 @@ ORDER BY 1, 2, 3, 4
 """
 
 
+# Every table's parent (a partition's, an INHERITS child's first), as SQL names: recorded by a
+# data-only dump, whose archive holds rows and no definitions (see unloaded_members).
+_PARENTS = """
+SELECT format('%I.%I', cn.nspname, c.relname), format('%I.%I', pn.nspname, p.relname)
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE i.inhseqno = 1 AND c.relkind IN ('r', 'p')
+ORDER BY 1
+"""
+
+
+def table_parents(conn: psycopg.Connection) -> dict[str, str]:
+    """child -> parent of the database's partitions and inheritance children (SQL names)."""
+    return {child: parent for child, parent in conn.execute(_PARENTS).fetchall()}
+
+
+def unloaded_members(held: set[QualifiedName], present: set[QualifiedName], manifest: dict[str, Any],
+                     wanted: list[QualifiedName], family: Mapping[QualifiedName, list[QualifiedName]],
+                     dbname: str) -> str | None:
+    """--table of a data-only archive: its rows of the named tables' partitions and children that the
+    target lacks (a partition made in the source after the target was), which the load cannot load.
+    `held`: the tables the archive holds rows of; `present`: those of them the target has.
+
+    Refused before anything runs, naming them, when the archive's manifest says which they are (a
+    data-only dump records its tables' parents: the archive itself holds no definitions); a DBA who
+    wants the others' rows without them names those with --table. An archive without that record
+    (adopted, or made before it) cannot tell a partition from any other table: when a named table
+    has partitions or children in the target, the archive's rows of tables the target lacks are
+    named in the returned warning instead, as those that may be its."""
+    parents = manifest.get("parents")
+    if not isinstance(parents, dict):
+        lacking = sorted(str(name) for name in held - present)
+        parted = [str(table) for table in wanted if family.get(table)]
+        if not lacking or not parted:
+            return None
+        return (f"the archive's manifest does not say which of its tables are partitions or children of "
+                f"{', '.join(parted)}: it holds rows of {len(lacking)} table(s) that database '{dbname}' lacks, "
+                f"not loaded: {_listed(lacking)}; if one is, create it and load its rows with --table")
+    children: dict[QualifiedName, list[QualifiedName]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parse_qualified_name(str(parent)), []).append(parse_qualified_name(str(child)))
+    for table in wanted:
+        below, members = list(children.get(table, [])), []
+        while below:
+            member = below.pop()
+            members.append(member)
+            below += children.get(member, [])
+        left = sorted(str(member) for member in members if member in held and member not in present)
+        if left:
+            raise TargetError(
+                f"--table {table}: the archive holds rows of its partition(s) or child table(s) {_listed(left)}, "
+                f"which database '{dbname}' lacks, so their rows would not be loaded: create them first, or "
+                "name the tables to load with --table")
+    return None
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
 def _descendants(conn: psycopg.Connection, tables: Iterable[QualifiedName]) -> dict[QualifiedName, list[QualifiedName]]:
     wanted = list(tables)
     found: dict[QualifiedName, list[QualifiedName]] = {}
@@ -282,10 +344,13 @@ def plan_data_load(conn: psycopg.Connection, tables: list[QualifiedName], dbname
     return plan
 
 
-def plan_rows_load(plan: RestorePlan, toc: Toc | None) -> tuple[DataLoad, ScriptContents | None, set[int] | None]:
-    """A data-only archive: its tables (all, or --table's) checked in the target. Returns the load,
-    the plain file's contents (read once, here) and the archive entries to load (None: all)."""
+def plan_rows_load(plan: RestorePlan, toc: Toc | None, manifest: dict[str, Any]
+                   ) -> tuple[DataLoad, ScriptContents | None, set[int] | None]:
+    """A data-only archive: its tables (all, or --table's, refused when the archive holds rows of
+    their partitions that the target lacks) checked in the target. Returns the load, the plain
+    file's contents (read once, here) and the archive entries to load (None: all)."""
     script: ScriptContents | None = None
+    warning: str | None = None
     with connect(plan.target, plan.dbname) as conn:
         if toc is None:
             script = scan_script(plan.archive)
@@ -296,6 +361,7 @@ def plan_rows_load(plan: RestorePlan, toc: Toc | None) -> tuple[DataLoad, Script
             entries = data_entries(toc, schemas, only=[*plan.tables, *(c for cs in family.values() for c in cs)])
             if plan.tables:
                 entries = select_tables(entries, plan.tables, plan.archive, family)
+                warning = _check_members(conn, toc, manifest, schemas, plan, family, [name for _, name in entries])
                 # Their rows, and the values of the sequences they own (serial, identity: their ids
                 # go on from the rows loaded). Another sequence's value (one tables share) goes with a
                 # whole load only: set here it could go back under what the other tables have taken.
@@ -307,7 +373,24 @@ def plan_rows_load(plan: RestorePlan, toc: Toc | None) -> tuple[DataLoad, Script
             else:
                 included = None
             tables = [name for _, name in entries]
-        return plan_data_load(conn, tables, plan.dbname, clean=plan.clean), script, included
+        load = plan_data_load(conn, tables, plan.dbname, clean=plan.clean)
+        load.warnings += [warning] if warning else []
+        return load, script, included
+
+
+def _check_members(conn: psycopg.Connection, toc: Toc, manifest: dict[str, Any], schemas: list[str],
+                   plan: RestorePlan, family: Mapping[QualifiedName, list[QualifiedName]],
+                   loading: list[QualifiedName]) -> str | None:
+    """unloaded_members, with the archive's tables read from its TOC and looked up in the target."""
+    parents = manifest.get("parents")
+    named = [name for pair in parents.items() for name in pair] if isinstance(parents, dict) else []
+    namespaces = sorted({*schemas, *(parse_qualified_name(str(name)).schema for name in named)}, key=len, reverse=True)
+    held = {name for name in (entry_name(entry, namespaces) for entry in toc.entries if entry.desc == "TABLE DATA")
+            if name is not None}
+    others = sorted(held - set(loading), key=str)
+    rows = conn.execute(_TABLES, {"schemas": [t.schema for t in others], "names": [t.name for t in others]}).fetchall()
+    present = set(loading) | {QualifiedName(schema, name) for schema, name, _ in rows}
+    return unloaded_members(held, present, manifest, list(plan.tables), family, plan.dbname)
 
 
 _OWNED_SEQUENCES = """
