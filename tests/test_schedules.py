@@ -339,6 +339,17 @@ def test_a_schedule_on_a_server_that_needs_a_password_says_where_cron_finds_one(
     done = run_cli("schedule", "add", "shell", "--server", SERVER, "--db", small_db, "--cron", "0 3 * * *")
     assert done.returncode == 0 and "a scheduled run has no prompt" in done.stderr, done.stderr
     assert sandbox.password not in done.stderr
+    # The password in the service file (PGSERVICEFILE, which cron's lines carry): the check's empty
+    # password hid it, and warned of none where every run had one (QA). PGPASSWORD stays unused.
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[sandsvc]\nhost=127.0.0.1\nport={sandbox.port}\nuser={sandbox.superuser}\n"
+                        f"password={sandbox.password}\n")
+    services.chmod(0o600)
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGPASSWORD", "not-the-password")
+    configure(sandbox, dsn="service=sandsvc")
+    done = run_cli("schedule", "add", "served", "--server", SERVER, "--db", small_db, "--cron", "0 3 * * *")
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
 
 
 def test_a_profile_or_keymap_that_does_not_load_stops_only_what_uses_it(sandbox, home, small_db):

@@ -103,10 +103,15 @@ class Target:
 
 def _service_sets_keepalives(service: str | None) -> bool:
     """Whether pg_service.conf's entry for `service` sets keepalives itself (then ours would beat
-    it: a conninfo's keywords win over its service's). Looked up as libpq does: PGSERVICEFILE or
-    ~/.pg_service.conf, then the system's file; an entry we cannot read sets none."""
+    it: a conninfo's keywords win over its service's)."""
+    return any(key.startswith("keepalives") for key in service_keys(service))
+
+
+def service_keys(service: str | None) -> list[str]:
+    """The keywords pg_service.conf's entry for `service` sets. Looked up as libpq does:
+    PGSERVICEFILE or ~/.pg_service.conf, then the system's file; an entry we cannot read sets none."""
     if not service:
-        return False
+        return []
     user_file = os.environ.get("PGSERVICEFILE") or str(Path("~/.pg_service.conf").expanduser())
     system_dir = os.environ.get("PGSYSCONFDIR") or "/etc/postgresql-common"
     for name in (user_file, str(Path(system_dir) / "pg_service.conf")):
@@ -126,8 +131,8 @@ def _service_sets_keepalives(service: str | None) -> bool:
             elif keys is not None and "=" in line and not line.startswith("#"):
                 keys.append(line.split("=", 1)[0].strip())
         if keys is not None:  # the first file that defines the service is the one libpq reads
-            return any(key.startswith("keepalives") for key in keys)
-    return False
+            return keys
+    return []
 
 
 def target_from_profile(profile: ServerProfile, password: str | None = None) -> Target:

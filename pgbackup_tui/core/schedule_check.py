@@ -2,19 +2,20 @@
 
 Why: a schedule saved with a typo in its database or in a table's name fails at every run, at
 night, and only a failure notification (if one is set) tells anyone. The check connects as a run
-will (the profile, ~/.pgpass; not PGPASSWORD, never a prompt) and gives up after a few seconds. It
+will (the profile, ~/.pgpass, pg_service.conf; not PGPASSWORD, never a prompt) and gives up after a few seconds. It
 warns and does not refuse: a server down for maintenance, or a database the DBA is about to
 create, is no reason not to save; what could not be checked is said as such.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import psycopg
 
 from .config import Config
-from .connect import Target, connect, for_unattended, target_from_profile
+from .connect import Target, connect, for_unattended, service_keys, target_from_profile
 from .defaults import NEEDS_16, needs_asking, unsupported_compress
 from .errors import ConfigError, PgBackupError, SelectionError
 from .identifiers import parse_qualified_name, parse_schema_name
@@ -105,7 +106,14 @@ def compress_refusal(config: Config, schedule: Schedule, given: str = "--compres
 def _as_cron_connects(target: Target) -> Target:
     """`target` without the PGPASSWORD of this shell: cron's lines never carry it (crontab.py), so a
     check that used it passed, said nothing, and every run cron started failed with "no password
-    supplied". libpq takes an empty password as none given: it reads the password file, as a run does."""
+    supplied". libpq takes an empty password as none given: it reads the password file, as a run does.
+    But a password keyword, even an empty one, also beats the service file's (pg_service.conf's
+    `password=`, which cron's run reads: its lines carry PGSERVICEFILE), and the check warned of no
+    password where the run had one: where the target's service gives a password, libpq takes that
+    one before PGPASSWORD anyway, and the target is left as it is."""
+    service = target.params.get("service") or os.environ.get("PGSERVICE")
+    if "password" in service_keys(service):
+        return target.with_password(None)
     return target.with_password("")
 
 
