@@ -713,6 +713,29 @@ def test_a_full_log_and_state_disk_stops_the_job_with_one_line(sandbox, tmp_path
         assert "the disk was full" in states[0]["message"], states[0]
 
 
+def test_a_full_state_disk_under_a_restore_says_what_became_of_its_database(sandbox, tmp_path, monkeypatch, empty_db):
+    """A restore stopped by a full disk under its state was said to have had "its partial output
+    removed" (a dump's words: a restore has none); it says what became of its target (QA)."""
+    sandbox.psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g", empty_db)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(tmp_path / "made"))
+    archive = tmp_path / "small.dump"
+    made = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--output", str(archive), "--progress", "none")
+    assert made.returncode == 0, made.stderr
+    target = f"{empty_db}_r"
+    try:
+        with small_filesystem(tmp_path / "home", 512) as app_home:
+            monkeypatch.setenv("PGBACKUP_TUI_HOME", str(app_home))
+            fill(app_home, 12 * 1024)
+            result = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", target, "--create",
+                             "--progress", "none")
+            assert result.returncode == 1, result.stderr
+            assert "full" in result.stderr and "partial output" not in result.stderr, result.stderr
+            assert f"the database '{target}' it was creating was dropped" in result.stderr, result.stderr
+            assert not database_exists(sandbox, target)
+    finally:
+        sandbox.drop_database(target)
+
+
 def test_a_state_folder_remounted_read_only_mid_restore_is_said_and_listed(sandbox, home, slow_archive,
                                                                            fresh_db_name):
     """The state folder's disk remounted read-only (ext4's errors=remount-ro) under a restore --create:

@@ -386,6 +386,10 @@ class ClusterRestoreJob(Job):
         for member in self._members:
             member.cancel()
 
+    def stopped_said(self) -> str:
+        return (f"the job was stopped: what psql had run stays on server '{self.plan.target.label}' (roles, and "
+                "the databases it had made); a set member's restore that had begun was undone as a failed one's is")
+
     async def _cleanup(self, state: JobState) -> None:
         """Each member restore undid its own database; globals (roles) stay: they are shared and
         may be in use. A cancel says what stays (a failure's line says it already)."""

@@ -391,6 +391,9 @@ class CsvImportJob(Job):
         super()._cancel_now()
         self._canceller.cancel()
 
+    def stopped_said(self) -> str:
+        return "the job was stopped"  # what stays in the database: the cleanup_note
+
     def _say_what_stays(self) -> None:
         """Into a database that existed, each table is loaded in a transaction of its own: a cancel,
         or a failure after the copies began (a lost session), keeps those loaded before it."""

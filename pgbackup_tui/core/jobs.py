@@ -399,8 +399,14 @@ class Job:
             if log_file is not None:
                 log_file.close()
         full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
-        self.abort(JobFailed(f"cannot write the job's log {self.log_path}: {exc.strerror}{full}; the job was "
-                             "stopped and its partial output removed"))
+        self.abort(JobFailed(f"cannot write the job's log {self.log_path}: {exc.strerror}{full}; "
+                             f"{self.stopped_said()}"))
+
+    def stopped_said(self) -> str:
+        """What a job stopped by abort() (its log or state unwritable) says it undid: a job that
+        writes files removes them. A job that writes into a database says no such thing (it has no
+        partial output): its cleanup_note, added to the result, says what became of the database."""
+        return "the job was stopped and its partial output removed"
 
     def abort(self, error: PgBackupError) -> None:
         """Stop the job as failed with `error` (not as cancelled): its children end, its cleanup runs."""

@@ -77,6 +77,7 @@ class RestoreJob(RestoreChoiceJob):
         self._canceller = StatementCanceller()  # the database's settings wait on no lock past a cancel
         self._table_clean: TableClean | None = None
         self._data_load: DataLoad | None = None  # a data-only archive's tables (restore_data.py)
+        self._restore_mode: str | None = None  # RestoreChoiceJob._mode's, once chosen
         self._plain_script: ScriptContents | None = None  # a plain data-only file, read once
         self._came_along: list[str] = []
         self._kept_as: str | None = None  # --keep-old: the replaced database's new name
@@ -108,7 +109,7 @@ class RestoreJob(RestoreChoiceJob):
             check = await self._check_archive()
             plan = self.plan  # --jobs is chosen now when it was not given (_choose_jobs)
             plan.validate(check.info.format)
-            mode = self._mode(check)
+            mode = self._restore_mode = self._mode(check)
             if name_checked is not None:
                 self._maintenance = await name_checked
                 self.check_cancelled()
@@ -419,6 +420,14 @@ class RestoreJob(RestoreChoiceJob):
         super()._cancel_now()
         self._canceller.cancel()
 
+    def stopped_said(self) -> str:
+        """A restore has no partial output: what became of its target is its cleanup_note."""
+        return "the job was stopped"
+
+    def _in_one_transaction(self) -> bool:
+        mode = self._restore_mode
+        return mode in ("tables", "data") or (mode == "into" and self.plan.single_transaction)
+
     def _stop_writing_into(self) -> None:
         if self._writing_into is not None:
             self.release(WRITES_INTO, self._writing_into)
@@ -430,6 +439,9 @@ class RestoreJob(RestoreChoiceJob):
         if self._writing_into is not None and (state == JobState.CANCELLED or self._fatal is not None):
             self.cleanup_note = (f"'{self._writing_into}' may be partly restored: pg_restore had begun writing into "
                                  "it (restore again with --clean, or use --single-transaction for all-or-nothing)")
+        elif self._fatal is not None and self._in_one_transaction():
+            # Stopped by abort() (its log or state unwritable): psql's transaction ended with its session.
+            self.cleanup_note = f"the restore's transaction was rolled back: '{self.plan.dbname}' is as it was"
         self._stop_writing_into()
         if self._maintenance is not None:  # a dry run, or a failure before the CREATE
             self._maintenance.close()

@@ -89,7 +89,7 @@ class StateWriter:
         except OSError as exc:
             full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
             error = JobFailed(f"cannot write the job's state under {self.folder}: {exc.strerror}{full}; "
-                              "the job was stopped and its partial output removed")
+                              f"{self.job.stopped_said()}")
             if self.broken is None:
                 self.broken = exc
                 self.job.abort(error)
