@@ -12,7 +12,11 @@ what they say before Start is in the dialog's own words, never a CLI flag the TU
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.widgets import Button, Input, Select, SelectionList, Static
+
+import pgbackup_tui.ui
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
@@ -31,6 +35,15 @@ SIZE = (80, 24)
 def problem_of(dialog, prefix: str) -> str:
     line = dialog.query_one(f"#{prefix}-error", Static)
     return str(line.content) if line.display else ""
+
+
+def test_the_databases_at_a_time_field_is_written_once():
+    """Its label and its "1 or more" were written in both dialogs that have it (QA): one widget
+    module has them now, and the dialogs (the tests below) read as before."""
+    ui = Path(pgbackup_tui.ui.__file__).parent
+    holders = sorted(str(path.relative_to(ui)) for path in ui.rglob("*.py")
+                     if "Databases at a time" in path.read_text())
+    assert holders == ["widgets/databases_at_a_time.py"], holders
 
 
 async def test_databases_at_a_time_of_0_restoring_a_set_is_said_in_the_dialog_s_words(sandbox, home, empty_db):

@@ -32,6 +32,7 @@ from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.set_occupied import existing_databases, occupied_databases, taken_databases
 from ..widgets.check_list import CheckList
+from ..widgets.databases_at_a_time import TOO_FEW, count_of, databases_at_a_time
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
@@ -102,8 +103,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
                 yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,
                              allow_blank=self.default_server is None, compact=True, id="cluster-server")
                 if is_set:
-                    yield Label("  Databases at a time", classes="field-label")
-                    yield Input(value="1", restrict=r"[0-9]*", max_length=2, compact=True, id="cluster-jobs")
+                    yield from databases_at_a_time("1", "cluster-jobs", gap="  ")
             with Horizontal(classes="row", id="allow-older-row"):
                 yield OptionBox("allow older server", compact=True, id="allow-older")
             if is_set:
@@ -130,8 +130,8 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         if self.members is None:
             return ClusterRestorePlan(archive=self.archive, target=target, allow_older_server=allow_older)
         picked = tuple(self.query_one("#cluster-members", SelectionList).selected)
-        jobs_text = self.query_one("#cluster-jobs", Input).value.strip()
-        return ClusterRestorePlan(archive=self.archive, target=target, jobs=int(jobs_text or "1"),
+        return ClusterRestorePlan(archive=self.archive, target=target,
+                                  jobs=count_of(self.query_one("#cluster-jobs", Input)),
                                   databases=() if len(picked) == len(self.members) else picked,
                                   skip_globals=self.query_one("#skip-globals", Checkbox).value,
                                   allow_older_server=allow_older)
@@ -141,8 +141,8 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             return "pick the server to restore onto"
         if self.members is not None and not self.query_one("#cluster-members", SelectionList).selected:
             return "pick at least one database"
-        if self.members is not None and plan.jobs < 1:  # plan.validate would say --jobs, a flag this dialog has not
-            return "Databases at a time: 1 or more"
+        if self.members is not None and plan.jobs < 1:
+            return TOO_FEW
         newer = self._newer_than_server(plan)
         if newer is not None and not plan.allow_older_server:
             return newer

@@ -18,6 +18,7 @@ from ...core.cluster_plans import SET_FORMATS, DumpallPlan
 from ...core.connect import Target
 from ...core.errors import UsageError
 from ...core.plans import server_folder
+from ..widgets.databases_at_a_time import TOO_FEW, count_of, databases_at_a_time
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
 
@@ -85,8 +86,7 @@ class DumpallDialog(CheckedPlanDialog[DumpallPlan]):
                 yield Label("Archives", classes="field-label")
                 yield Select([(f, f) for f in SET_FORMATS], value=SET_FORMATS[0], allow_blank=False, compact=True,
                              id="set-format")
-                yield Label(" Databases at a time", classes="field-label")
-                yield Input(value="2", restrict=r"[0-9]*", max_length=2, compact=True, id="set-jobs")
+                yield from databases_at_a_time("2", "set-jobs", gap=" ")
             with Horizontal(classes="row"):
                 yield OptionBox("with role passwords", compact=True, id="role-passwords")
             yield Static("", id="dumpall-summary", markup=False)
@@ -103,16 +103,16 @@ class DumpallDialog(CheckedPlanDialog[DumpallPlan]):
         what = self.query_one("#what", Select).value
         passwords = self.query_one("#role-passwords", Checkbox).value
         if what == CLUSTER_SET:
-            jobs_text = self.query_one("#set-jobs", Input).value.strip()
-            return DumpallPlan(target=self.target, with_role_passwords=passwords, jobs=int(jobs_text or "1"),
+            return DumpallPlan(target=self.target, with_role_passwords=passwords,
+                               jobs=count_of(self.query_one("#set-jobs", Input)),
                                set_format=str(self.query_one("#set-format", Select).value))
         return DumpallPlan(target=self.target, globals_only=what == GLOBALS, with_role_passwords=passwords)
 
     def _problem(self, plan: DumpallPlan | None) -> str | None:
         if plan is None:
             return "nothing to back up"
-        if plan.set_format and plan.jobs < 1:  # plan.validate would say --jobs, a flag this dialog has not
-            return "Databases at a time: 1 or more"
+        if plan.set_format and plan.jobs < 1:
+            return TOO_FEW
         try:
             plan.validate()
         except UsageError as exc:
