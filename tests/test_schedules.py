@@ -181,6 +181,17 @@ def test_a_failed_run_deletes_nothing_and_fires_the_hook_and_the_notification(sa
     assert any("chmod 600" in line for line in report["notices"]) and len(received) == 1
 
 
+def test_a_run_s_jsonl_finished_event_says_the_run_s_exit_code(sandbox, home):
+    """A schedule whose backup could not start (its database gone): the run exits 1, as its `run`
+    event says, and its job's `finished` event said 2 (dump's code for it) on the same stdout (QA)."""
+    configure(sandbox, Schedule(name="gone", server=SERVER, cron="0 3 * * *", database="t_no_such_database"))
+    done = run_cli("run", "gone", "--progress", "jsonl")
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [event["event"] for event in events] == ["finished", "run"], done.stdout
+    assert done.returncode == 1 == events[0]["exit_code"] == events[1]["exit_code"], done.stdout
+    assert events[0]["status"] == "failed"
+
+
 def _locked(sandbox, dbname: str):
     conn = psycopg.connect(sandbox.dsn(dbname))
     conn.execute("LOCK TABLE public.items IN ACCESS EXCLUSIVE MODE")

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ from ..core.errors import ConnectError, PgBackupError, UsageError
 from ..core.identifiers import parse_qualified_name, parse_schema_name, printable
 from ..core.job_follow import POLL_S, start_and_follow
 from ..core.job_events import warning_text
-from ..core.jobs import Job, JobEvent, JobFinished, JobState, LogLine, ProgressUpdated
+from ..core.jobs import Job, JobEvent, JobFinished, JobResult, JobState, LogLine, ProgressUpdated
 from ..core.pgtools import TOOLS
 from ..core.progress import ProgressSnapshot
 from .prompts import ask_hidden
@@ -205,7 +206,10 @@ class Reporter:
     PLAIN_INTERVAL_S = 1.0
     MAX_WARNINGS = 20  # a plain script's psql can warn a line a statement: the rest are in the log
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, exit_code_of: Callable[[JobResult], int] | None = None) -> None:
+        """`exit_code_of`: the exit code the command gives a job's result, where it is not the job's
+        own (a schedule's run: schedule_run.exit_code_in_a_run), for `finished` to say the same."""
+        self._exit_code_of = exit_code_of
         if mode == "auto":
             mode = "plain" if sys.stderr.isatty() else "none"
         self.mode = mode
@@ -245,7 +249,8 @@ class Reporter:
             if self.mode == "jsonl":
                 warnings = list(result.details.get("warnings") or [])
                 warnings += [text for text in map(warning_text, self.warnings) if text not in warnings]
-                _print_finished(result.state.value, result.exit_code, result.output_path, result.duration_s,
+                exit_code = self._exit_code_of(result) if self._exit_code_of else result.exit_code
+                _print_finished(result.state.value, exit_code, result.output_path, result.duration_s,
                                 result.bytes_written, warnings)
 
     def _keep_warning(self, text: str) -> None:

@@ -26,12 +26,12 @@ def run_run(args: argparse.Namespace) -> int:
     What else the run did (retention, hooks, notifications) goes where its summary went: cron drops
     stdout and mails stderr, so a run that succeeded mails nothing unless its job warned of something.
     With --progress jsonl stdout holds JSON lines only: the report is the last one (`"event": "run"`)."""
-    from ..core.schedule_run import run_schedule
+    from ..core.schedule_run import exit_code_in_a_run, run_schedule
 
     # A terminal hung up (an SSH drop) must not stop the run between its job and its checks,
     # retention and notifications: cron never sends it, so a run started by hand ignores it too.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    reporter = Reporter(args.progress)
+    reporter = Reporter(args.progress, exit_code_of=exit_code_in_a_run)
     try:
         report = run_schedule(load_config(), args.name, listener=reporter)
     except PgBackupError as exc:  # no such schedule, a config that does not load, another run going

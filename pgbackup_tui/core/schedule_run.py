@@ -33,7 +33,7 @@ from .connect import for_unattended
 from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, ConfigError, PgBackupError
 from .formatting import human_bytes
 from .job_follow import start_and_follow
-from .jobs import JobEvent, JobState
+from .jobs import JobEvent, JobResult, JobState
 from .manifest import now_iso
 from .notify import Outcome, run_hook, send
 from .retention import apply_retention
@@ -302,10 +302,9 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.log_path = str(result.log_path) if result.log_path else None
     report.duration_s = round(result.duration_s, 3)
     if result.state != JobState.SUCCEEDED or result.output_path is None:
-        # A job that could not start its backup (server down, no such database) says 2, as `dump`
-        # does; for a schedule it is a backup that did not happen: 1, what monitoring reacts to.
         cancelled = result.state == JobState.CANCELLED
-        report.fail(_in_schedule_terms(schedule, result.message), EXIT_CANCELLED if cancelled else EXIT_FAILED,
+        report.fail(_in_schedule_terms(schedule, result.message),
+                    EXIT_FAILED if result.state == JobState.SUCCEEDED else exit_code_in_a_run(result),
                     "cancelled" if cancelled else "failed")
         return
     path = result.output_path
@@ -344,6 +343,16 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted
                                          if e not in retention.finished]  # those have their note
     report.status = "succeeded"
+
+
+def exit_code_in_a_run(result: JobResult) -> int:
+    """The exit code of a schedule's run whose job ended as `result`, and the one its `finished`
+    event says (run --progress jsonl; it said the job's 2 where the run exited 1). A job that could
+    not start its backup (server down, no such database) says 2, as `dump` does; for a schedule it
+    is a backup that did not happen: 1, what monitoring reacts to."""
+    if result.state == JobState.SUCCEEDED:
+        return result.exit_code
+    return EXIT_CANCELLED if result.state == JobState.CANCELLED else EXIT_FAILED
 
 
 def _in_schedule_terms(schedule: Schedule, message: str) -> str:
