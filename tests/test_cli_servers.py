@@ -203,6 +203,29 @@ def test_an_ipv6_host_is_shown_in_brackets_with_its_port(sandbox: Sandbox, home:
         "db1:5432", "/run/postgresql:5432", "[fe80::1%eth0]:5433", "db1:5432,[::1]:5432", "db1:5432,db2:5433", "[::1]"]
 
 
+def test_a_dsn_of_several_hosts_names_the_one_that_answered(sandbox: Sandbox, home: Path) -> None:
+    """`host=a,b`, a down: the job was said to be on a ("server 127.0.0.1:DEAD runs PostgreSQL"),
+    its backup filed and listed under a, and pg_dump given the list again (a's connect_timeout
+    again; another server if a came back). All down: only the last host's cause was said (QA)."""
+    dead, other_dead = free_port(), free_port()
+    env = {**os.environ, "PGPASSWORD": sandbox.password}  # scram over TCP: from libpq's own place
+    answered = f"127.0.0.1:{sandbox.port}"
+    dsn = f"host=127.0.0.1,127.0.0.1 port={dead},{sandbox.port} user={sandbox.superuser}"
+    dumped = cliutil.run_cli("dump", "--dsn", dsn, "--db", "shop", "--schema-only", "--progress", "none", env=env)
+    assert dumped.returncode == 0, dumped.stderr
+    assert Path(dumped.stdout.strip()).parent.parent.name == f"127.0.0.1_{sandbox.port}"
+    [backup] = json.loads(run_cli("backups", "list", "--json").stdout)
+    assert backup["server"] == answered, backup
+    [job] = json.loads(run_cli("jobs", "list", "--json").stdout)
+    log = Path(job["log_path"]).read_text()
+    assert (f"server {answered} runs PostgreSQL" in log
+            and f"(the first of 127.0.0.1:{dead},{answered} to answer)" in log), log
+    assert f"port={sandbox.port} " in log and f"port={dead}" not in log.split("$ ", 1)[1], log  # pg_dump's argv
+    down = f"host=127.0.0.1,127.0.0.1 port={dead},{other_dead} user=x"
+    failed = run_cli("dump", "--dsn", down, "--db", "shop", "--progress", "none")
+    assert_one_line_error(failed, f"127.0.0.1:{dead}: Connection refused; 127.0.0.1:{other_dead}: Connection refused")
+
+
 @pytest.mark.parametrize("argv", [["--debug", "servers", "test", "down"],
                                   # at the end of the line that failed, where a DBA adds it: was refused as
                                   # "unrecognized arguments: --debug" (README audit)

@@ -9,7 +9,7 @@ import sys
 from ..core.client_ssl import over_ssl, prefer_ssl
 from ..core.config import editing_config, load_config
 from ..core.server_profile import ServerProfile
-from ..core.connect import connect, target_from_profile
+from ..core.connect import answering, connect, target_from_profile
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK
 from ..core.pgtools import find_client_tools, passed_over
 from .config_notes import written
@@ -61,6 +61,7 @@ def run_servers(args: argparse.Namespace) -> int:
             major = conn.info.server_version // 10000
             user = conn.info.user
             ssl_in_use = over_ssl(conn)
+            answered = answering(target, conn)  # of several hosts, the one that answered
         label = f"server '{args.name}'"
         # Found now, not at the first dump: the one a dump would run, or the refusal it would meet.
         tools = prefer_ssl(find_client_tools(major, profile.bin_dir, label=label),
@@ -71,7 +72,8 @@ def run_servers(args: argparse.Namespace) -> int:
         other = passed_over(tools, profile.bin_dir, major, f"the server's {major}")
         if other:
             print(f"pgbackup-tui: warning: {other}", file=sys.stderr)
-        print(f"{args.name}: PostgreSQL {version} at {target.where()} as {user}; "
+        tried = f" (the first of {target.where()} to answer)" if answered is not target else ""
+        print(f"{args.name}: PostgreSQL {version} at {answered.where()}{tried} as {user}; "
               f"pg_dump {tools.version} from {tools.bin_dir}")
         return EXIT_OK
     raise AssertionError(command)

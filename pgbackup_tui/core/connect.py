@@ -168,14 +168,38 @@ def target_from_dsn(dsn: str, label: str | None = None) -> Target:
 
 
 def _dsn_label(params: dict[str, str]) -> str:
-    """A short name for an unnamed server: `db1:5432`, `local:5433` for a socket, or the service."""
+    """A short name for an unnamed server: `db1:5432`, `local:5433` for a socket, or the service.
+    Several hosts (`host=db1,db2`) are named each: the first alone named a host that may be down
+    as the server (answering() names the one that answered, once a job has connected)."""
     if "service" in params and "host" not in params:
         return params["service"]
     host, port = libpq_host_port(params)
-    host = host.split(",")[0]
-    if not host or host.startswith("/"):
-        host = "local"
-    return host_port(host, port.split(",")[0])
+    hosts, ports = host.split(","), port.split(",")
+    named = ["local" if not one or one.startswith("/") else one for one in hosts]
+    if len(named) > 1 and len(ports) in (1, len(named)):
+        return ",".join(host_port(one, ports[0] if len(ports) == 1 else ports[i]) for i, one in enumerate(named))
+    return host_port(named[0], ports[0])
+
+
+def several_hosts(target: Target) -> bool:
+    """libpq tries `target`'s hosts in turn (`host=db1,db2`), or a service's (not looked into)."""
+    return "," in libpq_host_port(target.params)[0]
+
+
+def answering(target: Target, conn: psycopg.Connection) -> Target:
+    """`target` pinned to the host of its list that answered `conn`: the job's children and later
+    connections go where its first went (not to a first host that has come back meanwhile, nor
+    through a dead one's connect_timeout again), and a label made from the DSN names that host,
+    not the first of the list (a dead one: its folder, its log's "server … runs", the catalog's
+    server). A profile's name stays its label. A target of one host is returned as it is."""
+    if not several_hosts(target):
+        return target
+    params = target.params
+    pinned = params | {"host": conn.info.host, "port": str(conn.info.port)}
+    if params.get("hostaddr"):
+        pinned["hostaddr"] = conn.info.hostaddr
+    label = _dsn_label(pinned) if target.label == _dsn_label(params) else target.label
+    return replace(target, label=label, params_items=tuple(sorted(pinned.items())))
 
 
 # Those the server has (transaction_timeout from 17, idle_in_transaction_session_timeout from 9.6).
@@ -234,6 +258,25 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+def answered_note(asked: Target, answered: Target) -> str:
+    """What a job's "server … runs PostgreSQL …" line adds for a target of several hosts: the one
+    that answered (where its label does not say it: a profile's name) and the list it was the
+    first of to answer; "" for a target of one host."""
+    if not several_hosts(asked):
+        return ""
+    at = "" if answered.label == answered.where() else f" at {answered.where()}"
+    return f"{at} (the first of {asked.where()} to answer)"
+
+
+def pinned(target: Target, dbname: str) -> Target:
+    """answering() for a job that has not connected yet: one connection to `dbname` when `target`
+    has several hosts, none when it has one (it is returned as it is)."""
+    if not several_hosts(target):
+        return target
+    with connect(target, dbname) as conn:
+        return answering(target, conn)
 
 
 PASSWORD_SOURCES = "~/.pgpass, PGPASSWORD or the prompt"
@@ -335,6 +378,14 @@ def _libpq_cause(message: str) -> str:
     lines = [ln for ln in message.strip().splitlines() if ln.strip()]
     if not lines:
         return message.strip()
+    # Several hosts, all tried (psycopg: "Multiple connection attempts failed. All failures were:"
+    # then "- host: 'h', port: 'p', hostaddr: 'a': <libpq's message>" each): each host's own cause.
+    # The last one alone was said, as if the other hosts had not been tried or had failed alike.
+    attempts = [re.match(r"^- host: '(.*?)', port: '(.*?)'(?:, hostaddr: (?:'.*?'|None))?: (.*)$", ln) for ln in lines]
+    tried = [found for found in attempts if found]
+    if len(tried) > 1:
+        return "; ".join(f"{host_port(found.group(1) or 'local socket', found.group(2))}: "
+                         f"{_libpq_cause(found.group(3))}" for found in tried)
     main = [ln for ln in lines if not ln[:1].isspace()]
     # The cause is on the last line that says what failed; libpq may follow it with lines of its
     # own: where a wrong password came from, or what to do about a missing root certificate

@@ -22,7 +22,7 @@ from .archive import check_plain_complete, path_size
 from .backup_record import complete_manifest, server_key_of
 from .catalog import write_manifest
 from .catalog_index import remember_backup
-from .connect import connect
+from .connect import answered_note, answering, connect
 from .defaults import (
     check_jobs_fit,
     fast_compression,
@@ -105,10 +105,12 @@ class DumpJob(Job):
         plan = self.plan
         plan.validate()
         started_at = datetime.now(UTC)
+        asked = plan.target
         pre = self.preflight = await self.in_thread(self._preflight)
-        # What was left to choose is chosen now: the rest of the job (argv, progress, manifest) sees it.
-        self.plan = plan = replace(plan, jobs=pre.jobs, compress=pre.compress)
-        self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}; "
+        # What was left to choose is chosen now: the rest of the job (argv, progress, manifest) sees it,
+        # and the host of the target's list that answered (the preflight's answering()).
+        self.plan = plan = replace(self.plan, jobs=pre.jobs, compress=pre.compress)
+        self.log(f"server {plan.target.label} runs PostgreSQL {pre.server_version}{answered_note(asked, plan.target)}; "
                  f"using pg_dump {pre.tools.version} from {pre.tools.bin_dir}")
         other = passed_over(pre.tools, plan.target.bin_dir, pre.server_major, f"the server's {pre.server_major}")
         if other:
@@ -228,6 +230,8 @@ class DumpJob(Job):
     def _preflight(self) -> DumpPreflight:
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
+            # Several hosts: the one that answered is the one pg_dump goes to, and the one named.
+            self.plan = plan = replace(plan, target=answering(plan.target, conn))
             version_num = conn.info.server_version
             row = conn.execute("SHOW server_version").fetchone()
             assert row is not None  # SHOW always returns one row

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from .catalog import read_manifest, write_manifest
 from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
-from .connect import connect
+from .connect import answering, answered_note, connect
 from .dump import DumpJob
 from .job_children import child_failed
 from .defaults import unsupported_compress
@@ -104,8 +104,11 @@ class DumpallJob(Job):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
+        asked = plan.target
         server_version, tools, databases = await self.in_thread(self._preflight)
-        self.log(f"server {plan.target.label} runs PostgreSQL {server_version}; using {tools.bin_dir}")
+        plan = self.plan  # of several hosts, the one that answered (the preflight's answering())
+        self.log(f"server {plan.target.label} runs PostgreSQL {server_version}{answered_note(asked, plan.target)}; "
+                 f"using {tools.bin_dir}")
         if plan.set_format:
             return await self._dump_set(server_version, tools, databases)
         return await self._dump_file(server_version, tools, databases)
@@ -113,6 +116,7 @@ class DumpallJob(Job):
     def _preflight(self) -> tuple[str, ClientTools, list[tuple[str, int]]]:
         plan = self.plan
         with connect(plan.target, plan.dbname) as conn:
+            self.plan = plan = replace(plan, target=answering(plan.target, conn))
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             major = conn.info.server_version // 10000
             rows = conn.execute(_DATABASES).fetchall()

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 
 from .archive import read_skipping
-from .connect import connect
+from .connect import answered_note, connect, pinned, several_hosts
 from .database_props import DatabaseMaker, parse_database_script
 from .job_children import child_failed
 from .errors import JobFailed, PgBackupError, ServerLost
@@ -96,6 +96,10 @@ class RestoreJob(RestoreChoiceJob):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
+        if several_hosts(plan.target):  # all its steps and pg_restore's workers on the host that answered
+            asked = plan.target
+            self.plan = plan = replace(plan, target=await self.in_thread(pinned, asked, self._maintenance_db()))
+            self.log(f"restoring into server {plan.target.label}{answered_note(asked, plan.target)}")
         self._workdir = workdir = owned_temp_dir(self, "pgbackup-restore-")  # on record, then created
         # --create needs nothing from the archive to check its target (the name must be free): that
         # look runs beside the archive's, whose refusals still come first, as when it ran before it,
