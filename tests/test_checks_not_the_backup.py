@@ -153,6 +153,29 @@ def test_a_drill_counts_rows_whatever_timeout_the_backup_s_database_sets(sandbox
         sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
+def test_a_drill_by_a_role_a_row_security_policy_binds_counts_every_row(sandbox, home):
+    """A drill as a role with CREATEDB (not a superuser) owns what it restores: the policy of a table
+    with FORCE ROW LEVEL SECURITY hid rows from its count(*), and a good backup was recorded "failed
+    verification" (`0 rows in the restored database, 3 in the manifest`), losing delete's protection (QA)."""
+    db, role = f"rls_{uuid.uuid4().hex[:8]}", f"drill_{uuid.uuid4().hex[:8]}"
+    sandbox.psql(f"CREATE ROLE {role} LOGIN CREATEDB")
+    sandbox.create_database(db, owner=role)
+    try:
+        sandbox.psql("CREATE TABLE t (id int, owner text); INSERT INTO t VALUES (1, current_user), (2, 'x'), (3, 'x'); "
+                     f"ALTER TABLE t OWNER TO {role}; ALTER TABLE t ENABLE ROW LEVEL SECURITY; "
+                     "ALTER TABLE t FORCE ROW LEVEL SECURITY; CREATE POLICY mine ON t USING (owner = current_user)",
+                     db)
+        archive = _dump(sandbox, db, "custom")
+        drilled = run_cli("backups", "drill", str(archive), "--dsn",
+                          sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}"))
+        assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+        assert _status(archive) == "drilled"
+        assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+    finally:
+        sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}")
+
+
 def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, other_sandbox, home):
     """A drill of an 18 backup on a 15 server was refused before anything ran ("cannot run a newer
     pg_dump's SQL"), and recorded as the backup's failed verification."""
