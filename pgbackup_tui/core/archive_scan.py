@@ -22,6 +22,9 @@ _COPY_LINE = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|
 _END = b"\\.\n"
 _TYPE = re.compile(rb"; Type: ([A-Z][A-Z ]*);")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([A-Za-z0-9_]+)';")
+# A COPY statement is one line unless a quoted name in it holds a newline; one longer than this
+# (1,600 columns of 63-byte names, doubled quotes and all, are ~210 kB) is not one pg_dump wrote.
+_COPY_HEAD_MAX = 1 << 20
 
 
 def archive_files(archive: Path) -> list[tuple[str, Path]]:
@@ -44,6 +47,8 @@ class RowCounter:
         self.rows: dict[str, int] = {}
         self.kinds: dict[str, int] = {}  # a plain dump's "-- Name: x; Type: TABLE; ..." lines, by type
         self._pending = b""  # an unfinished line outside COPY data (SQL lines are short)
+        # A COPY statement so far, while a quoted name in it (a table's, a column's) holds a newline.
+        self._copy_head = b""
         self._table: str | None = None  # inside the data of this table
         self._row_head = b""  # inside data: the first bytes of an unfinished row (enough to tell "\\.")
         self._row_len = 0  # inside data: bytes of the unfinished row so far (0: at a line start)
@@ -68,7 +73,9 @@ class RowCounter:
             pos = end + 1
 
     def _header(self, line: bytes) -> None:
-        if line.startswith(b"-- Name: ") or line.startswith(b"-- Data for Name: "):
+        if self._copy_head:
+            line, self._copy_head = self._copy_head + b"\n" + line, b""
+        elif line.startswith(b"-- Name: ") or line.startswith(b"-- Data for Name: "):
             kind = _TYPE.search(line)
             if kind:
                 text = kind.group(1).decode("ascii", "replace")
@@ -77,6 +84,12 @@ class RowCounter:
         said = _SET_ENCODING.fullmatch(line.rstrip(b"\r"))
         if said is not None:
             self.encoding = said.group(1).decode("ascii")
+            return
+        if line.startswith(b"COPY ") and line.count(b'"') % 2 and len(line) < _COPY_HEAD_MAX:
+            # The line ends inside a quoted name (a quote inside one is doubled): `"Tab` + newline +
+            # `le"`. Read line by line, that table's rows went uncounted, its data read as SQL, and
+            # verify failed a good backup: "not in the archive (the manifest counted 4 rows)".
+            self._copy_head = line
             return
         name = copy_target(line, self.encoding)
         if name is None:
