@@ -12,8 +12,10 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
+from pgbackup_tui.core.cluster_file import created_in
+from pgbackup_tui.core.identifiers import QualifiedName
 from pgbackup_tui.core.pgtools import find_client_tools
-from pgbackup_tui.core.plain_script import scan_script, without_transactions
+from pgbackup_tui.core.plain_script import file_chunks, scan_script, without_settings, without_transactions
 
 SOURCE = "shop"
 
@@ -200,6 +202,28 @@ def test_a_script_is_read_in_its_own_encoding_and_its_transactions_left_out_but_
     fed = b"".join(without_transactions(script))
     # The rows of COPY pass as they are, even one that reads "BEGIN;"; the file's own BEGIN/COMMIT do not.
     assert fed == script.read_bytes().replace(b"BEGIN;\nSELECT", b"SELECT").replace(b"');\nCOMMIT;\n", b"');\n")
+
+
+def test_a_copy_statement_over_lines_is_one_statement_and_its_rows_pass_untouched(tmp_path):
+    """A newline in a quoted table or column name puts pg_dump's COPY statement on several lines. Read
+    a line at a time, it was not seen: a data-only load neither found the table (not checked for
+    rows, not emptied by --clean: its rows were doubled) nor let its rows pass untouched (a row
+    reading "COMMIT;" was left out as the file's own) (QA)."""
+    script = tmp_path / "rows.sql"
+    script.write_bytes(b'BEGIN;\nCOPY public."a\nb" ("x\n""y") FROM stdin;\nCOMMIT;\n'
+                       b'SET transaction_timeout = 0;\n\\.\nCOPY public.c ("p\nq") FROM stdin;\n1\n\\.\nCOMMIT;\n')
+    found = scan_script(script)
+    assert [str(t) for t in found.tables] == ['public."a\nb"', "public.c"] and found.has_transactions
+    fed = b"".join(without_transactions(script))
+    assert fed == script.read_bytes().removeprefix(b"BEGIN;\n").removesuffix(b"COMMIT;\n")
+    skipped = [0]
+    assert b"".join(without_settings(file_chunks(script, 5), frozenset({b"SET transaction_timeout = 0;"}),
+                                     skipped)) == script.read_bytes() and skipped == [0]
+    # Nor, in a pg_dumpall file, is such a table's row read as a CREATE of the database it restores into.
+    cluster = tmp_path / "all.sql"
+    cluster.write_bytes(b'\\connect shop\nCOPY public."a\nb" (x) FROM stdin;\nCREATE TABLE public.t (\n\\.\n'
+                        b"CREATE TABLE public.u (x int);\n")
+    assert created_in(cluster, {"shop"}) == {"shop": {QualifiedName("public", "u")}}
 
 
 def test_a_load_names_the_materialized_views_it_did_not_fill(sandbox, schema_only_copy):

@@ -22,6 +22,7 @@ from .archive import CLUSTER_TAIL, ends_with_line, is_cluster_script
 from .catalog import read_manifest
 from .errors import ArchiveError, UsageError
 from .identifiers import QualifiedName, parse_qualified_name, split_name_parts
+from .plain_script import copy_name_open
 from .server_text import python_codec
 
 _ROLE_NAME = rb'((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -275,11 +276,15 @@ def created_in(path: Path, databases: set[str]) -> dict[str, set[QualifiedName |
     line in each section's own encoding: what would stop psql half way where the server's database
     has them already (its `postgres`, which the file fills)."""
     found: dict[str, set[QualifiedName | str]] = {}
-    database, codec, in_rows = "", "utf-8", False
+    database, codec, in_rows, head = "", "utf-8", False, b""
     with path.open("rb") as handle:
         for raw in handle:
             if in_rows:
                 in_rows = raw not in (b"\\.\n", b"\\.\r\n")
+            elif head or copy_name_open(raw):  # a COPY statement over lines: its last one says FROM stdin
+                head += raw
+                if not copy_name_open(head):
+                    in_rows, head = head.rstrip().endswith(b"FROM stdin;"), b""
             elif raw.startswith(b"\\connect "):
                 database, codec = _connected_name(raw[len(b"\\connect "):].rstrip(b"\r\n")), "utf-8"
             elif database not in databases:

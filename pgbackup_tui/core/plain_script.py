@@ -23,6 +23,15 @@ _LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
 
+def copy_name_open(line: bytes) -> bool:
+    """Whether `line` (or the lines of a statement so far) is a COPY statement that ends inside a
+    quoted name: a newline in a table's or a column's name (`COPY public."a` + newline + `b" (x) FROM
+    stdin;`), a quote inside one being doubled. Read a line at a time, such a statement was not
+    seen: its rows were read as SQL and its table left out (a data-only load neither checked that it
+    was empty nor emptied it with --clean, and doubled its rows)."""
+    return line.startswith(b"COPY ") and line.count(b'"') % 2 == 1
+
+
 @dataclass
 class ScriptContents:
     tables: list[QualifiedName] = field(default_factory=list)  # COPY … FROM stdin, in order
@@ -55,12 +64,17 @@ def scan_script(path: Path) -> ScriptContents:
     archive), read line by line, never whole: its COPY (or INSERT) targets, in the file's own encoding (its
     `SET client_encoding`), the large objects it creates, and whether it has transactions."""
     found = ScriptContents()
-    codec, in_rows, seen = "utf-8", False, set[QualifiedName]()
+    codec, in_rows, seen, head = "utf-8", False, set[QualifiedName](), b""
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
                 continue
+            if head or copy_name_open(raw):
+                head += raw
+                if copy_name_open(head):
+                    continue
+                raw, head = head, b""
             if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
                 match = _COPY_LINE.match(raw.decode(codec, errors="surrogateescape"))
                 if match:
@@ -87,11 +101,15 @@ def scan_script(path: Path) -> ScriptContents:
 
 def without_transactions(path: Path) -> Iterator[bytes]:
     """The script's lines, but its own top-level BEGIN; and COMMIT; (rows of COPY pass untouched)."""
-    in_rows = False
+    in_rows, head = False, b""
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
+            elif head or copy_name_open(raw):  # a COPY statement over lines: its last one says FROM stdin
+                head += raw
+                if not copy_name_open(head):
+                    in_rows, head = head.rstrip().endswith(b"FROM stdin;"), b""
             elif raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
                 in_rows = True
             elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
@@ -135,7 +153,7 @@ def head_has(path: Path, lines: frozenset[bytes]) -> bool:
 def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: list[int]) -> Iterator[bytes]:
     """`chunks` (a script's bytes) without the statements `lines` (whole lines, outside COPY's rows,
     which pass untouched); `skipped[0]` counts those left out. Yields batches of whole lines."""
-    in_rows, pending, batch = False, list[bytes](), bytearray()
+    in_rows, pending, batch, head = False, list[bytes](), bytearray(), b""
     for chunk in chunks:
         if b"\n" not in chunk:  # a long line (a row of a big value) is joined once, not per chunk
             pending.append(chunk)
@@ -146,6 +164,10 @@ def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: 
             raw = part + b"\n"
             if in_rows:
                 in_rows = part.rstrip(b"\r") != b"\\."
+            elif head or copy_name_open(part):  # a COPY statement over lines: its last one says FROM stdin
+                head += raw
+                if not copy_name_open(head):
+                    in_rows, head = head.rstrip().endswith(b"FROM stdin;"), b""
             elif part.startswith(b"COPY ") and part.rstrip().endswith(b"FROM stdin;"):
                 in_rows = True
             elif part.rstrip(b"\r") in lines:
