@@ -64,6 +64,8 @@ class _SchemaDump(DumpJob):
         super().__init__(plan)
         self.parent = parent
         self.index_output = False  # a working file of the export, deleted with it: not a backup to list
+        # Its rows go by CSV, hypertables made again by csv import: "use csv export instead" misled.
+        self.warn_of_hypertables = False
         self.subscribe(self._forward)
 
     def _forward(self, event: JobEvent) -> None:

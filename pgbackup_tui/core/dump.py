@@ -98,6 +98,9 @@ class DumpJob(Job):
         self._created_folders: list[Path] = []  # folders made for the output: removed if left empty by a failure
         self.preflight: DumpPreflight | None = None
         self.index_output = True  # False for a member of a cluster set, which the set's entry lists
+        # A selection of a TimescaleDB database warns that it restores hypertables as plain tables and
+        # points to csv export: not when csv export's own schema dump is the selection (csv_export.py).
+        self.warn_of_hypertables = True
         self._read_back: DumpReadBack | None = None
 
     # -- steps -------------------------------------------------------------------------------
@@ -274,7 +277,8 @@ class DumpJob(Job):
             large_objects = (large_objects_left_out(conn, selection.copied_oids)
                              if selection and not plan.schema_only else None)  # no rows, nothing to point at
         warnings = tuple(w for w in (
-            selection_warning(timescaledb, hypertable_oids, selection.relation_oids) if selection else None,
+            selection_warning(timescaledb, hypertable_oids, selection.relation_oids)
+            if selection and self.warn_of_hypertables else None,
             large_objects) if w)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warnings,
