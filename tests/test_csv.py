@@ -397,19 +397,24 @@ def test_a_retry_after_a_failed_import_sets_the_sequences_of_the_first_run_s_tab
 def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_db, target_db, tmp_path, stop):
     """Into a database that exists, each table is its own transaction: a lost session was said as
     "internal error: OperationalError(...)" (a traceback in the log), and a cancel or a killed
-    runner did not say that the tables loaded before it stay (QA)."""
+    runner did not say that the tables loaded before it stay (QA). The `--table`s to import the rest
+    are quoted for the shell they are pasted into (`"slow & co"` lost its quotes there, and `&` sent
+    half the command to the background) (QA)."""
     from test_job_faults import start_cli, wait_for
 
+    slow, rest = 'public."slow & co"', """--table 'public."slow & co"'"""
+
     sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10);"
-                 "CREATE TABLE slow (id int PRIMARY KEY); INSERT INTO slow SELECT generate_series(1, 400);", empty_db)
+                 f"CREATE TABLE {slow} (id int PRIMARY KEY); INSERT INTO {slow} SELECT generate_series(1, 400);",
+                 empty_db)
     out = tmp_path / "copy"
-    assert export(sandbox, empty_db, out, "a", "slow").returncode == 0
+    assert export(sandbox, empty_db, out, "a", slow).returncode == 0
     sandbox.create_database(target_db)
     sandbox.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
-                 "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE slow (id int PRIMARY KEY CHECK (slowly(id)));",
+                 f"CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE {slow} (id int PRIMARY KEY CHECK (slowly(id)));",
                  target_db)
     cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target_db)
-    copying = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{target_db}' AND query LIKE 'COPY%slow%' "
+    copying = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{target_db}' AND query LIKE 'COPY%slow & co%' "
                "AND state = 'active'")
     wait_for(lambda: sandbox.psql(copying).strip() != "", "the import to load the slow table")
     if stop == "session ended":
@@ -426,20 +431,20 @@ def test_an_import_stopped_half_way_says_which_tables_stay(sandbox, home, empty_
     if stop == "session ended":
         assert "terminating connection" in last and "imported before it: public.a" in last, last
         # The server ended it, not a bad line: nothing in the file to fix (QA).
-        assert "fix the file" not in last and "import the rest with --table public.slow" in last, last
+        assert "fix the file" not in last and f"import the rest with {rest}" in last, last
     elif stop == "cancelled":
-        assert "stay (each is its own transaction): public.a" in last and "--table public.slow" in last, last
+        assert "stay (each is its own transaction): public.a" in last and rest in last, last
     else:
         # Named by the record (each table on it once its transaction committed), not left to the log.
         assert f"the tables imported into '{target_db}' before it stopped stay" in last, last
-        assert "committed): public.a;" in last and "--table public.slow" in last, last
+        assert "committed): public.a;" in last and rest in last, last
         assert "--table public.a" not in last, last
-    assert sandbox.psql("SELECT (SELECT count(*) FROM a) || '/' || (SELECT count(*) FROM slow)", target_db).strip() \
-        == "10/0"
+    assert sandbox.psql(f"SELECT (SELECT count(*) FROM a) || '/' || (SELECT count(*) FROM {slow})",
+                        target_db).strip() == "10/0"
     logged = "".join(path.read_text() for path in (home / "logs").glob("*.log"))
     assert "Traceback" not in logged
     # The log says which tables went in (a line once each one's transaction committed), not only which began.
-    assert "imported public.a: 10 rows" in logged and "imported public.slow" not in logged, logged
+    assert "imported public.a: 10 rows" in logged and f"imported {slow}" not in logged, logged
     state = import_job_state(home)
     assert state["owned"] == [], state  # nothing left for a later start to look at
 

@@ -31,7 +31,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from .connect import connect
-from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan
+from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan, table_options
 from .csv_target import (IMPORT_SESSION, in_key_order, make_hypertables, raw_bytes_into, script_for_server,
                          set_sequences)
 from .progress.csv import CsvProgress, TableWork
@@ -345,7 +345,7 @@ class CsvImportJob(Job):
         if self.plan.create:
             return message + f"; {fix}run the import again"
         left += [str(t) for t in self._remaining_after(table)]
-        return message + f"; {fix}import the rest with " + " ".join(f"--table {name}" for name in left)
+        return message + f"; {fix}import the rest with " + table_options(left)
 
     def _warn(self, line: str) -> None:
         self.warnings.append(line)
@@ -408,7 +408,7 @@ class CsvImportJob(Job):
         self.cleanup_note = (f"the tables imported into '{self.plan.dbname}' before it stopped stay (each is its own "
                              f"transaction): {', '.join(done)}")
         if left:
-            self.cleanup_note += "; import the rest with " + " ".join(f"--table {name}" for name in left)
+            self.cleanup_note += "; import the rest with " + table_options(left)
 
     def _stop_writing_into(self) -> None:
         if self._writing_into:

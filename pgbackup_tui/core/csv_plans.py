@@ -10,8 +10,10 @@ safe, unique file name (csv_file_name); the manifest keeps the exact qualified n
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
@@ -139,3 +141,10 @@ def parse_time_column(text: str) -> tuple[QualifiedName, str]:
     if not sep or not table.strip() or not column.strip():
         raise UsageError(f"--time-column {text!r}: write TABLE=COLUMN, e.g. public.metrics=ts")
     return parse_qualified_name(table), column.strip()
+
+
+def table_options(names: Iterable[object]) -> str:
+    """`--table NAME …` for an import's "import the rest with" hint, each name quoted for the shell
+    as SQL writes it: `--table "Sales & Ops"."Order Items"` pasted into a shell lost its quotes and
+    ran `Ops.Order` in the background (`'"Sales & Ops"."Order Items"'`, as README writes it)."""
+    return " ".join(f"--table {shlex.quote(str(name))}" for name in names)

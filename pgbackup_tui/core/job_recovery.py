@@ -256,7 +256,9 @@ def _csv_import_stays(spec: dict[str, Any], into: str, imported: list[str]) -> s
         said = f"; no table's import into '{into}' had committed (each is its own transaction)"
     rest = [name for name in _csv_import_tables(spec) if name not in imported]
     if rest:
-        return said + "; import the rest with " + " ".join(f"--table {name}" for name in rest)
+        from .csv_plans import table_options
+
+        return said + "; import the rest with " + table_options(rest)
     return said + "; import the rest with --table (the tables not named here)" if imported else said
 
 
