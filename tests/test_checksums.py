@@ -56,3 +56,12 @@ def test_a_checksum_of_an_unknown_kind_is_named_not_taken_for_a_changed_file(tmp
         f"{archive}: the manifest's checksum is of a kind this pgbackup-tui does not know (blake3); not compared"]
     assert compare_checksums(archive, {"": 12345}) == [  # type: ignore[dict-item]  # a hand-edited manifest
         f"{archive}: the manifest's checksum is of a kind this pgbackup-tui does not know (12345); not compared"]
+
+
+def test_rows_that_differ_are_said_in_words() -> None:
+    """A verify's or a drill's failure read '1 rows in the restored database' (QA)."""
+    from pgbackup_tui.core.verify import compare_rows
+
+    assert compare_rows({"public.a": 3, "public.b": 1, "public.c": 2}, {"public.a": 1, "public.c": 2}, "the archive") == [
+        "table public.a: 1 row in the archive, 3 in the manifest",
+        "table public.b: not in the archive (the manifest counted 1 row)"]

@@ -112,10 +112,15 @@ def compare_rows(expected: dict[str, int], found: dict[str, int], where: str) ->
     problems = []
     for name, rows in sorted(expected.items()):
         if name not in found:
-            problems.append(f"table {name}: not in {where} (the manifest counted {rows} rows)")
+            problems.append(f"table {name}: not in {where} (the manifest counted {_rows(rows)})")
         elif found[name] != rows:
-            problems.append(f"table {name}: {found[name]} rows in {where}, {rows} in the manifest")
+            problems.append(f"table {name}: {_rows(found[name])} in {where}, {rows} in the manifest")
     return problems
+
+
+def _rows(count: int) -> str:
+    """'1 row', '3 rows' (a verify or a drill that failed said '1 rows')."""
+    return f"{count} row" + ("" if count == 1 else "s")
 
 
 def verify_backup(entry: CatalogEntry, bin_dir: str | None = None, *,
