@@ -62,6 +62,7 @@ def test_rows_that_differ_are_said_in_words() -> None:
     """A verify's or a drill's failure read '1 rows in the restored database' (QA)."""
     from pgbackup_tui.core.verify import compare_rows
 
-    assert compare_rows({"public.a": 3, "public.b": 1, "public.c": 2}, {"public.a": 1, "public.c": 2}, "the archive") == [
+    expected, found = {"public.a": 3, "public.b": 1, "public.c": 2}, {"public.a": 1, "public.c": 2}
+    assert compare_rows(expected, found, "the archive") == [
         "table public.a: 1 row in the archive, 3 in the manifest",
         "table public.b: not in the archive (the manifest counted 1 row)"]
