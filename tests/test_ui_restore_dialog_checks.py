@@ -4,6 +4,9 @@
   nothing and started a job, which then failed (the CLI refuses it up front). The name is looked
   up in a worker; the dialog says it in one line and starts no job, also when Enter comes before
   the look has answered.
+- Neither "create new database" nor --clean: the dialog said "into the existing, empty database"
+  of one that was not empty (or not there) and started a job that failed at once. The database is
+  looked up and into now; one missing or not empty is said, and no job starts.
 - A backup whose last verification failed (made with the CLI, a byte flipped, `backups verify`)
   was restored with no word of it; it is warned of now, and the job it starts creates nothing
   before its check fails. One changed on disk (cut short) is refused, as `restore` refuses it.
@@ -18,12 +21,13 @@ import json
 import os
 from pathlib import Path
 
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.check_list import CheckList
 from pgbackup_tui.ui.widgets.option_box import OptionBox
 
@@ -114,6 +118,42 @@ async def test_create_with_the_name_of_a_database_that_exists_is_said_and_starts
         await wait_until(lambda: app.screen is not dialog, timeout=30)
         await wait_until(lambda: bool(restores(app)) and restores(app)[-1].state.is_final, timeout=120)
         assert restores(app)[-1].state == JobState.SUCCEEDED, restores(app)[-1].result
+
+        # Neither "create new database" nor --clean: the database named must be there and empty, as the
+        # job checks. The dialog said "into the existing, empty database" of the one just filled, and
+        # started a job that failed at once ("is not empty"); now it says so and starts none.
+        await pilot.press("3")
+        await settle(pilot)
+        app.query_one(BackupsPane).query_one(DataTable).focus()
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, RestoreDialog)
+        await settle(pilot)
+        dialog.query_one("#create", OptionBox).value = False
+        name = dialog.query_one("#target-db", Input)
+        name.value = fresh_db_name
+        await pilot.press("enter")  # before the look has answered: no job
+        await settle(pilot)
+        assert app.screen is dialog and len(restores(app)) == 1
+        await wait_until(lambda: "is not empty" in line_of(dialog, "#restore-error"), timeout=30)
+        error = line_of(dialog, "#restore-error")
+        assert f"database '{fresh_db_name}' on sandbox is not empty (" in error and "--clean" in error, error
+        assert "is not empty" in screen_text(app)
+        assert dialog.query_one("#restore-start", Button).disabled
+        name.value = "no_such_database"
+        await wait_until(lambda: "does not exist" in line_of(dialog, "#restore-error"), timeout=30)
+        assert "create new database" in line_of(dialog, "#restore-error")
+        empty = fresh_db_name + "_empty"
+        sandbox.create_database(empty)
+        try:
+            name.value = empty  # there and empty: Start is on
+            await wait_until(lambda: not dialog.query_one("#restore-start", Button).disabled, timeout=30)
+            assert line_of(dialog, "#restore-error") == ""
+        finally:
+            sandbox.drop_database(empty)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(restores(app)) == 1
     assert fresh_db_name in databases(sandbox)
 
 

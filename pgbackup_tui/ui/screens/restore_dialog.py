@@ -12,7 +12,8 @@ What the catalog says of the archive is said before Start: a backup whose last v
 failed is warned of (the restore checks it before it creates anything), one changed on disk since
 it was made is refused, as the restore would refuse it. With "create new database", the name is
 looked up on the target server as it is typed (restore_name_lookup.py, this dialog's base): one
-that exists is said on the dialog, and no job starts.
+that exists is said on the dialog, and no job starts. Without it nor --clean, the database named is
+looked up and into the same way: one that is not there, or not empty, is said, and no job starts.
 
 An archive from a newer pg_dump than the target server runs (the server's version is looked up
 when both are known) is refused by the restore unless the user says it was made to fit: the
@@ -254,6 +255,12 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             allow_older_server=self._allow_older_offered and self.query_one("#allow-older", Checkbox).value,
         )
 
+    def _looks_inside(self, plan: RestorePlan) -> bool:
+        """A restore "into" an existing database (neither create nor --clean; not a data-only archive,
+        which checks its tables instead): it must be there and empty, as the job checks
+        (restore_target.check_target), so the dialog looks first (restore_name_lookup.py)."""
+        return not plan.create and not plan.clean and not self._data_only
+
     @property
     def picked_tables(self) -> tuple[QualifiedName, ...]:
         """The tables checked in the TOC (restore --table); empty: the whole archive."""
@@ -283,6 +290,12 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         if self._name_taken(plan):
             return (f"database '{plan.dbname}' already exists on {plan.target.label}: type a new name, or untick "
                     "“create new database” and tick --clean to replace it")
+        if self._target_missing(plan):
+            return (f"database '{plan.dbname}' does not exist on {plan.target.label}: tick “create new database” "
+                    "to create it, or type the name of one that is there")
+        if held := self._target_held(plan):
+            return (f"database '{plan.dbname}' on {plan.target.label} is not empty ({held}): tick --clean to "
+                    "replace it (or, with tables checked, those tables), or restore into a new database")
         if self.needs_typed_name and not self.typed_name_matches:
             return f"--clean replaces what is in '{plan.dbname}': type its name to confirm"
         if plan.clean:

@@ -7,6 +7,11 @@ is typed (one look per pause in the typing, not per key), and at Start if that l
 answered yet: Start then waits for the answer and goes on only if the form is as it was. One
 that exists is said on the dialog, and no job starts; a server that does not answer (unreachable,
 a password needed) is left to the job's own check, as for the CLI.
+
+A dialog whose plan goes into a database that must exist and be empty (the restore dialog's "into":
+neither create nor --clean; _looks_inside) has that database looked up and into the same way: one
+that is missing or holds objects is said before Start (the job refused it only once started: the
+dialog had said "into the existing, empty database" of one that was neither).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from textual.widgets import Select
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError
 from ...core.inspect import database_exists
+from ...core.set_occupied import occupied_databases
 from .plan_dialog import PlanDialog
 
 NAME_LOOKUP_DELAY_S = 0.3  # after the last key typed in the name: one look at the server per pause, not per key
@@ -46,13 +52,15 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
     SERVER_SELECT = "#target-server"  # the Select of the target server
 
     class NameLookedUp(Message):
-        """Whether database `name` exists on `server` (None: the server did not answer; the job says why)."""
+        """Whether database `name` exists on `server` (None: the server did not answer; the job says why),
+        and, when looked into, what it holds (held: "" empty, "3 relations, ..." not; None: not looked into)."""
 
-        def __init__(self, server: str, name: str, exists: bool | None) -> None:
+        def __init__(self, server: str, name: str, exists: bool | None, held: str | None = None) -> None:
             super().__init__()
             self.server = server
             self.name = name
             self.exists = exists
+            self.held = held
 
     targets: dict[str, Target]
 
@@ -60,6 +68,8 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
         super().__init__()
         # (server, name) -> whether that database exists, as last looked up (None: no answer).
         self._names: dict[tuple[str, str], bool | None] = {}
+        # (server, name) -> what that existing database holds ("" nothing), once looked into (_looks_inside).
+        self._held: dict[tuple[str, str], str] = {}
         self._looking_up: set[tuple[str, str]] = set()
         self._name_timer: Timer | None = None
         self._start_once_looked_up: tuple[str, str] | None = None  # Start pressed before the look answered
@@ -72,6 +82,11 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
 
     def _plan_problem(self, plan: LookupPlanT | None) -> str | None:
         raise NotImplementedError  # the dialog's: why Start is off, in one line (None: it may start)
+
+    def _looks_inside(self, plan: LookupPlanT) -> bool:
+        """Whether `plan` goes into an existing database that must be empty: it is then looked up and
+        into (the dialog's; by default no plan does)."""
+        return False
 
     @property
     def can_start(self) -> bool:
@@ -93,17 +108,38 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
         """Whether the database `plan` would create exists, as last looked up (False: free or not known)."""
         return plan.create and bool(self._names.get(self._name_key(plan)))
 
+    def _target_missing(self, plan: LookupPlanT) -> bool:
+        """Whether the existing database `plan` goes into (_looks_inside) is not there, as last looked up
+        (False: there or not known)."""
+        return self._looks_inside(plan) and self._names.get(self._name_key(plan)) is False
+
+    def _target_held(self, plan: LookupPlanT) -> str:
+        """What the existing database `plan` goes into (_looks_inside) holds, as last looked into
+        ("": empty or not known)."""
+        return self._held.get(self._name_key(plan), "") if self._looks_inside(plan) else ""
+
+    def _needs_look(self, plan: LookupPlanT) -> bool:
+        """Whether the database `plan` creates, or goes into, has not been looked up (or into) yet."""
+        if not plan.dbname or not (plan.create or self._looks_inside(plan)):
+            return False
+        key = self._name_key(plan)
+        if key not in self._names:
+            return True
+        return self._looks_inside(plan) and bool(self._names[key]) and key not in self._held
+
     def _checking_note(self, plan: LookupPlanT | None, label: str) -> str:
         """What the dialog says while Start waits for the look (a slow server, up to connect_timeout,
         must not look like an Enter that did nothing)."""
         if plan is not None and self._start_once_looked_up == self._name_key(plan):
+            if not plan.create:
+                return f"checking that '{plan.dbname}' on {label} is there and empty; it starts then"
             return f"checking that '{plan.dbname}' is free on {label}; it starts then"
         return ""
 
     def _start_when_looked_up(self, plan: LookupPlanT) -> bool:
         """At Start: True when the name `plan` would create has not been looked up yet; the look is
         then made, and the dialog starts once the server said the name is free."""
-        if not plan.create or self._name_key(plan) in self._names:
+        if not self._needs_look(plan):
             return False
         self._start_once_looked_up = self._name_key(plan)
         self._look_up_name_now()
@@ -113,10 +149,10 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
     def _name_to_look_up(self) -> tuple[str, str] | None:
         """(server, name) of a database the form would create, when nobody has looked it up yet."""
         plan = self.build_plan()
-        if plan is None or not plan.create or not plan.dbname:
+        if plan is None or not self._needs_look(plan):
             return None
         key = self._name_key(plan)
-        return None if key in self._names or key in self._looking_up else key
+        return None if key in self._looking_up else key
 
     def _look_up_name_soon(self) -> None:
         if self._name_timer is not None:
@@ -126,24 +162,32 @@ class NameLookupDialog(PlanDialog[LookupPlanT], Generic[LookupPlanT]):
     def _look_up_name_now(self) -> None:
         self._name_timer = None
         key = self._name_to_look_up()
-        if key is not None:
+        plan = self.build_plan()
+        if key is not None and plan is not None:
             self._looking_up.add(key)
-            self._look_up_name(key[0], self.targets[key[0]], key[1])
+            self._look_up_name(key[0], self.targets[key[0]], key[1], self._looks_inside(plan))
 
     @work(thread=True, exit_on_error=False, group="restore-name", description="is the new database's name free")
-    def _look_up_name(self, server: str, target: Target, name: str) -> None:
+    def _look_up_name(self, server: str, target: Target, name: str, inside: bool) -> None:
+        exists: bool | None = None
+        held: str | None = None
         try:
             with connect(target, target.maintenance_db(name)) as conn:
-                exists: bool | None = database_exists(conn, name)
+                exists = database_exists(conn, name)
+            if exists and inside:
+                held = ""  # not known, should the look into it fail: the job's own check says it
+                held = occupied_databases(target, [name], {name}).get(name, "")
         except (PgBackupError, psycopg.Error):
-            exists = None  # unreachable, a password needed: the job's own check says it, as for the CLI
-        self.post_message(self.NameLookedUp(server, name, exists))
+            pass  # unreachable, a password needed, no CONNECT on that database: the job's own check says it
+        self.post_message(self.NameLookedUp(server, name, exists, held))
 
     @on(NameLookedUp)
     def _name_looked_up(self, message: NameLookedUp) -> None:
         key = (message.server, message.name)
         self._looking_up.discard(key)
         self._names[key] = message.exists
+        if message.held is not None:
+            self._held[key] = message.held
         waiting, self._start_once_looked_up = self._start_once_looked_up, None
         self._refresh()
         plan = self.build_plan()
