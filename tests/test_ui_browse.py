@@ -7,14 +7,17 @@ session's sandbox, and drives it with keys.
 from __future__ import annotations
 
 import pgbackup_tui.ui.app as app_module
+from rich.style import Style
 from textual.widgets import Static
 
-from pgbackup_tui.core.inspect import TableInfo
+from pgbackup_tui.core.inspect import DatabaseInfo, SchemaInfo, TableInfo
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.commands import build_commands
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.help import HelpScreen
 from pgbackup_tui.ui.selection import Checks
+from pgbackup_tui.ui.tree_entries import DatabaseEntry, SchemaEntry, TableEntry
+from pgbackup_tui.ui.tree_labels import describe_entry
 from pgbackup_tui.ui.widgets.details_pane import DetailsPane
 from pgbackup_tui.ui.widgets.selection_summary import SelectionSummary
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
@@ -238,3 +241,21 @@ async def test_an_unexpected_worker_failure_becomes_an_error_on_the_node_and_a_n
         postgres = await open_line(pilot, tree, is_line("postgres"))  # the rest keeps working
         assert "internal error" in node_text(tree, postgres)  # same broken loader, same handling
         assert app.is_running
+
+
+def test_a_name_with_a_line_break_stays_on_its_tree_line():
+    """QA at 80x24: a table named "line<LF>break" (legal SQL) broke its tree line in two, the second
+    half drawn over the next line with its figures twice; a database or schema of such a name too.
+    Control characters are shown escaped, as the CLI shows a SQL_ASCII name's bytes (\\xNN)."""
+    def style(part: str) -> Style:
+        return Style()
+
+    table = TableEntry("srv", "db", TableInfo("public", "line\nbreak", "table", 0, 0, 0, "o", rows_known=False))
+    database = DatabaseEntry("srv", DatabaseInfo("two\nlines", 8192, "o", "UTF8", True, False))
+    schema = SchemaEntry("srv", "db", SchemaInfo("tab\there", "o", 1), (table.info,))
+    for entry, shown in ((table, "line\\nbreak"), (database, "two\\nlines"), (schema, "tab\\there")):
+        line = describe_entry(entry, Checks(), style)
+        for width in (30, 60):
+            fitted = line.fit(width).plain
+            assert "\n" not in fitted and "\t" not in fitted and shown in fitted, fitted
+            assert fitted.startswith("[ ] " + shown) and len(fitted) == width, fitted

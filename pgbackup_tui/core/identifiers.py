@@ -69,6 +69,17 @@ def printable(text: str) -> str:
     return _ESCAPED_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """`text` on one line of a terminal (a tree line, a table cell): printable(), and each control
+    character shown as \\n, \\r, \\t or \\xNN. A table named "line<LF>break" is legal SQL; drawn
+    as it is, its tree line broke in two over the next one."""
+    return _CONTROL.sub(lambda m: _CONTROL_ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), printable(text))
+
+
 @dataclass(frozen=True, order=True)
 class QualifiedName:
     schema: str

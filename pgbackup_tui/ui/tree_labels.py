@@ -15,6 +15,7 @@ from rich.style import Style
 from rich.text import Text
 
 from ..core.formatting import human_bytes
+from ..core.identifiers import one_line
 from .selection import Checks
 from .tree_entries import (
     FAILED,
@@ -104,7 +105,7 @@ def describe_entry(data: NodeEntry | None, checks: Checks, style: Callable[[str]
                 figures.append(Figure("standby", mark))
     elif isinstance(data, DatabaseEntry):
         _append_check(head, checks.database_mark(data.key), style)
-        head.append(data.info.name)
+        head.append(one_line(data.info.name))
         if not data.info.allow_connections:
             figures.append(Figure("no connections", muted))
         elif data.status == FAILED and data.error:
@@ -115,14 +116,14 @@ def describe_entry(data: NodeEntry | None, checks: Checks, style: Callable[[str]
         _append_check(head, checks.tables_mark((data.server, data.dbname), data.tables), style)
         size = sum(t.total_bytes for t in data.tables if t.parent is None)
         count = len(data.tables)
-        head.append(data.info.name)
+        head.append(one_line(data.info.name))
         figures.append(Figure(f"{count} table{'s' if count != 1 else ''}", muted, 1))
         figures.append(Figure(human_bytes(size), muted, 2))
     elif isinstance(data, TableEntry):
         table = data.info
         checked = checks.tables_mark((data.server, data.dbname), (data.info,)) == "x"
         _append_check(head, "x" if checked else " ", style)
-        head.append(table.name)
+        head.append(one_line(table.name))  # a name with a line break: one tree line still
         rows = "row" if table.estimated_rows == 1 else "rows"
         figures.append(Figure(f"{'~' if table.rows_known else '≥'}{table.estimated_rows:,} {rows}", muted, 1))
         figures.append(Figure(human_bytes(table.total_bytes), muted, 3))
