@@ -21,15 +21,19 @@ import json
 import os
 from pathlib import Path
 
+from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable, Input, Select, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
+from pgbackup_tui.core.identifiers import parse_qualified_name
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.csv_import_dialog import CsvImportDialog
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.check_list import CheckList
 from pgbackup_tui.ui.widgets.option_box import OptionBox
+from pgbackup_tui.ui.widgets.toc_tables import TocTables
 
 from cliutil import run_cli
 from test_ui_backups import SIZE, open_backups_of, status_of
@@ -322,3 +326,33 @@ async def test_an_archive_from_a_newer_pg_dump_offers_allow_older_server(sandbox
         await wait_until(lambda: not row.has_class("-offered"), timeout=30)
         plan = dialog.build_plan()
         assert plan is not None and not plan.allow_older_server
+
+
+class PickerHost(App):
+    def compose(self) -> ComposeResult:
+        yield TocTables()
+
+
+async def test_table_names_in_the_pickers_are_never_markup_and_stay_on_one_line(sandbox):
+    # QA: a table named "[/]x" raised MarkupError as the restore dialog listed its archive (the app
+    # froze, its terminal left as it was); "[red]t[/red]" was listed as "t", "line<LF>break" as "line".
+    names = ['public."[/]x"', 'public."[red]t[/red]"', 'public."line\nbreak"']
+    shown = ['public."[/]x"', 'public."[red]t[/red]"', 'public."line\\nbreak"']
+    app = PickerHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(TocTables).set_tables(names)
+        await pilot.pause()
+        picker = app.query_one(CheckList)
+        assert [str(picker.get_option_at_index(i).prompt) for i in range(3)] == shown
+        assert picker.size.height == 3  # one line each
+        picker.focus()
+        await pilot.press("down", "space")
+        await pilot.pause()
+        assert app.query_one(TocTables).chosen == (parse_qualified_name(names[1]),)  # the exact name
+    # The CSV import dialog lists a copy's tables the same way (and the cluster restore dialog a set's databases).
+    dialog = CsvImportDialog(Path("/nonexistent"), names, {"sandbox": target_from_dsn(sandbox.dsn())}, "sandbox", "db")
+    async with DialogHost(dialog).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        picker = dialog.query_one(CheckList)
+        assert [str(picker.get_option_at_index(i).prompt) for i in range(3)] == shown
+        assert picker.selected == names

@@ -31,7 +31,7 @@ from ...core.catalog import read_manifest
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.set_occupied import existing_databases, occupied_databases, taken_databases
-from ..widgets.check_list import CheckList
+from ..widgets.check_list import CheckList, name_options
 from ..widgets.databases_at_a_time import TOO_FEW, count_of, databases_at_a_time
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
@@ -109,7 +109,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
             if is_set:
                 with Horizontal(classes="row"):
                     yield OptionBox("skip globals (the roles are there already)", compact=True, id="skip-globals")
-                yield CheckList(*[(name, name, True) for name in self.members or []], id="cluster-members")
+                yield CheckList(*name_options(self.members or [], checked=True), id="cluster-members")
             yield Static("", id="cluster-summary", markup=False)
             yield Static("", id="cluster-error", markup=False)
             with Horizontal(id="cluster-buttons"):

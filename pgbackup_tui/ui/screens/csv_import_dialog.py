@@ -19,7 +19,7 @@ from ...core.connect import Target
 from ...core.csv_plans import CsvImportPlan
 from ...core.errors import UsageError
 from ...core.identifiers import parse_qualified_name
-from ..widgets.check_list import CheckList
+from ..widgets.check_list import CheckList, name_options
 from ..widgets.option_box import OptionBox
 from .restore_name_lookup import NameLookupDialog
 
@@ -70,7 +70,7 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
                 yield Input(value=f"{self.source_db}_csv" if self.source_db else "", compact=True, id="csv-db")
             with Horizontal(classes="row"):
                 yield OptionBox("create the database (it must not exist)", value=True, compact=True, id="csv-create")
-            yield CheckList(*[(name, name, True) for name in self.tables], id="csv-import-tables")
+            yield CheckList(*name_options(self.tables, checked=True), id="csv-import-tables")
             yield Static("schema.sql through psql in one transaction, then each table's COPY in its own "
                          "transaction (a bad row names its file and line; the tables before it stay), "
                          "then schema-post.sql", id="csv-import-summary", markup=False)

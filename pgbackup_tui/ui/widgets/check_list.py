@@ -4,16 +4,30 @@ Textual's SelectionList draws an X in every box, only in another colour when it 
 restore dialog's table list then read as all checked under "none checked: the whole archive"
 (and a terminal with few colours shows no difference at all). As OptionBox does for Checkbox,
 this one draws the X only in a checked box.
+
+Its lines are names (tables, databases): `name_options` gives them as plain text on one line.
+SelectionList reads a str prompt as markup: a table named "[/]x" raised MarkupError in the restore
+dialog (the app froze, its terminal left as it was), "[red]t[/red]" read as "t".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.segment import Segment
+from textual.content import Content
 from textual.strip import Strip
 from textual.widgets import Checkbox, SelectionList
 from textual.widgets.option_list import OptionDoesNotExist
 
+from ...core.identifiers import one_line
 from .option_box import UNCHECKED
+
+
+def name_options(names: Iterable[str], *, checked: bool = False) -> list[tuple[Content, str, bool]]:
+    """(prompt, value, checked) for each name: the prompt the name as it is, never markup, on one line
+    (core.identifiers.one_line); the value the name itself."""
+    return [(Content(one_line(name)), name, checked) for name in names]
 
 
 class CheckList(SelectionList[str]):

@@ -20,7 +20,7 @@ from ...core.catalog import CatalogEntry, entry_for
 from ...core.errors import PgBackupError
 from ...core.identifiers import QualifiedName, parse_qualified_name
 from ...core.verify import PG_DUMP_FORMATS
-from .check_list import CheckList
+from .check_list import CheckList, name_options
 
 
 def contents_tables(entry: CatalogEntry, data: dict[str, Any]) -> list[tuple[str, int | None]]:
@@ -78,7 +78,7 @@ class TocTables(Vertical):
         """Offer these tables, none checked; hide the picker when there are none."""
         picker = self.query_one(SelectionList)
         picker.clear_options()
-        picker.add_options([(name, name) for name in names])
+        picker.add_options(name_options(names))
         # Options added to a cleared list come without a highlight: space on the focused list did
         # nothing and no line showed where it would act until an arrow key was pressed.
         picker.highlighted = 0 if names else None
