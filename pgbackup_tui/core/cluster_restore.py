@@ -39,6 +39,7 @@ from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageEr
 from .identifiers import QualifiedName, quote_ident
 from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
 from .job_store import KEPT_MEMBER
+from .job_children import child_failed
 from .jobs import Job, JobResult, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools
@@ -194,6 +195,11 @@ class ClusterRestoreJob(Job):
             self.log(f"{said} was left out of what psql ran of {path.name} ({skipped[0]} line(s)): PostgreSQL "
                      f"{self._server_major} has no such setting (pg_dump {first_major_setting(unknown)} and newer "
                      "write it in every database's script)")
+        if code < 0:
+            # Killed (the OOM killer, a kill -9): its last line is a NOTICE of ours or a statement's echo,
+            # not an error the file stopped at.
+            raise JobFailed(f"{child_failed('psql', code, '')} running {path.name}; what ran before it "
+                            f"stays on server '{plan.target.label}' (log: {self.log_path})")
         if code != 0:
             raise JobFailed(f"psql stopped at an error in {path.name}: {self.last_error()}; what ran before it "
                             f"stays on server '{plan.target.label}' (log: {self.log_path})")
