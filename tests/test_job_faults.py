@@ -871,3 +871,33 @@ def test_a_runner_stopped_by_a_full_disk_is_said_so_though_the_disk_has_room_aga
         result = asyncio.run(JobFollower(record, runner=runner).follow())
         assert result.state == JobState.FAILED and "full" in result.message, result.message
         assert not list((app_home / "backups").rglob("*.partial"))
+
+
+@pytest.mark.parametrize(("command", "step"), [
+    ("verify", '*"--list --verbose"*'), ("verify", '*"--data-only"*'),
+    ("restore", '*"--list --verbose"*'), ("restore", '*"--file=/dev/null"*')],
+                         ids=["verify-list", "verify-rows", "restore-list", "restore-read-through"])
+def test_a_reader_killed_by_a_signal_says_nothing_of_a_sound_archive(sandbox, home, tmp_path, fresh_db_name,
+                                                                     command, step):
+    """pg_restore reading a sound archive through, killed by SIGKILL (the OOM killer on a big archive):
+    `backups verify` recorded the backup as failed verification ("its table of contents does not read
+    (?)"), and a restore refused it as "truncated or damaged (no output)", exit 2 (QA). Said as what it
+    was (exit 1), nothing recorded, nothing restored."""
+    tools = _tools_whose_pg_restore_is_killed(sandbox, tmp_path / "bin", step)
+    archive = tmp_path / "starname.dump"
+    if command == "verify":
+        made = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--table", "public.starname",
+                       "--output", str(archive), "--progress", "none")
+        assert made.returncode == 0, made.stderr
+        result = run_cli("backups", "verify", str(archive), "--bin-dir", str(tools))
+        listed = run_cli("backups", "list", "--json")
+        assert [row["status"] for row in json.loads(listed.stdout)] == ["complete"], listed.stdout
+    else:  # a foreign archive (no manifest, no checksums): read through before anything is made
+        subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=custom", f"--file={archive}",
+                        "--table=public.starname", f"--dbname={sandbox.dsn(SOURCE)}"], check=True, capture_output=True)
+        result = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--bin-dir", str(tools),
+                         "--db", fresh_db_name, "--create", "--progress", "none")
+        assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{fresh_db_name}'").strip() == "0"
+    assert result.returncode == 1, result.stderr
+    assert "pg_restore was killed by signal 9 (SIGKILL) while reading" in result.stderr, result.stderr
+    assert "damaged" not in result.stderr and "does not read" not in result.stderr, result.stderr

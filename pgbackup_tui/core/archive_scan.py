@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from .errors import ArchiveError
+from .errors import ArchiveError, JobFailed
 from .identifiers import parse_qualified_name
 
 CHUNK = 1 << 20
@@ -177,6 +177,10 @@ def count_rows_with_pg_restore(pg_restore: str, archive: Path, env: dict[str, st
         counter = count_rows_in_chunks(read_chunks(process.stdout), encoding)
         error = process.stderr.read().decode("utf-8", "replace").strip()
         code = process.wait()
+    if code < 0:
+        from .job_children import reader_killed
+
+        raise JobFailed(reader_killed("pg_restore", code, archive))
     if code != 0 or not counter.complete:
         cause = (error.splitlines() or ["it ends inside a table's data"])[-1]
         raise ArchiveError(f"{archive}: does not read to the end ({cause})")

@@ -94,6 +94,14 @@ def child_failed(tool: str, code: int, cause: str) -> str:
     return f"{tool} failed ({exit_in_words(code)}): {cause}"
 
 
+def reader_killed(tool: str, code: int, path: Path) -> str:
+    """A child that reads an archive through (pg_restore --list, --data-only, --file=/dev/null) and that a
+    signal killed (the OOM killer on a big archive, a kill -9): said as that, not as the archive's fault.
+    Its last line (or none: "no output") read as "truncated or damaged", and verify recorded a sound
+    backup as failed."""
+    return f"{tool} was {exit_in_words(code)} while reading {path}, which says nothing of the archive: try again"
+
+
 def signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
     """Send `sig` to the child's process group (own_group(): the child leads it), its workers too."""
     with contextlib.suppress(ProcessLookupError):

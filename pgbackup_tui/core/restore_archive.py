@@ -30,7 +30,8 @@ from .checksums import checkable, compare_checksums, describe
 from .connect import connect
 from .defaults import (check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, tools_that_decompress,
                        usable_cores)
-from .errors import ArchiveError, TargetError, ToolNotFoundError, UsageError
+from .errors import ArchiveError, JobFailed, TargetError, ToolNotFoundError, UsageError
+from .job_children import reader_killed
 from .jobs import Job
 from .manifest import Manifest, manifest_path
 from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
@@ -219,6 +220,8 @@ class RestoreArchiveJob(Job):
             self.log("verifying the archive (reading it through once)")
             code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
                                           plan.target.child_env())
+            if code < 0:
+                raise JobFailed(f"{reader_killed('pg_restore', code, plan.archive)}; nothing was restored")
             if code != 0:
                 raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
             progress.finish_step("verify")
@@ -405,6 +408,8 @@ class RestoreArchiveJob(Job):
         if code != 0:
             _forget(owners)
             _forget(encoding)
+            if code < 0:
+                raise JobFailed(f"{reader_killed('pg_restore', code, self.plan.archive)}; nothing was restored")
             cause = self.last_error()
             if "unsupported version" in cause:
                 raise ToolNotFoundError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore "
