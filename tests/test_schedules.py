@@ -160,6 +160,9 @@ def test_a_failed_run_deletes_nothing_and_fires_the_hook_and_the_notification(sa
     done, report = run("daily")
     # 1, not the 2 of `dump` (no backup could start): for monitoring, a scheduled backup that failed
     assert done.returncode == 1 and report["status"] == "failed"
+    # The report is on stdout; the failure is on stderr too, which cron mails (it said nothing there).
+    said = f"pgbackup-tui: daily: failed: {report['message']} (job {report['job_id']})"
+    assert done.stderr.strip().splitlines() == [said], done.stderr
     assert {b["id"] for b in backups()} == before  # nothing deleted
     name, error, log = hook_out.read_text().split("|")
     assert name == "daily" and small_db + "_gone" in error and Path(log).is_file()
@@ -968,6 +971,14 @@ def test_a_success_is_sent_as_one_and_a_failing_hook_goes_to_stderr(sandbox, hom
     assert "daily: succeeded" in done.stdout
     [sent] = received
     assert sent["json"]["type"] == "success" and "daily succeeded" in sent["json"]["title"]
+    # --json and --progress jsonl too: the report on stdout, the failed hook on stderr as well.
+    for how in (("--json",), ("--progress", "jsonl")):
+        scripted = run_cli("run", "daily", *how)
+        assert scripted.returncode == 0, scripted.stderr
+        [said] = scripted.stderr.strip().splitlines()
+        assert said.startswith("pgbackup-tui: on_success hook: the hook exited 3"), how
+        report = json.loads(scripted.stdout if how == ("--json",) else scripted.stdout.splitlines()[-1])
+        assert report["status"] == "succeeded" and any("exited 3" in line for line in report["warnings"])
 
 
 def test_a_schedule_that_names_a_notification_without_a_url_is_warned_of(sandbox, home):

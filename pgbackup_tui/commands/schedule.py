@@ -21,7 +21,8 @@ from .prompts import ask_hidden
 
 
 def run_run(args: argparse.Namespace) -> int:
-    """One run of a schedule: one summary line (stdout on success, stderr otherwise), or --json.
+    """One run of a schedule: one summary line (stdout on success, stderr otherwise), or --json
+    (and a failed run's line on stderr all the same).
 
     What else the run did (retention, hooks, notifications) goes where its summary went: cron drops
     stdout and mails stderr, so a run that succeeded mails nothing unless its job warned of something.
@@ -41,10 +42,17 @@ def run_run(args: argparse.Namespace) -> int:
     # The job's warnings (a profile's bin_dir passed over): on stderr, which cron mails, even on success.
     reporter.say_warnings(report.summary, *report.notices)
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP ignored): the run is recorded
-        if args.progress == "jsonl":
-            print(json.dumps({"event": "run", **report.to_json()}), flush=True)
-        elif args.json:
-            print(json.dumps(report.to_json(), indent=2), flush=True)
+        if args.progress == "jsonl" or args.json:
+            if args.progress == "jsonl":
+                print(json.dumps({"event": "run", **report.to_json()}), flush=True)
+            else:
+                print(json.dumps(report.to_json(), indent=2), flush=True)
+            # The report is for the script reading stdout; a failure, and a hook or notification that
+            # failed, are for stderr too, which cron mails whatever stdout holds (as a refused run's line).
+            said = ([] if succeeded else [f"pgbackup-tui: {report.summary}"]) + [
+                f"pgbackup-tui: {line}" for line in report.warnings]
+            if said:
+                print("\n".join(printable(line) for line in said), file=sys.stderr, flush=True)
         else:
             out = sys.stdout if succeeded else sys.stderr
             lines = [report.summary if succeeded else f"pgbackup-tui: {report.summary}",
