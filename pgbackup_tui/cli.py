@@ -22,7 +22,13 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self._given = list(sys.argv[1:] if args is None else args)  # for error(): what the user typed
-        return super().parse_known_args(args, namespace)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and " " in self.prog:
+            # A subcommand's parser ("pgbackup-tui dump"): what it did not know is no one's (the program's
+            # own options come before the subcommand), so say it here, pointing to this command's --help
+            # (the program's, where argparse said it, does not list dump's options).
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
     def error(self, message: str) -> None:  # type: ignore[override]
         if message.startswith("the following arguments are required"):

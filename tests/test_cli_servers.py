@@ -263,6 +263,12 @@ USAGE_ERRORS = [
     (["dump", "--server", "a", "--dsn", "b", "--db", "shop"], "not allowed with"),
     (["dump", "--server", "a"], "--db"),
     (["dump", "--server", "a", "--bogus-flag"], "unrecognized arguments: --bogus-flag"),  # not "required: --db"
+    # Named by the subcommand, pointing to its --help (it said `pgbackup-tui: error: …
+    # (see pgbackup-tui --help)`, whose page lists none of the subcommand's options).
+    (["dump", "--server", "a", "--db", "shop", "--bogus-flag"],
+     "pgbackup-tui dump: error: unrecognized arguments: --bogus-flag (see pgbackup-tui dump --help)"),
+    (["backups", "list", "--bogus"],
+     "pgbackup-tui backups list: error: unrecognized arguments: --bogus (see pgbackup-tui backups list --help)"),
     (["dump", "--server", "a", "--db", "shop", "--format", "zip"], "invalid choice"),
     (["dump", "--server", "a", "--db", "shop", "--compress", "12"], "--compress"),
     (["dump", "--server", "a", "--db", "shop", "--schema-only", "--data-only"], "not allowed with"),
