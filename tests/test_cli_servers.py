@@ -84,7 +84,9 @@ def test_servers_lifecycle_against_the_sandbox(sandbox: Sandbox, home: Path) -> 
     assert listing.stdout.split() == ["sb", f"host={sandbox.socket_dir}", f"port={sandbox.port}",
                                       f"user={sandbox.superuser}"]
     as_json = json.loads(run_cli("servers", "list", "--json").stdout)
-    assert as_json == [{"name": "sb", "host": str(sandbox.socket_dir), "port": sandbox.port, "user": sandbox.superuser}]
+    # Every key, null where unset: it had only the profile's own keys, so `["dsn"]` was a KeyError here.
+    assert as_json == [{"name": "sb", "dsn": None, "host": str(sandbox.socket_dir), "port": sandbox.port,
+                        "user": sandbox.superuser, "dbname": None, "sslmode": None, "service": None, "bin_dir": None}]
 
     tested = run_cli("servers", "test", "sb")
     assert tested.returncode == 0, tested.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from ..core.client_ssl import over_ssl, prefer_ssl
 from ..core.config import editing_config, load_config
@@ -21,7 +22,9 @@ def run_servers(args: argparse.Namespace) -> int:
     command = args.servers_command
     if command == "list":
         if args.json:
-            print(json.dumps([{"name": name, **p.to_toml()} for name, p in config.servers.items()], indent=2))
+            # Every profile key on every entry, null where the profile leaves it out: a script reads
+            # `["dsn"]` of a host/port profile, or `["port"]` of a DSN's, without a KeyError.
+            print(json.dumps([asdict(profile) for profile in config.servers.values()], indent=2))
         elif not config.servers and not config.broken_servers:
             print(f"no servers yet ({config.path}); add one with: pgbackup-tui servers add NAME --dsn DSN")
         else:
