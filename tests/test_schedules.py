@@ -1271,6 +1271,30 @@ def test_a_notification_url_given_on_the_command_line_is_refused_without_repeati
     assert "stdin" in _one_line(done) and "schedule url NAME" in _one_line(done), done.stderr
 
 
+def test_schedule_url_keeps_the_rest_of_notify_toml(home, tmp_path):
+    """`schedule url` wrote notify.toml from its [urls] alone: a DBA's comments went without a word
+    (config.toml's are kept in a .bak, and said so), a table of theirs went too, and a notify.toml
+    that was a symlink (to a secrets mount) became a file of its own in the link's place (QA)."""
+    import stat
+    import tomllib
+
+    real = tmp_path / "secrets" / "notify.toml"
+    real.parent.mkdir(mode=0o700)
+    before = '# the pager rota\n[urls]\nops = "json://127.0.0.1:9/ops"  # on call\n\n[mine]\nowner = "dba team"\n'
+    real.write_text(before)
+    real.chmod(0o600)
+    (home / "notify.toml").symlink_to(real)
+    done = subprocess.run([sys.executable, "-m", "pgbackup_tui", "schedule", "url", "pager"],
+                          input="json://127.0.0.1:9/pager\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (home / "notify.toml").is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert tomllib.loads(real.read_text()) == {
+        "urls": {"ops": "json://127.0.0.1:9/ops", "pager": "json://127.0.0.1:9/pager"}, "mine": {"owner": "dba team"}}
+    kept = real.with_name("notify.toml.bak")
+    assert kept.read_text() == before and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert str(kept) in done.stderr and "json://" not in done.stderr
+
+
 def test_a_run_whose_logs_folder_went_read_only_names_that_folder(sandbox, home, small_db):
     """The job could not open its log on a read-only logs folder, and the run said it could not
     write its state or log under the state folder, which was fine (QA)."""

@@ -292,7 +292,10 @@ def _url(args: argparse.Namespace) -> int:
         url = sys.stdin.readline().strip()
     if not url:
         raise UsageError("no URL given on stdin")
-    path = save_url(args.name, url)
+    path, kept = save_url(args.name, url)
+    if kept is not None:
+        print(printable(f"pgbackup-tui: {path} is written from its settings, without comments; the file as it was, "
+                        f"comments and all, is kept in {kept} (0600: it holds the URLs too)"), file=sys.stderr)
     print(printable(f"URL {args.name} saved in {path} (0600); name it in a schedule: notify = [\"{args.name}\"]"))
     return EXIT_OK
 

@@ -88,17 +88,33 @@ def check_url(name: str, url: str) -> None:
                      "json://host/path; nothing was saved")
 
 
-def save_url(name: str, url: str, path: Path | None = None) -> Path:
+def save_url(name: str, url: str, path: Path | None = None) -> tuple[Path, Path | None]:
     """Add or replace one URL in notify.toml (0600, written atomically); UsageError for one apprise
-    does not understand."""
+    does not understand. Returns the file and, when it had comments, where the file as it was is
+    kept (`notify.toml.bak`, 0600), as save_config keeps config.toml's.
+
+    The rest of the file stays: the other URLs and any other table in it (a DBA's own notes
+    under a key of theirs), under a lock, so that two `schedule url` at once both land; a
+    notify.toml that is a symlink (to a secrets mount) is written through, the link kept."""
     import tomli_w
 
     check_url(name, url)
     path = path or notify_file()
-    urls = read_urls(path)
-    urls[name] = url
-    paths.write_private_file(path, tomli_w.dumps({"urls": urls}).encode("utf-8"))
-    return path
+    with paths.locked(path.parent / f".{path.name}.lock"):
+        read_urls(path)  # refused as the runs would refuse it: others can read it, it does not parse
+        real = path.resolve() if path.is_symlink() else path
+        try:
+            before = real.read_bytes()
+        except FileNotFoundError:
+            before = b""
+        document = tomllib.loads(before.decode("utf-8"))
+        document["urls"] = {**document.get("urls", {}), name: url}
+        kept = None
+        if b"#" in before:  # comments do not survive tomli_w (a # in a URL makes a copy too many, never too few)
+            kept = real.with_name(real.name + ".bak")
+            paths.write_private_file(kept, before)
+        paths.write_private_file(real, tomli_w.dumps(document).encode("utf-8"))
+    return path, kept
 
 
 def url_for(name: str, urls: dict[str, str]) -> str | None:
