@@ -171,6 +171,18 @@ def test_a_home_we_may_not_write_is_bad_input(home: Path) -> None:
     assert_one_line_error(dumped, "cannot write the job's state", "Read-only file system", "PGBACKUP_TUI_HOME")
 
 
+def test_a_home_that_is_a_file_is_bad_input(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGBACKUP_TUI_HOME naming a file (a typo for its folder): `servers list` said so, exit 2, but a
+    dump said `cannot write the job's state under …: Not a directory; nothing was started`, exit 1,
+    the code of a backup that failed (QA)."""
+    a_file = home / "not-a-folder"
+    a_file.write_text("")
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(a_file))
+    listed, dumped = run_cli_many([["servers", "list"], ["dump", "--dsn", "host=/nonexistent", "--db", "x"]])
+    assert_one_line_error(listed, str(a_file), "Not a directory")
+    assert_one_line_error(dumped, "cannot write the job's state", "Not a directory", "PGBACKUP_TUI_HOME")
+
+
 def test_server_that_is_down_is_one_line_exit_2(home: Path) -> None:
     port = free_port()
     assert run_cli("servers", "add", "down", "--host", "127.0.0.1", "--port", str(port), "--user", "x").returncode == 0

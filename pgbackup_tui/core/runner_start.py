@@ -25,8 +25,9 @@ from . import job_store, paths
 from .errors import EXIT_FAILED, JobFailed, UsageError
 from .runner import LOCK_FD_ENV, PASSWORD_ENV, run
 
-# A place we may not write (a read-only mount, another's folder): a setting to fix, not a failure.
-UNWRITABLE_PLACE = (errno.EROFS, errno.EACCES, errno.EPERM)
+# A place we may not write (a read-only mount, another's folder, a file where a folder of ours goes:
+# PGBACKUP_TUI_HOME naming a file): a setting to fix, not a failure.
+UNWRITABLE_PLACE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR)
 
 
 def start_job(kind: str, plan: Any, title: str, *, fork: bool = False) -> tuple[str, Path, RunnerProcess]:
