@@ -261,6 +261,10 @@ def test_unknown_server_name_is_exit_2(home: Path, command: list[str]) -> None:
 
 def test_unknown_server_in_dump_is_exit_2(home: Path) -> None:
     assert_one_line_error(run_cli("dump", "--server", "nope", "--db", "shop"), "no server named 'nope'")
+    # An empty name (`--server "$SERVER"`, unset) was taken for no --server: a traceback in dump,
+    # restore, dumpall, csv and drill, and every server's backups in `backups list` (QA).
+    for args in (["dump", "--server", "", "--db", "shop"], ["backups", "list", "--server", ""]):
+        assert_one_line_error(run_cli(*args), "no server named ''")
 
 
 # -- usage errors ---------------------------------------------------------------------------------

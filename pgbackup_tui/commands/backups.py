@@ -55,7 +55,7 @@ def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, st
     entries = catalog.scan()
     profiles = list(load_config().servers.values())
     names = catalog_servers.server_names(entries, profiles)
-    if args.server:
+    if args.server is not None:  # `--server ""` is refused by name, not taken for every server
         profile = load_config().server(args.server)
         mine = {e.path for e in catalog_servers.belongs_to(entries, profile)}
         root = paths.backups_dir()  # and the files without a manifest in its folder, as the Backups tab lists them

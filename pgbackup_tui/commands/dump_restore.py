@@ -50,7 +50,7 @@ QUIET_POLL_S = 1.0  # how often a front that shows nothing reads its job's state
 
 def resolve_target(args: argparse.Namespace) -> Target:
     """--server NAME or --dsn DSN -> Target (no password prompt yet); --bin-dir DIR on top."""
-    if args.server:
+    if args.server is not None:  # `--server ""` (an unset variable) is a name to refuse, not "no --server"
         target = target_from_profile(load_config().server(args.server))
     else:
         target = target_from_dsn(args.dsn)
