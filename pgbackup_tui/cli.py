@@ -200,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         remember_inherited_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
+    not_utf8 = _not_utf8(args)
+    if not_utf8 is not None:
+        print(f"pgbackup-tui: error: {not_utf8}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     code = _run(parser, args)
     if argv is None and args.command in PROMPT_EXIT_COMMANDS:
         os._exit(_flushed(code))
@@ -290,6 +294,30 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT if _unusable_folder_of_ours(exc) else EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
+
+
+# Arguments that name files, which may hold any bytes (a file name is not text to the kernel). Every
+# other one goes to libpq, PostgreSQL or config.toml, which take UTF-8 only; `given` is a URL that
+# `schedule url` refuses without repeating it.
+FILE_ARGUMENTS = frozenset({"archive", "bin_dir", "folder", "output", "path", "id", "given"})
+
+
+def _not_utf8(args: argparse.Namespace) -> str | None:
+    """The line refusing an argument that is not UTF-8 (typed on a LATIN1 terminal, say: Python
+    holds its bytes as surrogates), else None. It failed deep inside as a traceback (a conninfo, a
+    TOML write) or an "internal error", exit 1."""
+    for dest, value in vars(args).items():
+        if dest in FILE_ARGUMENTS:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str) or not any("\udc80" <= char <= "\udcff" for char in text):
+                continue
+            name = "NAME" if dest == "name" else f"--{dest.replace('_', '-')}"  # the only positional of these
+            # A DSN may hold a password: named, never shown.
+            shown = "" if dest == "dsn" else f" '{os.fsencode(text).decode('utf-8', 'backslashreplace')}'"
+            return (f"{name}{shown} is not UTF-8 (the terminal's or the script's encoding is another); it goes to "
+                    "PostgreSQL or config.toml, which take UTF-8: give it in UTF-8")
+    return None
 
 
 def _output_path(text: str) -> str:

@@ -301,6 +301,20 @@ def test_argparse_usage_errors_are_one_line_exit_2(home: Path) -> None:
         assert "--help" in line, args
 
 
+def test_an_argument_that_is_not_utf8_is_one_line_exit_2(home: Path) -> None:
+    """Typed on a LATIN1 terminal: `--dsn`, `schedule add --db` were tracebacks, `dump --db` and
+    `csv export --db` an "internal error" exit 1 (QA). A file's name may be any bytes: taken."""
+    latin1 = os.fsdecode(b"caf\xe9")  # what Python makes of the byte 0xe9 in argv
+    refused = run_cli_many([["dump", "--server", "s", "--db", latin1],
+                            ["dump", "--dsn", f"host=/tmp password=pw{latin1}", "--db", "x"],
+                            ["schedule", "add", "n", "--server", "s", "--db", latin1, "--cron", "0 3 * * *"],
+                            ["restore", f"/nonexistent/{latin1}.dump", "--server", "s", "--db", "x"]])
+    assert_one_line_error(refused[0], "--db 'caf\\xe9' is not UTF-8")
+    assert "pwcaf" not in assert_one_line_error(refused[1], "--dsn is not UTF-8")  # a DSN is never shown
+    assert_one_line_error(refused[2], "--db 'caf\\xe9' is not UTF-8")
+    assert "UTF-8" not in assert_one_line_error(refused[3], "no server named 's'")
+
+
 # -- refused before anything connects -------------------------------------------------------------
 
 @pytest.fixture
