@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError
+from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError, UsageError
 from .commands.dump_args import COMPRESS_METAVAR, add_pg_dump_options, compress_spec
 
 
@@ -233,11 +233,15 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # not a traceback; what it had not undone stays on record for the next start.
         _finish_dead_jobs(args.debug)
         if args.command is None:
+            _needs_a_terminal("pgbackup-tui (the TUI)")
             from .ui.app import run_app
 
             return run_app()
         if args.command == "demo":
             from .commands.demo import run_demo
+
+            if not args.headless:  # before the sandbox starts: it takes seconds
+                _needs_a_terminal("pgbackup-tui demo (the TUI on a sandbox)")
 
             return run_demo(rows=args.rows, headless=args.headless)
         if args.command == "servers":
@@ -294,6 +298,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT if _unusable_folder_of_ours(exc) else EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
+
+
+def _needs_a_terminal(what: str) -> None:
+    """UsageError unless stdin and stderr (where Textual draws) are a terminal. Without one the app
+    drew its escape codes into a file or a pipe and waited forever for keys: a crontab line that
+    forgot its subcommand left a hung process a night, mailing screens of escape codes."""
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        return
+    raise UsageError(f"{what} needs a terminal, and stdin or stderr is not one here (cron, a pipe, a redirect, "
+                     "ssh without -t); headless, run a subcommand: pgbackup-tui --help")
 
 
 # Arguments that name files, which may hold any bytes (a file name is not text to the kernel). Every

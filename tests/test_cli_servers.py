@@ -301,6 +301,16 @@ def test_argparse_usage_errors_are_one_line_exit_2(home: Path) -> None:
         assert "--help" in line, args
 
 
+def test_the_tui_without_a_terminal_is_one_line_exit_2(home: Path) -> None:
+    """`pgbackup-tui` with no subcommand (a crontab line that forgot `run NAME`, ssh without -t)
+    drew the app's escape codes into the pipe and waited for keys forever; `demo` started its
+    sandbox first, then did the same (QA)."""
+    tui, demo = run_cli_many([[], ["demo"]])  # stdin /dev/null, stderr a pipe
+    assert "needs a terminal" in assert_one_line_error(tui, "pgbackup-tui --help")
+    assert_one_line_error(demo, "demo", "needs a terminal")
+    assert "sandbox running" not in demo.stderr and not list(home.iterdir())  # nothing started, nothing written
+
+
 def test_an_argument_that_is_not_utf8_is_one_line_exit_2(home: Path) -> None:
     """Typed on a LATIN1 terminal: `--dsn`, `schedule add --db` were tracebacks, `dump --db` and
     `csv export --db` an "internal error" exit 1 (QA). A file's name may be any bytes: taken."""
