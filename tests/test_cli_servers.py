@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -217,7 +218,8 @@ def test_an_ipv6_host_is_shown_in_brackets_with_its_port(sandbox: Sandbox, home:
         "db1:5432", "/run/postgresql:5432", "[fe80::1%eth0]:5433", "db1:5432,[::1]:5432", "db1:5432,db2:5433", "[::1]"]
 
 
-def test_a_dsn_of_several_hosts_names_the_one_that_answered(sandbox: Sandbox, home: Path) -> None:
+def test_a_dsn_of_several_hosts_names_the_one_that_answered(sandbox: Sandbox, home: Path, fresh_db_name: str,
+                                                           tmp_path: Path) -> None:
     """`host=a,b`, a down: the job was said to be on a ("server 127.0.0.1:DEAD runs PostgreSQL"),
     its backup filed and listed under a, and pg_dump given the list again (a's connect_timeout
     again; another server if a came back). All down: only the last host's cause was said (QA)."""
@@ -235,6 +237,21 @@ def test_a_dsn_of_several_hosts_names_the_one_that_answered(sandbox: Sandbox, ho
     assert (f"server {answered} runs PostgreSQL" in log
             and f"(the first of 127.0.0.1:{dead},{answered} to answer)" in log), log
     assert f"port={sandbox.port} " in log and f"port={dead}" not in log.split("$ ", 1)[1], log  # pg_dump's argv
+    # A restore and a csv export: every step, and pg_restore's workers, on the host that answered.
+    with ThreadPoolExecutor(2) as pool:  # side by side: seconds apiece
+        restoring = pool.submit(cliutil.run_cli, "restore", dumped.stdout.strip(), "--dsn", dsn, "--db", fresh_db_name,
+                                "--create", "--jobs", "2", "--progress", "none", env=env)
+        exporting = pool.submit(cliutil.run_cli, "csv", "export", "--dsn", dsn, "--db", "shop", "--output",
+                                str(tmp_path / "csv"), "--table", "inventory.warehouses", "--progress", "none",
+                                env=env)
+        restored, exported = restoring.result(), exporting.result()
+    assert restored.returncode == 0 and exported.returncode == 0, (restored.stderr, exported.stderr)
+    assert f"'{fresh_db_name}' on {answered}" in restored.stderr, restored.stderr
+    assert json.loads((tmp_path / "csv" / "manifest.json").read_text())["server"] == answered
+    for job in json.loads(run_cli("jobs", "list", "--json").stdout):
+        log = Path(job["log_path"]).read_text()
+        assert f"(the first of 127.0.0.1:{dead},{answered} to answer)" in log, log
+        assert all(f"port={dead}" not in line for line in log.splitlines() if " --dbname=" in line), log
     down = f"host=127.0.0.1,127.0.0.1 port={dead},{other_dead} user=x"
     failed = run_cli("dump", "--dsn", down, "--db", "shop", "--progress", "none")
     assert_one_line_error(failed, f"127.0.0.1:{dead}: Connection refused; 127.0.0.1:{other_dead}: Connection refused")

@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from .connect import connect
+from .connect import answered_note, connect, pinned, several_hosts
 from .csv_export_lookup import ExportPreflight, ExportTable, look_up_export
 from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvExportPlan,
                         csv_file_name)
@@ -99,6 +99,10 @@ class CsvExportJob(Job):
         plan = self.plan
         plan.validate()
         started_at = datetime.now(UTC)
+        if several_hosts(plan.target):  # its schema's pg_dump and its COPY sessions on the host that answered
+            asked = plan.target
+            self.plan = plan = dataclasses.replace(plan, target=await self.in_thread(pinned, asked, plan.dbname))
+            self.log(f"exporting from server {plan.target.label}{answered_note(asked, plan.target)}")
         pre: ExportPreflight = await self.in_thread(self._preflight)
         final = Path(plan.output).expanduser().absolute()
         check_output_location(final)

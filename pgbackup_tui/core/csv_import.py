@@ -24,13 +24,14 @@ import hashlib
 import re
 import shlex
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from .connect import connect
+from .connect import answered_note, connect, pinned, several_hosts
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan, table_options
 from .csv_target import (IMPORT_SESSION, in_key_order, make_hypertables, raw_bytes_into, script_for_server,
                          set_sequences)
@@ -78,6 +79,10 @@ class CsvImportJob(Job):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
+        if several_hosts(plan.target):  # its psql and its COPY sessions on the host that answered
+            asked = plan.target
+            self.plan = plan = replace(plan, target=await self.in_thread(pinned, asked, self._maintenance_db()))
+            self.log(f"importing into server {plan.target.label}{answered_note(asked, plan.target)}")
         manifest = read_manifest(Path(plan.source))
         tables = import_tables(plan, manifest)  # the folder's own faults: said before anything is made
         folder = Path(plan.source)
