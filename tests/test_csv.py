@@ -96,6 +96,35 @@ def test_tricky_values_round_trip_across_majors(sandbox, other_sandbox, home, em
     assert keys.strip() == "1"
 
 
+def test_a_schema_that_fails_on_an_older_server_says_the_export_is_newer(sandbox, other_sandbox, home, tmp_path):
+    """A copy of an 18 server into a 15 one whose schema.sql used what 15 lacks (a virtual generated
+    column) failed with psql's `syntax error at or near ","` alone (QA): the failure says that the
+    export's server is newer. Made to fail here by a name the target has already, on any majors."""
+    newer, older = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major, reverse=True)
+    source, target = "t_" + uuid.uuid4().hex[:8], "t_" + uuid.uuid4().hex[:8]
+    newer.create_database(source)
+    older.create_database(target)
+    try:
+        newer.psql("CREATE TABLE t (id serial PRIMARY KEY)", source)
+        out = tmp_path / "copy"
+        assert export(newer, source, out, "t").returncode == 0
+        version = json.loads((out / "manifest.json").read_text())["server_version"]
+        older.psql("CREATE SEQUENCE t_id_seq", target)
+        failed = run_cli("csv", "import", str(out), "--dsn", older.dsn(), "--db", target)
+        assert failed.returncode == 1, failed.stderr
+        assert f"(the export is of PostgreSQL {version} and " in failed.stderr, failed.stderr
+        assert f" runs {older.major}: its schema may use what this server does not have)" in failed.stderr
+        # Into a server as new as the export's, nothing of the kind is said.
+        newer.create_database(target)
+        newer.psql("CREATE SEQUENCE t_id_seq", target)
+        same = run_cli("csv", "import", str(out), "--dsn", newer.dsn(), "--db", target)
+        assert same.returncode == 1 and "the export is of" not in same.stderr, same.stderr
+    finally:
+        newer.drop_database(source)
+        newer.drop_database(target)
+        older.drop_database(target)
+
+
 def test_a_bad_row_names_file_and_line_and_leaves_its_table_as_it_was(sandbox, home, empty_db, target_db,
                                                                       tmp_path):
     sandbox.psql("CREATE TABLE a (id int PRIMARY KEY, v text);"

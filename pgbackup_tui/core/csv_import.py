@@ -74,6 +74,7 @@ class CsvImportJob(Job):
         self._canceller = StatementCanceller()
         self._free_connections: int | None = None  # this role's on the server and in the target (_preflight)
         self._server_version = 0  # the target's, as libpq says it (170002); set by _preflight
+        self._exported_from = ""  # the export's server version ("18.6"), as its manifest says it
         self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
 
     async def _execute(self) -> Outcome:
@@ -84,6 +85,7 @@ class CsvImportJob(Job):
             self.plan = plan = replace(plan, target=await self.in_thread(pinned, asked, self._maintenance_db()))
             self.log(f"importing into server {plan.target.label}{answered_note(asked, plan.target)}")
         manifest = read_manifest(Path(plan.source))
+        self._exported_from = str(manifest.get("server_version") or "")
         tables = import_tables(plan, manifest)  # the folder's own faults: said before anything is made
         folder = Path(plan.source)
         tools, run_schema, run_post = await self.in_thread(self._preflight, manifest, tables)
@@ -225,8 +227,19 @@ class CsvImportJob(Job):
                 finish = (f": fix what it says, then run it: {shlex.quote(str(tools.psql))} --single-transaction "
                           "-v ON_ERROR_STOP=1 "
                           f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
-            raise JobFailed(f"{what} failed: {self.last_error()}; {where}{script.name} was kept (one transaction)"
-                            f"{finish}")
+            raise JobFailed(f"{what} failed: {self.last_error()}{self._newer_export()}; {where}{script.name} was kept "
+                            f"(one transaction){finish}")
+
+    def _newer_export(self) -> str:
+        """Why a script may fail on this server: it was written for a newer one. A copy of 18 into 15
+        failed with psql's "syntax error at or near ","" alone (a virtual generated column), which
+        did not say that the export's server is newer than this one."""
+        major = self._exported_from.split(".")[0]
+        here = self._server_version // 10000
+        if not major.isdigit() or not here or int(major) <= here:
+            return ""
+        return (f" (the export is of PostgreSQL {self._exported_from} and {self.plan.target.label} runs {here}: "
+                "its schema may use what this server does not have)")
 
     def _make_hypertables(self, tables: list[ImportTable]) -> None:
         todo = [(t.name, t.hypertable) for t in tables if t.hypertable]
