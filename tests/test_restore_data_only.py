@@ -15,7 +15,8 @@ from dbcompare import table_fingerprints, user_tables
 from pgbackup_tui.core.cluster_file import created_in
 from pgbackup_tui.core.identifiers import QualifiedName
 from pgbackup_tui.core.pgtools import find_client_tools
-from pgbackup_tui.core.plain_script import file_chunks, scan_script, without_settings, without_transactions
+from pgbackup_tui.core.plain_script import (file_chunks, scan_script, script_relations, without_settings,
+                                             without_transactions)
 
 SOURCE = "shop"
 
@@ -219,6 +220,12 @@ def test_a_copy_statement_over_lines_is_one_statement_and_its_rows_pass_untouche
     skipped = [0]
     assert b"".join(without_settings(file_chunks(script, 5), frozenset({b"SET transaction_timeout = 0;"}),
                                      skipped)) == script.read_bytes() and skipped == [0]
+    # Nor are the tables a whole plain dump creates missed (a --clean without its manifest was refused for
+    # "a table it does not hold"), nor a row read as one.
+    whole = tmp_path / "whole.sql"
+    whole.write_bytes(b'CREATE TABLE public."a\nb" (\n    x integer\n);\nCOPY public."a\nb" (x) FROM stdin;\n'
+                      b'CREATE TABLE public."fake (\n\\.\n')
+    assert script_relations(whole) == {("public", "a\nb")}
     # Nor, in a pg_dumpall file, is such a table's row read as a CREATE of the database it restores into.
     cluster = tmp_path / "all.sql"
     cluster.write_bytes(b'\\connect shop\nCOPY public."a\nb" (x) FROM stdin;\nCREATE TABLE public.t (\n\\.\n'
