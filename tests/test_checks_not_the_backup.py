@@ -153,27 +153,34 @@ def test_a_drill_counts_rows_whatever_timeout_the_backup_s_database_sets(sandbox
         sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def test_a_drill_by_a_role_a_row_security_policy_binds_counts_every_row(sandbox, home):
+def test_a_drill_by_a_role_that_is_not_a_superuser_is_not_the_backup_s_failure(sandbox, home):
     """A drill as a role with CREATEDB (not a superuser) owns what it restores: the policy of a table
-    with FORCE ROW LEVEL SECURITY hid rows from its count(*), and a good backup was recorded "failed
-    verification" (`0 rows in the restored database, 3 in the manifest`), losing delete's protection (QA)."""
-    db, role = f"rls_{uuid.uuid4().hex[:8]}", f"drill_{uuid.uuid4().hex[:8]}"
-    sandbox.psql(f"CREATE ROLE {role} LOGIN CREATEDB")
+    with FORCE ROW LEVEL SECURITY hid rows from its count(*) (`0 rows in the restored database, 3 in
+    the manifest`), and pg_restore's `ALTER TABLE … OWNER TO` another role of the server failed (`must
+    be able to SET ROLE`): each recorded a good backup "failed verification", losing delete's
+    protection (QA). A plain dump, which psql stops at that statement, cannot be drilled so: exit 2."""
+    db, role, other = f"rls_{uuid.uuid4().hex[:8]}", f"drill_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:8]}"
+    sandbox.psql(f"CREATE ROLE {role} LOGIN CREATEDB; CREATE ROLE {other}")
     sandbox.create_database(db, owner=role)
     try:
         sandbox.psql("CREATE TABLE t (id int, owner text); INSERT INTO t VALUES (1, current_user), (2, 'x'), (3, 'x'); "
                      f"ALTER TABLE t OWNER TO {role}; ALTER TABLE t ENABLE ROW LEVEL SECURITY; "
-                     "ALTER TABLE t FORCE ROW LEVEL SECURITY; CREATE POLICY mine ON t USING (owner = current_user)",
-                     db)
-        archive = _dump(sandbox, db, "custom")
-        drilled = run_cli("backups", "drill", str(archive), "--dsn",
-                          sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}"))
+                     "ALTER TABLE t FORCE ROW LEVEL SECURITY; CREATE POLICY mine ON t USING (owner = current_user);"
+                     "CREATE TABLE theirs (a int); INSERT INTO theirs VALUES (1), (2);"
+                     f"ALTER TABLE theirs OWNER TO {other}", db)
+        archive, script = _dump(sandbox, db, "custom"), _dump(sandbox, db, "plain")
+        as_role = sandbox.dsn().replace(f"user={sandbox.superuser}", f"user={role}")
+        drilled = run_cli("backups", "drill", str(archive), "--dsn", as_role)
         assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+        assert f"the drill's role may not give objects to the role(s) {other} " in drilled.stderr, drilled.stderr
         assert _status(archive) == "drilled"
+        refused = run_cli("backups", "drill", str(script), "--dsn", as_role)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f'may not give objects to role "{other}"' in refused.stderr and _status(script) == "complete"
         assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
     finally:
         sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        sandbox.psql(f"DROP ROLE IF EXISTS {role}")
+        sandbox.psql(f"DROP ROLE IF EXISTS {role}; DROP ROLE IF EXISTS {other}")
 
 
 def test_a_drill_on_a_server_older_than_the_backup_records_nothing(sandbox, other_sandbox, home):

@@ -57,6 +57,9 @@ STOPPING = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT: a drill stopped so
 NOT_DROPPED = "not_dropped"  # Verification.details key: why the scratch database is still there
 # The server's message quotes the name as it is (a quote inside it not doubled): up to the last `" does`.
 ROLE_MISSING = re.compile(r'role "(.+)" does not exist')
+# A role there that the drill's role (CREATEDB, not a superuser) may not give objects to: `ALTER …
+# OWNER TO` it fails (16+ says "SET ROLE", before 16 "member of role"); the object stays the drill role's.
+ROLE_BARRED = re.compile(r'must be (?:able to SET ROLE|member of role) "(.+)"')
 # pg_restore's line for a tablespace the server lacks (its objects are then made in the default one).
 TABLESPACE_MISSING = re.compile(r'error: could not set default_tablespace to (.+?): ERROR:\s+invalid value for '
                                 r'parameter "default_tablespace"')
@@ -76,6 +79,8 @@ class _MissingRoles:
         self.failed = 0  # errors pg_restore said (a statement it could not execute, a tablespace it could not set...)
         self.role_errors = 0  # those of them that failed for a missing role
         self.roles: list[str] = []  # the missing roles those named, each once, for the ones that were that
+        self.barred_errors = 0  # those that failed for a role the drill's role may not act as (ROLE_BARRED)
+        self.barred: list[str] = []  # those roles, each once
         self.tablespace_errors = 0  # those that failed for a missing tablespace
         self.tablespaces: list[str] = []  # the missing tablespaces, each once, as pg_restore quotes them
 
@@ -97,12 +102,18 @@ class _MissingRoles:
             self.role_errors += 1
             if role.group(1) not in self.roles:
                 self.roles.append(role.group(1))
+            return
+        barred = ROLE_BARRED.match(failed.group(1).strip()) if failed is not None else None
+        if barred is not None:
+            self.barred_errors += 1
+            if barred.group(1) not in self.barred:
+                self.barred.append(barred.group(1))
 
     def explain(self, errors_ignored: int) -> str | None:
         """Why every error pg_restore went past is not the backup's, or None if some may be. Every
         error it printed must be one of those; its count may be higher than the lines: a parallel
         pg_restore's worker that went past one error counts it again with each item it restores after."""
-        explained = self.role_errors + self.tablespace_errors
+        explained = self.role_errors + self.barred_errors + self.tablespace_errors
         if not errors_ignored or not self.failed or explained != self.failed or errors_ignored < self.failed:
             return None
         said = []
@@ -110,6 +121,10 @@ class _MissingRoles:
             said.append(f"{self.role_errors} owner or grant statement(s) skipped: this server lacks the role(s) "
                         f"{', '.join(self.roles)} (not the backup's fault; create the role(s) here to restore them "
                         "too)")
+        if self.barred_errors:
+            said.append(f"{self.barred_errors} owner statement(s) skipped: the drill's role may not give objects to "
+                        f"the role(s) {', '.join(self.barred)} (not the backup's fault; drill as a superuser, or as a "
+                        "member of those roles, to restore them too)")
         if self.tablespace_errors:
             said.append(f"{self.tablespace_errors} object(s) made in the default tablespace: this server lacks the "
                         f"tablespace(s) {', '.join(self.tablespaces)} (not the backup's fault)")
@@ -234,6 +249,11 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                 f"the drill of backup {entry.id} could not run on {target.label}: role \"{role.group(1)}\" does "
                 "not exist there (a plain dump names its owners and grantees: create the role there, or drill on "
                 "a server that has the backup's roles); nothing was recorded")
+        elif result.state == JobState.FAILED and (barred := ROLE_BARRED.search(result.message)) is not None:
+            could_not_run = PgBackupError(
+                f"the drill of backup {entry.id} could not run on {target.label}: the role it connects as may not "
+                f"give objects to role \"{barred.group(1)}\" (a plain dump names its owners: drill as a superuser, "
+                "or as a member of that role); nothing was recorded")
         elif result.state == JobState.FAILED:
             check.problems.append(f"the restore failed: {said}")
         else:
