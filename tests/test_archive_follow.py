@@ -104,6 +104,22 @@ def test_a_copy_statement_over_several_lines_is_counted_in_any_chunks(chunk):
     assert counter.rows == {'public."Two\nLines"': 2, '"s""\n".t': 0, "public.after": 1}
 
 
+def test_a_string_that_reads_like_a_copy_statement_is_not_one():
+    """A COMMENT ON TABLE that says how to load the table (a line `COPY public.t (a) FROM stdin;` in
+    its string) was taken for the table's data in a plain dump: the SQL after it counted as rows (12
+    for its 2), and the drill of the good backup failed against that count (QA). Where the text has
+    pg_dump's comments, a COPY statement is the one after a TABLE DATA entry's comment."""
+    text = (b"--\n-- Name: TABLE t; Type: COMMENT; Schema: public; Owner: o\n--\n\n"
+            b"COMMENT ON TABLE public.t IS 'Load it with:\nCOPY public.t (a) FROM stdin;\nthen check';\n\n\n"
+            b"--\n-- TOC entry 2546 (class 0 OID 16607)\n-- Dependencies: 217\n"
+            b"-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: o\n--\n\n"
+            b"COPY public.t (a) FROM stdin;\n1\n2\n\\.\n\n\n-- Completed on 2026-12-05 04:11:05 UTC\n")
+    counter = count_rows_in_chunks([text])
+    assert counter.complete and counter.rows == {"public.t": 2}
+    # A script of COPYs without pg_dump's comments (written by hand) is counted as before.
+    assert count_rows_in_chunks([b"COPY public.t (a) FROM stdin;\n1\n\\.\n"]).rows == {"public.t": 1}
+
+
 @pytest.mark.parametrize("line", [b"1\n", b"a\tb\n", b"x" * 70 + b"\n", b"y" * 300 + b"\n", b"\n"])
 @pytest.mark.parametrize("size", [0, 1, 100, 10_000, 200_000])
 def test_newlines_are_counted_exactly_whichever_way(line, size):

@@ -49,6 +49,13 @@ class RowCounter:
         self._pending = b""  # an unfinished line outside COPY data (SQL lines are short)
         # A COPY statement so far, while a quoted name in it (a table's, a column's) holds a newline.
         self._copy_head = b""
+        # pg_dump's "-- Data for Name: …; Type: TABLE DATA" comment comes before each table's COPY (a
+        # plain dump's, pg_restore's text). Where the text has those comments, a COPY line is taken
+        # for one only after such a comment: a line of a string that reads like one (a COMMENT ON
+        # TABLE that says how to load it: `COPY public.t (a) FROM stdin;`) read the SQL after it as
+        # that table's rows (12 for its 2), and a drill failed the good backup against that count.
+        self._toc_comments = False  # the text has pg_dump's comments before its entries
+        self._data_next = False  # a TABLE DATA entry's comment came, and no statement since
         self._table: str | None = None  # inside the data of this table
         self._row_head = b""  # inside data: the first bytes of an unfinished row (enough to tell "\\.")
         self._row_len = 0  # inside data: bytes of the unfinished row so far (0: at a line start)
@@ -77,10 +84,13 @@ class RowCounter:
             line, self._copy_head = self._copy_head + b"\n" + line, b""
         elif line.startswith(b"-- Name: ") or line.startswith(b"-- Data for Name: "):
             kind = _TYPE.search(line)
+            text = kind.group(1).decode("ascii", "replace") if kind else ""
             if kind:
-                text = kind.group(1).decode("ascii", "replace")
                 self.kinds[text] = self.kinds.get(text, 0) + 1
+            self._toc_comments, self._data_next = True, text == "TABLE DATA"
             return
+        elif line.startswith(b"--") or not line.strip():
+            return  # the rest of an entry's comment, or the blank line after it
         said = _SET_ENCODING.fullmatch(line.rstrip(b"\r"))
         if said is not None:
             self.encoding = said.group(1).decode("ascii")
@@ -91,7 +101,9 @@ class RowCounter:
             # verify failed a good backup: "not in the archive (the manifest counted 4 rows)".
             self._copy_head = line
             return
-        name = copy_target(line, self.encoding)
+        expected = self._data_next or not self._toc_comments
+        self._data_next = False
+        name = copy_target(line, self.encoding) if expected else None
         if name is None:
             return
         self._table = name
