@@ -223,9 +223,18 @@ def test_a_copy_statement_over_lines_is_one_statement_and_its_rows_pass_untouche
     # Nor are the tables a whole plain dump creates missed (a --clean without its manifest was refused for
     # "a table it does not hold"), nor a row read as one.
     whole = tmp_path / "whole.sql"
-    whole.write_bytes(b'CREATE TABLE public."a\nb" (\n    x integer\n);\nCOPY public."a\nb" (x) FROM stdin;\n'
+    whole.write_bytes(b'CREATE DOMAIN public.q AS text CHECK (VALUE <> \'"\');\n'
+                      b'CREATE TABLE public."a\nb" (\n    x integer\n);\nCOPY public."a\nb" (x) FROM stdin;\n'
                       b'CREATE TABLE public."fake (\n\\.\n')
     assert script_relations(whole) == {("public", "a\nb")}
+    # pg_dump's: a COMMENT's line that reads like a COPY is not one (what follows it is SQL, not rows).
+    commented = tmp_path / "commented.sql"
+    commented.write_bytes(b"--\n-- Name: TABLE t; Type: COMMENT; Schema: public; Owner: o\n--\n\n"
+                          b"COMMENT ON TABLE public.t IS 'Load it with:\nCOPY public.t (a) FROM stdin;\nthen';\n\n"
+                          b"--\n-- Name: u; Type: TABLE; Schema: public; Owner: o\n--\n\nCREATE TABLE public.u (\n);\n"
+                          b"--\n-- Data for Name: u; Type: TABLE DATA; Schema: public; Owner: o\n--\n\n"
+                          b"COPY public.u FROM stdin;\nCREATE TABLE public.row_of_ddl (\n\\.\n")
+    assert script_relations(commented) == {("public", "u")}
     # Nor, in a pg_dumpall file, is such a table's row read as a CREATE of the database it restores into.
     cluster = tmp_path / "all.sql"
     cluster.write_bytes(b'\\connect shop\nCOPY public."a\nb" (x) FROM stdin;\nCREATE TABLE public.t (\n\\.\n'

@@ -19,6 +19,7 @@ _QUALIFIED = r'((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))'  # s
 _COPY_LINE = re.compile(rf"COPY {_QUALIFIED} ")
 _INSERT_LINE = re.compile(rf"INSERT INTO {_QUALIFIED} ")
 _CREATE_RELATION = re.compile(rf"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|MATERIALIZED VIEW) {_QUALIFIED}[ (]")
+_CREATES_RELATION = re.compile(rb"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|MATERIALIZED VIEW) ")  # a line's start
 _LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
@@ -46,12 +47,21 @@ def script_relations(path: Path) -> frozenset[tuple[str, str]]:
     `CREATE TABLE` lines, read line by line in the file's own encoding."""
     found: set[tuple[str, str]] = set()
     codec, head, in_rows = "utf-8", b"", False
+    # A COPY's rows are not statements (a row `CREATE TABLE public.x (…` of a table of DDL is no table
+    # of the dump's). Where the file has pg_dump's comments, a COPY is the statement after a TABLE
+    # DATA entry's (archive_scan.RowCounter): a string's line that reads like one is not.
+    toc_comments, data_next = False, False
     with path.open("rb") as script:
         for raw in script:
-            if in_rows:  # COPY's rows are not statements
+            if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
                 continue
-            if head or (raw.startswith((b"CREATE ", b"COPY ")) and raw.count(b'"') % 2):
+            if raw.startswith((b"-- Name: ", b"-- Data for Name: ")):
+                toc_comments, data_next = True, b"; Type: TABLE DATA;" in raw
+                continue
+            if not head and (raw.startswith(b"--") or not raw.strip()):
+                continue
+            if head or (raw.count(b'"') % 2 and (raw.startswith(b"COPY ") or _CREATES_RELATION.match(raw))):
                 # A newline in the quoted name (`CREATE TABLE public."a` + newline + `b" (`): read a line
                 # at a time, the table was not seen, and a whole-database --clean without a manifest was
                 # refused for a table "the archive does not hold".
@@ -59,8 +69,9 @@ def script_relations(path: Path) -> frozenset[tuple[str, str]]:
                 if head.count(b'"') % 2 and len(head) < 1 << 16:
                     continue
                 raw, head = head, b""
+            copy_expected, data_next = data_next or not toc_comments, False
             if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                in_rows = True
+                in_rows = copy_expected
             elif raw.startswith(b"CREATE "):
                 match = _CREATE_RELATION.match(raw.decode(codec, errors="surrogateescape"))
                 if match:
