@@ -158,7 +158,8 @@ def test_a_drill_by_a_role_that_is_not_a_superuser_is_not_the_backup_s_failure(s
     with FORCE ROW LEVEL SECURITY hid rows from its count(*) (`0 rows in the restored database, 3 in
     the manifest`), and pg_restore's `ALTER TABLE … OWNER TO` another role of the server failed (`must
     be able to SET ROLE`): each recorded a good backup "failed verification", losing delete's
-    protection (QA). A plain dump, which psql stops at that statement, cannot be drilled so: exit 2."""
+    protection (QA). A plain dump, which psql stops at that statement, cannot be drilled so: exit 2;
+    nor a backup with an extension only a superuser may create."""
     db, role, other = f"rls_{uuid.uuid4().hex[:8]}", f"drill_{uuid.uuid4().hex[:8]}", f"app_{uuid.uuid4().hex[:8]}"
     sandbox.psql(f"CREATE ROLE {role} LOGIN CREATEDB; CREATE ROLE {other}")
     sandbox.create_database(db, owner=role)
@@ -177,6 +178,14 @@ def test_a_drill_by_a_role_that_is_not_a_superuser_is_not_the_backup_s_failure(s
         refused = run_cli("backups", "drill", str(script), "--dsn", as_role)
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert f'may not give objects to role "{other}"' in refused.stderr and _status(script) == "complete"
+        # An extension only a superuser may create: the drill cannot restore it, and says so (exit 2,
+        # nothing recorded), where it recorded the good backup as failed.
+        sandbox.psql("CREATE EXTENSION pg_buffercache", db)
+        with_extension = _dump(sandbox, db, "custom")
+        barred = run_cli("backups", "drill", str(with_extension), "--dsn", as_role)
+        assert barred.returncode == 2, barred.stdout + barred.stderr
+        assert 'may not create extension "pg_buffercache"' in barred.stderr, barred.stderr
+        assert _status(with_extension) == "complete"
         assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
     finally:
         sandbox.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

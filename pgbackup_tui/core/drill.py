@@ -60,6 +60,9 @@ ROLE_MISSING = re.compile(r'role "(.+)" does not exist')
 # A role there that the drill's role (CREATEDB, not a superuser) may not give objects to: `ALTER …
 # OWNER TO` it fails (16+ says "SET ROLE", before 16 "member of role"); the object stays the drill role's.
 ROLE_BARRED = re.compile(r'must be (?:able to SET ROLE|member of role) "(.+)"')
+# An extension only a superuser may create (not trusted): the drill's role (CREATEDB, not a superuser)
+# cannot restore it, nor what is built on it; what it proves then is not about the backup.
+EXTENSION_BARRED = re.compile(r'permission denied to create extension "(.+?)"')
 # pg_restore's line for a tablespace the server lacks (its objects are then made in the default one).
 TABLESPACE_MISSING = re.compile(r'error: could not set default_tablespace to (.+?): ERROR:\s+invalid value for '
                                 r'parameter "default_tablespace"')
@@ -81,6 +84,7 @@ class _MissingRoles:
         self.roles: list[str] = []  # the missing roles those named, each once, for the ones that were that
         self.barred_errors = 0  # those that failed for a role the drill's role may not act as (ROLE_BARRED)
         self.barred: list[str] = []  # those roles, each once
+        self.extensions: list[str] = []  # extensions the drill's role may not create (EXTENSION_BARRED)
         self.tablespace_errors = 0  # those that failed for a missing tablespace
         self.tablespaces: list[str] = []  # the missing tablespaces, each once, as pg_restore quotes them
 
@@ -90,6 +94,9 @@ class _MissingRoles:
         if ANY_ERROR.match(event.text) is None:
             return
         self.failed += 1
+        extension = EXTENSION_BARRED.search(event.text)
+        if extension is not None and extension.group(1) not in self.extensions:
+            self.extensions.append(extension.group(1))
         tablespace = TABLESPACE_MISSING.search(event.text)
         if tablespace is not None:
             self.tablespace_errors += 1
@@ -249,6 +256,10 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                 f"the drill of backup {entry.id} could not run on {target.label}: role \"{role.group(1)}\" does "
                 "not exist there (a plain dump names its owners and grantees: create the role there, or drill on "
                 "a server that has the backup's roles); nothing was recorded")
+        elif (extension := _extension_barred(result, missing_roles)) is not None:
+            could_not_run = PgBackupError(
+                f"the drill of backup {entry.id} could not run on {target.label}: the role it connects as may not "
+                f"create extension \"{extension}\" (only a superuser may: drill as one); nothing was recorded")
         elif result.state == JobState.FAILED and (barred := ROLE_BARRED.search(result.message)) is not None:
             could_not_run = PgBackupError(
                 f"the drill of backup {entry.id} could not run on {target.label}: the role it connects as may not "
@@ -290,6 +301,18 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         raise could_not_run
     check.ok = not check.problems
     return check
+
+
+def _extension_barred(result: JobResult, seen: _MissingRoles) -> str | None:
+    """An extension the backup needs that the drill's role was refused (not a superuser): the restore
+    could not be whole, and that says nothing of the backup (recorded, a good backup lost delete's
+    protection). pg_restore went past it (its lines), or psql or our own CREATE EXTENSION (a
+    TimescaleDB restore's) stopped at it (the job's message)."""
+    if result.state == JobState.PARTIAL and seen.extensions:
+        return seen.extensions[0]
+    if result.state == JobState.FAILED and (found := EXTENSION_BARRED.search(result.message)) is not None:
+        return found.group(1)
+    return None
 
 
 def _refuse_without_createdb(target: Target, dbname: str, backup_id: str) -> None:
