@@ -28,6 +28,8 @@ from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.identifiers import parse_qualified_name
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
+from pgbackup_tui.ui.screens.csv_export_dialog import CsvExportDialog
 from pgbackup_tui.ui.screens.csv_import_dialog import CsvImportDialog
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
@@ -356,3 +358,27 @@ async def test_table_names_in_the_pickers_are_never_markup_and_stay_on_one_line(
         picker = dialog.query_one(CheckList)
         assert [str(picker.get_option_at_index(i).prompt) for i in range(3)] == shown
         assert picker.selected == names
+
+
+async def test_a_database_named_like_markup_opens_every_dialog_with_its_name_as_it_is(sandbox):
+    # QA: `b` on a database named "[/]x" ended the app with a traceback (MarkupError: the dialog's
+    # border title is read as markup); one named "[red]d[/red]" was titled "d". The restore dialog's
+    # "Type NAME to confirm" label, the CSV export's and the whole-server dialog's titles: the same.
+    target = target_from_dsn(sandbox.dsn())
+    for name, dialog, title in (
+        ("[/]x", BackupDialog(target, sandbox.major, "[/]x"), "Back up [/]x on"),
+        ("[red]d[/red]", BackupDialog(target, sandbox.major, "[red]d[/red]"), "Back up [red]d[/red] on"),
+        ("[/]x", CsvExportDialog(target, "[/]x", (parse_qualified_name("public.t"),)), "CSV export from [/]x on"),
+        ("[/]x", RestoreDialog(None, {"sandbox": target}, "sandbox", "[/]x"), "Restore a backup"),
+    ):
+        app = DialogHost(dialog)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.screen is dialog
+            assert title in screen_text(app), screen_text(app)
+            if isinstance(dialog, RestoreDialog):
+                dialog.query_one("#create", OptionBox).value = False
+                dialog.query_one("#clean", OptionBox).value = True
+                await pilot.pause()
+                assert f"Type {name}_restored to confirm:" in screen_text(app)
+        assert app.return_code in (None, 0), name

@@ -32,6 +32,7 @@ from ..backups_view import BackupRow
 from ..widgets.backups_pane import backup_date
 from ..widgets.paged_rows import MORE_KEY, PagedRows
 from ..widgets.toc_tables import contents_tables
+from ..plain_text import plain
 
 
 def summary_lines(row: BackupRow) -> list[str]:
@@ -101,7 +102,7 @@ class BackupDetails(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="details-box") as box:
-            box.border_title = self.row.name
+            box.border_title = plain(self.row.name)
             box.border_subtitle = "escape closes"
             yield Static("\n".join(summary_lines(self.row)), id="details-summary", markup=False)
             yield Static("reading the contents…", id="details-counts", markup=False)

@@ -61,6 +61,7 @@ from ..dump_choices import (
     server_connections,
 )
 from ..widgets.option_box import OptionBox
+from ..plain_text import plain
 
 __all__ = ["BackupDialog", "describe_selection", "multiline_command"]
 
@@ -119,7 +120,7 @@ class BackupDialog(PlanDialog[DumpPlan]):
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Vertical(id="backup-dialog") as dialog:
-            dialog.border_title = f"Back up {self.dbname} on {self.target.label}"
+            dialog.border_title = plain(f"Back up {self.dbname} on {self.target.label}")
             selection = describe_selection(self.dbname, self.tables) + (f" ({self.note})" if self.note else "")
             yield Static(selection, id="backup-selection", markup=False)
             with Horizontal(classes="row", id="preset-row"):

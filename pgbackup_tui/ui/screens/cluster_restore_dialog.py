@@ -35,6 +35,7 @@ from ..widgets.check_list import CheckList, name_options
 from ..widgets.databases_at_a_time import TOO_FEW, count_of, databases_at_a_time
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
+from ..plain_text import plain
 
 
 # How often a server that holds a database the restore needs free is looked at again.
@@ -97,7 +98,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
     def compose(self) -> ComposeResult:
         is_set = self.members is not None
         with Vertical(id="cluster-box") as box:
-            box.border_title = f"Restore {'cluster set' if is_set else 'pg_dumpall file'} {self.archive.name}"
+            box.border_title = plain(f"Restore {'cluster set' if is_set else 'pg_dumpall file'} {self.archive.name}")
             with Horizontal(classes="row"):
                 yield Label("Onto server", classes="field-label")
                 yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,

@@ -17,6 +17,7 @@ from ...core.errors import UsageError
 from ...core.identifiers import QualifiedName
 from ...core.plans import safe_path_part, utc_stamp
 from .plan_dialog import PlanDialog
+from ..plain_text import plain
 
 NAMES_SHOWN = 4
 
@@ -62,7 +63,7 @@ class CsvExportDialog(PlanDialog[CsvExportPlan]):
         names = ", ".join(str(t) for t in self.tables[:NAMES_SHOWN])
         more = f" and {len(self.tables) - NAMES_SHOWN} more" if len(self.tables) > NAMES_SHOWN else ""
         with Vertical(id="csv-export-box") as box:
-            box.border_title = f"CSV export from {self.dbname} on {self.target.label}"
+            box.border_title = plain(f"CSV export from {self.dbname} on {self.target.label}")
             yield Static(f"{len(self.tables)} table(s): {names}{more}", id="csv-tables", markup=False)
             with Horizontal(classes="row"):
                 yield Label("Folder", classes="field-label")

@@ -22,6 +22,7 @@ from ...core.identifiers import parse_qualified_name
 from ..widgets.check_list import CheckList, name_options
 from ..widgets.option_box import OptionBox
 from .restore_name_lookup import NameLookupDialog
+from ..plain_text import plain
 
 
 class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
@@ -61,7 +62,7 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="csv-import-box") as box:
-            box.border_title = f"CSV import of {self.source.name}"
+            box.border_title = plain(f"CSV import of {self.source.name}")
             with Horizontal(classes="row"):
                 yield Label("Server", classes="field-label")
                 yield Select([(label, label) for label in self.targets], value=self.default_server or Select.NULL,

@@ -21,6 +21,7 @@ from ...core.plans import server_folder
 from ..widgets.databases_at_a_time import TOO_FEW, count_of, databases_at_a_time
 from ..widgets.option_box import OptionBox
 from .plan_dialog import CheckedPlanDialog
+from ..plain_text import plain
 
 WHOLE, GLOBALS, CLUSTER_SET = "whole", "globals", "set"
 CHOICES = [
@@ -78,7 +79,7 @@ class DumpallDialog(CheckedPlanDialog[DumpallPlan]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dumpall-box") as box:
-            box.border_title = f"Back up server {self.target.label}"
+            box.border_title = plain(f"Back up server {self.target.label}")
             with Horizontal(classes="row"):
                 yield Label("What", classes="field-label")
                 yield Select(CHOICES, value=self.what, allow_blank=False, compact=True, id="what")

@@ -49,6 +49,7 @@ from ...core.timescale import JOBS_NOTE
 from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested_database
 from ..widgets.option_box import OptionBox
 from ..widgets.toc_tables import TocTables, archive_tables
+from ..plain_text import plain
 
 __all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
 
@@ -397,7 +398,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         self._look_up_major()
         offered = self._newer_than_server(self.build_plan()) is not None
         self.query_one("#allow-older-row").set_class(offered, "-offered")
-        self.query_one("#confirm-label", Label).update(f"Type {dbname} to confirm:")
+        self.query_one("#confirm-label", Label).update(plain(f"Type {dbname} to confirm:"))
 
         plan = self.build_plan()
         if (plan is not None and plan.clean and self.typed_name_matches and self._preview_of(plan) is None

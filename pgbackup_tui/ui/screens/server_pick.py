@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Select, Static
 
 from .plan_dialog import PlanDialog
+from ..plain_text import plain
 
 
 class ServerPick(PlanDialog[str]):
@@ -39,7 +40,7 @@ class ServerPick(PlanDialog[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pick-box") as box:
-            box.border_title = self.title_text
+            box.border_title = plain(self.title_text)
             yield Static(self.question, id="pick-question", markup=False)
             yield Select([(name, name) for name in self.servers], value=self.default or Select.NULL,
                          allow_blank=self.default is None, compact=True, id="pick-server")

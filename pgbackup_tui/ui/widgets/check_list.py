@@ -20,14 +20,14 @@ from textual.strip import Strip
 from textual.widgets import Checkbox, SelectionList
 from textual.widgets.option_list import OptionDoesNotExist
 
-from ...core.identifiers import one_line
+from ..plain_text import plain
 from .option_box import UNCHECKED
 
 
 def name_options(names: Iterable[str], *, checked: bool = False) -> list[tuple[Content, str, bool]]:
     """(prompt, value, checked) for each name: the prompt the name as it is, never markup, on one line
-    (core.identifiers.one_line); the value the name itself."""
-    return [(Content(one_line(name)), name, checked) for name in names]
+    (plain_text.plain); the value the name itself."""
+    return [(plain(name), name, checked) for name in names]
 
 
 class CheckList(SelectionList[str]):
