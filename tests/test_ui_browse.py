@@ -16,9 +16,10 @@ from pgbackup_tui.ui.commands import build_commands
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.help import HelpScreen
 from pgbackup_tui.ui.selection import Checks
-from pgbackup_tui.ui.tree_entries import DatabaseEntry, SchemaEntry, TableEntry
+from pgbackup_tui.core.server_profile import ServerProfile
+from pgbackup_tui.ui.tree_entries import DatabaseEntry, SchemaEntry, ServerEntry, TableEntry, TreeFocus
 from pgbackup_tui.ui.tree_labels import describe_entry
-from pgbackup_tui.ui.widgets.details_pane import DetailsPane
+from pgbackup_tui.ui.widgets.details_pane import DetailsPane, describe_focus
 from pgbackup_tui.ui.widgets.selection_summary import SelectionSummary
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 
@@ -259,3 +260,18 @@ def test_a_name_with_a_line_break_stays_on_its_tree_line():
             fitted = line.fit(width).plain
             assert "\n" not in fitted and "\t" not in fitted and shown in fitted, fitted
             assert fitted.startswith("[ ] " + shown) and len(fitted) == width, fitted
+
+
+def test_the_details_of_a_table_never_analyzed_say_its_rows_are_a_floor():
+    """QA: a table never analyzed read "rows (estimated)  0 (never analyzed: at least)", and its
+    schema a bare "0" though its tables held rows; the tree says "≥0 rows"."""
+    server = ServerEntry(ServerProfile(name="srv"))
+    fresh = TableInfo("public", "t", "table", 0, 8192, 16384, "o", rows_known=False)
+    analyzed = TableInfo("public", "u", "table", 42, 8192, 16384, "o")
+    _title, rows = describe_focus(TreeFocus(server=server, table=TableEntry("srv", "db", fresh)))
+    assert dict(rows)["rows (estimated)"] == "at least 0 (never analyzed)"
+    schema = SchemaEntry("srv", "db", SchemaInfo("public", "o", 2), (fresh, analyzed))
+    _title, rows = describe_focus(TreeFocus(server=server, schema=schema))
+    assert dict(rows)["rows (estimated)"] == "at least 42 (never analyzed)"
+    _title, rows = describe_focus(TreeFocus(server=server, table=TableEntry("srv", "db", analyzed)))
+    assert dict(rows)["rows (estimated)"] == "42"

@@ -83,9 +83,17 @@ def _schema_rows(focus: TreeFocus) -> tuple[str, Rows]:
         ("owner", schema.info.owner),
         ("tables", str(len(schema.tables))),
         ("size", human_bytes(sum(t.total_bytes for t in top_level))),
-        ("rows (estimated)", f"{sum(t.estimated_rows for t in top_level):,}"),
+        ("rows (estimated)", _estimated_rows(sum(t.estimated_rows for t in top_level),
+                                             all(t.rows_known for t in top_level))),
     ]
     return f"schema {schema.info.name}", rows
+
+
+def _estimated_rows(rows: int, known: bool) -> str:
+    """The planner's estimate; a floor when some table was never analyzed (the tree's "≥"). It
+    read "0 (never analyzed: at least)" for a table, and a bare "0" for a schema of such tables
+    that held rows."""
+    return f"{rows:,}" if known else f"at least {rows:,} (never analyzed)"
 
 
 def _table_rows(focus: TreeFocus) -> tuple[str, Rows]:
@@ -95,7 +103,7 @@ def _table_rows(focus: TreeFocus) -> tuple[str, Rows]:
     rows: Rows = [
         ("database", f"{table.dbname} on {focus.server.name}{_version_suffix(focus.server)}"),
         ("kind", ", ".join([info.kind] + (["hypertable"] if info.is_hypertable else []))),
-        ("rows (estimated)", f"{info.estimated_rows:,}" + ("" if info.rows_known else " (never analyzed: at least)")),
+        ("rows (estimated)", _estimated_rows(info.estimated_rows, info.rows_known)),
         ("data", human_bytes(info.data_bytes)),
         ("total with indexes", human_bytes(info.total_bytes)),
         ("owner", info.owner),
