@@ -265,7 +265,8 @@ async def test_the_form_shows_and_checks_a_compression_as_dump_takes_it(sandbox,
 
 async def test_the_form_offers_no_format_for_pg_dumpall_s_script_and_drops_one_saved_before(sandbox, home):
     """Editing a whole-cluster schedule offered pg_dump's formats and saved the one picked, never
-    used (pg_dumpall writes one SQL script); a set's showed `format`, not its archives' set_format."""
+    used (pg_dumpall writes one SQL script); a set's showed `format`, not its archives' set_format.
+    Both left the Database field open, as if it were read (QA: a set of "shop")."""
     config = load_config()
     config.servers["sandbox"] = ServerProfile(name="sandbox", dsn=sandbox.dsn())
     save_config(config)
@@ -287,6 +288,7 @@ async def test_the_form_offers_no_format_for_pg_dumpall_s_script_and_drops_one_s
             field = form.query_one("#schedule-format", Select)
             assert (field.value, field.disabled) == (shown, disabled), name
             assert form.query_one("#schedule-compress", Input).disabled == disabled
+            assert form.query_one("#schedule-database", Input).disabled  # pg_dumpall, a set: no database field
             form.action_save()
             await wait_until(lambda: not isinstance(app.screen, ScheduleForm))
             await pilot.pause()
@@ -308,6 +310,7 @@ async def test_the_form_offers_no_format_for_pg_dumpall_s_script_and_drops_one_s
             form.query_one("#schedule-what", Select).value = what
             await pilot.pause()
             assert [value for _, value in field._options if value != Select.BLANK] == formats, what
+            assert form.query_one("#schedule-database", Input).disabled == (what != "database"), what
 
 
 async def test_the_status_lines_under_the_schedules_are_whole_at_80x24(home, monkeypatch):

@@ -149,6 +149,9 @@ class ScheduleForm(ModalScreen[Schedule | None]):
         compression too); pg_dumpall of the whole cluster, globals or roles writes one SQL file."""
         what = str(self.query_one("#schedule-what", Select).value)
         self.query_one("#schedule-compress", Input).disabled = what not in ("database", "set")
+        # Read for a database's schedule only (a set names its members itself): left as typed, it
+        # looked as if a cluster set of "shop" would be saved.
+        self.query_one("#schedule-database", Input).disabled = what != "database"
         fmt = self.query_one("#schedule-format", Select)
         options, value = self._format_choice(what)
         if options != self._format_options:  # another kind's formats: its own, with its value
