@@ -12,6 +12,7 @@ import json
 import shutil
 
 import pytest
+from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from pgbackup_tui.core.connect import target_from_dsn
@@ -20,6 +21,7 @@ from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.manifest import MANIFEST_SUFFIX, load_manifest
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.backups_view import BackupRow
 from pgbackup_tui.ui.screens.backup_details import BackupDetails
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.paged_rows import MORE_KEY, PAGE_ROWS
@@ -109,3 +111,19 @@ async def test_many_backups_show_a_page_at_a_time_from_summaries(sandbox, home, 
             await pilot.pause()
         assert listing.row_count == TABLES and cell(listing, TABLES - 1, 0) == f"public.w_{TABLES:04}"
         assert MORE_KEY not in listing.rows
+
+
+class PaneHost(App):
+    def compose(self) -> ComposeResult:
+        yield BackupsPane()
+
+
+async def test_a_selection_of_a_table_named_with_a_line_break_is_listed_on_one_line():
+    # QA at 80x24: the holds column of a backup of public."line<LF>break" read `public."line`.
+    row = BackupRow("k", "a.dump", "complete", "2026-12-05T03:50:51+00:00", 1600, 'public."line\nbreak"')
+    app = PaneHost()
+    async with app.run_test(size=(120, 24)) as pilot:
+        app.query_one(BackupsPane).show_rows("srv", "db", (row,))
+        await pilot.pause()
+        table = app.query_one(DataTable)
+        assert cell(table, 0, 4) == 'public."line\\nbreak"'

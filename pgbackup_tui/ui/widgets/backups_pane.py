@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Static
 
 from ...core.catalog import CatalogEntry
 from ...core.formatting import human_bytes
+from ...core.identifiers import one_line
 from ..backups_view import BADGES, BackupRow
 from .one_line_table import OneLineTable
 from .paged_rows import MORE_KEY, PagedRows
@@ -126,9 +127,10 @@ class BackupsPane(Vertical):
         def add(row: BackupRow) -> None:
             text, colour = BADGES.get(row.status, (row.status, "text"))
             badge = Text(text, style=f"bold {colours.get(colour, '')}".strip())
-            name = Text(("  └ " if row.member else "") + row.name)
+            name = Text(("  └ " if row.member else "") + one_line(row.name))
             size = human_bytes(row.size_bytes) if row.size_bytes is not None else "-"
-            table.add_row(badge, name, backup_date(row.created_at), size, Text(row.holds), key=row.key)
+            # one_line: a table named "line<LF>break" in a selection showed as `public."line`.
+            table.add_row(badge, name, backup_date(row.created_at), size, Text(one_line(row.holds)), key=row.key)
 
         kept = keys.index(previous.key) if previous is not None and previous.key in self._rows else -1
         assert self._pages is not None
