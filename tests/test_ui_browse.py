@@ -176,6 +176,7 @@ async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, ho
         described = [text for _, text in app.screen.keys]  # the tabs' own keys too, named by tab
         assert any(text.endswith("(Backups tab)") and "Verify" in text for text in described)
         assert any(text.endswith("(Schedules tab)") and "crontab" in text for text in described)
+        assert keys.get("enter", "").startswith("Details") and keys["enter"].endswith("(Backups tab)")  # QA: missing
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)

@@ -318,6 +318,11 @@ class PgBackupApp(ServersApp):
         keys = [(self.get_key_display(binding), binding.tooltip or binding.description) for binding in shown + hidden]
         keys += [(self.get_key_display(binding), f"{binding.tooltip or binding.description} ({tab} tab)")
                  for binding, tab in tabs]
+        # The Backups list's enter is its DataTable's own (no binding of ours): it was missing here,
+        # though the tab's heading says "enter: details" and README lists it.
+        last_backups_key = max((i for i, (_, text) in enumerate(keys) if text.endswith("(Backups tab)")), default=None)
+        details = ("enter", "Details: the manifest, the last checks, the contents (Backups tab)")
+        keys.insert(len(keys) if last_backups_key is None else last_backups_key + 1, details)
         self.push_screen(HelpScreen(keys))
 
     async def _on_message(self, message: Message) -> None:
