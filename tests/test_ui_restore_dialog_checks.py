@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.identifiers import parse_qualified_name
@@ -35,6 +35,7 @@ from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.check_list import CheckList
 from pgbackup_tui.ui.widgets.option_box import OptionBox
+from pgbackup_tui.ui.widgets.server_tree import ServerTree
 from pgbackup_tui.ui.widgets.toc_tables import TocTables
 
 from cliutil import run_cli
@@ -122,6 +123,11 @@ async def test_create_with_the_name_of_a_database_that_exists_is_said_and_starts
         await pilot.press("enter")
         await settle(pilot)
         await wait_until(lambda: app.screen is not dialog, timeout=30)
+        await pilot.pause()
+        # The Jobs tab shows the job; the focus left the Backups list with it (QA: it stayed on the
+        # list, hidden behind the Jobs tab, and ↓ or space did nothing one could see).
+        assert app.query_one(TabbedContent).active == "jobs"
+        assert app.focused is app.query_one(ServerTree)
         await wait_until(lambda: bool(restores(app)) and restores(app)[-1].state.is_final, timeout=120)
         assert restores(app)[-1].state == JobState.SUCCEEDED, restores(app)[-1].result
 

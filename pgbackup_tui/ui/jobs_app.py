@@ -85,8 +85,14 @@ class JobsApp(ToastsApp):
 
     def start_plan(self, kind: str, plan: Any, title: str) -> None:
         """Run a plan of any kind of job (core/job_kinds.py) in a runner, then show and follow it."""
-        self.query_one(TabbedContent).active = "jobs"
+        # As the 2 key shows it: started from the Backups list (r, i), the focus stayed on that list,
+        # hidden behind the Jobs tab, and the keys (↓, space, v…) did nothing that could be seen.
+        self.action_show_tab("jobs")
         self._start_runner(kind, plan, title)
+
+    def action_show_tab(self, tab: str) -> None:
+        """Show the tab `tab`; the focus goes where its keys act (PgBackupApp's)."""
+        self.query_one(TabbedContent).active = tab
 
     @work(thread=True, exit_on_error=False, group="start", description="start a job")
     def _start_runner(self, kind: str, plan: Any, title: str) -> None:
