@@ -135,24 +135,35 @@ async def test_schema_and_database_checks_and_selection_is_per_database(sandbox,
         assert node_text(tree, shop).startswith("[-] shop")
 
 
-async def test_palette_offers_actions_from_the_current_state_and_runs_them(sandbox, home):
+async def test_palette_offers_actions_from_the_current_state_and_runs_them(sandbox, home, fresh_db_name):
+    # QA: a database named "[/]x" ended the app with a MarkupError as ctrl+p opened (its entry's
+    # title read as markup), and again as one typed; its entry is now shown as it is.
+    odd = f"[/]{fresh_db_name}"
+    sandbox.create_database(odd)
     write_config(socket_profile(sandbox))
     app = PgBackupApp()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        titles = [title for title, _, _ in build_commands(app)]
-        assert "Back up database shop on sandbox" in titles and "Edit server sandbox" in titles
-        assert not any(title.startswith("Cancel job") for title in titles)  # nothing is running
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            titles = [title for title, _, _ in build_commands(app)]
+            assert "Back up database shop on sandbox" in titles and "Edit server sandbox" in titles
+            assert f"Back up database {odd} on sandbox" in titles
+            assert not any(title.startswith("Cancel job") for title in titles)  # nothing is running
 
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"back up database shop on sandbox")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, BackupDialog)
-        assert app.screen.dbname == "shop" and app.screen.tables == ()
-        await pilot.press("escape")
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*"back up database [/]")
+            await pilot.pause(0.3)
+            assert app.return_code is None and app.is_running
+            await pilot.press(*[("backspace")] * len("[/]"), *"shop on sandbox")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, BackupDialog)
+            assert app.screen.dbname == "shop" and app.screen.tables == ()
+            await pilot.press("escape")
+    finally:
+        sandbox.drop_database(odd)
 
 
 async def test_help_lists_the_keys_and_greyed_out_actions_do_nothing(sandbox, home):

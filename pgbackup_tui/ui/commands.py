@@ -2,6 +2,7 @@
 
 Servers, loaded databases and running jobs each get their own entries ("Back up database shop
 on demo", "Cancel job dump shop on demo"), so the palette reaches what the keys reach and more.
+Their titles hold names (databases, backups, jobs): shown as they are, never read as markup.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
 
+from .plain_text import plain
 from .tree_entries import READY
 from .widgets.backups_pane import row_applies
 
@@ -96,11 +99,18 @@ class PgBackupCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(plain(title), callback, text=title, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, callback, help_text in self._commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+                yield Hit(score, _highlighted(matcher, title), callback, text=title, help=help_text)
+
+
+def _highlighted(matcher: Matcher, title: str) -> Content:
+    """The title with the letters the query matched marked; a title with a name in it that looks like
+    markup ("Back up database [/]x on big") as it is, unmarked: Textual reads a str prompt, and what
+    Matcher.highlight is given, as markup, and the palette ended the app with a MarkupError."""
+    return matcher.highlight(title) if "[" not in title else plain(title)
