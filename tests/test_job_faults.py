@@ -778,6 +778,22 @@ def test_a_full_output_disk_with_parallel_jobs_says_so(sandbox, home, tmp_path):
         assert not [p for p in out.iterdir()]
 
 
+def test_a_full_temp_disk_under_a_table_level_clean_names_it(sandbox, home, tmp_path, empty_db):
+    """A table-level --clean writes the tables' rows as SQL into a temporary folder first (as big as
+    the tables): a full disk there said only "pg_restore could not write the tables' SQL: could not
+    write to output file: No space left on device", not which disk nor what to do (QA)."""
+    archive = tmp_path / "shop.dump"
+    subprocess.run([str(sandbox.bin_dir / "pg_dump"), "--format=custom", f"--file={archive}",
+                    f"--dbname={sandbox.dsn(SOURCE)}"], check=True, capture_output=True)
+    with small_filesystem(tmp_path / "tmp", 64) as small_tmp:
+        result = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--clean",
+                         "--table", "public.events", "--progress", "none", env={**os.environ, "TMPDIR": str(small_tmp)})
+        assert result.returncode == 1, result.stderr
+        assert f"the disk holding {small_tmp} is full" in result.stderr and "TMPDIR" in result.stderr, result.stderr
+        assert not list(small_tmp.iterdir())
+    assert sandbox.psql("SELECT count(*) FROM pg_class WHERE relname = 'events'", empty_db).strip() == "0"
+
+
 @pytest.mark.parametrize("fmt", ["custom", "plain"])
 def test_a_disk_that_fills_after_pg_dump_says_so(sandbox, home, tmp_path, fmt):
     """pg_dump's archive fits, and what the job writes beside it after (the TOC listing it reads

@@ -250,7 +250,7 @@ class RestoreJob(RestoreChoiceJob):
                 rows = self._workdir / "restore.sql"
                 code = await self.run_process(restore_script_argv(plan, check.tools, list_file, rows), env)
                 if code != 0:
-                    raise JobFailed(f"pg_restore could not write the rows' SQL: {self.last_error()}; "
+                    raise JobFailed(f"pg_restore could not write the rows' SQL: {self._script_failure(code)}; "
                                     "nothing was changed")
             found = await self.in_thread(self._plan_large_objects, rows)
             first, last = self._workdir / "before.sql", self._workdir / "after.sql"
@@ -290,7 +290,7 @@ class RestoreJob(RestoreChoiceJob):
             for part, script in scripts:
                 code = await self.run_process(restore_script_argv(plan, check.tools, part, script), env)
                 if code != 0:
-                    raise JobFailed(f"pg_restore could not write the tables' SQL: {self.last_error()}; "
+                    raise JobFailed(f"pg_restore could not write the tables' SQL: {self._script_failure(code)}; "
                                     "nothing was changed")
                 if unknown := self._left_out.in_script(script, self._server_major):  # ours: written again
                     await self.in_thread(rewrite_without, script, unknown)
@@ -339,6 +339,17 @@ class RestoreJob(RestoreChoiceJob):
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._output.errors_ignored:
             raise JobFailed(f"{child_failed(tool, code, self.last_error())}{self._undo_note()}; log: {self.log_path}")
+
+    def _script_failure(self, code: int) -> str:
+        """Why pg_restore could not write a script into the job's temporary folder. Its rows' SQL is as
+        big as the tables: a full disk there said only "could not write to output file: No space left
+        on device", not which disk (the system temp dir, not the backups' nor the server's)."""
+        assert self._workdir is not None
+        full = self.disk_full(self._workdir.parent)
+        if full:
+            return (f"the disk holding {self._workdir.parent} is full ({full}): the tables' rows are written "
+                    "there as SQL first; set TMPDIR to a folder with room for them")
+        return self.child_failure(code)
 
     def _transaction_mark_file(self) -> Path:
         """The file psql runs first in the restore's one transaction: it says the transaction's id."""
