@@ -181,6 +181,40 @@ async def test_restore_progress_uses_the_manifest_and_ends_at_100(sandbox, home,
     assert snapshots[-1].rows_done == sum(t["rows"] for t in manifest_tables)
 
 
+@pytest.mark.parametrize("load", ["table clean", "data only"])
+async def test_a_restore_psql_runs_moves_its_bar_with_the_table_being_copied(sandbox, home, dumps, fresh_db_name,
+                                                                          tmp_path, load):
+    """psql running pg_restore's script (a table-level --clean, a data-only load) prints no line per
+    table: the bar stood at "0% schema" (or "0% data") to the end (QA). The COPY the server shows
+    starts its table: into a table the job's own transaction made (no name the monitor can see),
+    the next one of the script; into one that is there, the one it names."""
+    from pgbackup_tui.core.identifiers import QualifiedName
+
+    target = target_from_dsn(sandbox.dsn())
+    sandbox.create_database(fresh_db_name)
+    sandbox.psql(BUILD.split("CREATE INDEX events_at_idx")[0].split("INSERT INTO public.events")[0]
+                 + BUILD.split("CREATE INDEX events_at_idx ON public.events (at);")[1].split("ALTER TABLE")[0],
+                 fresh_db_name)  # the table (data only) and pace() (both) that the archive's table calls
+    if load == "table clean":
+        sandbox.psql("DROP TABLE public.events", fresh_db_name)
+        plan = RestorePlan(archive=dumps["custom"][0].output_path, target=target, dbname=fresh_db_name, clean=True,
+                           tables=(QualifiedName("public", "events"),))
+    else:
+        archive = tmp_path / "events_data.dump"
+        dumped = await DumpJob(DumpPlan(target=target, dbname=SOURCE, data_only=True, output=archive)).run()
+        assert dumped.state == JobState.SUCCEEDED, dumped.message
+        plan = RestorePlan(archive=archive, target=target, dbname=fresh_db_name,
+                           tables=(QualifiedName("public", "events"),))
+    job = RestoreJob(plan)
+    snapshots, _ = record(job)
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    assert_monotonic_and_done(snapshots)
+    mid_copy = [s for s in snapshots if s.current == ("public.events",) and 0 < s.rows_done < EVENTS_ROWS]
+    assert mid_copy and all(s.phase == "data" and 0 < s.percent < 100 for s in mid_copy), (
+        [(s.phase, s.percent, s.current, s.rows_done) for s in snapshots])
+
+
 async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home, dumps, fresh_db_name):
     dumped, _ = dumps["directory"]
     job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),

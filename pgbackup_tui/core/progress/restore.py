@@ -81,6 +81,7 @@ class RestoreProgress(ProgressTracker):
         self._serial_start_pos: dict[str, int] = {}
         self.index_scan_share = INDEX_SCAN_SHARE  # the prior, until a build of this job shows its own
         self._scans_ended: dict[str, float] = {}  # index item -> when a poll first saw it past its scan
+        self._unseen_tables: dict[int, str] = {}  # relid -> table item, for relations the monitor cannot name
 
     def select(self, included: set[int]) -> None:
         """Only these dump ids will be restored (a --use-list): forget the other entries."""
@@ -144,6 +145,13 @@ class RestoreProgress(ProgressTracker):
                 if item is None and table is not None:
                     qualified = f"{table[0]}.{table[1]}"
                     item = next((i for i in candidates if entry_matches(i.info["entry"], qualified)), None)
+                if item is None and table is None and row.relid is not None and self.estimator.jobs == 1:
+                    item = self._item_of_unseen_table(row.relid, candidates)
+                if item is None and table is not None:
+                    # psql running pg_restore's script into tables that are there (a data-only load)
+                    # prints no line per table either: the COPY the server shows starts its table.
+                    item = next((i for i in self.estimator.items if i.kind == "table" and i.started_at is None
+                                 and i.info.get("table") == table), None)
                 if item is None and len(candidates) == 1:
                     item = candidates[0]
                 if item is None:
@@ -168,6 +176,23 @@ class RestoreProgress(ProgressTracker):
                 if fraction is not None:
                     self.estimator.observe(item.key, fraction, now)
         self._learn_scan_share()
+
+    def _item_of_unseen_table(self, relid: int, running: list[WorkItem]) -> WorkItem | None:
+        """The table item a COPY loads into a relation the monitor cannot name: one the job's own
+        transaction made (--single-transaction, a table-level --clean). pg_restore's line has started
+        its item by then; psql running pg_restore's script (a table-level --clean, a data-only load)
+        prints no line per table, and the bar stood at "0% schema" to the end. It runs the script in
+        the TOC's order: a relation first seen is the next table not started, which observe() starts."""
+        key = self._unseen_tables.get(relid)
+        if key is None:
+            taken = set(self._unseen_tables.values())
+            item = next((i for i in running if i.key not in taken), None) if len(running) == 1 else None
+            item = item or next((i for i in self.estimator.items if i.kind == "table" and i.started_at is None
+                                 and not i.done), None)
+            if item is None:
+                return None
+            key = self._unseen_tables[relid] = item.key
+        return self.estimator.get(key)
 
     def _learn_scan_share(self) -> None:
         """A finished build whose scan's end a poll saw tells this job's scan share."""
