@@ -7,6 +7,7 @@ where there is no crontab, next runs in two time zones, and a bad cron expressio
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import pwd
 import shutil
@@ -839,6 +840,39 @@ def test_a_run_killed_in_its_retention_leaves_no_missing_backup_and_is_said_as_i
         assert f"finished deleting {first['backup_id']}: a run was stopped while it deleted it" in third["notices"]
         # Said once: not again as "deleted ID PATH" beside it.
         assert not any(line.startswith(f"deleted {first['backup_id']}") for line in third["notices"]), third
+
+
+def test_sigterm_in_a_run_s_checks_cancels_it_and_tells_its_hook(sandbox, home, small_db, tmp_path):
+    """SIGTERM cancels a run's job (exit 130, its hook told). Once the job had ended, asyncio had put
+    SIGTERM back to its default: one in the run's verify killed it without a word, exit 143, its
+    on_failure hook untold (QA). It is a cancelled run, said with the backup it made."""
+    tools, counting, told = tmp_path / "bin", tmp_path / "counting", tmp_path / "told"
+    tools.mkdir()
+    for tool in ("pg_dump", "pg_dumpall", "psql"):
+        (tools / tool).symlink_to(sandbox.bin_dir / tool)
+    # The verify's count of rows (pg_restore --data-only) held until the run is signalled.
+    (tools / "pg_restore").write_text(f'#!/bin/sh\ncase "$*" in *--data-only*) echo $$ > "{counting}"; '
+                                      f'exec sleep 30;; esac\nexec "{sandbox.bin_dir}/pg_restore" "$@"\n')
+    (tools / "pg_restore").chmod(0o755)
+    configure(sandbox, Schedule(name="checked", server=SERVER, cron="0 1 * * *", database=small_db, verify=True,
+                                on_failure=f"echo \"$PGBACKUP_TUI_STATUS\" > '{told}'"))
+    config = load_config()
+    config.servers[SERVER] = ServerProfile(name=SERVER, dsn=sandbox.dsn(), bin_dir=str(tools))
+    save_config(config)
+    front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "checked", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not counting.exists():
+        assert time.monotonic() < deadline and front.poll() is None, front.communicate()
+        time.sleep(0.05)
+    front.send_signal(signal.SIGTERM)
+    out, err = front.communicate(timeout=30)
+    with contextlib.suppress(ProcessLookupError, ValueError):  # the held pg_restore: ours to end
+        os.kill(int(counting.read_text()), signal.SIGKILL)
+    assert front.returncode == 130, err
+    report = json.loads(out)
+    assert report["status"] == "cancelled" and f"its backup {report['backup_id']}" in report["message"], report
+    assert told.read_text().strip() == "cancelled"
 
 
 @pytest.mark.parametrize("ended", ["succeeded", "failed"])

@@ -21,6 +21,8 @@ import errno
 import fcntl
 import json
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -249,7 +251,9 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
             if report.status == "running":
                 _run(config, schedule, report, listener, now)
         except KeyboardInterrupt:
-            report.fail("cancelled", EXIT_CANCELLED, "cancelled")
+            made = (f"its backup {report.backup_id} {report.backup_path} was made; its checks and retention were "
+                    "not done") if report.backup_id else "cancelled"
+            report.fail(made, EXIT_CANCELLED, "cancelled")
         except PgBackupError as exc:
             # Before the job (a profile gone, no password) or after it (verify, drill): a failed run.
             report.fail(str(exc), exc.exit_code if report.job_id is None else EXIT_FAILED)
@@ -257,6 +261,8 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
             report.fail(_could_not_write(exc))
         except Exception as exc:  # noqa: BLE001 - a fault of ours is still a failed run: told, recorded
             report.fail(f"internal error: {exc!r}")
+        finally:
+            _sigterm_as_before()
         report.finished_at = now_iso()
         with contextlib.suppress(OSError):  # a run killed in its hooks is settled as it was, not as in its retention
             _write_last_run(report, pid=os.getpid(), stage="telling")
@@ -267,6 +273,24 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
             report.warnings.append(f"this run could not be recorded as the last run: {_could_not_write(exc)}")
         _append_to_log(report)
     return report
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_cancels() -> None:
+    """SIGTERM is Ctrl-C's cancel for the run's checks and retention, as it is for its job. Once the
+    job's follow ended, asyncio had put SIGTERM back to its default: a SIGTERM in the verify killed
+    the run without a word (exit 143), its hooks and notifications untold (QA)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _sigterm_as_before() -> None:
+    """The default again for the run's telling: a run stopped in its hooks is settled by the next one."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _interrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _could_not_write(exc: OSError) -> str:
@@ -299,6 +323,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
         _write_last_run(report, pid=os.getpid())  # a second run now names this job
 
     result = start_and_follow(kind, plan, title, listener=listener, on_start=started)
+    _sigterm_cancels()
     report.log_path = str(result.log_path) if result.log_path else None
     report.duration_s = round(result.duration_s, 3)
     if result.state != JobState.SUCCEEDED or result.output_path is None:
