@@ -218,6 +218,12 @@ def test_a_cluster_set_round_trips_in_parallel(source, target, home, tmp_path):
     assert {m["database"] for m in manifest["members"]} >= {"sales", "Hr Data", "postgres"}
     for member in manifest["members"]:
         assert json.loads((out / member["manifest"]).read_text())["member_of"] == "all.set"
+    # Each member named by its file in the set, not in the folder all.set.partial, gone by then (QA).
+    said = [line for line in next((home / "logs").glob("*-dumpall-*.log")).read_text().splitlines()
+            if ": succeeded: " in line]
+    sales = next(m["file"] for m in manifest["members"] if m["database"] == "sales")
+    assert any(f"database sales: succeeded: {sales} (" in line for line in said), said
+    assert not any(".partial" in line for line in said), said
     restored = cli(target, "restore", str(out), "--jobs", "2")
     assert restored.returncode == 0, restored.stderr
     assert_same_cluster(source, target)

@@ -10,6 +10,7 @@ succeeded. A failure or a cancel removes the whole folder.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 from dataclasses import asdict, replace
@@ -321,7 +322,11 @@ class DumpallJob(Job):
                 self.log(f"dumping database {database} (job {member.id}, log in its own file)")
                 result = await member.run()
                 progress.step_finished(database)
-                self.log(f"database {database}: {result.state.value}: {result.message}")
+                # A member's own line names its file in the folder NAME.set.partial, which is gone once
+                # the set is complete: it is named by its file in the set.
+                said = result.message.replace(f"{folder}{os.sep}", "") if result.state == JobState.SUCCEEDED \
+                    else result.message
+                self.log(f"database {database}: {result.state.value}: {said}")
                 return result
 
         # Every member runs to its end (a cancel reaches each one), so nothing is still writing
