@@ -539,6 +539,21 @@ def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sand
     assert not list(units.glob("pgbackup-tui-*"))
 
 
+def test_systemd_units_keep_percent_and_dollar_signs_literal(tmp_path, monkeypatch):
+    """systemd expands `%` specifiers in Environment= and ExecStart=, and `$NAME` in ExecStart=: a
+    home with a `%` was dropped ("Failed to resolve specifiers"), so the run read another config;
+    `%h` became the home folder; a `$` in the interpreter's path was read as a variable (QA)."""
+    from pgbackup_tui.core import crontab
+    from pgbackup_tui.core.config import Config
+
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(tmp_path / "backups 100%h"))
+    monkeypatch.setattr(sys, "executable", "/opt/$app/venv/bin/python")
+    config = Config(schedules={"nightly": Schedule(name="nightly", server="s", cron="30 2 * * *", database="shop")})
+    service = crontab.systemd_units(config)["pgbackup-tui-nightly.service"]
+    assert f'"PGBACKUP_TUI_HOME={tmp_path}/backups 100%%h"' in service, service
+    assert 'ExecStart="/opt/$$app/venv/bin/python" "-m" "pgbackup_tui" "run" "nightly"' in service, service
+
+
 def _one_line(done: subprocess.CompletedProcess) -> str:
     """The one stderr line of a refused command (exit 2), no traceback."""
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)

@@ -346,7 +346,13 @@ def on_calendar(expression: str) -> list[str]:
     return [f"*-{month}-{dom} {when}", f"{dow}*-{month}-* {when}"]
 
 
-def _systemd_quote(value: str) -> str:
+def _systemd_quote(value: str, *, command: bool = False) -> str:
+    """`value` as one quoted word of a unit file: systemd expands `%` specifiers in Environment= and
+    ExecStart= (a home `/srv/backups 100%` was ignored, "Failed to resolve specifiers"; `%h` became
+    the home folder), and `$NAME` in ExecStart= (a venv under `/opt/$app`)."""
+    value = value.replace("%", "%%")
+    if command:
+        value = value.replace("$", "$$")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -357,7 +363,7 @@ def systemd_units(config: Config) -> dict[str, str]:
     env = " ".join(_systemd_quote(f"{k}={v}") for k, v in environment().items())
     for schedule in config.schedules.values():
         base = f"{UNIT_PREFIX}{schedule.name}"
-        exec_start = " ".join(_systemd_quote(a) for a in [*executable(), "run", schedule.name])
+        exec_start = " ".join(_systemd_quote(a, command=True) for a in [*executable(), "run", schedule.name])
         units[f"{base}.service"] = (
             f"[Unit]\nDescription=pgbackup-tui schedule {schedule.name}\n\n"
             f"[Service]\nType=oneshot\nEnvironment={env}\nExecStart={exec_start}\n")
