@@ -620,6 +620,8 @@ def test_role_passwords_for_a_database_and_a_notification_url_that_is_none_are_r
         assert "URL ops:" in said and "nothing was saved" in said, said
         assert "s3cr3t" not in said and "tok3n" not in said
         assert not (home / "notify.toml").exists()
+    # An empty stdin said "no URL given on stdin": not which name, nor that nothing was saved.
+    assert "no URL given for ops" in _one_line(url("")) and "nothing was saved" in _one_line(url(""))
     done = url("json://127.0.0.1:9/hook")
     assert done.returncode == 0, done.stderr
     assert (home / "notify.toml").exists()

@@ -291,7 +291,8 @@ def _url(args: argparse.Namespace) -> int:
     else:
         url = sys.stdin.readline().strip()
     if not url:
-        raise UsageError("no URL given on stdin")
+        raise UsageError(f"no URL given for {args.name}: stdin was empty (echo 'URL' | pgbackup-tui schedule url "
+                         f"{args.name}); nothing was saved")
     path, kept = save_url(args.name, url)
     if kept is not None:
         print(printable(f"pgbackup-tui: {path} is written from its settings, without comments; the file as it was, "
