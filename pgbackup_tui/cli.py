@@ -295,7 +295,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"pgbackup-tui: error: {where}{exc.strerror or exc}", file=sys.stderr)
         # A folder of ours (config, state, logs: PGBACKUP_TUI_HOME or XDG's) that we may not write is
         # a setting to fix, bad input; anything else (a backup's files, a full disk) is a failure.
-        return EXIT_BAD_INPUT if _unusable_folder_of_ours(exc) else EXIT_FAILED
+        return EXIT_BAD_INPUT if _unusable_folder_of_ours(exc) or _damaged_index(exc) else EXIT_FAILED
     parser.print_help()
     return EXIT_BAD_INPUT
 
@@ -339,6 +339,14 @@ def _output_path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty; give a path, or leave --output out for the backup dir")
     return text
+
+
+def _damaged_index(exc: OSError) -> bool:
+    """Whether `exc` is the catalog's index that does not read (adopt, delete): a file of ours to
+    mend or move aside, as its line says, and nothing was done: bad input, not a failed job."""
+    from .core.catalog_index import IndexDamaged
+
+    return isinstance(exc, IndexDamaged)
 
 
 def _unusable_folder_of_ours(exc: OSError) -> bool:

@@ -481,6 +481,11 @@ def test_output_backups_are_listed_and_shown_missing_when_moved(sandbox, home, t
     assert len(index.read_text()) == 20
     # Said on stderr (cron mails it), not only in the job's log: the backup is out of the catalog.
     assert "could not add" in third.stderr and "backups adopt" in third.stderr, third.stderr
+    assert "[Errno" not in third.stderr, third.stderr  # Python's repr of the error, in a DBA's mail (QA)
+    # adopt then: the damaged index said in one line, exit 2 (a file of ours to mend), not 1 (a job failed).
+    adopted = run_cli("backups", "adopt", str(tmp_path / "third.dump"))
+    assert adopted.returncode == 2 and adopted.stderr.count("\n") == 1 and "damaged" in adopted.stderr, adopted.stderr
+    assert len(index.read_text()) == 20
     # A backup under the backup dir, never in the index, is deleted without the index being read.
     inside = dump(sandbox, "--schema-only")
     deleted = run_cli("backups", "delete", by_path(listed(), inside)["id"], "--force")

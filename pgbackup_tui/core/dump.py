@@ -216,7 +216,7 @@ class DumpJob(Job):
         except OSError as exc:
             # Said with the result too (the CLI prints it, cron mails it): unlisted, the backup is
             # out of `backups list`, retention and delete's protection.
-            unlisted = (f"could not add {final} to the backup catalog's index ({exc}); "
+            unlisted = (f"could not add {final} to the backup catalog's index ({exc.strerror or exc}); "
                         "`pgbackup-tui backups adopt` adds it")
             self.log(unlisted, level="warning")
             details = details | {"warnings": [*details.get("warnings", []), unlisted]}

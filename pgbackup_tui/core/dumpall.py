@@ -369,8 +369,8 @@ class DumpallJob(Job):
         try:
             remember_backup(final)
         except OSError as exc:
-            self._warn(f"could not add {final} to the backup catalog's index ({exc}); `pgbackup-tui backups adopt` "
-                       "adds it")
+            self._warn(f"could not add {final} to the backup catalog's index ({exc.strerror or exc}); "
+                       "`pgbackup-tui backups adopt` adds it")
 
     def _manifest(self, server_version: str, tools: ClientTools, size: int,
                   databases: list[tuple[str, int]]) -> dict[str, Any]:
