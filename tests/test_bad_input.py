@@ -244,6 +244,18 @@ def test_a_config_that_is_a_fifo_is_refused_without_hanging(home):
     folder_config.mkdir()
     with pytest.raises(ConfigError, match="a folder"):
         load_config(folder_config)
+    # A file whose read fails (an I/O error: /proc/self/mem reads as one) was said with Python's
+    # "[Errno 5] Input/output error" (QA).
+    unreadable = home / "unreadable.toml"
+    unreadable.symlink_to("/proc/self/mem")
+    with pytest.raises(ConfigError) as refused:
+        load_config(unreadable)
+    assert str(refused.value) == f"{unreadable}: cannot read it: Input/output error"
+    from pgbackup_tui.core.notify import read_urls
+
+    with pytest.raises(ConfigError) as refused:
+        read_urls(unreadable)  # notify.toml the same
+    assert str(refused.value) == f"{unreadable}: cannot read it: Input/output error"
 
 
 @pytest.mark.parametrize("args", [

@@ -37,7 +37,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST_NAME
     try:
         data = json.loads(path.read_bytes().decode("utf-8", "surrogateescape"))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror or exc}); is it a csv export's folder?") from None
+    except ValueError as exc:
         raise UsageError(f"{path}: not readable as a csv export's manifest ({exc})") from None
     if not isinstance(data, dict) or data.get("kind") != "csv" or not isinstance(data.get("tables"), list):
         raise UsageError(f"{path}: not a csv export's manifest")

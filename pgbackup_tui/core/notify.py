@@ -56,7 +56,9 @@ def read_urls(path: Path | None = None) -> dict[str, str]:
                           f"secrets; run chmod 600 {path}")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}; fix the file") from None
     urls = raw.get("urls", {})
     if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
