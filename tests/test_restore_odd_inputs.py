@@ -33,6 +33,24 @@ def test_a_fifo_as_the_archive_is_refused_at_once(sandbox, home, tmp_path):
             f"pgbackup-tui: error: {fifo}: not a regular file or a directory (an archive is one of those)"]
 
 
+def test_an_archive_that_cannot_be_read_is_refused_naming_it(sandbox, home, tmp_path):
+    """An archive whose read fails (a failing disk's I/O error; /proc/self/mem reads as one) was an
+    "internal error: OSError(5, 'Input/output error')" of the restore, exit 1, and `backups adopt`
+    said "error: Input/output error" without the file, exit 1 (QA)."""
+    unreadable = tmp_path / "bad-sector.dump"
+    unreadable.symlink_to("/proc/self/mem")
+    folder = tmp_path / "bad-sector.dir"
+    folder.mkdir()
+    (folder / "toc.dat").symlink_to("/proc/self/mem")
+    for archive, named in ((unreadable, unreadable), (folder, folder / "toc.dat")):
+        for args in (["restore", str(archive), "--dsn", sandbox.dsn(), "--db", "never_made", "--create"],
+                     ["backups", "adopt", str(archive)]):
+            result = run_cli(*args, timeout=30)
+            assert result.returncode == 2, result.stderr
+            [line] = result.stderr.strip().splitlines()
+            assert f"{named}: cannot read it (Input/output error)" in line and "OSError" not in line, line
+
+
 def test_a_pg_dump_create_script_is_not_restored_into_another_database(sandbox, home, tmp_path, fresh_db_name):
     """`pg_dump --create` writes CREATE DATABASE and \\connect into the file: psql would make and
     fill the database it names while the job reported the one --db names, left empty. Refused

@@ -197,6 +197,18 @@ def _unquoted(identifier: str) -> str:
     return identifier[1:-1].replace('""', '"') if identifier.startswith('"') else identifier
 
 
+def read_start(path: Path, size: int) -> bytes:
+    """The first `size` bytes of `path`, or ArchiveError naming it when they cannot be read (a
+    failing disk's I/O error, a stale NFS handle, another user's file): that was an "internal
+    error: OSError(5, 'Input/output error')" of the restore, exit 1, and adopt's bare
+    "error: Input/output error"."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise ArchiveError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
 def identify_archive(path: Path) -> ArchiveInfo:
     """Format, archive version and writer of `path`, or ArchiveError with one clear line."""
     if not path.exists():
@@ -206,12 +218,10 @@ def identify_archive(path: Path) -> ArchiveInfo:
         if not toc.is_file():
             raise ArchiveError(_orphan_set_problem(path) or
                                f"{path}: a directory but not a pg_dump directory archive (no toc.dat)")
-        with toc.open("rb") as handle:
-            info = _read_header(handle.read(HEADER_BYTES), toc, "directory")
+        info = _read_header(read_start(toc, HEADER_BYTES), toc, "directory")
         return ArchiveInfo(path, "directory", info.archive_version, info.dump_version, info.server_version,
                            compression=info.compression)
-    with path.open("rb") as handle:
-        head = handle.read(PLAIN_HEAD_BYTES)
+    head = read_start(path, PLAIN_HEAD_BYTES)
     if not head:
         raise ArchiveError(f"{path}: the file is empty")
     if head.startswith(MAGIC):

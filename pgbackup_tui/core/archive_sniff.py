@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import (CLUSTER_TAIL, PLAIN_HEAD, PLAIN_TAIL, ArchiveInfo, ends_with_line, identify_archive,
-                      is_cluster_script)
+                      is_cluster_script, read_start)
 from .errors import ArchiveError
 
 HEAD_BYTES = 8192
@@ -56,8 +56,7 @@ class Sniffed:
 def sniff(path: Path) -> Sniffed:
     """Recognise `path`, or ArchiveError (one line naming it) if it is no dump we know."""
     if path.is_file():
-        with path.open("rb") as handle:
-            head = handle.read(HEAD_BYTES)
+        head = read_start(path, HEAD_BYTES)
         if head.startswith(b"\x1f\x8b"):
             return _sniff_gzip(path)
         if is_cluster_script(head):
