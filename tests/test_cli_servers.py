@@ -138,6 +138,9 @@ def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connectio
              (["--dsn", "host=h connect_timeout=abc"], "connect_timeout 'abc' is not a number"),
              (["--dsn", "postgresql://h:99999/db"], "port '99999' is not between 1 and 65535"),
              (["--dsn", "host=h port=5432", "--port", "5433"], "the port is given twice"),
+             # The field won, while `servers list` showed the DSN's: it connected to db2, listed as db1 (QA).
+             (["--dsn", "host=db1", "--host", "db2"], "host is given twice (db2, and host=db1 in the DSN)"),
+             (["--dsn", "postgresql://app@h/shop", "--user", "dba"], "user is given twice (dba, and user=app"),
              (["--host", "h", "--bin-dir", "/nonexistent/bin"], "--bin-dir /nonexistent/bin: no such directory"),
              # libpq looks 'db1:5432' up as a host name: "could not translate host name", at the first use.
              (["--host", "db1.example:5433"], "--host db1.example --port 5433"),

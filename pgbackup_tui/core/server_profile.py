@@ -181,9 +181,10 @@ def conninfo_error(exc: Exception) -> str:
 
 
 def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProfile:
-    """Raise ConfigError unless `profile` is usable and password-free. `new` (being added): a port
-    or sslmode given both in the DSN and apart is refused too; one saved so before, which worked
-    (the field wins), still loads."""
+    """Raise ConfigError unless `profile` is usable and password-free. `new` (being added): a port,
+    or a host, user, dbname, sslmode or service of another value, given both in the DSN and apart is
+    refused too (the field wins, while `servers list` shows the DSN); one saved so before, which
+    worked, still loads."""
     where = f"server '{profile.name}'"
     if not PROFILE_NAME.match(profile.name):
         raise ConfigError(
@@ -215,9 +216,12 @@ def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProf
         if new and profile.port is not None and "port" in params:
             raise ConfigError(f"{where}: the port is given twice (port {profile.port}, and port={params['port']} in "
                               "the DSN); give it once")
-        if new and profile.sslmode is not None and "sslmode" in params and params["sslmode"] != profile.sslmode:
-            raise ConfigError(f"{where}: sslmode is given twice ({profile.sslmode}, and sslmode={params['sslmode']} "
-                              "in the DSN); give it once")
+        for key in ("host", "user", "dbname", "sslmode", "service"):
+            field_value = getattr(profile, key)
+            if new and field_value is not None and key in params and str(params[key]) != str(field_value):
+                # `--dsn "host=db1" --host db2` connected to db2 while `servers list` said host=db1.
+                raise ConfigError(f"{where}: {key} is given twice ({field_value}, and {key}={params[key]} in the "
+                                  "DSN); give it once")
     if profile.sslmode is not None or profile.host is not None:
         _check_libpq_values(where + ":", {k: v for k, v in (("sslmode", profile.sslmode), ("host", profile.host))
                                           if v is not None})
