@@ -104,7 +104,8 @@ def test_server_from_a_dsn_is_tested_and_listed(sandbox: Sandbox, home: Path) ->
     dsn = sandbox.dsn("shop")
     assert run_cli("servers", "add", "shopdsn", "--dsn", dsn, "--bin-dir", str(sandbox.bin_dir)).returncode == 0
     assert json.loads(run_cli("servers", "list", "--json").stdout) == [
-        {"name": "shopdsn", "dsn": dsn, "bin_dir": str(sandbox.bin_dir)}
+        {"name": "shopdsn", "dsn": dsn, "host": None, "port": None, "user": None, "dbname": None, "sslmode": None,
+         "service": None, "bin_dir": str(sandbox.bin_dir)}
     ]
     assert run_cli("servers", "list").stdout.split() == ["shopdsn", *dsn.split()]
     tested = run_cli("servers", "test", "shopdsn")
