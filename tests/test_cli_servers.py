@@ -163,6 +163,8 @@ def test_servers_add_refuses_what_libpq_would_refuse_only_at_the_first_connectio
         config.write('\n[servers.old]\ndsn = "host=h port=5432"\nport = 5433\n')
     listed = run_cli("servers", "list")
     assert listed.returncode == 0 and "old" in listed.stdout, listed.stderr
+    # Listed with the port beside its DSN, which wins as libpq reads a conninfo (the DSN alone hid it).
+    assert "old  host=h port=5432 port=5433" in listed.stdout.splitlines(), listed.stdout
 
 
 def test_a_home_we_may_not_write_is_bad_input(home: Path) -> None:

@@ -30,7 +30,10 @@ def run_servers(args: argparse.Namespace) -> int:
         else:
             width = max(len(name) for name in [*config.servers, *config.broken_servers])
             for name, profile in config.servers.items():
-                where = profile.dsn or " ".join(f"{k}={v}" for k, v in profile.to_toml().items() if k != "bin_dir")
+                # The DSN and the fields beside it, which win over it (`--dsn host=h --port 5433`): the
+                # DSN alone hid the port the profile connects to.
+                where = " ".join(value if key == "dsn" else f"{key}={value}"
+                                 for key, value in profile.to_toml().items() if key != "bin_dir")
                 print(f"{name:<{width}}  {where}")
         for _body, why in config.broken_servers.values():  # with --json too: on stderr, and exit 2
             print(f"pgbackup-tui: error: {why}", file=sys.stderr)
