@@ -52,6 +52,13 @@ def test_jsonl_dump_and_restore_of_a_never_analyzed_database(sandbox, home, empt
         assert {t["name"]: t["rows"] for t in manifest["tables"]} == {f"public.{n}": c for n, c in ROWS.items()}
 
         target = f"{fresh_db_name}_{fmt[0]}"
+        # A dry run's lines were printed on stdout after `finished`: no longer JSON lines only (QA).
+        dry = run_cli("restore", str(out), "--dsn", sandbox.dsn(), "--db", target, "--create", "--dry-run",
+                      "--progress", "jsonl")
+        assert dry.returncode == 0, dry.stderr
+        finished = json_lines(dry.stdout)[-1]
+        assert finished["event"] == "finished" and any(f"create database '{target}'" in line
+                                                       for line in finished["dry_run"]), finished
         try:
             restored = run_cli("restore", str(out), "--dsn", sandbox.dsn(), "--db", target, "--create",
                                "--progress", "jsonl")

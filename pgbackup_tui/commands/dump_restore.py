@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.config import load_config
 from .argv_secret import hide_dsn_password
@@ -251,7 +251,7 @@ class Reporter:
                 warnings += [text for text in map(warning_text, self.warnings) if text not in warnings]
                 exit_code = self._exit_code_of(result) if self._exit_code_of else result.exit_code
                 _print_finished(result.state.value, exit_code, result.output_path, result.duration_s,
-                                result.bytes_written, warnings)
+                                result.bytes_written, warnings, result.details.get("dry_run"))
 
     def _keep_warning(self, text: str) -> None:
         if text in self.warnings:
@@ -292,12 +292,14 @@ _finished_printed = False  # this process printed its `finished` event (jsonl): 
 
 
 def _print_finished(status: str, exit_code: int, path: Path | None, duration_s: float, written: int,
-                    warnings: list[str] | None = None) -> None:
+                    warnings: list[str] | None = None, dry_run: list[str] | None = None) -> None:
     global _finished_printed
-    event = {"event": "finished", "status": status, "exit_code": exit_code, "path": str(path) if path else None,
-             "duration_s": round(duration_s, 3), "bytes": written}
+    event: dict[str, Any] = {"event": "finished", "status": status, "exit_code": exit_code,
+                             "path": str(path) if path else None, "duration_s": round(duration_s, 3), "bytes": written}
     if warnings:  # what the job said beside its result (a file changed since a csv export, a --jobs not used)
         event["warnings"] = warnings
+    if dry_run is not None:  # what a restore --dry-run would do: its result, which other modes print as lines
+        event["dry_run"] = dry_run
     print(json.dumps(event), flush=True)
     _finished_printed = True
 
@@ -338,8 +340,9 @@ def run_job_command(args: argparse.Namespace) -> int:
     # What else the job warned of (a bin dir passed over), before the result: the last line says how it ended.
     reporter.say_warnings(result.message, *extra, *result.details.get("dry_run", []))
     if result.state == JobState.SUCCEEDED and "dry_run" in result.details:
-        for line in result.details["dry_run"]:
-            print(printable(line))  # what would be done, on stdout: it is the command's result
+        if reporter.mode != "jsonl":  # with jsonl, stdout is JSON lines only: the lines are in `finished`
+            for line in result.details["dry_run"]:
+                print(printable(line))  # what would be done, on stdout: it is the command's result
         return result.exit_code
     if result.state == JobState.SUCCEEDED and result.output_path is not None and reporter.mode != "jsonl":
         print(result.output_path)  # with jsonl, stdout is JSON lines only: the path is in `finished`
