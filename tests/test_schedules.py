@@ -327,6 +327,8 @@ def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox
     assert "flat" not in load_config().schedules
     listed = run_cli("schedule", "list")
     assert "shop (custom, 1 table, 1 schema)" in listed.stdout, listed.stdout  # fine's: both said
+    # The cron column lines up: "typo  0 3" beside "picky  0 3" was one column off (QA).
+    assert len({line.index("0 3 * * *") for line in listed.stdout.splitlines()}) == 1, listed.stdout
     # A server that does not answer now: saved, and said as not checked (not as a missing database).
     configure(sandbox, dsn="host=127.0.0.1 port=1 user=postgres dbname=postgres")
     done = run_cli("schedule", "add", "later", "--server", SERVER, "--db", "shop", "--cron", "0 3 * * *")

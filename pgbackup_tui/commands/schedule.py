@@ -173,9 +173,10 @@ def _list(args: argparse.Namespace) -> int:
         return _say_broken(config)
     if not rows and not config.broken_schedules:
         print("no schedules yet (pgbackup-tui schedule add)", file=sys.stderr)
+    width = max((len(r.name) for r in rows), default=0)  # the cron column lines up whatever the names' lengths
     for r in rows:
         last = f"{r.badge} {r.last_text}" if r.last else "never run"
-        print(printable(f"{r.name}  {r.cron:<15}  {r.server}: {r.what}  next {r.next_text}  last {last}  "
+        print(printable(f"{r.name:<{width}}  {r.cron:<15}  {r.server}: {r.what}  next {r.next_text}  last {last}  "
                         f"{r.retention}"))
     return _say_broken(config)
 
