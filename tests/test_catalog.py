@@ -111,6 +111,10 @@ def test_a_cut_archive_lists_as_changed_before_any_verify_and_loses_its_protecti
     assert entry["status"] == "changed", entry
     shown = run_cli("backups", "show", entry["id"])
     assert "1000 bytes on disk" in shown.stdout + shown.stderr
+    # --json said "changed" without why (the text's "changed (…)"); toc_error came only with an error.
+    as_json = json.loads(run_cli("backups", "show", entry["id"], "--json").stdout)
+    assert as_json["problem"] == entry["problem"] and "1000 bytes on disk" in as_json["problem"]
+    assert as_json["toc_error"] and "toc_error" in json.loads(run_cli("backups", "show", str(older), "--json").stdout)
     refused = run_cli("backups", "delete", by_path(listed(), older)["id"])
     assert refused.returncode == 2 and "newest verified" in refused.stderr  # the good one is protected now
 

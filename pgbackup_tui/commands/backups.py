@@ -98,9 +98,11 @@ def _list(args: argparse.Namespace) -> int:
 
 def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]:
     """The manifest, plus the archive's contents from its TOC (counts by kind, tables with rows)."""
-    data: dict[str, Any] = {"id": entry.id, "status": entry.status, "path": str(entry.path),
+    # Every key always there (null when it does not apply): `problem` is why the status is what it
+    # is (the text's "status (problem)"), which --json lacked; `toc_error` came only with an error.
+    data: dict[str, Any] = {"id": entry.id, "status": entry.status, "problem": entry.problem, "path": str(entry.path),
                             "manifest": entry.manifest.to_json() if entry.manifest else None,
-                            "foreign": entry.sniffed.describe if entry.sniffed else None}
+                            "foreign": entry.sniffed.describe if entry.sniffed else None, "toc_error": None}
     manifest = entry.manifest
     rows = manifest.toc.table_rows() if manifest else {}
     counts = dict(manifest.toc.counts) if manifest else {}
