@@ -288,6 +288,11 @@ def test_unknown_server_in_dump_is_exit_2(home: Path) -> None:
     # restore, dumpall, csv and drill, and every server's backups in `backups list` (QA).
     for args in (["dump", "--server", "", "--db", "shop"], ["backups", "list", "--server", ""]):
         assert_one_line_error(run_cli(*args), "no server named ''")
+    # So were `--bin-dir ""` (the search then ran without a word) and `backups list --db ""` (every backup).
+    for args, said in ((["dump", "--dsn", "host=/nonexistent", "--db", "x", "--bin-dir", ""], "--bin-dir is empty"),
+                       (["backups", "verify", "x", "--bin-dir", ""], "--bin-dir is empty"),
+                       (["backups", "list", "--db", ""], "--db is empty")):
+        assert_one_line_error(run_cli(*args), said)
 
 
 # -- usage errors ---------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, st
         mine = {e.path for e in catalog_servers.belongs_to(entries, profile)}
         root = paths.backups_dir()  # and the files without a manifest in its folder, as the Backups tab lists them
         entries = [e for e in entries if e.path in mine or catalog_servers.in_own_folder(e, profile, root)]
+    if args.db == "":  # `--db "$DB"`, unset: no database has that name; it listed every backup
+        raise UsageError("--db is empty: name the database")
     if args.db:  # a dump of it, and the cluster sets and pg_dumpall files that hold it (restore --only-db)
         entries = [e for e in entries if args.db in e.databases]
     return entries, names
@@ -214,7 +216,7 @@ def _drill(args: argparse.Namespace) -> int:
 
 def run_backups(args: argparse.Namespace) -> int:
     command = args.backups_command
-    if getattr(args, "bin_dir", None):  # show, verify, drill, adopt: a typo is refused before anything runs
+    if getattr(args, "bin_dir", None) is not None:  # show, verify, drill, adopt: a typo (or "") is refused now
         from .dump_restore import checked_bin_dir
 
         args.bin_dir = checked_bin_dir(args.bin_dir)

@@ -59,7 +59,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
             print("pgbackup-tui: warning: a password in --dsn is visible to other users (ps) until the command "
                   "has read it; prefer ~/.pgpass or PGPASSWORD", file=sys.stderr)
     bin_dir = getattr(args, "bin_dir", None)
-    if bin_dir:
+    if bin_dir is not None:  # `--bin-dir ""` (an unset $PGBIN) is refused, not passed over
         target = replace(target, bin_dir=checked_bin_dir(bin_dir))
     return target
 
@@ -67,6 +67,8 @@ def resolve_target(args: argparse.Namespace) -> Target:
 def checked_bin_dir(bin_dir: str) -> str:
     """--bin-dir must name a PostgreSQL bin directory: a typo is refused, not silently passed over
     (a profile's stale bin_dir is passed over, so that an old profile keeps working)."""
+    if not bin_dir.strip():  # Path("") is the current folder
+        raise UsageError("--bin-dir is empty: give PostgreSQL's bin directory, or leave --bin-dir out")
     directory = Path(bin_dir).expanduser()
     if not directory.is_dir():
         raise UsageError(f"--bin-dir {bin_dir}: no such directory")

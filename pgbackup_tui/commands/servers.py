@@ -42,7 +42,7 @@ def run_servers(args: argparse.Namespace) -> int:
         profile = ServerProfile(
             name=args.name, dsn=args.dsn, host=args.host, port=args.port, user=args.user,
             dbname=args.dbname, sslmode=args.sslmode, service=args.service,
-            bin_dir=checked_bin_dir(args.bin_dir) if args.bin_dir else None,  # a typo now, not a surprise later
+            bin_dir=checked_bin_dir(args.bin_dir) if args.bin_dir is not None else None,  # a typo now, not later
         )
         with editing_config() as config:
             config.add_server(profile)
