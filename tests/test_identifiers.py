@@ -169,6 +169,10 @@ def test_parse_schema_name() -> None:
     assert parse_schema_name("Inventory") == "inventory"
     with pytest.raises(UsageError):
         parse_schema_name("a.b")
+    # `--schema ""` was told to "write a table as schema.table" (QA).
+    with pytest.raises(UsageError, match="empty schema name") as refused:
+        parse_schema_name(" ")
+    assert "table" not in str(refused.value)
 
 
 # -- against the real server --------------------------------------------------------------------

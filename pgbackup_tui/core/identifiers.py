@@ -162,6 +162,8 @@ def parse_qualified_name(text: str, default_schema: str = "public") -> Qualified
 
 
 def parse_schema_name(text: str) -> str:
+    if not text.strip():  # split_name_parts' own line asks for schema.table: a table's hint, not a schema's
+        raise UsageError("empty schema name; write a schema as SQL does, e.g. inventory or \"Sales & Ops\"")
     parts = split_name_parts(text)
     if len(parts) != 1:
         raise UsageError(f"{text!r} is not a schema name; quote it if it contains a dot")
