@@ -465,8 +465,9 @@ def test_crontab_install_and_uninstall_keep_foreign_lines(sandbox, home, cron_us
     changed = _crontab(cron_user)
     assert changed.startswith(foreign_top) and changed.endswith("15 5 * * * /bin/true # mine\n")
     assert " run weekly " not in changed and " run nightly " in changed
-    # Uninstall: exactly the user's own lines are left.
-    assert run_cli("schedule", "uninstall").returncode == 0
+    # Uninstall: exactly the user's own lines are left, and said whose (it said "your crontab", root's).
+    removed = run_cli("schedule", "uninstall")
+    assert removed.returncode == 0 and f"removed from {cron_user}'s crontab" in removed.stderr, removed.stderr
     assert _crontab(cron_user) == foreign_top + "15 5 * * * /bin/true # mine\n"
     root_after = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
     assert (root_after.returncode, root_after.stdout) == (root_before.returncode, root_before.stdout)

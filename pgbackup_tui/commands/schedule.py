@@ -233,7 +233,7 @@ def _install(args: argparse.Namespace, remove: bool) -> int:
     if before == after:
         print("the crontab already says this: nothing changed", file=sys.stderr)
     elif remove:
-        print("the pgbackup-tui block was removed from your crontab", file=sys.stderr)
+        print(f"the pgbackup-tui block was removed from {crontab.whose_crontab()}", file=sys.stderr)
     else:
         print(f"{len(config.schedules)} schedule(s) written into {crontab.whose_crontab()}:", file=sys.stderr)
         for line in crontab.crontab_block(config):
