@@ -62,6 +62,10 @@ def test_list_show_verify_and_a_flipped_byte(sandbox, home):
     assert checksum.startswith("xxh3-128:") and len(checksum) == 41 and data["manifest"]["schema_version"] == 2
     text = run_cli("backups", "show", entry["id"])
     assert "public.events" in text.stdout and f"{SAMPLE_WIDE_ROWS} rows" in text.stdout
+    # `restore ID`, as every `backups` command takes it, said only "…/ID: no such file or directory" (QA).
+    by_id = run_cli("restore", entry["id"][:6], "--dsn", sandbox.dsn(), "--db", "never_made", "--create")
+    assert by_id.returncode == 2 and by_id.stderr.count("\n") == 1, by_id.stderr
+    assert f"is backup {entry['id']}'s id" in by_id.stderr and f"pgbackup-tui restore {archive} " in by_id.stderr
 
     verified = run_cli("backups", "verify", entry["id"])
     assert verified.returncode == 0, verified.stderr

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -62,6 +63,20 @@ def resolve_target(args: argparse.Namespace) -> Target:
     if bin_dir is not None:  # `--bin-dir ""` (an unset $PGBIN) is refused, not passed over
         target = replace(target, bin_dir=checked_bin_dir(bin_dir))
     return target
+
+
+def _refuse_a_backup_id(given: str, archive: Path) -> None:
+    """`restore 7cb3d25c` (an id from `backups list`, as every `backups` command takes) said only
+    "…/7cb3d25c: no such file or directory": say that restore takes the archive's path, and which."""
+    if "/" in given or len(given) < 4 or any(char not in "0123456789abcdef" for char in given):
+        return
+    from ..core import catalog
+
+    matches = [entry for entry in catalog.scan() if entry.id.startswith(given) and entry.status != "missing"]
+    if len({entry.id for entry in matches}) == 1:
+        path = shlex.quote(str(matches[0].path))
+        raise UsageError(f"{archive}: no such file or directory; {given} is backup {matches[0].id}'s id, and "
+                         f"restore takes the archive's path: pgbackup-tui restore {path} …")
 
 
 def checked_bin_dir(bin_dir: str) -> str:
@@ -128,6 +143,8 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
     from ..core.restore import RestoreJob
 
     archive = Path(args.archive).expanduser().absolute()
+    if not os.path.lexists(archive):
+        _refuse_a_backup_id(args.archive, archive)
     if archive.exists() and not (archive.is_file() or archive.is_dir()):  # a FIFO would block whoever opens it
         raise UsageError(f"{archive}: not a regular file or a directory (an archive is one of those)")
     if not _is_custom_archive(archive):  # a custom archive is never a cluster's: its modules stay unloaded
