@@ -27,12 +27,12 @@ from pgbackup_tui.core.toc import (
     PREAMBLE_DESCS,
     Toc,
     TocEntry,
-    compute_closure,
     parse_toc,
     seeds_by_name,
     seeds_by_object,
     write_list,
 )
+from pgbackup_tui.core.toc_closure import compute_closure
 
 SCHEMA = "Ops Team"
 SELECTED = QualifiedName(SCHEMA, "Work Items")

@@ -2,7 +2,7 @@
 
 Steps: check everything before starting (server reachable, names exist, a pg_dump new enough,
 the output free); run pg_dump into `NAME.partial`; read the result back (`pg_restore -l`, or the
-closing line of a SQL dump); for a table selection, keep only what the tables need (toc.py) and
+closing line of a SQL dump); for a table selection, keep only what the tables need (toc_closure.py) and
 say what was added; write the manifest; rename to NAME. Failed or cancelled: the partial output
 is removed and only the log remains.
 """
@@ -55,7 +55,8 @@ from .selection import ResolvedSelection, describe_objects, require_relations, r
 from .selection_checks import check_exclusions, large_objects_left_out
 from .server_text import PREFERRED_CLIENT_ENCODING, decode_listing, dump_encoding, python_codec
 from .timescale import read_timescale, selection_warning
-from .toc import PG_CONSTRAINT_OID, Toc, came_along_line, compute_closure, parse_toc, seeds_by_object, write_list
+from .toc import PG_CONSTRAINT_OID, Toc, parse_toc, seeds_by_object, write_list
+from .toc_closure import came_along_line, compute_closure
 from .toc_owners import archive_owners
 
 

@@ -13,7 +13,7 @@ becomes `"s".*` (every relation of that schema: --exclude-table, so its types an
 still dumped). The patterns are checked against the whole catalog when they are made: none
 matches a relation that must stay, and together they match every relation to leave out. A
 relation created between this look-up and pg_dump's start may match one and be left out: it is not
-selected, so that is what the closure (toc.py) would have done anyway. The count of patterns
+selected, so that is what the closure (toc_closure.py) would have done anyway. The count of patterns
 follows the selection (about one per character of each kept name), not the database.
 
 Pattern syntax (psql's, which pg_dump uses): inside double quotes every character is literal;

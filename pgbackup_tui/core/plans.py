@@ -215,7 +215,7 @@ def dump_argv(
 
     A selection (tables/schemas) is dumped as "everything except the other relations", given
     here as `exclude_relations`, so that the schemas, types, functions and extensions the
-    selection depends on are in the archive; the job then keeps only what is needed (toc.py).
+    selection depends on are in the archive; the job then keeps only what is needed (toc_closure.py).
     Those are names, or ready pg_dump patterns (str) that cover many names at once (exclusion.py).
     """
     fmt = fmt or plan.format

@@ -22,16 +22,8 @@ from .identifiers import parse_qualified_name
 from .plans import RestorePlan
 from .restore_clean import TableClean, plan_table_clean, provided_entries
 from .restore_sequences import plan_sequence_values
-from .toc import (
-    SELECTABLE_DESCS,
-    Toc,
-    alike_in,
-    came_along_line,
-    compute_closure,
-    inherited_parents,
-    seeds_by_name,
-    with_descendants,
-)
+from .toc import SELECTABLE_DESCS, Toc, alike_in, seeds_by_name
+from .toc_closure import came_along_line, compute_closure, inherited_parents, with_descendants
 
 LARGE_OBJECT_DESCS = ("BLOB", "BLOBS", "BLOB METADATA")
 

@@ -3,7 +3,7 @@
 Every name must exist (an error names the first missing one). A selected partitioned table
 brings its partitions, a selected partition its ancestors (it cannot be created without them);
 a selected schema means every object in it. Every other relation is left out of the dump
-(`--exclude-table`), so pg_dump never reads it; the archive's TOC closure (toc.py) then keeps the
+(`--exclude-table`), so pg_dump never reads it; the archive's TOC closure (toc_closure.py) then keeps the
 selected objects and what they depend on (which `pg_dump -t` / `-n` would leave behind: an
 extension in another schema, a type, a function). Foreign keys that point outside the selection
 are left out too, with the reason, because they could not be created in an empty database.
