@@ -19,7 +19,7 @@ from pgbackup_tui.core.jobs import JobResult, JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.ui.widgets.job_log import JobLog
-from pgbackup_tui.ui.widgets.job_progress import TitleLine, row_cells
+from pgbackup_tui.ui.widgets.job_progress import TitleLine, progress_view, row_cells, title_line
 from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
 
 SIZE = (80, 24)
@@ -327,3 +327,11 @@ async def test_a_result_longer_than_its_two_lines_ends_with_an_ellipsis(home):
         await pilot.pause()
         lines = [line.rstrip() for line in screen_lines(app)[result.region.y:result.region.bottom]]
         assert " ".join(lines).endswith("nothing was restored"), lines
+
+
+def test_a_database_named_with_a_line_break_keeps_its_row_and_title_on_one_line():
+    # QA: a job's target cell read "two" and its title (one line high) "dump two", the rest cut.
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="two\nlines"))
+    assert row_cells(job, None, 0, Style(), None)[1].plain == "two\\nlines@prod"
+    line = str(title_line(job, progress_view(job, None, 0)))
+    assert "\n" not in line and line.startswith("dump two\\nlines on prod"), line

@@ -17,6 +17,7 @@ from ...core.formatting import human_bytes, human_duration
 from ...core.job_follow import JobView
 from ...core.jobs import JobState
 from ...core.progress import ProgressSnapshot, human_count
+from ...core.identifiers import one_line
 
 BAR_WIDTH = 8
 FINISHED_OK = (JobState.SUCCEEDED, JobState.PARTIAL)
@@ -29,7 +30,7 @@ def target_text(job: JobView) -> str:
     """What the job acts on, as the Jobs table's target column says it: "shop@prod", "prod (cluster)"."""
     if job.kind in CLUSTER_KINDS:
         return f"{job.server} (cluster)"
-    return f"{job.database}@{job.server}"
+    return one_line(f"{job.database}@{job.server}")  # a name with a line break: the row's one line still
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,10 @@ def _cut(text: str, width: int) -> str:
 
 def title_line(job: JobView, view: ProgressView) -> TitleLine:
     """The selected job's line above its bar (what it waits for first, so that a narrow pane shows it)."""
+    title = one_line(job.title)  # one line high: "dump two<LF>lines on prod" showed "dump two"
     if view.waiting:
-        return TitleLine(f"{view.waiting} — {job.title}")
-    return TitleLine(job.title, job.state.value, view.details)
+        return TitleLine(f"{view.waiting} — {title}")
+    return TitleLine(title, job.state.value, view.details)
 
 
 def paths_text(job: JobView, message: str) -> str:
