@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent
+from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.identifiers import parse_qualified_name
@@ -32,7 +32,6 @@ from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.csv_export_dialog import CsvExportDialog
 from pgbackup_tui.ui.screens.csv_import_dialog import CsvImportDialog
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
-from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.check_list import CheckList
 from pgbackup_tui.ui.widgets.option_box import OptionBox
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
@@ -131,42 +130,39 @@ async def test_create_with_the_name_of_a_database_that_exists_is_said_and_starts
         await wait_until(lambda: bool(restores(app)) and restores(app)[-1].state.is_final, timeout=120)
         assert restores(app)[-1].state == JobState.SUCCEEDED, restores(app)[-1].result
 
-        # Neither "create new database" nor --clean: the database named must be there and empty, as the
-        # job checks. The dialog said "into the existing, empty database" of the one just filled, and
-        # started a job that failed at once ("is not empty"); now it says so and starts none.
-        await pilot.press("3")
-        await settle(pilot)
-        app.query_one(BackupsPane).query_one(DataTable).focus()
-        await pilot.press("r")
-        dialog = app.screen
-        assert isinstance(dialog, RestoreDialog)
-        await settle(pilot)
+    assert fresh_db_name in databases(sandbox)
+
+
+async def test_into_an_existing_database_one_missing_or_not_empty_is_said_and_starts_no_job(sandbox, home, empty_db):
+    # Neither "create new database" nor --clean: the database named must be there and empty, as the
+    # job checks. The dialog said "into the existing, empty database" of a full one (shop), and
+    # started a job that failed at once ("is not empty"); now it says so and starts none.
+    write_config(socket_profile(sandbox))
+    dump_with_cli("--schema-only")
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_restore_dialog(app, pilot)
         dialog.query_one("#create", OptionBox).value = False
         name = dialog.query_one("#target-db", Input)
-        name.value = fresh_db_name
+        name.focus()
+        name.value = "shop"
         await pilot.press("enter")  # before the look has answered: no job
         await settle(pilot)
-        assert app.screen is dialog and len(restores(app)) == 1
+        assert app.screen is dialog and not restores(app)
         await wait_until(lambda: "is not empty" in line_of(dialog, "#restore-error"), timeout=30)
         error = line_of(dialog, "#restore-error")
-        assert f"database '{fresh_db_name}' on sandbox is not empty (" in error and "--clean" in error, error
-        assert "is not empty" in screen_text(app)
+        assert "database 'shop' on sandbox is not empty (" in error and "--clean" in error, error
+        assert "is not empty" in screen_text(app)  # on the screen, at 80x24
         assert dialog.query_one("#restore-start", Button).disabled
         name.value = "no_such_database"
         await wait_until(lambda: "does not exist" in line_of(dialog, "#restore-error"), timeout=30)
         assert "create new database" in line_of(dialog, "#restore-error")
-        empty = fresh_db_name + "_empty"
-        sandbox.create_database(empty)
-        try:
-            name.value = empty  # there and empty: Start is on
-            await wait_until(lambda: not dialog.query_one("#restore-start", Button).disabled, timeout=30)
-            assert line_of(dialog, "#restore-error") == ""
-        finally:
-            sandbox.drop_database(empty)
+        name.value = empty_db  # there and empty: Start is on
+        await wait_until(lambda: not dialog.query_one("#restore-start", Button).disabled, timeout=30)
+        assert line_of(dialog, "#restore-error") == ""
         await pilot.press("escape")
         await settle(pilot)
-        assert len(restores(app)) == 1
-    assert fresh_db_name in databases(sandbox)
+        assert not restores(app)
 
 
 async def test_a_backup_that_failed_verification_is_warned_of_and_its_job_creates_nothing(sandbox, home,
