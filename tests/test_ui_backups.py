@@ -449,6 +449,11 @@ async def test_csv_export_of_checked_tables_then_import_from_the_backups_tab(san
         copy = next(row for row in pane.rows if row.csv is not None)
         assert pane.select_path(copy.key)
         await pilot.pause()
+        # QA: r on the copy opened the restore dialog with no archive in it; it says what i does now.
+        await pilot.press("r")
+        await pilot.pause()
+        assert not isinstance(app.screen, RestoreDialog)
+        assert any("is a CSV copy: i imports it" in str(n.message) for n in app._notifications)
         await pilot.press("i")
         dialog = app.screen
         assert isinstance(dialog, CsvImportDialog)

@@ -41,6 +41,7 @@ from .backup_messages import BackupChecked, BackupDeleted, BackupsListed
 from .backup_summaries import SummaryReader
 from .backups_view import BackupRow, set_members
 from .jobs_app import JobsApp
+from .keymap import key_name
 from .profiles import ServerProfiles
 from .screens.backup_details import BackupDetails
 from .screens.cluster_restore_dialog import ClusterRestoreDialog
@@ -306,6 +307,11 @@ class BackupsApp(JobsApp):
         if self.query_one(TabbedContent).active != "backups":
             return False
         row = self.backups_pane.selected_row()
+        if row is not None and row.csv is not None:
+            # It opened the restore dialog with no archive in it, as if r had been pressed on the tree.
+            self.notify(f"{row.name} is a CSV copy: {key_name(self, 'backups.csv-import')} imports it "
+                        "(r restores a pg_dump or pg_dumpall backup)", severity="warning", timeout=8)
+            return True
         if row is None or row.entry is None:
             return False
         targets = self.profiles.targets()
