@@ -860,3 +860,17 @@ def test_a_database_s_list_shows_the_sets_and_cluster_files_that_hold_it(sandbox
     assert f"  pg_dumpall file holding {wanted} and {others} other databases  " in lines[cluster], lines[cluster]
     assert "  whole database  " in lines[own] and "holding" not in lines[own]
     assert other_entries == {held, not_held, cluster}
+
+
+def test_a_backup_of_a_database_named_with_a_line_break_lists_on_one_row(sandbox, home):
+    """`backups list` printed a database's line break as it is, so its backup took two rows and
+    the second began with the rest of the name (TUI QA): it shows the break as \\n, on one row."""
+    name = "two\nlines " + uuid.uuid4().hex[:6]
+    sandbox.create_database(name)
+    try:
+        done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", name, "--progress", "none")
+        assert done.returncode == 0, done.stderr
+        rows = [row for row in run_cli("backups", "list").stdout.splitlines() if "lines " + name[-6:] in row]
+        assert len(rows) == 1 and "two\\nlines" in rows[0], rows
+    finally:
+        sandbox.drop_database(name)

@@ -20,7 +20,7 @@ from ..core.catalog_ops import adopt, delete
 from ..core.config import load_config
 from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, ToolNotFoundError, UsageError
 from ..core.formatting import host_port, human_bytes, human_duration
-from ..core.identifiers import printable
+from ..core.identifiers import one_line, printable
 from ..core.jobs import JobEvent, LogLine
 from ..core.manifest import Verification
 from ..core.toc import entry_name, schema_names
@@ -93,7 +93,8 @@ def _list(args: argparse.Namespace) -> int:
         holds = _holds(e, args.db)
         if e.problem and e.problem not in holds:  # why: a manifest that does not read, a size, a delete stopped
             holds = f"{holds} ({e.problem})"
-        print(printable(f"{e.id}  {e.status:<19}  {e.created_at[:16].replace('T', ' ')}  {_age(e.created_at):>10}  "
+        # One row per backup: a name's line break (legal SQL) is shown as \n, as the TUI shows it.
+        print(one_line(f"{e.id}  {e.status:<19}  {e.created_at[:16].replace('T', ' ')}  {_age(e.created_at):>10}  "
                         f"{size:>9}  {where}  {e.format}  {holds}  {e.path}"))
     return EXIT_OK
 
