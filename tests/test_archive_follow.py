@@ -113,6 +113,7 @@ def test_a_string_that_reads_like_a_copy_statement_is_not_one():
             b"COMMENT ON TABLE public.t IS 'Load it with:\nCOPY public.t (a) FROM stdin;\nthen check';\n\n\n"
             b"--\n-- TOC entry 2546 (class 0 OID 16607)\n-- Dependencies: 217\n"
             b"-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: o\n--\n\n"
+            b"ALTER TABLE public.t DISABLE TRIGGER ALL;\n\n"  # pg_dump --disable-triggers writes it there
             b"COPY public.t (a) FROM stdin;\n1\n2\n\\.\n\n\n-- Completed on 2026-12-05 04:11:05 UTC\n")
     counter = count_rows_in_chunks([text])
     assert counter.complete and counter.rows == {"public.t": 2}

@@ -55,7 +55,9 @@ class RowCounter:
         # TABLE that says how to load it: `COPY public.t (a) FROM stdin;`) read the SQL after it as
         # that table's rows (12 for its 2), and a drill failed the good backup against that count.
         self._toc_comments = False  # the text has pg_dump's comments before its entries
-        self._data_next = False  # a TABLE DATA entry's comment came, and no statement since
+        # In a TABLE DATA entry (its comment came, not its COPY yet): a `--disable-triggers` dump's
+        # ALTER TABLE … DISABLE TRIGGER ALL comes between them.
+        self._data_next = False
         self._table: str | None = None  # inside the data of this table
         self._row_head = b""  # inside data: the first bytes of an unfinished row (enough to tell "\\.")
         self._row_len = 0  # inside data: bytes of the unfinished row so far (0: at a line start)
@@ -101,11 +103,10 @@ class RowCounter:
             # verify failed a good backup: "not in the archive (the manifest counted 4 rows)".
             self._copy_head = line
             return
-        expected = self._data_next or not self._toc_comments
-        self._data_next = False
-        name = copy_target(line, self.encoding) if expected else None
+        name = copy_target(line, self.encoding) if self._data_next or not self._toc_comments else None
         if name is None:
             return
+        self._data_next = False
         self._table = name
         self.rows.setdefault(name, 0)  # several COPYs into one table (partitions via root) add up
         self._row_head, self._row_len = b"", 0

@@ -69,9 +69,9 @@ def script_relations(path: Path) -> frozenset[tuple[str, str]]:
                 if head.count(b'"') % 2 and len(head) < 1 << 16:
                     continue
                 raw, head = head, b""
-            copy_expected, data_next = data_next or not toc_comments, False
             if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                in_rows = copy_expected
+                in_rows = data_next or not toc_comments  # in a TABLE DATA entry (or a file without comments)
+                data_next = data_next and not in_rows
             elif raw.startswith(b"CREATE "):
                 match = _CREATE_RELATION.match(raw.decode(codec, errors="surrogateescape"))
                 if match:
