@@ -238,7 +238,7 @@ def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_
 def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, target_db, tmp_path):
     from timescale_standin import held
 
-    with held([sandbox]):
+    with held([sandbox]) as standin:
         sandbox.psql("CREATE EXTENSION timescaledb;"
                      "CREATE TABLE metrics (ts timestamptz NOT NULL, v float8);"
                      "SELECT create_hypertable('metrics', 'ts', chunk_time_interval => interval '1 day');"
@@ -267,12 +267,14 @@ def test_a_hypertable_is_made_again_before_its_data(sandbox, home, empty_db, tar
         assert made.split() == ["metrics|ts|1", "day", "plain|ts|7", "days"]
         assert fingerprint(sandbox, target_db, "metrics") == fingerprint(sandbox, empty_db, "metrics")
         assert sandbox.psql("SELECT count(*) FROM metrics", target_db).strip() == "100"
-    # A server without TimescaleDB: said before a database is made.
-    elsewhere = f"{target_db}_2"
-    refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", elsewhere, "--create")
-    assert refused.returncode != 0 and "public.metrics is a hypertable" in refused.stderr, refused.stderr
-    assert "has no TimescaleDB" in refused.stderr and "created" not in refused.stderr, refused.stderr
-    assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{elsewhere}'").strip() == "0"
+        # A server without TimescaleDB: said before a database is made. Still under the stand-in's
+        # lock, removed: outside it, another test process could have it installed on this server.
+        standin.remove()
+        elsewhere = f"{target_db}_2"
+        refused = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", elsewhere, "--create")
+        assert refused.returncode != 0 and "public.metrics is a hypertable" in refused.stderr, refused.stderr
+        assert "has no TimescaleDB" in refused.stderr and "created" not in refused.stderr, refused.stderr
+        assert sandbox.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{elsewhere}'").strip() == "0"
 
 
 def test_a_file_whose_header_is_not_the_export_s_columns_is_refused(sandbox, home, empty_db, target_db, tmp_path):
