@@ -54,6 +54,7 @@ from .restore_target import (
     require_free_name,
     scratch_database_name,
     StatementCanceller,
+    SwapRefused,
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
@@ -413,7 +414,14 @@ class RestoreJob(RestoreChoiceJob):
             # when the target is the restored database and the one it replaced is dropped (recovery).
             self.own(SWAPPED_IN, plan.dbname, identity=self._identity, previous=old)
         # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
-        await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
+        try:
+            await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
+        except SwapRefused:
+            # Nothing renamed: no database is `old`, the target is not the restored one. On record,
+            # they had a later start say it would drop a database that never was.
+            self.release("database", old)
+            self.release(SWAPPED_IN, plan.dbname)
+            raise
         self._created_database = None
         self.release("database", restored)
         self.log(f"'{plan.dbname}' is now the restored database; the previous one is '{old}'")

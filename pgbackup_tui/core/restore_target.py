@@ -19,7 +19,7 @@ import psycopg
 
 from .connect import Target, connect
 from .database_props import DatabaseMaker, parse_database_script
-from .errors import ConnectError, TargetError
+from .errors import ConnectError, JobFailed, TargetError
 from .identifiers import always_quote
 from .database_contents import database_is_empty, extension_names
 from .inspect import database_exists
@@ -228,6 +228,13 @@ def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log:
     return list(maker.not_kept)
 
 
+OBJECT_IN_USE = "55006"  # ALTER DATABASE … RENAME of a database another session is connected to
+
+
+class SwapRefused(JobFailed):
+    """The server refused the rename (a session on the target): nothing was renamed, for certain."""
+
+
 def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str) -> None:
     """`current` becomes `old` and `restored` becomes `current`, in one transaction."""
     try:
@@ -237,8 +244,13 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
             conn.commit()
     except psycopg.Error as exc:
         cause = (str(exc).strip().splitlines() or ["?"])[0]
-        raise TargetError(f"could not put the restored database in the place of '{current}' ({cause}); "
-                          f"'{current}' is unchanged") from None
+        # The whole restore is behind it: the job failed (exit 1), it was not the DBA's input (exit 2,
+        # as a session on the target is refused before anything runs). A session that came to the
+        # target while the restore ran is what stops a rename.
+        said = f"could not put the restored database in the place of '{current}' ({cause}); '{current}' is unchanged"
+        if exc.sqlstate == OBJECT_IN_USE:
+            raise SwapRefused(f"{said}; close its other sessions and start again") from None
+        raise JobFailed(said) from None
 
 
 def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
