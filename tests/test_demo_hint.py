@@ -9,7 +9,9 @@ cluster is stood in for by the session sandbox: a `demo` profile in a home of it
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +41,29 @@ def test_the_headless_demo_s_line_runs_from_another_shell(sandbox, tmp_path: Pat
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith(str(demo_home / "backups" / DEMO_SERVER / DEMO_DATABASE)), done.stdout
+
+
+def test_the_headless_demo_stops_its_sandbox_on_sigterm(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) ended `demo --headless` at once, its cluster left running and its folder in
+    /tmp (until a later sandbox's sweep); Ctrl-C stopped it. Both stop it now (QA)."""
+    env = {**os.environ, "PGBACKUP_TUI_HOME": str(tmp_path / "home")}
+    demo = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "demo", "--headless", "--rows", "10"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        said = []
+        assert demo.stderr is not None
+        for line in demo.stderr:  # until the hint: the sandbox is up, the demo waits
+            said.append(line)
+            if line.startswith("try: "):
+                break
+        running = next(re.search(r"host=(\S+)/socket ", line) for line in said if line.startswith("sandbox running"))
+        assert running, said
+        root = Path(running.group(1))
+        assert (root / "data" / "postmaster.pid").exists()
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 0
+        assert not root.exists()
+    finally:
+        if demo.poll() is None:
+            demo.kill()

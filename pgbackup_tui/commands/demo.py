@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -30,7 +31,17 @@ def headless_hint(home: str) -> str:
             f"--db {DEMO_DATABASE}   (Ctrl-C here stops the sandbox)")
 
 
+def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
+    if headless:
+        # `kill PID` (SIGTERM) or a closed terminal (SIGHUP) stops the sandbox as Ctrl-C does: by
+        # their default the process ended at once, its cluster left running (until a later sandbox's
+        # sweep found its owner gone).
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _stop_as_on_ctrl_c)
     if not os.environ.get(paths.HOME_ENV):
         os.environ[paths.HOME_ENV] = str(paths.ensure_private_dir(paths.data_dir() / "demo"))
     print(f"starting a sandbox PostgreSQL cluster and loading the sample database ({rows} rows)...", file=sys.stderr)
@@ -46,8 +57,8 @@ def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
         print(f"sandbox running: server '{DEMO_SERVER}' = {sandbox.dsn()}", file=sys.stderr)
         print(f"home: {os.environ[paths.HOME_ENV]}", file=sys.stderr)
         if headless:
-            print(headless_hint(os.environ[paths.HOME_ENV]), file=sys.stderr)
-            try:
+            try:  # the hint inside: a stop that comes as soon as it is read is the demo's end, not a cancel
+                print(headless_hint(os.environ[paths.HOME_ENV]), file=sys.stderr, flush=True)
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:
