@@ -662,6 +662,14 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
         assert "could not be recorded beside" in done.stderr and "Read-only file system" in done.stderr
         kept = Path(f"{archive}.manifest.json").read_text()
     assert kept == before
+    # adopt there said "error: …/.foreign.dump.manifest.json.PID.tmp: Read-only file system", exit 1 (QA).
+    foreign = folder / "foreign.dump"
+    shutil.copy2(archive, foreign)
+    with read_only(folder):
+        refused = run_cli("backups", "adopt", str(foreign))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{foreign}: not adopted: its manifest foreign.dump.manifest.json cannot be written" in refused.stderr
+    assert ".tmp" not in refused.stderr and not Path(f"{foreign}.manifest.json").exists()
 
 
 

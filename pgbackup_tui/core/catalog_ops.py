@@ -14,6 +14,7 @@ drilled) backup of a database is kept unless forced: it is the one a DBA would r
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import shutil
@@ -82,7 +83,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
     if listed_before is not None:
         assert listed_before.manifest is not None
         # A copy: the old path stays listed as missing, saying where the backup is now.
-        save_manifest(path, listed_before.manifest)
+        _save_adopted(path, listed_before.manifest)
         remember_backup(path)
         entry = entry_for(path, indexed=True)
         assert entry is not None  # it has a manifest now
@@ -106,11 +107,25 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         databases = _databases_in(path, found.format)  # recorded as our own pg_dumpall files' are: `list --db`
         manifest.extra["what"] = "whole cluster" if databases else "roles and tablespaces"
         manifest.extra["databases"] = databases
-    save_manifest(path, manifest)
+    _save_adopted(path, manifest)
     remember_backup(path)
     entry = entry_for(path, indexed=True)
     assert entry is not None  # it has a manifest now
     return entry, False
+
+
+def _save_adopted(path: Path, manifest: Manifest) -> None:
+    """Write an adopted archive's manifest beside it; UsageError when that folder takes no files (a
+    read-only mount, another's folder): it said "error: …/.NAME.manifest.json.PID.tmp: Read-only file
+    system", a temp file's name, exit 1 as if a job had failed."""
+    try:
+        save_manifest(path, manifest)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise UsageError(f"{path}: not adopted: its manifest {manifest_path(path).name} cannot be written beside it "
+                         f"({exc.strerror}), and the catalog keeps a backup's id and checks there; adopt a copy "
+                         "in a folder you may write to, or make this one writable") from None
 
 
 def _listed_already(path: Path) -> CatalogEntry:
