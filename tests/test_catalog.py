@@ -670,6 +670,13 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert f"{foreign}: not adopted: its manifest foreign.dump.manifest.json cannot be written" in refused.stderr
     assert ".tmp" not in refused.stderr and not Path(f"{foreign}.manifest.json").exists()
+    # delete there said "error: …/.r.dump.manifest.json.lock: Read-only file system", exit 1 (QA).
+    with read_only(folder):
+        refused = run_cli("backups", "delete", backup_id, "--force")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"{archive} cannot be deleted: its folder {folder} takes no changes" in refused.stderr
+        assert "nothing was deleted" in refused.stderr and ".lock" not in refused.stderr
+    assert archive.exists() and by_path(listed(), archive)["status"] == "complete"  # its verify was not recorded
 
 
 

@@ -285,21 +285,30 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         of = f"database '{entry.database}' ({entry.holds})" if entry.database else f"the server's {entry.holds}"
         raise UsageError(f"backup {entry.id} is the newest verified backup of {of} ({entry.path}); add --force to "
                          "delete it anyway")
-    removed = []
+    removed: list[str] = []
     sidecar = manifest_path(entry.path)
-    # Under the lock a check takes to record its result (catalog.record_check): one that ends after
-    # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
-    with manifest_locked(entry.path) if sidecar.exists() else contextlib.nullcontext():
-        _mark_deleting(entry.path)
-        if entry.path.is_dir() and not entry.path.is_symlink():
-            shutil.rmtree(entry.path)
-            removed.append(str(entry.path))
-        elif entry.path.exists() or entry.path.is_symlink():
-            entry.path.unlink()
-            removed.append(str(entry.path))
-        if sidecar.exists():
-            sidecar.unlink()
-            removed.append(str(sidecar))
+    try:
+        # Under the lock a check takes to record its result (catalog.record_check): one that ends after
+        # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
+        with manifest_locked(entry.path) if sidecar.exists() else contextlib.nullcontext():
+            _mark_deleting(entry.path)
+            if entry.path.is_dir() and not entry.path.is_symlink():
+                shutil.rmtree(entry.path)
+                removed.append(str(entry.path))
+            elif entry.path.exists() or entry.path.is_symlink():
+                entry.path.unlink()
+                removed.append(str(entry.path))
+            if sidecar.exists():
+                sidecar.unlink()
+                removed.append(str(sidecar))
+    except OSError as exc:
+        # A read-only mount, another's folder: said as such (it was "error: …/.NAME.manifest.json.lock:
+        # Read-only file system", the lock's name, exit 1 as if a job had failed).
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        done = f"; removed before that: {', '.join(removed)}" if removed else "; nothing was deleted"
+        raise UsageError(f"backup {entry.id}: {entry.path} cannot be deleted: its folder {entry.path.parent} takes "
+                         f"no changes ({exc.strerror}){done}") from None
     clear_manifest_litter(entry.path)  # what killed writers left beside it would outlive the backup
     if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)
         forget_backup(entry.path)
