@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = ssub.add_parser("list", help="list server profiles")
     listing.add_argument("--json", action="store_true", help="print JSON")
     add = ssub.add_parser("add", help="add a server profile (never stores a password)")
-    add.add_argument("name")
+    add.add_argument("name", metavar="NAME", help="the profile's name (letters, digits, _ - .), used as --server NAME")
     add.add_argument("--dsn", help="anything libpq takes: URI or key=value")
     add.add_argument("--host")
     add.add_argument("--port", type=int)
@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--service")
     add.add_argument("--bin-dir", help="where this server's pg_dump/pg_restore live")
     remove = ssub.add_parser("remove", help="remove a server profile")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="NAME", help="a server profile (servers list)")
     test = ssub.add_parser("test", help="connect and show the version and the client tools that fit")
-    test.add_argument("name")
+    test.add_argument("name", metavar="NAME", help="a server profile (servers list)")
 
     dump = sub.add_parser("dump", help="pg_dump one database (whole or selected tables/schemas)")
     _add_source(dump)
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("show", "one job's state and result"), ("log", "one job's log"),
                        ("cancel", "cancel a running job and wait for it to end")):
         one = jsub.add_parser(name, help=text)
-        one.add_argument("id", metavar="ID")
+        one.add_argument("id", metavar="ID", help="a job id or unique prefix (jobs list)")
         if name == "log":
             one.add_argument("--follow", action="store_true", help="keep printing until the job ends")
 
@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_parser(sub, _Parser)
 
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
-    restore.add_argument("archive", metavar="ARCHIVE")
+    restore.add_argument("archive", metavar="ARCHIVE", help="the archive's path: a file or folder dump wrote, a "
+                         "pg_dumpall file or a cluster set (backups list shows them)")
     _add_source(restore)
     restore.add_argument("--db", help="target database (not for a pg_dumpall file or a cluster set, which name "
                                       "their own databases)")

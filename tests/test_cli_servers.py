@@ -302,7 +302,7 @@ USAGE_ERRORS = [
     (["servers"], "required: COMMAND"),  # not argparse's name for it (servers_command)
     (["jobs"], "required: COMMAND"),
     (["backups"], "required: COMMAND"),
-    (["servers", "add"], "required: name"),
+    (["servers", "add"], "required: NAME"),
     (["servers", "add", "x", "--port", "abc"], "invalid int value"),
     (["servers", "frobnicate"], "invalid choice"),
     (["dump", "--db", "shop"], "--server"),
@@ -320,6 +320,25 @@ USAGE_ERRORS = [
     (["dump", "--server", "a", "--db", "shop", "--schema-only", "--data-only"], "not allowed with"),
     (["restore", "--server", "a", "--db", "x"], "ARCHIVE"),
 ]
+
+
+def test_every_positional_argument_says_what_it_takes() -> None:
+    """`--help` listed `name`, `PATH`, `ARCHIVE`, `DIR`, `URLNAME` bare: an id or a path? of what? (QA)"""
+    import argparse
+
+    from pgbackup_tui.cli import build_parser
+
+    def bare(parser: argparse.ArgumentParser) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found += bare(sub)
+            elif not action.option_strings and action.help != argparse.SUPPRESS and not action.help:
+                found.append(f"{parser.prog} {action.metavar or action.dest}")
+        return found
+
+    assert bare(build_parser()) == []
 
 
 def test_argparse_usage_errors_are_one_line_exit_2(home: Path) -> None:

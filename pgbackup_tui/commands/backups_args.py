@@ -31,5 +31,6 @@ def add_parser(sub: Any, parser_class: type) -> None:
     remove.add_argument("id", metavar="ID", help="a backup id or unique prefix (backups list), or its path")
     remove.add_argument("--force", action="store_true", help="even the newest verified backup of a database")
     adopt_parser = bsub.add_parser("adopt", help="write the manifest of an archive made elsewhere")
-    adopt_parser.add_argument("path", metavar="PATH")
+    adopt_parser.add_argument("path", metavar="PATH", help="an archive made elsewhere (pg_dump or pg_dumpall "
+                              "output), or a backup moved from where it was listed")
     adopt_parser.add_argument("--bin-dir", metavar="DIR", help="take pg_restore from DIR when it fits")

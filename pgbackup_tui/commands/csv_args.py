@@ -24,7 +24,7 @@ def add_csv_parser(sub: Any, source: AddOptions, progress: AddOptions) -> None:
     export.add_argument("--output", required=True, metavar="DIR", help="the folder to create (must not exist)")
     progress(export)
     load = csub.add_parser("import", help="a folder csv export wrote: its schema, then each table in a transaction")
-    load.add_argument("folder", metavar="DIR")
+    load.add_argument("folder", metavar="DIR", help="the folder csv export wrote")
     source(load)
     load.add_argument("--db", required=True, help="target database")
     load.add_argument("--create", action="store_true", help="create the target database (it must not exist)")

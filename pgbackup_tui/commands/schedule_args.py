@@ -12,7 +12,7 @@ from .dump_args import add_pg_dump_options
 def add_parser(sub: Any, parser_class: type) -> None:
     """`schedule ...` and `run NAME` (cli.py calls this)."""
     run = sub.add_parser("run", help="run a schedule now, headless (what cron runs): backup, checks, retention")
-    run.add_argument("name", metavar="NAME")
+    run.add_argument("name", metavar="NAME", help="a schedule (schedule list)")
     run.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     run.add_argument("--progress", choices=("auto", "plain", "jsonl", "none"), default="none",
                      help="the job's log and progress on stderr (default none: one summary line)")
@@ -20,7 +20,7 @@ def add_parser(sub: Any, parser_class: type) -> None:
     schedule = sub.add_parser("schedule", help="scheduled backups: add, list, remove, install into cron, next runs")
     ssub = schedule.add_subparsers(dest="schedule_command", required=True, metavar="COMMAND", parser_class=parser_class)
     add = ssub.add_parser("add", help="add a schedule to config.toml (then: schedule install)")
-    add.add_argument("name", metavar="NAME")
+    add.add_argument("name", metavar="NAME", help="the schedule's name (letters, digits, _ - .)")
     add.add_argument("--server", required=True, metavar="NAME", help="a saved server profile")
     add.add_argument("--cron", required=True, metavar="EXPR", help='when, as cron writes it, e.g. "30 2 * * *"')
     what = add.add_mutually_exclusive_group()
@@ -53,7 +53,7 @@ def add_parser(sub: Any, parser_class: type) -> None:
     listing = ssub.add_parser("list", help="schedules with their next and last run")
     listing.add_argument("--json", action="store_true", help="print JSON")
     remove = ssub.add_parser("remove", help="remove a schedule from config.toml (then: schedule install)")
-    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("name", metavar="NAME", help="a schedule (schedule list)")
     for name, text in (("install", "write the schedules into your crontab (a marked block; your lines are kept)"),
                        ("uninstall", "remove the block from your crontab")):
         one = ssub.add_parser(name, help=text)
@@ -61,12 +61,13 @@ def add_parser(sub: Any, parser_class: type) -> None:
                          help="systemd user timers instead (written to ~/.config/systemd/user)")
         one.add_argument("--print", action="store_true", help="only print what would be written")
     nxt = ssub.add_parser("next", help="next run times, local and in the server's time zone")
-    nxt.add_argument("name", metavar="NAME", nargs="?")
+    nxt.add_argument("name", metavar="NAME", nargs="?", help="a schedule (default: every one)")
     nxt.add_argument("--count", type=int, default=3, help="how many (default 3)")
     nxt.add_argument("--json", action="store_true", help="print JSON")
     url = ssub.add_parser("url", help="store a notification URL under a name in notify.toml (read from stdin, "
                                       "never from argv)")
-    url.add_argument("name", metavar="URLNAME")
+    url.add_argument("name", metavar="URLNAME", help="the name schedules give in --notify (the URL itself is read "
+                     "from stdin)")
     # A URL given here anyway is refused by _url without a word of it: argparse's "unrecognized
     # arguments" repeated it (its token) on stderr.
     url.add_argument("given", nargs="?", help=argparse.SUPPRESS)
