@@ -218,6 +218,7 @@ def run_hook(command: str, outcome: Outcome) -> str | None:
 
 def send(names: tuple[str, ...] | list[str], outcome: Outcome) -> list[str]:
     """Send `outcome` to each named URL; one line per name (sent, or why not), never the URL."""
+    names = list(dict.fromkeys(names))  # `notify = ["ops", "ops"]` (written by hand, or saved so before) paged twice
     if not names:
         return []
     # A URL the environment gives is read before the file and needs none of it: a notify.toml that
