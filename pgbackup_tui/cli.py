@@ -315,6 +315,9 @@ def _needs_a_terminal(what: str) -> None:
 # other one goes to libpq, PostgreSQL or config.toml, which take UTF-8 only; `given` is a URL that
 # `schedule url` refuses without repeating it.
 FILE_ARGUMENTS = frozenset({"archive", "bin_dir", "folder", "output", "path", "id", "given"})
+# Names of objects inside a database: a SQL_ASCII database's may hold any bytes, which our sessions and
+# pg_dump take as they are (tests/test_encodings.py). A schedule keeps them in config.toml: UTF-8 only.
+OBJECT_NAME_ARGUMENTS = frozenset({"table", "exclude_table", "schema", "time_column"})
 
 
 def _not_utf8(args: argparse.Namespace) -> str | None:
@@ -322,7 +325,7 @@ def _not_utf8(args: argparse.Namespace) -> str | None:
     holds its bytes as surrogates), else None. It failed deep inside as a traceback (a conninfo, a
     TOML write) or an "internal error", exit 1."""
     for dest, value in vars(args).items():
-        if dest in FILE_ARGUMENTS:
+        if dest in FILE_ARGUMENTS or (dest in OBJECT_NAME_ARGUMENTS and args.command != "schedule"):
             continue
         for text in value if isinstance(value, list) else [value]:
             if not isinstance(text, str) or not any("\udc80" <= char <= "\udcff" for char in text):

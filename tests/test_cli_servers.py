@@ -365,11 +365,17 @@ def test_an_argument_that_is_not_utf8_is_one_line_exit_2(home: Path) -> None:
     refused = run_cli_many([["dump", "--server", "s", "--db", latin1],
                             ["dump", "--dsn", f"host=/tmp password=pw{latin1}", "--db", "x"],
                             ["schedule", "add", "n", "--server", "s", "--db", latin1, "--cron", "0 3 * * *"],
-                            ["restore", f"/nonexistent/{latin1}.dump", "--server", "s", "--db", "x"]])
+                            ["restore", f"/nonexistent/{latin1}.dump", "--server", "s", "--db", "x"],
+                            # A SQL_ASCII database's table may be named with any bytes: it goes to the server.
+                            ["dump", "--server", "s", "--db", "x", "--table", f"public.{latin1}"],
+                            ["schedule", "add", "n", "--server", "s", "--db", "x", "--table", f"public.{latin1}",
+                             "--cron", "0 3 * * *"]])
     assert_one_line_error(refused[0], "--db 'caf\\xe9' is not UTF-8")
     assert "pwcaf" not in assert_one_line_error(refused[1], "--dsn is not UTF-8")  # a DSN is never shown
     assert_one_line_error(refused[2], "--db 'caf\\xe9' is not UTF-8")
     assert "UTF-8" not in assert_one_line_error(refused[3], "no server named 's'")
+    assert "UTF-8" not in assert_one_line_error(refused[4], "no server named 's'")
+    assert_one_line_error(refused[5], "--table 'public.caf\\xe9' is not UTF-8")  # config.toml takes UTF-8 only
 
 
 # -- refused before anything connects -------------------------------------------------------------
