@@ -851,14 +851,15 @@ def test_a_state_or_manifest_write_that_finds_the_disk_full_names_the_file(tmp_p
             assert not list(folder.glob(".*.tmp"))  # its temporary file is gone
 
 
-def _tools_whose_pg_restore_is_killed(sandbox: Sandbox, folder: Path, args: str) -> Path:
-    """A bin dir of the sandbox's client tools whose pg_restore is killed by SIGKILL when its arguments
-    hold `args` (a shell pattern), as the OOM killer would kill it: a real signal, at that step only."""
+def _tools_whose_pg_restore_is_killed(sandbox: Sandbox, folder: Path, args: str, sig: str = "KILL") -> Path:
+    """A bin dir of the sandbox's client tools whose pg_restore is killed by SIGKILL (or `sig`) when its
+    arguments hold `args` (a shell pattern), as the OOM killer would kill it: a real signal, at that step only."""
     folder.mkdir()
     for tool in ("pg_dump", "pg_dumpall", "psql"):
         (folder / tool).symlink_to(sandbox.bin_dir / tool)
     script = folder / "pg_restore"
-    script.write_text(f'#!/bin/sh\ncase "$*" in {args}) kill -9 $$;; esac\nexec "{sandbox.bin_dir}/pg_restore" "$@"\n')
+    script.write_text(f'#!/bin/sh\ncase "$*" in {args}) kill -{sig} $$;; esac\n'
+                      f'exec "{sandbox.bin_dir}/pg_restore" "$@"\n')
     script.chmod(0o755)
     return folder
 
@@ -938,3 +939,26 @@ def test_a_reader_killed_by_a_signal_says_nothing_of_a_sound_archive(sandbox, ho
     assert result.returncode == 1, result.stderr
     assert "pg_restore was killed by signal 9 (SIGKILL) while reading" in result.stderr, result.stderr
     assert "damaged" not in result.stderr and "does not read" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", ["verify", "restore"])
+def test_a_reader_that_crashes_is_the_archive_s_problem(sandbox, home, tmp_path, fresh_db_name, command):
+    """A crash (SIGSEGV: damaged data a reader trips on) was said as a kill from outside, "says nothing of
+    the archive: try again", so a backup pg_restore crashed on stayed complete for ever (review): it
+    fails verification, and a restore refuses the archive, naming the crash."""
+    tools = _tools_whose_pg_restore_is_killed(sandbox, tmp_path / "bin", '*"--list --verbose"*', "SEGV")
+    archive = tmp_path / "starname.dump"
+    made = run_cli("dump", "--dsn", sandbox.dsn(), "--db", SOURCE, "--table", "public.starname",
+                   "--output", str(archive), "--progress", "none")
+    assert made.returncode == 0, made.stderr
+    if command == "verify":
+        result = run_cli("backups", "verify", str(archive), "--bin-dir", str(tools))
+        assert result.returncode == 1, result.stderr
+        listed = run_cli("backups", "list", "--json")
+        assert [row["status"] for row in json.loads(listed.stdout)] == ["failed verification"], listed.stdout
+    else:
+        result = run_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--bin-dir", str(tools),
+                         "--db", fresh_db_name, "--create", "--progress", "none")
+        assert result.returncode == 2, result.stderr
+    assert "pg_restore was killed by signal 11 (SIGSEGV)" in result.stderr, result.stderr
+    assert "try again" not in result.stderr, result.stderr

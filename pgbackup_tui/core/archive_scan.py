@@ -190,11 +190,11 @@ def count_rows_with_pg_restore(pg_restore: str, archive: Path, env: dict[str, st
         counter = count_rows_in_chunks(read_chunks(process.stdout), encoding)
         error = process.stderr.read().decode("utf-8", "replace").strip()
         code = process.wait()
-    if code < 0:
-        from .job_children import reader_killed
+    from .job_children import killed_from_outside, reader_cause, reader_killed
 
+    if killed_from_outside(code):
         raise JobFailed(reader_killed("pg_restore", code, archive))
     if code != 0 or not counter.complete:
-        cause = (error.splitlines() or ["it ends inside a table's data"])[-1]
+        cause = reader_cause("pg_restore", code, (error.splitlines() or ["it ends inside a table's data"])[-1])
         raise ArchiveError(f"{archive}: does not read to the end ({cause})")
     return counter.rows

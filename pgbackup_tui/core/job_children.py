@@ -94,6 +94,24 @@ def child_failed(tool: str, code: int, cause: str) -> str:
     return f"{tool} failed ({exit_in_words(code)}): {cause}"
 
 
+# Signals sent from outside (the OOM killer's SIGKILL, a kill, a closed terminal): they say nothing of
+# what the child was reading. A crash (SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL) may be the input's
+# doing, a damaged archive the reader trips on: that is said as the archive's problem, not "try again"
+# (a backup a crash stops would stay "complete" for ever, every verify saying "try again").
+_FROM_OUTSIDE = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+
+
+def killed_from_outside(code: int) -> bool:
+    """Whether a child's `code` (asyncio's or subprocess's: -N for signal N) is a signal sent from outside."""
+    return code < 0 and -code in _FROM_OUTSIDE
+
+
+def reader_cause(tool: str, code: int, last_line: str) -> str:
+    """Why a reader of an archive failed, for the archive's refusal: its last line, or, for a crash,
+    the crash ("pg_restore was killed by signal 11 (SIGSEGV)": what it printed last says nothing)."""
+    return f"{tool} was {exit_in_words(code)}" if code < 0 else last_line
+
+
 def reader_killed(tool: str, code: int, path: Path) -> str:
     """A child that reads an archive through (pg_restore --list, --data-only, --file=/dev/null) and that a
     signal killed (the OOM killer on a big archive, a kill -9): said as that, not as the archive's fault.

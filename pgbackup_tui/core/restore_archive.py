@@ -31,7 +31,7 @@ from .connect import connect
 from .defaults import (check_jobs_fit, free_connections, parallel_jobs, serial_restore_reason, tools_that_decompress,
                        usable_cores)
 from .errors import ArchiveError, JobFailed, TargetError, ToolNotFoundError, UsageError
-from .job_children import reader_killed
+from .job_children import killed_from_outside, reader_cause, reader_killed
 from .jobs import Job
 from .manifest import Manifest, manifest_path
 from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
@@ -220,10 +220,11 @@ class RestoreArchiveJob(Job):
             self.log("verifying the archive (reading it through once)")
             code = await self.run_process([tools.pg_restore, "--file=/dev/null", str(plan.archive)],
                                           plan.target.child_env())
-            if code < 0:
+            if killed_from_outside(code):
                 raise JobFailed(f"{reader_killed('pg_restore', code, plan.archive)}; nothing was restored")
             if code != 0:
-                raise ArchiveError(f"{plan.archive}: truncated or damaged ({self.last_error()}); nothing was restored")
+                raise ArchiveError(f"{plan.archive}: truncated or damaged "
+                                   f"({reader_cause('pg_restore', code, self.last_error())}); nothing was restored")
             progress.finish_step("verify")
         return ArchiveCheck(info, tools, toc)
 
@@ -408,9 +409,9 @@ class RestoreArchiveJob(Job):
         if code != 0:
             _forget(owners)
             _forget(encoding)
-            if code < 0:
+            if killed_from_outside(code):
                 raise JobFailed(f"{reader_killed('pg_restore', code, self.plan.archive)}; nothing was restored")
-            cause = self.last_error()
+            cause = reader_cause("pg_restore", code, self.last_error())
             if "unsupported version" in cause:
                 raise ToolNotFoundError(f"{self.plan.archive}: written by a newer pg_dump than pg_restore "
                                         f"{tools.version} can read ({cause}); install postgresql-client-"

@@ -33,7 +33,7 @@ from .catalog import CatalogEntry, entry_with_manifest
 from .checksums import checkable, compare_checksums, describe
 from .defaults import tools_that_decompress
 from .errors import ArchiveError, JobFailed, ToolNotFoundError, UsageError
-from .job_children import reader_killed
+from .job_children import killed_from_outside, reader_cause, reader_killed
 from .manifest import MANIFEST_SUFFIX, Manifest, Verification, load_manifest, now_iso
 from .pgtools import ClientTools, psql_for_plain, tools_for_archive
 from .server_text import archive_encoding, decode_listing
@@ -79,10 +79,11 @@ def read_archive_toc(path: Path, bin_dir: str | None = None) -> ArchiveToc:
         check_tar_complete(path)
     listed = subprocess.run([tools.pg_restore, "--list", "--verbose", str(path)], capture_output=True,
                             env=tool_env(), stdin=subprocess.DEVNULL, check=False)
-    if listed.returncode < 0:
+    if killed_from_outside(listed.returncode):
         raise JobFailed(reader_killed("pg_restore", listed.returncode, path))
     if listed.returncode != 0:
-        cause = (listed.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[-1]
+        cause = reader_cause("pg_restore", listed.returncode,
+                             (listed.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[-1])
         raise ArchiveError(f"{path}: its table of contents does not read ({cause})")
     encoding = archive_encoding(tools.pg_restore, path)
     toc = parse_toc(decode_listing(listed.stdout, encoding), archive_owners(path, encoding))
