@@ -939,6 +939,12 @@ def test_a_reader_killed_by_a_signal_says_nothing_of_a_sound_archive(sandbox, ho
     assert result.returncode == 1, result.stderr
     assert "pg_restore was killed by signal 9 (SIGKILL) while reading" in result.stderr, result.stderr
     assert "damaged" not in result.stderr and "does not read" not in result.stderr, result.stderr
+    if command == "verify" and "list" in step:
+        # `backups show` reads the same TOC: it ended exit 1 without the manifest it knows (review).
+        shown = run_cli("backups", "show", str(archive), "--json", "--bin-dir", str(tools))
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        assert data["manifest"] is not None and "killed by signal 9" in data["toc_error"], data
 
 
 @pytest.mark.parametrize("command", ["verify", "restore"])

@@ -18,7 +18,7 @@ from ..core import catalog, catalog_servers, paths
 from ..core.catalog import CatalogEntry
 from ..core.catalog_ops import adopt, delete
 from ..core.config import load_config
-from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, ToolNotFoundError, UsageError
+from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, JobFailed, ToolNotFoundError, UsageError
 from ..core.formatting import host_port, human_bytes, human_duration
 from ..core.identifiers import one_line, printable
 from ..core.jobs import JobEvent, LogLine
@@ -126,7 +126,7 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
                              if (name := entry_name(item, namespaces)) is not None})
             with_data = {str(name) for item in listing.toc.entries if item.desc == "TABLE DATA"
                          if (name := entry_name(item, namespaces)) is not None}
-        except (ArchiveError, ToolNotFoundError) as exc:
+        except (ArchiveError, ToolNotFoundError, JobFailed) as exc:  # JobFailed: its pg_restore killed, try again
             data["toc_error"] = str(exc)
     data["contents"] = {"counts": counts, "large_objects": large_objects,
                         "tables": [{"name": name, "rows": rows.get(name),
