@@ -31,7 +31,15 @@ def headless_hint(home: str) -> str:
             f"--db {DEMO_DATABASE}   (Ctrl-C here stops the sandbox)")
 
 
+_STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
 def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    # The first one stops the demo: the sandbox stops as this unwinds. Another (the terminal's SIGHUP
+    # after a kill, a second Ctrl-C, one already pending with it) would stop that stop half way, the
+    # cluster left running: ignored from here, before a pending one's turn comes.
+    for sig in _STOPPING_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -40,7 +48,7 @@ def run_demo(*, rows: int = 300_000, headless: bool = False) -> int:
         # `kill PID` (SIGTERM) or a closed terminal (SIGHUP) stops the sandbox as Ctrl-C does: by
         # their default the process ended at once, its cluster left running (until a later sandbox's
         # sweep found its owner gone).
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in _STOPPING_SIGNALS:
             signal.signal(sig, _stop_as_on_ctrl_c)
     if not os.environ.get(paths.HOME_ENV):
         os.environ[paths.HOME_ENV] = str(paths.ensure_private_dir(paths.data_dir() / "demo"))
