@@ -264,3 +264,13 @@ def test_str_of_keyword_names_is_valid_sql(sandbox: Sandbox, empty_db: str) -> N
     name = QualifiedName("order", "select")
     with connect(target_from_dsn(sandbox.dsn(empty_db)), empty_db) as conn:
         assert conn.execute(f"SELECT count(*) FROM {name}").fetchone() == (0,)
+
+
+def test_one_line_escapes_every_control_character() -> None:
+    """A name is shown on one line, and never as a terminal's command: C0 (a line break, ESC) and
+    DEL were escaped, C1 (U+009B, CSI: some terminals obey it as ESC [) went through (review)."""
+    from pgbackup_tui.core.identifiers import one_line
+
+    assert one_line("a\nb\tc\x1b[31m\x7f") == "a\\nb\\tc\\x1b[31m\\x7f"
+    assert one_line("a\x9b31m\x85z") == "a\\x9b31m\\x85z"
+    assert one_line("café ß €") == "café ß €"  # printable text stays as it is

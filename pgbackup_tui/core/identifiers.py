@@ -69,7 +69,8 @@ def printable(text: str) -> str:
     return _ESCAPED_BYTE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1: U+009B is CSI, which some terminals obey as ESC [ (a name could move the cursor, recolour).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
