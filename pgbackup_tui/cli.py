@@ -312,12 +312,14 @@ def _needs_a_terminal(what: str) -> None:
 
 
 # Arguments that name files, which may hold any bytes (a file name is not text to the kernel). Every
-# other one goes to libpq, PostgreSQL or config.toml, which take UTF-8 only; `given` is a URL that
-# `schedule url` refuses without repeating it.
-FILE_ARGUMENTS = frozenset({"archive", "bin_dir", "folder", "output", "path", "id", "given"})
+# other one goes to libpq, PostgreSQL or config.toml, which take UTF-8 only.
+FILE_ARGUMENTS = frozenset({"archive", "bin_dir", "folder", "output", "path", "id"})
 # Names of objects inside a database: a SQL_ASCII database's may hold any bytes, which our sessions and
-# pg_dump take as they are (tests/test_encodings.py). A schedule keeps them in config.toml: UTF-8 only.
+# pg_dump take as they are (tests/test_encodings.py).
 OBJECT_NAME_ARGUMENTS = frozenset({"table", "exclude_table", "schema", "time_column"})
+# Commands that keep what they are given in config.toml (UTF-8 only): a server's bin_dir, a
+# schedule's tables. A non-UTF-8 one was a traceback there (tomli_w).
+SAVING_COMMANDS = frozenset({"servers", "schedule"})
 
 
 def _not_utf8(args: argparse.Namespace) -> str | None:
@@ -325,7 +327,9 @@ def _not_utf8(args: argparse.Namespace) -> str | None:
     holds its bytes as surrogates), else None. It failed deep inside as a traceback (a conninfo, a
     TOML write) or an "internal error", exit 1."""
     for dest, value in vars(args).items():
-        if dest in FILE_ARGUMENTS or (dest in OBJECT_NAME_ARGUMENTS and args.command != "schedule"):
+        if dest == "given":  # a URL, which `schedule url` refuses itself, without repeating it
+            continue
+        if args.command not in SAVING_COMMANDS and (dest in FILE_ARGUMENTS or dest in OBJECT_NAME_ARGUMENTS):
             continue
         for text in value if isinstance(value, list) else [value]:
             if not isinstance(text, str) or not any("\udc80" <= char <= "\udcff" for char in text):

@@ -369,13 +369,16 @@ def test_an_argument_that_is_not_utf8_is_one_line_exit_2(home: Path) -> None:
                             # A SQL_ASCII database's table may be named with any bytes: it goes to the server.
                             ["dump", "--server", "s", "--db", "x", "--table", f"public.{latin1}"],
                             ["schedule", "add", "n", "--server", "s", "--db", "x", "--table", f"public.{latin1}",
-                             "--cron", "0 3 * * *"]])
+                             "--cron", "0 3 * * *"],
+                            # A bin dir is a file name, but a server's is kept in config.toml: a traceback there.
+                            ["servers", "add", "latin", "--dsn", "host=h", "--bin-dir", f"/tmp/{latin1}bin"]])
     assert_one_line_error(refused[0], "--db 'caf\\xe9' is not UTF-8")
     assert "pwcaf" not in assert_one_line_error(refused[1], "--dsn is not UTF-8")  # a DSN is never shown
     assert_one_line_error(refused[2], "--db 'caf\\xe9' is not UTF-8")
     assert "UTF-8" not in assert_one_line_error(refused[3], "no server named 's'")
     assert "UTF-8" not in assert_one_line_error(refused[4], "no server named 's'")
     assert_one_line_error(refused[5], "--table 'public.caf\\xe9' is not UTF-8")  # config.toml takes UTF-8 only
+    assert_one_line_error(refused[6], "--bin-dir '/tmp/caf\\xe9bin' is not UTF-8")
 
 
 # -- refused before anything connects -------------------------------------------------------------
