@@ -1395,3 +1395,13 @@ def test_a_scheduled_directory_dump_takes_the_jobs_the_same_dump_by_hand_takes(s
     assert scheduled_jobs == pg_dump_jobs(Path(by_hand_job["log_path"]))
     if usable_cores() > 1:  # as on CI's two cores: more than one worker, as by hand
         assert scheduled_jobs and scheduled_jobs != ["--jobs=1"], scheduled_jobs
+
+
+def test_a_notification_named_twice_is_one_however_the_schedule_is_made() -> None:
+    """The CLI saved `--notify ops --notify ops` once, but the TUI's form ("ops, ops", through
+    dataclasses.replace) and config.toml by hand kept both, and a failure paged twice (review)."""
+    from dataclasses import replace
+
+    base = Schedule(name="n", server="s", cron="0 3 * * *", database="d")
+    assert replace(base, notify=("ops", "pager", "ops")).notify == ("ops", "pager")
+    assert Schedule(**{**base.__dict__, "notify": ("ops", "ops")}).notify == ("ops",)

@@ -113,7 +113,7 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
         set_format=args.format if what == "set" else "custom", databases=tuple(args.db) if dumpall else (),
         with_role_passwords=args.with_role_passwords, keep_last=args.keep_last, keep_days=args.keep_days,
         keep_verified=not args.no_keep_verified, verify=args.verify, drill=args.drill,
-        on_failure=args.on_failure, on_success=args.on_success, notify=tuple(dict.fromkeys(args.notify)),
+        on_failure=args.on_failure, on_success=args.on_success, notify=tuple(args.notify),
         notify_on_success=args.notify_on_success)
 
 

@@ -83,6 +83,11 @@ class Schedule:
     notify: tuple[str, ...] = ()
     notify_on_success: bool = False
 
+    def __post_init__(self) -> None:
+        # A URL named twice (`--notify ops --notify ops`, the form's "ops, ops", config.toml by hand)
+        # is one URL: saved and paged once, whoever made the schedule.
+        object.__setattr__(self, "notify", tuple(dict.fromkeys(self.notify)))
+
     @property
     def describe(self) -> str:
         """What it backs up, in a few words: "shop (custom)", "whole cluster", "cluster set"."""
