@@ -175,16 +175,14 @@ def save_config(config: Config, path: Path | None = None) -> Path:
         document["schedules"] = {name: schedule.to_toml() for name, schedule in config.schedules.items()}
         document["schedules"].update({name: body for name, (body, _why) in config.broken_schedules.items()
                                       if name not in config.schedules})
-    real = path.resolve() if path.is_symlink() else path
+    real = paths.written_through(path)
     try:
         before = real.read_bytes()
     except OSError:
         before = b""
-    if b"#" in before:  # a comment, inline or not (or a # in a value: a copy too many, never one too few)
-        kept = real.with_name(real.name + ".bak")
-        paths.write_private_file(kept, before)
+    kept = paths.rewrite_toml_file(real, before, tomli_w.dumps(document).encode("utf-8"))
+    if kept is not None:
         config.comments_kept_in = kept
-    paths.write_private_file(real, tomli_w.dumps(document).encode("utf-8"))
     config.path = path
     return path
 

@@ -104,18 +104,14 @@ def save_url(name: str, url: str, path: Path | None = None) -> tuple[Path, Path 
     path = path or notify_file()
     with paths.locked(path.parent / f".{path.name}.lock"):
         read_urls(path)  # refused as the runs would refuse it: others can read it, it does not parse
-        real = path.resolve() if path.is_symlink() else path
+        real = paths.written_through(path)
         try:
             before = real.read_bytes()
         except FileNotFoundError:
             before = b""
         document = tomllib.loads(before.decode("utf-8"))
         document["urls"] = {**document.get("urls", {}), name: url}
-        kept = None
-        if b"#" in before:  # comments do not survive tomli_w (a # in a URL makes a copy too many, never too few)
-            kept = real.with_name(real.name + ".bak")
-            paths.write_private_file(kept, before)
-        paths.write_private_file(real, tomli_w.dumps(document).encode("utf-8"))
+        kept = paths.rewrite_toml_file(real, before, tomli_w.dumps(document).encode("utf-8"))
     return path, kept
 
 

@@ -195,6 +195,24 @@ def write_private_file(path: Path, data: bytes) -> None:
         raise named from exc
 
 
+def written_through(path: Path) -> Path:
+    """The file a write of `path` changes: the one a symlink points to (to a managed copy, a secrets
+    mount), the link kept."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def rewrite_toml_file(real: Path, before: bytes, after: bytes) -> Path | None:
+    """Write `after` over `real` (0600, atomically): a TOML file we write from what we read, so a
+    DBA's comments in `before` would be lost (tomli_w keeps none). Where `before` has one (or a # in
+    a value: a copy too many, never one too few), it is kept first as REAL.bak (0600): its path."""
+    kept = None
+    if b"#" in before:
+        kept = real.with_name(real.name + ".bak")
+        write_private_file(kept, before)
+    write_private_file(real, after)
+    return kept
+
+
 def remove_abandoned_temp_files(path: Path, names: Iterable[str] | None = None) -> list[Path]:
     """Remove the temp files of `path` (temp_path) whose writer is gone: killed before its rename.
     One whose lock is held is being written; one of a live process is left for TEMP_GRACE_S (it
