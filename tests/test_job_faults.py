@@ -751,7 +751,7 @@ def test_a_full_state_disk_under_a_restore_says_what_became_of_its_database(sand
                              "--progress", "none")
             assert result.returncode == 1, result.stderr
             assert "full" in result.stderr and "partial output" not in result.stderr, result.stderr
-            assert f"the database '{target}' it was creating was dropped" in result.stderr, result.stderr
+            assert f"the database '{target}' it was creating is dropped" in result.stderr, result.stderr
             assert not database_exists(sandbox, target)
     finally:
         sandbox.drop_database(target)

@@ -121,7 +121,9 @@ def stopped_undid(job_folder: Path | None) -> str:
     """What the runner of the job in `job_folder` undid as it stopped, by the job's kind (its spec):
     a job that writes files removed its partial output; one that writes into a database has none,
     and "partial output removed" was said of restores too (QA). The front cannot read what the
-    runner's cleanup found (it could not write it down): said as the plan makes it certain."""
+    runner's cleanup found (it could not write it down): said as the plan makes it certain, and what
+    the runner undoes as it stops as "is dropped": a server gone meanwhile keeps that database on record,
+    dropped at a later start (job_recovery.py), which "was dropped" said was done."""
     spec = job_store.read_json(job_folder / job_store.SPEC) if job_folder is not None else None
     kind = str((spec or {}).get("kind") or "")
     plan = (spec or {}).get("plan") or {}
@@ -129,18 +131,18 @@ def stopped_undid(job_folder: Path | None) -> str:
     dbname = str(plan.get("dbname") or "")
     if kind == "restore":
         if plan.get("create"):
-            return f"the database '{dbname}' it was creating was dropped"
+            return f"the database '{dbname}' it was creating is dropped (as it stopped, else at a later start)"
         if plan.get("clean") or plan.get("single_transaction"):
             return f"'{dbname}' is as it was (the restore went beside it or into one transaction)"
         return (f"'{dbname}' is as it was if the restore ran as one transaction (a data-only archive), else it "
                 "may be partly restored (restore again with --clean)")
     if kind == "csv-import":
         if plan.get("create"):
-            return f"the database '{dbname}' it was creating was dropped"
+            return f"the database '{dbname}' it was creating is dropped (as it stopped, else at a later start)"
         return f"the tables whose import into '{dbname}' had committed stay (each is its own transaction)"
     if kind == "cluster-restore":
         return "what psql had run stays on the server (roles, and the databases it had made)"
-    return "its partial output was removed"
+    return "its partial output is removed (as it stopped, else at a later start)"
 
 
 class JobFollower:
