@@ -41,6 +41,8 @@ Lines" ("a
 ""b" int, c int);
 INSERT INTO "Two
 Lines" VALUES (1, 2), (3, 4);
+CREATE TABLE "a; Type: INDEX; b" (x int);
+INSERT INTO "a; Type: INDEX; b" VALUES (1);
 CREATE TABLE parts (id int, v text) PARTITION BY RANGE (id);
 CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (0) TO (1000);
 CREATE TABLE parts_2 PARTITION OF parts FOR VALUES FROM (1000) TO (300000);
@@ -76,6 +78,8 @@ def _check_against_pg_restore(job: DumpJob, manifest: dict, archive: Path) -> No
     assert recorded['public."Odd ""Name"""'] == 3 and recorded["public.blanks"] == 7
     assert recorded['public."Two\nLines"'] == 2  # a COPY statement over two lines (pg_restore --data-only's text)
     assert recorded["public.empty_one"] == 0 and recorded["public.parts_2"] == 199_000
+    # Its data's comment reads "-- Data for Name: a; Type: INDEX; b; Type: TABLE DATA; …".
+    assert recorded['public."a; Type: INDEX; b"'] == 1
     assert manifest["checksums"] == checksum_archive(archive)
     log = job.log_path.read_text() if job.log_path else ""
     assert "--data-only" not in log and "read again with pg_restore" not in log  # read while written
@@ -239,4 +243,5 @@ def test_an_uncompressed_archive_is_left_to_pg_restore(sandbox, home, empty_db, 
     job, manifest = _dump_with_job(sandbox, empty_db, archive, 0)
     recorded = {table["name"]: table["rows"] for table in manifest["toc"]["tables"]}
     assert recorded["public.parts_2"] == 199_000 and recorded["public.blanks"] == 7
+    assert recorded['public."a; Type: INDEX; b"'] == 1  # a name that reads like its data comment's type
     assert job.log_path is not None and "--data-only" in job.log_path.read_text()

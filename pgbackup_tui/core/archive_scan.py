@@ -89,7 +89,10 @@ class RowCounter:
             text = kind.group(1).decode("ascii", "replace") if kind else ""
             if kind:
                 self.kinds[text] = self.kinds.get(text, 0) + 1
-            self._toc_comments, self._data_next = True, text == "TABLE DATA"
+            # The name in the comment is written raw: a table `a; Type: INDEX; b` has its first `; Type:`
+            # in its name, and its rows went uncounted (the manifest left it out). The same rule as
+            # plain_script.script_relations': the comment says TABLE DATA anywhere.
+            self._toc_comments, self._data_next = True, b"; Type: TABLE DATA;" in line
             return
         elif line.startswith(b"--") or not line.strip():
             return  # the rest of an entry's comment, or the blank line after it
