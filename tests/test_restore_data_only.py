@@ -12,6 +12,7 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints, user_tables
+from pgbackup_tui.core.archive_scan import count_rows_in_chunks
 from pgbackup_tui.core.cluster_file import created_in
 from pgbackup_tui.core.identifiers import QualifiedName
 from pgbackup_tui.core.pgtools import find_client_tools
@@ -240,6 +241,41 @@ def test_a_copy_statement_over_lines_is_one_statement_and_its_rows_pass_untouche
     cluster.write_bytes(b'\\connect shop\nCOPY public."a\nb" (x) FROM stdin;\nCREATE TABLE public.t (\n\\.\n'
                         b"CREATE TABLE public.u (x int);\n")
     assert created_in(cluster, {"shop"}) == {"shop": {QualifiedName("public", "u")}}
+
+
+def test_a_string_with_a_line_like_a_copy_over_lines_is_no_statement(sandbox, empty_db, tmp_path):
+    """A COMMENT (any string) holding a line `COPY public."t …` (one double quote) was taken for a COPY
+    whose quoted name goes on, and the rest of the file gathered into it (at the square of its length:
+    ~40 s for a 2 MB script): a data-only load's reading found no table nor large object and passed
+    the file's COMMIT; to psql, the manifest counted no rows, a pg_dumpall file's later databases went
+    unseen and their settings unknown to an older server stayed (QA). Where the text has pg_dump's
+    entry comments, only a TABLE DATA entry's COPY is one; and a statement over lines ends at 1 MiB."""
+    sandbox.psql("CREATE TABLE t (a int); INSERT INTO t VALUES (1), (2);\n"
+                 "COMMENT ON TABLE t IS E'Load it with:\\nCOPY public.\"t (a) FROM stdin;\\nthen check';\n"
+                 "SELECT lo_from_bytea(0, 'a large object');", empty_db)
+    tools = find_client_tools(sandbox.major)
+    plain = tmp_path / "plain.sql"
+    subprocess.run([tools.pg_dump, f"--dbname={sandbox.dsn(empty_db)}", f"--file={plain}"], check=True)
+    assert b'\nCOPY public."t (a) FROM stdin;\nthen check' in plain.read_bytes()
+    found = scan_script(plain)
+    assert [str(t) for t in found.tables] == ["public.t"] and len(found.large_objects) == 1 and found.has_transactions
+    fed = b"".join(without_transactions(plain))
+    assert b"\nBEGIN;\n" not in fed and b"\nCOMMIT;\n" not in fed
+    assert count_rows_in_chunks(file_chunks(plain)).rows == {"public.t": 2}
+    # A pg_dumpall file: its globals (a role's COMMENT there, where no COPY is, reads like one too),
+    # then each database's pg_dump text after its \connect line.
+    globals_only = subprocess.run([tools.pg_dumpall, "--globals-only", f"--dbname={sandbox.dsn()}"],
+                                  check=True, capture_output=True).stdout + b"COMMENT ON ROLE o IS 'Its\nCOPY \"r';\n"
+    cluster = tmp_path / "all.sql"
+    cluster.write_bytes(globals_only + b"\\connect a\n" + plain.read_bytes() + b"\\connect b\n" + plain.read_bytes())
+    assert created_in(cluster, {"b"}) == {"b": {QualifiedName("public", "t")}}
+    skipped = [0]
+    assert b"".join(without_settings(file_chunks(cluster), frozenset({b"SET row_security = off;"}), skipped))
+    assert skipped == [2]
+    # A script without pg_dump's comments (by hand): such a line is read with those after it up to 1 MiB.
+    by_hand = tmp_path / "by_hand.sql"
+    by_hand.write_bytes(b'COPY public."t\n' + (b"x" * 1023 + b"\n") * 1100 + b"BEGIN;\nSELECT 1;\nCOMMIT;\n")
+    assert b"".join(without_transactions(by_hand)).endswith(b"x\nSELECT 1;\n")
 
 
 def test_a_load_names_the_materialized_views_it_did_not_fill(sandbox, schema_only_copy):

@@ -14,17 +14,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from .copy_statement import CopyStatements
 from .errors import ArchiveError, JobFailed
 from .identifiers import parse_qualified_name
 
 CHUNK = 1 << 20
 _COPY_LINE = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))')
 _END = b"\\.\n"
-_TYPE = re.compile(rb"; Type: ([A-Z][A-Z ]*);")
+_TYPE = re.compile(rb"; Type: ([A-Z][A-Z ]*);")  # for `kinds` (a TABLE DATA entry: copy_statement.DATA_COMMENT)
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([A-Za-z0-9_]+)';")
-# A COPY statement is one line unless a quoted name in it holds a newline; one longer than this
-# (1,600 columns of 63-byte names, doubled quotes and all, are ~210 kB) is not one pg_dump wrote.
-_COPY_HEAD_MAX = 1 << 20
 
 
 def archive_files(archive: Path) -> list[tuple[str, Path]]:
@@ -47,17 +45,13 @@ class RowCounter:
         self.rows: dict[str, int] = {}
         self.kinds: dict[str, int] = {}  # a plain dump's "-- Name: x; Type: TABLE; ..." lines, by type
         self._pending = b""  # an unfinished line outside COPY data (SQL lines are short)
-        # A COPY statement so far, while a quoted name in it (a table's, a column's) holds a newline.
-        self._copy_head = b""
         # pg_dump's "-- Data for Name: …; Type: TABLE DATA" comment comes before each table's COPY (a
         # plain dump's, pg_restore's text). Where the text has those comments, a COPY line is taken
-        # for one only after such a comment: a line of a string that reads like one (a COMMENT ON
-        # TABLE that says how to load it: `COPY public.t (a) FROM stdin;`) read the SQL after it as
-        # that table's rows (12 for its 2), and a drill failed the good backup against that count.
-        self._toc_comments = False  # the text has pg_dump's comments before its entries
-        # In a TABLE DATA entry (its comment came, not its COPY yet): a `--disable-triggers` dump's
-        # ALTER TABLE … DISABLE TRIGGER ALL comes between them.
-        self._data_next = False
+        # for one only in such an entry: a line of a string that reads like one (a COMMENT ON TABLE
+        # that says how to load it: `COPY public.t (a) FROM stdin;`) read the SQL after it as that
+        # table's rows (12 for its 2), and a drill failed the good backup against that count. A COPY
+        # over lines (a newline in a quoted name) is read whole: copy_statement.CopyStatements.
+        self._statements = CopyStatements()
         self._table: str | None = None  # inside the data of this table
         self._row_head = b""  # inside data: the first bytes of an unfinished row (enough to tell "\\.")
         self._row_len = 0  # inside data: bytes of the unfinished row so far (0: at a line start)
@@ -82,34 +76,28 @@ class RowCounter:
             pos = end + 1
 
     def _header(self, line: bytes) -> None:
-        if self._copy_head:
-            line, self._copy_head = self._copy_head + b"\n" + line, b""
-        elif line.startswith(b"-- Name: ") or line.startswith(b"-- Data for Name: "):
-            kind = _TYPE.search(line)
-            text = kind.group(1).decode("ascii", "replace") if kind else ""
-            if kind:
-                self.kinds[text] = self.kinds.get(text, 0) + 1
-            # The name in the comment is written raw: a table `a; Type: INDEX; b` has its first `; Type:`
-            # in its name, and its rows went uncounted (the manifest left it out). The same rule as
-            # plain_script.script_relations': the comment says TABLE DATA anywhere.
-            self._toc_comments, self._data_next = True, b"; Type: TABLE DATA;" in line
+        if not self._statements.joining:
+            if self._statements.comment(line):
+                kind = _TYPE.search(line)
+                if kind:
+                    text = kind.group(1).decode("ascii", "replace")
+                    self.kinds[text] = self.kinds.get(text, 0) + 1
+                return
+            if line.startswith(b"--") or not line.strip():
+                return  # the rest of an entry's comment, or the blank line after it
+            said = _SET_ENCODING.fullmatch(line.rstrip(b"\r"))
+            if said is not None:
+                self.encoding = said.group(1).decode("ascii")
+                return
+        # A line that ends inside a quoted name (`"Tab` + newline + `le"`) is read with the next: read
+        # line by line, that table's rows went uncounted, its data read as SQL, and verify failed a
+        # good backup: "not in the archive (the manifest counted 4 rows)".
+        statement = self._statements.statement(line, b"\n")
+        if statement is None or not self._statements.rows_follow(statement):
             return
-        elif line.startswith(b"--") or not line.strip():
-            return  # the rest of an entry's comment, or the blank line after it
-        said = _SET_ENCODING.fullmatch(line.rstrip(b"\r"))
-        if said is not None:
-            self.encoding = said.group(1).decode("ascii")
-            return
-        if line.startswith(b"COPY ") and line.count(b'"') % 2 and len(line) < _COPY_HEAD_MAX:
-            # The line ends inside a quoted name (a quote inside one is doubled): `"Tab` + newline +
-            # `le"`. Read line by line, that table's rows went uncounted, its data read as SQL, and
-            # verify failed a good backup: "not in the archive (the manifest counted 4 rows)".
-            self._copy_head = line
-            return
-        name = copy_target(line, self.encoding) if self._data_next or not self._toc_comments else None
+        name = copy_target(statement, self.encoding)
         if name is None:
             return
-        self._data_next = False
         self._table = name
         self.rows.setdefault(name, 0)  # several COPYs into one table (partitions via root) add up
         self._row_head, self._row_len = b"", 0

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from .archive import CLUSTER_TAIL, ends_with_line, is_cluster_script
 from .catalog import read_manifest
+from .copy_statement import CopyStatements
 from .errors import ArchiveError, UsageError
 from .identifiers import QualifiedName, parse_qualified_name, split_name_parts
-from .plain_script import copy_name_open
 from .server_text import python_codec
 
 _ROLE_NAME = rb'((?:"(?:[^"]|"")+")|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -276,26 +276,27 @@ def created_in(path: Path, databases: set[str]) -> dict[str, set[QualifiedName |
     line in each section's own encoding: what would stop psql half way where the server's database
     has them already (its `postgres`, which the file fills)."""
     found: dict[str, set[QualifiedName | str]] = {}
-    database, codec, in_rows, head = "", "utf-8", False, b""
+    database, codec, in_rows = "", "utf-8", False
+    # Which COPY has rows, in every database's section (a COMMENT's line that reads like a COPY has
+    # none, and read as one it hid the rest of the file): copy_statement.CopyStatements.
+    statements = CopyStatements()
     with path.open("rb") as handle:
         for raw in handle:
             if in_rows:
                 in_rows = raw not in (b"\\.\n", b"\\.\r\n")
-            elif head or copy_name_open(raw):  # a COPY statement over lines: its last one says FROM stdin
-                head += raw
-                if not copy_name_open(head):
-                    in_rows, head = head.rstrip().endswith(b"FROM stdin;"), b""
-            elif raw.startswith(b"\\connect "):
-                database, codec = _connected_name(raw[len(b"\\connect "):].rstrip(b"\r\n")), "utf-8"
+            elif statements.comment(raw) or (statement := statements.statement(raw)) is None:
+                continue
+            elif statements.rows_follow(statement):
+                in_rows = True
+            elif statement.startswith(b"\\connect "):
+                database, codec = _connected_name(statement[len(b"\\connect "):].rstrip(b"\r\n")), "utf-8"
             elif database not in databases:
                 continue
-            elif raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                in_rows = True
-            elif raw.startswith(b"SET client_encoding = "):
-                encoding = _SET_ENCODING.match(raw)
+            elif statement.startswith(b"SET client_encoding = "):
+                encoding = _SET_ENCODING.match(statement)
                 codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
-            elif raw.startswith(b"CREATE "):
-                line = raw.decode(codec, errors="surrogateescape")
+            elif statement.startswith(b"CREATE "):
+                line = statement.decode(codec, errors="surrogateescape")
                 if match := _CREATED_SCHEMA.match(line):
                     found.setdefault(database, set()).add(split_name_parts(match.group(1))[0])
                 elif match := _CREATED_RELATION.match(line):

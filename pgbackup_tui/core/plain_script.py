@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .copy_statement import CopyStatements
 from .identifiers import QualifiedName, parse_qualified_name
 from .server_text import python_codec
 
@@ -24,15 +25,6 @@ _LO_CREATE = re.compile(rb"SELECT pg_catalog\.lo_create\('(\d+)'\);")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
 
-def copy_name_open(line: bytes) -> bool:
-    """Whether `line` (or the lines of a statement so far) is a COPY statement that ends inside a
-    quoted name: a newline in a table's or a column's name (`COPY public."a` + newline + `b" (x) FROM
-    stdin;`), a quote inside one being doubled. Read a line at a time, such a statement was not
-    seen: its rows were read as SQL and its table left out (a data-only load neither checked that it
-    was empty nor emptied it with --clean, and doubled its rows)."""
-    return line.startswith(b"COPY ") and line.count(b'"') % 2 == 1
-
-
 @dataclass
 class ScriptContents:
     tables: list[QualifiedName] = field(default_factory=list)  # COPY … FROM stdin, in order
@@ -42,43 +34,42 @@ class ScriptContents:
     has_transactions: bool = False
 
 
+def _opens_relation(line: bytes) -> bool:
+    """A CREATE TABLE (or materialized view) line that ends inside its quoted name (`CREATE TABLE
+    public."a` + newline + `b" (`): read a line at a time, the table was not seen, and a
+    whole-database --clean without a manifest was refused for a table "the archive does not hold"."""
+    return line.count(b'"') % 2 == 1 and _CREATES_RELATION.match(line) is not None
+
+
 def script_relations(path: Path) -> frozenset[tuple[str, str]]:
     """The tables (and materialized views) a plain SQL dump creates, as (schema, name): its
     `CREATE TABLE` lines, read line by line in the file's own encoding."""
     found: set[tuple[str, str]] = set()
-    codec, head, in_rows = "utf-8", b"", False
+    codec, in_rows = "utf-8", False
     # A COPY's rows are not statements (a row `CREATE TABLE public.x (…` of a table of DDL is no table
-    # of the dump's). Where the file has pg_dump's comments, a COPY is the statement after a TABLE
-    # DATA entry's (archive_scan.RowCounter): a string's line that reads like one is not.
-    toc_comments, data_next = False, False
+    # of the dump's); which COPY has rows: copy_statement.CopyStatements, as archive_scan.RowCounter.
+    statements = CopyStatements(opens=_opens_relation)
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
                 continue
-            if raw.startswith((b"-- Name: ", b"-- Data for Name: ")):
-                toc_comments, data_next = True, b"; Type: TABLE DATA;" in raw
+            if statements.comment(raw):
                 continue
-            if not head and (raw.startswith(b"--") or not raw.strip()):
+            if not statements.joining and (raw.startswith(b"--") or not raw.strip()):
                 continue
-            if head or (raw.count(b'"') % 2 and (raw.startswith(b"COPY ") or _CREATES_RELATION.match(raw))):
-                # A newline in the quoted name (`CREATE TABLE public."a` + newline + `b" (`): read a line
-                # at a time, the table was not seen, and a whole-database --clean without a manifest was
-                # refused for a table "the archive does not hold".
-                head += raw
-                if head.count(b'"') % 2 and len(head) < 1 << 16:
-                    continue
-                raw, head = head, b""
-            if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                in_rows = data_next or not toc_comments  # in a TABLE DATA entry (or a file without comments)
-                data_next = data_next and not in_rows
-            elif raw.startswith(b"CREATE "):
-                match = _CREATE_RELATION.match(raw.decode(codec, errors="surrogateescape"))
+            statement = statements.statement(raw)
+            if statement is None:
+                continue
+            if statements.rows_follow(statement):
+                in_rows = True
+            elif statement.startswith(b"CREATE "):
+                match = _CREATE_RELATION.match(statement.decode(codec, errors="surrogateescape"))
                 if match:
                     name = parse_qualified_name(match.group(1))
                     found.add((name.schema, name.name))
-            elif raw.startswith(b"SET client_encoding = "):
-                encoding = _SET_ENCODING.match(raw)
+            elif statement.startswith(b"SET client_encoding = "):
+                encoding = _SET_ENCODING.match(statement)
                 codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
     return frozenset(found)
 
@@ -88,56 +79,54 @@ def scan_script(path: Path) -> ScriptContents:
     archive), read line by line, never whole: its COPY (or INSERT) targets, in the file's own encoding (its
     `SET client_encoding`), the large objects it creates, and whether it has transactions."""
     found = ScriptContents()
-    codec, in_rows, seen, head = "utf-8", False, set[QualifiedName](), b""
+    codec, in_rows, seen = "utf-8", False, set[QualifiedName]()
+    statements = CopyStatements()  # which COPY has rows (a COMMENT's line that reads like one has none)
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
                 continue
-            if head or copy_name_open(raw):
-                head += raw
-                if copy_name_open(head):
-                    continue
-                raw, head = head, b""
-            if raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                match = _COPY_LINE.match(raw.decode(codec, errors="surrogateescape"))
+            if statements.comment(raw):
+                continue
+            statement = statements.statement(raw)
+            if statement is None:
+                continue
+            if statements.rows_follow(statement):
+                match = _COPY_LINE.match(statement.decode(codec, errors="surrogateescape"))
                 if match:
                     found.tables.append(parse_qualified_name(match.group(1)))
                 in_rows = True
-            elif raw.startswith(b"INSERT INTO "):  # pg_dump --inserts / --column-inserts: a statement a row
-                match = _INSERT_LINE.match(raw.decode(codec, errors="surrogateescape"))
+            elif statement.startswith(b"INSERT INTO "):  # pg_dump --inserts / --column-inserts: a statement a row
+                match = _INSERT_LINE.match(statement.decode(codec, errors="surrogateescape"))
                 if match:
                     name = parse_qualified_name(match.group(1))
                     if name not in seen:
                         seen.add(name)
                         found.tables.append(name)
-            elif raw.startswith(b"SELECT pg_catalog.lo_create("):
-                oid = _LO_CREATE.match(raw)
+            elif statement.startswith(b"SELECT pg_catalog.lo_create("):
+                oid = _LO_CREATE.match(statement)
                 if oid:
                     found.large_objects.append(int(oid.group(1)))
-            elif raw.startswith(b"SET client_encoding = "):
-                encoding = _SET_ENCODING.match(raw)
+            elif statement.startswith(b"SET client_encoding = "):
+                encoding = _SET_ENCODING.match(statement)
                 codec = (python_codec(encoding.group(1).decode("ascii")) if encoding else None) or "utf-8"
-            elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
+            elif statement.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
                 found.has_transactions = True
     return found
 
 
 def without_transactions(path: Path) -> Iterator[bytes]:
     """The script's lines, but its own top-level BEGIN; and COMMIT; (rows of COPY pass untouched)."""
-    in_rows, head = False, b""
+    in_rows, statements = False, CopyStatements()
     with path.open("rb") as script:
         for raw in script:
             if in_rows:
                 in_rows = raw.rstrip(b"\r\n") != b"\\."
-            elif head or copy_name_open(raw):  # a COPY statement over lines: its last one says FROM stdin
-                head += raw
-                if not copy_name_open(head):
-                    in_rows, head = head.rstrip().endswith(b"FROM stdin;"), b""
-            elif raw.startswith(b"COPY ") and raw.rstrip().endswith(b"FROM stdin;"):
-                in_rows = True
-            elif raw.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
-                continue
+            elif not statements.comment(raw) and (statement := statements.statement(raw)) is not None:
+                if statements.rows_follow(statement):
+                    in_rows = True
+                elif statement.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
+                    continue
             yield raw
 
 
@@ -177,7 +166,7 @@ def head_has(path: Path, lines: frozenset[bytes]) -> bool:
 def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: list[int]) -> Iterator[bytes]:
     """`chunks` (a script's bytes) without the statements `lines` (whole lines, outside COPY's rows,
     which pass untouched); `skipped[0]` counts those left out. Yields batches of whole lines."""
-    in_rows, pending, batch, head = False, list[bytes](), bytearray(), b""
+    in_rows, pending, batch, statements = False, list[bytes](), bytearray(), CopyStatements()
     for chunk in chunks:
         if b"\n" not in chunk:  # a long line (a row of a big value) is joined once, not per chunk
             pending.append(chunk)
@@ -188,21 +177,18 @@ def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: 
             raw = part + b"\n"
             if in_rows:
                 in_rows = part.rstrip(b"\r") != b"\\."
-            elif head or copy_name_open(part):  # a COPY statement over lines: its last one says FROM stdin
-                head += raw
-                if not copy_name_open(head):
-                    in_rows, head = head.rstrip().endswith(b"FROM stdin;"), b""
-            elif part.startswith(b"COPY ") and part.rstrip().endswith(b"FROM stdin;"):
-                in_rows = True
-            elif part.rstrip(b"\r") in lines:
-                skipped[0] += 1
-                continue
+            elif not statements.comment(part) and (statement := statements.statement(part, b"\n")) is not None:
+                if statements.rows_follow(statement):
+                    in_rows = True
+                elif statement.rstrip(b"\r") in lines:
+                    skipped[0] += 1
+                    continue
             batch += raw
         if len(batch) >= 1 << 20:
             yield bytes(batch)
             batch.clear()
     rest = b"".join(pending)
-    if rest and (in_rows or rest.rstrip(b"\r") not in lines):
+    if rest and (in_rows or statements.joining or rest.rstrip(b"\r") not in lines):
         batch += rest
     elif rest:
         skipped[0] += 1
