@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,3 +262,30 @@ def test_a_scratch_database_left_by_a_failed_drop_is_said_not_held_against_the_b
             conn.execute("ROLLBACK PREPARED 'hold'")
     finally:
         cluster.stop()
+
+
+def test_a_drill_of_several_hosts_stays_on_the_one_that_answered(sandbox, other_sandbox, home):
+    """`host=a,b`, a down: the drill's restore pinned itself to b, but its count and its drop went to
+    the list again. a back meanwhile (here: a's socket appears, another server behind it), the drop
+    found no scratch database on a and said it was dropped: it stayed on b (review)."""
+    done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", "shop", "--table", "public.invoices", "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    entry = catalog.find(done.stdout.strip())
+    # No such folder: libpq finds no socket there, and tries the next host. Short: a socket's path
+    # has room for 107 bytes, which tmp_path's may take.
+    comes_back = Path(tempfile.mkdtemp(prefix="pin", dir="/tmp")) / "a"
+    dsn = f"host={comes_back},{sandbox.socket_dir} port={other_sandbox.port},{sandbox.port} user={sandbox.superuser}"
+
+    def bring_the_first_host_back(event: JobEvent) -> None:
+        if isinstance(event, JobFinished):  # restored: before the rows are counted
+            comes_back.symlink_to(other_sandbox.socket_dir)
+
+    try:
+        check = drill_backup(entry, target_from_dsn(dsn), on_event=bring_the_first_host_back)
+    finally:
+        shutil.rmtree(comes_back.parent)
+    assert DRILL_PREFIX not in sandbox.psql("SELECT string_agg(datname, ' ') FROM pg_database")
+    assert check.ok and check.details["dropped"] is True, (check.problems, check.details)
+    assert check.details["server"] == f"local:{sandbox.port}", check.details  # the one it ran on
+    listed = f"{comes_back}:{other_sandbox.port},{sandbox.socket_dir}:{sandbox.port}"
+    assert f"(the first of {listed} to answer)" in check.checks[0], check.checks

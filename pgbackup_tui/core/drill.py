@@ -27,7 +27,7 @@ from psycopg import sql
 
 from .archive import identify_archive
 from .catalog import CatalogEntry
-from .connect import Target, connect
+from .connect import Target, answered_note, answering, connect
 from .errors import (
     ConfigError,
     ConnectError,
@@ -203,7 +203,11 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         raise UsageError(f"backup {entry.id}: a pg_dump --create script makes and fills its own database, not a "
                          "scratch one, so it cannot be drilled; `backups verify` reads it whole")
     name = drill_database_name()
-    _refuse_without_createdb(target, target.maintenance_db(name), entry.id)
+    asked = target
+    # Of several hosts (`host=a,b`), the one that answered, for all the drill does: the restore, the
+    # count and the drop. The list again after the restore (a first host come back) dropped nothing
+    # on that one, said it had, and left the scratch database where it was restored.
+    target = _refuse_without_createdb(target, target.maintenance_db(name), entry.id)
     expected = manifest.toc.table_rows()
     check = Verification(kind="drill", at=now_iso(), ok=False)
     if not expected:
@@ -228,6 +232,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     could_not_run: PgBackupError | None = None
     try:
         result = asyncio.run(_run(job, main, cancel))
+        target = job.plan.target  # the same, or the host the restore pinned when none answered the look above
         for sig in previous:
             signal.signal(sig, _interrupt)  # asyncio reset it to the default when the job ended
         # What became of the scratch database is the drill's to say (_drop, below): the restore's own note is
@@ -275,7 +280,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
             if result.state == JobState.PARTIAL and roles_only is None:
                 check.problems.append(f"the restore ignored {result.errors_ignored} error(s): see {result.log_path}")
             else:
-                check.checks.append(f"restored into {name} on {target.label}")
+                check.checks.append(f"restored into {name} on {target.label}{answered_note(asked, target)}")
                 if roles_only is not None:
                     check.checks.append(roles_only)
             try:
@@ -292,7 +297,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                     check.checks.append(f"rows of {len(expected)} tables match the manifest")
     finally:
         if job.made_database or could_not_run is None:
-            _drop(target, name, check)
+            _drop(job.plan.target, name, check)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         check.details["duration_s"] = round(time.monotonic() - started, 3)
@@ -318,22 +323,25 @@ def _extension_barred(result: JobResult, seen: _MissingRoles) -> str | None:
     return None
 
 
-def _refuse_without_createdb(target: Target, dbname: str, backup_id: str) -> None:
+def _refuse_without_createdb(target: Target, dbname: str, backup_id: str) -> Target:
     """A drill restores into a scratch database it creates. A role that may not create one made
     the restore fail with its CREATE DATABASE statement quoted: said now, before anything runs, as
     where the drill runs and not the backup's fault (nothing recorded). A server that cannot be
-    asked now is left to the restore, which says why in its own words."""
+    asked now is left to the restore, which says why in its own words. `target` pinned to the host
+    that answered (connect.answering), or as it is when none did."""
     try:
         with connect(target, dbname) as conn:
             row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
                                "WHERE rolname = current_user").fetchone()
+            answered = answering(target, conn)
     except (PgBackupError, psycopg.Error):
-        return
+        return target
     if row is not None and not row[1]:
         raise UsageError(f"the drill of backup {backup_id} needs a role that may create databases (it restores into "
                          f"a scratch database): role '{row[0]}' on {target.label} has neither CREATEDB nor "
                          f"superuser; ALTER ROLE {quote_ident(row[0])} CREATEDB, or drill as another role; nothing "
                          "was recorded")
+    return answered
 
 
 def _stopping() -> tuple[signal.Signals, ...]:
