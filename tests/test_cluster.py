@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from pgbackup_tui.core.cluster_plans import ClusterRestorePlan, DumpallPlan
 from pgbackup_tui.core.cluster_restore import ClusterRestoreJob
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
-from pgbackup_tui.core.job_events import Owned
+from pgbackup_tui.core.job_events import LogLine, Owned
 from pgbackup_tui.core.job_store import KEPT_MEMBER
 from pgbackup_tui.core.jobs import Job, JobState, Outcome, ProgressUpdated
 from pgbackup_tui.core.pgtools import find_client_tools
@@ -702,16 +703,31 @@ def test_a_killed_set_restore_says_which_members_it_had_restored(target, home, t
 def test_a_member_is_on_the_set_s_record_as_kept_before_its_database_is_let_go(source, target, home, tmp_path):
     """A member's new database leaves the set's record (a killed runner's recovery would drop it)
     only once the member is on it as kept: a runner killed between the two named it neither as
-    dropped nor as kept (the few milliseconds the kill test above cannot aim at)."""
+    dropped nor as kept (the few milliseconds the kill test above cannot aim at).
+    Through a DSN of several hosts whose first is down until the members start (its socket appears
+    then, `source` behind it): the globals' psql and each member's restore each took the first that
+    answered, so the members went to `source` ("already exists") and the roles to `target` (review);
+    all on `target` now."""
     out = tmp_path / "all--set"
     assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
-    job = ClusterRestoreJob(ClusterRestorePlan(archive=out, target=replace(target_from_dsn(target.dsn()),
+    comes_back = Path(tempfile.mkdtemp(prefix="pin", dir="/tmp")) / "a"  # short: a socket's path has 107 bytes
+    dsn = f"host={comes_back},{target.socket_dir} port={source.port},{target.port} user={target.superuser}"
+    job = ClusterRestoreJob(ClusterRestorePlan(archive=out, target=replace(target_from_dsn(dsn),
                                                                            bin_dir=target.bin_dir)))
     record: list[tuple[str, str, bool]] = []  # the set's own Owned events: what its record is made of
     job.subscribe(lambda event: record.append((event.kind, event.value, event.held))
                   if isinstance(event, Owned) and event.job_id == job.id else None)
-    result = asyncio.run(job.run())
+    job.subscribe(lambda event: comes_back.symlink_to(source.socket_dir)
+                  if isinstance(event, LogLine) and event.text.startswith("restoring database ")
+                  and not comes_back.is_symlink() else None)
+    try:
+        result = asyncio.run(job.run())
+    finally:
+        shutil.rmtree(comes_back.parent)
     assert result.state == JobState.SUCCEEDED, result.message
+    assert_same_cluster(source, target)
+    listed = f"{comes_back}:{source.port},{target.socket_dir}:{target.port}"
+    assert f"(the first of {listed} to answer)" in Path(result.log_path).read_text()
     created = [value for kind, value, held in record if kind == "database" and held]
     assert {"sales", "Hr Data"} <= set(created), record
     for name in created:

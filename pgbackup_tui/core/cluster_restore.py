@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from .cluster_file import (
     tolerant_roles,
 )
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
-from .connect import connect
+from .connect import answered_note, connect, pinned, several_hosts
 from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
 from .identifiers import QualifiedName, quote_ident
 from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
@@ -85,6 +86,12 @@ class ClusterRestoreJob(Job):
     async def _execute(self) -> Outcome:
         plan = self.plan
         plan.validate()
+        if several_hosts(plan.target):
+            # psql (the file, a set's globals) and every member's restore on the host that answered:
+            # each pinned its own, so a first host come back meanwhile got the databases, not the roles.
+            asked = plan.target
+            self.plan = plan = replace(plan, target=await self.in_thread(pinned, asked, plan.dbname))
+            self.log(f"restoring onto server {plan.target.label}{answered_note(asked, plan.target)}")
         archive = plan.archive
         if is_cluster_set(archive):
             return await self._restore_set()
