@@ -404,25 +404,42 @@ def test_a_runner_killed_at_its_create_database_drops_only_a_database_it_made(
     assert only_job_state(home)["owned"] == []
 
 
-def test_a_session_that_comes_to_the_target_during_a_clean_restore_fails_it_and_leaves_nothing_on_record(
-        sandbox, home, slow_archive, fresh_db_name):
+@pytest.mark.parametrize("refusal", ["a session on it", "its owner changed"])
+def test_a_swap_the_server_refuses_fails_the_clean_restore_and_leaves_nothing_on_record(
+        sandbox, home, slow_archive, fresh_db_name, refusal):
     """A whole-database --clean restored beside the target, then found a session a DBA had opened on
     the target meanwhile: the rename was refused, and the job said so as bad input (exit 2), its record
     still holding the replaced database's new name to drop, which never was (a later start with the
-    server away said it would drop it) (QA). The job failed (exit 1); nothing stays on record."""
-    sandbox.create_database(fresh_db_name)
-    sandbox.psql("CREATE TABLE kept (a int); INSERT INTO kept VALUES (1);", fresh_db_name)
-    cli = start_cli("restore", str(slow_archive), "--dsn", sandbox.dsn(), "--db", fresh_db_name, "--clean")
-    loading = ("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'pgbackup_new_%' "
-               "AND query LIKE 'COPY%'")
-    wait_for(lambda: sandbox.psql(loading).strip() != "0", "pg_restore to load rows beside the target")
-    with psycopg.connect(sandbox.dsn(fresh_db_name)):  # the DBA's session, open at the swap
-        _, stderr = cli.communicate(timeout=60)
-    assert cli.returncode == 1, stderr
-    assert f"'{fresh_db_name}' is unchanged; close its other sessions and start again" in stderr, stderr
-    assert sandbox.psql("SELECT count(*) FROM kept", fresh_db_name).strip() == "1"
-    assert only_job_state(home)["owned"] == []
-    assert sandbox.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_%'").strip() == "0"
+    server away said it would drop it) (QA). The job failed (exit 1); nothing stays on record.
+    So for any other refusal of the rename (here the role restoring no longer owns the target:
+    "must be owner"), which kept those records as before (review)."""
+    role = f"owner_{uuid.uuid4().hex[:8]}"
+    sandbox.psql(f"CREATE ROLE {role} LOGIN CREATEDB")
+    sandbox.create_database(fresh_db_name, owner=role)
+    try:
+        sandbox.psql("CREATE TABLE kept (a int); INSERT INTO kept VALUES (1);", fresh_db_name)
+        dsn = sandbox.dsn() if refusal == "a session on it" else sandbox.dsn().replace(
+            f"user={sandbox.superuser}", f"user={role}")
+        cli = start_cli("restore", str(slow_archive), "--dsn", dsn, "--db", fresh_db_name, "--clean", "--no-owner")
+        loading = ("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'pgbackup_new_%' "
+                   "AND query LIKE 'COPY%'")
+        wait_for(lambda: sandbox.psql(loading).strip() != "0", "pg_restore to load rows beside the target")
+        if refusal == "its owner changed":
+            sandbox.psql(f"ALTER DATABASE {fresh_db_name} OWNER TO {sandbox.superuser}")
+            _, stderr = cli.communicate(timeout=60)
+            assert "must be owner of database" in stderr, stderr
+        else:
+            with psycopg.connect(sandbox.dsn(fresh_db_name)):  # the DBA's session, open at the swap
+                _, stderr = cli.communicate(timeout=60)
+            assert "; close its other sessions and start again" in stderr, stderr
+        assert cli.returncode == 1, stderr
+        assert f"'{fresh_db_name}' is unchanged" in stderr, stderr
+        assert sandbox.psql("SELECT count(*) FROM kept", fresh_db_name).strip() == "1"
+        assert only_job_state(home)["owned"] == []
+        assert sandbox.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_%'").strip() == "0"
+    finally:
+        sandbox.drop_database(fresh_db_name)
+        sandbox.psql(f"DROP ROLE {role}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])

@@ -417,8 +417,9 @@ class RestoreJob(RestoreChoiceJob):
         try:
             await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
         except SwapRefused:
-            # Nothing renamed: no database is `old`, the target is not the restored one. On record,
-            # they had a later start say it would drop a database that never was.
+            # Nothing renamed (refused, whatever the reason, or failed before its COMMIT): no database
+            # is `old`, the target is not the restored one. On record, they had a later start say it
+            # would drop a database that never was. Kept only when the COMMIT's outcome is not known.
             self.release("database", old)
             self.release(SWAPPED_IN, plan.dbname)
             raise

@@ -232,25 +232,37 @@ OBJECT_IN_USE = "55006"  # ALTER DATABASE … RENAME of a database another sessi
 
 
 class SwapRefused(JobFailed):
-    """The server refused the rename (a session on the target): nothing was renamed, for certain."""
+    """The swap failed before its COMMIT (the server refused a rename: a session on the target, a
+    privilege; or the connection was lost before it): nothing was renamed, for certain."""
 
 
 def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str) -> None:
-    """`current` becomes `old` and `restored` becomes `current`, in one transaction."""
+    """`current` becomes `old` and `restored` becomes `current`, in one transaction. SwapRefused when
+    nothing was renamed; JobFailed when the COMMIT's outcome is not known (its connection lost)."""
+    # The whole restore is behind it: the job failed (exit 1), it was not the DBA's input (exit 2,
+    # as a session on the target is refused before anything runs).
+    said = f"could not put the restored database in the place of '{current}'"
     try:
-        with connect(target, maintenance_db, autocommit=False) as conn:
+        conn = connect(target, maintenance_db, autocommit=False)
+    except ConnectError as exc:
+        raise SwapRefused(f"{said} ({exc}); '{current}' is unchanged") from None
+    with conn:
+        try:
             conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
             conn.execute(f"ALTER DATABASE {always_quote(restored)} RENAME TO {always_quote(current)}")
+        except psycopg.Error as exc:  # any refusal (not only a session's): rolled back, nothing renamed
+            cause = (str(exc).strip().splitlines() or ["?"])[0]
+            # A session that came to the target while the restore ran is what stops a rename most.
+            hint = "; close its other sessions and start again" if exc.sqlstate == OBJECT_IN_USE else ""
+            raise SwapRefused(f"{said} ({cause}); '{current}' is unchanged{hint}") from None
+        try:
             conn.commit()
-    except psycopg.Error as exc:
-        cause = (str(exc).strip().splitlines() or ["?"])[0]
-        # The whole restore is behind it: the job failed (exit 1), it was not the DBA's input (exit 2,
-        # as a session on the target is refused before anything runs). A session that came to the
-        # target while the restore ran is what stops a rename.
-        said = f"could not put the restored database in the place of '{current}' ({cause}); '{current}' is unchanged"
-        if exc.sqlstate == OBJECT_IN_USE:
-            raise SwapRefused(f"{said}; close its other sessions and start again") from None
-        raise JobFailed(said) from None
+        except psycopg.Error as exc:
+            cause = (str(exc).strip().splitlines() or ["?"])[0]
+            # Its connection lost during it: the server may have committed. The job's record keeps
+            # both names, for a later start to ask the server which database is which.
+            raise JobFailed(f"{said} ({cause}): whether the swap was done is not known; a later start of "
+                            "pgbackup-tui looks at the server and settles it") from None
 
 
 def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
