@@ -375,3 +375,16 @@ def test_a_roles_only_file_of_a_newer_pg_dumpall_is_refused_on_an_older_server_b
     assert_one_line_error(refused, f"pg_dumpall {high.major}", f"PostgreSQL {low.major}", "--allow-older-server",
                           "nothing was restored")
     assert low.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'").strip() == "0"
+    # The older server's own roles, written by the newer pg_dumpall (a workstation with only the
+    # newer client), hold that server's SQL: they restore onto it (they were refused, "written by
+    # pg_dumpall <newer>, ... would fail half way", on the server they came from).
+    low.create_role(role)
+    own = home / "own-roles.sql"
+    made = run_cli("dumpall", "--dsn", low.dsn(), "--roles-only", "--output", str(own), "--progress", "none",
+                   "--bin-dir", str(find_client_tools(high.major).bin_dir))
+    assert made.returncode == 0, made.stderr
+    assert json.loads(Path(f"{own}.manifest.json").read_text())["pg_dump_major"] == high.major
+    low.psql(f"DROP ROLE {role}")
+    restored = run_cli("restore", str(own), "--dsn", low.dsn(), "--progress", "none")
+    assert restored.returncode == 0, restored.stderr
+    assert low.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'").strip() == "1"

@@ -177,6 +177,18 @@ def created_tablespaces(path: Path) -> list[str]:
     return names
 
 
+def sql_major(manifest: dict[str, object]) -> int | None:
+    """The oldest major a pg_dumpall file's SQL is for, from its manifest (None: not said). A
+    roles-only or globals-only file holds its server's roles as that server has them (pg_dumpall
+    writes role grants WITH INHERIT and SET for a 16+ server only): its server's major, whichever
+    pg_dumpall wrote it (an 18's file of a 15's roles was refused on the 15 it came from). A file
+    with databases, or a set, holds the pg_dump SQL of the pg_dumpall's major (SET transaction_timeout)."""
+    made_by, source = manifest.get("pg_dump_major"), manifest.get("server_major")
+    if (manifest.get("roles_only") or manifest.get("globals_only")) and isinstance(source, int):
+        return min(source, made_by) if isinstance(made_by, int) else source
+    return made_by if isinstance(made_by, int) else None
+
+
 def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) -> None:
     """Refuse, before anything runs, a pg_dumpall file that cannot restore whole: one cut short
     (it would restore part of a database and say nothing), one of pg_dumpall --clean (it begins

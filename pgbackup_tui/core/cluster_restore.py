@@ -32,6 +32,7 @@ from .cluster_file import (
     created_in,
     created_tablespaces,
     is_cluster_file,
+    sql_major,
     tolerant_roles,
 )
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
@@ -107,9 +108,12 @@ class ClusterRestoreJob(Job):
                              "as they are")
         server_major, tools = await self.in_thread(self._server)
         # A roles-only or globals-only file has no database's "Dumped by pg_dump" line for
-        # check_cluster_file to read: its manifest says who wrote it (18's GRANT ... WITH ADMIN
-        # OPTION, INHERIT TRUE stopped psql half way on a 15, after the roles before it).
-        self._check_made_by((read_manifest(archive) or {}).get("pg_dump_major"), server_major, "file")
+        # check_cluster_file to read: its manifest says whose roles they are (18's GRANT ... WITH
+        # ADMIN OPTION, INHERIT TRUE stopped psql half way on a 15, after the roles before it).
+        manifest = read_manifest(archive) or {}
+        needed, writer = sql_major(manifest), manifest.get("pg_dump_major")
+        self._check_made_by(needed, server_major, "file", None if needed == writer else
+                            f"the roles of a PostgreSQL {needed} server (pg_dumpall {writer} wrote them)")
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
         await self.in_thread(self._refuse_existing, archive)
@@ -155,12 +159,14 @@ class ClusterRestoreJob(Job):
             _refuse_changed(globals_sql, {"": recorded})
         self._refuse_tablespaces(globals_sql)
 
-    def _check_made_by(self, made_by: object, server_major: int, what: str) -> None:
-        """A file or set written by a pg_dumpall newer than the server (its manifest's major) is
-        refused before anything runs, unless --allow-older-server."""
+    def _check_made_by(self, made_by: object, server_major: int, what: str, holding: str | None = None) -> None:
+        """A file or set whose SQL is for a major newer than the server (the pg_dumpall's, in its
+        manifest; `holding` says what it holds when that is another major's) is refused before
+        anything runs, unless --allow-older-server."""
         if isinstance(made_by, int) and made_by > server_major and not self.plan.allow_older_server:
+            said = holding or f"written by pg_dumpall {made_by}"
             raise ArchiveError(
-                f"{self.plan.archive}: written by pg_dumpall {made_by}, newer than the server (PostgreSQL "
+                f"{self.plan.archive}: {said}, newer than the server (PostgreSQL "
                 f"{server_major}), whose SQL would fail half way; dump again with pg_dumpall {server_major}, or add "
                 f"--allow-older-server if the {what} was made to fit; nothing was restored")
 

@@ -28,6 +28,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 
 from ...core.cluster_plans import ClusterRestorePlan
 from ...core.catalog import read_manifest
+from ...core.cluster_file import sql_major
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
 from ...core.set_occupied import existing_databases, occupied_databases, taken_databases
@@ -90,8 +91,11 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         self.default_server = default_server if default_server in self.targets else None
         self._looked_at: dict[str, ClusterRestoreDialog.ServerLookedAt | None] = {}  # by server (None: asked)
         manifest = read_manifest(archive) or {}  # what the restore's checks read too
-        made_by, created = manifest.get("pg_dump_major"), manifest.get("databases")
-        self._made_by = made_by if isinstance(made_by, int) else None
+        writer = manifest.get("pg_dump_major")
+        self._writer = writer if isinstance(writer, int) else None
+        # The oldest major its SQL is for: a roles-only or globals-only file's server's (sql_major).
+        self._made_by = sql_major(manifest) if members is None else self._writer
+        created = manifest.get("databases")
         # The databases a whole-cluster file creates (a set's members are `members`).
         self._created = [str(name) for name in created] if members is None and isinstance(created, list) else []
 
@@ -190,7 +194,11 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         if self._made_by is None or major is None or self._made_by <= major:
             return None
         what = "set" if self.members is not None else "file"
-        return (f"pg_dumpall {self._made_by} wrote it, for PostgreSQL {self._made_by} or newer; "
+        writer = self._writer
+        said = (f"pg_dumpall {self._made_by} wrote it, for PostgreSQL {self._made_by} or newer"
+                if writer in (None, self._made_by) else
+                f"it holds a PostgreSQL {self._made_by} server's roles (pg_dumpall {writer} wrote them)")
+        return (f"{said}; "
                 f"'{plan.target.label}' runs {major}: tick “allow older server” if the {what} was made to fit")
 
     def _look_at_server(self) -> None:
