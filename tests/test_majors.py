@@ -138,6 +138,21 @@ def test_a_bin_dir_too_old_for_the_job_is_passed_over_with_a_warning(low: Sandbo
     mine = run_cli("dump", "--dsn", high.dsn(), "--db", SAMPLE_DB, "--schema-only", "--output", str(home / "own.dump"),
                    "--bin-dir", str(high.bin_dir), "--progress", "plain")
     assert mine.returncode == 0 and "the bin dir" not in mine.stderr
+    # pg_dumpall, a pg_dumpall file's restore and a csv import said nothing of it.
+    roles = home / "roles.sql"
+    for args in (("dumpall", "--roles-only", "--output", str(roles)), ("restore", str(roles))):
+        done = run_cli(*args, "--dsn", high.dsn(), "--bin-dir", str(low.bin_dir), "--progress", "plain")
+        assert done.returncode == 0, done.stderr
+        assert f"the bin dir {low.bin_dir} holds {low.major}" in done.stderr, done.stderr
+        assert f"older than the server's {high.major}" in done.stderr
+    export = home / "csv"
+    done = run_cli("csv", "export", "--dsn", high.dsn(), "--db", SAMPLE_DB, "--table", '"Sales & Ops".customers',
+                   "--output", str(export), "--progress", "none")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("csv", "import", str(export), "--dsn", high.dsn(), "--db", new_db_name(high, request), "--create",
+                   "--bin-dir", str(low.bin_dir), "--progress", "plain")
+    assert done.returncode == 0, done.stderr
+    assert f"older than the export's pg_dump {high.major}" in done.stderr, done.stderr
 
 
 def test_newer_archive_is_refused_when_only_older_tools_exist(low: Sandbox, high: Sandbox, home: Path,

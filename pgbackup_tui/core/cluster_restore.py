@@ -44,7 +44,7 @@ from .job_store import KEPT_MEMBER
 from .job_children import child_failed
 from .jobs import Job, JobResult, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
-from .pgtools import ClientTools, find_client_tools
+from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import RestorePlan
 from .archive import path_size
 from .progress.count import CountProgress, Step
@@ -141,6 +141,10 @@ class ClusterRestoreJob(Job):
         tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),  # before globals.sql runs
                            lambda accept: find_client_tools(major, plan.target.bin_dir, label=label, accept=accept),
                            plan.target, ssl_in_use, "psql", self.log)
+        # --bin-dir (or the profile's) too old for the server: said, as a restore says it (it was silent).
+        other = passed_over(tools, plan.target.bin_dir, major, f"the server's {major}")
+        if other:
+            self.log(other, level="warning")
         return major, tools
 
     def _check_set(self, manifest: dict[str, Any], server_major: int) -> None:

@@ -41,7 +41,7 @@ from .identifiers import QualifiedName, always_quote
 from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
-from .pgtools import ClientTools, psql_for_plain
+from .pgtools import ClientTools, passed_over, psql_for_plain
 from .restore_target import StatementCanceller, create_database, database_oid, drop_database, require_primary
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
 from .defaults import free_connections
@@ -184,6 +184,12 @@ class CsvImportJob(Job):
             lambda accept: psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
                                           needs_restrict=needs_restrict, accept=accept),
             plan.target, ssl_in_use, "psql", self.log)
+        # --bin-dir (or the profile's) too old for the export's SQL: said, as a restore says it (it was silent).
+        made_by = manifest.get("pg_dump_major")
+        other = passed_over(tools, plan.target.bin_dir, made_by if isinstance(made_by, int) else None,
+                            f"the export's pg_dump {made_by}")
+        if other:
+            self.log(other, level="warning")
         if plan.create:
             return tools, True, True
         with connect(plan.target, plan.dbname) as conn:

@@ -38,7 +38,7 @@ from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
-from .pgtools import ClientTools, find_client_tools
+from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, server_folder, utc_stamp
 from .progress.count import CountProgress, Step
 
@@ -145,6 +145,10 @@ class DumpallJob(Job):
             if compressing:
                 self.log(compressing)
         lacking = unsupported_compress(tools, plan.compress) if plan.set_format else None
+        # --bin-dir (or the profile's) too old for the server: said, as dump says it (it was silent).
+        other = passed_over(tools, plan.target.bin_dir, major, f"the server's {major}")
+        if other:
+            self.log(other, level="warning")
         if lacking:
             raise UsageError(lacking)
         if closed and not plan.databases and not (plan.globals_only or plan.roles_only):
