@@ -153,6 +153,9 @@ def test_a_bin_dir_too_old_for_the_job_is_passed_over_with_a_warning(low: Sandbo
                    "--bin-dir", str(low.bin_dir), "--progress", "plain")
     assert done.returncode == 0, done.stderr
     assert f"older than the export's pg_dump {high.major}" in done.stderr, done.stderr
+    verified = run_cli("backups", "verify", str(archive), "--bin-dir", str(low.bin_dir))
+    assert verified.returncode == 0, verified.stderr
+    assert f"the bin dir {low.bin_dir} holds {low.major}" in verified.stderr, verified.stderr
 
 
 def test_newer_archive_is_refused_when_only_older_tools_exist(low: Sandbox, high: Sandbox, home: Path,

@@ -35,7 +35,7 @@ from .defaults import tools_that_decompress
 from .errors import ArchiveError, JobFailed, ToolNotFoundError, UsageError
 from .job_children import killed_from_outside, reader_cause, reader_killed
 from .manifest import MANIFEST_SUFFIX, Manifest, Verification, load_manifest, now_iso
-from .pgtools import ClientTools, psql_for_plain, tools_for_archive
+from .pgtools import ClientTools, installed_client_tools, passed_over, psql_for_plain, tools_for_archive
 from .server_text import archive_encoding, decode_listing
 from .set_members import member_mismatch
 from .toc import Toc, parse_toc
@@ -164,6 +164,19 @@ def _not_here(check: Verification, line: str) -> None:
     check.details.setdefault(NOT_HERE, []).append(line)
 
 
+def _bin_dir_too_old(path: Path, fmt: str, tools: ClientTools, bin_dir: str | None) -> str | None:
+    """The line that says --bin-dir was too old to read the archive and other tools did (verify
+    named the version it used, not that the bin dir asked for was passed over, as restore says)."""
+    if not bin_dir or tools.bin_dir == Path(bin_dir).expanduser():
+        return None
+    needed = (identify_archive(path).min_reader_major if fmt in PG_DUMP_FORMATS
+              else version_major(sniff(path).dump_version))
+    there = next((one for one in installed_client_tools(bin_dir) if one.bin_dir == Path(bin_dir).expanduser()), None)
+    if needed is None or there is None or there.major >= needed:
+        return None  # passed over for another reason (a compression it lacks): tools_that_decompress's
+    return passed_over(tools, bin_dir, needed, f"the archive's pg_dump {needed}")
+
+
 def _check_archive(path: Path, manifest: Manifest, check: Verification, bin_dir: str | None) -> None:
     """One archive against its manifest: checksums, client tools here, read to the end, rows."""
     _check_sums(path, manifest, check)
@@ -171,7 +184,8 @@ def _check_archive(path: Path, manifest: Manifest, check: Verification, bin_dir:
         tools = tools_for(path, manifest.format, bin_dir)
         tool = "pg_restore" if manifest.format in PG_DUMP_FORMATS else "psql"
         check.tools[tool] = f"{tools.version} ({tools.bin_dir})"
-        check.checks.append(f"{tool} {tools.version} here can read it")
+        too_old = _bin_dir_too_old(path, manifest.format, tools, bin_dir)
+        check.checks.append(f"{tool} {tools.version} here can read it" + (f" ({too_old})" if too_old else ""))
     except ToolNotFoundError as exc:
         _not_here(check, str(exc))
         return  # reading it through would stop at the same thing and say it again
