@@ -80,25 +80,43 @@ def start_tui(sandbox, home: Path, env: str = "") -> Terminal:
 
 @pytest.fixture
 def terminal(sandbox, home):
-    term = start_tui(sandbox, home)
+    # A group-readable password file: libpq warns about it on every connection, straight to
+    # descriptor 2, where Textual draws; the app keeps that off the screen and says it in a toast.
+    password_file = home / "pgpass"
+    password_file.write_text("*:*:*:nobody:nothing\n")
+    password_file.chmod(0o640)
+    term = start_tui(sandbox, home, env=f"PGPASSFILE={shlex.quote(str(password_file))}")
     yield term
     term.close()
 
 
-def start_backup_of_shop(terminal: Terminal, sandbox) -> None:
-    """Open the server, go to `shop`, press b and start the backup, as a person would."""
+LIBPQ_WARNING_WORDS = ("password file", "group or world", "permissions should", "or less")
+
+
+def assert_no_stray_text(screen: str) -> None:
+    """No line of the screen has libpq's warning written over it: its words only in a toast (▌)."""
+    garbled = [line for line in screen.splitlines()
+               if any(words in line for words in LIBPQ_WARNING_WORDS) and "▌" not in line]
+    assert not garbled, f"libpq's warning was written over the screen:\n{screen}"
+
+
+def start_backup_of_shop(terminal: Terminal, sandbox) -> list[str]:
+    """Open the server, go to `shop`, press b and start the backup, as a person would; returns the
+    screens seen on the way, each after something connected."""
     terminal.wait_for("sandbox")
-    terminal.wait_for(f"PostgreSQL {sandbox.major}")  # the server node connected and shows its version
+    seen = [terminal.wait_for(f"PostgreSQL {sandbox.major}")]  # the server node connected and shows its version
     terminal.move_to("server sandbox")
     terminal.keys("Enter")  # open the server
     terminal.wait_for("shop")
     terminal.move_to("database shop")
+    seen.append(terminal.wait_for("extensions"))  # the database's details: read on its own connection
     terminal.keys("b")
     terminal.wait_for("Back up shop")
     # The command preview, worked out in a thread: until it is there, Start is off and Enter goes to
     # the focused choice (it opens its list). "pg_dump" alone is in the choice's description too.
-    terminal.wait_for("--file=")
+    seen.append(terminal.wait_for("--file="))
     terminal.keys("Enter")
+    return seen
 
 
 def tui_processes(home: Path) -> list[int]:
@@ -129,9 +147,12 @@ def backups_with_manifest(home: Path) -> list[CatalogEntry]:
 
 
 def test_back_up_a_database_as_a_person_would(terminal, home, sandbox):
-    start_backup_of_shop(terminal, sandbox)
+    seen = start_backup_of_shop(terminal, sandbox)
     screen = terminal.wait_for("succeeded", timeout=60)
     assert "dump" in screen and "shop" in screen
+    for each in [*seen, screen]:
+        assert_no_stray_text(each)
+    assert any("Written to stderr" in each for each in seen), seen  # said in the app, once
     backups = backups_with_manifest(home)
     assert len(backups) == 1 and backups[0].database == "shop" and backups[0].path.exists()
     assert not list((home / "backups").rglob("*.partial"))

@@ -37,9 +37,10 @@ from .commands import PgBackupCommands
 from .idle_gc import IdleCollector
 from .inspection import inspect_database, inspect_server
 from .keymap import describe_unknown, key_name, unknown_ids
-from .messages import DatabaseInspected, InspectionFailed, ServerInspected
+from .messages import DatabaseInspected, InspectionFailed, ServerInspected, StrayOutputLine
 from .profiles import ServerProfiles
 from .servers_app import ServersApp
+from .stray_output import StrayOutput
 from .screens.backup_dialog import BackupDialog
 from .screens.help import HelpScreen
 from .screens.password_prompt import PasswordPrompt
@@ -75,6 +76,7 @@ class PgBackupApp(ServersApp):
         self.user_keymap: dict[str, str] = {}  # [keymap] of config.toml: texts name these keys (keymap.py)
         self._loading: dict[Worker, tuple[str, str | None]] = {}
         self._tree_had_focus = False  # when z hid the tree: z again gives it the focus back
+        self.stray_output: StrayOutput | None = None  # run_app's: libpq's own stderr lines, kept off the screen
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -126,6 +128,14 @@ class PgBackupApp(ServersApp):
         tree.focus()
         tree.cursor_line = 0  # Details shows the first server (or the config error) from the start
         self.watch_job_store()  # jobs started here, by the CLI, by cron: running or finished
+        if self.stray_output is not None:  # post_message is thread-safe: the reader thread calls it
+            for line in self.stray_output.listen(lambda line: self.post_message(StrayOutputLine(line))):
+                self.post_message(StrayOutputLine(line))
+
+    def on_stray_output_line(self, message: StrayOutputLine) -> None:
+        """What libpq (or a child) wrote to stderr, where it would have garbled the screen: said here,
+        once for each distinct line, and printed again on the terminal when the app quits."""
+        self.notify(message.line, title="Written to stderr", severity="warning")
 
     # -- loading the tree ------------------------------------------------------------------
     def databases_changed(self, server: str) -> None:
@@ -368,5 +378,7 @@ def run_app(server_stops_on_quit: str | None = None) -> int:
     the profile of a server that stops with the app (the demo's sandbox)."""
     app = PgBackupApp()
     app.server_stops_on_quit = server_stops_on_quit
-    app.run()
+    with StrayOutput() as stray_output:  # libpq writes some warnings to stderr, where Textual draws
+        app.stray_output = stray_output
+        app.run()
     return app.return_code or EXIT_OK

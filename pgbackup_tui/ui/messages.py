@@ -83,3 +83,10 @@ class StoreJobsFound(Message):
 
     found: tuple[FoundJob, ...]
     left_out: frozenset[str]
+
+
+@dataclass
+class StrayOutputLine(Message):
+    """A line something wrote to descriptor 2 while the TUI ran (stray_output.py), said once."""
+
+    line: str
