@@ -90,9 +90,15 @@ async def test_a_set_member_the_server_holds_already_is_said_before_start(sandbo
         await settle(pilot)
         assert problem_of(dialog, "cluster") == "Databases at a time: 1 or more"
         dialog.query_one("#cluster-jobs", Input).value = "1"
+        summary = str(dialog.query_one("#cluster-summary", Static).content)
+        assert f"then into the existing shop, {empty_db} on sandbox (no --create)" in summary, summary
         dialog.query_one("#cluster-members", SelectionList).deselect("shop")  # the empty one restores into itself
         await settle(pilot)
         assert problem_of(dialog, "cluster") == "" and not start.disabled
+        # It exists (empty): restored into, not created; the summary said "1 database(s) with --create".
+        summary = str(dialog.query_one("#cluster-summary", Static).content)
+        assert "--create" not in summary.replace("(no --create)", ""), summary
+        assert f"into the existing {empty_db} on sandbox (no --create)" in summary, summary
         plan = dialog.build_plan()
         assert plan is not None and plan.databases == (empty_db,)
 
@@ -115,6 +121,8 @@ async def test_a_member_dropped_while_the_dialog_is_open_lets_it_start(sandbox, 
         sandbox.drop_database(fresh_db_name)  # as the DBA does in another terminal
         await wait_until(lambda: problem_of(dialog, "cluster") == "", timeout=30)
         assert not start.disabled
+        assert str(dialog.query_one("#cluster-summary", Static).content) == (
+            "globals.sql through psql, then 1 new database(s) with --create on sandbox, 1 at a time")
 
 
 async def test_a_file_from_a_newer_pg_dumpall_offers_allow_older_server(sandbox, other_sandbox, home):

@@ -3,7 +3,8 @@
 A pg_dumpall file goes through psql into the server's maintenance database, whole (roles that
 exist already are kept and reported). A cluster set restores its globals first (unless
 skipped), then each picked member database with --create, each as its own job, up to `jobs` at a
-time. Every database it creates must not exist on the target: a whole-cluster file is meant for
+time; one the server has already (postgres), empty, is restored into instead, after them (the
+summary says which is which). Every database it creates must not exist on the target: a whole-cluster file is meant for
 an empty server.
 
 When a server is picked, the dialog looks at it (in a thread worker) for what the restore would
@@ -71,15 +72,17 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
 
     class ServerLookedAt(Message):
         """What `server` is (None: it did not answer; the restore checks again): its major version, the
-        set's databases it holds, not empty (name -> what it holds), and those a file creates that it has."""
+        set's databases it holds, not empty (name -> what it holds), those a file creates that it has,
+        and the set's databases it holds at all (None: not known)."""
 
         def __init__(self, server: str, major: int | None, occupied: dict[str, str] | None,
-                     taken: list[str]) -> None:
+                     taken: list[str], held: frozenset[str] | None = None) -> None:
             super().__init__()
             self.server = server
             self.major = major
             self.occupied = occupied
             self.taken = taken
+            self.held = held
 
     def __init__(self, archive: Path, targets: dict[str, Target], members: list[str] | None,
                  default_server: str | None = None) -> None:
@@ -175,9 +178,22 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         if self.members is None:
             return (f"psql -f {self.archive.name} into {plan.dbname} {where}, ON_ERROR_STOP: every role, "
                     "tablespace and database in it (a database that exists stops it there)")
-        count = len(plan.databases) or len(self.members)
+        names = plan.databases or tuple(self.members)
         globals_text = "" if plan.skip_globals else "globals.sql through psql, then "
-        return f"{globals_text}{count} database(s) with --create {where}, {plan.jobs} at a time"
+        looked_at = self._looked_at.get(str(self.query_one("#cluster-server", Select).value))
+        held = looked_at.held if looked_at is not None else None
+        if held is None:  # not looked at yet (or it did not answer): both ways, as the restore decides
+            return (f"{globals_text}{len(names)} database(s) {where}, {plan.jobs} at a time: each created "
+                    "with --create, or restored into it if it exists and is empty")
+        # As the restore runs them: a database the server has (postgres, an empty one made for it) is
+        # not created but restored into, after the new ones, one by one, each in one transaction.
+        into = [name for name in names if name in held]
+        fresh = len(names) - len(into)
+        parts = [f"{fresh} new database(s) with --create {where}, {plan.jobs} at a time"] if fresh else []
+        if into:
+            parts.append(f"into the existing {', '.join(into)} {'' if fresh else where + ' '}"
+                         "(no --create), one by one, in one transaction each")
+        return globals_text + ("; then " if fresh else "").join(parts)
 
     @on(Select.Changed)
     @on(Checkbox.Changed)
@@ -214,15 +230,17 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         major: int | None = None
         occupied: dict[str, str] | None = None
         taken: list[str] = []
+        held: frozenset[str] | None = None
         try:
             with connect(target) as conn:
                 major = conn.info.server_version // 10000
             existing = existing_databases(target)
             occupied = occupied_databases(target, members, existing) if members else {}
             taken = taken_databases(self._created, existing)
+            held = frozenset(existing.intersection(members))
         except (PgBackupError, psycopg.Error):
             pass  # unreachable, a password needed: the restore's own checks say it
-        self.post_message(self.ServerLookedAt(server, major, occupied, taken))
+        self.post_message(self.ServerLookedAt(server, major, occupied, taken, held))
 
     @on(ServerLookedAt)
     def _server_looked_at(self, message: ServerLookedAt) -> None:
