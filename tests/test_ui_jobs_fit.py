@@ -6,6 +6,7 @@ longer than the pane is wrapped, not cut.
 
 from __future__ import annotations
 
+from dataclasses import replace
 import time
 
 from rich.console import Console
@@ -298,8 +299,17 @@ async def test_the_title_line_shows_whole_parts_and_its_state_in_a_narrow_pane(h
 
 
 def test_a_title_line_shows_its_head_before_its_state_and_details():
-    waiting = TitleLine("waiting for a lock held by pid 29081 (migration) — dump shop on demo")
-    assert waiting.fit(40) == "waiting for a lock held by pid 29081 (m…"
+    # QA: beside the tree (40 cells) it read "waiting for a lock held by pid 29081 (m…", the holder cut.
+    job = running_dump("shop", "demo")
+    view = replace(progress_view(job, None, 0), waiting="waiting for a lock held by pid 29081 (migration)")
+    waiting = title_line(job, view)
+    assert str(waiting) == "waiting for a lock held by pid 29081 (migration) — dump shop on demo"
+    assert waiting.fit(40) == "blocked by pid 29081 (migration) — dump…"
+    assert waiting.fit(80) == str(waiting)
+    set_member = replace(view, waiting="waiting for a lock held by pid 29081 (migration) in warehouse_eu")
+    assert title_line(job, set_member).fit(40) == "blocked by pid 29081 (migration) in war…"
+    anonymous = replace(view, waiting="waiting for a lock")  # its holder gone by the time it was asked
+    assert title_line(job, anonymous).fit(40) == "waiting for a lock — dump shop on demo"
     cluster = TitleLine("dump the whole cluster of production", "succeeded", ("done", "2/2 tables"))
     assert cluster.fit(40) == "dump the whole cluster of production …"
     assert cluster.fit(30) == "dump the whole cluster of pro…"

@@ -154,6 +154,10 @@ class TitleLine:
     head: str  # said first: the job's title, or what it waits for (then the title follows it)
     state: str = ""  # after the head (" — succeeded"); left out before the head is cut (the job's row says it)
     details: tuple[str, ...] = ()  # after " · ", left out from the last when they do not fit
+    # Said instead of the head where the head does not fit: "blocked by pid 29081 (migration) — …" for
+    # "waiting for a lock held by pid 29081 (migration) — …", which beside the tree (40 cells) was cut
+    # to "waiting for a lock held by pid 29081 (m…", the one who holds it lost.
+    brief: str = ""
 
     def __str__(self) -> str:
         text = f"{self.head} — {self.state}" if self.state else self.head
@@ -166,6 +170,8 @@ class TitleLine:
         text = str(self)
         if width <= 0 or cell_len(text) <= width:
             return text
+        if self.brief and cell_len(self.head) > width:
+            return TitleLine(self.brief, self.state, self.details).fit(width)
         shown = f"{self.head} — {self.state}" if self.state else self.head
         if cell_len(shown) > width:
             shown = self.head
@@ -180,6 +186,7 @@ class TitleLine:
 
 
 SEPARATOR = " · "
+LOCK_HELD_BY = "a lock held by "  # how the server probe (core/progress/server_probe.py) names a lock's holder
 MORE = " …"  # where details were left out: the pane at its full width (`z`) has them
 
 
@@ -193,7 +200,8 @@ def title_line(job: JobView, view: ProgressView) -> TitleLine:
     """The selected job's line above its bar (what it waits for first, so that a narrow pane shows it)."""
     title = one_line(job.title)  # one line high: "dump two<LF>lines on prod" showed "dump two"
     if view.waiting:
-        return TitleLine(f"{view.waiting} — {title}")
+        brief = view.waiting.replace(f"waiting for {LOCK_HELD_BY}", "blocked by ", 1)
+        return TitleLine(f"{view.waiting} — {title}", brief=f"{brief} — {title}" if brief != view.waiting else "")
     return TitleLine(title, job.state.value, view.details)
 
 
