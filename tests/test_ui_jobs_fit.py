@@ -345,3 +345,40 @@ def test_a_database_named_with_a_line_break_keeps_its_row_and_title_on_one_line(
     assert row_cells(job, None, 0, Style(), None)[1].plain == "two\\nlines@prod"
     line = str(title_line(job, progress_view(job, None, 0)))
     assert "\n" not in line and line.startswith("dump two\\nlines on prod"), line
+
+
+async def test_a_name_with_a_line_break_keeps_each_log_and_result_line_whole(sandbox, home, fresh_db_name):
+    # QA: a table "t<LF>x" made pg_dump's `dumping contents of table "public.t` and `x"` two lines of
+    # the log, and the command line (its --dbname) too; a failure naming a database "…<LF>missing"
+    # two lines of the result, in the log, the pane and the CLI's error line alike.
+    from test_ui_jobs import settle, socket_target
+
+    name = fresh_db_name + "\nx"
+    sandbox.create_database(name)
+    try:
+        sandbox.psql('CREATE TABLE "t\nx" (id int)', name)
+        dump = DumpJob(DumpPlan(target=socket_target(sandbox), dbname=name))
+        missing = DumpJob(DumpPlan(target=socket_target(sandbox), dbname=fresh_db_name + "\nmissing"))
+        app = PaneHost()
+        async with app.run_test(size=SIZE) as pilot:
+            pane = app.query_one(JobsPane)
+            for job in (dump, missing):
+                pane.add_job(job)
+                app.run_worker(job.run())
+            await settle(app, pilot)
+            assert dump.state == JobState.SUCCEEDED, dump.result
+            assert missing.state == JobState.FAILED, missing.result
+            pane.select_job(dump.id)
+            await pilot.pause()
+            logged = pane.query_one(JobLog).written_lines
+            assert 'pg_dump: dumping contents of table "public.t\\nx"' in logged, logged
+            assert [line for line in logged if line.startswith("$ ")][0].count(f"{fresh_db_name}\\nx") == 1, logged
+            assert not [line for line in logged if line.startswith(('x"', "x'"))], logged
+            pane.select_job(missing.id)
+            await pilot.pause()
+            result = str(pane.query_one("#job-result", Static).content)
+            assert f"'{fresh_db_name}\\nmissing'" in result and "\n" not in result, result
+            assert missing.result is not None and missing.result.message == result
+            assert result in pane.query_one(JobLog).written_lines
+    finally:
+        sandbox.drop_database(name)
