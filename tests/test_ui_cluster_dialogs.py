@@ -21,6 +21,7 @@ import pgbackup_tui.ui
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
 from pgbackup_tui.core.cluster_plans import DumpallPlan
+from pgbackup_tui.core.identifiers import one_line
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.ui.screens.cluster_restore_dialog import ClusterRestoreDialog
 from pgbackup_tui.ui.screens.dumpall_dialog import CLUSTER_SET, DumpallDialog
@@ -165,3 +166,24 @@ async def test_a_whole_cluster_file_onto_a_server_that_has_its_databases_is_said
         assert "already exists on sandbox" in problem and "as a cluster set (w)" in problem, problem
         assert "--" not in problem and dialog.query_one("#cluster-start", Button).disabled
         await settle(pilot)
+
+
+async def test_a_member_named_with_a_line_break_is_said_on_one_line(sandbox, home, tmp_path):
+    # QA: the summary read "…into the existing postgres, shop, two" and "lines on sandbox…" on the
+    # next line, and the problem line broke the same way.
+    name = "two\nlines " + tmp_path.name[-6:]
+    sandbox.create_database(name)
+    try:
+        sandbox.psql("CREATE TABLE kept (id int)", name)
+        target = target_from_dsn(sandbox.dsn(), label="sandbox")
+        dialog = ClusterRestoreDialog(tmp_path / "x.set", {"sandbox": target}, [name], "sandbox")
+        app = DialogHost(dialog)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await wait_until(lambda: "not empty" in problem_of(dialog, "cluster"), timeout=30)
+            shown = one_line(name)
+            assert problem_of(dialog, "cluster").startswith(f"database '{shown}' on sandbox is not empty")
+            summary = str(dialog.query_one("#cluster-summary", Static).content)
+            assert f"into the existing {shown} on sandbox" in summary and "\n" not in summary, summary
+    finally:
+        sandbox.drop_database(name)

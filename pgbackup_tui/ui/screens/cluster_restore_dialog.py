@@ -32,6 +32,7 @@ from ...core.catalog import read_manifest
 from ...core.cluster_file import sql_major
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
+from ...core.identifiers import one_line
 from ...core.set_occupied import existing_databases, occupied_databases, taken_databases
 from ..widgets.check_list import CheckList, name_options
 from ..widgets.databases_at_a_time import TOO_FEW, count_of, databases_at_a_time
@@ -158,13 +159,13 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         occupied = (looked_at.occupied if looked_at is not None else None) or {}
         for name in plan.databases or tuple(self.members or ()):
             if name in occupied:
-                return (f"database '{name}' on {plan.target.label} is not empty ({occupied[name]}): a set restores "
-                        "into new or empty databases; drop it first, or untick it")
+                return (f"database '{one_line(name)}' on {plan.target.label} is not empty ({occupied[name]}): a set "
+                        "restores into new or empty databases; drop it first, or untick it")
         taken = looked_at.taken if looked_at is not None else []
         if taken:
-            return (f"database '{taken[0]}' already exists on {plan.target.label}, and {self.archive.name} creates "
-                    "it: a whole-cluster file is for a server without its databases; drop it first, or back the "
-                    "cluster up as a cluster set (w), whose members restore one by one")
+            return (f"database '{one_line(taken[0])}' already exists on {plan.target.label}, and {self.archive.name} "
+                    "creates it: a whole-cluster file is for a server without its databases; drop it first, or back "
+                    "the cluster up as a cluster set (w), whose members restore one by one")
         try:
             plan.validate()
         except UsageError as exc:
@@ -191,7 +192,8 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         fresh = len(names) - len(into)
         parts = [f"{fresh} new database(s) with --create {where}, {plan.jobs} at a time"] if fresh else []
         if into:
-            parts.append(f"into the existing {', '.join(into)} {'' if fresh else where + ' '}"
+            names_into = ", ".join(one_line(name) for name in into)
+            parts.append(f"into the existing {names_into} {'' if fresh else where + ' '}"
                          "(no --create), one by one, in one transaction each")
         return globals_text + ("; then " if fresh else "").join(parts)
 
