@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TextIO
 
 STDERR_FD = 2
+MAX_LINES = 20  # distinct lines said (and kept for the terminal); more are counted
 
 
 class StrayOutput:
@@ -31,6 +32,7 @@ class StrayOutput:
 
     def __init__(self) -> None:
         self.said: list[str] = []
+        self.left_out = 0  # distinct lines past MAX_LINES
         self._on_line: Callable[[str], object] | None = None
         self._lock = threading.Lock()
         self._terminal_fd = -1
@@ -82,6 +84,9 @@ class StrayOutput:
             said = list(self.said)
         for line in said:
             print(line, file=sys.stderr)
+        if self.left_out:
+            print(f"pgbackup-tui: {self.left_out} more line(s) written to stderr while the TUI ran were left out",
+                  file=sys.stderr)
 
     def _read(self, read_fd: int) -> None:
         with open(read_fd, "rb") as pipe:
@@ -91,6 +96,9 @@ class StrayOutput:
                     continue
                 with self._lock:
                     if line in self.said:
+                        continue
+                    if len(self.said) >= MAX_LINES:  # a flood: neither a toast each nor all of it kept
+                        self.left_out += 1
                         continue
                     self.said.append(line)
                     on_line = self._on_line
