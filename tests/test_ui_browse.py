@@ -274,6 +274,21 @@ def test_a_name_with_a_line_break_stays_on_its_tree_line():
             assert fitted.startswith("[ ] " + shown) and len(fitted) == width, fitted
 
 
+def test_the_details_of_a_name_with_a_line_break_keep_each_line_whole():
+    """QA at 80x24: a database "two<LF>lines" was titled "database two" with "lines" under it."""
+    server = ServerEntry(ServerProfile(name="srv"))
+    table = TableEntry("srv", "two\nlines", TableInfo("public", "t\nx", "table", 0, 0, 0, "o\nwner"))
+    database = DatabaseEntry("srv", DatabaseInfo("two\nlines", 8192, "o", "UTF8", False, False))
+    schema = SchemaEntry("srv", "two\nlines", SchemaInfo("s\nx", "o", 1), (table.info,))
+    for focus, title in ((TreeFocus(server=server, table=table), 'table public."t\\nx"'),
+                         (TreeFocus(server=server, database=database), "database two\\nlines"),
+                         (TreeFocus(server=server, schema=schema), "schema s\\nx")):
+        shown, rows = describe_focus(focus)
+        assert shown == title, shown
+        assert not [value for _label, value in rows if "\n" in value], rows
+    assert dict(describe_focus(TreeFocus(server=server, table=table))[1])["database"] == "two\\nlines on srv"
+
+
 def test_the_details_of_a_table_never_analyzed_say_its_rows_are_a_floor():
     """QA: a table never analyzed read "rows (estimated)  0 (never analyzed: at least)", and its
     schema a bare "0" though its tables held rows; the tree says "≥0 rows"."""

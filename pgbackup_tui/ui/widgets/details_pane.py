@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from ...core.connect import target_from_profile
 from ...core.formatting import human_bytes
+from ...core.identifiers import one_line
 from ..tree_entries import FAILED, LOADING, ServerEntry, TreeFocus
 
 Rows = list[tuple[str, str]]
@@ -21,12 +22,16 @@ def describe_focus(focus: TreeFocus | None) -> tuple[str, Rows]:
         text = focus.hint.text if focus is not None and focus.hint is not None else "no server selected"
         return text, []
     if focus.table is not None:
-        return _table_rows(focus)
-    if focus.schema is not None:
-        return _schema_rows(focus)
-    if focus.database is not None:
-        return _database_rows(focus)
-    return _server_rows(focus.server)
+        title, rows = _table_rows(focus)
+    elif focus.schema is not None:
+        title, rows = _schema_rows(focus)
+    elif focus.database is not None:
+        title, rows = _database_rows(focus)
+    else:
+        title, rows = _server_rows(focus.server)
+    # Names as the tree shows them: a database "two<LF>lines" made the title "database two" and a
+    # line "lines" under it (and a table's "database" row two lines).
+    return one_line(title), [(label, one_line(value)) for label, value in rows]
 
 
 def _server_rows(server: ServerEntry) -> tuple[str, Rows]:
