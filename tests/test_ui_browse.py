@@ -224,6 +224,10 @@ def test_checks_toggle_tables_schemas_and_whole_databases():
     whole = checks.toggle_database(shop)
     assert whole.whole and whole.database_mark(shop) == "x" and whole.tables_mark(shop, (c,)) == "x"
     assert whole.selection(4096).describe() == "database shop — 4.0 kB"
+    # QA at 80x24: the summary under the tree (one line high) read "1 table in two".
+    broken = ("srv", "two\nlines")
+    assert Checks().toggle_tables(broken, (a,), (a,)).selection(None).describe() == "1 table in two\\nlines — 100 B"
+    assert Checks().toggle_database(broken).selection(8192).describe() == "database two\\nlines — 8.0 kB"
     all_but_b = whole.toggle_tables(shop, (b,), (a, b, c))
     assert not all_but_b.whole and set(all_but_b.tables) == {a.qualified, c.qualified}
     assert all_but_b.database_mark(shop) == "-"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.formatting import human_bytes
-from ..core.identifiers import QualifiedName
+from ..core.identifiers import QualifiedName, one_line
 from ..core.inspect import TableInfo
 
 
@@ -46,11 +46,12 @@ class Selection:
     def describe(self) -> str:
         """One line: "3 tables in shop — 1.2 GB" or "database shop — 1.2 GB"."""
         size = human_bytes(self.total_bytes)
+        dbname = one_line(self.dbname)  # a name with a line break: the summary read "1 table in two"
         if self.whole_database:
-            return f"database {self.dbname} — {size}"
+            return f"database {dbname} — {size}"
         count = len(self.tables)
         noun = "table" if count == 1 else "tables"
-        return f"{count} {noun} in {self.dbname} — {size}"
+        return f"{count} {noun} in {dbname} — {size}"
 
 
 DatabaseKey = tuple[str, str]  # (server name, database name)
