@@ -178,3 +178,13 @@ async def test_restore_dialog_leaves_jobs_to_the_start_and_says_what_it_will_be(
         await pilot.pause()
     plan = app.results[0]
     assert isinstance(plan, RestorePlan) and plan.jobs is None
+
+
+def test_the_backup_dialog_s_selection_line_keeps_a_name_s_line_break_on_its_line():
+    # QA at 80x24: "1 table selected in two" / 'lines: public."t' / 'x"', three lines of the dialog.
+    from pgbackup_tui.core.identifiers import QualifiedName
+    from pgbackup_tui.ui.dump_choices import describe_selection
+
+    assert describe_selection("two\nlines", (QualifiedName("public", "t\nx"),)) == (
+        '1 table selected in two\\nlines: public."t\\nx"')
+    assert describe_selection("two\nlines", ()) == "whole database two\\nlines"

@@ -27,7 +27,7 @@ from ..core.defaults import (
 from ..core.client_ssl import over_ssl
 from ..core.connect import Target, connect
 from ..core.errors import PgBackupError, UsageError
-from ..core.identifiers import QualifiedName
+from ..core.identifiers import QualifiedName, one_line
 from ..core.pgtools import ClientTools
 
 CUSTOM = "custom"
@@ -150,10 +150,11 @@ def multiline_command(argv: list[str]) -> str:
 
 
 def describe_selection(dbname: str, tables: tuple[QualifiedName, ...]) -> str:
-    """'whole database shop' or '2 tables selected in shop: public.a, public.b'."""
+    """'whole database shop' or '2 tables selected in shop: public.a, public.b' (names as the tree
+    shows them: a line break in one as \\n, not a line of its own in the dialog)."""
     if not tables:
-        return f"whole database {dbname}"
+        return f"whole database {one_line(dbname)}"
     noun = "table" if len(tables) == 1 else "tables"
-    names = ", ".join(str(name) for name in tables[:NAMES_SHOWN])
+    names = ", ".join(one_line(str(name)) for name in tables[:NAMES_SHOWN])
     more = f" and {len(tables) - NAMES_SHOWN} more" if len(tables) > NAMES_SHOWN else ""
-    return f"{len(tables)} {noun} selected in {dbname}: {names}{more}"
+    return f"{len(tables)} {noun} selected in {one_line(dbname)}: {names}{more}"
