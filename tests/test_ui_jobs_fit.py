@@ -12,13 +12,14 @@ import time
 from rich.console import Console
 from rich.style import Style
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.jobs import JobResult, JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.progress import ProgressSnapshot
+from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
 from pgbackup_tui.ui.widgets.job_log import JobLog
 from pgbackup_tui.ui.widgets.job_progress import TitleLine, progress_view, row_cells, title_line
 from pgbackup_tui.ui.widgets.jobs_pane import FRAME_S, JobsPane
@@ -351,7 +352,7 @@ async def test_a_name_with_a_line_break_keeps_each_log_and_result_line_whole(san
     # QA: a table "t<LF>x" made pg_dump's `dumping contents of table "public.t` and `x"` two lines of
     # the log, and the command line (its --dbname) too; a failure naming a database "…<LF>missing"
     # two lines of the result, in the log, the pane and the CLI's error line alike.
-    from test_ui_jobs import settle, socket_target
+    from test_ui_jobs import DialogHost, settle, socket_target
 
     name = fresh_db_name + "\nx"
     sandbox.create_database(name)
@@ -380,5 +381,14 @@ async def test_a_name_with_a_line_break_keeps_each_log_and_result_line_whole(san
             assert f"'{fresh_db_name}\\nmissing'" in result and "\n" not in result, result
             assert missing.result is not None and missing.result.message == result
             assert result in pane.query_one(JobLog).written_lines
+        # Its archive in the restore dialog: the default name "…<LF>x_restored" drew its second half
+        # outside the dialog (an Input holding a line break), and the archive's line broke in two.
+        dialog = RestoreDialog(dump.result.output_path, {"sandbox": socket_target(sandbox)}, "sandbox", None)
+        host = DialogHost(dialog)
+        async with host.run_test(size=SIZE) as pilot:
+            await settle(host, pilot)
+            assert dialog.query_one("#target-db", Input).value == f"{fresh_db_name}_x_restored"
+            status = str(dialog.query_one("#archive-status", Static).content)
+            assert f" · {fresh_db_name}\\nx on sandbox" in status and "\n" not in status, status
     finally:
         sandbox.drop_database(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -10,13 +11,16 @@ from ..core.identifiers import quote_ident
 from ..core.plans import RestorePlan, restore_command
 
 RESTORED_SUFFIX = "_restored"
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 JOBS_TIP = "parallel pg_restore jobs; empty: chosen at the start where the archive and the target allow (see below)"
 
 
 def suggested_database(manifest: dict[str, Any] | None, default_dbname: str | None) -> str:
-    """`<source db>_restored`: the manifest's database if known, else the caller's default."""
+    """`<source db>_restored`: the manifest's database if known, else the caller's default; a line
+    break or another control character in it as "_" (one line in the field, a name psql and
+    pg_restore take: "two<LF>lines_restored" drew its second half outside the dialog)."""
     source = (manifest or {}).get("database") or default_dbname
-    return f"{source}{RESTORED_SUFFIX}" if source else ""
+    return f"{CONTROL_CHARACTER.sub('_', str(source))}{RESTORED_SUFFIX}" if source else ""
 
 
 def table_clean(plan: RestorePlan, selection_archive: bool) -> bool:

@@ -41,7 +41,7 @@ from ...core.manifest import Manifest, load_manifest
 from .restore_name_lookup import NameLookupDialog
 from ...core.connect import Target, connect
 from ...core.errors import PgBackupError, UsageError
-from ...core.identifiers import QualifiedName
+from ...core.identifiers import QualifiedName, one_line
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
 from ...core.restore_data import is_data_only
@@ -223,7 +223,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             status += ", data only"
         manifest = self._manifest or {}
         if manifest.get("database"):
-            status += f" · {manifest['database']} on {manifest.get('server', '?')}"
+            status += f" · {one_line(str(manifest['database']))} on {one_line(str(manifest.get('server', '?')))}"
         if manifest.get("finished_at"):
             status += f", {str(manifest['finished_at'])[:19].replace('T', ' ')} UTC"
         return status, False
@@ -289,13 +289,13 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
                     "“create new database” and name one that has its tables")
         if self._name_taken(plan):
-            return (f"database '{plan.dbname}' already exists on {plan.target.label}: type a new name, or untick "
-                    "“create new database” and tick --clean to replace it")
+            return (f"database '{one_line(plan.dbname)}' already exists on {plan.target.label}: type a new name, or "
+                    "untick “create new database” and tick --clean to replace it")
         if self._target_missing(plan):
-            return (f"database '{plan.dbname}' does not exist on {plan.target.label}: tick “create new database” "
-                    "to create it, or type the name of one that is there")
+            return (f"database '{one_line(plan.dbname)}' does not exist on {plan.target.label}: tick “create new "
+                    "database” to create it, or type the name of one that is there")
         if held := self._target_held(plan):
-            return (f"database '{plan.dbname}' on {plan.target.label} is not empty ({held}): tick --clean to "
+            return (f"database '{one_line(plan.dbname)}' on {plan.target.label} is not empty ({held}): tick --clean to "
                     "replace it (or, with tables checked, those tables), or restore into a new database")
         if self.needs_typed_name and not self.typed_name_matches:
             return f"--clean replaces what is in '{plan.dbname}': type its name to confirm"
@@ -444,7 +444,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         if plan is None or plan.create or not manifest:
             return ""
         if manifest.get("server") == plan.target.label and manifest.get("database") == plan.dbname:
-            return f"this is the database the backup was taken from ({plan.dbname} on {plan.target.label})"
+            return f"this is the database the backup was taken from ({one_line(plan.dbname)} on {plan.target.label})"
         return ""
 
 
