@@ -12,7 +12,7 @@ import time
 from rich.console import Console
 from rich.style import Style
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -390,5 +390,8 @@ async def test_a_name_with_a_line_break_keeps_each_log_and_result_line_whole(san
             assert dialog.query_one("#target-db", Input).value == f"{fresh_db_name}_x_restored"
             status = str(dialog.query_one("#archive-status", Static).content)
             assert f" · {fresh_db_name}\\nx on sandbox" in status and "\n" not in status, status
+            # Created (the default) it failed after Start: pg_restore will not write that name as SQL.
+            assert "has a line break in its name" in str(dialog.query_one("#restore-error", Static).content)
+            assert dialog.query_one("#restore-start", Button).disabled
     finally:
         sandbox.drop_database(name)

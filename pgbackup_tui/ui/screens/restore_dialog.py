@@ -45,8 +45,9 @@ from ...core.identifiers import QualifiedName, one_line
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
 from ...core.restore_data import is_data_only
+from ...core.restore_preview import LINE_BREAK_IN_NAME
 from ...core.timescale import JOBS_NOTE
-from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested_database
+from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested_database, table_clean
 from ..widgets.option_box import OptionBox
 from ..widgets.toc_tables import TocTables, archive_tables
 from ..plain_text import plain
@@ -204,6 +205,12 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         self._refresh()
 
     @property
+    def _source_name_has_line_break(self) -> bool:
+        """The archive's database (its manifest's) has a line break in its name, and pg_restore reads it."""
+        source = str((self._manifest or {}).get("database") or "")
+        return ("\n" in source or "\r" in source) and self._info is not None and self._info.format != "plain"
+
+    @property
     def _data_only(self) -> bool:
         """The archive holds rows only (dump --data-only, as its manifest or a plain file's first entry
         says): it loads into existing tables."""
@@ -288,6 +295,12 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         if self._data_only and plan.create:
             return ("a data-only archive holds no table definitions, so it cannot create a database: untick "
                     "“create new database” and name one that has its tables")
+        whole_clean = plan.clean and not table_clean(plan, bool((self._manifest or {}).get("restore_list")))
+        if self._source_name_has_line_break and (plan.create or whole_clean):
+            # The restore reads the database's own SQL from pg_restore --create, which refuses such a
+            # name: the job failed at once, after Start, with the dialog's default (create) ticked.
+            return (f"{LINE_BREAK_IN_NAME}, so it cannot create or replace a database: make one of another "
+                    "name first, then untick “create new database” and restore into it")
         if self._name_taken(plan):
             return (f"database '{one_line(plan.dbname)}' already exists on {plan.target.label}: type a new name, or "
                     "untick “create new database” and tick --clean to replace it")
