@@ -194,7 +194,7 @@ class ClusterRestoreDialog(CheckedPlanDialog[ClusterRestorePlan]):
         if into:
             names_into = ", ".join(one_line(name) for name in into)
             parts.append(f"into the existing {names_into} {'' if fresh else where + ' '}"
-                         "(no --create), one by one, in one transaction each")
+                         "(no --create), one transaction each")
         return globals_text + ("; then " if fresh else "").join(parts)
 
     @on(Select.Changed)
