@@ -299,8 +299,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         if self._source_name_has_line_break and (plan.create or whole_clean):
             # The restore reads the database's own SQL from pg_restore --create, which refuses such a
             # name: the job failed at once, after Start, with the dialog's default (create) ticked.
-            return (f"{LINE_BREAK_IN_NAME}, so it cannot create or replace a database: make one of another "
-                    "name first, then untick “create new database” and restore into it")
+            return f"{LINE_BREAK_IN_NAME}: untick “create new database”, restore into one of another name made first"
         if self._name_taken(plan):
             return (f"database '{one_line(plan.dbname)}' already exists on {plan.target.label}: type a new name, or "
                     "untick “create new database” and tick --clean to replace it")
