@@ -274,17 +274,3 @@ def test_one_line_escapes_every_control_character() -> None:
     assert one_line("a\nb\tc\x1b[31m\x7f") == "a\\nb\\tc\\x1b[31m\\x7f"
     assert one_line("a\x9b31m\x85z") == "a\\x9b31m\\x85z"
     assert one_line("café ß €") == "café ß €"  # printable text stays as it is
-
-
-def test_a_child_s_line_cut_by_a_name_s_line_break_is_joined_and_a_stray_quote_is_not():
-    from pgbackup_tui.core.child_lines import MAX_PARTS, NameBreakJoiner
-
-    joiner = NameBreakJoiner()
-    assert joiner.feed('pg_dump: dumping contents of table "public.t') == [] and joiner.holding
-    assert joiner.feed('x"') == ['pg_dump: dumping contents of table "public.t\\nx"']
-    assert joiner.feed('pg_dump: table "a""b" done') == ['pg_dump: table "a""b" done']  # a doubled quote pairs
-    stray = ['CONTEXT:  COPY t, line 1: "1 he said "hi', *[f"line {n}" for n in range(MAX_PARTS - 1)]]
-    given = [ready for line in stray for ready in joiner.feed(line)]
-    assert given == stray and not joiner.holding  # never paired: as they came
-    joiner.feed('open "name')
-    assert joiner.flush() == ['open "name'] and not joiner.holding  # the child ended (or went quiet)

@@ -349,9 +349,10 @@ def test_a_database_named_with_a_line_break_keeps_its_row_and_title_on_one_line(
 
 
 async def test_a_name_with_a_line_break_keeps_each_log_and_result_line_whole(sandbox, home, fresh_db_name):
-    # QA: a table "t<LF>x" made pg_dump's `dumping contents of table "public.t` and `x"` two lines of
-    # the log, and the command line (its --dbname) too; a failure naming a database "…<LF>missing"
-    # two lines of the result, in the log, the pane and the CLI's error line alike.
+    # QA: a database "…<LF>x" made the command line (its --dbname) two lines of the log; a failure
+    # naming a database "…<LF>missing" two lines of the result, in the log, the pane and the CLI's
+    # error line alike. (pg_dump's own lines quoting such a name stay as it wrote them: a line held
+    # until its quotes paired hid a COPY error when a name held a quote; review.)
     from test_ui_jobs import DialogHost, settle, socket_target
 
     name = fresh_db_name + "\nx"
@@ -372,9 +373,7 @@ async def test_a_name_with_a_line_break_keeps_each_log_and_result_line_whole(san
             pane.select_job(dump.id)
             await pilot.pause()
             logged = pane.query_one(JobLog).written_lines
-            assert 'pg_dump: dumping contents of table "public.t\\nx"' in logged, logged
             assert [line for line in logged if line.startswith("$ ")][0].count(f"{fresh_db_name}\\nx") == 1, logged
-            assert not [line for line in logged if line.startswith(('x"', "x'"))], logged
             pane.select_job(missing.id)
             await pilot.pause()
             result = str(pane.query_one("#job-result", Static).content)

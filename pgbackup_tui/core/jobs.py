@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO, ClassVar, ParamSpec, TextIO, TypeVar
 
 from . import paths
-from .child_lines import NameBreakJoiner
 from .errors import EXIT_CANCELLED, EXIT_FAILED, JobFailed, PgBackupError, server_error_said
 from .identifiers import one_line, printable
 from .job_children import (die_with_parent, disk_full_cause, exit_in_words, feed_stdin, group_ends, own_group,
@@ -60,9 +59,6 @@ __all__ = [  # the job and, re-exported, what it says (job_events.py)
     "StateChanged", "classify_line",
 ]
 
-# How long a child's line that ends inside a quoted name waits for the rest (child_lines.py): the
-# rest is in the same write; a child gone quiet after a stray quote is not kept from the log longer.
-NAME_REST_WAIT_S = 0.5
 P = ParamSpec("P")  # in_thread's callable: its arguments and result keep their types
 R = TypeVar("R")
 
@@ -326,37 +322,21 @@ class Job:
         assert process.stderr is not None
         feeder = asyncio.ensure_future(feed_stdin(process, stdin_chunks)) if stdin_chunks is not None else None
         blank_secrets = SecretBlanker()
-        names_joined = NameBreakJoiner()  # a quoted name with a line break: one line still (child_lines.py)
-
-        def said(line: str) -> None:
-            self.log(line, level=classify_line(line))
-            self._stderr_tail = (self._stderr_tail + [line])[-50:]
-            self._child_tail = (self._child_tail + [line])[-50:]
-            if on_line is not None:
-                on_line(line)
-
         try:
             while True:
-                if names_joined.holding:  # the rest of a name comes at once; a child gone quiet: not it
-                    try:
-                        raw = await asyncio.wait_for(process.stderr.readline(), NAME_REST_WAIT_S)
-                    except TimeoutError:
-                        for line in names_joined.flush():
-                            said(line)
-                        continue
-                else:
-                    raw = await process.stderr.readline()
+                raw = await process.stderr.readline()
                 if not raw:
                     break
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError:  # the server's words in the database's encoding (pg_dump's session)
                     line = raw.decode(self.child_text_codec, errors="replace").rstrip("\r\n")
-                # Blanked line by line as it came (a literal over several lines), then joined.
-                for ready in names_joined.feed(blank_secrets(line)):
-                    said(ready)
-            for line in names_joined.flush():
-                said(line)
+                line = blank_secrets(line)
+                self.log(line, level=classify_line(line))
+                self._stderr_tail = (self._stderr_tail + [line])[-50:]
+                self._child_tail = (self._child_tail + [line])[-50:]
+                if on_line is not None:
+                    on_line(line)
             code = await process.wait()
             if feeder is not None:
                 await feeder
