@@ -95,14 +95,6 @@ def test_cli_refuses_a_bad_compress_before_anything(sandbox, home):
     assert "cannot compress with lz4" in result.stderr and f"using pg_dump {chosen.version}" in result.stderr
     header = subprocess.run([chosen.pg_restore, "--list", str(output)], capture_output=True, text=True, check=True)
     assert "Compression: lz4" in header.stdout and f"Dumped by pg_dump version: {chosen.version}" in header.stdout
-    # A cluster set's member archives the same (dumpall --set refused it as dump did).
-    result = run_cli("dumpall", "--dsn", sandbox.dsn(), "--set", "--db", "shop", "--compress", "lz4",
-                     "--output", str(home / "lz4.set"), "--progress", "plain")
-    assert result.returncode == 0, result.stderr
-    assert f"using pg_dump {chosen.version}" in result.stderr
-    member = subprocess.run([chosen.pg_restore, "--list", str(home / "lz4.set" / "shop.dump")], capture_output=True,
-                            text=True, check=True)
-    assert "Compression: lz4" in member.stdout
 
 
 @pytest.mark.parametrize("cluster", ["sandbox", "other_sandbox"])
