@@ -253,27 +253,6 @@ def unsupported_compress(tools: ClientTools, spec: int | str | None, given: str 
             "pick a gzip level 0-9 or another method")
 
 
-def tools_that_compress(tools: ClientTools, spec: int | str | None,
-                        choose: Callable[[Callable[[ClientTools], bool]], ClientTools],
-                        named_bin_dir: str | None) -> tuple[ClientTools, str | None]:
-    """The pg_dump to compress as `spec` asks: `tools` (the lowest major new enough for the server),
-    or, when they lack its method (Debian's 15 for a 15 server, beside a wheel's 17 built with lz4 and
-    zstd: the dump was refused, "cannot compress with it"), the ones `choose` picks among the installs
-    that have it, with the line that says so. `tools` again when none has it, or when they are the
-    bin dir the DBA named (theirs to change): unsupported_compress then says why."""
-    if not needs_asking(spec) or supports(tools, str(spec)):
-        return tools, None
-    if named_bin_dir and tools.bin_dir == Path(named_bin_dir).expanduser():
-        return tools, None
-    try:
-        other = choose(lambda candidate: supports(candidate, str(spec)))
-    except ToolNotFoundError:
-        return tools, None
-    return other, (f"pg_dump {tools.version} in {tools.bin_dir} cannot compress with {spec} ({NEEDS_16}): using "
-                   f"pg_dump {other.version} from {other.bin_dir}, whose archive needs pg_restore {other.major} "
-                   "or later")
-
-
 def spec_for(tools: ClientTools, method: str) -> int | str:
     """`method` as this pg_dump takes it: gzip as a plain level (pg_dump before 16 knows no `gzip:N`)."""
     if method.startswith("gzip:"):

@@ -29,7 +29,6 @@ from .defaults import (
     free_connections,
     parallel_jobs,
     supports,
-    tools_that_compress,
     unsupported_compress,
     usable_cores,
 )
@@ -47,7 +46,7 @@ from .output_names import (
     remove_empty_folders,
     reserve_output,
 )
-from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
 from .restore_data import table_parents
@@ -258,16 +257,9 @@ class DumpJob(Job):
                         excluded = {oid for oid, _ in found.values()}
                 finally:
                     tools = found_tools.result()
-            ssl_in_use = over_ssl(conn)
             tools = prefer_ssl(tools, lambda accept: find_client_tools(
                 major, plan.target.bin_dir, label=f"server '{plan.target.label}'", accept=accept),
-                plan.target, ssl_in_use, "pg_dump", self.log)
-            tools, compressing = tools_that_compress(tools, plan.compress, lambda accept: find_client_tools(
-                major, plan.target.bin_dir, label=f"server '{plan.target.label}'",
-                accept=lambda candidate: accept(candidate) and (not ssl_in_use or tools_have_ssl(candidate))),
-                plan.target.bin_dir)
-            if compressing:
-                self.log(compressing)
+                plan.target, over_ssl(conn), "pg_dump", self.log)
             extensions = [
                 {"name": name, "version": version}
                 for name, version in conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1")

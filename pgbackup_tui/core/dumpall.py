@@ -30,14 +30,14 @@ from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import answering, answered_note, connect
 from .dump import DumpJob
 from .job_children import child_failed
-from .defaults import tools_that_compress, unsupported_compress
+from .defaults import unsupported_compress
 from .errors import JobFailed, PgBackupError, UsageError
 from .formatting import human_bytes
 from .database_contents import user_object_counts
 from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
-from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
+from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, passed_over
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, server_folder, utc_stamp
 from .progress.count import CountProgress, Step
@@ -137,13 +137,6 @@ class DumpallJob(Job):
                            plan.target, ssl_in_use, "pg_dumpall", self.log)
         # A set's members are pg_dump's, from this install: a method it lacks would fail each of
         # them after the globals were written; refused before anything is, as dump refuses it.
-        if plan.set_format:
-            tools, compressing = tools_that_compress(tools, plan.compress, lambda accept: find_client_tools(
-                major, plan.target.bin_dir, label=label,
-                accept=lambda candidate: accept(candidate) and (not ssl_in_use or tools_have_ssl(candidate))),
-                plan.target.bin_dir)
-            if compressing:
-                self.log(compressing)
         lacking = unsupported_compress(tools, plan.compress) if plan.set_format else None
         # --bin-dir (or the profile's) too old for the server: said, as dump says it (it was silent).
         other = passed_over(tools, plan.target.bin_dir, major, f"the server's {major}")

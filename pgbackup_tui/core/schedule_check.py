@@ -16,7 +16,7 @@ import psycopg
 
 from .config import Config
 from .connect import Target, connect, for_unattended, service_keys, target_from_profile
-from .defaults import NEEDS_16, needs_asking, tools_that_compress, unsupported_compress
+from .defaults import NEEDS_16, needs_asking, unsupported_compress
 from .errors import ConfigError, PgBackupError, SelectionError
 from .identifiers import parse_qualified_name, parse_schema_name
 from .pgtools import find_client_tools, installed_client_tools
@@ -87,11 +87,7 @@ def compress_refusal(config: Config, schedule: Schedule, given: str = "--compres
         major = None
     try:
         if major is not None:
-            # As a run picks it: a newer pg_dump that has the method when the server's own lacks it.
-            label = f"server '{target.label}'"
-            tools = [tools_that_compress(find_client_tools(major, target.bin_dir, label=label), spec,
-                                         lambda accept: find_client_tools(major, target.bin_dir, label=label,
-                                                                          accept=accept), target.bin_dir)[0]]
+            tools = [find_client_tools(major, target.bin_dir, label=f"server '{target.label}'")]
         else:
             tools = installed_client_tools(target.bin_dir)
     except PgBackupError:
