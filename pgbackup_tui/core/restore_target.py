@@ -244,8 +244,9 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
     said = f"could not put the restored database in the place of '{current}'"
     try:
         conn = connect(target, maintenance_db, autocommit=False)
-    except ConnectError as exc:
-        raise SwapRefused(f"{said} ({exc}); '{current}' is unchanged") from None
+    except (ConnectError, psycopg.Error) as exc:  # psycopg's: a statement of connect()'s own, after libpq's
+        cause = (str(exc).strip().splitlines() or ["?"])[0]
+        raise SwapRefused(f"{said} ({cause}); '{current}' is unchanged") from None
     with conn:
         try:
             conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
