@@ -272,6 +272,15 @@ def test_a_string_with_a_line_like_a_copy_over_lines_is_no_statement(sandbox, em
     skipped = [0]
     assert b"".join(without_settings(file_chunks(cluster), frozenset({b"SET row_security = off;"}), skipped))
     assert skipped == [2]
+    # A dump with --inserts: a TABLE DATA entry of INSERTs, one of whose values holds such a line
+    # (the entry's COPY was still awaited after its INSERTs, so the line opened a statement; review).
+    sandbox.psql("CREATE TABLE u (v text); INSERT INTO u VALUES (E'x\\nCOPY public.\"u\\ny');", empty_db)
+    inserts = tmp_path / "inserts.sql"
+    subprocess.run([tools.pg_dump, "--inserts", f"--dbname={sandbox.dsn(empty_db)}", f"--file={inserts}"], check=True)
+    assert b'\nCOPY public."u\ny' in inserts.read_bytes()
+    assert scan_script(inserts).has_transactions
+    fed = b"".join(without_transactions(inserts))
+    assert b"\nBEGIN;\n" not in fed and b"\nCOMMIT;\n" not in fed
     # A script without pg_dump's comments (by hand): such a line is read with those after it up to 1 MiB.
     by_hand = tmp_path / "by_hand.sql"
     by_hand.write_bytes(b'COPY public."t\n' + (b"x" * 1023 + b"\n") * 1100 + b"BEGIN;\nSELECT 1;\nCOMMIT;\n")

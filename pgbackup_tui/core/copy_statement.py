@@ -76,6 +76,8 @@ class CopyStatements:
         """`line`, or the statement over lines it ends (its lines joined with `sep`); None while a
         quoted name in it goes on (up to STATEMENT_MAX: then it is given as it is)."""
         if not self._parts:
+            if line.startswith(b"INSERT INTO "):  # a --inserts entry: its rows are these, no COPY comes after
+                self.data_next = False
             if not (self.copy_allowed and copy_name_open(line)) and not (self._opens and self._opens(line)):
                 return line
             self._quotes = 0
