@@ -297,3 +297,18 @@ def test_a_role_that_may_only_insert_imports(sandbox, home, empty_db, names, tmp
     finally:
         sandbox.drop_database(target)
         sandbox.psql(f"DROP ROLE {role}")
+
+
+def test_a_schema_writer_killed_by_a_signal_is_said_so(sandbox, home, empty_db, tmp_path):
+    """The export's pg_restore writing schema_pre.sql, killed by SIGKILL (the OOM killer), was said with
+    the last line any child of the job had printed (pg_dump's, of another step), as if that were why
+    (faults QA): said as killed, and nothing of the export is left."""
+    from test_job_faults import _tools_whose_pg_restore_is_killed
+
+    tools = _tools_whose_pg_restore_is_killed(sandbox, tmp_path / "bin", '*"--section=pre-data"*')
+    sandbox.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);", empty_db)
+    out = tmp_path / "copy"
+    failed = export(sandbox, empty_db, out, "--table", "t", "--bin-dir", str(tools))
+    assert failed.returncode == 1, failed.stderr
+    assert "killed by signal 9 (SIGKILL)" in failed.stderr and "pg_dump:" not in failed.stderr, failed.stderr
+    assert not out.exists() and not list(tmp_path.glob("copy*")), list(tmp_path.iterdir())

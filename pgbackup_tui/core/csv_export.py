@@ -205,8 +205,8 @@ class CsvExportJob(Job):
             code = await self.run_process([pre.tools.pg_restore, f"--use-list={list_file}", f"--section={section}",
                                            "--no-owner", "--no-privileges", f"--file={partial / name}",
                                            str(archive)], env)
-            if code != 0:
-                raise JobFailed(f"writing {name} failed: {self.last_error()}")
+            if code != 0:  # how it ended: a signal's kill is not said by the last line a child printed
+                raise JobFailed(f"writing {name} failed: {self.child_failure(code)}")
         for work in (archive, listing, list_file, archive.with_name(archive.name + ".manifest.json")):
             work.unlink(missing_ok=True)
         return {"added": result.details.get("added", []), "left_out": result.details.get("left_out", []),

@@ -233,8 +233,9 @@ class CsvImportJob(Job):
                 finish = (f": fix what it says, then run it: {shlex.quote(str(tools.psql))} --single-transaction "
                           "-v ON_ERROR_STOP=1 "
                           f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
-            raise JobFailed(f"{what} failed: {self.last_error()}{self._newer_export()}; {where}{script.name} was kept "
-                            f"(one transaction){finish}")
+            # How psql ended: a kill by a signal is not said by the last line a child printed.
+            raise JobFailed(f"{what} failed: {self.child_failure(code)}{self._newer_export()}; {where}{script.name} "
+                            f"was kept (one transaction){finish}")
 
     def _newer_export(self) -> str:
         """Why a script may fail on this server: it was written for a newer one. A copy of 18 into 15
