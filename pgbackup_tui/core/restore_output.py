@@ -15,7 +15,9 @@ from .job_children import CONNECTION_LOST as LOST_HALF_WAY
 from .job_children import statement_error
 
 ERRORS_IGNORED = re.compile(r"errors ignored on restore: (\d+)")
-FAILED_STATEMENT = re.compile(r"error: could not execute query: ERROR:\s+(.*)")
+# Parallel workers write to one stderr: a line may hold another's "pg_restore:" run into it
+# ("pg_restore: error: pg_restore:could not execute query: …"), seen in CI; still this statement's error.
+FAILED_STATEMENT = re.compile(r"error: (?:pg_restore: ?)*could not execute query: ERROR:\s+(.*)")
 ANY_ERROR = re.compile(r"^pg_restore: error: ")
 FAILED_COMMAND = re.compile(r"^Command was: (.*)")  # pg_restore's line after the error: the statement
 # A connection the restore's own tool could not open: the job connected just before, so the server went.
