@@ -9,6 +9,7 @@ browsing real data is covered by the Pilot tests instead.
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,8 +156,10 @@ class JobsHost(App[None]):
 
 def test_finished_job_with_its_error(snap_compare, fixed_home, monkeypatch):
     """A dump that failed (nobody listens on the port): state, the one-line reason in the error
-    colour, and the log. The log's name carries a time and a random id: both are pinned."""
+    colour, and the log. The log's name carries a time and a random id: both are pinned, and so is
+    the job's clock (a busy machine took 2 s to fail, and the elapsed column said so)."""
     monkeypatch.setattr(jobs_module, "utc_stamp", lambda now=None: "20260101T000000Z")
+    monkeypatch.setattr(jobs_module, "time", SimpleNamespace(time=lambda: 1_767_225_600.0))
     target = target_from_dsn("host=127.0.0.1 port=1 user=app", label="prod")
     job = DumpJob(DumpPlan(target=target, dbname="shop"))
     job.id = "0badc0de"
