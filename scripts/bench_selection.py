@@ -1,7 +1,7 @@
 """Does a selection's dump cost what is selected, not what is not? Run by hand; prints figures (not a test).
 
     .venv/bin/python scripts/bench_selection.py [--tables 10000] [--selected 50] [--rounds 5] [--bin-dir DIR]
-                                                [--own-sequences]
+                                                [--own-sequences] [--two-passes]
 
 Builds a throwaway cluster (core/sandbox.py) with a database of --tables tables (small ones, 20
 rows each, 90 % of them in `public`, the rest in `other`), an enum and a domain in schema `kinds`
@@ -15,6 +15,8 @@ quoted patterns):
   - pg_dump with one `--exclude-table` per relation that is not selected (what we ran before),
   - pg_dump with the argv we run now (plans.dump_argv: the other relations as a few patterns),
   - `pgbackup-tui dump --table T1 ... --table T50` end to end (CLI, runner, checks, manifest),
+  - with --two-passes, the design of two pg_dumps at once: `-t` for each selected table beside a
+    schema-only pass of everything that is not a relation (the second pass alone, then both),
 
 and proves that our archive restores into an empty database with the selected tables' rows.
 """
@@ -75,6 +77,15 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
+def at_once(argvs: list[list[str]], env: dict[str, str]) -> float:
+    started = time.monotonic()
+    children = [subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for argv in argvs]
+    if any(child.wait() != 0 for child in children):
+        raise SystemExit(f"a pass failed: {argvs}")
+    return time.monotonic() - started
+
+
 def paired(rounds: int, reference: Callable[[], float], candidate: Callable[[], float], label: str) -> str:
     ratios, ref_s, cand_s, loads = [], [], [], []
     for index in range(rounds):
@@ -100,6 +111,9 @@ def main() -> None:
     parser.add_argument("--skip-old", action="store_true", help="do not time one --exclude-table per relation")
     parser.add_argument("--own-sequences", action="store_true",
                         help="each table's id an identity or serial column (a sequence per table)")
+    parser.add_argument("--two-passes", action="store_true",
+                        help="also time the design of two pg_dumps at once: -t for each selected table beside "
+                             "a schema-only pass of every object that is not a relation (what they need)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pgbackup-bench-selection-"))
     env = dict(os.environ, PGBACKUP_TUI_HOME=str(work / "home"))
@@ -157,6 +171,16 @@ def main() -> None:
                                     "pg_dump, one --exclude-table per other relation (before)"))
             lines.append(paired(args.rounds, reference, run(ours_argv),
                                 "pg_dump with our argv now (plans.dump_argv)"))
+            if args.two_passes:
+                # Session 13's "two passes at once", its cheapest form: no merge of the two archives,
+                # no sequences; the second pass is all pg_dump can give of what the tables need
+                # (types, domains, functions, schemas) without naming relations.
+                schema_pass = [tools.pg_dump, f"--dbname={sandbox.dsn('many')}", "-Fc", "--schema-only",
+                               f"--file={work / 'schema.dump'}", "--exclude-table=*.*"]
+                lines.append(paired(args.rounds, reference, run(schema_pass),
+                                    "the second pass alone (`--schema-only --exclude-table=*.*`)"))
+                lines.append(paired(args.rounds, reference, lambda: at_once([reference_argv, schema_pass], env),
+                                    "both passes at once (two pg_dumps, no merge)"))
             lines.append(paired(args.rounds, reference, ours_end_to_end,
                                 f"`pgbackup-tui dump --table` x{len(names)}, end to end"))
             print("\n".join(lines))
