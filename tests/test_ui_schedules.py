@@ -432,3 +432,43 @@ async def test_retention_and_drill_are_refused_in_the_form_s_words(sandbox, home
         said = str(result.render())
         assert said.startswith("drill restores one database") and "=" not in said, said
         assert app.screen is form
+
+
+async def test_an_edit_renamed_to_another_schedule_s_name_is_refused(home, monkeypatch):
+    # QA: editing schedule `weekly` and naming it `nightly` saved it over `nightly` (its database,
+    # retention and hooks gone), without a word. The form refuses a name it knows to be taken; one
+    # taken while the form was open is refused when saved, and nothing is changed.
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
+    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop",
+                                            keep_last=7, on_success="true"),
+                        "weekly": Schedule(name="weekly", server="prod", cron="0 4 * * sun", database="crm")}
+    save_config(config)
+    before = (home / "config.toml").read_bytes()
+    app = PaneApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        await wait_until(lambda: table.row_count == 2)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("weekly"))
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+        form = app.screen
+        form.query_one("#schedule-name", Input).value = "nightly"
+        form.action_save()
+        await pilot.pause()
+        assert app.screen is form
+        said = str(form.query_one("#schedule-form-result", Static).render())
+        assert said.startswith("Name: schedule 'nightly' exists already"), said
+        # Another front adds `hourly` while the form is open; the form is told nothing of it.
+        config = load_config()
+        config.schedules["hourly"] = Schedule(name="hourly", server="prod", cron="0 * * * *", database="shop")
+        save_config(config)
+        with_hourly = (home / "config.toml").read_bytes()
+        form.query_one("#schedule-name", Input).value = "hourly"
+        form.action_save()
+        await wait_until(lambda: app.screen is not form)
+        await pilot.pause()
+        assert any("already exists" in str(n.message) for n in app._notifications)
+    assert (home / "config.toml").read_bytes() == with_hourly != before

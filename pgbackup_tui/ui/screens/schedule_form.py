@@ -77,11 +77,14 @@ class ScheduleForm(ModalScreen[Schedule | None]):
 
     def __init__(self, servers: list[str], existing: Schedule | None = None, *,
                  clock: Callable[[], datetime] | None = None, zone: tzinfo | None = None,
-                 server: str | None = None, database: str | None = None) -> None:
-        """`server`, `database`: where a new schedule starts (the tree's cursor), if anywhere."""
+                 server: str | None = None, database: str | None = None,
+                 taken: frozenset[str] = frozenset()) -> None:
+        """`server`, `database`: where a new schedule starts (the tree's cursor), if anywhere.
+        `taken`: the names of the schedules there are (a name of another one is refused here)."""
         super().__init__()
         self.servers = servers
         self.existing = existing
+        self.taken = taken
         self.start_server = server if server in servers else servers[0]
         self.start_database = database or ""
         self.clock = clock
@@ -218,6 +221,9 @@ class ScheduleForm(ModalScreen[Schedule | None]):
             schedule = replace(schedule, with_role_passwords=False)
         if schedule.what == "database" and schedule.database is None:
             raise ConfigError("Database: name the database to dump")
+        if schedule.name in self.taken and schedule.name != base.name:
+            # An edit renamed to another schedule's name replaced that schedule, without a word (QA).
+            raise ConfigError(f"Name: schedule '{schedule.name}' exists already; give another name (e edits that one)")
         problem = compress_problem(schedule.format, schedule.compress) if schedule.what == "database" else None
         if problem is not None:
             raise ConfigError(problem)

@@ -219,9 +219,12 @@ class SchedulesPane(Vertical):
                 return
 
             def change(config: Config) -> None:
-                if existing is not None and existing.name != schedule.name:
+                renamed = existing is not None and existing.name != schedule.name
+                # Only the schedule edited is replaced: renamed to a name another took meanwhile
+                # (the form refuses the ones it knew of), that other one is refused, not overwritten.
+                put_schedule(config, schedule, replace_existing=existing is not None and not renamed)
+                if existing is not None and renamed:
                     config.schedules.pop(existing.name, None)
-                put_schedule(config, schedule, replace_existing=existing is not None)
 
             if self._write(change):
                 self.notify(f"schedule {schedule.name} saved; i writes it into your crontab", timeout=8)
@@ -236,8 +239,9 @@ class SchedulesPane(Vertical):
                 table.move_cursor(row=table.get_row_index(schedule.name))
 
         server, database = self.where
+        taken = frozenset(self.config.schedules) | frozenset(self.config.broken_schedules)
         self.app.push_screen(ScheduleForm(servers, existing, clock=self.clock, zone=self.zone, server=server,
-                                          database=database), saved)
+                                          database=database, taken=taken), saved)
 
     def action_remove_schedule(self) -> None:
         from ..screens.confirm import ConfirmScreen
