@@ -1295,6 +1295,24 @@ def test_a_run_whose_state_folder_went_read_only_is_a_failed_run_that_tells(sand
     assert [b["id"] for b in backups()] == made
 
 
+def test_a_backup_retention_cannot_delete_is_said_on_stderr_where_cron_mails_it(sandbox, home, small_db):
+    """A backup whose files the filesystem would not let go (a directory archive another user made,
+    or on a read-only mount) was kept with a note on stdout, which cron drops: kept night after
+    night, and nobody heard of it. The run still succeeded: its backup was made."""
+    from small_disk import read_only
+
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db,
+                                format="directory", keep_last=1, keep_verified=False))
+    done, first = run("nightly")
+    assert done.returncode == 0, done.stderr
+    with read_only(Path(first["backup_path"])):
+        done = run_cli("run", "nightly")
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if first["backup_id"] in line]
+    assert said and "cannot be deleted" in said[0] and "Read-only file system" in said[0], done.stderr
+    assert done.stdout.startswith("nightly: succeeded: ") and "cannot be deleted" not in done.stdout
+
+
 def test_a_drill_schedule_for_a_role_that_cannot_create_databases_is_warned_of(sandbox, home, small_db):
     """`--drill` saved for a role without CREATEDB: no word, then every run failed its drill
     ('permission denied to create database') and, a failed run deleting nothing, kept every backup."""

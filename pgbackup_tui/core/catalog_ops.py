@@ -35,6 +35,11 @@ from .plans import PARTIAL_SUFFIX
 from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
 
 
+class NotDeletable(UsageError):
+    """A backup whose files the filesystem will not let go (read-only, another user's): for the
+    DBA to mend, where a refusal of ours (the newest verified, a restore reading it) is not."""
+
+
 
 def _set_holding(path: Path) -> CatalogEntry | None:
     """The cluster set whose folder holds `path` as one of its members, if any."""
@@ -307,7 +312,7 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
         done = f"; removed before that: {', '.join(removed)}" if removed else "; nothing was deleted"
-        raise UsageError(f"backup {entry.id}: {entry.path} cannot be deleted: its folder {entry.path.parent} takes "
+        raise NotDeletable(f"backup {entry.id}: {entry.path} cannot be deleted: its folder {entry.path.parent} takes "
                          f"no changes ({exc.strerror}){done}") from None
     clear_manifest_litter(entry.path)  # what killed writers left beside it would outlive the backup
     if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)

@@ -30,7 +30,7 @@ from . import catalog, paths
 from .catalog import CatalogEntry
 from .catalog_servers import belongs_to
 from .server_profile import ServerProfile
-from .catalog_ops import delete
+from .catalog_ops import NotDeletable, delete
 from .cluster_plans import set_what
 from .errors import UsageError
 from .identifiers import parse_qualified_name, parse_schema_name
@@ -48,6 +48,9 @@ class RetentionResult:
     deleted: list[CatalogEntry] = field(default_factory=list)
     finished: list[CatalogEntry] = field(default_factory=list)  # of `deleted`: half-done deletes finished (a note each)
     notes: list[str] = field(default_factory=list)
+    # Of `notes`: deletes the filesystem refused (a read-only or another user's folder), for the DBA
+    # to mend. Said on stdout only, which cron drops, such a backup was kept night after night unheard of.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -173,6 +176,7 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
             delete(entry, entries, force=True)
         except (UsageError, OSError) as exc:
             result.notes.append(f"{entry.id}: its delete, stopped half way, could not be finished: {exc}")
+            result.problems.append(result.notes[-1])
             continue
         result.notes.append(f"finished deleting {entry.id}: a run was stopped while it deleted it")
         result.deleted.append(entry)
@@ -180,7 +184,11 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
     for entry in doomed:
         try:
             delete(entry, entries, force=not schedule.keep_verified)
-        except (UsageError, OSError) as exc:
+        except (NotDeletable, OSError) as exc:
+            result.notes.append(f"kept {entry.id}: {exc}")
+            result.problems.append(result.notes[-1])
+            continue
+        except UsageError as exc:  # ours to refuse: the database's newest verified, a restore reading it
             result.notes.append(f"kept {entry.id}: {exc}")
             continue
         result.deleted.append(entry)

@@ -367,6 +367,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     report.kept = len(retention.kept)
     report.notices += retention.notes + [f"deleted {e.id} {e.path}" for e in retention.deleted
                                          if e not in retention.finished]  # those have their note
+    report.warnings += retention.problems  # on stderr, which cron mails: the run succeeded, its retention did not
     report.status = "succeeded"
 
 
