@@ -445,6 +445,8 @@ async def test_an_edit_renamed_to_another_schedule_s_name_is_refused(home, monke
                                             keep_last=7, on_success="true"),
                         "weekly": Schedule(name="weekly", server="prod", cron="0 4 * * sun", database="crm")}
     save_config(config)
+    with (home / "config.toml").open("a") as file:
+        file.write('\n[schedules.broken]\nserver = "prod"\ncron = "61 * * * *"\ndatabase = "shop"\n')
     before = (home / "config.toml").read_bytes()
     app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -461,6 +463,12 @@ async def test_an_edit_renamed_to_another_schedule_s_name_is_refused(home, monke
         assert app.screen is form
         said = str(form.query_one("#schedule-form-result", Static).render())
         assert said.startswith("Name: schedule 'nightly' exists already"), said
+        # A schedule that does not load is no name to take either, and `e` cannot edit it: not offered.
+        form.query_one("#schedule-name", Input).value = "broken"
+        form.action_save()
+        await pilot.pause()
+        said = str(form.query_one("#schedule-form-result", Static).render())
+        assert said == "Name: schedule 'broken' exists already; give another name", said
         # Another front adds `hourly` while the form is open; the form is told nothing of it.
         config = load_config()
         config.schedules["hourly"] = Schedule(name="hourly", server="prod", cron="0 * * * *", database="shop")

@@ -223,7 +223,7 @@ class ScheduleForm(ModalScreen[Schedule | None]):
             raise ConfigError("Database: name the database to dump")
         if schedule.name in self.taken and schedule.name != base.name:
             # An edit renamed to another schedule's name replaced that schedule, without a word (QA).
-            raise ConfigError(f"Name: schedule '{schedule.name}' exists already; give another name (e edits that one)")
+            raise ConfigError(f"Name: schedule '{schedule.name}' exists already; give another name")
         problem = compress_problem(schedule.format, schedule.compress) if schedule.what == "database" else None
         if problem is not None:
             raise ConfigError(problem)
