@@ -321,6 +321,12 @@ def test_a_schedule_of_what_is_not_on_its_server_is_saved_with_a_warning(sandbox
                    "--table", "public.x", "--schema-only")
     assert done.returncode == 2 and "--table goes with a database's schedule" in done.stderr, done.stderr
     assert "combo" not in load_config().schedules
+    # pg_dumpall has -O and -x (and -s, -a): "pg_dumpall, which has no such option" sent a DBA who knows
+    # it to check. It is pgbackup-tui's dumpall that does not take them.
+    done = run_cli("schedule", "add", "combo", "--server", SERVER, "--cron", "0 1 * * *", "--cluster", "--no-owner")
+    said = _one_line(done)
+    assert done.returncode == 2 and said.startswith("pgbackup-tui: error: --no-owner goes with a database's"), said
+    assert "no such option" not in said and "`pgbackup-tui dumpall` (pg_dumpall), which does not take it" in said, said
     # --format on a pg_dumpall schedule (not a set) was saved as custom without a word, the format dropped,
     # where `dumpall --format directory` is refused (README audit).
     done = run_cli("schedule", "add", "flat", "--server", SERVER, "--cron", "0 1 * * *", "--cluster",

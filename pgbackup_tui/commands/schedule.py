@@ -89,14 +89,15 @@ def _schedule_from_args(args: argparse.Namespace) -> Schedule:
         raise UsageError("--db DB names the database to dump (once), or pick --cluster, --globals-only, "
                          "--roles-only or --set")
     dumpall = what != "database"
-    if dumpall:  # pg_dumpall has none of these: saved, they were ignored at every run without a word
+    if dumpall:  # a dumpall run takes none of these: saved, they were ignored at every run without a word
         given = [flag for flag, value in (("--table", args.table), ("--schema", args.schema),
                                           ("--exclude-table", args.exclude_table), ("--schema-only", args.schema_only),
                                           ("--data-only", args.data_only), ("--no-owner", args.no_owner),
                                           ("--no-privileges", args.no_privileges)) if value]
         if given:
+            # pg_dumpall itself has some of them (-O, -x, -s, -a): it is our dumpall that does not pass them.
             raise UsageError(f"{given[0]} goes with a database's schedule (pg_dump); a {what} backup is made by "
-                             "pg_dumpall, which has no such option")
+                             "`pgbackup-tui dumpall` (pg_dumpall), which does not take it")
         if what != "set" and args.format != "custom":  # as `dumpall --format` without --set: it was dropped
             raise UsageError(f"--format {args.format} goes with a database's schedule or a cluster set (--set); a "
                              f"{what} backup is made by pg_dumpall, which writes one SQL file")
