@@ -1319,6 +1319,32 @@ def test_a_backup_retention_cannot_delete_is_said_on_stderr_where_cron_mails_it(
     assert done.stdout.startswith("nightly: succeeded: ") and "cannot be deleted" not in done.stdout
 
 
+def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_were_stopped(
+        sandbox, home, small_db, tmp_path):
+    """Ctrl-C while the on_success hook ran (a slow upload of the backup): the run said only
+    `pgbackup-tui: cancelled`, exit 130, its backup made and verified, its retention done, unnamed."""
+    started = tmp_path / "hook-started"
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
+                                on_success=f"touch '{started}'; sleep 60"))
+    front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "nightly"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not started.exists() and front.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), front.communicate()
+    front.send_signal(signal.SIGINT)
+    out, err = front.communicate(timeout=30)
+    assert front.returncode == 130, err
+    assert out.startswith("nightly: succeeded: backup ") and "retention kept 1" in out, (out, err)
+    assert "hooks and notifications were stopped (Ctrl-C)" in err and "pgbackup-tui: cancelled" not in err, err
+    made = [b for b in backups() if b["database"] == small_db]
+    assert len(made) == 1 and made[0]["path"] in out
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db))
+    done, report = run("nightly")
+    assert done.returncode == 0, done.stderr
+    assert any("while its hooks and notifications ran" in line for line in report["notices"]), report
+
+
 def test_a_drill_schedule_for_a_role_that_cannot_create_databases_is_warned_of(sandbox, home, small_db):
     """`--drill` saved for a role without CREATEDB: no word, then every run failed its drill
     ('permission denied to create database') and, a failed run deleting nothing, kept every backup."""

@@ -266,11 +266,21 @@ def run_schedule(config: Config, name: str, *, listener: Listener | None = None,
         report.finished_at = now_iso()
         with contextlib.suppress(OSError):  # a run killed in its hooks is settled as it was, not as in its retention
             _write_last_run(report, pid=os.getpid(), stage="telling")
-        _tell(schedule, report)
         try:
-            _write_last_run(report)
-        except OSError as exc:  # its hooks and notifications were told: the run's line still says how it went
-            report.warnings.append(f"this run could not be recorded as the last run: {_could_not_write(exc)}")
+            _tell(schedule, report)
+        except KeyboardInterrupt:
+            # Ctrl-C while a hook ran (a slow upload of the backup) or a notification went: the run
+            # said only "cancelled", exit 130, its backup made, checked and retention done unnamed.
+            # Its line says how it went; its record stays "telling", so that the next run says the
+            # hooks may not have been told (and tells a failure again).
+            report.exit_code = EXIT_CANCELLED
+            report.warnings.append("its hooks and notifications were stopped (Ctrl-C): they may not all have been "
+                                   "told; the next run says so")
+        else:
+            try:
+                _write_last_run(report)
+            except OSError as exc:  # its hooks and notifications were told: the run's line still says how it went
+                report.warnings.append(f"this run could not be recorded as the last run: {_could_not_write(exc)}")
         _append_to_log(report)
     return report
 
