@@ -1319,6 +1319,38 @@ def test_a_backup_retention_cannot_delete_is_said_on_stderr_where_cron_mails_it(
     assert done.stdout.startswith("nightly: succeeded: ") and "cannot be deleted" not in done.stdout
 
 
+def test_retention_keeps_a_backup_a_process_is_reading_until_a_later_run(sandbox, home, small_db):
+    """A directory archive deleted under a reader that is no job of ours (a drill or a verify runs in
+    the process that asked; a DBA's own pg_restore) failed that reader half way, pg_restore opening
+    each table's file as it comes to it. A process that has one of its files open keeps it, and so
+    does one that names it (pg_restore waiting on a lock between two files has none open)."""
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db,
+                                format="directory", keep_last=1, keep_verified=False))
+    done, first = run("nightly")
+    assert done.returncode == 0, done.stderr
+    table_file = next(Path(first["backup_path"]).glob("*.dat*"))
+    with table_file.open("rb") as handle:
+        reader = subprocess.Popen(["sleep", "60"], stdin=handle)
+    try:
+        done, second = run("nightly")
+        assert done.returncode == 0 and second["deleted"] == [], second
+        assert table_file.exists()
+        said = f"kept {first['backup_id']}: process {reader.pid} (sleep) is reading it; a later run deletes it"
+        assert said in second["notices"], second
+    finally:
+        reader.kill()
+        reader.wait()
+    archive = Path(second["backup_path"])  # named as a DBA in its folder types it: `pg_restore -d x 2026….dir`
+    reader = subprocess.Popen(["sh", "-c", "sleep 60", "pg_restore", "-d", "x", archive.name], cwd=archive.parent)
+    try:
+        done, third = run("nightly")
+        assert done.returncode == 0 and third["deleted"] == [first["backup_id"]], third
+        assert f"kept {second['backup_id']}: process {reader.pid} (sh) is reading it" in " ".join(third["notices"])
+    finally:
+        reader.kill()
+        reader.wait()
+
+
 def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_were_stopped(
         sandbox, home, small_db, tmp_path):
     """Ctrl-C while the on_success hook ran (a slow upload of the backup): the run said only

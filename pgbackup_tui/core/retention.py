@@ -16,7 +16,9 @@ when any rule keeps it:
     would restore from is never the one deleted (catalog_ops.delete refuses it too, across every
     backup of the database, not only the schedule's).
 No rule at all keeps everything. Retention runs only after a run that succeeded: a failed run
-deletes nothing. Missing and incomplete entries are neither counted nor touched.
+deletes nothing. Missing and incomplete entries are neither counted nor touched, and neither is
+one a process has open now (a drill, a verify, a DBA's own pg_restore: open_files.py) until a
+later run.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .cluster_plans import set_what
 from .errors import UsageError
 from .identifiers import parse_qualified_name, parse_schema_name
 from .manifest import DELETING_KEY, Manifest
+from .open_files import command_of, readers_of
 from .schedules import Schedule
 
 SCHEDULE_KEY = "schedule"
@@ -181,7 +184,13 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
         result.notes.append(f"finished deleting {entry.id}: a run was stopped while it deleted it")
         result.deleted.append(entry)
         result.finished.append(entry)
+    readers = readers_of([entry.path for entry in doomed])
     for entry in doomed:
+        if entry.path in readers:  # a drill, a verify or a DBA's own pg_restore: the next run's to delete
+            pid = readers[entry.path]
+            result.notes.append(f"kept {entry.id}: process {pid} ({command_of(pid)}) is reading it; a later run "
+                                "deletes it")
+            continue
         try:
             delete(entry, entries, force=not schedule.keep_verified)
         except (NotDeletable, OSError) as exc:
