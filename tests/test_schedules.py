@@ -1354,7 +1354,8 @@ def test_retention_keeps_a_backup_a_process_is_reading_until_a_later_run(sandbox
 def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_were_stopped(
         sandbox, home, small_db, tmp_path):
     """Ctrl-C while the on_success hook ran (a slow upload of the backup): the run said only
-    `pgbackup-tui: cancelled`, exit 130, its backup made and verified, its retention done, unnamed."""
+    `pgbackup-tui: cancelled`, exit 130, its backup made and verified, its retention done, unnamed.
+    And while a run's hooks ran, the TUI's Run now said "started" of a run refused at once, unseen."""
     started = tmp_path / "hook-started"
     configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
                                 on_success=f"touch '{started}'; sleep 60"))
@@ -1375,6 +1376,24 @@ def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_
     done, report = run("nightly")
     assert done.returncode == 0, done.stderr
     assert any("while its hooks and notifications ran" in line for line in report["notices"]), report
+    # While a run's hooks run, it holds its lock: a Run now then (busy_now) is said as refused, not started.
+    from pgbackup_tui.core.schedule_run import busy_now
+
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db,
+                                on_success=f"echo $$ > '{started}'; exec sleep 60"))
+    started.unlink()
+    front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "nightly"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (started.exists() and started.read_text().strip()):
+        time.sleep(0.05)
+    try:
+        said = busy_now("nightly")
+        assert said is not None and "schedule 'nightly' is already running" in said, said
+    finally:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(started.read_text()), signal.SIGKILL)
+        front.wait(timeout=30)
 
 
 def test_a_drill_schedule_for_a_role_that_cannot_create_databases_is_warned_of(sandbox, home, small_db):

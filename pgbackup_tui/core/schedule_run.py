@@ -211,7 +211,11 @@ def busy_now(name: str) -> str | None:
     Run now said "started", and the run exited 2 unseen). Read from the record, not by taking the
     lock: a probe of it could turn away cron's run of the schedule starting at that moment."""
     last = last_run_as_it_stands(name)
-    return _busy_line(name, last) if last and last.get("status") == "running" else None
+    if last and (last.get("status") == "running" or (last.get("stage") == "telling" and _front_alive(last.get("pid")))):
+        # The second: its job has ended and its hooks run (a slow upload hook, minutes): its record
+        # says how it went, and the TUI's Run now said "started" of a run that exited 2 unseen.
+        return _busy_line(name, last)
+    return None
 
 
 # -- the run --------------------------------------------------------------------------------------------
