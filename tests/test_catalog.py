@@ -670,6 +670,16 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert f"{foreign}: not adopted: its manifest foreign.dump.manifest.json cannot be written" in refused.stderr
     assert ".tmp" not in refused.stderr and not Path(f"{foreign}.manifest.json").exists()
+    # A copy of a listed backup, manifest and all, needs an id of its own written there: it said
+    # "error: …/.copy.dump.manifest.json.lock: Read-only file system", exit 1 (QA).
+    copy = folder / "copy.dump"
+    shutil.copy2(archive, copy)
+    shutil.copy2(f"{archive}.manifest.json", f"{copy}.manifest.json")
+    with read_only(folder):
+        refused = run_cli("backups", "adopt", str(copy))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{copy}: not adopted: a copy of backup {backup_id} ({archive}), it needs an id of its own" in refused.stderr
+    assert ".lock" not in refused.stderr and not [e for e in listed() if e["path"] == str(copy)]
     # delete there said "error: …/.r.dump.manifest.json.lock: Read-only file system", exit 1 (QA).
     with read_only(folder):
         refused = run_cli("backups", "delete", backup_id, "--force")

@@ -188,16 +188,28 @@ def _take_in_with_manifest(path: Path) -> CatalogEntry | None:
     # recorded as a failed verification, so it lists as what it is.
     problems = _differs(path, manifest) if checkable(manifest.checksums) else []
     if others or problems:
-        with manifest_locked(path):  # the lock file is written only when the manifest is
-            manifest = load_manifest(path)
-            assert manifest is not None
-            if others:
-                manifest.extra.setdefault("copy_of", manifest.id)
-                manifest.id = new_backup_id()
-            if problems:
-                manifest.verifications.append(Verification(kind="verify", at=now_iso(), ok=False,
-                                                           problems=[f"when adopted: {line}" for line in problems]))
-            save_manifest(path, manifest)
+        try:
+            with manifest_locked(path):  # the lock file is written only when the manifest is
+                manifest = load_manifest(path)
+                assert manifest is not None
+                if others:
+                    manifest.extra.setdefault("copy_of", manifest.id)
+                    manifest.id = new_backup_id()
+                if problems:
+                    manifest.verifications.append(Verification(kind="verify", at=now_iso(), ok=False,
+                                                               problems=[f"when adopted: {line}" for line in problems]))
+                save_manifest(path, manifest)
+        except OSError as exc:
+            # A read-only mount, another's folder: it said "error: …/.NAME.manifest.json.lock: Read-only
+            # file system", exit 1. Taken in without its new id (two backups under one id) or without its
+            # failed check (damaged bytes listed "verified" on the original's word), it would lie.
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            why = (f"a copy of backup {others[0].id} ({others[0].path}), it needs an id of its own" if others
+                   else f"its bytes are not its manifest's ({problems[0]}), which must be recorded")
+            raise UsageError(f"{path}: not adopted: {why}, and its manifest {manifest_path(path).name} cannot be "
+                             f"written beside it ({exc.strerror}); adopt a copy in a folder you may write to, or "
+                             "make this one writable") from None
     remember_backup(path)
     return None
 
