@@ -490,6 +490,10 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     assert entry is not None and verify_backup(entry, member_checks=member_checks).ok
     assert set(member_checks) == {out / m["file"] for m in manifest["members"]}
     assert all(c.ok and any("here can read it" in line for line in c.checks) for c in member_checks.values())
+    # ... and the CLI records it there too, as the TUI's v does: its members listed `complete` under a
+    # set listed `verified` (QA).
+    members = [entry_for(out / m["file"], indexed=True) for m in manifest["members"]]
+    assert all(m is not None and m.status == "verified" for m in members), [m and m.status for m in members]
     sales = next(m for m in manifest["members"] if m["database"] == "sales")
     data_files = sorted((out / sales["file"]).glob("*.dat*"))
     assert data_files
@@ -502,6 +506,8 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     assert bad.returncode == 1, said
     assert "member sales: " in said and "checksum differs" in said, said
     assert _status(out) == "failed verification"
+    damaged = entry_for(out / sales["file"], indexed=True)
+    assert damaged is not None and damaged.status == "failed verification"
     (out / "globals.sql").write_text("-- cut\n")
     # Cut: listed as changed at once, by its size (it listed "complete"), before any verify.
     listed = entry_for(out, indexed=True)

@@ -1506,3 +1506,17 @@ def test_a_notification_named_twice_is_one_however_the_schedule_is_made() -> Non
     base = Schedule(name="n", server="s", cron="0 3 * * *", database="d")
     assert replace(base, notify=("ops", "pager", "ops")).notify == ("ops", "pager")
     assert Schedule(**{**base.__dict__, "notify": ("ops", "ops")}).notify == ("ops",)
+
+
+def test_a_scheduled_set_s_verify_is_recorded_on_its_members_too(sandbox, home, small_db):
+    """A set's verify covers each member as a backup of its own; a schedule recorded it on the set
+    alone, so its members listed `complete` under a `verified` set (QA), as the CLI's verify did."""
+    configure(sandbox, Schedule(name="sets", server=SERVER, cron="0 3 * * *", what="set",
+                                databases=(small_db,), verify=True))
+    done, report = run("sets")
+    assert done.returncode == 0 and report["checks"] == ["verified"], done.stderr
+    folder = Path(report["backup_path"])
+    members = json.loads(Path(f"{folder}.manifest.json").read_text())["members"]
+    assert [m["database"] for m in members] == [small_db]
+    own = json.loads((folder / members[0]["file"]).with_name(f"{members[0]['file']}.manifest.json").read_text())
+    assert [(c["kind"], c["ok"]) for c in own["verifications"]] == [("verify", True)]

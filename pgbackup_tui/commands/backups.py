@@ -196,8 +196,12 @@ def _report(entry: CatalogEntry, check: Verification, unrecorded: str | None = N
 
 def _verify(args: argparse.Namespace) -> int:
     entry = catalog.find(args.id)
-    check = verify_backup(entry, args.bin_dir)
-    return _report(entry, check, catalog.record_check_said(entry, check))
+    member_checks: dict[Path, Verification] = {}
+    check = verify_backup(entry, args.bin_dir, member_checks=member_checks)
+    unrecorded = catalog.record_check_said(entry, check)
+    if unrecorded is None:  # the set's folder takes no changes: nor do its members'
+        catalog.record_member_checks(member_checks)
+    return _report(entry, check, unrecorded)
 
 
 def _drill(args: argparse.Namespace) -> int:

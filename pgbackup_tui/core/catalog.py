@@ -177,6 +177,20 @@ def record_check_said(entry: CatalogEntry, check: Any) -> str | None:
     return None
 
 
+def record_member_checks(member_checks: dict[Path, Any]) -> list[str]:
+    """Record a cluster set's verify on each member's own manifest too (verify_backup's `member_checks`),
+    as the Backups tab's `v` does: a set verified from the CLI or a schedule left its members listed
+    `complete` (a damaged one too) under a set listed `verified` or `failed verification`. Returns the
+    lines saying which results could not be recorded (read-only storage)."""
+    unrecorded = []
+    for path, check in member_checks.items():
+        member = entry_for(path, indexed=True)
+        said = record_check_said(member, check) if member is not None and member.manifest is not None else None
+        if said is not None:
+            unrecorded.append(said)
+    return unrecorded
+
+
 def record_check(entry: CatalogEntry, check: Any) -> None:
     """Append a verification to the backup's manifest (re-read under a lock: two checks at once both land)."""
     clear_manifest_litter(entry.path)  # a check killed while it wrote left its temp file

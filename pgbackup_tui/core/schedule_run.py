@@ -36,7 +36,7 @@ from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Config
 from .formatting import human_bytes
 from .job_follow import start_and_follow
 from .jobs import JobEvent, JobResult, JobState
-from .manifest import now_iso
+from .manifest import Verification, now_iso
 from .notify import Outcome, run_hook, send
 from .retention import apply_retention
 from .schedule_settle import settle_interrupted, tag_backup
@@ -360,8 +360,10 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
     if schedule.verify:
         from .verify import verify_backup
 
-        check = verify_backup(entry, target.bin_dir)
+        member_checks: dict[Path, Verification] = {}
+        check = verify_backup(entry, target.bin_dir, member_checks=member_checks)
         catalog.record_check(entry, check)
+        catalog.record_member_checks(member_checks)
         if not check.ok:
             report.fail(f"backup {entry.id} failed verification: {'; '.join(check.problems)}")
             return
