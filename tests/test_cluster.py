@@ -495,6 +495,12 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     members = [entry_for(out / m["file"], indexed=True) for m in manifest["members"]]
     assert all(m is not None and m.status == "verified" for m in members), [m and m.status for m in members]
     sales = next(m for m in manifest["members"] if m["database"] == "sales")
+    # A member is drilled by its path, as its row in the Backups tab is: it said "no such backup" (QA).
+    refused = cli(source, "backups", "drill", backup_id)
+    assert refused.returncode == 2 and "drill a member archive of it by its path: " in refused.stderr, refused.stderr
+    drilled = cli(source, "backups", "drill", str(out / sales["file"]))
+    assert drilled.returncode == 0, drilled.stderr
+    assert _status(out / sales["file"]) == "drilled" and _status(out) == "verified"
     data_files = sorted((out / sales["file"]).glob("*.dat*"))
     assert data_files
     biggest = max(data_files, key=lambda p: p.stat().st_size)

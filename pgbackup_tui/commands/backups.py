@@ -145,8 +145,21 @@ def _rows_text(table: dict[str, Any]) -> str:
     return "? rows (not counted)"
 
 
+def _find_checkable(backup_id: str) -> CatalogEntry:
+    """catalog.find, or a cluster set's member archive by its path: show, verify and drill take one,
+    as the Backups tab's row of it does (delete does not: a set goes whole)."""
+    entries = catalog.scan()
+    try:
+        return catalog.find(backup_id, entries)
+    except UsageError:
+        member = catalog.find_set_member(backup_id, entries)
+        if member is None:
+            raise
+        return member
+
+
 def _show(args: argparse.Namespace) -> int:
-    entry = catalog.find(args.id)
+    entry = _find_checkable(args.id)
     data = show_data(entry, args.bin_dir)
     if args.json:
         print(json.dumps(data, indent=2, default=str))
@@ -195,7 +208,7 @@ def _report(entry: CatalogEntry, check: Verification, unrecorded: str | None = N
 
 
 def _verify(args: argparse.Namespace) -> int:
-    entry = catalog.find(args.id)
+    entry = _find_checkable(args.id)
     member_checks: dict[Path, Verification] = {}
     check = verify_backup(entry, args.bin_dir, member_checks=member_checks)
     unrecorded = catalog.record_check_said(entry, check)
@@ -208,7 +221,7 @@ def _drill(args: argparse.Namespace) -> int:
     from ..core.drill import drill_backup
     from .dump_restore import resolve_target, with_prompted_password
 
-    entry = catalog.find(args.id)
+    entry = _find_checkable(args.id)
     target = with_prompted_password(resolve_target(args))
 
     def show(event: JobEvent) -> None:

@@ -164,6 +164,24 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None, *, live_firs
     raise UsageError(f"backup {backup_id}: no such backup (pgbackup-tui backups list shows them)")
 
 
+def find_set_member(given: str, entries: list[CatalogEntry]) -> CatalogEntry | None:
+    """A member archive of a listed cluster set, by its path (`SET/shop.dump`): the catalog lists the
+    set alone, so `find` said "no such backup" of it, though the Backups tab shows, verifies and drills
+    its row. None when `given` is no such path."""
+    if "/" not in given:
+        return None
+    at = Path(given).expanduser().resolve()
+    for entry in entries:
+        manifest = entry.manifest
+        if manifest is None or manifest.kind != "cluster-set" or entry.path.resolve() != at.parent:
+            continue
+        members = manifest.extra.get("members")
+        files = {m.get("file") for m in members if isinstance(m, dict)} if isinstance(members, list) else set()
+        if at.name in files:
+            return entry_for(entry.path / at.name, indexed=True)
+    return None
+
+
 def record_check_said(entry: CatalogEntry, check: Any) -> str | None:
     """record_check, except that a manifest on storage this user cannot write (a read-only mount,
     another's folder) does not lose the check: the line saying its result is not recorded, or None."""

@@ -192,8 +192,12 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
         raise UsageError(entry.no_manifest_reason())
     if manifest.kind != "dump" or manifest.format not in DRILLABLE:
         what = f"a {manifest.format} file" if manifest.kind == "dump" else f"a pg_dumpall backup ({entry.holds})"
+        member = ""
+        if manifest.kind == "cluster-set":  # each member archive is one database's pg_dump: that drills
+            files = [m.get("file") for m in manifest.extra.get("members") or [] if isinstance(m, dict)]
+            member = f"; drill a member archive of it by its path: {entry.path / str(files[0])}" if files else ""
         raise UsageError(f"backup {entry.id}: {what} cannot be drilled (only a pg_dump of one database, custom, "
-                         "directory, tar or plain, restores into one scratch database)")
+                         f"directory, tar or plain, restores into one scratch database){member}")
     if (manifest.options or {}).get("data_only"):
         raise UsageError(f"backup {entry.id}: a data-only backup cannot be drilled on its own (it holds no table "
                          "definitions to restore into a scratch database); `backups verify` reads it whole")
