@@ -326,6 +326,21 @@ def test_an_empty_id_or_path_is_refused_as_such(home):
     assert len(adopted.stderr.strip().splitlines()) == 1
 
 
+def test_a_prefix_names_each_backup_it_fits_once(tmp_path):
+    """Copies and old paths of one backup share its id: each was counted and named, "the prefix fits
+    6 backups (5f14…, 515f…, 5c3c…, 5c8c…, 515f…)" of four backups, one of them twice (QA)."""
+    from pgbackup_tui.core.catalog import CatalogEntry, find
+    from pgbackup_tui.core.errors import UsageError
+
+    entries = [CatalogEntry(backup_id, tmp_path / name, status) for backup_id, name, status in (
+        ("5f149d88", "a.sql.gz", "verified"), ("515f31a3", "b.dir", "complete"), ("5c3cd3f6", "c.sql", "complete"),
+        ("515f31a3", "old/b.dir", "missing"), ("5c8c6cc1", "d.dir", "complete"), ("5f149d88", "old/a.sql.gz", "missing"))]
+    with pytest.raises(UsageError) as caught:
+        find("5", entries)
+    assert str(caught.value) == ("backup 5: the prefix fits 4 backups (5f149d88, 515f31a3, 5c3cd3f6, 5c8c6cc1); "
+                                 "give more of the id, or the backup's path")
+
+
 def test_a_partial_left_behind_is_not_offered_for_adoption_nor_adopted(sandbox, home):
     """verify / drill of a dump's .partial said "has no manifest (a foreign archive); adopt it first",
     and adopt took it in: one still being written then went missing at its rename."""

@@ -159,8 +159,12 @@ def find(backup_id: str, entries: list[CatalogEntry] | None = None, *, live_firs
         raise UsageError(f"backup {backup_id}: {len(matches)} copies share this id: "
                          f"{', '.join(str(e.path) for e in matches[:5])}; give the path of the one you mean")
     if len(matches) > 1:
-        raise UsageError(f"backup {backup_id}: the prefix fits {len(matches)} backups "
-                         f"({', '.join(e.id for e in matches[:5])}); give more of the id, or the backup's path")
+        # By id: copies and old paths of one backup share its id, and were counted and named once each
+        # ("fits 6 backups (5f14, 515f, 5c3c, 5c8c, 515f)").
+        ids = list(dict.fromkeys(e.id for e in matches))
+        more = ", …" if len(ids) > 5 else ""
+        raise UsageError(f"backup {backup_id}: the prefix fits {len(ids)} backups ({', '.join(ids[:5])}{more}); "
+                         "give more of the id, or the backup's path")
     raise UsageError(f"backup {backup_id}: no such backup (pgbackup-tui backups list shows them)")
 
 
