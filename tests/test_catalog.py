@@ -334,7 +334,8 @@ def test_a_prefix_names_each_backup_it_fits_once(tmp_path):
 
     entries = [CatalogEntry(backup_id, tmp_path / name, status) for backup_id, name, status in (
         ("5f149d88", "a.sql.gz", "verified"), ("515f31a3", "b.dir", "complete"), ("5c3cd3f6", "c.sql", "complete"),
-        ("515f31a3", "old/b.dir", "missing"), ("5c8c6cc1", "d.dir", "complete"), ("5f149d88", "old/a.sql.gz", "missing"))]
+        ("515f31a3", "old/b.dir", "missing"), ("5c8c6cc1", "d.dir", "complete"),
+        ("5f149d88", "old/a.sql.gz", "missing"))]
     with pytest.raises(UsageError) as caught:
         find("5", entries)
     assert str(caught.value) == ("backup 5: the prefix fits 4 backups (5f149d88, 515f31a3, 5c3cd3f6, 5c8c6cc1); "
