@@ -863,7 +863,8 @@ def test_a_set_moved_with_its_manifest_is_adopted_as_it_was(source, home, tmp_pa
     out = tmp_path / "first" / "all.set"
     out.parent.mkdir()
     assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0
-    assert run_cli("backups", "verify", _listed_id(out)).returncode == 0
+    backup_id = _listed_id(out)
+    assert run_cli("backups", "verify", backup_id).returncode == 0
     moved = tmp_path / "moved" / "all.set"
     moved.parent.mkdir()
     out.rename(moved)
@@ -871,6 +872,19 @@ def test_a_set_moved_with_its_manifest_is_adopted_as_it_was(source, home, tmp_pa
     adopted = run_cli("backups", "adopt", str(moved))
     assert adopted.returncode == 0, adopted.stderr
     assert _status(moved) == "verified"
+    # With its id: a set's manifest (and a pg_dumpall file's) had none, its id came from its path, so
+    # the moved set was a new backup and its old path a missing one that did not say where it went (QA).
+    assert _listed_id(moved) == backup_id
+    shown = run_cli("backups", "show", backup_id)
+    assert shown.returncode == 0 and f"path        {moved}" in shown.stdout, shown.stdout + shown.stderr
+    assert f"the same backup is listed at {moved}" in run_cli("backups", "list").stdout
+    script = tmp_path / "first" / "all.sql"
+    assert cli(source, "dumpall", "--output", str(script)).returncode == 0
+    script_id = _listed_id(script)
+    script.rename(tmp_path / "moved" / "all.sql")
+    Path(f"{script}.manifest.json").rename(tmp_path / "moved" / "all.sql.manifest.json")
+    assert run_cli("backups", "adopt", str(tmp_path / "moved" / "all.sql")).returncode == 0
+    assert _listed_id(tmp_path / "moved" / "all.sql") == script_id
 
 
 def test_a_set_of_some_databases_never_stands_in_for_the_whole_one(source, home, tmp_path):

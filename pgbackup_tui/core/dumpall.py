@@ -35,7 +35,7 @@ from .errors import JobFailed, PgBackupError, UsageError
 from .formatting import human_bytes
 from .database_contents import user_object_counts
 from .jobs import Job, JobState, Outcome
-from .manifest import ServerKey
+from .manifest import ServerKey, new_backup_id
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, passed_over
@@ -380,6 +380,9 @@ class DumpallJob(Job):
                   databases: list[tuple[str, int]]) -> dict[str, Any]:
         plan = self.plan
         return {
+            # Its own id, as a dump's: one made from its path changed when it moved, and `adopt` of it
+            # where it went made a new backup beside its old path, listed missing for good.
+            "id": new_backup_id(),
             "kind": "dumpall", "job_id": self.id, "server": plan.target.label, "server_key": asdict(self._server_key),
             "server_version": server_version,
             "server_major": int(server_version.split(".")[0]) if server_version[:1].isdigit() else None,
