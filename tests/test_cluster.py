@@ -501,6 +501,9 @@ def test_verify_of_a_set_checks_each_member_and_its_globals(source, home, tmp_pa
     drilled = cli(source, "backups", "drill", str(out / sales["file"]))
     assert drilled.returncode == 0, drilled.stderr
     assert _status(out / sales["file"]) == "drilled" and _status(out) == "verified"
+    kept = run_cli("backups", "delete", str(out / sales["file"]))  # "no such backup" (QA): a set goes whole
+    assert kept.returncode == 2 and f"a member archive of cluster set {out}, deleted with it" in kept.stderr
+    assert (out / sales["file"]).exists()
     data_files = sorted((out / sales["file"]).glob("*.dat*"))
     assert data_files
     biggest = max(data_files, key=lambda p: p.stat().st_size)

@@ -248,7 +248,16 @@ def run_backups(args: argparse.Namespace) -> int:
         return _drill(args)
     if command == "delete":
         entries = catalog.scan()
-        entry = catalog.find(args.id, entries, live_first=False)
+        try:
+            entry = catalog.find(args.id, entries, live_first=False)
+        except UsageError:
+            member = catalog.find_set_member(args.id, entries)
+            if member is None:
+                raise
+            # Said as what it is ("no such backup" of a file `backups show` shows): a set goes whole,
+            # as its restore and its retention take it.
+            raise UsageError(f"{member.path}: a member archive of cluster set {member.path.parent}, deleted with "
+                             f"it: pgbackup-tui backups delete {member.path.parent}") from None
         removed = delete(entry, entries, force=args.force)
         for line in removed:
             print(printable(f"deleted {line}"))
