@@ -368,6 +368,21 @@ def test_adopting_a_cut_tar_archive_does_not_speak_of_a_restore(sandbox, home, t
     adopted = run_cli("backups", "adopt", str(archive))
     assert adopted.returncode == 2 and "truncated tar archive" in adopted.stderr, adopted.stderr
     assert "restored" not in adopted.stderr
+    # A directory archive's uncompressed (or lz4, zstd) data file cut short: pg_restore reads it to its end
+    # without a word, its rows ran on into the next table's, and it was adopted as complete, then
+    # verified; a drill failed it (QA).
+    folder = tmp_path / "cut.dir"
+    subprocess.run([tools.pg_dump, "--dbname", sandbox.dsn(SOURCE), "-F", "d", "-Z", "0", "-t", "public.events",
+                    "-t", "public.invoices", "-f", str(folder)], check=True)
+    listing = subprocess.run([tools.pg_restore, "--list", str(folder)], capture_output=True, text=True, check=True)
+    first = next(line.split(";")[0] for line in listing.stdout.splitlines() if " TABLE DATA " in line)
+    data_file = folder / f"{first}.dat"
+    with data_file.open("r+b") as handle:
+        handle.truncate(data_file.stat().st_size // 2)
+    adopted = run_cli("backups", "adopt", str(folder))
+    assert adopted.returncode == 2, adopted.stdout + adopted.stderr
+    assert f"{folder}: does not read to the end (a table's data is cut short: " in adopted.stderr, adopted.stderr
+    assert not Path(f"{folder}.manifest.json").exists()
 
 
 def test_an_excluded_table_is_said_in_what_a_backup_holds(sandbox, home, tmp_path):

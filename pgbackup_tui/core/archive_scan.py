@@ -21,6 +21,7 @@ from .identifiers import parse_qualified_name
 CHUNK = 1 << 20
 _COPY_LINE = re.compile(r'^COPY ((?:"(?:[^"]|"")*"|[^\s."]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))')
 _END = b"\\.\n"
+_DATA_FOR = b"-- Data for Name: "  # pg_dump's and pg_restore's comment before an entry's data
 _TYPE = re.compile(rb"; Type: ([A-Z][A-Z ]*);")  # for `kinds` (a TABLE DATA entry: copy_statement.DATA_COMMENT)
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([A-Za-z0-9_]+)';")
 
@@ -44,6 +45,7 @@ class RowCounter:
         self.encoding = encoding
         self.rows: dict[str, int] = {}
         self.kinds: dict[str, int] = {}  # a plain dump's "-- Name: x; Type: TABLE; ..." lines, by type
+        self.data_comments = 0  # "-- Data for Name: …" lines, one per entry with data (TABLE DATA, BLOBS)
         self._pending = b""  # an unfinished line outside COPY data (SQL lines are short)
         # pg_dump's "-- Data for Name: …; Type: TABLE DATA" comment comes before each table's COPY (a
         # plain dump's, pg_restore's text). Where the text has those comments, a COPY line is taken
@@ -78,6 +80,7 @@ class RowCounter:
     def _header(self, line: bytes) -> None:
         if not self._statements.joining:
             if self._statements.comment(line):
+                self.data_comments += line.startswith(_DATA_FOR)
                 kind = _TYPE.search(line)
                 if kind:
                     text = kind.group(1).decode("ascii", "replace")
@@ -167,10 +170,11 @@ def read_chunks(handle: Readable) -> Iterator[bytes]:
 
 
 def count_rows_with_pg_restore(pg_restore: str, archive: Path, env: dict[str, str], encoding: str,
-                               list_file: Path | None = None) -> dict[str, int]:
+                               list_file: Path | None = None, data_entries: int | None = None) -> dict[str, int]:
     """Each table's rows as the archive holds them: `pg_restore --data-only --file=-` read through
     (the whole archive is read and decompressed once). ArchiveError naming the archive if it does
-    not read to the end."""
+    not read to the end. `data_entries`: the entries of its table of contents that hold data (TABLE
+    DATA, BLOBS), each of which pg_restore prints under its own "-- Data for Name:" comment."""
     argv = [pg_restore, "--data-only", "--file=-"]
     if list_file is not None:
         argv.append(f"--use-list={list_file}")
@@ -188,4 +192,12 @@ def count_rows_with_pg_restore(pg_restore: str, archive: Path, env: dict[str, st
     if code != 0 or not counter.complete:
         cause = reader_cause("pg_restore", code, (error.splitlines() or ["it ends inside a table's data"])[-1])
         raise ArchiveError(f"{archive}: does not read to the end ({cause})")
+    read_whole = counter.data_comments
+    if data_entries is not None and read_whole < data_entries:
+        # A directory archive's data file cut short, uncompressed or lz4/zstd (pg_restore reads either
+        # to its end without a word, gzip's alone it checks): its COPY data ran on, without its `\.`,
+        # into the next table's comment and COPY line, read as rows, up to that table's `\.`. Adopted
+        # (nothing to compare it with) it listed complete, then verified, and a drill failed it.
+        raise ArchiveError(f"{archive}: does not read to the end (a table's data is cut short: {data_entries} "
+                           f"entries of data in its table of contents, {read_whole} read whole)")
     return counter.rows

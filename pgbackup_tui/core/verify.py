@@ -90,11 +90,16 @@ def read_archive_toc(path: Path, bin_dir: str | None = None) -> ArchiveToc:
     return ArchiveToc(toc, encoding, tools)
 
 
+DATA_DESCS = ("TABLE DATA", "BLOBS")  # the entries pg_dump writes data for (a large object's BLOB, BLOB METADATA: none)
+
+
 def count_archive_rows(path: Path, fmt: str, bin_dir: str | None = None) -> dict[str, int]:
     """Each table's rows as the archive holds them (reads it through once); ArchiveError if it is cut short."""
     if fmt in PG_DUMP_FORMATS:
         listing = read_archive_toc(path, bin_dir)
-        return count_rows_with_pg_restore(listing.tools.pg_restore, path, tool_env(), listing.encoding)
+        data_entries = sum(1 for entry in listing.toc.entries if entry.desc in DATA_DESCS)
+        return count_rows_with_pg_restore(listing.tools.pg_restore, path, tool_env(), listing.encoding,
+                                          data_entries=data_entries)
     if fmt == "plain":
         with path.open("rb") as handle:
             counter = count_rows_in_chunks(read_chunks(handle))
