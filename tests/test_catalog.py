@@ -213,6 +213,29 @@ def test_a_drill_drops_what_a_killed_drill_of_this_machine_left_and_nothing_else
             sandbox.psql(f'DROP DATABASE IF EXISTS "{name}"')
 
 
+def test_a_drill_of_a_database_with_a_subscription_drops_its_scratch_database(sandbox, home, empty_db):
+    """pg_dump keeps a subscription (connect = false, the slot's name kept): restored by the drill, it
+    kept the scratch database from being dropped, drill after drill, and the drill said to drop it by
+    hand, where DROP SUBSCRIPTION would have reached the publisher to drop its real slot (QA)."""
+    subscription = f"sub_{empty_db}"
+    sandbox.psql(f"CREATE TABLE t (a int); INSERT INTO t VALUES (1); CREATE SUBSCRIPTION {subscription} "
+                 "CONNECTION 'host=/nonexistent dbname=publisher' PUBLICATION p WITH (connect = false);", empty_db)
+    try:
+        done = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--progress", "none")
+        assert done.returncode == 0, done.stderr
+        backup_id = by_path(listed(), Path(done.stdout.strip()))["id"]
+        drilled = run_cli("backups", "drill", backup_id, "--dsn", sandbox.dsn(), timeout=300)
+        assert drilled.returncode == 0 and "could not drop" not in drilled.stderr, drilled.stderr
+        assert sandbox.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'").strip() == "0"
+    finally:  # the test database's own, and a scratch database's if one was left
+        for database in sandbox.psql("SELECT d.datname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+                                     f"WHERE s.subname = '{subscription}'").split():
+            sandbox.psql(f"ALTER SUBSCRIPTION {subscription} DISABLE; ALTER SUBSCRIPTION {subscription} "
+                         f"SET (slot_name = NONE); DROP SUBSCRIPTION {subscription};", database)
+            if database.startswith(DRILL_PREFIX):
+                sandbox.drop_database(database)
+
+
 def test_delete_keeps_the_newest_verified_unless_forced(sandbox, home):
     older, newer = dump(sandbox, "--schema-only"), dump(sandbox, "--schema-only")
     entries = listed()

@@ -42,9 +42,8 @@ from .jobs import JobEvent, JobResult, JobState, LogLine
 from .manifest import Verification, now_iso
 from .plans import RestorePlan
 from .restore import RestoreJob
-from .drill_names import drill_database_name, drop_abandoned_drills
+from .drill_names import drill_database_name, drop_abandoned_drills, drop_scratch_database
 from .restore_output import ANY_ERROR, FAILED_STATEMENT
-from .restore_target import drop_database
 from .verify import compare_rows, count_archive_rows
 
 DRILLABLE = ("custom", "directory", "tar", "plain")
@@ -384,7 +383,7 @@ async def _watch(cancel: threading.Event, job: RestoreJob) -> None:
 def _drop(target: Target, name: str, check: Verification) -> None:
     maintenance = target.maintenance_db(name)
     try:
-        drop_database(target, maintenance, name)
+        drop_scratch_database(target, maintenance, name)
         check.details["dropped"] = True
     except (PgBackupError, psycopg.Error) as exc:
         cause = (str(exc).strip().splitlines() or ["?"])[0]
