@@ -778,6 +778,26 @@ def test_a_verify_killed_as_it_renames_its_manifest_into_place_leaves_no_litter(
     assert hidden_files(archive.parent) == [] and by_path(listed(), archive)["status"] == "drilled"
 
 
+def test_a_directory_archive_deleted_in_part_is_said_so(sandbox, home):
+    """A file of a directory archive that may not be removed (immutable here): rmtree stopped half
+    way, and delete said "its folder … takes no changes; nothing was deleted" of an archive that had
+    lost most of its files (QA). It says what was removed, and it lists as incomplete."""
+    archive = dump(sandbox, "--format", "directory", "--table", "public.invoices", "--table", "public.documents")
+    backup_id = by_path(listed(), archive)["id"]
+    last = [item.path for item in os.scandir(archive)][-1]  # rmtree's own order: the others go first
+    if subprocess.run(["chattr", "+i", last], capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (root, on ext4 or the like) to make a file that cannot be removed")
+    try:
+        refused = run_cli("backups", "delete", backup_id, "--force")
+    finally:
+        subprocess.run(["chattr", "-i", last], check=True)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{archive} could not be deleted whole: {last} cannot be removed" in refused.stderr, refused.stderr
+    assert "nothing was deleted" not in refused.stderr and "files were removed before that" in refused.stderr
+    assert by_path(listed(), archive)["status"] == "incomplete"
+    assert run_cli("backups", "delete", backup_id, "--force").returncode == 0 and not archive.exists()
+
+
 def test_delete_takes_the_temp_and_lock_files_killed_writers_left(sandbox, home, tmp_path):
     """A backup written with --output, in a folder of the user's: a manifest temp file of a writer
     gone (named the way write_private_file names it, with the pid of a process that has ended) and a

@@ -285,6 +285,11 @@ def _mark_deleting(archive: Path) -> None:
             save_manifest(archive, manifest)
 
 
+def _files_in(folder: Path) -> int:
+    """The files under a directory archive (0 once it is gone)."""
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
 def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
     """Remove the backup (archive, manifest, index entry, and the temp and lock files of its
     manifest's killed writers); returns what was removed, one line each (the archive, the manifest)."""
@@ -304,12 +309,14 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
                          "delete it anyway")
     removed: list[str] = []
     sidecar = manifest_path(entry.path)
+    files_before: int | None = None  # a directory archive's, once its removal has begun
     try:
         # Under the lock a check takes to record its result (catalog.record_check): one that ends after
         # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
         with manifest_locked(entry.path) if sidecar.exists() else contextlib.nullcontext():
             _mark_deleting(entry.path)
             if entry.path.is_dir() and not entry.path.is_symlink():
+                files_before = _files_in(entry.path)
                 shutil.rmtree(entry.path)
                 removed.append(str(entry.path))
             elif entry.path.exists() or entry.path.is_symlink():
@@ -324,8 +331,17 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
         done = f"; removed before that: {', '.join(removed)}" if removed else "; nothing was deleted"
+        left = _files_in(entry.path) if files_before is not None else None
+        if files_before is not None and left is not None and left < files_before:
+            # A directory archive that rmtree removed in part (a file in it that may not be removed: an
+            # immutable one, another's): it said "nothing was deleted" of an archive no longer whole.
+            refused = entry.path / exc.filename if isinstance(exc.filename, str) else entry.path
+            raise NotDeletable(f"backup {entry.id}: {entry.path} could not be deleted whole: {refused} cannot be "
+                               f"removed ({exc.strerror}); {files_before - left} of its {files_before} files were "
+                               f"removed before that, and it lists as incomplete until `pgbackup-tui backups delete "
+                               f"{entry.id}` finishes it") from None
         raise NotDeletable(f"backup {entry.id}: {entry.path} cannot be deleted: its folder {entry.path.parent} takes "
-                         f"no changes ({exc.strerror}){done}") from None
+                           f"no changes ({exc.strerror}){done}") from None
     clear_manifest_litter(entry.path)  # what killed writers left beside it would outlive the backup
     if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)
         forget_backup(entry.path)
