@@ -14,17 +14,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 
+import pytest
 from textual.pilot import Pilot
 from textual.app import App
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, SelectionList, Static
 from textual.widgets._footer import FooterKey
 
 from pgbackup_tui.core import catalog
+from pgbackup_tui.core.catalog_ops import delete
 from pgbackup_tui.core.cluster_plans import DumpallPlan
 from pgbackup_tui.core.csv_plans import MANIFEST_NAME as CSV_MANIFEST
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.dumpall import DumpallJob
+from pgbackup_tui.core.errors import UsageError
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.verify import verify_backup
@@ -349,6 +352,16 @@ async def test_a_cluster_set_is_one_row_with_its_members_under_it(sandbox, home)
         await settle(pilot)
         table = details.query_one(DataTable)
         assert str(table.get_row_at(0)[0]) == "shop"
+        # x on a member's row took it out of its set, which then listed "changed" (QA): refused, with no question.
+        await pilot.press("escape")
+        pane.select_path(str(member.path))
+        await pilot.press("x")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen) and member.path.exists()
+        assert any("is a member archive of cluster set" in str(n.message) for n in app._notifications)
+    with pytest.raises(UsageError, match="a member archive of cluster set"):
+        delete(member.entry, catalog.scan(), force=True)
+    assert member.path.exists()
 
 
 async def test_a_database_s_backups_include_the_pg_dumpall_files_that_hold_it(sandbox, home):

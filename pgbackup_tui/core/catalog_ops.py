@@ -299,6 +299,11 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
     if entry.status == "being written":
         raise UsageError(f"backup {entry.id}: {entry.path} is a running job's output ({entry.problem}); "
                          "cancel the job instead (pgbackup-tui jobs cancel)")
+    in_set = _set_holding(entry.path) if entry.manifest is not None else None
+    if in_set is not None:  # the Backups tab's x on a member's row took it out, and the set then listed "changed"
+        raise UsageError(f"{entry.path}: a member archive of cluster set {in_set.id} ({in_set.path}), deleted with "
+                         f"it (a set is restored whole or a database at a time): pgbackup-tui backups delete "
+                         f"{in_set.id}")
     reader = _live_reader(entry.path)
     if reader is not None:  # --force or not: a running restore would lose its files half way into its target
         raise UsageError(f"backup {entry.id}: {entry.path} is being read by job {reader} (a restore or a CSV import); "

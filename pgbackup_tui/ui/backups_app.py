@@ -255,6 +255,11 @@ class BackupsApp(JobsApp):
         """Ask (y; for the newest verified backup of a database, `force` typed), then delete in a worker."""
         if row.entry is None or self._say_busy(row, "deleted"):
             return
+        if row.member:  # refused by delete() too: said before the question, not after a y
+            self.notify(f"{row.name} is a member archive of cluster set {row.path.parent.name}, deleted with it: "
+                        f"{key_name(self, 'backups.delete')} on the set's row", title="Not deleted",
+                        severity="warning", timeout=10)
+            return
         entry = row.entry
         listed = [r.entry for r in self.backups_pane.rows if r.entry is not None]
         newest = newest_verified(entry, listed)
