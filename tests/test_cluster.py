@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -279,6 +280,20 @@ def test_a_set_restores_around_a_member_left_out(source, target, home, tmp_path)
     refused = cli(target, "restore", str(out))
     assert refused.returncode == 2 and "--exclude-db postgres" in refused.stderr, refused.stderr
     assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'sales'").strip() == "0"
+    # Two members in the way (a set half restored before) are named at once, with flags that work as
+    # typed: the first alone was said, a run per database to find the next.
+    target.psql("CREATE DATABASE sales")
+    target.psql("CREATE TABLE kept (x int)", "sales")
+    try:
+        refused = cli(target, "restore", str(out))
+        assert refused.returncode == 2 and "'postgres' (" in refused.stderr and "'sales' (" in refused.stderr
+        advised = refused.stderr.split("leave them out with ", 1)[1].split(";", 1)[0]
+        assert advised == "--exclude-db postgres --exclude-db sales", refused.stderr
+        assert cli(target, "restore", str(out), *shlex.split(advised)).returncode == 0
+        assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'Hr Data'").strip() == "1"
+    finally:
+        target.drop_database("sales")
+        target.drop_database("Hr Data")
     both = cli(target, "restore", str(out), "--exclude-db", "postgres", "--only-db", "sales")
     assert both.returncode == 2 and "give one of them" in both.stderr, both.stderr
     wrong = cli(target, "restore", str(out), "--exclude-db", "nope")
@@ -1181,3 +1196,14 @@ def test_a_set_member_with_errors_ignored_says_the_first_and_what_to_do(source, 
     restored = cli(target, "restore", str(out), "--skip-globals", "--only-db", "sales")
     assert restored.returncode == 3, restored.stderr
     assert 'role "app_owner" does not exist' in restored.stderr and "--no-owner" in restored.stderr, restored.stderr
+
+
+@pytest.mark.parametrize("name", ["sales", "Hr Data", "-leading", "it's \"quoted\""])
+def test_an_advised_exclude_db_reads_back_as_the_database_s_name(name):
+    """`--exclude-db -leading`, as a set's refusal advised it, is argparse's "expected one argument":
+    a name that begins with a dash is given as `--exclude-db=-leading`."""
+    from pgbackup_tui.cli import build_parser
+    from pgbackup_tui.core.formatting import option_argument
+
+    argv = ["restore", "x.set", "--dsn", "host=/nowhere", *shlex.split(option_argument("--exclude-db", name))]
+    assert build_parser().parse_args(argv).exclude_db == [name]

@@ -14,7 +14,6 @@ A cluster set: its globals the same way, then every member database (or those pi
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from .cluster_file import (
 )
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import answered_note, connect, pinned, several_hosts
+from .formatting import option_argument
 from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
 from .identifiers import QualifiedName, quote_ident
 from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
@@ -399,10 +399,21 @@ class ClusterRestoreJob(Job):
         database exists is restored into it only when it is empty. One that is not is refused
         before anything runs (it failed half way through the set, with a single restore's advice,
         --clean or --create, which a set does not take)."""
-        for name, held in occupied_databases(self.plan.target, names, existing).items():
+        occupied = occupied_databases(self.plan.target, names, existing)
+        if not occupied:
+            return
+        # Every one of them at once: a set half restored before (a member that failed) left several,
+        # and naming the first alone took a run per database to find the others.
+        flags = " ".join(option_argument("--exclude-db", name) for name in occupied)
+        if len(occupied) == 1:
+            [(name, held)] = occupied.items()
             raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "
                               "restores into new or empty databases; drop it first, or leave it out with "
-                              f"--exclude-db {shlex.quote(name)}; nothing was restored")
+                              f"{flags}; nothing was restored")
+        held_by = ", ".join(f"'{name}' ({held})" for name, held in occupied.items())
+        raise TargetError(f"databases {held_by} on {self.plan.target.label} are not empty: a set restores into "
+                          f"new or empty databases; drop them first, or leave them out with {flags}; nothing "
+                          "was restored")
 
     def _cancel_now(self) -> None:
         super()._cancel_now()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 def human_bytes(size: float | None) -> str:
     """1536 -> '1.5 kB' (binary multiples, short units)."""
@@ -48,3 +50,11 @@ def _bracketed(host: str) -> str:
     if ":" in host and not host.startswith(("[", "/", "@")):
         return f"[{host}]"
     return host
+
+
+def option_argument(option: str, value: str) -> str:
+    """An option and its value as a shell takes them, for a line that says what to type:
+    `--exclude-db sales`, `--exclude-db 'with space'`; `--exclude-db=-leading` for a value that
+    begins with a dash, which argparse would read as an option of its own and refuse."""
+    quoted = shlex.quote(value)
+    return f"{option}={quoted}" if value.startswith("-") else f"{option} {quoted}"
