@@ -1115,6 +1115,8 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
         assert refused.returncode == 2, refused.stderr
         assert 'tablespace "Fast Disk" already exists' in refused.stderr, refused.stderr
         assert "nothing was restored" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+        # A set's databases restore without its globals (a set restored again, a member that had failed).
+        assert ("--skip-globals" in refused.stderr) == (backup == cluster_set), refused.stderr
         assert target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'keeper'").strip() == "3"
 
 

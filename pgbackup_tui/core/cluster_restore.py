@@ -389,10 +389,14 @@ class ClusterRestoreJob(Job):
             existing = {str(row[0]) for row in conn.execute("SELECT spcname FROM pg_tablespace")}
         taken = [name for name in created if name in existing]
         if taken:
+            # A set's databases alone (--skip-globals) is what a DBA wants where the globals are in already:
+            # a set restored before, or a member that failed and is restored again.
+            skip = (", or restore the databases alone with --skip-globals if this server has the set's roles "
+                    "already" if self._is_set else "")
             raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {self.plan.target.label}, and "
                               f"{path.name} creates it: psql would stop there, after the roles were changed; drop "
                               "it first (DROP TABLESPACE, once nothing is in it), or restore onto a server without "
-                              "it; nothing was restored")
+                              f"it{skip}; nothing was restored")
 
     def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
         """Every server has a `postgres` database (and may have others of the set): a member whose
