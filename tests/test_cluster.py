@@ -568,7 +568,10 @@ def test_pg_dumpall_files_that_cannot_restore_whole_are_refused_before_anything_
     roles_before = low.psql("SELECT string_agg(rolname || rolcanlogin::text, ',' ORDER BY rolname) FROM pg_roles")
     try:
         expected = {("clean",): "was written by pg_dumpall --clean", ("cut",): "truncated",
-                    ("newer",): f"written by pg_dump {high.major}, newer than the server",
+                    # pg_dumpall of the server's major refuses the newer server: the advice is its major.
+                    ("newer",): f"written by pg_dump {high.major}, newer than the server (PostgreSQL {low.major}), "
+                                "whose SQL would fail half way; it was dumped from PostgreSQL "
+                                f"{high.major}: restore it onto a server of PostgreSQL {high.major} or newer",
                     ("whole", "--skip-globals"): "--skip-globals picks parts of a cluster set"}
         for (name, *options), words in expected.items():
             refused = run_cli("restore", str(files[name]), "--dsn", low.dsn(), *options)
@@ -639,6 +642,9 @@ def test_a_set_s_globals_are_checked_and_a_newer_set_refused_before_any_role_cha
     refused = run_cli("restore", str(newer), "--dsn", low.dsn(), "--only-db", "postgres")
     assert refused.returncode == 2, refused.stderr
     assert f"pg_dumpall {high.major}, newer than the server" in refused.stderr, refused.stderr
+    # Not "dump again with pg_dumpall {low}": that refuses a newer server.
+    assert f"onto a server of PostgreSQL {high.major} or newer" in refused.stderr, refused.stderr
+    assert "dump again" not in refused.stderr, refused.stderr
     assert low.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{only_there}'").strip() == "0"
 
 

@@ -35,6 +35,7 @@ KEPT_ROLE = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept"
 OWN_ROLE_KEPT = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) is the role this restore connects as: kept as it is")
 _CLEAN_SECTION = re.compile(rb"^-- Drop (?:databases|roles|tablespaces)\b", re.MULTILINE)
 _DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
+_DUMPED_FROM = re.compile(rb"^-- Dumped from database version (\d+)")
 # A database's section begins with its `\connect` line; pg_dump writes the extension as below.
 _CONNECT = b"\n\\connect "
 _TIMESCALE_EXTENSION = b"\nCREATE EXTENSION IF NOT EXISTS timescaledb"
@@ -214,8 +215,13 @@ def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) 
             "restored as Timescale documents); nothing was restored")
     if allow_older_server:
         return
+    source: int | None = None  # the line before pg_dump's own says the server's
     with path.open("rb") as handle:
         for line in handle:
+            dumped_from = _DUMPED_FROM.match(line)
+            if dumped_from is not None:
+                source = int(dumped_from.group(1))
+                continue
             dumped_by = _DUMPED_BY.match(line)
             if dumped_by is None:
                 continue
@@ -223,9 +229,19 @@ def check_cluster_file(path: Path, server_major: int, allow_older_server: bool) 
             if major > server_major:
                 raise ArchiveError(
                     f"{path}: its databases were written by pg_dump {major}, newer than the server "
-                    f"(PostgreSQL {server_major}), whose SQL would fail half way; dump again with pg_dumpall "
-                    f"{server_major}, or add --allow-older-server if the file was made to fit; nothing was restored")
+                    f"(PostgreSQL {server_major}), whose SQL would fail half way; "
+                    f"{newer_source_advice(source, server_major)}, or add --allow-older-server if the file was made "
+                    "to fit; nothing was restored")
             return
+
+
+def newer_source_advice(source: object, server_major: int) -> str:
+    """What to do with a pg_dumpall file or set too new for a server of `server_major`: dump again with
+    that major's pg_dumpall -- which refuses a newer server, so not when the one dumped (`source`, its
+    major where known) was newer itself: such a backup restores onto its own major or a newer one."""
+    if isinstance(source, int) and source > server_major:
+        return f"it was dumped from PostgreSQL {source}: restore it onto a server of PostgreSQL {source} or newer"
+    return f"dump again with pg_dumpall {server_major}"
 
 
 def timescale_databases(path: Path) -> list[str]:

@@ -28,6 +28,7 @@ from .cluster_file import (
     KEPT_ROLE,
     OWN_ROLE_KEPT,
     check_cluster_file,
+    newer_source_advice,
     created_in,
     created_tablespaces,
     is_cluster_file,
@@ -113,7 +114,8 @@ class ClusterRestoreJob(Job):
         manifest = read_manifest(archive) or {}
         needed, writer = sql_major(manifest), manifest.get("pg_dump_major")
         self._check_made_by(needed, server_major, "file", None if needed == writer else
-                            f"the roles of a PostgreSQL {needed} server (pg_dumpall {writer} wrote them)")
+                            f"the roles of a PostgreSQL {needed} server (pg_dumpall {writer} wrote them)",
+                            source=manifest.get("server_major"))
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
         await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
         await self.in_thread(self._refuse_existing, archive)
@@ -153,7 +155,7 @@ class ClusterRestoreJob(Job):
         INHERIT TRUE on 15), and a globals.sql cut short or changed since the backup would run as
         it is, exit 0 (a set member's own restore checks its archive, but only after the roles)."""
         plan = self.plan
-        self._check_made_by(manifest.get("pg_dump_major"), server_major, "set")
+        self._check_made_by(manifest.get("pg_dump_major"), server_major, "set", source=manifest.get("server_major"))
         if plan.skip_globals:
             return
         globals_sql = plan.archive / GLOBALS_FILE
@@ -163,15 +165,17 @@ class ClusterRestoreJob(Job):
             _refuse_changed(globals_sql, {"": recorded})
         self._refuse_tablespaces(globals_sql)
 
-    def _check_made_by(self, made_by: object, server_major: int, what: str, holding: str | None = None) -> None:
+    def _check_made_by(self, made_by: object, server_major: int, what: str, holding: str | None = None, *,
+                       source: object = None) -> None:
         """A file or set whose SQL is for a major newer than the server (the pg_dumpall's, in its
         manifest; `holding` says what it holds when that is another major's) is refused before
-        anything runs, unless --allow-older-server."""
+        anything runs, unless --allow-older-server. `source` is the major of the server it was
+        dumped from (its manifest's), which says what can be done about it."""
         if isinstance(made_by, int) and made_by > server_major and not self.plan.allow_older_server:
             said = holding or f"written by pg_dumpall {made_by}"
             raise ArchiveError(
                 f"{self.plan.archive}: {said}, newer than the server (PostgreSQL "
-                f"{server_major}), whose SQL would fail half way; dump again with pg_dumpall {server_major}, or add "
+                f"{server_major}), whose SQL would fail half way; {newer_source_advice(source, server_major)}, or add "
                 f"--allow-older-server if the {what} was made to fit; nothing was restored")
 
     async def _psql_file(self, tools: ClientTools, path: Path, what: str, *,
