@@ -205,6 +205,11 @@ def test_a_whole_cluster_file_stops_at_a_database_that_exists(source, target, ho
     assert "nothing was restored" in refused.stderr
     assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_owner'").strip() == "0"
     assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'Hr Data'").strip() == "0"
+    target.psql('CREATE DATABASE "Hr Data"')  # two of them: both named, not one drop and run at a time
+    refused = cli(target, "restore", str(out))
+    assert refused.returncode == 2, refused.stderr
+    assert "databases 'Hr Data', 'sales' already exist" in refused.stderr, refused.stderr
+    target.drop_database("Hr Data")
     Path(f"{out}.manifest.json").unlink()
     restored = cli(target, "restore", str(out))
     assert restored.returncode == 1

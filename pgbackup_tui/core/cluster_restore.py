@@ -370,11 +370,17 @@ class ClusterRestoreJob(Job):
             return
         existing = self._existing_databases()
         taken = taken_databases((str(name) for name in named), existing)
-        if taken:
+        if len(taken) == 1:
             raise TargetError(f"database '{taken[0]}' already exists on {self.plan.target.label}, and "
                               f"{archive.name} creates it: a whole-cluster file is for a server without its "
                               "databases; drop it first, or back the cluster up as a set (dumpall --set), whose "
                               "members restore one by one; nothing was restored")
+        if taken:  # every one of them: the first alone took a drop and a run per database to find the next
+            listed = ", ".join(f"'{name}'" for name in taken)
+            raise TargetError(f"databases {listed} already exist on "
+                              f"{self.plan.target.label}, and {archive.name} creates them: a whole-cluster file is "
+                              "for a server without its databases; drop them first, or back the cluster up as a "
+                              "set (dumpall --set), whose members restore one by one; nothing was restored")
 
     def _refuse_filled(self, archive: Path) -> None:
         """The file fills the server's postgres and template1, which every server has: a schema or a
