@@ -371,6 +371,8 @@ def run_job_command(args: argparse.Namespace) -> int:
         print(printable(result.message), file=sys.stderr)
     for line in extra:
         if reporter.mode != "plain":  # in plain mode the log already said it
-            shown = f"not kept: {line}" if line in not_kept else line
+            # A warning is `pgbackup-tui: warning: …` however the job ended (say_warnings leaves the
+            # result's own to this line): it lost the word when the job succeeded.
+            shown = f"not kept: {line}" if line in not_kept else f"warning: {line}" if line in warnings else line
             print(f"pgbackup-tui: {printable(shown)}", file=sys.stderr)
     return result.exit_code
