@@ -1053,6 +1053,12 @@ def test_a_role_that_may_not_connect_to_every_database_dumps_the_globals(target,
                      "--output", str(out))
     assert dumped.returncode == 0, dumped.stderr
     assert "CREATE ROLE dba_lite;" in out.read_text()
+    # The hashes are a superuser's to read: refused before pg_dumpall ran (it failed, exit 1).
+    hashes = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--roles-only",
+                     "--with-role-passwords", "--output", str(tmp_path / "hashes.sql"))
+    assert hashes.returncode == 2 and "--with-role-passwords: role 'dba_lite' may not read" in hashes.stderr, \
+        hashes.stderr
+    assert not list(tmp_path.glob("hashes.sql*"))
     one = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--set", "--db", "open_db",
                   "--output", str(tmp_path / "open.set"))
     assert one.returncode == 0, one.stderr

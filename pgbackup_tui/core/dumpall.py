@@ -124,6 +124,9 @@ class DumpallJob(Job):
             databases = [(str(name), int(size)) for name, size, _ in rows]
             barred = {str(name) for name, _, may_connect in rows if not may_connect}
             role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+            # The hashes are in pg_authid, which superusers alone may read (pg_roles shows them as ********).
+            hashes_hidden = plan.with_role_passwords and not conn.execute(
+                "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')").fetchone()[0]  # type: ignore[index]
             closed = [str(row[0]) for row in conn.execute(_NOT_CONNECTABLE)]
             invalid = [str(row[0]) for row in conn.execute(_INVALID)]
             # Which server this is (system identifier, host, port), as a dump's manifest says: the
@@ -131,6 +134,12 @@ class DumpallJob(Job):
             # profile's cluster backups).
             self._server_key = server_key_of(conn)
             ssl_in_use = over_ssl(conn)
+        if hashes_hidden:
+            # pg_dumpall failed at its first query, "permission denied for table pg_authid": exit 1 as if
+            # it had broken half way, and nothing said of the option that asked for it.
+            raise UsageError(f"--with-role-passwords: role '{role}' may not read the password hashes (pg_authid, "
+                             "superusers only; a managed server's DBA role may not); leave it out, and the roles "
+                             "are dumped without their passwords; nothing was written")
         label = f"server '{plan.target.label}'"
         tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),
                            lambda accept: find_client_tools(major, plan.target.bin_dir, label=label, accept=accept),
