@@ -1059,6 +1059,16 @@ def test_a_role_that_may_not_connect_to_every_database_dumps_the_globals(target,
     assert hashes.returncode == 2 and "--with-role-passwords: role 'dba_lite' may not read" in hashes.stderr, \
         hashes.stderr
     assert not list(tmp_path.glob("hashes.sql*"))
+    # Restored by that role, the file's ALTER ROLE … NOSUPERUSER … NOBYPASSRLS (every role's, and only a
+    # superuser's to run) stopped psql at the first role, made by then: refused before anything runs.
+    target.psql("CREATE ROLE made_by_the_file NOLOGIN")
+    roles = tmp_path / "roles.sql"
+    assert cli(target, "dumpall", "--roles-only", "--output", str(roles)).returncode == 0
+    target.psql("DROP ROLE made_by_the_file")
+    refused = run_cli("restore", str(roles), "--dsn", as_lite, "--bin-dir", str(target.bin_dir))
+    assert refused.returncode == 2, refused.stderr
+    assert "which only a superuser may, and role dba_lite is not one" in refused.stderr, refused.stderr
+    assert target.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'made_by_the_file'").strip() == "0"
     one = run_cli("dumpall", "--dsn", as_lite, "--bin-dir", str(target.bin_dir), "--set", "--db", "open_db",
                   "--output", str(tmp_path / "open.set"))
     assert one.returncode == 0, one.stderr

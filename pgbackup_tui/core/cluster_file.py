@@ -157,6 +157,23 @@ def _own_role_line(ident: bytes) -> bytes:
             b"kept as it is', " + _literal(ident) + b"; END $pgbackup$;\n")
 
 
+def altered_roles(path: Path) -> list[str]:
+    """The roles whose attributes a pg_dumpall file sets (`ALTER ROLE x WITH NOSUPERUSER … NOBYPASSRLS`,
+    one per role of its Roles section), as the catalog names them. A role's comment may hold such a
+    line as text: quotes are followed, as the restore's own filter follows them."""
+    names: list[str] = []
+    section = _RolesSection()
+    with path.open("rb") as handle:
+        for line in handle:
+            altered = _ALTER_ROLE_WITH.match(line) if section.inside and section._quote is None else None
+            if altered:
+                names.append(_role_name(altered.group(1)).decode("utf-8", "surrogateescape"))
+            section.line(line)
+            if section.is_over():
+                break
+    return names
+
+
 def created_tablespaces(path: Path) -> list[str]:
     """The tablespaces a pg_dumpall file creates (its `-- Tablespaces` section, before any database),
     as the catalog names them."""

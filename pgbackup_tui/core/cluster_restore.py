@@ -26,6 +26,7 @@ from .checksums import checkable, compare_checksums
 from .plain_script import first_major_setting, settings_unknown_to, without_settings
 from .cluster_file import (
     KEPT_ROLE,
+    altered_roles,
     OWN_ROLE_KEPT,
     check_cluster_file,
     newer_source_advice,
@@ -85,6 +86,7 @@ class ClusterRestoreJob(Job):
         self._is_set = False
         self._server_major: int | None = None  # the target's (_server)
         self._ssl_in_use = False  # whether our session to the target used SSL (_server): its tools must too
+        self._superuser = True  # whether the role the restore runs as is one (_server)
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -122,6 +124,7 @@ class ClusterRestoreJob(Job):
         await self.in_thread(self._refuse_existing, archive)
         await self.in_thread(self._refuse_filled, archive)
         await self.in_thread(self._refuse_tablespaces, archive)
+        await self.in_thread(self._refuse_roles_it_may_not_alter, archive)
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
                                                          bytes_per_s=RESTORE_HEAP_BPS)
         progress.start()
@@ -137,8 +140,10 @@ class ClusterRestoreJob(Job):
             require_primary(conn, plan.target)  # a standby: refused before globals.sql, as a restore is
             major = conn.info.server_version // 10000
             self._server_major = major
-            row = conn.execute("SELECT session_user, current_user").fetchone()
-            self._own_roles = frozenset(str(name) for name in row) if row else frozenset()
+            row = conn.execute("SELECT session_user, current_user, (SELECT rolsuper FROM pg_roles "
+                               "WHERE rolname = current_user)").fetchone()
+            self._own_roles = frozenset(str(name) for name in row[:2]) if row else frozenset()
+            self._superuser = bool(row and row[2])
             ssl_in_use = self._ssl_in_use = over_ssl(conn)
         label = f"server '{plan.target.label}'"
         tools = prefer_ssl(find_client_tools(major, plan.target.bin_dir, label=label),  # before globals.sql runs
@@ -165,6 +170,7 @@ class ClusterRestoreJob(Job):
         if recorded:
             _refuse_changed(globals_sql, {"": recorded})
         self._refuse_tablespaces(globals_sql)
+        self._refuse_roles_it_may_not_alter(globals_sql)
 
     def _refuse_members_without_tools(self, manifest: dict[str, Any]) -> None:
         """Each member is restored by a pg_restore at least as new as the set's pg_dump, with SSL where
@@ -428,6 +434,23 @@ class ClusterRestoreJob(Job):
                               f"{path.name} creates it: psql would stop there, after the roles were changed; drop "
                               "it first (DROP TABLESPACE, once nothing is in it), or restore onto a server without "
                               f"it{skip}; nothing was restored")
+
+    def _refuse_roles_it_may_not_alter(self, path: Path) -> None:
+        """pg_dumpall sets every role's attributes, NOSUPERUSER … NOBYPASSRLS, which only a superuser may
+        (CREATEROLE, a managed server's DBA role, may not): psql stopped at the first role's ALTER ROLE,
+        after its CREATE ROLE had made it. Refused before anything runs."""
+        if self._superuser:
+            return
+        others = [name for name in altered_roles(path) if name not in self._own_roles]
+        if not others:
+            return
+        shown = ", ".join(quote_ident(name) for name in others[:3]) + (" …" if len(others) > 3 else "")
+        role = ", ".join(sorted(self._own_roles))
+        skip = (", or restore the set's databases alone with --skip-globals once the roles are made"
+                if self._is_set else "")
+        raise TargetError(f"{path.name} sets the attributes of role(s) {shown} (ALTER ROLE … NOSUPERUSER … "
+                          f"NOBYPASSRLS), which only a superuser may, and role {role} is not one: psql would stop "
+                          f"at the first, after making it; restore it as a superuser{skip}; nothing was restored")
 
     def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
         """Every server has a `postgres` database (and may have others of the set): a member whose
