@@ -69,6 +69,7 @@ def tolerant_roles(path: Path, own_roles: frozenset[str] = frozenset()) -> Itera
             if not block:
                 if pending:
                     yield section.line(pending)
+                yield section.held()
                 return
             lines = (pending + block).split(b"\n")
             pending = lines.pop()
@@ -97,11 +98,25 @@ class _RolesSection:
         self.inside = False  # between `-- Roles` and the next heading
         self.over = False  # past the Roles section (or at the first \connect: there is none)
         self._quote: int | None = None  # the quote character an unfinished literal or identifier began with
+        # A `CREATE ROLE "…` whose name goes on over lines (a line break in it), held until its quote
+        # closes: made tolerant whole, as a one-line one is.
+        self._held = b""
 
     def is_over(self) -> bool:
         return self.over
 
+    def held(self) -> bytes:
+        """What is held of an unfinished statement (the file ended inside it), to be passed on as it is."""
+        held, self._held = self._held, b""
+        return held
+
     def line(self, line: bytes) -> bytes:
+        if self._held:
+            self._held += line
+            if self._follow_quotes(line):
+                return b""
+            statement = self.held()
+            return _tolerant_line(statement) if _CREATE_ROLE.match(statement) else statement
         if self._quote is None:
             text = line.rstrip(b"\r\n")
             if text.startswith(b"\\connect"):
@@ -114,6 +129,11 @@ class _RolesSection:
                 return line
             if self.inside and _CREATE_ROLE.match(line):
                 return _tolerant_line(line)
+            if self.inside and line.startswith(b'CREATE ROLE "'):
+                if self._follow_quotes(line):  # its name goes on on the next line
+                    self._held = line
+                    return b""
+                return line
             if self.inside and self.own_roles:
                 altered = _ALTER_ROLE_WITH.match(line)
                 if altered and _role_name(altered.group(1)) in self.own_roles and line.rstrip().endswith(b";"):
@@ -123,15 +143,17 @@ class _RolesSection:
             self._follow_quotes(line)
         return line
 
-    def _follow_quotes(self, line: bytes) -> None:
+    def _follow_quotes(self, line: bytes) -> bool:
         """pg_dumpall doubles a quote inside a literal or identifier (E'' literals double backslashes
-        too), so a quote character toggles, and a doubled one toggles twice."""
+        too), so a quote character toggles, and a doubled one toggles twice. True: one is open at the
+        line's end."""
         for char in line:
             if self._quote is None:
                 if char in (0x27, 0x22):  # ' and "
                     self._quote = char
             elif char == self._quote:
                 self._quote = None
+        return self._quote is not None
 
 
 def _role_name(ident: bytes) -> bytes:
