@@ -38,7 +38,8 @@ from pgbackup_tui.core.dumpall import DumpallJob
 from pgbackup_tui.core.job_events import LogLine, Owned
 from pgbackup_tui.core.job_store import KEPT_MEMBER
 from pgbackup_tui.core.jobs import Job, JobState, Outcome, ProgressUpdated
-from pgbackup_tui.core.pgtools import find_client_tools
+from pgbackup_tui.core.defaults import supports
+from pgbackup_tui.core.pgtools import find_client_tools, installed_client_tools
 from pgbackup_tui.core.progress import ProgressSnapshot
 from pgbackup_tui.core.progress.count import CountProgress, Step
 from pgbackup_tui.core.progress.priors import OUTPUT_PER_HEAP
@@ -641,6 +642,20 @@ def test_a_set_s_globals_are_checked_and_a_newer_set_refused_before_any_role_cha
         assert target.psql(roles) == before
     globals_sql.write_bytes(whole)
     assert cli(target, "restore", str(out), "--only-db", "Hr Data", "--skip-globals").returncode == 0
+
+    # Members that only a pg_restore this machine lacks reads (zstd, where the installs new enough to read
+    # them were built without it): each member's restore refused it after globals.sql had changed the
+    # roles. Refused before anything runs.
+    with_zstd = min((t for t in installed_client_tools() if supports(t, "zstd")), key=lambda t: t.major)
+    without = [t for t in installed_client_tools() if t.major >= with_zstd.major and not supports(t, "zstd")]
+    assert without, "needs an install new enough to read a zstd archive but built without zstd (the wheel's 18)"
+    zstd_set = tmp_path / "zstd.set"
+    assert run_cli("dumpall", "--set", "--db", "sales", "--compress", "zstd", "--output", str(zstd_set), "--dsn",
+                   source.dsn(), "--bin-dir", str(with_zstd.bin_dir)).returncode == 0
+    lacking = dict(os.environ, PGBACKUP_TUI_CLIENT_DIRS=os.pathsep.join(str(t.bin_dir) for t in without))
+    refused = run_cli("restore", str(zstd_set), "--dsn", target.dsn(), "--allow-older-server", env=lacking)
+    assert refused.returncode == 2 and "is compressed with zstd" in refused.stderr, refused.stderr
+    assert "nothing was restored" in refused.stderr and target.psql(roles) == before
 
     low, high = sorted((sandbox, other_sandbox), key=lambda cluster: cluster.major)
     newer = tmp_path / "newer.set"

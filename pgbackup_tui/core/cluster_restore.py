@@ -45,10 +45,11 @@ from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databas
 from .job_store import KEPT_MEMBER
 from .job_children import child_failed
 from .jobs import Job, JobResult, JobState, Outcome
-from .client_ssl import over_ssl, prefer_ssl
+from .client_ssl import over_ssl, prefer_ssl, tools_have_ssl
 from .pgtools import Accept, ClientTools, find_client_tools, passed_over, tools_for_archive
 from .plans import RestorePlan
-from .archive import path_size
+from .archive import identify_archive, path_size
+from .defaults import tools_that_decompress
 from .progress.count import CountProgress, Step
 from .progress.items import TAIL_FRACTION
 from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
@@ -172,24 +173,33 @@ class ClusterRestoreJob(Job):
         self._refuse_tablespaces(globals_sql)
         self._refuse_roles_it_may_not_alter(globals_sql)
 
-    def _refuse_members_without_tools(self, manifest: dict[str, Any]) -> None:
-        """Each member is restored by a pg_restore at least as new as the set's pg_dump, with SSL where
-        the server is reached over it: each member's own restore refused one it could not have (the
-        wheel's 18 built without SSL, a workstation without 18's client) only after globals.sql had
-        made and altered the roles -- every member alike. Looked for before anything runs."""
-        written_by = manifest.get("pg_dump_major")
-        if not isinstance(written_by, int):
-            return  # an older manifest: each member's own restore reads its archive's writer
+    def _refuse_members_without_tools(self, members: list[dict[str, Any]], manifest: dict[str, Any]) -> None:
+        """Each member is restored by a pg_restore at least as new as the set's pg_dump, built with its
+        archive's compression (lz4, zstd), and with SSL where the server is reached over it: each
+        member's own restore refused one it could not have (the wheel's 18, built without SSL or zstd;
+        a workstation without 18's client) only after globals.sql had made and altered the roles --
+        every member alike. Looked for before anything runs."""
         plan = self.plan
+        needs: set[tuple[int | None, str | None]] = set()
+        for member in members:
+            try:
+                info = identify_archive(plan.archive / str(member.get("file")))
+            except (ArchiveError, OSError):
+                continue  # the member's own restore says what is wrong with it
+            written_by = info.dump_major or manifest.get("pg_dump_major")
+            needs.add((written_by if isinstance(written_by, int) else None, info.compression))
+        for written_by, compression in sorted(needs, key=str):
+            label = f"a member of {plan.archive}"
 
-        def choose(accept: Accept | None = None) -> ClientTools:
-            return tools_for_archive(written_by, plan.target.bin_dir, label=f"{plan.archive} (its members)",
-                                     accept=accept)
+            def choose(accept: Accept | None = None, major: int | None = written_by, label: str = label) -> ClientTools:
+                return tools_for_archive(major, plan.target.bin_dir, label=label, accept=accept)
 
-        try:
-            prefer_ssl(choose(), choose, plan.target, self._ssl_in_use, "pg_restore", lambda _said: None)
-        except ToolNotFoundError as missing:
-            raise ToolNotFoundError(f"{missing}; nothing was restored") from None
+            try:
+                tools = prefer_ssl(choose(), choose, plan.target, self._ssl_in_use, "pg_restore", lambda _said: None)
+                tools_that_decompress(tools, compression, lambda accept: choose(
+                    lambda other: accept(other) and (not self._ssl_in_use or tools_have_ssl(other))), label)
+            except ToolNotFoundError as missing:
+                raise ToolNotFoundError(f"{missing}; nothing was restored") from None
 
     def _check_made_by(self, made_by: object, server_major: int, what: str, holding: str | None = None, *,
                        source: object = None) -> None:
@@ -293,7 +303,7 @@ class ClusterRestoreJob(Job):
         await self.in_thread(refuse_damaged_members, plan.archive, members)
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(self._check_set, manifest, server_major)
-        await self.in_thread(self._refuse_members_without_tools, manifest)
+        await self.in_thread(self._refuse_members_without_tools, members, manifest)
         existing = await self.in_thread(self._existing_databases)
         await self.in_thread(self._refuse_occupied, [str(m["database"]) for m in members], existing)
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
