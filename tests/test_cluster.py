@@ -1150,7 +1150,7 @@ def test_a_cluster_file_whose_postgres_tables_the_server_has_is_refused_before_a
                        "'monitoring_snap')").strip() == "3"
 
 
-def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(target, home, tmp_path):
+def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(source, target, home, tmp_path):
     """A role the server has already is kept, but a tablespace stopped psql at its CREATE TABLESPACE,
     after the roles before it were made and altered as the file says (QA): refused before anything
     runs, for a file and for a set's globals.sql alike."""
@@ -1169,6 +1169,18 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
         assert "nothing was restored" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
         # A set's databases restore without its globals (a set restored again, a member that had failed).
         assert ("--skip-globals" in refused.stderr) == (backup == cluster_set), refused.stderr
+    # Onto another cluster of the same major on the same host (the source here), the location holds that
+    # major's directory already; one that does not exist is no place either: psql stopped at the CREATE
+    # TABLESPACE after the roles, both times. Refused before anything runs.
+    elsewhere = tmp_path / "foreign.sql"  # without a manifest: edited by hand
+    elsewhere.write_text(globals_file.read_text().replace(str(location), str(target.root / "no such dir")))
+    for backup, said in ((globals_file, f"its location {location} on local:{source.port}'s host holds this "
+                                        "PostgreSQL major's directory already"),
+                         (elsewhere, f"its location {target.root / 'no such dir'} on local:{source.port}'s host "
+                                     "does not exist")):
+        refused = cli(source, "restore", str(backup))
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert source.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'keeper'").strip() == "0"
         assert target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'keeper'").strip() == "3"
 
 

@@ -45,6 +45,7 @@ _CREATED_RELATION = re.compile(
     rf"CREATE (?:UNLOGGED |FOREIGN )?(?:TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE) ({_IDENT}\.{_IDENT})[\s(;]")
 _SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 _CREATE_TABLESPACE = re.compile(rb"^CREATE TABLESPACE " + _ROLE_NAME + rb" OWNER ")
+_LOCATION = re.compile(rb" LOCATION '((?:[^']|'')*)'")
 
 
 def is_cluster_file(path: Path) -> bool:
@@ -196,10 +197,10 @@ def altered_roles(path: Path) -> list[str]:
     return names
 
 
-def created_tablespaces(path: Path) -> list[str]:
+def created_tablespaces(path: Path) -> dict[str, str]:
     """The tablespaces a pg_dumpall file creates (its `-- Tablespaces` section, before any database),
-    as the catalog names them."""
-    names: list[str] = []
+    as the catalog names them, each with its location (the directory on the server's host)."""
+    names: dict[str, str] = {}
     inside = False
     with path.open("rb") as handle:
         for line in handle:
@@ -213,7 +214,10 @@ def created_tablespaces(path: Path) -> list[str]:
                 continue
             created = _CREATE_TABLESPACE.match(line) if inside else None
             if created:
-                names.append(_role_name(created.group(1)).decode("utf-8", "surrogateescape"))
+                located = _LOCATION.search(line)
+                location = located.group(1).replace(b"''", b"'") if located else b""
+                names[_role_name(created.group(1)).decode("utf-8", "surrogateescape")] = location.decode(
+                    "utf-8", "surrogateescape")
     return names
 
 

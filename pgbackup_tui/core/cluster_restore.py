@@ -428,22 +428,32 @@ class ClusterRestoreJob(Job):
     def _refuse_tablespaces(self, path: Path) -> None:
         """A tablespace the file creates that the server has already stopped psql at its CREATE
         TABLESPACE (which no DO block can make tolerant, as a role's is: it may not run in one),
-        after the roles were made and altered; refused before anything runs instead."""
+        after the roles were made and altered; refused before anything runs instead. So is one whose
+        location holds this major's directory already (another cluster's tablespace on the same
+        host: a second cluster restored beside the first) or does not exist, where the server can tell."""
         created = created_tablespaces(path)
         if not created:
             return
         with connect(self.plan.target, self.plan.dbname) as conn:
             existing = {str(row[0]) for row in conn.execute("SELECT spcname FROM pg_tablespace")}
-        taken = [name for name in created if name in existing]
-        if taken:
-            # A set's databases alone (--skip-globals) is what a DBA wants where the globals are in already:
-            # a set restored before, or a member that failed and is restored again.
-            skip = (", or restore the databases alone with --skip-globals if this server has the set's roles "
-                    "already" if self._is_set else "")
-            raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {self.plan.target.label}, and "
-                              f"{path.name} creates it: psql would stop there, after the roles were changed; drop "
-                              "it first (DROP TABLESPACE, once nothing is in it), or restore onto a server without "
-                              f"it{skip}; nothing was restored")
+            taken = [name for name in created if name in existing]
+            if taken:
+                # A set's databases alone (--skip-globals) is what a DBA wants where the globals are in
+                # already: a set restored before, or a member that failed and is restored again.
+                skip = (", or restore the databases alone with --skip-globals if this server has the set's roles "
+                        "already" if self._is_set else "")
+                raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {self.plan.target.label}, "
+                                  f"and {path.name} creates it: psql would stop there, after the roles were changed; "
+                                  "drop it first (DROP TABLESPACE, once nothing is in it), or restore onto a server "
+                                  f"without it{skip}; nothing was restored")
+            for name, location in created.items():
+                problem = _location_problem(conn, location)
+                if problem:
+                    state, advice = problem
+                    raise TargetError(f"tablespace {quote_ident(name)}: its location {location} on "
+                                      f"{self.plan.target.label}'s host {state}, and {path.name} creates it there: "
+                                      "psql would stop at its CREATE TABLESPACE, after the roles were changed; "
+                                      f"{advice}; nothing was restored")
 
     def _refuse_roles_it_may_not_alter(self, path: Path) -> None:
         """pg_dumpall sets every role's attributes, NOSUPERUSER … NOBYPASSRLS, which only a superuser may
@@ -524,6 +534,36 @@ UNION ALL
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid >= 16384 AND c.relkind <> 't' AND n.nspname !~ '^pg_(toast_)?temp_'
 """
+
+
+# This major's directory under a tablespace's location (TABLESPACE_VERSION_DIRECTORY), and the location itself.
+_LOCATION_STATE = """
+SELECT (pg_stat_file(%(location)s, true)).isdir,
+       (pg_stat_file(%(location)s || '/PG_' || current_setting('server_version_num')::int / 10000 || '_'
+                     || (SELECT catalog_version_no FROM pg_control_system()), true)).isdir"""
+
+
+def _location_problem(conn: psycopg.Connection[Any], location: str) -> tuple[str, str] | None:
+    """What stops CREATE TABLESPACE at `location`, and what to do (None: nothing seen, or the server
+    would not say: pg_stat_file is a superuser's, or pg_read_server_files's)."""
+    if not location:
+        return None
+    try:
+        with conn.transaction():
+            row = conn.execute(_LOCATION_STATE, {"location": location}).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    is_dir, version_dir = row
+    if is_dir is None:
+        return "does not exist", "make that directory there first, owned by the server's OS user"
+    if not is_dir:
+        return "is not a directory", "make it one, owned by the server's OS user"
+    if version_dir is not None:
+        return ("holds this PostgreSQL major's directory already (another cluster's tablespace there)",
+                "restore onto a server on another host, or move that cluster's tablespace elsewhere")
+    return None
 
 
 def _refuse_changed(path: Path, checksums: dict[str, str]) -> None:
