@@ -190,7 +190,14 @@ def test_role_passwords_only_when_asked(source, home, tmp_path):
 
 def test_a_whole_cluster_file_round_trips(source, target, home, tmp_path):
     out = tmp_path / "cluster.sql"
-    dumped = cli(source, "dumpall", "--output", str(out), "--progress", "jsonl")
+    # A database read-only by default: pg_dump writes its ALTER DATABASE … SET, then \connect's to it to
+    # fill it, a session that took the setting (psql stopped at its first CREATE TABLE, exit 1).
+    read_only = "ALTER DATABASE sales SET default_transaction_read_only = "
+    source.psql(read_only + "on")
+    try:
+        dumped = cli(source, "dumpall", "--output", str(out), "--progress", "jsonl")
+    finally:
+        source.psql(read_only + "off")
     assert dumped.returncode == 0, dumped.stderr
     events = [json.loads(line) for line in dumped.stdout.splitlines()]
     assert events[-1]["event"] == "finished" and events[-2]["percent"] == 100
@@ -200,6 +207,7 @@ def test_a_whole_cluster_file_round_trips(source, target, home, tmp_path):
     restored = cli(target, "restore", str(out))
     assert restored.returncode == 0, restored.stderr
     assert_same_cluster(source, target)
+    assert target.psql("SHOW default_transaction_read_only", "sales").strip() == "on"  # as dumped
 
 
 def test_a_whole_cluster_file_stops_at_a_database_that_exists(source, target, home, tmp_path):

@@ -14,12 +14,14 @@ A cluster set: its globals the same way, then every member database (or those pi
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .catalog import read_manifest
 from .checksums import checkable, compare_checksums
@@ -233,8 +235,8 @@ class ClusterRestoreJob(Job):
 
         if progress is not None:
             progress.follow("cluster", lambda: min(TAIL_FRACTION, fed[0] / size))
-        argv = [tools.psql, f"--dbname={plan.target.conninfo(plan.dbname)}", "--no-psqlrc", "--quiet",
-                "--set=ON_ERROR_STOP=1", "--echo-errors", "--file=-"]
+        argv = [tools.psql, f"--dbname={writable_sessions(plan.target.conninfo(plan.dbname))}", "--no-psqlrc",
+                "--quiet", "--set=ON_ERROR_STOP=1", "--echo-errors", "--file=-"]
 
         def on_line(line: str) -> None:
             match = KEPT_ROLE.search(line)
@@ -534,6 +536,18 @@ UNION ALL
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid >= 16384 AND c.relkind <> 't' AND n.nspname !~ '^pg_(toast_)?temp_'
 """
+
+
+def writable_sessions(conninfo: str) -> str:
+    """`conninfo` for the psql that runs a pg_dumpall file, whose sessions are writable whatever the
+    file sets: pg_dump writes a database's `ALTER DATABASE … SET default_transaction_read_only = on`
+    (or the role's, in the globals) before the `\\connect` that fills it, and that session took it
+    (psql stopped at its first CREATE). A startup option beats a database's and a role's setting, and
+    psql's \\connect keeps it (the file's own `SET` statements go on as written)."""
+    params = {key: str(value) for key, value in conninfo_to_dict(conninfo).items() if value is not None}
+    given = params.get("options") or os.environ.get("PGOPTIONS")  # the conninfo's would hide PGOPTIONS
+    params["options"] = " ".join(filter(None, [given, "-c default_transaction_read_only=off"]))
+    return make_conninfo(**params)
 
 
 # This major's directory under a tablespace's location (TABLESPACE_VERSION_DIRECTORY), and the location itself.
