@@ -560,6 +560,43 @@ def test_whole_database_clean_refuses_while_others_are_connected(cluster, home, 
     assert scratch_databases(cluster) == []
 
 
+def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves_the_target(sandbox, home, tmp_path,
+                                                                                             fresh_db_name):
+    """A DBA's uncommitted GRANT CONNECT holds the target's row in pg_database: the swap's rename
+    waits for it. Ctrl-C was held until the lock went (never, for a transaction left open), and then
+    the target was replaced (exit 0)."""
+    target = fresh_db_name
+    archive = dump(sandbox, "shop", tmp_path / "shop.dump")
+    sandbox.create_database(target)
+    sandbox.psql("CREATE TABLE public.precious (x int); INSERT INTO public.precious VALUES (1)", target)
+    blocker = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn()], text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert blocker.stdin is not None
+    blocker.stdin.write(f"BEGIN; GRANT CONNECT ON DATABASE {target} TO PUBLIC;\n")  # and left open
+    blocker.stdin.flush()
+    job = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(archive), "--dsn", sandbox.dsn(),
+                            "--bin-dir", str(sandbox.bin_dir), "--db", target, "--clean"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while sandbox.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND query LIKE 'ALTER DATABASE%RENAME%'").strip() == "0":
+            assert time.monotonic() < deadline and job.poll() is None, "the restore never reached its swap"
+            time.sleep(0.1)
+        job.send_signal(signal.SIGINT)
+        _, stderr = job.communicate(timeout=30)
+    finally:
+        job.kill()
+        blocker.kill()
+        blocker.wait()
+        leftovers = scratch_databases(sandbox)
+        for name in leftovers:
+            sandbox.drop_database(name)
+    assert job.returncode == 130, stderr
+    assert sandbox.psql("SELECT x FROM public.precious", target).strip() == "1"
+    assert leftovers == []
+
+
 def test_whole_database_clean_of_postgres_itself(sandbox, home, tmp_path):
     """The maintenance database is the target: the job works from template1 (it connected to
     postgres itself, and refused the clean for its own session)."""

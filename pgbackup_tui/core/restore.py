@@ -34,7 +34,7 @@ from .job_children import child_failed
 from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
 from .job_store import COMMITS, KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
-from .jobs import JobState, Outcome
+from .jobs import Cancelled, JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
@@ -54,6 +54,7 @@ from .restore_target import (
     require_free_name,
     scratch_database_name,
     StatementCanceller,
+    SwapCancelled,
     SwapRefused,
     swap_databases,
 )
@@ -415,13 +416,16 @@ class RestoreJob(RestoreChoiceJob):
             self.own(SWAPPED_IN, plan.dbname, identity=self._identity, previous=old)
         # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
         try:
-            await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old)
-        except SwapRefused:
+            await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old,
+                                    self._canceller)
+        except SwapRefused as refused:
             # Nothing renamed (refused, whatever the reason, or failed before its COMMIT): no database
             # is `old`, the target is not the restored one. On record, they had a later start say it
             # would drop a database that never was. Kept only when the COMMIT's outcome is not known.
             self.release("database", old)
             self.release(SWAPPED_IN, plan.dbname)
+            if isinstance(refused, SwapCancelled):
+                raise Cancelled() from None  # cancelled (130); the cleanup drops the restored copy
             raise
         self._created_database = None
         self.release("database", restored)

@@ -191,6 +191,11 @@ class StatementCanceller:
             with self._lock:
                 self._conn = None
 
+    def was_cancelled(self) -> bool:
+        """Whether cancel() has been called (read again after a step: another thread sets it)."""
+        with self._lock:
+            return self.cancelled
+
     def cancel(self) -> None:
         """Stop what runs now and what would come after (from any thread; never waits for the server)."""
         with self._lock:
@@ -236,9 +241,15 @@ class SwapRefused(JobFailed):
     privilege; or the connection was lost before it): nothing was renamed, for certain."""
 
 
-def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str) -> None:
+class SwapCancelled(SwapRefused):
+    """The job's cancel came before the swap's COMMIT: its renames were interrupted or rolled back."""
+
+
+def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str,
+                   canceller: StatementCanceller | None = None) -> None:
     """`current` becomes `old` and `restored` becomes `current`, in one transaction. SwapRefused when
-    nothing was renamed; JobFailed when the COMMIT's outcome is not known (its connection lost)."""
+    nothing was renamed (SwapCancelled: by `canceller`'s cancel, which interrupts a rename waiting for
+    a lock); JobFailed when the COMMIT's outcome is not known (its connection lost)."""
     # The whole restore is behind it: the job failed (exit 1), it was not the DBA's input (exit 2,
     # as a session on the target is refused before anything runs).
     said = f"could not put the restored database in the place of '{current}'"
@@ -247,15 +258,30 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
     except (ConnectError, psycopg.Error) as exc:  # psycopg's: a statement of connect()'s own, after libpq's
         cause = (str(exc).strip().splitlines() or ["?"])[0]
         raise SwapRefused(f"{said} ({cause}); '{current}' is unchanged") from None
+    canceller = canceller or StatementCanceller()
     with conn:
         try:
-            conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
-            conn.execute(f"ALTER DATABASE {always_quote(restored)} RENAME TO {always_quote(current)}")
+            # A rename waits for any lock on the database's row or object (a DBA's uncommitted GRANT
+            # CONNECT or ALTER DATABASE, a CREATE DATABASE … TEMPLATE copying it), for as long as it is
+            # held: the job's cancel interrupts it, which held Ctrl-C until the lock went, and then
+            # replaced the target of a job its DBA had cancelled.
+            with canceller.running_on(conn):
+                if canceller.cancelled:  # before running_on: no request would reach the renames
+                    raise psycopg.errors.QueryCanceled("cancelled before the swap")
+                conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
+                conn.execute(f"ALTER DATABASE {always_quote(restored)} RENAME TO {always_quote(current)}")
         except psycopg.Error as exc:  # any refusal (not only a session's): rolled back, nothing renamed
+            if canceller.cancelled:
+                raise SwapCancelled(f"{said}: cancelled; '{current}' is unchanged") from None
             cause = (str(exc).strip().splitlines() or ["?"])[0]
             # A session that came to the target while the restore ran is what stops a rename most.
             hint = "; close its other sessions and start again" if exc.sqlstate == OBJECT_IN_USE else ""
             raise SwapRefused(f"{said} ({cause}); '{current}' is unchanged{hint}") from None
+        # running_on has let go of the connection: a cancel from now on sends no request to it, and
+        # one that came while the renames ran (they finished first) is honoured by not committing.
+        if canceller.was_cancelled():
+            conn.rollback()
+            raise SwapCancelled(f"{said}: cancelled; '{current}' is unchanged")
         try:
             conn.commit()
         except psycopg.Error as exc:
