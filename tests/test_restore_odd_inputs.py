@@ -17,6 +17,7 @@ from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.errors import ArchiveError
 from pgbackup_tui.core.jobs import JobState
 from pgbackup_tui.core.pgtools import find_client_tools
+from pgbackup_tui.core.plain_script import without_large_objects_transactions
 from pgbackup_tui.core.plans import RestorePlan
 from pgbackup_tui.core.restore import RestoreJob
 from pgbackup_tui.core.sandbox import Sandbox
@@ -125,6 +126,49 @@ def test_a_pg_dump_clean_script_restores_into_a_new_database(sandbox, home, tmp_
     subprocess.run([find_client_tools(sandbox.major).pg_dump, "--file", str(plain), "--schema-only",
                     "--dbname", sandbox.dsn("shop")], check=True)
     assert plain_drop_section(plain) is None
+
+
+def test_a_plain_dump_with_large_objects_in_one_transaction_is_all_or_nothing(sandbox, home, tmp_path, empty_db):
+    """A plain dump holds its large objects between a BEGIN; and a COMMIT; of its own: under psql
+    --single-transaction that COMMIT ended the one transaction, so a failure after it (a GRANT to a
+    role this server lacks) left the tables and large objects in a target said to be "unchanged
+    (one transaction, rolled back)". With the role there, the same file restores whole."""
+    script = tmp_path / "shop.sql"
+    subprocess.run([find_client_tools(sandbox.major).pg_dump, "--file", str(script), "--dbname", sandbox.dsn("shop")],
+                   check=True)
+    assert b"; Type: BLOBS;" in script.read_bytes() and b"\nCOMMIT;\n" in script.read_bytes()
+    role = f"r_{empty_db}"
+    with script.open("ab") as tail:  # the file's last statement (pg_dump's closing comment stays in its tail)
+        tail.write(f"GRANT SELECT ON TABLE public.events TO {role};\n".encode())
+    failed = run_cli("restore", str(script), "--dsn", sandbox.dsn(), "--db", empty_db, "--single-transaction")
+    assert failed.returncode == 1, failed.stderr
+    assert "unchanged (one transaction, rolled back)" in failed.stderr, failed.stderr
+    assert user_tables(sandbox, empty_db) == []
+    assert sandbox.psql("SELECT count(*) FROM pg_largeobject_metadata", empty_db).strip() == "0"
+    sandbox.psql(f"CREATE ROLE {role}")
+    try:
+        restored = run_cli("restore", str(script), "--dsn", sandbox.dsn(), "--db", empty_db, "--single-transaction")
+        assert restored.returncode == 0, restored.stderr
+        assert "already a transaction in progress" not in restored.stderr, restored.stderr
+        assert sandbox.psql("SELECT count(*) FROM pg_largeobject_metadata", empty_db) == \
+            sandbox.psql("SELECT count(*) FROM pg_largeobject_metadata", "shop")
+    finally:
+        sandbox.drop_database(empty_db)
+        sandbox.psql(f"DROP ROLE {role}")
+
+
+def test_only_the_large_objects_own_transaction_lines_are_left_out() -> None:
+    """A procedure's body may hold a line `COMMIT;` of its own: kept, as are a COPY's rows."""
+    script = (b"--\n-- Name: p(); Type: PROCEDURE; Schema: public; Owner: postgres\n--\n\n"
+              b"CREATE PROCEDURE public.p() LANGUAGE plpgsql AS $$\nBEGIN\nCOMMIT;\nEND $$;\n\n"
+              b"--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: postgres\n--\n\n"
+              b"COPY public.t (x) FROM stdin;\nCOMMIT;\n\\.\n\n"
+              b"--\n-- Data for Name: BLOBS; Type: BLOBS; Schema: -; Owner: -\n--\n\n"
+              b"BEGIN;\n\nSELECT pg_catalog.lo_open('16384', 131072);\nSELECT pg_catalog.lo_close(0);\n\nCOMMIT;\n\n"
+              b"--\n-- Name: t t_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres\n--\n\nCOMMIT;\n")
+    kept = b"".join(without_large_objects_transactions(iter([script[:70], script[70:]])))
+    assert kept == script.replace(b"\nBEGIN;\n\nSELECT", b"\n\nSELECT").replace(b"lo_close(0);\n\nCOMMIT;\n",
+                                                                                  b"lo_close(0);\n\n")
 
 
 def test_a_clean_script_whose_drops_keep_public_restores_too(sandbox, home, tmp_path, fresh_db_name):

@@ -163,10 +163,29 @@ def head_has(path: Path, lines: frozenset[bytes]) -> bool:
     return any(line in head for line in lines)
 
 
-def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: list[int]) -> Iterator[bytes]:
+# pg_dump's comment before a plain dump's large objects (`-- Data for Name: BLOBS; Type: BLOBS; …`, 17+:
+# `-- Data for Name: 16684..16837; Type: BLOBS; …`): their lo_open/lowrite calls between a BEGIN; and
+# a COMMIT; of their own.
+LARGE_OBJECTS_ENTRY = b"; Type: BLOBS;"
+TRANSACTION_LINES = frozenset({b"BEGIN;", b"COMMIT;"})
+
+
+def without_large_objects_transactions(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A whole plain dump's bytes without the BEGIN; and COMMIT; around its large objects: run with
+    psql --single-transaction, that COMMIT ended the one transaction half way (psql only warned
+    "there is already a transaction in progress"), so a failure after it left the tables and large
+    objects before it in a target said to be "unchanged (one transaction, rolled back)". Only in
+    pg_dump's large-objects entries: a function body's own line `COMMIT;` is left as written."""
+    return without_settings(chunks, TRANSACTION_LINES, [0], only_in_entry=LARGE_OBJECTS_ENTRY)
+
+
+def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: list[int], *,
+                     only_in_entry: bytes | None = None) -> Iterator[bytes]:
     """`chunks` (a script's bytes) without the statements `lines` (whole lines, outside COPY's rows,
-    which pass untouched); `skipped[0]` counts those left out. Yields batches of whole lines."""
+    which pass untouched); `skipped[0]` counts those left out. Yields batches of whole lines.
+    `only_in_entry`: left out only in the entries whose pg_dump comment holds it."""
     in_rows, pending, batch, statements = False, list[bytes](), bytearray(), CopyStatements()
+    skipping = only_in_entry is None
     for chunk in chunks:
         if b"\n" not in chunk:  # a long line (a row of a big value) is joined once, not per chunk
             pending.append(chunk)
@@ -177,10 +196,13 @@ def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: 
             raw = part + b"\n"
             if in_rows:
                 in_rows = part.rstrip(b"\r") != b"\\."
-            elif not statements.comment(part) and (statement := statements.statement(part, b"\n")) is not None:
+            elif statements.comment(part):
+                if only_in_entry is not None:
+                    skipping = only_in_entry in part
+            elif (statement := statements.statement(part, b"\n")) is not None:
                 if statements.rows_follow(statement):
                     in_rows = True
-                elif statement.rstrip(b"\r") in lines:
+                elif skipping and statement.rstrip(b"\r") in lines:
                     skipped[0] += 1
                     continue
             batch += raw
@@ -188,7 +210,7 @@ def without_settings(chunks: Iterable[bytes], lines: frozenset[bytes], skipped: 
             yield bytes(batch)
             batch.clear()
     rest = b"".join(pending)
-    if rest and (in_rows or statements.joining or rest.rstrip(b"\r") not in lines):
+    if rest and (in_rows or statements.joining or not skipping or rest.rstrip(b"\r") not in lines):
         batch += rest
     elif rest:
         skipped[0] += 1

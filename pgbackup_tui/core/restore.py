@@ -38,7 +38,8 @@ from .jobs import Cancelled, JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
-from .plain_script import ScriptContents, file_chunks, without_settings, without_transactions
+from .plain_script import (ScriptContents, file_chunks, without_large_objects_transactions, without_settings,
+                           without_transactions)
 from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
 from .restore_settings import SettingsLeftOut, discounted_line, harmless_for, rewrite_without
@@ -318,6 +319,10 @@ class RestoreJob(RestoreChoiceJob):
                 (unknown := self._left_out.in_script(plan.archive, self._server_major)):
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = without_settings(stdin if stdin is not None else file_chunks(plan.archive), unknown, [0])
+        if tool == "psql" and check.toc is None and self._data_load is None and plan.single_transaction:
+            # Its large objects' own COMMIT would end the one transaction half way (plain_script.py).
+            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            stdin = without_large_objects_transactions(stdin if stdin is not None else file_chunks(plan.archive))
 
         if tool == "pg_restore":  # where no older pg_restore here reads the archive (_reader_the_server_knows)
             self._output.harmless = harmless_for(check.tools.major, self._server_major)
