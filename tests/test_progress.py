@@ -215,6 +215,23 @@ async def test_a_restore_psql_runs_moves_its_bar_with_the_table_being_copied(san
         [(s.phase, s.percent, s.current, s.rows_done) for s in snapshots])
 
 
+async def test_a_plain_script_psql_reads_from_a_pipe_moves_its_bar(sandbox, home, dumps, fresh_db_name, tmp_path):
+    """A plain script fed to psql through a pipe (--file=-: with --single-transaction, without its
+    large objects' BEGIN/COMMIT; a --clean dump's DROPs) is open in no file of psql's: the bar
+    stood at "0% data" to the end. The bytes fed move it."""
+    script = tmp_path / "events.sql"
+    subprocess.run([tools_for_archive(None).pg_restore, "--file", str(script), str(dumps["custom"][0].output_path)],
+                   check=True)
+    job = RestoreJob(RestorePlan(archive=script, target=target_from_dsn(sandbox.dsn()), dbname=fresh_db_name,
+                                 create=True, single_transaction=True))
+    snapshots, _ = record(job)
+    result = await job.run()
+    assert result.state == JobState.SUCCEEDED, result.message
+    assert_monotonic_and_done(snapshots)
+    assert any(s.phase == "data" and 0 < s.percent < 100 for s in snapshots), (
+        [(s.phase, s.percent) for s in snapshots])
+
+
 async def test_parallel_restore_of_a_directory_archive_ends_at_100(sandbox, home, dumps, fresh_db_name):
     dumped, _ = dumps["directory"]
     job = RestoreJob(RestorePlan(archive=dumped.output_path, target=target_from_dsn(sandbox.dsn()),

@@ -13,7 +13,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,11 @@ if TYPE_CHECKING:  # asyncio is imported where it is used: the archive follower'
     import asyncio
 
 
-async def feed_stdin(process: asyncio.subprocess.Process, chunks: Iterator[bytes]) -> None:
-    """Write `chunks` to the child's stdin, then close it. A child that stops reading (psql with
-    ON_ERROR_STOP stopped at an error) ends the feeding quietly: its exit code says why."""
+async def feed_stdin(process: asyncio.subprocess.Process, chunks: Iterator[bytes],
+                     fed: Callable[[int], None] | None = None) -> None:
+    """Write `chunks` to the child's stdin, then close it; `fed` is told each chunk's size once the
+    pipe took it. A child that stops reading (psql with ON_ERROR_STOP stopped at an error) ends the
+    feeding quietly: its exit code says why."""
     import asyncio
 
     stdin = process.stdin
@@ -37,6 +39,8 @@ async def feed_stdin(process: asyncio.subprocess.Process, chunks: Iterator[bytes
             assert isinstance(chunk, bytes)
             stdin.write(chunk)
             await stdin.drain()
+            if fed is not None:
+                fed(len(chunk))
     except (BrokenPipeError, ConnectionResetError):
         pass
     finally:

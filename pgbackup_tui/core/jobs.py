@@ -87,6 +87,9 @@ class Job:
         self._listeners: list[Listener] = []
         self._log_file: TextIO | None = None
         self._process: asyncio.subprocess.Process | None = None
+        # Bytes written so far to the running child's stdin (None: it reads none from us): how far
+        # a psql fed a script through a pipe (--file=-) has come, where no read position shows it.
+        self.stdin_fed: int | None = None
         self._cancel_requested = False
         self._fatal: PgBackupError | None = None  # abort()'s reason: the job ends failed with it
         self.cleanup_note: str | None = None  # what _cleanup did or could not do, added to the result
@@ -257,6 +260,9 @@ class Job:
         """`value` is no longer ours to undo (renamed into place, kept, or already undone)."""
         self.emit(Owned(self.id, kind, str(value), False))
 
+    def _fed(self, size: int) -> None:
+        self.stdin_fed = (self.stdin_fed or 0) + size
+
     def check_cancelled(self) -> None:
         if self._cancel_requested:
             raise Cancelled()
@@ -320,7 +326,9 @@ class Job:
             signal_group(process, signal.SIGINT)
             self._escalation = asyncio.ensure_future(self._escalate(process))
         assert process.stderr is not None
-        feeder = asyncio.ensure_future(feed_stdin(process, stdin_chunks)) if stdin_chunks is not None else None
+        self.stdin_fed = 0 if stdin_chunks is not None else None
+        feeder = (asyncio.ensure_future(feed_stdin(process, stdin_chunks, self._fed))
+                  if stdin_chunks is not None else None)
         blank_secrets = SecretBlanker()
         try:
             while True:

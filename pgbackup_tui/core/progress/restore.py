@@ -246,6 +246,10 @@ class RestoreProgress(ProgressTracker):
         if pid is None:
             return None
         positions = open_positions(pid, self.archive)
+        if self.format == "plain" and self.archive not in positions:
+            # psql fed the script through a pipe (--file=-: without a --clean dump's DROPs, its large
+            # objects' BEGIN/COMMIT, settings the server lacks): the bytes fed, as the bar stood at 0 %.
+            return self.job.stdin_fed
         if self.format != "directory":
             return positions.get(self.archive)
         for path, position in positions.items():
