@@ -37,3 +37,9 @@ def test_a_clean_of_named_tables_is_table_level_too() -> None:
 def test_a_whole_database_clean_still_says_it_replaces_the_database() -> None:
     said = restore_summary(plan(clean=True), "custom")
     assert said.startswith("replacing the database shop"), said
+    # The command is pg_restore's into the database beside it, as core/restore.py runs it: never
+    # --dbname of the target itself, which it does not write to.
+    assert "pg_restore --exit-on-error '--dbname=dbname=pgbackup_new_… " in said, said
+    assert "dbname=shop" not in said
+    assert "dbname=pgbackup_new_… " in restore_summary(plan(clean=True), "plain")
+    assert "dbname=shop " in restore_summary(plan(create=True), "custom")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from typing import Any
 
 from ..core.defaults import MAX_AUTO_JOBS, serial_restore_reason, usable_cores
@@ -11,6 +12,9 @@ from ..core.identifiers import quote_ident
 from ..core.plans import RestorePlan, restore_command
 
 RESTORED_SUFFIX = "_restored"
+# The database a whole-database --clean restores into, beside the target (core/restore_target.py's
+# scratch_database_name("new"): its suffix is drawn when the job starts).
+NEW_BESIDE = "pgbackup_new_…"
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 JOBS_TIP = "parallel pg_restore jobs; empty: chosen at the start where the archive and the target allow (see below)"
 
@@ -81,7 +85,13 @@ def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool =
         lines.append(f"  psql --single-transaction --set=ON_ERROR_STOP=1 --dbname={shlex.quote(plan.dbname)}"
                      "  (the drops, then SCRIPT)")
     else:
-        lines.append("  " + shlex.join(restore_command(plan, archive_format)))
+        # A whole-database --clean runs it on the database made beside the target, stopping at the first
+        # error (core/restore.py): it said --dbname=<the target>, the very database that is not written to.
+        beside = plan.clean and not plan.create
+        argv = restore_command(replace(plan, dbname=NEW_BESIDE) if beside else plan, archive_format)
+        if beside and archive_format != "plain":
+            argv.insert(1, "--exit-on-error")
+        lines.append("  " + shlex.join(argv))
     note = jobs_note(plan, archive_format, timescale=timescale, selection_archive=selection_archive)
     if note:
         lines.append(f"  ({note}, chosen at the start)")
