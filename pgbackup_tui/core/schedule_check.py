@@ -15,7 +15,8 @@ from dataclasses import replace
 import psycopg
 
 from .config import Config
-from .connect import Target, connect, for_unattended, service_keys, target_from_profile
+from .connect import Target, connect, service_keys, target_from_profile
+from .connect_errors import for_unattended
 from .defaults import NEEDS_16, needs_asking, unsupported_compress
 from .errors import ConfigError, PgBackupError, SelectionError
 from .identifiers import parse_qualified_name, parse_schema_name

@@ -31,7 +31,7 @@ from typing import Any
 
 from . import catalog, job_store, paths
 from .config import Config
-from .connect import for_unattended
+from .connect_errors import for_unattended
 from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, ConfigError, PgBackupError
 from .formatting import human_bytes
 from .job_follow import start_and_follow
