@@ -1356,6 +1356,8 @@ def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_
     """Ctrl-C while the on_success hook ran (a slow upload of the backup): the run said only
     `pgbackup-tui: cancelled`, exit 130, its backup made and verified, its retention done, unnamed.
     And while a run's hooks ran, the TUI's Run now said "started" of a run refused at once, unseen."""
+    from pgbackup_tui.core.schedule_run import busy_now
+
     started = tmp_path / "hook-started"
     configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db, keep_last=1,
                                 on_success=f"touch '{started}'; sleep 60"))
@@ -1365,6 +1367,9 @@ def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_
     while time.monotonic() < deadline and not started.exists() and front.poll() is None:
         time.sleep(0.05)
     assert started.exists(), front.communicate()
+    # Its job has ended, its hook runs and it holds its lock: a Run now (busy_now) is refused, not started.
+    said = busy_now("nightly")
+    assert said is not None and "schedule 'nightly' is already running" in said, said
     front.send_signal(signal.SIGINT)
     out, err = front.communicate(timeout=30)
     assert front.returncode == 130, err
@@ -1372,28 +1377,11 @@ def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_
     assert "hooks and notifications were stopped (Ctrl-C)" in err and "pgbackup-tui: cancelled" not in err, err
     made = [b for b in backups() if b["database"] == small_db]
     assert len(made) == 1 and made[0]["path"] in out
+    assert busy_now("nightly") is None
     configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db))
     done, report = run("nightly")
     assert done.returncode == 0, done.stderr
     assert any("while its hooks and notifications ran" in line for line in report["notices"]), report
-    # While a run's hooks run, it holds its lock: a Run now then (busy_now) is said as refused, not started.
-    from pgbackup_tui.core.schedule_run import busy_now
-
-    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db,
-                                on_success=f"echo $$ > '{started}'; exec sleep 60"))
-    started.unlink()
-    front = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "run", "nightly"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (started.exists() and started.read_text().strip()):
-        time.sleep(0.05)
-    try:
-        said = busy_now("nightly")
-        assert said is not None and "schedule 'nightly' is already running" in said, said
-    finally:
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(started.read_text()), signal.SIGKILL)
-        front.wait(timeout=30)
 
 
 def test_a_drill_schedule_for_a_role_that_cannot_create_databases_is_warned_of(sandbox, home, small_db):
