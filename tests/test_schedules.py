@@ -1301,29 +1301,16 @@ def test_a_run_whose_state_folder_went_read_only_is_a_failed_run_that_tells(sand
     assert [b["id"] for b in backups()] == made
 
 
-def test_a_backup_retention_cannot_delete_is_said_on_stderr_where_cron_mails_it(sandbox, home, small_db):
-    """A backup whose files the filesystem would not let go (a directory archive another user made,
-    or on a read-only mount) was kept with a note on stdout, which cron drops: kept night after
-    night, and nobody heard of it. The run still succeeded: its backup was made."""
-    from small_disk import read_only
-
-    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db,
-                                format="directory", keep_last=1, keep_verified=False))
-    done, first = run("nightly")
-    assert done.returncode == 0, done.stderr
-    with read_only(Path(first["backup_path"])):
-        done = run_cli("run", "nightly")
-    assert done.returncode == 0, done.stderr
-    said = [line for line in done.stderr.splitlines() if first["backup_id"] in line]
-    assert said and "cannot be deleted" in said[0] and "Read-only file system" in said[0], done.stderr
-    assert done.stdout.startswith("nightly: succeeded: ") and "cannot be deleted" not in done.stdout
-
-
 def test_retention_keeps_a_backup_a_process_is_reading_until_a_later_run(sandbox, home, small_db):
     """A directory archive deleted under a reader that is no job of ours (a drill or a verify runs in
     the process that asked; a DBA's own pg_restore) failed that reader half way, pg_restore opening
     each table's file as it comes to it. A process that has one of its files open keeps it, and so
-    does one that names it (pg_restore waiting on a lock between two files has none open)."""
+    does one that names it (pg_restore waiting on a lock between two files has none open).
+    And a backup whose files the filesystem would not let go (a directory archive another user made,
+    or on a read-only mount) was kept with a note on stdout, which cron drops: kept night after
+    night, and nobody heard of it. The run still succeeds: its backup was made."""
+    from small_disk import read_only
+
     configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 1 * * *", database=small_db,
                                 format="directory", keep_last=1, keep_verified=False))
     done, first = run("nightly")
@@ -1349,6 +1336,12 @@ def test_retention_keeps_a_backup_a_process_is_reading_until_a_later_run(sandbox
     finally:
         reader.kill()
         reader.wait()
+    with read_only(archive):
+        done = run_cli("run", "nightly")
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if second["backup_id"] in line]
+    assert said and "cannot be deleted" in said[0] and "Read-only file system" in said[0], done.stderr
+    assert done.stdout.startswith("nightly: succeeded: ") and "cannot be deleted" not in done.stdout
 
 
 def test_ctrl_c_in_a_hook_says_how_the_run_went_and_the_next_run_says_the_hooks_were_stopped(
