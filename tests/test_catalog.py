@@ -741,6 +741,16 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
         assert f"{archive} cannot be deleted: its folder {folder} takes no changes" in refused.stderr
         assert "nothing was deleted" in refused.stderr and ".lock" not in refused.stderr
     assert archive.exists() and by_path(listed(), archive)["status"] == "complete"  # its verify was not recorded
+    # A directory archive read-only in a folder that is not: nothing could go, but the manifest kept
+    # the delete's mark, and the whole backup listed as a delete "stopped half way" (QA).
+    directory = dump(sandbox, "--schema-only", "--format", "directory", "--output", str(tmp_path / "d.dir"))
+    directory_id = by_path(listed(), directory)["id"]
+    with read_only(directory):
+        refused = run_cli("backups", "delete", directory_id, "--force")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{directory} cannot be deleted: {directory} takes no changes" in refused.stderr, refused.stderr
+    assert "nothing was deleted" in refused.stderr
+    assert by_path(listed(), directory)["status"] == "complete"
 
 
 

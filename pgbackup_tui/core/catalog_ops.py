@@ -272,15 +272,29 @@ def _live_reader(backup: Path) -> str | None:
     return None
 
 
-def _mark_deleting(archive: Path) -> None:
+def _mark_deleting(archive: Path) -> bool:
     """Say in the manifest that the backup is being deleted, before anything is removed: the archive
     goes first and its manifest after, and a delete killed between the two (or within a folder's
     removal) left a manifest that listed as *missing* for good. Marked, the catalog finishes it
     (catalog_entry._half_deleted). A manifest that does not read is left as it is; one that cannot be
     written (the disk is full: the very day backups are deleted to make room) does not stop the delete."""
     manifest = load_manifest(archive)
-    if manifest is not None:
-        manifest.extra[DELETING_KEY] = now_iso()
+    if manifest is None:
+        return False
+    manifest.extra[DELETING_KEY] = now_iso()
+    try:
+        save_manifest(archive, manifest)
+    except OSError:
+        return False
+    return True
+
+
+def _unmark_deleting(archive: Path) -> None:
+    """Take _mark_deleting's mark back from a backup of which nothing was removed: left, it listed
+    the whole backup as a delete "stopped half way" (a read-only directory archive, its folder
+    writable: the first file refused)."""
+    manifest = load_manifest(archive)
+    if manifest is not None and manifest.extra.pop(DELETING_KEY, None) is not None:
         with contextlib.suppress(OSError):
             save_manifest(archive, manifest)
 
@@ -319,34 +333,42 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         # Under the lock a check takes to record its result (catalog.record_check): one that ends after
         # this finds the manifest gone and records nothing, instead of writing it back beside no archive.
         with manifest_locked(entry.path) if sidecar.exists() else contextlib.nullcontext():
-            _mark_deleting(entry.path)
-            if entry.path.is_dir() and not entry.path.is_symlink():
-                files_before = _files_in(entry.path)
-                shutil.rmtree(entry.path)
-                removed.append(str(entry.path))
-            elif entry.path.exists() or entry.path.is_symlink():
-                entry.path.unlink()
-                removed.append(str(entry.path))
-            if sidecar.exists():
-                sidecar.unlink()
-                removed.append(str(sidecar))
+            marked = _mark_deleting(entry.path)
+            try:
+                if entry.path.is_dir() and not entry.path.is_symlink():
+                    files_before = _files_in(entry.path)
+                    shutil.rmtree(entry.path)
+                    removed.append(str(entry.path))
+                elif entry.path.exists() or entry.path.is_symlink():
+                    entry.path.unlink()
+                    removed.append(str(entry.path))
+                if sidecar.exists():
+                    sidecar.unlink()
+                    removed.append(str(sidecar))
+            except OSError:
+                if marked and not removed and (files_before is None or _files_in(entry.path) == files_before):
+                    _unmark_deleting(entry.path)
+                raise
     except OSError as exc:
         # A read-only mount, another's folder: said as such (it was "error: …/.NAME.manifest.json.lock:
         # Read-only file system", the lock's name, exit 1 as if a job had failed).
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise
         done = f"; removed before that: {', '.join(removed)}" if removed else "; nothing was deleted"
+        # What refused (rmtree names a folder's files by their own names, relative to it).
+        refused = entry.path / exc.filename if isinstance(exc.filename, str) else entry.path
         left = _files_in(entry.path) if files_before is not None else None
         if files_before is not None and left is not None and left < files_before:
             # A directory archive that rmtree removed in part (a file in it that may not be removed: an
             # immutable one, another's): it said "nothing was deleted" of an archive no longer whole.
-            refused = entry.path / exc.filename if isinstance(exc.filename, str) else entry.path
             raise NotDeletable(f"backup {entry.id}: {entry.path} could not be deleted whole: {refused} cannot be "
                                f"removed ({exc.strerror}); {files_before - left} of its {files_before} files were "
                                f"removed before that, and it lists as incomplete until `pgbackup-tui backups delete "
                                f"{entry.id}` finishes it") from None
-        raise NotDeletable(f"backup {entry.id}: {entry.path} cannot be deleted: its folder {entry.path.parent} takes "
-                           f"no changes ({exc.strerror}){done}") from None
+        # The folder that refused: the backup's (its file, the manifest's lock), or a directory archive's own.
+        place = f"its folder {refused.parent}" if refused.parent == entry.path.parent else str(refused.parent)
+        raise NotDeletable(f"backup {entry.id}: {entry.path} cannot be deleted: {place} takes no changes "
+                           f"({exc.strerror}){done}") from None
     clear_manifest_litter(entry.path)  # what killed writers left beside it would outlive the backup
     if entry.indexed:  # one under the backup dir was never in the index (which may be damaged: IndexDamaged)
         forget_backup(entry.path)
