@@ -339,6 +339,19 @@ def test_a_set_folder_copied_without_its_manifest_says_what_to_do(source, target
     assert f"(restore {copy / 'globals.sql'})" in refused.stderr, refused.stderr
     assert "sales" not in target.psql("SELECT datname FROM pg_database").split()  # before anything ran
     assert "is not beside it" in run_cli("backups", "adopt", str(copy)).stderr
+    # A manifest beside it that is damaged, or a set without its globals.sql, said "a directory but not a
+    # pg_dump directory archive (no toc.dat)" (with --skip-globals: "go with a cluster set").
+    sidecar = Path(f"{copy}.manifest.json")
+    sidecar.write_text("{")
+    damaged = cli(target, "restore", str(copy))
+    assert damaged.returncode == 2 and "is damaged or not a cluster set's" in damaged.stderr, damaged.stderr
+    shutil.copy(Path(f"{out}.manifest.json"), sidecar)
+    (copy / "globals.sql").rename(tmp_path / "globals.sql")
+    for options in ((), ("--skip-globals",)):
+        missing = cli(target, "restore", str(copy), *options)
+        assert missing.returncode == 2 and "a cluster set whose globals.sql" in missing.stderr, missing.stderr
+    (tmp_path / "globals.sql").rename(copy / "globals.sql")
+    sidecar.unlink()
     # What it advises works: the roles, then a member alone.
     roles = cli(target, "restore", str(copy / "globals.sql"))
     assert roles.returncode == 0, roles.stderr

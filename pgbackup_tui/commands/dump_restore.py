@@ -154,6 +154,10 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
         if is_cluster_set(archive) or (archive.is_file() and is_cluster_file(archive)):
             return build_cluster_restore(args, archive, target)
     if args.only_db or args.exclude_db or args.skip_globals:
+        if archive.is_dir():  # a set's folder that is not whole (its manifest, its globals.sql) says what it lacks
+            from ..core.archive import identify_archive
+
+            identify_archive(archive)
         raise UsageError("--only-db, --exclude-db and --skip-globals go with a cluster set "
                          "(pgbackup-tui dumpall --set)")
     if args.db is None:

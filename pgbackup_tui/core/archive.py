@@ -256,19 +256,32 @@ def is_cluster_script(head: bytes) -> bool:
 
 
 def _orphan_set_problem(folder: Path) -> str | None:
-    """What to do with a cluster set's folder copied without the manifest beside it (which lists
-    its members and holds globals.sql's checksum); None when `folder` is not one."""
+    """What to do with a cluster set's folder that cannot be restored as one: copied without the
+    manifest beside it (which lists its members and holds globals.sql's checksum), with a manifest
+    that is damaged or not a set's, or without its globals.sql; None when `folder` is no set's.
+    (They were all "a directory but not a pg_dump directory archive (no toc.dat)".)"""
     from .cluster_plans import GLOBALS_FILE
-    from .manifest import MANIFEST_SUFFIX, manifest_path
+    from .manifest import MANIFEST_SUFFIX, load_manifest, manifest_path
 
-    if not (folder / GLOBALS_FILE).is_file() or manifest_path(folder).exists():
-        return None
+    has_globals = (folder / GLOBALS_FILE).is_file()
+    sidecar = manifest_path(folder)
     members = sorted(p.name.removesuffix(MANIFEST_SUFFIX) for p in folder.glob(f"*{MANIFEST_SUFFIX}"))
     example = f"{folder / members[0]}" if members else f"{folder}/MEMBER"
-    return (f"{folder}: a cluster set's folder ({GLOBALS_FILE} and {len(members)} member archive(s)), but its "
-            f"manifest {manifest_path(folder).name} is not beside it: it lists the members and holds "
-            f"{GLOBALS_FILE}'s checksum; copy it along from where the set was made, or restore the roles "
-            f"(restore {folder / GLOBALS_FILE}) and then each member alone (restore {example} --db NAME --create)")
+    alone = f"each member alone (restore {example} --db NAME --create)"
+    if has_globals and not sidecar.exists():
+        return (f"{folder}: a cluster set's folder ({GLOBALS_FILE} and {len(members)} member archive(s)), but its "
+                f"manifest {sidecar.name} is not beside it: it lists the members and holds "
+                f"{GLOBALS_FILE}'s checksum; copy it along from where the set was made, or restore the roles "
+                f"(restore {folder / GLOBALS_FILE}) and then {alone}")
+    if has_globals:
+        return (f"{folder}: a cluster set's folder ({GLOBALS_FILE} and {len(members)} member archive(s)), but the "
+                f"manifest beside it, {sidecar.name}, is damaged or not a cluster set's; copy it again from where "
+                f"the set was made, or restore the roles (restore {folder / GLOBALS_FILE}) and then {alone}")
+    manifest = load_manifest(folder) if sidecar.exists() else None
+    if manifest is not None and manifest.kind == "cluster-set":
+        return (f"{folder}: a cluster set whose {GLOBALS_FILE} (its roles and tablespaces) is missing; copy it "
+                f"again from where the set was made, or restore {alone} onto a server that has the roles")
+    return None
 
 
 # The top of every plain script: comments (not an entry's "-- Name:" header), SETs, \restrict.
