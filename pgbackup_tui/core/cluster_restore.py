@@ -9,6 +9,9 @@ the stop stays (say so).
 
 A cluster set: its globals the same way, then every member database (or those picked) with
 `--create`, each as a RestoreJob of its own (own log, own result), up to `jobs` at a time.
+
+What would stop either half way, once roles were made or changed, is refused before anything runs
+(cluster_restore_checks.py).
 """
 
 from __future__ import annotations
@@ -20,30 +23,32 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .catalog import read_manifest
-from .checksums import checkable, compare_checksums
 from .plain_script import first_major_setting, settings_unknown_to, without_settings
 from .cluster_file import (
     KEPT_ROLE,
-    altered_roles,
     OWN_ROLE_KEPT,
     check_cluster_file,
     newer_source_advice,
-    created_in,
-    created_tablespaces,
     is_cluster_file,
     sql_major,
     tolerant_roles,
 )
 from .cluster_plans import GLOBALS_FILE, ClusterRestorePlan
+from .cluster_restore_checks import (
+    refuse_changed,
+    refuse_existing,
+    refuse_filled,
+    refuse_occupied,
+    refuse_roles_it_may_not_alter,
+    refuse_strangers,
+    refuse_tablespaces,
+)
 from .connect import answered_note, connect, pinned, several_hosts
-from .formatting import option_argument
-from .errors import ArchiveError, JobFailed, PgBackupError, TargetError, ToolNotFoundError, UsageError
-from .identifiers import QualifiedName, quote_ident
-from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
+from .errors import ArchiveError, JobFailed, ToolNotFoundError, UsageError
+from .set_occupied import existing_databases
 from .job_store import KEPT_MEMBER
 from .job_children import child_failed
 from .jobs import Job, JobResult, JobState, Outcome
@@ -58,14 +63,6 @@ from .progress.priors import OUTPUT_PER_HEAP, RESTORE_HEAP_BPS
 from .restore import RestoreJob
 from .restore_target import require_primary
 from .set_members import refuse_damaged_members, refuse_unnameable_members
-
-def _refuse_strangers(members: list[dict[str, Any]], names: tuple[str, ...], flag: str, archive: Path) -> None:
-    """UsageError for the first of `names` (given with `flag`) that is no member of the set."""
-    known = {m.get("database") for m in members}
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise UsageError(f"{flag} {missing[0]}: not a member of {archive.name} "
-                         f"(members: {', '.join(str(m.get('database')) for m in members)})")
 
 
 def is_cluster_set(path: Path) -> bool:
@@ -123,9 +120,9 @@ class ClusterRestoreJob(Job):
                             f"the roles of a PostgreSQL {needed} server (pg_dumpall {writer} wrote them)",
                             source=manifest.get("server_major"))
         await self.in_thread(check_cluster_file, archive, server_major, plan.allow_older_server)
-        await self.in_thread(_refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
-        await self.in_thread(self._refuse_existing, archive)
-        await self.in_thread(self._refuse_filled, archive)
+        await self.in_thread(refuse_changed, archive, (read_manifest(archive) or {}).get("checksums") or {})
+        await self.in_thread(refuse_existing, self.plan.target, archive)
+        await self.in_thread(refuse_filled, self.plan.target, archive)
         await self.in_thread(self._refuse_tablespaces, archive)
         await self.in_thread(self._refuse_roles_it_may_not_alter, archive)
         self.progress_tracker = progress = CountProgress(self, [Step("cluster", path_size(archive))], plan.target,
@@ -171,7 +168,7 @@ class ClusterRestoreJob(Job):
         check_cluster_file(globals_sql, server_major, plan.allow_older_server)
         recorded = (manifest.get("checksums") or {}).get(GLOBALS_FILE)
         if recorded:
-            _refuse_changed(globals_sql, {"": recorded})
+            refuse_changed(globals_sql, {"": recorded})
         self._refuse_tablespaces(globals_sql)
         self._refuse_roles_it_may_not_alter(globals_sql)
 
@@ -291,10 +288,10 @@ class ClusterRestoreJob(Job):
         manifest = read_manifest(plan.archive) or {}
         members: list[dict[str, Any]] = list(manifest.get("members") or [])
         if plan.databases:
-            _refuse_strangers(members, plan.databases, "--only-db", plan.archive)
+            refuse_strangers(members, plan.databases, "--only-db", plan.archive)
             members = [m for m in members if m.get("database") in plan.databases]
         if plan.excluded_databases:
-            _refuse_strangers(members, plan.excluded_databases, "--exclude-db", plan.archive)
+            refuse_strangers(members, plan.excluded_databases, "--exclude-db", plan.archive)
             members = [m for m in members if m.get("database") not in plan.excluded_databases]
         for member in members:  # before anything runs: a missing member stopped the set half way
             if not (plan.archive / str(member.get("file"))).exists():
@@ -306,8 +303,8 @@ class ClusterRestoreJob(Job):
         server_major, tools = await self.in_thread(self._server)
         await self.in_thread(self._check_set, manifest, server_major)
         await self.in_thread(self._refuse_members_without_tools, members, manifest)
-        existing = await self.in_thread(self._existing_databases)
-        await self.in_thread(self._refuse_occupied, [str(m["database"]) for m in members], existing)
+        existing = await self.in_thread(existing_databases, self.plan.target)
+        await self.in_thread(refuse_occupied, self.plan.target, [str(m["database"]) for m in members], existing)
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
             Step(str(m["database"]), self._member_data(m)) for m in members]
         self.progress_tracker = progress = CountProgress(self, steps, plan.target, bytes_per_s=RESTORE_HEAP_BPS,
@@ -376,124 +373,11 @@ class ClusterRestoreJob(Job):
                        details={"members": lines, "kept_roles": self.kept_roles,
                                 "own_roles_kept": self.own_roles_kept})
 
-    def _existing_databases(self) -> set[str]:
-        return existing_databases(self.plan.target)
-
-    def _refuse_existing(self, archive: Path) -> None:
-        """A whole-cluster file creates each of its databases (postgres and template1 it fills, as
-        every server has them): one that exists stopped psql there, after the roles and the databases
-        before it were in. Known by the file's manifest; a foreign file still stops at psql's error."""
-        named = (read_manifest(archive) or {}).get("databases")
-        if not isinstance(named, list):
-            return
-        existing = self._existing_databases()
-        taken = taken_databases((str(name) for name in named), existing)
-        if len(taken) == 1:
-            raise TargetError(f"database '{taken[0]}' already exists on {self.plan.target.label}, and "
-                              f"{archive.name} creates it: a whole-cluster file is for a server without its "
-                              "databases; drop it first, or back the cluster up as a set (dumpall --set), whose "
-                              "members restore one by one; nothing was restored")
-        if taken:  # every one of them: the first alone took a drop and a run per database to find the next
-            listed = ", ".join(f"'{name}'" for name in taken)
-            raise TargetError(f"databases {listed} already exist on "
-                              f"{self.plan.target.label}, and {archive.name} creates them: a whole-cluster file is "
-                              "for a server without its databases; drop them first, or back the cluster up as a "
-                              "set (dumpall --set), whose members restore one by one; nothing was restored")
-
-    def _refuse_filled(self, archive: Path) -> None:
-        """The file fills the server's postgres and template1, which every server has: a schema or a
-        table of theirs that it creates too (a DBA's monitoring table on both servers) stopped psql
-        there, after the roles and every database before it were in. Looked for in the file only
-        where the server's have any (a read of the whole file)."""
-        have: dict[str, set[QualifiedName | str]] = {}
-        for name in FILLED_DATABASES:
-            try:
-                with connect(self.plan.target, name) as conn:
-                    rows = conn.execute(_SCHEMAS_AND_RELATIONS).fetchall()
-            except (PgBackupError, psycopg.Error):  # template1 closed to connections: the file's psql says
-                continue
-            if rows:
-                have[name] = {str(schema) if relation is None else QualifiedName(str(schema), str(relation))
-                              for schema, relation in rows}
-        if not have:
-            return
-        created = created_in(archive, set(have))
-        for name, there in have.items():
-            clash = sorted(created.get(name, set()) & there, key=str)
-            if clash:
-                shown = ", ".join(f"schema {quote_ident(c)}" if isinstance(c, str) else f"table {c}" for c in clash[:3])
-                raise TargetError(f"database '{name}' on {self.plan.target.label} already has {shown}"
-                                  f"{' …' if len(clash) > 3 else ''}, which {archive.name} creates there: psql would "
-                                  "stop at it half way through the cluster; drop or rename it first; nothing was "
-                                  "restored")
-
     def _refuse_tablespaces(self, path: Path) -> None:
-        """A tablespace the file creates that the server has already stopped psql at its CREATE
-        TABLESPACE (which no DO block can make tolerant, as a role's is: it may not run in one),
-        after the roles were made and altered; refused before anything runs instead. So is one whose
-        location holds this major's directory already (another cluster's tablespace on the same
-        host: a second cluster restored beside the first) or does not exist, where the server can tell."""
-        created = created_tablespaces(path)
-        if not created:
-            return
-        with connect(self.plan.target, self.plan.dbname) as conn:
-            existing = {str(row[0]) for row in conn.execute("SELECT spcname FROM pg_tablespace")}
-            taken = [name for name in created if name in existing]
-            if taken:
-                # A set's databases alone (--skip-globals) is what a DBA wants where the globals are in
-                # already: a set restored before, or a member that failed and is restored again.
-                skip = (", or restore the databases alone with --skip-globals if this server has the set's roles "
-                        "already" if self._is_set else "")
-                raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {self.plan.target.label}, "
-                                  f"and {path.name} creates it: psql would stop there, after the roles were changed; "
-                                  "drop it first (DROP TABLESPACE, once nothing is in it), or restore onto a server "
-                                  f"without it{skip}; nothing was restored")
-            for name, location in created.items():
-                problem = _location_problem(conn, location)
-                if problem:
-                    state, advice = problem
-                    raise TargetError(f"tablespace {quote_ident(name)}: its location {location} on "
-                                      f"{self.plan.target.label}'s host {state}, and {path.name} creates it there: "
-                                      "psql would stop at its CREATE TABLESPACE, after the roles were changed; "
-                                      f"{advice}; nothing was restored")
+        refuse_tablespaces(self.plan.target, self.plan.dbname, path, is_set=self._is_set)
 
     def _refuse_roles_it_may_not_alter(self, path: Path) -> None:
-        """pg_dumpall sets every role's attributes, NOSUPERUSER … NOBYPASSRLS, which only a superuser may
-        (CREATEROLE, a managed server's DBA role, may not): psql stopped at the first role's ALTER ROLE,
-        after its CREATE ROLE had made it. Refused before anything runs."""
-        if self._superuser:
-            return
-        others = [name for name in altered_roles(path) if name not in self._own_roles]
-        if not others:
-            return
-        shown = ", ".join(quote_ident(name) for name in others[:3]) + (" …" if len(others) > 3 else "")
-        role = ", ".join(sorted(self._own_roles))
-        skip = (", or restore the set's databases alone with --skip-globals once the roles are made"
-                if self._is_set else "")
-        raise TargetError(f"{path.name} sets the attributes of role(s) {shown} (ALTER ROLE … NOSUPERUSER … "
-                          f"NOBYPASSRLS), which only a superuser may, and role {role} is not one: psql would stop "
-                          f"at the first, after making it; restore it as a superuser{skip}; nothing was restored")
-
-    def _refuse_occupied(self, names: list[str], existing: set[str]) -> None:
-        """Every server has a `postgres` database (and may have others of the set): a member whose
-        database exists is restored into it only when it is empty. One that is not is refused
-        before anything runs (it failed half way through the set, with a single restore's advice,
-        --clean or --create, which a set does not take)."""
-        occupied = occupied_databases(self.plan.target, names, existing)
-        if not occupied:
-            return
-        # Every one of them at once: a set half restored before (a member that failed) left several,
-        # and naming the first alone took a run per database to find the others.
-        flags = " ".join(option_argument("--exclude-db", name) for name in occupied)
-        if len(occupied) == 1:
-            [(name, held)] = occupied.items()
-            raise TargetError(f"database '{name}' on {self.plan.target.label} is not empty ({held}): a set "
-                              "restores into new or empty databases; drop it first, or leave it out with "
-                              f"{flags}; nothing was restored")
-        held_by = ", ".join(f"'{name}' ({held})" for name, held in occupied.items())
-        raise TargetError(f"databases {held_by} on {self.plan.target.label} are not empty: a set restores into "
-                          f"new or empty databases; drop them first, or leave them out with {flags}; nothing "
-                          "was restored")
+        refuse_roles_it_may_not_alter(path, superuser=self._superuser, own_roles=self._own_roles, is_set=self._is_set)
 
     def _cancel_now(self) -> None:
         super()._cancel_now()
@@ -527,16 +411,6 @@ class ClusterRestoreJob(Job):
         self.cleanup_note = "; ".join(said) or None
 
 
-# A database's own schemas (name, NULL) and relations (schema, name) but TOAST, whose names a CREATE
-# of the same name would collide with.
-_SCHEMAS_AND_RELATIONS = r"""
-SELECT nspname, NULL FROM pg_namespace
- WHERE oid >= 16384 AND nspname <> 'public' AND nspname !~ '^pg_(toast_)?temp_'
-UNION ALL
-SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid >= 16384 AND c.relkind <> 't' AND n.nspname !~ '^pg_(toast_)?temp_'
-"""
-
 
 def writable_sessions(conninfo: str) -> str:
     """`conninfo` for the psql that runs a pg_dumpall file, whose sessions are writable whatever the
@@ -548,41 +422,3 @@ def writable_sessions(conninfo: str) -> str:
     given = params.get("options") or os.environ.get("PGOPTIONS")  # the conninfo's would hide PGOPTIONS
     params["options"] = " ".join(filter(None, [given, "-c default_transaction_read_only=off"]))
     return make_conninfo(**params)
-
-
-# This major's directory under a tablespace's location (TABLESPACE_VERSION_DIRECTORY), and the location itself.
-_LOCATION_STATE = """
-SELECT (pg_stat_file(%(location)s, true)).isdir,
-       (pg_stat_file(%(location)s || '/PG_' || current_setting('server_version_num')::int / 10000 || '_'
-                     || (SELECT catalog_version_no FROM pg_control_system()), true)).isdir"""
-
-
-def _location_problem(conn: psycopg.Connection[Any], location: str) -> tuple[str, str] | None:
-    """What stops CREATE TABLESPACE at `location`, and what to do (None: nothing seen, or the server
-    would not say: pg_stat_file is a superuser's, or pg_read_server_files's)."""
-    if not location:
-        return None
-    try:
-        with conn.transaction():
-            row = conn.execute(_LOCATION_STATE, {"location": location}).fetchone()
-    except psycopg.Error:
-        return None
-    if row is None:
-        return None
-    is_dir, version_dir = row
-    if is_dir is None:
-        return "does not exist", "make that directory there first, owned by the server's OS user"
-    if not is_dir:
-        return "is not a directory", "make it one, owned by the server's OS user"
-    if version_dir is not None:
-        return ("holds this PostgreSQL major's directory already (another cluster's tablespace there)",
-                "restore onto a server on another host, or move that cluster's tablespace elsewhere")
-    return None
-
-
-def _refuse_changed(path: Path, checksums: dict[str, str]) -> None:
-    """psql runs a file as it reads it: one changed since the backup is refused before, not found after."""
-    if checkable(checksums):
-        problems = compare_checksums(path, checksums)
-        if problems:
-            raise ArchiveError(f"{problems[0]}; nothing was restored")
