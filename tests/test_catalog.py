@@ -754,6 +754,28 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
 
 
 
+def test_a_backup_another_process_reads_is_not_deleted(sandbox, home):
+    """A reader that is no job (a drill or verify runs in the process that asked; a DBA's own
+    pg_restore) lost its files under `backups delete`, --force or not (schedules QA): refused,
+    naming the process, until it has let go."""
+    archive = dump(sandbox, "--schema-only")
+    backup_id = by_path(listed(), archive)["id"]
+    reader = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'rb'); "
+                               "print(flush=True); time.sleep(60)", str(archive)], stdout=subprocess.PIPE)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline()  # the file is open
+        refused = run_cli("backups", "delete", backup_id, "--force")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"is being read by process {reader.pid} (python" in refused.stderr, refused.stderr
+        assert archive.exists()
+    finally:
+        reader.kill()
+        reader.wait()
+    deleted = run_cli("backups", "delete", backup_id, "--force")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not archive.exists()
+
+
 # -- what the manifest's writers leave beside the backup ----------------------------------------
 def hidden_files(folder: Path) -> list[str]:
     """The hidden names in a backup's folder: a manifest's temp or lock files, left or not."""

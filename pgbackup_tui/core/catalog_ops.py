@@ -29,6 +29,7 @@ from . import paths
 from .catalog import CatalogEntry, entry_for, scan
 from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
 from .errors import ArchiveError, UsageError
+from .open_files import command_of, readers_of
 from .manifest import (DELETING_KEY, Manifest, Verification, clear_manifest_litter, load_manifest, manifest_locked,
                        manifest_path, new_backup_id, now_iso, save_manifest)
 from .plans import PARTIAL_SUFFIX
@@ -322,6 +323,12 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
     if reader is not None:  # --force or not: a running restore would lose its files half way into its target
         raise UsageError(f"backup {entry.id}: {entry.path} is being read by job {reader} (a restore or a CSV import); "
                          f"let it finish, or cancel it first (pgbackup-tui jobs cancel {reader})")
+    # A reader that is no job: a drill or a verify (they run in the process that asked), a DBA's own
+    # pg_restore. A directory archive deleted under it failed it half way, its target half restored.
+    outside = readers_of([entry.path]).get(entry.path)
+    if outside is not None:
+        raise UsageError(f"backup {entry.id}: {entry.path} is being read by process {outside} ({command_of(outside)}); "
+                         "let it finish, or stop it first")
     if not force and newest_verified(entry, entries):
         of = f"database '{entry.database}' ({entry.holds})" if entry.database else f"the server's {entry.holds}"
         raise UsageError(f"backup {entry.id} is the newest verified backup of {of} ({entry.path}); add --force to "
