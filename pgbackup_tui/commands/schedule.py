@@ -280,7 +280,7 @@ def _url(args: argparse.Namespace) -> int:
             raise UsageError("a URL was given where its name goes: schedule url NAME reads the URL from stdin, never "
                              "from the command line (where ps and your shell's history keep it): echo 'URL' | "
                              "pgbackup-tui schedule url NAME, or paste it at the prompt; nothing was saved")
-        raise UsageError(f"{args.name!r}: a URL's name is letters, digits, '_', '-', '.'")
+        raise UsageError(f"{args.name!r}: a URL's name is ASCII letters, digits, '_', '-', '.'")
     if args.given is not None:
         raise UsageError(f"schedule url {args.name} reads the URL from stdin, never from the command line (where ps "
                          f"and your shell's history keep it): echo 'URL' | pgbackup-tui schedule url {args.name}, "

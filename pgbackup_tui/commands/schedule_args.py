@@ -20,7 +20,7 @@ def add_parser(sub: Any, parser_class: type) -> None:
     schedule = sub.add_parser("schedule", help="scheduled backups: add, list, remove, install into cron, next runs")
     ssub = schedule.add_subparsers(dest="schedule_command", required=True, metavar="COMMAND", parser_class=parser_class)
     add = ssub.add_parser("add", help="add a schedule to config.toml (then: schedule install)")
-    add.add_argument("name", metavar="NAME", help="the schedule's name (letters, digits, _ - .)")
+    add.add_argument("name", metavar="NAME", help="the schedule's name (ASCII letters, digits, _ - .)")
     add.add_argument("--server", required=True, metavar="NAME", help="a saved server profile")
     add.add_argument("--cron", required=True, metavar="EXPR", help='when, as cron writes it, e.g. "30 2 * * *"')
     what = add.add_mutually_exclusive_group()

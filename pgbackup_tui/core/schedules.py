@@ -190,7 +190,7 @@ def validate_schedule(schedule: Schedule, where: str | None = None) -> Schedule:
     """Raise ConfigError (one line, naming `where` and the key) unless the schedule can run."""
     where = where or f"schedule '{schedule.name}'"
     if not SCHEDULE_NAME.match(schedule.name):
-        raise ConfigError(f"{where}: a schedule name is letters, digits, '_', '-', '.' (up to 63), "
+        raise ConfigError(f"{where}: a schedule name is ASCII letters, digits, '_', '-', '.' (up to 63), "
                           "starting with a letter or digit")
     check_cron(schedule.cron, where)
     if schedule.what not in WHATS:
