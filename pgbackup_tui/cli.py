@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = ssub.add_parser("list", help="list server profiles")
     listing.add_argument("--json", action="store_true", help="print JSON")
     add = ssub.add_parser("add", help="add a server profile (never stores a password)")
-    add.add_argument("name", metavar="NAME", help="the profile's name (ASCII letters, digits, _ - .), used as --server NAME")
+    add.add_argument("name", metavar="NAME",
+                     help="the profile's name (ASCII letters, digits, _ - .), used as --server NAME")
     add.add_argument("--dsn", help="anything libpq takes: URI or key=value")
     add.add_argument("--host")
     add.add_argument("--port", type=int)

@@ -188,7 +188,8 @@ def validate_profile(profile: ServerProfile, *, new: bool = False) -> ServerProf
     where = f"server '{profile.name}'"
     if not PROFILE_NAME.match(profile.name):
         raise ConfigError(
-            f"{where}: a server name is ASCII letters, digits, '_', '-', '.' (up to 63), starting with a letter or digit"
+            f"{where}: a server name is ASCII letters, digits, '_', '-', '.' (up to 63), "
+            "starting with a letter or digit"
         )
     check_field_types({f.name: getattr(profile, f.name) for f in fields(profile) if f.name != "name"}, where)
     for key in CONNINFO_FIELDS:
