@@ -226,6 +226,9 @@ def test_a_drill_of_a_database_with_a_subscription_drops_its_scratch_database(sa
         backup_id = by_path(listed(), Path(done.stdout.strip()))["id"]
         drilled = run_cli("backups", "drill", backup_id, "--dsn", sandbox.dsn(), timeout=300)
         assert drilled.returncode == 0 and "could not drop" not in drilled.stderr, drilled.stderr
+        assert "rows of 1 table match the manifest" in drilled.stderr, drilled.stderr  # it said "1 tables"
+        checked = run_cli("backups", "verify", backup_id)
+        assert "reads to the end (1 table's data)" in checked.stderr and "rows of 1 table match" in checked.stderr
         assert sandbox.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbackup_drill_%'").strip() == "0"
     finally:  # the test database's own, and a scratch database's if one was left
         for database in sandbox.psql("SELECT d.datname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "

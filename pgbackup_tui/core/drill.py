@@ -44,7 +44,7 @@ from .plans import RestorePlan
 from .restore import RestoreJob
 from .drill_names import drill_database_name, drop_abandoned_drills, drop_scratch_database
 from .restore_output import ANY_ERROR, FAILED_STATEMENT
-from .verify import compare_rows, count_archive_rows
+from .verify import compare_rows, count_archive_rows, tables_text
 
 DRILLABLE = ("custom", "directory", "tar", "plain")
 # Failures of a drill's restore that are about where it ran, not about the backup.
@@ -215,7 +215,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
     check = Verification(kind="drill", at=now_iso(), ok=False)
     if not expected:
         expected = count_archive_rows(entry.path, manifest.format, bin_dir)
-        check.checks.append(f"rows counted in the archive first ({len(expected)} tables; the manifest had none)")
+        check.checks.append(f"rows counted in the archive first ({tables_text(len(expected))}; the manifest had none)")
     started = time.monotonic()
     check.details = {"server": target.label, "database": name}
     try:
@@ -297,7 +297,7 @@ def drill_backup(entry: CatalogEntry, target: Target, *, on_event: Callable[[Job
                 differ = compare_rows(expected, found, "the restored database")
                 check.problems.extend(differ)
                 if not differ:
-                    check.checks.append(f"rows of {len(expected)} tables match the manifest")
+                    check.checks.append(f"rows of {tables_text(len(expected))} match the manifest")
     finally:
         if job.made_database or could_not_run is None:
             _drop(job.plan.target, name, check)

@@ -127,6 +127,11 @@ def compare_rows(expected: dict[str, int], found: dict[str, int], where: str) ->
     return problems
 
 
+def tables_text(count: int) -> str:
+    """'1 table', '3 tables' (a check of a one-table backup said 'rows of 1 tables match')."""
+    return f"{count} table" + ("" if count == 1 else "s")
+
+
 def _rows(count: int) -> str:
     """'1 row', '3 rows' (a verify or a drill that failed said '1 rows')."""
     return f"{count} row" + ("" if count == 1 else "s")
@@ -289,9 +294,10 @@ def _check_read_through(path: Path, manifest: Manifest, check: Verification, bin
     # A pg_dumpall file's tables are counted by name across its databases (two databases' public.t are
     # one name): no number of them is said that would be wrong.
     counted = rows and manifest.kind != "dumpall"
-    check.checks.append("reads to the end" + (f" ({len(rows)} tables' data)" if counted else ""))
+    whose = "1 table's" if len(rows) == 1 else f"{len(rows)} tables'"
+    check.checks.append("reads to the end" + (f" ({whose} data)" if counted else ""))
     expected = manifest.toc.table_rows()
     differ = compare_rows(expected, rows, "the archive")
     check.problems.extend(differ)
     if expected and not differ:
-        check.checks.append(f"rows of {len(expected)} tables match the manifest")
+        check.checks.append(f"rows of {tables_text(len(expected))} match the manifest")
