@@ -323,6 +323,18 @@ def test_a_gzipped_whole_cluster_is_adopted_as_a_whole_cluster(sandbox, home, tm
     assert adopted.returncode == 0, adopted.stderr
     entry = by_path(listed(), packed)
     assert entry["format"] == "dumpall.gz" and entry["holds"] == "whole cluster", entry
+    # Cut before its closing line, the gzip stream whole: adopted as a complete whole cluster; the
+    # stream cut: a traceback (EOFError) (QA). Both refused in one line, as a cut plain file is.
+    cut = tmp_path / "cut.sql.gz"
+    cut.write_bytes(gzip.compress(script[:len(script) // 2]))
+    stream_cut = tmp_path / "stream-cut.sql.gz"  # past what a sniff reads of it: comments of random text
+    padded = script[:1000] + b"".join(b"-- %s\n" % os.urandom(32).hex().encode() for _ in range(20000)) + script[1000:]
+    whole = gzip.compress(padded)
+    stream_cut.write_bytes(whole[:len(whole) // 2])
+    for path in (stream_cut, cut):
+        refused = run_cli("backups", "adopt", str(path))
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"{path}: truncated or damaged gzip" in refused.stderr and not Path(f"{path}.manifest.json").exists()
 
 
 def test_a_fifo_in_the_backup_dir_does_not_hang_the_list(home):

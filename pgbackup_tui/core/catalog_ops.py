@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .archive import path_size
 from .checksums import checkable, checksum_archive, compare_checksums
-from .archive_sniff import sniff
+from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .backup_record import toc_counts, toc_summary
 from . import paths
 from .catalog import CatalogEntry, entry_for, scan
@@ -85,6 +85,12 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         raise UsageError(f"{exc}; only pg_dump / pg_dumpall output can be adopted") from None
     if found.complete is False:
         raise UsageError(f"{path}: truncated (no closing line); it would not restore, so it is not adopted")
+    tail = closing_line(found.format)
+    if found.format.endswith(".gz") and tail is not None and not gzip_tail_has(path, tail):
+        # A sniff does not read a gzip to its end: a `pg_dumpall | gzip` cut before its closing line (the
+        # stream whole) was adopted as a complete whole cluster, and one cut in the stream was a traceback.
+        raise UsageError(f"{path}: truncated or damaged gzip (it does not decompress to its closing line); it "
+                         "would not restore, so it is not adopted")
     listed_before = _missing_backup_of(path)
     if listed_before is not None:
         assert listed_before.manifest is not None
