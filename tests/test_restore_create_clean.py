@@ -497,6 +497,10 @@ def test_whole_database_clean_with_partitions_swaps_in_the_restored_copy(cluster
     target = new_name(names)
     cluster.psql(f"CREATE DATABASE {target} TEMPLATE shop")
     cluster.psql("DELETE FROM public.measurements; CREATE TABLE public.stray (x int)", target)
+    # A subscriber: the previous database, its subscription in it, could not be dropped after the swap
+    # ("is being used by logical replication subscription"), and every later start failed again.
+    cluster.psql("CREATE SUBSCRIPTION feed CONNECTION 'host=127.0.0.1 port=1 dbname=nowhere' PUBLICATION p "
+                 "WITH (connect = false)", target)
     dry = restore(cluster, archive, target, "--clean", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "restore into a new database beside" in dry.stdout and "swap" in dry.stdout

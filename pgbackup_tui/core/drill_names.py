@@ -16,11 +16,8 @@ import re
 import secrets
 import socket
 
-import psycopg
-from psycopg import sql
 
 from .connect import Target, connect
-from .errors import PgBackupError
 from .restore_target import drop_database
 from .sandbox_sweep import process_alive
 
@@ -55,22 +52,6 @@ def drop_abandoned_drills(target: Target, maintenance_db: str) -> list[str]:
 
 
 def drop_scratch_database(target: Target, maintenance_db: str, name: str) -> bool:
-    """Drop a drill's scratch database (drop_database), first the subscriptions its restore made.
-
-    pg_dump keeps a database's subscriptions (`CREATE SUBSCRIPTION … WITH (connect = false, slot_name
-    = 's')`): restored, one kept the scratch database from being dropped ("is being used by logical
-    replication subscription"), drill after drill; and DROP SUBSCRIPTION as it is restored would
-    connect to the production publisher it names and drop the slot its real subscriber uses. Each
-    is disabled and let go of its slot's name (neither reaches the publisher), then dropped."""
-    try:
-        with connect(target, name) as conn:
-            here = "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid " \
-                   "WHERE d.datname = current_database()"
-            for (subscription,) in conn.execute(here).fetchall():
-                ident = sql.Identifier(str(subscription))
-                conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
-                conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident))
-                conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
-    except (PgBackupError, psycopg.Error):
-        pass  # not there (never made), or no subscription to let go of: the drop says what it finds
+    """Drop a drill's scratch database, the subscriptions its restore made first, without reaching
+    their publisher (restore_target.let_go_of_subscriptions)."""
     return drop_database(target, maintenance_db, name)

@@ -347,8 +347,29 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
             return ANOTHER
         if oid is None and only_if_empty and (_has_sessions(conn, name) or _holds_anything(target, name)):
             return ANOTHER
+        subscriptions = conn.execute("SELECT subname FROM pg_subscription WHERE subdbid = %s::oid",
+                                     (found,)).fetchall()
+        if subscriptions:
+            let_go_of_subscriptions(target, name, [str(row[0]) for row in subscriptions])
         # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
         # a cancel, or every command's start, without end; the job's record keeps it for a later start.
         conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
     return DROPPED
+
+
+def let_go_of_subscriptions(target: Target, name: str, subscriptions: list[str]) -> None:
+    """Drop the subscriptions of database `name`, which is about to be dropped, without touching
+    their publisher: a database with one may not be dropped ("is being used by logical replication
+    subscription", WITH (FORCE) or not). pg_dump keeps a database's subscriptions (connect = false,
+    their slot's name kept), so every restore of one made it: the database a failed restore had
+    created, a drill's scratch copy, and the previous database a --clean swapped out stayed for
+    good, a later start failing to drop them each time. A plain DROP SUBSCRIPTION would connect to
+    the publisher and drop the slot it names, which the subscription in production (or the restored
+    database's copy) goes on with: each is disabled and let go of its slot's name first."""
+    with connect(target, name) as conn:
+        for subscription in subscriptions:
+            ident = always_quote(subscription)
+            conn.execute(f"ALTER SUBSCRIPTION {ident} DISABLE")
+            conn.execute(f"ALTER SUBSCRIPTION {ident} SET (slot_name = NONE)")
+            conn.execute(f"DROP SUBSCRIPTION {ident}")
