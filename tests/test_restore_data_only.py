@@ -204,6 +204,12 @@ def test_a_script_is_read_in_its_own_encoding_and_its_transactions_left_out_but_
     fed = b"".join(without_transactions(script))
     # The rows of COPY pass as they are, even one that reads "BEGIN;"; the file's own BEGIN/COMMIT do not.
     assert fed == script.read_bytes().replace(b"BEGIN;\nSELECT", b"SELECT").replace(b"');\nCOMMIT;\n", b"');\n")
+    # In batches of whole lines, not one line at a time (each a hop to a thread and a write to psql's
+    # pipe: a load of 1.5M rows took 150 s where psql alone takes 8).
+    many = tmp_path / "many.sql"
+    many.write_bytes(b"BEGIN;\nCOPY public.t (a) FROM stdin;\n" + b"1\n" * 200_000 + b"\\.\nCOMMIT;\n")
+    batches = list(without_transactions(many))
+    assert len(batches) == 1 and batches[0] == many.read_bytes().removeprefix(b"BEGIN;\n").removesuffix(b"COMMIT;\n")
 
 
 def test_a_copy_statement_over_lines_is_one_statement_and_its_rows_pass_untouched(tmp_path):

@@ -116,18 +116,10 @@ def scan_script(path: Path) -> ScriptContents:
 
 
 def without_transactions(path: Path) -> Iterator[bytes]:
-    """The script's lines, but its own top-level BEGIN; and COMMIT; (rows of COPY pass untouched)."""
-    in_rows, statements = False, CopyStatements()
-    with path.open("rb") as script:
-        for raw in script:
-            if in_rows:
-                in_rows = raw.rstrip(b"\r\n") != b"\\."
-            elif not statements.comment(raw) and (statement := statements.statement(raw)) is not None:
-                if statements.rows_follow(statement):
-                    in_rows = True
-                elif statement.rstrip(b"\r\n") in (b"BEGIN;", b"COMMIT;"):
-                    continue
-            yield raw
+    """The script's bytes, but its own top-level BEGIN; and COMMIT; (rows of COPY pass untouched),
+    in batches of whole lines: a line at a time, each a hop to a thread and a write to psql's pipe,
+    a data-only load of a few hundred MB (1.5M rows) took 2.5 min of the runner's CPU, not 10 s."""
+    return without_settings(file_chunks(path), TRANSACTION_LINES, [0])
 
 
 # What pg_dump and pg_restore 17+ write at the head of every script (a plain dump, each database
