@@ -568,7 +568,8 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
                                                                                              fresh_db_name):
     """A DBA's uncommitted GRANT CONNECT holds the target's row in pg_database: the swap's rename
     waits for it. Ctrl-C was held until the lock went (never, for a transaction left open), and then
-    the target was replaced (exit 0)."""
+    the target was replaced (exit 0). Meanwhile the progress stood at its last line ("ETA 0s"): the
+    wait is said, naming the session."""
     target = fresh_db_name
     archive = dump(sandbox, "shop", tmp_path / "shop.dump")
     sandbox.create_database(target)
@@ -579,7 +580,7 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
     blocker.stdin.write(f"BEGIN; GRANT CONNECT ON DATABASE {target} TO PUBLIC;\n")  # and left open
     blocker.stdin.flush()
     job = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(archive), "--dsn", sandbox.dsn(),
-                            "--bin-dir", str(sandbox.bin_dir), "--db", target, "--clean"],
+                            "--bin-dir", str(sandbox.bin_dir), "--db", target, "--clean", "--progress", "plain"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 60
@@ -587,8 +588,25 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
                            "AND query LIKE 'ALTER DATABASE%RENAME%'").strip() == "0":
             assert time.monotonic() < deadline and job.poll() is None, "the restore never reached its swap"
             time.sleep(0.1)
+        holder = sandbox.psql("SELECT pid FROM pg_stat_activity WHERE query LIKE 'GRANT CONNECT%'").strip()
+        lines: list[str] = []
+
+        def read_stderr() -> None:
+            assert job.stderr is not None
+            for line in job.stderr:
+                lines.append(line)
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 20
+        while not any("the swap of names waits for a lock" in line for line in lines):
+            assert time.monotonic() < deadline, f"the wait was never said: {lines[-2:]}"
+            time.sleep(0.1)
+        assert any(f"held by pid {holder} (psql)" in line for line in lines), lines
         job.send_signal(signal.SIGINT)
-        _, stderr = job.communicate(timeout=30)
+        job.wait(timeout=30)
+        reader.join(timeout=10)
+        stderr = "".join(lines)
     finally:
         job.kill()
         blocker.kill()

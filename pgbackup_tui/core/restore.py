@@ -422,7 +422,7 @@ class RestoreJob(RestoreChoiceJob):
         # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
         try:
             await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old,
-                                    self._canceller)
+                                    self._canceller, self._say_from_thread)
         except SwapRefused as refused:
             # Nothing renamed (refused, whatever the reason, or failed before its COMMIT): no database
             # is `old`, the target is not the restored one. On record, they had a later start say it
@@ -447,6 +447,12 @@ class RestoreJob(RestoreChoiceJob):
             cause = (str(exc).strip().splitlines() or ["?"])[0]
             self.log(f"could not drop the previous database '{old}' ({cause}); it is dropped on a later start of "
                      "pgbackup-tui", level="warning")
+
+    def _say_from_thread(self, line: str) -> None:
+        """A line logged for a step that runs in a thread (the swap), on the job's own loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.log, line)
 
     # -- cleanup -------------------------------------------------------------------------------
     def _cancel_now(self) -> None:

@@ -241,15 +241,38 @@ class SwapRefused(JobFailed):
     privilege; or the connection was lost before it): nothing was renamed, for certain."""
 
 
+SWAP_WAIT_SAID_AFTER_S = 1.0  # a swap's rename still running by then waits for a lock: whose is said
+
+_LOCK_HOLDERS = """
+SELECT string_agg(b.pid || ' (' || coalesce(nullif(b.application_name, ''), b.backend_type) || ')', ', ')
+FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(%s))
+"""
+
+
+def _say_lock_holders(target: Target, maintenance_db: str, waiting_pid: int, current: str,
+                      said: Callable[[str], None]) -> None:
+    """Who holds up the swap's rename (a DBA's open transaction that touched the target's row in
+    pg_database): the progress, stopped for the swap, stood at its last line ("ETA 0s") meanwhile."""
+    try:
+        with connect(target, maintenance_db) as conn:
+            row = conn.execute(_LOCK_HOLDERS, (waiting_pid,)).fetchone()
+    except (ConnectError, psycopg.Error):
+        return  # a note only: the swap goes on, or fails, and says so itself
+    if row and row[0]:
+        said(f"the swap of names waits for a lock on database '{current}' held by pid {row[0]}: it goes on once "
+             f"that transaction ends; a cancel leaves '{current}' as it was")
+
+
 class SwapCancelled(SwapRefused):
     """The job's cancel came before the swap's COMMIT: its renames were interrupted or rolled back."""
 
 
 def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str,
-                   canceller: StatementCanceller | None = None) -> None:
+                   canceller: StatementCanceller | None = None, log: Callable[[str], None] | None = None) -> None:
     """`current` becomes `old` and `restored` becomes `current`, in one transaction. SwapRefused when
     nothing was renamed (SwapCancelled: by `canceller`'s cancel, which interrupts a rename waiting for
-    a lock); JobFailed when the COMMIT's outcome is not known (its connection lost)."""
+    a lock); JobFailed when the COMMIT's outcome is not known (its connection lost). `log` is told
+    who holds the lock a rename waits for."""
     # The whole restore is behind it: the job failed (exit 1), it was not the DBA's input (exit 2,
     # as a session on the target is refused before anything runs).
     said = f"could not put the restored database in the place of '{current}'"
@@ -265,7 +288,7 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
             # CONNECT or ALTER DATABASE, a CREATE DATABASE … TEMPLATE copying it), for as long as it is
             # held: the job's cancel interrupts it, which held Ctrl-C until the lock went, and then
             # replaced the target of a job its DBA had cancelled.
-            with canceller.running_on(conn):
+            with canceller.running_on(conn), _said_if_held_up(target, maintenance_db, conn, current, log):
                 if canceller.cancelled:  # before running_on: no request would reach the renames
                     raise psycopg.errors.QueryCanceled("cancelled before the swap")
                 conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
@@ -290,6 +313,23 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
             # both names, for a later start to ask the server which database is which.
             raise JobFailed(f"{said} ({cause}): whether the swap was done is not known; a later start of "
                             "pgbackup-tui looks at the server and settles it") from None
+
+
+@contextlib.contextmanager
+def _said_if_held_up(target: Target, maintenance_db: str, conn: psycopg.Connection, current: str,
+                     log: Callable[[str], None] | None) -> Iterator[None]:
+    """While the renames run: if they still do after SWAP_WAIT_SAID_AFTER_S, `log` says whose lock they wait for."""
+    if log is None:
+        yield
+        return
+    timer = threading.Timer(SWAP_WAIT_SAID_AFTER_S, _say_lock_holders,
+                            args=(target, maintenance_db, conn.info.backend_pid, current, log))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
