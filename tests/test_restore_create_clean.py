@@ -501,6 +501,9 @@ def test_whole_database_clean_with_partitions_swaps_in_the_restored_copy(cluster
     # ("is being used by logical replication subscription"), and every later start failed again.
     cluster.psql("CREATE SUBSCRIPTION feed CONNECTION 'host=127.0.0.1 port=1 dbname=nowhere' PUBLICATION p "
                  "WITH (connect = false)", target)
+    # A template database (the one a team makes theirs from): the previous one, once swapped out,
+    # "cannot drop a template database", at the swap and at every later start.
+    cluster.psql(f"ALTER DATABASE {target} IS_TEMPLATE true")
     dry = restore(cluster, archive, target, "--clean", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "restore into a new database beside" in dry.stdout and "swap" in dry.stdout
@@ -510,6 +513,7 @@ def test_whole_database_clean_with_partitions_swaps_in_the_restored_copy(cluster
     assert table_fingerprints(cluster, target) == table_fingerprints(cluster, "shop")
     assert cluster.psql("SELECT to_regclass('public.stray') IS NULL", target).strip() == "t"
     assert scratch_databases(cluster) == []  # the old one is dropped, nothing else left
+    assert "could not drop" not in result.stderr, result.stderr
 
 
 def test_whole_database_clean_keeps_the_old_one_when_asked(cluster, home, names, tmp_path):

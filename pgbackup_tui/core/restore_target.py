@@ -394,6 +394,10 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
         # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
         # a cancel, or every command's start, without end; the job's record keeps it for a later start.
         conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+        if conn.execute("SELECT datistemplate FROM pg_database WHERE datname = %s", (name,)).fetchone() == (True,):
+            # The previous database of a whole-database --clean of a template: "cannot drop a template
+            # database", at the swap and at every later start, said each time, for ever.
+            conn.execute(f"ALTER DATABASE {always_quote(name)} IS_TEMPLATE false")
         conn.execute(f"DROP DATABASE {always_quote(name)} WITH (FORCE)")
     return DROPPED
 
