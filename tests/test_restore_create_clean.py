@@ -25,6 +25,7 @@ from dbcompare import table_fingerprints
 from pgbackup_tui.core.connect import connect, target_from_dsn
 from pgbackup_tui.core.errors import TargetError
 from pgbackup_tui.core.restore_clean import require_no_sessions
+from pgbackup_tui.core.restore_output import RestoreOutput
 from pgbackup_tui.core.sandbox import Sandbox
 
 
@@ -544,8 +545,16 @@ def test_a_failing_whole_database_clean_leaves_the_target_as_it_was(cluster, hom
     result = restore(cluster, archive, target, "--clean")
     assert result.returncode == 1, result.stderr
     assert "is unchanged" in result.stderr
+    # Stopped at that error, as a --create goes past it (exit 3): what to do is said all the same.
+    assert f'role "{role}" does not exist; --no-owner restores without the archive\'s owners' in result.stderr
     assert cluster.psql("SELECT x FROM public.precious", target).strip() == "1"
     assert scratch_databases(cluster) == []
+    # A role that may not give its objects to the archive's owner (not a member of it): the same way out.
+    stopped = RestoreOutput()
+    for line in ["pg_restore: error: could not execute query: ERROR:  must be member of role \"postgres\"",
+                 "Command was: ALTER TABLE public.owned OWNER TO postgres;"]:
+        stopped.watch(line)
+    assert stopped.failure_hint().startswith("; --no-owner restores them as this role"), stopped.failure_hint()
 
 
 def test_whole_database_clean_refuses_while_others_are_connected(cluster, home, names, tmp_path):

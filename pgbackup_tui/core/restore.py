@@ -345,7 +345,9 @@ class RestoreJob(RestoreChoiceJob):
             raise ServerLost(f"{tool} lost its connection to server '{plan.target.label}' half way (the server "
                             f"stopped or the network failed){self._undo_note()}; log: {self.log_path}")
         if code != 0 and not self._output.errors_ignored:
-            raise JobFailed(f"{child_failed(tool, code, self.last_error())}{self._undo_note()}; log: {self.log_path}")
+            # Stopped at its first error (--exit-on-error): what to do about it, as a partial restore says it.
+            raise JobFailed(f"{child_failed(tool, code, self.last_error())}{self._output.failure_hint()}"
+                            f"{self._undo_note()}; log: {self.log_path}")
 
     def _script_failure(self, code: int) -> str:
         """Why pg_restore could not write a script into the job's temporary folder. Its rows' SQL is as

@@ -92,12 +92,22 @@ class RestoreOutput:
         return f" (the first: {self.first_error}{hint_for(self.first_error, self.first_command or '')})"
 
 
+    def failure_hint(self) -> str:
+        """What to do about the statement that stopped pg_restore (--exit-on-error: a whole-database
+        --clean, --single-transaction), as first_error_said says it of one it went past; '' if none."""
+        self._settle()
+        return hint_for(self.first_error, self.first_command or "") if self.first_error is not None else ""
+
+
 def hint_for(error: str, command: str = "") -> str:
     """What a DBA does about the commonest error a restore goes past: a role the target lacks, in
     a grant (--no-privileges), an owner (--no-owner), or a statement not known (both named); a
     tablespace it lacks (what became of the objects)."""
     if error.startswith("could not set default_tablespace"):
         return "; the objects meant for it were made in the default tablespace (create it first to keep them there)"
+    if re.match(r'must be (?:member of role|able to SET ROLE) ".*"', error) and \
+            re.search(r"\bOWNER TO\b", command, re.IGNORECASE):  # a role that may not give its objects away
+        return "; --no-owner restores them as this role (or restore as one that is a member of the owners)"
     if not re.match(r'role ".*" does not exist', error):
         return ""
     if re.match(r"(GRANT|REVOKE)\b", command, re.IGNORECASE):
