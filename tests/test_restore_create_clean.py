@@ -628,6 +628,7 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
         for name in leftovers:
             sandbox.drop_database(name)
     assert job.returncode == 130, stderr
+    assert f"cancelled; '{target}' is unchanged; the new database 'pgbackup_new_" in stderr, stderr
     assert sandbox.psql("SELECT x FROM public.precious", target).strip() == "1"
     assert leftovers == []
 

@@ -494,6 +494,8 @@ class RestoreJob(RestoreChoiceJob):
                     self.log(f"dropped database '{name}' (created by this restore, which did not finish)")
                 self.release("database", name)
                 self.cleanup_note = f"the new database '{name}' was dropped"
+                if state == JobState.CANCELLED and name != self.plan.dbname:  # a failure's line says it already
+                    self.cleanup_note = f"'{self.plan.dbname}' is unchanged; {self.cleanup_note}"
             except (PgBackupError, psycopg.Error) as exc:
                 cause = (str(exc).strip().splitlines() or ["?"])[0]
                 # Still on record (owned): the next start of pgbackup-tui drops it once the server is back.
