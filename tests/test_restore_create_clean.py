@@ -53,6 +53,16 @@ def scratch_databases(cluster: Sandbox) -> list[str]:
     return [n for n in cluster.psql("SELECT datname FROM pg_database WHERE datname LIKE 'pgbackup\\_%'").split() if n]
 
 
+def session_left_open(cluster: Sandbox, dsn: str, statements: str) -> subprocess.Popen[str]:
+    """A psql session that runs `statements` and stays open (its transaction with it) until killed."""
+    session = subprocess.Popen([str(cluster.bin_dir / "psql"), "-X", "-q", "-d", dsn], text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert session.stdin is not None
+    session.stdin.write(statements + "\n")
+    session.stdin.flush()
+    return session
+
+
 def dump(cluster: Sandbox, db: str, out: Path, *extra: str) -> Path:
     result = run_cli("dump", "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir), "--db", db,
                      "--output", str(out), *extra)
@@ -462,12 +472,8 @@ def test_a_cancelled_table_clean_leaves_the_tables_as_they_were(cluster, home, n
     cluster.psql("DELETE FROM public.film_actor WHERE film_id > 250", db)
     before = film_state(cluster, db)
     # A session reading the table holds the restore's DROP TABLE on its lock: cancel it there.
-    blocker = subprocess.Popen(
-        [str(cluster.bin_dir / "psql"), "-X", "-q", "-d", cluster.dsn(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    assert blocker.stdin is not None
-    blocker.stdin.write("BEGIN; LOCK TABLE public.film_actor IN ACCESS SHARE MODE; SELECT pg_sleep(60);\n")
-    blocker.stdin.flush()
+    blocker = session_left_open(cluster, cluster.dsn(db),
+                                "BEGIN; LOCK TABLE public.film_actor IN ACCESS SHARE MODE; SELECT pg_sleep(60);")
     job = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(archive), "--dsn", cluster.dsn(),
                             "--bin-dir", str(cluster.bin_dir), "--db", db, "--clean", "--table", "public.film_actor"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
@@ -587,11 +593,7 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
     archive = dump(sandbox, "shop", tmp_path / "shop.dump")
     sandbox.create_database(target)
     sandbox.psql("CREATE TABLE public.precious (x int); INSERT INTO public.precious VALUES (1)", target)
-    blocker = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn()], text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert blocker.stdin is not None
-    blocker.stdin.write(f"BEGIN; GRANT CONNECT ON DATABASE {target} TO PUBLIC;\n")  # and left open
-    blocker.stdin.flush()
+    blocker = session_left_open(sandbox, sandbox.dsn(), f"BEGIN; GRANT CONNECT ON DATABASE {target} TO PUBLIC;")
     job = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", "restore", str(archive), "--dsn", sandbox.dsn(),
                             "--bin-dir", str(sandbox.bin_dir), "--db", target, "--clean", "--progress", "plain"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
