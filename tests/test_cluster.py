@@ -29,6 +29,8 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints
+from pgbackup_tui.core.archive import identify_archive
+from pgbackup_tui.core.errors import ArchiveError
 from pgbackup_tui.core.catalog import entry_for, read_manifest
 from pgbackup_tui.core.checksums import checksum_archive
 from pgbackup_tui.core.cluster_plans import ClusterRestorePlan, DumpallPlan
@@ -337,6 +339,9 @@ def test_a_set_folder_copied_without_its_manifest_says_what_to_do(source, target
     assert refused.returncode == 2, refused.stderr
     assert "a cluster set's folder" in refused.stderr and "all--set.manifest.json is not beside it" in refused.stderr
     assert f"(restore {copy / 'globals.sql'})" in refused.stderr, refused.stderr
+    # The whole set, typed where one database's archive goes (the restore dialog): said damaged (review).
+    with pytest.raises(ArchiveError, match="a cluster set, not one database's dump"):
+        identify_archive(out)
     assert "sales" not in target.psql("SELECT datname FROM pg_database").split()  # before anything ran
     assert "is not beside it" in run_cli("backups", "adopt", str(copy)).stderr
     # A manifest beside it that is damaged, or a set without its globals.sql, said "a directory but not a

@@ -273,11 +273,15 @@ def _orphan_set_problem(folder: Path) -> str | None:
                 f"manifest {sidecar.name} is not beside it: it lists the members and holds "
                 f"{GLOBALS_FILE}'s checksum; copy it along from where the set was made, or restore the roles "
                 f"(restore {folder / GLOBALS_FILE}) and then {alone}")
+    manifest = load_manifest(folder) if sidecar.exists() else None
+    if has_globals and manifest is not None and manifest.kind == "cluster-set":
+        # A whole set, as it should be (its folder typed where one database's archive goes).
+        return (f"{folder}: a cluster set, not one database's dump: it restores onto a server (restore it from "
+                f"the Backups tab, or pgbackup-tui restore {folder} --server NAME), or {alone}")
     if has_globals:
         return (f"{folder}: a cluster set's folder ({GLOBALS_FILE} and {len(members)} member archive(s)), but the "
                 f"manifest beside it, {sidecar.name}, is damaged or not a cluster set's; copy it again from where "
                 f"the set was made, or restore the roles (restore {folder / GLOBALS_FILE}) and then {alone}")
-    manifest = load_manifest(folder) if sidecar.exists() else None
     if manifest is not None and manifest.kind == "cluster-set":
         return (f"{folder}: a cluster set whose {GLOBALS_FILE} (its roles and tablespaces) is missing; copy it "
                 f"again from where the set was made, or restore {alone} onto a server that has the roles")
