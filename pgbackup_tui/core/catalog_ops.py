@@ -284,9 +284,11 @@ def _mark_deleting(archive: Path) -> bool:
     goes first and its manifest after, and a delete killed between the two (or within a folder's
     removal) left a manifest that listed as *missing* for good. Marked, the catalog finishes it
     (catalog_entry._half_deleted). A manifest that does not read is left as it is; one that cannot be
-    written (the disk is full: the very day backups are deleted to make room) does not stop the delete."""
+    written (the disk is full: the very day backups are deleted to make room) does not stop the delete.
+    True when this call placed the mark (not when an earlier delete, stopped half way, had: that one
+    stays, whatever this one removes)."""
     manifest = load_manifest(archive)
-    if manifest is None:
+    if manifest is None or manifest.extra.get(DELETING_KEY):  # an earlier delete's, stopped half way: kept
         return False
     manifest.extra[DELETING_KEY] = now_iso()
     try:
