@@ -57,6 +57,7 @@ from .restore_target import (
     StatementCanceller,
     SwapCancelled,
     SwapRefused,
+    subscriptions_note,
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
@@ -442,6 +443,10 @@ class RestoreJob(RestoreChoiceJob):
             self.log(f"kept the previous database as '{old}' (--keep-old): drop it when you no longer need it")
             return
         try:
+            subscriptions = await asyncio.to_thread(subscriptions_note, plan.target, self._maintenance_db(), old,
+                                                    plan.dbname)
+            if subscriptions:
+                self.log(subscriptions, level="warning")
             await asyncio.to_thread(drop_database, plan.target, self._maintenance_db(), old)
             self.log(f"dropped the previous database ('{old}')")
             self.release("database", old)

@@ -20,7 +20,7 @@ import psycopg
 from .connect import Target, connect
 from .database_props import DatabaseMaker, parse_database_script
 from .errors import ConnectError, JobFailed, TargetError
-from .identifiers import always_quote
+from .identifiers import always_quote, quote_ident
 from .database_contents import database_is_empty, extension_names
 from .inspect import database_exists
 from .restore_clean import require_no_sessions
@@ -390,7 +390,7 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
         subscriptions = conn.execute("SELECT subname FROM pg_subscription WHERE subdbid = %s::oid",
                                      (found,)).fetchall()
         if subscriptions:
-            let_go_of_subscriptions(target, name, [str(row[0]) for row in subscriptions])
+            let_go_of_subscriptions(target, name, [str(row[0]) for row in subscriptions], lock_timeout_s)
         # Bounded: a lock another session holds (on the shared catalogs a drop updates) must not hold
         # a cancel, or every command's start, without end; the job's record keeps it for a later start.
         conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
@@ -402,7 +402,27 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
     return DROPPED
 
 
-def let_go_of_subscriptions(target: Target, name: str, subscriptions: list[str]) -> None:
+def subscriptions_note(target: Target, maintenance_db: str, old: str, restored: str) -> str:
+    """What a whole-database --clean says of the subscriptions of the database it swapped out, which
+    its drop lets go of (let_go_of_subscriptions): their slots stay on the publisher, which keeps WAL
+    for them until a subscription takes them up again; "" when it has none."""
+    with connect(target, maintenance_db) as conn:
+        rows = conn.execute("SELECT d.datname, s.subname, s.subslotname FROM pg_subscription s JOIN pg_database d "
+                            "ON d.oid = s.subdbid WHERE d.datname IN (%s, %s) ORDER BY 2", (old, restored)).fetchall()
+    gone = [(str(sub), slot) for database, sub, slot in rows if database == old]
+    if not gone:
+        return ""
+    named = ", ".join(f"{quote_ident(sub)} (slot {slot or 'none'})" for sub, slot in gone)
+    copies = [quote_ident(str(sub)) for database, sub, _ in rows if database == restored]
+    resume = (f"the restored '{restored}' has {', '.join(copies)} disabled (as pg_dump writes them): ALTER "
+              "SUBSCRIPTION … ENABLE there to resume, or drop the slots on the publisher" if copies else
+              "the backup held none: drop the slots on the publisher if nothing will take them up")
+    return (f"the previous database's subscription(s) {named} are dropped with it, their slots kept on the "
+            f"publisher, which keeps WAL for them; {resume}")
+
+
+def let_go_of_subscriptions(target: Target, name: str, subscriptions: list[str],
+                            lock_timeout_s: float = DROP_LOCK_TIMEOUT_S) -> None:
     """Drop the subscriptions of database `name`, which is about to be dropped, without touching
     their publisher: a database with one may not be dropped ("is being used by logical replication
     subscription", WITH (FORCE) or not). pg_dump keeps a database's subscriptions (connect = false,
@@ -412,6 +432,7 @@ def let_go_of_subscriptions(target: Target, name: str, subscriptions: list[str])
     the publisher and drop the slot it names, which the subscription in production (or the restored
     database's copy) goes on with: each is disabled and let go of its slot's name first."""
     with connect(target, name) as conn:
+        conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")  # bounded, as the drop is
         for subscription in subscriptions:
             ident = always_quote(subscription)
             conn.execute(f"ALTER SUBSCRIPTION {ident} DISABLE")
