@@ -34,7 +34,7 @@ from pgbackup_tui.core.errors import ArchiveError
 from pgbackup_tui.core.catalog import entry_for, read_manifest
 from pgbackup_tui.core.checksums import checksum_archive
 from pgbackup_tui.core.cluster_plans import ClusterRestorePlan, DumpallPlan
-from pgbackup_tui.core.cluster_restore import ClusterRestoreJob
+from pgbackup_tui.core.cluster_restore import ClusterRestoreJob, writable_sessions
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dumpall import DumpallJob
 from pgbackup_tui.core.job_events import LogLine, Owned
@@ -1299,3 +1299,18 @@ def test_an_advised_exclude_db_reads_back_as_the_database_s_name(name):
 
     argv = ["restore", "x.set", "--dsn", "host=/nowhere", *shlex.split(option_argument("--exclude-db", name))]
     assert build_parser().parse_args(argv).exclude_db == [name]
+
+
+def test_a_service_s_own_options_are_not_replaced_for_psql(tmp_path, monkeypatch):
+    """psql runs a pg_dumpall file with `-c default_transaction_read_only=off` as a startup option; a
+    conninfo's `options` replaced a service's own (a role to set, an endpoint) instead of adding to
+    them (review): those stand, and the conninfo is left as it is."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[prod]\nhost=db.example\noptions=-c role=dba\n[plain]\nhost=db.example\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    assert writable_sessions("service=prod dbname=postgres") == "service=prod dbname=postgres"
+    assert "default_transaction_read_only=off" in writable_sessions("service=plain dbname=postgres")
+    merged = writable_sessions("service=prod dbname=postgres options='-c work_mem=7MB'")  # the conninfo's win anyway
+    assert "-c work_mem=7MB -c default_transaction_read_only=off" in merged, merged

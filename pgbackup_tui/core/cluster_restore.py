@@ -46,7 +46,7 @@ from .cluster_restore_checks import (
     refuse_strangers,
     refuse_tablespaces,
 )
-from .connect import answered_note, connect, pinned, several_hosts
+from .connect import answered_note, connect, pinned, service_keys, several_hosts
 from .errors import ArchiveError, JobFailed, ToolNotFoundError, UsageError
 from .set_occupied import existing_databases
 from .job_store import KEPT_MEMBER
@@ -419,6 +419,12 @@ def writable_sessions(conninfo: str) -> str:
     (psql stopped at its first CREATE). A startup option beats a database's and a role's setting, and
     psql's \\connect keeps it (the file's own `SET` statements go on as written)."""
     params = {key: str(value) for key, value in conninfo_to_dict(conninfo).items() if value is not None}
+    service = params.get("service") or os.environ.get("PGSERVICE")
+    if "options" not in params and "options" in service_keys(service):
+        # The service's own options (a role, an endpoint): a conninfo's would replace them, not add to
+        # them, and psql would connect as another role or not at all (review). They stand; the file's
+        # sessions take the databases' settings as they come.
+        return conninfo
     given = params.get("options") or os.environ.get("PGOPTIONS")  # the conninfo's would hide PGOPTIONS
     params["options"] = " ".join(filter(None, [given, "-c default_transaction_read_only=off"]))
     return make_conninfo(**params)
