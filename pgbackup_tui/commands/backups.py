@@ -213,7 +213,8 @@ def _verify(args: argparse.Namespace) -> int:
     check = verify_backup(entry, args.bin_dir, member_checks=member_checks)
     unrecorded = catalog.record_check_said(entry, check)
     if unrecorded is None:  # the set's folder takes no changes: nor do its members'
-        catalog.record_member_checks(member_checks)
+        for member_unrecorded in catalog.record_member_checks(member_checks):  # a member's folder of its own
+            print(printable(f"pgbackup-tui: warning: {member_unrecorded}"), file=sys.stderr)
     return _report(entry, check, unrecorded)
 
 

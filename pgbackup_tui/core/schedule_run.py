@@ -363,7 +363,7 @@ def _run(config: Config, schedule: Schedule, report: RunReport, listener: Listen
         member_checks: dict[Path, Verification] = {}
         check = verify_backup(entry, target.bin_dir, member_checks=member_checks)
         catalog.record_check(entry, check)
-        catalog.record_member_checks(member_checks)
+        report.warnings += catalog.record_member_checks(member_checks)  # results some member's folder refused
         if not check.ok:
             report.fail(f"backup {entry.id} failed verification: {'; '.join(check.problems)}")
             return
