@@ -153,8 +153,11 @@ class DumpJob(Job):
             cause = f"the disk holding {dump_target.parent} is full ({full})" if full else self.last_error()
             raise JobFailed(f"{child_failed('pg_dump', code, cause)}; log: {self.log_path}")
 
-        details: dict = {"added": [], "left_out": [], "tables": progress.table_totals(),
-                         "warnings": list(pre.warnings)}
+        # What the selection brought in from the catalog (a view's table, a partition, an INHERITS
+        # parent) heads what the TOC closure adds: the CLI prints details' lines when it does not
+        # show the log (--progress none/jsonl), and the manifest keeps them.
+        details: dict = {"added": list(pre.selection.notes) if pre.selection else [], "left_out": [],
+                         "tables": progress.table_totals(), "warnings": list(pre.warnings)}
         restore_list: list[int] | None = None
         toc: Toc | None = None
         if run_format == "plain":
