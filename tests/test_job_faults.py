@@ -882,12 +882,14 @@ def _tools_whose_pg_restore_is_killed(sandbox: Sandbox, folder: Path, args: str,
 
 
 @pytest.mark.parametrize(("fmt", "step"), [("custom", '*"--list --verbose"*.partial'),
-                                           ("directory", '*"--data-only --file"*')], ids=["list", "rows"])
+                                           ("directory", '*"--data-only --file"*'),
+                                           ("plain", '*--use-list=*')], ids=["list", "rows", "script"])
 def test_a_read_back_killed_by_a_signal_fails_the_dump_and_says_so(sandbox, home, tmp_path, fmt, step):
     """The new archive's read back (pg_restore --list, or the rows counted with --data-only) killed by
     SIGKILL: the dump ended with exit 2 (bad input of the user's), saying the line pg_dump printed
     last ("the new archive does not read back (pg_dump: dumping contents of table …)") (QA). It is
-    the job's failure (exit 1), said as it was, and nothing is left."""
+    the job's failure (exit 1), said as it was, and nothing is left. So is the pg_restore that writes
+    a plain selection's script from its archive (it said "writing the SQL script failed: pg_dump: …")."""
     tools = _tools_whose_pg_restore_is_killed(sandbox, tmp_path / "bin", step)
     out = tmp_path / "out"
     out.mkdir()

@@ -409,7 +409,11 @@ class DumpJob(Job):
             [pre.tools.pg_restore, f"--use-list={list_file}", f"--file={partial}", "--verbose", str(dumped)],
             self.plan.target.child_env())
         if code != 0:
-            raise JobFailed(f"writing the SQL script failed: {self.last_error()}")
+            # Said as the archive's own pg_dump is: a full disk names its folder, a signal is said as
+            # such (the job's last line would be pg_dump's, read as the error), and the log is named.
+            full = self.disk_full(partial.parent)
+            cause = f"the disk holding {partial.parent} is full ({full})" if full else self.child_failure(code)
+            raise JobFailed(f"writing the SQL script: {child_failed('pg_restore', code, cause)}; log: {self.log_path}")
         check_plain_complete(partial)
         return sorted(closure.included)
 
