@@ -160,8 +160,20 @@ def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> di
     return {QualifiedName(schema, name): (oid, kind) for schema, name, oid, kind in rows}
 
 
+def is_system_schema(schema: str) -> bool:
+    """pg_catalog, information_schema, pg_toast, pg_temp_N...: the server's own, which pg_dump never
+    dumps (it skips every pg_* schema and information_schema; a user schema cannot be named pg_*)."""
+    return schema.startswith("pg_") or schema == "information_schema"
+
+
 def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbname: str,
                       option: str) -> dict[QualifiedName, tuple[int, str]]:
+    for name in names:
+        # It exists, but the dump would hold none of it: a backup listed as holding pg_catalog.pg_class
+        # that restores nothing of it (and warned of the catalog's oid columns as large objects).
+        if is_system_schema(name.schema):
+            raise SelectionError(f"{option} {name}: {quote_ident(name.schema)} is a system schema, which pg_dump "
+                                 "never dumps (the server makes it); name tables of your own")
     found = lookup_relations(conn, names)
     for name in names:
         if name not in found:
@@ -179,6 +191,10 @@ def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbna
 def require_schemas(conn: psycopg.Connection, schemas: list[str], dbname: str) -> None:
     if not schemas:
         return
+    for schema in schemas:
+        if is_system_schema(schema):
+            raise SelectionError(f"--schema {quote_ident(schema)}: a system schema, which pg_dump never dumps "
+                                 "(the server makes it); name a schema of your own")
     present = {row[0] for row in conn.execute(_SCHEMAS, {"names": schemas})}
     for schema in schemas:
         if schema not in present:
