@@ -152,6 +152,12 @@ def test_a_partition_restored_alone_says_nothing_of_its_siblings_indexes(sandbox
                   "--table", 'public."p 2"', "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert [line for line in dry.stdout.splitlines() if "left out" in line] == [], dry.stdout
+    # A dump of one partition names the parent it brings, as restore --table does; it said
+    # "1 partition(s), child table(s) or partitioned parent(s) of the selected tables come along" (QA).
+    dumped = run_cli("dump", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", 'public."p 2"',
+                     "--output", str(tmp_path / "p2.dump"), "--progress", "none")
+    assert dumped.returncode == 0, dumped.stderr
+    assert "came along: public.p (partitions" in dumped.stderr, dumped.stderr
 
 
 def test_a_role_dumps_its_own_tables_beside_a_sequence_it_may_not_read(sandbox, home, empty_db, tmp_path):

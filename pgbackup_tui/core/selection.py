@@ -21,6 +21,7 @@ from .identifiers import QualifiedName, quote_ident
 
 RELATION_KINDS = ("r", "p", "m", "v", "f")  # table, partitioned, matview, view, foreign table
 PG_CLASS = 1259  # pg_class's own OID: the class of relation entries in pg_depend and the TOC
+CAME_ALONG_NAMED = 10  # a table of 200 partitions names ten of them, and counts the rest
 
 _LOOKUP = """
 SELECT n.nspname, c.relname, c.oid::int8, c.relkind
@@ -232,8 +233,12 @@ def resolve_selection(
     notes = []
     extra = family - selected - set(ancestors)
     if extra:
-        notes.append(f"{len(extra)} partition(s), child table(s) or partitioned parent(s) of the selected "
-                     "tables come along")
+        # Named (as restore --table names them), not counted: a selected partition brings its
+        # partitioned parent, and "1 partition(s) ... come along" did not say it was public.meas.
+        named = sorted(str(QualifiedName(schema, name)) for oid, schema, name, _ in rows if oid in extra)
+        shown = ", ".join(named[:CAME_ALONG_NAMED]) + (
+            f" and {len(named) - CAME_ALONG_NAMED} more" if len(named) > CAME_ALONG_NAMED else "")
+        notes.append(f"came along: {shown} (partitions, child tables or partitioned parents of the selected tables)")
     needed, needed_sequences = needed_relations(conn, family) if family else ({}, set())
     data_less = {oid: name for oid, name in ancestors.items() if oid in family and oid not in needed}
     for name in data_less.values():
