@@ -3,6 +3,7 @@ lines, levels and order, a partial line held back until its end is written (issu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -84,3 +85,27 @@ def test_an_unchanged_state_is_not_parsed_again_but_is_read_within_a_second(tmp_
     job_store.write_json(state_file, {"state": "succeeded", "log_path": str(log), "title": "done"})
     job.poll()  # a new file (the runner's way): read at once
     assert job._state["title"] == "done"
+
+
+def test_a_job_that_ended_before_the_first_poll_says_its_progress_before_its_last_lines(tmp_path: Path) -> None:
+    """The progress was emitted after the log lines read in the same poll: a dump that failed before
+    the front first looked (a full disk, in under a second) ended `--progress plain` with its first
+    snapshot ("progress: 0% schema 0 B/104.5 MB 0/17 tables"), below the line saying how it ended (QA)."""
+    from pgbackup_tui.core.jobs import ProgressUpdated
+    from pgbackup_tui.core.progress import ProgressSnapshot
+
+    log = tmp_path / "job.log"
+    log.write_text(f"{STAMP}pg_dump: error: could not write to output file: No space left on device\n"
+                   f"{STAMP}pg_dump failed (exit 1): the disk is full\n")
+    snapshot = ProgressSnapshot(elapsed_s=0.1, phase="schema", percent=0.0, bytes_done=0, bytes_total=10,
+                                rows_done=0, tables_done=0, tables_total=3)
+    job_store.write_json(tmp_path / job_store.STATE, {
+        "state": "failed", "exit_code": 1, "message": "pg_dump failed (exit 1): the disk is full",
+        "log_path": str(log), "progress": dataclasses.asdict(snapshot)})
+    job = follower(tmp_path, log)
+    said: list[str] = []
+    job.subscribe(lambda event: said.append(
+        "progress" if isinstance(event, ProgressUpdated) else event.text if isinstance(event, LogLine) else ""))
+    job.poll()
+    assert [s for s in said if s][-1] == "pg_dump failed (exit 1): the disk is full", said
+    assert "progress" in said, said

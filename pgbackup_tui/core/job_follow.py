@@ -203,11 +203,14 @@ class JobFollower:
     def poll(self) -> None:
         """Read what changed since the last poll and emit it."""
         self._read_state()
-        self._read_log()
+        # The progress as of that state before the log lines written since: after them, a job that
+        # failed before its first poll (a full disk in under a second) ended `--progress plain` with
+        # its first snapshot ("0% schema 0/17 tables"), below the line that said how it ended.
         snapshot = snapshot_from_state(self._state)
         if snapshot is not None and snapshot != self.progress:
             self.progress = snapshot
             self.emit(ProgressUpdated(self.id, snapshot))
+        self._read_log()
         new_state = JobState(self._state.get("state", "queued"))
         if new_state != self.state:
             self.state = new_state
