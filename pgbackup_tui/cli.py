@@ -347,6 +347,9 @@ def _output_path(text: str) -> str:
     """--output's value: a path (empty was taken as "not given": the default place)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty; give a path, or leave --output out for the backup dir")
+    if text == "-":  # was a file named '-' in the current folder, its path printed as if all were well
+        raise argparse.ArgumentTypeError("'-' is not standard output here: the backup is written to a file, "
+                                         "checked and renamed into place; give its path")
     return text
 
 

@@ -70,6 +70,9 @@ LONG = "d" * 300
     (["--db", SOURCE, "--output", "OUT/" + "n" * 300 + ".dump"], ["--output", "305 bytes", "at most"]),
     (["--db", SOURCE, "--output", "OUT/" + "f" * 300 + "/x.dump"], ["--output", "folder name is longer"]),
     (["--db", SOURCE, "--output", ""], ["--output", "is empty"]),
+    # A file named '-' in the current folder, and a file named OUT/new (the '/' dropped) (QA).
+    (["--db", SOURCE, "--output", "-"], ["--output", "not standard output"]),
+    (["--db", SOURCE, "--output", "OUT/new/"], ["--output", "ends with '/'", "--format directory"]),
 ])
 def test_dump_refuses_before_anything_runs(sandbox, home, args, fragments):
     args = [a.replace("OUT/", f"{home}/out/") for a in args]

@@ -126,7 +126,13 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
         return DumpallJob(replace(dumpall_plan, target=with_prompted_password(target)))
     if args.command == "dump":
         from ..core.dump import DumpJob
-        from ..core.plans import DumpPlan
+        from ..core.plans import FORMAT_EXTENSION, DumpPlan, safe_path_part
+
+        if args.output and args.output.endswith("/") and args.format != "directory":
+            # Path() drops the '/': `--output /backups/` wrote a file named /backups, not one in it.
+            example = f"{args.output}{safe_path_part(args.db)}{FORMAT_EXTENSION[args.format]}"
+            raise UsageError(f"--output {args.output}: ends with '/', a folder, but a {args.format} backup is one "
+                             f"file; give its name (e.g. {example}), or use --format directory")
 
         dump_plan = DumpPlan(
             target=target, dbname=args.db, format=args.format,
