@@ -692,6 +692,21 @@ def test_a_backup_of_tables_and_a_schema_says_it_holds_both(sandbox, home):
     assert by_path(entries, schema_only)["holds"] == "public.events (schema only)"
 
 
+def test_holds_quotes_a_schema_name_as_sql_would(tmp_path):
+    """A schema-only selection of schema "we.ird" was listed as holding `schema we.ird`, which reads
+    as table ird of schema we (QA). Its tables were already written as SQL writes them."""
+    from pgbackup_tui.core.catalog import CatalogEntry
+    from pgbackup_tui.core.manifest import Manifest
+
+    def holds(schemas: list[str], tables: list[str] = []) -> str:  # noqa: B006 - read only
+        manifest = Manifest(selection={"schemas": schemas, "tables": tables}, options={"schema_only": True})
+        return CatalogEntry("5f149d88", tmp_path / "a.dump", "complete", manifest=manifest).holds
+
+    assert holds(["we.ird"]) == 'schema "we.ird" (schema only)'
+    assert holds(["inventory", "Sales", "select"]) == 'schemas inventory, "Sales", "select" (schema only)'
+    assert holds(["a b"], ['public."Order Items"']) == 'public."Order Items" + schema "a b" (schema only)'
+
+
 def test_verify_of_a_moved_backup_or_a_damaged_manifest_says_which(sandbox, home, tmp_path):
     """Both were 'has no manifest (a foreign archive); adopt it first: <a path that is not there>' (QA)."""
     moved = dump(sandbox, "--output", str(tmp_path / "here" / "moved.dump"))

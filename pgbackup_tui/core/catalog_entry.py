@@ -21,6 +21,7 @@ from .archive import path_size
 from .archive_sniff import Sniffed, sniff
 from .catalog_index import forget_backup
 from .errors import ArchiveError
+from .identifiers import quote_ident
 from .manifest import DELETING_KEY, Manifest, load_manifest, manifest_locked, manifest_path
 from .plans import PARTIAL_SUFFIX
 
@@ -107,7 +108,9 @@ class CatalogEntry:
             what = self.manifest.extra.get("what")
             return what if isinstance(what, str) and what else "whole cluster"
         selection = self.manifest.selection or {}
-        tables, schemas = selection.get("tables") or [], selection.get("schemas") or []
+        # The tables are recorded as SQL writes them (public."Order Items"), the schemas by their bare
+        # names: quoted here as SQL would, or `schema we.ird` reads as a table we of schema ird.
+        tables, schemas = selection.get("tables") or [], [quote_ident(str(s)) for s in selection.get("schemas") or []]
         excluded = selection.get("exclude_tables") or []
         but = ("" if not excluded else f" but {excluded[0]}" if len(excluded) == 1
                else f" but {len(excluded)} tables")  # an --exclude-table is said: it is not the whole of it
