@@ -1184,6 +1184,7 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
     location.mkdir()
     shutil.chown(location, target.os_user)
     target.psql(f"CREATE ROLE keeper LOGIN CONNECTION LIMIT 7; CREATE TABLESPACE \"Fast Disk\" LOCATION '{location}'")
+    target.psql('CREATE DATABASE fastdb TABLESPACE "Fast Disk"')
     globals_file, cluster_set = tmp_path / "globals.sql", tmp_path / "all.set"
     assert cli(target, "dumpall", "--globals-only", "--output", str(globals_file)).returncode == 0
     assert cli(target, "dumpall", "--set", "--output", str(cluster_set)).returncode == 0
@@ -1208,6 +1209,14 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
         assert source.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'keeper'").strip() == "0"
         assert target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'keeper'").strip() == "3"
+    # The set's databases alone (--skip-globals) onto a server without the tablespace a member was created
+    # in: that member's CREATE DATABASE stopped it (exit 1) after the members before it. Refused before.
+    refused = cli(source, "restore", str(cluster_set), "--skip-globals", "--only-db", "fastdb")
+    assert refused.returncode == 2, refused.stderr
+    assert ("""member database(s) 'fastdb' in tablespace "Fast Disk", which local:""" in refused.stderr
+            and "--exclude-db fastdb" in refused.stderr and "nothing was restored" in refused.stderr), refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert source.psql("SELECT count(*) FROM pg_database WHERE datname = 'fastdb'").strip() == "0"
 
 
 def test_a_database_pg_dumpall_could_not_dump_is_said_with_pg_dump_s_own_error(target, home, tmp_path):

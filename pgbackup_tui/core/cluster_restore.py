@@ -41,6 +41,7 @@ from .cluster_restore_checks import (
     refuse_changed,
     refuse_existing,
     refuse_filled,
+    refuse_members_without_tablespace,
     refuse_occupied,
     refuse_roles_it_may_not_alter,
     refuse_strangers,
@@ -305,6 +306,8 @@ class ClusterRestoreJob(Job):
         await self.in_thread(self._refuse_members_without_tools, members, manifest)
         existing = await self.in_thread(existing_databases, self.plan.target)
         await self.in_thread(refuse_occupied, self.plan.target, [str(m["database"]) for m in members], existing)
+        await self.in_thread(refuse_members_without_tablespace, plan.target, plan.dbname, plan.archive, members,
+                             existing, None if plan.skip_globals else plan.archive / GLOBALS_FILE)
         steps = ([] if plan.skip_globals else [Step("globals", 1 << 20)]) + [
             Step(str(m["database"]), self._member_data(m)) for m in members]
         self.progress_tracker = progress = CountProgress(self, steps, plan.target, bytes_per_s=RESTORE_HEAP_BPS,

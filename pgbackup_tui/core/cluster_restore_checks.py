@@ -9,6 +9,7 @@ only a superuser may set, a set member whose database is not empty, a file chang
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from .errors import ArchiveError, PgBackupError, TargetError, UsageError
 from .formatting import option_argument
 from .identifiers import QualifiedName, quote_ident
 from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
+from .toc_owners import database_definition
 
 if TYPE_CHECKING:
     from .connect import Target
@@ -115,6 +117,46 @@ def refuse_tablespaces(target: Target, dbname: str, path: Path, *, is_set: bool)
                                   f"{target.label}'s host {state}, and {path.name} creates it there: "
                                   "psql would stop at its CREATE TABLESPACE, after the roles were changed; "
                                   f"{advice}; nothing was restored")
+
+
+# The clause pg_dump ends a database's CREATE DATABASE with when it is not in pg_default (fmtId's name).
+_IN_TABLESPACE = re.compile(rb' TABLESPACE = ("(?:[^"]|"")+"|[^\s";]+);\s*$')
+
+
+def refuse_members_without_tablespace(target: Target, dbname: str, folder: Path, members: list[dict[str, Any]],
+                                      existing: set[str], globals_sql: Path | None) -> None:
+    """A member whose database was created in a tablespace (CREATE DATABASE ... TABLESPACE x) is
+    created so again, and one the server lacks stopped that member's restore (exit 1), after the
+    roles and the members before it were in: with --skip-globals, which leaves out the globals.sql
+    that would create it, or a globals.sql without it. Refused before anything runs, every one named.
+    A member restored into a database that exists (postgres) is not created: it needs none."""
+    needed: dict[str, list[str]] = {}
+    for member in members:
+        name = str(member.get("database"))
+        if name in existing:
+            continue
+        definition = database_definition(folder / str(member.get("file")))
+        found = _IN_TABLESPACE.search(definition) if definition else None
+        if found:
+            spcname = found.group(1).decode("utf-8", "surrogateescape")
+            if spcname.startswith('"'):
+                spcname = spcname[1:-1].replace('""', '"')
+            needed.setdefault(spcname, []).append(name)
+    if not needed:
+        return
+    made = set(created_tablespaces(globals_sql)) if globals_sql is not None else set()
+    with connect(target, dbname) as conn:
+        have = {str(row[0]) for row in conn.execute("SELECT spcname FROM pg_tablespace")}
+    lacking = {spcname: names for spcname, names in needed.items() if spcname not in have | made}
+    if not lacking:
+        return
+    shown = "; ".join(", ".join(f"'{n}'" for n in names) + f" in tablespace {quote_ident(spcname)}"
+                      for spcname, names in lacking.items())
+    left_out = " ".join(option_argument("--exclude-db", n) for names in lacking.values() for n in names)
+    skipped = " (--skip-globals leaves out globals.sql, which would create it)" if globals_sql is None else ""
+    raise TargetError(f"{folder.name} creates member database(s) {shown}, which {target.label} does not have"
+                      f"{skipped}: the member's restore would stop there, after the others; create it first "
+                      f"(CREATE TABLESPACE), or leave the member out with {left_out}; nothing was restored")
 
 
 def refuse_roles_it_may_not_alter(path: Path, *, superuser: bool, own_roles: frozenset[str], is_set: bool) -> None:

@@ -7,6 +7,8 @@ namespace among the archive's schema names and took the owner to be the last wor
 read as `"Sales & Ops"."Order Items Odd"`: `restore --table` said such a table was not in the
 archive, and a data-only restore looked for a table of that name in the target. The archive
 stores the owner as a field of its own; this reads it, so that the listing's names split exactly.
+It also gives the DATABASE entry's CREATE DATABASE (database_definition), which a cluster set's restore
+reads for the tablespace each member database is created in.
 
 The TOC's layout is the one custom_archive.py reads (pg_backup_archiver.c's WriteToc), the same in
 a directory's or a tar archive's toc.dat but for the pointer after each entry's dependencies: a
@@ -74,7 +76,8 @@ class _Source:
         self.data += chunk
 
 
-def _owners(source: _Source, pg_encoding: str) -> dict[int, str]:
+def _owners(source: _Source, pg_encoding: str, created: list[bytes] | None = None) -> dict[int, str]:
+    """Every entry's owner; with `created`, the DATABASE entry's definition (its CREATE DATABASE) put there."""
     codec = python_codec(pg_encoding) or "utf-8"
     with source.handle:
         head = None
@@ -87,10 +90,28 @@ def _owners(source: _Source, pg_encoding: str) -> dict[int, str]:
         owners: dict[int, str] = {}
         while len(owners) < count:
             try:
-                pos = _entry(source.data, pos, layout, pointer, owners, codec)
+                pos = _entry(source.data, pos, layout, pointer, owners, codec, created)
             except (_Short, struct.error):
                 source.more()  # the entry goes on past what was read: read on and read it again
         return owners
+
+
+def database_definition(path: Path) -> bytes | None:
+    """The archive's CREATE DATABASE (its DATABASE entry's definition, in the archive's encoding),
+    as `pg_restore --create` would run it; None for an archive without one or that this cannot read."""
+    created: list[bytes] = []
+    try:
+        if path.is_dir():
+            _owners(_Source((path / "toc.dat").open("rb")), "UTF8", created)
+        else:
+            with path.open("rb") as handle:
+                if handle.read(len(MAGIC)) != MAGIC:
+                    return None  # a tar archive's or a plain file's: not looked into
+                handle.seek(0)
+                _owners(_Source(handle), "UTF8", created)
+    except (OSError, ValueError, _Short):
+        return None
+    return created[0] if created else None
 
 
 def _header(data: bytes) -> tuple[tuple[str, ...], int, int, int]:
@@ -113,20 +134,22 @@ def _header(data: bytes) -> tuple[tuple[str, ...], int, int, int]:
         raise _Short()
     if sign or count >= _MAX_ENTRIES:
         raise ValueError("not a count of entries")
-    # After the dump id: has data, table oid, oid, tag, desc, section, definition, drop statement,
-    # COPY statement, namespace, tablespace, [table AM], [relkind], owner ("o"), "false".
-    layout = ("i", "s", "s", "s", "s", "i", "s", "s", "s", "s", "s",
+    # After the dump id: has data, table oid, oid, tag, desc ("d"), section, definition ("c"), drop
+    # statement, COPY statement, namespace, tablespace, [table AM], [relkind], owner ("o"), "false".
+    layout = ("i", "s", "s", "s", "d", "i", "c", "s", "s", "s", "s",
               *(("s",) if version >= (1, 14) else ()), *(("i",) if version >= (1, 16) else ()), "o", "s")
     return layout, 1 + off_size if archive_format == FORMAT_CUSTOM else -1, -count if sign else count, pos + 5
 
 
 def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners: dict[int, str],
-           codec: str) -> int:
-    """Read the entry at `pos` into `owners`; where the next one begins."""
+           codec: str, created: list[bytes] | None = None) -> int:
+    """Read the entry at `pos` into `owners` (its definition into `created`, if given and it is the
+    DATABASE entry); where the next one begins."""
     unpack = _INT.unpack_from
     _, dump_id = unpack(data, pos)
     pos += 5
-    owner = b""
+    owner = definition = b""
+    is_database = False
     for kind in layout:
         sign, value = unpack(data, pos)
         pos += 5
@@ -136,6 +159,10 @@ def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners:
             continue
         if kind == "o":
             owner = data[pos:pos + value]
+        elif kind == "d" and created is not None:
+            is_database = data[pos:pos + value] == b"DATABASE"
+        elif kind == "c" and is_database and pos + value <= len(data):
+            definition = data[pos:pos + value]
         pos += value
     while True:  # dependencies, ended by a NULL string
         sign, value = unpack(data, pos)
@@ -153,6 +180,8 @@ def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners:
     if pos > len(data):
         raise _Short()
     owners[dump_id] = _text(owner, codec)
+    if is_database and created is not None:
+        created.append(definition)
     return pos
 
 
