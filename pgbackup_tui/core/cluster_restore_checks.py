@@ -105,10 +105,17 @@ def refuse_tablespaces(target: Target, dbname: str, path: Path, *, is_set: bool)
             # already: a set restored before, or a member that failed and is restored again.
             skip = (", or restore the databases alone with --skip-globals if this server has the set's roles "
                     "already" if is_set else "")
-            raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {target.label}, "
-                              f"and {path.name} creates it: psql would stop there, after the roles were changed; "
-                              "drop it first (DROP TABLESPACE, once nothing is in it), or restore onto a server "
-                              f"without it{skip}; nothing was restored")
+            if len(taken) == 1:
+                raise TargetError(f"tablespace {quote_ident(taken[0])} already exists on {target.label}, "
+                                  f"and {path.name} creates it: psql would stop there, after the roles were changed; "
+                                  "drop it first (DROP TABLESPACE, once nothing is in it), or restore onto a server "
+                                  f"without it{skip}; nothing was restored")
+            # Every one of them, as refuse_existing names databases: the first alone took a drop and a
+            # run per tablespace to find the next.
+            raise TargetError(f"tablespaces {', '.join(quote_ident(name) for name in taken)} already exist on "
+                              f"{target.label}, and {path.name} creates them: psql would stop at the first, after "
+                              "the roles were changed; drop them first (DROP TABLESPACE, once nothing is in them), "
+                              f"or restore onto a server without them{skip}; nothing was restored")
         for name, location in created.items():
             problem = _location_problem(conn, location)
             if problem:
