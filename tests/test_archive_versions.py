@@ -86,7 +86,11 @@ def newer_archives(older, newer_bin, older_major, tmp_path_factory) -> dict[str,
                          "--bin-dir", str(newer_bin), "--output", str(folder / name))
         assert result.returncode == 0, result.stderr
         made[fmt] = folder / name
+        NEWER_DUMPS_SAID[fmt] = result.stderr
     return made
+
+
+NEWER_DUMPS_SAID: dict[str, str] = {}  # each newer_archives dump's stderr, by format
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,18 @@ def system_plain(older, system_bin, tmp_path_factory) -> Path:
                      "--bin-dir", str(system_bin), "--output", str(path))
     assert result.returncode == 0, result.stderr
     return path
+
+
+def test_a_dump_by_a_newer_pg_dump_warns_that_restoring_it_here_needs_allow_older_server(
+        newer_archives, newer_bin, older_major):
+    """A dump with the --bin-dir of a newer major said nothing of it: the restore onto its own server
+    was refused (--allow-older-server) only when it was needed (QA). Said with the result, per format."""
+    newer_major = client_version(newer_bin / "pg_dump")[0]
+    for fmt in newer_archives:
+        said = [line for line in NEWER_DUMPS_SAID[fmt].splitlines() if "--allow-older-server" in line]
+        assert len(said) == 1 and said[0].startswith("pgbackup-tui: warning: pg_dump "), NEWER_DUMPS_SAID[fmt]
+        assert (f"newer than the server's PostgreSQL {older_major}" in said[0]
+                and f"older than PostgreSQL {newer_major}" in said[0]), said[0]
 
 
 # -- reading the header ---------------------------------------------------------------------------

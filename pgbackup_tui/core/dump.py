@@ -88,6 +88,18 @@ class DumpPreflight:
     parents: dict[str, str] = field(default_factory=dict)
 
 
+def newer_than_the_server(tools: ClientTools, server_major: int) -> str | None:
+    """A pg_dump newer than the server (--bin-dir of a newer major, or no tools of its own major
+    installed) writes an archive its own server's major refuses to restore without
+    --allow-older-server: said now, when the DBA can still dump with the server's own major, rather
+    than found at the restore."""
+    if tools.major <= server_major:
+        return None
+    return (f"pg_dump {tools.version} is newer than the server's PostgreSQL {server_major}: restoring this backup "
+            f"onto a server older than PostgreSQL {tools.major} (this one too) will need --allow-older-server; "
+            f"a pg_dump {server_major} (--bin-dir) writes one that restores there as it is")
+
+
 class DumpJob(Job):
     kind = "dump"
 
@@ -283,7 +295,7 @@ class DumpJob(Job):
         warnings = tuple(w for w in (
             selection_warning(timescaledb, hypertable_oids, selection.relation_oids)
             if selection and self.warn_of_hypertables else None,
-            large_objects) if w)
+            large_objects, newer_than_the_server(tools, major)) if w)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warnings,
                              jobs, compress, server_key, None if free is None else free + 1, parents)
