@@ -103,7 +103,7 @@ def system_plain(older, system_bin, tmp_path_factory) -> Path:
 
 
 def test_a_dump_by_a_newer_pg_dump_warns_that_restoring_it_here_needs_allow_older_server(
-        newer_archives, newer_bin, older_major):
+        newer_archives, newer_bin, older_major, older, home, tmp_path):
     """A dump with the --bin-dir of a newer major said nothing of it: the restore onto its own server
     was refused (--allow-older-server) only when it was needed (QA). Said with the result, per format."""
     newer_major = client_version(newer_bin / "pg_dump")[0]
@@ -112,6 +112,10 @@ def test_a_dump_by_a_newer_pg_dump_warns_that_restoring_it_here_needs_allow_olde
         assert len(said) == 1 and said[0].startswith("pgbackup-tui: warning: pg_dump "), NEWER_DUMPS_SAID[fmt]
         assert (f"newer than the server's PostgreSQL {older_major}" in said[0]
                 and f"older than PostgreSQL {newer_major}" in said[0]), said[0]
+    # A csv export's schema dump is no backup to restore, and csv import has no such option: not said.
+    exported = run_cli("csv", "export", "--dsn", older.dsn(), "--db", SOURCE, "--table", "inventory.warehouses",
+                       "--bin-dir", str(newer_bin), "--output", str(tmp_path / "copy"))
+    assert exported.returncode == 0 and "--allow-older-server" not in exported.stderr, exported.stderr
 
 
 # -- reading the header ---------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class _SchemaDump(DumpJob):
         self.index_output = False  # a working file of the export, deleted with it: not a backup to list
         # Its rows go by CSV, hypertables made again by csv import: "use csv export instead" misled.
         self.warn_of_hypertables = False
+        self.warn_of_newer_pg_dump = False  # csv import has no --allow-older-server to point to
         self.subscribe(self._forward)
 
     def _forward(self, event: JobEvent) -> None:

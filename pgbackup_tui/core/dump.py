@@ -114,6 +114,9 @@ class DumpJob(Job):
         # A selection of a TimescaleDB database warns that it restores hypertables as plain tables and
         # points to csv export: not when csv export's own schema dump is the selection (csv_export.py).
         self.warn_of_hypertables = True
+        # A newer pg_dump than the server: its restore there needs --allow-older-server, which csv
+        # import (the schema dump's reader) does not have; a backup's own restore does.
+        self.warn_of_newer_pg_dump = True
         self._read_back: DumpReadBack | None = None
 
     # -- steps -------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ class DumpJob(Job):
         warnings = tuple(w for w in (
             selection_warning(timescaledb, hypertable_oids, selection.relation_oids)
             if selection and self.warn_of_hypertables else None,
-            large_objects, newer_than_the_server(tools, major)) if w)
+            large_objects, newer_than_the_server(tools, major) if self.warn_of_newer_pg_dump else None) if w)
         return DumpPreflight(server_version, major, tools, self._choose_output(), selection, extensions,
                              inventory, inventory_error, client_encoding, name_codec, timescaledb, warnings,
                              jobs, compress, server_key, None if free is None else free + 1, parents)
