@@ -638,6 +638,42 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
     assert leftovers == []
 
 
+def test_a_swap_says_its_wait_for_a_lock_before_it_commits_never_after(sandbox, monkeypatch):
+    """The swap's "waits for a lock" line is written by a timer, whose cancel() does not stop a callback
+    already started: its line could come after the swap had committed (QA). Here the line's writer
+    lets the lock go and then waits for the swap to return: the swap waits for the line instead."""
+    from pgbackup_tui.core import restore_target
+
+    monkeypatch.setattr(restore_target, "SWAP_WAIT_SAID_AFTER_S", 0.05)
+    current, restored, old = (f"t_{uuid.uuid4().hex[:8]}" for _ in range(3))
+    sandbox.create_database(current)
+    sandbox.create_database(restored)
+    happened: list[str] = []
+    swapped = threading.Event()
+    try:
+        with psycopg.connect(sandbox.dsn()) as dba:  # a DBA's open transaction holding the target's row
+            # Locked, not changed: a row a GRANT had changed made the rename fail once let go.
+            dba.execute("SELECT 1 FROM pg_database WHERE datname = %s FOR UPDATE", (current,))
+
+            def log(line: str) -> None:
+                assert "the swap of names waits for a lock" in line, line
+                dba.commit()  # the renames go on; the line is written after the swap's COMMIT, or never
+                swapped.wait(1)  # with the line held to the swap, this waits in vain: not an assertion
+                happened.append("said")
+
+            restore_target.swap_databases(target_from_dsn(sandbox.dsn()), "postgres", restored, current, old, log=log)
+            happened.append("swapped")
+            swapped.set()
+            deadline = time.monotonic() + 10
+            while "said" not in happened:  # the timer's thread, after the swap (without the guard)
+                assert time.monotonic() < deadline, happened
+                time.sleep(0.05)
+        assert happened == ["said", "swapped"]
+    finally:
+        for name in (current, restored, old):
+            sandbox.drop_database(name)
+
+
 def test_whole_database_clean_of_postgres_itself(sandbox, home, tmp_path):
     """The maintenance database is the target: the job works from template1 (it connected to
     postgres itself, and refused the clean for its own session)."""

@@ -322,14 +322,37 @@ def _said_if_held_up(target: Target, maintenance_db: str, conn: psycopg.Connecti
     if log is None:
         yield
         return
+    note = _UntilDone(log)
     timer = threading.Timer(SWAP_WAIT_SAID_AFTER_S, _say_lock_holders,
-                            args=(target, maintenance_db, conn.info.backend_pid, current, log))
+                            args=(target, maintenance_db, conn.info.backend_pid, current, note.say))
     timer.daemon = True
     timer.start()
     try:
         yield
     finally:
+        # cancel() does not stop a callback already started (asking the server who holds the lock):
+        # its line came after the swap had committed, saying it waited. done() waits for a line being
+        # written and lets none through after it.
         timer.cancel()
+        note.done()
+
+
+class _UntilDone:
+    """Passes lines to `log` until done(); done() returns once a line being passed has been."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._lock = threading.Lock()
+        self._done = False
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            if not self._done:
+                self._log(line)
+
+    def done(self) -> None:
+        with self._lock:
+            self._done = True
 
 
 def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
