@@ -1184,10 +1184,10 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
     location.mkdir()
     shutil.chown(location, target.os_user)
     target.psql(f"CREATE ROLE keeper LOGIN CONNECTION LIMIT 7; CREATE TABLESPACE \"Fast Disk\" LOCATION '{location}'")
-    target.psql('CREATE DATABASE fastdb TABLESPACE "Fast Disk"')
     (target.root / "slow").mkdir()
     shutil.chown(target.root / "slow", target.os_user)
     target.psql(f"CREATE TABLESPACE slow LOCATION '{target.root / 'slow'}'")
+    target.psql('CREATE DATABASE fastdb TABLESPACE "Fast Disk"')
     globals_file, cluster_set = tmp_path / "globals.sql", tmp_path / "all.set"
     assert cli(target, "dumpall", "--globals-only", "--output", str(globals_file)).returncode == 0
     assert cli(target, "dumpall", "--set", "--output", str(cluster_set)).returncode == 0
@@ -1221,6 +1221,12 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
             and "--exclude-db fastdb" in refused.stderr and "nothing was restored" in refused.stderr), refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert source.psql("SELECT count(*) FROM pg_database WHERE datname = 'fastdb'").strip() == "0"
+    # Onto a server that has it, the member is restored in it.
+    target.drop_database("fastdb")
+    restored = cli(target, "restore", str(cluster_set), "--skip-globals", "--only-db", "fastdb")
+    assert restored.returncode == 0, restored.stderr
+    assert target.psql("SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace "
+                       "WHERE datname = 'fastdb'").strip() == "Fast Disk"
 
 
 def test_a_database_pg_dumpall_could_not_dump_is_said_with_pg_dump_s_own_error(target, home, tmp_path):
