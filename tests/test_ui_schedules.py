@@ -21,6 +21,7 @@ from pgbackup_tui.core.schedules import WHATS, Schedule
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
+from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.schedules_pane import SchedulesPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
 from test_schedule_compress import tools_with_and_without
@@ -480,3 +481,31 @@ async def test_an_edit_renamed_to_another_schedule_s_name_is_refused(home, monke
         await pilot.pause()
         assert any("already exists" in str(n.message) for n in app._notifications)
     assert (home / "config.toml").read_bytes() == with_hourly != before
+
+
+async def test_e_and_delete_on_an_empty_list_of_a_tab_leave_the_server_alone(home, monkeypatch):
+    # QA: on an empty Schedules list, `e` (the footer's "e Edit") opened "Edit server prod", and
+    # `delete` there or on an empty Backups list asked to remove the server under the tree's cursor:
+    # the tab's own key did not apply, so the app's server key took it. Server keys act from the tree.
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="127.0.0.1", port=1)
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("home")  # the tree's cursor on the server
+        main = app.screen
+        for tab, table_in in (("4", SchedulesPane), ("3", BackupsPane)):
+            await pilot.press(tab)
+            table = app.query_one(table_in).query_one(DataTable)
+            table.focus()
+            await pilot.pause()
+            assert table.row_count == 0
+            for key in ("e", "delete"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.screen is main, (tab, key, app.screen)
+        app.server_tree.focus()  # from the tree they still do what they say
+        await pilot.press("e")
+        await wait_until(lambda: app.screen is not main)
+    assert "prod" in load_config().servers

@@ -356,7 +356,8 @@ class PgBackupApp(ServersApp):
         except NoMatches:
             return True
         return action_applies(action, tree.focus_info(), has_selection=tree.selection is not None,
-                              profiles=self.profiles, selected_job=self.jobs_pane.selected_job())
+                              profiles=self.profiles, selected_job=self.jobs_pane.selected_job(),
+                              tree_focused=self.focused is tree)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place an unexpected worker failure becomes an error the user sees."""

@@ -49,11 +49,17 @@ MAIN_SCREEN_ACTIONS = frozenset(
 
 
 def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profiles: ServerProfiles,
-                   selected_job: JobView | None) -> bool | None:
-    """Whether a key's action applies now: True, None to show it greyed out, False to hide it (App.check_action)."""
+                   selected_job: JobView | None, tree_focused: bool = True) -> bool | None:
+    """Whether a key's action applies now: True, None to show it greyed out, False to hide it (App.check_action).
+    `tree_focused`: the tree has the keyboard focus, not a tab's list."""
     if action == "add_server":
         return profiles.writable or None
     if action in ("edit_server", "remove_server"):
+        # Only from the tree: a tab's list whose own e / delete does not apply (an empty Backups or
+        # Schedules list) let the key through to these, and `delete` there asked to remove the server
+        # under the tree's cursor, one `y` (as a backup's delete wants) from dropping it from config.
+        if not tree_focused:
+            return False
         return (profiles.writable and focus.server is not None) or None
     if action == "backup":
         if has_selection:
