@@ -384,3 +384,20 @@ async def test_a_database_named_like_markup_opens_every_dialog_with_its_name_as_
                 await pilot.pause()
                 assert f"Type {name}_restored to confirm:" in screen_text(app)
         assert app.return_code in (None, 0), name
+
+
+async def test_in_a_narrow_terminal_the_target_database_s_name_shows_whole():
+    # QA: at 60x20 (a tmux pane) the server drop-down kept its 30 cells and the restore dialog's
+    # Database field was 6 wide: "shop_restored" read "estore", as if that were the name; the CSV
+    # import dialog's the same. Under 69 columns the drop-down shares the row with the name.
+    target = target_from_dsn("host=127.0.0.1 port=1 dbname=shop connect_timeout=1")
+    for dialog, field, name in (
+        (RestoreDialog(None, {"prod": target}, "prod", "shop"), "#target-db", "shop_restored"),
+        (CsvImportDialog(Path("/nonexistent"), ["public.t"], {"prod": target}, "prod", "shop"), "#csv-db", "shop_csv"),
+    ):
+        app = DialogHost(dialog)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await pilot.pause()
+            database = dialog.query_one(field, Input)
+            assert database.value == name
+            assert database.content_size.width > len(name), (field, database.content_size)

@@ -23,6 +23,7 @@ from ..widgets.check_list import CheckList, name_options
 from ..widgets.option_box import OptionBox
 from .restore_name_lookup import NameLookupDialog
 from ..plain_text import plain
+from ..breakpoints import WIDTH_CLASSES
 
 
 class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
@@ -37,6 +38,7 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
     CsvImportDialog .row { height: 1; margin-top: 1; }
     CsvImportDialog .field-label { width: auto; padding-right: 1; color: $text-muted; }
     CsvImportDialog #csv-server { width: 30; }
+    CsvImportDialog.-narrow #csv-server { width: 1fr; }  /* the database's name kept 6 cells */
     CsvImportDialog #csv-db { width: 1fr; }
     CsvImportDialog #csv-import-tables { height: auto; max-height: 8; margin-top: 1; }
     CsvImportDialog #csv-import-summary { height: auto; margin-top: 1; color: $text-accent; }
@@ -46,6 +48,7 @@ class CsvImportDialog(NameLookupDialog[CsvImportPlan]):
     """
 
     SERVER_SELECT = "#csv-server"
+    HORIZONTAL_BREAKPOINTS = WIDTH_CLASSES  # under 69 columns the server drop-down gives the name room
     BINDINGS = [
         Binding("enter", "start", "Start", id="csv_import_dialog.start", priority=True),
         Binding("escape", "cancel", "Cancel", id="csv_import_dialog.cancel"),

@@ -51,6 +51,7 @@ from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested
 from ..widgets.option_box import OptionBox
 from ..widgets.toc_tables import TocTables, archive_tables
 from ..plain_text import plain
+from ..breakpoints import WIDTH_CLASSES
 
 __all__ = ["RESTORED_SUFFIX", "RestoreDialog", "restore_summary", "suggested_database"]
 
@@ -61,6 +62,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
     # Under 30 rows (80x24) the form loses its blank lines and the tables list shrinks, so that the
     # plan (what is created, dropped, restored) shows under the options before Start.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    HORIZONTAL_BREAKPOINTS = WIDTH_CLASSES  # under 69 columns the server drop-down gives the name room
 
     BINDINGS = [
         # Priority, so that Enter starts from any field; check_action lets it through to an
