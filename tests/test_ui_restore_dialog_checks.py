@@ -401,3 +401,27 @@ async def test_in_a_narrow_terminal_the_target_database_s_name_shows_whole():
             database = dialog.query_one(field, Input)
             assert database.value == name
             assert database.content_size.width > len(name), (field, database.content_size)
+
+
+async def test_enter_while_start_is_off_changes_no_box_and_no_table():
+    # QA: --clean ticked, its name not typed yet (Start off), Enter on the focused --clean box
+    # unticked it: the dialog then said "tick --clean to replace it". Enter starts or does nothing;
+    # it never toggles a box or a table of the list (space does).
+    target = target_from_dsn("host=127.0.0.1 port=1 dbname=shop connect_timeout=1")
+    dialog = RestoreDialog(None, {"prod": target}, "prod", "shop")  # no archive yet: Start is off
+    app = DialogHost(dialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        dialog.query_one(TocTables).set_tables(['public.a', 'public.b'])
+        await pilot.pause()
+        assert not dialog.can_start
+        box = dialog.query_one("#create", OptionBox)
+        box.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert box.value is True
+        dialog.query_one(CheckList).focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert dialog.query_one(TocTables).chosen == ()
+        assert app.screen is dialog and app.results == []

@@ -2,6 +2,7 @@
 
 Enter is a priority binding so it starts the dialog from any field, except where Enter already
 means something: on a focused button (it presses it) or in an open drop-down (it picks an item).
+It never toggles a box or a list's item, also while Start is off (space does).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Generic, TypeVar
 
 from textual import on
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Checkbox, Input, Select, SelectionList, Static
 
 PlanT = TypeVar("PlanT")
 
@@ -46,8 +47,15 @@ class PlanDialog(ModalScreen[PlanT | None], Generic[PlanT]):
         if focused is not None and any(isinstance(node, Select) and node.expanded
                                        for node in focused.ancestors_with_self):
             return False
+        if self.can_start:
+            return True
+        # Start is off: Enter is still Start's, which starts nothing (the error line says why). Passed
+        # on, it toggled the focused box (--clean unticked by an Enter meant to start, its name not
+        # typed yet) or a table of the list: a choice changed by the key that never changes one.
+        if isinstance(focused, (Checkbox, SelectionList)):
+            return True
         # None shows the key greyed out in the footer; the key still reaches the focused widget.
-        return True if self.can_start else None
+        return None
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
