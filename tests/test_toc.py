@@ -313,3 +313,16 @@ def test_notes_quote_every_name_as_sql_and_dump_s_notes_write_it(listing: Listin
     assert toc.describe(index) == 'INDEX "Ops Team"."Work Items title idx"'
     pkey = find(toc, "CONSTRAINT", f"{SCHEMA} Work Items Work Items_pkey ")
     assert toc.describe(pkey) == 'CONSTRAINT "Work Items_pkey" on "Ops Team"."Work Items"'
+
+
+def test_a_list_written_onto_a_full_disk_names_its_file(listing: Listing, tmp_path: Path) -> None:
+    # QA: csv export onto a nearly full disk (room for the schema archive, none for its list) ended
+    # "the disk is full (No space left on device); the job was stopped", naming no file: the write
+    # fails, not the open, and its error carried no file name.
+    from small_disk import fill, small_filesystem
+
+    with small_filesystem(tmp_path / "small", 64) as small:
+        fill(small, 0)
+        with pytest.raises(OSError) as raised:
+            write_list(listing.toc, {e.dump_id for e in listing.toc.entries}, small / "selection.list")
+    assert raised.value.filename == str(small / "selection.list"), raised.value

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .identifiers import QualifiedName, quote_ident
+from .paths import named_error
 
 PG_CLASS_OID = 1259
 PG_CONSTRAINT_OID = 2606
@@ -285,4 +286,9 @@ def write_list(toc: Toc, included: set[int], path: Path, *, attach_last: bool = 
         chosen = ([e for e in chosen if e.desc not in last] + [e for e in chosen if e.desc == "TABLE ATTACH"]
                   + [e for e in chosen if e.desc == "INDEX ATTACH"])
     lines = [e.line for e in chosen]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")  # SQL_ASCII names
+    try:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")  # SQL_ASCII names
+    except OSError as exc:
+        # A full disk fails the write, not the open: its error names no file, and the job's line
+        # said "the disk is full (No space left on device)" with no word of which disk.
+        raise named_error(exc, path) from None
