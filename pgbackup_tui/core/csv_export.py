@@ -233,6 +233,8 @@ class CsvExportJob(Job):
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         conn.execute(EXPORT_SESSION)
+        if pre.tables:
+            conn.execute(_lock_statement(pre.tables))
         for table in pre.tables:
             self.log(f"copying {table.name} to {table.file}")
             progress.table_started(table.file)
@@ -306,6 +308,16 @@ class CsvExportJob(Job):
             shutil.rmtree(self._partial, ignore_errors=True)
             self.release("path", self._partial)
             remove_empty_folders(self._created_folders)
+
+
+def _lock_statement(tables: list[ExportTable]) -> str:
+    """ACCESS SHARE on every table, as pg_dump takes, before the snapshot (LOCK takes none, the
+    first COPY does). A TRUNCATE, or an ALTER TABLE that rewrites a table, is not MVCC-safe: one
+    committed after the snapshot but before a table's COPY left its file empty (the rows neither
+    before nor after it) and the export good. Now such a statement waits for the export's end.
+    ONLY where the COPY reads ONLY; a partitioned table or a hypertable locks its partitions or chunks."""
+    names = ", ".join(f"{'ONLY ' if t.relkind == 'r' and t.hypertable is None else ''}{t.name.sql}" for t in tables)
+    return f"LOCK TABLE {names} IN ACCESS SHARE MODE"
 
 
 @contextlib.contextmanager
