@@ -312,3 +312,55 @@ def test_a_schema_writer_killed_by_a_signal_is_said_so(sandbox, home, empty_db, 
     assert failed.returncode == 1, failed.stderr
     assert "killed by signal 9 (SIGKILL)" in failed.stderr and "pg_dump:" not in failed.stderr, failed.stderr
     assert not out.exists() and not list(tmp_path.glob("copy*")), list(tmp_path.iterdir())
+
+
+def test_a_runner_killed_after_the_data_says_how_to_finish(sandbox, home, empty_db, names, tmp_path):
+    # QA: a runner killed while schema-post.sql ran (every table's data in) was said as "the tables
+    # imported ... stay: public.a, public.b; import the rest with --table (the tables not named
+    # here)": none were left, a retry is refused (the tables have rows), and the primary keys and
+    # foreign keys never came. It says what may be missing, and the psql line that makes it.
+    import os
+    import shlex
+    import signal
+
+    from test_job_faults import start_cli, wait_for
+
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 3);"
+                 "CREATE TABLE b (id int REFERENCES a); INSERT INTO b VALUES (1);", empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
+    target = names()
+    sandbox.create_database(target)
+    sandbox.psql("CREATE TABLE a (id int); CREATE TABLE b (id int);", target)  # bare: schema-post.sql runs
+    # A reader of a: the COPY goes on beside it, schema-post.sql's ALTER TABLE waits for it.
+    holder = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(target)],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdin is not None
+    try:
+        holder.stdin.write("BEGIN; LOCK TABLE a IN ACCESS SHARE MODE; SELECT pg_sleep(60);\n")
+        holder.stdin.flush()
+        wait_for(lambda: sandbox.psql("SELECT count(*) FROM pg_locks WHERE relation = 'a'::regclass AND granted",
+                                      target).strip() != "0", "the reader's lock")
+        cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
+        wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
+                                      "AND application_name LIKE 'pgbackup-tui%' AND wait_event_type = 'Lock'"
+                                      ).strip() != "0", "schema-post.sql to wait for the reader")
+        [state] = [json.loads(p.read_text()) for p in (home / "state" / "jobs").glob("*/state.json")
+                   if json.loads((p.parent / "spec.json").read_text())["kind"] == "csv-import"]
+        os.kill(state["runner_pid"], signal.SIGKILL)
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        # Its server session too: a killed psql's backend sleeps on, holding the lock, until pg_sleep ends.
+        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target}' "
+                     "AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+        holder.kill()
+        holder.wait()
+    assert cli.returncode == 1, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "public.a, public.b" in last and "the tables not named here" not in last, last
+    assert "schema-post.sql (indexes, constraints, foreign keys, triggers) may not be done" in last, last
+    command = shlex.split(last.split("run: ", 1)[1])
+    assert command[0] == "psql" and command[-1] == str(out / "schema-post.sql"), command
+    subprocess.run([str(sandbox.bin_dir / "psql"), *command[1:]], check=True, capture_output=True, timeout=60)
+    assert sandbox.psql("SELECT count(*) FROM pg_constraint WHERE conrelid IN ('a'::regclass, 'b'::regclass)",
+                        target).strip() == "2"

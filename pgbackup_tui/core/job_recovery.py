@@ -254,12 +254,37 @@ def _csv_import_stays(spec: dict[str, Any], into: str, imported: list[str]) -> s
                 f"committed): {', '.join(imported)}")
     else:
         said = f"; no table's import into '{into}' had committed (each is its own transaction)"
-    rest = [name for name in _csv_import_tables(spec) if name not in imported]
+    to_import = _csv_import_tables(spec)
+    rest = [name for name in to_import if name not in imported]
     if rest:
         from .csv_plans import table_options
 
         return said + "; import the rest with " + table_options(rest)
+    if imported and to_import:
+        # Every table was in: it stopped setting the sequences or running schema-post.sql. "Import the
+        # rest with --table (the tables not named here)" named none, and a retry is refused (the tables
+        # have rows): what may be missing is said, with the psql line that makes it, as a failure there says.
+        return said + "; " + _csv_import_after_the_data(spec, into)
     return said + "; import the rest with --table (the tables not named here)" if imported else said
+
+
+def _csv_import_after_the_data(spec: dict[str, Any], into: str) -> str:
+    """What a csv import stopped after its last table's data may have left undone, and how to do it."""
+    import shlex
+
+    from psycopg.conninfo import make_conninfo
+
+    from .csv_plans import SCHEMA_POST
+
+    plan = spec.get("plan") or {}
+    params = (plan.get("target") or {}).get("params") or {}
+    # No password (libpq's own places give it), as the failure's own line.
+    dsn = make_conninfo(**{k: str(v) for k, v in params.items() if k in ("host", "port", "user")}, dbname=into)
+    script = Path(str(plan.get("source"))) / SCHEMA_POST
+    return (f"every table's data is in, but it stopped after: the sequences (set from the manifest) and "
+            f"{SCHEMA_POST} (indexes, constraints, foreign keys, triggers) may not be done; if the tables lack "
+            f"them, run: psql --single-transaction -v ON_ERROR_STOP=1 -d {shlex.quote(dsn)} "
+            f"-f {shlex.quote(str(script))}")
 
 
 def _csv_import_tables(spec: dict[str, Any]) -> list[str]:
