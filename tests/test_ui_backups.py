@@ -442,6 +442,14 @@ async def test_csv_export_of_checked_tables_then_import_from_the_backups_tab(san
         await open_line(pilot, tree, named("sandbox"))
         await open_line(pilot, tree, named("shop"))
         await open_line(pilot, tree, named("Sales"))  # "Sales & Ops"
+        # QA: C with the whole database checked said "check the tables to export first (space)".
+        await move_to(pilot, tree, named("shop"))
+        await pilot.press("space", "C")
+        await pilot.pause()
+        assert not isinstance(app.screen, CsvExportDialog)
+        said = str(list(app._notifications)[-1].message) if app._notifications else ""
+        assert "not a whole database: open shop and check its tables or schemas" in said, said
+        await pilot.press("space")  # unchecked
         await move_to(pilot, tree, named("customers"))
         await pilot.press("space")
         await pilot.press("C")

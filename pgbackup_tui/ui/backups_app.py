@@ -35,6 +35,7 @@ from ..core.connect import Target
 from ..core.csv_plans import EXPORT_KIND, IMPORT_KIND, CsvExportPlan, CsvImportPlan
 from ..core.drill import drill_backup
 from ..core.errors import PgBackupError
+from ..core.identifiers import one_line as name_on_one_line
 from ..core.manifest import Verification
 from ..core.verify import verify_backup
 from .backup_messages import BackupChecked, BackupDeleted, BackupsListed
@@ -359,6 +360,13 @@ class BackupsApp(JobsApp):
     # -- CSV -------------------------------------------------------------------------------
     def action_csv_export(self) -> None:
         selection = self.query_one(ServerTree).selection
+        if selection is not None and selection.whole_database:
+            # "check the tables to export first (space)" was said to a user whose space had just
+            # checked the whole database: CSV export copies tables, named one by one.
+            dbname = name_on_one_line(selection.dbname)
+            self.notify(f"CSV export copies checked tables, not a whole database: open {dbname} and check its "
+                        "tables or schemas (space)", severity="warning")
+            return
         if selection is None or not selection.qualified_names:
             self.notify("check the tables to export first (space)", severity="warning")
             return
