@@ -13,12 +13,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
-from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TabbedContent
 
 from pgbackup_tui.core.config import load_config, save_config
 from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.schedules import WHATS, Schedule
 from pgbackup_tui.ui.app import PgBackupApp
+from pgbackup_tui.ui.commands import build_commands
 from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
@@ -509,3 +510,17 @@ async def test_e_and_delete_on_an_empty_list_of_a_tab_leave_the_server_alone(hom
         await pilot.press("e")
         await wait_until(lambda: app.screen is not main)
     assert "prod" in load_config().servers
+
+
+async def test_the_palette_shows_the_schedules_tab_as_it_shows_the_others(home):
+    # QA: ctrl+p offered "Show the Details / Jobs / Backups tab", not the Schedules tab (README:
+    # every action in the command palette).
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        show = {title: run for title, run, _ in build_commands(app) if title.startswith("Show the")}
+        assert "Show the Schedules tab" in show, sorted(show)
+        show["Show the Schedules tab"]()
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "schedules"
+        assert app.focused is app.query_one(SchedulesPane).query_one(DataTable)

@@ -62,6 +62,7 @@ def build_commands(app: PgBackupApp) -> list[Command]:
         ("Show the Details tab", partial(app.action_show_tab, "details"), "the object under the cursor"),
         ("Show the Jobs tab", partial(app.action_show_tab, "jobs"), "jobs started here, by the CLI or by cron"),
         ("Show the Backups tab", partial(app.action_show_tab, "backups"), "backups on disk for the focused database"),
+        ("Show the Schedules tab", partial(app.action_show_tab, "schedules"), "scheduled backups, run by cron"),
         ("Zoom: hide or show the tree", app.action_zoom, "the tabs take the whole width"),
         ("Help: keys", app.action_help, "what each key does"),
         ("Quit", app.action_quit, "running jobs go on in the background; asks first"),
