@@ -524,3 +524,25 @@ async def test_the_palette_shows_the_schedules_tab_as_it_shows_the_others(home):
         await pilot.pause()
         assert app.query_one(TabbedContent).active == "schedules"
         assert app.focused is app.query_one(SchedulesPane).query_one(DataTable)
+        # Nor any of its actions: none with no server and no schedule, as the keys do nothing then.
+        assert not [title for title, _, _ in build_commands(app) if "chedule" in title and "tab" not in title]
+
+
+async def test_the_palette_has_the_schedules_tab_s_actions(home, monkeypatch):
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
+    config = load_config()
+    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
+    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop")}
+    save_config(config)
+    app = PgBackupApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.action_show_tab("schedules")
+        await pilot.pause()
+        titles = [title for title, _, _ in build_commands(app)]
+        for title in ("Add a schedule", "Edit schedule nightly", "Remove schedule nightly", "Run schedule nightly now",
+                      "Install the schedules into crontab"):
+            assert title in titles, titles
+        run = {title: callback for title, callback, _ in build_commands(app)}
+        run["Edit schedule nightly"]()
+        await pilot.pause()
+        assert isinstance(app.screen, ScheduleForm)

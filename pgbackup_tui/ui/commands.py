@@ -17,6 +17,7 @@ from textual.content import Content
 from .plain_text import plain
 from .tree_entries import READY
 from .widgets.backups_pane import row_applies
+from .widgets.schedules_pane import SchedulesPane
 
 if TYPE_CHECKING:
     from .app import PgBackupApp
@@ -56,6 +57,7 @@ def build_commands(app: PgBackupApp) -> list[Command]:
         commands.append((f"CSV export of {selection.describe()}", app.action_csv_export,
                          "schema.sql and one CSV per table, into one folder"))
     commands += backup_commands(app)
+    commands += schedule_commands(app)
     for job in app.running_jobs():
         commands.append((f"Cancel job {job.title}", partial(app.cancel_job, job), "asks first"))
     commands += [
@@ -86,6 +88,23 @@ def backup_commands(app: PgBackupApp) -> list[Command]:
             commands.append((f"{verb} backup {row.name}", partial(pane.action_request, action), help_text))
     if row.entry is not None:
         commands.append((f"Restore backup {row.name}…", app.action_restore, "opens the restore dialog"))
+    return commands
+
+
+def schedule_commands(app: PgBackupApp) -> list[Command]:
+    """What the Schedules tab's keys do, by name, when they would (the pane's own check_action): the
+    palette had the tab but none of its actions."""
+    pane = app.query_one(SchedulesPane)
+    name = pane.selected_name
+    commands: list[Command] = []
+    for action, title, help_text in (
+            ("add_schedule", "Add a schedule", "a backup cron runs, with retention and checks"),
+            ("edit_schedule", f"Edit schedule {name}", "its server, what, when, retention and checks"),
+            ("remove_schedule", f"Remove schedule {name}", "asks first; its backups stay"),
+            ("run_now", f"Run schedule {name} now", "it shows in Jobs"),
+            ("install", "Install the schedules into crontab", "shows the lines first")):
+        if pane.check_action(action, ()):
+            commands.append((title, getattr(pane, f"action_{action}"), help_text))
     return commands
 
 
