@@ -313,8 +313,7 @@ def _files_in(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder))
 
 
-def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False,
-           readers_looked_for: bool = False) -> list[str]:
+def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = False) -> list[str]:
     """Remove the backup (archive, manifest, index entry, and the temp and lock files of its
     manifest's killed writers); returns what was removed, one line each (the archive, the manifest)."""
     if entry.path == index_path():
@@ -334,9 +333,7 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
                          f"let it finish, or cancel it first (pgbackup-tui jobs cancel {reader})")
     # A reader that is no job: a drill or a verify (they run in the process that asked), a DBA's own
     # pg_restore. A directory archive deleted under it failed it half way, its target half restored.
-    # `readers_looked_for`: the caller has, for many backups at once (retention: /proc is read once, not
-    # once a backup, every descriptor of every backend of a database server).
-    outside = None if readers_looked_for else readers_of([entry.path]).get(entry.path)
+    outside = readers_of([entry.path]).get(entry.path)
     if outside is not None:
         raise UsageError(f"backup {entry.id}: {entry.path} is being read by process {outside} ({command_of(outside)}); "
                          "let it finish, or stop it first")

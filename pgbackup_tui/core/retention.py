@@ -192,7 +192,7 @@ def apply_retention(schedule: Schedule, now: datetime | None = None,
                                 "deletes it")
             continue
         try:
-            delete(entry, entries, force=not schedule.keep_verified, readers_looked_for=True)
+            delete(entry, entries, force=not schedule.keep_verified)
         except (NotDeletable, OSError) as exc:
             result.notes.append(f"kept {entry.id}: {exc}")
             result.problems.append(result.notes[-1])
