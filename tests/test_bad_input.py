@@ -82,6 +82,15 @@ def test_dump_refuses_before_anything_runs(sandbox, home, args, fragments):
     assert created_in(home) == []  # no backups/ folder, no log, nothing
 
 
+@pytest.mark.parametrize("args", [["--globals-only"], []])
+def test_dumpall_refuses_an_output_that_ends_with_a_slash(sandbox, home, args):
+    """A whole-cluster or globals file to `--output DIR/` was written as a file named DIR, said good
+    (second review: dump refused it, dumpall did not)."""
+    result = run_cli("dumpall", "--dsn", sandbox.dsn(), *args, "--output", f"{home}/out/new/")
+    assert_refused(result, "--output", "ends with '/'", "--set")
+    assert created_in(home) == []
+
+
 def test_a_name_the_database_lacks_is_said_once_with_progress_shown(sandbox, home):
     """Found by the job (it asks the server): with its log shown (--progress plain, a terminal's
     default), its last line is the result's message; it was printed twice."""

@@ -122,6 +122,10 @@ def build_job(args: argparse.Namespace) -> DumpJob | RestoreJob | DumpallJob | C
             databases=tuple(args.db))
         if not args.set and args.format != "custom":
             raise UsageError("--format goes with --set (pg_dumpall writes one SQL file)")
+        if args.output and args.output.endswith("/") and not args.set:
+            # Path() drops the '/': `--output /backups/` wrote a file named /backups, as dump's did.
+            raise UsageError(f"--output {args.output}: ends with '/', a folder, but pg_dumpall writes one file; "
+                             f"give its name (e.g. {args.output}cluster.sql), or use --set (a folder)")
         dumpall_plan.validate()
         return DumpallJob(replace(dumpall_plan, target=with_prompted_password(target)))
     if args.command == "dump":
