@@ -314,12 +314,15 @@ def test_a_schema_writer_killed_by_a_signal_is_said_so(sandbox, home, empty_db, 
     assert not out.exists() and not list(tmp_path.glob("copy*")), list(tmp_path.iterdir())
 
 
-def test_a_runner_killed_after_the_data_says_how_to_finish(sandbox, home, empty_db, names, tmp_path):
+@pytest.mark.parametrize("stop", ["runner killed", "cancelled"])
+def test_an_import_stopped_after_the_data_says_how_to_finish(sandbox, home, empty_db, names, tmp_path, stop):
     # QA: a runner killed while schema-post.sql ran (every table's data in) was said as "the tables
     # imported ... stay: public.a, public.b; import the rest with --table (the tables not named
-    # here)": none were left, a retry is refused (the tables have rows), and the primary keys and
-    # foreign keys never came. It says what may be missing, and the psql line that makes it.
+    # here)", and a cancel there as the tables that stay, no more: none were left to import, a retry
+    # is refused (the tables have rows), and the primary and foreign keys never came. It says what
+    # is (or may be) missing, and the psql line that makes it.
     import os
+    import re
     import shlex
     import signal
 
@@ -347,7 +350,10 @@ def test_a_runner_killed_after_the_data_says_how_to_finish(sandbox, home, empty_
                                       ).strip() != "0", "schema-post.sql to wait for the reader")
         [state] = [json.loads(p.read_text()) for p in (home / "state" / "jobs").glob("*/state.json")
                    if json.loads((p.parent / "spec.json").read_text())["kind"] == "csv-import"]
-        os.kill(state["runner_pid"], signal.SIGKILL)
+        if stop == "cancelled":
+            cli.send_signal(signal.SIGTERM)
+        else:
+            os.kill(state["runner_pid"], signal.SIGKILL)
         _, stderr = cli.communicate(timeout=60)
     finally:
         # Its server session too: a killed psql's backend sleeps on, holding the lock, until pg_sleep ends.
@@ -355,12 +361,13 @@ def test_a_runner_killed_after_the_data_says_how_to_finish(sandbox, home, empty_
                      "AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
         holder.kill()
         holder.wait()
-    assert cli.returncode == 1, stderr
+    assert cli.returncode == (130 if stop == "cancelled" else 1), stderr
     last = stderr.strip().splitlines()[-1]
     assert "public.a, public.b" in last and "the tables not named here" not in last, last
-    assert "schema-post.sql (indexes, constraints, foreign keys, triggers) may not be done" in last, last
-    command = shlex.split(last.split("run: ", 1)[1])
-    assert command[0] == "psql" and command[-1] == str(out / "schema-post.sql"), command
+    said = "did not run" if stop == "cancelled" else "may not be done"
+    assert f"schema-post.sql (indexes, constraints, foreign keys, triggers) {said}" in last, last
+    command = shlex.split(re.search(r"run(?: it)?: (\S*psql .*)$", last).group(1))
+    assert Path(command[0]).name == "psql" and command[-1] == str(out / "schema-post.sql"), command
     subprocess.run([str(sandbox.bin_dir / "psql"), *command[1:]], check=True, capture_output=True, timeout=60)
     assert sandbox.psql("SELECT count(*) FROM pg_constraint WHERE conrelid IN ('a'::regclass, 'b'::regclass)",
                         target).strip() == "2"

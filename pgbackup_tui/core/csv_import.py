@@ -76,6 +76,10 @@ class CsvImportJob(Job):
         self._server_version = 0  # the target's, as libpq says it (170002); set by _preflight
         self._exported_from = ""  # the export's server version ("18.6"), as its manifest says it
         self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
+        # After the data, until done: what a cancel there leaves undone (_say_what_stays). The psql
+        # to run schema-post.sql with while it is still to run; whether the sequences are set.
+        self._post_left: ClientTools | None = None
+        self._sequences_left = False
 
     async def _execute(self) -> Outcome:
         plan = self.plan
@@ -125,12 +129,15 @@ class CsvImportJob(Job):
             self._writing_into = True
         changed = await self.in_thread(self._copy_tables, tables, manifest.get("encoding") or "UTF8", progress)
         progress.enter_phase("finishing")
+        self._post_left, self._sequences_left = (tools if run_post else None), True
         # The sequences before schema-post.sql: one that fails (a duplicate under a key) leaves the data in,
         # and a retry is refused (the tables have rows): set after it, they stayed at 1 under the rows.
         await self.in_thread(self._set_sequences, manifest.get("sequences") or [], not run_schema)
+        self._sequences_left = False
         if run_post:
             await self._psql(tools, folder / SCHEMA_POST, "indexes, constraints and triggers (schema-post.sql)",
                              after_data=True)
+        self._post_left = None
         if self._created is not None:
             self.release("database", plan.dbname)
             self._created = None
@@ -227,15 +234,19 @@ class CsvImportJob(Job):
                 where = "nothing of the import was done; none of "
             finish = ""
             if after_data and not plan.create:  # a retry is refused (the tables have rows): how to finish
-                where_to = {k: v for k, v in plan.target.params.items() if k in ("host", "port", "user")}
-                # No password (libpq's own places give it); this psql: the script may need its \restrict.
-                dsn = make_conninfo(**where_to, dbname=plan.dbname)
-                finish = (f": fix what it says, then run it: {shlex.quote(str(tools.psql))} --single-transaction "
-                          "-v ON_ERROR_STOP=1 "
-                          f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
+                finish = f": fix what it says, then run it: {self._psql_line(tools, script)}"
+                self._post_left = None  # said here
             # How psql ended: a kill by a signal is not said by the last line a child printed.
             raise JobFailed(f"{what} failed: {self.child_failure(code)}{self._newer_export()}; {where}{script.name} "
                             f"was kept (one transaction){finish}")
+
+    def _psql_line(self, tools: ClientTools, script: Path) -> str:
+        """The psql command that runs `script` into the target as the import runs it."""
+        where_to = {k: v for k, v in self.plan.target.params.items() if k in ("host", "port", "user")}
+        # No password (libpq's own places give it); this psql: the script may need its \restrict.
+        dsn = make_conninfo(**where_to, dbname=self.plan.dbname)
+        return (f"{shlex.quote(str(tools.psql))} --single-transaction -v ON_ERROR_STOP=1 "
+                f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
 
     def _newer_export(self) -> str:
         """Why a script may fail on this server: it was written for a newer one. A copy of 18 into 15
@@ -434,6 +445,15 @@ class CsvImportJob(Job):
                              f"transaction): {', '.join(done)}")
         if left:
             self.cleanup_note += "; import the rest with " + table_options(left)
+            return
+        # Stopped after every table's data: a retry is refused (the tables have rows), so what is not
+        # done is said (a cancel under schema-post.sql said only that the tables stay: no keys came).
+        if self._sequences_left:
+            self.cleanup_note += ("; the sequences were not set to the export's values (manifest.json's "
+                                  "`sequences`): set them before the application inserts")
+        if self._post_left is not None:
+            self.cleanup_note += (f"; {SCHEMA_POST} (indexes, constraints, foreign keys, triggers) did not run: "
+                                  f"run it: {self._psql_line(self._post_left, Path(self.plan.source) / SCHEMA_POST)}")
 
     def _stop_writing_into(self) -> None:
         if self._writing_into:
