@@ -230,6 +230,14 @@ def test_bad_input_is_refused_before_anything_runs(sandbox, home, empty_db, tmp_
     missing = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "nope",
                       "--output", str(tmp_path / "n"))
     assert missing.returncode == 2 and "public.nope" in missing.stderr
+    # QA: a sequence's refusal said "--table takes tables, views and materialized views", and the view
+    # named next was refused; a missing name was "no such table, view or materialized view".
+    assert "no such table in" in missing.stderr, missing.stderr
+    sandbox.psql("CREATE SEQUENCE sq", empty_db)
+    sequence = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--table", "sq",
+                       "--output", str(tmp_path / "s"))
+    assert sequence.returncode == 2 and "is a sequence" in sequence.stderr, sequence.stderr
+    assert "views" not in sequence.stderr, sequence.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["pgbackup-home"]
     nothing = run_cli("csv", "import", str(tmp_path), "--dsn", sandbox.dsn(), "--db", empty_db)
     assert nothing.returncode == 2 and "manifest.json" in nothing.stderr

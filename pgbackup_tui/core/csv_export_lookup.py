@@ -20,7 +20,7 @@ from .csv_plans import CsvExportPlan
 from .defaults import free_connections
 from .errors import SelectionError
 from .identifiers import QualifiedName
-from .selection import lookup_relations, resolve_selection
+from .selection import TABLES_ONLY, lookup_relations, resolve_selection
 
 _SCHEMA_TABLES = r"""
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -125,7 +125,7 @@ def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
         row = conn.execute("SHOW server_version").fetchone()
         assert row is not None  # SHOW always returns one row
         # Checks every name as a selection dump does (one line naming the first missing one).
-        resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas))
+        resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas), takes=TABLES_ONLY)
         found = lookup_relations(conn, list(plan.tables))
         tables: list[ExportTable] = []
         for name in plan.tables:

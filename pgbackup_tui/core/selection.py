@@ -151,6 +151,12 @@ WHERE n.nspname = %(schema)s AND c.relname = %(name)s
 """
 
 
+# What a --table names: a dump's takes these; csv export's, tables only (it refuses a view, by its kind).
+SELECTION_TAKES = "tables, views and materialized views"
+TABLES_ONLY = "tables (partitioned ones too)"
+_SINGULAR = {SELECTION_TAKES: "table, view or materialized view", TABLES_ONLY: "table"}
+
+
 def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> dict[QualifiedName, tuple[int, str]]:
     """Exact lookup: name -> (oid, relkind) for the names that exist."""
     if not names:
@@ -168,7 +174,7 @@ def is_system_schema(schema: str) -> bool:
 
 
 def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbname: str,
-                      option: str) -> dict[QualifiedName, tuple[int, str]]:
+                      option: str, takes: str = SELECTION_TAKES) -> dict[QualifiedName, tuple[int, str]]:
     for name in names:
         # It exists, but the dump would hold none of it: a backup listed as holding pg_catalog.pg_class
         # that restores nothing of it (and warned of the catalog's oid columns as large objects).
@@ -180,10 +186,9 @@ def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbna
         if name not in found:
             kind = conn.execute(_KIND_OF, {"schema": name.schema, "name": name.name}).fetchone()
             if kind is not None:  # there, but not something a selection takes (a sequence, an index...)
-                raise SelectionError(f"{option} {name}: is {kind[0]} in database '{dbname}'; {option} takes "
-                                     "tables, views and materialized views")
+                raise SelectionError(f"{option} {name}: is {kind[0]} in database '{dbname}'; {option} takes {takes}")
             raise SelectionError(
-                f"{option} {name}: no such table, view or materialized view in database '{dbname}' "
+                f"{option} {name}: no such {_SINGULAR.get(takes, 'relation')} in database '{dbname}' "
                 "(names are exact: quote mixed case or special characters, e.g. public.\"Mixed Case\")"
             )
     return found
@@ -211,10 +216,12 @@ def resolve_selection(
     dbname: str,
     schemas: list[str] | None = None,
     exclude_tables: list[QualifiedName] | None = None,
+    takes: str = SELECTION_TAKES,
 ) -> ResolvedSelection:
-    """Check the selection exists and work out what to dump and what to leave out."""
+    """Check the selection exists and work out what to dump and what to leave out. `takes`: what
+    --table names, as a refusal says it."""
     schemas = schemas or []
-    found = require_relations(conn, tables, dbname, "--table")
+    found = require_relations(conn, tables, dbname, "--table", takes)
     require_schemas(conn, schemas, dbname)
     excluded = {oid for oid, _ in require_relations(conn, exclude_tables or [], dbname, "--exclude-table").values()}
 
