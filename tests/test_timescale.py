@@ -435,3 +435,48 @@ def test_post_restore_whose_session_is_ended_could_not_run(sandbox: Sandbox, sta
                 assert f"stays on in '{db}' until the next pgbackup-tui command" in said, said
         finally:
             ender.join()
+
+
+def test_a_cancel_half_way_says_what_became_of_post_restore(sandbox: Sandbox, standin: StandIn, names,
+                                                            tmp_path: Path, home: Path) -> None:
+    # QA: a failure half way said "timescaledb_post_restore() ran afterwards: ..." (or that the
+    # database stays in restoring mode), as README promises for a cancel too; a cancel said only
+    # that the database may be partly restored.
+    from test_job_faults import start_cli, wait_for
+
+    source, target = new_db(names, sandbox), new_db(names, sandbox)
+    make_source(sandbox, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(sandbox, source, archive).returncode == 0
+    sandbox.create_database(target)
+    sandbox.psql(f"CREATE EXTENSION timescaledb VERSION '{DUMPED_VERSION}'", target)
+    # pg_restore's COMMENT ON EXTENSION waits for this session's own, uncommitted: a restore half way.
+    holder = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(target)],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdin is not None
+    cli = None
+    try:
+        holder.stdin.write("BEGIN; COMMENT ON EXTENSION timescaledb IS 'held'; SELECT pg_sleep(60);\n")
+        holder.stdin.flush()
+        wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
+                                      "AND query LIKE '%pg_sleep(60)%'").strip() == "1", "the holder's comment")
+        cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--bin-dir", str(sandbox.bin_dir),
+                        "--db", target)
+        wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
+                                      "AND wait_event_type = 'Lock' AND query LIKE 'COMMENT%'").strip() == "1",
+                 "pg_restore to wait for the holder")
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target}' "
+                     "AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+        holder.kill()
+        holder.wait()
+        if cli is not None and cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 130, stderr
+    message = stderr.strip().splitlines()[-1]
+    assert "partly restored" in message and "timescaledb_post_restore() ran afterwards" in message, message
+    assert [call for call, _, _ in calls(sandbox, target)][-1] == "post_restore"
+    assert restoring_now(sandbox, target) in ("", "off")

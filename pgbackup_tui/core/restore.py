@@ -488,6 +488,10 @@ class RestoreJob(RestoreChoiceJob):
         elif self._fatal is not None and self._in_one_transaction():
             # Stopped by abort() (its log or state unwritable): psql's transaction ended with its session.
             self.cleanup_note = f"the restore's transaction was rolled back: '{self.plan.dbname}' is as it was"
+        timescale = self._timescale.after_cancel if self._timescale is not None else None
+        if state == JobState.CANCELLED and timescale and not self._created_database:
+            # Into a database that stays: whether it left TimescaleDB's restoring mode (a failure's line says it).
+            self.cleanup_note = "; ".join(filter(None, (self.cleanup_note, timescale)))
         self._stop_writing_into()
         if self._maintenance is not None:  # a dry run, or a failure before the CREATE
             self._maintenance.close()

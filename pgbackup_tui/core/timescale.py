@@ -119,6 +119,7 @@ class TimescaleRestore:
     version: str
     entry_id: int  # the archive's CREATE EXTENSION, which we run ourselves (at `version`)
     recorded: bool  # False: the archive has no manifest saying which version it was dumped with
+    after_cancel: str | None = None  # what became of post_restore after a cancel half way (around)
 
     def describe(self) -> list[str]:
         """The steps, for --dry-run."""
@@ -170,6 +171,8 @@ class TimescaleRestore:
                 job.release(TIMESCALE_RESTORING, dbname)
             if isinstance(exc, PgBackupError):
                 exc.args = (f"{exc}; {note}",)
+            else:  # a cancel: said by the job's end (restore.py's cleanup); it did not say restoring mode stays on
+                self.after_cancel = note
             raise
         await job.in_thread(post_restore, target, dbname, job.log)
         job.release(TIMESCALE_RESTORING, dbname)
