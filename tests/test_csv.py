@@ -324,7 +324,10 @@ def test_a_partition_beside_its_table_and_a_schema_s_own_sequence(sandbox, home,
         CREATE TABLE meas (at date, v int) PARTITION BY RANGE (at);
         CREATE TABLE meas_2024 PARTITION OF meas FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
         CREATE TABLE meas_2025 PARTITION OF meas FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE SCHEMA parts;
+        CREATE TABLE parts.meas_2026 PARTITION OF meas FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
         INSERT INTO meas SELECT date '2024-06-01' + g, g FROM generate_series(1, 300) g;
+        INSERT INTO meas SELECT date '2026-01-01' + g, g FROM generate_series(1, 7) g;
         CREATE SEQUENCE public.invoice_no START 100;
         SELECT nextval('invoice_no'), nextval('invoice_no');
     """, empty_db)
@@ -349,6 +352,14 @@ def test_a_partition_beside_its_table_and_a_schema_s_own_sequence(sandbox, home,
         assert sandbox.psql("SELECT nextval('invoice_no')", again).strip() == "102"
     finally:
         sandbox.drop_database(again)
+    # QA: a schema of partitions whose partitioned table lives elsewhere exported 0 tables (they
+    # were left to a parent not exported), and its schema.sql made them: they came back empty.
+    parts = tmp_path / "parts"
+    done = run_cli("csv", "export", "--dsn", sandbox.dsn(), "--db", empty_db, "--schema", "parts",
+                   "--output", str(parts))
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((parts / "manifest.json").read_text())
+    assert [(t["qualified"], t["rows"]) for t in manifest["tables"]] == [("parts.meas_2026", 7)]
     listed = run_cli("backups", "list", "--json")
     assert listed.returncode == 0 and ".schema.dump" not in listed.stdout, listed.stdout
 

@@ -22,9 +22,12 @@ from .errors import SelectionError
 from .identifiers import QualifiedName
 from .selection import TABLES_ONLY, lookup_relations, resolve_selection
 
+# Partitions too: one whose partitioned table is copied as well is left to it (_UNDER_PARTITIONED),
+# but one whose parent lives in a schema not exported is the only copy of its rows (`--schema parts`
+# of public.m's partitions exported 0 tables, and its schema.sql made them: they came back empty).
 _SCHEMA_TABLES = r"""
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%(schemas)s::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE n.nspname = ANY(%(schemas)s::text[]) AND c.relkind IN ('r', 'p')
   AND c.relpersistence <> 't'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                   AND d.deptype = 'e')
@@ -146,7 +149,8 @@ def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
         named = {t.oid: t.name for t in tables}  # before any is removed: the ancestor may go too
         for table in [t for t in tables if t.oid in covered]:
             parent = named[covered[table.oid]]
-            log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
+            if table.name in plan.tables:  # named: said; a --schema's partitions go with their parent unsaid
+                log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
             tables.remove(table)
         tables.sort(key=lambda t: t.name)
         oids = [t.oid for t in tables]
