@@ -360,6 +360,14 @@ def test_a_partition_beside_its_table_and_a_schema_s_own_sequence(sandbox, home,
     assert done.returncode == 0, done.stderr
     manifest = json.loads((parts / "manifest.json").read_text())
     assert [(t["qualified"], t["rows"]) for t in manifest["tables"]] == [("parts.meas_2026", 7)]
+    # QA: a plain table's inheritance child came along in schema.sql (as with dump --table), but
+    # the table's COPY reads it alone (ONLY): the child's rows were not exported, and came back empty.
+    sandbox.psql("CREATE TABLE par (id int); CREATE TABLE parts.kid (extra text) INHERITS (par);"
+                 "INSERT INTO par VALUES (1); INSERT INTO parts.kid VALUES (2, 'k');", empty_db)
+    inherited = tmp_path / "inherited"
+    assert export(sandbox, empty_db, inherited, "public.par").returncode == 0
+    manifest = json.loads((inherited / "manifest.json").read_text())
+    assert [(t["qualified"], t["rows"]) for t in manifest["tables"]] == [("parts.kid", 1), ("public.par", 1)]
     listed = run_cli("backups", "list", "--json")
     assert listed.returncode == 0 and ".schema.dump" not in listed.stdout, listed.stdout
 

@@ -60,6 +60,18 @@ WITH RECURSIVE up(relid, ancestor) AS (
 )
 SELECT DISTINCT ON (relid) relid::int8, ancestor::int8 FROM up WHERE ancestor = ANY(%(oids)s::oid[])
 """
+# A plain table's inheritance children, and theirs: its COPY reads it alone (ONLY), but schema.sql
+# makes them (they come along, as with a dump --table), so each is copied in a file of its own.
+_INHERITORS = """
+WITH RECURSIVE down(relid) AS (
+    SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = ANY(%(oids)s::oid[])
+    UNION SELECT i.inhrelid FROM down JOIN pg_inherits i ON i.inhparent = down.relid
+)
+SELECT n.nspname, c.relname FROM down JOIN pg_class c ON c.oid = down.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+ORDER BY 1, 2
+"""
 # Columns a COPY FROM can fill: not dropped, not generated (the server computes those again).
 _COLUMNS = """
 SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
@@ -152,9 +164,17 @@ def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
             if table.name in plan.tables:  # named: said; a --schema's partitions go with their parent unsaid
                 log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
             tables.remove(table)
+        hypertables = _hypertables(conn)
+        # Not a hypertable's: its chunks are children its COPY reads (no ONLY).
+        parents = [t.oid for t in tables if t.relkind == "r" and t.name not in hypertables]
+        listed = {t.name for t in tables}
+        children = [QualifiedName(s, n) for s, n in conn.execute(_INHERITORS, {"oids": parents})
+                    if QualifiedName(s, n) not in listed]
+        for name, (oid, relkind) in lookup_relations(conn, children).items():
+            log(f"{name}: a child table (INHERITS) of a table exported, which its schema.sql makes: copied too")
+            tables.append(ExportTable(name, oid, relkind))
         tables.sort(key=lambda t: t.name)
         oids = [t.oid for t in tables]
-        hypertables = _hypertables(conn)
         whole = [t.oid for t in tables if t.name in hypertables]
         sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids, "whole": whole})}
         for table in tables:
