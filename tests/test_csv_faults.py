@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cliutil import run_cli
+from held_session import end_session, session_left_open
 
 
 @pytest.fixture
@@ -336,12 +337,9 @@ def test_an_import_stopped_after_the_data_says_how_to_finish(sandbox, home, empt
     sandbox.create_database(target)
     sandbox.psql("CREATE TABLE a (id int); CREATE TABLE b (id int);", target)  # bare: schema-post.sql runs
     # A reader of a: the COPY goes on beside it, schema-post.sql's ALTER TABLE waits for it.
-    holder = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(target)],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    assert holder.stdin is not None
+    holder = session_left_open(sandbox, sandbox.dsn(target),
+                               "BEGIN; LOCK TABLE a IN ACCESS SHARE MODE; SELECT pg_sleep(60);")
     try:
-        holder.stdin.write("BEGIN; LOCK TABLE a IN ACCESS SHARE MODE; SELECT pg_sleep(60);\n")
-        holder.stdin.flush()
         wait_for(lambda: sandbox.psql("SELECT count(*) FROM pg_locks WHERE relation = 'a'::regclass AND granted",
                                       target).strip() != "0", "the reader's lock")
         cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
@@ -356,11 +354,7 @@ def test_an_import_stopped_after_the_data_says_how_to_finish(sandbox, home, empt
             os.kill(state["runner_pid"], signal.SIGKILL)
         _, stderr = cli.communicate(timeout=60)
     finally:
-        # Its server session too: a killed psql's backend sleeps on, holding the lock, until pg_sleep ends.
-        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target}' "
-                     "AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
-        holder.kill()
-        holder.wait()
+        end_session(sandbox, target, holder)
     assert cli.returncode == (130 if stop == "cancelled" else 1), stderr
     last = stderr.strip().splitlines()[-1]
     assert "public.a, public.b" in last and "the tables not named here" not in last, last

@@ -22,6 +22,7 @@ import pytest
 
 from cliutil import run_cli
 from dbcompare import table_fingerprints
+from held_session import session_left_open
 from pgbackup_tui.core.connect import connect, target_from_dsn
 from pgbackup_tui.core.errors import TargetError
 from pgbackup_tui.core.restore_clean import require_no_sessions
@@ -51,16 +52,6 @@ def new_name(made: list[str], prefix: str = "t") -> str:
 
 def scratch_databases(cluster: Sandbox) -> list[str]:
     return [n for n in cluster.psql("SELECT datname FROM pg_database WHERE datname LIKE 'pgbackup\\_%'").split() if n]
-
-
-def session_left_open(cluster: Sandbox, dsn: str, statements: str) -> subprocess.Popen[str]:
-    """A psql session that runs `statements` and stays open (its transaction with it) until killed."""
-    session = subprocess.Popen([str(cluster.bin_dir / "psql"), "-X", "-q", "-d", dsn], text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert session.stdin is not None
-    session.stdin.write(statements + "\n")
-    session.stdin.flush()
-    return session
 
 
 def dump(cluster: Sandbox, db: str, out: Path, *extra: str) -> Path:

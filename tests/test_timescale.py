@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from cliutil import run_cli
+from held_session import end_session, session_left_open
 from pgbackup_tui.core.catalog import read_manifest
 from pgbackup_tui.core.sandbox import Sandbox
 from timescale_standin import DUMPED_VERSION, OTHER_VERSION, StandIn, held
@@ -87,6 +88,15 @@ def make_source(cluster: Sandbox, db: str, owner: str | None = None) -> None:
 def dump(cluster: Sandbox, db: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return run_cli("dump", "--dsn", cluster.dsn(), "--bin-dir", str(cluster.bin_dir), "--db", db,
                    "--output", str(out), *extra)
+
+
+def dumped_source(names: tuple[list[str], list[Sandbox]], cluster: Sandbox, tmp_path: Path) -> tuple[str, str, Path]:
+    """A source database with hypertables, dumped to ts.dump, and the name of a target to restore into."""
+    source, target = new_db(names, cluster), new_db(names, cluster)
+    make_source(cluster, source)
+    archive = tmp_path / "ts.dump"
+    assert dump(cluster, source, archive).returncode == 0
+    return source, target, archive
 
 
 def restore(cluster: Sandbox, archive: Path, db: str, *extra: str) -> subprocess.CompletedProcess:
@@ -174,10 +184,7 @@ def test_restore_follows_the_procedure(cluster: Sandbox, standin: StandIn, names
 
 def test_target_without_timescaledb_is_refused_before_anything(sandbox: Sandbox, standin_default: StandIn, names,
                                                                tmp_path: Path, home: Path) -> None:
-    source, target = new_db(names, sandbox), new_db(names, sandbox)
-    make_source(sandbox, source)
-    archive = tmp_path / "ts.dump"
-    assert dump(sandbox, source, archive).returncode == 0
+    source, target, archive = dumped_source(names, sandbox, tmp_path)
 
     standin_default.remove()
     result = restore(sandbox, archive, target, "--create")
@@ -220,10 +227,7 @@ def test_a_failure_half_way_still_runs_post_restore(sandbox: Sandbox, standin: S
 
 
 def test_dry_run_says_the_steps(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path, home: Path) -> None:
-    source, target = new_db(names, sandbox), new_db(names, sandbox)
-    make_source(sandbox, source)
-    archive = tmp_path / "ts.dump"
-    assert dump(sandbox, source, archive).returncode == 0
+    source, target, archive = dumped_source(names, sandbox, tmp_path)
     result = restore(sandbox, archive, target, "--create", "--jobs", "2", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert f"CREATE EXTENSION timescaledb VERSION '{DUMPED_VERSION}'" in result.stdout
@@ -233,10 +237,7 @@ def test_dry_run_says_the_steps(sandbox: Sandbox, standin: StandIn, names, tmp_p
 
 def test_restore_table_of_a_hypertable_warns(sandbox: Sandbox, standin: StandIn, names, tmp_path: Path,
                                              home: Path) -> None:
-    source, target = new_db(names, sandbox), new_db(names, sandbox)
-    make_source(sandbox, source)
-    archive = tmp_path / "ts.dump"
-    assert dump(sandbox, source, archive).returncode == 0
+    source, target, archive = dumped_source(names, sandbox, tmp_path)
     result = restore(sandbox, archive, target, "--create", "--table", "public.readings")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "hypertable" in line]
@@ -277,10 +278,7 @@ def test_a_runner_killed_half_way_leaves_no_database_in_restoring_mode(sandbox: 
     # jobs stopped), and nothing said so. The next command's recovery runs post_restore there.
     from test_job_faults import runner_pid, start_cli, wait_for
 
-    source, target = new_db(names, sandbox), new_db(names, sandbox)
-    make_source(sandbox, source)
-    archive = tmp_path / "ts.dump"
-    assert dump(sandbox, source, archive).returncode == 0
+    source, target, archive = dumped_source(names, sandbox, tmp_path)
     sandbox.create_database(target)
     shutil.rmtree(home / "state" / "jobs")  # the dump's record: runner_pid reads the one job's
     created, release = threading.Event(), threading.Event()
@@ -444,20 +442,14 @@ def test_a_cancel_half_way_says_what_became_of_post_restore(sandbox: Sandbox, st
     # that the database may be partly restored.
     from test_job_faults import start_cli, wait_for
 
-    source, target = new_db(names, sandbox), new_db(names, sandbox)
-    make_source(sandbox, source)
-    archive = tmp_path / "ts.dump"
-    assert dump(sandbox, source, archive).returncode == 0
+    source, target, archive = dumped_source(names, sandbox, tmp_path)
     sandbox.create_database(target)
     sandbox.psql(f"CREATE EXTENSION timescaledb VERSION '{DUMPED_VERSION}'", target)
     # pg_restore's COMMENT ON EXTENSION waits for this session's own, uncommitted: a restore half way.
-    holder = subprocess.Popen([str(sandbox.bin_dir / "psql"), "-X", "-q", "-d", sandbox.dsn(target)],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    assert holder.stdin is not None
+    holder = session_left_open(sandbox, sandbox.dsn(target),
+                               "BEGIN; COMMENT ON EXTENSION timescaledb IS 'held'; SELECT pg_sleep(60);")
     cli = None
     try:
-        holder.stdin.write("BEGIN; COMMENT ON EXTENSION timescaledb IS 'held'; SELECT pg_sleep(60);\n")
-        holder.stdin.flush()
         wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
                                       "AND query LIKE '%pg_sleep(60)%'").strip() == "1", "the holder's comment")
         cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--bin-dir", str(sandbox.bin_dir),
@@ -468,10 +460,7 @@ def test_a_cancel_half_way_says_what_became_of_post_restore(sandbox: Sandbox, st
         cli.send_signal(signal.SIGTERM)
         _, stderr = cli.communicate(timeout=60)
     finally:
-        sandbox.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target}' "
-                     "AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
-        holder.kill()
-        holder.wait()
+        end_session(sandbox, target, holder)
         if cli is not None and cli.poll() is None:
             cli.kill()
             cli.wait()

@@ -180,12 +180,17 @@ async def test_a_schedule_of_a_database_that_is_not_there_is_saved_with_a_warnin
                                      for n in app._notifications), timeout=30)
 
 
-async def test_removing_a_schedule_forgets_its_last_run(home, monkeypatch):
+def one_nightly_schedule(monkeypatch) -> None:
+    """config.toml with server prod and its schedule nightly; crontab a program that takes anything."""
     monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
     config = load_config()
     config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
     config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop")}
     save_config(config)
+
+
+async def test_removing_a_schedule_forgets_its_last_run(home, monkeypatch):
+    one_nightly_schedule(monkeypatch)
     _last_run(home, "nightly", "failed", "2026-03-28T00:31:12+00:00")
     app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -529,11 +534,7 @@ async def test_the_palette_shows_the_schedules_tab_as_it_shows_the_others(home):
 
 
 async def test_the_palette_has_the_schedules_tab_s_actions(home, monkeypatch):
-    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
-    config = load_config()
-    config.servers["prod"] = ServerProfile(name="prod", host="db.example.com")
-    config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop")}
-    save_config(config)
+    one_nightly_schedule(monkeypatch)
     app = PgBackupApp()
     async with app.run_test(size=SIZE) as pilot:
         app.action_show_tab("schedules")
