@@ -42,7 +42,8 @@ from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITE
 from .jobs import Cancelled, Job, JobState, Outcome
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, passed_over, psql_for_plain
-from .restore_target import StatementCanceller, create_database, database_oid, drop_database, require_primary
+from .database_drops import database_oid, drop_database
+from .restore_target import StatementCanceller, create_database, require_primary
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
 from .defaults import free_connections
 from .selection import lookup_relations

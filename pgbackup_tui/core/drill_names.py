@@ -18,7 +18,7 @@ import socket
 
 
 from .connect import Target, connect
-from .restore_target import drop_database
+from .database_drops import drop_database
 from .sandbox_sweep import process_alive
 
 DRILL_PREFIX = "pgbackup_drill_"
@@ -53,5 +53,5 @@ def drop_abandoned_drills(target: Target, maintenance_db: str) -> list[str]:
 
 def drop_scratch_database(target: Target, maintenance_db: str, name: str) -> bool:
     """Drop a drill's scratch database, the subscriptions its restore made first, without reaching
-    their publisher (restore_target.let_go_of_subscriptions)."""
+    their publisher (database_drops.let_go_of_subscriptions)."""
     return drop_database(target, maintenance_db, name)

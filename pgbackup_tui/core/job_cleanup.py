@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import job_store
 from .job_recovery import recover
 
-# connect and restore_target (psycopg, 60-90 ms to import) only when a dead job left a database to
+# connect and database_drops (psycopg, 60-90 ms to import) only when a dead job left a database to
 # drop: every command starts with recover_jobs, and most find nothing to do.
 if TYPE_CHECKING:
     from .connect import Target
@@ -33,9 +33,9 @@ def _job_target(spec: dict[str, Any]) -> Target:
 
 def drop_job_database(spec: dict[str, Any], name: str, identity: str | None) -> str:
     """Drop database `name` that the job described by `spec` created (raises if it cannot):
-    restore_target's DROPPED, ABSENT, or ANOTHER (the one of that name is not the job's `identity`;
+    database_drops' DROPPED, ABSENT, or ANOTHER (the one of that name is not the job's `identity`;
     without one, a runner killed around its CREATE: one that holds anything, which the job's did not yet)."""
-    from .restore_target import drop_database_of  # psycopg: only now, with a database to drop
+    from .database_drops import drop_database_of  # psycopg: only now, with a database to drop
 
     target = _job_target(spec)
     return drop_database_of(target, target.maintenance_db(name), name, oid=identity,
@@ -47,7 +47,7 @@ class JobServerLook:
 
     def database_oid(self, spec: dict[str, Any], name: str) -> str | None:
         """A restore's swap was done if this is the OID of the database it restored."""
-        from .restore_target import database_oid
+        from .database_drops import database_oid
 
         target = _job_target(spec)
         return database_oid(target, target.maintenance_db(name), name)

@@ -13,7 +13,7 @@ so that a dead runner's is dropped too. pg_restore's "errors ignored on restore:
 restore_choice.py, RestoreJob's base (with restore_selection.py, or restore_data.py for a
 data-only archive); what the restore would do (--dry-run) and the description of the database it
 makes in restore_preview.py; the checks of its target and the
-databases it makes, swaps and drops in restore_target.py; TimescaleDB's procedure in timescale.py.
+databases it makes and swaps in restore_target.py, drops in database_drops.py; TimescaleDB's procedure in timescale.py.
 """
 
 from __future__ import annotations
@@ -43,13 +43,12 @@ from .plain_script import (ScriptContents, file_chunks, without_large_objects_tr
 from .restore_data import DataLoad, materialized_views_note
 from .restore_output import RestoreOutput
 from .restore_settings import SettingsLeftOut, discounted_line, harmless_for, rewrite_without
+from .database_drops import database_oid, drop_database, subscriptions_note
 from .restore_preview import ArchiveCheck, database_script, dry_run_outcome
 from .restore_transaction import MARK_SQL, transaction_mark
 from .restore_target import (
     check_target,
     create_database,
-    database_oid,
-    drop_database,
     finish_database,
     own_database,
     require_free_name,
@@ -57,7 +56,6 @@ from .restore_target import (
     StatementCanceller,
     SwapCancelled,
     SwapRefused,
-    subscriptions_note,
     swap_databases,
 )
 from .timescale import TimescaleRestore, plan_for_restore
