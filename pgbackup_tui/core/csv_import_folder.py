@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .csv_plans import CSV_FORMAT_VERSION, MANIFEST_NAME, SCHEMA_PRE, CsvImportPlan, is_system_schema
+from .csv_plans import CSV_FORMAT_VERSION, MANIFEST_NAME, SCHEMA_PRE, CsvImportPlan
+from .identifiers import is_system_schema
 from .errors import UsageError
 from .identifiers import QualifiedName
 from .server_text import python_codec

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .identifiers import QualifiedName
+from .identifiers import QualifiedName, is_system_schema
 from .plans import check_database_name
 
 if TYPE_CHECKING:  # only for annotations: keeps the CLI's start free of psycopg
@@ -104,13 +104,6 @@ class CsvImportPlan:
 # The server's own catalogs: pg_dump -t makes no schema for them, so an import COPYed their rows
 # straight into the target's catalog of that name (a superuser may: pg_largeobject without its
 # metadata, pg_authid's password hashes in a file...). Never a CSV copy's to carry.
-_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
-
-
-def is_system_schema(schema: str) -> bool:
-    return schema in _SYSTEM_SCHEMAS or schema.startswith(("pg_temp_", "pg_toast_temp_"))
-
-
 def csv_file_name(table: QualifiedName, taken: set[str]) -> str:
     """A file name for `table`'s CSV, unique among `taken` (compared without case, for file
     systems that ignore it) and added to it: `schema.table.csv`, each part with every byte other

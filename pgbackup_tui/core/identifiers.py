@@ -37,6 +37,12 @@ xmlroot xmlserialize xmltable
 """.split())  # noqa: SIM905 - kwlist.h's words as text; a literal of 100+ quoted items hides them
 
 
+def is_system_schema(schema: str) -> bool:
+    """pg_catalog, information_schema, pg_toast, pg_temp_N...: the server's own, which pg_dump never
+    dumps (it skips every pg_* schema and information_schema; a user schema cannot be named pg_*)."""
+    return schema.startswith("pg_") or schema == "information_schema"
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier only when SQL needs it (for display and for SQL we run)."""
     if _PLAIN_LOWER.match(name) and name not in _KEYWORDS_NEEDING_QUOTES:

@@ -17,7 +17,7 @@ import psycopg
 
 from .errors import SelectionError
 from .exclusion import exclusion_patterns
-from .identifiers import QualifiedName, quote_ident
+from .identifiers import QualifiedName, is_system_schema, quote_ident
 
 RELATION_KINDS = ("r", "p", "m", "v", "f")  # table, partitioned, matview, view, foreign table
 PG_CLASS = 1259  # pg_class's own OID: the class of relation entries in pg_depend and the TOC
@@ -165,12 +165,6 @@ def lookup_relations(conn: psycopg.Connection, names: list[QualifiedName]) -> di
         "schemas": [n.schema for n in names], "names": [n.name for n in names], "kinds": list(RELATION_KINDS),
     }).fetchall()
     return {QualifiedName(schema, name): (oid, kind) for schema, name, oid, kind in rows}
-
-
-def is_system_schema(schema: str) -> bool:
-    """pg_catalog, information_schema, pg_toast, pg_temp_N...: the server's own, which pg_dump never
-    dumps (it skips every pg_* schema and information_schema; a user schema cannot be named pg_*)."""
-    return schema.startswith("pg_") or schema == "information_schema"
 
 
 def require_relations(conn: psycopg.Connection, names: list[QualifiedName], dbname: str,
