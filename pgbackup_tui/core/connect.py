@@ -201,20 +201,33 @@ def answering(target: Target, conn: psycopg.Connection) -> Target:
     return replace(target, label=label, params_items=tuple(sorted(pinned.items())))
 
 
-# Those the server has (transaction_timeout from 17, idle_in_transaction_session_timeout from 9.6).
-_NO_SESSION_TIMEOUTS = ("SELECT set_config(name, '0', false) FROM pg_settings WHERE name IN ('statement_timeout', "
-                        "'lock_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout')")
+# The session timeouts a role or database may set, each with the server version that has it.
+# transaction_timeout first: setting it to 0 disarms the current transaction's timer at once.
+_SESSION_TIMEOUTS = (("transaction_timeout", 170000), ("statement_timeout", 0), ("lock_timeout", 90300),
+                     ("idle_in_transaction_session_timeout", 90600))
+# Each attempt is one short statement on a warm connection; under a 1 ms statement_timeout on a
+# busy machine about 1 in 10 is cancelled (measured).
+_LIFT_ATTEMPTS = 8
+# A transaction_timeout ends the session instead (about 1 connection in 100 under 1 ms, measured).
+_CONNECT_ATTEMPTS = 4
 
 
 def _no_session_timeouts(conn: psycopg.Connection) -> None:
-    """Set the session's timeouts to 0. The statement itself runs under the timeouts it lifts: one
-    of a few ms can cancel it on a busy server, so it is tried again (a few times at most)."""
-    for attempt in range(3):
+    """Set the session's timeouts to 0, in one message of SETs: they run under the timeouts they
+    lift, and one of a few ms cancels them (QueryCanceled: tried again). SETs, not a set_config over
+    pg_settings: a new backend's first look at pg_settings loads its catalog caches and outlasts a
+    1 ms timeout every time. Several statements in the message, not one: the server runs each of
+    them under the statement_timeout in force when it starts, so a timer that fires as the first
+    ends cancels the message itself; after a single statement it cancelled the caller's next one,
+    on a connection psycopg was done with (seen in CI)."""
+    version = conn.info.server_version
+    lift = "; ".join(f"SET {name} = 0" for name, since in _SESSION_TIMEOUTS if version >= since)
+    for attempt in range(1, _LIFT_ATTEMPTS + 1):
         try:
-            conn.execute(_NO_SESSION_TIMEOUTS)
+            conn.execute(lift)
             return
         except psycopg.errors.QueryCanceled:
-            if attempt == 2:
+            if attempt == _LIFT_ATTEMPTS:
                 raise
 
 
@@ -235,28 +248,39 @@ def connect(
     params: dict[str, str] = {"application_name": application_name, "client_encoding": PREFERRED_CLIENT_ENCODING}
     if target.password is not None:
         params["password"] = target.password
-    try:
+    for attempt in range(1, _CONNECT_ATTEMPTS + 1):
         try:
-            conn = psycopg.connect(make_conninfo(target.conninfo(dbname), **params), autocommit=True)
+            try:
+                conn = psycopg.connect(make_conninfo(target.conninfo(dbname), **params), autocommit=True)
+            except psycopg.OperationalError as exc:
+                if not refuses_client_encoding(exc):
+                    raise
+                raw = params | {"client_encoding": RAW_CLIENT_ENCODING}
+                conn = psycopg.connect(make_conninfo(target.conninfo(dbname), **raw), autocommit=True)
         except psycopg.OperationalError as exc:
-            if not refuses_client_encoding(exc):
+            raise connect_error(target, exc, dbname) from None
+        try:
+            # As pg_dump and pg_restore set their own sessions: a role's or database's statement_timeout
+            # or lock_timeout (ALTER ROLE / DATABASE … SET) is for its applications, and under one of a
+            # few ms our catalog look-ups failed a dump that pg_dump alone would make. First, so that
+            # nothing after it runs under them; a step that wants a bound sets its own (the progress
+            # polls, the size look-ups).
+            _no_session_timeouts(conn)
+            prepare_text(conn)  # in autocommit: its SET must not belong to a caller's transaction
+            conn.autocommit = autocommit
+        except psycopg.Error:
+            # A transaction_timeout (PostgreSQL 17) that fires during the lift ends the session: its
+            # TransactionTimeout, or the connection closed before that was read. A new one, then.
+            lost = conn.closed
+            conn.close()
+            if not lost or attempt == _CONNECT_ATTEMPTS:
                 raise
-            raw = params | {"client_encoding": RAW_CLIENT_ENCODING}
-            conn = psycopg.connect(make_conninfo(target.conninfo(dbname), **raw), autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise connect_error(target, exc, dbname) from None
-    try:
-        prepare_text(conn)  # in autocommit: its SET must not belong to a caller's transaction
-        # As pg_dump and pg_restore set their own sessions: a role's or database's statement_timeout
-        # or lock_timeout (ALTER ROLE / DATABASE … SET) is for its applications, and under one of a
-        # few ms our catalog look-ups failed a dump that pg_dump alone would make. One round trip;
-        # a step that wants a bound sets its own (the progress polls, the size look-ups).
-        _no_session_timeouts(conn)
-        conn.autocommit = autocommit
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def answered_note(asked: Target, answered: Target) -> str:
