@@ -72,7 +72,9 @@ def test_the_proxy_passes_its_rate_and_refuses_past_its_bound():
         while got < 1_000_000:
             got += len(client.recv(1 << 16))
         took = time.monotonic() - started
-        assert 0.35 < took < 1.5, f"1 MB at 2 MB/s took {took:.2f} s"
+        # 0.5 s at its rate; the upper bound only says it passes at about that rate (a loaded CI
+        # machine can stall the proxy's thread for a while), the lower one that it throttles.
+        assert 0.35 < took < 5, f"1 MB at 2 MB/s took {took:.2f} s"
         extra = socket.create_connection(("127.0.0.1", proxy.port))
         assert extra.recv(1) == b"", "a connection past max_connections is closed"
         for sock in (client, server, extra):
@@ -128,7 +130,7 @@ def test_a_monitor_closed_during_its_probe_closes_its_connection_when_the_probe_
             time.sleep(0.5)
             started = time.monotonic()
             probe.close()  # what stop() does once it gives up waiting: it must not block on the probe
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 2  # the probe has 3 s of its 1 MiB left to read
             with contextlib.suppress(ProbeUnavailable):
                 running.result(timeout=30)
         for _ in range(20):  # the backend exits as its client closes: give it a moment
