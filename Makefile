@@ -28,9 +28,10 @@ demo: install
 # processes, and a third worker on two cores fills that wait (the whole suite on the 2-core VM, idle:
 # 520 s with two workers, 432 s with three, 420 s with four). --dist loadfile keeps a file's tests in
 # one worker: the snapshot files' tests share a fixed home, and each worker has its own clusters anyway.
+# --durations: the slowest tests in every run's log, where the suite's budget (about 10 minutes) is spent.
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)) + 1)")
 test: lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # ruff, mypy and the import contract (core/ never imports ui/ or textual), as configured in pyproject.toml.
 lint: install
