@@ -13,12 +13,16 @@ What differs from a fresh interpreter, and why it does not matter to the tests t
   starts a real process when the environment it is given changes any of them.
 
 Protocol, over the SOCK_SEQPACKET socket whose descriptor is argv[1]: a JSON request
-{"args", "env", "cwd"} with three descriptors (stdin, stdout, stderr) attached; answers
-{"pid": N} once forked, then {"exit": CODE} (CODE negative for a signal, as subprocess's).
+{"args", "env", "cwd"} with four descriptors attached: the run's stdin, stdout and stderr, and a
+socket of its own on which the answers come: {"pid": N} once started, then {"exit": CODE} (CODE
+negative for a signal, as subprocess's). Runs may overlap (tests start commands from threads):
+each has a waiter, a fork of this process that forks the run, answers and ends, so that this loop
+never waits on a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -55,20 +59,36 @@ def _run_child(request: dict, fds: list[int]) -> None:
     raise SystemExit(main())
 
 
+def _wait_for(request: dict, fds: list[int]) -> None:
+    """In the waiter: fork the run, say its pid, wait for its end, say its exit code. Never returns."""
+    answers = socket.socket(fileno=fds[3])
+    pid = os.fork()
+    if pid == 0:  # outside any try: the run's SystemExit must reach the interpreter's own exit
+        answers.close()
+        _run_child(request, fds[:3])
+    try:
+        for fd in fds[:3]:
+            os.close(fd)
+        answers.send(json.dumps({"pid": pid}).encode())
+        _, status = os.waitpid(pid, 0)
+        answers.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+    finally:
+        os._exit(0)  # nothing of this process's own teardown: it is a copy of the zygote
+
+
 def serve(sock: socket.socket) -> None:
     while True:
-        message, fds, _flags, _address = socket.recv_fds(sock, 1 << 20, 3)
+        message, fds, _flags, _address = socket.recv_fds(sock, 1 << 20, 4)
         if not message:
             return  # the test process is gone
-        request = json.loads(message)
-        pid = os.fork()
-        if pid == 0:
-            _run_child(request, fds)
+        if os.fork() == 0:
+            sock.close()
+            _wait_for(json.loads(message), fds)
         for fd in fds:
             os.close(fd)
-        sock.send(json.dumps({"pid": pid}).encode())
-        _, status = os.waitpid(pid, 0)
-        sock.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+        with contextlib.suppress(ChildProcessError):  # the waiters that have ended
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
 
 
 if __name__ == "__main__":

@@ -63,31 +63,25 @@ class _Zygote:
     def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
-        with open(os.devnull, "rb") as devnull:
+        answers, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with answers, open(os.devnull, "rb") as devnull:
             request = json.dumps({"args": argv[3:], "env": env, "cwd": os.getcwd()}).encode()
-            socket.send_fds(self.sock, [request], [devnull.fileno(), out_write, err_write])
-        os.close(out_write)
-        os.close(err_write)
-        pid = json.loads(self.sock.recv(1 << 16))["pid"]
-        try:
-            stdout, stderr = _read_both(out_read, err_read, timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(pid, signal.SIGKILL)
-            self.sock.recv(1 << 16)
-            raise subprocess.TimeoutExpired(argv, timeout) from None
-        finally:
-            os.close(out_read)
-            os.close(err_read)
-        self.sock.settimeout(timeout)
-        try:
-            code = json.loads(self.sock.recv(1 << 16))["exit"]
-        except TimeoutError:  # its output closed, yet it runs on (it gave stdout away): as subprocess.run
-            os.kill(pid, signal.SIGKILL)
-            self.sock.settimeout(None)
-            self.sock.recv(1 << 16)
-            raise subprocess.TimeoutExpired(argv, timeout) from None
-        finally:
-            self.sock.settimeout(None)
+            socket.send_fds(self.sock, [request], [devnull.fileno(), out_write, err_write, theirs.fileno()])
+            for fd in (out_write, err_write, theirs.detach()):
+                os.close(fd)
+            pid = json.loads(answers.recv(1 << 16))["pid"]
+            try:
+                stdout, stderr = _read_both(out_read, err_read, timeout)
+                answers.settimeout(timeout)
+                code = json.loads(answers.recv(1 << 16))["exit"]
+            except (subprocess.TimeoutExpired, TimeoutError):
+                # As subprocess.run: killed at its timeout (output still open, or closed by a run
+                # that goes on without it).
+                os.kill(pid, signal.SIGKILL)
+                raise subprocess.TimeoutExpired(argv, timeout) from None
+            finally:
+                os.close(out_read)
+                os.close(err_read)
         return subprocess.CompletedProcess(argv, code, stdout, stderr)
 
 
