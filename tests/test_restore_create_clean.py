@@ -7,6 +7,7 @@ that one is not proof for the other.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -612,6 +613,15 @@ def test_a_whole_database_clean_cancelled_while_its_swap_waits_for_a_lock_leaves
             assert time.monotonic() < deadline, f"the wait was never said: {lines[-2:]}"
             time.sleep(0.1)
         assert any(f"held by pid {holder} (psql)" in line for line in lines), lines
+        # `jobs list` (and the TUI, from the same record) said the load's last line meanwhile ("ETA 1s").
+        listed = ""
+        deadline = time.monotonic() + 20
+        while "waiting for" not in listed:
+            assert time.monotonic() < deadline, f"jobs list never said the swap's wait: {listed}"
+            listed = " ".join(info["progress"] or "" for info in json.loads(run_cli("jobs", "list", "--json").stdout)
+                              if info["state"] == "running")
+        assert " finishing " in listed and "ETA" not in listed, listed
+        assert f"waiting for a lock held by pid {holder} (psql) on database '{target}', to swap in" in listed, listed
         job.send_signal(signal.SIGINT)
         job.wait(timeout=30)
         reader.join(timeout=10)

@@ -409,7 +409,10 @@ class RestoreJob(RestoreChoiceJob):
 
     async def _swap(self, restored: str) -> None:
         plan = self.plan
-        await self._progress().stop()  # its connection to the restored database would block the rename
+        # Its connection to the restored database would block the rename: held, it says the swap, and
+        # what the swap waits for, in place of the load's last line.
+        progress = self._progress()
+        await progress.hold("finishing", (f"swapping in the restored copy as '{plan.dbname}'",))
         old = scratch_database_name("old")
         if not plan.keep_old:
             # A runner that dies right after the swap still drops it later: the database that is
@@ -423,7 +426,7 @@ class RestoreJob(RestoreChoiceJob):
         # Not in_thread: a cancel that lands while the swap commits must not turn a done swap into "cancelled".
         try:
             await asyncio.to_thread(swap_databases, plan.target, self._maintenance_db(), restored, plan.dbname, old,
-                                    self._canceller, self._say_from_thread)
+                                    self._canceller, self._say_from_thread, self._waiting_from_thread)
         except SwapRefused as refused:
             # Nothing renamed (refused, whatever the reason, or failed before its COMMIT): no database
             # is `old`, the target is not the restored one. On record, they had a later start say it
@@ -440,6 +443,7 @@ class RestoreJob(RestoreChoiceJob):
             self._kept_as = old
             self.log(f"kept the previous database as '{old}' (--keep-old): drop it when you no longer need it")
             return
+        await progress.hold("finishing", (f"dropping the previous '{plan.dbname}'",))
         try:
             subscriptions = await asyncio.to_thread(subscriptions_note, plan.target, self._maintenance_db(), old,
                                                     plan.dbname)
@@ -452,6 +456,12 @@ class RestoreJob(RestoreChoiceJob):
             cause = (str(exc).strip().splitlines() or ["?"])[0]
             self.log(f"could not drop the previous database '{old}' ({cause}); it is dropped on a later start of "
                      "pgbackup-tui", level="warning")
+
+    def _waiting_from_thread(self, what: str) -> None:
+        """What the swap waits for (in a thread), for the job's progress, on the job's own loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._progress().held_waiting, what)
 
     def _say_from_thread(self, line: str) -> None:
         """A line logged for a step that runs in a thread (the swap), on the job's own loop."""

@@ -249,9 +249,9 @@ FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(%s))
 
 
 def _say_lock_holders(target: Target, maintenance_db: str, waiting_pid: int, current: str,
-                      said: Callable[[str], None]) -> None:
+                      said: Callable[[str, str], None]) -> None:
     """Who holds up the swap's rename (a DBA's open transaction that touched the target's row in
-    pg_database): the progress, stopped for the swap, stood at its last line ("ETA 0s") meanwhile."""
+    pg_database): said as a log line and as what the job's progress waits for (SwapWait)."""
     try:
         with connect(target, maintenance_db) as conn:
             row = conn.execute(_LOCK_HOLDERS, (waiting_pid,)).fetchone()
@@ -259,7 +259,8 @@ def _say_lock_holders(target: Target, maintenance_db: str, waiting_pid: int, cur
         return  # a note only: the swap goes on, or fails, and says so itself
     if row and row[0]:
         said(f"the swap of names waits for a lock on database '{current}' held by pid {row[0]}: it goes on once "
-             f"that transaction ends; a cancel leaves '{current}' as it was")
+             f"that transaction ends; a cancel leaves '{current}' as it was",
+             f"a lock held by pid {row[0]} on database '{current}', to swap in the restored copy")
 
 
 class SwapCancelled(SwapRefused):
@@ -267,11 +268,13 @@ class SwapCancelled(SwapRefused):
 
 
 def swap_databases(target: Target, maintenance_db: str, restored: str, current: str, old: str,
-                   canceller: StatementCanceller | None = None, log: Callable[[str], None] | None = None) -> None:
+                   canceller: StatementCanceller | None = None, log: Callable[[str], None] | None = None,
+                   waiting: Callable[[str], None] | None = None) -> None:
     """`current` becomes `old` and `restored` becomes `current`, in one transaction. SwapRefused when
     nothing was renamed (SwapCancelled: by `canceller`'s cancel, which interrupts a rename waiting for
     a lock); JobFailed when the COMMIT's outcome is not known (its connection lost). `log` is told
-    who holds the lock a rename waits for."""
+    (a line) and `waiting` (what for, as a progress snapshot's `waiting` says it) who holds the lock
+    a rename waits for."""
     # The whole restore is behind it: the job failed (exit 1), it was not the DBA's input (exit 2,
     # as a session on the target is refused before anything runs).
     said = f"could not put the restored database in the place of '{current}'"
@@ -287,7 +290,7 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
             # CONNECT or ALTER DATABASE, a CREATE DATABASE … TEMPLATE copying it), for as long as it is
             # held: the job's cancel interrupts it, which held Ctrl-C until the lock went, and then
             # replaced the target of a job its DBA had cancelled.
-            with canceller.running_on(conn), _said_if_held_up(target, maintenance_db, conn, current, log):
+            with canceller.running_on(conn), _said_if_held_up(target, maintenance_db, conn, current, log, waiting):
                 if canceller.cancelled:  # before running_on: no request would reach the renames
                     raise psycopg.errors.QueryCanceled("cancelled before the swap")
                 conn.execute(f"ALTER DATABASE {always_quote(current)} RENAME TO {always_quote(old)}")
@@ -316,12 +319,20 @@ def swap_databases(target: Target, maintenance_db: str, restored: str, current: 
 
 @contextlib.contextmanager
 def _said_if_held_up(target: Target, maintenance_db: str, conn: psycopg.Connection, current: str,
-                     log: Callable[[str], None] | None) -> Iterator[None]:
-    """While the renames run: if they still do after SWAP_WAIT_SAID_AFTER_S, `log` says whose lock they wait for."""
-    if log is None:
+                     log: Callable[[str], None] | None, waiting: Callable[[str], None] | None) -> Iterator[None]:
+    """While the renames run: if they still do after SWAP_WAIT_SAID_AFTER_S, `log` says whose lock they
+    wait for, and `waiting` is told it."""
+    if log is None and waiting is None:
         yield
         return
-    note = _UntilDone(log)
+
+    def said(line: str, what: str) -> None:
+        if log is not None:
+            log(line)
+        if waiting is not None:
+            waiting(what)
+
+    note = _UntilDone(said)
     timer = threading.Timer(SWAP_WAIT_SAID_AFTER_S, _say_lock_holders,
                             args=(target, maintenance_db, conn.info.backend_pid, current, note.say))
     timer.daemon = True
@@ -337,17 +348,17 @@ def _said_if_held_up(target: Target, maintenance_db: str, conn: psycopg.Connecti
 
 
 class _UntilDone:
-    """Passes lines to `log` until done(); done() returns once a line being passed has been."""
+    """Passes (line, what it waits for) to `said` until done(); done() returns once one being passed has been."""
 
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self._log = log
+    def __init__(self, said: Callable[[str, str], None]) -> None:
+        self._said = said
         self._lock = threading.Lock()
         self._done = False
 
-    def say(self, line: str) -> None:
+    def say(self, line: str, what: str) -> None:
         with self._lock:
             if not self._done:
-                self._log(line)
+                self._said(line, what)
 
     def done(self) -> None:
         with self._lock:

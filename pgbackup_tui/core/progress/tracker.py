@@ -48,6 +48,8 @@ class ProgressTracker:
         self._broken = False
         self._watching = False  # watch_server was called (before it, the probe only times the link)
         self._data_bytes, self._data_moved_at = -1, 0.0  # the data's bytes as last seen moving, and when
+        self._held: ProgressSnapshot | None = None  # hold()'s snapshot, said again each tick
+        self._held_at = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -94,6 +96,7 @@ class ProgressTracker:
 
     async def stop(self) -> None:
         """Stop ticking and close the monitor connection (the job is over)."""
+        self._held = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -104,6 +107,34 @@ class ProgressTracker:
                 await asyncio.wait_for(asyncio.shield(self._poll), 3)
         if self.probe is not None:
             await asyncio.to_thread(self.probe.close)
+
+    async def hold(self, phase: str, current: tuple[str, ...] = ()) -> None:
+        """Stop watching the server (the job's own step that follows needs its connection gone: a
+        restore's swap of names) but go on saying where the job is: `phase`, `current`, and what it
+        waits for (held_waiting), its elapsed time going on, no time left. Stopped instead, the job
+        stood at the load's last snapshot ("86% indexes ... ETA 1s") for as long as its swap waited
+        for a lock, in `jobs list` and the TUI."""
+        await self.stop()
+        if self.last is None or self._broken:
+            return
+        self._held = replace(self.last, phase=phase, current=current, eta_s=None, rate_bps=None, waiting=None)
+        self._held_at = time.monotonic()
+        self._task = asyncio.ensure_future(self._run_held())
+
+    def held_waiting(self, what: str | None) -> None:
+        """While held: what the job waits for now (None: nothing any more), said at once."""
+        if self._held is not None:
+            self._held = replace(self._held, waiting=what, current=() if what else self._held.current)
+            self._guarded(self._emit_held)
+
+    async def _run_held(self) -> None:
+        while True:
+            self._guarded(self._emit_held)
+            await asyncio.sleep(TICK_S)
+
+    def _emit_held(self) -> None:
+        assert self._held is not None
+        self._emit(replace(self._held, elapsed_s=self._held.elapsed_s + time.monotonic() - self._held_at))
 
     def emit_done(self) -> None:
         """The job succeeded: one last snapshot at exactly 100 %, phase done."""
