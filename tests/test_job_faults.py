@@ -716,6 +716,78 @@ def test_a_runner_killed_around_its_table_clean_s_commit_is_said_as_the_server_h
         assert sandbox.psql(count, fresh_db_name).strip() == "20"
 
 
+GATE_KEY = 4242  # the advisory lock gated_archive's rows wait for, in the database they go into
+
+
+@pytest.fixture(scope="module")
+def gated_archive(sandbox, tmp_path_factory) -> Path:
+    """An archive whose rows, as they are restored, wait for advisory lock GATE_KEY (shared; a test
+    holds it to stop the restore there, in its transaction, with its tables made)."""
+    name = f"gated_{uuid.uuid4().hex[:6]}"
+    sandbox.create_database(name)
+    sandbox.psql(f"""
+        CREATE FUNCTION public.gate(int) RETURNS boolean LANGUAGE sql
+            AS 'SELECT true FROM pg_advisory_xact_lock_shared({GATE_KEY})';
+        CREATE TABLE public.gated (id int PRIMARY KEY CHECK (public.gate(id)));
+        INSERT INTO public.gated SELECT generate_series(1, 10);""", name)
+    archive = tmp_path_factory.mktemp("gated") / "gated.dump"
+    result = run_cli("dump", "--dsn", sandbox.dsn(), "--db", name, "--output", str(archive))
+    sandbox.drop_database(name)
+    assert result.returncode == 0, result.stderr
+    return archive
+
+
+def _final_state(home: Path) -> dict:
+    """The job's state once a recovery has settled it (a later command's, if its front's could not tell yet)."""
+    wait_for(lambda: run_cli("jobs", "list").returncode == 0 and _state_or_empty(home).get("state") in (
+        "succeeded", "failed"), "the job's end on record")
+    return only_job_state(home)
+
+
+@pytest.mark.parametrize(("fmt", "committed"), [("plain", True), ("custom", True), ("custom", False)])
+def test_a_runner_killed_around_a_single_transaction_restore_s_commit_is_said_as_the_target_has_it(
+        sandbox, home, gated_archive, empty_db, tmp_path, fmt, committed):
+    """Killed after the COMMIT of a `restore --single-transaction` into an empty database, a runner's
+    recovery said "failed; what it had made is undone" over a database restored and committed (QA).
+    psql's transaction says its id (commits); pg_restore's cannot, but the database it fills was
+    empty, and what it holds now says (fills). The restore is held in its rows by the test's lock;
+    the runner is stopped and the lock let go (the child commits), or the runner killed first."""
+    archive = gated_archive
+    if fmt == "plain":
+        archive = tmp_path / "gated.sql"
+        subprocess.run([str(sandbox.bin_dir / "pg_restore"), "-f", str(archive), str(gated_archive)], check=True)
+    restored = "SELECT to_regclass('public.gated') IS NOT NULL"  # seen by another session once committed
+    with psycopg.connect(sandbox.dsn(empty_db), autocommit=True) as gate:
+        gate.execute("SELECT pg_advisory_lock(%s)", (GATE_KEY,))
+        cli = start_cli("restore", str(archive), "--dsn", sandbox.dsn(), "--db", empty_db, "--single-transaction")
+        try:
+            wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{empty_db}' "
+                                          "AND wait_event_type = 'Lock' AND application_name LIKE 'pgbackup-tui/%'"
+                                          ).strip() == "1", "the restore's rows to wait for the test's lock")
+            runner = runner_pid(home)
+            [folder] = (home / "state" / "jobs").iterdir()
+            mark = "commits" if fmt == "plain" else "fills"  # psql's NOTICE is read by the runner as it goes on
+            wait_for(lambda: mark in (folder / "owned.json").read_text(), "the restore's transaction on record")
+            os.kill(runner, signal.SIGSTOP if committed else signal.SIGKILL)
+            gate.execute("SELECT pg_advisory_unlock(%s)", (GATE_KEY,))
+            if committed:
+                wait_for(lambda: sandbox.psql(restored, empty_db).strip() == "t", "the restore to commit")
+                os.kill(runner, signal.SIGKILL)
+            _, stderr = cli.communicate(timeout=60)
+        finally:
+            _end_stopped(home, cli)
+    state = _final_state(home)
+    assert state["owned"] == [], stderr
+    if committed:
+        assert cli.returncode == 0, stderr
+        assert state["state"] == "succeeded" and "the restore's transaction committed" in state["message"], stderr
+        assert sandbox.psql("SELECT count(*) FROM public.gated", empty_db).strip() == "10"
+    else:
+        assert state["state"] == "failed" and "stopped without finishing" in state["message"], state
+        assert f"'{empty_db}' is as it was (the restore's one transaction was rolled back)" in state["message"], state
+        assert sandbox.psql(restored, empty_db).strip() == "f"
+
+
 # -- full disks ---------------------------------------------------------------------------------
 
 

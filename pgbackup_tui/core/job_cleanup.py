@@ -58,6 +58,12 @@ class JobServerLook:
         target = _job_target(spec)
         return transaction_status(target, target.default_dbname, xid, session)
 
+    def fill_status(self, spec: dict[str, Any], name: str, oid: str | None) -> str:
+        from .restore_transaction import fill_status
+
+        target = _job_target(spec)
+        return fill_status(target, target.maintenance_db(name), name, oid)
+
     def end_timescale_restore(self, spec: dict[str, Any], dbname: str) -> None:
         from .timescale import end_restoring
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .job_store import (COMMITS, FINAL_STATES, GONE, IMPORT_COMMITS, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE,
+from .job_store import (COMMITS, FILLS, FINAL_STATES, GONE, IMPORT_COMMITS, IMPORTED_TABLE, KEPT_MEMBER, MARKERS, STATE,
                         SWAPPED_IN, TIMESCALE_RESTORING, UNWRITABLE_MARK, WRITES_INTO, Dropper, JobRecord, list_jobs,
                         read_json, runner_lock, settle, still_owned, write_json)
 
@@ -31,6 +31,10 @@ class ServerLook(Protocol):
 
     def transaction_status(self, spec: dict[str, Any], xid: str, session: str | None) -> str:
         """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN (`session`: its pid)."""
+
+    def fill_status(self, spec: dict[str, Any], name: str, oid: str | None) -> str:
+        """restore_transaction's COMMITTED, ABORTED, IN_PROGRESS or UNKNOWN for the empty database
+        `name` (of OID `oid`) one transaction was filling (job_store.FILLS): what it holds now."""
 
     def end_timescale_restore(self, spec: dict[str, Any], dbname: str) -> None:
         """timescaledb_post_restore() in `dbname`, which the job left in restoring mode."""
@@ -114,7 +118,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
             unlisted = list_in_catalog(str(record.spec.get("kind")), finished.path)
     unsure, imported_late = "", []
     try:
-        swapped, committed = _done_on_server(record.spec, owned, look)
+        swapped, committed, rolled_back = _done_on_server(record.spec, owned, look)
         imported_late = _import_committed(record.spec, owned, look)
     except _CannotTell as exc:
         # Asked again at each start for a day; then it is recorded as it is, failed, with what could
@@ -125,7 +129,7 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
                 write_json(record.folder / STATE, fresh)
             return (f"job {record.id}: its runner stopped at its last step; {exc}: looked at again on a later "
                     "start", False)
-        swapped, committed, unsure = [], False, str(exc)
+        swapped, committed, rolled_back, unsure = [], False, False, str(exc)
     # The new database is the target now: not ours to drop (it has another name than on record anyway).
     restored = {i.get("identity") for i in swapped}
     owned = [i for i in owned if not (i.get("kind") == "database" and i.get("identity") in restored)]
@@ -160,6 +164,9 @@ def _recover_one(record: JobRecord, drop_database: Dropper, look: ServerLook | N
         elif finished is None:
             what_undone = (_undone_in_words(shown, left)
                            if record.spec.get("kind") != "cluster-restore" else _cluster_restore_stays(record.spec))
+            if rolled_back and record.spec.get("kind") != "cluster-restore":
+                what_undone += (f"; '{(record.spec.get('plan') or {}).get('dbname')}' is as it was (the restore's "
+                                "one transaction was rolled back)")
             if unsure:
                 what_undone = (f"whether its last step (a swap, or its transaction's commit) was done could not be "
                                f"told for a day ({unsure}): look at the target; {what_undone}")
@@ -356,25 +363,28 @@ def _unwritable_in_log(folder: Path, log_path: object) -> str | None:
 
 
 def _done_on_server(spec: dict[str, Any], owned: list[dict[str, Any]],
-                    look: ServerLook | None) -> tuple[list[dict[str, Any]], bool]:
+                    look: ServerLook | None) -> tuple[list[dict[str, Any]], bool, bool]:
     """A dead restore's last step, as the server has it: its swaps that were done (SWAPPED_IN: the
-    target's OID is the restored one's), and whether its one transaction committed (COMMITS)."""
+    target's OID is the restored one's), whether its one transaction committed (COMMITS, FILLS), and
+    whether it was rolled back."""
     markers = [i for i in owned if i.get("kind") in MARKERS]
     if not markers or look is None:
-        return [], False
-    from .restore_transaction import COMMITTED, IN_PROGRESS  # psycopg: only for a job that left a marker
+        return [], False, False
+    from .restore_transaction import ABORTED, COMMITTED, IN_PROGRESS  # psycopg: only for a job that left a marker
 
     try:
         swapped = [i for i in markers if i.get("kind") == SWAPPED_IN
                    and look.database_oid(spec, str(i.get("value"))) == i.get("identity")]
         statuses = [look.transaction_status(spec, str(i.get("value")), i.get("identity"))
                     for i in markers if i.get("kind") == COMMITS]
+        statuses += [look.fill_status(spec, str(i.get("value")), i.get("identity"))
+                     for i in markers if i.get("kind") == FILLS]
     except Exception as exc:  # noqa: BLE001 - any failure to ask: asked again on a later start
         cause = (str(exc).strip().splitlines() or ["?"])[0]
         raise _CannotTell(f"whether it was done cannot be told yet ({cause})") from None
     if IN_PROGRESS in statuses:  # its session has not seen psql go yet: it ends (rolled back, or committed) soon
         raise _CannotTell("its transaction is still open on the server")
-    return swapped, COMMITTED in statuses
+    return swapped, COMMITTED in statuses, ABORTED in statuses and COMMITTED not in statuses
 
 
 def _import_committed(spec: dict[str, Any], owned: list[dict[str, Any]], look: ServerLook | None) -> list[str]:

@@ -77,7 +77,11 @@ COMMITS = "commits"
 # record as IMPORTED_TABLE, left it unnamed: a dead runner's recovery asks the server whether it committed.
 IMPORT_COMMITS = "import_commits"
 IMPORT_TRANSACTION = "transaction"
-MARKERS = (SWAPPED_IN, COMMITS, IMPORT_COMMITS)
+# A marker too: an empty database (value; identity: its OID) pg_restore --single-transaction fills,
+# whose transaction says no id as psql's does (restore_transaction.MARK_SQL), on record while it runs.
+# A dead runner's recovery looks at what the database holds: anything means it committed.
+FILLS = "fills"
+MARKERS = (SWAPPED_IN, COMMITS, IMPORT_COMMITS, FILLS)
 # A database a TimescaleDB restore has put in restoring mode (timescaledb_pre_restore: its
 # background jobs stop), on record until post_restore has run. A dead runner's recovery runs
 # post_restore there, unless the database is one the job made (dropped instead).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -33,7 +34,7 @@ from .database_props import DatabaseMaker, parse_database_script
 from .job_children import child_failed
 from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
-from .job_store import COMMITS, KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
+from .job_store import COMMITS, FILLS, KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
 from .jobs import Cancelled, JobState, Outcome
 from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
@@ -322,6 +323,11 @@ class RestoreJob(RestoreChoiceJob):
             # Its large objects' own COMMIT would end the one transaction half way (plain_script.py).
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
             stdin = without_large_objects_transactions(stdin if stdin is not None else file_chunks(plan.archive))
+            # Its transaction says its id first (on record: a dead runner's recovery asks whether it committed).
+            stdin = itertools.chain([MARK_SQL.encode()], stdin)
+        if tool == "pg_restore" and plan.single_transaction and self._restore_mode == "into" \
+                and not plan.as_set_member:
+            await self._on_record_as_filled(plan.dbname)
 
         if tool == "pg_restore":  # where no older pg_restore here reads the archive (_reader_the_server_knows)
             self._output.harmless = harmless_for(check.tools.major, self._server_major)
@@ -347,6 +353,18 @@ class RestoreJob(RestoreChoiceJob):
             # Stopped at its first error (--exit-on-error): what to do about it, as a partial restore says it.
             raise JobFailed(f"{child_failed(tool, code, self.last_error())}{self._output.failure_hint()}"
                             f"{self._undo_note()}; log: {self.log_path}")
+
+    async def _on_record_as_filled(self, name: str) -> None:
+        """pg_restore --single-transaction into the empty database `name`: on record (FILLS) while it
+        runs, for a dead runner's recovery to tell by what it holds whether the transaction committed
+        ("failed, undone" was said of a database restored and committed). Without its OID (the server
+        not answering now), not on record: pg_restore's own connection fails, and says so."""
+        try:
+            oid = await self.in_thread(database_oid, self.plan.target, self._maintenance_db(), name)
+        except (PgBackupError, psycopg.Error):
+            return
+        if oid is not None:
+            self.own(FILLS, name, identity=oid)
 
     def _script_failure(self, code: int) -> str:
         """Why pg_restore could not write a script into the job's temporary folder. Its rows' SQL is as

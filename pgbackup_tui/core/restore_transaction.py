@@ -1,10 +1,13 @@
-"""The one transaction of a restore run by psql (a table-level --clean, a data-only load), named.
+"""The one transaction of a restore run by psql (a table-level --clean, a data-only load, a plain
+file with --single-transaction), named; and the one of pg_restore --single-transaction, which cannot be.
 
 psql runs the restore's files as one transaction and the runner cannot write its record in the
 same commit: killed after the COMMIT, before it recorded the end, its recovery said "failed, what it
 had made is undone" over tables that were replaced. So the transaction says its id first (a NOTICE,
-from a file psql runs before the others), the job puts it on its record (job_store.COMMITS) while
-the restore runs, and a recovery asks the server what became of it (txid_status, PostgreSQL 10+).
+from a file psql runs before the others, or the first lines fed to it), the job puts it on its record
+(job_store.COMMITS) while the restore runs, and a recovery asks the server what became of it
+(txid_status, PostgreSQL 10+). pg_restore's transaction runs no SQL of ours: it fills a database
+that was empty (job_store.FILLS), and what that database holds now says whether it committed (fill_status).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 import psycopg
 
 from .connect import Target, connect
+from .database_contents import database_is_empty
 
 MARK_PREFIX = "pgbackup-tui: the restore runs in transaction"  # no quote: it goes into SQL
 # client_min_messages may hide a NOTICE: raised to notice for this statement only, then put back
@@ -62,3 +66,28 @@ def _status(conn: psycopg.Connection, xid: str) -> str:
         return UNKNOWN  # a server before 10; an id "in the future" (another cluster now at that address)
     status = row[0] if row else None
     return status if status in (COMMITTED, ABORTED, IN_PROGRESS) else UNKNOWN
+
+
+# Sessions in a database with a transaction that wrote (an xid): a killed pg_restore's, until its server
+# process sees its client gone (at once in a COPY; after the statement it runs, else).
+_WRITERS_IN = "SELECT count(*) FROM pg_stat_activity WHERE datid = %s::oid AND backend_xid IS NOT NULL"
+
+
+def fill_status(target: Target, maintenance_db: str, name: str, oid: str | None) -> str:
+    """Whether the one transaction that filled database `name` (of OID `oid`; empty when the restore
+    began) committed, by what it holds now: COMMITTED (anything), ABORTED (nothing, with no transaction
+    that wrote left open in it), IN_PROGRESS (one still open after ORPHAN_END_WAIT_S: the job's,
+    whose client is gone, or another's), UNKNOWN (no such database now, or another one of that name).
+    Raises (psycopg.Error) when the server cannot say now: asked again later."""
+    with connect(target, maintenance_db) as conn:
+        row = conn.execute("SELECT oid::int8::text FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if row is None or (oid is not None and row[0] != oid):
+            return UNKNOWN
+        deadline = time.monotonic() + ORPHAN_END_WAIT_S
+        while (open_ := conn.execute(_WRITERS_IN, (row[0],)).fetchone()) and open_[0]:
+            if time.monotonic() >= deadline:
+                return IN_PROGRESS
+            time.sleep(0.05)
+    # Looked at once no writer is left: one that committed meanwhile is seen.
+    with connect(target, name) as conn:
+        return ABORTED if database_is_empty(conn) else COMMITTED
