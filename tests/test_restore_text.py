@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pgbackup_tui.core.connect import target_from_dsn
@@ -43,3 +44,13 @@ def test_a_whole_database_clean_still_says_it_replaces_the_database() -> None:
     assert "dbname=shop" not in said
     assert "dbname=pgbackup_new_… " in restore_summary(plan(clean=True), "plain")
     assert "dbname=shop " in restore_summary(plan(create=True), "custom")
+
+
+def test_a_plain_file_in_one_transaction_is_said_fed_through_a_pipe() -> None:
+    """The job feeds psql a plain file through a pipe with --single-transaction (core/restore.py): the
+    dialog's command said psql read the file itself (--file=PATH)."""
+    plain = RestorePlan(archive=Path("/backups/shop.sql"), target=TARGET, dbname="shop", single_transaction=True)
+    said = restore_summary(plain, "plain")
+    assert "--file=- --single-transaction" in said and "--file=/backups/shop.sql" not in said, said
+    assert "psql reads /backups/shop.sql from the job through that pipe" in said, said
+    assert "--file=/backups/shop.sql" in restore_summary(replace(plain, single_transaction=False), "plain")

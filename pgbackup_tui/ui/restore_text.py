@@ -91,7 +91,13 @@ def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool =
         argv = restore_command(replace(plan, dbname=NEW_BESIDE) if beside else plan, archive_format)
         if beside and archive_format != "plain":
             argv.insert(1, "--exit-on-error")
+        piped = archive_format == "plain" and plan.single_transaction
+        if piped:  # the job feeds psql the file through a pipe: its preview said psql read it itself (--file=PATH)
+            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
         lines.append("  " + shlex.join(argv))
+        if piped:
+            lines.append(f"  (psql reads {shlex.quote(str(plan.archive))} from the job through that pipe, without its "
+                         "large objects' own BEGIN/COMMIT, which would end the one transaction half way)")
     note = jobs_note(plan, archive_format, timescale=timescale, selection_archive=selection_archive)
     if note:
         lines.append(f"  ({note}, chosen at the start)")
