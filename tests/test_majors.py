@@ -381,6 +381,21 @@ def test_a_real_error_among_the_harmless_settings_still_makes_the_restore_partia
     assert unknown.errors_that_count == 1
 
 
+@pytest.mark.parametrize("what", [("--set", "--db", "postgres"), ()], ids=["set", "file"])
+def test_a_dumpall_by_a_newer_pg_dumpall_warns_that_restoring_it_here_needs_allow_older_server(
+        low: Sandbox, high: Sandbox, home: Path, what: tuple[str, ...]) -> None:
+    """A dump by a newer pg_dump warns that its restore onto its own server needs --allow-older-server;
+    a dumpall's file or set (the restore refuses them the same way) said nothing (QA)."""
+    made = run_cli("dumpall", "--dsn", low.dsn(), *what, "--output", str(home / "all.out"), "--progress", "none",
+                   "--bin-dir", str(find_client_tools(high.major).bin_dir))
+    assert made.returncode == 0, made.stderr
+    said = [line for line in made.stderr.splitlines() if "--allow-older-server" in line]
+    assert len(said) == 1 and said[0].startswith(f"pgbackup-tui: warning: pg_dumpall {high.major}."), made.stderr
+    assert f"newer than the server's PostgreSQL {low.major}" in said[0], said[0]
+    refused = run_cli("restore", str(home / "all.out"), "--dsn", low.dsn(), "--progress", "none")
+    assert refused.returncode != 0 and "--allow-older-server" in refused.stderr, refused.stderr  # as warned
+
+
 def test_a_roles_only_file_of_a_newer_pg_dumpall_is_refused_on_an_older_server_before_any_role_is_made(
         low: Sandbox, high: Sandbox, home: Path, request: pytest.FixtureRequest) -> None:
     """A roles-only (or globals-only) file has no database's 'Dumped by pg_dump' line, the only place
@@ -408,6 +423,7 @@ def test_a_roles_only_file_of_a_newer_pg_dumpall_is_refused_on_an_older_server_b
     made = run_cli("dumpall", "--dsn", low.dsn(), "--roles-only", "--output", str(own), "--progress", "none",
                    "--bin-dir", str(find_client_tools(high.major).bin_dir))
     assert made.returncode == 0, made.stderr
+    assert "--allow-older-server" not in made.stderr, made.stderr  # it needs none there: not warned of
     assert json.loads(Path(f"{own}.manifest.json").read_text())["pg_dump_major"] == high.major
     low.psql(f"DROP ROLE {role}")
     restored = run_cli("restore", str(own), "--dsn", low.dsn(), "--progress", "none")

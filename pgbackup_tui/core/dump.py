@@ -88,16 +88,16 @@ class DumpPreflight:
     parents: dict[str, str] = field(default_factory=dict)
 
 
-def newer_than_the_server(tools: ClientTools, server_major: int) -> str | None:
+def newer_than_the_server(tools: ClientTools, server_major: int, tool: str = "pg_dump") -> str | None:
     """A pg_dump newer than the server (--bin-dir of a newer major, or no tools of its own major
     installed) writes an archive its own server's major refuses to restore without
     --allow-older-server: said now, when the DBA can still dump with the server's own major, rather
-    than found at the restore."""
+    than found at the restore. `tool`: pg_dumpall, for a file or a set whose databases it wrote."""
     if tools.major <= server_major:
         return None
-    return (f"pg_dump {tools.version} is newer than the server's PostgreSQL {server_major}: restoring this backup "
+    return (f"{tool} {tools.version} is newer than the server's PostgreSQL {server_major}: restoring this backup "
             f"onto a server older than PostgreSQL {tools.major} (this one too) will need --allow-older-server; "
-            f"a pg_dump {server_major} (--bin-dir) writes one that restores there as it is")
+            f"a {tool} {server_major} (--bin-dir) writes one that restores there as it is")
 
 
 class DumpJob(Job):

@@ -28,7 +28,7 @@ from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import answering, answered_note, connect
-from .dump import DumpJob
+from .dump import DumpJob, newer_than_the_server
 from .job_children import child_failed
 from .defaults import unsupported_compress
 from .errors import JobFailed, PgBackupError, UsageError
@@ -173,7 +173,15 @@ class DumpallJob(Job):
                                     "(or it does not accept connections)")
             databases = [(name, size) for name, size in databases if name in plan.databases]
         if plan.globals_only or plan.roles_only:
+            # Judged at the restore by its manifest's server, whose roles it holds as that server has
+            # them (cluster_file.py): such a file restores onto its own server as it is. Not said.
             return version, tools, databases
+        if databases or not plan.set_format:
+            # Its databases' SQL (a file's, a set's members'), written by the newer pg_dump: the restore
+            # onto this server refuses it without --allow-older-server, as a dump's. Said now, as dump says it.
+            newer = newer_than_the_server(tools, major, "pg_dumpall")
+            if newer:
+                self._warn(newer)
         refused = [name for name, _ in databases if name in barred]
         if refused:
             # pg_dumpall (and a set's pg_dump) would fail when it came to them, after the others.
