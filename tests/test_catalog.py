@@ -690,6 +690,18 @@ def test_a_backup_of_tables_and_a_schema_says_it_holds_both(sandbox, home):
     entries = listed()
     assert by_path(entries, both)["holds"] == "public.events + schema inventory"
     assert by_path(entries, schema_only)["holds"] == "public.events (schema only)"
+    # Its contents are the selection's (the entries a restore restores), not the whole TOC's: it said
+    # 4 schemas and 3 functions, what pg_dump wrote around the tables (QA).
+    shown = json.loads(run_cli("backups", "show", by_path(entries, both)["id"], "--json").stdout)
+    contents = shown["contents"]
+    assert sum(contents["counts"].values()) == len(shown["manifest"]["restore_list"]), contents
+    assert contents["counts"]["SCHEMA"] == 1 and "FUNCTION" not in contents["counts"], contents
+    assert shown["manifest"]["toc"]["counts"] == contents["counts"]  # the manifest says the same
+    assert contents["not_restored"]["FUNCTION"] >= 1, contents  # said apart
+    assert [t["name"] for t in contents["tables"]] == ["inventory.stock", "inventory.warehouses", "public.events"]
+    text = run_cli("backups", "show", by_path(entries, both)["id"]).stdout
+    assert "function" not in text.split("contents    ")[1].split("\n")[0], text
+    assert "(in the archive, around the selection: not restored)" in text, text
 
 
 def test_holds_quotes_a_schema_name_as_sql_would(tmp_path):

@@ -23,7 +23,7 @@ from ..core.formatting import host_port, human_bytes, human_duration
 from ..core.identifiers import one_line, printable
 from ..core.jobs import JobEvent, LogLine
 from ..core.manifest import Verification
-from ..core.toc import entry_name, schema_names
+from ..core.toc import Toc, TocEntry, entry_name, schema_names
 from ..core.toc_contents import contents_text, count_large_objects
 from ..core.verify import PG_DUMP_FORMATS, read_archive_toc, tool_env, verify_backup
 
@@ -114,24 +114,38 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
     tables = sorted(rows)
     fmt = entry.format
     cluster_set = manifest is not None and manifest.kind == "cluster-set"  # a folder of archives, not one
+    # A selection's archive holds what pg_dump wrote around the tables too (other schemas, functions,
+    # types...); its restore_list is what the backup holds and a restore restores. Counted over the
+    # whole TOC, "contents" said 4 schemas and 3 functions of a backup of 2 tables.
+    selected = set(manifest.restore_list) if manifest is not None and manifest.restore_list is not None else None
+    beside: dict[str, int] | None = None  # the archive's entries outside the selection (None: not a selection)
     if entry.path.exists() and fmt in PG_DUMP_FORMATS and not cluster_set:
         try:
             listing = read_archive_toc(entry.path, bin_dir)
-            counts = {}
-            for item in listing.toc.entries:
-                counts[item.desc] = counts.get(item.desc, 0) + 1
-            large_objects = count_large_objects(listing.toc, listing.tools.pg_restore, entry.path, tool_env())
+            held = [item for item in listing.toc.entries if selected is None or item.dump_id in selected]
+            counts = _counts_by_kind(held)
+            if selected is not None:
+                beside = _counts_by_kind([item for item in listing.toc.entries if item.dump_id not in selected])
+            large_objects = count_large_objects(Toc(held, listing.toc.header), listing.tools.pg_restore, entry.path,
+                                                tool_env())
             namespaces = schema_names(listing.toc)
-            tables = sorted({str(name) for item in listing.toc.entries if item.desc == "TABLE"
+            tables = sorted({str(name) for item in held if item.desc == "TABLE"
                              if (name := entry_name(item, namespaces)) is not None})
-            with_data = {str(name) for item in listing.toc.entries if item.desc == "TABLE DATA"
+            with_data = {str(name) for item in held if item.desc == "TABLE DATA"
                          if (name := entry_name(item, namespaces)) is not None}
         except (ArchiveError, ToolNotFoundError, JobFailed) as exc:  # JobFailed: its pg_restore killed, try again
             data["toc_error"] = str(exc)
-    data["contents"] = {"counts": counts, "large_objects": large_objects,
+    data["contents"] = {"counts": counts, "large_objects": large_objects, "not_restored": beside,
                         "tables": [{"name": name, "rows": rows.get(name),
                                     "data": None if with_data is None else name in with_data} for name in tables]}
     return data
+
+
+def _counts_by_kind(entries: list[TocEntry]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in entries:
+        counts[item.desc] = counts.get(item.desc, 0) + 1
+    return counts
 
 
 def _rows_text(table: dict[str, Any]) -> str:
@@ -185,6 +199,9 @@ def _show(args: argparse.Namespace) -> int:
     counts = data["contents"]["counts"]
     if counts:
         lines.append("contents    " + contents_text(counts, data["contents"]["large_objects"]))
+    if data["contents"]["not_restored"]:
+        lines.append("beside it   " + contents_text(data["contents"]["not_restored"]) + " (in the archive, around "
+                     "the selection: not restored)")
     for table in data["contents"]["tables"]:
         lines.append(f"  table     {table['name']}  {_rows_text(table)}")
     for line in lines:

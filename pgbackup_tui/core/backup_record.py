@@ -71,10 +71,14 @@ def toc_summary(counts: dict[str, int], rows: dict[str, int], dump_tables: list[
     return TocSummary(dict(sorted(counts.items())), tables)
 
 
-def toc_counts(toc: Toc) -> dict[str, int]:
+def toc_counts(toc: Toc, only: list[int] | None = None) -> dict[str, int]:
+    """The TOC's entries by kind; `only`: those of these dump ids (a selection's restore_list: what
+    the backup holds, not what pg_dump wrote around it)."""
+    wanted = set(only) if only is not None else None
     counts: dict[str, int] = {}
     for entry in toc.entries:
-        counts[entry.desc] = counts.get(entry.desc, 0) + 1
+        if wanted is None or entry.dump_id in wanted:
+            counts[entry.desc] = counts.get(entry.desc, 0) + 1
     return counts
 
 
@@ -129,7 +133,8 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
     manifest.id = new_backup_id()
     read_back = read_back if toc is not None and not plain else None
     if read_back is not None and toc is not None and "rows" in read_back:
-        manifest.checksums, rows, counts = read_back["checksums"], read_back["rows"], toc_counts(toc)
+        manifest.checksums, rows = read_back["checksums"], read_back["rows"]
+        counts = toc_counts(toc, manifest.restore_list)
     else:
         job.log("recording the backup: the checksum of the archive, and each table's rows counted in it")
         if plain or toc is None:  # plain SQL: the file is the data (and its "-- Name:" lines the TOC)
@@ -143,7 +148,7 @@ async def complete_manifest(job: Job, body: dict[str, Any], *, archive: Path, to
             finally:  # never left running: it reads the archive the cleanup may remove
                 checksums = await hashing if hashing is not None else (read_back or {}).get("checksums", {})
             manifest.checksums = checksums
-            counts = toc_counts(toc)
+            counts = toc_counts(toc, manifest.restore_list)
     manifest.toc = toc_summary(counts, rows, manifest.tables)
     if server_key is None:
         server_key = await job.in_thread(read_server_key, target, dbname)
