@@ -483,6 +483,9 @@ def test_a_restore_cancelled_while_its_database_settings_wait_for_a_lock_stops_a
         commenting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                       "AND query LIKE 'COMMENT ON DATABASE%'")
         wait_for(lambda: sandbox.psql(commenting).strip() != "0", "the restore's COMMENT ON DATABASE to wait")
+        # Its progress said "98% finishing ETA 0s" meanwhile: its statements ran under another name than the job's.
+        said = f"waiting for a lock held by pid {holder.info.backend_pid}"
+        wait_for(lambda: any(said in (job["progress"] or "") for job in jobs_json(home)), "the wait in jobs list")
         asked = time.monotonic()
         cli.send_signal(signal.SIGTERM)
         _, stderr = cli.communicate(timeout=60)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
-from .connect import Target, connect
+from .connect import APP_NAME, Target, connect
 from .database_props import DatabaseMaker, parse_database_script
 from .errors import ConnectError, JobFailed, TargetError
 from .identifiers import always_quote
@@ -216,16 +216,17 @@ class StatementCanceller:
 
 
 def finish_database(target: Target, maker: DatabaseMaker | None, name: str, log: Log,
-                    canceller: StatementCanceller | None = None) -> list[str]:
+                    canceller: StatementCanceller | None = None, application_name: str = APP_NAME) -> list[str]:
     """The database's own settings, comment and grants, once its contents are restored.
-    Returns what could not be kept (one line each), also logged as warnings; stops at `canceller`'s cancel."""
+    Returns what could not be kept (one line each), also logged as warnings; stops at `canceller`'s cancel.
+    `application_name`: the job's, for its progress to see (and say) a lock its statements wait for."""
     if maker is None:
         return []
     if maker.script.after:  # else nothing to set: no connection to open on the restore's path
         # In the database itself, as pg_restore --create does: a comment's text then reaches the
         # shared catalog in that database's encoding, byte for byte as it was dumped.
         canceller = canceller or StatementCanceller()
-        with connect(target, name) as conn, canceller.running_on(conn):
+        with connect(target, name, application_name=application_name) as conn, canceller.running_on(conn):
             maker.finish(conn, lambda: canceller.cancelled)
     for line in maker.not_kept:
         log(f"not kept on '{name}': {line}", level="warning")
