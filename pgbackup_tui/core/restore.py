@@ -429,10 +429,10 @@ class RestoreJob(RestoreChoiceJob):
 
     async def _swap(self, restored: str) -> None:
         plan = self.plan
-        # Its connection to the restored database would block the rename: held, it says the swap, and
-        # what the swap waits for, in place of the load's last line.
+        # Its connection to the restored database would block the rename: held, it says what the swap
+        # waits for, in place of the load's last line.
         progress = self._progress()
-        await progress.hold("finishing", (f"swapping in the restored copy as '{plan.dbname}'",))
+        await progress.hold("finishing")
         old = scratch_database_name("old")
         if not plan.keep_old:
             # A runner that dies right after the swap still drops it later: the database that is
@@ -456,6 +456,7 @@ class RestoreJob(RestoreChoiceJob):
             if isinstance(refused, SwapCancelled):
                 raise Cancelled() from None  # cancelled (130); the cleanup drops the restored copy
             raise
+        progress.held_waiting(None)  # the swap's wait is over
         self._created_database = None
         self.release("database", restored)
         self.log(f"'{plan.dbname}' is now the restored database; the previous one is '{old}'")
@@ -463,7 +464,6 @@ class RestoreJob(RestoreChoiceJob):
             self._kept_as = old
             self.log(f"kept the previous database as '{old}' (--keep-old): drop it when you no longer need it")
             return
-        await progress.hold("finishing", (f"dropping the previous '{plan.dbname}'",))
         try:
             subscriptions = await asyncio.to_thread(subscriptions_note, plan.target, self._maintenance_db(), old,
                                                     plan.dbname)

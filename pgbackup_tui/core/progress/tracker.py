@@ -108,23 +108,23 @@ class ProgressTracker:
         if self.probe is not None:
             await asyncio.to_thread(self.probe.close)
 
-    async def hold(self, phase: str, current: tuple[str, ...] = ()) -> None:
+    async def hold(self, phase: str) -> None:
         """Stop watching the server (the job's own step that follows needs its connection gone: a
-        restore's swap of names) but go on saying where the job is: `phase`, `current`, and what it
-        waits for (held_waiting), its elapsed time going on, no time left. Stopped instead, the job
-        stood at the load's last snapshot ("86% indexes ... ETA 1s") for as long as its swap waited
-        for a lock, in `jobs list` and the TUI."""
+        restore's swap of names) but go on saying where the job is: `phase`, and what it waits for
+        (held_waiting), its elapsed time going on, no time left. Stopped instead, the job stood at
+        the load's last snapshot ("86% indexes ... ETA 1s") for as long as its swap waited for a
+        lock, in `jobs list` and the TUI. `current` is emptied: it names tables (jsonl's key too)."""
         await self.stop()
         if self.last is None or self._broken:
             return
-        self._held = replace(self.last, phase=phase, current=current, eta_s=None, rate_bps=None, waiting=None)
+        self._held = replace(self.last, phase=phase, current=(), eta_s=None, rate_bps=None, waiting=None)
         self._held_at = time.monotonic()
         self._task = asyncio.ensure_future(self._run_held())
 
     def held_waiting(self, what: str | None) -> None:
         """While held: what the job waits for now (None: nothing any more), said at once."""
         if self._held is not None:
-            self._held = replace(self._held, waiting=what, current=() if what else self._held.current)
+            self._held = replace(self._held, waiting=what)
             self._guarded(self._emit_held)
 
     async def _run_held(self) -> None:
