@@ -772,6 +772,8 @@ def test_a_runner_killed_around_a_single_transaction_restore_s_commit_is_said_as
             mark = "commits" if fmt == "plain" else "fills"  # psql's NOTICE is read by the runner as it goes on
             wait_for(lambda: mark in (folder / "owned.json").read_text(), "the restore's transaction on record")
             os.kill(runner, signal.SIGSTOP if committed else signal.SIGKILL)
+            if not committed:  # its child dies with it, but not at once: let go before, it could still commit
+                wait_for(lambda: not children_running(str(archive)), "the restore's child to die with its runner")
             gate.execute("SELECT pg_advisory_unlock(%s)", (GATE_KEY,))
             if committed:
                 wait_for(lambda: sandbox.psql(restored, empty_db).strip() == "t", "the restore to commit")
