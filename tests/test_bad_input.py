@@ -89,6 +89,13 @@ def test_dumpall_refuses_an_output_that_ends_with_a_slash(sandbox, home, args):
     result = run_cli("dumpall", "--dsn", sandbox.dsn(), *args, "--output", f"{home}/out/new/")
     assert_refused(result, "--output", "ends with '/'", "--set")
     assert created_in(home) == []
+    # One already there was refused by the job, after it had connected: "failed:", a failed job on
+    # record and its log (dump refused it before anything ran).
+    taken = home.parent / f"taken-{'-'.join(args) or 'all'}.sql"
+    taken.write_text("mine\n")
+    result = run_cli("dumpall", "--dsn", sandbox.dsn(), *args, "--output", str(taken))
+    assert_refused(result, f"error: {taken} already exists")
+    assert created_in(home) == [] and taken.read_text() == "mine\n"
 
 
 def test_a_name_the_database_lacks_is_said_once_with_progress_shown(sandbox, home):

@@ -81,6 +81,12 @@ class DumpallPlan:
             raise UsageError("--jobs must be 1 or more")
         if self.compress is not None:
             check_compress(self.compress)
+        if self.output is not None:
+            # As dump's: an --output already there was refused only by the job, after it had connected
+            # (a failed job on record, "failed:"), not as the bad input it is (exit 2, before anything runs).
+            from .output_names import check_output_location  # here: output_names imports plans
+
+            check_output_location(Path(self.output).expanduser().absolute())
 
 
 @dataclass(frozen=True)
