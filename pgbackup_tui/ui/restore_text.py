@@ -95,9 +95,8 @@ def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool =
         if piped:  # the job feeds psql the file through a pipe: its preview said psql read it itself (--file=PATH)
             argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
         lines.append("  " + shlex.join(argv))
-        if piped:
-            lines.append(f"  (psql reads {shlex.quote(str(plan.archive))} from the job through that pipe, without its "
-                         "large objects' own BEGIN/COMMIT, which would end the one transaction half way)")
+        if piped:  # one line at 80 columns: the jobs note after it was pushed out of the dialog's sight
+            lines.append("  (the job feeds it the file, its large objects' BEGIN/COMMIT left out)")
     note = jobs_note(plan, archive_format, timescale=timescale, selection_archive=selection_archive)
     if note:
         lines.append(f"  ({note}, chosen at the start)")
