@@ -53,4 +53,5 @@ def test_a_plain_file_in_one_transaction_is_said_fed_through_a_pipe() -> None:
     said = restore_summary(plain, "plain")
     assert "--file=- --single-transaction" in said and "--file=/backups/shop.sql" not in said, said
     assert "(the job feeds it the file, its large objects' BEGIN/COMMIT left out)" in said, said
+    assert "(one psql session: a plain SQL dump runs one statement at a time" in said and "pg_restore" not in said, said
     assert "--file=/backups/shop.sql" in restore_summary(replace(plain, single_transaction=False), "plain")

@@ -39,6 +39,8 @@ def jobs_note(plan: RestorePlan, archive_format: str, *, timescale: bool = False
     (its free connections are counted when the restore starts: core/restore_archive.py)."""
     if plan.jobs is not None:
         return ""
+    if archive_format == "plain":  # "one pg_restore job: pg_restore cannot…" of a file no pg_restore reads
+        return "one psql session: a plain SQL dump runs one statement at a time"
     reason = serial_restore_reason(archive_format, plan.single_transaction, timescale,
                                    table_clean(plan, selection_archive))
     if reason is not None:
