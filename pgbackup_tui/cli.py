@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_parser(sub, _Parser)
 
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
-    restore.add_argument("archive", metavar="ARCHIVE", help="the archive's path: a file or folder dump wrote, a "
-                         "pg_dumpall file or a cluster set (backups list shows them)")
+    restore.add_argument("archive", metavar="ARCHIVE", type=_archive_path,
+                         help="the archive's path: a file or folder dump wrote, a pg_dumpall file or a cluster set "
+                              "(backups list shows them)")
     _add_source(restore)
     restore.add_argument("--db", help="target database (not for a pg_dumpall file or a cluster set, which name "
                                       "their own databases)")
@@ -350,6 +351,14 @@ def _output_path(text: str) -> str:
     if text == "-":  # was a file named '-' in the current folder, its path printed as if all were well
         raise argparse.ArgumentTypeError("'-' is not standard output here: the backup is written to a file, "
                                          "checked and renamed into place; give its path")
+    return text
+
+
+def _archive_path(text: str) -> str:
+    """restore's ARCHIVE: empty is an error (Path("") is the current folder, which was read as a
+    directory archive: "a directory but not a pg_dump directory archive", exit 1, a failed job)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give the archive's path (backups list shows them)")
     return text
 
 

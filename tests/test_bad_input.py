@@ -184,6 +184,19 @@ def test_restore_refuses_before_anything_runs(sandbox, home, archive, args, frag
     assert created_in(home) == []
 
 
+@pytest.mark.parametrize(("args", "fragments"), [
+    # Path("") is the current folder: csv export said "<cwd> already exists", csv import looked for
+    # a manifest there, restore read it as a directory archive (a failed job, not bad input) (QA).
+    (["csv", "export", "--db", SOURCE, "--table", "public.events", "--output", ""], ["--output", "is empty"]),
+    (["csv", "import", "", "--db", "x"], ["DIR", "is empty"]),
+    (["restore", "", "--db", "x"], ["ARCHIVE", "is empty"]),
+])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(sandbox, home, args, fragments):
+    result = run_cli(*args[:2], "--dsn", sandbox.dsn(), *args[2:])
+    assert_refused(result, *fragments)
+    assert created_in(home) == []
+
+
 def test_restore_without_db_names_the_archive_s_own_problem_first(sandbox, home, tmp_path):
     """A missing or gzipped archive is what to fix, not the --db left out."""
     packed = tmp_path / "x.sql.gz"

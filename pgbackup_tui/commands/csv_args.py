@@ -9,6 +9,14 @@ from typing import Any
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
 
+def _folder(text: str) -> str:
+    """A folder's path: empty is an error (Path("") is the current folder: `--output ""` was read as
+    it, "already exists", and `csv import ""` looked for a manifest there)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a folder's path")
+    return text
+
+
 def add_csv_parser(sub: Any, source: AddOptions, progress: AddOptions) -> None:
     """The `csv` subcommands; `source` and `progress` add cli.py's shared options to a parser."""
     csv_parser = sub.add_parser("csv", help="per-table copies: schema.sql + one CSV per table (export, import)")
@@ -21,10 +29,11 @@ def add_csv_parser(sub: Any, source: AddOptions, progress: AddOptions) -> None:
                         help="a table as SQL writes it, e.g. public.orders (repeatable)")
     export.add_argument("--schema", action="append", default=[], metavar="NAME",
                         help="every table of a schema (repeatable)")
-    export.add_argument("--output", required=True, metavar="DIR", help="the folder to create (must not exist)")
+    export.add_argument("--output", required=True, metavar="DIR", type=_folder,
+                        help="the folder to create (must not exist)")
     progress(export)
     load = csub.add_parser("import", help="a folder csv export wrote: its schema, then each table in a transaction")
-    load.add_argument("folder", metavar="DIR", help="the folder csv export wrote")
+    load.add_argument("folder", metavar="DIR", type=_folder, help="the folder csv export wrote")
     source(load)
     load.add_argument("--db", required=True, help="target database")
     load.add_argument("--create", action="store_true", help="create the target database (it must not exist)")
