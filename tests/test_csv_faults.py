@@ -365,3 +365,44 @@ def test_an_import_stopped_after_the_data_says_how_to_finish(sandbox, home, empt
     subprocess.run([str(sandbox.bin_dir / "psql"), *command[1:]], check=True, capture_output=True, timeout=60)
     assert sandbox.psql("SELECT count(*) FROM pg_constraint WHERE conrelid IN ('a'::regclass, 'b'::regclass)",
                         target).strip() == "2"
+
+
+@pytest.mark.parametrize("connections_to_spare", [True, False])
+def test_a_column_added_as_the_export_begins_is_in_its_schema_and_its_file_or_neither(
+        sandbox, home, empty_db, tmp_path, monkeypatch, connections_to_spare):
+    # QA: an ALTER TABLE ... ADD COLUMN committed between the look-up (which read the columns the
+    # COPY names) and the data's lock went into schema.sql (pg_dump's later snapshot) and not into
+    # the file: its import left the column's values out. The schema is now dumped in the data's
+    # snapshot, after its locks; with no connection to spare for that, such a change fails the export.
+    import asyncio
+
+    from pgbackup_tui.core import csv_export
+    from pgbackup_tui.core.connect import target_from_dsn
+    from pgbackup_tui.core.csv_plans import CsvExportPlan
+    from pgbackup_tui.core.identifiers import QualifiedName
+    from pgbackup_tui.core.jobs import JobState
+
+    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 3);", empty_db)
+    if not connections_to_spare:
+        monkeypatch.setattr(csv_export, "SHARED_SNAPSHOT_CONNECTIONS", 1 << 30)
+
+    class AlteredAfterTheLookUp(csv_export.CsvExportJob):
+        def _preflight(self):
+            found = super()._preflight()
+            sandbox.psql("BEGIN; ALTER TABLE a ADD COLUMN extra int; UPDATE a SET extra = id * 10; COMMIT;", empty_db)
+            return found
+
+    out = tmp_path / "copy"
+    plan = CsvExportPlan(target=target_from_dsn(sandbox.dsn()).with_password(sandbox.password), dbname=empty_db,
+                         output=out, tables=(QualifiedName("public", "a"),))
+    result = asyncio.run(AlteredAfterTheLookUp(plan).run())
+    if connections_to_spare:
+        assert result.state == JobState.SUCCEEDED, result.message
+        assert (out / "public.a.csv").read_text().splitlines() == ["id,extra", "1,10", "2,20", "3,30"]
+        assert "extra integer" in (out / "schema.sql").read_text()
+        assert json.loads((out / "manifest.json").read_text())["tables"][0]["columns"] == ["id", "extra"]
+    else:
+        assert result.state == JobState.FAILED, result.message
+        assert "the columns of public.a changed as the export began" in result.message, result.message
+        assert not out.exists() and not (tmp_path / "copy.partial").exists()
+

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from .connect import answered_note, connect, pinned, several_hosts
-from .csv_export_lookup import ExportPreflight, ExportTable, look_up_export
+from .csv_export_lookup import ExportPreflight, ExportTable, look_up_export, look_up_on
 from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvExportPlan,
                         csv_file_name)
 from .progress.csv import CsvProgress, TableWork
@@ -45,6 +45,9 @@ from .plans import DumpPlan, partial_path
 from .server_text import decode_listing
 from .toc import parse_toc, write_list
 
+# The data's connection held open beside the schema's pg_dump, and one to spare (a session just
+# closed still counts until its backend exits): fewer free, the schema is dumped before the data.
+SHARED_SNAPSHOT_CONNECTIONS = 3
 CHUNK_BYTES = 1 << 20  # rows are gathered up to this much before a write: few syscalls, bounded memory
 # What pg_dump sets for its own session, so that the files do not depend on the DBA's environment
 # (PGDATESTYLE, PGTZ, PGOPTIONS) or on ALTER ROLE/DATABASE ... SET: dates as ISO (`SQL, DMY` wrote
@@ -120,12 +123,30 @@ class CsvExportJob(Job):
         progress.start()
         self.progress_tracker = progress
 
-        schema = await self._dump_schema(partial)
-        progress.enter_phase("data")
-        # The server says when a COPY waits for another session's lock: the bar and the time left stand
-        # still then, and the job says whose lock it is.
-        progress.watch_server_beside("the COPY", 1, pre.free_connections, plan.target, plan.dbname)
-        files, sequences = await self.in_thread(self._copy_tables, partial, pre, progress)
+        # The schema and the data from one snapshot, taken after the data's locks: an ALTER TABLE ...
+        # ADD COLUMN committed between the look-up and the COPY's lock gave schema.sql (pg_dump's own,
+        # later, snapshot) a column the file lacked (the look-up's). pg_dump reads the data
+        # transaction's exported snapshot, as pg_dump -j's workers do; where the role has no
+        # connection to spare for it beside pg_dump's, the schema is dumped first and a table whose
+        # columns changed before the locks fails the export instead (run it again).
+        shared = pre.free_connections is None or pre.free_connections >= SHARED_SNAPSHOT_CONNECTIONS
+        conn: psycopg.Connection | None = None
+        try:
+            if shared:
+                conn, snapshot, pre = await self.in_thread(self._begin_data, pre, True)
+                schema = await self._dump_schema(partial, snapshot)
+            else:
+                schema = await self._dump_schema(partial, None)
+                conn, _, pre = await self.in_thread(self._begin_data, pre, False)
+            assert conn is not None  # both ways open it
+            progress.enter_phase("data")
+            # The server says when a COPY waits for another session's lock: the bar and the time left
+            # stand still then, and the job says whose lock it is.
+            progress.watch_server_beside("the COPY", 1, pre.free_connections, plan.target, plan.dbname)
+            files, sequences = await self.in_thread(self._copy_tables, conn, partial, pre, progress)
+        finally:
+            if conn is not None:
+                conn.close()
         progress.enter_phase("finishing")
         for name in (SCHEMA_PRE, SCHEMA_POST):
             files[name] = _file_facts(partial / name)
@@ -174,13 +195,14 @@ class CsvExportJob(Job):
             yield
 
     # -- the schema -----------------------------------------------------------------------------------
-    async def _dump_schema(self, partial: Path) -> dict[str, Any]:
-        """schema.sql and schema-post.sql from a schema-only selection dump (DumpJob's closure)."""
+    async def _dump_schema(self, partial: Path, snapshot: str | None) -> dict[str, Any]:
+        """schema.sql and schema-post.sql from a schema-only selection dump (DumpJob's closure), in
+        the data transaction's `snapshot` where there is one."""
         plan = self.plan
         archive = partial / ".schema.dump"
         dump_plan = DumpPlan(target=plan.target, dbname=plan.dbname, format="custom", tables=plan.tables,
                              schemas=plan.schemas, schema_only=True, no_owner=True, no_privileges=True,
-                             output=archive)
+                             output=archive, snapshot=snapshot)
         child = self._child = _SchemaDump(dump_plan, self)
         try:
             result = await child.run()
@@ -214,13 +236,45 @@ class CsvExportJob(Job):
                 "pg_dump_version": pre.tools.version, "pg_dump_major": pre.tools.major}
 
     # -- the data ------------------------------------------------------------------------------------
-    def _copy_tables(self, folder: Path, pre: ExportPreflight,
-                     progress: CsvProgress) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-        """Every table's CSV, in one snapshot; returns (file facts, sequence values)."""
+    def _begin_data(self, pre: ExportPreflight,
+                    export_snapshot: bool) -> tuple[psycopg.Connection, str | None, ExportPreflight]:
+        """The data's transaction: its session settings, ACCESS SHARE on every table, then its snapshot
+        (exported for pg_dump when `export_snapshot`), in which the tables and their columns are read
+        again. Returns (the connection, the snapshot's name, `pre` with the columns and sequences of
+        the snapshot). The tables changed since the look-up fail it (what was locked is not what the
+        snapshot holds), and so do columns changed when the schema is not dumped in this snapshot."""
         plan = self.plan
         try:
-            with connect(plan.target, plan.dbname, application_name=self.application_name,
-                         autocommit=False) as conn, self._interruptible(conn):
+            conn = connect(plan.target, plan.dbname, application_name=self.application_name, autocommit=False)
+        except psycopg.Error:
+            if self._cancel_requested:
+                raise Cancelled() from None
+            raise
+        try:
+            with self._interruptible(conn):
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+                conn.execute(EXPORT_SESSION)
+                if pre.tables:  # LOCK takes no snapshot: the next statement's begins after the locks
+                    conn.execute(_lock_statement(pre.tables))
+                snapshot = None
+                if export_snapshot:
+                    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+                    assert row is not None  # the function returns one row
+                    snapshot = str(row[0])
+                now = look_up_on(conn, plan, lambda _text: None, count_connections=False)
+            return conn, snapshot, _as_in_snapshot(pre, now, columns_may_change=export_snapshot)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, psycopg.Error) and self._cancel_requested:  # the cancel's QueryCanceled
+                raise Cancelled() from None
+            raise
+
+    def _copy_tables(self, conn: psycopg.Connection, folder: Path, pre: ExportPreflight,
+                     progress: CsvProgress) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """Every table's CSV, in the data transaction's snapshot; returns (file facts, sequence values)."""
+        try:
+            with self._interruptible(conn):
                 return self._copy_in_snapshot(conn, folder, pre, progress)
         except psycopg.Error:
             if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
@@ -230,11 +284,6 @@ class CsvExportJob(Job):
     def _copy_in_snapshot(self, conn: psycopg.Connection, folder: Path, pre: ExportPreflight,
                           progress: CsvProgress) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         files: dict[str, dict[str, Any]] = {}
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        conn.execute(EXPORT_SESSION)
-        if pre.tables:
-            conn.execute(_lock_statement(pre.tables))
         for table in pre.tables:
             self.log(f"copying {table.name} to {table.file}")
             progress.table_started(table.file)
@@ -308,6 +357,28 @@ class CsvExportJob(Job):
             shutil.rmtree(self._partial, ignore_errors=True)
             self.release("path", self._partial)
             remove_empty_folders(self._created_folders)
+
+
+def _as_in_snapshot(pre: ExportPreflight, now: ExportPreflight, *, columns_may_change: bool) -> ExportPreflight:
+    """`pre` (its tables' files and sizes) with the columns and sequences of the data's snapshot
+    (`now`); JobFailed when the tables are not the same ones (created, dropped or renamed between the
+    look-up and the locks), or when their columns changed and may not (`columns_may_change`: False
+    where schema.sql was dumped before the snapshot, and so holds what the look-up saw)."""
+    before = {t.name: t for t in pre.tables}
+    after = {t.name: t for t in now.tables}
+    if before.keys() != after.keys():
+        gone = ", ".join(str(n) for n in sorted(before.keys() - after.keys()))
+        new = ", ".join(str(n) for n in sorted(after.keys() - before.keys()))
+        said = "; ".join(part for part in (f"no longer there: {gone}" if gone else "",
+                                           f"new: {new}" if new else "") if part)
+        raise JobFailed(f"the tables to copy changed as the export began ({said}); run it again")
+    for name, table in before.items():
+        if after[name].columns != table.columns:
+            if not columns_may_change:
+                raise JobFailed(f"the columns of {name} changed as the export began (an ALTER TABLE): its "
+                                "schema.sql and its file would not agree; run it again")
+            table.columns = after[name].columns
+    return dataclasses.replace(pre, sequences=now.sequences)
 
 
 def _lock_statement(tables: list[ExportTable]) -> str:

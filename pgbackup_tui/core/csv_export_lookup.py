@@ -137,59 +137,67 @@ def look_up_export(plan: CsvExportPlan, log: Callable[[str], object], *,
     size waits for a lock another session holds on a table, and a cancel must not wait with it)."""
     with connect(plan.target, plan.dbname) as conn, \
             (running_on(conn) if running_on is not None else contextlib.nullcontext()):
-        row = conn.execute("SHOW server_version").fetchone()
-        assert row is not None  # SHOW always returns one row
-        # Checks every name as a selection dump does (one line naming the first missing one).
-        resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas), takes=TABLES_ONLY)
-        found = lookup_relations(conn, list(plan.tables))
-        tables: list[ExportTable] = []
-        for name in plan.tables:
-            oid, relkind = found[name]
-            if relkind not in ("r", "p"):
-                what = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}.get(relkind, relkind)
-                raise SelectionError(f"--table {name} is {what}: csv export copies tables (name the tables it "
-                                     "reads, or dump it with pgbackup-tui dump)")
-            tables.append(ExportTable(name, oid, relkind))
-        if plan.schemas:
-            listed = {t.name for t in tables}
-            extra = [QualifiedName(s, n) for s, n in conn.execute(_SCHEMA_TABLES, {"schemas": list(plan.schemas)})
-                     if QualifiedName(s, n) not in listed]
-            for name, (oid, relkind) in lookup_relations(conn, extra).items():
-                tables.append(ExportTable(name, oid, relkind))
-        under = conn.execute(_UNDER_PARTITIONED, {"oids": [t.oid for t in tables]}).fetchall()
-        covered: dict[int, int] = dict(under)
-        named = {t.oid: t.name for t in tables}  # before any is removed: the ancestor may go too
-        for table in [t for t in tables if t.oid in covered]:
-            parent = named[covered[table.oid]]
-            if table.name in plan.tables:  # named: said; a --schema's partitions go with their parent unsaid
-                log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
-            tables.remove(table)
-        hypertables = _hypertables(conn)
-        # Not a hypertable's: its chunks are children its COPY reads (no ONLY).
-        parents = [t.oid for t in tables if t.relkind == "r" and t.name not in hypertables]
+        return look_up_on(conn, plan, log)
+
+
+def look_up_on(conn: psycopg.Connection, plan: CsvExportPlan, log: Callable[[str], object], *,
+               count_connections: bool = True) -> ExportPreflight:
+    """look_up_export on `conn`: the export's data transaction reads it again, after its locks, in
+    the snapshot its schema dump and its COPYs share (csv_export.py); there without the count of
+    free connections (`count_connections`), whose failure would end the transaction."""
+    row = conn.execute("SHOW server_version").fetchone()
+    assert row is not None  # SHOW always returns one row
+    # Checks every name as a selection dump does (one line naming the first missing one).
+    resolve_selection(conn, list(plan.tables), plan.dbname, list(plan.schemas), takes=TABLES_ONLY)
+    found = lookup_relations(conn, list(plan.tables))
+    tables: list[ExportTable] = []
+    for name in plan.tables:
+        oid, relkind = found[name]
+        if relkind not in ("r", "p"):
+            what = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}.get(relkind, relkind)
+            raise SelectionError(f"--table {name} is {what}: csv export copies tables (name the tables it "
+                                 "reads, or dump it with pgbackup-tui dump)")
+        tables.append(ExportTable(name, oid, relkind))
+    if plan.schemas:
         listed = {t.name for t in tables}
-        children = [QualifiedName(s, n) for s, n in conn.execute(_INHERITORS, {"oids": parents})
-                    if QualifiedName(s, n) not in listed]
-        for name, (oid, relkind) in lookup_relations(conn, children).items():
-            log(f"{name}: a child table (INHERITS) of a table exported, which its schema.sql makes: copied too")
+        extra = [QualifiedName(s, n) for s, n in conn.execute(_SCHEMA_TABLES, {"schemas": list(plan.schemas)})
+                 if QualifiedName(s, n) not in listed]
+        for name, (oid, relkind) in lookup_relations(conn, extra).items():
             tables.append(ExportTable(name, oid, relkind))
-        tables.sort(key=lambda t: t.name)
-        oids = [t.oid for t in tables]
-        whole = [t.oid for t in tables if t.name in hypertables]
-        sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids, "whole": whole})}
-        for table in tables:
-            table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
-            table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
-            table.hypertable = hypertables.get(table.name)
-            if table.hypertable:
-                log(f"{table.name} is a hypertable (time column {table.hypertable['time_column']})")
-        sequences = [QualifiedName(s, n) for s, n in conn.execute(
-            _SEQUENCES, {"oids": oids, "schemas": list(plan.schemas)})]
-        extensions = [{"name": n, "version": v} for n, v in conn.execute(
-            "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
-        encoding_row = conn.execute("SHOW client_encoding").fetchone()
-        assert encoding_row is not None
-        free = free_connections(conn)
+    under = conn.execute(_UNDER_PARTITIONED, {"oids": [t.oid for t in tables]}).fetchall()
+    covered: dict[int, int] = dict(under)
+    named = {t.oid: t.name for t in tables}  # before any is removed: the ancestor may go too
+    for table in [t for t in tables if t.oid in covered]:
+        parent = named[covered[table.oid]]
+        if table.name in plan.tables:  # named: said; a --schema's partitions go with their parent unsaid
+            log(f"{table.name}: a partition of {parent}, whose file holds its rows: not copied twice")
+        tables.remove(table)
+    hypertables = _hypertables(conn)
+    # Not a hypertable's: its chunks are children its COPY reads (no ONLY).
+    parents = [t.oid for t in tables if t.relkind == "r" and t.name not in hypertables]
+    listed = {t.name for t in tables}
+    children = [QualifiedName(s, n) for s, n in conn.execute(_INHERITORS, {"oids": parents})
+                if QualifiedName(s, n) not in listed]
+    for name, (oid, relkind) in lookup_relations(conn, children).items():
+        log(f"{name}: a child table (INHERITS) of a table exported, which its schema.sql makes: copied too")
+        tables.append(ExportTable(name, oid, relkind))
+    tables.sort(key=lambda t: t.name)
+    oids = [t.oid for t in tables]
+    whole = [t.oid for t in tables if t.name in hypertables]
+    sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids, "whole": whole})}
+    for table in tables:
+        table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
+        table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
+        table.hypertable = hypertables.get(table.name)
+        if table.hypertable:
+            log(f"{table.name} is a hypertable (time column {table.hypertable['time_column']})")
+    sequences = [QualifiedName(s, n) for s, n in conn.execute(
+        _SEQUENCES, {"oids": oids, "schemas": list(plan.schemas)})]
+    extensions = [{"name": n, "version": v} for n, v in conn.execute(
+        "SELECT extname, extversion FROM pg_extension ORDER BY 1")]
+    encoding_row = conn.execute("SHOW client_encoding").fetchone()
+    assert encoding_row is not None
+    free = free_connections(conn) if count_connections else None
     return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions,
                            None if free is None else free + 1)
 

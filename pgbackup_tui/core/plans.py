@@ -71,6 +71,9 @@ class DumpPlan:
     no_owner: bool = False
     no_privileges: bool = False
     output: Path | None = None
+    # An exported snapshot (pg_export_snapshot()) pg_dump reads in (--snapshot): csv export's schema
+    # is dumped in the snapshot its COPYs read, after its locks, so that the two always agree.
+    snapshot: str | None = None
 
     @property
     def is_selection(self) -> bool:
@@ -233,6 +236,8 @@ def dump_argv(
         argv.append("--no-owner")
     if plan.no_privileges:
         argv.append("--no-privileges")
+    if plan.snapshot is not None:
+        argv.append(f"--snapshot={plan.snapshot}")
     if plan.is_selection:
         argv.append("--no-blobs")  # as with pg_dump -t / -n: large objects belong to no table
         excluded = exclude_relations
