@@ -406,3 +406,46 @@ def test_a_column_added_as_the_export_begins_is_in_its_schema_and_its_file_or_ne
         assert "the columns of public.a changed as the export began" in result.message, result.message
         assert not out.exists() and not (tmp_path / "copy.partial").exists()
 
+
+def test_a_foreign_partition_s_rows_are_neither_exported_nor_written_to_its_server(sandbox, home, empty_db, names,
+                                                                                   tmp_path):
+    # QA: a partitioned table's COPY read its foreign partition through the FDW (the remote server's
+    # rows in the file), and its import routed such rows back through the FDW into the remote table;
+    # a --create import of such a copy failed ("user mapping not found"), its database dropped. As
+    # pg_dump and pg_restore: no foreign data is copied, nor written, with a note.
+    remote, target, other = names(), names(), names()
+    for db in (remote, target, other):
+        sandbox.create_database(db)
+    sandbox.psql("CREATE TABLE m_remote (id int, at date, v text);"
+                 "INSERT INTO m_remote VALUES (100, '2025-06-01', 'r')", remote)
+    partitioned = ("CREATE TABLE m (id int, at date, v text) PARTITION BY RANGE (at);"
+                   "CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');")
+    fdw = (f"CREATE EXTENSION postgres_fdw; CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS ("
+           f"host '{sandbox.socket_dir}', port '{sandbox.port}', dbname '{remote}');"
+           "CREATE FOREIGN TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') "
+           "SERVER loop OPTIONS (table_name 'm_remote');")
+    mapping = f"CREATE USER MAPPING FOR CURRENT_USER SERVER loop OPTIONS (user '{sandbox.superuser}');"
+    sandbox.psql(partitioned + fdw + mapping + "INSERT INTO m_2024 VALUES (1, '2024-03-01', 'l');", empty_db)
+
+    out = tmp_path / "copy"
+    exported = export(sandbox, empty_db, out, "--table", "public.m", "--progress", "plain")
+    assert exported.returncode == 0, exported.stderr
+    assert (out / "public.m.csv").read_text().splitlines() == ["id,at,v", "1,2024-03-01,l"]
+    assert "its foreign partitions public.m_2025 are not copied" in exported.stderr
+    [table] = json.loads((out / "manifest.json").read_text())["tables"]
+    assert table["foreign_partitions_not_copied"] == ["public.m_2025"]
+    created = run_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", names(), "--create")
+    assert created.returncode == 0, created.stderr  # no row for the FDW: no user mapping needed
+
+    # A copy whose 2025 rows were local (another server's layout, or an export made before): into a
+    # table whose 2025 partition is foreign (with rows there already), they stay out, said so.
+    sandbox.psql(partitioned + "CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"
+                 "INSERT INTO m VALUES (1, '2024-03-01', 'l'), (7, '2025-02-01', 'local 2025');", other)
+    sandbox.psql(partitioned + fdw + mapping, target)
+    both = tmp_path / "both"
+    assert export(sandbox, other, both, "--table", "public.m").returncode == 0
+    imported = run_cli("csv", "import", str(both), "--dsn", sandbox.dsn(), "--db", target)
+    assert imported.returncode == 0, imported.stderr
+    assert "public.m: 1 rows of public.m.csv belong in its foreign partitions (public.m_2025)" in imported.stderr
+    assert sandbox.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM m_remote", remote).strip() == "100"
+    assert sandbox.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM ONLY m_2024", target).strip() == "1"

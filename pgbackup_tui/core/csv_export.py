@@ -162,7 +162,9 @@ class CsvExportJob(Job):
             "added": schema["added"], "left_out": schema["left_out"],
             "extensions": pre.extensions,
             "tables": [{"schema": t.name.schema, "name": t.name.name, "qualified": str(t.name), "file": t.file,
-                        "columns": t.columns, "rows": files[t.file]["rows"], "hypertable": t.hypertable}
+                        "columns": t.columns, "rows": files[t.file]["rows"], "hypertable": t.hypertable,
+                        **({"foreign_partitions_not_copied": [str(n) for n in t.foreign_partitions]}
+                           if t.foreign_partitions else {})}
                        for t in pre.tables],
             "sequences": sequences,
             "files": files,
@@ -309,7 +311,11 @@ class CsvExportJob(Job):
         # partitioned table or a hypertable, whose rows live in their partitions or chunks.
         only = "ONLY " if table.relkind == "r" and table.hypertable is None else ""
         columns = ", ".join(always_quote(c) for c in table.columns)
-        sql = f"COPY (SELECT {columns} FROM {only}{table.name.sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        source = f"SELECT {columns} FROM {only}{table.name.sql}"
+        if table.local_leaves is not None:  # not through its foreign partitions' FDW: its other leaves
+            source = " UNION ALL ".join(f"SELECT {columns} FROM ONLY {leaf.sql}" for leaf in table.local_leaves) \
+                or f"{source} WHERE false"
+        sql = f"COPY ({source}) TO STDOUT WITH (FORMAT csv, HEADER)"
         digest = hashlib.sha256()
         written, rows = 0, -1  # the first message is the header
         buffer = bytearray()
@@ -378,6 +384,7 @@ def _as_in_snapshot(pre: ExportPreflight, now: ExportPreflight, *, columns_may_c
                 raise JobFailed(f"the columns of {name} changed as the export began (an ALTER TABLE): its "
                                 "schema.sql and its file would not agree; run it again")
             table.columns = after[name].columns
+        table.local_leaves, table.foreign_partitions = after[name].local_leaves, after[name].foreign_partitions
     return dataclasses.replace(pre, sequences=now.sequences)
 
 

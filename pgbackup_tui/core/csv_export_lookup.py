@@ -44,7 +44,7 @@ WITH RECURSIVE tree(root, relid, whole) AS (
 )
 SELECT t.root::int8,
        sum(pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0))::int8,
-       sum(CASE WHEN c.relkind = 'p' THEN 0 WHEN c.reltuples < 0 THEN pg_stat_get_live_tuples(c.oid)
+       sum(CASE WHEN c.relkind IN ('p', 'f') THEN 0 WHEN c.reltuples < 0 THEN pg_stat_get_live_tuples(c.oid)
                 ELSE c.reltuples END)::int8
 FROM tree t JOIN pg_class c ON c.oid = t.relid GROUP BY t.root
 """
@@ -71,6 +71,20 @@ SELECT n.nspname, c.relname FROM down JOIN pg_class c ON c.oid = down.relid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
 ORDER BY 1, 2
+"""
+# The leaf partitions (at any depth) of the partitioned tables of the list, foreign ones included:
+# a foreign partition's rows are on another server, which its COPY read through the FDW (and the
+# import wrote back there). pg_dump copies no foreign table's data unless told to
+# (--include-foreign-data): the partitioned table's file holds the rows of its other partitions.
+_LEAVES = """
+WITH RECURSIVE tree(root, relid) AS (
+    SELECT oid, oid FROM unnest(%(oids)s::oid[]) AS oid
+    UNION ALL SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+)
+SELECT t.root::int8, n.nspname, c.relname, c.relkind = 'f' FROM tree t JOIN pg_class c ON c.oid = t.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE t.relid <> t.root AND c.relkind IN ('r', 'f')
+ORDER BY 2, 3
 """
 # Columns a COPY FROM can fill: not dropped, not generated (the server computes those again).
 _COLUMNS = """
@@ -113,6 +127,10 @@ class ExportTable:
     columns: list[str] = field(default_factory=list)
     hypertable: dict[str, Any] | None = None
     file: str = ""
+    # A partitioned table with foreign partitions: its COPY reads its other leaf partitions
+    # (`local_leaves`), each ONLY; its `foreign_partitions` are left on their servers.
+    local_leaves: list[QualifiedName] | None = None
+    foreign_partitions: list[QualifiedName] = field(default_factory=list)
 
 
 @dataclass
@@ -185,6 +203,7 @@ def look_up_on(conn: psycopg.Connection, plan: CsvExportPlan, log: Callable[[str
     oids = [t.oid for t in tables]
     whole = [t.oid for t in tables if t.name in hypertables]
     sizes = {oid: (size, rows) for oid, size, rows in conn.execute(_SIZES, {"oids": oids, "whole": whole})}
+    _foreign_partitions(conn, [t for t in tables if t.relkind == "p" and t.name not in hypertables], log)
     for table in tables:
         table.size, table.rows_expected = sizes.get(table.oid, (0, -1))
         table.columns = [r[0] for r in conn.execute(_COLUMNS, (table.oid,))]
@@ -200,6 +219,23 @@ def look_up_on(conn: psycopg.Connection, plan: CsvExportPlan, log: Callable[[str
     free = free_connections(conn) if count_connections else None
     return ExportPreflight(row[0], tables, encoding_row[0], sorted(sequences), extensions,
                            None if free is None else free + 1)
+
+
+def _foreign_partitions(conn: psycopg.Connection, partitioned: list[ExportTable], log: Callable[[str], object]) -> None:
+    """Sets local_leaves and foreign_partitions of the `partitioned` tables that have foreign ones."""
+    if not partitioned:
+        return
+    leaves: dict[int, list[tuple[QualifiedName, bool]]] = {}
+    for root, schema, name, foreign in conn.execute(_LEAVES, {"oids": [t.oid for t in partitioned]}):
+        leaves.setdefault(root, []).append((QualifiedName(schema, name), foreign))
+    for table in partitioned:
+        found = leaves.get(table.oid, [])
+        table.foreign_partitions = [name for name, foreign in found if foreign]
+        if table.foreign_partitions:
+            table.local_leaves = [name for name, foreign in found if not foreign]
+            log(f"{table.name}: its foreign partitions {', '.join(str(n) for n in table.foreign_partitions)} are "
+                "not copied (their rows are on another server; csv export copies no foreign data, as pg_dump "
+                "does not): the file holds the rows of its other partitions")
 
 
 def _hypertables(conn: psycopg.Connection) -> dict[QualifiedName, dict[str, Any]]:

@@ -33,8 +33,8 @@ from psycopg.conninfo import make_conninfo
 
 from .connect import answered_note, connect, pinned, several_hosts
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan, table_options
-from .csv_target import (IMPORT_SESSION, in_key_order, make_hypertables, raw_bytes_into, script_for_server,
-                         set_sequences)
+from .csv_target import (IMPORT_SESSION, ForeignPartitions, foreign_partitions, has_rows, in_key_order,
+                         make_hypertables, raw_bytes_into, script_for_server, set_sequences)
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, PgBackupError, TargetError
 from .identifiers import QualifiedName, always_quote
@@ -76,6 +76,7 @@ class CsvImportJob(Job):
         self._free_connections: int | None = None  # this role's on the server and in the target (_preflight)
         self._server_version = 0  # the target's, as libpq says it (170002); set by _preflight
         self._exported_from = ""  # the export's server version ("18.6"), as its manifest says it
+        self._foreign: ForeignPartitions | None = None  # the foreign partitions of the table being loaded
         self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
         # After the data, until done: what a cancel there leaves undone (_say_what_stays). The psql
         # to run schema-post.sql with while it is still to run; whether the sequences are set.
@@ -209,7 +210,7 @@ class CsvImportJob(Job):
                 raise TargetError(f"{missing[0]} does not exist in '{plan.dbname}' but {next(iter(found))} does: "
                                   "import into an empty database (or --create), or into one holding every table")
             for table in tables:
-                if conn.execute(f"SELECT EXISTS (SELECT FROM {table.name.sql})").fetchone() == (True,):
+                if has_rows(conn, table.name):
                     raise TargetError(f"{table.name} in '{plan.dbname}' has rows already; the import loads into "
                                       "empty tables only (truncate it, or import into another database)")
             everything = lookup_relations(conn, [QualifiedName(t["schema"], t["name"]) for t in manifest["tables"]])
@@ -301,7 +302,12 @@ class CsvImportJob(Job):
                 if table.sha256 and digest != table.sha256:
                     changed.append(table.file)
                     self._warn(f"{table.file} changed since the export (its sha256 differs): imported as it is now")
-                if table.rows is not None and rows != table.rows:
+                foreign = self._foreign
+                if foreign is not None and table.rows is not None and rows < table.rows:
+                    self._warn(f"{table.name}: {table.rows - rows} rows of {table.file} belong in its foreign "
+                               f"partitions ({', '.join(map(str, foreign.names))}): not written to their server "
+                               "(csv import writes no foreign data, as pg_restore of a pg_dump does not)")
+                elif table.rows is not None and rows != table.rows:
                     # The data is in, but not what was exported (a file cut short, or rows added by hand).
                     self.rows_differ.append(table.name)
                     self._warn(f"{table.name}: {rows} rows loaded from {table.file}, but the export wrote "
@@ -325,6 +331,13 @@ class CsvImportJob(Job):
         digest = hashlib.sha256()
         done = 0
         with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source:
+            self._foreign = foreign_partitions(conn, table.name)
+            if self._foreign is not None:  # the rows its foreign partitions would take stay out
+                if self._server_version < 120000:  # COPY … WHERE came in 12
+                    raise JobFailed(f"{table.name} has foreign partitions ({', '.join(map(str, self._foreign.names))})"
+                                    " and a server older than 12 cannot leave their rows out of a COPY (csv import "
+                                    "writes no foreign data): detach them, or import into a newer server")
+                sql += f" WHERE {self._foreign.keep}"
             if self._writing_into:
                 # Empty at the start, but a database in use may have written to it since (while the tables
                 # before it loaded, or a second import of the folder): checked again, held so until the
@@ -334,7 +347,7 @@ class CsvImportJob(Job):
                         cur.execute(f"LOCK TABLE {table.name.sql} IN SHARE ROW EXCLUSIVE MODE")
                 except psycopg.errors.InsufficientPrivilege:
                     pass  # a role that may only insert: looked at again all the same, unlocked
-                if cur.execute(f"SELECT EXISTS (SELECT FROM {table.name.sql})").fetchone() == (True,):
+                if has_rows(conn, table.name):
                     raise JobFailed(f"{table.name} in '{self.plan.dbname}' has rows now (written since the import "
                                     "found it empty): left as it is; the import loads into empty tables only")
             with cur.copy(sql) as copy:

@@ -61,6 +61,59 @@ def in_key_order(conn: psycopg.Connection, oids: dict[QualifiedName, int]) -> li
     return order
 
 
+# The leaf partitions (any depth) of a table, each foreign or not, with a foreign one's partition
+# constraint (its ancestors' included): the rows COPY FROM routes to it.
+_LEAVES = """
+WITH RECURSIVE tree(relid) AS (
+    SELECT %s::regclass::oid
+    UNION ALL SELECT i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+)
+SELECT n.nspname, c.relname, c.relkind = 'f',
+       CASE WHEN c.relkind = 'f' THEN pg_get_partition_constraintdef(c.oid) END
+FROM tree t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relispartition AND c.relkind IN ('r', 'f')
+ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class ForeignPartitions:
+    """A partitioned table's foreign partitions in the target: an import writes no row to their
+    servers (the rows the export's file holds are its local partitions'; written through the FDW
+    they went to the remote table, where the export may have read them from). `keep` is COPY FROM's
+    WHERE clause for the rows no foreign partition takes; `local` its other leaf partitions."""
+
+    names: list[QualifiedName]
+    local: list[QualifiedName]
+    keep: str
+
+
+def foreign_partitions(conn: psycopg.Connection, table: QualifiedName) -> ForeignPartitions | None:
+    """`table`'s foreign partitions (None when it has none)."""
+    names, local, constraints = [], [], []
+    for schema, name, foreign, constraint in conn.execute(_LEAVES, (table.sql,)):
+        if foreign:
+            names.append(QualifiedName(schema, name))
+            # A row the partition would take is one its constraint is not false for (NULL passes a
+            # partition's check, as a CHECK's): kept only when it is false.
+            constraints.append(f"({constraint}) IS FALSE" if constraint else "false")
+        else:
+            local.append(QualifiedName(schema, name))
+    if not names:
+        return None
+    return ForeignPartitions(names, local, " AND ".join(constraints))
+
+
+def has_rows(conn: psycopg.Connection, table: QualifiedName) -> bool:
+    """Whether `table` has rows here: in its foreign partitions' servers not looked at (not the
+    import's, and a remote table in use had refused the import)."""
+    foreign = foreign_partitions(conn, table)
+    if foreign is None:
+        return conn.execute(f"SELECT EXISTS (SELECT FROM {table.sql})").fetchone() == (True,)
+    return any(conn.execute(f"SELECT EXISTS (SELECT FROM ONLY {leaf.sql})").fetchone() == (True,)
+               for leaf in foreign.local)
+
+
 @dataclass(frozen=True)
 class SequenceValue:
     last_value: int
