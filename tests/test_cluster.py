@@ -260,6 +260,26 @@ def test_a_cluster_set_round_trips_in_parallel(source, target, home, tmp_path):
     assert [json.loads((f / "state.json").read_text())["owned"] for f in restores] == [[]]
 
 
+def test_a_set_whose_superuser_was_read_only_restores_and_names_a_kept_role_with_a_line_break(target, home,
+                                                                                                  tmp_path):
+    # QA: the source superuser's `ALTER ROLE … SET default_transaction_read_only = on`, which
+    # globals.sql sets on the role the restore connects as, made every member's session read-only
+    # ("cannot execute CREATE DATABASE in a read-only transaction"); and a role kept (it existed)
+    # whose name holds a line break was missing from the "kept" list (its NOTICE took two lines).
+    db = "ro_" + uuid.uuid4().hex[:8]
+    target.create_database(db)
+    target.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);", db)
+    target.psql('CREATE ROLE "line\nbreak" NOLOGIN')
+    target.psql(f"ALTER ROLE {target.superuser} SET default_transaction_read_only = on")
+    out = tmp_path / "ro.set"
+    dumped = cli(target, "dumpall", "--set", "--db", db, "--output", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    target.psql(f"SET default_transaction_read_only = off; DROP DATABASE {db};")  # on stdin: one by one
+    restored = cli(target, "restore", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert target.psql("SELECT count(*) FROM t", db).strip() == "2"
+
+
 def test_a_subset_of_a_set(source, target, home, tmp_path):
     out = tmp_path / "all.set"
     assert cli(source, "dumpall", "--set", "--output", str(out)).returncode == 0

@@ -47,7 +47,7 @@ from .cluster_restore_checks import (
     refuse_strangers,
     refuse_tablespaces,
 )
-from .connect import answered_note, connect, pinned, service_keys, several_hosts
+from .connect import Target, answered_note, connect, pinned, service_keys, several_hosts
 from .errors import ArchiveError, JobFailed, ToolNotFoundError, UsageError
 from .set_occupied import existing_databases
 from .job_store import KEPT_MEMBER
@@ -319,6 +319,12 @@ class ClusterRestoreJob(Job):
             progress.step_finished("globals")
         gate = asyncio.Semaphore(plan.jobs)
 
+        # The members' sessions (pg_restore's, the checks', the CREATE DATABASE's) writable as the
+        # globals' psql is: globals.sql sets the source's roles as they were, and a source superuser's
+        # `ALTER ROLE … SET default_transaction_read_only = on`, on the role this restore connects as,
+        # made every member fail ("cannot execute CREATE DATABASE in a read-only transaction").
+        member_target = writable_target(plan.target)
+
         async def one(member: dict[str, Any]) -> JobResult | None:
             async with gate:
                 if self._cancel_requested:
@@ -327,7 +333,7 @@ class ClusterRestoreJob(Job):
                 into_existing = name in existing
                 # Into a database that exists (postgres, template1), all or nothing: a failure or a
                 # cancel cannot drop it as it drops a new one, so it rolls back instead.
-                job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=plan.target,
+                job = RestoreJob(RestorePlan(archive=plan.archive / str(member["file"]), target=member_target,
                                              dbname=name, create=not into_existing, single_transaction=into_existing,
                                              allow_older_server=plan.allow_older_server, as_set_member=True,
                                              no_owner=plan.no_owner, no_privileges=plan.no_privileges))
@@ -415,6 +421,26 @@ class ClusterRestoreJob(Job):
 
 
 
+def writable_target(target: Target) -> Target:
+    """`target` whose sessions are writable whatever a role's or a database's settings say (the
+    startup option of writable_sessions), for the jobs and tools a set's members run there."""
+    options = _writable_options(target.params)
+    if options is None:
+        return target
+    return replace(target, params_items=tuple({**target.params, "options": options}.items()))
+
+
+def _writable_options(params: dict[str, str]) -> str | None:
+    """The `options` that make a session writable, beside those `params` (or PGOPTIONS) give; None
+    where a service's own options stand (a conninfo's would replace them, not add to them, and the
+    session would connect as another role or not at all)."""
+    service = params.get("service") or os.environ.get("PGSERVICE")
+    if "options" not in params and "options" in service_keys(service):
+        return None
+    given = params.get("options") or os.environ.get("PGOPTIONS")  # the conninfo's would hide PGOPTIONS
+    return " ".join(filter(None, [given, "-c default_transaction_read_only=off"]))
+
+
 def writable_sessions(conninfo: str) -> str:
     """`conninfo` for the psql that runs a pg_dumpall file, whose sessions are writable whatever the
     file sets: pg_dump writes a database's `ALTER DATABASE … SET default_transaction_read_only = on`
@@ -422,12 +448,8 @@ def writable_sessions(conninfo: str) -> str:
     (psql stopped at its first CREATE). A startup option beats a database's and a role's setting, and
     psql's \\connect keeps it (the file's own `SET` statements go on as written)."""
     params = {key: str(value) for key, value in conninfo_to_dict(conninfo).items() if value is not None}
-    service = params.get("service") or os.environ.get("PGSERVICE")
-    if "options" not in params and "options" in service_keys(service):
-        # The service's own options (a role, an endpoint): a conninfo's would replace them, not add to
-        # them, and psql would connect as another role or not at all (review). They stand; the file's
-        # sessions take the databases' settings as they come.
-        return conninfo
-    given = params.get("options") or os.environ.get("PGOPTIONS")  # the conninfo's would hide PGOPTIONS
-    params["options"] = " ".join(filter(None, [given, "-c default_transaction_read_only=off"]))
+    options = _writable_options(params)
+    if options is None:  # the service's own options (a role, an endpoint) stand (review): the file's
+        return conninfo  # sessions take the databases' settings as they come
+    params["options"] = options
     return make_conninfo(**params)
