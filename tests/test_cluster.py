@@ -278,6 +278,8 @@ def test_a_set_whose_superuser_was_read_only_restores_and_names_a_kept_role_with
     restored = cli(target, "restore", str(out))
     assert restored.returncode == 0, restored.stderr
     assert target.psql("SELECT count(*) FROM t", db).strip() == "2"
+    [line] = [line for line in restored.stderr.splitlines() if "already existed: kept" in line]
+    assert "line\\nbreak" in line, line
 
 
 def test_a_subset_of_a_set(source, target, home, tmp_path):

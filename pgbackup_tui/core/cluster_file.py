@@ -14,6 +14,7 @@ held.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,9 +31,12 @@ _CREATE_ROLE = re.compile(rb"^CREATE ROLE " + _ROLE_NAME + rb";\s*$")
 _ALTER_ROLE_WITH = re.compile(rb"^ALTER ROLE " + _ROLE_NAME + rb" WITH ")
 CHUNK = 1 << 16
 # psql's line for a role the file creates that exists already (_tolerant_line's NOTICE), read by the job.
-KEPT_ROLE = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) already exists: kept")
+# The name is a JSON string (noticed_role reads it): as it is, a line break in it put the NOTICE on two
+# lines, and the role was missing from the restore's "kept" list.
+KEPT_ROLE = re.compile(r'NOTICE:\s+pgbackup-tui: role ("(?:[^"\\]|\\.)*") already exists: kept')
 # psql's line for the connected role's ALTER ROLE left out (_own_role_line's NOTICE).
-OWN_ROLE_KEPT = re.compile(r"NOTICE:\s+pgbackup-tui: role (.*) is the role this restore connects as: kept as it is")
+OWN_ROLE_KEPT = re.compile(
+    r'NOTICE:\s+pgbackup-tui: role ("(?:[^"\\]|\\.)*") is the role this restore connects as: kept as it is')
 _CLEAN_SECTION = re.compile(rb"^-- Drop (?:databases|roles|tablespaces)\b", re.MULTILINE)
 _DUMPED_BY = re.compile(rb"^-- Dumped by pg_dump version (\d+)")
 _DUMPED_FROM = re.compile(rb"^-- Dumped from database version (\d+)")
@@ -167,17 +171,27 @@ def _literal(ident: bytes) -> bytes:
     return b"'" + _role_name(ident).replace(b"'", b"''") + b"'"
 
 
+def noticed_role(name: str) -> str:
+    """The role's name a KEPT_ROLE or OWN_ROLE_KEPT line holds (a JSON string, on one line)."""
+    try:
+        found = json.loads(name)
+    except ValueError:
+        return name
+    return found if isinstance(found, str) else name
+
+
 def _tolerant_line(line: bytes) -> bytes:
     match = _CREATE_ROLE.match(line)
     assert match is not None
     ident = match.group(1)
     return (b"DO $pgbackup$ BEGIN CREATE ROLE " + ident + b"; EXCEPTION WHEN duplicate_object THEN "
-            b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', " + _literal(ident) + b"; END $pgbackup$;\n")
+            b"RAISE NOTICE 'pgbackup-tui: role % already exists: kept', to_json(" + _literal(ident)
+            + b"::text); END $pgbackup$;\n")
 
 
 def _own_role_line(ident: bytes) -> bytes:
     return (b"DO $pgbackup$ BEGIN RAISE NOTICE 'pgbackup-tui: role % is the role this restore connects as: "
-            b"kept as it is', " + _literal(ident) + b"; END $pgbackup$;\n")
+            b"kept as it is', to_json(" + _literal(ident) + b"::text); END $pgbackup$;\n")
 
 
 def altered_roles(path: Path) -> list[str]:

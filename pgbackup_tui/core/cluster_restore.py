@@ -31,6 +31,7 @@ from .cluster_file import (
     KEPT_ROLE,
     OWN_ROLE_KEPT,
     check_cluster_file,
+    noticed_role,
     newer_source_advice,
     is_cluster_file,
     sql_major,
@@ -49,6 +50,7 @@ from .cluster_restore_checks import (
 )
 from .connect import Target, answered_note, connect, pinned, service_keys, several_hosts
 from .errors import ArchiveError, JobFailed, ToolNotFoundError, UsageError
+from .identifiers import one_line
 from .set_occupied import existing_databases
 from .job_store import KEPT_MEMBER
 from .job_children import child_failed
@@ -239,10 +241,10 @@ class ClusterRestoreJob(Job):
         def on_line(line: str) -> None:
             match = KEPT_ROLE.search(line)
             if match:
-                if match.group(1) not in self._own_roles:  # said apart: not altered as the file says
-                    self.kept_roles.append(match.group(1))
+                if noticed_role(match.group(1)) not in self._own_roles:  # said apart: not altered as the file says
+                    self.kept_roles.append(noticed_role(match.group(1)))
             elif own := OWN_ROLE_KEPT.search(line):
-                self.own_roles_kept.append(own.group(1))
+                self.own_roles_kept.append(noticed_role(own.group(1)))
 
         self._ran = what
         code = await self.run_process(argv, plan.target.child_env(self.application_name), on_line=on_line,
@@ -275,11 +277,11 @@ class ClusterRestoreJob(Job):
 
     def _message(self, lead: str) -> str:
         if self.kept_roles:
-            shown = ", ".join(self.kept_roles[:5]) + (" …" if len(self.kept_roles) > 5 else "")
+            shown = ", ".join(one_line(r) for r in self.kept_roles[:5]) + (" …" if len(self.kept_roles) > 5 else "")
             lead += (f"; {len(self.kept_roles)} role(s) already existed: kept, then altered as the file says "
                      f"(attributes, settings, a password where it has one): {shown}")
         for role in self.own_roles_kept:
-            lead += (f"; role {role} is the role this restore connects as: its attributes and password "
+            lead += (f"; role {one_line(role)} is the role this restore connects as: its attributes and password "
                      "were kept as they are, not set as the file says (ALTER ROLE it yourself if you want them)")
         return lead
 
