@@ -1249,6 +1249,25 @@ def test_a_tablespace_the_server_has_already_is_refused_before_the_roles_change(
     assert restored.returncode == 0, restored.stderr
     assert target.psql("SELECT spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace "
                        "WHERE datname = 'fastdb'").strip() == "Fast Disk"
+    # A LATIN1 member's archive holds its tablespace's name in the UTF-8 bytes the (shared) catalog keeps,
+    # marked LATIN1: its CREATE DATABASE looks for "SchnÃ«ll". Read as UTF-8, the check passed and the
+    # member's restore stopped, exit 1, after the roles and the others (QA). Refused before, and why.
+    (target.root / "schnell").mkdir()
+    shutil.chown(target.root / "schnell", target.os_user)
+    target.psql(f"CREATE TABLESPACE \"Schnëll\" LOCATION '{target.root / 'schnell'}'")
+    latin = "CREATE DATABASE latindb ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0 TABLESPACE \"Schnëll\""
+    target.psql(latin)
+    latin_set = tmp_path / "latin.set"
+    assert cli(target, "dumpall", "--set", "--db", "latindb", "--output", str(latin_set)).returncode == 0
+    target.drop_database("latindb")
+    refused = cli(target, "restore", str(latin_set), "--skip-globals")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert ("""member database 'latindb' (LATIN1) is created in tablespace "Schnëll", whose name its archive """
+            in refused.stderr and 'would look for tablespace "SchnÃ«ll"' in refused.stderr), refused.stderr
+    assert target.psql("SELECT count(*) FROM pg_database WHERE datname = 'latindb'").strip() == "0"
+    target.psql(latin)  # what it says to do: the database made by hand, its archive restored into it
+    restored = cli(target, "restore", str(latin_set / "latindb.dump"), "--db", "latindb")
+    assert restored.returncode == 0, restored.stderr
 
 
 def test_a_database_pg_dumpall_could_not_dump_is_said_with_pg_dump_s_own_error(target, home, tmp_path):

@@ -23,6 +23,7 @@ from .errors import ArchiveError, PgBackupError, TargetError, UsageError
 from .formatting import option_argument
 from .identifiers import QualifiedName, quote_ident
 from .set_occupied import FILLED_DATABASES, existing_databases, occupied_databases, taken_databases
+from .server_text import python_codec
 from .toc_owners import database_definition
 
 if TYPE_CHECKING:
@@ -136,19 +137,24 @@ def refuse_members_without_tablespace(target: Target, dbname: str, folder: Path,
     created so again, and one the server lacks stopped that member's restore (exit 1), after the
     roles and the members before it were in: with --skip-globals, which leaves out the globals.sql
     that would create it, or a globals.sql without it. Refused before anything runs, every one named.
-    A member restored into a database that exists (postgres) is not created: it needs none."""
+    A member restored into a database that exists (postgres) is not created: it needs none.
+
+    The name is read in the member archive's encoding, as its CREATE DATABASE is run: a shared
+    catalog's name is kept in the bytes it was created with (UTF-8 from a UTF8 database), which
+    a LATIN1 database's pg_dump writes as they are, and which are then read as LATIN1: "Schnëll"
+    is looked for as "SchnÃ«ll". Read as UTF-8, such a member passed, and its restore stopped."""
     needed: dict[str, list[str]] = {}
+    as_bytes: dict[str, tuple[str, str]] = {}  # a name as read -> (its bytes read as UTF-8, the archive's encoding)
     for member in members:
         name = str(member.get("database"))
         if name in existing:
             continue
-        definition = database_definition(folder / str(member.get("file")))
-        found = _IN_TABLESPACE.search(definition) if definition else None
-        if found:
-            spcname = found.group(1).decode("utf-8", "surrogateescape")
-            if spcname.startswith('"'):
-                spcname = spcname[1:-1].replace('""', '"')
+        read = database_definition(folder / str(member.get("file")))
+        found = _IN_TABLESPACE.search(read[0]) if read else None
+        if found and read:
+            spcname = _unquoted(found.group(1).decode(python_codec(read[1]) or "utf-8", "surrogateescape"))
             needed.setdefault(spcname, []).append(name)
+            as_bytes[spcname] = (_unquoted(found.group(1).decode("utf-8", "surrogateescape")), read[1])
     if not needed:
         return
     made = set(created_tablespaces(globals_sql)) if globals_sql is not None else set()
@@ -157,6 +163,18 @@ def refuse_members_without_tablespace(target: Target, dbname: str, folder: Path,
     lacking = {spcname: names for spcname, names in needed.items() if spcname not in have | made}
     if not lacking:
         return
+    misread = {spcname: names for spcname, names in lacking.items() if as_bytes[spcname][0] in have | made}
+    if misread:
+        spcname, names = next(iter(misread.items()))
+        utf8, encoding = as_bytes[spcname]
+        raise TargetError(
+            f"{folder.name}: member database '{names[0]}' ({encoding}) is created in tablespace "
+            f"{quote_ident(utf8)}, whose name its archive holds in the UTF-8 bytes the server keeps it in, "
+            f"but marked {encoding}: its CREATE DATABASE would look for tablespace {quote_ident(spcname)}, "
+            f"which {target.label} does not have, and stop there, after the others; rename the tablespace to "
+            f"an ASCII name before the dump, or leave the member out with "
+            f"{' '.join(option_argument('--exclude-db', n) for n in names)}, create that database yourself "
+            "in the tablespace and restore its archive into it (restore FILE --db NAME); nothing was restored")
     shown = "; ".join(", ".join(f"'{n}'" for n in names) + f" in tablespace {quote_ident(spcname)}"
                       for spcname, names in lacking.items())
     left_out = " ".join(option_argument("--exclude-db", n) for names in lacking.values() for n in names)
@@ -164,6 +182,10 @@ def refuse_members_without_tablespace(target: Target, dbname: str, folder: Path,
     raise TargetError(f"{folder.name} creates member database(s) {shown}, which {target.label} does not have"
                       f"{skipped}: the member's restore would stop there, after the others; create it first "
                       f"(CREATE TABLESPACE), or leave the member out with {left_out}; nothing was restored")
+
+
+def _unquoted(ident: str) -> str:
+    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident
 
 
 def refuse_roles_it_may_not_alter(path: Path, *, superuser: bool, own_roles: frozenset[str], is_set: bool) -> None:

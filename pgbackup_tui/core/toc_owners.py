@@ -7,8 +7,8 @@ namespace among the archive's schema names and took the owner to be the last wor
 read as `"Sales & Ops"."Order Items Odd"`: `restore --table` said such a table was not in the
 archive, and a data-only restore looked for a table of that name in the target. The archive
 stores the owner as a field of its own; this reads it, so that the listing's names split exactly.
-It also gives the DATABASE entry's CREATE DATABASE (database_definition), which a cluster set's restore
-reads for the tablespace each member database is created in.
+It also gives the DATABASE entry's CREATE DATABASE and the archive's encoding (database_definition),
+which a cluster set's restore reads for the tablespace each member database is created in.
 
 The TOC's layout is the one custom_archive.py reads (pg_backup_archiver.c's WriteToc), the same in
 a directory's or a tar archive's toc.dat but for the pointer after each entry's dependencies: a
@@ -19,6 +19,7 @@ not know gives no owners, and the listing's last word is the owner as before.
 from __future__ import annotations
 
 import functools
+import re
 import struct
 import tarfile
 from pathlib import Path
@@ -36,6 +37,11 @@ _FIRST_READ = 1 << 20
 _MAX_STRING = 1 << 30
 _MAX_ENTRIES = 100_000_000
 _MAX_TOC = 1 << 30
+
+
+# The entries whose definition database_definition reads, and the encoding in the ENCODING one's.
+_DEFINITIONS_KEPT = frozenset({b"DATABASE", b"ENCODING"})
+_SET_ENCODING = re.compile(rb"SET client_encoding = '([^']+)';")
 
 
 class _Short(Exception):
@@ -76,8 +82,9 @@ class _Source:
         self.data += chunk
 
 
-def _owners(source: _Source, pg_encoding: str, created: list[bytes] | None = None) -> dict[int, str]:
-    """Every entry's owner; with `created`, the DATABASE entry's definition (its CREATE DATABASE) put there."""
+def _owners(source: _Source, pg_encoding: str, created: dict[bytes, bytes] | None = None) -> dict[int, str]:
+    """Every entry's owner; with `created`, the DATABASE and ENCODING entries' definitions (its CREATE
+    DATABASE, its SET client_encoding) put there by their kind."""
     codec = python_codec(pg_encoding) or "utf-8"
     with source.handle:
         head = None
@@ -96,10 +103,12 @@ def _owners(source: _Source, pg_encoding: str, created: list[bytes] | None = Non
         return owners
 
 
-def database_definition(path: Path) -> bytes | None:
+def database_definition(path: Path) -> tuple[bytes, str] | None:
     """The archive's CREATE DATABASE (its DATABASE entry's definition, in the archive's encoding),
-    as `pg_restore --create` would run it; None for an archive without one or that this cannot read."""
-    created: list[bytes] = []
+    as `pg_restore --create` would run it, and that encoding (its ENCODING entry's; UTF8 where it has
+    none); None for an archive without one or that this cannot read. The encoding is the database's:
+    a LATIN1 member's tablespace name, read as UTF-8, was not the name the server has."""
+    created: dict[bytes, bytes] = {}
     try:
         if path.is_dir():
             _owners(_Source((path / "toc.dat").open("rb")), "UTF8", created)
@@ -111,7 +120,10 @@ def database_definition(path: Path) -> bytes | None:
                 _owners(_Source(handle), "UTF8", created)
     except (OSError, ValueError, _Short):
         return None
-    return created[0] if created else None
+    if b"DATABASE" not in created:
+        return None
+    encoding = _SET_ENCODING.search(created.get(b"ENCODING", b""))
+    return created[b"DATABASE"], encoding.group(1).decode("ascii") if encoding else "UTF8"
 
 
 def _header(data: bytes) -> tuple[tuple[str, ...], int, int, int]:
@@ -142,14 +154,13 @@ def _header(data: bytes) -> tuple[tuple[str, ...], int, int, int]:
 
 
 def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners: dict[int, str],
-           codec: str, created: list[bytes] | None = None) -> int:
+           codec: str, created: dict[bytes, bytes] | None = None) -> int:
     """Read the entry at `pos` into `owners` (its definition into `created`, if given and it is the
-    DATABASE entry); where the next one begins."""
+    DATABASE or the ENCODING entry); where the next one begins."""
     unpack = _INT.unpack_from
     _, dump_id = unpack(data, pos)
     pos += 5
-    owner = definition = b""
-    is_database = False
+    owner = definition = desc = b""
     for kind in layout:
         sign, value = unpack(data, pos)
         pos += 5
@@ -160,8 +171,8 @@ def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners:
         if kind == "o":
             owner = data[pos:pos + value]
         elif kind == "d" and created is not None:
-            is_database = data[pos:pos + value] == b"DATABASE"
-        elif kind == "c" and is_database and pos + value <= len(data):
+            desc = data[pos:pos + value]
+        elif kind == "c" and desc in _DEFINITIONS_KEPT and pos + value <= len(data):
             definition = data[pos:pos + value]
         pos += value
     while True:  # dependencies, ended by a NULL string
@@ -180,8 +191,8 @@ def _entry(data: bytes, pos: int, layout: tuple[str, ...], pointer: int, owners:
     if pos > len(data):
         raise _Short()
     owners[dump_id] = _text(owner, codec)
-    if is_database and created is not None:
-        created.append(definition)
+    if desc in _DEFINITIONS_KEPT and created is not None:
+        created.setdefault(desc, definition)
     return pos
 
 
