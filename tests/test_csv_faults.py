@@ -449,3 +449,30 @@ def test_a_foreign_partition_s_rows_are_neither_exported_nor_written_to_its_serv
     assert "public.m: 1 rows of public.m.csv belong in its foreign partitions (public.m_2025)" in imported.stderr
     assert sandbox.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM m_remote", remote).strip() == "100"
     assert sandbox.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM ONLY m_2024", target).strip() == "1"
+
+
+def test_a_table_created_in_an_exported_schema_as_the_export_begins_fails_it(sandbox, home, empty_db, tmp_path):
+    # The tables locked are the look-up's; one created in a --schema before the locks would be in
+    # schema.sql (its snapshot is later) without a file: refused, as the columns are when they may not change.
+    import asyncio
+
+    from pgbackup_tui.core import csv_export
+    from pgbackup_tui.core.connect import target_from_dsn
+    from pgbackup_tui.core.csv_plans import CsvExportPlan
+    from pgbackup_tui.core.jobs import JobState
+
+    sandbox.psql("CREATE SCHEMA s; CREATE TABLE s.a (id int);", empty_db)
+
+    class CreatedAfterTheLookUp(csv_export.CsvExportJob):
+        def _preflight(self):
+            found = super()._preflight()
+            sandbox.psql("CREATE TABLE s.b (id int)", empty_db)
+            return found
+
+    out = tmp_path / "copy"
+    plan = CsvExportPlan(target=target_from_dsn(sandbox.dsn()).with_password(sandbox.password), dbname=empty_db,
+                         output=out, schemas=("s",))
+    result = asyncio.run(CreatedAfterTheLookUp(plan).run())
+    assert result.state == JobState.FAILED, result.message
+    assert "the tables to copy changed as the export began (new: s.b); run it again" in result.message, result.message
+    assert not out.exists() and not (tmp_path / "copy.partial").exists()
