@@ -197,6 +197,20 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(sandbox, home, 
     assert created_in(home) == []
 
 
+@pytest.mark.parametrize("command", [["dump", "--db", SOURCE], ["restore", "/nonexistent.dump", "--db", "x"],
+                                     ["dumpall", "--set"], ["csv", "export", "--db", SOURCE, "--table", "a",
+                                                            "--output", "OUT"]])
+def test_an_empty_dsn_is_refused_not_taken_as_libpq_s_defaults(sandbox, home, monkeypatch, command):
+    # QA: `--dsn "$UNSET"` connected to libpq's defaults (PGHOST's server, the local one): a restore went
+    # there. Refused as `--server ""` is, even where the environment names a server that would answer.
+    monkeypatch.setenv("PGHOST", str(sandbox.socket_dir))
+    monkeypatch.setenv("PGPORT", str(sandbox.port))
+    monkeypatch.setenv("PGUSER", sandbox.superuser)
+    result = run_cli(*[a.replace("OUT", str(home / "out")) for a in command], "--dsn", "")
+    assert_refused(result, "--dsn is empty")
+    assert created_in(home) == []
+
+
 def test_restore_without_db_names_the_archive_s_own_problem_first(sandbox, home, tmp_path):
     """A missing or gzipped archive is what to fix, not the --db left out."""
     packed = tmp_path / "x.sql.gz"

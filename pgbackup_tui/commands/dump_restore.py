@@ -54,6 +54,11 @@ def resolve_target(args: argparse.Namespace) -> Target:
     if args.server is not None:  # `--server ""` (an unset variable) is a name to refuse, not "no --server"
         target = target_from_profile(load_config().server(args.server))
     else:
+        if not args.dsn.strip():
+            # `--dsn ""` (an unset variable) was libpq's defaults: PGHOST's server, or the local one, which a
+            # restore then wrote to. Refused as `--server ""` is, and as `servers add` refuses an empty DSN.
+            raise UsageError("--dsn is empty: give a libpq connection string or URI (e.g. 'host=db1 user=postgres'), "
+                             "or --server NAME")
         target = target_from_dsn(args.dsn)
         if target.password is not None:
             hide_dsn_password(args.dsn, dict(target.params_items))
