@@ -42,8 +42,13 @@ class CsvCopy:
 
     @property
     def size_bytes(self) -> int:
-        files = self.manifest.get("files") or {}
-        return sum(int(f.get("bytes") or 0) for f in files.values() if isinstance(f, dict))
+        """The files' bytes as the manifest counts them; a count that is not one (a manifest edited or
+        damaged) counts 0: int() of it failed the Backups tab's whole listing ("list backups: ValueError")."""
+        files = self.manifest.get("files")
+        if not isinstance(files, dict):
+            return 0
+        sizes = [f.get("bytes") for f in files.values() if isinstance(f, dict)]
+        return sum(size for size in sizes if isinstance(size, int) and not isinstance(size, bool) and size > 0)
 
 
 def read_csv_manifest(folder: Path) -> dict[str, Any] | None:
