@@ -478,15 +478,17 @@ def test_a_table_created_in_an_exported_schema_as_the_export_begins_fails_it(san
     assert not out.exists() and not (tmp_path / "copy.partial").exists()
 
 
-@pytest.mark.parametrize("files", [{"a.csv": {"bytes": "abc"}}, ["a.csv"], {"a.csv": {"bytes": None}}, "x"])
-def test_a_damaged_csv_manifest_does_not_stop_the_listing(tmp_path, files):
+@pytest.mark.parametrize(("files", "tables"), [({"a.csv": {"bytes": "abc"}}, []), (["a.csv"], []),
+                                               ({"a.csv": {"bytes": None}}, []), ("x", 5)])
+def test_a_damaged_csv_manifest_does_not_stop_the_listing(tmp_path, files, tables):
     # QA: one CSV copy whose manifest.json counted its bytes as text (edited, damaged) failed the TUI's
     # Backups tab for every backup ("list backups: ValueError"): its size counts 0, the others list.
     from pgbackup_tui.core.csv_copies import find_csv_copies
 
-    for name, listed in (("bad", files), ("good", {"a.csv": {"bytes": 10}, "schema.sql": {"bytes": 5}})):
+    good = ({"a.csv": {"bytes": 10}, "schema.sql": {"bytes": 5}}, [{"qualified": "public.a"}])
+    for name, (listed, held) in (("bad", (files, tables)), ("good", good)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text(json.dumps(
-            {"kind": "csv", "files": listed, "tables": [{"qualified": "public.a"}], "finished_at": name}))
-    copies = {copy.path.name: copy.size_bytes for copy in find_csv_copies(tmp_path)}
-    assert copies == {"bad": 0, "good": 15}
+            {"kind": "csv", "files": listed, "tables": held, "finished_at": name}))
+    copies = {copy.path.name: (copy.size_bytes, copy.tables) for copy in find_csv_copies(tmp_path)}
+    assert copies == {"bad": (0, []), "good": (15, ["public.a"])}

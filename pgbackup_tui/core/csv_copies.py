@@ -38,7 +38,8 @@ class CsvCopy:
     @property
     def tables(self) -> list[str]:
         """The tables it holds, qualified as SQL writes them."""
-        return [str(t.get("qualified")) for t in self.manifest.get("tables") or [] if isinstance(t, dict)]
+        tables = self.manifest.get("tables")  # not a list: a manifest edited or damaged (size_bytes)
+        return [str(t.get("qualified")) for t in tables if isinstance(t, dict)] if isinstance(tables, list) else []
 
     @property
     def size_bytes(self) -> int:
