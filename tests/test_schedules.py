@@ -477,6 +477,15 @@ def test_crontab_install_and_uninstall_keep_foreign_lines(sandbox, home, cron_us
     removed = run_cli("schedule", "uninstall")
     assert removed.returncode == 0 and f"removed from {cron_user}'s crontab" in removed.stderr, removed.stderr
     assert _crontab(cron_user) == foreign_top + "15 5 * * * /bin/true # mine\n"
+    # A line crontab refuses now (the spool file edited by hand): the refusal says why, not only its last
+    # line ("errors in crontab file, can't install."), and nothing is changed.
+    spool = Path("/var/spool/cron/crontabs") / cron_user
+    hand_edited = foreign_top + "61 5 * * * /bin/true # mine\n"
+    spool.write_text(hand_edited)
+    refused = run_cli("schedule", "install")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "bad minute; errors in crontab file" in refused.stderr and "nothing was changed" in refused.stderr
+    assert _crontab(cron_user) == hand_edited
     root_after = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
     assert (root_after.returncode, root_after.stdout) == (root_before.returncode, root_before.stdout)
 

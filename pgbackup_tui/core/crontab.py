@@ -223,13 +223,23 @@ def read_crontab() -> str:
     if done.returncode != 0:
         if "no crontab for" in done.stderr:
             return ""
-        raise UsageError(f"{_crontab_said('-l')} failed: {_last_line(done)}; nothing was changed")
+        raise UsageError(f"{_crontab_said('-l')} failed: {_what_it_said(done)}; nothing was changed")
     return done.stdout
 
 
-def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = done.stderr.strip().splitlines()
-    return lines[-1] if lines else f"exit {done.returncode}"
+# Lines of a refusal kept in our one line: crontab says why in its first lines, a wrapper may say more.
+SAID_LINES = 4
+
+
+def _what_it_said(done: subprocess.CompletedProcess[str]) -> str:
+    """A refusing crontab's stderr as one line: every line of it, first ones first. Its last line
+    alone was kept, and that is the one that does not say why: `errors in crontab file, can't
+    install.` after `"-":3: bad minute` (or `command too long`), `See crontab(1) for more
+    information` after `You (dba) are not allowed to use this program` (cron.deny)."""
+    lines = [line.strip().rstrip(".") for line in done.stderr.splitlines() if line.strip()]
+    if len(lines) > SAID_LINES:
+        lines = [*lines[:SAID_LINES - 1], "…", lines[-1]]
+    return "; ".join(lines) if lines else f"exit {done.returncode}"
 
 
 def write_crontab(text: str, block: list[str]) -> None:
@@ -239,7 +249,7 @@ def write_crontab(text: str, block: list[str]) -> None:
     argv = crontab_argv()
     done = subprocess.run([*argv, "-"], input=text, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise UsageError(f"{_crontab_said('-')} refused the new crontab: {_last_line(done)}; nothing was changed")
+        raise UsageError(f"{_crontab_said('-')} refused the new crontab: {_what_it_said(done)}; nothing was changed")
     try:
         kept = read_crontab()
         holds_it = merge(kept, block).splitlines() == kept.splitlines()  # our block as written, or none
