@@ -981,6 +981,54 @@ def test_another_user_s_crontab_needs_the_config_s_folder(monkeypatch):
     assert "PGBACKUP_TUI_HOME=/srv/pgbackup" in "\n".join(crontab.crontab_block(config))
 
 
+def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeypatch):
+    """Two homes set through XDG_CONFIG_HOME (no PGBACKUP_TUI_HOME) were both taken for the default
+    home: the second one's install replaced the first one's block (its schedules stopped running),
+    and its uninstall removed it (QA). Each config folder owns its block, as PGBACKUP_TUI_HOME's do;
+    the one crontab they share is the user's own, so this is the merge `install` writes, not crontab."""
+    from pgbackup_tui.core import crontab
+    from pgbackup_tui.core.config import Config
+
+    monkeypatch.delenv("PGBACKUP_TUI_CRONTAB", raising=False)
+    monkeypatch.delenv("PGBACKUP_TUI_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    (tmp_path / "user" / ".config").mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(tmp_path / "b")
+    text = "0 1 * * * /usr/local/bin/mine\n"
+
+    def install(xdg: Path | None, name: str | None) -> str:
+        """The crontab after `install` (`uninstall`: name None) of the home XDG_CONFIG_HOME=`xdg` sets."""
+        if xdg is None:
+            monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+            monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+        else:
+            monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+            monkeypatch.setenv("XDG_DATA_HOME", str(xdg.with_name(xdg.name + "-data")))
+        schedules = {} if name is None else {name: Schedule(name=name, server=SERVER, cron="0 2 * * *",
+                                                             database="shop")}
+        return crontab.merge(text, crontab.crontab_block(Config(schedules=schedules)))
+
+    text = install(tmp_path / "a", "first")
+    text = install(tmp_path / "b", "second")
+    both = text
+    assert " run first " in both and " run second " in both and both.count(crontab.BEGIN) == 2, both
+    assert install(tmp_path / "a", "first") == both  # again: nothing changes
+    # The default home (no XDG variable) is a third one; the same folder named by XDG_CONFIG_HOME is it.
+    text = install(None, "third")
+    assert text.count(crontab.BEGIN) == 3
+    text = install(tmp_path / "user" / ".config", "third")
+    assert text.count(crontab.BEGIN) == 3 and text.count(" run third ") == 1, text
+    text = install(None, None)
+    assert text == both
+    # The same folder by a symlink's path is the same block, replaced (two would run it twice).
+    text = install(tmp_path / "alias", "second")
+    assert text.count(" run second ") == 1 and text.count(crontab.BEGIN) == 2, text
+    text = install(tmp_path / "b", None)
+    assert " run second " not in text and " run first " in text and text.startswith("0 1 * * * /usr/local/bin/mine\n")
+    text = install(tmp_path / "a", None)
+    assert text == "0 1 * * * /usr/local/bin/mine\n"
+
+
 def test_retention_still_counts_a_renamed_server_s_backups(sandbox, home, small_db):
     """A profile renamed (as the TUI does, its schedules following it) keeps its backups in the
     catalog; retention matched the old name only and never counted them again."""

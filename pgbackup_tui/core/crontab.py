@@ -2,7 +2,8 @@
 
 The block sits between BEGIN and END; install replaces only that block (in place, or appended
 at the end), so lines of the user's own are kept byte for byte, and installing twice changes
-nothing. A crontab may hold one block per config home (PGBACKUP_TUI_HOME): each replaces its own.
+nothing. A crontab may hold one block per config home (PGBACKUP_TUI_HOME, or XDG_CONFIG_HOME): each
+replaces its own.
 Each line runs `<python> -m pgbackup_tui run NAME` with the absolute path of this
 interpreter (the virtualenv's, not resolved through its symlink), with PGBACKUP_TUI_HOME when set
 and a PATH that finds the client tools, inline (an assignment line in a crontab would also change
@@ -169,8 +170,8 @@ def crontab_block(config: Config) -> list[str]:
 
 def merge(existing: str, block: list[str]) -> str:
     """`existing` crontab text with this config's block replaced by `block` (removed when empty);
-    other lines kept, and so are the blocks of other configs (another PGBACKUP_TUI_HOME's schedules,
-    installed into the same crontab: one block per home, told apart by the home their lines set)."""
+    other lines kept, and so are the blocks of other configs (another home's schedules, installed
+    into the same crontab: one block per home, told apart by the config folder their lines name)."""
     lines = existing.splitlines()
     ours = next(((start, end) for start, end in _blocks(lines) if _is_ours(lines[start:end + 1])), None)
     if ours is not None:
@@ -194,26 +195,46 @@ def _blocks(lines: list[str]) -> list[tuple[int, int]]:
 
 
 def _is_ours(block: list[str]) -> bool:
-    """Whether a block runs this config's schedules: its lines set this PGBACKUP_TUI_HOME, or none
-    (the default home) when it is not set. The same folder by another path (a symlink) is this
-    home too: otherwise a second block would run every schedule twice."""
-    home = environment().get(paths.HOME_ENV)
-    homes = {_block_home(line) for line in block} - {None}
-    if home is None:
-        return not homes
-    return any(os.path.realpath(other) == os.path.realpath(home) for other in homes if other)
+    """Whether a block runs this config's schedules: its lines name the config folder this home's
+    lines name (PGBACKUP_TUI_HOME, else XDG_CONFIG_HOME's pgbackup-tui, else ~/.config's). Homes
+    set through XDG variables alone were all taken for the default one: a second one's install
+    replaced the first one's block, and its uninstall removed it. The same folder by another path
+    (a symlink) is this home too: otherwise a second block would run every schedule twice."""
+    ours = os.path.realpath(_config_dir_named(environment()))
+    commands = [line for line in block if line.strip() and not line.lstrip().startswith("#")]
+    # A block without a line (emptied by hand) reads no config: taken for the default home's, as before.
+    folders = {_config_dir_named(_line_assignments(line)) for line in commands} or {_config_dir_named({})}
+    return any(os.path.realpath(folder) == ours for folder in folders)
 
 
-def _block_home(line: str) -> str | None:
-    """The PGBACKUP_TUI_HOME a crontab line sets (command_line's assignment), or None."""
-    at = line.find(f"{paths.HOME_ENV}=")
-    if at < 0 or (at > 0 and not line[at - 1].isspace()):
-        return None
+def _config_dir_named(assignments: dict[str, str]) -> str:
+    """The config folder that a line with these assignments reads (paths.config_dir, as cron runs
+    it: in the home folder of the crontab's user, without the installing shell's variables)."""
+    if assignments.get(paths.HOME_ENV):
+        return assignments[paths.HOME_ENV]
+    if assignments.get("XDG_CONFIG_HOME"):
+        return str(Path(assignments["XDG_CONFIG_HOME"]) / paths.APP_NAME)
+    user = other_user()
     try:
-        assignment = shlex.split(line[at:].replace("\\%", "%"))[0]
-    except (ValueError, IndexError):  # an edited line: not one of ours to match
-        return None
-    return assignment.partition("=")[2] or None
+        home = pwd.getpwnam(user).pw_dir if user else str(Path.home())
+    except KeyError:  # crontab -u says so itself
+        home = str(Path.home())
+    return str(Path(home) / ".config" / paths.APP_NAME)
+
+
+def _line_assignments(line: str) -> dict[str, str]:
+    """The PGBACKUP_TUI_HOME and XDG_CONFIG_HOME a crontab line sets (command_line's assignments)."""
+    found: dict[str, str] = {}
+    for name in (paths.HOME_ENV, "XDG_CONFIG_HOME"):
+        at = line.find(f"{name}=")
+        if at < 0 or (at > 0 and not line[at - 1].isspace()):
+            continue
+        try:
+            assignment = shlex.split(line[at:].replace("\\%", "%"))[0]
+        except (ValueError, IndexError):  # an edited line: not one of ours to match
+            continue
+        found[name] = assignment.partition("=")[2]
+    return found
 
 
 def read_crontab() -> str:
