@@ -1202,6 +1202,30 @@ def test_a_name_that_is_no_schedule_lists_those_that_do_not_load_too(sandbox, ho
     assert "none yet" not in done.stderr and "nightly" in done.stderr and "weekly" in done.stderr, done.stderr
 
 
+def test_a_long_schedule_name_leaves_the_list_s_columns_readable_at_80_columns(sandbox, home):
+    """A 63-character name (the most) padded every line of `schedule list` to it: at 80 columns
+    each schedule's cron went to the end of a row and the rest wrapped mid-word (QA). A long name
+    has a line of its own, whole; fitted to a terminal (COLUMNS), fields go whole to the next line."""
+    long_name = "nightly-orders-eu-west-primary-cluster-full-with-verify-drill-x"
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database="shop"),
+              Schedule(name=long_name, server=SERVER, cron="15 3 * * mon-fri", database="shop", keep_last=14,
+                       keep_days=30),
+              Schedule(name="weekly", server=SERVER, cron="0 4 * * sun", what="cluster", keep_days=60))
+    piped_env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    piped = run_cli("schedule", "list", env=piped_env)
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert len(lines) == 4 and lines[1] == long_name, lines  # one line a schedule (grep), the long name's own
+    crons = zip([lines[0], *lines[2:]], ["30 2", "15 3", "0 4"], strict=True)
+    assert {line.index(cron) for line, cron in crons} == {len("nightly  ")}, lines
+    fitted = run_cli("schedule", "list", env={**piped_env, "COLUMNS": "80"})
+    assert fitted.returncode == 0, fitted.stderr
+    rows = fitted.stdout.splitlines()
+    assert long_name in rows and all(len(row) <= 80 for row in rows), rows
+    assert sum(" keep last 14 + 30 days + newest verified" in row for row in rows) == 1, rows
+    assert all("(in " in row.partition("next ")[2] for row in rows if "next " in row), rows  # a field whole
+
+
 def test_installed_lines_find_a_config_kept_where_xdg_variables_put_it(sandbox, small_db, tmp_path, monkeypatch):
     """Without PGBACKUP_TUI_HOME the config, backups and state are where XDG_CONFIG_HOME,
     XDG_DATA_HOME and XDG_STATE_HOME say (platformdirs): cron has none of them, so every

@@ -327,19 +327,31 @@ async def test_the_status_lines_under_the_schedules_are_whole_at_80x24(home, mon
     monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", "/bin/true")
     config = load_config()
     config.servers["prod"] = ServerProfile(name="prod", host="127.0.0.1", port=1)
+    # QA: a name of 63 characters (the most) made the Schedule column as wide: the result and the
+    # next run were out of sight, at 40 columns and at 80. Cut in the middle; said whole below.
+    long_name = "nightly-orders-eu-west-primary-cluster-full-with-verify-drill-" + "x"
     config.schedules = {"nightly": Schedule(name="nightly", server="prod", cron="30 2 * * *", database="shop",
-                                            keep_last=7, verify=True)}
+                                            keep_last=7, verify=True),
+                        long_name: Schedule(name=long_name, server="prod", cron="0 4 * * *", database="shop")}
     save_config(config)
     app = PgBackupApp()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         pane = app.query_one(SchedulesPane)
-        pane.query_one(DataTable).focus()
+        table = pane.query_one(DataTable)
+        table.focus()
         await pilot.pause()
         status = pane.query_one("#schedules-status", Static)
         assert "i installs them into your crontab" in str(status.content)
         needed = status.get_content_height(status.size, status.size, status.content_size.width)
         assert needed > 4 and status.content_size.height >= needed, (needed, status.content_size)
+        name_column, result_column = table.ordered_columns[:2]
+        next_at = name_column.get_render_width(table) + result_column.get_render_width(table)
+        assert next_at + len("12-06 02:30") <= table.scrollable_content_region.width, (next_at, table.size)
+        assert str(table.get_cell(long_name, "name")) == "nightly-…drill-x"
+        await pilot.press("down")
+        await pilot.pause()
+        assert f"{long_name}: 0 4 * * *" in str(status.content)
 
 
 async def test_run_now_of_a_schedule_that_is_running_says_so_and_starts_nothing(sandbox, home, empty_db):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import signal
 import sys
 from datetime import UTC, datetime
@@ -159,6 +161,35 @@ def _remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+LIST_NAME_WIDTH = 24  # `schedule list`'s name column at most (names go up to 63)
+LIST_CRON_WIDTH = 17  # and its cron column: "15 3 * * mon-fri" was one past the 15 it had
+
+
+def _list_columns() -> int | None:
+    """The width `schedule list` fits its lines to: COLUMNS's, else the terminal's; None (one line
+    per schedule, for grep and scripts) when stdout is no terminal and COLUMNS is not set."""
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _list_lines(name: str, width: int, fields: list[str], columns: int | None) -> list[str]:
+    """One schedule of `schedule list`: its name in a column of `width` (longer: on a line of its
+    own), then its fields two spaces apart; with `columns`, a field that would pass them goes on the
+    next line, under the first (the terminal cut "next 12-07 03:15" from its "UTC (in 41h30m)")."""
+    indent = " " * (width + 2)
+    lines = [] if len(name) <= width else [name]
+    line = f"{name:<{width}}  {fields[0]}" if len(name) <= width else f"{indent}{fields[0]}"
+    for field in fields[1:]:
+        if columns is not None and len(line) + 2 + len(field) > columns:
+            lines.append(line.rstrip())
+            line = f"{indent}{field}"
+        else:
+            line = f"{line}  {field}"
+    return [*lines, line.rstrip()]
+
+
 def _list(args: argparse.Namespace) -> int:
     from ..core.schedule_run import last_run_as_it_stands
     from ..core.schedule_view import schedule_row
@@ -174,11 +205,18 @@ def _list(args: argparse.Namespace) -> int:
         return _say_broken(config)
     if not rows and not config.broken_schedules:
         print("no schedules yet (pgbackup-tui schedule add)", file=sys.stderr)
-    width = max((len(r.name) for r in rows), default=0)  # the cron column lines up whatever the names' lengths
+    # The cron column lines up whatever the names' lengths, at most LIST_NAME_WIDTH in: a longer
+    # name (up to 63) padded every line to it, and at 80 columns the rest of each line wrapped
+    # mid-word. Such a name has a line of its own, whole (it is what `run` and `remove` take).
+    width = max((len(r.name) for r in rows if len(r.name) <= LIST_NAME_WIDTH), default=0)
+    cron_width = max((len(r.cron) for r in rows if len(r.cron) <= LIST_CRON_WIDTH), default=0)
+    columns = _list_columns()
     for r in rows:
         last = f"{r.badge} {r.last_text}" if r.last else "never run"
-        print(printable(f"{r.name:<{width}}  {r.cron:<15}  {r.server}: {r.what}  next {r.next_text}  last {last}  "
-                        f"{r.retention}"))
+        fields = [f"{r.cron:<{cron_width}}", f"{r.server}: {r.what}", f"next {r.next_text}", f"last {last}",
+                  r.retention]
+        for line in _list_lines(r.name, width, fields, columns):
+            print(printable(line))
     return _say_broken(config)
 
 

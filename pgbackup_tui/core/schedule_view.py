@@ -58,6 +58,16 @@ def clock_text(moment: datetime, zone: tzinfo, *, year: bool = True) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()[0 if year else 5:]
 
 
+def short_name(name: str, cells: int) -> str:
+    """`name` in at most `cells` characters: cut in the middle with "…", where names of one family
+    differ ("nightly-orders-eu-…" and "nightly-orders-us-…" would read the same cut at the end). A
+    63-character name took the Schedules tab's whole width at 80x24, its other columns out of sight."""
+    if len(name) <= cells:
+        return name
+    head = cells // 2
+    return f"{name[:head]}…{name[len(name) - (cells - 1 - head):]}"
+
+
 @dataclass
 class ScheduleRow:
     """One schedule, ready to show."""

@@ -28,10 +28,13 @@ from ...core.errors import ConfigError, PgBackupError, UsageError
 from ...core.notify import unreachable
 from ...core.schedule_check import schedule_target_warning
 from ...core.schedule_run import busy_now, forget_last_run_or_why, last_run_as_it_stands
-from ...core.schedule_view import schedule_row
+from ...core.schedule_view import schedule_row, short_name
 from ...core.schedules import Schedule, local_zone, put_schedule
 
 REFRESH_S = 5.0  # last runs and relative times; reading a few small JSON files
+# The Schedule column's most: beside the tree at 80x24 (40 cells) the result and the next run's
+# day and time still show. A longer name is cut in the middle; the line below says it whole.
+NAME_CELLS = 16
 
 
 def _now() -> datetime:
@@ -118,8 +121,8 @@ class SchedulesPane(Vertical):
         now = self.clock()
         for schedule in schedules:
             row = schedule_row(schedule, last_run_as_it_stands(schedule.name), now, zone)
-            table.add_row(row.name, row.badge or "-", row.next_text, row.last_text, row.retention, row.what,
-                          key=row.name)
+            table.add_row(short_name(row.name, NAME_CELLS), row.badge or "-", row.next_text, row.last_text,
+                          row.retention, row.what, key=row.name)
         if keep is not None and keep in (self.config.schedules if self.config else {}):
             table.move_cursor(row=table.get_row_index(keep))
         self._show_status(schedules)
