@@ -18,6 +18,7 @@ Where there is no crontab: the same commands as a systemd user timer + service p
 from __future__ import annotations
 
 import os
+import posixpath
 import pwd
 import shlex
 import shutil
@@ -113,7 +114,8 @@ def environment() -> dict[str, str]:
     if home:
         env[paths.HOME_ENV] = str(Path(home).expanduser().absolute())
     else:
-        env |= {name: os.environ[name] for name in XDG_VARIABLES if os.environ.get(name, "").strip()}
+        # Only those platformdirs reads: an absolute path (a relative one is passed over, here and in cron).
+        env |= {name: os.environ[name] for name in XDG_VARIABLES if posixpath.isabs(os.environ.get(name, ""))}
     env |= {name: str(Path(os.environ[name]).expanduser().absolute()) for name in LIBPQ_FILE_VARIABLES
             if os.environ.get(name, "").strip()}
     env |= {name: _tls_file(name, os.environ[name]) for name in LIBPQ_TLS_FILE_VARIABLES
@@ -212,7 +214,7 @@ def _config_dir_named(assignments: dict[str, str]) -> str:
     it: in the home folder of the crontab's user, without the installing shell's variables)."""
     if assignments.get(paths.HOME_ENV):
         return assignments[paths.HOME_ENV]
-    if assignments.get("XDG_CONFIG_HOME"):
+    if posixpath.isabs(assignments.get("XDG_CONFIG_HOME", "")):  # platformdirs passes a relative one over
         return str(Path(assignments["XDG_CONFIG_HOME"]) / paths.APP_NAME)
     user = other_user()
     try:
