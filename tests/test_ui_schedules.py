@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from textual.app import App, ComposeResult
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TabbedContent
 
+from pgbackup_tui.core import crontab
 from pgbackup_tui.core.config import load_config, save_config
 from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.core.schedules import WHATS, Schedule
@@ -189,11 +191,17 @@ def one_nightly_schedule(monkeypatch) -> None:
     save_config(config)
 
 
-async def test_removing_a_schedule_forgets_its_last_run(home, monkeypatch):
+async def test_removing_a_schedule_forgets_its_last_run_and_i_takes_the_last_one_out_of_crontab(
+        home, monkeypatch, cron_user):  # noqa: F811
     one_nightly_schedule(monkeypatch)
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
+    subprocess.run(["crontab", "-u", cron_user, "-"], input="0 1 * * * /bin/mine\n", text=True, check=True)
+    crontab.install(load_config())
+    assert " run nightly " in _crontab(cron_user)
     _last_run(home, "nightly", "failed", "2026-03-28T00:31:12+00:00")
     app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(SchedulesPane)
         await wait_until(lambda: app.query_one(DataTable).row_count == 1)
         app.query_one(DataTable).focus()
         await pilot.press("delete")
@@ -201,6 +209,16 @@ async def test_removing_a_schedule_forgets_its_last_run(home, monkeypatch):
         await pilot.press("y")
         await wait_until(lambda: "nightly" not in load_config().schedules)
         await pilot.pause()
+        # QA: "removed; i updates your crontab", and i did nothing with no schedule left: its line
+        # stayed, and cron ran `run nightly` every night to fail ("no schedule named 'nightly'").
+        assert pane.check_action("install", ()) is True
+        await pilot.press("i")
+        await wait_until(lambda: isinstance(app.screen, CrontabConfirm))
+        assert "No schedules left" in app.screen.question
+        await pilot.press("y")
+        await wait_until(lambda: " run nightly " not in _crontab(cron_user), timeout=10)
+        await wait_until(lambda: pane.check_action("install", ()) is None)
+    assert _crontab(cron_user) == "0 1 * * * /bin/mine\n"
     # A schedule added later under that name must not show this one's failed run as its own.
     assert not (home / "state" / "schedules" / "nightly.json").exists()
 

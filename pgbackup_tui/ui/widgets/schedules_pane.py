@@ -77,6 +77,9 @@ class SchedulesPane(Vertical):
         self.config: Config | None = None
         self.error: str | None = None
         self._started: list[subprocess.Popen[bytes]] = []
+        # The last schedule was removed here: its line stays in the crontab (and fails every night,
+        # "no schedule named …") until i writes the crontab again, so i stays on with none left.
+        self._last_one_removed = False
         # The tree's cursor (its server and database; the app keeps it): what a new schedule starts from.
         self.where: tuple[str | None, str | None] = (None, None)
 
@@ -172,7 +175,7 @@ class SchedulesPane(Vertical):
         if action in ("edit_schedule", "remove_schedule", "run_now"):
             return self.selected is not None or None
         if action == "install":
-            return (self.config is not None and bool(self.config.schedules)) or None
+            return (self.config is not None and (bool(self.config.schedules) or self._last_one_removed)) or None
         return True
 
     # -- changing ----------------------------------------------------------------------------------
@@ -260,6 +263,9 @@ class SchedulesPane(Vertical):
             if yes and self._write(drop):
                 self.notify(f"schedule {schedule.name} removed; i updates your crontab", timeout=8)
                 self._forget(schedule.name)
+                if self.config is not None and not self.config.schedules:
+                    self._last_one_removed = True
+                    self.refresh_bindings()
 
         self.app.push_screen(ConfirmScreen(f"Remove schedule {schedule.name} ({schedule.cron}, {schedule.describe})? "
                                            "Its backups stay."), answered)
@@ -287,11 +293,13 @@ class SchedulesPane(Vertical):
     def action_install(self) -> None:
         from ..screens.crontab_confirm import CrontabConfirm
 
-        if self.config is None or not self.config.schedules:
+        if self.config is None or not (self.config.schedules or self._last_one_removed):
             return
         config = self.config
         try:
-            if crontab.crontab_available():
+            if not config.schedules:
+                lines, question = self._removal(config)
+            elif crontab.crontab_available():
                 lines = "\n".join(crontab.crontab_block(config))
                 question = (f"Write these lines into your crontab ({' '.join(crontab.crontab_argv())})? Lines of "
                             "your own are kept; an older pgbackup-tui block is replaced.")
@@ -309,6 +317,18 @@ class SchedulesPane(Vertical):
 
         self.app.push_screen(CrontabConfirm(question, lines), answered)
 
+    @staticmethod
+    def _removal(config: Config) -> tuple[str, str]:
+        """What i shows with no schedule left: that the block (or the units) of this config goes."""
+        if crontab.crontab_available():
+            return ("(no lines: the block goes; lines of your own stay)",
+                    f"No schedules left: take this config's pgbackup-tui block out of your crontab "
+                    f"({' '.join(crontab.crontab_argv())})?")
+        folder = crontab.systemd_user_dir()
+        units = sorted(folder.glob(f"{crontab.UNIT_PREFIX}*")) if folder.is_dir() else []
+        return ("\n".join(f"# {unit}" for unit in units if unit.suffix in (".service", ".timer")) or "(none there)",
+                f"No schedules left: remove pgbackup-tui's systemd user units from {folder}?")
+
     @work(thread=True, exit_on_error=False, group="schedule-check", description="check a schedule's database")
     def _check_target(self, config: Config, schedule: Schedule) -> None:
         """Its database and selection on its server, off the UI thread (a server that does not answer
@@ -321,9 +341,13 @@ class SchedulesPane(Vertical):
     def _install(self, config: Config) -> None:
         try:
             if crontab.crontab_available():
-                before, after = crontab.install(config)
-                text = "the crontab already had these lines" if before == after else \
-                    f"{len(config.schedules)} schedule(s) written into {crontab.whose_crontab()}"
+                before, after = crontab.install(config)  # with no schedule: the block removed
+                if not config.schedules:
+                    text = (f"{crontab.whose_crontab()} had no pgbackup-tui block of this config" if before == after
+                            else f"the pgbackup-tui block was removed from {crontab.whose_crontab()}")
+                else:
+                    text = "the crontab already had these lines" if before == after else \
+                        f"{len(config.schedules)} schedule(s) written into {crontab.whose_crontab()}"
                 warning = crontab.run_as_warning(config)
                 if warning:  # written, as on the command line: said as loudly as a failure
                     self.app.call_from_thread(self.notify, warning, title="Installed, but", severity="warning",
@@ -331,11 +355,18 @@ class SchedulesPane(Vertical):
             else:
                 written = crontab.write_systemd_units(config)
                 text = (f"{len(written)} unit files written; now run: systemctl --user daemon-reload && "
-                        "systemctl --user enable --now " + " ".join(p.name for p in written if p.suffix == ".timer"))
+                        "systemctl --user enable --now " + " ".join(p.name for p in written if p.suffix == ".timer")
+                        if written else "pgbackup-tui's units were removed; now run: systemctl --user daemon-reload")
         except (PgBackupError, OSError) as exc:
             self.app.call_from_thread(self.notify, str(exc), title="Not installed", severity="error", timeout=15)
             return
+        if not config.schedules:
+            self.app.call_from_thread(self._removed_from_crontab)
         self.app.call_from_thread(self.notify, text, timeout=10)
+
+    def _removed_from_crontab(self) -> None:
+        self._last_one_removed = False
+        self.refresh_bindings()
 
     def run_now_processes(self) -> list[subprocess.Popen[bytes]]:
         """The `run` fronts Run now started that are still going (tests wait on them)."""
