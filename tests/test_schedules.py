@@ -532,7 +532,11 @@ def test_two_homes_install_into_one_crontab_each_its_own_block(sandbox, home, cr
     left = _crontab(cron_user)
     assert " run first " in left and " run second " not in left
     monkeypatch.setenv("PGBACKUP_TUI_HOME", str(home))
-    assert run_cli("schedule", "uninstall").returncode == 0
+    # Its last schedule removed, install takes the block out: it said "0 schedule(s) written into …".
+    assert run_cli("schedule", "remove", "first").returncode == 0
+    emptied = run_cli("schedule", "install")
+    assert emptied.returncode == 0 and "no schedules left: the pgbackup-tui block was removed" in emptied.stderr
+    assert "0 schedule(s)" not in emptied.stderr and emptied.stdout == "", emptied.stderr
     assert _crontab(cron_user) == ""
 
 

@@ -271,8 +271,9 @@ def _install(args: argparse.Namespace, remove: bool) -> int:
     before, after = crontab.uninstall() if remove else crontab.install(config)
     if before == after:
         print("the crontab already says this: nothing changed", file=sys.stderr)
-    elif remove:
-        print(f"the pgbackup-tui block was removed from {crontab.whose_crontab()}", file=sys.stderr)
+    elif remove or not config.schedules:  # the last one removed: "0 schedule(s) written" hid that the block went
+        none_left = "" if remove else "no schedules left: "
+        print(f"{none_left}the pgbackup-tui block was removed from {crontab.whose_crontab()}", file=sys.stderr)
     else:
         print(f"{len(config.schedules)} schedule(s) written into {crontab.whose_crontab()}:", file=sys.stderr)
         for line in crontab.crontab_block(config):
