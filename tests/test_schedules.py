@@ -559,6 +559,23 @@ def test_without_crontab_the_lines_and_systemd_units_are_printed_or_written(sand
     assert f'ExecStart="{Path(sys.executable).absolute()}" "-m" "pgbackup_tui" "run" "nightly"' in service
     assert f'"PGBACKUP_TUI_HOME={home}"' in service
     assert "Persistent=true" in (units / "pgbackup-tui-nightly.timer").read_text()
+    # Another config home's units: its install removed these as stale (QA); its schedule of the same
+    # name would have been written over this one's. Each home's are its own, as crontab blocks are.
+    other = tmp_path / "other home%d"
+    other.mkdir(mode=0o700)
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(other))
+    configure(sandbox, Schedule(name="weekly", server=SERVER, cron="0 4 * * 0", database="shop"))
+    assert run_cli("schedule", "install", "--systemd").returncode == 0
+    assert {p.name for p in units.glob("pgbackup-tui-*")} == {f"pgbackup-tui-{n}.{kind}" for n in ("nightly", "weekly")
+                                                              for kind in ("service", "timer")}
+    configure(sandbox, Schedule(name="nightly", server=SERVER, cron="0 5 * * *", database="shop"))
+    clash = run_cli("schedule", "install", "--systemd")
+    assert clash.returncode == 2 and f"runs a schedule of another config ({home})" in clash.stderr, clash.stderr
+    assert f'"PGBACKUP_TUI_HOME={home}"' in (units / "pgbackup-tui-nightly.service").read_text()
+    assert (units / "pgbackup-tui-weekly.timer").exists()  # nothing written, nothing removed
+    assert run_cli("schedule", "uninstall", "--systemd").returncode == 0
+    assert {p.stem for p in units.glob("pgbackup-tui-*")} == {"pgbackup-tui-nightly"}
+    monkeypatch.setenv("PGBACKUP_TUI_HOME", str(home))
     assert run_cli("schedule", "uninstall", "--systemd").returncode == 0
     assert not list(units.glob("pgbackup-tui-*"))
 

@@ -408,9 +408,18 @@ def systemd_units(config: Config) -> dict[str, str]:
 
 
 def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path]:
-    """Write the units (0600) into the user's unit dir; remove ours of schedules that are gone."""
+    """Write the units (0600) into the user's unit dir; remove ours of schedules that are gone.
+    Units of another config home (their service's Environment= names another config folder) are
+    left alone, as crontab blocks are: a second home's install removed the first one's timers as
+    stale, and a schedule of the same name in both is refused, not written over the other's."""
     folder = folder or systemd_user_dir()
     units = systemd_units(config)
+    ours = os.path.realpath(_config_dir_named(environment()))
+    for name in units:
+        home = _unit_home(folder, name)
+        if home is not None and home != ours:
+            raise UsageError(f"{folder / name} runs a schedule of another config ({home}); give this config's "
+                             f"schedule another name, or uninstall that config's units first; nothing was written")
     written = []
     for name, text in units.items():
         path = folder / name
@@ -418,6 +427,20 @@ def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path
         written.append(path)
     if folder.exists():
         for stale in folder.glob(f"{UNIT_PREFIX}*"):
-            if stale.name not in units and stale.suffix in (".service", ".timer"):
+            if stale.name not in units and stale.suffix in (".service", ".timer") and \
+                    _unit_home(folder, stale.name) in (None, ours):
                 stale.unlink()
     return written
+
+
+def _unit_home(folder: Path, name: str) -> str | None:
+    """The config folder (real path) that the schedule unit `name` (a .service or its .timer) of
+    `folder` runs, read from the service's Environment=; None when there is none to read."""
+    try:
+        text = (folder / f"{Path(name).stem}.service").read_text(encoding="utf-8")
+        line = next(line for line in text.splitlines() if line.startswith("Environment="))
+        words = shlex.split(line.removeprefix("Environment="))  # _systemd_quote's words
+    except (OSError, UnicodeDecodeError, StopIteration, ValueError):
+        return None
+    assignments = {key: value.replace("%%", "%") for key, _, value in (word.partition("=") for word in words)}
+    return os.path.realpath(_config_dir_named(assignments))
