@@ -425,12 +425,20 @@ def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path
         path = folder / name
         paths.write_private_file(path, text.encode("utf-8"))
         written.append(path)
-    if folder.exists():
-        for stale in folder.glob(f"{UNIT_PREFIX}*"):
-            if stale.name not in units and stale.suffix in (".service", ".timer") and \
-                    _unit_home(folder, stale.name) in (None, ours):
-                stale.unlink()
+    for stale in our_units(folder):
+        if stale.name not in units:
+            stale.unlink()
     return written
+
+
+def our_units(folder: Path | None = None) -> list[Path]:
+    """This config home's unit files in `folder` (the user's unit dir): what an install with no
+    schedule left removes."""
+    folder = folder or systemd_user_dir()
+    ours = os.path.realpath(_config_dir_named(environment()))
+    found = sorted(folder.glob(f"{UNIT_PREFIX}*")) if folder.is_dir() else []
+    return [unit for unit in found if unit.suffix in (".service", ".timer") and
+            _unit_home(folder, unit.name) in (None, ours)]
 
 
 def _unit_home(folder: Path, name: str) -> str | None:

@@ -325,9 +325,8 @@ class SchedulesPane(Vertical):
                     f"No schedules left: take this config's pgbackup-tui block out of your crontab "
                     f"({' '.join(crontab.crontab_argv())})?")
         folder = crontab.systemd_user_dir()
-        units = sorted(folder.glob(f"{crontab.UNIT_PREFIX}*")) if folder.is_dir() else []
-        return ("\n".join(f"# {unit}" for unit in units if unit.suffix in (".service", ".timer")) or "(none there)",
-                f"No schedules left: remove pgbackup-tui's systemd user units from {folder}?")
+        return ("\n".join(f"# {unit}" for unit in crontab.our_units(folder)) or "(none there)",
+                f"No schedules left: remove this config's pgbackup-tui systemd user units from {folder}?")
 
     @work(thread=True, exit_on_error=False, group="schedule-check", description="check a schedule's database")
     def _check_target(self, config: Config, schedule: Schedule) -> None:
