@@ -1044,10 +1044,20 @@ def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeyp
     # The same folder by a symlink's path is the same block, replaced (two would run it twice).
     text = install(tmp_path / "alias", "second")
     assert text.count(" run second ") == 1 and text.count(crontab.BEGIN) == 2, text
+    # Two blocks of one home (copied by hand, or by a version that took a symlink's path for another
+    # home) ran each schedule twice: install replaced the first only, and uninstall left the second.
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if " run second " in line)
+    start, end = at - 2, at + 1
+    assert lines[start].startswith(crontab.BEGIN) and lines[end].startswith(crontab.END), lines
+    text = text + "15 5 * * * /usr/local/bin/also-mine\n" + "".join(lines[start:end + 1])
+    text = install(tmp_path / "b", "second")
+    assert text.count(" run second ") == 1 and text.count(crontab.BEGIN) == 2, text
+    assert text.index(" run second ") < text.index("also-mine"), text  # the first one's place
     text = install(tmp_path / "b", None)
     assert " run second " not in text and " run first " in text and text.startswith("0 1 * * * /usr/local/bin/mine\n")
     text = install(tmp_path / "a", None)
-    assert text == "0 1 * * * /usr/local/bin/mine\n"
+    assert text == "0 1 * * * /usr/local/bin/mine\n15 5 * * * /usr/local/bin/also-mine\n"
 
 
 def test_retention_still_counts_a_renamed_server_s_backups(sandbox, home, small_db):

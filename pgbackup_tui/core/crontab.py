@@ -175,9 +175,14 @@ def merge(existing: str, block: list[str]) -> str:
     other lines kept, and so are the blocks of other configs (another home's schedules, installed
     into the same crontab: one block per home, told apart by the config folder their lines name)."""
     lines = existing.splitlines()
-    ours = next(((start, end) for start, end in _blocks(lines) if _is_ours(lines[start:end + 1])), None)
-    if ours is not None:
-        lines[ours[0]:ours[1] + 1] = block
+    ours = [(start, end) for start, end in _blocks(lines) if _is_ours(lines[start:end + 1])]
+    # A second block of this home (one copied by hand, or written by a version that took the home by
+    # a symlink's path for another) ran each schedule twice, and install replaced the first only:
+    # the first is replaced, the others go (last first, so that the first one's place holds).
+    for start, end in reversed(ours[1:]):
+        del lines[start:end + 1]
+    if ours:
+        lines[ours[0][0]:ours[0][1] + 1] = block
     else:
         lines += block
     return "\n".join(lines) + "\n" if lines else ""
