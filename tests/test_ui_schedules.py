@@ -204,6 +204,17 @@ async def test_removing_a_schedule_forgets_its_last_run_and_i_takes_the_last_one
         pane = app.query_one(SchedulesPane)
         await wait_until(lambda: app.query_one(DataTable).row_count == 1)
         app.query_one(DataTable).focus()
+        # QA: at 80 columns the lines were cut before what they run, and no key scrolled them (the
+        # No button had the focus): the lines have it, → scrolls them, and Enter writes nothing.
+        await pilot.press("i")
+        await wait_until(lambda: isinstance(app.screen, CrontabConfirm))
+        lines = app.screen.query_one("#crontab-lines")
+        assert app.focused is lines and lines.max_scroll_x > 0, (app.focused, lines.max_scroll_x)
+        await pilot.press("right", "enter")
+        await pilot.pause()
+        assert lines.scroll_x > 0 and isinstance(app.screen, CrontabConfirm)
+        await pilot.press("n")
+        await wait_until(lambda: not isinstance(app.screen, CrontabConfirm))
         await pilot.press("delete")
         await pilot.pause()
         await pilot.press("y")

@@ -1,4 +1,9 @@
-"""Before anything is written into the user's crontab (or unit dir): the exact lines, and y / n."""
+"""Before anything is written into the user's crontab (or unit dir): the exact lines, and y / n.
+
+The lines are shown as written, unwrapped: at 80 columns a crontab line is cut before the schedule
+it runs (`… -m pgbackup_tui run nightly >/dev/null`). The lines have the focus, so that ← / →
+scroll them at once (with the No button focused no key scrolled them), and the row of buttons says so.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ class CrontabConfirm(ModalScreen[bool]):
     }
     CrontabConfirm #crontab-lines Static { width: auto; }
     CrontabConfirm #crontab-buttons { height: auto; align-horizontal: right; }
+    CrontabConfirm #crontab-hint { width: 1fr; height: 3; content-align: left middle; color: $text-muted; }
     CrontabConfirm #crontab-buttons Button { margin-left: 2; }
     """
     BINDINGS = [
@@ -51,11 +57,13 @@ class CrontabConfirm(ModalScreen[bool]):
             with VerticalScroll(id="crontab-lines"):
                 yield Static(self.lines, id="crontab-text", markup=False)
             with Horizontal(id="crontab-buttons"):
+                yield Static("←/→ scroll the lines", id="crontab-hint", markup=False)
                 yield Button("Write", variant="primary", id="crontab-yes")
                 yield Button("No", id="crontab-no")
 
     def on_mount(self) -> None:
-        self.query_one("#crontab-no", Button).focus()
+        # Not a button: Enter writes nothing, and the arrows read the lines whole.
+        self.query_one("#crontab-lines", VerticalScroll).focus()
 
     @on(Button.Pressed, "#crontab-yes")
     def action_confirm(self) -> None:
