@@ -1233,25 +1233,55 @@ def test_a_name_that_is_no_schedule_lists_those_that_do_not_load_too(sandbox, ho
     assert "none yet" not in done.stderr and "nightly" in done.stderr and "weekly" in done.stderr, done.stderr
 
 
+def _on_a_terminal(args: list[str], *, columns: int, env: dict[str, str]) -> list[str]:
+    """The lines `pgbackup-tui ARGS` writes to a terminal (a pty) `columns` wide; exit 0 asserted."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, terminal = pty.openpty()
+    try:
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        done = subprocess.run([sys.executable, "-m", "pgbackup_tui", *args], stdin=subprocess.DEVNULL,
+                              stdout=terminal, stderr=subprocess.PIPE, env=env, timeout=120, check=False)
+        os.close(terminal)
+        terminal = -1
+        output = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and all was read
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(main)
+        if terminal >= 0:
+            os.close(terminal)
+    assert done.returncode == 0, done.stderr
+    return output.decode("utf-8").replace("\r\n", "\n").splitlines()
+
+
 def test_a_long_schedule_name_leaves_the_list_s_columns_readable_at_80_columns(sandbox, home):
     """A 63-character name (the most) padded every line of `schedule list` to it: at 80 columns
     each schedule's cron went to the end of a row and the rest wrapped mid-word (QA). A long name
-    has a line of its own, whole; fitted to a terminal (COLUMNS), fields go whole to the next line."""
+    has a line of its own, whole; on a terminal, fields that do not fit go whole to the next line;
+    piped (even with COLUMNS exported), one line a schedule."""
     long_name = "nightly-orders-eu-west-primary-cluster-full-with-verify-drill-x"
     configure(sandbox, Schedule(name="nightly", server=SERVER, cron="30 2 * * *", database="shop"),
               Schedule(name=long_name, server=SERVER, cron="15 3 * * mon-fri", database="shop", keep_last=14,
                        keep_days=30),
               Schedule(name="weekly", server=SERVER, cron="0 4 * * sun", what="cluster", keep_days=60))
     piped_env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
-    piped = run_cli("schedule", "list", env=piped_env)
+    piped = run_cli("schedule", "list", env={**piped_env, "COLUMNS": "80"})
     assert piped.returncode == 0, piped.stderr
     lines = piped.stdout.splitlines()
     assert len(lines) == 4 and lines[1] == long_name, lines  # one line a schedule (grep), the long name's own
     crons = zip([lines[0], *lines[2:]], ["30 2", "15 3", "0 4"], strict=True)
     assert {line.index(cron) for line, cron in crons} == {len("nightly  ")}, lines
-    fitted = run_cli("schedule", "list", env={**piped_env, "COLUMNS": "80"})
-    assert fitted.returncode == 0, fitted.stderr
-    rows = fitted.stdout.splitlines()
+    rows = _on_a_terminal(["schedule", "list"], columns=80, env=piped_env)
     assert long_name in rows and all(len(row) <= 80 for row in rows), rows
     assert sum(" keep last 14 + 30 days + newest verified" in row for row in rows) == 1, rows
     assert all("(in " in row.partition("next ")[2] for row in rows if "next " in row), rows  # a field whole

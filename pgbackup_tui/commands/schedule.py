@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import signal
 import sys
@@ -166,11 +165,9 @@ LIST_CRON_WIDTH = 17  # and its cron column: "15 3 * * mon-fri" was one past the
 
 
 def _list_columns() -> int | None:
-    """The width `schedule list` fits its lines to: COLUMNS's, else the terminal's; None (one line
-    per schedule, for grep and scripts) when stdout is no terminal and COLUMNS is not set."""
-    given = os.environ.get("COLUMNS", "")
-    if given.isdigit() and int(given) > 0:
-        return int(given)
+    """The width `schedule list` fits its lines to: the terminal's (COLUMNS's, where set); None (one
+    line per schedule, for grep and scripts) when stdout is no terminal, whatever COLUMNS says (an
+    exported COLUMNS, as pytest-xdist's workers have, would cut a script's lines)."""
     return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
