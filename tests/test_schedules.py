@@ -1234,33 +1234,38 @@ def test_a_name_that_is_no_schedule_lists_those_that_do_not_load_too(sandbox, ho
 
 
 def _on_a_terminal(args: list[str], *, columns: int, env: dict[str, str]) -> list[str]:
-    """The lines `pgbackup-tui ARGS` writes to a terminal (a pty) `columns` wide; exit 0 asserted."""
+    """The lines `pgbackup-tui ARGS` writes to a terminal (a pty) `columns` wide; exit 0 asserted.
+    Read while it writes (a full pty would hold it up), until its end of the pty is closed."""
     import fcntl
     import pty
+    import select
     import struct
     import termios
 
     main, terminal = pty.openpty()
+    output = b""
     try:
         fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-        done = subprocess.run([sys.executable, "-m", "pgbackup_tui", *args], stdin=subprocess.DEVNULL,
-                              stdout=terminal, stderr=subprocess.PIPE, env=env, timeout=120, check=False)
+        child = subprocess.Popen([sys.executable, "-m", "pgbackup_tui", *args], stdin=subprocess.DEVNULL,
+                                 stdout=terminal, stderr=subprocess.DEVNULL, env=env)
         os.close(terminal)
         terminal = -1
-        output = b""
         while True:
+            if not select.select([main], [], [], 120)[0]:  # only a guard against a hang
+                child.kill()
+                raise AssertionError(f"pgbackup-tui {' '.join(args)} wrote nothing for 120 s: {output!r}")
             try:
                 chunk = os.read(main, 65536)
-            except OSError:  # EIO: the terminal's other end is closed and all was read
+            except OSError:  # EIO: the child's end is closed, all was read
                 break
             if not chunk:
                 break
             output += chunk
+        assert child.wait(timeout=120) == 0, output
     finally:
         os.close(main)
         if terminal >= 0:
             os.close(terminal)
-    assert done.returncode == 0, done.stderr
     return output.decode("utf-8").replace("\r\n", "\n").splitlines()
 
 
