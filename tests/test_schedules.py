@@ -1231,6 +1231,13 @@ def test_a_name_that_is_no_schedule_lists_those_that_do_not_load_too(sandbox, ho
     done = run_cli("run", "nightlly")
     assert done.returncode == 2, done.stderr
     assert "none yet" not in done.stderr and "nightly" in done.stderr and "weekly" in done.stderr, done.stderr
+    assert f"in {config_file} (known:" in done.stderr, done.stderr  # which config was read
+    # A home moved or removed since its lines were installed: cron mailed "no schedule named 'nightly'
+    # (known: none yet; add one with …)", and nothing said which file it had looked for.
+    gone = home / "moved-away"
+    done = run_cli("run", "nightly", env={**os.environ, "PGBACKUP_TUI_HOME": str(gone)})
+    assert done.returncode == 2 and f"there is no {gone / 'config.toml'}" in done.stderr, done.stderr
+    assert "none yet" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 
 def _on_a_terminal(args: list[str], *, columns: int, env: dict[str, str]) -> list[str]:

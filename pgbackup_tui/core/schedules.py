@@ -366,9 +366,16 @@ def find_schedule(config: Config, name: str) -> Schedule:
     try:
         return config.schedules[name]
     except KeyError:
+        # Which file was read: cron mailed "no schedule named 'nightly' (known: none yet…)" for a
+        # home moved or removed since `schedule install` (its line names it), or a line that reads
+        # another config than the DBA's, and nothing said where it had looked.
+        if config.path is not None and not config.path.exists():
+            raise ConfigError(f"no schedule named '{name}': there is no {config.path} (moved or removed? a crontab "
+                              "line reads the config home it names; install again from the right one)") from None
         broken = [f"{other} (does not load)" for other in config.broken_schedules]  # there, to be mended
         known = ", ".join([*config.schedules, *broken]) or "none yet; add one with `pgbackup-tui schedule add`"
-        raise ConfigError(f"no schedule named '{name}' (known: {known})") from None
+        where = f" in {config.path}" if config.path is not None else ""
+        raise ConfigError(f"no schedule named '{name}'{where} (known: {known})") from None
 
 
 def put_schedule(config: Config, schedule: Schedule, *, replace_existing: bool = False) -> None:
