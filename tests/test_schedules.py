@@ -985,7 +985,7 @@ def test_config_changes_at_once_all_land_and_the_file_s_comments_and_link_are_ke
     assert any("comments and all, is kept in" in err for _, err in outcomes)
 
 
-def test_another_user_s_crontab_needs_the_config_s_folder(monkeypatch):
+def test_another_user_s_crontab_needs_the_config_s_folder(monkeypatch, cron_user):
     """`crontab -u postgres` without PGBACKUP_TUI_HOME wrote lines that read that user's own config,
     where these schedules are not: refused, saying what to set."""
     from pgbackup_tui.core import crontab
@@ -1000,6 +1000,14 @@ def test_another_user_s_crontab_needs_the_config_s_folder(monkeypatch):
         crontab.crontab_block(config)
     monkeypatch.setenv("PGBACKUP_TUI_HOME", "/srv/pgbackup")
     assert "PGBACKUP_TUI_HOME=/srv/pgbackup" in "\n".join(crontab.crontab_block(config))
+    # That user's own block (their default home, no variable on its lines) is theirs: root's uninstall
+    # into their crontab without PGBACKUP_TUI_HOME took it for root's default home's and removed it.
+    monkeypatch.setenv("PGBACKUP_TUI_CRONTAB", f"crontab -u {cron_user}")
+    monkeypatch.delenv("PGBACKUP_TUI_HOME")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    line = "0 3 * * * PATH=/usr/bin /usr/bin/python3 -m pgbackup_tui run theirs >/dev/null"
+    theirs = f"{crontab.BEGIN}\n{line}\n{crontab.END}\n"
+    assert crontab.merge(theirs, []) == theirs
 
 
 def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeypatch):

@@ -208,25 +208,34 @@ def _is_ours(block: list[str]) -> bool:
     replaced the first one's block, and its uninstall removed it. The same folder by another path
     (a symlink) is this home too: otherwise a second block would run every schedule twice."""
     ours = os.path.realpath(_config_dir_named(environment()))
+    # A line without a home of its own reads the default one of the crontab's user, as cron runs it:
+    # root's `schedule uninstall` into `crontab -u postgres` took postgres's own block for root's.
+    cron_home = _crontab_user_home()
     commands = [line for line in block if line.strip() and not line.lstrip().startswith("#")]
     # A block without a line (emptied by hand) reads no config: taken for the default home's, as before.
-    folders = {_config_dir_named(_line_assignments(line)) for line in commands} or {_config_dir_named({})}
+    folders = {_config_dir_named(_line_assignments(line), cron_home) for line in commands} or {
+        _config_dir_named({}, cron_home)}
     return any(os.path.realpath(folder) == ours for folder in folders)
 
 
-def _config_dir_named(assignments: dict[str, str]) -> str:
-    """The config folder that a line with these assignments reads (paths.config_dir, as cron runs
-    it: in the home folder of the crontab's user, without the installing shell's variables)."""
+def _config_dir_named(assignments: dict[str, str], user_home: str | None = None) -> str:
+    """The config folder that a line with these assignments reads (paths.config_dir): without a
+    home of their own, the default one under `user_home` (default: ours, the installing shell's)."""
     if assignments.get(paths.HOME_ENV):
         return assignments[paths.HOME_ENV]
     if posixpath.isabs(assignments.get("XDG_CONFIG_HOME", "")):  # platformdirs passes a relative one over
         return str(Path(assignments["XDG_CONFIG_HOME"]) / paths.APP_NAME)
+    return str(Path(user_home or Path.home()) / ".config" / paths.APP_NAME)
+
+
+def _crontab_user_home() -> str:
+    """The home folder of the crontab's user (cron starts its lines there): ours, or that of the
+    user PGBACKUP_TUI_CRONTAB names (`crontab -u NAME`)."""
     user = other_user()
     try:
-        home = pwd.getpwnam(user).pw_dir if user else str(Path.home())
+        return pwd.getpwnam(user).pw_dir if user else str(Path.home())
     except KeyError:  # crontab -u says so itself
-        home = str(Path.home())
-    return str(Path(home) / ".config" / paths.APP_NAME)
+        return str(Path.home())
 
 
 def _line_assignments(line: str) -> dict[str, str]:
