@@ -3,17 +3,18 @@
 Each start of `python -m pgbackup_tui` spends about 0.25 s importing psycopg and our modules before
 it reads its arguments; the suite starts the CLI some 1,500 times. A child forked from here has
 them imported already and then runs exactly what `python -m pgbackup_tui ARGS` runs, in a process
-of its own: its own environment, working folder, stdin/stdout/stderr, exit code and teardown
+of its own: its own environment, working folder, umask, stdin/stdout/stderr, exit code and teardown
 (atexit, threads, flushes), via `raise SystemExit(main())` as pgbackup_tui/__main__.py does.
 
 What differs from a fresh interpreter, and why it does not matter to the tests that use it:
-- its command line (/proc/PID/cmdline) is this script's; run_cli starts a real process where that
-  is looked at (cliutil.py);
+- its command line (/proc/PID/cmdline) is this script's, with `-m pgbackup_tui` in it, which is
+  what the tool's own look at a process checks; the tests that read a live CLI's command line
+  start it themselves (Popen), not through run_cli;
 - the interpreter's own start-up settings (locale, PYTHON* variables) are this process's: run_cli
   starts a real process when the environment it is given changes any of them.
 
-Protocol, over the SOCK_SEQPACKET socket whose descriptor is argv[1]: a JSON request
-{"args", "env", "cwd"} with four descriptors attached: the run's stdin, stdout and stderr, and a
+Protocol, over the SOCK_SEQPACKET socket whose descriptor is argv[1]: a JSON request {"args",
+"env", "cwd", "umask"} with four descriptors attached: the run's stdin, stdout and stderr, and a
 socket of its own on which the answers come: {"pid": N} once started, then {"exit": CODE} (CODE
 negative for a signal, as subprocess's). Runs may overlap (tests start commands from threads):
 each has a waiter, a fork of this process that forks the run, answers and ends, so that this loop
@@ -53,6 +54,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
     os.environ.update(request["env"])
     time.tzset()
     os.chdir(request["cwd"])
+    os.umask(request["umask"])
     sys.argv = [os.path.join(os.path.dirname(pgbackup_tui.__file__), "__main__.py"), *request["args"]]
     from pgbackup_tui.cli import main
 

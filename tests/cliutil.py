@@ -65,7 +65,7 @@ class _Zygote:
         err_read, err_write = os.pipe()
         answers, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with answers, open(os.devnull, "rb") as devnull:
-            request = json.dumps({"args": argv[3:], "env": env, "cwd": os.getcwd()}).encode()
+            request = json.dumps({"args": argv[3:], "env": env, "cwd": os.getcwd(), "umask": _umask()}).encode()
             socket.send_fds(self.sock, [request], [devnull.fileno(), out_write, err_write, theirs.fileno()])
             for fd in (out_write, err_write, theirs.detach()):
                 os.close(fd)
@@ -83,6 +83,14 @@ class _Zygote:
                 os.close(out_read)
                 os.close(err_read)
         return subprocess.CompletedProcess(argv, code, stdout, stderr)
+
+
+def _umask() -> int:
+    """This process's umask, without setting it (os.umask would, for a moment, for every thread)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    raise AssertionError("no Umask line in /proc/self/status")
 
 
 _zygote_of_this_process: _Zygote | None = None
