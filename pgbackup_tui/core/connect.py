@@ -214,14 +214,17 @@ _CONNECT_ATTEMPTS = 4
 
 def _no_session_timeouts(conn: psycopg.Connection) -> None:
     """Set the session's timeouts to 0, in one message of SETs: they run under the timeouts they
-    lift, and one of a few ms cancels them (QueryCanceled: tried again). SETs, not a set_config over
-    pg_settings: a new backend's first look at pg_settings loads its catalog caches and outlasts a
-    1 ms timeout every time. Several statements in the message, not one: the server runs each of
-    them under the statement_timeout in force when it starts, so a timer that fires as the first
-    ends cancels the message itself; after a single statement it cancelled the caller's next one,
-    on a connection psycopg was done with (seen in CI)."""
+    lift, and one of a few ms cancels them (QueryCanceled: tried again; the message is one implicit
+    transaction, so none of them stays). SETs, not a set_config over pg_settings: a new backend's
+    first look at pg_settings loads its catalog caches and outlasts a 1 ms timeout every time. The
+    timer must fire inside the message: a set_config that it cancelled as the statement ended had
+    the server send the cancel as the answer to the caller's next statement, on a connection psycopg
+    was done with (seen in CI)."""
     version = conn.info.server_version
-    lift = "; ".join(f"SET {name} = 0" for name, since in _SESSION_TIMEOUTS if version >= since)
+    # The SELECT last: from 13 a timer that fires in the first SET, after its last look at
+    # interrupts, stays fired (the SETs and the commit never look), and the server would send it
+    # when it next reads. The executor looks, so the message itself is cancelled (review).
+    lift = "; ".join([*(f"SET {name} = 0" for name, since in _SESSION_TIMEOUTS if version >= since), "SELECT 1"])
     for attempt in range(1, _LIFT_ATTEMPTS + 1):
         try:
             conn.execute(lift)
@@ -268,14 +271,14 @@ def connect(
             _no_session_timeouts(conn)
             prepare_text(conn)  # in autocommit: its SET must not belong to a caller's transaction
             conn.autocommit = autocommit
-        except psycopg.Error:
+        except psycopg.Error as exc:
             # A transaction_timeout (PostgreSQL 17) that fires during the lift ends the session: its
             # TransactionTimeout, or the connection closed before that was read. A new one, then.
             lost = conn.closed
             conn.close()
-            if not lost or attempt == _CONNECT_ATTEMPTS:
-                raise
-            continue
+            if lost and attempt < _CONNECT_ATTEMPTS:
+                continue
+            raise connect_error(target, exc, dbname) from None
         except BaseException:
             conn.close()
             raise
