@@ -55,6 +55,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
     time.tzset()
     os.chdir(request["cwd"])
     os.umask(request["umask"])
+    sys.path[0] = os.getcwd()  # as `python -m` puts it (this script's folder, here)
     sys.argv = [os.path.join(os.path.dirname(pgbackup_tui.__file__), "__main__.py"), *request["args"]]
     from pgbackup_tui.cli import main
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,10 +28,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     less per start), or started afresh where the environment changes what the interpreter reads as
     it starts (then exactly `python -m pgbackup_tui ARGS`)."""
     full_env = dict(os.environ if env is None else env)
-    argv = [sys.executable, "-m", "pgbackup_tui", *args]
-    if _start_settings(full_env) != _start_settings(os.environ):
+    zygote = _zygote()
+    if _start_settings(full_env) != zygote.start_settings:
         return run_cli_afresh(*args, env=full_env, timeout=timeout)
-    return _zygote().run(argv, full_env, timeout)
+    return zygote.run([sys.executable, "-m", "pgbackup_tui", *args], full_env, timeout)
 
 
 def run_cli_afresh(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -49,8 +51,9 @@ class _Zygote:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # `-m pgbackup_tui` in its command line as in a real start's (the tests and the tool look
-        # for pgbackup_tui in /proc/PID/cmdline); the zygote reads only its first argument.
+        self.start_settings = _start_settings(os.environ)
+        # `-m pgbackup_tui` in its command line as in a real start's (the tool's look at a process
+        # checks for pgbackup); the zygote reads only its first argument.
         self.process = subprocess.Popen(
             [sys.executable, str(_ZYGOTE_SCRIPT), str(theirs.fileno()), "-m", "pgbackup_tui"],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -61,28 +64,47 @@ class _Zygote:
         return self.process.poll() is None
 
     def run(self, argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-        out_read, out_write = os.pipe()
-        err_read, err_write = os.pipe()
-        answers, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with answers, open(os.devnull, "rb") as devnull:
-            request = json.dumps({"args": argv[3:], "env": env, "cwd": os.getcwd(), "umask": _umask()}).encode()
+        deadline = time.monotonic() + timeout
+        request = json.dumps({"args": argv[3:], "env": env, "cwd": os.getcwd(), "umask": _umask()}).encode()
+        with contextlib.ExitStack() as closing:
+            out_read, out_write = os.pipe()
+            err_read, err_write = os.pipe()
+            ours_to_close = {out_read, out_write, err_read, err_write}
+            closing.callback(_close_all, ours_to_close)
+            answers, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            closing.enter_context(answers)
+            closing.enter_context(theirs)
+            devnull = closing.enter_context(open(os.devnull, "rb"))
             socket.send_fds(self.sock, [request], [devnull.fileno(), out_write, err_write, theirs.fileno()])
-            for fd in (out_write, err_write, theirs.detach()):
-                os.close(fd)
-            pid = json.loads(answers.recv(1 << 16))["pid"]
+            for fd in (out_write, err_write):
+                os.close(fd)  # theirs now: the pipes end when the run (and what it started) lets go
+                ours_to_close.discard(fd)
+            theirs.close()
+            answers.settimeout(timeout)
+            started = answers.recv(1 << 16)
+            if not started:
+                raise RuntimeError(f"the CLI's zygote did not start {argv[3:]} (see the worker's stderr)")
+            pid = json.loads(started)["pid"]
+            stdout, stderr, ended = _read_both(out_read, err_read, deadline)
+            if ended:
+                answers.settimeout(max(deadline - time.monotonic(), 0.001))
+                with contextlib.suppress(TimeoutError):
+                    return subprocess.CompletedProcess(argv, json.loads(answers.recv(1 << 16))["exit"], stdout, stderr)
+            # As subprocess.run at its timeout: the run is killed, unless it has ended (and left its
+            # output to a process it started); what it wrote so far goes with the error.
+            answers.setblocking(False)
             try:
-                stdout, stderr = _read_both(out_read, err_read, timeout)
-                answers.settimeout(timeout)
-                code = json.loads(answers.recv(1 << 16))["exit"]
-            except (subprocess.TimeoutExpired, TimeoutError):
-                # As subprocess.run: killed at its timeout (output still open, or closed by a run
-                # that goes on without it).
-                os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(argv, timeout) from None
-            finally:
-                os.close(out_read)
-                os.close(err_read)
-        return subprocess.CompletedProcess(argv, code, stdout, stderr)
+                answers.recv(1 << 16)
+            except BlockingIOError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(argv, timeout, output=stdout, stderr=stderr)
+        raise AssertionError("unreachable")
+
+
+def _close_all(fds: set[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -94,33 +116,36 @@ def _umask() -> int:
 
 
 _zygote_of_this_process: _Zygote | None = None
+_zygote_starting = threading.Lock()
 
 
 def _zygote() -> _Zygote:
     global _zygote_of_this_process
-    if _zygote_of_this_process is None or not _zygote_of_this_process.alive():
-        _zygote_of_this_process = _Zygote()
-    return _zygote_of_this_process
+    with _zygote_starting:  # tests start runs from threads: one zygote for all of them
+        if _zygote_of_this_process is None or not _zygote_of_this_process.alive():
+            _zygote_of_this_process = _Zygote()
+        return _zygote_of_this_process
 
 
-def _read_both(out_fd: int, err_fd: int, timeout: float) -> tuple[str, str]:
-    """Both pipes to their end, as subprocess's communicate reads them (text, universal newlines)."""
+def _read_both(out_fd: int, err_fd: int, deadline: float) -> tuple[str, str, bool]:
+    """Both pipes to their end or to the deadline, as subprocess's communicate reads them (text,
+    universal newlines); and whether they ended."""
     chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
     with selectors.DefaultSelector() as selector:
         for fd in chunks:
             selector.register(fd, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
         while selector.get_map():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise subprocess.TimeoutExpired("pgbackup-tui", timeout)
+                break
             for key, _ in selector.select(left):
                 data = os.read(key.fd, 1 << 16)
                 if data:
                     chunks[key.fd].append(data)
                 else:
                     selector.unregister(key.fd)
-    return _text(b"".join(chunks[out_fd])), _text(b"".join(chunks[err_fd]))
+        ended = not selector.get_map()
+    return _text(b"".join(chunks[out_fd])), _text(b"".join(chunks[err_fd])), ended
 
 
 def _text(data: bytes) -> str:
