@@ -429,7 +429,7 @@ def writable_target(target: Target) -> Target:
     options = _writable_options(target.params)
     if options is None:
         return target
-    return replace(target, params_items=tuple({**target.params, "options": options}.items()))
+    return replace(target, params_items=tuple(sorted({**target.params, "options": options}.items())))
 
 
 def _writable_options(params: dict[str, str]) -> str | None:

@@ -90,6 +90,8 @@ class ForeignPartitions:
 
 def foreign_partitions(conn: psycopg.Connection, table: QualifiedName) -> ForeignPartitions | None:
     """`table`'s foreign partitions (None when it has none)."""
+    if conn.info.server_version < 100000:  # partitions (and relispartition) came with 10
+        return None
     names, local, constraints = [], [], []
     for schema, name, foreign, constraint in conn.execute(_LEAVES, (table.sql,)):
         if foreign:
