@@ -417,11 +417,26 @@ async def test_enter_while_start_is_off_changes_no_box_and_no_table():
         assert not dialog.can_start
         box = dialog.query_one("#create", OptionBox)
         box.focus()
+        await pilot.pause()
+        # QA: the footer (and the keys panel) showed Start lit on a box or the list, where Enter
+        # did nothing: greyed out, as on any other field while Start is off.
+        assert start_key_lit(dialog) is False
         await pilot.press("enter")
         await pilot.pause()
         assert box.value is True
         dialog.query_one(CheckList).focus()
+        await pilot.pause()
+        assert start_key_lit(dialog) is False
         await pilot.press("down", "enter")
         await pilot.pause()
         assert dialog.query_one(TocTables).chosen == ()
         assert app.screen is dialog and app.results == []
+        dialog.query_one("#target-db", Input).focus()
+        await pilot.pause()
+        assert start_key_lit(dialog) is False
+
+
+def start_key_lit(dialog: RestoreDialog) -> bool | None:
+    """Whether the dialog's Enter is shown as a lit Start key (None: not shown at all)."""
+    active = dialog.active_bindings.get("enter")
+    return None if active is None or active.binding.action != "start" else active.enabled

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from textual import on
+from textual import events, on
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Select, SelectionList, Static
 
@@ -47,15 +47,22 @@ class PlanDialog(ModalScreen[PlanT | None], Generic[PlanT]):
         if focused is not None and any(isinstance(node, Select) and node.expanded
                                        for node in focused.ancestors_with_self):
             return False
-        if self.can_start:
-            return True
-        # Start is off: Enter is still Start's, which starts nothing (the error line says why). Passed
-        # on, it toggled the focused box (--clean unticked by an Enter meant to start, its name not
-        # typed yet) or a table of the list: a choice changed by the key that never changes one.
-        if isinstance(focused, (Checkbox, SelectionList)):
-            return True
-        # None shows the key greyed out in the footer; the key still reaches the focused widget.
-        return None
+        # None shows the key greyed out (footer, keys panel) wherever the focus is, as Enter starts
+        # nothing then (the error line says why); the key still goes on to the focused widget,
+        # which `on_key` below keeps from a box or the list.
+        return True if self.can_start else None
+
+    def on_key(self, event: events.Key) -> None:
+        # Start is off: the key that starts, passed on, toggled the focused box (--clean unticked by
+        # an Enter meant to start, its name not typed yet) or a table of the list: a choice changed
+        # by the key that never changes one (space does). Stopped here, before the app gives it to
+        # the box's or the list's own binding. Start's key as the keymap has it, not always Enter.
+        if self.can_start or not isinstance(self.focused, (Checkbox, SelectionList)):
+            return
+        active = self.active_bindings.get(event.key)
+        if active is not None and active.binding.action == "start":
+            event.stop()
+            event.prevent_default()
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
