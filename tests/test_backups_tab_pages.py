@@ -127,3 +127,33 @@ async def test_a_selection_of_a_table_named_with_a_line_break_is_listed_on_one_l
         await pilot.pause()
         table = app.query_one(DataTable)
         assert cell(table, 0, 4) == 'public."line\\nbreak"'
+
+
+async def test_a_new_backup_takes_the_cursor_from_the_newest_row_but_not_from_an_older_one():
+    # QA: the cursor on the newest backup (where the list opens) stayed on that backup when a dump
+    # ended and its backup came in above it: r then restored the older one. On the top row the
+    # cursor stays on the top row, the newest backup; one moved down to an older backup stays on it.
+    def row(name: str, minute: int) -> BackupRow:
+        return BackupRow(f"/b/{name}", name, "complete", f"2026-12-05T09:{minute:02}:00+00:00", 1, "whole database")
+
+    first, second, third = row("first.dump", 10), row("second.dump", 20), row("third.dump", 30)
+    older = row("old.dump", 1)
+    app = PaneHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(BackupsPane)
+        pane.show_rows("srv", "db", (first, older))
+        await pilot.pause()
+        assert pane.selected_row() == first
+        pane.show_rows("srv", "db", (second, first, older))  # a dump ended
+        await pilot.pause()
+        assert pane.selected_row() == second
+        pane.show_rows("srv", "db", (second, first, older))  # listed again, nothing new
+        await pilot.pause()
+        assert pane.selected_row() == second
+        table = pane.query_one(DataTable)
+        table.focus()
+        await pilot.press("down", "down")
+        assert pane.selected_row() == older  # chosen by the DBA
+        pane.show_rows("srv", "db", (third, second, first, older))
+        await pilot.pause()
+        assert pane.selected_row() == older

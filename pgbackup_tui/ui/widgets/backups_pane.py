@@ -115,10 +115,16 @@ class BackupsPane(Vertical):
         yield table
 
     def show_rows(self, server: str | None, dbname: str | None, rows: tuple[BackupRow, ...]) -> None:
-        """Replace the list with `rows` (of `server`, and of `dbname` if given); the cursor stays on its backup."""
+        """Replace the list with `rows` (of `server`, and of `dbname` if given). The cursor stays on its
+        backup, but on the top row it stays on the top row: there it follows the newest backup."""
         self.server, self.dbname = server, dbname
         table = self.query_one(DataTable)
         previous = self.selected_row()
+        # The list opens on its newest backup. A dump that ends puts its backup above it; the cursor
+        # kept on the older one by name, and r restored that, not the backup just made. A backup
+        # the DBA moved down to stays chosen (a new one coming in does not take the cursor).
+        if previous is not None and table.cursor_row == 0 and rows and rows[0].key not in self._rows:
+            previous = rows[0]
         table.clear()
         self._rows = {row.key: row for row in rows}
         keys = list(self._rows)
