@@ -213,6 +213,29 @@ async def test_a_long_log_line_is_wrapped_not_cut(home):
         assert all(level == "error" for level in list(log._levels)[:-1]) and log._levels[-1] == "info"
 
 
+async def test_the_log_follows_its_end_through_resizes_unless_scrolled_up(home):
+    # QA: a terminal made taller then short again (a tmux pane resized, z on a stacked screen) left
+    # the log short of its end, and it stopped following: a running job's new lines out of sight.
+    app = PaneHost()
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(JobLog)
+        log.write_levelled([(f"line {n}", "info") for n in range(100)])
+        await pilot.pause()
+        for height in (34, 24, 12, 24):
+            await pilot.resize_terminal(SIZE[0], height)
+            await pilot.pause()
+            assert log.scroll_y == log.max_scroll_y > 0, height
+        log.write_levelled([("a new line", "info")])
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y and "a new line" in "\n".join(screen_lines(app))
+        log.scroll_to(y=10, animate=False)  # the DBA reads back: the log stays there
+        await pilot.pause()
+        for height in (34, 24):
+            await pilot.resize_terminal(SIZE[0], height)
+            await pilot.pause()
+            assert log.scroll_y == 10, height
+
+
 async def test_a_long_log_line_breaks_between_words_and_after_a_folder(home):
     # Chopped at the width, a message lost words across rows ("(42.3 kB in 0.2s" / ")") and a path
     # a file name ("…/shop/20" / "261204T220500Z.dump"): each now reads whole on its row.

@@ -72,6 +72,7 @@ class JobLog(StyleOncePerRender, Log):
         self._levels: deque[str] = deque(maxlen=max_lines)
         self._written: deque[tuple[str, str]] = deque(maxlen=max_lines)  # as written, before wrapping
         self._wrap_width = 0
+        self._end_seen = 0  # max_scroll_y as of the last write or resize: where "at the end" was
         self.log_path: Path | None = None  # the file with every line, named in the note once the view is full
 
     def write_levelled(self, lines: Iterable[tuple[str, str]]) -> None:
@@ -94,6 +95,7 @@ class JobLog(StyleOncePerRender, Log):
         self.write_lines(texts, scroll_end=False)
         if follow:
             self.scroll_end(animate=False)
+        self._end_seen = self.max_scroll_y
 
     def watch_virtual_size(self, size: Size) -> None:
         # What the layout would do for a scrolling widget (ScrollView._size_updated): the scrollbars
@@ -130,6 +132,11 @@ class JobLog(StyleOncePerRender, Log):
         return rows
 
     def on_resize(self, event: events.Resize) -> None:
+        # At the end before this resize (as the last write or resize left it; a taller view has
+        # already pulled scroll_y down to its new end): still at the end after it. Left as it was,
+        # a view that grew then shrank stopped short of the end, and so stopped following it:
+        # a running job's new lines came in out of sight.
+        following = self.scroll_y >= min(self._end_seen, self.max_scroll_y) - 1
         # Room left of a vertical scrollbar whether or not it shows (it comes with the lines).
         width = self.size.width - self.styles.scrollbar_size_vertical
         if width != self._wrap_width:
@@ -137,6 +144,9 @@ class JobLog(StyleOncePerRender, Log):
             written = list(self._written)
             self.clear()
             self.write_levelled(written)
+        elif following:
+            self.scroll_end(animate=False)
+        self._end_seen = self.max_scroll_y
 
     def clear(self) -> JobLog:
         self._levels.clear()
