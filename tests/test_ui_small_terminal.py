@@ -5,17 +5,22 @@ dialog its fields and options, on more lines)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
-from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.jobs import JobResult, JobState
 from pgbackup_tui.core.pgtools import CLIENT_DIRS_ENV
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.screens.backup_dialog import BackupDialog
 from pgbackup_tui.ui.screens.restore_dialog import RestoreDialog
+from pgbackup_tui.ui.widgets.job_log import JobLog
+from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 
 from test_ui_jobs import DialogHost, settle, socket_target
 from test_ui_snapshots import FAKE_CLIENT_MAJOR, fake_client_dir
@@ -100,3 +105,36 @@ async def test_the_help_s_last_key_can_be_scrolled_into_view(home) -> None:
             assert scroll.region.bottom <= app.screen.query_one("#help-dialog").content_region.bottom, size
             shown = " ".join("".join(seg.text for seg in line) for line in app.screen._compositor.render_strips())
             assert "Write the schedules into your crontab" in shown, size
+
+
+@pytest.mark.parametrize("size, zoom", [(SMALL, False), (SMALL, True), ((60, 24), False), ((100, 20), False),
+                                        ((80, 24), False)])
+async def test_the_jobs_tab_keeps_a_few_log_lines_on_a_short_terminal(home, size, zoom) -> None:
+    # QA: at 60x20 the Jobs tab showed the table, the job's result and paths, and no log line at
+    # all ("log:" last, the log box pushed out of sight); z was needed to see one.
+    app = PgBackupApp()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        job = finished_dump()
+        pane = app.query_one(JobsPane)
+        pane.add_job(job, lines=[(f"pg_dump: line {n}", "info") for n in range(30)])
+        await pilot.press("2", *(["z"] if zoom else []))
+        await pilot.pause()
+        log = pane.query_one(JobLog)
+        assert log.region.height >= 3 and in_view(log), (log.region, pane.region)
+        await pilot.pause()
+        shown = "\n".join("".join(segment.text for segment in line) for line in app.screen._compositor.render_strips())
+        assert "pg_dump: line 29" in shown
+        for line in ("#job-title", "#job-result", "#jobs-table"):
+            assert in_view(pane.query_one(line)), line
+
+
+def finished_dump() -> DumpJob:
+    """A dump as the pane shows one that succeeded (its result and paths long; no dump needed)."""
+    job = DumpJob(DumpPlan(target=target_from_dsn("host=db1.example user=app", label="prod"), dbname="shop"))
+    folder = Path("/home/dba/.local/share/pgbackup-tui/backups/prod/shop")
+    job.log_path = Path("/home/dba/.local/state/pgbackup-tui/log/20261205T094153Z-dump-shop-775d830a.log")
+    job.state = JobState.SUCCEEDED
+    job.result = JobResult(JobState.SUCCEEDED, 0, f"{folder}/20261205T094153Z.dump (22.6 MB in 2.8s)", job.log_path,
+                           2.8, output_path=folder / "20261205T094153Z.dump")
+    return job

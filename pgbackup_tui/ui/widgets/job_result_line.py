@@ -28,4 +28,6 @@ class JobResultLine(Static):
     def render(self) -> RenderResult:
         width = self.content_size.width
         text = str(self.content)
-        return Content(cut_to_lines(text, width, RESULT_LINES) if width > 0 and text else text)
+        most = self.styles.max_height  # one line on a short Jobs pane (jobs_heights.py)
+        lines = int(most.value) if most is not None and most.is_cells else RESULT_LINES
+        return Content(cut_to_lines(text, width, lines) if width > 0 and text else text)

@@ -40,6 +40,7 @@ from .job_progress_bar import JobProgressBar
 from .job_result_line import JobResultLine
 from .job_title import JobTitle
 from .jobs_columns import COLUMNS, JobsColumns
+from .jobs_heights import fit_heights
 from .jobs_table import JobsTable
 
 TICK_S = 1.0  # the elapsed column and an indeterminate bar's moving block
@@ -62,6 +63,9 @@ class JobsPane(JobsColumns):
     JobsPane > #job-paths { height: auto; min-height: 1; max-height: 4; color: $text-muted; }
     JobsPane > #job-log-box { height: 1fr; min-height: 3; border-top: solid $primary-muted; background: $surface; }
     JobsPane > #job-log-box > #job-log { height: 1fr; }
+    JobsPane.-compact > #job-title { margin-top: 0; }  /* a short pane (jobs_heights.py) */
+    JobsPane.-compact > #job-result { max-height: 1; }
+    JobsPane.-compact > #job-paths { display: none; }
     JobsPane > .jobs-pane--succeeded { color: $success; }
     JobsPane > .jobs-pane--failed { color: $error; }
     JobsPane > .jobs-pane--cancelled, JobsPane > .jobs-pane--partial { color: $warning; }
@@ -115,6 +119,10 @@ class JobsPane(JobsColumns):
         self._ticker = self.set_interval(TICK_S, self._on_tick, pause=True)
         self.query_one("#job-progress").display = False
         self.query_one("#jobs-hidden").display = False
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        fit_heights(self, self.query_one("#jobs-table"))  # the log keeps a few lines on a short pane
 
     def on_unmount(self) -> None:
         for job in self.jobs:
