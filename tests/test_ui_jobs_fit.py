@@ -207,9 +207,12 @@ async def test_a_long_log_line_is_wrapped_not_cut(home):
         for word in words:
             assert word in shown.replace(" ", "") or word in shown
         assert log.virtual_size.width <= log.size.width  # nothing to scroll sideways to
+        # QA: so no sideways scrollbar, whose empty track took the log's last row (Log's overflow: scroll)
+        assert not log.show_horizontal_scrollbar and log.scrollable_content_region.height == log.region.height
         await pilot.resize_terminal(60, 24)
         await pilot.pause()
         assert log.virtual_size.width <= log.size.width
+        assert not log.show_horizontal_scrollbar
         assert all(level == "error" for level in list(log._levels)[:-1]) and log._levels[-1] == "info"
 
 

@@ -24,6 +24,7 @@ from pgbackup_tui.ui.widgets.jobs_pane import JobsPane
 
 from test_ui_jobs import DialogHost, settle, socket_target
 from test_ui_snapshots import FAKE_CLIENT_MAJOR, fake_client_dir
+from uiutil import wait_until
 
 SMALL = (60, 20)
 
@@ -119,10 +120,11 @@ async def test_the_jobs_tab_keeps_a_few_log_lines_on_a_short_terminal(home, size
         pane = app.query_one(JobsPane)
         pane.add_job(job, lines=[(f"pg_dump: line {n}", "info") for n in range(30)])
         await pilot.press("2", *(["z"] if zoom else []))
-        await pilot.pause()
         log = pane.query_one(JobLog)
-        assert log.region.height >= 3 and in_view(log), (log.region, pane.region)
+        # The pane's resize caps the table: one more layout (the timeout only guards a hang).
+        await wait_until(lambda: log.scrollable_content_region.height >= 3)
         await pilot.pause()
+        assert in_view(log), (log.region, pane.region)
         shown = "\n".join("".join(segment.text for segment in line) for line in app.screen._compositor.render_strips())
         assert "pg_dump: line 29" in shown
         for line in ("#job-title", "#job-result", "#jobs-table"):

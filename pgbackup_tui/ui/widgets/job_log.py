@@ -46,6 +46,11 @@ class JobLog(StyleOncePerRender, Log):
 
     COMPONENT_CLASSES = {"job-log--error", "job-log--warning", "job-log--command", "job-log--note"}
     DEFAULT_CSS = """
+    JobLog {
+        /* Lines are wrapped to the view: Log's overflow (scroll) kept an empty sideways scrollbar,
+           whose track took the log's last row. Auto: a view too narrow to wrap still scrolls. */
+        overflow-x: auto;
+    }
     JobLog > .job-log--note {
         color: $text-muted;
         text-style: italic;
