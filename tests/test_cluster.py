@@ -453,7 +453,11 @@ def test_the_set_is_listed_as_one_backup_with_members(source, home, tmp_path):
     assert listed[roles] == "roles"
     plain = run_cli("backups", "list")
     line = next(line for line in plain.stdout.splitlines() if str(roles) in line)
-    assert "/*  " in line and "whole database" not in line, line
+    # QA: a server's rows read `server/*` (every database) for roles alone and for a set of some
+    # databases; now `server (cluster)`, and the set names what it holds.
+    assert " (cluster)  plain  roles  " in line and "/*" not in line and "whole database" not in line, line
+    line = next(line for line in plain.stdout.splitlines() if str(out) in line)
+    assert " (cluster)  custom  cluster set of " in line and "/*" not in line, line
     shown = run_cli("backups", "show", _listed_id(out))
     assert shown.returncode == 0, shown.stderr
     assert "cannot be read" not in shown.stdout and "None" not in shown.stdout, shown.stdout

@@ -67,11 +67,41 @@ def _listed(args: argparse.Namespace) -> tuple[list[CatalogEntry], dict[Path, st
     return entries, names
 
 
+SERVER_SCOPE_NAMED = 3  # a whole cluster's or a set's databases named up to this many, else counted
+
+
+def _server_scope(entry: CatalogEntry) -> bool:
+    """A backup of a server, not of one database: pg_dumpall's (whole cluster, roles, globals), a
+    cluster set, or a pg_dumpall script without a manifest."""
+    if entry.manifest is not None:
+        return entry.manifest.kind in ("cluster-set", "dumpall")
+    return entry.sniffed is not None and entry.sniffed.format.startswith("dumpall")
+
+
+def _where(entry: CatalogEntry, server: str | None) -> str:
+    """The server and database a listed backup is of: `prod/shop`; a server's whole, roles or set
+    `prod (cluster)`, as the Jobs tab names a pg_dumpall's target. It read `prod/*`, every
+    database, for roles alone and for a set of one database too."""
+    server = server or "?"
+    if entry.database:
+        return f"{server}/{entry.database}"
+    return f"{server} (cluster)" if _server_scope(entry) else f"{server}/?"
+
+
 def _holds(entry: CatalogEntry, database: str | None) -> str:
     """What a listed backup holds; listed for one database (`--db`), a set or a pg_dumpall file that
-    holds it among others says so: restored, it is not a dump of that database alone."""
+    holds it among others says so: restored, it is not a dump of that database alone. Listed for
+    all, a whole cluster or a set of every database names them ("whole cluster of postgres, shop";
+    "cluster set of 12 databases"); roles alone say so, with no database."""
     kind = entry.manifest.kind if entry.manifest else None
-    if database is None or kind not in ("cluster-set", "dumpall"):
+    if database is None:
+        holds, databases = entry.holds, list(dict.fromkeys(entry.databases))
+        if kind in ("cluster-set", "dumpall") and databases and holds in ("whole cluster", "cluster set"):
+            named = (", ".join(databases) if len(databases) <= SERVER_SCOPE_NAMED
+                     else f"{len(databases)} databases")
+            return f"{holds} of {named}"
+        return holds
+    if kind not in ("cluster-set", "dumpall"):
         return entry.holds
     what = "cluster set" if kind == "cluster-set" else "pg_dumpall file"
     others = len(entry.databases) - 1
@@ -88,8 +118,7 @@ def _list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for e in entries:
         size = human_bytes(e.size_bytes) if e.size_bytes is not None else "-"
-        cluster = e.manifest is not None and e.manifest.kind != "dump"  # pg_dumpall's: every database
-        where = f"{names.get(e.path) or '?'}/{e.database or ('*' if cluster else '?')}"
+        where = _where(e, names.get(e.path))
         holds = _holds(e, args.db)
         if e.problem and e.problem not in holds:  # why: a manifest that does not read, a size, a delete stopped
             holds = f"{holds} ({e.problem})"
