@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.dumpall import DumpallJob
 from pgbackup_tui.core.errors import UsageError
 from pgbackup_tui.core.jobs import JobState
+from pgbackup_tui.core.pgtools import find_client_tools
 from pgbackup_tui.core.plans import DumpPlan
 from pgbackup_tui.core.verify import verify_backup
 from pgbackup_tui.ui.app import PgBackupApp
@@ -209,7 +211,7 @@ async def test_an_archive_cut_or_grown_on_disk_lists_as_changed_on_f5_and_when_t
         str(newer): "changed", str(older): "changed"}  # what the CLI says
 
 
-async def test_a_backup_the_cli_wrote_while_the_app_is_open_is_listed_when_the_tab_shows(sandbox, home):
+async def test_a_backup_the_cli_wrote_while_the_app_is_open_is_listed_when_the_tab_shows(sandbox, home, tmp_path):
     async with backups_tab_of_a_dump(sandbox) as (first, app, pilot, pane):
         await pilot.press("1")
         await settle(pilot)
@@ -219,10 +221,25 @@ async def test_a_backup_the_cli_wrote_while_the_app_is_open_is_listed_when_the_t
         assert dumped.returncode == 0, dumped.stderr
         made = Path(dumped.stdout.strip().splitlines()[-1])
         assert made != first and made.exists()
+        # QA: an archive made elsewhere (by hand: no server known) and adopted was in `backups list`
+        # ("?/shop") and nowhere in the Backups tab: it is listed with every server, marked.
+        by_hand = tmp_path / "from-elsewhere.dump"
+        tools = find_client_tools(sandbox.major)
+        subprocess.run([tools.pg_dump, "--dbname", sandbox.dsn("shop"), "--schema-only", "-Fc", "-f", str(by_hand)],
+                       check=True, timeout=120)
+        adopted = run_cli("backups", "adopt", str(by_hand))
+        assert adopted.returncode == 0, adopted.stderr
         await pilot.press("3")
         await settle(pilot)
-        await wait_until(lambda: [row.path for row in pane.rows] == [made, first], timeout=10)
+        await wait_until(lambda: {row.path for row in pane.rows} == {by_hand, made, first}, timeout=10)
+        assert [row.path for row in pane.rows if row.path != by_hand] == [made, first]
         assert status_of(pane, made) == "complete"
+        elsewhere = next(row for row in pane.rows if row.path == by_hand)
+        assert elsewhere.other_server == "" and elsewhere.holds.endswith(", from an unknown server"), elsewhere
+        heading = str(pane.query_one("#backups-heading", Static).render())
+        assert heading.startswith("2 backups of shop on sandbox + 1 from elsewhere"), heading
+        await open_backups_of(pilot, app, None)  # the server's list has it too
+        assert by_hand in [row.path for row in pane.rows]
 
 
 async def test_drill_asks_the_server_and_records_the_result(sandbox, home):

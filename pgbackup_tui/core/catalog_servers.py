@@ -34,6 +34,15 @@ def belongs_to(entries: list[CatalogEntry], profile: ServerProfile) -> list[Cata
                                                  and e.manifest.server_key.system_identifier in clusters)]
 
 
+def of_no_profile(entries: list[CatalogEntry], profiles: list[ServerProfile]) -> list[CatalogEntry]:
+    """The backups with a manifest that belong to no profile: adopted from a server not in the
+    config (whose manifest names none), or written under a profile removed since. `backups list`
+    lists them (its server `?`, or the name they were written under); the Backups tab lists them
+    with every server, marked, so that they can be restored from it like any other."""
+    claimed = {e.path for profile in profiles for e in belongs_to(entries, profile)}
+    return [e for e in entries if e.manifest is not None and e.path not in claimed]
+
+
 def in_own_folder(entry: CatalogEntry, profile: ServerProfile, backups_root: Path, dbname: str | None = None) -> bool:
     """A file without a manifest (foreign, incomplete) in the server's own folder under the backup
     dir (its database's folder, given `dbname`): the Backups tab and `backups list --server` list

@@ -52,31 +52,34 @@ class SummaryReader:
 
     def __init__(self) -> None:
         self._cache: dict[Path, tuple[ManifestKey, CatalogEntry]] = {}
-        self._rows: dict[tuple[Path, bool], BackupRow] = {}  # (path, member): the row of a kept summary
+        self._rows: dict[tuple[Path, bool, bool], BackupRow] = {}  # (path, member, of no profile): a kept summary's row
         self._seen: set[Path] = set()
         self._lock = threading.Lock()
 
-    def rows(self, profile: ServerProfile, dbname: str | None, root: Path) -> list[BackupRow]:
-        """The rows of `profile` (and `dbname`) under `root`, as rows_in_scope gives them."""
+    def rows(self, profile: ServerProfile, dbname: str | None, root: Path,
+             profiles: list[ServerProfile] | None = None) -> list[BackupRow]:
+        """The rows of `profile` (and `dbname`) under `root`, as rows_in_scope gives them (with
+        the backups of none of `profiles`)."""
         with self._lock:
             self._seen = set()
             entries = catalog.scan(root, read=self.read)
             rows = rows_in_scope(entries, find_csv_copies(root), profile, dbname, root, read=self.read,
-                                 make_row=self.row)
+                                 make_row=self.row, profiles=profiles)
             for gone in self._cache.keys() - self._seen:  # deleted backups: their summaries go too
                 del self._cache[gone]
             for key in [key for key in self._rows if key[0] not in self._cache]:
                 del self._rows[key]
             return rows
 
-    def row(self, entry: CatalogEntry, *, member: bool = False) -> BackupRow:
+    def row(self, entry: CatalogEntry, *, member: bool = False, of_no_profile: bool = False) -> BackupRow:
         """entry_row(entry), the same row again while `entry` is the summary kept."""
-        kept = self._rows.get((entry.path, member))
+        key = (entry.path, member, of_no_profile)
+        kept = self._rows.get(key)
         if kept is not None and kept.entry is entry:
             return kept
-        made = entry_row(entry, member=member)
+        made = entry_row(entry, member=member, of_no_profile=of_no_profile)
         if self._cache.get(entry.path, (None, None))[1] is entry:
-            self._rows[(entry.path, member)] = made
+            self._rows[key] = made
         return made
 
     def read(self, path: Path, *, indexed: bool = False) -> CatalogEntry | None:

@@ -95,7 +95,7 @@ class BackupsApp(JobsApp):
         if profile is None:
             self.backups_pane.show_rows(None, None, ())
         else:
-            self._list_backups(profile, dbname)
+            self._list_backups(profile, dbname, self.profiles.profiles)  # a copy: the config may change meanwhile
 
     def backups_changed(self) -> None:
         if self.query_one(TabbedContent).active != "backups":
@@ -109,8 +109,8 @@ class BackupsApp(JobsApp):
             self.show_backups_for(self.query_one(ServerTree).focus_info(), force=True)
 
     @work(thread=True, exit_on_error=False, group="backups", exclusive=True, description="list backups")
-    def _list_backups(self, profile: ServerProfile, dbname: str | None) -> None:
-        rows = self._summaries.rows(profile, dbname, paths.backups_dir())
+    def _list_backups(self, profile: ServerProfile, dbname: str | None, profiles: list[ServerProfile]) -> None:
+        rows = self._summaries.rows(profile, dbname, paths.backups_dir(), profiles)
         self.post_message(BackupsListed(profile.name, dbname, tuple(rows)))
 
     def on_backups_listed(self, message: BackupsListed) -> None:

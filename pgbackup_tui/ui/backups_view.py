@@ -3,7 +3,9 @@
 Read in a thread worker: the catalog's scan (core/catalog.py) reads every manifest and sniffs
 files without one. A server's backups are `catalog_servers.belongs_to` (its name, its host:port,
 its cluster's system identifier: a renamed profile keeps its backups), plus files without a
-manifest (foreign, incomplete) in its own folder under the backup dir. A cluster set is one row
+manifest (foreign, incomplete) in its own folder under the backup dir, plus the backups of no
+server in the config (adopted from elsewhere, or a removed profile's: catalog_servers.of_no_profile),
+marked with the server they were written on, or "an unknown server". A cluster set is one row
 and its members follow it, indented. CSV copies (`csv export` folders) are listed too, for
 `csv import`; the files inside them are not backups and are left out.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.catalog import CatalogEntry, entry_for
-from ..core.catalog_servers import belongs_to, in_own_folder
+from ..core.catalog_servers import belongs_to, in_own_folder, of_no_profile
 from ..core.server_profile import ServerProfile
 from ..core.csv_copies import CsvCopy, is_csv_copy
 
@@ -48,6 +50,8 @@ class BackupRow:
     entry: CatalogEntry | None = None
     csv: CsvCopy | None = None
     member: bool = False  # a database's archive inside a cluster set (shown under it)
+    # A backup of no server in the config: the server it was written on ("" when unknown), else None.
+    other_server: str | None = None
 
     @property
     def path(self) -> Path:
@@ -71,7 +75,8 @@ class BackupRow:
         return self.entry.format.startswith("dumpall")
 
 
-def entry_row(entry: CatalogEntry, *, member: bool = False) -> BackupRow:
+def entry_row(entry: CatalogEntry, *, member: bool = False, of_no_profile: bool = False) -> BackupRow:
+    """The row of a backup; `of_no_profile`: written on no server in the config, said in what it holds."""
     holds = entry.holds
     manifest = entry.manifest
     if manifest is not None and manifest.kind == "cluster-set":
@@ -82,8 +87,11 @@ def entry_row(entry: CatalogEntry, *, member: bool = False) -> BackupRow:
         holds = f"pg_dumpall: {what}" if isinstance(what, str) else "pg_dumpall"
     elif member:
         holds = f"{entry.database} (in set {entry.path.parent.name})"
+    other_server = entry.server if of_no_profile else None
+    if other_server is not None:
+        holds += f", from {other_server or 'an unknown server'}"
     return BackupRow(str(entry.path), entry.path.name, entry.status, entry.created_at, entry.size_bytes, holds,
-                     entry=entry, member=member)
+                     entry=entry, member=member, other_server=other_server)
 
 
 def csv_row(copy: CsvCopy) -> BackupRow:
@@ -109,12 +117,16 @@ def set_members(entry: CatalogEntry, read: Callable[..., CatalogEntry | None] = 
 
 def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: ServerProfile, dbname: str | None,
                   backups_root: Path, read: Callable[..., CatalogEntry | None] = entry_for,
-                  make_row: Callable[..., BackupRow] = entry_row) -> list[BackupRow]:
+                  make_row: Callable[..., BackupRow] = entry_row,
+                  profiles: list[ServerProfile] | None = None) -> list[BackupRow]:
     """The rows for server `profile` (and database `dbname`), newest first, members under their set.
 
     With a database, a set that holds it is not listed but its member archive of that database is;
-    a pg_dumpall file that holds it is too, as `backups list --db` lists it (it restores whole)."""
+    a pg_dumpall file that holds it is too, as `backups list --db` lists it (it restores whole).
+    `profiles`, the config's: the backups of none of them are listed too, marked (of_no_profile);
+    adopted from a server not in the config, they were in `backups list` and nowhere in the TUI."""
     mine = {e.path for e in belongs_to(entries, profile)}
+    homeless = {e.path for e in of_no_profile(entries, profiles)} if profiles is not None else set()
     sets = {e.path for e in entries if e.manifest is not None and e.manifest.kind == "cluster-set"}
     rows: list[BackupRow] = []
     for entry in entries:
@@ -123,16 +135,18 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
                 continue  # a set's globals.sql, a CSV copy's schema.sql: parts of those, not backups of their own
             if in_own_folder(entry, profile, backups_root, dbname):
                 rows.append(make_row(entry))
-        elif entry.path in mine:
+        elif entry.path in mine or entry.path in homeless:
+            marked = {"of_no_profile": True} if entry.path in homeless else {}
             if entry.path in sets:
                 members = set_members(entry, read)
                 if dbname is None:
-                    rows.append(make_row(entry))
-                    rows.extend(make_row(member, member=True) for member in members)
+                    rows.append(make_row(entry, **marked))
+                    rows.extend(make_row(member, member=True, **marked) for member in members)
                 else:
-                    rows.extend(make_row(member, member=True) for member in members if member.database == dbname)
+                    rows.extend(make_row(member, member=True, **marked) for member in members
+                                if member.database == dbname)
             elif dbname is None or dbname in entry.databases:  # a pg_dumpall file that holds it too (list --db)
-                rows.append(make_row(entry))
+                rows.append(make_row(entry, **marked))
     for copy in copies:
         if copy.server == profile.name and (dbname is None or copy.database == dbname):
             rows.append(csv_row(copy))

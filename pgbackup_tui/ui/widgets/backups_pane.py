@@ -151,7 +151,12 @@ class BackupsPane(Vertical):
         scope = f"{self.dbname} on {self.server}" if self.dbname else self.server
         if count == 0:
             return f"no backups of {scope} yet (b backs up)"
-        return f"{count} backup{'s' if count != 1 else ''} of {scope}; enter: details"
+        # Listed with every server, the backups of none in the config are counted apart (each
+        # row says where it is from): "2 backups of shop on prod + 1 from elsewhere".
+        elsewhere = sum(1 for row in self._rows.values() if row.other_server is not None)
+        own = count - elsewhere
+        text = f"{own} backup{'s' if own != 1 else ''} of {scope}"
+        return text + (f" + {elsewhere} from elsewhere" if elsewhere else "") + "; enter: details"
 
     @property
     def rows(self) -> list[BackupRow]:
