@@ -793,6 +793,18 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
     assert f"{directory} cannot be deleted: {directory} takes no changes" in refused.stderr, refused.stderr
     assert "nothing was deleted" in refused.stderr
     assert by_path(listed(), directory)["status"] == "complete"
+    # The home read-only, the archive's folder not: adopt said "error: …/catalog-index.json.lock:
+    # Read-only file system", a lock file for the cause, and left the manifest beside the archive (QA).
+    writable = tmp_path / "rw"
+    writable.mkdir()
+    elsewhere = writable / "foreign.dump"
+    shutil.copy2(foreign, elsewhere)
+    with read_only(home):
+        refused = run_cli("backups", "adopt", str(elsewhere))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{elsewhere}: not adopted: the catalog's folder {home} cannot be written (Read-only file system)" \
+        in refused.stderr and ".lock" not in refused.stderr, refused.stderr
+    assert not Path(f"{elsewhere}.manifest.json").exists() and str(elsewhere) not in {e["path"] for e in listed()}
 
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,7 +62,49 @@ def read_index() -> tuple[list[Path], dict[str, str]]:
     return [Path(p) for p in items], ids
 
 
+class IndexNotWritable(OSError):
+    """The index cannot be changed: the data dir takes no files (read-only, another's). Said as that
+    folder's state, not as the lock file's or the temp file's path that the OSError names."""
+
+
+def _not_writable(exc: OSError) -> IndexNotWritable:
+    folder = paths.data_dir()
+    return IndexNotWritable(exc.errno, f"the catalog's folder {folder} cannot be written ({exc.strerror}), and its "
+                            f"index ({INDEX_NAME}) lists the backups kept outside the backup dir")
+
+
+def check_index_writable() -> None:
+    """IndexNotWritable now, before any work, when the index could not be changed: the data dir
+    is read-only or not ours to write (root too is refused a read-only mount)."""
+    folder = paths.data_dir()
+    try:
+        paths.ensure_private_dir(folder)
+    except OSError as exc:
+        raise _not_writable(exc) from None
+    if not os.access(folder, os.W_OK):
+        raise _not_writable(OSError(errno.EROFS if _read_only(folder) else errno.EACCES,
+                                    os.strerror(errno.EROFS if _read_only(folder) else errno.EACCES)))
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _change_index(add: Path | None = None, remove: Path | None = None, add_id: str | None = None) -> None:
+    try:
+        _change_index_locked(add, remove, add_id)
+    except IndexDamaged:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise _not_writable(exc) from None
+        raise
+
+
+def _change_index_locked(add: Path | None, remove: Path | None, add_id: str | None) -> None:
     with index_locked():
         known, ids = read_index()
         if add is not None and add not in known:

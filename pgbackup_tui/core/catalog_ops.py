@@ -27,7 +27,8 @@ from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .backup_record import toc_counts, toc_summary
 from . import paths
 from .catalog import CatalogEntry, entry_for, scan
-from .catalog_index import forget_backup, index_path, indexed_paths, remember_backup
+from .catalog_index import (IndexNotWritable, check_index_writable, forget_backup, index_path, indexed_paths,
+                            remember_backup)
 from .errors import ArchiveError, UsageError
 from .open_files import command_of, readers_of
 from .manifest import (DELETING_KEY, Manifest, Verification, clear_manifest_litter, load_manifest, manifest_locked,
@@ -70,6 +71,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
                              "restore it from there (pgbackup-tui restore SET --only-db NAME)")
         if path.is_relative_to(paths.backups_dir().absolute()) or path in indexed_paths():
             return _listed_already(path), True
+        _index_writable_or_refuse(path)
         elsewhere = _take_in_with_manifest(path)
         if elsewhere is not None:
             return elsewhere, True
@@ -79,6 +81,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
     if manifest_path(path).exists():
         raise UsageError(f"{path}: its manifest {manifest_path(path).name} cannot be read; it is not written over "
                          "(it holds the backup's id and checks): mend it, or move it aside to adopt the archive anew")
+    _index_writable_or_refuse(path)  # before an archive of gigabytes is read through
     try:
         found = sniff(path)
     except ArchiveError as exc:
@@ -95,8 +98,7 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
     if listed_before is not None:
         assert listed_before.manifest is not None
         # A copy: the old path stays listed as missing, saying where the backup is now.
-        _save_adopted(path, listed_before.manifest)
-        remember_backup(path)
+        _record_adopted(path, listed_before.manifest)
         entry = entry_for(path, indexed=True)
         assert entry is not None  # it has a manifest now
         return entry, False
@@ -119,11 +121,36 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         databases = _databases_in(path, found.format)  # recorded as our own pg_dumpall files' are: `list --db`
         manifest.extra["what"] = "whole cluster" if databases else "roles and tablespaces"
         manifest.extra["databases"] = databases
-    _save_adopted(path, manifest)
-    remember_backup(path)
+    _record_adopted(path, manifest)
     entry = entry_for(path, indexed=True)
     assert entry is not None  # it has a manifest now
     return entry, False
+
+
+def _index_writable_or_refuse(path: Path) -> None:
+    """UsageError, before anything is written, when `path` (outside the backup dir) could not be
+    put in the catalog's index: a read-only home said "error: …/catalog-index.json.lock: Read-only
+    file system", a lock file's name for the cause, and left a manifest beside the archive."""
+    if path.is_relative_to(paths.backups_dir().absolute()):
+        return  # found by its folder: no index to write
+    try:
+        check_index_writable()
+    except IndexNotWritable as exc:
+        raise UsageError(f"{path}: not adopted: {exc.strerror}; make that folder writable, or set "
+                         "PGBACKUP_TUI_HOME to one you may write to") from None
+
+
+def _record_adopted(path: Path, manifest: Manifest) -> None:
+    """Write the manifest beside the archive, then put it in the index; an index that cannot be
+    written after all (it turned read-only meanwhile) takes the manifest back: nothing adopted."""
+    _save_adopted(path, manifest)
+    try:
+        remember_backup(path)
+    except IndexNotWritable as exc:
+        with contextlib.suppress(OSError):
+            manifest_path(path).unlink()
+        raise UsageError(f"{path}: not adopted: {exc.strerror}; make that folder writable, or set "
+                         "PGBACKUP_TUI_HOME to one you may write to") from None
 
 
 def _save_adopted(path: Path, manifest: Manifest) -> None:
