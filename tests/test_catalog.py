@@ -805,6 +805,13 @@ def test_a_backup_on_read_only_storage_is_verified_and_said_not_recorded(sandbox
     assert f"{elsewhere}: not adopted: the catalog's folder {home} cannot be written (Read-only file system)" \
         in refused.stderr and ".lock" not in refused.stderr, refused.stderr
     assert not Path(f"{elsewhere}.manifest.json").exists() and str(elsewhere) not in {e["path"] for e in listed()}
+    # delete of a backup kept outside the backup dir (in the index) removed its files, then said the
+    # index's lock file, exit 1, and listed it as missing: refused before anything goes (QA).
+    with read_only(home):
+        refused = run_cli("backups", "delete", directory_id, "--force")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"{directory} not deleted: the catalog's folder {home} cannot be written" in refused.stderr, refused.stderr
+    assert directory.exists() and by_path(listed(), directory)["status"] == "complete"
 
 
 

@@ -368,6 +368,14 @@ def delete(entry: CatalogEntry, entries: list[CatalogEntry], *, force: bool = Fa
         of = f"database '{entry.database}' ({entry.holds})" if entry.database else f"the server's {entry.holds}"
         raise UsageError(f"backup {entry.id} is the newest verified backup of {of} ({entry.path}); add --force to "
                          "delete it anyway")
+    if entry.indexed:
+        # Its index entry goes last: a home that takes no changes (read-only) let the archive and its
+        # manifest go, then failed, exit 1, naming the index's lock file, and left it listed as missing.
+        try:
+            check_index_writable()
+        except IndexNotWritable as exc:
+            raise NotDeletable(f"backup {entry.id}: {entry.path} not deleted: {exc.strerror}; make that folder "
+                               "writable first (nothing was deleted)") from None
     removed: list[str] = []
     sidecar = manifest_path(entry.path)
     files_before: int | None = None  # a directory archive's, once its removal has begun
