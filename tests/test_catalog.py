@@ -284,6 +284,12 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     assert entry["status"] == "complete" and entry["database"] == SOURCE and entry["indexed"]
     assert adopted.stdout.startswith(entry["id"])
     assert run_cli("backups", "verify", entry["id"]).returncode == 0
+    # pg_dump --schema-only / --data-only made elsewhere: both were adopted as "whole database" (QA).
+    for option, holds in (("--schema-only", "schema only"), ("--data-only", "data only")):
+        made = tmp_path / f"elsewhere{option}.dump"
+        subprocess.run([tools.pg_dump, *conn, "-Fc", option, "-f", str(made)], check=True, env=env)
+        assert run_cli("backups", "adopt", str(made)).returncode == 0
+        assert by_path(listed(), made)["holds"] == holds
     # Adopted again (a script that adopts what it finds): it exited 2; now said, exit 0, nothing changed.
     manifest = Path(f"{outside}.manifest.json")
     recorded = manifest.read_bytes()

@@ -113,6 +113,13 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         listing = read_archive_toc(path, bin_dir)
         counts = toc_counts(listing.toc)
         manifest.database = listing.toc.header.get("dbname", "").strip()
+        # pg_dump records none of its options in the archive; its TOC tells these two apart. Both
+        # listed "whole database": a schema-only archive restored empty tables, and it could stand
+        # in as the newest verified whole backup (delete's protection); a data-only one was drilled.
+        if counts.get("TABLE") and not counts.get("TABLE DATA"):
+            manifest.options["schema_only"] = True
+        elif counts.get("TABLE DATA") and not counts.get("TABLE"):
+            manifest.options["data_only"] = True
     rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
     manifest.checksums = checksum_archive(path)
     manifest.bytes = path_size(path)
