@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+from textual._context import NoActiveAppError
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode, NoScreen
 
 from ..core.job_follow import JobView
 from .profiles import ServerProfiles
@@ -46,6 +48,17 @@ APP_BINDINGS: list[BindingType] = [
 # Help and quit stay: they mean the same everywhere.
 MAIN_SCREEN_ACTIONS = frozenset(
     binding.action.partition("(")[0] for binding in APP_BINDINGS if isinstance(binding, Binding)) - {"quit", "help"}
+
+
+def under_a_dialog(node: DOMNode) -> bool:
+    """Whether another screen (a dialog) is on top of `node`'s. The main screen's footer stays in
+    view under a dialog and showed the focused list's keys (v Verify, r Restore, space Select),
+    which the dialog takes for itself: their check_action hides them then, as App.check_action
+    hides the app's (MAIN_SCREEN_ACTIONS)."""
+    try:
+        return node.app.screen is not node.screen
+    except (NoScreen, NoActiveAppError):
+        return False
 
 
 def action_applies(action: str, focus: TreeFocus, *, has_selection: bool, profiles: ServerProfiles,

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 from ...core.catalog import CatalogEntry
 from ...core.formatting import human_bytes
 from ...core.identifiers import one_line
+from ..bindings import under_a_dialog
 from ..backups_view import BADGES, BackupRow
 from .one_line_table import OneLineTable
 from .paged_rows import MORE_KEY, PagedRows
@@ -191,6 +192,8 @@ class BackupsPane(Vertical):
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if under_a_dialog(self):
+            return False  # the dialog takes these keys: not in the footer left in view under it
         if action == "request" and parameters:
             return row_applies(str(parameters[0]), self.selected_row()) or None
         return True

@@ -20,6 +20,7 @@ from textual.widgets.tree import TreeNode
 
 from ...core.server_profile import ServerProfile
 from ...core.inspect import TableInfo
+from ..bindings import under_a_dialog
 from ..inspection import DatabaseSnapshot, ServerSnapshot
 from ..selection import Checks, Selection
 from ..tree_entries import (
@@ -260,6 +261,8 @@ class ServerTree(BatchedTree[NodeEntry]):
         self.post_message(self.CursorMoved(self.focus_info()))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if under_a_dialog(self):
+            return False  # the dialog takes these keys: not in the footer left in view under it
         if action == "toggle_check":
             data = self.cursor_node.data if self.cursor_node is not None else None
             checkable = isinstance(data, (SchemaEntry, TableEntry)) or (
