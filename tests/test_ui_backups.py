@@ -239,7 +239,10 @@ async def test_a_backup_the_cli_wrote_while_the_app_is_open_is_listed_when_the_t
         heading = str(pane.query_one("#backups-heading", Static).render())
         assert heading.startswith("2 backups of shop on sandbox + 1 from elsewhere"), heading
         await open_backups_of(pilot, app, None)  # the server's list has it too
-        assert by_hand in [row.path for row in pane.rows]
+        # QA: a server's list holds dumps of all its databases; each read "whole database" or
+        # "schema only", never which database: it is said first.
+        holds = {row.path: row.holds for row in pane.rows}
+        assert holds[by_hand] == "shop: schema only, from an unknown server" and holds[made] == "shop: schema only"
 
 
 async def test_drill_asks_the_server_and_records_the_result(sandbox, home):

@@ -52,7 +52,8 @@ class SummaryReader:
 
     def __init__(self) -> None:
         self._cache: dict[Path, tuple[ManifestKey, CatalogEntry]] = {}
-        self._rows: dict[tuple[Path, bool, bool], BackupRow] = {}  # (path, member, of no profile): a kept summary's row
+        # (path, member, of no profile, database named): a kept summary's row
+        self._rows: dict[tuple[Path, bool, bool, bool], BackupRow] = {}
         self._seen: set[Path] = set()
         self._lock = threading.Lock()
 
@@ -71,13 +72,14 @@ class SummaryReader:
                 del self._rows[key]
             return rows
 
-    def row(self, entry: CatalogEntry, *, member: bool = False, of_no_profile: bool = False) -> BackupRow:
+    def row(self, entry: CatalogEntry, *, member: bool = False, of_no_profile: bool = False,
+            database_named: bool = False) -> BackupRow:
         """entry_row(entry), the same row again while `entry` is the summary kept."""
-        key = (entry.path, member, of_no_profile)
+        key = (entry.path, member, of_no_profile, database_named)
         kept = self._rows.get(key)
         if kept is not None and kept.entry is entry:
             return kept
-        made = entry_row(entry, member=member, of_no_profile=of_no_profile)
+        made = entry_row(entry, member=member, of_no_profile=of_no_profile, database_named=database_named)
         if self._cache.get(entry.path, (None, None))[1] is entry:
             self._rows[key] = made
         return made

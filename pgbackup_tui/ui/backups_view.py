@@ -75,10 +75,14 @@ class BackupRow:
         return self.entry.format.startswith("dumpall")
 
 
-def entry_row(entry: CatalogEntry, *, member: bool = False, of_no_profile: bool = False) -> BackupRow:
-    """The row of a backup; `of_no_profile`: written on no server in the config, said in what it holds."""
+def entry_row(entry: CatalogEntry, *, member: bool = False, of_no_profile: bool = False,
+              database_named: bool = False) -> BackupRow:
+    """The row of a backup; `of_no_profile`: written on no server in the config, said in what it holds;
+    `database_named`: a dump's database said first ("shop: whole database"), in a server's list."""
     holds = entry.holds
     manifest = entry.manifest
+    if database_named and manifest is not None and manifest.kind == "dump" and not member and entry.database:
+        holds = f"{entry.database}: {holds}"
     if manifest is not None and manifest.kind == "cluster-set":
         members = manifest.extra.get("members")
         holds = f"cluster set of {len(members) if isinstance(members, list) else '?'} databases"
@@ -137,6 +141,8 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
                 rows.append(make_row(entry))
         elif entry.path in mine or entry.path in homeless:
             marked = {"of_no_profile": True} if entry.path in homeless else {}
+            # A server's list holds dumps of all its databases: "whole database" said not which.
+            named = {"database_named": True} if dbname is None and entry.path not in sets else {}
             if entry.path in sets:
                 members = set_members(entry, read)
                 if dbname is None:
@@ -146,7 +152,7 @@ def rows_in_scope(entries: list[CatalogEntry], copies: list[CsvCopy], profile: S
                     rows.extend(make_row(member, member=True, **marked) for member in members
                                 if member.database == dbname)
             elif dbname is None or dbname in entry.databases:  # a pg_dumpall file that holds it too (list --db)
-                rows.append(make_row(entry, **marked))
+                rows.append(make_row(entry, **marked, **named))
     for copy in copies:
         if copy.server == profile.name and (dbname is None or copy.database == dbname):
             rows.append(csv_row(copy))
