@@ -284,6 +284,8 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     assert entry["status"] == "complete" and entry["database"] == SOURCE and entry["indexed"]
     assert adopted.stdout.startswith(entry["id"])
     assert run_cli("backups", "verify", entry["id"]).returncode == 0
+    shown = run_cli("backups", "show", entry["id"]).stdout.splitlines()  # its server line read blank (QA)
+    assert any(line.startswith("server      unknown (made elsewhere and adopted") for line in shown), shown
     # pg_dump --schema-only / --data-only made elsewhere: both were adopted as "whole database" (QA).
     for option, holds in (("--schema-only", "schema only"), ("--data-only", "data only")):
         made = tmp_path / f"elsewhere{option}.dump"

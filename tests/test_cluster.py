@@ -462,6 +462,10 @@ def test_the_set_is_listed_as_one_backup_with_members(source, home, tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "cannot be read" not in shown.stdout and "None" not in shown.stdout, shown.stdout
     assert "sales" in next(line for line in shown.stdout.splitlines() if line.startswith("database")), shown.stdout
+    # QA: roles alone showed "database" blank, and "pg_dump" for pg_dumpall's version.
+    shown = run_cli("backups", "show", _listed_id(roles)).stdout.splitlines()
+    assert "database    none (roles)" in shown and any(line.startswith("versions") and ", pg_dumpall " in line
+                                                        for line in shown), shown
 
 
 def test_a_cluster_dump_reports_progress_inside_each_database(sandbox, home, tmp_path):

@@ -216,10 +216,16 @@ def _show(args: argparse.Namespace) -> int:
         key = manifest.server_key
         system_id = f", system id {key.system_identifier}" if key.system_identifier else ""
         where = f" ({host_port(key.host or '', key.port)}{system_id})" if key.host or key.port else ""
-        databases = manifest.extra.get("databases") if manifest.kind != "dump" else None
-        lines += [f"server      {manifest.server}{where}",
-                  f"database    {', '.join(map(str, databases)) if isinstance(databases, list) else manifest.database}",
-                  f"versions    server {manifest.server_version or '?'}, pg_dump {manifest.pg_dump_version or '?'}"]
+        # Said, not left blank: an adopted archive's server is known to no manifest, and a server's
+        # roles (or tablespaces) are of no database; both lines read empty.
+        server = manifest.server or "unknown (made elsewhere and adopted: nothing names its server)"
+        databases = entry.databases
+        database = (", ".join(databases) if databases else manifest.database if manifest.kind == "dump"
+                    else f"none ({entry.holds})")
+        tool = "pg_dumpall" if manifest.kind == "dumpall" else "pg_dump"  # a set's: its members' pg_dump
+        lines += [f"server      {server}{where}",
+                  f"database    {database or '?'}",
+                  f"versions    server {manifest.server_version or '?'}, {tool} {manifest.pg_dump_version or '?'}"]
         for check in manifest.verifications:
             lines.append(f"check       {check.at}  {check.kind}  {'ok' if check.ok else 'FAILED'}  "
                          + "; ".join(check.problems or check.checks))
