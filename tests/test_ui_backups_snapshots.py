@@ -25,7 +25,7 @@ from pgbackup_tui.core.catalog import entry_for
 from pgbackup_tui.core.server_profile import ServerProfile
 from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.backups_view import entry_row
-from pgbackup_tui.ui.screens.backup_details import BackupDetails
+from pgbackup_tui.ui.screens.backup_details import BackupDetails, summary_lines
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 
 from uiutil import write_config
@@ -140,3 +140,25 @@ def test_details_of_a_verified_backup(snap_compare, catalog_home):
     entry = entry_for(catalog_home / "backups" / "prod-eu" / "shop" / "20260102T020000Z.sql")
     assert entry is not None
     assert snap_compare(DetailsHost(BackupDetails(entry_row(entry))), terminal_size=SIZE, run_before=settled)
+
+
+def test_details_say_what_a_set_roles_or_an_adopted_archive_are_of(catalog_home):
+    # QA: the details' source line read "(all databases) on prod-eu" for a set of shop alone and for
+    # roles alone, and "shop on  (PostgreSQL …)" for an archive adopted from an unknown server.
+    folder = catalog_home / "backups" / "prod-eu"
+    roles = folder / "_globals" / "20260106T020000Z.sql"
+    write(roles, b"--\n-- PostgreSQL database cluster dump\n--\n",
+          manifest("a0b0c0d0", "2026-01-06T02:00:00+00:00", "plain", kind="dumpall", database=None, what="roles",
+                   roles_only=True, databases=[]))
+    adopted = catalog_home / "elsewhere.dump"
+    write(adopted, b"PGDMP" + b"\0" * 2043, {**manifest("a1a1a1a1", "2026-01-07T02:00:00+00:00"), "server": "",
+                                              "server_key": {}, "adopted": True})
+
+    def source(path: Path) -> str:
+        entry = entry_for(path)
+        assert entry is not None
+        return next(line for line in summary_lines(entry_row(entry)) if line.startswith("source"))
+
+    assert source(folder / "_cluster" / "20260104T020000Z.set").startswith("source   shop on prod-eu (")
+    assert source(roles).startswith("source   no database (roles) on prod-eu (PostgreSQL 17.6, pg_dumpall 17.6)")
+    assert source(adopted).startswith("source   shop on an unknown server (adopted) (")

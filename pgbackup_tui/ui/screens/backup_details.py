@@ -51,8 +51,18 @@ def summary_lines(row: BackupRow) -> list[str]:
         if entry.problem:
             lines.append(f"problem  {entry.problem}")
         return lines
-    lines.append(f"source   {manifest.database or '(all databases)'} on {manifest.server} "
-                 f"(PostgreSQL {manifest.server_version or '?'}, pg_dump {manifest.pg_dump_version or '?'})")
+    # What it is of, said as it is: "(all databases)" stood for roles alone and for a set of one
+    # database too, and an adopted archive's server (none known) was blank: "shop on  (…)".
+    databases = entry.databases
+    if manifest.kind == "dump":
+        of = manifest.database or "?"
+    elif databases:
+        of = ", ".join(databases) if len(databases) <= 3 else f"{len(databases)} databases"
+    else:
+        of = f"no database ({entry.holds})"
+    tool = "pg_dumpall" if manifest.kind == "dumpall" else "pg_dump"
+    lines.append(f"source   {of} on {manifest.server or 'an unknown server (adopted)'} "
+                 f"(PostgreSQL {manifest.server_version or '?'}, {tool} {manifest.pg_dump_version or '?'})")
     # The newest first, each on a line or two (its first problem, or its conclusion: the last
     # check it passed): all its lines joined ran past the summary's height at 80x24, and the
     # newest check, the one the status comes from, was the one cut off.
