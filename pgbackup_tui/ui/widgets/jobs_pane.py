@@ -120,9 +120,12 @@ class JobsPane(JobsColumns):
         self.query_one("#job-progress").display = False
         self.query_one("#jobs-hidden").display = False
 
-    def on_resize(self) -> None:
-        super().on_resize()
-        fit_heights(self, self.query_one("#jobs-table"))  # the log keeps a few lines on a short pane
+    def on_resize(self) -> None:  # JobsColumns' runs too (Textual calls each class's handler)
+        # The log keeps a few lines on a short pane; fitted again once the layout this resize is
+        # part of has settled (a tab shown: the pane's height may change again in that layout).
+        table = self.query_one("#jobs-table")
+        fit_heights(self, table)
+        self.call_after_refresh(fit_heights, self, table)
 
     def on_unmount(self) -> None:
         for job in self.jobs:
