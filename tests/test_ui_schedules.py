@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TabbedContent
+from textual.widgets._footer import FooterKey
 
 from pgbackup_tui.core import crontab
 from pgbackup_tui.core.config import load_config, save_config
@@ -24,6 +25,7 @@ from pgbackup_tui.ui.app import PgBackupApp
 from pgbackup_tui.ui.commands import build_commands
 from pgbackup_tui.ui.screens.crontab_confirm import CrontabConfirm
 from pgbackup_tui.ui.screens.schedule_form import ScheduleForm
+from pgbackup_tui.ui.widgets.lean_footer import LeanFooter
 from pgbackup_tui.ui.widgets.backups_pane import BackupsPane
 from pgbackup_tui.ui.widgets.schedules_pane import SchedulesPane
 from pgbackup_tui.ui.widgets.server_tree import ServerTree
@@ -108,6 +110,11 @@ async def test_add_run_now_and_install_from_the_tab(sandbox, home, cron_user, mo
             assert table.row_count == 0
             await pilot.press("a")
             await wait_until(lambda: isinstance(app.screen, ScheduleForm))
+            # The footer left in view under the form showed the list's keys (a Add, n Run now...),
+            # which the form takes for itself (typed into its fields).
+            footer = app.screen_stack[0].query_one(LeanFooter)
+            await pilot.pause()
+            assert not {key.description for key in footer.query(FooterKey)} & {"Add", "Edit", "Run now", "Install"}
             form = app.screen
             form.query_one("#schedule-name", Input).value = "tui"
             form.query_one("#schedule-database", Input).value = "tui_sched"

@@ -30,6 +30,7 @@ from ...core.schedule_check import schedule_target_warning
 from ...core.schedule_run import busy_now, forget_last_run_or_why, last_run_as_it_stands
 from ...core.schedule_view import schedule_row, short_name
 from ...core.schedules import Schedule, local_zone, put_schedule
+from ..bindings import under_a_dialog
 
 REFRESH_S = 5.0  # last runs and relative times; reading a few small JSON files
 # The Schedule column's most: beside the tree at 80x24 (40 cells) the result and the next run's
@@ -170,6 +171,8 @@ class SchedulesPane(Vertical):
         return self.config.schedules.get(name) if (self.config and name) else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if under_a_dialog(self):
+            return False  # the dialog takes these keys: not in the footer left in view under it
         if action == "add_schedule":
             return (self.config is not None and bool(self.config.servers)) or None
         if action in ("edit_schedule", "remove_schedule", "run_now"):
