@@ -367,6 +367,26 @@ def test_an_import_stopped_after_the_data_says_how_to_finish(sandbox, home, empt
                         target).strip() == "2"
 
 
+def _export_changed_after_its_look_up(sandbox, db: str, out: Path, change: str, **selection):
+    """A csv export of `db` into `out` whose database `change` alters right after the export's
+    look-up (between it and the data's locks); its JobResult."""
+    import asyncio
+
+    from pgbackup_tui.core import csv_export
+    from pgbackup_tui.core.connect import target_from_dsn
+    from pgbackup_tui.core.csv_plans import CsvExportPlan
+
+    class ChangedAfterTheLookUp(csv_export.CsvExportJob):
+        def _preflight(self):
+            found = super()._preflight()
+            sandbox.psql(change, db)
+            return found
+
+    plan = CsvExportPlan(target=target_from_dsn(sandbox.dsn()).with_password(sandbox.password), dbname=db,
+                         output=out, **selection)
+    return asyncio.run(ChangedAfterTheLookUp(plan).run())
+
+
 @pytest.mark.parametrize("connections_to_spare", [True, False])
 def test_a_column_added_as_the_export_begins_is_in_its_schema_and_its_file_or_neither(
         sandbox, home, empty_db, tmp_path, monkeypatch, connections_to_spare):
@@ -374,28 +394,17 @@ def test_a_column_added_as_the_export_begins_is_in_its_schema_and_its_file_or_ne
     # COPY names) and the data's lock went into schema.sql (pg_dump's later snapshot) and not into
     # the file: its import left the column's values out. The schema is now dumped in the data's
     # snapshot, after its locks; with no connection to spare for that, such a change fails the export.
-    import asyncio
-
     from pgbackup_tui.core import csv_export
-    from pgbackup_tui.core.connect import target_from_dsn
-    from pgbackup_tui.core.csv_plans import CsvExportPlan
     from pgbackup_tui.core.identifiers import QualifiedName
     from pgbackup_tui.core.jobs import JobState
 
     sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 3);", empty_db)
     if not connections_to_spare:
         monkeypatch.setattr(csv_export, "SHARED_SNAPSHOT_CONNECTIONS", 1 << 30)
-
-    class AlteredAfterTheLookUp(csv_export.CsvExportJob):
-        def _preflight(self):
-            found = super()._preflight()
-            sandbox.psql("BEGIN; ALTER TABLE a ADD COLUMN extra int; UPDATE a SET extra = id * 10; COMMIT;", empty_db)
-            return found
-
     out = tmp_path / "copy"
-    plan = CsvExportPlan(target=target_from_dsn(sandbox.dsn()).with_password(sandbox.password), dbname=empty_db,
-                         output=out, tables=(QualifiedName("public", "a"),))
-    result = asyncio.run(AlteredAfterTheLookUp(plan).run())
+    result = _export_changed_after_its_look_up(
+        sandbox, empty_db, out, "BEGIN; ALTER TABLE a ADD COLUMN extra int; UPDATE a SET extra = id * 10; COMMIT;",
+        tables=(QualifiedName("public", "a"),))
     if connections_to_spare:
         assert result.state == JobState.SUCCEEDED, result.message
         assert (out / "public.a.csv").read_text().splitlines() == ["id,extra", "1,10", "2,20", "3,30"]
@@ -454,25 +463,11 @@ def test_a_foreign_partition_s_rows_are_neither_exported_nor_written_to_its_serv
 def test_a_table_created_in_an_exported_schema_as_the_export_begins_fails_it(sandbox, home, empty_db, tmp_path):
     # The tables locked are the look-up's; one created in a --schema before the locks would be in
     # schema.sql (its snapshot is later) without a file: refused, as the columns are when they may not change.
-    import asyncio
-
-    from pgbackup_tui.core import csv_export
-    from pgbackup_tui.core.connect import target_from_dsn
-    from pgbackup_tui.core.csv_plans import CsvExportPlan
     from pgbackup_tui.core.jobs import JobState
 
     sandbox.psql("CREATE SCHEMA s; CREATE TABLE s.a (id int);", empty_db)
-
-    class CreatedAfterTheLookUp(csv_export.CsvExportJob):
-        def _preflight(self):
-            found = super()._preflight()
-            sandbox.psql("CREATE TABLE s.b (id int)", empty_db)
-            return found
-
     out = tmp_path / "copy"
-    plan = CsvExportPlan(target=target_from_dsn(sandbox.dsn()).with_password(sandbox.password), dbname=empty_db,
-                         output=out, schemas=("s",))
-    result = asyncio.run(CreatedAfterTheLookUp(plan).run())
+    result = _export_changed_after_its_look_up(sandbox, empty_db, out, "CREATE TABLE s.b (id int)", schemas=("s",))
     assert result.state == JobState.FAILED, result.message
     assert "the tables to copy changed as the export began (new: s.b); run it again" in result.message, result.message
     assert not out.exists() and not (tmp_path / "copy.partial").exists()
