@@ -368,6 +368,9 @@ async def test_a_cluster_set_is_one_row_with_its_members_under_it(sandbox, home)
         member = rows[set_index + 1]
         assert member.member and member.entry.database == "shop"
         assert member.path.parent == rows[set_index].path
+        # One backup of the set: its member row is not counted as a backup of its own.
+        heading = str(pane.query_one("#backups-heading", Static).render())
+        assert heading.startswith(f"{sum(not row.member for row in rows)} backup"), heading
         assert str(pane.query_one(DataTable).get_row_at(set_index + 1)[1]).startswith("  └ ")
         pane.select_path(str(rows[set_index].path))
         await pilot.press("r")

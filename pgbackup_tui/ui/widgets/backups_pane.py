@@ -12,6 +12,7 @@ and a last row "4,900 more backups (enter)"; enter on it shows the next 100.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -144,18 +145,21 @@ class BackupsPane(Vertical):
         self._pages.show(rows, add, at_least=kept)
         if kept >= 0:
             table.move_cursor(row=kept)
-        self.query_one("#backups-heading", Static).update(self._heading(len(rows)))
+        self.query_one("#backups-heading", Static).update(self._heading(rows))
 
-    def _heading(self, count: int) -> str:
+    def _heading(self, rows: Sequence[BackupRow]) -> str:
         if self.server is None:
             return "focus a server or database to see its backups"
         scope = f"{self.dbname} on {self.server}" if self.dbname else self.server
-        if count == 0:
+        # A set's members are rows under it, not backups of their own (one set of 10 databases was
+        # "11 backups of demo").
+        backups = [row for row in rows if not row.member]
+        if not backups:
             return f"no backups of {scope} yet (b backs up)"
         # Listed with every server, the backups of none in the config are counted apart (each
         # row says where it is from): "2 backups of shop on prod + 1 from elsewhere".
-        elsewhere = sum(1 for row in self._rows.values() if row.other_server is not None)
-        own = count - elsewhere
+        elsewhere = sum(1 for row in backups if row.other_server is not None)
+        own = len(backups) - elsewhere
         text = f"{own} backup{'s' if own != 1 else ''} of {scope}"
         return text + (f" + {elsewhere} from elsewhere" if elsewhere else "") + "; enter: details"
 
