@@ -92,7 +92,7 @@ def backup_commands(app: PgBackupApp) -> list[Command]:
 
 
 def schedule_commands(app: PgBackupApp) -> list[Command]:
-    """What the Schedules tab's keys do, by name, when they would (the pane's own check_action): the
+    """What the Schedules tab's keys do, by name, when they would (the pane's own `applies`): the
     palette had the tab but none of its actions."""
     pane = app.query_one(SchedulesPane)
     name = pane.selected_name
@@ -103,7 +103,7 @@ def schedule_commands(app: PgBackupApp) -> list[Command]:
             ("remove_schedule", f"Remove schedule {name}", "asks first; its backups stay"),
             ("run_now", f"Run schedule {name} now", "it shows in Jobs"),
             ("install", "Install the schedules into crontab", "shows the lines first")):
-        if pane.check_action(action, ()):
+        if pane.applies(action):
             commands.append((title, getattr(pane, f"action_{action}"), help_text))
     return commands
 

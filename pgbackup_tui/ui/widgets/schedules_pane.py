@@ -173,6 +173,11 @@ class SchedulesPane(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if under_a_dialog(self):
             return False  # the dialog takes these keys: not in the footer left in view under it
+        return self.applies(action)
+
+    def applies(self, action: str) -> bool | None:
+        """Whether the key `action` does something now (True), greyed (None); also what the
+        palette offers, which asks while it is itself on top (so not through check_action)."""
         if action == "add_schedule":
             return (self.config is not None and bool(self.config.servers)) or None
         if action in ("edit_schedule", "remove_schedule", "run_now"):
