@@ -1017,6 +1017,7 @@ def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeyp
     the one crontab they share is the user's own, so this is the merge `install` writes, not crontab."""
     from pgbackup_tui.core import crontab
     from pgbackup_tui.core.config import Config
+    from pgbackup_tui.core.errors import UsageError
 
     monkeypatch.delenv("PGBACKUP_TUI_CRONTAB", raising=False)
     monkeypatch.delenv("PGBACKUP_TUI_HOME", raising=False)
@@ -1066,6 +1067,17 @@ def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeyp
     assert " run second " not in text and " run first " in text and text.startswith("0 1 * * * /usr/local/bin/mine\n")
     text = install(tmp_path / "a", None)
     assert text == "0 1 * * * /usr/local/bin/mine\n15 5 * * * /usr/local/bin/also-mine\n"
+    # Review: a block's lines commented out by hand (paused) still say whose they are: the default
+    # home took such a block of another home for its own, and its uninstall removed it.
+    paused = install(tmp_path / "b", "second").replace("\n0 2 * * * ", "\n#0 2 * * * ")
+    text = paused
+    assert install(None, None) == paused
+    # Review: a start marker pasted again before the end marker made two blocks overlap, and the
+    # merge took the lines after them too ('mine' and 'also-mine' gone): refused, nothing changed.
+    lines = paused.splitlines(keepends=True)
+    text = "".join(lines[:1]) + crontab.BEGIN + "\n" + "".join(lines[1:])
+    with pytest.raises(UsageError, match="start marker .* on lines 2 and"):
+        install(tmp_path / "b", None)
 
 
 def test_retention_still_counts_a_renamed_server_s_backups(sandbox, home, small_db):

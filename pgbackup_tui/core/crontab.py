@@ -189,15 +189,22 @@ def merge(existing: str, block: list[str]) -> str:
 
 
 def _blocks(lines: list[str]) -> list[tuple[int, int]]:
-    """(first, last) line of every marked block."""
-    found = []
-    for start, line in enumerate(lines):
-        if line.strip() != BEGIN:
-            continue
-        end = next((i for i in range(start, len(lines)) if lines[i].strip() == END), None)
-        if end is None:
-            raise UsageError(f"the crontab has our start marker but no end marker ({END!r}); fix it with crontab -e")
-        found.append((start, end))
+    """(first, last) line of every marked block. A start marker again before the end marker (a
+    block pasted into another by hand) is refused: the two would overlap, and replacing them took
+    the lines after them too (review)."""
+    found, start = [], None
+    for index, line in enumerate(lines):
+        marker = line.strip()
+        if marker == BEGIN:
+            if start is not None:
+                raise UsageError(f"the crontab has our start marker ({BEGIN!r}) on lines {start + 1} and {index + 1} "
+                                 f"with no end marker between them; fix it with crontab -e")
+            start = index
+        elif marker == END and start is not None:
+            found.append((start, index))
+            start = None
+    if start is not None:
+        raise UsageError(f"the crontab has our start marker but no end marker ({END!r}); fix it with crontab -e")
     return found
 
 
@@ -212,9 +219,13 @@ def _is_ours(block: list[str]) -> bool:
     # root's `schedule uninstall` into `crontab -u postgres` took postgres's own block for root's.
     cron_home = _crontab_user_home()
     commands = [line for line in block if line.strip() and not line.lstrip().startswith("#")]
+    folders = {_config_dir_named(_line_assignments(line), cron_home) for line in commands}
+    # Lines a DBA commented out to pause them still say whose they are, where they name a home
+    # (the markers and the note name none): such a block was taken for the default home's (review).
+    paused = (_line_assignments(line.lstrip().lstrip("#")) for line in block if line.lstrip().startswith("#"))
+    folders |= {_config_dir_named(assignments, cron_home) for assignments in paused if assignments}
     # A block without a line (emptied by hand) reads no config: taken for the default home's, as before.
-    folders = {_config_dir_named(_line_assignments(line), cron_home) for line in commands} or {
-        _config_dir_named({}, cron_home)}
+    folders = folders or {_config_dir_named({}, cron_home)}
     return any(os.path.realpath(folder) == ours for folder in folders)
 
 
