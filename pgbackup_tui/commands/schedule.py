@@ -202,12 +202,13 @@ def _list(args: argparse.Namespace) -> int:
         return _say_broken(config)
     if not rows and not config.broken_schedules:
         print("no schedules yet (pgbackup-tui schedule add)", file=sys.stderr)
-    # The cron column lines up whatever the names' lengths, at most LIST_NAME_WIDTH in: a longer
-    # name (up to 63) padded every line to it, and at 80 columns the rest of each line wrapped
-    # mid-word. Such a name has a line of its own, whole (it is what `run` and `remove` take).
-    width = max((len(r.name) for r in rows if len(r.name) <= LIST_NAME_WIDTH), default=0)
-    cron_width = max((len(r.cron) for r in rows if len(r.cron) <= LIST_CRON_WIDTH), default=0)
+    # The cron column lines up whatever the names' lengths, at most LIST_NAME_WIDTH in on a terminal:
+    # a longer name (up to 63) padded every line to it, and at 80 columns the rest of each line
+    # wrapped mid-word. Such a name has a line of its own, whole (it is what `run` and `remove` take).
+    # Piped, each schedule stays one line, whatever its name (`| grep NAME` showed the name alone).
     columns = _list_columns()
+    width = max((len(r.name) for r in rows if columns is None or len(r.name) <= LIST_NAME_WIDTH), default=0)
+    cron_width = max((len(r.cron) for r in rows if len(r.cron) <= LIST_CRON_WIDTH), default=0)
     for r in rows:
         last = f"{r.badge} {r.last_text}" if r.last else "never run"
         fields = [f"{r.cron:<{cron_width}}", f"{r.server}: {r.what}", f"next {r.next_text}", f"last {last}",
