@@ -287,11 +287,13 @@ def test_foreign_archives_of_every_kind_are_recognised_and_adopted(sandbox, home
     shown = run_cli("backups", "show", entry["id"]).stdout.splitlines()  # its server line read blank (QA)
     assert any(line.startswith("server      unknown (made elsewhere and adopted") for line in shown), shown
     # pg_dump --schema-only / --data-only made elsewhere: both were adopted as "whole database" (QA).
+    # A plain script's too, from its entries' comments (review).
     for option, holds in (("--schema-only", "schema only"), ("--data-only", "data only")):
-        made = tmp_path / f"elsewhere{option}.dump"
-        subprocess.run([tools.pg_dump, *conn, "-Fc", option, "-f", str(made)], check=True, env=env)
-        assert run_cli("backups", "adopt", str(made)).returncode == 0
-        assert by_path(listed(), made)["holds"] == holds
+        for fmt, suffix in (("-Fc", "dump"), ("-Fp", "sql")):
+            made = tmp_path / f"elsewhere{option}.{suffix}"
+            subprocess.run([tools.pg_dump, *conn, fmt, option, "-f", str(made)], check=True, env=env)
+            assert run_cli("backups", "adopt", str(made)).returncode == 0
+            assert by_path(listed(), made)["holds"] == holds, (fmt, option)
     # Adopted again (a script that adopts what it finds): it exited 2; now said, exit 0, nothing changed.
     manifest = Path(f"{outside}.manifest.json")
     recorded = manifest.read_bytes()

@@ -34,7 +34,7 @@ from .open_files import command_of, readers_of
 from .manifest import (DELETING_KEY, Manifest, Verification, clear_manifest_litter, load_manifest, manifest_locked,
                        manifest_path, new_backup_id, now_iso, save_manifest)
 from .plans import PARTIAL_SUFFIX
-from .verify import PG_DUMP_FORMATS, count_archive_rows, read_archive_toc
+from .verify import PG_DUMP_FORMATS, PLAIN_FORMATS, count_archive_rows, read_archive_toc, read_plain_script
 
 
 class NotDeletable(UsageError):
@@ -113,14 +113,20 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         listing = read_archive_toc(path, bin_dir)
         counts = toc_counts(listing.toc)
         manifest.database = listing.toc.header.get("dbname", "").strip()
-        # pg_dump records none of its options in the archive; its TOC tells these two apart. Both
-        # listed "whole database": a schema-only archive restored empty tables, and it could stand
-        # in as the newest verified whole backup (delete's protection); a data-only one was drilled.
-        if counts.get("TABLE") and not counts.get("TABLE DATA"):
-            manifest.options["schema_only"] = True
-        elif counts.get("TABLE DATA") and not counts.get("TABLE"):
-            manifest.options["data_only"] = True
-    rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
+        rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
+    elif found.format in PLAIN_FORMATS:
+        script = read_plain_script(path, found.format)  # the same, and its entries' comments give the kinds
+        rows, counts = script.rows, dict(script.kinds)
+    else:
+        rows = count_archive_rows(path, found.format, bin_dir)
+    # pg_dump records none of its options in the archive; its TOC (a script's entry comments) tells
+    # these two apart. Both listed "whole database": a schema-only archive restored empty tables,
+    # and it could stand in as the newest verified whole backup (delete's protection); a data-only
+    # one was drilled. A plain script too (review).
+    if counts.get("TABLE") and not counts.get("TABLE DATA"):
+        manifest.options["schema_only"] = True
+    elif counts.get("TABLE DATA") and not counts.get("TABLE"):
+        manifest.options["data_only"] = True
     manifest.checksums = checksum_archive(path)
     manifest.bytes = path_size(path)
     manifest.toc = toc_summary(counts, rows, [])

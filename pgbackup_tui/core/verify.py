@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import check_tar_complete, identify_archive, version_major
-from .archive_scan import count_rows_in_chunks, count_rows_with_pg_restore, read_chunks
+from .archive_scan import RowCounter, count_rows_in_chunks, count_rows_with_pg_restore, read_chunks
 from .archive_sniff import closing_line, gzip_tail_has, sniff
 from .catalog import CatalogEntry, entry_with_manifest
 from .checksums import checkable, compare_checksums, describe
@@ -42,6 +42,7 @@ from .toc import Toc, parse_toc
 from .toc_owners import archive_owners
 
 PG_DUMP_FORMATS = ("custom", "directory", "tar")
+PLAIN_FORMATS = ("plain", "plain.gz")  # a pg_dump script, as it is or gzipped
 
 
 def tool_env() -> dict[str, str]:
@@ -100,20 +101,26 @@ def count_archive_rows(path: Path, fmt: str, bin_dir: str | None = None) -> dict
         data_entries = sum(1 for entry in listing.toc.entries if entry.desc in DATA_DESCS)
         return count_rows_with_pg_restore(listing.tools.pg_restore, path, tool_env(), listing.encoding,
                                           data_entries=data_entries)
+    if fmt in PLAIN_FORMATS:
+        return read_plain_script(path, fmt).rows
+    return {}  # a cluster script: tables of many databases, not counted
+
+
+def read_plain_script(path: Path, fmt: str) -> RowCounter:
+    """A plain pg_dump script (`fmt` plain or plain.gz) read through: its tables' rows and its
+    entries' kinds (the "-- Name: …; Type: …" comments); ArchiveError if it is cut short."""
     if fmt == "plain":
         with path.open("rb") as handle:
             counter = count_rows_in_chunks(read_chunks(handle))
-    elif fmt == "plain.gz":
+    else:
         try:
             with gzip.open(path, "rb") as handle:
                 counter = count_rows_in_chunks(read_chunks(handle))
         except (OSError, EOFError, zlib.error) as exc:
             raise ArchiveError(f"{path}: the gzip stream is damaged or cut short ({exc})") from None
-    else:
-        return {}  # a cluster script: tables of many databases, not counted
     if not counter.complete:
         raise ArchiveError(f"{path}: cut short inside a table's data")
-    return counter.rows
+    return counter
 
 
 def compare_rows(expected: dict[str, int], found: dict[str, int], where: str) -> list[str]:
