@@ -150,6 +150,10 @@ def test_details_say_what_a_set_roles_or_an_adopted_archive_are_of(catalog_home)
     write(roles, b"--\n-- PostgreSQL database cluster dump\n--\n",
           manifest("a0b0c0d0", "2026-01-06T02:00:00+00:00", "plain", kind="dumpall", database=None, what="roles",
                    roles_only=True, databases=[]))
+    # Review: a pg_dumpall file adopted before its databases were recorded is of all of them, not of none.
+    unrecorded = catalog_home / "cluster-elsewhere.sql"
+    write(unrecorded, b"--\n-- PostgreSQL database cluster dump\n--\n",
+          manifest("a2a2a2a2", "2026-01-06T03:00:00+00:00", "plain", kind="dumpall", database=None))
     adopted = catalog_home / "elsewhere.dump"
     write(adopted, b"PGDMP" + b"\0" * 2043, {**manifest("a1a1a1a1", "2026-01-07T02:00:00+00:00"), "server": "",
                                               "server_key": {}, "adopted": True})
@@ -162,3 +166,4 @@ def test_details_say_what_a_set_roles_or_an_adopted_archive_are_of(catalog_home)
     assert source(folder / "_cluster" / "20260104T020000Z.set").startswith("source   shop on prod-eu (")
     assert source(roles).startswith("source   no database (roles) on prod-eu (PostgreSQL 17.6, pg_dumpall 17.6)")
     assert source(adopted).startswith("source   shop on an unknown server (adopted) (")
+    assert source(unrecorded).startswith("source   every database (not recorded) on prod-eu ("), source(unrecorded)

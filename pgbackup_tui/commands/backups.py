@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core import catalog, catalog_servers, paths
 from ..core.catalog import CatalogEntry
+from ..core.catalog_entry import UNRECORDED_DATABASES, WHOLE_CLUSTER
 from ..core.catalog_ops import adopt, delete
 from ..core.config import load_config
 from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, JobFailed, ToolNotFoundError, UsageError
@@ -221,7 +222,7 @@ def _show(args: argparse.Namespace) -> int:
         server = manifest.server or "unknown (made elsewhere and adopted: nothing names its server)"
         databases = entry.databases
         database = (", ".join(databases) if databases else manifest.database if manifest.kind == "dump"
-                    else f"none ({entry.holds})")
+                    else UNRECORDED_DATABASES if entry.holds == WHOLE_CLUSTER else f"none ({entry.holds})")
         tool = "pg_dumpall" if manifest.kind == "dumpall" else "pg_dump"  # a set's: its members' pg_dump
         lines += [f"server      {server}{where}",
                   f"database    {database or '?'}",

@@ -25,6 +25,10 @@ from .identifiers import quote_ident
 from .manifest import DELETING_KEY, Manifest, load_manifest, manifest_locked, manifest_path
 from .plans import PARTIAL_SUFFIX
 
+WHOLE_CLUSTER = "whole cluster"  # what a pg_dumpall file of every database holds
+# Its databases, where its manifest names none: one adopted before they were recorded.
+UNRECORDED_DATABASES = "every database (not recorded)"
+
 
 @dataclass
 class CatalogEntry:
@@ -106,7 +110,7 @@ class CatalogEntry:
             return self.sniffed.describe if self.sniffed else (self.problem or "?")
         if self.manifest.kind in ("dumpall", "cluster-set"):  # pg_dumpall's: a cluster, or its globals
             what = self.manifest.extra.get("what")
-            return what if isinstance(what, str) and what else "whole cluster"
+            return what if isinstance(what, str) and what else WHOLE_CLUSTER
         selection = self.manifest.selection or {}
         # The tables are recorded as SQL writes them (public."Order Items"), the schemas by their bare
         # names: quoted here as SQL would, or `schema we.ird` reads as a table we of schema ird.

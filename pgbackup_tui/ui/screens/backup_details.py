@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Static
 
 from ...commands.backups import show_data
 from ...core.catalog import CatalogEntry, entry_for
+from ...core.catalog_entry import UNRECORDED_DATABASES, WHOLE_CLUSTER
 from ...core.errors import PgBackupError
 from ...core.formatting import human_bytes
 from ...core.toc_contents import contents_text
@@ -59,7 +60,7 @@ def summary_lines(row: BackupRow) -> list[str]:
     elif databases:
         of = ", ".join(databases) if len(databases) <= 3 else f"{len(databases)} databases"
     else:
-        of = f"no database ({entry.holds})"
+        of = UNRECORDED_DATABASES if entry.holds == WHOLE_CLUSTER else f"no database ({entry.holds})"
     tool = "pg_dumpall" if manifest.kind == "dumpall" else "pg_dump"
     lines.append(f"source   {of} on {manifest.server or 'an unknown server (adopted)'} "
                  f"(PostgreSQL {manifest.server_version or '?'}, {tool} {manifest.pg_dump_version or '?'})")
