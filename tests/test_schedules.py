@@ -1050,6 +1050,7 @@ def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeyp
     assert text.count(crontab.BEGIN) == 3 and text.count(" run third ") == 1, text
     text = install(Path("relative"), None)  # passed over by platformdirs, here and in cron: the default home
     assert text == both
+    assert crontab.systemd_user_dir() == tmp_path / "user" / ".config" / "systemd" / "user"  # and by systemd
     # The same folder by a symlink's path is the same block, replaced (two would run it twice).
     text = install(tmp_path / "alias", "second")
     assert text.count(" run second ") == 1 and text.count(crontab.BEGIN) == 2, text

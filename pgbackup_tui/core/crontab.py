@@ -379,8 +379,10 @@ def uninstall() -> tuple[str, str]:
 
 # -- systemd ---------------------------------------------------------------------------------------
 def systemd_user_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "systemd" / "user"
+    """Where a user's systemd manager reads units: XDG_CONFIG_HOME's, passed over when it is not an
+    absolute path (as the XDG spec says, and platformdirs does), else ~/.config's."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    return Path(base if posixpath.isabs(base) else Path.home() / ".config") / "systemd" / "user"
 
 
 def _values(values: set[int], full: range, width: int = 0) -> str:
