@@ -237,6 +237,17 @@ async def test_the_log_follows_its_end_through_resizes_unless_scrolled_up(home):
             await pilot.resize_terminal(SIZE[0], height)
             await pilot.pause()
             assert log.scroll_y == 10, height
+        # Narrower or wider too (z, a pane resized sideways), where the rows are wrapped again: the
+        # line read first stays first (review: it went to the end).
+        log.write_levelled([(f"a long line {n} " + "word " * 30, "info") for n in range(20)])
+        await pilot.pause()
+        log.scroll_to(y=next(i for i, row in enumerate(log.lines) if row.startswith("a long line 3 ")), animate=False)
+        await pilot.pause()
+        for width in (SIZE[0] - 30, SIZE[0]):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            top = log.lines[round(log.scroll_y)]
+            assert top.startswith("a long line 3 ") and log.scroll_y < log.max_scroll_y, (width, top)
 
 
 async def test_a_long_log_line_breaks_between_words_and_after_a_folder(home):

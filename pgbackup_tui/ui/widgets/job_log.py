@@ -80,8 +80,9 @@ class JobLog(StyleOncePerRender, Log):
         self._end_seen = 0  # max_scroll_y as of the last write or resize: where "at the end" was
         self.log_path: Path | None = None  # the file with every line, named in the note once the view is full
 
-    def write_levelled(self, lines: Iterable[tuple[str, str]]) -> None:
-        """Append (text, level) lines, each wrapped to the log's width."""
+    def write_levelled(self, lines: Iterable[tuple[str, str]], *, follow: bool | None = None) -> None:
+        """Append (text, level) lines, each wrapped to the log's width; then to the end if `follow`
+        (by default: if the view was at its end)."""
         texts: list[str] = []
         for text, level in lines:
             # Log drops empty lines and splits on line breaks; keep one line per entry so
@@ -96,7 +97,8 @@ class JobLog(StyleOncePerRender, Log):
         # Follow the end unless the user scrolled up. Log's own auto-scroll decides before its
         # width (and so its scrollbar) is known and can stop one line short; scrolling after the
         # refresh, when the size has settled, does not.
-        follow = self.auto_scroll and self.scroll_y >= self.max_scroll_y - 1
+        if follow is None:
+            follow = self.auto_scroll and self.scroll_y >= self.max_scroll_y - 1
         self.write_lines(texts, scroll_end=False)
         if follow:
             self.scroll_end(animate=False)
@@ -145,13 +147,37 @@ class JobLog(StyleOncePerRender, Log):
         # Room left of a vertical scrollbar whether or not it shows (it comes with the lines).
         width = self.size.width - self.styles.scrollbar_size_vertical
         if width != self._wrap_width:
+            # Scrolled up, the line read first stays first once wrapped again (it went to the end).
+            reading = None if following else self._written_line_at(int(self.scroll_y))
             self._wrap_width = width
             written = list(self._written)
             self.clear()
-            self.write_levelled(written)
+            self.write_levelled(written, follow=reading is None)
+            if reading is not None:
+                self.scroll_to(y=self._row_of_written_line(reading), animate=False)
         elif following:
             self.scroll_end(animate=False)
         self._end_seen = self.max_scroll_y
+
+    def _rows_dropped(self, rows_per_line: list[int]) -> int:
+        # The view keeps its last max_lines rows and the lines as written their last max_lines
+        # lines: the oldest lines kept may have rows the view has let go.
+        return max(sum(rows_per_line) - len(self.lines), 0)
+
+    def _written_line_at(self, row: int) -> int:
+        """The line as written that the view's `row` is (a row) of, at the width the rows have."""
+        rows_per_line = [len(self._wrap(text or " ")) for text, _ in self._written]
+        row += self._rows_dropped(rows_per_line)
+        for index, rows in enumerate(rows_per_line):
+            if row < rows:
+                return index
+            row -= rows
+        return max(len(rows_per_line) - 1, 0)
+
+    def _row_of_written_line(self, index: int) -> int:
+        """The view's row where the line as written `index` begins, at the width the rows have."""
+        rows_per_line = [len(self._wrap(text or " ")) for text, _ in self._written]
+        return max(sum(rows_per_line[:index]) - self._rows_dropped(rows_per_line), 0)
 
     def clear(self) -> JobLog:
         self._levels.clear()
