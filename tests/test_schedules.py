@@ -584,13 +584,13 @@ def test_systemd_units_keep_percent_and_dollar_signs_literal(tmp_path, monkeypat
     """systemd expands `%` specifiers in Environment= and ExecStart=, and `$NAME` in ExecStart=: a
     home with a `%` was dropped ("Failed to resolve specifiers"), so the run read another config;
     `%h` became the home folder; a `$` in the interpreter's path was read as a variable (QA)."""
-    from pgbackup_tui.core import crontab
+    from pgbackup_tui.core import systemd_units
     from pgbackup_tui.core.config import Config
 
     monkeypatch.setenv("PGBACKUP_TUI_HOME", str(tmp_path / "backups 100%h"))
     monkeypatch.setattr(sys, "executable", "/opt/$app/venv/bin/python")
     config = Config(schedules={"nightly": Schedule(name="nightly", server="s", cron="30 2 * * *", database="shop")})
-    service = crontab.systemd_units(config)["pgbackup-tui-nightly.service"]
+    service = systemd_units.systemd_units(config)["pgbackup-tui-nightly.service"]
     assert f'"PGBACKUP_TUI_HOME={tmp_path}/backups 100%%h"' in service, service
     assert 'ExecStart="/opt/$$app/venv/bin/python" "-m" "pgbackup_tui" "run" "nightly"' in service, service
 
@@ -1015,7 +1015,7 @@ def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeyp
     home: the second one's install replaced the first one's block (its schedules stopped running),
     and its uninstall removed it (QA). Each config folder owns its block, as PGBACKUP_TUI_HOME's do;
     the one crontab they share is the user's own, so this is the merge `install` writes, not crontab."""
-    from pgbackup_tui.core import crontab
+    from pgbackup_tui.core import crontab, systemd_units
     from pgbackup_tui.core.config import Config
     from pgbackup_tui.core.errors import UsageError
 
@@ -1050,7 +1050,7 @@ def test_homes_set_by_xdg_variables_alone_each_own_their_block(tmp_path, monkeyp
     assert text.count(crontab.BEGIN) == 3 and text.count(" run third ") == 1, text
     text = install(Path("relative"), None)  # passed over by platformdirs, here and in cron: the default home
     assert text == both
-    assert crontab.systemd_user_dir() == tmp_path / "user" / ".config" / "systemd" / "user"  # and by systemd
+    assert systemd_units.systemd_user_dir() == tmp_path / "user" / ".config" / "systemd" / "user"  # and by systemd
     # The same folder by a symlink's path is the same block, replaced (two would run it twice).
     text = install(tmp_path / "alias", "second")
     assert text.count(" run second ") == 1 and text.count(crontab.BEGIN) == 2, text

@@ -10,7 +10,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 
-from ..core import crontab
+from ..core import crontab, systemd_units
 from ..core.config import Config, editing_config, load_config
 from ..core.errors import EXIT_BAD_INPUT, EXIT_OK, PgBackupError, UsageError
 from ..core.identifiers import printable
@@ -283,7 +283,7 @@ def _install(args: argparse.Namespace, remove: bool) -> int:
 
 
 def _systemd(config: Config, args: argparse.Namespace, remove: bool) -> int:
-    folder = crontab.systemd_user_dir()
+    folder = systemd_units.systemd_user_dir()
     if not args.systemd:
         print(f"pgbackup-tui: no `{' '.join(crontab.crontab_argv())}` here: these are the crontab lines, and the "
               f"same as systemd user units (`schedule install --systemd` writes them to {folder})", file=sys.stderr)
@@ -291,12 +291,12 @@ def _systemd(config: Config, args: argparse.Namespace, remove: bool) -> int:
             print(line)
     if remove:
         config.schedules = {}
-    units = crontab.systemd_units(config)
+    units = systemd_units.systemd_units(config)
     if not args.systemd or args.print:
         for name, text in units.items():
             print(f"# {folder / name}\n{text}")
         return EXIT_OK
-    written = crontab.write_systemd_units(config, folder)
+    written = systemd_units.write_systemd_units(config, folder)
     for path in written:
         print(path)
     timers = " ".join(p.name for p in written if p.suffix == ".timer")

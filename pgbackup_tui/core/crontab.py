@@ -12,7 +12,8 @@ which is the one error line of a failed run.
 
 The crontab command is `crontab`, or what PGBACKUP_TUI_CRONTAB says (e.g. `crontab -u postgres`,
 for root installing another user's schedules; the tests point it at a throwaway user's crontab).
-Where there is no crontab: the same commands as a systemd user timer + service per schedule.
+Where there is no crontab: the same commands as a systemd user timer + service per schedule
+(systemd_units.py).
 """
 
 from __future__ import annotations
@@ -29,14 +30,13 @@ from pathlib import Path
 from . import paths
 from .config import Config
 from .errors import ConfigError, UsageError
-from .schedules import DAY_NAMES, Schedule, check_cron, cron_fields
+from .schedules import Schedule
 
 BEGIN = "# >>> pgbackup-tui schedules >>>"
 END = "# <<< pgbackup-tui schedules <<<"
 NOTE = "# written by `pgbackup-tui schedule install`; edits between these markers are replaced"
 CRONTAB_ENV = "PGBACKUP_TUI_CRONTAB"
 BASE_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
-UNIT_PREFIX = "pgbackup-tui-"
 
 
 def crontab_argv() -> list[str]:
@@ -143,7 +143,7 @@ def command_line(schedule: Schedule) -> str:
     return text.replace("%", "\\%")
 
 
-def _refuse_broken(config: Config) -> None:
+def refuse_broken(config: Config) -> None:
     """A schedule that does not load would lose its line and never run: mended first, whatever the front."""
     if config.broken_schedules:
         raise ConfigError(f"{len(config.broken_schedules)} schedule(s) of {config.path} do not load "
@@ -153,7 +153,7 @@ def _refuse_broken(config: Config) -> None:
 
 def crontab_block(config: Config) -> list[str]:
     """The lines of the marked block for every schedule in `config` (empty: no block at all)."""
-    _refuse_broken(config)
+    refuse_broken(config)
     if not config.schedules:
         return []
     if os.environ.get(CRONTAB_ENV) and not os.environ.get(paths.HOME_ENV):
@@ -214,22 +214,22 @@ def _is_ours(block: list[str]) -> bool:
     set through XDG variables alone were all taken for the default one: a second one's install
     replaced the first one's block, and its uninstall removed it. The same folder by another path
     (a symlink) is this home too: otherwise a second block would run every schedule twice."""
-    ours = os.path.realpath(_config_dir_named(environment()))
+    ours = os.path.realpath(config_dir_named(environment()))
     # A line without a home of its own reads the default one of the crontab's user, as cron runs it:
     # root's `schedule uninstall` into `crontab -u postgres` took postgres's own block for root's.
     cron_home = _crontab_user_home()
     commands = [line for line in block if line.strip() and not line.lstrip().startswith("#")]
-    folders = {_config_dir_named(_line_assignments(line), cron_home) for line in commands}
+    folders = {config_dir_named(_line_assignments(line), cron_home) for line in commands}
     # Lines a DBA commented out to pause them still say whose they are, where they name a home
     # (the markers and the note name none): such a block was taken for the default home's (review).
     paused = (_line_assignments(line.lstrip().lstrip("#")) for line in block if line.lstrip().startswith("#"))
-    folders |= {_config_dir_named(assignments, cron_home) for assignments in paused if assignments}
+    folders |= {config_dir_named(assignments, cron_home) for assignments in paused if assignments}
     # A block without a line (emptied by hand) reads no config: taken for the default home's, as before.
-    folders = folders or {_config_dir_named({}, cron_home)}
+    folders = folders or {config_dir_named({}, cron_home)}
     return any(os.path.realpath(folder) == ours for folder in folders)
 
 
-def _config_dir_named(assignments: dict[str, str], user_home: str | None = None) -> str:
+def config_dir_named(assignments: dict[str, str], user_home: str | None = None) -> str:
     """The config folder that a line with these assignments reads (paths.config_dir): without a
     home of their own, the default one under `user_home` (default: ours, the installing shell's)."""
     if assignments.get(paths.HOME_ENV):
@@ -378,104 +378,3 @@ def uninstall() -> tuple[str, str]:
 
 
 # -- systemd ---------------------------------------------------------------------------------------
-def systemd_user_dir() -> Path:
-    """Where a user's systemd manager reads units: XDG_CONFIG_HOME's, passed over when it is not an
-    absolute path (as the XDG spec says, and platformdirs does), else ~/.config's."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    return Path(base if posixpath.isabs(base) else Path.home() / ".config") / "systemd" / "user"
-
-
-def _values(values: set[int], full: range, width: int = 0) -> str:
-    if set(values) >= set(full):
-        return "*"
-    return ",".join(f"{v:0{width}d}" for v in sorted(values))
-
-
-def on_calendar(expression: str) -> list[str]:
-    """systemd OnCalendar= lines equal to a cron expression. Cron ORs a restricted day-of-month
-    with a restricted day-of-week; systemd ANDs them: then two lines (a timer fires on either)."""
-    text = check_cron(expression)
-    minutes, hours, days, months, weekdays = cron_fields(text)
-    when = f"{_values(hours, range(24), 2)}:{_values(minutes, range(60), 2)}:00"
-    month = _values(months, range(1, 13), 2)
-    dom = _values(days, range(1, 32), 2)
-    dow = "" if set(weekdays) >= set(range(7)) else ",".join(DAY_NAMES[d] for d in sorted(weekdays)) + " "
-    dom_field, dow_field = text.split()[2], text.split()[4]
-    if dom_field.startswith("*") or dow_field.startswith("*"):
-        return [f"{dow}*-{month}-{dom} {when}"]
-    return [f"*-{month}-{dom} {when}", f"{dow}*-{month}-* {when}"]
-
-
-def _systemd_quote(value: str, *, command: bool = False) -> str:
-    """`value` as one quoted word of a unit file: systemd expands `%` specifiers in Environment= and
-    ExecStart= (a home `/srv/backups 100%` was ignored, "Failed to resolve specifiers"; `%h` became
-    the home folder), and `$NAME` in ExecStart= (a venv under `/opt/$app`)."""
-    value = value.replace("%", "%%")
-    if command:
-        value = value.replace("$", "$$")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def systemd_units(config: Config) -> dict[str, str]:
-    """File name -> text of a .service and a .timer per schedule."""
-    _refuse_broken(config)
-    units = {}
-    env = " ".join(_systemd_quote(f"{k}={v}") for k, v in environment().items())
-    for schedule in config.schedules.values():
-        base = f"{UNIT_PREFIX}{schedule.name}"
-        exec_start = " ".join(_systemd_quote(a, command=True) for a in [*executable(), "run", schedule.name])
-        units[f"{base}.service"] = (
-            f"[Unit]\nDescription=pgbackup-tui schedule {schedule.name}\n\n"
-            f"[Service]\nType=oneshot\nEnvironment={env}\nExecStart={exec_start}\n")
-        calendars = "".join(f"OnCalendar={line}\n" for line in on_calendar(schedule.cron))
-        units[f"{base}.timer"] = (
-            f"[Unit]\nDescription=pgbackup-tui schedule {schedule.name} ({schedule.cron})\n\n"
-            f"[Timer]\n{calendars}Persistent=true\n\n[Install]\nWantedBy=timers.target\n")
-    return units
-
-
-def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path]:
-    """Write the units (0600) into the user's unit dir; remove ours of schedules that are gone.
-    Units of another config home (their service's Environment= names another config folder) are
-    left alone, as crontab blocks are: a second home's install removed the first one's timers as
-    stale, and a schedule of the same name in both is refused, not written over the other's."""
-    folder = folder or systemd_user_dir()
-    units = systemd_units(config)
-    ours = os.path.realpath(_config_dir_named(environment()))
-    for name in units:
-        home = _unit_home(folder, name)
-        if home is not None and home != ours:
-            raise UsageError(f"{folder / name} runs a schedule of another config ({home}); give this config's "
-                             f"schedule another name, or uninstall that config's units first; nothing was written")
-    written = []
-    for name, text in units.items():
-        path = folder / name
-        paths.write_private_file(path, text.encode("utf-8"))
-        written.append(path)
-    for stale in our_units(folder):
-        if stale.name not in units:
-            stale.unlink()
-    return written
-
-
-def our_units(folder: Path | None = None) -> list[Path]:
-    """This config home's unit files in `folder` (the user's unit dir): what an install with no
-    schedule left removes."""
-    folder = folder or systemd_user_dir()
-    ours = os.path.realpath(_config_dir_named(environment()))
-    found = sorted(folder.glob(f"{UNIT_PREFIX}*")) if folder.is_dir() else []
-    return [unit for unit in found if unit.suffix in (".service", ".timer") and
-            _unit_home(folder, unit.name) in (None, ours)]
-
-
-def _unit_home(folder: Path, name: str) -> str | None:
-    """The config folder (real path) that the schedule unit `name` (a .service or its .timer) of
-    `folder` runs, read from the service's Environment=; None when there is none to read."""
-    try:
-        text = (folder / f"{Path(name).stem}.service").read_text(encoding="utf-8")
-        line = next(line for line in text.splitlines() if line.startswith("Environment="))
-        words = shlex.split(line.removeprefix("Environment="))  # _systemd_quote's words
-    except (OSError, UnicodeDecodeError, StopIteration, ValueError):
-        return None
-    assignments = {key: value.replace("%%", "%") for key, _, value in (word.partition("=") for word in words)}
-    return os.path.realpath(_config_dir_named(assignments))

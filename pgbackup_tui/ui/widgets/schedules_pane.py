@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from ...core import crontab
+from ...core import crontab, systemd_units
 from ...core.config import Config, editing_config, load_config
 from ...core.errors import ConfigError, PgBackupError, UsageError
 from ...core.notify import unreachable
@@ -312,8 +312,9 @@ class SchedulesPane(Vertical):
                 question = (f"Write these lines into your crontab ({' '.join(crontab.crontab_argv())})? Lines of "
                             "your own are kept; an older pgbackup-tui block is replaced.")
             else:
-                folder = crontab.systemd_user_dir()
-                lines = "\n".join(f"# {folder / name}\n{text}" for name, text in crontab.systemd_units(config).items())
+                folder = systemd_units.systemd_user_dir()
+                units = systemd_units.systemd_units(config)
+                lines = "\n".join(f"# {folder / name}\n{text}" for name, text in units.items())
                 question = f"No crontab here. Write these systemd user units into {folder}?"
         except PgBackupError as exc:  # a schedule that does not load, a crontab of another user...
             self.notify(str(exc), title="Not installed", severity="error", timeout=15)
@@ -332,8 +333,8 @@ class SchedulesPane(Vertical):
             return ("(no lines: the block goes; lines of your own stay)",
                     f"No schedules left: take this config's pgbackup-tui block out of your crontab "
                     f"({' '.join(crontab.crontab_argv())})?")
-        folder = crontab.systemd_user_dir()
-        return ("\n".join(f"# {unit}" for unit in crontab.our_units(folder)) or "(none there)",
+        folder = systemd_units.systemd_user_dir()
+        return ("\n".join(f"# {unit}" for unit in systemd_units.our_units(folder)) or "(none there)",
                 f"No schedules left: remove this config's pgbackup-tui systemd user units from {folder}?")
 
     @work(thread=True, exit_on_error=False, group="schedule-check", description="check a schedule's database")
@@ -360,7 +361,7 @@ class SchedulesPane(Vertical):
                     self.app.call_from_thread(self.notify, warning, title="Installed, but", severity="warning",
                                               timeout=20)
             else:
-                written = crontab.write_systemd_units(config)
+                written = systemd_units.write_systemd_units(config)
                 text = (f"{len(written)} unit files written; now run: systemctl --user daemon-reload && "
                         "systemctl --user enable --now " + " ".join(p.name for p in written if p.suffix == ".timer")
                         if written else "pgbackup-tui's units were removed; now run: systemctl --user daemon-reload")
