@@ -203,19 +203,30 @@ def test_a_create_that_failed_leaves_no_database_to_drop(sandbox, home, empty_db
         sandbox.psql(f"DROP ROLE {role}")
 
 
+def _a_and_b_exported_into_a_new_database(sandbox, empty_db: str, names, tmp_path: Path, source_sql: str,
+                                           target_sql: str) -> tuple[Path, str]:
+    """Tables a and b made in `empty_db` by `source_sql`, exported; a new database where `target_sql`
+    ran: (the CSV folder, the new database)."""
+    sandbox.psql(source_sql, empty_db)
+    out = tmp_path / "copy"
+    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
+    target = names()
+    sandbox.create_database(target)
+    sandbox.psql(target_sql, target)
+    return out, target
+
+
 def _importing_a_slowly(sandbox, empty_db: str, names, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, str]:
     """A csv import of tables a (300 rows, each checked slowly) and b into a new database, its front
     returned once it loads a: (the front, the CSV folder, the target database)."""
     from test_job_faults import start_cli, wait_for
 
-    sandbox.psql("CREATE TABLE a (id int); INSERT INTO a SELECT generate_series(1, 300);"
-                 "CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5);", empty_db)
-    out = tmp_path / "copy"
-    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
-    target = names()
-    sandbox.create_database(target)
-    sandbox.psql("CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
-                 "CREATE TABLE a (id int CHECK (slowly(id))); CREATE TABLE b (id int);", target)
+    out, target = _a_and_b_exported_into_a_new_database(
+        sandbox, empty_db, names, tmp_path,
+        "CREATE TABLE a (id int); INSERT INTO a SELECT generate_series(1, 300);"
+        "CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5);",
+        "CREATE FUNCTION slowly(int) RETURNS boolean LANGUAGE sql AS 'SELECT pg_sleep(0.01) IS NOT NULL';"
+        "CREATE TABLE a (id int CHECK (slowly(id))); CREATE TABLE b (id int);")
     cli = start_cli("csv", "import", str(out), "--dsn", sandbox.dsn(), "--db", target)
     wait_for(lambda: sandbox.psql(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target}' "
                                   "AND query LIKE 'COPY \"public\".\"a\"%' AND state = 'active'").strip() == "1",
@@ -329,13 +340,11 @@ def test_an_import_stopped_after_the_data_says_how_to_finish(sandbox, home, empt
 
     from test_job_faults import start_cli, wait_for
 
-    sandbox.psql("CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 3);"
-                 "CREATE TABLE b (id int REFERENCES a); INSERT INTO b VALUES (1);", empty_db)
-    out = tmp_path / "copy"
-    assert export(sandbox, empty_db, out, "--table", "a", "--table", "b").returncode == 0
-    target = names()
-    sandbox.create_database(target)
-    sandbox.psql("CREATE TABLE a (id int); CREATE TABLE b (id int);", target)  # bare: schema-post.sql runs
+    out, target = _a_and_b_exported_into_a_new_database(
+        sandbox, empty_db, names, tmp_path,
+        "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 3);"
+        "CREATE TABLE b (id int REFERENCES a); INSERT INTO b VALUES (1);",
+        "CREATE TABLE a (id int); CREATE TABLE b (id int);")  # bare: schema-post.sql runs
     # A reader of a: the COPY goes on beside it, schema-post.sql's ALTER TABLE waits for it.
     holder = session_left_open(sandbox, sandbox.dsn(target),
                                "BEGIN; LOCK TABLE a IN ACCESS SHARE MODE; SELECT pg_sleep(60);")
