@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from .core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PgBackupError, UsageError
+from .commands.argument_checks import archive_path, not_utf8, output_path
 from .commands.dump_args import COMPRESS_METAVAR, add_pg_dump_options, compress_spec
 
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "quarter of the server's free connections)",
                         compress_help="a gzip level, or gzip|lz4|zstd[:LEVEL] or none (default: the fastest "
                                       "measured method this pg_dump has: zstd:1, else gzip 1; see the README)")
-    dump.add_argument("--output", metavar="PATH", type=_output_path,
+    dump.add_argument("--output", metavar="PATH", type=output_path,
                       help="where to write (default: backups/<server>/<db>/<UTC time>.<ext>)")
     _add_progress(dump)
 
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_parser(sub, _Parser)
 
     restore = sub.add_parser("restore", help="restore an archive with pg_restore (or psql for plain SQL)")
-    restore.add_argument("archive", metavar="ARCHIVE", type=_archive_path,
+    restore.add_argument("archive", metavar="ARCHIVE", type=archive_path,
                          help="the archive's path: a file or folder dump wrote, a pg_dumpall file or a cluster set "
                               "(backups list shows them)")
     _add_source(restore)
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the set's archives, as dump --compress")
     dumpall.add_argument("--db", action="append", default=[], metavar="NAME",
                          help="the set: only this database (repeatable)")
-    dumpall.add_argument("--output", metavar="PATH", type=_output_path,
+    dumpall.add_argument("--output", metavar="PATH", type=output_path,
                          help="where to write (default: backups/<server>/_cluster or _globals/<UTC time>.sql or .set)")
     _add_progress(dumpall)
     _debug_after_the_command(parser)
@@ -203,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         remember_inherited_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
-    not_utf8 = _not_utf8(args)
-    if not_utf8 is not None:
-        print(f"pgbackup-tui: error: {not_utf8}", file=sys.stderr)
+    refused = not_utf8(args)
+    if refused is not None:
+        print(f"pgbackup-tui: error: {refused}", file=sys.stderr)
         return EXIT_BAD_INPUT
     code = _run(parser, args)
     if argv is None and args.command in PROMPT_EXIT_COMMANDS:
@@ -311,55 +312,6 @@ def _needs_a_terminal(what: str) -> None:
         return
     raise UsageError(f"{what} needs a terminal, and stdin or stderr is not one here (cron, a pipe, a redirect, "
                      "ssh without -t); headless, run a subcommand: pgbackup-tui --help")
-
-
-# Arguments that name files, which may hold any bytes (a file name is not text to the kernel). Every
-# other one goes to libpq, PostgreSQL or config.toml, which take UTF-8 only.
-FILE_ARGUMENTS = frozenset({"archive", "bin_dir", "folder", "output", "path", "id"})
-# Names of objects inside a database: a SQL_ASCII database's may hold any bytes, which our sessions and
-# pg_dump take as they are (tests/test_encodings.py).
-OBJECT_NAME_ARGUMENTS = frozenset({"table", "exclude_table", "schema", "time_column"})
-# Commands that keep what they are given in config.toml (UTF-8 only): a server's bin_dir, a
-# schedule's tables. A non-UTF-8 one was a traceback there (tomli_w).
-SAVING_COMMANDS = frozenset({"servers", "schedule"})
-
-
-def _not_utf8(args: argparse.Namespace) -> str | None:
-    """The line refusing an argument that is not UTF-8 (typed on a LATIN1 terminal, say: Python
-    holds its bytes as surrogates), else None. It failed deep inside as a traceback (a conninfo, a
-    TOML write) or an "internal error", exit 1."""
-    for dest, value in vars(args).items():
-        if dest == "given":  # a URL, which `schedule url` refuses itself, without repeating it
-            continue
-        if args.command not in SAVING_COMMANDS and (dest in FILE_ARGUMENTS or dest in OBJECT_NAME_ARGUMENTS):
-            continue
-        for text in value if isinstance(value, list) else [value]:
-            if not isinstance(text, str) or not any("\udc80" <= char <= "\udcff" for char in text):
-                continue
-            name = "NAME" if dest == "name" else f"--{dest.replace('_', '-')}"  # the only positional of these
-            # A DSN may hold a password: named, never shown.
-            shown = "" if dest == "dsn" else f" '{os.fsencode(text).decode('utf-8', 'backslashreplace')}'"
-            return (f"{name}{shown} is not UTF-8 (the terminal's or the script's encoding is another); it goes to "
-                    "PostgreSQL or config.toml, which take UTF-8: give it in UTF-8")
-    return None
-
-
-def _output_path(text: str) -> str:
-    """--output's value: a path (empty was taken as "not given": the default place)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is empty; give a path, or leave --output out for the backup dir")
-    if text == "-":  # was a file named '-' in the current folder, its path printed as if all were well
-        raise argparse.ArgumentTypeError("'-' is not standard output here: the backup is written to a file, "
-                                         "checked and renamed into place; give its path")
-    return text
-
-
-def _archive_path(text: str) -> str:
-    """restore's ARCHIVE: empty is an error (Path("") is the current folder, which was read as a
-    directory archive: "a directory but not a pg_dump directory archive", exit 1, a failed job)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is empty; give the archive's path (backups list shows them)")
-    return text
 
 
 def _damaged_index(exc: OSError) -> bool:
