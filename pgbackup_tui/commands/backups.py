@@ -24,7 +24,8 @@ from ..core.formatting import host_port, human_bytes, human_duration
 from ..core.identifiers import one_line, printable
 from ..core.jobs import JobEvent, LogLine
 from ..core.manifest import Verification
-from ..core.toc import Toc, TocEntry, entry_name, schema_names
+from ..core.backup_record import toc_counts
+from ..core.toc import Toc, entry_name, schema_names
 from ..core.toc_contents import contents_text, count_large_objects
 from ..core.verify import PG_DUMP_FORMATS, read_archive_toc, tool_env, verify_backup
 
@@ -153,11 +154,12 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
         try:
             listing = read_archive_toc(entry.path, bin_dir)
             held = [item for item in listing.toc.entries if selected is None or item.dump_id in selected]
-            counts = _counts_by_kind(held)
+            held_toc = Toc(held, listing.toc.header)
+            counts = toc_counts(held_toc)
             if selected is not None:
-                beside = _counts_by_kind([item for item in listing.toc.entries if item.dump_id not in selected])
-            large_objects = count_large_objects(Toc(held, listing.toc.header), listing.tools.pg_restore, entry.path,
-                                                tool_env())
+                beside = toc_counts(Toc([item for item in listing.toc.entries if item.dump_id not in selected],
+                                        listing.toc.header))
+            large_objects = count_large_objects(held_toc, listing.tools.pg_restore, entry.path, tool_env())
             namespaces = schema_names(listing.toc)
             tables = sorted({str(name) for item in held if item.desc == "TABLE"
                              if (name := entry_name(item, namespaces)) is not None})
@@ -169,13 +171,6 @@ def show_data(entry: CatalogEntry, bin_dir: str | None = None) -> dict[str, Any]
                         "tables": [{"name": name, "rows": rows.get(name),
                                     "data": None if with_data is None else name in with_data} for name in tables]}
     return data
-
-
-def _counts_by_kind(entries: list[TocEntry]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in entries:
-        counts[item.desc] = counts.get(item.desc, 0) + 1
-    return counts
 
 
 def _rows_text(table: dict[str, Any]) -> str:

@@ -113,7 +113,8 @@ def adopt(path: Path, bin_dir: str | None = None) -> tuple[CatalogEntry, bool]:
         listing = read_archive_toc(path, bin_dir)
         counts = toc_counts(listing.toc)
         manifest.database = listing.toc.header.get("dbname", "").strip()
-        rows = count_archive_rows(path, found.format, bin_dir)  # reads it through: a cut archive is refused here
+        # Reads it through: a cut archive is refused here.
+        rows = count_archive_rows(path, found.format, bin_dir, listing=listing)
     elif found.format in PLAIN_FORMATS:
         script = read_plain_script(path, found.format)  # the same, and its entries' comments give the kinds
         rows, counts = script.rows, dict(script.kinds)

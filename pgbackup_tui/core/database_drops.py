@@ -21,10 +21,11 @@ DROP_LOCK_TIMEOUT_S = 10  # dropping a database another session's lock holds up:
 def database_oid(target: Target, maintenance_db: str, name: str) -> str | None:
     """The OID of database `name` (what a job records of a database it made), or None."""
     with connect(target, maintenance_db) as conn:
-        return _oid_of(conn, name)
+        return oid_of(conn, name)
 
 
-def _oid_of(conn: psycopg.Connection, name: str) -> str | None:
+def oid_of(conn: psycopg.Connection, name: str) -> str | None:
+    """The OID of database `name` as text (as jobs record it), or None, on an open connection."""
     row = conn.execute("SELECT oid::int8 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     return str(row[0]) if row else None
 
@@ -66,7 +67,7 @@ def drop_database_of(target: Target, maintenance_db: str, name: str, *, oid: str
     that name that is not the `oid` the job made: a DBA's, left alone). `only_if_empty`: without
     an `oid`, one that holds anything is ANOTHER too (see _holds_anything)."""
     with connect(target, maintenance_db) as conn:
-        found = _oid_of(conn, name)
+        found = oid_of(conn, name)
         if found is None:
             return ABSENT
         if oid is not None and found != oid:

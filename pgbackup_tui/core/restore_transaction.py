@@ -19,6 +19,7 @@ import psycopg
 
 from .connect import Target, connect
 from .database_contents import database_is_empty
+from .database_drops import oid_of
 
 MARK_PREFIX = "pgbackup-tui: the restore runs in transaction"  # no quote: it goes into SQL
 # client_min_messages may hide a NOTICE: raised to notice for this statement only, then put back
@@ -80,11 +81,11 @@ def fill_status(target: Target, maintenance_db: str, name: str, oid: str | None)
     whose client is gone, or another's), UNKNOWN (no such database now, or another one of that name).
     Raises (psycopg.Error) when the server cannot say now: asked again later."""
     with connect(target, maintenance_db) as conn:
-        row = conn.execute("SELECT oid::int8::text FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if row is None or (oid is not None and row[0] != oid):
+        found = oid_of(conn, name)
+        if found is None or (oid is not None and found != oid):
             return UNKNOWN
         deadline = time.monotonic() + ORPHAN_END_WAIT_S
-        while (open_ := conn.execute(_WRITERS_IN, (row[0],)).fetchone()) and open_[0]:
+        while (open_ := conn.execute(_WRITERS_IN, (found,)).fetchone()) and open_[0]:
             if time.monotonic() >= deadline:
                 return IN_PROGRESS
             time.sleep(0.05)

@@ -94,10 +94,12 @@ def read_archive_toc(path: Path, bin_dir: str | None = None) -> ArchiveToc:
 DATA_DESCS = ("TABLE DATA", "BLOBS")  # the entries pg_dump writes data for (a large object's BLOB, BLOB METADATA: none)
 
 
-def count_archive_rows(path: Path, fmt: str, bin_dir: str | None = None) -> dict[str, int]:
-    """Each table's rows as the archive holds them (reads it through once); ArchiveError if it is cut short."""
+def count_archive_rows(path: Path, fmt: str, bin_dir: str | None = None,
+                       listing: ArchiveToc | None = None) -> dict[str, int]:
+    """Each table's rows as the archive holds them (reads it through once); ArchiveError if it is cut
+    short. `listing`: the archive's table of contents, where the caller has read it already."""
     if fmt in PG_DUMP_FORMATS:
-        listing = read_archive_toc(path, bin_dir)
+        listing = listing or read_archive_toc(path, bin_dir)
         data_entries = sum(1 for entry in listing.toc.entries if entry.desc in DATA_DESCS)
         return count_rows_with_pg_restore(listing.tools.pg_restore, path, tool_env(), listing.encoding,
                                           data_entries=data_entries)
