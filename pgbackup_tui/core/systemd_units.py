@@ -84,8 +84,10 @@ def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path
     stale, and a schedule of the same name in both is refused, not written over the other's."""
     folder = folder or systemd_user_dir()
     units = systemd_units(config)
-    ours = os.path.realpath(config_dir_named(environment()))
+    ours = _our_config_folder()
     for name in units:
+        if not name.endswith(".service"):
+            continue  # its .timer is the service's: read once
         home = _unit_home(folder, name)
         if home is not None and home != ours:
             raise UsageError(f"{folder / name} runs a schedule of another config ({home}); give this config's "
@@ -95,20 +97,26 @@ def write_systemd_units(config: Config, folder: Path | None = None) -> list[Path
         path = folder / name
         paths.write_private_file(path, text.encode("utf-8"))
         written.append(path)
-    for stale in our_units(folder):
+    for stale in our_units(folder, ours):
         if stale.name not in units:
             stale.unlink()
     return written
 
 
-def our_units(folder: Path | None = None) -> list[Path]:
+def our_units(folder: Path | None = None, ours: str | None = None) -> list[Path]:
     """This config home's unit files in `folder` (the user's unit dir): what an install with no
-    schedule left removes."""
+    schedule left removes. `ours`: this config's folder (_our_config_folder), where known."""
     folder = folder or systemd_user_dir()
-    ours = os.path.realpath(config_dir_named(environment()))
-    found = sorted(folder.glob(f"{UNIT_PREFIX}*")) if folder.is_dir() else []
-    return [unit for unit in found if unit.suffix in (".service", ".timer") and
-            _unit_home(folder, unit.name) in (None, ours)]
+    ours = ours or _our_config_folder()
+    found = [unit for unit in (sorted(folder.glob(f"{UNIT_PREFIX}*")) if folder.is_dir() else [])
+             if unit.suffix in (".service", ".timer")]
+    homes = {stem: _unit_home(folder, f"{stem}.service") for stem in {unit.stem for unit in found}}
+    return [unit for unit in found if homes[unit.stem] in (None, ours)]
+
+
+def _our_config_folder() -> str:
+    """The config folder (real path) this home's units name."""
+    return os.path.realpath(config_dir_named(environment()))
 
 
 def _unit_home(folder: Path, name: str) -> str | None:
