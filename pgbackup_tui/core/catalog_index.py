@@ -82,8 +82,8 @@ def check_index_writable() -> None:
     except OSError as exc:
         raise _not_writable(exc) from None
     if not os.access(folder, os.W_OK):
-        raise _not_writable(OSError(errno.EROFS if _read_only(folder) else errno.EACCES,
-                                    os.strerror(errno.EROFS if _read_only(folder) else errno.EACCES)))
+        code = errno.EROFS if _read_only(folder) else errno.EACCES
+        raise _not_writable(OSError(code, os.strerror(code)))
 
 
 def _read_only(folder: Path) -> bool:

@@ -150,8 +150,7 @@ def _index_writable_or_refuse(path: Path) -> None:
     try:
         check_index_writable()
     except IndexNotWritable as exc:
-        raise UsageError(f"{path}: not adopted: {exc.strerror}; make that folder writable, or set "
-                         "PGBACKUP_TUI_HOME to one you may write to") from None
+        raise _not_adopted(path, exc) from None
 
 
 def _record_adopted(path: Path, manifest: Manifest) -> None:
@@ -163,8 +162,12 @@ def _record_adopted(path: Path, manifest: Manifest) -> None:
     except IndexNotWritable as exc:
         with contextlib.suppress(OSError):
             manifest_path(path).unlink()
-        raise UsageError(f"{path}: not adopted: {exc.strerror}; make that folder writable, or set "
-                         "PGBACKUP_TUI_HOME to one you may write to") from None
+        raise _not_adopted(path, exc) from None
+
+
+def _not_adopted(path: Path, exc: IndexNotWritable) -> UsageError:
+    return UsageError(f"{path}: not adopted: {exc.strerror}; make that folder writable, or set "
+                      "PGBACKUP_TUI_HOME to one you may write to")
 
 
 def _save_adopted(path: Path, manifest: Manifest) -> None:

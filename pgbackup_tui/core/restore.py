@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -479,15 +479,16 @@ class RestoreJob(RestoreChoiceJob):
 
     def _waiting_from_thread(self, what: str) -> None:
         """What the swap waits for (in a thread), for the job's progress, on the job's own loop."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._progress().held_waiting, what)
+        self._on_loop(self._progress().held_waiting, what)
 
     def _say_from_thread(self, line: str) -> None:
         """A line logged for a step that runs in a thread (the swap), on the job's own loop."""
+        self._on_loop(self.log, line)
+
+    def _on_loop(self, call: Callable[[str], object], text: str) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.log, line)
+            loop.call_soon_threadsafe(call, text)
 
     # -- cleanup -------------------------------------------------------------------------------
     def _cancel_now(self) -> None:
