@@ -6,7 +6,7 @@ closure is the very one a selection dump keeps: types, domains, sequences and fu
 schemas) into a work archive, written out by pg_restore as `schema.sql` (pre-data) and
 `schema-post.sql` (post-data, to run after the data); then every table's data through
 `COPY (SELECT …) TO STDOUT WITH (FORMAT csv, HEADER)`, streamed in chunks to its file (never held
-in memory), all tables in one REPEATABLE READ transaction so that they agree with each other;
+in memory), all tables in one REPEATABLE READ transaction so that they agree with each other (csv_export_snapshot.py);
 the manifest; rename to DIR. A failure or a cancel leaves only the log.
 
 Owners and privileges are left out of the schema (no_owner / no_privileges): the tables belong to
@@ -30,15 +30,15 @@ import psycopg
 
 from .connect import answered_note, connect, pinned, several_hosts
 from .csv_export_lookup import ExportPreflight, ExportTable, look_up_export, look_up_on
+from .csv_export_snapshot import EXPORT_SESSION, SchemaDump, as_in_snapshot, lock_statement
 from .csv_plans import (CSV_FORMAT_VERSION, EXPORT_KIND, MANIFEST_NAME, SCHEMA_POST, SCHEMA_PRE, CsvExportPlan,
                         csv_file_name)
 from .progress.csv import CsvProgress, TableWork
-from .dump import DumpJob
 from .restore_target import StatementCanceller
 from .errors import JobFailed, ToolNotFoundError, server_error_said
 from .formatting import human_bytes
 from .identifiers import always_quote
-from .jobs import Cancelled, Job, JobEvent, JobState, LogLine, Outcome, Owned
+from .jobs import Cancelled, Job, JobState, Outcome
 from .output_names import check_output_location, job_claim, put_in_place, remove_empty_folders, reserve_output
 from .paths import write_private_file
 from .plans import DumpPlan, partial_path
@@ -49,40 +49,6 @@ from .toc import parse_toc, write_list
 # closed still counts until its backend exits): fewer free, the schema is dumped before the data.
 SHARED_SNAPSHOT_CONNECTIONS = 3
 CHUNK_BYTES = 1 << 20  # rows are gathered up to this much before a write: few syscalls, bounded memory
-# What pg_dump sets for its own session, so that the files do not depend on the DBA's environment
-# (PGDATESTYLE, PGTZ, PGOPTIONS) or on ALTER ROLE/DATABASE ... SET: dates as ISO (`SQL, DMY` wrote
-# 10/03/2024 and `IST`, read back as another day and Israel's time), every float digit, intervals
-# in the style their input reads back, and no row hidden by a row-level security policy (the
-# COPY fails instead, as pg_dump does). TimeZone UTC: one offset in every file, whatever the
-# server's. No timeout may stop the export half way (idle: its one transaction waits on the disk):
-# connect() lifts the role's and the database's, transaction_timeout (17+) included.
-EXPORT_SESSION = ("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
-                  "SET TimeZone = 'UTC'; SET row_security = off")
-
-class _SchemaDump(DumpJob):
-    """The DumpJob run for the export's schema: it logs into the export's log and its owned paths
-    become the export's (the runner records them), instead of a log and a record of its own."""
-
-    def __init__(self, plan: DumpPlan, parent: Job) -> None:
-        super().__init__(plan)
-        self.parent = parent
-        self.index_output = False  # a working file of the export, deleted with it: not a backup to list
-        # Its rows go by CSV, hypertables made again by csv import: "use csv export instead" misled.
-        self.warn_of_hypertables = False
-        self.warn_of_newer_pg_dump = False  # csv import has no --allow-older-server to point to
-        self.subscribe(self._forward)
-
-    def _forward(self, event: JobEvent) -> None:
-        if isinstance(event, LogLine):
-            self.parent.log(event.text, level=event.level)
-        elif isinstance(event, Owned):
-            self.parent.emit(dataclasses.replace(event, job_id=self.parent.id))
-
-    def _open_log(self) -> None:
-        self.log_path = self.parent.log_path
-
-    def _close_log(self) -> None:
-        pass
 
 
 class CsvExportJob(Job):
@@ -205,7 +171,7 @@ class CsvExportJob(Job):
         dump_plan = DumpPlan(target=plan.target, dbname=plan.dbname, format="custom", tables=plan.tables,
                              schemas=plan.schemas, schema_only=True, no_owner=True, no_privileges=True,
                              output=archive, snapshot=snapshot)
-        child = self._child = _SchemaDump(dump_plan, self)
+        child = self._child = SchemaDump(dump_plan, self)
         try:
             result = await child.run()
         finally:
@@ -258,14 +224,14 @@ class CsvExportJob(Job):
                 conn.read_only = True
                 conn.execute(EXPORT_SESSION)
                 if pre.tables:  # LOCK takes no snapshot: the next statement's begins after the locks
-                    conn.execute(_lock_statement(pre.tables))
+                    conn.execute(lock_statement(pre.tables))
                 snapshot = None
                 if export_snapshot:
                     row = conn.execute("SELECT pg_export_snapshot()").fetchone()
                     assert row is not None  # the function returns one row
                     snapshot = str(row[0])
                 now = look_up_on(conn, plan, lambda _text: None, count_connections=False)
-            return conn, snapshot, _as_in_snapshot(pre, now, columns_may_change=export_snapshot)
+            return conn, snapshot, as_in_snapshot(pre, now, columns_may_change=export_snapshot)
         except BaseException as exc:
             conn.close()
             if isinstance(exc, psycopg.Error) and self._cancel_requested:  # the cancel's QueryCanceled
@@ -364,38 +330,6 @@ class CsvExportJob(Job):
             self.release("path", self._partial)
             remove_empty_folders(self._created_folders)
 
-
-def _as_in_snapshot(pre: ExportPreflight, now: ExportPreflight, *, columns_may_change: bool) -> ExportPreflight:
-    """`pre` (its tables' files and sizes) with the columns and sequences of the data's snapshot
-    (`now`); JobFailed when the tables are not the same ones (created, dropped or renamed between the
-    look-up and the locks), or when their columns changed and may not (`columns_may_change`: False
-    where schema.sql was dumped before the snapshot, and so holds what the look-up saw)."""
-    before = {t.name: t for t in pre.tables}
-    after = {t.name: t for t in now.tables}
-    if before.keys() != after.keys():
-        gone = ", ".join(str(n) for n in sorted(before.keys() - after.keys()))
-        new = ", ".join(str(n) for n in sorted(after.keys() - before.keys()))
-        said = "; ".join(part for part in (f"no longer there: {gone}" if gone else "",
-                                           f"new: {new}" if new else "") if part)
-        raise JobFailed(f"the tables to copy changed as the export began ({said}); run it again")
-    for name, table in before.items():
-        if after[name].columns != table.columns:
-            if not columns_may_change:
-                raise JobFailed(f"the columns of {name} changed as the export began (an ALTER TABLE): its "
-                                "schema.sql and its file would not agree; run it again")
-            table.columns = after[name].columns
-        table.local_leaves, table.foreign_partitions = after[name].local_leaves, after[name].foreign_partitions
-    return dataclasses.replace(pre, sequences=now.sequences)
-
-
-def _lock_statement(tables: list[ExportTable]) -> str:
-    """ACCESS SHARE on every table, as pg_dump takes, before the snapshot (LOCK takes none, the
-    first COPY does). A TRUNCATE, or an ALTER TABLE that rewrites a table, is not MVCC-safe: one
-    committed after the snapshot but before a table's COPY left its file empty (the rows neither
-    before nor after it) and the export good. Now such a statement waits for the export's end.
-    ONLY where the COPY reads ONLY; a partitioned table or a hypertable locks its partitions or chunks."""
-    names = ", ".join(f"{'ONLY ' if t.relkind == 'r' and t.hypertable is None else ''}{t.name.sql}" for t in tables)
-    return f"LOCK TABLE {names} IN ACCESS SHARE MODE"
 
 
 @contextlib.contextmanager
