@@ -36,24 +36,18 @@ from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan, tabl
 from .csv_target import (IMPORT_SESSION, ForeignPartitions, foreign_partitions, has_rows, in_key_order,
                          make_hypertables, raw_bytes_into, script_for_server, set_sequences)
 from .progress.csv import CsvProgress, TableWork
-from .errors import JobFailed, PgBackupError, TargetError
+from .errors import JobFailed, PgBackupError
 from .identifiers import QualifiedName, always_quote
 from .job_store import IMPORT_COMMITS, IMPORT_TRANSACTION, IMPORTED_TABLE, WRITES_INTO
 from .jobs import Cancelled, Job, JobState, Outcome
-from .client_ssl import over_ssl, prefer_ssl
-from .pgtools import ClientTools, passed_over, psql_for_plain
+from .pgtools import ClientTools
 from .database_drops import database_oid, drop_database
-from .restore_target import StatementCanceller, create_database, require_primary
+from .restore_target import StatementCanceller, create_database
+from .csv_import_checks import import_preflight
 from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
-from .defaults import free_connections
 from .selection import lookup_relations
 
 CHUNK_BYTES = 1 << 20
-_POST_DATA_THERE = """
-SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = ANY(%s::oid[]))
-    OR EXISTS (SELECT FROM pg_constraint WHERE conrelid = ANY(%s::oid[]) AND contype IN ('p', 'u', 'f', 'x'))
-    OR EXISTS (SELECT FROM pg_trigger WHERE tgrelid = ANY(%s::oid[]) AND NOT tgisinternal)
-"""
 _COPY_LINE = re.compile(r"\bline (\d+)")
 
 
@@ -73,8 +67,8 @@ class CsvImportJob(Job):
         self._writing_into = False  # WRITES_INTO on record: the tables are being loaded into an existing database
         # A cancel interrupts the COPY running (the server may take long over a chunk: triggers, checks).
         self._canceller = StatementCanceller()
-        self._free_connections: int | None = None  # this role's on the server and in the target (_preflight)
-        self._server_version = 0  # the target's, as libpq says it (170002); set by _preflight
+        self._free_connections: int | None = None  # this role's on the server and in the target (import_preflight)
+        self._server_version = 0  # the target's, as libpq says it (170002); set by import_preflight
         self._exported_from = ""  # the export's server version ("18.6"), as its manifest says it
         self._foreign: ForeignPartitions | None = None  # the foreign partitions of the table being loaded
         self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
@@ -94,7 +88,9 @@ class CsvImportJob(Job):
         self._exported_from = str(manifest.get("server_version") or "")
         tables = import_tables(plan, manifest)  # the folder's own faults: said before anything is made
         folder = Path(plan.source)
-        tools, run_schema, run_post = await self.in_thread(self._preflight, manifest, tables)
+        pre = await self.in_thread(import_preflight, plan, manifest, tables, self.log)
+        tools, run_schema, run_post = pre.tools, pre.run_schema, pre.run_post
+        self._free_connections, self._server_version = pre.free_connections, pre.server_version
         if not run_schema:  # into tables that exist, their foreign keys maybe in place: parents first
             tables = await self.in_thread(self._in_key_order, tables)
         self._order = [t.name for t in tables]
@@ -159,64 +155,6 @@ class CsvImportJob(Job):
     # -- the target -------------------------------------------------------------------------------------
     def _maintenance_db(self) -> str:
         return self.plan.target.maintenance_db(self.plan.dbname)
-
-    def _preflight(self, manifest: dict[str, Any], tables: list[ImportTable]) -> tuple[ClientTools, bool, bool]:
-        """The psql to run the schema with, whether to run schema.sql, and schema-post.sql.
-
-        A second run (the tables exist: an earlier import failed, or imported other tables) runs
-        schema-post.sql only while none of the folder's tables has an index, a constraint other
-        than NOT NULL / CHECK, or a trigger yet: an earlier import that got that far ran it."""
-        plan = self.plan
-        with connect(plan.target, self._maintenance_db()) as conn:
-            require_primary(conn, plan.target)  # a standby: refused before --create puts a database on record
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (plan.dbname,)).fetchone()
-            # Known before anything is made: a server without TimescaleDB cannot take the hypertables.
-            timescale_here = conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone() is not None
-            self._free_connections = free_connections(conn, plan.dbname)  # whether the monitor fits (defaults.py)
-            self._server_version = conn.info.server_version
-            ssl_in_use = over_ssl(conn)
-        hypertable = next((t for t in tables if t.hypertable), None)
-        if hypertable is not None and not timescale_here:
-            raise TargetError(f"{hypertable.name} is a hypertable, but {plan.target.label} has no TimescaleDB "
-                              "(install it there, or import without the hypertable)")
-        if plan.create and exists:
-            raise TargetError(f"database '{plan.dbname}' exists already on {plan.target.label}; drop --create to "
-                              "import into it, or name a new database")
-        if not plan.create and not exists:
-            raise TargetError(f"database '{plan.dbname}' does not exist on {plan.target.label}; add --create")
-        schema = Path(plan.source) / SCHEMA_PRE
-        needs_restrict = b"\\restrict" in schema.read_bytes()[:1 << 16]
-        tools = prefer_ssl(
-            psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
-                           needs_restrict=needs_restrict),
-            lambda accept: psql_for_plain(manifest.get("pg_dump_major"), plan.target.bin_dir, label=str(schema),
-                                          needs_restrict=needs_restrict, accept=accept),
-            plan.target, ssl_in_use, "psql", self.log)
-        # --bin-dir (or the profile's) too old for the export's SQL: said, as a restore says it (it was silent).
-        made_by = manifest.get("pg_dump_major")
-        other = passed_over(tools, plan.target.bin_dir, made_by if isinstance(made_by, int) else None,
-                            f"the export's pg_dump {made_by}")
-        if other:
-            self.log(other, level="warning")
-        if plan.create:
-            return tools, True, True
-        with connect(plan.target, plan.dbname) as conn:
-            found = lookup_relations(conn, [t.name for t in tables])
-            if not found:
-                return tools, True, True
-            missing = [t.name for t in tables if t.name not in found]
-            if missing:
-                raise TargetError(f"{missing[0]} does not exist in '{plan.dbname}' but {next(iter(found))} does: "
-                                  "import into an empty database (or --create), or into one holding every table")
-            for table in tables:
-                if has_rows(conn, table.name):
-                    raise TargetError(f"{table.name} in '{plan.dbname}' has rows already; the import loads into "
-                                      "empty tables only (truncate it, or import into another database)")
-            everything = lookup_relations(conn, [QualifiedName(t["schema"], t["name"]) for t in manifest["tables"]])
-            oids = [oid for oid, _ in everything.values()]
-            row = conn.execute(_POST_DATA_THERE, (oids, oids, oids)).fetchone()
-        return tools, False, not (row and row[0])
 
     async def _psql(self, tools: ClientTools, script: Path, what: str, *, after_data: bool = False) -> None:
         plan = self.plan
