@@ -21,15 +21,12 @@ Order (as pg_restore does it, and as Timescale documents for hypertables):
 from __future__ import annotations
 
 import hashlib
-import re
-import shlex
 import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from .connect import answered_note, connect, pinned, several_hosts
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan, table_options
@@ -44,11 +41,11 @@ from .pgtools import ClientTools
 from .database_drops import database_oid, drop_database
 from .restore_target import StatementCanceller, create_database
 from .csv_import_checks import import_preflight
-from .csv_import_folder import ImportTable, header_lines, header_problem, import_tables, read_manifest
+from .csv_import_failures import copy_failure, newer_export, psql_line
+from .csv_import_folder import ImportTable, header_problem, import_tables, read_manifest
 from .selection import lookup_relations
 
 CHUNK_BYTES = 1 << 20
-_COPY_LINE = re.compile(r"\bline (\d+)")
 
 
 class CsvImportJob(Job):
@@ -63,7 +60,7 @@ class CsvImportJob(Job):
         self.rows_differ: list[QualifiedName] = []  # imported, but not the rows the manifest counts: exit 3
         self.warnings: list[str] = []
         self._order: list[QualifiedName] = []  # the tables in the order they are loaded
-        self._said_what_stays = False  # a failure's message named the tables imported (_failure)
+        self._said_what_stays = False  # a failure's message named the tables imported (copy_failure)
         self._writing_into = False  # WRITES_INTO on record: the tables are being loaded into an existing database
         # A cancel interrupts the COPY running (the server may take long over a chunk: triggers, checks).
         self._canceller = StatementCanceller()
@@ -174,30 +171,12 @@ class CsvImportJob(Job):
                 where = "nothing of the import was done; none of "
             finish = ""
             if after_data and not plan.create:  # a retry is refused (the tables have rows): how to finish
-                finish = f": fix what it says, then run it: {self._psql_line(tools, script)}"
+                finish = f": fix what it says, then run it: {psql_line(plan, tools, script)}"
                 self._post_left = None  # said here
             # How psql ended: a kill by a signal is not said by the last line a child printed.
-            raise JobFailed(f"{what} failed: {self.child_failure(code)}{self._newer_export()}; {where}{script.name} "
+            newer = newer_export(self._exported_from, self._server_version, plan.target.label)
+            raise JobFailed(f"{what} failed: {self.child_failure(code)}{newer}; {where}{script.name} "
                             f"was kept (one transaction){finish}")
-
-    def _psql_line(self, tools: ClientTools, script: Path) -> str:
-        """The psql command that runs `script` into the target as the import runs it."""
-        where_to = {k: v for k, v in self.plan.target.params.items() if k in ("host", "port", "user")}
-        # No password (libpq's own places give it); this psql: the script may need its \restrict.
-        dsn = make_conninfo(**where_to, dbname=self.plan.dbname)
-        return (f"{shlex.quote(str(tools.psql))} --single-transaction -v ON_ERROR_STOP=1 "
-                f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
-
-    def _newer_export(self) -> str:
-        """Why a script may fail on this server: it was written for a newer one. A copy of 18 into 15
-        failed with psql's "syntax error at or near ","" alone (a virtual generated column), which
-        did not say that the export's server is newer than this one."""
-        major = self._exported_from.split(".")[0]
-        here = self._server_version // 10000
-        if not major.isdigit() or not here or int(major) <= here:
-            return ""
-        return (f" (the export is of PostgreSQL {self._exported_from} and {self.plan.target.label} runs {here}: "
-                "its schema may use what this server does not have)")
 
     def _make_hypertables(self, tables: list[ImportTable]) -> None:
         todo = [(t.name, t.hypertable) for t in tables if t.hypertable]
@@ -230,7 +209,10 @@ class CsvImportJob(Job):
                         conn.rollback()
                     if self._cancel_requested:  # the cancel's own interruption (QueryCanceled)
                         raise Cancelled() from None
-                    raise JobFailed(self._failure(table, exc)) from None
+                    said = copy_failure(plan, table, exc, imported=self.imported,
+                                        remaining=self._remaining_after(table), raw_into=self._raw_into)
+                    self._said_what_stays = True
+                    raise JobFailed(said) from None
                 except OSError as exc:  # the file went (moved, a mount gone) or cannot be read: said as internal
                     raise JobFailed(f"{folder / table.file}: cannot be read ({exc.strerror or exc}) (importing "
                                     f"{table.name}); {table.name} is as it was before (its transaction was rolled "
@@ -307,34 +289,6 @@ class CsvImportJob(Job):
                              previous=str(table.name))
         return digest.hexdigest(), rows
 
-    def _failure(self, table: ImportTable, exc: psycopg.Error) -> str:
-        """One line: the file and line, the server's reason, what was imported and how to go on."""
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        context = getattr(exc.diag, "context", None) or ""
-        match = _COPY_LINE.search(context)
-        where = f"{table.file}"
-        if match:  # the server counts the file's lines (a quoted newline too), the header is line 1
-            where += f", line {int(match.group(1)) + header_lines(Path(self.plan.source) / table.file) - 1}"
-        done = ", ".join(str(t) for t in self.imported) or "none"
-        left = [str(table.name)]
-        self._said_what_stays = True
-        # With --create the cleanup drops the database it made, and says so (cleanup_note): the
-        # tables imported before this one go with it, so neither they nor this table's state are said.
-        message = (f"{where}: {reason} (importing {table.name})" if self.plan.create else
-                   f"{where}: {reason} (importing {table.name}); {table.name} is as it was before (its transaction "
-                   f"was rolled back); tables imported before it: {done}")
-        if self._raw_into and isinstance(exc, psycopg.errors.CharacterNotInRepertoire):
-            message += (f"; the export is of a SQL_ASCII database, whose bytes have no declared encoding, and these "
-                        f"are not valid {self._raw_into}: convert the file to {self._raw_into} (e.g. iconv -f "
-                        "WINDOWS-1252), or import into a SQL_ASCII database")
-        # The file's fault (a value, a key: SQLSTATE classes 22, 23) is the file's to fix; a session the
-        # server ended (a restart), a lock or a full disk of the server's is not ("fix the file" misled).
-        fix = "fix the file and " if (exc.sqlstate or "")[:2] in ("22", "23") else "once that is dealt with, "
-        if self.plan.create:
-            return message + f"; {fix}run the import again"
-        left += [str(t) for t in self._remaining_after(table)]
-        return message + f"; {fix}import the rest with " + table_options(left)
-
     def _warn(self, line: str) -> None:
         self.warnings.append(line)
         self.log(line, level="warning")
@@ -404,8 +358,9 @@ class CsvImportJob(Job):
             self.cleanup_note += ("; the sequences were not set to the export's values (manifest.json's "
                                   "`sequences`): set them before the application inserts")
         if self._post_left is not None:
+            run = psql_line(self.plan, self._post_left, Path(self.plan.source) / SCHEMA_POST)
             self.cleanup_note += (f"; {SCHEMA_POST} (indexes, constraints, foreign keys, triggers) did not run: "
-                                  f"run it: {self._psql_line(self._post_left, Path(self.plan.source) / SCHEMA_POST)}")
+                                  f"run it: {run}")
 
     def _stop_writing_into(self) -> None:
         if self._writing_into:
