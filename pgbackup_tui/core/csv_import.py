@@ -30,8 +30,8 @@ import psycopg
 
 from .connect import answered_note, connect, pinned, several_hosts
 from .csv_plans import IMPORT_KIND, SCHEMA_POST, SCHEMA_PRE, CsvImportPlan, table_options
-from .csv_target import (IMPORT_SESSION, ForeignPartitions, foreign_partitions, has_rows, in_key_order,
-                         make_hypertables, raw_bytes_into, script_for_server, set_sequences)
+from .csv_target import (IMPORT_SESSION, ForeignPartitions, foreign_partitions, has_rows_besides,
+                         in_key_order, make_hypertables, raw_bytes_into, script_for_server, set_sequences)
 from .progress.csv import CsvProgress, TableWork
 from .errors import JobFailed, PgBackupError
 from .identifiers import QualifiedName, always_quote
@@ -67,7 +67,6 @@ class CsvImportJob(Job):
         self._free_connections: int | None = None  # this role's on the server and in the target (import_preflight)
         self._server_version = 0  # the target's, as libpq says it (170002); set by import_preflight
         self._exported_from = ""  # the export's server version ("18.6"), as its manifest says it
-        self._foreign: ForeignPartitions | None = None  # the foreign partitions of the table being loaded
         self._raw_into: str | None = None  # a SQL_ASCII export's bytes loaded as this encoding (raw_bytes_into)
         # After the data, until done: what a cancel there leaves undone (_say_what_stays). The psql
         # to run schema-post.sql with while it is still to run; whether the sequences are set.
@@ -203,7 +202,7 @@ class CsvImportJob(Job):
                 self.log(f"importing {table.file} into {table.name}")
                 try:
                     with self._canceller.running_on(conn):
-                        digest, rows = self._copy_one(conn, table, folder / table.file, progress)
+                        digest, rows, foreign = self._copy_one(conn, table, folder / table.file, progress)
                 except psycopg.Error as exc:
                     with contextlib.suppress(psycopg.Error):  # a lost session has nothing to roll back
                         conn.rollback()
@@ -222,7 +221,6 @@ class CsvImportJob(Job):
                 if table.sha256 and digest != table.sha256:
                     changed.append(table.file)
                     self._warn(f"{table.file} changed since the export (its sha256 differs): imported as it is now")
-                foreign = self._foreign
                 if foreign is not None and table.rows is not None and rows < table.rows:
                     self._warn(f"{table.name}: {table.rows - rows} rows of {table.file} belong in its foreign "
                                f"partitions ({', '.join(map(str, foreign.names))}): not written to their server "
@@ -241,8 +239,9 @@ class CsvImportJob(Job):
         return changed
 
     def _copy_one(self, conn: psycopg.Connection, table: ImportTable, path: Path,
-                  progress: CsvProgress) -> tuple[str, int]:
-        """The file's rows into the table, in a transaction committed here: (its sha256, the rows loaded)."""
+                  progress: CsvProgress) -> tuple[str, int, ForeignPartitions | None]:
+        """The file's rows into the table, in a transaction committed here: (its sha256, the rows
+        loaded, the table's foreign partitions, whose rows stayed out)."""
         if problem := header_problem(path, table.columns, conn.info.encoding):  # changed since the job began
             raise JobFailed(problem)
         # No column list for a table without columns (or with generated ones only): `()` is a syntax error.
@@ -251,13 +250,13 @@ class CsvImportJob(Job):
         digest = hashlib.sha256()
         done = 0
         with conn.transaction(), conn.cursor() as cur, open(path, "rb") as source:
-            self._foreign = foreign_partitions(conn, table.name)
-            if self._foreign is not None:  # the rows its foreign partitions would take stay out
+            foreign = foreign_partitions(conn, table.name)
+            if foreign is not None:  # the rows its foreign partitions would take stay out
                 if self._server_version < 120000:  # COPY … WHERE came in 12
-                    raise JobFailed(f"{table.name} has foreign partitions ({', '.join(map(str, self._foreign.names))})"
+                    raise JobFailed(f"{table.name} has foreign partitions ({', '.join(map(str, foreign.names))})"
                                     " and a server older than 12 cannot leave their rows out of a COPY (csv import "
                                     "writes no foreign data): detach them, or import into a newer server")
-                sql += f" WHERE {self._foreign.keep}"
+                sql += f" WHERE {foreign.keep}"
             if self._writing_into:
                 # Empty at the start, but a database in use may have written to it since (while the tables
                 # before it loaded, or a second import of the folder): checked again, held so until the
@@ -267,7 +266,7 @@ class CsvImportJob(Job):
                         cur.execute(f"LOCK TABLE {table.name.sql} IN SHARE ROW EXCLUSIVE MODE")
                 except psycopg.errors.InsufficientPrivilege:
                     pass  # a role that may only insert: looked at again all the same, unlocked
-                if has_rows(conn, table.name):
+                if has_rows_besides(conn, table.name, foreign):
                     raise JobFailed(f"{table.name} in '{self.plan.dbname}' has rows now (written since the import "
                                     "found it empty): left as it is; the import loads into empty tables only")
             with cur.copy(sql) as copy:
@@ -287,7 +286,7 @@ class CsvImportJob(Job):
                 if row is not None:
                     self.own(IMPORT_COMMITS, IMPORT_TRANSACTION, identity=f"{row[0]} {row[1]}",
                              previous=str(table.name))
-        return digest.hexdigest(), rows
+        return digest.hexdigest(), rows, foreign
 
     def _warn(self, line: str) -> None:
         self.warnings.append(line)

@@ -109,7 +109,11 @@ def foreign_partitions(conn: psycopg.Connection, table: QualifiedName) -> Foreig
 def has_rows(conn: psycopg.Connection, table: QualifiedName) -> bool:
     """Whether `table` has rows here: in its foreign partitions' servers not looked at (not the
     import's, and a remote table in use had refused the import)."""
-    foreign = foreign_partitions(conn, table)
+    return has_rows_besides(conn, table, foreign_partitions(conn, table))
+
+
+def has_rows_besides(conn: psycopg.Connection, table: QualifiedName, foreign: ForeignPartitions | None) -> bool:
+    """has_rows, where `table`'s foreign partitions (foreign_partitions') are known already."""
     if foreign is None:
         return conn.execute(f"SELECT EXISTS (SELECT FROM {table.sql})").fetchone() == (True,)
     return any(conn.execute(f"SELECT EXISTS (SELECT FROM ONLY {leaf.sql})").fetchone() == (True,)
