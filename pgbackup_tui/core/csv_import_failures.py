@@ -50,12 +50,17 @@ def copy_failure(plan: CsvImportPlan, table: ImportTable, exc: psycopg.Error, *,
 
 
 def psql_line(plan: CsvImportPlan, tools: ClientTools, script: Path) -> str:
-    """The psql command that runs `script` into the target as the import runs it."""
-    where_to = {k: v for k, v in plan.target.params.items() if k in ("host", "port", "user")}
-    # No password (libpq's own places give it); this psql: the script may need its \restrict.
-    dsn = make_conninfo(**where_to, dbname=plan.dbname)
-    return (f"{shlex.quote(str(tools.psql))} --single-transaction -v ON_ERROR_STOP=1 "
-            f"-d {shlex.quote(dsn)} -f {shlex.quote(str(script))}")
+    """The psql command that runs `script` into the target as the import runs it (this psql: the
+    script may need its \\restrict)."""
+    return psql_command(str(tools.psql), plan.target.params, plan.dbname, script)
+
+
+def psql_command(psql: str, params: dict[str, str], dbname: str, script: Path) -> str:
+    """`psql` running `script` into `dbname` of the server `params` name, in one transaction."""
+    where_to = {k: str(v) for k, v in params.items() if k in ("host", "port", "user")}
+    dsn = make_conninfo(**where_to, dbname=dbname)  # no password: libpq's own places give it
+    return (f"{shlex.quote(psql)} --single-transaction -v ON_ERROR_STOP=1 -d {shlex.quote(dsn)} "
+            f"-f {shlex.quote(str(script))}")
 
 
 def newer_export(exported_from: str, server_version: int, label: str) -> str:

@@ -277,21 +277,15 @@ def _csv_import_stays(spec: dict[str, Any], into: str, imported: list[str]) -> s
 
 def _csv_import_after_the_data(spec: dict[str, Any], into: str) -> str:
     """What a csv import stopped after its last table's data may have left undone, and how to do it."""
-    import shlex
-
-    from psycopg.conninfo import make_conninfo
-
+    from .csv_import_failures import psql_command
     from .csv_plans import SCHEMA_POST
 
     plan = spec.get("plan") or {}
     params = (plan.get("target") or {}).get("params") or {}
-    # No password (libpq's own places give it), as the failure's own line.
-    dsn = make_conninfo(**{k: str(v) for k, v in params.items() if k in ("host", "port", "user")}, dbname=into)
     script = Path(str(plan.get("source"))) / SCHEMA_POST
     return (f"every table's data is in, but it stopped after: the sequences (set from the manifest) and "
             f"{SCHEMA_POST} (indexes, constraints, foreign keys, triggers) may not be done; if the tables lack "
-            f"them, run: psql --single-transaction -v ON_ERROR_STOP=1 -d {shlex.quote(dsn)} "
-            f"-f {shlex.quote(str(script))}")
+            f"them, run: {psql_command('psql', params, into, script)}")
 
 
 def _csv_import_tables(spec: dict[str, Any]) -> list[str]:
