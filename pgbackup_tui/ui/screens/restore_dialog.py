@@ -1,7 +1,7 @@
 """The restore dialog: which archive, into which server and database, with which options.
 
 The archive is identified as soon as its path is typed (format, or one line saying why it is
-not an archive), in a thread worker since the path may be on a slow mount. The database name
+not an archive), in a thread worker (restore_lookups.py) since the path may be on a slow mount. The database name
 defaults to `<source db>_restored`, a new database, so that a restore never touches the
 source unless the user picks it. Restoring into an existing database with --clean replaces it
 (or, for an archive of some tables, those tables): Start stays disabled until the user has typed
@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-import psycopg
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,12 +34,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
-from ...core.archive import ArchiveInfo, identify_archive
-from ...core.catalog import entry_with_manifest
-from ...core.manifest import Manifest, load_manifest
+from ...core.archive import ArchiveInfo
 from .restore_name_lookup import NameLookupDialog
-from ...core.connect import Target, connect
-from ...core.errors import PgBackupError, UsageError
+from ...core.connect import Target
+from ...core.errors import UsageError
 from ...core.identifiers import QualifiedName, one_line
 from ...core.plans import RestorePlan
 from ...core.restore import RestoreJob
@@ -49,7 +46,8 @@ from ...core.restore_preview import LINE_BREAK_IN_NAME
 from ...core.timescale import JOBS_NOTE
 from ..restore_text import JOBS_TIP, RESTORED_SUFFIX, restore_summary, suggested_database, table_clean
 from ..widgets.option_box import OptionBox
-from ..widgets.toc_tables import TocTables, archive_tables
+from ..widgets.toc_tables import TocTables
+from .. import restore_lookups as lookups
 from ..plain_text import plain
 from ..breakpoints import WIDTH_CLASSES
 
@@ -80,28 +78,9 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             self.lines = lines
             self.error = error
 
-    class ServerMajorRead(Message):
-        """The major version of server `server` (None: it did not answer; the restore checks again)."""
-
-        def __init__(self, server: str, major: int | None) -> None:
-            super().__init__()
-            self.server = server
-            self.major = major
-
-    class ArchiveChecked(Message):
-        """The worker looked at `path`: its ArchiveInfo and manifest, or one line of error; `doubt`:
-        what the catalog says against it (restore_doubt), if anything."""
-
-        def __init__(self, path_text: str, info: ArchiveInfo | None, manifest: dict[str, Any] | None,
-                     error: str | None, tables: list[str] | None = None,
-                     doubt: tuple[str, str] | None = None) -> None:
-            super().__init__()
-            self.tables = tables or []  # the TOC's tables, for a restore of some of them
-            self.path_text = path_text
-            self.info = info
-            self.manifest = manifest
-            self.error = error
-            self.doubt = doubt
+    # What the workers found (restore_lookups.py); handled below.
+    ServerMajorRead: TypeAlias = lookups.ServerMajorRead
+    ArchiveChecked: TypeAlias = lookups.ArchiveChecked
 
     def __init__(self, archive: Path | None, targets: dict[str, Target], default_server: str | None,
                  default_dbname: str | None) -> None:
@@ -172,22 +151,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="restore-archive",
           description="identifying the archive")
     def _check_archive(self, path_text: str) -> None:
-        if not path_text.strip():
-            self.post_message(self.ArchiveChecked(path_text, None, None, None))
-            return
-        path = Path(path_text.strip()).expanduser()
-        try:
-            info = identify_archive(path)
-        except PgBackupError as exc:
-            self.post_message(self.ArchiveChecked(path_text, None, None, str(exc)))
-            return
-        except OSError as exc:  # unreadable file, permission denied
-            self.post_message(self.ArchiveChecked(path_text, None, None, f"{path}: {exc.strerror or exc}"))
-            return
-        manifest = load_manifest(path)
-        self.post_message(self.ArchiveChecked(path_text, info, manifest.to_json() if manifest else None, None,
-                                              archive_tables(path, info.format),
-                                              restore_doubt(path, manifest) if manifest else None))
+        self.post_message(lookups.check_archive(path_text))
 
     @on(ArchiveChecked)
     def _archive_checked(self, message: ArchiveChecked) -> None:
@@ -217,25 +181,6 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         """The archive holds rows only (dump --data-only, as its manifest or a plain file's first entry
         says): it loads into existing tables."""
         return is_data_only(None, self._manifest or {}, self._info.first_entry_type if self._info else None)
-
-    def _describe_archive(self) -> tuple[str, bool]:
-        """(status line, is it an error)."""
-        if self._archive_error:
-            return self._archive_error, True
-        if self._info is None:
-            text = self.query_one("#archive", Input).value.strip()
-            return ("checking the archive…" if text else "type the path of a backup"), False
-        status = f"{self._info.format} archive"
-        if self._info.archive_version:
-            status += f" (archive format {self._info.version_text})"
-        if self._data_only:
-            status += ", data only"
-        manifest = self._manifest or {}
-        if manifest.get("database"):
-            status += f" · {one_line(str(manifest['database']))} on {one_line(str(manifest.get('server', '?')))}"
-        if manifest.get("finished_at"):
-            status += f", {str(manifest['finished_at'])[:19].replace('T', ' ')} UTC"
-        return status, False
 
     # -- reading the form ----------------------------------------------------------------------
     @property
@@ -321,16 +266,11 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
         return None
 
     def _newer_than_server(self, plan: RestorePlan | None) -> str | None:
-        """What the restore would refuse (restore_archive.py _check_fits_server) when the archive's
-        pg_dump is newer than the target server, as a line that names the dialog's option; None when
-        it is not, or either version is not known (the restore checks)."""
-        if plan is None or self._info is None or self._info.dump_major is None:
+        """The line of lookups.newer_than_server for the target picked; None without a plan."""
+        if plan is None:
             return None
         major = self._majors.get(str(self.query_one("#target-server", Select).value))
-        if major is None or self._info.dump_major <= major:
-            return None
-        return (f"pg_dump {self._info.dump_version} wrote it, for PostgreSQL {self._info.dump_major} or newer; "
-                f"'{plan.target.label}' runs {major}: tick “allow older server” if the archive was made to fit")
+        return lookups.newer_than_server(self._info, major, plan.target.label)
 
     @property
     def _allow_older_offered(self) -> bool:
@@ -347,12 +287,7 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
 
     @work(thread=True, exit_on_error=False, group="restore-server-major", description="the target server's version")
     def _read_major(self, server: str, target: Target) -> None:
-        try:
-            with connect(target) as conn:
-                major: int | None = conn.info.server_version // 10000
-        except (PgBackupError, psycopg.Error):
-            major = None  # unreachable, a password needed: the restore's own check says it
-        self.post_message(self.ServerMajorRead(server, major))
+        self.post_message(lookups.read_server_major(server, target))
 
     @on(ServerMajorRead)
     def _server_major_read(self, message: ServerMajorRead) -> None:
@@ -402,7 +337,8 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
 
     def _refresh(self) -> None:
         """Status, confirm row, summary and error line from the form; enable Start when it may."""
-        status_text, is_error = self._describe_archive()
+        status_text, is_error = lookups.archive_status(self._info, self._manifest, self._archive_error,
+                                                       self.query_one("#archive", Input).value, self._data_only)
         status = self.query_one("#archive-status", Static)
         status.update(status_text)
         status.set_class(is_error, "-invalid")
@@ -461,20 +397,3 @@ class RestoreDialog(NameLookupDialog[RestorePlan]):
             return f"this is the database the backup was taken from ({one_line(plan.dbname)} on {plan.target.label})"
         return ""
 
-
-def restore_doubt(path: Path, manifest: Manifest) -> tuple[str, str] | None:
-    """(catalog status, one line for the dialog) when the catalog doubts the archive at `path`: its
-    last verification failed (a warning: the restore checks it first), or it changed on disk since
-    it was made (the restore would refuse it); None when it does not. A stat and the manifest."""
-    entry = entry_with_manifest(path.absolute(), manifest)
-    if entry.status == "failed verification":
-        last = manifest.verifications[-1]
-        problem = last.problems[0].removeprefix(f"{entry.path}: ") if last.problems else "see its details"
-        check = "verification" if last.kind == "verify" else last.kind
-        return entry.status, (f"this backup FAILED its last {check} ({last.at[:10]}): {problem}; the restore "
-                              "checks the archive again before it creates anything")
-    if entry.status == "changed":
-        sizes = (entry.problem or "?").split(":")[0]  # "N bytes on disk, M when it was made"
-        return entry.status, (f"this backup CHANGED on disk since it was made ({sizes}): a restore would refuse "
-                              "it; pick another one")
-    return None
