@@ -1,4 +1,4 @@
-"""The Jobs pane: the jobs in a table, the selected job's details and its log streaming below.
+"""The Jobs pane: the jobs in a table, the selected job's details (job_details.py) and its log streaming below.
 
 It shows the jobs of a JobRegistry (ui/job_registry.py: the app's, the one list the app and the
 quit dialog read too), followed from their runner (core/job_follow.py) or run in-process (JobView).
@@ -32,13 +32,12 @@ from ...core.jobs import JobFinished as JobFinishedEvent
 from ...core.progress import ProgressSnapshot
 from ..job_registry import JobRegistry
 from .job_log import LOG_LINES_KEPT, JobLog
-from .detail_line import heights_held, update_in_place
+from .detail_line import update_in_place
 from .job_log_tail import read_log_tail
 from . import job_messages as messages
-from .job_progress import FINISHED_OK, paths_text, progress_view, row_cells, title_line
+from .job_details import JobDetails
+from .job_progress import row_cells
 from .job_progress_bar import JobProgressBar
-from .job_result_line import JobResultLine
-from .job_title import JobTitle
 from .jobs_columns import COLUMNS, JobsColumns
 from .jobs_heights import fit_heights
 from .jobs_table import JobsTable
@@ -55,17 +54,11 @@ class JobsPane(JobsColumns):
     JobsPane { height: 1fr; layout: vertical; }
     JobsPane > #jobs-table { height: 40%; }  /* not auto: see jobs_table.py */
     JobsPane > #jobs-hidden { height: auto; color: $text-muted; }
-    JobsPane > #job-title { height: 1; margin-top: 1; text-style: bold; }
-    JobsPane > #job-progress { height: 1; }
-    JobsPane > #job-result.-succeeded { color: $success; }
-    JobsPane > #job-result.-failed { color: $error; }
-    JobsPane > #job-result.-cancelled, JobsPane > #job-result.-partial { color: $warning; }
-    JobsPane > #job-paths { height: auto; min-height: 1; max-height: 4; color: $text-muted; }
     JobsPane > #job-log-box { height: 1fr; min-height: 3; border-top: solid $primary-muted; background: $surface; }
     JobsPane > #job-log-box > #job-log { height: 1fr; }
-    JobsPane.-compact > #job-title { margin-top: 0; }  /* a short pane (jobs_heights.py) */
-    JobsPane.-compact > #job-result { max-height: 1; }
-    JobsPane.-compact > #job-paths { display: none; }
+    JobsPane.-compact #job-title { margin-top: 0; }  /* a short pane (jobs_heights.py); job_details.py */
+    JobsPane.-compact #job-result { max-height: 1; }
+    JobsPane.-compact #job-paths { display: none; }
     JobsPane > .jobs-pane--succeeded { color: $success; }
     JobsPane > .jobs-pane--failed { color: $error; }
     JobsPane > .jobs-pane--cancelled, JobsPane > .jobs-pane--partial { color: $warning; }
@@ -89,7 +82,7 @@ class JobsPane(JobsColumns):
         self._snapshots: dict[str, ProgressSnapshot] = {}
         self._inbox: dict[str, list[tuple[str, str]]] = {}  # lines logged, not handled yet
         self._cells = {}  # each row as shown, to update only the cells that changed
-        self._texts: dict[str, str] = {}  # each detail line as shown
+        self._hidden_note = ""  # the note on the jobs left out, as shown
         self._widths = {}
         self._selected_id: str | None = None
         self._pending_display: deque[tuple[str, str]] = deque(maxlen=LOG_LINES_KEPT)
@@ -106,10 +99,7 @@ class JobsPane(JobsColumns):
             table.add_column(column, key=column)
         yield table
         yield Static("", id="jobs-hidden", markup=False)
-        yield JobTitle("No jobs yet.", id="job-title")
-        yield JobProgressBar(total=100, id="job-progress")
-        yield JobResultLine(id="job-result")
-        yield Static("", id="job-paths", markup=False)
+        yield JobDetails(id="job-details")  # the selected job's title, bar, result and paths
         # In a box of its own: Textual repaints every widget whose container overlaps a change, so
         # the log (and its scrollbars) beside the figures would be painted again at every frame.
         with Vertical(id="job-log-box"):
@@ -117,7 +107,6 @@ class JobsPane(JobsColumns):
 
     def on_mount(self) -> None:
         self._ticker = self.set_interval(TICK_S, self._on_tick, pause=True)
-        self.query_one("#job-progress").display = False
         self.query_one("#jobs-hidden").display = False
 
     def on_resize(self) -> None:  # JobsColumns' runs too (Textual calls each class's handler)
@@ -194,7 +183,10 @@ class JobsPane(JobsColumns):
         note = self.query_one("#jobs-hidden", Static)
         if note.display != (count > 0):
             note.display = count > 0
-        self._show("#jobs-hidden", f"{count} older job{'' if count == 1 else 's'} not shown (pgbackup-tui jobs list)")
+        text = f"{count} older job{'' if count == 1 else 's'} not shown (pgbackup-tui jobs list)"
+        if self._hidden_note != text:
+            self._hidden_note = text
+            update_in_place(note, text)
 
     def selected_job(self) -> JobView | None:
         """The job under the table's cursor, if any."""
@@ -337,41 +329,9 @@ class JobsPane(JobsColumns):
         if job_id == self._selected_id:
             self._show_details(job)
 
-    def _show(self, selector: str, text: str, *, layout: bool = True) -> None:
-        """Update a line of the details when its text changed, with a relayout only when its height
-        does (layout=False: the height it has; a job's paths and result keep the last one's as it starts)."""
-        if self._texts.get(selector) != text:
-            self._texts[selector] = text
-            line = self.query_one(selector, Static)
-            if layout:
-                update_in_place(line, text)
-            else:
-                line.update(text, layout=False)
-
     def _show_details(self, job: JobView) -> None:
-        view = progress_view(job, self._snapshots.get(job.id), self._tick)
-        self.query_one("#job-title", JobTitle).show(title_line(job, view))  # one line high, fitted at each paint
-
-        bar = self.query_one("#job-progress", JobProgressBar)
-        shown = not job.state.is_final or job.state in FINISHED_OK  # queued: at 0, no relayout as it starts
-        if bar.display != shown:
-            bar.display = shown
-        percent = round(100 * (view.fraction or 0.0))  # whole percents: the label shows no more
-        if job.state == JobState.RUNNING and view.fraction is None:
-            if bar.total is not None:
-                bar.update(total=None)
-            self._want_frame()  # the frames that move its block (a frame due already: nothing more)
-        elif shown and (bar.total != 100 or bar.progress != percent):
-            bar.update(total=100, progress=percent)
-
-        result = self.query_one("#job-result", Static)
-        for state in JobState:
-            result.set_class(job.result is not None and job.result.state == state, f"-{state.value}")
-        message = job.result.message if job.result is not None else ""
-        holding = job.result is None  # see _show: no shorter as it starts and runs
-        with heights_held((self.query_one(selector, Static) for selector in ("#job-result", "#job-paths")), holding):
-            self._show("#job-result", message, layout=not holding)
-            self._show("#job-paths", paths_text(job, message), layout=job.state != JobState.QUEUED)
+        if self.query_one(JobDetails).show(job, self._snapshots.get(job.id), self._tick):
+            self._want_frame()  # the frames that move its bar's block (a frame due already: nothing more)
 
     def _select(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
