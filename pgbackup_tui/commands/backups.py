@@ -218,10 +218,10 @@ def _show(args: argparse.Namespace) -> int:
         databases = entry.databases
         database = (", ".join(databases) if databases else manifest.database if manifest.kind == "dump"
                     else UNRECORDED_DATABASES if entry.holds == WHOLE_CLUSTER else f"none ({entry.holds})")
-        tool = "pg_dumpall" if manifest.kind == "dumpall" else "pg_dump"  # a set's: its members' pg_dump
         lines += [f"server      {server}{where}",
                   f"database    {database or '?'}",
-                  f"versions    server {manifest.server_version or '?'}, {tool} {manifest.pg_dump_version or '?'}"]
+                  f"versions    server {manifest.server_version or '?'}, "
+                  f"{manifest.dump_tool} {manifest.pg_dump_version or '?'}"]
         for check in manifest.verifications:
             lines.append(f"check       {check.at}  {check.kind}  {'ok' if check.ok else 'FAILED'}  "
                          + "; ".join(check.problems or check.checks))

@@ -174,6 +174,12 @@ class Manifest:
     def created_at(self) -> str:
         return self.finished_at or self.started_at or ""
 
+    @property
+    def dump_tool(self) -> str:
+        """The tool that wrote it, as its pg_dump_version is said: pg_dumpall, or pg_dump (a set's
+        members' too)."""
+        return "pg_dumpall" if self.kind == "dumpall" else "pg_dump"
+
     def to_json(self) -> dict[str, Any]:
         """The manifest as written to disk (keys we did not know are written back as they were)."""
         body = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}

@@ -61,9 +61,9 @@ def summary_lines(row: BackupRow) -> list[str]:
         of = ", ".join(databases) if len(databases) <= 3 else f"{len(databases)} databases"
     else:
         of = UNRECORDED_DATABASES if entry.holds == WHOLE_CLUSTER else f"no database ({entry.holds})"
-    tool = "pg_dumpall" if manifest.kind == "dumpall" else "pg_dump"
     lines.append(f"source   {of} on {manifest.server or 'an unknown server (adopted)'} "
-                 f"(PostgreSQL {manifest.server_version or '?'}, {tool} {manifest.pg_dump_version or '?'})")
+                 f"(PostgreSQL {manifest.server_version or '?'}, "
+                 f"{manifest.dump_tool} {manifest.pg_dump_version or '?'})")
     # The newest first, each on a line or two (its first problem, or its conclusion: the last
     # check it passed): all its lines joined ran past the summary's height at 80x24, and the
     # newest check, the one the status comes from, was the one cut off.
