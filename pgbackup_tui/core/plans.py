@@ -321,6 +321,12 @@ def restore_command(
     return restore_argv(plan, tools, list_file=list_file)
 
 
+def fed_through_a_pipe(argv: list[str]) -> list[str]:
+    """psql's `argv` reading its script from stdin (--file=-), where the job feeds it the file
+    changed on the way (lines left out); the preview says the same."""
+    return ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+
+
 def shell_preview(argv: list[str]) -> str:
     """The command as a user would type it (for the TUI's preview and the job log)."""
     return shlex.join(argv)

@@ -36,7 +36,7 @@ from .errors import JobFailed, PgBackupError, ServerLost
 from .job_temp import owned_temp_dir
 from .job_store import COMMITS, FILLS, KEPT_MEMBER, SWAPPED_IN, WRITES_INTO
 from .jobs import Cancelled, JobState, Outcome
-from .plans import RestorePlan, psql_files_argv, restore_command, restore_script_argv
+from .plans import RestorePlan, fed_through_a_pipe, psql_files_argv, restore_command, restore_script_argv
 from .restore_choice import RestoreChoiceJob
 from .restore_clean import TableClean
 from .plain_script import (ScriptContents, file_chunks, without_large_objects_transactions, without_settings,
@@ -315,15 +315,15 @@ class RestoreJob(RestoreChoiceJob):
 
         stdin = data_stdin
         if check.plain_drops is not None and self._data_load is None:  # fed without its DROP lines
-            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            argv = fed_through_a_pipe(argv)
             stdin = read_skipping(plan.archive, check.plain_drops[0], check.plain_drops[1])
         if tool == "psql" and check.toc is None and self._data_load is None and \
                 (unknown := self._left_out.in_script(plan.archive, self._server_major)):
-            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            argv = fed_through_a_pipe(argv)
             stdin = without_settings(stdin if stdin is not None else file_chunks(plan.archive), unknown, [0])
         if tool == "psql" and check.toc is None and self._data_load is None and plan.single_transaction:
             # Its large objects' own COMMIT would end the one transaction half way (plain_script.py).
-            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            argv = fed_through_a_pipe(argv)
             stdin = without_large_objects_transactions(stdin if stdin is not None else file_chunks(plan.archive))
             # Its transaction says its id first (on record: a dead runner's recovery asks whether it committed).
             stdin = itertools.chain([MARK_SQL.encode()], stdin)

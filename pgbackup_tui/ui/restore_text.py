@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.defaults import MAX_AUTO_JOBS, serial_restore_reason, usable_cores
 from ..core.identifiers import quote_ident
-from ..core.plans import RestorePlan, restore_command
+from ..core.plans import RestorePlan, fed_through_a_pipe, restore_command
 
 RESTORED_SUFFIX = "_restored"
 # The database a whole-database --clean restores into, beside the target (core/restore_target.py's
@@ -95,7 +95,7 @@ def restore_summary(plan: RestorePlan, archive_format: str, *, timescale: bool =
             argv.insert(1, "--exit-on-error")
         piped = archive_format == "plain" and plan.single_transaction
         if piped:  # the job feeds psql the file through a pipe: its preview said psql read it itself (--file=PATH)
-            argv = ["--file=-" if arg.startswith("--file=") else arg for arg in argv]
+            argv = fed_through_a_pipe(argv)
         lines.append("  " + shlex.join(argv))
         if piped:  # one line at 80 columns: the jobs note after it was pushed out of the dialog's sight
             lines.append("  (the job feeds it the file, its large objects' BEGIN/COMMIT left out)")
