@@ -17,7 +17,8 @@ from typing import Any
 from ..core import catalog, catalog_servers, paths
 from ..core.catalog import CatalogEntry
 from ..core.catalog_entry import UNRECORDED_DATABASES, WHOLE_CLUSTER
-from ..core.catalog_ops import adopt, delete
+from ..core.catalog_adopt import adopt
+from ..core.catalog_ops import delete
 from ..core.config import load_config
 from ..core.errors import EXIT_FAILED, EXIT_OK, ArchiveError, JobFailed, ToolNotFoundError, UsageError
 from ..core.formatting import host_port, human_bytes, human_duration
