@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pgbackup_tui.core import dump as dump_module
+from pgbackup_tui.core import dump_output
 from pgbackup_tui.core.catalog import manifest_path
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
@@ -69,7 +69,7 @@ def test_eight_dumps_of_one_database_at_once(sandbox, home):
 
 async def test_dumps_in_the_same_second_are_numbered(sandbox, home, monkeypatch):
     """With the clock stopped every dump wants the same name: -2, -3... and each manifest is its own."""
-    monkeypatch.setattr(dump_module, "utc_stamp", lambda: "20260101T000000Z")
+    monkeypatch.setattr(dump_output, "utc_stamp", lambda: "20260101T000000Z")
     target = target_from_dsn(sandbox.dsn())
     plans = [DumpPlan(target=target, dbname=SOURCE, schema_only=(i % 2 == 1)) for i in range(6)]
     plans.append(DumpPlan(target=target, dbname=SOURCE, format="directory"))

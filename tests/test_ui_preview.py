@@ -17,7 +17,7 @@ import pytest
 from textual.app import App
 from textual.widgets import Checkbox, Input, Select, TextArea
 
-from pgbackup_tui.core import dump as dump_module
+from pgbackup_tui.core import dump_output
 from pgbackup_tui.core.connect import target_from_dsn
 from pgbackup_tui.core.dump import DumpJob
 from pgbackup_tui.core.identifiers import parse_qualified_name
@@ -67,7 +67,7 @@ async def argv_the_job_runs(dialog: BackupDialog, monkeypatch: pytest.MonkeyPatc
 
 async def test_preview_is_the_argv_that_runs_and_is_on_screen_after_every_change(sandbox, home, monkeypatch):
     monkeypatch.setattr(dialog_module, "utc_stamp", lambda now=None: STAMP)
-    monkeypatch.setattr(dump_module, "utc_stamp", lambda now=None: STAMP)
+    monkeypatch.setattr(dump_output, "utc_stamp", lambda now=None: STAMP)
     target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
     dialog = BackupDialog(target, sandbox.major, "shop")
     app = ScreenRecorder(dialog)
@@ -126,7 +126,7 @@ async def test_preview_is_the_argv_that_runs_and_is_on_screen_after_every_change
 
 async def test_a_plain_selection_previews_the_custom_dump_the_job_runs_first(sandbox, home, monkeypatch):
     monkeypatch.setattr(dialog_module, "utc_stamp", lambda now=None: STAMP)
-    monkeypatch.setattr(dump_module, "utc_stamp", lambda now=None: STAMP)
+    monkeypatch.setattr(dump_output, "utc_stamp", lambda now=None: STAMP)
     target = target_from_dsn(sandbox.dsn("postgres"), label="sandbox")
     tables = (parse_qualified_name('"Sales & Ops"."Order Items"'),)
     dialog = BackupDialog(target, sandbox.major, "shop", tables)

@@ -9,7 +9,6 @@ is removed and only the log remains.
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 
-from . import paths
 from .archive import check_plain_complete, path_size
 from .backup_record import complete_manifest, server_key_of
 from .catalog import write_manifest
@@ -32,23 +30,17 @@ from .defaults import (
     unsupported_compress,
     usable_cores,
 )
+from .dump_output import DumpOutputs, make_private
 from .dump_verify import DumpReadBack, can_follow
 from .job_children import child_failed
 from .errors import JobFailed, UsageError
 from .formatting import human_bytes
-from .jobs import Job, JobState, Outcome
+from .jobs import JobState, Outcome
 from .manifest import ServerKey
-from .output_names import (
-    check_output_location,
-    dump_run_target,
-    job_claim,
-    put_in_place,
-    remove_empty_folders,
-    reserve_output,
-)
+from .output_names import dump_run_target, put_in_place, remove_empty_folders
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, passed_over
-from .plans import DumpPlan, default_output_path, dump_argv, partial_path, utc_stamp
+from .plans import DumpPlan, dump_argv, partial_path
 from .restore_data import table_parents
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
 from .selection import ResolvedSelection, describe_objects, require_relations, resolve_selection
@@ -100,7 +92,7 @@ def newer_than_the_server(tools: ClientTools, server_major: int, tool: str = "pg
             f"a {tool} {server_major} (--bin-dir) writes one that restores there as it is")
 
 
-class DumpJob(Job):
+class DumpJob(DumpOutputs):
     kind = "dump"
 
     def __init__(self, plan: DumpPlan, *, backups_root: Path | None = None) -> None:
@@ -226,7 +218,7 @@ class DumpJob(Job):
                                            target=plan.target, dbname=plan.dbname, read_back=known,
                                            server_key=pre.server_key)
         if partial.is_dir():
-            _make_private(partial)
+            make_private(partial)
         write_manifest(final, manifest)
         put_in_place(partial, final)
         try:  # an --output outside the backup dir goes into the catalog's index (a set's member: the set does)
@@ -345,37 +337,6 @@ class DumpJob(Job):
         self.progress_tracker = progress
         return progress
 
-    def _choose_output(self) -> Path:
-        """Reserve the archive's name (output_names.py): its `.partial` is ours from here on."""
-        plan = self.plan
-        directory = plan.format == "directory"
-        if plan.output is not None:
-            final = Path(plan.output).expanduser().absolute()
-            check_output_location(final)
-            final = reserve_output(final, directory=directory, numbered=False, created=self._created_folders,
-                                   claim=job_claim(self, self._owned_paths))
-        else:
-            root = self.backups_root or paths.backups_dir()
-            final = default_output_path(root, plan.target.label, plan.dbname, plan.format, utc_stamp())
-            # Two dumps of one database in the same second get distinct names: -2, -3...
-            final = reserve_output(final, directory=directory, numbered=True, created=self._created_folders,
-                                   claim=job_claim(self, self._owned_paths))
-        return final
-
-    def _own_path(self, path: Path) -> None:
-        """`path` is ours until the job succeeds: on record (durably, in the runner) and removed on failure."""
-        top = min(self._created_folders, key=lambda p: len(p.parts)).parent if self._created_folders else None
-        self._owned_paths.append(path)  # first: if recording it fails (a full disk), cleanup still removes it
-        self.own("path", path, stop_at=top)
-
-    def _claim(self, path: Path, *, directory: bool) -> None:
-        """Create a work file ourselves at 0600/0700 (pg_dump keeps the mode of a file it truncates)."""
-        self._own_path(path)
-        if directory:
-            path.mkdir(mode=0o700)
-        else:
-            path.touch(mode=0o600)
-
     async def _read_toc(self, tools: ClientTools, archive: Path, encoding: str) -> Toc:
         """Read the archive back: proves it is complete enough to list, and gives the TOC (names in `encoding`)."""
         listing = archive.with_name(f".{archive.name}.toc")
@@ -442,18 +403,3 @@ class DumpJob(Job):
         if state not in (JobState.SUCCEEDED, JobState.PARTIAL):
             self._remove_owned()
             remove_empty_folders(self._created_folders)
-
-    def _remove_owned(self) -> None:
-        for path in self._owned_paths:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            self.release("path", path)
-        self._owned_paths = []
-
-
-def _make_private(folder: Path) -> None:
-    """pg_dump -Fd creates its files with the process umask: make them 0600 like everything we write."""
-    for item in folder.rglob("*"):
-        item.chmod(0o700 if item.is_dir() else 0o600)
