@@ -39,7 +39,7 @@ from .jobs import JobState, Outcome
 from .manifest import ServerKey
 from .output_names import dump_run_target, put_in_place, remove_empty_folders
 from .client_ssl import over_ssl, prefer_ssl
-from .pgtools import ClientTools, find_client_tools, passed_over
+from .pgtools import ClientTools, find_client_tools, newer_than_the_server, passed_over
 from .plans import DumpPlan, dump_argv, partial_path
 from .restore_data import table_parents
 from .progress.dump import DumpInventory, DumpProgress, take_inventory
@@ -78,18 +78,6 @@ class DumpPreflight:
     # A data-only dump's tables' parents (partitions and INHERITS children: child -> parent, as SQL
     # names), for the manifest: the archive holds no definitions to say it (restore_data.py).
     parents: dict[str, str] = field(default_factory=dict)
-
-
-def newer_than_the_server(tools: ClientTools, server_major: int, tool: str = "pg_dump") -> str | None:
-    """A pg_dump newer than the server (--bin-dir of a newer major, or no tools of its own major
-    installed) writes an archive its own server's major refuses to restore without
-    --allow-older-server: said now, when the DBA can still dump with the server's own major, rather
-    than found at the restore. `tool`: pg_dumpall, for a file or a set whose databases it wrote."""
-    if tools.major <= server_major:
-        return None
-    return (f"{tool} {tools.version} is newer than the server's PostgreSQL {server_major}: restoring this backup "
-            f"onto a server older than PostgreSQL {tools.major} (this one too) will need --allow-older-server; "
-            f"a {tool} {server_major} (--bin-dir) writes one that restores there as it is")
 
 
 class DumpJob(DumpOutputs):

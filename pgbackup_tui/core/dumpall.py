@@ -28,7 +28,7 @@ from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import answering, answered_note, connect
-from .dump import DumpJob, newer_than_the_server
+from .dump import DumpJob
 from .job_children import child_failed
 from .defaults import unsupported_compress
 from .errors import JobFailed, PgBackupError, UsageError
@@ -38,7 +38,7 @@ from .jobs import Job, JobState, Outcome
 from .manifest import ServerKey, new_backup_id
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .client_ssl import over_ssl, prefer_ssl
-from .pgtools import ClientTools, find_client_tools, passed_over
+from .pgtools import ClientTools, find_client_tools, newer_than_the_server, passed_over
 from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, server_folder, utc_stamp
 from .progress.count import CountProgress, Step
 

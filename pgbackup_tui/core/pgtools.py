@@ -262,6 +262,18 @@ def passed_over(tools: ClientTools, bin_dir: str | None, needed_major: int | Non
     return f"the bin dir {bin_dir} {held}: using {tools.version} from {tools.bin_dir} instead"
 
 
+def newer_than_the_server(tools: ClientTools, server_major: int, tool: str = "pg_dump") -> str | None:
+    """A pg_dump newer than the server (--bin-dir of a newer major, or no tools of its own major
+    installed) writes an archive its own server's major refuses to restore without
+    --allow-older-server: said now, when the DBA can still dump with the server's own major, rather
+    than found at the restore. `tool`: pg_dumpall, for a file or a set whose databases it wrote."""
+    if tools.major <= server_major:
+        return None
+    return (f"{tool} {tools.version} is newer than the server's PostgreSQL {server_major}: restoring this backup "
+            f"onto a server older than PostgreSQL {tools.major} (this one too) will need --allow-older-server; "
+            f"a {tool} {server_major} (--bin-dir) writes one that restores there as it is")
+
+
 Accept = Callable[[ClientTools], bool]  # which installs may be chosen at all (client_ssl.prefer_ssl's)
 
 
