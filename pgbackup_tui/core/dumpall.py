@@ -26,6 +26,8 @@ from .backup_record import server_key_of
 from .catalog import read_manifest, write_manifest
 from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
+from .cluster_queries import (DATA_SIZE, DATA_SIZE_FROM_CATALOG, DATABASES, INVALID, NOT_CONNECTABLE,
+                              SIZE_LOCK_TIMEOUT, TIMESCALE)
 from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
 from .connect import answering, answered_note, connect
 from .dump import DumpJob
@@ -43,41 +45,6 @@ from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, ser
 from .progress.count import CountProgress, Step
 
 _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
-# The databases pg_dumpall dumps (a user's template database too: template_postgis...); template1,
-# whose contents its file holds as well, is a set member only when it holds anything. Its size
-# only where the role may connect: pg_database_size refuses the others ('permission denied for
-# database'), which stopped a role that is not superuser (a managed server's DBA) from dumping even
-# the globals, or a set of the databases it may read.
-_DATABASES = """
-SELECT datname, CASE WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) ELSE 0 END::int8,
-       has_database_privilege(oid, 'CONNECT')
-FROM pg_database
-WHERE datallowconn AND datconnlimit <> -2 AND datname NOT IN ('template0', 'template1') ORDER BY datname
-"""
-# What a database's dump holds, for its progress: its tables' and materialized views' heap and
-# TOAST bytes and its large objects -- not its indexes nor its catalog, which pg_database_size counts
-# (an empty database is 7 MB of catalog, and a big one's indexes can outweigh its tables).
-_DATA_SIZE = r"""
-SELECT coalesce(sum(pg_table_size(c.oid)), 0)::int8 + pg_table_size('pg_largeobject')::int8
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'
-"""
-# The same from the catalog (pages as of the last VACUUM / ANALYZE), for when a table is locked:
-# pg_table_size waits behind an exclusive lock, and the job could neither start nor be cancelled.
-_DATA_SIZE_FROM_CATALOG = r"""
-SELECT coalesce(sum(c.relpages::int8 + coalesce(t.relpages, 0)), 0) * current_setting('block_size')::int8
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'
-"""
-# Databases pg_dumpall passes over (it dumps only those that accept connections), for a warning.
-_NOT_CONNECTABLE = "SELECT datname FROM pg_database WHERE NOT datallowconn AND datname <> 'template0' ORDER BY 1"
-# A DROP DATABASE interrupted half way leaves its database invalid (datconnlimit -2, PG 15.4+): no one
-# can connect to it, pg_dumpall passes over it without a word, and a set's pg_dump of it failed the set.
-_INVALID = "SELECT datname FROM pg_database WHERE datconnlimit = -2 ORDER BY 1"
-_SIZE_LOCK_TIMEOUT = "500ms"
-_TIMESCALE = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 
 
 def check_cluster_file_complete(path: Path) -> None:
@@ -120,15 +87,15 @@ class DumpallJob(Job):
             self.plan = plan = replace(plan, target=answering(plan.target, conn))
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             major = conn.info.server_version // 10000
-            rows = conn.execute(_DATABASES).fetchall()
+            rows = conn.execute(DATABASES).fetchall()
             databases = [(str(name), int(size)) for name, size, _ in rows]
             barred = {str(name) for name, _, may_connect in rows if not may_connect}
             role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
             # The hashes are in pg_authid, which superusers alone may read (pg_roles shows them as ********).
             hashes_hidden = plan.with_role_passwords and not conn.execute(
                 "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')").fetchone()[0]  # type: ignore[index]
-            closed = [str(row[0]) for row in conn.execute(_NOT_CONNECTABLE)]
-            invalid = [str(row[0]) for row in conn.execute(_INVALID)]
+            closed = [str(row[0]) for row in conn.execute(NOT_CONNECTABLE)]
+            invalid = [str(row[0]) for row in conn.execute(INVALID)]
             # Which server this is (system identifier, host, port), as a dump's manifest says: the
             # catalog matches a profile's backups by it (its name alone missed a --dsn's and a twin
             # profile's cluster backups).
@@ -222,17 +189,17 @@ class DumpallJob(Job):
         return bool(held)
 
     def _data_size(self, dbname: str, size: int) -> int:
-        """The bytes `dbname`'s dump holds (_DATA_SIZE), or `size` where the database cannot be asked.
+        """The bytes `dbname`'s dump holds (DATA_SIZE), or `size` where the database cannot be asked.
         Notes a database that uses TimescaleDB on the way (self.timescale_databases)."""
         try:
             with connect(self.plan.target, dbname) as conn:
-                if conn.execute(_TIMESCALE).fetchone():
+                if conn.execute(TIMESCALE).fetchone():
                     self.timescale_databases.append(dbname)
-                conn.execute(f"SET lock_timeout = '{_SIZE_LOCK_TIMEOUT}'")
+                conn.execute(f"SET lock_timeout = '{SIZE_LOCK_TIMEOUT}'")
                 try:
-                    row = conn.execute(_DATA_SIZE).fetchone()
+                    row = conn.execute(DATA_SIZE).fetchone()
                 except psycopg.errors.LockNotAvailable:
-                    row = conn.execute(_DATA_SIZE_FROM_CATALOG).fetchone()
+                    row = conn.execute(DATA_SIZE_FROM_CATALOG).fetchone()
         except (PgBackupError, psycopg.Error) as exc:  # it only weighs the progress: never fatal
             self.uninspected.append(dbname)
             self.log(f"progress: the size of {dbname}'s data is unknown ({exc}); its size on disk stands in")
