@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .defaults import check_compress
 from .errors import UsageError
-from .plans import check_database_name
+from .plans import check_database_name, safe_path_part
 
 if TYPE_CHECKING:
     from .connect import Target
@@ -119,3 +119,18 @@ class ClusterRestorePlan:
                              "leave out)")
         if self.jobs < 1:
             raise UsageError("--jobs must be 1 or more")
+
+
+def member_names(databases: list[str], extension: str) -> dict[str, str]:
+    """A file name for each database: safe for any name, unique even when two names clean up alike."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for database in databases:
+        base = safe_path_part(database)
+        candidate, n = f"{base}{extension}", 2
+        while candidate.lower() in taken:
+            candidate = f"{base}-{n}{extension}"
+            n += 1
+        taken.add(candidate.lower())
+        names[database] = candidate
+    return names

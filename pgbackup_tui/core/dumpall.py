@@ -28,7 +28,7 @@ from .catalog_index import remember_backup
 from .checksums import checksum_archive, checksum_file
 from .cluster_queries import (DATA_SIZE, DATA_SIZE_FROM_CATALOG, DATABASES, INVALID, NOT_CONNECTABLE,
                               SIZE_LOCK_TIMEOUT, TIMESCALE)
-from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan
+from .cluster_plans import GLOBALS_FILE, SET_SUFFIX, DumpallPlan, member_names
 from .connect import answering, answered_note, connect
 from .dump import DumpJob
 from .job_children import child_failed
@@ -41,7 +41,7 @@ from .manifest import ServerKey, new_backup_id
 from .output_names import job_claim, put_in_place, remove_empty_folders, reserve_output
 from .client_ssl import over_ssl, prefer_ssl
 from .pgtools import ClientTools, find_client_tools, newer_than_the_server, passed_over
-from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, safe_path_part, server_folder, utc_stamp
+from .plans import FORMAT_EXTENSION, DumpPlan, partial_path, server_folder, utc_stamp
 from .progress.count import CountProgress, Step
 
 _DUMPING = re.compile(r'^pg_dumpall: dumping database "(.*)"')
@@ -294,7 +294,7 @@ class DumpallJob(Job):
 
         gate = asyncio.Semaphore(plan.jobs)
         extension = FORMAT_EXTENSION[plan.set_format]
-        names = _member_names([name for name, _ in databases], extension)
+        names = member_names([name for name, _ in databases], extension)
 
         async def one(database: str) -> Any:
             async with gate:
@@ -394,18 +394,3 @@ class DumpallJob(Job):
             self.release("path", path)
         self._owned = []
         remove_empty_folders(self._created_folders)
-
-
-def _member_names(databases: list[str], extension: str) -> dict[str, str]:
-    """A file name for each database: safe for any name, unique even when two names clean up alike."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for database in databases:
-        base = safe_path_part(database)
-        candidate, n = f"{base}{extension}", 2
-        while candidate.lower() in taken:
-            candidate = f"{base}-{n}{extension}"
-            n += 1
-        taken.add(candidate.lower())
-        names[database] = candidate
-    return names
